@@ -1,0 +1,108 @@
+"""Published event contracts: the only shape of data that crosses a service boundary.
+
+Each payload model names its CloudEvents ``type`` (versioned: a breaking change is a new ``.v2``
+model, published beside the old one until every consumer moved) and its Kafka topic. One topic
+per bounded context; the message key is the aggregate id so one aggregate's events stay in order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PARTNERS_TOPIC = "prm.partners"
+DEALS_TOPIC = "prm.deals"
+TOPICS = {
+    PARTNERS_TOPIC: "Partner organisations: creation, changes and lifecycle status.",
+    DEALS_TOPIC: "Deal registrations.",
+}
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}.dlt"
+
+
+PartnerType = Literal["reseller", "msp", "si", "isv", "distributor", "referral"]
+PartnerStatus = Literal["onboarding", "active", "suspended", "terminated"]
+
+
+class EventPayload(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)  # tolerant reader
+
+    event_type: ClassVar[str]
+    topic: ClassVar[str]
+    summary: ClassVar[str]
+
+
+class PartnerSnapshot(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: uuid.UUID
+    name: str
+    type: PartnerType
+    country: str = Field(description="ISO 3166-1 alpha-2")
+    status: PartnerStatus
+    version: int = Field(description="Increases with every change; consumers drop older ones.")
+
+
+class PartnerCreatedV1(EventPayload):
+    event_type = "prm.partner.created.v1"
+    topic = PARTNERS_TOPIC
+    summary = "A partner organisation was created (it starts in onboarding)."
+
+    partner: PartnerSnapshot
+
+
+class PartnerUpdatedV1(EventPayload):
+    event_type = "prm.partner.updated.v1"
+    topic = PARTNERS_TOPIC
+    summary = "Attributes of a partner organisation changed."
+
+    partner: PartnerSnapshot
+    changed: list[str]
+
+
+class PartnerStatusChangedV1(EventPayload):
+    event_type = "prm.partner.status_changed.v1"
+    topic = PARTNERS_TOPIC
+    summary = "A partner organisation moved to another lifecycle status."
+
+    partner: PartnerSnapshot
+    previous_status: PartnerStatus
+
+
+class Customer(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    name: str
+    domain: str
+    country: str
+
+
+class Amount(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    amount: str = Field(description="Decimal string")
+    currency: str = Field(description="ISO 4217")
+
+
+class DealRegisteredV1(EventPayload):
+    event_type = "prm.deal.registered.v1"
+    topic = DEALS_TOPIC
+    summary = "A partner registered a deal."
+
+    deal_id: uuid.UUID
+    partner_id: uuid.UUID
+    customer: Customer
+    amount: Amount
+    expected_close_date: dt.date
+    status: str
+
+
+CONTRACTS: dict[str, type[EventPayload]] = {
+    model.event_type: model
+    for model in (PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1, DealRegisteredV1)
+}

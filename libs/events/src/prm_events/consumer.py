@@ -1,0 +1,147 @@
+"""Idempotent consumer: apply each event once in effect, however often it is delivered.
+
+For every message: in one transaction, insert (consumer, event id) into the inbox and run the
+handler; a redelivered event hits the inbox row and does nothing. Offsets are committed only
+after that transaction committed. A handler that keeps failing (a poison message) is retried
+``max_attempts`` times, then the message goes to ``<topic>.dlt`` with its error and the consumer
+moves on. Database or broker outages are not poison: those are retried until they pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from prm_contracts import dead_letter_topic
+from pydantic import ValidationError
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from prm_events.envelope import CloudEvent
+from prm_platform.tables import inbox
+
+log = logging.getLogger("prm.consumer")
+
+Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+
+
+def _is_outage(exc: BaseException) -> bool:
+    if isinstance(exc, (OperationalError, InterfaceError, OSError, ConnectionError)):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        name: str,
+        topics: list[str],
+        handlers: Mapping[str, Handler],
+        sessionmaker: async_sessionmaker[AsyncSession],
+        producer: AIOKafkaProducer,
+        *,
+        max_attempts: int = 5,
+        retry_delay: float = 0.2,
+    ) -> None:
+        self.name = name
+        self.topics = topics
+        self.handlers = handlers
+        self.sessionmaker = sessionmaker
+        self.producer = producer
+        self.max_attempts = max_attempts
+        self.retry_delay = retry_delay
+
+    async def apply(self, event: CloudEvent) -> bool:
+        """Apply one event in one transaction. Returns False if it had been applied before."""
+        handler = self.handlers.get(event.type)
+        async with self.sessionmaker() as session:
+            recorded = await session.execute(
+                insert(inbox)
+                .values(consumer=self.name, event_id=event.id, event_type=event.type,
+                        outcome="applied" if handler else "ignored")
+                .on_conflict_do_nothing()
+                .returning(inbox.c.event_id)
+            )
+            if recorded.first() is None:
+                await session.commit()
+                return False
+            if handler is not None:
+                await handler(session, event)
+            await session.commit()
+            return True
+
+    async def handle(self, record: ConsumerRecord) -> None:
+        try:
+            event = CloudEvent.from_json(record.value)
+        except (ValidationError, ValueError) as exc:
+            await self.dead_letter(record, f"not a CloudEvent: {exc}", event=None)
+            return
+        attempt = 0
+        while True:
+            try:
+                await self.apply(event)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if _is_outage(exc):
+                    log.warning("%s: outage while applying %s, retrying: %r", self.name,
+                                event.id, exc)
+                    await asyncio.sleep(1.0)
+                    continue
+                attempt += 1
+                if attempt >= self.max_attempts:
+                    log.error("%s: %s %s failed %d times, dead-lettering: %r", self.name,
+                              event.type, event.id, attempt, exc)
+                    await self.dead_letter(record, repr(exc), event=event)
+                    return
+                await asyncio.sleep(self.retry_delay * 2 ** (attempt - 1))
+
+    async def dead_letter(self, record: ConsumerRecord, error: str,
+                          event: CloudEvent | None) -> None:
+        await self.producer.send_and_wait(
+            dead_letter_topic(record.topic),
+            key=record.key,
+            value=record.value,
+            headers=[
+                ("dlt_consumer", self.name.encode()),
+                ("dlt_error", error[:2000].encode()),
+                ("dlt_source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+            ],
+        )
+        if event is not None:  # a replay of the topic must not dead-letter it again
+            async with self.sessionmaker() as session:
+                await session.execute(
+                    insert(inbox)
+                    .values(consumer=self.name, event_id=event.id, event_type=event.type,
+                            outcome="dead_lettered")
+                    .on_conflict_do_nothing()
+                )
+                await session.commit()
+
+    async def run(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set. ``consumer`` must have auto-commit off."""
+        while not stop.is_set():
+            try:
+                batches = await consumer.getmany(timeout_ms=500)
+            except KafkaError as exc:
+                log.warning("%s: fetch failed: %r", self.name, exc)
+                await asyncio.sleep(1.0)
+                continue
+            for partition, records in batches.items():
+                for record in records:
+                    await self.handle(record)
+                await self._commit(consumer, partition, records[-1].offset + 1)
+
+    async def _commit(self, consumer: AIOKafkaConsumer, partition: TopicPartition,
+                      offset: int) -> None:
+        try:
+            await consumer.commit({partition: offset})
+        except (CommitFailedError, KafkaError) as exc:
+            # Rebalanced away: the next owner re-reads from the last commit and the inbox
+            # turns the repeats into no-ops.
+            log.warning("%s: commit of %s@%d failed: %r", self.name, partition, offset, exc)

@@ -1,0 +1,183 @@
+"""Transactional outbox: ``publish`` writes the event in the caller's transaction; the relay
+sends committed rows to Kafka and marks them published once the broker acknowledged them.
+
+Several relays may run at once. Each locks a batch with ``FOR UPDATE SKIP LOCKED`` and keeps
+only rows with no earlier unpublished row of the same key that it did not lock itself, so events
+of one aggregate leave in the order they were written. A relay that dies mid-batch leaves its
+rows unpublished: they are sent again (at least once), and consumers drop the duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaProducer
+from prm_contracts import EventPayload
+from sqlalchemy import insert, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from prm_events.envelope import CloudEvent, new_event
+from prm_platform.tables import outbox
+
+log = logging.getLogger("prm.outbox")
+
+
+async def publish(
+    session: AsyncSession,
+    payload: EventPayload,
+    *,
+    source: str,
+    aggregate_id: uuid.UUID,
+    partner_id: uuid.UUID | None = None,
+    traceparent: str | None = None,
+) -> CloudEvent:
+    """Record an event in the outbox, inside the caller's transaction."""
+    event = new_event(payload, source=source, subject=str(aggregate_id), partner_id=partner_id,
+                      traceparent=traceparent)
+    await session.execute(
+        insert(outbox).values(
+            event_id=event.id,
+            topic=payload.topic,
+            key=str(aggregate_id),
+            event_type=event.type,
+            envelope=event.model_dump(mode="json", exclude_none=True),
+        )
+    )
+    return event
+
+
+_CLAIM_BATCH = text(
+    """
+    WITH locked AS (
+        SELECT seq, key FROM outbox
+        WHERE published_at IS NULL
+        ORDER BY seq
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    )
+    SELECT o.seq, o.topic, o.key, o.event_type, o.envelope
+    FROM outbox o JOIN locked l ON l.seq = o.seq
+    WHERE NOT EXISTS (
+        SELECT 1 FROM outbox earlier
+        WHERE earlier.key = l.key AND earlier.published_at IS NULL AND earlier.seq < l.seq
+          AND earlier.seq NOT IN (SELECT seq FROM locked)
+    )
+    ORDER BY o.seq
+    """
+)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        producer: AIOKafkaProducer,
+        *,
+        database_url: str,
+        channel: str,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.producer = producer
+        self.database_url = database_url
+        self.channel = channel
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self._wake = asyncio.Event()
+
+    async def relay_once(self) -> int:
+        """Publish one batch; returns how many events were published."""
+        async with self.sessionmaker() as session:
+            rows = (await session.execute(_CLAIM_BATCH, {"limit": self.batch_size})).all()
+            if not rows:
+                await session.commit()
+                return 0
+            sends = []
+            for row in rows:
+                envelope = row.envelope
+                sends.append(await self.producer.send(
+                    row.topic,
+                    key=row.key.encode(),
+                    value=orjson.dumps(envelope),
+                    headers=[("ce_type", row.event_type.encode()),
+                             ("ce_id", str(envelope["id"]).encode())],
+                ))
+            results = await asyncio.gather(*sends, return_exceptions=True)
+            published = [row.seq for row, r in zip(rows, results, strict=True)
+                         if not isinstance(r, BaseException)]
+            failed = [(row.seq, r) for row, r in zip(rows, results, strict=True)
+                      if isinstance(r, BaseException)]
+            if published:
+                await session.execute(
+                    text("UPDATE outbox SET published_at = now(), attempts = attempts + 1 "
+                         "WHERE seq = ANY(:seqs)"),
+                    {"seqs": published},
+                )
+            for seq, error in failed:
+                await session.execute(
+                    text("UPDATE outbox SET attempts = attempts + 1, last_error = :error "
+                         "WHERE seq = :seq"),
+                    {"seq": seq, "error": repr(error)[:1000]},
+                )
+            await session.commit()
+            if failed:
+                raise failed[0][1]
+            return len(published)
+
+    async def _listen(self) -> None:
+        dsn = make_url(self.database_url).set(drivername="postgresql")
+        while True:
+            try:
+                connection = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+                try:
+                    await connection.add_listener(self.channel, lambda *_: self._wake.set())
+                    self._wake.set()  # catch up on anything written while not listening
+                    while not connection.is_closed():
+                        await asyncio.sleep(5)
+                finally:
+                    await connection.close()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("outbox listener lost (%s); polling until it is back", exc)
+                await asyncio.sleep(self.poll_interval)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        listener = asyncio.create_task(self._listen())
+        backoff = self.poll_interval
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    count = await self.relay_once()
+                    backoff = self.poll_interval
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # broker or database trouble: retry with backoff
+                    log.warning("outbox relay batch failed: %r", exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30)
+                    continue
+                if count >= self.batch_size:
+                    continue  # more waiting
+                waits = [asyncio.create_task(self._wake.wait()),
+                         asyncio.create_task(stop.wait())]
+                await asyncio.wait(waits, timeout=self.poll_interval,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                for task in waits:
+                    task.cancel()
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+
+
+async def purge_published(session: AsyncSession, older_than_days: int = 7) -> int:
+    result = await session.execute(
+        text("DELETE FROM outbox WHERE published_at < now() - make_interval(days => :d)"),
+        {"d": older_than_days},
+    )
+    return result.rowcount or 0

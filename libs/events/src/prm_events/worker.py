@@ -1,0 +1,96 @@
+"""A service's worker process: its outbox relay and its event consumers, until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from prm_contracts import TOPICS, dead_letter_topic
+
+from prm_events.consumer import EventConsumer, Handler
+from prm_events.kafka import ensure_topics, make_consumer, make_producer
+from prm_events.outbox import OutboxRelay
+from prm_platform.db import make_engine, make_sessionmaker
+from prm_platform.migrations import outbox_channel
+from prm_platform.settings import ServiceSettings
+
+log = logging.getLogger("prm.worker")
+
+
+@dataclass
+class Subscription:
+    """One consumer (its own consumer group) with its handler map."""
+
+    name: str
+    topics: list[str]
+    handlers: Mapping[str, Handler]
+    max_attempts: int = 5
+
+
+@dataclass
+class WorkerSpec:
+    service: str
+    schema: str
+    settings: ServiceSettings
+    relay: bool = True
+    subscriptions: list[Subscription] = field(default_factory=list)
+
+
+async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    settings = spec.settings
+    engine = make_engine(settings.database_url, spec.schema, pool_size=5)
+    sessionmaker = make_sessionmaker(engine)
+    topics = sorted(set(TOPICS) | {dead_letter_topic(t) for t in TOPICS})
+    await ensure_topics(settings, topics)
+    producer = make_producer(settings)
+    await producer.start()
+    tasks: list[asyncio.Task] = []
+    consumers = []
+    try:
+        if spec.relay:
+            relay = OutboxRelay(sessionmaker, producer, database_url=settings.database_url,
+                                channel=outbox_channel(spec.schema))
+            tasks.append(asyncio.create_task(relay.run(stop), name="outbox-relay"))
+        for sub in spec.subscriptions:
+            kafka_consumer = make_consumer(settings, f"{spec.service}.{sub.name}", *sub.topics)
+            await kafka_consumer.start()
+            consumers.append(kafka_consumer)
+            runner = EventConsumer(f"{spec.service}.{sub.name}", sub.topics, sub.handlers,
+                                   sessionmaker, producer, max_attempts=sub.max_attempts)
+            tasks.append(asyncio.create_task(runner.run(kafka_consumer, stop), name=sub.name))
+        log.info("%s worker running (relay=%s, consumers=%s)", spec.service, spec.relay,
+                 [s.name for s in spec.subscriptions])
+        done, _ = await asyncio.wait(
+            [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in done:  # a crashed loop must take the process down, not hang silently
+            if task.exception() is not None:
+                raise task.exception()
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=8)
+        for kafka_consumer in consumers:
+            with contextlib.suppress(Exception):
+                await kafka_consumer.stop()
+        with contextlib.suppress(Exception):
+            await producer.stop()
+        await engine.dispose()
+
+
+def main(spec: WorkerSpec) -> None:
+    logging.basicConfig(level=logging.INFO,
+                        format=f"%(asctime)s {spec.service}-worker %(levelname)s %(message)s")
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(spec, stop)
+
+    asyncio.run(runner())

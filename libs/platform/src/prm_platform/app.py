@@ -1,0 +1,97 @@
+"""The FastAPI application factory every service uses."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from sqlalchemy import text
+
+from prm_platform import idempotency
+from prm_platform.db import make_engine, make_sessionmaker
+from prm_platform.http import BodySizeLimit
+from prm_platform.problems import install_problem_handlers, problem_response
+from prm_platform.settings import ServiceSettings
+
+log = logging.getLogger("prm.app")
+
+PURGE_INTERVAL_SECONDS = 3600
+
+
+def operation_id(route: APIRoute) -> str:
+    """Stable operation ids: ``<tag>-<name>``, e.g. ``partners-create-partner``."""
+    tag = route.tags[0] if route.tags else "default"
+    return f"{tag}-{route.name.replace('_', '-')}"
+
+
+async def _purge_idempotency_keys(app: FastAPI) -> None:
+    while True:
+        try:
+            async with app.state.sessionmaker() as session:
+                while await idempotency.purge_expired(session):
+                    await session.commit()
+                await session.commit()
+        except Exception:  # the next round retries; a purge never takes the service down
+            log.exception("idempotency key purge failed")
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+
+
+def create_service_app(
+    *,
+    title: str,
+    description: str,
+    schema: str,
+    settings: ServiceSettings,
+    routers: Sequence[APIRouter],
+    tags: list[dict[str, Any]],
+    background: Sequence[Callable[[FastAPI], Any]] = (),
+) -> FastAPI:
+    engine = make_engine(settings.database_url, schema, pool_size=settings.db_pool_size)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tasks = [asyncio.create_task(_purge_idempotency_keys(app))]
+        tasks += [asyncio.create_task(start(app)) for start in background]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await engine.dispose()
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        openapi_tags=tags,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.internal_secret = settings.internal_secret.get_secret_value()
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    for router in routers:
+        app.include_router(router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz(request: Request) -> JSONResponse:
+        try:
+            async with request.app.state.sessionmaker() as session:
+                await session.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
+            return problem_response(503, "service-unavailable", f"database: {type(exc).__name__}")
+        return JSONResponse({"status": "ok", "service": schema})
+
+    return app

@@ -1,0 +1,127 @@
+"""Request plumbing shared by every service: the unit of work per request, the body size
+limit, the documented headers (Idempotency-Key, If-Match) and ETags."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import Header, Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from prm_platform import idempotency
+from prm_platform.problems import PayloadTooLarge, PreconditionFailed, problem_response
+from prm_platform.security import authenticate
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=idempotency.MAX_KEY_LENGTH,
+        description="Makes the POST safe to retry: the same key and body return the stored "
+        "response for 24 hours.",
+        examples=["6f1c1c8e-3a52-4a43-9d8e-2d1a1f0c9b7e"],
+    ),
+]
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        max_length=200,
+        description="The ETag you last read; the change is refused with 412 if it is stale.",
+        examples=['"3"'],
+    ),
+]
+
+
+class ServiceRoute(APIRoute):
+    """Runs each request as one unit of work.
+
+    Authenticates the forwarded principal, claims the Idempotency-Key of a POST, opens the
+    request's session, and commits it after the endpoint returned (storing the idempotent
+    response in that same transaction), or rolls back if it raised. Endpoints and services
+    never commit.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def unit_of_work(request: Request) -> Response:
+            principal = authenticate(request)
+            sessionmaker = request.app.state.sessionmaker
+            claimed = None
+            if request.method == "POST" and idempotency.HEADER in request.headers:
+                outcome = await idempotency.claim(request, sessionmaker, principal.subject)
+                if isinstance(outcome, Response):
+                    return outcome
+                claimed = outcome
+            try:
+                async with sessionmaker() as session:
+                    request.state.session = session
+                    response = await handler(request)
+                    if claimed is not None:
+                        await idempotency.complete(session, claimed, response)
+                    await session.commit()
+            except BaseException:
+                if claimed is not None:
+                    await idempotency.release(sessionmaker, claimed)
+                raise
+            return response
+
+        return unit_of_work
+
+
+def request_session(request: Request) -> AsyncSession:
+    """The request's session (FastAPI dependency). Opened and committed by ``ServiceRoute``."""
+    return request.state.session
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def check_if_match(if_match: str | None, version: int) -> None:
+    if if_match is None:
+        return
+    current = etag(version)
+    offered = [tag.strip().removeprefix("W/") for tag in if_match.split(",")]
+    if "*" not in offered and current not in offered:
+        raise PreconditionFailed(f"the resource is at ETag {current}, not {if_match}")
+
+
+class BodySizeLimit:
+    """Refuses request bodies over ``max_bytes`` with a 413 problem, whether or not the client
+    sent Content-Length (OWASP API4)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise PayloadTooLarge(f"the body exceeds {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(413, "payload-too-large",
+                                    f"the body exceeds {self.max_bytes} bytes",
+                                    instance=scope.get("path"))
+        await response(scope, receive, send)

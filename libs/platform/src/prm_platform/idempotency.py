@@ -1,0 +1,151 @@
+"""The ``Idempotency-Key`` mechanism for POST requests (IETF httpapi-idempotency-key draft).
+
+* same key, same request  -> the stored response, with ``Idempotent-Replayed: true``;
+* same key, other request -> 422 ``idempotency-key-reused``;
+* original still running  -> 409 ``idempotency-key-in-use``;
+* keys are scoped to the caller (the API key that sent them) and kept for 24 hours.
+
+The key is claimed in its own short transaction before the handler runs, and the response is
+stored **in the handler's transaction**, so the effect and the stored response commit together:
+a crash can never leave an effect without its stored response. A request that fails releases its
+key so that the client may retry it; a claim whose process died is taken over once its lease ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import orjson
+from fastapi import Request, Response
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from prm_platform.problems import Conflict, MalformedRequest, Unprocessable
+from prm_platform.tables import idempotency_keys
+
+HEADER = "idempotency-key"
+RETENTION_SECONDS = 24 * 3600
+LEASE_SECONDS = 60
+MAX_KEY_LENGTH = 255
+_REPLAYED_HEADERS = ("content-type", "location", "etag")
+
+
+class IdempotencyKeyReused(Unprocessable):
+    slug = "idempotency-key-reused"
+
+
+class IdempotencyKeyInUse(Conflict):
+    slug = "idempotency-key-in-use"
+
+
+@dataclass(frozen=True)
+class Claim:
+    scope: str
+    key: str
+
+
+def _fingerprint(request: Request, body: bytes) -> str:
+    digest = hashlib.sha256()
+    digest.update(request.method.encode())
+    digest.update(b" ")
+    digest.update(request.url.path.encode())
+    digest.update(b"?")
+    digest.update(request.url.query.encode())
+    digest.update(b"\n")
+    try:  # the same JSON document with other whitespace or key order is the same request
+        digest.update(orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS))
+    except orjson.JSONDecodeError:
+        digest.update(body)
+    return digest.hexdigest()
+
+
+def _valid_key(key: str) -> str:
+    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+        raise MalformedRequest(
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters"
+        )
+    return key
+
+
+_CLAIM = text(
+    """
+    INSERT INTO idempotency_keys AS k
+        (scope, key, fingerprint, state, locked_until, created_at, expires_at)
+    VALUES (:scope, :key, :fingerprint, 'in_progress',
+            now() + make_interval(secs => :lease), now(),
+            now() + make_interval(secs => :retention))
+    ON CONFLICT (scope, key) DO UPDATE
+        SET fingerprint = EXCLUDED.fingerprint, state = 'in_progress',
+            locked_until = EXCLUDED.locked_until, created_at = EXCLUDED.created_at,
+            expires_at = EXCLUDED.expires_at, status_code = NULL, headers = NULL, body = NULL
+        WHERE k.expires_at < now()
+           OR (k.state = 'in_progress' AND k.locked_until < now()
+               AND k.fingerprint = EXCLUDED.fingerprint)
+    RETURNING k.key
+    """
+)
+
+
+async def claim(
+    request: Request, sessionmaker: async_sessionmaker[AsyncSession], scope: str
+) -> Claim | Response:
+    """Claim the request's key, or return the stored response to replay."""
+    key = _valid_key(request.headers[HEADER])
+    fingerprint = _fingerprint(request, await request.body())
+    params = {"scope": scope, "key": key, "fingerprint": fingerprint,
+              "lease": LEASE_SECONDS, "retention": RETENTION_SECONDS}
+    async with sessionmaker() as session:
+        claimed = (await session.execute(_CLAIM, params)).first()
+        existing = None
+        if claimed is None:
+            existing = (await session.execute(
+                select(idempotency_keys).where(idempotency_keys.c.scope == scope,
+                                               idempotency_keys.c.key == key)
+            )).first()
+        await session.commit()
+    if claimed is not None:
+        return Claim(scope=scope, key=key)
+    if existing is None:  # released between our insert and select: the client may retry
+        raise IdempotencyKeyInUse("the request with this Idempotency-Key just finished; retry")
+    if existing.fingerprint != fingerprint:
+        raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
+    if existing.state != "completed":
+        raise IdempotencyKeyInUse("a request with this Idempotency-Key is still in progress",
+                                  headers={"Retry-After": "1"})
+    headers = dict(existing.headers or {})
+    headers["idempotent-replayed"] = "true"
+    return Response(content=existing.body, status_code=existing.status_code, headers=headers)
+
+
+async def complete(session: AsyncSession, claimed: Claim, response: Response) -> None:
+    """Store the response in the handler's own transaction."""
+    headers = {k: v for k, v in response.headers.items() if k in _REPLAYED_HEADERS}
+    await session.execute(
+        update(idempotency_keys)
+        .where(idempotency_keys.c.scope == claimed.scope, idempotency_keys.c.key == claimed.key)
+        .values(state="completed", locked_until=None, status_code=response.status_code,
+                headers=headers, body=bytes(response.body))
+    )
+
+
+async def release(sessionmaker: async_sessionmaker[AsyncSession], claimed: Claim) -> None:
+    async with sessionmaker() as session:
+        await session.execute(
+            delete(idempotency_keys).where(
+                idempotency_keys.c.scope == claimed.scope, idempotency_keys.c.key == claimed.key,
+                idempotency_keys.c.state == "in_progress",
+            )
+        )
+        await session.commit()
+
+
+async def purge_expired(session: AsyncSession, batch: int = 1000) -> int:
+    result = await session.execute(
+        text(
+            "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys "
+            "WHERE expires_at < now() LIMIT :batch)"
+        ),
+        {"batch": batch},
+    )
+    return result.rowcount or 0

@@ -1,0 +1,94 @@
+"""Alembic helpers: every service's first migration creates the platform tables in its schema.
+
+The outbox insert trigger sends a NOTIFY so the relay publishes within milliseconds instead of
+waiting for its next poll.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from prm_platform.tables import idempotency_keys, inbox, outbox
+
+OUTBOX_CHANNEL_SUFFIX = "_outbox"
+
+
+def outbox_channel(schema: str) -> str:
+    return f"{schema}{OUTBOX_CHANNEL_SUFFIX}"
+
+
+def create_schema(schema: str) -> None:
+    op.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+
+
+def create_platform_tables(schema: str) -> None:
+    for table in (idempotency_keys, outbox, inbox):
+        op.execute(CreateTable(table))
+        for index in table.indexes:
+            op.execute(CreateIndex(index))
+    channel = outbox_channel(schema)
+    op.execute(
+        f"""
+        CREATE FUNCTION notify_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('{channel}', '');
+            RETURN NULL;
+        END $$;
+        """
+    )
+    op.execute(
+        "CREATE TRIGGER outbox_notify AFTER INSERT ON outbox "
+        "FOR EACH STATEMENT EXECUTE FUNCTION notify_outbox()"
+    )
+
+
+def drop_platform_tables() -> None:
+    op.execute("DROP TRIGGER IF EXISTS outbox_notify ON outbox")
+    op.execute("DROP FUNCTION IF EXISTS notify_outbox()")
+    for name in ("inbox", "outbox", "idempotency_keys"):
+        op.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def run_env(schema: str, database_url: str) -> None:
+    """Body of a service's Alembic ``env.py``: migrate its schema online, version table included.
+
+    The schema is created first, then every migration runs with ``search_path`` set to it, so
+    migrations name tables without a schema and the ``alembic_version`` table is per service.
+    """
+    import asyncio
+
+    from alembic import context
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from prm_platform.db import check_schema_name
+
+    check_schema_name(schema)
+
+    def migrate(connection) -> None:
+        context.configure(connection=connection, target_metadata=None,
+                          version_table_schema=schema, transaction_per_migration=True)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def main() -> None:
+        engine = create_async_engine(database_url, connect_args={"server_settings": {
+            "search_path": schema, "timezone": "UTC"}})
+        try:
+            async with engine.connect() as connection:
+                # Two services migrating at once on a fresh database must not race on CREATE.
+                await connection.execute(text("SELECT pg_advisory_lock(hashtext(:s))"),
+                                         {"s": schema})
+                await connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                await connection.commit()
+                await connection.run_sync(migrate)
+                await connection.commit()
+                await connection.execute(text("SELECT pg_advisory_unlock(hashtext(:s))"),
+                                         {"s": schema})
+        finally:
+            await engine.dispose()
+
+    if context.is_offline_mode():
+        raise SystemExit("offline migrations are not supported; run against a database")
+    asyncio.run(main())

@@ -1,0 +1,72 @@
+"""Money as a decimal string plus an ISO 4217 code; never a float.
+
+The amount may not carry more decimals than the currency's minor unit (JPY 0, EUR 2, KWD 3), is
+never negative, and is always written back with exactly the currency's number of decimals.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+import iso4217
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_AMOUNT = Decimal("999999999999999")  # 10^15 - 1 major units: NUMERIC(19, 4) holds it
+_AMOUNT_PATTERN = r"^\d{1,15}(\.\d{1,4})?$"
+
+
+def minor_units(currency: str) -> int:
+    try:
+        exponent = iso4217.Currency(currency).exponent
+    except ValueError:
+        raise ValueError(f"{currency!r} is not an ISO 4217 currency code") from None
+    if exponent is None:
+        raise ValueError(f"{currency!r} has no minor unit and cannot be used for money")
+    return exponent
+
+
+def format_amount(amount: Decimal, currency: str) -> str:
+    return f"{amount:.{minor_units(currency)}f}"
+
+
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]
+
+
+class Money(BaseModel):
+    """An amount in one currency, e.g. ``{"amount": "1234.50", "currency": "EUR"}``."""
+
+    model_config = ConfigDict(
+        frozen=True, json_schema_extra={"examples": [{"amount": "1234.50", "currency": "EUR"}]}
+    )
+
+    amount: str = Field(pattern=_AMOUNT_PATTERN, description="Decimal string, no exponent.")
+    currency: CurrencyCode
+
+    @field_validator("currency")
+    @classmethod
+    def _known_currency(cls, value: str) -> str:
+        minor_units(value)
+        return value
+
+    @model_validator(mode="after")
+    def _respect_minor_units(self) -> Money:
+        try:
+            value = Decimal(self.amount)
+        except InvalidOperation:
+            raise ValueError("amount is not a decimal number") from None
+        digits = minor_units(self.currency)
+        if value != value.quantize(Decimal(1).scaleb(-digits)):
+            raise ValueError(f"{self.currency} allows at most {digits} decimal places")
+        if value > MAX_AMOUNT:
+            raise ValueError("amount is too large")
+        object.__setattr__(self, "amount", format_amount(value, self.currency))
+        return self
+
+    @property
+    def value(self) -> Decimal:
+        return Decimal(self.amount)
+
+    @classmethod
+    def of(cls, amount: Decimal, currency: str) -> Money:
+        return cls(amount=format_amount(amount, currency), currency=currency)

@@ -1,0 +1,262 @@
+"""RFC 9457 problem details for every 4xx/5xx a service returns.
+
+Domain code raises a typed ``ProblemError`` subclass; the handlers installed by
+``install_problem_handlers`` turn it, request-validation errors, unknown routes and methods, and
+unexpected exceptions into ``application/problem+json``. Never a stack trace to the client.
+
+Problem ``type`` values are relative URI references (``/problems/<slug>``); the gateway serves a
+description of each one at that path, and docs/problems.md lists them.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("prm.problems")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "/problems/"
+
+# Every problem type the platform emits, with the sentence that documents it. The gateway serves
+# these at /problems/<slug>; a test checks docs/problems.md lists each one.
+PROBLEM_TYPES: dict[str, str] = {
+    "validation-error": "The request body, query or path failed validation; see `errors`.",
+    "malformed-request": "The request could not be parsed (invalid JSON, bad cursor, bad header).",
+    "unauthenticated": "No credentials, or credentials that are unknown, revoked or expired.",
+    "forbidden": "The credentials are valid but lack the scope or ownership this needs.",
+    "not-found": "No such resource, or not one the caller may see.",
+    "method-not-allowed": "The resource exists but does not support this HTTP method.",
+    "conflict": "The request conflicts with the resource's current state.",
+    "invalid-transition": "The action is not allowed from the resource's current status.",
+    "precondition-failed": "The If-Match header does not match the resource's current ETag.",
+    "idempotency-key-reused": "The Idempotency-Key was already used with a different request.",
+    "idempotency-key-in-use": "A request with this Idempotency-Key is still being processed.",
+    "payload-too-large": "The request body exceeds the size limit.",
+    "unsupported-media-type": "The request body must be application/json.",
+    "rate-limited": "Too many requests; retry after the number of seconds in Retry-After.",
+    "partner-not-eligible": "The partner is unknown to this service or not active.",
+    "service-unavailable": "A dependency (service, database or broker) is unavailable.",
+    "internal-error": "An unexpected error; it was logged with the request id.",
+}
+
+
+def problem_type(slug: str) -> str:
+    if slug not in PROBLEM_TYPES:
+        raise ValueError(f"undocumented problem type {slug!r}")
+    return PROBLEM_BASE + slug
+
+
+class FieldError(BaseModel):
+    location: str = Field(description="Where the bad value is: body, query, path or header.")
+    field: str = Field(description="Dotted path to the field inside its location.")
+    message: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem details object."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "/problems/not-found",
+                    "title": "Not Found",
+                    "status": 404,
+                    "detail": "partner 0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f not found",
+                    "instance": "/v1/partners/0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f",
+                }
+            ]
+        },
+    )
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    detail: str | None = None,
+    *,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> ProblemResponse:
+    body: dict[str, Any] = {
+        "type": problem_type(slug),
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail is not None:
+        body["detail"] = detail
+    if instance is not None:
+        body["instance"] = instance
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+class ProblemError(Exception):
+    """A typed error that maps to one problem response. Subclasses fix status and type."""
+
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-error"
+
+    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:
+        super().__init__(detail or self.slug)
+        self.detail = detail
+        self.headers = headers
+        self.extra = extra
+
+    def response(self, instance: str | None = None) -> ProblemResponse:
+        return problem_response(self.status, self.slug, self.detail, instance=instance,
+                                headers=self.headers, **self.extra)
+
+
+class MalformedRequest(ProblemError):
+    status, slug = 400, "malformed-request"
+
+
+class Unauthenticated(ProblemError):
+    status, slug = 401, "unauthenticated"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="prm"'}, **extra)
+
+
+class Forbidden(ProblemError):
+    status, slug = 403, "forbidden"
+
+
+class NotFound(ProblemError):
+    status, slug = 404, "not-found"
+
+
+class Conflict(ProblemError):
+    status, slug = 409, "conflict"
+
+
+class InvalidTransition(ProblemError):
+    status, slug = 409, "invalid-transition"
+
+
+class PreconditionFailed(ProblemError):
+    status, slug = 412, "precondition-failed"
+
+
+class PayloadTooLarge(ProblemError):
+    status, slug = 413, "payload-too-large"
+
+
+class Unprocessable(ProblemError):
+    """A well-formed request that the domain refuses; subclasses give the reason its own type."""
+
+    status, slug = 422, "validation-error"
+
+
+class ServiceUnavailable(ProblemError):
+    status, slug = 503, "service-unavailable"
+
+
+def _field_errors(exc: RequestValidationError) -> tuple[list[dict[str, str]], bool]:
+    errors, malformed = [], False
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        location = loc[0] if loc else "body"
+        if err.get("type") == "json_invalid":
+            malformed = True
+        errors.append(
+            {"location": location, "field": ".".join(loc[1:]), "message": err.get("msg", "")}
+        )
+    return errors, malformed
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_problem(request: Request, exc: ProblemError) -> ProblemResponse:
+        return exc.response(instance=request.url.path)
+
+    async def on_validation(request: Request, exc: RequestValidationError) -> ProblemResponse:
+        errors, malformed = _field_errors(exc)
+        if malformed:
+            return problem_response(400, "malformed-request", "the request body is not valid JSON",
+                                    instance=request.url.path, errors=errors)
+        return problem_response(422, "validation-error", "the request is not valid",
+                                instance=request.url.path, errors=errors)
+
+    async def on_http(request: Request, exc: StarletteHTTPException) -> ProblemResponse:
+        slug = {
+            400: "malformed-request",
+            401: "unauthenticated",
+            403: "forbidden",
+            404: "not-found",
+            405: "method-not-allowed",
+            409: "conflict",
+            412: "precondition-failed",
+            413: "payload-too-large",
+            415: "unsupported-media-type",
+            422: "validation-error",
+            429: "rate-limited",
+            503: "service-unavailable",
+        }.get(exc.status_code, "internal-error" if exc.status_code >= 500 else "malformed-request")
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = f"no resource at {request.url.path}"
+        if exc.status_code == 405 and detail == "Method Not Allowed":
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        return problem_response(exc.status_code, slug, detail, instance=request.url.path,
+                                headers=getattr(exc, "headers", None))
+
+    async def on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
+        request_id = request.headers.get("x-request-id")
+        log.exception("unhandled error on %s %s (request id %s)", request.method,
+                      request.url.path, request_id)
+        return problem_response(500, "internal-error", "an unexpected error occurred",
+                                instance=request.url.path, request_id=request_id)
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "Missing or invalid credentials",
+    403: "Not allowed for these credentials",
+    404: "Not found (or not visible to the caller)",
+    409: "Conflict with the current state",
+    412: "If-Match does not match the current ETag",
+    413: "Request body too large",
+    422: "Validation failed",
+    429: "Rate limited",
+    503: "A dependency is unavailable",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries declaring problem+json for the given statuses."""
+    return {
+        status: {
+            "model": Problem,
+            "description": _DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        for status in statuses
+    }

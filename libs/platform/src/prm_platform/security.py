@@ -1,0 +1,120 @@
+"""The authenticated principal and object-level authorisation helpers.
+
+The gateway authenticates the client (API key) and forwards the principal to services in the
+``X-PRM-Principal`` header: a short-lived JWT signed with the shared internal secret. Services
+trust nothing else: no header, a bad signature or an expired token is a 401, and a tenant id sent
+by a client in a body or query is never used to widen access.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from enum import StrEnum
+
+import jwt
+from fastapi import Request
+from pydantic import BaseModel, Field
+
+from prm_platform.problems import Forbidden, NotFound, Unauthenticated
+
+PRINCIPAL_HEADER = "x-prm-principal"
+_ISSUER = "prm-gateway"
+_AUDIENCE = "prm-services"
+_ALGORITHM = "HS256"
+TOKEN_TTL_SECONDS = 60
+
+
+class PrincipalKind(StrEnum):
+    vendor = "vendor"
+    partner = "partner"
+
+
+class Scope(StrEnum):
+    """What a key may do. ``admin`` implies every other scope."""
+
+    admin = "admin"
+    partners_read = "partners:read"
+    partners_write = "partners:write"
+    deals_read = "deals:read"
+    deals_write = "deals:write"
+    api_keys_read = "api_keys:read"
+    api_keys_write = "api_keys:write"
+
+
+class Principal(BaseModel):
+    subject: str = Field(description="Id of the API key (or user) that made the call.")
+    kind: PrincipalKind
+    partner_id: uuid.UUID | None = None
+    scopes: frozenset[str] = frozenset()
+
+    def has_scope(self, scope: Scope) -> bool:
+        return Scope.admin in self.scopes or scope in self.scopes
+
+    def require(self, scope: Scope) -> None:
+        if not self.has_scope(scope):
+            raise Forbidden(f"this key lacks the {scope.value} scope")
+
+    @property
+    def is_partner(self) -> bool:
+        return self.kind is PrincipalKind.partner
+
+    def can_see_partner(self, partner_id: uuid.UUID) -> bool:
+        return not self.is_partner or self.partner_id == partner_id
+
+    def ensure_visible(self, partner_id: uuid.UUID, what: str) -> None:
+        """Object-level check. Another org's record is reported as absent, not forbidden, so a
+        partner key cannot probe which ids exist."""
+        if not self.can_see_partner(partner_id):
+            raise NotFound(f"{what} not found")
+
+    def ensure_vendor(self) -> None:
+        if self.is_partner:
+            raise Forbidden("only vendor keys may do this")
+
+
+def sign_principal(principal: Principal, secret: str, *, ttl: int = TOKEN_TTL_SECONDS) -> str:
+    now = int(time.time())
+    claims = {
+        "iss": _ISSUER,
+        "aud": _AUDIENCE,
+        "iat": now,
+        "exp": now + ttl,
+        "sub": principal.subject,
+        "kind": principal.kind.value,
+        "partner_id": str(principal.partner_id) if principal.partner_id else None,
+        "scopes": sorted(principal.scopes),
+    }
+    return jwt.encode(claims, secret, algorithm=_ALGORITHM)
+
+
+def verify_principal(token: str, secret: str) -> Principal:
+    try:
+        claims = jwt.decode(
+            token, secret, algorithms=[_ALGORITHM], audience=_AUDIENCE, issuer=_ISSUER,
+            options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+        )
+        return Principal(
+            subject=claims["sub"],
+            kind=PrincipalKind(claims["kind"]),
+            partner_id=uuid.UUID(claims["partner_id"]) if claims.get("partner_id") else None,
+            scopes=frozenset(claims.get("scopes") or ()),
+        )
+    except (jwt.PyJWTError, KeyError, ValueError):
+        raise Unauthenticated("the internal principal is missing or invalid") from None
+
+
+def authenticate(request: Request) -> Principal:
+    """Verify the forwarded principal once per request and keep it on the request state."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        token = request.headers.get(PRINCIPAL_HEADER)
+        if not token:
+            raise Unauthenticated("requests must come through the gateway with credentials")
+        principal = verify_principal(token, request.app.state.internal_secret)
+        request.state.principal = principal
+    return principal
+
+
+def current_principal(request: Request) -> Principal:
+    return authenticate(request)

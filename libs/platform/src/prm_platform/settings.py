@@ -1,0 +1,32 @@
+"""Service settings.
+
+Every service reads its own prefix first (``PRM_PARTNERS_DATABASE_URL``) and falls back to the
+shared one (``PRM_DATABASE_URL``), so one variable configures the embedded stack while any single
+service can still be pointed at its own database or broker.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, EnvSettingsSource, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PRM_", extra="ignore")
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/prm"
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    # Real Kafka supports idempotent producers; the embedded broker does not (off by default).
+    kafka_idempotence: bool = False
+    kafka_partitions: int = Field(default=3, ge=1, le=256)
+    # Shared secret that signs the principal header the gateway forwards. No default on purpose.
+    internal_secret: SecretStr
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        shared = EnvSettingsSource(settings_cls, env_prefix="PRM_")
+        return (init_settings, env_settings, shared, file_secret_settings)

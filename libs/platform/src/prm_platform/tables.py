@@ -1,0 +1,65 @@
+"""Tables the platform keeps in every service's own schema (created by each service's
+migrations through ``prm_platform.migrations``)."""
+
+from sqlalchemy import (
+    TIMESTAMP,
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from prm_platform.db import new_metadata
+
+platform_metadata = new_metadata()
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    platform_metadata,
+    Column("scope", String(128), primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # in_progress | completed
+    Column("locked_until", TIMESTAMP(timezone=True)),
+    Column("status_code", Integer),
+    Column("headers", JSONB),
+    Column("body", LargeBinary),
+    Column("created_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+    Column("expires_at", TIMESTAMP(timezone=True), nullable=False),
+    Index("ix_idempotency_keys_expires_at", "expires_at"),
+)
+
+# Transactional outbox: written in the same transaction as the state change it announces.
+outbox = Table(
+    "outbox",
+    platform_metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", UUID(as_uuid=True), nullable=False, unique=True),
+    Column("topic", String(200), nullable=False),
+    Column("key", String(200), nullable=False),
+    Column("event_type", String(200), nullable=False),
+    Column("envelope", JSONB, nullable=False),
+    Column("created_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+    Column("published_at", TIMESTAMP(timezone=True)),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Index("ix_outbox_unpublished", "seq", postgresql_where="published_at IS NULL"),
+    Index("ix_outbox_key_unpublished", "key", "seq", postgresql_where="published_at IS NULL"),
+)
+
+# Inbox: which events each consumer has applied (or dead-lettered); a redelivery is a no-op.
+inbox = Table(
+    "inbox",
+    platform_metadata,
+    Column("consumer", String(100), primary_key=True),
+    Column("event_id", UUID(as_uuid=True), primary_key=True),
+    Column("event_type", String(200), nullable=False),
+    Column("outcome", String(16), nullable=False),  # applied | ignored | dead_lettered
+    Column("processed_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+)

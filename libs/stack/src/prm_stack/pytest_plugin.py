@@ -1,0 +1,58 @@
+"""pytest plugin: one embedded PostgreSQL and one tansu broker per test session.
+
+Set ``PRM_TEST_DATABASE_URL`` (a SQLAlchemy asyncpg URL of an empty database) and
+``PRM_TEST_KAFKA_BOOTSTRAP`` to run the same suite against external servers instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from prm_stack.testing import Infra, new_secret
+
+
+@pytest.fixture(scope="session")
+def prm_infra() -> Iterator[Infra]:
+    external_db = os.environ.get("PRM_TEST_DATABASE_URL")
+    external_kafka = os.environ.get("PRM_TEST_KAFKA_BOOTSTRAP")
+    workdir = Path(tempfile.mkdtemp(prefix="prm-test-"))
+    pg = broker = None
+    try:
+        from prm_stack.embedded import create_database, start_broker, start_postgres
+
+        if external_db:
+            database_url = external_db
+        else:
+            pg = start_postgres(workdir / "pgdata")
+            create_database(pg, "prm_test")
+            database_url = pg.database_url("prm_test")
+        if external_kafka:
+            bootstrap = external_kafka
+        else:
+            broker = start_broker(log_file=workdir / "broker.log")
+            bootstrap = broker.bootstrap
+        infra = Infra(database_url=database_url, kafka_bootstrap=bootstrap,
+                      internal_secret=new_secret())
+        previous = {k: os.environ.get(k) for k in
+                    ("PRM_DATABASE_URL", "PRM_KAFKA_BOOTSTRAP", "PRM_INTERNAL_SECRET")}
+        os.environ.update({"PRM_DATABASE_URL": infra.database_url,
+                           "PRM_KAFKA_BOOTSTRAP": infra.kafka_bootstrap,
+                           "PRM_INTERNAL_SECRET": infra.internal_secret})
+        yield infra
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    finally:
+        if broker is not None:
+            broker.stop()
+        if pg is not None:
+            pg.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
