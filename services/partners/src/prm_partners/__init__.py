@@ -1,0 +1,1 @@
+"""Partners service: partner organisations and their lifecycle."""

@@ -1,0 +1,45 @@
+"""Validated value types used in API schemas."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+import pycountry
+from pydantic import AfterValidator, Field, StringConstraints
+
+
+def _country(value: str) -> str:
+    if pycountry.countries.get(alpha_2=value) is None:
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code")
+    return value
+
+
+CountryCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{2}$"),
+    AfterValidator(_country),
+    Field(description="ISO 3166-1 alpha-2 country code", examples=["DE"]),
+]
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def _domain(value: str) -> str:
+    value = value.strip().lower().rstrip(".")
+    labels = value.split(".")
+    if len(value) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        raise ValueError(f"{value!r} is not a domain name such as example.com")
+    if labels[-1].isdigit():
+        raise ValueError("a domain name is expected, not an IP address")
+    return value
+
+
+DomainName = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=253),
+    AfterValidator(_domain),
+    Field(description="Internet domain name, lower-cased", examples=["acme.example"]),
+]
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

@@ -1,0 +1,120 @@
+import uuid
+
+from sqlalchemy import text
+
+NEW = {"name": "Acme Cloud GmbH", "type": "msp", "country": "DE"}
+
+
+async def create(client, headers, **overrides):
+    response = await client.post("/v1/partners", json={**NEW, **overrides}, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def test_create_starts_onboarding_and_writes_event(client, vendor):
+    response = await client.post("/v1/partners", json=NEW, headers=vendor)
+    assert response.status_code == 201
+    body = response.json()
+    assert body["status"] == "onboarding"
+    assert body["version"] == 1
+    assert response.headers["etag"] == '"1"'
+    assert response.headers["location"] == f"/v1/partners/{body['id']}"
+    rows = (await client.connection.execute(
+        text("SELECT topic, key, event_type, envelope FROM outbox WHERE key = :k"),
+        {"k": body["id"]})).all()
+    assert [(r.topic, r.event_type) for r in rows] == [("prm.partners", "prm.partner.created.v1")]
+    envelope = rows[0].envelope
+    assert envelope["specversion"] == "1.0"
+    assert envelope["subject"] == body["id"]
+    assert envelope["data"]["partner"]["status"] == "onboarding"
+
+
+async def test_get_and_list_with_filters_and_pagination(client, vendor):
+    a = await create(client, vendor, name="A", country="FR", type="si")
+    b = await create(client, vendor, name="B", country="FR", type="isv")
+    c = await create(client, vendor, name="C", country="FR", type="si")
+    got = await client.get(f"/v1/partners/{b['id']}", headers=vendor)
+    assert got.status_code == 200 and got.json()["name"] == "B"
+
+    page1 = (await client.get("/v1/partners?country=FR&limit=2", headers=vendor)).json()
+    assert [p["id"] for p in page1["items"]] == [a["id"], b["id"]]
+    page2 = (await client.get(f"/v1/partners?country=FR&limit=2&cursor={page1['next_cursor']}",
+                              headers=vendor)).json()
+    assert [p["id"] for p in page2["items"]] == [c["id"]]
+    assert page2["next_cursor"] is None
+    si = (await client.get("/v1/partners?country=FR&type=si", headers=vendor)).json()
+    assert [p["name"] for p in si["items"]] == ["A", "C"]
+    active = (await client.get("/v1/partners?country=FR&status=active", headers=vendor)).json()
+    assert active["items"] == []
+
+
+async def test_lifecycle_state_machine(client, vendor):
+    p = await create(client, vendor)
+    url = f"/v1/partners/{p['id']}"
+    suspend_early = await client.post(f"{url}/suspend", headers=vendor)
+    assert suspend_early.status_code == 409
+    assert suspend_early.headers["content-type"] == "application/problem+json"
+    assert suspend_early.json()["type"] == "/problems/invalid-transition"
+    assert suspend_early.json()["current_status"] == "onboarding"
+
+    active = await client.post(f"{url}/activate", headers=vendor)
+    assert active.status_code == 200 and active.json()["status"] == "active"
+    assert (await client.post(f"{url}/suspend", headers=vendor)).json()["status"] == "suspended"
+    assert (await client.post(f"{url}/activate", headers=vendor)).json()["status"] == "active"
+    assert (await client.post(f"{url}/terminate", headers=vendor)).json()["status"] == "terminated"
+    again = await client.post(f"{url}/activate", headers=vendor)
+    assert again.status_code == 409
+    types = (await client.connection.execute(
+        text("SELECT event_type FROM outbox WHERE key = :k ORDER BY seq"), {"k": p["id"]}
+    )).scalars().all()
+    assert types == ["prm.partner.created.v1"] + ["prm.partner.status_changed.v1"] * 4
+
+
+async def test_update_with_if_match(client, vendor):
+    p = await create(client, vendor)
+    url = f"/v1/partners/{p['id']}"
+    stale = await client.patch(url, json={"name": "New"}, headers={**vendor, "If-Match": '"7"'})
+    assert stale.status_code == 412
+    assert stale.json()["type"] == "/problems/precondition-failed"
+    ok = await client.patch(url, json={"name": "New"}, headers={**vendor, "If-Match": '"1"'})
+    assert ok.status_code == 200
+    assert ok.json()["name"] == "New" and ok.json()["version"] == 2
+    assert ok.headers["etag"] == '"2"'
+    unchanged = await client.patch(url, json={"name": "New"}, headers=vendor)
+    assert unchanged.json()["version"] == 2
+    event = (await client.connection.execute(
+        text("SELECT envelope FROM outbox WHERE key = :k AND event_type = "
+             "'prm.partner.updated.v1'"), {"k": p["id"]})).scalar_one()
+    assert event["data"]["changed"] == ["name"]
+
+
+async def test_bad_input_is_a_problem(client, vendor):
+    bad = await client.post("/v1/partners", json={"name": "", "type": "shop", "country": "XX"},
+                            headers=vendor)
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
+    fields = {e["field"] for e in bad.json()["errors"]}
+    assert fields == {"name", "type", "country"}
+    malformed = await client.post("/v1/partners", content=b"{not json",
+                                  headers={**vendor, "content-type": "application/json"})
+    assert malformed.status_code == 400
+    assert malformed.json()["type"] == "/problems/malformed-request"
+    missing = await client.get(f"/v1/partners/{uuid.uuid4()}", headers=vendor)
+    assert missing.status_code == 404 and missing.json()["type"] == "/problems/not-found"
+    not_uuid = await client.get("/v1/partners/nope", headers=vendor)
+    assert not_uuid.status_code == 422
+    bad_cursor = await client.get("/v1/partners?cursor=!!", headers=vendor)
+    assert bad_cursor.status_code == 400
+    too_big = await client.get("/v1/partners?limit=1000", headers=vendor)
+    assert too_big.status_code == 422
+    unknown = await client.get("/v1/nothing-here", headers=vendor)
+    assert unknown.status_code == 404 and unknown.json()["type"] == "/problems/not-found"
+    method = await client.delete("/v1/partners", headers=vendor)
+    assert method.status_code == 405 and method.json()["type"] == "/problems/method-not-allowed"
+
+
+async def test_requests_without_valid_principal_are_refused(client, vendor):
+    assert (await client.get("/v1/partners")).status_code == 401
+    forged = await client.get("/v1/partners", headers={"x-prm-principal": "e30.e30.sig"})
+    assert forged.status_code == 401
+    assert forged.json()["type"] == "/problems/unauthenticated"
