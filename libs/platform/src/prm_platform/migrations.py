@@ -22,25 +22,34 @@ def create_schema(schema: str) -> None:
     op.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
 
 
-def create_platform_tables(schema: str) -> None:
+def platform_ddl(schema: str) -> list[str]:
+    """DDL of the platform tables and the outbox NOTIFY trigger, for the given schema."""
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()
+    statements = []
     for table in (idempotency_keys, outbox, inbox):
-        op.execute(CreateTable(table))
-        for index in table.indexes:
-            op.execute(CreateIndex(index))
-    channel = outbox_channel(schema)
-    op.execute(
+        statements.append(str(CreateTable(table).compile(dialect=dialect)))
+        statements += [str(CreateIndex(index).compile(dialect=dialect)) for index in table.indexes]
+    statements.append(
         f"""
         CREATE FUNCTION notify_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
-            PERFORM pg_notify('{channel}', '');
+            PERFORM pg_notify('{outbox_channel(schema)}', '');
             RETURN NULL;
         END $$;
         """
     )
-    op.execute(
+    statements.append(
         "CREATE TRIGGER outbox_notify AFTER INSERT ON outbox "
         "FOR EACH STATEMENT EXECUTE FUNCTION notify_outbox()"
     )
+    return statements
+
+
+def create_platform_tables(schema: str) -> None:
+    for statement in platform_ddl(schema):
+        op.execute(statement)
 
 
 def drop_platform_tables() -> None:

@@ -75,3 +75,25 @@ async def rolled_back_client(app: FastAPI, engine: AsyncEngine) -> AsyncIterator
                 yield client
         finally:
             await outer.rollback()
+
+
+@contextlib.asynccontextmanager
+async def scratch_schema(infra: Infra, *extra_ddl: str) -> AsyncIterator[tuple[AsyncEngine, str]]:
+    """A throw-away schema holding the platform tables (and ``extra_ddl``), for library tests."""
+    from sqlalchemy import text
+
+    from prm_platform.db import make_engine
+    from prm_platform.migrations import platform_ddl
+
+    schema = f"scratch_{secrets.token_hex(4)}"
+    engine = make_engine(infra.database_url, schema, pool_size=5)
+    async with engine.begin() as connection:
+        await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        for statement in [*platform_ddl(schema), *extra_ddl]:
+            await connection.execute(text(statement))
+    try:
+        yield engine, schema
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await engine.dispose()

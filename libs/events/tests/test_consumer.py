@@ -1,0 +1,116 @@
+"""The idempotent consumer: inbox, manual commits, dead-letter topic."""
+
+import asyncio
+import uuid
+
+from aiokafka import AIOKafkaConsumer
+from prm_contracts import PartnerSnapshot, PartnerUpdatedV1, dead_letter_topic
+from sqlalchemy import text
+
+from prm_events.consumer import EventConsumer
+from prm_events.envelope import CloudEvent, new_event
+from prm_events.kafka import ensure_topics, make_consumer, make_producer
+from prm_platform.db import make_sessionmaker
+from prm_platform.settings import ServiceSettings
+from prm_stack.testing import scratch_schema
+
+EFFECTS = "CREATE TABLE effects (event_id uuid NOT NULL, name text NOT NULL)"
+
+
+def event(name: str) -> CloudEvent:
+    snapshot = PartnerSnapshot(id=uuid.uuid4(), name=name, type="msp", country="DE",
+                               status="active", version=1)
+    return new_event(PartnerUpdatedV1(partner=snapshot, changed=["name"]), source="/test",
+                     subject=str(snapshot.id))
+
+
+async def effect(session, event: CloudEvent) -> None:
+    name = event.data["partner"]["name"]
+    if name == "poison":
+        raise ValueError("cannot apply a poison event")
+    await session.execute(text("INSERT INTO effects VALUES (:id, :name)"),
+                          {"id": event.id, "name": name})
+
+
+async def consume_until(runner, kafka_consumer, done, timeout=30):
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(kafka_consumer, stop))
+    try:
+        for _ in range(int(timeout / 0.1)):
+            if await done():
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await task
+
+
+async def test_duplicates_applied_once_poison_dead_lettered_offsets_committed(prm_infra):
+    settings = ServiceSettings()
+    topic = f"test.consumer.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [topic, dead_letter_topic(topic)])
+    good, poison, after = event("good"), event("poison"), event("after")
+    producer = make_producer(settings)
+    await producer.start()
+    for raw in (good.to_json(), good.to_json(), b"not json at all", poison.to_json(),
+                after.to_json()):
+        await producer.send_and_wait(topic, key=b"same-key", value=raw)
+
+    async with scratch_schema(prm_infra, EFFECTS) as (engine, _):
+        sessionmaker = make_sessionmaker(engine)
+        handlers = {PartnerUpdatedV1.event_type: effect}
+        runner = EventConsumer("test-consumer", [topic], handlers, sessionmaker, producer,
+                               max_attempts=3, retry_delay=0.01)
+        group = f"group-{uuid.uuid4().hex[:8]}"
+
+        async def effects():
+            async with engine.connect() as c:
+                return (await c.execute(text("SELECT name FROM effects ORDER BY name"))
+                        ).scalars().all()
+
+        async def all_done():
+            return await effects() == ["after", "good"]
+
+        kafka_consumer = make_consumer(settings, group, topic)
+        await kafka_consumer.start()
+        await consume_until(runner, kafka_consumer, all_done)
+        await kafka_consumer.stop()
+        assert await effects() == ["after", "good"]  # duplicate of "good" applied once
+
+        async with engine.connect() as c:
+            outcomes = dict((await c.execute(text(
+                "SELECT event_id, outcome FROM inbox"))).all())
+        assert outcomes == {good.id: "applied", after.id: "applied",
+                            poison.id: "dead_lettered"}
+
+        # the poison event and the malformed message are on the dead-letter topic
+        dlt = AIOKafkaConsumer(dead_letter_topic(topic), bootstrap_servers=settings.kafka_bootstrap,
+                               auto_offset_reset="earliest", group_id=f"dlt-{group}")
+        await dlt.start()
+        dead = []
+        for _ in range(40):
+            for records in (await dlt.getmany(timeout_ms=250)).values():
+                dead += records
+            if len(dead) >= 2:
+                break
+        await dlt.stop()
+        assert sorted(r.value[:8] for r in dead) == sorted([b"not json", poison.to_json()[:8]])
+        errors = [dict(r.headers)["dlt_error"].decode() for r in dead]
+        assert any("poison" in e for e in errors) and any("not a CloudEvent" in e for e in errors)
+
+        # offsets were committed: the same group has nothing left to read
+        again = make_consumer(settings, group, topic)
+        await again.start()
+        leftover = await again.getmany(timeout_ms=2000)
+        await again.stop()
+        assert sum(len(r) for r in leftover.values()) == 0
+
+        # replaying the whole topic from the start in a new group changes nothing
+        replay = make_consumer(settings, f"replay-{group}", topic)
+        await replay.start()
+        applied = await runner.apply(good)
+        await consume_until(runner, replay, all_done, timeout=3)
+        await replay.stop()
+        assert applied is False
+        assert await effects() == ["after", "good"]
+    await producer.stop()

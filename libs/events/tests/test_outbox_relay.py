@@ -1,0 +1,116 @@
+"""The outbox relay against the real PostgreSQL and broker."""
+
+import asyncio
+import uuid
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+from prm_contracts import PARTNERS_TOPIC, PartnerSnapshot, PartnerUpdatedV1
+from sqlalchemy import text
+
+from prm_events.kafka import ensure_topics, make_producer
+from prm_events.outbox import OutboxRelay, publish
+from prm_platform.db import make_sessionmaker
+from prm_platform.migrations import outbox_channel
+from prm_platform.settings import ServiceSettings
+from prm_stack.testing import scratch_schema
+
+
+def update_event(partner_id: uuid.UUID, version: int) -> PartnerUpdatedV1:
+    snapshot = PartnerSnapshot(id=partner_id, name=f"v{version}", type="msp", country="DE",
+                               status="active", version=version)
+    return PartnerUpdatedV1(partner=snapshot, changed=["name"])
+
+
+async def read_topic(bootstrap: str, keys: set[str], expected: int, timeout: float = 30):
+    consumer = AIOKafkaConsumer(PARTNERS_TOPIC, bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                group_id=f"reader-{uuid.uuid4()}")
+    await consumer.start()
+    seen = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(seen) < expected and asyncio.get_running_loop().time() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                seen += [r for r in records if r.key.decode() in keys]
+    finally:
+        await consumer.stop()
+    return seen
+
+
+async def test_two_relays_publish_everything_in_order_per_aggregate(prm_infra):
+    settings = ServiceSettings()
+    await ensure_topics(settings, [PARTNERS_TOPIC])
+    aggregates = [uuid.uuid4() for _ in range(8)]
+    versions = 25
+    async with scratch_schema(prm_infra) as (engine, schema):
+        sessionmaker = make_sessionmaker(engine)
+        # interleave the aggregates' events, one transaction each, as real requests would
+        for version in range(1, versions + 1):
+            for aggregate in aggregates:
+                async with sessionmaker() as session:
+                    await publish(session, update_event(aggregate, version), source="/test",
+                                  aggregate_id=aggregate)
+                    await session.commit()
+
+        producers = [make_producer(settings) for _ in range(2)]
+        for producer in producers:
+            await producer.start()
+        stop = asyncio.Event()
+        relays = [OutboxRelay(sessionmaker, producer, database_url=prm_infra.database_url,
+                              channel=outbox_channel(schema), batch_size=7)
+                  for producer in producers]
+        tasks = [asyncio.create_task(relay.run(stop)) for relay in relays]
+        try:
+            for _ in range(200):
+                async with engine.connect() as c:
+                    left = (await c.execute(text(
+                        "SELECT count(*) FROM outbox WHERE published_at IS NULL"))).scalar_one()
+                if left == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert left == 0
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+            for producer in producers:
+                await producer.stop()
+
+    records = await read_topic(prm_infra.kafka_bootstrap, {str(a) for a in aggregates},
+                               expected=len(aggregates) * versions)
+    by_key: dict[str, list[int]] = {}
+    for record in records:
+        envelope = orjson.loads(record.value)
+        assert envelope["specversion"] == "1.0"
+        assert envelope["type"] == "prm.partner.updated.v1"
+        by_key.setdefault(record.key.decode(), []).append(envelope["data"]["partner"]["version"])
+    assert set(by_key) == {str(a) for a in aggregates}
+    for versions_seen in by_key.values():
+        assert versions_seen == list(range(1, versions + 1))
+
+
+async def test_new_events_are_relayed_promptly_through_notify(prm_infra):
+    """With LISTEN/NOTIFY the relay does not wait for its poll interval (set to 60 s here)."""
+    settings = ServiceSettings()
+    aggregate = uuid.uuid4()
+    async with scratch_schema(prm_infra) as (engine, schema):
+        sessionmaker = make_sessionmaker(engine)
+        producer = make_producer(settings)
+        await producer.start()
+        stop = asyncio.Event()
+        relay = OutboxRelay(sessionmaker, producer, database_url=prm_infra.database_url,
+                            channel=outbox_channel(schema), poll_interval=60)
+        task = asyncio.create_task(relay.run(stop))
+        try:
+            await asyncio.sleep(0.5)  # relay idle, listening
+            async with sessionmaker() as session:
+                await publish(session, update_event(aggregate, 1), source="/test",
+                              aggregate_id=aggregate)
+                await session.commit()
+            records = await read_topic(prm_infra.kafka_bootstrap, {str(aggregate)}, 1,
+                                       timeout=20)
+            assert len(records) == 1
+        finally:
+            stop.set()
+            await task
+            await producer.stop()

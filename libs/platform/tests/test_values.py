@@ -1,0 +1,90 @@
+"""Money, cursors, the signed principal and problem types: no infrastructure needed."""
+
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from prm_platform.money import Money
+from prm_platform.pagination import PageRequest, decode_cursor, encode_cursor
+from prm_platform.problems import PROBLEM_TYPES, MalformedRequest, Unauthenticated
+from prm_platform.security import (
+    Principal,
+    PrincipalKind,
+    Scope,
+    sign_principal,
+    verify_principal,
+)
+
+
+@pytest.mark.parametrize(("amount", "currency", "written"), [
+    ("1234.5", "EUR", "1234.50"), ("1234", "JPY", "1234"), ("1.125", "KWD", "1.125"),
+    ("0", "USD", "0.00"),
+])
+def test_money_respects_minor_units(amount, currency, written):
+    money = Money(amount=amount, currency=currency)
+    assert money.amount == written
+    assert money.value == Decimal(written)
+
+
+@pytest.mark.parametrize(("amount", "currency"), [
+    ("1.5", "JPY"), ("1.001", "EUR"), ("-1", "EUR"), ("1e3", "EUR"), ("1.0", "XAU"),
+    ("10", "ABC"), ("10", "eur"), ("1000000000000000", "EUR"),
+])
+def test_money_refuses_what_it_cannot_represent(amount, currency):
+    with pytest.raises(ValidationError):
+        Money(amount=amount, currency=currency)
+
+
+def test_money_json_has_no_float():
+    assert Money.of(Decimal("10"), "EUR").model_dump_json() == '{"amount":"10.00","currency":"EUR"}'
+
+
+def test_cursor_round_trip_and_garbage():
+    some_id = uuid.uuid4()
+    assert decode_cursor(encode_cursor(some_id)) == some_id
+    for garbage in ("!!", "abc", ""):
+        with pytest.raises(MalformedRequest):
+            decode_cursor(garbage)
+
+
+def test_page_cut():
+    rows = [type("Row", (), {"id": uuid.uuid4()})() for _ in range(3)]
+    items, cursor = PageRequest(limit=2, after=None).page(rows)
+    assert items == rows[:2] and decode_cursor(cursor) == rows[1].id
+    items, cursor = PageRequest(limit=3, after=None).page(rows)
+    assert items == rows and cursor is None
+
+
+def test_principal_token_is_signed_and_short_lived():
+    partner = uuid.uuid4()
+    principal = Principal(subject="k1", kind=PrincipalKind.partner, partner_id=partner,
+                          scopes=frozenset({"deals:read"}))
+    token = sign_principal(principal, "secret-a")
+    assert verify_principal(token, "secret-a") == principal
+    with pytest.raises(Unauthenticated):
+        verify_principal(token, "secret-b")
+    with pytest.raises(Unauthenticated):
+        verify_principal(sign_principal(principal, "secret-a", ttl=-1), "secret-a")
+    with pytest.raises(Unauthenticated):
+        verify_principal(token[:-2] + "xx", "secret-a")
+    assert time.time()  # tokens carry iat/exp; expiry is checked above
+
+
+def test_scopes_and_ownership():
+    vendor = Principal(subject="v", kind=PrincipalKind.vendor, scopes=frozenset({"admin"}))
+    assert vendor.has_scope(Scope.deals_write) and vendor.can_see_partner(uuid.uuid4())
+    own = uuid.uuid4()
+    partner = Principal(subject="p", kind=PrincipalKind.partner, partner_id=own,
+                        scopes=frozenset({"deals:read"}))
+    assert partner.can_see_partner(own) and not partner.can_see_partner(uuid.uuid4())
+    assert not partner.has_scope(Scope.deals_write)
+
+
+def test_every_problem_type_is_documented():
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "problems.md").read_text()
+    for slug in PROBLEM_TYPES:
+        assert f"/problems/{slug}" in doc, f"docs/problems.md does not document {slug}"

@@ -1,0 +1,491 @@
+"""The supervisor behind ``make run``: ``python -m prm_stack run``.
+
+One process owns everything: the embedded PostgreSQL and tansu broker (unless external ones are
+configured), each service's API and worker, and the gateway. It migrates, starts, waits until
+every API is healthy, prints where things are, and then watches. If any child dies, the whole
+stack stops with a non-zero exit: a half-running stack hides bugs, and restart loops hide them
+better. Ctrl-C / SIGTERM stops the gateway first (no new requests), then the services, then the
+infrastructure, within ``SHUTDOWN_SECONDS``.
+
+Children run in their own sessions (a terminal's Ctrl-C reaches only the supervisor, which stops
+them in order) and with a parent-death signal (if the supervisor is SIGKILLed, they go too).
+
+Environment (all optional):
+
+``PRM_HOME``                 repository root (default: the directory above holding ``uv.lock``)
+``PRM_STATE_DIR``            state directory (default ``<root>/.prm``)
+``PRM_GATEWAY_PORT``         the gateway's port (default 8000)
+``PRM_API_WORKERS``          uvicorn ``--workers`` of each API and the gateway (default 1)
+``PRM_STACK_ONLY``           comma-separated services to run, e.g. ``partners`` (default: all)
+``PRM_STACK_START_TIMEOUT``  seconds each API gets to answer ``/healthz`` (default 60)
+``PRM_DATABASE_URL``         use this database instead of starting PostgreSQL
+``PRM_KAFKA_BOOTSTRAP``      use this broker instead of starting tansu
+``PRM_INTERNAL_SECRET``      use this instead of ``<state>/internal-secret``
+
+State directory (kept between runs): ``pgdata/``, ``logs/<process>.log``, ``internal-secret``,
+``dev-admin-key``, ``run.lock``; while running also ``run.json`` (pid, URL) and, once the stack
+is up, ``processes.json`` (every child's pid and port, for tools and fault tests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from prm_stack import embedded
+
+SHUTDOWN_SECONDS = 10
+DATABASE = "prm"
+
+
+@dataclass(frozen=True)
+class Process:
+    """One entry of the process table. ``kind`` decides the command line:
+
+    ``api``     ``uvicorn --factory <target>`` on a free port, ready when ``/healthz`` says 200
+    ``worker``  ``python -m <target>``
+    ``gateway`` like ``api`` on ``PRM_GATEWAY_PORT``, started after the APIs and told their URLs
+    """
+
+    name: str
+    service: str
+    kind: str
+    target: str
+
+
+# Adding a service: its two lines here and its name in MIGRATED.
+PROCESSES: list[Process] = [
+    Process("partners-api", "partners", "api", "prm_partners.main:create_app"),
+    Process("partners-worker", "partners", "worker", "prm_partners.worker"),
+    Process("deals-api", "deals", "api", "prm_deals.main:create_app"),
+    Process("deals-worker", "deals", "worker", "prm_deals.worker"),
+    Process("gateway", "gateway", "gateway", "prm_gateway.main:create_app"),
+]
+# services/<name>/alembic.ini, upgraded in this order before anything starts.
+MIGRATED: list[str] = ["gateway", "partners", "deals"]
+
+
+class StackError(Exception):
+    """A failure explained to the user in words; printed without a traceback."""
+
+
+class Shutdown(BaseException):
+    """Raised by the SIGINT/SIGTERM handler (a BaseException so no ``except Exception`` eats it)."""
+
+
+def log(message: str) -> None:
+    print(f"prm: {message}", file=sys.stderr, flush=True)
+
+
+def find_root() -> Path:
+    if home := os.environ.get("PRM_HOME"):
+        return Path(home).resolve()
+    for start in (Path.cwd(), Path(__file__).resolve().parent):
+        for directory in (start, *start.parents):
+            if (directory / "uv.lock").is_file():
+                return directory
+    raise StackError("cannot find the repository root (no uv.lock above the current directory); "
+                     "run from the repository or set PRM_HOME")
+
+
+def _int_env(name: str, default: int) -> int:
+    value = os.environ.get(name, str(default))
+    try:
+        return int(value)
+    except ValueError:
+        raise StackError(f"{name} must be a whole number, not {value!r}") from None
+
+
+@dataclass
+class Options:
+    root: Path
+    state_dir: Path
+    gateway_port: int
+    api_workers: int
+    processes: list[Process]
+    migrated: list[str]
+    start_timeout: float
+
+    @classmethod
+    def from_env(cls) -> Options:
+        root = find_root()
+        state_dir = Path(os.environ.get("PRM_STATE_DIR") or root / ".prm").resolve()
+        processes, migrated = PROCESSES, MIGRATED
+        if only := os.environ.get("PRM_STACK_ONLY", "").strip():
+            wanted = {name.strip() for name in only.split(",") if name.strip()}
+            known = {p.service for p in PROCESSES} | set(MIGRATED)
+            if unknown := wanted - known:
+                raise StackError(f"PRM_STACK_ONLY: unknown service(s) {', '.join(sorted(unknown))}"
+                                 f"; known: {', '.join(sorted(known))}")
+            processes = [p for p in PROCESSES if p.service in wanted]
+            migrated = [s for s in MIGRATED if s in wanted]
+        return cls(root=root, state_dir=state_dir,
+                   gateway_port=_int_env("PRM_GATEWAY_PORT", 8000),
+                   api_workers=max(1, _int_env("PRM_API_WORKERS", 1)),
+                   processes=processes, migrated=migrated,
+                   start_timeout=_int_env("PRM_STACK_START_TIMEOUT", 60))
+
+
+@dataclass
+class Child:
+    name: str
+    popen: subprocess.Popen
+    port: int | None
+    phase: int  # shutdown order: 0 gateway, 1 APIs and workers, 2 broker and PostgreSQL
+    log_file: Path
+    stop_signal: int = signal.SIGTERM
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill_group(self) -> None:
+        # Each child leads its own session, so its process group also holds what it forked
+        # (uvicorn's worker processes, PostgreSQL's backends).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)
+
+
+LOG_HEADER = "=== prm supervisor"
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    """The last lines this run wrote to a log (logs are appended to across runs)."""
+    try:
+        with open(path, "rb") as file:
+            file.seek(max(0, file.seek(0, os.SEEK_END) - 16384))
+            text = file.read().decode(errors="replace")
+    except OSError:
+        return ""
+    text = text.rpartition(LOG_HEADER)[2].partition("\n")[2] if LOG_HEADER in text else text
+    return "\n".join("    " + line for line in text.rstrip().splitlines()[-lines:])
+
+
+def _open_log(path: Path):
+    file = open(path, "ab")  # noqa: SIM115 - handed to the child
+    file.write(f"\n{LOG_HEADER} {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
+    file.flush()
+    return file
+
+
+def _write_json(path: Path, data: dict) -> None:
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(data, indent=2) + "\n")
+    temporary.replace(path)  # readers never see half a file
+
+
+def _ensure_port_free(port: int) -> None:
+    with socket.socket() as sock:
+        # The same options uvicorn uses, so a socket in TIME_WAIT does not count as taken.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise StackError(f"port {port} is already in use by another program; stop it or "
+                             f"choose another port, e.g. PRM_GATEWAY_PORT={port + 1}") from None
+
+
+def internal_secret(state_dir: Path) -> str:
+    """Generated once and reused, so keys and signed headers survive a restart."""
+    if secret := os.environ.get("PRM_INTERNAL_SECRET"):
+        return secret
+    path = state_dir / "internal-secret"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as file:
+        file.write(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
+
+
+class Supervisor:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.state = options.state_dir
+        self.logs = self.state / "logs"
+        self.children: list[Child] = []
+        self.env: dict[str, str] = {}
+        self.ports = {p.name: (options.gateway_port if p.kind == "gateway"
+                               else embedded.free_port() if p.kind == "api" else None)
+                      for p in options.processes}
+        self.url = self._entry_url()
+        self._stopping = False
+        self._deferring = 0
+        self._signalled = False
+
+    def _entry_url(self) -> str:
+        for process in self.options.processes:  # the gateway if it runs, else the first API
+            if process.kind == "gateway":
+                return f"http://127.0.0.1:{self.ports[process.name]}"
+        apis = [p.name for p in self.options.processes if p.kind == "api"]
+        return f"http://127.0.0.1:{self.ports[apis[0]]}" if apis else ""
+
+    # -- signals ------------------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        if self._stopping or self._signalled:
+            return  # already on the way down; the shutdown has its own deadline
+        self._signalled = True
+        if not self._deferring:
+            raise Shutdown
+
+    @contextlib.contextmanager
+    def _deferred_signals(self) -> Iterator[None]:
+        """Hold off Shutdown while a child is being started, so none escapes our list."""
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+            if self._signalled and not self._deferring and not self._stopping:
+                raise Shutdown
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def run(self) -> int:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        lock = self._lock()
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self._on_signal)
+            try:
+                if any(p.kind == "gateway" for p in self.options.processes):
+                    _ensure_port_free(self.options.gateway_port)
+                self._start()
+                self._supervise()
+            except Shutdown:
+                code = 0
+            except StackError as error:
+                self._stopping = True  # a Ctrl-C now must not interrupt the report
+                log(str(error))
+                code = 1
+            finally:
+                self._stop_all()
+            if code == 0:
+                log("stopped")
+            return code
+        finally:
+            for name in ("run.json", "processes.json"):
+                (self.state / name).unlink(missing_ok=True)
+            os.close(lock)
+
+    def _lock(self) -> int:
+        fd = os.open(self.state / "run.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StackError(self._already_running()) from None
+        _write_json(self.state / "run.json", {"pid": os.getpid(), "url": self.url})
+        return fd
+
+    def _already_running(self) -> str:
+        for _ in range(20):  # the holder writes run.json right after taking the lock
+            with contextlib.suppress(OSError, ValueError):
+                info = json.loads((self.state / "run.json").read_text())
+                pid, url = info["pid"], info["url"]
+                return (f"PRM is already running (pid {pid}) at {url} — stop it with Ctrl-C in "
+                        f"its terminal or `kill {pid}`")
+            time.sleep(0.1)
+        return f"PRM is already running (its lock {self.state / 'run.lock'} is held)"
+
+    def _start(self) -> None:
+        options = self.options
+        database_url = os.environ.get("PRM_DATABASE_URL")
+        if not database_url:
+            log(f"starting PostgreSQL ({self.state / 'pgdata'})")
+            with self._deferred_signals():
+                _open_log(self.logs / "postgres.log").close()
+                pg = embedded.start_postgres(self.state / "pgdata",
+                                             log_file=self.logs / "postgres.log")
+                self.children.append(Child("postgres", pg.process, pg.port, 2,
+                                           self.logs / "postgres.log", signal.SIGINT))
+            embedded.create_database(pg, DATABASE)
+            database_url = pg.database_url(DATABASE)
+        bootstrap = os.environ.get("PRM_KAFKA_BOOTSTRAP")
+        if not bootstrap:
+            log("starting the tansu broker")
+            with self._deferred_signals():
+                _open_log(self.logs / "broker.log").close()
+                broker = embedded.start_broker(log_file=self.logs / "broker.log")
+                self.children.append(Child("broker", broker.process, broker.port, 2,
+                                           self.logs / "broker.log"))
+            bootstrap = broker.bootstrap
+        self.database_url, self.bootstrap = database_url, bootstrap
+        self.env = {**os.environ, "PRM_DATABASE_URL": database_url,
+                    "PRM_KAFKA_BOOTSTRAP": bootstrap,
+                    "PRM_INTERNAL_SECRET": internal_secret(self.state),
+                    "PYTHONUNBUFFERED": "1"}  # so a dead child's log tail is complete
+
+        for service in options.migrated:
+            self._migrate(service)
+
+        services = [p for p in options.processes if p.kind != "gateway"]
+        for process in services:
+            self._spawn(process, self.env)
+        for process in services:
+            if process.kind == "api":
+                self._wait_healthy(process.name)
+        upstreams = {f"PRM_GATEWAY_{p.service.upper()}_URL": f"http://127.0.0.1:{self.ports[p.name]}"
+                     for p in services if p.kind == "api"}
+        for process in options.processes:
+            if process.kind == "gateway":
+                self._spawn(process, {**self.env, **upstreams})
+                self._wait_healthy(process.name)
+
+        has_gateway = any(p.kind == "gateway" for p in options.processes)
+        admin_key = self._bootstrap_admin_key() if has_gateway else None
+        _write_json(self.state / "processes.json", {
+            "pid": os.getpid(), "url": self.url, "database_url": database_url,
+            "kafka_bootstrap": bootstrap,
+            "admin_key_file": str(self.state / "dev-admin-key") if admin_key else None,
+            "processes": {c.name: {"pid": c.popen.pid, "port": c.port} for c in self.children},
+        })
+        self._banner(admin_key)
+
+    def _migrate(self, service: str) -> None:
+        ini = self.options.root / "services" / service / "alembic.ini"
+        if not ini.is_file():
+            raise StackError(f"cannot migrate {service}: {ini} does not exist")
+        log(f"migrating {service}")
+        result = subprocess.run(
+            [sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"],
+            env=self.env, cwd=self.options.root, capture_output=True, text=True,
+        )
+        if result.returncode != 0:
+            raise StackError(f"migrations of {service} failed (exit {result.returncode}):\n"
+                             f"{result.stderr.rstrip()}")
+
+    def _command(self, process: Process) -> list[str]:
+        if process.kind == "worker":
+            return [sys.executable, "-m", process.target]
+        command = [sys.executable, "-m", "uvicorn", "--factory", process.target,
+                   "--host", "127.0.0.1", "--port", str(self.ports[process.name]),
+                   # Below the shutdown budget: open keep-alive connections must not stall it.
+                   "--timeout-graceful-shutdown", "3"]
+        if process.kind == "api":
+            command.append("--no-access-log")  # the gateway's access log already has each call
+        if self.options.api_workers > 1:
+            command += ["--workers", str(self.options.api_workers)]
+        return command
+
+    def _spawn(self, process: Process, env: dict[str, str]) -> None:
+        log_file = self.logs / f"{process.name}.log"
+        with self._deferred_signals(), _open_log(log_file) as output:
+            popen = subprocess.Popen(
+                self._command(process), env=env, cwd=self.options.root, stdin=subprocess.DEVNULL,
+                stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=embedded.die_with_parent,
+            )
+            self.children.append(Child(process.name, popen, self.ports[process.name],
+                                       0 if process.kind == "gateway" else 1, log_file))
+
+    def _check_children(self) -> None:
+        for child in self.children:
+            if not child.alive():
+                raise StackError(f"{child.name} (pid {child.popen.pid}) exited unexpectedly with "
+                                 f"code {child.popen.returncode}; the last lines of "
+                                 f"{child.log_file}:\n{tail(child.log_file)}")
+
+    def _wait_healthy(self, name: str) -> None:
+        import httpx  # only needed here; keeps `--help`-speed imports light
+
+        url = f"http://127.0.0.1:{self.ports[name]}/healthz"
+        deadline = time.monotonic() + self.options.start_timeout
+        # trust_env=False: an HTTP(S)_PROXY in the environment must not swallow 127.0.0.1.
+        with httpx.Client(timeout=2, trust_env=False) as client:
+            while time.monotonic() < deadline:
+                self._check_children()
+                with contextlib.suppress(httpx.HTTPError):
+                    if client.get(url).status_code == 200:
+                        return
+                time.sleep(0.1)
+        child = next(c for c in self.children if c.name == name)
+        raise StackError(f"{name} did not answer {url} with 200 within "
+                         f"{self.options.start_timeout:.0f}s; the last lines of "
+                         f"{child.log_file}:\n{tail(child.log_file)}")
+
+    def _bootstrap_admin_key(self) -> str:
+        key_file = self.state / "dev-admin-key"
+        result = subprocess.run(
+            [sys.executable, "-m", "prm_gateway.bootstrap", "--write", str(key_file)],
+            env=self.env, cwd=self.options.root, capture_output=True, text=True,
+        )
+        if result.returncode != 0 or not key_file.is_file():
+            raise StackError(f"creating the dev admin key failed (exit {result.returncode}):\n"
+                             f"{result.stderr.rstrip()}")
+        key_file.chmod(0o600)
+        return key_file.read_text().strip()
+
+    def _banner(self, admin_key: str | None) -> None:
+        lines = ["", "PRM is running."]
+        if admin_key is not None:
+            lines += [f"  Gateway    {self.url}",
+                      f"  API docs   {self.url}/docs",
+                      f"  Contract   {self.url}/openapi.json",
+                      f"  Admin key  {admin_key}",
+                      f"             (in {self.state / 'dev-admin-key'}; send it as "
+                      "'Authorization: Bearer <key>')"]
+        for child in self.children:
+            if child.phase == 1 and child.port:
+                lines.append(f"  {child.name:<10} http://127.0.0.1:{child.port}")
+        lines += [f"  Database   {self.database_url}",
+                  f"  Broker     {self.bootstrap}",
+                  f"  Logs       {self.logs}/",
+                  "Ctrl-C to stop.", ""]
+        print("\n".join(lines), flush=True)
+
+    def _supervise(self) -> None:
+        while True:
+            self._check_children()
+            time.sleep(0.2)
+
+    # -- shutdown -----------------------------------------------------------------------------
+
+    def _stop_all(self) -> None:
+        """Gateway, then services, then infrastructure; SIGKILL whatever overstays its share."""
+        self._stopping = True
+        if not self.children:
+            return
+        log("stopping")
+        start = time.monotonic()
+        # Shares of SHUTDOWN_SECONDS: gateway until 3 s, services until 7 s, infra until 9.5 s.
+        for phase, until in ((0, 3.0), (1, 7.0), (2, SHUTDOWN_SECONDS - 0.5)):
+            group = [c for c in self.children if c.phase == phase and c.alive()]
+            for child in group:
+                with contextlib.suppress(ProcessLookupError):
+                    child.popen.send_signal(child.stop_signal)
+            deadline = start + until
+            while any(c.alive() for c in group) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            for child in group:
+                if child.alive():
+                    log(f"{child.name} did not stop in time; killing it")
+                    child.kill_group()
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        child.popen.wait(0.3)
+        for child in self.children:
+            child.kill_group()  # sweeps any grandchild left in the child's group
+
+
+def main() -> int:
+    try:
+        options = Options.from_env()
+        options.state_dir.mkdir(parents=True, exist_ok=True)
+        return Supervisor(options).run()
+    except StackError as error:
+        log(str(error))
+        return 1
+    except Shutdown:  # a signal in the instant between two handlers; everything is stopped
+        return 0
