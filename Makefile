@@ -1,0 +1,45 @@
+# The two commands a newcomer needs: `make run` and `make test`. Both create the environment.
+SHELL := /bin/bash
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
+PY := .venv/bin/python
+ENV_STAMP := .venv/.synced
+
+.PHONY: help env run test test-fast lint openapi bench clean
+
+help:
+	@echo "make run      start the whole stack (PostgreSQL, broker, services, workers, gateway)"
+	@echo "make test     run the whole test suite"
+	@echo "make openapi  regenerate openapi/openapi.json and openapi/asyncapi.yaml"
+	@echo "make bench    run the benchmarks (prints a table; not part of make test)"
+	@echo "make lint     ruff and the import contracts"
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(ENV_STAMP): uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) | $(UV)
+	$(UV) sync --frozen --python 3.11
+	@touch $@
+
+env: $(ENV_STAMP)
+
+run: env
+	$(PY) -m prm_stack run
+
+test: env
+	.venv/bin/lint-imports
+	$(PY) -m pytest
+
+lint: env
+	.venv/bin/ruff check .
+	.venv/bin/lint-imports
+
+openapi: env
+	$(PY) scripts/generate_contracts.py
+
+bench: env
+	$(PY) tests/benchmarks/run.py
+
+clean:
+	rm -rf .venv .tools .pytest_cache
