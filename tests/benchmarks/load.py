@@ -1,0 +1,63 @@
+"""Closed-loop HTTP load: ``concurrency`` clients each send the next request as soon as the
+previous one answered, for ``duration`` seconds. Prints one JSON line of results.
+
+Run in its own process so that the client's CPU is not the server's event loop.
+"""
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+
+import httpx
+
+
+async def client_loop(client, url, body, headers, stop_at, latencies, errors):
+    while time.perf_counter() < stop_at:
+        started = time.perf_counter()
+        response = await client.post(url, content=body, headers=headers)
+        elapsed = time.perf_counter() - started
+        if response.status_code == 201:
+            latencies.append(elapsed)
+        else:
+            errors.append(response.status_code)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("--body", required=True)
+    parser.add_argument("--header", action="append", default=[])
+    parser.add_argument("--duration", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--warmup", type=float, default=2)
+    args = parser.parse_args()
+    headers = {"content-type": "application/json"}
+    for header in args.header:
+        name, _, value = header.partition(":")
+        headers[name.strip()] = value.strip()
+    body = args.body.encode()
+    limits = httpx.Limits(max_connections=args.concurrency,
+                          max_keepalive_connections=args.concurrency)
+    async with httpx.AsyncClient(limits=limits, timeout=30, trust_env=False) as client:
+        for phase, seconds in (("warmup", args.warmup), ("measure", args.duration)):
+            latencies: list[float] = []
+            errors: list[int] = []
+            stop_at = time.perf_counter() + seconds
+            started = time.perf_counter()
+            await asyncio.gather(*(client_loop(client, args.url, body, headers, stop_at,
+                                               latencies, errors)
+                                   for _ in range(args.concurrency)))
+            wall = time.perf_counter() - started
+    latencies.sort()
+    quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0] * 99
+    print(json.dumps({
+        "requests": len(latencies), "errors": len(errors), "error_codes": sorted(set(errors)),
+        "rps": len(latencies) / wall, "p50_ms": quantiles[49] * 1000,
+        "p99_ms": quantiles[98] * 1000,
+    }))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,159 @@
+"""``make bench``: figures for the deal registration path and for event delivery.
+
+In one run on one machine it starts the whole stack (as ``make run`` does) and a bare FastAPI
+endpoint served the same way, then measures alternately, in several rounds:
+
+* ``POST /v1/deals`` through the gateway (auth, proxy hop, validation, one transaction with the
+  deal and its outbox event) against the bare endpoint: requests/s, p50 and p99 latency;
+* commit-to-consumer latency of events: partner changes made through the API, from the event's
+  time (set in the writing transaction) to the deals service's projection of it.
+
+It prints a table with the medians over the rounds and the ratio. Nothing here asserts timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+from sqlalchemy.engine import make_url
+
+from prm_stack.embedded import die_with_parent, free_port, stop_process, wait_for_port
+from prm_stack.launch import running_stack
+
+HERE = Path(__file__).resolve().parent
+DEAL = {
+    "customer": {"name": "Globex Corporation", "domain": "globex.example", "country": "US"},
+    "amount": {"amount": "125000.00", "currency": "USD"},
+    "expected_close_date": "2031-06-30",
+}
+
+
+def load(url: str, body: dict, headers: list[str], args) -> dict:
+    command = [sys.executable, str(HERE / "load.py"), url, "--body", json.dumps(body),
+               "--duration", str(args.duration), "--concurrency", str(args.concurrency)]
+    for header in headers:
+        command += ["--header", header]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def eligible_partner(gateway: str, key: str) -> str:
+    auth = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=gateway, headers=auth, timeout=30, trust_env=False) as client:
+        partner = client.post("/v1/partners", json={"name": "Bench Partner", "type": "reseller",
+                                                    "country": "US"}).json()
+        client.post(f"/v1/partners/{partner['id']}/activate").raise_for_status()
+        started = time.perf_counter()
+        while True:  # eligible once the partner events reached the deals service
+            response = client.post("/v1/deals", json={**DEAL, "partner_id": partner["id"]})
+            if response.status_code == 201:
+                return partner["id"]
+            if time.perf_counter() - started > 30:
+                raise RuntimeError(f"partner never became eligible: {response.text}")
+            time.sleep(0.05)
+
+
+async def event_latency(gateway: str, key: str, database_url: str, count: int) -> dict:
+    """Rename one partner ``count`` times, one change at a time, and read how long each event
+    took from its commit to its projection in the deals service."""
+    auth = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=gateway, headers=auth, timeout=30,
+                                 trust_env=False) as client:
+        partner = (await client.post("/v1/partners", json={
+            "name": "Latency 0", "type": "msp", "country": "DE"})).json()
+        dsn = make_url(database_url).set(drivername="postgresql")
+        connection = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+        samples = []
+        try:
+            for i in range(1, count + 1):
+                await client.patch(f"/v1/partners/{partner['id']}", json={"name": f"Latency {i}"})
+                version = i + 1
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    row = await connection.fetchrow(
+                        "SELECT version, extract(epoch FROM projected_at - last_event_at) AS lag "
+                        "FROM deals.partner_directory WHERE partner_id = $1",
+                        uuid.UUID(partner["id"]))
+                    if row and row["version"] >= version:
+                        samples.append(float(row["lag"]) * 1000)
+                        break
+                    await asyncio.sleep(0.002)
+        finally:
+            await connection.close()
+    quantiles = statistics.quantiles(samples, n=100)
+    return {"events": len(samples), "p50_ms": quantiles[49], "p99_ms": quantiles[98]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=float(os.environ.get("BENCH_SECONDS", 8)))
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--events", type=int, default=200)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="prm-bench-") as state, \
+            running_stack(Path(state), {"PRM_GATEWAY_PORT": str(free_port())}) as stack:
+        bare_port = free_port()
+        bare = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "bare_app:app",
+             "--host", "127.0.0.1", "--port", str(bare_port), "--no-access-log",
+             "--log-level", "warning"],
+            preexec_fn=die_with_parent)
+        try:
+            wait_for_port(bare_port, bare, "bare FastAPI app")
+            key = stack.admin_key
+            partner_id = eligible_partner(stack.gateway_url, key)
+            body = {**DEAL, "partner_id": partner_id}
+            results: dict[str, list[dict]] = {"bare": [], "gateway": []}
+            for round_no in range(1, args.rounds + 1):
+                results["bare"].append(load(f"http://127.0.0.1:{bare_port}/v1/deals", body, [],
+                                            args))
+                results["gateway"].append(load(f"{stack.gateway_url}/v1/deals", body,
+                                               [f"Authorization: Bearer {key}"], args))
+                print(f"round {round_no}: bare {results['bare'][-1]['rps']:.0f} req/s, "
+                      f"gateway {results['gateway'][-1]['rps']:.0f} req/s", file=sys.stderr)
+            events = asyncio.run(event_latency(stack.gateway_url, key,
+                                               stack.info["database_url"], args.events))
+        finally:
+            stop_process(bare)
+
+    def median(target: str, field: str) -> float:
+        return statistics.median(r[field] for r in results[target])
+
+    errors = {t: sum(r["errors"] for r in rs) for t, rs in results.items()}
+    print()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+          f"{platform.python_version()}, {platform.platform()}")
+    print(f"load: {args.concurrency} concurrent clients, {args.duration:.0f} s per round, "
+          f"{args.rounds} rounds, medians shown")
+    print()
+    print("| target                              | req/s  | p50 ms | p99 ms | errors |")
+    print("|-------------------------------------|--------|--------|--------|--------|")
+    for target, label in (("bare", "bare FastAPI endpoint"),
+                          ("gateway", "POST /v1/deals via gateway")):
+        print(f"| {label:<35} | {median(target, 'rps'):6.0f} | {median(target, 'p50_ms'):6.1f} "
+              f"| {median(target, 'p99_ms'):6.1f} | {errors[target]:6d} |")
+    print()
+    print(f"throughput ratio gateway/bare: {median('gateway', 'rps') / median('bare', 'rps'):.3f}")
+    print(f"p50 latency ratio gateway/bare: "
+          f"{median('gateway', 'p50_ms') / median('bare', 'p50_ms'):.1f}x")
+    print(f"event commit-to-consumer latency over {events['events']} events: "
+          f"p50 {events['p50_ms']:.1f} ms, p99 {events['p99_ms']:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
