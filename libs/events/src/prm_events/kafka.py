@@ -47,7 +47,8 @@ async def ensure_topics(settings: ServiceSettings, topics: list[str]) -> None:
         if missing:
             try:
                 await admin.create_topics(
-                    [NewTopic(t, settings.kafka_partitions, 1) for t in missing]
+                    [NewTopic(t, settings.kafka_partitions, settings.kafka_replication_factor)
+                     for t in missing]
                 )
             except TopicAlreadyExistsError:
                 pass  # another worker created it first

@@ -20,6 +20,8 @@ class ServiceSettings(BaseSettings):
     # Real Kafka supports idempotent producers; the embedded broker does not (off by default).
     kafka_idempotence: bool = False
     kafka_partitions: int = Field(default=3, ge=1, le=256)
+    # Replication of topics the workers create; use 3 on a real cluster (the embedded broker has 1).
+    kafka_replication_factor: int = Field(default=1, ge=1, le=10)
     # Shared secret that signs the principal header the gateway forwards. No default on purpose.
     internal_secret: SecretStr
     max_body_bytes: int = Field(default=1_048_576, ge=1024)

@@ -1,0 +1,280 @@
+"""docker-compose.yml: every process can start, finds its dependencies and is supervised.
+
+Compose itself is not needed: the file is parsed with PyYAML (merge keys and anchors resolved)
+and checked against the code it runs.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+APP_SERVICES = {"migrate", "partners-api", "partners-worker", "deals-api", "deals-worker",
+                "gateway"}
+REQUIRED_ENV = ("PRM_DATABASE_URL", "PRM_KAFKA_BOOTSTRAP", "PRM_INTERNAL_SECRET")
+LONG_RUNNING_RESTART = {"always", "unless-stopped", "on-failure"}
+CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
+
+
+@pytest.fixture(scope="module")
+def compose(repo) -> dict:
+    with (repo / "docker-compose.yml").open() as fh:
+        return yaml.safe_load(fh)
+
+
+@pytest.fixture(scope="module")
+def services(compose) -> dict[str, dict]:
+    return compose["services"]
+
+
+def environment(service: dict) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):  # ["KEY=value", ...]
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {key: "" if value is None else str(value) for key, value in env.items()}
+
+
+def depends_on(service: dict) -> dict[str, str]:
+    deps = service.get("depends_on") or {}
+    if isinstance(deps, list):
+        return dict.fromkeys(deps, "service_started")
+    return {name: (spec or {}).get("condition", "service_started") for name, spec in deps.items()}
+
+
+def default_of(value: str) -> str:
+    """Resolve compose interpolation the way an unset variable would (`${X:-d}` -> d)."""
+    return re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-([^}]*)\}", r"\1", value)
+
+
+def is_one_shot(name: str, services: dict[str, dict]) -> bool:
+    """Runs to completion: never restarted, and awaited as `service_completed_successfully`."""
+    service = services[name]
+    waited_for = [depends_on(other).get(name) for other in services.values()]
+    return (str(service.get("restart", "no")) == "no" and not service.get("ports")
+            and "service_completed_successfully" in waited_for
+            and all(c in (None, "service_completed_successfully") for c in waited_for))
+
+
+def is_app(service: dict) -> bool:
+    build = service.get("build") or {}
+    dockerfile = build.get("dockerfile", "") if isinstance(build, dict) else ""
+    return dockerfile == "deploy/Dockerfile"
+
+
+def listen_port(service: dict, deploy) -> str | None:
+    for argv in deploy.split_command(service.get("command")):
+        if "uvicorn" in argv and "--port" in argv:
+            return argv[argv.index("--port") + 1]
+    return None
+
+
+def test_expected_services(services):
+    assert {"postgres", "kafka", *APP_SERVICES} <= set(services)
+    assert {name for name, service in services.items() if is_app(service)} == APP_SERVICES
+
+
+def test_official_infrastructure_images(services):
+    assert services["postgres"]["image"] == "postgres:18"
+    assert services["kafka"]["image"].split(":")[0] == "apache/kafka"
+
+
+def test_every_service_has_a_healthcheck_or_is_a_one_shot(services):
+    for name, service in services.items():
+        healthcheck = service.get("healthcheck")
+        if healthcheck is None:
+            assert is_one_shot(name, services), f"{name}: no healthcheck and not a one-shot"
+            continue
+        assert not healthcheck.get("disable"), name
+        assert healthcheck.get("test"), name
+        assert healthcheck["test"][0] in {"CMD", "CMD-SHELL"}, name
+
+
+def test_migrate_is_a_one_shot(services):
+    assert is_one_shot("migrate", services)
+    assert "healthcheck" not in services["migrate"]
+
+
+def test_long_running_services_restart(services):
+    for name, service in services.items():
+        if not is_one_shot(name, services):
+            assert service.get("restart") in LONG_RUNNING_RESTART, name
+
+
+def test_api_healthchecks_probe_the_api_without_curl(services, deploy):
+    apis = [name for name, service in services.items() if listen_port(service, deploy)]
+    assert set(apis) == {"partners-api", "deals-api", "gateway"}
+    for name in apis:
+        service = services[name]
+        test = " ".join(service["healthcheck"]["test"])
+        assert "curl" not in test and "wget" not in test, f"{name}: slim images lack curl/wget"
+        assert test.split()[1] == "python", name
+        port = listen_port(service, deploy)
+        # The gateway is healthy once ready (/readyz: database, Kafka and both APIs answer).
+        path = "/readyz" if name == "gateway" else "/healthz"
+        assert f"127.0.0.1:{port}{path}" in test or f"localhost:{port}{path}" in test, name
+
+
+def test_app_services_get_database_kafka_and_secret(services):
+    for name, service in services.items():
+        if not is_app(service):
+            continue
+        env = environment(service)
+        for key in REQUIRED_ENV:
+            assert env.get(key), f"{name} lacks {key}"
+        assert env.get("PRM_KAFKA_IDEMPOTENCE") == "true", f"{name}: real Kafka, idempotence on"
+
+
+def test_internal_secret_is_required_not_hardcoded(services):
+    for name, service in services.items():
+        if is_app(service):
+            secret = environment(service)["PRM_INTERNAL_SECRET"]
+            assert secret.startswith("${PRM_INTERNAL_SECRET:?"), name
+
+
+def test_database_url_points_at_the_compose_postgres(services):
+    pg_env = environment(services["postgres"])
+    for name, service in services.items():
+        if not is_app(service):
+            continue
+        url = urlsplit(default_of(environment(service)["PRM_DATABASE_URL"]))
+        assert url.scheme == "postgresql+asyncpg", name
+        assert url.hostname == "postgres" and (url.port or 5432) == 5432, name
+        assert url.username == pg_env["POSTGRES_USER"], name
+        assert url.password == default_of(pg_env["POSTGRES_PASSWORD"]), name
+        assert url.path.lstrip("/") == pg_env["POSTGRES_DB"], name
+
+
+def test_kafka_is_single_node_kraft(services):
+    env = environment(services["kafka"])
+    assert env["CLUSTER_ID"]
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    node_id = env["KAFKA_NODE_ID"]
+    voters = dict(v.split("@", 1) for v in env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(","))
+    assert set(voters) == {node_id}, "the single node must be the only controller voter"
+
+    listeners = {item.split("://")[0]: item.split("://")[1]
+                 for item in env["KAFKA_LISTENERS"].split(",")}
+    protocol_map = dict(pair.split(":")
+                        for pair in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    controller = env["KAFKA_CONTROLLER_LISTENER_NAMES"]
+    assert controller in listeners and controller in protocol_map
+    assert voters[node_id].endswith(":" + listeners[controller].rsplit(":", 1)[1])
+    assert set(listeners) <= set(protocol_map)
+    advertised = dict(item.split("://") for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    assert controller not in advertised, "the controller listener is never advertised"
+    assert env.get("KAFKA_INTER_BROKER_LISTENER_NAME", "PLAINTEXT") in advertised
+
+    for key in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+                "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+                "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"):
+        assert env[key] == "1", key
+    # Topics are created by the workers with PRM_KAFKA_PARTITIONS partitions.
+    assert env.get("KAFKA_AUTO_CREATE_TOPICS_ENABLE") == "false"
+
+
+def test_apps_bootstrap_from_an_advertised_kafka_listener(services):
+    env = environment(services["kafka"])
+    advertised = {item.split("://")[1] for item in env["KAFKA_ADVERTISED_LISTENERS"].split(",")}
+    for name, service in services.items():
+        if is_app(service):
+            bootstrap = environment(service)["PRM_KAFKA_BOOTSTRAP"]
+            assert set(bootstrap.split(",")) <= advertised, name
+
+
+def test_commands_refer_to_modules_that_exist(services, deploy, repo):
+    for name, service in services.items():
+        if not is_app(service):
+            continue
+        argvs = deploy.split_command(service.get("command"))
+        assert argvs, f"{name}: the image's default command is not meant to be relied on"
+        for argv in argvs:
+            assert argv[0] == "python", f"{name}: {argv}"
+            main = deploy.dash_m_module(argv)
+            assert main in {"uvicorn", "alembic"} or main.startswith("prm_"), f"{name}: {argv}"
+            if main.startswith("prm_"):
+                assert deploy.runnable_with_dash_m(main), f"{name}: python -m {main} runs nothing"
+            for module, attribute in deploy.modules_named(argv):
+                path = deploy.module_file(module)
+                assert path is not None, f"{name}: module {module} not found"
+                assert path.relative_to(repo).parts[0] == "services", (
+                    f"{name}: {module} is not in services/*/src")
+                if attribute:
+                    assert re.search(rf"^def {attribute}\b", path.read_text(), re.M), (
+                        f"{name}: {module} has no {attribute}()")
+
+
+def test_uvicorn_commands_bind_all_interfaces_on_8000(services, deploy):
+    for name, service in services.items():
+        for argv in deploy.split_command(service.get("command")):
+            if "uvicorn" in argv:
+                assert "--factory" in argv, name
+                assert argv[argv.index("--host") + 1] == "0.0.0.0", name
+                assert argv[argv.index("--port") + 1] == "8000", name
+
+
+def test_migrate_upgrades_every_service_schema(services, deploy, repo):
+    configs = [c for argv in deploy.split_command(services["migrate"]["command"])
+               for c in deploy.alembic_configs(argv)]
+    for argv in deploy.split_command(services["migrate"]["command"]):
+        assert argv[-2:] == ["upgrade", "head"], argv
+    expected = {f"services/{svc}/alembic.ini" for svc in ("gateway", "partners", "deals")}
+    assert set(configs) >= expected
+    for config in configs:
+        assert (repo / config).is_file(), f"{config} does not exist"
+        assert (repo / config).parent.joinpath("migrations", "env.py").is_file(), config
+    assert set(configs) >= deploy.service_alembic_configs(), "a service's migrations are skipped"
+
+
+def test_depends_on_targets_exist_with_valid_conditions(services):
+    for name, service in services.items():
+        for target, condition in depends_on(service).items():
+            assert target in services, f"{name} depends on unknown {target}"
+            assert condition in CONDITIONS, f"{name} -> {target}: {condition}"
+            if condition == "service_healthy":
+                assert services[target].get("healthcheck"), f"{target} has no healthcheck"
+            if condition == "service_completed_successfully":
+                assert is_one_shot(target, services), f"{target} is not a one-shot"
+
+
+def test_depends_on_has_no_cycle(services):
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        assert state.get(name) != "open", f"cycle: {' -> '.join((*path, name))}"
+        if state.get(name) == "done":
+            return
+        state[name] = "open"
+        for target in depends_on(services[name]):
+            visit(target, (*path, name))
+        state[name] = "done"
+
+    for name in services:
+        visit(name, ())
+
+
+def test_startup_order(services):
+    for name in APP_SERVICES - {"migrate"}:
+        deps = depends_on(services[name])
+        assert deps.get("postgres") == "service_healthy", name
+        assert deps.get("migrate") == "service_completed_successfully", name
+        if name.endswith("-worker"):
+            assert deps.get("kafka") == "service_healthy", name
+    assert depends_on(services["migrate"]).get("postgres") == "service_healthy"
+    gateway = depends_on(services["gateway"])
+    assert gateway.get("partners-api") == gateway.get("deals-api") == "service_healthy"
+
+
+def test_gateway_is_published_and_routes_to_the_apis(services, deploy):
+    gateway = services["gateway"]
+    assert any(str(p).endswith(":8000") for p in gateway.get("ports", [])), "publish 8000"
+    published = [name for name, service in services.items() if service.get("ports")]
+    assert published == ["gateway"], "only the gateway is reachable from outside"
+    env = environment(gateway)
+    for key, target in (("PRM_GATEWAY_PARTNERS_URL", "partners-api"),
+                        ("PRM_GATEWAY_DEALS_URL", "deals-api")):
+        url = urlsplit(env[key])
+        assert url.scheme == "http" and url.hostname == target, key
+        assert str(url.port) == listen_port(services[target], deploy), key
