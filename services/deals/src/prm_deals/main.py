@@ -1,0 +1,19 @@
+"""Deals service: ``uvicorn --factory prm_deals.main:create_app``."""
+
+from fastapi import FastAPI
+
+from prm_deals.config import SCHEMA, Settings
+from prm_deals.registrations.endpoints import router as registrations_router
+from prm_platform.app import create_service_app
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return create_service_app(
+        title="PRM deals service",
+        description="Deal registrations by partners, checked against the partner directory.",
+        schema=SCHEMA,
+        settings=settings or Settings(),
+        routers=[registrations_router],
+        tags=[{"name": "deals", "description": "Deal registrations: a partner claims a "
+               "customer opportunity so that the vendor can protect it from channel conflict."}],
+    )

@@ -1,0 +1,20 @@
+"""Deals worker: publishes the outbox and keeps the partner directory from the partners' events.
+``python -m prm_deals.worker``."""
+
+from prm_contracts import PARTNERS_TOPIC
+
+from prm_deals.config import SCHEMA, Settings
+from prm_deals.directory.handlers import HANDLERS
+from prm_events.worker import Subscription, WorkerSpec, main
+
+
+def spec(settings: Settings | None = None) -> WorkerSpec:
+    return WorkerSpec(
+        service="deals", schema=SCHEMA, settings=settings or Settings(), relay=True,
+        subscriptions=[Subscription(name="partner-directory", topics=[PARTNERS_TOPIC],
+                                    handlers=HANDLERS)],
+    )
+
+
+if __name__ == "__main__":
+    main(spec())

@@ -1,0 +1,95 @@
+"""Object-level authorisation (OWASP API1): a partner key of org B reaches none of org A's
+records, route by route. Every route of the app must have its case here, so that a new endpoint
+without one fails this file."""
+
+from dataclasses import dataclass
+
+import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+from sqlalchemy import text
+
+from prm_platform.http import ServiceRoute
+
+NEW = {
+    "customer": {"name": "Globex Corporation", "domain": "globex.example", "country": "FR"},
+    "amount": {"amount": "48000.00", "currency": "EUR"},
+    "expected_close_date": "2099-12-31",
+}
+
+
+@dataclass
+class Org:
+    partner_id: str
+    headers: dict[str, str]
+    deal: dict
+
+
+@pytest.fixture
+async def orgs(client, list_partner, as_partner) -> tuple[Org, Org]:
+    """Two active orgs with full deal scopes, each with one deal of its own."""
+    found = []
+    for _ in range(2):
+        partner_id = await list_partner("active")
+        headers = as_partner(partner_id)
+        response = await client.post("/v1/deals", json=NEW, headers=headers)
+        assert response.status_code == 201, response.text
+        found.append(Org(str(partner_id), headers, response.json()))
+    return found[0], found[1]
+
+
+async def register_for_another_org(client, a: Org, b: Org) -> None:
+    stolen = await client.post("/v1/deals", json={**NEW, "partner_id": a.partner_id},
+                               headers=b.headers)
+    assert stolen.status_code == 403
+    assert stolen.json()["type"] == "/problems/forbidden"
+    owned = await client.post("/v1/deals", json={**NEW, "partner_id": a.partner_id},
+                              headers=a.headers)
+    assert owned.status_code == 201
+    count = (await client.connection.execute(
+        text("SELECT count(*) FROM deals WHERE partner_id = :p"), {"p": a.partner_id}
+    )).scalar_one()
+    assert count == 2  # A's own two; nothing from B
+
+
+async def list_another_orgs_deals(client, a: Org, b: Org) -> None:
+    for query in ("", f"?partner_id={a.partner_id}"):
+        seen = (await client.get(f"/v1/deals{query}", headers=b.headers)).json()["items"]
+        assert a.deal["id"] not in {d["id"] for d in seen}
+        assert {d["partner_id"] for d in seen} <= {b.partner_id}
+    own = (await client.get("/v1/deals", headers=a.headers)).json()["items"]
+    assert [d["id"] for d in own] == [a.deal["id"]]
+
+
+async def read_another_orgs_deal(client, a: Org, b: Org) -> None:
+    url = f"/v1/deals/{a.deal['id']}"
+    hidden = await client.get(url, headers=b.headers)
+    assert hidden.status_code == 404  # not 403: B must not learn that the id exists
+    assert hidden.json()["type"] == "/problems/not-found"
+    assert (await client.get(url, headers=a.headers)).status_code == 200
+
+
+CASES = {
+    ("POST", "/v1/deals"): register_for_another_org,
+    ("GET", "/v1/deals"): list_another_orgs_deals,
+    ("GET", "/v1/deals/{deal_id}"): read_another_orgs_deal,
+}
+
+
+# Routes that serve no partner data and need no principal.
+PUBLIC = {("GET", "/healthz")}
+
+
+def test_every_route_has_a_case(app):
+    # Included routers are resolved lazily by FastAPI, so app.routes alone does not list them.
+    routes = {(method, context.path): context.original_route
+              for context in iter_route_contexts(app.routes)
+              if isinstance(context.original_route, APIRoute)
+              for method in context.methods}
+    guarded = {key: route for key, route in routes.items() if key not in PUBLIC}
+    assert all(isinstance(route, ServiceRoute) for route in guarded.values()), \
+        "every API route must run as a ServiceRoute (authentication and unit of work)"
+    assert set(guarded) == set(CASES), "add a BOLA case for each new route (and drop stale ones)"
+
+@pytest.mark.parametrize("route", sorted(CASES), ids=" ".join)
+async def test_another_orgs_records_are_out_of_reach(client, orgs, route):
+    await CASES[route](client, *orgs)

@@ -1,0 +1,192 @@
+import datetime as dt
+import uuid
+
+import pytest
+from prm_deals.directory.handlers import HANDLERS
+from sqlalchemy import text
+
+NEXT_MONTH = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+NEW = {
+    "customer": {"name": "Globex Corporation", "domain": "Globex.Example", "country": "FR"},
+    "amount": {"amount": "48000.5", "currency": "EUR"},
+    "expected_close_date": NEXT_MONTH,
+    "notes": "Renewal of 120 seats.",
+}
+
+
+async def register(client, headers, **overrides):
+    response = await client.post("/v1/deals", json={**NEW, **overrides}, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def deal_rows(client, partner_id) -> int:
+    return (await client.connection.execute(
+        text("SELECT count(*) FROM deals WHERE partner_id = :p"), {"p": partner_id}
+    )).scalar_one()
+
+
+async def test_active_partner_registers_a_deal_and_its_event(client, list_partner, as_partner):
+    partner_id = await list_partner("active")
+    response = await client.post("/v1/deals", json=NEW, headers=as_partner(partner_id))
+    assert response.status_code == 201, response.text
+    deal = response.json()
+    assert deal["partner_id"] == str(partner_id)  # a partner key's own org by default
+    assert deal["status"] == "registered" and deal["version"] == 1
+    assert deal["customer"] == {"name": "Globex Corporation", "domain": "globex.example",
+                                "country": "FR"}
+    assert deal["amount"] == {"amount": "48000.50", "currency": "EUR"}
+    assert deal["expected_close_date"] == NEXT_MONTH
+    assert response.headers["location"] == f"/v1/deals/{deal['id']}"
+    assert response.headers["etag"] == '"1"'
+
+    got = await client.get(f"/v1/deals/{deal['id']}", headers=as_partner(partner_id))
+    assert got.status_code == 200 and got.json() == deal  # NUMERIC(19,4) round trip
+    assert got.headers["etag"] == '"1"'
+
+    rows = (await client.connection.execute(
+        text("SELECT topic, key, event_type, envelope FROM outbox WHERE key = :k"),
+        {"k": deal["id"]})).all()
+    assert [(r.topic, r.event_type) for r in rows] == [("prm.deals", "prm.deal.registered.v1")]
+    envelope = rows[0].envelope
+    assert envelope["source"] == "/prm/deals"
+    assert envelope["subject"] == deal["id"]
+    assert envelope["partnerid"] == str(partner_id)
+    assert envelope["data"] == {
+        "deal_id": deal["id"], "partner_id": str(partner_id), "customer": deal["customer"],
+        "amount": {"amount": "48000.50", "currency": "EUR"},
+        "expected_close_date": NEXT_MONTH, "status": "registered",
+    }
+
+
+@pytest.mark.parametrize(("amount", "shown"), [
+    ({"amount": "5200000", "currency": "JPY"}, "5200000"),
+    ({"amount": "12.5", "currency": "KWD"}, "12.500"),
+])
+async def test_amounts_keep_their_currency_minor_units(client, list_partner, vendor, amount,
+                                                       shown):
+    partner_id = str(await list_partner("active"))
+    deal = await register(client, vendor, partner_id=partner_id, amount=amount)
+    got = (await client.get(f"/v1/deals/{deal['id']}", headers=vendor)).json()
+    assert got["amount"] == deal["amount"] == {"amount": shown, "currency": amount["currency"]}
+
+
+@pytest.mark.parametrize("status", [None, "onboarding", "suspended", "terminated"])
+async def test_only_active_partners_are_eligible(client, list_partner, vendor, status):
+    partner_id = uuid.uuid4() if status is None else await list_partner(status)
+    response = await client.post("/v1/deals", json={**NEW, "partner_id": str(partner_id)},
+                                 headers=vendor)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "/problems/partner-not-eligible"
+    assert problem.get("partner_status") == status
+    assert await deal_rows(client, partner_id) == 0
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"amount": {"amount": "10.00", "currency": "EURO"}}, "amount.currency"),
+    ({"amount": {"amount": "10.00", "currency": "ZZZ"}}, "amount.currency"),
+    ({"amount": {"amount": "1500.5", "currency": "JPY"}}, "amount"),
+    ({"amount": {"amount": 10.5, "currency": "EUR"}}, "amount.amount"),
+    ({"amount": {"amount": "0", "currency": "EUR"}}, "amount"),
+    ({"customer": {**NEW["customer"], "domain": "not a domain"}}, "customer.domain"),
+    ({"customer": {**NEW["customer"], "domain": "10.0.0.1"}}, "customer.domain"),
+    ({"customer": {**NEW["customer"], "country": "XX"}}, "customer.country"),
+    ({"expected_close_date": (dt.date.today() - dt.timedelta(days=2)).isoformat()},
+     "expected_close_date"),
+    ({"notes": "x" * 2001}, "notes"),
+    ({"partner_id": None}, "partner_id"),  # vendor keys must name the partner
+])
+async def test_invalid_registrations_are_problems_per_field(client, list_partner, vendor,
+                                                            change, field):
+    partner_id = str(await list_partner("active"))
+    response = await client.post("/v1/deals", json={**NEW, "partner_id": partner_id, **change},
+                                 headers=vendor)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "/problems/validation-error"
+    assert [(e["location"], e["field"]) for e in problem["errors"]] == [("body", field)]
+    assert await deal_rows(client, partner_id) == 0
+
+
+async def test_today_is_not_in_the_past(client, list_partner, vendor):
+    partner_id = str(await list_partner("active"))
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    await register(client, vendor, partner_id=partner_id, expected_close_date=today)
+
+
+async def test_scopes_are_required(client, list_partner, as_partner):
+    partner_id = await list_partner("active")
+    read_only = as_partner(partner_id, scopes=("deals:read",))
+    refused = await client.post("/v1/deals", json=NEW, headers=read_only)
+    assert refused.status_code == 403 and refused.json()["type"] == "/problems/forbidden"
+    no_deals = as_partner(partner_id, scopes=("partners:read",))
+    assert (await client.get("/v1/deals", headers=no_deals)).status_code == 403
+    assert (await client.get("/v1/deals")).status_code == 401
+
+
+async def test_list_with_filters_and_pagination(client, list_partner, vendor):
+    first, second = str(await list_partner("active")), str(await list_partner("active"))
+    a = await register(client, vendor, partner_id=first)
+    b = await register(client, vendor, partner_id=second)
+    c = await register(client, vendor, partner_id=first)
+    d = await register(client, vendor, partner_id=first)
+
+    page1 = (await client.get(f"/v1/deals?partner_id={first}&limit=2", headers=vendor)).json()
+    assert [x["id"] for x in page1["items"]] == [a["id"], c["id"]]
+    page2 = (await client.get(f"/v1/deals?partner_id={first}&limit=2"
+                              f"&cursor={page1['next_cursor']}", headers=vendor)).json()
+    assert [x["id"] for x in page2["items"]] == [d["id"]]
+    assert page2["next_cursor"] is None
+
+    everyone = (await client.get("/v1/deals?status=registered&limit=200", headers=vendor)).json()
+    assert {a["id"], b["id"], c["id"], d["id"]} <= {x["id"] for x in everyone["items"]}
+    won = (await client.get(f"/v1/deals?partner_id={first}&status=won", headers=vendor)).json()
+    assert won == {"items": [], "next_cursor": None}
+    assert (await client.get("/v1/deals?status=maybe", headers=vendor)).status_code == 422
+    assert (await client.get("/v1/deals?cursor=!!", headers=vendor)).status_code == 400
+    missing = await client.get(f"/v1/deals/{uuid.uuid4()}", headers=vendor)
+    assert missing.status_code == 404 and missing.json()["type"] == "/problems/not-found"
+
+
+async def test_idempotency_key_replays_the_registration(client, list_partner, as_partner):
+    partner_id = await list_partner("active")
+    headers = {**as_partner(partner_id), "Idempotency-Key": "crm-opportunity-4711"}
+    first = await client.post("/v1/deals", json=NEW, headers=headers)
+    assert first.status_code == 201
+    again = await client.post("/v1/deals", json=NEW, headers=headers)
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert again.headers["location"] == first.headers["location"]
+    assert again.headers["etag"] == first.headers["etag"]
+    assert await deal_rows(client, partner_id) == 1
+    events = (await client.connection.execute(
+        text("SELECT count(*) FROM outbox WHERE key = :k"), {"k": first.json()["id"]}
+    )).scalar_one()
+    assert events == 1
+
+    other_body = await client.post("/v1/deals", json={**NEW, "notes": "another deal"},
+                                   headers=headers)
+    assert other_body.status_code == 422
+    assert other_body.json()["type"] == "/problems/idempotency-key-reused"
+    assert await deal_rows(client, partner_id) == 1
+
+
+async def test_a_refused_registration_releases_its_idempotency_key(client, list_partner,
+                                                                   partner_event, app,
+                                                                   as_partner):
+    partner_id = await list_partner("onboarding")
+    headers = {**as_partner(partner_id), "Idempotency-Key": "retry-after-activation"}
+    refused = await client.post("/v1/deals", json=NEW, headers=headers)
+    assert refused.json()["type"] == "/problems/partner-not-eligible"
+    activated = partner_event(partner_id, version=2, status="active",
+                              previous_status="onboarding")
+    async with app.state.sessionmaker() as session:
+        await HANDLERS[activated.type](session, activated)
+        await session.commit()
+    retried = await client.post("/v1/deals", json=NEW, headers=headers)
+    assert retried.status_code == 201
+    assert "idempotent-replayed" not in retried.headers
