@@ -1,0 +1,63 @@
+"""The committed contract files match the code, and say what front ends rely on."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("generate_contracts",
+                                               ROOT / "scripts" / "generate_contracts.py")
+generate = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(generate)
+
+
+def test_committed_contract_files_are_current():
+    for path, text in generate.rendered().items():
+        assert path.exists(), f"{path.name} is missing: run `make openapi`"
+        assert path.read_text() == text, f"{path.name} is stale: run `make openapi` and commit"
+
+
+def test_every_operation_is_documented():
+    contract = json.loads(generate.OPENAPI.read_text())
+    assert contract["openapi"].startswith("3.1")
+    operation_ids = set()
+    for path, item in contract["paths"].items():
+        assert path.startswith("/v1/")
+        for method, operation in item.items():
+            where = f"{method.upper()} {path}"
+            assert operation.get("summary"), f"{where} has no summary"
+            assert operation.get("tags"), f"{where} has no tag"
+            op_id = operation["operationId"]
+            assert op_id.startswith(operation["tags"][0] + "-"), f"{where}: {op_id}"
+            operation_ids.add(op_id)
+            assert operation["security"] == [{"ApiKey": []}]
+            errors = {s: r for s, r in operation["responses"].items() if s[0] in "45"}
+            assert "401" in errors and "422" in errors, f"{where} lacks its error responses"
+            for status, response in errors.items():
+                assert "application/problem+json" in response["content"], f"{where} {status}"
+            if method == "post":
+                names = {p["name"] for p in operation.get("parameters", [])}
+                assert "Idempotency-Key" in names, f"{where} takes no Idempotency-Key"
+            for parameter in operation.get("parameters", []):
+                assert parameter["name"].lower() != "x-prm-principal"
+    assert len(operation_ids) >= 12
+    assert {"partners-create-partner", "deals-register-deal"} <= operation_ids
+
+
+def test_no_float_in_money():
+    schemas = json.loads(generate.OPENAPI.read_text())["components"]["schemas"]
+    assert schemas["Money"]["properties"]["amount"]["type"] == "string"
+    text = generate.OPENAPI.read_text()
+    assert '"type": "number"' not in text, "a float crept into the contract"
+
+
+def test_asyncapi_lists_every_event_type():
+    from prm_contracts import CONTRACTS
+
+    document = yaml.safe_load(generate.ASYNCAPI.read_text())
+    assert document["asyncapi"].startswith("3.")
+    assert set(document["components"]["messages"]) == set(CONTRACTS)
+    for name, model in CONTRACTS.items():
+        assert name in document["channels"][model.topic]["messages"]
