@@ -1,0 +1,79 @@
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+from prm_platform.http import IdempotencyKeyHeader, ServiceRoute, request_session
+from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.problems import problem_responses
+from prm_platform.security import Principal, current_principal
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.types import Receive, Send
+from starlette.types import Scope as AsgiScope
+
+from prm_gateway.api_keys import service
+from prm_gateway.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+
+router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"], route_class=ServiceRoute,
+                   responses=problem_responses(400, 401, 403, 422))
+
+Session = Annotated[AsyncSession, Depends(request_session)]
+Caller = Annotated[Principal, Depends(current_principal)]
+
+
+class OneTimeSecretResponse(JSONResponse):
+    """Sends the new secret to the client, while ``body`` - what ServiceRoute stores as the
+    Idempotency-Key replay, before the response is sent - holds it as null. So the plaintext
+    never reaches the database, not even for the 24 hours a replay is kept."""
+
+    def __init__(self, content: dict[str, Any], secret: str, **kwargs: Any) -> None:
+        super().__init__({**content, "key": None}, **kwargs)
+        self._sent = self.render({**content, "key": secret})
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        self.body = self._sent
+        self.headers["content-length"] = str(len(self._sent))
+        await super().__call__(scope, receive, send)
+
+
+@router.post("", status_code=201, summary="Create an API key",
+             description="Vendor keys with `api_keys:write` only. The secret (`key`) is in "
+             "this response and nowhere else, ever; store it safely.",
+             responses=problem_responses(409))
+async def create_api_key(body: ApiKeyCreate, session: Session, caller: Caller,
+                         idempotency_key: IdempotencyKeyHeader = None) -> ApiKeyCreated:
+    key, secret = await service.create(session, caller, body)
+    content = ApiKeyOut.model_validate(key).model_dump(mode="json")
+    return OneTimeSecretResponse(content, secret, status_code=201,
+                                 headers={"Location": f"/v1/api-keys/{key.id}"})
+
+
+@router.get("", summary="List API keys",
+            description="Oldest first, cursor-paginated. Secrets are never listed.")
+async def list_api_keys(
+    session: Session,
+    caller: Caller,
+    page: Annotated[PageRequest, Depends(page_request)],
+    partner_id: Annotated[uuid.UUID | None, Query(description="Only keys of this partner")] = None,
+) -> Page[ApiKeyOut]:
+    rows = await service.list_page(session, caller, page, partner_id)
+    items, next_cursor = page.page(rows)
+    return Page[ApiKeyOut](items=[ApiKeyOut.model_validate(k) for k in items],
+                           next_cursor=next_cursor)
+
+
+@router.get("/{key_id}", summary="Get an API key", responses=problem_responses(404))
+async def get_api_key(key_id: uuid.UUID, session: Session, caller: Caller) -> ApiKeyOut:
+    return ApiKeyOut.model_validate(await service.get(session, caller, key_id))
+
+
+@router.post("/{key_id}/revoke", summary="Revoke an API key",
+             description="Final. This gateway refuses the key at once; every other gateway "
+             "replica within its key cache time (`PRM_GATEWAY_KEY_CACHE_SECONDS`, 5 s by "
+             "default). Revoking a revoked key changes nothing.",
+             responses=problem_responses(404, 409))
+async def revoke_api_key(key_id: uuid.UUID, request: Request, session: Session, caller: Caller,
+                         idempotency_key: IdempotencyKeyHeader = None) -> ApiKeyOut:
+    key = await service.revoke(session, caller, key_id)
+    request.app.state.keys.forget(key.secret_hash)
+    return ApiKeyOut.model_validate(key)

@@ -1,0 +1,34 @@
+import datetime as dt
+import uuid
+
+from sqlalchemy import TIMESTAMP, String
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from prm_gateway.db import Base
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(10))
+    partner_id: Mapped[uuid.UUID | None]
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(40)))
+    prefix: Mapped[str] = mapped_column(String(16))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+
+    def expired(self, now: dt.datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expired(dt.datetime.now(dt.UTC)) else "active"

@@ -1,0 +1,95 @@
+import datetime as dt
+import uuid
+from typing import Literal, Self
+
+from prm_platform.security import Scope
+from prm_platform.types import Name
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+KeyKind = Literal["vendor", "partner"]
+KeyStatus = Literal["active", "revoked", "expired"]
+
+# A partner key acts for one partner org; it can never manage keys or act as admin.
+PARTNER_SCOPES = frozenset({Scope.partners_read, Scope.partners_write, Scope.deals_read,
+                            Scope.deals_write})
+DEFAULT_PARTNER_SCOPES = [Scope.partners_read, Scope.deals_read, Scope.deals_write]
+
+
+class ApiKeyCreate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [
+            {"name": "Salesforce sync", "kind": "vendor",
+             "scopes": ["partners:read", "deals:read"]},
+            {"name": "Acme PSA", "kind": "partner",
+             "partner_id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f",
+             "expires_at": "2027-01-01T00:00:00Z"},
+        ]},
+    )
+
+    name: Name = Field(description="What the key is for; shown in listings.")
+    kind: KeyKind = "vendor"
+    partner_id: uuid.UUID | None = Field(
+        default=None, description="The partner org a `partner` key acts for (required then).")
+    scopes: list[Scope] | None = Field(
+        default=None, min_length=1, max_length=len(Scope),
+        description="Required for vendor keys. Partner keys may hold only partners:read, "
+        "partners:write, deals:read and deals:write (default: partners:read, deals:read, "
+        "deals:write). A caller can grant only scopes it holds.")
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="When the key stops working (RFC 3339, in the future).")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.kind == "partner":
+            if self.partner_id is None:
+                raise ValueError("a partner key needs partner_id")
+            self.scopes = self.scopes or list(DEFAULT_PARTNER_SCOPES)
+            if extra := set(self.scopes) - PARTNER_SCOPES:
+                raise ValueError(f"a partner key cannot hold {sorted(extra)}")
+        else:
+            if self.partner_id is not None:
+                raise ValueError("partner_id is only for partner keys")
+            if not self.scopes:
+                raise ValueError("a vendor key needs scopes")
+        self.scopes = sorted(set(self.scopes))
+        if self.expires_at is not None and self.expires_at <= dt.datetime.now(dt.UTC):
+            raise ValueError("expires_at must be in the future")
+        return self
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={"examples": [{
+            "id": "0193c1c2-9b40-7c1d-8e2f-3a4b5c6d7e8f", "name": "Acme PSA",
+            "kind": "partner", "partner_id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f",
+            "scopes": ["deals:read", "deals:write", "partners:read"], "prefix": "prm_x4Qe9T2b",
+            "status": "active", "created_by": "0193c1c2-1111-7222-8333-444455556666",
+            "created_at": "2026-11-22T09:30:00Z", "expires_at": None, "revoked_at": None,
+            "last_used_at": "2026-11-22T10:02:00Z",
+        }]},
+    )
+
+    id: uuid.UUID
+    name: str
+    kind: KeyKind
+    partner_id: uuid.UUID | None
+    scopes: list[str]
+    prefix: str = Field(description="The first characters of the key, to recognise it.")
+    status: KeyStatus
+    created_by: str | None = Field(description="Id of the key that created this one.")
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+    last_used_at: dt.datetime | None = Field(
+        description="Last use, updated at most once a minute.")
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str | None = Field(
+        description="The secret: send it as `Authorization: Bearer <key>`. Shown only in this "
+        "response; the gateway keeps just its hash. It is null when this is an idempotent "
+        "replay (`Idempotent-Replayed: true`): if the first response was lost, revoke the key "
+        "and create another.",
+        examples=["prm_x4Qe9T2bVn0c7Lr1sYk3Hw8uJd5Pz6Aa_Bo2Ci9Dg4E"])

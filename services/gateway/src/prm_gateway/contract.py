@@ -1,0 +1,191 @@
+"""The single OpenAPI 3.1 contract: the gateway's own operations plus every service's.
+
+``merge_contracts`` is pure and deterministic, so the same function writes the committed
+``openapi/openapi.json`` and serves ``/openapi.json`` at run time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import time
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from prm_platform.problems import PROBLEM_MEDIA_TYPE, ServiceUnavailable
+from prm_platform.security import PRINCIPAL_HEADER
+
+log = logging.getLogger("prm.gateway.contract")
+
+TITLE = "PRM API"
+DESCRIPTION = (
+    "Headless Partner Relationship Management: partner organisations, deal registration and "
+    "API keys, through one gateway. Authenticate with an API key "
+    "(`Authorization: Bearer prm_...`). Errors are RFC 9457 problem details whose `type` is "
+    "described at `/problems/<slug>`; POSTs accept an `Idempotency-Key`; updates and actions "
+    "accept `If-Match`."
+)
+SECURITY_SCHEME = "ApiKey"
+PUBLIC_PREFIX = "/v1"
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+_INTERNAL_HEADERS = frozenset({PRINCIPAL_HEADER})
+_PROBLEM = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+# What the gateway itself may answer on any operation, besides what the services declare.
+_GATEWAY_RESPONSES = {
+    "401": {"description": "Missing or invalid credentials", "content": _PROBLEM},
+    "429": {"description": "Rate limited; retry after Retry-After seconds", "content": _PROBLEM,
+            "headers": {"Retry-After": {"schema": {"type": "integer"},
+                                        "description": "Seconds to wait."}}},
+    "503": {"description": "A dependency is unavailable", "content": _PROBLEM},
+}
+
+
+def _public(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [p for p in parameters
+            if not (p.get("in") == "header" and p.get("name", "").lower() in _INTERNAL_HEADERS)]
+
+
+def _operations(path_item: dict[str, Any]) -> list[dict[str, Any]]:
+    return [op for method, op in path_item.items() if method in _HTTP_METHODS]
+
+
+def merge_contracts(gateway_spec: dict, service_specs: dict[str, dict]) -> dict:
+    """Merge the gateway's and the services' OpenAPI documents into the public contract.
+
+    Only ``/v1`` paths are published; a path or operationId defined twice, or a component
+    (schema, ...) defined twice with different content, is a ValueError. Headers only the
+    gateway may send (X-PRM-Principal) are removed; every operation gets the API key security
+    requirement and the gateway's own error responses. Inputs are not modified; the output has
+    sorted paths and components, so equal inputs give byte-identical JSON.
+    """
+    sources = [("gateway", gateway_spec), *sorted(service_specs.items())]
+    paths: dict[str, Any] = {}
+    path_owner: dict[str, str] = {}
+    operation_owner: dict[str, str] = {}
+    components: dict[str, dict[str, Any]] = {}
+    tags: dict[str, Any] = {}
+    for origin, spec in sources:
+        for path, item in spec.get("paths", {}).items():
+            if not (path == PUBLIC_PREFIX or path.startswith(PUBLIC_PREFIX + "/")):
+                continue
+            if path in paths:
+                raise ValueError(f"path {path} is defined by {path_owner[path]} and {origin}")
+            item = copy.deepcopy(item)
+            if "parameters" in item:
+                item["parameters"] = _public(item["parameters"])
+            for operation in _operations(item):
+                op_id = operation.get("operationId")
+                if op_id in operation_owner:
+                    raise ValueError(f"operationId {op_id} is defined by "
+                                     f"{operation_owner[op_id]} and {origin}")
+                if op_id:
+                    operation_owner[op_id] = origin
+                if "parameters" in operation:
+                    operation["parameters"] = _public(operation["parameters"])
+                operation["security"] = [{SECURITY_SCHEME: []}]
+                responses = operation.setdefault("responses", {})
+                for status, response in _GATEWAY_RESPONSES.items():
+                    responses.setdefault(status, copy.deepcopy(response))
+            paths[path], path_owner[path] = item, origin
+        for section, entries in spec.get("components", {}).items():
+            merged = components.setdefault(section, {})
+            for name, value in entries.items():
+                if section == "parameters" and not _public([value]):
+                    continue
+                if name in merged and merged[name] != value:
+                    raise ValueError(f"components.{section}.{name} differs between services "
+                                     f"(conflict found in {origin})")
+                merged[name] = copy.deepcopy(value)
+        for tag in spec.get("tags", []):
+            tags.setdefault(tag["name"], copy.deepcopy(tag))
+    components.setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
+        "type": "http", "scheme": "bearer",
+        "description": "An API key, `prm_` followed by 43 characters, created with "
+                       "POST /v1/api-keys.",
+    }
+    info = copy.deepcopy(gateway_spec.get("info") or {})
+    info.setdefault("version", "1.0.0")
+    info.update(title=TITLE, description=info.get("description") or DESCRIPTION)
+    return {
+        "openapi": "3.1.0",
+        "info": info,
+        "servers": copy.deepcopy(gateway_spec.get("servers")) or [
+            {"url": "/", "description": "The gateway that serves this document"}],
+        "tags": [tags[name] for name in sorted(tags)],
+        "paths": dict(sorted(paths.items())),
+        "components": {section: dict(sorted(entries.items()))
+                       for section, entries in sorted(components.items())},
+    }
+
+
+class ContractSource:
+    """Fetches the services' contracts and caches the merged one.
+
+    Until every service has answered, nothing is cached and /openapi.json is a 503, so a
+    service that starts after the gateway is picked up on the next request; a half contract is
+    never served. After ``ttl`` seconds it is rebuilt; if a service is down then, the previous
+    contract is kept.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._contract: dict[str, Any] | None = None
+        self._built = 0.0
+        self._lock = asyncio.Lock()
+
+    async def get(self, app: FastAPI) -> dict[str, Any]:
+        if self._contract is not None and time.monotonic() - self._built < self.ttl:
+            return self._contract
+        async with self._lock:  # one rebuild at a time, however many requests wait
+            if self._contract is None or time.monotonic() - self._built >= self.ttl:
+                try:
+                    self._contract = merge_contracts(app.openapi(), await _fetch_all(app))
+                    self._built = time.monotonic()
+                except ServiceUnavailable:
+                    if self._contract is None:
+                        raise
+        return self._contract
+
+
+async def _fetch_all(app: FastAPI) -> dict[str, dict]:
+    upstreams = app.state.settings.upstreams
+    results = await asyncio.gather(*(_fetch(app.state.http, url) for url in upstreams.values()),
+                                   return_exceptions=True)
+    failed = [name for name, result in zip(upstreams, results, strict=True)
+              if isinstance(result, Exception)]
+    if failed:
+        raise ServiceUnavailable(f"the contract of {', '.join(failed)} is not available yet; "
+                                 "retry", headers={"Retry-After": "2"})
+    return dict(zip(upstreams, results, strict=True))
+
+
+async def _fetch(client: httpx.AsyncClient, base_url: str) -> dict:
+    try:
+        response = await client.get(base_url + "/openapi.json")
+        response.raise_for_status()
+        return response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        log.warning("cannot fetch the contract from %s: %r", base_url, exc)
+        raise
+
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/openapi.json")
+async def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(await request.app.state.contract.get(request.app))
+
+
+@router.get("/docs")
+async def swagger_ui() -> HTMLResponse:
+    return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{TITLE} - Swagger UI")
+
+
+@router.get("/redoc")
+async def redoc() -> HTMLResponse:
+    return get_redoc_html(openapi_url="/openapi.json", title=f"{TITLE} - ReDoc")

@@ -1,0 +1,94 @@
+"""Gateway: ``uvicorn --factory prm_gateway.main:create_app``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI
+from prm_platform import idempotency
+from prm_platform.app import operation_id
+from prm_platform.db import make_engine, make_sessionmaker
+from prm_platform.http import BodySizeLimit
+from prm_platform.problems import install_problem_handlers
+
+from prm_gateway import contract, health, proxy
+from prm_gateway.api_keys.endpoints import router as api_keys_router
+from prm_gateway.auth import ApiKeyAuthentication, KeyCache, RateLimiter
+from prm_gateway.config import SCHEMA, Settings
+
+log = logging.getLogger("prm.gateway")
+
+PURGE_INTERVAL_SECONDS = 3600
+
+
+async def _purge_idempotency_keys(app: FastAPI) -> None:
+    # Its own sessionmaker on the engine: never the per-request one that tests swap out.
+    sessionmaker = make_sessionmaker(app.state.engine)
+    while True:
+        try:
+            async with sessionmaker() as session:
+                while await idempotency.purge_expired(session):
+                    await session.commit()
+                await session.commit()
+        except Exception:  # the next round retries; a purge never takes the gateway down
+            log.exception("idempotency key purge failed")
+        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
+
+
+def create_app(settings: Settings | None = None,
+               transports: dict[str, httpx.AsyncBaseTransport] | None = None) -> FastAPI:
+    """Build the gateway. ``transports`` replaces the network for the named upstream services
+    (e.g. ``{"partners": httpx.ASGITransport(app=partners_app)}``), for in-process tests."""
+    settings = settings or Settings()
+    mounts = proxy.upstream_mounts(settings.upstreams, transports or {})
+    engine = make_engine(settings.database_url, SCHEMA, pool_size=settings.db_pool_size)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        limits = httpx.Limits(max_connections=settings.upstream_max_connections,
+                              max_keepalive_connections=settings.upstream_max_connections)
+        async with httpx.AsyncClient(limits=limits, timeout=settings.upstream_timeout,
+                                     mounts=mounts, follow_redirects=False) as client:
+            app.state.http = client
+            purge = asyncio.create_task(_purge_idempotency_keys(app))
+            try:
+                yield
+            finally:
+                purge.cancel()
+                await asyncio.gather(purge, return_exceptions=True)
+                await engine.dispose()
+
+    app = FastAPI(
+        title=contract.TITLE,
+        description=contract.DESCRIPTION,
+        version="1.0.0",
+        servers=[{"url": "/", "description": "The gateway that serves this document"}],
+        openapi_tags=[{"name": "api-keys", "description": "API keys for machine clients: "
+                       "vendor integrations (scoped) and partners' systems (bound to their "
+                       "partner org)."}],
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        openapi_url=None,  # /openapi.json serves the merged contract instead
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.internal_secret = settings.internal_secret.get_secret_value()
+    app.state.keys = KeyCache(settings.key_cache_seconds)
+    app.state.contract = contract.ContractSource(settings.contract_cache_seconds)
+    install_problem_handlers(app)
+    # Added last = runs first: refuse unauthenticated /v1 requests before reading any body.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ApiKeyAuthentication, keys=app.state.keys,
+                       limiter=RateLimiter(settings.rate_limit_per_minute))
+    app.include_router(health.router)
+    app.include_router(contract.router)
+    app.include_router(api_keys_router)
+    proxy.install_routes(app)
+    return app

@@ -1,0 +1,97 @@
+"""Forwarding ``/v1/<resource>/**`` to the service that owns the resource.
+
+The gateway checks the coarse scope (read for GET, write otherwise); the service checks again,
+together with object-level access, from the principal the gateway signs into X-PRM-Principal.
+The client's Authorization header is never forwarded: services see no API key.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+
+import httpx
+from fastapi import FastAPI, Request, Response
+from prm_platform.problems import ServiceUnavailable
+from prm_platform.security import PRINCIPAL_HEADER, Principal, Scope, sign_principal
+
+log = logging.getLogger("prm.gateway.proxy")
+
+
+@dataclass(frozen=True)
+class Upstream:
+    service: str
+    read: Scope
+    write: Scope
+
+
+# Public path prefix -> owning service and the scopes the gateway demands.
+ROUTES: dict[str, Upstream] = {
+    "/v1/partners": Upstream("partners", Scope.partners_read, Scope.partners_write),
+    "/v1/deals": Upstream("deals", Scope.deals_read, Scope.deals_write),
+}
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+READ_METHODS = frozenset({"GET", "HEAD"})
+FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "idempotency-key", "if-match",
+                             "if-none-match", "traceparent", "tracestate")
+RETURNED_RESPONSE_HEADERS = ("content-type", "etag", "location", "idempotent-replayed",
+                             "retry-after", "x-request-id")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id(request: Request) -> str:
+    """The client's X-Request-Id if it is sane (it ends up in logs), else a new one."""
+    offered = request.headers.get("x-request-id", "")
+    return offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
+
+
+async def forward(request: Request, upstream: Upstream) -> Response:
+    principal: Principal = request.state.principal  # set by ApiKeyAuthentication
+    principal.require(upstream.read if request.method in READ_METHODS else upstream.write)
+    app_state = request.app.state
+    headers = {name: value for name in FORWARDED_REQUEST_HEADERS
+               if (value := request.headers.get(name)) is not None}
+    headers["x-request-id"] = request_id(request)
+    headers[PRINCIPAL_HEADER] = sign_principal(principal, app_state.internal_secret)
+    # The raw path keeps the client's percent-encoding intact (e.g. an encoded slash in an id).
+    path = request.scope.get("raw_path") or request.url.path.encode()
+    url = app_state.settings.upstreams[upstream.service] + path.decode("latin-1")
+    if query := request.url.query:
+        url += "?" + query
+    body = await request.body()  # bounded by BodySizeLimit
+    try:
+        response = await app_state.http.request(request.method, url, headers=headers,
+                                                content=body or None)
+    except httpx.TransportError as exc:  # refused, reset, timed out, ...
+        log.warning("%s %s: %s service unreachable: %r (request id %s)", request.method,
+                    request.url.path, upstream.service, exc, headers["x-request-id"])
+        raise ServiceUnavailable(f"the {upstream.service} service is unavailable; retry later",
+                                 headers={"Retry-After": "1"}) from None
+    returned = {name: value for name in RETURNED_RESPONSE_HEADERS
+                if (value := response.headers.get(name)) is not None}
+    returned.setdefault("x-request-id", headers["x-request-id"])
+    return Response(response.content, status_code=response.status_code, headers=returned)
+
+
+def install_routes(app: FastAPI) -> None:
+    for prefix, upstream in ROUTES.items():
+        async def endpoint(request: Request, upstream: Upstream = upstream) -> Response:
+            return await forward(request, upstream)
+
+        for path in (prefix, prefix + "/{rest:path}"):
+            app.add_route(path, endpoint, methods=METHODS, include_in_schema=False)
+
+
+def upstream_mounts(upstreams: dict[str, str], transports: dict[str, httpx.AsyncBaseTransport]
+                    ) -> dict[str, httpx.AsyncBaseTransport]:
+    """httpx mounts that send each injected service's traffic to its own transport."""
+    mounts: dict[str, httpx.AsyncBaseTransport] = {}
+    for service, transport in transports.items():
+        url = httpx.URL(upstreams[service])
+        origin = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+        if origin in mounts:
+            raise ValueError(f"two injected transports for {origin}")
+        mounts[origin] = transport
+    return mounts

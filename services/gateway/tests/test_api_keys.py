@@ -1,0 +1,159 @@
+import asyncio
+import datetime as dt
+import hashlib
+
+from sqlalchemy import text
+
+from .helpers import assert_problem, issue_key
+
+
+async def create_key(client, headers, **body):
+    body = {"name": "integration", "scopes": ["partners:read"], **body}
+    response = await client.post("/v1/api-keys", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def test_created_key_works_and_its_secret_is_shown_once(gateway, admin):
+    response = await gateway.post("/v1/api-keys", headers=admin, json={
+        "name": "CRM sync", "scopes": ["partners:read", "deals:read"]})
+    assert response.status_code == 201
+    created = response.json()
+    key = created["key"]
+    assert key.startswith("prm_") and len(key) >= 4 + 43
+    assert created["prefix"] == key[:12] and created["status"] == "active"
+    assert created["scopes"] == ["deals:read", "partners:read"]
+    assert response.headers["location"] == f"/v1/api-keys/{created['id']}"
+
+    assert (await gateway.get("/v1/partners", headers=bearer(key))).status_code == 200
+    one = (await gateway.get(f"/v1/api-keys/{created['id']}", headers=admin)).json()
+    listed = (await gateway.get("/v1/api-keys", headers=admin)).json()
+    assert "key" not in one and one["last_used_at"] is not None
+    assert created["id"] in [k["id"] for k in listed["items"]]
+    assert all("key" not in k for k in listed["items"])
+    assert key not in str(listed) + str(one)
+
+    stored = (await gateway.connection.execute(
+        text("SELECT * FROM api_keys WHERE id = :id"), {"id": created["id"]})).mappings().one()
+    assert stored["secret_hash"] == hashlib.sha256(key.encode()).hexdigest()
+    assert key not in str(dict(stored))
+
+
+async def test_idempotent_create_never_stores_the_secret(gateway, admin):
+    headers = {**admin, "Idempotency-Key": "create-key-1"}
+    body = {"name": "retrying client", "scopes": ["deals:read"]}
+    first = await gateway.post("/v1/api-keys", json=body, headers=headers)
+    again = await gateway.post("/v1/api-keys", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == first.json()["id"]
+    assert first.json()["key"].startswith("prm_") and again.json()["key"] is None
+    stored = (await gateway.connection.execute(
+        text("SELECT body FROM idempotency_keys WHERE key = 'create-key-1'"))).scalar_one()
+    assert first.json()["key"].encode() not in stored
+
+
+async def test_revoked_key_is_refused_at_once(gateway, admin):
+    created = await create_key(gateway, admin)
+    assert (await gateway.get("/v1/partners", headers=bearer(created["key"]))).status_code == 200
+    revoked = await gateway.post(f"/v1/api-keys/{created['id']}/revoke", headers=admin)
+    assert revoked.status_code == 200
+    assert revoked.json()["status"] == "revoked" and revoked.json()["revoked_at"]
+    refused = await gateway.get("/v1/partners", headers=bearer(created["key"]))
+    assert_problem(refused, 401, "unauthenticated")
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    again = await gateway.post(f"/v1/api-keys/{created['id']}/revoke", headers=admin)
+    assert again.status_code == 200 and again.json()["revoked_at"] == revoked.json()["revoked_at"]
+
+
+async def test_revocation_elsewhere_takes_effect_within_the_cache_time(start_gateway):
+    gateway = await start_gateway(key_cache_seconds=0.2)
+    headers = await issue_key(gateway, scopes=["partners:read"])
+    assert (await gateway.get("/v1/partners", headers=headers)).status_code == 200
+    digest = hashlib.sha256(headers["Authorization"].removeprefix("Bearer ").encode()).hexdigest()
+    await gateway.connection.execute(
+        text("UPDATE api_keys SET revoked_at = now() WHERE secret_hash = :h"), {"h": digest})
+    await asyncio.sleep(0.3)
+    assert_problem(await gateway.get("/v1/partners", headers=headers), 401, "unauthenticated")
+
+
+async def test_expired_key_is_refused(gateway, admin):
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+    created = await create_key(gateway, admin, expires_at=expires.isoformat())
+    assert (await gateway.get("/v1/partners", headers=bearer(created["key"]))).status_code == 200
+    await asyncio.sleep(max(0.0, (expires - dt.datetime.now(dt.UTC)).total_seconds()) + 0.1)
+    assert_problem(await gateway.get("/v1/partners", headers=bearer(created["key"])),
+                   401, "unauthenticated")
+    listed = (await gateway.get(f"/v1/api-keys/{created['id']}", headers=admin)).json()
+    assert listed["status"] == "expired"
+
+
+async def test_missing_or_bad_credentials_are_401(gateway, admin):
+    for headers in ({}, {"Authorization": "Basic dXNlcjpwYXNz"}, {"Authorization": "Bearer "},
+                    bearer("prm_" + "x" * 43), bearer("not-a-key")):
+        for path in ("/v1/partners", "/v1/api-keys", "/v1/nothing-here"):
+            response = await gateway.get(path, headers=headers)
+            body = assert_problem(response, 401, "unauthenticated")
+            assert response.headers["www-authenticate"] == 'Bearer realm="prm"'
+            assert body["instance"] == path
+
+
+async def test_unknown_routes_and_methods_are_problems(gateway, admin):
+    assert_problem(await gateway.get("/v1/nothing-here", headers=admin), 404, "not-found")
+    assert_problem(await gateway.get("/nothing-here"), 404, "not-found")
+    assert_problem(await gateway.delete("/v1/api-keys", headers=admin), 405,
+                   "method-not-allowed")
+
+
+async def test_scopes_are_enforced(gateway, admin):
+    reader = await issue_key(gateway, scopes=["api_keys:read", "deals:read"])
+    assert_problem(await gateway.post("/v1/api-keys", headers=reader,
+                                      json={"name": "x", "scopes": ["deals:read"]}),
+                   403, "forbidden")
+    assert_problem(await gateway.get("/v1/partners", headers=reader), 403, "forbidden")
+    assert (await gateway.get("/v1/api-keys", headers=reader)).status_code == 200
+
+    # A key manager cannot mint a key stronger than itself.
+    manager = await issue_key(gateway, scopes=["api_keys:write", "partners:read"])
+    assert_problem(await gateway.post("/v1/api-keys", headers=manager,
+                                      json={"name": "x", "scopes": ["admin"]}), 403, "forbidden")
+    assert (await gateway.post("/v1/api-keys", headers=manager,
+                               json={"name": "x", "scopes": ["partners:read"]})).status_code == 201
+
+
+async def test_key_shapes_are_validated(gateway, admin):
+    partner = "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f"
+    past = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).isoformat()
+    for body in ({"name": "x"},  # vendor keys need scopes
+                 {"name": "x", "kind": "partner"},  # partner keys need their partner
+                 {"name": "x", "kind": "partner", "partner_id": partner, "scopes": ["admin"]},
+                 {"name": "x", "scopes": ["deals:read"], "partner_id": partner},
+                 {"name": "x", "scopes": ["everything"]},
+                 {"name": "x", "scopes": ["deals:read"], "expires_at": past},
+                 {"name": "x", "scopes": ["deals:read"], "expires_at": "2099-01-01T00:00:00"}):
+        response = await gateway.post("/v1/api-keys", json=body, headers=admin)
+        assert_problem(response, 422, "validation-error")
+    created = await create_key(gateway, admin, kind="partner", partner_id=partner, scopes=None)
+    assert created["scopes"] == ["deals:read", "deals:write", "partners:read"]
+    assert created["partner_id"] == partner
+
+
+async def test_partner_keys_cannot_manage_keys(gateway):
+    partner = await issue_key(gateway, kind="partner", scopes=["partners:read"],
+                              partner_id="0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f")
+    assert_problem(await gateway.get("/v1/api-keys", headers=partner), 403, "forbidden")
+
+
+async def test_rate_limit_per_key(start_gateway):
+    gateway = await start_gateway(rate_limit_per_minute=2)
+    first, second = await issue_key(gateway), await issue_key(gateway)
+    for _ in range(2):
+        assert (await gateway.get("/v1/api-keys", headers=first)).status_code == 200
+    limited = await gateway.get("/v1/api-keys", headers=first)
+    assert_problem(limited, 429, "rate-limited")
+    assert int(limited.headers["retry-after"]) >= 1
+    assert (await gateway.get("/v1/api-keys", headers=second)).status_code == 200

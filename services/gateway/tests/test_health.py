@@ -1,0 +1,49 @@
+import pytest
+from prm_platform.problems import PROBLEM_TYPES
+
+from .helpers import assert_problem, dead_url
+
+
+async def test_healthz_needs_nothing(start_gateway):
+    gateway = await start_gateway(upstreams={}, partners_url=dead_url(), deals_url=dead_url())
+    response = await gateway.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+async def test_ready_when_everything_answers(gateway):
+    response = await gateway.get("/readyz")
+    assert response.status_code == 200, response.text
+    assert response.json() == {"status": "ok", "checks": {
+        "database": "ok", "kafka": "ok", "partners": "ok", "deals": "ok"}}
+
+
+async def test_not_ready_when_an_upstream_is_down(start_gateway, transports):
+    gateway = await start_gateway(upstreams={"partners": transports["partners"]},
+                                  deals_url=dead_url())
+    body = assert_problem(await gateway.get("/readyz"), 503, "service-unavailable")
+    assert body["checks"]["deals"].startswith("unavailable")
+    assert {k: v for k, v in body["checks"].items() if k != "deals"} == {
+        "database": "ok", "kafka": "ok", "partners": "ok"}
+    assert "deals" in body["detail"]
+
+
+async def test_not_ready_when_the_broker_is_down(start_gateway):
+    gateway = await start_gateway(kafka_bootstrap=dead_url().removeprefix("http://"),
+                                  readiness_timeout=1)
+    body = assert_problem(await gateway.get("/readyz"), 503, "service-unavailable")
+    assert body["checks"]["kafka"].startswith("unavailable")
+    assert body["checks"]["database"] == "ok"
+
+
+@pytest.mark.parametrize("slug", sorted(PROBLEM_TYPES))
+async def test_problem_types_are_described(gateway, slug):
+    as_json = await gateway.get(f"/problems/{slug}")
+    assert as_json.status_code == 200
+    assert as_json.json()["type"] == f"/problems/{slug}"
+    assert as_json.json()["description"] == PROBLEM_TYPES[slug]
+    as_html = await gateway.get(f"/problems/{slug}", headers={"Accept": "text/html"})
+    assert as_html.headers["content-type"].startswith("text/html")
+
+
+async def test_unknown_problem_type_is_404(gateway):
+    assert_problem(await gateway.get("/problems/no-such-thing"), 404, "not-found")
