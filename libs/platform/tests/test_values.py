@@ -63,14 +63,14 @@ def test_principal_token_is_signed_and_short_lived():
     partner = uuid.uuid4()
     principal = Principal(subject="k1", kind=PrincipalKind.partner, partner_id=partner,
                           scopes=frozenset({"deals:read"}))
-    token = sign_principal(principal, "secret-a")
-    assert verify_principal(token, "secret-a") == principal
+    token = sign_principal(principal, "secret-a-0123456789abcdef0123456789")
+    assert verify_principal(token, "secret-a-0123456789abcdef0123456789") == principal
     with pytest.raises(Unauthenticated):
-        verify_principal(token, "secret-b")
+        verify_principal(token, "secret-b-0123456789abcdef0123456789")
     with pytest.raises(Unauthenticated):
-        verify_principal(sign_principal(principal, "secret-a", ttl=-1), "secret-a")
+        verify_principal(sign_principal(principal, "secret-a-0123456789abcdef0123456789", ttl=-1), "secret-a-0123456789abcdef0123456789")
     with pytest.raises(Unauthenticated):
-        verify_principal(token[:-2] + "xx", "secret-a")
+        verify_principal(token[:-2] + "xx", "secret-a-0123456789abcdef0123456789")
     assert time.time()  # tokens carry iat/exp; expiry is checked above
 
 

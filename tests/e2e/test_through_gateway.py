@@ -1,0 +1,175 @@
+"""The vertical slice through the gateway, with every service, worker and the gateway running as
+processes (started by the same supervisor as ``make run``).
+
+A partner is created through the gateway, its events travel over Kafka to the deals service,
+and deal registration acts on them. Keys, scopes and partner isolation are checked end to end.
+"""
+
+import time
+import uuid
+
+import httpx
+import pytest
+
+DEAL = {
+    "customer": {"name": "Globex Corporation", "domain": "globex.example", "country": "US"},
+    "amount": {"amount": "125000.00", "currency": "USD"},
+    "expected_close_date": "2031-06-30",
+}
+
+
+@pytest.fixture(scope="module")
+def api(prm_stack_processes):
+    with httpx.Client(base_url=prm_stack_processes.gateway_url, timeout=30,
+                      trust_env=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def admin(prm_stack_processes):
+    return {"Authorization": f"Bearer {prm_stack_processes.admin_key}"}
+
+
+def new_partner(api, admin, *, activate=True) -> dict:
+    partner = api.post("/v1/partners", headers=admin, json={
+        "name": f"Partner {uuid.uuid4().hex[:6]}", "type": "reseller", "country": "US"})
+    assert partner.status_code == 201, partner.text
+    if activate:
+        activated = api.post(f"/v1/partners/{partner.json()['id']}/activate", headers=admin)
+        assert activated.status_code == 200, activated.text
+        return activated.json()
+    return partner.json()
+
+
+def register_when_eligible(api, headers, body, timeout=30) -> httpx.Response:
+    """The partner becomes eligible once its events reached the deals service: retry the same
+    registration (same Idempotency-Key) until then, as a partner's system would."""
+    key = str(uuid.uuid4())
+    deadline = time.monotonic() + timeout
+    while True:
+        response = api.post("/v1/deals", headers={**headers, "Idempotency-Key": key}, json=body)
+        if response.status_code != 422 or time.monotonic() > deadline:
+            return response
+        assert response.json()["type"] == "/problems/partner-not-eligible", response.text
+        time.sleep(0.1)
+
+
+def new_key(api, admin, **body) -> dict:
+    response = api.post("/v1/api-keys", headers=admin, json={"name": "test key", **body})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def bearer(key: dict) -> dict:
+    return {"Authorization": f"Bearer {key['key']}"}
+
+
+def test_health_readiness_contract_and_docs(api):
+    assert api.get("/healthz").json()["status"] == "ok"
+    ready = api.get("/readyz")
+    assert ready.status_code == 200, ready.text
+    contract = api.get("/openapi.json").json()
+    assert {"/v1/partners", "/v1/deals", "/v1/api-keys"} <= set(contract["paths"])
+    assert "swagger" in api.get("/docs").text.lower()
+    described = api.get("/problems/partner-not-eligible")
+    assert described.status_code == 200
+
+
+def test_partner_created_through_gateway_reaches_deal_registration(api, admin):
+    onboarding = new_partner(api, admin, activate=False)
+    refused = api.post("/v1/deals", headers=admin, json={**DEAL, "partner_id": onboarding["id"]})
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["type"] == "/problems/partner-not-eligible"
+
+    partner = new_partner(api, admin)
+    registered = register_when_eligible(api, admin, {**DEAL, "partner_id": partner["id"]})
+    assert registered.status_code == 201, registered.text
+    deal = registered.json()
+    assert deal["partner_id"] == partner["id"]
+    assert deal["amount"] == {"amount": "125000.00", "currency": "USD"}
+    assert registered.headers["location"] == f"/v1/deals/{deal['id']}"
+    fetched = api.get(f"/v1/deals/{deal['id']}", headers=admin)
+    assert fetched.status_code == 200 and fetched.json() == deal
+    listed = api.get(f"/v1/deals?partner_id={partner['id']}", headers=admin).json()
+    assert [d["id"] for d in listed["items"]] == [deal["id"]]
+
+
+def test_idempotent_retry_through_gateway(api, admin):
+    body = {"name": "Idempotent Ltd", "type": "si", "country": "GB"}
+    headers = {**admin, "Idempotency-Key": str(uuid.uuid4())}
+    first = api.post("/v1/partners", headers=headers, json=body)
+    again = api.post("/v1/partners", headers=headers, json=body)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]
+    assert again.headers["idempotent-replayed"] == "true"
+    other = api.post("/v1/partners", headers=headers, json={**body, "name": "Other"})
+    assert other.status_code == 422
+    assert other.json()["type"] == "/problems/idempotency-key-reused"
+
+
+def test_authentication_and_scopes(api, admin):
+    missing = api.get("/v1/partners")
+    assert missing.status_code == 401
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.json()["type"] == "/problems/unauthenticated"
+    assert api.get("/v1/deals", headers={"Authorization": "Bearer prm_nope"}).status_code == 401
+    # a forged internal header from a client is not trusted
+    forged = api.get("/v1/partners", headers={"X-PRM-Principal": "forged"})
+    assert forged.status_code == 401
+
+    reader = new_key(api, admin, kind="vendor", scopes=["partners:read"])
+    assert api.get("/v1/partners", headers=bearer(reader)).status_code == 200
+    denied = api.post("/v1/partners", headers=bearer(reader),
+                      json={"name": "X", "type": "msp", "country": "DE"})
+    assert denied.status_code == 403 and denied.json()["type"] == "/problems/forbidden"
+    assert api.get("/v1/deals", headers=bearer(reader)).status_code == 403
+
+    revoked = api.post(f"/v1/api-keys/{reader['id']}/revoke", headers=admin)
+    assert revoked.status_code == 200
+    deadline = time.monotonic() + 15  # the gateway caches keys for a few seconds at most
+    while api.get("/v1/partners", headers=bearer(reader)).status_code != 401:
+        assert time.monotonic() < deadline, "a revoked key kept working"
+        time.sleep(0.5)
+
+
+def test_partner_keys_reach_only_their_own_organisation(api, admin):
+    a, b = new_partner(api, admin), new_partner(api, admin)
+    scopes = ["partners:read", "partners:write", "deals:read", "deals:write"]
+    key_a = bearer(new_key(api, admin, kind="partner", partner_id=a["id"], scopes=scopes))
+    key_b = bearer(new_key(api, admin, kind="partner", partner_id=b["id"], scopes=scopes))
+    deal_a = register_when_eligible(api, key_a, DEAL)
+    assert deal_a.status_code == 201, deal_a.text
+    assert deal_a.json()["partner_id"] == a["id"]
+
+    assert api.get(f"/v1/partners/{a['id']}", headers=key_b).status_code == 404
+    assert [p["id"] for p in api.get("/v1/partners", headers=key_b).json()["items"]] == [b["id"]]
+    assert api.patch(f"/v1/partners/{a['id']}", headers=key_b,
+                     json={"name": "Mine now"}).status_code == 404
+    assert api.post(f"/v1/partners/{b['id']}/suspend", headers=key_b).status_code == 403
+    assert api.get(f"/v1/deals/{deal_a.json()['id']}", headers=key_b).status_code == 404
+    assert api.get("/v1/deals", headers=key_b).json()["items"] == []
+    stolen = api.post("/v1/deals", headers=key_b, json={**DEAL, "partner_id": a["id"]})
+    assert stolen.status_code == 403
+    assert api.post("/v1/api-keys", headers=key_b, json={
+        "name": "escalate", "kind": "vendor", "scopes": ["admin"]}).status_code == 403
+    assert api.get("/v1/api-keys", headers=key_b).status_code == 403
+
+
+def test_bad_requests_are_problems_never_500(api, admin):
+    cases = [
+        api.get("/v1/unknown", headers=admin),
+        api.delete("/v1/partners", headers=admin),
+        api.post("/v1/partners", headers={**admin, "content-type": "application/json"},
+                 content=b"{broken"),
+        api.post("/v1/partners", headers=admin, json={"name": "x" * 500, "type": "?"}),
+        api.post("/v1/deals", headers=admin, json={**DEAL, "partner_id": "not-a-uuid"}),
+        api.get("/v1/partners?limit=100000", headers=admin),
+        api.post("/v1/partners", headers={**admin, "content-type": "application/json"},
+                 content=b"[" + b"1," * 600_000 + b"1]"),
+    ]
+    statuses = [r.status_code for r in cases]
+    assert statuses == [404, 405, 400, 422, 422, 422, 413]
+    for response in cases:
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["status"] == response.status_code

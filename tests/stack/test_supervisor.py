@@ -1,0 +1,222 @@
+"""The supervisor behind ``make run`` (``python -m prm_stack run``), run as a real subprocess.
+
+Most tests run only the partners service (``PRM_STACK_ONLY=partners``): they are about the
+supervisor, not the services. The last one runs the full default stack through the gateway.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from prm_platform.security import Principal, PrincipalKind
+from prm_stack.embedded import port_open
+from prm_stack.launch import RunningStack, fresh_database, start_stack
+from prm_stack.supervisor import SHUTDOWN_SECONDS
+from prm_stack.testing import principal_headers
+
+pytestmark = pytest.mark.stack
+
+PARTNERS_ONLY = {"PRM_STACK_ONLY": "partners"}
+# What a fresh machine has: nothing configured, so the supervisor starts PostgreSQL and tansu.
+NOTHING_CONFIGURED = {"PRM_DATABASE_URL": None, "PRM_KAFKA_BOOTSTRAP": None,
+                      "PRM_INTERNAL_SECRET": None}
+VENDOR = Principal(subject="key-stack-test", kind=PrincipalKind.vendor,
+                   scopes=frozenset({"partners:read", "partners:write"}))
+
+
+@pytest.fixture
+def state_dir():
+    # Short, because PostgreSQL's socket lives in pgdata and socket paths max out at 107 bytes.
+    path = Path(tempfile.mkdtemp(prefix="prm-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def shared_infra_env(prm_infra):
+    """The session's PostgreSQL (in a database of its own) and broker, as the fixture uses."""
+    with fresh_database(prm_infra.database_url) as database_url:
+        yield {"PRM_DATABASE_URL": database_url, "PRM_KAFKA_BOOTSTRAP": prm_infra.kafka_bootstrap,
+               "PRM_INTERNAL_SECRET": prm_infra.internal_secret, **PARTNERS_ONLY}
+
+
+def run_cli(state_dir: Path, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "prm_stack", "run"],
+                          env={**os.environ, "PRM_STATE_DIR": str(state_dir), **env},
+                          capture_output=True, text=True, timeout=60)
+
+
+def leftovers(pids: list[int]) -> list[psutil.Process]:
+    """Live processes in the children's process groups (their own forks included)."""
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getpgid(process.pid) in pids and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+    return found
+
+
+def assert_all_gone(snapshot: dict) -> None:
+    pids = [p["pid"] for p in snapshot["processes"].values()]
+    assert leftovers(pids) == []
+    for name, entry in snapshot["processes"].items():
+        if entry["port"]:
+            assert not port_open(entry["port"]), f"{name}'s port {entry['port']} still open"
+
+
+def create_partner(stack: RunningStack, secret: str, name: str) -> dict:
+    url = f"http://127.0.0.1:{stack.port('partners-api')}/v1/partners"
+    response = httpx.post(url, json={"name": name, "type": "msp", "country": "DE"},
+                          headers=principal_headers(VENDOR, secret), trust_env=False)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_fresh_machine_start_sigterm_and_restart_keeps_state(state_dir):
+    stack = start_stack(state_dir, {**NOTHING_CONFIGURED, **PARTNERS_ONLY})
+    try:
+        snapshot = stack.info
+        assert set(snapshot["processes"]) == {"postgres", "broker", "partners-api",
+                                              "partners-worker"}
+        assert snapshot["database_url"].endswith("/prm")
+        secret_file = state_dir / "internal-secret"
+        assert secret_file.stat().st_mode & 0o777 == 0o600
+        secret = secret_file.read_text().strip()
+        partner = create_partner(stack, secret, "Kept GmbH")
+        assert "PRM is running." in stack.output()
+        assert (state_dir / "run.json").is_file()
+    finally:
+        code = stack.stop(timeout=SHUTDOWN_SECONDS)
+    assert code == 0
+    assert_all_gone(snapshot)
+    assert not (state_dir / "run.json").exists() and not (state_dir / "processes.json").exists()
+    for name in ("postgres", "broker", "partners-api", "partners-worker"):
+        assert (state_dir / "logs" / f"{name}.log").is_file()
+
+    # Second run on the same state: same secret, same data; two uvicorn workers this time, whose
+    # forked processes must go too.
+    stack = start_stack(state_dir, {**NOTHING_CONFIGURED, **PARTNERS_ONLY,
+                                    "PRM_API_WORKERS": "2"})
+    try:
+        snapshot = stack.info
+        assert secret_file.read_text().strip() == secret
+        url = f"http://127.0.0.1:{stack.port('partners-api')}/v1/partners/{partner['id']}"
+        got = httpx.get(url, headers=principal_headers(VENDOR, secret), trust_env=False)
+        assert got.status_code == 200 and got.json()["name"] == "Kept GmbH"
+    finally:
+        code = stack.stop(timeout=SHUTDOWN_SECONDS)
+    assert code == 0
+    assert_all_gone(snapshot)
+
+
+def test_second_instance_is_refused_with_a_clear_message(state_dir, shared_infra_env):
+    stack = start_stack(state_dir, shared_infra_env)
+    try:
+        second = run_cli(state_dir, **shared_infra_env)
+        assert second.returncode == 1
+        pid = stack.process.pid
+        assert (f"PRM is already running (pid {pid}) at {stack.gateway_url}"
+                in second.stderr), second.stderr
+        assert f"kill {pid}" in second.stderr
+        assert "Traceback" not in second.stderr
+        # The refused instance touched nothing of the running one.
+        assert stack.process.poll() is None and (state_dir / "run.json").is_file()
+        assert httpx.get(f"{stack.gateway_url}/healthz", trust_env=False).status_code == 200
+    finally:
+        assert stack.stop() == 0
+
+
+def test_gateway_port_taken_by_another_program(state_dir):
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        # Only the gateway: the port is checked before anything starts.
+        result = run_cli(state_dir, PRM_STACK_ONLY="gateway", PRM_GATEWAY_PORT=str(port))
+    assert result.returncode == 1
+    assert f"port {port} is already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (state_dir / "run.json").exists()
+
+
+def test_a_dying_child_brings_the_stack_down(state_dir, shared_infra_env):
+    stack = start_stack(state_dir, shared_infra_env)
+    snapshot = stack.info
+    victim = snapshot["processes"]["partners-worker"]["pid"]
+    stack.kill("partners-worker")
+    try:
+        code = stack.process.wait(SHUTDOWN_SECONDS + 2)
+    finally:
+        stack.stop()
+    assert code != 0
+    output = stack.output()
+    assert f"partners-worker (pid {victim}) exited unexpectedly with code -9" in output
+    assert_all_gone(snapshot)
+
+
+def test_reuses_configured_database_and_broker(state_dir, shared_infra_env, prm_infra):
+    stack = start_stack(state_dir, shared_infra_env)
+    try:
+        snapshot = stack.info
+        # No PostgreSQL or broker of its own, and no data directory for one.
+        assert set(snapshot["processes"]) == {"partners-api", "partners-worker"}
+        assert snapshot["database_url"] == shared_infra_env["PRM_DATABASE_URL"]
+        assert snapshot["kafka_bootstrap"] == prm_infra.kafka_bootstrap
+        assert not (state_dir / "pgdata").exists()
+        create_partner(stack, prm_infra.internal_secret, f"Reuse {uuid.uuid4().hex[:8]}")
+    finally:
+        assert stack.stop() == 0
+    assert_all_gone(snapshot)
+    # The shared servers are not the supervisor's to stop.
+    host, port = prm_infra.kafka_bootstrap.rsplit(":", 1)
+    assert port_open(int(port), host)
+
+
+def full_stack_exists() -> bool:
+    return all(importlib.util.find_spec(m) is not None
+               for m in ("prm_gateway.main", "prm_gateway.bootstrap", "prm_deals.main",
+                         "prm_deals.worker"))
+
+
+@pytest.mark.skipif(not full_stack_exists(), reason="the gateway or deals service is not built yet")
+def test_full_stack_banner_key_works_through_the_gateway(prm_stack_processes):
+    stack = prm_stack_processes
+    assert set(stack.info["processes"]) == {"partners-api", "partners-worker", "deals-api",
+                                            "deals-worker", "gateway"}
+    key = stack.admin_key
+    assert key
+    banner = stack.output()
+    assert f"Admin key     {key}" in banner
+    assert f"{stack.gateway_url}/docs" in banner and f"{stack.gateway_url}/openapi.json" in banner
+    with httpx.Client(base_url=stack.gateway_url, trust_env=False) as client:
+        assert client.get("/openapi.json").status_code == 200
+        assert client.get("/docs").status_code == 200
+        listed = client.get("/v1/partners", headers={"Authorization": f"Bearer {key}"})
+        assert listed.status_code == 200, listed.text
+        assert "items" in listed.json()
+        assert client.get("/v1/partners").status_code == 401
+
+
+def test_failed_migration_stops_with_its_error(state_dir):
+    nowhere = socket.socket()
+    nowhere.bind(("127.0.0.1", 0))  # bound, never listening: connections are refused
+    with nowhere:
+        port = nowhere.getsockname()[1]
+        result = run_cli(state_dir, PRM_STACK_ONLY="partners", PRM_KAFKA_BOOTSTRAP="127.0.0.1:1",
+                         PRM_DATABASE_URL=f"postgresql+asyncpg://postgres@127.0.0.1:{port}/x")
+    assert result.returncode == 1
+    assert "migrations of partners failed" in result.stderr
+    assert "ConnectionRefusedError" in result.stderr  # the cause, from alembic's own output
+    assert not (state_dir / "run.json").exists()
