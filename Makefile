@@ -39,6 +39,9 @@ openapi: env
 	$(PY) scripts/generate_contracts.py
 
 bench: env
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get install -y -qq wrk || (apt-get update -qq && apt-get install -y -qq wrk)) \
+	  >/dev/null 2>&1; } || echo "wrk not installed: falling back to the Python load client"
 	$(PY) tests/benchmarks/run.py
 
 clean:

@@ -41,7 +41,7 @@ async def main() -> None:
     limits = httpx.Limits(max_connections=args.concurrency,
                           max_keepalive_connections=args.concurrency)
     async with httpx.AsyncClient(limits=limits, timeout=30, trust_env=False) as client:
-        for phase, seconds in (("warmup", args.warmup), ("measure", args.duration)):
+        for _phase, seconds in (("warmup", args.warmup), ("measure", args.duration)):
             latencies: list[float] = []
             errors: list[int] = []
             stop_at = time.perf_counter() + seconds

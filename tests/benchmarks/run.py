@@ -18,6 +18,8 @@ import asyncio
 import json
 import os
 import platform
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -42,12 +44,52 @@ DEAL = {
 
 
 def load(url: str, body: dict, headers: list[str], args) -> dict:
+    """One measurement with wrk (C, event-driven) when installed, else with load.py.
+
+    wrk is preferred: a Python client saturates long before the servers do on a small machine,
+    and would measure itself.
+    """
+    if shutil.which("wrk"):
+        return load_with_wrk(url, body, headers, args)
     command = [sys.executable, str(HERE / "load.py"), url, "--body", json.dumps(body),
                "--duration", str(args.duration), "--concurrency", str(args.concurrency)]
     for header in headers:
         command += ["--header", header]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _ms(value: str) -> float:
+    match = re.fullmatch(r"([0-9.]+)(us|ms|s|m)", value)
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def load_with_wrk(url: str, body: dict, headers: list[str], args) -> dict:
+    lua = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}",
+           'wrk.headers["Content-Type"] = "application/json"']
+    for header in headers:
+        name, _, value = header.partition(":")
+        lua.append(f"wrk.headers[{json.dumps(name.strip())}] = {json.dumps(value.strip())}")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write("\n".join(lua) + "\n")
+    try:
+        base = ["wrk", "-t1", f"-c{args.concurrency}", "--latency", "-s", script.name, url]
+        subprocess.run([*base[:3], "-d2s", *base[3:]], capture_output=True, check=True)  # warm
+        out = subprocess.run([*base[:3], f"-d{args.duration:.0f}s", *base[3:]],
+                             capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(script.name)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
+        "errors": int(errors.group(1)) if errors else 0,
+        "rps": float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1)),
+        "p50_ms": _ms(re.search(r"50%\s+(\S+)", out).group(1)),
+        "p99_ms": _ms(re.search(r"99%\s+(\S+)", out).group(1)),
+    }
 
 
 def eligible_partner(gateway: str, key: str) -> str:
@@ -138,7 +180,8 @@ def main() -> None:
     print()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, {platform.platform()}")
-    print(f"load: {args.concurrency} concurrent clients, {args.duration:.0f} s per round, "
+    print(f"load generator: {'wrk' if shutil.which('wrk') else 'tests/benchmarks/load.py'}, "
+          f"{args.concurrency} concurrent connections, {args.duration:.0f} s per round, "
           f"{args.rounds} rounds, medians shown")
     print()
     print("| target                              | req/s  | p50 ms | p99 ms | errors |")

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from prm_partners.config import Settings as PartnersSettings
-from prm_partners.main import create_app as create_partners_app
 from sqlalchemy import text
 
+from prm_partners.config import Settings as PartnersSettings
+from prm_partners.main import create_app as create_partners_app
 from prm_platform.db import make_engine
 from prm_platform.security import Principal, PrincipalKind
 from prm_stack.embedded import start_broker

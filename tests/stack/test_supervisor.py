@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+
 from prm_platform.security import Principal, PrincipalKind
 from prm_stack.embedded import port_open
 from prm_stack.launch import RunningStack, fresh_database, start_stack

@@ -4,9 +4,9 @@ import asyncio
 import uuid
 
 from aiokafka import AIOKafkaConsumer
-from prm_contracts import PartnerSnapshot, PartnerUpdatedV1, dead_letter_topic
 from sqlalchemy import text
 
+from prm_contracts import PartnerSnapshot, PartnerUpdatedV1, dead_letter_topic
 from prm_events.consumer import EventConsumer
 from prm_events.envelope import CloudEvent, new_event
 from prm_events.kafka import ensure_topics, make_consumer, make_producer

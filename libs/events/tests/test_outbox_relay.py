@@ -5,9 +5,9 @@ import uuid
 
 import orjson
 from aiokafka import AIOKafkaConsumer
-from prm_contracts import PARTNERS_TOPIC, PartnerSnapshot, PartnerUpdatedV1
 from sqlalchemy import text
 
+from prm_contracts import PARTNERS_TOPIC, PartnerSnapshot, PartnerUpdatedV1
 from prm_events.kafka import ensure_topics, make_producer
 from prm_events.outbox import OutboxRelay, publish
 from prm_platform.db import make_sessionmaker

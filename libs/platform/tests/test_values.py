@@ -19,6 +19,9 @@ from prm_platform.security import (
     verify_principal,
 )
 
+SECRET_A = "secret-a-0123456789abcdef0123456789"
+SECRET_B = "secret-b-0123456789abcdef0123456789"
+
 
 @pytest.mark.parametrize(("amount", "currency", "written"), [
     ("1234.5", "EUR", "1234.50"), ("1234", "JPY", "1234"), ("1.125", "KWD", "1.125"),
@@ -63,14 +66,14 @@ def test_principal_token_is_signed_and_short_lived():
     partner = uuid.uuid4()
     principal = Principal(subject="k1", kind=PrincipalKind.partner, partner_id=partner,
                           scopes=frozenset({"deals:read"}))
-    token = sign_principal(principal, "secret-a-0123456789abcdef0123456789")
-    assert verify_principal(token, "secret-a-0123456789abcdef0123456789") == principal
+    token = sign_principal(principal, SECRET_A)
+    assert verify_principal(token, SECRET_A) == principal
     with pytest.raises(Unauthenticated):
-        verify_principal(token, "secret-b-0123456789abcdef0123456789")
+        verify_principal(token, SECRET_B)
     with pytest.raises(Unauthenticated):
-        verify_principal(sign_principal(principal, "secret-a-0123456789abcdef0123456789", ttl=-1), "secret-a-0123456789abcdef0123456789")
+        verify_principal(sign_principal(principal, SECRET_A, ttl=-1), SECRET_A)
     with pytest.raises(Unauthenticated):
-        verify_principal(token[:-2] + "xx", "secret-a-0123456789abcdef0123456789")
+        verify_principal(token[:-2] + "xx", SECRET_A)
     assert time.time()  # tokens carry iat/exp; expiry is checked above
 
 

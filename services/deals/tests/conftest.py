@@ -2,6 +2,8 @@ import uuid
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from prm_contracts import (
     PartnerCreatedV1,
     PartnerSnapshot,
@@ -11,8 +13,6 @@ from prm_contracts import (
 from prm_deals.config import SCHEMA, Settings
 from prm_deals.directory.handlers import HANDLERS
 from prm_deals.main import create_app
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from prm_events.envelope import CloudEvent, new_event
 from prm_platform.db import make_engine
 from prm_platform.security import Principal, PrincipalKind

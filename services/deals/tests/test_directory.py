@@ -2,12 +2,12 @@
 
 import uuid
 
+from sqlalchemy import text
+
 from prm_contracts import PARTNERS_TOPIC
 from prm_deals.directory.handlers import HANDLERS
 from prm_deals.directory.models import PartnerDirectoryEntry
 from prm_deals.worker import spec
-from sqlalchemy import text
-
 from prm_events.consumer import EventConsumer
 
 

@@ -2,8 +2,9 @@ import datetime as dt
 import uuid
 
 import pytest
-from prm_deals.directory.handlers import HANDLERS
 from sqlalchemy import text
+
+from prm_deals.directory.handlers import HANDLERS
 
 NEXT_MONTH = (dt.date.today() + dt.timedelta(days=30)).isoformat()
 NEW = {

@@ -4,10 +4,10 @@ import asyncio
 import dataclasses
 import uuid
 
-from prm_deals.config import Settings
-from prm_deals.worker import spec
 from sqlalchemy import text
 
+from prm_deals.config import Settings
+from prm_deals.worker import spec
 from prm_events.kafka import ensure_topics, make_producer
 from prm_events.worker import run_worker
 

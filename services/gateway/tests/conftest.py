@@ -5,6 +5,7 @@ import contextlib
 
 import httpx
 import pytest
+
 from prm_gateway.config import Settings
 from prm_gateway.main import create_app
 from prm_partners.config import Settings as PartnersSettings

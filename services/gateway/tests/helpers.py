@@ -4,6 +4,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from prm_gateway.api_keys import service
 from prm_stack.embedded import free_port
 

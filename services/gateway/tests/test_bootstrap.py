@@ -4,9 +4,10 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import text
+
 from prm_gateway.bootstrap import ensure_admin_key
 from prm_gateway.config import Settings
-from sqlalchemy import text
 
 
 def bootstrap(prm_infra, path) -> str:

@@ -2,6 +2,7 @@ import copy
 import json
 
 import pytest
+
 from prm_gateway.contract import merge_contracts
 
 from .helpers import Outage, assert_problem

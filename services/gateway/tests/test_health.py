@@ -1,4 +1,5 @@
 import pytest
+
 from prm_platform.problems import PROBLEM_TYPES
 
 from .helpers import assert_problem, dead_url

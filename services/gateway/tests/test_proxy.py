@@ -2,6 +2,7 @@ import asyncio
 import uuid
 
 import pytest
+
 from prm_platform.security import Principal, PrincipalKind, sign_principal
 
 from .helpers import MAX_BODY, assert_problem, dead_url, issue_key, needs_deals

@@ -1,9 +1,9 @@
 from pathlib import Path
 
 import pytest
+
 from prm_partners.config import Settings
 from prm_partners.main import create_app
-
 from prm_platform.db import make_engine
 from prm_platform.security import Principal, PrincipalKind
 from prm_stack.testing import migrate, principal_headers, rolled_back_client

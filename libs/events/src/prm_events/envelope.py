@@ -10,9 +10,9 @@ import datetime as dt
 import uuid
 
 import orjson
-from prm_contracts import CONTRACTS, EventPayload
 from pydantic import BaseModel, ConfigDict, Field
 
+from prm_contracts import CONTRACTS, EventPayload
 from prm_platform.ids import new_id
 
 

@@ -16,11 +16,11 @@ import uuid
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
-from prm_contracts import EventPayload
 from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from prm_contracts import EventPayload
 from prm_events.envelope import CloudEvent, new_event
 from prm_platform.tables import outbox
 
@@ -138,7 +138,7 @@ class OutboxRelay:
                 try:
                     await connection.add_listener(self.channel, lambda *_: self._wake.set())
                     self._wake.set()  # catch up on anything written while not listening
-                    while not connection.is_closed():
+                    while not connection.is_closed():  # noqa: ASYNC110 - liveness poll
                         await asyncio.sleep(5)
                 finally:
                     await connection.close()

@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from prm_contracts import TOPICS, dead_letter_topic
-
 from prm_events.consumer import EventConsumer, Handler
 from prm_events.kafka import ensure_topics, make_consumer, make_producer
 from prm_events.outbox import OutboxRelay

@@ -10,7 +10,12 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import MetaData
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -39,7 +44,9 @@ def make_engine(database_url: str, schema: str, *, pool_size: int = 10) -> Async
         database_url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip per request; broken connections are invalidated
+        # on first error instead, and recycled before server-side idle timeouts.
+        pool_recycle=1800,
         connect_args={"server_settings": {"search_path": schema, "timezone": "UTC"}},
     )
 

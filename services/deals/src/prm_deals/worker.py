@@ -2,7 +2,6 @@
 ``python -m prm_deals.worker``."""
 
 from prm_contracts import PARTNERS_TOPIC
-
 from prm_deals.config import SCHEMA, Settings
 from prm_deals.directory.handlers import HANDLERS
 from prm_events.worker import Subscription, WorkerSpec, main

@@ -6,8 +6,9 @@ Revises:
 
 import sqlalchemy as sa
 from alembic import op
-from prm_platform.migrations import create_platform_tables, drop_platform_tables
 from sqlalchemy.dialects.postgresql import ARRAY
+
+from prm_platform.migrations import create_platform_tables, drop_platform_tables
 
 revision = "0001"
 down_revision = None

@@ -13,14 +13,14 @@ import math
 import time
 from dataclasses import dataclass
 
-from prm_platform.problems import ProblemError, ServiceUnavailable, Unauthenticated
-from prm_platform.security import Principal
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from prm_gateway.api_keys import repository, service
+from prm_platform.problems import ProblemError, ServiceUnavailable, Unauthenticated
+from prm_platform.security import Principal
 
 log = logging.getLogger("prm.gateway.auth")
 

@@ -14,11 +14,10 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from prm_platform.db import make_engine, make_sessionmaker
-from prm_platform.security import Scope
-
 from prm_gateway.api_keys import service
 from prm_gateway.config import SCHEMA, Settings
+from prm_platform.db import make_engine, make_sessionmaker
+from prm_platform.security import Scope
 
 NAME = "dev-admin"
 

@@ -1,9 +1,10 @@
 from typing import Annotated
 
 import httpx
-from prm_platform.settings import ServiceSettings
 from pydantic import AfterValidator, Field
 from pydantic_settings import SettingsConfigDict
+
+from prm_platform.settings import ServiceSettings
 
 SCHEMA = "gateway"
 

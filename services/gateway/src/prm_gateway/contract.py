@@ -16,6 +16,7 @@ import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+
 from prm_platform.problems import PROBLEM_MEDIA_TYPE, ServiceUnavailable
 from prm_platform.security import PRINCIPAL_HEADER
 

@@ -1,5 +1,6 @@
-from prm_platform.db import new_metadata
 from sqlalchemy.orm import DeclarativeBase
+
+from prm_platform.db import new_metadata
 
 
 class Base(DeclarativeBase):

@@ -9,8 +9,9 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from prm_platform.problems import PROBLEM_BASE, PROBLEM_TYPES, NotFound, problem_response
 from sqlalchemy import text
+
+from prm_platform.problems import PROBLEM_BASE, PROBLEM_TYPES, NotFound, problem_response
 
 router = APIRouter(include_in_schema=False)
 

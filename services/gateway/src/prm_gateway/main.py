@@ -9,16 +9,16 @@ from collections.abc import AsyncIterator
 
 import httpx
 from fastapi import FastAPI
-from prm_platform import idempotency
-from prm_platform.app import operation_id
-from prm_platform.db import make_engine, make_sessionmaker
-from prm_platform.http import BodySizeLimit
-from prm_platform.problems import install_problem_handlers
 
 from prm_gateway import contract, health, proxy
 from prm_gateway.api_keys.endpoints import router as api_keys_router
 from prm_gateway.auth import ApiKeyAuthentication, KeyCache, RateLimiter
 from prm_gateway.config import SCHEMA, Settings
+from prm_platform import idempotency
+from prm_platform.app import operation_id
+from prm_platform.db import make_engine, make_sessionmaker
+from prm_platform.http import BodySizeLimit
+from prm_platform.problems import install_problem_handlers
 
 log = logging.getLogger("prm.gateway")
 

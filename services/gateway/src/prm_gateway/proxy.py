@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import httpx
 from fastapi import FastAPI, Request, Response
+
 from prm_platform.problems import ServiceUnavailable
 from prm_platform.security import PRINCIPAL_HEADER, Principal, Scope, sign_principal
 

@@ -4,9 +4,9 @@ Every partner event carries the partner's whole snapshot with its version, so on
 them all: the newest version wins, whatever order the events arrive in.
 """
 
-from prm_contracts import PartnerCreatedV1, PartnerStatusChangedV1, PartnerUpdatedV1
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prm_contracts import PartnerCreatedV1, PartnerStatusChangedV1, PartnerUpdatedV1
 from prm_deals.directory import repository
 from prm_events.consumer import Handler
 from prm_events.envelope import CloudEvent

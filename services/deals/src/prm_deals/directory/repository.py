@@ -1,11 +1,11 @@
 import datetime as dt
 import uuid
 
-from prm_contracts import PartnerSnapshot
 from sqlalchemy import case, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prm_contracts import PartnerSnapshot
 from prm_deals.directory.models import PartnerDirectoryEntry
 
 # Columns that come from the partner's snapshot and move only with its version.

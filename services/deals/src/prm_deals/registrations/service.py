@@ -3,9 +3,9 @@
 import datetime as dt
 import uuid
 
-import prm_contracts as contracts
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import prm_contracts as contracts
 from prm_deals.config import EVENT_SOURCE
 from prm_deals.directory import repository as directory
 from prm_deals.registrations import repository

@@ -1,11 +1,11 @@
 import datetime as dt
 import uuid
 
-from prm_platform.pagination import PageRequest
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_gateway.api_keys.models import ApiKey
+from prm_platform.pagination import PageRequest
 
 
 async def get(session: AsyncSession, key_id: uuid.UUID, *, for_update: bool = False

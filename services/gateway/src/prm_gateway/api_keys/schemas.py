@@ -2,9 +2,10 @@ import datetime as dt
 import uuid
 from typing import Literal, Self
 
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
 from prm_platform.security import Scope
 from prm_platform.types import Name
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 KeyKind = Literal["vendor", "partner"]
 KeyStatus = Literal["active", "revoked", "expired"]

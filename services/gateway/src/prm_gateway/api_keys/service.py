@@ -12,15 +12,15 @@ import hashlib
 import secrets
 import uuid
 
-from prm_platform.ids import new_id
-from prm_platform.pagination import PageRequest
-from prm_platform.problems import Forbidden, NotFound
-from prm_platform.security import Principal, PrincipalKind, Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_gateway.api_keys import repository
 from prm_gateway.api_keys.models import ApiKey
 from prm_gateway.api_keys.schemas import ApiKeyCreate
+from prm_platform.ids import new_id
+from prm_platform.pagination import PageRequest
+from prm_platform.problems import Forbidden, NotFound
+from prm_platform.security import Principal, PrincipalKind, Scope
 
 KEY_PREFIX = "prm_"
 _SECRET_BYTES = 32

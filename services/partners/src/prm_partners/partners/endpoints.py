@@ -12,7 +12,13 @@ from prm_partners.partners.schemas import (
     PartnerType,
     PartnerUpdate,
 )
-from prm_platform.http import IdempotencyKeyHeader, IfMatchHeader, ServiceRoute, etag, request_session
+from prm_platform.http import (
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    ServiceRoute,
+    etag,
+    request_session,
+)
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
 from prm_platform.security import Principal, current_principal

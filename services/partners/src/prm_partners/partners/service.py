@@ -3,14 +3,14 @@
 import datetime as dt
 import uuid
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from prm_contracts import (
     PartnerCreatedV1,
     PartnerSnapshot,
     PartnerStatusChangedV1,
     PartnerUpdatedV1,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from prm_events.outbox import publish
 from prm_partners.config import EVENT_SOURCE
 from prm_partners.partners import repository
