@@ -64,6 +64,8 @@ _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
 
 def _ms(value: str) -> float:
     match = re.fullmatch(r"([0-9.]+)(us|ms|s|m)", value)
+    if match is None:
+        raise ValueError(f"unexpected wrk latency {value!r}")
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -82,13 +84,15 @@ def load_with_wrk(url: str, body: dict, headers: list[str], args) -> dict:
                              capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(script.name)
+    if "Latency Distribution" not in out:
+        raise RuntimeError(f"wrk gave no latency distribution:\n{out}")
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {
         "requests": int(re.search(r"(\d+) requests in", out).group(1)),
         "errors": int(errors.group(1)) if errors else 0,
         "rps": float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1)),
-        "p50_ms": _ms(re.search(r"50%\s+(\S+)", out).group(1)),
-        "p99_ms": _ms(re.search(r"99%\s+(\S+)", out).group(1)),
+        "p50_ms": _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),
+        "p99_ms": _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),
     }
 
 
