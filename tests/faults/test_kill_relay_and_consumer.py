@@ -24,33 +24,25 @@ from sqlalchemy import text
 from prm_partners.config import Settings as PartnersSettings
 from prm_partners.main import create_app as create_partners_app
 from prm_platform.db import make_engine
-from prm_platform.security import Principal, PrincipalKind
 from prm_stack.embedded import start_broker
-from prm_stack.testing import Infra, migrate, principal_headers
+from prm_stack.launch import fresh_database
+from prm_stack.testing import Infra, migrate, vendor_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTNERS = 150
 
 
 @pytest.fixture
-async def isolated(prm_infra, tmp_path):
+def isolated(prm_infra, tmp_path):
     """Its own database and broker, so no other test's workers share its consumer groups."""
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    url = make_url(prm_infra.database_url)
-    admin = await asyncpg.connect(url.set(drivername="postgresql", database="postgres")
-                                  .render_as_string(hide_password=False))
-    await admin.execute("DROP DATABASE IF EXISTS prm_faults")
-    await admin.execute("CREATE DATABASE prm_faults")
-    await admin.close()
     broker = start_broker(log_file=tmp_path / "broker.log")
-    infra = Infra(database_url=url.set(database="prm_faults").render_as_string(False),
-                  kafka_bootstrap=broker.bootstrap, internal_secret=prm_infra.internal_secret)
-    for service in ("partners", "deals"):
-        migrate(ROOT / "services" / service, infra)
     try:
-        yield infra
+        with fresh_database(prm_infra.database_url, prefix="prm_faults") as database_url:
+            infra = Infra(database_url=database_url, kafka_bootstrap=broker.bootstrap,
+                          internal_secret=prm_infra.internal_secret)
+            for service in ("partners", "deals"):
+                migrate(ROOT / "services" / service, infra)
+            yield infra
     finally:
         broker.stop()
 
@@ -82,10 +74,7 @@ async def test_sigkill_relay_and_consumer_mid_stream(isolated, tmp_path):
     app = create_partners_app(settings)
     partners_db = make_engine(infra.database_url, "partners")
     deals_db = make_engine(infra.database_url, "deals")
-    vendor = principal_headers(
-        Principal(subject="fault-test", kind=PrincipalKind.vendor,
-                  scopes=frozenset({"partners:read", "partners:write"})),
-        infra.internal_secret)
+    vendor = vendor_headers(infra.internal_secret, ("partners:read", "partners:write"))
     expected_events = PARTNERS * 2
 
     relay = start_worker("prm_partners.worker", infra, tmp_path / "relay.log")

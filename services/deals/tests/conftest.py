@@ -2,7 +2,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_contracts import (
     PartnerCreatedV1,
@@ -15,8 +14,13 @@ from prm_deals.directory.handlers import HANDLERS
 from prm_deals.main import create_app
 from prm_events.envelope import CloudEvent, new_event
 from prm_platform.db import make_engine
-from prm_platform.security import Principal, PrincipalKind
-from prm_stack.testing import migrate, principal_headers, rolled_back_client
+from prm_stack.testing import (
+    migrate,
+    partner_headers,
+    rolled_back_client,
+    rolled_back_sessions,
+    vendor_headers,
+)
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 
@@ -43,14 +47,8 @@ async def client(app, engine):
 @pytest.fixture
 async def sessions(engine):
     """Sessions whose commits are savepoints of one transaction, rolled back after the test."""
-    async with engine.connect() as connection:
-        outer = await connection.begin()
-        try:
-            yield async_sessionmaker(bind=connection, class_=AsyncSession,
-                                     expire_on_commit=False,
-                                     join_transaction_mode="create_savepoint")
-        finally:
-            await outer.rollback()
+    async with rolled_back_sessions(engine) as (_, sessionmaker):
+        yield sessionmaker
 
 
 @pytest.fixture
@@ -91,15 +89,11 @@ def list_partner(app, client, partner_event):
 
 @pytest.fixture
 def vendor(prm_infra):
-    principal = Principal(subject="key-vendor", kind=PrincipalKind.vendor,
-                          scopes=frozenset({"deals:read", "deals:write"}))
-    return principal_headers(principal, prm_infra.internal_secret)
+    return vendor_headers(prm_infra.internal_secret, ("deals:read", "deals:write"))
 
 
 @pytest.fixture
 def as_partner(prm_infra):
     def headers(partner_id, scopes=("deals:read", "deals:write")):
-        principal = Principal(subject=f"key-{partner_id}", kind=PrincipalKind.partner,
-                              partner_id=partner_id, scopes=frozenset(scopes))
-        return principal_headers(principal, prm_infra.internal_secret)
+        return partner_headers(prm_infra.internal_secret, partner_id, scopes)
     return headers

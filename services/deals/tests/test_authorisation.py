@@ -5,10 +5,9 @@ without one fails this file."""
 from dataclasses import dataclass
 
 import pytest
-from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import text
 
-from prm_platform.http import ServiceRoute
+from prm_stack.testing import guarded_routes
 
 NEW = {
     "customer": {"name": "Globex Corporation", "domain": "globex.example", "country": "FR"},
@@ -80,15 +79,9 @@ PUBLIC = {("GET", "/healthz")}
 
 
 def test_every_route_has_a_case(app):
-    # Included routers are resolved lazily by FastAPI, so app.routes alone does not list them.
-    routes = {(method, context.path): context.original_route
-              for context in iter_route_contexts(app.routes)
-              if isinstance(context.original_route, APIRoute)
-              for method in context.methods}
-    guarded = {key: route for key, route in routes.items() if key not in PUBLIC}
-    assert all(isinstance(route, ServiceRoute) for route in guarded.values()), \
-        "every API route must run as a ServiceRoute (authentication and unit of work)"
-    assert set(guarded) == set(CASES), "add a BOLA case for each new route (and drop stale ones)"
+    assert guarded_routes(app, PUBLIC) == set(CASES), \
+        "add a BOLA case for each new route (and drop stale ones)"
+
 
 @pytest.mark.parametrize("route", sorted(CASES), ids=" ".join)
 async def test_another_orgs_records_are_out_of_reach(client, orgs, route):

@@ -1,4 +1,4 @@
-"""Gateway tests run the real partners service (and deals, once it exists) in-process behind
+"""Gateway tests run the real partners and deals services in-process behind
 the gateway, all on the session's real PostgreSQL, each test rolled back."""
 
 import contextlib
@@ -6,6 +6,8 @@ import contextlib
 import httpx
 import pytest
 
+from prm_deals.config import Settings as DealsSettings
+from prm_deals.main import create_app as create_deals_app
 from prm_gateway.config import Settings
 from prm_gateway.main import create_app
 from prm_partners.config import Settings as PartnersSettings
@@ -13,12 +15,12 @@ from prm_partners.main import create_app as create_partners_app
 from prm_platform.db import make_engine
 from prm_stack.testing import migrate, rolled_back_client
 
-from .helpers import MAX_BODY, SERVICES, create_deals_app, deals_stand_in, issue_key
+from .helpers import MAX_BODY, SERVICES, issue_key
 
 
 @pytest.fixture(scope="session")
 def migrated(prm_infra):
-    for service_dir in ("gateway", "partners") + (("deals",) if create_deals_app else ()):
+    for service_dir in ("gateway", "partners", "deals"):
         migrate(SERVICES / service_dir, prm_infra)
 
 
@@ -29,7 +31,7 @@ def partners_app(migrated):
 
 @pytest.fixture(scope="session")
 def deals_app(migrated):
-    return create_deals_app() if create_deals_app else None
+    return create_deals_app(DealsSettings())
 
 
 @pytest.fixture(scope="session")
@@ -46,13 +48,9 @@ async def transports(partners_app, deals_app, engines):
     """In-process upstreams whose database changes are rolled back after the test."""
     async with contextlib.AsyncExitStack() as stack:
         await stack.enter_async_context(rolled_back_client(partners_app, engines["partners"]))
-        upstreams = {"partners": httpx.ASGITransport(app=partners_app)}
-        if deals_app is not None:
-            await stack.enter_async_context(rolled_back_client(deals_app, engines["deals"]))
-            upstreams["deals"] = httpx.ASGITransport(app=deals_app)
-        else:
-            upstreams["deals"] = deals_stand_in()
-        yield upstreams
+        await stack.enter_async_context(rolled_back_client(deals_app, engines["deals"]))
+        yield {"partners": httpx.ASGITransport(app=partners_app),
+               "deals": httpx.ASGITransport(app=deals_app)}
 
 
 @pytest.fixture

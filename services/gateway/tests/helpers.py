@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import httpx
-import pytest
 
 from prm_gateway.api_keys import service
 from prm_stack.embedded import free_port
@@ -12,36 +11,9 @@ SERVICES = Path(__file__).resolve().parents[2]
 MAX_BODY = 4096
 
 
-def _deals_app_factory():
-    """The deals service's create_app, or None while that service is still being built."""
-    if not (SERVICES / "deals" / "alembic.ini").exists():
-        return None
-    try:
-        from prm_deals.main import create_app as create_deals_app
-    except ImportError:
-        return None
-    return create_deals_app
-
-
-create_deals_app = _deals_app_factory()
-needs_deals = pytest.mark.skipif(create_deals_app is None, reason="deals service not built yet")
-
-
 def dead_url() -> str:
     """An address where nothing listens: a real connection refusal."""
     return f"http://127.0.0.1:{free_port()}"
-
-
-def deals_stand_in() -> httpx.MockTransport:
-    """Answers for the deals service until it exists: alive, with an empty contract."""
-    def answer(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/healthz":
-            return httpx.Response(200, json={"status": "ok"})
-        if request.url.path == "/openapi.json":
-            return httpx.Response(200, json={"openapi": "3.1.0", "paths": {},
-                                             "info": {"title": "deals", "version": "0"}})
-        return httpx.Response(404)
-    return httpx.MockTransport(answer)
 
 
 class Outage(httpx.AsyncBaseTransport):

@@ -5,7 +5,7 @@ import pytest
 
 from prm_platform.security import Principal, PrincipalKind, sign_principal
 
-from .helpers import MAX_BODY, assert_problem, dead_url, issue_key, needs_deals
+from .helpers import MAX_BODY, assert_problem, dead_url, issue_key
 
 NEW = {"name": "Acme Cloud GmbH", "type": "msp", "country": "DE"}
 
@@ -128,7 +128,6 @@ async def test_upstream_timeout_is_503(start_gateway):
         server.close()
 
 
-@needs_deals
 async def test_deals_are_proxied(gateway, admin):
     response = await gateway.get("/v1/deals", headers=admin)
     assert response.status_code == 200, response.text

@@ -5,8 +5,7 @@ import pytest
 from prm_partners.config import Settings
 from prm_partners.main import create_app
 from prm_platform.db import make_engine
-from prm_platform.security import Principal, PrincipalKind
-from prm_stack.testing import migrate, principal_headers, rolled_back_client
+from prm_stack.testing import migrate, partner_headers, rolled_back_client, vendor_headers
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 
@@ -32,15 +31,11 @@ async def client(app, engine):
 
 @pytest.fixture
 def vendor(prm_infra):
-    principal = Principal(subject="key-vendor", kind=PrincipalKind.vendor,
-                          scopes=frozenset({"partners:read", "partners:write"}))
-    return principal_headers(principal, prm_infra.internal_secret)
+    return vendor_headers(prm_infra.internal_secret, ("partners:read", "partners:write"))
 
 
 @pytest.fixture
 def as_partner(prm_infra):
     def headers(partner_id, scopes=("partners:read", "partners:write")):
-        principal = Principal(subject=f"key-{partner_id}", kind=PrincipalKind.partner,
-                              partner_id=partner_id, scopes=frozenset(scopes))
-        return principal_headers(principal, prm_infra.internal_secret)
+        return partner_headers(prm_infra.internal_secret, partner_id, scopes)
     return headers

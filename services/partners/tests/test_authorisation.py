@@ -3,10 +3,9 @@ records, route by route. Every route of the app must have its case here, so that
 without one fails this file."""
 
 import pytest
-from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import text
 
-from prm_platform.http import ServiceRoute
+from prm_stack.testing import guarded_routes
 
 
 @pytest.fixture
@@ -88,13 +87,8 @@ PUBLIC = {("GET", "/healthz")}
 
 
 def test_every_route_has_a_case(app):
-    routes = {(method, context.path): context.original_route
-              for context in iter_route_contexts(app.routes)
-              if isinstance(context.original_route, APIRoute)
-              for method in context.methods}
-    guarded = {key: route for key, route in routes.items() if key not in PUBLIC}
-    assert all(isinstance(route, ServiceRoute) for route in guarded.values())
-    assert set(guarded) == set(CASES), "add a BOLA case for each new route (and drop stale ones)"
+    assert guarded_routes(app, PUBLIC) == set(CASES), \
+        "add a BOLA case for each new route (and drop stale ones)"
 
 
 @pytest.mark.parametrize("route", sorted(CASES), ids=" ".join)

@@ -30,10 +30,13 @@ def operation_id(route: APIRoute) -> str:
     return f"{tag}-{route.name.replace('_', '-')}"
 
 
-async def _purge_idempotency_keys(app: FastAPI) -> None:
+async def purge_idempotency_keys(app: FastAPI) -> None:
+    """Delete expired Idempotency-Key records hourly, for as long as the app runs."""
+    # Its own sessionmaker on the engine: never the per-request one that tests swap out.
+    sessionmaker = make_sessionmaker(app.state.engine)
     while True:
         try:
-            async with app.state.sessionmaker() as session:
+            async with sessionmaker() as session:
                 while await idempotency.purge_expired(session):
                     await session.commit()
                 await session.commit()
@@ -56,7 +59,7 @@ def create_service_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(_purge_idempotency_keys(app))]
+        tasks = [asyncio.create_task(purge_idempotency_keys(app))]
         tasks += [asyncio.create_task(start(app)) for start in background]
         try:
             yield

@@ -7,15 +7,20 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+)
 
-from prm_platform.security import PRINCIPAL_HEADER, Principal, sign_principal
+from prm_platform.security import PRINCIPAL_HEADER, Principal, PrincipalKind, sign_principal
 
 
 @dataclass
@@ -55,26 +60,62 @@ def principal_headers(principal: Principal, secret: str) -> dict[str, str]:
     return {PRINCIPAL_HEADER: sign_principal(principal, secret)}
 
 
-@contextlib.asynccontextmanager
-async def rolled_back_client(app: FastAPI, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client on ``app`` whose every database change is rolled back afterwards.
+def vendor_headers(secret: str, scopes: Iterable[str]) -> dict[str, str]:
+    principal = Principal(subject="key-vendor", kind=PrincipalKind.vendor,
+                          scopes=frozenset(scopes))
+    return principal_headers(principal, secret)
 
-    The app's sessions join one outer transaction through savepoints, so the request's commit
-    is real to the code under test and the test still leaves nothing behind.
-    """
+
+def partner_headers(secret: str, partner_id, scopes: Iterable[str]) -> dict[str, str]:
+    principal = Principal(subject=f"key-{partner_id}", kind=PrincipalKind.partner,
+                          partner_id=partner_id, scopes=frozenset(scopes))
+    return principal_headers(principal, secret)
+
+
+def guarded_routes(app: FastAPI, public: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (method, path) of every API route but ``public``, after checking that each runs as
+    a ServiceRoute (authentication and unit of work). For tests that must cover every route."""
+    from fastapi.routing import APIRoute, iter_route_contexts
+
+    from prm_platform.http import ServiceRoute
+
+    # Included routers are resolved lazily by FastAPI, so app.routes alone does not list them.
+    routes = {(method, context.path): context.original_route
+              for context in iter_route_contexts(app.routes)
+              if isinstance(context.original_route, APIRoute)
+              for method in context.methods}
+    guarded = {key: route for key, route in routes.items() if key not in public}
+    unguarded = sorted(key for key, route in guarded.items()
+                       if not isinstance(route, ServiceRoute))
+    assert not unguarded, f"routes that are not ServiceRoutes: {unguarded}"
+    return set(guarded)
+
+
+@contextlib.asynccontextmanager
+async def rolled_back_sessions(engine: AsyncEngine
+                               ) -> AsyncIterator[tuple[AsyncConnection, async_sessionmaker]]:
+    """Sessions on one connection whose commits are savepoints of an outer transaction that is
+    rolled back afterwards: the code under test commits for real and leaves nothing behind."""
     async with engine.connect() as connection:
         outer = await connection.begin()
-        app.state.sessionmaker = async_sessionmaker(
-            bind=connection, class_=AsyncSession, expire_on_commit=False,
-            join_transaction_mode="create_savepoint",
-        )
-        transport = httpx.ASGITransport(app=app)
         try:
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                client.connection = connection  # for tests that look at the tables directly
-                yield client
+            yield connection, async_sessionmaker(
+                bind=connection, class_=AsyncSession, expire_on_commit=False,
+                join_transaction_mode="create_savepoint",
+            )
         finally:
             await outer.rollback()
+
+
+@contextlib.asynccontextmanager
+async def rolled_back_client(app: FastAPI, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on ``app`` whose every database change is rolled back afterwards."""
+    async with rolled_back_sessions(engine) as (connection, sessionmaker):
+        app.state.sessionmaker = sessionmaker
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            client.connection = connection  # for tests that look at the tables directly
+            yield client
 
 
 @contextlib.asynccontextmanager

@@ -14,30 +14,12 @@ from prm_gateway import contract, health, proxy
 from prm_gateway.api_keys.endpoints import router as api_keys_router
 from prm_gateway.auth import ApiKeyAuthentication, KeyCache, RateLimiter
 from prm_gateway.config import SCHEMA, Settings
-from prm_platform import idempotency
-from prm_platform.app import operation_id
+from prm_platform.app import operation_id, purge_idempotency_keys
 from prm_platform.db import make_engine, make_sessionmaker
 from prm_platform.http import BodySizeLimit
 from prm_platform.problems import install_problem_handlers
 
 log = logging.getLogger("prm.gateway")
-
-PURGE_INTERVAL_SECONDS = 3600
-
-
-async def _purge_idempotency_keys(app: FastAPI) -> None:
-    # Its own sessionmaker on the engine: never the per-request one that tests swap out.
-    sessionmaker = make_sessionmaker(app.state.engine)
-    while True:
-        try:
-            async with sessionmaker() as session:
-                while await idempotency.purge_expired(session):
-                    await session.commit()
-                await session.commit()
-        except Exception:  # the next round retries; a purge never takes the gateway down
-            log.exception("idempotency key purge failed")
-        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
-
 
 def create_app(settings: Settings | None = None,
                transports: dict[str, httpx.AsyncBaseTransport] | None = None) -> FastAPI:
@@ -54,7 +36,7 @@ def create_app(settings: Settings | None = None,
         async with httpx.AsyncClient(limits=limits, timeout=settings.upstream_timeout,
                                      mounts=mounts, follow_redirects=False) as client:
             app.state.http = client
-            purge = asyncio.create_task(_purge_idempotency_keys(app))
+            purge = asyncio.create_task(purge_idempotency_keys(app))
             try:
                 yield
             finally:
