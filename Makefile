@@ -19,7 +19,7 @@ help:
 	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
 $(ENV_STAMP): uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) | $(UV)
-	$(UV) sync --frozen --python 3.11
+	$(UV) sync --frozen --all-packages --python 3.11
 	@touch $@
 
 env: $(ENV_STAMP)
@@ -28,12 +28,12 @@ run: env
 	$(PY) -m prm_stack run
 
 test: env
-	.venv/bin/lint-imports
+	$(PY) scripts/import_contracts.py
 	$(PY) -m pytest
 
 lint: env
 	.venv/bin/ruff check .
-	.venv/bin/lint-imports
+	$(PY) scripts/import_contracts.py
 
 openapi: env
 	$(PY) scripts/generate_contracts.py

@@ -8,7 +8,10 @@ gateway serves it) and ``openapi/asyncapi.yaml`` (topics and event types).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -18,24 +21,25 @@ from pydantic.json_schema import models_json_schema
 ROOT = Path(__file__).resolve().parents[1]
 OPENAPI = ROOT / "openapi" / "openapi.json"
 ASYNCAPI = ROOT / "openapi" / "asyncapi.yaml"
-# Generation builds the apps without serving them: no database is contacted.
-_OFFLINE = {"internal_secret": "contract-generation-only"}
+def _app_contract(target: str) -> dict:
+    """Build a declared app (``module:factory``) and take its OpenAPI document. Building an app
+    contacts no database; only its settings need a secret, which is never used."""
+    os.environ.setdefault("PRM_INTERNAL_SECRET", secrets.token_urlsafe(32))
+    module, _, factory = target.partition(":")
+    return getattr(importlib.import_module(module), factory)().openapi()
 
 
 def openapi_document() -> dict:
-    from prm_deals.config import Settings as DealsSettings
-    from prm_deals.main import create_app as deals_app
-    from prm_gateway.config import Settings as GatewaySettings
-    from prm_gateway.contract import merge_contracts
-    from prm_gateway.main import create_app as gateway_app
-    from prm_partners.config import Settings as PartnersSettings
-    from prm_partners.main import create_app as partners_app
+    """The merged contract of every declared service, as the edge serves it."""
+    from prm_platform.declaration import services
 
-    services = {
-        "partners": partners_app(PartnersSettings(**_OFFLINE)).openapi(),
-        "deals": deals_app(DealsSettings(**_OFFLINE)).openapi(),
-    }
-    return merge_contracts(gateway_app(GatewaySettings(**_OFFLINE)).openapi(), services)
+    declared = [d for d in services() if d.app]
+    edges = [d for d in declared if d.edge]
+    if len(edges) != 1:
+        raise SystemExit(f"expected one declared edge service, found {len(edges)}")
+    merge = importlib.import_module(edges[0].package + ".contract").merge_contracts
+    return merge(_app_contract(edges[0].app),
+                 {d.name: _app_contract(d.app) for d in declared if not d.edge})
 
 
 def _envelope_schema() -> dict:
@@ -62,6 +66,7 @@ def _envelope_schema() -> dict:
 
 def asyncapi_document() -> dict:
     from prm_contracts import CONTRACTS, TOPICS, dead_letter_topic
+    from prm_platform.declaration import services
 
     models = sorted(CONTRACTS.values(), key=lambda m: m.event_type)
     _, definitions = models_json_schema([(m, "validation") for m in models],
@@ -92,12 +97,19 @@ def asyncapi_document() -> dict:
                            "retries, unchanged, with headers dlt_consumer, dlt_error and "
                            "dlt_source (topic/partition/offset).",
         }
-        operations[f"publish-{topic}"] = {
-            "action": "send",
-            "channel": {"$ref": f"#/channels/{topic}"},
-            "summary": "Published from the owning service's transactional outbox.",
-            "messages": [{"$ref": f"#/channels/{topic}/messages/{name}"} for name in refs],
-        }
+        for service in services():  # who sends and who receives, from the declarations
+            for action, declared in (("send", service.publishes), ("receive", service.consumes)):
+                if topic not in declared:
+                    continue
+                operations[f"{service.name}-{action}-{topic}"] = {
+                    "action": action,
+                    "channel": {"$ref": f"#/channels/{topic}"},
+                    "summary": (f"The {service.name} service publishes from its transactional "
+                                "outbox." if action == "send" else
+                                f"The {service.name} service applies each event once (inbox)."),
+                    "messages": [{"$ref": f"#/channels/{topic}/messages/{name}"}
+                                 for name in refs],
+                }
     return {
         "asyncapi": "3.0.0",
         "info": {

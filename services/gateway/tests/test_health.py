@@ -1,12 +1,13 @@
 import pytest
 
-from prm_platform.problems import PROBLEM_TYPES
+from prm_platform.problems import known_problem_types
 
 from .helpers import assert_problem, dead_url
 
 
 async def test_healthz_needs_nothing(start_gateway):
-    gateway = await start_gateway(upstreams={}, partners_url=dead_url(), deals_url=dead_url())
+    gateway = await start_gateway(upstreams={},
+                                  upstream_urls={"partners": dead_url(), "deals": dead_url()})
     response = await gateway.get("/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
@@ -20,7 +21,7 @@ async def test_ready_when_everything_answers(gateway):
 
 async def test_not_ready_when_an_upstream_is_down(start_gateway, transports):
     gateway = await start_gateway(upstreams={"partners": transports["partners"]},
-                                  deals_url=dead_url())
+                                  upstream_urls={"deals": dead_url()})
     body = assert_problem(await gateway.get("/readyz"), 503, "service-unavailable")
     assert body["checks"]["deals"].startswith("unavailable")
     assert {k: v for k, v in body["checks"].items() if k != "deals"} == {
@@ -36,12 +37,12 @@ async def test_not_ready_when_the_broker_is_down(start_gateway):
     assert body["checks"]["database"] == "ok"
 
 
-@pytest.mark.parametrize("slug", sorted(PROBLEM_TYPES))
+@pytest.mark.parametrize("slug", sorted(known_problem_types()))
 async def test_problem_types_are_described(gateway, slug):
     as_json = await gateway.get(f"/problems/{slug}")
     assert as_json.status_code == 200
     assert as_json.json()["type"] == f"/problems/{slug}"
-    assert as_json.json()["description"] == PROBLEM_TYPES[slug]
+    assert as_json.json()["description"] == known_problem_types()[slug]
     as_html = await gateway.get(f"/problems/{slug}", headers={"Accept": "text/html"})
     assert as_html.headers["content-type"].startswith("text/html")
 

@@ -102,7 +102,7 @@ async def test_big_bodies_are_refused(gateway, admin):
 
 
 async def test_unreachable_upstream_is_503(start_gateway):
-    gateway = await start_gateway(upstreams={}, partners_url=dead_url())
+    gateway = await start_gateway(upstreams={}, upstream_urls={"partners": dead_url()})
     admin = await issue_key(gateway)
     response = await gateway.get("/v1/partners", headers=admin)
     body = assert_problem(response, 503, "service-unavailable")
@@ -119,7 +119,8 @@ async def test_upstream_timeout_is_503(start_gateway):
     server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
-        gateway = await start_gateway(upstreams={}, partners_url=f"http://127.0.0.1:{port}",
+        gateway = await start_gateway(upstreams={},
+                                      upstream_urls={"partners": f"http://127.0.0.1:{port}"},
                                       upstream_timeout=0.3)
         admin = await issue_key(gateway)
         assert_problem(await gateway.get("/v1/partners", headers=admin), 503,

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,6 +34,24 @@ def _is_outage(exc: BaseException) -> bool:
     if isinstance(exc, (OperationalError, InterfaceError, OSError, ConnectionError)):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+PURGE_BATCH = 1000
+
+
+async def purge_inbox(session: AsyncSession, older_than_days: int, batch: int = PURGE_BATCH
+                      ) -> int:
+    """Forget events applied more than ``older_than_days`` ago (up to ``batch`` rows).
+
+    The retention must exceed how long the broker keeps messages and how far back a replay may
+    start: an event redelivered after its inbox row is gone would be applied again.
+    """
+    result = await session.execute(
+        text("DELETE FROM inbox WHERE ctid IN (SELECT ctid FROM inbox WHERE processed_at < "
+             "now() - make_interval(days => :d) LIMIT :batch)"),
+        {"d": older_than_days, "batch": batch},
+    )
+    return result.rowcount or 0
 
 
 class EventConsumer:

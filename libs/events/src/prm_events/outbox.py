@@ -175,9 +175,15 @@ class OutboxRelay:
             await asyncio.gather(listener, return_exceptions=True)
 
 
-async def purge_published(session: AsyncSession, older_than_days: int = 7) -> int:
+PURGE_BATCH = 1000
+
+
+async def purge_published(session: AsyncSession, older_than_days: int = 7,
+                          batch: int = PURGE_BATCH) -> int:
+    """Delete up to ``batch`` rows published more than ``older_than_days`` ago."""
     result = await session.execute(
-        text("DELETE FROM outbox WHERE published_at < now() - make_interval(days => :d)"),
-        {"d": older_than_days},
+        text("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox WHERE published_at < "
+             "now() - make_interval(days => :d) ORDER BY seq LIMIT :batch)"),
+        {"d": older_than_days, "batch": batch},
     )
     return result.rowcount or 0

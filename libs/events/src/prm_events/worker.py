@@ -1,20 +1,26 @@
-"""A service's worker process: its outbox relay and its event consumers, until SIGTERM/SIGINT."""
+"""A service's worker process: its outbox relay, its event consumers and its scheduled jobs
+(the platform's purges plus the service's own), until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import functools
 import logging
 import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from prm_contracts import TOPICS, dead_letter_topic
-from prm_events.consumer import EventConsumer, Handler
+from prm_events import consumer, outbox
+from prm_events.consumer import EventConsumer, Handler, purge_inbox
 from prm_events.kafka import ensure_topics, make_consumer, make_producer
-from prm_events.outbox import OutboxRelay
+from prm_events.outbox import OutboxRelay, purge_published
+from prm_platform import idempotency
 from prm_platform.db import make_engine, make_sessionmaker
 from prm_platform.migrations import outbox_channel
+from prm_platform.scheduler import Job, Scheduler
 from prm_platform.settings import ServiceSettings
 
 log = logging.getLogger("prm.worker")
@@ -37,6 +43,25 @@ class WorkerSpec:
     settings: ServiceSettings
     relay: bool = True
     subscriptions: list[Subscription] = field(default_factory=list)
+    # The service's own periodic jobs, run beside the platform's (``platform_jobs``).
+    jobs: list[Job] = field(default_factory=list)
+
+
+PURGE_INTERVAL = dt.timedelta(hours=1)
+
+
+def platform_jobs(settings: ServiceSettings) -> list[Job]:
+    """Purges every service needs: expired Idempotency-Keys, old published outbox rows, old
+    inbox rows."""
+    return [
+        idempotency.purge_job(),
+        Job("purge-published-outbox", PURGE_INTERVAL,
+            functools.partial(purge_published, older_than_days=settings.outbox_retention_days),
+            batch=outbox.PURGE_BATCH),
+        Job("purge-inbox", PURGE_INTERVAL,
+            functools.partial(purge_inbox, older_than_days=settings.inbox_retention_days),
+            batch=consumer.PURGE_BATCH),
+    ]
 
 
 async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> None:
@@ -55,6 +80,8 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
             relay = OutboxRelay(sessionmaker, producer, database_url=settings.database_url,
                                 channel=outbox_channel(spec.schema))
             tasks.append(asyncio.create_task(relay.run(stop), name="outbox-relay"))
+        scheduler = Scheduler(sessionmaker, [*platform_jobs(settings), *spec.jobs])
+        tasks.append(asyncio.create_task(scheduler.run(stop), name="scheduler"))
         for sub in spec.subscriptions:
             kafka_consumer = make_consumer(settings, f"{spec.service}.{sub.name}", *sub.topics)
             await kafka_consumer.start()

@@ -13,7 +13,6 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import text
 
-from prm_platform import idempotency
 from prm_platform.db import make_engine, make_sessionmaker
 from prm_platform.http import BodySizeLimit
 from prm_platform.problems import install_problem_handlers, problem_response
@@ -21,28 +20,12 @@ from prm_platform.settings import ServiceSettings
 
 log = logging.getLogger("prm.app")
 
-PURGE_INTERVAL_SECONDS = 3600
 
 
 def operation_id(route: APIRoute) -> str:
     """Stable operation ids: ``<tag>-<name>``, e.g. ``partners-create-partner``."""
     tag = route.tags[0] if route.tags else "default"
     return f"{tag}-{route.name.replace('_', '-')}"
-
-
-async def purge_idempotency_keys(app: FastAPI) -> None:
-    """Delete expired Idempotency-Key records hourly, for as long as the app runs."""
-    # Its own sessionmaker on the engine: never the per-request one that tests swap out.
-    sessionmaker = make_sessionmaker(app.state.engine)
-    while True:
-        try:
-            async with sessionmaker() as session:
-                while await idempotency.purge_expired(session):
-                    await session.commit()
-                await session.commit()
-        except Exception:  # the next round retries; a purge never takes the service down
-            log.exception("idempotency key purge failed")
-        await asyncio.sleep(PURGE_INTERVAL_SECONDS)
 
 
 def create_service_app(
@@ -59,8 +42,8 @@ def create_service_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        tasks = [asyncio.create_task(purge_idempotency_keys(app))]
-        tasks += [asyncio.create_task(start(app)) for start in background]
+        # Purges and other periodic jobs run in the service's worker (prm_events.worker).
+        tasks = [asyncio.create_task(start(app)) for start in background]
         try:
             yield
         finally:

@@ -13,6 +13,7 @@ key so that the client may retry it; a claim whose process died is taken over on
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_platform.problems import Conflict, MalformedRequest, Unprocessable
+from prm_platform.scheduler import Job
 from prm_platform.tables import idempotency_keys
 
 HEADER = "idempotency-key"
@@ -140,7 +142,11 @@ async def release(sessionmaker: async_sessionmaker[AsyncSession], claimed: Claim
         await session.commit()
 
 
-async def purge_expired(session: AsyncSession, batch: int = 1000) -> int:
+PURGE_BATCH = 1000
+PURGE_INTERVAL = dt.timedelta(hours=1)
+
+
+async def purge_expired(session: AsyncSession, batch: int = PURGE_BATCH) -> int:
     result = await session.execute(
         text(
             "DELETE FROM idempotency_keys WHERE ctid IN (SELECT ctid FROM idempotency_keys "
@@ -149,3 +155,8 @@ async def purge_expired(session: AsyncSession, batch: int = 1000) -> int:
         {"batch": batch},
     )
     return result.rowcount or 0
+
+
+def purge_job() -> Job:
+    """The scheduled purge of expired keys (run by each service's worker)."""
+    return Job("purge-idempotency-keys", PURGE_INTERVAL, purge_expired, batch=PURGE_BATCH)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import op
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from prm_platform.tables import idempotency_keys, inbox, outbox
+from prm_platform.tables import idempotency_keys, inbox, outbox, scheduled_jobs
 
 OUTBOX_CHANNEL_SUFFIX = "_outbox"
 
@@ -45,6 +45,22 @@ def platform_ddl(schema: str) -> list[str]:
         "FOR EACH STATEMENT EXECUTE FUNCTION notify_outbox()"
     )
     return statements
+
+
+def scheduler_ddl() -> list[str]:
+    """DDL of the scheduler's table (added after the first platform tables)."""
+    from sqlalchemy.dialects import postgresql
+
+    return [str(CreateTable(scheduled_jobs).compile(dialect=postgresql.dialect()))]
+
+
+def create_scheduler_table() -> None:
+    for statement in scheduler_ddl():
+        op.execute(statement)
+
+
+def drop_scheduler_table() -> None:
+    op.execute("DROP TABLE IF EXISTS scheduled_jobs")
 
 
 def create_platform_tables(schema: str) -> None:

@@ -25,8 +25,9 @@ log = logging.getLogger("prm.problems")
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "/problems/"
 
-# Every problem type the platform emits, with the sentence that documents it. The gateway serves
-# these at /problems/<slug>; a test checks docs/problems.md lists each one.
+# Every problem type the platform emits, with the sentence that documents it. Services declare
+# their own (``ServiceDeclaration.problems``). The gateway serves both at /problems/<slug>; a test
+# checks docs/problems.md lists each one.
 PROBLEM_TYPES: dict[str, str] = {
     "validation-error": "The request body, query or path failed validation; see `errors`.",
     "malformed-request": "The request could not be parsed (invalid JSON, bad cursor, bad header).",
@@ -42,14 +43,20 @@ PROBLEM_TYPES: dict[str, str] = {
     "payload-too-large": "The request body exceeds the size limit.",
     "unsupported-media-type": "The request body must be application/json.",
     "rate-limited": "Too many requests; retry after the number of seconds in Retry-After.",
-    "partner-not-eligible": "The partner is unknown to this service or not active.",
     "service-unavailable": "A dependency (service, database or broker) is unavailable.",
     "internal-error": "An unexpected error; it was logged with the request id.",
 }
 
 
+def known_problem_types() -> dict[str, str]:
+    """The platform's problem types and those every declared service adds."""
+    from prm_platform.declaration import declared_problems
+
+    return {**PROBLEM_TYPES, **declared_problems()}
+
+
 def problem_type(slug: str) -> str:
-    if slug not in PROBLEM_TYPES:
+    if slug not in PROBLEM_TYPES and slug not in known_problem_types():
         raise ValueError(f"undocumented problem type {slug!r}")
     return PROBLEM_BASE + slug
 

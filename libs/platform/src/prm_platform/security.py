@@ -30,16 +30,9 @@ class PrincipalKind(StrEnum):
     partner = "partner"
 
 
-class Scope(StrEnum):
-    """What a key may do. ``admin`` implies every other scope."""
-
-    admin = "admin"
-    partners_read = "partners:read"
-    partners_write = "partners:write"
-    deals_read = "deals:read"
-    deals_write = "deals:write"
-    api_keys_read = "api_keys:read"
-    api_keys_write = "api_keys:write"
+# Scopes are plain strings declared by the services that own them (``deals:write``; see
+# ``prm_platform.declaration``). ``admin`` is the platform's own and implies every other scope.
+ADMIN = "admin"
 
 
 class Principal(BaseModel):
@@ -48,12 +41,12 @@ class Principal(BaseModel):
     partner_id: uuid.UUID | None = None
     scopes: frozenset[str] = frozenset()
 
-    def has_scope(self, scope: Scope) -> bool:
-        return Scope.admin in self.scopes or scope in self.scopes
+    def has_scope(self, scope: str) -> bool:
+        return ADMIN in self.scopes or scope in self.scopes
 
-    def require(self, scope: Scope) -> None:
+    def require(self, scope: str) -> None:
         if not self.has_scope(scope):
-            raise Forbidden(f"this key lacks the {scope.value} scope")
+            raise Forbidden(f"this key lacks the {scope} scope")
 
     @property
     def is_partner(self) -> bool:

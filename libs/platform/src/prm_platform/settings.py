@@ -25,6 +25,11 @@ class ServiceSettings(BaseSettings):
     # Shared secret that signs the principal header the gateway forwards. No default on purpose.
     internal_secret: SecretStr
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # How long published outbox rows and applied inbox rows are kept (purged by the worker's
+    # scheduler). The inbox must outlive the broker's retention: it is what makes a redelivery
+    # a no-op.
+    outbox_retention_days: int = Field(default=7, ge=1)
+    inbox_retention_days: int = Field(default=30, ge=1)
 
     @classmethod
     def settings_customise_sources(

@@ -53,6 +53,19 @@ outbox = Table(
     Index("ix_outbox_key_unpublished", "key", "seq", postgresql_where="published_at IS NULL"),
 )
 
+# Periodic jobs: when each is next due (``prm_platform.scheduler``). Created by each service's
+# second migration (``prm_platform.migrations.create_scheduler_table``).
+scheduled_jobs = Table(
+    "scheduled_jobs",
+    platform_metadata,
+    Column("name", String(100), primary_key=True),
+    Column("next_run_at", TIMESTAMP(timezone=True), nullable=False),
+    Column("last_run_at", TIMESTAMP(timezone=True)),
+    Column("last_result", BigInteger),
+    Column("last_error", Text),
+    Column("runs", BigInteger, nullable=False, server_default="0"),
+)
+
 # Inbox: which events each consumer has applied (or dead-lettered); a redelivery is a no-op.
 inbox = Table(
     "inbox",

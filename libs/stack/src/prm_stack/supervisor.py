@@ -47,6 +47,7 @@ from pathlib import Path
 
 import httpx
 
+from prm_platform import declaration
 from prm_stack import embedded
 
 SHUTDOWN_SECONDS = 10
@@ -68,16 +69,23 @@ class Process:
     target: str
 
 
-# Adding a service: its two lines here and its name in MIGRATED.
-PROCESSES: list[Process] = [
-    Process("partners-api", "partners", "api", "prm_partners.main:create_app"),
-    Process("partners-worker", "partners", "worker", "prm_partners.worker"),
-    Process("deals-api", "deals", "api", "prm_deals.main:create_app"),
-    Process("deals-worker", "deals", "worker", "prm_deals.worker"),
-    Process("gateway", "gateway", "gateway", "prm_gateway.main:create_app"),
-]
-# services/<name>/alembic.ini, upgraded in this order before anything starts.
-MIGRATED: list[str] = ["gateway", "partners", "deals"]
+def process_table() -> list[Process]:
+    """The process table, from the services' declarations (``prm_platform.declaration``)."""
+    table = []
+    for service in declaration.services():
+        if service.app:
+            kind = "gateway" if service.edge else "api"
+            table.append(Process(service.name if service.edge else f"{service.name}-api",
+                                 service.name, kind, service.app))
+        if service.worker:
+            table.append(Process(f"{service.name}-worker", service.name, "worker",
+                                 service.worker))
+    return table
+
+
+def migration_table() -> dict[str, Path]:
+    """Service name -> its alembic.ini, in the order they are upgraded before anything starts."""
+    return {s.name: s.migrations for s in declaration.services() if s.migrations is not None}
 
 
 class StackError(Exception):
@@ -118,22 +126,25 @@ class Options:
     gateway_port: int
     api_workers: int
     processes: list[Process]
-    migrated: list[str]
+    migrated: dict[str, Path]
     start_timeout: float
 
     @classmethod
     def from_env(cls) -> Options:
         root = find_root()
         state_dir = Path(os.environ.get("PRM_STATE_DIR") or root / ".prm").resolve()
-        processes, migrated = PROCESSES, MIGRATED
+        try:
+            processes, migrated = process_table(), migration_table()
+        except (ImportError, TypeError, ValueError) as error:
+            raise StackError(f"a service declaration cannot be loaded: {error}") from None
         if only := os.environ.get("PRM_STACK_ONLY", "").strip():
             wanted = {name.strip() for name in only.split(",") if name.strip()}
-            known = {p.service for p in PROCESSES} | set(MIGRATED)
+            known = {p.service for p in processes} | set(migrated)
             if unknown := wanted - known:
                 raise StackError(f"PRM_STACK_ONLY: unknown service(s) {', '.join(sorted(unknown))}"
                                  f"; known: {', '.join(sorted(known))}")
-            processes = [p for p in PROCESSES if p.service in wanted]
-            migrated = [s for s in MIGRATED if s in wanted]
+            processes = [p for p in processes if p.service in wanted]
+            migrated = {s: ini for s, ini in migrated.items() if s in wanted}
         return cls(root=root, state_dir=state_dir,
                    gateway_port=_int_env("PRM_GATEWAY_PORT", 8000),
                    api_workers=max(1, _int_env("PRM_API_WORKERS", 1)),
@@ -345,8 +356,8 @@ class Supervisor:
                     "PRM_INTERNAL_SECRET": internal_secret(self.state),
                     "PYTHONUNBUFFERED": "1"}  # so a dead child's log tail is complete
 
-        for service in options.migrated:
-            self._migrate(service)
+        for service, ini in options.migrated.items():
+            self._migrate(service, ini)
 
         services = [p for p in options.processes if p.kind != "gateway"]
         for process in services:
@@ -386,8 +397,7 @@ class Supervisor:
             raise StackError(f"{what} did not start: {error}{output}{last_lines(log_file)}"
                              ) from None
 
-    def _migrate(self, service: str) -> None:
-        ini = self.options.root / "services" / service / "alembic.ini"
+    def _migrate(self, service: str, ini: Path) -> None:
         if not ini.is_file():
             raise StackError(f"cannot migrate {service}: {ini} does not exist")
         log(f"migrating {service}")

@@ -17,7 +17,7 @@ from pathlib import Path
 from prm_gateway.api_keys import service
 from prm_gateway.config import SCHEMA, Settings
 from prm_platform.db import make_engine, make_sessionmaker
-from prm_platform.security import Scope
+from prm_platform.security import ADMIN
 
 NAME = "dev-admin"
 
@@ -31,7 +31,7 @@ async def ensure_admin_key(settings: Settings, existing: str, save: Callable[[st
             if existing and await service.find_valid(session, existing) is not None:
                 return existing
             _, key = await service.issue(session, name=NAME, kind="vendor",
-                                         scopes=[Scope.admin])
+                                         scopes=[ADMIN])
             save(key)  # before the commit: a key we could not save is no key
             await session.commit()
             return key

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import text
 
-from prm_platform.problems import PROBLEM_BASE, PROBLEM_TYPES, NotFound, problem_response
+from prm_platform.problems import PROBLEM_BASE, NotFound, known_problem_types, problem_response
 
 router = APIRouter(include_in_schema=False)
 
@@ -73,10 +73,11 @@ async def readyz(request: Request) -> Response:
 @router.get(PROBLEM_BASE + "{slug}")
 async def problem_description(slug: str, request: Request) -> Response:
     """What a problem ``type`` means: HTML for browsers, JSON otherwise."""
-    if slug not in PROBLEM_TYPES:
+    known = known_problem_types()
+    if slug not in known:
         raise NotFound(f"no problem type {slug!r}")
     title = slug.replace("-", " ").capitalize()
-    description = PROBLEM_TYPES[slug]
+    description = known[slug]
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(
             f"<!doctype html><title>{html.escape(title)}</title>"

@@ -14,10 +14,12 @@ from prm_gateway import contract, health, proxy
 from prm_gateway.api_keys.endpoints import router as api_keys_router
 from prm_gateway.auth import ApiKeyAuthentication, KeyCache, RateLimiter
 from prm_gateway.config import SCHEMA, Settings
-from prm_platform.app import operation_id, purge_idempotency_keys
+from prm_platform import idempotency
+from prm_platform.app import operation_id
 from prm_platform.db import make_engine, make_sessionmaker
 from prm_platform.http import BodySizeLimit
 from prm_platform.problems import install_problem_handlers
+from prm_platform.scheduler import Scheduler
 
 log = logging.getLogger("prm.gateway")
 
@@ -36,11 +38,15 @@ def create_app(settings: Settings | None = None,
         async with httpx.AsyncClient(limits=limits, timeout=settings.upstream_timeout,
                                      mounts=mounts, follow_redirects=False) as client:
             app.state.http = client
-            purge = asyncio.create_task(purge_idempotency_keys(app))
+            # The gateway has no worker of its own: it runs its purge here, once per tick
+            # across replicas, on its own sessionmaker (never the per-request one).
+            stop = asyncio.Event()
+            scheduler = Scheduler(make_sessionmaker(engine), [idempotency.purge_job()])
+            purge = asyncio.create_task(scheduler.run(stop))
             try:
                 yield
             finally:
-                purge.cancel()
+                stop.set()
                 await asyncio.gather(purge, return_exceptions=True)
                 await engine.dispose()
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import httpx
 from fastapi import FastAPI, Request, Response
 
+from prm_gateway.config import upstream_services
 from prm_platform.problems import ServiceUnavailable
-from prm_platform.security import PRINCIPAL_HEADER, Principal, Scope, sign_principal
+from prm_platform.security import PRINCIPAL_HEADER, Principal, sign_principal
 
 log = logging.getLogger("prm.gateway.proxy")
 
@@ -24,15 +25,16 @@ log = logging.getLogger("prm.gateway.proxy")
 @dataclass(frozen=True)
 class Upstream:
     service: str
-    read: Scope
-    write: Scope
+    read: str
+    write: str
 
 
-# Public path prefix -> owning service and the scopes the gateway demands.
-ROUTES: dict[str, Upstream] = {
-    "/v1/partners": Upstream("partners", Scope.partners_read, Scope.partners_write),
-    "/v1/deals": Upstream("deals", Scope.deals_read, Scope.deals_write),
-}
+def routes() -> dict[str, Upstream]:
+    """Public path prefix -> owning service and the scopes the gateway demands, from the
+    services' declarations."""
+    return {route.prefix: Upstream(declaration.name, route.read, route.write)
+            for declaration in upstream_services() for route in declaration.routes}
+
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 READ_METHODS = frozenset({"GET", "HEAD"})
 FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "idempotency-key", "if-match",
@@ -77,7 +79,7 @@ async def forward(request: Request, upstream: Upstream) -> Response:
 
 
 def install_routes(app: FastAPI) -> None:
-    for prefix, upstream in ROUTES.items():
+    for prefix, upstream in routes().items():
         async def endpoint(request: Request, upstream: Upstream = upstream) -> Response:
             return await forward(request, upstream)
 

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import prm_contracts as contracts
 from prm_deals.config import EVENT_SOURCE
+from prm_deals.declaration import DEALS_READ, DEALS_WRITE
 from prm_deals.directory import repository as directory
 from prm_deals.registrations import repository
 from prm_deals.registrations.models import Deal
@@ -16,7 +17,7 @@ from prm_platform.ids import new_id
 from prm_platform.money import format_amount
 from prm_platform.pagination import PageRequest
 from prm_platform.problems import Forbidden, NotFound, Unprocessable
-from prm_platform.security import Principal, Scope
+from prm_platform.security import Principal
 
 
 class PartnerNotEligible(Unprocessable):
@@ -60,7 +61,7 @@ def _registered_event(deal: Deal) -> contracts.DealRegisteredV1:
 
 
 async def register(session: AsyncSession, principal: Principal, data: DealRegistration) -> Deal:
-    principal.require(Scope.deals_write)
+    principal.require(DEALS_WRITE)
     partner_id = _registering_partner(principal, data.partner_id)
     await _ensure_eligible(session, partner_id)
     now = dt.datetime.now(dt.UTC)
@@ -79,7 +80,7 @@ async def register(session: AsyncSession, principal: Principal, data: DealRegist
 
 
 async def get(session: AsyncSession, principal: Principal, deal_id: uuid.UUID) -> Deal:
-    principal.require(Scope.deals_read)
+    principal.require(DEALS_READ)
     deal = await repository.get(session, deal_id)
     if deal is None:
         raise NotFound("deal not found")
@@ -89,6 +90,6 @@ async def get(session: AsyncSession, principal: Principal, deal_id: uuid.UUID) -
 
 async def list_page(session: AsyncSession, principal: Principal, page: PageRequest, **filters
                     ) -> list[Deal]:
-    principal.require(Scope.deals_read)
+    principal.require(DEALS_READ)
     only_partner_id = principal.partner_id if principal.is_partner else None
     return await repository.list_page(session, page, only_partner_id=only_partner_id, **filters)

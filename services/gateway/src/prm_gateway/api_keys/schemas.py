@@ -1,19 +1,26 @@
 import datetime as dt
 import uuid
+from enum import StrEnum
 from typing import Literal, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from prm_platform.security import Scope
+from prm_platform.declaration import all_scopes
+from prm_platform.security import ADMIN
 from prm_platform.types import Name
 
 KeyKind = Literal["vendor", "partner"]
 KeyStatus = Literal["active", "revoked", "expired"]
 
+# Every scope the declared services define, plus ``admin`` (all of them). One named enum in
+# the contract, so generated clients get one type for it.
+Scope = StrEnum("Scope", [(ADMIN, ADMIN)] + [
+    (scope.name.replace(":", "_"), scope.name) for scope in all_scopes()])
+Scope.__doc__ = "What a key may do; `admin` implies every other scope."
+
 # A partner key acts for one partner org; it can never manage keys or act as admin.
-PARTNER_SCOPES = frozenset({Scope.partners_read, Scope.partners_write, Scope.deals_read,
-                            Scope.deals_write})
-DEFAULT_PARTNER_SCOPES = [Scope.partners_read, Scope.deals_read, Scope.deals_write]
+PARTNER_SCOPES = frozenset(scope.name for scope in all_scopes() if scope.partner)
+DEFAULT_PARTNER_SCOPES = sorted(scope.name for scope in all_scopes() if scope.partner_default)
 
 
 class ApiKeyCreate(BaseModel):
@@ -34,9 +41,9 @@ class ApiKeyCreate(BaseModel):
         default=None, description="The partner org a `partner` key acts for (required then).")
     scopes: list[Scope] | None = Field(
         default=None, min_length=1, max_length=len(Scope),
-        description="Required for vendor keys. Partner keys may hold only partners:read, "
-        "partners:write, deals:read and deals:write (default: partners:read, deals:read, "
-        "deals:write). A caller can grant only scopes it holds.")
+        description="Required for vendor keys. Partner keys may hold only "
+        f"{', '.join(sorted(PARTNER_SCOPES))} (default: {', '.join(DEFAULT_PARTNER_SCOPES)}). "
+        "A caller can grant only scopes it holds.")
     expires_at: AwareDatetime | None = Field(
         default=None, description="When the key stops working (RFC 3339, in the future).")
 

@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prm_gateway.api_keys import repository
 from prm_gateway.api_keys.models import ApiKey
 from prm_gateway.api_keys.schemas import ApiKeyCreate
+from prm_gateway.declaration import API_KEYS_READ, API_KEYS_WRITE
 from prm_platform.ids import new_id
 from prm_platform.pagination import PageRequest
 from prm_platform.problems import Forbidden, NotFound
-from prm_platform.security import Principal, PrincipalKind, Scope
+from prm_platform.security import ADMIN, Principal, PrincipalKind
 
 KEY_PREFIX = "prm_"
 _SECRET_BYTES = 32
@@ -57,16 +58,16 @@ async def issue(session: AsyncSession, *, name: str, kind: str, scopes: list[str
     return key, secret
 
 
-def _require(caller: Principal, scope: Scope) -> None:
+def _require(caller: Principal, scope: str) -> None:
     caller.require(scope)
     caller.ensure_vendor()
 
 
 async def create(session: AsyncSession, caller: Principal, data: ApiKeyCreate
                  ) -> tuple[ApiKey, str]:
-    _require(caller, Scope.api_keys_write)
+    _require(caller, API_KEYS_WRITE)
     # Otherwise a key holding only api_keys:write could mint itself an admin key.
-    if not caller.has_scope(Scope.admin) and (missing := set(data.scopes) - caller.scopes):
+    if not caller.has_scope(ADMIN) and (missing := set(data.scopes) - caller.scopes):
         raise Forbidden(f"a key can grant only scopes it holds; lacking {sorted(missing)}")
     return await issue(session, name=data.name, kind=data.kind, scopes=data.scopes,
                        partner_id=data.partner_id, expires_at=data.expires_at,
@@ -75,7 +76,7 @@ async def create(session: AsyncSession, caller: Principal, data: ApiKeyCreate
 
 async def get(session: AsyncSession, caller: Principal, key_id: uuid.UUID,
               *, for_update: bool = False) -> ApiKey:
-    _require(caller, Scope.api_keys_read)
+    _require(caller, API_KEYS_READ)
     key = await repository.get(session, key_id, for_update=for_update)
     if key is None:
         raise NotFound("API key not found")
@@ -84,13 +85,13 @@ async def get(session: AsyncSession, caller: Principal, key_id: uuid.UUID,
 
 async def list_page(session: AsyncSession, caller: Principal, page: PageRequest,
                     partner_id: uuid.UUID | None) -> list[ApiKey]:
-    _require(caller, Scope.api_keys_read)
+    _require(caller, API_KEYS_READ)
     return await repository.list_page(session, page, partner_id=partner_id)
 
 
 async def revoke(session: AsyncSession, caller: Principal, key_id: uuid.UUID) -> ApiKey:
     """Revoking is final; revoking a revoked key changes nothing."""
-    _require(caller, Scope.api_keys_write)
+    _require(caller, API_KEYS_WRITE)
     key = await get(session, caller, key_id, for_update=True)
     if key.revoked_at is None:
         key.revoked_at = dt.datetime.now(dt.UTC)

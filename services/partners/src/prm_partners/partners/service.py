@@ -13,6 +13,7 @@ from prm_contracts import (
 )
 from prm_events.outbox import publish
 from prm_partners.config import EVENT_SOURCE
+from prm_partners.declaration import PARTNERS_READ, PARTNERS_WRITE
 from prm_partners.partners import repository
 from prm_partners.partners.models import Partner
 from prm_partners.partners.schemas import PartnerCreate, PartnerUpdate
@@ -20,7 +21,7 @@ from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
 from prm_platform.pagination import PageRequest
 from prm_platform.problems import Forbidden, InvalidTransition, NotFound
-from prm_platform.security import Principal, Scope
+from prm_platform.security import Principal
 
 # The lifecycle: which action leads from which statuses to which status.
 TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
@@ -45,7 +46,7 @@ async def _publish(session: AsyncSession, partner: Partner, payload) -> None:
 
 
 async def create(session: AsyncSession, principal: Principal, data: PartnerCreate) -> Partner:
-    principal.require(Scope.partners_write)
+    principal.require(PARTNERS_WRITE)
     principal.ensure_vendor()
     now = dt.datetime.now(dt.UTC)
     partner = Partner(id=new_id(), name=data.name, type=data.type, country=data.country,
@@ -58,7 +59,7 @@ async def create(session: AsyncSession, principal: Principal, data: PartnerCreat
 
 async def get(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
               *, for_update: bool = False) -> Partner:
-    principal.require(Scope.partners_read)
+    principal.require(PARTNERS_READ)
     principal.ensure_visible(partner_id, "partner")
     partner = await repository.get(session, partner_id, for_update=for_update)
     if partner is None:
@@ -68,14 +69,14 @@ async def get(session: AsyncSession, principal: Principal, partner_id: uuid.UUID
 
 async def list_page(session: AsyncSession, principal: Principal, page: PageRequest, **filters
                     ) -> list[Partner]:
-    principal.require(Scope.partners_read)
+    principal.require(PARTNERS_READ)
     only_id = principal.partner_id if principal.is_partner else None
     return await repository.list_page(session, page, only_id=only_id, **filters)
 
 
 async def update(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
                  data: PartnerUpdate, if_match: str | None) -> Partner:
-    principal.require(Scope.partners_write)
+    principal.require(PARTNERS_WRITE)
     partner = await get(session, principal, partner_id, for_update=True)
     check_if_match(if_match, partner.version)
     changes = {k: v for k, v in data.model_dump(exclude_unset=True).items()
@@ -98,7 +99,7 @@ async def update(session: AsyncSession, principal: Principal, partner_id: uuid.U
 
 async def transition(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
                      action: str, if_match: str | None) -> Partner:
-    principal.require(Scope.partners_write)
+    principal.require(PARTNERS_WRITE)
     partner = await get(session, principal, partner_id, for_update=True)
     principal.ensure_vendor()
     check_if_match(if_match, partner.version)

@@ -1,0 +1,29 @@
+"""What the deals service is, for the supervisor, the gateway and the contract generator."""
+
+from pathlib import Path
+
+from prm_contracts import DEALS_TOPIC, PARTNERS_TOPIC
+from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
+
+DEALS_READ = "deals:read"
+DEALS_WRITE = "deals:write"
+
+SERVICE = ServiceDeclaration(
+    name="deals",
+    schema="deals",
+    description="Deal registrations, checked against a local directory of partners.",
+    app="prm_deals.main:create_app",
+    worker="prm_deals.worker",
+    routes=(RoutePrefix("/v1/deals", read=DEALS_READ, write=DEALS_WRITE),),
+    scopes=(
+        Scope(DEALS_READ, "Read deal registrations.", partner=True, partner_default=True),
+        Scope(DEALS_WRITE, "Register deals.", partner=True, partner_default=True),
+    ),
+    problems={
+        "partner-not-eligible": "The partner is unknown to this service or not active.",
+    },
+    publishes=(DEALS_TOPIC,),
+    consumes=(PARTNERS_TOPIC,),
+    migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
+    migration_order=30,
+)

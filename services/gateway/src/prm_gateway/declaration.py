@@ -1,0 +1,24 @@
+"""What the gateway is: the edge, owner of API keys and of the merged contract."""
+
+from pathlib import Path
+
+from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
+
+API_KEYS_READ = "api_keys:read"
+API_KEYS_WRITE = "api_keys:write"
+
+SERVICE = ServiceDeclaration(
+    name="gateway",
+    schema="gateway",
+    description="The edge: API keys, authentication, routing, the merged OpenAPI contract.",
+    app="prm_gateway.main:create_app",
+    edge=True,
+    # Served by the gateway itself, not forwarded.
+    routes=(RoutePrefix("/v1/api-keys", read=API_KEYS_READ, write=API_KEYS_WRITE),),
+    scopes=(
+        Scope(API_KEYS_READ, "List and read API keys (never their secrets)."),
+        Scope(API_KEYS_WRITE, "Create and revoke API keys, with no more power than the caller."),
+    ),
+    migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
+    migration_order=10,
+)
