@@ -90,6 +90,25 @@ def service_alembic_configs() -> set[str]:
 
 
 @pytest.fixture(scope="session")
+def declared() -> SimpleNamespace:
+    """What the service declarations say must be deployed: the workloads (named as the
+    supervisor names its processes), which of them are APIs, each API's upstream variable for
+    the gateway, and every migration config."""
+    from prm_platform.declaration import services
+    from prm_stack.supervisor import process_table
+
+    table = process_table()
+    return SimpleNamespace(
+        workloads={p.name for p in table},
+        apis={p.name for p in table if p.kind in ("api", "gateway")},
+        upstreams={f"PRM_GATEWAY_{s.name.upper()}_URL": f"{s.name}-api"
+                   for s in services() if s.app and not s.edge},
+        migrations={s.migrations.relative_to(REPO).as_posix()
+                    for s in services() if s.migrations is not None},
+    )
+
+
+@pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
 

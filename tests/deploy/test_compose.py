@@ -12,11 +12,14 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-APP_SERVICES = {"migrate", "partners-api", "partners-worker", "deals-api", "deals-worker",
-                "gateway"}
 REQUIRED_ENV = ("PRM_DATABASE_URL", "PRM_KAFKA_BOOTSTRAP", "PRM_INTERNAL_SECRET")
 LONG_RUNNING_RESTART = {"always", "unless-stopped", "on-failure"}
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
+
+
+@pytest.fixture(scope="module")
+def app_services(declared) -> set[str]:
+    return {"migrate", *declared.workloads}
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +74,9 @@ def listen_port(service: dict, deploy) -> str | None:
     return None
 
 
-def test_expected_services(services):
-    assert {"postgres", "kafka", *APP_SERVICES} <= set(services)
-    assert {name for name, service in services.items() if is_app(service)} == APP_SERVICES
+def test_expected_services(services, app_services):
+    assert {"postgres", "kafka", *app_services} <= set(services)
+    assert {name for name, service in services.items() if is_app(service)} == app_services
 
 
 def test_official_infrastructure_images(services):
@@ -103,9 +106,9 @@ def test_long_running_services_restart(services):
             assert service.get("restart") in LONG_RUNNING_RESTART, name
 
 
-def test_api_healthchecks_probe_the_api_without_curl(services, deploy):
+def test_api_healthchecks_probe_the_api_without_curl(services, deploy, declared):
     apis = [name for name, service in services.items() if listen_port(service, deploy)]
-    assert set(apis) == {"partners-api", "deals-api", "gateway"}
+    assert set(apis) == declared.apis
     for name in apis:
         service = services[name]
         test = " ".join(service["healthcheck"]["test"])
@@ -215,13 +218,12 @@ def test_uvicorn_commands_bind_all_interfaces_on_8000(services, deploy):
                 assert argv[argv.index("--port") + 1] == "8000", name
 
 
-def test_migrate_upgrades_every_service_schema(services, deploy, repo):
+def test_migrate_upgrades_every_service_schema(services, deploy, repo, declared):
     configs = [c for argv in deploy.split_command(services["migrate"]["command"])
                for c in deploy.alembic_configs(argv)]
     for argv in deploy.split_command(services["migrate"]["command"]):
         assert argv[-2:] == ["upgrade", "head"], argv
-    expected = {f"services/{svc}/alembic.ini" for svc in ("gateway", "partners", "deals")}
-    assert set(configs) >= expected
+    assert set(configs) >= declared.migrations
     for config in configs:
         assert (repo / config).is_file(), f"{config} does not exist"
         assert (repo / config).parent.joinpath("migrations", "env.py").is_file(), config
@@ -255,8 +257,8 @@ def test_depends_on_has_no_cycle(services):
         visit(name, ())
 
 
-def test_startup_order(services):
-    for name in APP_SERVICES - {"migrate"}:
+def test_startup_order(services, declared, app_services):
+    for name in app_services - {"migrate"}:
         deps = depends_on(services[name])
         assert deps.get("postgres") == "service_healthy", name
         assert deps.get("migrate") == "service_completed_successfully", name
@@ -264,17 +266,17 @@ def test_startup_order(services):
             assert deps.get("kafka") == "service_healthy", name
     assert depends_on(services["migrate"]).get("postgres") == "service_healthy"
     gateway = depends_on(services["gateway"])
-    assert gateway.get("partners-api") == gateway.get("deals-api") == "service_healthy"
+    for api in declared.upstreams.values():
+        assert gateway.get(api) == "service_healthy", api
 
 
-def test_gateway_is_published_and_routes_to_the_apis(services, deploy):
+def test_gateway_is_published_and_routes_to_the_apis(services, deploy, declared):
     gateway = services["gateway"]
     assert any(str(p).endswith(":8000") for p in gateway.get("ports", [])), "publish 8000"
     published = [name for name, service in services.items() if service.get("ports")]
     assert published == ["gateway"], "only the gateway is reachable from outside"
     env = environment(gateway)
-    for key, target in (("PRM_GATEWAY_PARTNERS_URL", "partners-api"),
-                        ("PRM_GATEWAY_DEALS_URL", "deals-api")):
+    for key, target in declared.upstreams.items():
         url = urlsplit(env[key])
         assert url.scheme == "http" and url.hostname == target, key
         assert str(url.port) == listen_port(services[target], deploy), key

@@ -53,12 +53,11 @@ def test_every_document_is_well_formed(manifests):
             assert doc["metadata"].get("namespace") == NAMESPACE, (filename, doc["kind"])
 
 
-def test_expected_workloads(manifests, deploy):
+def test_expected_workloads(manifests, deploy, declared):
     deployments = {d["metadata"]["name"] for d in of_kind(manifests, "Deployment")}
-    assert deployments == {"gateway", "partners-api", "partners-worker", "deals-api",
-                           "deals-worker"}
+    assert deployments == declared.workloads
     apis = {d["metadata"]["name"] for d in of_kind(manifests, "Deployment") if is_api(d, deploy)}
-    assert apis == {"gateway", "partners-api", "deals-api"}
+    assert apis == declared.apis
     assert {s["metadata"]["name"] for s in of_kind(manifests, "Service")} == apis
     assert [j["metadata"]["name"] for j in of_kind(manifests, "Job")] == ["prm-migrate"]
     assert of_kind(manifests, "Namespace")[0]["metadata"]["name"] == NAMESPACE
@@ -164,22 +163,21 @@ def test_env_sources_exist_and_cover_the_runtime_interface(manifests):
                    for c in config_maps.values())
 
 
-def test_gateway_upstreams_are_cluster_services(manifests):
+def test_gateway_upstreams_are_cluster_services(manifests, declared):
     services = {s["metadata"]["name"]: s for s in of_kind(manifests, "Service")}
     config = {k: v for c in of_kind(manifests, "ConfigMap") for k, v in c["data"].items()}
-    for key, target in (("PRM_GATEWAY_PARTNERS_URL", "partners-api"),
-                        ("PRM_GATEWAY_DEALS_URL", "deals-api")):
+    for key, target in declared.upstreams.items():
         url = urlsplit(config[key])
         assert url.hostname.split(".")[0] == target, key
         assert url.port in {p["port"] for p in services[target]["spec"]["ports"]}, key
 
 
-def test_migrate_job_upgrades_every_service_schema(manifests, deploy, repo):
+def test_migrate_job_upgrades_every_service_schema(manifests, deploy, repo, declared):
     (job,) = of_kind(manifests, "Job")
     assert pod_spec(job)["restartPolicy"] in {"Never", "OnFailure"}
     argvs = deploy.split_command(command_of(pod_spec(job)["containers"][0]))
     configs = {c for argv in argvs for c in deploy.alembic_configs(argv)}
-    assert configs >= {f"services/{svc}/alembic.ini" for svc in ("gateway", "partners", "deals")}
+    assert configs >= declared.migrations
     assert configs >= deploy.service_alembic_configs()
     for config in configs:
         assert (repo / config).is_file(), config
