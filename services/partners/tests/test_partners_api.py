@@ -103,8 +103,10 @@ async def test_bad_input_is_a_problem(client, vendor):
     assert missing.status_code == 404 and missing.json()["type"] == "/problems/not-found"
     not_uuid = await client.get("/v1/partners/nope", headers=vendor)
     assert not_uuid.status_code == 422
+    # The contract gives the cursor's shape, so a malformed one is a validation error.
     bad_cursor = await client.get("/v1/partners?cursor=!!", headers=vendor)
-    assert bad_cursor.status_code == 400
+    assert bad_cursor.status_code == 422
+    assert bad_cursor.json()["errors"][0]["field"] == "cursor"
     too_big = await client.get("/v1/partners?limit=1000", headers=vendor)
     assert too_big.status_code == 422
     unknown = await client.get("/v1/nothing-here", headers=vendor)

@@ -20,6 +20,7 @@ IdempotencyKeyHeader = Annotated[
     Header(
         alias="Idempotency-Key",
         max_length=idempotency.MAX_KEY_LENGTH,
+        pattern=idempotency.KEY_PATTERN,
         description="Makes the POST safe to retry: the same key and body return the stored "
         "response for 24 hours.",
         examples=["6f1c1c8e-3a52-4a43-9d8e-2d1a1f0c9b7e"],

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass
 
 import orjson
@@ -30,6 +31,9 @@ HEADER = "idempotency-key"
 RETENTION_SECONDS = 24 * 3600
 LEASE_SECONDS = 60
 MAX_KEY_LENGTH = 255
+# Printable ASCII (space inside only), as the contract declares it.
+KEY_PATTERN = r"^[!-~]([ -~]{0,253}[!-~])?$"
+_KEY = re.compile(KEY_PATTERN)
 _REPLAYED_HEADERS = ("content-type", "location", "etag")
 
 
@@ -63,7 +67,7 @@ def _fingerprint(request: Request, body: bytes) -> str:
 
 
 def _valid_key(key: str) -> str:
-    if not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isascii() or not key.isprintable():
+    if not _KEY.match(key):
         raise MalformedRequest(
             f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable ASCII characters"
         )

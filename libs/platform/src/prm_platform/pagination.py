@@ -19,6 +19,8 @@ from pydantic import BaseModel, Field
 from prm_platform.problems import MalformedRequest
 
 DEFAULT_LIMIT = 50
+# An encoded UUID: 16 bytes in unpadded URL-safe base64 (the last character carries 2 bits).
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]{21}[AQgw]$"
 MAX_LIMIT = 200
 
 T = TypeVar("T")
@@ -60,7 +62,8 @@ class PageRequest:
 def page_request(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Page size.")] = DEFAULT_LIMIT,
     cursor: Annotated[
-        str | None, Query(max_length=64, description="`next_cursor` of the previous page.")
+        str | None,
+        Query(pattern=CURSOR_PATTERN, description="`next_cursor` of the previous page."),
     ] = None,
 ) -> PageRequest:
     return PageRequest(limit=limit, after=decode_cursor(cursor) if cursor else None)

@@ -40,7 +40,7 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "idempotency-key", "if-match",
                              "if-none-match", "traceparent", "tracestate")
 RETURNED_RESPONSE_HEADERS = ("content-type", "etag", "location", "idempotent-replayed",
-                             "retry-after", "x-request-id")
+                             "retry-after", "x-request-id", "allow")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
