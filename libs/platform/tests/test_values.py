@@ -10,7 +10,12 @@ from pydantic import ValidationError
 
 from prm_platform.money import Money
 from prm_platform.pagination import PageRequest, decode_cursor, encode_cursor
-from prm_platform.problems import MalformedRequest, Unauthenticated, known_problem_types
+from prm_platform.problems import (
+    MalformedRequest,
+    Unauthenticated,
+    known_problem_types,
+    problem_title,
+)
 from prm_platform.security import (
     Principal,
     PrincipalKind,
@@ -89,4 +94,5 @@ def test_scopes_and_ownership():
 def test_every_problem_type_is_documented():
     doc = (Path(__file__).resolve().parents[3] / "docs" / "problems.md").read_text()
     for slug in known_problem_types():
-        assert f"/problems/{slug}" in doc, f"docs/problems.md does not document {slug}"
+        assert f"| `/problems/{slug}` | {problem_title(slug)} |" in doc, (
+            f"docs/problems.md does not document {slug} with its title")

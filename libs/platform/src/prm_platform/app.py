@@ -59,6 +59,9 @@ def create_service_app(
         openapi_tags=tags,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        # No 307 to the slash-less path: behind the gateway its Location would name this
+        # service's internal address. A trailing slash is simply not a route (404).
+        redirect_slashes=False,
         docs_url=None,
         redoc_url=None,
     )

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prm_platform import idempotency
+from prm_platform.bodies import check_json_body
 from prm_platform.problems import PayloadTooLarge, PreconditionFailed, problem_response
 from prm_platform.security import authenticate
 
@@ -40,9 +41,10 @@ IfMatchHeader = Annotated[
 class ServiceRoute(APIRoute):
     """Runs each request as one unit of work.
 
-    Authenticates the forwarded principal, claims the Idempotency-Key of a POST, opens the
-    request's session, and commits it after the endpoint returned (storing the idempotent
-    response in that same transaction), or rolls back if it raised. Endpoints and services
+    Authenticates the forwarded principal, checks a JSON body (``prm_platform.bodies``), claims
+    the Idempotency-Key of a POST, opens the request's session, and commits it after the
+    endpoint returned (storing the idempotent response in that same transaction), or rolls back
+    if it raised. Endpoints and services
     never commit.
     """
 
@@ -51,6 +53,8 @@ class ServiceRoute(APIRoute):
 
         async def unit_of_work(request: Request) -> Response:
             principal = authenticate(request)
+            if self.body_field is not None:
+                check_json_body(request.headers.get("content-type"), await request.body())
             sessionmaker = request.app.state.sessionmaker
             claimed = None
             if request.method == "POST" and idempotency.HEADER in request.headers:

@@ -61,7 +61,7 @@ def _fingerprint(request: Request, body: bytes) -> str:
     digest.update(b"\n")
     try:  # the same JSON document with other whitespace or key order is the same request
         digest.update(orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS))
-    except orjson.JSONDecodeError:
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
         digest.update(body)
     return digest.hexdigest()
 

@@ -55,6 +55,12 @@ def known_problem_types() -> dict[str, str]:
     return {**PROBLEM_TYPES, **declared_problems()}
 
 
+def problem_title(slug: str) -> str:
+    """The problem type's title (RFC 9457: the same for every occurrence of the type), e.g.
+    ``validation-error`` -> "Validation error"."""
+    return slug.replace("-", " ").capitalize()
+
+
 def problem_type(slug: str) -> str:
     if slug not in PROBLEM_TYPES and slug not in known_problem_types():
         raise ValueError(f"undocumented problem type {slug!r}")
@@ -108,7 +114,7 @@ def problem_response(
 ) -> ProblemResponse:
     body: dict[str, Any] = {
         "type": problem_type(slug),
-        "title": HTTPStatus(status).phrase,
+        "title": problem_title(slug),
         "status": status,
     }
     if detail is not None:
@@ -182,6 +188,18 @@ class ServiceUnavailable(ProblemError):
     status, slug = 503, "service-unavailable"
 
 
+def _dotted(path: tuple | list) -> str:
+    """``("customer", "name")`` -> ``customer.name``; list items as ``scopes[0]``; a rule on
+    the whole body (a model-level check) -> ``(body)``, never an empty or bare-index name."""
+    dotted = ""
+    for part in path:
+        if isinstance(part, int):
+            dotted += f"[{part}]"
+        else:
+            dotted += f".{part}" if dotted else str(part)
+    return dotted or "(body)"
+
+
 def _field_errors(exc: RequestValidationError) -> tuple[list[dict[str, str]], bool]:
     errors, malformed = [], False
     for err in exc.errors():
@@ -190,7 +208,8 @@ def _field_errors(exc: RequestValidationError) -> tuple[list[dict[str, str]], bo
         if err.get("type") == "json_invalid":
             malformed = True
         errors.append(
-            {"location": location, "field": ".".join(loc[1:]), "message": err.get("msg", "")}
+            {"location": location, "field": _dotted(err.get("loc", ())[1:]),
+             "message": err.get("msg", "")}
         )
     return errors, malformed
 

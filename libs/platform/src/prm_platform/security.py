@@ -23,6 +23,8 @@ _ISSUER = "prm-gateway"
 _AUDIENCE = "prm-services"
 _ALGORITHM = "HS256"
 TOKEN_TTL_SECONDS = 60
+# Clock skew tolerated between the host that signs and the one that verifies.
+CLOCK_LEEWAY_SECONDS = 5
 
 
 class PrincipalKind(StrEnum):
@@ -81,12 +83,19 @@ def sign_principal(principal: Principal, secret: str, *, ttl: int = TOKEN_TTL_SE
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 
 
-def verify_principal(token: str, secret: str) -> Principal:
+def verify_principal(token: str, secret: str, *, max_ttl: int = TOKEN_TTL_SECONDS) -> Principal:
     try:
         claims = jwt.decode(
             token, secret, algorithms=[_ALGORITHM], audience=_AUDIENCE, issuer=_ISSUER,
+            leeway=CLOCK_LEEWAY_SECONDS,
             options={"require": ["exp", "iat", "sub", "aud", "iss"]},
         )
+        # A correctly signed token that lives longer than any gateway issues is refused: a
+        # leaked one must not stay usable for years.
+        if not 0 < claims["exp"] - claims["iat"] <= max_ttl:
+            raise Unauthenticated("the internal principal's lifetime is out of bounds")
+        if claims["iat"] > time.time() + CLOCK_LEEWAY_SECONDS:
+            raise Unauthenticated("the internal principal was issued in the future")
         return Principal(
             subject=claims["sub"],
             kind=PrincipalKind(claims["kind"]),

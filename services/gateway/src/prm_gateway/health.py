@@ -11,7 +11,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import text
 
-from prm_platform.problems import PROBLEM_BASE, NotFound, known_problem_types, problem_response
+from prm_platform.problems import (
+    PROBLEM_BASE,
+    NotFound,
+    known_problem_types,
+    problem_response,
+    problem_title,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -76,7 +82,7 @@ async def problem_description(slug: str, request: Request) -> Response:
     known = known_problem_types()
     if slug not in known:
         raise NotFound(f"no problem type {slug!r}")
-    title = slug.replace("-", " ").capitalize()
+    title = problem_title(slug)
     description = known[slug]
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(

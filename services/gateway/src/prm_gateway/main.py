@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None,
                        "partner org)."}],
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
+        redirect_slashes=False,  # never a redirect that could name an upstream's address
         openapi_url=None,  # /openapi.json serves the merged contract instead
         docs_url=None,
         redoc_url=None,

@@ -11,12 +11,13 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 import httpx
 from fastapi import FastAPI, Request, Response
 
 from prm_gateway.config import upstream_services
-from prm_platform.problems import ServiceUnavailable
+from prm_platform.problems import MalformedRequest, ServiceUnavailable
 from prm_platform.security import PRINCIPAL_HEADER, Principal, sign_principal
 
 log = logging.getLogger("prm.gateway.proxy")
@@ -42,6 +43,31 @@ FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "idempotency-key", "if-ma
 RETURNED_RESPONSE_HEADERS = ("content-type", "etag", "location", "idempotent-replayed",
                              "retry-after", "x-request-id", "allow")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# What a forwarded header value may hold: visible ASCII and spaces (RFC 9110 field values; the
+# obsolete non-ASCII octets are refused rather than passed on to be misread upstream).
+_HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
+
+
+def _forwarded_headers(request: Request) -> dict[str, str]:
+    headers = {}
+    for name in FORWARDED_REQUEST_HEADERS:
+        value = request.headers.get(name)
+        if value is None:
+            continue
+        if not _HEADER_VALUE.match(value):
+            raise MalformedRequest(f"the {name} header must be printable ASCII")
+        headers[name] = value
+    return headers
+
+
+def _upstream_path(request: Request) -> str:
+    """The raw path (the client's percent-encoding kept intact, e.g. an encoded slash in an id),
+    refused if a segment is ``.`` or ``..`` however it is encoded: the gateway routes by prefix
+    and must never let a path climb out of it."""
+    path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
+    if any(unquote(segment) in (".", "..") for segment in path.split("/")):
+        raise MalformedRequest("path segments '.' and '..' are not allowed")
+    return path
 
 
 def request_id(request: Request) -> str:
@@ -54,18 +80,17 @@ async def forward(request: Request, upstream: Upstream) -> Response:
     principal: Principal = request.state.principal  # set by ApiKeyAuthentication
     principal.require(upstream.read if request.method in READ_METHODS else upstream.write)
     app_state = request.app.state
-    headers = {name: value for name in FORWARDED_REQUEST_HEADERS
-               if (value := request.headers.get(name)) is not None}
+    headers = _forwarded_headers(request)
     headers["x-request-id"] = request_id(request)
     headers[PRINCIPAL_HEADER] = sign_principal(principal, app_state.internal_secret)
-    # The raw path keeps the client's percent-encoding intact (e.g. an encoded slash in an id).
-    path = request.scope.get("raw_path") or request.url.path.encode()
-    url = app_state.settings.upstreams[upstream.service] + path.decode("latin-1")
+    url = app_state.settings.upstreams[upstream.service] + _upstream_path(request)
     if query := request.url.query:
         url += "?" + query
     body = await request.body()  # bounded by BodySizeLimit
     try:
-        response = await app_state.http.request(request.method, url, headers=headers,
+        # HEAD is answered as GET without the body, so it works wherever GET does.
+        method = "GET" if request.method == "HEAD" else request.method
+        response = await app_state.http.request(method, url, headers=headers,
                                                 content=body or None)
     except httpx.TransportError as exc:  # refused, reset, timed out, ...
         log.warning("%s %s: %s service unreachable: %r (request id %s)", request.method,
@@ -75,7 +100,8 @@ async def forward(request: Request, upstream: Upstream) -> Response:
     returned = {name: value for name in RETURNED_RESPONSE_HEADERS
                 if (value := response.headers.get(name)) is not None}
     returned.setdefault("x-request-id", headers["x-request-id"])
-    return Response(response.content, status_code=response.status_code, headers=returned)
+    content = b"" if request.method == "HEAD" else response.content
+    return Response(content, status_code=response.status_code, headers=returned)
 
 
 def install_routes(app: FastAPI) -> None:

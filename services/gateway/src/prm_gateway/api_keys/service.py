@@ -63,12 +63,20 @@ def _require(caller: Principal, scope: str) -> None:
     caller.ensure_vendor()
 
 
+def _ensure_no_more_power(caller: Principal, scopes: list[str], doing: str) -> None:
+    """A key may not create or revoke a key that can do more than itself: otherwise a key
+    holding only api_keys:write could mint itself an admin key, or lock the admins out."""
+    if caller.has_scope(ADMIN):
+        return
+    if missing := set(scopes) - caller.scopes:
+        raise Forbidden(f"a key can {doing} only keys whose scopes it holds itself; "
+                        f"lacking {sorted(missing)}")
+
+
 async def create(session: AsyncSession, caller: Principal, data: ApiKeyCreate
                  ) -> tuple[ApiKey, str]:
     _require(caller, API_KEYS_WRITE)
-    # Otherwise a key holding only api_keys:write could mint itself an admin key.
-    if not caller.has_scope(ADMIN) and (missing := set(data.scopes) - caller.scopes):
-        raise Forbidden(f"a key can grant only scopes it holds; lacking {sorted(missing)}")
+    _ensure_no_more_power(caller, data.scopes, "create")
     return await issue(session, name=data.name, kind=data.kind, scopes=data.scopes,
                        partner_id=data.partner_id, expires_at=data.expires_at,
                        created_by=caller.subject)
@@ -93,6 +101,7 @@ async def revoke(session: AsyncSession, caller: Principal, key_id: uuid.UUID) ->
     """Revoking is final; revoking a revoked key changes nothing."""
     _require(caller, API_KEYS_WRITE)
     key = await get(session, caller, key_id, for_update=True)
+    _ensure_no_more_power(caller, key.scopes, "revoke")
     if key.revoked_at is None:
         key.revoked_at = dt.datetime.now(dt.UTC)
         await session.flush()
