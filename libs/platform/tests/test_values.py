@@ -96,3 +96,26 @@ def test_every_problem_type_is_documented():
     for slug in known_problem_types():
         assert f"| `/problems/{slug}` | {problem_title(slug)} |" in doc, (
             f"docs/problems.md does not document {slug} with its title")
+
+
+def _token(secret: str, iat: float, exp: float) -> str:
+    import jwt
+
+    return jwt.encode({"iss": "prm-gateway", "aud": "prm-services", "iat": int(iat),
+                       "exp": int(exp), "sub": "k", "kind": "vendor", "scopes": []},
+                      secret, algorithm="HS256")
+
+
+def test_principal_lifetime_is_bounded_and_skew_tolerated():
+    now = time.time()
+    # Correctly signed, but valid for ten years: refused.
+    with pytest.raises(Unauthenticated):
+        verify_principal(_token(SECRET_A, now, now + 10 * 365 * 86400), SECRET_A)
+    # Signed by a host whose clock is 3 s ahead, or verified 3 s after expiry: accepted.
+    assert verify_principal(_token(SECRET_A, now + 3, now + 63), SECRET_A).subject == "k"
+    assert verify_principal(_token(SECRET_A, now - 63, now - 3), SECRET_A).subject == "k"
+    # Beyond the leeway: refused.
+    with pytest.raises(Unauthenticated):
+        verify_principal(_token(SECRET_A, now + 30, now + 90), SECRET_A)
+    with pytest.raises(Unauthenticated):
+        verify_principal(_token(SECRET_A, now - 90, now - 30), SECRET_A)
