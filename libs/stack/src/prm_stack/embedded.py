@@ -139,6 +139,7 @@ def server_binaries(user: str | None, bin_path: Path) -> Path:
                 path = os.path.join(root, name)
                 if not os.path.islink(path):
                     os.chmod(path, 0o755 if os.access(path, os.X_OK) else 0o644)
+        staging.chmod(0o755)  # mkdtemp made it private
         try:
             os.rename(staging, target)  # atomic; a concurrent start that lost uses the winner's
         except OSError:
