@@ -150,3 +150,36 @@ async def test_invalid_key_is_a_400_problem(setup, prm_infra):
                                  headers={**caller(prm_infra), "Idempotency-Key": "x" * 300})
     assert response.status_code == 400
     assert response.json()["type"] == "/problems/malformed-request"
+
+
+async def test_busy_key_says_how_long_its_lease_has_left(setup, prm_infra):
+    client, _ = setup
+    headers = {**caller(prm_infra), "Idempotency-Key": "k-lease"}
+    slow = asyncio.create_task(client.post("/things", json={"name": "a", "delay": 1.0},
+                                           headers=headers))
+    await asyncio.sleep(0.3)
+    busy = await client.post("/things", json={"name": "a", "delay": 1.0}, headers=headers)
+    assert busy.status_code == 409
+    # The lease is 60 s from the claim: what is left of it, not a blind "1".
+    assert 55 <= int(busy.headers["retry-after"]) <= 60
+    await slow
+
+
+async def test_a_request_that_lost_its_lease_cannot_complete_or_release(setup, prm_infra):
+    client, engine = setup
+    headers = {**caller(prm_infra), "Idempotency-Key": "k-owner"}
+    stale = asyncio.create_task(client.post("/things", json={"name": "a", "delay": 1.5},
+                                            headers=headers))
+    await asyncio.sleep(0.3)
+    async with engine.begin() as c:  # the first request outlives its lease (a long GC, a hang)
+        await c.execute(text("UPDATE idempotency_keys SET locked_until = now() - interval '1s' "
+                             "WHERE key = 'k-owner'"))
+    retry = asyncio.create_task(client.post("/things", json={"name": "a", "delay": 1.5},
+                                            headers=headers))
+    lost, won = await stale, await retry
+    assert lost.status_code == 409, lost.text  # its effect was rolled back
+    assert lost.json()["type"] == "/problems/idempotency-key-in-use"
+    assert won.status_code == 201, won.text
+    assert await count(engine) == 1, "only the retry's effect counts"
+    replay = await client.post("/things", json={"name": "a", "delay": 1.5}, headers=headers)
+    assert replay.headers["idempotent-replayed"] == "true" and replay.json() == won.json()

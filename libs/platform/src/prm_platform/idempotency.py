@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import re
+import uuid
 from dataclasses import dataclass
 
 import orjson
 from fastapi import Request, Response
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_platform.problems import Conflict, MalformedRequest, Unprocessable
@@ -49,6 +51,9 @@ class IdempotencyKeyInUse(Conflict):
 class Claim:
     scope: str
     key: str
+    # Who holds the claim. A request whose lease ran out may have lost the key to a retry: it
+    # can then neither complete nor release it (both match on the owner).
+    owner: uuid.UUID
 
 
 def _fingerprint(request: Request, body: bytes) -> str:
@@ -77,12 +82,12 @@ def _valid_key(key: str) -> str:
 _CLAIM = text(
     """
     INSERT INTO idempotency_keys AS k
-        (scope, key, fingerprint, state, locked_until, created_at, expires_at)
-    VALUES (:scope, :key, :fingerprint, 'in_progress',
+        (scope, key, owner, fingerprint, state, locked_until, created_at, expires_at)
+    VALUES (:scope, :key, :owner, :fingerprint, 'in_progress',
             now() + make_interval(secs => :lease), now(),
             now() + make_interval(secs => :retention))
     ON CONFLICT (scope, key) DO UPDATE
-        SET fingerprint = EXCLUDED.fingerprint, state = 'in_progress',
+        SET owner = EXCLUDED.owner, fingerprint = EXCLUDED.fingerprint, state = 'in_progress',
             locked_until = EXCLUDED.locked_until, created_at = EXCLUDED.created_at,
             expires_at = EXCLUDED.expires_at, status_code = NULL, headers = NULL, body = NULL
         WHERE k.expires_at < now()
@@ -99,40 +104,51 @@ async def claim(
     """Claim the request's key, or return the stored response to replay."""
     key = _valid_key(request.headers[HEADER])
     fingerprint = _fingerprint(request, await request.body())
-    params = {"scope": scope, "key": key, "fingerprint": fingerprint,
+    owner = uuid.uuid4()
+    params = {"scope": scope, "key": key, "owner": owner, "fingerprint": fingerprint,
               "lease": LEASE_SECONDS, "retention": RETENTION_SECONDS}
     async with sessionmaker() as session:
         claimed = (await session.execute(_CLAIM, params)).first()
         existing = None
         if claimed is None:
             existing = (await session.execute(
-                select(idempotency_keys).where(idempotency_keys.c.scope == scope,
-                                               idempotency_keys.c.key == key)
+                select(idempotency_keys, func.extract(
+                    "epoch", idempotency_keys.c.locked_until - func.now()).label("lease_left"))
+                .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
             )).first()
         await session.commit()
     if claimed is not None:
-        return Claim(scope=scope, key=key)
+        return Claim(scope=scope, key=key, owner=owner)
     if existing is None:  # released between our insert and select: the client may retry
         raise IdempotencyKeyInUse("the request with this Idempotency-Key just finished; retry")
     if existing.fingerprint != fingerprint:
         raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
     if existing.state != "completed":
+        # Until the original finishes, or its lease runs out if it died: then a retry takes over.
+        wait = max(1, math.ceil(existing.lease_left or 0))
         raise IdempotencyKeyInUse("a request with this Idempotency-Key is still in progress",
-                                  headers={"Retry-After": "1"})
+                                  headers={"Retry-After": str(wait)})
     headers = dict(existing.headers or {})
     headers["idempotent-replayed"] = "true"
     return Response(content=existing.body, status_code=existing.status_code, headers=headers)
 
 
 async def complete(session: AsyncSession, claimed: Claim, response: Response) -> None:
-    """Store the response in the handler's own transaction."""
+    """Store the response in the handler's own transaction. If the claim was taken over by a
+    retry meanwhile (this request outlived its lease), raise instead: the caller's transaction
+    then rolls back, and only the retry's effect will count."""
     headers = {k: v for k, v in response.headers.items() if k in _REPLAYED_HEADERS}
-    await session.execute(
+    stored = await session.execute(
         update(idempotency_keys)
-        .where(idempotency_keys.c.scope == claimed.scope, idempotency_keys.c.key == claimed.key)
+        .where(idempotency_keys.c.scope == claimed.scope, idempotency_keys.c.key == claimed.key,
+               idempotency_keys.c.owner == claimed.owner,
+               idempotency_keys.c.state == "in_progress")
         .values(state="completed", locked_until=None, status_code=response.status_code,
                 headers=headers, body=bytes(response.body))
     )
+    if stored.rowcount != 1:
+        raise IdempotencyKeyInUse("this request outlived its Idempotency-Key lease and a retry "
+                                  "took the key over; its outcome is the retry's")
 
 
 async def release(sessionmaker: async_sessionmaker[AsyncSession], claimed: Claim) -> None:
@@ -140,6 +156,7 @@ async def release(sessionmaker: async_sessionmaker[AsyncSession], claimed: Claim
         await session.execute(
             delete(idempotency_keys).where(
                 idempotency_keys.c.scope == claimed.scope, idempotency_keys.c.key == claimed.key,
+                idempotency_keys.c.owner == claimed.owner,
                 idempotency_keys.c.state == "in_progress",
             )
         )

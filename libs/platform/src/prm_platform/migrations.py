@@ -54,6 +54,23 @@ def scheduler_ddl() -> list[str]:
     return [str(CreateTable(scheduled_jobs).compile(dialect=postgresql.dialect()))]
 
 
+def idempotency_owner_ddl() -> list[str]:
+    """The owner column of Idempotency-Key claims. ``IF NOT EXISTS``: a database created after
+    the column joined the platform tables already has it from its first revision."""
+    return ["ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS owner uuid"]
+
+
+def later_platform_ddl() -> list[str]:
+    """Everything the platform added after the first revision, in order (for scratch schemas
+    in tests; services apply each in its own revision)."""
+    return [*scheduler_ddl(), *idempotency_owner_ddl()]
+
+
+def add_idempotency_owner() -> None:
+    for statement in idempotency_owner_ddl():
+        op.execute(statement)
+
+
 def create_scheduler_table() -> None:
     for statement in scheduler_ddl():
         op.execute(statement)

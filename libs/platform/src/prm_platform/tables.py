@@ -24,6 +24,8 @@ idempotency_keys = Table(
     platform_metadata,
     Column("scope", String(128), primary_key=True),
     Column("key", String(255), primary_key=True),
+    # The claim's holder (``prm_platform.idempotency.Claim.owner``); added by a later revision.
+    Column("owner", UUID(as_uuid=True)),
     Column("fingerprint", String(64), nullable=False),
     Column("state", String(16), nullable=False),  # in_progress | completed
     Column("locked_until", TIMESTAMP(timezone=True)),

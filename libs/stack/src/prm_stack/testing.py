@@ -124,13 +124,13 @@ async def scratch_schema(infra: Infra, *extra_ddl: str) -> AsyncIterator[tuple[A
     from sqlalchemy import text
 
     from prm_platform.db import make_engine
-    from prm_platform.migrations import platform_ddl, scheduler_ddl
+    from prm_platform.migrations import later_platform_ddl, platform_ddl
 
     schema = f"scratch_{secrets.token_hex(4)}"
     engine = make_engine(infra.database_url, schema, pool_size=5)
     async with engine.begin() as connection:
         await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        for statement in [*platform_ddl(schema), *scheduler_ddl(), *extra_ddl]:
+        for statement in [*platform_ddl(schema), *later_platform_ddl(), *extra_ddl]:
             await connection.execute(text(statement))
     try:
         yield engine, schema
