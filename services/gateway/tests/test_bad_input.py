@@ -119,3 +119,15 @@ async def test_field_errors_name_a_field(gateway, admin):
     array_body = await gateway.post("/v1/partners", headers=admin, json=[NEW])
     fields = [e["field"] for e in assert_problem(array_body, 422, "validation-error")["errors"]]
     assert all(f and not f.isdigit() for f in fields), fields
+
+
+@pytest.mark.parametrize("method, path, allowed", [
+    ("PUT", "/v1/partners", "GET, POST"),
+    ("DELETE", "/v1/partners/01a20315-51b6-758f-abe1-fc0c13fa0bf9", "GET, PATCH"),
+    ("OPTIONS", "/v1/deals", "GET, POST"),
+    ("PATCH", "/v1/api-keys", "GET, POST"),
+])
+async def test_405_lists_every_allowed_method(gateway, admin, method, path, allowed):
+    response = await gateway.request(method, path, headers=admin)
+    assert_problem(response, 405, "method-not-allowed")
+    assert response.headers["allow"] == allowed

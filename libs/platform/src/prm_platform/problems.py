@@ -214,6 +214,21 @@ def _field_errors(exc: RequestValidationError) -> tuple[list[dict[str, str]], bo
     return errors, malformed
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app accepts on the request's path."""
+    from fastapi.routing import iter_route_contexts
+    from starlette.routing import compile_path
+
+    methods: set[str] = set()
+    # Included routers are resolved lazily by FastAPI: app.routes alone does not list them.
+    for context in iter_route_contexts(request.app.router.routes):
+        if context.path and context.methods:
+            pattern, _, _ = compile_path(context.path)
+            if pattern.match(request.url.path):
+                methods |= set(context.methods)
+    return sorted(methods)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: ProblemError) -> ProblemResponse:
         return exc.response(instance=request.url.path)
@@ -244,10 +259,14 @@ def install_problem_handlers(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else None
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no resource at {request.url.path}"
-        if exc.status_code == 405 and detail == "Method Not Allowed":
-            detail = f"{request.method} is not allowed on {request.url.path}"
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            if detail == "Method Not Allowed":
+                detail = f"{request.method} is not allowed on {request.url.path}"
+            # Starlette names only the first route of the path; the path may have several.
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
         return problem_response(exc.status_code, slug, detail, instance=request.url.path,
-                                headers=getattr(exc, "headers", None))
+                                headers=headers)
 
     async def on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
         request_id = request.headers.get("x-request-id")

@@ -36,7 +36,8 @@ def routes() -> dict[str, Upstream]:
     return {route.prefix: Upstream(declaration.name, route.read, route.write)
             for declaration in upstream_services() for route in declaration.routes}
 
-METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+# Every method goes to the owning service, which knows which it allows (its 405 says so).
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 READ_METHODS = frozenset({"GET", "HEAD"})
 FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "idempotency-key", "if-match",
                              "if-none-match", "traceparent", "tracestate")
