@@ -1,5 +1,6 @@
 import copy
 import json
+import re
 
 import pytest
 
@@ -111,6 +112,14 @@ async def test_gateway_serves_the_merged_contract_and_docs(gateway, real_specs):
     for page in ("/docs", "/redoc"):
         html = await gateway.get(page)
         assert html.status_code == 200 and "/openapi.json" in html.text
+        # Offline: every script, style and icon comes from the gateway itself.
+        urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html.text)
+        urls += re.findall(r"""(?:url|URL)\s*:\s*["']([^"']+)["']""", html.text)
+        assert urls and not [u for u in urls if "://" in u or u.startswith("//")], urls
+        assets = [u for u in urls if u.startswith("/docs-assets/")]
+        assert assets, urls
+        for url in assets:
+            assert (await gateway.get(url)).status_code == 200, url
 
 
 async def test_contract_waits_for_late_upstreams(start_gateway, transports):

@@ -10,12 +10,15 @@ import asyncio
 import copy
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
+import fastapi_standalone_docs
 import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from prm_platform.problems import PROBLEM_MEDIA_TYPE, ServiceUnavailable
 from prm_platform.security import PRINCIPAL_HEADER
@@ -176,6 +179,15 @@ async def _fetch(client: httpx.AsyncClient, base_url: str) -> dict:
 
 router = APIRouter(include_in_schema=False)
 
+# Swagger UI and ReDoc from a package's files, never a CDN: the docs work offline and load
+# nothing from third parties.
+DOCS_ASSETS = "/docs-assets"
+_ASSETS = Path(fastapi_standalone_docs.__file__).parent / "static"
+
+
+def mount_docs_assets(app: FastAPI) -> None:
+    app.mount(DOCS_ASSETS, StaticFiles(directory=_ASSETS), name="docs-assets")
+
 
 @router.get("/openapi.json")
 async def openapi(request: Request) -> JSONResponse:
@@ -184,9 +196,16 @@ async def openapi(request: Request) -> JSONResponse:
 
 @router.get("/docs")
 async def swagger_ui() -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{TITLE} - Swagger UI")
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json", title=f"{TITLE} - Swagger UI",
+        swagger_js_url=f"{DOCS_ASSETS}/swagger/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS}/swagger/swagger-ui.css",
+        swagger_favicon_url=f"{DOCS_ASSETS}/fastapi/favicon.png")
 
 
 @router.get("/redoc")
 async def redoc() -> HTMLResponse:
-    return get_redoc_html(openapi_url="/openapi.json", title=f"{TITLE} - ReDoc")
+    return get_redoc_html(
+        openapi_url="/openapi.json", title=f"{TITLE} - ReDoc",
+        redoc_js_url=f"{DOCS_ASSETS}/redoc/redoc.standalone.js",
+        redoc_favicon_url=f"{DOCS_ASSETS}/fastapi/favicon.png", with_google_fonts=False)

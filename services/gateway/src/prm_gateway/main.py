@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None,
                        limiter=RateLimiter(settings.rate_limit_per_minute))
     app.include_router(health.router)
     app.include_router(contract.router)
+    contract.mount_docs_assets(app)
     app.include_router(api_keys_router)
     proxy.install_routes(app)
     return app
