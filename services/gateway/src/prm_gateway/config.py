@@ -6,9 +6,17 @@ from pydantic import AfterValidator, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from prm_platform.declaration import ServiceDeclaration, services
+from prm_platform.oidc import OidcSettings
 from prm_platform.settings import ServiceSettings
 
 SCHEMA = "gateway"
+
+# Vendor staff roles of the identity provider and what they may do (overridable).
+ROLE_SCOPES = {
+    "admin": ["admin"],
+    "channel_manager": ["partners:read", "partners:write", "deals:read", "deals:write"],
+    "finance": ["partners:read", "deals:read"],
+}
 
 
 def _base_url(value: str) -> str:
@@ -35,9 +43,42 @@ class Settings(ServiceSettings):
     readiness_timeout: float = Field(default=2.0, gt=0, le=30)
     # Requests per API key per minute, which is also the burst a key may send at once.
     rate_limit_per_minute: int = Field(default=6000, ge=1)
+    # Failed authentications per client address per minute before it is refused (429).
+    failed_auth_per_minute: int = Field(default=30, ge=1)
+    # Browser origins allowed to call the API (CORS), e.g. ["https://portal.example.com"].
+    cors_origins: list[str] = Field(default_factory=list)
+    # How stale a partner org's standing may be (a suspension takes effect within the event
+    # delay plus this).
+    standing_cache_seconds: float = Field(default=2.0, ge=0, le=30)
+    # OIDC for portal users; off unless an issuer is set (PRM_GATEWAY_OIDC_ISSUER, ...).
+    oidc_issuer: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_audience: str | None = None
+    oidc_roles_claim: str = "roles"
+    oidc_partner_claim: str = "prm_partner_id"
+    # Role -> scopes of vendor staff, e.g. {"channel_manager": ["partners:read", ...]}.
+    oidc_role_scopes: dict[str, list[str]] = Field(default_factory=lambda: dict(ROLE_SCOPES))
     # How stale a cached key lookup may be: a key revoked elsewhere stops working within this.
     key_cache_seconds: float = Field(default=5.0, ge=0, le=30)
     contract_cache_seconds: float = Field(default=60.0, ge=0)
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Self:
+        configured = [self.oidc_issuer, self.oidc_jwks_url, self.oidc_audience]
+        if any(configured) and not all(configured):
+            raise ValueError("OIDC needs oidc_issuer, oidc_jwks_url and oidc_audience together")
+        return self
+
+    def oidc(self) -> OidcSettings | None:
+        if not self.oidc_issuer or not self.oidc_jwks_url or not self.oidc_audience:
+            return None
+        from prm_gateway.api_keys.schemas import DEFAULT_PARTNER_SCOPES
+
+        return OidcSettings(issuer=self.oidc_issuer, jwks_url=self.oidc_jwks_url,
+                            audience=self.oidc_audience, roles_claim=self.oidc_roles_claim,
+                            role_scopes=self.oidc_role_scopes,
+                            partner_claim=self.oidc_partner_claim,
+                            partner_scopes=DEFAULT_PARTNER_SCOPES)
 
     @model_validator(mode="after")
     def _every_upstream(self) -> Self:

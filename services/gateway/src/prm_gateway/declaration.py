@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from prm_contracts import PARTNERS_TOPIC
 from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
 
 API_KEYS_READ = "api_keys:read"
@@ -12,6 +13,7 @@ SERVICE = ServiceDeclaration(
     schema="gateway",
     description="The edge: API keys, authentication, routing, the merged OpenAPI contract.",
     app="prm_gateway.main:create_app",
+    worker="prm_gateway.worker",
     edge=True,
     # Served by the gateway itself, not forwarded.
     routes=(RoutePrefix("/v1/api-keys", read=API_KEYS_READ, write=API_KEYS_WRITE),),
@@ -19,6 +21,12 @@ SERVICE = ServiceDeclaration(
         Scope(API_KEYS_READ, "List and read API keys (never their secrets)."),
         Scope(API_KEYS_WRITE, "Create and revoke API keys, with no more power than the caller."),
     ),
+    problems={
+        "partner-inactive": "The partner organisation these credentials act for is suspended "
+                            "or terminated; its keys and users are refused until it is active "
+                            "again.",
+    },
+    consumes=(PARTNERS_TOPIC,),
     migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
     migration_order=10,
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -12,14 +11,14 @@ from fastapi import FastAPI
 
 from prm_gateway import contract, health, proxy
 from prm_gateway.api_keys.endpoints import router as api_keys_router
-from prm_gateway.auth import ApiKeyAuthentication, KeyCache, RateLimiter
+from prm_gateway.auth import GatewayAuthentication, KeyCache, Standings
 from prm_gateway.config import SCHEMA, Settings
-from prm_platform import idempotency
 from prm_platform.app import operation_id
 from prm_platform.db import make_engine, make_sessionmaker
+from prm_platform.edge import install_edge
 from prm_platform.http import BodySizeLimit
+from prm_platform.oidc import OidcVerifier
 from prm_platform.problems import install_problem_handlers
-from prm_platform.scheduler import Scheduler
 
 log = logging.getLogger("prm.gateway")
 
@@ -38,16 +37,12 @@ def create_app(settings: Settings | None = None,
         async with httpx.AsyncClient(limits=limits, timeout=settings.upstream_timeout,
                                      mounts=mounts, follow_redirects=False) as client:
             app.state.http = client
-            # The gateway has no worker of its own: it runs its purge here, once per tick
-            # across replicas, on its own sessionmaker (never the per-request one).
-            stop = asyncio.Event()
-            scheduler = Scheduler(make_sessionmaker(engine), [idempotency.purge_job()])
-            purge = asyncio.create_task(scheduler.run(stop))
+            # Purges run in the gateway's worker (prm_gateway.worker), like every service's.
+            oidc = settings.oidc()
+            app.state.oidc = OidcVerifier(oidc, client) if oidc else None
             try:
                 yield
             finally:
-                stop.set()
-                await asyncio.gather(purge, return_exceptions=True)
                 await engine.dispose()
 
     app = FastAPI(
@@ -70,12 +65,22 @@ def create_app(settings: Settings | None = None,
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.internal_secret = settings.internal_secret.get_secret_value()
     app.state.keys = KeyCache(settings.key_cache_seconds)
+    app.state.standings = Standings(settings.standing_cache_seconds)
+    app.state.oidc = None
     app.state.contract = contract.ContractSource(settings.contract_cache_seconds)
     install_problem_handlers(app)
-    # Added last = runs first: refuse unauthenticated /v1 requests before reading any body.
+    # Added last = runs first: CORS, then authentication and rate limits refuse a /v1 request
+    # before its body is read, then the body size limit.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ApiKeyAuthentication, keys=app.state.keys,
-                       limiter=RateLimiter(settings.rate_limit_per_minute))
+
+    async def authenticate(credential: str):
+        return await GatewayAuthentication(app, app.state.keys, app.state.standings,
+                                           app.state.oidc)(credential)
+
+    install_edge(app, authenticate=authenticate,
+                 rate_limit_per_minute=settings.rate_limit_per_minute,
+                 failed_auth_per_minute=settings.failed_auth_per_minute,
+                 cors_origins=settings.cors_origins)
     app.include_router(health.router)
     app.include_router(contract.router)
     contract.mount_docs_assets(app)

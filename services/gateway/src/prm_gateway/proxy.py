@@ -78,7 +78,7 @@ def request_id(request: Request) -> str:
 
 
 async def forward(request: Request, upstream: Upstream) -> Response:
-    principal: Principal = request.state.principal  # set by ApiKeyAuthentication
+    principal: Principal = request.state.principal  # set by the edge (prm_platform.edge)
     principal.require(upstream.read if request.method in READ_METHODS else upstream.write)
     app_state = request.app.state
     headers = _forwarded_headers(request)

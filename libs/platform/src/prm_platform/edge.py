@@ -1,0 +1,162 @@
+"""The edge of a service: CORS, authentication and rate limits, as one piece of middleware.
+
+The gateway installs it today; it is written so that any service can install it unchanged (the
+fast-path design moves authentication into every service): it knows nothing of API keys or
+tokens itself, only an ``Authenticate`` callable that turns a bearer credential into a
+``Principal`` or raises a problem.
+
+For every request under ``protected_prefix``:
+
+1. a client address that has failed authentication too often is refused (429) before any
+   credential is looked at, so guessing keys costs nothing but the guesser's time;
+2. the bearer credential is authenticated (a failure counts against the client address);
+3. the principal's own rate limit is taken, and every answer carries ``RateLimit-Limit``,
+   ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds until the bucket is full again);
+4. the principal is put on the request state, where ``prm_platform.security`` finds it.
+
+CORS comes first: a preflight (``OPTIONS`` with ``Access-Control-Request-Method``) is answered
+without credentials, and the headers front ends need are exposed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from prm_platform.problems import ProblemError, Unauthenticated
+from prm_platform.security import Principal
+
+Authenticate = Callable[[str], Awaitable[Principal]]
+
+EXPOSED_HEADERS = ("ETag", "Location", "Idempotent-Replayed", "Retry-After", "X-Request-Id",
+                   "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+ALLOWED_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "If-Match",
+                   "If-None-Match", "X-Request-Id", "traceparent", "tracestate")
+ALLOWED_METHODS = ("GET", "HEAD", "POST", "PATCH", "PUT", "DELETE")
+_MAX_BUCKETS = 100_000
+
+
+class RateLimited(ProblemError):
+    status, slug = 429, "rate-limited"
+
+
+@dataclass
+class Quota:
+    limit: int
+    remaining: int
+    reset: int  # seconds until the bucket is full again
+
+    def headers(self) -> dict[str, str]:
+        return {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining),
+                "RateLimit-Reset": str(self.reset)}
+
+
+class RateLimiter:
+    """A token bucket per subject in this process's memory: ``per_minute`` requests in a burst,
+    refilled evenly over a minute. With N replicas the effective limit is N times higher."""
+
+    def __init__(self, per_minute: int, what: str = "requests") -> None:
+        self.capacity = float(per_minute)
+        self.rate = per_minute / 60.0
+        self.what = what
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def _tokens(self, subject: str, now: float) -> float:
+        tokens, last = self._buckets.get(subject, (self.capacity, now))
+        return min(self.capacity, tokens + (now - last) * self.rate)
+
+    def _quota(self, tokens: float) -> Quota:
+        return Quota(int(self.capacity), max(0, math.floor(tokens)),
+                     math.ceil((self.capacity - tokens) / self.rate))
+
+    def take(self, subject: str) -> Quota:
+        """Spend one request of ``subject``'s budget, or raise RateLimited."""
+        now = time.monotonic()
+        tokens = self._tokens(subject, now)
+        if tokens < 1:
+            retry_after = math.ceil((1 - tokens) / self.rate)
+            quota = self._quota(tokens)
+            raise RateLimited(f"rate limit of {int(self.capacity)} {self.what} per minute "
+                              "reached", headers={"Retry-After": str(retry_after),
+                                                  **quota.headers()})
+        if len(self._buckets) >= _MAX_BUCKETS:
+            self._buckets.clear()  # bounded memory; forgetting only forgives
+        self._buckets[subject] = (tokens - 1, now)
+        return self._quota(tokens - 1)
+
+    def check(self, subject: str) -> None:
+        """Raise RateLimited if ``subject`` has no budget left, without spending any."""
+        if self._tokens(subject, time.monotonic()) < 1:
+            self.take(subject)
+
+
+def bearer_token(headers: Headers) -> str:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("send an API key or token as 'Authorization: Bearer <credential>'")
+    return token.strip()
+
+
+class Edge:
+    """Pure ASGI middleware, so it refuses a request before its body is even read."""
+
+    def __init__(self, app: ASGIApp, *, authenticate: Authenticate, limiter: RateLimiter,
+                 failures: RateLimiter, protected_prefix: str = "/v1") -> None:
+        self.app = app
+        self.authenticate = authenticate
+        self.limiter = limiter
+        self.failures = failures
+        self.prefix = protected_prefix
+
+    def _protected(self, scope: Scope) -> bool:
+        path = scope.get("path", "")
+        return scope["type"] == "http" and (path == self.prefix
+                                            or path.startswith(self.prefix + "/"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._protected(scope):
+            await self.app(scope, receive, send)
+            return
+        address = (scope.get("client") or ("unknown",))[0]
+        try:
+            self.failures.check(address)
+            try:
+                principal = await self.authenticate(bearer_token(Headers(scope=scope)))
+            except Unauthenticated:
+                self.failures.take(address)
+                raise
+            quota = self.limiter.take(principal.subject)
+        except ProblemError as exc:
+            await exc.response(instance=scope.get("path"))(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+
+        async def send_with_quota(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in quota.headers().items():
+                    headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_quota)
+
+
+def install_edge(app, *, authenticate: Authenticate, rate_limit_per_minute: int,
+                 failed_auth_per_minute: int, cors_origins: Sequence[str],
+                 protected_prefix: str = "/v1") -> None:
+    """Add the edge to ``app``: CORS outermost (preflights need no credentials), then
+    authentication and rate limits. Call it after the app's other middleware."""
+    app.add_middleware(Edge, authenticate=authenticate,
+                       limiter=RateLimiter(rate_limit_per_minute),
+                       failures=RateLimiter(failed_auth_per_minute, "failed authentications"),
+                       protected_prefix=protected_prefix)
+    app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins),
+                       allow_credentials=False, allow_methods=list(ALLOWED_METHODS),
+                       allow_headers=list(ALLOWED_HEADERS), expose_headers=list(EXPOSED_HEADERS),
+                       max_age=600)

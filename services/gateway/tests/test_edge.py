@@ -1,0 +1,253 @@
+"""The platform edge in the gateway: CORS for browser front ends, rate-limit headers, the
+failed-authentication limit per client address, and OIDC tokens from a real local issuer."""
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from .helpers import assert_problem, issue_key
+
+PORTAL = "https://portal.example.com"
+
+
+async def test_cors_preflight_needs_no_credentials(start_gateway):
+    gateway = await start_gateway(cors_origins=[PORTAL])
+    preflight = await gateway.options("/v1/partners", headers={
+        "Origin": PORTAL, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type, idempotency-key"})
+    assert preflight.status_code == 200, preflight.text
+    assert preflight.headers["access-control-allow-origin"] == PORTAL
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    allowed = preflight.headers["access-control-allow-headers"].lower()
+    assert {"authorization", "idempotency-key", "if-match"} <= set(allowed.split(", "))
+    assert "access-control-allow-credentials" not in preflight.headers
+    # Other origins get no CORS grant.
+    stranger = await gateway.options("/v1/partners", headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in stranger.headers
+
+
+async def test_cors_exposes_the_headers_front_ends_read(start_gateway):
+    gateway = await start_gateway(cors_origins=[PORTAL])
+    admin = await issue_key(gateway)
+    response = await gateway.post("/v1/partners", headers={**admin, "Origin": PORTAL}, json={
+        "name": "Acme", "type": "msp", "country": "DE"})
+    assert response.status_code == 201
+    exposed = {h.strip().lower() for h in
+               response.headers["access-control-expose-headers"].split(",")}
+    assert {"etag", "location", "idempotent-replayed", "retry-after", "x-request-id",
+            "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"} <= exposed
+
+
+async def test_no_origin_is_allowed_by_default(gateway):
+    preflight = await gateway.options("/v1/partners", headers={
+        "Origin": PORTAL, "Access-Control-Request-Method": "GET"})
+    assert "access-control-allow-origin" not in preflight.headers
+
+
+async def test_rate_limit_headers_and_429(start_gateway):
+    gateway = await start_gateway(rate_limit_per_minute=3)
+    admin = await issue_key(gateway)
+    seen = []
+    for _ in range(3):
+        response = await gateway.get("/v1/partners", headers=admin)
+        assert response.status_code == 200
+        seen.append(int(response.headers["ratelimit-remaining"]))
+        assert response.headers["ratelimit-limit"] == "3"
+    assert seen == [2, 1, 0]
+    limited = await gateway.get("/v1/partners", headers=admin)
+    assert_problem(limited, 429, "rate-limited")
+    assert int(limited.headers["retry-after"]) >= 1
+
+
+async def test_failed_authentication_is_limited_per_client_address(start_gateway):
+    gateway = await start_gateway(failed_auth_per_minute=5)
+    admin = await issue_key(gateway)
+    statuses = []
+    for _ in range(40):
+        guess = "prm_" + secrets.token_urlsafe(32)
+        statuses.append((await gateway.get("/v1/partners",
+                                           headers={"Authorization": f"Bearer {guess}"}
+                                           )).status_code)
+    assert statuses[:5] == [401] * 5 and set(statuses[5:]) == {429}
+    # Only the five guesses that were let through were looked up; the rest cost nothing.
+    assert len(gateway.app.state.keys._entries) <= 6
+    # The blocked address is blocked whatever it sends, until its budget refills.
+    assert (await gateway.get("/v1/partners", headers=admin)).status_code == 429
+
+
+async def test_unknown_keys_are_remembered_briefly(gateway):
+    guess = "prm_" + secrets.token_urlsafe(32)
+    for _ in range(3):
+        response = await gateway.get("/v1/partners", headers={"Authorization": f"Bearer {guess}"})
+        assert_problem(response, 401, "unauthenticated")
+    keys = gateway.app.state.keys
+    assert sum(1 for e in keys._entries.values() if e.principal is None) == 1
+
+
+# -- OIDC, against a real issuer on a local port -----------------------------------------------
+
+def _b64(number: int) -> str:
+    raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+class Issuer:
+    """A tiny identity provider: publishes a JWKS over HTTP and signs tokens."""
+
+    def __init__(self) -> None:
+        self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.ec = ec.generate_private_key(ec.SECP256R1())
+        self.url = ""
+        numbers = self.rsa.public_key().public_numbers()
+        ec_numbers = self.ec.public_key().public_numbers()
+        self.jwks = {"keys": [
+            {"kty": "RSA", "kid": "rsa-1", "use": "sig", "alg": "RS256",
+             "n": _b64(numbers.n), "e": _b64(numbers.e)},
+            {"kty": "EC", "kid": "ec-1", "use": "sig", "alg": "ES256", "crv": "P-256",
+             "x": _b64(ec_numbers.x).rjust(43, "A"), "y": _b64(ec_numbers.y).rjust(43, "A")},
+        ]}
+        self.fetches = 0
+        issuer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - http.server's name
+                issuer.fetches += 1
+                body = json.dumps(issuer.jwks).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def token(self, *, alg="RS256", kid=None, **claims) -> str:
+        now = int(time.time())
+        body = {"iss": self.url, "aud": "prm-portal", "sub": "user-42", "iat": now,
+                "exp": now + 300, **claims}
+        key = self.rsa if alg == "RS256" else self.ec
+        return jwt.encode(body, key, algorithm=alg,
+                          headers={"kid": kid or ("rsa-1" if alg == "RS256" else "ec-1")})
+
+
+@pytest.fixture(scope="module")
+def issuer():
+    issuer = Issuer()
+    yield issuer
+    issuer.server.shutdown()
+
+
+@pytest.fixture
+async def oidc_gateway(start_gateway, issuer):
+    return await start_gateway(oidc_issuer=issuer.url, oidc_jwks_url=issuer.url + "/jwks",
+                               oidc_audience="prm-portal")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_vendor_staff_roles_map_to_scopes(oidc_gateway, issuer):
+    for alg in ("RS256", "ES256"):
+        manager = bearer(issuer.token(alg=alg, roles=["channel_manager"]))
+        created = await oidc_gateway.post("/v1/partners", headers=manager, json={
+            "name": "Via portal", "type": "msp", "country": "DE"})
+        assert created.status_code == 201, created.text
+    finance = bearer(issuer.token(roles=["finance"]))
+    assert (await oidc_gateway.get("/v1/partners", headers=finance)).status_code == 200
+    assert_problem(await oidc_gateway.post("/v1/partners", headers=finance, json={
+        "name": "No", "type": "msp", "country": "DE"}), 403, "forbidden")
+    nobody = bearer(issuer.token(roles=["intern"]))
+    assert_problem(await oidc_gateway.get("/v1/partners", headers=nobody), 403, "forbidden")
+
+
+async def test_partner_users_see_only_their_org(oidc_gateway, issuer):
+    admin = await issue_key(oidc_gateway)
+    own = (await oidc_gateway.post("/v1/partners", headers=admin, json={
+        "name": "Own", "type": "msp", "country": "DE"})).json()
+    other = (await oidc_gateway.post("/v1/partners", headers=admin, json={
+        "name": "Other", "type": "msp", "country": "DE"})).json()
+    user = bearer(issuer.token(prm_partner_id=own["id"]))
+    listed = (await oidc_gateway.get("/v1/partners", headers=user)).json()
+    assert [p["id"] for p in listed["items"]] == [own["id"]]
+    assert_problem(await oidc_gateway.get(f"/v1/partners/{other['id']}", headers=user),
+                   404, "not-found")
+    assert_problem(await oidc_gateway.get("/v1/api-keys", headers=user), 403, "forbidden")
+
+
+def _unsigned(issuer) -> str:
+    header = base64.urlsafe_b64encode(b'{"alg":"none","kid":"rsa-1"}').rstrip(b"=")
+    claims = {"iss": issuer.url, "aud": "prm-portal", "sub": "x", "iat": int(time.time()),
+              "exp": int(time.time()) + 300, "roles": ["admin"]}
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
+    return (header + b"." + payload + b".").decode()
+
+
+def _hs256_with_public_key(issuer) -> str:
+    # The classic confusion attack: an HMAC keyed with the (public) RSA key.
+    now = int(time.time())
+    claims = {"iss": issuer.url, "aud": "prm-portal", "sub": "x", "iat": now, "exp": now + 60,
+              "roles": ["admin"]}
+    header = base64.urlsafe_b64encode(b'{"alg":"HS256","kid":"rsa-1","typ":"JWT"}').rstrip(b"=")
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=")
+    public = json.dumps(issuer.jwks["keys"][0]).encode()
+    signature = hmac.new(public, header + b"." + payload, hashlib.sha256).digest()
+    return (header + b"." + payload + b"." +
+            base64.urlsafe_b64encode(signature).rstrip(b"=")).decode()
+
+
+@pytest.mark.parametrize("bad", ["expired", "wrong-audience", "wrong-issuer", "unknown-kid",
+                                 "alg-none", "hs256-public-key", "garbage"])
+async def test_bad_tokens_are_refused(oidc_gateway, issuer, bad):
+    now = int(time.time())
+    token = {
+        "expired": lambda: issuer.token(iat=now - 3600, exp=now - 600, roles=["admin"]),
+        "wrong-audience": lambda: issuer.token(aud="someone-else", roles=["admin"]),
+        "wrong-issuer": lambda: issuer.token(iss="https://other.example", roles=["admin"]),
+        "unknown-kid": lambda: issuer.token(kid="rotated-away", roles=["admin"]),
+        "alg-none": lambda: _unsigned(issuer),
+        "hs256-public-key": lambda: _hs256_with_public_key(issuer),
+        "garbage": lambda: "not.a.token",
+    }[bad]()
+    assert_problem(await oidc_gateway.get("/v1/partners", headers=bearer(token)), 401,
+                   "unauthenticated")
+
+
+async def test_rotated_keys_are_fetched_once(oidc_gateway, issuer):
+    good = bearer(issuer.token(roles=["finance"]))
+    assert (await oidc_gateway.get("/v1/partners", headers=good)).status_code == 200
+    before = issuer.fetches
+    for _ in range(5):
+        assert (await oidc_gateway.get("/v1/partners", headers=good)).status_code == 200
+    assert issuer.fetches == before, "keys are cached"
+    # A new key appears at the issuer: the first token signed with it triggers one refetch.
+    new = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    numbers = new.public_key().public_numbers()
+    issuer.jwks["keys"].append({"kty": "RSA", "kid": f"rsa-{uuid.uuid4().hex[:6]}",
+                                "use": "sig", "alg": "RS256", "n": _b64(numbers.n),
+                                "e": _b64(numbers.e)})
+    kid = issuer.jwks["keys"][-1]["kid"]
+    now = int(time.time())
+    rotated = jwt.encode({"iss": issuer.url, "aud": "prm-portal", "sub": "u", "iat": now,
+                          "exp": now + 60, "roles": ["finance"]}, new, algorithm="RS256",
+                         headers={"kid": kid})
+    verifier = oidc_gateway.app.state.oidc
+    verifier._fetched -= 60  # past the refetch interval, as after half a minute
+    assert (await oidc_gateway.get("/v1/partners", headers=bearer(rotated))).status_code == 200
+    assert issuer.fetches == before + 1
