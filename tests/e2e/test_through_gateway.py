@@ -173,3 +173,32 @@ def test_bad_requests_are_problems_never_500(api, admin):
     for response in cases:
         assert response.headers["content-type"] == "application/problem+json"
         assert response.json()["status"] == response.status_code
+
+
+def test_suspended_partners_keys_stop_working_within_seconds(api, admin):
+    partner = new_partner(api, admin)
+    key = new_key(api, admin, kind="partner", partner_id=partner["id"])
+    own = {"Authorization": f"Bearer {key['key']}"}
+    assert api.get(f"/v1/partners/{partner['id']}", headers=own).status_code == 200
+
+    def status_after(action: str, expected: int, timeout: float = 15) -> httpx.Response:
+        current = api.get(f"/v1/partners/{partner['id']}", headers=admin)
+        moved = api.post(f"/v1/partners/{partner['id']}/{action}", headers={
+            **admin, "If-Match": current.headers["etag"]})
+        assert moved.status_code == 200, moved.text
+        deadline = time.monotonic() + timeout
+        while True:  # the gateway learns it from the partner's events
+            response = api.get("/v1/deals", headers=own)
+            if response.status_code == expected or time.monotonic() > deadline:
+                return response
+            time.sleep(0.2)
+
+    refused = status_after("suspend", 403)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["type"] == "/problems/partner-inactive"
+    assert refused.json()["partner_status"] == "suspended"
+    assert status_after("activate", 200).status_code == 200
+    terminated = status_after("terminate", 403)
+    assert terminated.json()["partner_status"] == "terminated"
+    # Terminated: no reads either, on any route.
+    assert api.get(f"/v1/partners/{partner['id']}", headers=own).status_code == 403
