@@ -21,7 +21,9 @@ without credentials, and the headers front ends need are exposed.
 from __future__ import annotations
 
 import math
+import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -40,6 +42,13 @@ ALLOWED_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "If-Match
                    "If-None-Match", "X-Request-Id", "traceparent", "tracestate")
 ALLOWED_METHODS = ("GET", "HEAD", "POST", "PATCH", "PUT", "DELETE")
 _MAX_BUCKETS = 100_000
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id(headers: Headers) -> str:
+    """The client's X-Request-Id if it is sane (it ends up in logs), else a new one."""
+    offered = headers.get("x-request-id", "")
+    return offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
 
 
 class RateLimited(ProblemError):
@@ -124,27 +133,33 @@ class Edge:
             await self.app(scope, receive, send)
             return
         address = (scope.get("client") or ("unknown",))[0]
+        headers = Headers(scope=scope)
+        rid = request_id(headers)
+        state = scope.setdefault("state", {})
+        state["request_id"] = rid
+        extra = {"X-Request-Id": rid}
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response_headers = MutableHeaders(scope=message)
+                for name, value in extra.items():
+                    if name not in response_headers:
+                        response_headers[name] = value
+            await send(message)
+
         try:
             self.failures.check(address)
             try:
-                principal = await self.authenticate(bearer_token(Headers(scope=scope)))
+                principal = await self.authenticate(bearer_token(headers))
             except Unauthenticated:
                 self.failures.take(address)
                 raise
-            quota = self.limiter.take(principal.subject)
+            extra.update(self.limiter.take(principal.subject).headers())
         except ProblemError as exc:
-            await exc.response(instance=scope.get("path"))(scope, receive, send)
+            await exc.response(instance=scope.get("path"))(scope, receive, send_with_headers)
             return
-        scope.setdefault("state", {})["principal"] = principal
-
-        async def send_with_quota(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in quota.headers().items():
-                    headers[name] = value
-            await send(message)
-
-        await self.app(scope, receive, send_with_quota)
+        state["principal"] = principal
+        await self.app(scope, receive, send_with_headers)
 
 
 def install_edge(app, *, authenticate: Authenticate, rate_limit_per_minute: int,

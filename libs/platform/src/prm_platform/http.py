@@ -38,6 +38,21 @@ IfMatchHeader = Annotated[
 ]
 
 
+def resource_headers(status: int = 200, *, location: bool = False, etag: bool = True
+                     ) -> dict[int | str, Any]:
+    """OpenAPI ``responses`` entry of an answer that carries a resource's ``ETag`` (and, for a
+    creation, its ``Location``)."""
+    headers: dict[str, Any] = {}
+    if etag:
+        headers["ETag"] = {
+            "description": "The resource's version; send it back in If-Match to change it.",
+            "schema": {"type": "string", "examples": ['"3"']}}
+    if location:
+        headers["Location"] = {"description": "Where the new resource is.",
+                               "schema": {"type": "string", "format": "uri-reference"}}
+    return {status: {"headers": headers}}
+
+
 class ServiceRoute(APIRoute):
     """Runs each request as one unit of work.
 

@@ -48,6 +48,49 @@ _GATEWAY_RESPONSES = {
 }
 
 
+def _header(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"description": description, "schema": schema or {"type": "string"}}
+
+
+_SECONDS = {"type": "integer", "minimum": 0}
+# Headers the edge sends on every /v1 answer.
+_EDGE_HEADERS = {
+    "X-Request-Id": _header("Identifies the request in every log line; send your own to "
+                            "correlate."),
+    "RateLimit-Limit": _header("Requests allowed per minute for these credentials.", _SECONDS),
+    "RateLimit-Remaining": _header("Requests left in the current window.", _SECONDS),
+    "RateLimit-Reset": _header("Seconds until the full allowance is back.", _SECONDS),
+}
+_RETRY_AFTER = {"Retry-After": _header("Seconds to wait before retrying.", _SECONDS)}
+_REPLAYED = {"Idempotent-Replayed": _header(
+    "`true` when this is the stored response of an earlier request with the same "
+    "Idempotency-Key.", {"type": "string", "enum": ["true"]})}
+LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
+CONTACT = {"name": "PRM maintainers"}
+
+
+def _declare_headers(operation: dict[str, Any], responses: dict[str, Any]) -> None:
+    """Declare the headers every answer may carry (the edge's, Retry-After on the statuses
+    that send it, Idempotent-Replayed where an Idempotency-Key is accepted), and keep problem
+    answers under application/problem+json only."""
+    idempotent = any(p.get("in") == "header" and p.get("name", "").lower() == "idempotency-key"
+                     for p in operation.get("parameters", []))
+    for status, response in responses.items():
+        if "$ref" in response:
+            continue
+        headers = response.setdefault("headers", {})
+        for name, header in _EDGE_HEADERS.items():
+            headers.setdefault(name, copy.deepcopy(header))
+        if status in ("409", "429", "503"):
+            headers.setdefault("Retry-After", copy.deepcopy(_RETRY_AFTER["Retry-After"]))
+        if idempotent and status.startswith("2"):
+            headers.setdefault("Idempotent-Replayed",
+                               copy.deepcopy(_REPLAYED["Idempotent-Replayed"]))
+        content = response.get("content", {})
+        if status[0] in "45" and PROBLEM_MEDIA_TYPE in content:
+            content.pop("application/json", None)
+
+
 def _public(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [p for p in parameters
             if not (p.get("in") == "header" and p.get("name", "").lower() in _INTERNAL_HEADERS)]
@@ -94,6 +137,7 @@ def merge_contracts(gateway_spec: dict, service_specs: dict[str, dict]) -> dict:
                 responses = operation.setdefault("responses", {})
                 for status, response in _GATEWAY_RESPONSES.items():
                     responses.setdefault(status, copy.deepcopy(response))
+                _declare_headers(operation, responses)
             paths[path], path_owner[path] = item, origin
         for section, entries in spec.get("components", {}).items():
             merged = components.setdefault(section, {})
@@ -113,7 +157,8 @@ def merge_contracts(gateway_spec: dict, service_specs: dict[str, dict]) -> dict:
     }
     info = copy.deepcopy(gateway_spec.get("info") or {})
     info.setdefault("version", "1.0.0")
-    info.update(title=TITLE, description=info.get("description") or DESCRIPTION)
+    info.update(title=TITLE, description=info.get("description") or DESCRIPTION,
+                license=LICENSE, contact=CONTACT)
     return {
         "openapi": "3.1.0",
         "info": info,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -43,7 +42,6 @@ FORWARDED_REQUEST_HEADERS = ("content-type", "accept", "idempotency-key", "if-ma
                              "if-none-match", "traceparent", "tracestate")
 RETURNED_RESPONSE_HEADERS = ("content-type", "etag", "location", "idempotent-replayed",
                              "retry-after", "x-request-id", "allow")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # What a forwarded header value may hold: visible ASCII and spaces (RFC 9110 field values; the
 # obsolete non-ASCII octets are refused rather than passed on to be misread upstream).
 _HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
@@ -71,18 +69,12 @@ def _upstream_path(request: Request) -> str:
     return path
 
 
-def request_id(request: Request) -> str:
-    """The client's X-Request-Id if it is sane (it ends up in logs), else a new one."""
-    offered = request.headers.get("x-request-id", "")
-    return offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
-
-
 async def forward(request: Request, upstream: Upstream) -> Response:
     principal: Principal = request.state.principal  # set by the edge (prm_platform.edge)
     principal.require(upstream.read if request.method in READ_METHODS else upstream.write)
     app_state = request.app.state
     headers = _forwarded_headers(request)
-    headers["x-request-id"] = request_id(request)
+    headers["x-request-id"] = request.state.request_id  # set by the edge
     headers[PRINCIPAL_HEADER] = sign_principal(principal, app_state.internal_secret)
     url = app_state.settings.upstreams[upstream.service] + _upstream_path(request)
     if query := request.url.query:

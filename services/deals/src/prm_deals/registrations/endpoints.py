@@ -7,7 +7,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prm_deals.registrations import service
 from prm_deals.registrations.models import Deal
 from prm_deals.registrations.schemas import DealOut, DealRegistration, DealStatus
-from prm_platform.http import IdempotencyKeyHeader, ServiceRoute, etag, request_session
+from prm_platform.http import (
+    IdempotencyKeyHeader,
+    ServiceRoute,
+    etag,
+    request_session,
+    resource_headers,
+)
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
 from prm_platform.security import Principal, current_principal
@@ -56,7 +62,7 @@ def _out(deal: Deal, response: Response) -> DealOut:
              description="A partner claims a customer opportunity. Only partners that are "
              "`active` may register. The deal starts `registered`; emits "
              "`prm.deal.registered.v1`.",
-             responses=_REGISTER_PROBLEMS)
+             responses={**_REGISTER_PROBLEMS, **resource_headers(201, location=True)})
 async def register_deal(
     body: Annotated[DealRegistration, Body(openapi_examples=_REGISTRATION_EXAMPLES)],
     response: Response,
@@ -86,7 +92,7 @@ async def list_deals(
 
 @router.get("/{deal_id}", summary="Get a deal registration",
             description="A partner key sees only its own org's deals; another org's is a 404.",
-            responses=problem_responses(404))
+            responses={**problem_responses(404), **resource_headers()})
 async def get_deal(deal_id: uuid.UUID, response: Response, session: Session, caller: Caller
                    ) -> DealOut:
     return _out(await service.get(session, caller, deal_id), response)

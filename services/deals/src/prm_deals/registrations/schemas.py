@@ -1,6 +1,7 @@
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -8,8 +9,17 @@ from prm_deals.registrations.models import Deal
 from prm_platform.money import Money
 from prm_platform.types import CountryCode, DomainName, Name
 
+
 # The registration's lifecycle as the design names it; review actions move it past `registered`.
-DealStatus = Literal["registered", "approved", "rejected", "won", "lost", "expired"]
+class DealStatus(StrEnum):
+    """Where a deal registration is in its lifecycle."""
+
+    registered = "registered"
+    approved = "approved"
+    rejected = "rejected"
+    won = "won"
+    lost = "lost"
+    expired = "expired"
 
 Notes = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 

@@ -9,7 +9,12 @@ from starlette.types import Scope as AsgiScope
 
 from prm_gateway.api_keys import service
 from prm_gateway.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
-from prm_platform.http import IdempotencyKeyHeader, ServiceRoute, request_session
+from prm_platform.http import (
+    IdempotencyKeyHeader,
+    ServiceRoute,
+    request_session,
+    resource_headers,
+)
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
 from prm_platform.security import Principal, current_principal
@@ -39,7 +44,8 @@ class OneTimeSecretResponse(JSONResponse):
 @router.post("", status_code=201, summary="Create an API key",
              description="Vendor keys with `api_keys:write` only. The secret (`key`) is in "
              "this response and nowhere else, ever; store it safely.",
-             responses=problem_responses(409))
+             responses={**problem_responses(409),
+                        **resource_headers(201, location=True, etag=False)})
 async def create_api_key(body: ApiKeyCreate, session: Session, caller: Caller,
                          idempotency_key: IdempotencyKeyHeader = None) -> ApiKeyCreated:
     key, secret = await service.create(session, caller, body)

@@ -1,7 +1,7 @@
 import datetime as dt
 import uuid
 from enum import StrEnum
-from typing import Literal, Self
+from typing import Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -9,8 +9,20 @@ from prm_platform.declaration import all_scopes
 from prm_platform.security import ADMIN
 from prm_platform.types import Name
 
-KeyKind = Literal["vendor", "partner"]
-KeyStatus = Literal["active", "revoked", "expired"]
+
+class KeyKind(StrEnum):
+    """Who a key acts for: the vendor (scoped) or one partner org."""
+
+    vendor = "vendor"
+    partner = "partner"
+
+
+class KeyStatus(StrEnum):
+    """Whether a key still works."""
+
+    active = "active"
+    revoked = "revoked"
+    expired = "expired"
 
 # Every scope the declared services define, plus ``admin`` (all of them). One named enum in
 # the contract, so generated clients get one type for it.
@@ -36,7 +48,7 @@ class ApiKeyCreate(BaseModel):
     )
 
     name: Name = Field(description="What the key is for; shown in listings.")
-    kind: KeyKind = "vendor"
+    kind: KeyKind = KeyKind.vendor
     partner_id: uuid.UUID | None = Field(
         default=None, description="The partner org a `partner` key acts for (required then).")
     scopes: list[Scope] | None = Field(

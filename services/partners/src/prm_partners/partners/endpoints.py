@@ -18,6 +18,7 @@ from prm_platform.http import (
     ServiceRoute,
     etag,
     request_session,
+    resource_headers,
 )
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
@@ -39,7 +40,7 @@ def _out(partner, response: Response) -> PartnerOut:
 @router.post("", status_code=201, summary="Create a partner organisation",
              description="Vendor keys only. The partner starts in `onboarding`; "
              "emits `prm.partner.created.v1`.",
-             responses=problem_responses(409))
+             responses={**problem_responses(409), **resource_headers(201, location=True)})
 async def create_partner(body: PartnerCreate, response: Response, session: Session,
                          caller: Caller, idempotency_key: IdempotencyKeyHeader = None
                          ) -> PartnerOut:
@@ -66,7 +67,7 @@ async def list_partners(
 
 
 @router.get("/{partner_id}", summary="Get a partner organisation",
-            responses=problem_responses(404))
+            responses={**problem_responses(404), **resource_headers()})
 async def get_partner(partner_id: uuid.UUID, response: Response, session: Session,
                       caller: Caller) -> PartnerOut:
     return _out(await service.get(session, caller, partner_id), response)
@@ -75,7 +76,7 @@ async def get_partner(partner_id: uuid.UUID, response: Response, session: Sessio
 @router.patch("/{partner_id}", summary="Update a partner organisation",
               description="Changes only the fields sent. Partner keys may change only `name`. "
               "Emits `prm.partner.updated.v1` when something changed.",
-              responses=problem_responses(404, 409, 412))
+              responses={**problem_responses(404, 409, 412), **resource_headers()})
 async def update_partner(partner_id: uuid.UUID, body: PartnerUpdate, response: Response,
                          session: Session, caller: Caller, if_match: IfMatchHeader = None
                          ) -> PartnerOut:
@@ -93,7 +94,7 @@ def _action(action: str, summary: str, description: str):
         f"/{{partner_id}}/{action}", endpoint, methods=["POST"], name=f"{action}_partner",
         summary=summary, description=description + " Vendor keys only; emits "
         "`prm.partner.status_changed.v1`.", response_model=PartnerOut,
-        responses=problem_responses(404, 409, 412),
+        responses={**problem_responses(404, 409, 412), **resource_headers()},
     )
 
 

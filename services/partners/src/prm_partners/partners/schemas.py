@@ -1,13 +1,30 @@
 import datetime as dt
 import uuid
-from typing import Literal
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from prm_platform.types import CountryCode, Name
 
-PartnerType = Literal["reseller", "msp", "si", "isv", "distributor", "referral"]
-PartnerStatus = Literal["onboarding", "active", "suspended", "terminated"]
+
+class PartnerType(StrEnum):
+    """What kind of partner an organisation is."""
+
+    reseller = "reseller"
+    msp = "msp"
+    si = "si"
+    isv = "isv"
+    distributor = "distributor"
+    referral = "referral"
+
+
+class PartnerStatus(StrEnum):
+    """Where a partner organisation is in its lifecycle."""
+
+    onboarding = "onboarding"
+    active = "active"
+    suspended = "suspended"
+    terminated = "terminated"
 
 
 class PartnerCreate(BaseModel):
