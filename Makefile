@@ -5,7 +5,9 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PY := .venv/bin/python
 ENV_STAMP := .venv/.synced
 
-.PHONY: help env run test test-fast lint openapi bench clean
+.PHONY: help env run test test-fast lint openapi contract-lint bench clean
+CONTRACT_TOOLS := tools/contract
+CONTRACT_STAMP := $(CONTRACT_TOOLS)/node_modules/.installed
 
 help:
 	@echo "make run      start the whole stack (PostgreSQL, broker, services, workers, gateway)"
@@ -13,6 +15,7 @@ help:
 	@echo "make openapi  regenerate openapi/openapi.json and openapi/asyncapi.yaml"
 	@echo "make bench    run the benchmarks (prints a table; not part of make test)"
 	@echo "make lint     ruff and the import contracts"
+	@echo "make contract-lint  Redocly, Spectral and AsyncAPI checks of openapi/"
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -27,7 +30,22 @@ env: $(ENV_STAMP)
 run: env
 	$(PY) -m prm_stack run
 
-test: env
+# Node tools for the contract (Redocly, Spectral, the AsyncAPI parser), pinned by the lockfile.
+$(CONTRACT_STAMP): $(CONTRACT_TOOLS)/package.json $(CONTRACT_TOOLS)/package-lock.json
+	cd $(CONTRACT_TOOLS) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The committed contract lints clean: 0 errors and 0 warnings in Redocly and Spectral
+# (spectral:oas), and the AsyncAPI document validates.
+contract-lint: $(CONTRACT_STAMP)
+	@out=$$(cd $(CONTRACT_TOOLS) && ./node_modules/.bin/redocly lint ../../openapi/openapi.json \
+	  --format=stylish 2>&1); echo "$$out" | grep -v "Node.js\|║\|╔\|╚"; \
+	  ! echo "$$out" | grep -qE "^ +[0-9]+:[0-9]+ +(warning|error) "
+	cd $(CONTRACT_TOOLS) && ./node_modules/.bin/spectral lint ../../openapi/openapi.json \
+	  --ruleset .spectral.yaml --fail-severity=warn
+	cd $(CONTRACT_TOOLS) && node validate-asyncapi.mjs ../../openapi/asyncapi.yaml
+
+test: env contract-lint
 	$(PY) scripts/import_contracts.py
 	$(PY) -m pytest
 
@@ -45,4 +63,4 @@ bench: env
 	$(PY) tests/benchmarks/run.py
 
 clean:
-	rm -rf .venv .tools .pytest_cache
+	rm -rf .venv .tools .pytest_cache $(CONTRACT_TOOLS)/node_modules

@@ -119,8 +119,26 @@ def asyncapi_document() -> dict:
                            "aggregate (message key); consumers deduplicate on the event id.",
         },
         "defaultContentType": "application/json",
-        "servers": {"embedded": {"host": "127.0.0.1:9092", "protocol": "kafka",
-                                 "description": "The broker `make run` starts"}},
+        "servers": {
+            "embedded": {
+                "host": "127.0.0.1:{port}", "protocol": "kafka",
+                "description": "The in-memory broker (tansu) that `make run` starts on a free "
+                               "port; its banner prints it (the `Broker` line).",
+                "variables": {"port": {"description": "The port `make run` printed.",
+                                       "examples": ["41037"]}},
+            },
+            "compose": {
+                "host": "kafka:9092", "protocol": "kafka",
+                "description": "Apache Kafka (KRaft) of `docker compose up`, on the compose "
+                               "network.",
+            },
+            "production": {
+                "host": "{bootstrap}", "protocol": "kafka",
+                "description": "Your Kafka cluster, as configured in PRM_KAFKA_BOOTSTRAP.",
+                "variables": {"bootstrap": {"description": "A bootstrap server, host:port.",
+                                            "examples": ["kafka-0.kafka.prm.svc:9092"]}},
+            },
+        },
         "channels": channels,
         "operations": operations,
         "components": {"messages": messages, "schemas": dict(sorted(schemas.items()))},

@@ -93,7 +93,7 @@ class DealOut(BaseModel):
     customer: Customer
     amount: Money
     expected_close_date: dt.date
-    notes: str | None
+    notes: str | None = None
     status: DealStatus
     version: int = Field(description="Increases with every change; the ETag is its quoted value.")
     created_at: dt.datetime

@@ -68,7 +68,9 @@ async def list_api_keys(
                            next_cursor=next_cursor)
 
 
-@router.get("/{key_id}", summary="Get an API key", responses=problem_responses(404))
+@router.get("/{key_id}", summary="Get an API key",
+            description="Vendor keys with `api_keys:read` only. The secret is never shown "
+            "again.", responses=problem_responses(404))
 async def get_api_key(key_id: uuid.UUID, session: Session, caller: Caller) -> ApiKeyOut:
     return ApiKeyOut.model_validate(await service.get(session, caller, key_id))
 

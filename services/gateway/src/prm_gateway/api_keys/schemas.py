@@ -94,20 +94,32 @@ class ApiKeyOut(BaseModel):
     id: uuid.UUID
     name: str
     kind: KeyKind
-    partner_id: uuid.UUID | None
+    # Nullable fields default to None so that examples (whose nulls the contract generator
+    # drops) still validate.
+    partner_id: uuid.UUID | None = None
     scopes: list[str]
     prefix: str = Field(description="The first characters of the key, to recognise it.")
     status: KeyStatus
-    created_by: str | None = Field(description="Id of the key that created this one.")
+    created_by: str | None = Field(default=None,
+                                   description="Id of the key that created this one.")
     created_at: dt.datetime
-    expires_at: dt.datetime | None
-    revoked_at: dt.datetime | None
+    expires_at: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None
     last_used_at: dt.datetime | None = Field(
-        description="Last use, updated at most once a minute.")
+        default=None, description="Last use, updated at most once a minute.")
 
 
 class ApiKeyCreated(ApiKeyOut):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0193c1c2-9b40-7c1d-8e2f-3a4b5c6d7e8f", "name": "Salesforce sync",
+        "kind": "vendor", "scopes": ["deals:read", "partners:read"], "prefix": "prm_x4Qe9T2b",
+        "status": "active", "created_by": "0193c1c2-1111-7222-8333-444455556666",
+        "created_at": "2026-11-22T09:30:00Z",
+        "key": "prm_x4Qe9T2bVn0c7Lr1sYk3Hw8uJd5Pz6Aa_Bo2Ci9Dg4E",
+    }]})
+
     key: str | None = Field(
+        default=None,
         description="The secret: send it as `Authorization: Bearer <key>`. Shown only in this "
         "response; the gateway keeps just its hash. It is null when this is an idempotent "
         "replay (`Idempotent-Replayed: true`): if the first response was lost, revoke the key "

@@ -67,6 +67,8 @@ async def list_partners(
 
 
 @router.get("/{partner_id}", summary="Get a partner organisation",
+            description="A partner key sees only its own org; another org's is a 404. The "
+            "ETag is the partner's version, for If-Match on updates and actions.",
             responses={**problem_responses(404), **resource_headers()})
 async def get_partner(partner_id: uuid.UUID, response: Response, session: Session,
                       caller: Caller) -> PartnerOut:
