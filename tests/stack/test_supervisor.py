@@ -24,7 +24,7 @@ import pytest
 from prm_platform.security import Principal, PrincipalKind
 from prm_stack.embedded import port_open, remove_data
 from prm_stack.launch import RunningStack, fresh_database, start_stack
-from prm_stack.supervisor import SHUTDOWN_SECONDS
+from prm_stack.supervisor import SHUTDOWN_SECONDS, process_table
 from prm_stack.testing import principal_headers
 
 pytestmark = pytest.mark.stack
@@ -195,8 +195,10 @@ def full_stack_exists() -> bool:
 @pytest.mark.skipif(not full_stack_exists(), reason="the gateway or deals service is not built yet")
 def test_full_stack_banner_key_works_through_the_gateway(prm_stack_processes):
     stack = prm_stack_processes
-    assert set(stack.info["processes"]) == {"partners-api", "partners-worker", "deals-api",
-                                            "deals-worker", "gateway"}
+    # Every declared process runs, and nothing else.
+    assert set(stack.info["processes"]) == {p.name for p in process_table()}
+    assert {"partners-api", "partners-worker", "deals-api", "deals-worker", "gateway",
+            "gateway-worker"} <= set(stack.info["processes"])
     key = stack.admin_key
     assert key
     banner = stack.output()
