@@ -90,3 +90,18 @@ async def test_the_inbox_applies_each_event_once(sessions, partner_event):
         )).scalars().all()
     assert outcomes == ["applied"]
 
+
+
+async def test_unknown_type_and_status_from_a_newer_producer_are_kept(sessions, partner_event,
+                                                                     engine):
+    """A tolerant reader: values this service does not know yet are stored as sent, and the
+    consumer applies the event instead of dead-lettering it."""
+    partner_id = uuid.uuid4()
+    known = partner_event(partner_id)
+    newer = known.model_copy(update={"data": {"partner": {
+        **known.data["partner"], "type": "marketplace", "status": "probation"}}})
+    consumer = EventConsumer("deals.partner-directory-test", [PARTNERS_TOPIC], HANDLERS,
+                             sessions, producer=None)
+    assert await consumer.apply(newer) is True
+    listed = await entry(sessions, partner_id)
+    assert (listed.type, listed.status) == ("marketplace", "probation")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -25,8 +25,15 @@ def dead_letter_topic(topic: str) -> str:
     return f"{topic}.dlt"
 
 
-PartnerType = Literal["reseller", "msp", "si", "isv", "distributor", "referral"]
-PartnerStatus = Literal["onboarding", "active", "suspended", "terminated"]
+# Tolerant readers: a value a newer producer added must not make an older consumer refuse (and
+# dead-letter) the whole event. Known values are documented; consumers keep what they receive.
+PARTNER_TYPES = ("reseller", "msp", "si", "isv", "distributor", "referral")
+PARTNER_STATUSES = ("onboarding", "active", "suspended", "terminated")
+PartnerType = Annotated[str, Field(min_length=1, max_length=40, examples=list(PARTNER_TYPES),
+                                   description="Known: " + ", ".join(PARTNER_TYPES))]
+PartnerStatus = Annotated[str, Field(min_length=1, max_length=40,
+                                     examples=list(PARTNER_STATUSES),
+                                     description="Known: " + ", ".join(PARTNER_STATUSES))]
 
 
 class EventPayload(BaseModel):

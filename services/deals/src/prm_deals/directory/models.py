@@ -14,9 +14,10 @@ class PartnerDirectoryEntry(Base):
 
     partner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    type: Mapped[str] = mapped_column(String(20))
+    # Type and status as the partners service sent them (tolerant reader: unknown values kept).
+    type: Mapped[str] = mapped_column(String(40))
     country: Mapped[str] = mapped_column(String(2))
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(40))
     # The partner's own version of the snapshot held; older snapshots are never taken.
     version: Mapped[int] = mapped_column(Integer)
     # How many events about this partner were applied, stale ones included. The inbox applies
