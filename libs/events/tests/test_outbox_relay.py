@@ -114,3 +114,44 @@ async def test_new_events_are_relayed_promptly_through_notify(prm_infra):
             stop.set()
             await task
             await producer.stop()
+
+
+async def test_a_row_the_broker_refuses_is_parked_and_does_not_wedge_the_relay(prm_infra,
+                                                                             caplog):
+    settings = ServiceSettings()
+    await ensure_topics(settings, [PARTNERS_TOPIC])
+    bad, good = uuid.uuid4(), uuid.uuid4()
+    async with scratch_schema(prm_infra) as (engine, schema):
+        sessionmaker = make_sessionmaker(engine)
+        async with sessionmaker() as session:
+            # Larger than the producer's request limit: send() refuses it at once.
+            huge = PartnerUpdatedV1(partner=PartnerSnapshot(
+                id=bad, name="x" * 2_000_000, type="msp", country="DE", status="active",
+                version=1), changed=["name"])
+            await publish(session, huge, source="/test", aggregate_id=bad)
+            await publish(session, update_event(bad, 2), source="/test", aggregate_id=bad)
+            await session.commit()
+        producer = make_producer(settings)
+        await producer.start()
+        relay = OutboxRelay(sessionmaker, producer, database_url=prm_infra.database_url,
+                            channel=outbox_channel(schema), max_attempts=3)
+        try:
+            for version in range(1, 5):  # other aggregates keep flowing meanwhile
+                async with sessionmaker() as session:
+                    await publish(session, update_event(good, version), source="/test",
+                                  aggregate_id=good)
+                    await session.commit()
+                assert await relay.relay_once() == 1
+            assert await relay.relay_once() == 0  # parked: no longer tried
+        finally:
+            await producer.stop()
+        async with engine.connect() as c:
+            rows = [tuple(r) for r in await c.execute(text(
+                "SELECT key, published_at IS NOT NULL, attempts, last_error IS NOT NULL "
+                "FROM outbox ORDER BY seq"))]
+    assert rows[0] == (str(bad), False, 3, True)  # parked, visible, with its error
+    assert rows[1][:2] == (str(bad), False)  # the next event of that aggregate waits behind it
+    assert all(published for key, published, *_ in rows[2:] if key == str(good))
+    assert "outbox row parked" in caplog.text
+    records = await read_topic(prm_infra.kafka_bootstrap, {str(good)}, expected=4)
+    assert len(records) == 4

@@ -55,7 +55,7 @@ _CLAIM_BATCH = text(
     """
     WITH locked AS (
         SELECT seq, key FROM outbox
-        WHERE published_at IS NULL
+        WHERE published_at IS NULL AND attempts < :max_attempts
         ORDER BY seq
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
@@ -72,6 +72,18 @@ _CLAIM_BATCH = text(
 )
 
 
+_SKIPPED = object()
+
+
+async def _settled(send: asyncio.Future | BaseException | None) -> object:
+    """The outcome of one row's send: the broker's answer, its error, or _SKIPPED."""
+    if send is None:
+        return _SKIPPED
+    if isinstance(send, BaseException):
+        raise send
+    return await send
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -82,6 +94,7 @@ class OutboxRelay:
         channel: str,
         batch_size: int = 500,
         poll_interval: float = 1.0,
+        max_attempts: int = 5,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.producer = producer
@@ -89,28 +102,48 @@ class OutboxRelay:
         self.channel = channel
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.max_attempts = max_attempts
         self._wake = asyncio.Event()
 
     async def relay_once(self) -> int:
-        """Publish one batch; returns how many events were published."""
+        """Publish one batch; returns how many events were published.
+
+        A row the broker refuses while others of the batch go through (too large, say) is the
+        row's fault: its ``attempts`` grow, and after ``max_attempts`` it is parked (left
+        unpublished, skipped, logged as an error with its ``last_error``) so that it cannot
+        hold up the rest; later events of the same aggregate wait behind it, keeping order. If
+        every row fails, the broker is the likely cause: the error is recorded, nothing is
+        counted against the rows, and the batch is retried with backoff.
+        """
         async with self.sessionmaker() as session:
-            rows = (await session.execute(_CLAIM_BATCH, {"limit": self.batch_size})).all()
+            rows = (await session.execute(_CLAIM_BATCH, {"limit": self.batch_size,
+                                                         "max_attempts": self.max_attempts})
+                    ).all()
             if not rows:
                 await session.commit()
                 return 0
-            sends = []
+            sends: list[asyncio.Future | BaseException | None] = []
+            refused_keys: set[str] = set()
             for row in rows:
+                if row.key in refused_keys:  # an earlier event of it failed: keep the order
+                    sends.append(None)
+                    continue
                 envelope = row.envelope
-                sends.append(await self.producer.send(
-                    row.topic,
-                    key=row.key.encode(),
-                    value=orjson.dumps(envelope),
-                    headers=[("ce_type", row.event_type.encode()),
-                             ("ce_id", str(envelope["id"]).encode())],
-                ))
-            results = await asyncio.gather(*sends, return_exceptions=True)
+                try:  # send() itself refuses some messages at once (size, serialisation)
+                    sends.append(await self.producer.send(
+                        row.topic,
+                        key=row.key.encode(),
+                        value=orjson.dumps(envelope),
+                        headers=[("ce_type", row.event_type.encode()),
+                                 ("ce_id", str(envelope["id"]).encode())],
+                    ))
+                except Exception as exc:  # noqa: BLE001 - recorded on the row below
+                    sends.append(exc)
+                    refused_keys.add(row.key)
+            results = await asyncio.gather(
+                *(_settled(s) for s in sends), return_exceptions=True)
             published = [row.seq for row, r in zip(rows, results, strict=True)
-                         if not isinstance(r, BaseException)]
+                         if r is not _SKIPPED and not isinstance(r, BaseException)]
             failed = [(row.seq, r) for row, r in zip(rows, results, strict=True)
                       if isinstance(r, BaseException)]
             if published:
@@ -119,14 +152,20 @@ class OutboxRelay:
                          "WHERE seq = ANY(:seqs)"),
                     {"seqs": published},
                 )
+            counted = 1 if published else 0  # only a partial failure is the row's fault
             for seq, error in failed:
-                await session.execute(
-                    text("UPDATE outbox SET attempts = attempts + 1, last_error = :error "
-                         "WHERE seq = :seq"),
-                    {"seq": seq, "error": repr(error)[:1000]},
-                )
+                parked = (await session.execute(
+                    text("UPDATE outbox SET attempts = attempts + :counted, last_error = :error "
+                         "WHERE seq = :seq RETURNING attempts >= :max_attempts, key"),
+                    {"seq": seq, "error": repr(error)[:1000], "counted": counted,
+                     "max_attempts": self.max_attempts},
+                )).first()
+                if parked is not None and parked[0]:
+                    log.error("outbox row parked: seq %s (aggregate %s) failed %d times, last "
+                              "error %r; later events of that aggregate wait behind it",
+                              seq, parked[1], self.max_attempts, error)
             await session.commit()
-            if failed:
+            if failed and not published:
                 raise failed[0][1]
             return len(published)
 
