@@ -1,4 +1,7 @@
+import prm_deals.directory.models  # noqa: F401 - registers the models
+import prm_deals.registrations.models  # noqa: F401
 from prm_deals.config import SCHEMA, Settings
+from prm_deals.db import Base
 from prm_platform.migrations import run_env
 
-run_env(SCHEMA, Settings().database_url)
+run_env(SCHEMA, Settings().database_url, Base.metadata)

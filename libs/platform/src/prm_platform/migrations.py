@@ -92,11 +92,13 @@ def drop_platform_tables() -> None:
         op.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def run_env(schema: str, database_url: str) -> None:
+def run_env(schema: str, database_url: str, metadata=None) -> None:
     """Body of a service's Alembic ``env.py``: migrate its schema online, version table included.
 
     The schema is created first, then every migration runs with ``search_path`` set to it, so
     migrations name tables without a schema and the ``alembic_version`` table is per service.
+    ``metadata`` is the service's models (the platform's tables are added to it), so that
+    ``alembic check`` proves the migrations and the models agree.
     """
     import asyncio
 
@@ -109,8 +111,14 @@ def run_env(schema: str, database_url: str) -> None:
     check_schema_name(schema)
 
     def migrate(connection) -> None:
-        context.configure(connection=connection, target_metadata=None,
-                          version_table_schema=schema, transaction_per_migration=True)
+        from prm_platform.tables import platform_metadata
+
+        targets = [platform_metadata, *([metadata] if metadata is not None else [])]
+        context.configure(connection=connection, target_metadata=targets,
+                          version_table_schema=schema, transaction_per_migration=True,
+                          include_schemas=False, compare_type=True,
+                          include_name=lambda name, kind, parent: not (
+                              kind == "table" and name == "alembic_version"))
         with context.begin_transaction():
             context.run_migrations()
 

@@ -2,7 +2,7 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import CHAR, TIMESTAMP, Date, Integer, Numeric, String
+from sqlalchemy import CHAR, TIMESTAMP, Date, Index, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from prm_deals.db import Base
@@ -12,6 +12,11 @@ class Deal(Base):
     """A deal a partner registered: the customer, the expected amount and close date."""
 
     __tablename__ = "deals"
+    # The keyset-pagination indexes of the list filters (migrations create them).
+    __table_args__ = (
+        Index("ix_deals_partner_id_id", "partner_id", "id"),
+        Index("ix_deals_status_id", "status", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     partner_id: Mapped[uuid.UUID]

@@ -1,7 +1,7 @@
 import datetime as dt
 import uuid
 
-from sqlalchemy import TIMESTAMP, String
+from sqlalchemy import TIMESTAMP, Index, String
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -10,6 +10,10 @@ from prm_gateway.db import Base
 
 class ApiKey(Base):
     __tablename__ = "api_keys"
+    # The keyset-pagination indexes of the list filters (migrations create them).
+    __table_args__ = (
+        Index("ix_api_keys_partner_id_id", "partner_id", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
