@@ -10,10 +10,12 @@ import contextlib
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
@@ -24,7 +26,7 @@ import pytest
 from prm_platform.security import Principal, PrincipalKind
 from prm_stack.embedded import port_open, remove_data
 from prm_stack.launch import RunningStack, fresh_database, start_stack
-from prm_stack.supervisor import SHUTDOWN_SECONDS, process_table
+from prm_stack.supervisor import MAX_CRASHES, SHUTDOWN_SECONDS, process_table
 from prm_stack.testing import principal_headers
 
 pytestmark = pytest.mark.stack
@@ -153,18 +155,51 @@ def test_gateway_port_taken_by_another_program(state_dir):
     assert not (state_dir / "run.json").exists()
 
 
-def test_a_dying_child_brings_the_stack_down(state_dir, shared_infra_env):
+def wait_for_new_pid(stack: RunningStack, name: str, old: int, timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            pid = stack.pid(name)
+            if pid != old and psutil.pid_exists(pid):
+                return pid
+        assert stack.process.poll() is None, stack.output()
+        time.sleep(0.1)
+    raise AssertionError(f"{name} was not restarted:\n{stack.output()}")
+
+
+def test_a_crashed_worker_is_restarted_and_the_stack_stays_up(state_dir, shared_infra_env):
     stack = start_stack(state_dir, shared_infra_env)
-    snapshot = stack.info
-    victim = snapshot["processes"]["partners-worker"]["pid"]
-    stack.kill("partners-worker")
     try:
-        code = stack.process.wait(SHUTDOWN_SECONDS + 2)
+        victim = stack.pid("partners-worker")
+        stack.kill("partners-worker")
+        new = wait_for_new_pid(stack, "partners-worker", victim)
+        assert stack.process.poll() is None
+        assert f"partners-worker (pid {victim}) exited with code -9; restarting it" in \
+            stack.output()
+        # The API kept answering all along, and still does.
+        created = create_partner(stack, shared_infra_env["PRM_INTERNAL_SECRET"], "After")
+        assert created["status"] == "onboarding"
+        assert psutil.pid_exists(new)
+    finally:
+        snapshot = stack.info
+        assert stack.stop() == 0
+    assert_all_gone(snapshot)
+
+
+def test_a_child_that_keeps_crashing_stops_the_stack(state_dir, shared_infra_env):
+    stack = start_stack(state_dir, shared_infra_env)
+    try:
+        pid = stack.pid("partners-worker")
+        for _ in range(MAX_CRASHES):
+            os.kill(pid, signal.SIGKILL)
+            pid = wait_for_new_pid(stack, "partners-worker", pid)
+        snapshot = stack.info
+        os.kill(pid, signal.SIGKILL)
+        code = stack.process.wait(SHUTDOWN_SECONDS + 5)
     finally:
         stack.stop()
     assert code != 0
-    output = stack.output()
-    assert f"partners-worker (pid {victim}) exited unexpectedly with code -9" in output
+    assert f"exited unexpectedly with code -9, {MAX_CRASHES + 1} times within" in stack.output()
     assert_all_gone(snapshot)
 
 

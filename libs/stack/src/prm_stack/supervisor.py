@@ -2,10 +2,19 @@
 
 One process owns everything: the embedded PostgreSQL and tansu broker (unless external ones are
 configured), each service's API and worker, and the gateway. It migrates, starts, waits until
-every API is healthy, prints where things are, and then watches. If any child dies, the whole
-stack stops with a non-zero exit: a half-running stack hides bugs, and restart loops hide them
-better. Ctrl-C / SIGTERM stops the gateway first (no new requests), then the services, then the
-infrastructure, within ``SHUTDOWN_SECONDS``.
+every API is healthy, prints where things are, and then watches. A child that dies is restarted
+with backoff and the restart is logged; one that keeps crashing (``MAX_CRASHES`` times within
+``CRASH_WINDOW_SECONDS``) stops the whole stack with a non-zero exit, because a restart loop
+would hide the bug. Ctrl-C / SIGTERM stops the gateway first (no new requests), then the
+services, then the infrastructure, within ``SHUTDOWN_SECONDS``.
+
+The embedded broker keeps its topics in memory, so a new broker (after a crash, or at the next
+``make run``) has lost whatever it held. Nothing is lost for good: the outbox still has every
+event. When the supervisor starts a broker it marks unpublished again, in every service's
+outbox, the events published since the previous broker started (``broker-epoch`` in the state
+directory), and restarts the workers: the relays send those events again, the consumers (whose
+offsets vanished with the broker) read them from the start, and the inbox turns what they had
+applied already into no-ops.
 
 Children run in their own sessions (a terminal's Ctrl-C reaches only the supervisor, which stops
 them in order) and with a parent-death signal (if the supervisor is SIGKILLed, they go too).
@@ -29,7 +38,9 @@ is up, ``processes.json`` (every child's pid and port, for tools and fault tests
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import datetime as dt
 import fcntl
 import json
 import os
@@ -41,8 +52,8 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -52,6 +63,11 @@ from prm_stack import embedded
 
 SHUTDOWN_SECONDS = 10
 DATABASE = "prm"
+MAX_CRASHES = 5
+CRASH_WINDOW_SECONDS = 60
+# Events published this long before a broker started are sent again too: clocks of the
+# database and this process may differ a little, and a duplicate only costs an inbox no-op.
+EPOCH_MARGIN = dt.timedelta(seconds=5)
 
 
 @dataclass(frozen=True)
@@ -160,6 +176,10 @@ class Child:
     phase: int  # shutdown order: 0 gateway, 1 APIs and workers, 2 broker and PostgreSQL
     log_file: Path
     stop_signal: int = signal.SIGTERM
+    # How to start it again, and when it crashed lately.
+    restart: Callable[[], subprocess.Popen] | None = None
+    crashes: list[float] = field(default_factory=list)
+    kind: str = "infra"
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -250,6 +270,9 @@ class Supervisor:
                       for p in options.processes}
         self.url = self._entry_url()
         self._stopping = False
+        self.broker_started: dt.datetime | None = None
+        self.admin_key: str | None = None
+        self.database_url = self.bootstrap = ""
         self._deferring = 0
         self._signalled = False
 
@@ -340,15 +363,22 @@ class Supervisor:
         if not database_url:
             with self._starting(f"PostgreSQL ({self.state / 'pgdata'})", "postgres") as log_file:
                 pg = embedded.start_postgres(self.state / "pgdata", log_file=log_file)
-                self.children.append(Child("postgres", pg.process, pg.port, 2, log_file,
-                                           signal.SIGINT))  # SIGINT: "fast" shutdown
+                self.children.append(Child(
+                    "postgres", pg.process, pg.port, 2, log_file,
+                    signal.SIGINT,  # SIGINT: "fast" shutdown
+                    restart=lambda port=pg.port, log_file=log_file: embedded.start_postgres(
+                        self.state / "pgdata", port=port, log_file=log_file).process))
                 embedded.create_database(pg, DATABASE)
             database_url = pg.database_url(DATABASE)
         bootstrap = os.environ.get("PRM_KAFKA_BOOTSTRAP")
         if not bootstrap:
             with self._starting("the tansu broker", "broker") as log_file:
                 broker = embedded.start_broker(log_file=log_file)
-                self.children.append(Child("broker", broker.process, broker.port, 2, log_file))
+                self.broker_started = dt.datetime.now(dt.UTC)
+                self.children.append(Child(
+                    "broker", broker.process, broker.port, 2, log_file,
+                    restart=lambda port=broker.port, log_file=log_file: embedded.start_broker(
+                        port=port, log_file=log_file).process))
             bootstrap = broker.bootstrap
         self.database_url, self.bootstrap = database_url, bootstrap
         self.env = {**os.environ, "PRM_DATABASE_URL": database_url,
@@ -358,6 +388,9 @@ class Supervisor:
 
         for service, ini in options.migrated.items():
             self._migrate(service, ini)
+        if self.broker_started is not None:  # a new, empty broker: send again what it lost
+            self._replay_outboxes(self._read_epoch())
+            self._write_epoch(self.broker_started)
 
         services = [p for p in options.processes if p.kind != "gateway"]
         for process in services:
@@ -372,14 +405,60 @@ class Supervisor:
                 self._spawn(process, {**self.env, **upstreams})
                 self._wait_healthy(process.name)
 
-        admin_key = self._bootstrap_admin_key() if self.has_gateway else None
+        self.admin_key = self._bootstrap_admin_key() if self.has_gateway else None
+        self._write_processes()
+        self._banner(self.admin_key)
+
+    def _write_processes(self) -> None:
+        """processes.json: every child's pid and port, rewritten after each restart."""
         _write_json(self.state / "processes.json", {
-            "pid": os.getpid(), "url": self.url, "database_url": without_password(database_url),
-            "kafka_bootstrap": bootstrap,
-            "admin_key_file": str(self.state / "dev-admin-key") if admin_key else None,
+            "pid": os.getpid(), "url": self.url,
+            "database_url": without_password(self.database_url),
+            "kafka_bootstrap": self.bootstrap,
+            "admin_key_file": str(self.state / "dev-admin-key") if self.admin_key else None,
             "processes": {c.name: {"pid": c.popen.pid, "port": c.port} for c in self.children},
         })
-        self._banner(admin_key)
+
+    # -- the broker's lost memory -------------------------------------------------------------
+
+    def _read_epoch(self) -> dt.datetime | None:
+        with contextlib.suppress(OSError, ValueError):
+            return dt.datetime.fromisoformat((self.state / "broker-epoch").read_text().strip())
+        return None
+
+    def _write_epoch(self, started: dt.datetime) -> None:
+        (self.state / "broker-epoch").write_text(started.isoformat() + "\n")
+
+    def _replay_outboxes(self, since: dt.datetime | None) -> None:
+        """Mark unpublished again every event published since ``since`` (the start of the broker
+        that was lost), in every declared service's outbox."""
+        if since is None:
+            return
+        schemas = sorted({s.schema for s in declaration.services()})
+        dsn = self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+        async def replay() -> dict[str, int]:
+            import asyncpg
+
+            connection = await asyncpg.connect(dsn)
+            try:
+                counts = {}
+                for schema in schemas:
+                    if await connection.fetchval("SELECT to_regclass($1)",
+                                                 f'"{schema}".outbox') is None:
+                        continue
+                    status = await connection.execute(
+                        f'UPDATE "{schema}".outbox SET published_at = NULL '
+                        "WHERE published_at >= $1", since - EPOCH_MARGIN)
+                    counts[schema] = int(status.split()[-1])
+                return counts
+            finally:
+                await connection.close()
+
+        counts = asyncio.run(replay())
+        if any(counts.values()):
+            log("the broker lost its topics; sending again the events it held: " + ", ".join(
+                f"{schema} {count}" for schema, count in counts.items() if count))
 
     @contextlib.contextmanager
     def _starting(self, what: str, name: str) -> Iterator[Path]:
@@ -426,20 +505,66 @@ class Supervisor:
 
     def _spawn(self, process: Process, env: dict[str, str]) -> None:
         log_file = self.logs / f"{process.name}.log"
-        with self._deferred_signals(), _open_log(log_file) as output:
-            popen = subprocess.Popen(
-                self._command(process), env=env, cwd=self.options.root, stdin=subprocess.DEVNULL,
-                stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=embedded.die_with_parent,
-            )
-            self.children.append(Child(process.name, popen, self.ports[process.name],
-                                       0 if process.kind == "gateway" else 1, log_file))
+
+        def start() -> subprocess.Popen:
+            with _open_log(log_file) as output:
+                return subprocess.Popen(
+                    self._command(process), env=env, cwd=self.options.root,
+                    stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                    start_new_session=True, preexec_fn=embedded.die_with_parent,
+                )
+
+        with self._deferred_signals():
+            self.children.append(Child(process.name, start(), self.ports[process.name],
+                                       0 if process.kind == "gateway" else 1, log_file,
+                                       restart=start, kind=process.kind))
 
     def _check_children(self) -> None:
+        """While starting: any child that dies is an error."""
         for child in self.children:
             if not child.alive():
                 raise StackError(f"{child.name} (pid {child.popen.pid}) exited unexpectedly with "
                                  f"code {child.popen.returncode}{last_lines(child.log_file)}")
+
+    def _recover(self, child: Child) -> None:
+        """Restart a child that died, with backoff; give up if it keeps crashing."""
+        now = time.monotonic()
+        child.crashes = [t for t in child.crashes if now - t < CRASH_WINDOW_SECONDS] + [now]
+        code = child.popen.returncode
+        if child.restart is None or len(child.crashes) > MAX_CRASHES:
+            raise StackError(f"{child.name} (pid {child.popen.pid}) exited unexpectedly with "
+                             f"code {code}, {len(child.crashes)} times within "
+                             f"{CRASH_WINDOW_SECONDS}s; stopping{last_lines(child.log_file)}")
+        delay = min(0.25 * 2 ** (len(child.crashes) - 1), 8.0)
+        log(f"{child.name} (pid {child.popen.pid}) exited with code {code}; restarting it in "
+            f"{delay:.2g}s (crash {len(child.crashes)} of at most {MAX_CRASHES} a minute)")
+        time.sleep(delay)
+        started = dt.datetime.now(dt.UTC)
+        with self._deferred_signals():
+            child.popen = child.restart()
+        if child.name == "broker":
+            self._after_broker_restart(started)
+        self._write_processes()
+
+    def _after_broker_restart(self, started: dt.datetime) -> None:
+        """The new broker is empty: stop the workers, send again what the lost broker held, and
+        start the workers afresh (they recreate the topics; their consumers, whose offsets are
+        gone, read from the start and the inbox drops what was applied already)."""
+        workers = [c for c in self.children if c.kind == "worker"]
+        for worker in workers:
+            with contextlib.suppress(ProcessLookupError):
+                worker.popen.send_signal(signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.popen.wait(8)
+            except subprocess.TimeoutExpired:
+                worker.kill_group()
+                worker.popen.wait(2)
+        self._replay_outboxes(self._read_epoch())
+        self._write_epoch(started)
+        for worker in workers:
+            with self._deferred_signals():
+                worker.popen = worker.restart()
 
     def _wait_healthy(self, name: str) -> None:
         url = f"http://127.0.0.1:{self.ports[name]}/healthz"
@@ -488,7 +613,9 @@ class Supervisor:
 
     def _supervise(self) -> None:
         while True:
-            self._check_children()
+            for child in self.children:
+                if not child.alive():
+                    self._recover(child)
             time.sleep(0.2)
 
     # -- shutdown -----------------------------------------------------------------------------

@@ -1,0 +1,90 @@
+"""Fault test: SIGKILL the embedded broker (in-memory: every topic, message and consumer offset
+is gone) in the middle of a stream of partner changes through the gateway. The supervisor
+restarts it, sends again what it held from the outboxes and restarts the workers; in the end
+every event has reached every consumer exactly once in effect.
+"""
+
+import asyncio
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from prm_stack.embedded import free_port, remove_data
+from prm_stack.launch import fresh_database, running_stack
+
+PARTNERS = 120
+
+pytestmark = pytest.mark.stack
+
+
+@pytest.fixture
+def stack_with_its_own_broker(prm_infra):
+    state_dir = Path(tempfile.mkdtemp(prefix="prm-"))
+    try:
+        with fresh_database(prm_infra.database_url, prefix="prm_broker") as database_url, \
+                running_stack(state_dir, {
+                    "PRM_DATABASE_URL": database_url, "PRM_KAFKA_BOOTSTRAP": None,
+                    "PRM_INTERNAL_SECRET": prm_infra.internal_secret,
+                    "PRM_GATEWAY_PORT": str(free_port())}) as stack:
+            yield stack, database_url.replace("postgresql+asyncpg://", "postgresql://")
+    finally:
+        remove_data(state_dir / "pgdata")
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+async def test_broker_killed_mid_stream_loses_nothing(stack_with_its_own_broker):
+    stack, dsn = stack_with_its_own_broker
+    admin = {"Authorization": f"Bearer {stack.admin_key}"}
+    db = await asyncpg.connect(dsn)
+    broker_pid = stack.pid("broker")
+
+    async def applied() -> int:
+        return await db.fetchval("SELECT coalesce(sum(events_applied), 0) "
+                                 "FROM deals.partner_directory") or 0
+
+    async def load(client: httpx.AsyncClient) -> None:
+        for i in range(PARTNERS):
+            created = await client.post("/v1/partners", headers=admin, json={
+                "name": f"Partner {i}", "type": "reseller", "country": "NL"})
+            assert created.status_code == 201, created.text
+            activated = await client.post(f"/v1/partners/{created.json()['id']}/activate",
+                                          headers={**admin, "If-Match": created.headers["etag"]})
+            assert activated.status_code == 200, activated.text
+
+    async def kill_broker_midway() -> None:
+        deadline = time.monotonic() + 120
+        while await applied() < PARTNERS // 2 and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        stack.kill("broker", signal.SIGKILL)
+
+    try:
+        async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30,
+                                     trust_env=False) as client:
+            await asyncio.gather(load(client), kill_broker_midway())
+        deadline = time.monotonic() + 180
+        while await applied() < 2 * PARTNERS and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(2)  # anything still in flight arrives, and must change nothing
+
+        assert stack.pid("broker") != broker_pid, "the supervisor restarted the broker"
+        assert stack.process.poll() is None
+        assert "sending again the events it held" in stack.output()
+        assert await db.fetchval("SELECT count(*) FROM partners.outbox "
+                                 "WHERE published_at IS NULL") == 0
+        # Every partner's two events applied exactly once each by the deals service...
+        assert await db.fetchval("SELECT count(*) FROM deals.partner_directory") == PARTNERS
+        assert await db.fetchval("SELECT count(*) FROM deals.partner_directory "
+                                 "WHERE events_applied <> 2 OR status <> 'active'") == 0
+        assert await db.fetchval("SELECT count(*) FROM deals.inbox WHERE consumer = "
+                                 "'deals.partner-directory'") == 2 * PARTNERS
+        # ... and the gateway knows every partner's standing.
+        assert await db.fetchval("SELECT count(*) FROM gateway.partner_standing "
+                                 "WHERE status = 'active'") == PARTNERS
+    finally:
+        await db.close()
