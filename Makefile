@@ -47,10 +47,12 @@ contract-lint: $(CONTRACT_STAMP)
 
 test: env contract-lint
 	$(PY) scripts/import_contracts.py
+	.venv/bin/mypy
 	$(PY) -m pytest
 
 lint: env
 	.venv/bin/ruff check .
+	.venv/bin/mypy
 	$(PY) scripts/import_contracts.py
 
 openapi: env

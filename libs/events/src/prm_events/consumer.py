@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_contracts import dead_letter_topic
 from prm_events.envelope import CloudEvent
+from prm_platform.db import rows_affected
 from prm_platform.tables import inbox
 
 log = logging.getLogger("prm.consumer")
@@ -51,7 +52,7 @@ async def purge_inbox(session: AsyncSession, older_than_days: int, batch: int = 
              "now() - make_interval(days => :d) LIMIT :batch)"),
         {"d": older_than_days, "batch": batch},
     )
-    return result.rowcount or 0
+    return rows_affected(result)
 
 
 class EventConsumer:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
@@ -26,7 +27,7 @@ class CloudEvent(BaseModel):
     subject: str | None = None
     time: dt.datetime
     datacontenttype: str = "application/json"
-    data: dict = Field(default_factory=dict)
+    data: dict[str, Any] = Field(default_factory=dict)
     partnerid: str | None = None
     traceparent: str | None = None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from typing import Any
 
 import asyncpg
 import orjson
@@ -22,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_contracts import EventPayload
 from prm_events.envelope import CloudEvent, new_event
+from prm_platform.db import rows_affected
 from prm_platform.tables import outbox
 
 log = logging.getLogger("prm.outbox")
@@ -75,7 +77,7 @@ _CLAIM_BATCH = text(
 _SKIPPED = object()
 
 
-async def _settled(send: asyncio.Future | BaseException | None) -> object:
+async def _settled(send: asyncio.Future[Any] | BaseException | None) -> object:
     """The outcome of one row's send: the broker's answer, its error, or _SKIPPED."""
     if send is None:
         return _SKIPPED
@@ -122,7 +124,7 @@ class OutboxRelay:
             if not rows:
                 await session.commit()
                 return 0
-            sends: list[asyncio.Future | BaseException | None] = []
+            sends: list[asyncio.Future[Any] | BaseException | None] = []
             refused_keys: set[str] = set()
             for row in rows:
                 if row.key in refused_keys:  # an earlier event of it failed: keep the order
@@ -225,4 +227,4 @@ async def purge_published(session: AsyncSession, older_than_days: int = 7,
              "now() - make_interval(days => :d) ORDER BY seq LIMIT :batch)"),
         {"d": older_than_days, "batch": batch},
     )
-    return result.rowcount or 0
+    return rows_affected(result)

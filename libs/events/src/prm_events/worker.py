@@ -73,7 +73,7 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
     await ensure_topics(settings, topics)
     producer = make_producer(settings)
     await producer.start()
-    tasks: list[asyncio.Task] = []
+    tasks: list[asyncio.Task[None]] = []
     consumers = []
     try:
         if spec.relay:
@@ -95,8 +95,8 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
             [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
         )
         for task in done:  # a crashed loop must take the process down, not hang silently
-            if task.exception() is not None:
-                raise task.exception()
+            if (error := task.exception()) is not None:
+                raise error
     finally:
         stop.set()
         await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=8)

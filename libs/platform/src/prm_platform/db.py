@@ -8,8 +8,9 @@ that schema. Giving a service its own database later is a change of DSN, nothing
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, Result
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -49,6 +50,11 @@ def make_engine(database_url: str, schema: str, *, pool_size: int = 10) -> Async
         pool_recycle=1800,
         connect_args={"server_settings": {"search_path": schema, "timezone": "UTC"}},
     )
+
+
+def rows_affected(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE touched (``Result`` does not type ``rowcount``)."""
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
@@ -122,7 +122,7 @@ def services() -> tuple[ServiceDeclaration, ...]:
     return tuple(sorted(found.values(), key=lambda d: (d.migration_order, d.name)))
 
 
-def _check_unique(declarations) -> None:
+def _check_unique(declarations: Iterable[ServiceDeclaration]) -> None:
     owners: dict[tuple[str, str], str] = {}
     for declaration in declarations:
         keys = [("schema", declaration.schema)]

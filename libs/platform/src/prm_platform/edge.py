@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -124,7 +125,7 @@ class Edge:
         self.prefix = protected_prefix
 
     def _protected(self, scope: Scope) -> bool:
-        path = scope.get("path", "")
+        path: str = scope.get("path", "")
         return scope["type"] == "http" and (path == self.prefix
                                             or path.startswith(self.prefix + "/"))
 
@@ -162,7 +163,7 @@ class Edge:
         await self.app(scope, receive, send_with_headers)
 
 
-def install_edge(app, *, authenticate: Authenticate, rate_limit_per_minute: int,
+def install_edge(app: FastAPI, *, authenticate: Authenticate, rate_limit_per_minute: int,
                  failed_auth_per_minute: int, cors_origins: Sequence[str],
                  protected_prefix: str = "/v1") -> None:
     """Add the edge to ``app``: CORS outermost (preflights need no credentials), then

@@ -95,7 +95,8 @@ class ServiceRoute(APIRoute):
 
 def request_session(request: Request) -> AsyncSession:
     """The request's session (FastAPI dependency). Opened and committed by ``ServiceRoute``."""
-    return request.state.session
+    session: AsyncSession = request.state.session
+    return session
 
 
 def etag(version: int) -> str:

@@ -25,6 +25,7 @@ from fastapi import Request, Response
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from prm_platform.db import rows_affected
 from prm_platform.problems import Conflict, MalformedRequest, Unprocessable
 from prm_platform.scheduler import Job
 from prm_platform.tables import idempotency_keys
@@ -146,7 +147,7 @@ async def complete(session: AsyncSession, claimed: Claim, response: Response) ->
         .values(state="completed", locked_until=None, status_code=response.status_code,
                 headers=headers, body=bytes(response.body))
     )
-    if stored.rowcount != 1:
+    if rows_affected(stored) != 1:
         raise IdempotencyKeyInUse("this request outlived its Idempotency-Key lease and a retry "
                                   "took the key over; its outcome is the retry's")
 
@@ -175,7 +176,7 @@ async def purge_expired(session: AsyncSession, batch: int = PURGE_BATCH) -> int:
         ),
         {"batch": batch},
     )
-    return result.rowcount or 0
+    return rows_affected(result)
 
 
 def purge_job() -> Job:

@@ -7,6 +7,7 @@ waiting for its next poll.
 from __future__ import annotations
 
 from alembic import op
+from sqlalchemy import Connection, MetaData
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from prm_platform.tables import idempotency_keys, inbox, outbox, scheduled_jobs
@@ -26,7 +27,7 @@ def platform_ddl(schema: str) -> list[str]:
     """DDL of the platform tables and the outbox NOTIFY trigger, for the given schema."""
     from sqlalchemy.dialects import postgresql
 
-    dialect = postgresql.dialect()
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
     statements = []
     for table in (idempotency_keys, outbox, inbox):
         statements.append(str(CreateTable(table).compile(dialect=dialect)))
@@ -51,7 +52,8 @@ def scheduler_ddl() -> list[str]:
     """DDL of the scheduler's table (added after the first platform tables)."""
     from sqlalchemy.dialects import postgresql
 
-    return [str(CreateTable(scheduled_jobs).compile(dialect=postgresql.dialect()))]
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    return [str(CreateTable(scheduled_jobs).compile(dialect=dialect))]
 
 
 def idempotency_owner_ddl() -> list[str]:
@@ -92,7 +94,7 @@ def drop_platform_tables() -> None:
         op.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def run_env(schema: str, database_url: str, metadata=None) -> None:
+def run_env(schema: str, database_url: str, metadata: MetaData | None = None) -> None:
     """Body of a service's Alembic ``env.py``: migrate its schema online, version table included.
 
     The schema is created first, then every migration runs with ``search_path`` set to it, so
@@ -110,7 +112,7 @@ def run_env(schema: str, database_url: str, metadata=None) -> None:
 
     check_schema_name(schema)
 
-    def migrate(connection) -> None:
+    def migrate(connection: Connection) -> None:
         from prm_platform.tables import platform_metadata
 
         targets = [platform_metadata, *([metadata] if metadata is not None else [])]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Generic, TypeVar
 
@@ -51,7 +52,8 @@ class PageRequest:
     limit: int
     after: uuid.UUID | None
 
-    def page(self, rows: list[T], key=lambda row: row.id) -> tuple[list[T], str | None]:
+    def page(self, rows: list[T], key: Callable[[T], uuid.UUID] = lambda row: row.id  # type: ignore[attr-defined]
+             ) -> tuple[list[T], str | None]:
         """Cut ``rows`` (fetched with ``limit + 1``) to a page and compute the next cursor."""
         if len(rows) > self.limit:
             rows = rows[: self.limit]

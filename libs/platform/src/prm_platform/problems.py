@@ -11,6 +11,7 @@ description of each one at that path, and docs/problems.md lists them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -188,7 +189,7 @@ class ServiceUnavailable(ProblemError):
     status, slug = 503, "service-unavailable"
 
 
-def _dotted(path: tuple | list) -> str:
+def _dotted(path: Sequence[str | int]) -> str:
     """``("customer", "name")`` -> ``customer.name``; list items as ``scopes[0]``; a rule on
     the whole body (a model-level check) -> ``(body)``, never an empty or bare-index name."""
     dotted = ""
@@ -275,9 +276,10 @@ def install_problem_handlers(app: FastAPI) -> None:
         return problem_response(500, "internal-error", "an unexpected error occurred",
                                 instance=request.url.path, request_id=request_id)
 
-    app.add_exception_handler(ProblemError, on_problem)
-    app.add_exception_handler(RequestValidationError, on_validation)
-    app.add_exception_handler(StarletteHTTPException, on_http)
+    # Starlette types handlers as taking any Exception; each of these takes its own class.
+    app.add_exception_handler(ProblemError, on_problem)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, on_unexpected)
 
 

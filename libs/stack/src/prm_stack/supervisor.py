@@ -42,6 +42,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import json
 import os
 import re
@@ -55,6 +56,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -171,13 +173,13 @@ class Options:
 @dataclass
 class Child:
     name: str
-    popen: subprocess.Popen
+    popen: subprocess.Popen[bytes]
     port: int | None
     phase: int  # shutdown order: 0 gateway, 1 APIs and workers, 2 broker and PostgreSQL
     log_file: Path
     stop_signal: int = signal.SIGTERM
     # How to start it again, and when it crashed lately.
-    restart: Callable[[], subprocess.Popen] | None = None
+    restart: Callable[[], subprocess.Popen[bytes]] | None = None
     crashes: list[float] = field(default_factory=list)
     kind: str = "infra"
 
@@ -213,7 +215,7 @@ def last_lines(path: Path) -> str:
     return f"\nthe last lines of {path}:\n{text}" if text.strip() else f"\n(see {path})"
 
 
-def _open_log(path: Path):
+def _open_log(path: Path) -> BinaryIO:
     # Appended to, so the last crash survives a restart; started afresh once it gets big.
     big = path.exists() and path.stat().st_size > LOG_LIMIT_BYTES
     file = open(path, "wb" if big else "ab")  # noqa: SIM115 - handed to the child
@@ -222,7 +224,7 @@ def _open_log(path: Path):
     return file
 
 
-def _write_json(path: Path, data: dict) -> None:
+def _write_json(path: Path, data: dict[str, Any]) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(data, indent=2) + "\n")
     temporary.replace(path)  # readers never see half a file
@@ -366,8 +368,7 @@ class Supervisor:
                 self.children.append(Child(
                     "postgres", pg.process, pg.port, 2, log_file,
                     signal.SIGINT,  # SIGINT: "fast" shutdown
-                    restart=lambda port=pg.port, log_file=log_file: embedded.start_postgres(
-                        self.state / "pgdata", port=port, log_file=log_file).process))
+                    restart=functools.partial(self._restart_postgres, pg.port, log_file)))
                 embedded.create_database(pg, DATABASE)
             database_url = pg.database_url(DATABASE)
         bootstrap = os.environ.get("PRM_KAFKA_BOOTSTRAP")
@@ -377,8 +378,7 @@ class Supervisor:
                 self.broker_started = dt.datetime.now(dt.UTC)
                 self.children.append(Child(
                     "broker", broker.process, broker.port, 2, log_file,
-                    restart=lambda port=broker.port, log_file=log_file: embedded.start_broker(
-                        port=port, log_file=log_file).process))
+                    restart=functools.partial(self._restart_broker, broker.port, log_file)))
             bootstrap = broker.bootstrap
         self.database_url, self.bootstrap = database_url, bootstrap
         self.env = {**os.environ, "PRM_DATABASE_URL": database_url,
@@ -408,6 +408,13 @@ class Supervisor:
         self.admin_key = self._bootstrap_admin_key() if self.has_gateway else None
         self._write_processes()
         self._banner(self.admin_key)
+
+    def _restart_postgres(self, port: int, log_file: Path) -> subprocess.Popen[bytes]:
+        return embedded.start_postgres(self.state / "pgdata", port=port,
+                                       log_file=log_file).process
+
+    def _restart_broker(self, port: int, log_file: Path) -> subprocess.Popen[bytes]:
+        return embedded.start_broker(port=port, log_file=log_file).process
 
     def _write_processes(self) -> None:
         """processes.json: every child's pid and port, rewritten after each restart."""
@@ -506,7 +513,7 @@ class Supervisor:
     def _spawn(self, process: Process, env: dict[str, str]) -> None:
         log_file = self.logs / f"{process.name}.log"
 
-        def start() -> subprocess.Popen:
+        def start() -> subprocess.Popen[bytes]:
             with _open_log(log_file) as output:
                 return subprocess.Popen(
                     self._command(process), env=env, cwd=self.options.root,
@@ -563,6 +570,7 @@ class Supervisor:
         self._replay_outboxes(self._read_epoch())
         self._write_epoch(started)
         for worker in workers:
+            assert worker.restart is not None  # processes we spawned always can be
             with self._deferred_signals():
                 worker.popen = worker.restart()
 

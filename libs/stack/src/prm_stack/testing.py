@@ -7,6 +7,7 @@ import os
 import secrets
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +67,8 @@ def vendor_headers(secret: str, scopes: Iterable[str]) -> dict[str, str]:
     return principal_headers(principal, secret)
 
 
-def partner_headers(secret: str, partner_id, scopes: Iterable[str]) -> dict[str, str]:
+def partner_headers(secret: str, partner_id: uuid.UUID, scopes: Iterable[str]
+                    ) -> dict[str, str]:
     principal = Principal(subject=f"key-{partner_id}", kind=PrincipalKind.partner,
                           partner_id=partner_id, scopes=frozenset(scopes))
     return principal_headers(principal, secret)
@@ -80,10 +82,10 @@ def guarded_routes(app: FastAPI, public: set[tuple[str, str]]) -> set[tuple[str,
     from prm_platform.http import ServiceRoute
 
     # Included routers are resolved lazily by FastAPI, so app.routes alone does not list them.
-    routes = {(method, context.path): context.original_route
+    routes = {(method, str(context.path)): context.original_route
               for context in iter_route_contexts(app.routes)
               if isinstance(context.original_route, APIRoute)
-              for method in context.methods}
+              for method in context.methods or ()}
     guarded = {key: route for key, route in routes.items() if key not in public}
     unguarded = sorted(key for key, route in guarded.items()
                        if not isinstance(route, ServiceRoute))
@@ -93,7 +95,8 @@ def guarded_routes(app: FastAPI, public: set[tuple[str, str]]) -> set[tuple[str,
 
 @contextlib.asynccontextmanager
 async def rolled_back_sessions(engine: AsyncEngine
-                               ) -> AsyncIterator[tuple[AsyncConnection, async_sessionmaker]]:
+                               ) -> AsyncIterator[tuple[AsyncConnection,
+                                                        async_sessionmaker[AsyncSession]]]:
     """Sessions on one connection whose commits are savepoints of an outer transaction that is
     rolled back afterwards: the code under test commits for real and leaves nothing behind."""
     async with engine.connect() as connection:
@@ -114,7 +117,7 @@ async def rolled_back_client(app: FastAPI, engine: AsyncEngine) -> AsyncIterator
         app.state.sessionmaker = sessionmaker
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            client.connection = connection  # for tests that look at the tables directly
+            client.connection = connection  # type: ignore[attr-defined]  # for tests that read tables
             yield client
 
 

@@ -14,6 +14,7 @@ from prm_events.envelope import CloudEvent
 
 async def record_partner_snapshot(session: AsyncSession, event: CloudEvent) -> None:
     payload = event.payload()
+    assert isinstance(payload, PartnerCreatedV1 | PartnerUpdatedV1 | PartnerStatusChangedV1)
     await repository.record(session, payload.partner, event.time)
 
 

@@ -29,6 +29,7 @@ def _registering_partner(principal: Principal, named: uuid.UUID | None) -> uuid.
     if principal.is_partner:
         if named is not None and named != principal.partner_id:
             raise Forbidden("partner keys register deals only for their own organisation")
+        assert principal.partner_id is not None  # a partner principal always names its org
         return principal.partner_id
     if named is None:
         raise Unprocessable("vendor keys must name the partner registering the deal", errors=[

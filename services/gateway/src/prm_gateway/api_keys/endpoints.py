@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Receive, Send
@@ -44,10 +44,11 @@ class OneTimeSecretResponse(JSONResponse):
 @router.post("", status_code=201, summary="Create an API key",
              description="Vendor keys with `api_keys:write` only. The secret (`key`) is in "
              "this response and nowhere else, ever; store it safely.",
+             response_model=ApiKeyCreated,
              responses={**problem_responses(409),
                         **resource_headers(201, location=True, etag=False)})
 async def create_api_key(body: ApiKeyCreate, session: Session, caller: Caller,
-                         idempotency_key: IdempotencyKeyHeader = None) -> ApiKeyCreated:
+                         idempotency_key: IdempotencyKeyHeader = None) -> Response:
     key, secret = await service.create(session, caller, body)
     content = ApiKeyOut.model_validate(key).model_dump(mode="json")
     return OneTimeSecretResponse(content, secret, status_code=201,

@@ -26,7 +26,8 @@ class KeyStatus(StrEnum):
 
 # Every scope the declared services define, plus ``admin`` (all of them). One named enum in
 # the contract, so generated clients get one type for it.
-Scope = StrEnum("Scope", [(ADMIN, ADMIN)] + [
+# (Built at import from the declarations, so mypy cannot list its members.)
+Scope = StrEnum("Scope", [(ADMIN, ADMIN)] + [  # type: ignore[misc]
     (scope.name.replace(":", "_"), scope.name) for scope in all_scopes()])
 Scope.__doc__ = "What a key may do; `admin` implies every other scope."
 
@@ -64,7 +65,7 @@ class ApiKeyCreate(BaseModel):
         if self.kind == "partner":
             if self.partner_id is None:
                 raise ValueError("a partner key needs partner_id")
-            self.scopes = self.scopes or list(DEFAULT_PARTNER_SCOPES)
+            self.scopes = self.scopes or [Scope(s) for s in DEFAULT_PARTNER_SCOPES]
             if extra := set(self.scopes) - PARTNER_SCOPES:
                 raise ValueError(f"a partner key cannot hold {sorted(extra)}")
         else:

@@ -76,8 +76,9 @@ def _ensure_no_more_power(caller: Principal, scopes: list[str], doing: str) -> N
 async def create(session: AsyncSession, caller: Principal, data: ApiKeyCreate
                  ) -> tuple[ApiKey, str]:
     _require(caller, API_KEYS_WRITE)
-    _ensure_no_more_power(caller, data.scopes, "create")
-    return await issue(session, name=data.name, kind=data.kind, scopes=data.scopes,
+    scopes = [str(scope) for scope in data.scopes or ()]  # always set once validated
+    _ensure_no_more_power(caller, scopes, "create")
+    return await issue(session, name=data.name, kind=data.kind, scopes=scopes,
                        partner_id=data.partner_id, expires_at=data.expires_at,
                        created_by=caller.subject)
 
