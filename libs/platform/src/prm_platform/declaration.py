@@ -67,7 +67,8 @@ class ServiceDeclaration:
     problems: Mapping[str, str] = field(default_factory=dict)
     publishes: tuple[str, ...] = ()
     consumes: tuple[str, ...] = ()
-    # The service's alembic.ini; migrations run in ascending ``migration_order``.
+    # The service's alembic.ini in a source checkout (what ``make run`` and the tests use;
+    # images run their migrations by path, see deploy/); ascending ``migration_order``.
     migrations: Path | None = None
     migration_order: int = 100
     # Port the API listens on in docker-compose and Kubernetes (inside its container/pod).
