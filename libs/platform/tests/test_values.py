@@ -119,3 +119,19 @@ def test_principal_lifetime_is_bounded_and_skew_tolerated():
         verify_principal(_token(SECRET_A, now + 30, now + 90), SECRET_A)
     with pytest.raises(Unauthenticated):
         verify_principal(_token(SECRET_A, now - 90, now - 30), SECRET_A)
+
+
+@pytest.mark.parametrize("amount", ["١٢٣", "１２３", "12.٥0", "1e3", " 12"])
+def test_money_takes_ascii_digits_only(amount):
+    with pytest.raises(ValidationError):
+        Money(amount=amount, currency="EUR")
+
+
+@pytest.mark.parametrize("secret", ["short", "x" * 31, "CHANGE-ME-openssl-rand-hex-32-aaaaaaaa",
+                                    "please_changeme_" + "a" * 30])
+def test_weak_or_placeholder_internal_secrets_are_refused(secret):
+    from prm_platform.settings import ServiceSettings
+
+    with pytest.raises(ValidationError, match="PRM_INTERNAL_SECRET"):
+        ServiceSettings(internal_secret=secret)
+    assert ServiceSettings(internal_secret="a" * 32).internal_secret.get_secret_value()

@@ -131,3 +131,39 @@ async def test_405_lists_every_allowed_method(gateway, admin, method, path, allo
     response = await gateway.request(method, path, headers=admin)
     assert_problem(response, 405, "method-not-allowed")
     assert response.headers["allow"] == allowed
+
+
+async def test_a_chunked_body_over_the_limit_is_413(gateway, admin):
+    async def chunks():
+        for _ in range(64):
+            yield b"x" * 32_768  # 2 MiB in all, no Content-Length
+
+    response = await gateway.post("/v1/api-keys", headers={
+        **admin, "Content-Type": "application/json"}, content=chunks())
+    assert_problem(response, 413, "payload-too-large")
+    small = await gateway.post("/v1/api-keys", headers={**admin, "Idempotency-Key": "chunked"},
+                               json={"name": "chunked", "scopes": ["deals:read"]})
+    assert small.status_code == 201
+
+
+@pytest.mark.parametrize("close", ["9999-12-31", 1893456000, "2031-06-30T00:00:00",
+                                   "2031-6-30", "٢٠٣١-٠٦-٣٠"])
+async def test_close_dates_are_iso_and_bounded(gateway, admin, close):
+    response = await gateway.post("/v1/deals", headers=admin, json={
+        "partner_id": "01a20315-51b6-758f-abe1-fc0c13fa0bf9",
+        "customer": {"name": "Globex", "domain": "globex.example", "country": "US"},
+        "amount": {"amount": "10.00", "currency": "USD"}, "expected_close_date": close})
+    body = assert_problem(response, 422, "validation-error")
+    assert [e["field"] for e in body["errors"]] == ["expected_close_date"]
+
+
+async def test_sql_errors_never_show_bound_values(gateway):
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    secret = "very-secret-bound-value"
+    async with gateway.app.state.sessionmaker() as session:
+        with pytest.raises(DBAPIError) as raised:
+            await session.execute(text("SELECT CAST(:v AS text), 1 / 0"), {"v": secret})
+    assert "division by zero" in str(raised.value)  # the error, without the values sent
+    assert secret not in str(raised.value)

@@ -48,6 +48,8 @@ def make_engine(database_url: str, schema: str, *, pool_size: int = 10) -> Async
         # No pre-ping: it costs a round trip per request; broken connections are invalidated
         # on first error instead, and recycled before server-side idle timeouts.
         pool_recycle=1800,
+        # Bound values never reach a log or an error message (an API key's hash, personal data).
+        hide_parameters=True,
         connect_args={"server_settings": {"search_path": schema, "timezone": "UTC"}},
     )
 

@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prm_platform import idempotency
 from prm_platform.bodies import check_json_body
-from prm_platform.problems import PayloadTooLarge, PreconditionFailed, problem_response
+from prm_platform.problems import PreconditionFailed, problem_response
 from prm_platform.security import authenticate
 
 IdempotencyKeyHeader = Annotated[
@@ -128,18 +128,36 @@ class BodySizeLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._refuse(scope, receive, send)
             return
+        if declared is not None:  # within the limit, and the server holds it to that length
+            await self.app(scope, receive, send)
+            return
+        # No length declared (chunked): read it here, at most max_bytes, so that an oversized
+        # body is a clean 413 rather than an error in the middle of the endpoint's parsing.
+        chunks: list[bytes] = []
         received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise PayloadTooLarge(f"the body exceeds {self.max_bytes} bytes")
-            return message
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
 
-        await self.app(scope, limited_receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(413, "payload-too-large",

@@ -125,8 +125,8 @@ def run_env(schema: str, database_url: str, metadata: MetaData | None = None) ->
             context.run_migrations()
 
     async def main() -> None:
-        engine = create_async_engine(database_url, connect_args={"server_settings": {
-            "search_path": schema, "timezone": "UTC"}})
+        engine = create_async_engine(database_url, hide_parameters=True, connect_args={
+            "server_settings": {"search_path": schema, "timezone": "UTC"}})
         try:
             async with engine.connect() as connection:
                 # Two services migrating at once on a fresh database must not race on CREATE.

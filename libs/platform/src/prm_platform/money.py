@@ -13,7 +13,8 @@ import iso4217
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_AMOUNT = Decimal("999999999999999")  # 10^15 - 1 major units: NUMERIC(19, 4) holds it
-_AMOUNT_PATTERN = r"^\d{1,15}(\.\d{1,4})?$"
+# ASCII digits only: `\d` would also take Arabic-Indic or full-width digits.
+_AMOUNT_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,4})?$"
 
 
 def minor_units(currency: str) -> int:

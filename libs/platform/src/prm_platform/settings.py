@@ -7,13 +7,16 @@ service can still be pointed at its own database or broker.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+MIN_SECRET_LENGTH = 32
+PLACEHOLDERS = ("change-me", "changeme", "replace-me", "your-secret")
 
 
 class ServiceSettings(BaseSettings):
@@ -27,7 +30,8 @@ class ServiceSettings(BaseSettings):
     kafka_partitions: int = Field(default=3, ge=1, le=256)
     # Replication of topics the workers create; use 3 on a real cluster (the embedded broker has 1).
     kafka_replication_factor: int = Field(default=1, ge=1, le=10)
-    # Shared secret that signs the principal header the gateway forwards. No default on purpose.
+    # Shared secret that signs the principal header the gateway forwards. No default on purpose,
+    # at least MIN_SECRET_LENGTH characters, and never a placeholder left from an example file.
     internal_secret: SecretStr
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # How long published outbox rows and applied inbox rows are kept (purged by the worker's
@@ -35,6 +39,18 @@ class ServiceSettings(BaseSettings):
     # a no-op.
     outbox_retention_days: int = Field(default=7, ge=1)
     inbox_retention_days: int = Field(default=30, ge=1)
+
+    @field_validator("internal_secret")
+    @classmethod
+    def _strong_secret(cls, secret: SecretStr) -> SecretStr:
+        value = secret.get_secret_value()
+        if len(value) < MIN_SECRET_LENGTH:
+            raise ValueError(f"PRM_INTERNAL_SECRET must be at least {MIN_SECRET_LENGTH} "
+                             "characters (e.g. `openssl rand -hex 32`)")
+        if any(marker in value.lower().replace("_", "-") for marker in PLACEHOLDERS):
+            raise ValueError("PRM_INTERNAL_SECRET is still the placeholder of an example file; "
+                             "set a random value (e.g. `openssl rand -hex 32`)")
+        return secret
 
     @classmethod
     def settings_customise_sources(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Annotated
 
 import pycountry
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 
 def _country(value: str) -> str:
@@ -43,3 +44,19 @@ DomainName = Annotated[
 ]
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _iso_date(value: object) -> object:
+    """Only a calendar date written YYYY-MM-DD (pydantic would also take Unix timestamps)."""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        return value
+    raise ValueError("a calendar date written YYYY-MM-DD is expected")
+
+
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date),
+                    Field(description="Calendar date, ISO 8601 (YYYY-MM-DD)")]

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from prm_deals.registrations.models import Deal
 from prm_platform.money import Money
-from prm_platform.types import CountryCode, DomainName, Name
+from prm_platform.types import CountryCode, DomainName, IsoDate, Name
 
 
 # The registration's lifecycle as the design names it; review actions move it past `registered`.
@@ -21,6 +21,7 @@ class DealStatus(StrEnum):
     lost = "lost"
     expired = "expired"
 
+MAX_CLOSE_YEARS = 10
 Notes = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
 
 # The earliest calendar day that is still today somewhere (UTC-12): a partner late in its own
@@ -55,7 +56,8 @@ class DealRegistration(BaseModel):
     )
     customer: Customer
     amount: Money = Field(description="Expected deal value; more than zero.")
-    expected_close_date: dt.date = Field(description="Today or later.")
+    expected_close_date: IsoDate = Field(
+        description=f"Today or later, at most {MAX_CLOSE_YEARS} years ahead; YYYY-MM-DD.")
     notes: Notes | None = None
 
     @field_validator("amount")
@@ -68,8 +70,12 @@ class DealRegistration(BaseModel):
     @field_validator("expected_close_date")
     @classmethod
     def _not_in_the_past(cls, value: dt.date) -> dt.date:
-        if value < dt.datetime.now(_EARLIEST_TODAY).date():
+        today = dt.datetime.now(_EARLIEST_TODAY).date()
+        if value < today:
             raise ValueError("the expected close date is in the past")
+        if value > today.replace(year=today.year + MAX_CLOSE_YEARS, day=min(today.day, 28)):
+            raise ValueError(f"the expected close date is more than {MAX_CLOSE_YEARS} years "
+                             "ahead")
         return value
 
 
