@@ -1,6 +1,7 @@
 import asyncio
 import uuid
 
+import httpx
 import pytest
 
 from prm_platform.security import Principal, PrincipalKind, sign_principal
@@ -143,3 +144,30 @@ async def test_deals_are_proxied(gateway, admin):
 @pytest.mark.parametrize("path", ["/v1/partnersx", "/v1/partners-archive"])
 async def test_prefixes_match_whole_segments(gateway, admin, path):
     assert_problem(await gateway.get(path, headers=admin), 404, "not-found")
+
+
+class StaleOnce(httpx.AsyncBaseTransport):
+    """The first request finds the pooled connection closed by the service."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        self.transport, self.failures = transport, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.failures == 0:
+            self.failures += 1
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.",
+                                            request=request)
+        return await self.transport.handle_async_request(request)
+
+
+@pytest.mark.parametrize("method, idempotent, expected", [
+    ("GET", False, 200), ("POST", True, 201), ("POST", False, 503)])
+async def test_a_stale_pooled_connection_is_retried_once_when_safe(start_gateway, transports,
+                                                                  method, idempotent, expected):
+    flaky = StaleOnce(transports["partners"])
+    gateway = await start_gateway(upstreams={**transports, "partners": flaky})
+    admin = await issue_key(gateway)
+    headers = {**admin, **({"Idempotency-Key": str(uuid.uuid4())} if idempotent else {})}
+    response = await gateway.request(method, "/v1/partners", headers=headers,
+                                     json=NEW if method == "POST" else None)
+    assert response.status_code == expected, response.text

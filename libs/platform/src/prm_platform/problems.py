@@ -19,7 +19,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("prm.problems")
 
@@ -230,6 +232,41 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
+class UnexpectedErrors:
+    """Answers an unexpected exception with a 500 problem and keeps the connection open.
+
+    Starlette's own last-resort handler sends its 500 and then re-raises, so the server drops
+    the connection, and the next request a client (the gateway's pool) sends on it fails. This
+    middleware, inside that one, answers and swallows instead (after logging)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            request_id = Headers(scope=scope).get("x-request-id")
+            log.exception("unhandled error on %s %s (request id %s)", scope.get("method"),
+                          scope.get("path"), request_id)
+            if started:  # too late for a clean answer: the server has to cut the response
+                raise
+            response = problem_response(500, "internal-error", "an unexpected error occurred",
+                                        instance=scope.get("path"), request_id=request_id)
+            await response(scope, receive, send)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     async def on_problem(request: Request, exc: ProblemError) -> ProblemResponse:
         return exc.response(instance=request.url.path)
@@ -281,6 +318,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, on_unexpected)
+    app.add_middleware(UnexpectedErrors)
 
 
 _DESCRIPTIONS = {

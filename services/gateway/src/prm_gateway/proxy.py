@@ -47,6 +47,9 @@ RETURNED_RESPONSE_HEADERS = ("content-type", "etag", "location", "idempotent-rep
 _HEADER_VALUE = re.compile(r"^[\t\x20-\x7e]*$")
 
 
+_STALE_CONNECTION = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
 def _forwarded_headers(request: Request) -> dict[str, str]:
     headers = {}
     for name in FORWARDED_REQUEST_HEADERS:
@@ -83,8 +86,18 @@ async def forward(request: Request, upstream: Upstream) -> Response:
     try:
         # HEAD is answered as GET without the body, so it works wherever GET does.
         method = "GET" if request.method == "HEAD" else request.method
-        response = await app_state.http.request(method, url, headers=headers,
-                                                content=body or None)
+        try:
+            response = await app_state.http.request(method, url, headers=headers,
+                                                    content=body or None)
+        except _STALE_CONNECTION:
+            # A pooled connection the service had closed meanwhile: the request may or may not
+            # have arrived, so it is sent again only when that is safe.
+            if not (method == "GET" or "idempotency-key" in headers):
+                raise
+            log.info("%s %s: stale connection to %s, retrying once", method,
+                     request.url.path, upstream.service)
+            response = await app_state.http.request(method, url, headers=headers,
+                                                    content=body or None)
     except httpx.TransportError as exc:  # refused, reset, timed out, ...
         log.warning("%s %s: %s service unreachable: %r (request id %s)", request.method,
                     request.url.path, upstream.service, exc, headers["x-request-id"])
