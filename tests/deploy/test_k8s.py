@@ -94,7 +94,14 @@ def test_probes_point_at_health_endpoints(manifests, deploy):
                 probe = container.get(kind)
                 if probe is None:
                     continue
-                assert "httpGet" in probe, f"{name} {kind}: HTTP probes only"
+                if "exec" in probe:  # a worker's heartbeat check, on the file it is told to touch
+                    command = probe["exec"]["command"]
+                    assert command[:3] == ["python", "-m", "prm_events.heartbeat"], name
+                    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+                    assert env.get("PRM_WORKER_HEARTBEAT_FILE") == command[3], name
+                    assert deploy.runnable_with_dash_m("prm_events.heartbeat")
+                    continue
+                assert "httpGet" in probe, f"{name} {kind}: HTTP or heartbeat probes only"
                 assert probe["httpGet"]["path"] in PROBE_PATHS, f"{name} {kind}"
                 assert probe["httpGet"]["port"] in ports, f"{name} {kind}: undeclared port"
         if is_api(deployment, deploy):
@@ -102,6 +109,9 @@ def test_probes_point_at_health_endpoints(manifests, deploy):
             assert api["livenessProbe"]["httpGet"]["path"] == "/healthz", name
             readiness = "/readyz" if name == "gateway" else "/healthz"
             assert api["readinessProbe"]["httpGet"]["path"] == readiness, name
+        elif name.endswith("-worker"):
+            worker = pod_spec(deployment)["containers"][0]
+            assert "exec" in worker["livenessProbe"], f"{name}: a hung worker must be restarted"
 
 
 def test_workloads_have_requests_and_limits(manifests):

@@ -259,3 +259,21 @@ def test_failed_migration_stops_with_its_error(state_dir):
     assert "migrations of partners failed" in result.stderr
     assert "ConnectionRefusedError" in result.stderr  # the cause, from alembic's own output
     assert not (state_dir / "run.json").exists()
+
+
+def test_a_hung_worker_is_restarted(state_dir, shared_infra_env):
+    """SIGSTOP freezes the worker without killing it: only its stale heartbeat tells."""
+    stack = start_stack(state_dir, {**shared_infra_env, "PRM_STACK_STALE_SECONDS": "4"})
+    try:
+        heartbeat = state_dir / "heartbeats" / "partners-worker"
+        deadline = time.monotonic() + 30
+        while not heartbeat.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert heartbeat.exists(), "the worker reports its progress"
+        victim = stack.pid("partners-worker")
+        os.kill(victim, signal.SIGSTOP)
+        new = wait_for_new_pid(stack, "partners-worker", victim, timeout=40)
+        assert "shows no sign of progress" in stack.output()
+        assert psutil.pid_exists(new) and stack.process.poll() is None
+    finally:
+        stack.stop()

@@ -38,6 +38,12 @@ def _is_outage(exc: BaseException) -> bool:
 
 
 PURGE_BATCH = 1000
+COMMIT_TIMEOUT_SECONDS = 10.0
+MAX_COMMIT_FAILURES = 10
+
+
+class ConsumerStalled(RuntimeError):
+    """The consumer cannot make progress where it is; its process should start afresh."""
 
 
 async def purge_inbox(session: AsyncSession, older_than_days: int, batch: int = PURGE_BATCH
@@ -143,8 +149,11 @@ class EventConsumer:
                 )
                 await session.commit()
 
-    async def run(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set. ``consumer`` must have auto-commit off."""
+    async def run(self, consumer: AIOKafkaConsumer, stop: asyncio.Event,
+                  alive: Callable[[], None] = lambda: None) -> None:
+        """Consume until ``stop`` is set. ``consumer`` must have auto-commit off. ``alive`` is
+        called after every poll that went through (the worker's liveness signal)."""
+        self._commit_failures = 0
         while not stop.is_set():
             try:
                 batches = await consumer.getmany(timeout_ms=500)
@@ -156,12 +165,22 @@ class EventConsumer:
                 for record in records:
                     await self.handle(record)
                 await self._commit(consumer, partition, records[-1].offset + 1)
+            alive()
 
     async def _commit(self, consumer: AIOKafkaConsumer, partition: TopicPartition,
                       offset: int) -> None:
+        """Commit, bounded in time. A failure is survivable (rebalanced away: the next owner
+        re-reads from the last commit and the inbox turns the repeats into no-ops), but one
+        that keeps recurring (a topic recreated under the consumer, a broker that lost its
+        groups) is not: the consumer stops, so the worker exits and is started afresh, which
+        re-seeks from the committed position."""
         try:
-            await consumer.commit({partition: offset})
-        except (CommitFailedError, KafkaError) as exc:
-            # Rebalanced away: the next owner re-reads from the last commit and the inbox
-            # turns the repeats into no-ops.
-            log.warning("%s: commit of %s@%d failed: %r", self.name, partition, offset, exc)
+            await asyncio.wait_for(consumer.commit({partition: offset}), COMMIT_TIMEOUT_SECONDS)
+            self._commit_failures = 0
+        except (CommitFailedError, KafkaError, TimeoutError) as exc:
+            self._commit_failures += 1
+            log.warning("%s: commit of %s@%d failed (%d in a row): %r", self.name, partition,
+                        offset, self._commit_failures, exc)
+            if self._commit_failures >= MAX_COMMIT_FAILURES:
+                raise ConsumerStalled(f"{self.name}: {self._commit_failures} commits failed in "
+                                      "a row; restarting the consumer") from exc

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -187,11 +188,12 @@ class OutboxRelay:
                 log.warning("outbox listener lost (%s); polling until it is back", exc)
                 await asyncio.sleep(self.poll_interval)
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, alive: Callable[[], None] = lambda: None) -> None:
         listener = asyncio.create_task(self._listen())
         backoff = self.poll_interval
         try:
             while not stop.is_set():
+                alive()
                 self._wake.clear()
                 try:
                     count = await self.relay_once()

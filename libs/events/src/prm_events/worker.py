@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from prm_contracts import TOPICS, dead_letter_topic
 from prm_events import consumer, outbox
 from prm_events.consumer import EventConsumer, Handler, purge_inbox
+from prm_events.heartbeat import Heartbeat
 from prm_events.kafka import ensure_topics, make_consumer, make_producer
 from prm_events.outbox import OutboxRelay, purge_published
 from prm_platform import idempotency
@@ -75,20 +76,25 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
     await producer.start()
     tasks: list[asyncio.Task[None]] = []
     consumers = []
+    heartbeat = Heartbeat(settings.worker_heartbeat_file, settings.worker_stale_seconds)
     try:
         if spec.relay:
             relay = OutboxRelay(sessionmaker, producer, database_url=settings.database_url,
                                 channel=outbox_channel(spec.schema))
-            tasks.append(asyncio.create_task(relay.run(stop), name="outbox-relay"))
+            tasks.append(asyncio.create_task(relay.run(stop, heartbeat.loop("relay")),
+                                             name="outbox-relay"))
         scheduler = Scheduler(sessionmaker, [*platform_jobs(settings), *spec.jobs])
-        tasks.append(asyncio.create_task(scheduler.run(stop), name="scheduler"))
+        tasks.append(asyncio.create_task(scheduler.run(stop, heartbeat.loop("scheduler")),
+                                         name="scheduler"))
         for sub in spec.subscriptions:
             kafka_consumer = make_consumer(settings, f"{spec.service}.{sub.name}", *sub.topics)
             await kafka_consumer.start()
             consumers.append(kafka_consumer)
             runner = EventConsumer(f"{spec.service}.{sub.name}", sub.topics, sub.handlers,
                                    sessionmaker, producer, max_attempts=sub.max_attempts)
-            tasks.append(asyncio.create_task(runner.run(kafka_consumer, stop), name=sub.name))
+            tasks.append(asyncio.create_task(
+                runner.run(kafka_consumer, stop, heartbeat.loop(sub.name)), name=sub.name))
+        tasks.append(asyncio.create_task(heartbeat.run(stop), name="heartbeat"))
         log.info("%s worker running (relay=%s, consumers=%s)", spec.service, spec.relay,
                  [s.name for s in spec.subscriptions])
         done, _ = await asyncio.wait(

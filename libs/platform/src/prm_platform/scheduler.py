@@ -99,9 +99,10 @@ class Scheduler:
                 results[job.name] = None
         return results
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, alive: Callable[[], None] = lambda: None) -> None:
         while not stop.is_set():
             await self.run_once()
+            alive()
             try:
                 await asyncio.wait_for(stop.wait(), timeout=self.tick)
             except TimeoutError:

@@ -38,6 +38,9 @@ class ServiceSettings(BaseSettings):
     # scheduler). The inbox must outlive the broker's retention: it is what makes a redelivery
     # a no-op.
     outbox_retention_days: int = Field(default=7, ge=1)
+    # A worker's liveness file (prm_events.heartbeat), touched while every loop makes progress.
+    worker_heartbeat_file: str | None = None
+    worker_stale_seconds: float = Field(default=60.0, gt=0)
     inbox_retention_days: int = Field(default=30, ge=1)
 
     @field_validator("internal_secret")

@@ -27,6 +27,7 @@ Environment (all optional):
 ``PRM_API_WORKERS``          uvicorn ``--workers`` of each API and the gateway (default 1)
 ``PRM_STACK_ONLY``           comma-separated services to run, e.g. ``partners`` (default: all)
 ``PRM_STACK_START_TIMEOUT``  seconds each API gets to answer ``/healthz`` (default 60)
+``PRM_STACK_STALE_SECONDS``  a worker whose heartbeat is this old is restarted (default 60)
 ``PRM_DATABASE_URL``         use this database instead of starting PostgreSQL
 ``PRM_KAFKA_BOOTSTRAP``      use this broker instead of starting tansu
 ``PRM_INTERNAL_SECRET``      use this instead of ``<state>/internal-secret``
@@ -60,6 +61,7 @@ from typing import Any, BinaryIO
 
 import httpx
 
+from prm_events import heartbeat
 from prm_platform import declaration
 from prm_stack import embedded
 
@@ -146,6 +148,7 @@ class Options:
     processes: list[Process]
     migrated: dict[str, Path]
     start_timeout: float
+    stale_seconds: float = 60.0
 
     @classmethod
     def from_env(cls) -> Options:
@@ -167,7 +170,8 @@ class Options:
                    gateway_port=_int_env("PRM_GATEWAY_PORT", 8000),
                    api_workers=max(1, _int_env("PRM_API_WORKERS", 1)),
                    processes=processes, migrated=migrated,
-                   start_timeout=_int_env("PRM_STACK_START_TIMEOUT", 60))
+                   start_timeout=_int_env("PRM_STACK_START_TIMEOUT", 60),
+                   stale_seconds=_int_env("PRM_STACK_STALE_SECONDS", 60))
 
 
 @dataclass
@@ -182,6 +186,7 @@ class Child:
     restart: Callable[[], subprocess.Popen[bytes]] | None = None
     crashes: list[float] = field(default_factory=list)
     kind: str = "infra"
+    started: float = field(default_factory=time.monotonic)
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -512,6 +517,9 @@ class Supervisor:
 
     def _spawn(self, process: Process, env: dict[str, str]) -> None:
         log_file = self.logs / f"{process.name}.log"
+        if process.kind == "worker":  # its liveness signal, watched by _supervise
+            env = {**env, "PRM_WORKER_HEARTBEAT_FILE": str(self._heartbeat(process.name)),
+                   "PRM_WORKER_STALE_SECONDS": str(self.options.stale_seconds / 2)}
 
         def start() -> subprocess.Popen[bytes]:
             with _open_log(log_file) as output:
@@ -549,6 +557,7 @@ class Supervisor:
         started = dt.datetime.now(dt.UTC)
         with self._deferred_signals():
             child.popen = child.restart()
+            child.started = time.monotonic()
         if child.name == "broker":
             self._after_broker_restart(started)
         self._write_processes()
@@ -573,6 +582,7 @@ class Supervisor:
             assert worker.restart is not None  # processes we spawned always can be
             with self._deferred_signals():
                 worker.popen = worker.restart()
+                worker.started = time.monotonic()
 
     def _wait_healthy(self, name: str) -> None:
         url = f"http://127.0.0.1:{self.ports[name]}/healthz"
@@ -619,9 +629,26 @@ class Supervisor:
                   "Ctrl-C to stop.", ""]
         print("\n".join(lines), flush=True)
 
+    def _heartbeat(self, name: str) -> Path:
+        return self.state / "heartbeats" / name
+
+    def _check_liveness(self, child: Child) -> None:
+        """A worker whose heartbeat went stale is hung: kill it, and _recover restarts it."""
+        age = heartbeat.age(self._heartbeat(child.name))
+        running_for = time.monotonic() - child.started
+        if running_for > self.options.stale_seconds and (
+                age is None or age > self.options.stale_seconds):
+            log(f"{child.name} (pid {child.popen.pid}) shows no sign of progress for "
+                f"{self.options.stale_seconds:.0f}s; killing it")
+            child.kill_group()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.popen.wait(2)
+
     def _supervise(self) -> None:
         while True:
             for child in self.children:
+                if child.alive() and child.kind == "worker":
+                    self._check_liveness(child)
                 if not child.alive():
                     self._recover(child)
             time.sleep(0.2)

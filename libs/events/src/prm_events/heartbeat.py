@@ -1,0 +1,72 @@
+"""A worker's liveness signal: a file whose modification time says the worker is making progress.
+
+Every loop of the worker (the outbox relay, each consumer, the scheduler) reports in when it
+gets round; the file is touched only while every loop has reported within ``stale_after``
+seconds. A loop that hangs (a consumer stuck on a commit, a relay wedged) lets the file go
+stale, and whoever watches it (the ``make run`` supervisor, a Kubernetes liveness probe:
+``python -m prm_events.heartbeat <file> <seconds>``) restarts the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+class Heartbeat:
+    def __init__(self, path: str | None, stale_after: float) -> None:
+        self.path = Path(path) if path else None
+        self.stale_after = stale_after
+        self._last: dict[str, float] = {}
+
+    def loop(self, name: str) -> Callable[[], None]:
+        """The callback a loop calls each time round."""
+        self._last[name] = time.monotonic()
+
+        def alive() -> None:
+            self._last[name] = time.monotonic()
+
+        return alive
+
+    def healthy(self) -> bool:
+        now = time.monotonic()
+        return all(now - last < self.stale_after for last in self._last.values())
+
+    async def run(self, stop: asyncio.Event, every: float = 1.0) -> None:
+        while not stop.is_set():
+            if self.path is not None and self.healthy():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.touch()
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=every)
+            except TimeoutError:
+                pass
+
+
+def age(path: str | Path) -> float | None:
+    """Seconds since the heartbeat file was last touched; None if there is none."""
+    try:
+        return time.time() - os.stat(path).st_mtime
+    except OSError:
+        return None
+
+
+def main(argv: list[str]) -> int:
+    """``python -m prm_events.heartbeat <file> <max age seconds>``: exit 0 if fresh."""
+    if len(argv) != 2:
+        print("usage: python -m prm_events.heartbeat <file> <max-age-seconds>", file=sys.stderr)
+        return 2
+    seconds = age(argv[0])
+    if seconds is None or seconds > float(argv[1]):
+        print(f"stale heartbeat: {argv[0]} ({seconds if seconds is not None else 'missing'})",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
