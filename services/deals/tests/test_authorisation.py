@@ -2,6 +2,7 @@
 records, route by route. Every route of the app must have its case here, so that a new endpoint
 without one fails this file."""
 
+import datetime as dt
 from dataclasses import dataclass
 
 import pytest
@@ -12,7 +13,8 @@ from prm_stack.testing import guarded_routes
 NEW = {
     "customer": {"name": "Globex Corporation", "domain": "globex.example", "country": "FR"},
     "amount": {"amount": "48000.00", "currency": "EUR"},
-    "expected_close_date": "2099-12-31",
+    # Within the accepted window (today to ten years ahead) whenever the suite runs.
+    "expected_close_date": (dt.date.today() + dt.timedelta(days=365)).isoformat(),
 }
 
 
