@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PY := .venv/bin/python
 ENV_STAMP := .venv/.synced
 
-.PHONY: help env run test test-fast lint openapi contract-lint bench clean
+.PHONY: help env run test test-fast lint openapi kafka-access contract-lint bench clean
 CONTRACT_TOOLS := tools/contract
 CONTRACT_STAMP := $(CONTRACT_TOOLS)/node_modules/.installed
 
@@ -13,6 +13,7 @@ help:
 	@echo "make run      start the whole stack (PostgreSQL, broker, services, workers, gateway)"
 	@echo "make test     run the whole test suite"
 	@echo "make openapi  regenerate openapi/openapi.json and openapi/asyncapi.yaml"
+	@echo "make kafka-access  regenerate deploy/k8s/kafka-access.sh (broker users and ACLs)"
 	@echo "make bench    run the benchmarks (prints a table; not part of make test)"
 	@echo "make lint     ruff and the import contracts"
 	@echo "make contract-lint  Redocly, Spectral and AsyncAPI checks of openapi/"
@@ -57,6 +58,9 @@ lint: env
 
 openapi: env
 	$(PY) scripts/generate_contracts.py
+
+kafka-access: env
+	$(PY) -m prm_events.access > deploy/k8s/kafka-access.sh
 
 bench: env
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \

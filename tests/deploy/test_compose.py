@@ -150,37 +150,82 @@ def test_database_url_points_at_the_compose_postgres(services):
         assert url.path.lstrip("/") == pg_env["POSTGRES_DB"], name
 
 
-def test_kafka_is_single_node_kraft(services):
-    env = environment(services["kafka"])
-    assert env["CLUSTER_ID"]
-    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
-    node_id = env["KAFKA_NODE_ID"]
-    voters = dict(v.split("@", 1) for v in env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(","))
+def properties(path) -> dict[str, str]:
+    """A Java properties file as written here: ``key=value`` lines and ``#`` comments."""
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+@pytest.fixture(scope="module")
+def kafka_config(services, repo) -> dict[str, str]:
+    """deploy/kafka/server.properties, which the kafka service mounts and starts on."""
+    kafka = services["kafka"]
+    mounts = [v.split(":") for v in kafka["volumes"] if v.startswith("./")]
+    files = [(source, target) for source, target, *_ in mounts if source.endswith(".properties")]
+    assert len(files) == 1, "the kafka service mounts one server.properties"
+    source, target = files[0]
+    script = "\n".join(kafka["command"])
+    assert f"cp {target} /tmp/server.properties" in script
+    assert "kafka-server-start.sh /tmp/server.properties" in script
+    return properties(repo / source)
+
+
+def listener_map(value: str) -> dict[str, str]:
+    return {item.split("://")[0]: item.split("://")[1] for item in value.split(",")}
+
+
+def test_kafka_is_single_node_kraft(kafka_config, services):
+    config = kafka_config
+    assert environment(services["kafka"])["CLUSTER_ID"]
+    assert set(config["process.roles"].split(",")) == {"broker", "controller"}
+    node_id = config["node.id"]
+    voters = dict(v.split("@", 1) for v in config["controller.quorum.voters"].split(","))
     assert set(voters) == {node_id}, "the single node must be the only controller voter"
 
-    listeners = {item.split("://")[0]: item.split("://")[1]
-                 for item in env["KAFKA_LISTENERS"].split(",")}
-    protocol_map = dict(pair.split(":")
-                        for pair in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
-    controller = env["KAFKA_CONTROLLER_LISTENER_NAMES"]
+    listeners = listener_map(config["listeners"])
+    protocol_map = dict(pair.split(":") for pair in config["listener.security.protocol.map"]
+                        .split(","))
+    controller = config["controller.listener.names"]
     assert controller in listeners and controller in protocol_map
     assert voters[node_id].endswith(":" + listeners[controller].rsplit(":", 1)[1])
     assert set(listeners) <= set(protocol_map)
-    advertised = dict(item.split("://") for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    advertised = listener_map(config["advertised.listeners"])
     assert controller not in advertised, "the controller listener is never advertised"
-    assert env.get("KAFKA_INTER_BROKER_LISTENER_NAME", "PLAINTEXT") in advertised
+    assert config["inter.broker.listener.name"] in advertised
 
-    for key in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
-                "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
-                "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"):
-        assert env[key] == "1", key
+    for key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor",
+                "transaction.state.log.min.isr"):
+        assert config[key] == "1", key
     # Topics are created by the workers with PRM_KAFKA_PARTITIONS partitions.
-    assert env.get("KAFKA_AUTO_CREATE_TOPICS_ENABLE") == "false"
+    assert config["auto.create.topics.enable"] == "false"
 
 
-def test_apps_bootstrap_from_an_advertised_kafka_listener(services):
-    env = environment(services["kafka"])
-    advertised = {item.split("://")[1] for item in env["KAFKA_ADVERTISED_LISTENERS"].split(",")}
+def test_kafka_authenticates_every_client_and_authorises_by_acl(kafka_config, services):
+    config = kafka_config
+    protocol_map = dict(pair.split(":") for pair in config["listener.security.protocol.map"]
+                        .split(","))
+    listeners = listener_map(config["listeners"])
+    controller = config["controller.listener.names"]
+    for name in listener_map(config["advertised.listeners"]):
+        assert protocol_map[name].startswith("SASL_"), f"{name}: clients must authenticate"
+    # The one unauthenticated listener (the controller's) is reachable from the container only.
+    assert listeners[controller].startswith("127.0.0.1:"), "controller listener on loopback"
+    assert config["sasl.enabled.mechanisms"].startswith("SCRAM-SHA-")
+    assert config["authorizer.class.name"].endswith("StandardAuthorizer")
+    assert config["allow.everyone.if.no.acl.found"] == "false"
+    super_users = set(config["super.users"].split(";"))
+    assert super_users <= {"User:admin", "User:ANONYMOUS"}
+    # The admin's password comes from the environment, never from the committed file.
+    script = "\n".join(services["kafka"]["command"])
+    assert "--add-scram" in script and "$$KAFKA_ADMIN_PASSWORD" in script
+    assert environment(services["kafka"])["KAFKA_ADMIN_PASSWORD"].startswith(
+        "${PRM_KAFKA_ADMIN_PASSWORD:?")
+    assert "password" not in " ".join(config).lower()
+
+
+def test_apps_bootstrap_from_an_advertised_kafka_listener(kafka_config, services):
+    advertised = set(listener_map(kafka_config["advertised.listeners"]).values())
     for name, service in services.items():
         if is_app(service):
             bootstrap = environment(service)["PRM_KAFKA_BOOTSTRAP"]
@@ -262,8 +307,8 @@ def test_startup_order(services, declared, app_services):
         deps = depends_on(services[name])
         assert deps.get("postgres") == "service_healthy", name
         assert deps.get("migrate") == "service_completed_successfully", name
-        if name.endswith("-worker"):
-            assert deps.get("kafka") == "service_healthy", name
+        if name.endswith("-worker") or name == "gateway":
+            assert deps.get("kafka-access") == "service_completed_successfully", name
     assert depends_on(services["migrate"]).get("postgres") == "service_healthy"
     gateway = depends_on(services["gateway"])
     for api in declared.upstreams.values():

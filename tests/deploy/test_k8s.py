@@ -31,6 +31,16 @@ def pod_spec(workload: dict) -> dict:
     return workload["spec"]["template"]["spec"]
 
 
+def job(manifests, name: str) -> dict:
+    (found,) = [j for j in of_kind(manifests, "Job") if j["metadata"]["name"] == name]
+    return found
+
+
+def app_workloads(manifests) -> list[dict]:
+    """Deployments and Jobs that run our image (the kafka-access Job runs Kafka's tools)."""
+    return [*of_kind(manifests, "Deployment"), job(manifests, "prm-migrate")]
+
+
 def containers(workload: dict) -> list[dict]:
     spec = pod_spec(workload)
     return [*spec.get("initContainers", []), *spec["containers"]]
@@ -59,7 +69,8 @@ def test_expected_workloads(manifests, deploy, declared):
     apis = {d["metadata"]["name"] for d in of_kind(manifests, "Deployment") if is_api(d, deploy)}
     assert apis == declared.apis
     assert {s["metadata"]["name"] for s in of_kind(manifests, "Service")} == apis
-    assert [j["metadata"]["name"] for j in of_kind(manifests, "Job")] == ["prm-migrate"]
+    assert sorted(j["metadata"]["name"] for j in of_kind(manifests, "Job")) == [
+        "prm-kafka-access", "prm-migrate"]
     assert of_kind(manifests, "Namespace")[0]["metadata"]["name"] == NAMESPACE
 
 
@@ -156,7 +167,7 @@ def test_env_sources_exist_and_cover_the_runtime_interface(manifests):
                                                                              "ConfigMap")}
     secrets = {s["metadata"]["name"]: {**s.get("data", {}), **s.get("stringData", {})}
                for s in of_kind(manifests, "Secret")}
-    for workload in [*of_kind(manifests, "Deployment"), *of_kind(manifests, "Job")]:
+    for workload in app_workloads(manifests):
         name = workload["metadata"]["name"]
         for container in containers(workload):
             keys = {e["name"] for e in container.get("env", [])}
@@ -183,9 +194,9 @@ def test_gateway_upstreams_are_cluster_services(manifests, declared):
 
 
 def test_migrate_job_upgrades_every_service_schema(manifests, deploy, repo, declared):
-    (job,) = of_kind(manifests, "Job")
-    assert pod_spec(job)["restartPolicy"] in {"Never", "OnFailure"}
-    argvs = deploy.split_command(command_of(pod_spec(job)["containers"][0]))
+    migrate = job(manifests, "prm-migrate")
+    assert pod_spec(migrate)["restartPolicy"] in {"Never", "OnFailure"}
+    argvs = deploy.split_command(command_of(pod_spec(migrate)["containers"][0]))
     configs = {c for argv in argvs for c in deploy.alembic_configs(argv)}
     assert configs >= declared.migrations
     assert configs >= deploy.service_alembic_configs()
@@ -195,8 +206,7 @@ def test_migrate_job_upgrades_every_service_schema(manifests, deploy, repo, decl
 
 
 def test_one_image_everywhere(manifests):
-    images = {c["image"] for w in [*of_kind(manifests, "Deployment"), *of_kind(manifests, "Job")]
-              for c in containers(w)}
+    images = {c["image"] for w in app_workloads(manifests) for c in containers(w)}
     assert len(images) == 1, images
 
 
@@ -210,6 +220,6 @@ def test_kustomization_lists_the_long_lived_resources(repo, load_yaml, manifests
     for kind, files in files_with.items():
         assert files <= set(resources), f"{kind} manifests missing from kustomization.yaml"
     # The Secret is a template and the Job runs once per release: both are applied by hand.
-    assert "secret.example.yaml" not in resources and "migrate-job.yaml" not in resources
+    assert not {"secret.example.yaml", "migrate-job.yaml", "kafka-access-job.yaml"} & set(resources)
     (image,) = {c["image"] for w in of_kind(manifests, "Deployment") for c in containers(w)}
     assert image.split(":")[0] in {i["name"] for i in kustomization["images"]}

@@ -12,8 +12,9 @@ import signal
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from prm_contracts import TOPICS, dead_letter_topic
+from prm_contracts import dead_letter_topic
 from prm_events import consumer, outbox
+from prm_events.access import consumer_group
 from prm_events.consumer import EventConsumer, Handler, purge_inbox
 from prm_events.heartbeat import Heartbeat
 from prm_events.kafka import ensure_topics, make_consumer, make_producer
@@ -43,9 +44,17 @@ class WorkerSpec:
     schema: str
     settings: ServiceSettings
     relay: bool = True
+    # The topics its outbox publishes to (its declaration's ``publishes``).
+    publishes: tuple[str, ...] = ()
     subscriptions: list[Subscription] = field(default_factory=list)
     # The service's own periodic jobs, run beside the platform's (``platform_jobs``).
     jobs: list[Job] = field(default_factory=list)
+
+    def topics(self) -> list[str]:
+        """What this worker uses, hence creates when missing: exactly what the broker's ACLs
+        let its user create (prm_events.access)."""
+        consumed = {topic for sub in self.subscriptions for topic in sub.topics}
+        return sorted(set(self.publishes) | consumed | {dead_letter_topic(t) for t in consumed})
 
 
 PURGE_INTERVAL = dt.timedelta(hours=1)
@@ -70,8 +79,7 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
     settings = spec.settings
     engine = make_engine(settings.database_url, spec.schema, pool_size=5)
     sessionmaker = make_sessionmaker(engine)
-    topics = sorted(set(TOPICS) | {dead_letter_topic(t) for t in TOPICS})
-    await ensure_topics(settings, topics)
+    await ensure_topics(settings, spec.topics())
     producer = make_producer(settings)
     await producer.start()
     tasks: list[asyncio.Task[None]] = []
@@ -87,10 +95,11 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
         tasks.append(asyncio.create_task(scheduler.run(stop, heartbeat.loop("scheduler")),
                                          name="scheduler"))
         for sub in spec.subscriptions:
-            kafka_consumer = make_consumer(settings, f"{spec.service}.{sub.name}", *sub.topics)
+            group = consumer_group(spec.service, sub.name)
+            kafka_consumer = make_consumer(settings, group, *sub.topics)
             await kafka_consumer.start()
             consumers.append(kafka_consumer)
-            runner = EventConsumer(f"{spec.service}.{sub.name}", sub.topics, sub.handlers,
+            runner = EventConsumer(group, sub.topics, sub.handlers,
                                    sessionmaker, producer, max_attempts=sub.max_attempts)
             tasks.append(asyncio.create_task(
                 runner.run(kafka_consumer, stop, heartbeat.loop(sub.name)), name=sub.name))

@@ -7,6 +7,8 @@ service can still be pointed at its own database or broker.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -30,6 +32,17 @@ class ServiceSettings(BaseSettings):
     kafka_partitions: int = Field(default=3, ge=1, le=256)
     # Replication of topics the workers create; use 3 on a real cluster (the embedded broker has 1).
     kafka_replication_factor: int = Field(default=1, ge=1, le=10)
+    # Authentication to the broker. The embedded broker is PLAINTEXT on loopback; a shared
+    # cluster is SASL_SSL with one SCRAM user per service, which its ACLs name (deploy/README.md).
+    # Checked where a Kafka client is made (prm_events.kafka), so that processes which never
+    # reach the broker (migrations, most APIs) need no broker password.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT")
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    # CA bundle that signed the brokers' certificates (SSL, SASL_SSL); the system's by default.
+    kafka_ssl_cafile: str | None = None
     # Shared secret that signs the principal header the gateway forwards. No default on purpose,
     # at least MIN_SECRET_LENGTH characters, and never a placeholder left from an example file.
     internal_secret: SecretStr

@@ -6,11 +6,11 @@ import asyncio
 import html
 from typing import Any
 
-from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import text
 
+from prm_events.kafka import make_admin
 from prm_platform.problems import (
     PROBLEM_BASE,
     NotFound,
@@ -36,8 +36,7 @@ async def _database(request: Request) -> None:
 
 async def _kafka(request: Request) -> None:
     settings = request.app.state.settings
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap,
-                                request_timeout_ms=int(settings.readiness_timeout * 1000))
+    admin = make_admin(settings, request_timeout_ms=int(settings.readiness_timeout * 1000))
     try:
         await admin.start()
         await admin.list_topics()

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 
+from prm_events.kafka import connection_options
 from prm_gateway import contract, health, proxy
 from prm_gateway.api_keys.endpoints import router as api_keys_router
 from prm_gateway.auth import GatewayAuthentication, KeyCache, Standings
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None,
     """Build the gateway. ``transports`` replaces the network for the named upstream services
     (e.g. ``{"partners": httpx.ASGITransport(app=partners_app)}``), for in-process tests."""
     settings = settings or Settings()
+    connection_options(settings)  # refuse to start with broker settings it cannot use (/readyz)
     mounts = proxy.upstream_mounts(settings.upstreams, transports or {})
     engine = make_engine(settings.database_url, SCHEMA, pool_size=settings.db_pool_size)
 

@@ -4,13 +4,14 @@ scheduled jobs. ``python -m prm_gateway.worker``."""
 from prm_contracts import PARTNERS_TOPIC
 from prm_events.worker import Subscription, WorkerSpec, main
 from prm_gateway.config import SCHEMA, Settings
+from prm_gateway.declaration import SERVICE
 from prm_gateway.standing.handlers import HANDLERS
 
 
 def spec(settings: Settings | None = None) -> WorkerSpec:
     # No outbox relay: the gateway publishes no events.
     return WorkerSpec(
-        service="gateway", schema=SCHEMA, settings=settings or Settings(), relay=False,
+        service=SERVICE.name, schema=SCHEMA, settings=settings or Settings(), relay=False,
         subscriptions=[Subscription(name="partner-standing", topics=[PARTNERS_TOPIC],
                                     handlers=HANDLERS)],
     )

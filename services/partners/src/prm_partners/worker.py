@@ -2,10 +2,12 @@
 
 from prm_events.worker import WorkerSpec, main
 from prm_partners.config import SCHEMA, Settings
+from prm_partners.declaration import SERVICE
 
 
 def spec(settings: Settings | None = None) -> WorkerSpec:
-    return WorkerSpec(service="partners", schema=SCHEMA, settings=settings or Settings())
+    return WorkerSpec(service=SERVICE.name, schema=SCHEMA, settings=settings or Settings(),
+                      publishes=SERVICE.publishes)
 
 
 if __name__ == "__main__":

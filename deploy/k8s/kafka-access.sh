@@ -1,0 +1,70 @@
+#!/bin/sh
+# Broker users and ACLs of every PRM service. Generated from the services' declarations by
+# `python -m prm_events.access` (make kafka-access): do not edit by hand.
+#
+# Creates or updates one SCRAM user per service and grants it exactly what its declaration
+# needs; re-running it is harmless. Needs Kafka's tools (KAFKA_BIN, default /opt/kafka/bin),
+#   KAFKA_BOOTSTRAP             the brokers, host:port[,host:port]
+#   KAFKA_ADMIN_CONFIG          client properties of a user allowed to alter users and ACLs, or
+#   KAFKA_ADMIN_USER/_PASSWORD  that user's SCRAM credentials (KAFKA_SECURITY_PROTOCOL,
+#                               default SASL_PLAINTEXT; KAFKA_CA_FILE, a PEM bundle, for SASL_SSL)
+#   PRM_<SERVICE>_KAFKA_PASSWORD  each service's password (letters, digits, - and _ only).
+set -eu
+
+KAFKA_BIN="${KAFKA_BIN:-/opt/kafka/bin}"
+MECHANISM="${KAFKA_SCRAM_MECHANISM:-SCRAM-SHA-512}"
+: "${KAFKA_BOOTSTRAP:?set KAFKA_BOOTSTRAP to the brokers (host:port)}"
+
+if [ -z "${KAFKA_ADMIN_CONFIG:-}" ]; then
+  : "${KAFKA_ADMIN_USER:?set KAFKA_ADMIN_CONFIG, or KAFKA_ADMIN_USER and KAFKA_ADMIN_PASSWORD}"
+  : "${KAFKA_ADMIN_PASSWORD:?set KAFKA_ADMIN_PASSWORD}"
+  KAFKA_ADMIN_CONFIG="$(mktemp)"
+  trap 'rm -f "$KAFKA_ADMIN_CONFIG"' EXIT
+  {
+    echo "security.protocol=${KAFKA_SECURITY_PROTOCOL:-SASL_PLAINTEXT}"
+    echo "sasl.mechanism=$MECHANISM"
+    echo "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required \
+username=\"$KAFKA_ADMIN_USER\" password=\"$KAFKA_ADMIN_PASSWORD\";"
+    if [ -n "${KAFKA_CA_FILE:-}" ]; then
+      echo "ssl.truststore.type=PEM"
+      echo "ssl.truststore.location=$KAFKA_CA_FILE"
+    fi
+  } > "$KAFKA_ADMIN_CONFIG"
+fi
+
+user() {  # name password
+  case "$2" in
+    *[!A-Za-z0-9_-]*) echo "the password of $1 may hold letters, digits, - and _ only" >&2
+                      exit 2 ;;
+  esac
+  "$KAFKA_BIN/kafka-configs.sh" --bootstrap-server "$KAFKA_BOOTSTRAP" \
+    --command-config "$KAFKA_ADMIN_CONFIG" --alter --entity-type users --entity-name "$1" \
+    --add-config "$MECHANISM=[password=$2]"
+}
+
+allow() {  # user, then the resource and operations as kafka-acls.sh takes them
+  principal="User:$1"
+  shift
+  "$KAFKA_BIN/kafka-acls.sh" --bootstrap-server "$KAFKA_BOOTSTRAP" \
+    --command-config "$KAFKA_ADMIN_CONFIG" --add --allow-principal "$principal" "$@"
+}
+
+
+# gateway
+user prm-gateway "${PRM_GATEWAY_KAFKA_PASSWORD:?set PRM_GATEWAY_KAFKA_PASSWORD}"
+allow prm-gateway --topic prm.partners --operation Read --operation Describe --operation Create
+allow prm-gateway --topic prm.partners.dlt --operation Write --operation Describe --operation Create
+allow prm-gateway --group gateway. --resource-pattern-type prefixed --operation Read
+
+# partners
+user prm-partners "${PRM_PARTNERS_KAFKA_PASSWORD:?set PRM_PARTNERS_KAFKA_PASSWORD}"
+allow prm-partners --topic prm.partners --operation Write --operation Describe --operation Create
+
+# deals
+user prm-deals "${PRM_DEALS_KAFKA_PASSWORD:?set PRM_DEALS_KAFKA_PASSWORD}"
+allow prm-deals --topic prm.deals --operation Write --operation Describe --operation Create
+allow prm-deals --topic prm.partners --operation Read --operation Describe --operation Create
+allow prm-deals --topic prm.partners.dlt --operation Write --operation Describe --operation Create
+allow prm-deals --group deals. --resource-pattern-type prefixed --operation Read
+
+echo "broker users and ACLs are up to date"
