@@ -67,7 +67,13 @@ def bearer(key: dict) -> dict:
 def test_health_readiness_contract_and_docs(api):
     assert api.get("/healthz").json()["status"] == "ok"
     ready = api.get("/readyz")
+    for _ in range(100):  # every worker reports within seconds of starting
+        if ready.status_code == 200 and ready.json()["status"] == "ok":
+            break
+        time.sleep(0.2)
+        ready = api.get("/readyz")
     assert ready.status_code == 200, ready.text
+    assert ready.json()["workers"] == {"deals": "ok", "gateway": "ok", "partners": "ok"}
     contract = api.get("/openapi.json").json()
     assert {"/v1/partners", "/v1/deals", "/v1/api-keys"} <= set(contract["paths"])
     assert "swagger" in api.get("/docs").text.lower()

@@ -98,7 +98,12 @@ FILES = {
     """,
     "prm_echo/migrations/script.py.mako": "",
     "prm_echo/migrations/versions/0001_echo.py": """
-        from prm_platform.migrations import create_platform_tables, create_scheduler_table
+        from prm_platform.migrations import (
+            add_idempotency_owner,
+            create_platform_tables,
+            create_scheduler_table,
+            create_worker_liveness_table,
+        )
 
         revision = "0001"
         down_revision = None
@@ -107,6 +112,8 @@ FILES = {
         def upgrade():
             create_platform_tables("echo")
             create_scheduler_table()
+            add_idempotency_owner()
+            create_worker_liveness_table()
     """,
     "prm_echo-0.1.dist-info/METADATA": """
         Metadata-Version: 2.1
@@ -171,6 +178,12 @@ def test_declared_service_is_started_routed_and_documented(echo_stack):
             contract["paths"])
         assert contract["paths"]["/v1/echoes"]["get"]["operationId"] == "echoes-hear-echo"
         assert "echoes:read" in contract["components"]["schemas"]["Scope"]["enum"]
+
+        # Its worker's liveness is part of the gateway's readiness report.
+        deadline = time.monotonic() + 30
+        while (workers := api.get("/readyz").json().get("workers", {})).get("echo") != "ok":
+            assert time.monotonic() < deadline, workers
+            time.sleep(0.2)
 
 
 async def test_declared_service_was_migrated_and_its_worker_runs(echo_stack):

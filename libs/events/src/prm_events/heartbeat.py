@@ -4,17 +4,25 @@ Every loop of the worker (the outbox relay, each consumer, the scheduler) report
 gets round; the file is touched only while every loop has reported within ``stale_after``
 seconds. A loop that hangs (a consumer stuck on a commit, a relay wedged) lets the file go
 stale, and whoever watches it (the ``make run`` supervisor, a Kubernetes liveness probe:
-``python -m prm_events.heartbeat <file> <seconds>``) restarts the worker.
+``python -m prm_events.heartbeat <file> <seconds>``) restarts the worker. The same state is
+reported to the service's database every few seconds (``prm_platform.liveness``), where the
+service's ``/readyz`` reads it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+
+log = logging.getLogger("prm.heartbeat")
+
+# How often the state goes to the database (the file is touched every second).
+REPORT_EVERY = 5.0
 
 
 class Heartbeat:
@@ -32,15 +40,29 @@ class Heartbeat:
 
         return alive
 
-    def healthy(self) -> bool:
+    def lagging(self) -> list[str]:
+        """The loops that have not reported for ``stale_after`` seconds."""
         now = time.monotonic()
-        return all(now - last < self.stale_after for last in self._last.values())
+        return sorted(name for name, last in self._last.items() if now - last >= self.stale_after)
 
-    async def run(self, stop: asyncio.Event, every: float = 1.0) -> None:
+    def healthy(self) -> bool:
+        return not self.lagging()
+
+    async def run(self, stop: asyncio.Event, every: float = 1.0,
+                  report: Callable[[list[str]], Awaitable[None]] | None = None,
+                  report_every: float = REPORT_EVERY) -> None:
+        next_report = 0.0
         while not stop.is_set():
-            if self.path is not None and self.healthy():
+            lagging = self.lagging()
+            if self.path is not None and not lagging:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self.path.touch()
+            if report is not None and time.monotonic() >= next_report:
+                next_report = time.monotonic() + report_every
+                try:
+                    await report(lagging)
+                except Exception as exc:  # noqa: BLE001 - a missed report only ages the row
+                    log.warning("liveness report failed: %s", exc)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=every)
             except TimeoutError:

@@ -19,7 +19,7 @@ from prm_events.consumer import EventConsumer, Handler, purge_inbox
 from prm_events.heartbeat import Heartbeat
 from prm_events.kafka import ensure_topics, make_consumer, make_producer
 from prm_events.outbox import OutboxRelay, purge_published
-from prm_platform import idempotency
+from prm_platform import idempotency, liveness
 from prm_platform.db import make_engine, make_sessionmaker
 from prm_platform.migrations import outbox_channel
 from prm_platform.scheduler import Job, Scheduler
@@ -85,6 +85,12 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
     tasks: list[asyncio.Task[None]] = []
     consumers = []
     heartbeat = Heartbeat(settings.worker_heartbeat_file, settings.worker_stale_seconds)
+    worker = liveness.worker_id()
+    started_at = dt.datetime.now(dt.UTC)
+
+    async def report(lagging: list[str]) -> None:
+        async with sessionmaker() as session:
+            await liveness.report(session, worker, started_at, lagging=lagging)
     try:
         if spec.relay:
             relay = OutboxRelay(sessionmaker, producer, database_url=settings.database_url,
@@ -103,7 +109,7 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
                                    sessionmaker, producer, max_attempts=sub.max_attempts)
             tasks.append(asyncio.create_task(
                 runner.run(kafka_consumer, stop, heartbeat.loop(sub.name)), name=sub.name))
-        tasks.append(asyncio.create_task(heartbeat.run(stop), name="heartbeat"))
+        tasks.append(asyncio.create_task(heartbeat.run(stop, report=report), name="heartbeat"))
         log.info("%s worker running (relay=%s, consumers=%s)", spec.service, spec.relay,
                  [s.name for s in spec.subscriptions])
         done, _ = await asyncio.wait(
@@ -120,6 +126,9 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
                 await kafka_consumer.stop()
         with contextlib.suppress(Exception):
             await producer.stop()
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(3), sessionmaker() as session:
+                await liveness.withdraw(session, worker)
         await engine.dispose()
 
 

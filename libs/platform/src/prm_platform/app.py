@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import text
 
+from prm_platform import liveness
 from prm_platform.db import make_engine, make_sessionmaker
 from prm_platform.http import BodySizeLimit
 from prm_platform.problems import install_problem_handlers, problem_response
@@ -37,6 +38,7 @@ def create_service_app(
     routers: Sequence[APIRouter],
     tags: list[dict[str, Any]],
     background: Sequence[Callable[[FastAPI], Any]] = (),
+    has_worker: bool = True,
 ) -> FastAPI:
     engine = make_engine(settings.database_url, schema, pool_size=settings.db_pool_size)
 
@@ -82,5 +84,27 @@ def create_service_app(
         except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
             return problem_response(503, "service-unavailable", f"database: {type(exc).__name__}")
         return JSONResponse({"status": "ok", "service": schema})
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> JSONResponse:
+        """The whole service works: its database answers and its worker (outbox relay,
+        consumers, scheduled jobs) makes progress. APIs keep serving while a worker is stale
+        (writes wait in the outbox), so orchestrators route on /healthz; /readyz is for the
+        gateway's /readyz and for monitoring."""
+        checks = {"database": "ok"}
+        try:
+            async with request.app.state.sessionmaker() as session:
+                await session.execute(text("SELECT 1"))
+                if has_worker:
+                    checks["worker"] = await liveness.worker_status(
+                        session, settings.worker_stale_seconds)
+        except Exception as exc:  # noqa: BLE001 - readiness reports, never raises
+            checks["database"] = f"unavailable: {type(exc).__name__}"
+        failing = sorted(name for name, result in checks.items() if result != "ok")
+        if failing:
+            return problem_response(503, "service-unavailable",
+                                    f"not ready: {', '.join(failing)}", instance="/readyz",
+                                    service=schema, checks=checks)
+        return JSONResponse({"status": "ok", "service": schema, "checks": checks})
 
     return app

@@ -10,7 +10,13 @@ from alembic import op
 from sqlalchemy import Connection, MetaData
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from prm_platform.tables import idempotency_keys, inbox, outbox, scheduled_jobs
+from prm_platform.tables import (
+    idempotency_keys,
+    inbox,
+    outbox,
+    scheduled_jobs,
+    worker_liveness,
+)
 
 OUTBOX_CHANNEL_SUFFIX = "_outbox"
 
@@ -62,10 +68,26 @@ def idempotency_owner_ddl() -> list[str]:
     return ["ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS owner uuid"]
 
 
+def worker_liveness_ddl() -> list[str]:
+    from sqlalchemy.dialects import postgresql
+
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    return [str(CreateTable(worker_liveness, if_not_exists=True).compile(dialect=dialect))]
+
+
 def later_platform_ddl() -> list[str]:
     """Everything the platform added after the first revision, in order (for scratch schemas
     in tests; services apply each in its own revision)."""
-    return [*scheduler_ddl(), *idempotency_owner_ddl()]
+    return [*scheduler_ddl(), *idempotency_owner_ddl(), *worker_liveness_ddl()]
+
+
+def create_worker_liveness_table() -> None:
+    for statement in worker_liveness_ddl():
+        op.execute(statement)
+
+
+def drop_worker_liveness_table() -> None:
+    op.execute("DROP TABLE IF EXISTS worker_liveness")
 
 
 def add_idempotency_owner() -> None:

@@ -68,6 +68,20 @@ scheduled_jobs = Table(
     Column("runs", BigInteger, nullable=False, server_default="0"),
 )
 
+# Worker liveness, as the service's API sees it (``prm_events.liveness``): each worker process
+# reports every few seconds which of its loops lag. The API and the worker may run on different
+# hosts, so the database, not a file, carries it to ``/readyz``.
+worker_liveness = Table(
+    "worker_liveness",
+    platform_metadata,
+    Column("worker", String(200), primary_key=True),  # host/pid/token
+    Column("started_at", TIMESTAMP(timezone=True), nullable=False),
+    # Last report, and the last moment every loop had made progress within the stale limit.
+    Column("seen_at", TIMESTAMP(timezone=True), nullable=False),
+    Column("progress_at", TIMESTAMP(timezone=True)),
+    Column("lagging", Text, nullable=False, server_default=""),  # loop names, comma-separated
+)
+
 # Inbox: which events each consumer has applied (or dead-lettered); a redelivery is a no-op.
 inbox = Table(
     "inbox",

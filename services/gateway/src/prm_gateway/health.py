@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import text
 
 from prm_events.kafka import make_admin
+from prm_platform import liveness
 from prm_platform.problems import (
     PROBLEM_BASE,
     NotFound,
@@ -29,9 +30,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-async def _database(request: Request) -> None:
+async def _database(request: Request, workers: dict[str, str]) -> None:
     async with request.app.state.sessionmaker() as session:
         await session.execute(text("SELECT 1"))
+        workers["gateway"] = await liveness.worker_status(
+            session, request.app.state.settings.worker_stale_seconds)
 
 
 async def _kafka(request: Request) -> None:
@@ -44,16 +47,35 @@ async def _kafka(request: Request) -> None:
         await admin.close()
 
 
-async def _upstream(request: Request, base_url: str) -> None:
+class UpstreamNotServing(Exception):
+    pass
+
+
+async def _upstream(request: Request, name: str, base_url: str,
+                    workers: dict[str, str]) -> None:
+    """The service's own /readyz: it serves if its database answers; its worker's state is
+    reported beside."""
     response = await request.app.state.http.get(
-        base_url + "/healthz", timeout=request.app.state.settings.readiness_timeout)
-    response.raise_for_status()
+        base_url + "/readyz", timeout=request.app.state.settings.readiness_timeout)
+    try:
+        checks = response.json().get("checks")
+    except (ValueError, AttributeError):
+        checks = None
+    if not isinstance(checks, dict) or "database" not in checks:
+        response.raise_for_status()
+        raise UpstreamNotServing("no readiness report")
+    if "worker" in checks:
+        workers[name] = str(checks["worker"])
+    if checks["database"] != "ok":
+        raise UpstreamNotServing(str(checks["database"]))
 
 
 async def _check(probe: Any, seconds: float) -> str:
     try:
         async with asyncio.timeout(seconds):
             await probe
+    except UpstreamNotServing as exc:
+        return f"unavailable: {exc}"
     except Exception as exc:  # noqa: BLE001 - readiness reports failures, never raises
         return f"unavailable: {type(exc).__name__}"
     return "ok"
@@ -61,18 +83,25 @@ async def _check(probe: Any, seconds: float) -> str:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> Response:
-    """Ready: the database, the broker and every upstream service answer."""
+    """Ready to serve: the database, the broker and every upstream service answer (503
+    otherwise). Every service's worker is reported under ``workers``; a stale worker makes the
+    status ``degraded`` but not unready, since requests are still served (writes wait in the
+    outbox) and the worker's own liveness probe restarts it."""
     settings = request.app.state.settings
-    probes = {"database": _database(request), "kafka": _kafka(request)}
-    probes |= {name: _upstream(request, url) for name, url in settings.upstreams.items()}
+    workers: dict[str, str] = {}
+    probes = {"database": _database(request, workers), "kafka": _kafka(request)}
+    probes |= {name: _upstream(request, name, url, workers)
+               for name, url in settings.upstreams.items()}
     results = await asyncio.gather(*(_check(p, settings.readiness_timeout)
                                      for p in probes.values()))
     checks = dict(zip(probes, results, strict=True))
+    workers = dict(sorted(workers.items()))
     failing = sorted(name for name, result in checks.items() if result != "ok")
     if failing:
         return problem_response(503, "service-unavailable", f"not ready: {', '.join(failing)}",
-                                instance="/readyz", checks=checks)
-    return JSONResponse({"status": "ok", "checks": checks})
+                                instance="/readyz", checks=checks, workers=workers)
+    status = "ok" if all(state == "ok" for state in workers.values()) else "degraded"
+    return JSONResponse({"status": status, "checks": checks, "workers": workers})
 
 
 @router.get(PROBLEM_BASE + "{slug}")
