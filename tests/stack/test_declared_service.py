@@ -103,6 +103,7 @@ FILES = {
             create_platform_tables,
             create_scheduler_table,
             create_worker_liveness_table,
+            drop_outbox_notify,
         )
 
         revision = "0001"
@@ -114,6 +115,7 @@ FILES = {
             create_scheduler_table()
             add_idempotency_owner()
             create_worker_liveness_table()
+            drop_outbox_notify()
     """,
     "prm_echo-0.1.dist-info/METADATA": """
         Metadata-Version: 2.1

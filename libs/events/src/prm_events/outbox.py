@@ -10,16 +10,15 @@ rows unpublished: they are sent again (at least once), and consumers drop the du
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg
 import orjson
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import insert, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_contracts import EventPayload
@@ -75,6 +74,9 @@ _CLAIM_BATCH = text(
 )
 
 
+_PENDING = text("SELECT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL "
+                "AND attempts < :max_attempts)")
+
 _SKIPPED = object()
 
 
@@ -93,20 +95,17 @@ class OutboxRelay:
         sessionmaker: async_sessionmaker[AsyncSession],
         producer: AIOKafkaProducer,
         *,
-        database_url: str,
-        channel: str,
         batch_size: int = 500,
-        poll_interval: float = 1.0,
+        poll_interval: float = 0.025,
+        error_backoff: float = 1.0,
         max_attempts: int = 5,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.producer = producer
-        self.database_url = database_url
-        self.channel = channel
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.error_backoff = error_backoff
         self.max_attempts = max_attempts
-        self._wake = asyncio.Event()
 
     async def relay_once(self) -> int:
         """Publish one batch; returns how many events were published.
@@ -172,50 +171,36 @@ class OutboxRelay:
                 raise failed[0][1]
             return len(published)
 
-    async def _listen(self) -> None:
-        dsn = make_url(self.database_url).set(drivername="postgresql")
-        while True:
-            try:
-                connection = await asyncpg.connect(dsn.render_as_string(hide_password=False))
-                try:
-                    await connection.add_listener(self.channel, lambda *_: self._wake.set())
-                    self._wake.set()  # catch up on anything written while not listening
-                    while not connection.is_closed():  # noqa: ASYNC110 - liveness poll
-                        await asyncio.sleep(5)
-                finally:
-                    await connection.close()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("outbox listener lost (%s); polling until it is back", exc)
-                await asyncio.sleep(self.poll_interval)
+    async def pending(self) -> bool:
+        """One cheap autocommit query on the partial index of unpublished rows."""
+        async with self.sessionmaker() as session:
+            found = (await session.execute(_PENDING, {"max_attempts": self.max_attempts})
+                     ).scalar()
+            await session.commit()
+        return bool(found)
 
     async def run(self, stop: asyncio.Event, alive: Callable[[], None] = lambda: None) -> None:
-        listener = asyncio.create_task(self._listen())
-        backoff = self.poll_interval
-        try:
-            while not stop.is_set():
-                alive()
-                self._wake.clear()
-                try:
-                    count = await self.relay_once()
-                    backoff = self.poll_interval
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # broker or database trouble: retry with backoff
-                    log.warning("outbox relay batch failed: %r", exc)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 30)
-                    continue
-                if count >= self.batch_size:
-                    continue  # more waiting
-                waits = [asyncio.create_task(self._wake.wait()),
-                         asyncio.create_task(stop.wait())]
-                await asyncio.wait(waits, timeout=self.poll_interval,
-                                   return_when=asyncio.FIRST_COMPLETED)
-                for task in waits:
-                    task.cancel()
-        finally:
-            listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
+        """Publish until ``stop``: straight on while there is work, else look every
+        ``poll_interval`` seconds. Polling replaced a NOTIFY per commit, which serialised the
+        writers' commits on a database-wide lock (docs/benchmarks.md); an idle relay costs
+        one index probe per interval."""
+        backoff = self.error_backoff
+        while not stop.is_set():
+            alive()
+            try:
+                count = await self.relay_once() if await self.pending() else 0
+                backoff = self.error_backoff
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or database trouble: retry with backoff
+                log.warning("outbox relay batch failed: %r", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30)
+                continue
+            if count > 0:
+                continue  # more may be waiting (and a busy relay must not sleep)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
 
 
 PURGE_BATCH = 1000

@@ -21,7 +21,6 @@ from prm_events.kafka import ensure_topics, make_consumer, make_producer
 from prm_events.outbox import OutboxRelay, purge_published
 from prm_platform import idempotency, liveness
 from prm_platform.db import make_engine, make_sessionmaker
-from prm_platform.migrations import outbox_channel
 from prm_platform.scheduler import Job, Scheduler
 from prm_platform.settings import ServiceSettings
 
@@ -93,8 +92,8 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
             await liveness.report(session, worker, started_at, lagging=lagging)
     try:
         if spec.relay:
-            relay = OutboxRelay(sessionmaker, producer, database_url=settings.database_url,
-                                channel=outbox_channel(spec.schema))
+            relay = OutboxRelay(sessionmaker, producer,
+                                poll_interval=settings.outbox_poll_seconds)
             tasks.append(asyncio.create_task(relay.run(stop, heartbeat.loop("relay")),
                                              name="outbox-relay"))
         scheduler = Scheduler(sessionmaker, [*platform_jobs(settings), *spec.jobs])

@@ -1,7 +1,9 @@
-"""Alembic helpers: every service's first migration creates the platform tables in its schema.
+"""Alembic helpers: every service's first migration creates the platform tables in its schema,
+later ones apply what the platform added since (``later_platform_ddl`` lists it all).
 
-The outbox insert trigger sends a NOTIFY so the relay publishes within milliseconds instead of
-waiting for its next poll.
+The first revision's outbox trigger (a NOTIFY per commit to wake the relay) is dropped by a
+later one: it serialised every writer's commit on a database-wide lock, and the relay polls
+instead (``prm_events.outbox``).
 """
 
 from __future__ import annotations
@@ -75,10 +77,26 @@ def worker_liveness_ddl() -> list[str]:
     return [str(CreateTable(worker_liveness, if_not_exists=True).compile(dialect=dialect))]
 
 
+def outbox_without_notify_ddl() -> list[str]:
+    return ["DROP TRIGGER IF EXISTS outbox_notify ON outbox",
+            "DROP FUNCTION IF EXISTS notify_outbox()"]
+
+
 def later_platform_ddl() -> list[str]:
     """Everything the platform added after the first revision, in order (for scratch schemas
     in tests; services apply each in its own revision)."""
-    return [*scheduler_ddl(), *idempotency_owner_ddl(), *worker_liveness_ddl()]
+    return [*scheduler_ddl(), *idempotency_owner_ddl(), *worker_liveness_ddl(),
+            *outbox_without_notify_ddl()]
+
+
+def drop_outbox_notify() -> None:
+    for statement in outbox_without_notify_ddl():
+        op.execute(statement)
+
+
+def restore_outbox_notify(schema: str) -> None:
+    for statement in platform_ddl(schema)[-2:]:  # the function and its trigger
+        op.execute(statement)
 
 
 def create_worker_liveness_table() -> None:

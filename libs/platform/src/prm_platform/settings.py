@@ -51,6 +51,9 @@ class ServiceSettings(BaseSettings):
     # scheduler). The inbox must outlive the broker's retention: it is what makes a redelivery
     # a no-op.
     outbox_retention_days: int = Field(default=7, ge=1)
+    # How often an idle outbox relay looks for new rows (a busy one never waits): the upper
+    # bound it adds to an event's delivery delay.
+    outbox_poll_seconds: float = Field(default=0.025, gt=0, le=5)
     # A worker's liveness file (prm_events.heartbeat), touched while every loop makes progress.
     worker_heartbeat_file: str | None = None
     worker_stale_seconds: float = Field(default=60.0, gt=0)
