@@ -77,7 +77,7 @@ CASES = {
 
 
 # Routes that serve no partner data and need no principal.
-PUBLIC = {("GET", "/healthz")}
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
 
 
 def test_every_route_has_a_case(app):

@@ -83,7 +83,7 @@ CASES = {
     ("POST", "/v1/partners/{partner_id}/suspend"): lifecycle_case("suspend"),
     ("POST", "/v1/partners/{partner_id}/terminate"): lifecycle_case("terminate"),
 }
-PUBLIC = {("GET", "/healthz")}
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
 
 
 def test_every_route_has_a_case(app):

@@ -53,6 +53,27 @@ async def publish(
     return event
 
 
+def insert_cte(after: str) -> str:
+    """``event AS (...)``: the CTE of a single-statement write that records its event in the
+    outbox, once per row the CTE ``after`` returned (``event_params`` fills it)."""
+    return f"""event AS (
+        INSERT INTO outbox (event_id, topic, key, event_type, envelope)
+        SELECT CAST(:event_id AS uuid), CAST(:event_topic AS varchar),
+               CAST(:event_key AS varchar), CAST(:event_type AS varchar),
+               CAST(:event_envelope AS jsonb)
+        FROM {after}
+        RETURNING seq
+    )"""
+
+
+def event_params(payload: EventPayload, *, source: str, aggregate_id: uuid.UUID,
+                 partner_id: uuid.UUID | None = None) -> dict[str, object]:
+    event = new_event(payload, source=source, subject=str(aggregate_id), partner_id=partner_id)
+    envelope = event.model_dump(mode="json", exclude_none=True)
+    return {"event_id": event.id, "event_topic": payload.topic, "event_key": str(aggregate_id),
+            "event_type": event.type, "event_envelope": orjson.dumps(envelope).decode()}
+
+
 _CLAIM_BATCH = text(
     """
     WITH locked AS (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy import text
 
 from prm_platform import liveness
 from prm_platform.db import make_engine, make_sessionmaker
-from prm_platform.http import BodySizeLimit
+from prm_platform.http import BodySizeLimit, autocommit_connection
 from prm_platform.problems import install_problem_handlers, problem_response
 from prm_platform.settings import ServiceSettings
 
@@ -70,6 +71,7 @@ def create_service_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.autocommit = functools.partial(autocommit_connection, engine)
     app.state.internal_secret = settings.internal_secret.get_secret_value()
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -3,12 +3,13 @@ limit, the documented headers (Idempotency-Key, If-Match) and ETags."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
-from typing import Annotated, Any
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Header, Request, Response
 from fastapi.routing import APIRoute
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prm_platform import idempotency
@@ -53,6 +54,34 @@ def resource_headers(status: int = 200, *, location: bool = False, etag: bool = 
     return {status: {"headers": headers}}
 
 
+_SINGLE_STATEMENT = "__prm_single_statement__"
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def single_statement(endpoint: _F) -> _F:
+    """Mark an endpoint that makes its change in one SQL statement of its own, run in autocommit
+    (one round trip: CONVENTIONS.md). ``ServiceRoute`` then opens no session and claims no
+    Idempotency-Key: it leaves the request's ``IdempotentRequest`` (or None) in
+    ``request.state.idempotency`` for the statement to store its response with
+    (``prm_platform.idempotency.store_cte``)."""
+    setattr(endpoint, _SINGLE_STATEMENT, True)
+    return endpoint
+
+
+@contextlib.asynccontextmanager
+async def autocommit_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection whose every statement commits by itself: no BEGIN, no COMMIT."""
+    async with engine.connect() as connection:
+        yield await connection.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def autocommit(request: Request) -> AsyncIterator[AsyncConnection]:
+    """FastAPI dependency: the app's ``autocommit`` connection (``autocommit_connection`` on
+    the service's engine; tests swap in one that rolls back)."""
+    async with request.app.state.autocommit() as connection:
+        yield connection
+
+
 class ServiceRoute(APIRoute):
     """Runs each request as one unit of work.
 
@@ -65,11 +94,16 @@ class ServiceRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        single = getattr(self.endpoint, _SINGLE_STATEMENT, False)
 
         async def unit_of_work(request: Request) -> Response:
             principal = authenticate(request)
             if self.body_field is not None:
                 check_json_body(request.headers.get("content-type"), await request.body())
+            if single:
+                request.state.idempotency = await idempotency.identify(request,
+                                                                       principal.subject)
+                return await handler(request)
             sessionmaker = request.app.state.sessionmaker
             claimed = None
             if request.method == "POST" and idempotency.HEADER in request.headers:

@@ -5,10 +5,16 @@
 * original still running  -> 409 ``idempotency-key-in-use``;
 * keys are scoped to the caller (the API key that sent them) and kept for 24 hours.
 
-The key is claimed in its own short transaction before the handler runs, and the response is
-stored **in the handler's transaction**, so the effect and the stored response commit together:
-a crash can never leave an effect without its stored response. A request that fails releases its
-key so that the client may retry it; a claim whose process died is taken over once its lease ends.
+Two ways to hold a key, with the same guarantees (the effect and the stored response commit
+together, so a crash never leaves an effect without its stored response):
+
+* a **single-statement write** (``prm_platform.http.single_statement``, the convention for new
+  endpoints) stores the finished response in the very statement that makes the change
+  (``store_cte``); a concurrent duplicate waits on the key's row, then replays it. Nothing is
+  held between round trips, so there is no lease.
+* any other endpoint claims the key in its own short transaction before the handler runs and
+  stores the response in the handler's transaction. A request that fails releases its key so
+  that the client may retry it; a claim whose process died is taken over once its lease ends.
 """
 
 from __future__ import annotations
@@ -19,11 +25,12 @@ import math
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 from fastapi import Request, Response
-from sqlalchemy import delete, func, select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Row, delete, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from prm_platform.db import rows_affected
 from prm_platform.problems import Conflict, MalformedRequest, Unprocessable
@@ -80,6 +87,88 @@ def _valid_key(key: str) -> str:
     return key
 
 
+@dataclass(frozen=True)
+class IdempotentRequest:
+    """A POST that carries an Idempotency-Key: who sent it, the key, and what it asked."""
+
+    scope: str
+    key: str
+    fingerprint: str
+
+
+async def identify(request: Request, scope: str) -> IdempotentRequest | None:
+    if request.method != "POST" or HEADER not in request.headers:
+        return None
+    key = _valid_key(request.headers[HEADER])
+    return IdempotentRequest(scope, key, _fingerprint(request, await request.body()))
+
+
+def store_cte(guard: str) -> str:
+    """``stored AS (...)``: the CTE that records a single-statement write's response under its
+    key, when ``guard`` (an SQL condition on the statement's other CTEs) holds. The change's
+    own CTEs must proceed only ``WHERE {STORED}``."""
+    return f"""stored AS (
+        INSERT INTO idempotency_keys AS k (scope, key, fingerprint, state, status_code, headers,
+                                           body, created_at, expires_at)
+        SELECT CAST(:idem_scope AS varchar), CAST(:idem_key AS varchar),
+               CAST(:idem_fingerprint AS varchar), 'completed', CAST(:idem_status AS integer),
+               CAST(:idem_headers AS jsonb), CAST(:idem_body AS bytea), now(),
+               now() + make_interval(secs => CAST(:idem_retention AS double precision))
+        WHERE CAST(:idem_key AS varchar) IS NOT NULL AND ({guard})
+        ON CONFLICT (scope, key) DO UPDATE
+            SET owner = NULL, fingerprint = EXCLUDED.fingerprint, state = 'completed',
+                locked_until = NULL, status_code = EXCLUDED.status_code,
+                headers = EXCLUDED.headers, body = EXCLUDED.body,
+                created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+            WHERE k.expires_at < now()
+        RETURNING 1
+    )"""
+
+
+# The change goes ahead without a key, or when this statement stored the response under it.
+STORED = "(CAST(:idem_key AS varchar) IS NULL OR EXISTS (SELECT 1 FROM stored))"
+
+
+def store_params(request: IdempotentRequest | None, response: Response) -> dict[str, object]:
+    """Parameters of ``store_cte``: the response that the statement's success will have sent."""
+    if request is None:
+        return dict.fromkeys(("idem_scope", "idem_key", "idem_fingerprint", "idem_status",
+                              "idem_headers", "idem_body", "idem_retention"))
+    headers = {k: v for k, v in response.headers.items() if k in _REPLAYED_HEADERS}
+    return {"idem_scope": request.scope, "idem_key": request.key,
+            "idem_fingerprint": request.fingerprint, "idem_status": response.status_code,
+            "idem_headers": orjson.dumps(headers).decode(), "idem_body": bytes(response.body),
+            "idem_retention": RETENTION_SECONDS}
+
+
+async def stored_response(session: AsyncSession | AsyncConnection,
+                          request: IdempotentRequest) -> Response:
+    """What a request whose key is already taken gets: the stored response (replayed), or the
+    problem of a key reused for another request or still in progress."""
+    existing = (await session.execute(
+        select(idempotency_keys, func.extract(
+            "epoch", idempotency_keys.c.locked_until - func.now()).label("lease_left"))
+        .where(idempotency_keys.c.scope == request.scope,
+               idempotency_keys.c.key == request.key)
+    )).first()
+    if existing is None:  # released or purged meanwhile: the client may retry
+        raise IdempotencyKeyInUse("the request with this Idempotency-Key just finished; retry")
+    return _outcome(existing, request.fingerprint)
+
+
+def _outcome(existing: Row[Any], fingerprint: str) -> Response:
+    if existing.fingerprint != fingerprint:
+        raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
+    if existing.state != "completed":
+        # Until the original finishes, or its lease runs out if it died: then a retry takes over.
+        wait = max(1, math.ceil(existing.lease_left or 0))
+        raise IdempotencyKeyInUse("a request with this Idempotency-Key is still in progress",
+                                  headers={"Retry-After": str(wait)})
+    headers = dict(existing.headers or {})
+    headers["idempotent-replayed"] = "true"
+    return Response(content=existing.body, status_code=existing.status_code, headers=headers)
+
+
 _CLAIM = text(
     """
     INSERT INTO idempotency_keys AS k
@@ -110,28 +199,10 @@ async def claim(
               "lease": LEASE_SECONDS, "retention": RETENTION_SECONDS}
     async with sessionmaker() as session:
         claimed = (await session.execute(_CLAIM, params)).first()
-        existing = None
         if claimed is None:
-            existing = (await session.execute(
-                select(idempotency_keys, func.extract(
-                    "epoch", idempotency_keys.c.locked_until - func.now()).label("lease_left"))
-                .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
-            )).first()
+            return await stored_response(session, IdempotentRequest(scope, key, fingerprint))
         await session.commit()
-    if claimed is not None:
-        return Claim(scope=scope, key=key, owner=owner)
-    if existing is None:  # released between our insert and select: the client may retry
-        raise IdempotencyKeyInUse("the request with this Idempotency-Key just finished; retry")
-    if existing.fingerprint != fingerprint:
-        raise IdempotencyKeyReused("this Idempotency-Key was used for a different request")
-    if existing.state != "completed":
-        # Until the original finishes, or its lease runs out if it died: then a retry takes over.
-        wait = max(1, math.ceil(existing.lease_left or 0))
-        raise IdempotencyKeyInUse("a request with this Idempotency-Key is still in progress",
-                                  headers={"Retry-After": str(wait)})
-    headers = dict(existing.headers or {})
-    headers["idempotent-replayed"] = "true"
-    return Response(content=existing.body, status_code=existing.status_code, headers=headers)
+    return Claim(scope=scope, key=key, owner=owner)
 
 
 async def complete(session: AsyncSession, claimed: Claim, response: Response) -> None:

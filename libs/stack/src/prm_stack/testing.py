@@ -115,6 +115,13 @@ async def rolled_back_client(app: FastAPI, engine: AsyncEngine) -> AsyncIterator
     """An HTTP client on ``app`` whose every database change is rolled back afterwards."""
     async with rolled_back_sessions(engine) as (connection, sessionmaker):
         app.state.sessionmaker = sessionmaker
+
+        @contextlib.asynccontextmanager
+        async def in_savepoint() -> AsyncIterator[AsyncConnection]:
+            async with connection.begin_nested():
+                yield connection
+
+        app.state.autocommit = in_savepoint  # single-statement writes, rolled back alike
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             client.connection = connection  # type: ignore[attr-defined]  # for tests that read tables

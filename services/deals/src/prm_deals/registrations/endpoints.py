@@ -1,8 +1,8 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Response
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from prm_deals.registrations import service
 from prm_deals.registrations.models import Deal
@@ -10,9 +10,11 @@ from prm_deals.registrations.schemas import DealOut, DealRegistration, DealStatu
 from prm_platform.http import (
     IdempotencyKeyHeader,
     ServiceRoute,
+    autocommit,
     etag,
     request_session,
     resource_headers,
+    single_statement,
 )
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
@@ -22,6 +24,7 @@ router = APIRouter(prefix="/v1/deals", tags=["deals"], route_class=ServiceRoute,
                    responses=problem_responses(400, 401, 403, 422))
 
 Session = Annotated[AsyncSession, Depends(request_session)]
+Autocommit = Annotated[AsyncConnection, Depends(autocommit)]
 Caller = Annotated[Principal, Depends(current_principal)]
 
 _REGISTER_PROBLEMS = problem_responses(409, 422)
@@ -58,21 +61,27 @@ def _out(deal: Deal, response: Response) -> DealOut:
     return DealOut.of(deal)
 
 
-@router.post("", status_code=201, summary="Register a deal",
+def _created(deal: Deal) -> Response:
+    return Response(DealOut.of(deal).model_dump_json(), status_code=201,
+                    media_type="application/json",
+                    headers={"Location": f"/v1/deals/{deal.id}", "ETag": etag(deal.version)})
+
+
+@router.post("", status_code=201, summary="Register a deal", response_model=DealOut,
              description="A partner claims a customer opportunity. Only partners that are "
              "`active` may register. The deal starts `registered`; emits "
              "`prm.deal.registered.v1`.",
              responses={**_REGISTER_PROBLEMS, **resource_headers(201, location=True)})
+@single_statement
 async def register_deal(
     body: Annotated[DealRegistration, Body(openapi_examples=_REGISTRATION_EXAMPLES)],
-    response: Response,
-    session: Session,
+    request: Request,
+    connection: Autocommit,
     caller: Caller,
     idempotency_key: IdempotencyKeyHeader = None,
-) -> DealOut:
-    deal = await service.register(session, caller, body)
-    response.headers["Location"] = f"/v1/deals/{deal.id}"
-    return _out(deal, response)
+) -> Response:
+    return await service.register(connection, caller, body, request.state.idempotency,
+                                  created=_created)
 
 
 @router.get("", summary="List deal registrations",

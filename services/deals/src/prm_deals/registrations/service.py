@@ -1,18 +1,23 @@
-"""Deal registration. A registration and its event are written in the same transaction."""
+"""Deal registration. A registration, its event and its Idempotency-Key's stored response are
+written by one statement: one round trip, atomic by itself (CONVENTIONS.md)."""
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import Response
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 import prm_contracts as contracts
 from prm_deals.config import EVENT_SOURCE
 from prm_deals.declaration import DEALS_READ, DEALS_WRITE
-from prm_deals.directory import repository as directory
 from prm_deals.registrations import repository
 from prm_deals.registrations.models import Deal
 from prm_deals.registrations.schemas import DealRegistration
-from prm_events.outbox import publish
+from prm_events import outbox
+from prm_platform import idempotency
+from prm_platform.idempotency import IdempotentRequest
 from prm_platform.ids import new_id
 from prm_platform.money import format_amount
 from prm_platform.pagination import PageRequest
@@ -37,15 +42,14 @@ def _registering_partner(principal: Principal, named: uuid.UUID | None) -> uuid.
     return named
 
 
-async def _ensure_eligible(session: AsyncSession, partner_id: uuid.UUID) -> None:
+def _refuse_ineligible(partner_id: uuid.UUID, status: str | None) -> None:
     # Judged on the local directory, which trails the partners service by the event delay:
     # a partner activated a moment ago may be refused once, and succeed on retry.
-    listed = await directory.get(session, partner_id)
-    if listed is None:
+    if status is None:
         raise PartnerNotEligible(f"partner {partner_id} is not known to the deal desk")
-    if listed.status != "active":
-        raise PartnerNotEligible(f"partner {partner_id} is {listed.status}; only active "
-                                 "partners may register deals", partner_status=listed.status)
+    if status != "active":
+        raise PartnerNotEligible(f"partner {partner_id} is {status}; only active "
+                                 "partners may register deals", partner_status=status)
 
 
 def _registered_event(deal: Deal) -> contracts.DealRegisteredV1:
@@ -61,10 +65,40 @@ def _registered_event(deal: Deal) -> contracts.DealRegisteredV1:
     )
 
 
-async def register(session: AsyncSession, principal: Principal, data: DealRegistration) -> Deal:
+_ELIGIBLE = "partner.status = 'active'"
+_REGISTER = text(f"""
+    WITH partner AS (
+        SELECT status FROM partner_directory WHERE partner_id = CAST(:partner_id AS uuid)
+    ),
+    {idempotency.store_cte(f"EXISTS (SELECT 1 FROM partner WHERE {_ELIGIBLE})")},
+    deal AS (
+        INSERT INTO deals (id, partner_id, customer_name, customer_domain, customer_country,
+                           amount, currency, expected_close_date, notes, status, version,
+                           created_at, updated_at)
+        SELECT CAST(:id AS uuid), CAST(:partner_id AS uuid), CAST(:customer_name AS varchar),
+               CAST(:customer_domain AS varchar), CAST(:customer_country AS varchar),
+               CAST(:amount AS numeric), CAST(:currency AS varchar),
+               CAST(:expected_close_date AS date), CAST(:notes AS varchar), 'registered', 1,
+               CAST(:now AS timestamptz), CAST(:now AS timestamptz)
+        FROM partner
+        WHERE {_ELIGIBLE} AND {idempotency.STORED}
+        RETURNING id
+    ),
+    {outbox.insert_cte(after="deal")}
+    SELECT (SELECT status FROM partner) AS partner_status,
+           EXISTS (SELECT 1 FROM deal) AS registered
+""")
+
+
+async def register(connection: AsyncConnection, principal: Principal, data: DealRegistration,
+                   request: IdempotentRequest | None,
+                   created: Callable[[Deal], Response]) -> Response:
+    """Register, or replay the stored answer of the same request under the same key.
+
+    ``created`` renders the 201 before the statement runs: the statement stores it under the
+    Idempotency-Key together with the deal, so a retry gets the very bytes the first got."""
     principal.require(DEALS_WRITE)
     partner_id = _registering_partner(principal, data.partner_id)
-    await _ensure_eligible(session, partner_id)
     now = dt.datetime.now(dt.UTC)
     deal = Deal(
         id=new_id(), partner_id=partner_id, customer_name=data.customer.name,
@@ -73,11 +107,21 @@ async def register(session: AsyncSession, principal: Principal, data: DealRegist
         expected_close_date=data.expected_close_date, notes=data.notes or None,
         status="registered", version=1, created_at=now, updated_at=now,
     )
-    repository.add(session, deal)
-    await session.flush()
-    await publish(session, _registered_event(deal), source=EVENT_SOURCE, aggregate_id=deal.id,
-                  partner_id=deal.partner_id)
-    return deal
+    response = created(deal)
+    row = (await connection.execute(_REGISTER, {
+        "id": deal.id, "partner_id": partner_id, "customer_name": deal.customer_name,
+        "customer_domain": deal.customer_domain, "customer_country": deal.customer_country,
+        "amount": deal.amount, "currency": deal.currency,
+        "expected_close_date": deal.expected_close_date, "notes": deal.notes, "now": now,
+        **idempotency.store_params(request, response),
+        **outbox.event_params(_registered_event(deal), source=EVENT_SOURCE,
+                              aggregate_id=deal.id, partner_id=partner_id),
+    })).one()
+    if row.registered:
+        return response
+    _refuse_ineligible(partner_id, row.partner_status)
+    assert request is not None  # eligible yet not registered: the key was already taken
+    return await idempotency.stored_response(connection, request)
 
 
 async def get(session: AsyncSession, principal: Principal, deal_id: uuid.UUID) -> Deal:
