@@ -9,12 +9,15 @@ import asyncio
 import json
 import statistics
 import time
+import uuid
 
 import httpx
 
 
-async def client_loop(client, url, body, headers, stop_at, latencies, errors):
+async def client_loop(client, url, body, headers, stop_at, latencies, errors, unique_keys):
     while time.perf_counter() < stop_at:
+        if unique_keys:
+            headers = {**headers, "Idempotency-Key": uuid.uuid4().hex}
         started = time.perf_counter()
         response = await client.post(url, content=body, headers=headers)
         elapsed = time.perf_counter() - started
@@ -32,6 +35,8 @@ async def main() -> None:
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--warmup", type=float, default=2)
+    parser.add_argument("--idempotency-keys", action="store_true",
+                        help="a fresh Idempotency-Key on every request")
     args = parser.parse_args()
     headers = {"content-type": "application/json"}
     for header in args.header:
@@ -47,7 +52,7 @@ async def main() -> None:
             stop_at = time.perf_counter() + seconds
             started = time.perf_counter()
             await asyncio.gather(*(client_loop(client, args.url, body, headers, stop_at,
-                                               latencies, errors)
+                                               latencies, errors, args.idempotency_keys)
                                    for _ in range(args.concurrency)))
             wall = time.perf_counter() - started
     latencies.sort()

@@ -127,8 +127,10 @@ class ServiceRoute(APIRoute):
         return unit_of_work
 
 
-def request_session(request: Request) -> AsyncSession:
-    """The request's session (FastAPI dependency). Opened and committed by ``ServiceRoute``."""
+async def request_session(request: Request) -> AsyncSession:
+    """The request's session (FastAPI dependency). Opened and committed by ``ServiceRoute``.
+    Async, like every dependency: a plain ``def`` one runs in the threadpool, a thread hop per
+    request."""
     session: AsyncSession = request.state.session
     return session
 

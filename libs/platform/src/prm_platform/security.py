@@ -118,5 +118,6 @@ def authenticate(request: Request) -> Principal:
     return principal
 
 
-def current_principal(request: Request) -> Principal:
+async def current_principal(request: Request) -> Principal:
+    """FastAPI dependency (async: a sync one would cost a threadpool hop per request)."""
     return authenticate(request)

@@ -25,7 +25,9 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PRM_", extra="ignore")
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/prm"
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    # Connections kept open per process (and as many again in bursts): at least the number of
+    # requests one process serves at once, or every burst opens and closes connections.
+    db_pool_size: int = Field(default=20, ge=1, le=200)
     kafka_bootstrap: str = "127.0.0.1:9092"
     # Real Kafka supports idempotent producers; the embedded broker does not (off by default).
     kafka_idempotence: bool = False
