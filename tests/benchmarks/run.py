@@ -95,7 +95,8 @@ def load_with_wrk(url: str, body: dict, headers: list[str], args, concurrency: i
         script.write("\n".join(lua) + "\n")
     try:
         base = ["wrk", "-t1", f"-c{concurrency}", "--latency", "-s", script.name, url]
-        subprocess.run([*base[:3], "-d2s", *base[3:]], capture_output=True, check=True)  # warm
+        subprocess.run([*base[:3], f"-d{WARMUP_SECONDS}s", *base[3:]], capture_output=True,
+                       check=True)  # warm-up
         out = subprocess.run([*base[:3], f"-d{args.duration:.0f}s", *base[3:]],
                              capture_output=True, text=True, check=True).stdout
     finally:
@@ -159,6 +160,56 @@ async def event_latency(gateway: str, key: str, database_url: str, count: int) -
     return {"events": len(samples), "p50_ms": quantiles[49], "p99_ms": quantiles[98]}
 
 
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == pid:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def cpu_by_process(stack) -> dict[str, int]:
+    """CPU ticks used so far by each process of the stack (PostgreSQL: its backends too)."""
+    ticks = {}
+    for name, entry in stack.info["processes"].items():
+        pids = [entry["pid"]]
+        if name == "postgres":
+            pids += _children(entry["pid"])
+        total = 0
+        for pid in pids:
+            try:
+                total += _cpu_ticks(pid)
+            except (OSError, ValueError):
+                continue
+        ticks[name] = total
+    return ticks
+
+
+WARMUP_SECONDS = 2
+
+
+def cpu_per_request(stack, run, duration: float) -> tuple[dict, dict[str, float]]:
+    """Run ``run()`` (a load) and share the CPU each process spent among its requests (ms)."""
+    before = cpu_by_process(stack)
+    result = run()
+    after = cpu_by_process(stack)
+    hz = os.sysconf("SC_CLK_TCK")
+    # The load's warm-up (2 s, not in result["requests"]) used CPU too: count its requests
+    # at the measured rate.
+    requests = max(1.0, result["rps"] * (duration + WARMUP_SECONDS))
+    per_request = {name: (after[name] - before.get(name, after[name])) * 1000 / hz / requests
+                   for name in after}
+    return result, per_request
+
+
 def direct_headers(state_dir: Path) -> list[str]:
     """What the gateway forwards: a signed principal (admin, 60 s) for the deals service."""
     principal = Principal(subject="bench", kind=PrincipalKind.vendor, scopes=frozenset({"admin"}))
@@ -189,11 +240,14 @@ def main() -> None:
             gateway = [f"Authorization: Bearer {key}"]
             deals_url = f"http://127.0.0.1:{stack.port('deals-api')}/v1/deals"
             results: dict[str, list[dict]] = {"bare": [], "gateway": [], "direct": []}
+            cpu_rounds: list[dict[str, float]] = []
             for round_no in range(1, args.rounds + 1):
                 results["bare"].append(load(f"http://127.0.0.1:{bare_port}/v1/deals", body, [],
                                             args))
-                results["gateway"].append(load(f"{stack.gateway_url}/v1/deals", body, gateway,
-                                               args))
+                measured, cpu = cpu_per_request(stack, lambda: load(
+                    f"{stack.gateway_url}/v1/deals", body, gateway, args), args.duration)
+                results["gateway"].append(measured)
+                cpu_rounds.append(cpu)
                 results["direct"].append(load(deals_url, body, direct_headers(Path(state)),
                                               args))
                 print(f"round {round_no}: " + ", ".join(
@@ -235,6 +289,14 @@ def main() -> None:
           f"service/bare: {median('direct', 'rps') / bare_rps:.3f}")
     print(f"p50 latency ratio gateway/bare: "
           f"{median('gateway', 'p50_ms') / median('bare', 'p50_ms'):.1f}x")
+    print()
+    print("CPU per request through the gateway, by process (ms, median over the rounds):")
+    for name in sorted(cpu_rounds[0], key=lambda n: -statistics.median(
+            r.get(n, 0) for r in cpu_rounds)):
+        value = statistics.median(r.get(name, 0) for r in cpu_rounds)
+        if value >= 0.05:
+            print(f"  {name:<16} {value:5.2f}")
+    print(f"  {'total':<16} {statistics.median(sum(r.values()) for r in cpu_rounds):5.2f}")
     print(f"event commit-to-consumer latency over {events['events']} events, under the half "
           f"load: p50 {events['p50_ms']:.1f} ms, p99 {events['p99_ms']:.1f} ms")
 

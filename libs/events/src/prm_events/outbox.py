@@ -118,6 +118,8 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         poll_interval: float = 0.025,
+        max_poll_interval: float = 0.1,
+        gather_seconds: float = 0.005,
         error_backoff: float = 1.0,
         max_attempts: int = 5,
     ) -> None:
@@ -125,6 +127,8 @@ class OutboxRelay:
         self.producer = producer
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.max_poll_interval = max(poll_interval, max_poll_interval)
+        self.gather_seconds = gather_seconds
         self.error_backoff = error_backoff
         self.max_attempts = max_attempts
 
@@ -201,11 +205,13 @@ class OutboxRelay:
         return bool(found)
 
     async def run(self, stop: asyncio.Event, alive: Callable[[], None] = lambda: None) -> None:
-        """Publish until ``stop``: straight on while there is work, else look every
-        ``poll_interval`` seconds. Polling replaced a NOTIFY per commit, which serialised the
-        writers' commits on a database-wide lock (docs/benchmarks.md); an idle relay costs
-        one index probe per interval."""
+        """Publish until ``stop``. A full batch is followed at once by the next; a partial one
+        after ``gather_seconds``, so that under load each round trip carries several events;
+        an empty one after an idle wait that starts at ``poll_interval`` and doubles up to
+        ``max_poll_interval`` while nothing comes. Polling replaced a NOTIFY per commit, which
+        serialised the writers' commits on a database-wide lock (docs/benchmarks.md)."""
         backoff = self.error_backoff
+        idle = self.poll_interval
         while not stop.is_set():
             alive()
             try:
@@ -218,10 +224,15 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 30)
                 continue
+            if count >= self.batch_size:
+                continue
             if count > 0:
-                continue  # more may be waiting (and a busy relay must not sleep)
+                idle = self.poll_interval
+                wait = self.gather_seconds
+            else:
+                wait, idle = idle, min(idle * 2, self.max_poll_interval)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
+                await asyncio.wait_for(stop.wait(), timeout=wait)
 
 
 PURGE_BATCH = 1000

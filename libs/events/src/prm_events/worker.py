@@ -93,7 +93,8 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
     try:
         if spec.relay:
             relay = OutboxRelay(sessionmaker, producer,
-                                poll_interval=settings.outbox_poll_seconds)
+                                poll_interval=settings.outbox_poll_seconds,
+                                max_poll_interval=settings.outbox_max_poll_seconds)
             tasks.append(asyncio.create_task(relay.run(stop, heartbeat.loop("relay")),
                                              name="outbox-relay"))
         scheduler = Scheduler(sessionmaker, [*platform_jobs(settings), *spec.jobs])

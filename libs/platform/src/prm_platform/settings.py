@@ -53,9 +53,11 @@ class ServiceSettings(BaseSettings):
     # scheduler). The inbox must outlive the broker's retention: it is what makes a redelivery
     # a no-op.
     outbox_retention_days: int = Field(default=7, ge=1)
-    # How often an idle outbox relay looks for new rows (a busy one never waits): the upper
-    # bound it adds to an event's delivery delay.
+    # How soon an outbox relay looks again for new rows after finding none: at first after
+    # ``outbox_poll_seconds``, doubling up to ``outbox_max_poll_seconds`` while it stays idle.
+    # The bound it adds to the first event after a quiet spell; busy relays never wait long.
     outbox_poll_seconds: float = Field(default=0.025, gt=0, le=5)
+    outbox_max_poll_seconds: float = Field(default=0.1, gt=0, le=30)
     # A worker's liveness file (prm_events.heartbeat), touched while every loop makes progress.
     worker_heartbeat_file: str | None = None
     worker_stale_seconds: float = Field(default=60.0, gt=0)
