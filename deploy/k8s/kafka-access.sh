@@ -52,6 +52,7 @@ allow() {  # user, then the resource and operations as kafka-acls.sh takes them
 
 # gateway
 user prm-gateway "${PRM_GATEWAY_KAFKA_PASSWORD:?set PRM_GATEWAY_KAFKA_PASSWORD}"
+allow prm-gateway --topic prm.api-keys --operation Write --operation Describe --operation Create
 allow prm-gateway --topic prm.partners --operation Read --operation Describe --operation Create
 allow prm-gateway --topic prm.partners.dlt --operation Write --operation Describe --operation Create
 allow prm-gateway --group gateway. --resource-pattern-type prefixed --operation Read
@@ -59,10 +60,17 @@ allow prm-gateway --group gateway. --resource-pattern-type prefixed --operation 
 # partners
 user prm-partners "${PRM_PARTNERS_KAFKA_PASSWORD:?set PRM_PARTNERS_KAFKA_PASSWORD}"
 allow prm-partners --topic prm.partners --operation Write --operation Describe --operation Create
+allow prm-partners --topic prm.api-keys --operation Read --operation Describe --operation Create
+allow prm-partners --topic prm.api-keys.dlt --operation Write --operation Describe --operation Create
+allow prm-partners --topic prm.partners --operation Read --operation Describe --operation Create
+allow prm-partners --topic prm.partners.dlt --operation Write --operation Describe --operation Create
+allow prm-partners --group partners. --resource-pattern-type prefixed --operation Read
 
 # deals
 user prm-deals "${PRM_DEALS_KAFKA_PASSWORD:?set PRM_DEALS_KAFKA_PASSWORD}"
 allow prm-deals --topic prm.deals --operation Write --operation Describe --operation Create
+allow prm-deals --topic prm.api-keys --operation Read --operation Describe --operation Create
+allow prm-deals --topic prm.api-keys.dlt --operation Write --operation Describe --operation Create
 allow prm-deals --topic prm.partners --operation Read --operation Describe --operation Create
 allow prm-deals --topic prm.partners.dlt --operation Write --operation Describe --operation Create
 allow prm-deals --group deals. --resource-pattern-type prefixed --operation Read

@@ -208,3 +208,27 @@ def test_suspended_partners_keys_stop_working_within_seconds(api, admin):
     assert terminated.json()["partner_status"] == "terminated"
     # Terminated: no reads either, on any route.
     assert api.get(f"/v1/partners/{partner['id']}", headers=own).status_code == 403
+
+
+def test_services_check_keys_themselves(prm_stack_processes, api, admin):
+    """A key issued through the gateway reaches every service's key directory over Kafka: a
+    client may then call a service straight, and a revocation reaches it too."""
+    partner = new_partner(api, admin)
+    key = new_key(api, admin, kind="partner", partner_id=partner["id"])
+    direct = f"http://127.0.0.1:{prm_stack_processes.port('deals-api')}"
+    with httpx.Client(base_url=direct, timeout=30, trust_env=False) as deals:
+        deadline = time.monotonic() + 30
+        while (answer := deals.post("/v1/deals", headers=bearer(key), json=DEAL)
+               ).status_code != 201:
+            assert answer.status_code in (401, 422), answer.text  # key or partner not there yet
+            assert time.monotonic() < deadline, answer.text
+            time.sleep(0.1)
+        assert answer.json()["partner_id"] == partner["id"]
+        assert api.get(f"/v1/deals/{answer.json()['id']}", headers=admin).status_code == 200
+
+        revoked = api.post(f"/v1/api-keys/{key['id']}/revoke", headers=admin)
+        assert revoked.status_code == 200, revoked.text
+        deadline = time.monotonic() + 30  # the event delay plus the 5 s key cache
+        while deals.get("/v1/deals", headers=bearer(key)).status_code != 401:
+            assert time.monotonic() < deadline, "the revocation never reached the service"
+            time.sleep(0.2)

@@ -28,10 +28,10 @@ def test_handles_every_partner_event_and_the_worker_subscribes_them(prm_infra):
                              "prm.partner.status_changed.v1"}
     worker = spec()
     assert (worker.service, worker.schema, worker.relay) == ("deals", "deals", True)
-    [subscription] = worker.subscriptions
-    assert subscription.name == "partner-directory"
-    assert subscription.topics == [PARTNERS_TOPIC]
-    assert subscription.handlers is HANDLERS
+    subscriptions = {sub.name: sub for sub in worker.subscriptions}
+    assert set(subscriptions) == {"partner-directory", "credentials"}
+    assert subscriptions["partner-directory"].topics == [PARTNERS_TOPIC]
+    assert subscriptions["partner-directory"].handlers is HANDLERS
 
 
 async def test_created_event_lists_the_partner(sessions, partner_event):

@@ -15,9 +15,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 PARTNERS_TOPIC = "prm.partners"
 DEALS_TOPIC = "prm.deals"
+API_KEYS_TOPIC = "prm.api-keys"
 TOPICS = {
     PARTNERS_TOPIC: "Partner organisations: creation, changes and lifecycle status.",
     DEALS_TOPIC: "Deal registrations.",
+    API_KEYS_TOPIC: "API keys issued and revoked, for the services that check keys themselves "
+                    "(the SHA-256 digest of a key, never its secret; readable by the "
+                    "platform's services alone).",
 }
 
 
@@ -109,7 +113,31 @@ class DealRegisteredV1(EventPayload):
     status: str
 
 
+class ApiKeyIssuedV1(EventPayload):
+    event_type = "prm.api_key.issued.v1"
+    topic = API_KEYS_TOPIC
+    summary = "An API key was issued: what it may do, and the digest of its secret."
+
+    key_id: uuid.UUID
+    secret_hash: str = Field(min_length=64, max_length=64,
+                             description="SHA-256 of the key's secret, hex")
+    kind: str = Field(description="vendor or partner")
+    partner_id: uuid.UUID | None = None
+    scopes: list[str]
+    expires_at: dt.datetime | None = None
+
+
+class ApiKeyRevokedV1(EventPayload):
+    event_type = "prm.api_key.revoked.v1"
+    topic = API_KEYS_TOPIC
+    summary = "An API key was revoked; it is refused from now on."
+
+    key_id: uuid.UUID
+    revoked_at: dt.datetime
+
+
 CONTRACTS: dict[str, type[EventPayload]] = {
     model.event_type: model
-    for model in (PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1, DealRegisteredV1)
+    for model in (PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1, DealRegisteredV1,
+                  ApiKeyIssuedV1, ApiKeyRevokedV1)
 }

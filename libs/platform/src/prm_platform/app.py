@@ -15,9 +15,12 @@ from fastapi.routing import APIRoute
 from sqlalchemy import text
 
 from prm_platform import liveness
+from prm_platform.credentials import KeyDirectory
 from prm_platform.db import make_engine, make_sessionmaker
+from prm_platform.edge import install_edge
 from prm_platform.http import BodySizeLimit, autocommit_connection
 from prm_platform.problems import install_problem_handlers, problem_response
+from prm_platform.security import vouched_principal
 from prm_platform.settings import ServiceSettings
 
 log = logging.getLogger("prm.app")
@@ -75,6 +78,15 @@ def create_service_app(
     app.state.internal_secret = settings.internal_secret.get_secret_value()
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Callers reach a service straight (API key checked here, against the service's own key
+    # directory) or through the gateway (its signed principal).
+    install_edge(app, authenticate=KeyDirectory(lambda: app.state.sessionmaker,
+                                                key_ttl=settings.key_cache_seconds,
+                                                standing_ttl=settings.standing_cache_seconds),
+                 rate_limit_per_minute=settings.rate_limit_per_minute,
+                 failed_auth_per_minute=settings.failed_auth_per_minute,
+                 cors_origins=settings.cors_origins,
+                 vouched=vouched_principal(app.state.internal_secret))
     for router in routers:
         app.include_router(router)
 

@@ -1,9 +1,10 @@
 """The edge of a service: CORS, authentication and rate limits, as one piece of middleware.
 
-The gateway installs it today; it is written so that any service can install it unchanged (the
-fast-path design moves authentication into every service): it knows nothing of API keys or
-tokens itself, only an ``Authenticate`` callable that turns a bearer credential into a
-``Principal`` or raises a problem.
+The gateway installs it, and so does every service (``prm_platform.app``), which then accepts
+callers directly: it knows nothing of API keys or tokens itself, only an ``Authenticate``
+callable that turns a bearer credential into a ``Principal`` or raises a problem (a service
+uses ``prm_platform.credentials.KeyDirectory``), and optionally a ``Vouched`` check that trusts
+a principal a previous hop signed (the gateway's header), which skips steps 1 to 3.
 
 For every request under ``protected_prefix``:
 
@@ -36,6 +37,9 @@ from prm_platform.problems import ProblemError, Unauthenticated
 from prm_platform.security import Principal
 
 Authenticate = Callable[[str], Awaitable[Principal]]
+# A principal vouched for by a trusted hop (the gateway's signed header): returned, or None when
+# the request carries none (then the bearer credential is checked). An invalid one raises.
+Vouched = Callable[[Headers], Principal | None]
 
 EXPOSED_HEADERS = ("ETag", "Location", "Idempotent-Replayed", "Retry-After", "X-Request-Id",
                    "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
@@ -117,9 +121,11 @@ class Edge:
     """Pure ASGI middleware, so it refuses a request before its body is even read."""
 
     def __init__(self, app: ASGIApp, *, authenticate: Authenticate, limiter: RateLimiter,
-                 failures: RateLimiter, protected_prefix: str = "/v1") -> None:
+                 failures: RateLimiter, protected_prefix: str = "/v1",
+                 vouched: Vouched | None = None) -> None:
         self.app = app
         self.authenticate = authenticate
+        self.vouched = vouched
         self.limiter = limiter
         self.failures = failures
         self.prefix = protected_prefix
@@ -149,13 +155,16 @@ class Edge:
             await send(message)
 
         try:
-            self.failures.check(address)
-            try:
-                principal = await self.authenticate(bearer_token(headers))
-            except Unauthenticated:
-                self.failures.take(address)
-                raise
-            extra.update(self.limiter.take(principal.subject).headers())
+            # Behind the gateway: it authenticated and rate-limited the caller already.
+            principal = self.vouched(headers) if self.vouched is not None else None
+            if principal is None:
+                self.failures.check(address)
+                try:
+                    principal = await self.authenticate(bearer_token(headers))
+                except Unauthenticated:
+                    self.failures.take(address)
+                    raise
+                extra.update(self.limiter.take(principal.subject).headers())
         except ProblemError as exc:
             await exc.response(instance=scope.get("path"))(scope, receive, send_with_headers)
             return
@@ -165,13 +174,13 @@ class Edge:
 
 def install_edge(app: FastAPI, *, authenticate: Authenticate, rate_limit_per_minute: int,
                  failed_auth_per_minute: int, cors_origins: Sequence[str],
-                 protected_prefix: str = "/v1") -> None:
+                 protected_prefix: str = "/v1", vouched: Vouched | None = None) -> None:
     """Add the edge to ``app``: CORS outermost (preflights need no credentials), then
     authentication and rate limits. Call it after the app's other middleware."""
     app.add_middleware(Edge, authenticate=authenticate,
                        limiter=RateLimiter(rate_limit_per_minute),
                        failures=RateLimiter(failed_auth_per_minute, "failed authentications"),
-                       protected_prefix=protected_prefix)
+                       protected_prefix=protected_prefix, vouched=vouched)
     app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins),
                        allow_credentials=False, allow_methods=list(ALLOWED_METHODS),
                        allow_headers=list(ALLOWED_HEADERS), expose_headers=list(EXPOSED_HEADERS),

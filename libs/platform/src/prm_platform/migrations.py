@@ -8,6 +8,8 @@ instead (``prm_events.outbox``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from alembic import op
 from sqlalchemy import Connection, MetaData
 from sqlalchemy.schema import CreateIndex, CreateTable
@@ -134,7 +136,29 @@ def drop_platform_tables() -> None:
         op.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def run_env(schema: str, database_url: str, metadata: MetaData | None = None) -> None:
+def credential_ddl() -> list[str]:
+    from sqlalchemy.dialects import postgresql
+
+    from prm_platform.credentials import credential_metadata
+
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    return [str(CreateTable(table).compile(dialect=dialect))
+            for table in credential_metadata.sorted_tables]
+
+
+def create_credential_tables() -> None:
+    """The key directory of a service that checks API keys itself (prm_platform.credentials)."""
+    for statement in credential_ddl():
+        op.execute(statement)
+
+
+def drop_credential_tables() -> None:
+    op.execute("DROP TABLE IF EXISTS credential_keys")
+    op.execute("DROP TABLE IF EXISTS credential_partners")
+
+
+def run_env(schema: str, database_url: str,
+            metadata: MetaData | Sequence[MetaData] | None = None) -> None:
     """Body of a service's Alembic ``env.py``: migrate its schema online, version table included.
 
     The schema is created first, then every migration runs with ``search_path`` set to it, so
@@ -155,7 +179,9 @@ def run_env(schema: str, database_url: str, metadata: MetaData | None = None) ->
     def migrate(connection: Connection) -> None:
         from prm_platform.tables import platform_metadata
 
-        targets = [platform_metadata, *([metadata] if metadata is not None else [])]
+        extra = [] if metadata is None else (
+            [metadata] if isinstance(metadata, MetaData) else list(metadata))
+        targets = [platform_metadata, *extra]
         context.configure(connection=connection, target_metadata=targets,
                           version_table_schema=schema, transaction_per_migration=True,
                           include_schemas=False, compare_type=True,

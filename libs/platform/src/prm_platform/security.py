@@ -1,20 +1,23 @@
 """The authenticated principal and object-level authorisation helpers.
 
-The gateway authenticates the client (API key) and forwards the principal to services in the
-``X-PRM-Principal`` header: a short-lived JWT signed with the shared internal secret. Services
-trust nothing else: no header, a bad signature or an expired token is a 401, and a tenant id sent
-by a client in a body or query is never used to widen access.
+A service learns who calls in one of two ways: its own edge checks the caller's API key
+(``prm_platform.credentials``), or the gateway did and forwards the principal in the
+``X-PRM-Principal`` header: a short-lived JWT signed with the shared internal secret. Nothing
+else is trusted: a bad signature or an expired token is a 401, and a tenant id sent by a client
+in a body or query is never used to widen access.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from enum import StrEnum
 
 import jwt
 from fastapi import Request
 from pydantic import BaseModel, Field
+from starlette.datastructures import Headers
 
 from prm_platform.problems import Forbidden, NotFound, Unauthenticated
 
@@ -104,6 +107,14 @@ def verify_principal(token: str, secret: str, *, max_ttl: int = TOKEN_TTL_SECOND
         )
     except (jwt.PyJWTError, KeyError, ValueError):
         raise Unauthenticated("the internal principal is missing or invalid") from None
+
+
+def vouched_principal(secret: str) -> Callable[[Headers], Principal | None]:
+    """The edge's ``Vouched`` check of a service: the gateway's signed principal, if sent."""
+    def vouched(headers: Headers) -> Principal | None:
+        token = headers.get(PRINCIPAL_HEADER)
+        return None if token is None else verify_principal(token, secret)
+    return vouched
 
 
 def authenticate(request: Request) -> Principal:

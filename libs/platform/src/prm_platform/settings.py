@@ -49,6 +49,17 @@ class ServiceSettings(BaseSettings):
     # at least MIN_SECRET_LENGTH characters, and never a placeholder left from an example file.
     internal_secret: SecretStr
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # The edge of every service (prm_platform.edge) and of the gateway:
+    # requests per API key per minute, which is also the burst a key may send at once;
+    rate_limit_per_minute: int = Field(default=6000, ge=1)
+    # failed authentications per client address per minute before it is refused (429);
+    failed_auth_per_minute: int = Field(default=30, ge=1)
+    # browser origins allowed to call the API (CORS), e.g. ["https://portal.example.com"];
+    cors_origins: list[str] = Field(default_factory=list)
+    # how stale a cached key lookup may be (a key revoked elsewhere stops working within this)
+    key_cache_seconds: float = Field(default=5.0, ge=0, le=30)
+    # and a partner org's standing (a suspension takes effect within the event delay plus this).
+    standing_cache_seconds: float = Field(default=2.0, ge=0, le=30)
     # How long published outbox rows and applied inbox rows are kept (purged by the worker's
     # scheduler). The inbox must outlive the broker's retention: it is what makes a redelivery
     # a no-op.

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from prm_contracts import DEALS_TOPIC, PARTNERS_TOPIC
+from prm_contracts import API_KEYS_TOPIC, DEALS_TOPIC, PARTNERS_TOPIC
 from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
 
 DEALS_READ = "deals:read"
@@ -23,7 +23,8 @@ SERVICE = ServiceDeclaration(
         "partner-not-eligible": "The partner is unknown to this service or not active.",
     },
     publishes=(DEALS_TOPIC,),
-    consumes=(PARTNERS_TOPIC,),
+    # The partner directory, and its key directory: it checks callers' keys itself.
+    consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC),
     migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
     migration_order=30,
 )

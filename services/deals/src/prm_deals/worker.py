@@ -5,6 +5,7 @@ from prm_contracts import PARTNERS_TOPIC
 from prm_deals.config import SCHEMA, Settings
 from prm_deals.declaration import SERVICE
 from prm_deals.directory.handlers import HANDLERS
+from prm_events import credentials
 from prm_events.worker import Subscription, WorkerSpec, main
 
 
@@ -13,7 +14,8 @@ def spec(settings: Settings | None = None) -> WorkerSpec:
         service=SERVICE.name, schema=SCHEMA, settings=settings or Settings(),
         publishes=SERVICE.publishes,
         subscriptions=[Subscription(name="partner-directory", topics=[PARTNERS_TOPIC],
-                                    handlers=HANDLERS)],
+                                    handlers=HANDLERS),
+                       credentials.subscription()],
     )
 
 

@@ -17,20 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_gateway.api_keys import repository, service
 from prm_gateway.standing.models import PartnerStanding
+from prm_platform.credentials import BARRED, PartnerInactive
 from prm_platform.oidc import OidcVerifier
-from prm_platform.problems import Forbidden, ServiceUnavailable, Unauthenticated
+from prm_platform.problems import ServiceUnavailable, Unauthenticated
 from prm_platform.security import Principal
 
 log = logging.getLogger("prm.gateway.auth")
 
 LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 _MAX_CACHED = 10_000
-# Partner statuses whose keys and users are refused, reads included.
-BARRED = frozenset({"suspended", "terminated"})
-
-
-class PartnerInactive(Forbidden):
-    slug = "partner-inactive"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from prm_platform.oidc import OidcSettings
 from prm_platform.settings import ServiceSettings
 
 SCHEMA = "gateway"
+EVENT_SOURCE = "/prm/gateway"
 
 # Vendor staff roles of the identity provider and what they may do (overridable).
 ROLE_SCOPES = {
@@ -41,15 +42,6 @@ class Settings(ServiceSettings):
     upstream_timeout: float = Field(default=10.0, gt=0, le=300)
     upstream_max_connections: int = Field(default=200, ge=1, le=10_000)
     readiness_timeout: float = Field(default=2.0, gt=0, le=30)
-    # Requests per API key per minute, which is also the burst a key may send at once.
-    rate_limit_per_minute: int = Field(default=6000, ge=1)
-    # Failed authentications per client address per minute before it is refused (429).
-    failed_auth_per_minute: int = Field(default=30, ge=1)
-    # Browser origins allowed to call the API (CORS), e.g. ["https://portal.example.com"].
-    cors_origins: list[str] = Field(default_factory=list)
-    # How stale a partner org's standing may be (a suspension takes effect within the event
-    # delay plus this).
-    standing_cache_seconds: float = Field(default=2.0, ge=0, le=30)
     # OIDC for portal users; off unless an issuer is set (PRM_GATEWAY_OIDC_ISSUER, ...).
     oidc_issuer: str | None = None
     oidc_jwks_url: str | None = None
@@ -58,8 +50,6 @@ class Settings(ServiceSettings):
     oidc_partner_claim: str = "prm_partner_id"
     # Role -> scopes of vendor staff, e.g. {"channel_manager": ["partners:read", ...]}.
     oidc_role_scopes: dict[str, list[str]] = Field(default_factory=lambda: dict(ROLE_SCOPES))
-    # How stale a cached key lookup may be: a key revoked elsewhere stops working within this.
-    key_cache_seconds: float = Field(default=5.0, ge=0, le=30)
     contract_cache_seconds: float = Field(default=60.0, ge=0)
 
     @model_validator(mode="after")

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from prm_contracts import PARTNERS_TOPIC
+from prm_contracts import API_KEYS_TOPIC, PARTNERS_TOPIC
 from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
 
 API_KEYS_READ = "api_keys:read"
@@ -26,6 +26,7 @@ SERVICE = ServiceDeclaration(
                             "or terminated; its keys and users are refused until it is active "
                             "again.",
     },
+    publishes=(API_KEYS_TOPIC,),
     consumes=(PARTNERS_TOPIC,),
     migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
     migration_order=10,

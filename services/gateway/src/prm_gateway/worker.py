@@ -1,5 +1,6 @@
-"""Gateway worker: keeps partner standing from the partners' events and runs the gateway's
-scheduled jobs. ``python -m prm_gateway.worker``."""
+"""Gateway worker: publishes its outbox (API keys issued and revoked), keeps partner standing
+from the partners' events and runs the gateway's scheduled jobs.
+``python -m prm_gateway.worker``."""
 
 from prm_contracts import PARTNERS_TOPIC
 from prm_events.worker import Subscription, WorkerSpec, main
@@ -9,9 +10,9 @@ from prm_gateway.standing.handlers import HANDLERS
 
 
 def spec(settings: Settings | None = None) -> WorkerSpec:
-    # No outbox relay: the gateway publishes no events.
     return WorkerSpec(
-        service=SERVICE.name, schema=SCHEMA, settings=settings or Settings(), relay=False,
+        service=SERVICE.name, schema=SCHEMA, settings=settings or Settings(),
+        publishes=SERVICE.publishes,
         subscriptions=[Subscription(name="partner-standing", topics=[PARTNERS_TOPIC],
                                     handlers=HANDLERS)],
     )

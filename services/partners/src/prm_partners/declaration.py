@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from prm_contracts import PARTNERS_TOPIC
+from prm_contracts import API_KEYS_TOPIC, PARTNERS_TOPIC
 from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
 
 PARTNERS_READ = "partners:read"
@@ -21,6 +21,8 @@ SERVICE = ServiceDeclaration(
               "lifecycle (a partner key may only rename its own).", partner=True),
     ),
     publishes=(PARTNERS_TOPIC,),
+    # Its key directory (API keys, partners' standing): it checks callers' keys itself.
+    consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC),
     migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
     migration_order=20,
 )

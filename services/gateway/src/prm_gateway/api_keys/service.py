@@ -8,34 +8,28 @@ one query on every request, which a salted hash cannot.
 """
 
 import datetime as dt
-import hashlib
 import secrets
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prm_contracts import ApiKeyIssuedV1, ApiKeyRevokedV1
+from prm_events.outbox import publish
 from prm_gateway.api_keys import repository
 from prm_gateway.api_keys.models import ApiKey
 from prm_gateway.api_keys.schemas import ApiKeyCreate
+from prm_gateway.config import EVENT_SOURCE
 from prm_gateway.declaration import API_KEYS_READ, API_KEYS_WRITE
+from prm_platform.credentials import KEY_PREFIX, looks_like_key, secret_hash
 from prm_platform.ids import new_id
 from prm_platform.pagination import PageRequest
 from prm_platform.problems import Forbidden, NotFound
 from prm_platform.security import ADMIN, Principal, PrincipalKind
 
-KEY_PREFIX = "prm_"
+__all__ = ["KEY_PREFIX", "looks_like_key", "secret_hash"]  # for the gateway's own lookups
+
 _SECRET_BYTES = 32
 _DISPLAY_CHARS = 12
-MAX_KEY_LENGTH = 100
-
-
-def secret_hash(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def looks_like_key(key: str) -> bool:
-    """Cheap check before any lookup: garbage never reaches the database."""
-    return key.startswith(KEY_PREFIX) and len(key) <= MAX_KEY_LENGTH and key.isascii()
 
 
 def principal_of(key: ApiKey) -> Principal:
@@ -55,6 +49,11 @@ async def issue(session: AsyncSession, *, name: str, kind: str, scopes: list[str
                  created_at=dt.datetime.now(dt.UTC), expires_at=expires_at)
     repository.add(session, key)
     await session.flush()
+    # Services check keys themselves, against a directory fed by these events.
+    await publish(session, ApiKeyIssuedV1(
+        key_id=key.id, secret_hash=key.secret_hash, kind=key.kind, partner_id=key.partner_id,
+        scopes=key.scopes, expires_at=key.expires_at), source=EVENT_SOURCE, aggregate_id=key.id,
+        partner_id=key.partner_id)
     return key, secret
 
 
@@ -106,6 +105,8 @@ async def revoke(session: AsyncSession, caller: Principal, key_id: uuid.UUID) ->
     if key.revoked_at is None:
         key.revoked_at = dt.datetime.now(dt.UTC)
         await session.flush()
+        await publish(session, ApiKeyRevokedV1(key_id=key.id, revoked_at=key.revoked_at),
+                      source=EVENT_SOURCE, aggregate_id=key.id, partner_id=key.partner_id)
     return key
 
 

@@ -1,0 +1,166 @@
+"""A service checks API keys itself, against a local directory of keys and partner standing.
+
+The key owner (the gateway's ``/v1/api-keys``) announces every key it issues or revokes on
+``prm.api-keys`` (the SHA-256 digest of the secret, never the secret); the partners service
+announces every partner's status on ``prm.partners``. Each service's worker keeps both in its
+own schema (``prm_events.credentials``), and ``KeyDirectory`` answers the edge middleware
+(``prm_platform.edge``) from there, with a short cache, so the request path needs no other
+process: a client may call a service without going through the gateway.
+
+Delays, all bounded: a new key works once its event is applied (well under a second); a
+revocation or a partner's suspension takes effect within the event delay plus
+``key_cache_seconds`` / ``standing_cache_seconds``; an unknown key is remembered as unknown
+for ``NEGATIVE_SECONDS`` only, so a key used right after its creation is found promptly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import TIMESTAMP, Column, Integer, String, Table, select
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from prm_platform.db import new_metadata
+from prm_platform.problems import Forbidden, ServiceUnavailable, Unauthenticated
+from prm_platform.security import Principal, PrincipalKind
+
+log = logging.getLogger("prm.credentials")
+
+KEY_PREFIX = "prm_"
+MAX_KEY_LENGTH = 100
+NEGATIVE_SECONDS = 0.25
+_MAX_CACHED = 10_000
+# Partner statuses whose keys and users are refused, reads included.
+BARRED = frozenset({"suspended", "terminated"})
+
+# Not among the platform tables every service has: only services that check keys themselves
+# include this metadata (their Alembic env.py) and create the tables (a migration).
+credential_metadata = new_metadata()
+
+credential_keys = Table(
+    "credential_keys",
+    credential_metadata,
+    Column("key_id", UUID(as_uuid=True), primary_key=True),
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("kind", String(10), nullable=False),
+    Column("partner_id", UUID(as_uuid=True)),
+    Column("scopes", ARRAY(String(40)), nullable=False),
+    Column("expires_at", TIMESTAMP(timezone=True)),
+    Column("revoked_at", TIMESTAMP(timezone=True)),
+)
+
+credential_partners = Table(
+    "credential_partners",
+    credential_metadata,
+    Column("partner_id", UUID(as_uuid=True), primary_key=True),
+    Column("status", String(40), nullable=False),
+    Column("version", Integer, nullable=False),
+)
+
+
+class PartnerInactive(Forbidden):
+    slug = "partner-inactive"
+
+
+def secret_hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def looks_like_key(key: str) -> bool:
+    """Cheap check before any lookup: garbage never reaches the database."""
+    return key.startswith(KEY_PREFIX) and len(key) <= MAX_KEY_LENGTH and key.isascii()
+
+
+def _unavailable(what: str) -> ServiceUnavailable:
+    log.exception("%s failed", what)
+    return ServiceUnavailable("credentials cannot be checked right now; retry",
+                              headers={"Retry-After": "1"})
+
+
+@dataclass(frozen=True)
+class _Entry:
+    principal: Principal | None  # None: no such key, or revoked
+    expires_at: dt.datetime | None
+    loaded: float
+
+
+class KeyDirectory:
+    """The edge's ``Authenticate`` for a service: an API key looked up in ``credential_keys``,
+    then its partner's standing in ``credential_partners``, each read cached for a few
+    seconds."""
+
+    def __init__(self, sessions: Callable[[], async_sessionmaker[AsyncSession]], *,
+                 key_ttl: float, standing_ttl: float) -> None:
+        self.sessions = sessions  # read per lookup: tests swap the app's sessionmaker
+        self.key_ttl = key_ttl
+        self.standing_ttl = standing_ttl
+        self._keys: dict[str, _Entry] = {}
+        self._standing: dict[uuid.UUID, tuple[str | None, float]] = {}
+
+    async def __call__(self, credential: str) -> Principal:
+        principal = await self._principal(credential)
+        if principal.is_partner and principal.partner_id is not None:
+            status = await self._status(principal.partner_id)
+            if status in BARRED:
+                raise PartnerInactive(
+                    f"partner {principal.partner_id} is {status}: its keys and users are "
+                    "refused until it is active again", partner_status=status)
+        return principal
+
+    async def _principal(self, key: str) -> Principal:
+        refused = Unauthenticated("the API key is unknown, revoked or expired")
+        if not looks_like_key(key):
+            raise refused
+        digest = secret_hash(key)
+        entry = self._keys.get(digest)
+        ttl = self.key_ttl if entry is None or entry.principal else NEGATIVE_SECONDS
+        if entry is None or time.monotonic() - entry.loaded >= ttl:
+            entry = await self._load(digest)
+        if entry.principal is None or (entry.expires_at is not None
+                                       and entry.expires_at <= dt.datetime.now(dt.UTC)):
+            raise refused
+        return entry.principal
+
+    async def _load(self, digest: str) -> _Entry:
+        try:
+            async with self.sessions()() as session:
+                row = (await session.execute(
+                    select(credential_keys).where(credential_keys.c.secret_hash == digest)
+                )).first()
+        except (OSError, TimeoutError, SQLAlchemyError):
+            raise _unavailable("API key lookup") from None
+        if row is None or row.revoked_at is not None:
+            entry = _Entry(None, None, time.monotonic())
+        else:
+            entry = _Entry(Principal(subject=str(row.key_id), kind=PrincipalKind(row.kind),
+                                     partner_id=row.partner_id, scopes=frozenset(row.scopes)),
+                           row.expires_at, time.monotonic())
+        if len(self._keys) >= _MAX_CACHED:
+            self._keys.clear()  # simpler than LRU, and only costs a few re-reads
+        self._keys[digest] = entry
+        return entry
+
+    async def _status(self, partner_id: uuid.UUID) -> str | None:
+        cached = self._standing.get(partner_id)
+        if cached is not None and time.monotonic() - cached[1] < self.standing_ttl:
+            return cached[0]
+        try:
+            async with self.sessions()() as session:
+                status = (await session.execute(
+                    select(credential_partners.c.status)
+                    .where(credential_partners.c.partner_id == partner_id)
+                )).scalar_one_or_none()
+        except (OSError, TimeoutError, SQLAlchemyError):
+            raise _unavailable("partner standing lookup") from None
+        if len(self._standing) >= _MAX_CACHED:
+            self._standing.clear()
+        self._standing[partner_id] = (status, time.monotonic())
+        return status
