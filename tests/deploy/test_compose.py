@@ -315,12 +315,37 @@ def test_startup_order(services, declared, app_services):
         assert gateway.get(api) == "service_healthy", api
 
 
-def test_gateway_is_published_and_routes_to_the_apis(services, deploy, declared):
-    gateway = services["gateway"]
-    assert any(str(p).endswith(":8000") for p in gateway.get("ports", [])), "publish 8000"
+def test_the_edge_is_published_and_routes_each_prefix_to_its_service(services, deploy, declared,
+                                                                     repo):
+    edge = services["edge"]
+    assert edge["image"].split(":")[0] == "nginx"
+    assert any(str(p).startswith("${PRM_GATEWAY_PORT:-8000}:") for p in edge.get("ports", []))
     published = [name for name, service in services.items() if service.get("ports")]
-    assert published == ["gateway"], "only the gateway is reachable from outside"
-    env = environment(gateway)
+    assert published == ["edge"], "only the edge is reachable from outside"
+    [mount] = [v for v in edge["volumes"] if v.startswith("./deploy/nginx/")]
+    conf = (repo / mount.split(":")[0].removeprefix("./")).read_text()
+    upstreams = dict(re.findall(r"upstream (\S+)\s*\{\s*server ([^;\s]+);", conf))
+    routes = dict(re.findall(r"location (?:=|\^~) (\S+) \{ proxy_pass http://(\S+); \}", conf))
+    from prm_platform.declaration import services as declarations
+
+    for declaration in declarations():
+        if declaration.edge or not declaration.app:
+            continue
+        target = f"{declaration.name}-api"
+        for route in declaration.routes:
+            for path in (route.prefix, route.prefix + "/"):
+                port = listen_port(services[target], deploy)
+                assert upstreams[routes[path]] == f"{target}:{port}", path
+    assert re.search(r"location / \{ proxy_pass http://gateway; \}", conf)
+    assert upstreams["gateway"] == "gateway:8000"
+    assert 'proxy_set_header X-PRM-Principal "";' in conf, "the edge strips the principal header"
+    assert "application/problem+json" in conf
+    assert depends_on(edge) == {"gateway": "service_healthy", "partners-api": "service_healthy",
+                                "deals-api": "service_healthy"}
+
+
+def test_gateway_routes_to_the_apis(services, deploy, declared):
+    env = environment(services["gateway"])
     for key, target in declared.upstreams.items():
         url = urlsplit(env[key])
         assert url.scheme == "http" and url.hostname == target, key

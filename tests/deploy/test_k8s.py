@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 NAMESPACE = "prm"
-NAMESPACED = {"Deployment", "Service", "ConfigMap", "Secret", "Job"}
+NAMESPACED = {"Deployment", "Service", "ConfigMap", "Secret", "Job", "Ingress"}
 PROBE_PATHS = {"/healthz", "/readyz"}
 REQUIRED_ENV = ("PRM_DATABASE_URL", "PRM_KAFKA_BOOTSTRAP", "PRM_INTERNAL_SECRET")
 
@@ -223,3 +223,25 @@ def test_kustomization_lists_the_long_lived_resources(repo, load_yaml, manifests
     assert not {"secret.example.yaml", "migrate-job.yaml", "kafka-access-job.yaml"} & set(resources)
     (image,) = {c["image"] for w in of_kind(manifests, "Deployment") for c in containers(w)}
     assert image.split(":")[0] in {i["name"] for i in kustomization["images"]}
+
+
+def test_the_ingress_routes_each_declared_prefix_to_its_service(manifests):
+    from prm_platform.declaration import services as declarations
+
+    services = {s["metadata"]["name"]: s for s in of_kind(manifests, "Service")}
+    (ingress,) = of_kind(manifests, "Ingress")
+    [rule] = ingress["spec"]["rules"]
+    paths = {p["path"]: p for p in rule["http"]["paths"]}
+    for declaration in declarations():
+        target = "gateway" if declaration.edge else f"{declaration.name}-api"
+        for route in declaration.routes:
+            if declaration.edge:
+                continue  # served by the gateway, the default
+            path = paths[route.prefix]
+            assert path["pathType"] == "Prefix"
+            backend = path["backend"]["service"]
+            assert backend["name"] == target, route.prefix
+            ports = {p["port"] for p in services[target]["spec"]["ports"]}
+            assert backend["port"]["number"] in ports, route.prefix
+    assert paths["/"]["backend"]["service"]["name"] == "gateway"
+    assert ingress["spec"]["defaultBackend"]["service"]["name"] == "gateway"

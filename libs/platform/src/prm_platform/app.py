@@ -18,7 +18,7 @@ from prm_platform import liveness
 from prm_platform.credentials import KeyDirectory
 from prm_platform.db import make_engine, make_sessionmaker
 from prm_platform.edge import install_edge
-from prm_platform.http import BodySizeLimit, autocommit_connection
+from prm_platform.http import BodySizeLimit, HeadAsGet, autocommit_connection
 from prm_platform.problems import install_problem_handlers, problem_response
 from prm_platform.security import vouched_principal
 from prm_platform.settings import ServiceSettings
@@ -87,6 +87,7 @@ def create_service_app(
                  failed_auth_per_minute=settings.failed_auth_per_minute,
                  cors_origins=settings.cors_origins,
                  vouched=vouched_principal(app.state.internal_secret))
+    app.add_middleware(HeadAsGet)  # outermost: the edge and the routes see a GET
     for router in routers:
         app.include_router(router)
 

@@ -148,6 +148,20 @@ def check_if_match(if_match: str | None, version: int) -> None:
         raise PreconditionFailed(f"the resource is at ETag {current}, not {if_match}")
 
 
+class HeadAsGet:
+    """Answers ``HEAD`` like ``GET`` without the body (RFC 9110 9.3.2): FastAPI routes only the
+    methods an endpoint declares. The server still sees the request as HEAD and sends no body;
+    the endpoint sees a GET."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "HEAD":
+            scope = {**scope, "method": "GET"}
+        await self.app(scope, receive, send)
+
+
 class BodySizeLimit:
     """Refuses request bodies over ``max_bytes`` with a 413 problem, whether or not the client
     sent Content-Length (OWASP API4)."""

