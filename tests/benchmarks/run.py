@@ -9,8 +9,8 @@ endpoint served the same way, then measures alternately, in several rounds:
   the key's stored answer in one statement), through the Python gateway (its proxy hop with a
   signed principal, as before the edge), and straight to the service; against the bare
   endpoint: requests/s, p50 and p99;
-* the same request through the edge at half the measured maximum rate (wrk2-style pacing is
-  not available, so: half the connections), for the p99 a client sees below saturation;
+* the same request through the edge at half the measured maximum rate, paced (open loop,
+  latency from each request's scheduled start), for the p99 a client sees below saturation;
 * commit-to-consumer latency of events while the edge is under that load: partner changes
   made through the API, from the event's time (set in the writing transaction) to the deals
   service's projection of it.
@@ -51,19 +51,21 @@ DEAL = {
 }
 
 
-def load(url: str, body: dict, headers: list[str], args, concurrency: int | None = None
-         ) -> dict:
+def load(url: str, body: dict, headers: list[str], args, concurrency: int | None = None,
+         rate: float | None = None) -> dict:
     """One measurement with wrk (C, event-driven) when installed, else with load.py.
 
     wrk is preferred: a Python client saturates long before the servers do on a small machine,
     and would measure itself.
     """
     concurrency = concurrency or args.concurrency
-    if shutil.which("wrk"):
+    if shutil.which("wrk") and rate is None:
         return load_with_wrk(url, body, headers, args, concurrency)
     command = [sys.executable, str(HERE / "load.py"), url, "--body", json.dumps(body),
                "--duration", str(args.duration), "--concurrency", str(concurrency),
                "--idempotency-keys"]
+    if rate is not None:  # open loop, at a fixed rate (wrk2 is not packaged here)
+        command += ["--rate", str(rate), "--concurrency", str(max(concurrency, 64))]
     for header in headers:
         command += ["--header", header]
     result = subprocess.run(command, capture_output=True, text=True, check=True)
@@ -250,10 +252,11 @@ def main() -> None:
                 print(f"round {round_no}: " + ", ".join(
                     f"{t} {r[-1]['rps']:.0f} req/s" for t, r in results.items()),
                     file=sys.stderr)
-            # Half the load (half the connections of a closed loop), with events flowing.
+            # Half the measured maximum rate, paced, with events flowing.
+            half_rate = statistics.median(r["rps"] for r in results["edge"]) / 2
             with concurrent.futures.ThreadPoolExecutor(1) as pool:
                 half = pool.submit(load, f"{stack.gateway_url}/v1/deals", body, gateway, args,
-                                   max(1, args.concurrency // 2))
+                                   rate=half_rate)
                 time.sleep(2.5)  # past the warm-up
                 events = asyncio.run(event_latency(stack.gateway_url, key,
                                                    stack.info["database_url"], args.events))
@@ -278,7 +281,7 @@ def main() -> None:
                           ("edge", "POST /v1/deals via the edge"),
                           ("gateway", "POST /v1/deals via the Python gateway"),
                           ("direct", "POST /v1/deals straight to the service"),
-                          ("half", "via the edge, half the connections")):
+                          ("half", "via the edge, at half that rate (paced)")):
         print(f"| {label:<40} | {median(target, 'rps'):6.0f} | {median(target, 'p50_ms'):6.1f} "
               f"| {median(target, 'p99_ms'):6.1f} | {errors[target]:6d} |")
     print()
