@@ -24,7 +24,7 @@ import psutil
 import pytest
 
 from prm_platform.security import Principal, PrincipalKind
-from prm_stack.embedded import port_open, remove_data
+from prm_stack.embedded import free_port, port_open, remove_data
 from prm_stack.launch import RunningStack, fresh_database, start_stack
 from prm_stack.supervisor import MAX_CRASHES, SHUTDOWN_SECONDS, process_table
 from prm_stack.testing import principal_headers
@@ -230,8 +230,8 @@ def full_stack_exists() -> bool:
 @pytest.mark.skipif(not full_stack_exists(), reason="the gateway or deals service is not built yet")
 def test_full_stack_banner_key_works_through_the_gateway(prm_stack_processes):
     stack = prm_stack_processes
-    # Every declared process runs, and nothing else.
-    assert set(stack.info["processes"]) == {p.name for p in process_table()}
+    # Every declared process runs, behind the edge, and nothing else.
+    assert set(stack.info["processes"]) == {p.name for p in process_table()} | {"edge"}
     assert {"partners-api", "partners-worker", "deals-api", "deals-worker", "gateway",
             "gateway-worker"} <= set(stack.info["processes"])
     key = stack.admin_key
@@ -277,3 +277,29 @@ def test_a_hung_worker_is_restarted(state_dir, shared_infra_env):
         assert psutil.pid_exists(new) and stack.process.poll() is None
     finally:
         stack.stop()
+
+
+@pytest.mark.skipif(not full_stack_exists(), reason="the gateway or deals service is not built yet")
+def test_the_gateway_can_be_the_entry_instead_of_the_edge(state_dir, prm_infra):
+    """PRM_STACK_EDGE=gateway: no native proxy, the gateway on the public port forwards every
+    call (the topology before the edge, kept for setups without one)."""
+    with fresh_database(prm_infra.database_url) as database_url:
+        stack = start_stack(state_dir, {
+            "PRM_DATABASE_URL": database_url, "PRM_KAFKA_BOOTSTRAP": prm_infra.kafka_bootstrap,
+            "PRM_INTERNAL_SECRET": prm_infra.internal_secret, "PRM_STACK_EDGE": "gateway",
+            "PRM_GATEWAY_PORT": str(free_port())})
+        try:
+            assert "edge" not in stack.info["processes"]
+            assert stack.gateway_url.endswith(f":{stack.port('gateway')}")
+            with httpx.Client(base_url=stack.gateway_url, trust_env=False, headers={
+                    "Authorization": f"Bearer {stack.admin_key}"}) as client:
+                listed = client.get("/v1/deals")
+                assert listed.status_code == 200, listed.text
+        finally:
+            assert stack.stop() == 0
+
+
+def test_an_unknown_edge_is_refused(state_dir):
+    result = run_cli(state_dir, PRM_STACK_EDGE="haproxy")
+    assert result.returncode != 0
+    assert "PRM_STACK_EDGE='haproxy': use caddy (default) or gateway" in result.stderr
