@@ -82,7 +82,9 @@ def create_service_app(
     # directory) or through the gateway (its signed principal).
     install_edge(app, authenticate=KeyDirectory(lambda: app.state.sessionmaker,
                                                 key_ttl=settings.key_cache_seconds,
-                                                standing_ttl=settings.standing_cache_seconds),
+                                                standing_ttl=settings.standing_cache_seconds,
+                                                owner_url=settings.key_owner_url,
+                                                internal_secret=app.state.internal_secret),
                  rate_limit_per_minute=settings.rate_limit_per_minute,
                  failed_auth_per_minute=settings.failed_auth_per_minute,
                  cors_origins=settings.cors_origins,

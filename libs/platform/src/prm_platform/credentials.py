@@ -7,10 +7,11 @@ own schema (``prm_events.credentials``), and ``KeyDirectory`` answers the edge m
 (``prm_platform.edge``) from there, with a short cache, so the request path needs no other
 process: a client may call a service without going through the gateway.
 
-Delays, all bounded: a new key works once its event is applied (well under a second); a
-revocation or a partner's suspension takes effect within the event delay plus
-``key_cache_seconds`` / ``standing_cache_seconds``; an unknown key is remembered as unknown
-for ``NEGATIVE_SECONDS`` only, so a key used right after its creation is found promptly.
+Delays, all bounded: a key its directory does not hold yet (used the instant it was created)
+is asked of the key owner once (``key_owner_url``, the gateway's internal lookup) and then
+cached; a revocation or a partner's suspension takes effect within the event delay plus
+``key_cache_seconds`` / ``standing_cache_seconds``; an unknown key is remembered as unknown for
+``NEGATIVE_SECONDS`` only.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import httpx
 from sqlalchemy import TIMESTAMP, Column, Integer, String, Table, select
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.exc import SQLAlchemyError
@@ -30,11 +32,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_platform.db import new_metadata
 from prm_platform.problems import Forbidden, ServiceUnavailable, Unauthenticated
-from prm_platform.security import Principal, PrincipalKind
+from prm_platform.security import PRINCIPAL_HEADER, Principal, PrincipalKind, sign_principal
 
 log = logging.getLogger("prm.credentials")
 
 KEY_PREFIX = "prm_"
+# The key owner's internal lookup by digest (served by the gateway).
+LOOKUP_PATH = "/internal/api-keys"
 MAX_KEY_LENGTH = 100
 NEGATIVE_SECONDS = 0.25
 _MAX_CACHED = 10_000
@@ -98,8 +102,12 @@ class KeyDirectory:
     seconds."""
 
     def __init__(self, sessions: Callable[[], async_sessionmaker[AsyncSession]], *,
-                 key_ttl: float, standing_ttl: float) -> None:
+                 key_ttl: float, standing_ttl: float, owner_url: str | None = None,
+                 internal_secret: str = "") -> None:
         self.sessions = sessions  # read per lookup: tests swap the app's sessionmaker
+        self.owner_url = owner_url
+        self.internal_secret = internal_secret
+        self._http: httpx.AsyncClient | None = None
         self.key_ttl = key_ttl
         self.standing_ttl = standing_ttl
         self._keys: dict[str, _Entry] = {}
@@ -137,7 +145,9 @@ class KeyDirectory:
                 )).first()
         except (OSError, TimeoutError, SQLAlchemyError):
             raise _unavailable("API key lookup") from None
-        if row is None or row.revoked_at is not None:
+        if row is None:  # not announced here yet, perhaps only just created: ask its owner
+            entry = await self._ask_owner(digest)
+        elif row.revoked_at is not None:
             entry = _Entry(None, None, time.monotonic())
         else:
             entry = _Entry(Principal(subject=str(row.key_id), kind=PrincipalKind(row.kind),
@@ -147,6 +157,32 @@ class KeyDirectory:
             self._keys.clear()  # simpler than LRU, and only costs a few re-reads
         self._keys[digest] = entry
         return entry
+
+    async def _ask_owner(self, digest: str) -> _Entry:
+        unknown = _Entry(None, None, time.monotonic())
+        if not self.owner_url:
+            return unknown
+        if self._http is None:
+            self._http = httpx.AsyncClient(base_url=self.owner_url, timeout=2, trust_env=False)
+        me = Principal(subject="key-directory", kind=PrincipalKind.vendor)
+        try:
+            answer = await self._http.get(
+                f"{LOOKUP_PATH}/{digest}",
+                headers={PRINCIPAL_HEADER: sign_principal(me, self.internal_secret)})
+        except httpx.HTTPError as exc:
+            log.warning("key owner lookup failed: %s", exc)
+            return unknown
+        if answer.status_code != 200:
+            return unknown
+        found = answer.json()
+        if found["revoked"]:
+            return unknown
+        expires_at = dt.datetime.fromisoformat(found["expires_at"]) if found["expires_at"] \
+            else None
+        partner_id = uuid.UUID(found["partner_id"]) if found["partner_id"] else None
+        return _Entry(Principal(subject=found["key_id"], kind=PrincipalKind(found["kind"]),
+                                partner_id=partner_id, scopes=frozenset(found["scopes"])),
+                      expires_at, time.monotonic())
 
     async def _status(self, partner_id: uuid.UUID) -> str | None:
         cached = self._standing.get(partner_id)

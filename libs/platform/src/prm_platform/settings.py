@@ -60,6 +60,8 @@ class ServiceSettings(BaseSettings):
     key_cache_seconds: float = Field(default=5.0, ge=0, le=30)
     # and a partner org's standing (a suspension takes effect within the event delay plus this).
     standing_cache_seconds: float = Field(default=2.0, ge=0, le=30)
+    # The key owner (the gateway), asked once about a key not yet in the service's directory.
+    key_owner_url: str | None = None
     # How long published outbox rows and applied inbox rows are kept (purged by the worker's
     # scheduler). The inbox must outlive the broker's retention: it is what makes a redelivery
     # a no-op.

@@ -422,6 +422,9 @@ class Supervisor:
             self._write_epoch(self.broker_started)
 
         services = [p for p in options.processes if p.kind != "gateway"]
+        for process in options.processes:  # asked by services about keys not yet announced
+            if process.kind == "gateway":
+                self.env["PRM_KEY_OWNER_URL"] = f"http://127.0.0.1:{self.ports[process.name]}"
         for process in services:
             self._spawn(process, self.env)
         for process in services:

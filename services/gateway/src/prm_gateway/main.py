@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from prm_events.kafka import connection_options
 from prm_gateway import contract, health, proxy
 from prm_gateway.api_keys.endpoints import router as api_keys_router
+from prm_gateway.api_keys.lookup import router as key_lookup_router
 from prm_gateway.auth import GatewayAuthentication, KeyCache, Standings
 from prm_gateway.config import SCHEMA, Settings
 from prm_platform.app import operation_id
@@ -87,5 +88,6 @@ def create_app(settings: Settings | None = None,
     app.include_router(contract.router)
     contract.mount_docs_assets(app)
     app.include_router(api_keys_router)
+    app.include_router(key_lookup_router)
     proxy.install_routes(app)
     return app
