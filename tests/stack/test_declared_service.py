@@ -30,6 +30,7 @@ FILES = {
     "prm_echo/declaration.py": """
         from pathlib import Path
 
+        from prm_contracts import API_KEYS_TOPIC, PARTNERS_TOPIC
         from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
 
         SERVICE = ServiceDeclaration(
@@ -39,6 +40,7 @@ FILES = {
             scopes=(Scope("echoes:read", "Hear the echo.", partner=True),
                     Scope("echoes:write", "Make an echo.")),
             problems={"echo-refused": "The echo service refused to answer."},
+            consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC),  # its key directory
             migrations=Path(__file__).parent / "alembic.ini", migration_order=90,
         )
     """,
@@ -80,21 +82,24 @@ FILES = {
                 tags=[{"name": "echoes", "description": "Echoes."}])
     """,
     "prm_echo/worker.py": """
+        from prm_events import credentials
         from prm_events.worker import WorkerSpec, main
         from prm_platform.settings import ServiceSettings
 
         if __name__ == "__main__":
-            main(WorkerSpec(service="echo", schema="echo", settings=ServiceSettings()))
+            main(WorkerSpec(service="echo", schema="echo", settings=ServiceSettings(),
+                            subscriptions=[credentials.subscription()]))
     """,
     "prm_echo/alembic.ini": """
         [alembic]
         script_location = %(here)s/migrations
     """,
     "prm_echo/migrations/env.py": """
+        from prm_platform.credentials import credential_metadata
         from prm_platform.migrations import run_env
         from prm_platform.settings import ServiceSettings
 
-        run_env("echo", ServiceSettings().database_url)
+        run_env("echo", ServiceSettings().database_url, credential_metadata)
     """,
     "prm_echo/migrations/script.py.mako": "",
     "prm_echo/migrations/versions/0001_echo.py": """
@@ -102,6 +107,7 @@ FILES = {
             add_idempotency_owner,
             create_platform_tables,
             create_scheduler_table,
+            create_credential_tables,
             create_worker_liveness_table,
             drop_outbox_notify,
         )
@@ -116,6 +122,7 @@ FILES = {
             add_idempotency_owner()
             create_worker_liveness_table()
             drop_outbox_notify()
+            create_credential_tables()
     """,
     "prm_echo-0.1.dist-info/METADATA": """
         Metadata-Version: 2.1
