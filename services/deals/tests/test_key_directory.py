@@ -112,3 +112,28 @@ async def test_a_partner_key_acts_for_its_org_until_the_org_is_suspended(
 async def test_a_forged_gateway_principal_is_refused(client):
     forged = await client.get("/v1/deals", headers={"X-PRM-Principal": "not.a.token"})
     assert forged.status_code == 401
+
+
+async def test_portal_users_oidc_tokens_are_checked_here_too(engine):
+    """With PRM_OIDC_* set, the service verifies a portal user's token itself (same issuer,
+    audience and role mapping as the gateway)."""
+    from prm_deals.config import Settings
+    from prm_deals.main import create_app
+    from prm_stack.testing import Issuer, rolled_back_client
+
+    issuer = Issuer()
+    try:
+        app = create_app(Settings(oidc_issuer=issuer.url, oidc_jwks_url=issuer.jwks_url,
+                                  oidc_audience="prm-portal"))
+        async with app.router.lifespan_context(app), rolled_back_client(app, engine) as client:
+            manager = {"Authorization": f"Bearer {issuer.token(roles=['channel_manager'])}"}
+            finance = {"Authorization": f"Bearer {issuer.token(roles=['finance'])}"}
+            assert (await client.get("/v1/deals", headers=manager)).status_code == 200
+            assert (await client.get("/v1/deals", headers=finance)).status_code == 200
+            refused = await client.post("/v1/deals", headers=finance, json=DEAL)
+            assert refused.status_code == 403
+            forged = issuer.token(roles=["admin"], aud="someone-else")
+            assert (await client.get("/v1/deals", headers={
+                "Authorization": f"Bearer {forged}"})).status_code == 401
+    finally:
+        issuer.server.shutdown()

@@ -6,14 +6,14 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from prm_stack.testing import Issuer, jwk_number
 
 from .helpers import assert_problem, issue_key
 
@@ -97,58 +97,9 @@ async def test_unknown_keys_are_remembered_briefly(gateway):
 
 # -- OIDC, against a real issuer on a local port -----------------------------------------------
 
-def _b64(number: int) -> str:
-    raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-class Issuer:
-    """A tiny identity provider: publishes a JWKS over HTTP and signs tokens."""
-
-    def __init__(self) -> None:
-        self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        self.ec = ec.generate_private_key(ec.SECP256R1())
-        self.url = ""
-        numbers = self.rsa.public_key().public_numbers()
-        ec_numbers = self.ec.public_key().public_numbers()
-        self.jwks = {"keys": [
-            {"kty": "RSA", "kid": "rsa-1", "use": "sig", "alg": "RS256",
-             "n": _b64(numbers.n), "e": _b64(numbers.e)},
-            {"kty": "EC", "kid": "ec-1", "use": "sig", "alg": "ES256", "crv": "P-256",
-             "x": _b64(ec_numbers.x).rjust(43, "A"), "y": _b64(ec_numbers.y).rjust(43, "A")},
-        ]}
-        self.fetches = 0
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
-                issuer.fetches += 1
-                body = json.dumps(issuer.jwks).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def token(self, *, alg="RS256", kid=None, **claims) -> str:
-        now = int(time.time())
-        body = {"iss": self.url, "aud": "prm-portal", "sub": "user-42", "iat": now,
-                "exp": now + 300, **claims}
-        key = self.rsa if alg == "RS256" else self.ec
-        return jwt.encode(body, key, algorithm=alg,
-                          headers={"kid": kid or ("rsa-1" if alg == "RS256" else "ec-1")})
-
-
 @pytest.fixture(scope="module")
 def issuer():
-    issuer = Issuer()
+    issuer = Issuer()  # prm_stack.testing: a real JWKS on a local port
     yield issuer
     issuer.server.shutdown()
 
@@ -240,8 +191,8 @@ async def test_rotated_keys_are_fetched_once(oidc_gateway, issuer):
     new = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     numbers = new.public_key().public_numbers()
     issuer.jwks["keys"].append({"kty": "RSA", "kid": f"rsa-{uuid.uuid4().hex[:6]}",
-                                "use": "sig", "alg": "RS256", "n": _b64(numbers.n),
-                                "e": _b64(numbers.e)})
+                                "use": "sig", "alg": "RS256", "n": jwk_number(numbers.n),
+                                "e": jwk_number(numbers.e)})
     kid = issuer.jwks["keys"][-1]["kid"]
     now = int(time.time())
     rotated = jwt.encode({"iss": issuer.url, "aud": "prm-portal", "sub": "u", "iat": now,

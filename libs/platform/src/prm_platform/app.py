@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+import httpx
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -19,6 +20,7 @@ from prm_platform.credentials import KeyDirectory
 from prm_platform.db import make_engine, make_sessionmaker
 from prm_platform.edge import install_edge
 from prm_platform.http import BodySizeLimit, HeadAsGet, autocommit_connection
+from prm_platform.oidc import OidcVerifier
 from prm_platform.problems import install_problem_handlers, problem_response
 from prm_platform.security import vouched_principal
 from prm_platform.settings import ServiceSettings
@@ -50,9 +52,14 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Purges and other periodic jobs run in the service's worker (prm_events.worker).
         tasks = [asyncio.create_task(start(app)) for start in background]
+        oidc = settings.oidc()
+        http = httpx.AsyncClient(timeout=5, trust_env=False) if oidc else None
+        app.state.oidc = OidcVerifier(oidc, http) if oidc else None
         try:
             yield
         finally:
+            if http is not None:
+                await http.aclose()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -76,6 +83,7 @@ def create_service_app(
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.autocommit = functools.partial(autocommit_connection, engine)
     app.state.internal_secret = settings.internal_secret.get_secret_value()
+    app.state.oidc = None  # an OidcVerifier once started, if PRM_OIDC_* is set
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Callers reach a service straight (API key checked here, against the service's own key
@@ -84,7 +92,8 @@ def create_service_app(
                                                 key_ttl=settings.key_cache_seconds,
                                                 standing_ttl=settings.standing_cache_seconds,
                                                 owner_url=settings.key_owner_url,
-                                                internal_secret=app.state.internal_secret),
+                                                internal_secret=app.state.internal_secret,
+                                                oidc=lambda: app.state.oidc),
                  rate_limit_per_minute=settings.rate_limit_per_minute,
                  failed_auth_per_minute=settings.failed_auth_per_minute,
                  cors_origins=settings.cors_origins,

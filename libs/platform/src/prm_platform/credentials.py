@@ -1,11 +1,12 @@
 """A service checks API keys itself, against a local directory of keys and partner standing.
 
-The key owner (the gateway's ``/v1/api-keys``) announces every key it issues or revokes on
-``prm.api-keys`` (the SHA-256 digest of the secret, never the secret); the partners service
-announces every partner's status on ``prm.partners``. Each service's worker keeps both in its
-own schema (``prm_events.credentials``), and ``KeyDirectory`` answers the edge middleware
-(``prm_platform.edge``) from there, with a short cache, so the request path needs no other
-process: a client may call a service without going through the gateway.
+OIDC tokens of portal users are checked here too when ``PRM_OIDC_*`` is set
+(``prm_platform.oidc``). The key owner (the gateway's ``/v1/api-keys``) announces every key it
+issues or revokes on ``prm.api-keys`` (the SHA-256 digest of the secret, never the secret);
+the partners service announces every partner's status on ``prm.partners``. Each service's
+worker keeps both in its own schema (``prm_events.credentials``), and ``KeyDirectory`` answers
+the edge middleware (``prm_platform.edge``) from there, with a short cache, so the request path
+needs no other process: a client may call a service without going through the gateway.
 
 Delays, all bounded: a key its directory does not hold yet (used the instant it was created)
 is asked of the key owner once (``key_owner_url``, the gateway's internal lookup) and then
@@ -31,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_platform.db import new_metadata
+from prm_platform.oidc import OidcVerifier
 from prm_platform.problems import Forbidden, ServiceUnavailable, Unauthenticated
 from prm_platform.security import PRINCIPAL_HEADER, Principal, PrincipalKind, sign_principal
 
@@ -103,8 +105,10 @@ class KeyDirectory:
 
     def __init__(self, sessions: Callable[[], async_sessionmaker[AsyncSession]], *,
                  key_ttl: float, standing_ttl: float, owner_url: str | None = None,
-                 internal_secret: str = "") -> None:
+                 internal_secret: str = "",
+                 oidc: Callable[[], OidcVerifier | None] = lambda: None) -> None:
         self.sessions = sessions  # read per lookup: tests swap the app's sessionmaker
+        self.oidc = oidc
         self.owner_url = owner_url
         self.internal_secret = internal_secret
         self._http: httpx.AsyncClient | None = None
@@ -114,7 +118,12 @@ class KeyDirectory:
         self._standing: dict[uuid.UUID, tuple[str | None, float]] = {}
 
     async def __call__(self, credential: str) -> Principal:
-        principal = await self._principal(credential)
+        """An API key (``prm_...``) or, if OIDC is configured, a portal user's token."""
+        verifier = None if credential.startswith(KEY_PREFIX) else self.oidc()
+        if verifier is not None:
+            principal = await verifier.principal(credential)
+        else:
+            principal = await self._principal(credential)
         if principal.is_partner and principal.partner_id is not None:
             status = await self._status(principal.partner_id)
             if status in BARRED:

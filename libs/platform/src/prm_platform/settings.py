@@ -7,9 +7,9 @@ service can still be pointed at its own database or broker.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -17,7 +17,15 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from prm_platform.oidc import OidcSettings
+
 MIN_SECRET_LENGTH = 32
+# Vendor staff roles of the identity provider and what they may do (overridable).
+ROLE_SCOPES = {
+    "admin": ["admin"],
+    "channel_manager": ["partners:read", "partners:write", "deals:read", "deals:write"],
+    "finance": ["partners:read", "deals:read"],
+}
 PLACEHOLDERS = ("change-me", "changeme", "replace-me", "your-secret")
 
 
@@ -62,6 +70,15 @@ class ServiceSettings(BaseSettings):
     standing_cache_seconds: float = Field(default=2.0, ge=0, le=30)
     # The key owner (the gateway), asked once about a key not yet in the service's directory.
     key_owner_url: str | None = None
+    # OIDC for portal users, checked by every service's edge; off unless an issuer is set
+    # (PRM_OIDC_ISSUER, PRM_OIDC_JWKS_URL, PRM_OIDC_AUDIENCE together).
+    oidc_issuer: str | None = None
+    oidc_jwks_url: str | None = None
+    oidc_audience: str | None = None
+    oidc_roles_claim: str = "roles"
+    oidc_partner_claim: str = "prm_partner_id"
+    # Role -> scopes of vendor staff, e.g. {"channel_manager": ["partners:read", ...]}.
+    oidc_role_scopes: dict[str, list[str]] = Field(default_factory=lambda: dict(ROLE_SCOPES))
     # How long published outbox rows and applied inbox rows are kept (purged by the worker's
     # scheduler). The inbox must outlive the broker's retention: it is what makes a redelivery
     # a no-op.
@@ -87,6 +104,25 @@ class ServiceSettings(BaseSettings):
             raise ValueError("PRM_INTERNAL_SECRET is still the placeholder of an example file; "
                              "set a random value (e.g. `openssl rand -hex 32`)")
         return secret
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Self:
+        configured = [self.oidc_issuer, self.oidc_jwks_url, self.oidc_audience]
+        if any(configured) and not all(configured):
+            raise ValueError("OIDC needs oidc_issuer, oidc_jwks_url and oidc_audience together")
+        return self
+
+    def oidc(self) -> OidcSettings | None:
+        if not self.oidc_issuer or not self.oidc_jwks_url or not self.oidc_audience:
+            return None
+        from prm_platform.declaration import all_scopes
+
+        partner_scopes = sorted(s.name for s in all_scopes() if s.partner_default)
+        return OidcSettings(issuer=self.oidc_issuer, jwks_url=self.oidc_jwks_url,
+                            audience=self.oidc_audience, roles_claim=self.oidc_roles_claim,
+                            role_scopes=self.oidc_role_scopes,
+                            partner_claim=self.oidc_partner_claim,
+                            partner_scopes=partner_scopes)
 
     @classmethod
     def settings_customise_sources(

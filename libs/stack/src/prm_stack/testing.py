@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import secrets
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -148,3 +154,61 @@ async def scratch_schema(infra: Infra, *extra_ddl: str) -> AsyncIterator[tuple[A
         async with engine.begin() as connection:
             await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         await engine.dispose()
+
+
+def jwk_number(number: int) -> str:
+    """Base64url of an unsigned big-endian integer, as JWKs carry key numbers."""
+    raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+class Issuer:
+    """A tiny OIDC identity provider for tests: publishes a JWKS over HTTP on a local port and
+    signs tokens (RS256 and ES256). ``server.shutdown()`` when done."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+        self.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.ec = ec.generate_private_key(ec.SECP256R1())
+        self.url = ""
+        numbers = self.rsa.public_key().public_numbers()
+        ec_numbers = self.ec.public_key().public_numbers()
+        self.jwks = {"keys": [
+            {"kty": "RSA", "kid": "rsa-1", "use": "sig", "alg": "RS256",
+             "n": jwk_number(numbers.n), "e": jwk_number(numbers.e)},
+            {"kty": "EC", "kid": "ec-1", "use": "sig", "alg": "ES256", "crv": "P-256",
+             "x": jwk_number(ec_numbers.x).rjust(43, "A"),
+             "y": jwk_number(ec_numbers.y).rjust(43, "A")},
+        ]}
+        self.fetches = 0
+        self.jwks_url = ""
+        issuer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                issuer.fetches += 1
+                body = json.dumps(issuer.jwks).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.jwks_url = self.url + "/jwks"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def token(self, *, alg: str = "RS256", kid: str | None = None, **claims: Any) -> str:
+        now = int(time.time())
+        body = {"iss": self.url, "aud": "prm-portal", "sub": "user-42", "iat": now,
+                "exp": now + 300, **claims}
+        import jwt
+
+        key: Any = self.rsa if alg == "RS256" else self.ec
+        return jwt.encode(body, key, algorithm=alg,
+                          headers={"kid": kid or ("rsa-1" if alg == "RS256" else "ec-1")})

@@ -6,19 +6,10 @@ from pydantic import AfterValidator, Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from prm_platform.declaration import ServiceDeclaration, services
-from prm_platform.oidc import OidcSettings
 from prm_platform.settings import ServiceSettings
 
 SCHEMA = "gateway"
 EVENT_SOURCE = "/prm/gateway"
-
-# Vendor staff roles of the identity provider and what they may do (overridable).
-ROLE_SCOPES = {
-    "admin": ["admin"],
-    "channel_manager": ["partners:read", "partners:write", "deals:read", "deals:write"],
-    "finance": ["partners:read", "deals:read"],
-}
-
 
 def _base_url(value: str) -> str:
     url = httpx.URL(value)
@@ -42,33 +33,7 @@ class Settings(ServiceSettings):
     upstream_timeout: float = Field(default=10.0, gt=0, le=300)
     upstream_max_connections: int = Field(default=200, ge=1, le=10_000)
     readiness_timeout: float = Field(default=2.0, gt=0, le=30)
-    # OIDC for portal users; off unless an issuer is set (PRM_GATEWAY_OIDC_ISSUER, ...).
-    oidc_issuer: str | None = None
-    oidc_jwks_url: str | None = None
-    oidc_audience: str | None = None
-    oidc_roles_claim: str = "roles"
-    oidc_partner_claim: str = "prm_partner_id"
-    # Role -> scopes of vendor staff, e.g. {"channel_manager": ["partners:read", ...]}.
-    oidc_role_scopes: dict[str, list[str]] = Field(default_factory=lambda: dict(ROLE_SCOPES))
     contract_cache_seconds: float = Field(default=60.0, ge=0)
-
-    @model_validator(mode="after")
-    def _oidc_complete(self) -> Self:
-        configured = [self.oidc_issuer, self.oidc_jwks_url, self.oidc_audience]
-        if any(configured) and not all(configured):
-            raise ValueError("OIDC needs oidc_issuer, oidc_jwks_url and oidc_audience together")
-        return self
-
-    def oidc(self) -> OidcSettings | None:
-        if not self.oidc_issuer or not self.oidc_jwks_url or not self.oidc_audience:
-            return None
-        from prm_gateway.api_keys.schemas import DEFAULT_PARTNER_SCOPES
-
-        return OidcSettings(issuer=self.oidc_issuer, jwks_url=self.oidc_jwks_url,
-                            audience=self.oidc_audience, roles_claim=self.oidc_roles_claim,
-                            role_scopes=self.oidc_role_scopes,
-                            partner_claim=self.oidc_partner_claim,
-                            partner_scopes=DEFAULT_PARTNER_SCOPES)
 
     @model_validator(mode="after")
     def _every_upstream(self) -> Self:
