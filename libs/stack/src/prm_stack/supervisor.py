@@ -710,8 +710,12 @@ class Supervisor:
         """A worker whose heartbeat went stale is hung: kill it, and _recover restarts it."""
         age = heartbeat.age(self._heartbeat(child.name))
         running_for = time.monotonic() - child.started
-        if running_for > self.options.stale_seconds and (
-                age is None or age > self.options.stale_seconds):
+        # Until its first heartbeat a worker gets the start-up allowance: joining its consumer
+        # groups may take the broker a while.
+        reported = age is not None and age < running_for
+        limit = self.options.stale_seconds if reported else max(self.options.stale_seconds,
+                                                                self.options.start_timeout)
+        if running_for > limit and (age is None or age > self.options.stale_seconds):
             log(f"{child.name} (pid {child.popen.pid}) shows no sign of progress for "
                 f"{self.options.stale_seconds:.0f}s; killing it")
             child.kill_group()
