@@ -342,6 +342,8 @@ def test_the_edge_is_published_and_routes_each_prefix_to_its_service(services, d
     assert "application/problem+json" in conf
     assert depends_on(edge) == {"gateway": "service_healthy", "partners-api": "service_healthy",
                                 "deals-api": "service_healthy"}
+    for api in declared.upstreams.values():  # several replicas of each API behind the edge
+        assert services[api].get("deploy", {}).get("replicas", 1) >= 2, api
 
 
 def test_gateway_routes_to_the_apis(services, deploy, declared):
