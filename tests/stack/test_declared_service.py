@@ -103,26 +103,14 @@ FILES = {
     """,
     "prm_echo/migrations/script.py.mako": "",
     "prm_echo/migrations/versions/0001_echo.py": """
-        from prm_platform.migrations import (
-            add_idempotency_owner,
-            create_platform_tables,
-            create_scheduler_table,
-            create_credential_tables,
-            create_worker_liveness_table,
-            drop_outbox_notify,
-        )
+        from prm_platform.migrations import create_current_platform_tables
 
         revision = "0001"
         down_revision = None
 
 
         def upgrade():
-            create_platform_tables("echo")
-            create_scheduler_table()
-            add_idempotency_owner()
-            create_worker_liveness_table()
-            drop_outbox_notify()
-            create_credential_tables()
+            create_current_platform_tables("echo")
     """,
     "prm_echo-0.1.dist-info/METADATA": """
         Metadata-Version: 2.1

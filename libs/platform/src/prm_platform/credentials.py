@@ -26,10 +26,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
-from sqlalchemy import TIMESTAMP, Column, Integer, String, Table, select
+from sqlalchemy import TIMESTAMP, Column, ColumnElement, Integer, String, Table, select
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import QueryableAttribute
 
 from prm_platform.db import new_metadata
 from prm_platform.oidc import OidcVerifier
@@ -98,6 +99,47 @@ class _Entry:
     loaded: float
 
 
+class Standings:
+    """The lifecycle status of partner orgs as a service's worker keeps it from the partners'
+    events (in ``status_column``, keyed by ``id_column``), each read trusted for ``ttl``
+    seconds: a suspension reaches every replica within the event delay plus ``ttl``."""
+
+    def __init__(self, ttl: float, status_column: ColumnElement[str] | QueryableAttribute[str],
+                 id_column: ColumnElement[uuid.UUID] | QueryableAttribute[uuid.UUID]) -> None:
+        self.ttl = ttl
+        self.status_column = status_column
+        self.id_column = id_column
+        self._cache: dict[uuid.UUID, tuple[str | None, float]] = {}
+
+    async def status(self, partner_id: uuid.UUID,
+                     sessionmaker: async_sessionmaker[AsyncSession]) -> str | None:
+        cached = self._cache.get(partner_id)
+        if cached is not None and time.monotonic() - cached[1] < self.ttl:
+            return cached[0]
+        try:
+            async with sessionmaker() as session:
+                status = (await session.execute(
+                    select(self.status_column).where(self.id_column == partner_id)
+                )).scalar_one_or_none()
+        except (OSError, TimeoutError, SQLAlchemyError):
+            raise _unavailable("partner standing lookup") from None
+        if len(self._cache) >= _MAX_CACHED:
+            self._cache.clear()
+        self._cache[partner_id] = (status, time.monotonic())
+        return status
+
+    async def ensure_active(self, principal: Principal,
+                            sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        """Refuse a partner principal whose org is suspended or terminated."""
+        if not principal.is_partner or principal.partner_id is None:
+            return
+        status = await self.status(principal.partner_id, sessionmaker)
+        if status in BARRED:
+            raise PartnerInactive(
+                f"partner {principal.partner_id} is {status}: its keys and users are "
+                "refused until it is active again", partner_status=status)
+
+
 class KeyDirectory:
     """The edge's ``Authenticate`` for a service: an API key looked up in ``credential_keys``,
     then its partner's standing in ``credential_partners``, each read cached for a few
@@ -113,9 +155,9 @@ class KeyDirectory:
         self.internal_secret = internal_secret
         self._http: httpx.AsyncClient | None = None
         self.key_ttl = key_ttl
-        self.standing_ttl = standing_ttl
+        self.standings = Standings(standing_ttl, credential_partners.c.status,
+                                   credential_partners.c.partner_id)
         self._keys: dict[str, _Entry] = {}
-        self._standing: dict[uuid.UUID, tuple[str | None, float]] = {}
 
     async def __call__(self, credential: str) -> Principal:
         """An API key (``prm_...``) or, if OIDC is configured, a portal user's token."""
@@ -124,12 +166,7 @@ class KeyDirectory:
             principal = await verifier.principal(credential)
         else:
             principal = await self._principal(credential)
-        if principal.is_partner and principal.partner_id is not None:
-            status = await self._status(principal.partner_id)
-            if status in BARRED:
-                raise PartnerInactive(
-                    f"partner {principal.partner_id} is {status}: its keys and users are "
-                    "refused until it is active again", partner_status=status)
+        await self.standings.ensure_active(principal, self.sessions())
         return principal
 
     async def _principal(self, key: str) -> Principal:
@@ -192,20 +229,3 @@ class KeyDirectory:
         return _Entry(Principal(subject=found["key_id"], kind=PrincipalKind(found["kind"]),
                                 partner_id=partner_id, scopes=frozenset(found["scopes"])),
                       expires_at, time.monotonic())
-
-    async def _status(self, partner_id: uuid.UUID) -> str | None:
-        cached = self._standing.get(partner_id)
-        if cached is not None and time.monotonic() - cached[1] < self.standing_ttl:
-            return cached[0]
-        try:
-            async with self.sessions()() as session:
-                status = (await session.execute(
-                    select(credential_partners.c.status)
-                    .where(credential_partners.c.partner_id == partner_id)
-                )).scalar_one_or_none()
-        except (OSError, TimeoutError, SQLAlchemyError):
-            raise _unavailable("partner standing lookup") from None
-        if len(self._standing) >= _MAX_CACHED:
-            self._standing.clear()
-        self._standing[partner_id] = (status, time.monotonic())
-        return status

@@ -1,5 +1,5 @@
 """Alembic helpers: every service's first migration creates the platform tables in its schema,
-later ones apply what the platform added since (``later_platform_ddl`` lists it all).
+later ones apply each step the platform added since (``PLATFORM_STEPS``, one revision each).
 
 The first revision's outbox trigger (a NOTIFY per commit to wake the relay) is dropped by a
 later one: it serialised every writer's commit on a database-wide lock, and the relay polls
@@ -8,10 +8,11 @@ instead (``prm_events.outbox``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from alembic import op
-from sqlalchemy import Connection, MetaData
+from sqlalchemy import Connection, MetaData, Table
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from prm_platform.tables import (
@@ -58,73 +59,81 @@ def platform_ddl(schema: str) -> list[str]:
     return statements
 
 
-def scheduler_ddl() -> list[str]:
-    """DDL of the scheduler's table (added after the first platform tables)."""
+def _create(*tables: Table, if_not_exists: bool = False) -> list[str]:
     from sqlalchemy.dialects import postgresql
 
     dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    return [str(CreateTable(scheduled_jobs).compile(dialect=dialect))]
+    return [str(CreateTable(table, if_not_exists=if_not_exists).compile(dialect=dialect))
+            for table in tables]
 
 
-def idempotency_owner_ddl() -> list[str]:
-    """The owner column of Idempotency-Key claims. ``IF NOT EXISTS``: a database created after
-    the column joined the platform tables already has it from its first revision."""
-    return ["ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS owner uuid"]
+def _credential_tables() -> list[Table]:
+    from prm_platform.credentials import credential_metadata
+
+    return list(credential_metadata.sorted_tables)
 
 
-def worker_liveness_ddl() -> list[str]:
-    from sqlalchemy.dialects import postgresql
+@dataclass(frozen=True)
+class PlatformStep:
+    """Something the platform added after the first revision, applied to every service's schema
+    by a revision of that service (``platform_step``). DDL functions take the schema."""
 
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    return [str(CreateTable(worker_liveness, if_not_exists=True).compile(dialect=dialect))]
-
-
-def outbox_without_notify_ddl() -> list[str]:
-    return ["DROP TRIGGER IF EXISTS outbox_notify ON outbox",
-            "DROP FUNCTION IF EXISTS notify_outbox()"]
-
-
-def later_platform_ddl() -> list[str]:
-    """Everything the platform added after the first revision, in order (for scratch schemas
-    in tests; services apply each in its own revision)."""
-    return [*scheduler_ddl(), *idempotency_owner_ddl(), *worker_liveness_ddl(),
-            *outbox_without_notify_ddl()]
+    name: str
+    upgrade: Callable[[str], list[str]]
+    downgrade: Callable[[str], list[str]]
+    # False: only services that check keys themselves take it (not the gateway).
+    every_service: bool = True
 
 
-def drop_outbox_notify() -> None:
-    for statement in outbox_without_notify_ddl():
-        op.execute(statement)
+PLATFORM_STEPS = (
+    PlatformStep("scheduler", lambda _: _create(scheduled_jobs),
+                 lambda _: ["DROP TABLE IF EXISTS scheduled_jobs"]),
+    # IF NOT EXISTS: a schema created after the column joined the first revision has it.
+    PlatformStep("idempotency-owner",
+                 lambda _: ["ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS owner uuid"],
+                 lambda _: ["ALTER TABLE idempotency_keys DROP COLUMN owner"]),
+    PlatformStep("worker-liveness", lambda _: _create(worker_liveness, if_not_exists=True),
+                 lambda _: ["DROP TABLE IF EXISTS worker_liveness"]),
+    PlatformStep("outbox-without-notify",
+                 lambda _: ["DROP TRIGGER IF EXISTS outbox_notify ON outbox",
+                            "DROP FUNCTION IF EXISTS notify_outbox()"],
+                 lambda schema: platform_ddl(schema)[-2:]),  # the function and its trigger
+    PlatformStep("key-directory", lambda _: _create(*_credential_tables()),
+                 lambda _: [f"DROP TABLE IF EXISTS {t.name}" for t in _credential_tables()],
+                 every_service=False),
+)
 
 
-def restore_outbox_notify(schema: str) -> None:
-    for statement in platform_ddl(schema)[-2:]:  # the function and its trigger
-        op.execute(statement)
+def _step(name: str) -> PlatformStep:
+    return next(step for step in PLATFORM_STEPS if step.name == name)
 
 
-def create_worker_liveness_table() -> None:
-    for statement in worker_liveness_ddl():
-        op.execute(statement)
+def platform_step(name: str) -> tuple[Callable[[], None], Callable[[], None]]:
+    """``upgrade, downgrade`` of a service revision that applies one platform step::
+
+        revision, down_revision = "0005", "0004"
+        upgrade, downgrade = platform_step("worker-liveness")
+    """
+    step = _step(name)
+
+    def run(ddl: Callable[[str], list[str]]) -> None:
+        schema = op.get_context().version_table_schema  # run_env sets it to the service's
+        for statement in ddl(str(schema)):
+            op.execute(statement)
+
+    return (lambda: run(step.upgrade)), (lambda: run(step.downgrade))
 
 
-def drop_worker_liveness_table() -> None:
-    op.execute("DROP TABLE IF EXISTS worker_liveness")
-
-
-def add_idempotency_owner() -> None:
-    for statement in idempotency_owner_ddl():
-        op.execute(statement)
-
-
-def create_scheduler_table() -> None:
-    for statement in scheduler_ddl():
-        op.execute(statement)
-
-
-def drop_scheduler_table() -> None:
-    op.execute("DROP TABLE IF EXISTS scheduled_jobs")
+def later_platform_ddl(schema: str, *, key_directory: bool = False) -> list[str]:
+    """Every platform step after the first revision, in order: for scratch schemas in tests
+    and for a new service's first migration (``create_current_platform_tables``)."""
+    return [statement for step in PLATFORM_STEPS
+            if step.every_service or key_directory for statement in step.upgrade(schema)]
 
 
 def create_platform_tables(schema: str) -> None:
+    """The platform's tables as the first revision of the existing services made them (the
+    later steps follow in their own revisions)."""
     for statement in platform_ddl(schema):
         op.execute(statement)
 
@@ -136,25 +145,12 @@ def drop_platform_tables() -> None:
         op.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def credential_ddl() -> list[str]:
-    from sqlalchemy.dialects import postgresql
-
-    from prm_platform.credentials import credential_metadata
-
-    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
-    return [str(CreateTable(table).compile(dialect=dialect))
-            for table in credential_metadata.sorted_tables]
-
-
-def create_credential_tables() -> None:
-    """The key directory of a service that checks API keys itself (prm_platform.credentials)."""
-    for statement in credential_ddl():
+def create_current_platform_tables(schema: str, *, key_directory: bool = True) -> None:
+    """A new service's first revision: the platform's tables as they are today (a service that
+    checks keys itself, as every API service does, also gets its key directory)."""
+    for statement in [*platform_ddl(schema), *later_platform_ddl(schema,
+                                                                 key_directory=key_directory)]:
         op.execute(statement)
-
-
-def drop_credential_tables() -> None:
-    op.execute("DROP TABLE IF EXISTS credential_keys")
-    op.execute("DROP TABLE IF EXISTS credential_partners")
 
 
 def run_env(schema: str, database_url: str,

@@ -56,7 +56,7 @@ outbox = Table(
 )
 
 # Periodic jobs: when each is next due (``prm_platform.scheduler``). Created by each service's
-# second migration (``prm_platform.migrations.create_scheduler_table``).
+# second migration (the ``scheduler`` step of ``prm_platform.migrations.PLATFORM_STEPS``).
 scheduled_jobs = Table(
     "scheduled_jobs",
     platform_metadata,

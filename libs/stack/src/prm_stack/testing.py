@@ -146,7 +146,7 @@ async def scratch_schema(infra: Infra, *extra_ddl: str) -> AsyncIterator[tuple[A
     engine = make_engine(infra.database_url, schema, pool_size=5)
     async with engine.begin() as connection:
         await connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-        for statement in [*platform_ddl(schema), *later_platform_ddl(), *extra_ddl]:
+        for statement in [*platform_ddl(schema), *later_platform_ddl(schema), *extra_ddl]:
             await connection.execute(text(statement))
     try:
         yield engine, schema

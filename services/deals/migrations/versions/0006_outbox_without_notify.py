@@ -4,17 +4,7 @@ Revision ID: 0006
 Revises: 0005
 """
 
-from prm_platform.migrations import drop_outbox_notify, restore_outbox_notify
+from prm_platform.migrations import platform_step
 
-revision = "0006"
-down_revision = "0005"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    drop_outbox_notify()
-
-
-def downgrade() -> None:
-    restore_outbox_notify("deals")
+revision, down_revision = "0006", "0005"
+upgrade, downgrade = platform_step("outbox-without-notify")

@@ -5,17 +5,7 @@ Revision ID: 0007
 Revises: 0006
 """
 
-from prm_platform.migrations import create_credential_tables, drop_credential_tables
+from prm_platform.migrations import platform_step
 
-revision = "0007"
-down_revision = "0006"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    create_credential_tables()
-
-
-def downgrade() -> None:
-    drop_credential_tables()
+revision, down_revision = "0007", "0006"
+upgrade, downgrade = platform_step("key-directory")

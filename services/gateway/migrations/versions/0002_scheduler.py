@@ -4,17 +4,7 @@ Revision ID: 0002
 Revises: 0001
 """
 
-from prm_platform.migrations import create_scheduler_table, drop_scheduler_table
+from prm_platform.migrations import platform_step
 
-revision = "0002"
-down_revision = "0001"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    create_scheduler_table()
-
-
-def downgrade() -> None:
-    drop_scheduler_table()
+revision, down_revision = "0002", "0001"
+upgrade, downgrade = platform_step("scheduler")

@@ -4,17 +4,7 @@ Revision ID: 0005
 Revises: 0004
 """
 
-from prm_platform.migrations import create_worker_liveness_table, drop_worker_liveness_table
+from prm_platform.migrations import platform_step
 
-revision = "0005"
-down_revision = "0004"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    create_worker_liveness_table()
-
-
-def downgrade() -> None:
-    drop_worker_liveness_table()
+revision, down_revision = "0005", "0004"
+upgrade, downgrade = platform_step("worker-liveness")

@@ -8,16 +8,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_gateway.api_keys import repository, service
-from prm_gateway.standing.models import PartnerStanding
-from prm_platform.credentials import BARRED, PartnerInactive
+from prm_platform.credentials import Standings
 from prm_platform.oidc import OidcVerifier
 from prm_platform.problems import ServiceUnavailable, Unauthenticated
 from prm_platform.security import Principal
@@ -99,33 +96,6 @@ class KeyCache:
         return entry
 
 
-class Standings:
-    """The lifecycle status of partner orgs, as the gateway's worker learns it from the
-    partners' events, each read trusted for ``ttl`` seconds: a suspension reaches every
-    gateway replica within the event delay plus ``ttl``."""
-
-    def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
-        self._cache: dict[uuid.UUID, tuple[str | None, float]] = {}
-
-    async def status(self, partner_id: uuid.UUID,
-                     sessionmaker: async_sessionmaker[AsyncSession]) -> str | None:
-        cached = self._cache.get(partner_id)
-        if cached is not None and time.monotonic() - cached[1] < self.ttl:
-            return cached[0]
-        try:
-            async with sessionmaker() as session:
-                status = (await session.execute(
-                    select(PartnerStanding.status).where(PartnerStanding.partner_id == partner_id)
-                )).scalar_one_or_none()
-        except (OSError, TimeoutError, SQLAlchemyError):
-            raise _unavailable("partner standing lookup") from None
-        if len(self._cache) >= _MAX_CACHED:
-            self._cache.clear()
-        self._cache[partner_id] = (status, time.monotonic())
-        return status
-
-
 class GatewayAuthentication:
     """The edge's ``Authenticate``: an API key (``prm_...``) or, if configured, an OIDC token;
     then the partner org's standing for partner principals."""
@@ -143,10 +113,5 @@ class GatewayAuthentication:
             principal = await self.keys.principal(credential, sessionmaker)
         else:
             principal = await self.oidc.principal(credential)
-        if principal.is_partner and principal.partner_id is not None:
-            status = await self.standings.status(principal.partner_id, sessionmaker)
-            if status in BARRED:
-                raise PartnerInactive(
-                    f"partner {principal.partner_id} is {status}: its keys and users are "
-                    "refused until it is active again", partner_status=status)
+        await self.standings.ensure_active(principal, sessionmaker)
         return principal

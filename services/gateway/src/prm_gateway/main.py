@@ -13,9 +13,11 @@ from prm_events.kafka import connection_options
 from prm_gateway import contract, health, proxy
 from prm_gateway.api_keys.endpoints import router as api_keys_router
 from prm_gateway.api_keys.lookup import router as key_lookup_router
-from prm_gateway.auth import GatewayAuthentication, KeyCache, Standings
+from prm_gateway.auth import GatewayAuthentication, KeyCache
 from prm_gateway.config import SCHEMA, Settings
+from prm_gateway.standing.models import PartnerStanding
 from prm_platform.app import operation_id
+from prm_platform.credentials import Standings
 from prm_platform.db import make_engine, make_sessionmaker
 from prm_platform.edge import install_edge
 from prm_platform.http import BodySizeLimit
@@ -68,7 +70,8 @@ def create_app(settings: Settings | None = None,
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.internal_secret = settings.internal_secret.get_secret_value()
     app.state.keys = KeyCache(settings.key_cache_seconds)
-    app.state.standings = Standings(settings.standing_cache_seconds)
+    app.state.standings = Standings(settings.standing_cache_seconds, PartnerStanding.status,
+                                    PartnerStanding.partner_id)
     app.state.oidc = None
     app.state.contract = contract.ContractSource(settings.contract_cache_seconds)
     install_problem_handlers(app)

@@ -4,17 +4,7 @@ Revision ID: 0005
 Revises: 0004
 """
 
-from prm_platform.migrations import drop_outbox_notify, restore_outbox_notify
+from prm_platform.migrations import platform_step
 
-revision = "0005"
-down_revision = "0004"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    drop_outbox_notify()
-
-
-def downgrade() -> None:
-    restore_outbox_notify("partners")
+revision, down_revision = "0005", "0004"
+upgrade, downgrade = platform_step("outbox-without-notify")

@@ -5,17 +5,7 @@ Revision ID: 0006
 Revises: 0005
 """
 
-from prm_platform.migrations import create_credential_tables, drop_credential_tables
+from prm_platform.migrations import platform_step
 
-revision = "0006"
-down_revision = "0005"
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    create_credential_tables()
-
-
-def downgrade() -> None:
-    drop_credential_tables()
+revision, down_revision = "0006", "0005"
+upgrade, downgrade = platform_step("key-directory")
