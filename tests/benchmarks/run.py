@@ -312,6 +312,10 @@ def main() -> None:
                           ("half+events", "the same, while partner events flow")):
         print(f"| {label:<40} | {median(target, 'rps'):6.0f} | {median(target, 'p50_ms'):6.1f} "
               f"| {median(target, 'p99_ms'):6.1f} | {errors[target]:6d} |")
+    codes = {t: sorted({c for r in rs for c in r.get("error_codes", [])})
+             for t, rs in results.items()}
+    if any(codes.values()):
+        print("error statuses: " + ", ".join(f"{t} {c}" for t, c in codes.items() if c))
     print()
     bare_rps = median("bare", "rps")
     print(f"throughput ratio to bare: edge {median('edge', 'rps') / bare_rps:.3f}, "

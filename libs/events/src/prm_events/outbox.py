@@ -118,7 +118,7 @@ class OutboxRelay:
         *,
         batch_size: int = 500,
         poll_interval: float = 0.025,
-        max_poll_interval: float = 0.1,
+        max_poll_interval: float = 0.05,
         gather_seconds: float = 0.005,
         error_backoff: float = 1.0,
         max_attempts: int = 5,

@@ -87,7 +87,7 @@ class ServiceSettings(BaseSettings):
     # ``outbox_poll_seconds``, doubling up to ``outbox_max_poll_seconds`` while it stays idle.
     # The bound it adds to the first event after a quiet spell; busy relays never wait long.
     outbox_poll_seconds: float = Field(default=0.025, gt=0, le=5)
-    outbox_max_poll_seconds: float = Field(default=0.1, gt=0, le=30)
+    outbox_max_poll_seconds: float = Field(default=0.05, gt=0, le=30)
     # A worker's liveness file (prm_events.heartbeat), touched while every loop makes progress.
     worker_heartbeat_file: str | None = None
     worker_stale_seconds: float = Field(default=60.0, gt=0)
