@@ -1,0 +1,128 @@
+"""The customer's blocking keys: one spelling of its name and one of its domain, whatever way a
+partner wrote them.
+
+``name_key`` folds what differs between two spellings of one company and not between two
+companies: scripts (transliterated to Latin), diacritics, case, punctuation, ``&``/``+``/``and``,
+legal forms in many countries (``cleanco`` and a list of forms it does not cover, as prefixes
+and suffixes, repeatedly: ``Samsung Electronics Co., Ltd.`` -> ``samsung electronics``), and a
+few abbreviations (``Intl`` -> ``international``). ``domain_key`` is the registrable domain
+(public suffix list): ``www.shop.acme.co.uk`` -> ``acme.co.uk``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from anyascii import anyascii
+from cleanco import basename
+from publicsuffixlist import PublicSuffixList
+
+# Legal forms cleanco leaves, as they read once punctuation is gone (``S.A.`` -> ``sa``).
+_SUFFIX_FORMS = tuple(tuple(form.split()) for form in (
+    "co", "company", "corp", "inc", "ltd", "llc", "plc", "sa", "sab de cv", "sa de cv", "sab de",
+    "sa de", "sab",
+    "s de rl de cv", "de cv", "nv", "bv", "as", "asa", "ab", "oy", "oyj", "kk", "tbk", "pjsc",
+    "ojsc", "cjsc", "jsc", "ooo", "oao", "zao", "pao", "ao", "spa", "srl", "sarl", "sas",
+    "gmbh", "kg", "ag", "se", "aktiengesellschaft", "sp z oo", "sro", "aps", "pty",
+    "pty ltd", "pte ltd", "sdn bhd", "bhd", "kabushiki kaisha", "yugen kaisha", "limited",
+    "incorporated", "corporation", "lp", "llp", "ulc", "ltda", "sl", "slu", "eirl", "gk",
+    "ae", "epe", "ike", "oe", "ad", "ead", "ood", "eood", "nyrt", "zrt", "kft", "dd", "doo",
+    "kgaa", "ag and co kgaa", "gmbh and co kg", "ag and co kg", "lda", "sca", "aktiebolaget",
+    "aksjeselskap", "aktieselskab", "osakeyhtio",
+))
+# Legal forms written in scripts that transliteration would turn into ordinary words
+# (株式会社 -> "zhushihuishe"): removed before transliterating.
+_NATIVE_FORMS = re.compile(
+    "株式会社|有限会社|合同会社|股份有限公司|控股有限公司|有限责任公司|有限公司|[(（]株[)）]|㈱"
+    "|주식회사|유한회사|[(（]주[)）]|㈜")
+_PREFIX_FORMS = tuple(tuple(form.split()) for form in (
+    "the", "pt", "ab", "ooo", "oao", "zao", "pao", "ao", "pjsc", "jsc", "kk",
+    "kabushiki kaisha", "cv", "ud", "tov", "pp", "aktiebolaget",
+))
+# Legal forms no company name uses as an ordinary word: dropped wherever they stand
+# ("Bosch GmbH Robert").
+_ANYWHERE_FORMS = frozenset({"gmbh", "ltd", "llc", "inc", "plc", "kgaa", "pjsc", "ooo", "sarl",
+                             "bv", "nv", "spa"})
+# Spellings of one word that partners use interchangeably.
+_ABBREVIATIONS = {
+    "intl": "international", "int'l": "international", "mfg": "manufacturing",
+    "natl": "national", "bros": "brothers", "hldgs": "holdings", "hldg": "holding",
+    "grp": "group", "cie": "compagnie", "cia": "compania", "gebr": "gebruder",
+    "svcs": "services", "svc": "services", "ctr": "center", "centre": "center",
+    "assn": "association", "assoc": "associates", "univ": "university", "tech": "technology",
+    "technologies": "technology", "labs": "laboratories", "lab": "laboratory",
+    "sys": "systems", "mgmt": "management", "dept": "department", "st": "saint",
+}
+_AND = re.compile(r"\s*(?:&|\+)\s*")
+_DOTTED = re.compile(r"[.'’]")  # S.A. -> SA, O'Neil -> ONeil
+_WEB_NAME = re.compile(r"\.(?:com|net|org|io|ai|co)\b")  # Salesforce.com, Amazon.com
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+# Mail and hosting domains many unrelated customers share: never a sign of the same customer.
+SHARED_DOMAINS = frozenset({
+    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "yahoo.com",
+    "icloud.com", "me.com", "aol.com", "proton.me", "protonmail.com", "gmx.de", "gmx.net",
+    "web.de", "mail.ru", "yandex.ru", "qq.com", "163.com", "126.com", "naver.com",
+    "wordpress.com", "wixsite.com", "blogspot.com", "sharepoint.com", "linkedin.com",
+    "facebook.com",
+})
+
+_psl = PublicSuffixList()
+
+
+def _strip_forms(tokens: list[str]) -> list[str]:
+    """Drop legal forms at either end, repeatedly, never down to nothing."""
+    changed = True
+    while changed:
+        changed = False
+        for form in _SUFFIX_FORMS:
+            if len(tokens) > len(form) and tuple(tokens[-len(form):]) == form:
+                tokens, changed = tokens[:-len(form)], True
+        for form in _PREFIX_FORMS:
+            if len(tokens) > len(form) and tuple(tokens[:len(form)]) == form:
+                tokens, changed = tokens[len(form):], True
+        if len(tokens) > 1 and tokens[-1] == "and":  # "Acme & Co." -> "acme and"
+            tokens, changed = tokens[:-1], True
+    return tokens
+
+
+@lru_cache(maxsize=65536)
+def name_key(name: str) -> str:
+    """The name as the matcher compares it; ``""`` only for a name without letters or
+    digits."""
+    text = _NATIVE_FORMS.sub(" ", unicodedata.normalize("NFKC", name))
+    text = " ".join(anyascii(word) for word in text.split()).lower()
+    text = _AND.sub(" and ", text)
+    text = _DOTTED.sub("", _WEB_NAME.sub("", text))
+    text = " ".join(text.replace(",", " ").split())
+    previous = None
+    while previous != text and text:  # cleanco strips one form per call
+        previous = text
+        stripped = basename(text)
+        text = stripped if _NOT_WORD.sub("", stripped) else text
+    tokens = [_ABBREVIATIONS.get(t, t) for t in _NOT_WORD.sub(" ", text).split()]
+    tokens = [t for t in tokens if t not in _ANYWHERE_FORMS] or tokens
+    return " ".join(_strip_forms(tokens))
+
+
+def compact(key: str) -> str:
+    """The key without spaces: ``pay pal`` and ``paypal`` are one spelling."""
+    return key.replace(" ", "")
+
+
+@lru_cache(maxsize=65536)
+def domain_key(domain: str | None) -> str | None:
+    """The registrable domain (``shop.acme.co.uk`` -> ``acme.co.uk``), or None for no domain
+    or one that many customers share (a mail provider's)."""
+    if not domain:
+        return None
+    host = domain.strip().lower().rstrip(".")
+    host = host.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
+    host = host.removeprefix("www.")
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        pass
+    registrable = _psl.privatesuffix(host) or host
+    return None if registrable in SHARED_DOMAINS else registrable

@@ -1,0 +1,170 @@
+"""How alike two customers are, with the reasons a person can check.
+
+The database proposes candidates (same registrable domain, or trigram-close names in the same
+country); this module re-scores each one. A shared registrable domain is decisive. Names are
+compared on their keys (``normalise.name_key``) and judged on the words that tell companies
+apart: words that many companies share (``bank``, ``group``, ``general``, ``of``...) cannot make
+two names alike by themselves, so ``Bank of America`` and ``Bank of China`` stay apart while
+``Acme Corp.`` and ``ACME Corporation`` meet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz
+from rapidfuzz.distance import OSA
+
+from prm_deals.matching.normalise import compact
+
+# A score at or above this is a conflict (0..1).
+CONFLICT_THRESHOLD = 0.85
+# One name is the other with words added ("Acme" / "Acme Widgets"): likely the same customer.
+CONTAINED_SCORE = 0.88
+# One name abbreviates a run of the other's words ("PKN Orlen").
+ACRONYM_SCORE = 0.87
+# The same name in two countries is often two companies: a name-only match across borders
+# counts this much (a shared domain still decides alone).
+OTHER_COUNTRY_FACTOR = 0.8
+
+# Words many unrelated companies share; alone they prove nothing.
+GENERIC_WORDS = frozenset("""
+    and of the for de del la le les des du der die das und et y e di da van von al el
+    group groupe grupo gruppe groep holding holdings international global worldwide company
+    companies services service solutions solution systems system technology bank banco banque
+    bancorp insurance assurance industries industry industrial partners partner consulting
+    software trading enterprises enterprise general national united first capital financial
+    finance management energy motors motor airlines airways air electric electronics
+    communications telecom pharmaceuticals pharma healthcare health foods food media networks
+    network digital data laboratories laboratory resources investments investment logistics
+    manufacturing products associates brothers center university hospital trust securities
+    retail stores store business consultants agency studio studios design marketing labs
+    engineering construction properties realty real estate automotive chemicals chemical
+    medical care home new north south east west central pacific atlantic
+""".split())
+
+
+@dataclass(frozen=True)
+class Customer:
+    """What the matcher knows of one side: its keys and its country."""
+
+    name_key: str
+    domain_key: str | None
+    country: str
+
+
+@dataclass
+class Match:
+    score: float
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def conflict(self) -> bool:
+        return self.score >= CONFLICT_THRESHOLD
+
+
+def _distinctive(tokens: list[str]) -> list[str]:
+    """The words that tell a company apart: not common words, not lone initials."""
+    return [t for t in tokens if t not in GENERIC_WORDS and len(t) > 1]
+
+
+# Letters that transliterations of one name disagree on (Яндекс -> "yandeks", Лукойл ->
+# "lukoyl", Софарма -> "sofarma").
+_SOUNDS = (("ph", "f"), ("ks", "x"), ("kh", "h"), ("ck", "k"), ("q", "k"), ("y", "i"),
+           ("w", "v"), ("ou", "u"), ("tz", "z"), ("ae", "e"), ("oe", "o"), ("ue", "u"))
+
+
+def sound_key(key: str) -> str:
+    for written, heard in _SOUNDS:
+        key = key.replace(written, heard)
+    return "".join(c for i, c in enumerate(key) if i == 0 or c != key[i - 1])
+
+
+def _word_similarity(a: str, b: str) -> float:
+    """0..1 for the distinctive part of two names, stricter than a plain ratio: one typo in
+    a long word is forgiven (``microsfot``), one in a short word is another name
+    (``roche`` / ``rocher``)."""
+    if a == b:
+        return 1.0
+    edits = min(OSA.distance(a, b), OSA.distance(" ".join(sorted(a.split())),
+                                                 " ".join(sorted(b.split()))))
+    return max(0.0, 1 - 1.2 * edits / max(len(a), len(b)))
+
+
+def _initials(acronym: str, words: list[str]) -> bool:
+    """``pkn`` for ``polski koncern naftowy``."""
+    return len(acronym) >= 3 and len(words) == len(acronym) and all(
+        w.startswith(c) for c, w in zip(acronym, words, strict=True))
+
+
+def _acronym_of(short: list[str], long: list[str]) -> bool:
+    """One name writes a run of the other's words as their initials, the rest the same."""
+    for i, token in enumerate(short):
+        rest = short[:i] + short[i + 1:]
+        run = len(long) - len(rest)
+        if run >= 3 and long[:i] == short[:i] and long[i + run:] == short[i + 1:] \
+                and _initials(token, long[i:i + run]):
+            return True
+    return False
+
+
+def name_similarity(a: str, b: str) -> tuple[float, str]:
+    """0..1 and how it was reached, for two name keys."""
+    if not a or not b:
+        return 0.0, "no name to compare"
+    if a == b:
+        return 1.0, "same name"
+    if compact(a) == compact(b):
+        return 0.98, "same name but for spacing"
+    ta, tb = a.split(), b.split()
+    da, db = _distinctive(ta), _distinctive(tb)
+    if da and db and compact(" ".join(da)) == compact(" ".join(db)):
+        ga, gb = set(ta) - set(da), set(tb) - set(db)
+        if ga <= gb or gb <= ga:  # "Sony" / "Sony Group", not "Bank of China" / "China Bank"
+            return 0.95, "same distinctive words"
+    if sound_key(a) == sound_key(b):
+        return 0.93, "same name as pronounced"
+    whole = max(fuzz.ratio(a, b), fuzz.token_sort_ratio(a, b)) / 100
+    if da and db:
+        # The words that set the companies apart must agree, not only the shared ones.
+        distinct = max(_word_similarity(" ".join(da), " ".join(db)),
+                       _word_similarity(sound_key(" ".join(da)), sound_key(" ".join(db))))
+        score, how = min(whole, distinct), "similar names"
+    else:
+        # Only common words on one side: weak evidence at best.
+        score, how = whole * 0.9, "similar common words"
+    shorter, longer = (ta, tb) if len(ta) <= len(tb) else (tb, ta)
+    if score < CONTAINED_SCORE and longer[:len(shorter)] == shorter \
+            and any(len(t) >= 3 for t in _distinctive(shorter)):
+        return CONTAINED_SCORE, "one name begins with the other"
+    if score < ACRONYM_SCORE and _acronym_of(shorter, longer):
+        return ACRONYM_SCORE, "initials of the other's words"
+    return score, how
+
+
+def compare(new: Customer, known: Customer, *, known_names: tuple[str, ...] = (),
+            alias_names: tuple[str, ...] = ()) -> Match:
+    """How alike ``new`` is to ``known``. ``known_names`` are more name keys of ``known``;
+    ``alias_names`` its aliases (a direct account's ``BMW`` for ``Bayerische Motoren Werke``)."""
+    reasons: list[str] = []
+    domain_score = 0.0
+    if new.domain_key and new.domain_key == known.domain_key:
+        domain_score = 1.0
+        reasons.append(f"same registrable domain: {new.domain_key}")
+    best, how, matched, via_alias = 0.0, "", known.name_key, False
+    for candidate, alias in ([(known.name_key, False)] + [(n, False) for n in known_names]
+                             + [(n, True) for n in alias_names]):
+        score, reached = name_similarity(new.name_key, candidate)
+        if score > best:
+            best, how, matched, via_alias = score, reached, candidate, alias
+    if best > 0:
+        word = "alias match" if via_alias else "name match"
+        reasons.append(f'{word} {best:.2f} after normalisation ({how}): '
+                       f'"{new.name_key}" = "{matched}"')
+    if new.country != known.country:
+        best *= OTHER_COUNTRY_FACTOR
+        reasons.append(f"different country: {new.country} / {known.country}")
+    else:
+        reasons.append(f"same country: {new.country}")
+    score = round(max(domain_score, best), 2)
+    return Match(score=score, reasons=reasons)
