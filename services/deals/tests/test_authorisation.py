@@ -69,7 +69,23 @@ async def read_another_orgs_deal(client, a: Org, b: Org) -> None:
     assert (await client.get(url, headers=a.headers)).status_code == 200
 
 
+async def check_as_another_org(client, a: Org, b: Org) -> None:
+    body = {"customer": NEW["customer"]}
+    posing = await client.post("/v1/deals/conflict-check",
+                               json={**body, "partner_id": a.partner_id}, headers=b.headers)
+    assert posing.status_code == 403
+    seen = (await client.post("/v1/deals/conflict-check", json=body, headers=b.headers)).json()
+    others = [c for c in seen["conflicts"] if not c["same_partner"]]
+    assert others, "A's registration of the customer is a conflict for B"
+    for conflict in others:  # ... but B learns nothing of A's record
+        assert conflict["id"] is None and conflict["partner_id"] is None
+        assert conflict["customer_name"] is None
+    own = (await client.post("/v1/deals/conflict-check", json=body, headers=a.headers)).json()
+    assert a.deal["id"] in {c["id"] for c in own["conflicts"] if c["same_partner"]}
+
+
 CASES = {
+    ("POST", "/v1/deals/conflict-check"): check_as_another_org,
     ("POST", "/v1/deals"): register_for_another_org,
     ("GET", "/v1/deals"): list_another_orgs_deals,
     ("GET", "/v1/deals/{deal_id}"): read_another_orgs_deal,

@@ -15,7 +15,14 @@ NEW = {
 }
 
 
+def unique_customer(country: str = "FR") -> dict:
+    """A customer no other registration of the suite names (no conflict to decide)."""
+    word = uuid.uuid4().hex[:10]
+    return {"name": f"Zq{word} Systemhaus", "domain": f"zq{word}.example", "country": country}
+
+
 async def register(client, headers, **overrides):
+    overrides.setdefault("customer", unique_customer())
     response = await client.post("/v1/deals", json={**NEW, **overrides}, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()
@@ -29,13 +36,26 @@ async def deal_rows(client, partner_id) -> int:
 
 async def test_active_partner_registers_a_deal_and_its_event(client, list_partner, as_partner):
     partner_id = await list_partner("active")
-    response = await client.post("/v1/deals", json=NEW, headers=as_partner(partner_id))
+    customer = {**unique_customer(), "address": {"city": "Lyon", "postal_code": "69002"},
+                "crm_ids": {"salesforce": "001Dn00000ABCDE"}}
+    body = {**NEW, "customer": {**customer, "domain": customer["domain"].upper()},
+            "external_id": "opp-4711", "deal_type": "renewal", "private_offer": True,
+            "products": [{"sku": "PLAT-SEAT", "quantity": 120,
+                          "unit_price": {"amount": "400.5", "currency": "EUR"}}]}
+    response = await client.post("/v1/deals", json=body, headers=as_partner(partner_id))
     assert response.status_code == 201, response.text
     deal = response.json()
     assert deal["partner_id"] == str(partner_id)  # a partner key's own org by default
-    assert deal["status"] == "registered" and deal["version"] == 1
-    assert deal["customer"] == {"name": "Globex Corporation", "domain": "globex.example",
-                                "country": "FR"}
+    assert deal["status"] == "submitted" and deal["version"] == 1
+    assert deal["decision"] == {"outcome": "submitted", "reason": None}
+    assert deal["conflicts"] == []
+    assert deal["protected_until"] == (dt.date.today() + dt.timedelta(days=90)).isoformat()
+    assert deal["customer"] == {**customer, "address": {
+        "line1": None, "line2": None, "city": "Lyon", "region": None, "postal_code": "69002"}}
+    assert deal["external_id"] == "opp-4711" and deal["deal_type"] == "renewal"
+    assert deal["private_offer"] is True
+    assert deal["products"] == [{"sku": "PLAT-SEAT", "quantity": 120,
+                                 "unit_price": {"amount": "400.50", "currency": "EUR"}}]
     assert deal["amount"] == {"amount": "48000.50", "currency": "EUR"}
     assert deal["expected_close_date"] == NEXT_MONTH
     assert response.headers["location"] == f"/v1/deals/{deal['id']}"
@@ -54,9 +74,10 @@ async def test_active_partner_registers_a_deal_and_its_event(client, list_partne
     assert envelope["subject"] == deal["id"]
     assert envelope["partnerid"] == str(partner_id)
     assert envelope["data"] == {
-        "deal_id": deal["id"], "partner_id": str(partner_id), "customer": deal["customer"],
+        "deal_id": deal["id"], "partner_id": str(partner_id),
+        "customer": {k: customer[k] for k in ("name", "domain", "country")},
         "amount": {"amount": "48000.50", "currency": "EUR"},
-        "expected_close_date": NEXT_MONTH, "status": "registered",
+        "expected_close_date": NEXT_MONTH, "status": "submitted",
     }
 
 
@@ -142,7 +163,7 @@ async def test_list_with_filters_and_pagination(client, list_partner, vendor):
     assert [x["id"] for x in page2["items"]] == [d["id"]]
     assert page2["next_cursor"] is None
 
-    everyone = (await client.get("/v1/deals?status=registered&limit=200", headers=vendor)).json()
+    everyone = (await client.get("/v1/deals?status=submitted&limit=200", headers=vendor)).json()
     assert {a["id"], b["id"], c["id"], d["id"]} <= {x["id"] for x in everyone["items"]}
     won = (await client.get(f"/v1/deals?partner_id={first}&status=won", headers=vendor)).json()
     assert won == {"items": [], "next_cursor": None}

@@ -19,7 +19,12 @@ from prm_platform import liveness
 from prm_platform.credentials import KeyDirectory
 from prm_platform.db import make_engine, make_sessionmaker
 from prm_platform.edge import install_edge
-from prm_platform.http import BodySizeLimit, HeadAsGet, autocommit_connection
+from prm_platform.http import (
+    BodySizeLimit,
+    HeadAsGet,
+    autocommit_connection,
+    transaction_connection,
+)
 from prm_platform.oidc import OidcVerifier
 from prm_platform.problems import install_problem_handlers, problem_response
 from prm_platform.security import vouched_principal
@@ -82,6 +87,7 @@ def create_service_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.autocommit = functools.partial(autocommit_connection, engine)
+    app.state.transaction = functools.partial(transaction_connection, engine)
     app.state.internal_secret = settings.internal_secret.get_secret_value()
     app.state.oidc = None  # an OidcVerifier once started, if PRM_OIDC_* is set
     install_problem_handlers(app)

@@ -82,6 +82,26 @@ async def autocommit(request: Request) -> AsyncIterator[AsyncConnection]:
         yield connection
 
 
+@contextlib.asynccontextmanager
+async def transaction_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection in one transaction: committed when the block ends, rolled back if
+    it raised."""
+    async with engine.begin() as connection:
+        yield connection
+
+
+Transactions = Callable[[], contextlib.AbstractAsyncContextManager[AsyncConnection]]
+
+
+async def transactions(request: Request) -> Transactions:
+    """FastAPI dependency for a ``single_statement`` endpoint whose write must follow a lock
+    and a read (CONVENTIONS.md): the factory of its transaction, which the endpoint opens and
+    commits itself, before it answers (``transaction_connection`` on the service's engine;
+    tests swap in one that rolls back)."""
+    factory: Transactions = request.app.state.transaction
+    return factory
+
+
 class ServiceRoute(APIRoute):
     """Runs each request as one unit of work.
 

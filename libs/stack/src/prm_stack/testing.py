@@ -128,6 +128,7 @@ async def rolled_back_client(app: FastAPI, engine: AsyncEngine) -> AsyncIterator
                 yield connection
 
         app.state.autocommit = in_savepoint  # single-statement writes, rolled back alike
+        app.state.transaction = in_savepoint
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             client.connection = connection  # type: ignore[attr-defined]  # for tests that read tables

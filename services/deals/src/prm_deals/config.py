@@ -1,3 +1,4 @@
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from prm_platform.settings import ServiceSettings
@@ -10,3 +11,7 @@ class Settings(ServiceSettings):
     """Read from ``PRM_DEALS_*``, falling back to ``PRM_*``."""
 
     model_config = SettingsConfigDict(env_prefix="PRM_DEALS_", extra="ignore")
+
+    # How long a registration protects the partner's claim on its customer
+    # (``PRM_DEALS_PROTECTION_DAYS``).
+    protection_days: int = Field(default=90, ge=1, le=3650)

@@ -1,18 +1,22 @@
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import CHAR, TIMESTAMP, Date, Index, Integer, Numeric, String
+from sqlalchemy import CHAR, TIMESTAMP, Boolean, Date, Index, Integer, Numeric, String
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from prm_deals.db import Base
 
 
 class Deal(Base):
-    """A deal a partner registered: the customer, the expected amount and close date."""
+    """A deal a partner registered: the customer, what is sold, the expected amount and close
+    date, and what the conflict check found."""
 
     __tablename__ = "deals"
-    # The keyset-pagination indexes of the list filters (migrations create them).
+    # The keyset-pagination indexes of the list filters (migrations create them, and the
+    # conflict check's indexes on the customer keys).
     __table_args__ = (
         Index("ix_deals_partner_id_id", "partner_id", "id"),
         Index("ix_deals_status_id", "status", "id"),
@@ -20,14 +24,27 @@ class Deal(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     partner_id: Mapped[uuid.UUID]
+    external_id: Mapped[str | None] = mapped_column(String(100))
     customer_name: Mapped[str] = mapped_column(String(200))
     customer_domain: Mapped[str] = mapped_column(String(253))
     customer_country: Mapped[str] = mapped_column(String(2))
+    customer_address: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    customer_crm_ids: Mapped[dict[str, str] | None] = mapped_column(JSONB)
+    customer_name_key: Mapped[str] = mapped_column(String(200))
+    customer_domain_key: Mapped[str | None] = mapped_column(String(253))
+    products: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    deal_type: Mapped[str] = mapped_column(String(10))
+    private_offer: Mapped[bool] = mapped_column(Boolean)
     amount: Mapped[Decimal] = mapped_column(Numeric(19, 4))
     currency: Mapped[str] = mapped_column(CHAR(3))
     expected_close_date: Mapped[dt.date] = mapped_column(Date)
     notes: Mapped[str | None] = mapped_column(String(2000))
     status: Mapped[str] = mapped_column(String(20))
+    protected_until: Mapped[dt.date | None] = mapped_column(Date)
+    # The conflicts found when it was registered, as the registering partner was told them.
+    conflicts: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    # {"outcome": status given, "reason": why}
+    decision: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))

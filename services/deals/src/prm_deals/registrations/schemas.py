@@ -1,49 +1,98 @@
 import datetime as dt
 import uuid
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from prm_deals.registrations.models import Deal
 from prm_platform.money import Money
+from prm_platform.security import Principal
 from prm_platform.types import CountryCode, DomainName, IsoDate, Name
 
 
-# The registration's lifecycle as the design names it; review actions move it past `registered`.
+# The registration's lifecycle as the design names it: the conflict check decides whether a
+# new registration is `submitted`, `in_review` or `rejected`; review actions move it on.
 class DealStatus(StrEnum):
     """Where a deal registration is in its lifecycle."""
 
-    registered = "registered"
+    submitted = "submitted"
+    in_review = "in_review"
     approved = "approved"
     rejected = "rejected"
     won = "won"
     lost = "lost"
     expired = "expired"
 
+
+class DealType(StrEnum):
+    new = "new"
+    renewal = "renewal"
+    upsell = "upsell"
+
+
 MAX_CLOSE_YEARS = 10
+MAX_PRODUCTS = 100
 Notes = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+ExternalId = Annotated[str, StringConstraints(pattern=r"^[!-~]{1,100}$")]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 # The earliest calendar day that is still today somewhere (UTC-12): a partner late in its own
 # day must not be told that today is in the past.
 _EARLIEST_TODAY = dt.timezone(dt.timedelta(hours=-12))
 
 
+class Address(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    line1: ShortText | None = None
+    line2: ShortText | None = None
+    city: ShortText | None = None
+    region: ShortText | None = None
+    postal_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20)] | None \
+        = None
+
+
 class Customer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Name
-    domain: DomainName
+    name: Name = Field(description="The customer's legal name.")
+    domain: DomainName = Field(description="The customer's website domain; subdomains and "
+                               "`www` are folded when conflicts are checked.")
     country: CountryCode
+    address: Address | None = None
+    crm_ids: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,40}$")],
+                  Annotated[str, StringConstraints(min_length=1, max_length=100)]] | None = Field(
+        default=None, max_length=10,
+        description="The customer's ids in CRMs, by system (e.g. `salesforce`, `hubspot`).")
+
+
+class Product(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sku: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    quantity: int = Field(ge=1, le=10_000_000)
+    unit_price: Money
 
 
 class DealRegistration(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={"examples": [{
+            "external_id": "006Dn000004XyZ1",
             "customer": {"name": "Globex Corporation", "domain": "globex.example",
                          "country": "FR"},
+            "products": [{"sku": "PLAT-SEAT", "quantity": 120,
+                          "unit_price": {"amount": "400.00", "currency": "EUR"}}],
             "amount": {"amount": "48000.00", "currency": "EUR"},
+            "deal_type": "renewal",
             "expected_close_date": "2027-03-31",
             "notes": "Renewal of 120 seats, competitive against a direct offer.",
         }]},
@@ -54,10 +103,19 @@ class DealRegistration(BaseModel):
         description="The partner org registering the deal. Partner keys may leave it out (it is "
         "their own org) and may not name another; vendor keys must send it.",
     )
+    external_id: ExternalId | None = Field(
+        default=None,
+        description="The partner's own id of this opportunity (its CRM's), unique per partner: "
+        "sending a registration again with the same external id answers with the one already "
+        "made (200) instead of creating another, so sync jobs can retry freely.")
     customer: Customer
+    products: list[Product] = Field(default_factory=list, max_length=MAX_PRODUCTS)
     amount: Money = Field(description="Expected deal value; more than zero.")
+    deal_type: DealType = DealType.new
     expected_close_date: IsoDate = Field(
         description=f"Today or later, at most {MAX_CLOSE_YEARS} years ahead; YYYY-MM-DD.")
+    private_offer: bool = Field(default=False,
+                                description="Sold as a cloud marketplace private offer.")
     notes: Notes | None = None
 
     @field_validator("amount")
@@ -78,40 +136,138 @@ class DealRegistration(BaseModel):
                              "ahead")
         return value
 
+    @model_validator(mode="after")
+    def _products_in_the_deal_currency(self) -> "DealRegistration":
+        for product in self.products:
+            if product.unit_price.currency != self.amount.currency:
+                raise ValueError("products are priced in the deal's currency "
+                                 f"({self.amount.currency})")
+        return self
+
+
+class CustomerCheck(BaseModel):
+    """A dry run of the conflict check (`POST /v1/deals/conflict-check`)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{
+            "customer": {"name": "ACME Corp.", "domain": "www.acme.example", "country": "US"}}]},
+    )
+
+    partner_id: uuid.UUID | None = Field(
+        default=None, description="Whose registration it would be; partner keys leave it out.")
+    customer: Customer
+
+
+class ConflictOut(BaseModel):
+    """A registration or direct account the customer conflicts with. Partner keys see another
+    partner's registration without its id, partner or customer record, and a direct account
+    only as "a named account of the vendor"."""
+
+    kind: Literal["registration", "direct_account"]
+    score: float = Field(ge=0, le=1, description="1 is the same customer for certain.")
+    reasons: list[str] = Field(examples=[[
+        "same registrable domain: acme.example",
+        'name match 1.00 after normalisation (same name): "acme" = "acme"',
+        "same country: US"]])
+    same_partner: bool | None = Field(
+        default=None, description="A registration by the same partner org (not a conflict that "
+        "decides anything: a partner may register several deals of one customer).")
+    id: uuid.UUID | None = None
+    partner_id: uuid.UUID | None = None
+    customer_name: str | None = None
+    status: DealStatus | None = None
+    registered_at: dt.datetime | None = None
+    protected_until: dt.date | None = None
+    owner: str | None = Field(default=None, description="The direct account's owner (vendor "
+                              "keys only).")
+
+    @classmethod
+    def seen_by(cls, stored: dict[str, Any], viewer: Principal,
+                registering: uuid.UUID) -> "ConflictOut":
+        """One stored conflict as ``viewer`` may see it, for a deal of ``registering``."""
+        if stored["kind"] == "direct_account":
+            if viewer.is_partner:
+                return cls(kind="direct_account", score=stored["score"],
+                           reasons=["the customer is a named account of the vendor"])
+            return cls.model_validate(stored)
+        same = stored["partner_id"] == str(registering)
+        shown = cls.model_validate({**stored, "same_partner": same})
+        if viewer.is_partner and not same:
+            shown = shown.model_copy(update={"id": None, "partner_id": None,
+                                             "customer_name": None})
+        return shown
+
+
+class Decision(BaseModel):
+    outcome: DealStatus = Field(description="The status the registration was given.")
+    reason: str | None = Field(default=None, description="Why, when it is not `submitted`.")
+
+
+class ConflictReport(BaseModel):
+    conflicts: list[ConflictOut]
+    decision: Decision = Field(description="What a registration of this customer would get "
+                               "now.")
+
 
 class DealOut(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{
             "id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b",
             "partner_id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f",
+            "external_id": "006Dn000004XyZ1",
             "customer": {"name": "Globex Corporation", "domain": "globex.example",
                          "country": "FR"},
+            "products": [{"sku": "PLAT-SEAT", "quantity": 120,
+                          "unit_price": {"amount": "400.00", "currency": "EUR"}}],
             "amount": {"amount": "48000.00", "currency": "EUR"},
+            "deal_type": "renewal", "private_offer": False,
             "expected_close_date": "2027-03-31",
             "notes": "Renewal of 120 seats, competitive against a direct offer.",
-            "status": "registered", "version": 1,
+            "status": "submitted", "protected_until": "2027-02-20",
+            "conflicts": [], "decision": {"outcome": "submitted", "reason": None},
+            "version": 1,
             "created_at": "2026-11-22T09:30:00Z", "updated_at": "2026-11-22T09:30:00Z",
         }]},
     )
 
     id: uuid.UUID
     partner_id: uuid.UUID
+    external_id: str | None = None
     customer: Customer
+    products: list[Product]
     amount: Money
+    deal_type: DealType
+    private_offer: bool
     expected_close_date: dt.date
     notes: str | None = None
     status: DealStatus
+    protected_until: dt.date | None = Field(
+        default=None, description="Until when the registration protects the partner's claim "
+        "on the customer (none once rejected).")
+    conflicts: list[ConflictOut] = Field(description="What the conflict check found when the "
+                                         "deal was registered.")
+    decision: Decision | None = Field(default=None, description="What the registration was "
+                                      "given, and why.")
     version: int = Field(description="Increases with every change; the ETag is its quoted value.")
     created_at: dt.datetime
     updated_at: dt.datetime
 
     @classmethod
-    def of(cls, deal: Deal) -> "DealOut":
+    def of(cls, deal: Deal, viewer: Principal) -> "DealOut":
         return cls(
-            id=deal.id, partner_id=deal.partner_id,
+            id=deal.id, partner_id=deal.partner_id, external_id=deal.external_id,
             customer=Customer(name=deal.customer_name, domain=deal.customer_domain,
-                              country=deal.customer_country),
-            amount=Money.of(deal.amount, deal.currency),
+                              country=deal.customer_country,
+                              address=Address.model_validate(deal.customer_address)
+                              if deal.customer_address else None,
+                              crm_ids=deal.customer_crm_ids),
+            products=[Product.model_validate(p) for p in deal.products],
+            amount=Money.of(deal.amount, deal.currency), deal_type=deal.deal_type,
+            private_offer=deal.private_offer,
             expected_close_date=deal.expected_close_date, notes=deal.notes, status=deal.status,
+            protected_until=deal.protected_until,
+            conflicts=[ConflictOut.seen_by(c, viewer, deal.partner_id) for c in deal.conflicts],
+            decision=Decision.model_validate(deal.decision) if deal.decision else None,
             version=deal.version, created_at=deal.created_at, updated_at=deal.updated_at,
         )

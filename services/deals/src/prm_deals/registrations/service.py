@@ -1,10 +1,12 @@
-"""Deal registration. A registration, its event and its Idempotency-Key's stored response are
-written by one statement: one round trip, atomic by itself (CONVENTIONS.md)."""
+"""Deal registration. The customer's blocking keys are locked, the conflict check reads its
+candidates, and one statement writes the registration, its event and its Idempotency-Key's
+stored response (CONVENTIONS.md)."""
 
 import datetime as dt
 import uuid
 from collections.abc import Callable
 
+import orjson
 from fastapi import Response
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -12,11 +14,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 import prm_contracts as contracts
 from prm_deals.config import EVENT_SOURCE
 from prm_deals.declaration import DEALS_READ, DEALS_WRITE
+from prm_deals.matching import conflicts
+from prm_deals.matching.score import Customer
 from prm_deals.registrations import repository
 from prm_deals.registrations.models import Deal
-from prm_deals.registrations.schemas import DealRegistration
+from prm_deals.registrations.schemas import (
+    ConflictOut,
+    ConflictReport,
+    CustomerCheck,
+    DealRegistration,
+    Decision,
+)
 from prm_events import outbox
 from prm_platform import idempotency
+from prm_platform.http import Transactions
 from prm_platform.idempotency import IdempotentRequest
 from prm_platform.ids import new_id
 from prm_platform.money import format_amount
@@ -65,6 +76,32 @@ def _registered_event(deal: Deal) -> contracts.DealRegisteredV1:
     )
 
 
+def decide(partner_id: uuid.UUID, found: list[conflicts.Conflict]) -> tuple[str, str | None]:
+    """The status a new registration gets from what the conflict check found, and why.
+
+    A true conflict (score >= ``conflicts.TRUE_CONFLICT``) with another partner's open
+    registration is first come, first served: the later one is rejected. A lesser match, or a
+    vendor's named account, goes to review. The partner's own registrations of the customer
+    decide nothing (several deals of one customer are normal)."""
+    others = [c for c in found if c.kind == "direct_account" or c.partner_id != partner_id]
+    first = sorted((c for c in others if c.kind == "registration"
+                    and c.score >= conflicts.TRUE_CONFLICT),
+                   key=lambda c: (c.registered_at or dt.datetime.max.replace(tzinfo=dt.UTC)))
+    if first:
+        earlier = first[0]
+        assert earlier.registered_at is not None and earlier.protected_until is not None
+        return "rejected", ("another partner registered this customer first, on "
+                            f"{earlier.registered_at.date().isoformat()}; that registration "
+                            f"is protected until {earlier.protected_until.isoformat()}")
+    if any(c.kind == "direct_account" for c in others):
+        return "in_review", "the customer is a named account of the vendor: the channel team " \
+                            "decides"
+    if others:
+        return "in_review", "a possible match with another partner's registration: the " \
+                            "channel team decides"
+    return "submitted", None
+
+
 _ELIGIBLE = "partner.status = 'active'"
 _REGISTER = text(f"""
     WITH partner AS (
@@ -72,13 +109,22 @@ _REGISTER = text(f"""
     ),
     {idempotency.store_cte(f"EXISTS (SELECT 1 FROM partner WHERE {_ELIGIBLE})")},
     deal AS (
-        INSERT INTO deals (id, partner_id, customer_name, customer_domain, customer_country,
-                           amount, currency, expected_close_date, notes, status, version,
-                           created_at, updated_at)
-        SELECT CAST(:id AS uuid), CAST(:partner_id AS uuid), CAST(:customer_name AS varchar),
-               CAST(:customer_domain AS varchar), CAST(:customer_country AS varchar),
+        INSERT INTO deals (id, partner_id, external_id, customer_name, customer_domain,
+                           customer_country, customer_address, customer_crm_ids,
+                           customer_name_key, customer_domain_key, products, deal_type,
+                           private_offer, amount, currency, expected_close_date, notes, status,
+                           protected_until, conflicts, decision, version, created_at,
+                           updated_at)
+        SELECT CAST(:id AS uuid), CAST(:partner_id AS uuid), CAST(:external_id AS varchar),
+               CAST(:customer_name AS varchar), CAST(:customer_domain AS varchar),
+               CAST(:customer_country AS varchar), CAST(:customer_address AS jsonb),
+               CAST(:customer_crm_ids AS jsonb), CAST(:customer_name_key AS varchar),
+               CAST(:customer_domain_key AS varchar), CAST(:products AS jsonb),
+               CAST(:deal_type AS varchar), CAST(:private_offer AS boolean),
                CAST(:amount AS numeric), CAST(:currency AS varchar),
-               CAST(:expected_close_date AS date), CAST(:notes AS varchar), 'registered', 1,
+               CAST(:expected_close_date AS date), CAST(:notes AS varchar),
+               CAST(:status AS varchar), CAST(:protected_until AS date),
+               CAST(:conflicts AS jsonb), CAST(:decision AS jsonb), 1,
                CAST(:now AS timestamptz), CAST(:now AS timestamptz)
         FROM partner
         WHERE {_ELIGIBLE} AND {idempotency.STORED}
@@ -88,40 +134,105 @@ _REGISTER = text(f"""
     SELECT (SELECT status FROM partner) AS partner_status,
            EXISTS (SELECT 1 FROM deal) AS registered
 """)
+_BY_EXTERNAL_ID = text("SELECT * FROM deals WHERE partner_id = :partner_id "
+                       "AND external_id = :external_id")
 
 
-async def register(connection: AsyncConnection, principal: Principal, data: DealRegistration,
-                   request: IdempotentRequest | None,
-                   created: Callable[[Deal], Response]) -> Response:
-    """Register, or replay the stored answer of the same request under the same key.
+def _json(value: object) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
 
-    ``created`` renders the 201 before the statement runs: the statement stores it under the
-    Idempotency-Key together with the deal, so a retry gets the very bytes the first got."""
+
+def new_deal(partner_id: uuid.UUID, data: DealRegistration, customer: Customer,
+             found: list[conflicts.Conflict], protection_days: int) -> Deal:
+    now = dt.datetime.now(dt.UTC)
+    status, reason = decide(partner_id, found)
+    return Deal(
+        id=new_id(), partner_id=partner_id, external_id=data.external_id,
+        customer_name=data.customer.name, customer_domain=data.customer.domain,
+        customer_country=data.customer.country,
+        customer_address=data.customer.address.model_dump(mode="json", exclude_none=True)
+        if data.customer.address else None,
+        customer_crm_ids=data.customer.crm_ids, customer_name_key=customer.name_key,
+        customer_domain_key=customer.domain_key,
+        products=[p.model_dump(mode="json") for p in data.products],
+        deal_type=data.deal_type.value, private_offer=data.private_offer,
+        amount=data.amount.value, currency=data.amount.currency,
+        expected_close_date=data.expected_close_date, notes=data.notes or None, status=status,
+        protected_until=None if status == "rejected"
+        else now.date() + dt.timedelta(days=protection_days),
+        conflicts=[c.as_json() for c in found],
+        decision={"outcome": status, "reason": reason}, version=1, created_at=now,
+        updated_at=now,
+    )
+
+
+def _insert_params(deal: Deal) -> dict[str, object]:
+    return {
+        "id": deal.id, "partner_id": deal.partner_id, "external_id": deal.external_id,
+        "customer_name": deal.customer_name, "customer_domain": deal.customer_domain,
+        "customer_country": deal.customer_country,
+        "customer_address": _json(deal.customer_address),
+        "customer_crm_ids": _json(deal.customer_crm_ids),
+        "customer_name_key": deal.customer_name_key,
+        "customer_domain_key": deal.customer_domain_key, "products": _json(deal.products),
+        "deal_type": deal.deal_type, "private_offer": deal.private_offer,
+        "amount": deal.amount, "currency": deal.currency,
+        "expected_close_date": deal.expected_close_date, "notes": deal.notes,
+        "status": deal.status, "protected_until": deal.protected_until,
+        "conflicts": _json(deal.conflicts), "decision": _json(deal.decision),
+        "now": deal.created_at,
+    }
+
+
+async def register(begin: Transactions, principal: Principal, data: DealRegistration,
+                   request: IdempotentRequest | None, answer: Callable[[Deal, int], Response],
+                   protection_days: int) -> Response:
+    """Register, or replay the stored answer of the same request under the same key, or
+    answer with the registration already made under the same external id.
+
+    In one transaction: the customer's blocking keys are locked, the conflict check reads the
+    candidates, and one statement writes the deal, its event and the Idempotency-Key's stored
+    answer. ``answer`` renders the response before that statement runs (201) so that a retry
+    under the key gets the very bytes the first got."""
     principal.require(DEALS_WRITE)
     partner_id = _registering_partner(principal, data.partner_id)
-    now = dt.datetime.now(dt.UTC)
-    deal = Deal(
-        id=new_id(), partner_id=partner_id, customer_name=data.customer.name,
-        customer_domain=data.customer.domain, customer_country=data.customer.country,
-        amount=data.amount.value, currency=data.amount.currency,
-        expected_close_date=data.expected_close_date, notes=data.notes or None,
-        status="registered", version=1, created_at=now, updated_at=now,
-    )
-    response = created(deal)
-    row = (await connection.execute(_REGISTER, {
-        "id": deal.id, "partner_id": partner_id, "customer_name": deal.customer_name,
-        "customer_domain": deal.customer_domain, "customer_country": deal.customer_country,
-        "amount": deal.amount, "currency": deal.currency,
-        "expected_close_date": deal.expected_close_date, "notes": deal.notes, "now": now,
-        **idempotency.store_params(request, response),
-        **outbox.event_params(_registered_event(deal), source=EVENT_SOURCE,
-                              aggregate_id=deal.id, partner_id=partner_id),
-    })).one()
-    if row.registered:
-        return response
-    _refuse_ineligible(partner_id, row.partner_status)
-    assert request is not None  # eligible yet not registered: the key was already taken
-    return await idempotency.stored_response(connection, request)
+    customer = conflicts.customer(data.customer.name, data.customer.domain,
+                                  data.customer.country)
+    async with begin() as connection:
+        await conflicts.lock(connection, customer)
+        if data.external_id is not None:
+            existing = (await connection.execute(_BY_EXTERNAL_ID, {
+                "partner_id": partner_id, "external_id": data.external_id})).first()
+            if existing is not None:
+                return answer(Deal(**existing._mapping), 200)
+        found = await conflicts.find(connection, customer)
+        deal = new_deal(partner_id, data, customer, found, protection_days)
+        response = answer(deal, 201)
+        row = (await connection.execute(_REGISTER, {
+            **_insert_params(deal), **idempotency.store_params(request, response),
+            **outbox.event_params(_registered_event(deal), source=EVENT_SOURCE,
+                                  aggregate_id=deal.id, partner_id=partner_id),
+        })).one()
+        if row.registered:
+            return response
+        _refuse_ineligible(partner_id, row.partner_status)
+        assert request is not None  # eligible yet not registered: the key was already taken
+        return await idempotency.stored_response(connection, request)
+
+
+async def check(connection: AsyncConnection, principal: Principal, data: CustomerCheck
+                ) -> ConflictReport:
+    """The conflict check of a registration, without registering (nothing is locked or
+    written)."""
+    principal.require(DEALS_READ)
+    partner_id = _registering_partner(principal, data.partner_id)
+    customer = conflicts.customer(data.customer.name, data.customer.domain,
+                                  data.customer.country)
+    found = await conflicts.find(connection, customer)
+    status, reason = decide(partner_id, found)
+    return ConflictReport(
+        conflicts=[ConflictOut.seen_by(c.as_json(), principal, partner_id) for c in found],
+        decision=Decision(outcome=status, reason=reason))
 
 
 async def get(session: AsyncSession, principal: Principal, deal_id: uuid.UUID) -> Deal:
