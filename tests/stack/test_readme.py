@@ -37,5 +37,6 @@ def test_first_api_calls_run_as_written(prm_stack_processes, tmp_path):
     lines = result.stdout.splitlines()
     assert re.fullmatch(r"partner [0-9a-f-]{36}", lines[0]), lines
     assert lines[1] == "active"       # activated with If-Match
-    assert lines[2] == "registered"   # the deal, once the partner's events arrived
-    assert "'status': 'registered'" in lines[3]  # the partner key sees its org's deal
+    assert lines[2] == "submitted"    # the deal, once the partner's events arrived
+    assert "'outcome': 'rejected'" in lines[3]  # the dry run finds the conflict
+    assert "'status': 'submitted'" in lines[4]  # the partner key sees its org's deal

@@ -7,17 +7,24 @@ from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
 
 DEALS_READ = "deals:read"
 DEALS_WRITE = "deals:write"
+DIRECT_ACCOUNTS_READ = "direct_accounts:read"
+DIRECT_ACCOUNTS_WRITE = "direct_accounts:write"
 
 SERVICE = ServiceDeclaration(
     name="deals",
     schema="deals",
-    description="Deal registrations, checked against a local directory of partners.",
+    description="Deal registrations, checked for conflicts against each other and the "
+    "vendor's direct accounts, and against a local directory of partners.",
     app="prm_deals.main:create_app",
     worker="prm_deals.worker",
-    routes=(RoutePrefix("/v1/deals", read=DEALS_READ, write=DEALS_WRITE),),
+    routes=(RoutePrefix("/v1/deals", read=DEALS_READ, write=DEALS_WRITE),
+            RoutePrefix("/v1/direct-accounts", read=DIRECT_ACCOUNTS_READ,
+                        write=DIRECT_ACCOUNTS_WRITE)),
     scopes=(
         Scope(DEALS_READ, "Read deal registrations.", partner=True, partner_default=True),
         Scope(DEALS_WRITE, "Register deals.", partner=True, partner_default=True),
+        Scope(DIRECT_ACCOUNTS_READ, "Read the vendor's direct accounts (vendor keys only)."),
+        Scope(DIRECT_ACCOUNTS_WRITE, "Manage the vendor's direct accounts (vendor keys only)."),
     ),
     problems={
         "partner-not-eligible": "The partner is unknown to this service or not active.",

@@ -155,7 +155,9 @@ class CustomerCheck(BaseModel):
     )
 
     partner_id: uuid.UUID | None = Field(
-        default=None, description="Whose registration it would be; partner keys leave it out.")
+        default=None, description="Whose registration it would be: partner keys leave it out "
+        "(their own org); vendor keys may name one, or leave it out to check for no partner in "
+        "particular.")
     customer: Customer
 
 
@@ -184,7 +186,7 @@ class ConflictOut(BaseModel):
 
     @classmethod
     def seen_by(cls, stored: dict[str, Any], viewer: Principal,
-                registering: uuid.UUID) -> "ConflictOut":
+                registering: uuid.UUID | None) -> "ConflictOut":
         """One stored conflict as ``viewer`` may see it, for a deal of ``registering``."""
         if stored["kind"] == "direct_account":
             if viewer.is_partner:

@@ -76,7 +76,8 @@ def _registered_event(deal: Deal) -> contracts.DealRegisteredV1:
     )
 
 
-def decide(partner_id: uuid.UUID, found: list[conflicts.Conflict]) -> tuple[str, str | None]:
+def decide(partner_id: uuid.UUID | None, found: list[conflicts.Conflict]
+           ) -> tuple[str, str | None]:
     """The status a new registration gets from what the conflict check found, and why.
 
     A true conflict (score >= ``conflicts.TRUE_CONFLICT``) with another partner's open
@@ -225,7 +226,9 @@ async def check(connection: AsyncConnection, principal: Principal, data: Custome
     """The conflict check of a registration, without registering (nothing is locked or
     written)."""
     principal.require(DEALS_READ)
-    partner_id = _registering_partner(principal, data.partner_id)
+    # A vendor's check for no partner in particular: every registration is another's.
+    partner_id = None if not principal.is_partner and data.partner_id is None \
+        else _registering_partner(principal, data.partner_id)
     customer = conflicts.customer(data.customer.name, data.customer.domain,
                                   data.customer.country)
     found = await conflicts.find(connection, customer)
