@@ -83,7 +83,9 @@ def test_generated_client_scenario(client_package, prm_stack_processes):
     partner_client = AuthenticatedClient(base_url=url, token=key.parsed.key)
 
     registration = DealRegistration(
-        customer=Customer(name="Initech", domain="initech.example", country="US"),
+        # a customer of its own: another partner's registration of it would be a conflict
+        customer=Customer(name=f"Tessera{uuid.uuid4().hex[:8]} Labs",
+                          domain=f"tessera-{uuid.uuid4().hex[:8]}.example", country="US"),
         amount=Money(amount="5000.00", currency="USD"),
         expected_close_date=dt.date.today() + dt.timedelta(days=90))
     deal_ids = []
@@ -98,7 +100,7 @@ def test_generated_client_scenario(client_package, prm_stack_processes):
             assert registered.parsed.type_ == "/problems/partner-not-eligible"
             time.sleep(0.2)
         assert registered.status_code == 201, registered.content
-        assert registered.parsed.status is DealStatus.REGISTERED
+        assert registered.parsed.status is DealStatus.SUBMITTED
         deal_ids.append(registered.parsed.id)
 
     seen, cursor = [], None

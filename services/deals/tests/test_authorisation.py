@@ -3,6 +3,8 @@ records, route by route. Every route of the app must have its case here, so that
 without one fails this file."""
 
 import datetime as dt
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
@@ -23,6 +25,7 @@ class Org:
     partner_id: str
     headers: dict[str, str]
     deal: dict
+    scoped: Callable[..., dict[str, str]]  # the org's headers with other scopes
 
 
 @pytest.fixture
@@ -34,7 +37,8 @@ async def orgs(client, list_partner, as_partner) -> tuple[Org, Org]:
         headers = as_partner(partner_id)
         response = await client.post("/v1/deals", json=NEW, headers=headers)
         assert response.status_code == 201, response.text
-        found.append(Org(str(partner_id), headers, response.json()))
+        found.append(Org(str(partner_id), headers, response.json(),
+                         functools.partial(as_partner, partner_id)))
     return found[0], found[1]
 
 
@@ -84,7 +88,34 @@ async def check_as_another_org(client, a: Org, b: Org) -> None:
     assert a.deal["id"] in {c["id"] for c in own["conflicts"] if c["same_partner"]}
 
 
+ACCOUNT_SCOPES = ("direct_accounts:read", "direct_accounts:write")
+
+
+def vendor_only(method: str, path: str, body: dict | None = None):
+    """A route of the vendor's direct accounts: a partner key is refused even with the scopes
+    (partners never see the vendor's named accounts), and reads nothing."""
+    async def case(client, a: Org, b: Org) -> None:
+        url = path.format(account_id="0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b")
+        headers = b.scoped(("deals:read", "deals:write", *ACCOUNT_SCOPES))
+        response = await client.request(method, url, json=body, headers=headers)
+        assert response.status_code == 403, response.text
+        assert response.json()["type"] == "/problems/forbidden"
+    return case
+
+
+_ACCOUNT = {"external_id": "bola-1", "name": "Vendor Named Account Ltd"}
+
 CASES = {
+    ("POST", "/v1/direct-accounts"): vendor_only("POST", "/v1/direct-accounts", _ACCOUNT),
+    ("POST", "/v1/direct-accounts/import"): vendor_only(
+        "POST", "/v1/direct-accounts/import", {"accounts": [_ACCOUNT]}),
+    ("GET", "/v1/direct-accounts"): vendor_only("GET", "/v1/direct-accounts"),
+    ("GET", "/v1/direct-accounts/{account_id}"): vendor_only(
+        "GET", "/v1/direct-accounts/{account_id}"),
+    ("PATCH", "/v1/direct-accounts/{account_id}"): vendor_only(
+        "PATCH", "/v1/direct-accounts/{account_id}", {"owner": "me"}),
+    ("DELETE", "/v1/direct-accounts/{account_id}"): vendor_only(
+        "DELETE", "/v1/direct-accounts/{account_id}"),
     ("POST", "/v1/deals/conflict-check"): check_as_another_org,
     ("POST", "/v1/deals"): register_for_another_org,
     ("GET", "/v1/deals"): list_another_orgs_deals,

@@ -6,6 +6,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -88,7 +89,9 @@ def guarded_routes(app: FastAPI, public: set[tuple[str, str]]) -> set[tuple[str,
     from prm_platform.http import ServiceRoute
 
     # Included routers are resolved lazily by FastAPI, so app.routes alone does not list them.
-    routes = {(method, str(context.path)): context.original_route
+    # Paths as the contract writes them: "{deal_id}", not the router's "{deal_id:uuid}".
+    routes = {(method, re.sub(r"{(\w+):\w+}", r"{\1}", str(context.path))):
+              context.original_route
               for context in iter_route_contexts(app.routes)
               if isinstance(context.original_route, APIRoute)
               for method in context.methods or ()}

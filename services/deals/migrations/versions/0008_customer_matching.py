@@ -57,8 +57,8 @@ def upgrade() -> None:
 
     op.create_table(
         "direct_accounts",
-        sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column("external_id", sa.String(100), unique=True),
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("external_id", sa.String(100)),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("domain", sa.String(253)),
         # None: the account is named in every country.
@@ -70,17 +70,20 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.TIMESTAMP(timezone=True), nullable=False),
         sa.Column("updated_at", sa.TIMESTAMP(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_direct_accounts"),
+        sa.UniqueConstraint("external_id", name="uq_direct_accounts_external_id"),
     )
     op.create_index("ix_direct_accounts_domain_key", "direct_accounts", ["domain_key"],
                     postgresql_where=sa.text("domain_key IS NOT NULL"))
     # Every name an account answers to (its name and its aliases), each as a key.
     op.create_table(
         "direct_account_names",
-        sa.Column("account_id", sa.Uuid(),
-                  sa.ForeignKey("direct_accounts.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("account_id", sa.Uuid(), nullable=False),
         sa.Column("name_key", sa.String(200), nullable=False),
         sa.Column("alias", sa.Boolean(), nullable=False),
-        sa.PrimaryKeyConstraint("account_id", "name_key"),
+        sa.PrimaryKeyConstraint("account_id", "name_key", name="pk_direct_account_names"),
+        sa.ForeignKeyConstraint(["account_id"], ["direct_accounts.id"], ondelete="CASCADE",
+                                name="fk_direct_account_names_account_id_direct_accounts"),
     )
     op.execute("CREATE INDEX ix_direct_account_names_key ON direct_account_names USING gin "
                "(name_key gin_trgm_ops)")

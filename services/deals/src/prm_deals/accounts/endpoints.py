@@ -74,14 +74,14 @@ async def list_accounts(
                                   next_cursor=next_cursor)
 
 
-@router.get("/{account_id}", summary="Get a direct account",
+@router.get("/{account_id:uuid}", summary="Get a direct account",
             responses={**problem_responses(404), **resource_headers()})
 async def get_account(account_id: uuid.UUID, response: Response, session: Session,
                       caller: Caller) -> DirectAccountOut:
     return _out(await service.get(session, caller, account_id), response)
 
 
-@router.patch("/{account_id}", summary="Update a direct account",
+@router.patch("/{account_id:uuid}", summary="Update a direct account",
               description="Only the fields sent change. Send `If-Match` with the ETag to make "
               "sure nobody changed it since you read it.",
               responses={**problem_responses(404, 412), **resource_headers()})
@@ -91,7 +91,7 @@ async def update_account(account_id: uuid.UUID, body: DirectAccountPatch, respon
     return _out(await service.update(session, caller, account_id, body, if_match), response)
 
 
-@router.delete("/{account_id}", status_code=204, summary="Delete a direct account",
+@router.delete("/{account_id:uuid}", status_code=204, summary="Delete a direct account",
                description="The customer is no longer a named account: registrations of it "
                "stop conflicting with it.",
                responses=problem_responses(404, 412))

@@ -131,6 +131,8 @@ async def update(session: AsyncSession, principal: Principal, account_id: uuid.U
     changes = data.model_dump(exclude_unset=True)
     if changes.get("name", "") is None:
         changes.pop("name")  # the name is required: null leaves it as it is
+    if "aliases" in changes and changes["aliases"] is None:
+        changes["aliases"] = []  # null clears them
     if not changes:
         return current
     if "domain" in changes:

@@ -122,6 +122,7 @@ async def register_deal(
 @single_statement
 async def check_conflicts(
     body: Annotated[CustomerCheck, Body()], connection: Autocommit, caller: Caller,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> ConflictReport:
     return await service.check(connection, caller, body)
 
@@ -141,7 +142,7 @@ async def list_deals(
     return Page[DealOut](items=[DealOut.of(d, caller) for d in items], next_cursor=next_cursor)
 
 
-@router.get("/{deal_id}", summary="Get a deal registration",
+@router.get("/{deal_id:uuid}", summary="Get a deal registration",
             description="A partner key sees only its own org's deals; another org's is a 404.",
             responses={**problem_responses(404), **resource_headers()})
 async def get_deal(deal_id: uuid.UUID, response: Response, session: Session, caller: Caller

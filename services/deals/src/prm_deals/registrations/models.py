@@ -3,11 +3,14 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CHAR, TIMESTAMP, Boolean, Date, Index, Integer, Numeric, String
+from sqlalchemy import CHAR, TIMESTAMP, Boolean, Date, Index, Integer, Numeric, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from prm_deals.db import Base
+
+# Registrations a new one can conflict with (the partial indexes of the conflict check).
+_OPEN = "status IN ('submitted', 'in_review', 'approved')"
 
 
 class Deal(Base):
@@ -20,6 +23,13 @@ class Deal(Base):
     __table_args__ = (
         Index("ix_deals_partner_id_id", "partner_id", "id"),
         Index("ix_deals_status_id", "status", "id"),
+        Index("uq_deals_partner_external_id", "partner_id", "external_id", unique=True,
+              postgresql_where=text("external_id IS NOT NULL")),
+        Index("ix_deals_open_domain_key", "customer_domain_key",
+              postgresql_where=text(f"{_OPEN} AND customer_domain_key IS NOT NULL")),
+        Index("ix_deals_open_name_key", "customer_name_key", postgresql_using="gin",
+              postgresql_ops={"customer_name_key": "gin_trgm_ops"},
+              postgresql_where=text(_OPEN)),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
