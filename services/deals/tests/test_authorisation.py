@@ -105,7 +105,49 @@ def vendor_only(method: str, path: str, body: dict | None = None):
 
 _ACCOUNT = {"external_id": "bola-1", "name": "Vendor Named Account Ltd"}
 
+
+def on_another_orgs_deal(method: str, suffix: str, body: dict | None = None, refused=404):
+    """A route under one deal: B reaching A's deal gets the 404 of an unknown deal (or, on a
+    vendor-only route, the 403 every partner key gets), and A's deal is unchanged."""
+    async def case(client, a: Org, b: Org) -> None:
+        url = f"/v1/deals/{a.deal['id']}{suffix}"
+        added = None
+        if "{collaborator_id}" in url:
+            added = await client.post(f"/v1/deals/{a.deal['id']}/collaborators",
+                                      headers=a.headers, json={
+                                          "side": "partner", "name": "A's Engineer",
+                                          "email": "eng@a.example"})
+            assert added.status_code == 201, added.text
+            url = url.format(collaborator_id=added.json()["id"])
+        response = await client.request(method, url, json=body, headers=b.headers)
+        assert response.status_code == refused, response.text
+        assert response.json()["type"] == {404: "/problems/not-found",
+                                           403: "/problems/forbidden"}[refused]
+        seen = await client.get(f"/v1/deals/{a.deal['id']}", headers=a.headers)
+        assert seen.json()["version"] == a.deal["version"]
+        people = await client.get(f"/v1/deals/{a.deal['id']}/collaborators", headers=a.headers)
+        assert [p["email"] for p in people.json()] == (["eng@a.example"] if added else [])
+    return case
+
 CASES = {
+    ("POST", "/v1/deals/{deal_id}/approve"): on_another_orgs_deal("POST", "/approve"),
+    ("POST", "/v1/deals/{deal_id}/reject"): on_another_orgs_deal("POST", "/reject",
+                                                                 {"reason": "no"}),
+    ("POST", "/v1/deals/{deal_id}/win"): on_another_orgs_deal("POST", "/win"),
+    ("POST", "/v1/deals/{deal_id}/lose"): on_another_orgs_deal("POST", "/lose"),
+    ("POST", "/v1/deals/{deal_id}/extend"): on_another_orgs_deal("POST", "/extend"),
+    ("POST", "/v1/deals/{deal_id}/resolve-conflict"): on_another_orgs_deal(
+        "POST", "/resolve-conflict", refused=403),
+    ("POST", "/v1/deals/{deal_id}/assign"): on_another_orgs_deal(
+        "POST", "/assign", {"account_executive": "me"}, refused=403),
+    ("GET", "/v1/deals/{deal_id}/activities"): on_another_orgs_deal("GET", "/activities"),
+    ("POST", "/v1/deals/{deal_id}/notes"): on_another_orgs_deal("POST", "/notes",
+                                                                {"text": "sneaky"}),
+    ("GET", "/v1/deals/{deal_id}/collaborators"): on_another_orgs_deal("GET", "/collaborators"),
+    ("POST", "/v1/deals/{deal_id}/collaborators"): on_another_orgs_deal(
+        "POST", "/collaborators", {"side": "partner", "name": "B", "email": "b@b.example"}),
+    ("DELETE", "/v1/deals/{deal_id}/collaborators/{collaborator_id}"): on_another_orgs_deal(
+        "DELETE", "/collaborators/{collaborator_id}"),
     ("POST", "/v1/direct-accounts"): vendor_only("POST", "/v1/direct-accounts", _ACCOUNT),
     ("POST", "/v1/direct-accounts/import"): vendor_only(
         "POST", "/v1/direct-accounts/import", {"accounts": [_ACCOUNT]}),

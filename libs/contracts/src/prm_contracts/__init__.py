@@ -18,7 +18,8 @@ DEALS_TOPIC = "prm.deals"
 API_KEYS_TOPIC = "prm.api-keys"
 TOPICS = {
     PARTNERS_TOPIC: "Partner organisations: creation, changes and lifecycle status.",
-    DEALS_TOPIC: "Deal registrations.",
+    DEALS_TOPIC: "Deal registrations and their lifecycle: registered, approved, rejected, "
+                 "won, lost, expired, extended.",
     API_KEYS_TOPIC: "API keys issued and revoked, for the services that check keys themselves "
                     "(the SHA-256 digest of a key, never its secret; readable by the "
                     "platform's services alone).",
@@ -110,7 +111,86 @@ class DealRegisteredV1(EventPayload):
     customer: Customer
     amount: Amount
     expected_close_date: dt.date
+    status: str = Field(description="submitted, in_review or rejected: what the conflict "
+                        "check decided")
+    deal_type: str = Field(default="new", description="new, renewal or upsell")
+    protected_until: dt.date | None = None
+    reason: str | None = Field(default=None, description="Why, when not submitted")
+    version: int = 1
+
+
+class Product(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    sku: str
+    quantity: int
+    unit_price: Amount
+
+
+class DealChange(EventPayload):
+    """What every later event of a deal carries: which deal, whose, and its version (consumers
+    keep the newest)."""
+
+    deal_id: uuid.UUID
+    partner_id: uuid.UUID
     status: str
+    version: int
+
+
+class DealApprovedV1(DealChange):
+    event_type = "prm.deal.approved.v1"
+    topic = DEALS_TOPIC
+    summary = "A registration was approved: the partner's claim on the customer is protected."
+
+    protected_until: dt.date
+    reason: str | None = None
+
+
+class DealRejectedV1(DealChange):
+    event_type = "prm.deal.rejected.v1"
+    topic = DEALS_TOPIC
+    summary = "A registration was rejected by the channel team or in favour of another."
+
+    previous_status: str
+    reason: str
+
+
+class DealWonV1(DealChange):
+    event_type = "prm.deal.won.v1"
+    topic = DEALS_TOPIC
+    summary = "An approved deal was won, with the amount it was won for."
+
+    customer: Customer
+    amount: Amount = Field(description="The won amount")
+    closed_on: dt.date
+    deal_type: str
+    products: list[Product]
+
+
+class DealLostV1(DealChange):
+    event_type = "prm.deal.lost.v1"
+    topic = DEALS_TOPIC
+    summary = "An approved deal was lost."
+
+    reason: str | None = None
+
+
+class DealExpiredV1(DealChange):
+    event_type = "prm.deal.expired.v1"
+    topic = DEALS_TOPIC
+    summary = "A registration's protection ran out before it was won or lost."
+
+    previous_status: str
+    protected_until: dt.date
+
+
+class DealExtendedV1(DealChange):
+    event_type = "prm.deal.extended.v1"
+    topic = DEALS_TOPIC
+    summary = "A registration's protection was extended."
+
+    protected_until: dt.date
+    extensions: int = Field(description="How many times it has been extended")
 
 
 class ApiKeyIssuedV1(EventPayload):
@@ -139,5 +219,6 @@ class ApiKeyRevokedV1(EventPayload):
 CONTRACTS: dict[str, type[EventPayload]] = {
     model.event_type: model
     for model in (PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1, DealRegisteredV1,
-                  ApiKeyIssuedV1, ApiKeyRevokedV1)
+                  DealApprovedV1, DealRejectedV1, DealWonV1, DealLostV1, DealExpiredV1,
+                  DealExtendedV1, ApiKeyIssuedV1, ApiKeyRevokedV1)
 }

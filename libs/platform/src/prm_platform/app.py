@@ -36,8 +36,8 @@ log = logging.getLogger("prm.app")
 
 def operation_id(route: APIRoute) -> str:
     """Stable operation ids: ``<tag>-<name>``, e.g. ``partners-create-partner``."""
-    tag = route.tags[0] if route.tags else "default"
-    return f"{tag}-{route.name.replace('_', '-')}"
+    tag = str(route.tags[0]) if route.tags else "default"
+    return f"{tag.replace(' ', '-')}-{route.name.replace('_', '-')}"
 
 
 def create_service_app(

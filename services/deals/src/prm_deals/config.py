@@ -15,3 +15,7 @@ class Settings(ServiceSettings):
     # How long a registration protects the partner's claim on its customer
     # (``PRM_DEALS_PROTECTION_DAYS``).
     protection_days: int = Field(default=90, ge=1, le=3650)
+    # An extension adds this many days; a registration is extended at most
+    # ``max_extensions`` times.
+    extension_days: int = Field(default=30, ge=1, le=365)
+    max_extensions: int = Field(default=2, ge=0, le=20)

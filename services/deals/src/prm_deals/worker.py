@@ -1,12 +1,19 @@
-"""Deals worker: publishes the outbox and keeps the partner directory from the partners' events.
-``python -m prm_deals.worker``."""
+"""Deals worker: publishes the outbox, keeps the partner directory from the partners' events,
+and expires registrations whose protection ran out. ``python -m prm_deals.worker``."""
+
+import datetime as dt
 
 from prm_contracts import PARTNERS_TOPIC
 from prm_deals.config import SCHEMA, Settings
 from prm_deals.declaration import SERVICE
 from prm_deals.directory.handlers import HANDLERS
+from prm_deals.registrations import lifecycle
 from prm_events import credentials
 from prm_events.worker import Subscription, WorkerSpec, main
+from prm_platform.scheduler import Job
+
+# Protection is counted in days; a registration expires within minutes of its last one.
+EXPIRY = Job("expire-registrations", dt.timedelta(minutes=5), lifecycle.expire, batch=500)
 
 
 def spec(settings: Settings | None = None) -> WorkerSpec:
@@ -16,6 +23,7 @@ def spec(settings: Settings | None = None) -> WorkerSpec:
         subscriptions=[Subscription(name="partner-directory", topics=[PARTNERS_TOPIC],
                                     handlers=HANDLERS),
                        credentials.subscription()],
+        jobs=[EXPIRY],
     )
 
 

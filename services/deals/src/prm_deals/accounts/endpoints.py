@@ -75,6 +75,7 @@ async def list_accounts(
 
 
 @router.get("/{account_id:uuid}", summary="Get a direct account",
+            description="Vendor keys only; the ETag is its version, for If-Match on updates.",
             responses={**problem_responses(404), **resource_headers()})
 async def get_account(account_id: uuid.UUID, response: Response, session: Session,
                       caller: Caller) -> DirectAccountOut:

@@ -1,20 +1,31 @@
+import datetime as dt
 import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from prm_deals.registrations import service
+from prm_deals.config import Settings
+from prm_deals.registrations import coselling, lifecycle, service
 from prm_deals.registrations.models import Deal
 from prm_deals.registrations.schemas import (
+    ActionRequest,
+    ActivityOut,
+    AssignRequest,
+    CollaboratorIn,
+    CollaboratorOut,
     ConflictReport,
+    ConflictResolution,
     CustomerCheck,
     DealOut,
     DealRegistration,
     DealStatus,
+    NoteIn,
+    WinRequest,
 )
 from prm_platform.http import (
     IdempotencyKeyHeader,
+    IfMatchHeader,
     ServiceRoute,
     Transactions,
     autocommit,
@@ -25,7 +36,7 @@ from prm_platform.http import (
     transactions,
 )
 from prm_platform.pagination import Page, PageRequest, page_request
-from prm_platform.problems import problem_responses
+from prm_platform.problems import Unprocessable, problem_responses
 from prm_platform.security import Principal, current_principal
 
 router = APIRouter(prefix="/v1/deals", tags=["deals"], route_class=ServiceRoute,
@@ -148,3 +159,162 @@ async def list_deals(
 async def get_deal(deal_id: uuid.UUID, response: Response, session: Session, caller: Caller
                    ) -> DealOut:
     return _out(await service.get(session, caller, deal_id), response, caller)
+
+
+_ACTION_RESPONSES = {**problem_responses(404, 409, 412), **resource_headers()}
+Optional = Annotated[ActionRequest | None, Body()]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+@router.post("/{deal_id:uuid}/approve", summary="Approve a deal registration",
+             description="Vendor keys only; from `submitted` or `in_review`. The partner's claim "
+             "stays protected until `protected_until`. Emits `prm.deal.approved.v1`.",
+             responses=_ACTION_RESPONSES)
+async def approve_deal(deal_id: uuid.UUID, response: Response, session: Session, caller: Caller,
+                       body: Optional = None, if_match: IfMatchHeader = None,
+                       idempotency_key: IdempotencyKeyHeader = None) -> DealOut:
+    deal = await lifecycle.act(session, caller, deal_id, "approve", if_match,
+                               reason=body.reason if body else None)
+    return _out(deal, response, caller)
+
+
+@router.post("/{deal_id:uuid}/reject", summary="Reject a deal registration",
+             description="Vendor keys only; from `submitted`, `in_review` or `approved`, with a "
+             "reason the partner reads. Emits `prm.deal.rejected.v1`.",
+             responses=_ACTION_RESPONSES)
+async def reject_deal(deal_id: uuid.UUID, body: ActionRequest, response: Response,
+                      session: Session, caller: Caller, if_match: IfMatchHeader = None,
+                      idempotency_key: IdempotencyKeyHeader = None) -> DealOut:
+    deal = await lifecycle.act(session, caller, deal_id, "reject", if_match, reason=body.reason)
+    return _out(deal, response, caller)
+
+
+@router.post("/{deal_id:uuid}/win", summary="Record a deal as won",
+             description="The vendor, or the registering partner; from `approved`. Emits "
+             "`prm.deal.won.v1` with the won amount (incentives and attribution act on it).",
+             responses=_ACTION_RESPONSES)
+async def win_deal(deal_id: uuid.UUID, response: Response, session: Session, caller: Caller,
+                   body: Annotated[WinRequest | None, Body()] = None,
+                   if_match: IfMatchHeader = None,
+                   idempotency_key: IdempotencyKeyHeader = None) -> DealOut:
+    deal = await service.get(session, caller, deal_id)
+    won = body or WinRequest()
+    if won.amount is not None and won.amount.currency != deal.currency:
+        raise Unprocessable(f"the won amount is in the deal's currency ({deal.currency})",
+                            errors=[{"location": "body", "field": "amount.currency",
+                                     "message": f"must be {deal.currency}"}])
+    amount = won.amount.value if won.amount is not None else deal.amount
+    if amount <= 0:
+        raise Unprocessable("a won amount is more than zero")
+    closed_on = won.closed_on or dt.datetime.now(dt.UTC).date()
+    deal = await lifecycle.act(session, caller, deal_id, "win", if_match, won=(amount, closed_on))
+    return _out(deal, response, caller)
+
+
+@router.post("/{deal_id:uuid}/lose", summary="Record a deal as lost",
+             description="The vendor, or the registering partner; from any open status. "
+             "Emits `prm.deal.lost.v1`.",
+             responses=_ACTION_RESPONSES)
+async def lose_deal(deal_id: uuid.UUID, response: Response, session: Session, caller: Caller,
+                    body: Optional = None, if_match: IfMatchHeader = None,
+                    idempotency_key: IdempotencyKeyHeader = None) -> DealOut:
+    deal = await lifecycle.act(session, caller, deal_id, "lose", if_match,
+                               reason=body.reason if body else None)
+    return _out(deal, response, caller)
+
+
+@router.post("/{deal_id:uuid}/extend", summary="Extend a registration's protection",
+             description="The vendor, or the registering partner; from any open status. Adds "
+             "`PRM_DEALS_EXTENSION_DAYS` (30 by default) to the protection, at most "
+             "`PRM_DEALS_MAX_EXTENSIONS` times (2); one more is a 409. Emits "
+             "`prm.deal.extended.v1`.",
+             responses=_ACTION_RESPONSES)
+async def extend_deal(deal_id: uuid.UUID, request: Request, response: Response,
+                      session: Session, caller: Caller, body: Optional = None,
+                      if_match: IfMatchHeader = None,
+                      idempotency_key: IdempotencyKeyHeader = None) -> DealOut:
+    settings = _settings(request)
+    deal = await lifecycle.act(session, caller, deal_id, "extend", if_match,
+                               reason=body.reason if body else None,
+                               extension_days=settings.extension_days,
+                               max_extensions=settings.max_extensions)
+    return _out(deal, response, caller)
+
+
+@router.post("/{deal_id:uuid}/resolve-conflict", summary="Resolve a conflict in this deal's "
+             "favour",
+             description="Vendor keys only. The channel team picks this registration: it is "
+             "approved, and every other partner's open registration that conflicts with it is "
+             "rejected with the reason.",
+             responses=problem_responses(404, 409, 412))
+async def resolve_conflict(deal_id: uuid.UUID, session: Session, caller: Caller,
+                           body: Optional = None, if_match: IfMatchHeader = None,
+                           idempotency_key: IdempotencyKeyHeader = None) -> ConflictResolution:
+    winner, rejected = await lifecycle.resolve_conflict(
+        session, caller, deal_id, if_match, body.reason if body else None)
+    return ConflictResolution(winner=DealOut.of(winner, caller),
+                              rejected=[d.id for d in rejected])
+
+
+@router.post("/{deal_id:uuid}/assign", summary="Assign the vendor's account executive",
+             description="Vendor keys only.", responses=_ACTION_RESPONSES)
+async def assign_deal(deal_id: uuid.UUID, body: AssignRequest, response: Response,
+                      session: Session, caller: Caller, if_match: IfMatchHeader = None,
+                      idempotency_key: IdempotencyKeyHeader = None) -> DealOut:
+    deal = await coselling.assign(session, caller, deal_id, body.account_executive, if_match)
+    return _out(deal, response, caller)
+
+
+@router.get("/{deal_id:uuid}/activities", summary="A deal's activity timeline",
+            description="Oldest first, cursor-paginated: status changes, notes, collaborators. "
+            "The vendor and the registering partner see the same timeline.",
+            responses=problem_responses(404))
+async def list_activities(deal_id: uuid.UUID, session: Session, caller: Caller,
+                          page: Annotated[PageRequest, Depends(page_request)]
+                          ) -> Page[ActivityOut]:
+    rows = await coselling.activities(session, caller, deal_id, page)
+    items, next_cursor = page.page(rows)
+    return Page[ActivityOut](items=[ActivityOut.model_validate(a) for a in items],
+                             next_cursor=next_cursor)
+
+
+@router.post("/{deal_id:uuid}/notes", status_code=201, summary="Add a note to a deal",
+             description="The vendor or the registering partner; both see it on the timeline.",
+             responses=problem_responses(404))
+async def add_note(deal_id: uuid.UUID, body: NoteIn, session: Session, caller: Caller,
+                   idempotency_key: IdempotencyKeyHeader = None) -> ActivityOut:
+    return ActivityOut.model_validate(await coselling.note(session, caller, deal_id, body.text))
+
+
+@router.get("/{deal_id:uuid}/collaborators", summary="People working a deal",
+            description="Both sides'; at most 100 per deal, so not paginated.",
+            responses=problem_responses(404))
+async def list_collaborators(deal_id: uuid.UUID, session: Session, caller: Caller
+                             ) -> list[CollaboratorOut]:
+    return [CollaboratorOut.model_validate(c)
+            for c in await coselling.collaborators(session, caller, deal_id)]
+
+
+@router.post("/{deal_id:uuid}/collaborators", status_code=201, summary="Add a collaborator",
+             description="The vendor adds people of either side; a partner key adds its own "
+             "side's. One email once per deal (409).",
+             responses=problem_responses(404, 409))
+async def add_collaborator(deal_id: uuid.UUID, body: CollaboratorIn, session: Session,
+                           caller: Caller, idempotency_key: IdempotencyKeyHeader = None
+                           ) -> CollaboratorOut:
+    return CollaboratorOut.model_validate(
+        await coselling.add_collaborator(session, caller, deal_id, body))
+
+
+@router.delete("/{deal_id:uuid}/collaborators/{collaborator_id:uuid}", status_code=204,
+               summary="Remove a collaborator",
+               description="The vendor removes anyone; a partner key its own side's people.",
+               responses=problem_responses(404))
+async def remove_collaborator(deal_id: uuid.UUID, collaborator_id: uuid.UUID,
+                              session: Session, caller: Caller) -> Response:
+    await coselling.remove_collaborator(session, caller, deal_id, collaborator_id)
+    return Response(status_code=204)

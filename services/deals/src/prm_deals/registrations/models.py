@@ -3,7 +3,20 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CHAR, TIMESTAMP, Boolean, Date, Index, Integer, Numeric, String, text
+from sqlalchemy import (
+    CHAR,
+    TIMESTAMP,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -30,6 +43,7 @@ class Deal(Base):
         Index("ix_deals_open_name_key", "customer_name_key", postgresql_using="gin",
               postgresql_ops={"customer_name_key": "gin_trgm_ops"},
               postgresql_where=text(_OPEN)),
+        Index("ix_deals_open_protected_until", "protected_until", postgresql_where=text(_OPEN)),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -55,6 +69,44 @@ class Deal(Base):
     conflicts: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     # {"outcome": status given, "reason": why}
     decision: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Why the status last changed (the rejection's, the loss's reason...).
+    status_reason: Mapped[str | None] = mapped_column(String(500))
+    won_amount: Mapped[Decimal | None] = mapped_column(Numeric(19, 4))
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    extensions: Mapped[int] = mapped_column(Integer, server_default="0")
+    account_executive: Mapped[str | None] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+
+class DealCollaborator(Base):
+    """Someone working the deal, on the partner's side or the vendor's."""
+
+    __tablename__ = "deal_collaborators"
+    __table_args__ = (
+        UniqueConstraint("deal_id", "email"),
+        CheckConstraint("side IN ('partner', 'vendor')", name="side"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
+    side: Mapped[str] = mapped_column(String(10))
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+
+class DealActivity(Base):
+    """One entry of a deal's timeline: a change of status, a note, a collaborator added."""
+
+    __tablename__ = "deal_activities"
+    __table_args__ = (Index("ix_deal_activities_deal_id_id", "deal_id", "id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    deal_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("deals.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(30))
+    actor: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str | None] = mapped_column(String(4000))
+    at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))

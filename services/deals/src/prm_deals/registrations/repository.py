@@ -7,8 +7,9 @@ from prm_deals.registrations.models import Deal
 from prm_platform.pagination import PageRequest
 
 
-async def get(session: AsyncSession, deal_id: uuid.UUID) -> Deal | None:
-    return await session.get(Deal, deal_id)
+async def get(session: AsyncSession, deal_id: uuid.UUID, *, for_update: bool = False
+              ) -> Deal | None:
+    return await session.get(Deal, deal_id, with_for_update=for_update or None)
 
 
 async def list_page(

@@ -247,6 +247,12 @@ class DealOut(BaseModel):
     protected_until: dt.date | None = Field(
         default=None, description="Until when the registration protects the partner's claim "
         "on the customer (none once rejected).")
+    status_reason: str | None = Field(default=None, description="Why the status last "
+                                      "changed, when a reason was given.")
+    won_amount: Money | None = None
+    closed_on: dt.date | None = None
+    extensions: int = Field(default=0, description="How often the protection was extended.")
+    account_executive: str | None = None
     conflicts: list[ConflictOut] = Field(description="What the conflict check found when the "
                                          "deal was registered.")
     decision: Decision | None = Field(default=None, description="What the registration was "
@@ -268,8 +274,98 @@ class DealOut(BaseModel):
             amount=Money.of(deal.amount, deal.currency), deal_type=deal.deal_type,
             private_offer=deal.private_offer,
             expected_close_date=deal.expected_close_date, notes=deal.notes, status=deal.status,
-            protected_until=deal.protected_until,
+            protected_until=deal.protected_until, status_reason=deal.status_reason,
+            won_amount=None if deal.won_amount is None
+            else Money.of(deal.won_amount, deal.currency),
+            closed_on=deal.closed_on, extensions=deal.extensions or 0,
+            account_executive=deal.account_executive,
             conflicts=[ConflictOut.seen_by(c, viewer, deal.partner_id) for c in deal.conflicts],
             decision=Decision.model_validate(deal.decision) if deal.decision else None,
             version=deal.version, created_at=deal.created_at, updated_at=deal.updated_at,
         )
+
+
+Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+# The latest calendar day that is today somewhere (UTC+14).
+_LATEST_TODAY = dt.timezone(dt.timedelta(hours=14))
+
+
+class ActionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"reason": "Customer confirmed the partner as its reseller of record."}]})
+
+    reason: Reason | None = Field(default=None, description="Shown to the partner and on the "
+                                  "deal's timeline; required to reject.")
+
+
+class WinRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"amount": {"amount": "45500.00", "currency": "EUR"}, "closed_on": "2027-03-28"}]})
+
+    amount: Money | None = Field(default=None, description="What it was won for, in the "
+                                 "deal's currency; the registered amount if left out.")
+    closed_on: IsoDate | None = Field(default=None, description="Today if left out; never in "
+                                      "the future.")
+
+    @field_validator("closed_on")
+    @classmethod
+    def _not_in_the_future(cls, value: dt.date | None) -> dt.date | None:
+        if value is not None and value > dt.datetime.now(_LATEST_TODAY).date():
+            raise ValueError("a deal cannot be won in the future")
+        return value
+
+
+class AssignRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"account_executive": "jane.doe@vendor.example"}]})
+
+    account_executive: ShortText | None = Field(description="The vendor's account executive "
+                                                "working the deal; null to unassign.")
+
+
+class ConflictResolution(BaseModel):
+    winner: "DealOut"
+    rejected: list[uuid.UUID] = Field(description="The other partners' registrations rejected "
+                                      "in its favour.")
+
+
+class NoteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"text": "Joint call with the customer's CIO on Tuesday."}]})
+
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                           max_length=4000)]
+
+
+class ActivityOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    kind: str = Field(description="registered, approved, rejected, won, lost, expired, "
+                      "extended, assigned, note, collaborator_added, collaborator_removed")
+    actor: str = Field(description="The key or user that did it, or `scheduler`.")
+    text: str | None = None
+    at: dt.datetime
+
+
+class CollaboratorIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"side": "vendor", "name": "Sam Lee", "email": "sam.lee@vendor.example",
+         "role": "solutions engineer"}]})
+
+    side: Literal["partner", "vendor"]
+    name: ShortText
+    email: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True,
+                                            pattern=r"^[^@\s]{1,64}@[^@\s]{1,189}$")]
+    role: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                           max_length=100)] | None = None
+
+
+class CollaboratorOut(CollaboratorIn):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        {"id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b", "side": "vendor", "name": "Sam Lee",
+         "email": "sam.lee@vendor.example", "role": "solutions engineer",
+         "created_at": "2026-11-22T09:30:00Z"}]})
+
+    id: uuid.UUID
+    created_at: dt.datetime

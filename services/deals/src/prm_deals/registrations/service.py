@@ -73,6 +73,10 @@ def _registered_event(deal: Deal) -> contracts.DealRegisteredV1:
                                 currency=deal.currency),
         expected_close_date=deal.expected_close_date,
         status=deal.status,
+        deal_type=deal.deal_type,
+        protected_until=deal.protected_until,
+        reason=(deal.decision or {}).get("reason"),
+        version=deal.version,
     )
 
 
@@ -130,6 +134,12 @@ _REGISTER = text(f"""
         FROM partner
         WHERE {_ELIGIBLE} AND {idempotency.STORED}
         RETURNING id
+    ),
+    activity AS (
+        INSERT INTO deal_activities (id, deal_id, kind, actor, text, at)
+        SELECT CAST(:activity_id AS uuid), id, 'registered', CAST(:actor AS varchar),
+               CAST(:activity_text AS varchar), CAST(:now AS timestamptz)
+        FROM deal
     ),
     {outbox.insert_cte(after="deal")}
     SELECT (SELECT status FROM partner) AS partner_status,
@@ -211,6 +221,10 @@ async def register(begin: Transactions, principal: Principal, data: DealRegistra
         response = answer(deal, 201)
         row = (await connection.execute(_REGISTER, {
             **_insert_params(deal), **idempotency.store_params(request, response),
+            "activity_id": new_id(), "actor": principal.subject,
+            "activity_text": f"registered: {deal.status}"
+            + (f" ({(deal.decision or {}).get('reason')})" if deal.status != "submitted"
+               else ""),
             **outbox.event_params(_registered_event(deal), source=EVENT_SOURCE,
                                   aggregate_id=deal.id, partner_id=partner_id),
         })).one()
@@ -238,9 +252,10 @@ async def check(connection: AsyncConnection, principal: Principal, data: Custome
         decision=Decision(outcome=status, reason=reason))
 
 
-async def get(session: AsyncSession, principal: Principal, deal_id: uuid.UUID) -> Deal:
+async def get(session: AsyncSession, principal: Principal, deal_id: uuid.UUID, *,
+              for_update: bool = False) -> Deal:
     principal.require(DEALS_READ)
-    deal = await repository.get(session, deal_id)
+    deal = await repository.get(session, deal_id, for_update=for_update)
     if deal is None:
         raise NotFound("deal not found")
     principal.ensure_visible(deal.partner_id, "deal")

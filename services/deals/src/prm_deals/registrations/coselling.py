@@ -1,0 +1,104 @@
+"""Co-selling on a registered deal: the vendor's account executive, the people working it on
+both sides, and the timeline both see. A partner key reaches only its own org's deals (the
+deal is looked up through ``service.get``, which hides another org's as a 404)."""
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prm_deals.declaration import DEALS_WRITE
+from prm_deals.registrations import service
+from prm_deals.registrations.lifecycle import record
+from prm_deals.registrations.models import Deal, DealActivity, DealCollaborator
+from prm_deals.registrations.schemas import CollaboratorIn
+from prm_platform.http import check_if_match
+from prm_platform.ids import new_id
+from prm_platform.pagination import PageRequest
+from prm_platform.problems import Conflict, Forbidden, NotFound
+from prm_platform.security import Principal
+
+MAX_COLLABORATORS = 100
+
+
+async def assign(session: AsyncSession, principal, deal_id: uuid.UUID,
+                 account_executive: str | None, if_match: str | None) -> Deal:
+    principal.require(DEALS_WRITE)
+    principal.ensure_vendor()
+    deal = await service.get(session, principal, deal_id, for_update=True)
+    check_if_match(if_match, deal.version)
+    if deal.account_executive != account_executive:
+        deal.account_executive = account_executive
+        deal.version += 1
+        deal.updated_at = dt.datetime.now(dt.UTC)
+        record(session, deal.id, "assigned", principal.subject,
+               account_executive or "unassigned")
+    return deal
+
+
+async def activities(session: AsyncSession, principal, deal_id: uuid.UUID,
+                     page: PageRequest) -> list[DealActivity]:
+    await service.get(session, principal, deal_id)
+    query = select(DealActivity).where(DealActivity.deal_id == deal_id) \
+        .order_by(DealActivity.id).limit(page.limit + 1)
+    if page.after is not None:
+        query = query.where(DealActivity.id > page.after)
+    return list((await session.execute(query)).scalars())
+
+
+async def note(session: AsyncSession, principal, deal_id: uuid.UUID,
+               text: str) -> DealActivity:
+    principal.require(DEALS_WRITE)
+    await service.get(session, principal, deal_id)
+    entry = DealActivity(id=new_id(), deal_id=deal_id, kind="note", actor=principal.subject,
+                         text=text, at=dt.datetime.now(dt.UTC))
+    session.add(entry)
+    await session.flush()
+    return entry
+
+
+async def collaborators(session: AsyncSession, principal: Principal, deal_id: uuid.UUID
+                        ) -> list[DealCollaborator]:
+    await service.get(session, principal, deal_id)
+    return list((await session.execute(
+        select(DealCollaborator).where(DealCollaborator.deal_id == deal_id)
+        .order_by(DealCollaborator.id).limit(MAX_COLLABORATORS))).scalars())
+
+
+async def add_collaborator(session: AsyncSession, principal, deal_id: uuid.UUID,
+                           data: CollaboratorIn) -> DealCollaborator:
+    principal.require(DEALS_WRITE)
+    deal = await service.get(session, principal, deal_id, for_update=True)
+    if principal.is_partner and data.side != "partner":
+        raise Forbidden("partner keys add people of the partner's side only")
+    count = (await session.execute(select(func.count()).where(
+        DealCollaborator.deal_id == deal.id))).scalar_one()
+    if count >= MAX_COLLABORATORS:
+        raise Conflict(f"a deal has at most {MAX_COLLABORATORS} collaborators")
+    person = DealCollaborator(id=new_id(), deal_id=deal.id, side=data.side, name=data.name,
+                              email=data.email, role=data.role,
+                              created_at=dt.datetime.now(dt.UTC))
+    try:
+        async with session.begin_nested():
+            session.add(person)
+    except IntegrityError:
+        raise Conflict(f"{data.email} already works on this deal") from None
+    record(session, deal.id, "collaborator_added", principal.subject,
+           f"{data.name} <{data.email}> ({data.side}{', ' + data.role if data.role else ''})")
+    return person
+
+
+async def remove_collaborator(session: AsyncSession, principal, deal_id: uuid.UUID,
+                              collaborator_id: uuid.UUID) -> None:
+    principal.require(DEALS_WRITE)
+    deal = await service.get(session, principal, deal_id, for_update=True)
+    person = await session.get(DealCollaborator, collaborator_id)
+    if person is None or person.deal_id != deal.id:
+        raise NotFound("collaborator not found")
+    if principal.is_partner and person.side != "partner":
+        raise Forbidden("partner keys remove people of the partner's side only")
+    await session.delete(person)
+    record(session, deal.id, "collaborator_removed", principal.subject,
+           f"{person.name} <{person.email}>")

@@ -1,0 +1,181 @@
+"""A registration's life after the conflict check: review (approve, reject), the outcome (won,
+lost), extensions of its protection, expiry, and the channel team's resolution of a conflict.
+
+Each action is a row lock, a check against the transition table, the change, its event
+through the outbox and an entry on the deal's timeline, in the request's one transaction.
+"""
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import prm_contracts as contracts
+from prm_deals.config import EVENT_SOURCE
+from prm_deals.declaration import DEALS_WRITE
+from prm_deals.matching import conflicts
+from prm_deals.registrations import service
+from prm_deals.registrations.models import Deal, DealActivity
+from prm_events import outbox
+from prm_platform.http import check_if_match
+from prm_platform.ids import new_id
+from prm_platform.money import format_amount
+from prm_platform.problems import InvalidTransition, Unprocessable
+from prm_platform.security import Principal
+
+OPEN = frozenset(conflicts.OPEN_STATUSES)
+
+
+@dataclass(frozen=True)
+class Action:
+    allowed_from: frozenset[str]
+    target: str | None  # None: the status stays (an extension)
+    vendor_only: bool
+
+
+ACTIONS = {
+    "approve": Action(frozenset({"submitted", "in_review"}), "approved", vendor_only=True),
+    "reject": Action(frozenset({"submitted", "in_review", "approved"}), "rejected",
+                     vendor_only=True),
+    "win": Action(frozenset({"approved"}), "won", vendor_only=False),
+    "lose": Action(OPEN, "lost", vendor_only=False),
+    "extend": Action(OPEN, None, vendor_only=False),
+}
+
+
+def _amount(value: Decimal, currency: str) -> contracts.Amount:
+    return contracts.Amount(amount=format_amount(value, currency), currency=currency)
+
+
+def record(session: AsyncSession, deal_id: uuid.UUID, kind: str, actor: str,
+           note: str | None = None) -> None:
+    """An entry on the deal's timeline, in the caller's transaction."""
+    session.add(DealActivity(id=new_id(), deal_id=deal_id, kind=kind, actor=actor, text=note,
+                             at=dt.datetime.now(dt.UTC)))
+
+
+async def _publish(session: AsyncSession, deal: Deal, payload: contracts.EventPayload) -> None:
+    await outbox.publish(session, payload, source=EVENT_SOURCE, aggregate_id=deal.id,
+                         partner_id=deal.partner_id)
+
+
+async def act(session: AsyncSession, principal: Principal, deal_id: uuid.UUID, action: str,
+              if_match: str | None, *, reason: str | None = None,
+              won: tuple[Decimal, dt.date] | None = None, extension_days: int = 30,
+              max_extensions: int = 2) -> Deal:
+    """Apply ``action`` to the deal; see ``ACTIONS`` for who may, and from where."""
+    principal.require(DEALS_WRITE)
+    deal = await service.get(session, principal, deal_id, for_update=True)
+    rule = ACTIONS[action]
+    if rule.vendor_only:
+        principal.ensure_vendor()
+    check_if_match(if_match, deal.version)
+    if deal.status not in rule.allowed_from:
+        raise InvalidTransition(f"cannot {action} a deal that is {deal.status}",
+                                current_status=deal.status)
+    previous = deal.status
+    now = dt.datetime.now(dt.UTC)
+    deal.version += 1
+    deal.updated_at = now
+    base = {"deal_id": deal.id, "partner_id": deal.partner_id, "version": deal.version}
+    payload: contracts.EventPayload
+    note: str | None
+    if action == "extend":
+        if deal.extensions >= max_extensions:
+            raise InvalidTransition(f"the protection was extended {deal.extensions} times "
+                                    f"already, the most allowed", current_status=deal.status)
+        deal.extensions += 1
+        deal.protected_until = max(deal.protected_until or now.date(), now.date()) \
+            + dt.timedelta(days=extension_days)
+        payload = contracts.DealExtendedV1(**base, status=deal.status,
+                                           protected_until=deal.protected_until,
+                                           extensions=deal.extensions)
+        note = f"protection extended to {deal.protected_until.isoformat()}"
+    else:
+        assert rule.target is not None
+        deal.status, deal.status_reason = rule.target, reason
+        if action == "approve":
+            assert deal.protected_until is not None
+            payload = contracts.DealApprovedV1(**base, status=deal.status,
+                                               protected_until=deal.protected_until,
+                                               reason=reason)
+        elif action == "reject":
+            if not reason:
+                raise Unprocessable("a rejection needs a reason the partner can read")
+            deal.protected_until = None
+            payload = contracts.DealRejectedV1(**base, status=deal.status,
+                                               previous_status=previous, reason=reason)
+        elif action == "win":
+            assert won is not None
+            amount, closed_on = won
+            deal.won_amount, deal.closed_on = amount, closed_on
+            payload = contracts.DealWonV1(
+                **base, status=deal.status,
+                customer=contracts.Customer(name=deal.customer_name,
+                                            domain=deal.customer_domain,
+                                            country=deal.customer_country),
+                amount=_amount(amount, deal.currency), closed_on=closed_on,
+                deal_type=deal.deal_type,
+                products=[contracts.Product.model_validate(p) for p in deal.products])
+        else:
+            deal.closed_on = now.date()
+            payload = contracts.DealLostV1(**base, status=deal.status, reason=reason)
+        note = reason
+    await session.flush()
+    await _publish(session, deal, payload)
+    record(session, deal.id, rule.target or "extended", principal.subject, note)
+    return deal
+
+
+async def resolve_conflict(session: AsyncSession, principal: Principal, deal_id: uuid.UUID,
+                           if_match: str | None, reason: str | None) -> tuple[Deal, list[Deal]]:
+    """The channel team picks this registration: it is approved, and every other partner's
+    open registration that conflicts with it now is rejected, with the reason."""
+    principal.require(DEALS_WRITE)
+    principal.ensure_vendor()
+    deal = await service.get(session, principal, deal_id, for_update=True)
+    check_if_match(if_match, deal.version)
+    if deal.status not in OPEN:
+        raise InvalidTransition(f"cannot resolve a conflict for a deal that is {deal.status}",
+                                current_status=deal.status)
+    customer = conflicts.Customer(deal.customer_name_key, deal.customer_domain_key,
+                                  deal.customer_country)
+    await conflicts.lock(session, customer)
+    losing = [c.id for c in await conflicts.find(session, customer, exclude=deal.id)
+              if c.kind == "registration" and c.partner_id != deal.partner_id]
+    if deal.status != "approved":
+        await act(session, principal, deal.id, "approve", None,
+                  reason=reason or "chosen by the channel team over conflicting registrations")
+    why = f"the channel team chose another partner's registration of this customer " \
+          f"({deal.id})" + (f": {reason}" if reason else "")
+    rejected = []
+    for other in sorted(losing):
+        rejected.append(await act(session, principal, other, "reject", None, reason=why))
+    return deal, rejected
+
+
+_EXPIRABLE = select(Deal).where(Deal.status.in_(sorted(OPEN)),
+                                Deal.protected_until < text("CURRENT_DATE"))
+
+
+async def expire(session: AsyncSession, batch: int = 500) -> int:
+    """The scheduled expiry: registrations whose protection ran out become ``expired``
+    (up to ``batch`` per run; the scheduler runs again at once while there are more)."""
+    deals = list((await session.execute(
+        _EXPIRABLE.order_by(Deal.protected_until).limit(batch).with_for_update(skip_locked=True)
+    )).scalars())
+    now = dt.datetime.now(dt.UTC)
+    for deal in deals:
+        previous, ended = deal.status, deal.protected_until
+        assert ended is not None
+        deal.status, deal.status_reason = "expired", "the protection period ended"
+        deal.version += 1
+        deal.updated_at = now
+        await _publish(session, deal, contracts.DealExpiredV1(
+            deal_id=deal.id, partner_id=deal.partner_id, status="expired",
+            version=deal.version, previous_status=previous, protected_until=ended))
+        record(session, deal.id, "expired", "scheduler", f"protected until {ended.isoformat()}")
+    return len(deals)
