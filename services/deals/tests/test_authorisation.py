@@ -129,7 +129,19 @@ def on_another_orgs_deal(method: str, suffix: str, body: dict | None = None, ref
         assert [p["email"] for p in people.json()] == (["eng@a.example"] if added else [])
     return case
 
+async def push_for_another_org(client, a: Org, b: Org) -> None:
+    response = await client.post("/v1/deal-batches", headers=b.headers, json={
+        "registrations": [{**NEW, "partner_id": a.partner_id}]})
+    [refused] = response.json()["items"]
+    assert refused["outcome"] == "error" and refused["problem"]["status"] == 403
+    count = (await client.connection.execute(
+        text("SELECT count(*) FROM deals WHERE partner_id = :p"), {"p": a.partner_id}
+    )).scalar_one()
+    assert count == 1  # A's own; nothing from B
+
+
 CASES = {
+    ("POST", "/v1/deal-batches"): push_for_another_org,
     ("POST", "/v1/deals/{deal_id}/approve"): on_another_orgs_deal("POST", "/approve"),
     ("POST", "/v1/deals/{deal_id}/reject"): on_another_orgs_deal("POST", "/reject",
                                                                  {"reason": "no"}),

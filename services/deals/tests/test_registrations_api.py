@@ -77,7 +77,8 @@ async def test_active_partner_registers_a_deal_and_its_event(client, list_partne
         "deal_id": deal["id"], "partner_id": str(partner_id),
         "customer": {k: customer[k] for k in ("name", "domain", "country")},
         "amount": {"amount": "48000.50", "currency": "EUR"},
-        "expected_close_date": NEXT_MONTH, "status": "submitted",
+        "expected_close_date": NEXT_MONTH, "status": "submitted", "deal_type": "renewal",
+        "protected_until": deal["protected_until"], "reason": None, "version": 1,
     }
 
 

@@ -66,12 +66,19 @@ def insert_cte(after: str) -> str:
     )"""
 
 
+def envelope(payload: EventPayload, *, source: str, aggregate_id: uuid.UUID,
+             partner_id: uuid.UUID | None = None) -> dict[str, Any]:
+    """The CloudEvent of ``payload`` as the outbox stores it (its ``id`` is the event id)."""
+    event = new_event(payload, source=source, subject=str(aggregate_id), partner_id=partner_id)
+    return event.model_dump(mode="json", exclude_none=True)
+
+
 def event_params(payload: EventPayload, *, source: str, aggregate_id: uuid.UUID,
                  partner_id: uuid.UUID | None = None) -> dict[str, object]:
-    event = new_event(payload, source=source, subject=str(aggregate_id), partner_id=partner_id)
-    envelope = event.model_dump(mode="json", exclude_none=True)
-    return {"event_id": event.id, "event_topic": payload.topic, "event_key": str(aggregate_id),
-            "event_type": event.type, "event_envelope": orjson.dumps(envelope).decode()}
+    stored = envelope(payload, source=source, aggregate_id=aggregate_id, partner_id=partner_id)
+    return {"event_id": stored["id"], "event_topic": payload.topic,
+            "event_key": str(aggregate_id), "event_type": stored["type"],
+            "event_envelope": orjson.dumps(stored).decode()}
 
 
 _CLAIM_BATCH = text(

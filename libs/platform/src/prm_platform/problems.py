@@ -106,15 +106,9 @@ class ProblemResponse(JSONResponse):
     media_type = PROBLEM_MEDIA_TYPE
 
 
-def problem_response(
-    status: int,
-    slug: str,
-    detail: str | None = None,
-    *,
-    instance: str | None = None,
-    headers: dict[str, str] | None = None,
-    **extra: Any,
-) -> ProblemResponse:
+def problem_body(status: int, slug: str, detail: str | None = None, *,
+                 instance: str | None = None, **extra: Any) -> dict[str, Any]:
+    """The problem document itself, e.g. for one item of a batch answered as a whole."""
     body: dict[str, Any] = {
         "type": problem_type(slug),
         "title": problem_title(slug),
@@ -125,7 +119,20 @@ def problem_response(
     if instance is not None:
         body["instance"] = instance
     body.update({k: v for k, v in extra.items() if v is not None})
-    return ProblemResponse(body, status_code=status, headers=headers)
+    return body
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    detail: str | None = None,
+    *,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> ProblemResponse:
+    return ProblemResponse(problem_body(status, slug, detail, instance=instance, **extra),
+                           status_code=status, headers=headers)
 
 
 class ProblemError(Exception):
@@ -201,6 +208,12 @@ def _dotted(path: Sequence[str | int]) -> str:
         else:
             dotted += f".{part}" if dotted else str(part)
     return dotted or "(body)"
+
+
+def field_errors(errors: list[Any], location: str = "body") -> list[dict[str, str]]:
+    """A pydantic ``ValidationError.errors()`` as the problem document's ``errors`` list."""
+    return [{"location": location, "field": _dotted(err.get("loc", ())),
+             "message": err.get("msg", "")} for err in errors]
 
 
 def _field_errors(exc: RequestValidationError) -> tuple[list[dict[str, str]], bool]:

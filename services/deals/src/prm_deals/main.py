@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from prm_deals.accounts.endpoints import router as accounts_router
 from prm_deals.config import SCHEMA, Settings
+from prm_deals.registrations.endpoints import batches_router
 from prm_deals.registrations.endpoints import router as registrations_router
 from prm_platform.app import create_service_app
 
@@ -14,7 +15,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Deal registrations by partners, checked against the partner directory.",
         schema=SCHEMA,
         settings=settings or Settings(),
-        routers=[registrations_router, accounts_router],
+        routers=[registrations_router, batches_router, accounts_router],
         tags=[{"name": "deals", "description": "Deal registrations: a partner claims a "
                "customer opportunity so that the vendor can protect it from channel conflict."},
               {"name": "direct accounts", "description": "Named accounts of the vendor's "

@@ -63,42 +63,52 @@ def _lock_key(kind: str, key: str) -> int:
                           "big", signed=True)
 
 
-async def lock(connection: AsyncConnection | AsyncSession, new: Customer) -> None:
-    """Hold the customer's blocking keys until the transaction ends (sorted: no deadlock
-    between two registrations that share one key of two)."""
-    keys = sorted({_lock_key("name", new.name_key)} |
-                  ({_lock_key("domain", new.domain_key)} if new.domain_key else set()))
-    calls = ", ".join(f"pg_advisory_xact_lock({_LOCK_CLASS}, :k{i})" for i in range(len(keys)))
-    await connection.execute(text(f"SELECT {calls}"), {f"k{i}": k for i, k in enumerate(keys)})
+async def lock(connection: AsyncConnection | AsyncSession, *customers: Customer) -> None:
+    """Hold the customers' blocking keys until the transaction ends, taken in one order (so
+    two writers sharing some keys cannot deadlock)."""
+    keys = sorted({_lock_key("name", c.name_key) for c in customers}
+                  | {_lock_key("domain", c.domain_key) for c in customers if c.domain_key})
+    await connection.execute(text(
+        "SELECT count(pg_advisory_xact_lock(:class, k)) "
+        "FROM (SELECT k FROM unnest(CAST(:keys AS integer[])) AS k ORDER BY k) AS keys"),
+        {"class": _LOCK_CLASS, "keys": keys})
 
 
-_NAME_CLOSE = ("({column} % CAST(:name_key AS varchar) OR {column} %> CAST(:name_key AS varchar)"
-               " OR {column} <% CAST(:name_key AS varchar))")
+_NAME_CLOSE = "({column} % q.name_key OR {column} %> q.name_key OR {column} <% q.name_key)"
 _OPEN = "status IN ('submitted', 'in_review', 'approved') AND protected_until >= CURRENT_DATE"
+# The customers checked at once, numbered from 1.
+_QUERIED = """q AS (
+    SELECT * FROM unnest(CAST(:name_keys AS varchar[]), CAST(:domain_keys AS varchar[]),
+                         CAST(:countries AS varchar[]), CAST(:excluded AS uuid[]))
+                  WITH ORDINALITY AS q(name_key, domain_key, country, excluded, i))"""
 _REGISTRATIONS = text(f"""
-    SELECT id, partner_id, customer_name, customer_country, customer_name_key,
-           customer_domain_key, status, created_at, protected_until
-    FROM deals WHERE id IN (
-        (SELECT id FROM deals WHERE {_OPEN} AND customer_domain_key = :domain_key LIMIT :n)
+    WITH {_QUERIED}
+    SELECT q.i, d.id, d.partner_id, d.customer_name, d.customer_country, d.customer_name_key,
+           d.customer_domain_key, d.status, d.created_at, d.protected_until
+    FROM q CROSS JOIN LATERAL (
+        (SELECT id FROM deals WHERE {_OPEN} AND customer_domain_key = q.domain_key LIMIT :n)
         UNION
         (SELECT id FROM deals
-         WHERE {_OPEN} AND customer_country = :country
+         WHERE {_OPEN} AND customer_country = q.country
            AND {_NAME_CLOSE.format(column="customer_name_key")}
-         ORDER BY similarity(customer_name_key, CAST(:name_key AS varchar)) DESC LIMIT :n))
-      AND (CAST(:exclude AS uuid) IS NULL OR id <> CAST(:exclude AS uuid))
+         ORDER BY similarity(customer_name_key, q.name_key) DESC LIMIT :n)
+    ) c JOIN deals d ON d.id = c.id
+    WHERE q.excluded IS NULL OR d.id <> q.excluded
 """)
 _ACCOUNTS = text(f"""
-    SELECT a.id, a.name, a.country, a.domain_key, a.owner,
-           array_agg(n.name_key) FILTER (WHERE NOT n.alias) AS name_keys,
-           array_agg(n.name_key) FILTER (WHERE n.alias) AS alias_keys
-    FROM direct_accounts a JOIN direct_account_names n ON n.account_id = a.id
-    WHERE a.id IN (
-        (SELECT id FROM direct_accounts WHERE domain_key = :domain_key LIMIT :n)
+    WITH {_QUERIED}
+    SELECT q.i, a.id, a.name, a.country, a.domain_key, a.owner,
+           (SELECT array_agg(n.name_key) FROM direct_account_names n
+            WHERE n.account_id = a.id AND NOT n.alias) AS name_keys,
+           (SELECT array_agg(n.name_key) FROM direct_account_names n
+            WHERE n.account_id = a.id AND n.alias) AS alias_keys
+    FROM q CROSS JOIN LATERAL (
+        (SELECT id FROM direct_accounts WHERE domain_key = q.domain_key LIMIT :n)
         UNION
         (SELECT account_id FROM direct_account_names
          WHERE {_NAME_CLOSE.format(column="name_key")}
-         ORDER BY similarity(name_key, CAST(:name_key AS varchar)) DESC LIMIT :n))
-    GROUP BY a.id
+         ORDER BY similarity(name_key, q.name_key) DESC LIMIT :n)
+    ) c JOIN direct_accounts a ON a.id = c.id
 """)
 
 
@@ -106,26 +116,38 @@ async def find(connection: AsyncConnection | AsyncSession, new: Customer, *,
                exclude: uuid.UUID | None = None) -> list[Conflict]:
     """The open registrations (within their protection period) and direct accounts that
     ``new`` conflicts with, best match first."""
-    params = {"name_key": new.name_key, "domain_key": new.domain_key, "country": new.country,
-              "n": CANDIDATES}
-    found: list[Conflict] = []
-    for row in await connection.execute(_REGISTRATIONS, {**params, "exclude": exclude}):
+    return (await find_many(connection, [new], exclude=[exclude]))[0]
+
+
+async def find_many(connection: AsyncConnection | AsyncSession, customers: list[Customer], *,
+                    exclude: list[uuid.UUID | None] | None = None) -> list[list[Conflict]]:
+    """``find`` for many customers in two statements (a bulk push's)."""
+    params = {"name_keys": [c.name_key for c in customers],
+              "domain_keys": [c.domain_key for c in customers],
+              "countries": [c.country for c in customers],
+              "excluded": exclude or [None] * len(customers), "n": CANDIDATES}
+    found: list[list[Conflict]] = [[] for _ in customers]
+    for row in await connection.execute(_REGISTRATIONS, params):
+        new = customers[row.i - 1]
         match = compare(new, Customer(row.customer_name_key, row.customer_domain_key,
                                       row.customer_country))
         if match.conflict:
-            found.append(Conflict(
+            found[row.i - 1].append(Conflict(
                 kind="registration", id=row.id, score=match.score, reasons=match.reasons,
                 customer_name=row.customer_name, partner_id=row.partner_id, status=row.status,
                 registered_at=row.created_at, protected_until=row.protected_until))
     for row in await connection.execute(_ACCOUNTS, params):
+        new = customers[row.i - 1]
         keys = tuple(row.name_keys or ())
         # An account without a country is named everywhere.
         known = Customer(keys[0] if keys else "", row.domain_key, row.country or new.country)
         match = compare(new, known, known_names=keys[1:],
                         alias_names=tuple(row.alias_keys or ()))
         if match.conflict:
-            found.append(Conflict(kind="direct_account", id=row.id, score=match.score,
-                                  reasons=match.reasons, customer_name=row.name,
-                                  owner=row.owner))
-    found.sort(key=lambda c: (-c.score, c.kind, str(c.id)))
-    return found[:MAX_CONFLICTS]
+            found[row.i - 1].append(Conflict(
+                kind="direct_account", id=row.id, score=match.score, reasons=match.reasons,
+                customer_name=row.name, owner=row.owner))
+    for conflicts in found:
+        conflicts.sort(key=lambda c: (-c.score, c.kind, str(c.id)))
+        del conflicts[MAX_CONFLICTS:]
+    return found

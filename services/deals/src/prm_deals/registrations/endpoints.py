@@ -6,7 +6,7 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from prm_deals.config import Settings
-from prm_deals.registrations import coselling, lifecycle, service
+from prm_deals.registrations import batches, coselling, lifecycle, service
 from prm_deals.registrations.models import Deal
 from prm_deals.registrations.schemas import (
     ActionRequest,
@@ -318,3 +318,27 @@ async def remove_collaborator(deal_id: uuid.UUID, collaborator_id: uuid.UUID,
                               session: Session, caller: Caller) -> Response:
     await coselling.remove_collaborator(session, caller, deal_id, collaborator_id)
     return Response(status_code=204)
+
+
+batches_router = APIRouter(prefix="/v1/deal-batches", tags=["deals"], route_class=ServiceRoute,
+                           responses=problem_responses(400, 401, 403, 422))
+
+
+@batches_router.post("", summary="Register many deals at once (bulk push)",
+                     description=f"Up to {batches.MAX_BATCH} registrations, for a partner's CRM "
+                     "sync or a vendor's import: each item is validated and conflict-checked "
+                     "like `POST /v1/deals` (against other partners' registrations, the "
+                     "vendor's direct accounts, and the items before it in the batch), and "
+                     "answered on its own: `created`, `conflict`, `existing` (its "
+                     "`external_id` was registered before), `duplicate` (of an earlier item "
+                     "of the same partner) or `error` with its problem document. The batch is "
+                     "one transaction: all of its registrations or none.",
+                     responses=problem_responses(409))
+@single_statement
+async def push_batch(body: batches.DealBatch, request: Request, begin: Begin, caller: Caller,
+                     idempotency_key: IdempotencyKeyHeader = None) -> batches.BatchResult:
+    def render(result: batches.BatchResult) -> Response:
+        return Response(result.model_dump_json(), media_type="application/json")
+
+    return await batches.push(begin, caller, body, request.state.idempotency,  # type: ignore[return-value]
+                              _settings(request).protection_days, render)

@@ -5,6 +5,7 @@ stored response (CONVENTIONS.md)."""
 import datetime as dt
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 from fastapi import Response
@@ -40,7 +41,7 @@ class PartnerNotEligible(Unprocessable):
     slug = "partner-not-eligible"
 
 
-def _registering_partner(principal: Principal, named: uuid.UUID | None) -> uuid.UUID:
+def registering_partner(principal: Principal, named: uuid.UUID | None) -> uuid.UUID:
     """The org the deal is registered for. A partner key speaks only for its own org."""
     if principal.is_partner:
         if named is not None and named != principal.partner_id:
@@ -53,7 +54,7 @@ def _registering_partner(principal: Principal, named: uuid.UUID | None) -> uuid.
     return named
 
 
-def _refuse_ineligible(partner_id: uuid.UUID, status: str | None) -> None:
+def refuse_ineligible(partner_id: uuid.UUID, status: str | None) -> None:
     # Judged on the local directory, which trails the partners service by the event delay:
     # a partner activated a moment ago may be refused once, and succeed on retry.
     if status is None:
@@ -63,7 +64,7 @@ def _refuse_ineligible(partner_id: uuid.UUID, status: str | None) -> None:
                                  "partners may register deals", partner_status=status)
 
 
-def _registered_event(deal: Deal) -> contracts.DealRegisteredV1:
+def registered_event(deal: Deal) -> contracts.DealRegisteredV1:
     return contracts.DealRegisteredV1(
         deal_id=deal.id,
         partner_id=deal.partner_id,
@@ -177,22 +178,40 @@ def new_deal(partner_id: uuid.UUID, data: DealRegistration, customer: Customer,
     )
 
 
-def _insert_params(deal: Deal) -> dict[str, object]:
+_JSON_COLUMNS = ("customer_address", "customer_crm_ids", "products", "conflicts", "decision")
+
+
+def insert_values(deal: Deal) -> dict[str, Any]:
+    """The new registration's columns, as JSON-ready values (a bulk push sends many at once)."""
     return {
-        "id": deal.id, "partner_id": deal.partner_id, "external_id": deal.external_id,
+        "id": str(deal.id), "partner_id": str(deal.partner_id), "external_id": deal.external_id,
         "customer_name": deal.customer_name, "customer_domain": deal.customer_domain,
-        "customer_country": deal.customer_country,
-        "customer_address": _json(deal.customer_address),
-        "customer_crm_ids": _json(deal.customer_crm_ids),
-        "customer_name_key": deal.customer_name_key,
-        "customer_domain_key": deal.customer_domain_key, "products": _json(deal.products),
+        "customer_country": deal.customer_country, "customer_address": deal.customer_address,
+        "customer_crm_ids": deal.customer_crm_ids, "customer_name_key": deal.customer_name_key,
+        "customer_domain_key": deal.customer_domain_key, "products": deal.products,
         "deal_type": deal.deal_type, "private_offer": deal.private_offer,
-        "amount": deal.amount, "currency": deal.currency,
-        "expected_close_date": deal.expected_close_date, "notes": deal.notes,
-        "status": deal.status, "protected_until": deal.protected_until,
-        "conflicts": _json(deal.conflicts), "decision": _json(deal.decision),
-        "now": deal.created_at,
+        "amount": str(deal.amount), "currency": deal.currency,
+        "expected_close_date": deal.expected_close_date.isoformat(), "notes": deal.notes,
+        "status": deal.status,
+        "protected_until": deal.protected_until.isoformat() if deal.protected_until else None,
+        "conflicts": deal.conflicts, "decision": deal.decision,
     }
+
+
+def _insert_params(deal: Deal) -> dict[str, object]:
+    """``insert_values`` as the statement's typed parameters."""
+    values: dict[str, object] = {
+        **insert_values(deal), "id": deal.id, "partner_id": deal.partner_id,
+        "amount": deal.amount, "expected_close_date": deal.expected_close_date,
+        "protected_until": deal.protected_until, "now": deal.created_at}
+    for column in _JSON_COLUMNS:
+        values[column] = _json(values[column])
+    return values
+
+
+def activity_text(deal: Deal) -> str:
+    reason = (deal.decision or {}).get("reason")
+    return f"registered: {deal.status}" + (f" ({reason})" if reason else "")
 
 
 async def register(begin: Transactions, principal: Principal, data: DealRegistration,
@@ -206,7 +225,7 @@ async def register(begin: Transactions, principal: Principal, data: DealRegistra
     answer. ``answer`` renders the response before that statement runs (201) so that a retry
     under the key gets the very bytes the first got."""
     principal.require(DEALS_WRITE)
-    partner_id = _registering_partner(principal, data.partner_id)
+    partner_id = registering_partner(principal, data.partner_id)
     customer = conflicts.customer(data.customer.name, data.customer.domain,
                                   data.customer.country)
     async with begin() as connection:
@@ -222,15 +241,13 @@ async def register(begin: Transactions, principal: Principal, data: DealRegistra
         row = (await connection.execute(_REGISTER, {
             **_insert_params(deal), **idempotency.store_params(request, response),
             "activity_id": new_id(), "actor": principal.subject,
-            "activity_text": f"registered: {deal.status}"
-            + (f" ({(deal.decision or {}).get('reason')})" if deal.status != "submitted"
-               else ""),
-            **outbox.event_params(_registered_event(deal), source=EVENT_SOURCE,
+            "activity_text": activity_text(deal),
+            **outbox.event_params(registered_event(deal), source=EVENT_SOURCE,
                                   aggregate_id=deal.id, partner_id=partner_id),
         })).one()
         if row.registered:
             return response
-        _refuse_ineligible(partner_id, row.partner_status)
+        refuse_ineligible(partner_id, row.partner_status)
         assert request is not None  # eligible yet not registered: the key was already taken
         return await idempotency.stored_response(connection, request)
 
@@ -242,7 +259,7 @@ async def check(connection: AsyncConnection, principal: Principal, data: Custome
     principal.require(DEALS_READ)
     # A vendor's check for no partner in particular: every registration is another's.
     partner_id = None if not principal.is_partner and data.partner_id is None \
-        else _registering_partner(principal, data.partner_id)
+        else registering_partner(principal, data.partner_id)
     customer = conflicts.customer(data.customer.name, data.customer.domain,
                                   data.customer.country)
     found = await conflicts.find(connection, customer)
