@@ -95,7 +95,8 @@ def vendor_only(method: str, path: str, body: dict | None = None):
     """A route of the vendor's direct accounts: a partner key is refused even with the scopes
     (partners never see the vendor's named accounts), and reads nothing."""
     async def case(client, a: Org, b: Org) -> None:
-        url = path.format(account_id="0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b")
+        url = path.format(account_id="0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b",
+                          rule_id="0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b")
         headers = b.scoped(("deals:read", "deals:write", *ACCOUNT_SCOPES))
         response = await client.request(method, url, json=body, headers=headers)
         assert response.status_code == 403, response.text
@@ -140,7 +141,21 @@ async def push_for_another_org(client, a: Org, b: Org) -> None:
     assert count == 1  # A's own; nothing from B
 
 
+_RULE = {"name": "Partners approve themselves", "outcome": "approve"}
+
 CASES = {
+    ("POST", "/v1/engagement-rules"): vendor_only("POST", "/v1/engagement-rules", _RULE),
+    ("GET", "/v1/engagement-rules"): vendor_only("GET", "/v1/engagement-rules"),
+    ("POST", "/v1/engagement-rules/dry-run"): vendor_only(
+        "POST", "/v1/engagement-rules/dry-run", {"registration": NEW}),
+    ("GET", "/v1/engagement-rules/{rule_id}"): vendor_only(
+        "GET", "/v1/engagement-rules/{rule_id}"),
+    ("PATCH", "/v1/engagement-rules/{rule_id}"): vendor_only(
+        "PATCH", "/v1/engagement-rules/{rule_id}", {"enabled": False}),
+    ("DELETE", "/v1/engagement-rules/{rule_id}"): vendor_only(
+        "DELETE", "/v1/engagement-rules/{rule_id}"),
+    ("GET", "/v1/engagement-rules/{rule_id}/versions"): vendor_only(
+        "GET", "/v1/engagement-rules/{rule_id}/versions"),
     ("POST", "/v1/deal-batches"): push_for_another_org,
     ("POST", "/v1/deals/{deal_id}/approve"): on_another_orgs_deal("POST", "/approve"),
     ("POST", "/v1/deals/{deal_id}/reject"): on_another_orgs_deal("POST", "/reject",

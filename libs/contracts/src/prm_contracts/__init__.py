@@ -58,6 +58,8 @@ class PartnerSnapshot(BaseModel):
     country: str = Field(description="ISO 3166-1 alpha-2")
     status: PartnerStatus
     version: int = Field(description="Increases with every change; consumers drop older ones.")
+    tier: str | None = Field(default=None, description="The programme tier (e.g. Gold), once "
+                             "the programme assigns one")
 
 
 class PartnerCreatedV1(EventPayload):

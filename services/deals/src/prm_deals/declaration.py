@@ -19,6 +19,7 @@ SERVICE = ServiceDeclaration(
     worker="prm_deals.worker",
     routes=(RoutePrefix("/v1/deals", read=DEALS_READ, write=DEALS_WRITE),
             RoutePrefix("/v1/deal-batches", read=DEALS_READ, write=DEALS_WRITE),
+            RoutePrefix("/v1/engagement-rules", read=DEALS_READ, write=DEALS_WRITE),
             RoutePrefix("/v1/direct-accounts", read=DIRECT_ACCOUNTS_READ,
                         write=DIRECT_ACCOUNTS_WRITE)),
     scopes=(

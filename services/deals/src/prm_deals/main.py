@@ -6,6 +6,7 @@ from prm_deals.accounts.endpoints import router as accounts_router
 from prm_deals.config import SCHEMA, Settings
 from prm_deals.registrations.endpoints import batches_router
 from prm_deals.registrations.endpoints import router as registrations_router
+from prm_deals.rules.endpoints import router as rules_router
 from prm_platform.app import create_service_app
 
 
@@ -15,9 +16,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Deal registrations by partners, checked against the partner directory.",
         schema=SCHEMA,
         settings=settings or Settings(),
-        routers=[registrations_router, batches_router, accounts_router],
+        routers=[registrations_router, batches_router, accounts_router, rules_router],
         tags=[{"name": "deals", "description": "Deal registrations: a partner claims a "
                "customer opportunity so that the vendor can protect it from channel conflict."},
               {"name": "direct accounts", "description": "Named accounts of the vendor's "
-               "direct sales, with their aliases: registering one is a channel conflict."}],
+               "direct sales, with their aliases: registering one is a channel conflict."},
+              {"name": "engagement rules", "description": "The vendor's rules of engagement: "
+               "ordered, versioned rules that decide a new registration at once."}],
     )

@@ -18,6 +18,7 @@ class PartnerDirectoryEntry(Base):
     type: Mapped[str] = mapped_column(String(40))
     country: Mapped[str] = mapped_column(String(2))
     status: Mapped[str] = mapped_column(String(40))
+    tier: Mapped[str | None] = mapped_column(String(40))
     # The partner's own version of the snapshot held; older snapshots are never taken.
     version: Mapped[int] = mapped_column(Integer)
     # How many events about this partner were applied, stale ones included. The inbox applies

@@ -9,7 +9,7 @@ from prm_contracts import PartnerSnapshot
 from prm_deals.directory.models import PartnerDirectoryEntry
 
 # Columns that come from the partner's snapshot and move only with its version.
-_SNAPSHOT_COLUMNS = ("name", "type", "country", "status", "version", "last_event_at")
+_SNAPSHOT_COLUMNS = ("name", "type", "country", "status", "tier", "version", "last_event_at")
 
 
 async def get(session: AsyncSession, partner_id: uuid.UUID) -> PartnerDirectoryEntry | None:
@@ -26,7 +26,7 @@ async def record(session: AsyncSession, partner: PartnerSnapshot, emitted_at: dt
     entry = PartnerDirectoryEntry
     statement = insert(entry).values(
         partner_id=partner.id, name=partner.name, type=partner.type, country=partner.country,
-        status=partner.status, version=partner.version, events_applied=1,
+        status=partner.status, tier=partner.tier, version=partner.version, events_applied=1,
         last_event_at=emitted_at, projected_at=func.now(),
     )
     newer = statement.excluded.version > entry.version

@@ -32,6 +32,8 @@ from prm_deals.matching.score import Customer, compare
 from prm_deals.registrations import service
 from prm_deals.registrations.models import Deal
 from prm_deals.registrations.schemas import DealOut, DealRegistration
+from prm_deals.rules import service as engagement
+from prm_deals.rules.evaluate import decide, facts_of
 from prm_events import outbox
 from prm_platform import idempotency
 from prm_platform.http import Transactions
@@ -86,8 +88,6 @@ class BatchResult(BaseModel):
     items: list[BatchItem]
 
 
-_PARTNERS = text("SELECT partner_id, status FROM partner_directory "
-                 "WHERE partner_id = ANY(CAST(:ids AS uuid[]))")
 _EXISTING = text("""
     SELECT d.* FROM deals d
     JOIN unnest(CAST(:partners AS uuid[]), CAST(:external_ids AS varchar[])) AS e(p, x)
@@ -176,8 +176,8 @@ async def push(begin: Transactions, principal: Principal, batch: DealBatch,
     async with begin() as connection:
         if valid:
             await conflicts.lock(connection, *(c for *_, c in valid))
-            standing = {row.partner_id: row.status for row in await connection.execute(
-                _PARTNERS, {"ids": sorted({p for _, _, p, _ in valid})})}
+            rules, partners = await engagement.for_decisions(
+                connection, sorted({p for _, _, p, _ in valid}))
             keyed = [(p, d.external_id) for _, d, p, _ in valid if d.external_id]
             existing = {(row.partner_id, row.external_id): Deal(**row._mapping)
                         for row in await connection.execute(_EXISTING, {
@@ -186,7 +186,8 @@ async def push(begin: Transactions, principal: Principal, batch: DealBatch,
             pending = []
             for index, data, partner_id, customer in valid:
                 try:
-                    service.refuse_ineligible(partner_id, standing.get(partner_id))
+                    service.refuse_ineligible(
+                        partner_id, partners.get(str(partner_id), {}).get("status"))
                 except ProblemError as exc:
                     items[index] = _error(index, exc)
                     continue
@@ -213,8 +214,11 @@ async def push(begin: Transactions, principal: Principal, batch: DealBatch,
                     continue
                 everything = sorted([*known, *(c for _, c in in_batch)],
                                     key=lambda c: (-c.score, c.kind, str(c.id)))
-                deal = service.new_deal(partner_id, data, customer,
-                                        everything[:conflicts.MAX_CONFLICTS], protection_days)
+                everything = everything[:conflicts.MAX_CONFLICTS]
+                decided = decide(partner_id, everything,
+                                 facts_of(data, partners.get(str(partner_id))), rules)
+                deal = service.new_deal(partner_id, data, customer, everything, decided,
+                                        protection_days)
                 made.append(deal)
                 if data.external_id:
                     external_ids[(partner_id, data.external_id)] = index

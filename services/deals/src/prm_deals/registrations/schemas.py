@@ -201,9 +201,18 @@ class ConflictOut(BaseModel):
         return shown
 
 
+class RuleRef(BaseModel):
+    id: uuid.UUID
+    name: str
+    version: int
+
+
 class Decision(BaseModel):
     outcome: DealStatus = Field(description="The status the registration was given.")
     reason: str | None = Field(default=None, description="Why, when it is not `submitted`.")
+    rule: RuleRef | None = Field(default=None, description="The rule of engagement that "
+                                 "decided, at the version it had then; none when no rule "
+                                 "fired (first come, first served, or the default).")
 
 
 class ConflictReport(BaseModel):

@@ -26,6 +26,8 @@ from prm_deals.registrations.schemas import (
     DealRegistration,
     Decision,
 )
+from prm_deals.rules import service as engagement
+from prm_deals.rules.evaluate import Decided, decide, facts_of
 from prm_events import outbox
 from prm_platform import idempotency
 from prm_platform.http import Transactions
@@ -81,33 +83,6 @@ def registered_event(deal: Deal) -> contracts.DealRegisteredV1:
     )
 
 
-def decide(partner_id: uuid.UUID | None, found: list[conflicts.Conflict]
-           ) -> tuple[str, str | None]:
-    """The status a new registration gets from what the conflict check found, and why.
-
-    A true conflict (score >= ``conflicts.TRUE_CONFLICT``) with another partner's open
-    registration is first come, first served: the later one is rejected. A lesser match, or a
-    vendor's named account, goes to review. The partner's own registrations of the customer
-    decide nothing (several deals of one customer are normal)."""
-    others = [c for c in found if c.kind == "direct_account" or c.partner_id != partner_id]
-    first = sorted((c for c in others if c.kind == "registration"
-                    and c.score >= conflicts.TRUE_CONFLICT),
-                   key=lambda c: (c.registered_at or dt.datetime.max.replace(tzinfo=dt.UTC)))
-    if first:
-        earlier = first[0]
-        assert earlier.registered_at is not None and earlier.protected_until is not None
-        return "rejected", ("another partner registered this customer first, on "
-                            f"{earlier.registered_at.date().isoformat()}; that registration "
-                            f"is protected until {earlier.protected_until.isoformat()}")
-    if any(c.kind == "direct_account" for c in others):
-        return "in_review", "the customer is a named account of the vendor: the channel team " \
-                            "decides"
-    if others:
-        return "in_review", "a possible match with another partner's registration: the " \
-                            "channel team decides"
-    return "submitted", None
-
-
 _ELIGIBLE = "partner.status = 'active'"
 _REGISTER = text(f"""
     WITH partner AS (
@@ -155,9 +130,10 @@ def _json(value: object) -> str | None:
 
 
 def new_deal(partner_id: uuid.UUID, data: DealRegistration, customer: Customer,
-             found: list[conflicts.Conflict], protection_days: int) -> Deal:
+             found: list[conflicts.Conflict], decided: Decided, protection_days: int) -> Deal:
     now = dt.datetime.now(dt.UTC)
-    status, reason = decide(partner_id, found)
+    status = decided.status
+    days = decided.protection_days or protection_days
     return Deal(
         id=new_id(), partner_id=partner_id, external_id=data.external_id,
         customer_name=data.customer.name, customer_domain=data.customer.domain,
@@ -170,10 +146,9 @@ def new_deal(partner_id: uuid.UUID, data: DealRegistration, customer: Customer,
         deal_type=data.deal_type.value, private_offer=data.private_offer,
         amount=data.amount.value, currency=data.amount.currency,
         expected_close_date=data.expected_close_date, notes=data.notes or None, status=status,
-        protected_until=None if status == "rejected"
-        else now.date() + dt.timedelta(days=protection_days),
+        protected_until=None if status == "rejected" else now.date() + dt.timedelta(days=days),
         conflicts=[c.as_json() for c in found],
-        decision={"outcome": status, "reason": reason}, version=1, created_at=now,
+        decision=decided.record(), version=1, created_at=now,
         updated_at=now,
     )
 
@@ -236,7 +211,9 @@ async def register(begin: Transactions, principal: Principal, data: DealRegistra
             if existing is not None:
                 return answer(Deal(**existing._mapping), 200)
         found = await conflicts.find(connection, customer)
-        deal = new_deal(partner_id, data, customer, found, protection_days)
+        rules, partners = await engagement.for_decisions(connection, [partner_id])
+        decided = decide(partner_id, found, facts_of(data, partners.get(str(partner_id))), rules)
+        deal = new_deal(partner_id, data, customer, found, decided, protection_days)
         response = answer(deal, 201)
         row = (await connection.execute(_REGISTER, {
             **_insert_params(deal), **idempotency.store_params(request, response),
@@ -263,10 +240,12 @@ async def check(connection: AsyncConnection, principal: Principal, data: Custome
     customer = conflicts.customer(data.customer.name, data.customer.domain,
                                   data.customer.country)
     found = await conflicts.find(connection, customer)
-    status, reason = decide(partner_id, found)
+    # No rules here: the check answers what the customer collides with; the rules' dry run
+    # (POST /v1/engagement-rules/dry-run) answers what a whole registration would get.
+    decided = decide(partner_id, found)
     return ConflictReport(
         conflicts=[ConflictOut.seen_by(c.as_json(), principal, partner_id) for c in found],
-        decision=Decision(outcome=status, reason=reason))
+        decision=Decision(outcome=decided.status, reason=decided.reason))
 
 
 async def get(session: AsyncSession, principal: Principal, deal_id: uuid.UUID, *,

@@ -1,0 +1,128 @@
+import datetime as dt
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from prm_deals.registrations.schemas import DealRegistration, DealType, ShortText
+from prm_platform.money import Money
+from prm_platform.types import CountryCode
+
+MAX_RULES = 200
+Outcome = Literal["approve", "reject", "review"]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class Conditions(BaseModel):
+    """All given conditions must hold for the rule to fire; a condition left out holds always."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    partner_tiers: list[Label] | None = Field(default=None, max_length=50, description=(
+        "The registering partner's tier is one of these (as the partner directory holds it)."))
+    partner_types: list[Label] | None = Field(default=None, max_length=50)
+    countries: list[CountryCode] | None = Field(default=None, max_length=250,
+                                                description="The customer's country.")
+    deal_types: list[DealType] | None = None
+    products: list[Sku] | None = Field(default=None, max_length=200, description=(
+        "Some product of the deal has one of these SKUs."))
+    amount_at_least: Money | None = Field(default=None, description=(
+        "The deal's amount is at least this; a deal in another currency does not match."))
+    amount_below: Money | None = Field(default=None, description=(
+        "The deal's amount is below this; a deal in another currency does not match."))
+    private_offer: bool | None = None
+    conflict: Literal["none", "any", "registration", "direct_account"] | None = Field(
+        default=None, description="What the conflict check found (`registration`: another "
+        "partner's; `direct_account`: a vendor's named account; `any`: either; `none`: "
+        "nothing).")
+    conflict_score_at_least: float | None = Field(default=None, ge=0, le=1, description=(
+        "The best conflict's score (another partner's or an account's) is at least this."))
+
+
+class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "name": "Gold partners under 50k EUR are approved at once",
+        "conditions": {"partner_tiers": ["Gold", "Platinum"], "conflict": "none",
+                       "amount_below": {"amount": "50000.00", "currency": "EUR"}},
+        "outcome": "approve", "protection_days": 120}]})
+
+    name: ShortText
+    conditions: Conditions = Field(default_factory=Conditions)
+    outcome: Outcome = Field(description="`approve`, `reject` (with `reason`) or `review` (the "
+                             "channel team decides).")
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                             max_length=500)] | None = Field(
+        default=None, description="Told to the partner; required to reject.")
+    protection_days: int | None = Field(default=None, ge=1, le=3650, description=(
+        "How long a registration this rule decides is protected, instead of the default."))
+    position: int | None = Field(default=None, ge=0, le=100_000, description=(
+        "Rules are evaluated by ascending position (then creation); last if left out."))
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _reject_says_why(self) -> "RuleIn":
+        if self.outcome == "reject" and not self.reason:
+            raise ValueError("a rule that rejects needs a reason the partner can read")
+        return self
+
+
+class RulePatch(BaseModel):
+    """Only the fields sent change."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"enabled": False}]})
+
+    name: ShortText | None = None
+    conditions: Conditions | None = None
+    outcome: Outcome | None = None
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                             max_length=500)] | None = None
+    protection_days: int | None = Field(default=None, ge=1, le=3650)
+    position: int | None = Field(default=None, ge=0, le=100_000)
+    enabled: bool | None = None
+
+
+class RuleOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b", "position": 10,
+        "name": "Gold partners under 50k EUR are approved at once",
+        "conditions": {"partner_tiers": ["Gold", "Platinum"], "conflict": "none",
+                       "amount_below": {"amount": "50000.00", "currency": "EUR"}},
+        "outcome": "approve", "reason": None, "protection_days": 120, "enabled": True,
+        "version": 1, "created_at": "2026-11-22T09:30:00Z",
+        "updated_at": "2026-11-22T09:30:00Z"}]})
+
+    id: uuid.UUID
+    position: int
+    name: str
+    conditions: Conditions
+    outcome: Outcome
+    reason: str | None = None
+    protection_days: int | None = None
+    enabled: bool
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class RuleVersion(BaseModel):
+    version: int
+    rule: dict[str, Any] = Field(description="The rule as it was at that version.")
+    changed_by: str
+    changed_at: dt.datetime
+
+
+class DryRun(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    registration: DealRegistration = Field(description="As `POST /v1/deals` would take it; "
+                                           "`partner_id` names the registering partner.")
+
+
+class RuleTrace(BaseModel):
+    id: uuid.UUID
+    name: str
+    version: int
+    fired: bool
+    failed: list[str] = Field(description="The conditions that did not hold, in words.")
