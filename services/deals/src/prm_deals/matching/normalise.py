@@ -3,9 +3,9 @@ partner wrote them.
 
 ``name_key`` folds what differs between two spellings of one company and not between two
 companies: scripts (transliterated to Latin), diacritics, case, punctuation, ``&``/``+``/``and``,
-legal forms in many countries (``cleanco`` and a list of forms it does not cover, as prefixes
-and suffixes, repeatedly: ``Samsung Electronics Co., Ltd.`` -> ``samsung electronics``), and a
-few abbreviations (``Intl`` -> ``international``). ``domain_key`` is the registrable domain
+legal forms in many countries (``cleanco``'s terms and a list of forms it does not cover, as
+prefixes and suffixes, repeatedly: ``Samsung Electronics Co., Ltd.`` -> ``samsung
+electronics``), and a few abbreviations (``Intl`` -> ``international``). ``domain_key`` is the registrable domain
 (public suffix list): ``www.shop.acme.co.uk`` -> ``acme.co.uk``.
 """
 
@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from functools import lru_cache
 
 from anyascii import anyascii
-from cleanco import basename
+from cleanco.clean import prepare_default_terms
 from publicsuffixlist import PublicSuffixList
 
 # Legal forms cleanco leaves, as they read once punctuation is gone (``S.A.`` -> ``sa``).
@@ -71,17 +72,39 @@ SHARED_DOMAINS = frozenset({
 _psl = PublicSuffixList()
 
 
+def _words(text: str) -> list[str]:
+    """A text as the keys' words: transliterated, lower-case, ``&`` as ``and``, no dots or
+    apostrophes, other punctuation a space."""
+    text = _AND.sub(" and ", anyascii(text).lower())
+    return _NOT_WORD.sub(" ", _DOTTED.sub("", _WEB_NAME.sub("", text))).split()
+
+
+def _by_last_word(forms: Iterable[tuple[str, ...]]) -> dict[str, list[tuple[str, ...]]]:
+    index: dict[str, list[tuple[str, ...]]] = {}
+    for form in sorted(set(forms), key=len, reverse=True):  # longest first
+        index.setdefault(form[-1], []).append(form)
+    return index
+
+
+# Suffixes: ours and cleanco's legal terms of many countries, looked up by their last word.
+_SUFFIXES = _by_last_word([*_SUFFIX_FORMS, *(
+    tuple(_words(" ".join(parts))) for _, parts in prepare_default_terms())])
+_PREFIXES = {form[0]: [f for f in _PREFIX_FORMS if f[0] == form[0]] for form in _PREFIX_FORMS}
+
+
 def _strip_forms(tokens: list[str]) -> list[str]:
     """Drop legal forms at either end, repeatedly, never down to nothing."""
     changed = True
-    while changed:
+    while changed and len(tokens) > 1:
         changed = False
-        for form in _SUFFIX_FORMS:
+        for form in _SUFFIXES.get(tokens[-1], ()):
             if len(tokens) > len(form) and tuple(tokens[-len(form):]) == form:
                 tokens, changed = tokens[:-len(form)], True
-        for form in _PREFIX_FORMS:
+                break
+        for form in _PREFIXES.get(tokens[0], ()) if len(tokens) > 1 else ():
             if len(tokens) > len(form) and tuple(tokens[:len(form)]) == form:
                 tokens, changed = tokens[len(form):], True
+                break
         if len(tokens) > 1 and tokens[-1] == "and":  # "Acme & Co." -> "acme and"
             tokens, changed = tokens[:-1], True
     return tokens
@@ -92,16 +115,7 @@ def name_key(name: str) -> str:
     """The name as the matcher compares it; ``""`` only for a name without letters or
     digits."""
     text = _NATIVE_FORMS.sub(" ", unicodedata.normalize("NFKC", name))
-    text = " ".join(anyascii(word) for word in text.split()).lower()
-    text = _AND.sub(" and ", text)
-    text = _DOTTED.sub("", _WEB_NAME.sub("", text))
-    text = " ".join(text.replace(",", " ").split())
-    previous = None
-    while previous != text and text:  # cleanco strips one form per call
-        previous = text
-        stripped = basename(text)
-        text = stripped if _NOT_WORD.sub("", stripped) else text
-    tokens = [_ABBREVIATIONS.get(t, t) for t in _NOT_WORD.sub(" ", text).split()]
+    tokens = [_ABBREVIATIONS.get(t, t) for t in _words(text.replace(",", " "))]
     tokens = [t for t in tokens if t not in _ANYWHERE_FORMS] or tokens
     return " ".join(_strip_forms(tokens))
 
