@@ -5,8 +5,8 @@ partner wrote them.
 companies: scripts (transliterated to Latin), diacritics, case, punctuation, ``&``/``+``/``and``,
 legal forms in many countries (``cleanco``'s terms and a list of forms it does not cover, as
 prefixes and suffixes, repeatedly: ``Samsung Electronics Co., Ltd.`` -> ``samsung
-electronics``), and a few abbreviations (``Intl`` -> ``international``). ``domain_key`` is the registrable domain
-(public suffix list): ``www.shop.acme.co.uk`` -> ``acme.co.uk``.
+electronics``), and a few abbreviations (``Intl`` -> ``international``). ``domain_key`` is the
+registrable domain (public suffix list): ``www.shop.acme.co.uk`` -> ``acme.co.uk``.
 """
 
 from __future__ import annotations
