@@ -83,6 +83,10 @@ def prm_stack_processes(prm_infra: Infra) -> Iterator[RunningStack]:
             # The session's secret, so tests can also sign principal headers for a service.
             "PRM_INTERNAL_SECRET": prm_infra.internal_secret,
             "PRM_GATEWAY_PORT": str(free_port()),
+            # Every test of the session calls from 127.0.0.1, the fuzzer among them with bad
+            # credentials on purpose: one address's failed-authentication limit would lock
+            # the tests after it out. The limiter has tests of its own (gateway, test_edge).
+            "PRM_FAILED_AUTH_PER_MINUTE": "1000000",
         }) as stack:
             yield stack
     finally:
