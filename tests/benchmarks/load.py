@@ -15,6 +15,7 @@ import json
 import statistics
 import time
 import uuid
+from pathlib import Path
 from urllib.parse import urlsplit
 
 
@@ -51,20 +52,26 @@ class Connection:
 
 
 class Target:
-    def __init__(self, url: str, body: bytes, headers: dict[str, str], unique_keys: bool
-                 ) -> None:
+    """Requests to one URL: the same body every time, or the next of ``bodies`` in turn."""
+
+    def __init__(self, url: str, bodies: list[bytes], headers: dict[str, str],
+                 unique_keys: bool) -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
-        lines = [f"POST {parts.path or '/'} HTTP/1.1", f"Host: {parts.netloc}",
-                 f"Content-Length: {len(body)}"] + [f"{k}: {v}" for k, v in headers.items()]
+        lines = [f"POST {parts.path or '/'} HTTP/1.1", f"Host: {parts.netloc}"] \
+            + [f"{k}: {v}" for k, v in headers.items()]
         self.head = ("\r\n".join(lines) + "\r\n").encode()
-        self.body = body
+        self.bodies = bodies
+        self.sent = 0
         self.unique_keys = unique_keys
         self.idle: list[Connection] = []
 
     def request(self) -> bytes:
+        body = self.bodies[self.sent % len(self.bodies)]
+        self.sent += 1
         key = f"Idempotency-Key: {uuid.uuid4().hex}\r\n".encode() if self.unique_keys else b""
-        return self.head + key + b"\r\n" + self.body
+        return (self.head + f"Content-Length: {len(body)}\r\n".encode() + key + b"\r\n"
+                + body)
 
     async def send(self, connection: Connection | None = None) -> int:
         """Send one request on ``connection`` or on an idle one of the pool (or a new one)."""
@@ -87,7 +94,7 @@ async def client_loop(target: Target, stop_at: float, latencies: list[float],
         while time.perf_counter() < stop_at:
             started = time.perf_counter()
             status = await target.send(connection)
-            if status == 201:
+            if 200 <= status < 300:
                 latencies.append(time.perf_counter() - started)
             else:
                 errors.append(status)
@@ -104,7 +111,7 @@ async def paced(target: Target, rate: float, seconds: float, latencies: list[flo
 
     async def one(scheduled: float) -> None:
         status = await target.send()
-        if status == 201:
+        if 200 <= status < 300:
             latencies.append(loop.time() - scheduled)
         else:
             errors.append(status)
@@ -116,10 +123,15 @@ async def paced(target: Target, rate: float, seconds: float, latencies: list[flo
     await asyncio.gather(*tasks)
 
 
+def read_bodies(path: str) -> list[bytes]:
+    return [line.strip() for line in Path(path).read_bytes().splitlines() if line.strip()]
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
-    parser.add_argument("--body", required=True)
+    parser.add_argument("--body", help="the JSON body of every request")
+    parser.add_argument("--bodies", help="a file of JSON bodies, one per line, sent in turn")
     parser.add_argument("--header", action="append", default=[])
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=16)
@@ -129,11 +141,17 @@ async def main() -> None:
     parser.add_argument("--idempotency-keys", action="store_true",
                         help="a fresh Idempotency-Key on every request")
     args = parser.parse_args()
+    if not (args.body or args.bodies):
+        parser.error("--body or --bodies is needed")
     headers = {"Content-Type": "application/json"}
     for header in args.header:
         name, _, value = header.partition(":")
         headers[name.strip()] = value.strip()
-    target = Target(args.url, args.body.encode(), headers, args.idempotency_keys)
+    if args.bodies:  # read before any request is sent
+        bodies = read_bodies(args.bodies)
+    else:
+        bodies = [args.body.encode()]
+    target = Target(args.url, bodies, headers, args.idempotency_keys)
     for _phase, seconds in (("warmup", args.warmup), ("measure", args.duration)):
         latencies: list[float] = []
         errors: list[int] = []

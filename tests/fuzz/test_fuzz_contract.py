@@ -34,8 +34,22 @@ def vendor_key(prm_stack_processes) -> str:
         return created.json()["key"]
 
 
+@pytest.fixture
+def forget_rules(prm_stack_processes, vendor_key):
+    """The fuzzer creates rules of engagement that would decide the registrations of the tests
+    after it on the session's stack (one rule without conditions approves everything): they go
+    once it is done."""
+    yield
+    auth = {"Authorization": f"Bearer {vendor_key}"}
+    with httpx.Client(base_url=prm_stack_processes.gateway_url, headers=auth,
+                      trust_env=False) as api:
+        for rule in api.get("/v1/engagement-rules").json()["items"]:
+            gone = api.delete(f"/v1/engagement-rules/{rule['id']}")
+            assert gone.status_code == 204, gone.text
+
+
 def test_fuzzer_finds_no_server_error_and_no_contract_violation(prm_stack_processes, vendor_key,
-                                                               tmp_path):
+                                                               forget_rules, tmp_path):
     schemathesis = Path(sys.executable).with_name("schemathesis")
     command = [
         str(schemathesis), "--config-file", str(CONFIG), "run",

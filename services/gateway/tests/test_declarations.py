@@ -20,7 +20,7 @@ def test_every_service_folder_is_declared():
 
 
 async def test_every_declared_route_is_reachable_through_the_gateway(gateway, admin):
-    routed = [(d, route) for d in services() for route in d.routes]
+    routed = [(d, route) for d in services() for route in d.routes if route.lists]
     assert {route.prefix for _, route in routed} >= {"/v1/partners", "/v1/deals",
                                                       "/v1/api-keys"}
     for declaration, route in routed:
@@ -32,6 +32,8 @@ async def test_every_declared_route_is_reachable_through_the_gateway(gateway, ad
 async def test_gateway_demands_each_routes_declared_scopes(gateway):
     for declaration in services():
         for route in declaration.routes:
+            if not route.lists:
+                continue
             reader = await issue_key(gateway, scopes=[route.read])
             assert (await gateway.get(route.prefix, headers=reader)).status_code == 200
             others = [s.name for d in services() for s in d.scopes

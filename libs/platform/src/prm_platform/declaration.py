@@ -48,6 +48,9 @@ class RoutePrefix:
     prefix: str
     read: str
     write: str
+    # GET on the prefix itself lists the resource (a page of items). False for a prefix that
+    # only takes actions, such as a bulk push.
+    lists: bool = True
 
 
 @dataclass(frozen=True)

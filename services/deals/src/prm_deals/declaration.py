@@ -18,7 +18,7 @@ SERVICE = ServiceDeclaration(
     app="prm_deals.main:create_app",
     worker="prm_deals.worker",
     routes=(RoutePrefix("/v1/deals", read=DEALS_READ, write=DEALS_WRITE),
-            RoutePrefix("/v1/deal-batches", read=DEALS_READ, write=DEALS_WRITE),
+            RoutePrefix("/v1/deal-batches", read=DEALS_READ, write=DEALS_WRITE, lists=False),
             RoutePrefix("/v1/engagement-rules", read=DEALS_READ, write=DEALS_WRITE),
             RoutePrefix("/v1/direct-accounts", read=DIRECT_ACCOUNTS_READ,
                         write=DIRECT_ACCOUNTS_WRITE)),

@@ -36,11 +36,12 @@ class DirectAccountName(Base):
 
     __tablename__ = "direct_account_names"
     __table_args__ = (
-        Index("ix_direct_account_names_key", "name_key", postgresql_using="gin",
-              postgresql_ops={"name_key": "gin_trgm_ops"}),
+        Index("ix_direct_account_names_core", "core", postgresql_using="gist",
+              postgresql_ops={"core": "gist_trgm_ops"}),
     )
 
     account_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("direct_accounts.id", ondelete="CASCADE"), primary_key=True)
     name_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     alias: Mapped[bool] = mapped_column(Boolean)
+    core: Mapped[str] = mapped_column(String(200), server_default="")

@@ -1,10 +1,11 @@
 """Finding the registrations and direct accounts a customer conflicts with.
 
-The database proposes candidates through indexes (same registrable domain; trigram-close name
-keys within the customer's country, the vendor's account names in any country) and
-``score.compare`` decides. A registration takes ``lock`` first, inside its transaction: two
-partners registering one customer at the same instant wait on the same advisory locks (one per
-blocking key), so the second sees the first's committed row and can never pass unseen.
+The database proposes candidates through indexes (same registrable domain; the nearest names
+by the trigrams of their distinctive words, within the customer's country for registrations,
+in any country for the vendor's account names) and ``score.compare`` decides. A registration
+takes ``lock`` first, inside its transaction: two partners registering one customer at the
+same instant wait on the same advisory locks (one per blocking key), so the second sees the
+first's committed row and can never pass unseen.
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from prm_deals.matching.normalise import domain_key, name_key
+from prm_deals.matching.normalise import core_key, domain_key, name_key
 from prm_deals.matching.score import Customer, compare
 
 OPEN_STATUSES = ("submitted", "in_review", "approved")
 # A score from here up is the same customer beyond reasonable doubt: first come, first served.
 TRUE_CONFLICT = 0.95
-CANDIDATES = 50
 MAX_CONFLICTS = 20
 # The advisory-lock namespace of customer blocking keys ("DEAL").
 _LOCK_CLASS = 0x4445414C
@@ -74,24 +74,33 @@ async def lock(connection: AsyncConnection | AsyncSession, *customers: Customer)
         {"class": _LOCK_CLASS, "keys": keys})
 
 
-_NAME_CLOSE = "({column} % q.name_key OR {column} %> q.name_key OR {column} <% q.name_key)"
 _OPEN = "status IN ('submitted', 'in_review', 'approved') AND protected_until >= CURRENT_DATE"
 # The customers checked at once, numbered from 1.
 _QUERIED = """q AS (
-    SELECT * FROM unnest(CAST(:name_keys AS varchar[]), CAST(:domain_keys AS varchar[]),
-                         CAST(:countries AS varchar[]), CAST(:excluded AS uuid[]))
-                  WITH ORDINALITY AS q(name_key, domain_key, country, excluded, i))"""
+    SELECT * FROM unnest(CAST(:name_keys AS varchar[]), CAST(:cores AS varchar[]),
+                         CAST(:domain_keys AS varchar[]), CAST(:countries AS varchar[]),
+                         CAST(:excluded AS uuid[]))
+                  WITH ORDINALITY AS q(name_key, core, domain_key, country, excluded, i))"""
+# Nearest first by trigram distance of the distinctive words (GiST, k-nearest-neighbour: the
+# cost does not grow with how many names share a common word), and by how well one is a part
+# of the other ("acme" in "acme widgets"); far ones are cut before scoring.
+_NEAREST = """
+    (SELECT {id} AS id, {core} <-> q.core AS distance FROM {table}
+     WHERE {where} ORDER BY {core} <-> q.core LIMIT :k)
+    UNION ALL
+    (SELECT {id} AS id, q.core <<-> {core} AS distance FROM {table}
+     WHERE {where} ORDER BY {core} <->> q.core LIMIT :k)"""
 _REGISTRATIONS = text(f"""
     WITH {_QUERIED}
     SELECT q.i, d.id, d.partner_id, d.customer_name, d.customer_country, d.customer_name_key,
            d.customer_domain_key, d.status, d.created_at, d.protected_until
     FROM q CROSS JOIN LATERAL (
-        (SELECT id FROM deals WHERE {_OPEN} AND customer_domain_key = q.domain_key LIMIT :n)
-        UNION
-        (SELECT id FROM deals
-         WHERE {_OPEN} AND customer_country = q.country
-           AND {_NAME_CLOSE.format(column="customer_name_key")}
-         ORDER BY similarity(customer_name_key, q.name_key) DESC LIMIT :n)
+        SELECT DISTINCT id FROM (
+            (SELECT id, 0.0 AS distance FROM deals
+             WHERE {_OPEN} AND customer_domain_key = q.domain_key LIMIT :k)
+            UNION ALL {_NEAREST.format(id="id", core="customer_core", table="deals",
+                                       where=f"{_OPEN} AND customer_country = q.country")}
+        ) near WHERE distance <= :max_distance
     ) c JOIN deals d ON d.id = c.id
     WHERE q.excluded IS NULL OR d.id <> q.excluded
 """)
@@ -103,13 +112,18 @@ _ACCOUNTS = text(f"""
            (SELECT array_agg(n.name_key) FROM direct_account_names n
             WHERE n.account_id = a.id AND n.alias) AS alias_keys
     FROM q CROSS JOIN LATERAL (
-        (SELECT id FROM direct_accounts WHERE domain_key = q.domain_key LIMIT :n)
-        UNION
-        (SELECT account_id FROM direct_account_names
-         WHERE {_NAME_CLOSE.format(column="name_key")}
-         ORDER BY similarity(name_key, q.name_key) DESC LIMIT :n)
+        SELECT DISTINCT id FROM (
+            (SELECT id, 0.0 AS distance FROM direct_accounts
+             WHERE domain_key = q.domain_key LIMIT :k)
+            UNION ALL {_NEAREST.format(id="account_id", core="core",
+                                       table="direct_account_names", where="TRUE")}
+        ) near WHERE distance <= :max_distance
     ) c JOIN direct_accounts a ON a.id = c.id
 """)
+# How many nearest names per customer and way, and how far a candidate may be (1 - trigram
+# similarity of the distinctive words): further ones cannot score a conflict.
+NEAREST = 20
+MAX_DISTANCE = 0.75
 
 
 async def find(connection: AsyncConnection | AsyncSession, new: Customer, *,
@@ -123,9 +137,11 @@ async def find_many(connection: AsyncConnection | AsyncSession, customers: list[
                     exclude: list[uuid.UUID | None] | None = None) -> list[list[Conflict]]:
     """``find`` for many customers in two statements (a bulk push's)."""
     params = {"name_keys": [c.name_key for c in customers],
+              "cores": [core_key(c.name_key) for c in customers],
               "domain_keys": [c.domain_key for c in customers],
               "countries": [c.country for c in customers],
-              "excluded": exclude or [None] * len(customers), "n": CANDIDATES}
+              "excluded": exclude or [None] * len(customers), "k": NEAREST,
+              "max_distance": MAX_DISTANCE}
     found: list[list[Conflict]] = [[] for _ in customers]
     for row in await connection.execute(_REGISTRATIONS, params):
         new = customers[row.i - 1]

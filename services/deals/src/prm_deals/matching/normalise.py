@@ -120,6 +120,35 @@ def name_key(name: str) -> str:
     return " ".join(_strip_forms(tokens))
 
 
+# Words many unrelated companies share; alone they prove nothing.
+GENERIC_WORDS = frozenset("""
+    and of the for de del la le les des du der die das und et y e di da van von al el
+    group groupe grupo gruppe groep holding holdings international global worldwide company
+    companies services service solutions solution systems system technology bank banco banque
+    bancorp insurance assurance industries industry industrial partners partner consulting
+    software trading enterprises enterprise general national united first capital financial
+    finance management energy motors motor airlines airways air electric electronics
+    communications telecom pharmaceuticals pharma healthcare health foods food media networks
+    network digital data laboratories laboratory resources investments investment logistics
+    manufacturing products associates brothers center university hospital trust securities
+    retail stores store business consultants agency studio studios design marketing labs
+    engineering construction properties realty real estate automotive chemicals chemical
+    medical care home new north south east west central pacific atlantic
+""".split())
+
+
+def distinctive(tokens: list[str]) -> list[str]:
+    """The words that tell a company apart: not common words, not lone initials."""
+    return [t for t in tokens if t not in GENERIC_WORDS and len(t) > 1]
+
+
+def core_key(key: str) -> str:
+    """A name key's distinctive words (the whole key if it has none): what candidates are
+    searched by, so that a common word shared by thousands of names (``systems``) does not
+    make them all look alike to the index."""
+    return " ".join(distinctive(key.split())) or key
+
+
 def compact(key: str) -> str:
     """The key without spaces: ``pay pal`` and ``paypal`` are one spelling."""
     return key.replace(" ", "")

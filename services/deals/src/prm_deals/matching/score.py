@@ -16,6 +16,7 @@ from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
 from prm_deals.matching.normalise import compact
+from prm_deals.matching.normalise import distinctive as _distinctive
 
 # A score at or above this is a conflict (0..1).
 CONFLICT_THRESHOLD = 0.85
@@ -26,23 +27,6 @@ ACRONYM_SCORE = 0.87
 # The same name in two countries is often two companies: a name-only match across borders
 # counts this much (a shared domain still decides alone).
 OTHER_COUNTRY_FACTOR = 0.8
-
-# Words many unrelated companies share; alone they prove nothing.
-GENERIC_WORDS = frozenset("""
-    and of the for de del la le les des du der die das und et y e di da van von al el
-    group groupe grupo gruppe groep holding holdings international global worldwide company
-    companies services service solutions solution systems system technology bank banco banque
-    bancorp insurance assurance industries industry industrial partners partner consulting
-    software trading enterprises enterprise general national united first capital financial
-    finance management energy motors motor airlines airways air electric electronics
-    communications telecom pharmaceuticals pharma healthcare health foods food media networks
-    network digital data laboratories laboratory resources investments investment logistics
-    manufacturing products associates brothers center university hospital trust securities
-    retail stores store business consultants agency studio studios design marketing labs
-    engineering construction properties realty real estate automotive chemicals chemical
-    medical care home new north south east west central pacific atlantic
-""".split())
-
 
 @dataclass(frozen=True)
 class Customer:
@@ -61,11 +45,6 @@ class Match:
     @property
     def conflict(self) -> bool:
         return self.score >= CONFLICT_THRESHOLD
-
-
-def _distinctive(tokens: list[str]) -> list[str]:
-    """The words that tell a company apart: not common words, not lone initials."""
-    return [t for t in tokens if t not in GENERIC_WORDS and len(t) > 1]
 
 
 # Letters that transliterations of one name disagree on (Яндекс -> "yandeks", Лукойл ->

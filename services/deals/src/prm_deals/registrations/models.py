@@ -40,8 +40,8 @@ class Deal(Base):
               postgresql_where=text("external_id IS NOT NULL")),
         Index("ix_deals_open_domain_key", "customer_domain_key",
               postgresql_where=text(f"{_OPEN} AND customer_domain_key IS NOT NULL")),
-        Index("ix_deals_open_name_key", "customer_name_key", postgresql_using="gin",
-              postgresql_ops={"customer_name_key": "gin_trgm_ops"},
+        Index("ix_deals_open_core", "customer_country", "customer_core",
+              postgresql_using="gist", postgresql_ops={"customer_core": "gist_trgm_ops"},
               postgresql_where=text(_OPEN)),
         Index("ix_deals_open_protected_until", "protected_until", postgresql_where=text(_OPEN)),
     )
@@ -56,6 +56,8 @@ class Deal(Base):
     customer_crm_ids: Mapped[dict[str, str] | None] = mapped_column(JSONB)
     customer_name_key: Mapped[str] = mapped_column(String(200))
     customer_domain_key: Mapped[str | None] = mapped_column(String(253))
+    # The name key's distinctive words: what conflict candidates are searched by.
+    customer_core: Mapped[str] = mapped_column(String(200), server_default="")
     products: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     deal_type: Mapped[str] = mapped_column(String(10))
     private_offer: Mapped[bool] = mapped_column(Boolean)

@@ -7,6 +7,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictInt,
     StringConstraints,
     field_validator,
     model_validator,
@@ -78,7 +80,7 @@ class Product(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     sku: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    quantity: int = Field(ge=1, le=10_000_000)
+    quantity: StrictInt = Field(ge=1, le=10_000_000)
     unit_price: Money
 
 
@@ -114,7 +116,7 @@ class DealRegistration(BaseModel):
     deal_type: DealType = DealType.new
     expected_close_date: IsoDate = Field(
         description=f"Today or later, at most {MAX_CLOSE_YEARS} years ahead; YYYY-MM-DD.")
-    private_offer: bool = Field(default=False,
+    private_offer: StrictBool = Field(default=False,
                                 description="Sold as a cloud marketplace private offer.")
     notes: Notes | None = None
 

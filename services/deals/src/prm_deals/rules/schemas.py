@@ -2,7 +2,16 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
 from prm_deals.registrations.schemas import DealRegistration, DealType, ShortText
 from prm_platform.money import Money
@@ -31,12 +40,12 @@ class Conditions(BaseModel):
         "The deal's amount is at least this; a deal in another currency does not match."))
     amount_below: Money | None = Field(default=None, description=(
         "The deal's amount is below this; a deal in another currency does not match."))
-    private_offer: bool | None = None
+    private_offer: StrictBool | None = None
     conflict: Literal["none", "any", "registration", "direct_account"] | None = Field(
         default=None, description="What the conflict check found (`registration`: another "
         "partner's; `direct_account`: a vendor's named account; `any`: either; `none`: "
         "nothing).")
-    conflict_score_at_least: float | None = Field(default=None, ge=0, le=1, description=(
+    conflict_score_at_least: StrictFloat | None = Field(default=None, ge=0, le=1, description=(
         "The best conflict's score (another partner's or an account's) is at least this."))
 
 
@@ -54,11 +63,11 @@ class RuleIn(BaseModel):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                              max_length=500)] | None = Field(
         default=None, description="Told to the partner; required to reject.")
-    protection_days: int | None = Field(default=None, ge=1, le=3650, description=(
+    protection_days: StrictInt | None = Field(default=None, ge=1, le=3650, description=(
         "How long a registration this rule decides is protected, instead of the default."))
-    position: int | None = Field(default=None, ge=0, le=100_000, description=(
+    position: StrictInt | None = Field(default=None, ge=0, le=100_000, description=(
         "Rules are evaluated by ascending position (then creation); last if left out."))
-    enabled: bool = True
+    enabled: StrictBool = True
 
     @model_validator(mode="after")
     def _reject_says_why(self) -> "RuleIn":
@@ -78,9 +87,9 @@ class RulePatch(BaseModel):
     outcome: Outcome | None = None
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                              max_length=500)] | None = None
-    protection_days: int | None = Field(default=None, ge=1, le=3650)
-    position: int | None = Field(default=None, ge=0, le=100_000)
-    enabled: bool | None = None
+    protection_days: StrictInt | None = Field(default=None, ge=1, le=3650)
+    position: StrictInt | None = Field(default=None, ge=0, le=100_000)
+    enabled: StrictBool | None = None
 
 
 class RuleOut(BaseModel):
