@@ -67,6 +67,7 @@ bench: env
 	  (apt-get install -y -qq wrk || (apt-get update -qq && apt-get install -y -qq wrk)) \
 	  >/dev/null 2>&1; } || echo "wrk not installed: falling back to the Python load client"
 	$(PY) tests/benchmarks/run.py
+	$(PY) tests/benchmarks/registrations.py
 
 clean:
 	rm -rf .venv .tools .pytest_cache $(CONTRACT_TOOLS)/node_modules

@@ -82,14 +82,11 @@ _QUERIED = """q AS (
                          CAST(:excluded AS uuid[]))
                   WITH ORDINALITY AS q(name_key, core, domain_key, country, excluded, i))"""
 # Nearest first by trigram distance of the distinctive words (GiST, k-nearest-neighbour: the
-# cost does not grow with how many names share a common word), and by how well one is a part
-# of the other ("acme" in "acme widgets"); far ones are cut before scoring.
+# cost does not grow with how many names share a common word); far ones are cut before
+# scoring.
 _NEAREST = """
     (SELECT {id} AS id, {core} <-> q.core AS distance FROM {table}
-     WHERE {where} ORDER BY {core} <-> q.core LIMIT :k)
-    UNION ALL
-    (SELECT {id} AS id, q.core <<-> {core} AS distance FROM {table}
-     WHERE {where} ORDER BY {core} <->> q.core LIMIT :k)"""
+     WHERE {where} ORDER BY {core} <-> q.core LIMIT :k)"""
 _REGISTRATIONS = text(f"""
     WITH {_QUERIED}
     SELECT q.i, d.id, d.partner_id, d.customer_name, d.customer_country, d.customer_name_key,
