@@ -126,6 +126,20 @@ async def test_an_external_id_registers_once_per_partner(client, list_partner, a
     again = await client.post("/v1/deals", json=body, headers=headers)
     assert again.status_code == 200 and again.json() == first
     assert again.headers["location"] == f"/v1/deals/{first['id']}"
+    # The partner's CRM sync sends what changed: the open registration follows.
+    changed = await client.post("/v1/deals", headers=headers, json={
+        **body, "amount": {"amount": "31000.00", "currency": "USD"}, "deal_type": "upsell"})
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["id"] == first["id"] and changed.json()["version"] == 2
+    assert changed.json()["amount"] == {"amount": "31000.00", "currency": "USD"}
+    event = (await client.connection.execute(text(
+        "SELECT envelope FROM outbox WHERE key = :k ORDER BY seq DESC LIMIT 1"),
+        {"k": first["id"]})).scalar_one()
+    assert event["type"] == "prm.deal.updated.v1"
+    assert event["data"]["changed"] == ["amount", "deal_type"]
+    moved = await client.post("/v1/deals", headers=headers, json={
+        **body, "customer": customer(unique("Anderswo"), "anderswo.example")})
+    assert moved.status_code == 409
     # Another partner's CRM may use the same id for its own opportunity.
     other = await register(client, await partner(list_partner, as_partner), registration(
         customer(unique("Holzweg"), f"{uuid.uuid4().hex[:10]}.example"),

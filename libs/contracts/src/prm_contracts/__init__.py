@@ -139,6 +139,19 @@ class DealChange(EventPayload):
     version: int
 
 
+class DealUpdatedV1(DealChange):
+    event_type = "prm.deal.updated.v1"
+    topic = DEALS_TOPIC
+    summary = "The partner's system sent new details of an open registration (its sync by "\
+              "external id): amount, products, close date, deal type."
+
+    changed: list[str] = Field(description="The fields that changed")
+    amount: Amount
+    expected_close_date: dt.date
+    deal_type: str
+    products: list[Product]
+
+
 class DealApprovedV1(DealChange):
     event_type = "prm.deal.approved.v1"
     topic = DEALS_TOPIC
@@ -221,6 +234,6 @@ class ApiKeyRevokedV1(EventPayload):
 CONTRACTS: dict[str, type[EventPayload]] = {
     model.event_type: model
     for model in (PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1, DealRegisteredV1,
-                  DealApprovedV1, DealRejectedV1, DealWonV1, DealLostV1, DealExpiredV1,
-                  DealExtendedV1, ApiKeyIssuedV1, ApiKeyRevokedV1)
+                  DealUpdatedV1, DealApprovedV1, DealRejectedV1, DealWonV1, DealLostV1,
+                  DealExpiredV1, DealExtendedV1, ApiKeyIssuedV1, ApiKeyRevokedV1)
 }
