@@ -6,7 +6,7 @@ endpoint, then:
 * loads synthetic registrations with COPY (not requests): 10,000 first, then up to
   ``--registrations`` (1,000,000 by default), spread over 30 countries, with realistic names
   (invented words, industry words, legal forms of the country) and their keys computed by the
-  service's own normalisation; the nearest-name index is rebuilt after each load, as a bulk
+  service's own normalisation; the blocking-key index is rebuilt after each load, as a bulk
   load would;
 * measures ``POST /v1/deals/conflict-check`` through the edge at 10,000 and at the full count
   (half the customers spellings of registered ones, half new), p50/p99;
@@ -39,7 +39,7 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from prm_deals.matching.normalise import core_key, domain_key, name_key
+from prm_deals.matching.normalise import blocks, core_key, domain_key, name_key
 from prm_stack.embedded import die_with_parent, free_port, stop_process, wait_for_port
 from prm_stack.launch import running_stack
 
@@ -71,10 +71,11 @@ TLDS = {"US": "com", "GB": "co.uk", "DE": "de", "FR": "fr", "NL": "nl", "ES": "e
         "FI": "fi", "AT": "at", "BE": "be", "IE": "ie", "SG": "com.sg", "KR": "co.kr",
         "CN": "cn", "ZA": "co.za", "AR": "com.ar", "CZ": "cz", "PT": "pt", "TR": "com.tr"}
 COLUMNS = ("id", "partner_id", "customer_name", "customer_domain", "customer_country",
-           "customer_name_key", "customer_core", "customer_domain_key", "amount", "currency",
+           "customer_name_key", "customer_core", "customer_blocks", "customer_domain_key",
+           "amount", "currency",
            "expected_close_date", "status", "protected_until", "products", "deal_type",
            "private_offer", "conflicts", "version", "created_at", "updated_at")
-NAME_INDEX = "ix_deals_open_core"
+NAME_INDEX = "ix_deals_open_blocks"
 # The conflict check's latency is measured below saturation: a few portals checking at once.
 CHECK_CONCURRENCY = 4
 
@@ -108,7 +109,7 @@ def records(rng: random.Random, count: int, partners: list[uuid.UUID], today: dt
         created = dt.datetime.now(dt.UTC) - dt.timedelta(days=rng.random() * 80)
         key = name_key(who["name"])
         yield (uuid.uuid4(), rng.choice(partners), who["name"], who["domain"], who["country"],
-               key, core_key(key), domain_key(who["domain"]),
+               key, core_key(key), blocks(key, who["country"]), domain_key(who["domain"]),
                Decimal(rng.randint(1, 500) * 1000), "EUR", today + dt.timedelta(days=60),
                "submitted", created.date() + dt.timedelta(days=90), "[]", "new", False, "[]",
                1, created, created), who
@@ -134,8 +135,7 @@ async def copy_in(dsn: str, rng: random.Random, count: int, known: list[dict]) -
         if batch:
             await connection.copy_records_to_table("deals", records=batch, columns=COLUMNS)
         await connection.execute(
-            f"CREATE INDEX {NAME_INDEX} ON deals USING gist "
-            "(customer_country, customer_core gist_trgm_ops) "
+            f"CREATE INDEX {NAME_INDEX} ON deals USING gin (customer_blocks) "
             "WHERE status IN ('submitted', 'in_review', 'approved')")
         await connection.execute("VACUUM ANALYZE deals")
     finally:

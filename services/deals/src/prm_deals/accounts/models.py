@@ -36,8 +36,7 @@ class DirectAccountName(Base):
 
     __tablename__ = "direct_account_names"
     __table_args__ = (
-        Index("ix_direct_account_names_core", "core", postgresql_using="gist",
-              postgresql_ops={"core": "gist_trgm_ops"}),
+        Index("ix_direct_account_names_blocks", "blocks", postgresql_using="gin"),
     )
 
     account_id: Mapped[uuid.UUID] = mapped_column(
@@ -45,3 +44,4 @@ class DirectAccountName(Base):
     name_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     alias: Mapped[bool] = mapped_column(Boolean)
     core: Mapped[str] = mapped_column(String(200), server_default="")
+    blocks: Mapped[list[str]] = mapped_column(ARRAY(String(220)), server_default="{}")

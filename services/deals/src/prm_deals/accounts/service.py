@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_deals.accounts.schemas import DirectAccountImport, DirectAccountIn, DirectAccountPatch
 from prm_deals.declaration import DIRECT_ACCOUNTS_READ, DIRECT_ACCOUNTS_WRITE
-from prm_deals.matching.normalise import core_key, domain_key, name_key
+from prm_deals.matching.normalise import blocks, core_key, domain_key, name_key
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
 from prm_platform.pagination import PageRequest
@@ -41,9 +41,11 @@ _UPSERT = text(f"""{_INSERT} ON CONFLICT (external_id) DO UPDATE SET
     RETURNING d.id, d.name, d.aliases, d.version = 1 AS created""")
 _INDEX_NAMES = text("""
     WITH keys AS (
-        SELECT n.account_id, n.name_key, n.core, n.alias
+        SELECT n.account_id, n.name_key, n.core, n.alias,
+               ARRAY(SELECT jsonb_array_elements_text(n.blocks)) AS blocks
         FROM jsonb_to_recordset(CAST(:names AS jsonb)) AS n(account_id uuid, name_key varchar,
-                                                            core varchar, alias boolean)
+                                                            core varchar, alias boolean,
+                                                            blocks jsonb)
     ),
     stale AS (
         DELETE FROM direct_account_names d
@@ -51,8 +53,8 @@ _INDEX_NAMES = text("""
           AND NOT EXISTS (SELECT 1 FROM keys k WHERE k.account_id = d.account_id
                           AND k.name_key = d.name_key)
     )
-    INSERT INTO direct_account_names (account_id, name_key, core, alias)
-    SELECT account_id, name_key, core, alias FROM keys
+    INSERT INTO direct_account_names (account_id, name_key, core, alias, blocks)
+    SELECT account_id, name_key, core, alias, blocks FROM keys
     ON CONFLICT (account_id, name_key) DO UPDATE SET alias = excluded.alias
 """)
 
@@ -69,8 +71,8 @@ def _names(account_id: uuid.UUID, name: str, aliases: Iterable[str]) -> list[dic
     for key, alias in [(name_key(name), False), *((name_key(a), True) for a in aliases)]:
         if key:
             keys.setdefault(key, alias)
-    return [{"account_id": str(account_id), "name_key": k, "core": core_key(k), "alias": a}
-            for k, a in keys.items()]
+    return [{"account_id": str(account_id), "name_key": k, "core": core_key(k), "alias": a,
+             "blocks": blocks(k, "*")} for k, a in keys.items()]
 
 
 async def _index(session: AsyncSession, accounts: list[tuple[uuid.UUID, str, list[str]]]

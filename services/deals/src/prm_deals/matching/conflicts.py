@@ -1,8 +1,8 @@
 """Finding the registrations and direct accounts a customer conflicts with.
 
-The database proposes candidates through indexes (same registrable domain; the nearest names
-by the trigrams of their distinctive words, within the customer's country for registrations,
-in any country for the vendor's account names) and ``score.compare`` decides. A registration
+The database proposes candidates through indexes (same registrable domain; a shared blocking
+key, ``normalise.blocks``: within the customer's country for registrations, in any country for
+the vendor's account names) and ``score.compare`` decides. A registration
 takes ``lock`` first, inside its transaction: two partners registering one customer at the
 same instant wait on the same advisory locks (one per blocking key), so the second sees the
 first's committed row and can never pass unseen.
@@ -16,10 +16,11 @@ import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from prm_deals.matching.normalise import core_key, domain_key, name_key
+from prm_deals.matching.normalise import blocks, domain_key, name_key
 from prm_deals.matching.score import Customer, compare
 
 OPEN_STATUSES = ("submitted", "in_review", "approved")
@@ -75,29 +76,26 @@ async def lock(connection: AsyncConnection | AsyncSession, *customers: Customer)
 
 
 _OPEN = "status IN ('submitted', 'in_review', 'approved') AND protected_until >= CURRENT_DATE"
-# The customers checked at once, numbered from 1.
+# The customers checked at once, numbered from 1, with their blocking keys (as JSON arrays:
+# one per customer).
 _QUERIED = """q AS (
-    SELECT * FROM unnest(CAST(:name_keys AS varchar[]), CAST(:cores AS varchar[]),
-                         CAST(:domain_keys AS varchar[]), CAST(:countries AS varchar[]),
-                         CAST(:excluded AS uuid[]))
-                  WITH ORDINALITY AS q(name_key, core, domain_key, country, excluded, i))"""
-# Nearest first by trigram distance of the distinctive words (GiST, k-nearest-neighbour: the
-# cost does not grow with how many names share a common word); far ones are cut before
-# scoring.
-_NEAREST = """
-    (SELECT {id} AS id, {core} <-> q.core AS distance FROM {table}
-     WHERE {where} ORDER BY {core} <-> q.core LIMIT :k)"""
+    SELECT q.name_key, q.domain_key, q.country, q.excluded, q.i,
+           ARRAY(SELECT jsonb_array_elements_text(q.blocks)) AS blocks,
+           ARRAY(SELECT jsonb_array_elements_text(q.account_blocks)) AS account_blocks
+    FROM unnest(CAST(:name_keys AS varchar[]), CAST(:domain_keys AS varchar[]),
+                CAST(:countries AS varchar[]), CAST(:excluded AS uuid[]),
+                CAST(:blocks AS jsonb[]), CAST(:account_blocks AS jsonb[]))
+         WITH ORDINALITY AS q(name_key, domain_key, country, excluded, blocks, account_blocks,
+                              i))"""
 _REGISTRATIONS = text(f"""
     WITH {_QUERIED}
     SELECT q.i, d.id, d.partner_id, d.customer_name, d.customer_country, d.customer_name_key,
            d.customer_domain_key, d.status, d.created_at, d.protected_until
     FROM q CROSS JOIN LATERAL (
-        SELECT DISTINCT id FROM (
-            (SELECT id, 0.0 AS distance FROM deals
-             WHERE {_OPEN} AND customer_domain_key = q.domain_key LIMIT :k)
-            UNION ALL {_NEAREST.format(id="id", core="customer_core", table="deals",
-                                       where=f"{_OPEN} AND customer_country = q.country")}
-        ) near WHERE distance <= :max_distance
+        (SELECT id FROM deals WHERE {_OPEN} AND customer_domain_key = q.domain_key LIMIT :k)
+        UNION
+        (SELECT id FROM deals
+         WHERE {_OPEN} AND customer_blocks && CAST(q.blocks AS varchar[]) LIMIT :k)
     ) c JOIN deals d ON d.id = c.id
     WHERE q.excluded IS NULL OR d.id <> q.excluded
 """)
@@ -109,18 +107,15 @@ _ACCOUNTS = text(f"""
            (SELECT array_agg(n.name_key) FROM direct_account_names n
             WHERE n.account_id = a.id AND n.alias) AS alias_keys
     FROM q CROSS JOIN LATERAL (
-        SELECT DISTINCT id FROM (
-            (SELECT id, 0.0 AS distance FROM direct_accounts
-             WHERE domain_key = q.domain_key LIMIT :k)
-            UNION ALL {_NEAREST.format(id="account_id", core="core",
-                                       table="direct_account_names", where="TRUE")}
-        ) near WHERE distance <= :max_distance
+        (SELECT id FROM direct_accounts WHERE domain_key = q.domain_key LIMIT :k)
+        UNION
+        (SELECT account_id FROM direct_account_names
+         WHERE blocks && CAST(q.account_blocks AS varchar[]) LIMIT :k)
     ) c JOIN direct_accounts a ON a.id = c.id
 """)
-# How many nearest names per customer and way, and how far a candidate may be (1 - trigram
-# similarity of the distinctive words): further ones cannot score a conflict.
-NEAREST = 20
-MAX_DISTANCE = 0.75
+# How many candidates per customer and way (a blocking key shared by more registrations than
+# this is common enough that the first ones found stand for the rest).
+CANDIDATES = 50
 
 
 async def find(connection: AsyncConnection | AsyncSession, new: Customer, *,
@@ -134,11 +129,13 @@ async def find_many(connection: AsyncConnection | AsyncSession, customers: list[
                     exclude: list[uuid.UUID | None] | None = None) -> list[list[Conflict]]:
     """``find`` for many customers in two statements (a bulk push's)."""
     params = {"name_keys": [c.name_key for c in customers],
-              "cores": [core_key(c.name_key) for c in customers],
               "domain_keys": [c.domain_key for c in customers],
               "countries": [c.country for c in customers],
-              "excluded": exclude or [None] * len(customers), "k": NEAREST,
-              "max_distance": MAX_DISTANCE}
+              "blocks": [orjson.dumps(blocks(c.name_key, c.country)).decode()
+                         for c in customers],
+              "account_blocks": [orjson.dumps(blocks(c.name_key, "*")).decode()
+                                 for c in customers],
+              "excluded": exclude or [None] * len(customers), "k": CANDIDATES}
     found: list[list[Conflict]] = [[] for _ in customers]
     for row in await connection.execute(_REGISTRATIONS, params):
         new = customers[row.i - 1]

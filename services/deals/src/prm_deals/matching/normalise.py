@@ -154,6 +154,39 @@ def compact(key: str) -> str:
     return key.replace(" ", "")
 
 
+# Letters that transliterations of one name disagree on (Яндекс -> "yandeks", Лукойл ->
+# "lukoyl", Софарма -> "sofarma").
+_SOUNDS = (("ph", "f"), ("ks", "x"), ("kh", "h"), ("ck", "k"), ("q", "k"), ("y", "i"),
+           ("w", "v"), ("ou", "u"), ("tz", "z"), ("ae", "e"), ("oe", "o"), ("ue", "u"))
+
+
+def sound_key(key: str) -> str:
+    for written, heard in _SOUNDS:
+        key = key.replace(written, heard)
+    return "".join(c for i, c in enumerate(key) if i == 0 or c != key[i - 1])
+
+
+# Distinctive words this long or longer are also blocked under each one-letter deletion, so
+# that one typo (a letter wrong, missing, added, or two swapped) still meets the right name.
+TYPO_LENGTH = 5
+
+
+def blocks(key: str, scope: str) -> list[str]:
+    """The blocking keys a name is found by, within ``scope`` (a country, or ``*``): its
+    distinctive words whole and, when long, with each letter deleted; its distinctive part
+    without spaces and as pronounced. Two names that could score a conflict share one, and the
+    index looks up each in the same time whatever the table's size."""
+    core = core_key(key)
+    found = {f"{scope}|c|{compact(core)}", f"{scope}|s|{sound_key(compact(core))}"}
+    words = distinctive(key.split())
+    for word in words:
+        found.add(f"{scope}|w|{word}")
+        if len(word) >= TYPO_LENGTH:
+            found.add(f"{scope}|d|{word}")
+            found.update(f"{scope}|d|{word[:i]}{word[i + 1:]}" for i in range(len(word)))
+    return sorted(found)
+
+
 @lru_cache(maxsize=65536)
 def domain_key(domain: str | None) -> str | None:
     """The registrable domain (``shop.acme.co.uk`` -> ``acme.co.uk``), or None for no domain

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
-from prm_deals.matching.normalise import compact
+from prm_deals.matching.normalise import compact, sound_key
 from prm_deals.matching.normalise import distinctive as _distinctive
 
 # A score at or above this is a conflict (0..1).
@@ -45,18 +45,6 @@ class Match:
     @property
     def conflict(self) -> bool:
         return self.score >= CONFLICT_THRESHOLD
-
-
-# Letters that transliterations of one name disagree on (Яндекс -> "yandeks", Лукойл ->
-# "lukoyl", Софарма -> "sofarma").
-_SOUNDS = (("ph", "f"), ("ks", "x"), ("kh", "h"), ("ck", "k"), ("q", "k"), ("y", "i"),
-           ("w", "v"), ("ou", "u"), ("tz", "z"), ("ae", "e"), ("oe", "o"), ("ue", "u"))
-
-
-def sound_key(key: str) -> str:
-    for written, heard in _SOUNDS:
-        key = key.replace(written, heard)
-    return "".join(c for i, c in enumerate(key) if i == 0 or c != key[i - 1])
 
 
 def _word_similarity(a: str, b: str) -> float:

@@ -96,22 +96,23 @@ _EXISTING = text("""
 _ROW_TYPES = """id uuid, partner_id uuid, external_id varchar, customer_name varchar,
     customer_domain varchar, customer_country varchar, customer_address jsonb,
     customer_crm_ids jsonb, customer_name_key varchar, customer_core varchar,
-    customer_domain_key varchar,
+    customer_blocks jsonb, customer_domain_key varchar,
     products jsonb, deal_type varchar, private_offer boolean, amount numeric, currency varchar,
     expected_close_date date, notes varchar, status varchar, protected_until date,
     conflicts jsonb, decision jsonb, created_at timestamptz, event_id uuid, envelope jsonb,
     activity_id uuid, activity_text varchar"""
 _COLUMNS = """id, partner_id, external_id, customer_name, customer_domain, customer_country,
     customer_address, customer_crm_ids, customer_name_key, customer_core, customer_domain_key,
-    products,
-    deal_type, private_offer, amount, currency, expected_close_date, notes, status,
+    products, deal_type, private_offer, amount, currency, expected_close_date, notes, status,
     protected_until, conflicts, decision"""
 _INSERT = text(f"""
     WITH r AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({_ROW_TYPES})),
     {idempotency.store_cte("TRUE")},
     deal AS (
-        INSERT INTO deals ({_COLUMNS}, version, created_at, updated_at)
-        SELECT {_COLUMNS}, 1, created_at, created_at FROM r WHERE {idempotency.STORED}
+        INSERT INTO deals ({_COLUMNS}, customer_blocks, version, created_at, updated_at)
+        SELECT {_COLUMNS}, ARRAY(SELECT jsonb_array_elements_text(r.customer_blocks)), 1,
+               created_at, created_at
+        FROM r WHERE {idempotency.STORED}
         RETURNING id
     ),
     activity AS (

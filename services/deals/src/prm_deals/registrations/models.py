@@ -17,7 +17,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from prm_deals.db import Base
@@ -40,8 +40,7 @@ class Deal(Base):
               postgresql_where=text("external_id IS NOT NULL")),
         Index("ix_deals_open_domain_key", "customer_domain_key",
               postgresql_where=text(f"{_OPEN} AND customer_domain_key IS NOT NULL")),
-        Index("ix_deals_open_core", "customer_country", "customer_core",
-              postgresql_using="gist", postgresql_ops={"customer_core": "gist_trgm_ops"},
+        Index("ix_deals_open_blocks", "customer_blocks", postgresql_using="gin",
               postgresql_where=text(_OPEN)),
         Index("ix_deals_open_protected_until", "protected_until", postgresql_where=text(_OPEN)),
     )
@@ -56,8 +55,10 @@ class Deal(Base):
     customer_crm_ids: Mapped[dict[str, str] | None] = mapped_column(JSONB)
     customer_name_key: Mapped[str] = mapped_column(String(200))
     customer_domain_key: Mapped[str | None] = mapped_column(String(253))
-    # The name key's distinctive words: what conflict candidates are searched by.
+    # The name key's distinctive words, and the blocking keys conflict candidates are found
+    # by (``normalise.blocks``).
     customer_core: Mapped[str] = mapped_column(String(200), server_default="")
+    customer_blocks: Mapped[list[str]] = mapped_column(ARRAY(String(220)), server_default="{}")
     products: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
     deal_type: Mapped[str] = mapped_column(String(10))
     private_offer: Mapped[bool] = mapped_column(Boolean)

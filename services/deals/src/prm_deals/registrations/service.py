@@ -16,7 +16,7 @@ import prm_contracts as contracts
 from prm_deals.config import EVENT_SOURCE
 from prm_deals.declaration import DEALS_READ, DEALS_WRITE
 from prm_deals.matching import conflicts
-from prm_deals.matching.normalise import core_key
+from prm_deals.matching.normalise import blocks, core_key
 from prm_deals.matching.score import Customer
 from prm_deals.registrations import repository
 from prm_deals.registrations.models import Deal
@@ -93,8 +93,8 @@ _REGISTER = text(f"""
     deal AS (
         INSERT INTO deals (id, partner_id, external_id, customer_name, customer_domain,
                            customer_country, customer_address, customer_crm_ids,
-                           customer_name_key, customer_core, customer_domain_key, products,
-                           deal_type,
+                           customer_name_key, customer_core, customer_blocks,
+                           customer_domain_key, products, deal_type,
                            private_offer, amount, currency, expected_close_date, notes, status,
                            protected_until, conflicts, decision, version, created_at,
                            updated_at)
@@ -102,7 +102,7 @@ _REGISTER = text(f"""
                CAST(:customer_name AS varchar), CAST(:customer_domain AS varchar),
                CAST(:customer_country AS varchar), CAST(:customer_address AS jsonb),
                CAST(:customer_crm_ids AS jsonb), CAST(:customer_name_key AS varchar),
-               CAST(:customer_core AS varchar),
+               CAST(:customer_core AS varchar), CAST(:customer_blocks AS varchar[]),
                CAST(:customer_domain_key AS varchar), CAST(:products AS jsonb),
                CAST(:deal_type AS varchar), CAST(:private_offer AS boolean),
                CAST(:amount AS numeric), CAST(:currency AS varchar),
@@ -145,6 +145,7 @@ def new_deal(partner_id: uuid.UUID, data: DealRegistration, customer: Customer,
         if data.customer.address else None,
         customer_crm_ids=data.customer.crm_ids, customer_name_key=customer.name_key,
         customer_core=core_key(customer.name_key),
+        customer_blocks=blocks(customer.name_key, customer.country),
         customer_domain_key=customer.domain_key,
         products=[p.model_dump(mode="json") for p in data.products],
         deal_type=data.deal_type.value, private_offer=data.private_offer,
@@ -167,7 +168,7 @@ def insert_values(deal: Deal) -> dict[str, Any]:
         "customer_name": deal.customer_name, "customer_domain": deal.customer_domain,
         "customer_country": deal.customer_country, "customer_address": deal.customer_address,
         "customer_crm_ids": deal.customer_crm_ids, "customer_name_key": deal.customer_name_key,
-        "customer_core": deal.customer_core,
+        "customer_core": deal.customer_core, "customer_blocks": deal.customer_blocks,
         "customer_domain_key": deal.customer_domain_key, "products": deal.products,
         "deal_type": deal.deal_type, "private_offer": deal.private_offer,
         "amount": str(deal.amount), "currency": deal.currency,
