@@ -274,3 +274,19 @@ async def test_two_partners_registering_one_customer_at_once_cannot_both_pass(re
         assert statuses == ["rejected", "submitted"], statuses
         loser = next(r.json() for r in answers if r.json()["status"] == "rejected")
         assert loser["conflicts"][0]["score"] == 1.0
+
+
+async def test_one_typo_still_finds_the_registration(client, list_partner,
+                                                   as_partner):
+    word = f"zentrix{uuid.uuid4().hex[:6]}"
+    first = await register(client, await partner(list_partner, as_partner), registration(
+        customer(f"{word.capitalize()} Logistics", f"{word}.example", "DE")))
+    swapped = word[:2] + word[3] + word[2] + word[4:]  # "eznt..." : two letters swapped
+    check = (await client.post("/v1/deals/conflict-check",
+                               headers=await partner(list_partner, as_partner), json={
+                                   "customer": customer(f"{swapped.upper()} LOGISTICS GMBH",
+                                                        "elsewhere.example", "DE")})).json()
+    assert check["decision"]["outcome"] == "in_review", check
+    assert check["conflicts"][0]["kind"] == "registration"
+    assert 0.85 <= check["conflicts"][0]["score"] < 0.95
+    assert first["status"] == "submitted"
