@@ -87,16 +87,19 @@ _QUERIED = """q AS (
                 CAST(:blocks AS jsonb[]), CAST(:account_blocks AS jsonb[]))
          WITH ORDINALITY AS q(name_key, domain_key, country, excluded, blocks, account_blocks,
                               i))"""
+# The candidates' own columns come out of the index lookups themselves: joining back to the
+# table by id made the planner hash the whole table.
+_CANDIDATE = """id, partner_id, customer_name, customer_country, customer_name_key,
+    customer_domain_key, status, created_at, protected_until"""
 _REGISTRATIONS = text(f"""
     WITH {_QUERIED}
-    SELECT q.i, d.id, d.partner_id, d.customer_name, d.customer_country, d.customer_name_key,
-           d.customer_domain_key, d.status, d.created_at, d.protected_until
-    FROM q CROSS JOIN LATERAL (
-        (SELECT id FROM deals WHERE {_OPEN} AND customer_domain_key = q.domain_key LIMIT :k)
+    SELECT q.i, d.* FROM q CROSS JOIN LATERAL (
+        (SELECT {_CANDIDATE} FROM deals
+         WHERE {_OPEN} AND customer_domain_key = q.domain_key LIMIT :k)
         UNION
-        (SELECT id FROM deals
+        (SELECT {_CANDIDATE} FROM deals
          WHERE {_OPEN} AND customer_blocks && CAST(q.blocks AS varchar[]) LIMIT :k)
-    ) c JOIN deals d ON d.id = c.id
+    ) d
     WHERE q.excluded IS NULL OR d.id <> q.excluded
 """)
 _ACCOUNTS = text(f"""
@@ -111,7 +114,7 @@ _ACCOUNTS = text(f"""
         UNION
         (SELECT account_id FROM direct_account_names
          WHERE blocks && CAST(q.account_blocks AS varchar[]) LIMIT :k)
-    ) c JOIN direct_accounts a ON a.id = c.id
+    ) c JOIN LATERAL (SELECT * FROM direct_accounts WHERE id = c.id) a ON TRUE
 """)
 # How many candidates per customer and way (a blocking key shared by more registrations than
 # this is common enough that the first ones found stand for the rest).

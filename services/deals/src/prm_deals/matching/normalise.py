@@ -168,7 +168,7 @@ def sound_key(key: str) -> str:
 
 # Distinctive words this long or longer are also blocked under each one-letter deletion, so
 # that one typo (a letter wrong, missing, added, or two swapped) still meets the right name.
-TYPO_LENGTH = 5
+TYPO_LENGTH = 7
 
 
 def blocks(key: str, scope: str) -> list[str]:
