@@ -40,10 +40,13 @@ def upgrade() -> None:
             [{"blocks": blocks(k, "*"), "key": k} for k in names])
     op.drop_index("ix_deals_open_core", "deals")
     op.drop_index("ix_direct_account_names_core", "direct_account_names")
+    # fastupdate off: every registration searches the index before it writes, and a search
+    # reads the whole pending list of a fastupdate index (measured: a second batch of 1,000
+    # took three times as long as the first).
     op.execute("CREATE INDEX ix_deals_open_blocks ON deals USING gin (customer_blocks) "
-               f"WHERE {OPEN}")
+               f"WITH (fastupdate = off) WHERE {OPEN}")
     op.execute("CREATE INDEX ix_direct_account_names_blocks ON direct_account_names "
-               "USING gin (blocks)")
+               "USING gin (blocks) WITH (fastupdate = off)")
 
 
 def downgrade() -> None:

@@ -36,7 +36,8 @@ class DirectAccountName(Base):
 
     __tablename__ = "direct_account_names"
     __table_args__ = (
-        Index("ix_direct_account_names_blocks", "blocks", postgresql_using="gin"),
+        Index("ix_direct_account_names_blocks", "blocks", postgresql_using="gin",
+              postgresql_with={"fastupdate": "off"}),
     )
 
     account_id: Mapped[uuid.UUID] = mapped_column(

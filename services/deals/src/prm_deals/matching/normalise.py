@@ -160,10 +160,15 @@ _SOUNDS = (("ph", "f"), ("ks", "x"), ("kh", "h"), ("ck", "k"), ("q", "k"), ("y",
            ("w", "v"), ("ou", "u"), ("tz", "z"), ("ae", "e"), ("oe", "o"), ("ue", "u"))
 
 
+_DOUBLED = re.compile(r"(.)\1+")
+
+
+@lru_cache(maxsize=65536)
 def sound_key(key: str) -> str:
     for written, heard in _SOUNDS:
-        key = key.replace(written, heard)
-    return "".join(c for i, c in enumerate(key) if i == 0 or c != key[i - 1])
+        if written in key:
+            key = key.replace(written, heard)
+    return _DOUBLED.sub(r"\1", key)
 
 
 # Distinctive words this long or longer are also blocked under each one-letter deletion, so

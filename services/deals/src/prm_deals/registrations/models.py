@@ -41,7 +41,7 @@ class Deal(Base):
         Index("ix_deals_open_domain_key", "customer_domain_key",
               postgresql_where=text(f"{_OPEN} AND customer_domain_key IS NOT NULL")),
         Index("ix_deals_open_blocks", "customer_blocks", postgresql_using="gin",
-              postgresql_where=text(_OPEN)),
+              postgresql_with={"fastupdate": "off"}, postgresql_where=text(_OPEN)),
         Index("ix_deals_open_protected_until", "protected_until", postgresql_where=text(_OPEN)),
     )
 
