@@ -161,3 +161,33 @@ def test_conditions_read_as_words():
         "the deal is in EUR, the bound in USD",
         "conflict is not any",
     ]
+
+
+async def test_extension_requests_follow_their_own_rules(client, rules, vendor, tiered,
+                                                         as_partner):
+    await rules(name="Silver extensions are reviewed", outcome="review", applies_to="extension",
+                reason="Silver partners' extensions are checked by the channel team.",
+                conditions={"partner_tiers": ["Silver"]})
+    await rules(name="No extensions for AT", outcome="reject", applies_to="extension",
+                reason="Austrian registrations are not extended.",
+                conditions={"countries": ["AT"], "partner_tiers": ["Bronze"]})
+    silver = as_partner(await tiered("Silver"))
+    deal = (await client.post("/v1/deals", headers=silver, json=registration())).json()
+    assert deal["status"] == "submitted"  # extension rules do not decide registrations
+    asked = await client.post(f"/v1/deals/{deal['id']}/extend", headers=silver,
+                              json={"reason": "The customer's board meets in March."})
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["extensions"] == 0
+    assert asked.json()["extension_requested_at"] is not None
+    granted = await client.post(f"/v1/deals/{deal['id']}/extend", headers=vendor)
+    assert granted.json()["extensions"] == 1
+    assert granted.json()["extension_requested_at"] is None
+    kinds = [a["kind"] for a in (await client.get(f"/v1/deals/{deal['id']}/activities",
+                                                  headers=silver)).json()["items"]]
+    assert kinds == ["registered", "extension_requested", "extended"]
+
+    bronze = as_partner(await tiered("Bronze"))
+    other = (await client.post("/v1/deals", headers=bronze, json=registration())).json()
+    refused = await client.post(f"/v1/deals/{other['id']}/extend", headers=bronze)
+    assert refused.status_code == 409
+    assert "Austrian registrations are not extended." in refused.json()["detail"]

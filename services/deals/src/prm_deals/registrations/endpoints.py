@@ -230,8 +230,11 @@ async def lose_deal(deal_id: uuid.UUID, response: Response, session: Session, ca
 @router.post("/{deal_id:uuid}/extend", summary="Extend a registration's protection",
              description="The vendor, or the registering partner; from any open status. Adds "
              "`PRM_DEALS_EXTENSION_DAYS` (30 by default) to the protection, at most "
-             "`PRM_DEALS_MAX_EXTENSIONS` times (2); one more is a 409. Emits "
-             "`prm.deal.extended.v1`.",
+             "`PRM_DEALS_MAX_EXTENSIONS` times (2); one more is a 409. A partner's request is "
+             "decided by the rules of engagement for extensions (`applies_to: extension`): "
+             "granted, refused (409 with the rule's reason), or sent to review "
+             "(`extension_requested_at` set; the vendor's `extend` grants it). Emits "
+             "`prm.deal.extended.v1` when granted.",
              responses=_ACTION_RESPONSES)
 async def extend_deal(deal_id: uuid.UUID, request: Request, response: Response,
                       session: Session, caller: Caller, body: Optional = None,

@@ -19,6 +19,8 @@ from prm_deals.declaration import DEALS_WRITE
 from prm_deals.matching import conflicts
 from prm_deals.registrations import service
 from prm_deals.registrations.models import Deal, DealActivity
+from prm_deals.rules import service as engagement
+from prm_deals.rules.evaluate import Facts, unmet
 from prm_events import outbox
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
@@ -87,6 +89,10 @@ async def act(session: AsyncSession, principal: Principal, deal_id: uuid.UUID, a
         if deal.extensions >= max_extensions:
             raise InvalidTransition(f"the protection was extended {deal.extensions} times "
                                     f"already, the most allowed", current_status=deal.status)
+        if principal.is_partner and not await _extension_granted(session, principal, deal,
+                                                                 reason):
+            return deal
+        deal.extension_requested_at = None
         deal.extensions += 1
         deal.protected_until = max(deal.protected_until or now.date(), now.date()) \
             + dt.timedelta(days=extension_days)
@@ -128,6 +134,45 @@ async def act(session: AsyncSession, principal: Principal, deal_id: uuid.UUID, a
     await _publish(session, deal, payload)
     record(session, deal.id, rule.target or "extended", principal.subject, note)
     return deal
+
+
+def _stored_conflicts(deal: Deal) -> list[conflicts.Conflict]:
+    """The conflicts found at registration that were not the partner's own."""
+    return [conflicts.Conflict(kind=c["kind"], id=uuid.UUID(c["id"]), score=c["score"],
+                               reasons=c["reasons"], customer_name=c["customer_name"])
+            for c in deal.conflicts
+            if c["kind"] == "direct_account" or c.get("partner_id") != str(deal.partner_id)]
+
+
+async def _extension_granted(session: AsyncSession, principal: Principal, deal: Deal,
+                             reason: str | None) -> bool:
+    """A partner's extension request, decided by the rules of engagement for extensions (the
+    first whose conditions hold: approve, reject, or review by the channel team); granted
+    when none fires. A request sent to review is recorded on the deal (the vendor's
+    ``extend`` grants it) and False is returned; a rejection is a 409 with the rule's
+    reason."""
+    rules, partners = await engagement.for_decisions(session, [deal.partner_id], "extension")
+    partner = partners.get(str(deal.partner_id)) or {}
+    facts = Facts(partner_tier=partner.get("tier"), partner_type=partner.get("type"),
+                  country=deal.customer_country, deal_type=deal.deal_type,
+                  skus=frozenset(p["sku"] for p in deal.products), amount=deal.amount,
+                  currency=deal.currency, private_offer=deal.private_offer)
+    others = _stored_conflicts(deal)
+    for rule in rules:
+        if unmet(rule["conditions"], facts, others):
+            continue
+        why = rule["reason"] or f"rule of engagement: {rule['name']}"
+        if rule["outcome"] == "reject":
+            raise InvalidTransition(f"the extension is refused: {why}",
+                                    current_status=deal.status)
+        if rule["outcome"] == "review":
+            deal.extension_requested_at = dt.datetime.now(dt.UTC)
+            await session.flush()
+            record(session, deal.id, "extension_requested", principal.subject,
+                   f"{why}" + (f"; the partner wrote: {reason}" if reason else ""))
+            return False
+        return True
+    return True
 
 
 async def resolve_conflict(session: AsyncSession, principal: Principal, deal_id: uuid.UUID,

@@ -78,6 +78,9 @@ class Deal(Base):
     closed_on: Mapped[dt.date | None] = mapped_column(Date)
     extensions: Mapped[int] = mapped_column(Integer, server_default="0")
     account_executive: Mapped[str | None] = mapped_column(String(200))
+    # A partner's extension request that a rule of engagement sent to review.
+    extension_requested_at: Mapped[dt.datetime | None] = mapped_column(
+        TIMESTAMP(timezone=True))
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))

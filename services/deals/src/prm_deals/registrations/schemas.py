@@ -263,6 +263,9 @@ class DealOut(BaseModel):
     won_amount: Money | None = None
     closed_on: dt.date | None = None
     extensions: int = Field(default=0, description="How often the protection was extended.")
+    extension_requested_at: dt.datetime | None = Field(
+        default=None, description="The partner's extension request waiting for the channel "
+        "team (a rule of engagement sent it to review); the vendor's `extend` grants it.")
     account_executive: str | None = None
     conflicts: list[ConflictOut] = Field(description="What the conflict check found when the "
                                          "deal was registered.")
@@ -289,6 +292,7 @@ class DealOut(BaseModel):
             won_amount=None if deal.won_amount is None
             else Money.of(deal.won_amount, deal.currency),
             closed_on=deal.closed_on, extensions=deal.extensions or 0,
+            extension_requested_at=deal.extension_requested_at,
             account_executive=deal.account_executive,
             conflicts=[ConflictOut.seen_by(c, viewer, deal.partner_id) for c in deal.conflicts],
             decision=Decision.model_validate(deal.decision) if deal.decision else None,

@@ -17,6 +17,7 @@ class EngagementRule(Base):
     __table_args__ = (
         Index("ix_engagement_rules_position", "position", "id"),
         CheckConstraint("outcome IN ('approve', 'reject', 'review')", name="outcome"),
+        CheckConstraint("applies_to IN ('registration', 'extension')", name="applies_to"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -24,6 +25,7 @@ class EngagementRule(Base):
     name: Mapped[str] = mapped_column(String(200))
     conditions: Mapped[dict[str, Any]] = mapped_column(JSONB)
     outcome: Mapped[str] = mapped_column(String(10))
+    applies_to: Mapped[str] = mapped_column(String(20), server_default="registration")
     reason: Mapped[str | None] = mapped_column(String(500))
     protection_days: Mapped[int | None] = mapped_column(Integer)
     enabled: Mapped[bool] = mapped_column(Boolean)

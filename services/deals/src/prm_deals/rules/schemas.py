@@ -19,6 +19,7 @@ from prm_platform.types import CountryCode
 
 MAX_RULES = 200
 Outcome = Literal["approve", "reject", "review"]
+AppliesTo = Literal["registration", "extension"]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
@@ -60,6 +61,9 @@ class RuleIn(BaseModel):
     conditions: Conditions = Field(default_factory=Conditions)
     outcome: Outcome = Field(description="`approve`, `reject` (with `reason`) or `review` (the "
                              "channel team decides).")
+    applies_to: AppliesTo = Field(default="registration", description=(
+        "What the rule decides: a new `registration`, or a partner's request to `extension` "
+        "of a registration's protection (the conditions then look at the registration)."))
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                              max_length=500)] | None = Field(
         default=None, description="Told to the partner; required to reject.")
@@ -85,6 +89,7 @@ class RulePatch(BaseModel):
     name: ShortText | None = None
     conditions: Conditions | None = None
     outcome: Outcome | None = None
+    applies_to: AppliesTo | None = None
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                              max_length=500)] | None = None
     protection_days: StrictInt | None = Field(default=None, ge=1, le=3650)
@@ -107,6 +112,7 @@ class RuleOut(BaseModel):
     name: str
     conditions: Conditions
     outcome: Outcome
+    applies_to: AppliesTo = "registration"
     reason: str | None = None
     protection_days: int | None = None
     enabled: bool

@@ -17,13 +17,14 @@ from prm_platform.ids import new_id
 from prm_platform.problems import Conflict, NotFound, Unprocessable
 from prm_platform.security import Principal
 
-_COLUMNS = ("id, position, name, conditions, outcome, reason, protection_days, enabled, "
-            "version, created_at, updated_at")
+_COLUMNS = ("id, position, name, conditions, outcome, applies_to, reason, protection_days, "
+            "enabled, version, created_at, updated_at")
 _FOR_DECISIONS = text(f"""
     SELECT CAST((SELECT coalesce(jsonb_agg(to_jsonb(r) ORDER BY r.position, r.id), '[]')
                  FROM (SELECT id, name, version, conditions, outcome, reason, protection_days,
                               position
-                       FROM engagement_rules WHERE enabled ORDER BY position, id
+                       FROM engagement_rules WHERE enabled AND applies_to = :applies_to
+                       ORDER BY position, id
                        LIMIT {MAX_RULES}) r) AS jsonb) AS rules,
            CAST((SELECT coalesce(jsonb_object_agg(partner_id, jsonb_build_object(
                      'tier', tier, 'type', type, 'status', status)), '{{}}')
@@ -33,17 +34,18 @@ _FOR_DECISIONS = text(f"""
 
 
 async def for_decisions(connection: AsyncConnection | AsyncSession,
-                        partner_ids: list[uuid.UUID]
+                        partner_ids: list[uuid.UUID], applies_to: str = "registration"
                         ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """The enabled rules in order, and what the directory knows of the partners (by id as
-    text): one round trip."""
-    row = (await connection.execute(_FOR_DECISIONS, {"partners": partner_ids})).one()
+    """The enabled rules for ``applies_to`` in order, and what the directory knows of the
+    partners (by id as text): one round trip."""
+    row = (await connection.execute(_FOR_DECISIONS, {
+        "partners": partner_ids, "applies_to": applies_to})).one()
     return list(row.rules), dict(row.partners)
 
 
 def _snapshot(row: Any) -> dict[str, Any]:
     return {"position": row.position, "name": row.name, "conditions": row.conditions,
-            "outcome": row.outcome, "reason": row.reason,
+            "outcome": row.outcome, "applies_to": row.applies_to, "reason": row.reason,
             "protection_days": row.protection_days, "enabled": row.enabled}
 
 
@@ -69,12 +71,12 @@ async def create(session: AsyncSession, principal: Principal, data: RuleIn) -> A
     now = dt.datetime.now(dt.UTC)
     row = (await session.execute(text(
         f"INSERT INTO engagement_rules ({_COLUMNS}) VALUES (:id, :position, :name, "
-        "CAST(:conditions AS jsonb), :outcome, :reason, :protection_days, :enabled, 1, :now, "
-        f":now) RETURNING {_COLUMNS}"), {
+        "CAST(:conditions AS jsonb), :outcome, :applies_to, :reason, :protection_days, "
+        f":enabled, 1, :now, :now) RETURNING {_COLUMNS}"), {
             "id": new_id(), "position": data.position if data.position is not None
             else last + 10, "name": data.name,
             "conditions": data.conditions.model_dump_json(exclude_none=True),
-            "outcome": data.outcome, "reason": data.reason,
+            "outcome": data.outcome, "applies_to": data.applies_to, "reason": data.reason,
             "protection_days": data.protection_days, "enabled": data.enabled,
             "now": now})).one()
     await _keep_version(session, row, principal)
