@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Header, Request, Response
+from fastapi import Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from prm_platform import idempotency
 from prm_platform.bodies import check_json_body
 from prm_platform.problems import PreconditionFailed, problem_response
-from prm_platform.security import authenticate
+from prm_platform.security import Principal, authenticate, current_principal
 
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -153,6 +153,11 @@ async def request_session(request: Request) -> AsyncSession:
     request."""
     session: AsyncSession = request.state.session
     return session
+
+
+# The endpoint parameters every router takes: the request's session and the caller.
+Session = Annotated[AsyncSession, Depends(request_session)]
+Caller = Annotated[Principal, Depends(current_principal)]
 
 
 def etag(version: int) -> str:

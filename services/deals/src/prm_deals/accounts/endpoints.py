@@ -2,7 +2,6 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_deals.accounts import service
 from prm_deals.accounts.schemas import (
@@ -14,23 +13,21 @@ from prm_deals.accounts.schemas import (
     ImportResult,
 )
 from prm_platform.http import (
+    Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
     ServiceRoute,
+    Session,
     etag,
-    request_session,
     resource_headers,
 )
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
-from prm_platform.security import Principal, current_principal
 from prm_platform.types import CountryCode
 
 router = APIRouter(prefix="/v1/direct-accounts", tags=["direct accounts"],
                    route_class=ServiceRoute, responses=problem_responses(400, 401, 403, 422))
 
-Session = Annotated[AsyncSession, Depends(request_session)]
-Caller = Annotated[Principal, Depends(current_principal)]
 
 
 def _out(row: Any, response: Response) -> DirectAccountOut:

@@ -3,7 +3,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from prm_deals.config import Settings
 from prm_deals.registrations import batches, coselling, lifecycle, service
@@ -24,28 +24,27 @@ from prm_deals.registrations.schemas import (
     WinRequest,
 )
 from prm_platform.http import (
+    Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
     ServiceRoute,
+    Session,
     Transactions,
     autocommit,
     etag,
-    request_session,
     resource_headers,
     single_statement,
     transactions,
 )
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import Unprocessable, problem_responses
-from prm_platform.security import Principal, current_principal
+from prm_platform.security import Principal
 
 router = APIRouter(prefix="/v1/deals", tags=["deals"], route_class=ServiceRoute,
                    responses=problem_responses(400, 401, 403, 422))
 
-Session = Annotated[AsyncSession, Depends(request_session)]
 Autocommit = Annotated[AsyncConnection, Depends(autocommit)]
 Begin = Annotated[Transactions, Depends(transactions)]
-Caller = Annotated[Principal, Depends(current_principal)]
 
 _REGISTER_PROBLEMS = problem_responses(409, 422)
 _REGISTER_PROBLEMS[422]["description"] = (

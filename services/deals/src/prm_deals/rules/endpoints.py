@@ -1,9 +1,8 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_deals.declaration import DEALS_READ
 from prm_deals.matching import conflicts
@@ -21,22 +20,20 @@ from prm_deals.rules.schemas import (
     RuleVersion,
 )
 from prm_platform.http import (
+    Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
     ServiceRoute,
+    Session,
     etag,
-    request_session,
     resource_headers,
 )
 from prm_platform.pagination import Page
 from prm_platform.problems import problem_responses
-from prm_platform.security import Principal, current_principal
 
 router = APIRouter(prefix="/v1/engagement-rules", tags=["engagement rules"],
                    route_class=ServiceRoute, responses=problem_responses(400, 401, 403, 422))
 
-Session = Annotated[AsyncSession, Depends(request_session)]
-Caller = Annotated[Principal, Depends(current_principal)]
 
 
 class DryRunResult(BaseModel):

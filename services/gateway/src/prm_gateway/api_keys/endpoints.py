@@ -3,27 +3,24 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from prm_gateway.api_keys import service
 from prm_gateway.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from prm_platform.http import (
+    Caller,
     IdempotencyKeyHeader,
     ServiceRoute,
-    request_session,
+    Session,
     resource_headers,
 )
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
-from prm_platform.security import Principal, current_principal
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"], route_class=ServiceRoute,
                    responses=problem_responses(400, 401, 403, 422))
 
-Session = Annotated[AsyncSession, Depends(request_session)]
-Caller = Annotated[Principal, Depends(current_principal)]
 
 
 class OneTimeSecretResponse(JSONResponse):

@@ -2,7 +2,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_partners.partners import service
 from prm_partners.partners.schemas import (
@@ -13,23 +12,21 @@ from prm_partners.partners.schemas import (
     PartnerUpdate,
 )
 from prm_platform.http import (
+    Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
     ServiceRoute,
+    Session,
     etag,
-    request_session,
     resource_headers,
 )
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
-from prm_platform.security import Principal, current_principal
 from prm_platform.types import CountryCode
 
 router = APIRouter(prefix="/v1/partners", tags=["partners"], route_class=ServiceRoute,
                    responses=problem_responses(400, 401, 403, 422))
 
-Session = Annotated[AsyncSession, Depends(request_session)]
-Caller = Annotated[Principal, Depends(current_principal)]
 
 
 def _out(partner, response: Response) -> PartnerOut:
