@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from prm_stack.embedded import free_port, remove_data
-from prm_stack.launch import fresh_database, running_stack
+from prm_stack.launch import RunningStack, fresh_database, running_stack
 
 PARTNERS = 120
 
@@ -86,9 +86,11 @@ async def test_broker_killed_mid_stream_loses_nothing(stack_with_its_own_broker)
         assert await db.fetchval("SELECT count(*) FROM partners.outbox "
                                  "WHERE published_at IS NULL") == 0
         # Every partner's two events applied exactly once each by the deals service...
-        assert await db.fetchval("SELECT count(*) FROM deals.partner_directory") == PARTNERS
+        assert await db.fetchval("SELECT count(*) FROM deals.partner_directory") == PARTNERS, \
+            await diagnosis(db, stack)
         assert await db.fetchval("SELECT count(*) FROM deals.partner_directory "
-                                 "WHERE events_applied <> 2 OR status <> 'active'") == 0
+                                 "WHERE events_applied <> 2 OR status <> 'active'") == 0, \
+            await diagnosis(db, stack)
         assert await db.fetchval("SELECT count(*) FROM deals.inbox WHERE consumer = "
                                  "'deals.partner-directory'") == 2 * PARTNERS
         # ... and the gateway knows every partner's standing.
@@ -96,3 +98,18 @@ async def test_broker_killed_mid_stream_loses_nothing(stack_with_its_own_broker)
                                  "WHERE status = 'active'") == PARTNERS
     finally:
         await db.close()
+
+
+async def diagnosis(db: asyncpg.Connection, stack: RunningStack) -> str:
+    """What a failure needs to be understood: each partner whose events did not both arrive, what
+    its outbox and the deals inbox hold of them, and the end of the deals worker's log."""
+    rows = await db.fetch(
+        "SELECT o.key, o.event_type, o.event_id, o.published_at, o.attempts, i.outcome, "
+        "i.processed_at FROM partners.outbox o LEFT JOIN deals.inbox i "
+        "ON i.event_id = o.event_id AND i.consumer = 'deals.partner-directory' "
+        "WHERE o.topic LIKE '%partner%' AND o.key NOT IN (SELECT partner_id::text "
+        "FROM deals.partner_directory WHERE events_applied = 2 AND status = 'active') "
+        "ORDER BY o.key, o.seq")
+    log = stack.state_dir / "logs" / "deals-worker.log"
+    tail = log.read_text(errors="replace")[-4000:] if log.is_file() else "(no deals-worker log)"
+    return "\n".join([*(str(dict(row)) for row in rows), "--- deals worker log ---", tail])
