@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -47,12 +47,15 @@ class Conflict:
     owner: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        for field in ("id", "partner_id", "registered_at", "protected_until"):
-            if data[field] is not None:
-                data[field] = str(data[field]) if field != "registered_at" \
-                    else data[field].isoformat()
-        return data
+        return {"kind": self.kind, "id": str(self.id), "score": self.score,
+                "reasons": self.reasons, "customer_name": self.customer_name,
+                "partner_id": None if self.partner_id is None else str(self.partner_id),
+                "status": self.status,
+                "registered_at": None if self.registered_at is None
+                else self.registered_at.isoformat(),
+                "protected_until": None if self.protected_until is None
+                else self.protected_until.isoformat(),
+                "owner": self.owner}
 
 
 def customer(name: str, domain: str | None, country: str) -> Customer:
@@ -82,27 +85,29 @@ _QUERIED = """q AS (
     SELECT q.name_key, q.domain_key, q.country, q.excluded, q.i,
            ARRAY(SELECT jsonb_array_elements_text(q.blocks)) AS blocks,
            ARRAY(SELECT jsonb_array_elements_text(q.account_blocks)) AS account_blocks
-    FROM unnest(CAST(:name_keys AS varchar[]), CAST(:domain_keys AS varchar[]),
-                CAST(:countries AS varchar[]), CAST(:excluded AS uuid[]),
-                CAST(:blocks AS jsonb[]), CAST(:account_blocks AS jsonb[]))
+    FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::uuid[], $5::jsonb[],
+                $6::jsonb[])
          WITH ORDINALITY AS q(name_key, domain_key, country, excluded, blocks, account_blocks,
                               i))"""
 # The candidates' own columns come out of the index lookups themselves: joining back to the
 # table by id made the planner hash the whole table.
 _CANDIDATE = """id, partner_id, customer_name, customer_country, customer_name_key,
     customer_domain_key, status, created_at, protected_until"""
-_REGISTRATIONS = text(f"""
+# Both run on the driver's connection (asyncpg), in the caller's transaction: a bulk push
+# reads tens of thousands of candidate rows, and the SQL toolkit's row processing cost more
+# than scoring them.
+_REGISTRATIONS = f"""
     WITH {_QUERIED}
     SELECT q.i, d.* FROM q CROSS JOIN LATERAL (
         (SELECT {_CANDIDATE} FROM deals
-         WHERE {_OPEN} AND customer_domain_key = q.domain_key LIMIT :k)
+         WHERE {_OPEN} AND customer_domain_key = q.domain_key LIMIT $7)
         UNION
         (SELECT {_CANDIDATE} FROM deals
-         WHERE {_OPEN} AND customer_blocks && CAST(q.blocks AS varchar[]) LIMIT :k)
+         WHERE {_OPEN} AND customer_blocks && CAST(q.blocks AS varchar[]) LIMIT $7)
     ) d
     WHERE q.excluded IS NULL OR d.id <> q.excluded
-""")
-_ACCOUNTS = text(f"""
+"""
+_ACCOUNTS = f"""
     WITH {_QUERIED}
     SELECT q.i, a.id, a.name, a.country, a.domain_key, a.owner,
            (SELECT array_agg(n.name_key) FROM direct_account_names n
@@ -110,15 +115,23 @@ _ACCOUNTS = text(f"""
            (SELECT array_agg(n.name_key) FROM direct_account_names n
             WHERE n.account_id = a.id AND n.alias) AS alias_keys
     FROM q CROSS JOIN LATERAL (
-        (SELECT id FROM direct_accounts WHERE domain_key = q.domain_key LIMIT :k)
+        (SELECT id FROM direct_accounts WHERE domain_key = q.domain_key LIMIT $7)
         UNION
         (SELECT account_id FROM direct_account_names
-         WHERE blocks && CAST(q.account_blocks AS varchar[]) LIMIT :k)
+         WHERE blocks && CAST(q.account_blocks AS varchar[]) LIMIT $7)
     ) c JOIN LATERAL (SELECT * FROM direct_accounts WHERE id = c.id) a ON TRUE
-""")
+"""
 # How many candidates per customer and way (a blocking key shared by more registrations than
 # this is common enough that the first ones found stand for the rest).
 CANDIDATES = 50
+
+
+async def _driver(connection: AsyncConnection | AsyncSession) -> Any:
+    """The asyncpg connection under ``connection``, in its transaction."""
+    if isinstance(connection, AsyncSession):
+        connection = await connection.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
 
 
 async def find(connection: AsyncConnection | AsyncSession, new: Customer, *,
@@ -131,35 +144,32 @@ async def find(connection: AsyncConnection | AsyncSession, new: Customer, *,
 async def find_many(connection: AsyncConnection | AsyncSession, customers: list[Customer], *,
                     exclude: list[uuid.UUID | None] | None = None) -> list[list[Conflict]]:
     """``find`` for many customers in two statements (a bulk push's)."""
-    params = {"name_keys": [c.name_key for c in customers],
-              "domain_keys": [c.domain_key for c in customers],
-              "countries": [c.country for c in customers],
-              "blocks": [orjson.dumps(blocks(c.name_key, c.country)).decode()
-                         for c in customers],
-              "account_blocks": [orjson.dumps(blocks(c.name_key, "*")).decode()
-                                 for c in customers],
-              "excluded": exclude or [None] * len(customers), "k": CANDIDATES}
+    args = ([c.name_key for c in customers], [c.domain_key for c in customers],
+            [c.country for c in customers], exclude or [None] * len(customers),
+            [orjson.dumps(blocks(c.name_key, c.country)).decode() for c in customers],
+            [orjson.dumps(blocks(c.name_key, "*")).decode() for c in customers], CANDIDATES)
+    driver = await _driver(connection)
     found: list[list[Conflict]] = [[] for _ in customers]
-    for row in await connection.execute(_REGISTRATIONS, params):
-        new = customers[row.i - 1]
-        match = compare(new, Customer(row.customer_name_key, row.customer_domain_key,
-                                      row.customer_country))
+    for (i, id_, partner_id, name, country, name_key_, domain_key_, status, created_at,
+         protected_until) in await driver.fetch(_REGISTRATIONS, *args):
+        new = customers[i - 1]
+        match = compare(new, Customer(name_key_, domain_key_, country))
         if match.conflict:
-            found[row.i - 1].append(Conflict(
-                kind="registration", id=row.id, score=match.score, reasons=match.reasons,
-                customer_name=row.customer_name, partner_id=row.partner_id, status=row.status,
-                registered_at=row.created_at, protected_until=row.protected_until))
-    for row in await connection.execute(_ACCOUNTS, params):
-        new = customers[row.i - 1]
-        keys = tuple(row.name_keys or ())
+            found[i - 1].append(Conflict(
+                kind="registration", id=id_, score=match.score, reasons=match.reasons,
+                customer_name=name, partner_id=partner_id, status=status,
+                registered_at=created_at, protected_until=protected_until))
+    for row in await driver.fetch(_ACCOUNTS, *args):
+        new = customers[row["i"] - 1]
+        keys = tuple(row["name_keys"] or ())
         # An account without a country is named everywhere.
-        known = Customer(keys[0] if keys else "", row.domain_key, row.country or new.country)
+        known = Customer(keys[0] if keys else "", row["domain_key"], row["country"] or new.country)
         match = compare(new, known, known_names=keys[1:],
-                        alias_names=tuple(row.alias_keys or ()))
+                        alias_names=tuple(row["alias_keys"] or ()))
         if match.conflict:
-            found[row.i - 1].append(Conflict(
-                kind="direct_account", id=row.id, score=match.score, reasons=match.reasons,
-                customer_name=row.name, owner=row.owner))
+            found[row["i"] - 1].append(Conflict(
+                kind="direct_account", id=row["id"], score=match.score, reasons=match.reasons,
+                customer_name=row["name"], owner=row["owner"]))
     for conflicts in found:
         conflicts.sort(key=lambda c: (-c.score, c.kind, str(c.id)))
         del conflicts[MAX_CONFLICTS:]

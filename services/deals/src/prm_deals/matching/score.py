@@ -11,6 +11,7 @@ two names alike by themselves, so ``Bank of America`` and ``Bank of China`` stay
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
@@ -47,15 +48,42 @@ class Match:
         return self.score >= CONFLICT_THRESHOLD
 
 
-def _word_similarity(a: str, b: str) -> float:
-    """0..1 for the distinctive part of two names, stricter than a plain ratio: one typo in
-    a long word is forgiven (``microsfot``), one in a short word is another name
-    (``roche`` / ``rocher``)."""
+def _word_similarity(a: str, b: str, a_sorted: str, b_sorted: str) -> float:
+    """0..1 for the distinctive part of two names (and the same with their words sorted),
+    stricter than a plain ratio: one typo in a long word is forgiven (``microsfot``), one in a
+    short word is another name (``roche`` / ``rocher``)."""
     if a == b:
         return 1.0
-    edits = min(OSA.distance(a, b), OSA.distance(" ".join(sorted(a.split())),
-                                                 " ".join(sorted(b.split()))))
+    edits = min(OSA.distance(a, b), OSA.distance(a_sorted, b_sorted))
     return max(0.0, 1 - 1.2 * edits / max(len(a), len(b)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Name:
+    """What the comparison reads of one name key, worked out once per key: a candidate's key
+    meets many new customers, and a bulk push compares each new one with many candidates."""
+
+    tokens: list[str]
+    distinctive: list[str]
+    compact: str
+    distinctive_compact: str
+    common: frozenset[str]  # its words that are not distinctive
+    sound: str
+    words: str  # the distinctive words
+    words_sorted: str
+    words_sound: str
+    words_sound_sorted: str
+
+
+@lru_cache(maxsize=65536)
+def _name(key: str) -> _Name:
+    tokens = key.split()
+    words = _distinctive(tokens)
+    joined = " ".join(words)
+    heard = sound_key(joined)
+    return _Name(tokens, words, compact(key), compact(joined), frozenset(tokens) - set(words),
+                 sound_key(key), joined, " ".join(sorted(words)), heard,
+                 " ".join(sorted(heard.split())))
 
 
 def _initials(acronym: str, words: list[str]) -> bool:
@@ -81,21 +109,24 @@ def name_similarity(a: str, b: str) -> tuple[float, str]:
         return 0.0, "no name to compare"
     if a == b:
         return 1.0, "same name"
-    if compact(a) == compact(b):
+    na, nb = _name(a), _name(b)
+    if na.compact == nb.compact:
         return 0.98, "same name but for spacing"
-    ta, tb = a.split(), b.split()
-    da, db = _distinctive(ta), _distinctive(tb)
-    if da and db and compact(" ".join(da)) == compact(" ".join(db)):
-        ga, gb = set(ta) - set(da), set(tb) - set(db)
+    ta, tb = na.tokens, nb.tokens
+    da, db = na.distinctive, nb.distinctive
+    if da and db and na.distinctive_compact == nb.distinctive_compact:
+        ga, gb = na.common, nb.common
         if ga <= gb or gb <= ga:  # "Sony" / "Sony Group", not "Bank of China" / "China Bank"
             return 0.95, "same distinctive words"
-    if sound_key(a) == sound_key(b):
+    if na.sound == nb.sound:
         return 0.93, "same name as pronounced"
     whole = max(fuzz.ratio(a, b), fuzz.token_sort_ratio(a, b)) / 100
     if da and db:
         # The words that set the companies apart must agree, not only the shared ones.
-        distinct = max(_word_similarity(" ".join(da), " ".join(db)),
-                       _word_similarity(sound_key(" ".join(da)), sound_key(" ".join(db))))
+        distinct = max(
+            _word_similarity(na.words, nb.words, na.words_sorted, nb.words_sorted),
+            _word_similarity(na.words_sound, nb.words_sound, na.words_sound_sorted,
+                             nb.words_sound_sorted))
         score, how = min(whole, distinct), "similar names"
     else:
         # Only common words on one side: weak evidence at best.

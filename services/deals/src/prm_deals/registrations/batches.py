@@ -30,7 +30,7 @@ from prm_deals.declaration import DEALS_WRITE
 from prm_deals.matching import conflicts
 from prm_deals.matching.score import Customer, compare
 from prm_deals.registrations import service
-from prm_deals.registrations.models import Deal
+from prm_deals.registrations.models import AnyDeal, Deal
 from prm_deals.registrations.schemas import DealOut, DealRegistration
 from prm_deals.rules import service as engagement
 from prm_deals.rules.evaluate import decide, facts_of
@@ -146,7 +146,7 @@ def _blocks(customer: Customer) -> Iterable[str]:
         yield f"w:{customer.country}:{customer.name_key.split()[0]}"
 
 
-def _row(deal: Deal, principal: Principal) -> dict[str, Any]:
+def _row(deal: AnyDeal, principal: Principal) -> dict[str, Any]:
     event = outbox.envelope(service.registered_event(deal), source=EVENT_SOURCE,
                             aggregate_id=deal.id, partner_id=deal.partner_id)
     return {**service.insert_values(deal), "created_at": deal.created_at.isoformat(),
@@ -175,7 +175,7 @@ async def push(begin: Transactions, principal: Principal, batch: DealBatch,
         valid.append((index, data, partner_id, conflicts.customer(
             data.customer.name, data.customer.domain, data.customer.country)))
 
-    made: list[Deal] = []
+    made: list[AnyDeal] = []
     async with begin() as connection:
         if valid:
             await conflicts.lock(connection, *(c for *_, c in valid))
@@ -200,7 +200,7 @@ async def push(begin: Transactions, principal: Principal, batch: DealBatch,
                     continue
                 pending.append((index, data, partner_id, customer))
             found = await conflicts.find_many(connection, [c for *_, c in pending])
-            earlier: dict[str, list[tuple[int, Deal, Customer]]] = defaultdict(list)
+            earlier: dict[str, list[tuple[int, AnyDeal, Customer]]] = defaultdict(list)
             external_ids: dict[tuple[uuid.UUID, str], int] = {}
             for (index, data, partner_id, customer), known in zip(pending, found, strict=True):
                 if data.external_id and (partner_id, data.external_id) in external_ids:
@@ -255,7 +255,7 @@ async def push(begin: Transactions, principal: Principal, batch: DealBatch,
 
 
 def _in_batch(customer: Customer, partner_id: uuid.UUID,
-              earlier: dict[str, list[tuple[int, Deal, Customer]]]
+              earlier: dict[str, list[tuple[int, AnyDeal, Customer]]]
               ) -> list[tuple[int, conflicts.Conflict]]:
     """Conflicts with the registrations made earlier in the same batch."""
     seen: set[int] = set()

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from prm_deals.config import Settings
 from prm_deals.registrations import batches, coselling, lifecycle, service
-from prm_deals.registrations.models import Deal
+from prm_deals.registrations.models import AnyDeal, Deal
 from prm_deals.registrations.schemas import (
     ActionRequest,
     ActivityOut,
@@ -113,7 +113,7 @@ async def register_deal(
     caller: Caller,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    def answer(deal: Deal, status: int) -> Response:
+    def answer(deal: AnyDeal, status: int) -> Response:
         return Response(DealOut.of(deal, caller).model_dump_json(), status_code=status,
                         media_type="application/json",
                         headers={"Location": f"/v1/deals/{deal.id}",

@@ -1,5 +1,6 @@
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -84,6 +85,53 @@ class Deal(Base):
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+
+@dataclass(slots=True)
+class NewDeal:
+    """A registration decided and about to be written: the columns of ``Deal`` as plain
+    attributes. The write is one SQL statement, not the ORM's, and building the ORM object
+    cost a bulk push more than scoring the customer did."""
+
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    external_id: str | None
+    customer_name: str
+    customer_domain: str
+    customer_country: str
+    customer_address: dict[str, Any] | None
+    customer_crm_ids: dict[str, str] | None
+    customer_name_key: str
+    customer_core: str
+    customer_blocks: list[str]
+    customer_domain_key: str | None
+    products: list[dict[str, Any]]
+    deal_type: str
+    private_offer: bool
+    amount: Decimal
+    currency: str
+    expected_close_date: dt.date
+    notes: str | None
+    status: str
+    protected_until: dt.date | None
+    conflicts: list[dict[str, Any]]
+    decision: dict[str, Any] | None
+    created_at: dt.datetime
+    version: int = 1
+    status_reason: str | None = None
+    won_amount: Decimal | None = None
+    closed_on: dt.date | None = None
+    extensions: int = 0
+    account_executive: str | None = None
+    extension_requested_at: dt.datetime | None = None
+
+    @property
+    def updated_at(self) -> dt.datetime:
+        return self.created_at
+
+
+# A registration as read from the table, or as just decided.
+AnyDeal = Deal | NewDeal
 
 
 class DealCollaborator(Base):

@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from prm_deals.registrations.models import Deal
+from prm_deals.registrations.models import AnyDeal
 from prm_platform.money import Money
 from prm_platform.security import Principal
 from prm_platform.types import CountryCode, DomainName, IsoDate, Name
@@ -276,7 +276,7 @@ class DealOut(BaseModel):
     updated_at: dt.datetime
 
     @classmethod
-    def of(cls, deal: Deal, viewer: Principal) -> "DealOut":
+    def of(cls, deal: AnyDeal, viewer: Principal) -> "DealOut":
         return cls(
             id=deal.id, partner_id=deal.partner_id, external_id=deal.external_id,
             customer=Customer(name=deal.customer_name, domain=deal.customer_domain,

@@ -19,7 +19,7 @@ from prm_deals.matching import conflicts
 from prm_deals.matching.normalise import blocks, core_key
 from prm_deals.matching.score import Customer
 from prm_deals.registrations import repository
-from prm_deals.registrations.models import Deal
+from prm_deals.registrations.models import AnyDeal, Deal, NewDeal
 from prm_deals.registrations.schemas import (
     ConflictOut,
     ConflictReport,
@@ -67,7 +67,7 @@ def refuse_ineligible(partner_id: uuid.UUID, status: str | None) -> None:
                                  "partners may register deals", partner_status=status)
 
 
-def registered_event(deal: Deal) -> contracts.DealRegisteredV1:
+def registered_event(deal: AnyDeal) -> contracts.DealRegisteredV1:
     return contracts.DealRegisteredV1(
         deal_id=deal.id,
         partner_id=deal.partner_id,
@@ -133,11 +133,11 @@ def _json(value: object) -> str | None:
 
 
 def new_deal(partner_id: uuid.UUID, data: DealRegistration, customer: Customer,
-             found: list[conflicts.Conflict], decided: Decided, protection_days: int) -> Deal:
+             found: list[conflicts.Conflict], decided: Decided, protection_days: int) -> NewDeal:
     now = dt.datetime.now(dt.UTC)
     status = decided.status
     days = decided.protection_days or protection_days
-    return Deal(
+    return NewDeal(
         id=new_id(), partner_id=partner_id, external_id=data.external_id,
         customer_name=data.customer.name, customer_domain=data.customer.domain,
         customer_country=data.customer.country,
@@ -153,15 +153,14 @@ def new_deal(partner_id: uuid.UUID, data: DealRegistration, customer: Customer,
         expected_close_date=data.expected_close_date, notes=data.notes or None, status=status,
         protected_until=None if status == "rejected" else now.date() + dt.timedelta(days=days),
         conflicts=[c.as_json() for c in found],
-        decision=decided.record(), version=1, created_at=now,
-        updated_at=now,
+        decision=decided.record(), created_at=now,
     )
 
 
 _JSON_COLUMNS = ("customer_address", "customer_crm_ids", "products", "conflicts", "decision")
 
 
-def insert_values(deal: Deal) -> dict[str, Any]:
+def insert_values(deal: AnyDeal) -> dict[str, Any]:
     """The new registration's columns, as JSON-ready values (a bulk push sends many at once)."""
     return {
         "id": str(deal.id), "partner_id": str(deal.partner_id), "external_id": deal.external_id,
@@ -179,7 +178,7 @@ def insert_values(deal: Deal) -> dict[str, Any]:
     }
 
 
-def _insert_params(deal: Deal) -> dict[str, object]:
+def _insert_params(deal: AnyDeal) -> dict[str, object]:
     """``insert_values`` as the statement's typed parameters."""
     values: dict[str, object] = {
         **insert_values(deal), "id": deal.id, "partner_id": deal.partner_id,
@@ -190,7 +189,7 @@ def _insert_params(deal: Deal) -> dict[str, object]:
     return values
 
 
-def activity_text(deal: Deal) -> str:
+def activity_text(deal: AnyDeal) -> str:
     reason = (deal.decision or {}).get("reason")
     return f"registered: {deal.status}" + (f" ({reason})" if reason else "")
 
@@ -268,7 +267,7 @@ async def _sync(connection: AsyncConnection, principal: Principal, deal: Deal,
 
 
 async def register(begin: Transactions, principal: Principal, data: DealRegistration,
-                   request: IdempotentRequest | None, answer: Callable[[Deal, int], Response],
+                   request: IdempotentRequest | None, answer: Callable[[AnyDeal, int], Response],
                    protection_days: int) -> Response:
     """Register, or replay the stored answer of the same request under the same key, or
     answer with the registration already made under the same external id.
@@ -292,14 +291,14 @@ async def register(begin: Transactions, principal: Principal, data: DealRegistra
         found = await conflicts.find(connection, customer)
         rules, partners = await engagement.for_decisions(connection, [partner_id])
         decided = decide(partner_id, found, facts_of(data, partners.get(str(partner_id))), rules)
-        deal = new_deal(partner_id, data, customer, found, decided, protection_days)
-        response = answer(deal, 201)
+        made = new_deal(partner_id, data, customer, found, decided, protection_days)
+        response = answer(made, 201)
         row = (await connection.execute(_REGISTER, {
-            **_insert_params(deal), **idempotency.store_params(request, response),
+            **_insert_params(made), **idempotency.store_params(request, response),
             "activity_id": new_id(), "actor": principal.subject,
-            "activity_text": activity_text(deal),
-            **outbox.event_params(registered_event(deal), source=EVENT_SOURCE,
-                                  aggregate_id=deal.id, partner_id=partner_id),
+            "activity_text": activity_text(made),
+            **outbox.event_params(registered_event(made), source=EVENT_SOURCE,
+                                  aggregate_id=made.id, partner_id=partner_id),
         })).one()
         if row.registered:
             return response
