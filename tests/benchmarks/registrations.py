@@ -12,7 +12,8 @@ endpoint, then:
   (half the customers spellings of registered ones, half new), p50/p99;
 * then, at the full count, ``POST /v1/deals`` through the edge with a new customer and an
   Idempotency-Key per request (conflict check included) against the bare endpoint, and bulk
-  push (``POST /v1/deal-batches``, 1,000 per batch) in registrations per second.
+  push (``POST /v1/deal-batches``, 1,000 per batch; one batch at a time, then two in flight)
+  in registrations per second, with the CPU each process spent per registration.
 
 Prints a table. Nothing here asserts timings.
 """
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
@@ -45,7 +47,7 @@ from prm_stack.launch import running_stack
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run import eligible_partner  # noqa: E402
+from run import cpu_by_process, eligible_partner  # noqa: E402
 
 SYLLABLES = ("ka", "lo", "mi", "ter", "vex", "zen", "dor", "ami", "qui", "bra", "sol", "nor",
              "tek", "lum", "vi", "ra", "gen", "tor", "plex", "cor", "sa", "fen", "gra", "hol",
@@ -173,26 +175,40 @@ def _measure(url: str, path: str, headers: list[str], args, keys: bool,
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def bulk_rate(base: str, key: str, partner_id: str, rng: random.Random, batches: int) -> dict:
+def bulk_rate(stack, key: str, partner_id: str, rng: random.Random, batches: int,
+              in_flight: int) -> dict:
+    """Push ``batches`` batches of 1,000 new customers, ``in_flight`` at a time, and share the
+    CPU each process of the stack spent among the registrations made (ms each)."""
     auth = {"Authorization": f"Bearer {key}"}
     payloads = [json.dumps({"registrations": [
         {"partner_id": partner_id, "customer": customer(rng),
          "amount": {"amount": "12000.00", "currency": "EUR"},
          "expected_close_date": (dt.date.today() + dt.timedelta(days=60)).isoformat()}
         for _ in range(1000)]}) for _ in range(batches)]
-    seconds, made = [], 0
-    with httpx.Client(base_url=base, headers=auth, timeout=600, trust_env=False) as client:
-        for payload in payloads:
+
+    def push(payload: str) -> tuple[float, int]:
+        with httpx.Client(base_url=stack.gateway_url, headers=auth, timeout=600,
+                          trust_env=False) as client:
             started = time.perf_counter()
             response = client.post("/v1/deal-batches", content=payload,
                                    headers={"Content-Type": "application/json"})
-            seconds.append(time.perf_counter() - started)
-            print(f"batch of 1,000: {seconds[-1]:.2f} s", file=sys.stderr)
+            seconds = time.perf_counter() - started
             response.raise_for_status()
             result = response.json()
-            made += result["created"] + result["conflicts"]
-    return {"batches": batches, "registrations": made, "per_second": made / sum(seconds),
-            "median_batch_s": statistics.median(seconds)}
+            return seconds, result["created"] + result["conflicts"]
+
+    before = cpu_by_process(stack)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(in_flight) as pool:
+        pushed = list(pool.map(push, payloads))
+    elapsed = time.perf_counter() - started
+    after = cpu_by_process(stack)
+    made = sum(n for _, n in pushed)
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK")
+    cpu = {name: (after[name] - before[name]) * tick_ms / made for name in before}
+    print(f"bulk push, {in_flight} in flight: {made / elapsed:.0f}/s", file=sys.stderr)
+    return {"batches": batches, "registrations": made, "per_second": made / elapsed,
+            "median_batch_s": statistics.median(s for s, _ in pushed), "cpu_ms": cpu}
 
 
 def main() -> None:
@@ -247,7 +263,9 @@ def main() -> None:
                                       [], args)
             results["register"] = measure(f"{stack.gateway_url}/v1/deals", registrations,
                                           auth, args, keys=True)
-            results["bulk"] = bulk_rate(stack.gateway_url, key, partner_id, rng, args.batches)
+            for in_flight in (1, 2):
+                results[f"bulk {in_flight}"] = bulk_rate(stack, key, partner_id, rng,
+                                                         args.batches, in_flight)
         finally:
             stop_process(bare)
 
@@ -273,10 +291,18 @@ def main() -> None:
     print(f"conflict-check p99 growth from 10,000 to {full}: {growth:.2f}x")
     print(f"registration throughput ratio to bare: "
           f"{results['register']['rps'] / results['bare']['rps']:.3f}")
-    bulk = results["bulk"]
-    print(f"bulk push: {bulk['registrations']:,} registrations in {bulk['batches']} batches of "
-          f"1,000: {bulk['per_second']:.0f} registrations/s (median batch "
-          f"{bulk['median_batch_s']:.2f} s)")
+    for in_flight in (1, 2):
+        bulk = results[f"bulk {in_flight}"]
+        print(f"bulk push, {in_flight} batch(es) in flight: {bulk['registrations']:,} "
+              f"registrations in {bulk['batches']} batches of 1,000: "
+              f"{bulk['per_second']:.0f} registrations/s (median batch "
+              f"{bulk['median_batch_s']:.2f} s)")
+    cpu = results["bulk 2"]["cpu_ms"]
+    print("CPU per registration in the bulk push (2 in flight), by process (ms):")
+    for name in sorted(cpu, key=lambda n: -cpu[n]):
+        if cpu[name] >= 0.005:
+            print(f"  {name:<16} {cpu[name]:5.3f}")
+    print(f"  {'total':<16} {sum(cpu.values()):5.3f}")
     errors = {k: r.get("errors") for k, r in results.items() if r.get("errors")}
     if errors:
         print(f"non-2xx answers: {errors}")
