@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from prm_partners.config import Settings
+from prm_partners.declaration import SERVICE
 from prm_partners.main import create_app
 from prm_platform.db import make_engine
 from prm_stack.testing import migrate, partner_headers, rolled_back_client, vendor_headers
@@ -29,13 +30,26 @@ async def client(app, engine):
         yield client
 
 
+# Every scope of the service, and those a partner key may hold.
+ALL_SCOPES = tuple(scope.name for scope in SERVICE.scopes)
+PARTNER_SCOPES = tuple(scope.name for scope in SERVICE.scopes if scope.partner)
+
+
 @pytest.fixture
 def vendor(prm_infra):
-    return vendor_headers(prm_infra.internal_secret, ("partners:read", "partners:write"))
+    return vendor_headers(prm_infra.internal_secret, ALL_SCOPES)
+
+
+@pytest.fixture
+def as_vendor(prm_infra):
+    """Headers of a vendor key with only ``scopes``."""
+    def headers(scopes):
+        return vendor_headers(prm_infra.internal_secret, tuple(scopes))
+    return headers
 
 
 @pytest.fixture
 def as_partner(prm_infra):
-    def headers(partner_id, scopes=("partners:read", "partners:write")):
+    def headers(partner_id, scopes=PARTNER_SCOPES):
         return partner_headers(prm_infra.internal_secret, partner_id, scopes)
     return headers

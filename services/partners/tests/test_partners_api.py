@@ -51,23 +51,46 @@ async def test_get_and_list_with_filters_and_pagination(client, vendor):
 async def test_lifecycle_state_machine(client, vendor):
     p = await create(client, vendor)
     url = f"/v1/partners/{p['id']}"
-    suspend_early = await client.post(f"{url}/suspend", headers=vendor)
-    assert suspend_early.status_code == 409
-    assert suspend_early.headers["content-type"] == "application/problem+json"
-    assert suspend_early.json()["type"] == "/problems/invalid-transition"
-    assert suspend_early.json()["current_status"] == "onboarding"
+    early = await client.post(f"{url}/reinstate", headers=vendor, json={"reason": "x"})
+    assert early.status_code == 409
+    assert early.headers["content-type"] == "application/problem+json"
+    assert early.json()["type"] == "/problems/invalid-transition"
+    assert early.json()["current_status"] == "onboarding"
+    assert early.json()["allowed_from"] == ["offboarded"]
 
     active = await client.post(f"{url}/activate", headers=vendor)
     assert active.status_code == 200 and active.json()["status"] == "active"
-    assert (await client.post(f"{url}/suspend", headers=vendor)).json()["status"] == "suspended"
+    assert active.json()["activated_at"] is not None
+    unexplained = await client.post(f"{url}/suspend", headers=vendor)
+    assert unexplained.status_code == 422
+    assert unexplained.json()["errors"][0]["field"] == "body.reason"
+    suspended = await client.post(f"{url}/suspend", headers=vendor,
+                                  json={"reason": "unpaid invoices"})
+    assert suspended.json()["status"] == "suspended"
+    assert suspended.json()["status_reason"] == "unpaid invoices"
     assert (await client.post(f"{url}/activate", headers=vendor)).json()["status"] == "active"
-    assert (await client.post(f"{url}/terminate", headers=vendor)).json()["status"] == "terminated"
+    offboarded = await client.post(f"{url}/offboard", headers=vendor,
+                                   json={"reason": "left the programme"})
+    assert offboarded.json()["status"] == "offboarded"
     again = await client.post(f"{url}/activate", headers=vendor)
     assert again.status_code == 409
-    types = (await client.connection.execute(
-        text("SELECT event_type FROM outbox WHERE key = :k ORDER BY seq"), {"k": p["id"]}
+    frozen = await client.patch(url, json={"name": "Renamed"}, headers=vendor)
+    assert frozen.status_code == 409
+    back = await client.post(f"{url}/reinstate", headers=vendor,
+                             json={"reason": "signed again"})
+    assert back.json()["status"] == "onboarding"
+    events = (await client.connection.execute(
+        text("SELECT envelope FROM outbox WHERE key = :k ORDER BY seq"), {"k": p["id"]}
     )).scalars().all()
-    assert types == ["prm.partner.created.v1"] + ["prm.partner.status_changed.v1"] * 4
+    assert [e["type"] for e in events] == \
+        ["prm.partner.created.v1"] + ["prm.partner.status_changed.v1"] * 5
+    moves = [(e["data"]["previous_status"], e["data"]["partner"]["status"], e["data"]["reason"])
+             for e in events[1:]]
+    assert moves == [("onboarding", "active", None),
+                     ("active", "suspended", "unpaid invoices"),
+                     ("suspended", "active", None),
+                     ("active", "offboarded", "left the programme"),
+                     ("offboarded", "onboarding", "signed again")]
 
 
 async def test_update_with_if_match(client, vendor):
@@ -102,7 +125,7 @@ async def test_bad_input_is_a_problem(client, vendor):
     missing = await client.get(f"/v1/partners/{uuid.uuid4()}", headers=vendor)
     assert missing.status_code == 404 and missing.json()["type"] == "/problems/not-found"
     not_uuid = await client.get("/v1/partners/nope", headers=vendor)
-    assert not_uuid.status_code == 422
+    assert not_uuid.status_code == 404
     # The contract gives the cursor's shape, so a malformed one is a validation error.
     bad_cursor = await client.get("/v1/partners?cursor=!!", headers=vendor)
     assert bad_cursor.status_code == 422

@@ -17,7 +17,8 @@ PARTNERS_TOPIC = "prm.partners"
 DEALS_TOPIC = "prm.deals"
 API_KEYS_TOPIC = "prm.api-keys"
 TOPICS = {
-    PARTNERS_TOPIC: "Partner organisations: creation, changes and lifecycle status.",
+    PARTNERS_TOPIC: "The partner programme: organisations, their lifecycle, tiers, "
+                    "certifications, agreements, onboarding and applications.",
     DEALS_TOPIC: "Deal registrations and their lifecycle: registered, approved, rejected, "
                  "won, lost, expired, extended.",
     API_KEYS_TOPIC: "API keys issued and revoked, for the services that check keys themselves "
@@ -32,8 +33,8 @@ def dead_letter_topic(topic: str) -> str:
 
 # Tolerant readers: a value a newer producer added must not make an older consumer refuse (and
 # dead-letter) the whole event. Known values are documented; consumers keep what they receive.
-PARTNER_TYPES = ("reseller", "msp", "si", "isv", "distributor", "referral")
-PARTNER_STATUSES = ("onboarding", "active", "suspended", "terminated")
+PARTNER_TYPES = ("reseller", "msp", "mssp", "si", "isv", "distributor", "referral")
+PARTNER_STATUSES = ("applicant", "onboarding", "active", "suspended", "offboarded")
 PartnerType = Annotated[str, Field(min_length=1, max_length=40, examples=list(PARTNER_TYPES),
                                    description="Known: " + ", ".join(PARTNER_TYPES))]
 PartnerStatus = Annotated[str, Field(min_length=1, max_length=40,
@@ -60,6 +61,8 @@ class PartnerSnapshot(BaseModel):
     version: int = Field(description="Increases with every change; consumers drop older ones.")
     tier: str | None = Field(default=None, description="The programme tier (e.g. Gold), once "
                              "the programme assigns one")
+    parent_id: uuid.UUID | None = Field(default=None, description="The distributor a reseller "
+                                        "buys through (two-tier distribution)")
 
 
 class PartnerCreatedV1(EventPayload):
@@ -86,6 +89,104 @@ class PartnerStatusChangedV1(EventPayload):
 
     partner: PartnerSnapshot
     previous_status: PartnerStatus
+    reason: str | None = Field(default=None, description="Why, as the actor gave it")
+
+
+class PartnerTierChangedV1(EventPayload):
+    event_type = "prm.partner.tier_changed.v1"
+    topic = PARTNERS_TOPIC
+    summary = ("A partner moved to another programme tier: promoted at once, or demoted after "
+               "the grace period.")
+
+    partner: PartnerSnapshot
+    previous_tier: str | None
+    tier: str | None
+    direction: str = Field(description="promotion or demotion")
+    criteria: dict[str, str] = Field(description="The values that decided it (decimal strings "
+                                     "for money), by criterion")
+    reason: str
+
+
+class CertificationEarnedV1(EventPayload):
+    event_type = "prm.partner.certification_earned.v1"
+    topic = PARTNERS_TOPIC
+    summary = "A contact of a partner earned a certification (by hand or from an LMS)."
+
+    partner_id: uuid.UUID
+    certification_id: uuid.UUID
+    code: str = Field(description="The certification's code in the programme, e.g. SEC-101")
+    contact_id: uuid.UUID | None = None
+    earned_on: dt.date
+    expires_on: dt.date | None = None
+
+
+class CertificationExpiredV1(EventPayload):
+    event_type = "prm.partner.certification_expired.v1"
+    topic = PARTNERS_TOPIC
+    summary = "A partner's certification reached its expiry date (or was revoked)."
+
+    partner_id: uuid.UUID
+    certification_id: uuid.UUID
+    code: str
+    expired_on: dt.date
+
+
+class AgreementSignedV1(EventPayload):
+    event_type = "prm.partner.agreement_signed.v1"
+    topic = PARTNERS_TOPIC
+    summary = "A partner signed a version of an agreement."
+
+    partner_id: uuid.UUID
+    signature_id: uuid.UUID
+    agreement: str = Field(description="The agreement's code, e.g. reseller-agreement")
+    version: int
+    signed_on: dt.date
+    expires_on: dt.date | None = None
+
+
+class OnboardingCompletedV1(EventPayload):
+    event_type = "prm.partner.onboarding_completed.v1"
+    topic = PARTNERS_TOPIC
+    summary = "Every task of a partner's onboarding plan is done."
+
+    partner_id: uuid.UUID
+    plan_id: uuid.UUID
+    completed_at: dt.datetime
+
+
+class PartnerInactivityFlaggedV1(EventPayload):
+    event_type = "prm.partner.inactivity_flagged.v1"
+    topic = PARTNERS_TOPIC
+    summary = ("A partner registered no deal, earned no certification and made no API call "
+               "for the configured number of days.")
+
+    partner_id: uuid.UUID
+    last_activity_at: dt.datetime | None = Field(description="Its last sign of activity, if "
+                                                 "any")
+    inactive_days: int
+
+
+class PartnerApplicationSubmittedV1(EventPayload):
+    event_type = "prm.partner_application.submitted.v1"
+    topic = PARTNERS_TOPIC
+    summary = "A prospect applied to the partner programme, with its fit score."
+
+    application_id: uuid.UUID
+    company_name: str
+    type: PartnerType
+    country: str
+    fit_score: int = Field(ge=0, le=100)
+
+
+class PartnerApplicationDecidedV1(EventPayload):
+    event_type = "prm.partner_application.decided.v1"
+    topic = PARTNERS_TOPIC
+    summary = "An application was approved (the partner is created in onboarding) or declined."
+
+    application_id: uuid.UUID
+    decision: str = Field(description="approved or declined")
+    partner_id: uuid.UUID | None = None
+    reason: str | None = None
 
 
 class Customer(BaseModel):
@@ -233,7 +334,10 @@ class ApiKeyRevokedV1(EventPayload):
 
 CONTRACTS: dict[str, type[EventPayload]] = {
     model.event_type: model
-    for model in (PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1, DealRegisteredV1,
+    for model in (PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1,
+                  PartnerTierChangedV1, CertificationEarnedV1, CertificationExpiredV1,
+                  AgreementSignedV1, OnboardingCompletedV1, PartnerInactivityFlaggedV1,
+                  PartnerApplicationSubmittedV1, PartnerApplicationDecidedV1, DealRegisteredV1,
                   DealUpdatedV1, DealApprovedV1, DealRejectedV1, DealWonV1, DealLostV1,
                   DealExpiredV1, DealExtendedV1, ApiKeyIssuedV1, ApiKeyRevokedV1)
 }

@@ -45,8 +45,9 @@ LOOKUP_PATH = "/internal/api-keys"
 MAX_KEY_LENGTH = 100
 NEGATIVE_SECONDS = 0.25
 _MAX_CACHED = 10_000
-# Partner statuses whose keys and users are refused, reads included.
-BARRED = frozenset({"suspended", "terminated"})
+# Partner statuses whose keys and users are refused, reads included (an applicant has no
+# keys yet; "terminated" is the name offboarded had before).
+BARRED = frozenset({"applicant", "suspended", "offboarded", "terminated"})
 
 # Not among the platform tables every service has: only services that check keys themselves
 # include this metadata (their Alembic env.py) and create the tables (a migration).
@@ -130,7 +131,7 @@ class Standings:
 
     async def ensure_active(self, principal: Principal,
                             sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        """Refuse a partner principal whose org is suspended or terminated."""
+        """Refuse a partner principal whose org is suspended or offboarded."""
         if not principal.is_partner or principal.partner_id is None:
             return
         status = await self.status(principal.partner_id, sessionmaker)

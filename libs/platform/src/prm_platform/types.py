@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from typing import Annotated
 
+import langcodes
 import pycountry
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
@@ -60,3 +61,32 @@ def _iso_date(value: object) -> object:
 
 IsoDate = Annotated[dt.date, BeforeValidator(_iso_date),
                     Field(description="Calendar date, ISO 8601 (YYYY-MM-DD)")]
+
+
+def _currency(value: str) -> str:
+    from prm_platform.money import minor_units
+
+    minor_units(value)  # raises ValueError for an unknown code or one without minor units
+    return value
+
+
+Currency = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{3}$"),
+    AfterValidator(_currency),
+    Field(description="ISO 4217 currency code", examples=["EUR"]),
+]
+
+
+def _language(value: str) -> str:
+    if not langcodes.tag_is_valid(value):
+        raise ValueError(f"{value!r} is not a BCP 47 language tag such as en or de-CH")
+    return str(langcodes.standardize_tag(value))
+
+
+LanguageTag = Annotated[
+    str,
+    StringConstraints(min_length=2, max_length=35),
+    AfterValidator(_language),
+    Field(description="BCP 47 language tag, normalised (en-gb -> en-GB)", examples=["en-GB"]),
+]

@@ -2,27 +2,65 @@
 
 from pathlib import Path
 
-from prm_contracts import API_KEYS_TOPIC, PARTNERS_TOPIC
+from prm_contracts import API_KEYS_TOPIC, DEALS_TOPIC, PARTNERS_TOPIC
 from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
 
 PARTNERS_READ = "partners:read"
 PARTNERS_WRITE = "partners:write"
+# The programme's set-up: tiers, FX rates, agreements, certifications, onboarding templates,
+# the Ideal Partner Profile, policies.
+PROGRAMME_READ = "programme:read"
+PROGRAMME_WRITE = "programme:write"
+APPLICATIONS_READ = "partner_applications:read"
+APPLICATIONS_WRITE = "partner_applications:write"
+CONTACTS_READ = "contacts:read"
+CONTACTS_WRITE = "contacts:write"
 
 SERVICE = ServiceDeclaration(
     name="partners",
     schema="partners",
-    description="Partner organisations and their lifecycle.",
+    description="The partner programme: partner organisations and their lifecycle, "
+    "applications, onboarding, certifications, agreements, compliance, tiers and contacts.",
     app="prm_partners.main:create_app",
     worker="prm_partners.worker",
-    routes=(RoutePrefix("/v1/partners", read=PARTNERS_READ, write=PARTNERS_WRITE),),
+    routes=(
+        RoutePrefix("/v1/partners", read=PARTNERS_READ, write=PARTNERS_WRITE),
+        RoutePrefix("/v1/partner-applications", read=APPLICATIONS_READ,
+                    write=APPLICATIONS_WRITE),
+        RoutePrefix("/v1/ideal-partner-profile", read=PROGRAMME_READ, write=PROGRAMME_WRITE,
+                    lists=False),
+        RoutePrefix("/v1/agreements", read=PROGRAMME_READ, write=PROGRAMME_WRITE),
+        RoutePrefix("/v1/certification-types", read=PROGRAMME_READ, write=PROGRAMME_WRITE),
+        RoutePrefix("/v1/onboarding-templates", read=PROGRAMME_READ, write=PROGRAMME_WRITE),
+        RoutePrefix("/v1/onboarding-tasks", read=PARTNERS_READ, write=PARTNERS_WRITE),
+        RoutePrefix("/v1/tiers", read=PROGRAMME_READ, write=PROGRAMME_WRITE),
+        RoutePrefix("/v1/fx-rates", read=PROGRAMME_READ, write=PROGRAMME_WRITE),
+        RoutePrefix("/v1/programme-policy", read=PROGRAMME_READ, write=PROGRAMME_WRITE,
+                    lists=False),
+    ),
     scopes=(
-        Scope(PARTNERS_READ, "Read partner organisations.", partner=True, partner_default=True),
+        Scope(PARTNERS_READ, "Read partner organisations and what the programme keeps of "
+              "them (plans, certifications, agreements, compliance, tier history).",
+              partner=True, partner_default=True),
         Scope(PARTNERS_WRITE, "Create, change and move partner organisations through their "
-              "lifecycle (a partner key may only rename its own).", partner=True),
+              "lifecycle; record certifications, signatures and onboarding progress (a "
+              "partner key only for its own org, and only what a partner may change).",
+              partner=True),
+        Scope(PROGRAMME_READ, "Read the programme's set-up: tiers, FX rates, agreements, "
+              "certification types, onboarding templates, policies.", partner=True,
+              partner_default=True),
+        Scope(PROGRAMME_WRITE, "Change the programme's set-up (vendor keys only)."),
+        Scope(APPLICATIONS_READ, "Read applications to the programme (vendor keys only)."),
+        Scope(APPLICATIONS_WRITE, "Submit applications to the programme: the scope of a "
+              "public intake key. Reviewing them takes partners:write as well."),
+        Scope(CONTACTS_READ, "Read a partner's contacts (personal data).", partner=True),
+        Scope(CONTACTS_WRITE, "Manage a partner's contacts, export and erase their personal "
+              "data (a partner's admin key: its own org only).", partner=True),
     ),
     publishes=(PARTNERS_TOPIC,),
-    # Its key directory (API keys, partners' standing): it checks callers' keys itself.
-    consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC),
+    # Its key directory (API keys, partners' standing): it checks callers' keys itself. The
+    # deals' events complete onboarding tasks, move tiers and show activity.
+    consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC, DEALS_TOPIC),
     migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
     migration_order=20,
 )

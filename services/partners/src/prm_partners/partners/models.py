@@ -1,7 +1,8 @@
 import datetime as dt
 import uuid
 
-from sqlalchemy import TIMESTAMP, Index, Integer, String
+from sqlalchemy import CHAR, TIMESTAMP, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from prm_partners.db import Base
@@ -14,13 +15,32 @@ class Partner(Base):
         Index("ix_partners_country_id", "country", "id"),
         Index("ix_partners_status_id", "status", "id"),
         Index("ix_partners_type_id", "type", "id"),
+        Index("ix_partners_tier_id", "tier", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(20))
     country: Mapped[str] = mapped_column(String(2))
+    countries_served: Mapped[list[str]] = mapped_column(ARRAY(String(2)), default=list)
+    default_currency: Mapped[str | None] = mapped_column(CHAR(3))
+    languages: Mapped[list[str]] = mapped_column(ARRAY(String(40)), default=list)
+    specialisations: Mapped[list[str]] = mapped_column(ARRAY(String(60)), default=list)
+    website_domain: Mapped[str | None] = mapped_column(String(253))
+    # The vendor's CRM id of the org: unique, what integrations upsert by.
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    # Two-tier distribution: the distributor a reseller buys through, and whether that
+    # distributor's keys may read this reseller's records.
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("partners.id"))
+    parent_access: Mapped[bool] = mapped_column(Boolean, default=False)
+    employees: Mapped[int | None] = mapped_column(Integer)
+    # The programme tier's name (the tiers part of the service moves it).
+    tier: Mapped[str | None] = mapped_column(String(60))
     status: Mapped[str] = mapped_column(String(20))
+    status_reason: Mapped[str | None] = mapped_column(String(500))
+    status_changed_at: Mapped[dt.datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+    # When it first became active (time to first deal counts from here).
+    activated_at: Mapped[dt.datetime | None] = mapped_column(TIMESTAMP(timezone=True))
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))

@@ -1,6 +1,6 @@
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_partners.partners.models import Partner
@@ -15,24 +15,31 @@ async def get(session: AsyncSession, partner_id: uuid.UUID, *, for_update: bool 
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def by_external_id(session: AsyncSession, external_id: str, *, for_update: bool = False
+                         ) -> Partner | None:
+    query = select(Partner).where(Partner.external_id == external_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def list_page(
     session: AsyncSession,
+    query: Select[Partner],
     page: PageRequest,
     *,
-    only_id: uuid.UUID | None = None,
     status: str | None = None,
     type: str | None = None,
     country: str | None = None,
+    tier: str | None = None,
+    parent_id: uuid.UUID | None = None,
 ) -> list[Partner]:
-    query = select(Partner).order_by(Partner.id).limit(page.limit + 1)
-    if only_id is not None:
-        query = query.where(Partner.id == only_id)
-    if status is not None:
-        query = query.where(Partner.status == status)
-    if type is not None:
-        query = query.where(Partner.type == type)
-    if country is not None:
-        query = query.where(Partner.country == country)
+    query = query.order_by(Partner.id).limit(page.limit + 1)
+    for column, wanted in ((Partner.status, status), (Partner.type, type),
+                           (Partner.country, country), (Partner.tier, tier),
+                           (Partner.parent_id, parent_id)):
+        if wanted is not None:
+            query = query.where(column == wanted)
     if page.after is not None:
         query = query.where(Partner.id > page.after)
     return list((await session.execute(query)).scalars())

@@ -1,17 +1,26 @@
-"""Partner lifecycle. Every change writes its event to the outbox in the same transaction."""
+"""Partner organisations and their lifecycle. Every change writes its event to the outbox in the
+same transaction.
+
+The other parts of the programme change a partner through ``move`` (a lifecycle step, e.g. an
+onboarding plan completed activates the partner) and ``publish`` (an event about the partner);
+``visible`` is the one object-level check of a partner's records, two-tier access included.
+"""
 
 import datetime as dt
 import uuid
+from typing import Any
 
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_contracts import (
+    EventPayload,
     PartnerCreatedV1,
     PartnerSnapshot,
     PartnerStatusChangedV1,
     PartnerUpdatedV1,
 )
-from prm_events.outbox import publish
+from prm_events.outbox import publish as publish_event
 from prm_partners.config import EVENT_SOURCE
 from prm_partners.declaration import PARTNERS_READ, PARTNERS_WRITE
 from prm_partners.partners import repository
@@ -20,100 +29,204 @@ from prm_partners.partners.schemas import PartnerCreate, PartnerUpdate
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
 from prm_platform.pagination import PageRequest
-from prm_platform.problems import Forbidden, InvalidTransition, NotFound
+from prm_platform.problems import Conflict, Forbidden, InvalidTransition, NotFound, Unprocessable
 from prm_platform.security import Principal
 
-# The lifecycle: which action leads from which statuses to which status.
-TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
-    "activate": (frozenset({"onboarding", "suspended"}), "active"),
-    "suspend": (frozenset({"active"}), "suspended"),
-    "terminate": (frozenset({"onboarding", "active", "suspended"}), "terminated"),
+# The lifecycle: which action leads from which statuses to which status, and whether the
+# actor must say why.
+TRANSITIONS: dict[str, tuple[frozenset[str], str, bool]] = {
+    "start-onboarding": (frozenset({"applicant"}), "onboarding", False),
+    "activate": (frozenset({"onboarding", "suspended"}), "active", False),
+    "suspend": (frozenset({"onboarding", "active"}), "suspended", True),
+    "offboard": (frozenset({"applicant", "onboarding", "active", "suspended"}), "offboarded",
+                 True),
+    "reinstate": (frozenset({"offboarded"}), "onboarding", True),
 }
-
 # What a partner key may change on its own organisation; the rest is the vendor's call.
-PARTNER_EDITABLE = frozenset({"name"})
+PARTNER_EDITABLE = frozenset({"name", "countries_served", "languages", "specialisations",
+                              "website_domain", "employees", "default_currency"})
 
 
-def _snapshot(partner: Partner) -> PartnerSnapshot:
+class ReasonRequired(Unprocessable):
+    pass
+
+
+def snapshot(partner: Partner) -> PartnerSnapshot:
     return PartnerSnapshot(id=partner.id, name=partner.name, type=partner.type,
                            country=partner.country, status=partner.status,
-                           version=partner.version)
+                           version=partner.version, tier=partner.tier,
+                           parent_id=partner.parent_id)
 
 
-async def _publish(session: AsyncSession, partner: Partner, payload) -> None:
-    await publish(session, payload, source=EVENT_SOURCE, aggregate_id=partner.id,
-                  partner_id=partner.id)
+async def publish(session: AsyncSession, partner_id: uuid.UUID, payload: EventPayload) -> None:
+    """An event about one partner, keyed by it (its events stay in order)."""
+    await publish_event(session, payload, source=EVENT_SOURCE, aggregate_id=partner_id,
+                        partner_id=partner_id)
 
 
-async def create(session: AsyncSession, principal: Principal, data: PartnerCreate) -> Partner:
+def touch(partner: Partner) -> None:
+    partner.version += 1
+    partner.updated_at = dt.datetime.now(dt.UTC)
+
+
+async def visible(session: AsyncSession, principal: Principal, partner_id: uuid.UUID) -> bool:
+    """May ``principal`` read ``partner_id``'s records: a vendor always, a partner its own org,
+    and a distributor the resellers that granted it access."""
+    if principal.can_see_partner(partner_id):
+        return True
+    return await session.scalar(select(Partner.id).where(
+        Partner.id == partner_id, Partner.parent_id == principal.partner_id,
+        Partner.parent_access.is_(True))) is not None
+
+
+async def ensure_visible(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
+                         what: str = "partner") -> None:
+    """404 (not 403) for another org's records: a key cannot probe which ids exist."""
+    if not await visible(session, principal, partner_id):
+        raise NotFound(f"{what} not found")
+
+
+def ensure_own(principal: Principal, partner_id: uuid.UUID, what: str = "partner") -> None:
+    """Writes: a partner key acts for its own org only (a distributor's access is read-only)."""
+    principal.ensure_visible(partner_id, what)
+
+
+async def _check_parent(session: AsyncSession, parent_id: uuid.UUID | None,
+                        child_id: uuid.UUID | None) -> None:
+    if parent_id is None:
+        return
+    parent = await repository.get(session, parent_id)
+    if parent is None:
+        raise Unprocessable("the parent distributor does not exist",
+                            errors=[{"field": "body.parent_id", "message": "unknown partner"}])
+    if parent.type != "distributor":
+        raise Unprocessable("a parent must be a distributor", errors=[{
+            "field": "body.parent_id", "message": f"that partner is a {parent.type}"}])
+    if parent.parent_id is not None or parent_id == child_id:
+        raise Unprocessable("two tiers only: a distributor has no parent of its own", errors=[{
+            "field": "body.parent_id", "message": "not a top-level distributor"}])
+
+
+async def create(session: AsyncSession, principal: Principal, data: PartnerCreate,
+                 *, status: str = "onboarding") -> Partner:
     principal.require(PARTNERS_WRITE)
     principal.ensure_vendor()
+    await _check_parent(session, data.parent_id, None)
+    if data.external_id and await repository.by_external_id(session, data.external_id):
+        raise Conflict(f"a partner with external_id {data.external_id!r} exists; update it "
+                       "with PUT /v1/partners/by-external-id/{external_id}")
     now = dt.datetime.now(dt.UTC)
-    partner = Partner(id=new_id(), name=data.name, type=data.type, country=data.country,
-                      status="onboarding", version=1, created_at=now, updated_at=now)
+    partner = Partner(id=new_id(), **data.columns(), status=status, version=1,
+                      status_changed_at=now, created_at=now, updated_at=now)
     repository.add(session, partner)
     await session.flush()
-    await _publish(session, partner, PartnerCreatedV1(partner=_snapshot(partner)))
+    await publish(session, partner.id, PartnerCreatedV1(partner=snapshot(partner)))
     return partner
+
+
+async def upsert(session: AsyncSession, principal: Principal, external_id: str,
+                 data: PartnerCreate) -> tuple[Partner, bool]:
+    """Create or change the org the vendor's CRM knows as ``external_id``; True if created.
+    Two integrations upserting one id at once: the unique index lets one create, the other
+    gets a 409 and retries into the update."""
+    principal.require(PARTNERS_WRITE)
+    principal.ensure_vendor()
+    data = data.model_copy(update={"external_id": external_id})
+    existing = await repository.by_external_id(session, external_id, for_update=True)
+    if existing is None:
+        return await create(session, principal, data), True
+    changes = PartnerUpdate.model_validate(
+        {k: v for k, v in data.columns().items() if k != "external_id"})
+    return await _change(session, principal, existing, changes), False
 
 
 async def get(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
               *, for_update: bool = False) -> Partner:
     principal.require(PARTNERS_READ)
-    principal.ensure_visible(partner_id, "partner")
+    await ensure_visible(session, principal, partner_id)
     partner = await repository.get(session, partner_id, for_update=for_update)
     if partner is None:
         raise NotFound("partner not found")
     return partner
 
 
-async def list_page(session: AsyncSession, principal: Principal, page: PageRequest, **filters
-                    ) -> list[Partner]:
+async def list_page(session: AsyncSession, principal: Principal, page: PageRequest,
+                    **filters: Any) -> list[Partner]:
     principal.require(PARTNERS_READ)
-    only_id = principal.partner_id if principal.is_partner else None
-    return await repository.list_page(session, page, only_id=only_id, **filters)
+    query = select(Partner)
+    if principal.is_partner:  # its own org, and the resellers that granted it access
+        query = query.where(or_(Partner.id == principal.partner_id,
+                                (Partner.parent_id == principal.partner_id)
+                                & Partner.parent_access.is_(True)))
+    return await repository.list_page(session, query, page, **filters)
 
 
 async def update(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
                  data: PartnerUpdate, if_match: str | None) -> Partner:
     principal.require(PARTNERS_WRITE)
+    ensure_own(principal, partner_id)
     partner = await get(session, principal, partner_id, for_update=True)
     check_if_match(if_match, partner.version)
+    return await _change(session, principal, partner, data)
+
+
+async def _change(session: AsyncSession, principal: Principal, partner: Partner,
+                  data: PartnerUpdate) -> Partner:
     changes = {k: v for k, v in data.model_dump(exclude_unset=True).items()
-               if v is not None and getattr(partner, k) != v}
+               if getattr(partner, k) != v}
     if principal.is_partner and set(changes) - PARTNER_EDITABLE:
         raise Forbidden(f"partner keys may change only {sorted(PARTNER_EDITABLE)}")
-    if partner.status == "terminated" and changes:
-        raise InvalidTransition("a terminated partner cannot be changed")
+    if partner.status == "offboarded" and changes:
+        raise InvalidTransition("an offboarded partner cannot be changed; reinstate it first",
+                                current_status=partner.status)
+    if "parent_id" in changes:
+        await _check_parent(session, changes["parent_id"], partner.id)
+    if changes.get("type", "distributor") != "distributor" and await session.scalar(
+            select(Partner.id).where(Partner.parent_id == partner.id).limit(1)):
+        raise Conflict("this distributor has resellers: move them first")
+    if "external_id" in changes and changes["external_id"] and \
+            await repository.by_external_id(session, changes["external_id"]):
+        raise Conflict(f"another partner has external_id {changes['external_id']!r}")
     if not changes:
         return partner
     for field, value in changes.items():
         setattr(partner, field, value)
-    partner.version += 1
-    partner.updated_at = dt.datetime.now(dt.UTC)
+    touch(partner)
     await session.flush()
-    await _publish(session, partner,
-                   PartnerUpdatedV1(partner=_snapshot(partner), changed=sorted(changes)))
+    await publish(session, partner.id,
+                  PartnerUpdatedV1(partner=snapshot(partner), changed=sorted(changes)))
     return partner
 
 
 async def transition(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
-                     action: str, if_match: str | None) -> Partner:
+                     action: str, if_match: str | None, reason: str | None) -> Partner:
     principal.require(PARTNERS_WRITE)
-    partner = await get(session, principal, partner_id, for_update=True)
+    ensure_own(principal, partner_id)
     principal.ensure_vendor()
+    partner = await get(session, principal, partner_id, for_update=True)
     check_if_match(if_match, partner.version)
-    allowed_from, target = TRANSITIONS[action]
+    return await move(session, partner, action, reason)
+
+
+async def move(session: AsyncSession, partner: Partner, action: str, reason: str | None
+               ) -> Partner:
+    """One lifecycle step (the caller holds the partner's row lock and checked who may)."""
+    allowed_from, target, needs_reason = TRANSITIONS[action]
     if partner.status not in allowed_from:
         raise InvalidTransition(
-            f"cannot {action} a partner that is {partner.status}",
+            f"cannot {action.replace('-', ' ')} a partner that is {partner.status}",
             current_status=partner.status,
-        )
+            allowed_from=sorted(allowed_from))
+    if needs_reason and not reason:
+        raise ReasonRequired(f"say why: {action} takes a reason", errors=[{
+            "field": "body.reason", "message": "required for this action"}])
     previous = partner.status
-    partner.status = target
-    partner.version += 1
-    partner.updated_at = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.UTC)
+    partner.status, partner.status_reason, partner.status_changed_at = target, reason, now
+    if target == "active" and partner.activated_at is None:
+        partner.activated_at = now
+    touch(partner)
     await session.flush()
-    await _publish(session, partner,
-                   PartnerStatusChangedV1(partner=_snapshot(partner), previous_status=previous))
+    await publish(session, partner.id, PartnerStatusChangedV1(
+        partner=snapshot(partner), previous_status=previous, reason=reason))
     return partner
