@@ -6,7 +6,13 @@ from prm_partners.config import Settings
 from prm_partners.declaration import SERVICE
 from prm_partners.main import create_app
 from prm_platform.db import make_engine
-from prm_stack.testing import migrate, partner_headers, rolled_back_client, vendor_headers
+from prm_stack.testing import (
+    migrate,
+    partner_headers,
+    rolled_back_client,
+    rolled_back_sessions,
+    vendor_headers,
+)
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 
@@ -33,6 +39,14 @@ async def client(app, engine):
 # Every scope of the service, and those a partner key may hold.
 ALL_SCOPES = tuple(scope.name for scope in SERVICE.scopes)
 PARTNER_SCOPES = tuple(scope.name for scope in SERVICE.scopes if scope.partner)
+
+
+@pytest.fixture
+async def sessions(engine):
+    """Sessions whose commits are savepoints of one transaction, rolled back after the test
+    (for event handlers and jobs, which take a session)."""
+    async with rolled_back_sessions(engine) as (_, sessionmaker):
+        yield sessionmaker
 
 
 @pytest.fixture
