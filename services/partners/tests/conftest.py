@@ -56,9 +56,10 @@ def vendor(prm_infra):
 
 @pytest.fixture
 def as_vendor(prm_infra):
-    """Headers of a vendor key with only ``scopes``."""
-    def headers(scopes):
-        return vendor_headers(prm_infra.internal_secret, tuple(scopes))
+    """Headers of a vendor key with only ``scopes`` (a key of its own if ``subject`` is given:
+    per-key budgets such as rate limits are not shared with other tests)."""
+    def headers(scopes, subject="key-vendor"):
+        return vendor_headers(prm_infra.internal_secret, tuple(scopes), subject)
     return headers
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from typing import Annotated
 
+import email_validator
 import langcodes
 import pycountry
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
@@ -89,4 +90,21 @@ LanguageTag = Annotated[
     StringConstraints(min_length=2, max_length=35),
     AfterValidator(_language),
     Field(description="BCP 47 language tag, normalised (en-gb -> en-GB)", examples=["en-GB"]),
+]
+
+
+def _email(value: str) -> str:
+    try:
+        checked = email_validator.validate_email(value, check_deliverability=False)
+    except email_validator.EmailNotValidError as error:
+        raise ValueError(str(error)) from None
+    return str(checked.normalized)
+
+
+EmailAddress = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=254),
+    AfterValidator(_email),
+    Field(description="E-mail address (the domain part normalised)",
+          examples=["priya@northwind.example"]),
 ]

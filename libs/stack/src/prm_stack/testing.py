@@ -68,8 +68,9 @@ def principal_headers(principal: Principal, secret: str) -> dict[str, str]:
     return {PRINCIPAL_HEADER: sign_principal(principal, secret)}
 
 
-def vendor_headers(secret: str, scopes: Iterable[str]) -> dict[str, str]:
-    principal = Principal(subject="key-vendor", kind=PrincipalKind.vendor,
+def vendor_headers(secret: str, scopes: Iterable[str], subject: str = "key-vendor"
+                   ) -> dict[str, str]:
+    principal = Principal(subject=subject, kind=PrincipalKind.vendor,
                           scopes=frozenset(scopes))
     return principal_headers(principal, secret)
 

@@ -3,7 +3,14 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from prm_platform.types import CountryCode, Currency, DomainName, LanguageTag, Name
 
@@ -30,9 +37,14 @@ class PartnerStatus(StrEnum):
     offboarded = "offboarded"
 
 
-Specialisation = Annotated[str, StringConstraints(
-    strip_whitespace=True, to_lower=True, min_length=1, max_length=60,
-    pattern=r"^[a-z0-9][a-z0-9 &/+.-]*$")]
+def _folded(value: Any) -> Any:
+    return " ".join(value.lower().split()) if isinstance(value, str) else value
+
+
+# Lower-cased and spaces folded before the pattern is checked: "Cloud  Security" is
+# "cloud security".
+Specialisation = Annotated[str, BeforeValidator(_folded), StringConstraints(
+    min_length=1, max_length=60, pattern=r"^[a-z0-9][a-z0-9 &/+.-]*$")]
 ExternalId = Annotated[str, StringConstraints(min_length=1, max_length=100,
                                               pattern=r"^[\x21-\x7e]+$")]
 

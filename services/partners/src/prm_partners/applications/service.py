@@ -1,0 +1,180 @@
+"""Applications to the programme: a prospect applies through the public intake key, is scored
+against the Ideal Partner Profile at once, and a channel manager approves (the partner is
+created in ``onboarding``) or declines it with a reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prm_contracts import PartnerApplicationDecidedV1, PartnerApplicationSubmittedV1
+from prm_events.outbox import publish as publish_event
+from prm_partners.applications import fit
+from prm_partners.applications.models import IdealPartnerProfile, PartnerApplication
+from prm_partners.applications.schemas import (
+    ApplicationSubmit,
+    CriterionIn,
+    Decision,
+    ProfileIn,
+)
+from prm_partners.config import EVENT_SOURCE
+from prm_partners.declaration import (
+    APPLICATIONS_READ,
+    APPLICATIONS_WRITE,
+    PARTNERS_WRITE,
+    PROGRAMME_READ,
+    PROGRAMME_WRITE,
+)
+from prm_partners.partners import service as partners
+from prm_partners.partners.schemas import PartnerCreate
+from prm_platform.http import check_if_match
+from prm_platform.ids import new_id
+from prm_platform.pagination import PageRequest
+from prm_platform.problems import Conflict, InvalidTransition, NotFound, Unprocessable
+from prm_platform.security import Principal
+
+_PROFILE_ID = 1
+
+
+async def _publish(session: AsyncSession, application: PartnerApplication,
+                   payload: PartnerApplicationSubmittedV1 | PartnerApplicationDecidedV1) -> None:
+    await publish_event(session, payload, source=EVENT_SOURCE, aggregate_id=application.id)
+
+
+async def profile(session: AsyncSession, *, for_update: bool = False
+                  ) -> IdealPartnerProfile | None:
+    query = select(IdealPartnerProfile).where(IdealPartnerProfile.id == _PROFILE_ID)
+    return (await session.execute(query.with_for_update() if for_update else query)
+            ).scalar_one_or_none()
+
+
+async def read_profile(session: AsyncSession, principal: Principal
+                       ) -> IdealPartnerProfile | None:
+    principal.require(PROGRAMME_READ)
+    principal.ensure_vendor()  # what the vendor looks for in partners is its own business
+    return await profile(session)
+
+
+async def set_profile(session: AsyncSession, principal: Principal, data: ProfileIn,
+                      if_match: str | None) -> IdealPartnerProfile:
+    principal.require(PROGRAMME_WRITE)
+    principal.ensure_vendor()
+    current = await profile(session, for_update=True)
+    check_if_match(if_match, current.version if current else 0)
+    criteria = [c.model_dump() for c in data.criteria]
+    now = dt.datetime.now(dt.UTC)
+    if current is None:
+        current = IdealPartnerProfile(id=_PROFILE_ID, criteria=criteria, version=1,
+                                      updated_at=now)
+        session.add(current)
+    elif current.criteria != criteria:
+        current.criteria, current.version, current.updated_at = criteria, \
+            current.version + 1, now
+    await session.flush()
+    return current
+
+
+def _criteria(stored: list[dict[str, Any]]) -> list[fit.Criterion]:
+    return [fit.Criterion(**CriterionIn.model_validate(c).model_dump()) for c in stored]
+
+
+async def submit(session: AsyncSession, principal: Principal, data: ApplicationSubmit
+                 ) -> PartnerApplication:
+    principal.require(APPLICATIONS_WRITE)
+    principal.ensure_vendor()  # partners do not apply: they are partners already
+    if data.website_domain and await session.scalar(select(PartnerApplication.id).where(
+            PartnerApplication.website_domain == data.website_domain,
+            PartnerApplication.status == "submitted")):
+        raise Conflict(f"an application for {data.website_domain} is already under review")
+    ideal = await profile(session)
+    values = data.model_dump(exclude={"contact", "message"})
+    values["type"] = data.type.value
+    score, scored = fit.score(_criteria(ideal.criteria) if ideal else [], values)
+    now = dt.datetime.now(dt.UTC)
+    application = PartnerApplication(
+        id=new_id(), company_name=data.company_name, type=data.type.value,
+        country=data.country, countries_served=data.countries_served,
+        specialisations=data.specialisations, website_domain=data.website_domain,
+        employees=data.employees, contact=data.contact.model_dump(exclude_none=True),
+        message=data.message, status="submitted", fit_score=score,
+        fit={"profile_version": ideal.version if ideal else None,
+             "criteria": [{"field": s.field, "weight": s.weight,
+                           "points": _exact(s.points), "reason": s.reason}
+                          for s in scored]},
+        version=1, created_at=now, updated_at=now)
+    session.add(application)
+    await session.flush()
+    await _publish(session, application, PartnerApplicationSubmittedV1(
+        application_id=application.id, company_name=application.company_name,
+        type=application.type, country=application.country, fit_score=score))
+    return application
+
+
+def _exact(points: Fraction) -> str:
+    """Points as a decimal string, to four places (the score itself is computed exactly)."""
+    shown = (Decimal(points.numerator) / Decimal(points.denominator)).quantize(Decimal("0.0001"))
+    return format(shown.normalize(), "f")
+
+
+async def get(session: AsyncSession, principal: Principal, application_id: uuid.UUID,
+              *, for_update: bool = False) -> PartnerApplication:
+    principal.require(APPLICATIONS_READ)
+    principal.ensure_vendor()
+    query = select(PartnerApplication).where(PartnerApplication.id == application_id)
+    found = (await session.execute(query.with_for_update() if for_update else query)
+             ).scalar_one_or_none()
+    if found is None:
+        raise NotFound("application not found")
+    return found
+
+
+async def list_page(session: AsyncSession, principal: Principal, page: PageRequest, *,
+                    status: str | None, min_fit_score: int | None
+                    ) -> list[PartnerApplication]:
+    principal.require(APPLICATIONS_READ)
+    principal.ensure_vendor()
+    query = select(PartnerApplication).order_by(PartnerApplication.id).limit(page.limit + 1)
+    if status is not None:
+        query = query.where(PartnerApplication.status == status)
+    if min_fit_score is not None:
+        query = query.where(PartnerApplication.fit_score >= min_fit_score)
+    if page.after is not None:
+        query = query.where(PartnerApplication.id > page.after)
+    return list((await session.execute(query)).scalars())
+
+
+async def decide(session: AsyncSession, principal: Principal, application_id: uuid.UUID,
+                 approve: bool, decision: Decision, if_match: str | None
+                 ) -> PartnerApplication:
+    principal.require(PARTNERS_WRITE)
+    application = await get(session, principal, application_id, for_update=True)
+    check_if_match(if_match, application.version)
+    if application.status != "submitted":
+        raise InvalidTransition(f"this application was {application.status} already",
+                                current_status=application.status)
+    if not approve and not decision.reason:
+        raise Unprocessable("say why: declining takes a reason", errors=[{
+            "field": "body.reason", "message": "required to decline"}])
+    if approve:
+        partner = await partners.create(session, principal, PartnerCreate(
+            name=application.company_name, type=application.type, country=application.country,
+            countries_served=application.countries_served,
+            specialisations=application.specialisations,
+            website_domain=application.website_domain, employees=application.employees))
+        application.partner_id = partner.id
+    now = dt.datetime.now(dt.UTC)
+    application.status = "approved" if approve else "declined"
+    application.decision_reason, application.decided_by = decision.reason, principal.subject
+    application.decided_at = application.updated_at = now
+    application.version += 1
+    await session.flush()
+    await _publish(session, application, PartnerApplicationDecidedV1(
+        application_id=application.id, decision=application.status,
+        partner_id=application.partner_id, reason=decision.reason))
+    return application
