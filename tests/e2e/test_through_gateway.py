@@ -190,7 +190,7 @@ def test_suspended_partners_keys_stop_working_within_seconds(api, admin):
     def status_after(action: str, expected: int, timeout: float = 15) -> httpx.Response:
         current = api.get(f"/v1/partners/{partner['id']}", headers=admin)
         moved = api.post(f"/v1/partners/{partner['id']}/{action}", headers={
-            **admin, "If-Match": current.headers["etag"]})
+            **admin, "If-Match": current.headers["etag"]}, json={"reason": "e2e"})
         assert moved.status_code == 200, moved.text
         deadline = time.monotonic() + timeout
         while True:  # the gateway learns it from the partner's events
@@ -204,9 +204,9 @@ def test_suspended_partners_keys_stop_working_within_seconds(api, admin):
     assert refused.json()["type"] == "/problems/partner-inactive"
     assert refused.json()["partner_status"] == "suspended"
     assert status_after("activate", 200).status_code == 200
-    terminated = status_after("terminate", 403)
-    assert terminated.json()["partner_status"] == "terminated"
-    # Terminated: no reads either, on any route.
+    offboarded = status_after("offboard", 403)
+    assert offboarded.json()["partner_status"] == "offboarded"
+    # Offboarded: no reads either, on any route.
     assert api.get(f"/v1/partners/{partner['id']}", headers=own).status_code == 403
 
 

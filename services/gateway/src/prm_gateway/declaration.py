@@ -23,7 +23,7 @@ SERVICE = ServiceDeclaration(
     ),
     problems={
         "partner-inactive": "The partner organisation these credentials act for is suspended "
-                            "or terminated; its keys and users are refused until it is active "
+                            "or offboarded; its keys and users are refused until it is active "
                             "again.",
     },
     publishes=(API_KEYS_TOPIC,),

@@ -9,7 +9,7 @@ from prm_gateway.db import Base
 
 class PartnerStanding(Base):
     """A partner org's lifecycle status, kept from the partners' events: the edge refuses the
-    keys and users of suspended and terminated orgs."""
+    keys and users of suspended and offboarded orgs."""
 
     __tablename__ = "partner_standing"
 
