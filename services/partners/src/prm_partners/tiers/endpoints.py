@@ -1,5 +1,266 @@
-"""Routes of this part of the partner programme (filled in as it is built)."""
+"""Routes of the programme's tiers: their set-up (`/v1/tiers`), the FX rates revenue is
+converted with (`/v1/fx-rates`), and each partner's tier and tier history."""
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
 
-routers: list[APIRouter] = []
+from fastapi import APIRouter, Depends, Path, Query, Response
+
+from prm_partners.tiers import service
+from prm_partners.tiers.models import FxRate, Tier, TierProgramme
+from prm_partners.tiers.schemas import (
+    MAX_TIERS,
+    FxRateIn,
+    FxRateOut,
+    PartnerTierOut,
+    ProgrammeIn,
+    ProgrammeOut,
+    TierChangeOut,
+    TierIn,
+    TierOut,
+    TierPatch,
+)
+from prm_platform.http import (
+    Caller,
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    ServiceRoute,
+    Session,
+    etag,
+    resource_headers,
+)
+from prm_platform.money import Money
+from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.problems import problem_responses
+from prm_platform.types import Currency, IsoDate
+
+tiers = APIRouter(prefix="/v1/tiers", tags=["tiers"], route_class=ServiceRoute,
+                  responses=problem_responses(400, 401, 403, 422))
+fx_rates = APIRouter(prefix="/v1/fx-rates", tags=["tiers"], route_class=ServiceRoute,
+                     responses=problem_responses(400, 401, 403, 422))
+partner_tiers = APIRouter(prefix="/v1/partners", tags=["tiers"], route_class=ServiceRoute,
+                          responses=problem_responses(400, 401, 403, 422))
+
+CONVERSION = ("Revenue is the sum of the partner's deals won over the trailing window, each "
+              "converted to the base currency with the latest rate from its currency to the "
+              "base currency effective on or before the day it closed, and rounded half-even "
+              "(banker's rounding) to the base currency's minor unit (JPY 0 decimals, KWD 3) "
+              "before summing. A deal in a currency without such a rate is not counted until "
+              "one is added.")
+
+
+def _tier_out(tier: Tier, response: Response | None = None) -> TierOut:
+    if response is not None:
+        response.headers["ETag"] = etag(tier.version)
+    revenue = None
+    if tier.min_revenue is not None and tier.min_revenue_currency is not None:
+        revenue = Money.of(tier.min_revenue, tier.min_revenue_currency)
+    return TierOut(id=tier.id, name=tier.name, rank=tier.rank, description=tier.description,
+                   min_revenue=revenue, min_active_certifications=tier.min_certifications,
+                   min_won_deals=tier.min_won_deals,
+                   compliance_required=tier.compliance_required, version=tier.version,
+                   created_at=tier.created_at, updated_at=tier.updated_at)
+
+
+def _programme_out(settings: TierProgramme, response: Response) -> ProgrammeOut:
+    response.headers["ETag"] = etag(settings.version)
+    return ProgrammeOut.model_validate(settings)
+
+
+def _rate_out(rate: FxRate) -> FxRateOut:
+    return FxRateOut(id=rate.id, from_currency=rate.from_currency,
+                     to_currency=rate.to_currency, effective_on=rate.effective_on,
+                     rate=service.rate_text(rate.rate), version=rate.version,
+                     created_at=rate.created_at, updated_at=rate.updated_at)
+
+
+# -- programme settings and tiers --------------------------------------------------------------
+
+@tiers.get("/programme", summary="Get the tier programme's settings",
+           description="The base currency revenue is converted to and tier minimums are "
+           "stated in, the demotion grace period and the trailing window. " + CONVERSION,
+           responses=resource_headers())
+async def get_tier_programme(response: Response, session: Session, caller: Caller
+                             ) -> ProgrammeOut:
+    return _programme_out(await service.get_programme(session, caller), response)
+
+
+@tiers.put("/programme", summary="Change the tier programme's settings",
+           description="Vendor keys only. A new base currency converts every won deal again "
+           "(a tier whose minimum revenue is still in the old currency cannot be met until it "
+           "is restated); any change makes every partner due for evaluation within minutes.",
+           responses={**problem_responses(412), **resource_headers()})
+async def put_tier_programme(body: ProgrammeIn, response: Response, session: Session,
+                             caller: Caller, if_match: IfMatchHeader = None) -> ProgrammeOut:
+    return _programme_out(await service.put_programme(session, caller, body, if_match),
+                          response)
+
+
+@tiers.post("", status_code=201, summary="Create a tier",
+            description=f"Vendor keys only; at most {MAX_TIERS} tiers, names and ranks "
+            "unique (409). A partner holds the highest-ranked tier whose criteria all hold: "
+            "promoted at once, demoted only after the grace period. Every active partner is "
+            "evaluated again within minutes.",
+            responses={**problem_responses(409), **resource_headers(201, location=True)})
+async def create_tier(body: TierIn, response: Response, session: Session, caller: Caller,
+                      idempotency_key: IdempotencyKeyHeader = None) -> TierOut:
+    tier = await service.create_tier(session, caller, body)
+    response.headers["Location"] = f"/v1/tiers/{tier.id}"
+    return _tier_out(tier, response)
+
+
+@tiers.get("", summary="List the tiers",
+           description="Ordered by id (creation), cursor-paginated; `rank` orders them in the "
+           "programme.")
+async def list_tiers(session: Session, caller: Caller,
+                     page: Annotated[PageRequest, Depends(page_request)]) -> Page[TierOut]:
+    rows = await service.list_tiers(session, caller, page)
+    items, next_cursor = page.page(rows)
+    return Page[TierOut](items=[_tier_out(t) for t in items],
+                         next_cursor=next_cursor)
+
+
+@tiers.get("/{tier_id:uuid}", summary="Get a tier",
+           description="The ETag is its version, for If-Match on changes.",
+           responses={**problem_responses(404), **resource_headers()})
+async def get_tier(tier_id: uuid.UUID, response: Response, session: Session, caller: Caller
+                   ) -> TierOut:
+    return _tier_out(await service.get_tier(session, caller, tier_id), response)
+
+
+@tiers.patch("/{tier_id:uuid}", summary="Change a tier",
+             description="Vendor keys only; only the fields sent change. A tier partners hold "
+             "keeps its name (409). Every active partner is evaluated again within minutes.",
+             responses={**problem_responses(404, 409, 412), **resource_headers()})
+async def update_tier(tier_id: uuid.UUID, body: TierPatch, response: Response,
+                      session: Session, caller: Caller, if_match: IfMatchHeader = None
+                      ) -> TierOut:
+    return _tier_out(await service.update_tier(session, caller, tier_id, body, if_match),
+                     response)
+
+
+@tiers.delete("/{tier_id:uuid}", status_code=204, summary="Delete a tier",
+              description="Vendor keys only. A tier partners hold cannot be deleted (409).",
+              responses=problem_responses(404, 409, 412))
+async def delete_tier(tier_id: uuid.UUID, session: Session, caller: Caller,
+                      if_match: IfMatchHeader = None) -> Response:
+    await service.delete_tier(session, caller, tier_id, if_match)
+    return Response(status_code=204)
+
+
+# -- FX rates ---------------------------------------------------------------------------------
+
+FromCurrency = Annotated[Currency, Path(description="The currency converted from (ISO 4217).")]
+ToCurrency = Annotated[Currency, Path(description="The currency converted to (ISO 4217).")]
+EffectiveOn = Annotated[IsoDate, Path(description="The first day the rate applies "
+                                      "(YYYY-MM-DD).")]
+_RATE = "/{from_currency}/{to_currency}/{effective_on}"
+
+
+@fx_rates.get("", summary="List FX rates",
+              description="Ordered by id (creation), cursor-paginated. " + CONVERSION)
+async def list_fx_rates(
+    session: Session, caller: Caller, page: Annotated[PageRequest, Depends(page_request)],
+    from_currency: Annotated[Currency | None, Query(description="Only rates from this "
+                                                    "currency")] = None,
+    to_currency: Annotated[Currency | None, Query(description="Only rates to this "
+                                                  "currency")] = None,
+) -> Page[FxRateOut]:
+    rows = await service.list_rates(session, caller, page, from_currency=from_currency,
+                                    to_currency=to_currency)
+    items, next_cursor = page.page(rows)
+    return Page[FxRateOut](items=[_rate_out(r) for r in items], next_cursor=next_cursor)
+
+
+@fx_rates.get(_RATE, summary="Get an FX rate",
+              description="The rate of a pair from a day on.",
+              responses={**problem_responses(404), **resource_headers()})
+async def get_fx_rate(from_currency: FromCurrency, to_currency: ToCurrency,
+                      effective_on: EffectiveOn, response: Response, session: Session,
+                      caller: Caller) -> FxRateOut:
+    rate = await service.get_rate(session, caller, from_currency, to_currency, effective_on)
+    response.headers["ETag"] = etag(rate.version)
+    return _rate_out(rate)
+
+
+@fx_rates.put(_RATE, summary="Create or replace an FX rate",
+              description="Vendor keys only. `1 from_currency = rate to_currency` from "
+              "`effective_on` until the pair's next rate: 201 when created, 200 when "
+              "replaced (If-Match guards a replacement). Won deals it now converts are "
+              "converted again, with the rate recorded on each, and their partners evaluated. "
+              + CONVERSION,
+              responses={201: {"description": "Created", "model": FxRateOut,
+                               **resource_headers(201, location=True)[201]},
+                         **problem_responses(412), **resource_headers()})
+async def put_fx_rate(from_currency: FromCurrency, to_currency: ToCurrency,
+                      effective_on: EffectiveOn, body: FxRateIn, response: Response,
+                      session: Session, caller: Caller, if_match: IfMatchHeader = None
+                      ) -> FxRateOut:
+    rate, created = await service.put_rate(session, caller, from_currency, to_currency,
+                                           effective_on, body, if_match)
+    if created:
+        response.status_code = 201
+        response.headers["Location"] = \
+            f"/v1/fx-rates/{from_currency}/{to_currency}/{effective_on.isoformat()}"
+    response.headers["ETag"] = etag(rate.version)
+    return _rate_out(rate)
+
+
+@fx_rates.delete(_RATE, status_code=204, summary="Delete an FX rate",
+                 description="Vendor keys only. The deals it converted are converted again "
+                 "with the pair's earlier rate (or wait for one).",
+                 responses=problem_responses(404, 412))
+async def delete_fx_rate(from_currency: FromCurrency, to_currency: ToCurrency,
+                         effective_on: EffectiveOn, session: Session, caller: Caller,
+                         if_match: IfMatchHeader = None) -> Response:
+    await service.delete_rate(session, caller, from_currency, to_currency, effective_on,
+                              if_match)
+    return Response(status_code=204)
+
+
+# -- a partner's tier -------------------------------------------------------------------------
+
+AsOf = Annotated[IsoDate | None, Query(description="The day to read the criteria on "
+                                       "(YYYY-MM-DD); today by default.")]
+
+
+@partner_tiers.get("/{partner_id:uuid}/tier", summary="Get a partner's tier",
+                   description="The tier it holds, the highest tier it qualifies for on "
+                   "`as_of`, every criterion's value then (with the FX rates used), the "
+                   "demotion pending and when it would take effect, and what the next tier "
+                   "up lacks. A partner key reads its own org's. " + CONVERSION,
+                   responses=problem_responses(404))
+async def get_partner_tier(partner_id: uuid.UUID, session: Session, caller: Caller,
+                           as_of: AsOf = None) -> PartnerTierOut:
+    view = await service.tier_view(session, caller, partner_id, as_of or service.today())
+    return PartnerTierOut.model_validate(view)
+
+
+@partner_tiers.get("/{partner_id:uuid}/tier-history", summary="List a partner's tier changes",
+                   description="Oldest first, cursor-paginated: each promotion and demotion "
+                   "with the values that decided it and the reason in words.",
+                   responses=problem_responses(404))
+async def list_partner_tier_history(
+    partner_id: uuid.UUID, session: Session, caller: Caller,
+    page: Annotated[PageRequest, Depends(page_request)],
+) -> Page[TierChangeOut]:
+    rows = await service.history_page(session, caller, partner_id, page)
+    items, next_cursor = page.page(rows)
+    return Page[TierChangeOut](items=[TierChangeOut.model_validate(c) for c in items],
+                               next_cursor=next_cursor)
+
+
+@partner_tiers.post("/{partner_id:uuid}/tier/evaluate", summary="Evaluate a partner's tier now",
+                    description="Vendor keys only; active partners only (409). Applies what "
+                    "the evaluation decides (a promotion, a demotion past its grace period, a "
+                    "pending demotion started or cleared) and answers the tier as `GET "
+                    "/tier` reads it. `as_of` may be today or earlier.",
+                    responses=problem_responses(404, 409))
+async def evaluate_partner_tier(partner_id: uuid.UUID, session: Session, caller: Caller,
+                                as_of: AsOf = None,
+                                idempotency_key: IdempotencyKeyHeader = None) -> PartnerTierOut:
+    view = await service.evaluate_now(session, caller, partner_id, as_of)
+    return PartnerTierOut.model_validate(view)
+
+
+routers: list[APIRouter] = [tiers, fx_rates, partner_tiers]

@@ -1,0 +1,185 @@
+"""The tier decision, free of I/O: which tier a partner qualifies for, and what that does to the
+tier it holds.
+
+- The qualifying tier is the highest-ranked tier whose criteria all hold (a tier does not
+  require the lower ones to hold: its own criteria say what it takes).
+- Higher than the tier held: promoted at once.
+- Lower: a demotion is pending from the first evaluation that found it lower, and happens only
+  once the grace period has passed since then, to the tier it qualifies for on that day; it
+  clears as soon as the partner qualifies for its tier again.
+
+Money is exact: each won deal is converted with ``convert`` (Decimal, rounded half-even to the
+base currency's minor unit) before it is summed.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from prm_platform.money import format_amount, minor_units
+
+PROMOTION = "promotion"
+DEMOTION = "demotion"
+
+
+def convert(amount: Decimal, rate: Decimal, currency: str) -> Decimal:
+    """``amount`` times ``rate``, rounded half-even (banker's rounding, so that rounding does
+    not drift one way over many deals) to ``currency``'s minor unit: JPY 0 decimals, KWD 3."""
+    return (amount * rate).quantize(Decimal(1).scaleb(-minor_units(currency)),
+                                    rounding=ROUND_HALF_EVEN)
+
+
+def window_start(as_of: dt.date, months: int) -> dt.date:
+    """The day ``months`` before ``as_of`` (clamped to the month's last day): deals closed
+    after it, up to and including ``as_of``, count."""
+    year, month = divmod(as_of.year * 12 + as_of.month - 1 - months, 12)
+    month += 1
+    return dt.date(year, month, min(as_of.day, calendar.monthrange(year, month)[1]))
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What a tier takes. ``min_revenue`` is in ``revenue_currency``, which must be the
+    programme's base currency for the criterion to be able to hold."""
+
+    min_revenue: Decimal | None = None
+    revenue_currency: str | None = None
+    min_certifications: int = 0
+    min_won_deals: int = 0
+    compliance_required: bool = False
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    rank: int
+    requires: Requirements
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """A partner's standing on one day: trailing-window won-deal revenue in the base currency
+    (converted deals only), won deals, active certifications, compliance."""
+
+    revenue: Decimal
+    currency: str
+    won_deals: int
+    certifications: int
+    compliant: bool
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A demotion waiting for its grace period: to ``tier`` (None: no tier), found on
+    ``since``."""
+
+    tier: str | None
+    since: dt.date
+
+
+@dataclass(frozen=True)
+class Decision:
+    tier: str | None  # what the partner holds after this evaluation
+    previous: str | None
+    qualifying: Tier | None
+    direction: str | None  # PROMOTION, DEMOTION, or None when the tier stays
+    pending: Pending | None
+    due_on: dt.date | None  # when the pending demotion takes effect
+    reason: str
+
+    @property
+    def changed(self) -> bool:
+        return self.direction is not None
+
+
+def shortfalls(tier: Tier, metrics: Metrics) -> list[str]:
+    """What keeps ``metrics`` from ``tier``, in words; empty when every criterion holds."""
+    needs, gaps = tier.requires, []
+    if needs.min_revenue is not None and needs.min_revenue > 0:
+        if needs.revenue_currency != metrics.currency:
+            gaps.append(f"its minimum revenue is in {needs.revenue_currency}, not the base "
+                        f"currency {metrics.currency}: restate it in {metrics.currency}")
+        elif metrics.revenue < needs.min_revenue:
+            cur = metrics.currency
+            gaps.append(f"revenue {format_amount(metrics.revenue, cur)} {cur} of "
+                        f"{format_amount(needs.min_revenue, cur)} {cur} "
+                        f"({format_amount(needs.min_revenue - metrics.revenue, cur)} short)")
+    if metrics.certifications < needs.min_certifications:
+        gaps.append(f"{metrics.certifications} active certifications of "
+                    f"{needs.min_certifications}")
+    if metrics.won_deals < needs.min_won_deals:
+        gaps.append(f"{metrics.won_deals} won deals of {needs.min_won_deals}")
+    if needs.compliance_required and not metrics.compliant:
+        gaps.append("not compliant with the programme's requirements")
+    return gaps
+
+
+def qualifying(tiers: Sequence[Tier], metrics: Metrics) -> Tier | None:
+    """The highest-ranked tier whose criteria all hold, if any."""
+    best: Tier | None = None
+    for tier in tiers:
+        if (best is None or tier.rank > best.rank) and not shortfalls(tier, metrics):
+            best = tier
+    return best
+
+
+def next_tier(tiers: Sequence[Tier], metrics: Metrics, held: str | None
+              ) -> tuple[Tier, list[str]] | None:
+    """The lowest tier above both the one held and the one qualified for, with what it
+    misses."""
+    floor = max(_rank(tiers, held), _rank_of(qualifying(tiers, metrics)))
+    above = sorted((t for t in tiers if t.rank > floor), key=lambda t: t.rank)
+    return (above[0], shortfalls(above[0], metrics)) if above else None
+
+
+def _rank_of(tier: Tier | None) -> int:
+    return tier.rank if tier is not None else -1  # no tier is below every tier
+
+
+def _rank(tiers: Sequence[Tier], name: str | None) -> int:
+    return _rank_of(next((t for t in tiers if t.name == name), None))
+
+
+def _describe(metrics: Metrics) -> str:
+    cur = metrics.currency
+    return (f"revenue {format_amount(metrics.revenue, cur)} {cur}, {metrics.won_deals} won "
+            f"deals, {metrics.certifications} active certifications, "
+            f"{'compliant' if metrics.compliant else 'not compliant'}")
+
+
+def decide(tiers: Sequence[Tier], metrics: Metrics, held: str | None, pending: Pending | None,
+           as_of: dt.date, grace_days: int) -> Decision:
+    """What one evaluation on ``as_of`` does to the tier ``held`` (and its ``pending``
+    demotion, if one was found earlier)."""
+    target = qualifying(tiers, metrics)
+    target_name = target.name if target else None
+    known = held is None or any(t.name == held for t in tiers)
+    facts = _describe(metrics)
+    if not known:  # its tier left the programme: no grace for a tier that no longer exists
+        return Decision(target_name, held, target, PROMOTION if target else DEMOTION, None,
+                        None, f"its tier {held} is no longer in the programme; {facts}")
+    held_rank, target_rank = _rank(tiers, held), _rank_of(target)
+    if target_rank > held_rank:
+        assert target is not None
+        return Decision(target.name, held, target, PROMOTION, None, None,
+                        f"meets every criterion of {target.name}: {facts}")
+    if target_rank == held_rank:
+        why = f"still meets every criterion of {held}" if held else "qualifies for no tier"
+        return Decision(held, held, target, None, None, None, f"{why}: {facts}")
+    since = pending.since if pending is not None else as_of
+    due_on = since + dt.timedelta(days=grace_days)
+    held_tier = next(t for t in tiers if t.name == held)
+    missing = "; ".join(shortfalls(held_tier, metrics))
+    if as_of >= due_on:
+        return Decision(target_name, held, target, DEMOTION, None, None,
+                        f"below {held} since {since.isoformat()} ({missing}), past the "
+                        f"{grace_days}-day grace period; qualifies for "
+                        f"{target_name or 'no tier'}: {facts}")
+    return Decision(held, held, target, None, Pending(target_name, since), due_on,
+                    f"below {held} since {since.isoformat()} ({missing}); demotion to "
+                    f"{target_name or 'no tier'} on {due_on.isoformat()} unless it qualifies "
+                    f"again: {facts}")
