@@ -1,5 +1,169 @@
-"""Routes of this part of the partner programme (filled in as it is built)."""
+"""Onboarding templates, each partner's plan and the tasks across partners."""
 
-from fastapi import APIRouter
+import datetime as dt
+import uuid
+from typing import Annotated
 
-routers: list[APIRouter] = []
+from fastapi import APIRouter, Body, Depends, Query, Response
+
+from prm_partners.activity.endpoints import record_api_call
+from prm_partners.onboarding import service
+from prm_partners.onboarding.models import OnboardingPlan, OnboardingTask, OnboardingTemplate
+from prm_partners.onboarding.schemas import (
+    OnboardingPlanOut,
+    OnboardingTaskCompletion,
+    OnboardingTaskOut,
+    OnboardingTemplateIn,
+    OnboardingTemplateOut,
+    OnboardingTemplatePatch,
+)
+from prm_partners.partners.schemas import PartnerType
+from prm_platform.http import (
+    Caller,
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    ServiceRoute,
+    Session,
+    etag,
+    resource_headers,
+)
+from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.problems import problem_responses
+
+
+def _router(prefix: str) -> APIRouter:
+    # record_api_call: a partner key's call counts as the partner's activity.
+    return APIRouter(prefix=prefix, tags=["onboarding"], route_class=ServiceRoute,
+                     responses=problem_responses(400, 401, 403, 422),
+                     dependencies=[Depends(record_api_call)])
+
+
+templates = _router("/v1/onboarding-templates")
+plans = _router("/v1/partners")
+tasks = _router("/v1/onboarding-tasks")
+
+
+def _template_out(template: OnboardingTemplate, response: Response) -> OnboardingTemplateOut:
+    response.headers["ETag"] = etag(template.version)
+    return OnboardingTemplateOut.model_validate(template)
+
+
+def _plan_out(plan: OnboardingPlan, rows: list[OnboardingTask], response: Response
+              ) -> OnboardingPlanOut:
+    response.headers["ETag"] = etag(plan.version)
+    return service.plan_out(plan, rows)
+
+
+@templates.post("", status_code=201, summary="Create an onboarding template",
+                description="Vendor keys only. A partner entering `onboarding` gets a plan "
+                "copied from the template for its type: the newest naming its type (the one "
+                "naming fewest types first), else the newest for every type (empty "
+                "`partner_types`). Tasks complete by hand (`manual`) or by themselves: an "
+                "agreement signed, a certification earned, enough contacts, a first deal "
+                "registered.",
+                responses=resource_headers(201, location=True))
+async def create_onboarding_template(body: OnboardingTemplateIn, response: Response,
+                                     session: Session, caller: Caller,
+                                     idempotency_key: IdempotencyKeyHeader = None
+                                     ) -> OnboardingTemplateOut:
+    template = await service.create_template(session, caller, body)
+    response.headers["Location"] = f"/v1/onboarding-templates/{template.id}"
+    return _template_out(template, response)
+
+
+@templates.get("", summary="List onboarding templates",
+               description="Ordered by id (oldest first), cursor-paginated.")
+async def list_onboarding_templates(
+    session: Session,
+    caller: Caller,
+    page: Annotated[PageRequest, Depends(page_request)],
+    partner_type: Annotated[PartnerType | None, Query(
+        description="Only those that apply to this partner type (naming it, or every "
+        "type)")] = None,
+) -> Page[OnboardingTemplateOut]:
+    rows = await service.list_templates(session, caller, page,
+                                        partner_type.value if partner_type else None)
+    items, next_cursor = page.page(rows)
+    return Page[OnboardingTemplateOut](
+        items=[OnboardingTemplateOut.model_validate(t) for t in items], next_cursor=next_cursor)
+
+
+@templates.get("/{template_id:uuid}", summary="Get an onboarding template",
+               description="The ETag is its version, for If-Match on changes.",
+               responses={**problem_responses(404), **resource_headers()})
+async def get_onboarding_template(template_id: uuid.UUID, response: Response,
+                                  session: Session, caller: Caller) -> OnboardingTemplateOut:
+    return _template_out(await service.get_template(session, caller, template_id), response)
+
+
+@templates.patch("/{template_id:uuid}", summary="Change an onboarding template",
+                 description="Vendor keys only; only the fields sent change (`tasks` as a "
+                 "whole). Plans already started keep the tasks they copied.",
+                 responses={**problem_responses(404, 412), **resource_headers()})
+async def update_onboarding_template(template_id: uuid.UUID, body: OnboardingTemplatePatch,
+                                     response: Response, session: Session, caller: Caller,
+                                     if_match: IfMatchHeader = None) -> OnboardingTemplateOut:
+    return _template_out(await service.update_template(session, caller, template_id, body,
+                                                        if_match), response)
+
+
+@templates.delete("/{template_id:uuid}", status_code=204,
+                  summary="Delete an onboarding template",
+                  description="Vendor keys only. Plans started from it carry on with their "
+                  "copy of its tasks.", responses=problem_responses(404, 412))
+async def delete_onboarding_template(template_id: uuid.UUID, session: Session, caller: Caller,
+                                     if_match: IfMatchHeader = None) -> Response:
+    await service.delete_template(session, caller, template_id, if_match)
+    return Response(status_code=204)
+
+
+@plans.get("/{partner_id:uuid}/onboarding", summary="Get a partner's onboarding plan",
+           description="Its open plan, else its latest one: each task `done` (when, how and "
+           "by whom or what), `open` or `overdue`, and the progress. Reading it also counts "
+           "the partner's contacts, which may complete tasks. A partner key sees its own "
+           "org's; another org's is a 404.",
+           responses={**problem_responses(404), **resource_headers()})
+async def get_onboarding_plan(partner_id: uuid.UUID, response: Response, session: Session,
+                              caller: Caller) -> OnboardingPlanOut:
+    plan, rows = await service.plan_of(session, caller, partner_id)
+    return _plan_out(plan, rows, response)
+
+
+@plans.post("/{partner_id:uuid}/onboarding/tasks/{task_id:uuid}/complete",
+            summary="Mark an onboarding task done",
+            description="A vendor key may complete any task; a partner key only its own "
+            "org's `manual` tasks (the others complete themselves from what the partner "
+            "does). The last task completes the plan: `prm.partner.onboarding_completed.v1`, "
+            "and the partner is activated if the template says so. If-Match takes the plan's "
+            "ETag; a task already done is a 409.",
+            responses={**problem_responses(404, 409, 412), **resource_headers()})
+async def complete_onboarding_task(
+    partner_id: uuid.UUID, task_id: uuid.UUID, response: Response, session: Session,
+    caller: Caller, body: Annotated[OnboardingTaskCompletion | None, Body()] = None,
+    if_match: IfMatchHeader = None, idempotency_key: IdempotencyKeyHeader = None,
+) -> OnboardingPlanOut:
+    plan, rows = await service.complete_task(session, caller, partner_id, task_id,
+                                             body.note if body else None, if_match)
+    return _plan_out(plan, rows, response)
+
+
+@tasks.get("", summary="List onboarding tasks across partners",
+           description="Ordered by id, cursor-paginated. A partner key sees its own org's "
+           "tasks only. `overdue=true`: open tasks past their due date.")
+async def list_onboarding_tasks(
+    session: Session,
+    caller: Caller,
+    page: Annotated[PageRequest, Depends(page_request)],
+    overdue: Annotated[bool | None, Query(
+        description="true: only open tasks past their due date; false: all but those")] = None,
+    partner_id: Annotated[uuid.UUID | None, Query(description="Only this partner's")] = None,
+) -> Page[OnboardingTaskOut]:
+    rows = await service.list_tasks(session, caller, page, overdue=overdue,
+                                    partner_id=partner_id)
+    items, next_cursor = page.page(rows)
+    now = dt.datetime.now(dt.UTC)
+    return Page[OnboardingTaskOut](items=[service.task_out(t, now) for t in items],
+                         next_cursor=next_cursor)
+
+
+routers: list[APIRouter] = [templates, plans, tasks]
