@@ -141,6 +141,13 @@ async def test_a_partner_keys_calls_are_recorded_at_most_hourly(client, vendor, 
     assert (await activity(client, other["id"], vendor))["last_api_call_at"] is not None
 
 
+async def test_a_call_on_any_route_of_the_service_counts(client, vendor, as_partner):
+    partner = await active_partner(client, vendor)
+    assert (await client.get(f"/v1/partners/{partner['id']}",
+                             headers=as_partner(partner["id"]))).status_code == 200
+    assert (await activity(client, partner["id"], vendor))["last_api_call_at"] is not None
+
+
 async def run_flagging(client) -> None:
     async with session_on(client) as session:
         while await service.flag_inactive(session) >= 200:

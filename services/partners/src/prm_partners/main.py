@@ -1,6 +1,6 @@
 """Partners service: ``uvicorn --factory prm_partners.main:create_app``."""
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from prm_partners import activity, applications, compliance, contacts, onboarding, tiers
 from prm_partners.config import SCHEMA, Settings
@@ -14,16 +14,21 @@ PARTS = (applications, onboarding, compliance, contacts, tiers, activity)
 def create_app(settings: Settings | None = None) -> FastAPI:
     from importlib import import_module
 
-    routers = [partners_router]
+    from prm_partners.activity.endpoints import record_api_call
+
+    # Every call a partner key makes here is a sign of its org's activity.
+    routes = APIRouter(dependencies=[Depends(record_api_call)])
+    routes.include_router(partners_router)
     for part in PARTS:
-        routers += import_module(f"{part.__name__}.endpoints").routers
+        for router in import_module(f"{part.__name__}.endpoints").routers:
+            routes.include_router(router)
     return create_service_app(
         title="PRM partners service",
         description="The partner programme: organisations and their lifecycle, applications, "
         "onboarding, certifications, agreements, compliance, tiers and contacts.",
         schema=SCHEMA,
         settings=settings or Settings(),
-        routers=routers,
+        routers=[routes],
         tags=[{"name": "partners", "description": "Partner organisations (resellers, MSPs, "
                "MSSPs, SIs, ISVs, distributors, referral partners) and their lifecycle."},
               {"name": "applications", "description": "Prospects applying to the programme, "
