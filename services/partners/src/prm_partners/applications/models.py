@@ -2,7 +2,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import TIMESTAMP, ForeignKey, Integer, String
+from sqlalchemy import TIMESTAMP, ForeignKey, Index, Integer, String
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -14,6 +14,7 @@ class PartnerApplication(Base):
     when it arrived."""
 
     __tablename__ = "partner_applications"
+    __table_args__ = (Index("ix_partner_applications_status_id", "status", "id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     company_name: Mapped[str] = mapped_column(String(200))

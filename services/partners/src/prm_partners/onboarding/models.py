@@ -51,6 +51,9 @@ class OnboardingPlan(Base):
         Index("uq_onboarding_plans_open_partner_id", "partner_id", unique=True,
               postgresql_where=text("status = 'open'")),
         Index("ix_onboarding_plans_partner_id_id", "partner_id", "id"),
+        # A template's deletion unlinks its plans.
+        Index("ix_onboarding_plans_template_id", "template_id",
+              postgresql_where=text("template_id IS NOT NULL")),
         CheckConstraint("status IN ('open', 'completed')", name="status"),
     )
 

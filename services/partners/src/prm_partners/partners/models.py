@@ -1,7 +1,7 @@
 import datetime as dt
 import uuid
 
-from sqlalchemy import CHAR, TIMESTAMP, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import CHAR, TIMESTAMP, Boolean, ForeignKey, Index, Integer, String, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -16,6 +16,10 @@ class Partner(Base):
         Index("ix_partners_status_id", "status", "id"),
         Index("ix_partners_type_id", "type", "id"),
         Index("ix_partners_tier_id", "tier", "id"),
+        Index("ix_partners_parent_id_id", "parent_id", "id",
+              postgresql_where=text("parent_id IS NOT NULL")),
+        Index("uq_partners_external_id", "external_id", unique=True,
+              postgresql_where=text("external_id IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

@@ -1,0 +1,128 @@
+import datetime as dt
+import uuid
+
+from sqlalchemy import (
+    TIMESTAMP,
+    Boolean,
+    Date,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from prm_partners.db import Base
+
+
+class CertificationType(Base):
+    """A certification the programme recognises (SEC-101); ``required`` ones count towards
+    compliance."""
+
+    __tablename__ = "certification_types"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    # How long a certification stays valid; None: it never expires.
+    validity_months: Mapped[int | None] = mapped_column(Integer)
+    required: Mapped[bool] = mapped_column(Boolean)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+
+class Certification(Base):
+    """A certification a partner (one of its contacts, usually) earned."""
+
+    __tablename__ = "certifications"
+    __table_args__ = (
+        Index("ix_certifications_partner_id_id", "partner_id", "id"),
+        Index("ix_certifications_partner_id_status_id", "partner_id", "status", "id"),
+        Index("ix_certifications_contact_id", "contact_id",
+              postgresql_where=text("contact_id IS NOT NULL")),
+        # The expiry job's scan: only what is still active.
+        Index("ix_certifications_active_expires_on", "expires_on",
+              postgresql_where=text("status = 'active' AND expires_on IS NOT NULL")),
+        Index("uq_certifications_partner_id_lms_record_id", "partner_id", "lms_record_id",
+              unique=True, postgresql_where=text("lms_record_id IS NOT NULL")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"))
+    type_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("certification_types.id"))
+    # The type's code (immutable), kept here for events and lists without a join.
+    code: Mapped[str] = mapped_column(String(60))
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contacts.id"))
+    earned_on: Mapped[dt.date] = mapped_column(Date)
+    # The last day it is valid; None: it never expires.
+    expires_on: Mapped[dt.date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(10))
+    source: Mapped[str] = mapped_column(String(10))
+    lms_record_id: Mapped[str | None] = mapped_column(String(100))
+    # When it stopped counting (expired or revoked), and why it was revoked.
+    ended_on: Mapped[dt.date | None] = mapped_column(Date)
+    revoked_reason: Mapped[str | None] = mapped_column(String(500))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+
+class Agreement(Base):
+    """A programme agreement (reseller agreement, NDA); ``required`` ones count towards
+    compliance. Its text changes by new versions, never in place."""
+
+    __tablename__ = "agreements"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    required: Mapped[bool] = mapped_column(Boolean)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+
+class AgreementVersion(Base):
+    __tablename__ = "agreement_versions"
+    __table_args__ = (UniqueConstraint("agreement_id", "number",
+                                       name="uq_agreement_versions_agreement_id_number"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    agreement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agreements.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    effective_on: Mapped[dt.date] = mapped_column(Date)
+    term_months: Mapped[int | None] = mapped_column(Integer)
+    document_url: Mapped[str | None] = mapped_column(String(2000))
+    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+
+class AgreementSignature(Base):
+    """A partner's signature of one version of an agreement. Never changed, except that an
+    erased contact's name is blanked."""
+
+    __tablename__ = "agreement_signatures"
+    __table_args__ = (
+        # The version signed exists.
+        ForeignKeyConstraint(["agreement_id", "agreement_version"],
+                             ["agreement_versions.agreement_id", "agreement_versions.number"],
+                             name="fk_agreement_signatures_agreement_version"),
+        Index("ix_agreement_signatures_partner_id_id", "partner_id", "id"),
+        Index("ix_agreement_signatures_signer_contact_id", "signer_contact_id",
+              postgresql_where=text("signer_contact_id IS NOT NULL")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"))
+    agreement_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("agreements.id"))
+    code: Mapped[str] = mapped_column(String(60))
+    agreement_version: Mapped[int] = mapped_column(Integer)
+    signed_on: Mapped[dt.date] = mapped_column(Date)
+    expires_on: Mapped[dt.date | None] = mapped_column(Date)
+    signer_contact_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("contacts.id"))
+    signer_name: Mapped[str | None] = mapped_column(String(200))
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))

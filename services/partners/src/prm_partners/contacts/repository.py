@@ -1,0 +1,55 @@
+import uuid
+
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prm_partners.contacts.models import Contact, ContactAuditEntry
+from prm_platform.pagination import PageRequest
+
+
+async def get(session: AsyncSession, partner_id: uuid.UUID, contact_id: uuid.UUID,
+              *, for_update: bool = False) -> Contact | None:
+    query = select(Contact).where(Contact.id == contact_id, Contact.partner_id == partner_id)
+    if for_update:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def by_email(session: AsyncSession, partner_id: uuid.UUID, email: str) -> Contact | None:
+    return (await session.execute(select(Contact).where(
+        Contact.partner_id == partner_id,
+        func.lower(Contact.email) == email.lower()))).scalar_one_or_none()
+
+
+async def lock_email(session: AsyncSession, partner_id: uuid.UUID, email: str) -> None:
+    """Serialises two writers claiming one address at one partner (until the transaction
+    ends), so the second gets a clean 409 rather than the unique index's error."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                          {"key": f"contact-email:{partner_id}:{email.lower()}"})
+
+
+async def list_page(session: AsyncSession, partner_id: uuid.UUID, page: PageRequest, *,
+                    role: str | None = None, email: str | None = None,
+                    include_erased: bool = False) -> list[Contact]:
+    query = select(Contact).where(Contact.partner_id == partner_id)
+    if not include_erased:
+        query = query.where(Contact.erased_at.is_(None))
+    if role is not None:
+        query = query.where(Contact.roles.contains([role]))
+    if email is not None:
+        query = query.where(func.lower(Contact.email) == email.lower())
+    if page.after is not None:
+        query = query.where(Contact.id > page.after)
+    query = query.order_by(Contact.id).limit(page.limit + 1)
+    return list((await session.execute(query)).scalars())
+
+
+async def count(session: AsyncSession, partner_id: uuid.UUID) -> int:
+    return await session.scalar(select(func.count()).select_from(Contact).where(
+        Contact.partner_id == partner_id, Contact.erased_at.is_(None))) or 0
+
+
+async def audit_trail(session: AsyncSession, contact_id: uuid.UUID) -> list[ContactAuditEntry]:
+    return list((await session.execute(
+        select(ContactAuditEntry).where(ContactAuditEntry.contact_id == contact_id)
+        .order_by(ContactAuditEntry.at, ContactAuditEntry.id))).scalars())

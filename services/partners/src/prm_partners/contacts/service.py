@@ -1,0 +1,210 @@
+"""People at a partner, and their personal data's rights: export and erasure.
+
+A partner key holding the contacts scopes manages its own org's contacts (a distributor reads
+those of the resellers that granted it access); vendor keys any. Every change, export and
+erasure leaves an audit entry naming the fields, never their values.
+"""
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy import update as sql_update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prm_partners.compliance.models import AgreementSignature, Certification
+from prm_partners.contacts import repository
+from prm_partners.contacts.models import Contact, ContactAuditEntry
+from prm_partners.contacts.schemas import (
+    AuditEntryOut,
+    CertificationRecord,
+    ContactCreate,
+    ContactExport,
+    ContactOut,
+    ContactUpdate,
+    SignatureRecord,
+)
+from prm_partners.declaration import CONTACTS_READ, CONTACTS_WRITE
+from prm_partners.partners import repository as partners
+from prm_partners.partners.service import ensure_own, ensure_visible
+from prm_platform.http import check_if_match
+from prm_platform.ids import new_id
+from prm_platform.pagination import PageRequest
+from prm_platform.problems import Conflict, InvalidTransition, NotFound
+from prm_platform.security import Principal
+
+# What erasure blanks on the contact's row.
+PERSONAL_FIELDS = ("name", "email", "phone", "job_title", "roles")
+
+
+async def contact_count(session: AsyncSession, partner_id: uuid.UUID) -> int:
+    """How many contacts a partner has (erased ones not counted). No authorisation: for the
+    other parts of the service, which checked the caller themselves."""
+    return await repository.count(session, partner_id)
+
+
+async def usable_contact(session: AsyncSession, partner_id: uuid.UUID, contact_id: uuid.UUID
+                         ) -> Contact | None:
+    """The partner's contact, if it exists and was not erased (for certifications and
+    signatures that name one)."""
+    contact = await repository.get(session, partner_id, contact_id)
+    return contact if contact is not None and contact.erased_at is None else None
+
+
+def _audit(session: AsyncSession, principal: Principal, contact: Contact, action: str,
+           fields: list[str], detail: str | None = None) -> None:
+    session.add(ContactAuditEntry(
+        id=new_id(), contact_id=contact.id, partner_id=contact.partner_id, action=action,
+        actor=principal.subject, fields=fields, detail=detail, at=dt.datetime.now(dt.UTC)))
+
+
+async def _readable(session: AsyncSession, principal: Principal, partner_id: uuid.UUID) -> None:
+    principal.require(CONTACTS_READ)
+    await ensure_visible(session, principal, partner_id, "partner")
+
+
+async def _writable(session: AsyncSession, principal: Principal, partner_id: uuid.UUID) -> None:
+    principal.require(CONTACTS_WRITE)
+    ensure_own(principal, partner_id, "partner")
+    if await partners.get(session, partner_id) is None:
+        raise NotFound("partner not found")
+
+
+async def _email_free(session: AsyncSession, partner_id: uuid.UUID, email: str,
+                      contact_id: uuid.UUID | None = None) -> None:
+    await repository.lock_email(session, partner_id, email)
+    holder = await repository.by_email(session, partner_id, email)
+    if holder is not None and holder.id != contact_id:
+        raise Conflict(f"another contact of this partner has the e-mail address {email!r}",
+                       contact_id=str(holder.id))
+
+
+async def create(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
+                 data: ContactCreate) -> Contact:
+    await _writable(session, principal, partner_id)
+    await _email_free(session, partner_id, data.email)
+    now = dt.datetime.now(dt.UTC)
+    contact = Contact(id=new_id(), partner_id=partner_id, **data.model_dump(mode="json"),
+                      version=1, created_at=now, updated_at=now)
+    session.add(contact)
+    await session.flush()
+    _audit(session, principal, contact, "created",
+           [f for f in PERSONAL_FIELDS if getattr(contact, f)])
+    return contact
+
+
+async def get(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
+              contact_id: uuid.UUID) -> Contact:
+    await _readable(session, principal, partner_id)
+    contact = await repository.get(session, partner_id, contact_id)
+    if contact is None:
+        raise NotFound("contact not found")
+    return contact
+
+
+async def list_page(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
+                    page: PageRequest, **filters: Any) -> list[Contact]:
+    await _readable(session, principal, partner_id)
+    return await repository.list_page(session, partner_id, page, **filters)
+
+
+async def _for_change(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
+                      contact_id: uuid.UUID, if_match: str | None) -> Contact:
+    await _writable(session, principal, partner_id)
+    contact = await repository.get(session, partner_id, contact_id, for_update=True)
+    if contact is None:
+        raise NotFound("contact not found")
+    check_if_match(if_match, contact.version)
+    if contact.erased_at is not None:
+        raise InvalidTransition("this contact's personal data was erased; it cannot change",
+                                current_status="erased")
+    return contact
+
+
+async def update(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
+                 contact_id: uuid.UUID, data: ContactUpdate, if_match: str | None) -> Contact:
+    contact = await _for_change(session, principal, partner_id, contact_id, if_match)
+    changes = {k: v for k, v in data.model_dump(mode="json", exclude_unset=True).items()
+               if getattr(contact, k) != v}
+    if "email" in changes:
+        await _email_free(session, partner_id, changes["email"], contact.id)
+    if not changes:
+        return contact
+    for field, value in changes.items():
+        setattr(contact, field, value)
+    contact.version += 1
+    contact.updated_at = dt.datetime.now(dt.UTC)
+    _audit(session, principal, contact, "updated", sorted(changes))
+    await session.flush()
+    return contact
+
+
+async def delete(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
+                 contact_id: uuid.UUID, if_match: str | None) -> None:
+    """Only a contact nothing refers to: one who earned a certification or signed an
+    agreement is erased instead, so those records keep their integrity."""
+    contact = await _for_change(session, principal, partner_id, contact_id, if_match)
+    referred = await session.scalar(select(
+        exists().where(Certification.contact_id == contact.id)
+        | exists().where(AgreementSignature.signer_contact_id == contact.id)))
+    if referred:
+        raise Conflict("certifications or signatures refer to this contact: erase its "
+                       "personal data instead (POST .../erase)")
+    _audit(session, principal, contact, "deleted", list(PERSONAL_FIELDS))
+    await session.delete(contact)
+    await session.flush()
+
+
+async def export(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
+                 contact_id: uuid.UUID) -> ContactExport:
+    """Every piece of personal data held about the contact, as one document. The export is
+    itself audited (and listed in the document)."""
+    await _writable(session, principal, partner_id)
+    contact = await repository.get(session, partner_id, contact_id)
+    if contact is None:
+        raise NotFound("contact not found")
+    _audit(session, principal, contact, "exported", [])
+    await session.flush()
+    certifications = (await session.execute(
+        select(Certification).where(Certification.contact_id == contact.id)
+        .order_by(Certification.id))).scalars()
+    signatures = (await session.execute(
+        select(AgreementSignature).where(AgreementSignature.signer_contact_id == contact.id)
+        .order_by(AgreementSignature.id))).scalars()
+    return ContactExport(
+        exported_at=dt.datetime.now(dt.UTC), contact=ContactOut.of(contact),
+        certifications=[CertificationRecord.model_validate(c, from_attributes=True)
+                        for c in certifications],
+        signatures=[SignatureRecord(id=s.id, agreement=s.code,
+                                    agreement_version=s.agreement_version,
+                                    signed_on=s.signed_on, signer_name=s.signer_name,
+                                    expires_on=s.expires_on) for s in signatures],
+        audit=[AuditEntryOut.model_validate(e)
+               for e in await repository.audit_trail(session, contact.id)])
+
+
+async def erase(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
+                contact_id: uuid.UUID, if_match: str | None) -> Contact:
+    """Blank the contact's personal data (and the signer's name recorded from it on
+    signatures); the row stays, so certifications and signatures still name a contact."""
+    contact = await _for_change(session, principal, partner_id, contact_id, if_match)
+    erased = [f for f in PERSONAL_FIELDS if getattr(contact, f)]
+    contact.name = contact.email = contact.phone = contact.job_title = None
+    contact.roles = []
+    now = dt.datetime.now(dt.UTC)
+    contact.erased_at = now
+    contact.version += 1
+    contact.updated_at = now
+    signatures = (await session.execute(
+        sql_update(AgreementSignature)
+        .where(AgreementSignature.signer_contact_id == contact.id,
+               AgreementSignature.signer_name.is_not(None))
+        .values(signer_name=None)
+        .returning(AgreementSignature.id))).all()
+    if signatures:
+        erased.append("signer_name")
+    _audit(session, principal, contact, "erased", erased,
+           f"signer name blanked on {len(signatures)} signature(s)" if signatures else None)
+    await session.flush()
+    return contact
