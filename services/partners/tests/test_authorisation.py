@@ -87,12 +87,12 @@ def lifecycle_case(action):
 async def upsert_partner(client, a, b, vendor):
     # integrations of the vendor only: a partner key can neither create nor take over an org
     # by its CRM id
-    await client.put("/v1/partners/by-external-id/crm-a", json={
+    await client.put("/v1/partners-by-external-id/crm-a", json={
         "name": "A", "type": "reseller", "country": "GB"}, headers=vendor)
-    taken = await client.put("/v1/partners/by-external-id/crm-a", json={
+    taken = await client.put("/v1/partners-by-external-id/crm-a", json={
         "name": "Taken", "type": "reseller", "country": "GB"}, headers=b[1])
     assert taken.status_code == 403
-    new = await client.put("/v1/partners/by-external-id/crm-b", json={
+    new = await client.put("/v1/partners-by-external-id/crm-b", json={
         "name": "New", "type": "reseller", "country": "GB"}, headers=b[1])
     assert new.status_code == 403
 
@@ -124,7 +124,7 @@ CASES = {
     ("GET", "/v1/partners"): list_partners,
     ("GET", "/v1/partners/{partner_id}"): get_partner,
     ("PATCH", "/v1/partners/{partner_id}"): update_partner,
-    ("PUT", "/v1/partners/by-external-id/{external_id}"): upsert_partner,
+    ("PUT", "/v1/partners-by-external-id/{external_id}"): upsert_partner,
     **{("POST", f"/v1/partners/{{partner_id}}/{action}"): lifecycle_case(action)
        for action in ("start-onboarding", "activate", "suspend", "offboard", "reinstate")},
 }

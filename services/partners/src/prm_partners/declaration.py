@@ -25,6 +25,8 @@ SERVICE = ServiceDeclaration(
     worker="prm_partners.worker",
     routes=(
         RoutePrefix("/v1/partners", read=PARTNERS_READ, write=PARTNERS_WRITE),
+        RoutePrefix("/v1/partners-by-external-id", read=PARTNERS_READ, write=PARTNERS_WRITE,
+                    lists=False),
         RoutePrefix("/v1/partner-applications", read=APPLICATIONS_READ,
                     write=APPLICATIONS_WRITE),
         RoutePrefix("/v1/ideal-partner-profile", read=PROGRAMME_READ, write=PROGRAMME_WRITE,

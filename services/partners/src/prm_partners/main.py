@@ -4,6 +4,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from prm_partners import activity, applications, compliance, contacts, onboarding, tiers
 from prm_partners.config import SCHEMA, Settings
+from prm_partners.partners.endpoints import by_external_id
 from prm_partners.partners.endpoints import router as partners_router
 from prm_platform.app import create_service_app
 
@@ -19,6 +20,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every call a partner key makes here is a sign of its org's activity.
     routes = APIRouter(dependencies=[Depends(record_api_call)])
     routes.include_router(partners_router)
+    routes.include_router(by_external_id)
     for part in PARTS:
         for router in import_module(f"{part.__name__}.endpoints").routers:
             routes.include_router(router)

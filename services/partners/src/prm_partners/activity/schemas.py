@@ -44,11 +44,13 @@ class TimeToFirstDeal(BaseModel):
 class InactivityFlag(BaseModel):
     inactivity_days: int = Field(description="The programme policy's threshold.")
     flagged: bool = Field(description="Flagged inactive, with no activity since.")
-    flagged_at: dt.datetime | None = Field(description="When the current or last flag was "
-                                           "raised.")
-    inactive_since: dt.datetime | None = Field(description="Where the flagged stretch began: "
-                                               "its last sign of activity (or its "
-                                               "activation).")
+    # Defaults only so that the example of a partner never flagged may leave them out (the
+    # contract's examples drop nulls); answers always carry them.
+    flagged_at: dt.datetime | None = Field(
+        default=None, description="When the current or last flag was raised.")
+    inactive_since: dt.datetime | None = Field(
+        default=None, description="Where the flagged stretch began: its last sign of activity "
+        "(or its activation).")
 
 
 class PartnerActivityOut(BaseModel):

@@ -6,12 +6,12 @@ from fastapi import APIRouter, Body, Depends, Query, Request, Response
 from prm_partners.applications import service
 from prm_partners.applications.models import IdealPartnerProfile, PartnerApplication
 from prm_partners.applications.schemas import (
+    ApplicationDecision,
     ApplicationOut,
     ApplicationStatus,
     ApplicationSubmit,
-    Decision,
-    ProfileIn,
-    ProfileOut,
+    IdealPartnerProfileIn,
+    IdealPartnerProfileOut,
 )
 from prm_partners.declaration import APPLICATIONS_READ
 from prm_platform.edge import RateLimiter
@@ -109,11 +109,11 @@ async def get_application(application_id: uuid.UUID, response: Response, session
 
 def _decision(action: str, approve: bool, summary: str, description: str) -> None:
     async def endpoint(application_id: uuid.UUID, response: Response, session: Session,
-                       caller: Caller, body: Annotated[Decision | None, Body()] = None,
+                       caller: Caller, body: Annotated[ApplicationDecision | None, Body()] = None,
                        if_match: IfMatchHeader = None,
                        idempotency_key: IdempotencyKeyHeader = None) -> ApplicationOut:
         application = await service.decide(session, caller, application_id, approve,
-                                           body or Decision(), if_match)
+                                           body or ApplicationDecision(), if_match)
         return _out(application, caller, response)
 
     applications.add_api_route(
@@ -131,10 +131,10 @@ _decision("approve", True, "Approve an application",
 _decision("decline", False, "Decline an application", "A `reason` is required.")
 
 
-def _profile_out(found: IdealPartnerProfile | None, response: Response) -> ProfileOut:
+def _profile_out(found: IdealPartnerProfile | None, response: Response) -> IdealPartnerProfileOut:
     version = found.version if found else 0
     response.headers["ETag"] = etag(version)
-    return ProfileOut(criteria=found.criteria if found else [], version=version,
+    return IdealPartnerProfileOut(criteria=found.criteria if found else [], version=version,
                       updated_at=found.updated_at if found else None)
 
 
@@ -142,7 +142,8 @@ def _profile_out(found: IdealPartnerProfile | None, response: Response) -> Profi
              description="The weighted criteria applications are scored by (vendor keys "
              "only). Version 0 with no criteria until one is set.",
              responses=resource_headers())
-async def get_profile(response: Response, session: Session, caller: Caller) -> ProfileOut:
+async def get_profile(response: Response, session: Session, caller: Caller
+                      ) -> IdealPartnerProfileOut:
     return _profile_out(await service.read_profile(session, caller), response)
 
 
@@ -151,6 +152,7 @@ async def get_profile(response: Response, session: Session, caller: Caller) -> P
              "Applications already scored keep their score and the version it was computed "
              "against; new ones use this one. If-Match takes the version read.",
              responses={**problem_responses(412), **resource_headers()})
-async def set_profile(body: ProfileIn, response: Response, session: Session, caller: Caller,
-                      if_match: IfMatchHeader = None) -> ProfileOut:
+async def set_profile(body: IdealPartnerProfileIn, response: Response, session: Session,
+                      caller: Caller, if_match: IfMatchHeader = None
+                      ) -> IdealPartnerProfileOut:
     return _profile_out(await service.set_profile(session, caller, body, if_match), response)

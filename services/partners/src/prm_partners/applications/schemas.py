@@ -22,7 +22,7 @@ class ApplicationStatus(StrEnum):
     declined = "declined"
 
 
-class Contact(BaseModel):
+class ApplicationContact(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name
@@ -49,7 +49,7 @@ class ApplicationSubmit(BaseModel):
     specialisations: list[Specialisation] = Field(default_factory=list, max_length=50)
     website_domain: DomainName | None = None
     employees: int | None = Field(default=None, ge=1, le=10_000_000, strict=True)
-    contact: Contact
+    contact: ApplicationContact
     message: str | None = Field(default=None, max_length=4000)
 
     @field_validator("countries_served", "specialisations")
@@ -58,7 +58,7 @@ class ApplicationSubmit(BaseModel):
         return list(dict.fromkeys(value))
 
 
-class Decision(BaseModel):
+class ApplicationDecision(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"reason": "strong fit in the UK mid-market"}]})
 
@@ -66,18 +66,18 @@ class Decision(BaseModel):
                                description="Why; required to decline.")
 
 
-class CriterionScore(BaseModel):
+class FitCriterionScore(BaseModel):
     field: str
     weight: int
     points: str = Field(description="Points earned of `weight`, as an exact decimal string.")
     reason: str = Field(examples=["type mssp is one of msp, mssp (+30 of 30)"])
 
 
-class Fit(BaseModel):
+class ApplicationFit(BaseModel):
     score: int = Field(ge=0, le=100, description="Weighted fit, 0..100, rounded half up.")
     profile_version: int | None = Field(description="The profile version it was scored "
                                         "against (none when no profile was set).")
-    criteria: list[CriterionScore]
+    criteria: list[FitCriterionScore]
 
 
 class ApplicationOut(BaseModel):
@@ -87,12 +87,14 @@ class ApplicationOut(BaseModel):
         "specialisations": ["cloud security", "soc"],
         "website_domain": "northwind-security.example", "employees": 85,
         "contact": {"name": "Priya Shah", "email": "priya@northwind-security.example"},
-        "message": None, "status": "submitted",
+        "message": "We run a 24/7 SOC for mid-market customers.", "status": "approved",
         "fit": {"score": 80, "profile_version": 2, "criteria": [
             {"field": "type", "weight": 30, "points": "30",
              "reason": "type mssp is one of msp, mssp (+30 of 30)"}]},
-        "decision_reason": None, "decided_at": None, "partner_id": None, "version": 1,
-        "created_at": "2026-11-30T08:00:00Z", "updated_at": "2026-11-30T08:00:00Z"}]})
+        "decision_reason": "strong fit in the UK mid-market",
+        "decided_at": "2026-11-30T10:00:00Z",
+        "partner_id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f", "version": 2,
+        "created_at": "2026-11-30T08:00:00Z", "updated_at": "2026-11-30T10:00:00Z"}]})
 
     id: uuid.UUID
     company_name: str
@@ -102,11 +104,13 @@ class ApplicationOut(BaseModel):
     specialisations: list[str]
     website_domain: str | None
     employees: int | None
-    contact: Contact | None = Field(description="Only for keys that may read applications.")
+    contact: ApplicationContact | None = Field(
+        description="Only for keys that may read applications.")
     message: str | None
     status: ApplicationStatus
-    fit: Fit | None = Field(description="The fit score and its reasons; only for keys that may "
-                            "read applications (not for the public intake key).")
+    fit: ApplicationFit | None = Field(
+        description="The fit score and its reasons; only for keys that may read applications "
+        "(not for the public intake key).")
     decision_reason: str | None
     decided_at: dt.datetime | None
     partner_id: uuid.UUID | None = Field(description="The partner created on approval.")
@@ -119,7 +123,7 @@ FieldName = Literal["type", "country", "countries_served", "specialisations", "e
 _VALUE_FIELDS = ("type", "country", "countries_served", "specialisations")
 
 
-class CriterionIn(BaseModel):
+class ProfileCriterion(BaseModel):
     """One weighted criterion. `type`, `country`: the applicant's value must be one of `values`;
     `countries_served`, `specialisations`: the share of `values` it has (or all of the weight
     with `match: any` once it has one); `employees`: inside `minimum`..`maximum`."""
@@ -152,18 +156,18 @@ class CriterionIn(BaseModel):
         return self
 
 
-class ProfileIn(BaseModel):
+class IdealPartnerProfileIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"criteria": [
         {"field": "type", "weight": 30, "values": ["msp", "mssp"]},
         {"field": "country", "weight": 20, "values": ["GB", "IE", "DE"]},
         {"field": "specialisations", "weight": 30, "values": ["cloud security", "soc"]},
         {"field": "employees", "weight": 20, "minimum": 20, "maximum": 5000}]}]})
 
-    criteria: list[CriterionIn] = Field(max_length=50, description="Weighted criteria; an "
+    criteria: list[ProfileCriterion] = Field(max_length=50, description="Weighted criteria; an "
                                         "empty list scores every application 0.")
 
 
-class ProfileOut(ProfileIn):
+class IdealPartnerProfileOut(IdealPartnerProfileIn):
     model_config = ConfigDict(json_schema_extra={"examples": [{"criteria": [
         {"field": "type", "weight": 30, "values": ["msp", "mssp"], "match": "all",
          "minimum": None, "maximum": None}], "version": 2,

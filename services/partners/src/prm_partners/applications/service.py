@@ -18,10 +18,10 @@ from prm_events.outbox import publish as publish_event
 from prm_partners.applications import fit
 from prm_partners.applications.models import IdealPartnerProfile, PartnerApplication
 from prm_partners.applications.schemas import (
+    ApplicationDecision,
     ApplicationSubmit,
-    CriterionIn,
-    Decision,
-    ProfileIn,
+    IdealPartnerProfileIn,
+    ProfileCriterion,
 )
 from prm_partners.config import EVENT_SOURCE
 from prm_partners.declaration import (
@@ -61,7 +61,7 @@ async def read_profile(session: AsyncSession, principal: Principal
     return await profile(session)
 
 
-async def set_profile(session: AsyncSession, principal: Principal, data: ProfileIn,
+async def set_profile(session: AsyncSession, principal: Principal, data: IdealPartnerProfileIn,
                       if_match: str | None) -> IdealPartnerProfile:
     principal.require(PROGRAMME_WRITE)
     principal.ensure_vendor()
@@ -81,7 +81,7 @@ async def set_profile(session: AsyncSession, principal: Principal, data: Profile
 
 
 def _criteria(stored: list[dict[str, Any]]) -> list[fit.Criterion]:
-    return [fit.Criterion(**CriterionIn.model_validate(c).model_dump()) for c in stored]
+    return [fit.Criterion(**ProfileCriterion.model_validate(c).model_dump()) for c in stored]
 
 
 async def submit(session: AsyncSession, principal: Principal, data: ApplicationSubmit
@@ -150,7 +150,7 @@ async def list_page(session: AsyncSession, principal: Principal, page: PageReque
 
 
 async def decide(session: AsyncSession, principal: Principal, application_id: uuid.UUID,
-                 approve: bool, decision: Decision, if_match: str | None
+                 approve: bool, decision: ApplicationDecision, if_match: str | None
                  ) -> PartnerApplication:
     principal.require(PARTNERS_WRITE)
     application = await get(session, principal, application_id, for_update=True)

@@ -22,13 +22,13 @@ from prm_partners.compliance.schemas import (
     AgreementVersionOut,
     CertificationCreate,
     CertificationOut,
+    CertificationRevocation,
     CertificationStatus,
     CertificationTypeCreate,
     CertificationTypeOut,
     CertificationTypeUpdate,
     Code,
-    Compliance,
-    Revocation,
+    ComplianceCheck,
     SignatureCreate,
     SignatureOut,
 )
@@ -266,7 +266,7 @@ async def get_certification(partner_id: uuid.UUID, certification_id: uuid.UUID,
                      responses={**problem_responses(404, 409, 412), **resource_headers()})
 async def revoke_certification(partner_id: uuid.UUID, certification_id: uuid.UUID,
                                response: Response, session: Session, caller: Caller,
-                               body: Annotated[Revocation | None, Body()] = None,
+                               body: Annotated[CertificationRevocation | None, Body()] = None,
                                if_match: IfMatchHeader = None,
                                idempotency_key: IdempotencyKeyHeader = None
                                ) -> CertificationOut:
@@ -331,7 +331,7 @@ async def check_compliance(
     partner_id: uuid.UUID, session: Session, caller: Caller,
     on: Annotated[IsoDate | None, Query(description="The day to check for; today by "
                                         "default")] = None,
-) -> Compliance:
+) -> ComplianceCheck:
     return await service.check(session, caller, partner_id, on)
 
 

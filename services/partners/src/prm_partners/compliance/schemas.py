@@ -122,7 +122,7 @@ class CertificationCreate(BaseModel):
         return self
 
 
-class Revocation(BaseModel):
+class CertificationRevocation(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"reason": "exam result withdrawn by the LMS"}]})
 
@@ -285,7 +285,7 @@ class SignatureOut(BaseModel):
 # Compliance
 
 
-class Gap(BaseModel):
+class ComplianceGap(BaseModel):
     kind: Literal["agreement", "certification"]
     code: str = Field(description="The agreement's or certification type's code.")
     issue: Literal["missing", "expired", "outdated"] = Field(description=(
@@ -294,7 +294,7 @@ class Gap(BaseModel):
     detail: str
 
 
-class Compliance(BaseModel):
+class ComplianceCheck(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "partner_id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f", "checked_for": "2026-11-23",
         "compliant": False,
@@ -307,4 +307,4 @@ class Compliance(BaseModel):
     checked_for: dt.date = Field(description="The day the requirements were checked for.")
     compliant: bool = Field(description="Every required agreement signed in its current "
                             "version and in force, and every required certification held.")
-    gaps: list[Gap]
+    gaps: list[ComplianceGap]

@@ -35,8 +35,8 @@ from prm_partners.compliance.schemas import (
     CertificationCreate,
     CertificationTypeCreate,
     CertificationTypeUpdate,
-    Compliance,
-    Gap,
+    ComplianceCheck,
+    ComplianceGap,
     SignatureCreate,
 )
 from prm_partners.contacts.service import usable_contact
@@ -491,7 +491,7 @@ async def get_signature(session: AsyncSession, principal: Principal, partner_id:
     return found
 
 
-# Compliance -------------------------------------------------------------------------------
+# Compliance --------------------------------------------------------------------------------
 
 
 def _valid_on(on: dt.date) -> ColumnElement[bool]:
@@ -510,10 +510,10 @@ async def active_certification_count(session: AsyncSession, partner_id: uuid.UUI
         Certification.partner_id == partner_id, _valid_on(on))) or 0
 
 
-async def gaps(session: AsyncSession, partner_id: uuid.UUID, on: dt.date) -> list[Gap]:
+async def gaps(session: AsyncSession, partner_id: uuid.UUID, on: dt.date) -> list[ComplianceGap]:
     """What the partner lacks on ``on``: each required agreement signed in its current
     version and in force, each required certification held."""
-    found: list[Gap] = []
+    found: list[ComplianceGap] = []
     agreements = list((await session.execute(select(Agreement).where(
         Agreement.required.is_(True)).order_by(Agreement.code))).scalars())
     versions = await versions_of(session, [a.id for a in agreements])
@@ -531,16 +531,16 @@ async def gaps(session: AsyncSession, partner_id: uuid.UUID, on: dt.date) -> lis
             continue
         if up_to_date:
             last = max(s.expires_on for s in up_to_date if s.expires_on is not None)
-            found.append(Gap(kind="agreement", code=agreement.code, issue="expired",
+            found.append(ComplianceGap(kind="agreement", code=agreement.code, issue="expired",
                              detail=f"version {current.number} signed; the signature ran "
                              f"out on {last.isoformat()}"))
         elif signed:
             newest = max(s.agreement_version for s in signed)
-            found.append(Gap(kind="agreement", code=agreement.code, issue="outdated",
+            found.append(ComplianceGap(kind="agreement", code=agreement.code, issue="outdated",
                              detail=f"version {newest} signed; version {current.number} is "
                              f"current since {current.effective_on.isoformat()}"))
         else:
-            found.append(Gap(kind="agreement", code=agreement.code, issue="missing",
+            found.append(ComplianceGap(kind="agreement", code=agreement.code, issue="missing",
                              detail=f"{agreement.title} not signed"))
     required = list((await session.execute(select(CertificationType).where(
         CertificationType.required.is_(True)).order_by(CertificationType.code))).scalars())
@@ -557,11 +557,11 @@ async def gaps(session: AsyncSession, partner_id: uuid.UUID, on: dt.date) -> lis
         if kind.id in held:
             continue
         if (ran_out := lapsed.get(kind.id)) is not None:
-            found.append(Gap(kind="certification", code=kind.code, issue="expired",
+            found.append(ComplianceGap(kind="certification", code=kind.code, issue="expired",
                              detail=f"the last {kind.code} certification ran out on "
                              f"{ran_out.isoformat()}"))
         else:
-            found.append(Gap(kind="certification", code=kind.code, issue="missing",
+            found.append(ComplianceGap(kind="certification", code=kind.code, issue="missing",
                              detail=f"no valid {kind.code} certification ({kind.name})"))
     return found
 
@@ -573,8 +573,8 @@ async def is_compliant(session: AsyncSession, partner_id: uuid.UUID, on: dt.date
 
 
 async def check(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
-                on: dt.date | None) -> Compliance:
+                on: dt.date | None) -> ComplianceCheck:
     await _readable_partner(session, principal, partner_id)
     on = on or dt.date.today()
     found = await gaps(session, partner_id, on)
-    return Compliance(partner_id=partner_id, checked_for=on, compliant=not found, gaps=found)
+    return ComplianceCheck(partner_id=partner_id, checked_for=on, compliant=not found, gaps=found)

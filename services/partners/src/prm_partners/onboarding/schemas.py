@@ -207,7 +207,8 @@ class OnboardingTaskOut(BaseModel):
         "kind": "agreement_signed", "params": {"agreement": "reseller-agreement"},
         "due_at": "2026-12-07T10:00:00Z", "status": "done",
         "completed_at": "2026-11-25T15:12:00Z", "completed_how": "event",
-        "completed_by": "prm.partner.agreement_signed.v1", "note": None}]})
+        "completed_by": "prm.partner.agreement_signed.v1",
+        "note": "signed by the managing director"}]})
 
     id: uuid.UUID
     plan_id: uuid.UUID
@@ -249,7 +250,7 @@ class OnboardingPlanOut(BaseModel):
     activates_partner: bool
     status: str = Field(description="`open` or `completed`.")
     started_at: dt.datetime = Field(description="When the partner entered onboarding.")
-    completed_at: dt.datetime | None
+    completed_at: dt.datetime | None = None  # default: the example of an open plan
     progress: OnboardingProgress
     tasks: list[OnboardingTaskOut]
     version: int = Field(description="Increases with every task done; the ETag is its quoted "

@@ -40,7 +40,7 @@ def _out(partner: Partner, response: Response) -> PartnerOut:
              description="Vendor keys only. The partner starts in `onboarding` (an approved "
              "application creates one too); emits `prm.partner.created.v1`. An `external_id` "
              "already in use is a 409: integrations upsert with "
-             "`PUT /v1/partners/by-external-id/{external_id}`.",
+             "`PUT /v1/partners-by-external-id/{external_id}`.",
              responses={**problem_responses(409), **resource_headers(201, location=True)})
 async def create_partner(body: PartnerCreate, response: Response, session: Session,
                          caller: Caller, idempotency_key: IdempotencyKeyHeader = None
@@ -50,7 +50,13 @@ async def create_partner(body: PartnerCreate, response: Response, session: Sessi
     return _out(partner, response)
 
 
-@router.put("/by-external-id/{external_id}", summary="Create or update a partner by CRM id",
+# Its own prefix: under /v1/partners/ the path would read like a partner id's sub-resource.
+by_external_id = APIRouter(prefix="/v1/partners-by-external-id", tags=["partners"],
+                           route_class=ServiceRoute,
+                           responses=problem_responses(400, 401, 403, 422))
+
+
+@by_external_id.put("/{external_id}", summary="Create or update a partner by CRM id",
             description="For integrations that sync the vendor's CRM: creates the partner "
             "(201, in `onboarding`) or changes the one with this `external_id` (200; only the "
             "fields that differ, `prm.partner.updated.v1` when something did). Vendor keys "

@@ -114,7 +114,7 @@ async def create(session: AsyncSession, principal: Principal, data: PartnerCreat
     await _check_parent(session, data.parent_id, None)
     if data.external_id and await repository.by_external_id(session, data.external_id):
         raise Conflict(f"a partner with external_id {data.external_id!r} exists; update it "
-                       "with PUT /v1/partners/by-external-id/{external_id}")
+                       "with PUT /v1/partners-by-external-id/{external_id}")
     now = dt.datetime.now(dt.UTC)
     partner = Partner(id=new_id(), **data.columns(), status=status, version=1,
                       status_changed_at=now, created_at=now, updated_at=now)

@@ -10,15 +10,15 @@ from prm_partners.tiers import service
 from prm_partners.tiers.models import FxRate, Tier, TierProgramme
 from prm_partners.tiers.schemas import (
     MAX_TIERS,
-    FxRateIn,
-    FxRateOut,
     PartnerTierOut,
-    ProgrammeIn,
-    ProgrammeOut,
+    ProgrammeFxRateIn,
+    ProgrammeFxRateOut,
     TierChangeOut,
     TierIn,
     TierOut,
     TierPatch,
+    TierProgrammeIn,
+    TierProgrammeOut,
 )
 from prm_platform.http import (
     Caller,
@@ -62,13 +62,13 @@ def _tier_out(tier: Tier, response: Response | None = None) -> TierOut:
                    created_at=tier.created_at, updated_at=tier.updated_at)
 
 
-def _programme_out(settings: TierProgramme, response: Response) -> ProgrammeOut:
+def _programme_out(settings: TierProgramme, response: Response) -> TierProgrammeOut:
     response.headers["ETag"] = etag(settings.version)
-    return ProgrammeOut.model_validate(settings)
+    return TierProgrammeOut.model_validate(settings)
 
 
-def _rate_out(rate: FxRate) -> FxRateOut:
-    return FxRateOut(id=rate.id, from_currency=rate.from_currency,
+def _rate_out(rate: FxRate) -> ProgrammeFxRateOut:
+    return ProgrammeFxRateOut(id=rate.id, from_currency=rate.from_currency,
                      to_currency=rate.to_currency, effective_on=rate.effective_on,
                      rate=service.rate_text(rate.rate), version=rate.version,
                      created_at=rate.created_at, updated_at=rate.updated_at)
@@ -81,7 +81,7 @@ def _rate_out(rate: FxRate) -> FxRateOut:
            "stated in, the demotion grace period and the trailing window. " + CONVERSION,
            responses=resource_headers())
 async def get_tier_programme(response: Response, session: Session, caller: Caller
-                             ) -> ProgrammeOut:
+                             ) -> TierProgrammeOut:
     return _programme_out(await service.get_programme(session, caller), response)
 
 
@@ -90,8 +90,8 @@ async def get_tier_programme(response: Response, session: Session, caller: Calle
            "(a tier whose minimum revenue is still in the old currency cannot be met until it "
            "is restated); any change makes every partner due for evaluation within minutes.",
            responses={**problem_responses(412), **resource_headers()})
-async def put_tier_programme(body: ProgrammeIn, response: Response, session: Session,
-                             caller: Caller, if_match: IfMatchHeader = None) -> ProgrammeOut:
+async def put_tier_programme(body: TierProgrammeIn, response: Response, session: Session,
+                             caller: Caller, if_match: IfMatchHeader = None) -> TierProgrammeOut:
     return _programme_out(await service.put_programme(session, caller, body, if_match),
                           response)
 
@@ -165,11 +165,11 @@ async def list_fx_rates(
                                                     "currency")] = None,
     to_currency: Annotated[Currency | None, Query(description="Only rates to this "
                                                   "currency")] = None,
-) -> Page[FxRateOut]:
+) -> Page[ProgrammeFxRateOut]:
     rows = await service.list_rates(session, caller, page, from_currency=from_currency,
                                     to_currency=to_currency)
     items, next_cursor = page.page(rows)
-    return Page[FxRateOut](items=[_rate_out(r) for r in items], next_cursor=next_cursor)
+    return Page[ProgrammeFxRateOut](items=[_rate_out(r) for r in items], next_cursor=next_cursor)
 
 
 @fx_rates.get(_RATE, summary="Get an FX rate",
@@ -177,7 +177,7 @@ async def list_fx_rates(
               responses={**problem_responses(404), **resource_headers()})
 async def get_fx_rate(from_currency: FromCurrency, to_currency: ToCurrency,
                       effective_on: EffectiveOn, response: Response, session: Session,
-                      caller: Caller) -> FxRateOut:
+                      caller: Caller) -> ProgrammeFxRateOut:
     rate = await service.get_rate(session, caller, from_currency, to_currency, effective_on)
     response.headers["ETag"] = etag(rate.version)
     return _rate_out(rate)
@@ -189,13 +189,13 @@ async def get_fx_rate(from_currency: FromCurrency, to_currency: ToCurrency,
               "replaced (If-Match guards a replacement). Won deals it now converts are "
               "converted again, with the rate recorded on each, and their partners evaluated. "
               + CONVERSION,
-              responses={201: {"description": "Created", "model": FxRateOut,
+              responses={201: {"description": "Created", "model": ProgrammeFxRateOut,
                                **resource_headers(201, location=True)[201]},
                          **problem_responses(412), **resource_headers()})
 async def put_fx_rate(from_currency: FromCurrency, to_currency: ToCurrency,
-                      effective_on: EffectiveOn, body: FxRateIn, response: Response,
+                      effective_on: EffectiveOn, body: ProgrammeFxRateIn, response: Response,
                       session: Session, caller: Caller, if_match: IfMatchHeader = None
-                      ) -> FxRateOut:
+                      ) -> ProgrammeFxRateOut:
     rate, created = await service.put_rate(session, caller, from_currency, to_currency,
                                            effective_on, body, if_match)
     if created:

@@ -86,7 +86,7 @@ class TierOut(BaseModel):
     updated_at: dt.datetime
 
 
-class ProgrammeIn(BaseModel):
+class TierProgrammeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"base_currency": "EUR", "demotion_grace_days": 30, "window_months": 12}]})
 
@@ -98,7 +98,7 @@ class ProgrammeIn(BaseModel):
                                "trailing window revenue and won deals are counted over.")
 
 
-class ProgrammeOut(ProgrammeIn):
+class TierProgrammeOut(TierProgrammeIn):
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
         {"base_currency": "EUR", "demotion_grace_days": 30, "window_months": 12, "version": 2,
          "updated_at": "2026-11-22T09:30:00Z"}]})
@@ -107,7 +107,7 @@ class ProgrammeOut(ProgrammeIn):
     updated_at: dt.datetime
 
 
-class FxRateIn(BaseModel):
+class ProgrammeFxRateIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"rate": "0.921350"}]})
 
@@ -128,7 +128,7 @@ class FxRateIn(BaseModel):
         return Decimal(self.rate)
 
 
-class FxRateOut(BaseModel):
+class ProgrammeFxRateOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f", "from_currency": "USD",
         "to_currency": "EUR", "effective_on": "2026-01-01", "rate": "0.921350", "version": 1,
@@ -144,7 +144,7 @@ class FxRateOut(BaseModel):
     updated_at: dt.datetime
 
 
-class RateUsed(BaseModel):
+class TierRateUsed(BaseModel):
     currency: str = Field(description="The deals' currency.")
     rate: str = Field(description="To the base currency.")
     effective_on: dt.date = Field(description="The rate's effective date.")
@@ -154,14 +154,14 @@ class RateUsed(BaseModel):
                              "half-even to its minor unit).")
 
 
-class Unconverted(BaseModel):
+class UnconvertedDeal(BaseModel):
     currency: str
     deals: int
     amount: str = Field(description="Not counted in the revenue until a rate to the base "
                         "currency effective on or before their close dates exists.")
 
 
-class CriteriaValues(BaseModel):
+class TierCriteriaValues(BaseModel):
     """A partner's values on one day, as the tiers' criteria read them."""
 
     revenue: Money = Field(description="Won-deal revenue over the window, in the base "
@@ -171,19 +171,19 @@ class CriteriaValues(BaseModel):
     compliant: bool
     window_from: dt.date = Field(description="Deals closed after this day count...")
     window_to: dt.date = Field(description="...up to and including this one.")
-    rates_used: list[RateUsed] = Field(description="The FX rates that converted the window's "
+    rates_used: list[TierRateUsed] = Field(description="The FX rates that converted the window's "
                                        "deals (at most 100 rows).")
-    unconverted: list[Unconverted] = Field(description="Won deals awaiting a rate.")
+    unconverted: list[UnconvertedDeal] = Field(description="Won deals awaiting a rate.")
 
 
-class PendingDemotion(BaseModel):
+class TierPendingDemotion(BaseModel):
     to_tier: str | None = Field(description="What it would be demoted to (null: no tier).")
     since: dt.date = Field(description="The first evaluation that found it below its tier.")
     effective_on: dt.date = Field(description="When the demotion happens unless it "
                                   "qualifies again before.")
 
 
-class NextTier(BaseModel):
+class NextTierGap(BaseModel):
     name: str
     missing: list[str] = Field(description="What it lacks, in words.")
 
@@ -210,9 +210,9 @@ class PartnerTierOut(BaseModel):
                                         "hold on `as_of`.")
     as_of: dt.date
     evaluated_on: dt.date | None = Field(description="The day its last evaluation was for.")
-    criteria: CriteriaValues
-    pending_demotion: PendingDemotion | None
-    next_tier: NextTier | None = Field(description="The next tier up, with what it lacks.")
+    criteria: TierCriteriaValues
+    pending_demotion: TierPendingDemotion | None
+    next_tier: NextTierGap | None = Field(description="The next tier up, with what it lacks.")
 
 
 class TierChangeOut(BaseModel):
@@ -234,7 +234,7 @@ class TierChangeOut(BaseModel):
     to_tier: str | None
     direction: str = Field(description="promotion or demotion")
     reason: str
-    criteria: CriteriaValues = Field(description="Every value that decided it.")
+    criteria: TierCriteriaValues = Field(description="Every value that decided it.")
     as_of: dt.date = Field(description="The day it was evaluated for.")
     partner_version: int = Field(description="The partner's version after the change.")
     changed_at: dt.datetime

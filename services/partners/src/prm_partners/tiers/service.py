@@ -43,10 +43,10 @@ from prm_partners.tiers.models import (
 )
 from prm_partners.tiers.schemas import (
     MAX_TIERS,
-    FxRateIn,
-    ProgrammeIn,
+    ProgrammeFxRateIn,
     TierIn,
     TierPatch,
+    TierProgrammeIn,
 )
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
@@ -114,7 +114,7 @@ async def get_programme(session: AsyncSession, principal: Principal) -> TierProg
     return await programme(session)
 
 
-async def put_programme(session: AsyncSession, principal: Principal, data: ProgrammeIn,
+async def put_programme(session: AsyncSession, principal: Principal, data: TierProgrammeIn,
                         if_match: str | None) -> TierProgramme:
     """A new base currency converts every won deal again (in this request: a rare change); any
     change makes every partner due for evaluation by the job."""
@@ -315,7 +315,7 @@ async def get_rate(session: AsyncSession, principal: Principal, from_currency: s
 
 
 async def put_rate(session: AsyncSession, principal: Principal, from_currency: str,
-                   to_currency: str, effective_on: dt.date, data: FxRateIn,
+                   to_currency: str, effective_on: dt.date, data: ProgrammeFxRateIn,
                    if_match: str | None) -> tuple[FxRate, bool]:
     """Create or replace the pair's rate from ``effective_on``; True if created. The won deals
     it now converts are converted again and their partners evaluated."""
