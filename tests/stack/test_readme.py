@@ -1,6 +1,7 @@
 """The README's first calls paste and run as written, against a running stack.
 
-Every ```sh block of the "First API calls" section runs, in order, in one bash with
+Every ```sh block of the "First API calls" section runs, in order, then those of "Partner
+programme", in one bash with
 ``set -euo pipefail``, from a directory laid out like the repository after ``make run`` (the dev
 admin key in ``.prm/dev-admin-key``). The only change made to the text is the gateway's port.
 """
@@ -18,12 +19,16 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 pytestmark = pytest.mark.stack
 
 
-def first_calls() -> list[str]:
+def blocks(title: str, at_least: int) -> list[str]:
     text = README.read_text()
-    section = text.split("## First API calls", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
-    assert len(blocks) >= 2, "the section lost its shell blocks"
-    return blocks
+    section = text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+    found = re.findall(r"```sh\n(.*?)```", section, re.S)
+    assert len(found) >= at_least, f"the section {title!r} lost its shell blocks"
+    return found
+
+
+def first_calls() -> list[str]:
+    return blocks("First API calls", 2) + blocks("Partner programme", 1)
 
 
 def test_first_api_calls_run_as_written(prm_stack_processes, tmp_path):
@@ -40,3 +45,6 @@ def test_first_api_calls_run_as_written(prm_stack_processes, tmp_path):
     assert lines[2] == "submitted"    # the deal, once the partner's events arrived
     assert "'outcome': 'rejected'" in lines[3]  # the dry run finds the conflict
     assert "'status': 'submitted'" in lines[4]  # the partner key sees its org's deal
+    assert "'score': 100" in lines[5]  # the application fits the profile, with reasons
+    assert "type mssp is one of msp, mssp" in lines[5]
+    assert re.fullmatch(r"[0-9a-f-]{36}", lines[6]), lines  # approved: the new partner's id
