@@ -77,4 +77,13 @@ allow prm-deals --topic prm.partners --operation Read --operation Describe --ope
 allow prm-deals --topic prm.partners.dlt --operation Write --operation Describe --operation Create
 allow prm-deals --group deals. --resource-pattern-type prefixed --operation Read
 
+# incentives
+user prm-incentives "${PRM_INCENTIVES_KAFKA_PASSWORD:?set PRM_INCENTIVES_KAFKA_PASSWORD}"
+allow prm-incentives --topic prm.incentives --operation Write --operation Describe --operation Create
+allow prm-incentives --topic prm.api-keys --operation Read --operation Describe --operation Create
+allow prm-incentives --topic prm.api-keys.dlt --operation Write --operation Describe --operation Create
+allow prm-incentives --topic prm.partners --operation Read --operation Describe --operation Create
+allow prm-incentives --topic prm.partners.dlt --operation Write --operation Describe --operation Create
+allow prm-incentives --group incentives. --resource-pattern-type prefixed --operation Read
+
 echo "broker users and ACLs are up to date"

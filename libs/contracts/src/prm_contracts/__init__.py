@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 PARTNERS_TOPIC = "prm.partners"
 DEALS_TOPIC = "prm.deals"
 API_KEYS_TOPIC = "prm.api-keys"
+INCENTIVES_TOPIC = "prm.incentives"
 TOPICS = {
     PARTNERS_TOPIC: "The partner programme: organisations, their lifecycle, tiers, "
                     "certifications, agreements, onboarding and applications.",
@@ -24,6 +25,9 @@ TOPICS = {
     API_KEYS_TOPIC: "API keys issued and revoked, for the services that check keys themselves "
                     "(the SHA-256 digest of a key, never its secret; readable by the "
                     "platform's services alone).",
+    INCENTIVES_TOPIC: "Market development funds: fund requests and claims submitted, "
+                      "approved, rejected and expired (money in minor-unit-exact decimal "
+                      "strings).",
 }
 
 
@@ -332,6 +336,95 @@ class ApiKeyRevokedV1(EventPayload):
     revoked_at: dt.datetime
 
 
+class MdfRequestChange(EventPayload):
+    """What every event of a fund request carries: which request, whose, against which
+    allocation and budget, its status and version (consumers keep the newest)."""
+
+    request_id: uuid.UUID
+    partner_id: uuid.UUID
+    allocation_id: uuid.UUID
+    budget_id: uuid.UUID
+    status: str = Field(description="Known: submitted, changes_requested, approved, rejected, "
+                        "expired, claimed")
+    planned_cost: Amount = Field(description="The funds the request reserves")
+    version: int
+
+
+class MdfRequestSubmittedV1(MdfRequestChange):
+    event_type = "prm.mdf.request.submitted.v1"
+    topic = INCENTIVES_TOPIC
+    summary = "A partner asked for market development funds for an activity; the planned " \
+              "cost is reserved from its allocation."
+
+    activity_type: str
+    start_date: dt.date
+    end_date: dt.date
+
+
+class MdfRequestApprovedV1(MdfRequestChange):
+    event_type = "prm.mdf.request.approved.v1"
+    topic = INCENTIVES_TOPIC
+    summary = "A fund request was approved (by the vendor or by the auto-approval rule): the " \
+              "partner may run the activity and claim up to the planned cost."
+
+    approved_by: str = Field(description="vendor or rule")
+    claim_due_on: dt.date
+
+
+class MdfRequestRejectedV1(MdfRequestChange):
+    event_type = "prm.mdf.request.rejected.v1"
+    topic = INCENTIVES_TOPIC
+    summary = "A fund request was rejected; its reserved funds went back to the allocation."
+
+    reason: str
+
+
+class MdfRequestExpiredV1(MdfRequestChange):
+    event_type = "prm.mdf.request.expired.v1"
+    topic = INCENTIVES_TOPIC
+    summary = "A fund request passed its deadline (undecided, or approved but never claimed); " \
+              "its reserved funds went back to the allocation."
+
+    previous_status: str
+
+
+class MdfClaimChange(EventPayload):
+    """What every event of a claim carries."""
+
+    claim_id: uuid.UUID
+    request_id: uuid.UUID
+    partner_id: uuid.UUID
+    status: str = Field(description="Known: submitted, approved, rejected")
+    claimed: Amount
+    version: int
+
+
+class MdfClaimSubmittedV1(MdfClaimChange):
+    event_type = "prm.mdf.claim.submitted.v1"
+    topic = INCENTIVES_TOPIC
+    summary = "A partner claimed the cost of an approved activity, with proof of performance."
+
+    proofs: int = Field(description="How many proof-of-performance files it carries")
+
+
+class MdfClaimApprovedV1(MdfClaimChange):
+    event_type = "prm.mdf.claim.approved.v1"
+    topic = INCENTIVES_TOPIC
+    summary = "A claim was approved in full or in part: the approved amount is payable to the " \
+              "partner, the rest of the reservation went back to its allocation."
+
+    approved: Amount
+    released: Amount
+
+
+class MdfClaimRejectedV1(MdfClaimChange):
+    event_type = "prm.mdf.claim.rejected.v1"
+    topic = INCENTIVES_TOPIC
+    summary = "A claim was rejected; the request's reserved funds went back to the allocation."
+
+    reason: str
+
+
 CONTRACTS: dict[str, type[EventPayload]] = {
     model.event_type: model
     for model in (PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1,
@@ -339,5 +432,8 @@ CONTRACTS: dict[str, type[EventPayload]] = {
                   AgreementSignedV1, OnboardingCompletedV1, PartnerInactivityFlaggedV1,
                   PartnerApplicationSubmittedV1, PartnerApplicationDecidedV1, DealRegisteredV1,
                   DealUpdatedV1, DealApprovedV1, DealRejectedV1, DealWonV1, DealLostV1,
-                  DealExpiredV1, DealExtendedV1, ApiKeyIssuedV1, ApiKeyRevokedV1)
+                  DealExpiredV1, DealExtendedV1, ApiKeyIssuedV1, ApiKeyRevokedV1,
+                  MdfRequestSubmittedV1, MdfRequestApprovedV1, MdfRequestRejectedV1,
+                  MdfRequestExpiredV1, MdfClaimSubmittedV1, MdfClaimApprovedV1,
+                  MdfClaimRejectedV1)
 }

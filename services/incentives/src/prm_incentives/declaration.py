@@ -1,0 +1,50 @@
+"""What the incentives service is, for the supervisor, the edge and the contract generator."""
+
+from pathlib import Path
+
+from prm_contracts import API_KEYS_TOPIC, INCENTIVES_TOPIC, PARTNERS_TOPIC
+from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
+
+INCENTIVES_READ = "incentives:read"
+INCENTIVES_WRITE = "incentives:write"
+LEDGER_READ = "ledger:read"
+LEDGER_WRITE = "ledger:write"
+
+SERVICE = ServiceDeclaration(
+    name="incentives",
+    schema="incentives",
+    description="The double-entry ledger that incentive money moves through, and market "
+    "development funds: budgets, allocations to partners, fund requests and claims.",
+    app="prm_incentives.main:create_app",
+    worker="prm_incentives.worker",
+    # Neither prefix lists anything by itself: the resources are one level below.
+    routes=(RoutePrefix("/v1/ledger", read=LEDGER_READ, write=LEDGER_WRITE, lists=False),
+            RoutePrefix("/v1/mdf", read=INCENTIVES_READ, write=INCENTIVES_WRITE, lists=False)),
+    scopes=(
+        # Not given to new partner keys unless asked for: requesting funds is an opt-in.
+        Scope(INCENTIVES_READ, "Read MDF budgets, allocations, fund requests and claims (a "
+              "partner key: its own org's).", partner=True),
+        Scope(INCENTIVES_WRITE, "Request funds and claim them (partner keys, for their own "
+              "org); manage budgets and decide requests and claims (vendor keys).",
+              partner=True),
+        Scope(LEDGER_READ, "Read ledger accounts, entries and transfers (vendor keys only)."),
+        Scope(LEDGER_WRITE, "Create, post and void ledger transfers (vendor keys only)."),
+    ),
+    problems={
+        "insufficient-funds": "The debited account's available balance does not cover the "
+                              "amount (it may not go below zero).",
+        "transfer-id-reused": "A transfer with this id exists with other content; a retry must "
+                              "send exactly the same transfer.",
+        "currency-mismatch": "The accounts or amounts are in different currencies; convert "
+                             "through /v1/ledger/conversions.",
+        "fx-rate-missing": "No exchange rate is recorded for the currency pair on or before "
+                           "the business date.",
+        "funds-partner-not-eligible": "The partner is unknown to the incentives service or not "
+                                      "active, so it cannot be given funds.",
+    },
+    publishes=(INCENTIVES_TOPIC,),
+    # The partner directory, and its key directory: it checks callers' keys itself.
+    consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC),
+    migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
+    migration_order=40,
+)

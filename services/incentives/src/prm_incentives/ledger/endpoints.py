@@ -1,0 +1,196 @@
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Response
+
+from prm_incentives.ledger import service
+from prm_incentives.ledger.schemas import (
+    AccountKind,
+    AccountOut,
+    ConversionIn,
+    ConversionOut,
+    EntryOut,
+    FxRateIn,
+    FxRateOut,
+    PostIn,
+    TransferIn,
+    TransferOut,
+)
+from prm_incentives.money import to_minor
+from prm_platform.http import (
+    Caller,
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    ServiceRoute,
+    Session,
+    etag,
+    resource_headers,
+)
+from prm_platform.money import CurrencyCode
+from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.problems import problem_responses
+
+router = APIRouter(prefix="/v1/ledger", tags=["ledger"], route_class=ServiceRoute,
+                   responses=problem_responses(400, 401, 403, 422))
+
+Pages = Annotated[PageRequest, Depends(page_request)]
+
+
+def _transfer(row: Any, response: Response) -> TransferOut:
+    response.headers["ETag"] = etag(row.version)
+    return TransferOut.of(row)
+
+
+@router.get("/accounts", summary="List ledger accounts",
+            description="Budget pools, partners' allocation, committed and payable accounts, "
+            "and the external and FX accounts, with their balances. Oldest first, "
+            "cursor-paginated. Vendor keys only.")
+async def list_accounts(
+    session: Session, caller: Caller, page: Pages,
+    kind: Annotated[AccountKind | None, Query(description="Only accounts of this kind")] = None,
+    currency: Annotated[CurrencyCode | None, Query(description="Only this currency's")] = None,
+    partner_id: Annotated[uuid.UUID | None, Query(description="Only this partner's")] = None,
+    budget_id: Annotated[uuid.UUID | None, Query(description="Only this budget's")] = None,
+) -> Page[AccountOut]:
+    rows = await service.list_accounts(session, caller, page, kind=kind, currency=currency,
+                                       partner_id=partner_id, budget_id=budget_id)
+    items, next_cursor = page.page(rows)
+    return Page[AccountOut](items=[AccountOut.of(r) for r in items], next_cursor=next_cursor)
+
+
+@router.get("/accounts/{account_id:uuid}", summary="Get a ledger account",
+            description="With its balances: posted and pending debits and credits, and what "
+            "is available (posted credits minus posted and pending debits).",
+            responses={**problem_responses(404), **resource_headers()})
+async def get_account(account_id: uuid.UUID, response: Response, session: Session,
+                      caller: Caller) -> AccountOut:
+    row = await service.get_account(session, caller, account_id)
+    response.headers["ETag"] = etag(row.version)
+    return AccountOut.of(row)
+
+
+@router.get("/accounts/{account_id:uuid}/entries", summary="List an account's entries",
+            description="The account's history, oldest first: each reservation (pending), "
+            "movement (posted) and release of a reservation (released), cursor-paginated.",
+            responses=problem_responses(404))
+async def list_account_entries(account_id: uuid.UUID, session: Session, caller: Caller,
+                               page: Pages) -> Page[EntryOut]:
+    rows = await service.list_entries(session, caller, account_id, page)
+    items, next_cursor = page.page(rows)
+    return Page[EntryOut](items=[EntryOut.of(r) for r in items], next_cursor=next_cursor)
+
+
+@router.post("/transfers", status_code=201, summary="Create a transfer",
+             description="Moves money from the debit account to the credit account (same "
+             "currency), at once or as a pending reservation (`pending`) to post, void or let "
+             "expire later. The `id` is yours: sending the same transfer again answers 200 "
+             "with it, the same id with other content 409 `transfer-id-reused`. A debit that "
+             "would take a non-negative account below zero available is refused with 409 "
+             "`insufficient-funds`. Transfers never change: correct one with a reversal "
+             "(`reverses_id`).",
+             responses={**problem_responses(404, 409), **resource_headers(201, location=True),
+                        200: {"description": "The transfer made before with this id",
+                              "model": TransferOut}})
+async def create_transfer(body: TransferIn, response: Response, session: Session,
+                          caller: Caller, idempotency_key: IdempotencyKeyHeader = None
+                          ) -> TransferOut:
+    row, created = await service.create_transfer(session, caller, body)
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/v1/ledger/transfers/{row.id}"
+    return _transfer(row, response)
+
+
+@router.get("/transfers", summary="List transfers",
+            description="Oldest first, cursor-paginated.")
+async def list_transfers(
+    session: Session, caller: Caller, page: Pages,
+    status: Annotated[str | None, Query(pattern="^(pending|posted|voided|expired)$",
+                                        description="Only transfers in this status")] = None,
+    account_id: Annotated[uuid.UUID | None, Query(description="Only transfers debiting or "
+                                                  "crediting this account")] = None,
+) -> Page[TransferOut]:
+    rows = await service.list_transfers(session, caller, page, status=status,
+                                        account_id=account_id)
+    items, next_cursor = page.page(rows)
+    return Page[TransferOut](items=[TransferOut.of(r) for r in items], next_cursor=next_cursor)
+
+
+@router.get("/transfers/{transfer_id:uuid}", summary="Get a transfer",
+            responses={**problem_responses(404), **resource_headers()})
+async def get_transfer(transfer_id: uuid.UUID, response: Response, session: Session,
+                       caller: Caller) -> TransferOut:
+    return _transfer(await service.get_transfer(session, caller, transfer_id), response)
+
+
+@router.post("/transfers/{transfer_id:uuid}/post", summary="Post a pending transfer",
+             description="Moves the reserved amount, or part of it (`amount`): the rest goes "
+             "back to the debit account. Once: a transfer already posted, voided or expired "
+             "is a 409. Transfers of fund requests are resolved through the requests.",
+             responses={**problem_responses(404, 409, 412), **resource_headers()})
+async def post_transfer(transfer_id: uuid.UUID, response: Response, session: Session,
+                        caller: Caller, body: PostIn | None = None,
+                        if_match: IfMatchHeader = None,
+                        idempotency_key: IdempotencyKeyHeader = None) -> TransferOut:
+    amount = body.amount if body is not None else None
+    row = await service.act_on_transfer(
+        session, caller, transfer_id, "posted",
+        None if amount is None else to_minor(amount),
+        currency=None if amount is None else amount.currency, if_match=if_match)
+    return _transfer(row, response)
+
+
+@router.post("/transfers/{transfer_id:uuid}/void", summary="Void a pending transfer",
+             description="Releases the whole reservation; nothing moves. Once.",
+             responses={**problem_responses(404, 409, 412), **resource_headers()})
+async def void_transfer(transfer_id: uuid.UUID, response: Response, session: Session,
+                        caller: Caller, if_match: IfMatchHeader = None,
+                        idempotency_key: IdempotencyKeyHeader = None) -> TransferOut:
+    row = await service.act_on_transfer(session, caller, transfer_id, "voided",
+                                        if_match=if_match)
+    return _transfer(row, response)
+
+
+@router.post("/fx-rates", status_code=201, summary="Record an exchange rate",
+             description="Quote units per base unit from `effective_on`. Rates are never "
+             "changed (a conversion names the rate it used); record a new date instead.",
+             responses=problem_responses(409))
+async def record_fx_rate(body: FxRateIn, session: Session, caller: Caller,
+                         idempotency_key: IdempotencyKeyHeader = None) -> FxRateOut:
+    return FxRateOut.of(await service.record_rate(session, caller, body))
+
+
+@router.get("/fx-rates", summary="List exchange rates",
+            description="Oldest first, cursor-paginated.")
+async def list_fx_rates(
+    session: Session, caller: Caller, page: Pages,
+    base: Annotated[CurrencyCode | None, Query(description="Only this base currency")] = None,
+    quote: Annotated[CurrencyCode | None, Query(description="Only this quote currency")
+                     ] = None,
+) -> Page[FxRateOut]:
+    rows = await service.list_rates(session, caller, page, base=base, quote=quote)
+    items, next_cursor = page.page(rows)
+    return Page[FxRateOut](items=[FxRateOut.of(r) for r in items], next_cursor=next_cursor)
+
+
+@router.post("/conversions", status_code=201, summary="Convert between currencies",
+             description="Two linked transfers at the rate recorded on (or last before) the "
+             "business date: source -> FX account of its currency, FX account of the "
+             "destination currency -> destination. The amount is rounded half to even once, "
+             "in the destination's minor unit. The `id` is yours, as for transfers.",
+             responses={**problem_responses(409), 200: {
+                 "description": "The conversion made before with this id",
+                 "model": ConversionOut}})
+async def create_conversion(body: ConversionIn, response: Response, session: Session,
+                            caller: Caller, idempotency_key: IdempotencyKeyHeader = None
+                            ) -> ConversionOut:
+    row, legs, created = await service.convert(session, caller, body)
+    response.status_code = 201 if created else 200
+    return ConversionOut.of(row, legs)
+
+
+@router.get("/conversions/{conversion_id:uuid}", summary="Get a conversion",
+            responses=problem_responses(404))
+async def get_conversion(conversion_id: uuid.UUID, session: Session, caller: Caller
+                         ) -> ConversionOut:
+    row, legs = await service.get_conversion(session, caller, conversion_id)
+    return ConversionOut.of(row, legs)

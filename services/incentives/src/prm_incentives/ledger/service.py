@@ -1,0 +1,391 @@
+"""The ledger's rules: transfers with client ids, two-phase transfers, reversals, FX
+conversions. Services never commit; the request (or the job, or the test) does.
+
+Where the database enforces a rule (non-negative available balances, same currency, immutable
+transfers), the code here asks it first only to give a precise problem; the database stays the
+authority, also for concurrent writers.
+"""
+
+import datetime as dt
+import uuid
+from dataclasses import asdict, dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prm_incentives.declaration import LEDGER_READ, LEDGER_WRITE
+from prm_incentives.ledger import repository
+from prm_incentives.ledger.schemas import ConversionIn, FxRateIn, TransferIn
+from prm_incentives.money import to_minor
+from prm_platform.http import check_if_match
+from prm_platform.ids import new_id
+from prm_platform.money import minor_units
+from prm_platform.pagination import PageRequest
+from prm_platform.problems import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    ProblemError,
+    Unprocessable,
+)
+from prm_platform.security import Principal
+
+
+class InsufficientFunds(ProblemError):
+    status, slug = 409, "insufficient-funds"
+
+
+class TransferIdReused(ProblemError):
+    status, slug = 409, "transfer-id-reused"
+
+
+class CurrencyMismatch(ProblemError):
+    status, slug = 422, "currency-mismatch"
+
+
+class FxRateMissing(ProblemError):
+    status, slug = 422, "fx-rate-missing"
+
+
+# Transfers that a fund request or a claim owns: resolved only through those, never by hand.
+MANAGED_PREFIX = "mdf."
+_FUNDS_CHECK = "ck_ledger_accounts_available_non_negative"
+
+
+@dataclass(frozen=True)
+class TransferSpec:
+    """A transfer as asked for: what ``id`` must match when it is sent again."""
+
+    id: uuid.UUID
+    debit_account_id: uuid.UUID
+    credit_account_id: uuid.UUID
+    currency: str
+    amount: int
+    pending: bool = False
+    timeout_seconds: int | None = None
+    code: str = "manual"
+    reference: str | None = None
+    reverses_id: uuid.UUID | None = None
+    conversion_id: uuid.UUID | None = None
+
+    def matches(self, row: Any) -> bool:
+        return all(getattr(row, name) == value for name, value in asdict(self).items())
+
+
+def _constraint(exc: IntegrityError) -> str | None:
+    cause = getattr(exc.orig, "__cause__", None)
+    return getattr(cause, "constraint_name", None)
+
+
+async def _account(session: AsyncSession, account_id: uuid.UUID, what: str) -> Any:
+    row = await repository.get_account(session, account_id)
+    if row is None:
+        raise Unprocessable(f"{what} {account_id} does not exist", errors=[
+            {"location": "body", "field": what, "message": "no such account"}])
+    return row
+
+
+async def transfer(session: AsyncSession, spec: TransferSpec) -> tuple[Any, bool]:
+    """Make the transfer, or find the one made before with this id. Returns (row, created).
+
+    The id is the transfer's primary key, so two concurrent sends of one id make one transfer:
+    the second waits for the first and then finds it.
+    """
+    existing = await repository.get_transfer(session, spec.id)
+    if existing is not None:
+        return _replayed(spec, existing), False
+    debit = await _account(session, spec.debit_account_id, "debit_account_id")
+    credit = await _account(session, spec.credit_account_id, "credit_account_id")
+    if not debit.currency == credit.currency == spec.currency:
+        raise CurrencyMismatch(f"the debit account is in {debit.currency}, the credit account "
+                               f"in {credit.currency}, the amount in {spec.currency}")
+    if spec.reverses_id is not None:
+        await _check_reversal(session, spec)
+    try:
+        async with session.begin_nested():
+            row = await repository.insert_transfer(session, asdict(spec))
+    except IntegrityError as exc:
+        if _constraint(exc) == _FUNDS_CHECK:
+            available = debit.credits_posted - debit.debits_posted - debit.debits_pending
+            raise InsufficientFunds(
+                f"account {debit.id} cannot cover {spec.amount} minor units of "
+                f"{spec.currency}", account_id=str(debit.id),
+                available_minor=max(available, 0)) from None
+        raise
+    if row is not None:
+        return row, True
+    # A concurrent send of the same id got there first.
+    return _replayed(spec, await repository.get_transfer(session, spec.id)), False
+
+
+def _replayed(spec: TransferSpec, existing: Any) -> Any:
+    if existing is None or not spec.matches(existing):
+        raise TransferIdReused(f"transfer {spec.id} exists with other content")
+    return existing
+
+
+async def _check_reversal(session: AsyncSession, spec: TransferSpec) -> None:
+    assert spec.reverses_id is not None
+    # Locked: two reversals of one transfer at once cannot together exceed it.
+    original = await repository.get_transfer(session, spec.reverses_id, for_update=True)
+    if original is None:
+        raise Unprocessable(f"transfer {spec.reverses_id} to reverse does not exist")
+    if original.status != "posted":
+        raise InvalidTransition(f"transfer {original.id} is {original.status}; only posted "
+                                "transfers are reversed")
+    if (original.debit_account_id, original.credit_account_id) != (
+            spec.credit_account_id, spec.debit_account_id):
+        raise Unprocessable("a reversal moves money between the same accounts the other way")
+    done = await repository.reversed_so_far(session, original.id)
+    if done + spec.amount > original.posted_amount:
+        raise Conflict(f"transfer {original.id} has {original.posted_amount - done} minor "
+                       "units left to reverse")
+
+
+async def resolve(session: AsyncSession, transfer_id: uuid.UUID, action: str,
+                  amount: int | None = None, *, if_match: str | None = None) -> Any:
+    """Post (``amount``: part of it, the rest released), void or expire a pending transfer,
+    exactly once."""
+    current = await repository.get_transfer(session, transfer_id, for_update=True)
+    if current is None:
+        raise NotFound("transfer not found")
+    check_if_match(if_match, current.version)
+    if current.status != "pending":
+        raise InvalidTransition(f"transfer {transfer_id} is {current.status}, not pending")
+    posted = 0
+    if action == "posted":
+        posted = current.amount if amount is None else amount
+        if not 0 < posted <= current.amount:
+            raise Unprocessable(f"the amount to post must be between 1 and {current.amount} "
+                                "minor units")
+    row = await repository.resolve(session, transfer_id, action, posted)
+    if row is None:
+        raise InvalidTransition(f"transfer {transfer_id} passed its deadline; it expires")
+    return row
+
+
+async def expire_due(session: AsyncSession, batch: int = 500) -> int:
+    """The scheduled job: expire pending transfers past their deadline, releasing their
+    reservations. A transfer posted or voided meanwhile is left alone (status guard)."""
+    due = await repository.due_pending(session, batch)
+    if not due:
+        return 0
+    await repository.lock_accounts(
+        session, [a for row in due for a in (row.debit_account_id, row.credit_account_id)])
+    expired = 0
+    for row in due:
+        if await repository.resolve(session, row.id, "expired", 0) is not None:
+            expired += 1
+    return expired
+
+
+# --- the API's operations: vendor keys only ------------------------------------------------
+
+
+def _reader(principal: Principal) -> None:
+    principal.ensure_vendor()
+    principal.require(LEDGER_READ)
+
+
+def _writer(principal: Principal) -> None:
+    principal.ensure_vendor()
+    principal.require(LEDGER_WRITE)
+
+
+async def get_account(session: AsyncSession, principal: Principal, account_id: uuid.UUID
+                      ) -> Any:
+    _reader(principal)
+    row = await repository.get_account(session, account_id)
+    if row is None:
+        raise NotFound("account not found")
+    return row
+
+
+async def list_accounts(session: AsyncSession, principal: Principal, page: PageRequest,
+                        **filters: Any) -> list[Any]:
+    _reader(principal)
+    return await repository.list_accounts(session, after=page.after, limit=page.limit + 1,
+                                          **filters)
+
+
+async def list_entries(session: AsyncSession, principal: Principal, account_id: uuid.UUID,
+                       page: PageRequest) -> list[Any]:
+    await get_account(session, principal, account_id)
+    return await repository.list_entries(session, account_id, after=page.after,
+                                         limit=page.limit + 1)
+
+
+async def create_transfer(session: AsyncSession, principal: Principal, data: TransferIn
+                          ) -> tuple[Any, bool]:
+    _writer(principal)
+    return await transfer(session, TransferSpec(
+        id=data.id, debit_account_id=data.debit_account_id,
+        credit_account_id=data.credit_account_id, currency=data.amount.currency,
+        amount=to_minor(data.amount), pending=data.pending,
+        timeout_seconds=data.timeout_seconds, code=data.code, reference=data.reference,
+        reverses_id=data.reverses_id))
+
+
+async def get_transfer(session: AsyncSession, principal: Principal, transfer_id: uuid.UUID
+                       ) -> Any:
+    _reader(principal)
+    row = await repository.get_transfer(session, transfer_id)
+    if row is None:
+        raise NotFound("transfer not found")
+    return row
+
+
+async def list_transfers(session: AsyncSession, principal: Principal, page: PageRequest, *,
+                         status: str | None, account_id: uuid.UUID | None) -> list[Any]:
+    _reader(principal)
+    return await repository.list_transfers(session, after=page.after, limit=page.limit + 1,
+                                           status=status, account_id=account_id)
+
+
+async def act_on_transfer(session: AsyncSession, principal: Principal, transfer_id: uuid.UUID,
+                          action: str, amount: int | None = None, *,
+                          currency: str | None = None, if_match: str | None = None) -> Any:
+    _writer(principal)
+    current = await get_transfer(session, principal, transfer_id)
+    if current.code.startswith(MANAGED_PREFIX):
+        raise Conflict(f"transfer {transfer_id} belongs to a fund request; approve, reject or "
+                       "claim the request instead")
+    if currency is not None and currency != current.currency:
+        raise CurrencyMismatch(f"the transfer is in {current.currency}, not {currency}")
+    return await resolve(session, transfer_id, action, amount, if_match=if_match)
+
+
+# --- FX ----------------------------------------------------------------------------------------
+
+
+async def record_rate(session: AsyncSession, principal: Principal, data: FxRateIn) -> Any:
+    _writer(principal)
+    row = (await session.execute(text(
+        "INSERT INTO ledger_fx_rates (id, base, quote, rate, effective_on, created_at) "
+        "VALUES (:id, :base, :quote, :rate, :effective_on, now()) "
+        "ON CONFLICT ON CONSTRAINT uq_ledger_fx_rates_base DO NOTHING "
+        "RETURNING id, base, quote, rate, effective_on, created_at"),
+        {"id": new_id(), "base": data.base, "quote": data.quote, "rate": Decimal(data.rate),
+         "effective_on": data.effective_on})).first()
+    if row is None:
+        raise Conflict(f"a {data.base}/{data.quote} rate is recorded for {data.effective_on}; "
+                       "rates are never changed, so that past conversions stay explainable")
+    return row
+
+
+async def list_rates(session: AsyncSession, principal: Principal, page: PageRequest, *,
+                     base: str | None, quote: str | None) -> list[Any]:
+    _reader(principal)
+    rows = await session.execute(text(
+        "SELECT id, base, quote, rate, effective_on, created_at FROM ledger_fx_rates "
+        "WHERE (CAST(:after AS uuid) IS NULL OR id > CAST(:after AS uuid)) "
+        "AND (CAST(:base AS varchar) IS NULL OR base = :base) "
+        "AND (CAST(:quote AS varchar) IS NULL OR quote = :quote) ORDER BY id LIMIT :limit"),
+        {"after": page.after, "base": base, "quote": quote, "limit": page.limit + 1})
+    return list(rows)
+
+
+async def rate_on(session: AsyncSession, source: str, destination: str, day: dt.date
+                  ) -> tuple[Decimal, dt.date]:
+    """Destination units per source unit, as recorded on or last before ``day``; an inverse
+    rate (destination/source) serves too."""
+    row = (await session.execute(text(
+        "SELECT CASE WHEN base = :source THEN rate ELSE 1 / rate END AS rate, effective_on "
+        "FROM ledger_fx_rates WHERE ((base = :source AND quote = :destination) "
+        "OR (base = :destination AND quote = :source)) AND effective_on <= :day "
+        "ORDER BY effective_on DESC, base = :source DESC LIMIT 1"),
+        {"source": source, "destination": destination, "day": day})).first()
+    if row is None:
+        raise FxRateMissing(f"no {source}/{destination} rate is recorded on or before {day}")
+    return Decimal(row.rate), row.effective_on
+
+
+def convert_minor(amount: int, source: str, destination: str, rate: Decimal) -> int:
+    """Minor units of ``source`` to minor units of ``destination``, rounded half to even once,
+    at the end (JPY has no minor unit, KWD three)."""
+    value = Decimal(amount).scaleb(-minor_units(source)) * rate
+    return int(value.scaleb(minor_units(destination)).quantize(Decimal(1), ROUND_HALF_EVEN))
+
+
+def _leg_id(conversion_id: uuid.UUID, leg: str) -> uuid.UUID:
+    # Derived, so that a retried conversion finds its own legs.
+    return uuid.uuid5(conversion_id, leg)
+
+
+async def fx_account(session: AsyncSession, currency: str) -> Any:
+    return await repository.ensure_account(session, kind="fx", currency=currency,
+                                           name=f"FX position {currency}", non_negative=False)
+
+
+async def convert(session: AsyncSession, principal: Principal, data: ConversionIn
+                  ) -> tuple[Any, list[uuid.UUID], bool]:
+    _writer(principal)
+    source = await _account(session, data.source_account_id, "source_account_id")
+    destination = await _account(session, data.destination_account_id,
+                                 "destination_account_id")
+    if source.currency != data.amount.currency:
+        raise CurrencyMismatch(f"the source account is in {source.currency}")
+    if source.currency == destination.currency:
+        raise CurrencyMismatch("both accounts are in one currency: make a transfer")
+    legs = [_leg_id(data.id, "source"), _leg_id(data.id, "destination")]
+    existing = await _conversion(session, data.id)
+    if existing is not None:
+        same = (existing.source_account_id, existing.destination_account_id,
+                existing.source_amount, existing.source_currency, existing.business_date,
+                existing.reference) == (source.id, destination.id, to_minor(data.amount),
+                                        source.currency, data.business_date, data.reference)
+        if not same:
+            raise TransferIdReused(f"conversion {data.id} exists with other content")
+        return existing, legs, False
+    rate, rate_date = await rate_on(session, source.currency, destination.currency,
+                                    data.business_date)
+    amount = to_minor(data.amount)
+    converted = convert_minor(amount, source.currency, destination.currency, rate)
+    if converted <= 0:
+        raise Unprocessable("the amount converts to nothing in the destination currency")
+    fx_source = await fx_account(session, source.currency)
+    fx_destination = await fx_account(session, destination.currency)
+    row = (await session.execute(text(
+        "INSERT INTO ledger_conversions (id, source_account_id, destination_account_id, "
+        "source_amount, source_currency, destination_amount, destination_currency, rate, "
+        "rate_date, business_date, reference, created_at) VALUES (:id, :source, :destination, "
+        ":source_amount, :source_currency, :destination_amount, :destination_currency, :rate, "
+        ":rate_date, :business_date, :reference, now()) ON CONFLICT (id) DO NOTHING "
+        "RETURNING *"),
+        {"id": data.id, "source": source.id, "destination": destination.id,
+         "source_amount": amount, "source_currency": source.currency,
+         "destination_amount": converted, "destination_currency": destination.currency,
+         "rate": rate, "rate_date": rate_date, "business_date": data.business_date,
+         "reference": data.reference})).first()
+    if row is None:  # a concurrent send of the same id won
+        return await convert(session, principal, data)
+    await repository.lock_accounts(session, [source.id, destination.id, fx_source.id,
+                                             fx_destination.id])
+    for spec in (
+        TransferSpec(id=legs[0], debit_account_id=source.id, credit_account_id=fx_source.id,
+                     currency=source.currency, amount=amount, code="fx",
+                     reference=data.reference, conversion_id=data.id),
+        TransferSpec(id=legs[1], debit_account_id=fx_destination.id,
+                     credit_account_id=destination.id, currency=destination.currency,
+                     amount=converted, code="fx", reference=data.reference,
+                     conversion_id=data.id),
+    ):
+        await transfer(session, spec)
+    return row, legs, True
+
+
+async def _conversion(session: AsyncSession, conversion_id: uuid.UUID) -> Any:
+    return (await session.execute(text("SELECT * FROM ledger_conversions WHERE id = :id"),
+                                  {"id": conversion_id})).first()
+
+
+async def get_conversion(session: AsyncSession, principal: Principal, conversion_id: uuid.UUID
+                         ) -> tuple[Any, list[uuid.UUID]]:
+    _reader(principal)
+    row = await _conversion(session, conversion_id)
+    if row is None:
+        raise NotFound("conversion not found")
+    return row, [_leg_id(conversion_id, "source"), _leg_id(conversion_id, "destination")]

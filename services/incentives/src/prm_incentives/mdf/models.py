@@ -1,0 +1,167 @@
+"""Market development funds: budgets, partners' allocations, fund requests and claims with
+their proof of performance. The money itself is in the ledger (``prm_incentives.ledger``):
+these rows name the accounts and the transfers that hold it."""
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import (
+    CHAR,
+    TIMESTAMP,
+    BigInteger,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from prm_incentives.db import Base
+
+REQUEST_STATUSES = ("submitted", "changes_requested", "approved", "rejected", "expired",
+                    "claimed", "completed", "closed")
+CLAIM_STATUSES = ("submitted", "approved", "rejected")
+
+
+class Budget(Base):
+    __tablename__ = "mdf_budgets"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    programme: Mapped[str] = mapped_column(String(100))
+    period: Mapped[str] = mapped_column(String(40))
+    currency: Mapped[str] = mapped_column(CHAR(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    pool_account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_accounts.id"))
+    # Requests for less than this are approved at once (null: every request is reviewed).
+    auto_approve_below: Mapped[int | None] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("programme", "period", "currency", name="uq_mdf_budgets_programme"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("auto_approve_below IS NULL OR auto_approve_below > 0",
+                        name="auto_approve_positive"),
+    )
+
+
+class Allocation(Base):
+    __tablename__ = "mdf_allocations"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    budget_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("mdf_budgets.id"))
+    partner_id: Mapped[uuid.UUID]
+    currency: Mapped[str] = mapped_column(CHAR(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    allocation_account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_accounts.id"))
+    committed_account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_accounts.id"))
+    payable_account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_accounts.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("budget_id", "partner_id", name="uq_mdf_allocations_budget_id"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index("ix_mdf_allocations_partner_id", "partner_id", "id"),
+    )
+
+
+class FundRequest(Base):
+    __tablename__ = "mdf_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    allocation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("mdf_allocations.id"))
+    budget_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("mdf_budgets.id"))
+    partner_id: Mapped[uuid.UUID]
+    currency: Mapped[str] = mapped_column(CHAR(3))
+    activity_type: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(String(4000))
+    start_date: Mapped[dt.date] = mapped_column(Date)
+    end_date: Mapped[dt.date] = mapped_column(Date)
+    planned_cost: Mapped[int] = mapped_column(BigInteger)
+    expected_outcomes: Mapped[str] = mapped_column(String(2000))
+    expected_leads: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    # The pending transfer allocation -> committed that reserves the planned cost.
+    reservation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_transfers.id"))
+    decision_due_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    claim_due_on: Mapped[dt.date | None] = mapped_column(Date)
+    approved_by: Mapped[str | None] = mapped_column(String(10))
+    reason: Mapped[str | None] = mapped_column(String(1000))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("planned_cost > 0", name="planned_cost_positive"),
+        CheckConstraint("end_date >= start_date", name="dates"),
+        CheckConstraint("status IN ('submitted', 'changes_requested', 'approved', 'rejected', "
+                        "'expired', 'claimed', 'completed', 'closed')", name="status"),
+        Index("ix_mdf_requests_partner_id", "partner_id", "id"),
+        Index("ix_mdf_requests_allocation_id", "allocation_id", "id"),
+        Index("ix_mdf_requests_decision_due_at", "decision_due_at",
+              postgresql_where=text("status IN ('submitted', 'changes_requested')")),
+        Index("ix_mdf_requests_claim_due_on", "claim_due_on",
+              postgresql_where=text("status = 'approved'")),
+    )
+
+
+class Claim(Base):
+    __tablename__ = "mdf_claims"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("mdf_requests.id"))
+    partner_id: Mapped[uuid.UUID]
+    currency: Mapped[str] = mapped_column(CHAR(3))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    approved_amount: Mapped[int | None] = mapped_column(BigInteger)
+    description: Mapped[str] = mapped_column(String(4000))
+    status: Mapped[str] = mapped_column(String(20))
+    reason: Mapped[str | None] = mapped_column(String(1000))
+    # The posted transfer committed -> payable of the approved amount.
+    payable_transfer_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("ledger_transfers.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("status IN ('submitted', 'approved', 'rejected')", name="status"),
+        CheckConstraint("(status = 'approved') = (approved_amount IS NOT NULL) AND "
+                        "(approved_amount IS NULL OR approved_amount BETWEEN 1 AND amount)",
+                        name="approved_amount"),
+        # A request is claimed once: a second claim while one is open or approved is refused
+        # by the database, however the two arrive.
+        Index("ix_mdf_claims_request_id", "request_id", unique=True,
+              postgresql_where=text("status IN ('submitted', 'approved')")),
+        Index("ix_mdf_claims_partner_id", "partner_id", "id"),
+    )
+
+
+class ProofFile(Base):
+    """A proof-of-performance file of a claim, kept in the database with its SHA-256."""
+
+    __tablename__ = "mdf_proof_files"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    claim_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("mdf_claims.id"))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(CHAR(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("size = octet_length(content)", name="size"),
+        Index("ix_mdf_proof_files_claim_id", "claim_id", "id"),
+    )

@@ -1,0 +1,342 @@
+import base64
+import binascii
+import datetime as dt
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from prm_incentives.money import money, to_minor
+from prm_platform.money import Money
+
+_ID = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b"
+_PARTNER = "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f"
+
+ACTIVITY_TYPES = ("event", "webinar", "digital_campaign", "content", "training", "tradeshow",
+                  "telemarketing", "other")
+ActivityType = Literal["event", "webinar", "digital_campaign", "content", "training",
+                       "tradeshow", "telemarketing", "other"]
+# What proof of performance may be: documents and pictures, nothing executable.
+PROOF_TYPES = ("application/pdf", "image/png", "image/jpeg", "text/csv", "text/plain")
+ProofType = Literal["application/pdf", "image/png", "image/jpeg", "text/csv", "text/plain"]
+MAX_PROOF_BYTES = 256 * 1024
+MAX_PROOFS = 5
+Text = Annotated[str, Field(min_length=1, max_length=4000)]
+Reason = Annotated[str, Field(min_length=1, max_length=1000, examples=["Outside the programme's "
+                                                                       "target segments"])]
+RequestStatus = Literal["submitted", "changes_requested", "approved", "rejected", "expired",
+                        "claimed", "completed", "closed"]
+
+
+def _amount(minor: int | None, currency: str) -> Money | None:
+    return None if minor is None else money(minor, currency)
+
+
+class BudgetIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "programme": "emea-growth", "period": "2025-H1",
+        "amount": {"amount": "250000.00", "currency": "EUR"},
+        "auto_approve_below": {"amount": "1000.00", "currency": "EUR"}}]})
+
+    programme: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$")]
+    period: Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z-]{0,39}$",
+                                 description="The budget's period, e.g. 2025, 2025-H1, 2025-Q3")]
+    amount: Money = Field(description="Funded from the external account at once.")
+    auto_approve_below: Money | None = Field(default=None, description="Fund requests for "
+                                             "less than this are approved at submission.")
+
+    @model_validator(mode="after")
+    def _one_currency(self) -> "BudgetIn":
+        if to_minor(self.amount) <= 0:
+            raise ValueError("amount must be positive")
+        if self.auto_approve_below is not None and (
+                self.auto_approve_below.currency != self.amount.currency
+                or to_minor(self.auto_approve_below) <= 0):
+            raise ValueError("auto_approve_below must be positive, in the budget's currency")
+        return self
+
+
+class BudgetOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": _ID, "programme": "emea-growth", "period": "2025-H1",
+        "amount": {"amount": "250000.00", "currency": "EUR"},
+        "unallocated": {"amount": "240000.00", "currency": "EUR"},
+        "auto_approve_below": {"amount": "1000.00", "currency": "EUR"},
+        "pool_account_id": _ID, "version": 1, "created_at": "2025-01-06T09:00:00Z"}]})
+
+    id: uuid.UUID
+    programme: str
+    period: str
+    amount: Money
+    unallocated: Money = Field(description="What the pool still holds for allocations.")
+    auto_approve_below: Money | None
+    pool_account_id: uuid.UUID
+    version: int
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: Any) -> "BudgetOut":
+        c = row.currency
+        return cls(id=row.id, programme=row.programme, period=row.period,
+                   amount=money(row.amount, c), unallocated=money(row.pool_available, c),
+                   auto_approve_below=_amount(row.auto_approve_below, c),
+                   pool_account_id=row.pool_account_id, version=row.version,
+                   created_at=row.created_at)
+
+
+class AllocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "budget_id": _ID, "partner_id": _PARTNER,
+        "amount": {"amount": "10000.00", "currency": "EUR"}}]})
+
+    budget_id: uuid.UUID
+    partner_id: uuid.UUID
+    amount: Money = Field(description="Moved from the budget's pool, in its currency.")
+
+
+class AllocationOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": _ID, "budget_id": _ID, "partner_id": _PARTNER,
+        "amount": {"amount": "10000.00", "currency": "EUR"},
+        "available": {"amount": "7500.00", "currency": "EUR"},
+        "reserved": {"amount": "2500.00", "currency": "EUR"},
+        "payable": {"amount": "0.00", "currency": "EUR"},
+        "allocation_account_id": _ID, "committed_account_id": _ID, "payable_account_id": _ID,
+        "version": 1, "created_at": "2025-01-06T09:00:00Z"}]})
+
+    id: uuid.UUID
+    budget_id: uuid.UUID
+    partner_id: uuid.UUID
+    amount: Money = Field(description="What was allocated.")
+    available: Money = Field(description="What new fund requests may still reserve.")
+    reserved: Money = Field(description="Reserved by requests not claimed yet.")
+    payable: Money = Field(description="Approved claims, owed to the partner.")
+    allocation_account_id: uuid.UUID
+    committed_account_id: uuid.UUID
+    payable_account_id: uuid.UUID
+    version: int
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: Any) -> "AllocationOut":
+        c = row.currency
+        return cls(id=row.id, budget_id=row.budget_id, partner_id=row.partner_id,
+                   amount=money(row.amount, c), available=money(row.available, c),
+                   reserved=money(row.reserved, c), payable=money(row.payable, c),
+                   allocation_account_id=row.allocation_account_id,
+                   committed_account_id=row.committed_account_id,
+                   payable_account_id=row.payable_account_id, version=row.version,
+                   created_at=row.created_at)
+
+
+class FundRequestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "allocation_id": _ID, "activity_type": "webinar",
+        "title": "Zero-trust webinar series for mid-market IT leads",
+        "description": "Three live sessions with a vendor engineer.",
+        "start_date": "2025-03-03", "end_date": "2025-03-31",
+        "planned_cost": {"amount": "2500.00", "currency": "EUR"},
+        "expected_outcomes": "300 registrations, 40 qualified leads, 5 opportunities",
+        "expected_leads": 40}]})
+
+    allocation_id: uuid.UUID
+    activity_type: ActivityType
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    description: Text | None = None
+    start_date: dt.date
+    end_date: dt.date
+    planned_cost: Money = Field(description="Reserved from the allocation at submission.")
+    expected_outcomes: Annotated[str, Field(min_length=1, max_length=2000)]
+    expected_leads: Annotated[int | None, Field(ge=0, le=1_000_000)] = None
+
+    @model_validator(mode="after")
+    def _valid(self) -> "FundRequestIn":
+        if self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        if to_minor(self.planned_cost) <= 0:
+            raise ValueError("planned_cost must be positive")
+        return self
+
+
+class FundRequestPatch(BaseModel):
+    """The partner's answer to a request for changes: what it changes; the request is then
+    submitted again."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "planned_cost": {"amount": "2000.00", "currency": "EUR"},
+        "expected_outcomes": "300 registrations, 50 qualified leads"}]})
+
+    activity_type: ActivityType | None = None
+    title: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    description: Text | None = None
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    planned_cost: Money | None = None
+    expected_outcomes: Annotated[str | None, Field(min_length=1, max_length=2000)] = None
+    expected_leads: Annotated[int | None, Field(ge=0, le=1_000_000)] = None
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"reason": "Please split the cost between venue and catering."}]})
+
+    reason: Reason
+
+
+class ApprovalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"reason": "Fits the Q1 plan."}]})
+
+    reason: Reason | None = None
+
+
+class FundRequestOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": _ID, "allocation_id": _ID, "budget_id": _ID, "partner_id": _PARTNER,
+        "activity_type": "webinar", "title": "Zero-trust webinar series", "description": None,
+        "start_date": "2025-03-03", "end_date": "2025-03-31",
+        "planned_cost": {"amount": "2500.00", "currency": "EUR"},
+        "expected_outcomes": "300 registrations, 40 qualified leads", "expected_leads": 40,
+        "status": "approved", "approved_by": "vendor", "reason": None,
+        "reservation_id": _ID, "decision_due_at": "2025-02-05T09:00:00Z",
+        "claim_due_on": "2025-05-30", "version": 2, "created_at": "2025-01-06T09:00:00Z",
+        "updated_at": "2025-01-07T09:00:00Z"}]})
+
+    id: uuid.UUID
+    allocation_id: uuid.UUID
+    budget_id: uuid.UUID
+    partner_id: uuid.UUID
+    activity_type: str
+    title: str
+    description: str | None
+    start_date: dt.date
+    end_date: dt.date
+    planned_cost: Money
+    expected_outcomes: str
+    expected_leads: int | None
+    status: RequestStatus
+    approved_by: str | None = Field(description="vendor or rule (auto-approval)")
+    reason: str | None = Field(description="The reason given with the last decision")
+    reservation_id: uuid.UUID = Field(description="The pending ledger transfer that reserves "
+                                      "the planned cost")
+    decision_due_at: dt.datetime = Field(description="Undecided by then, the request expires")
+    claim_due_on: dt.date | None = Field(description="Once approved: claim by this day, or "
+                                         "the request expires")
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: Any) -> "FundRequestOut":
+        return cls(
+            id=row.id, allocation_id=row.allocation_id, budget_id=row.budget_id,
+            partner_id=row.partner_id, activity_type=row.activity_type, title=row.title,
+            description=row.description, start_date=row.start_date, end_date=row.end_date,
+            planned_cost=money(row.planned_cost, row.currency),
+            expected_outcomes=row.expected_outcomes, expected_leads=row.expected_leads,
+            status=row.status, approved_by=row.approved_by, reason=row.reason,
+            reservation_id=row.reservation_id, decision_due_at=row.decision_due_at,
+            claim_due_on=row.claim_due_on, version=row.version, created_at=row.created_at,
+            updated_at=row.updated_at)
+
+
+class ProofIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filename: Annotated[str, Field(min_length=1, max_length=200,
+                                   pattern=r"^[^/\\]+$", examples=["invoice-venue.pdf"])]
+    content_type: ProofType
+    # Base64 of at most MAX_PROOF_BYTES (the body limit caps the whole request as well).
+    content_base64: Annotated[str, Field(min_length=4, max_length=(MAX_PROOF_BYTES + 2) // 3 * 4,
+                                         examples=["JVBERi0xLjQK"])]
+
+    @field_validator("content_base64")
+    @classmethod
+    def _decodes(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("not valid base64") from None
+        return value
+
+    @property
+    def content(self) -> bytes:
+        return base64.b64decode(self.content_base64, validate=True)
+
+
+class ClaimIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "request_id": _ID, "amount": {"amount": "2300.00", "currency": "EUR"},
+        "description": "Three sessions held; 312 registrations, 44 qualified leads.",
+        "proofs": [{"filename": "invoice-venue.pdf", "content_type": "application/pdf",
+                    "content_base64": "JVBERi0xLjQK"}]}]})
+
+    request_id: uuid.UUID
+    amount: Money = Field(description="At most the request's planned cost.")
+    description: Text
+    proofs: Annotated[list[ProofIn], Field(min_length=1, max_length=MAX_PROOFS,
+                                           description="Proof of performance: invoices, "
+                                           "photos, attendee lists (base64).")]
+
+    @model_validator(mode="after")
+    def _positive(self) -> "ClaimIn":
+        if to_minor(self.amount) <= 0:
+            raise ValueError("amount must be positive")
+        return self
+
+
+class ClaimApprovalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"amount": {"amount": "2000.00", "currency": "EUR"},
+         "reason": "Catering is not eligible."}]})
+
+    amount: Money | None = Field(default=None, description="Approve this much of the claim "
+                                 "(the rest of the reservation is released); all if absent.")
+    reason: Reason | None = None
+
+
+class ProofOut(BaseModel):
+    id: uuid.UUID
+    filename: str
+    content_type: str
+    size: int = Field(description="Bytes")
+    sha256: str = Field(description="SHA-256 of the content, hex")
+    created_at: dt.datetime
+
+
+class ClaimOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": _ID, "request_id": _ID, "partner_id": _PARTNER,
+        "amount": {"amount": "2300.00", "currency": "EUR"},
+        "approved_amount": {"amount": "2000.00", "currency": "EUR"},
+        "description": "Three sessions held.", "status": "approved",
+        "reason": "Catering is not eligible.",
+        "proofs": [{"id": _ID, "filename": "invoice-venue.pdf",
+                    "content_type": "application/pdf", "size": 9,
+                    "sha256": "0" * 64, "created_at": "2025-04-02T09:00:00Z"}],
+        "version": 2, "created_at": "2025-04-02T09:00:00Z",
+        "updated_at": "2025-04-03T09:00:00Z"}]})
+
+    id: uuid.UUID
+    request_id: uuid.UUID
+    partner_id: uuid.UUID
+    amount: Money
+    approved_amount: Money | None
+    description: str
+    status: Literal["submitted", "approved", "rejected"]
+    reason: str | None
+    proofs: list[ProofOut]
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: Any, proofs: list[Any]) -> "ClaimOut":
+        return cls(id=row.id, request_id=row.request_id, partner_id=row.partner_id,
+                   amount=money(row.amount, row.currency),
+                   approved_amount=_amount(row.approved_amount, row.currency),
+                   description=row.description, status=row.status, reason=row.reason,
+                   proofs=[ProofOut(id=p.id, filename=p.filename, content_type=p.content_type,
+                                    size=p.size, sha256=p.sha256, created_at=p.created_at)
+                           for p in proofs],
+                   version=row.version, created_at=row.created_at, updated_at=row.updated_at)

@@ -1,0 +1,627 @@
+"""Market development funds: a budget funds a pool, the vendor allocates from it to partners,
+a partner's fund request reserves part of its allocation (a pending ledger transfer
+allocation -> committed), and an approved claim posts that reservation, in full or in part,
+and makes the approved amount payable (committed -> payable). Rejections and expiries release
+the reservation. The ledger guarantees no allocation is overspent, whatever the concurrency.
+
+Lock order, the same everywhere so that concurrent operations cannot deadlock: claim, request,
+ledger transfer, ledger accounts (in id order).
+"""
+
+import datetime as dt
+import hashlib
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prm_contracts import (
+    Amount,
+    MdfClaimApprovedV1,
+    MdfClaimRejectedV1,
+    MdfClaimSubmittedV1,
+    MdfRequestApprovedV1,
+    MdfRequestExpiredV1,
+    MdfRequestRejectedV1,
+    MdfRequestSubmittedV1,
+)
+from prm_contracts import EventPayload as _Payload
+from prm_events import outbox
+from prm_incentives.config import EVENT_SOURCE, Settings
+from prm_incentives.declaration import INCENTIVES_READ, INCENTIVES_WRITE
+from prm_incentives.directory import repository as directory
+from prm_incentives.ledger import repository as ledger
+from prm_incentives.ledger.service import TransferSpec, resolve, transfer
+from prm_incentives.mdf.schemas import (
+    MAX_PROOF_BYTES,
+    AllocationIn,
+    ApprovalIn,
+    BudgetIn,
+    ClaimApprovalIn,
+    ClaimIn,
+    FundRequestIn,
+    FundRequestPatch,
+)
+from prm_incentives.money import text_of, to_minor
+from prm_platform.http import check_if_match
+from prm_platform.ids import new_id
+from prm_platform.pagination import PageRequest
+from prm_platform.problems import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PayloadTooLarge,
+    ProblemError,
+    Unprocessable,
+)
+from prm_platform.security import Principal
+
+
+class PartnerNotEligible(ProblemError):
+    status, slug = 422, "funds-partner-not-eligible"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _amount(minor: int, currency: str) -> Amount:
+    return Amount(amount=text_of(minor, currency), currency=currency)
+
+
+async def _publish(session: AsyncSession, payload: _Payload, aggregate_id: uuid.UUID,
+                   partner_id: uuid.UUID) -> None:
+    await outbox.publish(session, payload, source=EVENT_SOURCE, aggregate_id=aggregate_id,
+                         partner_id=partner_id)
+
+
+def _vendor_writer(principal: Principal) -> None:
+    principal.require(INCENTIVES_WRITE)
+    principal.ensure_vendor()
+
+
+async def _active_partner(session: AsyncSession, partner_id: uuid.UUID) -> None:
+    entry = await directory.get(session, partner_id)
+    if entry is None or entry.status != "active":
+        raise PartnerNotEligible(f"partner {partner_id} is not an active partner")
+
+
+# --- budgets --------------------------------------------------------------------------------
+
+_BUDGET = """SELECT b.id, b.programme, b.period, b.currency, b.amount, b.pool_account_id,
+    b.auto_approve_below, b.version, b.created_at,
+    a.credits_posted - a.debits_posted - a.debits_pending AS pool_available
+    FROM mdf_budgets b JOIN ledger_accounts a ON a.id = b.pool_account_id"""
+
+
+async def create_budget(session: AsyncSession, principal: Principal, data: BudgetIn) -> Any:
+    _vendor_writer(principal)
+    currency = data.amount.currency
+    budget_id = new_id()
+    name = f"MDF {data.programme} {data.period} {currency}"
+    pool = await ledger.ensure_account(session, kind="budget_pool", currency=currency,
+                                       name=f"{name}: pool", non_negative=True,
+                                       budget_id=budget_id)
+    external = await ledger.ensure_account(session, kind="external", currency=currency,
+                                           name=f"External funding {currency}",
+                                           non_negative=False)
+    inserted = (await session.execute(text(
+        "INSERT INTO mdf_budgets (id, programme, period, currency, amount, pool_account_id, "
+        "auto_approve_below, version, created_at, updated_at) VALUES (:id, :programme, "
+        ":period, :currency, :amount, :pool, :auto, 1, now(), now()) "
+        "ON CONFLICT ON CONSTRAINT uq_mdf_budgets_programme DO NOTHING RETURNING id"),
+        {"id": budget_id, "programme": data.programme, "period": data.period,
+         "currency": currency, "amount": to_minor(data.amount), "pool": pool.id,
+         "auto": None if data.auto_approve_below is None else to_minor(
+             data.auto_approve_below)})).first()
+    if inserted is None:
+        raise Conflict(f"a {currency} budget of {data.programme} for {data.period} exists")
+    await transfer(session, TransferSpec(
+        id=new_id(), debit_account_id=external.id, credit_account_id=pool.id,
+        currency=currency, amount=to_minor(data.amount), code="mdf.budget",
+        reference=name))
+    return await _budget(session, budget_id)
+
+
+async def _budget(session: AsyncSession, budget_id: uuid.UUID) -> Any:
+    row = (await session.execute(text(f"{_BUDGET} WHERE b.id = :id"), {"id": budget_id})
+           ).first()
+    if row is None:
+        raise NotFound("budget not found")
+    return row
+
+
+async def get_budget(session: AsyncSession, principal: Principal, budget_id: uuid.UUID
+                     ) -> Any:
+    principal.require(INCENTIVES_READ)
+    principal.ensure_vendor()
+    return await _budget(session, budget_id)
+
+
+async def list_budgets(session: AsyncSession, principal: Principal, page: PageRequest
+                       ) -> list[Any]:
+    principal.require(INCENTIVES_READ)
+    principal.ensure_vendor()
+    return list(await session.execute(text(
+        f"{_BUDGET} WHERE (CAST(:after AS uuid) IS NULL OR b.id > CAST(:after AS uuid)) "
+        "ORDER BY b.id LIMIT :limit"), {"after": page.after, "limit": page.limit + 1}))
+
+
+# --- allocations ----------------------------------------------------------------------------
+
+_ALLOCATION = """SELECT l.id, l.budget_id, l.partner_id, l.currency, l.amount,
+    l.allocation_account_id, l.committed_account_id, l.payable_account_id, l.version,
+    l.created_at,
+    a.credits_posted - a.debits_posted - a.debits_pending AS available,
+    c.credits_pending + c.credits_posted - c.debits_posted - c.debits_pending AS reserved,
+    p.credits_posted - p.debits_posted AS payable
+    FROM mdf_allocations l
+    JOIN ledger_accounts a ON a.id = l.allocation_account_id
+    JOIN ledger_accounts c ON c.id = l.committed_account_id
+    JOIN ledger_accounts p ON p.id = l.payable_account_id"""
+
+
+async def create_allocation(session: AsyncSession, principal: Principal, data: AllocationIn
+                            ) -> Any:
+    _vendor_writer(principal)
+    budget = await _budget(session, data.budget_id)
+    if data.amount.currency != budget.currency:
+        raise Unprocessable(f"the budget is in {budget.currency}", errors=[
+            {"location": "body", "field": "amount.currency", "message": "not the budget's"}])
+    await _active_partner(session, data.partner_id)
+    allocation_id = new_id()
+    accounts = {}
+    for kind in ("allocation", "committed", "payable"):
+        accounts[kind] = await ledger.ensure_account(
+            session, kind=kind, currency=budget.currency, budget_id=budget.id,
+            partner_id=data.partner_id, non_negative=True,
+            name=f"MDF {budget.programme} {budget.period} {budget.currency}: {kind} of "
+                 f"partner {data.partner_id}")
+    inserted = (await session.execute(text(
+        "INSERT INTO mdf_allocations (id, budget_id, partner_id, currency, amount, "
+        "allocation_account_id, committed_account_id, payable_account_id, version, "
+        "created_at, updated_at) VALUES (:id, :budget, :partner, :currency, :amount, "
+        ":allocation, :committed, :payable, 1, now(), now()) "
+        "ON CONFLICT ON CONSTRAINT uq_mdf_allocations_budget_id DO NOTHING RETURNING id"),
+        {"id": allocation_id, "budget": budget.id, "partner": data.partner_id,
+         "currency": budget.currency, "amount": to_minor(data.amount),
+         "allocation": accounts["allocation"].id, "committed": accounts["committed"].id,
+         "payable": accounts["payable"].id})).first()
+    if inserted is None:
+        raise Conflict(f"partner {data.partner_id} already has an allocation of this budget")
+    await transfer(session, TransferSpec(
+        id=new_id(), debit_account_id=budget.pool_account_id,
+        credit_account_id=accounts["allocation"].id, currency=budget.currency,
+        amount=to_minor(data.amount), code="mdf.allocation",
+        reference=f"allocation {allocation_id}"))
+    return await _allocation(session, principal, allocation_id)
+
+
+async def _allocation(session: AsyncSession, principal: Principal, allocation_id: uuid.UUID
+                      ) -> Any:
+    row = (await session.execute(text(f"{_ALLOCATION} WHERE l.id = :id"),
+                                 {"id": allocation_id})).first()
+    if row is None or not principal.can_see_partner(row.partner_id):
+        raise NotFound("allocation not found")
+    return row
+
+
+async def get_allocation(session: AsyncSession, principal: Principal,
+                         allocation_id: uuid.UUID) -> Any:
+    principal.require(INCENTIVES_READ)
+    return await _allocation(session, principal, allocation_id)
+
+
+def _partner_filter(principal: Principal, partner_id: uuid.UUID | None) -> uuid.UUID | None:
+    # A partner key sees its own org's records whatever it asks for.
+    return principal.partner_id if principal.is_partner else partner_id
+
+
+async def list_allocations(session: AsyncSession, principal: Principal, page: PageRequest, *,
+                           partner_id: uuid.UUID | None, budget_id: uuid.UUID | None
+                           ) -> list[Any]:
+    principal.require(INCENTIVES_READ)
+    return list(await session.execute(text(
+        f"{_ALLOCATION} WHERE (CAST(:after AS uuid) IS NULL OR l.id > CAST(:after AS uuid)) "
+        "AND (CAST(:partner AS uuid) IS NULL OR l.partner_id = CAST(:partner AS uuid)) "
+        "AND (CAST(:budget AS uuid) IS NULL OR l.budget_id = CAST(:budget AS uuid)) "
+        "ORDER BY l.id LIMIT :limit"),
+        {"after": page.after, "partner": _partner_filter(principal, partner_id),
+         "budget": budget_id, "limit": page.limit + 1}))
+
+
+# --- fund requests --------------------------------------------------------------------------
+
+_REQUEST = "SELECT * FROM mdf_requests"
+
+
+async def _request(session: AsyncSession, principal: Principal, request_id: uuid.UUID, *,
+                   for_update: bool = False) -> Any:
+    lock = " FOR UPDATE" if for_update else ""
+    row = (await session.execute(text(f"{_REQUEST} WHERE id = :id{lock}"),
+                                 {"id": request_id})).first()
+    if row is None or not principal.can_see_partner(row.partner_id):
+        raise NotFound("fund request not found")
+    return row
+
+
+async def _reserve(session: AsyncSession, allocation: Any, request_id: uuid.UUID, amount: int
+                   ) -> uuid.UUID:
+    """The pending transfer allocation -> committed: refused by the ledger if the allocation
+    cannot cover it (insufficient-funds)."""
+    reservation_id = new_id()
+    await transfer(session, TransferSpec(
+        id=reservation_id, debit_account_id=allocation.allocation_account_id,
+        credit_account_id=allocation.committed_account_id, currency=allocation.currency,
+        amount=amount, pending=True, code="mdf.reservation",
+        reference=f"fund request {request_id}"))
+    return reservation_id
+
+
+def _request_change(row: Any) -> dict[str, Any]:
+    return {"request_id": row.id, "partner_id": row.partner_id,
+            "allocation_id": row.allocation_id, "budget_id": row.budget_id,
+            "status": row.status, "planned_cost": _amount(row.planned_cost, row.currency),
+            "version": row.version}
+
+
+async def submit_request(session: AsyncSession, principal: Principal, data: FundRequestIn,
+                         settings: Settings) -> Any:
+    principal.require(INCENTIVES_WRITE)
+    allocation = await _allocation(session, principal, data.allocation_id)
+    if data.planned_cost.currency != allocation.currency:
+        raise Unprocessable(f"the allocation is in {allocation.currency}", errors=[
+            {"location": "body", "field": "planned_cost.currency",
+             "message": "not the allocation's"}])
+    await _active_partner(session, allocation.partner_id)
+    budget = await _budget(session, allocation.budget_id)
+    request_id = new_id()
+    cost = to_minor(data.planned_cost)
+    reservation_id = await _reserve(session, allocation, request_id, cost)
+    auto = budget.auto_approve_below is not None and cost < budget.auto_approve_below
+    now = _now()
+    row = (await session.execute(text(
+        "INSERT INTO mdf_requests (id, allocation_id, budget_id, partner_id, currency, "
+        "activity_type, title, description, start_date, end_date, planned_cost, "
+        "expected_outcomes, expected_leads, status, reservation_id, decision_due_at, "
+        "version, created_at, updated_at) VALUES (:id, :allocation, :budget, :partner, "
+        ":currency, :activity_type, :title, :description, :start_date, :end_date, :cost, "
+        ":expected_outcomes, :expected_leads, 'submitted', :reservation, :due, 1, :now, :now) "
+        "RETURNING *"),
+        {"id": request_id, "allocation": allocation.id, "budget": budget.id,
+         "partner": allocation.partner_id, "currency": allocation.currency,
+         "activity_type": data.activity_type, "title": data.title,
+         "description": data.description, "start_date": data.start_date,
+         "end_date": data.end_date, "cost": cost, "expected_outcomes": data.expected_outcomes,
+         "expected_leads": data.expected_leads, "reservation": reservation_id,
+         "due": now + dt.timedelta(days=settings.request_decision_days), "now": now})).one()
+    await _publish(session, MdfRequestSubmittedV1(
+        **_request_change(row), activity_type=row.activity_type, start_date=row.start_date,
+        end_date=row.end_date), row.id, row.partner_id)
+    if auto:
+        row = await _approve(session, row, "rule", None, settings)
+    return row
+
+
+async def _approve(session: AsyncSession, row: Any, by: str, reason: str | None,
+                   settings: Settings) -> Any:
+    claim_due = row.end_date + dt.timedelta(days=settings.claim_window_days)
+    row = (await session.execute(text(
+        "UPDATE mdf_requests SET status = 'approved', approved_by = :by, reason = :reason, "
+        "claim_due_on = :claim_due, version = version + 1, updated_at = now() "
+        "WHERE id = :id RETURNING *"),
+        {"id": row.id, "by": by, "reason": reason, "claim_due": claim_due})).one()
+    await _publish(session, MdfRequestApprovedV1(
+        **_request_change(row), approved_by=by, claim_due_on=claim_due), row.id,
+        row.partner_id)
+    return row
+
+
+_VERBS = {"approve": "approved", "reject": "rejected", "request_changes": "sent back for "
+          "changes", "update": "changed"}
+_REQUEST_MOVES = {
+    "approve": {"submitted"},
+    "reject": {"submitted", "changes_requested"},
+    "request_changes": {"submitted"},
+    "update": {"changes_requested"},
+}
+
+
+async def _for_action(session: AsyncSession, principal: Principal, request_id: uuid.UUID,
+                      action: str, if_match: str | None) -> Any:
+    row = await _request(session, principal, request_id, for_update=True)
+    check_if_match(if_match, row.version)
+    if row.status not in _REQUEST_MOVES[action]:
+        raise InvalidTransition(f"a {row.status} fund request cannot be {_VERBS[action]}")
+    return row
+
+
+async def approve_request(session: AsyncSession, principal: Principal, request_id: uuid.UUID,
+                          data: ApprovalIn, settings: Settings, if_match: str | None) -> Any:
+    _vendor_writer(principal)
+    row = await _for_action(session, principal, request_id, "approve", if_match)
+    return await _approve(session, row, "vendor", data.reason, settings)
+
+
+async def reject_request(session: AsyncSession, principal: Principal, request_id: uuid.UUID,
+                         reason: str, if_match: str | None) -> Any:
+    _vendor_writer(principal)
+    row = await _for_action(session, principal, request_id, "reject", if_match)
+    await resolve(session, row.reservation_id, "voided")
+    row = (await session.execute(text(
+        "UPDATE mdf_requests SET status = 'rejected', reason = :reason, "
+        "version = version + 1, updated_at = now() WHERE id = :id RETURNING *"),
+        {"id": row.id, "reason": reason})).one()
+    await _publish(session, MdfRequestRejectedV1(**_request_change(row), reason=reason),
+                   row.id, row.partner_id)
+    return row
+
+
+async def request_changes(session: AsyncSession, principal: Principal, request_id: uuid.UUID,
+                          reason: str, if_match: str | None) -> Any:
+    """The funds stay reserved while the partner revises the request."""
+    _vendor_writer(principal)
+    row = await _for_action(session, principal, request_id, "request_changes", if_match)
+    return (await session.execute(text(
+        "UPDATE mdf_requests SET status = 'changes_requested', reason = :reason, "
+        "version = version + 1, updated_at = now() WHERE id = :id RETURNING *"),
+        {"id": row.id, "reason": reason})).one()
+
+
+async def update_request(session: AsyncSession, principal: Principal, request_id: uuid.UUID,
+                         data: FundRequestPatch, settings: Settings, if_match: str | None
+                         ) -> Any:
+    """The partner's revision after a request for changes; the request is submitted again. A
+    new planned cost replaces the reservation (the old one is voided first, so the new one
+    may use the funds it held)."""
+    principal.require(INCENTIVES_WRITE)
+    row = await _for_action(session, principal, request_id, "update", if_match)
+    changes = data.model_dump(exclude_unset=True, exclude_none=True)
+    start = changes.get("start_date", row.start_date)
+    end = changes.get("end_date", row.end_date)
+    if end < start:
+        raise Unprocessable("end_date is before start_date")
+    reservation_id = row.reservation_id
+    if data.planned_cost is not None:
+        if data.planned_cost.currency != row.currency:
+            raise Unprocessable(f"the request is in {row.currency}")
+        cost = to_minor(data.planned_cost)
+        if cost <= 0:
+            raise Unprocessable("planned_cost must be positive")
+        changes["planned_cost"] = cost
+        if cost != row.planned_cost:
+            await resolve(session, row.reservation_id, "voided")
+            allocation = await _allocation(session, principal, row.allocation_id)
+            reservation_id = await _reserve(session, allocation, row.id, cost)
+    changes["reservation_id"] = reservation_id
+    assignments = ", ".join(f"{column} = :{column}" for column in changes)
+    row = (await session.execute(text(
+        f"UPDATE mdf_requests SET {assignments}, status = 'submitted', reason = NULL, "
+        "version = version + 1, updated_at = now() WHERE id = :id RETURNING *"),
+        {**changes, "id": row.id})).one()
+    await _publish(session, MdfRequestSubmittedV1(
+        **_request_change(row), activity_type=row.activity_type, start_date=row.start_date,
+        end_date=row.end_date), row.id, row.partner_id)
+    budget = await _budget(session, row.budget_id)
+    if budget.auto_approve_below is not None and row.planned_cost < budget.auto_approve_below:
+        row = await _approve(session, row, "rule", None, settings)
+    return row
+
+
+async def get_request(session: AsyncSession, principal: Principal, request_id: uuid.UUID
+                      ) -> Any:
+    principal.require(INCENTIVES_READ)
+    return await _request(session, principal, request_id)
+
+
+async def list_requests(session: AsyncSession, principal: Principal, page: PageRequest, *,
+                        partner_id: uuid.UUID | None, allocation_id: uuid.UUID | None,
+                        status: str | None) -> list[Any]:
+    principal.require(INCENTIVES_READ)
+    return list(await session.execute(text(
+        f"{_REQUEST} WHERE (CAST(:after AS uuid) IS NULL OR id > CAST(:after AS uuid)) "
+        "AND (CAST(:partner AS uuid) IS NULL OR partner_id = CAST(:partner AS uuid)) "
+        "AND (CAST(:allocation AS uuid) IS NULL OR allocation_id = CAST(:allocation AS uuid)) "
+        "AND (CAST(:status AS varchar) IS NULL OR status = :status) "
+        "ORDER BY id LIMIT :limit"),
+        {"after": page.after, "partner": _partner_filter(principal, partner_id),
+         "allocation": allocation_id, "status": status, "limit": page.limit + 1}))
+
+
+async def expire_requests(session: AsyncSession, batch: int = 200) -> int:
+    """The scheduled job: requests undecided past their decision deadline, and approved ones
+    not claimed by their claim deadline, expire; their reservations are released. Rows another
+    replica (or a decision in flight) holds are skipped and looked at next time."""
+    due = list(await session.execute(text(
+        "SELECT r.id FROM mdf_requests r WHERE "
+        "(r.status IN ('submitted', 'changes_requested') AND r.decision_due_at <= now()) OR "
+        "(r.status = 'approved' AND r.claim_due_on < CAST(now() AS date)) "
+        "ORDER BY r.id LIMIT :batch FOR UPDATE SKIP LOCKED"), {"batch": batch}))
+    for (request_id,) in due:
+        row = (await session.execute(text(f"{_REQUEST} WHERE id = :id"),
+                                     {"id": request_id})).one()
+        await resolve(session, row.reservation_id, "expired")
+        updated = (await session.execute(text(
+            "UPDATE mdf_requests SET status = 'expired', version = version + 1, "
+            "updated_at = now() WHERE id = :id RETURNING *"), {"id": request_id})).one()
+        await _publish(session, MdfRequestExpiredV1(
+            **_request_change(updated), previous_status=row.status), updated.id,
+            updated.partner_id)
+    return len(due)
+
+
+# --- claims ---------------------------------------------------------------------------------
+
+
+async def _claim(session: AsyncSession, principal: Principal, claim_id: uuid.UUID, *,
+                 for_update: bool = False) -> Any:
+    lock = " FOR UPDATE" if for_update else ""
+    row = (await session.execute(text(f"SELECT * FROM mdf_claims WHERE id = :id{lock}"),
+                                 {"id": claim_id})).first()
+    if row is None or not principal.can_see_partner(row.partner_id):
+        raise NotFound("claim not found")
+    return row
+
+
+async def proofs_of(session: AsyncSession, claim_ids: list[uuid.UUID]) -> dict[uuid.UUID,
+                                                                             list[Any]]:
+    found: dict[uuid.UUID, list[Any]] = {claim_id: [] for claim_id in claim_ids}
+    rows = await session.execute(text(
+        "SELECT id, claim_id, filename, content_type, size, sha256, created_at "
+        "FROM mdf_proof_files WHERE claim_id = ANY(CAST(:ids AS uuid[])) ORDER BY id"),
+        {"ids": claim_ids})
+    for row in rows:
+        found[row.claim_id].append(row)
+    return found
+
+
+def _claim_change(row: Any) -> dict[str, Any]:
+    return {"claim_id": row.id, "request_id": row.request_id, "partner_id": row.partner_id,
+            "status": row.status, "claimed": _amount(row.amount, row.currency),
+            "version": row.version}
+
+
+async def submit_claim(session: AsyncSession, principal: Principal, data: ClaimIn) -> Any:
+    principal.require(INCENTIVES_WRITE)
+    request = await _request(session, principal, data.request_id, for_update=True)
+    if request.status != "approved":
+        raise InvalidTransition(f"a {request.status} fund request cannot be claimed")
+    if request.claim_due_on is not None and request.claim_due_on < _now().date():
+        raise InvalidTransition(f"the claim was due on {request.claim_due_on}")
+    if data.amount.currency != request.currency:
+        raise Unprocessable(f"the request is in {request.currency}")
+    amount = to_minor(data.amount)
+    if amount > request.planned_cost:
+        raise Unprocessable("a claim may not exceed the request's planned cost", errors=[
+            {"location": "body", "field": "amount", "message": "more than the planned cost"}])
+    claim_id = new_id()
+    try:
+        async with session.begin_nested():
+            row = (await session.execute(text(
+                "INSERT INTO mdf_claims (id, request_id, partner_id, currency, amount, "
+                "description, status, version, created_at, updated_at) VALUES (:id, "
+                ":request, :partner, :currency, :amount, :description, 'submitted', 1, now(), "
+                "now()) RETURNING *"),
+                {"id": claim_id, "request": request.id, "partner": request.partner_id,
+                 "currency": request.currency, "amount": amount,
+                 "description": data.description})).one()
+    except IntegrityError:
+        raise Conflict("the fund request already has a claim") from None
+    for proof in data.proofs:
+        content = proof.content
+        if len(content) > MAX_PROOF_BYTES:
+            raise PayloadTooLarge(f"{proof.filename} exceeds {MAX_PROOF_BYTES} bytes")
+        await session.execute(text(
+            "INSERT INTO mdf_proof_files (id, claim_id, filename, content_type, size, sha256, "
+            "content, created_at) VALUES (:id, :claim, :filename, :content_type, :size, "
+            ":sha256, :content, now())"),
+            {"id": new_id(), "claim": claim_id, "filename": proof.filename,
+             "content_type": proof.content_type, "size": len(content),
+             "sha256": hashlib.sha256(content).hexdigest(), "content": content})
+    await session.execute(text(
+        "UPDATE mdf_requests SET status = 'claimed', version = version + 1, updated_at = now() "
+        "WHERE id = :id"), {"id": request.id})
+    await _publish(session, MdfClaimSubmittedV1(**_claim_change(row), proofs=len(data.proofs)),
+                   row.request_id, row.partner_id)
+    return row
+
+
+async def _claim_for_decision(session: AsyncSession, principal: Principal,
+                              claim_id: uuid.UUID, if_match: str | None) -> tuple[Any, Any]:
+    _vendor_writer(principal)
+    claim = await _claim(session, principal, claim_id, for_update=True)
+    check_if_match(if_match, claim.version)
+    if claim.status != "submitted":
+        raise InvalidTransition(f"the claim is {claim.status} already")
+    request = await _request(session, principal, claim.request_id, for_update=True)
+    return claim, request
+
+
+async def approve_claim(session: AsyncSession, principal: Principal, claim_id: uuid.UUID,
+                        data: ClaimApprovalIn, if_match: str | None) -> Any:
+    """Posts the reservation for the approved amount (the rest of it goes back to the
+    allocation) and moves that amount on to payable."""
+    claim, request = await _claim_for_decision(session, principal, claim_id, if_match)
+    approved = claim.amount
+    if data.amount is not None:
+        if data.amount.currency != claim.currency:
+            raise Unprocessable(f"the claim is in {claim.currency}")
+        approved = to_minor(data.amount)
+        if not 0 < approved <= claim.amount:
+            raise Unprocessable("the approved amount must be positive and at most the claim")
+    allocation = await _allocation(session, principal, request.allocation_id)
+    await ledger.get_transfer(session, request.reservation_id, for_update=True)
+    await ledger.lock_accounts(session, [allocation.allocation_account_id,
+                                         allocation.committed_account_id,
+                                         allocation.payable_account_id])
+    await resolve(session, request.reservation_id, "posted", approved)
+    payable_id = new_id()
+    await transfer(session, TransferSpec(
+        id=payable_id, debit_account_id=allocation.committed_account_id,
+        credit_account_id=allocation.payable_account_id, currency=claim.currency,
+        amount=approved, code="mdf.claim", reference=f"claim {claim.id}"))
+    row = (await session.execute(text(
+        "UPDATE mdf_claims SET status = 'approved', approved_amount = :approved, "
+        "reason = :reason, payable_transfer_id = :payable, version = version + 1, "
+        "updated_at = now() WHERE id = :id RETURNING *"),
+        {"id": claim.id, "approved": approved, "reason": data.reason, "payable": payable_id})
+        ).one()
+    await session.execute(text(
+        "UPDATE mdf_requests SET status = 'completed', version = version + 1, "
+        "updated_at = now() WHERE id = :id"), {"id": request.id})
+    await _publish(session, MdfClaimApprovedV1(
+        **_claim_change(row), approved=_amount(approved, row.currency),
+        released=_amount(request.planned_cost - approved, row.currency)),
+        row.request_id, row.partner_id)
+    return row
+
+
+async def reject_claim(session: AsyncSession, principal: Principal, claim_id: uuid.UUID,
+                       reason: str, if_match: str | None) -> Any:
+    """Final: the request is closed and its reservation released."""
+    claim, request = await _claim_for_decision(session, principal, claim_id, if_match)
+    await resolve(session, request.reservation_id, "voided")
+    row = (await session.execute(text(
+        "UPDATE mdf_claims SET status = 'rejected', reason = :reason, version = version + 1, "
+        "updated_at = now() WHERE id = :id RETURNING *"), {"id": claim.id, "reason": reason})
+        ).one()
+    await session.execute(text(
+        "UPDATE mdf_requests SET status = 'closed', version = version + 1, "
+        "updated_at = now() WHERE id = :id"), {"id": request.id})
+    await _publish(session, MdfClaimRejectedV1(**_claim_change(row), reason=reason),
+                   row.request_id, row.partner_id)
+    return row
+
+
+async def get_claim(session: AsyncSession, principal: Principal, claim_id: uuid.UUID) -> Any:
+    principal.require(INCENTIVES_READ)
+    return await _claim(session, principal, claim_id)
+
+
+async def list_claims(session: AsyncSession, principal: Principal, page: PageRequest, *,
+                      partner_id: uuid.UUID | None, request_id: uuid.UUID | None,
+                      status: str | None) -> list[Any]:
+    principal.require(INCENTIVES_READ)
+    return list(await session.execute(text(
+        "SELECT * FROM mdf_claims WHERE (CAST(:after AS uuid) IS NULL OR id > "
+        "CAST(:after AS uuid)) "
+        "AND (CAST(:partner AS uuid) IS NULL OR partner_id = CAST(:partner AS uuid)) "
+        "AND (CAST(:request AS uuid) IS NULL OR request_id = CAST(:request AS uuid)) "
+        "AND (CAST(:status AS varchar) IS NULL OR status = :status) "
+        "ORDER BY id LIMIT :limit"),
+        {"after": page.after, "partner": _partner_filter(principal, partner_id),
+         "request": request_id, "status": status, "limit": page.limit + 1}))
+
+
+async def get_proof(session: AsyncSession, principal: Principal, claim_id: uuid.UUID,
+                    proof_id: uuid.UUID) -> Any:
+    principal.require(INCENTIVES_READ)
+    await _claim(session, principal, claim_id)
+    row = (await session.execute(text(
+        "SELECT id, filename, content_type, size, sha256, content FROM mdf_proof_files "
+        "WHERE id = :id AND claim_id = :claim"), {"id": proof_id, "claim": claim_id})).first()
+    if row is None:
+        raise NotFound("proof file not found")
+    return row

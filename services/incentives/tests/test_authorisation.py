@@ -1,0 +1,193 @@
+"""Object-level authorisation (OWASP API1): a partner key of org B reaches none of org A's
+records, route by route; vendor-only routes refuse every partner key. Every route of the app
+must have its case here, so that a new endpoint without one fails this file."""
+
+import base64
+import datetime as dt
+import functools
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from prm_stack.testing import guarded_routes
+
+from .conftest import PARTNER_SCOPES, VENDOR_SCOPES
+
+_TODAY = dt.date.today().isoformat()
+_PROOF = {"filename": "p.pdf", "content_type": "application/pdf",
+          "content_base64": base64.b64encode(b"%PDF-1.4").decode()}
+
+
+@dataclass
+class Org:
+    partner_id: str
+    headers: dict[str, str]
+    allocation: dict
+    request: dict  # approved, claimed
+    claim: dict
+    open_request: dict  # submitted
+    scoped: Callable[..., dict[str, str]]
+
+
+@pytest.fixture
+async def orgs(client, vendor, list_partner, as_partner) -> tuple[Org, Org]:
+    budget = (await client.post("/v1/mdf/budgets", headers=vendor, json={
+        "programme": f"bola-{uuid.uuid4().hex[:8]}", "period": "2025",
+        "amount": {"amount": "10000.00", "currency": "EUR"}})).json()
+    found = []
+    for _ in range(2):
+        partner_id = await list_partner("active")
+        headers = as_partner(partner_id)
+        allocation = (await client.post("/v1/mdf/allocations", headers=vendor, json={
+            "budget_id": budget["id"], "partner_id": str(partner_id),
+            "amount": {"amount": "1000.00", "currency": "EUR"}})).json()
+        body = {"allocation_id": allocation["id"], "activity_type": "event", "title": "Event",
+                "start_date": _TODAY, "end_date": _TODAY,
+                "planned_cost": {"amount": "100.00", "currency": "EUR"},
+                "expected_outcomes": "leads"}
+        request = (await client.post("/v1/mdf/requests", headers=headers, json=body)).json()
+        await client.post(f"/v1/mdf/requests/{request['id']}/approve", headers=vendor)
+        claim = await client.post("/v1/mdf/claims", headers=headers, json={
+            "request_id": request["id"], "amount": {"amount": "90.00", "currency": "EUR"},
+            "description": "done", "proofs": [_PROOF]})
+        assert claim.status_code == 201, claim.text
+        open_request = (await client.post("/v1/mdf/requests", headers=headers, json=body)
+                        ).json()
+        found.append(Org(str(partner_id), headers, allocation, request, claim.json(),
+                         open_request, functools.partial(as_partner, partner_id)))
+    return found[0], found[1]
+
+
+def vendor_only(method: str, path: str, body: dict | None = None):
+    """A route no partner key may use, even one holding every scope."""
+    async def case(client, a: Org, b: Org) -> None:
+        url = path.format(id="0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b",
+                          request_id=a.open_request["id"], claim_id=a.claim["id"])
+        headers = b.scoped((*PARTNER_SCOPES, *VENDOR_SCOPES))
+        response = await client.request(method, url, json=body, headers=headers)
+        assert response.status_code == 403, response.text
+        assert response.json()["type"] == "/problems/forbidden"
+    return case
+
+
+def hidden(method: str, path: str, body: dict | None = None):
+    """A route on one of A's records: B gets the 404 of an unknown one, A does not."""
+    async def case(client, a: Org, b: Org) -> None:
+        def url(org: Org) -> str:
+            return path.format(allocation_id=org.allocation["id"],
+                               request_id=org.request["id"], claim_id=a.claim["id"],
+                               proof_id=a.claim["proofs"][0]["id"])
+        response = await client.request(method, url(a), json=body, headers=b.headers)
+        assert response.status_code == 404, response.text
+        assert response.json()["type"] == "/problems/not-found"
+        if method == "GET":
+            assert (await client.get(url(a), headers=a.headers)).status_code == 200
+    return case
+
+
+def listing(path: str, key: str):
+    async def case(client, a: Org, b: Org) -> None:
+        for query in ("", f"?partner_id={a.partner_id}"):
+            seen = (await client.get(f"{path}{query}", headers=b.headers)).json()["items"]
+            assert seen and {item["partner_id"] for item in seen} == {b.partner_id}
+        own = (await client.get(path, headers=a.headers)).json()["items"]
+        assert {item["id"] for item in own} >= {getattr(a, key)["id"]}
+    return case
+
+
+async def request_on_another_orgs_allocation(client, a: Org, b: Org) -> None:
+    response = await client.post("/v1/mdf/requests", headers=b.headers, json={
+        "allocation_id": a.allocation["id"], "activity_type": "event", "title": "Stolen",
+        "start_date": _TODAY, "end_date": _TODAY,
+        "planned_cost": {"amount": "1.00", "currency": "EUR"}, "expected_outcomes": "x"})
+    assert response.status_code == 404 and response.json()["type"] == "/problems/not-found"
+
+
+async def claim_another_orgs_request(client, a: Org, b: Org) -> None:
+    response = await client.post("/v1/mdf/claims", headers=b.headers, json={
+        "request_id": a.request["id"], "amount": {"amount": "1.00", "currency": "EUR"},
+        "description": "x", "proofs": [_PROOF]})
+    assert response.status_code == 404 and response.json()["type"] == "/problems/not-found"
+
+
+async def revise_another_orgs_request(client, a: Org, b: Org) -> None:
+    response = await client.patch(f"/v1/mdf/requests/{a.open_request['id']}",
+                                  headers=b.headers, json={"title": "mine"})
+    assert response.status_code == 404
+    seen = await client.get(f"/v1/mdf/requests/{a.open_request['id']}", headers=a.headers)
+    assert seen.json()["title"] == "Event"
+
+
+_ID = "/{id}"
+CASES = {
+    ("POST", "/v1/mdf/budgets"): vendor_only("POST", "/v1/mdf/budgets", {
+        "programme": "x", "period": "2025", "amount": {"amount": "1.00", "currency": "EUR"}}),
+    ("GET", "/v1/mdf/budgets"): vendor_only("GET", "/v1/mdf/budgets"),
+    ("GET", "/v1/mdf/budgets/{budget_id}"): vendor_only("GET", "/v1/mdf/budgets" + _ID),
+    ("POST", "/v1/mdf/allocations"): vendor_only("POST", "/v1/mdf/allocations", {
+        "budget_id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b",
+        "partner_id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b",
+        "amount": {"amount": "1.00", "currency": "EUR"}}),
+    ("GET", "/v1/mdf/allocations"): listing("/v1/mdf/allocations", "allocation"),
+    ("GET", "/v1/mdf/allocations/{allocation_id}"): hidden(
+        "GET", "/v1/mdf/allocations/{allocation_id}"),
+    ("POST", "/v1/mdf/requests"): request_on_another_orgs_allocation,
+    ("GET", "/v1/mdf/requests"): listing("/v1/mdf/requests", "request"),
+    ("GET", "/v1/mdf/requests/{request_id}"): hidden("GET", "/v1/mdf/requests/{request_id}"),
+    ("PATCH", "/v1/mdf/requests/{request_id}"): revise_another_orgs_request,
+    ("POST", "/v1/mdf/requests/{request_id}/approve"): vendor_only(
+        "POST", "/v1/mdf/requests/{request_id}/approve"),
+    ("POST", "/v1/mdf/requests/{request_id}/reject"): vendor_only(
+        "POST", "/v1/mdf/requests/{request_id}/reject", {"reason": "no"}),
+    ("POST", "/v1/mdf/requests/{request_id}/request-changes"): vendor_only(
+        "POST", "/v1/mdf/requests/{request_id}/request-changes", {"reason": "no"}),
+    ("POST", "/v1/mdf/claims"): claim_another_orgs_request,
+    ("GET", "/v1/mdf/claims"): listing("/v1/mdf/claims", "claim"),
+    ("GET", "/v1/mdf/claims/{claim_id}"): hidden("GET", "/v1/mdf/claims/{claim_id}"),
+    ("GET", "/v1/mdf/claims/{claim_id}/proofs/{proof_id}"): hidden(
+        "GET", "/v1/mdf/claims/{claim_id}/proofs/{proof_id}"),
+    ("POST", "/v1/mdf/claims/{claim_id}/approve"): vendor_only(
+        "POST", "/v1/mdf/claims/{claim_id}/approve"),
+    ("POST", "/v1/mdf/claims/{claim_id}/reject"): vendor_only(
+        "POST", "/v1/mdf/claims/{claim_id}/reject", {"reason": "no"}),
+    ("GET", "/v1/ledger/accounts"): vendor_only("GET", "/v1/ledger/accounts"),
+    ("GET", "/v1/ledger/accounts/{account_id}"): vendor_only("GET", "/v1/ledger/accounts" + _ID),
+    ("GET", "/v1/ledger/accounts/{account_id}/entries"): vendor_only(
+        "GET", "/v1/ledger/accounts/{id}/entries"),
+    ("POST", "/v1/ledger/transfers"): vendor_only("POST", "/v1/ledger/transfers", {
+        "id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b",
+        "debit_account_id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b",
+        "credit_account_id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5c",
+        "amount": {"amount": "1.00", "currency": "EUR"}}),
+    ("GET", "/v1/ledger/transfers"): vendor_only("GET", "/v1/ledger/transfers"),
+    ("GET", "/v1/ledger/transfers/{transfer_id}"): vendor_only(
+        "GET", "/v1/ledger/transfers" + _ID),
+    ("POST", "/v1/ledger/transfers/{transfer_id}/post"): vendor_only(
+        "POST", "/v1/ledger/transfers/{id}/post"),
+    ("POST", "/v1/ledger/transfers/{transfer_id}/void"): vendor_only(
+        "POST", "/v1/ledger/transfers/{id}/void"),
+    ("POST", "/v1/ledger/fx-rates"): vendor_only("POST", "/v1/ledger/fx-rates", {
+        "base": "EUR", "quote": "USD", "rate": "1.1", "effective_on": "2025-01-01"}),
+    ("GET", "/v1/ledger/fx-rates"): vendor_only("GET", "/v1/ledger/fx-rates"),
+    ("POST", "/v1/ledger/conversions"): vendor_only("POST", "/v1/ledger/conversions", {
+        "id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b",
+        "source_account_id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b",
+        "destination_account_id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5c",
+        "amount": {"amount": "1.00", "currency": "EUR"}, "business_date": "2025-01-01"}),
+    ("GET", "/v1/ledger/conversions/{conversion_id}"): vendor_only(
+        "GET", "/v1/ledger/conversions" + _ID),
+}
+
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
+
+
+def test_every_route_has_a_case(app):
+    assert guarded_routes(app, PUBLIC) == set(CASES), \
+        "add a BOLA case for each new route (and drop stale ones)"
+
+
+@pytest.mark.parametrize("route", sorted(CASES), ids=" ".join)
+async def test_another_orgs_records_are_out_of_reach(client, orgs, route):
+    await CASES[route](client, *orgs)
