@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PY := .venv/bin/python
 ENV_STAMP := .venv/.synced
 
-.PHONY: help env run test test-fast lint openapi kafka-access contract-lint bench clean
+.PHONY: help env run test test-fast lint openapi kafka-access edge-routes contract-lint bench clean
 CONTRACT_TOOLS := tools/contract
 CONTRACT_STAMP := $(CONTRACT_TOOLS)/node_modules/.installed
 
@@ -14,6 +14,7 @@ help:
 	@echo "make test     run the whole test suite"
 	@echo "make openapi  regenerate openapi/openapi.json and openapi/asyncapi.yaml"
 	@echo "make kafka-access  regenerate deploy/k8s/kafka-access.sh (broker users and ACLs)"
+	@echo "make edge-routes   regenerate the edge routes (deploy/nginx/edge.conf, the k8s Ingress)"
 	@echo "make bench    run the benchmarks (prints a table; not part of make test)"
 	@echo "make lint     ruff and the import contracts"
 	@echo "make contract-lint  Redocly, Spectral and AsyncAPI checks of openapi/"
@@ -58,6 +59,10 @@ lint: env
 
 openapi: env
 	$(PY) scripts/generate_contracts.py
+
+# The edge's routes (nginx in compose, the Kubernetes Ingress) from the services' declarations.
+edge-routes: env
+	$(PY) scripts/generate_edge_routes.py
 
 kafka-access: env
 	$(PY) -m prm_events.access > deploy/k8s/kafka-access.sh

@@ -340,8 +340,8 @@ def test_the_edge_is_published_and_routes_each_prefix_to_its_service(services, d
     assert upstreams["gateway"] == "gateway:8000"
     assert 'proxy_set_header X-PRM-Principal "";' in conf, "the edge strips the principal header"
     assert "application/problem+json" in conf
-    assert depends_on(edge) == {"gateway": "service_healthy", "partners-api": "service_healthy",
-                                "deals-api": "service_healthy"}
+    assert depends_on(edge) == {"gateway": "service_healthy", **{
+        f"{d.name}-api": "service_healthy" for d in declarations() if d.app and not d.edge}}
     for api in declared.upstreams.values():  # several replicas of each API behind the edge
         assert services[api].get("deploy", {}).get("replicas", 1) >= 2, api
 

@@ -245,3 +245,13 @@ def test_the_ingress_routes_each_declared_prefix_to_its_service(manifests):
             assert backend["port"]["number"] in ports, route.prefix
     assert paths["/"]["backend"]["service"]["name"] == "gateway"
     assert ingress["spec"]["defaultBackend"]["service"]["name"] == "gateway"
+
+
+def test_the_edge_routes_are_generated_from_the_declarations(repo):
+    """nginx (compose) and the Ingress route what the declarations say: `make edge-routes`."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, str(repo / "scripts" / "generate_edge_routes.py"),
+                             "--check"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
