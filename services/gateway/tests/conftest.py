@@ -1,56 +1,58 @@
-"""Gateway tests run the real partners and deals services in-process behind
-the gateway, all on the session's real PostgreSQL, each test rolled back."""
+"""Gateway tests run every declared service in-process behind the gateway, all on the
+session's real PostgreSQL, each test rolled back."""
 
 import contextlib
+import importlib
 
 import httpx
 import pytest
 
-from prm_deals.config import Settings as DealsSettings
-from prm_deals.main import create_app as create_deals_app
 from prm_gateway.config import Settings
 from prm_gateway.main import create_app
-from prm_partners.config import Settings as PartnersSettings
-from prm_partners.main import create_app as create_partners_app
 from prm_platform.db import make_engine
+from prm_platform.declaration import ServiceDeclaration, services
 from prm_stack.testing import migrate, rolled_back_client
 
-from .helpers import MAX_BODY, SERVICES, issue_key
+from .helpers import MAX_BODY, issue_key
+
+
+def upstream_services() -> list[ServiceDeclaration]:
+    return [d for d in services() if d.app and not d.edge]
 
 
 @pytest.fixture(scope="session")
 def migrated(prm_infra):
-    for service_dir in ("gateway", "partners", "deals"):
-        migrate(SERVICES / service_dir, prm_infra)
+    for declaration in sorted(services(), key=lambda d: d.migration_order):
+        if declaration.migrations is not None:
+            migrate(declaration.migrations.parent, prm_infra)
 
 
 @pytest.fixture(scope="session")
-def partners_app(migrated):
-    return create_partners_app(PartnersSettings())
-
-
-@pytest.fixture(scope="session")
-def deals_app(migrated):
-    return create_deals_app(DealsSettings())
+def upstream_apps(migrated):
+    """Each service's app, built by its declared factory (settings from the environment)."""
+    apps = {}
+    for declaration in upstream_services():
+        module, _, factory = (declaration.app or "").partition(":")
+        apps[declaration.name] = getattr(importlib.import_module(module), factory)()
+    return apps
 
 
 @pytest.fixture(scope="session")
 async def engines(prm_infra, migrated):
-    engines = {schema: make_engine(prm_infra.database_url, schema)
-               for schema in ("gateway", "partners", "deals")}
+    engines = {d.schema: make_engine(prm_infra.database_url, d.schema) for d in services()}
     yield engines
     for engine in engines.values():
         await engine.dispose()
 
 
 @pytest.fixture
-async def transports(partners_app, deals_app, engines):
+async def transports(upstream_apps, engines):
     """In-process upstreams whose database changes are rolled back after the test."""
+    schemas = {d.name: d.schema for d in upstream_services()}
     async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(rolled_back_client(partners_app, engines["partners"]))
-        await stack.enter_async_context(rolled_back_client(deals_app, engines["deals"]))
-        yield {"partners": httpx.ASGITransport(app=partners_app),
-               "deals": httpx.ASGITransport(app=deals_app)}
+        for name, app in upstream_apps.items():
+            await stack.enter_async_context(rolled_back_client(app, engines[schemas[name]]))
+        yield {name: httpx.ASGITransport(app=app) for name, app in upstream_apps.items()}
 
 
 @pytest.fixture

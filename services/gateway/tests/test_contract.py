@@ -21,11 +21,8 @@ def operation(op_id, **extra):
 
 
 @pytest.fixture
-def real_specs(gateway, partners_app, deals_app):
-    services = {"partners": partners_app.openapi()}
-    if deals_app is not None:
-        services["deals"] = deals_app.openapi()
-    return gateway.app.openapi(), services
+def real_specs(gateway, upstream_apps):
+    return gateway.app.openapi(), {name: app.openapi() for name, app in upstream_apps.items()}
 
 
 def test_merged_contract_of_the_real_services(real_specs):

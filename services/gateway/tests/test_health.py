@@ -1,8 +1,14 @@
 import pytest
 
+from prm_platform.declaration import services
 from prm_platform.problems import known_problem_types
 
+from .conftest import upstream_services
 from .helpers import assert_problem, dead_url
+
+
+def upstream_names() -> list[str]:
+    return [d.name for d in upstream_services()]
 
 
 async def test_healthz_needs_nothing(start_gateway):
@@ -20,17 +26,19 @@ async def test_ready_but_degraded_while_no_worker_reports(gateway):
     missing = "missing: no worker has reported"
     assert response.json() == {
         "status": "degraded",
-        "checks": {"database": "ok", "kafka": "ok", "partners": "ok", "deals": "ok"},
-        "workers": {"deals": missing, "gateway": missing, "partners": missing}}
+        "checks": {"database": "ok", "kafka": "ok", **dict.fromkeys(upstream_names(), "ok")},
+        "workers": {d.name: missing for d in sorted(services(), key=lambda d: d.name)
+                    if d.worker}}
 
 
 async def test_not_ready_when_an_upstream_is_down(start_gateway, transports):
-    gateway = await start_gateway(upstreams={"partners": transports["partners"]},
+    gateway = await start_gateway(upstreams={k: v for k, v in transports.items() if k != "deals"},
                                   upstream_urls={"deals": dead_url()})
     body = assert_problem(await gateway.get("/readyz"), 503, "service-unavailable")
     assert body["checks"]["deals"].startswith("unavailable")
     assert {k: v for k, v in body["checks"].items() if k != "deals"} == {
-        "database": "ok", "kafka": "ok", "partners": "ok"}
+        "database": "ok", "kafka": "ok",
+        **dict.fromkeys((n for n in upstream_names() if n != "deals"), "ok")}
     assert "deals" in body["detail"]
 
 

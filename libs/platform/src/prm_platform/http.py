@@ -7,14 +7,14 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prm_platform import idempotency
 from prm_platform.bodies import check_json_body
-from prm_platform.problems import PreconditionFailed, problem_response
+from prm_platform.problems import PreconditionFailed, problem_response, problem_responses
 from prm_platform.security import Principal, authenticate, current_principal
 
 IdempotencyKeyHeader = Annotated[
@@ -145,6 +145,13 @@ class ServiceRoute(APIRoute):
             return response
 
         return unit_of_work
+
+
+def service_router(prefix: str, tag: str | None = None) -> APIRouter:
+    """A router of a service's public routes: each runs as a ``ServiceRoute`` (authentication
+    and the unit of work) and documents the problems every route may answer."""
+    return APIRouter(prefix=prefix, tags=[tag] if tag else None, route_class=ServiceRoute,
+                     responses=problem_responses(400, 401, 403, 422))
 
 
 async def request_session(request: Request) -> AsyncSession:

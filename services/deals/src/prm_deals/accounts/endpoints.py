@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Query, Response
 
 from prm_deals.accounts import service
 from prm_deals.accounts.schemas import (
@@ -16,17 +16,16 @@ from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
-    ServiceRoute,
     Session,
     etag,
     resource_headers,
+    service_router,
 )
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
 from prm_platform.types import CountryCode
 
-router = APIRouter(prefix="/v1/direct-accounts", tags=["direct accounts"],
-                   route_class=ServiceRoute, responses=problem_responses(400, 401, 403, 422))
+router = service_router("/v1/direct-accounts", "direct accounts")
 
 
 

@@ -2,7 +2,7 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import Body, Depends, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from prm_deals.config import Settings
@@ -27,12 +27,12 @@ from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
-    ServiceRoute,
     Session,
     Transactions,
     autocommit,
     etag,
     resource_headers,
+    service_router,
     single_statement,
     transactions,
 )
@@ -40,8 +40,7 @@ from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import Unprocessable, problem_responses
 from prm_platform.security import Principal
 
-router = APIRouter(prefix="/v1/deals", tags=["deals"], route_class=ServiceRoute,
-                   responses=problem_responses(400, 401, 403, 422))
+router = service_router("/v1/deals", "deals")
 
 Autocommit = Annotated[AsyncConnection, Depends(autocommit)]
 Begin = Annotated[Transactions, Depends(transactions)]
@@ -322,8 +321,7 @@ async def remove_collaborator(deal_id: uuid.UUID, collaborator_id: uuid.UUID,
     return Response(status_code=204)
 
 
-batches_router = APIRouter(prefix="/v1/deal-batches", tags=["deals"], route_class=ServiceRoute,
-                           responses=problem_responses(400, 401, 403, 422))
+batches_router = service_router("/v1/deal-batches", "deals")
 
 
 @batches_router.post("", summary="Register many deals at once (bulk push)",

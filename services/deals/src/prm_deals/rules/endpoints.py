@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import Query, Response
 from pydantic import BaseModel, Field
 
 from prm_deals.declaration import DEALS_READ
@@ -23,16 +23,15 @@ from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
-    ServiceRoute,
     Session,
     etag,
     resource_headers,
+    service_router,
 )
 from prm_platform.pagination import Page
 from prm_platform.problems import problem_responses
 
-router = APIRouter(prefix="/v1/engagement-rules", tags=["engagement rules"],
-                   route_class=ServiceRoute, responses=problem_responses(400, 401, 403, 422))
+router = service_router("/v1/engagement-rules", "engagement rules")
 
 
 

@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Send
 from starlette.types import Scope as AsgiScope
@@ -11,15 +11,14 @@ from prm_gateway.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
-    ServiceRoute,
     Session,
     resource_headers,
+    service_router,
 )
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
 
-router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"], route_class=ServiceRoute,
-                   responses=problem_responses(400, 401, 403, 422))
+router = service_router("/v1/api-keys", "api-keys")
 
 
 

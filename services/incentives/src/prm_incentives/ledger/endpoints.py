@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Query, Response
 
 from prm_incentives.ledger import service
 from prm_incentives.ledger.schemas import (
@@ -21,17 +21,16 @@ from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
-    ServiceRoute,
     Session,
     etag,
     resource_headers,
+    service_router,
 )
 from prm_platform.money import CurrencyCode
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
 
-router = APIRouter(prefix="/v1/ledger", tags=["ledger"], route_class=ServiceRoute,
-                   responses=problem_responses(400, 401, 403, 422))
+router = service_router("/v1/ledger", "ledger")
 
 Pages = Annotated[PageRequest, Depends(page_request)]
 

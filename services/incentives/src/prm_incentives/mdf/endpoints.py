@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import Depends, Query, Request, Response
 
 from prm_incentives.mdf import service
 from prm_incentives.mdf.schemas import (
@@ -26,16 +26,15 @@ from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
-    ServiceRoute,
     Session,
     etag,
     resource_headers,
+    service_router,
 )
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
 
-router = APIRouter(prefix="/v1/mdf", route_class=ServiceRoute,
-                   responses=problem_responses(400, 401, 403, 422))
+router = service_router("/v1/mdf")
 
 Pages = Annotated[PageRequest, Depends(page_request)]
 PartnerFilter = Annotated[uuid.UUID | None, Query(description="Only this partner's (a partner "

@@ -5,12 +5,19 @@ import logging
 import time
 import uuid
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 
 from prm_partners.activity import service
 from prm_partners.activity.models import ProgrammePolicy
 from prm_partners.activity.schemas import PartnerActivityOut, ProgrammePolicyIn, ProgrammePolicyOut
-from prm_platform.http import Caller, IfMatchHeader, ServiceRoute, Session, etag, resource_headers
+from prm_platform.http import (
+    Caller,
+    IfMatchHeader,
+    Session,
+    etag,
+    resource_headers,
+    service_router,
+)
 from prm_platform.problems import problem_responses
 
 log = logging.getLogger("prm.partners.activity")
@@ -48,9 +55,7 @@ async def record_api_call(request: Request, caller: Caller) -> None:
 
 
 def _router(prefix: str) -> APIRouter:
-    return APIRouter(prefix=prefix, tags=["activity"], route_class=ServiceRoute,
-                     responses=problem_responses(400, 401, 403, 422),
-                     dependencies=[Depends(record_api_call)])
+    return service_router(prefix, "activity")
 
 
 partners = _router("/v1/partners")

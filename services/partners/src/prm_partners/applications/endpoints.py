@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response
+from fastapi import Body, Depends, Query, Request, Response
 
 from prm_partners.applications import service
 from prm_partners.applications.models import IdealPartnerProfile, PartnerApplication
@@ -19,20 +19,17 @@ from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
-    ServiceRoute,
     Session,
     etag,
     resource_headers,
+    service_router,
 )
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
 from prm_platform.security import Principal
 
-applications = APIRouter(prefix="/v1/partner-applications", tags=["applications"],
-                         route_class=ServiceRoute,
-                         responses=problem_responses(400, 401, 403, 422))
-profile = APIRouter(prefix="/v1/ideal-partner-profile", tags=["applications"],
-                    route_class=ServiceRoute, responses=problem_responses(400, 401, 403, 422))
+applications = service_router("/v1/partner-applications", "applications")
+profile = service_router("/v1/ideal-partner-profile", "applications")
 routers = [applications, profile]
 
 

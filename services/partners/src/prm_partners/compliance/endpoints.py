@@ -36,10 +36,10 @@ from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
-    ServiceRoute,
     Session,
     etag,
     resource_headers,
+    service_router,
 )
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
@@ -47,8 +47,7 @@ from prm_platform.types import IsoDate
 
 
 def _router(prefix: str) -> APIRouter:
-    return APIRouter(prefix=prefix, tags=["compliance"], route_class=ServiceRoute,
-                     responses=problem_responses(400, 401, 403, 422))
+    return service_router(prefix, "compliance")
 
 
 types_router = _router("/v1/certification-types")

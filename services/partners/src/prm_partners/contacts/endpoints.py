@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Query, Response
 
 from prm_partners.contacts import service
 from prm_partners.contacts.models import Contact
@@ -18,16 +18,15 @@ from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
-    ServiceRoute,
     Session,
     etag,
     resource_headers,
+    service_router,
 )
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
 
-router = APIRouter(prefix="/v1/partners/{partner_id:uuid}/contacts", tags=["contacts"],
-                   route_class=ServiceRoute, responses=problem_responses(400, 401, 403, 422))
+router = service_router("/v1/partners/{partner_id:uuid}/contacts", "contacts")
 
 _WHO = ("Takes `contacts:write`: a partner key for its own org, a vendor key for any.")
 

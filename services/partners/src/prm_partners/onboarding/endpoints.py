@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Response
 
-from prm_partners.activity.endpoints import record_api_call
 from prm_partners.onboarding import service
 from prm_partners.onboarding.models import OnboardingPlan, OnboardingTask, OnboardingTemplate
 from prm_partners.onboarding.schemas import (
@@ -22,10 +21,10 @@ from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
-    ServiceRoute,
     Session,
     etag,
     resource_headers,
+    service_router,
 )
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
@@ -33,9 +32,7 @@ from prm_platform.problems import problem_responses
 
 def _router(prefix: str) -> APIRouter:
     # record_api_call: a partner key's call counts as the partner's activity.
-    return APIRouter(prefix=prefix, tags=["onboarding"], route_class=ServiceRoute,
-                     responses=problem_responses(400, 401, 403, 422),
-                     dependencies=[Depends(record_api_call)])
+    return service_router(prefix, "onboarding")
 
 
 templates = _router("/v1/onboarding-templates")

@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Query, Response
+from fastapi import Body, Depends, Path, Query, Response
 
 from prm_partners.partners import service
 from prm_partners.partners.models import Partner
@@ -18,17 +18,16 @@ from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
-    ServiceRoute,
     Session,
     etag,
     resource_headers,
+    service_router,
 )
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
 from prm_platform.types import CountryCode
 
-router = APIRouter(prefix="/v1/partners", tags=["partners"], route_class=ServiceRoute,
-                   responses=problem_responses(400, 401, 403, 422))
+router = service_router("/v1/partners", "partners")
 
 
 def _out(partner: Partner, response: Response) -> PartnerOut:
@@ -51,9 +50,7 @@ async def create_partner(body: PartnerCreate, response: Response, session: Sessi
 
 
 # Its own prefix: under /v1/partners/ the path would read like a partner id's sub-resource.
-by_external_id = APIRouter(prefix="/v1/partners-by-external-id", tags=["partners"],
-                           route_class=ServiceRoute,
-                           responses=problem_responses(400, 401, 403, 422))
+by_external_id = service_router("/v1/partners-by-external-id", "partners")
 
 
 @by_external_id.put("/{external_id}", summary="Create or update a partner by CRM id",

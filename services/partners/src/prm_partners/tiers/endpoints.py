@@ -24,22 +24,19 @@ from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
-    ServiceRoute,
     Session,
     etag,
     resource_headers,
+    service_router,
 )
 from prm_platform.money import Money
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
 from prm_platform.types import Currency, IsoDate
 
-tiers = APIRouter(prefix="/v1/tiers", tags=["tiers"], route_class=ServiceRoute,
-                  responses=problem_responses(400, 401, 403, 422))
-fx_rates = APIRouter(prefix="/v1/fx-rates", tags=["tiers"], route_class=ServiceRoute,
-                     responses=problem_responses(400, 401, 403, 422))
-partner_tiers = APIRouter(prefix="/v1/partners", tags=["tiers"], route_class=ServiceRoute,
-                          responses=problem_responses(400, 401, 403, 422))
+tiers = service_router("/v1/tiers", "tiers")
+fx_rates = service_router("/v1/fx-rates", "tiers")
+partner_tiers = service_router("/v1/partners", "tiers")
 
 CONVERSION = ("Revenue is the sum of the partner's deals won over the trailing window, each "
               "converted to the base currency with the latest rate from its currency to the "
