@@ -1,0 +1,1 @@
+"""Attribution: who earned the revenue, by published rules and several models."""

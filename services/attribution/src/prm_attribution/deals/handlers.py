@@ -1,0 +1,104 @@
+"""Keeps the deal projection from ``prm.deals`` and turns a registration into a sourcing touch.
+
+Deal data moves only with the deal's ``version`` (older events never overwrite newer data);
+the registration touch has an id derived from the deal, so a redelivered or replayed event
+cannot add it twice, and its time is the event's own, so a replay computes the same credits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prm_attribution.results.service import recompute
+from prm_contracts import (
+    DealApprovedV1,
+    DealChange,
+    DealExpiredV1,
+    DealLostV1,
+    DealRegisteredV1,
+    DealRejectedV1,
+    DealUpdatedV1,
+    DealWonV1,
+)
+from prm_events.consumer import Handler
+from prm_events.envelope import CloudEvent
+
+# Namespace of the ids of touches derived from events.
+TOUCH_NAMESPACE = uuid.UUID("0193c1d0-7a11-7b00-8000-a77b1b000000")
+_FIELDS = ("customer_name", "customer_domain", "customer_country", "amount", "currency",
+           "closed_on", "registered_at")
+
+
+def registration_touch_id(deal_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(TOUCH_NAMESPACE, f"registration:{deal_id}")
+
+
+async def _upsert(session: AsyncSession, change: DealChange | DealRegisteredV1,
+                  event: CloudEvent, approved: bool = False, **fields: Any) -> None:
+    """Insert the deal or, when this event is newer than what is held, take its status and the
+    fields it carries (a field it does not carry keeps its value)."""
+    values = {name: fields.get(name) for name in _FIELDS}
+    carried = [name for name in _FIELDS if name in fields]
+    newer = "EXCLUDED.version > deals.version"
+    updates = ", ".join(f"{name} = CASE WHEN {newer} THEN EXCLUDED.{name} ELSE deals.{name} END"
+                        for name in ["status", "partner_id", *carried])
+    await session.execute(text(
+        f"INSERT INTO deals (deal_id, partner_id, status, approved, version, "
+        f"attribution_revision, updated_at, {', '.join(_FIELDS)}) VALUES (:deal, :partner, "
+        f":status, :approved, :version, 0, :at, {', '.join(':' + n for n in _FIELDS)}) "
+        f"ON CONFLICT (deal_id) DO UPDATE SET {updates}, "
+        f"approved = deals.approved OR EXCLUDED.approved, "
+        f"version = greatest(deals.version, EXCLUDED.version), updated_at = EXCLUDED.updated_at"),
+        {"deal": change.deal_id, "partner": change.partner_id, "status": change.status,
+         "approved": approved, "version": change.version, "at": event.time, **values})
+
+
+async def deal_registered(session: AsyncSession, event: CloudEvent) -> None:
+    payload = event.payload()
+    assert isinstance(payload, DealRegisteredV1)
+    await _upsert(session, payload, event, customer_name=payload.customer.name,
+                  customer_domain=payload.customer.domain.lower(),
+                  customer_country=payload.customer.country[:2],
+                  amount=Decimal(payload.amount.amount), currency=payload.amount.currency,
+                  registered_at=event.time)
+    await session.execute(text(
+        "INSERT INTO touchpoints (id, partner_id, deal_id, customer_domain, kind, occurred_at, "
+        "evidence, source, recorded_by, recorded_at) VALUES (:id, :partner, :deal, :domain, "
+        "'registration', :at, CAST(:evidence AS jsonb), 'event', :source, :at) "
+        "ON CONFLICT (id) DO NOTHING"),
+        {"id": registration_touch_id(payload.deal_id), "partner": payload.partner_id,
+         "deal": payload.deal_id, "domain": payload.customer.domain.lower(), "at": event.time,
+         "source": event.source, "evidence": orjson.dumps({
+             "event_id": str(event.id), "event_type": event.type,
+             "description": f"Registered the deal ({payload.status})"}).decode()})
+    await recompute(session, payload.deal_id)
+
+
+async def deal_changed(session: AsyncSession, event: CloudEvent) -> None:
+    payload = event.payload()
+    assert isinstance(payload, DealChange)
+    fields: dict[str, Any] = {}
+    if isinstance(payload, DealUpdatedV1 | DealWonV1):
+        fields.update(amount=Decimal(payload.amount.amount), currency=payload.amount.currency)
+    if isinstance(payload, DealWonV1):
+        fields["closed_on"] = payload.closed_on
+    if isinstance(payload, DealLostV1):
+        fields["closed_on"] = event.time.astimezone(dt.UTC).date()
+    await _upsert(session, payload, event,
+                  approved=isinstance(payload, DealApprovedV1 | DealWonV1), **fields)
+    await recompute(session, payload.deal_id)
+
+
+HANDLERS: dict[str, Handler] = {
+    DealRegisteredV1.event_type: deal_registered,
+    **{model.event_type: deal_changed
+       for model in (DealUpdatedV1, DealApprovedV1, DealRejectedV1, DealWonV1, DealLostV1,
+                     DealExpiredV1)},
+}

@@ -1,0 +1,44 @@
+"""What the attribution service is, for the supervisor, the edge and the contract generator."""
+
+from pathlib import Path
+
+from prm_contracts import API_KEYS_TOPIC, ATTRIBUTION_TOPIC, DEALS_TOPIC, PARTNERS_TOPIC
+from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
+
+ATTRIBUTION_READ = "attribution:read"
+ATTRIBUTION_WRITE = "attribution:write"
+
+SERVICE = ServiceDeclaration(
+    name="attribution",
+    schema="attribution",
+    description="Who earned the revenue: touchpoints from the deals' events and the API, "
+    "published versioned rules for sourced and influenced, nine attribution models with "
+    "credits in integer minor units that sum exactly to the deal's amount, and programme KPIs.",
+    app="prm_attribution.main:create_app",
+    worker="prm_attribution.worker",
+    routes=(RoutePrefix("/v1/touchpoints", read=ATTRIBUTION_READ, write=ATTRIBUTION_WRITE),
+            RoutePrefix("/v1/attribution-rules", read=ATTRIBUTION_READ,
+                        write=ATTRIBUTION_WRITE),
+            RoutePrefix("/v1/attributed-deals", read=ATTRIBUTION_READ,
+                        write=ATTRIBUTION_WRITE),
+            RoutePrefix("/v1/attribution-credits", read=ATTRIBUTION_READ,
+                        write=ATTRIBUTION_WRITE),
+            RoutePrefix("/v1/attribution-fx-rates", read=ATTRIBUTION_READ,
+                        write=ATTRIBUTION_WRITE),
+            RoutePrefix("/v1/attribution-kpis", read=ATTRIBUTION_READ,
+                        write=ATTRIBUTION_WRITE)),
+    scopes=(
+        Scope(ATTRIBUTION_READ, "Read touchpoints, attribution rules, credits and KPIs (a "
+              "partner key: its own org's).", partner=True, partner_default=True),
+        Scope(ATTRIBUTION_WRITE, "Record touchpoints (a partner key: its own org's); publish "
+              "attribution rules and FX rates (vendor keys).", partner=True),
+    ),
+    # Its refusals are the platform's generic problems (not-found, forbidden, ...).
+    problems={},
+    publishes=(ATTRIBUTION_TOPIC,),
+    # The deals' lifecycle (touches and amounts), the partner directory, and the key
+    # directory: it checks callers' keys itself.
+    consumes=(API_KEYS_TOPIC, DEALS_TOPIC, PARTNERS_TOPIC),
+    migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
+    migration_order=50,
+)

@@ -1,0 +1,26 @@
+import datetime as dt
+import uuid
+
+from sqlalchemy import TIMESTAMP, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from prm_attribution.db import Base
+
+
+class PartnerDirectoryEntry(Base):
+    """What this service knows of a partner org (for KPIs by type, tier and country), built only
+    from the partners' events."""
+
+    __tablename__ = "partner_directory"
+
+    partner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(40))
+    country: Mapped[str] = mapped_column(String(2))
+    status: Mapped[str] = mapped_column(String(40))
+    tier: Mapped[str | None] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(Integer)
+    # When the partner joined the programme: the earliest event seen of it (time to first deal
+    # counts from here).
+    joined_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    last_event_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))

@@ -1,0 +1,83 @@
+import datetime as dt
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from prm_attribution.kpis import service
+from prm_attribution.kpis.models import AttributionFxRate
+from prm_attribution.kpis.schemas import (
+    AttributionFxRateIn,
+    AttributionFxRateOut,
+    AttributionKpiRow,
+)
+from prm_attribution.results.schemas import Model
+from prm_platform.http import (
+    Caller,
+    IdempotencyKeyHeader,
+    ServiceRoute,
+    Session,
+    etag,
+    resource_headers,
+)
+from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.problems import problem_responses
+
+fx_router = APIRouter(prefix="/v1/attribution-fx-rates", tags=["attribution kpis"],
+                      route_class=ServiceRoute, responses=problem_responses(400, 401, 403, 422))
+kpi_router = APIRouter(prefix="/v1/attribution-kpis", tags=["attribution kpis"],
+                       route_class=ServiceRoute, responses=problem_responses(400, 401, 403, 422))
+
+
+def _rate(row: AttributionFxRate) -> AttributionFxRateOut:
+    return AttributionFxRateOut(id=row.id, currency=row.currency,
+                                base_currency=row.base_currency, rate=f"{row.rate:.10f}",
+                                valid_on=row.valid_on, recorded_by=row.recorded_by,
+                                recorded_at=row.recorded_at)
+
+
+@fx_router.post("", status_code=201, summary="Record an FX rate to the base currency",
+                description="Vendor keys only. One rate per currency and day; KPIs use the "
+                "newest rate valid on a deal's date and list the rates they used.",
+                responses={**problem_responses(409), **resource_headers(201)})
+async def record_attribution_fx_rate(body: AttributionFxRateIn, request: Request,
+                                     response: Response, session: Session, caller: Caller,
+                                     idempotency_key: IdempotencyKeyHeader = None
+                                     ) -> AttributionFxRateOut:
+    row = await service.record_rate(session, caller, body, request.app.state.base_currency)
+    response.headers["Location"] = "/v1/attribution-fx-rates?cursor="  # listed, not addressed
+    response.headers["ETag"] = etag(1)
+    return _rate(row)
+
+
+@fx_router.get("", summary="List the FX rates", description="In the order recorded.")
+async def list_attribution_fx_rates(session: Session, caller: Caller,
+                                    page: Annotated[PageRequest, Depends(page_request)]
+                                    ) -> Page[AttributionFxRateOut]:
+    rows = await service.list_rates(session, caller, page)
+    items, cursor = page.page(rows)
+    return Page[AttributionFxRateOut](items=[_rate(r) for r in items], next_cursor=cursor)
+
+
+@kpi_router.get("", summary="Programme KPIs per partner",
+                description="For the period [`from`, `to`): partner-sourced and influenced "
+                "revenue (deals won in it) and pipeline (open deals registered in it) under "
+                "one model, in the base currency; registrations, their win rate and the time to "
+                "first deal. Every row lists the deals behind its figures and the FX rates used. "
+                "A partner key gets its own row only.")
+async def list_attribution_kpis(
+    request: Request, session: Session, caller: Caller,
+    page: Annotated[PageRequest, Depends(page_request)],
+    start: Annotated[dt.date, Query(alias="from", description="First day of the period")],
+    end: Annotated[dt.date, Query(alias="to", description="The day after the period")],
+    model: Annotated[Model, Query()] = "linear",
+    partner_id: Annotated[uuid.UUID | None, Query()] = None,
+    partner_type: Annotated[str | None, Query(max_length=40)] = None,
+    tier: Annotated[str | None, Query(max_length=40)] = None,
+    country: Annotated[str | None, Query(pattern="^[A-Z]{2}$")] = None,
+) -> Page[AttributionKpiRow]:
+    rows = await service.kpis(session, caller, page, base=request.app.state.base_currency,
+                              start=start, end=end, model=model, partner_id=partner_id,
+                              partner_type=partner_type, tier=tier, country=country)
+    items, cursor = page.page(rows, key=lambda row: row.partner_id)
+    return Page[AttributionKpiRow](items=items, next_cursor=cursor)

@@ -1,0 +1,108 @@
+import datetime as dt
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from prm_platform.money import Money
+
+Model = Literal["first_touch", "last_touch", "linear", "time_decay", "position_based",
+                "w_shaped", "custom_weights", "markov", "shapley"]
+_DEAL = "0193c1d0-2b2c-7e3f-8a9b-0c1d2e3f4a5c"
+_SOURCE = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b"
+_SI = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5e"
+
+
+class AttributionModelCredit(BaseModel):
+    amount: Money = Field(description="The credit: integer minor units of the deal's "
+                          "currency; a model's credits sum exactly to the deal's amount")
+    share: str = Field(description="The exact share before rounding, as a fraction p/q")
+
+
+class AttributionCreditedPartner(BaseModel):
+    partner_id: uuid.UUID
+    role: Literal["sourced", "influenced"] = Field(description="By the rules version")
+    amount: Money
+    share: str = Field(description="The exact share before rounding, as a fraction p/q")
+
+
+class AttributedDealOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "deal_id": _DEAL, "status": "won", "basis": "won", "model": "linear",
+        "rules_version": 1, "amount": {"amount": "48000.00", "currency": "EUR"},
+        "credits": [{"partner_id": _SOURCE, "role": "sourced", "share": "1/2",
+                     "amount": {"amount": "24000.00", "currency": "EUR"}},
+                    {"partner_id": _SI, "role": "influenced", "share": "1/2",
+                     "amount": {"amount": "24000.00", "currency": "EUR"}}]}]})
+
+    deal_id: uuid.UUID
+    status: str = Field(description="The deal's status as its events told it")
+    basis: Literal["won", "pipeline"] = Field(description="won: revenue; pipeline: an open "
+                                              "deal's amount")
+    model: Model
+    rules_version: int
+    amount: Money
+    credits: list[AttributionCreditedPartner] = Field(description=(
+        "A partner key sees its own org's credit only"))
+
+
+class AttributionExplainedTouch(BaseModel):
+    id: uuid.UUID
+    partner_id: uuid.UUID
+    kind: str
+    occurred_at: dt.datetime
+    source: Literal["api", "event"]
+    evidence: dict[str, Any]
+    position: int = Field(description="1-based place in the deal's touch order (time, then "
+                          "id)")
+
+
+class AttributionExplainedPartner(BaseModel):
+    partner_id: uuid.UUID
+    role: Literal["sourced", "influenced"]
+    credits: dict[Model, AttributionModelCredit] = Field(description=(
+        "Its credit under each model, side by side"))
+
+
+class AttributionExplanation(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "deal_id": _DEAL, "status": "won", "basis": "won", "rules_version": 1,
+        "rules_versions": [1], "amount": {"amount": "48000.00", "currency": "EUR"},
+        "computed_at": "2026-11-22T09:30:00Z",
+        "touches": [
+            {"id": "0193c1d0-3b2c-7e3f-8a9b-0c1d2e3f4a5d", "partner_id": _SOURCE,
+             "kind": "registration", "occurred_at": "2026-09-01T10:00:00Z", "source": "event",
+             "evidence": {"event_type": "prm.deal.registered.v1",
+                          "description": "Registered the deal (submitted)"}, "position": 1},
+            {"id": "0193c1d0-3b2c-7e3f-8a9b-0c1d2e3f4a5f", "partner_id": _SI,
+             "kind": "consulting", "occurred_at": "2026-10-02T14:00:00Z", "source": "api",
+             "evidence": {"description": "Architecture workshop"}, "position": 2}],
+        "partners": [
+            {"partner_id": _SOURCE, "role": "sourced", "credits": {
+                "first_touch": {"amount": {"amount": "48000.00", "currency": "EUR"},
+                                "share": "1/1"},
+                "linear": {"amount": {"amount": "24000.00", "currency": "EUR"},
+                           "share": "1/2"}}},
+            {"partner_id": _SI, "role": "influenced", "credits": {
+                "first_touch": {"amount": {"amount": "0.00", "currency": "EUR"},
+                                "share": "0/1"},
+                "linear": {"amount": {"amount": "24000.00", "currency": "EUR"},
+                           "share": "1/2"}}}],
+        "models": {"linear": {}, "markov": {"history_deals": 120,
+                                            "conversion_probability": "3/5"}}}]})
+
+    deal_id: uuid.UUID
+    status: str
+    basis: Literal["won", "pipeline"]
+    rules_version: int = Field(description="The rules version these credits were computed by")
+    rules_versions: list[int] = Field(description="Every rules version the deal has results "
+                                      "of (ask for one with `?rules_version=`)")
+    amount: Money
+    computed_at: dt.datetime
+    touches: list[AttributionExplainedTouch] = Field(description="Every touch counted, in order (a "
+                                          "partner key: its own org's)")
+    partners: list[AttributionExplainedPartner]
+    models: dict[Model, dict[str, Any]] = Field(description="What each model used: the "
+                                                "half-life, the history size, the Markov "
+                                                "removal effects, the Shapley values and, when "
+                                                "sampled, the error bound")

@@ -1,0 +1,91 @@
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+TOUCH_KINDS = ("registration", "co_sell", "referral", "consulting", "implementation",
+               "integration", "technical_validation", "marketing", "training", "other")
+TouchKind = Literal["registration", "co_sell", "referral", "consulting", "implementation",
+                    "integration", "technical_validation", "marketing", "training", "other"]
+Weight = Annotated[Decimal, Field(ge=0, le=1000, max_digits=10, decimal_places=4)]
+
+
+def _registration_only() -> list[TouchKind]:
+    return ["registration"]
+
+
+def _default_kind_weights() -> dict[TouchKind, Decimal]:
+    return {"registration": Decimal(3), "co_sell": Decimal(2), "referral": Decimal(2)}
+
+
+class AttributionSourcingRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    touch_kinds: list[TouchKind] = Field(default_factory=_registration_only, min_length=1,
+                                         max_length=len(TOUCH_KINDS), description=(
+                                             "A partner with a touch of one of these kinds "
+                                             "sourced the deal; every other partner "
+                                             "influenced it."))
+    requires_approval: bool = Field(default=True, description=(
+        "Only when the deal's registration was approved (or won): an unapproved "
+        "registration is an influence."))
+
+
+class AttributionRulesDocument(BaseModel):
+    """What decides sourced vs influenced and parameterises the models. Stored with every
+    result it produced."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "sourcing": {"touch_kinds": ["registration"], "requires_approval": True},
+        "time_decay_half_life_days": "7", "custom_kind_weights": {
+            "registration": "3", "co_sell": "2", "referral": "2", "consulting": "1"},
+        "custom_default_weight": "1", "history_deals": 2000, "shapley_exact_up_to": 12,
+        "shapley_samples": 1000, "shapley_seed": 1}]})
+
+    sourcing: AttributionSourcingRule = Field(default_factory=AttributionSourcingRule)
+    time_decay_half_life_days: Decimal = Field(default=Decimal(7), gt=0, le=3650,
+                                               max_digits=8, decimal_places=3)
+    custom_kind_weights: dict[TouchKind, Weight] = Field(
+        default_factory=_default_kind_weights,
+        description="The custom model's weight of a touch of each kind.")
+    custom_default_weight: Weight = Field(default=Decimal(1), description=(
+        "The weight of a touch whose kind is not listed."))
+    history_deals: int = Field(default=2000, ge=10, le=20000, description=(
+        "The data-driven models (Markov, Shapley) learn from this many most recently closed "
+        "deals."))
+    shapley_exact_up_to: int = Field(default=12, ge=1, le=14, description=(
+        "Exact Shapley values up to this many partners on a deal; sampled above."))
+    shapley_samples: int = Field(default=1000, ge=100, le=20000)
+    shapley_seed: int = Field(default=1, ge=0, le=2**31 - 1)
+
+
+class AttributionRulesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "rules": {"sourcing": {"touch_kinds": ["registration"], "requires_approval": True},
+                  "time_decay_half_life_days": "14"},
+        "notes": "Half-life doubled after the 2026 programme review"}]})
+
+    rules: AttributionRulesDocument
+    notes: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = \
+        None
+
+
+class AttributionRulesOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b", "version": 2,
+        "rules": {"sourcing": {"touch_kinds": ["registration"], "requires_approval": True},
+                  "time_decay_half_life_days": "14",
+                  "custom_kind_weights": {"registration": "3", "co_sell": "2"},
+                  "custom_default_weight": "1", "history_deals": 2000,
+                  "shapley_exact_up_to": 12, "shapley_samples": 1000, "shapley_seed": 1},
+        "notes": "Half-life doubled after the 2026 programme review",
+        "published_by": "key-vendor", "published_at": "2026-11-22T09:30:00Z"}]})
+
+    id: uuid.UUID
+    version: int
+    rules: AttributionRulesDocument
+    notes: str | None = None
+    published_by: str
+    published_at: dt.datetime

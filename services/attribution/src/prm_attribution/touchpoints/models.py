@@ -1,0 +1,35 @@
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import TIMESTAMP, CheckConstraint, Index, String
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from prm_attribution.db import Base
+
+
+class Touchpoint(Base):
+    """Something a partner did for a deal, or for a customer (then it counts for that
+    customer's deals closed after it)."""
+
+    __tablename__ = "touchpoints"
+    __table_args__ = (
+        CheckConstraint("deal_id IS NOT NULL OR customer_domain IS NOT NULL",
+                        name="deal_or_customer"),
+        Index("ix_touchpoints_deal_id", "deal_id"),
+        Index("ix_touchpoints_customer_domain", "customer_domain"),
+        Index("ix_touchpoints_partner_id_id", "partner_id", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    partner_id: Mapped[uuid.UUID]
+    deal_id: Mapped[uuid.UUID | None]
+    customer_domain: Mapped[str | None] = mapped_column(String(253))
+    kind: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # event (from a deals' event, id derived from it) or api
+    source: Mapped[str] = mapped_column(String(10))
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))

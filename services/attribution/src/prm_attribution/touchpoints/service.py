@@ -1,0 +1,94 @@
+"""Touchpoints recorded through the API. A partner key records its own org's touches, on a
+deal of its own or on a customer; a vendor key records anyone's (an SI's workshop on a
+reseller's deal). Each recorded touch recomputes the deals it counts for."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prm_attribution.declaration import ATTRIBUTION_READ, ATTRIBUTION_WRITE
+from prm_attribution.results.service import OPEN_STATUSES, recompute
+from prm_attribution.touchpoints.models import Touchpoint
+from prm_attribution.touchpoints.schemas import TouchpointIn
+from prm_platform.ids import new_id
+from prm_platform.pagination import PageRequest
+from prm_platform.problems import Forbidden, NotFound, Unprocessable
+from prm_platform.security import Principal
+
+# A customer touch recomputes at most this many of the customer's deals (newest first).
+MAX_DEALS_PER_CUSTOMER_TOUCH = 100
+
+
+async def record(session: AsyncSession, principal: Principal, data: TouchpointIn
+                 ) -> Touchpoint:
+    principal.require(ATTRIBUTION_WRITE)
+    if principal.is_partner:
+        if data.partner_id not in (None, principal.partner_id):
+            raise Forbidden("a partner key records touches of its own org only")
+        partner_id = principal.partner_id
+    elif data.partner_id is None:
+        raise Unprocessable("partner_id is required with a vendor key")
+    else:
+        partner_id = data.partner_id
+    assert partner_id is not None
+    if (data.deal_id is None) == (data.customer_domain is None):
+        raise Unprocessable("give either deal_id or customer_domain")
+    domain = data.customer_domain.lower() if data.customer_domain else None
+    if data.deal_id is not None:
+        owner = (await session.execute(text("SELECT partner_id, customer_domain FROM deals "
+                                            "WHERE deal_id = :d"), {"d": data.deal_id})).first()
+        # A partner may touch only a deal it registered; another org's is "not found". A vendor
+        # may record a touch before the deal's registration event arrived.
+        if principal.is_partner and (owner is None or owner.partner_id != partner_id):
+            raise NotFound("deal not found")
+        domain = owner.customer_domain if owner is not None else None
+    touch = Touchpoint(id=new_id(), partner_id=partner_id, deal_id=data.deal_id,
+                       customer_domain=domain, kind=data.kind, occurred_at=data.occurred_at,
+                       evidence=data.evidence.model_dump(exclude_none=True), source="api",
+                       recorded_by=principal.subject, recorded_at=dt.datetime.now(dt.UTC))
+    session.add(touch)
+    await session.flush()
+    for deal_id in await _deals_counting(session, touch):
+        await recompute(session, deal_id)
+    return touch
+
+
+async def _deals_counting(session: AsyncSession, touch: Touchpoint) -> Sequence[uuid.UUID]:
+    if touch.deal_id is not None:
+        return [touch.deal_id]
+    return list((await session.execute(text(
+        "SELECT deal_id FROM deals WHERE customer_domain = :domain AND "
+        "(status = ANY(:open) OR (status = 'won' AND closed_on >= CAST(:at AS date))) "
+        "ORDER BY deal_id DESC LIMIT :limit"), {
+            "domain": touch.customer_domain, "open": list(OPEN_STATUSES),
+            "at": touch.occurred_at, "limit": MAX_DEALS_PER_CUSTOMER_TOUCH})).scalars())
+
+
+async def get(session: AsyncSession, principal: Principal, touch_id: uuid.UUID) -> Touchpoint:
+    principal.require(ATTRIBUTION_READ)
+    touch = await session.get(Touchpoint, touch_id)
+    if touch is None:
+        raise NotFound("touchpoint not found")
+    principal.ensure_visible(touch.partner_id, "touchpoint")
+    return touch
+
+
+async def list_page(session: AsyncSession, principal: Principal, page: PageRequest, *,
+                    partner_id: uuid.UUID | None, deal_id: uuid.UUID | None
+                    ) -> list[Touchpoint]:
+    principal.require(ATTRIBUTION_READ)
+    query = select(Touchpoint).order_by(Touchpoint.id).limit(page.limit + 1)
+    if principal.is_partner:  # its own org's, whatever filter it sent
+        query = query.where(Touchpoint.partner_id == principal.partner_id)
+    if partner_id is not None:
+        query = query.where(Touchpoint.partner_id == partner_id)
+    if deal_id is not None:
+        query = query.where(Touchpoint.deal_id == deal_id)
+    if page.after is not None:
+        query = query.where(Touchpoint.id > page.after)
+    return list((await session.execute(query)).scalars())

@@ -1,0 +1,25 @@
+"""Attribution worker: publishes the outbox, keeps the deal and partner projections and
+recomputes a deal's credits as its events arrive. ``python -m prm_attribution.worker``."""
+
+from prm_attribution.config import SCHEMA, Settings
+from prm_attribution.deals.handlers import HANDLERS as DEAL_HANDLERS
+from prm_attribution.declaration import SERVICE
+from prm_attribution.directory.handlers import HANDLERS as DIRECTORY_HANDLERS
+from prm_contracts import DEALS_TOPIC, PARTNERS_TOPIC
+from prm_events import credentials
+from prm_events.worker import Subscription, WorkerSpec, main
+
+
+def spec(settings: Settings | None = None) -> WorkerSpec:
+    return WorkerSpec(
+        service=SERVICE.name, schema=SCHEMA, settings=settings or Settings(),
+        publishes=SERVICE.publishes,
+        subscriptions=[Subscription(name="deals", topics=[DEALS_TOPIC], handlers=DEAL_HANDLERS),
+                       Subscription(name="partner-directory", topics=[PARTNERS_TOPIC],
+                                    handlers=DIRECTORY_HANDLERS),
+                       credentials.subscription()],
+    )
+
+
+if __name__ == "__main__":
+    main(spec())

@@ -1,0 +1,139 @@
+"""Object-level authorisation (OWASP API1): a partner key of org B reaches none of org A's
+touchpoints, credits or KPIs, route by route. Every route must have its case here."""
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+from prm_stack.testing import guarded_routes
+
+
+@dataclass
+class Org:
+    partner_id: uuid.UUID
+    headers: dict[str, str]
+    deal_id: uuid.UUID
+    touch_id: str
+
+
+@pytest.fixture
+async def orgs(client, apply, as_partner, kit) -> tuple[Org, Org]:
+    """Two orgs, each with a registered, approved deal and a co-selling touch of its own."""
+    found = []
+    for _ in range(2):
+        partner_id = uuid.uuid4()
+        deal = kit.DealStory(partner_id)
+        await apply(kit.partner_created(partner_id), deal.registered(), deal.approved())
+        headers = as_partner(partner_id)
+        touch = await client.post("/v1/touchpoints", headers=headers, json={
+            "deal_id": str(deal.deal_id), "kind": "co_sell",
+            "occurred_at": (kit.T0 + dt.timedelta(days=3)).isoformat(),
+            "evidence": {"description": "Joint call"}})
+        assert touch.status_code == 201, touch.text
+        found.append(Org(partner_id, headers, deal.deal_id, touch.json()["id"]))
+    return found[0], found[1]
+
+
+async def record_for_another_org(client, a: Org, b: Org) -> None:
+    body = {"kind": "consulting", "occurred_at": "2026-09-03T10:00:00Z",
+            "evidence": {"description": "mine"}}
+    posing = await client.post("/v1/touchpoints", headers=b.headers,
+                               json={**body, "partner_id": str(a.partner_id),
+                                     "customer_domain": "globex.example"})
+    assert posing.status_code == 403
+    on_a_deal = await client.post("/v1/touchpoints", headers=b.headers,
+                                  json={**body, "deal_id": str(a.deal_id)})
+    assert on_a_deal.status_code == 404  # A's deal does not exist for B
+
+
+async def list_another_orgs_touches(client, a: Org, b: Org) -> None:
+    for query in ("", f"?partner_id={a.partner_id}", f"?deal_id={a.deal_id}"):
+        seen = (await client.get(f"/v1/touchpoints{query}", headers=b.headers)).json()
+        assert {t["partner_id"] for t in seen["items"]} <= {str(b.partner_id)}
+    own = (await client.get("/v1/touchpoints", headers=a.headers)).json()["items"]
+    assert a.touch_id in {t["id"] for t in own}
+
+
+async def read_another_orgs_touch(client, a: Org, b: Org) -> None:
+    hidden = await client.get(f"/v1/touchpoints/{a.touch_id}", headers=b.headers)
+    assert hidden.status_code == 404 and hidden.json()["type"] == "/problems/not-found"
+    assert (await client.get(f"/v1/touchpoints/{a.touch_id}", headers=a.headers)
+            ).status_code == 200
+
+
+async def explain_another_orgs_deal(client, a: Org, b: Org) -> None:
+    url = f"/v1/attributed-deals/{a.deal_id}/explanation"
+    hidden = await client.get(url, headers=b.headers)
+    assert hidden.status_code == 404 and hidden.json()["type"] == "/problems/not-found"
+    own = (await client.get(url, headers=a.headers)).json()
+    assert {p["partner_id"] for p in own["partners"]} == {str(a.partner_id)}
+
+
+async def list_another_orgs_credits(client, a: Org, b: Org) -> None:
+    for query in ("", f"?partner_id={a.partner_id}"):
+        seen = (await client.get(f"/v1/attributed-deals{query}", headers=b.headers)).json()
+        assert str(a.deal_id) not in {d["deal_id"] for d in seen["items"]}
+        assert {c["partner_id"] for d in seen["items"] for c in d["credits"]} \
+            <= {str(b.partner_id)}
+    own = (await client.get("/v1/attributed-deals", headers=a.headers)).json()["items"]
+    assert str(a.deal_id) in {d["deal_id"] for d in own}
+
+
+async def another_orgs_kpis(client, a: Org, b: Org) -> None:
+    for query in ("", f"&partner_id={a.partner_id}"):
+        seen = (await client.get(f"/v1/attribution-kpis?from=2026-01-01&to=2027-01-01{query}",
+                                 headers=b.headers)).json()
+        assert {r["partner_id"] for r in seen["items"]} <= {str(b.partner_id)}
+        assert str(a.deal_id) not in {d for r in seen["items"] for d in r["deal_ids"]}
+
+
+def vendor_only(method: str, path: str, body: dict | None = None):
+    """A route that changes what credits everyone (rules, rates, recomputation): partner keys
+    are refused even with the write scope."""
+    async def case(client, a: Org, b: Org) -> None:
+        url = path.format(deal_id=a.deal_id)
+        response = await client.request(method, url, json=body, headers=b.headers)
+        assert response.status_code == 403, response.text
+        assert response.json()["type"] == "/problems/forbidden"
+    return case
+
+
+def programme_wide(path: str):
+    """Published rules and FX rates belong to no org: every partner may read them."""
+    async def case(client, a: Org, b: Org) -> None:
+        assert (await client.get(path, headers=b.headers)).status_code == 200
+    return case
+
+
+CASES = {
+    ("POST", "/v1/touchpoints"): record_for_another_org,
+    ("GET", "/v1/touchpoints"): list_another_orgs_touches,
+    ("GET", "/v1/touchpoints/{touchpoint_id}"): read_another_orgs_touch,
+    ("GET", "/v1/attributed-deals"): list_another_orgs_credits,
+    ("GET", "/v1/attributed-deals/{deal_id}/explanation"): explain_another_orgs_deal,
+    ("POST", "/v1/attributed-deals/{deal_id}/recompute"): vendor_only(
+        "POST", "/v1/attributed-deals/{deal_id}/recompute"),
+    ("POST", "/v1/attribution-rules"): vendor_only("POST", "/v1/attribution-rules",
+                                                   {"rules": {}}),
+    ("GET", "/v1/attribution-rules"): programme_wide("/v1/attribution-rules"),
+    ("GET", "/v1/attribution-rules/current"): programme_wide("/v1/attribution-rules/current"),
+    ("GET", "/v1/attribution-rules/{version}"): programme_wide("/v1/attribution-rules/1"),
+    ("POST", "/v1/attribution-fx-rates"): vendor_only(
+        "POST", "/v1/attribution-fx-rates",
+        {"currency": "USD", "rate": "0.9", "valid_on": "2026-01-01"}),
+    ("GET", "/v1/attribution-fx-rates"): programme_wide("/v1/attribution-fx-rates"),
+    ("GET", "/v1/attribution-kpis"): another_orgs_kpis,
+}
+PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
+
+
+def test_every_route_has_a_case(app):
+    assert guarded_routes(app, PUBLIC) == set(CASES), \
+        "add a BOLA case for each new route (and drop stale ones)"
+
+
+@pytest.mark.parametrize("route", sorted(CASES), ids=" ".join)
+async def test_another_orgs_records_are_out_of_reach(client, orgs, route):
+    await CASES[route](client, *orgs)
