@@ -86,4 +86,30 @@ allow prm-incentives --topic prm.partners --operation Read --operation Describe 
 allow prm-incentives --topic prm.partners.dlt --operation Write --operation Describe --operation Create
 allow prm-incentives --group incentives. --resource-pattern-type prefixed --operation Read
 
+# attribution
+user prm-attribution "${PRM_ATTRIBUTION_KAFKA_PASSWORD:?set PRM_ATTRIBUTION_KAFKA_PASSWORD}"
+allow prm-attribution --topic prm.attribution --operation Write --operation Describe --operation Create
+allow prm-attribution --topic prm.api-keys --operation Read --operation Describe --operation Create
+allow prm-attribution --topic prm.api-keys.dlt --operation Write --operation Describe --operation Create
+allow prm-attribution --topic prm.deals --operation Read --operation Describe --operation Create
+allow prm-attribution --topic prm.deals.dlt --operation Write --operation Describe --operation Create
+allow prm-attribution --topic prm.partners --operation Read --operation Describe --operation Create
+allow prm-attribution --topic prm.partners.dlt --operation Write --operation Describe --operation Create
+allow prm-attribution --group attribution. --resource-pattern-type prefixed --operation Read
+
+# webhooks
+user prm-webhooks "${PRM_WEBHOOKS_KAFKA_PASSWORD:?set PRM_WEBHOOKS_KAFKA_PASSWORD}"
+allow prm-webhooks --topic prm.webhooks --operation Write --operation Describe --operation Create
+allow prm-webhooks --topic prm.api-keys --operation Read --operation Describe --operation Create
+allow prm-webhooks --topic prm.api-keys.dlt --operation Write --operation Describe --operation Create
+allow prm-webhooks --topic prm.partners --operation Read --operation Describe --operation Create
+allow prm-webhooks --topic prm.partners.dlt --operation Write --operation Describe --operation Create
+allow prm-webhooks --topic prm.deals --operation Read --operation Describe --operation Create
+allow prm-webhooks --topic prm.deals.dlt --operation Write --operation Describe --operation Create
+allow prm-webhooks --topic prm.incentives --operation Read --operation Describe --operation Create
+allow prm-webhooks --topic prm.incentives.dlt --operation Write --operation Describe --operation Create
+allow prm-webhooks --topic prm.webhooks --operation Read --operation Describe --operation Create
+allow prm-webhooks --topic prm.webhooks.dlt --operation Write --operation Describe --operation Create
+allow prm-webhooks --group webhooks. --resource-pattern-type prefixed --operation Read
+
 echo "broker users and ACLs are up to date"

@@ -17,6 +17,8 @@ PARTNERS_TOPIC = "prm.partners"
 DEALS_TOPIC = "prm.deals"
 API_KEYS_TOPIC = "prm.api-keys"
 INCENTIVES_TOPIC = "prm.incentives"
+WEBHOOKS_TOPIC = "prm.webhooks"
+ATTRIBUTION_TOPIC = "prm.attribution"
 TOPICS = {
     PARTNERS_TOPIC: "The partner programme: organisations, their lifecycle, tiers, "
                     "certifications, agreements, onboarding and applications.",
@@ -28,6 +30,10 @@ TOPICS = {
     INCENTIVES_TOPIC: "Market development funds: fund requests and claims submitted, "
                       "approved, rejected and expired (money in minor-unit-exact decimal "
                       "strings).",
+    WEBHOOKS_TOPIC: "Webhook endpoints the delivery service disabled (gone, or failing for "
+                    "days), so that their owners can be told.",
+    ATTRIBUTION_TOPIC: "Attribution: a deal's credits per partner and model changed (integer "
+                       "minor units that sum exactly to the deal's amount).",
 }
 
 
@@ -425,6 +431,46 @@ class MdfClaimRejectedV1(MdfClaimChange):
     reason: str
 
 
+class WebhookEndpointDisabledV1(EventPayload):
+    event_type = "prm.webhook.endpoint.disabled.v1"
+    topic = WEBHOOKS_TOPIC
+    summary = "A webhook endpoint was disabled by the delivery service: it answered 410 Gone, " \
+              "or every delivery to it failed for days."
+
+    endpoint_id: uuid.UUID
+    partner_id: uuid.UUID | None = Field(default=None, description="The partner org owning "
+                                         "the endpoint; none for a vendor endpoint")
+    reason: str = Field(description="Known: gone, failing")
+    failing_since: dt.datetime | None = None
+    disabled_at: dt.datetime
+    version: int
+
+
+class AttributionCredit(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    model: str = Field(description="Known: first_touch, last_touch, linear, time_decay, "
+                       "position_based, w_shaped, custom_weights, markov, shapley")
+    partner_id: uuid.UUID
+    role: str = Field(description="sourced or influenced, by the rules version")
+    amount: str = Field(description="Decimal string in the deal's currency")
+
+
+class AttributionComputedV1(EventPayload):
+    event_type = "prm.attribution.computed.v1"
+    topic = ATTRIBUTION_TOPIC
+    summary = "A deal's attribution changed (a touch, a deal change or a rules version): " \
+              "every model's credits, which sum exactly to the deal's amount per model."
+
+    deal_id: uuid.UUID
+    basis: str = Field(description="won (revenue) or pipeline (an open deal)")
+    deal_amount: Amount
+    rules_version: int
+    credits: list[AttributionCredit]
+    version: int = Field(description="The deal's attribution revision; consumers keep the "
+                         "newest")
+
+
 CONTRACTS: dict[str, type[EventPayload]] = {
     model.event_type: model
     for model in (PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1,
@@ -435,5 +481,6 @@ CONTRACTS: dict[str, type[EventPayload]] = {
                   DealExpiredV1, DealExtendedV1, ApiKeyIssuedV1, ApiKeyRevokedV1,
                   MdfRequestSubmittedV1, MdfRequestApprovedV1, MdfRequestRejectedV1,
                   MdfRequestExpiredV1, MdfClaimSubmittedV1, MdfClaimApprovedV1,
-                  MdfClaimRejectedV1)
+                  MdfClaimRejectedV1, WebhookEndpointDisabledV1,
+                  AttributionComputedV1)
 }

@@ -1,0 +1,357 @@
+"""Sends due deliveries, at least once, with the same ``webhook-id`` on every try.
+
+A worker claims due deliveries in a short transaction (``FOR UPDATE SKIP LOCKED``, so any
+number of workers share the work) and holds each by a lease: a token and a time. The attempt
+itself runs outside any transaction; its outcome is recorded only by the holder of the token.
+A worker that dies mid-attempt (SIGKILL) leaves its leases to run out, and another worker sends
+those deliveries again. Claims are fair to receivers: at most ``per_endpoint_concurrency``
+deliveries of one endpoint are in flight across all workers, and at most ``rate_limit`` are
+started per second, so a receiver that never answers holds up no one else. An ordered
+endpoint gets an aggregate's next message only after the one before it has succeeded or
+finally failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import email.utils
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpcore
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from prm_contracts import WebhookEndpointDisabledV1
+from prm_events import outbox
+from prm_platform.ids import new_id
+from prm_webhooks.config import EVENT_SOURCE, Settings
+from prm_webhooks.delivery.signing import signature
+from prm_webhooks.delivery.targets import GuardedNetwork, Resolver, TargetRefused, system_resolver
+
+log = logging.getLogger("prm.webhooks")
+
+USER_AGENT = "PRM-Webhooks/1.0"
+# How many due rows a claim looks at to pick a fair batch from.
+_SCAN = 2000
+
+_CLAIM = text("""
+WITH due AS (
+    SELECT d.id, d.endpoint_id, d.ordering_key, d.seq, d.next_attempt_at
+    FROM webhook_deliveries d
+    WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+      AND (d.lease_until IS NULL OR d.lease_until <= now())
+    ORDER BY d.next_attempt_at LIMIT :scan
+), ranked AS (
+    SELECT due.id, due.endpoint_id, due.next_attempt_at, e.rate_limit,
+           row_number() OVER (PARTITION BY due.endpoint_id
+                              ORDER BY due.next_attempt_at, due.seq) AS rank
+    FROM due JOIN webhook_endpoints e ON e.id = due.endpoint_id
+    WHERE e.enabled AND (NOT e.ordered OR NOT EXISTS (
+        SELECT 1 FROM webhook_deliveries p
+        WHERE p.endpoint_id = due.endpoint_id AND p.ordering_key = due.ordering_key
+          AND p.status = 'pending' AND p.seq < due.seq))
+), fair AS (
+    SELECT r.id, r.next_attempt_at FROM ranked r
+    WHERE r.rank + (SELECT count(*) FROM webhook_deliveries b
+                    WHERE b.endpoint_id = r.endpoint_id AND b.status = 'pending'
+                      AND b.lease_until > now()) <= :per_endpoint
+      AND (r.rate_limit IS NULL OR r.rank + (
+          SELECT count(*) FROM webhook_deliveries s
+          WHERE s.endpoint_id = r.endpoint_id
+            AND s.leased_at > now() - interval '1 second') <= r.rate_limit)
+    ORDER BY r.next_attempt_at LIMIT :limit
+), locked AS (
+    SELECT d.id FROM webhook_deliveries d JOIN fair ON fair.id = d.id
+    WHERE d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= now())
+    FOR UPDATE OF d SKIP LOCKED
+)
+UPDATE webhook_deliveries d
+SET lease_token = :token, lease_until = now() + make_interval(secs => :lease),
+    leased_at = now(), attempts = d.attempts + 1, updated_at = now()
+FROM locked WHERE d.id = locked.id
+RETURNING d.id
+""")
+_LOAD = text("""
+SELECT d.id, d.attempts, d.message_id, m.payload, e.id AS endpoint_id, e.url, e.headers,
+       ARRAY(SELECT s.secret FROM webhook_endpoint_secrets s
+             WHERE s.endpoint_id = e.id AND (s.expires_at IS NULL OR s.expires_at > now())
+             ORDER BY s.created_at DESC) AS secrets
+FROM webhook_deliveries d
+JOIN webhook_messages m ON m.id = d.message_id
+JOIN webhook_endpoints e ON e.id = d.endpoint_id
+WHERE d.id = ANY(CAST(:ids AS uuid[]))
+""")
+_ATTEMPT = text("""
+INSERT INTO webhook_attempts (id, delivery_id, message_id, endpoint_id, attempted_at, outcome,
+                              response_status, latency_ms, response_body, error)
+VALUES (:id, :delivery, :message, :endpoint, :at, :outcome, :status, :latency, :body, :error)
+""")
+_SETTLE = text("""
+UPDATE webhook_deliveries
+SET status = :outcome, next_attempt_at = COALESCE(:next, next_attempt_at),
+    lease_token = NULL, lease_until = NULL, last_response_status = :status,
+    last_error = :error, updated_at = now()
+WHERE id = :id AND lease_token = :token
+RETURNING id
+""")
+_HEALTHY = text("UPDATE webhook_endpoints SET failing_since = NULL "
+                "WHERE id = :id AND failing_since IS NOT NULL")
+_FAILING = text("UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, now()) "
+                "WHERE id = :id RETURNING failing_since")
+_DISABLE = text("""
+UPDATE webhook_endpoints SET enabled = false, disabled_reason = :reason, version = version + 1,
+    updated_at = now()
+WHERE id = :id AND enabled RETURNING id, partner_id, failing_since, version, updated_at
+""")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: uuid.UUID
+    token: uuid.UUID
+    attempts: int
+    message_id: uuid.UUID
+    payload: str
+    endpoint_id: uuid.UUID
+    url: str
+    headers: dict[str, str]
+    secrets: list[str]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one attempt got: a response status (None if none came) or an error."""
+
+    status: int | None
+    body: str | None
+    error: str | None
+    latency_ms: int
+    retry_after: float | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def retry_after(value: str | None, now: float) -> float | None:
+    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    with contextlib.suppress(TypeError, ValueError, IndexError):
+        when = email.utils.parsedate_to_datetime(value)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        return max(0.0, when.timestamp() - now)
+    return None
+
+
+class Dispatcher:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, *,
+                 resolver: Resolver = system_resolver,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.sessionmaker = sessionmaker
+        self.settings = settings
+        self.clock = clock
+        self.network = GuardedNetwork(allow_loopback=settings.allow_loopback, resolver=resolver)
+        # No proxies from the environment, no redirects (httpcore follows none), HTTP/1.1.
+        self.pool = httpcore.AsyncConnectionPool(
+            network_backend=self.network, max_connections=settings.concurrency,
+            max_keepalive_connections=settings.concurrency, keepalive_expiry=30.0)
+        self.in_flight: set[asyncio.Task[None]] = set()
+
+    # -- claiming ---------------------------------------------------------------------------
+
+    async def claim(self, limit: int) -> list[Claimed]:
+        token = new_id()
+        async with self.sessionmaker() as session:
+            ids = (await session.execute(_CLAIM, {
+                "scan": _SCAN, "limit": limit, "token": token,
+                "lease": self.settings.lease_seconds,
+                "per_endpoint": self.settings.per_endpoint_concurrency})).scalars().all()
+            if not ids:
+                await session.rollback()
+                return []
+            rows = (await session.execute(_LOAD, {"ids": list(ids)})).all()
+            await session.commit()
+        return [Claimed(id=r.id, token=token, attempts=r.attempts, message_id=r.message_id,
+                        payload=r.payload, endpoint_id=r.endpoint_id, url=r.url,
+                        headers=dict(r.headers or {}), secrets=list(r.secrets)) for r in rows]
+
+    # -- one attempt ------------------------------------------------------------------------
+
+    def request_headers(self, claimed: Claimed, timestamp: int) -> list[tuple[str, str]]:
+        """The endpoint's own headers first, then ours (which they cannot name: the endpoint
+        schema refuses them). Nothing internal, such as trace context or principals."""
+        webhook_id = str(claimed.message_id)
+        return [*claimed.headers.items(),
+                ("Content-Type", "application/json"),
+                ("User-Agent", USER_AGENT),
+                ("webhook-id", webhook_id),
+                ("webhook-timestamp", str(timestamp)),
+                ("webhook-signature", signature(claimed.secrets, webhook_id, timestamp,
+                                                claimed.payload))]
+
+    async def send(self, claimed: Claimed) -> Answer:
+        settings = self.settings
+        started = time.monotonic()
+        timestamp = int(self.clock())
+
+        def elapsed() -> int:
+            return int((time.monotonic() - started) * 1000)
+
+        if not claimed.secrets:
+            return Answer(None, None, "the endpoint has no valid secret", 0)
+        timeout = settings.timeout_seconds
+        try:
+            async with asyncio.timeout(timeout):
+                async with self.pool.stream(
+                        "POST", claimed.url, headers=self.request_headers(claimed, timestamp),
+                        content=claimed.payload.encode(),
+                        extensions={"timeout": {"connect": timeout, "read": timeout,
+                                                "write": timeout, "pool": timeout}},
+                ) as response:
+                    kept = bytearray()
+                    async for chunk in response.aiter_stream():
+                        kept += chunk
+                        if len(kept) >= settings.response_body_bytes:
+                            break  # read no more than the cap; the connection is dropped
+                    headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                               for k, v in response.headers}
+                    return Answer(response.status,
+                                  bytes(kept[:settings.response_body_bytes]).decode(
+                                      "utf-8", "replace"),
+                                  None, elapsed(),
+                                  retry_after(headers.get("retry-after"), self.clock()))
+        except TargetRefused as exc:
+            return Answer(None, None, f"target refused: {exc}", elapsed())
+        except TimeoutError:
+            return Answer(None, None, f"no answer within {timeout:g} s", elapsed())
+        except (httpcore.NetworkError, httpcore.TimeoutException, httpcore.ProtocolError,
+                httpcore.UnsupportedProtocol, OSError) as exc:
+            return Answer(None, None, f"{type(exc).__name__}: {exc}"[:500], elapsed())
+
+    # -- recording --------------------------------------------------------------------------
+
+    def delay(self, attempts: int, answer: Answer) -> float | None:
+        """Seconds until the next attempt after ``attempts`` tries, None when none is left."""
+        schedule = self.settings.retry_schedule_seconds
+        if attempts > len(schedule):
+            return None
+        if answer.status == 429 and answer.retry_after is not None:
+            return min(answer.retry_after, self.settings.max_retry_after_seconds)
+        base = schedule[attempts - 1]
+        jitter = self.settings.retry_jitter
+        return base * random.uniform(1 - jitter, 1 + jitter)  # noqa: S311 - not security
+
+    async def record(self, claimed: Claimed, answer: Answer) -> None:
+        attempted_at = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        async with self.sessionmaker() as session:
+            await session.execute(_ATTEMPT, {
+                "id": new_id(), "delivery": claimed.id, "message": claimed.message_id,
+                "endpoint": claimed.endpoint_id, "at": attempted_at,
+                "outcome": "succeeded" if answer.succeeded else "failed",
+                "status": answer.status, "latency": answer.latency_ms, "body": answer.body,
+                "error": answer.error})
+            if answer.succeeded:
+                outcome, next_at = "succeeded", None
+            elif answer.status == 410:
+                outcome, next_at = "failed", None
+            else:
+                wait = self.delay(claimed.attempts, answer)
+                outcome = "failed" if wait is None else "pending"
+                next_at = None if wait is None else attempted_at + dt.timedelta(seconds=wait)
+            settled = (await session.execute(_SETTLE, {
+                "id": claimed.id, "token": claimed.token, "outcome": outcome, "next": next_at,
+                "status": answer.status,
+                "error": None if answer.succeeded else (answer.error or f"HTTP {answer.status}"
+                                                        )[:500]})).first()
+            if settled is None:
+                # The lease ran out and another worker has the delivery now: it decides.
+                log.warning("delivery %s: lease lost before its outcome was recorded",
+                            claimed.id)
+            elif answer.succeeded:
+                await session.execute(_HEALTHY, {"id": claimed.endpoint_id})
+            elif answer.status == 410:
+                await self.disable(session, claimed.endpoint_id, "gone")
+            else:
+                since = (await session.execute(_FAILING, {"id": claimed.endpoint_id})
+                         ).scalar_one_or_none()
+                limit = dt.timedelta(days=self.settings.disable_after_failing_days)
+                if since is not None and attempted_at - since >= limit:
+                    await self.disable(session, claimed.endpoint_id, "failing")
+            await session.commit()
+
+    async def disable(self, session: AsyncSession, endpoint_id: uuid.UUID, reason: str) -> None:
+        row = (await session.execute(_DISABLE, {"id": endpoint_id, "reason": reason})).first()
+        if row is None:
+            return  # disabled already
+        log.warning("webhook endpoint %s disabled: %s", endpoint_id, reason)
+        await outbox.publish(session, WebhookEndpointDisabledV1(
+            endpoint_id=row.id, partner_id=row.partner_id, reason=reason,
+            failing_since=row.failing_since, disabled_at=row.updated_at, version=row.version),
+            source=EVENT_SOURCE, aggregate_id=row.id, partner_id=row.partner_id)
+
+    async def deliver(self, claimed: Claimed) -> None:
+        answer = await self.send(claimed)
+        # Recording outlives the database briefly going away: the attempt happened.
+        for wait in (0.5, 1, 2, 4, 8):
+            try:
+                await self.record(claimed, answer)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the lease brings it back if we give up
+                log.exception("delivery %s: recording its outcome failed", claimed.id)
+                await asyncio.sleep(wait)
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Claim what fits and start sending it; returns how many were claimed."""
+        room = self.settings.concurrency - len(self.in_flight)
+        if room <= 0:
+            return 0
+        claimed = await self.claim(room)
+        for delivery in claimed:
+            task = asyncio.create_task(self.deliver(delivery), name=f"delivery-{delivery.id}")
+            self.in_flight.add(task)
+            task.add_done_callback(self.in_flight.discard)
+        return len(claimed)
+
+    async def run(self, stop: asyncio.Event, alive: Callable[[], None] = lambda: None) -> None:
+        idle = self.settings.poll_seconds
+        try:
+            while not stop.is_set():
+                try:
+                    found = await self.run_once()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - the database may come back
+                    log.exception("claiming deliveries failed")
+                    found = 0
+                alive()
+                if found:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=idle)
+        finally:
+            await self.drain()
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Let the attempts in flight finish (bounded by the attempt timeout), then close."""
+        if self.in_flight:
+            await asyncio.wait(set(self.in_flight),
+                               timeout=timeout or self.settings.timeout_seconds + 5)
+        for task in set(self.in_flight):
+            task.cancel()
+        await self.pool.aclose()

@@ -1,0 +1,99 @@
+"""From event to messages: the worker's handler for every delivered type. It runs inside the
+consumer's inbox transaction, so an event becomes its deliveries exactly once, however often
+the broker redelivers it, and none is lost between the two."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prm_contracts import CONTRACTS
+from prm_events.consumer import Handler
+from prm_events.envelope import CloudEvent
+from prm_platform.ids import new_id
+from prm_webhooks.declaration import DELIVERED_TOPICS
+from prm_webhooks.endpoints.filters import wanted
+
+_CANDIDATES = text(
+    "SELECT id, event_types FROM webhook_endpoints WHERE enabled "
+    "AND (partner_id IS NULL OR partner_id = CAST(:partner AS uuid))")
+_MESSAGE = text(
+    "INSERT INTO webhook_messages (id, event_id, event_type, partner_id, ordering_key, payload, "
+    "created_at) VALUES (:id, :event_id, :event_type, :partner, :key, :payload, now()) "
+    "ON CONFLICT (event_id) DO NOTHING RETURNING id")
+_DELIVERIES = text(
+    "INSERT INTO webhook_deliveries (id, message_id, endpoint_id, ordering_key, status, "
+    "attempts, next_attempt_at, created_at, updated_at) "
+    "SELECT d, :message, e, :key, 'pending', 0, now(), now(), now() "
+    "FROM unnest(CAST(:ids AS uuid[]), CAST(:endpoints AS uuid[])) AS t(d, e) "
+    "ON CONFLICT (message_id, endpoint_id) DO NOTHING")
+
+
+def tenant(event: CloudEvent) -> uuid.UUID | None:
+    """The partner org an event concerns: the envelope's ``partnerid``, else the payload's
+    partner (our producers set one or the other). None: a vendor-only event."""
+    data = event.data
+    partner = data.get("partner")
+    for raw in (event.partnerid, data.get("partner_id"),
+                partner.get("id") if isinstance(partner, dict) else None):
+        if raw:
+            try:
+                return uuid.UUID(str(raw))
+            except ValueError:
+                continue
+    return None
+
+
+def body(event_type: str, timestamp: dt.datetime, data: dict[str, Any], *,
+         event_id: uuid.UUID | None, subject: str | None, partner_id: uuid.UUID | None) -> str:
+    """The payload subscribers receive: Standard Webhooks' ``type``, ``timestamp`` and
+    ``data``, with the event's id, subject and partner. Internal envelope fields (source,
+    trace context) stay inside."""
+    document: dict[str, Any] = {"type": event_type, "timestamp": timestamp,
+                                "event_id": event_id and str(event_id), "subject": subject,
+                                "partner_id": partner_id and str(partner_id), "data": data}
+    return orjson.dumps({k: v for k, v in document.items() if v is not None},
+                        option=orjson.OPT_UTC_Z).decode()
+
+
+async def enqueue(session: AsyncSession, *, event_type: str, payload: str,
+                  partner_id: uuid.UUID | None, ordering_key: str,
+                  endpoint_ids: list[uuid.UUID], event_id: uuid.UUID | None = None
+                  ) -> uuid.UUID | None:
+    """A message and its deliveries, due now. None if the event had a message already."""
+    message_id = new_id()
+    created = (await session.execute(_MESSAGE, {
+        "id": message_id, "event_id": event_id, "event_type": event_type,
+        "partner": partner_id, "key": ordering_key[:200], "payload": payload})).first()
+    if created is None:
+        return None
+    await session.execute(_DELIVERIES, {
+        "message": message_id, "key": ordering_key[:200],
+        "ids": [new_id() for _ in endpoint_ids], "endpoints": endpoint_ids})
+    return message_id
+
+
+async def fan_out(session: AsyncSession, event: CloudEvent) -> None:
+    partner = tenant(event)
+    rows = (await session.execute(_CANDIDATES, {"partner": partner})).all()
+    targets = [row.id for row in rows if wanted(list(row.event_types), event.type)]
+    if not targets:
+        return  # no message: nothing to deliver, nothing to keep
+    payload = body(event.type, event.time, event.data, event_id=event.id,
+                   subject=event.subject, partner_id=partner)
+    await enqueue(session, event_type=event.type, payload=payload, partner_id=partner,
+                  ordering_key=event.subject or str(event.id), endpoint_ids=targets,
+                  event_id=event.id)
+
+
+# Every published type of the topics delivered. A type added to the contracts is delivered
+# once this service runs with the new contracts package.
+HANDLERS: dict[str, Handler] = {
+    event_type: fan_out for event_type, model in CONTRACTS.items()
+    if model.topic in DELIVERED_TOPICS
+}

@@ -1,0 +1,263 @@
+"""Signed, at-least-once delivery to real local receivers."""
+
+import asyncio
+import datetime as dt
+import threading
+import uuid
+
+import pytest
+from sqlalchemy import text
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+INTERNAL = ("x-prm-principal", "traceparent", "tracestate", "x-request-id")
+
+
+async def test_signed_delivery(live, vendor, consume, dispatcher, receiver, create_endpoint,
+                               deal_event, settle):
+    listening = receiver()
+    endpoint = await create_endpoint(live, vendor, listening.url,
+                                     headers={"X-Api-Token": "receiver-token"})
+    partner = uuid.uuid4()
+    event = deal_event(partner)
+    await consume(event, event)  # a redelivered event is one message
+    await settle(dispatcher())
+    [request] = listening.received
+    payload = Webhook(endpoint["secret"]).verify(request.body, request.headers)
+    assert payload["type"] == "prm.deal.approved.v1"
+    assert payload["event_id"] == str(event.id)
+    assert payload["partner_id"] == str(partner)
+    assert payload["data"]["deal_id"] == event.data["deal_id"]
+    assert request.headers["x-api-token"] == "receiver-token"
+    assert not set(INTERNAL) & set(request.headers)
+    assert "traceparent" not in payload and "source" not in payload
+    messages = (await live.get("/v1/webhook-messages", headers=vendor)).json()["items"]
+    assert [m["id"] for m in messages] == [request.headers["webhook-id"]]
+    assert messages[0]["deliveries"][0]["status"] == "succeeded"
+    attempts = (await live.get(f"/v1/webhook-messages/{messages[0]['id']}/attempts",
+                               headers=vendor)).json()["items"]
+    assert [(a["outcome"], a["response_status"]) for a in attempts] == [("succeeded", 204)]
+
+
+async def test_retries_keep_the_webhook_id_until_it_arrives(live, vendor, consume, dispatcher,
+                                                           receiver, create_endpoint,
+                                                           deal_event, settle):
+    """The receiver is down at first, then answers 500 twice, then takes it."""
+    answers = iter([500, 500])
+    probe = receiver()
+    port = probe.port
+    probe.stop()  # nothing listens on the port now
+    endpoint = await create_endpoint(live, vendor, f"http://127.0.0.1:{port}/hooks")
+    events = [deal_event(uuid.uuid4()) for _ in range(3)]
+    await consume(*events)
+    sender = dispatcher(retry_schedule_seconds=[0.1, 0.1, 0.1, 0.1, 0.1])
+    await sender.run_once()
+    await asyncio.wait(set(sender.in_flight))
+    async with (await _session(sender)) as session:
+        failed = (await session.execute(text(
+            "SELECT count(*) FROM webhook_attempts WHERE response_status IS NULL"))).scalar_one()
+    assert failed == 3  # connection refused, each recorded
+
+    listening = receiver(lambda r, q: (next(answers, 200), {}, b"ok"), port=port)
+    await settle(sender)
+    ids = [r.headers["webhook-id"] for r in listening.received]
+    assert len(set(ids)) == 3  # every event arrived
+    assert len(ids) == 5  # ... after two 500s, with the same ids
+    for request in listening.received:
+        Webhook(endpoint["secret"]).verify(request.body, request.headers)
+    by_event = {r.json()["event_id"] for r in listening.received}
+    assert by_event == {str(e.id) for e in events}
+
+
+async def _session(sender):
+    return sender.sessionmaker()
+
+
+async def test_429_retry_after_is_honoured(live, vendor, consume, dispatcher, receiver,
+                                           create_endpoint, deal_event, settle, sessionmaker):
+    answers = iter([(429, {"Retry-After": "2"})])
+    listening = receiver(lambda r, q: (*next(answers, (200, {})), b""))
+    await create_endpoint(live, vendor, listening.url)
+    await consume(deal_event(uuid.uuid4()))
+    sender = dispatcher(retry_schedule_seconds=[0.05])
+    await sender.run_once()
+    await asyncio.wait(set(sender.in_flight))
+    async with sessionmaker() as session:
+        row = (await session.execute(text(
+            "SELECT d.next_attempt_at, a.attempted_at, d.status FROM webhook_deliveries d "
+            "JOIN webhook_attempts a ON a.delivery_id = d.id"))).one()
+    assert row.status == "pending"
+    # The schedule said 0.05 s; the receiver asked for 2.
+    assert row.next_attempt_at - row.attempted_at >= dt.timedelta(seconds=2)
+    await settle(sender)
+    assert len(listening.received) == 2
+
+
+async def test_410_disables_the_endpoint(live, vendor, consume, dispatcher, receiver,
+                                         create_endpoint, deal_event, settle, sessionmaker):
+    listening = receiver(lambda r, q: (410, {}, b"gone"))
+    endpoint = await create_endpoint(live, vendor, listening.url)
+    await consume(deal_event(uuid.uuid4()))
+    await settle(dispatcher())
+    assert len(listening.received) == 1  # no retry after 410
+    read = (await live.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=vendor)).json()
+    assert read["enabled"] is False and read["disabled_reason"] == "gone"
+    async with sessionmaker() as session:
+        events = (await session.execute(text(
+            "SELECT event_type, envelope FROM outbox"))).all()
+    assert [e.event_type for e in events] == ["prm.webhook.endpoint.disabled.v1"]
+    assert events[0].envelope["data"]["endpoint_id"] == endpoint["id"]
+    assert events[0].envelope["data"]["reason"] == "gone"
+    await consume(deal_event(uuid.uuid4()))  # a disabled endpoint gets no new messages
+    async with sessionmaker() as session:
+        assert (await session.execute(text(
+            "SELECT count(*) FROM webhook_deliveries"))).scalar_one() == 1
+
+
+async def test_failing_for_days_disables(live, vendor, consume, dispatcher, receiver,
+                                         create_endpoint, deal_event, settle, sessionmaker):
+    listening = receiver(lambda r, q: (503, {}, b"x" * 10000))
+    endpoint = await create_endpoint(live, vendor, listening.url)
+    async with sessionmaker() as session:
+        await session.execute(text(
+            "UPDATE webhook_endpoints SET failing_since = now() - interval '6 days'"))
+        await session.commit()
+    await consume(deal_event(uuid.uuid4()))
+    await settle(dispatcher())
+    read = (await live.get(f"/v1/webhook-endpoints/{endpoint['id']}", headers=vendor)).json()
+    assert read["enabled"] is False and read["disabled_reason"] == "failing"
+    async with sessionmaker() as session:
+        body = (await session.execute(text(
+            "SELECT response_body FROM webhook_attempts"))).scalar_one()
+    assert len(body) == 4096  # the answer is kept only up to the cap
+
+
+async def test_a_receiver_that_never_answers_holds_up_no_one(live, vendor, consume, dispatcher,
+                                                            receiver, create_endpoint,
+                                                            deal_event, sessionmaker):
+    def hang(r, q):
+        r.release.wait(30)
+        return 200, {}, b""
+
+    stuck = receiver(hang)
+    healthy = receiver()
+    await create_endpoint(live, vendor, stuck.url)
+    await create_endpoint(live, vendor, healthy.url)
+    await consume(*[deal_event(uuid.uuid4()) for _ in range(20)])
+    sender = dispatcher(concurrency=8, per_endpoint_concurrency=2, timeout_seconds=10)
+    stop = asyncio.Event()
+    running = asyncio.create_task(sender.run(stop))
+    try:
+        async with asyncio.timeout(8):  # well within the stuck attempts' timeout
+            while len(healthy.received) < 20:  # noqa: ASYNC110 - counted in its thread
+                await asyncio.sleep(0.05)
+        assert len(stuck.received) <= 2  # its share of concurrency, still hanging
+    finally:
+        stuck.release.set()
+        stop.set()
+        await running
+
+
+async def test_rotation_overlap_sends_both_signatures(live, vendor, consume, dispatcher,
+                                                      receiver, create_endpoint, deal_event,
+                                                      settle):
+    listening = receiver()
+    endpoint = await create_endpoint(live, vendor, listening.url)
+    rotated = (await live.post(f"/v1/webhook-endpoints/{endpoint['id']}/rotate-secret",
+                               headers=vendor, json={"overlap_hours": 1})).json()
+    await consume(deal_event(uuid.uuid4()))
+    sender = dispatcher()
+    await settle(sender)
+    [during] = listening.received
+    assert len(during.headers["webhook-signature"].split(" ")) == 2
+    for secret in (endpoint["secret"], rotated["secret"]):
+        Webhook(secret).verify(during.body, during.headers)
+
+    # Rotated again without overlap: only the newest secret signs.
+    newest = (await live.post(f"/v1/webhook-endpoints/{endpoint['id']}/rotate-secret",
+                              headers=vendor, json={"overlap_hours": 0})).json()
+    await consume(deal_event(uuid.uuid4()))
+    await settle(sender)
+    after = listening.received[-1]
+    Webhook(newest["secret"]).verify(after.body, after.headers)
+    for old in (endpoint["secret"], rotated["secret"]):
+        with pytest.raises(WebhookVerificationError):
+            Webhook(old).verify(after.body, after.headers)
+
+
+async def test_ordered_endpoint_keeps_an_aggregates_order(live, vendor, consume, dispatcher,
+                                                          receiver, create_endpoint,
+                                                          deal_event, settle):
+    failures = {"left": 2}
+    lock = threading.Lock()
+
+    def flaky_first(r, q):
+        with lock:
+            if q.json()["data"]["version"] == 2 and failures["left"]:
+                failures["left"] -= 1
+                return 503, {}, b""
+        return 200, {}, b""
+
+    listening = receiver(flaky_first)
+    await create_endpoint(live, vendor, listening.url, ordered=True)
+    deal, partner = uuid.uuid4(), uuid.uuid4()
+    await consume(deal_event(partner, deal, version=2), deal_event(partner, deal, version=3))
+    await settle(dispatcher())
+    versions = [r.json()["data"]["version"] for r in listening.received]
+    assert versions == [2, 2, 2, 3]  # 3 waited for 2
+
+
+async def test_a_dead_workers_deliveries_are_sent_by_another(live, vendor, consume,
+                                                             dispatcher, receiver,
+                                                             create_endpoint, deal_event,
+                                                             settle, sessionmaker):
+    """A worker claims and dies before sending (as if SIGKILLed); once its lease runs out,
+    another worker sends the same message, with the same webhook-id."""
+    listening = receiver()
+    await create_endpoint(live, vendor, listening.url)
+    await consume(deal_event(uuid.uuid4()))
+    dead = dispatcher(lease_seconds=0.5)
+    [claimed] = await dead.claim(10)  # ... and never records anything
+    survivor = dispatcher()
+    assert await survivor.claim(10) == []  # leased: not twice at once
+    await asyncio.sleep(0.6)
+    await settle(survivor)
+    [request] = listening.received
+    assert request.headers["webhook-id"] == str(claimed.message_id)
+    async with sessionmaker() as session:
+        assert (await session.execute(text(
+            "SELECT attempts FROM webhook_deliveries"))).scalar_one() == 2
+
+
+async def test_operations(live, vendor, consume, dispatcher, receiver, create_endpoint,
+                          deal_event, settle):
+    """Test ping, failure, recover, resend, statistics, attempts log."""
+    state = {"status": 500}
+    listening = receiver(lambda r, q: (state["status"], {}, b"busy"))
+    endpoint = await create_endpoint(live, vendor, listening.url)
+    base = f"/v1/webhook-endpoints/{endpoint['id']}"
+    started = dt.datetime.now(dt.UTC).isoformat()
+    ping = await live.post(f"{base}/test", headers=vendor)
+    assert ping.status_code == 202, ping.text
+    await consume(deal_event(uuid.uuid4()))
+    sender = dispatcher(retry_schedule_seconds=[0.01])
+    await settle(sender)
+    stats = (await live.get(f"{base}/stats", headers=vendor)).json()
+    assert stats["failed"] == 2 and stats["attempts_24h"] == 4
+    assert stats["failed_attempts_24h"] == 4
+    failed = (await live.get(f"{base}/attempts?outcome=failed", headers=vendor)).json()
+    assert len(failed["items"]) == 4 and failed["items"][0]["response_body"] == "busy"
+
+    state["status"] = 200
+    recovered = await live.post(f"{base}/recover", headers=vendor, json={"since": started})
+    assert recovered.json() == {"recovered": 2}
+    await settle(sender)
+    assert {r.json()["type"] for r in listening.received[-2:]} == {
+        "prm.webhook.test.v1", "prm.deal.approved.v1"}
+    message = ping.json()["id"]
+    resent = await live.post(f"/v1/webhook-messages/{message}/resend", headers=vendor,
+                             json={"endpoint_id": endpoint["id"]})
+    assert resent.status_code == 200 and resent.json()["status"] == "pending"
+    await settle(sender)
+    assert listening.received[-1].headers["webhook-id"] == message
+    stats = (await live.get(f"{base}/stats", headers=vendor)).json()
+    assert stats["succeeded"] == 2 and stats["failed"] == 0 and stats["pending"] == 0
