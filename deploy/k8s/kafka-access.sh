@@ -108,6 +108,8 @@ allow prm-webhooks --topic prm.deals --operation Read --operation Describe --ope
 allow prm-webhooks --topic prm.deals.dlt --operation Write --operation Describe --operation Create
 allow prm-webhooks --topic prm.incentives --operation Read --operation Describe --operation Create
 allow prm-webhooks --topic prm.incentives.dlt --operation Write --operation Describe --operation Create
+allow prm-webhooks --topic prm.attribution --operation Read --operation Describe --operation Create
+allow prm-webhooks --topic prm.attribution.dlt --operation Write --operation Describe --operation Create
 allow prm-webhooks --topic prm.webhooks --operation Read --operation Describe --operation Create
 allow prm-webhooks --topic prm.webhooks.dlt --operation Write --operation Describe --operation Create
 allow prm-webhooks --group webhooks. --resource-pattern-type prefixed --operation Read

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from prm_contracts import (
     API_KEYS_TOPIC,
+    ATTRIBUTION_TOPIC,
     DEALS_TOPIC,
     INCENTIVES_TOPIC,
     PARTNERS_TOPIC,
@@ -16,7 +17,8 @@ WEBHOOKS_WRITE = "webhooks:write"
 
 # Every context's topic whose events become webhooks (the service's own included: an endpoint
 # may subscribe to its peers being disabled).
-DELIVERED_TOPICS = (PARTNERS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC, WEBHOOKS_TOPIC)
+DELIVERED_TOPICS = (PARTNERS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC, ATTRIBUTION_TOPIC,
+                    WEBHOOKS_TOPIC)
 
 SERVICE = ServiceDeclaration(
     name="webhooks",
@@ -38,7 +40,7 @@ SERVICE = ServiceDeclaration(
         "resolves to a loopback, private, link-local or otherwise internal address.",
     },
     publishes=(WEBHOOKS_TOPIC,),
-    consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC, WEBHOOKS_TOPIC),
+    consumes=(API_KEYS_TOPIC, *DELIVERED_TOPICS),
     migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
     migration_order=60,
 )
