@@ -57,6 +57,7 @@ def test_generated_client_scenario(client_package, prm_stack_processes):
         PartnerStatus,
         PartnerType,
         Problem,
+        StatusChange,
     )
 
     url = prm_stack_processes.gateway_url
@@ -70,11 +71,13 @@ def test_generated_client_scenario(client_package, prm_stack_processes):
     assert isinstance(partner, PartnerOut) and partner.status is PartnerStatus.ONBOARDING
 
     # Activate with If-Match: the ETag of the create response.
+    # (The body, a reason, is optional in the contract; this generator wants one sent.)
     activated = partners_activate_partner.sync_detailed(
-        partner.id, client=admin, if_match=created.headers["etag"])
+        partner.id, client=admin, if_match=created.headers["etag"],
+        body=StatusChange(reason="agreement signed"))
     assert activated.status_code == 200 and activated.parsed.status is PartnerStatus.ACTIVE
     stale = partners_activate_partner.sync_detailed(
-        partner.id, client=admin, if_match=created.headers["etag"])
+        partner.id, client=admin, if_match=created.headers["etag"], body=StatusChange())
     assert stale.status_code == 412 and isinstance(stale.parsed, Problem)
 
     key = api_keys_create_api_key.sync_detailed(client=admin, body=ApiKeyCreate(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from decimal import Decimal
 from typing import Annotated
 
 import email_validator
 import langcodes
 import pycountry
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 
 def _country(value: str) -> str:
@@ -107,4 +108,20 @@ EmailAddress = Annotated[
     AfterValidator(_email),
     Field(description="E-mail address (the domain part normalised)",
           examples=["priya@northwind.example"]),
+]
+
+
+def _decimal_text(value: object) -> object:
+    """A decimal must arrive written as a string: a JSON number would pass through a float."""
+    if isinstance(value, str | Decimal):
+        return value
+    raise ValueError('a decimal number written as a string is expected, e.g. "7.5"')
+
+
+# A non-negative decimal written as a string in JSON (rates, weights, half-lives: not money,
+# which is `Money`). Add bounds with Field(gt=, le=, max_digits=, decimal_places=).
+DecimalText = Annotated[
+    Decimal, BeforeValidator(_decimal_text),
+    WithJsonSchema({"type": "string", "pattern": r"^[0-9]{1,12}(\.[0-9]{1,6})?$",
+                    "examples": ["7.5"]}),
 ]

@@ -88,11 +88,13 @@ def upgrade() -> None:
     rules = op.create_table(
         "attribution_rules",
         sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column("version", sa.Integer(), nullable=False, unique=True),
+        sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("rules", JSONB(), nullable=False),
         sa.Column("notes", sa.String(500)),
         sa.Column("published_by", sa.String(200), nullable=False),
         sa.Column("published_at", TS, nullable=False),
+        # Named as the models' metadata names it (a column's unique=True here would not be).
+        sa.UniqueConstraint("version", name="uq_attribution_rules_version"),
     )
     op.bulk_insert(rules, [{
         "id": uuid.UUID("0193c1d0-0000-7000-8000-000000000001"), "version": 1,

@@ -21,12 +21,11 @@ SERVICE = ServiceDeclaration(
                         write=ATTRIBUTION_WRITE),
             RoutePrefix("/v1/attributed-deals", read=ATTRIBUTION_READ,
                         write=ATTRIBUTION_WRITE),
-            RoutePrefix("/v1/attribution-credits", read=ATTRIBUTION_READ,
-                        write=ATTRIBUTION_WRITE),
             RoutePrefix("/v1/attribution-fx-rates", read=ATTRIBUTION_READ,
                         write=ATTRIBUTION_WRITE),
+            # A report over a period the caller names, not a list of resources.
             RoutePrefix("/v1/attribution-kpis", read=ATTRIBUTION_READ,
-                        write=ATTRIBUTION_WRITE)),
+                        write=ATTRIBUTION_WRITE, lists=False)),
     scopes=(
         Scope(ATTRIBUTION_READ, "Read touchpoints, attribution rules, credits and KPIs (a "
               "partner key: its own org's).", partner=True, partner_default=True),

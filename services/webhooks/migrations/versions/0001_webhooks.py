@@ -55,12 +55,14 @@ def upgrade() -> None:
     op.create_table(
         "webhook_messages",
         sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column("event_id", sa.Uuid(), unique=True),
+        sa.Column("event_id", sa.Uuid()),
         sa.Column("event_type", sa.String(200), nullable=False),
         sa.Column("partner_id", sa.Uuid()),
         sa.Column("ordering_key", sa.String(200), nullable=False),
         sa.Column("payload", sa.Text(), nullable=False),
         sa.Column("created_at", _TS, nullable=False),
+        # Named as the models' metadata names it (a column's unique=True here would not be).
+        sa.UniqueConstraint("event_id", name="uq_webhook_messages_event_id"),
     )
     op.create_index("ix_webhook_messages_partner_id_id", "webhook_messages", ["partner_id", "id"])
     op.create_table(

@@ -56,6 +56,8 @@ async def list_attribution_rules(session: Session, caller: Caller,
 
 
 @router.get("/current", summary="The newest version of the attribution rules",
+            description="What new results are computed by; its ETag is the version, for "
+            "If-Match when publishing the next one.",
             responses={**problem_responses(404), **resource_headers()})
 async def get_current_attribution_rules(response: Response, session: Session, caller: Caller
                                         ) -> AttributionRulesOut:
@@ -63,6 +65,8 @@ async def get_current_attribution_rules(response: Response, session: Session, ca
 
 
 @router.get("/{version}", summary="One version of the attribution rules",
+            description="Published versions never change: each result names the version "
+            "it was computed by.",
             responses={**problem_responses(404), **resource_headers()})
 async def get_attribution_rules(version: Annotated[int, Path(ge=1, le=2**31 - 1)],
                                 response: Response, session: Session, caller: Caller

@@ -5,11 +5,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from prm_platform.types import DecimalText
+
 TOUCH_KINDS = ("registration", "co_sell", "referral", "consulting", "implementation",
                "integration", "technical_validation", "marketing", "training", "other")
 TouchKind = Literal["registration", "co_sell", "referral", "consulting", "implementation",
                     "integration", "technical_validation", "marketing", "training", "other"]
-Weight = Annotated[Decimal, Field(ge=0, le=1000, max_digits=10, decimal_places=4)]
+Weight = Annotated[DecimalText, Field(ge=0, le=1000, max_digits=10, decimal_places=4)]
 
 
 def _registration_only() -> list[TouchKind]:
@@ -45,8 +47,8 @@ class AttributionRulesDocument(BaseModel):
         "shapley_samples": 1000, "shapley_seed": 1}]})
 
     sourcing: AttributionSourcingRule = Field(default_factory=AttributionSourcingRule)
-    time_decay_half_life_days: Decimal = Field(default=Decimal(7), gt=0, le=3650,
-                                               max_digits=8, decimal_places=3)
+    time_decay_half_life_days: DecimalText = Field(default=Decimal(7), gt=0, le=3650,
+                                                   max_digits=8, decimal_places=3)
     custom_kind_weights: dict[TouchKind, Weight] = Field(
         default_factory=_default_kind_weights,
         description="The custom model's weight of a touch of each kind.")

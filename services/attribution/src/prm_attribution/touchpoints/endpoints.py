@@ -50,6 +50,8 @@ async def list_touchpoints(
 
 
 @router.get("/{touchpoint_id:uuid}", summary="Get a touchpoint",
+            description="Its partner, deal or customer, kind, time and evidence; a partner "
+            "key sees its own org's only.",
             responses={**problem_responses(404), **resource_headers()})
 async def get_touchpoint(touchpoint_id: uuid.UUID, response: Response, session: Session,
                          caller: Caller) -> TouchpointOut:

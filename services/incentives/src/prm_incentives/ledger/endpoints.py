@@ -115,6 +115,8 @@ async def list_transfers(
 
 
 @router.get("/transfers/{transfer_id:uuid}", summary="Get a transfer",
+            description="Its accounts, amount in the currency's minor unit, status (pending, "
+            "posted, voided, expired) and what was posted.",
             responses={**problem_responses(404), **resource_headers()})
 async def get_transfer(transfer_id: uuid.UUID, response: Response, session: Session,
                        caller: Caller) -> TransferOut:
@@ -188,6 +190,8 @@ async def create_conversion(body: ConversionIn, response: Response, session: Ses
 
 
 @router.get("/conversions/{conversion_id:uuid}", summary="Get a conversion",
+            description="The two linked transfers of a move between currencies and the "
+            "rate they used.",
             responses=problem_responses(404))
 async def get_conversion(conversion_id: uuid.UUID, session: Session, caller: Caller
                          ) -> ConversionOut:

@@ -151,10 +151,12 @@ class TransferOut(BaseModel):
                                         "once voided or expired.")
     timeout_seconds: int | None
     expires_at: dt.datetime | None
-    reverses_id: uuid.UUID | None
-    conversion_id: uuid.UUID | None
+    # Defaults only so that examples may leave nulls out (the contract's examples drop them);
+    # answers always carry these fields.
+    reverses_id: uuid.UUID | None = None
+    conversion_id: uuid.UUID | None = None
     code: str
-    reference: str | None
+    reference: str | None = None
     version: int
     created_at: dt.datetime
     resolved_at: dt.datetime | None
@@ -252,7 +254,7 @@ class ConversionOut(BaseModel):
     transfer_ids: list[uuid.UUID] = Field(description="source -> FX account of the source "
                                           "currency, then FX account of the destination "
                                           "currency -> destination")
-    reference: str | None
+    reference: str | None = None
     created_at: dt.datetime
 
     @classmethod

@@ -71,6 +71,7 @@ async def list_budgets(session: Session, caller: Caller, page: Pages) -> Page[Bu
 
 
 @router.get("/budgets/{budget_id:uuid}", tags=["mdf budgets"], summary="Get a budget",
+            description="With its pool's balances (vendor keys).",
             responses={**problem_responses(404), **resource_headers()})
 async def get_budget(budget_id: uuid.UUID, response: Response, session: Session,
                      caller: Caller) -> BudgetOut:
@@ -113,6 +114,8 @@ async def list_allocations(
 
 @router.get("/allocations/{allocation_id:uuid}", tags=["mdf allocations"],
             summary="Get an allocation",
+            description="With its account's balances; a partner key sees its own org's "
+            "only.",
             responses={**problem_responses(404), **resource_headers()})
 async def get_allocation(allocation_id: uuid.UUID, response: Response, session: Session,
                          caller: Caller) -> AllocationOut:
@@ -160,6 +163,8 @@ async def list_requests(
 
 
 @router.get("/requests/{request_id:uuid}", tags=["mdf requests"], summary="Get a fund request",
+            description="Its status, the funds it reserves and the last decision's reason; "
+            "a partner key sees its own org's only.",
             responses={**problem_responses(404), **resource_headers()})
 async def get_request(request_id: uuid.UUID, response: Response, session: Session,
                       caller: Caller) -> FundRequestOut:
@@ -252,6 +257,8 @@ async def list_claims(
 
 
 @router.get("/claims/{claim_id:uuid}", tags=["mdf claims"], summary="Get a claim",
+            description="With its proof files' names, types, sizes and hashes; a partner "
+            "key sees its own org's only.",
             responses={**problem_responses(404), **resource_headers()})
 async def get_claim(claim_id: uuid.UUID, response: Response, session: Session,
                     caller: Caller) -> ClaimOut:

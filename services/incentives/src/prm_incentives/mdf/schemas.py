@@ -208,7 +208,7 @@ class FundRequestOut(BaseModel):
     partner_id: uuid.UUID
     activity_type: str
     title: str
-    description: str | None
+    description: str | None = None
     start_date: dt.date
     end_date: dt.date
     planned_cost: Money
@@ -216,7 +216,7 @@ class FundRequestOut(BaseModel):
     expected_leads: int | None
     status: RequestStatus
     approved_by: str | None = Field(description="vendor or rule (auto-approval)")
-    reason: str | None = Field(description="The reason given with the last decision")
+    reason: str | None = Field(default=None, description="The reason given with the last decision")
     reservation_id: uuid.UUID = Field(description="The pending ledger transfer that reserves "
                                       "the planned cost")
     decision_due_at: dt.datetime = Field(description="Undecided by then, the request expires")
