@@ -84,6 +84,8 @@ allow prm-incentives --topic prm.api-keys --operation Read --operation Describe 
 allow prm-incentives --topic prm.api-keys.dlt --operation Write --operation Describe --operation Create
 allow prm-incentives --topic prm.partners --operation Read --operation Describe --operation Create
 allow prm-incentives --topic prm.partners.dlt --operation Write --operation Describe --operation Create
+allow prm-incentives --topic prm.deals --operation Read --operation Describe --operation Create
+allow prm-incentives --topic prm.deals.dlt --operation Write --operation Describe --operation Create
 allow prm-incentives --group incentives. --resource-pattern-type prefixed --operation Read
 
 # attribution

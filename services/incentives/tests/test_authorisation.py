@@ -14,6 +14,7 @@ import pytest
 from prm_stack.testing import guarded_routes
 
 from .conftest import PARTNER_SCOPES, VENDOR_SCOPES
+from .rebate_helpers import deliver, won
 
 _TODAY = dt.date.today().isoformat()
 _PROOF = {"filename": "p.pdf", "content_type": "application/pdf",
@@ -29,13 +30,23 @@ class Org:
     claim: dict
     open_request: dict  # submitted
     scoped: Callable[..., dict[str, str]]
+    accrual: dict  # a rebate accrued on a won deal
+    spiff_accrual: dict  # a SPIFF accrued on the same deal
+    batch: dict  # a draft payout batch of both
 
 
 @pytest.fixture
-async def orgs(client, vendor, list_partner, as_partner) -> tuple[Org, Org]:
+async def orgs(app, client, vendor, list_partner, as_partner) -> tuple[Org, Org]:
     budget = (await client.post("/v1/mdf/budgets", headers=vendor, json={
         "programme": f"bola-{uuid.uuid4().hex[:8]}", "period": "2025",
         "amount": {"amount": "10000.00", "currency": "EUR"}})).json()
+    rebates = (await client.post("/v1/rebates/programmes", headers=vendor, json={
+        "name": f"bola-{uuid.uuid4().hex[:8]}", "currency": "EUR", "basis": "tier",
+        "starts_on": "2025-01-01", "ends_on": "2025-12-31", "rules": [{"rate": "2"}]})).json()
+    spiff = (await client.post("/v1/spiffs", headers=vendor, json={
+        "name": f"bola-{uuid.uuid4().hex[:8]}", "starts_on": "2025-01-01",
+        "ends_on": "2025-12-31", "fixed_amount": {"amount": "10.00", "currency": "EUR"},
+        "fund": {"amount": "100.00", "currency": "EUR"}})).json()
     found = []
     for _ in range(2):
         partner_id = await list_partner("active")
@@ -55,8 +66,20 @@ async def orgs(client, vendor, list_partner, as_partner) -> tuple[Org, Org]:
         assert claim.status_code == 201, claim.text
         open_request = (await client.post("/v1/mdf/requests", headers=headers, json=body)
                         ).json()
+        async with app.state.sessionmaker() as session:
+            await deliver(session, won(partner_id, "1000.00"))
+            await session.commit()
+        [accrual] = (await client.get("/v1/rebates/accruals", headers=vendor, params={
+            "programme_id": rebates["id"], "partner_id": str(partner_id)})).json()["items"]
+        [spiff_accrual] = (await client.get("/v1/spiffs/accruals", headers=vendor, params={
+            "spiff_id": spiff["id"], "partner_id": str(partner_id)})).json()["items"]
+        batch = await client.post("/v1/payouts/batches", headers=vendor, json={
+            "partner_id": str(partner_id), "currency": "EUR", "period_from": "2025-01-01",
+            "period_to": _TODAY})
+        assert batch.status_code == 201, batch.text
         found.append(Org(str(partner_id), headers, allocation, request, claim.json(),
-                         open_request, functools.partial(as_partner, partner_id)))
+                         open_request, functools.partial(as_partner, partner_id), accrual,
+                         spiff_accrual, batch.json()))
     return found[0], found[1]
 
 
@@ -78,7 +101,10 @@ def hidden(method: str, path: str, body: dict | None = None):
         def url(org: Org) -> str:
             return path.format(allocation_id=org.allocation["id"],
                                request_id=org.request["id"], claim_id=a.claim["id"],
-                               proof_id=a.claim["proofs"][0]["id"])
+                               proof_id=a.claim["proofs"][0]["id"],
+                               accrual_id=org.accrual["id"],
+                               spiff_accrual_id=org.spiff_accrual["id"],
+                               batch_id=org.batch["id"])
         response = await client.request(method, url(a), json=body, headers=b.headers)
         assert response.status_code == 404, response.text
         assert response.json()["type"] == "/problems/not-found"
@@ -118,6 +144,14 @@ async def revise_another_orgs_request(client, a: Org, b: Org) -> None:
     assert response.status_code == 404
     seen = await client.get(f"/v1/mdf/requests/{a.open_request['id']}", headers=a.headers)
     assert seen.json()["title"] == "Event"
+
+
+async def another_orgs_statement(client, a: Org, b: Org) -> None:
+    url = f"/v1/payouts/statement?partner_id={a.partner_id}&from=2025-01-01&to={_TODAY}"
+    response = await client.get(url, headers=b.headers)
+    assert response.status_code == 404 and response.json()["type"] == "/problems/not-found"
+    own = await client.get(url, headers=a.headers)
+    assert own.status_code == 200 and own.json()["items"]
 
 
 _ID = "/{id}"
@@ -179,6 +213,47 @@ CASES = {
     ("GET", "/v1/ledger/conversions/{conversion_id}"): vendor_only(
         "GET", "/v1/ledger/conversions" + _ID),
 }
+
+CASES.update({
+    ("POST", "/v1/rebates/programmes"): vendor_only("POST", "/v1/rebates/programmes", {
+        "name": "x", "currency": "EUR", "basis": "tier", "starts_on": "2025-01-01",
+        "rules": [{"rate": "1"}]}),
+    ("GET", "/v1/rebates/programmes"): vendor_only("GET", "/v1/rebates/programmes"),
+    ("GET", "/v1/rebates/programmes/{programme_id}"): vendor_only(
+        "GET", "/v1/rebates/programmes" + _ID),
+    ("POST", "/v1/rebates/programmes/{programme_id}/true-ups"): vendor_only(
+        "POST", "/v1/rebates/programmes/{id}/true-ups", {
+            "partner_id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b",
+            "period_from": "2025-01-01", "period_to": "2025-03-31"}),
+    ("GET", "/v1/rebates/accruals"): listing("/v1/rebates/accruals", "accrual"),
+    ("GET", "/v1/rebates/accruals/{accrual_id}"): hidden(
+        "GET", "/v1/rebates/accruals/{accrual_id}"),
+    ("POST", "/v1/rebates/accruals/{accrual_id}/reverse"): vendor_only(
+        "POST", "/v1/rebates/accruals/{id}/reverse", {"reason": "undone"}),
+    ("POST", "/v1/spiffs"): vendor_only("POST", "/v1/spiffs", {
+        "name": "x", "starts_on": "2025-01-01", "ends_on": "2025-12-31", "rate": "1",
+        "fund": {"amount": "1.00", "currency": "EUR"}}),
+    ("GET", "/v1/spiffs"): vendor_only("GET", "/v1/spiffs"),
+    ("GET", "/v1/spiffs/{spiff_id}"): vendor_only("GET", "/v1/spiffs" + _ID),
+    ("GET", "/v1/spiffs/accruals"): listing("/v1/spiffs/accruals", "spiff_accrual"),
+    ("GET", "/v1/spiffs/accruals/{accrual_id}"): hidden(
+        "GET", "/v1/spiffs/accruals/{spiff_accrual_id}"),
+    ("POST", "/v1/spiffs/accruals/{accrual_id}/reverse"): vendor_only(
+        "POST", "/v1/spiffs/accruals/{id}/reverse", {"reason": "undone"}),
+    ("POST", "/v1/payouts/batches"): vendor_only("POST", "/v1/payouts/batches", {
+        "partner_id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b", "currency": "EUR",
+        "period_from": "2025-01-01", "period_to": "2025-12-31"}),
+    ("GET", "/v1/payouts/batches"): listing("/v1/payouts/batches", "batch"),
+    ("GET", "/v1/payouts/batches/{batch_id}"): hidden("GET", "/v1/payouts/batches/{batch_id}"),
+    ("POST", "/v1/payouts/batches/{batch_id}/approve"): vendor_only(
+        "POST", "/v1/payouts/batches/{id}/approve"),
+    ("GET", "/v1/payouts/batches/{batch_id}/export"): vendor_only(
+        "GET", "/v1/payouts/batches/{id}/export?format=csv"),
+    ("POST", "/v1/payouts/batches/{batch_id}/paid"): vendor_only(
+        "POST", "/v1/payouts/batches/{id}/paid", {"payment_reference": "X-1",
+                                                  "paid_on": "2025-07-01"}),
+    ("GET", "/v1/payouts/statement"): another_orgs_statement,
+})
 
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
 

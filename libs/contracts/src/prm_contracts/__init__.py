@@ -431,6 +431,67 @@ class MdfClaimRejectedV1(MdfClaimChange):
     reason: str
 
 
+class RebateAccruedV1(EventPayload):
+    event_type = "prm.rebate.accrued.v1"
+    topic = INCENTIVES_TOPIC
+    summary = "A rebate was accrued to a partner for a won deal (or a period's true-up): the " \
+              "amount is payable to the partner."
+
+    accrual_id: uuid.UUID
+    programme_id: uuid.UUID
+    partner_id: uuid.UUID
+    deal_id: uuid.UUID | None = Field(default=None, description="None for a period's true-up")
+    kind: str = Field(description="Known: deal, true_up")
+    amount: Amount
+    rate: str = Field(description="The rate that applied, in percent (decimal string)")
+    version: int
+
+
+class SpiffAccruedV1(EventPayload):
+    event_type = "prm.spiff.accrued.v1"
+    topic = INCENTIVES_TOPIC
+    summary = "A SPIFF bonus was accrued to a partner for a won deal (at most what the " \
+              "partner's and the SPIFF's caps left): the amount is payable to the partner."
+
+    accrual_id: uuid.UUID
+    spiff_id: uuid.UUID
+    partner_id: uuid.UUID
+    deal_id: uuid.UUID
+    amount: Amount
+    capped: bool = Field(description="Less than the full bonus, because a cap was reached")
+    version: int
+
+
+class PayoutBatchChange(EventPayload):
+    """What every event of a payout batch carries."""
+
+    batch_id: uuid.UUID
+    partner_id: uuid.UUID
+    period_from: dt.date
+    period_to: dt.date
+    total: Amount = Field(description="The sum of the batch's payable amounts")
+    lines: int
+    status: str = Field(description="Known: draft, approved, exported, paid")
+    version: int
+
+
+class PayoutApprovedV1(PayoutBatchChange):
+    event_type = "prm.payout.approved.v1"
+    topic = INCENTIVES_TOPIC
+    summary = "A partner's payout batch was approved for payment; the finance system may " \
+              "export and pay it."
+
+
+class PayoutPaidV1(PayoutBatchChange):
+    event_type = "prm.payout.paid.v1"
+    topic = INCENTIVES_TOPIC
+    summary = "The finance system confirmed a payout batch paid: its amounts moved from the " \
+              "partner's payable to paid."
+
+    payment_reference: str
+    paid_on: dt.date
+
+
 class WebhookEndpointDisabledV1(EventPayload):
     event_type = "prm.webhook.endpoint.disabled.v1"
     topic = WEBHOOKS_TOPIC
@@ -481,6 +542,7 @@ CONTRACTS: dict[str, type[EventPayload]] = {
                   DealExpiredV1, DealExtendedV1, ApiKeyIssuedV1, ApiKeyRevokedV1,
                   MdfRequestSubmittedV1, MdfRequestApprovedV1, MdfRequestRejectedV1,
                   MdfRequestExpiredV1, MdfClaimSubmittedV1, MdfClaimApprovedV1,
-                  MdfClaimRejectedV1, WebhookEndpointDisabledV1,
+                  MdfClaimRejectedV1, RebateAccruedV1, SpiffAccruedV1, PayoutApprovedV1,
+                  PayoutPaidV1, WebhookEndpointDisabledV1,
                   AttributionComputedV1)
 }

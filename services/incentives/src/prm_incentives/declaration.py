@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from prm_contracts import API_KEYS_TOPIC, INCENTIVES_TOPIC, PARTNERS_TOPIC
+from prm_contracts import API_KEYS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC, PARTNERS_TOPIC
 from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
 
 INCENTIVES_READ = "incentives:read"
@@ -13,19 +13,28 @@ LEDGER_WRITE = "ledger:write"
 SERVICE = ServiceDeclaration(
     name="incentives",
     schema="incentives",
-    description="The double-entry ledger that incentive money moves through, and market "
-    "development funds: budgets, allocations to partners, fund requests and claims.",
+    description="The double-entry ledger that incentive money moves through, market "
+    "development funds (budgets, allocations to partners, fund requests and claims) and "
+    "rebate programmes and SPIFFs accrued on won deals, and payouts of what is payable.",
     app="prm_incentives.main:create_app",
     worker="prm_incentives.worker",
-    # Neither prefix lists anything by itself: the resources are one level below.
+    # Only /v1/spiffs lists by itself; the others' resources are one level below.
     routes=(RoutePrefix("/v1/ledger", read=LEDGER_READ, write=LEDGER_WRITE, lists=False),
-            RoutePrefix("/v1/mdf", read=INCENTIVES_READ, write=INCENTIVES_WRITE, lists=False)),
+            RoutePrefix("/v1/mdf", read=INCENTIVES_READ, write=INCENTIVES_WRITE, lists=False),
+            RoutePrefix("/v1/rebates", read=INCENTIVES_READ, write=INCENTIVES_WRITE,
+                        lists=False),
+            RoutePrefix("/v1/spiffs", read=INCENTIVES_READ, write=INCENTIVES_WRITE),
+            RoutePrefix("/v1/payouts", read=INCENTIVES_READ, write=INCENTIVES_WRITE,
+                        lists=False)),
     scopes=(
         # Not given to new partner keys unless asked for: requesting funds is an opt-in.
-        Scope(INCENTIVES_READ, "Read MDF budgets, allocations, fund requests and claims (a "
-              "partner key: its own org's).", partner=True),
+        Scope(INCENTIVES_READ, "Read MDF budgets, allocations, fund requests and claims, and "
+              "rebate programmes, SPIFFs and their accruals, payout batches and statements (a "
+              "partner key: its own org's).",
+              partner=True),
         Scope(INCENTIVES_WRITE, "Request funds and claim them (partner keys, for their own "
-              "org); manage budgets and decide requests and claims (vendor keys).",
+              "org); manage budgets, decide requests and claims, run rebate programmes and "
+              "SPIFFs (vendor keys).",
               partner=True),
         Scope(LEDGER_READ, "Read ledger accounts, entries and transfers (vendor keys only)."),
         Scope(LEDGER_WRITE, "Create, post and void ledger transfers (vendor keys only)."),
@@ -43,8 +52,9 @@ SERVICE = ServiceDeclaration(
                                       "active, so it cannot be given funds.",
     },
     publishes=(INCENTIVES_TOPIC,),
-    # The partner directory, and its key directory: it checks callers' keys itself.
-    consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC),
+    # The partner directory, and its key directory: it checks callers' keys itself; won deals
+    # accrue rebates.
+    consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC, DEALS_TOPIC),
     migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
     migration_order=40,
 )

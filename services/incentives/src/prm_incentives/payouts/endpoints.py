@@ -1,0 +1,155 @@
+import datetime as dt
+import uuid
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Query, Response
+
+from prm_incentives.money import money
+from prm_incentives.payouts import service
+from prm_incentives.payouts.schemas import (
+    PayoutBatchIn,
+    PayoutBatchOut,
+    PayoutExportOut,
+    PayoutLineOut,
+    PayoutPaymentIn,
+    PayoutStatementItem,
+    PayoutStatementOut,
+    PayoutStatementTotal,
+    PayoutStatus,
+)
+from prm_platform.http import (
+    Caller,
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    Session,
+    etag,
+    resource_headers,
+    service_router,
+)
+from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.problems import problem_responses
+
+router = service_router("/v1/payouts", "payouts")
+
+Pages = Annotated[PageRequest, Depends(page_request)]
+_ACTION = {**problem_responses(404, 409, 412), **resource_headers()}
+
+
+def _batch(row: Any, response: Response) -> PayoutBatchOut:
+    response.headers["ETag"] = etag(row.version)
+    return PayoutBatchOut.of(row)
+
+
+@router.post("/batches", status_code=201, summary="Create a payout batch",
+             description="Groups what became payable to the partner in the currency during "
+             "the period (rebate and SPIFF accruals, approved MDF claims; what reversals left "
+             "of them) and is not in a batch yet, up to "
+             f"{service.MAX_LINES} amounts (the rest goes into the next batch). 422 if there "
+             "is nothing to pay. A draft until approved. Vendor keys only.",
+             responses={**problem_responses(422), **resource_headers(201, location=True)})
+async def create_payout_batch(body: PayoutBatchIn, response: Response, session: Session,
+                              caller: Caller, idempotency_key: IdempotencyKeyHeader = None
+                              ) -> PayoutBatchOut:
+    row = await service.create_batch(session, caller, body)
+    response.headers["Location"] = f"/v1/payouts/batches/{row.id}"
+    return _batch(row, response)
+
+
+@router.get("/batches", summary="List payout batches",
+            description="A partner key sees its own org's. Oldest first, cursor-paginated.")
+async def list_payout_batches(
+    session: Session, caller: Caller, page: Pages,
+    partner_id: Annotated[uuid.UUID | None, Query(description="Only this partner's (a "
+                                                  "partner key: always its own)")] = None,
+    status: Annotated[PayoutStatus | None, Query(description="Only in this status")] = None,
+) -> Page[PayoutBatchOut]:
+    rows = await service.list_batches(session, caller, page, partner_id=partner_id,
+                                      status=status)
+    items, next_cursor = page.page(rows)
+    return Page[PayoutBatchOut](items=[PayoutBatchOut.of(r) for r in items],
+                                next_cursor=next_cursor)
+
+
+@router.get("/batches/{batch_id:uuid}", summary="Get a payout batch",
+            description="Its total, status and payment. A partner key sees its own org's "
+            "only.", responses={**problem_responses(404), **resource_headers()})
+async def get_payout_batch(batch_id: uuid.UUID, response: Response, session: Session,
+                           caller: Caller) -> PayoutBatchOut:
+    return _batch(await service.get_batch(session, caller, batch_id), response)
+
+
+@router.post("/batches/{batch_id:uuid}/approve", summary="Approve a payout batch",
+             description="draft -> approved; the finance system may export it then "
+             "(`prm.payout.approved.v1`). Vendor keys only.", responses=_ACTION)
+async def approve_payout_batch(batch_id: uuid.UUID, response: Response, session: Session,
+                               caller: Caller, if_match: IfMatchHeader = None,
+                               idempotency_key: IdempotencyKeyHeader = None
+                               ) -> PayoutBatchOut:
+    return _batch(await service.approve_batch(session, caller, batch_id, if_match), response)
+
+
+@router.get("/batches/{batch_id:uuid}/export", summary="Export a payout batch",
+            description="The batch and its amounts for the finance system, as JSON or CSV "
+            f"(columns {', '.join(service.CSV_COLUMNS)}; amounts decimal strings). The first "
+            "export of an approved batch moves it to exported; exporting again returns the "
+            "same content. A draft is a 409. Vendor keys only.",
+            responses={**problem_responses(404, 409), 200: {
+                "description": "The batch's amounts",
+                "content": {"application/json": {"schema": {
+                    "$ref": "#/components/schemas/PayoutExportOut"}},
+                    "text/csv": {"schema": {"type": "string"}}}}})
+async def export_payout_batch(
+    batch_id: uuid.UUID, session: Session, caller: Caller,
+    format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
+) -> PayoutExportOut:
+    row, lines = await service.export_batch(session, caller, batch_id)
+    if format == "csv":
+        return Response(  # type: ignore[return-value]
+            content=service.to_csv(row, lines), media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="payout-{row.id}.csv"',
+                     "ETag": etag(row.version)})
+    return PayoutExportOut(batch=PayoutBatchOut.of(row), lines=[PayoutLineOut(
+        transfer_id=line.transfer_id, source=line.source, source_id=line.source_id,
+        earned_on=line.earned_on, amount=money(line.amount, row.currency)) for line in lines])
+
+
+@router.post("/batches/{batch_id:uuid}/paid", summary="Record a payout batch paid",
+             description="The finance system's confirmation, with its payment reference: "
+             "every amount of the batch moves from the partner's payable to paid on the "
+             "ledger (`prm.payout.paid.v1`). The same reference again answers the paid batch "
+             "and changes nothing; another reference for a paid batch, or one that paid "
+             "another batch, is a 409. Only an exported batch is paid. Vendor keys only.",
+             responses=_ACTION)
+async def record_payout_paid(batch_id: uuid.UUID, body: PayoutPaymentIn, response: Response,
+                             session: Session, caller: Caller, if_match: IfMatchHeader = None,
+                             idempotency_key: IdempotencyKeyHeader = None) -> PayoutBatchOut:
+    row, _ = await service.record_payment(session, caller, batch_id, body, if_match)
+    return _batch(row, response)
+
+
+@router.get("/statement", summary="A partner's statement",
+            description="What the partner earned in the period (`from`..`to`, by the date "
+            "each amount was earned: a deal's close date, a claim's approval), why (the "
+            "rebate or SPIFF accrual, the MDF claim), and whether and when it was paid; "
+            "totals per currency over the whole period. The items are cursor-paginated. A "
+            "partner key sees its own org's only.",
+            responses=problem_responses(404, 422))
+async def get_payout_statement(
+    session: Session, caller: Caller, page: Pages,
+    partner_id: Annotated[uuid.UUID, Query(description="The partner")],
+    from_: Annotated[dt.date, Query(alias="from", description="First day")],
+    to: Annotated[dt.date, Query(description="Last day")],
+) -> PayoutStatementOut:
+    rows, totals = await service.statement(session, caller, partner_id, from_, to, page)
+    items, next_cursor = page.page(rows)
+    return PayoutStatementOut.model_validate({
+        "partner_id": partner_id, "from": from_, "to": to, "next_cursor": next_cursor,
+        "totals": [PayoutStatementTotal(
+            currency=t.currency, earned=money(int(t.earned), t.currency),
+            paid=money(int(t.paid), t.currency),
+            unpaid=money(int(t.earned) - int(t.paid), t.currency)) for t in totals],
+        "items": [PayoutStatementItem(
+            transfer_id=r.id, source=r.source, source_id=r.source_id, earned_on=r.earned_on,
+            amount=money(r.amount, r.currency), why=service.why(r), batch_id=r.batch_id,
+            batch_status=r.batch_status, paid_on=r.paid_on,
+            payment_reference=r.payment_reference) for r in items]})

@@ -1,0 +1,142 @@
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Response
+
+from prm_incentives.rebates import service
+from prm_incentives.rebates.schemas import (
+    AccrualStatus,
+    RebateAccrualOut,
+    RebateProgrammeIn,
+    RebateProgrammeOut,
+    RebateReversalIn,
+    RebateTrueUpIn,
+)
+from prm_platform.http import (
+    Caller,
+    IdempotencyKeyHeader,
+    IfMatchHeader,
+    Session,
+    etag,
+    resource_headers,
+    service_router,
+)
+from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.problems import problem_responses
+
+router = service_router("/v1/rebates")
+
+Pages = Annotated[PageRequest, Depends(page_request)]
+_TAG_PROGRAMMES = "rebate programmes"
+_TAG_ACCRUALS = "rebate accruals"
+
+
+def _tagged(row: Any, response: Response) -> None:
+    response.headers["ETag"] = etag(row.version)
+
+
+@router.post("/programmes", status_code=201, tags=[_TAG_PROGRAMMES],
+             summary="Create a rebate programme",
+             description="A rate card in one base currency: rates by the partner's tier, or "
+             "by its won volume over a trailing period (volume bands), optionally for a "
+             "product family (SKU prefix) or a deal type. Rules are tried in order and the "
+             "first that matches a won deal applies. Every deal won (`prm.deal.won.v1`) and "
+             "closed within the programme's dates accrues once. Vendor keys only.",
+             responses={**problem_responses(409), **resource_headers(201, location=True)})
+async def create_rebate_programme(body: RebateProgrammeIn, response: Response,
+                                  session: Session, caller: Caller,
+                                  idempotency_key: IdempotencyKeyHeader = None
+                                  ) -> RebateProgrammeOut:
+    row = await service.create_programme(session, caller, body)
+    response.headers["Location"] = f"/v1/rebates/programmes/{row.id}"
+    _tagged(row, response)
+    return RebateProgrammeOut.of(row)
+
+
+@router.get("/programmes", tags=[_TAG_PROGRAMMES], summary="List rebate programmes",
+            description="Oldest first, cursor-paginated. Vendor keys only.")
+async def list_rebate_programmes(session: Session, caller: Caller, page: Pages
+                                 ) -> Page[RebateProgrammeOut]:
+    items, next_cursor = page.page(await service.list_programmes(session, caller, page))
+    return Page[RebateProgrammeOut](items=[RebateProgrammeOut.of(r) for r in items],
+                                    next_cursor=next_cursor)
+
+
+@router.get("/programmes/{programme_id:uuid}", tags=[_TAG_PROGRAMMES],
+            summary="Get a rebate programme",
+            description="Its rules and the ledger account it pays from. Vendor keys only.",
+            responses={**problem_responses(404), **resource_headers()})
+async def get_rebate_programme(programme_id: uuid.UUID, response: Response, session: Session,
+                               caller: Caller) -> RebateProgrammeOut:
+    row = await service.get_programme(session, caller, programme_id)
+    _tagged(row, response)
+    return RebateProgrammeOut.of(row)
+
+
+@router.post("/programmes/{programme_id:uuid}/true-ups", status_code=201,
+             tags=[_TAG_PROGRAMMES], summary="True up a partner's period",
+             description="For a volume programme, once a period has ended: recomputes every "
+             "deal of the partner closed in the period at the band its whole period volume "
+             "reached, and accrues the difference to what was accrued, if positive (never a "
+             "claw-back). Once per programme, partner and period: asked again, it answers 200 "
+             "with the same true-up. Vendor keys only.",
+             responses={**problem_responses(404, 422), **resource_headers(201, location=True),
+                        200: {"description": "The true-up made before for this period",
+                              "model": RebateAccrualOut}})
+async def true_up_rebate_period(programme_id: uuid.UUID, body: RebateTrueUpIn,
+                                response: Response, session: Session, caller: Caller,
+                                idempotency_key: IdempotencyKeyHeader = None
+                                ) -> RebateAccrualOut:
+    row, created = await service.true_up(session, caller, programme_id, body)
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/v1/rebates/accruals/{row.id}"
+    _tagged(row, response)
+    return RebateAccrualOut.of(row)
+
+
+@router.get("/accruals", tags=[_TAG_ACCRUALS], summary="List rebate accruals",
+            description="What each won deal (and each true-up) earned, with the rate and "
+            "rule that applied. A partner key sees its own org's. Oldest first, "
+            "cursor-paginated.")
+async def list_rebate_accruals(
+    session: Session, caller: Caller, page: Pages,
+    partner_id: Annotated[uuid.UUID | None, Query(description="Only this partner's (a "
+                                                  "partner key: always its own)")] = None,
+    programme_id: Annotated[uuid.UUID | None, Query(description="Only this programme's")
+                            ] = None,
+    deal_id: Annotated[uuid.UUID | None, Query(description="Only this deal's")] = None,
+    status: Annotated[AccrualStatus | None, Query(description="Only in this status")] = None,
+) -> Page[RebateAccrualOut]:
+    rows = await service.list_accruals(session, caller, page, partner_id=partner_id,
+                                       programme_id=programme_id, deal_id=deal_id,
+                                       status=status)
+    items, next_cursor = page.page(rows)
+    return Page[RebateAccrualOut](items=[RebateAccrualOut.of(r) for r in items],
+                                  next_cursor=next_cursor)
+
+
+@router.get("/accruals/{accrual_id:uuid}", tags=[_TAG_ACCRUALS], summary="Get a rebate accrual",
+            description="A partner key sees its own org's only.",
+            responses={**problem_responses(404), **resource_headers()})
+async def get_rebate_accrual(accrual_id: uuid.UUID, response: Response, session: Session,
+                             caller: Caller) -> RebateAccrualOut:
+    row = await service.get_accrual(session, caller, accrual_id)
+    _tagged(row, response)
+    return RebateAccrualOut.of(row)
+
+
+@router.post("/accruals/{accrual_id:uuid}/reverse", tags=[_TAG_ACCRUALS],
+             summary="Reverse a rebate accrual",
+             description="A won deal undone (the deals service publishes no event for it): "
+             "the accrued amount moves back from the partner's payable account by a reversing "
+             "ledger transfer. Once; 409 `insufficient-funds` if it was paid out already. "
+             "Vendor keys only.",
+             responses={**problem_responses(404, 409, 412), **resource_headers()})
+async def reverse_rebate_accrual(accrual_id: uuid.UUID, body: RebateReversalIn,
+                                 response: Response, session: Session, caller: Caller,
+                                 if_match: IfMatchHeader = None,
+                                 idempotency_key: IdempotencyKeyHeader = None
+                                 ) -> RebateAccrualOut:
+    row = await service.reverse_accrual(session, caller, accrual_id, body.reason, if_match)
+    _tagged(row, response)
+    return RebateAccrualOut.of(row)

@@ -1,0 +1,76 @@
+"""SPIFFs and their accruals (migration 0004). The SPIFF's fund is its ledger pool."""
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import (
+    CHAR,
+    TIMESTAMP,
+    BigInteger,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from prm_incentives.db import Base
+
+
+class Spiff(Base):
+    __tablename__ = "spiffs"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(CHAR(3))
+    starts_on: Mapped[dt.date] = mapped_column(Date)
+    ends_on: Mapped[dt.date] = mapped_column(Date)
+    bonus_kind: Mapped[str] = mapped_column(String(10))
+    fixed_amount: Mapped[int | None] = mapped_column(BigInteger)
+    rate: Mapped[Decimal | None] = mapped_column(Numeric(18, 6))
+    sku_prefixes: Mapped[list[str]] = mapped_column(JSONB)
+    deal_types: Mapped[list[str]] = mapped_column(JSONB)
+    fund: Mapped[int] = mapped_column(BigInteger)
+    partner_cap: Mapped[int | None] = mapped_column(BigInteger)
+    pool_account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_accounts.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+    __table_args__ = (UniqueConstraint("name", name="uq_spiffs_name"),)
+
+
+class SpiffAccrual(Base):
+    __tablename__ = "spiff_accruals"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    spiff_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("spiffs.id"))
+    partner_id: Mapped[uuid.UUID]
+    deal_id: Mapped[uuid.UUID]
+    closed_on: Mapped[dt.date] = mapped_column(Date)
+    deal_type: Mapped[str] = mapped_column(String(40))
+    currency: Mapped[str] = mapped_column(CHAR(3))
+    deal_amount: Mapped[int] = mapped_column(BigInteger)
+    base_amount: Mapped[int] = mapped_column(BigInteger)
+    bonus: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    capped_by: Mapped[str | None] = mapped_column(String(10))
+    status: Mapped[str] = mapped_column(String(10))
+    transfer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ledger_transfers.id"))
+    reversal_transfer_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("ledger_transfers.id"))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+    __table_args__ = (
+        UniqueConstraint("spiff_id", "deal_id", name="uq_spiff_accruals_deal"),
+        Index("ix_spiff_accruals_partner", "spiff_id", "partner_id"),
+        Index("ix_spiff_accruals_partner_id", "partner_id", "id"),
+    )
