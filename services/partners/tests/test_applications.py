@@ -104,7 +104,7 @@ async def test_decline_needs_a_reason(client, as_vendor):
                                      headers=intake)).json()
     url = f"/v1/partner-applications/{application['id']}"
     bare = await client.post(f"{url}/decline", headers=reviewer)
-    assert bare.status_code == 422 and bare.json()["errors"][0]["field"] == "body.reason"
+    assert bare.status_code == 422 and bare.json()["errors"][0]["field"] == "reason"
     declined = await client.post(f"{url}/decline", headers=reviewer,
                                  json={"reason": "outside our regions"})
     assert declined.json()["status"] == "declined"

@@ -305,7 +305,7 @@ async def test_agreement_versions_are_numbered_in_order(client, vendor, as_partn
         "https://partners.vendor.example/legal/ra-v1.pdf"
     earlier = await client.post(versions_url, json={"effective_on": days(10)}, headers=vendor)
     assert earlier.status_code == 422
-    assert earlier.json()["errors"][0]["field"] == "body.effective_on"
+    assert earlier.json()["errors"][0]["field"] == "effective_on"
     stale = await client.post(versions_url, json={"effective_on": days(40)},
                               headers={**vendor, "If-Match": '"1"'})
     assert stale.status_code == 412

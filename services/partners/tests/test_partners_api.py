@@ -63,7 +63,7 @@ async def test_lifecycle_state_machine(client, vendor):
     assert active.json()["activated_at"] is not None
     unexplained = await client.post(f"{url}/suspend", headers=vendor)
     assert unexplained.status_code == 422
-    assert unexplained.json()["errors"][0]["field"] == "body.reason"
+    assert unexplained.json()["errors"][0]["field"] == "reason"
     suspended = await client.post(f"{url}/suspend", headers=vendor,
                                   json={"reason": "unpaid invoices"})
     assert suspended.json()["status"] == "suspended"

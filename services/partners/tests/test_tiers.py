@@ -250,7 +250,7 @@ async def test_bad_tier_input_is_a_problem(client, vendor):
         "name": "X", "rank": 1, "min_revenue": {"amount": "10", "currency": "USD"}},
         headers=vendor)
     assert other.status_code == 422
-    assert other.json()["errors"][0]["field"] == "body.min_revenue.currency"
+    assert other.json()["errors"][0]["field"] == "min_revenue.currency"
 
 
 async def test_programme_settings(client, vendor, as_vendor):

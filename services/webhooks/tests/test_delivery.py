@@ -261,3 +261,50 @@ async def test_operations(live, vendor, consume, dispatcher, receiver, create_en
     assert listening.received[-1].headers["webhook-id"] == message
     stats = (await live.get(f"{base}/stats", headers=vendor)).json()
     assert stats["succeeded"] == 2 and stats["failed"] == 0 and stats["pending"] == 0
+
+
+async def test_a_freed_slot_is_used_at_once_not_after_the_poll(live, vendor, consume,
+                                                               dispatcher, receiver,
+                                                               create_endpoint, deal_event,
+                                                               sessionmaker):
+    """With its endpoint's share in flight the loop does not sleep a whole poll interval: the
+    next delivery starts when an attempt ends (one at a time here, a 5 s poll)."""
+    listening = receiver()
+    await create_endpoint(live, vendor, listening.url)
+    await consume(*[deal_event(uuid.uuid4()) for _ in range(6)])
+    sender = dispatcher(per_endpoint_concurrency=1, poll_seconds=5)
+    stop = asyncio.Event()
+    running = asyncio.create_task(sender.run(stop))
+    try:
+        started = asyncio.get_running_loop().time()
+        while len(listening.received) < 6:
+            assert asyncio.get_running_loop().time() - started < 4.5, \
+                f"{len(listening.received)} of 6 delivered: the loop waited for its poll"
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await running
+    async with sessionmaker() as session:
+        assert (await session.execute(text(
+            "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'"
+        ))).scalar_one() == 6
+
+
+async def test_a_backlog_is_claimed_a_share_at_a_time(live, vendor, consume, dispatcher,
+                                                      receiver, create_endpoint, deal_event,
+                                                      sessionmaker):
+    """Hundreds due for each endpoint: a claim takes each one's share (or what its rate limit
+    allows) and no more, and another worker finds every share leased."""
+    listening = receiver()
+    busy = await create_endpoint(live, vendor, listening.url)
+    limited = await create_endpoint(live, vendor, f"{listening.url}/limited", rate_limit=2)
+    await consume(*[deal_event(uuid.uuid4()) for _ in range(300)])
+    first = dispatcher(per_endpoint_concurrency=4)
+    second = dispatcher(per_endpoint_concurrency=4)
+    claimed = await first.claim(64)
+    by_endpoint = {}
+    for delivery in claimed:
+        by_endpoint[str(delivery.endpoint_id)] = by_endpoint.get(str(delivery.endpoint_id),
+                                                                 0) + 1
+    assert by_endpoint == {busy["id"]: 4, limited["id"]: 2}
+    assert await second.claim(64) == []  # every share is leased

@@ -38,7 +38,8 @@ class Money(BaseModel):
     """An amount in one currency, e.g. ``{"amount": "1234.50", "currency": "EUR"}``."""
 
     model_config = ConfigDict(
-        frozen=True, json_schema_extra={"examples": [{"amount": "1234.50", "currency": "EUR"}]}
+        frozen=True, extra="forbid",
+        json_schema_extra={"examples": [{"amount": "1234.50", "currency": "EUR"}]},
     )
 
     amount: str = Field(pattern=_AMOUNT_PATTERN, description="Decimal string, no exponent.")

@@ -198,6 +198,13 @@ class ServiceUnavailable(ProblemError):
     status, slug = 503, "service-unavailable"
 
 
+def field_error(where: str, message: str) -> dict[str, str]:
+    """One bad value named as validation errors name theirs: ``where`` is its location and
+    dotted path, e.g. ``"body.parent_id"`` or ``"query.as_of"``."""
+    location, _, field = where.partition(".")
+    return {"location": location, "field": field, "message": message}
+
+
 def _dotted(path: Sequence[str | int]) -> str:
     """``("customer", "name")`` -> ``customer.name``; list items as ``scopes[0]``; a rule on
     the whole body (a model-level check) -> ``(body)``, never an empty or bare-index name."""

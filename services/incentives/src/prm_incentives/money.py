@@ -7,7 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from prm_platform.money import CurrencyCode, Money, minor_units
+from prm_platform.money import Money, minor_units
+from prm_platform.types import Currency
 
 
 def to_minor(money: Money) -> int:
@@ -33,7 +34,7 @@ class SignedAmount(BaseModel):
         "examples": [{"amount": "-1500.00", "currency": "EUR"}]})
 
     amount: Annotated[str, Field(pattern=r"^-?[0-9]{1,19}(\.[0-9]{1,4})?$")]
-    currency: CurrencyCode
+    currency: Currency
 
     @classmethod
     def of(cls, minor: int, currency: str) -> "SignedAmount":

@@ -4,7 +4,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from prm_platform.money import CurrencyCode, Money
+from prm_platform.money import Money
+from prm_platform.types import Currency
 
 Rate = Annotated[str, Field(pattern=r"^[0-9]{1,13}(\.[0-9]{1,10})?$", examples=["1.0825"],
                             description="Units of the base currency per unit of `currency` "
@@ -15,7 +16,7 @@ class AttributionFxRateIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "currency": "USD", "rate": "0.9240", "valid_on": "2026-11-01"}]})
 
-    currency: CurrencyCode
+    currency: Currency
     rate: Rate
     valid_on: dt.date = Field(description="The rate holds from this day until the next rate "
                               "of the currency")

@@ -26,9 +26,9 @@ from prm_platform.http import (
     resource_headers,
     service_router,
 )
-from prm_platform.money import CurrencyCode
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
+from prm_platform.types import Currency
 
 router = service_router("/v1/ledger", "ledger")
 
@@ -47,7 +47,7 @@ def _transfer(row: Any, response: Response) -> TransferOut:
 async def list_accounts(
     session: Session, caller: Caller, page: Pages,
     kind: Annotated[AccountKind | None, Query(description="Only accounts of this kind")] = None,
-    currency: Annotated[CurrencyCode | None, Query(description="Only this currency's")] = None,
+    currency: Annotated[Currency | None, Query(description="Only this currency's")] = None,
     partner_id: Annotated[uuid.UUID | None, Query(description="Only this partner's")] = None,
     budget_id: Annotated[uuid.UUID | None, Query(description="Only this budget's")] = None,
 ) -> Page[AccountOut]:
@@ -164,8 +164,8 @@ async def record_fx_rate(body: FxRateIn, session: Session, caller: Caller,
             description="Oldest first, cursor-paginated.")
 async def list_fx_rates(
     session: Session, caller: Caller, page: Pages,
-    base: Annotated[CurrencyCode | None, Query(description="Only this base currency")] = None,
-    quote: Annotated[CurrencyCode | None, Query(description="Only this quote currency")
+    base: Annotated[Currency | None, Query(description="Only this base currency")] = None,
+    quote: Annotated[Currency | None, Query(description="Only this quote currency")
                      ] = None,
 ) -> Page[FxRateOut]:
     rows = await service.list_rates(session, caller, page, base=base, quote=quote)

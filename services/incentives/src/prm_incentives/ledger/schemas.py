@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from prm_incentives.money import SignedAmount, money
-from prm_platform.money import CurrencyCode, Money
+from prm_platform.money import Money
+from prm_platform.types import Currency
 
 _ACCOUNT = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b"
 _OTHER = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5c"
@@ -183,8 +184,8 @@ class FxRateIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"base": "EUR", "quote": "JPY", "rate": "162.35", "effective_on": "2025-01-06"}]})
 
-    base: CurrencyCode
-    quote: CurrencyCode
+    base: Currency
+    quote: Currency
     rate: Rate
     effective_on: dt.date
 

@@ -93,6 +93,12 @@ class AllocationIn(BaseModel):
     partner_id: uuid.UUID
     amount: Money = Field(description="Moved from the budget's pool, in its currency.")
 
+    @model_validator(mode="after")
+    def _positive(self) -> "AllocationIn":
+        if to_minor(self.amount) <= 0:
+            raise ValueError("amount must be positive")
+        return self
+
 
 class AllocationOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{

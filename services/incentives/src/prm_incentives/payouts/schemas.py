@@ -5,7 +5,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from prm_incentives.money import money
-from prm_platform.money import CurrencyCode, Money, minor_units
+from prm_platform.money import Money, minor_units
+from prm_platform.types import Currency
 
 _BATCH = "0193c1d0-7777-7e3f-8a9b-0c1d2e3f4a5b"
 _PARTNER = "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f"
@@ -25,7 +26,7 @@ class PayoutBatchIn(BaseModel):
         "period_to": "2025-06-30"}]})
 
     partner_id: uuid.UUID
-    currency: CurrencyCode
+    currency: Currency
     period_from: dt.date = Field(description="Amounts that became payable on or after this")
     period_to: dt.date = Field(description="... and on or before this")
 

@@ -6,8 +6,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from prm_incentives.money import money, to_minor
-from prm_platform.money import CurrencyCode, Money, minor_units
-from prm_platform.types import DecimalText, Name
+from prm_platform.money import Money, minor_units
+from prm_platform.types import Currency, DecimalText, Name
 
 _ID = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b"
 _PROGRAMME = "0193c1d0-4444-7e3f-8a9b-0c1d2e3f4a5b"
@@ -54,7 +54,7 @@ class RebateProgrammeIn(BaseModel):
                   {"rate": "1"}]}]})
 
     name: Name
-    currency: CurrencyCode = Field(description="The programme's base currency: volumes and "
+    currency: Currency = Field(description="The programme's base currency: volumes and "
                                    "rebates are in it (deals in others are converted at the "
                                    "ledger's rate for their close date)")
     basis: RebateBasis = Field(description="tier: rates by the partner's tier; volume: by "

@@ -36,7 +36,7 @@ from prm_partners.partners.schemas import PartnerCreate
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
 from prm_platform.pagination import PageRequest
-from prm_platform.problems import Conflict, InvalidTransition, NotFound, Unprocessable
+from prm_platform.problems import Conflict, InvalidTransition, NotFound, Unprocessable, field_error
 from prm_platform.security import Principal
 
 _PROFILE_ID = 1
@@ -159,8 +159,8 @@ async def decide(session: AsyncSession, principal: Principal, application_id: uu
         raise InvalidTransition(f"this application was {application.status} already",
                                 current_status=application.status)
     if not approve and not decision.reason:
-        raise Unprocessable("say why: declining takes a reason", errors=[{
-            "field": "body.reason", "message": "required to decline"}])
+        raise Unprocessable("say why: declining takes a reason",
+                            errors=[field_error("body.reason", "required to decline")])
     if approve:
         partner = await partners.create(session, principal, PartnerCreate(
             name=application.company_name, type=application.type, country=application.country,

@@ -52,7 +52,7 @@ from prm_partners.partners.service import ensure_own, ensure_visible, publish
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
 from prm_platform.pagination import PageRequest
-from prm_platform.problems import Conflict, InvalidTransition, NotFound, Unprocessable
+from prm_platform.problems import Conflict, InvalidTransition, NotFound, Unprocessable, field_error
 from prm_platform.security import Principal
 
 # An agreement keeps at most this many versions (its answer lists them all).
@@ -80,7 +80,7 @@ async def _lock(session: AsyncSession, key: str) -> None:
 
 
 def _bad(field: str, message: str, detail: str) -> Unprocessable:
-    return Unprocessable(detail, errors=[{"field": f"body.{field}", "message": message}])
+    return Unprocessable(detail, errors=[field_error(f"body.{field}", message)])
 
 
 def _not_future(day: dt.date, field: str) -> None:

@@ -29,7 +29,14 @@ from prm_partners.partners.schemas import PartnerCreate, PartnerUpdate
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
 from prm_platform.pagination import PageRequest
-from prm_platform.problems import Conflict, Forbidden, InvalidTransition, NotFound, Unprocessable
+from prm_platform.problems import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    Unprocessable,
+    field_error,
+)
 from prm_platform.security import Principal
 
 # The lifecycle: which action leads from which statuses to which status, and whether the
@@ -98,13 +105,13 @@ async def _check_parent(session: AsyncSession, parent_id: uuid.UUID | None,
     parent = await repository.get(session, parent_id)
     if parent is None:
         raise Unprocessable("the parent distributor does not exist",
-                            errors=[{"field": "body.parent_id", "message": "unknown partner"}])
+                            errors=[field_error("body.parent_id", "unknown partner")])
     if parent.type != "distributor":
-        raise Unprocessable("a parent must be a distributor", errors=[{
-            "field": "body.parent_id", "message": f"that partner is a {parent.type}"}])
+        raise Unprocessable("a parent must be a distributor", errors=[
+            field_error("body.parent_id", f"that partner is a {parent.type}")])
     if parent.parent_id is not None or parent_id == child_id:
-        raise Unprocessable("two tiers only: a distributor has no parent of its own", errors=[{
-            "field": "body.parent_id", "message": "not a top-level distributor"}])
+        raise Unprocessable("two tiers only: a distributor has no parent of its own", errors=[
+            field_error("body.parent_id", "not a top-level distributor")])
 
 
 async def create(session: AsyncSession, principal: Principal, data: PartnerCreate,
@@ -218,8 +225,8 @@ async def move(session: AsyncSession, partner: Partner, action: str, reason: str
             current_status=partner.status,
             allowed_from=sorted(allowed_from))
     if needs_reason and not reason:
-        raise ReasonRequired(f"say why: {action} takes a reason", errors=[{
-            "field": "body.reason", "message": "required for this action"}])
+        raise ReasonRequired(f"say why: {action} takes a reason",
+                             errors=[field_error("body.reason", "required for this action")])
     previous = partner.status
     now = dt.datetime.now(dt.UTC)
     partner.status, partner.status_reason, partner.status_changed_at = target, reason, now

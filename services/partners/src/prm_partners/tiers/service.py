@@ -52,7 +52,7 @@ from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
 from prm_platform.money import format_amount, minor_units
 from prm_platform.pagination import PageRequest
-from prm_platform.problems import Conflict, NotFound, PreconditionFailed, Unprocessable
+from prm_platform.problems import Conflict, NotFound, PreconditionFailed, Unprocessable, field_error
 from prm_platform.security import Principal
 
 # Only active partners move; a suspended or offboarded one keeps the tier it had.
@@ -149,8 +149,7 @@ async def _check_revenue_currency(session: AsyncSession, data: TierIn | TierPatc
     base = (await programme(session)).base_currency
     if data.min_revenue.currency != base:
         raise Unprocessable(f"tier minimums are in the programme's base currency, {base}",
-                            errors=[{"field": "body.min_revenue.currency",
-                                     "message": f"must be {base}"}])
+                            errors=[field_error("body.min_revenue.currency", f"must be {base}")])
 
 
 async def _check_unique(session: AsyncSession, name: str | None, rank: int | None,
@@ -292,7 +291,7 @@ async def list_rates(session: AsyncSession, principal: Principal, page: PageRequ
 def _check_pair(from_currency: str, to_currency: str) -> None:
     if from_currency == to_currency:
         raise Unprocessable("a rate converts between two different currencies", errors=[
-            {"field": "path.to_currency", "message": "must differ from from_currency"}])
+            field_error("path.to_currency", "must differ from from_currency")])
 
 
 async def _rate(session: AsyncSession, from_currency: str, to_currency: str,
@@ -663,7 +662,7 @@ async def evaluate_now(session: AsyncSession, principal: Principal, partner_id: 
     on = as_of or today()
     if on > today():
         raise Unprocessable("a tier is evaluated as of today or an earlier day", errors=[
-            {"field": "query.as_of", "message": "may not be in the future"}])
+            field_error("query.as_of", "may not be in the future")])
     partner = await partners.get(session, partner_id, for_update=True)
     if partner is None:
         raise NotFound("partner not found")

@@ -57,16 +57,26 @@ WITH due AS (
         SELECT 1 FROM webhook_deliveries p
         WHERE p.endpoint_id = due.endpoint_id AND p.ordering_key = due.ordering_key
           AND p.status = 'pending' AND p.seq < due.seq))
+), candidates AS (
+    -- Only an endpoint's first few due rows can fit its share: the rest are not looked at.
+    SELECT * FROM ranked WHERE rank <= :per_endpoint
+), busy AS (
+    -- Each endpoint's leases and recent starts counted once, not once per due row (which,
+    -- with a backlog of thousands for one endpoint, made every claim take seconds).
+    SELECT b.endpoint_id,
+           count(*) FILTER (WHERE b.status = 'pending' AND b.lease_until > now()) AS leased,
+           count(*) FILTER (WHERE b.leased_at > now() - interval '1 second') AS started
+    FROM webhook_deliveries b
+    WHERE b.endpoint_id IN (SELECT endpoint_id FROM candidates)
+      AND ((b.status = 'pending' AND b.lease_until > now())
+           OR b.leased_at > now() - interval '1 second')
+    GROUP BY b.endpoint_id
 ), fair AS (
-    SELECT r.id, r.next_attempt_at FROM ranked r
-    WHERE r.rank + (SELECT count(*) FROM webhook_deliveries b
-                    WHERE b.endpoint_id = r.endpoint_id AND b.status = 'pending'
-                      AND b.lease_until > now()) <= :per_endpoint
-      AND (r.rate_limit IS NULL OR r.rank + (
-          SELECT count(*) FROM webhook_deliveries s
-          WHERE s.endpoint_id = r.endpoint_id
-            AND s.leased_at > now() - interval '1 second') <= r.rate_limit)
-    ORDER BY r.next_attempt_at LIMIT :limit
+    SELECT c.id, c.next_attempt_at FROM candidates c
+    LEFT JOIN busy ON busy.endpoint_id = c.endpoint_id
+    WHERE c.rank + COALESCE(busy.leased, 0) <= :per_endpoint
+      AND (c.rate_limit IS NULL OR c.rank + COALESCE(busy.started, 0) <= c.rate_limit)
+    ORDER BY c.next_attempt_at LIMIT :limit
 ), locked AS (
     SELECT d.id FROM webhook_deliveries d JOIN fair ON fair.id = d.id
     WHERE d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= now())
@@ -168,6 +178,8 @@ class Dispatcher:
             network_backend=self.network, max_connections=settings.concurrency,
             max_keepalive_connections=settings.concurrency, keepalive_expiry=30.0)
         self.in_flight: set[asyncio.Task[None]] = set()
+        # Set when an attempt in flight ends: its endpoint may take the next delivery now.
+        self.freed = asyncio.Event()
 
     # -- claiming ---------------------------------------------------------------------------
 
@@ -325,13 +337,18 @@ class Dispatcher:
         for delivery in claimed:
             task = asyncio.create_task(self.deliver(delivery), name=f"delivery-{delivery.id}")
             self.in_flight.add(task)
-            task.add_done_callback(self.in_flight.discard)
+            task.add_done_callback(self._finished)
         return len(claimed)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.in_flight.discard(task)
+        self.freed.set()
 
     async def run(self, stop: asyncio.Event, alive: Callable[[], None] = lambda: None) -> None:
         idle = self.settings.poll_seconds
         try:
             while not stop.is_set():
+                self.freed.clear()  # an attempt ending from now on wakes the idle wait
                 try:
                     found = await self.run_once()
                 except asyncio.CancelledError:
@@ -342,10 +359,20 @@ class Dispatcher:
                 alive()
                 if found:
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=idle)
+                # Nothing claimable: look again after the poll interval, or as soon as an
+                # attempt ends (with every endpoint at its share in flight, waiting a whole
+                # interval would cap each at a few deliveries per interval).
+                await self._idle(stop, idle)
         finally:
             await self.drain()
+
+    async def _idle(self, stop: asyncio.Event, seconds: float) -> None:
+        waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.freed.wait())]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
 
     async def drain(self, timeout: float | None = None) -> None:
         """Let the attempts in flight finish (bounded by the attempt timeout), then close."""
