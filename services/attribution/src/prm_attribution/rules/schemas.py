@@ -30,7 +30,7 @@ class AttributionSourcingRule(BaseModel):
                                              "A partner with a touch of one of these kinds "
                                              "sourced the deal; every other partner "
                                              "influenced it."))
-    requires_approval: bool = Field(default=True, description=(
+    requires_approval: bool = Field(default=True, strict=True, description=(
         "Only when the deal's registration was approved (or won): an unapproved "
         "registration is an influence."))
 

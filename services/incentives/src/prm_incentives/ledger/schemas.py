@@ -103,8 +103,8 @@ class TransferIn(BaseModel):
     debit_account_id: uuid.UUID
     credit_account_id: uuid.UUID
     amount: Money = Field(description="In the currency of both accounts.")
-    pending: bool = Field(default=False, description="Reserve the amount now (two-phase); "
-                          "post, void or let it expire later.")
+    pending: bool = Field(default=False, strict=True, description="Reserve the amount now "
+                          "(two-phase); post, void or let it expire later.")
     timeout_seconds: int | None = Field(default=None, ge=1, le=366 * 86400,
                                         description="A pending transfer expires after this "
                                         "long, releasing its reservation.")

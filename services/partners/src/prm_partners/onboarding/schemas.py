@@ -7,6 +7,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     field_validator,
     model_validator,
@@ -114,8 +115,9 @@ class OnboardingTemplateIn(BaseModel):
         description="The partner types it applies to; empty: every type. A partner entering "
         "onboarding gets the newest template naming its type (fewest types first), else the "
         "newest for every type.")
-    activates_partner: bool = Field(default=False, description="Whether completing the plan "
-                                    "activates the partner (if it is still onboarding).")
+    activates_partner: bool = Field(default=False, strict=True, description="Whether "
+                                    "completing the plan activates the partner (if it is still "
+                                    "onboarding).")
     tasks: list[OnboardingTaskIn] = Field(min_length=1, max_length=MAX_TASKS,
                                 description="In the order the partner should do them.")
 
@@ -139,7 +141,7 @@ class OnboardingTemplatePatch(BaseModel):
 
     name: Name | None = None
     partner_types: list[PartnerType] | None = Field(default=None, max_length=len(PartnerType))
-    activates_partner: bool | None = None
+    activates_partner: StrictBool | None = None
     tasks: list[OnboardingTaskIn] | None = Field(default=None, min_length=1, max_length=MAX_TASKS)
 
     @field_validator("tasks")

@@ -8,6 +8,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     field_validator,
 )
@@ -73,7 +74,7 @@ class _Profile(BaseModel):
     parent_id: uuid.UUID | None = Field(
         default=None, description="Two-tier distribution: the distributor this reseller "
         "buys through (a top-level partner of type distributor).")
-    parent_access: bool | None = Field(
+    parent_access: StrictBool | None = Field(
         default=None, description="Whether the parent distributor's keys may read this "
         "partner's records.")
     employees: int | None = Field(default=None, ge=1, le=10_000_000, strict=True)

@@ -331,7 +331,9 @@ class Dispatcher:
     async def run_once(self) -> int:
         """Claim what fits and start sending it; returns how many were claimed."""
         room = self.settings.concurrency - len(self.in_flight)
-        if room <= 0:
+        # A saturated worker claims when an eighth of its slots are free, not on every attempt
+        # that ends: one claim looks at up to _SCAN due rows, whatever it takes.
+        if room <= 0 or (room < self.settings.concurrency // 8 and self.in_flight):
             return 0
         claimed = await self.claim(room)
         for delivery in claimed:

@@ -3,7 +3,7 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
 
 from prm_webhooks.endpoints.filters import FILTER_PATTERN, normalise
 
@@ -95,8 +95,8 @@ class WebhookEndpointIn(BaseModel):
     event_types: list[EventTypeFilter] = _FILTERS
     headers: dict[str, HeaderValue] = _HEADERS
     rate_limit: int | None = _RATE
-    ordered: bool = _ORDERED
-    enabled: bool = True
+    ordered: StrictBool = _ORDERED
+    enabled: StrictBool = True
 
     _f = field_validator("event_types")(_filters)
     _h = field_validator("headers")(_headers)
@@ -114,8 +114,8 @@ class WebhookEndpointPatch(BaseModel):
     event_types: list[EventTypeFilter] | None = Field(default=None, max_length=MAX_FILTERS)
     headers: dict[str, HeaderValue] | None = Field(default=None, max_length=MAX_HEADERS)
     rate_limit: int | None = Field(default=None, ge=1, le=MAX_RATE_LIMIT)
-    ordered: bool | None = None
-    enabled: bool | None = None
+    ordered: StrictBool | None = None
+    enabled: StrictBool | None = None
 
     _f = field_validator("event_types")(_filters)
     _h = field_validator("headers")(_headers)
