@@ -27,9 +27,9 @@ TOPICS = {
     API_KEYS_TOPIC: "API keys issued and revoked, for the services that check keys themselves "
                     "(the SHA-256 digest of a key, never its secret; readable by the "
                     "platform's services alone).",
-    INCENTIVES_TOPIC: "Market development funds: fund requests and claims submitted, "
-                      "approved, rejected and expired (money in minor-unit-exact decimal "
-                      "strings).",
+    INCENTIVES_TOPIC: "Incentives: MDF fund requests and claims submitted, approved, rejected "
+                      "and expired; rebates and SPIFFs accrued; payouts approved and paid "
+                      "(money in minor-unit-exact decimal strings).",
     WEBHOOKS_TOPIC: "Webhook endpoints the delivery service disabled (gone, or failing for "
                     "days), so that their owners can be told.",
     ATTRIBUTION_TOPIC: "Attribution: a deal's credits per partner and model changed (integer "
