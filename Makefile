@@ -73,6 +73,7 @@ bench: env
 	  >/dev/null 2>&1; } || echo "wrk not installed: falling back to the Python load client"
 	$(PY) tests/benchmarks/run.py
 	$(PY) tests/benchmarks/registrations.py
+	$(PY) tests/benchmarks/webhooks.py
 
 clean:
 	rm -rf .venv .tools .pytest_cache $(CONTRACT_TOOLS)/node_modules

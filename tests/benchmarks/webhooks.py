@@ -162,12 +162,15 @@ def load(url: str, bodies: Path, headers: list[str], *, duration: float,
         command += ["--rate", str(rate)]
     for header in headers:
         command += ["--header", header]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:  # reported, and the other measurements still made
-        print(f"load.py {url} failed:\n{result.stderr[-2000:]}", file=sys.stderr)
-        nan = float("nan")
-        return {"requests": 0, "errors": 0, "rps": nan, "p50_ms": nan, "p99_ms": nan}
-    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+    # load.py's open loop sometimes reuses a keep-alive connection the server has just closed
+    # (IncompleteReadError): once more then. Reported, and the other measurements still made.
+    for _ in range(2):
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode == 0:
+            return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+        print(f"load.py {url} failed:\n{result.stderr[-600:]}", file=sys.stderr)
+    nan = float("nan")
+    return {"requests": 0, "errors": 0, "rps": nan, "p50_ms": nan, "p99_ms": nan}
 
 
 def partner_bodies(path: Path, count: int) -> Path:
