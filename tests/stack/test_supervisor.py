@@ -266,7 +266,9 @@ def test_a_hung_worker_is_restarted(state_dir, shared_infra_env):
     stack = start_stack(state_dir, {**shared_infra_env, "PRM_STACK_STALE_SECONDS": "4"})
     try:
         heartbeat = state_dir / "heartbeats" / "partners-worker"
-        deadline = time.monotonic() + 30
+        # Written once every loop made progress: its consumers first join their groups, one
+        # after another (five of them in the partners worker).
+        deadline = time.monotonic() + 90
         while not heartbeat.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert heartbeat.exists(), "the worker reports its progress"
