@@ -418,6 +418,7 @@ class Supervisor:
         for service, ini in options.migrated.items():
             self._migrate(service, ini)
         if self.broker_started is not None:  # a new, empty broker: send again what it lost
+            self._provision_topics()
             self._replay_outboxes(self._read_epoch())
             self._write_epoch(self.broker_started)
 
@@ -494,6 +495,33 @@ class Supervisor:
 
     def _write_epoch(self, started: dt.datetime) -> None:
         (self.state / "broker-epoch").write_text(started.isoformat() + "\n")
+
+    def _provision_topics(self) -> None:
+        """Create every declared topic on the broker this supervisor runs, before any worker
+        starts: workers creating the same topics at the same moment raced on the in-memory
+        broker (a topic made twice lost what had been written to it first)."""
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+        from aiokafka.errors import TopicAlreadyExistsError
+
+        from prm_contracts import dead_letter_topic
+
+        services = declaration.services()
+        topics = sorted({t for d in services for t in (*d.publishes, *d.consumes)}
+                        | {dead_letter_topic(t) for d in services for t in d.consumes})
+        partitions = int(os.environ.get("PRM_KAFKA_PARTITIONS", "3"))
+
+        async def create() -> None:
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+            await admin.start()
+            try:
+                missing = [t for t in topics if t not in set(await admin.list_topics())]
+                for topic in missing:  # one at a time: a refusal names the one that exists
+                    with contextlib.suppress(TopicAlreadyExistsError):
+                        await admin.create_topics([NewTopic(topic, partitions, 1)])
+            finally:
+                await admin.close()
+
+        asyncio.run(create())
 
     def _replay_outboxes(self, since: dt.datetime | None) -> None:
         """Mark unpublished again every event published since ``since`` (the start of the broker
@@ -630,6 +658,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 worker.kill_group()
                 worker.popen.wait(2)
+        self._provision_topics()
         self._replay_outboxes(self._read_epoch())
         self._write_epoch(started)
         for worker in workers:
