@@ -114,3 +114,49 @@ async def test_duplicates_applied_once_poison_dead_lettered_offsets_committed(pr
         assert applied is False
         assert await effects() == ["after", "good"]
     await producer.stop()
+
+
+async def test_a_fetch_is_applied_in_one_transaction_and_a_poison_costs_only_itself(prm_infra):
+    settings = ServiceSettings()
+    topic = f"test.consumer.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [topic, dead_letter_topic(topic)])
+    names = [f"p{i:03d}" for i in range(60)]
+    names[30] = "poison"
+    events = [event(name) for name in names]
+    producer = make_producer(settings)
+    await producer.start()
+    for e in events + events[:5]:  # five redelivered at the end
+        await producer.send(topic, key=b"one-partition", value=e.to_json())
+    await producer.flush()
+
+    async with scratch_schema(prm_infra, EFFECTS) as (engine, _):
+        runner = EventConsumer("test-batch", [topic], {PartnerUpdatedV1.event_type: effect},
+                               make_sessionmaker(engine), producer, max_attempts=2,
+                               retry_delay=0.01)
+        wanted = sorted(n for n in names if n != "poison")
+
+        async def effects():
+            async with engine.connect() as c:
+                return (await c.execute(text("SELECT name FROM effects ORDER BY name"))
+                        ).scalars().all()
+
+        async def all_done():
+            return await effects() == wanted
+
+        kafka_consumer = make_consumer(settings, f"group-{uuid.uuid4().hex[:8]}", topic)
+        await kafka_consumer.start()
+        await consume_until(runner, kafka_consumer, all_done)
+        await kafka_consumer.stop()
+        assert await effects() == wanted  # each once; the poison alone left out
+
+        async with engine.connect() as c:
+            rows = (await c.execute(text(
+                "SELECT outcome, count(*), count(DISTINCT processed_at) FROM inbox "
+                "GROUP BY outcome"))).all()
+        by_outcome = {outcome: (count, moments) for outcome, count, moments in rows}
+        assert by_outcome["dead_lettered"][0] == 1
+        applied, moments = by_outcome["applied"]
+        assert applied == 59
+        # far fewer transactions than events: fetches went in together
+        assert moments < applied / 2
+    await producer.stop()
