@@ -103,18 +103,25 @@ INSERT INTO webhook_attempts (id, delivery_id, message_id, endpoint_id, attempte
                               response_status, latency_ms, response_body, error)
 VALUES (:id, :delivery, :message, :endpoint, :at, :outcome, :status, :latency, :body, :error)
 """)
+# Outcomes are recorded in batches: one transaction for every attempt that ended meanwhile,
+# not one per attempt (which cost more than the attempt itself against a fast receiver).
 _SETTLE = text("""
-UPDATE webhook_deliveries
-SET status = :outcome, next_attempt_at = COALESCE(:next, next_attempt_at),
-    lease_token = NULL, lease_until = NULL, last_response_status = :status,
-    last_error = :error, updated_at = now()
-WHERE id = :id AND lease_token = :token
-RETURNING id
+UPDATE webhook_deliveries d
+SET status = t.outcome, next_attempt_at = COALESCE(t.next, d.next_attempt_at),
+    lease_token = NULL, lease_until = NULL, last_response_status = t.status,
+    last_error = t.error, updated_at = now()
+FROM unnest(CAST(:ids AS uuid[]), CAST(:tokens AS uuid[]), CAST(:outcomes AS text[]),
+            CAST(:nexts AS timestamptz[]), CAST(:statuses AS int[]), CAST(:errors AS text[]))
+     AS t(id, token, outcome, next, status, error)
+WHERE d.id = t.id AND d.lease_token = t.token
+RETURNING d.id
 """)
 _HEALTHY = text("UPDATE webhook_endpoints SET failing_since = NULL "
-                "WHERE id = :id AND failing_since IS NOT NULL")
+                "WHERE id = ANY(CAST(:ids AS uuid[])) AND failing_since IS NOT NULL")
 _FAILING = text("UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, now()) "
-                "WHERE id = :id RETURNING failing_since")
+                "WHERE id = ANY(CAST(:ids AS uuid[])) RETURNING id, failing_since")
+# How many outcomes one recording transaction takes at most.
+_RECORD_BATCH = 500
 _DISABLE = text("""
 UPDATE webhook_endpoints SET enabled = false, disabled_reason = :reason, version = version + 1,
     updated_at = now()
@@ -150,6 +157,13 @@ class Answer:
         return self.status is not None and 200 <= self.status < 300
 
 
+@dataclass(frozen=True)
+class Outcome:
+    claimed: Claimed
+    answer: Answer
+    attempted_at: dt.datetime
+
+
 def retry_after(value: str | None, now: float) -> float | None:
     """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
     if not value:
@@ -180,6 +194,8 @@ class Dispatcher:
         self.in_flight: set[asyncio.Task[None]] = set()
         # Set when an attempt in flight ends: its endpoint may take the next delivery now.
         self.freed = asyncio.Event()
+        self.outcomes: asyncio.Queue[tuple[Outcome, asyncio.Future[None]]] = asyncio.Queue()
+        self.recorder: asyncio.Task[None] | None = None
 
     # -- claiming ---------------------------------------------------------------------------
 
@@ -265,42 +281,66 @@ class Dispatcher:
         jitter = self.settings.retry_jitter
         return base * random.uniform(1 - jitter, 1 + jitter)  # noqa: S311 - not security
 
+    def settlement(self, claimed: Claimed, answer: Answer, attempted_at: dt.datetime
+                   ) -> tuple[str, dt.datetime | None]:
+        """The delivery's status after this attempt, and when to try again."""
+        if answer.succeeded:
+            return "succeeded", None
+        if answer.status == 410:
+            return "failed", None
+        wait = self.delay(claimed.attempts, answer)
+        if wait is None:
+            return "failed", None
+        return "pending", attempted_at + dt.timedelta(seconds=wait)
+
     async def record(self, claimed: Claimed, answer: Answer) -> None:
-        attempted_at = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        await self.record_many([Outcome(claimed, answer,
+                                        dt.datetime.fromtimestamp(self.clock(), dt.UTC))])
+
+    async def record_many(self, outcomes: list[Outcome]) -> None:
+        """Record attempts, in one transaction: each attempt's row, its delivery settled (only
+        by the holder of the lease), and its endpoint's health."""
         async with self.sessionmaker() as session:
-            await session.execute(_ATTEMPT, {
-                "id": new_id(), "delivery": claimed.id, "message": claimed.message_id,
-                "endpoint": claimed.endpoint_id, "at": attempted_at,
-                "outcome": "succeeded" if answer.succeeded else "failed",
-                "status": answer.status, "latency": answer.latency_ms, "body": answer.body,
-                "error": answer.error})
-            if answer.succeeded:
-                outcome, next_at = "succeeded", None
-            elif answer.status == 410:
-                outcome, next_at = "failed", None
-            else:
-                wait = self.delay(claimed.attempts, answer)
-                outcome = "failed" if wait is None else "pending"
-                next_at = None if wait is None else attempted_at + dt.timedelta(seconds=wait)
-            settled = (await session.execute(_SETTLE, {
-                "id": claimed.id, "token": claimed.token, "outcome": outcome, "next": next_at,
-                "status": answer.status,
-                "error": None if answer.succeeded else (answer.error or f"HTTP {answer.status}"
-                                                        )[:500]})).first()
-            if settled is None:
-                # The lease ran out and another worker has the delivery now: it decides.
-                log.warning("delivery %s: lease lost before its outcome was recorded",
-                            claimed.id)
-            elif answer.succeeded:
-                await session.execute(_HEALTHY, {"id": claimed.endpoint_id})
-            elif answer.status == 410:
-                await self.disable(session, claimed.endpoint_id, "gone")
-            else:
-                since = (await session.execute(_FAILING, {"id": claimed.endpoint_id})
-                         ).scalar_one_or_none()
+            await session.execute(_ATTEMPT, [{
+                "id": new_id(), "delivery": o.claimed.id, "message": o.claimed.message_id,
+                "endpoint": o.claimed.endpoint_id, "at": o.attempted_at,
+                "outcome": "succeeded" if o.answer.succeeded else "failed",
+                "status": o.answer.status, "latency": o.answer.latency_ms,
+                "body": o.answer.body, "error": o.answer.error} for o in outcomes])
+            settled_as = [self.settlement(o.claimed, o.answer, o.attempted_at)
+                          for o in outcomes]
+            settled = set((await session.execute(_SETTLE, {
+                "ids": [o.claimed.id for o in outcomes],
+                "tokens": [o.claimed.token for o in outcomes],
+                "outcomes": [status for status, _ in settled_as],
+                "nexts": [next_at for _, next_at in settled_as],
+                "statuses": [o.answer.status for o in outcomes],
+                "errors": [None if o.answer.succeeded
+                           else (o.answer.error or f"HTTP {o.answer.status}")[:500]
+                           for o in outcomes]})).scalars())
+            # Each endpoint's health follows its latest attempt here.
+            latest: dict[uuid.UUID, Outcome] = {}
+            for outcome in outcomes:
+                if outcome.claimed.id in settled:
+                    latest[outcome.claimed.endpoint_id] = outcome
+                else:
+                    # The lease ran out and another worker has the delivery now: it decides.
+                    log.warning("delivery %s: lease lost before its outcome was recorded",
+                                outcome.claimed.id)
+            healthy = [e for e, o in latest.items() if o.answer.succeeded]
+            gone = [e for e, o in latest.items() if o.answer.status == 410]
+            failing = [e for e, o in latest.items()
+                       if not o.answer.succeeded and o.answer.status != 410]
+            if healthy:
+                await session.execute(_HEALTHY, {"ids": healthy})
+            for endpoint_id in gone:
+                await self.disable(session, endpoint_id, "gone")
+            if failing:
                 limit = dt.timedelta(days=self.settings.disable_after_failing_days)
-                if since is not None and attempted_at - since >= limit:
-                    await self.disable(session, claimed.endpoint_id, "failing")
+                for endpoint_id, since in (await session.execute(_FAILING, {"ids": failing})
+                                           ).all():
+                    if latest[endpoint_id].attempted_at - since >= limit:
+                        await self.disable(session, endpoint_id, "failing")
             await session.commit()
 
     async def disable(self, session: AsyncSession, endpoint_id: uuid.UUID, reason: str) -> None:
@@ -315,16 +355,34 @@ class Dispatcher:
 
     async def deliver(self, claimed: Claimed) -> None:
         answer = await self.send(claimed)
-        # Recording outlives the database briefly going away: the attempt happened.
-        for wait in (0.5, 1, 2, 4, 8):
-            try:
-                await self.record(claimed, answer)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the lease brings it back if we give up
-                log.exception("delivery %s: recording its outcome failed", claimed.id)
-                await asyncio.sleep(wait)
+        outcome = Outcome(claimed, answer, dt.datetime.fromtimestamp(self.clock(), dt.UTC))
+        recorded = asyncio.get_running_loop().create_future()
+        self.outcomes.put_nowait((outcome, recorded))
+        if self.recorder is None or self.recorder.done():
+            self.recorder = asyncio.create_task(self._record_outcomes(), name="recorder")
+        await recorded
+
+    async def _record_outcomes(self) -> None:
+        """Record whatever attempts ended while the previous batch was being written."""
+        while True:
+            batch = [await self.outcomes.get()]
+            while not self.outcomes.empty() and len(batch) < _RECORD_BATCH:
+                batch.append(self.outcomes.get_nowait())
+            # Recording outlives the database briefly going away: the attempts happened. If it
+            # stays away, the leases bring the deliveries back.
+            for wait in (0.5, 1, 2, 4, 8, None):
+                try:
+                    await self.record_many([outcome for outcome, _ in batch])
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001
+                    log.exception("recording %d attempts failed", len(batch))
+                    if wait is not None:
+                        await asyncio.sleep(wait)
+            for _, recorded in batch:
+                if not recorded.done():
+                    recorded.set_result(None)
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -383,4 +441,8 @@ class Dispatcher:
                                timeout=timeout or self.settings.timeout_seconds + 5)
         for task in set(self.in_flight):
             task.cancel()
+        if self.recorder is not None:
+            self.recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.recorder
         await self.pool.aclose()
