@@ -1,10 +1,15 @@
 """Rebate programmes end to end: tier and volume rates, product families, accrual on won deals
-as ledger transfers, replays of the deals topic, FX, reversal and the period true-up."""
+as ledger transfers, replays of the deals topic, FX, reversal (and its event), the period
+true-up both ways and the job that trues up every partner of an ended programme once."""
 
 import datetime as dt
 import uuid
 
 from sqlalchemy import text
+
+from prm_incentives.config import Settings
+from prm_incentives.rebates.service import true_up_ended
+from prm_incentives.worker import spec
 
 from .rebate_helpers import deliver, project_tier, won
 
@@ -47,6 +52,15 @@ async def payable(client, vendor, partner_id) -> int:
     items = (await client.get("/v1/ledger/accounts", headers=vendor, params={
         "partner_id": str(partner_id), "kind": "payable"})).json()["items"]
     return sum(int(a["balances"]["posted"]["amount"].replace(".", "")) for a in items)
+
+
+async def events(client, event_type, partner_id):
+    """The payloads of ``event_type`` the service put in its outbox for the partner."""
+    rows = await client.connection.execute(text(
+        "SELECT envelope->'data' FROM outbox WHERE event_type = :type "
+        "AND envelope->>'partnerid' = CAST(:p AS varchar) ORDER BY created_at, event_id"),
+        {"type": event_type, "p": str(partner_id)})
+    return [row[0] for row in rows]
 
 
 async def test_tier_rates_accrue_once_on_won_deals(app, client, vendor, as_partner,
@@ -145,6 +159,11 @@ async def test_volume_bands_reversal_and_true_up(app, client, vendor, list_partn
     again = await client.post(url, headers=vendor, json={"reason": "cancelled"})
     assert again.status_code == 409
     assert await payable(client, vendor, partner) == 160000
+    [event] = await events(client, "prm.rebate.reversed.v1", partner)
+    assert event == {
+        "accrual_id": accrual["id"], "programme_id": prog["id"], "partner_id": str(partner),
+        "deal_id": str(extra.deal_id), "kind": "deal",
+        "amount": {"amount": "20.00", "currency": "EUR"}, "reason": "cancelled", "version": 2}
 
     # Q1 ends at 110000: both deals earn 2 %; the first accrued 1 %, so 600.00 more.
     body = {"partner_id": str(partner), "period_from": "2025-01-01",
@@ -184,3 +203,109 @@ async def test_programme_validation_and_reads(client, vendor):
     assert duplicate.status_code == 409
     listed = (await client.get("/v1/rebates/programmes?limit=200", headers=vendor)).json()
     assert prog["id"] in {p["id"] for p in listed["items"]} or listed["next_cursor"]
+
+
+_Q1 = {"starts_on": "2025-01-01", "ends_on": "2025-03-31"}
+
+
+async def test_ended_programmes_are_trued_up_once_both_ways(app, client, vendor, list_partner):
+    prog = await programme(client, vendor, "volume", [
+        {"min_volume": {"amount": "100000.00", "currency": "EUR"}, "rate": "2"},
+        {"rate": "1"}], trailing_days=365, **_Q1)
+    up, down, held_back = [await partner_with_tier(app, list_partner, None) for _ in range(3)]
+    for partner in (up, down, held_back):
+        await send(app, won(partner, "60000.00", closed_on=dt.date(2025, 2, 1)))
+        await send(app, won(partner, "50000.00", closed_on=dt.date(2025, 3, 1)))
+    await send(app, won(held_back, "1000.00", closed_on=dt.date(2025, 3, 2)))
+    # 600.00 at 1 %, then 1000.00 at 2 % (110000.00 reached); the last one 20.00 at 2 %.
+    for partner in (down, held_back):  # their first deal undone: the period ends at 1 %
+        first = (await accruals(client, vendor, prog["id"], partner_id=str(partner)))[0]
+        undone = await client.post(f"/v1/rebates/accruals/{first['id']}/reverse",
+                                   headers=vendor, json={"reason": "cancelled"})
+        assert undone.status_code == 200, undone.text
+    # Held back's 50000.00 deal is in a payout batch: the true-up cannot take it back.
+    batch = await client.post("/v1/payouts/batches", headers=vendor, json={
+        "partner_id": str(held_back), "currency": "EUR", "period_from": "2025-03-01",
+        "period_to": "2025-03-01"})
+    assert batch.status_code == 201, batch.text
+
+    async def run(today):
+        async with app.state.sessionmaker() as session:
+            done = await true_up_ended(session, 1000, today=today, delay_days=7)
+            await session.commit()
+        return done
+
+    async def true_ups(partner):
+        rows = await accruals(client, vendor, prog["id"], partner_id=str(partner))
+        return [a for a in rows if a["kind"] == "true_up"]
+
+    assert await run(dt.date(2025, 4, 6)) >= 0  # a week after the end has not passed yet
+    assert [await true_ups(p) for p in (up, down, held_back)] == [[], [], []]
+    job = next(j for j in spec(Settings(true_up_delay_days=7)).jobs
+               if j.name == "true-up-rebate-periods")
+    async with app.state.sessionmaker() as session:  # as the worker's scheduler runs it
+        assert await job.run(session) >= 3
+        await session.commit()
+    [raised] = await true_ups(up)
+    # 110000.00 in the period: both deals at 2 % = 2200.00; 1600.00 accrued.
+    assert (raised["status"], raised["amount"]["amount"]) == ("accrued", "600.00")
+    assert (raised["period_from"], raised["period_to"]) == ("2025-01-01", "2025-03-31")
+    assert await payable(client, vendor, up) == 220000
+    [lowered] = await true_ups(down)
+    # 50000.00 in the period: 1 % = 500.00 due; it held 1000.00, so 500.00 goes back.
+    assert (lowered["status"], lowered["amount"]["amount"]) == ("clawback", "500.00")
+    assert lowered["transfer_id"] is None
+    assert await payable(client, vendor, down) == 50000
+    event = (await events(client, "prm.rebate.reversed.v1", down))[-1]
+    assert event["accrual_id"] == lowered["id"] and event["kind"] == "true_up"
+    assert event["amount"] == {"amount": "500.00", "currency": "EUR"}
+    [short] = await true_ups(held_back)
+    # 51000.00: 510.00 due of 1020.00 held; only the unbatched 20.00 can go back.
+    assert (short["status"], short["amount"]["amount"]) == ("clawback", "20.00")
+    assert "490.00 EUR could not be taken back" in short["reason"]
+    assert await payable(client, vendor, held_back) == 100000
+
+    # Run again (or on request): nothing changes.
+    before = [await payable(client, vendor, p) for p in (up, down, held_back)]
+    await run(dt.date(2025, 5, 1))
+    again = await client.post(f"/v1/rebates/programmes/{prog['id']}/true-ups",
+                              headers=vendor, json={"partner_id": str(down),
+                                                    "period_from": "2025-01-01",
+                                                    "period_to": "2025-03-31"})
+    assert again.status_code == 200 and again.json()["id"] == lowered["id"]
+    assert [await payable(client, vendor, p) for p in (up, down, held_back)] == before
+    assert [len(await true_ups(p)) for p in (up, down, held_back)] == [1, 1, 1]
+
+    # The deal the clawback took from is undone later: only what is left goes back.
+    rest = (await accruals(client, vendor, prog["id"], partner_id=str(down)))[1]
+    assert rest["kind"] == "deal" and rest["status"] == "accrued"
+    undone = await client.post(f"/v1/rebates/accruals/{rest['id']}/reverse", headers=vendor,
+                               json={"reason": "cancelled"})
+    assert undone.status_code == 200, undone.text
+    assert await payable(client, vendor, down) == 0
+    assert (await events(client, "prm.rebate.reversed.v1", down))[-1]["amount"] == {
+        "amount": "500.00", "currency": "EUR"}
+
+
+async def test_an_earlier_true_up_within_the_period_counts(app, client, vendor, list_partner):
+    prog = await programme(client, vendor, "volume", [
+        {"min_volume": {"amount": "100000.00", "currency": "EUR"}, "rate": "2"},
+        {"rate": "1"}], trailing_days=30, **_Q1)
+    partner = await partner_with_tier(app, list_partner, None)
+    await send(app, won(partner, "60000.00", closed_on=dt.date(2025, 1, 10)))
+    await send(app, won(partner, "50000.00", closed_on=dt.date(2025, 1, 20)))
+    await send(app, won(partner, "60000.00", closed_on=dt.date(2025, 3, 10)))
+    # At accrual: 600.00, 1000.00 (110000.00 within 30 days), 600.00 (alone within 30 days).
+    january = await client.post(f"/v1/rebates/programmes/{prog['id']}/true-ups",
+                                headers=vendor, json={"partner_id": str(partner),
+                                                      "period_from": "2025-01-01",
+                                                      "period_to": "2025-01-31"})
+    assert january.json()["amount"]["amount"] == "600.00"
+    async with app.state.sessionmaker() as session:
+        await true_up_ended(session, 1000, today=dt.date(2025, 6, 1))
+        await session.commit()
+    quarter = [a for a in await accruals(client, vendor, prog["id"], partner_id=str(partner))
+               if a["kind"] == "true_up" and a["period_to"] == "2025-03-31"]
+    # 170000.00 in the quarter: 3400.00 due; held 2200.00 + January's 600.00.
+    assert [(a["status"], a["amount"]["amount"]) for a in quarter] == [("accrued", "600.00")]
+    assert await payable(client, vendor, partner) == 340000

@@ -1,8 +1,11 @@
 """SPIFFs: time-boxed bonuses accrued on won deals of given products or deal types, fixed or
-a percentage, cut to the partner's cap and to the SPIFF's funded pool; replays; reversal."""
+a percentage, cut to the partner's cap and to the SPIFF's funded pool; replays; reversal and
+its event."""
 
 import datetime as dt
 import uuid
+
+from sqlalchemy import text
 
 from .rebate_helpers import deliver, won
 
@@ -71,6 +74,16 @@ async def test_fixed_bonus_on_products_with_caps(app, client, vendor, as_partner
     assert reversed_.json()["status"] == "reversed"
     seen = (await client.get(f"/v1/spiffs/{spiff['id']}", headers=vendor)).json()
     assert seen["remaining"]["amount"] == "300.00"
+    [event] = (await client.connection.execute(text(
+        "SELECT envelope->'data' FROM outbox WHERE event_type = 'prm.spiff.reversed.v1' "
+        "AND envelope->>'partnerid' = CAST(:p AS varchar)"), {"p": str(one)})).scalars()
+    assert event == {"accrual_id": accrual["id"], "spiff_id": spiff["id"],
+                     "partner_id": str(one), "deal_id": str(deal.deal_id),
+                     "amount": {"amount": "300.00", "currency": "EUR"},
+                     "reason": "cancelled", "version": 2}
+    again = await client.post(f"/v1/spiffs/accruals/{accrual['id']}/reverse",
+                              headers=vendor, json={"reason": "cancelled"})
+    assert again.status_code == 409
 
 
 async def test_percentage_of_product_lines(app, client, vendor, list_partner):

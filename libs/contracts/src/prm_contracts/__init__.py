@@ -28,7 +28,7 @@ TOPICS = {
                     "(the SHA-256 digest of a key, never its secret; readable by the "
                     "platform's services alone).",
     INCENTIVES_TOPIC: "Incentives: MDF fund requests and claims submitted, approved, rejected "
-                      "and expired; rebates and SPIFFs accrued; payouts approved and paid "
+                      "and expired; rebates and SPIFFs accrued and reversed; payouts approved and paid "
                       "(money in minor-unit-exact decimal strings).",
     WEBHOOKS_TOPIC: "Webhook endpoints the delivery service disabled (gone, or failing for "
                     "days), so that their owners can be told.",
@@ -462,6 +462,39 @@ class SpiffAccruedV1(EventPayload):
     version: int
 
 
+class RebateReversedV1(EventPayload):
+    event_type = "prm.rebate.reversed.v1"
+    topic = INCENTIVES_TOPIC
+    summary = "A rebate accrual was reversed (its won deal undone), or a period's true-up " \
+              "took back what a lower band no longer pays: the amount is no longer payable " \
+              "to the partner."
+
+    accrual_id: uuid.UUID = Field(description="The accrual reversed, or the true-up that took "
+                                  "the amount back")
+    programme_id: uuid.UUID
+    partner_id: uuid.UUID
+    deal_id: uuid.UUID | None = Field(default=None, description="None for a period's true-up")
+    kind: str = Field(description="Known: deal, true_up")
+    amount: Amount = Field(description="What was taken back from the partner's payable")
+    reason: str
+    version: int
+
+
+class SpiffReversedV1(EventPayload):
+    event_type = "prm.spiff.reversed.v1"
+    topic = INCENTIVES_TOPIC
+    summary = "A SPIFF accrual was reversed (its won deal undone): the amount went back to " \
+              "the SPIFF's pool and is no longer payable to the partner."
+
+    accrual_id: uuid.UUID
+    spiff_id: uuid.UUID
+    partner_id: uuid.UUID
+    deal_id: uuid.UUID
+    amount: Amount = Field(description="What was taken back from the partner's payable")
+    reason: str
+    version: int
+
+
 class PayoutBatchChange(EventPayload):
     """What every event of a payout batch carries."""
 
@@ -542,7 +575,7 @@ CONTRACTS: dict[str, type[EventPayload]] = {
                   DealExpiredV1, DealExtendedV1, ApiKeyIssuedV1, ApiKeyRevokedV1,
                   MdfRequestSubmittedV1, MdfRequestApprovedV1, MdfRequestRejectedV1,
                   MdfRequestExpiredV1, MdfClaimSubmittedV1, MdfClaimApprovedV1,
-                  MdfClaimRejectedV1, RebateAccruedV1, SpiffAccruedV1, PayoutApprovedV1,
-                  PayoutPaidV1, WebhookEndpointDisabledV1,
+                  MdfClaimRejectedV1, RebateAccruedV1, SpiffAccruedV1, RebateReversedV1,
+                  SpiffReversedV1, PayoutApprovedV1, PayoutPaidV1, WebhookEndpointDisabledV1,
                   AttributionComputedV1)
 }

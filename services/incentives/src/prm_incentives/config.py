@@ -17,3 +17,6 @@ class Settings(ServiceSettings):
     request_decision_days: int = Field(default=30, ge=1, le=365)
     # An approved request must be claimed within this many days after its activity ended.
     claim_window_days: int = Field(default=60, ge=1, le=730)
+    # A volume programme's partners are trued up this many days after its period ended, so
+    # that wins recorded late are in (``PRM_INCENTIVES_TRUE_UP_DELAY_DAYS``).
+    true_up_delay_days: int = Field(default=7, ge=0, le=90)

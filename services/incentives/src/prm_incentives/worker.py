@@ -1,9 +1,10 @@
 """Incentives worker: publishes the outbox, keeps the partner directory and the key directory
-from events, accrues rebates and SPIFFs on won deals, and expires pending transfers and fund
-requests past their deadlines.
+from events, accrues rebates and SPIFFs on won deals, expires pending transfers and fund
+requests past their deadlines, and trues up volume rebate programmes whose period ended.
 ``python -m prm_incentives.worker``."""
 
 import datetime as dt
+from functools import partial
 
 from prm_contracts import DEALS_TOPIC, PARTNERS_TOPIC
 from prm_events import credentials
@@ -14,6 +15,7 @@ from prm_incentives.directory.handlers import HANDLERS
 from prm_incentives.ledger.service import expire_due
 from prm_incentives.mdf.service import expire_requests
 from prm_incentives.rebates.handlers import HANDLERS as DEAL_HANDLERS
+from prm_incentives.rebates.service import true_up_ended
 from prm_platform.scheduler import Job
 
 # Deadlines are minutes to days away: a minute's delay in releasing funds is harmless.
@@ -22,17 +24,29 @@ TRANSFER_EXPIRY = Job("expire-pending-transfers", dt.timedelta(minutes=1), expir
 REQUEST_EXPIRY = Job("expire-fund-requests", dt.timedelta(minutes=5), expire_requests,
                      batch=200)
 
+# Partners trued up per run (each a few queries and at most a few transfers).
+TRUE_UP_BATCH = 100
+
+
+def true_up_job(settings: Settings) -> Job:
+    """Periods end at most daily; an hour's delay in truing one up is harmless."""
+    return Job("true-up-rebate-periods", dt.timedelta(hours=1),
+               partial(true_up_ended, batch=TRUE_UP_BATCH,
+                       delay_days=settings.true_up_delay_days),
+               batch=TRUE_UP_BATCH)
+
 
 def spec(settings: Settings | None = None) -> WorkerSpec:
+    settings = settings or Settings()
     return WorkerSpec(
-        service=SERVICE.name, schema=SCHEMA, settings=settings or Settings(),
+        service=SERVICE.name, schema=SCHEMA, settings=settings,
         publishes=SERVICE.publishes,
         subscriptions=[Subscription(name="partner-directory", topics=[PARTNERS_TOPIC],
                                     handlers=HANDLERS),
                        Subscription(name="rebates", topics=[DEALS_TOPIC],
                                     handlers=DEAL_HANDLERS),
                        credentials.subscription()],
-        jobs=[TRANSFER_EXPIRY, REQUEST_EXPIRY],
+        jobs=[TRANSFER_EXPIRY, REQUEST_EXPIRY, true_up_job(settings)],
     )
 
 

@@ -87,11 +87,17 @@ def _change(row: Any) -> dict[str, Any]:
             "version": row.version}
 
 
+async def hold(session: AsyncSession, partner_id: uuid.UUID, currency: str) -> None:
+    """Serialise what decides on a partner's payables in a currency: making a batch of them,
+    and reversing one (which must not be batched meanwhile). Released at commit."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                          {"key": f"payout:{partner_id}:{currency}"})
+
+
 async def create_batch(session: AsyncSession, principal: Principal, data: PayoutBatchIn
                        ) -> Any:
     _vendor(principal, INCENTIVES_WRITE)
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                          {"key": f"payout:{data.partner_id}:{data.currency}"})
+    await hold(session, data.partner_id, data.currency)
     lines = list(await session.execute(text(
         f"SELECT * FROM ({_PAYABLES}) p WHERE p.currency = :currency AND p.amount > 0 "
         "AND p.earned_on BETWEEN :from AND :to AND NOT EXISTS (SELECT 1 FROM payout_lines l "
@@ -258,6 +264,15 @@ async def batched(session: AsyncSession, transfer_id: uuid.UUID | None) -> uuid.
         "SELECT batch_id FROM payout_lines WHERE transfer_id = :t"), {"t": transfer_id})
         ).first()
     return None if found is None else found.batch_id
+
+
+async def batched_of(session: AsyncSession, transfer_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these payable transfers are in a payout batch."""
+    if not transfer_ids:
+        return set()
+    return set((await session.execute(text(
+        "SELECT transfer_id FROM payout_lines WHERE transfer_id = ANY(CAST(:ids AS uuid[]))"),
+        {"ids": transfer_ids})).scalars())
 
 
 # --- statement -----------------------------------------------------------------------------

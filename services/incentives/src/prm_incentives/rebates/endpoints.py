@@ -3,6 +3,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Response
 
+from prm_incentives.accruals import service as accruals
+from prm_incentives.accruals.endpoints import accrual_routes
 from prm_incentives.rebates import service
 from prm_incentives.rebates.schemas import (
     AccrualStatus,
@@ -15,7 +17,6 @@ from prm_incentives.rebates.schemas import (
 from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
-    IfMatchHeader,
     Session,
     etag,
     resource_headers,
@@ -77,9 +78,13 @@ async def get_rebate_programme(programme_id: uuid.UUID, response: Response, sess
              tags=[_TAG_PROGRAMMES], summary="True up a partner's period",
              description="For a volume programme, once a period has ended: recomputes every "
              "deal of the partner closed in the period at the band its whole period volume "
-             "reached, and accrues the difference to what was accrued, if positive (never a "
-             "claw-back). Once per programme, partner and period: asked again, it answers 200 "
-             "with the same true-up. Vendor keys only.",
+             "reached, less what the partner holds for them (their accruals and true-ups of "
+             "periods within this one, net of reversals). A positive difference is accrued "
+             "(`prm.rebate.accrued.v1`); a negative one is taken back by reversing the newest "
+             "of those accruals not in a payout batch (status `clawback`, "
+             "`prm.rebate.reversed.v1`). Once per programme, partner and period: asked again, "
+             "it answers 200 with the same true-up. A job does this for every partner of a "
+             "programme once its period has ended. Vendor keys only.",
              responses={**problem_responses(404, 422), **resource_headers(201, location=True),
                         200: {"description": "The true-up made before for this period",
                               "model": RebateAccrualOut}})
@@ -107,36 +112,17 @@ async def list_rebate_accruals(
     deal_id: Annotated[uuid.UUID | None, Query(description="Only this deal's")] = None,
     status: Annotated[AccrualStatus | None, Query(description="Only in this status")] = None,
 ) -> Page[RebateAccrualOut]:
-    rows = await service.list_accruals(session, caller, page, partner_id=partner_id,
-                                       programme_id=programme_id, deal_id=deal_id,
-                                       status=status)
+    rows = await accruals.page(session, caller, service.BOOK, page, partner_id=partner_id,
+                               owner_id=programme_id, deal_id=deal_id, status=status)
     items, next_cursor = page.page(rows)
     return Page[RebateAccrualOut](items=[RebateAccrualOut.of(r) for r in items],
                                   next_cursor=next_cursor)
 
 
-@router.get("/accruals/{accrual_id:uuid}", tags=[_TAG_ACCRUALS], summary="Get a rebate accrual",
-            description="A partner key sees its own org's only.",
-            responses={**problem_responses(404), **resource_headers()})
-async def get_rebate_accrual(accrual_id: uuid.UUID, response: Response, session: Session,
-                             caller: Caller) -> RebateAccrualOut:
-    row = await service.get_accrual(session, caller, accrual_id)
-    _tagged(row, response)
-    return RebateAccrualOut.of(row)
-
-
-@router.post("/accruals/{accrual_id:uuid}/reverse", tags=[_TAG_ACCRUALS],
-             summary="Reverse a rebate accrual",
-             description="A won deal undone (the deals service publishes no event for it): "
-             "the accrued amount moves back from the partner's payable account by a reversing "
-             "ledger transfer. Once; 409 `insufficient-funds` if it was paid out already. "
-             "Vendor keys only.",
-             responses={**problem_responses(404, 409, 412), **resource_headers()})
-async def reverse_rebate_accrual(accrual_id: uuid.UUID, body: RebateReversalIn,
-                                 response: Response, session: Session, caller: Caller,
-                                 if_match: IfMatchHeader = None,
-                                 idempotency_key: IdempotencyKeyHeader = None
-                                 ) -> RebateAccrualOut:
-    row = await service.reverse_accrual(session, caller, accrual_id, body.reason, if_match)
-    _tagged(row, response)
-    return RebateAccrualOut.of(row)
+accrual_routes(
+    router, service.BOOK, kind="rebate", out=RebateAccrualOut, reversal=RebateReversalIn,
+    tags=[_TAG_ACCRUALS], title="a rebate accrual",
+    reverse_description="A won deal undone (the deals service publishes no event for it): "
+    "what is left of the accrued amount moves back from the partner's payable account by a "
+    "reversing ledger transfer, and `prm.rebate.reversed.v1` is published. Once; 409 once it "
+    "is in a payout batch. Vendor keys only.")

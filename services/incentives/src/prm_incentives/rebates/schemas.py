@@ -16,7 +16,7 @@ _DEAL = "0193c1d0-5555-7e3f-8a9b-0c1d2e3f4a5b"
 _TRANSFER = "0193c1d0-2222-7e3f-8a9b-0c1d2e3f4a5b"
 
 RebateBasis = Literal["tier", "volume"]
-AccrualStatus = Literal["accrued", "no_rebate", "reversed"]
+AccrualStatus = Literal["accrued", "no_rebate", "reversed", "clawback"]
 Percent = Annotated[DecimalText, Field(le=Decimal(100), description="Percent of the eligible "
                                        "amount, a decimal string (\"2.5\" is 2.5 %).")]
 Reason = Annotated[str, Field(min_length=1, max_length=500,
@@ -163,8 +163,12 @@ class RebateAccrualOut(BaseModel):
     rule: RebateRule | None = Field(default=None, description="The programme's rule that "
                                     "applied, as it was then; none if none matched")
     rule_index: int | None = None
-    amount: Money = Field(description="What was accrued (payable to the partner)")
-    status: AccrualStatus
+    amount: Money = Field(description="What was accrued (payable to the partner); a "
+                          "clawback: what the true-up took back")
+    status: AccrualStatus = Field(description="clawback: a true-up whose band paid less than "
+                                  "was accrued, which reversed the difference out of the "
+                                  "period's accruals (as far as they were not in a payout "
+                                  "batch; the reason says what was left)")
     transfer_id: uuid.UUID | None = Field(default=None, description="The ledger transfer "
                                           "expense -> the partner's payable")
     reversal_transfer_id: uuid.UUID | None = None

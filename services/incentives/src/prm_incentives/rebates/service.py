@@ -18,8 +18,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prm_contracts import Amount, DealWonV1, RebateAccruedV1
+from prm_contracts import Amount, DealWonV1, RebateAccruedV1, RebateReversedV1
 from prm_events import outbox
+from prm_incentives.accruals import service as accruals
+from prm_incentives.accruals.service import AccrualBook
 from prm_incentives.config import EVENT_SOURCE
 from prm_incentives.declaration import INCENTIVES_READ, INCENTIVES_WRITE
 from prm_incentives.directory import repository as directory
@@ -34,11 +36,10 @@ from prm_incentives.money import text_of
 from prm_incentives.payouts import service as payouts
 from prm_incentives.rebates.rules import Line, choose
 from prm_incentives.rebates.schemas import RebateProgrammeIn, RebateTrueUpIn
-from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
 from prm_platform.money import minor_units
 from prm_platform.pagination import PageRequest
-from prm_platform.problems import Conflict, InvalidTransition, NotFound, Unprocessable
+from prm_platform.problems import Conflict, NotFound, Unprocessable
 from prm_platform.security import Principal
 
 
@@ -147,11 +148,11 @@ async def _trailing_volume(session: AsyncSession, programme: Any, partner_id: uu
 _INSERT_ACCRUAL = text(
     "INSERT INTO rebate_accruals (id, programme_id, partner_id, kind, deal_id, closed_on, "
     "period_from, period_to, deal_type, tier, currency, deal_amount, lines, base_amount, "
-    "volume, rate, rule, rule_index, amount, status, transfer_id, version, created_at, "
+    "volume, rate, rule, rule_index, amount, status, transfer_id, reason, version, created_at, "
     "updated_at) VALUES (:id, :programme_id, :partner_id, :kind, :deal_id, :closed_on, "
     ":period_from, :period_to, :deal_type, :tier, :currency, :deal_amount, "
     "CAST(:lines AS jsonb), :base_amount, :volume, :rate, CAST(:rule AS jsonb), :rule_index, "
-    ":amount, :status, :transfer_id, 1, now(), now()) RETURNING *")
+    ":amount, :status, :transfer_id, :reason, 1, now(), now()) RETURNING *")
 
 
 async def _record(session: AsyncSession, programme: Any, values: dict[str, Any],
@@ -169,7 +170,7 @@ async def _record(session: AsyncSession, programme: Any, values: dict[str, Any],
             credit_account_id=payable.id, currency=programme.currency,
             amount=values["amount"], code=f"rebate.{values['kind']}", reference=reference))
     row = (await session.execute(_INSERT_ACCRUAL, {
-        **values, "id": accrual_id, "programme_id": programme.id,
+        "reason": None, **values, "id": accrual_id, "programme_id": programme.id,
         "currency": programme.currency, "transfer_id": transfer_id,
         "lines": json.dumps(values["lines"]),
         "rule": None if values["rule"] is None else json.dumps(values["rule"]),
@@ -226,72 +227,24 @@ async def accrue_won_deal(session: AsyncSession, deal: DealWonV1) -> list[Any]:
     return made
 
 
-async def _accrual(session: AsyncSession, principal: Principal, accrual_id: uuid.UUID, *,
-                   for_update: bool = False) -> Any:
-    lock = " FOR UPDATE" if for_update else ""
-    row = (await session.execute(text(f"SELECT * FROM rebate_accruals WHERE id = :id{lock}"),
-                                 {"id": accrual_id})).first()
-    if row is None or not principal.can_see_partner(row.partner_id):
-        raise NotFound("rebate accrual not found")
-    return row
+def _reversed(row: Any, amount: int) -> RebateReversedV1:
+    return RebateReversedV1(
+        accrual_id=row.id, programme_id=row.programme_id, partner_id=row.partner_id,
+        deal_id=row.deal_id, kind=row.kind,
+        amount=Amount(amount=text_of(amount, row.currency), currency=row.currency),
+        reason=row.reason, version=row.version)
 
 
-async def get_accrual(session: AsyncSession, principal: Principal, accrual_id: uuid.UUID
-                      ) -> Any:
-    principal.require(INCENTIVES_READ)
-    return await _accrual(session, principal, accrual_id)
-
-
-async def list_accruals(session: AsyncSession, principal: Principal, page: PageRequest, *,
-                        partner_id: uuid.UUID | None, programme_id: uuid.UUID | None,
-                        deal_id: uuid.UUID | None, status: str | None) -> list[Any]:
-    principal.require(INCENTIVES_READ)
-    partner = principal.partner_id if principal.is_partner else partner_id
-    return list(await session.execute(text(
-        "SELECT * FROM rebate_accruals WHERE (CAST(:after AS uuid) IS NULL "
-        "OR id > CAST(:after AS uuid)) "
-        "AND (CAST(:partner AS uuid) IS NULL OR partner_id = CAST(:partner AS uuid)) "
-        "AND (CAST(:programme AS uuid) IS NULL OR programme_id = CAST(:programme AS uuid)) "
-        "AND (CAST(:deal AS uuid) IS NULL OR deal_id = CAST(:deal AS uuid)) "
-        "AND (CAST(:status AS varchar) IS NULL OR status = :status) "
-        "ORDER BY id LIMIT :limit"),
-        {"after": page.after, "partner": partner, "programme": programme_id,
-         "deal": deal_id, "status": status, "limit": page.limit + 1}))
-
-
-async def reverse_accrual(session: AsyncSession, principal: Principal, accrual_id: uuid.UUID,
-                          reason: str, if_match: str | None) -> Any:
-    """A won deal undone: the accrued amount goes back from the partner's payable to the
-    expense account (a reversing transfer). Refused with insufficient-funds once it was paid
-    out. The deals contracts have no event for a win undone, so the vendor says so here."""
-    _vendor_writer(principal)
-    row = await _accrual(session, principal, accrual_id, for_update=True)
-    check_if_match(if_match, row.version)
-    if row.status != "accrued":
-        raise InvalidTransition(f"the accrual is {row.status}; only an accrued one is reversed")
-    batch_id = await payouts.batched(session, row.transfer_id)
-    if batch_id is not None:
-        raise Conflict(f"the accrual is in payout batch {batch_id}; it is no longer reversed")
-    programme = await _programme(session, row.programme_id)
-    payable = await _payable(session, programme, row.partner_id)
-    reversal_id = uuid.uuid5(row.transfer_id, "reversal")
-    await transfer(session, TransferSpec(
-        id=reversal_id, debit_account_id=payable.id,
-        credit_account_id=programme.expense_account_id, currency=row.currency,
-        amount=row.amount, code="rebate.reversal", reference=f"reversal of accrual {row.id}",
-        reverses_id=row.transfer_id))
-    return (await session.execute(text(
-        "UPDATE rebate_accruals SET status = 'reversed', reversal_transfer_id = :transfer, "
-        "reason = :reason, version = version + 1, updated_at = now() WHERE id = :id "
-        "RETURNING *"), {"id": row.id, "transfer": reversal_id, "reason": reason})).one()
+# A won deal undone: the accrued amount goes back from the partner's payable to the expense
+# account. The deals contracts have no event for a win undone, so the vendor says so by the API.
+BOOK = AccrualBook(table="rebate_accruals", owner="programme_id", noun="rebate accrual",
+                   code="rebate.reversal", reference="accrual", reversed_event=_reversed)
 
 
 async def true_up(session: AsyncSession, principal: Principal, programme_id: uuid.UUID,
                   data: RebateTrueUpIn, *, today: dt.date | None = None) -> tuple[Any, bool]:
-    """At a period's end, a volume programme pays the band the partner reached on the whole
-    period's deals: what they would have earned at the period's volume, less what they
-    accrued, if more. Once per (programme, partner, period): run again, it returns the same
-    true-up. Returns (true-up, created)."""
+    """A partner's period trued up on request (the scheduled job does every partner of a
+    programme once its period has ended). Returns (true-up, created)."""
     _vendor_writer(principal)
     programme = await _programme(session, programme_id)
     if programme.basis != "volume":
@@ -299,22 +252,39 @@ async def true_up(session: AsyncSession, principal: Principal, programme_id: uui
     if data.period_to >= (today or dt.date.today()):
         raise Unprocessable("the period has not ended yet", errors=[
             {"location": "body", "field": "period_to", "message": "not in the past"}])
-    await _lock(session, programme.id, data.partner_id)
+    return await settle_period(session, programme, data.partner_id, data.period_from,
+                               data.period_to)
+
+
+async def settle_period(session: AsyncSession, programme: Any, partner_id: uuid.UUID,
+                        period_from: dt.date, period_to: dt.date) -> tuple[Any, bool]:
+    """At a period's end, a volume programme pays the band the partner reached on the whole
+    period's deals: what they earn at the period's volume, less what the partner holds for
+    them (the deals' accruals and the true-ups of periods within this one, net of what was
+    reversed of them). More is accrued; less is taken back by reversing the newest of those
+    transfers not yet in a payout batch, as far as they go (what they cannot cover is said in
+    the true-up's reason). Once per (programme, partner, period): run again, it returns the
+    same true-up. Returns (true-up, created)."""
+    await _lock(session, programme.id, partner_id)
     existing = (await session.execute(text(
         "SELECT * FROM rebate_accruals WHERE programme_id = :p AND partner_id = :partner "
         "AND kind = 'true_up' AND period_from = :from AND period_to = :to"),
-        {"p": programme.id, "partner": data.partner_id, "from": data.period_from,
-         "to": data.period_to})).first()
+        {"p": programme.id, "partner": partner_id, "from": period_from,
+         "to": period_to})).first()
     if existing is not None:
         return existing, False
     deals = list(await session.execute(text(
         "SELECT * FROM rebate_accruals WHERE programme_id = :p AND partner_id = :partner "
         "AND kind = 'deal' AND status <> 'reversed' AND closed_on BETWEEN :from AND :to "
         "ORDER BY closed_on, id"),
-        {"p": programme.id, "partner": data.partner_id, "from": data.period_from,
-         "to": data.period_to}))
+        {"p": programme.id, "partner": partner_id, "from": period_from, "to": period_to}))
+    earlier = list(await session.execute(text(
+        "SELECT * FROM rebate_accruals WHERE programme_id = :p AND partner_id = :partner "
+        "AND kind = 'true_up' AND status = 'accrued' AND period_from >= :from "
+        "AND period_to <= :to ORDER BY closed_on, id"),
+        {"p": programme.id, "partner": partner_id, "from": period_from, "to": period_to}))
     volume = sum(row.deal_amount for row in deals)
-    due = accrued = 0
+    due = 0
     breakdown = []
     last = None
     for row in deals:
@@ -323,17 +293,84 @@ async def true_up(session: AsyncSession, principal: Principal, programme_id: uui
                         deal_amount=row.deal_amount, volume=volume)
         owed = 0 if choice is None else choice.amount
         due += owed
-        accrued += row.amount
         last = choice or last
         breakdown.append({"sku": f"deal:{row.deal_id}", "amount": owed - row.amount})
-    difference = max(due - accrued, 0)
-    row = await _record(session, programme, {
-        "partner_id": data.partner_id, "kind": "true_up", "deal_id": None,
-        "closed_on": data.period_to, "period_from": data.period_from,
-        "period_to": data.period_to, "deal_type": None, "tier": None, "deal_amount": volume,
-        "lines": breakdown, "base_amount": volume, "volume": volume,
+    credited = [row for row in (*deals, *earlier) if row.transfer_id is not None]
+    held = await accruals.left_to_reverse(session, [row.transfer_id for row in credited])
+    difference = due - sum(held.values())
+    values = {
+        "partner_id": partner_id, "kind": "true_up", "deal_id": None, "closed_on": period_to,
+        "period_from": period_from, "period_to": period_to, "deal_type": None, "tier": None,
+        "deal_amount": volume, "lines": breakdown, "base_amount": volume, "volume": volume,
         "rate": Decimal(0) if last is None else last.rate,
         "rule": None if last is None else last.rule,
-        "rule_index": None if last is None else last.index, "amount": difference},
-        f"rebate {programme.name}: true-up {data.period_from}..{data.period_to}")
-    return row, True
+        "rule_index": None if last is None else last.index}
+    if difference >= 0:
+        row = await _record(session, programme, {**values, "amount": difference},
+                            f"rebate {programme.name}: true-up {period_from}..{period_to}")
+        return row, True
+    return await _take_back(session, programme, values, -difference,
+                            sorted(credited, key=lambda r: (r.closed_on, r.id), reverse=True),
+                            held), True
+
+
+async def _take_back(session: AsyncSession, programme: Any, values: dict[str, Any],
+                     wanted: int, credited: list[Any], held: dict[uuid.UUID, int]) -> Any:
+    """Reverse ``wanted`` out of ``credited`` (newest first), skipping what a payout batch
+    holds; record the true-up as a clawback of what was taken and announce it."""
+    partner_id = values["partner_id"]
+    currency = programme.currency
+    await payouts.hold(session, partner_id, currency)
+    batched = await payouts.batched_of(session, [row.transfer_id for row in credited])
+    key = f"true_up:{partner_id}:{values['period_from']}:{values['period_to']}"
+    taken = 0
+    lines = list(values["lines"])
+    for row in credited:
+        amount = min(held[row.transfer_id], wanted - taken)
+        if amount <= 0 or row.transfer_id in batched:
+            continue
+        original = await accruals.transfer_of(session, row.transfer_id)
+        reversal_id = uuid.uuid5(programme.id, f"{key}:{row.transfer_id}")
+        await transfer(session, TransferSpec(
+            id=reversal_id, debit_account_id=original.credit_account_id,
+            credit_account_id=original.debit_account_id, currency=currency, amount=amount,
+            code="rebate.true_up", reference=f"rebate {programme.name}: true-up "
+            f"{values['period_from']}..{values['period_to']} takes back of accrual {row.id}",
+            reverses_id=row.transfer_id))
+        lines.append({"sku": f"reversal:{reversal_id}", "amount": -amount})
+        taken += amount
+    reason = (f"the period's band pays {text_of(wanted, currency)} {currency} less than was "
+              "accrued")
+    if taken < wanted:
+        reason += (f"; {text_of(wanted - taken, currency)} {currency} could not be taken back: "
+                   "the rest is in payout batches")
+    row = (await session.execute(_INSERT_ACCRUAL, {
+        **values, "id": new_id(), "programme_id": programme.id, "currency": currency,
+        "transfer_id": None, "lines": json.dumps(lines), "amount": taken,
+        "rule": None if values["rule"] is None else json.dumps(values["rule"]),
+        "status": "clawback", "reason": reason})).one()
+    if taken > 0:
+        await outbox.publish(session, _reversed(row, taken), source=EVENT_SOURCE,
+                             aggregate_id=row.id, partner_id=partner_id)
+    return row
+
+
+async def true_up_ended(session: AsyncSession, batch: int = 100, *,
+                        today: dt.date | None = None, delay_days: int = 0) -> int:
+    """The scheduled job: every partner with deals in a volume programme whose period ended
+    (``delay_days`` ago, for wins recorded late) is trued up for the whole period, once: the
+    true-up's key (programme, partner, period) makes a rerun find it and change nothing."""
+    until = (today or dt.date.today()) - dt.timedelta(days=delay_days)
+    due = list(await session.execute(text(
+        "SELECT DISTINCT a.programme_id, a.partner_id FROM rebate_programmes p "
+        "JOIN rebate_accruals a ON a.programme_id = p.id AND a.kind = 'deal' "
+        "WHERE p.basis = 'volume' AND p.ends_on < :until AND NOT EXISTS (SELECT 1 "
+        "FROM rebate_accruals t WHERE t.programme_id = p.id AND t.partner_id = a.partner_id "
+        "AND t.kind = 'true_up' AND t.period_from = p.starts_on AND t.period_to = p.ends_on) "
+        "ORDER BY a.programme_id, a.partner_id LIMIT :batch"),
+        {"until": until, "batch": batch}))
+    for programme_id, partner_id in due:
+        programme = await _programme(session, programme_id)
+        await settle_period(session, programme, partner_id, programme.starts_on,
+                            programme.ends_on)
+    return len(due)

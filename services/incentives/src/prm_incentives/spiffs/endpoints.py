@@ -3,12 +3,13 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Response
 
+from prm_incentives.accruals import service as accruals
+from prm_incentives.accruals.endpoints import accrual_routes
 from prm_incentives.spiffs import service
 from prm_incentives.spiffs.schemas import SpiffAccrualOut, SpiffIn, SpiffOut, SpiffReversalIn
 from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
-    IfMatchHeader,
     Session,
     etag,
     resource_headers,
@@ -60,36 +61,20 @@ async def list_spiff_accruals(
     spiff_id: Annotated[uuid.UUID | None, Query(description="Only this SPIFF's")] = None,
     deal_id: Annotated[uuid.UUID | None, Query(description="Only this deal's")] = None,
 ) -> Page[SpiffAccrualOut]:
-    rows = await service.list_accruals(session, caller, page, partner_id=partner_id,
-                                       spiff_id=spiff_id, deal_id=deal_id)
+    rows = await accruals.page(session, caller, service.BOOK, page, partner_id=partner_id,
+                               owner_id=spiff_id, deal_id=deal_id)
     items, next_cursor = page.page(rows)
     return Page[SpiffAccrualOut](items=[SpiffAccrualOut.of(r) for r in items],
                                  next_cursor=next_cursor)
 
 
-@router.get("/accruals/{accrual_id:uuid}", summary="Get a SPIFF accrual",
-            description="A partner key sees its own org's only.",
-            responses={**problem_responses(404), **resource_headers()})
-async def get_spiff_accrual(accrual_id: uuid.UUID, response: Response, session: Session,
-                            caller: Caller) -> SpiffAccrualOut:
-    row = await service.get_accrual(session, caller, accrual_id)
-    _tagged(row, response)
-    return SpiffAccrualOut.of(row)
-
-
-@router.post("/accruals/{accrual_id:uuid}/reverse", summary="Reverse a SPIFF accrual",
-             description="A won deal undone: the accrued amount moves back from the partner's "
-             "payable account to the SPIFF's pool by a reversing ledger transfer. Once; 409 "
-             "`insufficient-funds` if it was paid out already. Vendor keys only.",
-             responses={**problem_responses(404, 409, 412), **resource_headers()})
-async def reverse_spiff_accrual(accrual_id: uuid.UUID, body: SpiffReversalIn,
-                                response: Response, session: Session, caller: Caller,
-                                if_match: IfMatchHeader = None,
-                                idempotency_key: IdempotencyKeyHeader = None
-                                ) -> SpiffAccrualOut:
-    row = await service.reverse_accrual(session, caller, accrual_id, body.reason, if_match)
-    _tagged(row, response)
-    return SpiffAccrualOut.of(row)
+accrual_routes(
+    router, service.BOOK, kind="spiff", out=SpiffAccrualOut, reversal=SpiffReversalIn,
+    tags=None, title="a SPIFF accrual",
+    reverse_description="A won deal undone: the accrued amount moves back from the partner's "
+    "payable account to the SPIFF's pool by a reversing ledger transfer, and "
+    "`prm.spiff.reversed.v1` is published. Once; 409 once it is in a payout batch. Vendor "
+    "keys only.")
 
 
 @router.get("/{spiff_id:uuid}", summary="Get a SPIFF",

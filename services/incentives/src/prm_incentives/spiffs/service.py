@@ -18,21 +18,20 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prm_contracts import Amount, DealWonV1, SpiffAccruedV1
+from prm_contracts import Amount, DealWonV1, SpiffAccruedV1, SpiffReversedV1
 from prm_events import outbox
+from prm_incentives.accruals.service import AccrualBook
 from prm_incentives.config import EVENT_SOURCE
 from prm_incentives.declaration import INCENTIVES_READ, INCENTIVES_WRITE
 from prm_incentives.ledger import repository as ledger
 from prm_incentives.ledger.service import TransferSpec, transfer
 from prm_incentives.money import text_of, to_minor
-from prm_incentives.payouts import service as payouts
 from prm_incentives.rebates.rules import rebate_of
 from prm_incentives.rebates.service import deal_amounts
 from prm_incentives.spiffs.schemas import SpiffIn
-from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
 from prm_platform.pagination import PageRequest
-from prm_platform.problems import Conflict, InvalidTransition, NotFound
+from prm_platform.problems import Conflict, NotFound
 from prm_platform.security import Principal
 
 
@@ -183,58 +182,15 @@ async def accrue_won_deal(session: AsyncSession, deal: DealWonV1) -> list[Any]:
     return made
 
 
-async def _accrual(session: AsyncSession, principal: Principal, accrual_id: uuid.UUID, *,
-                   for_update: bool = False) -> Any:
-    lock = " FOR UPDATE" if for_update else ""
-    row = (await session.execute(text(f"SELECT * FROM spiff_accruals WHERE id = :id{lock}"),
-                                 {"id": accrual_id})).first()
-    if row is None or not principal.can_see_partner(row.partner_id):
-        raise NotFound("SPIFF accrual not found")
-    return row
+def _reversed(row: Any, amount: int) -> SpiffReversedV1:
+    return SpiffReversedV1(
+        accrual_id=row.id, spiff_id=row.spiff_id, partner_id=row.partner_id,
+        deal_id=row.deal_id,
+        amount=Amount(amount=text_of(amount, row.currency), currency=row.currency),
+        reason=row.reason, version=row.version)
 
 
-async def get_accrual(session: AsyncSession, principal: Principal, accrual_id: uuid.UUID
-                      ) -> Any:
-    principal.require(INCENTIVES_READ)
-    return await _accrual(session, principal, accrual_id)
-
-
-async def list_accruals(session: AsyncSession, principal: Principal, page: PageRequest, *,
-                        partner_id: uuid.UUID | None, spiff_id: uuid.UUID | None,
-                        deal_id: uuid.UUID | None) -> list[Any]:
-    principal.require(INCENTIVES_READ)
-    partner = principal.partner_id if principal.is_partner else partner_id
-    return list(await session.execute(text(
-        "SELECT * FROM spiff_accruals WHERE (CAST(:after AS uuid) IS NULL "
-        "OR id > CAST(:after AS uuid)) "
-        "AND (CAST(:partner AS uuid) IS NULL OR partner_id = CAST(:partner AS uuid)) "
-        "AND (CAST(:spiff AS uuid) IS NULL OR spiff_id = CAST(:spiff AS uuid)) "
-        "AND (CAST(:deal AS uuid) IS NULL OR deal_id = CAST(:deal AS uuid)) "
-        "ORDER BY id LIMIT :limit"),
-        {"after": page.after, "partner": partner, "spiff": spiff_id, "deal": deal_id,
-         "limit": page.limit + 1}))
-
-
-async def reverse_accrual(session: AsyncSession, principal: Principal, accrual_id: uuid.UUID,
-                          reason: str, if_match: str | None) -> Any:
-    """A won deal undone: the accrued amount goes back from the partner's payable account to
-    the SPIFF's pool (and counts against neither cap again)."""
-    _vendor(principal, INCENTIVES_WRITE)
-    row = await _accrual(session, principal, accrual_id, for_update=True)
-    check_if_match(if_match, row.version)
-    if row.status != "accrued":
-        raise InvalidTransition(f"the accrual is {row.status}; only an accrued one is reversed")
-    batch_id = await payouts.batched(session, row.transfer_id)
-    if batch_id is not None:
-        raise Conflict(f"the accrual is in payout batch {batch_id}; it is no longer reversed")
-    spiff = await _spiff(session, row.spiff_id)
-    payable = await _payable(session, spiff, row.partner_id)
-    reversal_id = uuid.uuid5(row.transfer_id, "reversal")
-    await transfer(session, TransferSpec(
-        id=reversal_id, debit_account_id=payable.id, credit_account_id=spiff.pool_account_id,
-        currency=row.currency, amount=row.amount, code="spiff.reversal",
-        reference=f"reversal of SPIFF accrual {row.id}", reverses_id=row.transfer_id))
-    return (await session.execute(text(
-        "UPDATE spiff_accruals SET status = 'reversed', reversal_transfer_id = :transfer, "
-        "reason = :reason, version = version + 1, updated_at = now() WHERE id = :id "
-        "RETURNING *"), {"id": row.id, "transfer": reversal_id, "reason": reason})).one()
+# A won deal undone: the accrued amount goes back from the partner's payable account to the
+# SPIFF's pool (and counts against neither cap again).
+BOOK = AccrualBook(table="spiff_accruals", owner="spiff_id", noun="SPIFF accrual",
+                   code="spiff.reversal", reference="SPIFF accrual", reversed_event=_reversed)
