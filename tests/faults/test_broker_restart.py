@@ -38,12 +38,6 @@ def stack_with_its_own_broker(prm_infra):
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
-# Known defect, intermittent (about one run in four): after the in-memory broker is SIGKILLed
-# and restarted, some of the events sent again are not consumed by the deals directory. The
-# failure prints which events and what the outbox, inbox and worker log hold of them. Only the
-# embedded, in-memory broker loses its topics on a restart; a real Kafka keeps them.
-@pytest.mark.xfail(strict=False, reason="intermittent: events re-sent after an in-memory "
-                   "broker restart are sometimes not consumed (under investigation)")
 async def test_broker_killed_mid_stream_loses_nothing(stack_with_its_own_broker):
     stack, dsn = stack_with_its_own_broker
     admin = {"Authorization": f"Bearer {stack.admin_key}"}

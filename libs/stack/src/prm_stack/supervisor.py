@@ -635,6 +635,12 @@ class Supervisor:
         delay = min(0.25 * 2 ** (len(child.crashes) - 1), 8.0)
         log(f"{child.name} (pid {child.popen.pid}) exited with code {code}; restarting it in "
             f"{delay:.2g}s (crash {len(child.crashes)} of at most {MAX_CRASHES} a minute)")
+        if child.name == "broker":
+            # Before the new broker is up: a worker still running would meet it empty, its
+            # clients would have it create their topics on the fly (with the broker's default
+            # partitions, before ours), and its consumers would carry positions from the lost
+            # broker into the new one's topics.
+            self._stop_workers()
         time.sleep(delay)
         started = dt.datetime.now(dt.UTC)
         with self._deferred_signals():
@@ -644,10 +650,7 @@ class Supervisor:
             self._after_broker_restart(started)
         self._write_processes()
 
-    def _after_broker_restart(self, started: dt.datetime) -> None:
-        """The new broker is empty: stop the workers, send again what the lost broker held, and
-        start the workers afresh (they recreate the topics; their consumers, whose offsets are
-        gone, read from the start and the inbox drops what was applied already)."""
+    def _stop_workers(self) -> None:
         workers = [c for c in self.children if c.kind == "worker"]
         for worker in workers:
             with contextlib.suppress(ProcessLookupError):
@@ -658,6 +661,13 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 worker.kill_group()
                 worker.popen.wait(2)
+
+    def _after_broker_restart(self, started: dt.datetime) -> None:
+        """The new broker is empty (the workers were stopped before it started): create the
+        topics, send again what the lost broker held, and start the workers afresh (their
+        consumers, whose offsets are gone, read from the start and the inbox drops what was
+        applied already)."""
+        workers = [c for c in self.children if c.kind == "worker"]
         self._provision_topics()
         self._replay_outboxes(self._read_epoch())
         self._write_epoch(started)
