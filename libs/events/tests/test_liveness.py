@@ -81,3 +81,46 @@ async def test_one_stuck_replica_is_reported_and_dead_ones_are_forgotten(prm_inf
             workers = (await connection.execute(text("SELECT worker FROM worker_liveness"))
                        ).scalars().all()
         assert workers == ["host-a/1/aa"]
+
+
+async def test_a_service_loop_reports_like_the_platform_loops(prm_infra):
+    """A service's own loop (the webhooks dispatcher) run by the worker: while it hangs, the
+    worker is stale and names it."""
+    from prm_events.worker import WorkerSpec, run_worker
+    from prm_platform.settings import ServiceSettings
+
+    hanging = asyncio.Event()
+
+    async def dispatcher(sessionmaker, stop, alive) -> None:
+        while not stop.is_set():
+            if not hanging.is_set():
+                alive()
+            await asyncio.sleep(0.05)
+
+    async with scratch_schema(prm_infra) as (engine, schema):
+        sessionmaker = make_sessionmaker(engine)
+        settings = ServiceSettings(worker_stale_seconds=3)
+        spec = WorkerSpec(service="test", schema=schema, settings=settings, relay=False,
+                          loops={"dispatcher": dispatcher})
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_worker(spec, stop))
+        try:
+            async def until(wanted) -> None:  # reports come every 5 s
+                deadline = asyncio.get_running_loop().time() + 15
+                while not wanted(seen := await status(sessionmaker, stale_after=60)):
+                    assert asyncio.get_running_loop().time() < deadline, seen
+                    await asyncio.sleep(0.05)
+
+            def lagging(seen: str) -> set[str]:  # the scheduler ticks slower than 3 s
+                if not seen.startswith("stale"):
+                    return set()
+                return set(seen.split(": ")[2].split(" made no progress")[0].split(","))
+
+            await until(lambda seen: "dispatcher" not in lagging(seen))
+            hanging.set()
+            await until(lambda seen: "dispatcher" in lagging(seen))
+            hanging.clear()
+            await until(lambda seen: "dispatcher" not in lagging(seen))
+        finally:
+            stop.set()
+            await task

@@ -1,5 +1,5 @@
-"""A service's worker process: its outbox relay, its event consumers and its scheduled jobs
-(the platform's purges plus the service's own), until SIGTERM/SIGINT."""
+"""A service's worker process: its outbox relay, its event consumers, its scheduled jobs (the
+platform's purges plus the service's own) and its own loops, until SIGTERM/SIGINT."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import datetime as dt
 import functools
 import logging
 import signal
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_contracts import dead_letter_topic
 from prm_events import consumer, outbox
@@ -37,6 +39,10 @@ class Subscription:
     max_attempts: int = 5
 
 
+ServiceLoop = Callable[[async_sessionmaker[AsyncSession], asyncio.Event, Callable[[], None]],
+                      Coroutine[object, object, None]]
+
+
 @dataclass
 class WorkerSpec:
     service: str
@@ -48,6 +54,10 @@ class WorkerSpec:
     subscriptions: list[Subscription] = field(default_factory=list)
     # The service's own periodic jobs, run beside the platform's (``platform_jobs``).
     jobs: list[Job] = field(default_factory=list)
+    # The service's own long-running loops (the webhooks dispatcher), by name: each gets the
+    # worker's sessionmaker, the stop event and its liveness signal, so that a stalled loop
+    # makes the worker stale like a stalled consumer would.
+    loops: Mapping[str, ServiceLoop] = field(default_factory=dict)
 
     def topics(self) -> list[str]:
         """What this worker uses, hence creates when missing: exactly what the broker's ACLs
@@ -76,7 +86,7 @@ def platform_jobs(settings: ServiceSettings) -> list[Job]:
 async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     settings = spec.settings
-    engine = make_engine(settings.database_url, spec.schema, pool_size=5)
+    engine = make_engine(settings.database_url, spec.schema, pool_size=5 + 5 * len(spec.loops))
     sessionmaker = make_sessionmaker(engine)
     await ensure_topics(settings, spec.topics())
     producer = make_producer(settings)
@@ -109,9 +119,12 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
                                    sessionmaker, producer, max_attempts=sub.max_attempts)
             tasks.append(asyncio.create_task(
                 runner.run(kafka_consumer, stop, heartbeat.loop(sub.name)), name=sub.name))
+        for name, service_loop in spec.loops.items():
+            tasks.append(asyncio.create_task(
+                service_loop(sessionmaker, stop, heartbeat.loop(name)), name=name))
         tasks.append(asyncio.create_task(heartbeat.run(stop, report=report), name="heartbeat"))
-        log.info("%s worker running (relay=%s, consumers=%s)", spec.service, spec.relay,
-                 [s.name for s in spec.subscriptions])
+        log.info("%s worker running (relay=%s, consumers=%s, loops=%s)", spec.service,
+                 spec.relay, [s.name for s in spec.subscriptions], list(spec.loops))
         done, _ = await asyncio.wait(
             [*tasks, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED
         )

@@ -5,15 +5,13 @@ sends due deliveries, publishes its outbox and keeps its key directory.
 import asyncio
 import datetime as dt
 import functools
-import logging
-import signal
+from collections.abc import Callable
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_events import credentials
-from prm_events.worker import Subscription, WorkerSpec, run_worker
-from prm_platform.db import make_engine, make_sessionmaker
+from prm_events.worker import Subscription, WorkerSpec, main
 from prm_platform.scheduler import Job
 from prm_webhooks.config import SCHEMA, Settings
 from prm_webhooks.declaration import DELIVERED_TOPICS, SERVICE
@@ -39,6 +37,11 @@ async def purge_messages(session: AsyncSession, older_than_days: int,
 
 def spec(settings: Settings | None = None) -> WorkerSpec:
     settings = settings or Settings()
+
+    async def dispatch(sessionmaker: async_sessionmaker[AsyncSession], stop: asyncio.Event,
+                       alive: Callable[[], None]) -> None:
+        await Dispatcher(sessionmaker, settings).run(stop, alive)
+
     return WorkerSpec(
         service=SERVICE.name, schema=SCHEMA, settings=settings,
         publishes=SERVICE.publishes,
@@ -49,40 +52,10 @@ def spec(settings: Settings | None = None) -> WorkerSpec:
                   functools.partial(purge_messages,
                                     older_than_days=settings.message_retention_days),
                   batch=PURGE_BATCH)],
+        # The dispatcher beside the consumers: a stalled one makes the worker stale.
+        loops={"dispatcher": dispatch},
     )
 
 
-async def run(settings: Settings, stop: asyncio.Event) -> None:
-    """The platform's worker and the dispatcher side by side; either ending ends both."""
-    engine = make_engine(settings.database_url, SCHEMA, pool_size=5)
-    dispatcher = Dispatcher(make_sessionmaker(engine), settings)
-    tasks = [asyncio.create_task(run_worker(spec(settings), stop), name="worker"),
-             asyncio.create_task(dispatcher.run(stop), name="dispatcher")]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for task in done:
-            if (error := task.exception()) is not None:
-                raise error
-    finally:
-        stop.set()
-        await engine.dispose()
-
-
-def main() -> None:
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s webhooks-worker %(levelname)s %(message)s")
-
-    async def runner() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await run(Settings(), stop)
-
-    asyncio.run(runner())
-
-
 if __name__ == "__main__":
-    main()
+    main(spec())
