@@ -95,6 +95,8 @@ allow prm-attribution --topic prm.api-keys --operation Read --operation Describe
 allow prm-attribution --topic prm.api-keys.dlt --operation Write --operation Describe --operation Create
 allow prm-attribution --topic prm.deals --operation Read --operation Describe --operation Create
 allow prm-attribution --topic prm.deals.dlt --operation Write --operation Describe --operation Create
+allow prm-attribution --topic prm.incentives --operation Read --operation Describe --operation Create
+allow prm-attribution --topic prm.incentives.dlt --operation Write --operation Describe --operation Create
 allow prm-attribution --topic prm.partners --operation Read --operation Describe --operation Create
 allow prm-attribution --topic prm.partners.dlt --operation Write --operation Describe --operation Create
 allow prm-attribution --group attribution. --resource-pattern-type prefixed --operation Read

@@ -16,23 +16,28 @@ class Org:
     headers: dict[str, str]
     deal_id: uuid.UUID
     touch_id: str
+    request_id: uuid.UUID
 
 
 @pytest.fixture
 async def orgs(client, apply, as_partner, kit) -> tuple[Org, Org]:
-    """Two orgs, each with a registered, approved deal and a co-selling touch of its own."""
+    """Two orgs, each with a registered, approved deal, a co-selling touch and an MDF
+    activity of its own."""
     found = []
     for _ in range(2):
         partner_id = uuid.uuid4()
         deal = kit.DealStory(partner_id)
-        await apply(kit.partner_created(partner_id), deal.registered(), deal.approved())
+        activity = kit.MdfStory(partner_id, activity_type=f"event-{partner_id.hex[:6]}")
+        await apply(kit.partner_created(partner_id), deal.registered(), deal.approved(),
+                    activity.submitted(), activity.approved(), activity.claim_approved("10.00"))
         headers = as_partner(partner_id)
         touch = await client.post("/v1/touchpoints", headers=headers, json={
             "deal_id": str(deal.deal_id), "kind": "co_sell",
             "occurred_at": (kit.T0 + dt.timedelta(days=3)).isoformat(),
             "evidence": {"description": "Joint call"}})
         assert touch.status_code == 201, touch.text
-        found.append(Org(partner_id, headers, deal.deal_id, touch.json()["id"]))
+        found.append(Org(partner_id, headers, deal.deal_id, touch.json()["id"],
+                         activity.request_id))
     return found[0], found[1]
 
 
@@ -46,6 +51,9 @@ async def record_for_another_org(client, a: Org, b: Org) -> None:
     on_a_deal = await client.post("/v1/touchpoints", headers=b.headers,
                                   json={**body, "deal_id": str(a.deal_id)})
     assert on_a_deal.status_code == 404  # A's deal does not exist for B
+    with_a_activity = await client.post("/v1/touchpoints", headers=b.headers, json={
+        **body, "deal_id": str(b.deal_id), "mdf_request_id": str(a.request_id)})
+    assert with_a_activity.status_code == 404  # nor A's MDF activity
 
 
 async def list_another_orgs_touches(client, a: Org, b: Org) -> None:
@@ -89,6 +97,24 @@ async def another_orgs_kpis(client, a: Org, b: Org) -> None:
         assert str(a.deal_id) not in {d for r in seen["items"] for d in r["deal_ids"]}
 
 
+async def another_orgs_mdf_activities(client, a: Org, b: Org) -> None:
+    period = "from=2026-09-01&to=2026-10-01"
+    for query in ("", f"&partner_id={a.partner_id}"):
+        seen = (await client.get(f"/v1/attribution-kpis/mdf-activities?{period}{query}",
+                                 headers=b.headers)).json()
+        assert {r["partner_id"] for r in seen["items"]} <= {str(b.partner_id)}
+    own = (await client.get(f"/v1/attribution-kpis/mdf-activities?{period}",
+                            headers=a.headers)).json()["items"]
+    assert [r["request_id"] for r in own] == [str(a.request_id)]
+
+
+async def another_orgs_mdf_activity_types(client, a: Org, b: Org) -> None:
+    seen = (await client.get("/v1/attribution-kpis/mdf-activity-types?from=2026-09-01"
+                             "&to=2026-10-01", headers=b.headers)).json()["items"]
+    assert {r for t in seen for r in t["request_ids"]} == {str(b.request_id)}
+    assert [t["cost"]["amount"] for t in seen] == ["10.00"]
+
+
 def vendor_only(method: str, path: str, body: dict | None = None):
     """A route that changes what credits everyone (rules, rates, recomputation): partner keys
     are refused even with the write scope."""
@@ -125,6 +151,16 @@ CASES = {
         {"currency": "USD", "rate": "0.9", "valid_on": "2026-01-01"}),
     ("GET", "/v1/attribution-fx-rates"): programme_wide("/v1/attribution-fx-rates"),
     ("GET", "/v1/attribution-kpis"): another_orgs_kpis,
+    ("GET", "/v1/attribution-kpis/programme"): vendor_only(
+        "GET", "/v1/attribution-kpis/programme?from=2026-01-01&to=2027-01-01"),
+    ("GET", "/v1/attribution-kpis/mdf-activities"): another_orgs_mdf_activities,
+    ("GET", "/v1/attribution-kpis/mdf-activity-types"): another_orgs_mdf_activity_types,
+    ("POST", "/v1/attribution-vendor-figures"): vendor_only(
+        "POST", "/v1/attribution-vendor-figures",
+        {"kind": "total_pipeline", "period_from": "2026-01-01", "period_to": "2026-02-01",
+         "amount": {"amount": "1.00", "currency": "EUR"}}),
+    ("GET", "/v1/attribution-vendor-figures"): vendor_only(
+        "GET", "/v1/attribution-vendor-figures"),
 }
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
 

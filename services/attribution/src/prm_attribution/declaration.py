@@ -2,7 +2,13 @@
 
 from pathlib import Path
 
-from prm_contracts import API_KEYS_TOPIC, ATTRIBUTION_TOPIC, DEALS_TOPIC, PARTNERS_TOPIC
+from prm_contracts import (
+    API_KEYS_TOPIC,
+    ATTRIBUTION_TOPIC,
+    DEALS_TOPIC,
+    INCENTIVES_TOPIC,
+    PARTNERS_TOPIC,
+)
 from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
 
 ATTRIBUTION_READ = "attribution:read"
@@ -13,7 +19,9 @@ SERVICE = ServiceDeclaration(
     schema="attribution",
     description="Who earned the revenue: touchpoints from the deals' events and the API, "
     "published versioned rules for sourced and influenced, nine attribution models with "
-    "credits in integer minor units that sum exactly to the deal's amount, and programme KPIs.",
+    "credits in integer minor units that sum exactly to the deal's amount, and programme KPIs "
+    "(revenue, pipeline contribution, ROPI, MDF ROI, CLTV, acquisition cost, certification "
+    "velocity) from the deals', partners' and incentives' events.",
     app="prm_attribution.main:create_app",
     worker="prm_attribution.worker",
     routes=(RoutePrefix("/v1/touchpoints", read=ATTRIBUTION_READ, write=ATTRIBUTION_WRITE),
@@ -23,6 +31,8 @@ SERVICE = ServiceDeclaration(
                         write=ATTRIBUTION_WRITE),
             RoutePrefix("/v1/attribution-fx-rates", read=ATTRIBUTION_READ,
                         write=ATTRIBUTION_WRITE),
+            RoutePrefix("/v1/attribution-vendor-figures", read=ATTRIBUTION_READ,
+                        write=ATTRIBUTION_WRITE),
             # A report over a period the caller names, not a list of resources.
             RoutePrefix("/v1/attribution-kpis", read=ATTRIBUTION_READ,
                         write=ATTRIBUTION_WRITE, lists=False)),
@@ -30,14 +40,16 @@ SERVICE = ServiceDeclaration(
         Scope(ATTRIBUTION_READ, "Read touchpoints, attribution rules, credits and KPIs (a "
               "partner key: its own org's).", partner=True, partner_default=True),
         Scope(ATTRIBUTION_WRITE, "Record touchpoints (a partner key: its own org's); publish "
-              "attribution rules and FX rates (vendor keys).", partner=True),
+              "attribution rules, FX rates and the vendor's figures (vendor keys).",
+              partner=True),
     ),
     # Its refusals are the platform's generic problems (not-found, forbidden, ...).
     problems={},
     publishes=(ATTRIBUTION_TOPIC,),
-    # The deals' lifecycle (touches and amounts), the partner directory, and the key
+    # The deals' lifecycle (touches and amounts), the partner directory (with certifications,
+    # activation and onboarding), the programme's costs from the incentives, and the key
     # directory: it checks callers' keys itself.
-    consumes=(API_KEYS_TOPIC, DEALS_TOPIC, PARTNERS_TOPIC),
+    consumes=(API_KEYS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC, PARTNERS_TOPIC),
     migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
     migration_order=50,
 )

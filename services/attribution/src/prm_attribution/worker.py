@@ -1,11 +1,14 @@
-"""Attribution worker: publishes the outbox, keeps the deal and partner projections and
-recomputes a deal's credits as its events arrive. ``python -m prm_attribution.worker``."""
+"""Attribution worker: publishes the outbox, keeps the deal, partner and programme-cost
+projections, recomputes a deal's credits as its events arrive, and brings the data-driven
+credits up to date as the history grows. ``python -m prm_attribution.worker``."""
 
 from prm_attribution.config import SCHEMA, Settings
+from prm_attribution.costs.handlers import HANDLERS as COST_HANDLERS
 from prm_attribution.deals.handlers import HANDLERS as DEAL_HANDLERS
 from prm_attribution.declaration import SERVICE
 from prm_attribution.directory.handlers import HANDLERS as DIRECTORY_HANDLERS
-from prm_contracts import DEALS_TOPIC, PARTNERS_TOPIC
+from prm_attribution.results.background import DATADRIVEN_RECOMPUTE
+from prm_contracts import DEALS_TOPIC, INCENTIVES_TOPIC, PARTNERS_TOPIC
 from prm_events import credentials
 from prm_events.worker import Subscription, WorkerSpec, main
 
@@ -17,7 +20,10 @@ def spec(settings: Settings | None = None) -> WorkerSpec:
         subscriptions=[Subscription(name="deals", topics=[DEALS_TOPIC], handlers=DEAL_HANDLERS),
                        Subscription(name="partner-directory", topics=[PARTNERS_TOPIC],
                                     handlers=DIRECTORY_HANDLERS),
+                       Subscription(name="programme-costs", topics=[INCENTIVES_TOPIC],
+                                    handlers=COST_HANDLERS),
                        credentials.subscription()],
+        jobs=[DATADRIVEN_RECOMPUTE],
     )
 
 

@@ -33,7 +33,7 @@ from prm_events.envelope import CloudEvent
 # Namespace of the ids of touches derived from events.
 TOUCH_NAMESPACE = uuid.UUID("0193c1d0-7a11-7b00-8000-a77b1b000000")
 _FIELDS = ("customer_name", "customer_domain", "customer_country", "amount", "currency",
-           "closed_on", "registered_at")
+           "closed_on", "registered_at", "deal_type")
 
 
 def registration_touch_id(deal_id: uuid.UUID) -> uuid.UUID:
@@ -67,7 +67,7 @@ async def deal_registered(session: AsyncSession, event: CloudEvent) -> None:
                   customer_domain=payload.customer.domain.lower(),
                   customer_country=payload.customer.country[:2],
                   amount=Decimal(payload.amount.amount), currency=payload.amount.currency,
-                  registered_at=event.time)
+                  registered_at=event.time, deal_type=payload.deal_type[:20])
     await session.execute(text(
         "INSERT INTO touchpoints (id, partner_id, deal_id, customer_domain, kind, occurred_at, "
         "evidence, source, recorded_by, recorded_at) VALUES (:id, :partner, :deal, :domain, "
@@ -86,7 +86,8 @@ async def deal_changed(session: AsyncSession, event: CloudEvent) -> None:
     assert isinstance(payload, DealChange)
     fields: dict[str, Any] = {}
     if isinstance(payload, DealUpdatedV1 | DealWonV1):
-        fields.update(amount=Decimal(payload.amount.amount), currency=payload.amount.currency)
+        fields.update(amount=Decimal(payload.amount.amount), currency=payload.amount.currency,
+                      deal_type=payload.deal_type[:20])
     if isinstance(payload, DealWonV1):
         fields["closed_on"] = payload.closed_on
     if isinstance(payload, DealLostV1):
@@ -96,9 +97,16 @@ async def deal_changed(session: AsyncSession, event: CloudEvent) -> None:
     await recompute(session, payload.deal_id)
 
 
+# A win the vendor reversed: the deal takes the terminal status `win_reversed`, so it leaves
+# the revenue KPIs and the history the data-driven models learn from, while its credits stay
+# readable. Named by its type, so that the handler needs nothing of the event but a deal's
+# change.
+WIN_REVERSED = "prm.deal.win_reversed.v1"
+
 HANDLERS: dict[str, Handler] = {
     DealRegisteredV1.event_type: deal_registered,
     **{model.event_type: deal_changed
        for model in (DealUpdatedV1, DealApprovedV1, DealRejectedV1, DealWonV1, DealLostV1,
                      DealExpiredV1)},
+    WIN_REVERSED: deal_changed,
 }

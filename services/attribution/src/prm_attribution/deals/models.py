@@ -29,6 +29,8 @@ class AttributedDeal(Base):
     approved: Mapped[bool] = mapped_column(Boolean)
     registered_at: Mapped[dt.datetime | None] = mapped_column(TIMESTAMP(timezone=True))
     closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    # new, renewal or upsell: a customer's renewals and upsells make its lifetime value.
+    deal_type: Mapped[str | None] = mapped_column(String(20))
     # The deal's own version from its events: older ones never overwrite newer data.
     version: Mapped[int] = mapped_column(Integer)
     # Increases whenever the deal's credits change (the version of prm.attribution.computed).

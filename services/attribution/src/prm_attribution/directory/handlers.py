@@ -1,12 +1,18 @@
 """Keeps the partner directory from ``prm.partners``: every partner event carries the whole
-snapshot with its version, so the newest version wins whatever the order of arrival."""
+snapshot with its version, so the newest version wins whatever the order of arrival. Also the
+facts the programme KPIs count from: when a partner first became active (acquisition), when its
+onboarding completed, and its certifications (velocity); each kept as the earliest seen, so
+replays and reorderings change nothing."""
 
-from sqlalchemy import case, func
+from sqlalchemy import case, func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_attribution.directory.models import PartnerDirectoryEntry
 from prm_contracts import (
+    CertificationEarnedV1,
+    CertificationExpiredV1,
+    OnboardingCompletedV1,
     PartnerCreatedV1,
     PartnerStatusChangedV1,
     PartnerTierChangedV1,
@@ -26,17 +32,54 @@ async def record_partner_snapshot(session: AsyncSession, event: CloudEvent) -> N
     statement = insert(entry).values(
         partner_id=partner.id, name=partner.name, type=partner.type,
         country=partner.country[:2], status=partner.status, tier=partner.tier,
-        version=partner.version, joined_at=event.time, last_event_at=event.time)
+        version=partner.version, joined_at=event.time, last_event_at=event.time,
+        activated_at=event.time if partner.status == "active" else None)
     newer = statement.excluded.version > entry.version
     await session.execute(statement.on_conflict_do_update(
         index_elements=[entry.partner_id],
         set_={**{c: case((newer, statement.excluded[c]), else_=getattr(entry, c))
                  for c in _SNAPSHOT},
-              "joined_at": func.least(entry.joined_at, statement.excluded.joined_at)}))
+              "joined_at": func.least(entry.joined_at, statement.excluded.joined_at),
+              # least() skips nulls: the first activation seen stays.
+              "activated_at": func.least(entry.activated_at,
+                                         statement.excluded.activated_at)}))
+
+
+async def onboarding_completed(session: AsyncSession, event: CloudEvent) -> None:
+    payload = event.payload()
+    assert isinstance(payload, OnboardingCompletedV1)
+    await session.execute(text(
+        "UPDATE partner_directory SET onboarding_completed_at = "
+        "least(onboarding_completed_at, :at) WHERE partner_id = :partner"),
+        {"at": payload.completed_at, "partner": payload.partner_id})
+
+
+async def certification_earned(session: AsyncSession, event: CloudEvent) -> None:
+    payload = event.payload()
+    assert isinstance(payload, CertificationEarnedV1)
+    await session.execute(text(
+        "INSERT INTO certifications (certification_id, partner_id, code, earned_on, "
+        "expires_on, source_event_id) VALUES (:id, :partner, :code, :earned, :expires, "
+        ":event) ON CONFLICT (certification_id) DO NOTHING"),
+        {"id": payload.certification_id, "partner": payload.partner_id,
+         "code": payload.code[:100], "earned": payload.earned_on,
+         "expires": payload.expires_on, "event": event.id})
+
+
+async def certification_expired(session: AsyncSession, event: CloudEvent) -> None:
+    payload = event.payload()
+    assert isinstance(payload, CertificationExpiredV1)
+    await session.execute(text(
+        "UPDATE certifications SET expired_on = least(expired_on, :on) "
+        "WHERE certification_id = :id"), {"on": payload.expired_on,
+                                          "id": payload.certification_id})
 
 
 HANDLERS: dict[str, Handler] = {
-    model.event_type: record_partner_snapshot
-    for model in (PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1,
-                  PartnerTierChangedV1)
+    **{model.event_type: record_partner_snapshot
+       for model in (PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1,
+                     PartnerTierChangedV1)},
+    OnboardingCompletedV1.event_type: onboarding_completed,
+    CertificationEarnedV1.event_type: certification_earned,
+    CertificationExpiredV1.event_type: certification_expired,
 }

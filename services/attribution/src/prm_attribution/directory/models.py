@@ -1,7 +1,7 @@
 import datetime as dt
 import uuid
 
-from sqlalchemy import TIMESTAMP, Integer, String
+from sqlalchemy import TIMESTAMP, Date, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from prm_attribution.db import Base
@@ -24,3 +24,24 @@ class PartnerDirectoryEntry(Base):
     # counts from here).
     joined_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     last_event_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    # The first time its status became active, and the completion of its onboarding plan
+    # (partner acquisition: partners activated in a period; time to first value).
+    activated_at: Mapped[dt.datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+    onboarding_completed_at: Mapped[dt.datetime | None] = mapped_column(
+        TIMESTAMP(timezone=True))
+
+
+class PartnerCertification(Base):
+    """A certification a partner's contact earned, from the partners' events (certification
+    velocity)."""
+
+    __tablename__ = "certifications"
+    __table_args__ = (Index("ix_certifications_partner_id", "partner_id", "earned_on"),)
+
+    certification_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    partner_id: Mapped[uuid.UUID]
+    code: Mapped[str] = mapped_column(String(100))
+    earned_on: Mapped[dt.date] = mapped_column(Date)
+    expires_on: Mapped[dt.date | None] = mapped_column(Date)
+    expired_on: Mapped[dt.date | None] = mapped_column(Date)
+    source_event_id: Mapped[uuid.UUID]

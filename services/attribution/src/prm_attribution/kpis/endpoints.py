@@ -1,15 +1,18 @@
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from prm_attribution.kpis import service
+from prm_attribution.kpis import mdf, service
 from prm_attribution.kpis.models import AttributionFxRate
 from prm_attribution.kpis.schemas import (
     AttributionFxRateIn,
     AttributionFxRateOut,
+    AttributionKpiGroups,
     AttributionKpiRow,
+    AttributionMdfActivityRow,
+    AttributionMdfActivityTypes,
 )
 from prm_attribution.results.schemas import Model
 from prm_platform.http import (
@@ -59,17 +62,23 @@ async def list_attribution_fx_rates(session: Session, caller: Caller,
     return Page[AttributionFxRateOut](items=[_rate(r) for r in items], next_cursor=cursor)
 
 
+Start = Annotated[dt.date, Query(alias="from", description="First day of the period")]
+End = Annotated[dt.date, Query(alias="to", description="The day after the period")]
+
+
 @kpi_router.get("", summary="Programme KPIs per partner",
                 description="For the period [`from`, `to`): partner-sourced and influenced "
                 "revenue (deals won in it) and pipeline (open deals registered in it) under "
                 "one model, in the base currency; registrations, their win rate and the time to "
-                "first deal. Every row lists the deals behind its figures and the FX rates used. "
+                "first deal; the pipeline contribution against the vendor's total; the "
+                "programme cost (MDF, rebates, SPIFFs), payouts paid and ROPI; certifications "
+                "and the days to the first. Every row lists the rows behind its figures "
+                "(deals, costs, payouts, certifications, vendor figures) and the FX rates used. "
                 "A partner key gets its own row only.")
 async def list_attribution_kpis(
     request: Request, session: Session, caller: Caller,
     page: Annotated[PageRequest, Depends(page_request)],
-    start: Annotated[dt.date, Query(alias="from", description="First day of the period")],
-    end: Annotated[dt.date, Query(alias="to", description="The day after the period")],
+    start: Start, end: End,
     model: Annotated[Model, Query()] = "linear",
     partner_id: Annotated[uuid.UUID | None, Query()] = None,
     partner_type: Annotated[str | None, Query(max_length=40)] = None,
@@ -81,3 +90,57 @@ async def list_attribution_kpis(
                               partner_type=partner_type, tier=tier, country=country)
     items, cursor = page.page(rows, key=lambda row: row.partner_id)
     return Page[AttributionKpiRow](items=items, next_cursor=cursor)
+
+
+@kpi_router.get("/programme", summary="Programme KPIs, whole or by partner type, tier or "
+                "country",
+                description="Vendor keys only. For the period [`from`, `to`), per group: "
+                "revenue and pipeline and the contribution to the vendor's total pipeline, "
+                "programme cost and ROPI, partners activated and the partner acquisition cost "
+                "(the vendor's acquisition cost lines over the partners activated), customers "
+                "acquired and their lifetime value (CLTV, renewals and upsells included), "
+                "certifications and the onboarding cohort's certification velocity and time to "
+                "first deal; with the rows behind each figure and the FX rates used.",
+                responses=problem_responses(403))
+async def list_attribution_programme_kpis(
+    request: Request, session: Session, caller: Caller, start: Start, end: End,
+    model: Annotated[Model, Query()] = "linear",
+    group_by: Annotated[Literal["programme", "partner_type", "tier", "country"],
+                        Query()] = "programme",
+) -> AttributionKpiGroups:
+    return AttributionKpiGroups(items=await service.programme(
+        session, caller, base=request.app.state.base_currency, start=start, end=end,
+        model=model, group_by=group_by))
+
+
+@kpi_router.get("/mdf-activities", summary="MDF ROI per activity",
+                description="The MDF activities (fund requests) that started in [`from`, "
+                "`to`): the approved claims on each, its part of its partner's credits on the "
+                "deals won before `to` that its linked touches count for (`mdf_request_id` on "
+                "a touchpoint), and (return - cost) / cost, with the rows behind them. A "
+                "partner key sees its own activities only.")
+async def list_attribution_mdf_activities(
+    request: Request, session: Session, caller: Caller,
+    page: Annotated[PageRequest, Depends(page_request)], start: Start, end: End,
+    model: Annotated[Model, Query()] = "linear",
+    partner_id: Annotated[uuid.UUID | None, Query()] = None,
+    activity_type: Annotated[str | None, Query(max_length=100)] = None,
+) -> Page[AttributionMdfActivityRow]:
+    rows = await mdf.mdf_activities(session, caller, page,
+                                    base=request.app.state.base_currency, start=start,
+                                    end=end, model=model, partner_id=partner_id,
+                                    activity_type=activity_type)
+    items, cursor = page.page(rows, key=lambda row: row.request_id)
+    return Page[AttributionMdfActivityRow](items=items, next_cursor=cursor)
+
+
+@kpi_router.get("/mdf-activity-types", summary="MDF ROI per activity type",
+                description="The activities of `/mdf-activities` summed per activity type. A "
+                "partner key sums its own activities only.")
+async def list_attribution_mdf_activity_types(
+    request: Request, session: Session, caller: Caller, start: Start, end: End,
+    model: Annotated[Model, Query()] = "linear",
+) -> AttributionMdfActivityTypes:
+    return AttributionMdfActivityTypes(items=await mdf.mdf_activity_types(
+        session, caller, base=request.app.state.base_currency, start=start, end=end,
+        model=model))

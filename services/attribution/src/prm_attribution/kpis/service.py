@@ -1,8 +1,9 @@
-"""FX rates and the programme KPIs per partner, in the base currency.
+"""FX rates and the programme KPIs, per partner and per group of partners, in the base
+currency (the arithmetic and its rounding: ``prm_attribution.kpis.figures``).
 
 A credit is converted with the newest rate of its currency valid on the deal's date (its close
-for revenue, its registration for pipeline), rounded half-even to the base currency's minor
-unit per credit; the rates used are listed with each row, and a deal without a rate is listed
+for revenue, its registration for pipeline), a cost on the day it was incurred, a payout on the
+day it was paid; the rates used are listed with each row, and an item without a rate is listed
 as unconverted rather than guessed.
 """
 
@@ -10,7 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from decimal import ROUND_HALF_EVEN, Decimal
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import select, text
@@ -18,11 +22,22 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_attribution.declaration import ATTRIBUTION_READ, ATTRIBUTION_WRITE
+from prm_attribution.kpis.figures import (
+    COST_KINDS,
+    MAX_IDS,
+    Converter,
+    PartnerFigures,
+    add_id,
+    ratio,
+    round_half_even,
+)
 from prm_attribution.kpis.models import AttributionFxRate
 from prm_attribution.kpis.schemas import (
     AttributionFxRateIn,
     AttributionFxRateUsed,
+    AttributionKpiGroup,
     AttributionKpiRow,
+    AttributionNetAmount,
 )
 from prm_attribution.results.reading import money
 from prm_attribution.results.service import OPEN_STATUSES
@@ -31,8 +46,6 @@ from prm_platform.money import minor_units
 from prm_platform.pagination import PageRequest
 from prm_platform.problems import Conflict, Unprocessable
 from prm_platform.security import Principal
-
-MAX_DEAL_IDS = 200
 
 
 async def record_rate(session: AsyncSession, principal: Principal, data: AttributionFxRateIn,
@@ -64,25 +77,137 @@ async def list_rates(session: AsyncSession, principal: Principal, page: PageRequ
     return list((await session.execute(query)).scalars())
 
 
-class _Converter:
-    def __init__(self, rates: list[Any], base: str) -> None:
-        self.base = base
-        self.rates: dict[str, list[Any]] = {}
-        for rate in rates:  # ordered by valid_on
-            self.rates.setdefault(rate.currency, []).append(rate)
-        self.used: dict[tuple[str, dt.date], Any] = {}
 
-    def convert(self, minor: int, currency: str, on: dt.date) -> int | None:
-        if currency == self.base:
-            return minor
-        found = [r for r in self.rates.get(currency, []) if r.valid_on <= on]
-        if not found:
-            return None
-        rate = found[-1]
-        self.used[(currency, rate.valid_on)] = rate
-        value = Decimal(minor) * rate.rate * Decimal(10) ** (
-            minor_units(self.base) - minor_units(currency))
-        return int(value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+async def load_rates(session: AsyncSession, base: str) -> Converter:
+    return Converter(list(await session.execute(text(
+        "SELECT currency, rate, valid_on FROM fx_rates WHERE base_currency = :base "
+        "ORDER BY currency, valid_on"), {"base": base})), base)
+
+
+def _used(converter: Converter) -> list[AttributionFxRateUsed]:
+    return [AttributionFxRateUsed(currency=r.currency, rate=str(r.rate), valid_on=r.valid_on)
+            for r in converter.used.values()]
+
+
+# Every partner the programme knows of: from the directory, its deals, credits and costs.
+_PARTNERS = """
+    SELECT p.partner_id, pd.name, pd.type, pd.tier, pd.country, pd.joined_at, pd.activated_at,
+           pd.onboarding_completed_at
+    FROM (SELECT partner_id FROM attribution_credits UNION SELECT partner_id FROM deals
+          UNION SELECT partner_id FROM programme_costs
+          UNION SELECT partner_id FROM partner_directory) p
+    LEFT JOIN partner_directory pd USING (partner_id)
+    WHERE (CAST(:partner AS uuid) IS NULL OR p.partner_id = :partner)
+    AND (CAST(:type AS text) IS NULL OR pd.type = :type)
+    AND (CAST(:tier AS text) IS NULL OR pd.tier = :tier)
+    AND (CAST(:country AS text) IS NULL OR pd.country = :country)
+    AND (CAST(:after AS uuid) IS NULL OR p.partner_id > :after)
+    ORDER BY p.partner_id
+"""
+
+
+async def partner_figures(session: AsyncSession, *, base: str, start: dt.date, end: dt.date,
+                          model: str, partner_id: uuid.UUID | None = None,
+                          partner_type: str | None = None, tier: str | None = None,
+                          country: str | None = None, after: uuid.UUID | None = None,
+                          limit: int | None = None) -> list[PartnerFigures]:
+    """Each partner's figures of [start, end), in partner id order."""
+    params = {"partner": partner_id, "type": partner_type, "tier": tier, "country": country,
+              "after": after}
+    query = _PARTNERS + (" LIMIT :limit" if limit is not None else "")
+    partners = list(await session.execute(text(query), {**params, "limit": limit}))
+    if not partners:
+        return []
+    converter = await load_rates(session, base)
+    found = {p.partner_id: PartnerFigures(
+        partner_id=p.partner_id, name=p.name, type=p.type, tier=p.tier, country=p.country,
+        joined_at=p.joined_at, activated_at=p.activated_at,
+        onboarded_at=p.onboarding_completed_at, converter=converter.child())
+        for p in partners}
+    ids = list(found)
+    period = {"ids": ids, "start": start, "end": end, "from_ts": _midnight(start),
+              "to_ts": _midnight(end)}
+    # Each deal's credits under the newest rules version it has results of: revenue of deals
+    # won in the period, pipeline of open deals registered in it.
+    for c in await session.execute(text(
+            "SELECT c.partner_id, c.deal_id, c.role, c.credit_minor, r.currency, d.status, "
+            "d.closed_on, d.registered_at FROM attribution_credits c "
+            "JOIN attribution_results r USING (deal_id, rules_version, model) "
+            "JOIN deals d USING (deal_id) WHERE c.model = :model AND c.partner_id = ANY(:ids) "
+            "AND c.rules_version = (SELECT max(rules_version) FROM attribution_results x "
+            "                       WHERE x.deal_id = c.deal_id AND x.model = c.model) "
+            "AND ((d.status = 'won' AND d.closed_on >= :start AND d.closed_on < :end) "
+            "  OR (d.status = ANY(:open) AND d.registered_at >= :from_ts "
+            "      AND d.registered_at < :to_ts)) ORDER BY c.deal_id"),
+            {**period, "model": model, "open": list(OPEN_STATUSES)}):
+        if c.status == "won":
+            found[c.partner_id].add_credit(f"{c.role}_revenue", c.deal_id, c.credit_minor,
+                                           c.currency, c.closed_on)
+        else:
+            found[c.partner_id].add_credit(f"{c.role}_pipeline", c.deal_id, c.credit_minor,
+                                           c.currency, c.registered_at.date())
+    for r in await session.execute(text(
+            "SELECT partner_id, count(*) AS registered, count(*) FILTER (WHERE status = 'won') "
+            "AS won, count(*) FILTER (WHERE status IN ('won', 'lost', 'rejected', 'expired', "
+            "'win_reversed')) AS decided FROM deals WHERE partner_id = ANY(:ids) "
+            "AND registered_at >= :from_ts AND registered_at < :to_ts GROUP BY partner_id"),
+            period):
+        figures = found[r.partner_id]
+        figures.registrations, figures.registrations_won = r.registered, r.won
+        figures.registrations_decided = r.decided
+    for r in await session.execute(text(
+            "SELECT partner_id, min(closed_on) AS first FROM deals WHERE status = 'won' "
+            "AND partner_id = ANY(:ids) GROUP BY partner_id"), period):
+        found[r.partner_id].first_win = r.first
+    for r in await session.execute(text(
+            "SELECT id, partner_id, kind, amount_minor, currency, incurred_on "
+            "FROM programme_costs WHERE partner_id = ANY(:ids) AND incurred_on >= :start "
+            "AND incurred_on < :end ORDER BY id"), period):
+        found[r.partner_id].add_cost(r.kind, r.id, r.amount_minor, r.currency, r.incurred_on)
+    for r in await session.execute(text(
+            "SELECT batch_id, partner_id, total_minor, currency, paid_on FROM payouts "
+            "WHERE partner_id = ANY(:ids) AND status = 'paid' AND paid_on >= :start "
+            "AND paid_on < :end ORDER BY batch_id"), period):
+        found[r.partner_id].add_payout(r.batch_id, r.total_minor, r.currency, r.paid_on)
+    for r in await session.execute(text(
+            "SELECT certification_id, partner_id, earned_on FROM certifications "
+            "WHERE partner_id = ANY(:ids) ORDER BY earned_on, certification_id"), period):
+        figures = found[r.partner_id]
+        if figures.first_certification is None:
+            figures.first_certification = r.earned_on
+        if start <= r.earned_on < end:
+            figures.certifications_earned += 1
+            add_id(figures.certification_ids, r.certification_id)
+    return list(found.values())
+
+
+async def _vendor_figures(session: AsyncSession, kind: str, start: dt.date, end: dt.date,
+                          converter: Converter) -> list[tuple[Any, int | None]]:
+    """The vendor's figures of ``kind`` whose period lies inside [start, end), each with its
+    amount in the base currency (None without a rate)."""
+    rows = list(await session.execute(text(
+        "SELECT id, amount_minor, currency, period_from, partner_type FROM vendor_figures "
+        "WHERE kind = :kind AND period_from >= :start AND period_to <= :end ORDER BY id "
+        "LIMIT :limit"), {"kind": kind, "start": start, "end": end, "limit": MAX_IDS}))
+    return [(r, converter.convert(r.amount_minor, r.currency, r.period_from)) for r in rows]
+
+
+def _total(figures: list[tuple[Any, int | None]]) -> int | None:
+    """The vendor's total; None without one, or when a part of it has no rate (a partial
+    denominator would overstate every contribution)."""
+    amounts = [amount for _, amount in figures]
+    if not amounts or any(amount is None for amount in amounts):
+        return None
+    return sum(a for a in amounts if a is not None)
+
+
+def _unconverted(figures: list[tuple[Any, int | None]]) -> list[uuid.UUID]:
+    return [r.id for r, amount in figures if amount is None]
+
+
+def check_period(start: dt.date, end: dt.date) -> None:
+    if start >= end:
+        raise Unprocessable("`from` must be before `to`")
 
 
 async def kpis(session: AsyncSession, principal: Principal, page: PageRequest, *, base: str,
@@ -90,90 +215,199 @@ async def kpis(session: AsyncSession, principal: Principal, page: PageRequest, *
                partner_type: str | None, tier: str | None, country: str | None
                ) -> list[AttributionKpiRow]:
     principal.require(ATTRIBUTION_READ)
-    if start >= end:
-        raise Unprocessable("`from` must be before `to`")
+    check_period(start, end)
     if principal.is_partner:
         partner_id = principal.partner_id if partner_id in (None, principal.partner_id) \
             else uuid.UUID(int=0)
-    partners = list(await session.execute(text(
-        "SELECT p.partner_id, pd.name, pd.type, pd.tier, pd.country, pd.joined_at FROM ("
-        "  SELECT partner_id FROM attribution_credits UNION SELECT partner_id FROM deals) p "
-        "LEFT JOIN partner_directory pd USING (partner_id) "
-        "WHERE (CAST(:partner AS uuid) IS NULL OR p.partner_id = :partner) "
-        "AND (CAST(:type AS text) IS NULL OR pd.type = :type) "
-        "AND (CAST(:tier AS text) IS NULL OR pd.tier = :tier) "
-        "AND (CAST(:country AS text) IS NULL OR pd.country = :country) "
-        "AND (CAST(:after AS uuid) IS NULL OR p.partner_id > :after) "
-        "ORDER BY p.partner_id LIMIT :limit"), {
-            "partner": partner_id, "type": partner_type, "tier": tier, "country": country,
-            "after": page.after, "limit": page.limit + 1}))
-    ids = [p.partner_id for p in partners]
-    if not ids:
+    found = await partner_figures(
+        session, base=base, start=start, end=end, model=model, partner_id=partner_id,
+        partner_type=partner_type, tier=tier, country=country, after=page.after,
+        limit=page.limit + 1)
+    if not found:
         return []
-    # Each deal's credits under the newest rules version it has results of.
-    credits = list(await session.execute(text(
-        "SELECT c.partner_id, c.deal_id, c.role, c.credit_minor, r.currency, r.basis, "
-        "d.closed_on, d.registered_at, d.status FROM attribution_credits c "
-        "JOIN attribution_results r USING (deal_id, rules_version, model) "
-        "JOIN deals d USING (deal_id) WHERE c.model = :model AND c.partner_id = ANY(:ids) "
-        "AND c.rules_version = (SELECT max(rules_version) FROM attribution_results x "
-        "                       WHERE x.deal_id = c.deal_id AND x.model = c.model) "
-        "ORDER BY c.deal_id"), {"model": model, "ids": ids}))
-    registrations = {r.partner_id: r for r in await session.execute(text(
-        "SELECT partner_id, count(*) AS registered, count(*) FILTER (WHERE status = 'won') "
-        "AS won, count(*) FILTER (WHERE status IN ('won', 'lost', 'rejected', 'expired')) "
-        "AS decided FROM deals WHERE partner_id = ANY(:ids) AND registered_at >= :start "
-        "AND registered_at < :end GROUP BY partner_id"),
-        {"ids": ids, "start": _midnight(start), "end": _midnight(end)})}
-    first_wins = {r.partner_id: r.first for r in await session.execute(text(
-        "SELECT partner_id, min(closed_on) AS first FROM deals WHERE status = 'won' "
-        "AND partner_id = ANY(:ids) GROUP BY partner_id"), {"ids": ids})}
-    rates = list(await session.execute(text(
-        "SELECT currency, rate, valid_on FROM fx_rates WHERE base_currency = :base "
-        "ORDER BY currency, valid_on"), {"base": base}))
+    totals = await _vendor_figures(session, "total_pipeline", start, end, found[0].converter)
+    vendor_total = _total(totals)
     rows = []
-    for partner in partners:
-        converter = _Converter(rates, base)
-        sums = {"sourced_revenue": 0, "influenced_revenue": 0, "sourced_pipeline": 0,
-                "influenced_pipeline": 0}
-        deals: list[uuid.UUID] = []
-        unconverted: list[uuid.UUID] = []
-        for c in credits:
-            if c.partner_id != partner.partner_id:
-                continue
-            if c.status == "won" and c.closed_on is not None and start <= c.closed_on < end:
-                figure, on = f"{c.role}_revenue", c.closed_on
-            elif (c.status in OPEN_STATUSES and c.registered_at is not None
-                  and start <= c.registered_at.date() < end):
-                figure, on = f"{c.role}_pipeline", c.registered_at.date()
-            else:
-                continue
-            converted = converter.convert(c.credit_minor, c.currency, on)
-            if converted is None:
-                unconverted.append(c.deal_id)
-                continue
-            sums[figure] += converted
-            deals.append(c.deal_id)
-        registered = registrations.get(partner.partner_id)
-        decided = registered.decided if registered else 0
-        first = first_wins.get(partner.partner_id)
+    for f in found:
         rows.append(AttributionKpiRow(
-            partner_id=partner.partner_id, partner_name=partner.name,
-            partner_type=partner.type, partner_tier=partner.tier,
-            partner_country=partner.country,
-            **{name: money(value, base) for name, value in sums.items()},
-            registrations=registered.registered if registered else 0,
-            registrations_won=registered.won if registered else 0,
-            registrations_decided=decided,
-            win_rate=f"{Decimal(registered.won) / decided:.4f}" if registered and decided
-            else None,
-            time_to_first_deal_days=(first - partner.joined_at.date()).days
-            if first is not None and partner.joined_at is not None else None,
-            deal_ids=deals[:MAX_DEAL_IDS], unconverted_deal_ids=unconverted[:MAX_DEAL_IDS],
-            fx_rates_used=[AttributionFxRateUsed(currency=r.currency, rate=str(r.rate),
-                                                 valid_on=r.valid_on)
-                           for r in converter.used.values()]))
+            partner_id=f.partner_id, partner_name=f.name, partner_type=f.type,
+            partner_tier=f.tier, partner_country=f.country,
+            **{name: money(value, base) for name, value in f.sums.items()},
+            registrations=f.registrations, registrations_won=f.registrations_won,
+            registrations_decided=f.registrations_decided,
+            win_rate=ratio(f.registrations_won, f.registrations_decided),
+            time_to_first_deal_days=f.days_to(f.first_win),
+            time_to_first_value_days=f.days_to_first_value(),
+            pipeline_contribution=ratio(f.pipeline, vendor_total) if vendor_total else None,
+            programme_cost=AttributionNetAmount.of(f.programme_cost, base),
+            programme_cost_by_kind={k: AttributionNetAmount.of(v, base)
+                                    for k, v in f.costs.items()},
+            payouts_paid=money(f.payouts_paid, base),
+            ropi=ratio(f.revenue, f.programme_cost) if f.programme_cost > 0 else None,
+            certifications_earned=f.certifications_earned,
+            days_to_first_certification=f.days_to(f.first_certification),
+            deal_ids=f.deal_ids, unconverted_deal_ids=f.unconverted_deal_ids,
+            cost_ids=f.cost_ids, payout_batch_ids=f.payout_batch_ids,
+            unconverted_cost_ids=[*f.unconverted_cost_ids, *_unconverted(totals)][:MAX_IDS],
+            certification_ids=f.certification_ids,
+            vendor_figure_ids=[r.id for r, amount in totals if amount is not None],
+            fx_rates_used=_used(f.converter)))
     return rows
+
+
+def _group_key(figures: PartnerFigures, group_by: str) -> str:
+    value = {"programme": "programme", "partner_type": figures.type, "tier": figures.tier,
+             "country": figures.country}[group_by]
+    return value if value is not None else "unknown"
+
+
+def _mean(values: list[int]) -> str | None:
+    return ratio(sum(values), len(values), places=2) if values else None
+
+
+async def programme(session: AsyncSession, principal: Principal, *, base: str,
+                    start: dt.date, end: dt.date, model: str, group_by: str
+                    ) -> list[AttributionKpiGroup]:
+    """The programme's figures of a period, whole or by partner type, tier or country.
+    Vendor keys only: they add up every partner's."""
+    principal.require(ATTRIBUTION_READ)
+    principal.ensure_vendor()
+    check_period(start, end)
+    found = await partner_figures(session, base=base, start=start, end=end, model=model)
+    converter = found[0].converter if found else await load_rates(session, base)
+    groups: dict[str, list[PartnerFigures]] = {}
+    for f in found:
+        groups.setdefault(_group_key(f, group_by), []).append(f)
+    totals = await _vendor_figures(session, "total_pipeline", start, end, converter)
+    vendor_total = _total(totals)
+    acquisition = await _vendor_figures(session, "acquisition_cost", start, end, converter)
+    customers = await _customers(session, start, end, {f.partner_id: f for f in found},
+                                 group_by, converter)
+    rows = []
+    for key in sorted(set(groups) | set(customers)):
+        members = groups.get(key, [])
+        lines = [(r, amount) for r, amount in acquisition if amount is not None and (
+            group_by == "programme" or (group_by == "partner_type" and r.partner_type == key))]
+        acquisition_cost = sum(amount for _, amount in lines) \
+            if group_by in ("programme", "partner_type") else None
+        activated = [f.partner_id for f in members if f.activated_at is not None
+                     and start <= f.activated_at.date() < end]
+        cohort = [f for f in members if f.joined_on() is not None
+                  and start <= f.joined_on() < end]  # type: ignore[operator]
+        to_certification = [d for f in cohort if (d := f.days_to(f.first_certification))
+                            is not None]
+        to_first_deal = [d for f in cohort if (d := f.days_to(f.first_win)) is not None]
+        to_first_value = [d for f in cohort if (d := f.days_to_first_value()) is not None]
+        sums = {name: sum(f.sums[name] for f in members) for name in (
+            "sourced_revenue", "influenced_revenue", "sourced_pipeline", "influenced_pipeline")}
+        costs = {kind: sum(f.costs[kind] for f in members) for kind in COST_KINDS}
+        revenue = sums["sourced_revenue"] + sums["influenced_revenue"]
+        pipeline = sums["sourced_pipeline"] + sums["influenced_pipeline"]
+        cost = sum(costs.values())
+        acquired = customers.get(key)
+        used: dict[tuple[str, dt.date], Any] = {}
+        for f in members:
+            used.update(f.converter.used)
+        used.update(converter.used)
+        rows.append(AttributionKpiGroup(
+            group_by=group_by, group=key, partners=len(members),
+            **{name: money(value, base) for name, value in sums.items()},
+            revenue=money(revenue, base), pipeline=money(pipeline, base),
+            vendor_total_pipeline=money(vendor_total, base) if vendor_total else None,
+            pipeline_contribution=ratio(pipeline, vendor_total) if vendor_total else None,
+            programme_cost=AttributionNetAmount.of(cost, base),
+            programme_cost_by_kind={k: AttributionNetAmount.of(v, base)
+                                    for k, v in costs.items()},
+            payouts_paid=money(sum(f.payouts_paid for f in members), base),
+            ropi=ratio(revenue, cost) if cost > 0 else None,
+            partners_activated=len(activated),
+            acquisition_cost=money(acquisition_cost, base)
+            if acquisition_cost is not None else None,
+            partner_acquisition_cost=money(round_half_even(Fraction(acquisition_cost,
+                                                                    len(activated))), base)
+            if acquisition_cost is not None and activated else None,
+            customers_acquired=acquired.customers if acquired else 0,
+            customer_lifetime_revenue=money(acquired.revenue if acquired else 0, base),
+            repeat_revenue=money(acquired.repeat if acquired else 0, base),
+            cltv=money(round_half_even(Fraction(acquired.revenue, acquired.customers)), base)
+            if acquired and acquired.customers else None,
+            certifications_earned=sum(f.certifications_earned for f in members),
+            cohort_partners=len(cohort),
+            days_to_first_certification_mean=_mean(to_certification),
+            time_to_first_deal_days_mean=_mean(to_first_deal),
+            time_to_first_value_days_mean=_mean(to_first_value),
+            partner_ids=[f.partner_id for f in members][:MAX_IDS],
+            activated_partner_ids=activated[:MAX_IDS],
+            deal_ids=_ids(f.deal_ids for f in members),
+            cost_ids=_ids(f.cost_ids for f in members),
+            payout_batch_ids=_ids(f.payout_batch_ids for f in members),
+            certification_ids=_ids(f.certification_ids for f in members),
+            customer_deal_ids=acquired.deal_ids if acquired else [],
+            vendor_figure_ids=[r.id for r, amount in totals if amount is not None]
+            + [r.id for r, _ in lines],
+            unconverted_ids=_ids([*(f.unconverted_deal_ids for f in members),
+                                  *(f.unconverted_cost_ids for f in members),
+                                  acquired.unconverted if acquired else [],
+                                  _unconverted(totals), _unconverted(acquisition)]),
+            fx_rates_used=[AttributionFxRateUsed(currency=r.currency, rate=str(r.rate),
+                                                 valid_on=r.valid_on) for r in used.values()]))
+    return rows
+
+
+def _ids(lists: Any) -> list[uuid.UUID]:
+    found: list[uuid.UUID] = []
+    for ids in lists:
+        for value in ids:
+            add_id(found, value)
+    return found
+
+
+@dataclass
+class _Acquired:
+    customers: int = 0
+    revenue: int = 0
+    repeat: int = 0
+    deal_ids: list[uuid.UUID] = dataclass_field(default_factory=list)
+    unconverted: list[uuid.UUID] = dataclass_field(default_factory=list)
+
+
+async def _customers(session: AsyncSession, start: dt.date, end: dt.date,
+                     partners: dict[uuid.UUID, PartnerFigures], group_by: str,
+                     converter: Converter) -> dict[str, _Acquired]:
+    """Customers (by domain) whose first won deal closed in [start, end), grouped by the
+    partner that registered that deal, with every won deal of theirs (new, renewal, upsell,
+    by any partner) closed before ``end``: their lifetime revenue so far."""
+    found: dict[str, _Acquired] = {}
+    seen: set[str] = set()
+    for r in await session.execute(text(
+            "WITH firsts AS (SELECT DISTINCT ON (customer_domain) customer_domain, "
+            "  partner_id, deal_id, closed_on FROM deals WHERE status = 'won' "
+            "  AND customer_domain IS NOT NULL AND closed_on IS NOT NULL "
+            "  ORDER BY customer_domain, closed_on, deal_id) "
+            "SELECT f.customer_domain, f.partner_id AS acquired_by, f.deal_id AS first_deal, "
+            "d.deal_id, d.amount, d.currency, d.closed_on, d.deal_type FROM firsts f "
+            "JOIN deals d ON d.customer_domain = f.customer_domain AND d.status = 'won' "
+            "AND d.closed_on < :end AND d.amount IS NOT NULL "
+            "WHERE f.closed_on >= :start AND f.closed_on < :end "
+            "ORDER BY f.customer_domain, d.closed_on, d.deal_id"),
+            {"start": start, "end": end}):
+        acquirer = partners.get(r.acquired_by)
+        if acquirer is None:
+            continue
+        group = found.setdefault(_group_key(acquirer, group_by), _Acquired())
+        if r.customer_domain not in seen:
+            seen.add(r.customer_domain)
+            group.customers += 1
+        minor = int(r.amount.scaleb(minor_units(r.currency)))
+        converted = converter.convert(minor, r.currency, r.closed_on)
+        if converted is None:
+            add_id(group.unconverted, r.deal_id)
+            continue
+        group.revenue += converted
+        if r.deal_id != r.first_deal and r.deal_type in ("renewal", "upsell"):
+            group.repeat += converted
+        add_id(group.deal_ids, r.deal_id)
+    return found
 
 
 def _midnight(day: dt.date) -> dt.datetime:

@@ -2,7 +2,16 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import TIMESTAMP, BigInteger, CheckConstraint, Index, String, Text
+from sqlalchemy import (
+    TIMESTAMP,
+    BigInteger,
+    CheckConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,3 +47,23 @@ class AttributionCreditRow(Base):
     # The partner's exact share of the deal as a fraction "p/q" (before rounding to minor units).
     share: Mapped[str] = mapped_column(Text)
     credit_minor: Mapped[int] = mapped_column(BigInteger)
+
+
+class DatadrivenRun(Base):
+    """One pass of the scheduled recompute over one state of the history (its fingerprint)
+    under one rules version: the history version the data-driven credits were computed from.
+    The same history again is not recomputed; the pass goes in batches (``after_deal_id``)."""
+
+    __tablename__ = "datadriven_runs"
+    __table_args__ = (UniqueConstraint("rules_version", "fingerprint",
+                                       name="uq_datadriven_runs_history"),)
+
+    history_version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rules_version: Mapped[int] = mapped_column(Integer)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    history_deals: Mapped[int] = mapped_column(Integer)
+    after_deal_id: Mapped[uuid.UUID | None]
+    deals_recomputed: Mapped[int] = mapped_column(Integer)
+    deals_changed: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    completed_at: Mapped[dt.datetime | None] = mapped_column(TIMESTAMP(timezone=True))

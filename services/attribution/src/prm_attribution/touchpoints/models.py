@@ -2,7 +2,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import TIMESTAMP, CheckConstraint, Index, String
+from sqlalchemy import TIMESTAMP, CheckConstraint, Index, String, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,6 +20,8 @@ class Touchpoint(Base):
         Index("ix_touchpoints_deal_id", "deal_id"),
         Index("ix_touchpoints_customer_domain", "customer_domain"),
         Index("ix_touchpoints_partner_id_id", "partner_id", "id"),
+        Index("ix_touchpoints_mdf_request_id", "mdf_request_id",
+              postgresql_where=text("mdf_request_id IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -33,3 +35,6 @@ class Touchpoint(Base):
     source: Mapped[str] = mapped_column(String(10))
     recorded_by: Mapped[str] = mapped_column(String(200))
     recorded_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    # The MDF activity (fund request) this touch was part of: its revenue counts for the
+    # activity's return.
+    mdf_request_id: Mapped[uuid.UUID | None]

@@ -47,6 +47,9 @@ class TouchpointIn(BaseModel):
     kind: ApiTouchKind
     occurred_at: AwareDatetime = Field(description="When it happened (RFC 3339)")
     evidence: TouchpointEvidence
+    mdf_request_id: uuid.UUID | None = Field(default=None, description=(
+        "The MDF activity (fund request) this touch was part of, of the same partner: the "
+        "partner's credit on the deal counts towards the activity's return (MDF ROI)."))
 
 
 class TouchpointOut(BaseModel):
@@ -72,4 +75,5 @@ class TouchpointOut(BaseModel):
     source: Literal["api", "event"]
     recorded_by: str
     recorded_at: dt.datetime
+    mdf_request_id: uuid.UUID | None = None
     version: int = Field(default=1, description="Touchpoints never change once recorded")

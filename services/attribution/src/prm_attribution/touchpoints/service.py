@@ -47,10 +47,21 @@ async def record(session: AsyncSession, principal: Principal, data: TouchpointIn
         if principal.is_partner and (owner is None or owner.partner_id != partner_id):
             raise NotFound("deal not found")
         domain = owner.customer_domain if owner is not None else None
+    if data.mdf_request_id is not None:
+        activity = (await session.execute(text(
+            "SELECT partner_id FROM mdf_activities WHERE request_id = :r"),
+            {"r": data.mdf_request_id})).first()
+        # A partner links only its own activity (another org's is "not found"); a vendor may
+        # link one whose events have not arrived yet, but never another partner's.
+        if principal.is_partner and (activity is None or activity.partner_id != partner_id):
+            raise NotFound("MDF activity not found")
+        if activity is not None and activity.partner_id != partner_id:
+            raise Unprocessable("the MDF activity belongs to another partner")
     touch = Touchpoint(id=new_id(), partner_id=partner_id, deal_id=data.deal_id,
                        customer_domain=domain, kind=data.kind, occurred_at=data.occurred_at,
                        evidence=data.evidence.model_dump(exclude_none=True), source="api",
-                       recorded_by=principal.subject, recorded_at=dt.datetime.now(dt.UTC))
+                       recorded_by=principal.subject, recorded_at=dt.datetime.now(dt.UTC),
+                       mdf_request_id=data.mdf_request_id)
     session.add(touch)
     await session.flush()
     for deal_id in await _deals_counting(session, touch):

@@ -1,0 +1,187 @@
+"""MDF ROI per activity and per activity type.
+
+An activity is an MDF fund request; it is counted in the period its start date falls in, with
+everything it cost and returned by the period's end. Its cost: the approved claims on it. Its
+return: for each deal won (closed before the period's end) that a touch linked to the activity
+counts for, the activity's part of its partner's credit on the deal under the chosen model (the
+partner's touches on the deal linked to the activity over all its touches on the deal), kept
+exact and rounded half-even once per activity (and once per activity type).
+ROI = (return - cost) / cost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prm_attribution.declaration import ATTRIBUTION_READ
+from prm_attribution.kpis.figures import (
+    MAX_IDS,
+    Converter,
+    activity_share,
+    add_id,
+    roi,
+    round_half_even,
+)
+from prm_attribution.kpis.schemas import (
+    AttributionFxRateUsed,
+    AttributionMdfActivityRow,
+    AttributionMdfActivityTypeRow,
+)
+from prm_attribution.kpis.service import check_period, load_rates
+from prm_attribution.results.reading import money
+from prm_platform.pagination import PageRequest
+from prm_platform.security import Principal
+
+# Activity types are summed over at most this many activities of a period.
+MAX_ACTIVITIES = 5000
+
+_ACTIVITIES = """
+    SELECT request_id, partner_id, activity_type, start_date, end_date, status
+    FROM mdf_activities
+    WHERE coalesce(start_date, CAST(updated_at AS date)) >= :start
+    AND coalesce(start_date, CAST(updated_at AS date)) < :end
+    AND (CAST(:partner AS uuid) IS NULL OR partner_id = :partner)
+    AND (CAST(:type AS text) IS NULL OR activity_type = :type)
+    AND (CAST(:after AS uuid) IS NULL OR request_id > :after)
+    ORDER BY request_id LIMIT :limit
+"""
+# Won deals a touch linked to the activity counts for (the deal's own touches, and customer
+# touches before its close, as for crediting), with the partner's credit on each.
+_RETURNS = """
+    SELECT t.mdf_request_id, d.deal_id, d.closed_on, c.credit_minor, r.currency,
+           count(*) AS linked, array_agg(t.id ORDER BY t.id) AS touch_ids,
+           (SELECT count(*) FROM touchpoints u WHERE u.partner_id = t.partner_id
+            AND (u.deal_id = d.deal_id OR (u.deal_id IS NULL
+                 AND u.customer_domain = d.customer_domain
+                 AND u.occurred_at < d.closed_on + 1))) AS partner_touches
+    FROM touchpoints t
+    JOIN deals d ON (t.deal_id = d.deal_id OR (t.deal_id IS NULL
+                     AND t.customer_domain = d.customer_domain
+                     AND t.occurred_at < d.closed_on + 1))
+    JOIN attribution_credits c ON c.deal_id = d.deal_id AND c.partner_id = t.partner_id
+         AND c.model = :model
+         AND c.rules_version = (SELECT max(rules_version) FROM attribution_results x
+                                WHERE x.deal_id = c.deal_id AND x.model = c.model)
+    JOIN attribution_results r ON r.deal_id = c.deal_id AND r.rules_version = c.rules_version
+         AND r.model = c.model
+    WHERE t.mdf_request_id = ANY(:acts) AND d.status = 'won' AND d.closed_on < :end
+    GROUP BY t.mdf_request_id, t.partner_id, d.deal_id, d.closed_on, d.customer_domain,
+             c.credit_minor, r.currency
+    ORDER BY t.mdf_request_id, d.deal_id
+"""
+
+
+@dataclass
+class ActivityFigures:
+    row: Any
+    converter: Converter
+    cost: int = 0
+    revenue: Fraction = Fraction(0)
+    cost_ids: list[uuid.UUID] = field(default_factory=list)
+    deal_ids: list[uuid.UUID] = field(default_factory=list)
+    touchpoint_ids: list[uuid.UUID] = field(default_factory=list)
+    unconverted_ids: list[uuid.UUID] = field(default_factory=list)
+
+
+async def activity_figures(session: AsyncSession, *, base: str, start: dt.date, end: dt.date,
+                           model: str, partner_id: uuid.UUID | None = None,
+                           activity_type: str | None = None, after: uuid.UUID | None = None,
+                           limit: int = MAX_ACTIVITIES) -> list[ActivityFigures]:
+    activities = list(await session.execute(text(_ACTIVITIES), {
+        "start": start, "end": end, "partner": partner_id, "type": activity_type,
+        "after": after, "limit": limit}))
+    if not activities:
+        return []
+    rates = await load_rates(session, base)
+    found = {a.request_id: ActivityFigures(a, rates.child()) for a in activities}
+    acts = list(found)
+    for c in await session.execute(text(
+            "SELECT id, mdf_request_id, amount_minor, currency, incurred_on "
+            "FROM programme_costs WHERE kind = 'mdf' AND mdf_request_id = ANY(:acts) "
+            "AND incurred_on < :end ORDER BY id"), {"acts": acts, "end": end}):
+        figures = found[c.mdf_request_id]
+        converted = figures.converter.convert(c.amount_minor, c.currency, c.incurred_on)
+        if converted is None:
+            add_id(figures.unconverted_ids, c.id)
+            continue
+        figures.cost += converted
+        add_id(figures.cost_ids, c.id)
+    for r in await session.execute(text(_RETURNS), {"acts": acts, "end": end,
+                                                    "model": model}):
+        figures = found[r.mdf_request_id]
+        converted = figures.converter.convert(r.credit_minor, r.currency, r.closed_on)
+        if converted is None:
+            add_id(figures.unconverted_ids, r.deal_id)
+            continue
+        figures.revenue += activity_share(converted, r.linked, r.partner_touches)
+        add_id(figures.deal_ids, r.deal_id)
+        for touch in r.touch_ids:
+            add_id(figures.touchpoint_ids, touch)
+    return list(found.values())
+
+
+def _used(converters: list[Converter]) -> list[AttributionFxRateUsed]:
+    used: dict[tuple[str, dt.date], Any] = {}
+    for converter in converters:
+        used.update(converter.used)
+    return [AttributionFxRateUsed(currency=r.currency, rate=str(r.rate), valid_on=r.valid_on)
+            for r in used.values()]
+
+
+async def mdf_activities(session: AsyncSession, principal: Principal, page: PageRequest, *,
+                         base: str, start: dt.date, end: dt.date, model: str,
+                         partner_id: uuid.UUID | None, activity_type: str | None
+                         ) -> list[AttributionMdfActivityRow]:
+    principal.require(ATTRIBUTION_READ)
+    check_period(start, end)
+    if principal.is_partner:
+        partner_id = principal.partner_id if partner_id in (None, principal.partner_id) \
+            else uuid.UUID(int=0)
+    found = await activity_figures(session, base=base, start=start, end=end, model=model,
+                                   partner_id=partner_id, activity_type=activity_type,
+                                   after=page.after, limit=page.limit + 1)
+    return [AttributionMdfActivityRow(
+        request_id=f.row.request_id, partner_id=f.row.partner_id,
+        activity_type=f.row.activity_type, start_date=f.row.start_date,
+        end_date=f.row.end_date, status=f.row.status, cost=money(f.cost, base),
+        revenue=money(round_half_even(f.revenue), base), roi=roi(f.revenue, f.cost),
+        cost_ids=f.cost_ids, deal_ids=f.deal_ids, touchpoint_ids=f.touchpoint_ids,
+        unconverted_ids=f.unconverted_ids, fx_rates_used=_used([f.converter]))
+        for f in found]
+
+
+async def mdf_activity_types(session: AsyncSession, principal: Principal, *, base: str,
+                             start: dt.date, end: dt.date, model: str
+                             ) -> list[AttributionMdfActivityTypeRow]:
+    """Per activity type; a partner key sums its own activities only."""
+    principal.require(ATTRIBUTION_READ)
+    check_period(start, end)
+    found = await activity_figures(
+        session, base=base, start=start, end=end, model=model,
+        partner_id=principal.partner_id if principal.is_partner else None)
+    types: dict[str, list[ActivityFigures]] = {}
+    for f in found:
+        types.setdefault(f.row.activity_type or "unknown", []).append(f)
+    rows = []
+    for name in sorted(types):
+        members = types[name]
+        cost = sum(f.cost for f in members)
+        revenue = sum((f.revenue for f in members), Fraction(0))
+        unconverted: list[uuid.UUID] = []
+        for f in members:
+            for value in f.unconverted_ids:
+                add_id(unconverted, value)
+        rows.append(AttributionMdfActivityTypeRow(
+            activity_type=name, activities=len(members), cost=money(cost, base),
+            revenue=money(round_half_even(revenue), base), roi=roi(revenue, cost),
+            request_ids=[f.row.request_id for f in members][:MAX_IDS],
+            unconverted_ids=unconverted,
+            fx_rates_used=_used([f.converter for f in members])))
+    return rows
