@@ -74,6 +74,7 @@ bench: env
 	$(PY) tests/benchmarks/run.py
 	$(PY) tests/benchmarks/registrations.py
 	$(PY) tests/benchmarks/webhooks.py
+	$(PY) tests/benchmarks/ledger.py
 
 clean:
 	rm -rf .venv .tools .pytest_cache $(CONTRACT_TOOLS)/node_modules

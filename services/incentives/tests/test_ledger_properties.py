@@ -14,14 +14,17 @@ from sqlalchemy import text
 
 from prm_incentives.ledger import repository
 from prm_incentives.ledger.service import (
+    CurrencyMismatch,
     InsufficientFunds,
     TransferIdReused,
     TransferSpec,
     expire_due,
     resolve,
     transfer,
+    transfer_batch,
 )
-from prm_platform.problems import InvalidTransition
+from prm_platform.http import autocommit_connection
+from prm_platform.problems import InvalidTransition, Unprocessable
 
 CURRENCIES = ("EUR", "JPY", "KWD")
 ACCOUNTS = 4  # per currency: 0 is external (may go negative), 1-3 must not
@@ -267,3 +270,192 @@ async def test_transfers_are_immutable(committing):
         async with committing() as session:
             with pytest.raises(DBAPIError):
                 await session.execute(text(statement), {"id": model.made[0].id})
+
+
+# A batch item: a new transfer (currency, debit, credit, amount, pending), the same id as an
+# earlier item or transfer (sent again as it was, or changed), or a transfer across currencies.
+batch_item = st.one_of(
+    st.tuples(st.just("new"), st.sampled_from(CURRENCIES), st.integers(0, ACCOUNTS - 1),
+              st.integers(0, ACCOUNTS - 1), st.integers(1, 2500), st.booleans()),
+    st.tuples(st.just("again"), st.integers(0, 200), st.booleans()),
+    st.tuples(st.just("across"), st.integers(1, ACCOUNTS - 1)),
+)
+
+
+def expected_outcome(model: Model, spec: TransferSpec, known: dict[uuid.UUID, TransferSpec],
+                     currency_of: dict[uuid.UUID, str]) -> str:
+    """What the ledger must answer for ``spec``, given what it holds and what was accepted
+    before it in its batch; updates the model when the transfer is made."""
+    if spec.id in known:
+        return "replayed" if known[spec.id] == spec else "reused"
+    if not currency_of[spec.debit_account_id] == currency_of[spec.credit_account_id] \
+            == spec.currency:
+        return "currency"
+    if spec.debit_account_id in model.flagged and model.available(
+            spec.debit_account_id) < spec.amount:
+        return "funds"
+    known[spec.id] = spec
+    model.made.append(spec)
+    model.status[spec.id] = "pending" if spec.pending else "posted"
+    slot = 2 if spec.pending else 0
+    model.balances[spec.debit_account_id][slot] += spec.amount
+    model.balances[spec.credit_account_id][slot + 1] += spec.amount
+    return "created"
+
+
+def seen_outcome(outcome) -> str:
+    if outcome.created:
+        return "created"
+    problem = outcome.problem
+    if problem is None:
+        return "replayed"
+    return {TransferIdReused: "reused", CurrencyMismatch: "currency",
+            InsufficientFunds: "funds"}[type(problem)]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(batches=st.lists(st.lists(batch_item, min_size=1, max_size=30), min_size=1, max_size=5))
+async def test_batches_decide_each_transfer_in_order(committing, batches):
+    """Each item of a batch is made, replayed or refused exactly as one transfer after the
+    other would be, in one transaction per batch; balances, history and double entry hold."""
+    model = Model()
+    accounts = await open_accounts(committing, model)
+    currency_of = {a: c for c, ids in accounts.items() for a in ids}
+    for currency in CURRENCIES:
+        for index in (1, 2):
+            await apply(committing, model, accounts,
+                        ("transfer", currency, 0, index, 3000, False))
+    known = {spec.id: spec for spec in model.made}
+    for items in batches:
+        specs: list[TransferSpec] = []
+        for item in items:
+            if item[0] == "new":
+                _, currency, d, c, amount, pending = item
+                if d == c:
+                    continue
+                specs.append(TransferSpec(
+                    id=uuid.uuid4(), debit_account_id=accounts[currency][d],
+                    credit_account_id=accounts[currency][c], currency=currency,
+                    amount=amount, pending=pending))
+            elif item[0] == "again":
+                earlier = list(known.values()) + specs
+                spec = earlier[item[1] % len(earlier)]
+                specs.append(spec if item[2] else TransferSpec(
+                    **{**spec.__dict__, "amount": spec.amount + 1}))
+            else:
+                specs.append(TransferSpec(
+                    id=uuid.uuid4(), debit_account_id=accounts["EUR"][item[1]],
+                    credit_account_id=accounts["JPY"][0], currency="EUR", amount=1))
+        expected = [expected_outcome(model, spec, known, currency_of) for spec in specs]
+        async with committing() as session:
+            outcomes = await transfer_batch(session, specs)
+            await session.commit()
+        assert [seen_outcome(o) for o in outcomes] == expected
+        for outcome in outcomes:
+            if outcome.problem is None:  # made now or before: the transfer as asked
+                assert outcome.spec.matches(outcome.row)
+        await check(committing, model)
+    async with committing() as session:
+        await assert_whole_ledger_balances(session)
+
+
+async def test_concurrent_batches_never_overdraw(committing):
+    """Ten batches at once, each of twenty debits of 30 from one account holding 1000 and of
+    transfers both ways between two others, beside single transfers on the same accounts:
+    exactly what the account covers is accepted (no deadlock, no overdraft)."""
+    model = Model()
+    accounts = (await open_accounts(committing, model))["EUR"]
+    await apply(committing, model, {"EUR": accounts}, ("transfer", "EUR", 0, 1, 1000, False))
+    await apply(committing, model, {"EUR": accounts}, ("transfer", "EUR", 0, 2, 500, False))
+    await apply(committing, model, {"EUR": accounts}, ("transfer", "EUR", 0, 3, 500, False))
+
+    def spec(debit: int, credit: int, pending: bool = False) -> TransferSpec:
+        return TransferSpec(id=uuid.uuid4(), debit_account_id=accounts[debit],
+                            credit_account_id=accounts[credit], currency="EUR", amount=30,
+                            pending=pending)
+
+    async def batch(number: int) -> list:
+        async with committing() as session:
+            outcomes = await transfer_batch(session, [
+                *(spec(1, 0, pending=i % 2 == 0) for i in range(20)),
+                spec(2, 3) if number % 2 else spec(3, 2)])
+            await session.commit()
+            return outcomes
+
+    async def single(debit: int, credit: int) -> bool:
+        async with committing() as session:
+            try:
+                await transfer(session, spec(debit, credit))
+                await session.commit()
+                return True
+            except InsufficientFunds:
+                return False
+
+    results = await asyncio.gather(*(batch(n) for n in range(10)),
+                                   *(single(1, 0) for _ in range(10)),
+                                   *(single(3, 2) if n % 2 else single(2, 3) for n in range(10)))
+    batches, singles = results[:10], results[10:20]
+    from_one = sum(1 for outcomes in batches for o in outcomes[:20] if o.created) + sum(singles)
+    assert from_one == 1000 // 30  # 33 debits of 30 fit in 1000, and no more
+    refused = [o.problem for outcomes in batches for o in outcomes[:20] if not o.created]
+    assert all(isinstance(p, InsufficientFunds) for p in refused)
+    assert all(outcomes[20].created for outcomes in batches)  # 2 <-> 3 never ran short
+    async with committing() as session:
+        rows = {r.id: r for r in await session.execute(text(
+            "SELECT * FROM ledger_accounts WHERE id = ANY(:ids)"), {"ids": accounts})}
+        await assert_whole_ledger_balances(session)
+    one = rows[accounts[1]]
+    assert one.credits_posted - one.debits_posted - one.debits_pending == 1000 - 33 * 30
+    assert rows[accounts[2]].credits_posted - rows[accounts[2]].debits_posted + rows[
+        accounts[3]].credits_posted - rows[accounts[3]].debits_posted == 1000
+
+
+async def test_a_batch_refuses_what_cannot_be_made(committing):
+    """Unknown accounts and reversals are refused per item; the rest of the batch is made."""
+    model = Model()
+    accounts = (await open_accounts(committing, model))["KWD"]
+    made = TransferSpec(id=uuid.uuid4(), debit_account_id=accounts[0],
+                        credit_account_id=accounts[1], currency="KWD", amount=7)
+    async with committing() as session:
+        outcomes = await transfer_batch(session, [
+            made,
+            TransferSpec(id=uuid.uuid4(), debit_account_id=uuid.uuid4(),
+                         credit_account_id=accounts[1], currency="KWD", amount=1),
+            TransferSpec(id=uuid.uuid4(), debit_account_id=accounts[1],
+                         credit_account_id=accounts[0], currency="KWD", amount=7,
+                         reverses_id=made.id)])
+        await session.commit()
+        assert await transfer_batch(session, []) == []
+    assert outcomes[0].created and outcomes[0].row.status == "posted"
+    assert all(isinstance(o.problem, Unprocessable) and o.row is None for o in outcomes[1:])
+
+
+async def test_a_transfer_is_one_statement_on_an_autocommit_connection(engine, committing):
+    """Ten transfers of 30 from an account holding 100, each sent twice at once, each send on
+    its own autocommit connection: three are made, once each; the duplicates find them."""
+    model = Model()
+    accounts = (await open_accounts(committing, model))["EUR"]
+    await apply(committing, model, {"EUR": accounts}, ("transfer", "EUR", 0, 1, 100, False))
+    specs = [TransferSpec(id=uuid.uuid4(), debit_account_id=accounts[1],
+                          credit_account_id=accounts[2], currency="EUR", amount=30)
+             for _ in range(10)]
+
+    async def send(spec: TransferSpec) -> bool | None:
+        async with autocommit_connection(engine) as connection:
+            try:
+                row, created = await transfer(connection, spec)
+            except InsufficientFunds:
+                return None
+            assert spec.matches(row)
+            return created
+
+    results = await asyncio.gather(*(send(s) for s in specs), *(send(s) for s in specs))
+    made = [s for i, s in enumerate(specs) if True in (results[i], results[10 + i])]
+    assert len(made) == 3
+    for i, spec in enumerate(specs):
+        pair = {results[i], results[10 + i]}
+        assert pair == ({True, False} if spec in made else {None})
+        if spec in made:
+            model.balances[spec.debit_account_id][0] += 30
+            model.balances[spec.credit_account_id][1] += 30
+    await check(committing, model)

@@ -1,8 +1,10 @@
 """The double-entry ledger's tables.
 
-Balances live in the account row and are changed only by the ``ledger_apply_transfer`` trigger
-(migrations 0001), from the transfer row being written: both sides of a transfer move in the
-same statement by the same amount, so debits equal credits per currency by construction, and
+Balances live in the account row and are changed only by the ledger's triggers, from the
+transfer rows being written: ``ledger_apply_inserted`` applies the transfers a statement inserts
+(each account updated once with their sums, migration 0007), ``ledger_apply_transfer`` the
+resolution of a pending one (migration 0002). Both sides of a transfer move in the same
+statement by the same amount, so debits equal credits per currency by construction, and
 ``ck_ledger_accounts_available_non_negative`` refuses any change that would take a flagged
 account's available balance below zero, whatever the concurrency.
 """

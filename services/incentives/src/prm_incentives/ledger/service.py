@@ -8,12 +8,11 @@ authority, also for concurrent writers.
 
 import datetime as dt
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_incentives.declaration import LEDGER_READ, LEDGER_WRITE
@@ -52,7 +51,6 @@ class FxRateMissing(ProblemError):
 
 # Transfers that a fund request or a claim owns: resolved only through those, never by hand.
 MANAGED_PREFIX = "mdf."
-_FUNDS_CHECK = "ck_ledger_accounts_available_non_negative"
 
 
 @dataclass(frozen=True)
@@ -71,16 +69,15 @@ class TransferSpec:
     reverses_id: uuid.UUID | None = None
     conversion_id: uuid.UUID | None = None
 
+    def values(self) -> dict[str, Any]:
+        # Not dataclasses.asdict: it deep-copies every UUID, most of a batch's Python time.
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
     def matches(self, row: Any) -> bool:
-        return all(getattr(row, name) == value for name, value in asdict(self).items())
+        return all(getattr(row, name) == value for name, value in self.values().items())
 
 
-def _constraint(exc: IntegrityError) -> str | None:
-    cause = getattr(exc.orig, "__cause__", None)
-    return getattr(cause, "constraint_name", None)
-
-
-async def _account(session: AsyncSession, account_id: uuid.UUID, what: str) -> Any:
+async def _account(session: repository.Executor, account_id: uuid.UUID, what: str) -> Any:
     row = await repository.get_account(session, account_id)
     if row is None:
         raise Unprocessable(f"{what} {account_id} does not exist", errors=[
@@ -88,37 +85,131 @@ async def _account(session: AsyncSession, account_id: uuid.UUID, what: str) -> A
     return row
 
 
-async def transfer(session: AsyncSession, spec: TransferSpec) -> tuple[Any, bool]:
+async def transfer(session: repository.Executor, spec: TransferSpec) -> tuple[Any, bool]:
     """Make the transfer, or find the one made before with this id. Returns (row, created).
 
-    The id is the transfer's primary key, so two concurrent sends of one id make one transfer:
-    the second waits for the first and then finds it.
+    One statement (``repository.make_transfer``). The id is the transfer's primary key, so two
+    concurrent sends of one id make one transfer: the second waits for the first and then
+    finds it. A refusal writes nothing and leaves the session's transaction usable. On an
+    autocommit connection it is one round trip; a reversal needs a transaction (it locks the
+    transfer it reverses first).
     """
-    existing = await repository.get_transfer(session, spec.id)
-    if existing is not None:
-        return _replayed(spec, existing), False
-    debit = await _account(session, spec.debit_account_id, "debit_account_id")
-    credit = await _account(session, spec.credit_account_id, "credit_account_id")
-    if not debit.currency == credit.currency == spec.currency:
-        raise CurrencyMismatch(f"the debit account is in {debit.currency}, the credit account "
-                               f"in {credit.currency}, the amount in {spec.currency}")
     if spec.reverses_id is not None:
         await _check_reversal(session, spec)
-    try:
-        async with session.begin_nested():
-            row = await repository.insert_transfer(session, asdict(spec))
-    except IntegrityError as exc:
-        if _constraint(exc) == _FUNDS_CHECK:
-            available = debit.credits_posted - debit.debits_posted - debit.debits_pending
-            raise InsufficientFunds(
-                f"account {debit.id} cannot cover {spec.amount} minor units of "
-                f"{spec.currency}", account_id=str(debit.id),
-                available_minor=max(available, 0)) from None
-        raise
-    if row is not None:
-        return row, True
-    # A concurrent send of the same id got there first.
-    return _replayed(spec, await repository.get_transfer(session, spec.id)), False
+    result = await repository.make_transfer(session, spec.values())
+    outcome = result.outcome
+    if outcome == "created" and result.id is not None:
+        return result, True
+    if outcome == "exists":
+        return _replayed(spec, result), False
+    if outcome == "created":  # a concurrent send of the same id got there first
+        return _replayed(spec, await repository.get_transfer(session, spec.id)), False
+    # A concurrent send of the same id may have been made while this one waited for the
+    # accounts (which it then found spent): it is the answer, not the refusal.
+    made_meanwhile = await repository.get_transfer(session, spec.id)
+    if made_meanwhile is not None:
+        return _replayed(spec, made_meanwhile), False
+    if outcome == "insufficient-funds":
+        raise InsufficientFunds(
+            f"account {spec.debit_account_id} cannot cover {spec.amount} minor units of "
+            f"{spec.currency}", account_id=str(spec.debit_account_id),
+            available_minor=max(result.available, 0))
+    if outcome == "currency":
+        debit = await _account(session, spec.debit_account_id, "debit_account_id")
+        credit = await _account(session, spec.credit_account_id, "credit_account_id")
+        raise CurrencyMismatch(f"the debit account is in {debit.currency}, the credit account "
+                               f"in {credit.currency}, the amount in {spec.currency}")
+    what = "debit_account_id" if outcome == "no-debit-account" else "credit_account_id"
+    account_id = getattr(spec, what)
+    raise Unprocessable(f"{what} {account_id} does not exist", errors=[
+        {"location": "body", "field": what, "message": "no such account"}])
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one transfer of a batch: made now (``created``), found made before with
+    this id (``row`` without ``created``), or refused (``problem``, nothing written)."""
+
+    spec: TransferSpec
+    row: Any = None
+    created: bool = False
+    problem: ProblemError | None = None
+
+
+async def transfer_batch(session: AsyncSession, specs: list[TransferSpec]) -> list[Outcome]:
+    """Many transfers in the session's transaction, each made, replayed or refused on its own,
+    in order, in three round trips whatever their number.
+
+    The batch's accounts are locked first, in id order (as every ledger writer locks them), so
+    the balances read then are the ones each transfer meets in turn: a transfer that its debit
+    account cannot cover is refused here without touching the others, and the database's
+    check still stands behind the decision. Reversals go through ``transfer`` (they lock the
+    transfer they reverse)."""
+    if not specs:
+        return []
+    accounts = {row.id: row for row in await repository.lock_accounts_for_batch(
+        session, {a for s in specs for a in (s.debit_account_id, s.credit_account_id)})}
+    made_before = {row.id: row for row in await repository.get_transfers(
+        session, list({s.id for s in specs}))}
+    available = {row.id: row.available for row in accounts.values()}
+    outcomes: list[Outcome] = []
+    accepted: dict[uuid.UUID, TransferSpec] = {}
+    for spec in specs:
+        if spec.id in made_before or spec.id in accepted:
+            earlier = made_before.get(spec.id)
+            same = spec.matches(earlier) if earlier is not None else accepted[spec.id] == spec
+            outcomes.append(Outcome(spec, earlier, problem=None if same else TransferIdReused(
+                f"transfer {spec.id} exists with other content")))
+            continue
+        problem = _batch_problem(spec, accounts, available)
+        if problem is not None:
+            outcomes.append(Outcome(spec, problem=problem))
+            continue
+        available[spec.debit_account_id] -= spec.amount
+        if not spec.pending:
+            available[spec.credit_account_id] += spec.amount
+        accepted[spec.id] = spec
+        outcomes.append(Outcome(spec, created=True))
+    inserted = {row.id: row for row in await repository.insert_transfers(
+        session, [s.values() for s in accepted.values()])}
+    missing = [i for i in accepted if i not in inserted]
+    # Made meanwhile by a concurrent writer with the same ids: read once they committed.
+    raced = {row.id: row for row in await repository.get_transfers(session, missing)} \
+        if missing else {}
+    final: list[Outcome] = []
+    for outcome in outcomes:
+        spec = outcome.spec
+        if outcome.created and spec.id in inserted:
+            final.append(Outcome(spec, inserted[spec.id], created=True))
+        elif outcome.created:
+            final.append(Outcome(spec, raced.get(spec.id), problem=None if spec.matches(
+                raced.get(spec.id)) else TransferIdReused(
+                f"transfer {spec.id} exists with other content")))
+        elif outcome.row is None and outcome.problem is None:  # a repeat of an item above
+            final.append(Outcome(spec, inserted.get(spec.id) or raced.get(spec.id)))
+        else:
+            final.append(outcome)
+    return final
+
+
+def _batch_problem(spec: TransferSpec, accounts: dict[uuid.UUID, Any],
+                   available: dict[uuid.UUID, int]) -> ProblemError | None:
+    if spec.reverses_id is not None:
+        return Unprocessable("a reversal is made on its own, not in a batch")
+    for what, account_id in (("debit_account_id", spec.debit_account_id),
+                             ("credit_account_id", spec.credit_account_id)):
+        if account_id not in accounts:
+            return Unprocessable(f"{what} {account_id} does not exist", errors=[
+                {"location": "body", "field": what, "message": "no such account"}])
+    debit, credit = accounts[spec.debit_account_id], accounts[spec.credit_account_id]
+    if not debit.currency == credit.currency == spec.currency:
+        return CurrencyMismatch(f"the debit account is in {debit.currency}, the credit "
+                                f"account in {credit.currency}, the amount in {spec.currency}")
+    if debit.non_negative and available[debit.id] < spec.amount:
+        return InsufficientFunds(
+            f"account {debit.id} cannot cover {spec.amount} minor units of {spec.currency}",
+            account_id=str(debit.id), available_minor=max(available[debit.id], 0))
+    return None
 
 
 def _replayed(spec: TransferSpec, existing: Any) -> Any:
@@ -127,7 +218,7 @@ def _replayed(spec: TransferSpec, existing: Any) -> Any:
     return existing
 
 
-async def _check_reversal(session: AsyncSession, spec: TransferSpec) -> None:
+async def _check_reversal(session: repository.Executor, spec: TransferSpec) -> None:
     assert spec.reverses_id is not None
     # Locked: two reversals of one transfer at once cannot together exceed it.
     original = await repository.get_transfer(session, spec.reverses_id, for_update=True)
