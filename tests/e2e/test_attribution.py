@@ -6,41 +6,20 @@ minor unit.
 """
 
 import datetime as dt
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from prm_stack.testing import eventually
+
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture(scope="module")
-def api(prm_stack_processes):
-    with httpx.Client(base_url=prm_stack_processes.gateway_url, timeout=30,
-                      trust_env=False) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def admin(prm_stack_processes):
-    return {"Authorization": f"Bearer {prm_stack_processes.admin_key}"}
 
 
 def ok(response: httpx.Response) -> dict[str, Any]:
     assert response.status_code in (200, 201), response.text
     return response.json()
-
-
-def eventually(check: Callable[[], Any], what: str, timeout: float = 45) -> Any:
-    """Poll until ``check`` returns something truthy: events travel through the broker."""
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout:.0f}s"
-        time.sleep(0.25)
-    return found
 
 
 def partner(api, admin, type_: str) -> tuple[str, dict[str, str]]:

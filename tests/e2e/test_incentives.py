@@ -12,44 +12,23 @@ import csv
 import datetime as dt
 import hashlib
 import io
-import time
 import uuid
-from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 import httpx
 import pytest
 
+from prm_stack.testing import eventually
+
 pytestmark = pytest.mark.stack
 
 PDF = b"%PDF-1.4\n% attendance list and venue invoice of the webinar\n"
 
 
-@pytest.fixture(scope="module")
-def api(prm_stack_processes):
-    with httpx.Client(base_url=prm_stack_processes.gateway_url, timeout=30,
-                      trust_env=False) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def admin(prm_stack_processes):
-    return {"Authorization": f"Bearer {prm_stack_processes.admin_key}"}
-
-
 def ok(response: httpx.Response, status: int = 200) -> Any:
     assert response.status_code == status, response.text
     return response.json()
-
-
-def eventually(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    """Poll until ``check`` returns something truthy: events travel through the broker."""
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout:.0f}s"
-        time.sleep(0.2)
-    return found
 
 
 def active_partner(api, admin) -> str:

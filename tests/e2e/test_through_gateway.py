@@ -9,25 +9,12 @@ import time
 import uuid
 
 import httpx
-import pytest
 
 DEAL = {
     "customer": {"name": "Globex Corporation", "domain": "globex.example", "country": "US"},
     "amount": {"amount": "125000.00", "currency": "USD"},
     "expected_close_date": "2031-06-30",
 }
-
-
-@pytest.fixture(scope="module")
-def api(prm_stack_processes):
-    with httpx.Client(base_url=prm_stack_processes.gateway_url, timeout=30,
-                      trust_env=False) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def admin(prm_stack_processes):
-    return {"Authorization": f"Bearer {prm_stack_processes.admin_key}"}
 
 
 def new_partner(api, admin, *, activate=True) -> dict:

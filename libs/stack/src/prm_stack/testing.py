@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -159,6 +159,16 @@ async def scratch_schema(infra: Infra, *extra_ddl: str) -> AsyncIterator[tuple[A
         async with engine.begin() as connection:
             await connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         await engine.dispose()
+
+
+def eventually(check: Callable[[], Any], what: str, timeout: float = 45) -> Any:
+    """Poll until ``check`` returns something truthy (events travel through the broker); its
+    result. Fails naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout:.0f}s"
+        time.sleep(0.2)
+    return found
 
 
 def jwk_number(number: int) -> str:
