@@ -162,6 +162,8 @@ CASES = {
                                                                  {"reason": "no"}),
     ("POST", "/v1/deals/{deal_id}/win"): on_another_orgs_deal("POST", "/win"),
     ("POST", "/v1/deals/{deal_id}/lose"): on_another_orgs_deal("POST", "/lose"),
+    ("POST", "/v1/deals/{deal_id}/reverse-win"): on_another_orgs_deal(
+        "POST", "/reverse-win", {"reason": "refunded"}),
     ("POST", "/v1/deals/{deal_id}/extend"): on_another_orgs_deal("POST", "/extend"),
     ("POST", "/v1/deals/{deal_id}/resolve-conflict"): on_another_orgs_deal(
         "POST", "/resolve-conflict", refused=403),

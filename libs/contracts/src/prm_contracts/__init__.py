@@ -23,13 +23,13 @@ TOPICS = {
     PARTNERS_TOPIC: "The partner programme: organisations, their lifecycle, tiers, "
                     "certifications, agreements, onboarding and applications.",
     DEALS_TOPIC: "Deal registrations and their lifecycle: registered, approved, rejected, "
-                 "won, lost, expired, extended.",
+                 "won, lost, expired, extended, and a win reversed.",
     API_KEYS_TOPIC: "API keys issued and revoked, for the services that check keys themselves "
                     "(the SHA-256 digest of a key, never its secret; readable by the "
                     "platform's services alone).",
     INCENTIVES_TOPIC: "Incentives: MDF fund requests and claims submitted, approved, rejected "
-                      "and expired; rebates and SPIFFs accrued and reversed; payouts approved and paid "
-                      "(money in minor-unit-exact decimal strings).",
+                      "and expired; rebates and SPIFFs accrued and reversed; payouts approved "
+                      "and paid (money in minor-unit-exact decimal strings).",
     WEBHOOKS_TOPIC: "Webhook endpoints the delivery service disabled (gone, or failing for "
                     "days), so that their owners can be told.",
     ATTRIBUTION_TOPIC: "Attribution: a deal's credits per partner and model changed (integer "
@@ -319,6 +319,17 @@ class DealExtendedV1(DealChange):
     extensions: int = Field(description="How many times it has been extended")
 
 
+class DealWinReversedV1(DealChange):
+    event_type = "prm.deal.win_reversed.v1"
+    topic = DEALS_TOPIC
+    summary = "The vendor reversed a won deal (the booking was cancelled, refunded or entered " \
+              "in error): what was earned on the win is to be taken back."
+
+    reason: str = Field(description="Why the win was reversed")
+    amount: Amount = Field(description="The won amount that was reversed")
+    closed_on: dt.date = Field(description="The close date of the reversed win")
+
+
 class ApiKeyIssuedV1(EventPayload):
     event_type = "prm.api_key.issued.v1"
     topic = API_KEYS_TOPIC
@@ -577,5 +588,5 @@ CONTRACTS: dict[str, type[EventPayload]] = {
                   MdfRequestExpiredV1, MdfClaimSubmittedV1, MdfClaimApprovedV1,
                   MdfClaimRejectedV1, RebateAccruedV1, SpiffAccruedV1, RebateReversedV1,
                   SpiffReversedV1, PayoutApprovedV1, PayoutPaidV1, WebhookEndpointDisabledV1,
-                  AttributionComputedV1)
+                  AttributionComputedV1, DealWinReversedV1)
 }

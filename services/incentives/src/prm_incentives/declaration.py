@@ -53,7 +53,7 @@ SERVICE = ServiceDeclaration(
     },
     publishes=(INCENTIVES_TOPIC,),
     # The partner directory, and its key directory: it checks callers' keys itself; won deals
-    # accrue rebates.
+    # accrue rebates and SPIFFs, and reversed wins reverse them.
     consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC, DEALS_TOPIC),
     migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
     migration_order=40,

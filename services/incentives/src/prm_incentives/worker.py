@@ -1,7 +1,7 @@
 """Incentives worker: publishes the outbox, keeps the partner directory and the key directory
-from events, accrues rebates and SPIFFs on won deals, expires pending transfers and fund
-requests past their deadlines, and trues up volume rebate programmes whose period ended.
-``python -m prm_incentives.worker``."""
+from events, accrues rebates and SPIFFs on won deals and reverses them when a win is reversed,
+expires pending transfers and fund requests past their deadlines, and trues up volume rebate
+programmes whose period ended. ``python -m prm_incentives.worker``."""
 
 import datetime as dt
 from functools import partial

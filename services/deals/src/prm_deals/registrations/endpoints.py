@@ -22,6 +22,7 @@ from prm_deals.registrations.schemas import (
     DealStatus,
     NoteIn,
     WinRequest,
+    WinReversal,
 )
 from prm_platform.http import (
     Caller,
@@ -222,6 +223,36 @@ async def lose_deal(deal_id: uuid.UUID, response: Response, session: Session, ca
                     idempotency_key: IdempotencyKeyHeader = None) -> DealOut:
     deal = await lifecycle.act(session, caller, deal_id, "lose", if_match,
                                reason=body.reason if body else None)
+    return _out(deal, response, caller)
+
+
+_REVERSAL_EXAMPLES = {
+    "cancelled": {"summary": "The customer cancelled the booking",
+                  "value": {"reason": "Booking cancelled by the customer before go-live."}},
+    "refunded": {"summary": "The order was refunded",
+                 "value": {"reason": "Order refunded in full (credit note CN-2027-0142)."}},
+    "in-error": {"summary": "The win was recorded in error",
+                 "value": {"reason": "Order entered in error against this registration; "
+                           "it belongs to another opportunity."}},
+}
+
+
+@router.post("/{deal_id:uuid}/reverse-win", summary="Reverse a deal's win",
+             description="Vendor keys only; from `won`, with a reason the partner reads (a "
+             "booking cancelled, a refund, an order entered in error). The deal becomes "
+             "`win_reversed`, which is final: it keeps the amount and close date it had been "
+             "won with, and a sale made again later is a new registration. Emits "
+             "`prm.deal.win_reversed.v1` with that amount and close date: the incentives "
+             "service reverses the deal's rebate and SPIFF accruals on it.",
+             responses=_ACTION_RESPONSES)
+async def reverse_deal_win(
+    deal_id: uuid.UUID,
+    body: Annotated[WinReversal, Body(openapi_examples=_REVERSAL_EXAMPLES)],
+    response: Response, session: Session, caller: Caller, if_match: IfMatchHeader = None,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> DealOut:
+    deal = await lifecycle.act(session, caller, deal_id, "reverse-win", if_match,
+                               reason=body.reason)
     return _out(deal, response, caller)
 
 

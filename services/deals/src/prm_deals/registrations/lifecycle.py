@@ -1,5 +1,6 @@
 """A registration's life after the conflict check: review (approve, reject), the outcome (won,
-lost), extensions of its protection, expiry, and the channel team's resolution of a conflict.
+lost), a win reversed by the vendor, extensions of its protection, expiry, and the channel
+team's resolution of a conflict.
 
 Each action is a row lock, a check against the transition table, the change, its event
 through the outbox and an entry on the deal's timeline, in the request's one transaction.
@@ -36,6 +37,7 @@ class Action:
     allowed_from: frozenset[str]
     target: str | None  # None: the status stays (an extension)
     vendor_only: bool
+    verb: str | None = None  # how a refusal names it, when not the action's own name
 
 
 ACTIONS = {
@@ -45,6 +47,10 @@ ACTIONS = {
     "win": Action(frozenset({"approved"}), "won", vendor_only=False),
     "lose": Action(OPEN, "lost", vendor_only=False),
     "extend": Action(OPEN, None, vendor_only=False),
+    # Terminal, not back to `approved`: a win once reversed keeps its record (amount, close
+    # date), and a deal sold again later is a new registration, earning anew.
+    "reverse-win": Action(frozenset({"won"}), "win_reversed", vendor_only=True,
+                          verb="reverse the win of"),
 }
 
 
@@ -76,8 +82,9 @@ async def act(session: AsyncSession, principal: Principal, deal_id: uuid.UUID, a
         principal.ensure_vendor()
     check_if_match(if_match, deal.version)
     if deal.status not in rule.allowed_from:
-        raise InvalidTransition(f"cannot {action} a deal that is {deal.status}",
-                                current_status=deal.status)
+        raise InvalidTransition(f"cannot {rule.verb or action} a deal that is {deal.status}",
+                                current_status=deal.status,
+                                allowed_from=sorted(rule.allowed_from))
     previous = deal.status
     now = dt.datetime.now(dt.UTC)
     deal.version += 1
@@ -126,6 +133,15 @@ async def act(session: AsyncSession, principal: Principal, deal_id: uuid.UUID, a
                 amount=_amount(amount, deal.currency), closed_on=closed_on,
                 deal_type=deal.deal_type,
                 products=[contracts.Product.model_validate(p) for p in deal.products])
+        elif action == "reverse-win":
+            if not reason:
+                raise Unprocessable("a reversed win needs a reason the partner can read")
+            # The win's amount and close date stay on the deal: they say what was reversed.
+            won_amount = deal.amount if deal.won_amount is None else deal.won_amount
+            payload = contracts.DealWinReversedV1(
+                **base, status=deal.status, reason=reason,
+                amount=_amount(won_amount, deal.currency),
+                closed_on=deal.closed_on or now.date())
         else:
             deal.closed_on = now.date()
             payload = contracts.DealLostV1(**base, status=deal.status, reason=reason)
@@ -185,7 +201,7 @@ async def resolve_conflict(session: AsyncSession, principal: Principal, deal_id:
     check_if_match(if_match, deal.version)
     if deal.status not in OPEN:
         raise InvalidTransition(f"cannot resolve a conflict for a deal that is {deal.status}",
-                                current_status=deal.status)
+                                current_status=deal.status, allowed_from=sorted(OPEN))
     customer = conflicts.Customer(deal.customer_name_key, deal.customer_domain_key,
                                   deal.customer_country)
     await conflicts.lock(session, customer)

@@ -32,6 +32,8 @@ class DealStatus(StrEnum):
     won = "won"
     lost = "lost"
     expired = "expired"
+    # The vendor undid a win (a booking cancelled, refunded or entered in error); terminal.
+    win_reversed = "win_reversed"
 
 
 class DealType(StrEnum):
@@ -260,8 +262,10 @@ class DealOut(BaseModel):
         "on the customer (none once rejected).")
     status_reason: str | None = Field(default=None, description="Why the status last "
                                       "changed, when a reason was given.")
-    won_amount: Money | None = None
-    closed_on: dt.date | None = None
+    won_amount: Money | None = Field(default=None, description="What it was won for; kept "
+                                     "when the win is reversed (`win_reversed`).")
+    closed_on: dt.date | None = Field(default=None, description="When it was won or lost; "
+                                      "kept when the win is reversed.")
     extensions: int = Field(default=0, description="How often the protection was extended.")
     extension_requested_at: dt.datetime | None = Field(
         default=None, description="The partner's extension request waiting for the channel "
@@ -330,6 +334,15 @@ class WinRequest(BaseModel):
         return value
 
 
+class WinReversal(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"reason": "The customer cancelled the order within its 30-day right of withdrawal."}]})
+
+    reason: Reason = Field(description="Why the win is undone (a booking cancelled, a refund, "
+                           "an order entered in error); shown to the partner, on the deal's "
+                           "timeline and in the event incentives act on.")
+
+
 class AssignRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"account_executive": "jane.doe@vendor.example"}]})
@@ -357,7 +370,8 @@ class ActivityOut(BaseModel):
 
     id: uuid.UUID
     kind: str = Field(description="registered, approved, rejected, won, lost, expired, "
-                      "extended, assigned, note, collaborator_added, collaborator_removed")
+                      "win_reversed, extended, extension_requested, assigned, note, "
+                      "collaborator_added, collaborator_removed")
     actor: str = Field(description="The key or user that did it, or `scheduler`.")
     text: str | None = None
     at: dt.datetime

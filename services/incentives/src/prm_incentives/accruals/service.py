@@ -6,11 +6,15 @@ An accrual's money is one ledger transfer, from the programme's expense account 
 pool) to the partner's payable account, so a reversal is that transfer the other way, for what
 is left of it (a period's true-up may have taken part of it back already). An accrual in a
 payout batch is no longer reversed: the batch pays what it held when it was made.
+
+Reversals are asked for by the vendor, one accrual at a time, or come from the deals service
+when a won deal is reversed (``prm.deal.win_reversed.v1``): then every accrual of the deal is.
 """
 
+import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import text
@@ -26,6 +30,11 @@ from prm_platform.http import check_if_match
 from prm_platform.pagination import PageRequest
 from prm_platform.problems import Conflict, InvalidTransition, NotFound
 from prm_platform.security import Principal
+
+log = logging.getLogger("prm.incentives.accruals")
+
+# The ``reason`` column's length.
+REASON_LENGTH = 500
 
 
 @dataclass(frozen=True)
@@ -136,3 +145,67 @@ async def undo(session: AsyncSession, book: AccrualBook, row: Any, reason: str) 
     await outbox.publish(session, book.reversed_event(reversed_, amount), source=EVENT_SOURCE,
                          aggregate_id=reversed_.id, partner_id=reversed_.partner_id)
     return reversed_
+
+
+# Each kind's accruals of one deal, through the (owner, deal) unique index of its table, oldest
+# first: the order their rows are locked in.
+_OF_DEAL = {
+    "rebate_accruals": "SELECT a.* FROM rebate_programmes o JOIN rebate_accruals a "
+                       "ON a.programme_id = o.id AND a.kind = 'deal' AND a.deal_id = :deal",
+    "spiff_accruals": "SELECT a.* FROM spiffs o JOIN spiff_accruals a "
+                      "ON a.spiff_id = o.id AND a.deal_id = :deal",
+}
+
+
+@dataclass
+class DealReversal:
+    """What a reversed win did to one kind's accruals of the deal."""
+
+    reversed: list[Any] = field(default_factory=list)  # money moved back (or none was due)
+    kept: list[Any] = field(default_factory=list)  # in a payout batch: left, with the reason
+
+
+def _reason(text_: str, suffix: str = "") -> str:
+    """``text_`` cut so that with ``suffix`` it fits the reason column."""
+    room = REASON_LENGTH - len(suffix)
+    return (text_ if len(text_) <= room else text_[:room - 1] + "…") + suffix
+
+
+async def reverse_deal(session: AsyncSession, book: AccrualBook, deal_id: uuid.UUID,
+                       why: str) -> DealReversal:
+    """A won deal reversed by the deals service: each of its accruals in ``book`` is reversed
+    once. One in a payout batch is not (the batch pays it); its reason says so, for the vendor
+    to recover the money outside the incentives service. One that moved no money
+    (``no_rebate``, ``capped``) is marked reversed, so the deal stops counting in the
+    partner's volume. Safe to repeat: what is reversed, or kept with this reason, is left as
+    it is."""
+    rows = list(await session.execute(text(
+        f"{_OF_DEAL[book.table]} ORDER BY a.id FOR UPDATE OF a"), {"deal": deal_id}))
+    reason = _reason(f"deal win reversed: {why}")
+    done = DealReversal()
+    for row in rows:
+        if row.status == "reversed":
+            continue
+        if row.transfer_id is None:
+            done.reversed.append((await session.execute(text(
+                f"UPDATE {book.table} SET status = 'reversed', reason = :reason, "
+                "version = version + 1, updated_at = now() WHERE id = :id RETURNING *"),
+                {"id": row.id, "reason": reason})).one())
+            continue
+        # Held against a payout batch being made of the same payables meanwhile.
+        await payouts.hold(session, row.partner_id, row.currency)
+        batch_id = await payouts.batched(session, row.transfer_id)
+        if batch_id is None:
+            done.reversed.append(await undo(session, book, row, reason))
+            continue
+        kept = _reason(f"deal win reversed: {why}",
+                       f"; not reversed: in payout batch {batch_id}")
+        if row.reason != kept:
+            row = (await session.execute(text(
+                f"UPDATE {book.table} SET reason = :reason, version = version + 1, "
+                "updated_at = now() WHERE id = :id RETURNING *"),
+                {"id": row.id, "reason": kept})).one()
+            log.warning("%s %s of deal %s not reversed: it is in payout batch %s",
+                        book.noun, row.id, deal_id, batch_id)
+        done.kept.append(row)
+    return done

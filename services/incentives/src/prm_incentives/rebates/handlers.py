@@ -1,12 +1,14 @@
-"""Accrues rebates and SPIFFs from the deals service's events (topic ``prm.deals``). The inbox
-applies each event once; the (programme, deal) and (SPIFF, deal) keys make a replay of the topic
-a no-op as well."""
+"""Accrues rebates and SPIFFs from the deals service's events (topic ``prm.deals``), and
+reverses them when a won deal is reversed. The inbox applies each event once; the (programme,
+deal) and (SPIFF, deal) keys, and the accruals' status, make a replay of the topic a no-op as
+well."""
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prm_contracts import DealWonV1
+from prm_contracts import DealWinReversedV1, DealWonV1
 from prm_events.consumer import Handler
 from prm_events.envelope import CloudEvent
+from prm_incentives.accruals import service as accruals
 from prm_incentives.rebates import service as rebates
 from prm_incentives.spiffs import service as spiffs
 
@@ -18,4 +20,14 @@ async def accrue_on_win(session: AsyncSession, event: CloudEvent) -> None:
     await spiffs.accrue_won_deal(session, payload)
 
 
-HANDLERS: dict[str, Handler] = {DealWonV1.event_type: accrue_on_win}
+async def reverse_on_win_reversed(session: AsyncSession, event: CloudEvent) -> None:
+    """Every rebate and SPIFF accrual of the deal is reversed, except those in a payout batch
+    (recorded on the accrual instead: the consumer does not fail on them)."""
+    payload = event.payload()
+    assert isinstance(payload, DealWinReversedV1)
+    for book in (rebates.BOOK, spiffs.BOOK):
+        await accruals.reverse_deal(session, book, payload.deal_id, payload.reason)
+
+
+HANDLERS: dict[str, Handler] = {DealWonV1.event_type: accrue_on_win,
+                                DealWinReversedV1.event_type: reverse_on_win_reversed}

@@ -236,7 +236,7 @@ def _reversed(row: Any, amount: int) -> RebateReversedV1:
 
 
 # A won deal undone: the accrued amount goes back from the partner's payable to the expense
-# account. The deals contracts have no event for a win undone, so the vendor says so by the API.
+# account, by the vendor (POST .../reverse) or on prm.deal.win_reversed.v1 (rebates.handlers).
 BOOK = AccrualBook(table="rebate_accruals", owner="programme_id", noun="rebate accrual",
                    code="rebate.reversal", reference="accrual", reversed_event=_reversed)
 
