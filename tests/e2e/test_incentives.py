@@ -200,3 +200,17 @@ def test_rebate_on_a_deal_won_in_another_currency(api, admin):
     assert mine["amount"] == accrual["amount"]
     payable = balances(api, admin, partner_id=partner_id, kind="payable", currency="USD")
     assert sum(cents(a["balances"]["posted"]) for a in payable) == 33448
+
+    # The vendor reverses the win (the booking was cancelled): over Kafka the accrual is
+    # reversed and the money leaves the partner's payable account again.
+    reversed_deal = ok(api.post(f"/v1/deals/{registered['id']}/reverse-win", headers=admin,
+                                json={"reason": "booking cancelled by the customer"}))
+    assert reversed_deal["status"] == "win_reversed"
+
+    def reversed_accrual() -> dict[str, Any] | None:
+        found = ok(api.get(f"/v1/rebates/accruals/{accrual['id']}", headers=admin))
+        return found if found["status"] == "reversed" else None
+
+    eventually(reversed_accrual, "the accrual reversed from prm.deal.win_reversed.v1")
+    payable = balances(api, admin, partner_id=partner_id, kind="payable", currency="USD")
+    assert sum(cents(a["balances"]["posted"]) for a in payable) == 0
