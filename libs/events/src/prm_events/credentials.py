@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import case, update
+import uuid
+
+from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,7 +21,8 @@ from prm_contracts import (
 from prm_events.consumer import Handler
 from prm_events.envelope import CloudEvent
 from prm_events.worker import Subscription
-from prm_platform.credentials import credential_keys, credential_partners
+from prm_platform.credentials import credential_keys
+from prm_platform.projections import NewestVersion
 
 
 async def key_issued(session: AsyncSession, event: CloudEvent) -> None:
@@ -37,19 +40,16 @@ async def key_revoked(session: AsyncSession, event: CloudEvent) -> None:
                           .values(revoked_at=revoked.revoked_at))
 
 
+_STANDING = NewestVersion("credential_partners", "partner_id",
+                          {"partner_id": None, "status": None, "version": None},
+                          newer=("status", "version"))
+
+
 async def partner_standing(session: AsyncSession, event: CloudEvent) -> None:
     # Read raw: only id, status and version matter here, whatever else a newer producer sends.
     partner = event.data["partner"]
-    statement = insert(credential_partners).values(
-        partner_id=partner["id"], status=str(partner["status"])[:40],
-        version=int(partner["version"]))
-    newer = statement.excluded.version > credential_partners.c.version
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=[credential_partners.c.partner_id],
-        set_={"status": case((newer, statement.excluded.status),
-                             else_=credential_partners.c.status),
-              "version": case((newer, statement.excluded.version),
-                              else_=credential_partners.c.version)}))
+    await _STANDING(session, partner_id=uuid.UUID(str(partner["id"])),
+                    status=str(partner["status"])[:40], version=int(partner["version"]))
 
 
 HANDLERS: dict[str, Handler] = {

@@ -4,8 +4,7 @@ facts the programme KPIs count from: when a partner first became active (acquisi
 onboarding completed, and its certifications (velocity); each kept as the earliest seen, so
 replays and reorderings change nothing."""
 
-from sqlalchemy import case, func, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_attribution.directory.models import PartnerDirectoryEntry
@@ -20,29 +19,31 @@ from prm_contracts import (
 )
 from prm_events.consumer import Handler
 from prm_events.envelope import CloudEvent
+from prm_platform.projections import NewestVersion
 
 _SNAPSHOT = ("name", "type", "country", "status", "tier", "version", "last_event_at")
+
+
+_RECORD = NewestVersion(
+    PartnerDirectoryEntry.__tablename__, "partner_id",
+    {"partner_id": None, "name": None, "type": None, "country": None, "status": None,
+     "tier": None, "version": None, "joined_at": None, "last_event_at": None,
+     "activated_at": None},
+    newer=_SNAPSHOT,
+    # least() skips nulls: the first activation seen stays.
+    always={"joined_at": "least(t.joined_at, excluded.joined_at)",
+            "activated_at": "least(t.activated_at, excluded.activated_at)"})
 
 
 async def record_partner_snapshot(session: AsyncSession, event: CloudEvent) -> None:
     payload = event.payload()
     assert isinstance(payload, PartnerCreatedV1 | PartnerUpdatedV1 | PartnerStatusChangedV1
                       | PartnerTierChangedV1)
-    partner, entry = payload.partner, PartnerDirectoryEntry
-    statement = insert(entry).values(
-        partner_id=partner.id, name=partner.name, type=partner.type,
-        country=partner.country[:2], status=partner.status, tier=partner.tier,
-        version=partner.version, joined_at=event.time, last_event_at=event.time,
-        activated_at=event.time if partner.status == "active" else None)
-    newer = statement.excluded.version > entry.version
-    await session.execute(statement.on_conflict_do_update(
-        index_elements=[entry.partner_id],
-        set_={**{c: case((newer, statement.excluded[c]), else_=getattr(entry, c))
-                 for c in _SNAPSHOT},
-              "joined_at": func.least(entry.joined_at, statement.excluded.joined_at),
-              # least() skips nulls: the first activation seen stays.
-              "activated_at": func.least(entry.activated_at,
-                                         statement.excluded.activated_at)}))
+    partner = payload.partner
+    await _RECORD(session, partner_id=partner.id, name=partner.name, type=partner.type,
+                  country=partner.country[:2], status=partner.status, tier=partner.tier,
+                  version=partner.version, joined_at=event.time, last_event_at=event.time,
+                  activated_at=event.time if partner.status == "active" else None)
 
 
 async def onboarding_completed(session: AsyncSession, event: CloudEvent) -> None:
