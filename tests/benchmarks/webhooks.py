@@ -50,7 +50,7 @@ from prm_webhooks.delivery.signing import new_secret
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run import DEAL  # noqa: E402
+from run import DEAL, cpu_by_process  # noqa: E402
 
 FAN_OUT_ENDPOINTS = 100
 
@@ -251,6 +251,9 @@ def main() -> None:
                         default=float(os.environ.get("BENCH_SECONDS", 20)),
                         help="seconds of paced events (after a 2 s warm-up)")
     parser.add_argument("--rate", type=float, default=200, help="events per second")
+    parser.add_argument("--also-at", type=float, default=100,
+                        help="a second, lower paced rate first (0: none), to show whether the "
+                             "stack keeps up below the aim")
     parser.add_argument("--fan-out-events", type=int, default=100,
                         help="events sent to the 100 endpoints (each one delivery per endpoint)")
     args = parser.parse_args()
@@ -281,25 +284,34 @@ def main() -> None:
                 latency_endpoint = created.json()
             receiver.add("/latency", latency_endpoint["secret"])
 
-            # 1. commit -> received, paced.
-            bodies = partner_bodies(work / "partners.jsonl",
-                                    int(args.rate * (args.duration + warmup)) + 10)
-            print(f"latency: {args.rate:.0f} events/s for {warmup + args.duration:.0f} s",
-                  file=sys.stderr)
-            started = time.time()
-            produced = load(f"{stack.gateway_url}/v1/partners", bodies, auth,
-                            duration=args.duration, rate=args.rate, warmup=warmup)
-            expected = int(args.rate * (args.duration + warmup)) - produced["errors"]
-            complete = wait_received(receiver, expected, 60)
-            receipts = [r for r in receiver.taken() if r.event_time >= started + warmup]
-            lags = [(r.received_at - r.event_time) * 1000 for r in receipts]
-            p50, p99 = quantiles(lags)
-            results["latency"] = {"events": len(lags), "p50_ms": p50, "p99_ms": p99,
-                                  "max_ms": max(lags, default=float("nan")),
-                                  "complete": complete, "producer": produced}
-            results["stages"] = asyncio.run(stages(dsn, latency_endpoint["id"],
-                                                   started + warmup))
-            print(f"  {results['latency']}\n  stages: {results['stages']}", file=sys.stderr)
+            # 1. commit -> received, paced (at a lower rate first, then at the aim's).
+            hz = os.sysconf("SC_CLK_TCK")
+            for rate in [r for r in (args.also_at, args.rate) if r > 0]:
+                bodies = partner_bodies(work / f"partners-{rate:.0f}.jsonl",
+                                        int(rate * (args.duration + warmup)) + 10)
+                print(f"latency: {rate:.0f} events/s for {warmup + args.duration:.0f} s",
+                      file=sys.stderr)
+                receiver.taken()
+                started = time.time()
+                before = cpu_by_process(stack)
+                produced = load(f"{stack.gateway_url}/v1/partners", bodies, auth,
+                                duration=args.duration, rate=rate, warmup=warmup)
+                expected = int(rate * (args.duration + warmup)) - produced["errors"]
+                complete = wait_received(receiver, expected, 60)
+                after = cpu_by_process(stack)
+                receipts = [r for r in receiver.taken() if r.event_time >= started + warmup]
+                lags = [(r.received_at - r.event_time) * 1000 for r in receipts]
+                p50, p99 = quantiles(lags)
+                # CPU each process spent per event, from the first request to the last receipt
+                cpu = {name: (after[name] - before[name]) * 1000 / hz / max(expected, 1)
+                       for name in before}
+                results[f"latency {rate:.0f}"] = {
+                    "rate": rate, "events": len(lags), "p50_ms": p50, "p99_ms": p99,
+                    "max_ms": max(lags, default=float("nan")), "complete": complete,
+                    "producer": produced, "cpu_ms": cpu,
+                    "stages": asyncio.run(stages(dsn, latency_endpoint["id"],
+                                                 started + warmup))}
+                print(f"  {results[f'latency {rate:.0f}']}", file=sys.stderr)
 
             # 2. the bare endpoint, paced at the same rate, then closed loop.
             deals = work / "deals.jsonl"
@@ -341,23 +353,27 @@ def main() -> None:
         finally:
             stop_process(bare)
 
-    lat, fan = results["latency"], results["fan-out"]
+    latencies = [v for k, v in results.items() if k.startswith("latency ")]
+    lat, fan = latencies[-1], results["fan-out"]
     bare_paced, bare_closed = results["bare paced"], results["bare"]
     print()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, {platform.platform()}")
-    print(f"events: partner creations through the edge, tests/benchmarks/load.py open loop at "
-          f"{args.rate:.0f}/s for {args.duration:.0f} s after a {warmup:.0f} s warm-up; "
-          f"receiver: asyncio HTTP/1.1 in-process, standardwebhooks verification")
+    print(f"events: partner creations through the edge, tests/benchmarks/load.py open loop for "
+          f"{args.duration:.0f} s after a {warmup:.0f} s warm-up; receiver: asyncio HTTP/1.1 "
+          f"in-process, standardwebhooks verification")
     print()
     print("| measurement                                          | rate/s |   p50 ms |   p99 ms |")
     print("|------------------------------------------------------|--------|----------|----------|")
-    rows = [
-        (f"commit -> webhook received, {args.rate:.0f} events/s, 1 endpoint",
-         # received per second of the measured window
-         lat["events"] / args.duration, lat["p50_ms"], lat["p99_ms"]),
-        ("  the producing POST /v1/partners via the edge", lat["producer"]["rps"],
-         lat["producer"]["p50_ms"], lat["producer"]["p99_ms"]),
+    rows = []
+    for run in latencies:
+        rows += [
+            (f"commit -> webhook received, {run['rate']:.0f} events/s, 1 endpoint",
+             # received per second of the measured window
+             run["events"] / args.duration, run["p50_ms"], run["p99_ms"]),
+            ("  the producing POST /v1/partners via the edge", run["producer"]["rps"],
+             run["producer"]["p50_ms"], run["producer"]["p99_ms"])]
+    rows += [
         (f"bare FastAPI endpoint, paced at {args.rate:.0f}/s", bare_paced["rps"],
          bare_paced["p50_ms"], bare_paced["p99_ms"]),
         ("bare FastAPI endpoint, closed loop (16 connections)", bare_closed["rps"],
@@ -368,14 +384,22 @@ def main() -> None:
     for label, rate, p50, p99 in rows:
         print(f"| {label:<52} | {rate:6.0f} | {p50:8.1f} | {p99:8.1f} |")
     print()
-    print(f"commit -> received: max {lat['max_ms']:.0f} ms over {lat['events']} events"
-          f"{'' if lat['complete'] else ' (NOT all received within 60 s)'}; aim p99 <= 500 ms: "
+    for run in latencies:
+        stage = run["stages"]
+        print(f"at {run['rate']:.0f}/s: commit -> received max {run['max_ms']:.0f} ms over "
+              f"{run['events']} events{'' if run['complete'] else ' (NOT all within 60 s)'}; "
+              "where the time went (p50 / p99 ms, from the rows' timestamps): relay "
+              f"{stage['publish'][0]:.0f} / {stage['publish'][1]:.0f}, broker and consumer "
+              f"{stage['consume'][0]:.0f} / {stage['consume'][1]:.0f}, dispatcher and "
+              f"receiver {stage['deliver'][0]:.0f} / {stage['deliver'][1]:.0f}")
+        cpu = run["cpu_ms"]
+        print("  CPU per event by process (ms; the load client and receiver not counted): "
+              + ", ".join(f"{name} {cpu[name]:.2f}" for name in sorted(cpu, key=lambda n: -cpu[n])
+                          if cpu[name] >= 0.05)
+              + f"; total {sum(cpu.values()):.2f} (2 cores give {2000 / run['rate']:.1f} per "
+              "event at this rate)")
+    print(f"aim p99 <= 500 ms at {lat['rate']:.0f} events/s: "
           f"{'met' if lat['p99_ms'] <= 500 else 'NOT met'}")
-    stage = results["stages"]
-    print("where the time went (p50 / p99 ms, from the rows' timestamps): relay "
-          f"{stage['publish'][0]:.0f} / {stage['publish'][1]:.0f}, broker and consumer "
-          f"{stage['consume'][0]:.0f} / {stage['consume'][1]:.0f}, dispatcher and receiver "
-          f"{stage['deliver'][0]:.0f} / {stage['deliver'][1]:.0f}")
     print(f"ratios: webhook p99 / bare paced p99 {lat['p99_ms'] / bare_paced['p99_ms']:.0f}x; "
           f"deliveries/s / bare req/s {fan['per_second'] / bare_closed['rps']:.3f}")
     print(f"fan-out: {fan['deliveries']:,} of {fan['expected']:,} deliveries"
