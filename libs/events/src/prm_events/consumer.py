@@ -44,6 +44,12 @@ def _is_outage(exc: BaseException) -> bool:
 
 
 PURGE_BATCH = 1000
+# The inbox rows of a batch in one statement, written once (not built per batch).
+_RECORD_MANY = text(
+    "INSERT INTO inbox (consumer, event_id, event_type, outcome) "
+    "SELECT :consumer, e.id, e.type, e.outcome FROM unnest(CAST(:ids AS uuid[]), "
+    "CAST(:types AS text[]), CAST(:outcomes AS text[])) AS e(id, type, outcome) "
+    "ON CONFLICT DO NOTHING RETURNING event_id")
 COMMIT_TIMEOUT_SECONDS = 10.0
 MAX_COMMIT_FAILURES = 10
 
@@ -123,14 +129,11 @@ class EventConsumer:
         raises ``EventFailed`` naming its event's index."""
         unique = list({event.id: event for event in events}.values())
         async with self.sessionmaker() as session:
-            recorded = await session.execute(
-                insert(inbox)
-                .values([{"consumer": self.name, "event_id": event.id, "event_type": event.type,
-                          "outcome": "applied" if event.type in self.handlers else "ignored"}
-                         for event in unique])
-                .on_conflict_do_nothing()
-                .returning(inbox.c.event_id)
-            )
+            recorded = await session.execute(_RECORD_MANY, {
+                "consumer": self.name, "ids": [event.id for event in unique],
+                "types": [event.type for event in unique],
+                "outcomes": ["applied" if event.type in self.handlers else "ignored"
+                             for event in unique]})
             fresh = set(recorded.scalars())
             for index, event in enumerate(events):
                 if event.id not in fresh:
