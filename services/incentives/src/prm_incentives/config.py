@@ -1,4 +1,6 @@
-from pydantic import Field
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from prm_platform.settings import ServiceSettings
@@ -20,3 +22,33 @@ class Settings(ServiceSettings):
     # A volume programme's partners are trued up this many days after its period ended, so
     # that wins recorded late are in (``PRM_INCENTIVES_TRUE_UP_DELAY_DAYS``).
     true_up_delay_days: int = Field(default=7, ge=0, le=90)
+
+    # Where claims' proof files are kept: "postgres" (in the service's schema, the default) or
+    # "s3" (an S3-compatible store; the metadata and SHA-256 stay in PostgreSQL either way).
+    # A file is always read from the store its row names, so switching keeps old files readable
+    # as long as the bucket settings stay.
+    proof_store: Literal["postgres", "s3"] = "postgres"
+    proof_s3_bucket: str | None = None
+    # Leave unset for AWS; MinIO, Ceph, R2 and the like need their URL.
+    proof_s3_endpoint_url: str | None = None
+    proof_s3_region: str = "us-east-1"
+    # Unset: the default credential chain (AWS_* variables, profile, instance or pod role).
+    proof_s3_access_key_id: str | None = None
+    proof_s3_secret_access_key: SecretStr | None = None
+    # Prepended to every object key, e.g. "prm/"; objects are "<prefix>mdf-proofs/<proof id>".
+    proof_s3_key_prefix: str = Field(default="", max_length=200)
+    # Unset: path style with an endpoint URL (what S3-compatible servers expect), virtual-host
+    # style on AWS.
+    proof_s3_addressing_style: Literal["path", "virtual"] | None = None
+    # Bound on one call to the store (connect and read), so an outage is a quick 503.
+    proof_s3_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _proof_store_complete(self) -> Self:
+        if self.proof_store == "s3" and not self.proof_s3_bucket:
+            raise ValueError("PRM_INCENTIVES_PROOF_S3_BUCKET is required with "
+                             "PRM_INCENTIVES_PROOF_STORE=s3")
+        if (self.proof_s3_access_key_id is None) != (self.proof_s3_secret_access_key is None):
+            raise ValueError("set PRM_INCENTIVES_PROOF_S3_ACCESS_KEY_ID and "
+                             "PRM_INCENTIVES_PROOF_S3_SECRET_ACCESS_KEY together")
+        return self

@@ -13,6 +13,7 @@ from prm_incentives.config import SCHEMA, Settings
 from prm_incentives.declaration import SERVICE
 from prm_incentives.directory.handlers import HANDLERS
 from prm_incentives.ledger.service import expire_due
+from prm_incentives.mdf.proofs import proof_jobs
 from prm_incentives.mdf.service import expire_requests
 from prm_incentives.rebates.handlers import HANDLERS as DEAL_HANDLERS
 from prm_incentives.rebates.service import true_up_ended
@@ -46,7 +47,7 @@ def spec(settings: Settings | None = None) -> WorkerSpec:
                        Subscription(name="rebates", topics=[DEALS_TOPIC],
                                     handlers=DEAL_HANDLERS),
                        credentials.subscription()],
-        jobs=[TRANSFER_EXPIRY, REQUEST_EXPIRY, true_up_job(settings)],
+        jobs=[TRANSFER_EXPIRY, REQUEST_EXPIRY, true_up_job(settings), *proof_jobs(settings)],
     )
 
 

@@ -1,9 +1,13 @@
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from prm_incentives.mdf import service
+from prm_incentives.mdf.proofs import ProofStores, proof_stores
 from prm_incentives.mdf.schemas import (
     MAX_PROOF_BYTES,
     MAX_PROOFS,
@@ -41,6 +45,28 @@ PartnerFilter = Annotated[uuid.UUID | None, Query(description="Only this partner
                                                   "key always sees only its own org's)")]
 _CREATED = {**problem_responses(404, 409), **resource_headers(201, location=True)}
 _ACTION = {**problem_responses(404, 409, 412), **resource_headers()}
+
+
+def _proof_stores(request: Request) -> ProofStores:
+    """The app's proof file stores, made on first use (their client connects lazily)."""
+    stores: ProofStores | None = getattr(request.app.state, "proof_stores", None)
+    if stores is None:
+        stores = request.app.state.proof_stores = proof_stores(request.app.state.settings)
+    return stores
+
+
+@contextlib.asynccontextmanager
+async def _closing_proof_stores(app: Any) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        stores: ProofStores | None = getattr(app.state, "proof_stores", None)
+        if stores is not None:
+            await stores.close()
+
+
+# Merged into the app's lifespan by include_router: the store's connections close with it.
+router.lifespan_context = _closing_proof_stores
 
 
 def _tagged(row: Any, response: Response) -> None:
@@ -232,10 +258,14 @@ async def _claim_out(session: Session, row: Any, response: Response) -> ClaimOut
              description="The partner claims the cost of an approved request's activity, at "
              f"most its planned cost, with 1 to {MAX_PROOFS} proof-of-performance files "
              f"(base64; each at most {MAX_PROOF_BYTES // 1024} KiB; "
-             f"{', '.join(PROOF_TYPES)}). One claim per request.", responses=_CREATED)
-async def submit_claim(body: ClaimIn, response: Response, session: Session, caller: Caller,
-                       idempotency_key: IdempotencyKeyHeader = None) -> ClaimOut:
-    row = await service.submit_claim(session, caller, body)
+             f"{', '.join(PROOF_TYPES)}). One claim per request. The files go to the "
+             "configured store (PostgreSQL, or an S3-compatible one): 503 with `Retry-After` "
+             "if it is unavailable.", responses={**_CREATED, **problem_responses(503)})
+async def submit_claim(body: ClaimIn, request: Request, response: Response, session: Session,
+                       caller: Caller, idempotency_key: IdempotencyKeyHeader = None
+                       ) -> ClaimOut:
+    row = await service.submit_claim(session, caller, body,
+                                     _proof_stores(request).writer)
     response.headers["Location"] = f"/v1/mdf/claims/{row.id}"
     return await _claim_out(session, row, response)
 
@@ -268,16 +298,21 @@ async def get_claim(claim_id: uuid.UUID, response: Response, session: Session,
 
 @router.get("/claims/{claim_id:uuid}/proofs/{proof_id:uuid}", tags=["mdf claims"],
             summary="Download a proof file", response_class=Response,
-            description="The file as uploaded, with its content type; `Digest`-like "
-            "`X-Content-SHA256` carries its SHA-256.",
-            responses={**problem_responses(404), 200: {
+            description="The file as uploaded, with its content type, streamed from the "
+            "store that holds it; `Digest`-like `X-Content-SHA256` carries its SHA-256, which "
+            "the file is checked against as it streams (a file that no longer matches is cut "
+            "short). 503 with `Retry-After` if the store is unavailable.",
+            responses={**problem_responses(404, 503), 200: {
                 "description": "The file's bytes",
                 "content": {t: {"schema": {"type": "string", "format": "binary"}}
                             for t in PROOF_TYPES}}})
-async def download_proof(claim_id: uuid.UUID, proof_id: uuid.UUID, session: Session,
-                         caller: Caller) -> Response:
+async def download_proof(claim_id: uuid.UUID, proof_id: uuid.UUID, request: Request,
+                         session: Session, caller: Caller) -> Response:
     row = await service.get_proof(session, caller, claim_id, proof_id)
-    return Response(content=bytes(row.content), media_type=row.content_type, headers={
+    # Opened before answering, so a store that cannot serve it is a 503, not a cut stream.
+    chunks = await _proof_stores(request).open(row)
+    return StreamingResponse(chunks, media_type=row.content_type, headers={
+        "Content-Length": str(row.size),
         "Content-Disposition": f'attachment; filename="{row.filename.replace(chr(34), "")}"',
         "X-Content-SHA256": row.sha256, "X-Content-Type-Options": "nosniff"})
 

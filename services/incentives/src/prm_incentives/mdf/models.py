@@ -148,7 +148,8 @@ class Claim(Base):
 
 
 class ProofFile(Base):
-    """A proof-of-performance file of a claim, kept in the database with its SHA-256."""
+    """A proof-of-performance file of a claim with its SHA-256: its content in this row, or in
+    an S3-compatible store under ``object_key`` (``prm_incentives.mdf.proofs``)."""
 
     __tablename__ = "mdf_proof_files"
 
@@ -158,10 +159,16 @@ class ProofFile(Base):
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(CHAR(64))
-    content: Mapped[bytes] = mapped_column(LargeBinary)
+    store: Mapped[str] = mapped_column(String(20), server_default="postgres")
+    object_key: Mapped[str | None] = mapped_column(String(1024))
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
 
     __table_args__ = (
-        CheckConstraint("size = octet_length(content)", name="size"),
+        CheckConstraint("size >= 0", name="size"),
+        CheckConstraint("(store = 'postgres' AND content IS NOT NULL AND object_key IS NULL "
+                        "AND size = octet_length(content)) OR "
+                        "(store = 's3' AND content IS NULL AND object_key IS NOT NULL)",
+                        name="stored"),
         Index("ix_mdf_proof_files_claim_id", "claim_id", "id"),
     )

@@ -8,6 +8,7 @@ Lock order, the same everywhere so that concurrent operations cannot deadlock: c
 ledger transfer, ledger accounts (in id order).
 """
 
+import asyncio
 import datetime as dt
 import hashlib
 import uuid
@@ -34,6 +35,7 @@ from prm_incentives.declaration import INCENTIVES_READ, INCENTIVES_WRITE
 from prm_incentives.directory import repository as directory
 from prm_incentives.ledger import repository as ledger
 from prm_incentives.ledger.service import TransferSpec, resolve, transfer
+from prm_incentives.mdf.proofs import ProofStore
 from prm_incentives.mdf.schemas import (
     MAX_PROOF_BYTES,
     AllocationIn,
@@ -483,7 +485,9 @@ def _claim_change(row: Any) -> dict[str, Any]:
             "version": row.version}
 
 
-async def submit_claim(session: AsyncSession, principal: Principal, data: ClaimIn) -> Any:
+async def submit_claim(session: AsyncSession, principal: Principal, data: ClaimIn,
+                       store: ProofStore) -> Any:
+    """``store`` takes the proof files; their rows, with the SHA-256, are written here."""
     principal.require(INCENTIVES_WRITE)
     request = await _request(session, principal, data.request_id, for_update=True)
     if request.status != "approved":
@@ -509,17 +513,27 @@ async def submit_claim(session: AsyncSession, principal: Principal, data: ClaimI
                  "description": data.description})).one()
     except IntegrityError:
         raise Conflict("the fund request already has a claim") from None
-    for proof in data.proofs:
-        content = proof.content
+    contents = [proof.content for proof in data.proofs]
+    for proof, content in zip(data.proofs, contents, strict=True):
         if len(content) > MAX_PROOF_BYTES:
             raise PayloadTooLarge(f"{proof.filename} exceeds {MAX_PROOF_BYTES} bytes")
+    # Every check is passed before the first upload, so a refused claim leaves nothing in an
+    # object store; one that fails later leaves objects the worker sweeps (mdf.proofs).
+    ids = [new_id() for _ in data.proofs]
+    digests = [hashlib.sha256(content).hexdigest() for content in contents]
+    placed = await asyncio.gather(*(
+        store.put(proof_id, content, proof.content_type, digest)
+        for proof_id, proof, content, digest in zip(ids, data.proofs, contents, digests,
+                                                    strict=True)))
+    for proof_id, proof, content, digest, where in zip(ids, data.proofs, contents, digests,
+                                                       placed, strict=True):
         await session.execute(text(
             "INSERT INTO mdf_proof_files (id, claim_id, filename, content_type, size, sha256, "
-            "content, created_at) VALUES (:id, :claim, :filename, :content_type, :size, "
-            ":sha256, :content, now())"),
-            {"id": new_id(), "claim": claim_id, "filename": proof.filename,
-             "content_type": proof.content_type, "size": len(content),
-             "sha256": hashlib.sha256(content).hexdigest(), "content": content})
+            "store, object_key, content, created_at) VALUES (:id, :claim, :filename, "
+            ":content_type, :size, :sha256, :store, :object_key, :content, now())"),
+            {"id": proof_id, "claim": claim_id, "filename": proof.filename,
+             "content_type": proof.content_type, "size": len(content), "sha256": digest,
+             "store": where.store, "object_key": where.object_key, "content": where.content})
     await session.execute(text(
         "UPDATE mdf_requests SET status = 'claimed', version = version + 1, updated_at = now() "
         "WHERE id = :id"), {"id": request.id})
@@ -620,7 +634,8 @@ async def get_proof(session: AsyncSession, principal: Principal, claim_id: uuid.
     principal.require(INCENTIVES_READ)
     await _claim(session, principal, claim_id)
     row = (await session.execute(text(
-        "SELECT id, filename, content_type, size, sha256, content FROM mdf_proof_files "
+        "SELECT id, filename, content_type, size, sha256, store, object_key, content "
+        "FROM mdf_proof_files "
         "WHERE id = :id AND claim_id = :claim"), {"id": proof_id, "claim": claim_id})).first()
     if row is None:
         raise NotFound("proof file not found")
