@@ -75,6 +75,7 @@ bench: env
 	$(PY) tests/benchmarks/registrations.py
 	$(PY) tests/benchmarks/webhooks.py
 	$(PY) tests/benchmarks/ledger.py
+	$(PY) tests/benchmarks/attribution.py
 
 clean:
 	rm -rf .venv .tools .pytest_cache $(CONTRACT_TOOLS)/node_modules
