@@ -42,12 +42,12 @@ import httpx
 from sqlalchemy.engine import make_url
 
 from prm_deals.matching.normalise import blocks, core_key, domain_key, name_key
-from prm_stack.embedded import die_with_parent, free_port, stop_process, wait_for_port
+from prm_stack.embedded import free_port
 from prm_stack.launch import running_stack
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run import cpu_by_process, eligible_partner  # noqa: E402
+from run import bare_endpoint, cpu_by_process, eligible_partner  # noqa: E402
 
 SYLLABLES = ("ka", "lo", "mi", "ter", "vex", "zen", "dor", "ami", "qui", "bra", "sol", "nor",
              "tek", "lum", "vi", "ra", "gen", "tor", "plex", "cor", "sa", "fen", "gra", "hol",
@@ -227,13 +227,7 @@ def main() -> None:
         work = Path(state)
         dsn = make_url(stack.info["database_url"]).set(drivername="postgresql") \
             .render_as_string(hide_password=False)
-        bare_port = free_port()
-        bare = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "bare_app:app",
-             "--host", "127.0.0.1", "--port", str(bare_port), "--no-access-log",
-             "--log-level", "warning"], preexec_fn=die_with_parent)
-        try:
-            wait_for_port(bare_port, bare, "bare FastAPI app")
+        with bare_endpoint() as bare_port:
             key = stack.admin_key
             auth = [f"Authorization: Bearer {key}"]
             partner_id = eligible_partner(stack.gateway_url, key)
@@ -266,8 +260,6 @@ def main() -> None:
             for in_flight in (1, 2):
                 results[f"bulk {in_flight}"] = bulk_rate(stack, key, partner_id, rng,
                                                          args.batches, in_flight)
-        finally:
-            stop_process(bare)
 
     full = f"{args.registrations:,}"
     print()

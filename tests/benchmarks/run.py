@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import os
 import platform
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
@@ -180,6 +182,21 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@contextlib.contextmanager
+def bare_endpoint() -> Iterator[int]:
+    """The bare FastAPI endpoint (bare_app.py) served as the stack's APIs are; its port."""
+    port = free_port()
+    bare = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "bare_app:app",
+         "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level",
+         "warning"], preexec_fn=die_with_parent)
+    try:
+        wait_for_port(port, bare, "bare FastAPI app")
+        yield port
+    finally:
+        stop_process(bare)
+
+
 def cpu_by_process(stack) -> dict[str, int]:
     """CPU ticks used so far by each process of the stack (PostgreSQL: its backends too)."""
     ticks = {}
@@ -243,14 +260,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="prm-bench-") as state, \
             running_stack(Path(state), {"PRM_GATEWAY_PORT": str(free_port()),
                                         "PRM_RATE_LIMIT_PER_MINUTE": "100000000"}) as stack:
-        bare_port = free_port()
-        bare = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "bare_app:app",
-             "--host", "127.0.0.1", "--port", str(bare_port), "--no-access-log",
-             "--log-level", "warning"],
-            preexec_fn=die_with_parent)
-        try:
-            wait_for_port(bare_port, bare, "bare FastAPI app")
+        with bare_endpoint() as bare_port:
             key = stack.admin_key
             partner_id = eligible_partner(stack.gateway_url, key)
             body = {**DEAL, "partner_id": partner_id}
@@ -288,8 +298,6 @@ def main() -> None:
                 events = asyncio.run(event_latency(stack.gateway_url, key,
                                                    stack.info["database_url"], args.events))
                 results["half+events"] = [half.result()]
-        finally:
-            stop_process(bare)
 
     def median(target: str, field: str) -> float:
         return statistics.median(r[field] for r in results[target])

@@ -44,13 +44,13 @@ import httpx
 from sqlalchemy.engine import make_url
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from prm_stack.embedded import die_with_parent, free_port, stop_process, wait_for_port
+from prm_stack.embedded import free_port
 from prm_stack.launch import running_stack
 from prm_webhooks.delivery.signing import new_secret
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run import DEAL, cpu_by_process  # noqa: E402
+from run import DEAL, bare_endpoint, cpu_by_process  # noqa: E402
 
 FAN_OUT_ENDPOINTS = 100
 
@@ -267,13 +267,7 @@ def main() -> None:
             .render_as_string(hide_password=False)
         receiver = Receiver()
         receiver.start()
-        bare_port = free_port()
-        bare = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "bare_app:app",
-             "--host", "127.0.0.1", "--port", str(bare_port), "--no-access-log",
-             "--log-level", "warning"], preexec_fn=die_with_parent)
-        try:
-            wait_for_port(bare_port, bare, "bare FastAPI app")
+        with bare_endpoint() as bare_port:
             auth = [f"Authorization: Bearer {stack.admin_key}"]
             with httpx.Client(base_url=stack.gateway_url, timeout=30, trust_env=False,
                               headers={"Authorization": f"Bearer {stack.admin_key}"}) as client:
@@ -350,8 +344,6 @@ def main() -> None:
                 "duplicates": len(fan) - len({(r.path, r.webhook_id) for r in fan})}
             print(f"  {results['fan-out']}", file=sys.stderr)
             bad = list(receiver.bad)
-        finally:
-            stop_process(bare)
 
     latencies = [v for k, v in results.items() if k.startswith("latency ")]
     lat, fan = latencies[-1], results["fan-out"]
