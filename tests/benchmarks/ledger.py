@@ -19,7 +19,9 @@ endpoint (``bare_app.py``) served the same way, then measures, in alternating ro
 * **postings per second through the API**: ``POST /v1/ledger/transfers`` (a new client id per
   request; the service checks the API key against its own key directory) straight to the
   incentives service and through the edge, against the bare endpoint, closed loop with
-  ``load.py``;
+  ``load.py``; then ``POST /v1/ledger/transfer-batches`` (``--batch`` new transfers a request,
+  ``--batch-writers`` clients) the same two ways, with the CPU each posting cost the
+  incentives API and PostgreSQL;
 * **MDF claim approval latency**: budgets, an allocation, approved fund requests and claims
   with a proof file are made through the API first; then ``POST /v1/mdf/claims/{id}/approve``
   one at a time (p50/p99), next to the bare endpoint sent the same way by the same client.
@@ -49,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prm_incentives.config import SCHEMA
@@ -56,12 +59,18 @@ from prm_incentives.ledger import repository
 from prm_incentives.ledger.service import TransferSpec, transfer, transfer_batch
 from prm_platform.db import make_engine, make_sessionmaker
 from prm_platform.http import autocommit_connection
-from prm_stack.embedded import die_with_parent, free_port, stop_process, wait_for_port
+from prm_stack.embedded import free_port
 from prm_stack.launch import running_stack
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from run import DEAL, cpu_by_process, eligible_partner  # noqa: E402
+from run import (  # noqa: E402
+    DEAL,
+    bare_endpoint,
+    cpu_by_process,
+    cpu_per_request,
+    eligible_partner,
+)
 
 ACCOUNTS = 1000
 FUNDING = 10**15  # minor units per account: random transfers never run one dry
@@ -196,6 +205,44 @@ def transfer_bodies(path: Path, ledger: Ledger, count: int, rng: random.Random) 
     return path
 
 
+def batch_bodies(path: Path, ledger: Ledger, batches: int, size: int, code: str,
+                 rng: random.Random) -> Path:
+    """``batches`` bodies of ``POST /v1/ledger/transfer-batches``, ``size`` new transfers each
+    (tagged ``code``, so that the run can count what was made)."""
+    lines = []
+    for _ in range(batches):
+        transfers = []
+        for _ in range(size):
+            debit, credit = rng.sample(ledger.accounts, 2)
+            transfers.append({
+                "id": str(uuid.uuid4()), "debit_account_id": str(debit),
+                "credit_account_id": str(credit), "code": code,
+                "amount": {"amount": f"0.{rng.randint(1, 99):02d}", "currency": CURRENCY}})
+        lines.append(json.dumps({"transfers": transfers}))
+    path.write_text("\n".join(lines))
+    return path
+
+
+async def batches_through_api(ledger: Ledger, stack: Any, url: str, bodies: Path, batches: int,
+                              size: int, code: str, auth: list[str], duration: float,
+                              writers: int) -> dict:
+    """Batches sent closed loop by ``writers`` clients: postings/s (requests/s x ``size``),
+    latency a batch, and the CPU per posting of the incentives API and of PostgreSQL. Every
+    body holds new ids; the transfers made (warm-up included) are counted to prove it."""
+    result, cpu = await asyncio.to_thread(cpu_per_request, stack, lambda: load(
+        url, bodies, auth, duration, concurrency=writers), duration)
+    async with ledger.sessions() as session:
+        made = (await session.execute(text(
+            "SELECT count(*) FROM ledger_transfers WHERE code = :code"), {"code": code})
+                ).scalar_one()
+    if made >= batches * size:
+        print(f"{code}: every prepared batch was sent; later ones were replays, so the rate "
+              "overstates postings: prepare more", file=sys.stderr)
+    return {**result, "per_second": result["rps"] * size, "made": made,
+            "cpu_ms_api": cpu.get("incentives-api", float("nan")) / size,
+            "cpu_ms_postgres": cpu["postgres"] / size}
+
+
 # --- MDF claim approvals ----------------------------------------------------------------------
 
 
@@ -301,16 +348,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="prm-bench-") as state, \
             running_stack(Path(state), {"PRM_GATEWAY_PORT": str(free_port()),
                                         "PRM_RATE_LIMIT_PER_MINUTE": "100000000"}) as stack:
-        bare_port = free_port()
-        bare = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "bare_app:app",
-             "--host", "127.0.0.1", "--port", str(bare_port), "--no-access-log",
-             "--log-level", "warning"], preexec_fn=die_with_parent)
-        try:
-            wait_for_port(bare_port, bare, "bare FastAPI app")
+        with bare_endpoint() as bare_port:
             results = asyncio.run(measure(args, stack, Path(state), bare_port))
-        finally:
-            stop_process(bare)
     report(args, results, time.monotonic() - started)
 
 
@@ -321,7 +360,8 @@ async def measure(args: argparse.Namespace, stack: Any, work: Path, bare_port: i
              "autocommit many": (False, None), "autocommit hot": (True, None),
              "batch many": (False, args.batch), "batch hot": (True, args.batch)}
     results: dict[str, list[dict]] = {name: [] for name in
-                                      (*kinds, "bare", "api", "edge", "approve", "bare seq")}
+                                      (*kinds, "bare", "api", "edge", "batch api",
+                                       "batch edge", "approve", "bare seq")}
     key = stack.admin_key
     assert key is not None
     auth = [f"Authorization: Bearer {key}"]
@@ -338,6 +378,9 @@ async def measure(args: argparse.Namespace, stack: Any, work: Path, bare_port: i
         deal_body.write_text(json.dumps({**DEAL, "partner_id": str(uuid.uuid4())}))
         api_url = f"http://127.0.0.1:{stack.port('incentives-api')}/v1/ledger/transfers"
         edge_url = f"{stack.gateway_url}/v1/ledger/transfers"
+        # Enough new batches for the warm-up and the round at 40 a second (about 20,000
+        # postings/s), more than this setup reaches; the run says so if they ran out.
+        batches = int(40 * (args.duration + 2))
         for round_no in range(1, args.rounds + 1):
             for name, (hot, batch) in kinds.items():
                 writers = args.writers if batch is None else args.batch_writers
@@ -351,6 +394,15 @@ async def measure(args: argparse.Namespace, stack: Any, work: Path, bare_port: i
                                          int(3000 * (args.duration + 2)), rng)
                 results[name].append(await asyncio.to_thread(
                     load, url, bodies, auth, args.duration))
+            for name, url in (("batch api", api_url), ("batch edge", edge_url)):
+                code = f"bench-{name.replace(' ', '-')}-{round_no}"
+                bodies = await asyncio.to_thread(
+                    batch_bodies, work / f"{code}.jsonl", ledger, batches, args.batch, code,
+                    rng)
+                results[name].append(await batches_through_api(
+                    ledger, stack, url.replace("/transfers", "/transfer-batches"), bodies,
+                    batches, args.batch, code, auth, args.duration, args.batch_writers))
+                bodies.unlink()
             approved, bare_seq = await approvals(stack.gateway_url, key, allocation,
                                                  args.claims, bare_url)
             results["approve"].append(approved)
@@ -394,6 +446,15 @@ def report(args: argparse.Namespace, results: dict[str, list[dict]], seconds: fl
                         ("edge", "POST /v1/ledger/transfers, via the edge")):
         print(f"| {label:<50} | {median(name, 'rps'):10.0f} | {median(name, 'p50_ms'):6.1f} | "
               f"{median(name, 'p99_ms'):6.1f} | {'':>26} |")
+    for name, label in (("batch api", f"POST .../transfer-batches ({args.batch}), to the "
+                                      "service"),
+                        ("batch edge", f"POST .../transfer-batches ({args.batch}), via the "
+                                       "edge")):
+        cpu = f"{median(name, 'cpu_ms_api'):.3f} + {median(name, 'cpu_ms_postgres'):.3f}"
+        rounds = ", ".join(f"{r['per_second']:.0f}" for r in results[name])
+        print(f"| {label:<50} | {median(name, 'per_second'):10.0f} | "
+              f"{median(name, 'p50_ms'):6.1f} | {median(name, 'p99_ms'):6.1f} | {cpu:>26} |"
+              f" rounds: {rounds}")
     for name, label in (("approve", "claim approval via the edge, one at a time"),
                         ("bare seq", "bare FastAPI endpoint, one at a time")):
         print(f"| {label:<50} | {'':>10} | {median(name, 'p50_ms'):6.1f} | "
@@ -411,6 +472,10 @@ def report(args: argparse.Namespace, results: dict[str, list[dict]], seconds: fl
               f"and {pg:.3f} ms in PostgreSQL (all its processes): "
               f"{1000 / (code + pg):,.0f} postings per CPU-second, {1000 / pg:,.0f} per "
               "PostgreSQL CPU-second")
+    print(f"batches through the API: {median('batch api', 'per_second'):.0f} postings/s to the "
+          f"service, {median('batch edge', 'per_second'):.0f} via the edge; "
+          f"{median('batch api', 'per_second') / median('bare', 'rps'):.1f}x the bare "
+          "endpoint's requests/s (CPU column: the incentives API + PostgreSQL)")
     print(f"API ratio to bare: service {median('api', 'rps') / median('bare', 'rps'):.3f}, "
           f"edge {median('edge', 'rps') / median('bare', 'rps'):.3f}; claim approval p50 "
           f"{median('approve', 'p50_ms') / median('bare seq', 'p50_ms'):.1f}x the bare "

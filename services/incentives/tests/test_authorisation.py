@@ -195,6 +195,12 @@ CASES = {
         "debit_account_id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b",
         "credit_account_id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5c",
         "amount": {"amount": "1.00", "currency": "EUR"}}),
+    ("POST", "/v1/ledger/transfer-batches"): vendor_only(
+        "POST", "/v1/ledger/transfer-batches", {"transfers": [{
+            "id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b",
+            "debit_account_id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b",
+            "credit_account_id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5c",
+            "amount": {"amount": "1.00", "currency": "EUR"}}]}),
     ("GET", "/v1/ledger/transfers"): vendor_only("GET", "/v1/ledger/transfers"),
     ("GET", "/v1/ledger/transfers/{transfer_id}"): vendor_only(
         "GET", "/v1/ledger/transfers" + _ID),

@@ -1,8 +1,16 @@
-"""The ledger's API: client ids, two-phase transfers, reversals, FX conversions, problems."""
+"""The ledger's API: client ids, two-phase transfers, reversals, FX conversions, problems,
+and batches of transfers."""
 
 import uuid
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import text
+
+from prm_incentives.ledger.schemas import MAX_BATCH
+from prm_stack.testing import vendor_headers
+
+from .conftest import PARTNER_SCOPES, VENDOR_SCOPES
 
 
 async def funded_accounts(client, vendor, currency="EUR", amount="1000.00"):
@@ -97,3 +105,202 @@ async def test_cross_currency_is_two_linked_transfers(client, vendor):
         "SELECT currency FROM ledger_accounts GROUP BY currency "
         "HAVING sum(debits_posted) <> sum(credits_posted)"))).all()
     assert unbalanced == []
+
+
+# --- batches ------------------------------------------------------------------------------------
+
+
+def eur(amount: str) -> dict:
+    return {"amount": amount, "currency": "EUR"}
+
+
+def move(debit: str, credit: str, amount: str, **more) -> dict:
+    return {"id": str(uuid.uuid4()), "debit_account_id": debit, "credit_account_id": credit,
+            "amount": eur(amount), **more}
+
+
+async def balances(client, vendor, account: str) -> dict:
+    found = (await client.get(f"/v1/ledger/accounts/{account}", headers=vendor)).json()
+    return {name: value["amount"] for name, value in found["balances"].items()}
+
+
+async def test_a_batch_is_answered_item_by_item(client, vendor):
+    pool, external = await funded_accounts(client, vendor)  # 1000.00 available
+    yen_pool, _ = await funded_accounts(client, vendor, "JPY", "1")
+    before = move(external, pool, "50.00")  # made on its own first: 1050.00 available
+    assert (await client.post("/v1/ledger/transfers", json=before, headers=vendor)
+            ).status_code == 201
+    first = move(pool, external, "600.00", code="rebate", reference="Q1")
+    missing = str(uuid.uuid4())
+    transfers = [
+        first,  # 0: created, 450.00 left
+        move(pool, external, "500.00"),  # 1: more than is left
+        move(pool, external, "300.00", pending=True, timeout_seconds=3600),  # 2: 150.00 left
+        first,  # 3: the same transfer again
+        {**first, "amount": eur("600.01")},  # 4: its id with other content
+        move(missing, external, "1.00"),  # 5: no such account
+        move(pool, yen_pool, "1.00"),  # 6: another currency
+        {"id": str(uuid.uuid4()), "debit_account_id": pool, "credit_account_id": external},  # 7
+        move(external, pool, "1.00", reverses_id=before["id"]),  # 8: a reversal
+        before,  # 9: made before this batch
+        move(pool, external, "150.00"),  # 10: exactly what is left
+        move(pool, external, "0.01"),  # 11: nothing left
+    ]
+    response = await client.post("/v1/ledger/transfer-batches", headers=vendor,
+                                 json={"transfers": transfers})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    items = result["items"]
+    assert [(i["index"], i["outcome"]) for i in items] == [
+        (0, "created"), (1, "refused"), (2, "created"), (3, "replayed"), (4, "refused"),
+        (5, "refused"), (6, "refused"), (7, "refused"), (8, "refused"), (9, "replayed"),
+        (10, "created"), (11, "refused")]
+    assert (result["created"], result["replayed"], result["refused"]) == (3, 2, 7)
+
+    problems = {i["index"]: i["problem"] for i in items if i["problem"]}
+    assert {index: (p["type"], p["status"]) for index, p in problems.items()} == {
+        1: ("/problems/insufficient-funds", 409), 4: ("/problems/transfer-id-reused", 409),
+        5: ("/problems/validation-error", 422), 6: ("/problems/currency-mismatch", 422),
+        7: ("/problems/validation-error", 422), 8: ("/problems/validation-error", 422),
+        11: ("/problems/insufficient-funds", 409)}
+    # Each problem names the fields at fault from the body's root, with the item's index.
+    assert {index: {e["field"] for e in p["errors"]} for index, p in problems.items()} == {
+        1: {"transfers.1.amount"}, 4: {"transfers.4.id"},
+        5: {"transfers.5.debit_account_id"}, 6: {"transfers.6.amount.currency"},
+        7: {"transfers.7.amount"}, 8: {"transfers.8.reverses_id"}, 11: {"transfers.11.amount"}}
+    assert problems[1]["account_id"] == pool and problems[1]["available_minor"] == 45000
+    assert problems[11]["available_minor"] == 0
+    assert missing in problems[5]["detail"]
+    assert all(p["title"] and p["detail"] for p in problems.values())
+
+    made = items[0]["transfer"]
+    assert made["id"] == first["id"] and made["status"] == "posted"
+    assert (made["amount"], made["code"], made["reference"]) == (eur("600.00"), "rebate", "Q1")
+    assert items[2]["transfer"]["status"] == "pending" and items[2]["transfer"]["expires_at"]
+    assert items[3]["transfer"] == made
+    assert items[9]["transfer"]["id"] == before["id"]
+    stored = await client.get(f"/v1/ledger/transfers/{first['id']}", headers=vendor)
+    assert stored.json() == made
+
+    assert await balances(client, vendor, pool) == {
+        "debits_posted": "750.00", "credits_posted": "1050.00", "debits_pending": "300.00",
+        "credits_pending": "0.00", "posted": "300.00", "available": "0.00"}
+    entries = (await client.get(f"/v1/ledger/accounts/{pool}/entries", headers=vendor)
+               ).json()["items"]
+    assert [(e["phase"], e["side"], e["amount"]["amount"]) for e in entries[-3:]] == [
+        ("posted", "debit", "600.00"), ("pending", "debit", "300.00"),
+        ("posted", "debit", "150.00")]
+    refused_ids = [transfers[i]["id"] for i in (1, 5, 6, 7, 11)]
+    assert (await client.connection.execute(text(
+        "SELECT count(*) FROM ledger_transfers WHERE id = ANY(CAST(:ids AS uuid[]))"),
+        {"ids": refused_ids})).scalar_one() == 0
+
+
+async def test_the_same_batch_again_is_all_replayed(client, vendor):
+    pool, external = await funded_accounts(client, vendor)
+    body = {"transfers": [move(pool, external, "10.00"),
+                          move(pool, external, "20.00", pending=True),
+                          move(external, pool, "5.00")]}
+    first = await client.post("/v1/ledger/transfer-batches", headers=vendor, json=body)
+    assert first.status_code == 200 and first.json()["created"] == 3, first.text
+    after_first = await balances(client, vendor, pool)
+    assert after_first["available"] == "975.00"
+
+    again = await client.post("/v1/ledger/transfer-batches", headers=vendor, json=body)
+    assert again.status_code == 200, again.text
+    replayed = again.json()
+    assert (replayed["created"], replayed["replayed"], replayed["refused"]) == (0, 3, 0)
+    assert [i["transfer"] for i in replayed["items"]] == [
+        i["transfer"] for i in first.json()["items"]]
+    assert await balances(client, vendor, pool) == after_first
+
+    # With an Idempotency-Key, a retry is answered with the very bytes of the first answer.
+    keyed = {**vendor, "Idempotency-Key": str(uuid.uuid4())}
+    other = {"transfers": [move(pool, external, "1.00")]}
+    made = await client.post("/v1/ledger/transfer-batches", headers=keyed, json=other)
+    retried = await client.post("/v1/ledger/transfer-batches", headers=keyed, json=other)
+    assert made.status_code == retried.status_code == 200
+    assert retried.content == made.content and made.json()["created"] == 1
+    assert retried.headers.get("idempotent-replayed") == "true"
+    assert (await balances(client, vendor, pool))["available"] == "974.00"
+
+
+async def test_a_batch_holds_at_most_a_thousand(client, vendor):
+    pool, external = await funded_accounts(client, vendor, amount="10.00")
+    full = [move(pool, external, "0.01") for _ in range(MAX_BATCH)]
+    accepted = await client.post("/v1/ledger/transfer-batches", headers=vendor,
+                                 json={"transfers": full})
+    assert accepted.status_code == 200, accepted.text[:500]
+    assert accepted.json()["created"] == MAX_BATCH == 1000
+    assert (await balances(client, vendor, pool))["available"] == "0.00"
+    for transfers in ([*full, move(pool, external, "0.01")], []):
+        refused = await client.post("/v1/ledger/transfer-batches", headers=vendor,
+                                    json={"transfers": transfers})
+        assert refused.status_code == 422, refused.text[:300]
+        assert refused.json()["type"] == "/problems/validation-error"
+        assert [e["field"] for e in refused.json()["errors"]] == ["transfers"]
+
+
+async def test_only_vendor_keys_with_ledger_write_send_batches(client, vendor, as_partner,
+                                                               prm_infra):
+    pool, external = await funded_accounts(client, vendor)
+    body = {"transfers": [move(pool, external, "1.00")]}
+    partner = as_partner(uuid.uuid4(), (*PARTNER_SCOPES, *VENDOR_SCOPES))
+    reader = vendor_headers(prm_infra.internal_secret, ("ledger:read",))
+    for headers in (partner, reader):
+        response = await client.post("/v1/ledger/transfer-batches", headers=headers, json=body)
+        assert response.status_code == 403, response.text
+        assert response.json()["type"] == "/problems/forbidden"
+    made = await client.get(f"/v1/ledger/transfers/{body['transfers'][0]['id']}",
+                            headers=vendor)
+    assert made.status_code == 404
+    assert (await balances(client, vendor, pool))["available"] == "1000.00"
+
+
+# A batch item: (id slot, debit, credit, amount in cents, pending); slots repeat, so that ids
+# are sent again, with the same content or other.
+batch_item = st.tuples(st.integers(0, 6), st.integers(0, 2), st.integers(0, 2),
+                       st.integers(1, 600), st.booleans())
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+@given(items=st.lists(batch_item, min_size=1, max_size=12))
+async def test_a_batch_answers_as_its_transfers_sent_one_by_one(client, prm_infra, items):
+    """The same transfers, as one batch on one set of accounts and one by one through
+    ``POST /v1/ledger/transfers`` on a twin set: the same outcome per item, the same problem
+    types, the same balances."""
+    # Headers of each example's own: the forwarded principal lives 60 s, the test longer.
+    vendor = vendor_headers(prm_infra.internal_secret, VENDOR_SCOPES)
+
+    async def accounts() -> list[str]:
+        first, external = await funded_accounts(client, vendor, amount="5.00")
+        second, _ = await funded_accounts(client, vendor, amount="1.00")
+        return [first, second, external]
+
+    def bodies(names: list[str]) -> list[dict]:
+        scope = uuid.uuid4()
+        found = []
+        for slot, debit, credit, cents, pending in items:
+            if debit == credit:
+                credit = (credit + 1) % 3
+            found.append({"id": str(uuid.uuid5(scope, str(slot))),
+                          "debit_account_id": names[debit], "credit_account_id": names[credit],
+                          "amount": eur(f"{cents // 100}.{cents % 100:02d}"),
+                          "pending": pending})
+        return found
+
+    batched, single = await accounts(), await accounts()
+    response = await client.post("/v1/ledger/transfer-batches", headers=vendor,
+                                 json={"transfers": bodies(batched)})
+    assert response.status_code == 200, response.text
+    outcomes = [(i["outcome"], (i["problem"] or {}).get("type"))
+                for i in response.json()["items"]]
+    expected = []
+    for body in bodies(single):
+        answer = await client.post("/v1/ledger/transfers", headers=vendor, json=body)
+        status = answer.status_code
+        expected.append(("created", None) if status == 201 else ("replayed", None)
+                        if status == 200 else ("refused", answer.json()["type"]))
+    assert outcomes == expected
+    for mine, twin in zip(batched[:2], single[:2], strict=True):  # [2]: the one external
+        assert await balances(client, vendor, mine) == await balances(client, vendor, twin)

@@ -1,10 +1,13 @@
 import uuid
+from collections import Counter
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Query, Response
 
 from prm_incentives.ledger import service
 from prm_incentives.ledger.schemas import (
+    MAX_BATCH,
     AccountKind,
     AccountOut,
     ConversionIn,
@@ -13,8 +16,11 @@ from prm_incentives.ledger.schemas import (
     FxRateIn,
     FxRateOut,
     PostIn,
+    TransferBatchIn,
+    TransferBatchResult,
     TransferIn,
     TransferOut,
+    transfer_values,
 )
 from prm_incentives.money import to_minor
 from prm_platform.http import (
@@ -27,7 +33,7 @@ from prm_platform.http import (
     service_router,
 )
 from prm_platform.pagination import Page, PageRequest, page_request
-from prm_platform.problems import problem_responses
+from prm_platform.problems import ProblemError, problem_body, problem_responses
 from prm_platform.types import Currency
 
 router = service_router("/v1/ledger", "ledger")
@@ -97,6 +103,57 @@ async def create_transfer(body: TransferIn, response: Response, session: Session
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/ledger/transfers/{row.id}"
     return _transfer(row, response)
+
+
+def _batch_item(index: int, result: service.Outcome | ProblemError) -> dict[str, Any]:
+    """One item of a batch's answer (``TransferBatchItem``), as plain values."""
+    problem = result if isinstance(result, ProblemError) else result.problem
+    if problem is None:
+        assert isinstance(result, service.Outcome)
+        return {"index": index, "outcome": "created" if result.created else "replayed",
+                "transfer": transfer_values(result.row), "problem": None}
+    extra = dict(problem.extra)
+    # The fields at fault, named from the request body's root (RFC 9457 ``errors`` as every
+    # validation problem has them): ``transfers.<index>.<field>``.
+    extra["errors"] = [{**error, "field": f"transfers.{index}.{error['field']}".rstrip(".")}
+                       for error in extra.get("errors") or [
+                           {"location": "body", "field": "", "message": problem.slug}]]
+    return {"index": index, "outcome": "refused", "transfer": None,
+            "problem": problem_body(problem.status, problem.slug, problem.detail, **extra)}
+
+
+@router.post("/transfer-batches", summary="Create many transfers at once",
+             description=f"Up to {MAX_BATCH} transfers in one request, each as `POST "
+             "/v1/ledger/transfers` takes it and decided on its own, in order, on the balances "
+             "the items before it left: `created`, `replayed` (its `id` was made before with "
+             "the same content; nothing moves again) or `refused` with the problem the single "
+             "endpoint would answer (`insufficient-funds`, `transfer-id-reused`, "
+             "`currency-mismatch`, an unknown account, a validation error). Pending transfers "
+             "are made like single ones; reversals are refused here (send them one by one). "
+             "The created transfers are committed together; a refused item writes nothing and "
+             "does not stop the others. Sending the same batch again answers every item "
+             "`replayed`.",
+             response_model=TransferBatchResult,
+             responses=problem_responses(409, 413))
+async def create_transfer_batch(body: TransferBatchIn, session: Session, caller: Caller,
+                                idempotency_key: IdempotencyKeyHeader = None) -> Response:
+    results = await service.create_transfers(session, caller, body.transfers)
+    items = [_batch_item(index, result) for index, result in enumerate(results)]
+    counts = Counter(item["outcome"] for item in items)
+    # A ``TransferBatchResult``, rendered here without building a model per transfer (a test
+    # holds each item to what GET /v1/ledger/transfers/{id} answers); the Idempotency-Key's
+    # store keeps these very bytes.
+    return Response(orjson.dumps({
+        "created": counts["created"], "replayed": counts["replayed"],
+        "refused": counts["refused"], "items": items}, option=orjson.OPT_UTC_Z,
+        default=_uuid_text), media_type="application/json")
+
+
+def _uuid_text(value: Any) -> str:
+    # The driver's UUIDs subclass uuid.UUID, which orjson serialises only exactly.
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 @router.get("/transfers", summary="List transfers",

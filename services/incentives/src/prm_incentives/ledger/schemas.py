@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from prm_incentives.money import SignedAmount, money
+from prm_incentives.money import SignedAmount, money, text_of
 from prm_platform.money import Money
 from prm_platform.types import Currency
 
@@ -148,19 +148,19 @@ class TransferOut(BaseModel):
     amount: Money
     pending: bool
     status: Literal["pending", "posted", "voided", "expired"]
-    posted_amount: Money | None = Field(description="What moved: null while pending, zero "
-                                        "once voided or expired.")
-    timeout_seconds: int | None
-    expires_at: dt.datetime | None
-    # Defaults only so that examples may leave nulls out (the contract's examples drop them);
-    # answers always carry these fields.
+    # The nullable fields' defaults are only so that examples may leave nulls out (the
+    # contract's examples drop them); answers always carry these fields.
+    posted_amount: Money | None = Field(default=None, description="What moved: null while "
+                                        "pending, zero once voided or expired.")
+    timeout_seconds: int | None = None
+    expires_at: dt.datetime | None = None
     reverses_id: uuid.UUID | None = None
     conversion_id: uuid.UUID | None = None
     code: str
     reference: str | None = None
     version: int
     created_at: dt.datetime
-    resolved_at: dt.datetime | None
+    resolved_at: dt.datetime | None = None
 
     @classmethod
     def of(cls, row: Any) -> "TransferOut":
@@ -174,6 +174,24 @@ class TransferOut(BaseModel):
             reverses_id=row.reverses_id, conversion_id=row.conversion_id, code=row.code,
             reference=row.reference, version=row.version, created_at=row.created_at,
             resolved_at=row.resolved_at)
+
+
+def transfer_values(row: Any) -> dict[str, Any]:
+    """``TransferOut.of(row)`` as plain values for ``orjson`` (UUIDs, datetimes), for a batch's
+    answer: up to 1,000 transfers, and building and validating a model for each cost more than
+    deciding it. Every value is a column the database checked."""
+    c = row.currency
+    return {
+        "id": row.id, "debit_account_id": row.debit_account_id,
+        "credit_account_id": row.credit_account_id,
+        "amount": {"amount": text_of(row.amount, c), "currency": c},
+        "pending": row.pending, "status": row.status,
+        "posted_amount": None if row.posted_amount is None
+        else {"amount": text_of(row.posted_amount, c), "currency": c},
+        "timeout_seconds": row.timeout_seconds, "expires_at": row.expires_at,
+        "reverses_id": row.reverses_id, "conversion_id": row.conversion_id, "code": row.code,
+        "reference": row.reference, "version": row.version, "created_at": row.created_at,
+        "resolved_at": row.resolved_at}
 
 
 Rate = Annotated[str, Field(pattern=r"^[0-9]{1,13}(\.[0-9]{1,10})?$", examples=["1.0842"],
@@ -267,3 +285,70 @@ class ConversionOut(BaseModel):
                    rate=str(row.rate), rate_date=row.rate_date,
                    business_date=row.business_date, transfer_ids=transfer_ids,
                    reference=row.reference, created_at=row.created_at)
+
+
+MAX_BATCH = 1000
+_SECOND = "0193c1d0-2222-7e3f-8a9b-0c1d2e3f4a5c"
+_THIRD = "0193c1d0-2222-7e3f-8a9b-0c1d2e3f4a5d"
+
+
+class TransferBatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"transfers": [
+        {"id": _TRANSFER, "debit_account_id": _ACCOUNT, "credit_account_id": _OTHER,
+         "amount": {"amount": "120.50", "currency": "EUR"}, "code": "rebate",
+         "reference": "Q1-2025 rebate"},
+        {"id": _SECOND, "debit_account_id": _ACCOUNT, "credit_account_id": _OTHER,
+         "amount": {"amount": "2500.00", "currency": "EUR"}, "pending": True,
+         "timeout_seconds": 86400},
+        {"id": _THIRD, "debit_account_id": _ACCOUNT, "credit_account_id": _OTHER,
+         "amount": {"amount": "99999.00", "currency": "EUR"}}]}]})
+
+    # Raw objects, each validated on its own (``TransferIn``): one bad item refuses only itself.
+    transfers: list[dict[str, Any]] = Field(
+        min_length=1, max_length=MAX_BATCH,
+        description=f"Up to {MAX_BATCH} transfers, each as `POST /v1/ledger/transfers` takes "
+        "it (reversals excepted), decided in order.",
+        json_schema_extra={"items": {"$ref": "#/components/schemas/TransferIn"}})
+
+
+class TransferBatchItem(BaseModel):
+    index: int = Field(description="The item's position in `transfers`, from 0.")
+    outcome: Literal["created", "replayed", "refused"] = Field(
+        description="`created`: made now; `replayed`: made before with this id and the same "
+        "content (by an earlier request or an earlier item of this batch), nothing moved "
+        "again; `refused`: nothing written, see `problem`.")
+    transfer: TransferOut | None = Field(default=None, description="The transfer, unless "
+                                         "refused.")
+    problem: dict[str, Any] | None = Field(
+        default=None, description="An RFC 9457 problem document, as the single endpoint "
+        "would answer; its `errors` name the item's fields (`transfers.<index>.<field>`).")
+
+
+class TransferBatchResult(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "created": 1, "replayed": 1, "refused": 1, "items": [
+            {"index": 0, "outcome": "created", "transfer": {
+                "id": _TRANSFER, "debit_account_id": _ACCOUNT, "credit_account_id": _OTHER,
+                "amount": {"amount": "120.50", "currency": "EUR"}, "pending": False,
+                "status": "posted", "posted_amount": {"amount": "120.50", "currency": "EUR"},
+                "timeout_seconds": None, "expires_at": None, "code": "rebate",
+                "reference": "Q1-2025 rebate", "version": 1,
+                "created_at": "2025-04-01T08:00:00Z", "resolved_at": None}},
+            {"index": 1, "outcome": "replayed", "transfer": {
+                "id": _SECOND, "debit_account_id": _ACCOUNT, "credit_account_id": _OTHER,
+                "amount": {"amount": "2500.00", "currency": "EUR"}, "pending": True,
+                "status": "pending", "posted_amount": None, "timeout_seconds": 86400,
+                "expires_at": "2025-04-01T07:00:00Z", "code": "manual", "version": 1,
+                "created_at": "2025-03-31T07:00:00Z", "resolved_at": None}},
+            {"index": 2, "outcome": "refused", "problem": {
+                "type": "/problems/insufficient-funds", "title": "Insufficient funds",
+                "status": 409,
+                "detail": f"account {_ACCOUNT} cannot cover 9999900 minor units of EUR",
+                "account_id": _ACCOUNT, "available_minor": 737950,
+                "errors": [{"location": "body", "field": "transfers.2.amount",
+                            "message": "the debit account cannot cover it"}]}}]}]})
+
+    created: int
+    replayed: int
+    refused: int
+    items: list[TransferBatchItem] = Field(description="One per transfer sent, in order.")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +30,7 @@ from prm_platform.problems import (
     NotFound,
     ProblemError,
     Unprocessable,
+    field_errors,
 )
 from prm_platform.security import Principal
 
@@ -158,8 +160,7 @@ async def transfer_batch(session: AsyncSession, specs: list[TransferSpec]) -> li
         if spec.id in made_before or spec.id in accepted:
             earlier = made_before.get(spec.id)
             same = spec.matches(earlier) if earlier is not None else accepted[spec.id] == spec
-            outcomes.append(Outcome(spec, earlier, problem=None if same else TransferIdReused(
-                f"transfer {spec.id} exists with other content")))
+            outcomes.append(Outcome(spec, earlier, problem=None if same else _reused(spec)))
             continue
         problem = _batch_problem(spec, accounts, available)
         if problem is not None:
@@ -183,8 +184,7 @@ async def transfer_batch(session: AsyncSession, specs: list[TransferSpec]) -> li
             final.append(Outcome(spec, inserted[spec.id], created=True))
         elif outcome.created:
             final.append(Outcome(spec, raced.get(spec.id), problem=None if spec.matches(
-                raced.get(spec.id)) else TransferIdReused(
-                f"transfer {spec.id} exists with other content")))
+                raced.get(spec.id)) else _reused(spec)))
         elif outcome.row is None and outcome.problem is None:  # a repeat of an item above
             final.append(Outcome(spec, inserted.get(spec.id) or raced.get(spec.id)))
         else:
@@ -192,10 +192,21 @@ async def transfer_batch(session: AsyncSession, specs: list[TransferSpec]) -> li
     return final
 
 
+def _field(field: str, message: str) -> list[dict[str, str]]:
+    # An item's problem names the field at fault, so that a batch's answer can point at it.
+    return [{"location": "body", "field": field, "message": message}]
+
+
+def _reused(spec: TransferSpec) -> ProblemError:
+    return TransferIdReused(f"transfer {spec.id} exists with other content",
+                            errors=_field("id", "a transfer with this id has other content"))
+
+
 def _batch_problem(spec: TransferSpec, accounts: dict[uuid.UUID, Any],
                    available: dict[uuid.UUID, int]) -> ProblemError | None:
     if spec.reverses_id is not None:
-        return Unprocessable("a reversal is made on its own, not in a batch")
+        return Unprocessable("a reversal is made on its own, not in a batch",
+                             errors=_field("reverses_id", "send it to /v1/ledger/transfers"))
     for what, account_id in (("debit_account_id", spec.debit_account_id),
                              ("credit_account_id", spec.credit_account_id)):
         if account_id not in accounts:
@@ -204,11 +215,13 @@ def _batch_problem(spec: TransferSpec, accounts: dict[uuid.UUID, Any],
     debit, credit = accounts[spec.debit_account_id], accounts[spec.credit_account_id]
     if not debit.currency == credit.currency == spec.currency:
         return CurrencyMismatch(f"the debit account is in {debit.currency}, the credit "
-                                f"account in {credit.currency}, the amount in {spec.currency}")
+                                f"account in {credit.currency}, the amount in {spec.currency}",
+                                errors=_field("amount.currency", "not both accounts' currency"))
     if debit.non_negative and available[debit.id] < spec.amount:
         return InsufficientFunds(
             f"account {debit.id} cannot cover {spec.amount} minor units of {spec.currency}",
-            account_id=str(debit.id), available_minor=max(available[debit.id], 0))
+            account_id=str(debit.id), available_minor=max(available[debit.id], 0),
+            errors=_field("amount", "the debit account cannot cover it"))
     return None
 
 
@@ -309,15 +322,39 @@ async def list_entries(session: AsyncSession, principal: Principal, account_id: 
                                          limit=page.limit + 1)
 
 
-async def create_transfer(session: AsyncSession, principal: Principal, data: TransferIn
-                          ) -> tuple[Any, bool]:
-    _writer(principal)
-    return await transfer(session, TransferSpec(
+def _spec(data: TransferIn) -> TransferSpec:
+    return TransferSpec(
         id=data.id, debit_account_id=data.debit_account_id,
         credit_account_id=data.credit_account_id, currency=data.amount.currency,
         amount=to_minor(data.amount), pending=data.pending,
         timeout_seconds=data.timeout_seconds, code=data.code, reference=data.reference,
-        reverses_id=data.reverses_id))
+        reverses_id=data.reverses_id)
+
+
+async def create_transfer(session: AsyncSession, principal: Principal, data: TransferIn
+                          ) -> tuple[Any, bool]:
+    _writer(principal)
+    return await transfer(session, _spec(data))
+
+
+async def create_transfers(session: AsyncSession, principal: Principal,
+                           items: list[dict[str, Any]]) -> list[Outcome | ProblemError]:
+    """A batch sent over the API: each item validated on its own (a bad one is refused alone,
+    with its validation problem), then the valid ones decided together by ``transfer_batch``,
+    in order. One result per item, in the items' order."""
+    _writer(principal)
+    results: list[Outcome | ProblemError | None] = []
+    specs: list[TransferSpec] = []
+    for raw in items:
+        try:
+            specs.append(_spec(TransferIn.model_validate(raw)))
+        except ValidationError as exc:
+            results.append(Unprocessable("the transfer is not valid",
+                                         errors=field_errors(exc.errors())))
+            continue
+        results.append(None)
+    decided = iter(await transfer_batch(session, specs))
+    return [next(decided) if result is None else result for result in results]
 
 
 async def get_transfer(session: AsyncSession, principal: Principal, transfer_id: uuid.UUID
