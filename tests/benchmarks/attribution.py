@@ -13,7 +13,8 @@ In one run on one machine it measures:
   COPY, then every won or open deal recomputed through ``prm_attribution.results.service
   .recompute`` (one transaction per deal, as the event handlers run it: the deal locked, its
   touches and the history read, nine models computed, results, credits and the outbox event
-  written), by ``--workers`` processes;
+  written), by ``--workers`` processes; and as many other deals in batches as the scheduled
+  job recomputes them (one transaction and one read of the history per batch);
 * **the KPI query over 1,000,000 credited deals**: results and credits of nine models per deal
   loaded by COPY (indexes rebuilt with the migration's own definitions, then ANALYZE), the
   service served by uvicorn as ``make run`` serves it, and ``GET /v1/attribution-kpis`` sent
@@ -470,12 +471,44 @@ def recompute_slice(database_url: str, ids: list[uuid.UUID]) -> tuple[int, list[
     return asyncio.run(run())
 
 
-def bench_recompute(database_url: str, ids: list[uuid.UUID], workers: int
-                    ) -> dict[str, Any]:
+def recompute_batches(database_url: str, ids: list[uuid.UUID]) -> tuple[int, list[float]]:
+    """In a worker process: recompute in batches of the scheduled job's size, one transaction
+    per batch with the history read once (as ``results.background`` runs it). Returns how many
+    changed, and each deal's milliseconds (the batch's history read spread over its deals)."""
+    from prm_attribution.results.background import BATCH
+    from prm_attribution.results.service import read_history, recompute
+    from prm_platform.db import make_engine, make_sessionmaker
+
+    async def run() -> tuple[int, list[float]]:
+        engine = make_engine(database_url, SCHEMA, pool_size=1)
+        sessionmaker = make_sessionmaker(engine)
+        changed, times = 0, []
+        try:
+            for start in range(0, len(ids), BATCH):
+                batch = ids[start:start + BATCH]
+                started = time.perf_counter()
+                async with sessionmaker() as session:
+                    history = await read_history(session)
+                    shared = (time.perf_counter() - started) * 1000 / len(batch)
+                    for deal_id in batch:
+                        at = time.perf_counter()
+                        changed += await recompute(session, deal_id, history=history)
+                        times.append((time.perf_counter() - at) * 1000 + shared)
+                    await session.commit()
+        finally:
+            await engine.dispose()
+        return changed, times
+
+    return asyncio.run(run())
+
+
+def bench_recompute(database_url: str, ids: list[uuid.UUID], workers: int,
+                    slice_runner: Callable[[str, list[uuid.UUID]], tuple[int, list[float]]]
+                    = recompute_slice) -> dict[str, Any]:
     slices = [ids[i::workers] for i in range(workers)]
     started = time.perf_counter()
     with ProcessPoolExecutor(workers) as pool:
-        done = list(pool.map(recompute_slice, [database_url] * workers, slices))
+        done = list(pool.map(slice_runner, [database_url] * workers, slices))
     seconds = time.perf_counter() - started
     times = [t for _, ts in done for t in ts]
     p50, p99 = quantiles(times)
@@ -731,6 +764,12 @@ def main() -> None:
                                    "load_s": seconds, "touches": touches,
                                    "rows": asyncio.run(recompute_tables(url))}
             print(f"recompute: {report['recompute']}", file=sys.stderr)
+            # The batch path (the scheduled job's): other deals, as many, history read once
+            # per batch.
+            batched = ids[len(sample):2 * len(sample)] or sample
+            report["recompute_batched"] = bench_recompute(url, batched, args.workers,
+                                                          recompute_batches)
+            print(f"recompute in batches: {report['recompute_batched']}", file=sys.stderr)
         if args.kpi_deals and pg is not None:
             create_database(pg, "attribution_kpis")
             url = pg.database_url("attribution_kpis")
@@ -788,6 +827,13 @@ def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
               f"changed; rows: {r['rows']})")
         label = "measured" if r["deals"] == r["loaded"] else "extrapolated from the sample"
         print(f"time to recompute all {r['loaded']:,}: **{every / 60:,.1f} min** ({label})")
+    if "recompute_batched" in report:
+        b, loaded = report["recompute_batched"], report["recompute"]["loaded"]
+        print(f"recompute in batches (one transaction and one history read per batch, as the "
+              f"scheduled job): {b['deals']:,} recomputed in {b['seconds']:.0f} s: "
+              f"{b['per_second']:,.1f} deals/s, per deal p50 {b['p50_ms']:.1f} ms, p99 "
+              f"{b['p99_ms']:.1f} ms; all {loaded:,}: **{loaded / b['per_second'] / 60:,.1f} "
+              f"min**")
     if "kpis" in report:
         k = report["kpis"]
         sizes = k["sizes"]

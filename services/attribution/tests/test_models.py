@@ -2,6 +2,7 @@
 chains computed by hand."""
 
 import datetime as dt
+import math
 import uuid
 from fractions import Fraction
 
@@ -15,6 +16,7 @@ from prm_attribution.crediting.datadriven import (
     conversion_probability,
     removal_effects,
     shapley,
+    win_count_game,
 )
 from prm_attribution.crediting.positional import Touch
 from prm_attribution.rules.schemas import AttributionRulesDocument
@@ -163,3 +165,95 @@ def test_sampled_shapley_is_seeded_and_bounded():
         exact[p] += Fraction(1)
     for p in players:
         assert abs(first.values[p] - exact[p]) <= first.error_bound
+
+
+# The definitions as first written (every journey recounted per chain; Shapley summed in
+# Fractions): the counted-once Markov and integer-scaled Shapley must give the same values.
+def _reference_conversion(journeys, removed=None):
+    counts = {}
+    for journey in journeys:
+        steps = ["(start)"]
+        for state in journey.path:
+            if steps[-1] != state:
+                steps.append(state)
+        steps.append("(conversion)" if journey.won else "(null)")
+        for here, there in zip(steps, steps[1:], strict=False):
+            counts.setdefault(here, {}).setdefault(there, 0)
+            counts[here][there] += 1
+    if "(start)" not in counts:
+        return Fraction(0)
+    states = [s for s in counts if s != removed]
+    index = {s: i for i, s in enumerate(states)}
+    matrix = [[Fraction(int(i == j)) for j in range(len(states))] for i in range(len(states))]
+    rhs = [Fraction(0)] * len(states)
+    for state in states:
+        out = sum(counts[state].values())
+        for there, count in counts[state].items():
+            if there == "(conversion)":
+                rhs[index[state]] += Fraction(count, out)
+            elif there in index:
+                matrix[index[state]][index[there]] -= Fraction(count, out)
+    # Gauss-Jordan elimination in Fractions.
+    n = len(rhs)
+    a = [row + [b] for row, b in zip(matrix, rhs, strict=True)]
+    for col in range(n):
+        pivot = next(r for r in range(col, n) if a[r][col] != 0)
+        a[col], a[pivot] = a[pivot], a[col]
+        a[col] = [x / a[col][col] for x in a[col]]
+        for r in range(n):
+            if r != col and a[r][col] != 0:
+                factor = a[r][col]
+                a[r] = [x - factor * y for x, y in zip(a[r], a[col], strict=True)]
+    return a[index["(start)"]][n]
+
+
+def _reference_shapley(players, value):
+    n = len(players)
+    result = {}
+    for i, player in enumerate(players):
+        total = Fraction(0)
+        for mask in range(1 << n):
+            if not mask & 1 << i:
+                size = mask.bit_count()
+                weight = Fraction(math.factorial(size) * math.factorial(n - size - 1),
+                                  math.factorial(n))
+                total += weight * (value(mask | 1 << i) - value(mask))
+        result[player] = total
+    return result
+
+
+journeys = st.lists(st.builds(Journey, st.lists(st.sampled_from("ABCDE"), min_size=1,
+                                                max_size=6).map(tuple), st.booleans()),
+                    max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(journeys=journeys)
+def test_markov_counted_once_equals_recounting_per_removal(journeys):
+    full = _reference_conversion(journeys)
+    effects, p = removal_effects(journeys, list("ABCDEF"))
+    assert p == full == conversion_probability(journeys)
+    for state in "ABCDEF":
+        without = _reference_conversion(journeys, removed=state)
+        assert conversion_probability(journeys, removed=state) == without
+        assert effects[state] == (1 - without / full if full else 0)
+
+
+@settings(max_examples=100, deadline=None)
+@given(game=games, denominators=st.lists(st.integers(1, 12), min_size=64, max_size=64))
+def test_integer_scaled_shapley_equals_the_fraction_sums(game, denominators):
+    n, numerators = game
+    values = [Fraction(v, denominators[m]) for m, v in enumerate(numerators)]
+    players = [f"p{i}" for i in range(n)]
+    assert shapley(players, values.__getitem__).values == _reference_shapley(
+        players, values.__getitem__)
+
+
+def test_shapley_at_twelve_partners_on_the_win_count_game():
+    names = [f"p{i}" for i in range(12)]
+    paths = [Journey(tuple(names[j] for j in range(12) if (k * 2654435761 >> j) % 3 == 0),
+                     k % 3 != 0) for k in range(300)]
+    game, grand = win_count_game(names, paths)
+    played = shapley(names, game, exact_up_to=12)
+    assert played.exact and sum(played.values.values()) == grand
+    assert played.values == _reference_shapley(names, game)

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from prm_attribution.kpis.figures import ratio, round_half_even
 from prm_attribution.results.background import recompute_datadriven
+from prm_attribution.results.service import read_history, recompute
 
 PERIOD = "from=2026-09-01&to=2026-12-01"
 
@@ -393,3 +394,28 @@ async def test_a_reversed_win_leaves_the_revenue(client, apply, vendor, kit):
     explained = await client.get(f"/v1/attributed-deals/{deal.deal_id}/explanation",
                                  headers=vendor)
     assert explained.json()["status"] == "win_reversed"
+
+
+async def test_a_history_read_once_gives_what_each_deal_reads_itself(app, client, apply, vendor,
+                                                                    kit):
+    T0, DealStory = kit.T0, kit.DealStory
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    targets = [DealStory(a), DealStory(b)]
+    closed = [DealStory(a), DealStory(b), DealStory(a)]
+    await apply(*(e for d in targets + closed for e in (d.registered(), d.approved())))
+    for day, (partner, deal) in enumerate([(b, targets[0]), (c, targets[1]), (b, closed[0]),
+                                           (c, closed[1]), (a, closed[1])], start=1):
+        await _touch(client, vendor, partner_id=str(partner), deal_id=str(deal.deal_id),
+                     kind="co_sell", occurred_at=(T0 + dt.timedelta(days=day)).isoformat())
+    await apply(closed[0].won(), closed[1].won(), closed[2].lost())
+    async with app.state.sessionmaker() as session:
+        history = await read_history(session)
+        assert sorted(won for _, won in history) == [False, True, True]
+        # Computed from the history given, then each deal reading its own: nothing to change.
+        assert [await recompute(session, d.deal_id, history=history) for d in targets] == [
+            True, True]
+        assert [await recompute(session, d.deal_id) for d in targets] == [False, False]
+        # And a different history does give different credits (the parameter is used).
+        assert await recompute(session, targets[0].deal_id, history=[]) is True
+        assert await recompute(session, targets[0].deal_id) is True
+        await session.rollback()

@@ -3,8 +3,9 @@
 **Markov removal effect.** Each closed deal is a journey: start -> the partners that touched it,
 in order -> conversion (won) or null (lost). The transition counts give an absorbing Markov
 chain; the probability of reaching conversion from start is the solution of a linear system,
-solved here by Gaussian elimination in exact rationals (no sampling, no floating point). A
-partner's removal effect is the share of that probability lost when its state is removed (every
+solved here exactly by fraction-free elimination over the transition counts (no sampling, no
+floating point), the journeys counted once for the full chain and every removal. A partner's
+removal effect is the share of that probability lost when its state is removed (every
 transition into it goes to null instead). Partners not on the deal being credited are merged into
 one "other" state, which keeps the system as small as the deal (and its credit is never paid).
 
@@ -44,64 +45,83 @@ def _collapse(path: Sequence[str]) -> list[str]:
     return steps
 
 
-def _solve(matrix: list[list[Fraction]], rhs: list[Fraction]) -> list[Fraction]:
-    """Gaussian elimination with exact fractions (partial pivoting on a non-zero entry)."""
+def _last_unknown(matrix: list[list[int]], rhs: list[int]) -> Fraction:
+    """x[n-1] of the integer system ``matrix`` x = ``rhs``, exactly: fraction-free (Bareiss)
+    elimination keeps every entry an integer (each division is exact), and the one fraction is
+    the last pivot's quotient."""
     n = len(rhs)
     a = [row[:] + [b] for row, b in zip(matrix, rhs, strict=True)]
+    previous = 1
     for col in range(n):
         pivot = next((r for r in range(col, n) if a[r][col] != 0), None)
         if pivot is None:
             raise ArithmeticError("singular system: a state never reaches an absorbing one")
         a[col], a[pivot] = a[pivot], a[col]
-        lead = a[col][col]
-        a[col] = [x / lead for x in a[col]]
-        for r in range(n):
-            if r != col and a[r][col] != 0:
-                factor = a[r][col]
-                a[r] = [x - factor * y for x, y in zip(a[r], a[col], strict=True)]
-    return [a[r][n] for r in range(n)]
+        lead, top = a[col][col], a[col]
+        for r in range(col + 1, n):
+            row = a[r]
+            factor = row[col]
+            for j in range(col + 1, n + 1):
+                row[j] = (row[j] * lead - factor * top[j]) // previous
+            row[col] = 0
+        previous = lead
+    return Fraction(a[n - 1][n], a[n - 1][n - 1])
+
+
+Counts = dict[str, dict[str, int]]
+
+
+def transition_counts(journeys: Sequence[Journey]) -> Counts:
+    """How often each state hands off to each next one, over all ``journeys``."""
+    counts: Counts = {}
+    for journey in journeys:
+        steps = [START, *_collapse(journey.path), CONVERSION if journey.won else NULL]
+        for here, there in zip(steps, steps[1:], strict=False):
+            row = counts.setdefault(here, {})
+            row[there] = row.get(there, 0) + 1
+    return counts
+
+
+def _probability(counts: Counts, removed: str | None) -> Fraction:
+    if START not in counts:
+        return Fraction(0)
+    # Start last: it is the one unknown wanted, the first that back-substitution gives.
+    transient = [s for s in counts if s not in (removed, START)] + [START]
+    index = {s: i for i, s in enumerate(transient)}
+    # x = Q x + b  <=>  (I - Q) x = b over the transient states kept; each state's row times
+    # its number of transitions out makes the system one of counts (integers).
+    matrix = [[0] * len(transient) for _ in transient]
+    rhs = [0] * len(transient)
+    for state in transient:
+        row = counts[state]
+        i = index[state]
+        matrix[i][i] += sum(row.values())
+        for there, count in row.items():
+            if there == CONVERSION:
+                rhs[i] += count
+            elif there in index:
+                matrix[i][index[there]] -= count
+            # NULL, and the removed state (now null), absorb with no value.
+    return _last_unknown(matrix, rhs)
 
 
 def conversion_probability(journeys: Sequence[Journey], removed: str | None = None
                            ) -> Fraction:
     """P(start reaches conversion) in the chain of ``journeys``; with ``removed``, in the chain
     where that state leads to null."""
-    counts: dict[str, dict[str, int]] = {}
-    for journey in journeys:
-        steps = [START, *_collapse(journey.path), CONVERSION if journey.won else NULL]
-        for here, there in zip(steps, steps[1:], strict=False):
-            row = counts.setdefault(here, {})
-            row[there] = row.get(there, 0) + 1
-    if START not in counts:
-        return Fraction(0)
-    transient = [s for s in counts if s != removed]
-    index = {s: i for i, s in enumerate(transient)}
-    # x = Q x + b  <=>  (I - Q) x = b, over the transient states kept.
-    matrix = [[Fraction(int(i == j)) for j in range(len(transient))]
-              for i in range(len(transient))]
-    rhs = [Fraction(0)] * len(transient)
-    for state, row in counts.items():
-        if state == removed:
-            continue
-        out = sum(row.values())
-        i = index[state]
-        for there, count in row.items():
-            p = Fraction(count, out)
-            if there == CONVERSION:
-                rhs[i] += p
-            elif there in index:
-                matrix[i][index[there]] -= p
-            # NULL, and the removed state (now null), absorb with no value.
-    return _solve(matrix, rhs)[index[START]]
+    return _probability(transition_counts(journeys), removed)
 
 
 def removal_effects(journeys: Sequence[Journey], states: Sequence[str]
                     ) -> tuple[dict[str, Fraction], Fraction]:
     """Each state's removal effect 1 - P(conversion without it) / P(conversion), and P."""
-    full = conversion_probability(journeys)
+    # Removing a state only changes which transitions absorb, not how often each happened:
+    # the journeys are counted once, and every chain (full and each removal) solved from that.
+    counts = transition_counts(journeys)
+    full = _probability(counts, None)
     if full == 0:
         return {s: Fraction(0) for s in states}, full
-    return {s: 1 - conversion_probability(journeys, removed=s) / full for s in states}, full
+    return {s: 1 - _probability(counts, s) / full for s in states}, full
 
 
 def restrict(paths: Sequence[tuple[Sequence[str], bool]], partners: set[str]
@@ -130,16 +150,22 @@ def shapley(players: Sequence[str], value: Callable[[int], Fraction], *, exact_u
     n = len(players)
     if n <= exact_up_to:
         table = [value(mask) for mask in range(1 << n)]
+        # phi_i = sum over S without i of |S|! (n-|S|-1)! / n! * (v(S+i) - v(S)): summed in
+        # integers (the table scaled to a common denominator, the weights by n!), one
+        # division per player.
+        scale = math.lcm(*(v.denominator for v in table))
+        scaled = [v.numerator * (scale // v.denominator) for v in table]
         factorial = [math.factorial(k) for k in range(n + 1)]
-        weight = [Fraction(factorial[s] * factorial[n - s - 1], factorial[n]) for s in range(n)]
+        weight = [factorial[s] * factorial[n - s - 1] for s in range(n)]
+        divisor = factorial[n] * scale
         result = {}
         for i, player in enumerate(players):
             bit = 1 << i
-            total = Fraction(0)
+            total = 0
             for mask in range(1 << n):
                 if not mask & bit:
-                    total += weight[mask.bit_count()] * (table[mask | bit] - table[mask])
-            result[player] = total
+                    total += weight[mask.bit_count()] * (scaled[mask | bit] - scaled[mask])
+            result[player] = Fraction(total, divisor)
         return ShapleyResult(result, exact=True, samples=0, error_bound=None)
     rng = random.Random(seed)
     cache: dict[int, Fraction] = {}

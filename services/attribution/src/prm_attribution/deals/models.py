@@ -2,7 +2,7 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import TIMESTAMP, Boolean, Date, Index, Integer, Numeric, String
+from sqlalchemy import TIMESTAMP, Boolean, Date, Index, Integer, Numeric, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from prm_attribution.db import Base
@@ -36,3 +36,9 @@ class AttributedDeal(Base):
     # Increases whenever the deal's credits change (the version of prm.attribution.computed).
     attribution_revision: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+
+# The data-driven models' history: the newest closed deals, read in order without sorting
+# every closed deal (``results.service._HISTORY``; the predicate must stay the query's).
+Index("ix_deals_closed_recent", AttributedDeal.closed_on.desc(), AttributedDeal.deal_id.desc(),
+      postgresql_where=text("status IN ('won', 'lost') AND closed_on IS NOT NULL"))

@@ -19,7 +19,13 @@ import hashlib
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prm_attribution.results.service import _HISTORY, OPEN_STATUSES, current_rules, recompute
+from prm_attribution.results.service import (
+    OPEN_STATUSES,
+    ClosedDeals,
+    current_rules,
+    read_closed_deals,
+    recompute,
+)
 from prm_platform.scheduler import Job, JobResult
 
 BATCH = 200
@@ -27,14 +33,13 @@ BATCH = 200
 WINDOW_DAYS = 365
 
 
-async def history_fingerprint(session: AsyncSession, limit: int) -> tuple[str, int]:
-    """SHA-256 of the history as the models read it, and its number of closed deals."""
+def history_fingerprint(closed: ClosedDeals) -> str:
+    """SHA-256 of the history as the models read it."""
     digest = hashlib.sha256()
-    deals = set()
-    for row in await session.execute(_HISTORY, {"limit": limit}):
-        deals.add(row.deal_id)
-        digest.update(f"{row.deal_id}:{int(row.won)}:{row.partner_id};".encode())
-    return digest.hexdigest(), len(deals)
+    for deal_id, (partners, won) in closed.items():
+        for partner in partners:
+            digest.update(f"{deal_id}:{int(won)}:{partner};".encode())
+    return digest.hexdigest()
 
 
 async def recompute_datadriven(session: AsyncSession, *, batch: int = BATCH,
@@ -43,7 +48,10 @@ async def recompute_datadriven(session: AsyncSession, *, batch: int = BATCH,
     """One batch of the current history version; the number of deals recomputed (a full batch
     means more to do)."""
     version, rules = await current_rules(session)
-    fingerprint, size = await history_fingerprint(session, rules.history_deals)
+    # Read once: it fingerprints the history version and is what every deal of the batch
+    # learns from (recomputing open and won deals changes no closed one).
+    closed = await read_closed_deals(session, rules.history_deals)
+    fingerprint, size = history_fingerprint(closed), len(closed)
     run = (await session.execute(text(
         "INSERT INTO datadriven_runs (history_version, rules_version, fingerprint, "
         "history_deals, deals_recomputed, deals_changed, started_at) SELECT "
@@ -64,9 +72,10 @@ async def recompute_datadriven(session: AsyncSession, *, batch: int = BATCH,
         "ORDER BY deal_id LIMIT :batch"), {"open": list(OPEN_STATUSES), "since": since,
                                           "after": state.after_deal_id,
                                           "batch": batch})).scalars())
+    history = list(closed.values())
     changed = 0
     for deal_id in deals:
-        changed += int(await recompute(session, deal_id))
+        changed += int(await recompute(session, deal_id, history=history))
     await session.execute(text(
         "UPDATE datadriven_runs SET after_deal_id = coalesce(CAST(:last AS uuid), after_deal_id), "
         "deals_recomputed = deals_recomputed + :n, deals_changed = deals_changed + :changed, "

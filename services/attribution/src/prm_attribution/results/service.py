@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -56,11 +57,25 @@ async def current_rules(session: AsyncSession) -> tuple[int, AttributionRulesDoc
     return row.version, AttributionRulesDocument.model_validate(row.rules)
 
 
-async def _history(session: AsyncSession, limit: int) -> list[tuple[list[str], bool]]:
-    journeys: dict[uuid.UUID, tuple[list[str], bool]] = {}
+# The history as the data-driven models read it: each closed deal's partners (ids as text) in
+# touch order and whether it was won, by deal id, in deal id order.
+ClosedDeals = dict[uuid.UUID, tuple[list[str], bool]]
+Journeys = Sequence[tuple[Sequence[str], bool]]
+
+
+async def read_closed_deals(session: AsyncSession, limit: int) -> ClosedDeals:
+    """The ``limit`` most recently closed deals with their partners in touch order."""
+    closed: ClosedDeals = {}
     for row in await session.execute(_HISTORY, {"limit": limit}):
-        journeys.setdefault(row.deal_id, ([], row.won))[0].append(str(row.partner_id))
-    return list(journeys.values())
+        closed.setdefault(row.deal_id, ([], row.won))[0].append(str(row.partner_id))
+    return closed
+
+
+async def read_history(session: AsyncSession) -> Journeys:
+    """The history the newest rules version's data-driven models learn from: read it once and
+    pass it to ``recompute`` of each deal of a batch (recomputing changes no closed deal)."""
+    _, rules = await current_rules(session)
+    return list((await read_closed_deals(session, rules.history_deals)).values())
 
 
 def basis_of(status: str) -> str | None:
@@ -69,8 +84,12 @@ def basis_of(status: str) -> str | None:
     return "pipeline" if status in OPEN_STATUSES else None
 
 
-async def recompute(session: AsyncSession, deal_id: uuid.UUID) -> bool:
-    """Recompute one deal; True when its credits changed (and the event was published)."""
+async def recompute(session: AsyncSession, deal_id: uuid.UUID, *,
+                    history: Journeys | None = None) -> bool:
+    """Recompute one deal; True when its credits changed (and the event was published).
+
+    ``history``: the closed deals as ``read_history`` gives them in the same transaction, for
+    a caller recomputing many deals; read here when not given."""
     deal = (await session.execute(text(
         "SELECT * FROM deals WHERE deal_id = :deal FOR UPDATE"), {"deal": deal_id})).first()
     if deal is None or deal.amount is None or deal.currency is None:
@@ -85,7 +104,8 @@ async def recompute(session: AsyncSession, deal_id: uuid.UUID) -> bool:
     amount_minor = int(deal.amount.scaleb(minor_units(deal.currency)))
     results = compute(touches, DealFacts(amount_minor, deal.approved,
                                          deal.closed_on if basis == "won" else None),
-                      rules, await _history(session, rules.history_deals))
+                      rules, history if history is not None else list(
+                          (await read_closed_deals(session, rules.history_deals)).values()))
     if not results:
         return False
     wanted = {(model, pid): (c.role, fraction_text(c.share), c.credit_minor)

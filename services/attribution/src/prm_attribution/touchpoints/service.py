@@ -12,7 +12,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_attribution.declaration import ATTRIBUTION_READ, ATTRIBUTION_WRITE
-from prm_attribution.results.service import OPEN_STATUSES, recompute
+from prm_attribution.results.service import OPEN_STATUSES, read_history, recompute
 from prm_attribution.touchpoints.models import Touchpoint
 from prm_attribution.touchpoints.schemas import TouchpointIn
 from prm_platform.ids import new_id
@@ -64,8 +64,12 @@ async def record(session: AsyncSession, principal: Principal, data: TouchpointIn
                        mdf_request_id=data.mdf_request_id)
     session.add(touch)
     await session.flush()
-    for deal_id in await _deals_counting(session, touch):
-        await recompute(session, deal_id)
+    deals = await _deals_counting(session, touch)
+    # A customer's touch may count for many deals: the history is read once for all of them
+    # (after the flush, so it includes this touch as each deal's own read would).
+    history = await read_history(session) if len(deals) > 1 else None
+    for deal_id in deals:
+        await recompute(session, deal_id, history=history)
     return touch
 
 
