@@ -3,7 +3,7 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from prm_platform.types import DecimalText
 
@@ -54,13 +54,13 @@ class AttributionRulesDocument(BaseModel):
         description="The custom model's weight of a touch of each kind.")
     custom_default_weight: Weight = Field(default=Decimal(1), description=(
         "The weight of a touch whose kind is not listed."))
-    history_deals: int = Field(default=2000, ge=10, le=20000, description=(
+    history_deals: StrictInt = Field(default=2000, ge=10, le=20000, description=(
         "The data-driven models (Markov, Shapley) learn from this many most recently closed "
         "deals."))
-    shapley_exact_up_to: int = Field(default=12, ge=1, le=14, description=(
+    shapley_exact_up_to: StrictInt = Field(default=12, ge=1, le=14, description=(
         "Exact Shapley values up to this many partners on a deal; sampled above."))
-    shapley_samples: int = Field(default=1000, ge=100, le=20000)
-    shapley_seed: int = Field(default=1, ge=0, le=2**31 - 1)
+    shapley_samples: StrictInt = Field(default=1000, ge=100, le=20000)
+    shapley_seed: StrictInt = Field(default=1, ge=0, le=2**31 - 1)
 
 
 class AttributionRulesIn(BaseModel):

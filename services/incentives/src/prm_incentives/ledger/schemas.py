@@ -3,7 +3,7 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
 from prm_incentives.money import SignedAmount, money, text_of
 from prm_platform.money import Money
@@ -103,9 +103,9 @@ class TransferIn(BaseModel):
     debit_account_id: uuid.UUID
     credit_account_id: uuid.UUID
     amount: Money = Field(description="In the currency of both accounts.")
-    pending: bool = Field(default=False, strict=True, description="Reserve the amount now "
+    pending: StrictBool = Field(default=False, strict=True, description="Reserve the amount now "
                           "(two-phase); post, void or let it expire later.")
-    timeout_seconds: int | None = Field(default=None, ge=1, le=366 * 86400,
+    timeout_seconds: StrictInt | None = Field(default=None, ge=1, le=366 * 86400,
                                         description="A pending transfer expires after this "
                                         "long, releasing its reservation.")
     code: Code = "manual"

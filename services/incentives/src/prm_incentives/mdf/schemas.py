@@ -4,7 +4,7 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from prm_incentives.money import money, to_minor
 from prm_platform.money import Money
@@ -153,7 +153,7 @@ class FundRequestIn(BaseModel):
     end_date: dt.date
     planned_cost: Money = Field(description="Reserved from the allocation at submission.")
     expected_outcomes: Annotated[str, Field(min_length=1, max_length=2000)]
-    expected_leads: Annotated[int | None, Field(ge=0, le=1_000_000)] = None
+    expected_leads: Annotated[StrictInt | None, Field(ge=0, le=1_000_000)] = None
 
     @model_validator(mode="after")
     def _valid(self) -> "FundRequestIn":
@@ -179,7 +179,7 @@ class FundRequestPatch(BaseModel):
     end_date: dt.date | None = None
     planned_cost: Money | None = None
     expected_outcomes: Annotated[str | None, Field(min_length=1, max_length=2000)] = None
-    expected_leads: Annotated[int | None, Field(ge=0, le=1_000_000)] = None
+    expected_leads: Annotated[StrictInt | None, Field(ge=0, le=1_000_000)] = None
 
 
 class DecisionIn(BaseModel):

@@ -3,7 +3,7 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from prm_incentives.money import money, to_minor
 from prm_platform.money import Money, minor_units
@@ -59,7 +59,7 @@ class RebateProgrammeIn(BaseModel):
                                    "ledger's rate for their close date)")
     basis: RebateBasis = Field(description="tier: rates by the partner's tier; volume: by "
                                "the partner's trailing won volume")
-    trailing_days: int = Field(default=365, ge=1, le=731, description="The trailing period "
+    trailing_days: StrictInt = Field(default=365, ge=1, le=731, description="The trailing period "
                                "volume bands are measured over")
     starts_on: dt.date = Field(description="Deals closed on or after this date accrue")
     ends_on: dt.date | None = Field(default=None, description="Deals closed after this date "

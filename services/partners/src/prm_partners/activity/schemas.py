@@ -1,7 +1,7 @@
 import datetime as dt
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from prm_partners.activity.models import MAX_INACTIVITY_DAYS, MIN_INACTIVITY_DAYS
 from prm_partners.partners.schemas import PartnerStatus
@@ -11,7 +11,7 @@ class ProgrammePolicyIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"inactivity_days": 60}]})
 
-    inactivity_days: int = Field(
+    inactivity_days: StrictInt = Field(
         ge=MIN_INACTIVITY_DAYS, le=MAX_INACTIVITY_DAYS, strict=True,
         description="An active partner with no deal registered, no certification earned and "
         "no API call for this many days is flagged inactive.")

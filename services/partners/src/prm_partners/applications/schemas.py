@@ -7,6 +7,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
     field_validator,
     model_validator,
@@ -48,7 +49,7 @@ class ApplicationSubmit(BaseModel):
     countries_served: list[CountryCode] = Field(default_factory=list, max_length=250)
     specialisations: list[Specialisation] = Field(default_factory=list, max_length=50)
     website_domain: DomainName | None = None
-    employees: int | None = Field(default=None, ge=1, le=10_000_000, strict=True)
+    employees: StrictInt | None = Field(default=None, ge=1, le=10_000_000, strict=True)
     contact: ApplicationContact
     message: str | None = Field(default=None, max_length=4000)
 
@@ -131,12 +132,12 @@ class ProfileCriterion(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     field: FieldName
-    weight: int = Field(ge=1, le=100, strict=True)
+    weight: StrictInt = Field(ge=1, le=100, strict=True)
     values: list[Annotated[str, StringConstraints(min_length=1, max_length=60)]] = Field(
         default_factory=list, max_length=250)
     match: Literal["any", "all"] = "all"
-    minimum: int | None = Field(default=None, ge=0, strict=True)
-    maximum: int | None = Field(default=None, ge=0, strict=True)
+    minimum: StrictInt | None = Field(default=None, ge=0, strict=True)
+    maximum: StrictInt | None = Field(default=None, ge=0, strict=True)
 
     @model_validator(mode="after")
     def _fits_the_field(self) -> Self:

@@ -8,6 +8,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     StringConstraints,
     field_validator,
     model_validator,
@@ -47,7 +48,7 @@ class OnboardingTaskParams(BaseModel):
                                    "agreement's code.")
     certification: Code | None = Field(default=None, description="`certification_earned`: "
                                        "the certification's code.")
-    contacts: int | None = Field(default=None, ge=1, le=1000, strict=True,
+    contacts: StrictInt | None = Field(default=None, ge=1, le=1000, strict=True,
                                  description="`contacts_added`: how many contacts the partner "
                                  "must have.")
 
@@ -64,7 +65,7 @@ class OnboardingTaskIn(BaseModel):
     params: OnboardingTaskParams = Field(default_factory=OnboardingTaskParams,
                                description="What completes it: the agreement or certification "
                                "code, or the number of contacts.")
-    due_in_days: int | None = Field(default=None, ge=0, le=365, strict=True,
+    due_in_days: StrictInt | None = Field(default=None, ge=0, le=365, strict=True,
                                     description="Due this many days after the plan started; "
                                     "null: no due date.")
 
@@ -115,7 +116,7 @@ class OnboardingTemplateIn(BaseModel):
         description="The partner types it applies to; empty: every type. A partner entering "
         "onboarding gets the newest template naming its type (fewest types first), else the "
         "newest for every type.")
-    activates_partner: bool = Field(default=False, strict=True, description="Whether "
+    activates_partner: StrictBool = Field(default=False, strict=True, description="Whether "
                                     "completing the plan activates the partner (if it is still "
                                     "onboarding).")
     tasks: list[OnboardingTaskIn] = Field(min_length=1, max_length=MAX_TASKS,

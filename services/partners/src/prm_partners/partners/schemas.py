@@ -9,6 +9,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     StringConstraints,
     field_validator,
 )
@@ -77,7 +78,7 @@ class _Profile(BaseModel):
     parent_access: StrictBool | None = Field(
         default=None, description="Whether the parent distributor's keys may read this "
         "partner's records.")
-    employees: int | None = Field(default=None, ge=1, le=10_000_000, strict=True)
+    employees: StrictInt | None = Field(default=None, ge=1, le=10_000_000, strict=True)
 
     @field_validator("countries_served", "languages", "specialisations")
     @classmethod

@@ -3,7 +3,15 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+)
 
 from prm_platform.money import Money
 from prm_platform.types import Currency
@@ -28,11 +36,11 @@ class _Criteria(BaseModel):
     min_revenue: Money | None = Field(
         default=None, description="Minimum won-deal revenue over the trailing window, in the "
         "programme's base currency (null: no revenue criterion).")
-    min_active_certifications: int = Field(default=0, ge=0, le=1000, strict=True,
+    min_active_certifications: StrictInt = Field(default=0, ge=0, le=1000, strict=True,
                                            description="Minimum active certifications.")
-    min_won_deals: int = Field(default=0, ge=0, le=1_000_000, strict=True,
+    min_won_deals: StrictInt = Field(default=0, ge=0, le=1_000_000, strict=True,
                                description="Minimum deals won over the trailing window.")
-    compliance_required: bool = Field(default=False, strict=True, description="Whether the "
+    compliance_required: StrictBool = Field(default=False, strict=True, description="Whether the "
                                       "partner must be compliant (agreements signed, "
                                       "requirements met).")
 
@@ -41,7 +49,7 @@ class TierIn(_Criteria):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_TIER_EXAMPLE]})
 
     name: TierName = Field(description="Unique, e.g. Registered, Silver, Gold, Platinum.")
-    rank: int = Field(ge=0, le=1000, strict=True, description="Order in the programme: a "
+    rank: StrictInt = Field(ge=0, le=1000, strict=True, description="Order in the programme: a "
                       "higher rank is a higher tier; unique.")
 
 
@@ -52,12 +60,12 @@ class TierPatch(BaseModel):
         {"min_revenue": {"amount": "300000.00", "currency": "EUR"}, "min_won_deals": 6}]})
 
     name: TierName | None = None
-    rank: int | None = Field(default=None, ge=0, le=1000, strict=True)
+    rank: StrictInt | None = Field(default=None, ge=0, le=1000, strict=True)
     description: str | None = Field(default=None, max_length=500)
     min_revenue: Money | None = None
-    min_active_certifications: int | None = Field(default=None, ge=0, le=1000, strict=True)
-    min_won_deals: int | None = Field(default=None, ge=0, le=1_000_000, strict=True)
-    compliance_required: bool | None = Field(default=None, strict=True)
+    min_active_certifications: StrictInt | None = Field(default=None, ge=0, le=1000, strict=True)
+    min_won_deals: StrictInt | None = Field(default=None, ge=0, le=1_000_000, strict=True)
+    compliance_required: StrictBool | None = Field(default=None, strict=True)
 
     @field_validator("name", "rank", "min_active_certifications", "min_won_deals",
                      "compliance_required", mode="before")
@@ -92,9 +100,9 @@ class TierProgrammeIn(BaseModel):
 
     base_currency: Currency = Field(description="What revenue is converted to and tier "
                                     "minimums are stated in (ISO 4217).")
-    demotion_grace_days: int = Field(ge=0, le=3650, strict=True, description="How long a "
+    demotion_grace_days: StrictInt = Field(ge=0, le=3650, strict=True, description="How long a "
                                      "partner may stay below its tier before it is demoted.")
-    window_months: int = Field(default=12, ge=1, le=120, strict=True, description="The "
+    window_months: StrictInt = Field(default=12, ge=1, le=120, strict=True, description="The "
                                "trailing window revenue and won deals are counted over.")
 
 

@@ -3,7 +3,15 @@ import re
 import uuid
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+)
 
 from prm_webhooks.endpoints.filters import FILTER_PATTERN, normalise
 
@@ -94,7 +102,7 @@ class WebhookEndpointIn(BaseModel):
     description: Description = ""
     event_types: list[EventTypeFilter] = _FILTERS
     headers: dict[str, HeaderValue] = _HEADERS
-    rate_limit: int | None = _RATE
+    rate_limit: StrictInt | None = _RATE
     ordered: StrictBool = _ORDERED
     enabled: StrictBool = True
 
@@ -113,7 +121,7 @@ class WebhookEndpointPatch(BaseModel):
     description: Description | None = None
     event_types: list[EventTypeFilter] | None = Field(default=None, max_length=MAX_FILTERS)
     headers: dict[str, HeaderValue] | None = Field(default=None, max_length=MAX_HEADERS)
-    rate_limit: int | None = Field(default=None, ge=1, le=MAX_RATE_LIMIT)
+    rate_limit: StrictInt | None = Field(default=None, ge=1, le=MAX_RATE_LIMIT)
     ordered: StrictBool | None = None
     enabled: StrictBool | None = None
 
@@ -171,7 +179,7 @@ class WebhookSecretRotation(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"overlap_hours": 24}]})
 
-    overlap_hours: int = Field(default=24, ge=0, le=MAX_OVERLAP_HOURS,
+    overlap_hours: StrictInt = Field(default=24, ge=0, le=MAX_OVERLAP_HOURS,
                                description="How long the old secret still signs, beside the "
                                "new one (two signatures in `webhook-signature`)")
 

@@ -1,0 +1,86 @@
+"""JSON has booleans, integers and strings apart: a request body field typed as an integer
+refuses ``true`` and one typed as a boolean refuses ``1`` (pydantic's lax mode would turn
+``false`` into ``0`` and ``1`` into ``true``, accepting bodies the contract says are invalid).
+Checked over every request body model of every declared service."""
+
+import importlib
+import os
+import secrets
+import types
+import typing
+
+import pytest
+from fastapi.routing import APIRoute, iter_route_contexts
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from prm_platform.declaration import services
+
+
+def _models(annotation, seen: set) -> typing.Iterator[type[BaseModel]]:
+    """Every model reachable from an annotation (lists, unions, Annotated and nesting)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        if annotation in seen:
+            return
+        seen.add(annotation)
+        yield annotation
+        for field in annotation.model_fields.values():
+            yield from _models(field.annotation, seen)
+        return
+    for argument in typing.get_args(annotation):
+        yield from _models(argument, seen)
+
+
+def _scalar(annotation) -> type | None:
+    """int or bool when the field holds exactly that (optionally None), else None."""
+    arguments = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(arguments) == 1:
+        annotation = arguments[0]
+    if typing.get_origin(annotation) is typing.Annotated:  # StrictInt inside a union
+        annotation = typing.get_args(annotation)[0]
+    return annotation if annotation in (int, bool) else None
+
+
+def _body_fields():
+    seen: set = set()
+    # Building an app contacts nothing; only its settings want a secret, never used here.
+    saved = os.environ.get("PRM_INTERNAL_SECRET")
+    os.environ["PRM_INTERNAL_SECRET"] = saved or secrets.token_urlsafe(32)
+    try:
+        yield from _fields_of_apps(seen)
+    finally:
+        if saved is None:
+            del os.environ["PRM_INTERNAL_SECRET"]
+
+
+def _fields_of_apps(seen: set):
+    for declaration in services():
+        if not declaration.app:
+            continue
+        module, factory = declaration.app.split(":")
+        app = getattr(importlib.import_module(module), factory)()
+        # Included routers are resolved lazily: app.routes alone does not list their routes.
+        for context in iter_route_contexts(app.routes):
+            route = context.original_route
+            if not isinstance(route, APIRoute) or route.body_field is None:
+                continue
+            for model in _models(route.body_field.field_info.annotation, seen):
+                for name, field in model.model_fields.items():
+                    if (kind := _scalar(field.annotation)) is not None:
+                        yield pytest.param(model, name, kind,
+                                           id=f"{declaration.name}:{model.__name__}.{name}")
+
+
+FIELDS = list(_body_fields())
+
+
+def test_there_are_fields_to_check():
+    assert len(FIELDS) > 20
+
+
+@pytest.mark.parametrize(("model", "name", "kind"), FIELDS)
+def test_no_lax_scalars_in_request_bodies(model, name, kind):
+    field = model.model_fields[name]
+    adapter = TypeAdapter(typing.Annotated[field.annotation, field])
+    wrong = True if kind is int else 1
+    with pytest.raises(ValidationError):
+        adapter.validate_python(wrong)
