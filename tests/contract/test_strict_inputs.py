@@ -1,8 +1,10 @@
 """JSON has booleans, integers and strings apart: a request body field typed as an integer
-refuses ``true`` and one typed as a boolean refuses ``1`` (pydantic's lax mode would turn
-``false`` into ``0`` and ``1`` into ``true``, accepting bodies the contract says are invalid).
-Checked over every request body model of every declared service."""
+refuses ``true``, one typed as a boolean refuses ``1``, and dates and times refuse numbers
+(pydantic's lax mode would turn ``false`` into ``0``, ``1`` into ``true`` and ``0`` into
+1970-01-01, accepting bodies the contract says are invalid). Checked over every request body
+model of every declared service."""
 
+import datetime as dt
 import importlib
 import os
 import secrets
@@ -31,13 +33,13 @@ def _models(annotation, seen: set) -> typing.Iterator[type[BaseModel]]:
 
 
 def _scalar(annotation) -> type | None:
-    """int or bool when the field holds exactly that (optionally None), else None."""
+    """int, bool, date or datetime when the field holds exactly that (optionally None)."""
     arguments = [a for a in typing.get_args(annotation) if a is not type(None)]
     if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(arguments) == 1:
         annotation = arguments[0]
     if typing.get_origin(annotation) is typing.Annotated:  # StrictInt inside a union
         annotation = typing.get_args(annotation)[0]
-    return annotation if annotation in (int, bool) else None
+    return annotation if annotation in (int, bool, dt.date, dt.datetime) else None
 
 
 def _body_fields():
@@ -81,6 +83,7 @@ def test_there_are_fields_to_check():
 def test_no_lax_scalars_in_request_bodies(model, name, kind):
     field = model.model_fields[name]
     adapter = TypeAdapter(typing.Annotated[field.annotation, field])
-    wrong = True if kind is int else 1
+    # a number for a date or a time would be read as seconds since 1970
+    wrong = {int: True, bool: 1, dt.date: 0, dt.datetime: 1_700_000_000}[kind]
     with pytest.raises(ValidationError):
         adapter.validate_python(wrong)

@@ -65,6 +65,17 @@ IsoDate = Annotated[dt.date, BeforeValidator(_iso_date),
                     Field(description="Calendar date, ISO 8601 (YYYY-MM-DD)")]
 
 
+def _iso_datetime(value: object) -> object:
+    """Only a date and time written out (pydantic would also take Unix timestamps)."""
+    if isinstance(value, dt.datetime | str):
+        return value
+    raise ValueError("a date and time in RFC 3339 (e.g. 2027-01-31T12:00:00Z) is expected")
+
+
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_datetime),
+                        Field(description="Date and time, RFC 3339")]
+
+
 def _currency(value: str) -> str:
     from prm_platform.money import minor_units
 

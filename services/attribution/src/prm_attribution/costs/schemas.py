@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from prm_platform.money import Money
+from prm_platform.types import IsoDate
 
 VendorFigureKind = Literal["total_pipeline", "acquisition_cost"]
 
@@ -19,8 +20,8 @@ class AttributionVendorFigureIn(BaseModel):
         "total_pipeline: the vendor's whole pipeline created in the period, every channel "
         "(one per period and currency); acquisition_cost: a cost line of acquiring partners "
         "in the period (recruitment, events, onboarding staff), as many as there are"))
-    period_from: dt.date = Field(description="First day of the period")
-    period_to: dt.date = Field(description="The day after the period")
+    period_from: IsoDate = Field(description="First day of the period")
+    period_to: IsoDate = Field(description="The day after the period")
     amount: Money
     partner_type: Annotated[str, StringConstraints(min_length=1, max_length=40)] | None = \
         Field(default=None, description="An acquisition cost of partners of this type only")

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from prm_platform.money import Money, minor_units
-from prm_platform.types import Currency
+from prm_platform.types import Currency, IsoDate
 
 Rate = Annotated[str, Field(pattern=r"^[0-9]{1,13}(\.[0-9]{1,10})?$", examples=["1.0825"],
                             description="Units of the base currency per unit of `currency` "
@@ -19,7 +19,7 @@ class AttributionFxRateIn(BaseModel):
 
     currency: Currency
     rate: Rate
-    valid_on: dt.date = Field(description="The rate holds from this day until the next rate "
+    valid_on: IsoDate = Field(description="The rate holds from this day until the next rate "
                               "of the currency")
 
 

@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_
 
 from prm_incentives.money import SignedAmount, money, text_of
 from prm_platform.money import Money
-from prm_platform.types import Currency
+from prm_platform.types import Currency, IsoDate
 
 _ACCOUNT = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b"
 _OTHER = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5c"
@@ -205,7 +205,7 @@ class FxRateIn(BaseModel):
     base: Currency
     quote: Currency
     rate: Rate
-    effective_on: dt.date
+    effective_on: IsoDate
 
     @model_validator(mode="after")
     def _valid(self) -> "FxRateIn":
@@ -248,7 +248,7 @@ class ConversionIn(BaseModel):
     source_account_id: uuid.UUID
     destination_account_id: uuid.UUID
     amount: Money = Field(description="Taken from the source, in its currency.")
-    business_date: dt.date = Field(description="The date of the business event: the rate "
+    business_date: IsoDate = Field(description="The date of the business event: the rate "
                                    "recorded on or last before it is used.")
     reference: Reference | None = None
 

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, m
 
 from prm_incentives.money import money, to_minor
 from prm_platform.money import Money
+from prm_platform.types import IsoDate
 
 _ID = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b"
 _PARTNER = "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f"
@@ -149,8 +150,8 @@ class FundRequestIn(BaseModel):
     activity_type: ActivityType
     title: Annotated[str, Field(min_length=1, max_length=200)]
     description: Text | None = None
-    start_date: dt.date
-    end_date: dt.date
+    start_date: IsoDate
+    end_date: IsoDate
     planned_cost: Money = Field(description="Reserved from the allocation at submission.")
     expected_outcomes: Annotated[str, Field(min_length=1, max_length=2000)]
     expected_leads: Annotated[StrictInt | None, Field(ge=0, le=1_000_000)] = None
@@ -175,8 +176,8 @@ class FundRequestPatch(BaseModel):
     activity_type: ActivityType | None = None
     title: Annotated[str | None, Field(min_length=1, max_length=200)] = None
     description: Text | None = None
-    start_date: dt.date | None = None
-    end_date: dt.date | None = None
+    start_date: IsoDate | None = None
+    end_date: IsoDate | None = None
     planned_cost: Money | None = None
     expected_outcomes: Annotated[str | None, Field(min_length=1, max_length=2000)] = None
     expected_leads: Annotated[StrictInt | None, Field(ge=0, le=1_000_000)] = None

@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from prm_incentives.money import money
 from prm_platform.money import Money, minor_units
-from prm_platform.types import Currency
+from prm_platform.types import Currency, IsoDate
 
 _BATCH = "0193c1d0-7777-7e3f-8a9b-0c1d2e3f4a5b"
 _PARTNER = "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f"
@@ -27,8 +27,8 @@ class PayoutBatchIn(BaseModel):
 
     partner_id: uuid.UUID
     currency: Currency
-    period_from: dt.date = Field(description="Amounts that became payable on or after this")
-    period_to: dt.date = Field(description="... and on or before this")
+    period_from: IsoDate = Field(description="Amounts that became payable on or after this")
+    period_to: IsoDate = Field(description="... and on or before this")
 
     @model_validator(mode="after")
     def _valid(self) -> "PayoutBatchIn":
@@ -82,7 +82,7 @@ class PayoutPaymentIn(BaseModel):
     payment_reference: PaymentReference = Field(description="The finance system's reference "
                                                 "of the payment; the same one again is a "
                                                 "no-op")
-    paid_on: dt.date
+    paid_on: IsoDate
 
 
 class PayoutLineOut(BaseModel):

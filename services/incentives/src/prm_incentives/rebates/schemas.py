@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from prm_incentives.money import money, to_minor
 from prm_platform.money import Money, minor_units
-from prm_platform.types import Currency, DecimalText, Name
+from prm_platform.types import Currency, DecimalText, IsoDate, Name
 
 _ID = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b"
 _PROGRAMME = "0193c1d0-4444-7e3f-8a9b-0c1d2e3f4a5b"
@@ -61,8 +61,8 @@ class RebateProgrammeIn(BaseModel):
                                "the partner's trailing won volume")
     trailing_days: StrictInt = Field(default=365, ge=1, le=731, description="The trailing period "
                                "volume bands are measured over")
-    starts_on: dt.date = Field(description="Deals closed on or after this date accrue")
-    ends_on: dt.date | None = Field(default=None, description="Deals closed after this date "
+    starts_on: IsoDate = Field(description="Deals closed on or after this date accrue")
+    ends_on: IsoDate | None = Field(default=None, description="Deals closed after this date "
                                     "do not accrue")
     rules: list[RebateRule] = Field(min_length=1, max_length=50)
 
@@ -204,8 +204,8 @@ class RebateTrueUpIn(BaseModel):
         {"partner_id": _PARTNER, "period_from": "2025-01-01", "period_to": "2025-03-31"}]})
 
     partner_id: uuid.UUID
-    period_from: dt.date
-    period_to: dt.date
+    period_from: IsoDate
+    period_to: IsoDate
 
     @model_validator(mode="after")
     def _period(self) -> "RebateTrueUpIn":

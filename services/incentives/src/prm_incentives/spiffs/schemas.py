@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from prm_incentives.money import SignedAmount, money
 from prm_platform.money import Money, minor_units
-from prm_platform.types import DecimalText, Name
+from prm_platform.types import DecimalText, IsoDate, Name
 
 _ID = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b"
 _SPIFF = "0193c1d0-6666-7e3f-8a9b-0c1d2e3f4a5b"
@@ -28,8 +28,8 @@ class SpiffIn(BaseModel):
         "partner_cap": {"amount": "2500.00", "currency": "EUR"}}]})
 
     name: Name
-    starts_on: dt.date = Field(description="Deals closed on or after this date earn it")
-    ends_on: dt.date = Field(description="Deals closed after this date do not")
+    starts_on: IsoDate = Field(description="Deals closed on or after this date earn it")
+    ends_on: IsoDate = Field(description="Deals closed after this date do not")
     fixed_amount: Money | None = Field(default=None, description="A fixed bonus per "
                                        "eligible deal (give this or `rate`)")
     rate: Annotated[DecimalText, Field(gt=Decimal(0), le=Decimal(100))] | None = Field(

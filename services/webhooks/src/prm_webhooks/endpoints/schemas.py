@@ -13,6 +13,7 @@ from pydantic import (
     field_validator,
 )
 
+from prm_platform.types import IsoDateTime
 from prm_webhooks.endpoints.filters import FILTER_PATTERN, normalise
 
 MAX_FILTERS = 50
@@ -201,7 +202,7 @@ class WebhookRecovery(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"since": "2026-11-22T00:00:00Z"}]})
 
-    since: dt.datetime = Field(description="Deliveries created at or after this time "
+    since: IsoDateTime = Field(description="Deliveries created at or after this time "
                                "(RFC 3339)")
 
     @field_validator("since")
