@@ -6,6 +6,7 @@ minor unit.
 """
 
 import datetime as dt
+import functools
 import uuid
 from typing import Any
 
@@ -133,6 +134,18 @@ def test_credits_and_kpis_of_deals_won_through_the_deals_service(api, admin):
     ok(api.post("/v1/attribution-vendor-figures", headers=admin, json={
         "kind": "total_pipeline", "period_from": start.isoformat(),
         "period_to": end.isoformat(), "amount": {"amount": "30000.00", "currency": "EUR"}}))
+
+    # The partners' own events (name, type, joining) reach the attribution service's
+    # directory by their own consumer, independently of the deals' events waited for above.
+    def named(partner_id: str) -> str | None:
+        [row] = ok(api.get("/v1/attribution-kpis", headers=admin, params={
+            "from": start.isoformat(), "to": end.isoformat(), "model": "linear",
+            "partner_id": partner_id}))["items"]
+        return row["partner_name"]
+
+    for partner_id in (r1, r2, si):
+        eventually(functools.partial(named, partner_id),
+                   "the partner's events reaching the attribution directory", timeout=90)
 
     def kpis(partner_id: str, model: str, headers=admin) -> dict[str, Any]:
         [row] = ok(api.get("/v1/attribution-kpis", headers=headers, params={

@@ -141,6 +141,18 @@ async def approved_request(client, vendor, partner_headers, partner):
     return approved.json()
 
 
+async def new_claim(app, client, vendor, as_partner, *files):
+    """A new partner's claim with ``files`` on an approved request: its key's headers and the
+    claim."""
+    partner = await new_partner(app)
+    partner_headers = as_partner(partner)
+    fund_request = await approved_request(client, vendor, partner_headers, partner)
+    claimed = await client.post("/v1/mdf/claims", headers=partner_headers,
+                                json=claim_body(fund_request, *files))
+    assert claimed.status_code == 201, claimed.text
+    return partner_headers, claimed.json()
+
+
 def claim_body(fund_request, *files):
     return {"request_id": fund_request["id"], "amount": {"amount": "1500.00", "currency": "EUR"},
             "description": "Webinar held; 31 leads.",
@@ -167,14 +179,9 @@ PHOTO = b"\x89PNG\r\n\x1a\n" + os.urandom(200 * 1024)
 
 async def test_upload_and_download_byte_for_byte(s3_url, prefix, engine, vendor, as_partner):
     async with app_client(s3_settings(s3_url, prefix), engine) as (app, client):
-        partner = await new_partner(app)
-        partner_headers = as_partner(partner)
-        fund_request = await approved_request(client, vendor, partner_headers, partner)
-        claimed = await client.post("/v1/mdf/claims", headers=partner_headers, json=claim_body(
-            fund_request, ("attendees.pdf", "application/pdf", PDF),
-            ("booth.png", "image/png", PHOTO)))
-        assert claimed.status_code == 201, claimed.text
-        claim = claimed.json()
+        partner_headers, claim = await new_claim(app, client, vendor, as_partner,
+                                                 ("attendees.pdf", "application/pdf", PDF),
+                                                 ("booth.png", "image/png", PHOTO))
         proofs = {proof["filename"]: proof for proof in claim["proofs"]}
         assert proofs["attendees.pdf"]["sha256"] == hashlib.sha256(PDF).hexdigest()
         assert proofs["booth.png"]["size"] == len(PHOTO)
@@ -299,13 +306,8 @@ def assert_unavailable(response) -> None:
 async def test_a_changed_object_never_reaches_the_client_whole(s3_url, prefix, engine, vendor,
                                                                as_partner):
     async with app_client(s3_settings(s3_url, prefix), engine) as (app, client):
-        partner = await new_partner(app)
-        partner_headers = as_partner(partner)
-        fund_request = await approved_request(client, vendor, partner_headers, partner)
-        claimed = await client.post("/v1/mdf/claims", headers=partner_headers, json=claim_body(
-            fund_request, ("booth.png", "image/png", PHOTO)))
-        assert claimed.status_code == 201, claimed.text
-        claim = claimed.json()
+        partner_headers, claim = await new_claim(app, client, vendor, as_partner,
+                                                 ("booth.png", "image/png", PHOTO))
         [key] = await objects_under(s3_url, prefix)
         tampered = PHOTO[:-1] + bytes([PHOTO[-1] ^ 1])
         async with s3_client(s3_url) as s3:
@@ -376,13 +378,8 @@ def id_at(moment: dt.datetime) -> uuid.UUID:
 async def test_sweep_deletes_only_old_objects_without_a_row(s3_url, prefix, engine, vendor,
                                                             as_partner):
     async with app_client(s3_settings(s3_url, prefix), engine) as (app, client):
-        partner = await new_partner(app)
-        partner_headers = as_partner(partner)
-        fund_request = await approved_request(client, vendor, partner_headers, partner)
-        claimed = await client.post("/v1/mdf/claims", headers=partner_headers, json=claim_body(
-            fund_request, ("a.pdf", "application/pdf", PDF)))
-        assert claimed.status_code == 201, claimed.text
-        claim = claimed.json()
+        partner_headers, claim = await new_claim(app, client, vendor, as_partner,
+                                                 ("a.pdf", "application/pdf", PDF))
         [claimed_key] = await objects_under(s3_url, prefix)
 
         now = dt.datetime.now(dt.UTC)

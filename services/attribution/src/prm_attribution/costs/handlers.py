@@ -37,6 +37,7 @@ from prm_contracts import (
 from prm_events.consumer import Handler
 from prm_events.envelope import CloudEvent
 from prm_platform.money import minor_units
+from prm_platform.projections import NewestVersion
 
 # Namespace of the ids of cost rows derived from the incentives' items.
 COST_NAMESPACE = uuid.UUID("0193c1d0-7a11-7b00-8000-c0575000c057")
@@ -59,32 +60,35 @@ def _day(event: CloudEvent) -> dt.date:
     return event.time.astimezone(dt.UTC).date()
 
 
+_ACTIVITY = NewestVersion(
+    "mdf_activities", "request_id",
+    {c: None for c in ("request_id", "partner_id", "activity_type", "start_date", "end_date",
+                       "status", "planned_minor", "currency", "version", "updated_at")},
+    newer=("status", "planned_minor", "updated_at", "version"),
+    # Only the submission carries the activity: whatever the order, keep what it said.
+    always={c: f"coalesce(t.{c}, excluded.{c})"
+            for c in ("activity_type", "start_date", "end_date")})
+
+
 async def mdf_request_changed(session: AsyncSession, event: CloudEvent) -> None:
     payload = event.payload()
     assert isinstance(payload, MdfRequestChange)
     submitted = payload if isinstance(payload, MdfRequestSubmittedV1) else None
-    newer = "EXCLUDED.version > mdf_activities.version"
-    await session.execute(text(
-        "INSERT INTO mdf_activities (request_id, partner_id, activity_type, start_date, "
-        "end_date, status, planned_minor, currency, version, updated_at) VALUES (:id, "
-        ":partner, :type, :start, :end, :status, :planned, :currency, :version, :at) "
-        "ON CONFLICT (request_id) DO UPDATE SET "
-        # Only the submission carries the activity: whatever the order, keep what it said.
-        "activity_type = coalesce(mdf_activities.activity_type, EXCLUDED.activity_type), "
-        "start_date = coalesce(mdf_activities.start_date, EXCLUDED.start_date), "
-        "end_date = coalesce(mdf_activities.end_date, EXCLUDED.end_date), "
-        f"status = CASE WHEN {newer} THEN EXCLUDED.status ELSE mdf_activities.status END, "
-        f"planned_minor = CASE WHEN {newer} THEN EXCLUDED.planned_minor "
-        "ELSE mdf_activities.planned_minor END, "
-        "version = greatest(mdf_activities.version, EXCLUDED.version), "
-        f"updated_at = CASE WHEN {newer} THEN EXCLUDED.updated_at "
-        "ELSE mdf_activities.updated_at END"),
-        {"id": payload.request_id, "partner": payload.partner_id,
-         "type": submitted.activity_type if submitted else None,
-         "start": submitted.start_date if submitted else None,
-         "end": submitted.end_date if submitted else None, "status": payload.status,
-         "planned": to_minor(payload.planned_cost), "currency": payload.planned_cost.currency,
-         "version": payload.version, "at": event.time})
+    await _ACTIVITY(session, request_id=payload.request_id, partner_id=payload.partner_id,
+                    activity_type=submitted.activity_type if submitted else None,
+                    start_date=submitted.start_date if submitted else None,
+                    end_date=submitted.end_date if submitted else None,
+                    status=payload.status, planned_minor=to_minor(payload.planned_cost),
+                    currency=payload.planned_cost.currency, version=payload.version,
+                    updated_at=event.time)
+
+
+_COST = NewestVersion(
+    "programme_costs", "id",
+    {c: None for c in ("id", "kind", "partner_id", "deal_id", "mdf_request_id", "source_id",
+                       "amount_minor", "currency", "incurred_on", "version",
+                       "source_event_id")},
+    newer=("amount_minor", "currency", "incurred_on", "deal_id", "source_event_id", "version"))
 
 
 async def _cost(session: AsyncSession, event: CloudEvent, *, kind: str,
@@ -98,21 +102,11 @@ async def _cost(session: AsyncSession, event: CloudEvent, *, kind: str,
             "SELECT incurred_on FROM programme_costs WHERE id = :id"),
             {"id": cost_id(kind, source_id)})).scalar_one_or_none()
         incurred_on = reversed_on or incurred_on
-    newer = "EXCLUDED.version > programme_costs.version"
-    kept = ("amount_minor", "currency", "incurred_on", "deal_id", "source_event_id")
-    await session.execute(text(
-        "INSERT INTO programme_costs (id, kind, partner_id, deal_id, mdf_request_id, "
-        "source_id, amount_minor, currency, incurred_on, version, source_event_id) VALUES ("
-        ":id, :kind, :partner, :deal, :request, :source, :amount, :currency, :on, :version, "
-        ":event) ON CONFLICT (id) DO UPDATE SET "
-        + ", ".join(f"{c} = CASE WHEN {newer} THEN EXCLUDED.{c} ELSE programme_costs.{c} END"
-                    for c in kept)
-        + ", version = greatest(programme_costs.version, EXCLUDED.version)"),
-        {"id": row_id, "kind": kind, "partner": partner_id, "deal": deal_id,
-         "request": mdf_request_id, "source": source_id,
-         "amount": -to_minor(amount) if reversal else to_minor(amount),
-         "currency": amount.currency, "on": incurred_on, "version": version,
-         "event": event.id})
+    await _COST(session, id=row_id, kind=kind, partner_id=partner_id, deal_id=deal_id,
+                mdf_request_id=mdf_request_id, source_id=source_id,
+                amount_minor=-to_minor(amount) if reversal else to_minor(amount),
+                currency=amount.currency, incurred_on=incurred_on, version=version,
+                source_event_id=event.id)
 
 
 async def mdf_claim_approved(session: AsyncSession, event: CloudEvent) -> None:
@@ -123,56 +117,39 @@ async def mdf_claim_approved(session: AsyncSession, event: CloudEvent) -> None:
                 version=payload.version, mdf_request_id=payload.request_id)
 
 
-async def rebate_accrued(session: AsyncSession, event: CloudEvent) -> None:
+# Accruals and their reversals, by event type: the cost's kind, and whether it takes back.
+_ACCRUALS: dict[str, tuple[str, bool]] = {
+    RebateAccruedV1.event_type: ("rebate", False), RebateReversedV1.event_type: ("rebate", True),
+    SpiffAccruedV1.event_type: ("spiff", False), SpiffReversedV1.event_type: ("spiff", True)}
+
+
+async def accrual_changed(session: AsyncSession, event: CloudEvent) -> None:
     payload = event.payload()
-    assert isinstance(payload, RebateAccruedV1)
-    await _cost(session, event, kind="rebate", source_id=payload.accrual_id,
+    assert isinstance(payload, RebateAccruedV1 | RebateReversedV1 | SpiffAccruedV1
+                      | SpiffReversedV1)
+    kind, reversal = _ACCRUALS[event.type]
+    await _cost(session, event, kind=kind, source_id=payload.accrual_id,
                 partner_id=payload.partner_id, amount=payload.amount, version=payload.version,
-                deal_id=payload.deal_id)
+                deal_id=payload.deal_id, reversal=reversal)
 
 
-async def spiff_accrued(session: AsyncSession, event: CloudEvent) -> None:
-    payload = event.payload()
-    assert isinstance(payload, SpiffAccruedV1)
-    await _cost(session, event, kind="spiff", source_id=payload.accrual_id,
-                partner_id=payload.partner_id, amount=payload.amount, version=payload.version,
-                deal_id=payload.deal_id)
-
-
-async def rebate_reversed(session: AsyncSession, event: CloudEvent) -> None:
-    payload = event.payload()
-    assert isinstance(payload, RebateReversedV1)
-    await _cost(session, event, kind="rebate", source_id=payload.accrual_id,
-                partner_id=payload.partner_id, amount=payload.amount, version=payload.version,
-                deal_id=payload.deal_id, reversal=True)
-
-
-async def spiff_reversed(session: AsyncSession, event: CloudEvent) -> None:
-    payload = event.payload()
-    assert isinstance(payload, SpiffReversedV1)
-    await _cost(session, event, kind="spiff", source_id=payload.accrual_id,
-                partner_id=payload.partner_id, amount=payload.amount, version=payload.version,
-                deal_id=payload.deal_id, reversal=True)
+_PAYOUT = NewestVersion(
+    "payouts", "batch_id",
+    {c: None for c in ("batch_id", "partner_id", "total_minor", "currency", "status",
+                       "paid_on", "payment_reference", "version")},
+    newer=("total_minor", "currency", "status", "version"),
+    always={c: f"coalesce(t.{c}, excluded.{c})" for c in ("paid_on", "payment_reference")})
 
 
 async def payout_changed(session: AsyncSession, event: CloudEvent) -> None:
     payload = event.payload()
     assert isinstance(payload, PayoutBatchChange)
     paid = payload if isinstance(payload, PayoutPaidV1) else None
-    newer = "EXCLUDED.version > payouts.version"
-    await session.execute(text(
-        "INSERT INTO payouts (batch_id, partner_id, total_minor, currency, status, paid_on, "
-        "payment_reference, version) VALUES (:id, :partner, :total, :currency, :status, "
-        ":paid_on, :reference, :version) ON CONFLICT (batch_id) DO UPDATE SET "
-        + ", ".join(f"{c} = CASE WHEN {newer} THEN EXCLUDED.{c} ELSE payouts.{c} END"
-                    for c in ("total_minor", "currency", "status"))
-        + ", paid_on = coalesce(payouts.paid_on, EXCLUDED.paid_on), "
-        "payment_reference = coalesce(payouts.payment_reference, EXCLUDED.payment_reference), "
-        "version = greatest(payouts.version, EXCLUDED.version)"),
-        {"id": payload.batch_id, "partner": payload.partner_id,
-         "total": to_minor(payload.total), "currency": payload.total.currency,
-         "status": payload.status, "paid_on": paid.paid_on if paid else None,
-         "reference": paid.payment_reference if paid else None, "version": payload.version})
+    await _PAYOUT(session, batch_id=payload.batch_id, partner_id=payload.partner_id,
+                  total_minor=to_minor(payload.total), currency=payload.total.currency,
+                  status=payload.status, paid_on=paid.paid_on if paid else None,
+                  payment_reference=paid.payment_reference if paid else None,
+                  version=payload.version)
 
 
 HANDLERS: dict[str, Handler] = {
@@ -180,10 +157,7 @@ HANDLERS: dict[str, Handler] = {
        for model in (MdfRequestSubmittedV1, MdfRequestApprovedV1, MdfRequestRejectedV1,
                      MdfRequestExpiredV1)},
     MdfClaimApprovedV1.event_type: mdf_claim_approved,
-    RebateAccruedV1.event_type: rebate_accrued,
-    SpiffAccruedV1.event_type: spiff_accrued,
-    RebateReversedV1.event_type: rebate_reversed,
-    SpiffReversedV1.event_type: spiff_reversed,
+    **dict.fromkeys(_ACCRUALS, accrual_changed),
     PayoutApprovedV1.event_type: payout_changed,
     PayoutPaidV1.event_type: payout_changed,
 }
