@@ -7,7 +7,7 @@ from aiokafka import AIOKafkaConsumer
 from sqlalchemy import text
 
 from prm_contracts import PartnerSnapshot, PartnerUpdatedV1, dead_letter_topic
-from prm_events.consumer import EventConsumer
+from prm_events.consumer import EventConsumer, Part
 from prm_events.envelope import CloudEvent, new_event
 from prm_events.kafka import ensure_topics, make_consumer, make_producer
 from prm_platform.db import make_sessionmaker
@@ -159,4 +159,75 @@ async def test_a_fetch_is_applied_in_one_transaction_and_a_poison_costs_only_its
         assert applied == 59
         # far fewer transactions than events: fetches went in together
         assert moments < applied / 2
+    await producer.stop()
+
+
+async def test_parts_share_one_consumer_and_fail_alone(prm_infra):
+    """Two parts read one topic with one consumer (a third part reads another topic): each
+    applies every event under its own inbox name, in one transaction per fetch; the part whose
+    handler refuses an event dead-letters it alone, naming itself, and the other part's effect
+    of that event stays."""
+    settings = ServiceSettings()
+    shared, other = (f"test.parts.{uuid.uuid4().hex[:8]}" for _ in range(2))
+    await ensure_topics(settings, [shared, other, dead_letter_topic(shared)])
+    names = [f"n{i:02d}" for i in range(20)]
+    names[7] = "poison"
+    events = [event(name) for name in names]
+    elsewhere = event("elsewhere")
+    producer = make_producer(settings)
+    await producer.start()
+    for e in events:
+        await producer.send(shared, key=b"one-partition", value=e.to_json())
+    await producer.send(other, key=b"k", value=elsewhere.to_json())
+    await producer.flush()
+
+    async def lenient(session, event: CloudEvent) -> None:
+        await session.execute(text("INSERT INTO effects VALUES (:id, :name)"),
+                              {"id": event.id, "name": "lenient " + event.data["partner"]["name"]})
+
+    async with scratch_schema(prm_infra, EFFECTS) as (engine, _):
+        runner = EventConsumer.shared("test.events", [
+            Part("test.strict", (shared,), {PartnerUpdatedV1.event_type: effect}, 2),
+            Part("test.lenient", (shared, other), {PartnerUpdatedV1.event_type: lenient}),
+            Part("test.unrelated", (other,), {}),
+        ], make_sessionmaker(engine), producer, retry_delay=0.01)
+        assert runner.topics == sorted([shared, other])
+        wanted = sorted([n for n in names if n != "poison"]
+                        + [f"lenient {n}" for n in [*names, "elsewhere"]])
+
+        async def effects():
+            async with engine.connect() as c:
+                return (await c.execute(text("SELECT name FROM effects ORDER BY name"))
+                        ).scalars().all()
+
+        async def all_done():
+            return await effects() == wanted
+
+        kafka_consumer = make_consumer(settings, f"group-{uuid.uuid4().hex[:8]}", *runner.topics)
+        await kafka_consumer.start()
+        await consume_until(runner, kafka_consumer, all_done)
+        await kafka_consumer.stop()
+        assert await effects() == wanted
+
+        async with engine.connect() as c:
+            rows = (await c.execute(text(
+                "SELECT consumer, outcome, count(*) FROM inbox GROUP BY consumer, outcome"))
+            ).all()
+        assert {(consumer, outcome): n for consumer, outcome, n in rows} == {
+            ("test.strict", "applied"): 19, ("test.strict", "dead_lettered"): 1,
+            ("test.lenient", "applied"): 21, ("test.unrelated", "ignored"): 1}
+
+        dlt = AIOKafkaConsumer(dead_letter_topic(shared),
+                               bootstrap_servers=settings.kafka_bootstrap,
+                               auto_offset_reset="earliest", group_id=f"dlt-{uuid.uuid4().hex}")
+        await dlt.start()
+        dead = []
+        for _ in range(20):
+            for records in (await dlt.getmany(timeout_ms=250)).values():
+                dead += records
+            if dead:
+                break
+        await dlt.stop()
+        assert [(r.value, dict(r.headers)["dlt_consumer"]) for r in dead] == [
+            (events[7].to_json(), b"test.strict")]
     await producer.stop()

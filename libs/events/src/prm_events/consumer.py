@@ -11,13 +11,20 @@ transaction (up to ``batch_size``): a commit per event capped a consumer at a fe
 second, far below what a burst brings. If one of them fails, the transaction is rolled back;
 those before it are applied together again, it alone is retried (and perhaps dead-lettered),
 then the rest go on together, so a poison message costs only itself.
+
+A worker's subscriptions share one consumer (``Part`` each): every record is fetched, parsed
+and committed once, and the parts whose topics it is on apply it in the same transaction, each
+under its own inbox name. A part whose handler fails is retried and dead-lettered alone; the
+others' effects of that event are kept. Each subscription reading the topic for itself cost the
+broker a fetch stream, and the database a transaction, per subscription and event.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -44,14 +51,28 @@ def _is_outage(exc: BaseException) -> bool:
 
 
 PURGE_BATCH = 1000
-# The inbox rows of a batch in one statement, written once (not built per batch).
+# The inbox rows of a batch, for every part, in one statement written once (not built per batch).
 _RECORD_MANY = text(
     "INSERT INTO inbox (consumer, event_id, event_type, outcome) "
-    "SELECT :consumer, e.id, e.type, e.outcome FROM unnest(CAST(:ids AS uuid[]), "
-    "CAST(:types AS text[]), CAST(:outcomes AS text[])) AS e(id, type, outcome) "
-    "ON CONFLICT DO NOTHING RETURNING event_id")
+    "SELECT e.consumer, e.id, e.type, e.outcome FROM unnest(CAST(:consumers AS text[]), "
+    "CAST(:ids AS uuid[]), CAST(:types AS text[]), CAST(:outcomes AS text[])) "
+    "AS e(consumer, id, type, outcome) "
+    "ON CONFLICT DO NOTHING RETURNING consumer, event_id")
 COMMIT_TIMEOUT_SECONDS = 10.0
 MAX_COMMIT_FAILURES = 10
+
+
+@dataclass(frozen=True)
+class Part:
+    """One subscription of a consumer: its inbox name, its topics, its handlers by event type."""
+
+    name: str
+    topics: tuple[str, ...]
+    handlers: Mapping[str, Handler]
+    max_attempts: int = 5
+
+    def outcome(self, event: CloudEvent) -> str:
+        return "applied" if event.type in self.handlers else "ignored"
 
 
 class EventFailed(Exception):
@@ -82,10 +103,13 @@ async def purge_inbox(session: AsyncSession, older_than_days: int, batch: int = 
 
 
 class EventConsumer:
+    """One consumer applying the events of its topics for one or more parts. Built with a name,
+    topics and handlers, it is one part of that name; ``shared`` builds one for several."""
+
     def __init__(
         self,
         name: str,
-        topics: list[str],
+        topics: Sequence[str],
         handlers: Mapping[str, Handler],
         sessionmaker: async_sessionmaker[AsyncSession],
         producer: AIOKafkaProducer,
@@ -93,24 +117,44 @@ class EventConsumer:
         max_attempts: int = 5,
         retry_delay: float = 0.2,
         batch_size: int = 200,
+        parts: Sequence[Part] = (),
     ) -> None:
         self.name = name
-        self.topics = topics
-        self.handlers = handlers
+        self.parts = list(parts) or [Part(name, tuple(topics), handlers, max_attempts)]
+        self.topics = sorted({topic for part in self.parts for topic in part.topics})
         self.sessionmaker = sessionmaker
         self.producer = producer
-        self.max_attempts = max_attempts
         self.retry_delay = retry_delay
         self.batch_size = batch_size
+        self._by_topic: dict[str, list[Part]] = {}
 
-    async def apply(self, event: CloudEvent) -> bool:
-        """Apply one event in one transaction. Returns False if it had been applied before."""
-        handler = self.handlers.get(event.type)
+    @classmethod
+    def shared(cls, name: str, parts: Sequence[Part],
+               sessionmaker: async_sessionmaker[AsyncSession], producer: AIOKafkaProducer,
+               *, retry_delay: float = 0.2, batch_size: int = 200) -> EventConsumer:
+        """One consumer (``name`` in logs) for several parts, each with its own inbox name."""
+        return cls(name, (), {}, sessionmaker, producer, parts=parts, retry_delay=retry_delay,
+                   batch_size=batch_size)
+
+    def parts_of(self, topic: str) -> list[Part]:
+        """The parts a record of ``topic`` is for."""
+        if topic not in self._by_topic:
+            self._by_topic[topic] = [p for p in self.parts if topic in p.topics]
+        return self._by_topic[topic]
+
+    async def apply(self, event: CloudEvent, part: Part | None = None) -> bool:
+        """Apply one event for one part (the only one if not named) in one transaction.
+        Returns False if that part had applied it before."""
+        if part is None:
+            if len(self.parts) != 1:
+                raise ValueError(f"{self.name} has {len(self.parts)} parts: name one")
+            part = self.parts[0]
+        handler = part.handlers.get(event.type)
         async with self.sessionmaker() as session:
             recorded = await session.execute(
                 insert(inbox)
-                .values(consumer=self.name, event_id=event.id, event_type=event.type,
-                        outcome="applied" if handler else "ignored")
+                .values(consumer=part.name, event_id=event.id, event_type=event.type,
+                        outcome=part.outcome(event))
                 .on_conflict_do_nothing()
                 .returning(inbox.c.event_id)
             )
@@ -122,58 +166,69 @@ class EventConsumer:
             await session.commit()
             return True
 
-    async def apply_batch(self, events: list[CloudEvent]) -> int:
-        """Apply events of one partition, in order, in one transaction; each once. Returns how
-        many were new. Each handler starts from an empty identity map, as with a session of
-        its own, so that none reads objects another changed beneath the ORM. A failing handler
-        raises ``EventFailed`` naming its event's index."""
+    async def apply_batch(self, events: list[CloudEvent], parts: Sequence[Part] | None = None
+                          ) -> int:
+        """Apply events of one partition, in order, in one transaction, for each of ``parts``
+        (all by default); each once per part. Returns how many (part, event) pairs were new.
+        Each handler starts from an empty identity map, as with a session of its own, so that
+        none reads objects another changed beneath the ORM. A failing handler raises
+        ``EventFailed`` naming its event's index."""
+        parts = self.parts if parts is None else parts
         unique = list({event.id: event for event in events}.values())
+        pairs = [(part, event) for part in parts for event in unique]
         async with self.sessionmaker() as session:
             recorded = await session.execute(_RECORD_MANY, {
-                "consumer": self.name, "ids": [event.id for event in unique],
-                "types": [event.type for event in unique],
-                "outcomes": ["applied" if event.type in self.handlers else "ignored"
-                             for event in unique]})
-            fresh = set(recorded.scalars())
+                "consumers": [part.name for part, _ in pairs],
+                "ids": [event.id for _, event in pairs],
+                "types": [event.type for _, event in pairs],
+                "outcomes": [part.outcome(event) for part, event in pairs]})
+            fresh = {(name, event_id) for name, event_id in recorded.all()}
+            new = len(fresh)
             for index, event in enumerate(events):
-                if event.id not in fresh:
-                    continue
-                fresh.discard(event.id)  # the same event twice in one fetch: applied once
-                handler = self.handlers.get(event.type)
-                if handler is None:
-                    continue
-                try:
-                    await handler(session, event)
-                    await session.flush()
-                except Exception as exc:
-                    raise EventFailed(index) from exc
-                session.expunge_all()
+                for part in parts:
+                    if (part.name, event.id) not in fresh:
+                        continue
+                    fresh.discard((part.name, event.id))  # twice in one fetch: applied once
+                    handler = part.handlers.get(event.type)
+                    if handler is None:
+                        continue
+                    try:
+                        await handler(session, event)
+                        await session.flush()
+                    except Exception as exc:
+                        raise EventFailed(index) from exc
+                    session.expunge_all()
             await session.commit()
-            return len(unique) - len(fresh)
+            return new
 
     async def handle_batch(self, records: list[ConsumerRecord]) -> None:
         """Apply a fetch of one partition: together where possible, one by one where not."""
+        parts = self.parts_of(records[0].topic) if records else []
+        if not parts:
+            return
         pending: list[tuple[ConsumerRecord, CloudEvent]] = []
         for record in records:
             try:
                 pending.append((record, CloudEvent.from_json(record.value)))
             except (ValidationError, ValueError) as exc:
-                await self._apply_together(pending)
+                await self._apply_together(pending, parts)
                 pending = []
-                await self.dead_letter(record, f"not a CloudEvent: {exc}", event=None)
+                await self.dead_letter(record, f"not a CloudEvent: {exc}", event=None,
+                                       part=None)
                 continue
             if len(pending) >= self.batch_size:
-                await self._apply_together(pending)
+                await self._apply_together(pending, parts)
                 pending = []
-        await self._apply_together(pending)
+        await self._apply_together(pending, parts)
 
-    async def _apply_together(self, pending: list[tuple[ConsumerRecord, CloudEvent]]) -> None:
+    async def _apply_together(self, pending: list[tuple[ConsumerRecord, CloudEvent]],
+                              parts: Sequence[Part]) -> None:
         while pending:
             if len(pending) == 1:
                 await self.handle(*pending[0])
                 return
             try:
-                await self.apply_batch([event for _, event in pending])
+                await self.apply_batch([event for _, event in pending], parts)
                 return
             except asyncio.CancelledError:
                 raise
@@ -188,9 +243,9 @@ class EventConsumer:
                 # dead-lettered), then the rest together again.
                 head, (record, event) = pending[:failed.index], pending[failed.index]
                 pending = pending[failed.index + 1:]
-                await self._apply_together(head)
+                await self._apply_together(head, parts)
                 await self.handle(record, event)
-            except Exception as exc:  # the inbox row or the commit itself
+            except Exception as exc:  # the inbox rows or the commit itself
                 if _is_outage(exc):
                     log.warning("%s: outage while applying %d events, retrying: %r",
                                 self.name, len(pending), exc)
@@ -203,50 +258,60 @@ class EventConsumer:
                 return
 
     async def handle(self, record: ConsumerRecord, event: CloudEvent | None = None) -> None:
+        """Apply one record for each part it is for, each in its own transaction: a part
+        that keeps failing is dead-lettered alone."""
         if event is None:
             try:
                 event = CloudEvent.from_json(record.value)
             except (ValidationError, ValueError) as exc:
-                await self.dead_letter(record, f"not a CloudEvent: {exc}", event=None)
+                await self.dead_letter(record, f"not a CloudEvent: {exc}", event=None,
+                                       part=None)
                 return
+        for part in self.parts_of(record.topic):
+            await self._handle_part(part, record, event)
+
+    async def _handle_part(self, part: Part, record: ConsumerRecord, event: CloudEvent
+                           ) -> None:
         attempt = 0
         while True:
             try:
-                await self.apply(event)
+                await self.apply(event, part)
                 return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 if _is_outage(exc):
-                    log.warning("%s: outage while applying %s, retrying: %r", self.name,
+                    log.warning("%s: outage while applying %s, retrying: %r", part.name,
                                 event.id, exc)
                     await asyncio.sleep(1.0)
                     continue
                 attempt += 1
-                if attempt >= self.max_attempts:
-                    log.error("%s: %s %s failed %d times, dead-lettering: %r", self.name,
+                if attempt >= part.max_attempts:
+                    log.error("%s: %s %s failed %d times, dead-lettering: %r", part.name,
                               event.type, event.id, attempt, exc)
-                    await self.dead_letter(record, repr(exc), event=event)
+                    await self.dead_letter(record, repr(exc), event=event, part=part)
                     return
                 await asyncio.sleep(self.retry_delay * 2 ** (attempt - 1))
 
     async def dead_letter(self, record: ConsumerRecord, error: str,
-                          event: CloudEvent | None) -> None:
+                          event: CloudEvent | None, part: Part | None) -> None:
+        """Park ``record`` on its dead-letter topic, naming the part that gave up on it (the
+        consumer, when the record is no event at all and so none of its parts can take it)."""
         await self.producer.send_and_wait(
             dead_letter_topic(record.topic),
             key=record.key,
             value=record.value,
             headers=[
-                ("dlt_consumer", self.name.encode()),
+                ("dlt_consumer", (part.name if part else self.name).encode()),
                 ("dlt_error", error[:2000].encode()),
                 ("dlt_source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
             ],
         )
-        if event is not None:  # a replay of the topic must not dead-letter it again
+        if event is not None and part is not None:  # a replay must not dead-letter it again
             async with self.sessionmaker() as session:
                 await session.execute(
                     insert(inbox)
-                    .values(consumer=self.name, event_id=event.id, event_type=event.type,
+                    .values(consumer=part.name, event_id=event.id, event_type=event.type,
                             outcome="dead_lettered")
                     .on_conflict_do_nothing()
                 )
@@ -264,25 +329,27 @@ class EventConsumer:
                 log.warning("%s: fetch failed: %r", self.name, exc)
                 await asyncio.sleep(1.0)
                 continue
-            for partition, records in batches.items():
+            for records in batches.values():
                 await self.handle_batch(records)
-                await self._commit(consumer, partition, records[-1].offset + 1)
+            if batches:  # every partition's position in one request
+                await self._commit(consumer, {partition: records[-1].offset + 1
+                                              for partition, records in batches.items()})
             alive()
 
-    async def _commit(self, consumer: AIOKafkaConsumer, partition: TopicPartition,
-                      offset: int) -> None:
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]
+                      ) -> None:
         """Commit, bounded in time. A failure is survivable (rebalanced away: the next owner
         re-reads from the last commit and the inbox turns the repeats into no-ops), but one
         that keeps recurring (a topic recreated under the consumer, a broker that lost its
         groups) is not: the consumer stops, so the worker exits and is started afresh, which
         re-seeks from the committed position."""
         try:
-            await asyncio.wait_for(consumer.commit({partition: offset}), COMMIT_TIMEOUT_SECONDS)
+            await asyncio.wait_for(consumer.commit(offsets), COMMIT_TIMEOUT_SECONDS)
             self._commit_failures = 0
         except (CommitFailedError, KafkaError, TimeoutError) as exc:
             self._commit_failures += 1
-            log.warning("%s: commit of %s@%d failed (%d in a row): %r", self.name, partition,
-                        offset, self._commit_failures, exc)
+            log.warning("%s: commit of %s failed (%d in a row): %r", self.name, offsets,
+                        self._commit_failures, exc)
             if self._commit_failures >= MAX_COMMIT_FAILURES:
                 raise ConsumerStalled(f"{self.name}: {self._commit_failures} commits failed in "
                                       "a row; restarting the consumer") from exc

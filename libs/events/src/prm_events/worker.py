@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from prm_contracts import dead_letter_topic
 from prm_events import consumer, outbox
 from prm_events.access import consumer_group
-from prm_events.consumer import EventConsumer, Handler, purge_inbox
+from prm_events.consumer import EventConsumer, Handler, Part, purge_inbox
 from prm_events.heartbeat import Heartbeat
 from prm_events.kafka import ensure_topics, make_consumer, make_producer
 from prm_events.outbox import OutboxRelay, purge_published
@@ -31,7 +31,8 @@ log = logging.getLogger("prm.worker")
 
 @dataclass
 class Subscription:
-    """One consumer (its own consumer group) with its handler map."""
+    """One concern of the worker's consumer: its inbox name, topics and handler map. A worker
+    reads all its subscriptions' topics with one consumer (group ``<service>.events``)."""
 
     name: str
     topics: list[str]
@@ -67,6 +68,8 @@ class WorkerSpec:
 
 
 PURGE_INTERVAL = dt.timedelta(hours=1)
+# The worker's one consumer: its group is ``<service>.events``, its liveness loop "events".
+CONSUMER = "events"
 
 
 def platform_jobs(settings: ServiceSettings) -> list[Job]:
@@ -110,15 +113,16 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
         scheduler = Scheduler(sessionmaker, [*platform_jobs(settings), *spec.jobs])
         tasks.append(asyncio.create_task(scheduler.run(stop, heartbeat.loop("scheduler")),
                                          name="scheduler"))
-        for sub in spec.subscriptions:
-            group = consumer_group(spec.service, sub.name)
-            kafka_consumer = make_consumer(settings, group, *sub.topics)
+        if spec.subscriptions:
+            group = consumer_group(spec.service, CONSUMER)
+            runner = EventConsumer.shared(group, [
+                Part(consumer_group(spec.service, sub.name), tuple(sub.topics), sub.handlers,
+                     sub.max_attempts) for sub in spec.subscriptions], sessionmaker, producer)
+            kafka_consumer = make_consumer(settings, group, *runner.topics)
             await kafka_consumer.start()
             consumers.append(kafka_consumer)
-            runner = EventConsumer(group, sub.topics, sub.handlers,
-                                   sessionmaker, producer, max_attempts=sub.max_attempts)
             tasks.append(asyncio.create_task(
-                runner.run(kafka_consumer, stop, heartbeat.loop(sub.name)), name=sub.name))
+                runner.run(kafka_consumer, stop, heartbeat.loop(CONSUMER)), name=CONSUMER))
         for name, service_loop in spec.loops.items():
             tasks.append(asyncio.create_task(
                 service_loop(sessionmaker, stop, heartbeat.loop(name)), name=name))
