@@ -6,11 +6,12 @@ after that transaction committed. A handler that keeps failing (a poison message
 ``max_attempts`` times, then the message goes to ``<topic>.dlt`` with its error and the consumer
 moves on. Database or broker outages are not poison: those are retried until they pass.
 
-The messages of one fetch from one partition are applied together, in their order, in one
-transaction (up to ``batch_size``): a commit per event capped a consumer at a few dozen events a
-second, far below what a burst brings. If one of them fails, the transaction is rolled back;
-those before it are applied together again, it alone is retried (and perhaps dead-lettered),
-then the rest go on together, so a poison message costs only itself.
+The messages of one poll (every partition's, each partition's in its order) are applied
+together in one transaction (up to ``batch_size``): a commit per event capped a consumer at a
+few dozen events a second, far below what a burst brings, and a transaction per partition
+still split a poll three ways. If one of them fails, the transaction is rolled back; those
+before it are applied together again, it alone is retried (and perhaps dead-lettered), then
+the rest go on together, so a poison message costs only itself.
 
 A worker's subscriptions share one consumer (``Part`` each): every record is fetched, parsed
 and committed once, and the parts whose topics it is on apply it in the same transaction, each
@@ -73,6 +74,15 @@ class Part:
 
     def outcome(self, event: CloudEvent) -> str:
         return "applied" if event.type in self.handlers else "ignored"
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A record of a poll, its event, and the parts it is for."""
+
+    record: ConsumerRecord
+    event: CloudEvent
+    parts: Sequence[Part]
 
 
 class EventFailed(Exception):
@@ -166,16 +176,18 @@ class EventConsumer:
             await session.commit()
             return True
 
-    async def apply_batch(self, events: list[CloudEvent], parts: Sequence[Part] | None = None
-                          ) -> int:
-        """Apply events of one partition, in order, in one transaction, for each of ``parts``
-        (all by default); each once per part. Returns how many (part, event) pairs were new.
-        Each handler starts from an empty identity map, as with a session of its own, so that
-        none reads objects another changed beneath the ORM. A failing handler raises
-        ``EventFailed`` naming its event's index."""
-        parts = self.parts if parts is None else parts
-        unique = list({event.id: event for event in events}.values())
-        pairs = [(part, event) for part in parts for event in unique]
+    async def apply_batch(self, events: list[CloudEvent],
+                          parts: Sequence[Sequence[Part]] | None = None) -> int:
+        """Apply events in one transaction, in their order (each partition's events in its
+        order), each for its parts (``parts[i]`` for ``events[i]``; all of the consumer's by
+        default) and once per part. Returns how many (part, event) pairs were new. Each handler
+        starts from an empty identity map, as with a session of its own, so that none reads
+        objects another changed beneath the ORM. A failing handler raises ``EventFailed``
+        naming its event's index."""
+        each = [self.parts] * len(events) if parts is None else parts
+        pairs = list({(part.name, event.id): (part, event)
+                      for event, its in zip(events, each, strict=True) for part in its
+                      }.values())
         async with self.sessionmaker() as session:
             recorded = await session.execute(_RECORD_MANY, {
                 "consumers": [part.name for part, _ in pairs],
@@ -184,11 +196,11 @@ class EventConsumer:
                 "outcomes": [part.outcome(event) for part, event in pairs]})
             fresh = {(name, event_id) for name, event_id in recorded.all()}
             new = len(fresh)
-            for index, event in enumerate(events):
-                for part in parts:
+            for index, (event, its) in enumerate(zip(events, each, strict=True)):
+                for part in its:
                     if (part.name, event.id) not in fresh:
                         continue
-                    fresh.discard((part.name, event.id))  # twice in one fetch: applied once
+                    fresh.discard((part.name, event.id))  # twice in one poll: applied once
                     handler = part.handlers.get(event.type)
                     if handler is None:
                         continue
@@ -202,33 +214,33 @@ class EventConsumer:
             return new
 
     async def handle_batch(self, records: list[ConsumerRecord]) -> None:
-        """Apply a fetch of one partition: together where possible, one by one where not."""
-        parts = self.parts_of(records[0].topic) if records else []
-        if not parts:
-            return
-        pending: list[tuple[ConsumerRecord, CloudEvent]] = []
+        """Apply the records of a poll (each partition's in its order): together where
+        possible, one by one where not."""
+        pending: list[Pending] = []
         for record in records:
+            parts = self.parts_of(record.topic)
+            if not parts:
+                continue
             try:
-                pending.append((record, CloudEvent.from_json(record.value)))
+                pending.append(Pending(record, CloudEvent.from_json(record.value), parts))
             except (ValidationError, ValueError) as exc:
-                await self._apply_together(pending, parts)
+                await self._apply_together(pending)
                 pending = []
                 await self.dead_letter(record, f"not a CloudEvent: {exc}", event=None,
                                        part=None)
                 continue
             if len(pending) >= self.batch_size:
-                await self._apply_together(pending, parts)
+                await self._apply_together(pending)
                 pending = []
-        await self._apply_together(pending, parts)
+        await self._apply_together(pending)
 
-    async def _apply_together(self, pending: list[tuple[ConsumerRecord, CloudEvent]],
-                              parts: Sequence[Part]) -> None:
+    async def _apply_together(self, pending: list[Pending]) -> None:
         while pending:
             if len(pending) == 1:
-                await self.handle(*pending[0])
+                await self.handle(pending[0].record, pending[0].event)
                 return
             try:
-                await self.apply_batch([event for _, event in pending], parts)
+                await self.apply_batch([p.event for p in pending], [p.parts for p in pending])
                 return
             except asyncio.CancelledError:
                 raise
@@ -241,10 +253,10 @@ class EventConsumer:
                     continue
                 # Those before it together, the failing one alone (retried, perhaps
                 # dead-lettered), then the rest together again.
-                head, (record, event) = pending[:failed.index], pending[failed.index]
+                head, failing = pending[:failed.index], pending[failed.index]
                 pending = pending[failed.index + 1:]
-                await self._apply_together(head, parts)
-                await self.handle(record, event)
+                await self._apply_together(head)
+                await self.handle(failing.record, failing.event)
             except Exception as exc:  # the inbox rows or the commit itself
                 if _is_outage(exc):
                     log.warning("%s: outage while applying %d events, retrying: %r",
@@ -253,8 +265,8 @@ class EventConsumer:
                     continue
                 log.info("%s: a batch of %d failed (%r); applying it one event at a time",
                          self.name, len(pending), exc)
-                for record, event in pending:
-                    await self.handle(record, event)
+                for item in pending:
+                    await self.handle(item.record, item.event)
                 return
 
     async def handle(self, record: ConsumerRecord, event: CloudEvent | None = None) -> None:
@@ -329,9 +341,8 @@ class EventConsumer:
                 log.warning("%s: fetch failed: %r", self.name, exc)
                 await asyncio.sleep(1.0)
                 continue
-            for records in batches.values():
-                await self.handle_batch(records)
-            if batches:  # every partition's position in one request
+            if batches:  # the whole poll in one transaction, its positions in one request
+                await self.handle_batch([r for records in batches.values() for r in records])
                 await self._commit(consumer, {partition: records[-1].offset + 1
                                               for partition, records in batches.items()})
             alive()
