@@ -9,6 +9,8 @@ import pytest
 from sqlalchemy import text
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from prm_webhooks.delivery.fanout import ADDED, fan_out
+
 INTERNAL = ("x-prm-principal", "traceparent", "tracestate", "x-request-id")
 
 
@@ -288,6 +290,35 @@ async def test_a_freed_slot_is_used_at_once_not_after_the_poll(live, vendor, con
         assert (await session.execute(text(
             "SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'"
         ))).scalar_one() == 6
+
+
+async def test_deliveries_committed_here_wake_the_idle_dispatcher(live, vendor, consume,
+                                                                 dispatcher, receiver,
+                                                                 create_endpoint, deal_event):
+    """An idle dispatcher (a 5 s poll) sends what the consumer beside it commits at once, not
+    at its next poll; a rolled-back fan-out wakes nothing."""
+    listening = receiver()
+    await create_endpoint(live, vendor, listening.url)
+    sender = dispatcher(poll_seconds=5)
+    stop = asyncio.Event()
+    running = asyncio.create_task(sender.run(stop))
+    try:
+        await asyncio.sleep(0.3)  # it found nothing and sleeps its poll
+        await consume(deal_event(uuid.uuid4()))
+        started = asyncio.get_running_loop().time()
+        while not listening.received:
+            assert asyncio.get_running_loop().time() - started < 3, "it waited for its poll"
+            await asyncio.sleep(0.02)
+        woken = []
+        ADDED.listeners.add(lambda: woken.append(True))
+        async with sender.sessionmaker() as session:
+            await fan_out(session, deal_event(uuid.uuid4()))
+            await session.rollback()
+        assert woken == []
+    finally:
+        ADDED.listeners.clear()
+        stop.set()
+        await running
 
 
 async def test_a_backlog_is_claimed_a_share_at_a_time(live, vendor, consume, dispatcher,

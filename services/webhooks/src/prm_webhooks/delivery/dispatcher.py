@@ -32,6 +32,7 @@ from prm_contracts import WebhookEndpointDisabledV1
 from prm_events import outbox
 from prm_platform.ids import new_id
 from prm_webhooks.config import EVENT_SOURCE, Settings
+from prm_webhooks.delivery.fanout import ADDED
 from prm_webhooks.delivery.signing import signature
 from prm_webhooks.delivery.targets import GuardedNetwork, Resolver, TargetRefused, system_resolver
 
@@ -192,7 +193,8 @@ class Dispatcher:
             network_backend=self.network, max_connections=settings.concurrency,
             max_keepalive_connections=settings.concurrency, keepalive_expiry=30.0)
         self.in_flight: set[asyncio.Task[None]] = set()
-        # Set when an attempt in flight ends: its endpoint may take the next delivery now.
+        # Set when an attempt in flight ends (its endpoint may take the next delivery now) or
+        # this process committed new deliveries.
         self.freed = asyncio.Event()
         self.outcomes: asyncio.Queue[tuple[Outcome, asyncio.Future[None]]] = asyncio.Queue()
         self.recorder: asyncio.Task[None] | None = None
@@ -406,6 +408,7 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event, alive: Callable[[], None] = lambda: None) -> None:
         idle = self.settings.poll_seconds
+        ADDED.listeners.add(self.freed.set)  # deliveries committed in this process
         try:
             while not stop.is_set():
                 self.freed.clear()  # an attempt ending from now on wakes the idle wait
@@ -421,9 +424,11 @@ class Dispatcher:
                     continue
                 # Nothing claimable: look again after the poll interval, or as soon as an
                 # attempt ends (with every endpoint at its share in flight, waiting a whole
-                # interval would cap each at a few deliveries per interval).
+                # interval would cap each at a few deliveries per interval) or this process
+                # commits new deliveries.
                 await self._idle(stop, idle)
         finally:
+            ADDED.listeners.discard(self.freed.set)
             await self.drain()
 
     async def _idle(self, stop: asyncio.Event, seconds: float) -> None:

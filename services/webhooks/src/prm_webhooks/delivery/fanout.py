@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import orjson
+from sqlalchemy import event as orm_event
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +34,34 @@ _DELIVERIES = text(
     "SELECT d, :message, e, :key, 'pending', 0, now(), now(), now() "
     "FROM unnest(CAST(:ids AS uuid[]), CAST(:endpoints AS uuid[])) AS t(d, e) "
     "ON CONFLICT (message_id, endpoint_id) DO NOTHING")
+
+
+class Added:
+    """Who wants to know, in this process, that deliveries were committed: the dispatcher
+    beside the consumer looks for due deliveries at once rather than at its next poll."""
+
+    def __init__(self) -> None:
+        self.listeners: set[Callable[[], None]] = set()
+
+    def notify(self) -> None:
+        for listener in list(self.listeners):
+            listener()
+
+    def after_commit(self, session: AsyncSession) -> None:
+        """Notify once ``session``'s transaction has committed (not before: a dispatcher woken
+        earlier would find nothing yet and go back to sleep)."""
+        sync = session.sync_session
+        if not sync.info.get("notifies_added"):
+            sync.info["notifies_added"] = True
+
+            def committed(_: object) -> None:
+                sync.info.pop("notifies_added", None)
+                self.notify()
+
+            orm_event.listen(sync, "after_commit", committed, once=True)
+
+
+ADDED = Added()
 
 
 def tenant(event: CloudEvent) -> uuid.UUID | None:
@@ -75,6 +105,7 @@ async def enqueue(session: AsyncSession, *, event_type: str, payload: str,
     await session.execute(_DELIVERIES, {
         "message": message_id, "key": ordering_key[:200],
         "ids": [new_id() for _ in endpoint_ids], "endpoints": endpoint_ids})
+    ADDED.after_commit(session)
     return message_id
 
 
