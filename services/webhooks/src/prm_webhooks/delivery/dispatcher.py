@@ -33,6 +33,7 @@ from prm_events import outbox
 from prm_platform.ids import new_id
 from prm_webhooks.config import EVENT_SOURCE, Settings
 from prm_webhooks.delivery.fanout import ADDED
+from prm_webhooks.delivery.pools import EndpointPools
 from prm_webhooks.delivery.signing import signature
 from prm_webhooks.delivery.targets import GuardedNetwork, Resolver, TargetRefused, system_resolver
 
@@ -188,10 +189,7 @@ class Dispatcher:
         self.settings = settings
         self.clock = clock
         self.network = GuardedNetwork(allow_loopback=settings.allow_loopback, resolver=resolver)
-        # No proxies from the environment, no redirects (httpcore follows none), HTTP/1.1.
-        self.pool = httpcore.AsyncConnectionPool(
-            network_backend=self.network, max_connections=settings.concurrency,
-            max_keepalive_connections=settings.concurrency, keepalive_expiry=30.0)
+        self.pools = EndpointPools(self.network, size=settings.per_endpoint_concurrency)
         self.in_flight: set[asyncio.Task[None]] = set()
         # Set when an attempt in flight ends (its endpoint may take the next delivery now) or
         # this process committed new deliveries.
@@ -244,7 +242,7 @@ class Dispatcher:
         timeout = settings.timeout_seconds
         try:
             async with asyncio.timeout(timeout):
-                async with self.pool.stream(
+                async with self.pools.pool(claimed.endpoint_id) as pool, pool.stream(
                         "POST", claimed.url, headers=self.request_headers(claimed, timestamp),
                         content=claimed.payload.encode(),
                         extensions={"timeout": {"connect": timeout, "read": timeout,
@@ -450,4 +448,4 @@ class Dispatcher:
             self.recorder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.recorder
-        await self.pool.aclose()
+        await self.pools.aclose()
