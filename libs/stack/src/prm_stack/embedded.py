@@ -22,6 +22,7 @@ import ctypes
 import hashlib
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -39,11 +40,36 @@ RUNTIME_ROOT = Path(os.environ.get("PRM_EMBEDDED_RUNTIME", "/var/tmp/prm-embedde
 _PR_SET_PDEATHSIG = 1
 
 
+_GIVEN: set[int] = set()
+
+
+def _ephemeral_ports() -> range:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A port free now on 127.0.0.1, for a child to listen on. Chosen below the kernel's
+    ephemeral range: a port from that range (what binding to port 0 gives) can be taken by any
+    outgoing connection before the child binds it, which failed a stack start now and then."""
+    ephemeral = _ephemeral_ports()
+    low = 15000 if ephemeral.start > 20000 else 1024
+    candidates = [p for p in range(low, ephemeral.start) if p not in _GIVEN]
+    for port in random.sample(candidates, min(len(candidates), 200)):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _GIVEN.add(port)
         return port
+    with socket.socket() as sock:  # nothing free below the range: any port then
+        sock.bind(("127.0.0.1", 0))
+        chosen: int = sock.getsockname()[1]
+        return chosen
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
