@@ -204,11 +204,13 @@ class OutboxRelay:
             return len(published)
 
     async def pending(self) -> bool:
-        """One cheap autocommit query on the partial index of unpublished rows."""
+        """One cheap query on the partial index of unpublished rows, in autocommit (one round
+        trip, no BEGIN and COMMIT around it)."""
         async with self.sessionmaker() as session:
-            found = (await session.execute(_PENDING, {"max_attempts": self.max_attempts})
+            connection = await session.connection(
+                execution_options={"isolation_level": "AUTOCOMMIT"})
+            found = (await connection.execute(_PENDING, {"max_attempts": self.max_attempts})
                      ).scalar()
-            await session.commit()
         return bool(found)
 
     async def run(self, stop: asyncio.Event, alive: Callable[[], None] = lambda: None) -> None:
@@ -219,10 +221,14 @@ class OutboxRelay:
         serialised the writers' commits on a database-wide lock (docs/benchmarks.md)."""
         backoff = self.error_backoff
         idle = self.poll_interval
+        count = 0
         while not stop.is_set():
             alive()
             try:
-                count = await self.relay_once() if await self.pending() else 0
+                # After a round that published, more is likely: claim at once. After an empty
+                # one, the cheap check first.
+                busy = count > 0 or await self.pending()
+                count = await self.relay_once() if busy else 0
                 backoff = self.error_backoff
             except asyncio.CancelledError:
                 raise
