@@ -4,7 +4,8 @@ One pool for every endpoint made each request cost a scan of every connection th
 (httpcore checks each one's state, with a system call, whenever it assigns a request), which
 with dozens of connections took most of the dispatcher's CPU. A pool per endpoint holds at
 most the endpoint's share of attempts in flight, and keeps its connections alive between
-deliveries; pools beyond ``keep`` that are not in use are closed, oldest first.
+deliveries (a few idle ones at most); pools beyond ``keep`` that are not in use are closed,
+oldest first.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator
 
 import httpcore
+
+# Idle connections kept per endpoint: httpcore asks each idle one whether the receiver closed
+# it (a system call) every time it assigns a request or a response ends.
+KEEP_ALIVE = 4
 
 
 class EndpointPools:
@@ -33,7 +38,8 @@ class EndpointPools:
         (httpcore follows none), HTTP/1.1."""
         pool = self.pools.pop(endpoint_id, None) or httpcore.AsyncConnectionPool(
             network_backend=self.network, max_connections=self.size,
-            max_keepalive_connections=self.size, keepalive_expiry=self.keepalive_seconds)
+            max_keepalive_connections=min(self.size, KEEP_ALIVE),
+            keepalive_expiry=self.keepalive_seconds)
         self.pools[endpoint_id] = pool  # the most recently used last
         self.busy[endpoint_id] += 1
         try:
