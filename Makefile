@@ -74,6 +74,7 @@ bench: env
 	$(PY) tests/benchmarks/run.py
 	$(PY) tests/benchmarks/registrations.py
 	$(PY) tests/benchmarks/webhooks.py
+	$(PY) tests/benchmarks/webhooks.py --only gateway,partners,webhooks --also-at 0
 	$(PY) tests/benchmarks/ledger.py
 	$(PY) tests/benchmarks/attribution.py
 

@@ -13,6 +13,8 @@ service allowed to deliver to a local http receiver), a receiver, and the bare F
   the webhooks schema as the API would write them: the API allows 50 per owner), a burst of
   events is created, and the deliveries the receiver got are counted from the first to the
   last;
+* with ``--only gateway,partners,webhooks`` (``make bench`` runs both): the same with only the
+  services on the event's path, as when the other services' consumers run on other machines;
 * the bare endpoint, by ``load.py`` in the same run: paced at the same rate (its p50/p99) and
   closed loop (req/s), so the figures can be read as ratios on a noisy machine.
 
@@ -256,12 +258,16 @@ def main() -> None:
                              "stack keeps up below the aim")
     parser.add_argument("--fan-out-events", type=int, default=100,
                         help="events sent to the 100 endpoints (each one delivery per endpoint)")
+    parser.add_argument("--only", default="",
+                        help="run only these services (PRM_STACK_ONLY), e.g. "
+                             "gateway,partners,webhooks: the event's path without the other "
+                             "services' consumers sharing the machine")
     args = parser.parse_args()
     warmup = 2.0
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="prm-bench-") as state, \
-            running_stack(Path(state), {**STACK_ENV,
-                                        "PRM_GATEWAY_PORT": str(free_port())}) as stack:
+            running_stack(Path(state), {**STACK_ENV, "PRM_GATEWAY_PORT": str(free_port()),
+                                        "PRM_STACK_ONLY": args.only or None}) as stack:
         work = Path(state)
         dsn = make_url(stack.info["database_url"]).set(drivername="postgresql") \
             .render_as_string(hide_password=False)
@@ -351,6 +357,7 @@ def main() -> None:
     print()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, {platform.platform()}")
+    print(f"services: {args.only or 'all (the whole stack)'}")
     print(f"events: partner creations through the edge, tests/benchmarks/load.py open loop for "
           f"{args.duration:.0f} s after a {warmup:.0f} s warm-up; receiver: asyncio HTTP/1.1 "
           f"in-process, standardwebhooks verification")

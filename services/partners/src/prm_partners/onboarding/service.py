@@ -182,6 +182,11 @@ async def start_plan(session: AsyncSession, snapshot: PartnerSnapshot, started_a
     """The plan of a partner that entered onboarding at ``snapshot.version``; None when there
     is nothing to start. A plan already started for this onboarding or a later one, or still
     open, means a redelivery or replay: nothing new."""
+    # No template for the type (a programme without onboarding plans): nothing to start, known
+    # from one query, before the partner is locked.
+    template = await choose_template(session, snapshot.type)
+    if template is None:
+        return None
     partner = await partners.get(session, snapshot.id, for_update=True)
     if partner is None or partner.status != "onboarding":
         return None  # a replay of an onboarding long over
@@ -190,9 +195,6 @@ async def start_plan(session: AsyncSession, snapshot: PartnerSnapshot, started_a
         or_(OnboardingPlan.partner_version >= snapshot.version,
             OnboardingPlan.status == "open")).limit(1))
     if started is not None:
-        return None
-    template = await choose_template(session, snapshot.type)
-    if template is None:
         return None
     now = _now()
     plan = OnboardingPlan(
