@@ -45,6 +45,25 @@ async def consume_until(runner, kafka_consumer, done, timeout=30):
         await task
 
 
+async def effect_names(engine) -> list[str]:
+    async with engine.connect() as c:
+        return list((await c.execute(text("SELECT name FROM effects ORDER BY name"))
+                     ).scalars().all())
+
+
+async def consume_to(runner, settings, engine, wanted: list[str], *topics: str) -> list[str]:
+    """Run ``runner`` in a new group on ``topics`` until the effects are ``wanted`` (or 30 s
+    passed); returns the effects then."""
+    async def done():
+        return await effect_names(engine) == wanted
+
+    kafka_consumer = make_consumer(settings, f"group-{uuid.uuid4().hex[:8]}", *topics)
+    await kafka_consumer.start()
+    await consume_until(runner, kafka_consumer, done)
+    await kafka_consumer.stop()
+    return await effect_names(engine)
+
+
 async def test_duplicates_applied_once_poison_dead_lettered_offsets_committed(prm_infra):
     settings = ServiceSettings()
     topic = f"test.consumer.{uuid.uuid4().hex[:8]}"
@@ -134,20 +153,8 @@ async def test_a_fetch_is_applied_in_one_transaction_and_a_poison_costs_only_its
                                make_sessionmaker(engine), producer, max_attempts=2,
                                retry_delay=0.01)
         wanted = sorted(n for n in names if n != "poison")
-
-        async def effects():
-            async with engine.connect() as c:
-                return (await c.execute(text("SELECT name FROM effects ORDER BY name"))
-                        ).scalars().all()
-
-        async def all_done():
-            return await effects() == wanted
-
-        kafka_consumer = make_consumer(settings, f"group-{uuid.uuid4().hex[:8]}", topic)
-        await kafka_consumer.start()
-        await consume_until(runner, kafka_consumer, all_done)
-        await kafka_consumer.stop()
-        assert await effects() == wanted  # each once; the poison alone left out
+        # each once; the poison alone left out
+        assert await consume_to(runner, settings, engine, wanted, topic) == wanted
 
         async with engine.connect() as c:
             rows = (await c.execute(text(
@@ -194,20 +201,7 @@ async def test_parts_share_one_consumer_and_fail_alone(prm_infra):
         assert runner.topics == sorted([shared, other])
         wanted = sorted([n for n in names if n != "poison"]
                         + [f"lenient {n}" for n in [*names, "elsewhere"]])
-
-        async def effects():
-            async with engine.connect() as c:
-                return (await c.execute(text("SELECT name FROM effects ORDER BY name"))
-                        ).scalars().all()
-
-        async def all_done():
-            return await effects() == wanted
-
-        kafka_consumer = make_consumer(settings, f"group-{uuid.uuid4().hex[:8]}", *runner.topics)
-        await kafka_consumer.start()
-        await consume_until(runner, kafka_consumer, all_done)
-        await kafka_consumer.stop()
-        assert await effects() == wanted
+        assert await consume_to(runner, settings, engine, wanted, *runner.topics) == wanted
 
         async with engine.connect() as c:
             rows = (await c.execute(text(
