@@ -23,7 +23,9 @@ broker a fetch stream, and the database a transaction, per subscription and even
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -127,6 +129,7 @@ class EventConsumer:
         max_attempts: int = 5,
         retry_delay: float = 0.2,
         batch_size: int = 200,
+        commit_seconds: float = 0.2,
         parts: Sequence[Part] = (),
     ) -> None:
         self.name = name
@@ -136,6 +139,7 @@ class EventConsumer:
         self.producer = producer
         self.retry_delay = retry_delay
         self.batch_size = batch_size
+        self.commit_seconds = commit_seconds
         self._by_topic: dict[str, list[Part]] = {}
 
     @classmethod
@@ -332,20 +336,36 @@ class EventConsumer:
     async def run(self, consumer: AIOKafkaConsumer, stop: asyncio.Event,
                   alive: Callable[[], None] = lambda: None) -> None:
         """Consume until ``stop`` is set. ``consumer`` must have auto-commit off. ``alive`` is
-        called after every poll that went through (the worker's liveness signal)."""
+        called after every poll that went through (the worker's liveness signal).
+
+        Positions are committed once a poll comes back empty, and otherwise at most every
+        ``commit_seconds`` while polls keep bringing records (a commit per poll cost the broker
+        a request per poll and consumer): what a crash or a rebalance leaves uncommitted is
+        read again and turned into no-ops by the inbox."""
         self._commit_failures = 0
-        while not stop.is_set():
-            try:
-                batches = await consumer.getmany(timeout_ms=500)
-            except KafkaError as exc:
-                log.warning("%s: fetch failed: %r", self.name, exc)
-                await asyncio.sleep(1.0)
-                continue
-            if batches:  # the whole poll in one transaction, its positions in one request
-                await self.handle_batch([r for records in batches.values() for r in records])
-                await self._commit(consumer, {partition: records[-1].offset + 1
-                                              for partition, records in batches.items()})
-            alive()
+        uncommitted: dict[TopicPartition, int] = {}
+        committed_at = time.monotonic()
+        try:
+            while not stop.is_set():
+                try:
+                    batches = await consumer.getmany(timeout_ms=500)
+                except KafkaError as exc:
+                    log.warning("%s: fetch failed: %r", self.name, exc)
+                    await asyncio.sleep(1.0)
+                    continue
+                if batches:  # the whole poll in one transaction
+                    await self.handle_batch([r for records in batches.values() for r in records])
+                    uncommitted |= {partition: records[-1].offset + 1
+                                    for partition, records in batches.items()}
+                if uncommitted and (not batches or
+                                    time.monotonic() - committed_at >= self.commit_seconds):
+                    await self._commit(consumer, uncommitted)
+                    uncommitted, committed_at = {}, time.monotonic()
+                alive()
+        finally:
+            if uncommitted:
+                with contextlib.suppress(Exception):
+                    await self._commit(consumer, uncommitted)
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]
                       ) -> None:
@@ -354,6 +374,11 @@ class EventConsumer:
         that keeps recurring (a topic recreated under the consumer, a broker that lost its
         groups) is not: the consumer stops, so the worker exits and is started afresh, which
         re-seeks from the committed position."""
+        assigned = consumer.assignment()  # a partition rebalanced away is its new owner's
+        offsets = {partition: offset for partition, offset in offsets.items()
+                   if partition in assigned}
+        if not offsets:
+            return
         try:
             await asyncio.wait_for(consumer.commit(offsets), COMMIT_TIMEOUT_SECONDS)
             self._commit_failures = 0
