@@ -3,14 +3,17 @@
 import asyncio
 import uuid
 
+import pytest
 from aiokafka import AIOKafkaConsumer
 from sqlalchemy import text
 
 from prm_contracts import PartnerSnapshot, PartnerUpdatedV1, dead_letter_topic
+from prm_events import consumer as consumer_module
 from prm_events.consumer import EventConsumer, Part
 from prm_events.envelope import CloudEvent, new_event
 from prm_events.kafka import ensure_topics, make_consumer, make_producer
 from prm_platform.db import make_sessionmaker
+from prm_platform.projections import GATHERED, NewestVersion, projection, write_gathered
 from prm_platform.settings import ServiceSettings
 from prm_stack.testing import scratch_schema
 
@@ -225,3 +228,98 @@ async def test_parts_share_one_consumer_and_fail_alone(prm_infra):
         assert [(r.value, dict(r.headers)["dlt_consumer"]) for r in dead] == [
             (events[7].to_json(), b"test.strict")]
     await producer.stop()
+
+
+STANDINGS = ("CREATE TABLE standings (partner_id uuid PRIMARY KEY, "
+             "name text NOT NULL CHECK (name <> 'refused'), version int NOT NULL, "
+             "seen int NOT NULL)")
+_STANDINGS = NewestVersion("standings", "partner_id",
+                           {"partner_id": None, "name": None, "version": None, "seen": "1"},
+                           newer=("name", "version"), always={"seen": "t.seen + 1"})
+
+
+@projection
+async def standing(session, event: CloudEvent) -> None:
+    partner = event.data["partner"]
+    await _STANDINGS(session, partner_id=uuid.UUID(partner["id"]), name=partner["name"],
+                     version=partner["version"])
+
+
+async def read_standing(session, event: CloudEvent) -> None:
+    """Not a projection: it reads what the projection wrote before it in the batch."""
+    partner = event.data["partner"]
+    held = (await session.execute(text("SELECT name FROM standings WHERE partner_id = :id"),
+                                  {"id": uuid.UUID(partner["id"])})).scalar_one()
+    await session.execute(text("INSERT INTO effects VALUES (:id, :name)"),
+                          {"id": event.id, "name": f"{partner['name']} saw {held}"})
+
+
+def versioned(partner_id: uuid.UUID, name: str, version: int) -> CloudEvent:
+    snapshot = PartnerSnapshot(id=partner_id, name=name, type="msp", country="DE",
+                               status="active", version=version)
+    return new_event(PartnerUpdatedV1(partner=snapshot, changed=["name"]), source="/test",
+                     subject=str(partner_id))
+
+
+@pytest.mark.parametrize("with_reader", [False, True])
+async def test_projection_upserts_are_gathered_over_a_batch(prm_infra, monkeypatch, with_reader):
+    """In one batch, projection upserts wait and go together, yet a handler after them reads
+    them, every version is counted, the newest wins whatever the order, and a row the
+    database refuses costs only its own event (retried alone, dead-lettered)."""
+    sent: list[int] = []
+
+    async def counting(session) -> None:
+        sent.append(sum(len(rows) for rows in session.info.get(GATHERED, {}).values()))
+        await write_gathered(session)
+    monkeypatch.setattr(consumer_module, "write_gathered", counting)
+
+    settings = ServiceSettings()
+    topic = f"test.gathered.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [topic, dead_letter_topic(topic)])
+    one, two, three = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    events = [versioned(one, "one v2", 2), versioned(two, "two v1", 1),
+              versioned(one, "one v1", 1), versioned(three, "refused", 1),
+              versioned(two, "two v3", 3), versioned(one, "one v3", 3)]
+    producer = make_producer(settings)
+    await producer.start()
+    for e in events:
+        await producer.send(topic, key=b"one-partition", value=e.to_json())
+    await producer.flush()
+    async with scratch_schema(prm_infra, EFFECTS, STANDINGS) as (engine, _):
+        parts = [Part("test.standing", (topic,), {PartnerUpdatedV1.event_type: standing}, 2)]
+        if with_reader:
+            parts.append(Part("test.reader", (topic,),
+                              {PartnerUpdatedV1.event_type: read_standing}, 2))
+            # Each event is read after its own standing was written; "refused" never is, so
+            # the reader fails on it too and dead-letters it as well.
+            wanted = sorted(["one v2 saw one v2", "two v1 saw two v1", "one v1 saw one v2",
+                             "two v3 saw two v3", "one v3 saw one v3"])
+        else:
+            wanted = []
+        runner = EventConsumer.shared("test.events", parts, make_sessionmaker(engine),
+                                      producer, retry_delay=0.01)
+
+        async def standings():
+            async with engine.connect() as c:
+                return sorted((await c.execute(text(
+                    "SELECT partner_id, name, version, seen FROM standings"))).all())
+        final = sorted([(one, "one v3", 3, 3), (two, "two v3", 3, 2)])
+        kafka_consumer = make_consumer(settings, f"group-{uuid.uuid4().hex[:8]}", topic)
+        await kafka_consumer.start()
+        async def done() -> bool:
+            return await standings() == final and await effect_names(engine) == wanted
+        await consume_until(runner, kafka_consumer, done)
+        await kafka_consumer.stop()
+        assert await standings() == final
+        assert await effect_names(engine) == wanted
+        async with engine.connect() as c:
+            outcomes = (await c.execute(text(
+                "SELECT consumer, outcome, count(*) FROM inbox GROUP BY consumer, outcome"))
+            ).all()
+        assert {(c, o): n for c, o, n in outcomes} == {
+            (part.name, outcome): n for part in parts
+            for outcome, n in (("applied", 5), ("dead_lettered", 1))}
+        if not with_reader:  # several rows went in one send
+            assert max(sent) > 1
+    await producer.stop()
+

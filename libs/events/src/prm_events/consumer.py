@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from prm_contracts import dead_letter_topic
 from prm_events.envelope import CloudEvent
 from prm_platform.db import rows_affected
+from prm_platform.projections import gathering, is_projection, write_gathered
 from prm_platform.tables import inbox
 
 log = logging.getLogger("prm.consumer")
@@ -200,6 +201,10 @@ class EventConsumer:
                 "outcomes": [part.outcome(event) for part, event in pairs]})
             fresh = {(name, event_id) for name, event_id in recorded.all()}
             new = len(fresh)
+            # The upserts of projection handlers are gathered and sent together before the
+            # next other handler runs (which may read them) and at the end; if sending fails,
+            # the first event they came from is the one taken out and retried alone.
+            gathered_from: int | None = None
             for index, (event, its) in enumerate(zip(events, each, strict=True)):
                 for part in its:
                     if (part.name, event.id) not in fresh:
@@ -208,14 +213,34 @@ class EventConsumer:
                     handler = part.handlers.get(event.type)
                     if handler is None:
                         continue
+                    if is_projection(handler):
+                        gathering(session)
+                        gathered_from = index if gathered_from is None else gathered_from
+                        try:
+                            await handler(session, event)
+                        except Exception as exc:
+                            raise EventFailed(index) from exc
+                        continue
+                    if gathered_from is not None:
+                        await self._write_gathered(session, gathered_from)
+                        gathered_from = None
                     try:
                         await handler(session, event)
                         await session.flush()
                     except Exception as exc:
                         raise EventFailed(index) from exc
                     session.expunge_all()
+            if gathered_from is not None:
+                await self._write_gathered(session, gathered_from)
             await session.commit()
             return new
+
+    @staticmethod
+    async def _write_gathered(session: AsyncSession, first: int) -> None:
+        try:
+            await write_gathered(session)
+        except Exception as exc:
+            raise EventFailed(first) from exc
 
     async def handle_batch(self, records: list[ConsumerRecord]) -> None:
         """Apply the records of a poll (each partition's in its order): together where

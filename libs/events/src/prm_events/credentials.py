@@ -22,7 +22,7 @@ from prm_events.consumer import Handler
 from prm_events.envelope import CloudEvent
 from prm_events.worker import Subscription
 from prm_platform.credentials import credential_keys
-from prm_platform.projections import NewestVersion
+from prm_platform.projections import NewestVersion, projection
 
 
 async def key_issued(session: AsyncSession, event: CloudEvent) -> None:
@@ -45,6 +45,7 @@ _STANDING = NewestVersion("credential_partners", "partner_id",
                           newer=("status", "version"))
 
 
+@projection
 async def partner_standing(session: AsyncSession, event: CloudEvent) -> None:
     # Read raw: only id, status and version matter here, whatever else a newer producer sends.
     partner = event.data["partner"]

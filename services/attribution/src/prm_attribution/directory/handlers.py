@@ -19,7 +19,7 @@ from prm_contracts import (
 )
 from prm_events.consumer import Handler
 from prm_events.envelope import CloudEvent
-from prm_platform.projections import NewestVersion
+from prm_platform.projections import NewestVersion, projection
 
 _SNAPSHOT = ("name", "type", "country", "status", "tier", "version", "last_event_at")
 
@@ -35,6 +35,7 @@ _RECORD = NewestVersion(
             "activated_at": "least(t.activated_at, excluded.activated_at)"})
 
 
+@projection
 async def record_partner_snapshot(session: AsyncSession, event: CloudEvent) -> None:
     payload = event.payload()
     assert isinstance(payload, PartnerCreatedV1 | PartnerUpdatedV1 | PartnerStatusChangedV1

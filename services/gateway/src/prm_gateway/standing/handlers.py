@@ -9,7 +9,7 @@ from prm_contracts import PartnerCreatedV1, PartnerStatusChangedV1, PartnerUpdat
 from prm_events.consumer import Handler
 from prm_events.envelope import CloudEvent
 from prm_gateway.standing.models import PartnerStanding
-from prm_platform.projections import NewestVersion
+from prm_platform.projections import NewestVersion, projection
 
 _STANDING = NewestVersion(
     PartnerStanding.__tablename__, "partner_id",
@@ -17,6 +17,7 @@ _STANDING = NewestVersion(
     newer=("status", "version"), always={"updated_at": "now()"})
 
 
+@projection
 async def record_standing(session: AsyncSession, event: CloudEvent) -> None:
     # Read raw: only id, status and version matter here, whatever else a newer producer sends.
     partner = event.data["partner"]

@@ -13,8 +13,10 @@ from prm_contracts import (
 from prm_events.consumer import Handler
 from prm_events.envelope import CloudEvent
 from prm_incentives.directory import repository
+from prm_platform.projections import projection
 
 
+@projection
 async def record_partner_snapshot(session: AsyncSession, event: CloudEvent) -> None:
     payload = event.payload()
     assert isinstance(payload, PartnerCreatedV1 | PartnerUpdatedV1 | PartnerStatusChangedV1
