@@ -339,3 +339,23 @@ async def test_a_backlog_is_claimed_a_share_at_a_time(live, vendor, consume, dis
                                                                  0) + 1
     assert by_endpoint == {busy["id"]: 4, limited["id"]: 2}
     assert await second.claim(64) == []  # every share is leased
+
+
+async def test_an_event_is_one_message_even_past_the_inbox(live, vendor, receiver,
+                                                          create_endpoint, deal_event,
+                                                          sessionmaker):
+    """The message and its deliveries are one statement: an event fanned out twice (its inbox
+    row gone, say) stays one message with one delivery per endpoint."""
+    listening = receiver()
+    await create_endpoint(live, vendor, listening.url)
+    await create_endpoint(live, vendor, f"{listening.url}/second")
+    event = deal_event(uuid.uuid4())
+    for _ in range(2):
+        async with sessionmaker() as session:
+            await fan_out(session, event)
+            await session.commit()
+    async with sessionmaker() as session:
+        counts = (await session.execute(text(
+            "SELECT (SELECT count(*) FROM webhook_messages), "
+            "(SELECT count(*) FROM webhook_deliveries)"))).one()
+    assert tuple(counts) == (1, 2)

@@ -24,16 +24,17 @@ from prm_webhooks.endpoints.filters import wanted
 _CANDIDATES = text(
     "SELECT id, event_types FROM webhook_endpoints WHERE enabled "
     "AND (partner_id IS NULL OR partner_id = CAST(:partner AS uuid))")
-_MESSAGE = text(
-    "INSERT INTO webhook_messages (id, event_id, event_type, partner_id, ordering_key, payload, "
-    "created_at) VALUES (:id, :event_id, :event_type, :partner, :key, :payload, now()) "
-    "ON CONFLICT (event_id) DO NOTHING RETURNING id")
-_DELIVERIES = text(
+# The message and its deliveries in one statement (one round trip per event). No row back: the
+# event had a message already (a redelivery), and nothing was written.
+_ENQUEUE = text(
+    "WITH m AS (INSERT INTO webhook_messages (id, event_id, event_type, partner_id, "
+    "ordering_key, payload, created_at) VALUES (:id, :event_id, :event_type, :partner, :key, "
+    ":payload, now()) ON CONFLICT (event_id) DO NOTHING RETURNING id) "
     "INSERT INTO webhook_deliveries (id, message_id, endpoint_id, ordering_key, status, "
     "attempts, next_attempt_at, created_at, updated_at) "
-    "SELECT d, :message, e, :key, 'pending', 0, now(), now(), now() "
-    "FROM unnest(CAST(:ids AS uuid[]), CAST(:endpoints AS uuid[])) AS t(d, e) "
-    "ON CONFLICT (message_id, endpoint_id) DO NOTHING")
+    "SELECT t.d, m.id, t.e, :key, 'pending', 0, now(), now(), now() "
+    "FROM m, unnest(CAST(:ids AS uuid[]), CAST(:endpoints AS uuid[])) AS t(d, e) "
+    "ON CONFLICT (message_id, endpoint_id) DO NOTHING RETURNING message_id")
 
 
 class Added:
@@ -95,16 +96,17 @@ async def enqueue(session: AsyncSession, *, event_type: str, payload: str,
                   partner_id: uuid.UUID | None, ordering_key: str,
                   endpoint_ids: list[uuid.UUID], event_id: uuid.UUID | None = None
                   ) -> uuid.UUID | None:
-    """A message and its deliveries, due now. None if the event had a message already."""
+    """A message and its deliveries (at least one), due now. None if the event had a message
+    already."""
+    if not endpoint_ids:
+        raise ValueError("a message needs at least one endpoint")
     message_id = new_id()
-    created = (await session.execute(_MESSAGE, {
+    created = (await session.execute(_ENQUEUE, {
         "id": message_id, "event_id": event_id, "event_type": event_type,
-        "partner": partner_id, "key": ordering_key[:200], "payload": payload})).first()
+        "partner": partner_id, "key": ordering_key[:200], "payload": payload,
+        "ids": [new_id() for _ in endpoint_ids], "endpoints": endpoint_ids})).first()
     if created is None:
         return None
-    await session.execute(_DELIVERIES, {
-        "message": message_id, "key": ordering_key[:200],
-        "ids": [new_id() for _ in endpoint_ids], "endpoints": endpoint_ids})
     ADDED.after_commit(session)
     return message_id
 
