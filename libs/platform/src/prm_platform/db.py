@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import MetaData, Result
+from sqlalchemy import MetaData, Result, event
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import ORMExecuteState, Session
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -61,3 +62,14 @@ def rows_affected(result: Result[Any]) -> int:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _locked_reads_refresh(state: ORMExecuteState) -> None:
+    """A locking read (``SELECT ... FOR UPDATE``, ``session.get(..., with_for_update=True)``)
+    always refreshes the objects it returns. Without this, an object the session already holds
+    keeps the attributes read before the lock was granted: an action that loaded its record,
+    then locked it, checked a stale version and status, and twenty concurrent calls with one
+    If-Match all passed. Every ORM session of every service gets it, so no action can forget."""
+    if state.is_select and getattr(state.statement, "_for_update_arg", None) is not None:
+        state.update_execution_options(populate_existing=True)
