@@ -82,20 +82,91 @@ def partner_headers(secret: str, partner_id: uuid.UUID, scopes: Iterable[str]
     return principal_headers(principal, secret)
 
 
-def guarded_routes(app: FastAPI, public: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    """The (method, path) of every API route but ``public``, after checking that each runs as
-    a ServiceRoute (authentication and unit of work). For tests that must cover every route."""
+def _api_routes(app: FastAPI) -> dict[tuple[str, str], Any]:
     from fastapi.routing import APIRoute, iter_route_contexts
-
-    from prm_platform.http import ServiceRoute
 
     # Included routers are resolved lazily by FastAPI, so app.routes alone does not list them.
     # Paths as the contract writes them: "{deal_id}", not the router's "{deal_id:uuid}".
-    routes = {(method, re.sub(r"{(\w+):\w+}", r"{\1}", str(context.path))):
-              context.original_route
-              for context in iter_route_contexts(app.routes)
-              if isinstance(context.original_route, APIRoute)
-              for method in context.methods or ()}
+    return {(method, re.sub(r"{(\w+):\w+}", r"{\1}", str(context.path))):
+            context.original_route
+            for context in iter_route_contexts(app.routes)
+            if isinstance(context.original_route, APIRoute)
+            for method in context.methods or ()}
+
+
+def if_match_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """The (method, path) of every route that takes ``If-Match``: the updates and actions that
+    the one-success-per-version guarantee covers, for tests that must cover each of them."""
+    def takes_if_match(route: Any) -> bool:
+        params = route.dependant.header_params
+        return any(getattr(p.field_info, "alias", None) == "If-Match" for p in params)
+    return {key for key, route in _api_routes(app).items() if takes_if_match(route)}
+
+
+@dataclass
+class RaceResult:
+    """What N concurrent calls of one request answered."""
+
+    responses: list[httpx.Response]
+
+    @property
+    def statuses(self) -> list[int]:
+        return sorted(r.status_code for r in self.responses)
+
+    @property
+    def succeeded(self) -> list[httpx.Response]:
+        return [r for r in self.responses if r.is_success]
+
+    def refused(self) -> list[tuple[int, str]]:
+        """(status, problem type) of each refusal."""
+        return sorted((r.status_code, r.json().get("type", "")) for r in self.responses
+                      if not r.is_success)
+
+
+async def race(client: httpx.AsyncClient, method: str, url: str, *, times: int = 20,
+               headers: dict[str, str] | None = None, json: Any = None) -> RaceResult:
+    """``times`` concurrent calls of one request, each on its own connection and transaction
+    (``client`` must be on an app whose sessions really commit, not a rolled-back one)."""
+    import asyncio
+
+    # Each call gets its own Idempotency-Key when the caller sent none: the race is between
+    # distinct requests, not retries of one.
+    calls = [client.request(method, url, json=json, headers={**(headers or {})})
+             for _ in range(times)]
+    return RaceResult(list(await asyncio.gather(*calls)))
+
+
+@contextlib.asynccontextmanager
+async def committing_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on ``app`` (a fresh instance, not one a rolled-back client patches) whose
+    requests commit for real, each on its own pooled connection: for races between requests.
+    What they write stays, so callers use unique names."""
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+    finally:
+        await app.state.engine.dispose()
+
+
+async def outbox_types(engine: AsyncEngine, aggregate_id: Any, after_seq: int = 0
+                       ) -> list[str]:
+    """The types of the events the outbox holds for one aggregate (its key), in order."""
+    from sqlalchemy import text
+
+    async with engine.connect() as connection:
+        rows = await connection.execute(text(
+            "SELECT event_type FROM outbox WHERE key = :key AND seq > :after ORDER BY seq"),
+            {"key": str(aggregate_id), "after": after_seq})
+        return [row[0] for row in rows]
+
+
+def guarded_routes(app: FastAPI, public: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The (method, path) of every API route but ``public``, after checking that each runs as
+    a ServiceRoute (authentication and unit of work). For tests that must cover every route."""
+    from prm_platform.http import ServiceRoute
+
+    routes = _api_routes(app)
     guarded = {key: route for key, route in routes.items() if key not in public}
     unguarded = sorted(key for key, route in guarded.items()
                        if not isinstance(route, ServiceRoute))

@@ -1,0 +1,219 @@
+"""One state change per version, route by route: for every update and action of the service
+(every route taking If-Match; a new one without a case here fails this file), 20 concurrent
+calls with the same If-Match give one success and 19 412s, and 20 without it apply only what
+the state machine allows, each applied change announced by exactly one event. Each call runs on
+its own connection and transaction, committed for real."""
+
+import asyncio
+import datetime as dt
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import pytest
+
+from prm_deals.config import Settings
+from prm_deals.main import create_app
+from prm_stack.testing import committing_client, if_match_routes, outbox_types, race
+
+CLOSE = (dt.date.today() + dt.timedelta(days=45)).isoformat()
+
+
+@dataclass
+class Target:
+    url: str
+    version: int
+    aggregate: str  # the outbox key its events carry
+    headers: dict[str, str]
+    body: dict | None = None
+
+
+@dataclass
+class Case:
+    method: str
+    prepare: Callable[["World"], Awaitable[Target]]
+    event: str | None  # the event type one applied change emits, if any
+    read: str | None = None  # where to read the version afterwards (None: the target's url)
+
+
+@dataclass
+class World:
+    client: object
+    vendor: dict[str, str]
+    partner: dict[str, str]
+
+    async def deal(self, *actions: str) -> Target:
+        word = uuid.uuid4().hex[:12]
+        response = await self.client.post("/v1/deals", headers=self.partner, json={
+            "customer": {"name": f"Rc{word} Holding", "domain": f"rc{word}.example",
+                         "country": "DE"},
+            "amount": {"amount": "1000.00", "currency": "EUR"}, "expected_close_date": CLOSE})
+        assert response.status_code == 201, response.text
+        deal = response.json()
+        for action in actions:
+            done = await self.client.post(f"/v1/deals/{deal['id']}/{action}",
+                                          headers=self.vendor,
+                                          json=None if action == "win" else {"reason": "setup"})
+            assert done.status_code == 200, done.text
+            deal = done.json()
+        return Target(f"/v1/deals/{deal['id']}", deal["version"], deal["id"], self.vendor)
+
+
+def deal_action(action: str, *before: str, event: str | None, body: dict | None = None,
+                as_partner: bool = False) -> Case:
+    async def prepare(world: World) -> Target:
+        target = await world.deal(*before)
+        return Target(f"{target.url}/{action}", target.version, target.aggregate,
+                      world.partner if as_partner else world.vendor, body)
+    return Case("POST", prepare, event, read="deal")
+
+
+def account(method: str, body: dict | None = None) -> Case:
+    async def prepare(world: World) -> Target:
+        word = uuid.uuid4().hex[:12]
+        created = await world.client.post("/v1/direct-accounts", headers=world.vendor, json={
+            "name": f"Ra{word} Direct Ltd", "domain": f"ra{word}.example"})
+        assert created.status_code == 201, created.text
+        account = created.json()
+        return Target(f"/v1/direct-accounts/{account['id']}", account["version"],
+                      account["id"], world.vendor, body)
+    return Case(method, prepare, None)
+
+
+def rule(method: str, body: dict | None = None) -> Case:
+    async def prepare(world: World) -> Target:
+        # Disabled: other tests' registrations never meet it.
+        created = await world.client.post("/v1/engagement-rules", headers=world.vendor, json={
+            "name": f"race {uuid.uuid4().hex[:8]}", "outcome": "review", "enabled": False})
+        assert created.status_code == 201, created.text
+        found = created.json()
+        return Target(f"/v1/engagement-rules/{found['id']}", found["version"], found["id"],
+                      world.vendor, body)
+    return Case(method, prepare, None)
+
+
+CASES = {
+    ("POST", "/v1/deals/{deal_id}/approve"): deal_action("approve", event="prm.deal.approved.v1"),
+    ("POST", "/v1/deals/{deal_id}/reject"): deal_action("reject", event="prm.deal.rejected.v1",
+                                                        body={"reason": "duplicate"}),
+    ("POST", "/v1/deals/{deal_id}/win"): deal_action("win", "approve", event="prm.deal.won.v1",
+                                                     as_partner=True),
+    ("POST", "/v1/deals/{deal_id}/lose"): deal_action("lose", event="prm.deal.lost.v1",
+                                                      as_partner=True),
+    ("POST", "/v1/deals/{deal_id}/reverse-win"): deal_action(
+        "reverse-win", "approve", "win", event="prm.deal.win_reversed.v1",
+        body={"reason": "refunded"}),
+    ("POST", "/v1/deals/{deal_id}/extend"): deal_action("extend", event="prm.deal.extended.v1"),
+    ("POST", "/v1/deals/{deal_id}/resolve-conflict"): deal_action(
+        "resolve-conflict", event="prm.deal.approved.v1"),
+    ("POST", "/v1/deals/{deal_id}/assign"): deal_action(
+        "assign", event=None, body={"account_executive": "jane.doe@vendor.example"}),
+    ("PATCH", "/v1/direct-accounts/{account_id}"): account("PATCH", {"owner": "jane"}),
+    ("DELETE", "/v1/direct-accounts/{account_id}"): account("DELETE"),
+    ("PATCH", "/v1/engagement-rules/{rule_id}"): rule("PATCH", {"name": "renamed"}),
+    ("DELETE", "/v1/engagement-rules/{rule_id}"): rule("DELETE"),
+}
+
+
+@pytest.fixture(scope="module")
+async def world(prm_infra, app):
+    from prm_deals.directory.handlers import HANDLERS
+    from prm_stack.testing import partner_headers, vendor_headers
+
+    fresh = create_app(Settings())
+    partner_id = uuid.uuid4()
+    async with fresh.state.sessionmaker() as session:
+        for event in _partner_events(partner_id):
+            await HANDLERS[event.type](session, event)
+        await session.commit()
+    scopes = ("deals:read", "deals:write", "direct_accounts:read", "direct_accounts:write")
+    async with committing_client(fresh) as client:
+        yield World(client, vendor_headers(prm_infra.internal_secret, scopes),
+                    partner_headers(prm_infra.internal_secret, partner_id,
+                                    ("deals:read", "deals:write")))
+
+
+def _partner_events(partner_id):
+    from prm_contracts import PartnerCreatedV1, PartnerSnapshot, PartnerStatusChangedV1
+    from prm_events.envelope import new_event
+
+    def snapshot(version, status):
+        return PartnerSnapshot(id=partner_id, name="Race Partner GmbH", type="msp",
+                               country="DE", status=status, version=version)
+    payloads = [PartnerCreatedV1(partner=snapshot(1, "onboarding")),
+                PartnerStatusChangedV1(partner=snapshot(2, "active"),
+                                       previous_status="onboarding")]
+    return [new_event(p, source="/prm/partners", subject=str(partner_id), partner_id=partner_id)
+            for p in payloads]
+
+
+def test_every_update_and_action_has_a_case(app):
+    assert set(CASES) == if_match_routes(app)
+
+
+async def version_now(world: World, case: Case, target: Target) -> int | None:
+    url = target.url.rsplit("/", 1)[0] if case.read == "deal" else target.url
+    seen = await world.client.get(url, headers=world.vendor)
+    return None if seen.status_code == 404 else seen.json()["version"]
+
+
+@pytest.mark.parametrize("route", sorted(CASES), ids=" ".join)
+async def test_one_success_per_version(world, app, route):
+    case = CASES[route]
+    target = await case.prepare(world)
+    before = await outbox_types(app.state.engine, target.aggregate)
+    result = await race(world.client, case.method, target.url, json=target.body,
+                        headers={**target.headers, "If-Match": f'"{target.version}"'})
+    assert len(result.succeeded) == 1, result.statuses
+    # A deleted record may also answer 404 to the calls that come after its deletion.
+    allowed = {412, 404} if case.method == "DELETE" else {412}
+    assert {status for status, _ in result.refused()} <= allowed, result.refused()
+    emitted = (await outbox_types(app.state.engine, target.aggregate))[len(before):]
+    assert emitted == ([case.event] if case.event else []), emitted
+    if case.method != "DELETE":
+        assert await version_now(world, case, target) == target.version + 1
+
+
+@pytest.mark.parametrize("route", sorted(CASES), ids=" ".join)
+async def test_without_if_match_only_allowed_changes(world, app, route):
+    case = CASES[route]
+    target = await case.prepare(world)
+    before = await outbox_types(app.state.engine, target.aggregate)
+    result = await race(world.client, case.method, target.url, json=target.body,
+                        headers=target.headers)
+    # Refusals are the state machine's (409) or the record gone (404), never a failure.
+    assert {status for status, _ in result.refused()} <= {404, 409}, result.refused()
+    assert result.succeeded
+    applied = {r.headers.get("etag") for r in result.succeeded}
+    emitted = (await outbox_types(app.state.engine, target.aggregate))[len(before):]
+    if case.method == "DELETE":
+        assert len(result.succeeded) == 1
+        assert await version_now(world, case, target) is None
+        return
+    # Every success that changed something did so at its own version, announced once.
+    now = await version_now(world, case, target)
+    assert now is not None
+    assert now - target.version == len(applied), (now, target.version, applied)
+    if case.event:
+        assert emitted == [case.event] * len(applied), emitted
+
+
+async def test_competing_outcomes_leave_one(world, app):
+    """Ten wins against ten losses of one approved deal: one outcome, one event."""
+    target = await world.deal("approve")
+    url = target.url
+    before = await outbox_types(app.state.engine, target.aggregate)
+    answers = await asyncio.gather(*[
+        world.client.post(f"{url}/{'win' if i % 2 else 'lose'}", headers=world.partner,
+                          json={"amount": {"amount": f"{1000 + i}.00", "currency": "EUR"}}
+                          if i % 2 else None)
+        for i in range(20)])
+    won = [a for a in answers if a.is_success]
+    assert len(won) == 1, sorted(a.status_code for a in answers)
+    assert {a.status_code for a in answers if not a.is_success} == {409}
+    final = (await world.client.get(url, headers=world.vendor)).json()
+    assert final["status"] == won[0].json()["status"] and final["version"] == target.version + 1
+    emitted = (await outbox_types(app.state.engine, target.aggregate))[len(before):]
+    assert emitted == [f"prm.deal.{final['status']}.v1"]
+    if final["status"] == "won":
+        assert final["won_amount"] == won[0].json()["won_amount"]
