@@ -19,7 +19,7 @@ def local_address(response: httpx.Response) -> tuple[str, int]:
     return response.extensions["network_stream"].get_extra_info("client_addr")
 
 
-async def test_a_500_keeps_the_connection_for_the_next_request(prm_infra):
+async def test_a_500_keeps_the_connection_for_the_next_request(prm_infra, caplog):
     router = APIRouter(prefix="/v1/checks", tags=["checks"], route_class=ServiceRoute)
 
     @router.get("/boom")
@@ -48,8 +48,24 @@ async def test_a_500_keeps_the_connection_for_the_next_request(prm_infra):
             assert failed.status_code == 500
             assert failed.headers["content-type"] == "application/problem+json"
             assert failed.json()["type"] == "/problems/internal-error"
-            assert failed.json()["request_id"] == "req-42"
+            assert failed.json()["request_id"] == "req-42", failed.text
             assert "a bug" not in failed.text  # never a stack trace or message to the client
+            # Without a request id of the client's, the answer and the log line share one.
+            anonymous = await client.get("/v1/checks/boom")
+            assert anonymous.status_code == 500
+            rid = anonymous.json()["request_id"]
+            assert rid and anonymous.headers["x-request-id"] == rid
+            assert any(rid in r.getMessage() and r.exc_info for r in caplog.records
+                       if r.name == "prm.problems"), "the log line names the request id"
+            # A failure below every route (keys cannot be checked) is a problem with the id too.
+            # (this app's schema has no key directory: looking a key up fails)
+            lookup = client.build_request("GET", "/v1/checks/fine",
+                                          headers={"Authorization": "Bearer prm_unknown"})
+            del lookup.headers["x-prm-principal"]
+            broken = await client.send(lookup)
+            assert broken.headers["content-type"] == "application/problem+json"
+            assert broken.status_code == 503, broken.text
+            assert broken.json()["request_id"] == broken.headers["x-request-id"]
             served = await client.get("/v1/checks/fine")
             assert served.status_code == 200 and served.json() == {"status": "fine"}
             assert local_address(served) == local_address(failed), "the same connection"

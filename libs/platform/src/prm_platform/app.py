@@ -17,7 +17,7 @@ from sqlalchemy import text
 
 from prm_platform import liveness
 from prm_platform.credentials import KeyDirectory
-from prm_platform.db import make_engine, make_sessionmaker
+from prm_platform.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from prm_platform.edge import install_edge
 from prm_platform.http import (
     BodySizeLimit,
@@ -26,7 +26,7 @@ from prm_platform.http import (
     transaction_connection,
 )
 from prm_platform.oidc import OidcVerifier
-from prm_platform.problems import install_problem_handlers, problem_response
+from prm_platform.problems import install_outermost, install_problem_handlers, problem_response
 from prm_platform.security import vouched_principal
 from prm_platform.settings import ServiceSettings
 
@@ -86,6 +86,9 @@ def create_service_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    # GETs (and HEADs, run as GETs) read in READ ONLY transactions: PostgreSQL refuses any
+    # write one attempts, so no read can change state, whatever code it reaches.
+    app.state.read_sessionmaker = make_read_sessionmaker(engine)
     app.state.autocommit = functools.partial(autocommit_connection, engine)
     app.state.transaction = functools.partial(transaction_connection, engine)
     app.state.internal_secret = settings.internal_secret.get_secret_value()
@@ -104,7 +107,8 @@ def create_service_app(
                  failed_auth_per_minute=settings.failed_auth_per_minute,
                  cors_origins=settings.cors_origins,
                  vouched=vouched_principal(app.state.internal_secret))
-    app.add_middleware(HeadAsGet)  # outermost: the edge and the routes see a GET
+    app.add_middleware(HeadAsGet)  # the edge and the routes see a GET
+    install_outermost(app)  # request ids, and a problem for whatever escapes every layer
     for router in routers:
         app.include_router(router)
 

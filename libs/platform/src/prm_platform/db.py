@@ -64,6 +64,12 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+def make_read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose transactions are READ ONLY (``BEGIN READ ONLY``, no extra round trip):
+    PostgreSQL refuses any write in them. Every GET runs in one (``prm_platform.http``)."""
+    return make_sessionmaker(engine.execution_options(postgresql_readonly=True))
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _locked_reads_refresh(state: ORMExecuteState) -> None:
     """A locking read (``SELECT ... FOR UPDATE``, ``session.get(..., with_for_update=True)``)

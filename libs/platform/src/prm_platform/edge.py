@@ -22,9 +22,7 @@ without credentials, and the headers front ends need are exposed.
 from __future__ import annotations
 
 import math
-import re
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -33,7 +31,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from prm_platform.problems import ProblemError, Unauthenticated
+from prm_platform.problems import ProblemError, Unauthenticated, current_request_id
 from prm_platform.security import Principal
 
 Authenticate = Callable[[str], Awaitable[Principal]]
@@ -47,15 +45,6 @@ ALLOWED_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "If-Match
                    "If-None-Match", "X-Request-Id", "traceparent", "tracestate")
 ALLOWED_METHODS = ("GET", "HEAD", "POST", "PATCH", "PUT", "DELETE")
 _MAX_BUCKETS = 100_000
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-def request_id(headers: Headers) -> str:
-    """The client's X-Request-Id if it is sane (it ends up in logs), else a new one."""
-    offered = headers.get("x-request-id", "")
-    return offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
-
-
 class RateLimited(ProblemError):
     status, slug = 429, "rate-limited"
 
@@ -141,10 +130,7 @@ class Edge:
             return
         address = (scope.get("client") or ("unknown",))[0]
         headers = Headers(scope=scope)
-        rid = request_id(headers)
-        state = scope.setdefault("state", {})
-        state["request_id"] = rid
-        extra = {"X-Request-Id": rid}
+        extra = {"X-Request-Id": current_request_id(scope)}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -168,7 +154,7 @@ class Edge:
         except ProblemError as exc:
             await exc.response(instance=scope.get("path"))(scope, receive, send_with_headers)
             return
-        state["principal"] = principal
+        scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send_with_headers)
 
 

@@ -124,6 +124,8 @@ class ServiceRoute(APIRoute):
                 request.state.idempotency = await idempotency.identify(request,
                                                                        principal.subject)
                 return await handler(request)
+            if request.method == "GET":
+                return await self._read(request, handler)
             sessionmaker = request.app.state.sessionmaker
             claimed = None
             if request.method == "POST" and idempotency.HEADER in request.headers:
@@ -145,6 +147,17 @@ class ServiceRoute(APIRoute):
             return response
 
         return unit_of_work
+
+    @staticmethod
+    async def _read(request: Request,
+                    handler: Callable[[Request], Coroutine[Any, Any, Response]]) -> Response:
+        """A GET in a READ ONLY transaction (``read_sessionmaker``): a write is refused by the
+        database, so reads never change state (nor can a HEAD, which runs as a GET)."""
+        async with request.app.state.read_sessionmaker() as session:
+            request.state.session = session
+            response = await handler(request)
+            await session.commit()
+        return response
 
 
 def service_router(prefix: str, tag: str | None = None) -> APIRouter:

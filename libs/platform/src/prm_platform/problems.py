@@ -10,7 +10,10 @@ description of each one at that path, and docs/problems.md lists them.
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import re
+import uuid
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -19,7 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -119,6 +122,8 @@ def problem_body(status: int, slug: str, detail: str | None = None, *,
     if instance is not None:
         body["instance"] = instance
     body.update({k: v for k, v in extra.items() if v is not None})
+    if status >= 500 and "request_id" not in body and (rid := _request_id.get()) is not None:
+        body["request_id"] = rid  # what an operator greps the logs for
     return body
 
 
@@ -252,12 +257,38 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(methods)
 
 
-class UnexpectedErrors:
-    """Answers an unexpected exception with a 500 problem and keeps the connection open.
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# The id of the request being answered (set by UnexpectedErrors), for every 5xx body.
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("prm_request_id",
+                                                                        default=None)
 
-    Starlette's own last-resort handler sends its 500 and then re-raises, so the server drops
-    the connection, and the next request a client (the gateway's pool) sends on it fails. This
-    middleware, inside that one, answers and swallows instead (after logging)."""
+
+def request_id(headers: Headers) -> str:
+    """The client's X-Request-Id if it is sane (it ends up in logs), else a new one."""
+    offered = headers.get("x-request-id", "")
+    return offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
+
+
+def current_request_id(scope: Scope) -> str:
+    """The id ``UnexpectedErrors`` gave this request (a new one if it ran outside it)."""
+    state = scope.setdefault("state", {})
+    if "request_id" not in state:
+        state["request_id"] = request_id(Headers(scope=scope))
+    rid: str = state["request_id"]
+    return rid
+
+
+class UnexpectedErrors:
+    """The outermost layer of every app: it names each request and answers what nothing else
+    did.
+
+    Every request gets a request id (the client's ``X-Request-Id`` if sane, else a new one),
+    kept on the request state and sent back in ``X-Request-Id`` on every answer, errors
+    included, so a client quoting it finds the log line. An unexpected exception from any
+    layer (the edge's authentication included) is logged with that id and answered with a 500
+    problem carrying it, and the connection stays open: Starlette's own last-resort handler
+    sends a plain-text 500 and then re-raises, so the server drops the connection, and the next
+    request a client (the gateway's pool) sends on it fails."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -266,25 +297,29 @@ class UnexpectedErrors:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        rid = current_request_id(scope)
+        _request_id.set(rid)
         started = False
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
+                headers = MutableHeaders(scope=message)
+                if "x-request-id" not in headers:
+                    headers["X-Request-Id"] = rid
             await send(message)
 
         try:
             await self.app(scope, receive, tracking_send)
         except Exception:
-            request_id = Headers(scope=scope).get("x-request-id")
             log.exception("unhandled error on %s %s (request id %s)", scope.get("method"),
-                          scope.get("path"), request_id)
+                          scope.get("path"), rid)
             if started:  # too late for a clean answer: the server has to cut the response
                 raise
             response = problem_response(500, "internal-error", "an unexpected error occurred",
-                                        instance=scope.get("path"), request_id=request_id)
-            await response(scope, receive, send)
+                                        instance=scope.get("path"), request_id=rid)
+            await response(scope, receive, tracking_send)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -327,17 +362,22 @@ def install_problem_handlers(app: FastAPI) -> None:
                                 headers=headers)
 
     async def on_unexpected(request: Request, exc: Exception) -> ProblemResponse:
-        request_id = request.headers.get("x-request-id")
+        rid = current_request_id(request.scope)
         log.exception("unhandled error on %s %s (request id %s)", request.method,
-                      request.url.path, request_id)
+                      request.url.path, rid)
         return problem_response(500, "internal-error", "an unexpected error occurred",
-                                instance=request.url.path, request_id=request_id)
+                                instance=request.url.path, request_id=rid)
 
     # Starlette types handlers as taking any Exception; each of these takes its own class.
     app.add_exception_handler(ProblemError, on_problem)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def install_outermost(app: FastAPI) -> None:
+    """Add ``UnexpectedErrors`` around every other middleware: call it after the last
+    ``add_middleware`` (Starlette runs the last one added first)."""
     app.add_middleware(UnexpectedErrors)
 
 

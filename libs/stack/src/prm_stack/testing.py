@@ -196,6 +196,7 @@ async def rolled_back_client(app: FastAPI, engine: AsyncEngine) -> AsyncIterator
     """An HTTP client on ``app`` whose every database change is rolled back afterwards."""
     async with rolled_back_sessions(engine) as (connection, sessionmaker):
         app.state.sessionmaker = sessionmaker
+        app.state.read_sessionmaker = sessionmaker  # reads see the test's uncommitted rows
 
         @contextlib.asynccontextmanager
         async def in_savepoint() -> AsyncIterator[AsyncConnection]:

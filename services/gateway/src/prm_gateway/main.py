@@ -18,11 +18,11 @@ from prm_gateway.config import SCHEMA, Settings
 from prm_gateway.standing.models import PartnerStanding
 from prm_platform.app import operation_id
 from prm_platform.credentials import Standings
-from prm_platform.db import make_engine, make_sessionmaker
+from prm_platform.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from prm_platform.edge import install_edge
 from prm_platform.http import BodySizeLimit
 from prm_platform.oidc import OidcVerifier
-from prm_platform.problems import install_problem_handlers
+from prm_platform.problems import install_outermost, install_problem_handlers
 
 log = logging.getLogger("prm.gateway")
 
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None,
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.read_sessionmaker = make_read_sessionmaker(engine)  # every GET reads only
     app.state.internal_secret = settings.internal_secret.get_secret_value()
     app.state.keys = KeyCache(settings.key_cache_seconds)
     app.state.standings = Standings(settings.standing_cache_seconds, PartnerStanding.status,
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None,
                  rate_limit_per_minute=settings.rate_limit_per_minute,
                  failed_auth_per_minute=settings.failed_auth_per_minute,
                  cors_origins=settings.cors_origins)
+    install_outermost(app)  # request ids, and a problem for whatever escapes every layer
     app.include_router(health.router)
     app.include_router(contract.router)
     contract.mount_docs_assets(app)
