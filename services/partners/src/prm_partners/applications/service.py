@@ -11,6 +11,7 @@ from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_contracts import PartnerApplicationDecidedV1, PartnerApplicationSubmittedV1
@@ -65,15 +66,16 @@ async def set_profile(session: AsyncSession, principal: Principal, data: IdealPa
                       if_match: str | None) -> IdealPartnerProfile:
     principal.require(PROGRAMME_WRITE)
     principal.ensure_vendor()
-    current = await profile(session, for_update=True)
-    check_if_match(if_match, current.version if current else 0)
-    criteria = [c.model_dump() for c in data.criteria]
     now = dt.datetime.now(dt.UTC)
-    if current is None:
-        current = IdealPartnerProfile(id=_PROFILE_ID, criteria=criteria, version=1,
-                                      updated_at=now)
-        session.add(current)
-    elif current.criteria != criteria:
+    # Until the first profile is set there is no row to lock: writers queue on the empty one
+    # (version 0, as it reads) that the first of them inserts, instead of all inserting one.
+    await session.execute(insert(IdealPartnerProfile).values(
+        id=_PROFILE_ID, criteria=[], version=0, updated_at=now).on_conflict_do_nothing())
+    current = await profile(session, for_update=True)
+    assert current is not None
+    check_if_match(if_match, current.version)
+    criteria = [c.model_dump() for c in data.criteria]
+    if current.version == 0 or current.criteria != criteria:
         current.criteria, current.version, current.updated_at = criteria, \
             current.version + 1, now
     await session.flush()

@@ -1,0 +1,433 @@
+"""One state change per version, route by route: for every update and action of the service
+(every route taking If-Match; a new one without a case here fails this file), 20 concurrent
+calls with the same If-Match give one success and 19 412s, and 20 without it apply only what
+the state machine allows, each applied change announced by exactly one event. Each call runs on
+its own connection and transaction, committed for real.
+
+What these tests commit stays for the rest of the session, so it is kept out of every other
+test's way: partners and their records are new, unique and in a country no other test lists;
+the programme's set-up they create (tiers, FX rates, agreements, certification types,
+templates, applications) is deleted after each test, and the programme's settings (tier
+programme, policy, Ideal Partner Profile) are put back as they were."""
+
+import datetime as dt
+import json
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from prm_contracts import (
+    CertificationExpiredV1,
+    OnboardingCompletedV1,
+    PartnerApplicationDecidedV1,
+    PartnerStatusChangedV1,
+    PartnerUpdatedV1,
+)
+from prm_events.envelope import CloudEvent
+from prm_partners.config import Settings
+from prm_partners.declaration import SERVICE
+from prm_partners.main import create_app
+from prm_partners.onboarding.handlers import HANDLERS as ONBOARDING
+from prm_stack.testing import (
+    committing_client,
+    if_match_routes,
+    outbox_types,
+    race,
+    vendor_headers,
+)
+
+ALL_SCOPES = tuple(scope.name for scope in SERVICE.scopes)
+COUNTRY = "IS"  # no other test lists the partners of a country it did not use
+TODAY = dt.date.today()
+STATUS_CHANGED = PartnerStatusChangedV1.event_type
+
+Undo = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Target:
+    url: str
+    version: int
+    aggregate: str  # the outbox key its events carry
+    body: dict | None = None
+    read: str | None = None  # where to read the version afterwards (None: the target's url)
+
+
+@dataclass
+class Case:
+    method: str
+    prepare: Callable[["World"], Awaitable[Target]]
+    event: str | None  # the event type one applied change emits, if any
+
+
+@dataclass
+class World:
+    client: Any
+    vendor: dict[str, str]
+    engine: AsyncEngine
+    sessionmaker: Any
+    undo: list[Undo] = field(default_factory=list)
+
+    async def sql(self, statement: str, **params: Any) -> Any:
+        async with self.engine.begin() as connection:
+            return await connection.execute(text(statement), params)
+
+    def later(self, statement: str, **params: Any) -> None:
+        """Run ``statement`` once the test is over."""
+        async def run() -> None:
+            await self.sql(statement, **params)
+        self.undo.append(run)
+
+    async def keep(self, table: str) -> None:
+        """Put the programme's one settings row of ``table`` back as it is now (or remove it
+        if there is none yet) once the test is over."""
+        row = (await self.sql(f"SELECT row_to_json(t) FROM {table} t WHERE id = 1")
+               ).scalar_one_or_none()
+
+        async def restore() -> None:
+            async with self.engine.begin() as connection:
+                await connection.execute(text(f"DELETE FROM {table} WHERE id = 1"))
+                if row is not None:
+                    await connection.execute(text(
+                        f"INSERT INTO {table} SELECT * FROM "
+                        f"json_populate_record(NULL::{table}, CAST(:row AS json))"),
+                        {"row": json.dumps(row)})
+        self.undo.append(restore)
+
+    async def post(self, url: str, body: dict | None = None, status: int = 201) -> dict:
+        answer = await self.client.post(url, json=body, headers=self.vendor)
+        assert answer.status_code == status, answer.text
+        return answer.json()
+
+    async def get(self, url: str) -> Any:
+        answer = await self.client.get(url, headers=self.vendor)
+        assert answer.status_code == 200, answer.text
+        return answer
+
+    async def partner(self, *actions: str, applicant: bool = False) -> dict:
+        word = uuid.uuid4().hex[:10]
+        partner = await self.post("/v1/partners", {
+            "name": f"Race {word} ehf", "type": "isv", "country": COUNTRY})
+        if applicant:  # no route leads back to applicant: a prospect known before the API
+            await self.sql("UPDATE partners SET status = 'applicant' WHERE id = :id",
+                           id=partner["id"])
+        for action in actions:
+            partner = await self.post(f"/v1/partners/{partner['id']}/{action}",
+                                      {"reason": "set-up"}, status=200)
+        return partner
+
+    async def contact(self, partner_id: str) -> dict:
+        word = uuid.uuid4().hex[:10]
+        return await self.post(f"/v1/partners/{partner_id}/contacts", {
+            "name": f"Race {word}", "email": f"race.{word}@race.example",
+            "phone": "+354 555 0100", "job_title": "Alliances", "roles": ["admin"]})
+
+
+def word() -> str:
+    return uuid.uuid4().hex[:10]
+
+
+# Partners
+
+
+def partner_action(action: str, *before: str, body: dict | None = None,
+                   applicant: bool = False) -> Case:
+    async def prepare(world: World) -> Target:
+        partner = await world.partner(*before, applicant=applicant)
+        url = f"/v1/partners/{partner['id']}"
+        return Target(f"{url}/{action}", partner["version"], partner["id"], body, read=url)
+    return Case("POST", prepare, STATUS_CHANGED)
+
+
+async def _partner_update(world: World) -> Target:
+    partner = await world.partner()
+    return Target(f"/v1/partners/{partner['id']}", partner["version"], partner["id"],
+                  {"name": f"Renamed {word()} ehf"})
+
+
+# Contacts (they emit no events: the outbox of their partner stays as it was)
+
+
+def contact_case(method: str, action: str = "", body: dict | None = None) -> Case:
+    async def prepare(world: World) -> Target:
+        partner = await world.partner()
+        contact = await world.contact(partner["id"])
+        url = f"/v1/partners/{partner['id']}/contacts/{contact['id']}"
+        return Target(f"{url}{action}", contact["version"], partner["id"], body, read=url)
+    return Case(method, prepare, None)
+
+
+# Compliance
+
+
+async def _certification_type(world: World) -> dict:
+    kind = await world.post("/v1/certification-types", {
+        "code": f"RACE-{word()}", "name": "Race course", "required": False})
+    # Undone last first: the certifications of the type, then the type.
+    world.later("DELETE FROM certification_types WHERE id = :id", id=kind["id"])
+    world.later("DELETE FROM certifications WHERE type_id = :id", id=kind["id"])
+    return kind
+
+
+def certification_type_case(method: str, body: dict | None = None) -> Case:
+    async def prepare(world: World) -> Target:
+        kind = await _certification_type(world)
+        return Target(f"/v1/certification-types/{kind['id']}", kind["version"], kind["id"],
+                      body)
+    return Case(method, prepare, None)
+
+
+async def _revoke(world: World) -> Target:
+    kind = await _certification_type(world)
+    partner = await world.partner()
+    url = f"/v1/partners/{partner['id']}/certifications"
+    earned = await world.post(url, {"code": kind["code"],
+                                    "earned_on": (TODAY - dt.timedelta(days=3)).isoformat()})
+    url = f"{url}/{earned['id']}"
+    return Target(f"{url}/revoke", earned["version"], partner["id"], {"reason": "race"},
+                  read=url)
+
+
+async def _agreement(world: World) -> dict:
+    agreement = await world.post("/v1/agreements", {
+        "code": f"race-{word()}", "title": "Race terms", "required": False})
+    world.later("DELETE FROM agreements WHERE id = :id", id=agreement["id"])
+    world.later("DELETE FROM agreement_versions WHERE agreement_id = :id", id=agreement["id"])
+    return agreement
+
+
+def agreement_case(action: str, body: dict) -> Case:
+    async def prepare(world: World) -> Target:
+        agreement = await _agreement(world)
+        url = f"/v1/agreements/{agreement['id']}"
+        return Target(f"{url}{action}", agreement["version"], agreement["id"], body, read=url)
+    return Case("POST" if action else "PATCH", prepare, None)
+
+
+# Applications
+
+
+def decision(action: str, body: dict | None = None) -> Case:
+    async def prepare(world: World) -> Target:
+        name = word()
+        application = await world.post("/v1/partner-applications", {
+            "company_name": f"Race {name} ehf", "type": "isv", "country": COUNTRY,
+            "website_domain": f"race{name}.example",
+            "contact": {"name": "Race Contact", "email": f"race@race{name}.example"}})
+        world.later("DELETE FROM partner_applications WHERE id = :id", id=application["id"])
+        url = f"/v1/partner-applications/{application['id']}"
+        return Target(f"{url}/{action}", application["version"], application["id"], body,
+                      read=url)
+    return Case("POST", prepare, PartnerApplicationDecidedV1.event_type)
+
+
+async def _ideal_partner_profile(world: World) -> Target:
+    await world.keep("ideal_partner_profile")
+    current = (await world.get("/v1/ideal-partner-profile")).json()
+    return Target("/v1/ideal-partner-profile", current["version"], "ideal-partner-profile",
+                  {"criteria": [{"field": "type", "weight": 10, "values": ["isv"]}]
+                   if current["criteria"] == [] else []})
+
+
+# Onboarding
+
+
+async def _template(world: World, partner_types: list[str]) -> dict:
+    template = await world.post("/v1/onboarding-templates", {
+        "name": f"Race {word()}", "partner_types": partner_types, "activates_partner": False,
+        "tasks": [{"key": "kick-off", "title": "Kick-off call", "kind": "manual"}]})
+    world.later("DELETE FROM onboarding_templates WHERE id = :id", id=template["id"])
+    return template
+
+
+def template_case(method: str, body: dict | None = None) -> Case:
+    async def prepare(world: World) -> Target:
+        template = await _template(world, ["isv"])
+        return Target(f"/v1/onboarding-templates/{template['id']}", template["version"],
+                      template["id"], body)
+    return Case(method, prepare, None)
+
+
+async def _complete_task(world: World) -> Target:
+    """A partner whose plan (one manual task, from a template that is gone again) was started
+    by its creation event, as the worker starts it."""
+    template = await _template(world, ["isv"])
+    partner = await world.partner()
+    envelope = (await world.sql(
+        "SELECT envelope FROM outbox WHERE key = :key AND event_type = :type",
+        key=partner["id"], type="prm.partner.created.v1")).scalar_one()
+    created = CloudEvent.model_validate(envelope)
+    async with world.sessionmaker() as session:
+        await ONBOARDING[created.type](session, created)
+        await session.commit()
+    deleted = await world.client.delete(f"/v1/onboarding-templates/{template['id']}",
+                                        headers=world.vendor)
+    assert deleted.status_code == 204, deleted.text
+    url = f"/v1/partners/{partner['id']}/onboarding"
+    plan = (await world.get(url)).json()
+    [task] = plan["tasks"]
+    return Target(f"{url}/tasks/{task['id']}/complete", plan["version"], partner["id"],
+                  read=url)
+
+
+# Tiers and FX rates
+
+
+def tier_case(method: str, body: dict | None = None) -> Case:
+    async def prepare(world: World) -> Target:
+        tier = await world.post("/v1/tiers", {"name": f"Race {word()}",
+                                              "rank": random.randint(500, 1000)})
+        world.later("DELETE FROM tiers WHERE id = :id", id=tier["id"])
+        return Target(f"/v1/tiers/{tier['id']}", tier["version"], tier["id"], body)
+    return Case(method, prepare, None)
+
+
+async def _tier_programme(world: World) -> Target:
+    await world.keep("tier_programme")
+    current = (await world.get("/v1/tiers/programme")).json()
+    return Target("/v1/tiers/programme", current["version"], "tier-programme", {
+        "base_currency": current["base_currency"],
+        "demotion_grace_days": (current["demotion_grace_days"] + 1) % 3650,
+        "window_months": current["window_months"]})
+
+
+def fx_rate_case(method: str, body: dict | None = None) -> Case:
+    async def prepare(world: World) -> Target:
+        # A pair to a currency the base is not (nothing is converted with it) on a day of
+        # its own.
+        day = (dt.date(1950, 1, 1) + dt.timedelta(days=random.randint(0, 18_000))).isoformat()
+        url = f"/v1/fx-rates/CHF/ISK/{day}"
+        world.later("DELETE FROM fx_rates WHERE from_currency = 'CHF' AND to_currency = 'ISK' "
+                    "AND effective_on = :day", day=dt.date.fromisoformat(day))
+        created = await world.client.put(url, json={"rate": "140.25"}, headers=world.vendor)
+        assert created.status_code == 201, created.text
+        return Target(url, created.json()["version"], "fx-rate", body)
+    return Case(method, prepare, None)
+
+
+async def _programme_policy(world: World) -> Target:
+    await world.keep("programme_policy")
+    current = (await world.get("/v1/programme-policy")).json()
+    days = current["inactivity_days"]
+    return Target("/v1/programme-policy", current["version"], "programme-policy",
+                  {"inactivity_days": days + 1 if days < 730 else days - 1})
+
+
+CASES = {
+    ("PATCH", "/v1/partners/{partner_id}"): Case("PATCH", _partner_update,
+                                                 PartnerUpdatedV1.event_type),
+    ("POST", "/v1/partners/{partner_id}/start-onboarding"): partner_action(
+        "start-onboarding", applicant=True),
+    ("POST", "/v1/partners/{partner_id}/activate"): partner_action("activate"),
+    ("POST", "/v1/partners/{partner_id}/suspend"): partner_action(
+        "suspend", body={"reason": "unpaid invoices"}),
+    ("POST", "/v1/partners/{partner_id}/offboard"): partner_action(
+        "offboard", body={"reason": "left"}),
+    ("POST", "/v1/partners/{partner_id}/reinstate"): partner_action(
+        "reinstate", "offboard", body={"reason": "back"}),
+    ("PATCH", "/v1/partners/{partner_id}/contacts/{contact_id}"): contact_case(
+        "PATCH", body={"job_title": "Head of Alliances"}),
+    ("DELETE", "/v1/partners/{partner_id}/contacts/{contact_id}"): contact_case("DELETE"),
+    ("POST", "/v1/partners/{partner_id}/contacts/{contact_id}/erase"): contact_case(
+        "POST", "/erase"),
+    ("POST", "/v1/partners/{partner_id}/certifications/{certification_id}/revoke"): Case(
+        "POST", _revoke, CertificationExpiredV1.event_type),
+    ("POST", "/v1/partners/{partner_id}/onboarding/tasks/{task_id}/complete"): Case(
+        "POST", _complete_task, OnboardingCompletedV1.event_type),
+    ("PATCH", "/v1/certification-types/{type_id}"): certification_type_case(
+        "PATCH", {"name": "Race course, renamed"}),
+    ("DELETE", "/v1/certification-types/{type_id}"): certification_type_case("DELETE"),
+    ("PATCH", "/v1/agreements/{agreement_id}"): agreement_case(
+        "", {"title": "Race terms, renamed"}),
+    ("POST", "/v1/agreements/{agreement_id}/versions"): agreement_case(
+        "/versions", {"effective_on": (TODAY + dt.timedelta(days=30)).isoformat()}),
+    ("POST", "/v1/partner-applications/{application_id}/approve"): decision("approve"),
+    ("POST", "/v1/partner-applications/{application_id}/decline"): decision(
+        "decline", {"reason": "outside our regions"}),
+    ("PUT", "/v1/ideal-partner-profile"): Case("PUT", _ideal_partner_profile, None),
+    ("PATCH", "/v1/onboarding-templates/{template_id}"): template_case(
+        "PATCH", {"name": "Race, renamed"}),
+    ("DELETE", "/v1/onboarding-templates/{template_id}"): template_case("DELETE"),
+    ("PATCH", "/v1/tiers/{tier_id}"): tier_case("PATCH", {"min_won_deals": 7}),
+    ("DELETE", "/v1/tiers/{tier_id}"): tier_case("DELETE"),
+    ("PUT", "/v1/tiers/programme"): Case("PUT", _tier_programme, None),
+    ("PUT", "/v1/fx-rates/{from_currency}/{to_currency}/{effective_on}"): fx_rate_case(
+        "PUT", {"rate": "141.5"}),
+    ("DELETE", "/v1/fx-rates/{from_currency}/{to_currency}/{effective_on}"): fx_rate_case(
+        "DELETE"),
+    ("PUT", "/v1/programme-policy"): Case("PUT", _programme_policy, None),
+}
+
+
+@pytest.fixture(scope="module")
+async def world(prm_infra, app):
+    fresh = create_app(Settings())
+    async with committing_client(fresh) as client:
+        yield World(client, vendor_headers(prm_infra.internal_secret, ALL_SCOPES),
+                    fresh.state.engine, fresh.state.sessionmaker)
+
+
+@pytest.fixture(autouse=True)
+async def undone(world):
+    """What a test set up in the programme is taken away again, whatever its outcome."""
+    yield
+    while world.undo:
+        await world.undo.pop()()
+
+
+def test_every_update_and_action_has_a_case(app):
+    assert set(CASES) == if_match_routes(app)
+
+
+async def version_now(world: World, target: Target) -> int | None:
+    seen = await world.client.get(target.read or target.url, headers=world.vendor)
+    if seen.status_code == 404:
+        return None
+    assert seen.status_code == 200, seen.text
+    return seen.json()["version"]
+
+
+@pytest.mark.parametrize("route", sorted(CASES), ids=" ".join)
+async def test_one_success_per_version(world, route):
+    case = CASES[route]
+    target = await case.prepare(world)
+    before = await outbox_types(world.engine, target.aggregate)
+    result = await race(world.client, case.method, target.url, json=target.body,
+                        headers={**world.vendor, "If-Match": f'"{target.version}"'})
+    assert len(result.succeeded) == 1, result.statuses
+    # A deleted record may also answer 404 to the calls that come after its deletion.
+    allowed = {412, 404} if case.method == "DELETE" else {412}
+    assert {status for status, _ in result.refused()} <= allowed, result.refused()
+    emitted = (await outbox_types(world.engine, target.aggregate))[len(before):]
+    assert emitted == ([case.event] if case.event else []), emitted
+    if case.method != "DELETE":
+        assert await version_now(world, target) == target.version + 1
+
+
+@pytest.mark.parametrize("route", sorted(CASES), ids=" ".join)
+async def test_without_if_match_only_allowed_changes(world, route):
+    case = CASES[route]
+    target = await case.prepare(world)
+    before = await outbox_types(world.engine, target.aggregate)
+    result = await race(world.client, case.method, target.url, json=target.body,
+                        headers=world.vendor)
+    # Refusals are the state machine's (409) or the record gone (404), never a failure.
+    assert {status for status, _ in result.refused()} <= {404, 409}, result.refused()
+    assert result.succeeded
+    applied = {r.headers.get("etag") for r in result.succeeded}
+    emitted = (await outbox_types(world.engine, target.aggregate))[len(before):]
+    if case.method == "DELETE":
+        assert len(result.succeeded) == 1
+        assert await version_now(world, target) is None
+        return
+    # Every success that changed something did so at its own version, announced once.
+    now = await version_now(world, target)
+    assert now is not None
+    assert now - target.version == len(applied), (now, target.version, applied)
+    assert emitted == ([case.event] * len(applied) if case.event else []), emitted
