@@ -352,3 +352,21 @@ def test_gateway_routes_to_the_apis(services, deploy, declared):
         url = urlsplit(env[key])
         assert url.scheme == "http" and url.hostname == target, key
         assert str(url.port) == listen_port(services[target], deploy), key
+
+
+def test_client_addresses_come_only_from_the_edge(compose, services, deploy):
+    """The failed-authentication limit is per client: uvicorn leaves X-Forwarded-For alone
+    (the platform edge reads it), and only the edge's fixed address is trusted to set it."""
+    import ipaddress
+    import json
+
+    edge = services["edge"]["networks"]["default"]["ipv4_address"]
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]["subnet"]
+    assert ipaddress.ip_address(edge) in ipaddress.ip_network(subnet)
+    for name, service in services.items():
+        for argv in deploy.split_command(service.get("command")):
+            if "uvicorn" in argv:
+                assert "--no-proxy-headers" in argv, name
+                trusted = json.loads(environment(service)["PRM_TRUSTED_PROXIES"])
+                assert [ipaddress.ip_network(t) for t in trusted] == [
+                    ipaddress.ip_network(f"{edge}/32")], name

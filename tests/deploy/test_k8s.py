@@ -179,6 +179,14 @@ def test_env_sources_exist_and_cover_the_runtime_interface(manifests):
             for key in REQUIRED_ENV:
                 assert key in keys, f"{name} lacks {key}"
     assert all(c.get("PRM_KAFKA_IDEMPOTENCE") == "true" for c in config_maps.values())
+    # Only the ingress controller may name the client (X-Forwarded-For); uvicorn leaves the
+    # header to the platform edge.
+    assert all(c.get("PRM_TRUSTED_PROXIES") for c in config_maps.values())
+    for workload in app_workloads(manifests):
+        for container in containers(workload):
+            argv = command_of(container)
+            if "uvicorn" in argv:
+                assert "--no-proxy-headers" in argv, workload["metadata"]["name"]
     # Secret values never sit in a ConfigMap.
     assert not any("PRM_INTERNAL_SECRET" in c or "PRM_DATABASE_URL" in c
                    for c in config_maps.values())

@@ -135,3 +135,25 @@ def test_weak_or_placeholder_internal_secrets_are_refused(secret):
     with pytest.raises(ValidationError, match="PRM_INTERNAL_SECRET"):
         ServiceSettings(internal_secret=secret)
     assert ServiceSettings(internal_secret="a" * 32).internal_secret.get_secret_value()
+
+
+def test_the_client_address_is_the_last_hop_before_the_trusted_proxies():
+    from prm_platform.edge import client_address, trusted_networks
+
+    proxies = trusted_networks(["10.0.0.0/8", "127.0.0.1/32"])
+
+    def seen(peer: str, *forwarded: str) -> str:
+        headers = [(b"x-forwarded-for", value.encode()) for value in forwarded]
+        return client_address({"type": "http", "client": (peer, 1), "headers": headers},
+                              proxies)
+
+    assert seen("198.51.100.7") == "198.51.100.7"
+    # An untrusted peer's header is ignored: it could write anything there.
+    assert seen("198.51.100.7", "203.0.113.1") == "198.51.100.7"
+    # Through the edge: what the client wrote sits left of what the edge saw.
+    assert seen("10.1.2.3", "1.2.3.4, 198.51.100.7") == "198.51.100.7"
+    assert seen("10.1.2.3", "1.2.3.4", "198.51.100.7, 10.9.9.9") == "198.51.100.7"
+    assert seen("127.0.0.1", "garbage, 10.0.0.5") == "garbage"  # a name, not a proxy's
+    assert seen("10.1.2.3", "10.0.0.9") == "10.1.2.3"  # only proxies: the peer
+    assert client_address({"type": "http", "client": ("10.1.2.3", 1), "headers": [
+        (b"x-forwarded-for", b"198.51.100.7")]}, []) == "10.1.2.3"

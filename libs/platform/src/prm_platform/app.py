@@ -105,6 +105,8 @@ def create_service_app(
                                                 oidc=lambda: app.state.oidc),
                  rate_limit_per_minute=settings.rate_limit_per_minute,
                  failed_auth_per_minute=settings.failed_auth_per_minute,
+                 failed_auth_per_minute_total=settings.failed_auth_per_minute_total,
+                 trusted_proxies=settings.trusted_proxies,
                  cors_origins=settings.cors_origins,
                  vouched=vouched_principal(app.state.internal_secret))
     app.add_middleware(HeadAsGet)  # the edge and the routes see a GET

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import QueryableAttribute
 
 from prm_platform.db import new_metadata
+from prm_platform.edge import RateLimited, RateLimiter
 from prm_platform.oidc import OidcVerifier
 from prm_platform.problems import Forbidden, ServiceUnavailable, Unauthenticated
 from prm_platform.security import PRINCIPAL_HEADER, Principal, PrincipalKind, sign_principal
@@ -44,6 +45,8 @@ KEY_PREFIX = "prm_"
 LOOKUP_PATH = "/internal/api-keys"
 MAX_KEY_LENGTH = 100
 NEGATIVE_SECONDS = 0.25
+# Keys asked of the owner per process and minute (each one a key used the instant it was made).
+OWNER_ASKS_PER_MINUTE = 1200
 _MAX_CACHED = 10_000
 # Partner statuses whose keys and users are refused, reads included (an applicant has no
 # keys yet; "terminated" is the name offboarded had before).
@@ -159,6 +162,7 @@ class KeyDirectory:
         self.standings = Standings(standing_ttl, credential_partners.c.status,
                                    credential_partners.c.partner_id)
         self._keys: dict[str, _Entry] = {}
+        self._owner_asks = RateLimiter(OWNER_ASKS_PER_MINUTE, "key owner lookups")
 
     async def __call__(self, credential: str) -> Principal:
         """An API key (``prm_...``) or, if OIDC is configured, a portal user's token."""
@@ -208,6 +212,12 @@ class KeyDirectory:
     async def _ask_owner(self, digest: str) -> _Entry:
         unknown = _Entry(None, None, time.monotonic())
         if not self.owner_url:
+            return unknown
+        try:
+            # A flood of made-up keys must not become a flood of calls to the key owner (the
+            # edge lets every credential reach this lookup, so a valid key is never refused).
+            self._owner_asks.take("*")
+        except RateLimited:
             return unknown
         if self._http is None:
             self._http = httpx.AsyncClient(base_url=self.owner_url, timeout=2, trust_env=False)

@@ -8,9 +8,13 @@ a principal a previous hop signed (the gateway's header), which skips steps 1 to
 
 For every request under ``protected_prefix``:
 
-1. a client address that has failed authentication too often is refused (429) before any
-   credential is looked at, so guessing keys costs nothing but the guesser's time;
-2. the bearer credential is authenticated (a failure counts against the client address);
+1. the bearer credential is authenticated: a valid one is never refused by the limits on
+   failures below, whoever else failed from the same address (behind a proxy every client may
+   share one);
+2. a failure counts against the client address (the last hop before the trusted proxies,
+   ``client_address``) and against the whole process; once either is spent, failures are
+   answered 429 instead of 401, so guessing keys costs the guesser time, and forged or rotated
+   addresses escape nothing (the key lookup itself is local, its negative answers cached);
 3. the principal's own rate limit is taken, and every answer carries ``RateLimit-Limit``,
    ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds until the bucket is full again);
 4. the principal is put on the request state, where ``prm_platform.security`` finds it.
@@ -21,8 +25,10 @@ without credentials, and the headers front ends need are exposed.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -68,7 +74,7 @@ class RateLimiter:
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self.what = what
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
     def _tokens(self, subject: str, now: float) -> float:
         tokens, last = self._buckets.get(subject, (self.capacity, now))
@@ -88,15 +94,48 @@ class RateLimiter:
             raise RateLimited(f"rate limit of {int(self.capacity)} {self.what} per minute "
                               "reached", headers={"Retry-After": str(retry_after),
                                                   **quota.headers()})
-        if len(self._buckets) >= _MAX_BUCKETS:
-            self._buckets.clear()  # bounded memory; forgetting only forgives
         self._buckets[subject] = (tokens - 1, now)
+        self._buckets.move_to_end(subject)
+        if len(self._buckets) > _MAX_BUCKETS:
+            # Bounded memory: the least recently seen subject is forgotten (which only
+            # forgives it), never the ones a flood of new subjects is competing with.
+            self._buckets.popitem(last=False)
         return self._quota(tokens - 1)
 
     def check(self, subject: str) -> None:
         """Raise RateLimited if ``subject`` has no budget left, without spending any."""
         if self._tokens(subject, time.monotonic()) < 1:
             self.take(subject)
+
+
+TrustedProxies = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+
+
+def trusted_networks(cidrs: Sequence[str]) -> TrustedProxies:
+    return [ipaddress.ip_network(cidr, strict=False) for cidr in cidrs]
+
+
+def _trusted(address: str, proxies: TrustedProxies) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)
+
+
+def client_address(scope: Scope, proxies: TrustedProxies) -> str:
+    """Who is calling: the peer, unless the peer is a trusted proxy; then the last address of
+    ``X-Forwarded-For`` that is not a trusted proxy (each proxy appends the address it saw, so
+    what a client wrote itself sits to the left of it and is never taken)."""
+    address: str = (scope.get("client") or ("unknown",))[0]
+    if not _trusted(address, proxies):
+        return address
+    hops = [hop.strip() for value in Headers(scope=scope).getlist("x-forwarded-for")
+            for hop in value.split(",")]
+    for hop in reversed(hops):
+        if not _trusted(hop, proxies):
+            return hop
+    return address
 
 
 def bearer_token(headers: Headers) -> str:
@@ -110,13 +149,16 @@ class Edge:
     """Pure ASGI middleware, so it refuses a request before its body is even read."""
 
     def __init__(self, app: ASGIApp, *, authenticate: Authenticate, limiter: RateLimiter,
-                 failures: RateLimiter, protected_prefix: str = "/v1",
+                 failures: RateLimiter, all_failures: RateLimiter,
+                 trusted_proxies: TrustedProxies = (), protected_prefix: str = "/v1",
                  vouched: Vouched | None = None) -> None:
         self.app = app
         self.authenticate = authenticate
         self.vouched = vouched
         self.limiter = limiter
         self.failures = failures
+        self.all_failures = all_failures
+        self.proxies = trusted_proxies
         self.prefix = protected_prefix
 
     def _protected(self, scope: Scope) -> bool:
@@ -128,7 +170,6 @@ class Edge:
         if not self._protected(scope):
             await self.app(scope, receive, send)
             return
-        address = (scope.get("client") or ("unknown",))[0]
         headers = Headers(scope=scope)
         extra = {"X-Request-Id": current_request_id(scope)}
 
@@ -144,11 +185,11 @@ class Edge:
             # Behind the gateway: it authenticated and rate-limited the caller already.
             principal = self.vouched(headers) if self.vouched is not None else None
             if principal is None:
-                self.failures.check(address)
                 try:
                     principal = await self.authenticate(bearer_token(headers))
                 except Unauthenticated:
-                    self.failures.take(address)
+                    self.failures.take(client_address(scope, self.proxies))
+                    self.all_failures.take("*")
                     raise
                 extra.update(self.limiter.take(principal.subject).headers())
         except ProblemError as exc:
@@ -159,13 +200,17 @@ class Edge:
 
 
 def install_edge(app: FastAPI, *, authenticate: Authenticate, rate_limit_per_minute: int,
-                 failed_auth_per_minute: int, cors_origins: Sequence[str],
+                 failed_auth_per_minute: int, failed_auth_per_minute_total: int,
+                 trusted_proxies: Sequence[str], cors_origins: Sequence[str],
                  protected_prefix: str = "/v1", vouched: Vouched | None = None) -> None:
     """Add the edge to ``app``: CORS outermost (preflights need no credentials), then
     authentication and rate limits. Call it after the app's other middleware."""
     app.add_middleware(Edge, authenticate=authenticate,
                        limiter=RateLimiter(rate_limit_per_minute),
                        failures=RateLimiter(failed_auth_per_minute, "failed authentications"),
+                       all_failures=RateLimiter(failed_auth_per_minute_total,
+                                                "failed authentications in all"),
+                       trusted_proxies=trusted_networks(trusted_proxies),
                        protected_prefix=protected_prefix, vouched=vouched)
     app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins),
                        allow_credentials=False, allow_methods=list(ALLOWED_METHODS),

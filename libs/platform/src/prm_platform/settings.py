@@ -60,12 +60,20 @@ class ServiceSettings(BaseSettings):
     # The edge of every service (prm_platform.edge) and of the gateway:
     # requests per API key per minute, which is also the burst a key may send at once;
     rate_limit_per_minute: int = Field(default=6000, ge=1)
-    # failed authentications per client address per minute before it is refused (429);
+    # failed authentications per client address per minute, after which that address's
+    # unknown credentials get 429 (a valid one is never refused: it is checked first);
     failed_auth_per_minute: int = Field(default=30, ge=1)
+    # and per process, whatever the address: forged or rotated addresses cannot escape it;
+    failed_auth_per_minute_total: int = Field(default=600, ge=1)
+    # proxies whose X-Forwarded-For names the client (CIDRs: the edge's addresses). The
+    # client address is the last hop not in this list; from any other peer the header is
+    # ignored. Empty: the peer is the client. Run uvicorn with --no-proxy-headers.
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
     # browser origins allowed to call the API (CORS), e.g. ["https://portal.example.com"];
     cors_origins: list[str] = Field(default_factory=list)
-    # how stale a cached key lookup may be (a key revoked elsewhere stops working within this)
-    key_cache_seconds: float = Field(default=5.0, ge=0, le=30)
+    # how stale a cached key lookup may be (a key revoked elsewhere stops working within the
+    # event delay plus this): a lookup is one indexed read, so a short trust costs little
+    key_cache_seconds: float = Field(default=0.5, ge=0, le=30)
     # and a partner org's standing (a suspension takes effect within the event delay plus this).
     standing_cache_seconds: float = Field(default=2.0, ge=0, le=30)
     # The key owner (the gateway), asked once about a key not yet in the service's directory.

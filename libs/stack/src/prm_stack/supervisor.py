@@ -590,7 +590,10 @@ class Supervisor:
         command = [sys.executable, "-m", "uvicorn", "--factory", process.target,
                    "--host", "127.0.0.1", "--port", str(self.ports[process.name]),
                    # Below the shutdown budget: open keep-alive connections must not stall it.
-                   "--timeout-graceful-shutdown", "3"]
+                   "--timeout-graceful-shutdown", "3",
+                   # The edge middleware reads X-Forwarded-For itself, from trusted proxies
+                   # only (PRM_TRUSTED_PROXIES); uvicorn must not rewrite the peer first.
+                   "--no-proxy-headers"]
         if process.kind == "api":
             command.append("--no-access-log")  # the gateway's access log already has each call
         if self.options.api_workers > 1:
