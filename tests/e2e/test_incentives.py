@@ -114,9 +114,13 @@ def test_mdf_from_budget_to_paid(api, admin):
     url = f"/v1/payouts/batches/{batch['id']}"
     assert ok(api.post(f"{url}/approve", headers=admin))["status"] == "approved"
 
-    exported = ok(api.get(f"{url}/export", headers=admin, params={"format": "json"}))
+    # Reading the file changes nothing; the action marks the batch exported.
+    preview = ok(api.get(f"{url}/export", headers=admin, params={"format": "json"}))
+    assert preview["batch"]["status"] == "approved"
+    exported = ok(api.post(f"{url}/export", headers=admin, params={"format": "json"}))
     assert exported["batch"]["id"] == batch["id"]
     assert exported["batch"]["status"] == "exported"
+    assert exported["lines"] == preview["lines"]
     [line] = exported["lines"]
     assert (line["source"], line["source_id"]) == ("mdf_claim", claim["id"])
     assert line["amount"] == {"amount": "2000.00", "currency": "EUR"}

@@ -255,6 +255,8 @@ CASES.update({
         "POST", "/v1/payouts/batches/{id}/approve"),
     ("GET", "/v1/payouts/batches/{batch_id}/export"): vendor_only(
         "GET", "/v1/payouts/batches/{id}/export?format=csv"),
+    ("POST", "/v1/payouts/batches/{batch_id}/export"): vendor_only(
+        "POST", "/v1/payouts/batches/{id}/export?format=csv"),
     ("POST", "/v1/payouts/batches/{batch_id}/paid"): vendor_only(
         "POST", "/v1/payouts/batches/{id}/paid", {"payment_reference": "X-1",
                                                   "paid_on": "2025-07-01"}),

@@ -236,7 +236,7 @@ async def test_a_batch_totals_the_payables_it_groups_and_pays_them(committing, p
         assert batch.lines == len(lines) == sum(
             1 for _, amount, percent in payables if amount - amount * percent // 100 > 0)
         await payouts.approve_batch(session, VENDOR, batch.id, None)
-        await payouts.export_batch(session, VENDOR, batch.id)
+        await payouts.mark_exported(session, VENDOR, batch.id, None)
         payment = PayoutPaymentIn(payment_reference=f"P-{uuid.uuid4().hex}", paid_on=today)
         _, changed = await payouts.record_payment(session, VENDOR, batch.id, payment, None)
         _, changed_again = await payouts.record_payment(session, VENDOR, batch.id, payment,

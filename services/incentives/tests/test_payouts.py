@@ -77,15 +77,36 @@ async def test_batch_to_paid_and_statement(app, client, vendor, as_partner, list
     approved = await client.post(f"{url}/approve", headers={**vendor, "If-Match": '"1"'})
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "approved"
-    exported = await client.get(f"{url}/export?format=json", headers=vendor)
+    # Reading the file changes nothing: the batch stays approved, at its version.
+    preview = await client.get(f"{url}/export?format=json", headers=vendor)
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["batch"]["status"] == "approved"
+    assert preview.headers["etag"] == approved.headers["etag"] == '"2"'
+    head = await client.head(f"{url}/export?format=csv", headers=vendor)
+    assert head.status_code == 200 and head.content == b""
+    assert (await client.get(url, headers=vendor)).json()["version"] == 2
+    early = await client.post(f"{url}/paid", headers=vendor, json={
+        "payment_reference": "R-EARLY", "paid_on": "2025-07-04"})
+    assert early.status_code == 409  # not exported yet
+    stale = await client.post(f"{url}/export", headers={**vendor, "If-Match": '"1"'})
+    assert stale.status_code == 412
+    exported = await client.post(f"{url}/export?format=json",
+                                 headers={**vendor, "If-Match": '"2"'})
     assert exported.status_code == 200, exported.text
+    assert exported.headers["etag"] == '"3"'
     body = exported.json()
-    assert body["batch"]["status"] == "exported"
+    assert body["batch"]["status"] == "exported" and body["batch"]["version"] == 3
     assert sorted(line["source"] for line in body["lines"]) == ["mdf_claim", "rebate", "spiff"]
     assert sum(int(line["amount"]["amount"].replace(".", "")) for line in body["lines"]) \
         == 14500
+    assert body["lines"] == preview.json()["lines"]
+    # Once: the file is read again with the GET.
+    again = await client.post(f"{url}/export", headers=vendor)
+    assert again.status_code == 409
+    assert (await client.get(f"{url}/export", headers=vendor)).json() == body
     as_csv = await client.get(f"{url}/export?format=csv", headers=vendor)
     assert as_csv.headers["content-type"].startswith("text/csv")
+    assert as_csv.headers["etag"] == '"3"'
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert len(rows) == 3 and {r["amount"] for r in rows} == {"30.00", "25.00", "90.00"}
 
@@ -133,7 +154,10 @@ async def test_a_payment_reference_pays_one_batch(app, client, vendor, as_partne
         early = await client.post(f"{url}/paid", headers=vendor, json={
             "payment_reference": "R-1", "paid_on": "2025-07-04"})
         assert early.status_code == 409  # approved, not exported yet
-        await client.get(f"{url}/export", headers=vendor)
+        exported = await client.post(f"{url}/export?format=csv", headers=vendor)
+        assert exported.status_code == 200, exported.text
+        assert exported.headers["content-type"].startswith("text/csv")
+        assert exported.text.startswith("batch_id,partner_id,")
         ids.append(url)
     payment = {"payment_reference": f"R-{uuid.uuid4().hex[:8]}", "paid_on": "2025-07-04"}
     assert (await client.post(f"{ids[0]}/paid", headers=vendor, json=payment)

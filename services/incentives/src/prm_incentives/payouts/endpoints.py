@@ -88,29 +88,56 @@ async def approve_payout_batch(batch_id: uuid.UUID, response: Response, session:
     return _batch(await service.approve_batch(session, caller, batch_id, if_match), response)
 
 
-@router.get("/batches/{batch_id:uuid}/export", summary="Export a payout batch",
-            description="The batch and its amounts for the finance system, as JSON or CSV "
-            f"(columns {', '.join(service.CSV_COLUMNS)}; amounts decimal strings). The first "
-            "export of an approved batch moves it to exported; exporting again returns the "
-            "same content. A draft is a 409. Vendor keys only.",
-            responses={**problem_responses(404, 409), 200: {
-                "description": "The batch's amounts",
-                "content": {"application/json": {"schema": {
-                    "$ref": "#/components/schemas/PayoutExportOut"}},
-                    "text/csv": {"schema": {"type": "string"}}}}})
-async def export_payout_batch(
-    batch_id: uuid.UUID, session: Session, caller: Caller,
-    format: Annotated[Literal["json", "csv"], Query(description="json or csv")] = "json",
-) -> PayoutExportOut:
-    row, lines = await service.export_batch(session, caller, batch_id)
+ExportFormat = Annotated[Literal["json", "csv"], Query(description="json or csv")]
+_EXPORT_FILE = {
+    "description": "The batch's amounts",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PayoutExportOut"}},
+                "text/csv": {"schema": {"type": "string"}}}}
+
+
+def _export(row: Any, lines: list[Any], format: str) -> Response:
+    """The export file of a batch, as JSON (``PayoutExportOut``) or CSV, with its ETag."""
+    headers = {"ETag": etag(row.version)}
     if format == "csv":
-        return Response(  # type: ignore[return-value]
-            content=service.to_csv(row, lines), media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="payout-{row.id}.csv"',
-                     "ETag": etag(row.version)})
-    return PayoutExportOut(batch=PayoutBatchOut.of(row), lines=[PayoutLineOut(
+        headers["Content-Disposition"] = f'attachment; filename="payout-{row.id}.csv"'
+        return Response(content=service.to_csv(row, lines), media_type="text/csv; charset=utf-8",
+                        headers=headers)
+    document = PayoutExportOut(batch=PayoutBatchOut.of(row), lines=[PayoutLineOut(
         transfer_id=line.transfer_id, source=line.source, source_id=line.source_id,
         earned_on=line.earned_on, amount=money(line.amount, row.currency)) for line in lines])
+    return Response(content=document.model_dump_json(), media_type="application/json",
+                    headers=headers)
+
+
+@router.get("/batches/{batch_id:uuid}/export", summary="Read a payout batch's export file",
+            description="The batch and its amounts for the finance system, as JSON or CSV "
+            f"(columns {', '.join(service.CSV_COLUMNS)}; amounts decimal strings), as the "
+            "batch stands: reading it changes nothing (`POST .../export` marks it exported). "
+            "A draft is a 409. Vendor keys only.",
+            response_model=PayoutExportOut,
+            responses={**problem_responses(404, 409), **resource_headers(),
+                       200: _EXPORT_FILE})
+async def export_payout_batch(batch_id: uuid.UUID, session: Session, caller: Caller,
+                              format: ExportFormat = "json") -> Response:
+    row, lines = await service.export_batch(session, caller, batch_id)
+    return _export(row, lines, format)
+
+
+@router.post("/batches/{batch_id:uuid}/export", summary="Export a payout batch",
+             description="approved -> exported: the finance system takes the batch, and the "
+             "answer is its export file, as `GET .../export` gives it (JSON or CSV, "
+             "`format`), of the exported batch. Once: exporting an exported (or paid) batch "
+             "is a 409; read the file again with the GET. Vendor keys only.",
+             response_model=PayoutExportOut,
+             responses={**problem_responses(404, 409, 412), **resource_headers(),
+                        200: _EXPORT_FILE})
+async def mark_payout_batch_exported(batch_id: uuid.UUID, session: Session, caller: Caller,
+                                     format: ExportFormat = "json",
+                                     if_match: IfMatchHeader = None,
+                                     idempotency_key: IdempotencyKeyHeader = None
+                                     ) -> Response:
+    row, lines = await service.mark_exported(session, caller, batch_id, if_match)
+    return _export(row, lines, format)
 
 
 @router.post("/batches/{batch_id:uuid}/paid", summary="Record a payout batch paid",

@@ -177,17 +177,29 @@ async def lines_of(session: AsyncSession, batch_id: uuid.UUID) -> list[Any]:
 
 async def export_batch(session: AsyncSession, principal: Principal, batch_id: uuid.UUID
                        ) -> tuple[Any, list[Any]]:
-    """The batch for the finance system; the first export of an approved batch marks it
-    exported (later ones return the same content)."""
-    _vendor(principal, INCENTIVES_WRITE)
-    row = await _batch(session, principal, batch_id, for_update=True)
+    """The batch for the finance system, as it stands: reading it changes nothing (a GET runs
+    in a read-only transaction). ``mark_exported`` is the action that moves it on."""
+    _vendor(principal, INCENTIVES_READ)
+    row = await _batch(session, principal, batch_id)
     if row.status == "draft":
         raise InvalidTransition("a draft batch is approved before it is exported")
-    if row.status == "approved":
-        row = (await session.execute(text(
-            "UPDATE payout_batches SET status = 'exported', exported_at = now(), "
-            "version = version + 1, updated_at = now() WHERE id = :id RETURNING *"),
-            {"id": row.id})).one()
+    return row, await lines_of(session, row.id)
+
+
+async def mark_exported(session: AsyncSession, principal: Principal, batch_id: uuid.UUID,
+                        if_match: str | None) -> tuple[Any, list[Any]]:
+    """approved -> exported: the finance system took the batch. Returns it with its lines,
+    for the file the action answers with."""
+    _vendor(principal, INCENTIVES_WRITE)
+    row = await _batch(session, principal, batch_id, for_update=True)
+    check_if_match(if_match, row.version)
+    if row.status != "approved":
+        raise InvalidTransition(f"the batch is {row.status}; only an approved batch is "
+                                "exported")
+    row = (await session.execute(text(
+        "UPDATE payout_batches SET status = 'exported', exported_at = now(), "
+        "version = version + 1, updated_at = now() WHERE id = :id RETURNING *"),
+        {"id": row.id})).one()
     return row, await lines_of(session, row.id)
 
 
@@ -213,11 +225,13 @@ async def record_payment(session: AsyncSession, principal: Principal, batch_id: 
     reference again answers the paid batch and moves nothing. Returns (batch, changed)."""
     _vendor(principal, INCENTIVES_WRITE)
     row = await _batch(session, principal, batch_id, for_update=True)
+    # Before the replay below: a confirmation sent again with the ETag of the exported batch
+    # is stale (412), as any other action's, so that one If-Match pays it once.
+    check_if_match(if_match, row.version)
     if row.status == "paid":
         if row.payment_reference == data.payment_reference:
             return row, False
         raise Conflict(f"the batch was paid with reference {row.payment_reference}")
-    check_if_match(if_match, row.version)
     if row.status != "exported":
         raise InvalidTransition(f"the batch is {row.status}; it is exported before it is paid")
     other = (await session.execute(text(
