@@ -257,3 +257,53 @@ async def test_contact_count(client, vendor, app):
     await client.post(url(partner, first["id"], "erase"), headers=vendor)
     async with app.state.sessionmaker() as session:
         assert await contact_count(session, partner) == 1
+
+
+async def test_erasure_reaches_the_answers_kept_for_retries(client, vendor):
+    """A retry of the contact's creation within the Idempotency-Key's 24 hours replays the
+    erased record, and no stored answer keeps the personal data."""
+    partner = await new_partner(client, vendor)
+    create = {**PRIYA, "name": "Ingrid Solberg", "email": "ingrid@fjord.example",
+              "phone": "+47 22 33 44 55", "job_title": "Partner Lead"}
+    created = await client.post(url(partner), json=create,
+                                headers={**vendor, "Idempotency-Key": "create-ingrid"})
+    assert created.status_code == 201, created.text
+    contact = created.json()
+    changed = await client.patch(url(partner, contact["id"]), json={
+        "name": "Ingrid Solberg-Haug", "phone": "+47 22 33 44 66", "job_title": "Alliances"},
+        headers={**vendor, "Idempotency-Key": "update-ingrid"})
+    assert changed.status_code == 200, changed.text
+    agreement = (await client.post("/v1/agreements", json={
+        "code": "fjord-terms", "title": "Fjord terms"}, headers=vendor)).json()
+    assert (await client.post(f"/v1/agreements/{agreement['id']}/versions", json={
+        "effective_on": "2025-01-01"}, headers=vendor)).status_code == 201
+    signing = {"agreement": "fjord-terms", "signer_contact_id": contact["id"]}
+    signed = await client.post(f"/v1/partners/{partner}/agreements", json=signing,
+                               headers={**vendor, "Idempotency-Key": "sign-fjord"})
+    assert signed.status_code == 201 and signed.json()["signer_name"] == "Ingrid Solberg-Haug"
+
+    personal = [b"Ingrid", b"Solberg", b"ingrid@fjord.example", b"+47 22 33 44",
+                b"Partner Lead", b"Alliances"]
+
+    async def stored_with_personal_data() -> list[str]:
+        rows = (await client.connection.execute(text(
+            "SELECT key, body FROM idempotency_keys WHERE body IS NOT NULL"))).all()
+        return sorted(row.key for row in rows if any(p in row.body for p in personal))
+
+    assert await stored_with_personal_data() == ["create-ingrid", "sign-fjord"]
+    erased = await client.post(url(partner, contact["id"], "erase"),
+                               headers={**vendor, "Idempotency-Key": "erase-ingrid"})
+    assert erased.status_code == 200, erased.text
+    assert await stored_with_personal_data() == []
+
+    replayed = await client.post(url(partner), json=create,
+                                 headers={**vendor, "Idempotency-Key": "create-ingrid"})
+    assert replayed.status_code == 201
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert replayed.json() == erased.json()
+    assert replayed.headers["etag"] == erased.headers["etag"] == f'"{erased.json()["version"]}"'
+    assert replayed.headers["location"] == url(partner, contact["id"])
+    again = await client.post(f"/v1/partners/{partner}/agreements", json=signing,
+                              headers={**vendor, "Idempotency-Key": "sign-fjord"})
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == {**signed.json(), "signer_name": None}

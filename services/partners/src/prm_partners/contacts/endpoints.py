@@ -116,8 +116,10 @@ async def export_contact(partner_id: uuid.UUID, contact_id: uuid.UUID, session: 
              "title and roles, and the signer's name recorded from the contact on signatures. "
              "The contact stays as a tombstone, so the certifications and signatures that "
              "refer to it keep their integrity; it is left out of lists and cannot be changed "
-             "any more. An audit entry records who erased what and when. Erasing twice is a "
-             "409.",
+             "any more. Answers kept for Idempotency-Key retries that show the contact (its "
+             "creation, a signature) are rewritten as they now stand, so a retry replays the "
+             "erased record. An audit entry records who erased what and when. Erasing twice "
+             "is a 409.",
              responses={**problem_responses(404, 409, 412), **resource_headers()})
 async def erase_contact(partner_id: uuid.UUID, contact_id: uuid.UUID, response: Response,
                         session: Session, caller: Caller, if_match: IfMatchHeader = None,

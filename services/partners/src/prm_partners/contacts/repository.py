@@ -1,10 +1,14 @@
+import datetime as dt
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Row, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_partners.contacts.models import Contact, ContactAuditEntry
 from prm_platform.pagination import PageRequest
+from prm_platform.tables import idempotency_keys
 
 
 async def get(session: AsyncSession, partner_id: uuid.UUID, contact_id: uuid.UUID,
@@ -53,3 +57,22 @@ async def audit_trail(session: AsyncSession, contact_id: uuid.UUID) -> list[Cont
     return list((await session.execute(
         select(ContactAuditEntry).where(ContactAuditEntry.contact_id == contact_id)
         .order_by(ContactAuditEntry.at, ContactAuditEntry.id))).scalars())
+
+
+async def stored_answers_naming(session: AsyncSession, contact_id: uuid.UUID,
+                                since: dt.datetime) -> Sequence[Row[Any]]:
+    """The Idempotency-Key answers stored for replay whose body holds the contact's id, locked.
+    Answers are kept 24 hours, and none that names the contact can have expired before the
+    contact existed (``since``): the scan is bounded by both."""
+    return (await session.execute(text(
+        "SELECT scope, key, headers, body FROM idempotency_keys "
+        "WHERE expires_at > :since AND state = 'completed' "
+        "AND position(CAST(:needle AS bytea) IN body) > 0 FOR UPDATE"),
+        {"since": since, "needle": str(contact_id).encode()})).all()
+
+
+async def rewrite_stored_answer(session: AsyncSession, scope: str, key: str,
+                                headers: dict[str, str], body: bytes) -> None:
+    await session.execute(update(idempotency_keys).where(
+        idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
+    ).values(headers=headers, body=body))

@@ -6,6 +6,7 @@ erasure leaves an audit entry naming the fields, never their values.
 """
 
 import datetime as dt
+import json
 import uuid
 from typing import Any
 
@@ -28,7 +29,7 @@ from prm_partners.contacts.schemas import (
 from prm_partners.declaration import CONTACTS_READ, CONTACTS_WRITE
 from prm_partners.partners import repository as partners
 from prm_partners.partners.service import ensure_own, ensure_visible
-from prm_platform.http import check_if_match
+from prm_platform.http import check_if_match, etag
 from prm_platform.ids import new_id
 from prm_platform.pagination import PageRequest
 from prm_platform.problems import Conflict, InvalidTransition, NotFound
@@ -207,4 +208,43 @@ async def erase(session: AsyncSession, principal: Principal, partner_id: uuid.UU
     _audit(session, principal, contact, "erased", erased,
            f"signer name blanked on {len(signatures)} signature(s)" if signatures else None)
     await session.flush()
+    await _erase_stored_answers(session, contact)
     return contact
+
+
+def _as_erased(value: Any, contact_id: str, erased: dict[str, Any]) -> Any:
+    """``value`` (a stored answer's JSON) with the records that show the contact as they
+    stand after its erasure: the contact itself as its tombstone, a signature it signed
+    without the signer's name."""
+    if isinstance(value, list):
+        return [_as_erased(item, contact_id, erased) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if value.get("id") == contact_id:
+        return erased
+    found = {k: _as_erased(v, contact_id, erased) for k, v in value.items()}
+    if found.get("signer_contact_id") == contact_id and "signer_name" in found:
+        found["signer_name"] = None
+    return found
+
+
+async def _erase_stored_answers(session: AsyncSession, contact: Contact) -> None:
+    """The answers kept for Idempotency-Key replays (24 hours) that show the contact: the
+    contact's creation, a signature that recorded its name... are rewritten in the erasure's
+    transaction, so that a retry of those requests replays the erased record, never the
+    personal data."""
+    contact_id = str(contact.id)
+    erased = ContactOut.of(contact).model_dump(mode="json")
+    for row in await repository.stored_answers_naming(session, contact.id, contact.created_at):
+        try:
+            before = json.loads(row.body)
+        except ValueError:
+            continue  # not a JSON answer: nothing of ours
+        after = _as_erased(before, contact_id, erased)
+        if after == before:
+            continue
+        headers = dict(row.headers or {})
+        if after is erased and "etag" in headers:
+            headers["etag"] = etag(contact.version)
+        body = json.dumps(after, ensure_ascii=False, separators=(",", ":")).encode()
+        await repository.rewrite_stored_answer(session, row.scope, row.key, headers, body)
