@@ -84,6 +84,16 @@ def test_dot_segments_never_reach_another_route(prm_stack_processes, edge):
             assert status in (400, 404), (path, status)
 
 
+def test_the_edge_names_each_request(prm_stack_processes, edge):
+    """A request without an id of its own gets the edge's, which the service answers with
+    (and logs with); the client's own id passes through."""
+    named = edge.get("/v1/deals", params={"limit": 1})
+    assert named.status_code == 200
+    assert len(named.headers["x-request-id"]) == 36  # the edge's uuid
+    own = edge.get("/v1/deals", params={"limit": 1}, headers={"X-Request-Id": "portal-7"})
+    assert own.headers["x-request-id"] == "portal-7"
+
+
 def test_head_is_answered_like_get_without_a_body(prm_stack_processes, edge):
     port = prm_stack_processes.port("edge")
     status, headers, body = raw(port, "HEAD /v1/deals?limit=1 HTTP/1.1\r\nHost: edge\r\n"
@@ -96,7 +106,8 @@ def test_head_is_answered_like_get_without_a_body(prm_stack_processes, edge):
 def test_an_unreachable_service_is_a_problem_document():
     routes = config(8000, 8001, {"deals": 8002}, {"deals": ["/v1/deals"]})
     server = routes["apps"]["http"]["servers"]["edge"]
-    [deals, fallback] = server["routes"]
+    [named, deals, fallback] = server["routes"]
+    assert named["handle"][0]["request"]["set"] == {"X-Request-Id": ["{http.request.uuid}"]}
     assert deals["match"] == [{"path": ["/v1/deals", "/v1/deals/*"]}]
     assert deals["handle"][0]["upstreams"] == [{"dial": "127.0.0.1:8002"}]
     assert fallback["handle"][0]["upstreams"] == [{"dial": "127.0.0.1:8001"}]
@@ -107,4 +118,5 @@ def test_an_unreachable_service_is_a_problem_document():
     assert answer["status_code"] == 503
     assert answer["headers"]["Content-Type"] == ["application/problem+json"]
     assert json.loads(answer["body"])["type"] == "/problems/service-unavailable"
+    assert json.loads(answer["body"])["request_id"] == answer["headers"]["X-Request-Id"][0]
     assert routes["admin"]["disabled"] is True

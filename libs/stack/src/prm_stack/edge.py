@@ -34,12 +34,28 @@ def _proxy(port: int) -> dict[str, Any]:
             "transport": {"protocol": "http", "keep_alive": {"max_idle_conns_per_host": 256}}}
 
 
+# Caddy's own id of each request: in its access log line ("uuid"), in the X-Request-Id it
+# sends the service when the client sent none, and in the problem it answers when the
+# service cannot answer, so the id a client quotes finds the line.
+REQUEST_ID = "{http.request.uuid}"
+
+
+def _name_the_request() -> dict[str, Any]:
+    """The first route, not terminal: a request without X-Request-Id gets Caddy's id."""
+    return {"match": [{"not": [{"header": {"X-Request-Id": ["*"]}}]}],
+            "handle": [{"handler": "headers",
+                        "request": {"set": {"X-Request-Id": [REQUEST_ID]}}}]}
+
+
 def _unavailable() -> dict[str, Any]:
     body = {"type": "/problems/service-unavailable",
             "title": problem_title("service-unavailable"), "status": 503,
-            "detail": "the service behind this path cannot be reached right now; retry"}
+            "detail": "the service behind this path cannot be reached right now, or could "
+                      "not answer this request; retry",
+            "request_id": REQUEST_ID}
     return {"handler": "static_response", "status_code": 503,
-            "headers": {"Content-Type": ["application/problem+json"], "Retry-After": ["1"]},
+            "headers": {"Content-Type": ["application/problem+json"], "Retry-After": ["1"],
+                        "X-Request-Id": [REQUEST_ID]},
             "body": json.dumps(body)}
 
 
@@ -47,7 +63,7 @@ def config(port: int, gateway_port: int, services: Mapping[str, int],
            prefixes: Mapping[str, list[str]]) -> dict[str, Any]:
     """Caddy's JSON configuration: ``services`` maps a service to its port, ``prefixes`` a
     service to the path prefixes it serves (from its declaration)."""
-    routes = []
+    routes = [_name_the_request()]
     for name, service_port in services.items():
         paths = [path for prefix in prefixes[name] for path in (prefix, prefix + "/*")]
         routes.append({"match": [{"path": paths}], "handle": [_proxy(service_port)],
@@ -62,6 +78,9 @@ def config(port: int, gateway_port: int, services: Mapping[str, int],
             "automatic_https": {"disable": True},
             "routes": routes,
             "errors": {"routes": [{"handle": [_unavailable()]}]},
+            # Access log lines at error level only (the default logger is at WARN): each
+            # answer the edge had to make itself, with its uuid.
+            "logs": {},
         }}}},
     }
 
