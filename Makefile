@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PY := .venv/bin/python
 ENV_STAMP := .venv/.synced
 
-.PHONY: help env run test test-fast lint openapi kafka-access edge-routes contract-lint bench clean
+.PHONY: help env run test test-fast system-tools lint openapi kafka-access edge-routes contract-lint bench clean
 CONTRACT_TOOLS := tools/contract
 CONTRACT_STAMP := $(CONTRACT_TOOLS)/node_modules/.installed
 
@@ -47,7 +47,15 @@ contract-lint: $(CONTRACT_STAMP)
 	  --ruleset .spectral.yaml --fail-severity=warn
 	cd $(CONTRACT_TOOLS) && node validate-asyncapi.mjs ../../openapi/asyncapi.yaml
 
-test: env contract-lint
+# System programs the tests run for real: nginx, to run the compose edge's configuration
+# (tests/deploy/test_nginx_edge.py). Installed from Debian's packages when missing (as root).
+system-tools:
+	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { [ "$$(id -u)" = 0 ] && \
+	  command -v apt-get >/dev/null && (apt-get install -y -qq nginx-light || \
+	  (apt-get update -qq && apt-get install -y -qq nginx-light)) >/dev/null 2>&1; } || \
+	  { echo "the tests need nginx: apt-get install nginx-light"; exit 1; }
+
+test: env contract-lint system-tools
 	$(PY) scripts/import_contracts.py
 	.venv/bin/mypy
 	$(PY) -m pytest
