@@ -44,7 +44,8 @@ def edge(repo: Path, tmp_path_factory):
     conf = re.sub(r"server gateway:8000;", f"server 127.0.0.1:{echo.server_port};", conf)
     conf = re.sub(r"server [a-z-]+:8000;", f"server 127.0.0.1:{dead};", conf)
     conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{port};")
-    conf = conf.replace("access_log /dev/stdout prm_edge;", "access_log {root}/access.log prm_edge;")
+    conf = conf.replace("access_log /dev/stdout prm_edge;",
+                        "access_log {root}/access.log prm_edge;")
     root = tmp_path_factory.mktemp("nginx")
     (root / "edge.conf").write_text(conf.replace("{root}", str(root)))
     (root / "nginx.conf").write_text(
