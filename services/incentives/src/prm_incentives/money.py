@@ -5,10 +5,22 @@ exact: a ``Money`` has been checked to carry no more decimals than the currency 
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from prm_platform.money import Money, minor_units
 from prm_platform.types import Currency
+
+
+def _more_than_zero(money: Money) -> Money:
+    if money.value <= 0:
+        raise ValueError("must be more than zero")
+    return money
+
+
+# An amount that moves money or bounds it (a transfer, a budget, a claim, a cap): zero is
+# refused with a validation problem naming the field, before any CHECK constraint of the
+# ledger could refuse it with a 500. ``Money`` itself never has a sign.
+PositiveMoney = Annotated[Money, AfterValidator(_more_than_zero)]
 
 
 def to_minor(money: Money) -> int:

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
-from prm_incentives.money import SignedAmount, money, text_of
+from prm_incentives.money import PositiveMoney, SignedAmount, money, text_of
 from prm_platform.money import Money
 from prm_platform.types import Currency, IsoDate
 
@@ -102,7 +102,8 @@ class TransferIn(BaseModel):
                           "transfer again returns it; the same id with other content is a 409.")
     debit_account_id: uuid.UUID
     credit_account_id: uuid.UUID
-    amount: Money = Field(description="In the currency of both accounts.")
+    amount: PositiveMoney = Field(description="In the currency of both accounts; more than "
+                                  "zero.")
     pending: StrictBool = Field(default=False, strict=True, description="Reserve the amount now "
                           "(two-phase); post, void or let it expire later.")
     timeout_seconds: StrictInt | None = Field(default=None, ge=1, le=366 * 86400,
@@ -129,8 +130,9 @@ class PostIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"amount": {"amount": "1800.00", "currency": "EUR"}}]})
 
-    amount: Money | None = Field(default=None, description="Post this much of the pending "
-                                 "amount and release the rest; the whole amount if absent.")
+    amount: PositiveMoney | None = Field(default=None, description="Post this much (more "
+                                         "than zero) of the pending amount and release the "
+                                         "rest; the whole amount if absent.")
 
 
 class TransferOut(BaseModel):
@@ -247,7 +249,8 @@ class ConversionIn(BaseModel):
     id: uuid.UUID = Field(description="Chosen by the client; the same id again returns it.")
     source_account_id: uuid.UUID
     destination_account_id: uuid.UUID
-    amount: Money = Field(description="Taken from the source, in its currency.")
+    amount: PositiveMoney = Field(description="Taken from the source, in its currency; more "
+                                  "than zero.")
     business_date: IsoDate = Field(description="The date of the business event: the rate "
                                    "recorded on or last before it is used.")
     reference: Reference | None = None

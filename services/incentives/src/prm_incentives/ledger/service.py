@@ -264,7 +264,7 @@ async def resolve(session: AsyncSession, transfer_id: uuid.UUID, action: str,
         posted = current.amount if amount is None else amount
         if not 0 < posted <= current.amount:
             raise Unprocessable(f"the amount to post must be between 1 and {current.amount} "
-                                "minor units")
+                                "minor units", errors=_field("amount", "more than reserved"))
     row = await repository.resolve(session, transfer_id, action, posted)
     if row is None:
         raise InvalidTransition(f"transfer {transfer_id} passed its deadline; it expires")

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-from prm_incentives.money import money, to_minor
+from prm_incentives.money import PositiveMoney, money
 from prm_platform.money import Money
 from prm_platform.types import IsoDate
 
@@ -42,18 +42,16 @@ class BudgetIn(BaseModel):
     programme: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,99}$")]
     period: Annotated[str, Field(pattern=r"^[0-9A-Za-z][0-9A-Za-z-]{0,39}$",
                                  description="The budget's period, e.g. 2025, 2025-H1, 2025-Q3")]
-    amount: Money = Field(description="Funded from the external account at once.")
-    auto_approve_below: Money | None = Field(default=None, description="Fund requests for "
-                                             "less than this are approved at submission.")
+    amount: PositiveMoney = Field(description="Funded from the external account at once.")
+    auto_approve_below: PositiveMoney | None = Field(default=None, description="Fund requests "
+                                                     "for less than this are approved at "
+                                                     "submission.")
 
     @model_validator(mode="after")
     def _one_currency(self) -> "BudgetIn":
-        if to_minor(self.amount) <= 0:
-            raise ValueError("amount must be positive")
         if self.auto_approve_below is not None and (
-                self.auto_approve_below.currency != self.amount.currency
-                or to_minor(self.auto_approve_below) <= 0):
-            raise ValueError("auto_approve_below must be positive, in the budget's currency")
+                self.auto_approve_below.currency != self.amount.currency):
+            raise ValueError("auto_approve_below must be in the budget's currency")
         return self
 
 
@@ -92,13 +90,7 @@ class AllocationIn(BaseModel):
 
     budget_id: uuid.UUID
     partner_id: uuid.UUID
-    amount: Money = Field(description="Moved from the budget's pool, in its currency.")
-
-    @model_validator(mode="after")
-    def _positive(self) -> "AllocationIn":
-        if to_minor(self.amount) <= 0:
-            raise ValueError("amount must be positive")
-        return self
+    amount: PositiveMoney = Field(description="Moved from the budget's pool, in its currency.")
 
 
 class AllocationOut(BaseModel):
@@ -152,7 +144,8 @@ class FundRequestIn(BaseModel):
     description: Text | None = None
     start_date: IsoDate
     end_date: IsoDate
-    planned_cost: Money = Field(description="Reserved from the allocation at submission.")
+    planned_cost: PositiveMoney = Field(description="Reserved from the allocation at "
+                                        "submission.")
     expected_outcomes: Annotated[str, Field(min_length=1, max_length=2000)]
     expected_leads: Annotated[StrictInt | None, Field(ge=0, le=1_000_000)] = None
 
@@ -160,8 +153,6 @@ class FundRequestIn(BaseModel):
     def _valid(self) -> "FundRequestIn":
         if self.end_date < self.start_date:
             raise ValueError("end_date is before start_date")
-        if to_minor(self.planned_cost) <= 0:
-            raise ValueError("planned_cost must be positive")
         return self
 
 
@@ -178,7 +169,7 @@ class FundRequestPatch(BaseModel):
     description: Text | None = None
     start_date: IsoDate | None = None
     end_date: IsoDate | None = None
-    planned_cost: Money | None = None
+    planned_cost: PositiveMoney | None = None
     expected_outcomes: Annotated[str | None, Field(min_length=1, max_length=2000)] = None
     expected_leads: Annotated[StrictInt | None, Field(ge=0, le=1_000_000)] = None
 
@@ -279,17 +270,11 @@ class ClaimIn(BaseModel):
                     "content_base64": "JVBERi0xLjQK"}]}]})
 
     request_id: uuid.UUID
-    amount: Money = Field(description="At most the request's planned cost.")
+    amount: PositiveMoney = Field(description="At most the request's planned cost.")
     description: Text
     proofs: Annotated[list[ProofIn], Field(min_length=1, max_length=MAX_PROOFS,
                                            description="Proof of performance: invoices, "
                                            "photos, attendee lists (base64).")]
-
-    @model_validator(mode="after")
-    def _positive(self) -> "ClaimIn":
-        if to_minor(self.amount) <= 0:
-            raise ValueError("amount must be positive")
-        return self
 
 
 class ClaimApprovalIn(BaseModel):
@@ -297,8 +282,9 @@ class ClaimApprovalIn(BaseModel):
         {"amount": {"amount": "2000.00", "currency": "EUR"},
          "reason": "Catering is not eligible."}]})
 
-    amount: Money | None = Field(default=None, description="Approve this much of the claim "
-                                 "(the rest of the reservation is released); all if absent.")
+    amount: PositiveMoney | None = Field(default=None, description="Approve this much of the "
+                                         "claim (the rest of the reservation is released); "
+                                         "all if absent.")
     reason: Reason | None = None
 
 

@@ -388,10 +388,10 @@ async def update_request(session: AsyncSession, principal: Principal, request_id
     reservation_id = row.reservation_id
     if data.planned_cost is not None:
         if data.planned_cost.currency != row.currency:
-            raise Unprocessable(f"the request is in {row.currency}")
+            raise Unprocessable(f"the request is in {row.currency}", errors=[
+                {"location": "body", "field": "planned_cost.currency",
+                 "message": "not the request's"}])
         cost = to_minor(data.planned_cost)
-        if cost <= 0:
-            raise Unprocessable("planned_cost must be positive")
         changes["planned_cost"] = cost
         if cost != row.planned_cost:
             await resolve(session, row.reservation_id, "voided")
@@ -495,7 +495,8 @@ async def submit_claim(session: AsyncSession, principal: Principal, data: ClaimI
     if request.claim_due_on is not None and request.claim_due_on < _now().date():
         raise InvalidTransition(f"the claim was due on {request.claim_due_on}")
     if data.amount.currency != request.currency:
-        raise Unprocessable(f"the request is in {request.currency}")
+        raise Unprocessable(f"the request is in {request.currency}", errors=[
+            {"location": "body", "field": "amount.currency", "message": "not the request's"}])
     amount = to_minor(data.amount)
     if amount > request.planned_cost:
         raise Unprocessable("a claim may not exceed the request's planned cost", errors=[
@@ -561,10 +562,12 @@ async def approve_claim(session: AsyncSession, principal: Principal, claim_id: u
     approved = claim.amount
     if data.amount is not None:
         if data.amount.currency != claim.currency:
-            raise Unprocessable(f"the claim is in {claim.currency}")
+            raise Unprocessable(f"the claim is in {claim.currency}", errors=[
+                {"location": "body", "field": "amount.currency", "message": "not the claim's"}])
         approved = to_minor(data.amount)
-        if not 0 < approved <= claim.amount:
-            raise Unprocessable("the approved amount must be positive and at most the claim")
+        if approved > claim.amount:
+            raise Unprocessable("the approved amount may not exceed the claim", errors=[
+                {"location": "body", "field": "amount", "message": "more than claimed"}])
     allocation = await _allocation(session, principal, request.allocation_id)
     await ledger.get_transfer(session, request.reservation_id, for_update=True)
     await ledger.lock_accounts(session, [allocation.allocation_account_id,

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from prm_incentives.money import SignedAmount, money
+from prm_incentives.money import PositiveMoney, SignedAmount, money
 from prm_platform.money import Money, minor_units
 from prm_platform.types import DecimalText, IsoDate, Name
 
@@ -30,7 +30,7 @@ class SpiffIn(BaseModel):
     name: Name
     starts_on: IsoDate = Field(description="Deals closed on or after this date earn it")
     ends_on: IsoDate = Field(description="Deals closed after this date do not")
-    fixed_amount: Money | None = Field(default=None, description="A fixed bonus per "
+    fixed_amount: PositiveMoney | None = Field(default=None, description="A fixed bonus per "
                                        "eligible deal (give this or `rate`)")
     rate: Annotated[DecimalText, Field(gt=Decimal(0), le=Decimal(100))] | None = Field(
         default=None, description="A bonus of this percent of the deal, or of its lines of "
@@ -40,10 +40,11 @@ class SpiffIn(BaseModel):
                                       "(none: any deal)")
     deal_types: list[Label] = Field(default_factory=list, max_length=10, description="Only "
                                     "deals of these types (none: any)")
-    fund: Money = Field(description="What the SPIFF may pay out in all: its pool, funded at "
-                        "once; accruals stop when it is spent. Its currency is the SPIFF's.")
-    partner_cap: Money | None = Field(default=None, description="At most this much to one "
-                                      "partner")
+    fund: PositiveMoney = Field(description="What the SPIFF may pay out in all: its pool, "
+                                "funded at once; accruals stop when it is spent. Its currency "
+                                "is the SPIFF's.")
+    partner_cap: PositiveMoney | None = Field(default=None, description="At most this much to "
+                                              "one partner")
 
     @model_validator(mode="after")
     def _consistent(self) -> "SpiffIn":
@@ -55,10 +56,6 @@ class SpiffIn(BaseModel):
         for other in (self.fixed_amount, self.partner_cap):
             if other is not None and other.currency != self.fund.currency:
                 raise ValueError("every amount is in the fund's currency")
-        if self.fund.value <= 0 or (self.fixed_amount is not None
-                                    and self.fixed_amount.value <= 0) or (
-                self.partner_cap is not None and self.partner_cap.value <= 0):
-            raise ValueError("amounts must be positive")
         return self
 
 
