@@ -32,6 +32,7 @@ from prm_partners.compliance.schemas import (
     SignatureCreate,
     SignatureOut,
 )
+from prm_partners.dates import QueryDate
 from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
@@ -43,7 +44,6 @@ from prm_platform.http import (
 )
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
-from prm_platform.types import IsoDate
 
 
 def _router(prefix: str) -> APIRouter:
@@ -328,8 +328,8 @@ async def get_signature(partner_id: uuid.UUID, signature_id: uuid.UUID, session:
                     responses=problem_responses(404))
 async def check_compliance(
     partner_id: uuid.UUID, session: Session, caller: Caller,
-    on: Annotated[IsoDate | None, Query(description="The day to check for; today by "
-                                        "default")] = None,
+    on: Annotated[QueryDate | None, Query(description="The day to check for; today by "
+                                          "default")] = None,
 ) -> ComplianceCheck:
     return await service.check(session, caller, partner_id, on)
 

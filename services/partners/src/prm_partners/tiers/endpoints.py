@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
+from prm_partners.dates import QueryDate
 from prm_partners.tiers import service
 from prm_partners.tiers.models import FxRate, Tier, TierProgramme
 from prm_partners.tiers.schemas import (
@@ -217,8 +218,8 @@ async def delete_fx_rate(from_currency: FromCurrency, to_currency: ToCurrency,
 
 # -- a partner's tier -------------------------------------------------------------------------
 
-AsOf = Annotated[IsoDate | None, Query(description="The day to read the criteria on "
-                                       "(YYYY-MM-DD); today by default.")]
+AsOf = Annotated[QueryDate | None, Query(description="The day to read the criteria on "
+                                         "(YYYY-MM-DD); today by default.")]
 
 
 @partner_tiers.get("/{partner_id:uuid}/tier", summary="Get a partner's tier",
