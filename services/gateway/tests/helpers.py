@@ -1,10 +1,14 @@
 """Helpers for the gateway tests."""
 
+import uuid
 from pathlib import Path
 
 import httpx
 
+from prm_contracts import PartnerSnapshot, PartnerStatusChangedV1
+from prm_events.envelope import new_event
 from prm_gateway.api_keys import service
+from prm_gateway.standing.handlers import HANDLERS as STANDING_HANDLERS
 from prm_stack.embedded import free_port
 
 SERVICES = Path(__file__).resolve().parents[2]
@@ -36,6 +40,21 @@ async def issue_key(client: httpx.AsyncClient, scopes=("admin",), kind="vendor",
                                         partner_id=partner_id)
         await session.commit()
     return {"Authorization": f"Bearer {secret}"}
+
+
+async def known_partner(client: httpx.AsyncClient, partner_id: str | uuid.UUID | None = None,
+                        status: str = "active", version: int = 1) -> str:
+    """A partner as the gateway's worker knows it from the partners' events (its standing),
+    put into the gateway's (rolled-back) database the way the worker does; its id."""
+    partner_id = uuid.UUID(str(partner_id)) if partner_id else uuid.uuid4()
+    snapshot = PartnerSnapshot(id=partner_id, name="Known Partner GmbH", type="msp",
+                               country="DE", status=status, version=version)
+    event = new_event(PartnerStatusChangedV1(partner=snapshot, previous_status="onboarding"),
+                      source="/prm/partners", subject=str(partner_id), partner_id=partner_id)
+    async with client.app.state.sessionmaker() as session:
+        await STANDING_HANDLERS[event.type](session, event)
+        await session.commit()
+    return str(partner_id)
 
 
 def assert_problem(response: httpx.Response, status: int, slug: str) -> dict:

@@ -1,10 +1,16 @@
 import asyncio
 import datetime as dt
 import hashlib
+import uuid
 
 from sqlalchemy import text
 
-from .helpers import assert_problem, issue_key
+from prm_gateway.api_keys import service
+from prm_gateway.config import Settings
+from prm_gateway.main import create_app
+from prm_stack.testing import committing_client
+
+from .helpers import MAX_BODY, assert_problem, issue_key, known_partner
 
 
 async def create_key(client, headers, **body):
@@ -137,6 +143,7 @@ async def test_key_shapes_are_validated(gateway, admin):
                  {"name": "x", "scopes": ["deals:read"], "expires_at": "2099-01-01T00:00:00"}):
         response = await gateway.post("/v1/api-keys", json=body, headers=admin)
         assert_problem(response, 422, "validation-error")
+    await known_partner(gateway, partner)
     created = await create_key(gateway, admin, kind="partner", partner_id=partner, scopes=None)
     from prm_platform.declaration import services
 
@@ -162,3 +169,76 @@ async def test_rate_limit_per_key(start_gateway):
     assert_problem(limited, 429, "rate-limited")
     assert int(limited.headers["retry-after"]) >= 1
     assert (await gateway.get("/v1/api-keys", headers=second)).status_code == 200
+
+
+async def test_partner_keys_only_for_partners_the_gateway_knows(start_gateway):
+    gateway = await start_gateway(key_partner_wait_seconds=0)
+    admin = await issue_key(gateway)
+    unknown = "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f"
+    body = {"name": "partner CRM", "kind": "partner", "scopes": ["deals:read"]}
+    refused = await gateway.post("/v1/api-keys", headers=admin,
+                                 json={**body, "partner_id": unknown})
+    problem = assert_problem(refused, 422, "key-partner-not-eligible")
+    assert problem["errors"][0]["field"] == "partner_id"
+    assert (await gateway.get("/v1/api-keys", headers=admin,
+                              params={"partner_id": unknown})).json()["items"] == []
+
+    # Known, in any status but offboarded: a suspended partner's key works once reactivated.
+    for status in ("onboarding", "active", "suspended"):
+        partner = await known_partner(gateway, status=status)
+        created = await create_key(gateway, admin, **body, partner_id=partner)
+        assert created["partner_id"] == partner
+    suspended = await gateway.get("/v1/deals", headers=bearer(created["key"]))
+    assert_problem(suspended, 403, "partner-inactive")
+
+    offboarded = await known_partner(gateway, status="offboarded")
+    refused = await gateway.post("/v1/api-keys", headers=admin,
+                                 json={**body, "partner_id": offboarded})
+    problem = assert_problem(refused, 422, "key-partner-not-eligible")
+    assert problem["partner_status"] == "offboarded"
+    # Reinstated (offboarded -> onboarding, a newer version): keys again.
+    await known_partner(gateway, offboarded, status="onboarding", version=2)
+    await create_key(gateway, admin, **body, partner_id=offboarded)
+    # Vendor keys name no partner and need none.
+    await create_key(gateway, admin)
+
+
+async def test_a_partner_known_a_moment_later_gets_its_key(engines, migrated):
+    """A partner created a moment ago: its event reaches the gateway while the key request
+    waits for it. Committed for real (the standing arrives from another connection), then
+    deleted."""
+    app = create_app(Settings(max_body_bytes=MAX_BODY, key_partner_wait_seconds=5))
+    engine = engines["gateway"]
+    partner = uuid.uuid4()
+    async with app.state.sessionmaker() as session:
+        admin, secret = await service.issue(session, name="standing admin", kind="vendor",
+                                            scopes=["admin"])
+        await session.commit()
+    made = [admin.id]
+
+    async def arrives() -> None:
+        await asyncio.sleep(0.3)
+        async with engine.begin() as connection:
+            await connection.execute(text(
+                "INSERT INTO partner_standing (partner_id, status, version, updated_at) "
+                "VALUES (:id, 'active', 1, now())"), {"id": partner})
+    try:
+        async with committing_client(app) as client:
+            started = asyncio.get_running_loop().time()
+            response, _ = await asyncio.gather(
+                client.post("/v1/api-keys", headers={"Authorization": f"Bearer {secret}"},
+                            json={"name": "just created", "kind": "partner",
+                                  "partner_id": str(partner)}),
+                arrives())
+            assert response.status_code == 201, response.text
+            made.append(uuid.UUID(response.json()["id"]))
+            assert asyncio.get_running_loop().time() - started < 5
+    finally:
+        async with engine.begin() as connection:
+            ids = [str(key_id) for key_id in made]
+            await connection.execute(text(
+                "DELETE FROM outbox WHERE key = ANY(CAST(:ids AS text[]))"), {"ids": ids})
+            await connection.execute(text(
+                "DELETE FROM api_keys WHERE id = ANY(CAST(:ids AS uuid[]))"), {"ids": ids})
+            await connection.execute(text(
+                "DELETE FROM partner_standing WHERE partner_id = :id"), {"id": partner})

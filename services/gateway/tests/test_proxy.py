@@ -6,7 +6,7 @@ import pytest
 
 from prm_platform.security import Principal, PrincipalKind, sign_principal
 
-from .helpers import MAX_BODY, assert_problem, dead_url, issue_key
+from .helpers import MAX_BODY, assert_problem, dead_url, issue_key, known_partner
 
 NEW = {"name": "Acme Cloud GmbH", "type": "msp", "country": "DE"}
 
@@ -20,6 +20,8 @@ async def create_partner(gateway, headers, **overrides):
 async def test_partner_key_reaches_only_its_own_org(gateway, admin, prm_infra):
     own = await create_partner(gateway, admin, name="Own")
     other = await create_partner(gateway, admin, name="Other")
+    # As the gateway's worker would have it from the partner's creation event.
+    await known_partner(gateway, own["id"], status=own["status"])
     key = (await gateway.post("/v1/api-keys", headers=admin, json={
         "name": "Own PSA", "kind": "partner", "partner_id": own["id"]})).json()["key"]
     partner = {"Authorization": f"Bearer {key}"}

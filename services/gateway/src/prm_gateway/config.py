@@ -34,6 +34,9 @@ class Settings(ServiceSettings):
     upstream_max_connections: int = Field(default=200, ge=1, le=10_000)
     readiness_timeout: float = Field(default=2.0, gt=0, le=30)
     contract_cache_seconds: float = Field(default=60.0, ge=0)
+    # How long creating a partner key waits for a partner this gateway does not know yet (its
+    # creation event on its way from the partners service) before refusing it.
+    key_partner_wait_seconds: float = Field(default=1.0, ge=0, le=10)
 
     @model_validator(mode="after")
     def _every_upstream(self) -> Self:

@@ -25,6 +25,8 @@ SERVICE = ServiceDeclaration(
         "partner-inactive": "The partner organisation these credentials act for is suspended "
                             "or offboarded; its keys and users are refused until it is active "
                             "again.",
+        "key-partner-not-eligible": "A partner key was asked for a partner organisation the "
+                                    "gateway does not know (yet) or that is offboarded.",
     },
     publishes=(API_KEYS_TOPIC,),
     consumes=(PARTNERS_TOPIC,),

@@ -39,13 +39,20 @@ class OneTimeSecretResponse(JSONResponse):
 
 @router.post("", status_code=201, summary="Create an API key",
              description="Vendor keys with `api_keys:write` only. The secret (`key`) is in "
-             "this response and nowhere else, ever; store it safely.",
+             "this response and nowhere else, ever; store it safely. A partner key needs a "
+             "partner the gateway knows that is not offboarded, else a 422 "
+             "`key-partner-not-eligible`. The gateway learns of partners from their events: "
+             "one created a moment ago may not be known yet for a fraction of a second (the "
+             "gateway waits up to a second for it); retry then.",
              response_model=ApiKeyCreated,
              responses={**problem_responses(409),
                         **resource_headers(201, location=True, etag=False)})
-async def create_api_key(body: ApiKeyCreate, session: Session, caller: Caller,
-                         idempotency_key: IdempotencyKeyHeader = None) -> Response:
-    key, secret = await service.create(session, caller, body)
+async def create_api_key(body: ApiKeyCreate, request: Request, session: Session,
+                         caller: Caller, idempotency_key: IdempotencyKeyHeader = None
+                         ) -> Response:
+    key, secret = await service.create(
+        session, caller, body,
+        partner_wait=request.app.state.settings.key_partner_wait_seconds)
     content = ApiKeyOut.model_validate(key).model_dump(mode="json")
     return OneTimeSecretResponse(content, secret, status_code=201,
                                  headers={"Location": f"/v1/api-keys/{key.id}"})

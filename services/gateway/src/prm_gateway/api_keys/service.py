@@ -7,8 +7,10 @@ guessed, so there is nothing to slow down; and an unsalted digest can be looked 
 one query on every request, which a salted hash cannot.
 """
 
+import asyncio
 import datetime as dt
 import secrets
+import time
 import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,16 +22,25 @@ from prm_gateway.api_keys.models import ApiKey
 from prm_gateway.api_keys.schemas import ApiKeyCreate
 from prm_gateway.config import EVENT_SOURCE
 from prm_gateway.declaration import API_KEYS_READ, API_KEYS_WRITE
+from prm_gateway.standing import repository as standing
 from prm_platform.credentials import KEY_PREFIX, looks_like_key, secret_hash
 from prm_platform.ids import new_id
 from prm_platform.pagination import PageRequest
-from prm_platform.problems import Forbidden, NotFound
+from prm_platform.problems import Forbidden, NotFound, Unprocessable
 from prm_platform.security import ADMIN, Principal, PrincipalKind
 
 __all__ = ["KEY_PREFIX", "looks_like_key", "secret_hash"]  # for the gateway's own lookups
 
 _SECRET_BYTES = 32
 _DISPLAY_CHARS = 12
+# A partner in one of these statuses gets no new key ("terminated": offboarded's former name).
+# A suspended partner may: its keys work again once it is reactivated.
+_NO_NEW_KEYS = frozenset({"offboarded", "terminated"})
+_STANDING_POLL_SECONDS = 0.1
+
+
+class KeyPartnerNotEligible(Unprocessable):
+    slug = "key-partner-not-eligible"
 
 
 def principal_of(key: ApiKey) -> Principal:
@@ -72,11 +83,37 @@ def _ensure_no_more_power(caller: Principal, scopes: list[str], doing: str) -> N
                         f"lacking {sorted(missing)}")
 
 
-async def create(session: AsyncSession, caller: Principal, data: ApiKeyCreate
-                 ) -> tuple[ApiKey, str]:
+async def ensure_partner_keyable(session: AsyncSession, partner_id: uuid.UUID,
+                                 wait: float) -> None:
+    """Refuse a key for a partner this gateway does not know, or one that is offboarded.
+
+    The gateway knows partners from their events (``prm_gateway.standing``): one created a
+    moment ago may not have arrived yet, so an unknown partner is looked for again for up to
+    ``wait`` seconds before it is refused."""
+    deadline = time.monotonic() + wait
+    status = await standing.status_of(session, partner_id)
+    while status is None and time.monotonic() < deadline:
+        await asyncio.sleep(_STANDING_POLL_SECONDS)
+        status = await standing.status_of(session, partner_id)
+    if status is None:
+        raise KeyPartnerNotEligible(
+            f"partner {partner_id} is not known: check the id; a partner created a moment "
+            "ago is known within a second, retry then", errors=[
+                {"location": "body", "field": "partner_id", "message": "unknown partner"}])
+    if status in _NO_NEW_KEYS:
+        raise KeyPartnerNotEligible(
+            f"partner {partner_id} is {status}: it gets no new keys", partner_status=status,
+            errors=[{"location": "body", "field": "partner_id",
+                     "message": f"partner is {status}"}])
+
+
+async def create(session: AsyncSession, caller: Principal, data: ApiKeyCreate, *,
+                 partner_wait: float = 0.0) -> tuple[ApiKey, str]:
     _require(caller, API_KEYS_WRITE)
     scopes = [str(scope) for scope in data.scopes or ()]  # always set once validated
     _ensure_no_more_power(caller, scopes, "create")
+    if data.kind == "partner" and data.partner_id is not None:
+        await ensure_partner_keyable(session, data.partner_id, partner_wait)
     return await issue(session, name=data.name, kind=data.kind, scopes=scopes,
                        partner_id=data.partner_id, expires_at=data.expires_at,
                        created_by=caller.subject)
