@@ -7,7 +7,7 @@ from fastapi import Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from prm_incentives.mdf import service
-from prm_incentives.mdf.proofs import ProofStores, proof_stores
+from prm_incentives.mdf.proofs import ProofStores, content_disposition, proof_stores
 from prm_incentives.mdf.schemas import (
     MAX_PROOF_BYTES,
     MAX_PROOFS,
@@ -313,7 +313,7 @@ async def download_proof(claim_id: uuid.UUID, proof_id: uuid.UUID, request: Requ
     chunks = await _proof_stores(request).open(row)
     return StreamingResponse(chunks, media_type=row.content_type, headers={
         "Content-Length": str(row.size),
-        "Content-Disposition": f'attachment; filename="{row.filename.replace(chr(34), "")}"',
+        "Content-Disposition": content_disposition(row.filename, row.id),
         "X-Content-SHA256": row.sha256, "X-Content-Type-Options": "nosniff"})
 
 

@@ -24,6 +24,9 @@ import datetime as dt
 import functools
 import hashlib
 import logging
+import re
+import unicodedata
+import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -226,6 +229,37 @@ class S3ProofStore:
                 if answer.get("Errors"):
                     log.warning("proof store: %d orphans not deleted, first: %r",
                                 len(answer["Errors"]), answer["Errors"][0])
+
+
+# What an ASCII fallback name keeps as it is: letters, digits and punctuation that needs no
+# quoting in a quoted-string and means nothing to a file system or a shell.
+_FALLBACK_UNSAFE = re.compile(r"[^A-Za-z0-9 ._()+,=-]")
+# RFC 8187 attr-char, less ALPHA, DIGIT and what urllib.parse.quote always leaves (_ . - ~).
+_ATTR_CHARS = "!#$&+^`|"
+
+
+def _ascii(text_: str) -> str:
+    # Letters with accents keep their base letter (é -> e); anything else unsafe becomes _.
+    folded = "".join(c for c in unicodedata.normalize("NFKD", text_)
+                     if not unicodedata.combining(c))
+    return re.sub(r"_+", "_", _FALLBACK_UNSAFE.sub("_", folded))
+
+
+def content_disposition(filename: str, proof_id: uuid.UUID) -> str:
+    """``attachment`` with the name twice (RFC 6266): ``filename*`` carries it exactly, in
+    UTF-8 and percent-encoded (RFC 8187), so that any script downloads intact; ``filename`` is
+    an ASCII fallback for the clients that do not read ``filename*``. Whatever the stored name
+    holds (a row older than the checks on upload too), the header is printable ASCII."""
+    stem, dot, extension = filename.rpartition(".")
+    if not dot:
+        stem, extension = filename, ""
+    stem = _ascii(stem).strip(" ._")
+    extension = _ascii(extension).strip(" ._")
+    if not any(c.isalnum() for c in stem):
+        stem = f"proof-{proof_id}"
+    fallback = f"{stem}.{extension}" if extension and len(extension) <= 16 else stem
+    encoded = urllib.parse.quote(filename, safe=_ATTR_CHARS, encoding="utf-8")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
 
 
 def _id_floor(moment: dt.datetime) -> str:

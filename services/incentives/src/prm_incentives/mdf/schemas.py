@@ -1,10 +1,19 @@
 import base64
 import binascii
 import datetime as dt
+import re
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
 
 from prm_incentives.money import PositiveMoney, money
 from prm_platform.money import Money
@@ -238,11 +247,40 @@ class FundRequestOut(BaseModel):
             updated_at=row.updated_at)
 
 
+# Any script, but no control character (C0 with CR, LF and tab, DEL, C1), no line or paragraph
+# separator and no path separator: a name is sent back in a header and saved as one file.
+FILE_NAME_PATTERN = r"^[^\x00-\x1F\x7F-\x9F/\\\u2028\u2029]+$"
+MAX_FILE_NAME_BYTES = 255  # what common file systems take as a name, in UTF-8
+
+
+_FILE_NAME = re.compile(FILE_NAME_PATTERN)
+
+
+def _file_name(value: str) -> str:
+    if not _FILE_NAME.fullmatch(value):  # not match: its $ would pass a final newline
+        raise ValueError("control characters (CR, LF, tab ...), line separators and path "
+                         "separators (/ \\) are not allowed in a file name")
+    if value in (".", ".."):
+        raise ValueError("a file name is not . or ..")
+    if len(value.encode()) > MAX_FILE_NAME_BYTES:
+        raise ValueError(f"at most {MAX_FILE_NAME_BYTES} bytes in UTF-8")
+    return value
+
+
+FileName = Annotated[str, Field(
+    # The pattern is checked by _file_name, with a message that says what is wrong.
+    min_length=1, max_length=200, json_schema_extra={"pattern": FILE_NAME_PATTERN},
+    examples=["invoice-venue.pdf", "Rechnung März.pdf", "請求書.pdf"],
+    description="The file's name, in any script (at most 200 characters and "
+    f"{MAX_FILE_NAME_BYTES} bytes in UTF-8); no control characters (CR, LF, NUL, tab, other "
+    "C0 and C1 controls), line separators or path separators (/ \\)."),
+    AfterValidator(_file_name)]
+
+
 class ProofIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    filename: Annotated[str, Field(min_length=1, max_length=200,
-                                   pattern=r"^[^/\\]+$", examples=["invoice-venue.pdf"])]
+    filename: FileName
     content_type: ProofType
     # Base64 of at most MAX_PROOF_BYTES (the body limit caps the whole request as well).
     content_base64: Annotated[str, Field(min_length=4, max_length=(MAX_PROOF_BYTES + 2) // 3 * 4,
