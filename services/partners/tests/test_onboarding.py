@@ -461,7 +461,9 @@ async def test_contacts_tasks_wait_for_the_contacts_part(client, vendor, monkeyp
     assert by_key(await plan(client, other["id"], vendor))["contacts"]["status"] == "open"
 
 
-async def test_reading_the_plan_counts_contacts(client, vendor, monkeypatch):
+async def test_reading_the_plan_changes_nothing(client, vendor, monkeypatch):
+    """A read completes no task, even one whose contacts are there: the plan, the partner
+    and the outbox stay as they were, and the periodic check completes it."""
     await create_template(client, vendor, activates_partner=True, tasks=[
         {"key": "contacts", "title": "Add a contact", "kind": "contacts_added",
          "params": {"contacts": 1}}])
@@ -471,8 +473,27 @@ async def test_reading_the_plan_counts_contacts(client, vendor, monkeypatch):
         return 1
 
     monkeypatch.setattr(service, "contact_counter", lambda: contact_count)
+
+    async def state():
+        return (await client.connection.execute(text(
+            "SELECT p.version, p.status, pl.version AS plan_version, pl.status AS plan_status, "
+            "  pl.updated_at, pl.checked_at, "
+            "  (SELECT array_agg(t.completed_at) FROM onboarding_tasks t "
+            "   WHERE t.plan_id = pl.id) AS completed, "
+            "  (SELECT count(*) FROM outbox o WHERE o.key = CAST(p.id AS text)) AS events "
+            "FROM partners p JOIN onboarding_plans pl ON pl.partner_id = p.id "
+            "WHERE p.id = :id"), {"id": partner["id"]})).one()
+
+    before = await state()
     body = await plan(client, partner["id"], vendor)
-    assert body["status"] == "completed"
+    assert body["status"] == "open" and body["tasks"][0]["status"] == "open"
+    assert body["version"] == before.plan_version
+    assert await state() == before
+    async with AsyncSession(bind=client.connection, expire_on_commit=False,
+                            join_transaction_mode="create_savepoint") as session:
+        assert await service.check_contacts(session) >= 1
+        await session.commit()
+    assert (await plan(client, partner["id"], vendor))["status"] == "completed"
     got = await client.get(f"/v1/partners/{partner['id']}", headers=vendor)
     assert got.json()["status"] == "active"
 
@@ -490,5 +511,8 @@ async def test_contacts_added_through_the_contacts_part(client, vendor):
             "name": name, "email": f"{name.split()[0].lower()}@acme.example"}, headers=vendor)
         if added.status_code != 201:
             pytest.skip(f"the contacts part is half-built: {added.status_code}")
+        # the contact's creation completes what its count satisfies: the read only shows it
+        assert len(await emitted(client, partner["id"], "prm.partner.onboarding_completed.v1")
+                   ) == (1 if name == "Tom Berg" else 0)
         body = await plan(client, partner["id"], vendor)
         assert body["status"] == ("completed" if name == "Tom Berg" else "open")

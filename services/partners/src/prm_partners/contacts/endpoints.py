@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Query, Response
+from fastapi import Depends, Query, Request, Response
 
 from prm_partners.contacts import service
 from prm_partners.contacts.models import Contact
@@ -106,8 +106,12 @@ async def delete_contact(partner_id: uuid.UUID, contact_id: uuid.UUID, session: 
             "they earned, the agreements they signed, and the audit trail of their data. The "
             "export is audited too.",
             responses=problem_responses(404))
-async def export_contact(partner_id: uuid.UUID, contact_id: uuid.UUID, session: Session,
-                         caller: Caller) -> ContactExport:
+async def export_contact(partner_id: uuid.UUID, contact_id: uuid.UUID, request: Request,
+                         session: Session, caller: Caller) -> ContactExport:
+    # The read changes nothing; its audit entry commits first, in a transaction of its own.
+    async with request.app.state.sessionmaker() as audit:
+        await service.record_export(audit, caller, partner_id, contact_id)
+        await audit.commit()
     return await service.export(session, caller, partner_id, contact_id)
 
 

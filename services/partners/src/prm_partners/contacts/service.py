@@ -27,6 +27,7 @@ from prm_partners.contacts.schemas import (
     SignatureRecord,
 )
 from prm_partners.declaration import CONTACTS_READ, CONTACTS_WRITE
+from prm_partners.onboarding import service as onboarding
 from prm_partners.partners import repository as partners
 from prm_partners.partners.service import ensure_own, ensure_visible
 from prm_platform.http import check_if_match, etag
@@ -92,6 +93,7 @@ async def create(session: AsyncSession, principal: Principal, partner_id: uuid.U
     await session.flush()
     _audit(session, principal, contact, "created",
            [f for f in PERSONAL_FIELDS if getattr(contact, f)])
+    await onboarding.contact_added(session, partner_id)
     return contact
 
 
@@ -157,16 +159,29 @@ async def delete(session: AsyncSession, principal: Principal, partner_id: uuid.U
     await session.flush()
 
 
-async def export(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
-                 contact_id: uuid.UUID) -> ContactExport:
-    """Every piece of personal data held about the contact, as one document. The export is
-    itself audited (and listed in the document)."""
+async def _exportable(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
+                      contact_id: uuid.UUID) -> Contact:
     await _writable(session, principal, partner_id)
     contact = await repository.get(session, partner_id, contact_id)
     if contact is None:
         raise NotFound("contact not found")
+    return contact
+
+
+async def record_export(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
+                        contact_id: uuid.UUID) -> None:
+    """The audit entry of an export, written before it is read (in a transaction of its own:
+    the export itself is a read, which changes nothing)."""
+    contact = await _exportable(session, principal, partner_id, contact_id)
     _audit(session, principal, contact, "exported", [])
     await session.flush()
+
+
+async def export(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
+                 contact_id: uuid.UUID) -> ContactExport:
+    """Every piece of personal data held about the contact, as one document, its audit trail
+    included (the export's own entry too, once ``record_export`` committed it). Reads only."""
+    contact = await _exportable(session, principal, partner_id, contact_id)
     certifications = (await session.execute(
         select(Certification).where(Certification.contact_id == contact.id)
         .order_by(Certification.id))).scalars()

@@ -12,6 +12,7 @@ from prm_platform.scheduler import Job
 SUBSCRIPTIONS: list[Subscription] = [
     Subscription(name="onboarding", topics=[PARTNERS_TOPIC, DEALS_TOPIC], handlers=HANDLERS),
 ]
-# Contacts send no event: plans waiting for them are checked in turns (and on every read).
+# Contacts send no event: plans waiting for them are checked when a contact is added, and
+# in turns here.
 JOBS: list[Job] = [Job("onboarding-contacts-check", dt.timedelta(minutes=5),
                        service.check_contacts)]

@@ -116,9 +116,9 @@ async def delete_onboarding_template(template_id: uuid.UUID, session: Session, c
 
 @plans.get("/{partner_id:uuid}/onboarding", summary="Get a partner's onboarding plan",
            description="Its open plan, else its latest one: each task `done` (when, how and "
-           "by whom or what), `open` or `overdue`, and the progress. Reading it also counts "
-           "the partner's contacts, which may complete tasks. A partner key sees its own "
-           "org's; another org's is a 404.",
+           "by whom or what), `open` or `overdue`, and the progress. Reading it changes "
+           "nothing: a contacts task completes when the contacts are added. A partner key "
+           "sees its own org's; another org's is a 404.",
            responses={**problem_responses(404), **resource_headers()})
 async def get_onboarding_plan(partner_id: uuid.UUID, response: Response, session: Session,
                               caller: Caller) -> OnboardingPlanOut:

@@ -377,23 +377,29 @@ async def _current_plan(session: AsyncSession, partner_id: uuid.UUID) -> Onboard
 
 async def plan_of(session: AsyncSession, principal: Principal, partner_id: uuid.UUID
                   ) -> tuple[OnboardingPlan, list[OnboardingTask]]:
+    """The plan as it stands. Reads only: the contacts tasks complete when a contact is added
+    (``contact_added``) and by the periodic check, never on a read."""
     principal.require(PARTNERS_READ)
     await partner_service.ensure_visible(session, principal, partner_id, "onboarding plan")
     plan = await _current_plan(session, partner_id)
     if plan is None:
         raise NotFound("this partner has no onboarding plan")
-    tasks = await _tasks(session, plan.id)
-    waiting = [t.params["contacts"] for t in tasks
-               if t.kind == TaskKind.contacts_added and t.completed_at is None]
-    if plan.status == "open" and waiting:
-        # Contacts send no event: count them now, and lock only when a task would complete.
-        contacts = await _contact_count(session, partner_id)
-        if contacts is not None and contacts >= min(waiting):
-            await _reconcile_open_plan(session, partner_id, contacts=contacts)
-            plan = await _current_plan(session, partner_id)
-            assert plan is not None
-            tasks = await _tasks(session, plan.id)
-    return plan, tasks
+    return plan, await _tasks(session, plan.id)
+
+
+async def contact_added(session: AsyncSession, partner_id: uuid.UUID) -> None:
+    """Contacts send no event: the contacts part calls this in the transaction that added
+    one. The partner's open plan then completes the contacts tasks it satisfies, counted under
+    the partner's lock (of two contacts added at once, the later transaction counts both)."""
+    waiting = await session.scalar(
+        select(OnboardingTask.id)
+        .join(OnboardingPlan, OnboardingPlan.id == OnboardingTask.plan_id)
+        .where(OnboardingTask.partner_id == partner_id, OnboardingTask.completed_at.is_(None),
+               OnboardingTask.kind == TaskKind.contacts_added.value,
+               OnboardingPlan.status == "open")
+        .limit(1))
+    if waiting is not None:
+        await _reconcile_open_plan(session, partner_id)
 
 
 async def complete_task(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
