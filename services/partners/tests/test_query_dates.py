@@ -9,7 +9,7 @@ import typing
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from prm_partners.dates import FIRST_DAY, LAST_DAY
+from prm_platform.types import FIRST_DAY, LAST_DAY
 
 FAR = ["0001-01-01", "1899-12-31", "3000-01-01", "9999-12-31"]
 

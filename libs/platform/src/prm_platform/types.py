@@ -65,6 +65,23 @@ IsoDate = Annotated[dt.date, BeforeValidator(_iso_date),
                     Field(description="Calendar date, ISO 8601 (YYYY-MM-DD)")]
 
 
+# A day a query names (a period's bounds, "as of"): services compute with it (trailing
+# windows, grace periods, terms), and Python's dates end at years 1 and 9999, so a day far out
+# is refused by name (422) rather than failing half-way through (500).
+FIRST_DAY = dt.date(1900, 1, 1)
+LAST_DAY = dt.date(2999, 12, 31)
+
+
+def _computable(day: dt.date) -> dt.date:
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"a day from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()} is "
+                         "expected")
+    return day
+
+
+QueryDate = Annotated[IsoDate, AfterValidator(_computable)]
+
+
 def _iso_datetime(value: object) -> object:
     """Only a date and time written out (pydantic would also take Unix timestamps)."""
     if isinstance(value, dt.datetime | str):

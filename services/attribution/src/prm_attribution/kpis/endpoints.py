@@ -1,4 +1,3 @@
-import datetime as dt
 import uuid
 from typing import Annotated, Literal
 
@@ -25,6 +24,7 @@ from prm_platform.http import (
 )
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
+from prm_platform.types import QueryDate
 
 fx_router = APIRouter(prefix="/v1/attribution-fx-rates", tags=["attribution kpis"],
                       route_class=ServiceRoute, responses=problem_responses(400, 401, 403, 422))
@@ -62,8 +62,8 @@ async def list_attribution_fx_rates(session: Session, caller: Caller,
     return Page[AttributionFxRateOut](items=[_rate(r) for r in items], next_cursor=cursor)
 
 
-Start = Annotated[dt.date, Query(alias="from", description="First day of the period")]
-End = Annotated[dt.date, Query(alias="to", description="The day after the period")]
+Start = Annotated[QueryDate, Query(alias="from", description="First day of the period")]
+End = Annotated[QueryDate, Query(alias="to", description="The day after the period")]
 
 
 @kpi_router.get("", summary="Programme KPIs per partner",

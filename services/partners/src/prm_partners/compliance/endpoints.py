@@ -32,7 +32,6 @@ from prm_partners.compliance.schemas import (
     SignatureCreate,
     SignatureOut,
 )
-from prm_partners.dates import QueryDate
 from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
@@ -44,6 +43,7 @@ from prm_platform.http import (
 )
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
+from prm_platform.types import QueryDate
 
 
 def _router(prefix: str) -> APIRouter:

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from prm_partners.dates import QueryDate
 from prm_partners.tiers import service
 from prm_partners.tiers.models import FxRate, Tier, TierProgramme
 from prm_partners.tiers.schemas import (
@@ -33,7 +32,7 @@ from prm_platform.http import (
 from prm_platform.money import Money
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
-from prm_platform.types import Currency, IsoDate
+from prm_platform.types import Currency, IsoDate, QueryDate
 
 tiers = service_router("/v1/tiers", "tiers")
 fx_rates = service_router("/v1/fx-rates", "tiers")
