@@ -87,3 +87,43 @@ def test_no_lax_scalars_in_request_bodies(model, name, kind):
     wrong = {int: True, bool: 1, dt.date: 0, dt.datetime: 1_700_000_000}[kind]
     with pytest.raises(ValidationError):
         adapter.validate_python(wrong)
+
+
+def _query_days():
+    saved = os.environ.get("PRM_INTERNAL_SECRET")
+    os.environ["PRM_INTERNAL_SECRET"] = saved or secrets.token_urlsafe(32)
+    try:
+        for declaration in services():
+            if not declaration.app:
+                continue
+            module, factory = declaration.app.split(":")
+            app = getattr(importlib.import_module(module), factory)()
+            for context in iter_route_contexts(app.routes):
+                route = context.original_route
+                if not isinstance(route, APIRoute):
+                    continue
+                for param in route.dependant.query_params:
+                    if _scalar(param.field_info.annotation) in (dt.date, dt.datetime):
+                        yield pytest.param(param, id=f"{declaration.name}:{context.path}"
+                                                     f"?{param.alias}")
+    finally:
+        if saved is None:
+            del os.environ["PRM_INTERNAL_SECRET"]
+
+
+QUERY_DAYS = list(_query_days())
+
+
+def test_there_are_query_days_to_check():
+    assert len(QUERY_DAYS) >= 5
+
+
+@pytest.mark.parametrize("param", QUERY_DAYS)
+def test_far_days_in_queries_are_invalid(param):
+    """A day no service can compute with (0001-01-01, 9999-12-31) fails validation (422),
+    never date arithmetic later (500): query days are QueryDate (prm_platform.types)."""
+    adapter = TypeAdapter(typing.Annotated[param.field_info.annotation, param.field_info])
+    for far in ("0001-01-01", "9999-12-31"):
+        with pytest.raises(ValidationError):
+            adapter.validate_python(far)
+    adapter.validate_python("2027-03-31")

@@ -1,4 +1,3 @@
-import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -28,6 +27,7 @@ from prm_platform.http import (
 )
 from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
+from prm_platform.types import QueryDate
 
 router = service_router("/v1/payouts", "payouts")
 
@@ -164,8 +164,8 @@ async def record_payout_paid(batch_id: uuid.UUID, body: PayoutPaymentIn, respons
 async def get_payout_statement(
     session: Session, caller: Caller, page: Pages,
     partner_id: Annotated[uuid.UUID, Query(description="The partner")],
-    from_: Annotated[dt.date, Query(alias="from", description="First day")],
-    to: Annotated[dt.date, Query(description="Last day")],
+    from_: Annotated[QueryDate, Query(alias="from", description="First day")],
+    to: Annotated[QueryDate, Query(description="Last day")],
 ) -> PayoutStatementOut:
     rows, totals = await service.statement(session, caller, partner_id, from_, to, page)
     items, next_cursor = page.page(rows)
