@@ -14,7 +14,13 @@ import pytest
 
 from prm_deals.config import Settings
 from prm_deals.main import create_app
-from prm_stack.testing import committing_client, if_match_routes, outbox_types, race
+from prm_stack.testing import (
+    check_one_success_per_version,
+    check_only_allowed_changes,
+    committing_client,
+    if_match_routes,
+    outbox_types,
+)
 
 CLOSE = (dt.date.today() + dt.timedelta(days=45)).isoformat()
 
@@ -157,45 +163,27 @@ async def version_now(world: World, case: Case, target: Target) -> int | None:
     return None if seen.status_code == 404 else seen.json()["version"]
 
 
+def checked(world: World, app, case: Case, target: Target) -> dict:
+    async def version_of() -> int | None:
+        return await version_now(world, case, target)
+    return dict(version=target.version, aggregate=target.aggregate, headers=target.headers,
+                body=target.body, event=case.event, version_now=version_of)
+
+
 @pytest.mark.parametrize("route", sorted(CASES), ids=" ".join)
 async def test_one_success_per_version(world, app, route):
     case = CASES[route]
     target = await case.prepare(world)
-    before = await outbox_types(app.state.engine, target.aggregate)
-    result = await race(world.client, case.method, target.url, json=target.body,
-                        headers={**target.headers, "If-Match": f'"{target.version}"'})
-    assert len(result.succeeded) == 1, result.statuses
-    # A deleted record may also answer 404 to the calls that come after its deletion.
-    allowed = {412, 404} if case.method == "DELETE" else {412}
-    assert {status for status, _ in result.refused()} <= allowed, result.refused()
-    emitted = (await outbox_types(app.state.engine, target.aggregate))[len(before):]
-    assert emitted == ([case.event] if case.event else []), emitted
-    if case.method != "DELETE":
-        assert await version_now(world, case, target) == target.version + 1
+    await check_one_success_per_version(world.client, app.state.engine, case.method,
+                                        target.url, **checked(world, app, case, target))
 
 
 @pytest.mark.parametrize("route", sorted(CASES), ids=" ".join)
 async def test_without_if_match_only_allowed_changes(world, app, route):
     case = CASES[route]
     target = await case.prepare(world)
-    before = await outbox_types(app.state.engine, target.aggregate)
-    result = await race(world.client, case.method, target.url, json=target.body,
-                        headers=target.headers)
-    # Refusals are the state machine's (409) or the record gone (404), never a failure.
-    assert {status for status, _ in result.refused()} <= {404, 409}, result.refused()
-    assert result.succeeded
-    applied = {r.headers.get("etag") for r in result.succeeded}
-    emitted = (await outbox_types(app.state.engine, target.aggregate))[len(before):]
-    if case.method == "DELETE":
-        assert len(result.succeeded) == 1
-        assert await version_now(world, case, target) is None
-        return
-    # Every success that changed something did so at its own version, announced once.
-    now = await version_now(world, case, target)
-    assert now is not None
-    assert now - target.version == len(applied), (now, target.version, applied)
-    if case.event:
-        assert emitted == [case.event] * len(applied), emitted
+    await check_only_allowed_changes(world.client, app.state.engine, case.method, target.url,
+                                     **checked(world, app, case, target))
 
 
 async def test_competing_outcomes_leave_one(world, app):

@@ -19,7 +19,12 @@ from sqlalchemy import text
 
 from prm_incentives.config import Settings
 from prm_incentives.main import create_app
-from prm_stack.testing import committing_client, if_match_routes, outbox_types, race
+from prm_stack.testing import (
+    check_one_success_per_version,
+    check_only_allowed_changes,
+    committing_client,
+    if_match_routes,
+)
 
 from .conftest import PARTNER_SCOPES, VENDOR_SCOPES, project_partner
 from .rebate_helpers import deliver, won
@@ -250,39 +255,27 @@ async def version_now(world: World, target: Target) -> int:
     return seen.json()["version"]
 
 
+def checked(world, case, target) -> dict:
+    async def version_of() -> int | None:
+        return await version_now(world, target)
+    return dict(version=target.version, aggregate=target.aggregate, headers=target.headers,
+                body=target.body, event=case.event, version_now=version_of)
+
+
 @pytest.mark.parametrize("route", sorted(CASES), ids=" ".join)
 async def test_one_success_per_version(world, route):
     case = CASES[route]
     target = await case.prepare(world)
-    engine = world.app.state.engine
-    before = await outbox_types(engine, target.aggregate)
-    result = await race(world.client, case.method, target.url, json=target.body,
-                        headers={**target.headers, "If-Match": f'"{target.version}"'})
-    assert len(result.succeeded) == 1, result.statuses
-    assert {status for status, _ in result.refused()} == {412}, result.refused()
-    emitted = (await outbox_types(engine, target.aggregate))[len(before):]
-    assert emitted == ([case.event] if case.event else []), emitted
-    assert await version_now(world, target) == target.version + 1
+    await check_one_success_per_version(world.client, world.app.state.engine, case.method,
+                                        target.url, **checked(world, case, target))
 
 
 @pytest.mark.parametrize("route", sorted(CASES), ids=" ".join)
 async def test_without_if_match_only_allowed_changes(world, route):
     case = CASES[route]
     target = await case.prepare(world)
-    engine = world.app.state.engine
-    before = await outbox_types(engine, target.aggregate)
-    result = await race(world.client, case.method, target.url, json=target.body,
-                        headers=target.headers)
-    # Refusals are the state machine's (409) or the record gone (404), never a failure.
-    assert {status for status, _ in result.refused()} <= {404, 409}, result.refused()
-    assert result.succeeded
-    applied = {r.headers.get("etag") for r in result.succeeded}
-    assert None not in applied
-    emitted = (await outbox_types(engine, target.aggregate))[len(before):]
-    # Every success that changed something did so at its own version, announced once.
-    now = await version_now(world, target)
-    assert now - target.version == len(applied), (now, target.version, applied)
-    assert emitted == ([case.event] * len(applied) if case.event else []), emitted
+    await check_only_allowed_changes(world.client, world.app.state.engine, case.method, target.url,
+                                     **checked(world, case, target))
 
 
 async def test_reading_the_export_changes_nothing(world):

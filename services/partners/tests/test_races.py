@@ -35,10 +35,10 @@ from prm_partners.declaration import SERVICE
 from prm_partners.main import create_app
 from prm_partners.onboarding.handlers import HANDLERS as ONBOARDING
 from prm_stack.testing import (
+    check_one_success_per_version,
+    check_only_allowed_changes,
     committing_client,
     if_match_routes,
-    outbox_types,
-    race,
     vendor_headers,
 )
 
@@ -393,41 +393,24 @@ async def version_now(world: World, target: Target) -> int | None:
     return seen.json()["version"]
 
 
+def checked(world, case, target) -> dict:
+    async def version_of() -> int | None:
+        return await version_now(world, target)
+    return dict(version=target.version, aggregate=target.aggregate, headers=world.vendor,
+                body=target.body, event=case.event, version_now=version_of)
+
+
 @pytest.mark.parametrize("route", sorted(CASES), ids=" ".join)
 async def test_one_success_per_version(world, route):
     case = CASES[route]
     target = await case.prepare(world)
-    before = await outbox_types(world.engine, target.aggregate)
-    result = await race(world.client, case.method, target.url, json=target.body,
-                        headers={**world.vendor, "If-Match": f'"{target.version}"'})
-    assert len(result.succeeded) == 1, result.statuses
-    # A deleted record may also answer 404 to the calls that come after its deletion.
-    allowed = {412, 404} if case.method == "DELETE" else {412}
-    assert {status for status, _ in result.refused()} <= allowed, result.refused()
-    emitted = (await outbox_types(world.engine, target.aggregate))[len(before):]
-    assert emitted == ([case.event] if case.event else []), emitted
-    if case.method != "DELETE":
-        assert await version_now(world, target) == target.version + 1
+    await check_one_success_per_version(world.client, world.engine, case.method,
+                                        target.url, **checked(world, case, target))
 
 
 @pytest.mark.parametrize("route", sorted(CASES), ids=" ".join)
 async def test_without_if_match_only_allowed_changes(world, route):
     case = CASES[route]
     target = await case.prepare(world)
-    before = await outbox_types(world.engine, target.aggregate)
-    result = await race(world.client, case.method, target.url, json=target.body,
-                        headers=world.vendor)
-    # Refusals are the state machine's (409) or the record gone (404), never a failure.
-    assert {status for status, _ in result.refused()} <= {404, 409}, result.refused()
-    assert result.succeeded
-    applied = {r.headers.get("etag") for r in result.succeeded}
-    emitted = (await outbox_types(world.engine, target.aggregate))[len(before):]
-    if case.method == "DELETE":
-        assert len(result.succeeded) == 1
-        assert await version_now(world, target) is None
-        return
-    # Every success that changed something did so at its own version, announced once.
-    now = await version_now(world, target)
-    assert now is not None
-    assert now - target.version == len(applied), (now, target.version, applied)
-    assert emitted == ([case.event] * len(applied) if case.event else []), emitted
+    await check_only_allowed_changes(world.client, world.engine, case.method, target.url,
+                                     **checked(world, case, target))

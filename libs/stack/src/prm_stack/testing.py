@@ -161,6 +161,49 @@ async def outbox_types(engine: AsyncEngine, aggregate_id: Any, after_seq: int = 
         return [row[0] for row in rows]
 
 
+async def check_one_success_per_version(
+        client: httpx.AsyncClient, engine: AsyncEngine, method: str, url: str, *,
+        version: int, aggregate: Any, headers: dict[str, str], body: Any,
+        event: str | None, version_now: Callable[[], Any]) -> None:
+    """20 concurrent calls naming one version (If-Match): one success, 412 for the rest (or
+    404 once a DELETE went through), one ``event`` (or none), the version moved by one
+    (``version_now`` reads it back; None once deleted)."""
+    before = await outbox_types(engine, aggregate)
+    result = await race(client, method, url, json=body,
+                        headers={**headers, "If-Match": f'"{version}"'})
+    assert len(result.succeeded) == 1, result.statuses
+    # A deleted record may also answer 404 to the calls that come after its deletion.
+    allowed = {412, 404} if method == "DELETE" else {412}
+    assert {status for status, _ in result.refused()} <= allowed, result.refused()
+    emitted = (await outbox_types(engine, aggregate))[len(before):]
+    assert emitted == ([event] if event else []), emitted
+    assert await version_now() == (None if method == "DELETE" else version + 1)
+
+
+async def check_only_allowed_changes(
+        client: httpx.AsyncClient, engine: AsyncEngine, method: str, url: str, *,
+        version: int, aggregate: Any, headers: dict[str, str], body: Any,
+        event: str | None, version_now: Callable[[], Any]) -> None:
+    """20 concurrent calls without If-Match: refusals only the state machine's (409) or the
+    record gone (404), never a failure; every success that changed something did so at its
+    own version (its ETag), announced by one ``event`` each."""
+    before = await outbox_types(engine, aggregate)
+    result = await race(client, method, url, json=body, headers=headers)
+    assert {status for status, _ in result.refused()} <= {404, 409}, result.refused()
+    assert result.succeeded
+    emitted = (await outbox_types(engine, aggregate))[len(before):]
+    if method == "DELETE":
+        assert len(result.succeeded) == 1
+        assert await version_now() is None
+        return
+    applied = {r.headers.get("etag") for r in result.succeeded}
+    assert None not in applied
+    now = await version_now()
+    assert now is not None
+    assert now - version == len(applied), (now, version, applied)
+    assert emitted == ([event] * len(applied) if event else []), emitted
+
+
 def guarded_routes(app: FastAPI, public: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """The (method, path) of every API route but ``public``, after checking that each runs as
     a ServiceRoute (authentication and unit of work). For tests that must cover every route."""

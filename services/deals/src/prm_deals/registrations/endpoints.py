@@ -281,13 +281,15 @@ async def extend_deal(deal_id: uuid.UUID, request: Request, response: Response,
              "favour",
              description="Vendor keys only. The channel team picks this registration: it is "
              "approved, and every other partner's open registration that conflicts with it is "
-             "rejected with the reason.",
-             responses=problem_responses(404, 409, 412))
-async def resolve_conflict(deal_id: uuid.UUID, session: Session, caller: Caller,
-                           body: Optional = None, if_match: IfMatchHeader = None,
+             "rejected with the reason. The `ETag` is the chosen deal's.",
+             responses=_ACTION_RESPONSES)
+async def resolve_conflict(deal_id: uuid.UUID, response: Response, session: Session,
+                           caller: Caller, body: Optional = None,
+                           if_match: IfMatchHeader = None,
                            idempotency_key: IdempotencyKeyHeader = None) -> ConflictResolution:
     winner, rejected = await lifecycle.resolve_conflict(
         session, caller, deal_id, if_match, body.reason if body else None)
+    response.headers["ETag"] = etag(winner.version)
     return ConflictResolution(winner=DealOut.of(winner, caller),
                               rejected=[d.id for d in rejected])
 
