@@ -1,4 +1,5 @@
-import prm_incentives.directory.models  # noqa: F401 - registers the models
+import prm_incentives.accruals.models  # noqa: F401 - registers the models
+import prm_incentives.directory.models  # noqa: F401
 import prm_incentives.ledger.models  # noqa: F401
 import prm_incentives.mdf.models  # noqa: F401
 import prm_incentives.payouts.models  # noqa: F401

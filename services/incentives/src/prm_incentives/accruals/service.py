@@ -15,12 +15,13 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prm_contracts import EventPayload
+from prm_contracts import DealWinReversedV1, DealWonV1, EventPayload
 from prm_events import outbox
 from prm_incentives.config import EVENT_SOURCE
 from prm_incentives.declaration import INCENTIVES_READ, INCENTIVES_WRITE
@@ -124,10 +125,12 @@ async def reverse(session: AsyncSession, principal: Principal, book: AccrualBook
     return await undo(session, book, row, reason)
 
 
-async def undo(session: AsyncSession, book: AccrualBook, row: Any, reason: str) -> Any:
+async def undo(session: AsyncSession, book: AccrualBook, row: Any, reason: str, *,
+               status: str = "reversed") -> Any:
     """Reverse an accrued, unbatched accrual (locked by the caller): what is left of its
-    transfer moves back, the accrual says so and the reversal is announced. The reversing
-    transfer's id is derived from the accrual's, so a replay finds it."""
+    transfer moves back, the accrual says so (``status``: reversed, or superseded by a newer
+    win of its deal) and the reversal is announced. The reversing transfer's id is derived
+    from the accrual's, so a replay finds it."""
     original = await transfer_of(session, row.transfer_id)
     amount = (await left_to_reverse(session, [row.transfer_id]))[row.transfer_id]
     reversal_id = None
@@ -139,9 +142,10 @@ async def undo(session: AsyncSession, book: AccrualBook, row: Any, reason: str) 
             amount=amount, code=book.code, reference=f"reversal of {book.reference} {row.id}",
             reverses_id=row.transfer_id))
     reversed_ = (await session.execute(text(
-        f"UPDATE {book.table} SET status = 'reversed', reversal_transfer_id = :transfer, "
+        f"UPDATE {book.table} SET status = :status, reversal_transfer_id = :transfer, "
         "reason = :reason, version = version + 1, updated_at = now() WHERE id = :id "
-        "RETURNING *"), {"id": row.id, "transfer": reversal_id, "reason": reason})).one()
+        "RETURNING *"),
+        {"id": row.id, "transfer": reversal_id, "reason": reason, "status": status})).one()
     await outbox.publish(session, book.reversed_event(reversed_, amount), source=EVENT_SOURCE,
                          aggregate_id=reversed_.id, partner_id=reversed_.partner_id)
     return reversed_
@@ -184,7 +188,7 @@ async def reverse_deal(session: AsyncSession, book: AccrualBook, deal_id: uuid.U
     reason = _reason(f"deal win reversed: {why}")
     done = DealReversal()
     for row in rows:
-        if row.status == "reversed":
+        if row.status in ("reversed", "superseded"):
             continue
         if row.transfer_id is None:
             done.reversed.append((await session.execute(text(
@@ -209,3 +213,117 @@ async def reverse_deal(session: AsyncSession, book: AccrualBook, deal_id: uuid.U
                         book.noun, row.id, deal_id, batch_id)
         done.kept.append(row)
     return done
+
+
+# --- the win that stands ----------------------------------------------------------------------
+
+# A won event is applied when it is the deal's first, or newer than the win applied before; a
+# reversed win is final. The row's lock serialises two events of one deal applied at once.
+_STAND = text("""
+    INSERT INTO deal_wins (deal_id, partner_id, version, status, amount, currency, closed_on,
+                           updated_at)
+    VALUES (:deal, :partner, :version, 'won', :amount, :currency, :closed_on, now())
+    ON CONFLICT (deal_id) DO UPDATE SET partner_id = excluded.partner_id,
+        version = excluded.version, amount = excluded.amount, currency = excluded.currency,
+        closed_on = excluded.closed_on, updated_at = now()
+    WHERE deal_wins.status = 'won' AND deal_wins.version < excluded.version
+    RETURNING deal_id""")
+_REVERSED = text("""
+    INSERT INTO deal_wins (deal_id, partner_id, version, status, amount, currency, closed_on,
+                           updated_at)
+    VALUES (:deal, :partner, :version, 'win_reversed', :amount, :currency, :closed_on, now())
+    ON CONFLICT (deal_id) DO UPDATE SET status = 'win_reversed',
+        version = GREATEST(deal_wins.version, excluded.version), updated_at = now()""")
+
+
+def _win_values(deal: Any) -> dict[str, Any]:
+    return {"deal": deal.deal_id, "partner": deal.partner_id, "version": deal.version,
+            "amount": deal.amount.amount, "currency": deal.amount.currency,
+            "closed_on": deal.closed_on}
+
+
+async def stands(session: AsyncSession, deal: DealWonV1) -> bool:
+    """Whether this win of the deal is to be applied: its first, or one newer than the win
+    applied before (which it replaces). The same version again (a replay, or a second event
+    of one win), an older one, or any after the win was reversed, is not."""
+    if (await session.execute(_STAND, _win_values(deal))).first() is not None:
+        return True
+    held = (await session.execute(text(
+        "SELECT version, status, amount, currency FROM deal_wins WHERE deal_id = :deal"),
+        {"deal": deal.deal_id})).one()
+    if held.status == "won" and held.version == deal.version and (
+            held.currency != deal.amount.currency
+            or Decimal(held.amount) != Decimal(deal.amount.amount)):
+        log.warning("deal %s: a second win of version %s for %s %s; the first applied, for "
+                    "%s %s, stands", deal.deal_id, deal.version, deal.amount.amount,
+                    deal.amount.currency, held.amount, held.currency)
+    return False
+
+
+async def win_reversed(session: AsyncSession, deal: DealWinReversedV1) -> None:
+    """The deal's win was reversed: no won event of it is applied any more."""
+    await session.execute(_REVERSED, _win_values(deal))
+
+
+def replaced_by(row: Any, version: int) -> bool:
+    """Whether the accrual ``row`` was made of an earlier win of its deal than ``version``,
+    and stands (accrued, or earning nothing): then the newer win replaces it. A reversed one
+    stays reversed; one made before versions were kept is taken for the win applied."""
+    return (row.status in ("accrued", "no_rebate", "capped") and row.deal_version is not None
+            and row.deal_version < version)
+
+
+async def supersede(session: AsyncSession, book: AccrualBook, row: Any, version: int) -> bool:
+    """Set aside the accrual ``row`` (locked by the caller) of an earlier win of its deal, for
+    the win of ``version``: what it moved goes back (announced as its reversal) and it is
+    marked superseded, so that an accrual of the newer win may take its place. One in a payout
+    batch is kept (the batch pays it) and says why; returns whether it was set aside."""
+    reason = f"superseded by the deal's win of version {version}"
+    if row.transfer_id is None:
+        await session.execute(text(
+            f"UPDATE {book.table} SET status = 'superseded', reason = :reason, "
+            "version = version + 1, updated_at = now() WHERE id = :id"),
+            {"id": row.id, "reason": reason})
+        return True
+    await payouts.hold(session, row.partner_id, row.currency)
+    batch_id = await payouts.batched(session, row.transfer_id)
+    if batch_id is None:
+        await undo(session, book, row, reason, status="superseded")
+        return True
+    kept = _reason(f"the deal's win of version {version} is not applied",
+                   f": in payout batch {batch_id}")
+    if row.reason != kept:
+        await session.execute(text(
+            f"UPDATE {book.table} SET reason = :reason, version = version + 1, "
+            "updated_at = now() WHERE id = :id"), {"id": row.id, "reason": kept})
+        log.warning("%s %s of deal %s kept for the win of version %s: it is in payout batch %s",
+                    book.noun, row.id, row.deal_id, version, batch_id)
+    return False
+
+
+async def mark_version(session: AsyncSession, book: AccrualBook, row: Any, version: int
+                       ) -> None:
+    """The accrual stands for the deal's win of ``version`` too (a newer win, unchanged)."""
+    await session.execute(text(f"UPDATE {book.table} SET deal_version = :v WHERE id = :id"),
+                          {"id": row.id, "v": version})
+
+
+async def standing_of_deal(session: AsyncSession, book: AccrualBook, owner_id: uuid.UUID,
+                           deal_id: uuid.UUID) -> Any:
+    """The accrual of the deal in one programme or SPIFF that is not superseded, locked."""
+    return (await session.execute(text(
+        f"{_OF_DEAL[book.table]} AND a.{book.owner} = :owner AND a.status <> 'superseded' "
+        "FOR UPDATE OF a"), {"deal": deal_id, "owner": owner_id})).first()
+
+
+async def replace_elsewhere(session: AsyncSession, book: AccrualBook, deal: DealWonV1,
+                            applied: set[uuid.UUID]) -> None:
+    """Accruals of an earlier win of the deal where the newer win earns nothing (another close
+    date or deal type, a SPIFF's products no longer on it): superseded, with nothing in their
+    place. ``applied``: the programmes or SPIFFs the newer win was applied to."""
+    rows = list(await session.execute(text(
+        f"{_OF_DEAL[book.table]} AND a.status <> 'superseded' ORDER BY a.id FOR UPDATE OF a"),
+        {"deal": deal.deal_id}))
+    for row in rows:
+        if getattr(row, book.owner) not in applied and replaced_by(row, deal.version):
+            await supersede(session, book, row, deal.version)

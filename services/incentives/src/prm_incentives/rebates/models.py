@@ -78,13 +78,17 @@ class RebateAccrual(Base):
     reversal_transfer_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("ledger_transfers.id"))
     reason: Mapped[str | None] = mapped_column(String(500))
+    # The version of the deal's win it was computed from (null: accrued before it was kept).
+    deal_version: Mapped[int | None] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
 
     __table_args__ = (
+        # One accrual of a deal per programme stands; those of the deal's earlier wins are
+        # superseded.
         Index("uq_rebate_accruals_deal", "programme_id", "deal_id", unique=True,
-              postgresql_where=text("kind = 'deal'")),
+              postgresql_where=text("kind = 'deal' AND status <> 'superseded'")),
         Index("uq_rebate_accruals_true_up", "programme_id", "partner_id", "period_from",
               "period_to", unique=True, postgresql_where=text("kind = 'true_up'")),
         Index("ix_rebate_accruals_partner", "programme_id", "partner_id", "closed_on"),

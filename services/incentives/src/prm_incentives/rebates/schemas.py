@@ -16,7 +16,7 @@ _DEAL = "0193c1d0-5555-7e3f-8a9b-0c1d2e3f4a5b"
 _TRANSFER = "0193c1d0-2222-7e3f-8a9b-0c1d2e3f4a5b"
 
 RebateBasis = Literal["tier", "volume"]
-AccrualStatus = Literal["accrued", "no_rebate", "reversed", "clawback"]
+AccrualStatus = Literal["accrued", "no_rebate", "reversed", "clawback", "superseded"]
 Percent = Annotated[DecimalText, Field(le=Decimal(100), description="Percent of the eligible "
                                        "amount, a decimal string (\"2.5\" is 2.5 %).")]
 Reason = Annotated[str, Field(min_length=1, max_length=500,
@@ -139,7 +139,7 @@ class RebateAccrualOut(BaseModel):
                  "rate": "3"}, "rule_index": 0,
         "amount": {"amount": "1440.00", "currency": "EUR"}, "status": "accrued",
         "transfer_id": _TRANSFER, "reversal_transfer_id": None, "reason": None,
-        "version": 1, "created_at": "2025-03-14T10:00:00Z"}]})
+        "deal_version": 3, "version": 1, "created_at": "2025-03-14T10:00:00Z"}]})
 
     id: uuid.UUID
     programme_id: uuid.UUID
@@ -168,11 +168,17 @@ class RebateAccrualOut(BaseModel):
     status: AccrualStatus = Field(description="clawback: a true-up whose band paid less than "
                                   "was accrued, which reversed the difference out of the "
                                   "period's accruals (as far as they were not in a payout "
-                                  "batch; the reason says what was left)")
+                                  "batch; the reason says what was left); superseded: made "
+                                  "of an earlier win of the deal than the one that stands, "
+                                  "its money moved back (the newer win's accrual replaces "
+                                  "it)")
     transfer_id: uuid.UUID | None = Field(default=None, description="The ledger transfer "
                                           "expense -> the partner's payable")
     reversal_transfer_id: uuid.UUID | None = None
     reason: str | None = None
+    deal_version: int | None = Field(default=None, description="The version of the deal's "
+                                     "win it was computed from (null: a true-up, or accrued "
+                                     "before versions were kept)")
     version: int
     created_at: dt.datetime
 
@@ -189,7 +195,8 @@ class RebateAccrualOut(BaseModel):
             rule=None if row.rule is None else rule_out(row.rule, c),
             rule_index=row.rule_index, amount=money(row.amount, c), status=row.status,
             transfer_id=row.transfer_id, reversal_transfer_id=row.reversal_transfer_id,
-            reason=row.reason, version=row.version, created_at=row.created_at)
+            reason=row.reason, deal_version=row.deal_version, version=row.version,
+            created_at=row.created_at)
 
 
 class RebateReversalIn(BaseModel):

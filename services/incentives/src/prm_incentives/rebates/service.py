@@ -136,23 +136,27 @@ async def deal_amounts(session: AsyncSession, deal: DealWonV1, currency: str
 
 
 async def _trailing_volume(session: AsyncSession, programme: Any, partner_id: uuid.UUID,
-                           closed_on: dt.date) -> int:
+                           closed_on: dt.date, deal_id: uuid.UUID) -> int:
+    """The partner's won volume in the programme's trailing period, the deal's own earlier
+    win (which its newer one replaces) not counted."""
     return int((await session.execute(text(
         "SELECT COALESCE(SUM(deal_amount), 0) FROM rebate_accruals WHERE programme_id = :p "
-        "AND partner_id = :partner AND kind = 'deal' AND status <> 'reversed' "
+        "AND partner_id = :partner AND kind = 'deal' "
+        "AND status NOT IN ('reversed', 'superseded') AND deal_id <> :deal "
         "AND closed_on > :since AND closed_on <= :closed_on"),
-        {"p": programme.id, "partner": partner_id, "closed_on": closed_on,
+        {"p": programme.id, "partner": partner_id, "closed_on": closed_on, "deal": deal_id,
          "since": closed_on - dt.timedelta(days=programme.trailing_days)})).scalar_one())
 
 
 _INSERT_ACCRUAL = text(
     "INSERT INTO rebate_accruals (id, programme_id, partner_id, kind, deal_id, closed_on, "
     "period_from, period_to, deal_type, tier, currency, deal_amount, lines, base_amount, "
-    "volume, rate, rule, rule_index, amount, status, transfer_id, reason, version, created_at, "
-    "updated_at) VALUES (:id, :programme_id, :partner_id, :kind, :deal_id, :closed_on, "
-    ":period_from, :period_to, :deal_type, :tier, :currency, :deal_amount, "
-    "CAST(:lines AS jsonb), :base_amount, :volume, :rate, CAST(:rule AS jsonb), :rule_index, "
-    ":amount, :status, :transfer_id, :reason, 1, now(), now()) RETURNING *")
+    "volume, rate, rule, rule_index, amount, status, transfer_id, reason, deal_version, "
+    "version, created_at, updated_at) VALUES (:id, :programme_id, :partner_id, :kind, "
+    ":deal_id, :closed_on, :period_from, :period_to, :deal_type, :tier, :currency, "
+    ":deal_amount, CAST(:lines AS jsonb), :base_amount, :volume, :rate, CAST(:rule AS jsonb), "
+    ":rule_index, :amount, :status, :transfer_id, :reason, :deal_version, 1, now(), now()) "
+    "RETURNING *")
 
 
 async def _record(session: AsyncSession, programme: Any, values: dict[str, Any],
@@ -162,16 +166,18 @@ async def _record(session: AsyncSession, programme: Any, values: dict[str, Any],
     transfer_id = None
     if values["amount"] > 0:
         payable = await _payable(session, programme, values["partner_id"])
-        # Derived from the accrual's key: a replay that got this far finds its own transfer.
-        key = values["deal_id"] or f"{values['period_from']}:{values['period_to']}"
+        # Derived from the accrual's key (a deal's: with the version of its win, which a newer
+        # win's accrual does not share): a replay that got this far finds its own transfer.
+        key = (f"{values['deal_id']}:{values['deal_version']}" if values["deal_id"]
+               else f"{values['period_from']}:{values['period_to']}")
         transfer_id = uuid.uuid5(programme.id, f"{values['kind']}:{values['partner_id']}:{key}")
         await transfer(session, TransferSpec(
             id=transfer_id, debit_account_id=programme.expense_account_id,
             credit_account_id=payable.id, currency=programme.currency,
             amount=values["amount"], code=f"rebate.{values['kind']}", reference=reference))
     row = (await session.execute(_INSERT_ACCRUAL, {
-        "reason": None, **values, "id": accrual_id, "programme_id": programme.id,
-        "currency": programme.currency, "transfer_id": transfer_id,
+        "reason": None, "deal_version": None, **values, "id": accrual_id,
+        "programme_id": programme.id, "currency": programme.currency, "transfer_id": transfer_id,
         "lines": json.dumps(values["lines"]),
         "rule": None if values["rule"] is None else json.dumps(values["rule"]),
         "status": "accrued" if values["amount"] > 0 else "no_rebate"})).one()
@@ -185,35 +191,38 @@ async def _record(session: AsyncSession, programme: Any, values: dict[str, Any],
     return row
 
 
-async def _existing_deal_accrual(session: AsyncSession, programme_id: uuid.UUID,
-                                 deal_id: uuid.UUID) -> Any:
-    return (await session.execute(text(
-        "SELECT * FROM rebate_accruals WHERE programme_id = :p AND deal_id = :deal "
-        "AND kind = 'deal'"), {"p": programme_id, "deal": deal_id})).first()
+def _same_deal(row: Any, values: dict[str, Any]) -> bool:
+    """Whether an accrual was computed from the very deal ``values`` describe (a win sent
+    again at a newer version, unchanged): then it stands as it is."""
+    return (row.deal_amount, row.closed_on, row.deal_type, row.lines) == (
+        values["deal_amount"], values["closed_on"], values["deal_type"], values["lines"])
 
 
 async def accrue_won_deal(session: AsyncSession, deal: DealWonV1) -> list[Any]:
-    """One accrual per programme covering the deal's close date; one already made (a replay
-    of the deals topic) is left as it is. Returns the accruals made now."""
+    """The win that stands (``accruals.stands``: the deal's newest) accrues once per programme
+    covering its close date. An accrual of an earlier win of the deal is superseded (its money
+    moved back) and the newer win's takes its place, unless it is unchanged; a reversed one
+    stays reversed. Returns the accruals made now."""
     programmes = list(await session.execute(text(
         "SELECT * FROM rebate_programmes WHERE starts_on <= :closed_on "
         "AND (ends_on IS NULL OR ends_on >= :closed_on) ORDER BY id"),
         {"closed_on": deal.closed_on}))
-    if not programmes:
-        return []
-    entry = await directory.get(session, deal.partner_id)
-    tier = entry.tier if entry is not None else None
     made = []
+    tier = None
+    if programmes:
+        entry = await directory.get(session, deal.partner_id)
+        tier = entry.tier if entry is not None else None
     for programme in programmes:
         await _lock(session, programme.id, deal.partner_id)
-        if await _existing_deal_accrual(session, programme.id, deal.deal_id) is not None:
+        existing = await accruals.standing_of_deal(session, BOOK, programme.id, deal.deal_id)
+        if existing is not None and not accruals.replaced_by(existing, deal.version):
             continue
         deal_amount, lines = await deal_amounts(session, deal, programme.currency)
         volume = await _trailing_volume(session, programme, deal.partner_id,
-                                        deal.closed_on) + deal_amount
+                                        deal.closed_on, deal.deal_id) + deal_amount
         choice = choose(programme.rules, tier=tier, deal_type=deal.deal_type, lines=lines,
                         deal_amount=deal_amount, volume=volume)
-        made.append(await _record(session, programme, {
+        values = {
             "partner_id": deal.partner_id, "kind": "deal", "deal_id": deal.deal_id,
             "closed_on": deal.closed_on, "period_from": None, "period_to": None,
             "deal_type": deal.deal_type, "tier": tier, "deal_amount": deal_amount,
@@ -222,8 +231,16 @@ async def accrue_won_deal(session: AsyncSession, deal: DealWonV1) -> list[Any]:
             "rate": Decimal(0) if choice is None else choice.rate,
             "rule": None if choice is None else choice.rule,
             "rule_index": None if choice is None else choice.index,
-            "amount": 0 if choice is None else choice.amount},
-            f"rebate {programme.name}: deal {deal.deal_id}"))
+            "amount": 0 if choice is None else choice.amount, "deal_version": deal.version}
+        if existing is not None:
+            if _same_deal(existing, values):
+                await accruals.mark_version(session, BOOK, existing, deal.version)
+                continue
+            if not await accruals.supersede(session, BOOK, existing, deal.version):
+                continue
+        made.append(await _record(session, programme, values,
+                                  f"rebate {programme.name}: deal {deal.deal_id}"))
+    await accruals.replace_elsewhere(session, BOOK, deal, {p.id for p in programmes})
     return made
 
 
@@ -275,7 +292,8 @@ async def settle_period(session: AsyncSession, programme: Any, partner_id: uuid.
         return existing, False
     deals = list(await session.execute(text(
         "SELECT * FROM rebate_accruals WHERE programme_id = :p AND partner_id = :partner "
-        "AND kind = 'deal' AND status <> 'reversed' AND closed_on BETWEEN :from AND :to "
+        "AND kind = 'deal' AND status NOT IN ('reversed', 'superseded') "
+        "AND closed_on BETWEEN :from AND :to "
         "ORDER BY closed_on, id"),
         {"p": programme.id, "partner": partner_id, "from": period_from, "to": period_to}))
     earlier = list(await session.execute(text(
@@ -345,7 +363,8 @@ async def _take_back(session: AsyncSession, programme: Any, values: dict[str, An
         reason += (f"; {text_of(wanted - taken, currency)} {currency} could not be taken back: "
                    "the rest is in payout batches")
     row = (await session.execute(_INSERT_ACCRUAL, {
-        **values, "id": new_id(), "programme_id": programme.id, "currency": currency,
+        **values, "deal_version": None, "id": new_id(), "programme_id": programme.id,
+        "currency": currency,
         "transfer_id": None, "lines": json.dumps(lines), "amount": taken,
         "rule": None if values["rule"] is None else json.dumps(values["rule"]),
         "status": "clawback", "reason": reason})).one()

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Numeric,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -65,12 +66,17 @@ class SpiffAccrual(Base):
     reversal_transfer_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("ledger_transfers.id"))
     reason: Mapped[str | None] = mapped_column(String(500))
+    # The version of the deal's win it was computed from (null: accrued before it was kept).
+    deal_version: Mapped[int | None] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
 
     __table_args__ = (
-        UniqueConstraint("spiff_id", "deal_id", name="uq_spiff_accruals_deal"),
+        # One accrual of a deal per SPIFF stands; those of the deal's earlier wins are
+        # superseded.
+        Index("uq_spiff_accruals_deal", "spiff_id", "deal_id", unique=True,
+              postgresql_where=text("status <> 'superseded'")),
         Index("ix_spiff_accruals_partner", "spiff_id", "partner_id"),
         Index("ix_spiff_accruals_partner_id", "partner_id", "id"),
     )

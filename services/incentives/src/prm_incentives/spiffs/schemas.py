@@ -15,7 +15,7 @@ _PARTNER = "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f"
 _DEAL = "0193c1d0-5555-7e3f-8a9b-0c1d2e3f4a5b"
 _TRANSFER = "0193c1d0-2222-7e3f-8a9b-0c1d2e3f4a5b"
 
-SpiffAccrualStatus = Literal["accrued", "capped", "reversed"]
+SpiffAccrualStatus = Literal["accrued", "capped", "reversed", "superseded"]
 Label = Annotated[str, Field(min_length=1, max_length=40)]
 
 
@@ -108,7 +108,7 @@ class SpiffAccrualOut(BaseModel):
         "bonus": {"amount": "250.00", "currency": "EUR"},
         "amount": {"amount": "250.00", "currency": "EUR"}, "capped_by": None,
         "status": "accrued", "transfer_id": _TRANSFER, "reversal_transfer_id": None,
-        "reason": None, "version": 1, "created_at": "2025-05-02T10:00:00Z"}]})
+        "reason": None, "deal_version": 3, "version": 1, "created_at": "2025-05-02T10:00:00Z"}]})
 
     id: uuid.UUID
     spiff_id: uuid.UUID
@@ -124,10 +124,15 @@ class SpiffAccrualOut(BaseModel):
                           "reached")
     capped_by: Literal["partner", "spiff"] | None = Field(
         default=None, description="The cap that cut it: the partner's, or the SPIFF's fund")
-    status: SpiffAccrualStatus = Field(description="capped: nothing was left to accrue")
+    status: SpiffAccrualStatus = Field(description="capped: nothing was left to accrue; "
+                                       "superseded: made of an earlier win of the deal than "
+                                       "the one that stands, its money back in the pool")
     transfer_id: uuid.UUID | None = None
     reversal_transfer_id: uuid.UUID | None = None
     reason: str | None = None
+    deal_version: int | None = Field(default=None, description="The version of the deal's "
+                                     "win it was computed from (null: accrued before versions "
+                                     "were kept)")
     version: int
     created_at: dt.datetime
 
@@ -141,7 +146,7 @@ class SpiffAccrualOut(BaseModel):
             bonus=money(row.bonus, c), amount=money(row.amount, c), capped_by=row.capped_by,
             status=row.status, transfer_id=row.transfer_id,
             reversal_transfer_id=row.reversal_transfer_id, reason=row.reason,
-            version=row.version, created_at=row.created_at)
+            deal_version=row.deal_version, version=row.version, created_at=row.created_at)
 
 
 class SpiffReversalIn(BaseModel):

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_contracts import Amount, DealWonV1, SpiffAccruedV1, SpiffReversedV1
 from prm_events import outbox
+from prm_incentives.accruals import service as accruals
 from prm_incentives.accruals.service import AccrualBook
 from prm_incentives.config import EVENT_SOURCE
 from prm_incentives.declaration import INCENTIVES_READ, INCENTIVES_WRITE
@@ -115,11 +116,15 @@ async def _payable(session: AsyncSession, spiff: Any, partner_id: uuid.UUID) -> 
 
 
 async def accrue_won_deal(session: AsyncSession, deal: DealWonV1) -> list[Any]:
-    """One accrual per SPIFF whose dates, products and deal types the deal meets."""
+    """The win that stands (``accruals.stands``: the deal's newest) accrues once per SPIFF
+    whose dates, products and deal types it meets. An accrual of an earlier win of the deal is
+    superseded (its money back in the pool) and the newer win's takes its place, unless the
+    deal is unchanged; a reversed one stays reversed. Returns the accruals made now."""
     spiffs = list(await session.execute(text(
         f"{_SPIFF} WHERE s.starts_on <= :closed_on AND s.ends_on >= :closed_on "
         "ORDER BY s.id"), {"closed_on": deal.closed_on}))
     made = []
+    applied: set[uuid.UUID] = set()
     for spiff in spiffs:
         if spiff.deal_types and deal.deal_type not in spiff.deal_types:
             continue
@@ -128,9 +133,9 @@ async def accrue_won_deal(session: AsyncSession, deal: DealWonV1) -> list[Any]:
             continue
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
                               {"key": f"spiff:{spiff.id}:{deal.partner_id}"})
-        if (await session.execute(text(
-                "SELECT 1 FROM spiff_accruals WHERE spiff_id = :s AND deal_id = :deal"),
-                {"s": spiff.id, "deal": deal.deal_id})).first() is not None:
+        existing = await accruals.standing_of_deal(session, BOOK, spiff.id, deal.deal_id)
+        if existing is not None and not accruals.replaced_by(existing, deal.version):
+            applied.add(spiff.id)
             continue
         deal_amount, lines = await deal_amounts(session, deal, spiff.currency)
         base = deal_amount
@@ -140,7 +145,16 @@ async def accrue_won_deal(session: AsyncSession, deal: DealWonV1) -> list[Any]:
         bonus = (spiff.fixed_amount if spiff.bonus_kind == "fixed"
                  else rebate_of(base, Decimal(spiff.rate)))
         if bonus <= 0:
-            continue
+            continue  # earns nothing: an earlier win's accrual is superseded below
+        applied.add(spiff.id)
+        if existing is not None:
+            if (existing.deal_amount, existing.base_amount, existing.bonus, existing.closed_on,
+                    existing.deal_type) == (deal_amount, base, bonus, deal.closed_on,
+                                            deal.deal_type):
+                await accruals.mark_version(session, BOOK, existing, deal.version)
+                continue
+            if not await accruals.supersede(session, BOOK, existing, deal.version):
+                continue
         payable = await _payable(session, spiff, deal.partner_id)
         await ledger.lock_accounts(session, [spiff.pool_account_id, payable.id])
         pool = await ledger.get_account(session, spiff.pool_account_id)
@@ -148,14 +162,16 @@ async def accrue_won_deal(session: AsyncSession, deal: DealWonV1) -> list[Any]:
         if spiff.partner_cap is not None:
             earned = (await session.execute(text(
                 "SELECT COALESCE(SUM(amount), 0) FROM spiff_accruals WHERE spiff_id = :s "
-                "AND partner_id = :p AND status <> 'reversed'"),
+                "AND partner_id = :p AND status NOT IN ('reversed', 'superseded')"),
                 {"s": spiff.id, "p": deal.partner_id})).scalar_one()
             partner_left = spiff.partner_cap - int(earned)
         amount, capped_by = capped(
             bonus, partner_left, pool.credits_posted - pool.debits_posted - pool.debits_pending)
         transfer_id = None
         if amount > 0:
-            transfer_id = uuid.uuid5(spiff.id, f"deal:{deal.deal_id}")
+            # Derived from the accrual's key, the version of the win included (a newer win's
+            # accrual has its own): a replay that got this far finds its own transfer.
+            transfer_id = uuid.uuid5(spiff.id, f"deal:{deal.deal_id}:{deal.version}")
             await transfer(session, TransferSpec(
                 id=transfer_id, debit_account_id=spiff.pool_account_id,
                 credit_account_id=payable.id, currency=spiff.currency, amount=amount,
@@ -163,14 +179,16 @@ async def accrue_won_deal(session: AsyncSession, deal: DealWonV1) -> list[Any]:
         row = (await session.execute(text(
             "INSERT INTO spiff_accruals (id, spiff_id, partner_id, deal_id, closed_on, "
             "deal_type, currency, deal_amount, base_amount, bonus, amount, capped_by, status, "
-            "transfer_id, version, created_at, updated_at) VALUES (:id, :spiff, :partner, "
-            ":deal, :closed_on, :deal_type, :currency, :deal_amount, :base, :bonus, :amount, "
-            ":capped_by, :status, :transfer, 1, now(), now()) RETURNING *"),
+            "transfer_id, deal_version, version, created_at, updated_at) VALUES (:id, :spiff, "
+            ":partner, :deal, :closed_on, :deal_type, :currency, :deal_amount, :base, :bonus, "
+            ":amount, :capped_by, :status, :transfer, :deal_version, 1, now(), now()) "
+            "RETURNING *"),
             {"id": new_id(), "spiff": spiff.id, "partner": deal.partner_id,
              "deal": deal.deal_id, "closed_on": deal.closed_on, "deal_type": deal.deal_type,
              "currency": spiff.currency, "deal_amount": deal_amount, "base": base,
              "bonus": bonus, "amount": amount, "capped_by": capped_by,
-             "status": "accrued" if amount > 0 else "capped", "transfer": transfer_id})).one()
+             "status": "accrued" if amount > 0 else "capped", "transfer": transfer_id,
+             "deal_version": deal.version})).one()
         if amount > 0:
             await outbox.publish(session, SpiffAccruedV1(
                 accrual_id=row.id, spiff_id=spiff.id, partner_id=row.partner_id,
@@ -179,6 +197,7 @@ async def accrue_won_deal(session: AsyncSession, deal: DealWonV1) -> list[Any]:
                 capped=capped_by is not None, version=row.version),
                 source=EVENT_SOURCE, aggregate_id=row.id, partner_id=row.partner_id)
         made.append(row)
+    await accruals.replace_elsewhere(session, BOOK, deal, applied)
     return made
 
 
