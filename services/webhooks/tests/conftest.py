@@ -13,14 +13,15 @@ import pytest
 from sqlalchemy import text
 
 from prm_contracts import DealApprovedV1
-from prm_events.consumer import EventConsumer
+from prm_events.consumer import EventConsumer, Part
 from prm_events.envelope import CloudEvent, new_event
 from prm_platform.db import make_engine, make_sessionmaker
 from prm_stack.testing import migrate, partner_headers, rolled_back_client, vendor_headers
 from prm_webhooks.config import SCHEMA, Settings
 from prm_webhooks.delivery.dispatcher import Dispatcher
-from prm_webhooks.delivery.fanout import HANDLERS
+from prm_webhooks.delivery.fanout import BARRED_STATUSES, HANDLERS
 from prm_webhooks.main import create_app
+from prm_webhooks.worker import spec
 
 SERVICE_DIR = Path(__file__).resolve().parents[1]
 SCOPES = ("webhooks:read", "webhooks:write")
@@ -114,6 +115,21 @@ def consume(sessionmaker):
     return apply
 
 
+@pytest.fixture
+def consume_as_worker(sessionmaker):
+    """Applies events as the worker's one consumer does: every subscription of its spec (the
+    deliveries and the credentials, partner standing included) in one transaction."""
+    parts = [Part(sub.name, tuple(sub.topics), sub.handlers)
+             for sub in spec(fast_settings()).subscriptions]
+    consumer = EventConsumer.shared("webhooks.events", parts, sessionmaker,
+                                    producer=None)  # type: ignore[arg-type]
+
+    async def apply(*events: CloudEvent) -> None:
+        for event in events:
+            await consumer.apply_batch([event])
+    return apply
+
+
 def build_deal_event(partner_id: uuid.UUID, deal_id: uuid.UUID | None = None,
                      version: int = 2) -> CloudEvent:
     deal_id = deal_id or uuid.uuid4()
@@ -141,13 +157,17 @@ async def pending(sessionmaker) -> int:
     async with sessionmaker() as session:
         return (await session.execute(text(
             "SELECT count(*) FROM webhook_deliveries d JOIN webhook_endpoints e "
-            "ON e.id = d.endpoint_id WHERE d.status = 'pending' AND e.enabled"))).scalar_one()
+            "ON e.id = d.endpoint_id LEFT JOIN credential_partners s "
+            "ON s.partner_id = e.partner_id WHERE d.status = 'pending' AND e.enabled "
+            "AND (s.status IS NULL OR s.status <> ALL(CAST(:barred AS text[])))"),
+            {"barred": BARRED_STATUSES})).scalar_one()
 
 
 async def run_until_settled(dispatcher: Dispatcher, sessionmaker, deadline: float = 20.0
                             ) -> None:
     """Run the dispatcher until no delivery is pending (but those of disabled endpoints,
-    which wait for it to be enabled again)."""
+    which wait for it to be enabled again, and those of barred partners' endpoints, held
+    until the partner is active again)."""
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         await dispatcher.run_once()

@@ -8,7 +8,9 @@ those deliveries again. Claims are fair to receivers: at most ``per_endpoint_con
 deliveries of one endpoint are in flight across all workers, and at most ``rate_limit`` are
 started per second, so a receiver that never answers holds up no one else. An ordered
 endpoint gets an aggregate's next message only after the one before it has succeeded or
-finally failed.
+finally failed. The deliveries of a barred partner's endpoints (suspended, offboarded: its keys
+are refused too) are held: not claimed, so neither attempted nor counted as failures, until the
+partner is active again.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from prm_contracts import WebhookEndpointDisabledV1
 from prm_events import outbox
 from prm_platform.ids import new_id
 from prm_webhooks.config import EVENT_SOURCE, Settings
-from prm_webhooks.delivery.fanout import ADDED
+from prm_webhooks.delivery.fanout import ADDED, BARRED_STATUSES
 from prm_webhooks.delivery.pools import EndpointPools
 from prm_webhooks.delivery.signing import signature
 from prm_webhooks.delivery.targets import GuardedNetwork, Resolver, TargetRefused, system_resolver
@@ -44,11 +46,18 @@ USER_AGENT = "PRM-Webhooks/1.0"
 _SCAN = 2000
 
 _CLAIM = text("""
-WITH due AS (
+WITH held AS (
+    -- The endpoints of barred partners, once per claim: their deliveries wait, and must not
+    -- take the places of due ones in the scan below.
+    SELECT e.id FROM webhook_endpoints e
+    JOIN credential_partners s ON s.partner_id = e.partner_id
+    WHERE s.status = ANY(CAST(:barred AS text[]))
+), due AS (
     SELECT d.id, d.endpoint_id, d.ordering_key, d.seq, d.next_attempt_at
     FROM webhook_deliveries d
     WHERE d.status = 'pending' AND d.next_attempt_at <= now()
       AND (d.lease_until IS NULL OR d.lease_until <= now())
+      AND d.endpoint_id NOT IN (SELECT id FROM held)
     ORDER BY d.next_attempt_at LIMIT :scan
 ), ranked AS (
     SELECT due.id, due.endpoint_id, due.next_attempt_at, e.rate_limit,
@@ -203,7 +212,7 @@ class Dispatcher:
         token = new_id()
         async with self.sessionmaker() as session:
             ids = (await session.execute(_CLAIM, {
-                "scan": _SCAN, "limit": limit, "token": token,
+                "scan": _SCAN, "limit": limit, "token": token, "barred": BARRED_STATUSES,
                 "lease": self.settings.lease_seconds,
                 "per_endpoint": self.settings.per_endpoint_concurrency})).scalars().all()
             if not ids:

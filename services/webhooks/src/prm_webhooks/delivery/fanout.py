@@ -1,6 +1,12 @@
 """From event to messages: the worker's handler for every delivered type. It runs inside the
 consumer's inbox transaction, so an event becomes its deliveries exactly once, however often
-the broker redelivers it, and none is lost between the two."""
+the broker redelivers it, and none is lost between the two.
+
+A partner's endpoints receive what its keys may read: nothing while the partner is barred
+(suspended, offboarded, an applicant), as the worker keeps its standing from the partners'
+events (``credential_partners``). Its events of that time are not fanned out to its endpoints,
+the deliveries already queued are held by the dispatcher until it is active again, and
+dropped when it is offboarded. The vendor's endpoints receive everything."""
 
 from __future__ import annotations
 
@@ -14,16 +20,37 @@ from sqlalchemy import event as orm_event
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prm_contracts import CONTRACTS
+from prm_contracts import CONTRACTS, PartnerStatusChangedV1
 from prm_events.consumer import Handler
 from prm_events.envelope import CloudEvent
+from prm_platform.credentials import BARRED
 from prm_platform.ids import new_id
 from prm_webhooks.declaration import DELIVERED_TOPICS
 from prm_webhooks.endpoints.filters import wanted
 
+# A partner's endpoints only while it is not barred: by the partner's snapshot the event
+# carries when that is the newest known (a partner event: the standing kept beside may not
+# have taken it yet), else by the standing kept. A partner not known here is not barred.
 _CANDIDATES = text(
-    "SELECT id, event_types FROM webhook_endpoints WHERE enabled "
-    "AND (partner_id IS NULL OR partner_id = CAST(:partner AS uuid))")
+    "SELECT e.id, e.event_types FROM webhook_endpoints e "
+    "LEFT JOIN credential_partners s ON s.partner_id = e.partner_id "
+    "WHERE e.enabled AND (e.partner_id IS NULL OR (e.partner_id = CAST(:partner AS uuid) "
+    "AND COALESCE(CASE WHEN CAST(:version AS integer) >= COALESCE(s.version, 0) "
+    "THEN CAST(:status AS text) ELSE s.status END, '') <> ALL(CAST(:barred AS text[]))))")
+# Deliveries queued for an offboarded partner's endpoints are dropped, not held.
+_DROP = text(
+    "UPDATE webhook_deliveries d SET status = 'failed', lease_token = NULL, "
+    "lease_until = NULL, last_error = 'not sent: the partner was offboarded', "
+    "updated_at = now() FROM webhook_endpoints e "
+    "WHERE e.id = d.endpoint_id AND e.partner_id = :partner AND d.status = 'pending'")
+# The time held does not count towards disabling a failing endpoint.
+_RESUMED = text(
+    "UPDATE webhook_endpoints SET failing_since = NULL "
+    "WHERE partner_id = :partner AND failing_since IS NOT NULL")
+_STANDING = text("SELECT version FROM credential_partners WHERE partner_id = :partner")
+BARRED_STATUSES = sorted(BARRED)
+# Statuses after which nothing queued is kept ("terminated": offboarded's former name).
+DROPPED = frozenset({"offboarded", "terminated"})
 # The message and its deliveries in one statement (one round trip per event). No row back: the
 # event had a message already (a redelivery), and nothing was written.
 _ENQUEUE = text(
@@ -80,6 +107,18 @@ def tenant(event: CloudEvent) -> uuid.UUID | None:
     return None
 
 
+def snapshot(event: CloudEvent, partner: uuid.UUID | None) -> tuple[str | None, int | None]:
+    """The status and version of ``partner`` as the event's own snapshot gives them (partner
+    events carry one), else (None, None)."""
+    data = event.data.get("partner")
+    if partner is None or not isinstance(data, dict) or str(data.get("id")) != str(partner):
+        return None, None
+    status, version = data.get("status"), data.get("version")
+    if not isinstance(status, str) or not isinstance(version, int) or isinstance(version, bool):
+        return None, None
+    return status[:40], version
+
+
 def body(event_type: str, timestamp: dt.datetime, data: dict[str, Any], *,
          event_id: uuid.UUID | None, subject: str | None, partner_id: uuid.UUID | None) -> str:
     """The payload subscribers receive: Standard Webhooks' ``type``, ``timestamp`` and
@@ -113,7 +152,10 @@ async def enqueue(session: AsyncSession, *, event_type: str, payload: str,
 
 async def fan_out(session: AsyncSession, event: CloudEvent) -> None:
     partner = tenant(event)
-    rows = (await session.execute(_CANDIDATES, {"partner": partner})).all()
+    status, version = snapshot(event, partner)
+    rows = (await session.execute(_CANDIDATES, {
+        "partner": partner, "status": status, "version": version,
+        "barred": BARRED_STATUSES})).all()
     targets = [row.id for row in rows if wanted(list(row.event_types), event.type)]
     if not targets:
         return  # no message: nothing to deliver, nothing to keep
@@ -124,9 +166,29 @@ async def fan_out(session: AsyncSession, event: CloudEvent) -> None:
                   event_id=event.id)
 
 
+async def partner_status_changed(session: AsyncSession, event: CloudEvent) -> None:
+    """Fanned out like any event; then what the new status means for the deliveries queued
+    for the partner's endpoints: dropped once it is offboarded, due again (the dispatcher held
+    them meanwhile) once it is no longer barred."""
+    await fan_out(session, event)
+    partner = tenant(event)
+    status, version = snapshot(event, partner)
+    if partner is None or status is None or version is None:
+        return
+    known = (await session.execute(_STANDING, {"partner": partner})).scalar_one_or_none()
+    if known is not None and known > version:
+        return  # an older event arriving late: the newer one decided already
+    if status in DROPPED:
+        await session.execute(_DROP, {"partner": partner})
+    elif status not in BARRED and event.data.get("previous_status") in BARRED:
+        await session.execute(_RESUMED, {"partner": partner})
+        ADDED.after_commit(session)  # the held deliveries are due: wake the dispatcher
+
+
 # Every published type of the topics delivered. A type added to the contracts is delivered
 # once this service runs with the new contracts package.
 HANDLERS: dict[str, Handler] = {
     event_type: fan_out for event_type, model in CONTRACTS.items()
     if model.topic in DELIVERED_TOPICS
 }
+HANDLERS[PartnerStatusChangedV1.event_type] = partner_status_changed
