@@ -87,6 +87,8 @@ def create_app(settings: Settings | None = None,
     install_edge(app, authenticate=authenticate,
                  rate_limit_per_minute=settings.rate_limit_per_minute,
                  failed_auth_per_minute=settings.failed_auth_per_minute,
+                 failed_auth_per_minute_total=settings.failed_auth_per_minute_total,
+                 trusted_proxies=settings.trusted_proxies,
                  cors_origins=settings.cors_origins)
     install_outermost(app)  # request ids, and a problem for whatever escapes every layer
     app.include_router(health.router)
