@@ -7,7 +7,6 @@ supervisor, not the services. The last one runs the full default stack through t
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import shutil
 import signal
@@ -221,13 +220,6 @@ def test_reuses_configured_database_and_broker(state_dir, shared_infra_env, prm_
     assert port_open(int(port), host)
 
 
-def full_stack_exists() -> bool:
-    return all(importlib.util.find_spec(m) is not None
-               for m in ("prm_gateway.main", "prm_gateway.bootstrap", "prm_deals.main",
-                         "prm_deals.worker"))
-
-
-@pytest.mark.skipif(not full_stack_exists(), reason="the gateway or deals service is not built yet")
 def test_full_stack_banner_key_works_through_the_gateway(prm_stack_processes):
     stack = prm_stack_processes
     # Every declared process runs, behind the edge, and nothing else.
@@ -281,7 +273,6 @@ def test_a_hung_worker_is_restarted(state_dir, shared_infra_env):
         stack.stop()
 
 
-@pytest.mark.skipif(not full_stack_exists(), reason="the gateway or deals service is not built yet")
 def test_the_gateway_can_be_the_entry_instead_of_the_edge(state_dir, prm_infra):
     """PRM_STACK_EDGE=gateway: no native proxy, the gateway on the public port forwards every
     call (the topology before the edge, kept for setups without one)."""

@@ -3,7 +3,6 @@ from a stream of won deals: promoted at once, demoted after the grace period, un
 replay of the deals topic."""
 
 import datetime as dt
-import importlib
 import json
 import uuid
 from decimal import Decimal
@@ -21,6 +20,7 @@ from prm_contracts import (
     PartnerTierChangedV1,
 )
 from prm_events.envelope import new_event
+from prm_partners.compliance import service as compliance
 from prm_partners.tiers import evaluate, service
 from prm_partners.tiers.evaluate import DEMOTION, PROMOTION, Metrics, Pending, Requirements, Tier
 from prm_partners.tiers.handlers import HANDLERS
@@ -505,19 +505,8 @@ async def test_evaluate_now(client, vendor, as_partner):
                               headers=vendor)).status_code == 409
 
 
-def _compliance_ready() -> bool:
-    try:
-        module = importlib.import_module("prm_partners.compliance.service")
-    except ImportError:
-        return False
-    return hasattr(module, "active_certification_count") and hasattr(module, "is_compliant")
-
-
-@pytest.mark.skipif(not _compliance_ready(),
-                    reason="prm_partners.compliance.service has no certification count yet")
 async def test_certifications_and_compliance_count_towards_a_tier(client, vendor, db):
     """Whatever the compliance part counts for the partner is what the criteria read."""
-    compliance = importlib.import_module("prm_partners.compliance.service")
     await programme_eur(client, vendor)
     pid = uuid.UUID((await active_partner(client, vendor))["id"])
     async with db() as session:

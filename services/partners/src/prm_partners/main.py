@@ -2,27 +2,40 @@
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from prm_partners import activity, applications, compliance, contacts, onboarding, tiers
+from prm_partners.activity import background as activity_background
+from prm_partners.activity import endpoints as activity_endpoints
+from prm_partners.applications import background as applications_background
+from prm_partners.applications import endpoints as applications_endpoints
+from prm_partners.compliance import background as compliance_background
+from prm_partners.compliance import endpoints as compliance_endpoints
 from prm_partners.config import SCHEMA, Settings
+from prm_partners.contacts import background as contacts_background
+from prm_partners.contacts import endpoints as contacts_endpoints
+from prm_partners.onboarding import background as onboarding_background
+from prm_partners.onboarding import endpoints as onboarding_endpoints
 from prm_partners.partners.endpoints import by_external_id
 from prm_partners.partners.endpoints import router as partners_router
+from prm_partners.tiers import background as tiers_background
+from prm_partners.tiers import endpoints as tiers_endpoints
 from prm_platform.app import create_service_app
 
-# Each part of the programme, in the order the contract lists them.
-PARTS = (applications, onboarding, compliance, contacts, tiers, activity)
+# Each part of the programme, in the order the contract lists them: its routers, and its
+# worker's subscriptions and jobs.
+ENDPOINTS = (applications_endpoints, onboarding_endpoints, compliance_endpoints,
+             contacts_endpoints, tiers_endpoints, activity_endpoints)
+BACKGROUND = (applications_background, onboarding_background, compliance_background,
+              contacts_background, tiers_background, activity_background)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    from importlib import import_module
-
     from prm_partners.activity.endpoints import record_api_call
 
     # Every call a partner key makes here is a sign of its org's activity.
     routes = APIRouter(dependencies=[Depends(record_api_call)])
     routes.include_router(partners_router)
     routes.include_router(by_external_id)
-    for part in PARTS:
-        for router in import_module(f"{part.__name__}.endpoints").routers:
+    for part in ENDPOINTS:
+        for router in part.routers:
             routes.include_router(router)
     return create_service_app(
         title="PRM partners service",

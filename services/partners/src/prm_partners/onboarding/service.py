@@ -9,18 +9,17 @@ events are keyed by, so its outbox rows commit in order), then the plan's.
 """
 
 import datetime as dt
-import importlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import any_, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_contracts import OnboardingCompletedV1, PartnerSnapshot
+from prm_partners.contacts import repository as contacts_repository
 from prm_partners.declaration import PARTNERS_READ, PARTNERS_WRITE, PROGRAMME_READ, PROGRAMME_WRITE
 from prm_partners.onboarding.models import (
     OnboardingFact,
@@ -66,7 +65,6 @@ from prm_platform.security import Principal
 
 log = logging.getLogger("prm.partners.onboarding")
 
-ContactCount = Callable[[AsyncSession, uuid.UUID], Awaitable[int]]
 # Facts by (kind, code): when, and which event said so.
 Facts = dict[tuple[str, str | None], tuple[dt.datetime, str]]
 
@@ -228,27 +226,10 @@ async def _locked_plan(session: AsyncSession, plan_id: uuid.UUID) -> OnboardingP
         .execution_options(populate_existing=True))).scalar_one()
 
 
-def contact_counter() -> ContactCount | None:
-    """The contacts part's ``contact_count``, once that part is there (it is built alongside
-    this one; until then contacts tasks wait)."""
-    try:
-        module = importlib.import_module("prm_partners.contacts.service")
-    except ImportError:
-        return None
-    counter = getattr(module, "contact_count", None)
-    return counter if callable(counter) else None
-
-
-async def _contact_count(session: AsyncSession, partner_id: uuid.UUID) -> int | None:
-    counter = contact_counter()
-    if counter is None:
-        return None
-    try:
-        async with session.begin_nested():  # a missing table must not spoil our transaction
-            return int(await counter(session, partner_id))
-    except DBAPIError:
-        log.warning("contact count unavailable for partner %s", partner_id, exc_info=True)
-        return None
+async def _contact_count(session: AsyncSession, partner_id: uuid.UUID) -> int:
+    """How many usable contacts the partner has (erased ones not counted). A failing query
+    fails the caller: a task is never completed, nor skipped, on a guess."""
+    return await contacts_repository.count(session, partner_id)
 
 
 async def _facts(session: AsyncSession, partner_id: uuid.UUID, tasks: list[OnboardingTask]
@@ -454,8 +435,6 @@ async def list_tasks(session: AsyncSession, principal: Principal, page: PageRequ
 async def check_contacts(session: AsyncSession, batch: int = 200) -> int:
     """Open plans waiting for contacts, least recently checked first: complete what the
     partner's contacts now satisfy. Returns the plans that moved."""
-    if contact_counter() is None:
-        return 0
     waiting = select(OnboardingTask.id).where(
         OnboardingTask.plan_id == OnboardingPlan.id, OnboardingTask.completed_at.is_(None),
         OnboardingTask.kind == TaskKind.contacts_added.value).exists()
@@ -471,7 +450,7 @@ async def check_contacts(session: AsyncSession, batch: int = 200) -> int:
             OnboardingTask.plan_id == plan_id, OnboardingTask.completed_at.is_(None),
             OnboardingTask.kind == TaskKind.contacts_added.value))
         contacts = await _contact_count(session, partner_id)
-        if needed is not None and contacts is not None and contacts >= needed:
+        if needed is not None and contacts >= needed:
             await _reconcile_open_plan(session, partner_id, contacts=contacts)
             moved += 1
     if rows:

@@ -11,9 +11,8 @@ in the caller's transaction, under the partner's row lock.
 """
 
 import datetime as dt
-import importlib
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_contracts import DealWonV1, PartnerTierChangedV1
+from prm_partners.compliance import service as compliance
 from prm_partners.declaration import (
     PARTNERS_READ,
     PARTNERS_WRITE,
@@ -73,31 +73,14 @@ def _vendor(principal: Principal, scope: str) -> None:
     principal.ensure_vendor()
 
 
-# -- compliance: the adapter to the compliance part of the service ---------------------------
-
-_COMPLIANCE = "prm_partners.compliance.service"
-
-
-def _compliance_function(name: str) -> Callable[..., Awaitable[Any]] | None:
-    """The compliance part's function, imported when first needed (that part is written beside
-    this one); None while it does not exist."""
-    try:
-        module = importlib.import_module(_COMPLIANCE)
-    except ModuleNotFoundError as exc:
-        if exc.name != _COMPLIANCE:
-            raise  # something that module imports is missing: a real error
-        return None
-    return getattr(module, name, None)
-
+# -- compliance -------------------------------------------------------------------------------
 
 async def compliance_facts(session: AsyncSession, partner_id: uuid.UUID, on: dt.date
                            ) -> tuple[int, bool]:
-    """Active certifications and compliance on ``on``; 0 and compliant until the compliance
-    part provides them."""
-    count = _compliance_function("active_certification_count")
-    compliant = _compliance_function("is_compliant")
-    certifications = int(await count(session, partner_id, on)) if count else 0
-    return certifications, bool(await compliant(session, partner_id, on)) if compliant else True
+    """Active certifications and compliance on ``on``. A failing query fails the evaluation:
+    a partner is never counted compliant on a guess."""
+    return (await compliance.active_certification_count(session, partner_id, on),
+            await compliance.is_compliant(session, partner_id, on))
 
 
 # -- programme settings -----------------------------------------------------------------------
