@@ -36,7 +36,7 @@ class Settings(ServiceSettings):
     contract_cache_seconds: float = Field(default=60.0, ge=0)
     # How long creating a partner key waits for a partner this gateway does not know yet (its
     # creation event on its way from the partners service) before refusing it.
-    key_partner_wait_seconds: float = Field(default=1.0, ge=0, le=10)
+    key_partner_wait_seconds: float = Field(default=5.0, ge=0, le=30)
 
     @model_validator(mode="after")
     def _every_upstream(self) -> Self:

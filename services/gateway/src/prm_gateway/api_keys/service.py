@@ -98,7 +98,7 @@ async def ensure_partner_keyable(session: AsyncSession, partner_id: uuid.UUID,
     if status is None:
         raise KeyPartnerNotEligible(
             f"partner {partner_id} is not known: check the id; a partner created a moment "
-            "ago is known within a second, retry then", errors=[
+            "ago is known within seconds, retry then", errors=[
                 {"location": "body", "field": "partner_id", "message": "unknown partner"}])
     if status in _NO_NEW_KEYS:
         raise KeyPartnerNotEligible(
