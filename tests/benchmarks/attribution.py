@@ -61,13 +61,14 @@ from sqlalchemy.engine import make_url
 from prm_attribution.config import SCHEMA
 from prm_attribution.crediting import positional as p
 from prm_attribution.crediting.allocation import Claimant, largest_remainder, normalise
-from prm_attribution.crediting.compute import MODELS, DealFacts, compute
-from prm_attribution.crediting.datadriven import (
-    removal_effects,
-    restrict,
-    shapley,
-    win_count_game,
+from prm_attribution.crediting.compute import (
+    MODELS,
+    DealFacts,
+    compute,
+    markov_weights,
+    shapley_weights,
 )
+from prm_attribution.crediting.datadriven import History
 from prm_attribution.deals.handlers import registration_touch_id
 from prm_attribution.rules.schemas import AttributionRulesDocument
 from prm_platform.security import PRINCIPAL_HEADER, Principal, PrincipalKind, sign_principal
@@ -228,16 +229,11 @@ def model_runner(model: str, history: list[tuple[list[str], bool]]
             _split(deal, ordered, p.by_partner(ordered, positional[model](deal, ordered)))
             return
         names = list(dict.fromkeys(str(t.partner_id) for t in ordered))
-        journeys = restrict(history, set(names))
-        if model == "markov":
-            effects, _ = removal_effects(journeys, names)
-            weights = {uuid.UUID(n): effects[n] for n in names}
-        else:
-            game, grand = win_count_game(names, journeys)
-            played = shapley(names, game, exact_up_to=rules.shapley_exact_up_to,
-                             samples=rules.shapley_samples, seed=rules.shapley_seed,
-                             marginal_range=grand)
-            weights = {uuid.UUID(n): max(Fraction(0), played.values[n]) for n in names}
+        # The history's chain is solved once (History.of keeps it) and read by every deal, as
+        # the service does; the first deal of a round pays for the solve.
+        solve = markov_weights if model == "markov" else shapley_weights
+        found, _ = solve(History.of(history), names, rules)
+        weights = {uuid.UUID(n): found[n] for n in names}
         _split(deal, ordered, weights)
 
     return run

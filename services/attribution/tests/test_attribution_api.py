@@ -38,7 +38,7 @@ async def test_a_registration_is_a_sourcing_touch_and_a_late_touch_recomputes(
     assert response.status_code == 201, response.text
     explained = (await client.get(f"/v1/attributed-deals/{deal.deal_id}/explanation",
                                   headers=vendor)).json()
-    assert explained["basis"] == "won" and explained["rules_version"] == 1
+    assert explained["basis"] == "won" and explained["rules_version"] == 2
     assert [t["kind"] for t in explained["touches"]] == ["registration", "consulting"]
     credits = {p["partner_id"]: p for p in explained["partners"]}
     assert credits[str(source)]["role"] == "sourced"
@@ -92,11 +92,11 @@ async def test_a_new_rules_version_keeps_the_history(client, apply, vendor, kit)
     DealStory = kit.DealStory
     source = uuid.uuid4()
     deal = DealStory(source)
-    await apply(deal.registered())  # not approved (yet): an influence by version 1
+    await apply(deal.registered())  # not approved (yet): an influence by the current rules
     v1 = await _results(client, deal.deal_id)
     assert {r[3] for r in v1} == {"influenced"}
     current = await client.get("/v1/attribution-rules/current", headers=vendor)
-    etag = current.headers["ETag"]
+    etag, earlier = current.headers["ETag"], current.json()["version"]
     stale = await client.post("/v1/attribution-rules", headers={**vendor, "If-Match": '"99"'},
                               json={"rules": {"sourcing": {"requires_approval": False}}})
     assert stale.status_code == 412
@@ -110,12 +110,26 @@ async def test_a_new_rules_version_keeps_the_history(client, apply, vendor, kit)
                                  headers=vendor)
     assert response.status_code == 200, response.text
     assert response.json()["rules_version"] == version
-    assert response.json()["rules_versions"][-2:] == [1, version] or \
-        response.json()["rules_versions"] == [1, version]
-    old = (await client.get(f"/v1/attributed-deals/{deal.deal_id}/explanation?rules_version=1",
-                            headers=vendor)).json()
+    assert response.json()["rules_versions"] == [earlier, version]
+    old = (await client.get(
+        f"/v1/attributed-deals/{deal.deal_id}/explanation?rules_version={earlier}",
+        headers=vendor)).json()
     assert old["partners"][0]["role"] == "influenced"
     assert response.json()["partners"][0]["role"] == "sourced"
+
+
+async def test_earlier_rules_versions_say_how_they_computed_the_data_driven_models(
+        client, vendor):
+    first = (await client.get("/v1/attribution-rules/1", headers=vendor)).json()["rules"]
+    assert first["markov_chain"] == "deal" and first["shapley_game"] == "deal"
+    assert not {"shapley_exact_up_to", "shapley_samples", "shapley_seed"} & set(first)
+    second = (await client.get("/v1/attribution-rules/2", headers=vendor)).json()
+    assert second["published_by"] == "migration"
+    assert second["rules"]["markov_chain"] == "full"
+    assert second["rules"]["shapley_game"] == "history"
+    methods = ("markov_chain", "shapley_game")
+    assert {k: v for k, v in second["rules"].items() if k not in methods} == \
+        {k: v for k, v in first.items() if k not in methods}
 
 
 async def test_markov_and_shapley_learn_from_the_history(client, apply, vendor, kit):
@@ -138,7 +152,7 @@ async def test_markov_and_shapley_learn_from_the_history(client, apply, vendor, 
     assert markov["conversion_probability"] == "1/2"
     assert set(markov["removal_effects"].values()) == {"1/1"}
     shapley = explained["models"]["shapley"]
-    assert shapley["exact"] is True and shapley["wins_explained"] == 1
+    assert shapley["exact"] is True and shapley["wins_explained"] == "1/1"
     assert set(shapley["values"].values()) == {"1/2"}
 
 

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from prm_attribution.crediting.datadriven import History
 from prm_attribution.kpis.figures import ratio, round_half_even
 from prm_attribution.results.background import recompute_datadriven
 from prm_attribution.results.service import read_history, recompute
@@ -346,7 +347,7 @@ async def test_the_scheduled_recompute_follows_the_history_once(app, client, app
     run_row = (await client.connection.execute(text(
         "SELECT rules_version, history_deals, completed_at FROM datadriven_runs "
         "ORDER BY history_version DESC LIMIT 1"))).one()
-    assert run_row.rules_version == 1 and run_row.completed_at is not None
+    assert run_row.rules_version == 2 and run_row.completed_at is not None
     assert run_row.history_deals >= 2
     # The same history again: nothing to do, nothing published.
     assert await run() == 0
@@ -410,12 +411,12 @@ async def test_a_history_read_once_gives_what_each_deal_reads_itself(app, client
     await apply(closed[0].won(), closed[1].won(), closed[2].lost())
     async with app.state.sessionmaker() as session:
         history = await read_history(session)
-        assert sorted(won for _, won in history) == [False, True, True]
+        assert sorted(j.won for j in history.journeys) == [False, True, True]
         # Computed from the history given, then each deal reading its own: nothing to change.
         assert [await recompute(session, d.deal_id, history=history) for d in targets] == [
             True, True]
         assert [await recompute(session, d.deal_id) for d in targets] == [False, False]
         # And a different history does give different credits (the parameter is used).
-        assert await recompute(session, targets[0].deal_id, history=[]) is True
+        assert await recompute(session, targets[0].deal_id, history=History([])) is True
         assert await recompute(session, targets[0].deal_id) is True
         await session.rollback()

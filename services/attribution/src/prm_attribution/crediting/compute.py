@@ -7,18 +7,12 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from prm_attribution.crediting import positional as p
 from prm_attribution.crediting.allocation import Claimant, largest_remainder, normalise
-from prm_attribution.crediting.datadriven import (
-    removal_effects,
-    restrict,
-    shapley,
-    win_count_game,
-)
+from prm_attribution.crediting.datadriven import History, Journey, restrict, shapley_values
 from prm_attribution.rules.schemas import AttributionRulesDocument
 
 MODELS = ("first_touch", "last_touch", "linear", "time_decay", "position_based", "w_shaped",
@@ -57,6 +51,9 @@ def roles(touches: Sequence[p.Touch], facts: DealFacts, rules: AttributionRulesD
 
 
 def _reference(touches: Sequence[p.Touch], facts: DealFacts) -> dt.datetime:
+    """Time decay counts ages back from the end of a won deal's close day (its close is a
+    date: the end of that day, UTC, is after every touch of the day); an open deal's from
+    its last touch."""
     if facts.closed_on is not None:
         return dt.datetime.combine(facts.closed_on + dt.timedelta(days=1), dt.time(),
                                    tzinfo=dt.UTC)
@@ -67,10 +64,43 @@ def fraction_text(value: Fraction) -> str:
     return f"{value.numerator}/{value.denominator}"
 
 
+def markov_weights(past: History, names: list[str], rules: AttributionRulesDocument
+            ) -> tuple[dict[str, Fraction], dict[str, Any]]:
+    if rules.markov_chain == "deal":
+        journeys = [Journey(path, j.won) for path, j in zip(
+            restrict([j.path for j in past.journeys], set(names)), past.journeys, strict=True)]
+        past = History(journeys)
+    solution = past.markov(rules.markov_exact_up_to, names)
+    effects = {n: solution.effects.get(n, Fraction(0)) for n in names}
+    details: dict[str, Any] = {
+        "chain": rules.markov_chain, "history_deals": len(past.journeys),
+        "chain_states": solution.states, "largest_cycle_group": solution.largest_cycle_group,
+        "exact": solution.exact, "conversion_probability": fraction_text(solution.conversion),
+        "removal_effects": {n: fraction_text(effects[n]) for n in names}}
+    if solution.error_bound is not None:
+        details["error_bound"] = f"{solution.error_bound:.3E}"
+        details["propagation_steps"] = solution.steps
+    return effects, details
+
+
+def shapley_weights(past: History, names: list[str], rules: AttributionRulesDocument
+             ) -> tuple[dict[str, Fraction], dict[str, Any]]:
+    if rules.shapley_game == "deal":
+        values = shapley_values(past.journeys, among=set(names))
+    else:
+        values = past.shapley()
+    found = {n: values.get(n, Fraction(0)) for n in names}
+    return found, {"game": rules.shapley_game, "history_deals": len(past.journeys),
+                   "won_deals": past.wins, "exact": True,
+                   "wins_explained": fraction_text(sum(found.values(), Fraction(0))),
+                   "values": {n: fraction_text(v) for n, v in found.items()}}
+
+
 def compute(touches: Sequence[p.Touch], facts: DealFacts, rules: AttributionRulesDocument,
-            history: Sequence[tuple[Sequence[str], bool]]) -> dict[str, ModelResult]:
+            history: Sequence[tuple[Sequence[str], bool]] | History) -> dict[str, ModelResult]:
     """``touches`` of the deal (any order); ``history``: the partners (ids as text) of each
-    closed deal in touch order and whether it was won. No touches, no results."""
+    closed deal in touch order and whether it was won (or a ``History`` of them). No touches,
+    no results."""
     if not touches:
         return {}
     ordered = p.ordered(touches)
@@ -97,25 +127,10 @@ def compute(touches: Sequence[p.Touch], facts: DealFacts, rules: AttributionRule
     details["time_decay"]["half_life_days"] = str(rules.time_decay_half_life_days)
 
     names = [str(pid) for pid in partners]
-    journeys = restrict(history, set(names))
-    effects, converting = removal_effects(journeys, names)
-    weights["markov"] = {pid: effects[str(pid)] for pid in partners}
-    details["markov"] = {"history_deals": len(journeys),
-                         "conversion_probability": fraction_text(converting),
-                         "removal_effects": {n: fraction_text(effects[n]) for n in names}}
-    game, grand = win_count_game(names, journeys)
-    played = shapley(names, game, exact_up_to=rules.shapley_exact_up_to,
-                     samples=rules.shapley_samples, seed=rules.shapley_seed,
-                     marginal_range=grand)
-    weights["shapley"] = {pid: max(Fraction(0), played.values[str(pid)]) for pid in partners}
-    details["shapley"] = {"history_deals": len(journeys), "wins_explained": int(grand),
-                          "exact": played.exact, "samples": played.samples,
-                          "values": {n: fraction_text(played.values[n]) for n in names}}
-    if played.error_bound is not None and grand > 0:
-        share_bound = played.error_bound / Decimal(int(grand))
-        details["shapley"]["error_bound_share"] = f"{share_bound:.6f}"
-        details["shapley"]["error_bound_minor"] = int(
-            (share_bound * facts.amount_minor).to_integral_value(rounding="ROUND_CEILING"))
+    past = history if isinstance(history, History) else History.of(history)
+    for model, solve in (("markov", markov_weights), ("shapley", shapley_weights)):
+        by_name, details[model] = solve(past, names, rules)
+        weights[model] = {pid: by_name[str(pid)] for pid in partners}
     results = {}
     for model in MODELS:
         model_weights = weights[model]

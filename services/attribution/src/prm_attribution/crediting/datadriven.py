@@ -1,31 +1,49 @@
 """The data-driven models, computed from the programme's history of closed deals.
 
-**Markov removal effect.** Each closed deal is a journey: start -> the partners that touched it,
-in order -> conversion (won) or null (lost). The transition counts give an absorbing Markov
-chain; the probability of reaching conversion from start is the solution of a linear system,
-solved here exactly by fraction-free elimination over the transition counts (no sampling, no
-floating point), the journeys counted once for the full chain and every removal. A partner's
-removal effect is the share of that probability lost when its state is removed (every
-transition into it goes to null instead). Partners not on the deal being credited are merged into
-one "other" state, which keeps the system as small as the deal (and its credit is never paid).
+**Markov removal effect** (Anderl et al., 2016). Each closed deal is a journey: start -> the
+partners that touched it, in order (touches of one partner in a row are one step) -> conversion
+(won) or null (lost). The transition counts of all journeys give one absorbing Markov chain
+whose transient states are start and every partner of the history. A partner's removal effect
+is the share of P(start reaches conversion) lost when its state is removed (every transition
+into it goes to null): RE(r) = 1 - P_without_r / P. It depends on the history only, never on
+the deal being credited.
 
-**Shapley value.** The game: v(S) = the number of won deals in the history whose partners (those
-of the deal being credited) are a non-empty subset of S. It is monotone, so every marginal
-contribution, hence every Shapley value, is >= 0. Exact (every coalition) up to
-``exact_up_to`` partners; above, the mean marginal contribution over permutations drawn with a
-fixed seed, with a 95% Hoeffding bound on each value's error.
+Solved exactly, in rationals, without one linear system per removal: with N = (I - Q)^-1 the
+fundamental matrix and x the conversion probabilities, P_without_r = x(start) - h(r) x(r), where
+h(r) = N(start, r) / N(r, r) is the probability of ever reaching r; so RE(r) = N(start, r) x(r)
+/ (N(r, r) x(start)). The states are split into strongly connected components (groups of
+partners that hand off to each other in a cycle) and solved group by group: x from the
+absorbing end, the row N(start, .) from start. A state outside every cycle has N(r, r) = 1; a
+group's N(r, r) is the diagonal of its own block's inverse. The cost is linear in the chain
+plus the cube of each cycle group's size; a history whose largest group exceeds
+``exact_up_to`` states is solved instead by propagating start's probability mass step by step
+in 34-digit decimals until less than 1e-15 of it is still moving, and each removal effect is
+reported with its bound (see ``MarkovSolution.error_bound``).
+
+**Shapley value** (the documented game). v(S) = the number of won deals in the history whose
+partners are all in S (and at least one). It is the sum, over won deals d, of the unanimity
+game of d's partners P(d), whose Shapley value is 1/|P(d)| for each member and 0 for everyone
+else; Shapley values are additive, so phi(i) = the sum over won deals d with i in P(d) of
+1/|P(d)|: exact for any number of partners, with no enumeration and no sampling, and additive
+over the history by construction. The rules may instead name the game projected onto the
+deal being credited (``deal``: P(d) intersected with its partners), as rules versions before
+the full-history game computed it.
 """
 
 from __future__ import annotations
 
-import math
-import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
 START, CONVERSION, NULL, OTHER = "(start)", "(conversion)", "(null)", "(other)"
+ABSORBING = (CONVERSION, NULL)
+# The propagation used for chains with cycle groups too large to solve exactly.
+_PRECISION = 34
+_TOLERANCE = Decimal("1e-15")
+_MAX_STEPS = 20_000
 
 
 @dataclass(frozen=True)
@@ -36,36 +54,13 @@ class Journey:
     won: bool
 
 
-def _collapse(path: Sequence[str]) -> list[str]:
-    # Touches of one partner in a row are one step: the chain is about hand-offs.
-    steps: list[str] = []
-    for state in path:
-        if not steps or steps[-1] != state:
+def steps_of(journey: Journey) -> list[str]:
+    steps = [START]
+    for state in journey.path:
+        if steps[-1] != state:  # touches of one partner in a row are one step
             steps.append(state)
+    steps.append(CONVERSION if journey.won else NULL)
     return steps
-
-
-def _last_unknown(matrix: list[list[int]], rhs: list[int]) -> Fraction:
-    """x[n-1] of the integer system ``matrix`` x = ``rhs``, exactly: fraction-free (Bareiss)
-    elimination keeps every entry an integer (each division is exact), and the one fraction is
-    the last pivot's quotient."""
-    n = len(rhs)
-    a = [row[:] + [b] for row, b in zip(matrix, rhs, strict=True)]
-    previous = 1
-    for col in range(n):
-        pivot = next((r for r in range(col, n) if a[r][col] != 0), None)
-        if pivot is None:
-            raise ArithmeticError("singular system: a state never reaches an absorbing one")
-        a[col], a[pivot] = a[pivot], a[col]
-        lead, top = a[col][col], a[col]
-        for r in range(col + 1, n):
-            row = a[r]
-            factor = row[col]
-            for j in range(col + 1, n + 1):
-                row[j] = (row[j] * lead - factor * top[j]) // previous
-            row[col] = 0
-        previous = lead
-    return Fraction(a[n - 1][n], a[n - 1][n - 1])
 
 
 Counts = dict[str, dict[str, int]]
@@ -75,142 +70,288 @@ def transition_counts(journeys: Sequence[Journey]) -> Counts:
     """How often each state hands off to each next one, over all ``journeys``."""
     counts: Counts = {}
     for journey in journeys:
-        steps = [START, *_collapse(journey.path), CONVERSION if journey.won else NULL]
+        steps = steps_of(journey)
         for here, there in zip(steps, steps[1:], strict=False):
             row = counts.setdefault(here, {})
             row[there] = row.get(there, 0) + 1
     return counts
 
 
-def _probability(counts: Counts, removed: str | None) -> Fraction:
-    if START not in counts:
-        return Fraction(0)
-    # Start last: it is the one unknown wanted, the first that back-substitution gives.
-    transient = [s for s in counts if s not in (removed, START)] + [START]
-    index = {s: i for i, s in enumerate(transient)}
-    # x = Q x + b  <=>  (I - Q) x = b over the transient states kept; each state's row times
-    # its number of transitions out makes the system one of counts (integers).
-    matrix = [[0] * len(transient) for _ in transient]
-    rhs = [0] * len(transient)
-    for state in transient:
-        row = counts[state]
-        i = index[state]
-        matrix[i][i] += sum(row.values())
-        for there, count in row.items():
-            if there == CONVERSION:
-                rhs[i] += count
-            elif there in index:
-                matrix[i][index[there]] -= count
-            # NULL, and the removed state (now null), absorb with no value.
-    return _last_unknown(matrix, rhs)
+def _components(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Tarjan's strongly connected components, iteratively; each comes after every component
+    it can reach (the absorbing end first)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        work = [(root, iter(graph[root]))]
+        while work:
+            node, children = work[-1]
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(graph[child])))
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    component = []
+                    while True:
+                        member = stack.pop()
+                        on_stack.discard(member)
+                        component.append(member)
+                        if member == node:
+                            break
+                    found.append(component)
+    return found
 
 
-def conversion_probability(journeys: Sequence[Journey], removed: str | None = None
-                           ) -> Fraction:
-    """P(start reaches conversion) in the chain of ``journeys``; with ``removed``, in the chain
-    where that state leads to null."""
-    return _probability(transition_counts(journeys), removed)
-
-
-def removal_effects(journeys: Sequence[Journey], states: Sequence[str]
-                    ) -> tuple[dict[str, Fraction], Fraction]:
-    """Each state's removal effect 1 - P(conversion without it) / P(conversion), and P."""
-    # Removing a state only changes which transitions absorb, not how often each happened:
-    # the journeys are counted once, and every chain (full and each removal) solved from that.
-    counts = transition_counts(journeys)
-    full = _probability(counts, None)
-    if full == 0:
-        return {s: Fraction(0) for s in states}, full
-    return {s: 1 - _probability(counts, s) / full for s in states}, full
-
-
-def restrict(paths: Sequence[tuple[Sequence[str], bool]], partners: set[str]
-             ) -> list[Journey]:
-    """The history as the chain of one deal sees it: other partners merged into "other"."""
-    return [Journey(tuple(p if p in partners else OTHER for p in path), won)
-            for path, won in paths if path]
+def _inverse(matrix: list[list[Fraction]]) -> list[list[Fraction]]:
+    """Gauss-Jordan in rationals. (I - Q) of states that all reach absorption is invertible."""
+    n = len(matrix)
+    a = [row[:] + [Fraction(int(i == j)) for j in range(n)] for i, row in enumerate(matrix)]
+    for col in range(n):
+        pivot = next((r for r in range(col, n) if a[r][col] != 0), None)
+        if pivot is None:
+            raise ArithmeticError("singular system: a state never reaches an absorbing one")
+        a[col], a[pivot] = a[pivot], a[col]
+        lead = a[col][col]
+        a[col] = [value / lead for value in a[col]]
+        top = a[col]
+        for r in range(n):
+            factor = a[r][col]
+            if r != col and factor != 0:
+                a[r] = [value - factor * t for value, t in zip(a[r], top, strict=True)]
+    return [row[n:] for row in a]
 
 
 @dataclass(frozen=True)
-class ShapleyResult:
-    values: dict[str, Fraction]  # by player, in the game's units
+class MarkovSolution:
+    conversion: Fraction  # P(start reaches conversion) in the full chain
+    effects: dict[str, Fraction]  # each partner state's removal effect
     exact: bool
-    samples: int
-    # 95% bound on the absolute error of each value, in the game's units (None when exact).
-    error_bound: Decimal | None
+    states: int  # transient partner states of the chain
+    largest_cycle_group: int
+    # When not exact: a bound on each removal effect's absolute error.
+    error_bound: Decimal | None = None
+    steps: int = 0
 
 
-def shapley(players: Sequence[str], value: Callable[[int], Fraction], *, exact_up_to: int = 12,
-            samples: int = 1000, seed: int = 0, marginal_range: Fraction | None = None
-            ) -> ShapleyResult:
-    """Shapley values of ``players`` for ``value`` (a function of a coalition as a bit mask,
-    bit i for ``players[i]``). Exact when there are at most ``exact_up_to`` players; else
-    sampled permutations and, with ``marginal_range`` (the width of the interval every
-    marginal contribution lies in), the Hoeffding bound at 95%."""
-    n = len(players)
-    if n <= exact_up_to:
-        table = [value(mask) for mask in range(1 << n)]
-        # phi_i = sum over S without i of |S|! (n-|S|-1)! / n! * (v(S+i) - v(S)): summed in
-        # integers (the table scaled to a common denominator, the weights by n!), one
-        # division per player.
-        scale = math.lcm(*(v.denominator for v in table))
-        scaled = [v.numerator * (scale // v.denominator) for v in table]
-        factorial = [math.factorial(k) for k in range(n + 1)]
-        weight = [factorial[s] * factorial[n - s - 1] for s in range(n)]
-        divisor = factorial[n] * scale
-        result = {}
-        for i, player in enumerate(players):
-            bit = 1 << i
-            total = 0
-            for mask in range(1 << n):
-                if not mask & bit:
-                    total += weight[mask.bit_count()] * (scaled[mask | bit] - scaled[mask])
-            result[player] = Fraction(total, divisor)
-        return ShapleyResult(result, exact=True, samples=0, error_bound=None)
-    rng = random.Random(seed)
-    cache: dict[int, Fraction] = {}
+@dataclass
+class MarkovChain:
+    """The absorbing chain of a history, with every state's transition probabilities."""
 
-    def cached(mask: int) -> Fraction:
-        if mask not in cache:
-            cache[mask] = value(mask)
-        return cache[mask]
+    probabilities: dict[str, dict[str, Fraction]]
+    components: list[list[str]] = field(default_factory=list)
 
-    sums = [Fraction(0)] * n
-    order = list(range(n))
-    for _ in range(samples):
-        rng.shuffle(order)
-        mask, before = 0, cached(0)
-        for i in order:
-            mask |= 1 << i
-            after = cached(mask)
-            sums[i] += after - before
-            before = after
-    estimates = {player: sums[i] / samples for i, player in enumerate(players)}
-    width = marginal_range if marginal_range is not None else Fraction(0)
-    with localcontext() as context:
-        context.prec = 28
-        # Hoeffding: P(|mean - phi| >= t) <= 2 exp(-2 m t^2 / R^2); t for 5%.
-        bound = (Decimal(width.numerator) / Decimal(width.denominator)) * (
-            (Decimal(2) / Decimal("0.05")).ln() / (2 * samples)).sqrt()
-    return ShapleyResult(estimates, exact=False, samples=samples, error_bound=bound)
+    @classmethod
+    def of(cls, journeys: Sequence[Journey]) -> MarkovChain:
+        counts = transition_counts(journeys)
+        probabilities = {s: {t: Fraction(c, sum(row.values())) for t, c in row.items()}
+                         for s, row in counts.items()}
+        graph = {s: [t for t in row if t not in ABSORBING] for s, row in counts.items()}
+        return cls(probabilities, _components(graph))
+
+    @property
+    def partner_states(self) -> int:
+        return sum(1 for s in self.probabilities if s != START)
+
+    @property
+    def largest_cycle_group(self) -> int:
+        return max((len(c) for c in self.components if len(c) > 1), default=1)
+
+    def solve(self, exact_up_to: int, wanted: Collection[str]) -> MarkovSolution:
+        """Removal effects of ``wanted`` (all partner states of the chain when exact)."""
+        if START not in self.probabilities:
+            return MarkovSolution(Fraction(0), {s: Fraction(0) for s in wanted}, True, 0, 0)
+        if self.largest_cycle_group <= exact_up_to:
+            return self._exact()
+        return self._propagated(wanted)
+
+    def _exact(self) -> MarkovSolution:
+        prob = self.probabilities
+        x: dict[str, Fraction] = {CONVERSION: Fraction(1), NULL: Fraction(0)}
+        diagonal: dict[str, Fraction] = {}
+        inverses: dict[int, list[list[Fraction]]] = {}
+        for number, component in enumerate(self.components):  # the absorbing end first
+            if len(component) == 1:  # no cycle through it: no self-loop either
+                state = component[0]
+                x[state] = sum((p * x[t] for t, p in prob[state].items()), Fraction(0))
+                diagonal[state] = Fraction(1)
+                continue
+            where = {s: i for i, s in enumerate(component)}
+            block = [[Fraction(int(i == j)) for j in range(len(component))]
+                     for i in range(len(component))]
+            outside = []
+            for i, state in enumerate(component):
+                leaving = Fraction(0)
+                for t, p in prob[state].items():
+                    if t in where:
+                        block[i][where[t]] -= p
+                    else:
+                        leaving += p * x[t]
+                outside.append(leaving)
+            inverse = inverses[number] = _inverse(block)
+            for i, state in enumerate(component):
+                x[state] = sum((v * o for v, o in zip(inverse[i], outside, strict=True)),
+                               Fraction(0))
+                diagonal[state] = inverse[i][i]
+        # The row N(start, .): expected visits from start, from start's end.
+        inflow: dict[str, Fraction] = {START: Fraction(1)}
+        visits: dict[str, Fraction] = {}
+        for number in range(len(self.components) - 1, -1, -1):
+            component = self.components[number]
+            if len(component) == 1:
+                received = {component[0]: inflow.get(component[0], Fraction(0))}
+            else:
+                inverse = inverses[number]
+                into = [inflow.get(s, Fraction(0)) for s in component]
+                received = {s: sum((into[i] * inverse[i][j] for i in range(len(component))),
+                                   Fraction(0)) for j, s in enumerate(component)}
+            for state, seen in received.items():
+                visits[state] = seen
+                if seen:
+                    for t, p in prob[state].items():
+                        if t not in ABSORBING and t not in received:
+                            inflow[t] = inflow.get(t, Fraction(0)) + seen * p
+        converting = x[START]
+        effects = {s: (visits[s] * x[s] / (diagonal[s] * converting) if converting
+                       else Fraction(0))
+                   for s in prob if s != START}
+        return MarkovSolution(converting, effects, True, self.partner_states,
+                              self.largest_cycle_group)
+
+    def _propagated(self, wanted: Collection[str]) -> MarkovSolution:
+        with localcontext() as context:
+            context.prec = _PRECISION
+            prob = {s: {t: Decimal(p.numerator) / Decimal(p.denominator)
+                        for t, p in row.items()} for s, row in self.probabilities.items()}
+            full, full_low, full_high, steps = _propagate(prob, None)
+            effects: dict[str, Fraction] = {}
+            bound = Decimal(0)
+            for state in wanted:
+                if state not in prob or full == 0:
+                    effects[state] = Fraction(0)
+                    continue
+                kept, kept_low, kept_high, taken = _propagate(prob, state)
+                steps = max(steps, taken)
+                estimate = 1 - kept / full
+                low = 1 - kept_high / full_low
+                high = 1 - kept_low / full_high
+                bound = max(bound, estimate - low, high - estimate)
+                effects[state] = Fraction(estimate)
+        return MarkovSolution(Fraction(full), effects, False, self.partner_states,
+                              self.largest_cycle_group, error_bound=bound, steps=steps)
 
 
-def win_count_game(deal_partners: Sequence[str], history: Sequence[Journey]
-                   ) -> tuple[Callable[[int], Fraction], Fraction]:
-    """v(S) for the partners of one deal, and v(all): won deals whose partners among these are
-    a non-empty subset of S."""
-    bit = {p: 1 << i for i, p in enumerate(deal_partners)}
-    counts: dict[int, int] = {}
-    for journey in history:
+def _propagate(prob: dict[str, dict[str, Decimal]], removed: str | None
+               ) -> tuple[Decimal, Decimal, Decimal, int]:
+    """P(start reaches conversion) by moving the probability mass one step at a time: the
+    estimate, an interval sure to hold the exact value, and the steps taken. The interval
+    widens by what was still moving when it stopped, and by the rounding of every operation
+    (at most one unit in the last of the 34 digits each, counted generously)."""
+    mass = {START: Decimal(1)}
+    converted = Decimal(0)
+    operations = 0
+    step = 0
+    left = Decimal(1)
+    while left >= _TOLERANCE and step < _MAX_STEPS:
+        step += 1
+        moved: dict[str, Decimal] = {}
+        for state, share in mass.items():
+            for t, p in prob[state].items():
+                operations += 2
+                if t == CONVERSION:
+                    converted += share * p
+                elif t != NULL and t != removed:
+                    moved[t] = moved.get(t, Decimal(0)) + share * p
+        mass = moved
+        left = sum(mass.values(), Decimal(0))
+        operations += len(mass)
+    rounding = Decimal(operations) * Decimal(10) ** (1 - _PRECISION)
+    return converted, max(Decimal(0), converted - rounding), converted + left + rounding, step
+
+
+def restrict(paths: Sequence[Sequence[str]], partners: set[str]) -> list[tuple[str, ...]]:
+    """Each path as the deal-projected chain sees it: partners not on the deal merged into one
+    "other" state (rules versions with ``markov_chain: deal``)."""
+    return [tuple(p if p in partners else OTHER for p in path) for path in paths]
+
+
+def shapley_values(journeys: Sequence[Journey], among: set[str] | None = None
+                   ) -> dict[str, Fraction]:
+    """Every partner's Shapley value in the win-count game of ``journeys``; with ``among``, in
+    the game projected onto those partners (each won deal's partners intersected with them)."""
+    values: dict[str, Fraction] = {}
+    for journey in journeys:
         if not journey.won:
             continue
-        mask = 0
-        for p in journey.path:
-            mask |= bit.get(p, 0)
-        if mask:
-            counts[mask] = counts.get(mask, 0) + 1
+        members = set(journey.path) if among is None else set(journey.path) & among
+        if members:
+            share = Fraction(1, len(members))
+            for member in members:
+                values[member] = values.get(member, Fraction(0)) + share
+    return values
 
-    def value(coalition: int) -> Fraction:
-        return Fraction(sum(c for m, c in counts.items() if m & ~coalition == 0))
 
-    return value, value((1 << len(deal_partners)) - 1)
+class History:
+    """The closed deals the data-driven models learn from, and what was computed from them
+    (the chain's solution, the Shapley values), computed once however many deals it credits."""
+
+    _recent: OrderedDict[tuple[tuple[tuple[str, ...], bool], ...], History] = OrderedDict()
+    _KEEP = 4
+
+    def __init__(self, journeys: Sequence[Journey]) -> None:
+        self.journeys = list(journeys)
+        self._chain: MarkovChain | None = None
+        self._solutions: dict[tuple[int, frozenset[str]], MarkovSolution] = {}
+        self._shapley: dict[str, Fraction] | None = None
+
+    @classmethod
+    def of(cls, paths: Sequence[tuple[Sequence[str], bool]]) -> History:
+        """The history of these closed deals (partners in touch order, won); the same paths
+        as one of the last few asked for give the same object, solved already."""
+        key = tuple((tuple(path), bool(won)) for path, won in paths if path)
+        found = cls._recent.get(key)
+        if found is None:
+            found = cls._recent[key] = cls([Journey(path, won) for path, won in key])
+            while len(cls._recent) > cls._KEEP:
+                cls._recent.popitem(last=False)
+        cls._recent.move_to_end(key)
+        return found
+
+    @property
+    def chain(self) -> MarkovChain:
+        if self._chain is None:
+            self._chain = MarkovChain.of(self.journeys)
+        return self._chain
+
+    def markov(self, exact_up_to: int, wanted: Collection[str]) -> MarkovSolution:
+        exact = self.chain.largest_cycle_group <= exact_up_to
+        key = (exact_up_to, frozenset() if exact else frozenset(wanted))
+        if key not in self._solutions:
+            self._solutions[key] = self.chain.solve(exact_up_to, wanted)
+        return self._solutions[key]
+
+    def shapley(self) -> dict[str, Fraction]:
+        if self._shapley is None:
+            self._shapley = shapley_values(self.journeys)
+        return self._shapley
+
+    @property
+    def wins(self) -> int:
+        return sum(1 for j in self.journeys if j.won)

@@ -19,6 +19,7 @@ import hashlib
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prm_attribution.crediting.datadriven import History
 from prm_attribution.results.service import (
     OPEN_STATUSES,
     ClosedDeals,
@@ -72,7 +73,7 @@ async def recompute_datadriven(session: AsyncSession, *, batch: int = BATCH,
         "ORDER BY deal_id LIMIT :batch"), {"open": list(OPEN_STATUSES), "since": since,
                                           "after": state.after_deal_id,
                                           "batch": batch})).scalars())
-    history = list(closed.values())
+    history = History.of(list(closed.values()))
     changed = 0
     for deal_id in deals:
         changed += int(await recompute(session, deal_id, history=history))

@@ -88,8 +88,9 @@ class AttributionExplanation(BaseModel):
                                 "share": "0/1"},
                 "linear": {"amount": {"amount": "24000.00", "currency": "EUR"},
                            "share": "1/2"}}}],
-        "models": {"linear": {}, "markov": {"history_deals": 120,
-                                            "conversion_probability": "3/5"}}}]})
+        "models": {"linear": {}, "markov": {
+            "chain": "full", "history_deals": 120, "chain_states": 14,
+            "largest_cycle_group": 1, "exact": True, "conversion_probability": "3/5"}}}]})
 
     deal_id: uuid.UUID
     status: str
@@ -104,5 +105,5 @@ class AttributionExplanation(BaseModel):
     partners: list[AttributionExplainedPartner]
     models: dict[Model, dict[str, Any]] = Field(description="What each model used: the "
                                                 "half-life, the history size, the Markov "
-                                                "removal effects, the Shapley values and, when "
-                                                "sampled, the error bound")
+                                                "chain and removal effects (with an error bound "
+                                                "when not exact), the Shapley game and values")

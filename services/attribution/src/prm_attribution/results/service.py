@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_attribution.config import EVENT_SOURCE
 from prm_attribution.crediting.compute import DealFacts, compute, fraction_text
+from prm_attribution.crediting.datadriven import History
 from prm_attribution.crediting.positional import Touch
 from prm_attribution.rules.schemas import AttributionRulesDocument
 from prm_contracts import Amount, AttributionComputedV1, AttributionCredit
@@ -60,7 +60,6 @@ async def current_rules(session: AsyncSession) -> tuple[int, AttributionRulesDoc
 # The history as the data-driven models read it: each closed deal's partners (ids as text) in
 # touch order and whether it was won, by deal id, in deal id order.
 ClosedDeals = dict[uuid.UUID, tuple[list[str], bool]]
-Journeys = Sequence[tuple[Sequence[str], bool]]
 
 
 async def read_closed_deals(session: AsyncSession, limit: int) -> ClosedDeals:
@@ -71,11 +70,11 @@ async def read_closed_deals(session: AsyncSession, limit: int) -> ClosedDeals:
     return closed
 
 
-async def read_history(session: AsyncSession) -> Journeys:
+async def read_history(session: AsyncSession) -> History:
     """The history the newest rules version's data-driven models learn from: read it once and
     pass it to ``recompute`` of each deal of a batch (recomputing changes no closed deal)."""
     _, rules = await current_rules(session)
-    return list((await read_closed_deals(session, rules.history_deals)).values())
+    return History.of(list((await read_closed_deals(session, rules.history_deals)).values()))
 
 
 def basis_of(status: str) -> str | None:
@@ -85,7 +84,7 @@ def basis_of(status: str) -> str | None:
 
 
 async def recompute(session: AsyncSession, deal_id: uuid.UUID, *,
-                    history: Journeys | None = None) -> bool:
+                    history: History | None = None) -> bool:
     """Recompute one deal; True when its credits changed (and the event was published).
 
     ``history``: the closed deals as ``read_history`` gives them in the same transaction, for
@@ -104,8 +103,8 @@ async def recompute(session: AsyncSession, deal_id: uuid.UUID, *,
     amount_minor = int(deal.amount.scaleb(minor_units(deal.currency)))
     results = compute(touches, DealFacts(amount_minor, deal.approved,
                                          deal.closed_on if basis == "won" else None),
-                      rules, history if history is not None else list(
-                          (await read_closed_deals(session, rules.history_deals)).values()))
+                      rules, history if history is not None else History.of(list(
+                          (await read_closed_deals(session, rules.history_deals)).values())))
     if not results:
         return False
     wanted = {(model, pid): (c.role, fraction_text(c.share), c.credit_minor)

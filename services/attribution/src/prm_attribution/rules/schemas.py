@@ -43,8 +43,8 @@ class AttributionRulesDocument(BaseModel):
         "sourcing": {"touch_kinds": ["registration"], "requires_approval": True},
         "time_decay_half_life_days": "7", "custom_kind_weights": {
             "registration": "3", "co_sell": "2", "referral": "2", "consulting": "1"},
-        "custom_default_weight": "1", "history_deals": 2000, "shapley_exact_up_to": 12,
-        "shapley_samples": 1000, "shapley_seed": 1}]})
+        "custom_default_weight": "1", "history_deals": 2000, "markov_chain": "full",
+        "markov_exact_up_to": 40, "shapley_game": "history"}]})
 
     sourcing: AttributionSourcingRule = Field(default_factory=AttributionSourcingRule)
     time_decay_half_life_days: DecimalText = Field(default=Decimal(7), gt=0, le=3650,
@@ -57,10 +57,19 @@ class AttributionRulesDocument(BaseModel):
     history_deals: StrictInt = Field(default=2000, ge=10, le=20000, description=(
         "The data-driven models (Markov, Shapley) learn from this many most recently closed "
         "deals."))
-    shapley_exact_up_to: StrictInt = Field(default=12, ge=1, le=14, description=(
-        "Exact Shapley values up to this many partners on a deal; sampled above."))
-    shapley_samples: StrictInt = Field(default=1000, ge=100, le=20000)
-    shapley_seed: StrictInt = Field(default=1, ge=0, le=2**31 - 1)
+    markov_chain: Literal["full", "deal"] = Field(default="full", description=(
+        "`full`: the absorbing chain of the whole history, every partner its own state (a "
+        "partner's removal effect is the same whichever deal is credited). `deal`: partners "
+        "not on the deal being credited merged into one state, as rules versions before "
+        "`full` computed it."))
+    markov_exact_up_to: StrictInt = Field(default=40, ge=1, le=120, description=(
+        "The chain is solved in exact rationals while its largest group of partners that "
+        "hand off to each other in a cycle has at most this many; above, by propagation in "
+        "34-digit decimals, each removal effect with its error bound."))
+    shapley_game: Literal["history", "deal"] = Field(default="history", description=(
+        "`history`: v(S) = the won deals of the history whose partners are all in S. `deal`: "
+        "the same with each deal's partners cut down to those of the deal being credited, as "
+        "rules versions before `history` computed it."))
 
 
 class AttributionRulesIn(BaseModel):
@@ -81,7 +90,7 @@ class AttributionRulesOut(BaseModel):
                   "time_decay_half_life_days": "14",
                   "custom_kind_weights": {"registration": "3", "co_sell": "2"},
                   "custom_default_weight": "1", "history_deals": 2000,
-                  "shapley_exact_up_to": 12, "shapley_samples": 1000, "shapley_seed": 1},
+                  "markov_chain": "full", "markov_exact_up_to": 40, "shapley_game": "history"},
         "notes": "Half-life doubled after the 2026 programme review",
         "published_by": "key-vendor", "published_at": "2026-11-22T09:30:00Z"}]})
 
