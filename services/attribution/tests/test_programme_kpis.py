@@ -397,6 +397,54 @@ async def test_a_reversed_win_leaves_the_revenue(client, apply, vendor, kit):
     assert explained.json()["status"] == "win_reversed"
 
 
+async def test_a_new_rules_version_recomputes_the_data_driven_credits_and_keeps_the_old(
+        app, client, apply, vendor, kit):
+    """The upgrade path: credits computed under a deal-projected version, then the next version
+    with the full-history game; the scheduled recompute brings the deal to it and the old
+    version's credits stay as they were."""
+    T0, DealStory = kit.T0, kit.DealStory
+    a, b, c = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+    async def publish(rules):
+        current = await client.get("/v1/attribution-rules/current", headers=vendor)
+        published = await client.post("/v1/attribution-rules", json={"rules": rules},
+                                      headers={**vendor, "If-Match": current.headers["ETag"]})
+        assert published.status_code == 201, published.text
+        return published.json()["version"]
+
+    old = await publish({"markov_chain": "deal", "shapley_game": "deal"})
+    # History: a won with b; c won alone. The target is a's, touched by c.
+    shared, alone, target = DealStory(a), DealStory(c), DealStory(a)
+    await apply(*(e for d in (shared, alone, target) for e in (d.registered(), d.approved())))
+    await _touch(client, vendor, partner_id=str(b), deal_id=str(shared.deal_id),
+                 kind="co_sell", occurred_at=(T0 + dt.timedelta(days=1)).isoformat())
+    await _touch(client, vendor, partner_id=str(c), deal_id=str(target.deal_id),
+                 kind="co_sell", occurred_at=(T0 + dt.timedelta(days=1)).isoformat())
+    await apply(shared.won(), alone.won())
+
+    async def shapley(version):
+        return {r.partner_id: r.share for r in await client.connection.execute(text(
+            "SELECT partner_id, share FROM attribution_credits WHERE deal_id = :d "
+            "AND model = 'shapley' AND rules_version = :v"),
+            {"d": target.deal_id, "v": version})}
+
+    async def run():
+        async with app.state.sessionmaker() as session:
+            done = await recompute_datadriven(session, batch=10_000, today=dt.date(2026, 11, 1))
+            await session.commit()
+            return done
+
+    await run()
+    # Projected onto {a, c}: the won deals are {a} and {c}: 1 each.
+    assert await shapley(old) == {a: "1/2", c: "1/2"}
+    new = await publish({"markov_chain": "full", "shapley_game": "history"})
+    assert await shapley(new) == {}  # nothing rewritten until recomputed
+    assert await run() >= 1
+    # The whole history: a 1/2 (shared with b), c 1.
+    assert await shapley(new) == {a: "1/3", c: "2/3"}
+    assert await shapley(old) == {a: "1/2", c: "1/2"}
+
+
 async def test_a_history_read_once_gives_what_each_deal_reads_itself(app, client, apply, vendor,
                                                                     kit):
     T0, DealStory = kit.T0, kit.DealStory
