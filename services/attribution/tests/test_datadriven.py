@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import random
 import uuid
 from decimal import Decimal
 from fractions import Fraction
@@ -174,7 +175,7 @@ def test_a_chain_too_large_to_solve_exactly_is_within_its_stated_bound(history, 
 
 
 def test_a_history_of_thousands_of_partners_in_a_large_cycle_group():
-    rng = __import__("random").Random(7)
+    rng = random.Random(7)
     names = [f"p{i}" for i in range(1500)]
     history = [(tuple(rng.sample(names, rng.randint(1, 3))), rng.random() < 0.4)
                for _ in range(2000)]
