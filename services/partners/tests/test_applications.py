@@ -62,6 +62,16 @@ async def test_application_is_scored_with_reasons(client, vendor, as_vendor):
                        "(+15 of 30)",
                        "employees 85 is 20..5000 (+20 of 20)"]
     assert [c["points"] for c in scored["criteria"]] == ["30", "20", "15", "20"]
+    # the same reasons as stable codes with params, for a portal to word in its own language
+    assert [(c["reason_code"], c["reason_params"]) for c in scored["criteria"]] == [
+        ("value_in", {"field": "type", "value": "mssp", "wanted": ["msp", "mssp"],
+                      "points": "30", "weight": 30}),
+        ("value_in", {"field": "country", "value": "GB", "wanted": ["GB", "IE", "DE"],
+                      "points": "20", "weight": 20}),
+        ("list_has_some", {"field": "specialisations", "found": ["cloud security"],
+                           "wanted": ["cloud security", "soc"], "points": "15", "weight": 30}),
+        ("range_inside", {"field": "employees", "value": 85, "minimum": 20, "maximum": 5000,
+                          "points": "20", "weight": 20})]
     event = (await client.connection.execute(text(
         "SELECT envelope FROM outbox WHERE key = :k"), {"k": receipt["id"]})).scalar_one()
     assert event["type"] == "prm.partner_application.submitted.v1"
@@ -189,3 +199,14 @@ def test_the_score_is_the_weighted_share_of_points(profile, application):
     else:
         assert score == 0
     assert fit.score(profile, application)[0] == score  # the same inputs, the same score
+    # every reason has a documented code with exactly its params
+    for s in scored:
+        assert set(s.params) == {"field", "points", "weight", *fit.REASON_CODES[s.code]}
+        assert s.reason.endswith(f"(+{s.params['points']} of {s.weight})")
+
+
+def test_the_schema_lists_every_reason_code():
+    from typing import get_args
+
+    from prm_partners.applications.schemas import FitReasonCode
+    assert set(get_args(FitReasonCode)) == set(fit.REASON_CODES)

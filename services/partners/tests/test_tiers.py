@@ -55,6 +55,34 @@ def test_shortfalls_say_what_is_missing():
     assert "restate it in USD" in evaluate.shortfalls(GOLD, metrics("1e6", 9, currency="USD"))[0]
 
 
+def test_shortfalls_as_values_and_codes():
+    """Each shortfall names its criterion, the required and actual values and a stable code
+    with the params a portal words it with; the English is the same as ``shortfalls``."""
+    found = metrics("12000", 1, compliant=False)
+    gaps = evaluate.gaps(GOLD, found)
+    assert [(g.criterion, g.required, g.actual, g.code, g.params) for g in gaps] == [
+        ("revenue", (Decimal("50000"), "EUR"), (Decimal("12000"), "EUR"),
+         "revenue_below_minimum",
+         {"actual": "12000.00", "required": "50000.00", "short": "38000.00", "currency": "EUR"}),
+        ("won_deals", 3, 1, "won_deals_below_minimum", {"actual": 1, "required": 3}),
+        ("compliant", True, False, "not_compliant", {})]
+    assert [g.message for g in gaps] == evaluate.shortfalls(GOLD, found)
+    certified = Tier("Certified", 5, Requirements(min_certifications=2))
+    assert [(g.criterion, g.code, g.params) for g in evaluate.gaps(certified, found)] == [
+        ("active_certifications", "certifications_below_minimum",
+         {"actual": 0, "required": 2})]
+    mismatch = evaluate.gaps(GOLD, metrics("1e6", 9, currency="USD"))[0]
+    assert (mismatch.code, mismatch.params) == (
+        "revenue_currency_mismatch", {"required_currency": "EUR", "base_currency": "USD"})
+    # every code carries exactly the params it documents, and the schema lists every code
+    every = [*gaps, *evaluate.gaps(certified, found), mismatch]
+    assert {g.code for g in every} == set(evaluate.SHORTFALL_CODES)
+    assert all(tuple(g.params) == evaluate.SHORTFALL_CODES[g.code] for g in every)
+    from prm_partners.tiers.schemas import TierShortfall
+    codes = TierShortfall.model_json_schema()["properties"]["code"]["enum"]
+    assert set(codes) == set(evaluate.SHORTFALL_CODES)
+
+
 def test_promotion_at_once_demotion_after_grace():
     day = dt.date(2026, 3, 1)
     up = evaluate.decide(TIERS, metrics("60000", 3), "Silver", None, day, 30)
@@ -489,7 +517,14 @@ async def test_evaluate_now(client, vendor, as_partner):
     assert done.status_code == 200, done.text
     assert done.json()["tier"] == "Registered"
     assert done.json()["next_tier"] == {"name": "Silver", "missing": [
-        "revenue 0.00 EUR of 10000.00 EUR (10000.00 short)", "0 won deals of 2"]}
+        "revenue 0.00 EUR of 10000.00 EUR (10000.00 short)", "0 won deals of 2"], "shortfalls": [
+        {"criterion": "revenue", "required": {"amount": "10000.00", "currency": "EUR"},
+         "actual": {"amount": "0.00", "currency": "EUR"}, "code": "revenue_below_minimum",
+         "params": {"actual": "0.00", "required": "10000.00", "short": "10000.00",
+                    "currency": "EUR"},
+         "message": "revenue 0.00 EUR of 10000.00 EUR (10000.00 short)"},
+        {"criterion": "won_deals", "required": 2, "actual": 0, "code": "won_deals_below_minimum",
+         "params": {"actual": 0, "required": 2}, "message": "0 won deals of 2"}]}
     future = await client.post(f"{url}?as_of={TODAY + dt.timedelta(days=1)}", headers=vendor)
     assert future.status_code == 422
     bad = await client.post(f"{url}?as_of=2026-02-30", headers=vendor)
@@ -521,6 +556,11 @@ async def test_certifications_and_compliance_count_towards_a_tier(client, vendor
     assert view["criteria"]["active_certifications"] == count
     assert view["criteria"]["compliant"] is compliant
     assert f"{count} active certifications of {count + 1}" in view["next_tier"]["missing"]
+    assert {"criterion": "active_certifications", "required": count + 1, "actual": count,
+            "code": "certifications_below_minimum",
+            "params": {"actual": count, "required": count + 1},
+            "message": f"{count} active certifications of {count + 1}"} in \
+        view["next_tier"]["shortfalls"]
     await client.patch(f"/v1/tiers/{certified['id']}", json={
         "min_active_certifications": count}, headers=vendor)
     await evaluate_on(db, pid, TODAY)

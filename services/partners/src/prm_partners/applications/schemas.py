@@ -1,7 +1,7 @@
 import datetime as dt
 import uuid
 from enum import StrEnum
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -15,6 +15,10 @@ from pydantic import (
 
 from prm_partners.partners.schemas import PartnerType, Specialisation
 from prm_platform.types import CountryCode, DomainName, EmailAddress, Name
+
+# The stable codes of a fit criterion's reason (prm_partners.applications.fit.REASON_CODES).
+FitReasonCode = Literal["value_in", "value_not_in", "list_has_none", "list_has", "list_has_some",
+                        "value_missing", "range_inside", "range_outside"]
 
 
 class ApplicationStatus(StrEnum):
@@ -71,7 +75,21 @@ class FitCriterionScore(BaseModel):
     field: str
     weight: int
     points: str = Field(description="Points earned of `weight`, as an exact decimal string.")
-    reason: str = Field(examples=["type mssp is one of msp, mssp (+30 of 30)"])
+    reason: str = Field(description="Why, in English.",
+                        examples=["type mssp is one of msp, mssp (+30 of 30)"])
+    reason_code: FitReasonCode | None = Field(
+        default=None, description="The reason as a stable code, for a portal to word in its "
+        "reader's language with `reason_params` (null for applications scored before codes "
+        "were kept). `value_in`/`value_not_in`: `value` is (not) one of `wanted`; "
+        "`list_has_none`: none of `wanted`; `list_has`: has `found` (all it takes); "
+        "`list_has_some`: has `found` of `wanted`; `value_missing`: no value given; "
+        "`range_inside`/`range_outside`: `value` is (not) within `minimum`..`maximum` (null: "
+        "unbounded).", examples=["value_in"])
+    reason_params: dict[str, Any] | None = Field(
+        default=None, description="The code's values; always `field`, `points` (as in "
+        "`reason`) and `weight`.", examples=[{
+            "field": "type", "value": "mssp", "wanted": ["msp", "mssp"], "points": "30",
+            "weight": 30}])
 
 
 class ApplicationFit(BaseModel):
@@ -91,7 +109,9 @@ class ApplicationOut(BaseModel):
         "message": "We run a 24/7 SOC for mid-market customers.", "status": "approved",
         "fit": {"score": 80, "profile_version": 2, "criteria": [
             {"field": "type", "weight": 30, "points": "30",
-             "reason": "type mssp is one of msp, mssp (+30 of 30)"}]},
+             "reason": "type mssp is one of msp, mssp (+30 of 30)", "reason_code": "value_in",
+             "reason_params": {"field": "type", "value": "mssp", "wanted": ["msp", "mssp"],
+                               "points": "30", "weight": 30}}]},
         "decision_reason": "strong fit in the UK mid-market",
         "decided_at": "2026-11-30T10:00:00Z",
         "partner_id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f", "version": 2,

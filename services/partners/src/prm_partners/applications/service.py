@@ -107,7 +107,8 @@ async def submit(session: AsyncSession, principal: Principal, data: ApplicationS
         message=data.message, status="submitted", fit_score=score,
         fit={"profile_version": ideal.version if ideal else None,
              "criteria": [{"field": s.field, "weight": s.weight,
-                           "points": _exact(s.points), "reason": s.reason}
+                           "points": _exact(s.points), "reason": s.reason,
+                           "reason_code": s.code, "reason_params": s.params}
                           for s in scored]},
         version=1, created_at=now, updated_at=now)
     session.add(application)

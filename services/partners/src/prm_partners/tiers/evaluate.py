@@ -96,26 +96,71 @@ class Decision:
         return self.direction is not None
 
 
+@dataclass(frozen=True)
+class Shortfall:
+    """One criterion of a tier that does not hold: the ``criterion`` (``revenue``,
+    ``active_certifications``, ``won_deals`` or ``compliant``), what the tier ``required`` and
+    the partner's ``actual`` value (money as ``(amount, currency)``), a stable ``code`` with its
+    ``params`` for a reader to put in its own words, and the ``message`` in English."""
+
+    criterion: str
+    required: tuple[Decimal, str] | int | bool
+    actual: tuple[Decimal, str] | int | bool
+    code: str
+    params: dict[str, str | int]
+    message: str
+
+
+# Every Shortfall.code, and the params it carries (docs/partner-programme.md lists them).
+SHORTFALL_CODES = {
+    "revenue_currency_mismatch": ("required_currency", "base_currency"),
+    "revenue_below_minimum": ("actual", "required", "short", "currency"),
+    "certifications_below_minimum": ("actual", "required"),
+    "won_deals_below_minimum": ("actual", "required"),
+    "not_compliant": (),
+}
+
+
+def gaps(tier: Tier, metrics: Metrics) -> list[Shortfall]:
+    """What keeps ``metrics`` from ``tier``, criterion by criterion; empty when every one
+    holds."""
+    needs, found = tier.requires, []
+    if needs.min_revenue is not None and needs.min_revenue > 0:
+        cur, wanted = metrics.currency, needs.revenue_currency or metrics.currency
+        required, actual = (needs.min_revenue, wanted), (metrics.revenue, cur)
+        if wanted != cur:
+            found.append(Shortfall(
+                "revenue", required, actual, "revenue_currency_mismatch",
+                {"required_currency": wanted, "base_currency": cur},
+                f"its minimum revenue is in {wanted}, not the base currency {cur}: restate it "
+                f"in {cur}"))
+        elif metrics.revenue < needs.min_revenue:
+            have, need = format_amount(metrics.revenue, cur), format_amount(needs.min_revenue, cur)
+            short = format_amount(needs.min_revenue - metrics.revenue, cur)
+            found.append(Shortfall(
+                "revenue", required, actual, "revenue_below_minimum",
+                {"actual": have, "required": need, "short": short, "currency": cur},
+                f"revenue {have} {cur} of {need} {cur} ({short} short)"))
+    if metrics.certifications < needs.min_certifications:
+        found.append(Shortfall(
+            "active_certifications", needs.min_certifications, metrics.certifications,
+            "certifications_below_minimum",
+            {"actual": metrics.certifications, "required": needs.min_certifications},
+            f"{metrics.certifications} active certifications of {needs.min_certifications}"))
+    if metrics.won_deals < needs.min_won_deals:
+        found.append(Shortfall(
+            "won_deals", needs.min_won_deals, metrics.won_deals, "won_deals_below_minimum",
+            {"actual": metrics.won_deals, "required": needs.min_won_deals},
+            f"{metrics.won_deals} won deals of {needs.min_won_deals}"))
+    if needs.compliance_required and not metrics.compliant:
+        found.append(Shortfall("compliant", True, False, "not_compliant", {},
+                               "not compliant with the programme's requirements"))
+    return found
+
+
 def shortfalls(tier: Tier, metrics: Metrics) -> list[str]:
     """What keeps ``metrics`` from ``tier``, in words; empty when every criterion holds."""
-    needs, gaps = tier.requires, []
-    if needs.min_revenue is not None and needs.min_revenue > 0:
-        if needs.revenue_currency != metrics.currency:
-            gaps.append(f"its minimum revenue is in {needs.revenue_currency}, not the base "
-                        f"currency {metrics.currency}: restate it in {metrics.currency}")
-        elif metrics.revenue < needs.min_revenue:
-            cur = metrics.currency
-            gaps.append(f"revenue {format_amount(metrics.revenue, cur)} {cur} of "
-                        f"{format_amount(needs.min_revenue, cur)} {cur} "
-                        f"({format_amount(needs.min_revenue - metrics.revenue, cur)} short)")
-    if metrics.certifications < needs.min_certifications:
-        gaps.append(f"{metrics.certifications} active certifications of "
-                    f"{needs.min_certifications}")
-    if metrics.won_deals < needs.min_won_deals:
-        gaps.append(f"{metrics.won_deals} won deals of {needs.min_won_deals}")
-    if needs.compliance_required and not metrics.compliant:
-        gaps.append("not compliant with the programme's requirements")
-    return gaps
+    return [gap.message for gap in gaps(tier, metrics)]
 
 
 def qualifying(tiers: Sequence[Tier], metrics: Metrics) -> Tier | None:
@@ -128,12 +173,12 @@ def qualifying(tiers: Sequence[Tier], metrics: Metrics) -> Tier | None:
 
 
 def next_tier(tiers: Sequence[Tier], metrics: Metrics, held: str | None
-              ) -> tuple[Tier, list[str]] | None:
+              ) -> tuple[Tier, list[Shortfall]] | None:
     """The lowest tier above both the one held and the one qualified for, with what it
     misses."""
     floor = max(_rank(tiers, held), _rank_of(qualifying(tiers, metrics)))
     above = sorted((t for t in tiers if t.rank > floor), key=lambda t: t.rank)
-    return (above[0], shortfalls(above[0], metrics)) if above else None
+    return (above[0], gaps(above[0], metrics)) if above else None
 
 
 def _rank_of(tier: Tier | None) -> int:

@@ -1,7 +1,7 @@
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -191,9 +191,47 @@ class TierPendingDemotion(BaseModel):
                                   "qualifies again before.")
 
 
+class TierShortfall(BaseModel):
+    """One criterion of the next tier that does not hold yet, as values a portal can show in
+    its own words: ``code`` is stable, ``params`` are its values, ``message`` the English."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"criterion": "revenue", "required": {"amount": "500000.00", "currency": "EUR"},
+         "actual": {"amount": "180000.00", "currency": "EUR"}, "code": "revenue_below_minimum",
+         "params": {"actual": "180000.00", "required": "500000.00", "short": "320000.00",
+                    "currency": "EUR"},
+         "message": "revenue 180000.00 EUR of 500000.00 EUR (320000.00 short)"},
+        {"criterion": "won_deals", "required": 5, "actual": 4,
+         "code": "won_deals_below_minimum", "params": {"actual": 4, "required": 5},
+         "message": "4 won deals of 5"}]})
+
+    criterion: Literal["revenue", "active_certifications", "won_deals", "compliant"] = Field(
+        description="The tier's criterion, named as in `criteria` (`revenue` is "
+        "`min_revenue`, `active_certifications` `min_active_certifications`, `won_deals` "
+        "`min_won_deals`, `compliant` `compliance_required`).")
+    required: Money | StrictInt | StrictBool = Field(
+        description="What the tier takes: money for `revenue` (in the currency the tier states "
+        "it), a count for `active_certifications` and `won_deals`, `true` for `compliant`.")
+    actual: Money | StrictInt | StrictBool = Field(
+        description="The partner's value, of the same kind (revenue in the base currency).")
+    code: Literal["revenue_below_minimum", "revenue_currency_mismatch",
+                  "certifications_below_minimum", "won_deals_below_minimum",
+                  "not_compliant"] = Field(description="Stable: what falls short; never "
+                                           "reworded.")
+    params: dict[str, str | int] = Field(
+        description="The code's values: `actual`, `required` (and `short`, `currency` for "
+        "revenue; amounts as decimal strings); `required_currency` and `base_currency` for "
+        "`revenue_currency_mismatch`; none for `not_compliant`.")
+    message: str = Field(description="The same in English (the item of `missing`).")
+
+
 class NextTierGap(BaseModel):
     name: str
-    missing: list[str] = Field(description="What it lacks, in words.")
+    missing: list[str] = Field(description="What it lacks, in English words (one per item of "
+                               "`shortfalls`).")
+    shortfalls: list[TierShortfall] = Field(
+        description="What it lacks, criterion by criterion: required and actual values and a "
+        "stable code with parameters, for a portal to show in its reader's language.")
 
 
 class PartnerTierOut(BaseModel):
@@ -210,7 +248,13 @@ class PartnerTierOut(BaseModel):
         "pending_demotion": {"to_tier": "Silver", "since": "2026-11-20",
                              "effective_on": "2026-12-20"},
         "next_tier": {"name": "Platinum", "missing": [
-            "revenue 180000.00 EUR of 500000.00 EUR (320000.00 short)"]}}]})
+            "revenue 180000.00 EUR of 500000.00 EUR (320000.00 short)"], "shortfalls": [
+            {"criterion": "revenue", "required": {"amount": "500000.00", "currency": "EUR"},
+             "actual": {"amount": "180000.00", "currency": "EUR"},
+             "code": "revenue_below_minimum",
+             "params": {"actual": "180000.00", "required": "500000.00", "short": "320000.00",
+                        "currency": "EUR"},
+             "message": "revenue 180000.00 EUR of 500000.00 EUR (320000.00 short)"}]}}]})
 
     partner_id: uuid.UUID
     tier: str | None = Field(description="The tier it holds.")

@@ -620,7 +620,17 @@ async def _view(session: AsyncSession, partner: Partner, as_of: dt.date) -> dict
             "qualifying_tier": decision.qualifying.name if decision.qualifying else None,
             "as_of": as_of, "evaluated_on": standing.evaluated_on if standing else None,
             "criteria": values, "pending_demotion": pending,
-            "next_tier": {"name": upward[0].name, "missing": upward[1]} if upward else None}
+            "next_tier": _next_tier(*upward) if upward else None}
+
+
+def _next_tier(tier: evaluate.Tier, gaps: list[evaluate.Shortfall]) -> dict[str, Any]:
+    def value(v: tuple[Decimal, str] | int | bool) -> Any:
+        return _money(*v) if isinstance(v, tuple) else v
+
+    return {"name": tier.name, "missing": [gap.message for gap in gaps],
+            "shortfalls": [{"criterion": gap.criterion, "required": value(gap.required),
+                            "actual": value(gap.actual), "code": gap.code,
+                            "params": gap.params, "message": gap.message} for gap in gaps]}
 
 
 async def history_page(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
