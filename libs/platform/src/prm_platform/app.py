@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import text
 
 from prm_platform import liveness
+from prm_platform.conditional import ConditionalGet
 from prm_platform.credentials import KeyDirectory
 from prm_platform.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from prm_platform.edge import install_edge
@@ -94,6 +95,8 @@ def create_service_app(
     app.state.internal_secret = settings.internal_secret.get_secret_value()
     app.state.oidc = None  # an OidcVerifier once started, if PRM_OIDC_* is set
     install_problem_handlers(app)
+    # Innermost: an ETag on every JSON read, 304 for If-None-Match (after authentication).
+    app.add_middleware(ConditionalGet)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     # Callers reach a service straight (API key checked here, against the service's own key
     # directory) or through the gateway (its signed principal).

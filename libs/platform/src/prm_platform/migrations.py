@@ -24,6 +24,25 @@ from prm_platform.tables import (
 )
 
 OUTBOX_CHANNEL_SUFFIX = "_outbox"
+# Lower-cased in Unicode whatever the database's collation, compatibility-decomposed (full-width
+# and ligature forms to their plain letters) and without combining accents: "Müller", "MULLER"
+# and "ｍｕｌｌｅｒ" fold alike. Immutable, so stored generated columns and indexes may use it.
+SEARCH_DDL = (
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public",
+    "CREATE OR REPLACE FUNCTION prm_fold(value text) RETURNS text "
+    "LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN "
+    "lower(regexp_replace(normalize(value, NFKD), '[\\u0300-\\u036f]', '', 'g') "
+    "COLLATE pg_catalog.pg_c_utf8)",
+)
+
+
+def search_column(table: str, expression: str, column: str = "search_text") -> list[str]:
+    """DDL of a table's searchable text (a stored generated column over ``expression``, folded)
+    and its trigram index, which ``LIKE '%word%'`` conditions use."""
+    return [f"ALTER TABLE {table} ADD COLUMN {column} text "
+            f"GENERATED ALWAYS AS (prm_fold({expression})) STORED",
+            f"CREATE INDEX ix_{table}_{column} ON {table} USING gin "
+            f"({column} public.gin_trgm_ops)"]
 
 
 def outbox_channel(schema: str) -> str:
@@ -101,6 +120,10 @@ PLATFORM_STEPS = (
     PlatformStep("key-directory", lambda _: _create(*_credential_tables()),
                  lambda _: [f"DROP TABLE IF EXISTS {t.name}" for t in _credential_tables()],
                  every_service=False),
+    # Search (prm_platform.listing): the fold both sides of a search go through, and trigram
+    # indexes (pg_trgm, in public: one installation serves every schema of the database).
+    PlatformStep("search", lambda _: list(SEARCH_DDL),
+                 lambda _: ["DROP FUNCTION IF EXISTS prm_fold(text)"]),
 )
 
 

@@ -246,7 +246,7 @@ def start_postgres(data_dir: Path, port: int | None = None, log_file: Path | Non
     if not (data_dir / "PG_VERSION").exists():
         subprocess.run(
             [str(bin_path / "initdb"), "-D", str(data_dir), "-U", PG_USER,
-             "--auth=trust", "--encoding=UTF8", "--no-sync"],
+             "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8", "--no-sync"],
             check=True, capture_output=True, user=user,
         )
     stale = data_dir / "postmaster.pid"

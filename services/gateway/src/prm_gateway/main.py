@@ -17,6 +17,7 @@ from prm_gateway.auth import GatewayAuthentication, KeyCache
 from prm_gateway.config import SCHEMA, Settings
 from prm_gateway.standing.models import PartnerStanding
 from prm_platform.app import operation_id
+from prm_platform.conditional import ConditionalGet
 from prm_platform.credentials import Standings
 from prm_platform.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from prm_platform.edge import install_edge
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None,
     install_problem_handlers(app)
     # Added last = runs first: CORS, then authentication and rate limits refuse a /v1 request
     # before its body is read, then the body size limit.
+    app.add_middleware(ConditionalGet)  # ETags and 304s for its own reads and those it forwards
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     async def authenticate(credential: str):

@@ -1,16 +1,15 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Body, Depends, Path, Query, Response
+from fastapi import Body, Depends, Path, Response
 
 from prm_partners.partners import service
+from prm_partners.partners.listing import DIRECTORY
 from prm_partners.partners.models import Partner
 from prm_partners.partners.schemas import (
     ExternalId,
     PartnerCreate,
     PartnerOut,
-    PartnerStatus,
-    PartnerType,
     PartnerUpdate,
     StatusChange,
 )
@@ -23,9 +22,8 @@ from prm_platform.http import (
     resource_headers,
     service_router,
 )
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
-from prm_platform.types import CountryCode
 
 router = service_router("/v1/partners", "partners")
 
@@ -71,24 +69,16 @@ async def upsert_partner(external_id: Annotated[ExternalId, Path()], body: Partn
 
 
 @router.get("", summary="List partner organisations",
-            description="Ordered by id, cursor-paginated. A partner key sees its own org and, "
-            "for a distributor, the resellers that granted it access.")
-async def list_partners(
-    session: Session,
-    caller: Caller,
-    page: Annotated[PageRequest, Depends(page_request)],
-    status: Annotated[PartnerStatus | None, Query(description="Only this status")] = None,
-    type: Annotated[PartnerType | None, Query(description="Only this partner type")] = None,
-    country: Annotated[CountryCode | None, Query(description="Only this country")] = None,
-    tier: Annotated[str | None, Query(max_length=60, description="Only this tier")] = None,
-    parent_id: Annotated[uuid.UUID | None, Query(
-        description="Only the resellers of this distributor")] = None,
-) -> Page[PartnerOut]:
-    rows = await service.list_page(session, caller, page, status=status, type=type,
-                                   country=country, tier=tier, parent_id=parent_id)
-    items, next_cursor = page.page(rows)
-    return Page[PartnerOut](items=[PartnerOut.model_validate(p) for p in items],
-                            next_cursor=next_cursor)
+            description="The partner directory, in creation order unless sorted; filter by "
+            "status, type, tier, countries based in and served, specialisations and languages; "
+            "search by name or website. A partner key sees its own org and, for a "
+            "distributor, the resellers that granted it access.")
+async def list_partners(session: Session, caller: Caller,
+                        query: Annotated[ListQuery, Depends(DIRECTORY.query)]
+                        ) -> Page[PartnerOut]:
+    rows, next_cursor, total = await service.list_page(session, caller, query)
+    return Page[PartnerOut](items=[PartnerOut.model_validate(p) for p in rows],
+                            next_cursor=next_cursor, total_count=total)
 
 
 @router.get("/{partner_id:uuid}", summary="Get a partner organisation",

@@ -1,7 +1,18 @@
 import datetime as dt
 import uuid
 
-from sqlalchemy import CHAR, TIMESTAMP, Boolean, ForeignKey, Index, Integer, String, text
+from sqlalchemy import (
+    CHAR,
+    TIMESTAMP,
+    Boolean,
+    Computed,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,6 +31,15 @@ class Partner(Base):
               postgresql_where=text("parent_id IS NOT NULL")),
         Index("uq_partners_external_id", "external_id", unique=True,
               postgresql_where=text("external_id IS NOT NULL")),
+        # The list grammar's sorts, change feed, ranges, array filters and search.
+        Index("ix_partners_name_id", "name", "id"),
+        Index("ix_partners_updated_at_id", "updated_at", "id"),
+        Index("ix_partners_created_at", "created_at"),
+        Index("ix_partners_countries_served", "countries_served", postgresql_using="gin"),
+        Index("ix_partners_specialisations", "specialisations", postgresql_using="gin"),
+        Index("ix_partners_languages", "languages", postgresql_using="gin"),
+        Index("ix_partners_search_text", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "public.gin_trgm_ops"}),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -48,3 +68,6 @@ class Partner(Base):
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    # What a name search looks in (prm_platform.listing), kept by PostgreSQL.
+    search_text: Mapped[str] = mapped_column(
+        Text, Computed("prm_fold(name || ' ' || coalesce(website_domain, ''))", persisted=True))

@@ -8,7 +8,6 @@ onboarding plan completed activates the partner) and ``publish`` (an event about
 
 import datetime as dt
 import uuid
-from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,11 +23,12 @@ from prm_events.outbox import publish as publish_event
 from prm_partners.config import EVENT_SOURCE
 from prm_partners.declaration import PARTNERS_READ, PARTNERS_WRITE
 from prm_partners.partners import repository
+from prm_partners.partners.listing import DIRECTORY
 from prm_partners.partners.models import Partner
 from prm_partners.partners.schemas import PartnerCreate, PartnerUpdate
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
-from prm_platform.pagination import PageRequest
+from prm_platform.listing import ListQuery
 from prm_platform.problems import (
     Conflict,
     Forbidden,
@@ -157,15 +157,15 @@ async def get(session: AsyncSession, principal: Principal, partner_id: uuid.UUID
     return partner
 
 
-async def list_page(session: AsyncSession, principal: Principal, page: PageRequest,
-                    **filters: Any) -> list[Partner]:
+async def list_page(session: AsyncSession, principal: Principal, query: ListQuery
+                    ) -> tuple[list[Partner], str | None, int | None]:
     principal.require(PARTNERS_READ)
-    query = select(Partner)
+    visible = select(Partner)
     if principal.is_partner:  # its own org, and the resellers that granted it access
-        query = query.where(or_(Partner.id == principal.partner_id,
-                                (Partner.parent_id == principal.partner_id)
-                                & Partner.parent_access.is_(True)))
-    return await repository.list_page(session, query, page, **filters)
+        visible = visible.where(or_(Partner.id == principal.partner_id,
+                                    (Partner.parent_id == principal.partner_id)
+                                    & Partner.parent_access.is_(True)))
+    return await DIRECTORY.page(session, visible, query)
 
 
 async def update(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
