@@ -23,6 +23,7 @@ from sqlalchemy import (
     delete,
     insert,
     select,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -35,7 +36,7 @@ from prm_platform.migrations import search_column
 from prm_platform.problems import install_problem_handlers
 from prm_platform.security import Principal, PrincipalKind
 from prm_platform.types import QueryDate
-from prm_stack.testing import principal_headers, scratch_schema
+from prm_stack.testing import check_lists_use_indexes, principal_headers, scratch_schema
 
 ITEMS = ("CREATE TABLE items (id uuid PRIMARY KEY, name text NOT NULL, status text NOT NULL, "
          "tags text[] NOT NULL DEFAULT '{}', amount numeric(19, 4) NOT NULL, day date NOT NULL, "
@@ -283,3 +284,26 @@ async def test_reads_carry_an_etag_and_if_none_match_answers_304(world):
     changed = await client.get("/items", headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["etag"] != etag
     assert len(changed.json()["items"]) == 2
+
+
+INDEXES = ("CREATE INDEX ON items (status, id)", "CREATE INDEX ON items USING gin (tags)",
+           "CREATE INDEX ON items (amount, id)", "CREATE INDEX ON items (day, id)",
+           "CREATE INDEX ON items (updated_at, id)", "CREATE INDEX ON items (name, id)")
+
+
+async def test_the_index_check_finds_what_no_index_serves_and_passes_once_indexed(world):
+    engine, client = world
+    app = client._transport.app
+    with pytest.raises(AssertionError, match="status is not served by an index"):
+        await check_lists_use_indexes(app, engine)
+    async with engine.begin() as connection:
+        for statement in INDEXES[:-1]:
+            await connection.execute(text(statement))
+    with pytest.raises(AssertionError, match="sort=name sorts rows an index should give"):
+        await check_lists_use_indexes(app, engine)
+    async with engine.begin() as connection:
+        await connection.execute(text(INDEXES[-1]))
+    checked = await check_lists_use_indexes(app, engine)
+    assert checked["/items"] == ["id", "status", "tags", "amount[gte]", "day[gte]",
+                                 "updated_at[gte]", "updated_since", "q", "sort=created_at",
+                                 "sort=name", "sort=amount", "sort=day", "sort=updated_at"]

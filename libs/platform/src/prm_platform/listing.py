@@ -269,6 +269,7 @@ class Listing:
             return self.parse(given)
 
         list_query.__signature__ = inspect.Signature(parameters, return_annotation=ListQuery)  # type: ignore[attr-defined]
+        list_query.listing = self  # type: ignore[attr-defined]  # found by the grammar tests
         return list_query
 
     def parse(self, given: Mapping[str, Any]) -> ListQuery:

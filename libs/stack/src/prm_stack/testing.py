@@ -342,3 +342,105 @@ class Issuer:
         key: Any = self.rsa if alg == "RS256" else self.ec
         return jwt.encode(body, key, algorithm=alg,
                           headers={"kid": kid or ("rsa-1" if alg == "RS256" else "ec-1")})
+
+
+# -- the list grammar (prm_platform.listing) ---------------------------------------------------
+
+def list_routes(app: FastAPI) -> dict[str, Any]:
+    """Path -> ``Listing`` of every list operation of ``app``. A GET answering a page that does
+    not declare its grammar with a Listing, or answering a bare JSON array, fails: every list
+    speaks the one grammar in the one envelope."""
+    import typing
+
+    from prm_platform.listing import Page
+
+    found: dict[str, Any] = {}
+    for (method, path), route in sorted(_api_routes(app).items()):
+        if method != "GET" or route.response_model is None:
+            continue
+        model = route.response_model
+        assert typing.get_origin(model) not in (list, tuple), (
+            f"GET {path} answers a bare array: lists answer {{items, next_cursor}}")
+        fields = getattr(model, "model_fields", {})
+        if "items" not in fields or "next_cursor" not in fields:
+            continue
+        assert issubclass(model, Page), f"GET {path} answers a page that is not listing.Page"
+        listings = [getattr(d.call, "listing", None) for d in route.dependant.dependencies]
+        listings = [listing for listing in listings if listing is not None]
+        assert len(listings) == 1, f"GET {path} declares no list grammar (prm_platform.listing)"
+        found[path] = listings[0]
+    return found
+
+
+def _sample(column: Any) -> Any:
+    import datetime as dt
+    from decimal import Decimal
+
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    if isinstance(column.type, ARRAY):  # an element: the filter overlaps the array with it
+        return "x"
+    python_type = column.type.python_type
+    samples = {str: "x", uuid.UUID: uuid.UUID(int=1), dt.date: dt.date(2027, 1, 1),
+               dt.datetime: dt.datetime(2027, 1, 1, tzinfo=dt.UTC), Decimal: Decimal(1),
+               int: 1, bool: True}
+    return samples[python_type]
+
+
+async def _plan(connection: AsyncConnection, statement: Any) -> str:
+    compiled = statement.compile(dialect=connection.dialect)
+    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    result = await connection.exec_driver_sql(f"EXPLAIN {compiled}", params)
+    return "\n".join(row[0] for row in result)
+
+
+async def check_lists_use_indexes(app: FastAPI, engine: AsyncEngine) -> dict[str, list[str]]:
+    """Every declared filter, range, sort, search and change feed of every list of ``app``
+    served by an index: EXPLAIN with sequential scans (and, for sorts, sorting) priced out, as
+    the planner prices them on a table large enough that scanning it all would cost more. A
+    filter must appear in an index or recheck condition (a scan of another index that filters
+    row by row does not count), a sort must come out of an index without a Sort step. Answers
+    what was checked, per path."""
+    import dataclasses
+
+    from sqlalchemy import select, text
+
+    from prm_platform.listing import ListQuery
+
+    checked: dict[str, list[str]] = {}
+    async with engine.connect() as connection:
+        await connection.execute(text("SET enable_seqscan = off"))
+        for path, listing in list_routes(app).items():
+            table = listing.id_column.table
+            base = select(table)
+            done = checked.setdefault(path, [])
+            cases: list[tuple[str, ListQuery, Any]] = []
+            for name, part in listing.filters.items():
+                cases.append((name, ListQuery(filters={name: [_sample(part.column)]}),
+                              part.column))
+            for name, bounded in listing.ranges.items():
+                cases.append((f"{name}[gte]", ListQuery(ranges={(name, "gte"): _sample(
+                    bounded.column)}), bounded.column))
+            if listing.updated is not None:
+                since = ListQuery(updated_since=_sample(listing.updated))
+                cases.append(("updated_since", since, listing.updated))
+            if listing.search is not None:
+                cases.append(("q", ListQuery(words=("globex",)), listing.search))
+            for name, query, column in cases:
+                plan = await _plan(connection, base.where(*listing.where(query)))
+                conditions = [line for line in plan.splitlines()
+                              if "Index Cond" in line or "Recheck Cond" in line]
+                assert any(column.name in line for line in conditions), (
+                    f"GET {path}: {name} is not served by an index:\n{plan}")
+                done.append(name)
+            await connection.execute(text("SET enable_sort = off"))
+            for name in listing.sorts:
+                for descending in (False, True):
+                    query = dataclasses.replace(ListQuery(sort=((name, descending),)), limit=10)
+                    plan = await _plan(connection, listing.apply(base, query))
+                    assert not re.search(r"(^|->\s*)Sort\b", plan, re.M), (
+                        f"GET {path}: sort={'-' if descending else ''}{name} sorts rows an "
+                        f"index should give in order:\n{plan}")
+                done.append(f"sort={name}")
+            await connection.execute(text("SET enable_sort = on"))
+    return checked
