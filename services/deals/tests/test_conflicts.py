@@ -61,6 +61,9 @@ async def test_a_later_partner_registering_the_same_customer_is_rejected_with_re
     assert later["protected_until"] is None
     assert later["decision"]["reason"].startswith("another partner registered this customer "
                                                   "first, on ")
+    assert later["decision"]["code"] == "registered_first"
+    assert later["decision"]["params"] == {
+        "registered_on": first["created_at"][:10], "protected_until": first["protected_until"]}
     [conflict] = later["conflicts"]
     key = name.lower()
     assert conflict == {
@@ -68,6 +71,13 @@ async def test_a_later_partner_registering_the_same_customer_is_rejected_with_re
         "reasons": [f"same registrable domain: {slug}.example",
                     f'name match 1.00 after normalisation (same name): "{key}" = "{key}"',
                     "same country: US"],
+        "reason_codes": [
+            {"code": "same_domain", "params": {"domain": f"{slug}.example"},
+             "text": f"same registrable domain: {slug}.example"},
+            {"code": "name_match", "params": {"score": 1.0, "method": "same_name", "name": key,
+                                              "matched": key},
+             "text": f'name match 1.00 after normalisation (same name): "{key}" = "{key}"'},
+            {"code": "same_country", "params": {"country": "US"}, "text": "same country: US"}],
         # a partner learns that the customer is taken, not by whom
         "id": None, "partner_id": None, "customer_name": None, "status": "submitted",
         "registered_at": conflict["registered_at"],
@@ -165,9 +175,12 @@ async def test_direct_accounts_and_aliases_are_channel_conflicts(
     assert by_alias["conflicts"] == [{
         "kind": "direct_account", "score": 1.0,
         "reasons": ["the customer is a named account of the vendor"],
+        "reason_codes": [{"code": "named_account", "params": {},
+                          "text": "the customer is a named account of the vendor"}],
         "same_partner": None, "id": None, "partner_id": None, "customer_name": None,
         "status": None, "registered_at": None, "protected_until": None, "owner": None}]
     assert by_alias["decision"]["reason"].startswith("the customer is a named account")
+    assert by_alias["decision"]["code"] == "named_account_review"
 
     # The vendor's dry run names the account, its owner and how it matched.
     check = (await client.post("/v1/deals/conflict-check", headers=accounts_admin, json={
@@ -176,6 +189,8 @@ async def test_direct_accounts_and_aliases_are_channel_conflicts(
     [found] = check["conflicts"]
     assert found["id"] == account["id"] and found["owner"] == "jane@vendor.example"
     assert found["reasons"][0].startswith("alias match 1.00")
+    assert found["reason_codes"][0]["code"] == "alias_match"
+    assert found["reason_codes"][0]["params"]["score"] == 1.0
     assert check["decision"]["outcome"] == "in_review"
 
     # Removing the alias removes the conflict.

@@ -47,7 +47,8 @@ async def test_active_partner_registers_a_deal_and_its_event(client, list_partne
     deal = response.json()
     assert deal["partner_id"] == str(partner_id)  # a partner key's own org by default
     assert deal["status"] == "submitted" and deal["version"] == 1
-    assert deal["decision"] == {"outcome": "submitted", "reason": None, "rule": None}
+    assert deal["decision"] == {"outcome": "submitted", "reason": None, "code": "no_conflict",
+                                "params": {}, "rule": None}
     assert deal["conflicts"] == []
     assert deal["protected_until"] == (dt.date.today() + dt.timedelta(days=90)).isoformat()
     assert deal["customer"] == {**customer, "address": {

@@ -127,6 +127,12 @@ async def test_the_dry_run_says_which_rule_would_fire_and_why_others_did_not(
     traced = [(t["name"], t["fired"]) for t in run["rules"]]
     assert traced[:2] == [("Platinum only", False), ("Renewals of EDGE", True)]
     assert run["rules"][0]["failed"] == ["partner tier Gold is not one of Platinum"]
+    assert run["rules"][0]["failed_codes"] == [{
+        "code": "not_one_of", "text": "partner tier Gold is not one of Platinum",
+        "params": {"condition": "partner_tiers", "value": "Gold", "allowed": ["Platinum"]}}]
+    assert run["decision"]["code"] == "engagement_rule_reason"
+    assert run["decision"]["params"] == {"rule": "Renewals of EDGE",
+                                         "reason": "Renewals go to the renewals desk."}
     # Nothing was registered.
     listed = (await client.get(f"/v1/deals?partner_id={partner_id}", headers=vendor)).json()
     assert listed["items"] == []
@@ -155,11 +161,18 @@ def test_conditions_read_as_words():
     facts = Facts(partner_tier=None, partner_type="msp", country="DE", deal_type="new",
                   skus=frozenset({"A"}), amount=__import__("decimal").Decimal("10"),
                   currency="EUR", private_offer=False)
-    assert unmet({"amount_at_least": {"amount": "5", "currency": "USD"},
-                  "partner_tiers": ["Gold"], "conflict": "any"}, facts, []) == [
+    failed = unmet({"amount_at_least": {"amount": "5", "currency": "USD"},
+                    "partner_tiers": ["Gold"], "conflict": "any"}, facts, [])
+    assert [f.text for f in failed] == [
         "partner tier none is not one of Gold",
         "the deal is in EUR, the bound in USD",
         "conflict is not any",
+    ]
+    assert [(f.code, f.params) for f in failed] == [
+        ("not_one_of", {"condition": "partner_tiers", "value": None, "allowed": ["Gold"]}),
+        ("bound_in_other_currency", {"condition": "amount_at_least", "currency": "EUR",
+                                     "bound_currency": "USD"}),
+        ("conflict_not", {"wanted": "any"}),
     ]
 
 

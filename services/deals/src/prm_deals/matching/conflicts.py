@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from prm_deals.matching.normalise import blocks, domain_key, name_key
 from prm_deals.matching.score import Customer, compare
+from prm_deals.reasons import Reason
 
 OPEN_STATUSES = ("submitted", "in_review", "approved")
 # A score from here up is the same customer beyond reasonable doubt: first come, first served.
@@ -38,7 +39,7 @@ class Conflict:
     kind: str  # "registration" or "direct_account"
     id: uuid.UUID
     score: float
-    reasons: list[str]
+    reasons: list[Reason]
     customer_name: str
     partner_id: uuid.UUID | None = None
     status: str | None = None
@@ -48,7 +49,9 @@ class Conflict:
 
     def as_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "id": str(self.id), "score": self.score,
-                "reasons": self.reasons, "customer_name": self.customer_name,
+                "reasons": [r.text for r in self.reasons],
+                "reason_codes": [r.as_json() for r in self.reasons],
+                "customer_name": self.customer_name,
                 "partner_id": None if self.partner_id is None else str(self.partner_id),
                 "status": self.status,
                 "registered_at": None if self.registered_at is None
@@ -156,7 +159,7 @@ async def find_many(connection: AsyncConnection | AsyncSession, customers: list[
         match = compare(new, Customer(name_key_, domain_key_, country))
         if match.conflict:
             found[i - 1].append(Conflict(
-                kind="registration", id=id_, score=match.score, reasons=match.reasons,
+                kind="registration", id=id_, score=match.score, reasons=match.details,
                 customer_name=name, partner_id=partner_id, status=status,
                 registered_at=created_at, protected_until=protected_until))
     for row in await driver.fetch(_ACCOUNTS, *args):
@@ -168,7 +171,7 @@ async def find_many(connection: AsyncConnection | AsyncSession, customers: list[
                         alias_names=tuple(row["alias_keys"] or ()))
         if match.conflict:
             found[row["i"] - 1].append(Conflict(
-                kind="direct_account", id=row["id"], score=match.score, reasons=match.reasons,
+                kind="direct_account", id=row["id"], score=match.score, reasons=match.details,
                 customer_name=row["name"], owner=row["owner"]))
     for conflicts in found:
         conflicts.sort(key=lambda c: (-c.score, c.kind, str(c.id)))

@@ -18,6 +18,7 @@ from rapidfuzz.distance import OSA
 
 from prm_deals.matching.normalise import compact, sound_key
 from prm_deals.matching.normalise import distinctive as _distinctive
+from prm_deals.reasons import Reason, reason
 
 # A score at or above this is a conflict (0..1).
 CONFLICT_THRESHOLD = 0.85
@@ -41,11 +42,15 @@ class Customer:
 @dataclass
 class Match:
     score: float
-    reasons: list[str] = field(default_factory=list)
+    details: list[Reason] = field(default_factory=list)  # each with its code and params
 
     @property
     def conflict(self) -> bool:
         return self.score >= CONFLICT_THRESHOLD
+
+    @property
+    def reasons(self) -> list[str]:
+        return [r.text for r in self.details]
 
 
 def _word_similarity(a: str, b: str, a_sorted: str, b_sorted: str) -> float:
@@ -104,22 +109,22 @@ def _acronym_of(short: list[str], long: list[str]) -> bool:
 
 
 def name_similarity(a: str, b: str) -> tuple[float, str]:
-    """0..1 and how it was reached, for two name keys."""
+    """0..1 and how it was reached (a key of ``reasons.NAME_METHODS``), for two name keys."""
     if not a or not b:
-        return 0.0, "no name to compare"
+        return 0.0, "no_name"
     if a == b:
-        return 1.0, "same name"
+        return 1.0, "same_name"
     na, nb = _name(a), _name(b)
     if na.compact == nb.compact:
-        return 0.98, "same name but for spacing"
+        return 0.98, "same_name_but_spacing"
     ta, tb = na.tokens, nb.tokens
     da, db = na.distinctive, nb.distinctive
     if da and db and na.distinctive_compact == nb.distinctive_compact:
         ga, gb = na.common, nb.common
         if ga <= gb or gb <= ga:  # "Sony" / "Sony Group", not "Bank of China" / "China Bank"
-            return 0.95, "same distinctive words"
+            return 0.95, "same_distinctive_words"
     if na.sound == nb.sound:
-        return 0.93, "same name as pronounced"
+        return 0.93, "same_pronunciation"
     whole = max(fuzz.ratio(a, b), fuzz.token_sort_ratio(a, b)) / 100
     if da and db:
         # The words that set the companies apart must agree, not only the shared ones.
@@ -127,16 +132,16 @@ def name_similarity(a: str, b: str) -> tuple[float, str]:
             _word_similarity(na.words, nb.words, na.words_sorted, nb.words_sorted),
             _word_similarity(na.words_sound, nb.words_sound, na.words_sound_sorted,
                              nb.words_sound_sorted))
-        score, how = min(whole, distinct), "similar names"
+        score, how = min(whole, distinct), "similar_names"
     else:
         # Only common words on one side: weak evidence at best.
-        score, how = whole * 0.9, "similar common words"
+        score, how = whole * 0.9, "similar_common_words"
     shorter, longer = (ta, tb) if len(ta) <= len(tb) else (tb, ta)
     if score < CONTAINED_SCORE and longer[:len(shorter)] == shorter \
             and any(len(t) >= 3 for t in _distinctive(shorter)):
-        return CONTAINED_SCORE, "one name begins with the other"
+        return CONTAINED_SCORE, "begins_with_other"
     if score < ACRONYM_SCORE and _acronym_of(shorter, longer):
-        return ACRONYM_SCORE, "initials of the other's words"
+        return ACRONYM_SCORE, "initials"
     return score, how
 
 
@@ -144,11 +149,11 @@ def compare(new: Customer, known: Customer, *, known_names: tuple[str, ...] = ()
             alias_names: tuple[str, ...] = ()) -> Match:
     """How alike ``new`` is to ``known``. ``known_names`` are more name keys of ``known``;
     ``alias_names`` its aliases (a direct account's ``BMW`` for ``Bayerische Motoren Werke``)."""
-    reasons: list[str] = []
+    reasons: list[Reason] = []
     domain_score = 0.0
     if new.domain_key and new.domain_key == known.domain_key:
         domain_score = 1.0
-        reasons.append(f"same registrable domain: {new.domain_key}")
+        reasons.append(reason("same_domain", domain=new.domain_key))
     best, how, matched, via_alias = 0.0, "", known.name_key, False
     for candidate, alias in ([(known.name_key, False)] + [(n, False) for n in known_names]
                              + [(n, True) for n in alias_names]):
@@ -156,13 +161,14 @@ def compare(new: Customer, known: Customer, *, known_names: tuple[str, ...] = ()
         if score > best:
             best, how, matched, via_alias = score, reached, candidate, alias
     if best > 0:
-        word = "alias match" if via_alias else "name match"
-        reasons.append(f'{word} {best:.2f} after normalisation ({how}): '
-                       f'"{new.name_key}" = "{matched}"')
+        reasons.append(reason("alias_match" if via_alias else "name_match",
+                              score=round(best, 2), method=how, name=new.name_key,
+                              matched=matched))
     if new.country != known.country:
         best *= OTHER_COUNTRY_FACTOR
-        reasons.append(f"different country: {new.country} / {known.country}")
+        reasons.append(reason("different_country", country=new.country,
+                              other_country=known.country))
     else:
-        reasons.append(f"same country: {new.country}")
+        reasons.append(reason("same_country", country=new.country))
     score = round(max(domain_score, best), 2)
-    return Match(score=score, reasons=reasons)
+    return Match(score=score, details=reasons)

@@ -29,6 +29,7 @@ from prm_deals.config import EVENT_SOURCE
 from prm_deals.declaration import DEALS_WRITE
 from prm_deals.matching import conflicts
 from prm_deals.matching.score import Customer, compare
+from prm_deals.reasons import reason
 from prm_deals.registrations import service
 from prm_deals.registrations.models import AnyDeal, Deal
 from prm_deals.registrations.schemas import DealOut, DealRegistration
@@ -269,7 +270,7 @@ def _in_batch(customer: Customer, partner_id: uuid.UUID,
             if match.conflict:
                 found.append((index, conflicts.Conflict(
                     kind="registration", id=deal.id, score=match.score,
-                    reasons=[*match.reasons, f"registered earlier in this batch (item {index})"],
+                    reasons=[*match.details, reason("earlier_in_batch", item=index)],
                     customer_name=deal.customer_name, partner_id=deal.partner_id,
                     status=deal.status, registered_at=deal.created_at,
                     protected_until=deal.protected_until)))

@@ -15,13 +15,15 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import prm_contracts as contracts
+from prm_deals import reasons
 from prm_deals.config import EVENT_SOURCE
 from prm_deals.declaration import DEALS_WRITE
 from prm_deals.matching import conflicts
+from prm_deals.reasons import Reason
 from prm_deals.registrations import service
 from prm_deals.registrations.models import Deal, DealActivity
 from prm_deals.rules import service as engagement
-from prm_deals.rules.evaluate import Facts, unmet
+from prm_deals.rules.evaluate import Facts, rule_reason, unmet
 from prm_events import outbox
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
@@ -155,7 +157,8 @@ async def act(session: AsyncSession, principal: Principal, deal_id: uuid.UUID, a
 def _stored_conflicts(deal: Deal) -> list[conflicts.Conflict]:
     """The conflicts found at registration that were not the partner's own."""
     return [conflicts.Conflict(kind=c["kind"], id=uuid.UUID(c["id"]), score=c["score"],
-                               reasons=c["reasons"], customer_name=c["customer_name"])
+                               reasons=[Reason(**r) for r in reasons.conflict_reasons(c)],
+                               customer_name=c["customer_name"])
             for c in deal.conflicts
             if c["kind"] == "direct_account" or c.get("partner_id") != str(deal.partner_id)]
 
@@ -177,7 +180,7 @@ async def _extension_granted(session: AsyncSession, principal: Principal, deal: 
     for rule in rules:
         if unmet(rule["conditions"], facts, others):
             continue
-        why = rule["reason"] or f"rule of engagement: {rule['name']}"
+        why = rule_reason(rule).text
         if rule["outcome"] == "reject":
             raise InvalidTransition(f"the extension is refused: {why}",
                                     current_status=deal.status)

@@ -1,7 +1,7 @@
 import datetime as dt
 import uuid
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -14,6 +14,7 @@ from pydantic import (
     model_validator,
 )
 
+from prm_deals import reasons
 from prm_deals.registrations.models import AnyDeal
 from prm_platform.money import Money
 from prm_platform.security import Principal
@@ -165,6 +166,42 @@ class CustomerCheck(BaseModel):
     customer: Customer
 
 
+def _codes(where: str) -> Any:
+    return Literal[tuple(c for c, known in reasons.CODES.items() if known.where == where)]
+
+
+# The catalogue's codes of each kind, as enums of the contract.
+if TYPE_CHECKING:
+    ConflictCode = str
+    DecisionCode = str
+    ConditionCode = str
+else:
+    ConflictCode = _codes("conflict")
+    DecisionCode = _codes("decision")
+    ConditionCode = _codes("rule_trace")
+_STABLE = "Stable: never renamed nor given another meaning (docs/deal-registration.md)."
+_PARAMS = "The values the reason names, by name (each code has its own; amounts and dates as " \
+    "strings)."
+
+
+class ConflictReason(BaseModel):
+    """A conflict's reason as a stable code with its params, beside its English text: a portal
+    translates the code and fills in the params."""
+
+    code: ConflictCode = Field(description=_STABLE)
+    params: dict[str, Any] = Field(description=_PARAMS)
+    text: str = Field(description="The reason in English, as in `reasons`.")
+
+
+class ConditionReason(BaseModel):
+    """A condition of a rule that did not hold, as a stable code with its params, beside its
+    English text."""
+
+    code: ConditionCode = Field(description=_STABLE)
+    params: dict[str, Any] = Field(description=_PARAMS)
+    text: str = Field(description="The condition in English, as in `failed`.")
+
+
 class ConflictOut(BaseModel):
     """A registration or direct account the customer conflicts with. Partner keys see another
     partner's registration without its id, partner or customer record, and a direct account
@@ -176,6 +213,11 @@ class ConflictOut(BaseModel):
         "same registrable domain: acme.example",
         'name match 1.00 after normalisation (same name): "acme" = "acme"',
         "same country: US"]])
+    reason_codes: list[ConflictReason] = Field(
+        default_factory=list, description="The same reasons in the same order, each as a "
+        "stable code with its params, for portals that translate them.",
+        examples=[[{"code": "same_domain", "params": {"domain": "acme.example"},
+                    "text": "same registrable domain: acme.example"}]])
     same_partner: bool | None = Field(
         default=None, description="A registration by the same partner org (not a conflict that "
         "decides anything: a partner may register several deals of one customer).")
@@ -192,10 +234,12 @@ class ConflictOut(BaseModel):
     def seen_by(cls, stored: dict[str, Any], viewer: Principal,
                 registering: uuid.UUID | None) -> "ConflictOut":
         """One stored conflict as ``viewer`` may see it, for a deal of ``registering``."""
+        stored = {**stored, "reason_codes": reasons.conflict_reasons(stored)}
         if stored["kind"] == "direct_account":
             if viewer.is_partner:
-                return cls(kind="direct_account", score=stored["score"],
-                           reasons=["the customer is a named account of the vendor"])
+                named = reasons.reason("named_account")
+                return cls(kind="direct_account", score=stored["score"], reasons=[named.text],
+                           reason_codes=[ConflictReason.model_validate(named.as_json())])
             return cls.model_validate(stored)
         same = stored["partner_id"] == str(registering)
         shown = cls.model_validate({**stored, "same_partner": same})
@@ -214,6 +258,13 @@ class RuleRef(BaseModel):
 class Decision(BaseModel):
     outcome: DealStatus = Field(description="The status the registration was given.")
     reason: str | None = Field(default=None, description="Why, when it is not `submitted`.")
+    code: DecisionCode = Field(description="Why, as a stable code for portals that translate "
+                               "it (`no_conflict` when `submitted`). " + _STABLE,
+                                 examples=["registered_first"])
+    params: dict[str, Any] = Field(default_factory=dict, description="The values the code "
+                                   "names (amounts and dates as strings).",
+                                   examples=[{"registered_on": "2026-11-02",
+                                              "protected_until": "2027-01-31"}])
     rule: RuleRef | None = Field(default=None, description="The rule of engagement that "
                                  "decided, at the version it had then; none when no rule "
                                  "fired (first come, first served, or the default).")
@@ -240,7 +291,8 @@ class DealOut(BaseModel):
             "expected_close_date": "2027-03-31",
             "notes": "Renewal of 120 seats, competitive against a direct offer.",
             "status": "submitted", "protected_until": "2027-02-20",
-            "conflicts": [], "decision": {"outcome": "submitted", "reason": None},
+            "conflicts": [], "decision": {"outcome": "submitted", "reason": None,
+                                          "code": "no_conflict", "params": {}},
             "version": 1,
             "created_at": "2026-11-22T09:30:00Z", "updated_at": "2026-11-22T09:30:00Z",
         }]},
@@ -299,7 +351,8 @@ class DealOut(BaseModel):
             extension_requested_at=deal.extension_requested_at,
             account_executive=deal.account_executive,
             conflicts=[ConflictOut.seen_by(c, viewer, deal.partner_id) for c in deal.conflicts],
-            decision=Decision.model_validate(deal.decision) if deal.decision else None,
+            decision=Decision.model_validate(reasons.decision_of(deal.decision))
+            if deal.decision else None,
             version=deal.version, created_at=deal.created_at, updated_at=deal.updated_at,
         )
 

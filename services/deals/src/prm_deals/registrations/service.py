@@ -323,7 +323,7 @@ async def check(connection: AsyncConnection, principal: Principal, data: Custome
     decided = decide(partner_id, found)
     return ConflictReport(
         conflicts=[ConflictOut.seen_by(c.as_json(), principal, partner_id) for c in found],
-        decision=Decision(outcome=decided.status, reason=decided.reason))
+        decision=Decision.model_validate(decided.record()))
 
 
 async def get(session: AsyncSession, principal: Principal, deal_id: uuid.UUID, *,

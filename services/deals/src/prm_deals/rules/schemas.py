@@ -13,7 +13,7 @@ from pydantic import (
     model_validator,
 )
 
-from prm_deals.registrations.schemas import DealRegistration, DealType, ShortText
+from prm_deals.registrations.schemas import ConditionReason, DealRegistration, DealType, ShortText
 from prm_platform.money import Money
 from prm_platform.types import CountryCode
 
@@ -141,3 +141,6 @@ class RuleTrace(BaseModel):
     version: int
     fired: bool
     failed: list[str] = Field(description="The conditions that did not hold, in words.")
+    failed_codes: list[ConditionReason] = Field(
+        default_factory=list, description="The same conditions in the same order, each as a "
+        "stable code with its params, for portals that translate them.")
