@@ -33,6 +33,7 @@ class Org:
     accrual: dict  # a rebate accrued on a won deal
     spiff_accrual: dict  # a SPIFF accrued on the same deal
     batch: dict  # a draft payout batch of both
+    upload: dict  # a proof file uploaded, in no claim
 
 
 @pytest.fixture
@@ -77,9 +78,12 @@ async def orgs(app, client, vendor, list_partner, as_partner) -> tuple[Org, Org]
             "partner_id": str(partner_id), "currency": "EUR", "period_from": "2025-01-01",
             "period_to": _TODAY})
         assert batch.status_code == 201, batch.text
+        upload = await client.post("/v1/mdf/proofs", headers=headers, files={
+            "file": ("p.pdf", b"%PDF-1.4", "application/pdf")})
+        assert upload.status_code == 201, upload.text
         found.append(Org(str(partner_id), headers, allocation, request, claim.json(),
                          open_request, functools.partial(as_partner, partner_id), accrual,
-                         spiff_accrual, batch.json()))
+                         spiff_accrual, batch.json(), upload.json()))
     return found[0], found[1]
 
 
@@ -102,6 +106,7 @@ def hidden(method: str, path: str, body: dict | None = None):
             return path.format(allocation_id=org.allocation["id"],
                                request_id=org.request["id"], claim_id=a.claim["id"],
                                proof_id=a.claim["proofs"][0]["id"],
+                               upload_id=org.upload["id"],
                                accrual_id=org.accrual["id"],
                                spiff_accrual_id=org.spiff_accrual["id"],
                                batch_id=org.batch["id"])
@@ -135,6 +140,12 @@ async def claim_another_orgs_request(client, a: Org, b: Org) -> None:
     response = await client.post("/v1/mdf/claims", headers=b.headers, json={
         "request_id": a.request["id"], "amount": {"amount": "1.00", "currency": "EUR"},
         "description": "x", "proofs": [_PROOF]})
+    assert response.status_code == 404 and response.json()["type"] == "/problems/not-found"
+
+
+async def upload_for_another_org(client, a: Org, b: Org) -> None:
+    response = await client.post("/v1/mdf/proofs", headers=b.headers, data={
+        "partner_id": a.partner_id}, files={"file": ("p.pdf", b"%PDF-1.4", "application/pdf")})
     assert response.status_code == 404 and response.json()["type"] == "/problems/not-found"
 
 
@@ -178,6 +189,10 @@ CASES = {
     ("POST", "/v1/mdf/requests/{request_id}/request-changes"): vendor_only(
         "POST", "/v1/mdf/requests/{request_id}/request-changes", {"reason": "no"}),
     ("POST", "/v1/mdf/claims"): claim_another_orgs_request,
+    ("POST", "/v1/mdf/proofs"): upload_for_another_org,
+    ("GET", "/v1/mdf/proofs/{proof_id}"): hidden("GET", "/v1/mdf/proofs/{upload_id}"),
+    ("GET", "/v1/mdf/proofs/{proof_id}/content"): hidden(
+        "GET", "/v1/mdf/proofs/{upload_id}/content"),
     ("GET", "/v1/mdf/claims"): listing("/v1/mdf/claims", "claim"),
     ("GET", "/v1/mdf/claims/{claim_id}"): hidden("GET", "/v1/mdf/claims/{claim_id}"),
     ("GET", "/v1/mdf/claims/{claim_id}/proofs/{proof_id}"): hidden(

@@ -1,7 +1,8 @@
 """Proof files in an S3-compatible store, against a real local S3 server (moto's, started as a
 process on a free port): upload, download byte for byte, the SHA-256 checked as the file
 streams, the limits, the store going down (503 with Retry-After, never a 500), the sweep of
-objects a failed claim left behind. The PostgreSQL default is covered by test_mdf.py."""
+objects a failed claim left behind, files uploaded on their own and expired. The PostgreSQL
+default is covered by test_mdf.py and test_proof_uploads.py."""
 
 import asyncio
 import base64
@@ -34,6 +35,7 @@ from prm_incentives.mdf.proofs import (
     sweep_orphans,
     verified,
 )
+from prm_incentives.mdf.service import expire_proof_uploads
 from prm_stack.testing import rolled_back_client
 
 from .conftest import project_partner
@@ -426,3 +428,47 @@ def test_settings_of_the_store():
     # A bucket configured while writing to PostgreSQL again: its files stay readable, and
     # its orphans are still swept.
     assert len(proof_jobs(Settings(proof_s3_bucket="b"))) == 1
+
+
+async def test_uploads_on_their_own_go_to_the_bucket_and_expire(s3_url, prefix, engine, vendor,
+                                                                as_partner):
+    async with app_client(s3_settings(s3_url, prefix), engine) as (app, client):
+        partner = await new_partner(app)
+        partner_headers = as_partner(partner)
+        fund_request = await approved_request(client, vendor, partner_headers, partner)
+        made = []
+        for name, media_type, content in (("booth.png", "image/png", PHOTO),
+                                          ("attendees.pdf", "application/pdf", PDF)):
+            answer = await client.post("/v1/mdf/proofs", headers=partner_headers,
+                                       files={"file": (name, content, media_type)})
+            assert answer.status_code == 201, answer.text
+            made.append(answer.json())
+        assert await objects_under(s3_url, prefix) == {
+            f"{prefix}{KEY_FOLDER}{upload['id']}": content
+            for upload, content in zip(made, (PHOTO, PDF), strict=True)}
+        row = (await client.connection.execute(text(
+            "SELECT store, content FROM mdf_proof_files WHERE id = :id"),
+            {"id": made[0]["id"]})).one()
+        assert (row.store, row.content) == ("s3", None)
+
+        # The photo is claimed and downloads intact; the PDF is never claimed.
+        claimed = await client.post("/v1/mdf/claims", headers=partner_headers, json={
+            "request_id": fund_request["id"], "amount": {"amount": "1500.00", "currency": "EUR"},
+            "description": "Webinar held.", "proof_ids": [made[0]["id"]]})
+        assert claimed.status_code == 201, claimed.text
+        download = await client.get(f"/v1/mdf/claims/{claimed.json()['id']}/proofs/"
+                                    f"{made[0]['id']}", headers=partner_headers)
+        assert download.status_code == 200 and download.content == PHOTO
+
+        # A day and more later the PDF expires: its row goes, then the sweep takes its object.
+        await client.connection.execute(text(
+            "UPDATE mdf_proof_files SET created_at = now() - interval '25 hours' "
+            "WHERE id = ANY(CAST(:ids AS uuid[]))"), {"ids": [m["id"] for m in made]})
+        stores = app.state.proof_stores
+        async with AsyncSession(bind=client.connection) as session:
+            assert await expire_proof_uploads(session, dt.timedelta(hours=24)) == 1
+            # The sweep looks at objects by the time in their ids; these are seconds old.
+            assert await sweep_orphans(session, store=stores.s3, grace=dt.timedelta(0),
+                                       lookback=dt.timedelta(days=2)) == 1
+        assert set(await objects_under(s3_url, prefix)) == {
+            f"{prefix}{KEY_FOLDER}{made[0]['id']}"}

@@ -64,6 +64,17 @@ class Claim:
     owner: uuid.UUID
 
 
+_BOUNDARY = re.compile(r'(?:^|;)\s*boundary\s*=\s*(?:"([^"]+)"|([^\s;]+))', re.IGNORECASE)
+
+
+def _multipart_boundary(content_type: str | None) -> bytes | None:
+    media_type, _, parameters = (content_type or "").partition(";")
+    if media_type.strip().lower() != "multipart/form-data":
+        return None
+    found = _BOUNDARY.search(parameters)
+    return (found[1] or found[2]).encode("latin-1") if found else None
+
+
 def _fingerprint(request: Request, body: bytes) -> str:
     digest = hashlib.sha256()
     digest.update(request.method.encode())
@@ -72,6 +83,16 @@ def _fingerprint(request: Request, body: bytes) -> str:
     digest.update(b"?")
     digest.update(request.url.query.encode())
     digest.update(b"\n")
+    boundary = _multipart_boundary(request.headers.get("content-type"))
+    if boundary:
+        # A client draws a new boundary for each multipart body, a retry's too: the same
+        # parts between other boundaries are the same request. The parts are hashed with
+        # their lengths, so that no two other bodies can run together into one.
+        digest.update(b"multipart/form-data\n")
+        for segment in body.split(b"--" + boundary):
+            digest.update(len(segment).to_bytes(8, "big"))
+            digest.update(segment)
+        return digest.hexdigest()
     try:  # the same JSON document with other whitespace or key order is the same request
         digest.update(orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS))
     except (orjson.JSONDecodeError, orjson.JSONEncodeError):

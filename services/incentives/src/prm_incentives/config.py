@@ -3,6 +3,7 @@ from typing import Literal, Self
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from prm_incentives.mdf.schemas import MAX_UPLOAD_BODY_BYTES
 from prm_platform.settings import ServiceSettings
 
 SCHEMA = "incentives"
@@ -42,6 +43,20 @@ class Settings(ServiceSettings):
     proof_s3_addressing_style: Literal["path", "virtual"] | None = None
     # Bound on one call to the store (connect and read), so an outage is a quick 503.
     proof_s3_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # A proof file uploaded on its own (POST /v1/mdf/proofs) that no claim names within this
+    # many hours expires: a claim can no longer name it, and the worker deletes it. At most a
+    # day, so that its object in an S3-compatible store is still within the orphan sweep's
+    # look-back once its row is gone.
+    proof_upload_ttl_hours: int = Field(default=24, ge=1, le=24)
+
+    @model_validator(mode="after")
+    def _proof_upload_fits(self) -> Self:
+        # A proof file of the largest size must fit in an upload's body, or the contract's
+        # promise could not be kept (the edges' limits are larger still: docs/incentives.md).
+        if self.max_body_bytes < MAX_UPLOAD_BODY_BYTES:
+            raise ValueError(f"PRM_MAX_BODY_BYTES ({self.max_body_bytes}) must be at least "
+                             f"{MAX_UPLOAD_BODY_BYTES}: a proof file upload takes that much")
+        return self
 
     @model_validator(mode="after")
     def _proof_store_complete(self) -> Self:

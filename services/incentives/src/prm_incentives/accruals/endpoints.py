@@ -57,4 +57,4 @@ def accrual_routes(router: APIRouter, book: AccrualBook, *, kind: str, out: type
         "/accruals/{accrual_id:uuid}/reverse", reverse, methods=["POST"],
         name=f"reverse_{kind}_accrual", tags=tags, summary=f"Reverse {title}",
         description=reverse_description, response_model=out,
-        responses={**problem_responses(404, 409, 412), **resource_headers()})
+        responses={**problem_responses(404, 409, 412, 413), **resource_headers()})

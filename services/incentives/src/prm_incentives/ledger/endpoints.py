@@ -93,7 +93,8 @@ async def list_account_entries(account_id: uuid.UUID, session: Session, caller: 
              "would take a non-negative account below zero available is refused with 409 "
              "`insufficient-funds`. Transfers never change: correct one with a reversal "
              "(`reverses_id`).",
-             responses={**problem_responses(404, 409), **resource_headers(201, location=True),
+             responses={**problem_responses(404, 409, 413),
+                        **resource_headers(201, location=True),
                         200: {"description": "The transfer made before with this id",
                               "model": TransferOut}})
 async def create_transfer(body: TransferIn, response: Response, session: Session,
@@ -184,7 +185,7 @@ async def get_transfer(transfer_id: uuid.UUID, response: Response, session: Sess
              description="Moves the reserved amount, or part of it (`amount`): the rest goes "
              "back to the debit account. Once: a transfer already posted, voided or expired "
              "is a 409. Transfers of fund requests are resolved through the requests.",
-             responses={**problem_responses(404, 409, 412), **resource_headers()})
+             responses={**problem_responses(404, 409, 412, 413), **resource_headers()})
 async def post_transfer(transfer_id: uuid.UUID, response: Response, session: Session,
                         caller: Caller, body: PostIn | None = None,
                         if_match: IfMatchHeader = None,
@@ -211,7 +212,7 @@ async def void_transfer(transfer_id: uuid.UUID, response: Response, session: Ses
 @router.post("/fx-rates", status_code=201, summary="Record an exchange rate",
              description="Quote units per base unit from `effective_on`. Rates are never "
              "changed (a conversion names the rate it used); record a new date instead.",
-             responses=problem_responses(409))
+             responses=problem_responses(409, 413))
 async def record_fx_rate(body: FxRateIn, session: Session, caller: Caller,
                          idempotency_key: IdempotencyKeyHeader = None) -> FxRateOut:
     return FxRateOut.of(await service.record_rate(session, caller, body))
@@ -235,7 +236,7 @@ async def list_fx_rates(
              "business date: source -> FX account of its currency, FX account of the "
              "destination currency -> destination. The amount is rounded half to even once, "
              "in the destination's minor unit. The `id` is yours, as for transfers.",
-             responses={**problem_responses(409), 200: {
+             responses={**problem_responses(409, 413), 200: {
                  "description": "The conversion made before with this id",
                  "model": ConversionOut}})
 async def create_conversion(body: ConversionIn, response: Response, session: Session,

@@ -1,16 +1,21 @@
 import contextlib
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
 
+from prm_incentives.declaration import INCENTIVES_WRITE
 from prm_incentives.mdf import service
 from prm_incentives.mdf.proofs import ProofStores, content_disposition, proof_stores
 from prm_incentives.mdf.schemas import (
     MAX_PROOF_BYTES,
     MAX_PROOFS,
+    MAX_UPLOAD_BODY_BYTES,
     PROOF_TYPES,
     AllocationIn,
     AllocationOut,
@@ -24,8 +29,11 @@ from prm_incentives.mdf.schemas import (
     FundRequestIn,
     FundRequestOut,
     FundRequestPatch,
+    ProofUploadIn,
+    ProofUploadOut,
     RequestStatus,
 )
+from prm_platform.bodies import UnsupportedMediaType
 from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
@@ -36,15 +44,17 @@ from prm_platform.http import (
     service_router,
 )
 from prm_platform.pagination import Page, PageRequest, page_request
-from prm_platform.problems import problem_responses
+from prm_platform.problems import Unprocessable, problem_responses
 
 router = service_router("/v1/mdf")
 
 Pages = Annotated[PageRequest, Depends(page_request)]
 PartnerFilter = Annotated[uuid.UUID | None, Query(description="Only this partner's (a partner "
                                                   "key always sees only its own org's)")]
-_CREATED = {**problem_responses(404, 409), **resource_headers(201, location=True)}
-_ACTION = {**problem_responses(404, 409, 412), **resource_headers()}
+# Every route that takes a body may answer 413: the service's body limit (PRM_MAX_BODY_BYTES,
+# 1 MiB by default) refuses a larger one before the route sees it.
+_CREATED = {**problem_responses(404, 409, 413), **resource_headers(201, location=True)}
+_ACTION = {**problem_responses(404, 409, 412, 413), **resource_headers()}
 
 
 def _proof_stores(request: Request) -> ProofStores:
@@ -67,6 +77,10 @@ async def _closing_proof_stores(app: Any) -> AsyncIterator[None]:
 
 # Merged into the app's lifespan by include_router: the store's connections close with it.
 router.lifespan_context = _closing_proof_stores
+
+
+def _upload_ttl(request: Request) -> dt.timedelta:
+    return dt.timedelta(hours=request.app.state.settings.proof_upload_ttl_hours)
 
 
 def _tagged(row: Any, response: Response) -> None:
@@ -256,16 +270,18 @@ async def _claim_out(session: Session, row: Any, response: Response) -> ClaimOut
 
 @router.post("/claims", status_code=201, tags=["mdf claims"], summary="Claim funds",
              description="The partner claims the cost of an approved request's activity, at "
-             f"most its planned cost, with 1 to {MAX_PROOFS} proof-of-performance files "
-             f"(base64; each at most {MAX_PROOF_BYTES // 1024} KiB; "
-             f"{', '.join(PROOF_TYPES)}). One claim per request. The files go to the "
+             f"most its planned cost, with 1 to {MAX_PROOFS} proof-of-performance files, "
+             "each uploaded first with `POST /v1/mdf/proofs` and named in `proof_ids` (the "
+             "request's partner's, not expired, in no other claim; else 422 naming the id). "
+             "One claim per request. Files sent inline in base64 (`proofs`, deprecated) "
+             "count towards the request's body limit (413 above it) and go to the "
              "configured store (PostgreSQL, or an S3-compatible one): 503 with `Retry-After` "
              "if it is unavailable.", responses={**_CREATED, **problem_responses(503)})
 async def submit_claim(body: ClaimIn, request: Request, response: Response, session: Session,
                        caller: Caller, idempotency_key: IdempotencyKeyHeader = None
                        ) -> ClaimOut:
     row = await service.submit_claim(session, caller, body,
-                                     _proof_stores(request).writer)
+                                     _proof_stores(request).writer, _upload_ttl(request))
     response.headers["Location"] = f"/v1/mdf/claims/{row.id}"
     return await _claim_out(session, row, response)
 
@@ -296,25 +312,32 @@ async def get_claim(claim_id: uuid.UUID, response: Response, session: Session,
                             response)
 
 
+_FILE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {
+    "description": "The file's bytes",
+    "content": {t: {"schema": {"type": "string", "format": "binary"}} for t in PROOF_TYPES}}}
+
+
 @router.get("/claims/{claim_id:uuid}/proofs/{proof_id:uuid}", tags=["mdf claims"],
             summary="Download a proof file", response_class=Response,
             description="The file as uploaded, with its content type, streamed from the "
             "store that holds it; `Digest`-like `X-Content-SHA256` carries its SHA-256, which "
             "the file is checked against as it streams (a file that no longer matches is cut "
             "short). 503 with `Retry-After` if the store is unavailable.",
-            responses={**problem_responses(404, 503), 200: {
-                "description": "The file's bytes",
-                "content": {t: {"schema": {"type": "string", "format": "binary"}}
-                            for t in PROOF_TYPES}}})
+            responses={**problem_responses(404, 503), **_FILE_RESPONSES})
 async def download_proof(claim_id: uuid.UUID, proof_id: uuid.UUID, request: Request,
                          session: Session, caller: Caller) -> Response:
     row = await service.get_proof(session, caller, claim_id, proof_id)
+    return await _file(request, row)
+
+
+async def _file(request: Request, row: Any) -> Response:
     # Opened before answering, so a store that cannot serve it is a 503, not a cut stream.
     chunks = await _proof_stores(request).open(row)
     return StreamingResponse(chunks, media_type=row.content_type, headers={
         "Content-Length": str(row.size),
         "Content-Disposition": content_disposition(row.filename, row.id),
         "X-Content-SHA256": row.sha256, "X-Content-Type-Options": "nosniff"})
+
 
 
 @router.post("/claims/{claim_id:uuid}/approve", tags=["mdf claims"], summary="Approve a claim",
@@ -338,3 +361,112 @@ async def reject_claim(claim_id: uuid.UUID, body: DecisionIn, response: Response
                        idempotency_key: IdempotencyKeyHeader = None) -> ClaimOut:
     row = await service.reject_claim(session, caller, claim_id, body.reason, if_match)
     return await _claim_out(session, row, response)
+
+
+# --- proof files uploaded on their own ----------------------------------------------------------
+
+_UPLOAD_FIELDS = ("file", "filename", "partner_id")
+_FIELD_SCHEMAS = ProofUploadIn.model_json_schema()["properties"]
+_UPLOAD_BODY = {"required": True, "content": {"multipart/form-data": {
+    "schema": {"type": "object", "required": ["file"], "additionalProperties": False,
+               "properties": {
+                   "file": {"type": "string", "format": "binary", "description":
+                            f"The file, at most {MAX_PROOF_BYTES // 1024} KiB; its part's "
+                            f"Content-Type is one of {', '.join(PROOF_TYPES)}, and its "
+                            "part's filename is the file's name unless `filename` is sent."},
+                   "filename": {**_FIELD_SCHEMAS["filename"], "description": "The file's "
+                                "name, if not the file part's own. "
+                                f"{_FIELD_SCHEMAS['filename']['description']}"},
+                   "partner_id": {"type": "string", "format": "uuid", "description":
+                                  "The partner the file is for: required with a vendor key; "
+                                  "a partner key's files are its own org's."}}},
+    "encoding": {"file": {"contentType": ", ".join(PROOF_TYPES)}}}}}
+
+
+def _upload_field(loc: tuple[Any, ...]) -> str:
+    field = ".".join(str(part) for part in loc) or "(body)"
+    return "file" if field == "content_type" else field
+
+
+async def _read_upload(request: Request) -> tuple[ProofUploadIn, bytes]:
+    """The upload's fields and file, checked as a JSON body would be: a form that is not
+    multipart is a 415, a malformed one a 400, a field that fails its rules a 422 naming it. At
+    most one byte more than a proof may hold is read, which is enough to refuse it."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type != "multipart/form-data":
+        raise UnsupportedMediaType("the body must be multipart/form-data, not "
+                                   f"{media_type or 'of no declared type'}")
+    async with request.form(max_files=1, max_fields=len(_UPLOAD_FIELDS),
+                            max_part_size=4096) as form:
+        unknown = sorted(set(form.keys()) - set(_UPLOAD_FIELDS))
+        file = form.get("file")
+        errors = [{"location": "body", "field": name, "message": "not a field of an upload"}
+                  for name in unknown]
+        if not isinstance(file, UploadFile):
+            errors.append({"location": "body", "field": "file",
+                           "message": "one file part named file is required"})
+        if errors:
+            raise Unprocessable("the upload is not valid", errors=errors)
+        assert isinstance(file, UploadFile)
+        named = form.get("filename")
+        partner = form.get("partner_id")
+        content_type = (file.content_type or "").partition(";")[0].strip().lower()
+        try:
+            fields = ProofUploadIn.model_validate({
+                "filename": named if named is not None else (file.filename or ""),
+                "content_type": content_type,
+                "partner_id": partner or None})
+        except ValidationError as exc:
+            raise Unprocessable("the upload is not valid", errors=[
+                {"location": "body", "field": _upload_field(error["loc"]),
+                 "message": (f"the file's Content-Type is {content_type or 'missing'}: it "
+                             f"must be one of {', '.join(PROOF_TYPES)}")
+                 if error["loc"] == ("content_type",) else error["msg"]}
+                for error in exc.errors()]) from None
+        content = await file.read(MAX_PROOF_BYTES + 1)
+    return fields, content
+
+
+@router.post("/proofs", status_code=201, tags=["mdf claims"], summary="Upload a proof file",
+             description="A proof-of-performance file on its own, as `multipart/form-data` "
+             f"(one file part `file`, at most {MAX_PROOF_BYTES // 1024} KiB, of "
+             f"{', '.join(PROOF_TYPES)}; optionally `filename` and, for a vendor key, "
+             "`partner_id`), stored with its SHA-256 in the configured store and kept for "
+             "the partner's org until a claim names it in `proof_ids`. One that no claim "
+             "names by `expires_at` (24 hours by default) is deleted. A file over the limit is "
+             "a 413; the whole body may hold up to "
+             f"{MAX_UPLOAD_BODY_BYTES // 1024} KiB, which the service's body limit always "
+             "takes. 503 with `Retry-After` if the store is unavailable.",
+             openapi_extra={"requestBody": _UPLOAD_BODY},
+             responses={**problem_responses(404, 413, 415, 503),
+                        **resource_headers(201, location=True, etag=False)})
+async def upload_proof(request: Request, response: Response, session: Session, caller: Caller,
+                       idempotency_key: IdempotencyKeyHeader = None) -> ProofUploadOut:
+    caller.require(INCENTIVES_WRITE)
+    fields, content = await _read_upload(request)
+    row = await service.upload_proof(session, caller, fields, content,
+                                     _proof_stores(request).writer)
+    response.headers["Location"] = f"/v1/mdf/proofs/{row.id}"
+    return ProofUploadOut.of(row, _upload_ttl(request))
+
+
+@router.get("/proofs/{proof_id:uuid}", tags=["mdf claims"], summary="Get a proof file's record",
+            description="Its name, type, size, SHA-256, the claim that names it and, until "
+            "one does, when it expires; a partner key sees its own org's only.",
+            responses=problem_responses(404))
+async def get_upload(proof_id: uuid.UUID, request: Request, session: Session,
+                     caller: Caller) -> ProofUploadOut:
+    row = await service.get_upload(session, caller, proof_id)
+    return ProofUploadOut.of(row, _upload_ttl(request))
+
+
+@router.get("/proofs/{proof_id:uuid}/content", tags=["mdf claims"],
+            summary="Download an uploaded proof file", response_class=Response,
+            description="The file as uploaded, checked against its SHA-256 as it streams, like "
+            "a claim's (`X-Content-SHA256`); a partner key reads its own org's only. 503 with "
+            "`Retry-After` if the store is unavailable.",
+            responses={**problem_responses(404, 503), **_FILE_RESPONSES})
+async def download_upload(proof_id: uuid.UUID, request: Request, session: Session,
+                          caller: Caller) -> Response:
+    row = await service.get_upload(session, caller, proof_id, with_content=True)
+    return await _file(request, row)

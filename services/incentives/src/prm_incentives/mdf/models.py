@@ -148,13 +148,18 @@ class Claim(Base):
 
 
 class ProofFile(Base):
-    """A proof-of-performance file of a claim with its SHA-256: its content in this row, or in
-    an S3-compatible store under ``object_key`` (``prm_incentives.mdf.proofs``)."""
+    """A proof-of-performance file with its SHA-256: its content in this row, or in an
+    S3-compatible store under ``object_key`` (``prm_incentives.mdf.proofs``). Uploaded on its
+    own it belongs to its partner's org and to no claim until a claim names it
+    (``proof_ids``); one no claim names expires (``expire_proof_uploads``)."""
 
     __tablename__ = "mdf_proof_files"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    claim_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("mdf_claims.id"))
+    claim_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("mdf_claims.id"))
+    # The org the file belongs to; null only in rows an older release wrote with their claim
+    # (whose partner owns them).
+    partner_id: Mapped[uuid.UUID | None]
     filename: Mapped[str] = mapped_column(String(200))
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
@@ -170,5 +175,9 @@ class ProofFile(Base):
                         "AND size = octet_length(content)) OR "
                         "(store = 's3' AND content IS NULL AND object_key IS NOT NULL)",
                         name="stored"),
+        CheckConstraint("claim_id IS NOT NULL OR partner_id IS NOT NULL", name="owned"),
         Index("ix_mdf_proof_files_claim_id", "claim_id", "id"),
+        # The uploads no claim names yet, oldest first: what the expiry job reads.
+        Index("ix_mdf_proof_files_unclaimed", "created_at",
+              postgresql_where=text("claim_id IS NULL")),
     )

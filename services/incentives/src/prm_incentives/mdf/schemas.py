@@ -31,6 +31,10 @@ PROOF_TYPES = ("application/pdf", "image/png", "image/jpeg", "text/csv", "text/p
 ProofType = Literal["application/pdf", "image/png", "image/jpeg", "text/csv", "text/plain"]
 MAX_PROOF_BYTES = 256 * 1024
 MAX_PROOFS = 5
+# What an upload's multipart body may hold besides the file: the parts' boundaries and
+# headers, the file's name and the partner's id. The service's body limit is at least the sum.
+MULTIPART_ALLOWANCE_BYTES = 16 * 1024
+MAX_UPLOAD_BODY_BYTES = MAX_PROOF_BYTES + MULTIPART_ALLOWANCE_BYTES
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 Reason = Annotated[str, Field(min_length=1, max_length=1000, examples=["Outside the programme's "
                                                                        "target segments"])]
@@ -304,15 +308,32 @@ class ClaimIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "request_id": _ID, "amount": {"amount": "2300.00", "currency": "EUR"},
         "description": "Three sessions held; 312 registrations, 44 qualified leads.",
-        "proofs": [{"filename": "invoice-venue.pdf", "content_type": "application/pdf",
-                    "content_base64": "JVBERi0xLjQK"}]}]})
+        "proof_ids": [_ID]}]})
 
     request_id: uuid.UUID
     amount: PositiveMoney = Field(description="At most the request's planned cost.")
     description: Text
-    proofs: Annotated[list[ProofIn], Field(min_length=1, max_length=MAX_PROOFS,
-                                           description="Proof of performance: invoices, "
-                                           "photos, attendee lists (base64).")]
+    proof_ids: Annotated[list[uuid.UUID], Field(
+        max_length=MAX_PROOFS, description="Proof of performance (invoices, photos, attendee "
+        "lists): files uploaded with `POST /v1/mdf/proofs` by or for the request's partner, "
+        "not expired and in no other claim. With `proofs`, 1 to "
+        f"{MAX_PROOFS} files in all.")] = []
+    proofs: Annotated[list[ProofIn], Field(
+        max_length=MAX_PROOFS, json_schema_extra={"deprecated": True},
+        description="Deprecated: upload each file with `POST /v1/mdf/proofs` and name it in "
+        "`proof_ids`. Files inline in base64 still work while the whole request stays within "
+        "the body limit (1 MiB by default: about 760 KiB of files in all); above it the "
+        "request is a 413.")] = []
+
+    @model_validator(mode="after")
+    def _some_proof(self) -> "ClaimIn":
+        count = len(self.proof_ids) + len(self.proofs)
+        if not 1 <= count <= MAX_PROOFS:
+            raise ValueError(f"a claim has 1 to {MAX_PROOFS} proof files (proof_ids and "
+                             f"proofs together), not {count}")
+        if len(set(self.proof_ids)) != len(self.proof_ids):
+            raise ValueError("proof_ids names a file twice")
+        return self
 
 
 class ClaimApprovalIn(BaseModel):
@@ -324,6 +345,45 @@ class ClaimApprovalIn(BaseModel):
                                          "claim (the rest of the reservation is released); "
                                          "all if absent.")
     reason: Reason | None = None
+
+
+class ProofUploadIn(BaseModel):
+    """The fields of an upload's multipart body besides the file, checked as a JSON body's
+    would be (the same name rules as a claim's inline files)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filename: FileName
+    content_type: ProofType
+    partner_id: uuid.UUID | None = None
+
+
+class ProofUploadOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": _ID, "partner_id": _PARTNER, "filename": "invoice-venue.pdf",
+        "content_type": "application/pdf", "size": 48213, "sha256": "0" * 64,
+        "claim_id": None, "created_at": "2025-04-02T09:00:00Z",
+        "expires_at": "2025-04-03T09:00:00Z"}]})
+
+    id: uuid.UUID = Field(description="Name it in a claim's `proof_ids`.")
+    partner_id: uuid.UUID = Field(description="The org the file belongs to: only a claim of "
+                                  "this partner may name it.")
+    filename: str
+    content_type: str
+    size: int = Field(description="Bytes")
+    sha256: str = Field(description="SHA-256 of the content, hex")
+    claim_id: uuid.UUID | None = Field(description="The claim that names it; null until one "
+                                       "does.")
+    created_at: dt.datetime
+    expires_at: dt.datetime | None = Field(description="Unless a claim names it by then, the "
+                                           "file is deleted; null once a claim names it.")
+
+    @classmethod
+    def of(cls, row: Any, ttl: dt.timedelta) -> "ProofUploadOut":
+        return cls(id=row.id, partner_id=row.partner_id, filename=row.filename,
+                   content_type=row.content_type, size=row.size, sha256=row.sha256,
+                   claim_id=row.claim_id, created_at=row.created_at,
+                   expires_at=None if row.claim_id else row.created_at + ttl)
 
 
 class ProofOut(BaseModel):

@@ -45,6 +45,7 @@ from prm_incentives.mdf.schemas import (
     ClaimIn,
     FundRequestIn,
     FundRequestPatch,
+    ProofUploadIn,
 )
 from prm_incentives.money import text_of, to_minor
 from prm_platform.http import check_if_match
@@ -485,9 +486,41 @@ def _claim_change(row: Any) -> dict[str, Any]:
             "version": row.version}
 
 
+async def _check_uploads(session: AsyncSession, proof_ids: list[uuid.UUID],
+                         partner_id: uuid.UUID, ttl: dt.timedelta) -> None:
+    """The uploads a claim names must be its partner's, in no claim yet and not expired. They
+    are locked (in id order, as the expiry job skips locked rows) until the claim commits, so
+    no other claim can take them meanwhile. Another org's file is answered like an unknown
+    one."""
+    if not proof_ids:
+        return
+    found = {row.id: row for row in await session.execute(text(
+        "SELECT f.id, COALESCE(f.partner_id, c.partner_id) AS partner_id, f.claim_id, "
+        "f.created_at, f.created_at + make_interval(secs => :ttl) <= now() AS expired "
+        "FROM mdf_proof_files f LEFT JOIN mdf_claims c ON c.id = f.claim_id "
+        "WHERE f.id = ANY(CAST(:ids AS uuid[])) ORDER BY f.id FOR UPDATE OF f"),
+        {"ids": proof_ids, "ttl": ttl.total_seconds()})}
+    errors = []
+    for index, proof_id in enumerate(proof_ids):
+        row = found.get(proof_id)
+        if row is None or row.partner_id != partner_id:
+            message = "no proof file of the request's partner has this id"
+        elif row.claim_id is not None:
+            message = "this proof file is part of another claim"
+        elif row.expired:
+            message = "this upload expired: upload the file again"
+        else:
+            continue
+        errors.append({"location": "body", "field": f"proof_ids[{index}]",
+                       "message": message})
+    if errors:
+        raise Unprocessable("the claim names proof files it cannot have", errors=errors)
+
+
 async def submit_claim(session: AsyncSession, principal: Principal, data: ClaimIn,
-                       store: ProofStore) -> Any:
-    """``store`` takes the proof files; their rows, with the SHA-256, are written here."""
+                       store: ProofStore, upload_ttl: dt.timedelta) -> Any:
+    """``store`` takes the proof files sent inline; their rows, with the SHA-256, are written
+    here, and the uploads named in ``proof_ids`` become the claim's."""
     principal.require(INCENTIVES_WRITE)
     request = await _request(session, principal, data.request_id, for_update=True)
     if request.status != "approved":
@@ -501,6 +534,7 @@ async def submit_claim(session: AsyncSession, principal: Principal, data: ClaimI
     if amount > request.planned_cost:
         raise Unprocessable("a claim may not exceed the request's planned cost", errors=[
             {"location": "body", "field": "amount", "message": "more than the planned cost"}])
+    await _check_uploads(session, data.proof_ids, request.partner_id, upload_ttl)
     claim_id = new_id()
     try:
         async with session.begin_nested():
@@ -529,17 +563,24 @@ async def submit_claim(session: AsyncSession, principal: Principal, data: ClaimI
     for proof_id, proof, content, digest, where in zip(ids, data.proofs, contents, digests,
                                                        placed, strict=True):
         await session.execute(text(
-            "INSERT INTO mdf_proof_files (id, claim_id, filename, content_type, size, sha256, "
-            "store, object_key, content, created_at) VALUES (:id, :claim, :filename, "
-            ":content_type, :size, :sha256, :store, :object_key, :content, now())"),
-            {"id": proof_id, "claim": claim_id, "filename": proof.filename,
-             "content_type": proof.content_type, "size": len(content), "sha256": digest,
-             "store": where.store, "object_key": where.object_key, "content": where.content})
+            "INSERT INTO mdf_proof_files (id, claim_id, partner_id, filename, content_type, "
+            "size, sha256, store, object_key, content, created_at) VALUES (:id, :claim, "
+            ":partner, :filename, :content_type, :size, :sha256, :store, :object_key, "
+            ":content, now())"),
+            {"id": proof_id, "claim": claim_id, "partner": request.partner_id,
+             "filename": proof.filename, "content_type": proof.content_type,
+             "size": len(content), "sha256": digest, "store": where.store,
+             "object_key": where.object_key, "content": where.content})
+    if data.proof_ids:
+        await session.execute(text(
+            "UPDATE mdf_proof_files SET claim_id = :claim WHERE id = ANY(CAST(:ids AS uuid[]))"),
+            {"claim": claim_id, "ids": data.proof_ids})
     await session.execute(text(
         "UPDATE mdf_requests SET status = 'claimed', version = version + 1, updated_at = now() "
         "WHERE id = :id"), {"id": request.id})
-    await _publish(session, MdfClaimSubmittedV1(**_claim_change(row), proofs=len(data.proofs)),
-                   row.request_id, row.partner_id)
+    await _publish(session, MdfClaimSubmittedV1(
+        **_claim_change(row), proofs=len(data.proofs) + len(data.proof_ids)),
+        row.request_id, row.partner_id)
     return row
 
 
@@ -643,3 +684,75 @@ async def get_proof(session: AsyncSession, principal: Principal, claim_id: uuid.
     if row is None:
         raise NotFound("proof file not found")
     return row
+
+
+# --- proof files uploaded on their own --------------------------------------------------------
+
+_UPLOAD = """SELECT f.id, COALESCE(f.partner_id, c.partner_id) AS partner_id, f.claim_id,
+    f.filename, f.content_type, f.size, f.sha256, f.store, f.object_key, f.created_at{content}
+    FROM mdf_proof_files f LEFT JOIN mdf_claims c ON c.id = f.claim_id WHERE f.id = :id"""
+
+
+async def upload_proof(session: AsyncSession, principal: Principal, data: ProofUploadIn,
+                       content: bytes, store: ProofStore) -> Any:
+    """A proof file of the caller's org (a vendor key names the partner), kept until a claim
+    names it or it expires. Every check is passed before the file goes to the store."""
+    principal.require(INCENTIVES_WRITE)
+    if principal.is_partner:
+        assert principal.partner_id is not None
+        if data.partner_id is not None and data.partner_id != principal.partner_id:
+            raise NotFound("partner not found")  # another org's, as for any of its records
+        partner_id = principal.partner_id
+    else:
+        if data.partner_id is None:
+            raise Unprocessable("a vendor key uploads for a partner: name it", errors=[
+                {"location": "body", "field": "partner_id",
+                 "message": "required with a vendor key"}])
+        if await directory.get(session, data.partner_id) is None:
+            raise NotFound("partner not found")
+        partner_id = data.partner_id
+    if len(content) > MAX_PROOF_BYTES:
+        raise PayloadTooLarge(f"the file exceeds {MAX_PROOF_BYTES} bytes")
+    if not content:
+        raise Unprocessable("the file is empty", errors=[
+            {"location": "body", "field": "file", "message": "empty"}])
+    proof_id = new_id()
+    digest = hashlib.sha256(content).hexdigest()
+    where = await store.put(proof_id, content, data.content_type, digest)
+    await session.execute(text(
+        "INSERT INTO mdf_proof_files (id, claim_id, partner_id, filename, content_type, size, "
+        "sha256, store, object_key, content, created_at) VALUES (:id, NULL, :partner, "
+        ":filename, :content_type, :size, :sha256, :store, :object_key, :content, now())"),
+        {"id": proof_id, "partner": partner_id, "filename": data.filename,
+         "content_type": data.content_type, "size": len(content), "sha256": digest,
+         "store": where.store, "object_key": where.object_key, "content": where.content})
+    return await _upload(session, principal, proof_id)
+
+
+async def _upload(session: AsyncSession, principal: Principal, proof_id: uuid.UUID, *,
+                  with_content: bool = False) -> Any:
+    query = _UPLOAD.format(content=", f.content" if with_content else "")
+    row = (await session.execute(text(query), {"id": proof_id})).first()
+    if row is None or not principal.can_see_partner(row.partner_id):
+        raise NotFound("proof file not found")
+    return row
+
+
+async def get_upload(session: AsyncSession, principal: Principal, proof_id: uuid.UUID, *,
+                     with_content: bool = False) -> Any:
+    """A proof file by its own id, claimed or not; a partner key sees its own org's only."""
+    principal.require(INCENTIVES_READ)
+    return await _upload(session, principal, proof_id, with_content=with_content)
+
+
+async def expire_proof_uploads(session: AsyncSession, ttl: dt.timedelta,
+                               batch: int = 500) -> int:
+    """The scheduled job: deletes uploads that no claim named within ``ttl``. Rows a claim in
+    flight holds are skipped (it either names them or lets them go). In an S3-compatible
+    store the object outlives its row until the orphan sweep (``mdf.proofs``) deletes it."""
+    deleted = await session.execute(text(
+        "DELETE FROM mdf_proof_files WHERE id IN (SELECT id FROM mdf_proof_files "
+        "WHERE claim_id IS NULL AND created_at <= now() - make_interval(secs => :ttl) "
+        "ORDER BY created_at LIMIT :batch FOR UPDATE SKIP LOCKED) RETURNING id"),
+        {"ttl": ttl.total_seconds(), "batch": batch})
+    return len(deleted.all())

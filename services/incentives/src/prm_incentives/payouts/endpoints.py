@@ -46,7 +46,7 @@ def _batch(row: Any, response: Response) -> PayoutBatchOut:
              "of them) and is not in a batch yet, up to "
              f"{service.MAX_LINES} amounts (the rest goes into the next batch). 422 if there "
              "is nothing to pay. A draft until approved. Vendor keys only.",
-             responses={**problem_responses(422), **resource_headers(201, location=True)})
+             responses={**problem_responses(413, 422), **resource_headers(201, location=True)})
 async def create_payout_batch(body: PayoutBatchIn, response: Response, session: Session,
                               caller: Caller, idempotency_key: IdempotencyKeyHeader = None
                               ) -> PayoutBatchOut:
@@ -146,7 +146,7 @@ async def mark_payout_batch_exported(batch_id: uuid.UUID, session: Session, call
              "ledger (`prm.payout.paid.v1`). The same reference again answers the paid batch "
              "and changes nothing; another reference for a paid batch, or one that paid "
              "another batch, is a 409. Only an exported batch is paid. Vendor keys only.",
-             responses=_ACTION)
+             responses={**_ACTION, **problem_responses(413)})
 async def record_payout_paid(batch_id: uuid.UUID, body: PayoutPaymentIn, response: Response,
                              session: Session, caller: Caller, if_match: IfMatchHeader = None,
                              idempotency_key: IdempotencyKeyHeader = None) -> PayoutBatchOut:

@@ -43,7 +43,7 @@ def _tagged(row: Any, response: Response) -> None:
              "product family (SKU prefix) or a deal type. Rules are tried in order and the "
              "first that matches a won deal applies. Every deal won (`prm.deal.won.v1`) and "
              "closed within the programme's dates accrues once. Vendor keys only.",
-             responses={**problem_responses(409), **resource_headers(201, location=True)})
+             responses={**problem_responses(409, 413), **resource_headers(201, location=True)})
 async def create_rebate_programme(body: RebateProgrammeIn, response: Response,
                                   session: Session, caller: Caller,
                                   idempotency_key: IdempotencyKeyHeader = None
@@ -85,7 +85,8 @@ async def get_rebate_programme(programme_id: uuid.UUID, response: Response, sess
              "`prm.rebate.reversed.v1`). Once per programme, partner and period: asked again, "
              "it answers 200 with the same true-up. A job does this for every partner of a "
              "programme once its period has ended. Vendor keys only.",
-             responses={**problem_responses(404, 422), **resource_headers(201, location=True),
+             responses={**problem_responses(404, 413, 422),
+                        **resource_headers(201, location=True),
                         200: {"description": "The true-up made before for this period",
                               "model": RebateAccrualOut}})
 async def true_up_rebate_period(programme_id: uuid.UUID, body: RebateTrueUpIn,

@@ -34,7 +34,7 @@ def _tagged(row: Any, response: Response) -> None:
              "types. Its fund is moved at once from the external funding account into its "
              "pool; accruals never exceed the pool nor a partner's cap (they are cut to what "
              "is left). Vendor keys only.",
-             responses={**problem_responses(409), **resource_headers(201, location=True)})
+             responses={**problem_responses(409, 413), **resource_headers(201, location=True)})
 async def create_spiff(body: SpiffIn, response: Response, session: Session, caller: Caller,
                        idempotency_key: IdempotencyKeyHeader = None) -> SpiffOut:
     row = await service.create_spiff(session, caller, body)
