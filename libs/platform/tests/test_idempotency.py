@@ -183,3 +183,27 @@ async def test_a_request_that_lost_its_lease_cannot_complete_or_release(setup, p
     assert await count(engine) == 1, "only the retry's effect counts"
     replay = await client.post("/things", json={"name": "a", "delay": 1.5}, headers=headers)
     assert replay.headers["idempotent-replayed"] == "true" and replay.json() == won.json()
+
+
+def test_a_multipart_body_is_the_same_request_whatever_its_boundary():
+    """A client draws a new boundary for each multipart body, a retry's too: the fingerprint
+    reads the parts, not the boundary, and still tells other parts apart."""
+    from starlette.requests import Request as StarletteRequest
+
+    from prm_platform.idempotency import _fingerprint
+
+    def fingerprint(boundary: str, content: bytes, quoted: bool = False) -> str:
+        parameter = f'"{boundary}"' if quoted else boundary
+        scope = {"type": "http", "method": "POST", "path": "/files", "query_string": b"",
+                 "headers": [(b"content-type",
+                              f"multipart/form-data; boundary={parameter}".encode())]}
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+                f"filename=\"a.pdf\"\r\nContent-Type: application/pdf\r\n\r\n").encode()
+        return _fingerprint(StarletteRequest(scope), body + content +
+                            f"\r\n--{boundary}--\r\n".encode())
+
+    first = fingerprint("a1b2c3", b"%PDF-1.4 one")
+    assert fingerprint("zz9-other", b"%PDF-1.4 one") == first
+    assert fingerprint("quoted boundary", b"%PDF-1.4 one", quoted=True) == first
+    assert fingerprint("a1b2c3", b"%PDF-1.4 two") != first
+    assert fingerprint("a1b2c3", b"%PDF-1.4 one\r\n") != first
