@@ -6,11 +6,16 @@ unexpected exceptions into ``application/problem+json``. Never a stack trace to 
 
 Problem ``type`` values are relative URI references (``/problems/<slug>``); the gateway serves a
 description of each one at that path, and docs/problems.md lists them.
+
+Problems are written in English; the outermost layer puts ``title``, ``detail`` and the
+``errors`` messages in the language the request's ``Accept-Language`` asks for
+(``prm_platform.i18n``, catalogues under ``locales/``) and says which in ``Content-Language``.
 """
 
 from __future__ import annotations
 
 import contextvars
+import json
 import logging
 import re
 import uuid
@@ -25,6 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from prm_platform import i18n
 
 log = logging.getLogger("prm.problems")
 
@@ -63,7 +70,8 @@ def known_problem_types() -> dict[str, str]:
 
 def problem_title(slug: str) -> str:
     """The problem type's title (RFC 9457: the same for every occurrence of the type), e.g.
-    ``validation-error`` -> "Validation error"."""
+    ``validation-error`` -> "Validation error". English: the answer carries it in the
+    caller's language (``localising``)."""
     return slug.replace("-", " ").capitalize()
 
 
@@ -300,6 +308,7 @@ class UnexpectedErrors:
         rid = current_request_id(scope)
         _request_id.set(rid)
         started = False
+        send = localising(scope, send)  # every problem below, this layer's own 500 included
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
@@ -320,6 +329,60 @@ class UnexpectedErrors:
             response = problem_response(500, "internal-error", "an unexpected error occurred",
                                         instance=scope.get("path"), request_id=rid)
             await response(scope, receive, tracking_send)
+
+
+def localising(scope: Scope, send: Send) -> Send:
+    """``send`` putting every problem+json answer in the language the request's
+    ``Accept-Language`` asks for (``prm_platform.i18n``): ``title``, ``detail`` and the
+    ``errors`` messages where the catalogues have them, English otherwise. Each problem says
+    its language in ``Content-Language`` and ``Vary: Accept-Language``; other answers pass as
+    they are. Problems a gateway relays from a service are localised here too (the service
+    answered in English, not having been told the caller's language)."""
+    held: Message | None = None
+    language = i18n.DEFAULT_LANGUAGE
+    chunks: list[bytes] = []
+
+    async def localising_send(message: Message) -> None:
+        nonlocal held, language
+        if message["type"] == "http.response.start":
+            headers = MutableHeaders(scope=message)
+            if not headers.get("content-type", "").startswith(PROBLEM_MEDIA_TYPE):
+                await send(message)
+                return
+            language = i18n.negotiate(Headers(scope=scope).get("accept-language"))
+            headers["Content-Language"] = language
+            headers.add_vary_header("Accept-Language")
+            if language == i18n.DEFAULT_LANGUAGE:
+                await send(message)
+            else:  # held until the body is known: its length changes
+                held = message
+            return
+        if held is None or message["type"] != "http.response.body":
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        start, held = held, None
+        body = _localised(b"".join(chunks), language)
+        MutableHeaders(scope=start)["content-length"] = str(len(body))
+        await send(start)
+        await send({"type": "http.response.body", "body": body})
+
+    return localising_send
+
+
+def _localised(body: bytes, language: str) -> bytes:
+    try:
+        document = json.loads(body)
+        if not isinstance(document, dict):
+            return body
+        localised = i18n.localise_problem(document, language)
+        return json.dumps(localised, ensure_ascii=False, allow_nan=False, indent=None,
+                          separators=(",", ":")).encode("utf-8")
+    except Exception:  # noqa: BLE001 - an English problem rather than none
+        log.exception("could not localise a problem into %s", language)
+        return body
 
 
 def install_problem_handlers(app: FastAPI) -> None:
