@@ -1,17 +1,17 @@
 """Incentives through the gateway, every service and worker running as processes.
 
 Market development funds from a budget to money paid: a partner's key requests funds from its
-allocation, claims them with a proof file, the claim is approved in part, batched, exported for
-the finance system and paid, and the ledger adds up. And a rebate on a deal registered and won
-in the deals service in euros, accrued over Kafka by a programme whose base currency is the US
-dollar, at the exchange rate recorded for the close date.
+allocation, uploads proof files and claims the funds with them, the claim is approved in part,
+batched, exported for the finance system and paid, and the ledger adds up. And a rebate on a
+deal registered and won in the deals service in euros, accrued over Kafka by a programme whose
+base currency is the US dollar, at the exchange rate recorded for the close date.
 """
 
-import base64
 import csv
 import datetime as dt
 import hashlib
 import io
+import os
 import uuid
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -87,15 +87,21 @@ def test_mdf_from_budget_to_paid(api, admin):
         **admin, "If-Match": submitted.headers["etag"]}, json={"reason": "Fits the plan"}))
     assert approved["status"] == "approved"
 
+    # The proof files are uploaded on their own (multipart/form-data, through the edge), one
+    # of them of the largest size, and the claim names them.
+    files = [("invoice.pdf", "application/pdf", PDF),
+             ("booth.png", "image/png", b"\x89PNG\r\n\x1a\n" + os.urandom(256 * 1024 - 8))]
+    uploads = [ok(api.post("/v1/mdf/proofs", headers=own, files={"file": file}), 201)
+               for file in files]
     claim = ok(api.post("/v1/mdf/claims", headers=own, json={
         "request_id": request["id"], "amount": {"amount": "2300.00", "currency": "EUR"},
         "description": "Three sessions held; 312 registrations, 44 qualified leads.",
-        "proofs": [{"filename": "invoice.pdf", "content_type": "application/pdf",
-                    "content_base64": base64.b64encode(PDF).decode()}]}), 201)
-    [proof] = claim["proofs"]
-    assert proof["sha256"] == hashlib.sha256(PDF).hexdigest()
-    download = api.get(f"/v1/mdf/claims/{claim['id']}/proofs/{proof['id']}", headers=own)
-    assert download.status_code == 200 and download.content == PDF
+        "proof_ids": [upload["id"] for upload in uploads]}), 201)
+    assert [proof["id"] for proof in claim["proofs"]] == [upload["id"] for upload in uploads]
+    for proof, (_, _, content) in zip(claim["proofs"], files, strict=True):
+        assert proof["sha256"] == hashlib.sha256(content).hexdigest()
+        download = api.get(f"/v1/mdf/claims/{claim['id']}/proofs/{proof['id']}", headers=own)
+        assert download.status_code == 200 and download.content == content
 
     partial = ok(api.post(f"/v1/mdf/claims/{claim['id']}/approve", headers=admin, json={
         "amount": {"amount": "2000.00", "currency": "EUR"},
