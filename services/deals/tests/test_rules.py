@@ -101,8 +101,14 @@ async def test_a_change_is_a_new_version_and_old_decisions_keep_theirs(client, r
     assert kept["decision"]["rule"]["version"] == 1 and kept["status"] == "in_review"
     versions = (await client.get(f"/v1/engagement-rules/{rule['id']}/versions",
                                  headers=vendor)).json()
-    assert [(v["version"], v["rule"]["outcome"]) for v in versions] == [(1, "review"),
-                                                                        (2, "approve")]
+    assert [(v["version"], v["rule"]["outcome"]) for v in versions["items"]] == [
+        (1, "review"), (2, "approve")]
+    assert versions["next_cursor"] is None
+    first = (await client.get(f"/v1/engagement-rules/{rule['id']}/versions",
+                              params={"limit": 1}, headers=vendor)).json()
+    rest = (await client.get(f"/v1/engagement-rules/{rule['id']}/versions", params={
+        "limit": 1, "cursor": first["next_cursor"]}, headers=vendor)).json()
+    assert [v["version"] for v in first["items"] + rest["items"]] == [1, 2]
     stale = await client.patch(f"/v1/engagement-rules/{rule['id']}", headers={
         **vendor, "If-Match": '"1"'}, json={"enabled": False})
     assert stale.status_code == 412

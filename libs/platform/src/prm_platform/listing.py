@@ -189,7 +189,11 @@ class Listing:
     def __init__(self, id_column: Any, *parts: Filter | Range,
                  sorts: Mapping[str, Any] | None = None, search: Any = None,
                  search_fields: Sequence[str] = (), updated: Any = None,
-                 id_filter: bool = True, description: str = "") -> None:
+                 id_filter: bool = True, default_sort: Sequence[tuple[str, bool]] = (),
+                 within: Sequence[Any] = (), description: str = "") -> None:
+        """``default_sort``: the order without ``sort`` (creation order if empty).
+        ``within``: the columns naming the parent a nested list is always read under (a
+        deal's activities: the deal id), which its index starts with."""
         self.id_column = id_column
         self.filters = {p.name: p for p in parts if isinstance(p, Filter)}
         self.ranges = {p.name: p for p in parts if isinstance(p, Range)}
@@ -203,6 +207,11 @@ class Listing:
             if _nullable(column) and column is not id_column:
                 raise ValueError(f"sort {name!r}: its column may be null; keyset pages need a "
                                  "column that never is")
+        self.default_sort = tuple(default_sort)
+        self.within = tuple(within)
+        for name, _ in self.default_sort:
+            if name not in self.sorts:
+                raise ValueError(f"default sort {name!r} is not a declared sort")
         self.search = search
         self.search_fields = tuple(search_fields)
         self.updated = updated
@@ -250,8 +259,8 @@ class Listing:
             "sort", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[
                 str | None, Query(max_length=200, pattern=rf"^-?({names})(,-?({names}))*$",
                                   description="Order by these fields, `-` for descending, ties "
-                                  f"broken by id: {', '.join(sorted(self.sorts))}. Creation "
-                                  "order by default.")], default=None))
+                                  f"broken by id: {', '.join(sorted(self.sorts))}. "
+                                  + self._default_order())], default=None))
         if self.search is not None:
             parameters.append(inspect.Parameter(
                 "q", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[
@@ -271,6 +280,11 @@ class Listing:
         list_query.__signature__ = inspect.Signature(parameters, return_annotation=ListQuery)  # type: ignore[attr-defined]
         list_query.listing = self  # type: ignore[attr-defined]  # found by the grammar tests
         return list_query
+
+    def _default_order(self) -> str:
+        if not self.default_sort:
+            return "Creation order by default."
+        return "By default: " + _sort_text(ListQuery(sort=self.default_sort)) + "."
 
     def parse(self, given: Mapping[str, Any]) -> ListQuery:
         filters: dict[str, list[Any]] = {}
@@ -318,6 +332,8 @@ class Listing:
             sort = tuple(parts)
         elif updated_since is not None:
             sort = (("updated_at", False),)
+        else:
+            sort = self.default_sort
         words: tuple[str, ...] = ()
         if given.get("q") is not None:
             words = tuple(dict.fromkeys(given["q"].split()))

@@ -28,7 +28,7 @@ OUTBOX_CHANNEL_SUFFIX = "_outbox"
 # and ligature forms to their plain letters) and without combining accents: "Müller", "MULLER"
 # and "ｍｕｌｌｅｒ" fold alike. Immutable, so stored generated columns and indexes may use it.
 SEARCH_DDL = (
-    "CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public",
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public",
     "CREATE OR REPLACE FUNCTION prm_fold(value text) RETURNS text "
     "LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE RETURN "
     "lower(regexp_replace(normalize(value, NFKD), '[\\u0300-\\u036f]', '', 'g') "
@@ -36,13 +36,29 @@ SEARCH_DDL = (
 )
 
 
+# pg_trgm is installed once per database, in whichever schema its first user chose (public
+# since the search step; the deals service's own schema in databases it created first), and a
+# service's search_path holds only its own schema: its operator classes are named with the
+# schema they are in, found when the index is made.
+_TRIGRAM_SCHEMA = ("(SELECT extnamespace::regnamespace::text FROM pg_extension "
+                   "WHERE extname = 'pg_trgm')")
+
+
 def search_column(table: str, expression: str, column: str = "search_text") -> list[str]:
     """DDL of a table's searchable text (a stored generated column over ``expression``, folded)
     and its trigram index, which ``LIKE '%word%'`` conditions use."""
     return [f"ALTER TABLE {table} ADD COLUMN {column} text "
             f"GENERATED ALWAYS AS (prm_fold({expression})) STORED",
-            f"CREATE INDEX ix_{table}_{column} ON {table} USING gin "
-            f"({column} public.gin_trgm_ops)"]
+            f"DO $$ BEGIN EXECUTE format('CREATE INDEX ix_{table}_{column} ON {table} "
+            f"USING gin ({column} %s.gin_trgm_ops)', {_TRIGRAM_SCHEMA}); END $$"]
+
+
+def trigram_ops(kind: str = "gin") -> str:
+    """``<schema>.gin_trgm_ops`` (or ``gist``) wherever pg_trgm is, in a running migration."""
+    from sqlalchemy import text
+
+    schema = op.get_bind().execute(text(_TRIGRAM_SCHEMA)).scalar_one()
+    return f"{schema}.{kind}_trgm_ops"
 
 
 def outbox_channel(schema: str) -> str:

@@ -2,8 +2,9 @@
 ids), the customer's blocking keys for conflict detection, the protection period, and the
 vendor's direct accounts with their aliases. The first status is now ``submitted``.
 
-pg_trgm lives in the service's own schema (its search_path holds only that schema); the
-extension is trusted, so the service's database role may create it.
+pg_trgm lives in the service's own schema unless the database has it already (its operator
+classes are then named with the schema they are in); the extension is trusted, so the
+service's database role may create it.
 
 Revision ID: 0008
 Revises: 0007
@@ -14,6 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 from prm_deals.matching.normalise import domain_key, name_key
+from prm_platform.migrations import trigram_ops
 
 revision, down_revision = "0008", "0007"
 
@@ -23,6 +25,7 @@ BACKFILL_BATCH = 1000
 
 def upgrade() -> None:
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA deals")
+    trgm = trigram_ops()
     op.drop_constraint("ck_deals_status", "deals")
     op.execute("UPDATE deals SET status = 'submitted' WHERE status = 'registered'")
     op.create_check_constraint(
@@ -53,7 +56,7 @@ def upgrade() -> None:
     op.create_index("ix_deals_open_domain_key", "deals", ["customer_domain_key"],
                     postgresql_where=sa.text(f"{OPEN} AND customer_domain_key IS NOT NULL"))
     op.execute(f"CREATE INDEX ix_deals_open_name_key ON deals USING gin "
-               f"(customer_name_key gin_trgm_ops) WHERE {OPEN}")
+               f"(customer_name_key {trgm}) WHERE {OPEN}")
 
     op.create_table(
         "direct_accounts",
@@ -86,7 +89,7 @@ def upgrade() -> None:
                                 name="fk_direct_account_names_account_id_direct_accounts"),
     )
     op.execute("CREATE INDEX ix_direct_account_names_key ON direct_account_names USING gin "
-               "(name_key gin_trgm_ops)")
+               f"(name_key {trgm})")
 
 
 def _backfill_keys() -> None:

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from prm_deals.matching.normalise import core_key
+from prm_platform.migrations import trigram_ops
 
 revision, down_revision = "0011", "0010"
 
@@ -41,18 +42,18 @@ def upgrade() -> None:
     op.drop_index("ix_deals_open_name_key", "deals")
     op.drop_index("ix_direct_account_names_key", "direct_account_names")
     op.execute("CREATE INDEX ix_deals_open_core ON deals USING gist "
-               f"(customer_country, customer_core gist_trgm_ops) WHERE {OPEN}")
+               f"(customer_country, customer_core {trigram_ops('gist')}) WHERE {OPEN}")
     op.execute("CREATE INDEX ix_direct_account_names_core ON direct_account_names "
-               "USING gist (core gist_trgm_ops)")
+               f"USING gist (core {trigram_ops('gist')})")
 
 
 def downgrade() -> None:
     op.drop_index("ix_direct_account_names_core", "direct_account_names")
     op.drop_index("ix_deals_open_core", "deals")
     op.execute("CREATE INDEX ix_direct_account_names_key ON direct_account_names USING gin "
-               "(name_key gin_trgm_ops)")
+               f"(name_key {trigram_ops()})")
     op.execute("CREATE INDEX ix_deals_open_name_key ON deals USING gin "
-               f"(customer_name_key gin_trgm_ops) WHERE {OPEN}")
+               f"(customer_name_key {trigram_ops()}) WHERE {OPEN}")
     op.drop_column("direct_account_names", "core")
     op.drop_column("deals", "customer_core")
     op.execute("DROP EXTENSION IF EXISTS btree_gist")

@@ -13,6 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 from prm_deals.matching.normalise import blocks
+from prm_platform.migrations import trigram_ops
 
 revision, down_revision = "0012", "0011"
 
@@ -53,8 +54,8 @@ def downgrade() -> None:
     op.drop_index("ix_direct_account_names_blocks", "direct_account_names")
     op.drop_index("ix_deals_open_blocks", "deals")
     op.execute("CREATE INDEX ix_direct_account_names_core ON direct_account_names "
-               "USING gist (core gist_trgm_ops)")
+               f"USING gist (core {trigram_ops('gist')})")
     op.execute("CREATE INDEX ix_deals_open_core ON deals USING gist "
-               f"(customer_country, customer_core gist_trgm_ops) WHERE {OPEN}")
+               f"(customer_country, customer_core {trigram_ops('gist')}) WHERE {OPEN}")
     op.drop_column("direct_account_names", "blocks")
     op.drop_column("deals", "customer_blocks")

@@ -1,9 +1,10 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Response
+from fastapi import Depends, Response
 
 from prm_deals.accounts import service
+from prm_deals.accounts.listing import ACCOUNTS
 from prm_deals.accounts.schemas import (
     MAX_IMPORT,
     DirectAccountImport,
@@ -21,9 +22,8 @@ from prm_platform.http import (
     resource_headers,
     service_router,
 )
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
-from prm_platform.types import CountryCode
 
 router = service_router("/v1/direct-accounts", "direct accounts")
 
@@ -58,16 +58,16 @@ async def import_accounts(body: DirectAccountImport, session: Session, caller: C
 
 
 @router.get("", summary="List direct accounts",
-            description="Oldest first, cursor-paginated.")
-async def list_accounts(
-    session: Session, caller: Caller, page: Annotated[PageRequest, Depends(page_request)],
-    owner: Annotated[str | None, Query(max_length=200, description="Only this owner's")] = None,
-    country: Annotated[CountryCode | None, Query(description="Only this country's")] = None,
-) -> Page[DirectAccountOut]:
-    rows = await service.list_page(session, caller, page, owner=owner, country=country)
-    items, next_cursor = page.page(rows)
-    return Page[DirectAccountOut](items=[DirectAccountOut.of(r) for r in items],
-                                  next_cursor=next_cursor)
+            description="Vendor keys only. In creation order unless sorted; filter by owner, "
+            "country and CRM id, search by name or domain, pull changes with "
+            "`updated_since`. A deleted account leaves the list (it is no longer a named "
+            "account; the CRM that deleted it knows).")
+async def list_accounts(session: Session, caller: Caller,
+                        query: Annotated[ListQuery, Depends(ACCOUNTS.query)]
+                        ) -> Page[DirectAccountOut]:
+    rows, next_cursor, total = await service.list_page(session, caller, query)
+    return Page[DirectAccountOut](items=[DirectAccountOut.of(r) for r in rows],
+                                  next_cursor=next_cursor, total_count=total)
 
 
 @router.get("/{account_id:uuid}", summary="Get a direct account",

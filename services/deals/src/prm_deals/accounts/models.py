@@ -1,7 +1,17 @@
 import datetime as dt
 import uuid
 
-from sqlalchemy import TIMESTAMP, Boolean, ForeignKey, Index, Integer, String, text
+from sqlalchemy import (
+    TIMESTAMP,
+    Boolean,
+    Computed,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -16,6 +26,15 @@ class DirectAccount(Base):
     __table_args__ = (
         Index("ix_direct_accounts_domain_key", "domain_key",
               postgresql_where=text("domain_key IS NOT NULL")),
+        # The list grammar's sorts, filters, change feed and search (0015).
+        Index("ix_direct_accounts_name_id", "name", "id"),
+        Index("ix_direct_accounts_updated_at_id", "updated_at", "id"),
+        Index("ix_direct_accounts_created_at", "created_at"),
+        Index("ix_direct_accounts_owner", "owner", postgresql_where=text("owner IS NOT NULL")),
+        Index("ix_direct_accounts_country", "country",
+              postgresql_where=text("country IS NOT NULL")),
+        Index("ix_direct_accounts_search_text", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "public.gin_trgm_ops"}),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -29,6 +48,8 @@ class DirectAccount(Base):
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    search_text: Mapped[str] = mapped_column(
+        Text, Computed("prm_fold(name || ' ' || coalesce(domain, ''))", persisted=True))
 
 
 class DirectAccountName(Base):

@@ -8,15 +8,17 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prm_deals.accounts.listing import ACCOUNTS
+from prm_deals.accounts.models import DirectAccount
 from prm_deals.accounts.schemas import DirectAccountImport, DirectAccountIn, DirectAccountPatch
 from prm_deals.declaration import DIRECT_ACCOUNTS_READ, DIRECT_ACCOUNTS_WRITE
 from prm_deals.matching.normalise import blocks, core_key, domain_key, name_key
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
-from prm_platform.pagination import PageRequest
+from prm_platform.listing import ListQuery
 from prm_platform.problems import Conflict, NotFound
 from prm_platform.security import Principal
 
@@ -157,15 +159,8 @@ async def delete(session: AsyncSession, principal: Principal, account_id: uuid.U
     await session.execute(text("DELETE FROM direct_accounts WHERE id = :id"), {"id": account_id})
 
 
-async def list_page(session: AsyncSession, principal: Principal, page: PageRequest, *,
-                    owner: str | None = None, country: str | None = None) -> list[Any]:
+async def list_page(session: AsyncSession, principal: Principal, query: ListQuery
+                    ) -> tuple[list[Any], str | None, int | None]:
     principal.ensure_vendor()
     principal.require(DIRECT_ACCOUNTS_READ)
-    rows = await session.execute(text(
-        f"SELECT {_COLUMNS} FROM direct_accounts "
-        "WHERE (CAST(:after AS uuid) IS NULL OR id > CAST(:after AS uuid)) "
-        "AND (CAST(:owner AS varchar) IS NULL OR owner = :owner) "
-        "AND (CAST(:country AS varchar) IS NULL OR country = :country) "
-        "ORDER BY id LIMIT :limit"),
-        {"after": page.after, "owner": owner, "country": country, "limit": page.limit + 1})
-    return list(rows)
+    return await ACCOUNTS.page(session, select(DirectAccount), query)

@@ -9,12 +9,14 @@ from sqlalchemy import (
     TIMESTAMP,
     Boolean,
     CheckConstraint,
+    Computed,
     Date,
     ForeignKey,
     Index,
     Integer,
     Numeric,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -43,7 +45,22 @@ class Deal(Base):
               postgresql_where=text(f"{_OPEN} AND customer_domain_key IS NOT NULL")),
         Index("ix_deals_open_blocks", "customer_blocks", postgresql_using="gin",
               postgresql_with={"fastupdate": "off"}, postgresql_where=text(_OPEN)),
-        Index("ix_deals_open_protected_until", "protected_until", postgresql_where=text(_OPEN)),
+        # The list grammar's sorts, ranges, filters, change feed and search (0015).
+        Index("ix_deals_protected_until", "protected_until"),
+        Index("ix_deals_expected_close_date_id", "expected_close_date", "id"),
+        Index("ix_deals_amount_id", "amount", "id"),
+        Index("ix_deals_customer_name_id", "customer_name", "id"),
+        Index("ix_deals_updated_at_id", "updated_at", "id"),
+        Index("ix_deals_created_at", "created_at"),
+        Index("ix_deals_customer_country_id", "customer_country", "id"),
+        Index("ix_deals_deal_type_id", "deal_type", "id"),
+        Index("ix_deals_account_executive", "account_executive",
+              postgresql_where=text("account_executive IS NOT NULL")),
+        Index("ix_deals_external_id", "external_id",
+              postgresql_where=text("external_id IS NOT NULL")),
+        Index("ix_deals_closed_on", "closed_on", postgresql_where=text("closed_on IS NOT NULL")),
+        Index("ix_deals_search_text", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "public.gin_trgm_ops"}),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -85,6 +102,9 @@ class Deal(Base):
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    # What a search looks in (prm_platform.listing), kept by PostgreSQL.
+    search_text: Mapped[str] = mapped_column(
+        Text, Computed("prm_fold(customer_name || ' ' || customer_domain)", persisted=True))
 
 
 @dataclass(slots=True)

@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Query, Response
+from fastapi import Depends, Response
 from pydantic import BaseModel, Field
 
 from prm_deals.declaration import DEALS_READ
@@ -10,6 +10,7 @@ from prm_deals.registrations import service as registrations
 from prm_deals.registrations.schemas import Decision
 from prm_deals.rules import service
 from prm_deals.rules.evaluate import decide, facts_of
+from prm_deals.rules.listing import RULES, VERSIONS
 from prm_deals.rules.schemas import (
     MAX_RULES,
     DryRun,
@@ -28,7 +29,7 @@ from prm_platform.http import (
     resource_headers,
     service_router,
 )
-from prm_platform.pagination import Page
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 
 router = service_router("/v1/engagement-rules", "engagement rules")
@@ -63,11 +64,14 @@ async def create_rule(body: RuleIn, response: Response, session: Session, caller
 
 
 @router.get("", summary="List the rules of engagement",
-            description=f"In evaluation order; at most {MAX_RULES} rules exist, so one page "
-            "holds them all (`next_cursor` is always null).")
-async def list_rules(session: Session, caller: Caller) -> Page[RuleOut]:
-    rows = await service.list_all(session, caller)
-    return Page[RuleOut](items=[RuleOut.model_validate(r) for r in rows], next_cursor=None)
+            description=f"Vendor keys only. In evaluation order (`position`, then id) unless "
+            f"sorted; at most {MAX_RULES} rules exist. A deleted rule leaves the list; its "
+            "versions stay readable.")
+async def list_rules(session: Session, caller: Caller,
+                     query: Annotated[ListQuery, Depends(RULES.query)]) -> Page[RuleOut]:
+    rows, next_cursor, total = await service.list_page(session, caller, query)
+    return Page[RuleOut](items=[RuleOut.model_validate(r) for r in rows],
+                         next_cursor=next_cursor, total_count=total)
 
 
 @router.post("/dry-run", summary="Which rule would decide this registration",
@@ -118,12 +122,11 @@ async def delete_rule(rule_id: uuid.UUID, session: Session, caller: Caller,
 
 
 @router.get("/{rule_id:uuid}/versions", summary="Every version of a rule",
-            description="Oldest first; pass the last `version` seen as `after_version` for "
-            "the next page.", responses=problem_responses(404))
-async def rule_versions(
-    rule_id: uuid.UUID, session: Session, caller: Caller,
-    after_version: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-) -> list[RuleVersion]:
-    rows = await service.versions(session, caller, rule_id, after=after_version, limit=limit)
-    return [RuleVersion.model_validate(r, from_attributes=True) for r in rows]
+            description="Oldest first, cursor-paginated (the `{items, next_cursor}` envelope "
+            "of every list).", responses=problem_responses(404))
+async def rule_versions(rule_id: uuid.UUID, session: Session, caller: Caller,
+                        query: Annotated[ListQuery, Depends(VERSIONS.query)]
+                        ) -> Page[RuleVersion]:
+    rows, next_cursor, total = await service.versions(session, caller, rule_id, query)
+    return Page[RuleVersion](items=[RuleVersion.model_validate(r, from_attributes=True)
+                                    for r in rows], next_cursor=next_cursor, total_count=total)

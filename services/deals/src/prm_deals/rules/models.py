@@ -16,6 +16,7 @@ class EngagementRule(Base):
     __tablename__ = "engagement_rules"
     __table_args__ = (
         Index("ix_engagement_rules_position", "position", "id"),
+        Index("ix_engagement_rules_updated_at_id", "updated_at", "id"),
         CheckConstraint("outcome IN ('approve', 'reject', 'review')", name="outcome"),
         CheckConstraint("applies_to IN ('registration', 'extension')", name="applies_to"),
     )

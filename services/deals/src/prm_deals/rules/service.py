@@ -7,13 +7,16 @@ import uuid
 from typing import Any
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from prm_deals.declaration import DEALS_READ, DEALS_WRITE
+from prm_deals.rules.listing import RULES, VERSIONS
+from prm_deals.rules.models import EngagementRule, EngagementRuleVersion
 from prm_deals.rules.schemas import MAX_RULES, RuleIn, RulePatch
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
+from prm_platform.listing import ListQuery
 from prm_platform.problems import Conflict, NotFound, Unprocessable
 from prm_platform.security import Principal
 
@@ -94,10 +97,10 @@ async def get(session: AsyncSession, principal: Principal, rule_id: uuid.UUID, *
     return row
 
 
-async def list_all(session: AsyncSession, principal: Principal) -> list[Any]:
+async def list_page(session: AsyncSession, principal: Principal, query: ListQuery
+                    ) -> tuple[list[Any], str | None, int | None]:
     _vendor(principal, DEALS_READ)
-    return list(await session.execute(text(
-        f"SELECT {_COLUMNS} FROM engagement_rules ORDER BY position, id LIMIT {MAX_RULES}")))
+    return await RULES.page(session, select(EngagementRule), query)
 
 
 async def update(session: AsyncSession, principal: Principal, rule_id: uuid.UUID,
@@ -135,16 +138,14 @@ async def delete(session: AsyncSession, principal: Principal, rule_id: uuid.UUID
     await session.execute(text("DELETE FROM engagement_rules WHERE id = :id"), {"id": rule_id})
 
 
-async def versions(session: AsyncSession, principal: Principal, rule_id: uuid.UUID, *,
-                   after: int, limit: int) -> list[Any]:
-    """The rule's versions after ``after``, oldest first (kept after the rule is deleted)."""
+async def versions(session: AsyncSession, principal: Principal, rule_id: uuid.UUID,
+                   query: ListQuery) -> tuple[list[Any], str | None, int | None]:
+    """The rule's versions, oldest first (kept after the rule is deleted)."""
     _vendor(principal, DEALS_READ)
     known = (await session.execute(text(
         "SELECT EXISTS (SELECT 1 FROM engagement_rule_versions WHERE rule_id = :id)"),
         {"id": rule_id})).scalar_one()
     if not known:
         raise NotFound("engagement rule not found")
-    return list(await session.execute(text(
-        "SELECT version, rule, changed_by, changed_at FROM engagement_rule_versions "
-        "WHERE rule_id = :id AND version > :after ORDER BY version LIMIT :limit"),
-        {"id": rule_id, "after": after, "limit": limit}))
+    return await VERSIONS.page(session, select(EngagementRuleVersion).where(
+        EngagementRuleVersion.rule_id == rule_id), query)
