@@ -157,6 +157,7 @@ CASES = {
     ("GET", "/v1/engagement-rules/{rule_id}/versions"): vendor_only(
         "GET", "/v1/engagement-rules/{rule_id}/versions"),
     ("POST", "/v1/deal-batches"): push_for_another_org,
+    ("PATCH", "/v1/deals/{deal_id}"): on_another_orgs_deal("PATCH", "", {"notes": "sneaky"}),
     ("POST", "/v1/deals/{deal_id}/approve"): on_another_orgs_deal("POST", "/approve"),
     ("POST", "/v1/deals/{deal_id}/reject"): on_another_orgs_deal("POST", "/reject",
                                                                  {"reason": "no"}),

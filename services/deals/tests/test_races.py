@@ -32,6 +32,7 @@ class Target:
     aggregate: str  # the outbox key its events carry
     headers: dict[str, str]
     body: dict | None = None
+    read: str | None = None  # where its version is read, when not from ``url``
 
 
 @dataclass
@@ -74,6 +75,36 @@ def deal_action(action: str, *before: str, event: str | None, body: dict | None 
     return Case("POST", prepare, event, read="deal")
 
 
+def deal_change(*before: str, as_partner: bool = True) -> Case:
+    """PATCH of an open deal: a new amount and close date, and notes."""
+    async def prepare(world: World) -> Target:
+        target = await world.deal(*before)
+        return Target(target.url, target.version, target.aggregate,
+                      world.partner if as_partner else world.vendor,
+                      {"amount": {"amount": "1500.00"}, "notes": "bigger",
+                       "expected_close_date": (dt.date.today()
+                                               + dt.timedelta(days=60)).isoformat()})
+    return Case("PATCH", prepare, "prm.deal.updated.v1")
+
+
+def external_id_update() -> Case:
+    """A registration sent again under its external id, with a new amount: an update."""
+    async def prepare(world: World) -> Target:
+        word = uuid.uuid4().hex[:12]
+        body = {"external_id": f"race-{word}",
+                "customer": {"name": f"Rx{word} Holding", "domain": f"rx{word}.example",
+                             "country": "DE"},
+                "amount": {"amount": "1000.00", "currency": "EUR"},
+                "expected_close_date": CLOSE}
+        made = await world.client.post("/v1/deals", headers=world.partner, json=body)
+        assert made.status_code == 201, made.text
+        deal = made.json()
+        return Target("/v1/deals", deal["version"], deal["id"], world.partner,
+                      {**body, "amount": {"amount": "2000.00", "currency": "EUR"}},
+                      read=f"/v1/deals/{deal['id']}")
+    return Case("POST", prepare, "prm.deal.updated.v1")
+
+
 def account(method: str, body: dict | None = None) -> Case:
     async def prepare(world: World) -> Target:
         word = uuid.uuid4().hex[:12]
@@ -99,6 +130,8 @@ def rule(method: str, body: dict | None = None) -> Case:
 
 
 CASES = {
+    ("POST", "/v1/deals"): external_id_update(),
+    ("PATCH", "/v1/deals/{deal_id}"): deal_change("approve"),
     ("POST", "/v1/deals/{deal_id}/approve"): deal_action("approve", event="prm.deal.approved.v1"),
     ("POST", "/v1/deals/{deal_id}/reject"): deal_action("reject", event="prm.deal.rejected.v1",
                                                         body={"reason": "duplicate"}),
@@ -158,7 +191,7 @@ def test_every_update_and_action_has_a_case(app):
 
 
 async def version_now(world: World, case: Case, target: Target) -> int | None:
-    url = target.url.rsplit("/", 1)[0] if case.read == "deal" else target.url
+    url = target.read or (target.url.rsplit("/", 1)[0] if case.read == "deal" else target.url)
     seen = await world.client.get(url, headers=world.vendor)
     return None if seen.status_code == 404 else seen.json()["version"]
 

@@ -2,11 +2,11 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import Body, Depends, Query, Request, Response
+from fastapi import Body, Depends, Header, Query, Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from prm_deals.config import Settings
-from prm_deals.registrations import batches, coselling, lifecycle, service
+from prm_deals.registrations import batches, changes, coselling, lifecycle, service
 from prm_deals.registrations.models import AnyDeal, Deal
 from prm_deals.registrations.schemas import (
     ActionRequest,
@@ -17,6 +17,7 @@ from prm_deals.registrations.schemas import (
     ConflictReport,
     ConflictResolution,
     CustomerCheck,
+    DealChanges,
     DealOut,
     DealRegistration,
     DealStatus,
@@ -95,16 +96,26 @@ country-aware. The answer lists every conflict with a score and its reasons, and
 - `rejected`: another partner registered the same customer first (first come, first served);
 - `in_review`: a lesser match, or a named account of the vendor; the channel team decides.
 
-Sending the same `external_id` again answers `200` with the registration already made.
-Emits `prm.deal.registered.v1`."""
+Sending the same `external_id` again is an **update** of the registration already made, answered
+`200`: while it is open (`submitted`, `in_review`, `approved`) the details the partner's system
+sends replace its own (amount, products, deal type, expected close date, notes, private offer,
+address, CRM ids; `prm.deal.updated.v1` when something changed); a closed one is answered as it
+stands; another customer under the same `external_id` is a 409. It takes `If-Match` like any
+update (the ETag of that registration; 412 when stale, or when there is no registration to
+match); without it, the sync applies whatever it sends. `If-Match: *` makes the request an
+update only. A retry under an `Idempotency-Key` already used replays the first answer.
+
+Emits `prm.deal.registered.v1` (a registration) or `prm.deal.updated.v1` (an update)."""
 
 
 @router.post("", status_code=201, summary="Register a deal", response_model=DealOut,
              description=_REGISTER_DESCRIPTION,
-             responses={**_REGISTER_PROBLEMS, **resource_headers(201, location=True),
+             responses={**_REGISTER_PROBLEMS, **problem_responses(412),
+                        **resource_headers(201, location=True),
                         200: {"description": "A registration with this `external_id` was "
-                              "already made by the partner: it is returned as it stands.",
-                              "model": DealOut}})
+                              "already made by the partner: it is updated with what the "
+                              "request changes while it is open (a closed one is returned "
+                              "as it stands).", "model": DealOut}})
 @single_statement
 async def register_deal(
     body: Annotated[DealRegistration, Body(openapi_examples=_REGISTRATION_EXAMPLES)],
@@ -112,6 +123,10 @@ async def register_deal(
     begin: Begin,
     caller: Caller,
     idempotency_key: IdempotencyKeyHeader = None,
+    if_match: Annotated[str | None, Header(
+        alias="If-Match", max_length=200, examples=['"3"'],
+        description="The ETag of the registration made under this `external_id`: it is "
+        "updated only at that version (412 otherwise, or when there is none).")] = None,
 ) -> Response:
     def answer(deal: AnyDeal, status: int) -> Response:
         return Response(DealOut.of(deal, caller).model_dump_json(), status_code=status,
@@ -120,7 +135,7 @@ async def register_deal(
                                  "ETag": etag(deal.version)})
 
     return await service.register(begin, caller, body, request.state.idempotency, answer,
-                                  request.app.state.settings.protection_days)
+                                  request.app.state.settings.protection_days, if_match)
 
 
 @router.post("/conflict-check", summary="Check a customer for conflicts (dry run)",
@@ -158,6 +173,60 @@ async def list_deals(
 async def get_deal(deal_id: uuid.UUID, response: Response, session: Session, caller: Caller
                    ) -> DealOut:
     return _out(await service.get(session, caller, deal_id), response, caller)
+
+
+_CHANGE_EXAMPLES = {
+    "amount-and-date": {
+        "summary": "The customer wants more seats, a month later",
+        "value": {"amount": {"amount": "52000.00", "currency": "EUR"},
+                  "products": [{"sku": "PLAT-SEAT", "quantity": 130,
+                                "unit_price": {"amount": "400.00", "currency": "EUR"}}],
+                  "expected_close_date": "2027-04-30"}},
+    "amount-only": {
+        "summary": "Only the amount's number (the currency stays)",
+        "value": {"amount": {"amount": "45500.00"}}},
+    "notes": {"summary": "Notes replaced (`null` removes them)",
+              "value": {"notes": "The customer moved the decision to its April board."}},
+}
+_CHANGE_DESCRIPTION = f"""What the partner may still change while the registration is open
+(`submitted`, `in_review`, `approved`): {", ".join(f"`{f}`" for f in changes.EDITABLE)}. A JSON
+merge patch (RFC 7396; `application/merge-patch+json`, or `application/json` alike): the
+members sent are changed, the others kept; `amount`'s members merge (`{{"amount": {{"amount":
+"52000.00"}}}}` keeps the currency), `products` is replaced whole, `null` removes `notes`. The
+result is checked as at registration: an amount more than zero within its currency's minor
+units, products priced in the deal's currency, a new close date today or later (422).
+
+The registering partner's keys, for its own org's deals (another org's is a 404), or vendor
+keys. Send `If-Match` with the ETag you read (412 when stale), as for every update. A closed
+registration is a `409 invalid-transition`. The customer, deal type and the rest are not
+changed here (another customer is another registration).
+
+The conflict check and the rules of engagement do not run again: the conflicts depend on the
+customer only, and the decision stays the one made with the facts at registration; the change
+is on the deal's timeline (`updated`) and announced by `prm.deal.updated.v1` (with the fields
+that changed), where the channel team sees it. Nothing sent that changes nothing: `200`, no
+new version, no event."""
+
+
+@router.patch("/{deal_id:uuid}", summary="Change an open deal registration",
+              description=_CHANGE_DESCRIPTION,
+              responses={**problem_responses(404, 409, 412, 422), **resource_headers()},
+              openapi_extra={"requestBody": {"content": {"application/json": {
+                  "schema": {"$ref": "#/components/schemas/DealChanges"}}}}})
+@single_statement
+async def change_deal(
+    deal_id: uuid.UUID,
+    body: Annotated[DealChanges, Body(media_type="application/merge-patch+json",
+                                      openapi_examples=_CHANGE_EXAMPLES)],
+    begin: Begin,
+    caller: Caller,
+    if_match: IfMatchHeader = None,
+) -> Response:
+    def answer(deal: AnyDeal, status: int) -> Response:
+        return Response(DealOut.of(deal, caller).model_dump_json(), status_code=status,
+                        media_type="application/json", headers={"ETag": etag(deal.version)})
+
+    return await changes.change(begin, caller, deal_id, body, if_match, answer)
 
 
 _ACTION_RESPONSES = {**problem_responses(404, 409, 412), **resource_headers()}

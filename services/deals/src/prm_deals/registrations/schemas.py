@@ -16,7 +16,7 @@ from pydantic import (
 
 from prm_deals import reasons
 from prm_deals.registrations.models import AnyDeal
-from prm_platform.money import Money
+from prm_platform.money import CurrencyCode, Money
 from prm_platform.security import Principal
 from prm_platform.types import CountryCode, DomainName, IsoDate, Name
 
@@ -52,6 +52,30 @@ ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 # The earliest calendar day that is still today somewhere (UTC-12): a partner late in its own
 # day must not be told that today is in the past.
 _EARLIEST_TODAY = dt.timezone(dt.timedelta(hours=-12))
+
+
+def more_than_zero(amount: Money) -> Money:
+    """A deal's amount, at registration and when changed."""
+    if amount.value <= 0:
+        raise ValueError("a deal's amount must be more than zero")
+    return amount
+
+
+def close_date_ahead(value: dt.date) -> dt.date:
+    """An expected close date, at registration and when changed: today (somewhere) or later,
+    at most ``MAX_CLOSE_YEARS`` ahead."""
+    today = dt.datetime.now(_EARLIEST_TODAY).date()
+    if value < today:
+        raise ValueError("the expected close date is in the past")
+    if value > today.replace(year=today.year + MAX_CLOSE_YEARS, day=min(today.day, 28)):
+        raise ValueError(f"the expected close date is more than {MAX_CLOSE_YEARS} years ahead")
+    return value
+
+
+def priced_in(product_currency: str, deal_currency: str) -> None:
+    """A product's unit price is in the deal's currency."""
+    if product_currency != deal_currency:
+        raise ValueError(f"products are priced in the deal's currency ({deal_currency})")
 
 
 class Address(BaseModel):
@@ -126,28 +150,65 @@ class DealRegistration(BaseModel):
     @field_validator("amount")
     @classmethod
     def _more_than_zero(cls, amount: Money) -> Money:
-        if amount.value <= 0:
-            raise ValueError("a deal's amount must be more than zero")
-        return amount
+        return more_than_zero(amount)
 
     @field_validator("expected_close_date")
     @classmethod
     def _not_in_the_past(cls, value: dt.date) -> dt.date:
-        today = dt.datetime.now(_EARLIEST_TODAY).date()
-        if value < today:
-            raise ValueError("the expected close date is in the past")
-        if value > today.replace(year=today.year + MAX_CLOSE_YEARS, day=min(today.day, 28)):
-            raise ValueError(f"the expected close date is more than {MAX_CLOSE_YEARS} years "
-                             "ahead")
-        return value
+        return close_date_ahead(value)
 
     @model_validator(mode="after")
     def _products_in_the_deal_currency(self) -> "DealRegistration":
         for product in self.products:
-            if product.unit_price.currency != self.amount.currency:
-                raise ValueError("products are priced in the deal's currency "
-                                 f"({self.amount.currency})")
+            priced_in(product.unit_price.currency, self.amount.currency)
         return self
+
+
+class AmountChange(BaseModel):
+    """`amount` in a merge patch: the members sent replace the deal's (RFC 7396), so
+    `{"amount": "52000.00"}` keeps the currency; the result is checked as at registration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: Annotated[str, StringConstraints(max_length=40)] | None = Field(
+        default=None, description="Decimal string, no exponent; more than zero, within the "
+        "currency's minor units.")
+    currency: CurrencyCode | None = Field(
+        default=None, description="ISO 4217; the products must be priced in it.")
+
+    @field_validator("amount", "currency", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null: an amount has both members")
+        return value
+
+
+class DealChanges(BaseModel):
+    """What may still change of an open registration, as a JSON merge patch (RFC 7396,
+    `application/merge-patch+json`; `application/json` is taken alike): the members sent are
+    changed, the others kept; `products` is replaced whole; `null` removes `notes` and is
+    refused elsewhere. Checked as at registration."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"amount": {"amount": "52000.00", "currency": "EUR"},
+         "expected_close_date": "2027-04-30"}]})
+
+    amount: AmountChange | None = Field(default=None, description="The expected deal value; "
+                                        "members left out keep the deal's.")
+    products: list[Product] | None = Field(default=None, max_length=MAX_PRODUCTS,
+                                           description="Replaces the products (`[]` for none).")
+    expected_close_date: IsoDate | None = Field(
+        default=None, description=f"Today or later, at most {MAX_CLOSE_YEARS} years ahead "
+        "(only a changed date is checked).")
+    notes: Notes | None = Field(default=None, description="`null` removes them.")
+
+    @field_validator("amount", "products", "expected_close_date", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null: a registration always has one")
+        return value
 
 
 class CustomerCheck(BaseModel):
@@ -422,8 +483,8 @@ class ActivityOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
-    kind: str = Field(description="registered, approved, rejected, won, lost, expired, "
-                      "win_reversed, extended, extension_requested, assigned, note, "
+    kind: str = Field(description="registered, updated, approved, rejected, won, lost, "
+                      "expired, win_reversed, extended, extension_requested, assigned, note, "
                       "collaborator_added, collaborator_removed")
     actor: str = Field(description="The key or user that did it, or `scheduler`.")
     text: str | None = None

@@ -18,7 +18,7 @@ from prm_deals.declaration import DEALS_READ, DEALS_WRITE
 from prm_deals.matching import conflicts
 from prm_deals.matching.normalise import blocks, core_key
 from prm_deals.matching.score import Customer
-from prm_deals.registrations import repository
+from prm_deals.registrations import changes, repository
 from prm_deals.registrations.models import AnyDeal, Deal, NewDeal
 from prm_deals.registrations.schemas import (
     ConflictOut,
@@ -36,7 +36,7 @@ from prm_platform.idempotency import IdempotentRequest
 from prm_platform.ids import new_id
 from prm_platform.money import format_amount
 from prm_platform.pagination import PageRequest
-from prm_platform.problems import Conflict, Forbidden, NotFound, Unprocessable
+from prm_platform.problems import Forbidden, NotFound, PreconditionFailed, Unprocessable
 from prm_platform.security import Principal
 
 
@@ -124,8 +124,6 @@ _REGISTER = text(f"""
     SELECT (SELECT status FROM partner) AS partner_status,
            EXISTS (SELECT 1 FROM deal) AS registered
 """)
-_BY_EXTERNAL_ID = text("SELECT * FROM deals WHERE partner_id = :partner_id "
-                       "AND external_id = :external_id")
 
 
 def _json(value: object) -> str | None:
@@ -194,83 +192,12 @@ def activity_text(deal: AnyDeal) -> str:
     return f"registered: {deal.status}" + (f" ({reason})" if reason else "")
 
 
-# What a partner's sync may change on an open registration it made (by its external id).
-_SYNCED = ("amount", "currency", "products", "deal_type", "expected_close_date", "notes",
-           "private_offer", "customer_address", "customer_crm_ids")
-_UPDATE = text("""
-    WITH deal AS (
-        UPDATE deals SET amount = CAST(:amount AS numeric), currency = CAST(:currency AS varchar),
-            products = CAST(:products AS jsonb), deal_type = CAST(:deal_type AS varchar),
-            expected_close_date = CAST(:expected_close_date AS date),
-            notes = CAST(:notes AS varchar), private_offer = CAST(:private_offer AS boolean),
-            customer_address = CAST(:customer_address AS jsonb),
-            customer_crm_ids = CAST(:customer_crm_ids AS jsonb),
-            version = version + 1, updated_at = CAST(:now AS timestamptz)
-        WHERE id = CAST(:id AS uuid) AND version = CAST(:version AS integer)
-        RETURNING *
-    ),
-    activity AS (
-        INSERT INTO deal_activities (id, deal_id, kind, actor, text, at)
-        SELECT CAST(:activity_id AS uuid), id, 'updated', CAST(:actor AS varchar),
-               CAST(:activity_text AS varchar), CAST(:now AS timestamptz) FROM deal
-    ),
-    event AS (
-        INSERT INTO outbox (event_id, topic, key, event_type, envelope)
-        SELECT CAST(:event_id AS uuid), CAST(:event_topic AS varchar),
-               CAST(:event_key AS varchar), CAST(:event_type AS varchar),
-               CAST(:event_envelope AS jsonb) FROM deal
-    )
-    SELECT * FROM deal
-""")
-
-
-async def _sync(connection: AsyncConnection, principal: Principal, deal: Deal,
-                data: DealRegistration) -> Deal:
-    """A registration sent again under its external id: the changes the partner's system made
-    to an open registration are applied (``prm.deal.updated.v1``); the customer itself cannot
-    change (that is another registration), and a closed one is answered as it stands."""
-    if (data.customer.name, data.customer.domain, data.customer.country) != (
-            deal.customer_name, deal.customer_domain, deal.customer_country):
-        raise Conflict(f"external id {deal.external_id!r} is a registration for another "
-                       "customer; a new customer is a new registration with its own id")
-    if deal.status not in conflicts.OPEN_STATUSES:
-        return deal
-    wanted = {"amount": data.amount.value, "currency": data.amount.currency,
-              "products": [p.model_dump(mode="json") for p in data.products],
-              "deal_type": data.deal_type.value,
-              "expected_close_date": data.expected_close_date, "notes": data.notes or None,
-              "private_offer": data.private_offer,
-              "customer_address": data.customer.address.model_dump(mode="json",
-                                                                   exclude_none=True)
-              if data.customer.address else None,
-              "customer_crm_ids": data.customer.crm_ids}
-    changed = sorted(f for f in _SYNCED if getattr(deal, f) != wanted[f])
-    if not changed:
-        return deal
-    for field, value in wanted.items():
-        setattr(deal, field, value)
-    deal.version += 1
-    event = contracts.DealUpdatedV1(
-        deal_id=deal.id, partner_id=deal.partner_id, status=deal.status, version=deal.version,
-        changed=changed, amount=contracts.Amount(
-            amount=format_amount(deal.amount, deal.currency), currency=deal.currency),
-        expected_close_date=deal.expected_close_date, deal_type=deal.deal_type,
-        products=[contracts.Product.model_validate(p) for p in deal.products])
-    row = (await connection.execute(_UPDATE, {
-        **{k: (_json(v) if k in _JSON_COLUMNS else v) for k, v in wanted.items()},
-        "id": deal.id, "version": deal.version - 1, "now": dt.datetime.now(dt.UTC),
-        "activity_id": new_id(), "actor": principal.subject,
-        "activity_text": "updated by the partner's system: " + ", ".join(changed),
-        **outbox.event_params(event, source=EVENT_SOURCE, aggregate_id=deal.id,
-                              partner_id=deal.partner_id)})).one()
-    return Deal(**row._mapping)
-
-
 async def register(begin: Transactions, principal: Principal, data: DealRegistration,
                    request: IdempotentRequest | None, answer: Callable[[AnyDeal, int], Response],
-                   protection_days: int) -> Response:
+                   protection_days: int, if_match: str | None = None) -> Response:
     """Register, or replay the stored answer of the same request under the same key, or
-    answer with the registration already made under the same external id.
+    update the registration already made under the same external id (``changes.sync``: with
+    ``If-Match``, only at that version; a registration to match that does not exist is a 412).
 
     In one transaction: the customer's blocking keys are locked, the conflict check reads the
     candidates, and one statement writes the deal, its event and the Idempotency-Key's stored
@@ -283,11 +210,13 @@ async def register(begin: Transactions, principal: Principal, data: DealRegistra
     async with begin() as connection:
         await conflicts.lock(connection, customer)
         if data.external_id is not None:
-            existing = (await connection.execute(_BY_EXTERNAL_ID, {
-                "partner_id": partner_id, "external_id": data.external_id})).first()
+            existing = await changes.by_external_id(connection, partner_id, data.external_id)
             if existing is not None:
-                deal = await _sync(connection, principal, Deal(**existing._mapping), data)
-                return answer(deal, 200)
+                return await changes.sync(connection, principal, existing, data, if_match,
+                                          request, answer)
+        if if_match is not None:
+            raise PreconditionFailed("If-Match names a version of the registration made under "
+                                     "this external_id, and there is none")
         found = await conflicts.find(connection, customer)
         rules, partners = await engagement.for_decisions(connection, [partner_id])
         decided = decide(partner_id, found, facts_of(data, partners.get(str(partner_id))), rules)
