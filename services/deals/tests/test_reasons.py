@@ -18,7 +18,13 @@ from prm_deals import reasons
 from prm_deals.matching.conflicts import Conflict
 from prm_deals.matching.normalise import domain_key, name_key
 from prm_deals.matching.score import Customer, compare
-from prm_deals.registrations.schemas import ConditionCode, ConflictCode, DecisionCode
+from prm_deals.registrations import lifecycle
+from prm_deals.registrations.schemas import (
+    ConditionCode,
+    ConflictCode,
+    DecisionCode,
+    StatusReasonCode,
+)
 from prm_deals.rules.evaluate import Facts, decide, unmet
 
 DATA = Path(__file__).parent / "data"
@@ -52,6 +58,11 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "conflict_not": {"wanted": "none"},
     "conflict_score_too_low": {"score": 0.87, "at_least": 0.9},
     "no_facts": {},
+    "stated": {"reason": "The customer buys direct."},
+    "protection_ended": {},
+    "chosen_over_conflicts": {},
+    "another_registration_chosen": {"deal_id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b",
+                                    "note": "The customer asked for this partner."},
 }
 
 
@@ -79,7 +90,7 @@ def test_the_contract_enums_are_the_catalogue():
     def args(alias: Any) -> set[str]:
         return set(alias.__args__)
     for where, alias in (("conflict", ConflictCode), ("decision", DecisionCode),
-                         ("rule_trace", ConditionCode)):
+                         ("rule_trace", ConditionCode), ("status_reason", StatusReasonCode)):
         assert args(alias) == {c for c, k in reasons.CODES.items() if k.where == where}
 
 
@@ -87,6 +98,22 @@ def test_the_contract_enums_are_the_catalogue():
 def test_a_conflict_reason_stored_as_text_reads_back_to_its_code(code):
     made = reasons.reason(code, **SAMPLES[code])
     assert reasons.parse_conflict(made.text) == made
+
+
+@pytest.mark.parametrize(("status", "code", "params"), [
+    ("expired", "protection_ended", {}),
+    ("approved", "chosen_over_conflicts", {}),
+    ("rejected", "another_registration_chosen", SAMPLES["another_registration_chosen"]),
+    ("rejected", "another_registration_chosen", {
+        "deal_id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b", "note": None}),
+    ("lost", "stated", {"reason": "Budget cut: the project was cancelled."}),
+    # A person may write what the service writes; where the status says otherwise, it is theirs.
+    ("lost", "stated", {"reason": "the protection period ended"}),
+])
+def test_a_status_reason_reads_as_its_code(status, code, params):
+    made = reasons.reason(code, **params)
+    assert reasons.status_reason_of(status, made.text) == made
+    assert reasons.status_reason_of(status, None) is None
 
 
 def _pairs() -> list[dict[str, str]]:
@@ -265,3 +292,42 @@ async def test_a_partner_sees_a_direct_account_only_as_a_named_account(
     assert conflict["reason_codes"] == [reasons.reason("named_account").as_json()]
     assert not re.search(word, str(conflict))
     assert deal["decision"]["code"] == "named_account_review"
+
+
+async def test_status_reasons_are_coded(client, list_partner, as_partner, vendor, app):
+    word = uuid.uuid4().hex[:10]
+    first = as_partner(await list_partner("active"))
+    second = as_partner(await list_partner("active"))
+    one = (await client.post("/v1/deals", headers=first, json=_registration(
+        f"Rq{word} Optik", f"{uuid.uuid4().hex[:10]}.example"))).json()
+    other = (await client.post("/v1/deals", headers=second, json=_registration(
+        f"Rq{word} Optik Vertrieb", f"{uuid.uuid4().hex[:10]}.example"))).json()
+    assert other["status"] == "in_review" and other["status_reason_code"] is None
+    # A reason at the limit of 500 characters still fits the loser's, clipped.
+    note = "x" * 500
+    resolved = await client.post(f"/v1/deals/{other['id']}/resolve-conflict", headers=vendor,
+                                 json={"reason": note})
+    assert resolved.status_code == 200, resolved.text
+    winner = resolved.json()["winner"]
+    assert (winner["status_reason_code"], winner["status_reason_params"]) == (
+        "stated", {"reason": note})
+    loser = (await client.get(f"/v1/deals/{one['id']}", headers=first)).json()
+    assert loser["status_reason_code"] == "another_registration_chosen"
+    assert loser["status_reason_params"]["deal_id"] == other["id"]
+    assert note.startswith(loser["status_reason_params"]["note"])
+    assert len(loser["status_reason"]) == 500
+
+    third = (await client.post("/v1/deals", headers=first, json=_registration(
+        f"Rt{word} Logistik", f"{uuid.uuid4().hex[:10]}.example"))).json()
+    chosen = (await client.post(f"/v1/deals/{third['id']}/resolve-conflict",
+                                headers=vendor)).json()["winner"]
+    assert chosen["status_reason_code"] == "chosen_over_conflicts"
+    await client.connection.execute(text(
+        "UPDATE deals SET protected_until = CURRENT_DATE - 1 WHERE id = :id"), {"id": third["id"]})
+    async with app.state.sessionmaker() as session:
+        await lifecycle.expire(session)
+        await session.commit()
+    expired = (await client.get(f"/v1/deals/{third['id']}", headers=first)).json()
+    assert expired["status"] == "expired"
+    assert (expired["status_reason_code"], expired["status_reason_params"]) == (
+        "protection_ended", {})

@@ -95,6 +95,18 @@ CODES: dict[str, Code] = {
     "conflict_score_too_low": Code("rule_trace", ("score", "at_least"),
                                    "The best conflict score is below the rule's."),
     "no_facts": Code("rule_trace", (), "Nothing to evaluate the rule on."),
+    # Why the status last changed (`status_reason_code`).
+    "stated": Code("status_reason", ("reason",),
+                   "A person's reason (the vendor's or the partner's: a rejection's, a loss's, a "
+                   "reversed win's...), shown as written."),
+    "protection_ended": Code("status_reason", (), "`expired`: the protection period ended."),
+    "chosen_over_conflicts": Code("status_reason", (),
+                                  "`approved` by the channel team's resolution of a conflict, "
+                                  "with no reason of its own."),
+    "another_registration_chosen": Code("status_reason", ("deal_id", "note"),
+                                        "`rejected`: the channel team chose another partner's "
+                                        "registration of the customer (`deal_id`); `note` is "
+                                        "its reason, or null."),
 }
 
 
@@ -159,6 +171,15 @@ def _text(code: str, p: dict[str, Any]) -> str:  # noqa: PLR0911 - one template 
             return f"best conflict score {p['score']:.2f} is below {p['at_least']:.2f}"
         case "no_facts":
             return "no facts"
+        case "stated":
+            return str(p["reason"])
+        case "protection_ended":
+            return "the protection period ended"
+        case "chosen_over_conflicts":
+            return "chosen by the channel team over conflicting registrations"
+        case "another_registration_chosen":
+            return ("the channel team chose another partner's registration of this customer "
+                    f"({p['deal_id']})" + (f": {p['note']}" if p["note"] else ""))
     raise KeyError(code)
 
 
@@ -226,3 +247,21 @@ def decision_of(stored: dict[str, Any]) -> dict[str, Any]:
         return stored
     coded = parse_decision(stored)
     return {**stored, "code": coded.code, "params": coded.params}
+
+
+_CHOSEN = re.compile(r"^the channel team chose another partner's registration of this customer "
+                     r"\(([0-9a-f-]{36})\)(?:: (.*))?$", re.DOTALL)
+
+
+def status_reason_of(status: str, text: str | None) -> Reason | None:
+    """Why a deal's status last changed, coded: what the service wrote itself (expiry, a
+    conflict resolved) by its code, anything else as a person's reason (``stated``)."""
+    if text is None:
+        return None
+    if status == "expired" and text == _text("protection_ended", {}):
+        return reason("protection_ended")
+    if status == "approved" and text == _text("chosen_over_conflicts", {}):
+        return reason("chosen_over_conflicts")
+    if status == "rejected" and (found := _CHOSEN.match(text)):
+        return reason("another_registration_chosen", deal_id=found[1], note=found[2])
+    return reason("stated", reason=text)

@@ -212,9 +212,10 @@ async def resolve_conflict(session: AsyncSession, principal: Principal, deal_id:
               if c.kind == "registration" and c.partner_id != deal.partner_id]
     if deal.status != "approved":
         await act(session, principal, deal.id, "approve", None,
-                  reason=reason or "chosen by the channel team over conflicting registrations")
-    why = f"the channel team chose another partner's registration of this customer " \
-          f"({deal.id})" + (f": {reason}" if reason else "")
+                  reason=reason or reasons.reason("chosen_over_conflicts").text)
+    # Within the 500 characters a status reason has, the channel team's reason clipped.
+    why = reasons.reason("another_registration_chosen", deal_id=str(deal.id),
+                         note=reason).text[:500]
     rejected = []
     for other in sorted(losing):
         rejected.append(await act(session, principal, other, "reject", None, reason=why))
@@ -235,7 +236,7 @@ async def expire(session: AsyncSession, batch: int = 500) -> int:
     for deal in deals:
         previous, ended = deal.status, deal.protected_until
         assert ended is not None
-        deal.status, deal.status_reason = "expired", "the protection period ended"
+        deal.status, deal.status_reason = "expired", reasons.reason("protection_ended").text
         deal.version += 1
         deal.updated_at = now
         await _publish(session, deal, contracts.DealExpiredV1(

@@ -236,10 +236,12 @@ if TYPE_CHECKING:
     ConflictCode = str
     DecisionCode = str
     ConditionCode = str
+    StatusReasonCode = str
 else:
     ConflictCode = _codes("conflict")
     DecisionCode = _codes("decision")
     ConditionCode = _codes("rule_trace")
+    StatusReasonCode = _codes("status_reason")
 _STABLE = "Stable: never renamed nor given another meaning (docs/deal-registration.md)."
 _PARAMS = "The values the reason names, by name (each code has its own; amounts and dates as " \
     "strings)."
@@ -375,6 +377,13 @@ class DealOut(BaseModel):
         "on the customer (none once rejected).")
     status_reason: str | None = Field(default=None, description="Why the status last "
                                       "changed, when a reason was given.")
+    status_reason_code: StatusReasonCode | None = Field(
+        default=None, description="`status_reason` as a stable code, for portals that "
+        "translate it: what the service wrote itself (`protection_ended`, "
+        "`chosen_over_conflicts`, `another_registration_chosen`), or `stated` for a person's "
+        "reason, shown as written. Null when no reason was given.")
+    status_reason_params: dict[str, Any] | None = Field(
+        default=None, description="The values the code names.")
     won_amount: Money | None = Field(default=None, description="What it was won for; kept "
                                      "when the win is reversed (`win_reversed`).")
     closed_on: dt.date | None = Field(default=None, description="When it was won or lost; "
@@ -394,6 +403,7 @@ class DealOut(BaseModel):
 
     @classmethod
     def of(cls, deal: AnyDeal, viewer: Principal) -> "DealOut":
+        why = reasons.status_reason_of(deal.status, deal.status_reason)
         return cls(
             id=deal.id, partner_id=deal.partner_id, external_id=deal.external_id,
             customer=Customer(name=deal.customer_name, domain=deal.customer_domain,
@@ -406,6 +416,8 @@ class DealOut(BaseModel):
             private_offer=deal.private_offer,
             expected_close_date=deal.expected_close_date, notes=deal.notes, status=deal.status,
             protected_until=deal.protected_until, status_reason=deal.status_reason,
+            status_reason_code=why.code if why else None,
+            status_reason_params=why.params if why else None,
             won_amount=None if deal.won_amount is None
             else Money.of(deal.won_amount, deal.currency),
             closed_on=deal.closed_on, extensions=deal.extensions or 0,
