@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 import pytest
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from prm_platform import i18n
 from prm_platform.app import create_service_app
@@ -130,6 +130,10 @@ async def client(prm_infra):
     async def relayed() -> object:  # as a gateway hands on a service's (English) problem
         return problem_response(404, "not-found", "deal not found", instance="/v1/deals/1")
 
+    @router.get("/garbled")
+    async def garbled() -> object:
+        return Response(b"not json", status_code=502, media_type="application/problem+json")
+
     @router.get("/boom")
     async def boom() -> dict[str, str]:
         raise RuntimeError("a bug")
@@ -228,3 +232,10 @@ async def test_other_answers_are_untouched(client):
     answer = await client.get("/v1/checks/count?n=3", headers={"Accept-Language": "de"})
     assert answer.status_code == 200 and answer.json() == {"n": 3}
     assert "content-language" not in answer.headers
+
+
+async def test_a_problem_that_cannot_be_read_goes_as_it_is(client):
+    answer = await client.get("/v1/checks/garbled", headers={"Accept-Language": "de"})
+    assert answer.status_code == 502 and answer.content == b"not json"
+    assert answer.headers["content-language"] == "en"
+    assert answer.headers["content-length"] == "8"

@@ -349,7 +349,8 @@ def localising(scope: Scope, send: Send) -> Send:
             if not headers.get("content-type", "").startswith(PROBLEM_MEDIA_TYPE):
                 await send(message)
                 return
-            language = i18n.negotiate(Headers(scope=scope).get("accept-language"))
+            language = i18n.DEFAULT_LANGUAGE if "content-encoding" in headers else \
+                i18n.negotiate(Headers(scope=scope).get("accept-language"))
             headers["Content-Language"] = language
             headers.add_vary_header("Accept-Language")
             if language == i18n.DEFAULT_LANGUAGE:
@@ -364,25 +365,30 @@ def localising(scope: Scope, send: Send) -> Send:
         if message.get("more_body", False):
             return
         start, held = held, None
-        body = _localised(b"".join(chunks), language)
-        MutableHeaders(scope=start)["content-length"] = str(len(body))
+        english = b"".join(chunks)
+        body = _localised(english, language)
+        headers = MutableHeaders(scope=start)
+        if body is None:  # not one we can read: as it was, and said to be so
+            body, headers["Content-Language"] = english, i18n.DEFAULT_LANGUAGE
+        headers["content-length"] = str(len(body))
         await send(start)
         await send({"type": "http.response.body", "body": body})
 
     return localising_send
 
 
-def _localised(body: bytes, language: str) -> bytes:
+def _localised(body: bytes, language: str) -> bytes | None:
+    """The problem document in ``language``; None if it is not one (then it goes as it is)."""
     try:
         document = json.loads(body)
         if not isinstance(document, dict):
-            return body
+            return None
         localised = i18n.localise_problem(document, language)
         return json.dumps(localised, ensure_ascii=False, allow_nan=False, indent=None,
                           separators=(",", ":")).encode("utf-8")
     except Exception:  # noqa: BLE001 - an English problem rather than none
         log.exception("could not localise a problem into %s", language)
-        return body
+        return None
 
 
 def install_problem_handlers(app: FastAPI) -> None:
