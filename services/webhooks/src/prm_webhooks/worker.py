@@ -1,5 +1,5 @@
 """Webhooks worker: turns every context's events into deliveries (in the inbox transaction),
-sends due deliveries, publishes its outbox and keeps its key directory.
+sends due deliveries, publishes its outbox and keeps its key directory and the partners' names.
 ``python -m prm_webhooks.worker``."""
 
 import asyncio
@@ -10,9 +10,11 @@ from collections.abc import Callable
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from prm_contracts import PARTNERS_TOPIC
 from prm_events import credentials
 from prm_events.worker import Subscription, WorkerSpec, main
 from prm_platform.scheduler import Job
+from prm_webhooks import directory
 from prm_webhooks.config import SCHEMA, Settings
 from prm_webhooks.declaration import DELIVERED_TOPICS, SERVICE
 from prm_webhooks.delivery.dispatcher import Dispatcher
@@ -47,6 +49,8 @@ def spec(settings: Settings | None = None) -> WorkerSpec:
         publishes=SERVICE.publishes,
         subscriptions=[Subscription(name="deliveries", topics=list(DELIVERED_TOPICS),
                                     handlers=HANDLERS),
+                       Subscription(name="partner-directory", topics=[PARTNERS_TOPIC],
+                                    handlers=directory.HANDLERS),
                        credentials.subscription()],
         jobs=[Job("purge-webhook-messages", dt.timedelta(hours=1),
                   functools.partial(purge_messages,

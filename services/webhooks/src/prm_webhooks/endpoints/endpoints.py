@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from prm_platform.http import (
     Caller,
@@ -12,9 +12,10 @@ from prm_platform.http import (
     etag,
     resource_headers,
 )
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 from prm_webhooks.endpoints import service
+from prm_webhooks.endpoints.listing import ENDPOINTS
 from prm_webhooks.endpoints.schemas import (
     WebhookEndpointCreated,
     WebhookEndpointIn,
@@ -28,6 +29,7 @@ from prm_webhooks.endpoints.schemas import (
 )
 from prm_webhooks.messages import service as messages
 from prm_webhooks.messages.endpoints import message_out
+from prm_webhooks.messages.listing import ENDPOINT_ATTEMPTS
 from prm_webhooks.messages.schemas import WebhookAttemptOut, WebhookMessageOut
 
 router = APIRouter(prefix="/v1/webhook-endpoints", tags=["webhook endpoints"],
@@ -55,16 +57,18 @@ async def create_endpoint(body: WebhookEndpointIn, request: Request, response: R
 
 
 @router.get("", summary="List webhook endpoints",
-            description="The caller's endpoints (a vendor key sees every one), oldest first, "
-            "cursor-paginated.")
-async def list_endpoints(
-    session: Session, caller: Caller, page: Annotated[PageRequest, Depends(page_request)],
-    enabled: Annotated[bool | None, Query(description="Only enabled (or disabled) ones")] = None,
-) -> Page[WebhookEndpointOut]:
-    rows = await service.list_page(session, caller, page, enabled=enabled)
-    items, next_cursor = page.page(rows)
-    return Page[WebhookEndpointOut](items=[WebhookEndpointOut.of(r) for r in items],
-                                    next_cursor=next_cursor)
+            description="The caller's endpoints (a vendor key sees every one), in creation "
+            "order unless sorted; filter by enabled, partner org, why the service disabled it, "
+            "event-type filter, and when it was created or began failing; search by URL or "
+            "description; `updated_since` for what changed. A deleted endpoint leaves no "
+            "trace: a sync finds deletions by the ids it no longer gets (at most 50 endpoints "
+            "per owner).")
+async def list_endpoints(session: Session, caller: Caller,
+                         query: Annotated[ListQuery, Depends(ENDPOINTS.query)]
+                         ) -> Page[WebhookEndpointOut]:
+    rows, next_cursor, total = await service.list_page(session, caller, query)
+    return Page[WebhookEndpointOut](items=[WebhookEndpointOut.of(r) for r in rows],
+                                    next_cursor=next_cursor, total_count=total)
 
 
 @router.get("/{endpoint_id:uuid}", summary="Get a webhook endpoint",
@@ -145,16 +149,13 @@ async def get_endpoint_stats(endpoint_id: uuid.UUID, session: Session, caller: C
 
 @router.get("/{endpoint_id:uuid}/attempts", summary="List a webhook endpoint's attempts",
             description="Every attempt to deliver to it (status, latency, the first 4 KiB of "
-            "the answer), oldest first, cursor-paginated.",
+            "the answer), oldest first unless sorted (`sort=-created_at`: newest first); filter "
+            "by outcome, response status, message and time.",
             responses=problem_responses(404))
-async def list_endpoint_attempts(
-    endpoint_id: uuid.UUID, session: Session, caller: Caller,
-    page: Annotated[PageRequest, Depends(page_request)],
-    outcome: Annotated[str | None, Query(pattern="^(succeeded|failed)$",
-                                         description="Only these")] = None,
-) -> Page[WebhookAttemptOut]:
-    rows = await messages.attempts_of_endpoint(session, caller, endpoint_id, page,
-                                               outcome=outcome)
-    items, next_cursor = page.page(rows)
-    return Page[WebhookAttemptOut](items=[WebhookAttemptOut.of(r) for r in items],
-                                   next_cursor=next_cursor)
+async def list_endpoint_attempts(endpoint_id: uuid.UUID, session: Session, caller: Caller,
+                                 query: Annotated[ListQuery, Depends(ENDPOINT_ATTEMPTS.query)]
+                                 ) -> Page[WebhookAttemptOut]:
+    rows, next_cursor, total = await messages.attempts_of_endpoint(session, caller,
+                                                                   endpoint_id, query)
+    return Page[WebhookAttemptOut](items=[WebhookAttemptOut.of(r) for r in rows],
+                                   next_cursor=next_cursor, total_count=total)

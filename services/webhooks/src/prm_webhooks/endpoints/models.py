@@ -27,7 +27,21 @@ webhook_endpoints = sa.Table(
     sa.Column("version", sa.Integer(), nullable=False),
     sa.Column("created_at", _TS, nullable=False),
     sa.Column("updated_at", _TS, nullable=False),
+    # What a search looks in (prm_platform.listing), kept by PostgreSQL.
+    sa.Column("search_text", sa.Text(),
+              sa.Computed("prm_fold(url || ' ' || description)", persisted=True)),
     sa.Index("ix_webhook_endpoints_partner_id_id", "partner_id", "id"),
+    # The list's filters, ranges, sorts, change feed and search (prm_webhooks.endpoints.listing).
+    sa.Index("ix_webhook_endpoints_enabled_id", "enabled", "id"),
+    sa.Index("ix_webhook_endpoints_disabled_reason_id", "disabled_reason", "id"),
+    sa.Index("ix_webhook_endpoints_event_types", "event_types", postgresql_using="gin"),
+    sa.Index("ix_webhook_endpoints_created_at", "created_at"),
+    sa.Index("ix_webhook_endpoints_failing_since", "failing_since",
+             postgresql_where=sa.text("failing_since IS NOT NULL")),
+    sa.Index("ix_webhook_endpoints_updated_at_id", "updated_at", "id"),
+    sa.Index("ix_webhook_endpoints_description_id", "description", "id"),
+    sa.Index("ix_webhook_endpoints_search_text", "search_text", postgresql_using="gin",
+             postgresql_ops={"search_text": "public.gin_trgm_ops"}),
 )
 
 # Kept in the clear: signing needs the secret itself (HMAC), not a digest of it.

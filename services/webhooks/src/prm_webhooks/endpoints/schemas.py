@@ -132,7 +132,7 @@ class WebhookEndpointPatch(BaseModel):
 
 _EXAMPLE_OUT: dict[str, Any] = {
     "id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b",
-    "partner_id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f",
+    "partner_id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f", "partner_name": "Acme Cloud GmbH",
     "url": "https://crm.partner.example/hooks/prm", "description": "Deals into our CRM",
     "event_types": ["prm.deal.*", "prm.partner.tier_changed"],
     "headers": {"X-Api-Token": "receiver-token-123"}, "rate_limit": 50, "ordered": True,
@@ -146,6 +146,9 @@ class WebhookEndpointOut(BaseModel):
     id: uuid.UUID
     partner_id: uuid.UUID | None = Field(default=None, description="The partner org whose "
                                          "events it receives; none for a vendor endpoint")
+    partner_name: str | None = Field(default=None, description="That partner org's name, "
+                                     "from the partner directory; none for a vendor endpoint "
+                                     "or a partner not known here yet")
     url: str
     description: str
     event_types: list[str]

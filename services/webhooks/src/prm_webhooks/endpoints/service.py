@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
-from prm_platform.pagination import PageRequest
+from prm_platform.listing import ListQuery
 from prm_platform.problems import Conflict, NotFound, Unprocessable
 from prm_platform.security import Principal
 from prm_webhooks.config import Settings
@@ -22,6 +22,9 @@ from prm_webhooks.declaration import WEBHOOKS_READ, WEBHOOKS_WRITE
 from prm_webhooks.delivery.fanout import body, enqueue
 from prm_webhooks.delivery.signing import new_secret
 from prm_webhooks.delivery.targets import TargetRefused, check_url
+from prm_webhooks.directory import name_of, named
+from prm_webhooks.endpoints.listing import ENDPOINTS
+from prm_webhooks.endpoints.models import webhook_endpoints
 from prm_webhooks.endpoints.schemas import (
     WebhookEndpointIn,
     WebhookEndpointPatch,
@@ -32,8 +35,11 @@ from prm_webhooks.endpoints.schemas import (
 MAX_ENDPOINTS_PER_OWNER = 50
 PING_TYPE = "prm.webhook.test.v1"
 
-_COLUMNS = ("id, partner_id, url, description, event_types, headers, rate_limit, ordered, "
-            "enabled, disabled_reason, failing_since, version, created_at, updated_at")
+_NAMES = ("id", "partner_id", "url", "description", "event_types", "headers", "rate_limit",
+          "ordered", "enabled", "disabled_reason", "failing_since", "version", "created_at",
+          "updated_at")
+# What an endpoint is answered with, its partner's name beside its partner id.
+_COLUMNS = ", ".join(_NAMES) + ", " + name_of("webhook_endpoints.partner_id")
 
 
 class WebhookTargetRefused(Unprocessable):
@@ -99,17 +105,14 @@ async def get(session: AsyncSession, principal: Principal, endpoint_id: uuid.UUI
     return row
 
 
-async def list_page(session: AsyncSession, principal: Principal, page: PageRequest, *,
-                    enabled: bool | None = None) -> list[Any]:
+async def list_page(session: AsyncSession, principal: Principal, query: ListQuery
+                    ) -> tuple[list[Any], str | None, int | None]:
     principal.require(WEBHOOKS_READ)
-    rows = await session.execute(text(
-        f"SELECT {_COLUMNS} FROM webhook_endpoints WHERE {owner_clause(principal)} "
-        "AND (CAST(:after AS uuid) IS NULL OR id > CAST(:after AS uuid)) "
-        "AND (CAST(:enabled AS boolean) IS NULL OR enabled = CAST(:enabled AS boolean)) "
-        "ORDER BY id LIMIT :limit"),
-        {"owner": principal.partner_id, "after": page.after, "enabled": enabled,
-         "limit": page.limit + 1})
-    return list(rows)
+    visible = named([webhook_endpoints.c[name] for name in _NAMES],
+                    webhook_endpoints.c.partner_id)
+    if principal.is_partner:  # its own org's endpoints only
+        visible = visible.where(webhook_endpoints.c.partner_id == principal.partner_id)
+    return await ENDPOINTS.page(session, visible, query)
 
 
 async def update(session: AsyncSession, principal: Principal, settings: Settings,

@@ -2,12 +2,13 @@ import uuid
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends
 
 from prm_platform.http import Caller, IdempotencyKeyHeader, ServiceRoute, Session
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 from prm_webhooks.messages import service
+from prm_webhooks.messages.listing import MESSAGE_ATTEMPTS, MESSAGES
 from prm_webhooks.messages.schemas import (
     WebhookAttemptOut,
     WebhookDeliveryOut,
@@ -21,26 +22,25 @@ router = APIRouter(prefix="/v1/webhook-messages", tags=["webhook messages"],
 
 def message_out(row: Any, deliveries: list[Any]) -> WebhookMessageOut:
     return WebhookMessageOut(id=row.id, event_id=row.event_id, event_type=row.event_type,
-                             partner_id=row.partner_id, payload=orjson.loads(row.payload),
+                             partner_id=row.partner_id, partner_name=row.partner_name,
+                             payload=orjson.loads(row.payload),
                              created_at=row.created_at,
                              deliveries=[WebhookDeliveryOut.of(d) for d in deliveries])
 
 
 @router.get("", summary="List webhook messages",
             description="Messages delivered (or being delivered) to the caller's endpoints, "
-            "oldest first, cursor-paginated, each with its deliveries to them.")
-async def list_messages(
-    session: Session, caller: Caller, page: Annotated[PageRequest, Depends(page_request)],
-    event_type: Annotated[str | None, Query(max_length=200, description="Only this type, "
-                                            "e.g. prm.deal.approved.v1")] = None,
-    endpoint_id: Annotated[uuid.UUID | None, Query(description="Only to this endpoint")] = None,
-) -> Page[WebhookMessageOut]:
-    rows = await service.list_page(session, caller, page, event_type=event_type,
-                                   endpoint_id=endpoint_id)
-    items, next_cursor = page.page(rows)
-    found = await service.deliveries(session, caller, [r.id for r in items])
-    return Page[WebhookMessageOut](items=[message_out(r, found.get(r.id, [])) for r in items],
-                                   next_cursor=next_cursor)
+            "each with its deliveries to them, in creation order unless sorted (`sort="
+            "-created_at`: newest first); filter by event type, partner, event, endpoint and "
+            "delivery status (`status=failed`), and by when they were created. Messages are "
+            "kept for the retention period, then forgotten.")
+async def list_messages(session: Session, caller: Caller,
+                        query: Annotated[ListQuery, Depends(MESSAGES.query)]
+                        ) -> Page[WebhookMessageOut]:
+    rows, next_cursor, total = await service.list_page(session, caller, query)
+    found = await service.deliveries(session, caller, [r.id for r in rows])
+    return Page[WebhookMessageOut](items=[message_out(r, found.get(r.id, [])) for r in rows],
+                                   next_cursor=next_cursor, total_count=total)
 
 
 @router.get("/{message_id:uuid}", summary="Get a webhook message",
@@ -55,18 +55,16 @@ async def get_message(message_id: uuid.UUID, session: Session, caller: Caller
 
 @router.get("/{message_id:uuid}/attempts", summary="List a webhook message's attempts",
             description="Every attempt to deliver it to the caller's endpoints (status, "
-            "latency, the first 4 KiB of the answer), oldest first, cursor-paginated.",
+            "latency, the first 4 KiB of the answer), oldest first unless sorted; filter by "
+            "endpoint, outcome, response status and time.",
             responses=problem_responses(404))
-async def list_message_attempts(
-    message_id: uuid.UUID, session: Session, caller: Caller,
-    page: Annotated[PageRequest, Depends(page_request)],
-    endpoint_id: Annotated[uuid.UUID | None, Query(description="Only to this endpoint")] = None,
-) -> Page[WebhookAttemptOut]:
-    rows = await service.attempts_of_message(session, caller, message_id, page,
-                                             endpoint_id=endpoint_id)
-    items, next_cursor = page.page(rows)
-    return Page[WebhookAttemptOut](items=[WebhookAttemptOut.of(r) for r in items],
-                                   next_cursor=next_cursor)
+async def list_message_attempts(message_id: uuid.UUID, session: Session, caller: Caller,
+                                query: Annotated[ListQuery, Depends(MESSAGE_ATTEMPTS.query)]
+                                ) -> Page[WebhookAttemptOut]:
+    rows, next_cursor, total = await service.attempts_of_message(session, caller, message_id,
+                                                                 query)
+    return Page[WebhookAttemptOut](items=[WebhookAttemptOut.of(r) for r in rows],
+                                   next_cursor=next_cursor, total_count=total)
 
 
 @router.post("/{message_id:uuid}/resend", summary="Resend a webhook message",

@@ -19,6 +19,9 @@ webhook_messages = sa.Table(
     sa.Column("payload", sa.Text(), nullable=False),  # the exact bytes that are signed
     sa.Column("created_at", _TS, nullable=False),
     sa.Index("ix_webhook_messages_partner_id_id", "partner_id", "id"),
+    # The list's event-type filter and creation range (prm_webhooks.messages.listing).
+    sa.Index("ix_webhook_messages_event_type_id", "event_type", "id"),
+    sa.Index("ix_webhook_messages_created_at", "created_at"),
 )
 
 webhook_deliveries = sa.Table(
@@ -69,4 +72,9 @@ webhook_attempts = sa.Table(
     sa.Column("error", sa.String(500)),
     sa.Index("ix_webhook_attempts_message_id_id", "message_id", "id"),
     sa.Index("ix_webhook_attempts_endpoint_id_id", "endpoint_id", "id"),
+    # The lists' outcome and response-status filters and time range, within an endpoint (the
+    # statistics' last 24 hours too).
+    sa.Index("ix_webhook_attempts_endpoint_id_outcome_response_status", "endpoint_id",
+             "outcome", "response_status", "id"),
+    sa.Index("ix_webhook_attempts_endpoint_id_attempted_at", "endpoint_id", "attempted_at"),
 )

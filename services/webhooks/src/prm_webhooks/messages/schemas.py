@@ -38,7 +38,7 @@ class WebhookMessageOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": _MESSAGE_ID, "event_id": "0193c1d3-0000-7d6e-8f90-a1b2c3d4e5f6",
         "event_type": "prm.deal.approved.v1",
-        "partner_id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f",
+        "partner_id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f", "partner_name": "Acme Cloud GmbH",
         "payload": {"type": "prm.deal.approved.v1", "timestamp": "2026-11-22T09:30:00Z",
                     "data": {"deal_id": "0193c1d2-0000-7000-8000-000000000001"}},
         "created_at": "2026-11-22T09:30:00Z", "deliveries": [_DELIVERY]}]})
@@ -47,7 +47,10 @@ class WebhookMessageOut(BaseModel):
     event_id: uuid.UUID | None = Field(default=None, description="The event it carries; none "
                                        "for a test ping")
     event_type: str
-    partner_id: uuid.UUID | None = None
+    partner_id: uuid.UUID | None = Field(default=None, description="The partner org the event "
+                                         "concerns; none for a vendor-only event")
+    partner_name: str | None = Field(default=None, description="That partner org's name, "
+                                     "from the partner directory; none if not known here yet")
     payload: dict[str, Any] = Field(description="The body that was signed and sent")
     created_at: dt.datetime
     deliveries: list[WebhookDeliveryOut] = Field(description="Its deliveries to the caller's "

@@ -3,23 +3,33 @@ a message only through a delivery to one of its org's endpoints, and only those 
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, exists, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prm_platform.pagination import PageRequest
+from prm_platform.listing import ListQuery
 from prm_platform.problems import NotFound
 from prm_platform.security import Principal
 from prm_webhooks.declaration import WEBHOOKS_READ, WEBHOOKS_WRITE
+from prm_webhooks.directory import name_of, named
 from prm_webhooks.endpoints import service as endpoints
+from prm_webhooks.endpoints.models import webhook_endpoints
 from prm_webhooks.endpoints.service import owner_clause
+from prm_webhooks.messages.listing import (
+    DELIVERY_FILTERS,
+    ENDPOINT_ATTEMPTS,
+    MESSAGE_ATTEMPTS,
+    MESSAGES,
+)
+from prm_webhooks.messages.models import webhook_attempts, webhook_deliveries, webhook_messages
+
+PageRows = tuple[list[Any], str | None, int | None]
 
 _DELIVERY = ("d.id, d.endpoint_id, d.status, d.attempts, d.next_attempt_at, "
              "d.last_response_status, d.last_error, d.updated_at")
-_ATTEMPT = ("a.id, a.message_id, a.endpoint_id, a.delivery_id, a.attempted_at, a.outcome, "
-            "a.response_status, a.latency_ms, a.response_body, a.error")
 # The caller's endpoints, as a condition on a delivery or attempt row aliased ``x``.
 _OWNED = "x.endpoint_id IN (SELECT id FROM webhook_endpoints WHERE {owner})"
 
@@ -28,22 +38,31 @@ def _owned(principal: Principal, alias: str) -> str:
     return _OWNED.replace("x.", f"{alias}.").format(owner=owner_clause(principal))
 
 
-async def list_page(session: AsyncSession, principal: Principal, page: PageRequest, *,
-                    event_type: str | None = None, endpoint_id: uuid.UUID | None = None
-                    ) -> list[Any]:
+def _owned_endpoint(principal: Principal, column: Any) -> ColumnElement[bool]:
+    """``column`` names one of the caller's endpoints (a vendor's: any)."""
+    if not principal.is_partner:
+        return true()
+    return column.in_(select(webhook_endpoints.c.id)
+                      .where(webhook_endpoints.c.partner_id == principal.partner_id))
+
+
+_MESSAGE_COLUMNS = [webhook_messages.c[name] for name in (
+    "id", "event_id", "event_type", "partner_id", "payload", "created_at")]
+
+
+async def list_page(session: AsyncSession, principal: Principal, query: ListQuery) -> PageRows:
+    """Messages with a delivery to one of the caller's endpoints; ``endpoint_id=`` and
+    ``status=`` narrow which of its deliveries count, so they say nothing of other owners'."""
     principal.require(WEBHOOKS_READ)
-    rows = await session.execute(text(f"""
-        SELECT m.id, m.event_id, m.event_type, m.partner_id, m.payload, m.created_at
-        FROM webhook_messages m
-        WHERE (CAST(:after AS uuid) IS NULL OR m.id > CAST(:after AS uuid))
-          AND (CAST(:type AS varchar) IS NULL OR m.event_type = :type)
-          AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = m.id
-                      AND {_owned(principal, 'd')}
-                      AND (CAST(:endpoint AS uuid) IS NULL OR d.endpoint_id = :endpoint))
-        ORDER BY m.id LIMIT :limit"""),
-        {"after": page.after, "type": event_type, "endpoint": endpoint_id,
-         "owner": principal.partner_id, "limit": page.limit + 1})
-    return list(rows)
+    d = webhook_deliveries
+    wanted = [part.on_delivery(query.filters[name]) for name, part in DELIVERY_FILTERS.items()
+              if name in query.filters]
+    visible = named(_MESSAGE_COLUMNS, webhook_messages.c.partner_id).where(exists(
+        select(d.c.id).where(d.c.message_id == webhook_messages.c.id,
+                             _owned_endpoint(principal, d.c.endpoint_id), *wanted)))
+    query = dataclasses.replace(query, filters={
+        name: values for name, values in query.filters.items() if name not in DELIVERY_FILTERS})
+    return await MESSAGES.page(session, visible, query)
 
 
 async def deliveries(session: AsyncSession, principal: Principal, message_ids: list[uuid.UUID]
@@ -62,7 +81,8 @@ async def deliveries(session: AsyncSession, principal: Principal, message_ids: l
 async def get(session: AsyncSession, principal: Principal, message_id: uuid.UUID) -> Any:
     principal.require(WEBHOOKS_READ)
     row = (await session.execute(text(f"""
-        SELECT m.id, m.event_id, m.event_type, m.partner_id, m.payload, m.created_at
+        SELECT m.id, m.event_id, m.event_type, m.partner_id, m.payload, m.created_at,
+               {name_of('m.partner_id')}
         FROM webhook_messages m WHERE m.id = :id
           AND EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.message_id = m.id
                       AND {_owned(principal, 'd')})"""),
@@ -72,32 +92,25 @@ async def get(session: AsyncSession, principal: Principal, message_id: uuid.UUID
     return row
 
 
+_ATTEMPT_COLUMNS = [webhook_attempts.c[name] for name in (
+    "id", "message_id", "endpoint_id", "delivery_id", "attempted_at", "outcome",
+    "response_status", "latency_ms", "response_body", "error")]
+
+
 async def attempts_of_message(session: AsyncSession, principal: Principal,
-                              message_id: uuid.UUID, page: PageRequest, *,
-                              endpoint_id: uuid.UUID | None = None) -> list[Any]:
+                              message_id: uuid.UUID, query: ListQuery) -> PageRows:
     await get(session, principal, message_id)
-    rows = await session.execute(text(
-        f"SELECT {_ATTEMPT} FROM webhook_attempts a WHERE a.message_id = :id "
-        f"AND {_owned(principal, 'a')} "
-        "AND (CAST(:endpoint AS uuid) IS NULL OR a.endpoint_id = :endpoint) "
-        "AND (CAST(:after AS uuid) IS NULL OR a.id > CAST(:after AS uuid)) "
-        "ORDER BY a.id LIMIT :limit"),
-        {"id": message_id, "endpoint": endpoint_id, "owner": principal.partner_id,
-         "after": page.after, "limit": page.limit + 1})
-    return list(rows)
+    visible = select(*_ATTEMPT_COLUMNS).where(
+        webhook_attempts.c.message_id == message_id,
+        _owned_endpoint(principal, webhook_attempts.c.endpoint_id))
+    return await MESSAGE_ATTEMPTS.page(session, visible, query)
 
 
 async def attempts_of_endpoint(session: AsyncSession, principal: Principal,
-                               endpoint_id: uuid.UUID, page: PageRequest, *,
-                               outcome: str | None = None) -> list[Any]:
+                               endpoint_id: uuid.UUID, query: ListQuery) -> PageRows:
     await endpoints.get(session, principal, endpoint_id)
-    rows = await session.execute(text(
-        f"SELECT {_ATTEMPT} FROM webhook_attempts a WHERE a.endpoint_id = :id "
-        "AND (CAST(:outcome AS varchar) IS NULL OR a.outcome = :outcome) "
-        "AND (CAST(:after AS uuid) IS NULL OR a.id > CAST(:after AS uuid)) "
-        "ORDER BY a.id LIMIT :limit"),
-        {"id": endpoint_id, "outcome": outcome, "after": page.after, "limit": page.limit + 1})
-    return list(rows)
+    visible = select(*_ATTEMPT_COLUMNS).where(webhook_attempts.c.endpoint_id == endpoint_id)
+    return await ENDPOINT_ATTEMPTS.page(session, visible, query)
 
 
 async def resend(session: AsyncSession, principal: Principal, message_id: uuid.UUID,
