@@ -253,10 +253,13 @@ class DealChange(EventPayload):
 class DealUpdatedV1(DealChange):
     event_type = "prm.deal.updated.v1"
     topic = DEALS_TOPIC
-    summary = "The partner's system sent new details of an open registration (its sync by "\
-              "external id): amount, products, close date, deal type."
+    summary = "An open registration's details changed: a PATCH of its amount, products, "\
+              "close date or notes, or the partner's system sending it again under its "\
+              "external id (its sync)."
 
-    changed: list[str] = Field(description="The fields that changed")
+    changed: list[str] = Field(description="The fields that changed (amount, currency, "
+                               "products, expected_close_date, notes, deal_type, "
+                               "private_offer, customer_address, customer_crm_ids)")
     amount: Amount
     expected_close_date: dt.date
     deal_type: str
