@@ -149,6 +149,13 @@ async def upload_for_another_org(client, a: Org, b: Org) -> None:
     assert response.status_code == 404 and response.json()["type"] == "/problems/not-found"
 
 
+async def presign_for_another_org(client, a: Org, b: Org) -> None:
+    response = await client.post("/v1/mdf/proofs/presigned", headers=b.headers, json={
+        "filename": "p.pdf", "content_type": "application/pdf", "size": 8, "sha256": "0" * 64,
+        "partner_id": a.partner_id})
+    assert response.status_code == 404 and response.json()["type"] == "/problems/not-found"
+
+
 async def revise_another_orgs_request(client, a: Org, b: Org) -> None:
     response = await client.patch(f"/v1/mdf/requests/{a.open_request['id']}",
                                   headers=b.headers, json={"title": "mine"})
@@ -193,6 +200,9 @@ CASES = {
     ("GET", "/v1/mdf/proofs/{proof_id}"): hidden("GET", "/v1/mdf/proofs/{upload_id}"),
     ("GET", "/v1/mdf/proofs/{proof_id}/content"): hidden(
         "GET", "/v1/mdf/proofs/{upload_id}/content"),
+    ("POST", "/v1/mdf/proofs/presigned"): presign_for_another_org,
+    ("POST", "/v1/mdf/proofs/{proof_id}/complete"): hidden(
+        "POST", "/v1/mdf/proofs/{upload_id}/complete"),
     ("GET", "/v1/mdf/claims"): listing("/v1/mdf/claims", "claim"),
     ("GET", "/v1/mdf/claims/{claim_id}"): hidden("GET", "/v1/mdf/claims/{claim_id}"),
     ("GET", "/v1/mdf/claims/{claim_id}/proofs/{proof_id}"): hidden(

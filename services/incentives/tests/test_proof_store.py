@@ -472,3 +472,87 @@ async def test_uploads_on_their_own_go_to_the_bucket_and_expire(s3_url, prefix, 
                                        lookback=dt.timedelta(days=2)) == 1
         assert set(await objects_under(s3_url, prefix)) == {
             f"{prefix}{KEY_FOLDER}{made[0]['id']}"}
+
+
+def presign_body(name: str, media_type: str, content: bytes) -> dict:
+    return {"filename": name, "content_type": media_type, "size": len(content),
+            "sha256": hashlib.sha256(content).hexdigest()}
+
+
+async def test_presigned_upload_straight_to_the_bucket(s3_url, prefix, engine, vendor,
+                                                       as_partner):
+    # Clients reach the store by another name than the service does: the URL is signed for it.
+    public = s3_url.replace("127.0.0.1", "localhost")
+    settings = s3_settings(s3_url, prefix).model_copy(
+        update={"proof_s3_presign_endpoint_url": public})
+    async with app_client(settings, engine) as (app, client):
+        partner = await new_partner(app)
+        partner_headers = as_partner(partner)
+        fund_request = await approved_request(client, vendor, partner_headers, partner)
+        presigned = await client.post("/v1/mdf/proofs/presigned", headers=partner_headers,
+                                      json=presign_body("booth.png", "image/png", PHOTO))
+        assert presigned.status_code == 201, presigned.text
+        answer = presigned.json()
+        proof = answer["proof"]
+        assert proof["status"] == "pending" and proof["size"] == len(PHOTO)
+        assert answer["method"] == "PUT" and answer["url"].startswith(public + "/")
+        assert answer["headers"] == {"Content-Type": "image/png"}
+        assert presigned.headers["location"] == f"/v1/mdf/proofs/{proof['id']}"
+
+        # Nothing arrived yet: it cannot be completed, claimed or downloaded.
+        early = await client.post(f"/v1/mdf/proofs/{proof['id']}/complete",
+                                  headers=partner_headers)
+        assert early.status_code == 409, early.text
+        claim = {"request_id": fund_request["id"], "amount": {"amount": "1500.00",
+                                                              "currency": "EUR"},
+                 "description": "Webinar held.", "proof_ids": [proof["id"]]}
+        refused = await client.post("/v1/mdf/claims", headers=partner_headers, json=claim)
+        assert refused.status_code == 422 and "not completed" in refused.text
+        assert (await client.get(f"/v1/mdf/proofs/{proof['id']}/content",
+                                 headers=partner_headers)).status_code == 409
+
+        async with httpx.AsyncClient() as outside:
+            # Other bytes than announced: refused on completion, and the object deleted.
+            put = await outside.put(answer["url"], content=PHOTO[:-1] + b"!",
+                                    headers=answer["headers"])
+            assert put.status_code == 200, put.text
+            wrong = await client.post(f"/v1/mdf/proofs/{proof['id']}/complete",
+                                      headers=partner_headers)
+            assert wrong.status_code == 422 and "not the one announced" in wrong.text
+            assert await objects_under(s3_url, prefix) == {}
+            # The URL takes the right file.
+            put = await outside.put(answer["url"], content=PHOTO, headers=answer["headers"])
+            assert put.status_code == 200, put.text
+        done = await client.post(f"/v1/mdf/proofs/{proof['id']}/complete",
+                                 headers=partner_headers)
+        assert done.status_code == 200, done.text
+        assert done.json()["status"] == "stored"
+        again = await client.post(f"/v1/mdf/proofs/{proof['id']}/complete",
+                                  headers=partner_headers)
+        assert again.status_code == 200 and again.json() == done.json()
+
+        claimed = await client.post("/v1/mdf/claims", headers=partner_headers, json=claim)
+        assert claimed.status_code == 201, claimed.text
+        [listed] = claimed.json()["proofs"]
+        assert listed["sha256"] == hashlib.sha256(PHOTO).hexdigest()
+        download = await client.get(f"/v1/mdf/claims/{claimed.json()['id']}/proofs/"
+                                    f"{proof['id']}", headers=partner_headers)
+        assert download.status_code == 200 and download.content == PHOTO
+
+
+async def test_a_presigned_upload_larger_than_a_proof_is_refused(s3_url, prefix, engine,
+                                                                 as_partner):
+    async with app_client(s3_settings(s3_url, prefix), engine) as (app, client):
+        partner_headers = as_partner(await new_partner(app))
+        presigned = (await client.post("/v1/mdf/proofs/presigned", headers=partner_headers,
+                                       json=presign_body("a.pdf", "application/pdf", PDF))
+                     ).json()
+        # The URL cannot bound what is sent; completion does.
+        async with httpx.AsyncClient() as outside:
+            put = await outside.put(presigned["url"], content=PDF * 100,
+                                    headers=presigned["headers"])
+            assert put.status_code == 200
+        refused = await client.post(f"/v1/mdf/proofs/{presigned['proof']['id']}/complete",
+                                    headers=partner_headers)
+        assert refused.status_code == 422, refused.text
+        assert await objects_under(s3_url, prefix) == {}

@@ -100,6 +100,7 @@ async def test_five_proofs_of_the_largest_size_in_one_claim(client, vendor, as_p
         assert made["sha256"] == hashlib.sha256(content).hexdigest()
         assert (made["filename"], made["content_type"]) == (f"photo {index}.png", "image/png")
         assert made["partner_id"] == str(partner) and made["claim_id"] is None
+        assert made["status"] == "stored"
         created = dt.datetime.fromisoformat(made["created_at"])
         assert dt.datetime.fromisoformat(made["expires_at"]) - created == dt.timedelta(hours=24)
         uploads.append(made)
@@ -351,3 +352,16 @@ def test_the_body_limits_agree(app):
     assert set(upload_body["content"]) == {"multipart/form-data"}
     claim = contract["components"]["schemas"]["ClaimIn"]["properties"]
     assert claim["proofs"]["deprecated"] is True and "proof_ids" in claim
+
+
+async def test_presigned_uploads_need_the_s3_store(client, as_partner, list_partner):
+    own = as_partner(await list_partner())
+    problem = assert_problem(await client.post("/v1/mdf/proofs/presigned", headers=own, json={
+        "filename": "a.pdf", "content_type": "application/pdf", "size": 4,
+        "sha256": hashlib.sha256(b"%PDF").hexdigest()}), 409, "conflict")
+    assert "POST /v1/mdf/proofs" in problem["detail"]
+    # Sizes beyond a proof's are refused as the field they are.
+    problem = assert_problem(await client.post("/v1/mdf/proofs/presigned", headers=own, json={
+        "filename": "a.pdf", "content_type": "application/pdf", "size": MAX_PROOF_BYTES + 1,
+        "sha256": "0" * 64}), 422, "validation-error")
+    assert fields_of(problem) == {"size"}

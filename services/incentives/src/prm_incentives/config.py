@@ -43,6 +43,11 @@ class Settings(ServiceSettings):
     proof_s3_addressing_style: Literal["path", "virtual"] | None = None
     # Bound on one call to the store (connect and read), so an outage is a quick 503.
     proof_s3_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # Presigned uploads (POST /v1/mdf/proofs/presigned) send the file straight to the bucket:
+    # the URL is signed for this endpoint (the one clients reach, if not the service's own
+    # PROOF_S3_ENDPOINT_URL, e.g. a public MinIO address) and valid for so many seconds.
+    proof_s3_presign_endpoint_url: str | None = None
+    proof_presign_seconds: int = Field(default=900, ge=60, le=3600)
     # A proof file uploaded on its own (POST /v1/mdf/proofs) that no claim names within this
     # many hours expires: a claim can no longer name it, and the worker deletes it. At most a
     # day, so that its object in an S3-compatible store is still within the orphan sweep's

@@ -29,6 +29,8 @@ from prm_incentives.mdf.schemas import (
     FundRequestIn,
     FundRequestOut,
     FundRequestPatch,
+    PresignedUploadOut,
+    PresignIn,
     ProofUploadIn,
     ProofUploadOut,
     RequestStatus,
@@ -470,3 +472,44 @@ async def download_upload(proof_id: uuid.UUID, request: Request, session: Sessio
                           caller: Caller) -> Response:
     row = await service.get_upload(session, caller, proof_id, with_content=True)
     return await _file(request, row)
+
+
+@router.post("/proofs/presigned", status_code=201, tags=["mdf claims"],
+             summary="Upload a proof file straight to the store",
+             description="With the S3-compatible proof store: the file's name, type, exact size "
+             f"(at most {MAX_PROOF_BYTES // 1024} KiB) and SHA-256 are recorded as a `pending` "
+             "file of the caller's org (a vendor key names `partner_id`), and the answer holds "
+             "a presigned URL that takes the file's bytes in one `PUT` with the `headers` "
+             "given, straight to the bucket, until `url_expires_at` (15 minutes by default). "
+             "Then `POST /v1/mdf/proofs/{id}/complete`: only a completed file can be claimed. "
+             "409 if the service keeps proof files in PostgreSQL (upload with `POST "
+             "/v1/mdf/proofs` then); 503 with `Retry-After` if the store is unavailable.",
+             responses={**problem_responses(404, 409, 413, 503),
+                        **resource_headers(201, location=True, etag=False)})
+async def presign_upload(body: PresignIn, request: Request, response: Response,
+                         session: Session, caller: Caller,
+                         idempotency_key: IdempotencyKeyHeader = None) -> PresignedUploadOut:
+    seconds = request.app.state.settings.proof_presign_seconds
+    row, url = await service.presign_upload(session, caller, body,
+                                            _proof_stores(request).writer, seconds)
+    response.headers["Location"] = f"/v1/mdf/proofs/{row.id}"
+    return PresignedUploadOut(
+        proof=ProofUploadOut.of(row, _upload_ttl(request)), method="PUT", url=url,
+        headers={"Content-Type": row.content_type},
+        url_expires_at=row.created_at + dt.timedelta(seconds=seconds))
+
+
+@router.post("/proofs/{proof_id:uuid}/complete", tags=["mdf claims"],
+             summary="Complete a presigned upload",
+             description="The service reads the file back from the store: if it has the size "
+             "and SHA-256 announced it is `stored` and may be claimed; if it does not, the "
+             "object is deleted and the answer is a 422 (the URL, while valid, takes the file "
+             "again). 409 if nothing has arrived yet or the upload expired. Completing a "
+             "stored file answers it as it is.",
+             responses={**problem_responses(404, 409, 503)})
+async def complete_upload(proof_id: uuid.UUID, request: Request, session: Session,
+                          caller: Caller, idempotency_key: IdempotencyKeyHeader = None
+                          ) -> ProofUploadOut:
+    row = await service.complete_upload(session, caller, proof_id, _proof_stores(request).s3,
+                                        _upload_ttl(request))
+    return ProofUploadOut.of(row, _upload_ttl(request))

@@ -160,6 +160,9 @@ class ProofFile(Base):
     # The org the file belongs to; null only in rows an older release wrote with their claim
     # (whose partner owns them).
     partner_id: Mapped[uuid.UUID | None]
+    # "pending" while a presigned upload has not been checked yet (its size and SHA-256 are the
+    # ones announced), "stored" once the file is known to be as recorded.
+    status: Mapped[str] = mapped_column(String(10), server_default="stored")
     filename: Mapped[str] = mapped_column(String(200))
     content_type: Mapped[str] = mapped_column(String(100))
     size: Mapped[int] = mapped_column(Integer)
@@ -176,6 +179,7 @@ class ProofFile(Base):
                         "(store = 's3' AND content IS NULL AND object_key IS NOT NULL)",
                         name="stored"),
         CheckConstraint("claim_id IS NOT NULL OR partner_id IS NOT NULL", name="owned"),
+        CheckConstraint("status IN ('pending', 'stored')", name="status"),
         Index("ix_mdf_proof_files_claim_id", "claim_id", "id"),
         # The uploads no claim names yet, oldest first: what the expiry job reads.
         Index("ix_mdf_proof_files_unclaimed", "created_at",

@@ -60,6 +60,14 @@ class ProofStoreUnavailable(ServiceUnavailable):
         super().__init__(detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+class ObjectTooLarge(Exception):
+    """An object in the store is larger than any proof file may be."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the object holds {size} bytes")
+        self.size = size
+
+
 class ProofIntegrityError(Exception):
     """A stored file no longer matches the SHA-256 recorded when it was uploaded."""
 
@@ -144,6 +152,12 @@ class S3ProofStore:
         self._client: Any = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._lock = asyncio.Lock()
+        # Presigned URLs name the endpoint clients reach: signed by a client of its own when
+        # that is not the service's (signing needs no connection).
+        presign_url = settings.proof_s3_presign_endpoint_url
+        self._presign_args = None if presign_url in (None, settings.proof_s3_endpoint_url) \
+            else {**self._client_args, "endpoint_url": presign_url}
+        self._presigner: Any = None
 
     def key(self, proof_id: uuid.UUID) -> str:
         return f"{self.prefix}{KEY_FOLDER}{proof_id}"
@@ -157,11 +171,22 @@ class S3ProofStore:
                 self._stack = stack
             return self._client
 
+    async def _signer(self) -> Any:
+        if self._presign_args is None:
+            return await self._s3()
+        async with self._lock:
+            if self._presigner is None:
+                stack = self._stack or contextlib.AsyncExitStack()
+                self._presigner = await stack.enter_async_context(
+                    get_session().create_client("s3", **self._presign_args))
+                self._stack = stack
+            return self._presigner
+
     async def close(self) -> None:
         async with self._lock:
             if self._stack is not None:
                 await self._stack.aclose()
-            self._client = self._stack = None
+            self._client = self._presigner = self._stack = None
 
     @contextlib.asynccontextmanager
     async def _call(self, what: str) -> AsyncIterator[None]:
@@ -208,6 +233,43 @@ class S3ProofStore:
                 async for chunk in body.iter_chunks(CHUNK_BYTES):
                     yield chunk
         return chunks()
+
+    async def presign_put(self, proof_id: uuid.UUID, content_type: str, seconds: int) -> str:
+        """A URL that lets its holder PUT the file's object, with this Content-Type, for
+        ``seconds``; what arrives is checked by ``fetch`` before it counts."""
+        async with self._call("presigning"):
+            s3 = await self._signer()
+            url: str = await s3.generate_presigned_url("put_object", Params={
+                "Bucket": self.bucket, "Key": self.key(proof_id), "ContentType": content_type},
+                ExpiresIn=seconds)
+        return url
+
+    async def fetch(self, key: str, limit: int) -> bytes | None:
+        """The object's bytes, or None if there is none. An object larger than ``limit`` is
+        not read: ``ObjectTooLarge`` says its size."""
+        async with self._call("download"):
+            s3 = await self._s3()
+            try:
+                answer = await s3.get_object(Bucket=self.bucket, Key=key)
+            except ClientError as exc:
+                if _error_code(exc) in ("NoSuchKey", "404"):
+                    return None
+                raise
+            async with answer["Body"] as body:
+                size = int(answer.get("ContentLength", 0))
+                if size > limit:
+                    raise ObjectTooLarge(size)
+                content = bytearray()
+                async for chunk in body.iter_chunks(CHUNK_BYTES):
+                    content.extend(chunk)
+                    if len(content) > limit:
+                        raise ObjectTooLarge(len(content))
+        return bytes(content)
+
+    async def delete_one(self, key: str) -> None:
+        async with self._call("deletion"):
+            s3 = await self._s3()
+            await s3.delete_object(Bucket=self.bucket, Key=key)
 
     async def keys_after(self, start_after: str) -> tuple[list[str], bool]:
         """Up to 1,000 keys of proof objects sorting after ``start_after``, and whether more

@@ -358,12 +358,15 @@ class ProofUploadIn(BaseModel):
     partner_id: uuid.UUID | None = None
 
 
+_UPLOAD_EXAMPLE: dict[str, Any] = {
+    "id": _ID, "partner_id": _PARTNER, "filename": "invoice-venue.pdf",
+    "content_type": "application/pdf", "size": 48213, "sha256": "0" * 64, "status": "stored",
+    "claim_id": None, "created_at": "2025-04-02T09:00:00Z",
+    "expires_at": "2025-04-03T09:00:00Z"}
+
+
 class ProofUploadOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": _ID, "partner_id": _PARTNER, "filename": "invoice-venue.pdf",
-        "content_type": "application/pdf", "size": 48213, "sha256": "0" * 64,
-        "claim_id": None, "created_at": "2025-04-02T09:00:00Z",
-        "expires_at": "2025-04-03T09:00:00Z"}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [_UPLOAD_EXAMPLE]})
 
     id: uuid.UUID = Field(description="Name it in a claim's `proof_ids`.")
     partner_id: uuid.UUID = Field(description="The org the file belongs to: only a claim of "
@@ -372,6 +375,10 @@ class ProofUploadOut(BaseModel):
     content_type: str
     size: int = Field(description="Bytes")
     sha256: str = Field(description="SHA-256 of the content, hex")
+    status: Literal["pending", "stored"] = Field(description="`stored` once the service holds "
+                                                "the file; `pending` while a presigned "
+                                                "upload is not completed (its size and SHA-256 "
+                                                "are the ones announced).")
     claim_id: uuid.UUID | None = Field(description="The claim that names it; null until one "
                                        "does.")
     created_at: dt.datetime
@@ -382,8 +389,41 @@ class ProofUploadOut(BaseModel):
     def of(cls, row: Any, ttl: dt.timedelta) -> "ProofUploadOut":
         return cls(id=row.id, partner_id=row.partner_id, filename=row.filename,
                    content_type=row.content_type, size=row.size, sha256=row.sha256,
-                   claim_id=row.claim_id, created_at=row.created_at,
+                   status=row.status, claim_id=row.claim_id, created_at=row.created_at,
                    expires_at=None if row.claim_id else row.created_at + ttl)
+
+
+class PresignIn(BaseModel):
+    """A file the client will send straight to the S3-compatible store."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "filename": "invoice-venue.pdf", "content_type": "application/pdf", "size": 48213,
+        "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]})
+
+    filename: FileName
+    content_type: ProofType
+    size: Annotated[StrictInt, Field(ge=1, le=MAX_PROOF_BYTES, description="Bytes, exactly.")]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$",
+                                 description="SHA-256 of the content, hex (lower case).")]
+    partner_id: uuid.UUID | None = Field(default=None, description="The partner the file is "
+                                         "for: required with a vendor key.")
+
+
+class PresignedUploadOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "proof": {**_UPLOAD_EXAMPLE, "status": "pending"},
+        "method": "PUT",
+        "url": "https://proofs.s3.eu-central-1.amazonaws.com/mdf-proofs/"
+               "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b?X-Amz-Algorithm=AWS4-HMAC-SHA256&...",
+        "headers": {"Content-Type": "application/pdf"},
+        "url_expires_at": "2025-04-02T09:15:00Z"}]})
+
+    proof: ProofUploadOut = Field(description="The file's record, `pending` until completed.")
+    method: Literal["PUT"]
+    url: str = Field(description="Send the file's bytes here, as the body of one request.")
+    headers: dict[str, str] = Field(description="Headers the request must carry as they are "
+                                    "(they are part of the signature).")
+    url_expires_at: dt.datetime = Field(description="The URL works until then.")
 
 
 class ProofOut(BaseModel):

@@ -35,7 +35,12 @@ from prm_incentives.declaration import INCENTIVES_READ, INCENTIVES_WRITE
 from prm_incentives.directory import repository as directory
 from prm_incentives.ledger import repository as ledger
 from prm_incentives.ledger.service import TransferSpec, resolve, transfer
-from prm_incentives.mdf.proofs import ProofStore
+from prm_incentives.mdf.proofs import (
+    ObjectTooLarge,
+    ProofStore,
+    ProofStoreUnavailable,
+    S3ProofStore,
+)
 from prm_incentives.mdf.schemas import (
     MAX_PROOF_BYTES,
     AllocationIn,
@@ -45,6 +50,7 @@ from prm_incentives.mdf.schemas import (
     ClaimIn,
     FundRequestIn,
     FundRequestPatch,
+    PresignIn,
     ProofUploadIn,
 )
 from prm_incentives.money import text_of, to_minor
@@ -496,7 +502,7 @@ async def _check_uploads(session: AsyncSession, proof_ids: list[uuid.UUID],
         return
     found = {row.id: row for row in await session.execute(text(
         "SELECT f.id, COALESCE(f.partner_id, c.partner_id) AS partner_id, f.claim_id, "
-        "f.created_at, f.created_at + make_interval(secs => :ttl) <= now() AS expired "
+        "f.status, f.created_at + make_interval(secs => :ttl) <= now() AS expired "
         "FROM mdf_proof_files f LEFT JOIN mdf_claims c ON c.id = f.claim_id "
         "WHERE f.id = ANY(CAST(:ids AS uuid[])) ORDER BY f.id FOR UPDATE OF f"),
         {"ids": proof_ids, "ttl": ttl.total_seconds()})}
@@ -509,6 +515,8 @@ async def _check_uploads(session: AsyncSession, proof_ids: list[uuid.UUID],
             message = "this proof file is part of another claim"
         elif row.expired:
             message = "this upload expired: upload the file again"
+        elif row.status != "stored":
+            message = "this presigned upload is not completed: complete it first"
         else:
             continue
         errors.append({"location": "body", "field": f"proof_ids[{index}]",
@@ -689,8 +697,25 @@ async def get_proof(session: AsyncSession, principal: Principal, claim_id: uuid.
 # --- proof files uploaded on their own --------------------------------------------------------
 
 _UPLOAD = """SELECT f.id, COALESCE(f.partner_id, c.partner_id) AS partner_id, f.claim_id,
-    f.filename, f.content_type, f.size, f.sha256, f.store, f.object_key, f.created_at{content}
+    f.filename, f.content_type, f.size, f.sha256, f.store, f.object_key, f.status,
+    f.created_at{content}
     FROM mdf_proof_files f LEFT JOIN mdf_claims c ON c.id = f.claim_id WHERE f.id = :id"""
+
+
+async def _owner(session: AsyncSession, principal: Principal, partner_id: uuid.UUID | None
+                 ) -> uuid.UUID:
+    """Whose a new file is: a partner key's own org's, or the partner a vendor key names."""
+    if principal.is_partner:
+        assert principal.partner_id is not None
+        if partner_id is not None and partner_id != principal.partner_id:
+            raise NotFound("partner not found")  # another org's, as for any of its records
+        return principal.partner_id
+    if partner_id is None:
+        raise Unprocessable("a vendor key uploads for a partner: name it", errors=[
+            {"location": "body", "field": "partner_id", "message": "required with a vendor key"}])
+    if await directory.get(session, partner_id) is None:
+        raise NotFound("partner not found")
+    return partner_id
 
 
 async def upload_proof(session: AsyncSession, principal: Principal, data: ProofUploadIn,
@@ -698,19 +723,7 @@ async def upload_proof(session: AsyncSession, principal: Principal, data: ProofU
     """A proof file of the caller's org (a vendor key names the partner), kept until a claim
     names it or it expires. Every check is passed before the file goes to the store."""
     principal.require(INCENTIVES_WRITE)
-    if principal.is_partner:
-        assert principal.partner_id is not None
-        if data.partner_id is not None and data.partner_id != principal.partner_id:
-            raise NotFound("partner not found")  # another org's, as for any of its records
-        partner_id = principal.partner_id
-    else:
-        if data.partner_id is None:
-            raise Unprocessable("a vendor key uploads for a partner: name it", errors=[
-                {"location": "body", "field": "partner_id",
-                 "message": "required with a vendor key"}])
-        if await directory.get(session, data.partner_id) is None:
-            raise NotFound("partner not found")
-        partner_id = data.partner_id
+    partner_id = await _owner(session, principal, data.partner_id)
     if len(content) > MAX_PROOF_BYTES:
         raise PayloadTooLarge(f"the file exceeds {MAX_PROOF_BYTES} bytes")
     if not content:
@@ -730,9 +743,10 @@ async def upload_proof(session: AsyncSession, principal: Principal, data: ProofU
 
 
 async def _upload(session: AsyncSession, principal: Principal, proof_id: uuid.UUID, *,
-                  with_content: bool = False) -> Any:
+                  with_content: bool = False, for_update: bool = False) -> Any:
     query = _UPLOAD.format(content=", f.content" if with_content else "")
-    row = (await session.execute(text(query), {"id": proof_id})).first()
+    lock = " FOR UPDATE OF f" if for_update else ""
+    row = (await session.execute(text(query + lock), {"id": proof_id})).first()
     if row is None or not principal.can_see_partner(row.partner_id):
         raise NotFound("proof file not found")
     return row
@@ -742,7 +756,70 @@ async def get_upload(session: AsyncSession, principal: Principal, proof_id: uuid
                      with_content: bool = False) -> Any:
     """A proof file by its own id, claimed or not; a partner key sees its own org's only."""
     principal.require(INCENTIVES_READ)
-    return await _upload(session, principal, proof_id, with_content=with_content)
+    row = await _upload(session, principal, proof_id, with_content=with_content)
+    if with_content and row.status != "stored":
+        raise InvalidTransition("the presigned upload of this file is not completed")
+    return row
+
+
+class PresignedUploadsUnavailable(Conflict):
+    """Presigned uploads go to an S3-compatible store, which is not where files go now."""
+
+
+async def presign_upload(session: AsyncSession, principal: Principal, data: PresignIn,
+                         store: ProofStore, seconds: int) -> tuple[Any, str]:
+    """A ``pending`` file of the caller's org and the URL its bytes go to, straight to the
+    bucket; ``complete_upload`` checks them."""
+    principal.require(INCENTIVES_WRITE)
+    partner_id = await _owner(session, principal, data.partner_id)
+    if not isinstance(store, S3ProofStore):
+        raise PresignedUploadsUnavailable(
+            "presigned uploads need the S3-compatible proof store, which is not configured: "
+            "upload the file with POST /v1/mdf/proofs")
+    proof_id = new_id()
+    url = await store.presign_put(proof_id, data.content_type, seconds)
+    await session.execute(text(
+        "INSERT INTO mdf_proof_files (id, claim_id, partner_id, filename, content_type, size, "
+        "sha256, store, object_key, content, status, created_at) VALUES (:id, NULL, :partner, "
+        ":filename, :content_type, :size, :sha256, :store, :object_key, NULL, 'pending', "
+        "now())"),
+        {"id": proof_id, "partner": partner_id, "filename": data.filename,
+         "content_type": data.content_type, "size": data.size, "sha256": data.sha256,
+         "store": store.name, "object_key": store.key(proof_id)})
+    return await _upload(session, principal, proof_id), url
+
+
+async def complete_upload(session: AsyncSession, principal: Principal, proof_id: uuid.UUID,
+                          store: S3ProofStore | None, ttl: dt.timedelta) -> Any:
+    """Reads a presigned upload's object back: the file is ``stored`` if it has the size and
+    SHA-256 announced. Otherwise the object is deleted (the URL, while valid, takes the file
+    again). Completing a stored file changes nothing."""
+    principal.require(INCENTIVES_WRITE)
+    row = await _upload(session, principal, proof_id, for_update=True)
+    if row.status == "stored":
+        return row
+    if row.created_at + ttl <= _now():
+        raise InvalidTransition("this upload expired: presign the file again")
+    if store is None:
+        raise ProofStoreUnavailable("proof files in the s3 store cannot be read: it is not "
+                                    "configured")
+    try:
+        content = await store.fetch(row.object_key, MAX_PROOF_BYTES)
+    except ObjectTooLarge as exc:
+        content, size = None, exc.size
+    else:
+        if content is None:
+            raise InvalidTransition("no file has arrived at the upload's URL yet")
+        size = len(content)
+    digest = hashlib.sha256(content).hexdigest() if content is not None else None
+    if (size, digest) != (row.size, row.sha256):
+        await store.delete_one(row.object_key)
+        raise Unprocessable("the file that arrived is not the one announced, and was deleted: "
+                            f"{size} bytes (announced {row.size})" + (
+                                "" if size != row.size else ", another SHA-256"))
+    await session.execute(text(
+        "UPDATE mdf_proof_files SET status = 'stored' WHERE id = :id"), {"id": row.id})
+    return await _upload(session, principal, proof_id)
 
 
 async def expire_proof_uploads(session: AsyncSession, ttl: dt.timedelta,
