@@ -107,7 +107,7 @@ async def complete_task(client, a, b, vendor):
 
 async def list_tasks(client, a, b, vendor):
     plan = await plan_of_a(client, a, vendor)
-    for query in ("", "?overdue=true", f"?partner_id={a[0]['id']}"):
+    for query in ("", "?status=overdue", f"?partner_id={a[0]['id']}"):
         seen = await client.get(f"/v1/onboarding-tasks{query}", headers=b[1])
         assert seen.status_code == 200
         assert seen.json()["items"] == []

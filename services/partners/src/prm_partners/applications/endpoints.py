@@ -1,14 +1,14 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Body, Depends, Query, Request, Response
+from fastapi import Body, Depends, Request, Response
 
 from prm_partners.applications import service
+from prm_partners.applications.listing import APPLICATIONS
 from prm_partners.applications.models import IdealPartnerProfile, PartnerApplication
 from prm_partners.applications.schemas import (
     ApplicationDecision,
     ApplicationOut,
-    ApplicationStatus,
     ApplicationSubmit,
     IdealPartnerProfileIn,
     IdealPartnerProfileOut,
@@ -24,7 +24,7 @@ from prm_platform.http import (
     resource_headers,
     service_router,
 )
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 from prm_platform.security import Principal
 
@@ -34,7 +34,7 @@ routers = [applications, profile]
 
 
 def _out(application: PartnerApplication, viewer: Principal,
-         response: Response | None = None) -> ApplicationOut:
+         response: Response | None = None, partner_name: str | None = None) -> ApplicationOut:
     if response is not None:
         response.headers["ETag"] = etag(application.version)
     reviewer = viewer.has_scope(APPLICATIONS_READ)
@@ -47,7 +47,8 @@ def _out(application: PartnerApplication, viewer: Principal,
         message=application.message if reviewer else None, status=application.status,
         fit={"score": application.fit_score, **application.fit} if reviewer else None,
         decision_reason=application.decision_reason, decided_at=application.decided_at,
-        partner_id=application.partner_id, version=application.version,
+        partner_id=application.partner_id, partner_name=partner_name,
+        version=application.version,
         created_at=application.created_at, updated_at=application.updated_at)
 
 
@@ -80,20 +81,19 @@ async def submit_application(body: ApplicationSubmit, request: Request, response
 
 
 @applications.get("", summary="List applications",
-                  description="Vendor keys with `partner_applications:read`. Ordered by id, "
-                  "cursor-paginated; filter by status and a minimum fit score to review the "
-                  "best fits first.")
-async def list_applications(
-    session: Session, caller: Caller,
-    page: Annotated[PageRequest, Depends(page_request)],
-    status: Annotated[ApplicationStatus | None, Query(description="Only this status")] = None,
-    min_fit_score: Annotated[int | None, Query(ge=0, le=100,
-                                               description="Only from this score up")] = None,
-) -> Page[ApplicationOut]:
-    rows = await service.list_page(session, caller, page, status=status,
-                                   min_fit_score=min_fit_score)
-    items, next_cursor = page.page(rows)
-    return Page[ApplicationOut](items=[_out(a, caller) for a in items], next_cursor=next_cursor)
+                  description="Vendor keys with `partner_applications:read`. In submission "
+                  "order unless sorted; filter by status, type, countries based in and served, "
+                  "specialisations, the partner created, ranges of fit score and of submission "
+                  "and decision times; search by company name or website. Review the best fits "
+                  "first with `status=submitted&fit_score[gte]=70&sort=-fit_score`.")
+async def list_applications(session: Session, caller: Caller,
+                            query: Annotated[ListQuery, Depends(APPLICATIONS.query)]
+                            ) -> Page[ApplicationOut]:
+    rows, next_cursor, total, names = await service.list_page(session, caller, query)
+    return Page[ApplicationOut](
+        items=[_out(a, caller, partner_name=names.get(a.partner_id) if a.partner_id else None)
+               for a in rows],
+        next_cursor=next_cursor, total_count=total)
 
 
 @applications.get("/{application_id:uuid}", summary="Get an application",
@@ -101,7 +101,9 @@ async def list_applications(
                   "points.", responses={**problem_responses(404), **resource_headers()})
 async def get_application(application_id: uuid.UUID, response: Response, session: Session,
                           caller: Caller) -> ApplicationOut:
-    return _out(await service.get(session, caller, application_id), caller, response)
+    application = await service.get(session, caller, application_id)
+    return _out(application, caller, response,
+                await service.partner_name(session, application.partner_id))
 
 
 def _decision(action: str, approve: bool, summary: str, description: str) -> None:
@@ -111,7 +113,8 @@ def _decision(action: str, approve: bool, summary: str, description: str) -> Non
                        idempotency_key: IdempotencyKeyHeader = None) -> ApplicationOut:
         application = await service.decide(session, caller, application_id, approve,
                                            body or ApplicationDecision(), if_match)
-        return _out(application, caller, response)
+        return _out(application, caller, response,
+                    await service.partner_name(session, application.partner_id))
 
     applications.add_api_route(
         f"/{{application_id:uuid}}/{action}", endpoint, methods=["POST"],

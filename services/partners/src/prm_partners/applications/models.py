@@ -2,7 +2,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import TIMESTAMP, ForeignKey, Index, Integer, String
+from sqlalchemy import TIMESTAMP, Computed, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -14,7 +14,26 @@ class PartnerApplication(Base):
     when it arrived."""
 
     __tablename__ = "partner_applications"
-    __table_args__ = (Index("ix_partner_applications_status_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_partner_applications_status_id", "status", "id"),
+        # The list grammar's filters, ranges, sorts, change feed and search.
+        Index("ix_partner_applications_type_id", "type", "id"),
+        Index("ix_partner_applications_country_id", "country", "id"),
+        Index("ix_partner_applications_partner_id", "partner_id",
+              postgresql_where=text("partner_id IS NOT NULL")),
+        Index("ix_partner_applications_countries_served", "countries_served",
+              postgresql_using="gin"),
+        Index("ix_partner_applications_specialisations", "specialisations",
+              postgresql_using="gin"),
+        Index("ix_partner_applications_fit_score_id", "fit_score", "id"),
+        Index("ix_partner_applications_company_name_id", "company_name", "id"),
+        Index("ix_partner_applications_created_at", "created_at"),
+        Index("ix_partner_applications_decided_at", "decided_at",
+              postgresql_where=text("decided_at IS NOT NULL")),
+        Index("ix_partner_applications_updated_at_id", "updated_at", "id"),
+        Index("ix_partner_applications_search_text", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "public.gin_trgm_ops"}),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     company_name: Mapped[str] = mapped_column(String(200))
@@ -37,6 +56,9 @@ class PartnerApplication(Base):
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    search_text: Mapped[str] = mapped_column(
+        Text, Computed("prm_fold(company_name || ' ' || coalesce(website_domain, ''))",
+                       persisted=True))
 
 
 class IdealPartnerProfile(Base):

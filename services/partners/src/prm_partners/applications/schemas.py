@@ -114,7 +114,8 @@ class ApplicationOut(BaseModel):
                                "points": "30", "weight": 30}}]},
         "decision_reason": "strong fit in the UK mid-market",
         "decided_at": "2026-11-30T10:00:00Z",
-        "partner_id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f", "version": 2,
+        "partner_id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f",
+        "partner_name": "Northwind Security Ltd", "version": 2,
         "created_at": "2026-11-30T08:00:00Z", "updated_at": "2026-11-30T10:00:00Z"}]})
 
     id: uuid.UUID
@@ -135,6 +136,8 @@ class ApplicationOut(BaseModel):
     decision_reason: str | None
     decided_at: dt.datetime | None
     partner_id: uuid.UUID | None = Field(description="The partner created on approval.")
+    partner_name: str | None = Field(default=None, description="That partner's name in the "
+                                     "directory now (null before approval).")
     version: int = Field(description="Increases with every change; the ETag is its quoted value.")
     created_at: dt.datetime
     updated_at: dt.datetime

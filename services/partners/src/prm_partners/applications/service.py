@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prm_contracts import PartnerApplicationDecidedV1, PartnerApplicationSubmittedV1
 from prm_events.outbox import publish as publish_event
 from prm_partners.applications import fit
+from prm_partners.applications.listing import APPLICATIONS
 from prm_partners.applications.models import IdealPartnerProfile, PartnerApplication
 from prm_partners.applications.schemas import (
     ApplicationDecision,
@@ -32,11 +33,12 @@ from prm_partners.declaration import (
     PROGRAMME_READ,
     PROGRAMME_WRITE,
 )
+from prm_partners.names import partner_names
 from prm_partners.partners import service as partners
 from prm_partners.partners.schemas import PartnerCreate
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
-from prm_platform.pagination import PageRequest
+from prm_platform.listing import ListQuery
 from prm_platform.problems import Conflict, InvalidTransition, NotFound, Unprocessable, field_error
 from prm_platform.security import Principal
 
@@ -137,19 +139,19 @@ async def get(session: AsyncSession, principal: Principal, application_id: uuid.
     return found
 
 
-async def list_page(session: AsyncSession, principal: Principal, page: PageRequest, *,
-                    status: str | None, min_fit_score: int | None
-                    ) -> list[PartnerApplication]:
+async def list_page(session: AsyncSession, principal: Principal, query: ListQuery
+                    ) -> tuple[list[PartnerApplication], str | None, int | None,
+                               dict[uuid.UUID, str]]:
+    """A page of applications, and the names of the partners they created."""
     principal.require(APPLICATIONS_READ)
     principal.ensure_vendor()
-    query = select(PartnerApplication).order_by(PartnerApplication.id).limit(page.limit + 1)
-    if status is not None:
-        query = query.where(PartnerApplication.status == status)
-    if min_fit_score is not None:
-        query = query.where(PartnerApplication.fit_score >= min_fit_score)
-    if page.after is not None:
-        query = query.where(PartnerApplication.id > page.after)
-    return list((await session.execute(query)).scalars())
+    rows, next_cursor, total = await APPLICATIONS.page(session, select(PartnerApplication),
+                                                       query)
+    return rows, next_cursor, total, await partner_names(session, (a.partner_id for a in rows))
+
+
+async def partner_name(session: AsyncSession, partner_id: uuid.UUID | None) -> str | None:
+    return (await partner_names(session, [partner_id])).get(partner_id) if partner_id else None
 
 
 async def decide(session: AsyncSession, principal: Principal, application_id: uuid.UUID,

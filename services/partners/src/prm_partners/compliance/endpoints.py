@@ -8,6 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query, Response
 
 from prm_partners.compliance import service
+from prm_partners.compliance.listing import (
+    AGREEMENTS,
+    CERTIFICATION_TYPES,
+    CERTIFICATIONS,
+    SIGNATURES,
+)
 from prm_partners.compliance.models import (
     Agreement,
     AgreementVersion,
@@ -23,11 +29,9 @@ from prm_partners.compliance.schemas import (
     CertificationCreate,
     CertificationOut,
     CertificationRevocation,
-    CertificationStatus,
     CertificationTypeCreate,
     CertificationTypeOut,
     CertificationTypeUpdate,
-    Code,
     ComplianceCheck,
     SignatureCreate,
     SignatureOut,
@@ -41,7 +45,7 @@ from prm_platform.http import (
     resource_headers,
     service_router,
 )
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 from prm_platform.types import QueryDate
 
@@ -54,8 +58,8 @@ types_router = _router("/v1/certification-types")
 agreements_router = _router("/v1/agreements")
 partner_router = _router("/v1/partners/{partner_id:uuid}")
 
-Required = Annotated[bool | None, Query(description="Only those (not) required for "
-                                        "compliance")]
+_SET_UP = ("A deleted {} leaves the list (and the change feed): set-up lists are small, a "
+           "sync reads them whole.")
 
 
 def _with_etag(version: int, response: Response) -> None:
@@ -71,15 +75,17 @@ def _type_out(row: CertificationType, response: Response) -> CertificationTypeOu
 
 
 @types_router.get("", summary="List certification types",
-                  description="Ordered by id, cursor-paginated. Partner keys may read them.")
+                  description="In creation order unless sorted (by name); filter by code "
+                  "and whether required; search by code or name. Partner keys may read them. "
+                  + _SET_UP.format("certification type"))
 async def list_certification_types(
-    session: Session, caller: Caller, page: Annotated[PageRequest, Depends(page_request)],
-    required: Required = None,
+    session: Session, caller: Caller,
+    query: Annotated[ListQuery, Depends(CERTIFICATION_TYPES.query)],
 ) -> Page[CertificationTypeOut]:
-    rows = await service.list_types(session, caller, page, required)
-    items, next_cursor = page.page(rows)
+    rows, next_cursor, total = await service.list_types(session, caller, query)
     return Page[CertificationTypeOut](
-        items=[CertificationTypeOut.model_validate(r) for r in items], next_cursor=next_cursor)
+        items=[CertificationTypeOut.model_validate(r) for r in rows], next_cursor=next_cursor,
+        total_count=total)
 
 
 @types_router.post("", status_code=201, summary="Create a certification type",
@@ -141,16 +147,15 @@ def _agreement_out(agreement: Agreement, versions: list[AgreementVersion],
 
 
 @agreements_router.get("", summary="List agreements",
-                       description="Ordered by id, cursor-paginated, each with its versions. "
-                       "Partner keys may read them.")
-async def list_agreements(
-    session: Session, caller: Caller, page: Annotated[PageRequest, Depends(page_request)],
-    required: Required = None,
-) -> Page[AgreementOut]:
-    rows, versions = await service.list_agreements(session, caller, page, required)
-    items, next_cursor = page.page(rows)
-    return Page[AgreementOut](items=[_agreement_out(a, versions[a.id]) for a in items],
-                              next_cursor=next_cursor)
+                       description="In creation order unless sorted (by title), each with "
+                       "its versions; filter by code and whether required; search by code or "
+                       "title. Partner keys may read them. Agreements are never deleted.")
+async def list_agreements(session: Session, caller: Caller,
+                          query: Annotated[ListQuery, Depends(AGREEMENTS.query)]
+                          ) -> Page[AgreementOut]:
+    (rows, next_cursor, total), versions = await service.list_agreements(session, caller, query)
+    return Page[AgreementOut](items=[_agreement_out(a, versions[a.id]) for a in rows],
+                              next_cursor=next_cursor, total_count=total)
 
 
 @agreements_router.post("", status_code=201, summary="Create an agreement",
@@ -232,19 +237,19 @@ async def record_certification(partner_id: uuid.UUID, body: CertificationCreate,
 
 
 @partner_router.get("/certifications", summary="List a partner's certifications",
-                    description="Ordered by id, cursor-paginated. A partner key reads its own "
-                    "org's.", responses=problem_responses(404))
+                    description="In the order recorded unless sorted (by the day earned); "
+                    "filter by status, type code, contact and source, ranges of the days "
+                    "earned and expiring; `updated_since` pulls what was recorded, expired or "
+                    "revoked since. A partner key reads its own org's.",
+                    responses=problem_responses(404))
 async def list_certifications(
     partner_id: uuid.UUID, session: Session, caller: Caller,
-    page: Annotated[PageRequest, Depends(page_request)],
-    status: Annotated[CertificationStatus | None, Query(description="Only this status")] = None,
-    contact_id: Annotated[uuid.UUID | None, Query(description="Only this contact's")] = None,
+    query: Annotated[ListQuery, Depends(CERTIFICATIONS.query)],
 ) -> Page[CertificationOut]:
-    rows = await service.list_certifications(session, caller, partner_id, page,
-                                             status=status, contact_id=contact_id)
-    items, next_cursor = page.page(rows)
-    return Page[CertificationOut](items=[CertificationOut.model_validate(r) for r in items],
-                                  next_cursor=next_cursor)
+    rows, next_cursor, total = await service.list_certifications(session, caller, partner_id,
+                                                                 query)
+    return Page[CertificationOut](items=[CertificationOut.model_validate(r) for r in rows],
+                                  next_cursor=next_cursor, total_count=total)
 
 
 @partner_router.get("/certifications/{certification_id:uuid}",
@@ -294,18 +299,19 @@ async def sign_agreement(partner_id: uuid.UUID, body: SignatureCreate, response:
 
 
 @partner_router.get("/agreements", summary="List a partner's signed agreements",
-                    description="Ordered by id, cursor-paginated. A partner key reads its own "
-                    "org's.", responses=problem_responses(404))
+                    description="In the order recorded unless sorted (by the day signed); "
+                    "filter by agreement code and signing contact, ranges of the days signed "
+                    "and expiring; `updated_since` pulls new signatures and those whose "
+                    "signer's name an erasure blanked. A partner key reads its own org's.",
+                    responses=problem_responses(404))
 async def list_signatures(
     partner_id: uuid.UUID, session: Session, caller: Caller,
-    page: Annotated[PageRequest, Depends(page_request)],
-    agreement: Annotated[Code | None, Query(description="Only this agreement's (its code)")
-                         ] = None,
+    query: Annotated[ListQuery, Depends(SIGNATURES.query)],
 ) -> Page[SignatureOut]:
-    rows = await service.list_signatures(session, caller, partner_id, page, agreement)
-    items, next_cursor = page.page(rows)
-    return Page[SignatureOut](items=[SignatureOut.model_validate(r) for r in items],
-                              next_cursor=next_cursor)
+    rows, next_cursor, total = await service.list_signatures(session, caller, partner_id,
+                                                             query)
+    return Page[SignatureOut](items=[SignatureOut.model_validate(r) for r in rows],
+                              next_cursor=next_cursor, total_count=total)
 
 
 @partner_router.get("/agreements/{signature_id:uuid}", summary="Get a partner's signature",

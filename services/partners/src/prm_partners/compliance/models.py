@@ -4,12 +4,14 @@ import uuid
 from sqlalchemy import (
     TIMESTAMP,
     Boolean,
+    Computed,
     Date,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -23,6 +25,15 @@ class CertificationType(Base):
     compliance."""
 
     __tablename__ = "certification_types"
+    # The list grammar's filters, ranges, sorts, change feed and search.
+    __table_args__ = (
+        Index("ix_certification_types_required_id", "required", "id"),
+        Index("ix_certification_types_name_id", "name", "id"),
+        Index("ix_certification_types_created_at", "created_at"),
+        Index("ix_certification_types_updated_at_id", "updated_at", "id"),
+        Index("ix_certification_types_search_text", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "public.gin_trgm_ops"}),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(60), unique=True)
@@ -33,6 +44,8 @@ class CertificationType(Base):
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    search_text: Mapped[str] = mapped_column(
+        Text, Computed("prm_fold(code || ' ' || name)", persisted=True))
 
 
 class Certification(Base):
@@ -49,6 +62,14 @@ class Certification(Base):
               postgresql_where=text("status = 'active' AND expires_on IS NOT NULL")),
         Index("uq_certifications_partner_id_lms_record_id", "partner_id", "lms_record_id",
               unique=True, postgresql_where=text("lms_record_id IS NOT NULL")),
+        # The list grammar's filters, ranges, sorts and change feed.
+        Index("ix_certifications_partner_id_code_id", "partner_id", "code", "id"),
+        Index("ix_certifications_partner_id_source_id", "partner_id", "source", "id"),
+        Index("ix_certifications_earned_on_id", "earned_on", "id"),
+        Index("ix_certifications_expires_on", "expires_on",
+              postgresql_where=text("expires_on IS NOT NULL")),
+        Index("ix_certifications_created_at", "created_at"),
+        Index("ix_certifications_updated_at_id", "updated_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -76,6 +97,15 @@ class Agreement(Base):
     compliance. Its text changes by new versions, never in place."""
 
     __tablename__ = "agreements"
+    # The list grammar's filters, ranges, sorts, change feed and search.
+    __table_args__ = (
+        Index("ix_agreements_required_id", "required", "id"),
+        Index("ix_agreements_title_id", "title", "id"),
+        Index("ix_agreements_created_at", "created_at"),
+        Index("ix_agreements_updated_at_id", "updated_at", "id"),
+        Index("ix_agreements_search_text", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "public.gin_trgm_ops"}),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(60), unique=True)
@@ -84,6 +114,8 @@ class Agreement(Base):
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    search_text: Mapped[str] = mapped_column(
+        Text, Computed("prm_fold(code || ' ' || title)", persisted=True))
 
 
 class AgreementVersion(Base):
@@ -102,7 +134,7 @@ class AgreementVersion(Base):
 
 class AgreementSignature(Base):
     """A partner's signature of one version of an agreement. Never changed, except that an
-    erased contact's name is blanked."""
+    erased contact's name is blanked (``updated_at`` says when, for the change feed)."""
 
     __tablename__ = "agreement_signatures"
     __table_args__ = (
@@ -113,6 +145,13 @@ class AgreementSignature(Base):
         Index("ix_agreement_signatures_partner_id_id", "partner_id", "id"),
         Index("ix_agreement_signatures_signer_contact_id", "signer_contact_id",
               postgresql_where=text("signer_contact_id IS NOT NULL")),
+        # The list grammar's filters, ranges, sorts and change feed.
+        Index("ix_agreement_signatures_partner_id_code_id", "partner_id", "code", "id"),
+        Index("ix_agreement_signatures_signed_on_id", "signed_on", "id"),
+        Index("ix_agreement_signatures_expires_on", "expires_on",
+              postgresql_where=text("expires_on IS NOT NULL")),
+        Index("ix_agreement_signatures_created_at", "created_at"),
+        Index("ix_agreement_signatures_updated_at_id", "updated_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -126,3 +165,4 @@ class AgreementSignature(Base):
     signer_name: Mapped[str | None] = mapped_column(String(200))
     recorded_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))

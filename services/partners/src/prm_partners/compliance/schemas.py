@@ -267,7 +267,8 @@ class SignatureOut(BaseModel):
         "agreement": "reseller-agreement", "agreement_version": 1, "signed_on": "2026-11-20",
         "expires_on": "2027-11-20",
         "signer_contact_id": "0193c1d0-11aa-7bcd-8e0f-1a2b3c4d5e6f",
-        "signer_name": "Priya Raman", "created_at": "2026-11-20T15:00:00Z"}]})
+        "signer_name": "Priya Raman", "created_at": "2026-11-20T15:00:00Z",
+        "updated_at": "2026-11-20T15:00:00Z"}]})
 
     id: uuid.UUID
     partner_id: uuid.UUID
@@ -280,6 +281,8 @@ class SignatureOut(BaseModel):
     signer_name: str | None = Field(description="Null when the signing contact's data was "
                                     "erased.")
     created_at: dt.datetime
+    updated_at: dt.datetime = Field(description="When it last changed: recorded, or its "
+                                    "signer's name blanked by an erasure.")
 
 
 # Compliance

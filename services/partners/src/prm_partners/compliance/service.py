@@ -16,11 +16,17 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, text
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
 from prm_contracts import AgreementSignedV1, CertificationEarnedV1, CertificationExpiredV1
+from prm_partners.compliance.listing import (
+    AGREEMENTS,
+    CERTIFICATION_TYPES,
+    CERTIFICATIONS,
+    SIGNATURES,
+)
 from prm_partners.compliance.models import (
     Agreement,
     AgreementSignature,
@@ -51,7 +57,7 @@ from prm_partners.partners.models import Partner
 from prm_partners.partners.service import ensure_own, ensure_visible, publish
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
-from prm_platform.pagination import PageRequest
+from prm_platform.listing import ListQuery
 from prm_platform.problems import Conflict, InvalidTransition, NotFound, Unprocessable, field_error
 from prm_platform.security import Principal
 
@@ -100,21 +106,13 @@ def _writes_programme(principal: Principal) -> None:
     principal.ensure_vendor()
 
 
-async def _page(session: AsyncSession, query: Select[Any], model: Any, page: PageRequest
-                ) -> list[Any]:
-    if page.after is not None:
-        query = query.where(model.id > page.after)
-    return list((await session.execute(query.order_by(model.id).limit(page.limit + 1))
-                 ).scalars())
+ListPage = tuple[list[Any], str | None, int | None]
 
 
-async def list_types(session: AsyncSession, principal: Principal, page: PageRequest,
-                     required: bool | None = None) -> list[CertificationType]:
+async def list_types(session: AsyncSession, principal: Principal, query: ListQuery
+                     ) -> ListPage:
     _reads_programme(principal)
-    query = select(CertificationType)
-    if required is not None:
-        query = query.where(CertificationType.required.is_(required))
-    return await _page(session, query, CertificationType, page)
+    return await CERTIFICATION_TYPES.page(session, select(CertificationType), query)
 
 
 async def _type(session: AsyncSession, type_id: uuid.UUID, *, for_update: bool = False
@@ -200,15 +198,12 @@ async def versions_of(session: AsyncSession, agreement_ids: list[uuid.UUID]
     return found
 
 
-async def list_agreements(session: AsyncSession, principal: Principal, page: PageRequest,
-                          required: bool | None = None
-                          ) -> tuple[list[Agreement], dict[uuid.UUID, list[AgreementVersion]]]:
+async def list_agreements(session: AsyncSession, principal: Principal, query: ListQuery
+                          ) -> tuple[ListPage, dict[uuid.UUID, list[AgreementVersion]]]:
+    """A page of agreements, and the versions of each (one query)."""
     _reads_programme(principal)
-    query = select(Agreement)
-    if required is not None:
-        query = query.where(Agreement.required.is_(required))
-    rows = await _page(session, query, Agreement, page)
-    return rows, await versions_of(session, [a.id for a in rows])
+    page = await AGREEMENTS.page(session, select(Agreement), query)
+    return page, await versions_of(session, [a.id for a in page[0]])
 
 
 async def _agreement(session: AsyncSession, agreement_id: uuid.UUID, *,
@@ -342,16 +337,10 @@ async def earn(session: AsyncSession, principal: Principal, partner_id: uuid.UUI
 
 
 async def list_certifications(session: AsyncSession, principal: Principal,
-                              partner_id: uuid.UUID, page: PageRequest, *,
-                              status: str | None = None, contact_id: uuid.UUID | None = None
-                              ) -> list[Certification]:
+                              partner_id: uuid.UUID, query: ListQuery) -> ListPage:
     await _readable_partner(session, principal, partner_id)
-    query = select(Certification).where(Certification.partner_id == partner_id)
-    if status is not None:
-        query = query.where(Certification.status == status)
-    if contact_id is not None:
-        query = query.where(Certification.contact_id == contact_id)
-    return await _page(session, query, Certification, page)
+    return await CERTIFICATIONS.page(
+        session, select(Certification).where(Certification.partner_id == partner_id), query)
 
 
 async def _certification(session: AsyncSession, partner_id: uuid.UUID,
@@ -457,11 +446,12 @@ async def sign(session: AsyncSession, principal: Principal, partner_id: uuid.UUI
         expires_on = add_months(signed_on, version.term_months)
     if expires_on is not None and expires_on < signed_on:
         raise _bad("expires_on", "before signed_on", "expires_on is before signed_on")
+    now = _now()
     row = AgreementSignature(
         id=new_id(), partner_id=partner_id, agreement_id=agreement.id, code=agreement.code,
         agreement_version=version.number, signed_on=signed_on, expires_on=expires_on,
         signer_contact_id=data.signer_contact_id, signer_name=signer_name,
-        recorded_by=principal.subject, created_at=_now())
+        recorded_by=principal.subject, created_at=now, updated_at=now)
     session.add(row)
     await session.flush()
     await publish(session, partner_id, AgreementSignedV1(
@@ -471,13 +461,11 @@ async def sign(session: AsyncSession, principal: Principal, partner_id: uuid.UUI
 
 
 async def list_signatures(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
-                          page: PageRequest, agreement: str | None = None
-                          ) -> list[AgreementSignature]:
+                          query: ListQuery) -> ListPage:
     await _readable_partner(session, principal, partner_id)
-    query = select(AgreementSignature).where(AgreementSignature.partner_id == partner_id)
-    if agreement is not None:
-        query = query.where(AgreementSignature.code == agreement)
-    return await _page(session, query, AgreementSignature, page)
+    return await SIGNATURES.page(
+        session, select(AgreementSignature).where(AgreementSignature.partner_id == partner_id),
+        query)
 
 
 async def get_signature(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,

@@ -6,12 +6,12 @@ from typing import Annotated
 from fastapi import Depends, Query, Request, Response
 
 from prm_partners.contacts import service
+from prm_partners.contacts.listing import CONTACTS
 from prm_partners.contacts.models import Contact
 from prm_partners.contacts.schemas import (
     ContactCreate,
     ContactExport,
     ContactOut,
-    ContactRole,
     ContactUpdate,
 )
 from prm_platform.http import (
@@ -23,7 +23,7 @@ from prm_platform.http import (
     resource_headers,
     service_router,
 )
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 
 router = service_router("/v1/partners/{partner_id:uuid}/contacts", "contacts")
@@ -49,25 +49,26 @@ async def create_contact(partner_id: uuid.UUID, body: ContactCreate, response: R
 
 
 @router.get("", summary="List a partner's contacts",
-            description="Takes `contacts:read`. Ordered by id, cursor-paginated; erased "
-            "contacts are left out unless `include_erased=true`. A partner key sees its own "
-            "org's (and a distributor those of resellers that granted it access).",
+            description="Takes `contacts:read`. In the order added unless sorted (by name); "
+            "filter by roles and e-mail addresses, a range of when added; search by name or "
+            "e-mail address. Erased contacts are left out unless `include_erased=true`. With "
+            "`updated_since` (a sync's change feed) every change shows, erasures and deletions "
+            "included, as tombstones without personal data (`erased`, `deleted_at`). A "
+            "partner key sees its own org's (and a distributor those of resellers that "
+            "granted it access).",
             responses=problem_responses(404))
 async def list_contacts(
     partner_id: uuid.UUID,
     session: Session,
     caller: Caller,
-    page: Annotated[PageRequest, Depends(page_request)],
-    role: Annotated[ContactRole | None, Query(description="Only contacts with this role")] = None,
-    email: Annotated[str | None, Query(min_length=3, max_length=254, description=(
-        "Only the contact with this e-mail address (case-insensitive)"))] = None,
+    query: Annotated[ListQuery, Depends(CONTACTS.query)],
     include_erased: Annotated[bool, Query(description="Also list erased contacts "
                                           "(tombstones without personal data)")] = False,
 ) -> Page[ContactOut]:
-    rows = await service.list_page(session, caller, partner_id, page, role=role, email=email,
-                                   include_erased=include_erased)
-    items, next_cursor = page.page(rows)
-    return Page[ContactOut](items=[ContactOut.of(c) for c in items], next_cursor=next_cursor)
+    rows, next_cursor, total = await service.list_page(session, caller, partner_id, query,
+                                                       include_erased=include_erased)
+    return Page[ContactOut](items=[ContactOut.of(c) for c in rows], next_cursor=next_cursor,
+                            total_count=total)
 
 
 @router.get("/{contact_id:uuid}", summary="Get a contact",
@@ -92,7 +93,9 @@ async def update_contact(partner_id: uuid.UUID, contact_id: uuid.UUID, body: Con
 
 @router.delete("/{contact_id:uuid}", status_code=204, summary="Delete a contact",
                description=f"{_WHO} Only a contact that no certification or signature refers "
-               "to (409 otherwise: erase its personal data instead). Its audit trail stays.",
+               "to (409 otherwise: erase its personal data instead). Its personal data is "
+               "removed and reads answer 404; the change feed (`updated_since`) shows it as a "
+               "tombstone with `deleted_at`, for synced systems. Its audit trail stays.",
                responses=problem_responses(404, 409, 412))
 async def delete_contact(partner_id: uuid.UUID, contact_id: uuid.UUID, session: Session,
                          caller: Caller, if_match: IfMatchHeader = None) -> Response:
@@ -119,11 +122,12 @@ async def export_contact(partner_id: uuid.UUID, contact_id: uuid.UUID, request: 
              description=f"{_WHO} GDPR right to erasure: blanks the name, e-mail, phone, job "
              "title and roles, and the signer's name recorded from the contact on signatures. "
              "The contact stays as a tombstone, so the certifications and signatures that "
-             "refer to it keep their integrity; it is left out of lists and cannot be changed "
-             "any more. Answers kept for Idempotency-Key retries that show the contact (its "
-             "creation, a signature) are rewritten as they now stand, so a retry replays the "
-             "erased record. An audit entry records who erased what and when. Erasing twice "
-             "is a 409.",
+             "refer to it keep their integrity; lists leave it out (but with "
+             "`include_erased=true`, and the change feed, which shows the erasure), and it "
+             "cannot be changed any more. Answers kept for Idempotency-Key retries that show "
+             "the contact (its creation, a signature) are rewritten as they now stand, so a "
+             "retry replays the erased record. An audit entry records who erased what and "
+             "when. Erasing twice is a 409.",
              responses={**problem_responses(404, 409, 412), **resource_headers()})
 async def erase_contact(partner_id: uuid.UUID, contact_id: uuid.UUID, response: Response,
                         session: Session, caller: Caller, if_match: IfMatchHeader = None,

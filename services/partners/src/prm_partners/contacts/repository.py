@@ -3,17 +3,18 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, func, select, text, update
+from sqlalchemy import Row, Select, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_partners.contacts.models import Contact, ContactAuditEntry
-from prm_platform.pagination import PageRequest
 from prm_platform.tables import idempotency_keys
 
 
 async def get(session: AsyncSession, partner_id: uuid.UUID, contact_id: uuid.UUID,
               *, for_update: bool = False) -> Contact | None:
-    query = select(Contact).where(Contact.id == contact_id, Contact.partner_id == partner_id)
+    """The contact, unless it was deleted (its tombstone is for the change feed only)."""
+    query = select(Contact).where(Contact.id == contact_id, Contact.partner_id == partner_id,
+                                  Contact.deleted_at.is_(None))
     if for_update:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
@@ -32,23 +33,20 @@ async def lock_email(session: AsyncSession, partner_id: uuid.UUID, email: str) -
                           {"key": f"contact-email:{partner_id}:{email.lower()}"})
 
 
-async def list_page(session: AsyncSession, partner_id: uuid.UUID, page: PageRequest, *,
-                    role: str | None = None, email: str | None = None,
-                    include_erased: bool = False) -> list[Contact]:
+def visible(partner_id: uuid.UUID, *, include_erased: bool, changes: bool) -> Select[Any]:
+    """The partner's contacts a list shows: erased ones only if asked, and a change feed
+    (``changes``) every one, the erased and deleted tombstones included, so that a sync hears
+    of an erasure or a deletion."""
     query = select(Contact).where(Contact.partner_id == partner_id)
-    if not include_erased:
-        query = query.where(Contact.erased_at.is_(None))
-    if role is not None:
-        query = query.where(Contact.roles.contains([role]))
-    if email is not None:
-        query = query.where(func.lower(Contact.email) == email.lower())
-    if page.after is not None:
-        query = query.where(Contact.id > page.after)
-    query = query.order_by(Contact.id).limit(page.limit + 1)
-    return list((await session.execute(query)).scalars())
+    if not changes:
+        query = query.where(Contact.deleted_at.is_(None))
+        if not include_erased:
+            query = query.where(Contact.erased_at.is_(None))
+    return query
 
 
 async def count(session: AsyncSession, partner_id: uuid.UUID) -> int:
+    """Erased contacts (deleted ones among them) are not counted."""
     return await session.scalar(select(func.count()).select_from(Contact).where(
         Contact.partner_id == partner_id, Contact.erased_at.is_(None))) or 0
 

@@ -77,7 +77,7 @@ _CONTACT_EXAMPLE: dict[str, Any] = {
     "partner_id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f", "name": "Priya Raman",
     "email": "priya@northwind.example", "phone": "+44 20 7946 0018",
     "job_title": "Head of Alliances", "roles": ["admin", "sales"], "erased": False,
-    "erased_at": None, "version": 1, "created_at": "2026-11-23T10:00:00Z",
+    "erased_at": None, "deleted_at": None, "version": 1, "created_at": "2026-11-23T10:00:00Z",
     "updated_at": "2026-11-23T10:00:00Z"}
 
 
@@ -97,6 +97,9 @@ class ContactOut(BaseModel):
     # A default only so that examples may leave it out (the contract's examples drop
     # nulls); answers always carry it.
     erased_at: dt.datetime | None = None
+    deleted_at: dt.datetime | None = Field(default=None, description=(
+        "When it was deleted: only the change feed (`updated_since`) shows a deleted "
+        "contact, as a tombstone (erased, without personal data)."))
     version: int = Field(description="Increases with every change; the ETag is its quoted value.")
     created_at: dt.datetime
     updated_at: dt.datetime

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_partners.compliance.models import AgreementSignature, Certification
 from prm_partners.contacts import repository
+from prm_partners.contacts.listing import CONTACTS
 from prm_partners.contacts.models import Contact, ContactAuditEntry
 from prm_partners.contacts.schemas import (
     AuditEntryOut,
@@ -32,7 +33,7 @@ from prm_partners.partners import repository as partners
 from prm_partners.partners.service import ensure_own, ensure_visible
 from prm_platform.http import check_if_match, etag
 from prm_platform.ids import new_id
-from prm_platform.pagination import PageRequest
+from prm_platform.listing import ListQuery
 from prm_platform.problems import Conflict, InvalidTransition, NotFound
 from prm_platform.security import Principal
 
@@ -107,9 +108,12 @@ async def get(session: AsyncSession, principal: Principal, partner_id: uuid.UUID
 
 
 async def list_page(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
-                    page: PageRequest, **filters: Any) -> list[Contact]:
+                    query: ListQuery, *, include_erased: bool = False
+                    ) -> tuple[list[Contact], str | None, int | None]:
     await _readable(session, principal, partner_id)
-    return await repository.list_page(session, partner_id, page, **filters)
+    visible = repository.visible(partner_id, include_erased=include_erased,
+                                 changes=query.updated_since is not None)
+    return await CONTACTS.page(session, visible, query)
 
 
 async def _for_change(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
@@ -143,10 +147,23 @@ async def update(session: AsyncSession, principal: Principal, partner_id: uuid.U
     return contact
 
 
+def _blank(contact: Contact, now: dt.datetime) -> list[str]:
+    """Blank the contact's personal data (erased as of ``now``); the fields that held some."""
+    held = [f for f in PERSONAL_FIELDS if getattr(contact, f)]
+    contact.name = contact.email = contact.phone = contact.job_title = None
+    contact.roles = []
+    contact.erased_at = now
+    contact.version += 1
+    contact.updated_at = now
+    return held
+
+
 async def delete(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
                  contact_id: uuid.UUID, if_match: str | None) -> None:
     """Only a contact nothing refers to: one who earned a certification or signed an
-    agreement is erased instead, so those records keep their integrity."""
+    agreement is erased instead, so those records keep their integrity. The row stays as a
+    tombstone without personal data, marked deleted: reads answer 404, and only the change
+    feed (``updated_since``) shows it, so that a synced system hears the contact is gone."""
     contact = await _for_change(session, principal, partner_id, contact_id, if_match)
     referred = await session.scalar(select(
         exists().where(Certification.contact_id == contact.id)
@@ -155,7 +172,9 @@ async def delete(session: AsyncSession, principal: Principal, partner_id: uuid.U
         raise Conflict("certifications or signatures refer to this contact: erase its "
                        "personal data instead (POST .../erase)")
     _audit(session, principal, contact, "deleted", list(PERSONAL_FIELDS))
-    await session.delete(contact)
+    now = dt.datetime.now(dt.UTC)
+    _blank(contact, now)
+    contact.deleted_at = now
     await session.flush()
 
 
@@ -205,18 +224,13 @@ async def erase(session: AsyncSession, principal: Principal, partner_id: uuid.UU
     """Blank the contact's personal data (and the signer's name recorded from it on
     signatures); the row stays, so certifications and signatures still name a contact."""
     contact = await _for_change(session, principal, partner_id, contact_id, if_match)
-    erased = [f for f in PERSONAL_FIELDS if getattr(contact, f)]
-    contact.name = contact.email = contact.phone = contact.job_title = None
-    contact.roles = []
     now = dt.datetime.now(dt.UTC)
-    contact.erased_at = now
-    contact.version += 1
-    contact.updated_at = now
+    erased = _blank(contact, now)
     signatures = (await session.execute(
         sql_update(AgreementSignature)
         .where(AgreementSignature.signer_contact_id == contact.id,
                AgreementSignature.signer_name.is_not(None))
-        .values(signer_name=None)
+        .values(signer_name=None, updated_at=now)
         .returning(AgreementSignature.id))).all()
     if signatures:
         erased.append("signer_name")

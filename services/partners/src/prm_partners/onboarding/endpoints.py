@@ -4,9 +4,10 @@ import datetime as dt
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi import APIRouter, Body, Depends, Response
 
 from prm_partners.onboarding import service
+from prm_partners.onboarding.listing import TASKS, TEMPLATES
 from prm_partners.onboarding.models import OnboardingPlan, OnboardingTask, OnboardingTemplate
 from prm_partners.onboarding.schemas import (
     OnboardingPlanOut,
@@ -16,7 +17,6 @@ from prm_partners.onboarding.schemas import (
     OnboardingTemplateOut,
     OnboardingTemplatePatch,
 )
-from prm_partners.partners.schemas import PartnerType
 from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
@@ -26,7 +26,7 @@ from prm_platform.http import (
     resource_headers,
     service_router,
 )
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 
 
@@ -45,10 +45,10 @@ def _template_out(template: OnboardingTemplate, response: Response) -> Onboardin
     return OnboardingTemplateOut.model_validate(template)
 
 
-def _plan_out(plan: OnboardingPlan, rows: list[OnboardingTask], response: Response
-              ) -> OnboardingPlanOut:
+def _plan_out(plan: OnboardingPlan, rows: list[OnboardingTask], partner_name: str | None,
+              response: Response) -> OnboardingPlanOut:
     response.headers["ETag"] = etag(plan.version)
-    return service.plan_out(plan, rows)
+    return service.plan_out(plan, rows, partner_name)
 
 
 @templates.post("", status_code=201, summary="Create an onboarding template",
@@ -69,20 +69,17 @@ async def create_onboarding_template(body: OnboardingTemplateIn, response: Respo
 
 
 @templates.get("", summary="List onboarding templates",
-               description="Ordered by id (oldest first), cursor-paginated.")
-async def list_onboarding_templates(
-    session: Session,
-    caller: Caller,
-    page: Annotated[PageRequest, Depends(page_request)],
-    partner_type: Annotated[PartnerType | None, Query(
-        description="Only those that apply to this partner type (naming it, or every "
-        "type)")] = None,
-) -> Page[OnboardingTemplateOut]:
-    rows = await service.list_templates(session, caller, page,
-                                        partner_type.value if partner_type else None)
-    items, next_cursor = page.page(rows)
+               description="In creation order unless sorted (by name); filter by the partner "
+               "types they apply to and whether they activate the partner; search by name. "
+               "A deleted template leaves the list (and the change feed): set-up lists are "
+               "small, a sync reads them whole.")
+async def list_onboarding_templates(session: Session, caller: Caller,
+                                    query: Annotated[ListQuery, Depends(TEMPLATES.query)]
+                                    ) -> Page[OnboardingTemplateOut]:
+    rows, next_cursor, total = await service.list_templates(session, caller, query)
     return Page[OnboardingTemplateOut](
-        items=[OnboardingTemplateOut.model_validate(t) for t in items], next_cursor=next_cursor)
+        items=[OnboardingTemplateOut.model_validate(t) for t in rows], next_cursor=next_cursor,
+        total_count=total)
 
 
 @templates.get("/{template_id:uuid}", summary="Get an onboarding template",
@@ -122,8 +119,8 @@ async def delete_onboarding_template(template_id: uuid.UUID, session: Session, c
            responses={**problem_responses(404), **resource_headers()})
 async def get_onboarding_plan(partner_id: uuid.UUID, response: Response, session: Session,
                               caller: Caller) -> OnboardingPlanOut:
-    plan, rows = await service.plan_of(session, caller, partner_id)
-    return _plan_out(plan, rows, response)
+    plan, rows, name = await service.plan_of(session, caller, partner_id)
+    return _plan_out(plan, rows, name, response)
 
 
 @plans.post("/{partner_id:uuid}/onboarding/tasks/{task_id:uuid}/complete",
@@ -139,28 +136,26 @@ async def complete_onboarding_task(
     caller: Caller, body: Annotated[OnboardingTaskCompletion | None, Body()] = None,
     if_match: IfMatchHeader = None, idempotency_key: IdempotencyKeyHeader = None,
 ) -> OnboardingPlanOut:
-    plan, rows = await service.complete_task(session, caller, partner_id, task_id,
-                                             body.note if body else None, if_match)
-    return _plan_out(plan, rows, response)
+    plan, rows, name = await service.complete_task(session, caller, partner_id, task_id,
+                                                   body.note if body else None, if_match)
+    return _plan_out(plan, rows, name, response)
 
 
 @tasks.get("", summary="List onboarding tasks across partners",
-           description="Ordered by id, cursor-paginated. A partner key sees its own org's "
-           "tasks only. `overdue=true`: open tasks past their due date.")
-async def list_onboarding_tasks(
-    session: Session,
-    caller: Caller,
-    page: Annotated[PageRequest, Depends(page_request)],
-    overdue: Annotated[bool | None, Query(
-        description="true: only open tasks past their due date; false: all but those")] = None,
-    partner_id: Annotated[uuid.UUID | None, Query(description="Only this partner's")] = None,
-) -> Page[OnboardingTaskOut]:
-    rows = await service.list_tasks(session, caller, page, overdue=overdue,
-                                    partner_id=partner_id)
-    items, next_cursor = page.page(rows)
+           description="In creation order unless sorted (`sort=due_at`: soonest due first, "
+           "tasks without a due date last); filter by status now (`status=overdue`: open "
+           "tasks past their due date; `status=open,overdue`: everything not done), partner, "
+           "plan, kind and key, ranges of due, completion and creation times; "
+           "`updated_since` pulls what was started or done since. Each task names its "
+           "partner. A partner key sees its own org's tasks only.")
+async def list_onboarding_tasks(session: Session, caller: Caller,
+                                query: Annotated[ListQuery, Depends(TASKS.query)]
+                                ) -> Page[OnboardingTaskOut]:
+    rows, next_cursor, total, names = await service.list_tasks(session, caller, query)
     now = dt.datetime.now(dt.UTC)
-    return Page[OnboardingTaskOut](items=[service.task_out(t, now) for t in items],
-                         next_cursor=next_cursor)
+    return Page[OnboardingTaskOut](
+        items=[service.task_out(t, now, names.get(t.partner_id)) for t in rows],
+        next_cursor=next_cursor, total_count=total)
 
 
 routers: list[APIRouter] = [templates, plans, tasks]

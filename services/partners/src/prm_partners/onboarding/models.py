@@ -6,10 +6,12 @@ from sqlalchemy import (
     TIMESTAMP,
     Boolean,
     CheckConstraint,
+    Computed,
     ForeignKey,
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -17,6 +19,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from prm_partners.db import Base
+
+# Where tasks without a due date sort (after every due date).
+NO_DUE_DATE = "'9999-12-31 00:00:00+00'::timestamptz"
 
 TASK_KINDS = ("manual", "agreement_signed", "certification_earned", "contacts_added",
               "first_deal_registered")
@@ -28,6 +33,16 @@ class OnboardingTemplate(Base):
     already started."""
 
     __tablename__ = "onboarding_templates"
+    # The list grammar's filters, ranges, sorts, change feed and search.
+    __table_args__ = (
+        Index("ix_onboarding_templates_partner_types", "partner_types", postgresql_using="gin"),
+        Index("ix_onboarding_templates_activates_partner_id", "activates_partner", "id"),
+        Index("ix_onboarding_templates_name_id", "name", "id"),
+        Index("ix_onboarding_templates_created_at", "created_at"),
+        Index("ix_onboarding_templates_updated_at_id", "updated_at", "id"),
+        Index("ix_onboarding_templates_search_text", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "public.gin_trgm_ops"}),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -38,6 +53,7 @@ class OnboardingTemplate(Base):
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    search_text: Mapped[str] = mapped_column(Text, Computed("prm_fold(name)", persisted=True))
 
 
 class OnboardingPlan(Base):
@@ -80,8 +96,15 @@ class OnboardingTask(Base):
     __table_args__ = (
         UniqueConstraint("plan_id", "key", name="uq_onboarding_tasks_plan_id_key"),
         Index("ix_onboarding_tasks_partner_id_id", "partner_id", "id"),
-        # The overdue listing walks open tasks by id.
-        Index("ix_onboarding_tasks_open_id", "id", postgresql_where=text("completed_at IS NULL")),
+        # The list grammar's filters (status: open, overdue or done), ranges, sorts and
+        # change feed.
+        Index("ix_onboarding_tasks_completed_at_due_at", "completed_at", "due_at"),
+        Index("ix_onboarding_tasks_kind_id", "kind", "id"),
+        Index("ix_onboarding_tasks_key_id", "key", "id"),
+        Index("ix_onboarding_tasks_due_at", "due_at", postgresql_where=text("due_at IS NOT NULL")),
+        Index("ix_onboarding_tasks_due_order_id", "due_order", "id"),
+        Index("ix_onboarding_tasks_created_at", "created_at"),
+        Index("ix_onboarding_tasks_updated_at_id", "updated_at", "id"),
         CheckConstraint(f"kind IN {TASK_KINDS}", name="kind"),
         CheckConstraint("completed_how IN ('by_hand', 'event', 'check')", name="completed_how"),
     )
@@ -101,6 +124,12 @@ class OnboardingTask(Base):
     # The key or user that ticked it, or the event type / check that completed it.
     completed_by: Mapped[str | None] = mapped_column(String(200))
     note: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    # Written when the task is created and when it is done: the change feed's order.
+    updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    # The due date's order, tasks without one last (what `sort=due_at` pages by).
+    due_order: Mapped[dt.datetime] = mapped_column(
+        TIMESTAMP(timezone=True), Computed(f"coalesce(due_at, {NO_DUE_DATE})", persisted=True))
 
 
 class OnboardingFact(Base):

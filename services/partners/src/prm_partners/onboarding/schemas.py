@@ -205,17 +205,20 @@ class OnboardingTaskOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "0193c1c3-0000-7000-8000-000000000001",
         "plan_id": "0193c1c3-0000-7000-8000-000000000000",
-        "partner_id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f", "position": 1,
+        "partner_id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f",
+        "partner_name": "Northwind Security Ltd", "position": 1,
         "key": "sign-reseller-agreement", "title": "Sign the reseller agreement",
         "kind": "agreement_signed", "params": {"agreement": "reseller-agreement"},
         "due_at": "2026-12-07T10:00:00Z", "status": "done",
         "completed_at": "2026-11-25T15:12:00Z", "completed_how": "event",
         "completed_by": "prm.partner.agreement_signed.v1",
-        "note": "signed by the managing director"}]})
+        "note": "signed by the managing director", "created_at": "2026-11-23T10:00:00Z",
+        "updated_at": "2026-11-25T15:12:05Z"}]})
 
     id: uuid.UUID
     plan_id: uuid.UUID
     partner_id: uuid.UUID
+    partner_name: str | None = Field(description="The partner's name in the directory.")
     position: int = Field(description="Its place in the plan, from 1.")
     key: str
     title: str
@@ -228,6 +231,8 @@ class OnboardingTaskOut(BaseModel):
     completed_by: str | None = Field(description="The key or user that marked it done, or the "
                                      "event type or check that did.")
     note: str | None
+    created_at: dt.datetime = Field(description="When its plan started it.")
+    updated_at: dt.datetime = Field(description="When it last changed (created, then done).")
 
 
 class OnboardingProgress(BaseModel):
@@ -240,6 +245,7 @@ class OnboardingPlanOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": "0193c1c3-0000-7000-8000-000000000000",
         "partner_id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f",
+        "partner_name": "Northwind Security Ltd",
         "template_id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e60",
         "template_name": "MSP onboarding", "template_version": 2, "activates_partner": True,
         "status": "open", "started_at": "2026-11-23T10:00:00Z", "completed_at": None,
@@ -247,6 +253,7 @@ class OnboardingPlanOut(BaseModel):
 
     id: uuid.UUID
     partner_id: uuid.UUID
+    partner_name: str | None = Field(description="The partner's name in the directory.")
     template_id: uuid.UUID | None = Field(description="Null once the template was deleted.")
     template_name: str
     template_version: int = Field(description="The template's version the plan copied.")

@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prm_contracts import OnboardingCompletedV1, PartnerSnapshot
 from prm_partners.contacts import repository as contacts_repository
 from prm_partners.declaration import PARTNERS_READ, PARTNERS_WRITE, PROGRAMME_READ, PROGRAMME_WRITE
+from prm_partners.names import partner_names
+from prm_partners.onboarding.listing import TASKS, TEMPLATES
 from prm_partners.onboarding.models import (
     OnboardingFact,
     OnboardingPlan,
@@ -59,7 +61,7 @@ from prm_partners.partners import service as partner_service
 from prm_partners.partners.models import Partner
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
-from prm_platform.pagination import PageRequest
+from prm_platform.listing import ListQuery
 from prm_platform.problems import Conflict, Forbidden, NotFound
 from prm_platform.security import Principal
 
@@ -117,15 +119,10 @@ def _applies_to(partner_type: str) -> Any:
                func.cardinality(OnboardingTemplate.partner_types) == 0)
 
 
-async def list_templates(session: AsyncSession, principal: Principal, page: PageRequest,
-                         partner_type: str | None) -> list[OnboardingTemplate]:
+async def list_templates(session: AsyncSession, principal: Principal, query: ListQuery
+                         ) -> tuple[list[OnboardingTemplate], str | None, int | None]:
     principal.require(PROGRAMME_READ)
-    query = select(OnboardingTemplate).order_by(OnboardingTemplate.id).limit(page.limit + 1)
-    if partner_type is not None:
-        query = query.where(_applies_to(partner_type))
-    if page.after is not None:
-        query = query.where(OnboardingTemplate.id > page.after)
-    return list((await session.execute(query)).scalars())
+    return await TEMPLATES.page(session, select(OnboardingTemplate), query)
 
 
 async def update_template(session: AsyncSession, principal: Principal, template_id: uuid.UUID,
@@ -208,7 +205,8 @@ async def start_plan(session: AsyncSession, snapshot: PartnerSnapshot, started_a
             id=new_id(), plan_id=plan.id, partner_id=partner.id, position=position,
             key=task["key"], title=task["title"], kind=task["kind"],
             params=task.get("params") or {},
-            due_at=None if due is None else started_at + dt.timedelta(days=due)))
+            due_at=None if due is None else started_at + dt.timedelta(days=due),
+            created_at=now, updated_at=now))
     await session.flush()
     await reconcile(session, plan, partner)  # facts that came before the plan
     return plan
@@ -262,6 +260,7 @@ def _finish_task(task: OnboardingTask, at: dt.datetime, how: CompletedHow, by: s
                  note: str | None = None) -> None:
     task.completed_at, task.completed_how, task.completed_by = at, how.value, by[:200]
     task.note = note
+    task.updated_at = _now()
 
 
 async def reconcile(session: AsyncSession, plan: OnboardingPlan, partner: Partner,
@@ -357,7 +356,7 @@ async def _current_plan(session: AsyncSession, partner_id: uuid.UUID) -> Onboard
 
 
 async def plan_of(session: AsyncSession, principal: Principal, partner_id: uuid.UUID
-                  ) -> tuple[OnboardingPlan, list[OnboardingTask]]:
+                  ) -> tuple[OnboardingPlan, list[OnboardingTask], str | None]:
     """The plan as it stands. Reads only: the contacts tasks complete when a contact is added
     (``contact_added``) and by the periodic check, never on a read."""
     principal.require(PARTNERS_READ)
@@ -365,7 +364,8 @@ async def plan_of(session: AsyncSession, principal: Principal, partner_id: uuid.
     plan = await _current_plan(session, partner_id)
     if plan is None:
         raise NotFound("this partner has no onboarding plan")
-    return plan, await _tasks(session, plan.id)
+    names = await partner_names(session, [partner_id])
+    return plan, await _tasks(session, plan.id), names.get(partner_id)
 
 
 async def contact_added(session: AsyncSession, partner_id: uuid.UUID) -> None:
@@ -385,7 +385,7 @@ async def contact_added(session: AsyncSession, partner_id: uuid.UUID) -> None:
 
 async def complete_task(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
                         task_id: uuid.UUID, note: str | None, if_match: str | None
-                        ) -> tuple[OnboardingPlan, list[OnboardingTask]]:
+                        ) -> tuple[OnboardingPlan, list[OnboardingTask], str]:
     principal.require(PARTNERS_WRITE)
     partner_service.ensure_own(principal, partner_id, "onboarding task")
     partner = await partners.get(session, partner_id, for_update=True)
@@ -404,29 +404,19 @@ async def complete_task(session: AsyncSession, principal: Principal, partner_id:
     plan.version += 1
     plan.updated_at = _now()
     await reconcile(session, plan, partner)
-    return plan, await _tasks(session, plan.id)
+    return plan, await _tasks(session, plan.id), partner.name
 
 
-def _overdue(now: dt.datetime) -> Any:
-    return OnboardingTask.completed_at.is_(None) & (OnboardingTask.due_at < now)
-
-
-async def list_tasks(session: AsyncSession, principal: Principal, page: PageRequest, *,
-                     overdue: bool | None, partner_id: uuid.UUID | None
-                     ) -> list[OnboardingTask]:
+async def list_tasks(session: AsyncSession, principal: Principal, query: ListQuery
+                     ) -> tuple[list[OnboardingTask], str | None, int | None,
+                                dict[uuid.UUID, str]]:
+    """A page of tasks across partners, and their partners' names."""
     principal.require(PARTNERS_READ)
-    query = select(OnboardingTask).order_by(OnboardingTask.id).limit(page.limit + 1)
+    visible = select(OnboardingTask)
     if principal.is_partner:  # its own org's tasks only
-        query = query.where(OnboardingTask.partner_id == principal.partner_id)
-    if partner_id is not None:
-        query = query.where(OnboardingTask.partner_id == partner_id)
-    if overdue is True:
-        query = query.where(_overdue(_now()))
-    elif overdue is False:
-        query = query.where(~_overdue(_now()) | OnboardingTask.due_at.is_(None))
-    if page.after is not None:
-        query = query.where(OnboardingTask.id > page.after)
-    return list((await session.execute(query)).scalars())
+        visible = visible.where(OnboardingTask.partner_id == principal.partner_id)
+    rows, next_cursor, total = await TASKS.page(session, visible, query)
+    return rows, next_cursor, total, await partner_names(session, (t.partner_id for t in rows))
 
 
 # The periodic check
@@ -462,7 +452,7 @@ async def check_contacts(session: AsyncSession, batch: int = 200) -> int:
 # Shaping
 
 
-def task_out(task: OnboardingTask, now: dt.datetime) -> TaskOut:
+def task_out(task: OnboardingTask, now: dt.datetime, partner_name: str | None) -> TaskOut:
     if task.completed_at is not None:
         status = TaskStatus.done
     elif task.due_at is not None and task.due_at < now:
@@ -470,21 +460,25 @@ def task_out(task: OnboardingTask, now: dt.datetime) -> TaskOut:
     else:
         status = TaskStatus.open
     return TaskOut(
-        id=task.id, plan_id=task.plan_id, partner_id=task.partner_id, position=task.position,
+        id=task.id, plan_id=task.plan_id, partner_id=task.partner_id,
+        partner_name=partner_name, position=task.position,
         key=task.key, title=task.title, kind=TaskKind(task.kind), params=task.params,
         due_at=task.due_at, status=status, completed_at=task.completed_at,
         completed_how=CompletedHow(task.completed_how) if task.completed_how else None,
-        completed_by=task.completed_by, note=task.note)
+        completed_by=task.completed_by, note=task.note, created_at=task.created_at,
+        updated_at=task.updated_at)
 
 
-def plan_out(plan: OnboardingPlan, tasks: list[OnboardingTask]) -> PlanOut:
+def plan_out(plan: OnboardingPlan, tasks: list[OnboardingTask], partner_name: str | None
+             ) -> PlanOut:
     now = _now()
     done = sum(1 for t in tasks if t.completed_at is not None)
     total = len(tasks)
     return PlanOut(
-        id=plan.id, partner_id=plan.partner_id, template_id=plan.template_id,
+        id=plan.id, partner_id=plan.partner_id, partner_name=partner_name,
+        template_id=plan.template_id,
         template_name=plan.template_name, template_version=plan.template_version,
         activates_partner=plan.activates_partner, status=plan.status,
         started_at=plan.started_at, completed_at=plan.completed_at,
         progress=Progress(done=done, total=total, percent=done * 100 // total if total else 100),
-        tasks=[task_out(t, now) for t in tasks], version=plan.version)
+        tasks=[task_out(t, now, partner_name) for t in tasks], version=plan.version)

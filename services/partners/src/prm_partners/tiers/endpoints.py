@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from prm_partners.tiers import service
+from prm_partners.tiers.listing import FX_RATES, TIER_HISTORY, TIERS
 from prm_partners.tiers.models import FxRate, Tier, TierProgramme
 from prm_partners.tiers.schemas import (
     MAX_TIERS,
@@ -29,8 +30,8 @@ from prm_platform.http import (
     resource_headers,
     service_router,
 )
+from prm_platform.listing import ListQuery, Page
 from prm_platform.money import Money
-from prm_platform.pagination import Page, PageRequest, page_request
 from prm_platform.problems import problem_responses
 from prm_platform.types import Currency, IsoDate, QueryDate
 
@@ -107,14 +108,14 @@ async def create_tier(body: TierIn, response: Response, session: Session, caller
 
 
 @tiers.get("", summary="List the tiers",
-           description="Ordered by id (creation), cursor-paginated; `rank` orders them in the "
-           "programme.")
+           description="In creation order unless sorted: `sort=rank` lists them in the "
+           "programme's order; filter by name. A deleted tier leaves the list (and the change "
+           f"feed): there are at most {MAX_TIERS}, a sync reads them whole.")
 async def list_tiers(session: Session, caller: Caller,
-                     page: Annotated[PageRequest, Depends(page_request)]) -> Page[TierOut]:
-    rows = await service.list_tiers(session, caller, page)
-    items, next_cursor = page.page(rows)
-    return Page[TierOut](items=[_tier_out(t) for t in items],
-                         next_cursor=next_cursor)
+                     query: Annotated[ListQuery, Depends(TIERS.query)]) -> Page[TierOut]:
+    rows, next_cursor, total = await service.list_tiers(session, caller, query)
+    return Page[TierOut](items=[_tier_out(t) for t in rows], next_cursor=next_cursor,
+                         total_count=total)
 
 
 @tiers.get("/{tier_id:uuid}", summary="Get a tier",
@@ -155,18 +156,16 @@ _RATE = "/{from_currency}/{to_currency}/{effective_on}"
 
 
 @fx_rates.get("", summary="List FX rates",
-              description="Ordered by id (creation), cursor-paginated. " + CONVERSION)
-async def list_fx_rates(
-    session: Session, caller: Caller, page: Annotated[PageRequest, Depends(page_request)],
-    from_currency: Annotated[Currency | None, Query(description="Only rates from this "
-                                                    "currency")] = None,
-    to_currency: Annotated[Currency | None, Query(description="Only rates to this "
-                                                  "currency")] = None,
-) -> Page[ProgrammeFxRateOut]:
-    rows = await service.list_rates(session, caller, page, from_currency=from_currency,
-                                    to_currency=to_currency)
-    items, next_cursor = page.page(rows)
-    return Page[ProgrammeFxRateOut](items=[_rate_out(r) for r in items], next_cursor=next_cursor)
+              description="In creation order unless sorted (by the day each takes effect); "
+              "filter by the currencies converted from and to, ranges of effective days. A "
+              "deleted rate leaves the list (and the change feed): a sync reads a pair's rates "
+              "whole (`from_currency=...&to_currency=...`). " + CONVERSION)
+async def list_fx_rates(session: Session, caller: Caller,
+                        query: Annotated[ListQuery, Depends(FX_RATES.query)]
+                        ) -> Page[ProgrammeFxRateOut]:
+    rows, next_cursor, total = await service.list_rates(session, caller, query)
+    return Page[ProgrammeFxRateOut](items=[_rate_out(r) for r in rows], next_cursor=next_cursor,
+                                    total_count=total)
 
 
 @fx_rates.get(_RATE, summary="Get an FX rate",
@@ -234,17 +233,18 @@ async def get_partner_tier(partner_id: uuid.UUID, session: Session, caller: Call
 
 
 @partner_tiers.get("/{partner_id:uuid}/tier-history", summary="List a partner's tier changes",
-                   description="Oldest first, cursor-paginated: each promotion and demotion "
-                   "with the values that decided it and the reason in words.",
+                   description="Oldest first unless sorted (`sort=-created_at`: newest "
+                   "first): each promotion and demotion with the values that decided it and "
+                   "the reason in words; filter by direction and the tier moved to, ranges of "
+                   "the day evaluated for and the time changed. Changes are never altered.",
                    responses=problem_responses(404))
 async def list_partner_tier_history(
     partner_id: uuid.UUID, session: Session, caller: Caller,
-    page: Annotated[PageRequest, Depends(page_request)],
+    query: Annotated[ListQuery, Depends(TIER_HISTORY.query)],
 ) -> Page[TierChangeOut]:
-    rows = await service.history_page(session, caller, partner_id, page)
-    items, next_cursor = page.page(rows)
-    return Page[TierChangeOut](items=[TierChangeOut.model_validate(c) for c in items],
-                               next_cursor=next_cursor)
+    rows, next_cursor, total = await service.history_page(session, caller, partner_id, query)
+    return Page[TierChangeOut](items=[TierChangeOut.model_validate(c) for c in rows],
+                               next_cursor=next_cursor, total_count=total)
 
 
 @partner_tiers.post("/{partner_id:uuid}/tier/evaluate", summary="Evaluate a partner's tier now",

@@ -41,6 +41,12 @@ class TierProgramme(Base):
 
 class Tier(Base):
     __tablename__ = "tiers"
+    # The list grammar's sorts, ranges and change feed (name and rank are unique besides).
+    __table_args__ = (
+        Index("ix_tiers_rank_id", "rank", "id"),
+        Index("ix_tiers_created_at", "created_at"),
+        Index("ix_tiers_updated_at_id", "updated_at", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(60), unique=True)
@@ -66,6 +72,10 @@ class FxRate(Base):
               unique=True),
         Index("ix_fx_rates_from_currency_id", "from_currency", "id"),
         Index("ix_fx_rates_to_currency_id", "to_currency", "id"),
+        # The list grammar's ranges, sorts and change feed.
+        Index("ix_fx_rates_effective_on_id", "effective_on", "id"),
+        Index("ix_fx_rates_created_at", "created_at"),
+        Index("ix_fx_rates_updated_at_id", "updated_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -118,7 +128,15 @@ class TierStanding(Base):
 
 class TierChange(Base):
     __tablename__ = "partner_tier_history"
-    __table_args__ = (Index("ix_partner_tier_history_partner_id_id", "partner_id", "id"),)
+    __table_args__ = (
+        Index("ix_partner_tier_history_partner_id_id", "partner_id", "id"),
+        # The list grammar's filters, ranges and sorts.
+        Index("ix_partner_tier_history_partner_id_direction_id", "partner_id", "direction",
+              "id"),
+        Index("ix_partner_tier_history_partner_id_to_tier_id", "partner_id", "to_tier", "id"),
+        Index("ix_partner_tier_history_as_of_id", "as_of", "id"),
+        Index("ix_partner_tier_history_changed_at", "changed_at"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     partner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("partners.id"))

@@ -33,6 +33,7 @@ from prm_partners.partners import repository as partners
 from prm_partners.partners.models import Partner
 from prm_partners.partners.service import ensure_own, ensure_visible, publish, snapshot, touch
 from prm_partners.tiers import evaluate
+from prm_partners.tiers.listing import FX_RATES, TIER_HISTORY, TIERS
 from prm_partners.tiers.models import (
     DealFact,
     FxRate,
@@ -50,8 +51,8 @@ from prm_partners.tiers.schemas import (
 )
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
+from prm_platform.listing import ListQuery
 from prm_platform.money import format_amount, minor_units
-from prm_platform.pagination import PageRequest
 from prm_platform.problems import Conflict, NotFound, PreconditionFailed, Unprocessable, field_error
 from prm_platform.security import Principal
 
@@ -190,13 +191,10 @@ async def get_tier(session: AsyncSession, principal: Principal, tier_id: uuid.UU
     return tier
 
 
-async def list_tiers(session: AsyncSession, principal: Principal, page: PageRequest
-                     ) -> list[Tier]:
+async def list_tiers(session: AsyncSession, principal: Principal, query: ListQuery
+                     ) -> tuple[list[Tier], str | None, int | None]:
     principal.require(PROGRAMME_READ)
-    query = select(Tier).order_by(Tier.id).limit(page.limit + 1)
-    if page.after is not None:
-        query = query.where(Tier.id > page.after)
-    return list((await session.execute(query)).scalars())
+    return await TIERS.page(session, select(Tier), query)
 
 
 _PATCHED = {"min_active_certifications": "min_certifications"}
@@ -258,17 +256,10 @@ def rate_text(rate: Decimal) -> str:
     return f"{rate.normalize():f}"
 
 
-async def list_rates(session: AsyncSession, principal: Principal, page: PageRequest, *,
-                     from_currency: str | None, to_currency: str | None) -> list[FxRate]:
+async def list_rates(session: AsyncSession, principal: Principal, query: ListQuery
+                     ) -> tuple[list[FxRate], str | None, int | None]:
     principal.require(PROGRAMME_READ)
-    query = select(FxRate).order_by(FxRate.id).limit(page.limit + 1)
-    if from_currency is not None:
-        query = query.where(FxRate.from_currency == from_currency)
-    if to_currency is not None:
-        query = query.where(FxRate.to_currency == to_currency)
-    if page.after is not None:
-        query = query.where(FxRate.id > page.after)
-    return list((await session.execute(query)).scalars())
+    return await FX_RATES.page(session, select(FxRate), query)
 
 
 def _check_pair(from_currency: str, to_currency: str) -> None:
@@ -634,16 +625,13 @@ def _next_tier(tier: evaluate.Tier, gaps: list[evaluate.Shortfall]) -> dict[str,
 
 
 async def history_page(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
-                       page: PageRequest) -> list[TierChange]:
+                       query: ListQuery) -> tuple[list[TierChange], str | None, int | None]:
     principal.require(PARTNERS_READ)
     await ensure_visible(session, principal, partner_id)
     if await partners.get(session, partner_id) is None:
         raise NotFound("partner not found")
-    query = select(TierChange).where(TierChange.partner_id == partner_id) \
-        .order_by(TierChange.id).limit(page.limit + 1)
-    if page.after is not None:
-        query = query.where(TierChange.id > page.after)
-    return list((await session.execute(query)).scalars())
+    return await TIER_HISTORY.page(
+        session, select(TierChange).where(TierChange.partner_id == partner_id), query)
 
 
 async def evaluate_now(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,

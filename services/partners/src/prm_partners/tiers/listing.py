@@ -1,0 +1,40 @@
+"""The tiers part's list grammar (prm_platform.listing): the tiers, the FX rates and a
+partner's tier history."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from prm_partners.tiers.models import FxRate, Tier, TierChange
+from prm_partners.tiers.schemas import TierName
+from prm_platform.listing import Filter, Listing, QueryTime, Range
+from prm_platform.types import Currency, QueryDate
+
+TIERS = Listing(
+    Tier.id,
+    Filter("name", Tier.name, TierName, "Only the tiers with these names."),
+    Range("created_at", Tier.created_at, QueryTime, "When it was created"),
+    sorts={"rank": Tier.rank},
+    updated=Tier.updated_at,
+)
+
+FX_RATES = Listing(
+    FxRate.id,
+    Filter("from_currency", FxRate.from_currency, Currency,
+           "Only rates from these currencies (ISO 4217)."),
+    Filter("to_currency", FxRate.to_currency, Currency,
+           "Only rates to these currencies (ISO 4217)."),
+    Range("effective_on", FxRate.effective_on, QueryDate, "The first day it applies"),
+    Range("created_at", FxRate.created_at, QueryTime, "When it was created"),
+    sorts={"effective_on": FxRate.effective_on},
+    updated=FxRate.updated_at,
+)
+
+TIER_HISTORY = Listing(
+    TierChange.id,
+    Filter("direction", TierChange.direction, Literal["promotion", "demotion"]),
+    Filter("to_tier", TierChange.to_tier, TierName, "Only changes to these tiers."),
+    Range("as_of", TierChange.as_of, QueryDate, "The day it was evaluated for"),
+    Range("changed_at", TierChange.changed_at, QueryTime, "When it changed"),
+    sorts={"as_of": TierChange.as_of},
+)
