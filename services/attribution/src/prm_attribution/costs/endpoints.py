@@ -1,14 +1,11 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 
 from prm_attribution.costs import service
+from prm_attribution.costs.listing import VENDOR_FIGURES
 from prm_attribution.costs.models import VendorFigure
-from prm_attribution.costs.schemas import (
-    AttributionVendorFigureIn,
-    AttributionVendorFigureOut,
-    VendorFigureKind,
-)
+from prm_attribution.costs.schemas import AttributionVendorFigureIn, AttributionVendorFigureOut
 from prm_attribution.results.reading import money
 from prm_platform.http import (
     Caller,
@@ -18,7 +15,7 @@ from prm_platform.http import (
     etag,
     resource_headers,
 )
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 
 router = APIRouter(prefix="/v1/attribution-vendor-figures", tags=["attribution kpis"],
@@ -52,11 +49,14 @@ async def record_attribution_vendor_figure(body: AttributionVendorFigureIn,
 
 
 @router.get("", summary="List the vendor's figures",
-            description="Vendor keys only; in the order recorded.")
+            description="Vendor keys only; in the order recorded unless `sort` says otherwise "
+            "(`period_from`). Filters: kind, currency, partner type; ranges on the period's "
+            "bounds and `recorded_at`. Figures never change once recorded, so there is no "
+            "change feed: `recorded_at[gte]` pulls the new ones.")
 async def list_attribution_vendor_figures(
-    session: Session, caller: Caller, page: Annotated[PageRequest, Depends(page_request)],
-    kind: Annotated[VendorFigureKind | None, Query()] = None,
+    session: Session, caller: Caller,
+    query: Annotated[ListQuery, Depends(VENDOR_FIGURES.query)],
 ) -> Page[AttributionVendorFigureOut]:
-    rows = await service.list_page(session, caller, page, kind=kind)
-    items, cursor = page.page(rows)
-    return Page[AttributionVendorFigureOut](items=[_out(r) for r in items], next_cursor=cursor)
+    rows, cursor, total = await service.list_page(session, caller, query)
+    return Page[AttributionVendorFigureOut](items=[_out(r) for r in rows], next_cursor=cursor,
+                                            total_count=total)

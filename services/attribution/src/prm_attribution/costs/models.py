@@ -21,7 +21,16 @@ class MdfActivity(Base):
     its type and dates (the unit of MDF ROI)."""
 
     __tablename__ = "mdf_activities"
-    __table_args__ = (Index("ix_mdf_activities_partner_id", "partner_id", "request_id"),)
+    __table_args__ = (
+        Index("ix_mdf_activities_partner_id", "partner_id", "request_id"),
+        # The MDF ROI list's filters and ranges (``kpis.listing``).
+        Index("ix_mdf_activities_activity_type", "activity_type", "request_id",
+              postgresql_where=text("activity_type IS NOT NULL")),
+        Index("ix_mdf_activities_status", "status", "request_id"),
+        Index("ix_mdf_activities_currency", "currency", "request_id"),
+        Index("ix_mdf_activities_start_date", "start_date"),
+        Index("ix_mdf_activities_end_date", "end_date"),
+    )
 
     request_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     partner_id: Mapped[uuid.UUID]
@@ -90,6 +99,13 @@ class VendorFigure(Base):
         Index("uq_vendor_figures_total_pipeline", "period_from", "period_to", "currency",
               unique=True, postgresql_where=text("kind = 'total_pipeline'")),
         Index("ix_vendor_figures_period", "kind", "period_from"),
+        # The list's filters, ranges and sort (``costs.listing``).
+        Index("ix_vendor_figures_currency", "currency", "id"),
+        Index("ix_vendor_figures_partner_type", "partner_type", "id",
+              postgresql_where=text("partner_type IS NOT NULL")),
+        Index("ix_vendor_figures_period_from_id", "period_from", "id"),
+        Index("ix_vendor_figures_period_to", "period_to"),
+        Index("ix_vendor_figures_recorded_at", "recorded_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

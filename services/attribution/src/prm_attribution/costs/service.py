@@ -10,12 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prm_attribution.costs.listing import VENDOR_FIGURES
 from prm_attribution.costs.models import VendorFigure
 from prm_attribution.costs.schemas import AttributionVendorFigureIn
 from prm_attribution.declaration import ATTRIBUTION_READ, ATTRIBUTION_WRITE
 from prm_platform.ids import new_id
+from prm_platform.listing import ListQuery
 from prm_platform.money import minor_units
-from prm_platform.pagination import PageRequest
 from prm_platform.problems import Conflict, Unprocessable
 from prm_platform.security import Principal
 
@@ -43,13 +44,8 @@ async def record(session: AsyncSession, principal: Principal, data: AttributionV
     return row
 
 
-async def list_page(session: AsyncSession, principal: Principal, page: PageRequest, *,
-                    kind: str | None) -> list[VendorFigure]:
+async def list_page(session: AsyncSession, principal: Principal, query: ListQuery
+                    ) -> tuple[list[VendorFigure], str | None, int | None]:
     principal.require(ATTRIBUTION_READ)
     principal.ensure_vendor()
-    query = select(VendorFigure).order_by(VendorFigure.id).limit(page.limit + 1)
-    if kind is not None:
-        query = query.where(VendorFigure.kind == kind)
-    if page.after is not None:
-        query = query.where(VendorFigure.id > page.after)
-    return list((await session.execute(query)).scalars())
+    return await VENDOR_FIGURES.page(session, select(VendorFigure), query)

@@ -49,15 +49,19 @@ async def _upsert(session: AsyncSession, change: DealChange | DealRegisteredV1,
     newer = "EXCLUDED.version > deals.version"
     updates = ", ".join(f"{name} = CASE WHEN {newer} THEN EXCLUDED.{name} ELSE deals.{name} END"
                         for name in ["status", "partner_id", *carried])
+    # updated_at: when the row last changed here (the attributed deals' change feed), so an
+    # older event redelivered, which changes nothing, leaves it.
     await session.execute(text(
         f"INSERT INTO deals (deal_id, partner_id, status, approved, version, "
         f"attribution_revision, updated_at, {', '.join(_FIELDS)}) VALUES (:deal, :partner, "
-        f":status, :approved, :version, 0, :at, {', '.join(':' + n for n in _FIELDS)}) "
+        f":status, :approved, :version, 0, now(), {', '.join(':' + n for n in _FIELDS)}) "
         f"ON CONFLICT (deal_id) DO UPDATE SET {updates}, "
         f"approved = deals.approved OR EXCLUDED.approved, "
-        f"version = greatest(deals.version, EXCLUDED.version), updated_at = EXCLUDED.updated_at"),
+        f"version = greatest(deals.version, EXCLUDED.version), "
+        f"updated_at = CASE WHEN {newer} OR (EXCLUDED.approved AND NOT deals.approved) "
+        f"THEN now() ELSE deals.updated_at END"),
         {"deal": change.deal_id, "partner": change.partner_id, "status": change.status,
-         "approved": approved, "version": change.version, "at": event.time, **values})
+         "approved": approved, "version": change.version, **values})
 
 
 async def deal_registered(session: AsyncSession, event: CloudEvent) -> None:
@@ -71,7 +75,7 @@ async def deal_registered(session: AsyncSession, event: CloudEvent) -> None:
     await session.execute(text(
         "INSERT INTO touchpoints (id, partner_id, deal_id, customer_domain, kind, occurred_at, "
         "evidence, source, recorded_by, recorded_at) VALUES (:id, :partner, :deal, :domain, "
-        "'registration', :at, CAST(:evidence AS jsonb), 'event', :source, :at) "
+        "'registration', :at, CAST(:evidence AS jsonb), 'event', :source, now()) "
         "ON CONFLICT (id) DO NOTHING"),
         {"id": registration_touch_id(payload.deal_id), "partner": payload.partner_id,
          "deal": payload.deal_id, "domain": payload.customer.domain.lower(), "at": event.time,

@@ -2,7 +2,18 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import TIMESTAMP, Boolean, Date, Index, Integer, Numeric, String, text
+from sqlalchemy import (
+    TIMESTAMP,
+    Boolean,
+    Computed,
+    Date,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from prm_attribution.db import Base
@@ -13,9 +24,21 @@ class AttributedDeal(Base):
     and where it stands. Columns a later event lacks stay as an earlier one set them."""
 
     __tablename__ = "deals"
-    __table_args__ = (Index("ix_deals_customer_domain", "customer_domain"),
-                      Index("ix_deals_status_closed_on", "status", "closed_on"),
-                      Index("ix_deals_partner_id", "partner_id", "deal_id"))
+    __table_args__ = (
+        Index("ix_deals_customer_domain", "customer_domain"),
+        Index("ix_deals_status_closed_on", "status", "closed_on"),
+        Index("ix_deals_partner_id", "partner_id", "deal_id"),
+        # The attributed deals' filters, ranges, change feed and search (``results.listing``).
+        Index("ix_deals_currency", "currency", "deal_id"),
+        Index("ix_deals_deal_type", "deal_type", "deal_id"),
+        Index("ix_deals_customer_country", "customer_country", "deal_id"),
+        Index("ix_deals_amount", "amount"),
+        Index("ix_deals_closed_on", "closed_on"),
+        Index("ix_deals_registered_at", "registered_at"),
+        Index("ix_deals_updated_at_id", "updated_at", "deal_id"),
+        Index("ix_deals_search_text", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "public.gin_trgm_ops"}),
+    )
 
     deal_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     partner_id: Mapped[uuid.UUID]  # the registering partner
@@ -35,7 +58,12 @@ class AttributedDeal(Base):
     version: Mapped[int] = mapped_column(Integer)
     # Increases whenever the deal's credits change (the version of prm.attribution.computed).
     attribution_revision: Mapped[int] = mapped_column(Integer)
+    # When the deal or its credits last changed here (the attributed deals' change feed).
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    # What a search looks in (prm_platform.listing): the customer's name and domain.
+    search_text: Mapped[str] = mapped_column(Text, Computed(
+        "prm_fold(coalesce(customer_name, '') || ' ' || coalesce(customer_domain, ''))",
+        persisted=True))
 
 
 # The data-driven models' history: the newest closed deals, read in order without sorting

@@ -1,7 +1,7 @@
 import datetime as dt
 import uuid
 
-from sqlalchemy import TIMESTAMP, Date, Index, Integer, String
+from sqlalchemy import TIMESTAMP, Computed, Date, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from prm_attribution.db import Base
@@ -12,6 +12,15 @@ class PartnerDirectoryEntry(Base):
     from the partners' events."""
 
     __tablename__ = "partner_directory"
+    # The KPI list's filters and name search (``kpis.listing``).
+    __table_args__ = (
+        Index("ix_partner_directory_type", "type", "partner_id"),
+        Index("ix_partner_directory_tier", "tier", "partner_id",
+              postgresql_where=text("tier IS NOT NULL")),
+        Index("ix_partner_directory_country", "country", "partner_id"),
+        Index("ix_partner_directory_search_text", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "public.gin_trgm_ops"}),
+    )
 
     partner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -29,6 +38,8 @@ class PartnerDirectoryEntry(Base):
     activated_at: Mapped[dt.datetime | None] = mapped_column(TIMESTAMP(timezone=True))
     onboarding_completed_at: Mapped[dt.datetime | None] = mapped_column(
         TIMESTAMP(timezone=True))
+    # What a name search looks in (prm_platform.listing), kept by PostgreSQL.
+    search_text: Mapped[str] = mapped_column(Text, Computed("prm_fold(name)", persisted=True))
 
 
 class PartnerCertification(Base):
@@ -45,3 +56,14 @@ class PartnerCertification(Base):
     expires_on: Mapped[dt.date | None] = mapped_column(Date)
     expired_on: Mapped[dt.date | None] = mapped_column(Date)
     source_event_id: Mapped[uuid.UUID]
+
+
+class ProgrammePartner(Base):
+    """Every partner the programme knows of: of the directory, of a deal, of a credit or of a
+    cost (a partner whose partner events have not arrived yet included), once seen kept. Kept
+    by the database (triggers on those tables, migration 0005) whoever writes them; the KPI
+    list pages it."""
+
+    __tablename__ = "programme_partners"
+
+    partner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

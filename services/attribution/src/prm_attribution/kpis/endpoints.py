@@ -1,9 +1,9 @@
-import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from prm_attribution.kpis import mdf, service
+from prm_attribution.kpis.listing import FX_RATES, KPI_PARTNERS, MDF_ACTIVITIES
 from prm_attribution.kpis.models import AttributionFxRate
 from prm_attribution.kpis.schemas import (
     AttributionFxRateIn,
@@ -22,7 +22,7 @@ from prm_platform.http import (
     etag,
     resource_headers,
 )
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 from prm_platform.types import QueryDate
 
@@ -53,13 +53,17 @@ async def record_attribution_fx_rate(body: AttributionFxRateIn, request: Request
     return _rate(row)
 
 
-@fx_router.get("", summary="List the FX rates", description="In the order recorded.")
+@fx_router.get("", summary="List the FX rates",
+               description="In the order recorded unless `sort` says otherwise (`valid_on`). "
+               "Filter by currency; ranges on `valid_on` and `recorded_at`. Rates never change "
+               "once recorded, so there is no change feed: `recorded_at[gte]` pulls the new "
+               "ones.")
 async def list_attribution_fx_rates(session: Session, caller: Caller,
-                                    page: Annotated[PageRequest, Depends(page_request)]
+                                    query: Annotated[ListQuery, Depends(FX_RATES.query)]
                                     ) -> Page[AttributionFxRateOut]:
-    rows = await service.list_rates(session, caller, page)
-    items, cursor = page.page(rows)
-    return Page[AttributionFxRateOut](items=[_rate(r) for r in items], next_cursor=cursor)
+    rows, cursor, total = await service.list_rates(session, caller, query)
+    return Page[AttributionFxRateOut](items=[_rate(r) for r in rows], next_cursor=cursor,
+                                      total_count=total)
 
 
 Start = Annotated[QueryDate, Query(alias="from", description="First day of the period")]
@@ -74,22 +78,18 @@ End = Annotated[QueryDate, Query(alias="to", description="The day after the peri
                 "programme cost (MDF, rebates, SPIFFs), payouts paid and ROPI; certifications "
                 "and the days to the first. Every row lists the rows behind its figures "
                 "(deals, costs, payouts, certifications, vendor figures) and the FX rates used. "
-                "A partner key gets its own row only.")
+                "Partners in id order, filtered by id, type, tier and country, or found by name "
+                "(`q`); each row's figures move with deals, credits, costs and rates, so there "
+                "is no change feed. A partner key gets its own row only.")
 async def list_attribution_kpis(
     request: Request, session: Session, caller: Caller,
-    page: Annotated[PageRequest, Depends(page_request)],
-    start: Start, end: End,
+    query: Annotated[ListQuery, Depends(KPI_PARTNERS.query)], start: Start, end: End,
     model: Annotated[Model, Query()] = "linear",
-    partner_id: Annotated[uuid.UUID | None, Query()] = None,
-    partner_type: Annotated[str | None, Query(max_length=40)] = None,
-    tier: Annotated[str | None, Query(max_length=40)] = None,
-    country: Annotated[str | None, Query(pattern="^[A-Z]{2}$")] = None,
 ) -> Page[AttributionKpiRow]:
-    rows = await service.kpis(session, caller, page, base=request.app.state.base_currency,
-                              start=start, end=end, model=model, partner_id=partner_id,
-                              partner_type=partner_type, tier=tier, country=country)
-    items, cursor = page.page(rows, key=lambda row: row.partner_id)
-    return Page[AttributionKpiRow](items=items, next_cursor=cursor)
+    rows, cursor, total = await service.kpis(
+        session, caller, query, base=request.app.state.base_currency, start=start, end=end,
+        model=model)
+    return Page[AttributionKpiRow](items=rows, next_cursor=cursor, total_count=total)
 
 
 @kpi_router.get("/programme", summary="Programme KPIs, whole or by partner type, tier or "
@@ -117,21 +117,20 @@ async def list_attribution_programme_kpis(
                 description="The MDF activities (fund requests) that started in [`from`, "
                 "`to`): the approved claims on each, its part of its partner's credits on the "
                 "deals won before `to` that its linked touches count for (`mdf_request_id` on "
-                "a touchpoint), and (return - cost) / cost, with the rows behind them. A "
+                "a touchpoint), and (return - cost) / cost, with the rows behind them. "
+                "Activities in id order, filtered by id, partner, activity type, status and "
+                "currency, with ranges on their start and end dates; each with its partner's "
+                "name. Its figures move with claims and credits, so there is no change feed. A "
                 "partner key sees its own activities only.")
 async def list_attribution_mdf_activities(
     request: Request, session: Session, caller: Caller,
-    page: Annotated[PageRequest, Depends(page_request)], start: Start, end: End,
+    query: Annotated[ListQuery, Depends(MDF_ACTIVITIES.query)], start: Start, end: End,
     model: Annotated[Model, Query()] = "linear",
-    partner_id: Annotated[uuid.UUID | None, Query()] = None,
-    activity_type: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Page[AttributionMdfActivityRow]:
-    rows = await mdf.mdf_activities(session, caller, page,
-                                    base=request.app.state.base_currency, start=start,
-                                    end=end, model=model, partner_id=partner_id,
-                                    activity_type=activity_type)
-    items, cursor = page.page(rows, key=lambda row: row.request_id)
-    return Page[AttributionMdfActivityRow](items=items, next_cursor=cursor)
+    rows, cursor, total = await mdf.mdf_activities(
+        session, caller, query, base=request.app.state.base_currency, start=start, end=end,
+        model=model)
+    return Page[AttributionMdfActivityRow](items=rows, next_cursor=cursor, total_count=total)
 
 
 @kpi_router.get("/mdf-activity-types", summary="MDF ROI per activity type",

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, Date, and_, cast, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prm_attribution.costs.models import MdfActivity
 from prm_attribution.declaration import ATTRIBUTION_READ
+from prm_attribution.directory.names import partner_names
 from prm_attribution.kpis.figures import (
     MAX_IDS,
     Converter,
@@ -29,6 +32,7 @@ from prm_attribution.kpis.figures import (
     roi,
     round_half_even,
 )
+from prm_attribution.kpis.listing import MDF_ACTIVITIES
 from prm_attribution.kpis.schemas import (
     AttributionFxRateUsed,
     AttributionMdfActivityRow,
@@ -36,22 +40,20 @@ from prm_attribution.kpis.schemas import (
 )
 from prm_attribution.kpis.service import check_period, load_rates
 from prm_attribution.results.reading import money
-from prm_platform.pagination import PageRequest
+from prm_platform.listing import ListQuery
 from prm_platform.security import Principal
 
 # Activity types are summed over at most this many activities of a period.
 MAX_ACTIVITIES = 5000
 
-_ACTIVITIES = """
-    SELECT request_id, partner_id, activity_type, start_date, end_date, status
-    FROM mdf_activities
-    WHERE coalesce(start_date, CAST(updated_at AS date)) >= :start
-    AND coalesce(start_date, CAST(updated_at AS date)) < :end
-    AND (CAST(:partner AS uuid) IS NULL OR partner_id = :partner)
-    AND (CAST(:type AS text) IS NULL OR activity_type = :type)
-    AND (CAST(:after AS uuid) IS NULL OR request_id > :after)
-    ORDER BY request_id LIMIT :limit
-"""
+
+def started_in(start: dt.date, end: dt.date) -> ColumnElement[bool]:
+    """Activities that started in [start, end) (one whose submission has not arrived yet: by
+    the day of its newest event)."""
+    day = func.coalesce(MdfActivity.start_date, cast(MdfActivity.updated_at, Date))
+    return and_(day >= start, day < end)
+
+
 # Won deals a touch linked to the activity counts for (the deal's own touches, and customer
 # touches before its close, as for crediting), with the partner's credit on each.
 _RETURNS = """
@@ -90,13 +92,9 @@ class ActivityFigures:
     unconverted_ids: list[uuid.UUID] = field(default_factory=list)
 
 
-async def activity_figures(session: AsyncSession, *, base: str, start: dt.date, end: dt.date,
-                           model: str, partner_id: uuid.UUID | None = None,
-                           activity_type: str | None = None, after: uuid.UUID | None = None,
-                           limit: int = MAX_ACTIVITIES) -> list[ActivityFigures]:
-    activities = list(await session.execute(text(_ACTIVITIES), {
-        "start": start, "end": end, "partner": partner_id, "type": activity_type,
-        "after": after, "limit": limit}))
+async def activity_figures(session: AsyncSession, activities: Sequence[MdfActivity], *,
+                           base: str, end: dt.date, model: str) -> list[ActivityFigures]:
+    """The cost and return by ``end`` of these activities, in their order."""
     if not activities:
         return []
     rates = await load_rates(session, base)
@@ -135,26 +133,26 @@ def _used(converters: list[Converter]) -> list[AttributionFxRateUsed]:
             for r in used.values()]
 
 
-async def mdf_activities(session: AsyncSession, principal: Principal, page: PageRequest, *,
-                         base: str, start: dt.date, end: dt.date, model: str,
-                         partner_id: uuid.UUID | None, activity_type: str | None
-                         ) -> list[AttributionMdfActivityRow]:
+async def mdf_activities(session: AsyncSession, principal: Principal, query: ListQuery, *,
+                         base: str, start: dt.date, end: dt.date, model: str
+                         ) -> tuple[list[AttributionMdfActivityRow], str | None, int | None]:
     principal.require(ATTRIBUTION_READ)
     check_period(start, end)
-    if principal.is_partner:
-        partner_id = principal.partner_id if partner_id in (None, principal.partner_id) \
-            else uuid.UUID(int=0)
-    found = await activity_figures(session, base=base, start=start, end=end, model=model,
-                                   partner_id=partner_id, activity_type=activity_type,
-                                   after=page.after, limit=page.limit + 1)
+    visible = select(MdfActivity).where(started_in(start, end))
+    if principal.is_partner:  # its own activities, whatever filter it sent
+        visible = visible.where(MdfActivity.partner_id == principal.partner_id)
+    activities, cursor, total = await MDF_ACTIVITIES.page(session, visible, query)
+    found = await activity_figures(session, activities, base=base, end=end, model=model)
+    names = await partner_names(session, (f.row.partner_id for f in found))
     return [AttributionMdfActivityRow(
         request_id=f.row.request_id, partner_id=f.row.partner_id,
-        activity_type=f.row.activity_type, start_date=f.row.start_date,
-        end_date=f.row.end_date, status=f.row.status, cost=money(f.cost, base),
-        revenue=money(round_half_even(f.revenue), base), roi=roi(f.revenue, f.cost),
-        cost_ids=f.cost_ids, deal_ids=f.deal_ids, touchpoint_ids=f.touchpoint_ids,
-        unconverted_ids=f.unconverted_ids, fx_rates_used=_used([f.converter]))
-        for f in found]
+        partner_name=names.get(f.row.partner_id), activity_type=f.row.activity_type,
+        start_date=f.row.start_date, end_date=f.row.end_date, status=f.row.status,
+        cost=money(f.cost, base), revenue=money(round_half_even(f.revenue), base),
+        roi=roi(f.revenue, f.cost), cost_ids=f.cost_ids, deal_ids=f.deal_ids,
+        touchpoint_ids=f.touchpoint_ids, unconverted_ids=f.unconverted_ids,
+        fx_rates_used=_used([f.converter]))
+        for f in found], cursor, total
 
 
 async def mdf_activity_types(session: AsyncSession, principal: Principal, *, base: str,
@@ -163,9 +161,12 @@ async def mdf_activity_types(session: AsyncSession, principal: Principal, *, bas
     """Per activity type; a partner key sums its own activities only."""
     principal.require(ATTRIBUTION_READ)
     check_period(start, end)
-    found = await activity_figures(
-        session, base=base, start=start, end=end, model=model,
-        partner_id=principal.partner_id if principal.is_partner else None)
+    activities = select(MdfActivity).where(started_in(start, end))
+    if principal.is_partner:
+        activities = activities.where(MdfActivity.partner_id == principal.partner_id)
+    found = await activity_figures(session, list((await session.execute(
+        activities.order_by(MdfActivity.request_id).limit(MAX_ACTIVITIES))).scalars()),
+        base=base, end=end, model=model)
     types: dict[str, list[ActivityFigures]] = {}
     for f in found:
         types.setdefault(f.row.activity_type or "unknown", []).append(f)

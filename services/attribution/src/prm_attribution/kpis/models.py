@@ -2,7 +2,15 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import TIMESTAMP, CheckConstraint, Date, Numeric, String, UniqueConstraint
+from sqlalchemy import (
+    TIMESTAMP,
+    CheckConstraint,
+    Date,
+    Index,
+    Numeric,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from prm_attribution.db import Base
@@ -14,7 +22,10 @@ class AttributionFxRate(Base):
 
     __tablename__ = "fx_rates"
     __table_args__ = (UniqueConstraint("currency", "base_currency", "valid_on"),
-                      CheckConstraint("rate > 0", name="rate_positive"))
+                      CheckConstraint("rate > 0", name="rate_positive"),
+                      # The list's sort and ranges (``kpis.listing``).
+                      Index("ix_fx_rates_valid_on_id", "valid_on", "id"),
+                      Index("ix_fx_rates_recorded_at", "recorded_at"))
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     currency: Mapped[str] = mapped_column(String(3))

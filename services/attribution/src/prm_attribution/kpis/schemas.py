@@ -237,7 +237,8 @@ class AttributionKpiGroups(BaseModel):
 class AttributionMdfActivityRow(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "request_id": "0193c1d0-8b2c-7e3f-8a9b-0c1d2e3f4a64",
-        "partner_id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b", "activity_type": "event",
+        "partner_id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b", "partner_name": "Acme Cloud GmbH",
+        "activity_type": "event",
         "start_date": "2026-10-05", "end_date": "2026-10-06", "status": "claimed",
         "cost": {"amount": "3000.00", "currency": "EUR"},
         "revenue": {"amount": "24000.00", "currency": "EUR"}, "roi": "7.0000",
@@ -246,6 +247,8 @@ class AttributionMdfActivityRow(BaseModel):
 
     request_id: uuid.UUID = Field(description="The MDF fund request: the activity")
     partner_id: uuid.UUID
+    partner_name: str | None = Field(default=None, description="From the partner directory; "
+                                     "null while it has not heard of the partner")
     activity_type: str | None
     start_date: dt.date | None
     end_date: dt.date | None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from decimal import Decimal
@@ -31,6 +32,7 @@ from prm_attribution.kpis.figures import (
     ratio,
     round_half_even,
 )
+from prm_attribution.kpis.listing import FX_RATES, KPI_PARTNERS, PROGRAMME_PARTNERS
 from prm_attribution.kpis.models import AttributionFxRate
 from prm_attribution.kpis.schemas import (
     AttributionFxRateIn,
@@ -42,8 +44,8 @@ from prm_attribution.kpis.schemas import (
 from prm_attribution.results.reading import money
 from prm_attribution.results.service import OPEN_STATUSES
 from prm_platform.ids import new_id
+from prm_platform.listing import ListQuery
 from prm_platform.money import minor_units
-from prm_platform.pagination import PageRequest
 from prm_platform.problems import Conflict, Unprocessable
 from prm_platform.security import Principal
 
@@ -68,14 +70,10 @@ async def record_rate(session: AsyncSession, principal: Principal, data: Attribu
     return row
 
 
-async def list_rates(session: AsyncSession, principal: Principal, page: PageRequest
-                     ) -> list[AttributionFxRate]:
+async def list_rates(session: AsyncSession, principal: Principal, query: ListQuery
+                     ) -> tuple[list[AttributionFxRate], str | None, int | None]:
     principal.require(ATTRIBUTION_READ)
-    query = select(AttributionFxRate).order_by(AttributionFxRate.id).limit(page.limit + 1)
-    if page.after is not None:
-        query = query.where(AttributionFxRate.id > page.after)
-    return list((await session.execute(query)).scalars())
-
+    return await FX_RATES.page(session, select(AttributionFxRate), query)
 
 
 async def load_rates(session: AsyncSession, base: str) -> Converter:
@@ -89,33 +87,16 @@ def _used(converter: Converter) -> list[AttributionFxRateUsed]:
             for r in converter.used.values()]
 
 
-# Every partner the programme knows of: from the directory, its deals, credits and costs.
-_PARTNERS = """
-    SELECT p.partner_id, pd.name, pd.type, pd.tier, pd.country, pd.joined_at, pd.activated_at,
-           pd.onboarding_completed_at
-    FROM (SELECT partner_id FROM attribution_credits UNION SELECT partner_id FROM deals
-          UNION SELECT partner_id FROM programme_costs
-          UNION SELECT partner_id FROM partner_directory) p
-    LEFT JOIN partner_directory pd USING (partner_id)
-    WHERE (CAST(:partner AS uuid) IS NULL OR p.partner_id = :partner)
-    AND (CAST(:type AS text) IS NULL OR pd.type = :type)
-    AND (CAST(:tier AS text) IS NULL OR pd.tier = :tier)
-    AND (CAST(:country AS text) IS NULL OR pd.country = :country)
-    AND (CAST(:after AS uuid) IS NULL OR p.partner_id > :after)
-    ORDER BY p.partner_id
-"""
+async def known_partners(session: AsyncSession) -> list[Any]:
+    """Every partner the programme knows of (``kpis.listing.PROGRAMME_PARTNERS``), by id."""
+    return list(await session.execute(select(PROGRAMME_PARTNERS).order_by(
+        PROGRAMME_PARTNERS.c.partner_id)))
 
 
-async def partner_figures(session: AsyncSession, *, base: str, start: dt.date, end: dt.date,
-                          model: str, partner_id: uuid.UUID | None = None,
-                          partner_type: str | None = None, tier: str | None = None,
-                          country: str | None = None, after: uuid.UUID | None = None,
-                          limit: int | None = None) -> list[PartnerFigures]:
-    """Each partner's figures of [start, end), in partner id order."""
-    params = {"partner": partner_id, "type": partner_type, "tier": tier, "country": country,
-              "after": after}
-    query = _PARTNERS + (" LIMIT :limit" if limit is not None else "")
-    partners = list(await session.execute(text(query), {**params, "limit": limit}))
+async def partner_figures(session: AsyncSession, partners: Sequence[Any], *, base: str,
+                          start: dt.date, end: dt.date, model: str) -> list[PartnerFigures]:
+    """The figures of [start, end) of these partners (rows of ``PROGRAMME_PARTNERS``), in
+    their order."""
     if not partners:
         return []
     converter = await load_rates(session, base)
@@ -210,21 +191,19 @@ def check_period(start: dt.date, end: dt.date) -> None:
         raise Unprocessable("`from` must be before `to`")
 
 
-async def kpis(session: AsyncSession, principal: Principal, page: PageRequest, *, base: str,
-               start: dt.date, end: dt.date, model: str, partner_id: uuid.UUID | None,
-               partner_type: str | None, tier: str | None, country: str | None
-               ) -> list[AttributionKpiRow]:
+async def kpis(session: AsyncSession, principal: Principal, query: ListQuery, *, base: str,
+               start: dt.date, end: dt.date, model: str
+               ) -> tuple[list[AttributionKpiRow], str | None, int | None]:
     principal.require(ATTRIBUTION_READ)
     check_period(start, end)
-    if principal.is_partner:
-        partner_id = principal.partner_id if partner_id in (None, principal.partner_id) \
-            else uuid.UUID(int=0)
-    found = await partner_figures(
-        session, base=base, start=start, end=end, model=model, partner_id=partner_id,
-        partner_type=partner_type, tier=tier, country=country, after=page.after,
-        limit=page.limit + 1)
+    visible = select(PROGRAMME_PARTNERS)
+    if principal.is_partner:  # its own row, whatever filter it sent
+        visible = visible.where(PROGRAMME_PARTNERS.c.partner_id == principal.partner_id)
+    partners, cursor, total = await KPI_PARTNERS.page(session, visible, query)
+    found = await partner_figures(session, partners, base=base, start=start, end=end,
+                                  model=model)
     if not found:
-        return []
+        return [], cursor, total
     totals = await _vendor_figures(session, "total_pipeline", start, end, found[0].converter)
     vendor_total = _total(totals)
     rows = []
@@ -252,7 +231,7 @@ async def kpis(session: AsyncSession, principal: Principal, page: PageRequest, *
             certification_ids=f.certification_ids,
             vendor_figure_ids=[r.id for r, amount in totals if amount is not None],
             fx_rates_used=_used(f.converter)))
-    return rows
+    return rows, cursor, total
 
 
 def _group_key(figures: PartnerFigures, group_by: str) -> str:
@@ -273,7 +252,8 @@ async def programme(session: AsyncSession, principal: Principal, *, base: str,
     principal.require(ATTRIBUTION_READ)
     principal.ensure_vendor()
     check_period(start, end)
-    found = await partner_figures(session, base=base, start=start, end=end, model=model)
+    found = await partner_figures(session, await known_partners(session), base=base,
+                                  start=start, end=end, model=model)
     converter = found[0].converter if found else await load_rates(session, base)
     groups: dict[str, list[PartnerFigures]] = {}
     for f in found:

@@ -19,8 +19,14 @@ class AttributionModelCredit(BaseModel):
     share: str = Field(description="The exact share before rounding, as a fraction p/q")
 
 
+def _partner_name_field() -> Any:
+    return Field(default=None, description="From the partner directory; null while it has not "
+                 "heard of the partner")
+
+
 class AttributionCreditedPartner(BaseModel):
     partner_id: uuid.UUID
+    partner_name: str | None = _partner_name_field()
     role: Literal["sourced", "influenced"] = Field(description="By the rules version")
     amount: Money
     share: str = Field(description="The exact share before rounding, as a fraction p/q")
@@ -28,20 +34,30 @@ class AttributionCreditedPartner(BaseModel):
 
 class AttributedDealOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "deal_id": _DEAL, "status": "won", "basis": "won", "model": "linear",
+        "deal_id": _DEAL, "customer_name": "Globex", "customer_domain": "globex.example",
+        "status": "won", "basis": "won", "model": "linear",
         "rules_version": 1, "amount": {"amount": "48000.00", "currency": "EUR"},
-        "credits": [{"partner_id": _SOURCE, "role": "sourced", "share": "1/2",
+        "updated_at": "2026-11-22T09:30:00Z",
+        "credits": [{"partner_id": _SOURCE, "partner_name": "Acme Cloud GmbH",
+                     "role": "sourced", "share": "1/2",
                      "amount": {"amount": "24000.00", "currency": "EUR"}},
-                    {"partner_id": _SI, "role": "influenced", "share": "1/2",
+                    {"partner_id": _SI, "partner_name": "Initech Consulting",
+                     "role": "influenced", "share": "1/2",
                      "amount": {"amount": "24000.00", "currency": "EUR"}}]}]})
 
     deal_id: uuid.UUID
+    customer_name: str | None = Field(default=None, description="As the deal's registration "
+                                      "told it")
+    customer_domain: str | None = None
     status: str = Field(description="The deal's status as its events told it")
     basis: Literal["won", "pipeline"] = Field(description="won: revenue; pipeline: an open "
                                               "deal's amount")
     model: Model
     rules_version: int
     amount: Money
+    updated_at: dt.datetime = Field(description="When the deal or its credits last changed "
+                                    "here: pass the last one seen as `updated_since` to pull "
+                                    "what changed")
     credits: list[AttributionCreditedPartner] = Field(description=(
         "A partner key sees its own org's credit only"))
 
@@ -49,6 +65,7 @@ class AttributedDealOut(BaseModel):
 class AttributionExplainedTouch(BaseModel):
     id: uuid.UUID
     partner_id: uuid.UUID
+    partner_name: str | None = _partner_name_field()
     kind: str
     occurred_at: dt.datetime
     source: Literal["api", "event"]
@@ -59,6 +76,7 @@ class AttributionExplainedTouch(BaseModel):
 
 class AttributionExplainedPartner(BaseModel):
     partner_id: uuid.UUID
+    partner_name: str | None = _partner_name_field()
     role: Literal["sourced", "influenced"]
     credits: dict[Model, AttributionModelCredit] = Field(description=(
         "Its credit under each model, side by side"))

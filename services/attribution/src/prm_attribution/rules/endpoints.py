@@ -3,6 +3,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response
 
 from prm_attribution.rules import service
+from prm_attribution.rules.listing import RULES
 from prm_attribution.rules.models import AttributionRuleSet
 from prm_attribution.rules.schemas import AttributionRulesIn, AttributionRulesOut
 from prm_platform.http import (
@@ -14,7 +15,7 @@ from prm_platform.http import (
     etag,
     resource_headers,
 )
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 
 router = APIRouter(prefix="/v1/attribution-rules", tags=["attribution rules"],
@@ -44,15 +45,17 @@ async def publish_attribution_rules(body: AttributionRulesIn, response: Response
 
 
 @router.get("", summary="List every version of the attribution rules",
-            description="Oldest first; readable by partner keys too (the rules that credit "
-            "them are public to them).")
+            description="Oldest first (`sort=-version`: newest first); filters on the version "
+            "and ranges on it and on `published_at`. Published versions never change, so there "
+            "is no change feed: `published_at[gte]` pulls the new ones. Readable by partner "
+            "keys too (the rules that credit them are public to them).")
 async def list_attribution_rules(session: Session, caller: Caller,
-                                 page: Annotated[PageRequest, Depends(page_request)]
+                                 query: Annotated[ListQuery, Depends(RULES.query)]
                                  ) -> Page[AttributionRulesOut]:
-    rows = await service.list_page(session, caller, page)
-    items, cursor = page.page(rows)
+    rows, cursor, total = await service.list_page(session, caller, query)
     return Page[AttributionRulesOut](
-        items=[AttributionRulesOut.model_validate(r) for r in items], next_cursor=cursor)
+        items=[AttributionRulesOut.model_validate(r) for r in rows], next_cursor=cursor,
+        total_count=total)
 
 
 @router.get("/current", summary="The newest version of the attribution rules",

@@ -2,7 +2,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import TIMESTAMP, Integer, String
+from sqlalchemy import TIMESTAMP, Index, Integer, String
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -13,6 +13,9 @@ class AttributionRuleSet(Base):
     """One published version of the rules; never changed once published."""
 
     __tablename__ = "attribution_rules"
+    # The list's range on the publication time (``rules.listing``); the version's unique index
+    # serves its filter and sort.
+    __table_args__ = (Index("ix_attribution_rules_published_at", "published_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(Integer, unique=True)

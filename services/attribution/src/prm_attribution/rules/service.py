@@ -10,11 +10,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_attribution.declaration import ATTRIBUTION_READ, ATTRIBUTION_WRITE
+from prm_attribution.rules.listing import RULES
 from prm_attribution.rules.models import AttributionRuleSet
 from prm_attribution.rules.schemas import AttributionRulesIn
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
-from prm_platform.pagination import PageRequest
+from prm_platform.listing import ListQuery
 from prm_platform.problems import NotFound
 from prm_platform.security import Principal
 
@@ -48,10 +49,7 @@ async def get(session: AsyncSession, principal: Principal, version: int | None
     return row
 
 
-async def list_page(session: AsyncSession, principal: Principal, page: PageRequest
-                    ) -> list[AttributionRuleSet]:
-    principal.require(ATTRIBUTION_READ)
-    query = select(AttributionRuleSet).order_by(AttributionRuleSet.id).limit(page.limit + 1)
-    if page.after is not None:
-        query = query.where(AttributionRuleSet.id > page.after)
-    return list((await session.execute(query)).scalars())
+async def list_page(session: AsyncSession, principal: Principal, query: ListQuery
+                    ) -> tuple[list[AttributionRuleSet], str | None, int | None]:
+    principal.require(ATTRIBUTION_READ)  # public to every partner: the rules that credit them
+    return await RULES.page(session, select(AttributionRuleSet), query)

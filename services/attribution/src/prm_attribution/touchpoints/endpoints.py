@@ -1,9 +1,10 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Response
 
 from prm_attribution.touchpoints import service
+from prm_attribution.touchpoints.listing import TOUCHPOINTS
 from prm_attribution.touchpoints.schemas import TouchpointIn, TouchpointOut
 from prm_platform.http import (
     Caller,
@@ -13,7 +14,7 @@ from prm_platform.http import (
     etag,
     resource_headers,
 )
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 
 router = APIRouter(prefix="/v1/touchpoints", tags=["touchpoints"], route_class=ServiceRoute,
@@ -32,21 +33,23 @@ async def record_touchpoint(body: TouchpointIn, response: Response, session: Ses
     touch = await service.record(session, caller, body)
     response.headers["Location"] = f"/v1/touchpoints/{touch.id}"
     response.headers["ETag"] = etag(1)
-    return TouchpointOut.model_validate(touch)
+    [out] = await service.described(session, [touch])
+    return out
 
 
 @router.get("", summary="List touchpoints",
-            description="Oldest first. A partner key sees its own org's touchpoints only.")
-async def list_touchpoints(
-    session: Session, caller: Caller, page: Annotated[PageRequest, Depends(page_request)],
-    partner_id: Annotated[uuid.UUID | None, Query()] = None,
-    deal_id: Annotated[uuid.UUID | None, Query()] = None,
-) -> Page[TouchpointOut]:
-    rows = await service.list_page(session, caller, page, partner_id=partner_id,
-                                   deal_id=deal_id)
-    items, cursor = page.page(rows)
-    return Page[TouchpointOut](items=[TouchpointOut.model_validate(r) for r in items],
-                               next_cursor=cursor)
+            description="In the order recorded unless `sort` says otherwise (`occurred_at`: "
+            "the order they happened). Filters: partner, deal, customer domain, kind, source "
+            "(`api` or `event`), MDF activity; ranges on `occurred_at` and `recorded_at`. Each "
+            "with its partner's name. Touchpoints never change once recorded, so there is no "
+            "change feed: pull new ones with `recorded_at[gte]`. A partner key sees its own "
+            "org's touchpoints only.")
+async def list_touchpoints(session: Session, caller: Caller,
+                           query: Annotated[ListQuery, Depends(TOUCHPOINTS.query)]
+                           ) -> Page[TouchpointOut]:
+    rows, cursor, total = await service.list_page(session, caller, query)
+    return Page[TouchpointOut](items=await service.described(session, rows),
+                               next_cursor=cursor, total_count=total)
 
 
 @router.get("/{touchpoint_id:uuid}", summary="Get a touchpoint",
@@ -57,4 +60,5 @@ async def get_touchpoint(touchpoint_id: uuid.UUID, response: Response, session: 
                          caller: Caller) -> TouchpointOut:
     touch = await service.get(session, caller, touchpoint_id)
     response.headers["ETag"] = etag(1)
-    return TouchpointOut.model_validate(touch)
+    [out] = await service.described(session, [touch])
+    return out

@@ -22,6 +22,11 @@ class Touchpoint(Base):
         Index("ix_touchpoints_partner_id_id", "partner_id", "id"),
         Index("ix_touchpoints_mdf_request_id", "mdf_request_id",
               postgresql_where=text("mdf_request_id IS NOT NULL")),
+        # The list's filters, ranges and sort (``touchpoints.listing``).
+        Index("ix_touchpoints_kind_id", "kind", "id"),
+        Index("ix_touchpoints_source_id", "source", "id"),
+        Index("ix_touchpoints_occurred_at_id", "occurred_at", "id"),
+        Index("ix_touchpoints_recorded_at_id", "recorded_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -34,6 +39,8 @@ class Touchpoint(Base):
     # event (from a deals' event, id derived from it) or api
     source: Mapped[str] = mapped_column(String(10))
     recorded_by: Mapped[str] = mapped_column(String(200))
+    # When it was recorded here (an event's touch: when the event was applied), for pulling
+    # the touches recorded since a time.
     recorded_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     # The MDF activity (fund request) this touch was part of: its revenue counts for the
     # activity's return.

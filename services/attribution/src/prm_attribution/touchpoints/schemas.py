@@ -55,7 +55,7 @@ class TouchpointIn(BaseModel):
 class TouchpointOut(BaseModel):
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
         "id": "0193c1d0-3b2c-7e3f-8a9b-0c1d2e3f4a5d",
-        "partner_id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b",
+        "partner_id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b", "partner_name": "Acme Cloud GmbH",
         "deal_id": "0193c1d0-2b2c-7e3f-8a9b-0c1d2e3f4a5c", "customer_domain": "globex.example",
         "kind": "consulting", "occurred_at": "2026-10-02T14:00:00Z",
         "evidence": {"description": "Architecture workshop with the customer's IT team",
@@ -65,6 +65,8 @@ class TouchpointOut(BaseModel):
 
     id: uuid.UUID
     partner_id: uuid.UUID
+    partner_name: str | None = Field(default=None, description=(
+        "From the partner directory; null while it has not heard of the partner"))
     deal_id: uuid.UUID | None = None
     customer_domain: str | None = None
     kind: TouchKind | str = Field(description="registration (from the deal's own events), "

@@ -12,11 +12,13 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_attribution.declaration import ATTRIBUTION_READ, ATTRIBUTION_WRITE
+from prm_attribution.directory.names import partner_names
 from prm_attribution.results.service import OPEN_STATUSES, read_history, recompute
+from prm_attribution.touchpoints.listing import TOUCHPOINTS
 from prm_attribution.touchpoints.models import Touchpoint
-from prm_attribution.touchpoints.schemas import TouchpointIn
+from prm_attribution.touchpoints.schemas import TouchpointIn, TouchpointOut
 from prm_platform.ids import new_id
-from prm_platform.pagination import PageRequest
+from prm_platform.listing import ListQuery
 from prm_platform.problems import Forbidden, NotFound, Unprocessable
 from prm_platform.security import Principal
 
@@ -93,17 +95,18 @@ async def get(session: AsyncSession, principal: Principal, touch_id: uuid.UUID) 
     return touch
 
 
-async def list_page(session: AsyncSession, principal: Principal, page: PageRequest, *,
-                    partner_id: uuid.UUID | None, deal_id: uuid.UUID | None
-                    ) -> list[Touchpoint]:
+async def list_page(session: AsyncSession, principal: Principal, query: ListQuery
+                    ) -> tuple[list[Touchpoint], str | None, int | None]:
     principal.require(ATTRIBUTION_READ)
-    query = select(Touchpoint).order_by(Touchpoint.id).limit(page.limit + 1)
+    visible = select(Touchpoint)
     if principal.is_partner:  # its own org's, whatever filter it sent
-        query = query.where(Touchpoint.partner_id == principal.partner_id)
-    if partner_id is not None:
-        query = query.where(Touchpoint.partner_id == partner_id)
-    if deal_id is not None:
-        query = query.where(Touchpoint.deal_id == deal_id)
-    if page.after is not None:
-        query = query.where(Touchpoint.id > page.after)
-    return list((await session.execute(query)).scalars())
+        visible = visible.where(Touchpoint.partner_id == principal.partner_id)
+    return await TOUCHPOINTS.page(session, visible, query)
+
+
+async def described(session: AsyncSession, touches: Sequence[Touchpoint]
+                    ) -> list[TouchpointOut]:
+    """The touches as answered, each with its partner's name (one read for them all)."""
+    names = await partner_names(session, (t.partner_id for t in touches))
+    return [TouchpointOut.model_validate(t).model_copy(
+        update={"partner_name": names.get(t.partner_id)}) for t in touches]
