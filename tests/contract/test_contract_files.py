@@ -33,7 +33,9 @@ def test_every_operation_is_documented():
             tag = operation["tags"][0].replace(" ", "-")
             assert op_id.startswith(tag + "-"), f"{where}: {op_id}"
             operation_ids.add(op_id)
-            assert operation["security"] == [{"ApiKey": []}]
+            # An API key or a portal user's OIDC token, with the scopes the operation needs.
+            [key, user] = operation["security"]
+            assert key["ApiKey"] and key["ApiKey"] == user["Oidc"], where
             errors = {s: r for s, r in operation["responses"].items() if s[0] in "45"}
             assert "401" in errors and "422" in errors, f"{where} lacks its error responses"
             for status, response in errors.items():

@@ -154,10 +154,55 @@ async def test_key_shapes_are_validated(gateway, admin):
     assert created["partner_id"] == partner
 
 
-async def test_partner_keys_cannot_manage_keys(gateway):
+async def test_partner_keys_without_the_key_scopes_cannot_manage_keys(gateway):
     partner = await issue_key(gateway, kind="partner", scopes=["partners:read"],
                               partner_id="0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f")
     assert_problem(await gateway.get("/v1/api-keys", headers=partner), 403, "forbidden")
+
+
+async def test_a_partners_administrator_manages_its_own_orgs_keys(gateway, admin):
+    """A partner principal holding the api_keys scopes (its administrator's key here; a
+    partner_admin user in test_roles) creates, lists and revokes its own org's partner keys,
+    never another org's or the vendor's, and never one with scopes it lacks."""
+    own, other = await known_partner(gateway), await known_partner(gateway)
+    power = ["api_keys:read", "api_keys:write", "deals:read", "deals:write"]
+    boss = await create_key(gateway, admin, kind="partner", partner_id=own, scopes=power)
+    as_boss = bearer(boss["key"])
+
+    made = await create_key(gateway, as_boss, kind="partner", partner_id=own,
+                            scopes=["deals:read"])
+    assert made["partner_id"] == own and made["created_by"] == boss["id"]
+    assert (await gateway.get("/v1/deals", headers=bearer(made["key"]))).status_code == 200
+    for body in ({"kind": "partner", "partner_id": other, "scopes": ["deals:read"]},
+                 {"kind": "vendor", "scopes": ["deals:read"]},
+                 {"kind": "partner", "partner_id": own, "scopes": ["incentives:read"]},
+                 {"kind": "partner", "partner_id": own}):  # the defaults hold partners:read
+        refused = await gateway.post("/v1/api-keys", headers=as_boss,
+                                     json={"name": "x", **body})
+        assert_problem(refused, 403, "forbidden")
+
+    theirs = await create_key(gateway, admin, kind="partner", partner_id=other,
+                              scopes=["deals:read"])
+    vendors = await create_key(gateway, admin, scopes=["deals:read"])
+    for query in ({}, {"partner_id": other}):
+        listed = (await gateway.get("/v1/api-keys", headers=as_boss, params=query)).json()
+        assert {k["id"] for k in listed["items"]} == {boss["id"], made["id"]}
+    for key in (theirs, vendors):
+        assert_problem(await gateway.get(f"/v1/api-keys/{key['id']}", headers=as_boss),
+                       404, "not-found")
+        assert_problem(await gateway.post(f"/v1/api-keys/{key['id']}/revoke",
+                                          headers=as_boss), 404, "not-found")
+        still = (await gateway.get(f"/v1/api-keys/{key['id']}", headers=admin)).json()
+        assert still["status"] == "active"
+
+    stronger = await create_key(gateway, admin, kind="partner", partner_id=own,
+                                scopes=["incentives:read"])
+    assert_problem(await gateway.post(f"/v1/api-keys/{stronger['id']}/revoke",
+                                      headers=as_boss), 403, "forbidden")
+    revoked = await gateway.post(f"/v1/api-keys/{made['id']}/revoke", headers=as_boss)
+    assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+    assert_problem(await gateway.get("/v1/deals", headers=bearer(made["key"])), 401,
+                   "unauthenticated")
 
 
 async def test_rate_limit_per_key(start_gateway):

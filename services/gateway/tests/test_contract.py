@@ -4,11 +4,19 @@ import re
 
 import pytest
 
-from prm_gateway.contract import merge_contracts
+from prm_gateway.contract import NO_ISSUER, merge_contracts
+from prm_platform.declaration import scopes_needed
 
 from .helpers import Outage, assert_problem
 
 PROBLEM = {"type": "object", "properties": {"type": {"type": "string"}}}
+
+
+def merge(gateway_spec, service_specs, **options):
+    """merge_contracts of made-up services, whose paths no declaration knows: their operations
+    need the scopes ``scopes_of`` says (none by default)."""
+    return merge_contracts(gateway_spec, service_specs,
+                           **{"scopes_of": lambda method, path: (), **options})
 
 
 def spec(paths=None, schemas=None, **extra):
@@ -34,8 +42,11 @@ def test_merged_contract_of_the_real_services(real_specs):
     assert merged["openapi"] == "3.1.0"
     assert merged["info"]["title"] == "PRM API" and merged["info"]["version"]
     assert merged["info"]["description"] and merged["servers"][0]["url"]
-    assert merged["components"]["securitySchemes"]["ApiKey"] == {
-        **merged["components"]["securitySchemes"]["ApiKey"], "type": "http", "scheme": "bearer"}
+    schemes = merged["components"]["securitySchemes"]
+    assert schemes["ApiKey"] == {**schemes["ApiKey"], "type": "http", "scheme": "bearer"}
+    # Beside the API key, portal users' OIDC tokens; the committed contract names no provider.
+    assert schemes["Oidc"] == {**schemes["Oidc"], "type": "openIdConnect",
+                               "openIdConnectUrl": NO_ISSUER + "/.well-known/openid-configuration"}
     assert {"/v1/api-keys", "/v1/api-keys/{key_id}/revoke", "/v1/partners",
             "/v1/partners/{partner_id}"} <= set(merged["paths"])
     assert all(path.startswith("/v1/") for path in merged["paths"])
@@ -45,7 +56,9 @@ def test_merged_contract_of_the_real_services(real_specs):
             tag = op["tags"][0].replace(" ", "-")
             assert op["operationId"].startswith(tag + "-"), (path, method)
             assert op["summary"] and op["tags"], (path, method)
-            assert op["security"] == [{"ApiKey": []}]
+            # Either credential, holding the scopes the declarations say the operation needs.
+            scopes = list(scopes_needed(method, path))
+            assert scopes and op["security"] == [{"ApiKey": scopes}, {"Oidc": scopes}]
             assert {"401", "429", "503"} <= set(op["responses"])
             operation_ids.append(op["operationId"])
     assert len(operation_ids) == len(set(operation_ids))
@@ -64,27 +77,27 @@ def test_duplicate_paths_are_refused():
     one = spec({"/v1/things": {"get": operation("things-list")}})
     other = spec({"/v1/things": {"post": operation("things-create")}})
     with pytest.raises(ValueError, match="/v1/things"):
-        merge_contracts(spec(), {"a": one, "b": other})
+        merge(spec(), {"a": one, "b": other})
     with pytest.raises(ValueError, match="/v1/things"):
-        merge_contracts(one, {"b": other})
+        merge(one, {"b": other})
 
 
 def test_duplicate_operation_ids_are_refused():
     with pytest.raises(ValueError, match="things-list"):
-        merge_contracts(spec(), {"a": spec({"/v1/a": {"get": operation("things-list")}}),
+        merge(spec(), {"a": spec({"/v1/a": {"get": operation("things-list")}}),
                                  "b": spec({"/v1/b": {"get": operation("things-list")}})})
 
 
 def test_schemas_are_unioned_and_conflicts_refused():
     a = spec({"/v1/a": {"get": operation("a-get")}}, {"Problem": PROBLEM, "A": {"type": "object"}})
     b = spec({"/v1/b": {"get": operation("b-get")}}, {"Problem": PROBLEM, "B": {"type": "string"}})
-    merged = merge_contracts(spec(), {"b": b, "a": a})
+    merged = merge(spec(), {"b": b, "a": a})
     assert list(merged["components"]["schemas"]) == ["A", "B", "Problem"]
     assert list(merged["paths"]) == ["/v1/a", "/v1/b"]
 
     clash = spec({"/v1/c": {"get": operation("c-get")}}, {"Problem": {"type": "string"}})
     with pytest.raises(ValueError, match="Problem"):
-        merge_contracts(spec(), {"a": a, "c": clash})
+        merge(spec(), {"a": a, "c": clash})
 
 
 def test_internal_bits_are_removed():
@@ -96,7 +109,7 @@ def test_internal_bits_are_removed():
                   "get": operation("a-get", parameters=[principal, limit])},
         "/healthz": {"get": operation("healthz")},
     })
-    merged = merge_contracts(spec(), {"a": service})
+    merged = merge(spec(), {"a": service})
     assert list(merged["paths"]) == ["/v1/a"]
     assert merged["paths"]["/v1/a"]["parameters"] == []
     assert merged["paths"]["/v1/a"]["get"]["parameters"] == [limit]
@@ -129,3 +142,40 @@ async def test_contract_waits_for_late_upstreams(start_gateway, transports):
     assert response.status_code == 200 and "/v1/partners" in response.json()["paths"]
     partners.down = True  # cached now
     assert (await gateway.get("/openapi.json")).status_code == 200
+
+
+def test_each_operation_lists_the_scopes_it_needs_for_either_credential():
+    service = spec({"/v1/things": {"get": operation("things-list"),
+                                   "post": operation("things-create")},
+                    "/v1/things/{id}/polish": {"post": operation("things-polish")}})
+    needs = {("get", "/v1/things"): ("things:read",), ("post", "/v1/things"): ("things:write",),
+             ("post", "/v1/things/{id}/polish"): ("things:write", "things:read")}
+    merged = merge(spec(), {"a": service}, scopes_of=lambda method, path: needs[method, path])
+    polish = merged["paths"]["/v1/things/{id}/polish"]["post"]
+    assert polish["security"] == [{"ApiKey": ["things:write", "things:read"]},
+                                  {"Oidc": ["things:write", "things:read"]}]
+    assert merged["paths"]["/v1/things"]["get"]["security"][1] == {"Oidc": ["things:read"]}
+
+
+def test_a_path_no_service_declares_is_refused():
+    service = spec({"/v1/nobodys": {"get": operation("nobodys-list")}})
+    with pytest.raises(ValueError, match="GET /v1/nobodys is under no declared route prefix"):
+        merge_contracts(spec(), {"a": service})
+
+
+def test_the_oidc_scheme_names_the_configured_provider():
+    scheme = merge(spec(), {}, oidc_issuer="https://login.example.com/realms/prm/")[
+        "components"]["securitySchemes"]["Oidc"]
+    assert scheme["openIdConnectUrl"] == (
+        "https://login.example.com/realms/prm/.well-known/openid-configuration")
+
+
+async def test_the_served_contract_names_the_gateways_provider(start_gateway):
+    gateway = await start_gateway(oidc_issuer="https://login.example.com",
+                                  oidc_jwks_url="https://login.example.com/jwks",
+                                  oidc_audience="prm-portal")
+    served = (await gateway.get("/openapi.json")).json()
+    assert served["components"]["securitySchemes"]["Oidc"]["openIdConnectUrl"] == (
+        "https://login.example.com/.well-known/openid-configuration")
+    revoke = served["paths"]["/v1/api-keys/{key_id}/revoke"]["post"]
+    assert revoke["security"][1] == {"Oidc": ["api_keys:write", "api_keys:read"]}

@@ -159,12 +159,18 @@ async def test_partner_users_see_only_their_org(oidc_gateway, issuer):
         "name": "Own", "type": "msp", "country": "DE"})).json()
     other = (await oidc_gateway.post("/v1/partners", headers=admin, json={
         "name": "Other", "type": "msp", "country": "DE"})).json()
-    user = bearer(issuer.token(prm_partner_id=own["id"]))
+    user = bearer(issuer.token(prm_partner_id=own["id"], roles=["partner_sales"]))
     listed = (await oidc_gateway.get("/v1/partners", headers=user)).json()
     assert [p["id"] for p in listed["items"]] == [own["id"]]
     assert_problem(await oidc_gateway.get(f"/v1/partners/{other['id']}", headers=user),
                    404, "not-found")
     assert_problem(await oidc_gateway.get("/v1/api-keys", headers=user), 403, "forbidden")
+    # A partner user whose token names no partner role holds nothing (fail closed), and a
+    # vendor role on a partner user counts for nothing.
+    for roles in ([], ["admin"], ["channel_manager"]):
+        nobody = bearer(issuer.token(prm_partner_id=own["id"], roles=roles))
+        assert_problem(await oidc_gateway.get("/v1/partners", headers=nobody), 403,
+                       "forbidden")
 
 
 def _unsigned(issuer) -> str:

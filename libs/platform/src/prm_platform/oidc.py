@@ -5,12 +5,17 @@ public key could be abused as) by a key of the issuer's JWKS, for the configured
 issuer, and within its lifetime (with a little clock leeway). Keys are cached; an unknown ``kid``
 refetches the JWKS (key rotation), at most once per ``refetch_interval``.
 
-Claims map to a principal:
+Claims map to a principal. The roles (the ``roles`` claim by default: a list, or a string of
+space-separated names) give the scopes, through the role -> scopes map the services declare
+(``prm_platform.declaration``), as configuration overrides it:
 
 * a token carrying the partner claim (``prm_partner_id`` by default) is a **partner user**,
-  bound to that org, with the partner scopes, under the same object-level rules as partner keys;
-* any other is **vendor staff**, whose scopes come from their roles (the ``roles`` claim by
-  default) through the configured role -> scopes map; no known role, no scope.
+  bound to that org, under the same object-level rules as partner keys. Only its partner roles
+  count (``partner_admin``, ``partner_sales``, ...), and of their scopes only those a partner
+  may hold. No partner role, no scope (fail closed), unless ``partner_default_role`` names the
+  role such a user gets;
+* any other is **vendor staff**: only vendor roles count (a partner role of a token without the
+  partner claim gives nothing); no known role, no scope.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,9 +43,14 @@ class OidcSettings:
     jwks_url: str
     audience: str
     roles_claim: str = "roles"
-    role_scopes: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    # Vendor staff's roles -> scopes.
+    role_scopes: Mapping[str, Collection[str]] = field(default_factory=dict)
     partner_claim: str = "prm_partner_id"
-    partner_scopes: Sequence[str] = ()
+    # Partner users' roles -> scopes, and the scopes a partner user may hold at most.
+    partner_role_scopes: Mapping[str, Collection[str]] = field(default_factory=dict)
+    partner_grantable: Collection[str] = ()
+    # The role a partner user whose token names no partner role gets (None: no scope at all).
+    partner_default_role: str | None = None
     cache_seconds: float = 3600.0
     refetch_interval: float = 30.0
 
@@ -106,19 +116,29 @@ class OidcVerifier:
             raise Unauthenticated(f"the bearer token is not accepted: {exc}") from None
         return self._map(claims)
 
+    def _roles(self, claims: Mapping[str, Any]) -> list[str]:
+        roles = claims.get(self.settings.roles_claim) or []
+        if isinstance(roles, str):
+            roles = roles.split()
+        if not isinstance(roles, list):
+            return []
+        return [role for role in roles if isinstance(role, str)]
+
     def _map(self, claims: Mapping[str, Any]) -> Principal:
         subject = f"user:{claims['sub']}"
+        roles = self._roles(claims)
         partner = claims.get(self.settings.partner_claim)
         if partner is not None:
             try:
                 partner_id = uuid.UUID(str(partner))
             except ValueError:
                 raise Unauthenticated("the token's partner claim is not a partner id") from None
+            known = [role for role in roles if role in self.settings.partner_role_scopes]
+            if not known and self.settings.partner_default_role is not None:
+                known = [self.settings.partner_default_role]
+            scopes = {scope for role in known
+                      for scope in self.settings.partner_role_scopes.get(role, ())}
             return Principal(subject=subject, kind=PrincipalKind.partner, partner_id=partner_id,
-                             scopes=frozenset(self.settings.partner_scopes))
-        roles = claims.get(self.settings.roles_claim) or []
-        if isinstance(roles, str):
-            roles = roles.split()
-        scopes = {scope for role in roles if isinstance(role, str)
-                  for scope in self.settings.role_scopes.get(role, ())}
+                             scopes=frozenset(scopes) & frozenset(self.settings.partner_grantable))
+        scopes = {scope for role in roles for scope in self.settings.role_scopes.get(role, ())}
         return Principal(subject=subject, kind=PrincipalKind.vendor, scopes=frozenset(scopes))

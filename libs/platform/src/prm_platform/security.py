@@ -19,6 +19,7 @@ from fastapi import Request
 from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
 
+from prm_platform.declaration import ADMIN_SCOPE
 from prm_platform.problems import Forbidden, NotFound, Unauthenticated
 
 PRINCIPAL_HEADER = "x-prm-principal"
@@ -37,7 +38,7 @@ class PrincipalKind(StrEnum):
 
 # Scopes are plain strings declared by the services that own them (``deals:write``; see
 # ``prm_platform.declaration``). ``admin`` is the platform's own and implies every other scope.
-ADMIN = "admin"
+ADMIN = ADMIN_SCOPE
 
 
 class Principal(BaseModel):
@@ -51,7 +52,8 @@ class Principal(BaseModel):
 
     def require(self, scope: str) -> None:
         if not self.has_scope(scope):
-            raise Forbidden(f"this key lacks the {scope} scope")
+            # The scope is named on its own too, for a portal to say which role would do.
+            raise Forbidden(f"these credentials lack the {scope} scope", missing_scope=scope)
 
     @property
     def is_partner(self) -> bool:

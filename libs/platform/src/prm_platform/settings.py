@@ -20,12 +20,6 @@ from pydantic_settings import (
 from prm_platform.oidc import OidcSettings
 
 MIN_SECRET_LENGTH = 32
-# Vendor staff roles of the identity provider and what they may do (overridable).
-ROLE_SCOPES = {
-    "admin": ["admin"],
-    "channel_manager": ["partners:read", "partners:write", "deals:read", "deals:write"],
-    "finance": ["partners:read", "deals:read"],
-}
 PLACEHOLDERS = ("change-me", "changeme", "replace-me", "your-secret")
 
 
@@ -85,8 +79,15 @@ class ServiceSettings(BaseSettings):
     oidc_audience: str | None = None
     oidc_roles_claim: str = "roles"
     oidc_partner_claim: str = "prm_partner_id"
-    # Role -> scopes of vendor staff, e.g. {"channel_manager": ["partners:read", ...]}.
-    oidc_role_scopes: dict[str, list[str]] = Field(default_factory=lambda: dict(ROLE_SCOPES))
+    # Roles -> scopes are declared by the services (``ServiceDeclaration.roles``, docs/roles.md).
+    # This overrides them per role, e.g. {"finance": ["partners:read", "incentives:read"]}: a
+    # role named here gets exactly these scopes, a new name is a new role (a partner role if it
+    # starts with ``partner_``); roles not named keep their declared scopes.
+    oidc_role_scopes: dict[str, list[str]] = Field(default_factory=dict)
+    # The role of a partner user whose token names no partner role. None (the default): such a
+    # user holds no scope at all. E.g. "partner_sales" for an identity provider that sends no
+    # roles to partner users yet.
+    oidc_partner_default_role: str | None = None
     # How long published outbox rows and applied inbox rows are kept (purged by the worker's
     # scheduler). The inbox must outlive the broker's retention: it is what makes a redelivery
     # a no-op.
@@ -118,19 +119,35 @@ class ServiceSettings(BaseSettings):
         configured = [self.oidc_issuer, self.oidc_jwks_url, self.oidc_audience]
         if any(configured) and not all(configured):
             raise ValueError("OIDC needs oidc_issuer, oidc_jwks_url and oidc_audience together")
+        if self.oidc_role_scopes or self.oidc_partner_default_role:
+            self.role_scopes()  # a typo in the roles refuses to start, not to authorise
         return self
+
+    def role_scopes(self) -> dict[str, frozenset[str]]:
+        """Every role's scopes: the services' declarations, with ``oidc_role_scopes`` applied."""
+        from prm_platform.declaration import is_partner_role, resolve_roles
+
+        roles = resolve_roles(self.oidc_role_scopes)
+        default = self.oidc_partner_default_role
+        if default is not None and not (is_partner_role(default) and default in roles):
+            raise ValueError(f"oidc_partner_default_role {default!r} is not a partner role")
+        return roles
 
     def oidc(self) -> OidcSettings | None:
         if not self.oidc_issuer or not self.oidc_jwks_url or not self.oidc_audience:
             return None
-        from prm_platform.declaration import all_scopes
+        from prm_platform.declaration import is_partner_role, partner_grantable
 
-        partner_scopes = sorted(s.name for s in all_scopes() if s.partner_default)
+        roles = self.role_scopes()
         return OidcSettings(issuer=self.oidc_issuer, jwks_url=self.oidc_jwks_url,
                             audience=self.oidc_audience, roles_claim=self.oidc_roles_claim,
-                            role_scopes=self.oidc_role_scopes,
+                            role_scopes={role: scopes for role, scopes in roles.items()
+                                         if not is_partner_role(role)},
                             partner_claim=self.oidc_partner_claim,
-                            partner_scopes=partner_scopes)
+                            partner_role_scopes={role: scopes for role, scopes in roles.items()
+                                                 if is_partner_role(role)},
+                            partner_grantable=partner_grantable(),
+                            partner_default_role=self.oidc_partner_default_role)
 
     @classmethod
     def settings_customise_sources(

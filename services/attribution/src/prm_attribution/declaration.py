@@ -43,6 +43,18 @@ SERVICE = ServiceDeclaration(
               "attribution rules, FX rates and the vendor's figures (vendor keys).",
               partner=True),
     ),
+    roles={
+        "channel_manager": (ATTRIBUTION_READ, ATTRIBUTION_WRITE),
+        "finance": (ATTRIBUTION_READ,),
+        "marketing": (ATTRIBUTION_READ,),
+        "partner_admin": (ATTRIBUTION_READ, ATTRIBUTION_WRITE),
+        "partner_sales": (ATTRIBUTION_READ,),
+        "partner_finance": (ATTRIBUTION_READ,),
+        # Records its org's workshops and events as touchpoints.
+        "partner_marketing": (ATTRIBUTION_READ, ATTRIBUTION_WRITE),
+    },
+    # A recompute reads the deal's results first.
+    operation_scopes={"POST /v1/attributed-deals/{deal_id}/recompute": (ATTRIBUTION_READ,)},
     # Its refusals are the platform's generic problems (not-found, forbidden, ...).
     problems={},
     publishes=(ATTRIBUTION_TOPIC,),

@@ -28,6 +28,29 @@ SERVICE = ServiceDeclaration(
         Scope(DIRECT_ACCOUNTS_READ, "Read the vendor's direct accounts (vendor keys only)."),
         Scope(DIRECT_ACCOUNTS_WRITE, "Manage the vendor's direct accounts (vendor keys only)."),
     ),
+    roles={
+        # The channel team decides registrations and sees the direct accounts they conflict
+        # with; the accounts themselves come from the vendor's CRM (admin, or an integration).
+        "channel_manager": (DEALS_READ, DEALS_WRITE, DIRECT_ACCOUNTS_READ),
+        "finance": (DEALS_READ,),
+        "partner_admin": (DEALS_READ, DEALS_WRITE),
+        "partner_sales": (DEALS_READ, DEALS_WRITE),
+        "partner_finance": (DEALS_READ,),
+    },
+    # Actions on a registration, a rule or an account read it first; a conflict check reads
+    # the registrations it conflicts with.
+    operation_scopes={
+        "POST /v1/deals/conflict-check": (DEALS_READ,),
+        **{f"POST /v1/deals/{{deal_id}}/{action}": (DEALS_READ,)
+           for action in ("approve", "reject", "win", "lose", "reverse-win", "extend",
+                          "resolve-conflict", "assign", "notes", "collaborators")},
+        "DELETE /v1/deals/{deal_id}/collaborators/{collaborator_id}": (DEALS_READ,),
+        "POST /v1/engagement-rules/dry-run": (DEALS_READ,),
+        "PATCH /v1/engagement-rules/{rule_id}": (DEALS_READ,),
+        "DELETE /v1/engagement-rules/{rule_id}": (DEALS_READ,),
+        "PATCH /v1/direct-accounts/{account_id}": (DIRECT_ACCOUNTS_READ,),
+        "DELETE /v1/direct-accounts/{account_id}": (DIRECT_ACCOUNTS_READ,),
+    },
     problems={
         "partner-not-eligible": "The partner is unknown to this service or not active.",
     },

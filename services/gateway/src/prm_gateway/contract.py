@@ -10,6 +10,7 @@ import asyncio
 import copy
 import logging
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from prm_platform.declaration import scopes_needed
 from prm_platform.problems import PROBLEM_MEDIA_TYPE, ServiceUnavailable
 from prm_platform.security import PRINCIPAL_HEADER
 
@@ -29,11 +31,19 @@ TITLE = "PRM API"
 DESCRIPTION = (
     "Headless Partner Relationship Management: partner organisations, deal registration and "
     "API keys, through one gateway. Authenticate with an API key "
-    "(`Authorization: Bearer prm_...`). Errors are RFC 9457 problem details whose `type` is "
+    "(`Authorization: Bearer prm_...`) or a portal user's OpenID Connect token; each operation "
+    "lists the scopes it needs, which a key holds or a user's roles give. Errors are RFC 9457 "
+    "problem details whose `type` is "
     "described at `/problems/<slug>`; POSTs accept an `Idempotency-Key`; updates and actions "
     "accept `If-Match`."
 )
 SECURITY_SCHEME = "ApiKey"
+OIDC_SCHEME = "Oidc"
+# The committed contract names no identity provider (a reserved, never resolving name); the
+# contract a gateway serves names the one it is configured with (PRM_OIDC_ISSUER).
+NO_ISSUER = "https://identity-provider.invalid"
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+ScopesOf = Callable[[str, str], Sequence[str]]
 PUBLIC_PREFIX = "/v1"
 _HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 _INTERNAL_HEADERS = frozenset({PRINCIPAL_HEADER})
@@ -96,18 +106,52 @@ def _public(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if not (p.get("in") == "header" and p.get("name", "").lower() in _INTERNAL_HEADERS)]
 
 
-def _operations(path_item: dict[str, Any]) -> list[dict[str, Any]]:
-    return [op for method, op in path_item.items() if method in _HTTP_METHODS]
+def _methods(path_item: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(method, op) for method, op in path_item.items() if method in _HTTP_METHODS]
 
 
-def merge_contracts(gateway_spec: dict, service_specs: dict[str, dict]) -> dict:
+def _security_schemes(oidc_issuer: str | None) -> dict[str, Any]:
+    issuer = (oidc_issuer or NO_ISSUER).rstrip("/")
+    return {
+        SECURITY_SCHEME: {
+            "type": "http", "scheme": "bearer",
+            "description": "An API key, `prm_` followed by 43 characters, created with "
+                           "POST /v1/api-keys. It holds the scopes it was created with; each "
+                           "operation lists those it needs.",
+        },
+        OIDC_SCHEME: {
+            "type": "openIdConnect", "openIdConnectUrl": issuer + DISCOVERY_PATH,
+            "description": "A portal user's token from the vendor's identity provider, sent "
+                           "as `Authorization: Bearer <JWT>` (RS256 or ES256). The user's "
+                           "roles (the `roles` claim) give the scopes each operation lists, "
+                           "as the services declare them (docs/roles.md); a token with the "
+                           "partner claim (`prm_partner_id`) is a partner user of that org, "
+                           "whose partner roles count. The provider is the gateway's "
+                           "`PRM_OIDC_ISSUER`; the contract the gateway serves names it.",
+        },
+    }
+
+
+def _declared_scopes(method: str, path: str) -> Sequence[str]:
+    try:
+        return scopes_needed(method, path)
+    except KeyError:
+        raise ValueError(f"{method.upper()} {path} is under no declared route prefix") from None
+
+
+def merge_contracts(gateway_spec: dict, service_specs: dict[str, dict], *,
+                    scopes_of: ScopesOf = _declared_scopes,
+                    oidc_issuer: str | None = None) -> dict:
     """Merge the gateway's and the services' OpenAPI documents into the public contract.
 
     Only ``/v1`` paths are published; a path or operationId defined twice, or a component
     (schema, ...) defined twice with different content, is a ValueError. Headers only the
-    gateway may send (X-PRM-Principal) are removed; every operation gets the API key security
-    requirement and the gateway's own error responses. Inputs are not modified; the output has
-    sorted paths and components, so equal inputs give byte-identical JSON.
+    gateway may send (X-PRM-Principal) are removed; every operation gets the gateway's own
+    error responses and its security requirements: an API key or an OIDC token, either
+    holding the scopes ``scopes_of(method, path)`` names (by default what the declarations
+    say: the route prefix's read or write scope and the service's ``operation_scopes``).
+    ``oidc_issuer`` is the identity provider the OIDC scheme names. Inputs are not modified;
+    the output has sorted paths and components, so equal inputs give byte-identical JSON.
     """
     sources = [("gateway", gateway_spec), *sorted(service_specs.items())]
     paths: dict[str, Any] = {}
@@ -124,7 +168,7 @@ def merge_contracts(gateway_spec: dict, service_specs: dict[str, dict]) -> dict:
             item = copy.deepcopy(item)
             if "parameters" in item:
                 item["parameters"] = _public(item["parameters"])
-            for operation in _operations(item):
+            for method, operation in _methods(item):
                 op_id = operation.get("operationId")
                 if op_id in operation_owner:
                     raise ValueError(f"operationId {op_id} is defined by "
@@ -133,7 +177,8 @@ def merge_contracts(gateway_spec: dict, service_specs: dict[str, dict]) -> dict:
                     operation_owner[op_id] = origin
                 if "parameters" in operation:
                     operation["parameters"] = _public(operation["parameters"])
-                operation["security"] = [{SECURITY_SCHEME: []}]
+                scopes = list(scopes_of(method, path))
+                operation["security"] = [{SECURITY_SCHEME: scopes}, {OIDC_SCHEME: scopes}]
                 responses = operation.setdefault("responses", {})
                 for status, response in _GATEWAY_RESPONSES.items():
                     responses.setdefault(status, copy.deepcopy(response))
@@ -150,11 +195,7 @@ def merge_contracts(gateway_spec: dict, service_specs: dict[str, dict]) -> dict:
                 merged[name] = copy.deepcopy(value)
         for tag in spec.get("tags", []):
             tags.setdefault(tag["name"], copy.deepcopy(tag))
-    components.setdefault("securitySchemes", {})[SECURITY_SCHEME] = {
-        "type": "http", "scheme": "bearer",
-        "description": "An API key, `prm_` followed by 43 characters, created with "
-                       "POST /v1/api-keys.",
-    }
+    components.setdefault("securitySchemes", {}).update(_security_schemes(oidc_issuer))
     info = copy.deepcopy(gateway_spec.get("info") or {})
     info.setdefault("version", "1.0.0")
     info.update(title=TITLE, description=info.get("description") or DESCRIPTION,
@@ -192,7 +233,9 @@ class ContractSource:
         async with self._lock:  # one rebuild at a time, however many requests wait
             if self._contract is None or time.monotonic() - self._built >= self.ttl:
                 try:
-                    self._contract = merge_contracts(app.openapi(), await _fetch_all(app))
+                    self._contract = merge_contracts(
+                        app.openapi(), await _fetch_all(app),
+                        oidc_issuer=app.state.settings.oidc_issuer)
                     self._built = time.monotonic()
                 except ServiceUnavailable:
                     if self._contract is None:

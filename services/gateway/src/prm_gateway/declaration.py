@@ -18,9 +18,14 @@ SERVICE = ServiceDeclaration(
     # Served by the gateway itself, not forwarded.
     routes=(RoutePrefix("/v1/api-keys", read=API_KEYS_READ, write=API_KEYS_WRITE),),
     scopes=(
-        Scope(API_KEYS_READ, "List and read API keys (never their secrets)."),
-        Scope(API_KEYS_WRITE, "Create and revoke API keys, with no more power than the caller."),
+        Scope(API_KEYS_READ, "List and read API keys, never their secrets (a partner's "
+              "credentials: its own org's keys).", partner=True),
+        Scope(API_KEYS_WRITE, "Create and revoke API keys, never with more power than the "
+              "caller (a partner's credentials: its own org's partner keys).", partner=True),
     ),
+    # A partner's administrator manages its org's keys; the vendor's admin role holds admin.
+    roles={"partner_admin": (API_KEYS_READ, API_KEYS_WRITE)},
+    operation_scopes={"POST /v1/api-keys/{key_id}/revoke": (API_KEYS_READ,)},
     problems={
         "partner-inactive": "The partner organisation these credentials act for is suspended "
                             "or offboarded; its keys and users are refused until it is active "

@@ -39,6 +39,21 @@ SERVICE = ServiceDeclaration(
         Scope(LEDGER_READ, "Read ledger accounts, entries and transfers (vendor keys only)."),
         Scope(LEDGER_WRITE, "Create, post and void ledger transfers (vendor keys only)."),
     ),
+    # incentives:write is one scope for MDF, rebates, SPIFFs and payouts alike: marketing, who
+    # decide MDF, can act on payouts as well (docs/roles.md).
+    roles={
+        "channel_manager": (INCENTIVES_READ,),
+        "finance": (INCENTIVES_READ, INCENTIVES_WRITE, LEDGER_READ, LEDGER_WRITE),
+        "marketing": (INCENTIVES_READ, INCENTIVES_WRITE),
+        "partner_admin": (INCENTIVES_READ, INCENTIVES_WRITE),
+        # Its org's MDF, claims, accruals, payout batches and statements.
+        "partner_finance": (INCENTIVES_READ,),
+        # Requests funds and claims them for its org.
+        "partner_marketing": (INCENTIVES_READ, INCENTIVES_WRITE),
+    },
+    # Posting or voiding a transfer reads it first.
+    operation_scopes={"POST /v1/ledger/transfers/{transfer_id}/post": (LEDGER_READ,),
+                      "POST /v1/ledger/transfers/{transfer_id}/void": (LEDGER_READ,)},
     problems={
         "insufficient-funds": "The debited account's available balance does not cover the "
                               "amount (it may not go below zero).",

@@ -59,6 +59,43 @@ SERVICE = ServiceDeclaration(
         Scope(CONTACTS_WRITE, "Manage a partner's contacts, export and erase their personal "
               "data (a partner's admin key: its own org only).", partner=True),
     ),
+    roles={
+        "channel_manager": (PARTNERS_READ, PARTNERS_WRITE, PROGRAMME_READ, PROGRAMME_WRITE,
+                            APPLICATIONS_READ, APPLICATIONS_WRITE, CONTACTS_READ,
+                            CONTACTS_WRITE),
+        "finance": (PARTNERS_READ, PROGRAMME_READ),
+        "marketing": (PARTNERS_READ, PROGRAMME_READ),
+        # Its own org, the programme it is in, and (the administrator only) its contacts.
+        "partner_admin": (PARTNERS_READ, PARTNERS_WRITE, PROGRAMME_READ, CONTACTS_READ,
+                          CONTACTS_WRITE),
+        "partner_sales": (PARTNERS_READ, PROGRAMME_READ),
+        "partner_finance": (PARTNERS_READ, PROGRAMME_READ),
+        "partner_marketing": (PARTNERS_READ, PROGRAMME_READ),
+    },
+    operation_scopes={
+        # Changes read the record first.
+        **{f"POST /v1/partners/{{partner_id}}/{action}": (PARTNERS_READ,)
+           for action in ("start-onboarding", "activate", "suspend", "offboard", "reinstate")},
+        "PATCH /v1/partners/{partner_id}": (PARTNERS_READ,),
+        "PATCH /v1/onboarding-templates/{template_id}": (PROGRAMME_READ,),
+        "DELETE /v1/onboarding-templates/{template_id}": (PROGRAMME_READ,),
+        "PATCH /v1/tiers/{tier_id}": (PROGRAMME_READ,),
+        "DELETE /v1/tiers/{tier_id}": (PROGRAMME_READ,),
+        # Reviewing an application creates (or refuses) a partner.
+        "POST /v1/partner-applications/{application_id}/approve": (APPLICATIONS_READ,
+                                                                    PARTNERS_WRITE),
+        "POST /v1/partner-applications/{application_id}/decline": (APPLICATIONS_READ,
+                                                                    PARTNERS_WRITE),
+        # A partner's contacts, under /v1/partners: personal data has scopes of its own. An
+        # export, though a read, takes contacts:write (it is what an erasure request needs).
+        "POST /v1/partners/{partner_id}/contacts": (CONTACTS_WRITE,),
+        "GET /v1/partners/{partner_id}/contacts": (CONTACTS_READ,),
+        "GET /v1/partners/{partner_id}/contacts/{contact_id}": (CONTACTS_READ,),
+        "PATCH /v1/partners/{partner_id}/contacts/{contact_id}": (CONTACTS_WRITE,),
+        "DELETE /v1/partners/{partner_id}/contacts/{contact_id}": (CONTACTS_WRITE,),
+        "POST /v1/partners/{partner_id}/contacts/{contact_id}/erase": (CONTACTS_WRITE,),
+        "GET /v1/partners/{partner_id}/contacts/{contact_id}/export": (CONTACTS_WRITE,),
+    },
     publishes=(PARTNERS_TOPIC,),
     # Its key directory (API keys, partners' standing): it checks callers' keys itself. The
     # deals' events complete onboarding tasks, move tiers and show activity.

@@ -35,6 +35,8 @@ SERVICE = ServiceDeclaration(
         Scope(WEBHOOKS_WRITE, "Manage webhook endpoints, resend and recover messages.",
               partner=True),
     ),
+    # Integrations are the vendor's admin's (and read_only's to read); a partner's, its admin's.
+    roles={"partner_admin": (WEBHOOKS_READ, WEBHOOKS_WRITE)},
     problems={
         "webhook-target-refused": "The endpoint's URL is not allowed: not HTTPS, or its host "
         "resolves to a loopback, private, link-local or otherwise internal address.",

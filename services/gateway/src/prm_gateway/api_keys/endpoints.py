@@ -38,7 +38,9 @@ class OneTimeSecretResponse(JSONResponse):
 
 
 @router.post("", status_code=201, summary="Create an API key",
-             description="Vendor keys with `api_keys:write` only. The secret (`key`) is in "
+             description="Takes `api_keys:write`, and gives at most the caller's own scopes. "
+             "The vendor's credentials create any key; a partner's (its `partner_admin` "
+             "users) only partner keys of its own org (403 otherwise). The secret (`key`) is in "
              "this response and nowhere else, ever; store it safely. A partner key needs a "
              "partner the gateway knows that is not offboarded, else a 422 "
              "`key-partner-not-eligible`. The gateway learns of partners from their events: "
@@ -59,7 +61,8 @@ async def create_api_key(body: ApiKeyCreate, request: Request, session: Session,
 
 
 @router.get("", summary="List API keys",
-            description="Oldest first, cursor-paginated. Secrets are never listed.")
+            description="Oldest first, cursor-paginated. Secrets are never listed. A partner's "
+            "credentials list their own org's keys only.")
 async def list_api_keys(
     session: Session,
     caller: Caller,
@@ -73,14 +76,16 @@ async def list_api_keys(
 
 
 @router.get("/{key_id}", summary="Get an API key",
-            description="Vendor keys with `api_keys:read` only. The secret is never shown "
-            "again.", responses=problem_responses(404))
+            description="The secret is never shown again. A partner's credentials read their "
+            "own org's keys only (another's is a 404).", responses=problem_responses(404))
 async def get_api_key(key_id: uuid.UUID, session: Session, caller: Caller) -> ApiKeyOut:
     return ApiKeyOut.model_validate(await service.get(session, caller, key_id))
 
 
 @router.post("/{key_id}/revoke", summary="Revoke an API key",
-             description="Final. This gateway refuses the key at once; every service and "
+             description="Final, and only of a key with no more scopes than the caller's (a "
+             "partner's credentials: of their own org's keys). This gateway refuses the key at "
+             "once; every service and "
              "every other gateway replica once the revocation event reached it and its key "
              "cache expired (`PRM_KEY_CACHE_SECONDS`, 0.5 s by default): within a second "
              "(about 0.5 s measured on the embedded stack). Revoking a revoked key changes "

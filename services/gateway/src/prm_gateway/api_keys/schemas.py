@@ -31,7 +31,8 @@ Scope = StrEnum("Scope", [(ADMIN, ADMIN)] + [  # type: ignore[misc]
     (scope.name.replace(":", "_"), scope.name) for scope in all_scopes()])
 Scope.__doc__ = "What a key may do; `admin` implies every other scope."
 
-# A partner key acts for one partner org; it can never manage keys or act as admin.
+# A partner key acts for one partner org and holds only partner scopes, never admin; with the
+# api_keys scopes it manages its own org's keys (no more powerful than itself).
 PARTNER_SCOPES = frozenset(scope.name for scope in all_scopes() if scope.partner)
 DEFAULT_PARTNER_SCOPES = sorted(scope.name for scope in all_scopes() if scope.partner_default)
 

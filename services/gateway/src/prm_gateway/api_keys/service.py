@@ -69,13 +69,22 @@ async def issue(session: AsyncSession, *, name: str, kind: str, scopes: list[str
 
 
 def _require(caller: Principal, scope: str) -> None:
+    """The vendor's credentials manage every key; a partner's (its administrator's, by the
+    declared roles) only its own org's partner keys: ``_ensure_own``."""
     caller.require(scope)
-    caller.ensure_vendor()
+
+
+def _ensure_own(caller: Principal, key: ApiKey) -> None:
+    """Another org's key, or a vendor key, is absent for a partner principal (a 404, as for
+    every other record): it cannot probe which ids exist."""
+    if caller.is_partner and key.partner_id != caller.partner_id:
+        raise NotFound("API key not found")
 
 
 def _ensure_no_more_power(caller: Principal, scopes: list[str], doing: str) -> None:
-    """A key may not create or revoke a key that can do more than itself: otherwise a key
-    holding only api_keys:write could mint itself an admin key, or lock the admins out."""
+    """A key (or user) may not create or revoke a key that can do more than itself: otherwise
+    a key holding only api_keys:write could mint itself an admin key, or lock the admins out;
+    a partner's administrator gives its org's keys at most its own scopes."""
     if caller.has_scope(ADMIN):
         return
     if missing := set(scopes) - caller.scopes:
@@ -110,6 +119,9 @@ async def ensure_partner_keyable(session: AsyncSession, partner_id: uuid.UUID,
 async def create(session: AsyncSession, caller: Principal, data: ApiKeyCreate, *,
                  partner_wait: float = 0.0) -> tuple[ApiKey, str]:
     _require(caller, API_KEYS_WRITE)
+    if caller.is_partner and (data.kind != "partner" or data.partner_id != caller.partner_id):
+        raise Forbidden("a partner's credentials create keys of their own org only: "
+                        f"kind partner, partner_id {caller.partner_id}")
     scopes = [str(scope) for scope in data.scopes or ()]  # always set once validated
     _ensure_no_more_power(caller, scopes, "create")
     if data.kind == "partner" and data.partner_id is not None:
@@ -125,12 +137,15 @@ async def get(session: AsyncSession, caller: Principal, key_id: uuid.UUID,
     key = await repository.get(session, key_id, for_update=for_update)
     if key is None:
         raise NotFound("API key not found")
+    _ensure_own(caller, key)
     return key
 
 
 async def list_page(session: AsyncSession, caller: Principal, page: PageRequest,
                     partner_id: uuid.UUID | None) -> list[ApiKey]:
     _require(caller, API_KEYS_READ)
+    if caller.is_partner:  # its own org's keys, whichever org the query names
+        partner_id = caller.partner_id
     return await repository.list_page(session, page, partner_id=partner_id)
 
 
