@@ -5,7 +5,8 @@ and makes the approved amount payable (committed -> payable). Rejections and exp
 the reservation. The ledger guarantees no allocation is overspent, whatever the concurrency.
 
 Lock order, the same everywhere so that concurrent operations cannot deadlock: claim, request,
-ledger transfer, ledger accounts (in id order).
+uploaded proof files (in id order; the expiry job skips locked ones), ledger transfer, ledger
+accounts (in id order).
 """
 
 import asyncio
