@@ -54,12 +54,13 @@ async def _upsert(session: AsyncSession, change: DealChange | DealRegisteredV1,
     await session.execute(text(
         f"INSERT INTO deals (deal_id, partner_id, status, approved, version, "
         f"attribution_revision, updated_at, {', '.join(_FIELDS)}) VALUES (:deal, :partner, "
-        f":status, :approved, :version, 0, now(), {', '.join(':' + n for n in _FIELDS)}) "
+        f":status, :approved, :version, 0, statement_timestamp(), "
+        f"{', '.join(':' + n for n in _FIELDS)}) "
         f"ON CONFLICT (deal_id) DO UPDATE SET {updates}, "
         f"approved = deals.approved OR EXCLUDED.approved, "
         f"version = greatest(deals.version, EXCLUDED.version), "
         f"updated_at = CASE WHEN {newer} OR (EXCLUDED.approved AND NOT deals.approved) "
-        f"THEN now() ELSE deals.updated_at END"),
+        f"THEN statement_timestamp() ELSE deals.updated_at END"),
         {"deal": change.deal_id, "partner": change.partner_id, "status": change.status,
          "approved": approved, "version": change.version, **values})
 
@@ -75,7 +76,8 @@ async def deal_registered(session: AsyncSession, event: CloudEvent) -> None:
     await session.execute(text(
         "INSERT INTO touchpoints (id, partner_id, deal_id, customer_domain, kind, occurred_at, "
         "evidence, source, recorded_by, recorded_at) VALUES (:id, :partner, :deal, :domain, "
-        "'registration', :at, CAST(:evidence AS jsonb), 'event', :source, now()) "
+        "'registration', :at, CAST(:evidence AS jsonb), 'event', :source, "
+        "statement_timestamp()) "
         "ON CONFLICT (id) DO NOTHING"),
         {"id": registration_touch_id(payload.deal_id), "partner": payload.partner_id,
          "deal": payload.deal_id, "domain": payload.customer.domain.lower(), "at": event.time,

@@ -138,8 +138,9 @@ async def recompute(session: AsyncSession, deal_id: uuid.UUID, *,
             {**params, "model": model, "partner": pid, "role": role, "share": share,
              "credit": credit} for (model, pid), (role, share, credit) in wanted.items()])
     revision = (await session.execute(text(
-        "UPDATE deals SET attribution_revision = attribution_revision + 1, updated_at = now() "
-        "WHERE deal_id = :deal RETURNING attribution_revision"), params)).scalar_one()
+        "UPDATE deals SET attribution_revision = attribution_revision + 1, "
+        "updated_at = statement_timestamp() WHERE deal_id = :deal "
+        "RETURNING attribution_revision"), params)).scalar_one()
     digits = minor_units(deal.currency)
     await outbox.publish(session, AttributionComputedV1(
         deal_id=deal_id, basis=basis, rules_version=version, version=revision,
