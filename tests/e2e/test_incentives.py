@@ -91,8 +91,9 @@ def test_mdf_from_budget_to_paid(api, admin):
     # of them of the largest size, and the claim names them.
     files = [("invoice.pdf", "application/pdf", PDF),
              ("booth.png", "image/png", b"\x89PNG\r\n\x1a\n" + os.urandom(256 * 1024 - 8))]
-    uploads = [ok(api.post("/v1/mdf/proofs", headers=own, files={"file": file}), 201)
-               for file in files]
+    uploads = [ok(api.post("/v1/mdf/proofs", headers=own,
+                           files={"file": (name, content, media_type)}), 201)
+               for name, media_type, content in files]
     claim = ok(api.post("/v1/mdf/claims", headers=own, json={
         "request_id": request["id"], "amount": {"amount": "2300.00", "currency": "EUR"},
         "description": "Three sessions held; 312 registrations, 44 qualified leads.",
