@@ -41,7 +41,7 @@ def registration_touch_id(deal_id: uuid.UUID) -> uuid.UUID:
 
 
 async def _upsert(session: AsyncSession, change: DealChange | DealRegisteredV1,
-                  event: CloudEvent, approved: bool = False, **fields: Any) -> None:
+                  approved: bool = False, **fields: Any) -> None:
     """Insert the deal or, when this event is newer than what is held, take its status and the
     fields it carries (a field it does not carry keeps its value)."""
     values = {name: fields.get(name) for name in _FIELDS}
@@ -68,7 +68,7 @@ async def _upsert(session: AsyncSession, change: DealChange | DealRegisteredV1,
 async def deal_registered(session: AsyncSession, event: CloudEvent) -> None:
     payload = event.payload()
     assert isinstance(payload, DealRegisteredV1)
-    await _upsert(session, payload, event, customer_name=payload.customer.name,
+    await _upsert(session, payload, customer_name=payload.customer.name,
                   customer_domain=payload.customer.domain.lower(),
                   customer_country=payload.customer.country[:2],
                   amount=Decimal(payload.amount.amount), currency=payload.amount.currency,
@@ -98,7 +98,7 @@ async def deal_changed(session: AsyncSession, event: CloudEvent) -> None:
         fields["closed_on"] = payload.closed_on
     if isinstance(payload, DealLostV1):
         fields["closed_on"] = event.time.astimezone(dt.UTC).date()
-    await _upsert(session, payload, event,
+    await _upsert(session, payload,
                   approved=isinstance(payload, DealApprovedV1 | DealWonV1), **fields)
     await recompute(session, payload.deal_id)
 
