@@ -379,8 +379,8 @@ class ProofUploadOut(BaseModel):
                                                 "the file; `pending` while a presigned "
                                                 "upload is not completed (its size and SHA-256 "
                                                 "are the ones announced).")
-    claim_id: uuid.UUID | None = Field(description="The claim that names it; null until one "
-                                       "does.")
+    claim_id: uuid.UUID | None = Field(default=None, description="The claim that names it; "
+                                       "null until one does.")
     created_at: dt.datetime
     expires_at: dt.datetime | None = Field(description="Unless a claim names it by then, the "
                                            "file is deleted; null once a claim names it.")
