@@ -44,10 +44,12 @@ async def test_every_filter_sort_and_search_is_served_by_an_index(app, engine):
                                  "sort=due_at"},
         "/v1/certification-types": {"required", "code", "q", "sort=name", "updated_since"},
         "/v1/agreements": {"required", "code", "q", "sort=title", "updated_since"},
-        "/v1/partners/{partner_id}/certifications": {"status", "code", "contact_id", "source",
+        "/v1/partners/{partner_id}/certifications": {"status", "code", "type_id",
+                                                     "contact_id", "source",
                                                      "earned_on[gte]", "expires_on[gte]",
                                                      "updated_since", "sort=earned_on"},
-        "/v1/partners/{partner_id}/agreements": {"agreement", "signer_contact_id",
+        "/v1/partners/{partner_id}/agreements": {"agreement", "agreement_id",
+                                                 "signer_contact_id",
                                                  "signed_on[gte]", "updated_since",
                                                  "sort=signed_on"},
         "/v1/partners/{partner_id}/contacts": {"role", "email", "q", "sort=name",
@@ -283,6 +285,7 @@ async def test_an_erasure_shows_in_the_signatures_change_feed(client, vendor):
         assert (await client.post(signatures, headers=vendor, json={
             "agreement": "feed-agreement", "signed_on": day, **signer})).status_code == 201
     by_day = await get_page(client, signatures, vendor, sort="signed_on",
+                            agreement_id=agreement["id"],
                             **{"signed_on[gte]": "2026-01-01", "signed_on[lt]": "2026-04-01"})
     assert [s["signed_on"] for s in by_day["items"]] == ["2026-01-10", "2026-03-01"]
 
@@ -299,10 +302,12 @@ async def test_an_erasure_shows_in_the_signatures_change_feed(client, vendor):
 
 async def test_certifications_filter_by_status_code_and_days(client, vendor, as_partner):
     partner = (await new_partner(client, vendor, "Westwind Ltd"))["id"]
+    type_ids = {}
     for code in ("LIST-101", "LIST-201"):
-        assert (await client.post("/v1/certification-types", json={
-            "code": code, "name": f"Listing {code}", "validity_months": 24},
-            headers=vendor)).status_code == 201
+        created = await client.post("/v1/certification-types", json={
+            "code": code, "name": f"Listing {code}", "validity_months": 24}, headers=vendor)
+        assert created.status_code == 201, created.text
+        type_ids[code] = created.json()["id"]
     url = f"/v1/partners/{partner}/certifications"
     recorded = []
     for code, earned in (("LIST-101", "2025-06-01"), ("LIST-201", "2026-02-01"),
@@ -321,6 +326,8 @@ async def test_certifications_filter_by_status_code_and_days(client, vendor, as_
     page = await get_page(client, url, vendor, code="LIST-101", status="active,revoked",
                           **{"earned_on[gte]": "2025-01-01"})
     assert [c["id"] for c in page["items"]] == [recorded[0]["id"]]
+    by_type = await get_page(client, url, vendor, type_id=type_ids["LIST-201"])
+    assert [c["id"] for c in by_type["items"]] == [recorded[1]["id"]]
     expiring = await get_page(client, url, vendor, **{"expires_on[lt]": "2027-01-01"})
     assert [c["id"] for c in expiring["items"]] == [recorded[2]["id"]]
     assert [c["id"] for c in (await get_page(client, url, vendor, updated_since=since)

@@ -40,6 +40,7 @@ CERTIFICATIONS = Listing(
     Certification.id,
     Filter("status", Certification.status, CertificationStatus),
     Filter("code", Certification.code, Code, "Only certifications of these types (codes)."),
+    Filter("type_id", Certification.type_id, uuid.UUID, "Only certifications of these types."),
     Filter("contact_id", Certification.contact_id, uuid.UUID, "Only these contacts'."),
     Filter("source", Certification.source, CertificationSource,
            "Only those recorded this way (`api`, `lms`)."),
@@ -53,6 +54,8 @@ CERTIFICATIONS = Listing(
 SIGNATURES = Listing(
     AgreementSignature.id,
     Filter("agreement", AgreementSignature.code, Code, "Only these agreements' (their codes)."),
+    Filter("agreement_id", AgreementSignature.agreement_id, uuid.UUID,
+           "Only these agreements'."),
     Filter("signer_contact_id", AgreementSignature.signer_contact_id, uuid.UUID,
            "Only those these contacts signed."),
     Range("signed_on", AgreementSignature.signed_on, QueryDate, "The day it was signed"),

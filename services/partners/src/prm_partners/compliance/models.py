@@ -64,6 +64,7 @@ class Certification(Base):
               unique=True, postgresql_where=text("lms_record_id IS NOT NULL")),
         # The list grammar's filters, ranges, sorts and change feed.
         Index("ix_certifications_partner_id_code_id", "partner_id", "code", "id"),
+        Index("ix_certifications_type_id", "type_id"),
         Index("ix_certifications_partner_id_source_id", "partner_id", "source", "id"),
         Index("ix_certifications_earned_on_id", "earned_on", "id"),
         Index("ix_certifications_expires_on", "expires_on",
@@ -147,6 +148,7 @@ class AgreementSignature(Base):
               postgresql_where=text("signer_contact_id IS NOT NULL")),
         # The list grammar's filters, ranges, sorts and change feed.
         Index("ix_agreement_signatures_partner_id_code_id", "partner_id", "code", "id"),
+        Index("ix_agreement_signatures_agreement_id", "agreement_id"),
         Index("ix_agreement_signatures_signed_on_id", "signed_on", "id"),
         Index("ix_agreement_signatures_expires_on", "expires_on",
               postgresql_where=text("expires_on IS NOT NULL")),
