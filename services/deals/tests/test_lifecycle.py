@@ -182,8 +182,15 @@ async def test_co_selling(client, deal, vendor):
     assert twice.status_code == 409
     await client.post(f"{url}/collaborators", headers=vendor, json={
         "side": "vendor", "name": "Sam Lee", "email": "sam@vendor.example"})
-    people = (await client.get(f"{url}/collaborators", headers=partner)).json()
+    people = (await client.get(f"{url}/collaborators", headers=partner)).json()["items"]
     assert [p["name"] for p in people] == ["Kai Berg", "Sam Lee"]
+    vendors = (await client.get(f"{url}/collaborators", params={"side": "vendor"},
+                                headers=partner)).json()["items"]
+    assert [p["name"] for p in vendors] == ["Sam Lee"]
+    expanded = (await client.get(url, params={"expand": "collaborators"},
+                                 headers=partner)).json()
+    assert [p["name"] for p in expanded["collaborators"]] == ["Kai Berg", "Sam Lee"]
+    assert (await client.get(url, headers=partner)).json()["collaborators"] is None
     removed = await client.delete(f"{url}/collaborators/{people[1]['id']}", headers=partner)
     assert removed.status_code == 403  # the vendor's side is the vendor's
     assert (await client.delete(f"{url}/collaborators/{people[1]['id']}",

@@ -168,7 +168,7 @@ async def test_list_with_filters_and_pagination(client, list_partner, vendor):
     everyone = (await client.get("/v1/deals?status=submitted&limit=200", headers=vendor)).json()
     assert {a["id"], b["id"], c["id"], d["id"]} <= {x["id"] for x in everyone["items"]}
     won = (await client.get(f"/v1/deals?partner_id={first}&status=won", headers=vendor)).json()
-    assert won == {"items": [], "next_cursor": None}
+    assert won == {"items": [], "next_cursor": None, "total_count": None}
     assert (await client.get("/v1/deals?status=maybe", headers=vendor)).status_code == 422
     assert (await client.get("/v1/deals?cursor=!!", headers=vendor)).status_code == 422
     missing = await client.get(f"/v1/deals/{uuid.uuid4()}", headers=vendor)
@@ -214,3 +214,59 @@ async def test_a_refused_registration_releases_its_idempotency_key(client, list_
     retried = await client.post("/v1/deals", json=NEW, headers=headers)
     assert retried.status_code == 201
     assert "idempotent-replayed" not in retried.headers
+
+
+async def test_the_deal_list_filters_sorts_searches_and_names_partners(
+        client, list_partner, as_partner, vendor):
+    mine, other = await list_partner("active"), await list_partner("active")
+    word = uuid.uuid4().hex[:8]
+    made = []
+    for i, (country, amount, close) in enumerate([("DE", "900.00", "2031-03-01"),
+                                                  ("FR", "100.00", "2031-01-01"),
+                                                  ("DE", "500.00", "2031-02-01"),
+                                                  ("JP", "700.00", "2031-04-01")]):
+        made.append(await register(client, vendor, partner_id=str(mine), customer={
+            "name": f"Société Générale {word} {i}", "domain": f"sg{word}{i}.example",
+            "country": country}, amount={"amount": amount, "currency": "EUR"},
+            expected_close_date=close))
+    theirs = await register(client, vendor, partner_id=str(other), customer={
+        "name": f"Société Générale {word} 9", "domain": f"sg{word}9.example", "country": "DE"})
+
+    async def ids(headers, **params) -> list[str]:
+        answer = await client.get("/v1/deals", params=params, headers=headers)
+        assert answer.status_code == 200, answer.text
+        return [deal["id"] for deal in answer.json()["items"]]
+
+    # Search ignores case and accents; the partner key still sees only its own org's.
+    found = await ids(vendor, q=f"SOCIETE generale {word}")
+    assert found == [d["id"] for d in made] + [theirs["id"]]
+    partner = as_partner(mine)
+    assert await ids(partner, q=f"generale {word}") == [d["id"] for d in made]
+    assert await ids(partner, q=word, partner_id=str(other)) == []
+    # Several values, a range, a sort, across pages.
+    assert await ids(partner, q=word, customer_country="DE,JP", sort="-amount") == [
+        made[0]["id"], made[3]["id"], made[2]["id"]]
+    assert await ids(partner, q=word, **{"amount[gte]": "500", "amount[lt]": "900"}) == [
+        made[2]["id"], made[3]["id"]]
+    pages, cursor = [], None
+    while True:
+        answer = (await client.get("/v1/deals", params={
+            "q": word, "sort": "expected_close_date", "limit": 1,
+            **({"cursor": cursor} if cursor else {})}, headers=partner)).json()
+        pages += [deal["id"] for deal in answer["items"]]
+        if not (cursor := answer["next_cursor"]):
+            break
+    assert pages == [made[1]["id"], made[2]["id"], made[0]["id"], made[3]["id"]]
+    counted = (await client.get("/v1/deals", params={"q": word, "include": "total_count",
+                                                     "limit": 1}, headers=vendor)).json()
+    assert counted["total_count"] == 5
+    # Batch reads by id, and each deal's partner by name.
+    batch = (await client.get("/v1/deals", params={"id": f"{made[3]['id']},{theirs['id']}"},
+                              headers=vendor)).json()["items"]
+    assert [(d["id"], d["partner_name"]) for d in batch] == [
+        (made[3]["id"], "Acme Cloud GmbH"), (theirs["id"], "Acme Cloud GmbH")]
+    assert made[0]["partner_name"] == "Acme Cloud GmbH"  # the registration's answer too
+    # The change feed: oldest change first, from the time given.
+    since = made[2]["updated_at"]
+    feed = await ids(partner, q=word, updated_since=since.replace("+00:00", "Z"))
+    assert feed == [made[2]["id"], made[3]["id"]]

@@ -45,7 +45,7 @@ import inspect
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, Unpack
 
 import orjson
 from fastapi import Query
@@ -54,6 +54,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, 
 from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import (
     ColumnElement,
+    Row,
     Select,
     and_,
     bindparam,
@@ -372,7 +373,7 @@ class Listing:
             conditions.append(self.search.like(pattern, escape="\\"))
         return conditions
 
-    def apply(self, statement: Select[Any], query: ListQuery) -> Select[Any]:
+    def apply(self, statement: Select[Unpack[tuple[Any, ...]]], query: ListQuery) -> Select[Unpack[tuple[Any, ...]]]:
         """``statement`` narrowed to the page: filters, the cursor, the order and the limit."""
         order = self.order(query)
         statement = statement.where(*self.where(query))
@@ -381,7 +382,7 @@ class Listing:
         columns = [column.desc() if descending else column.asc() for column, descending in order]
         return statement.order_by(*columns).limit(query.limit + 1)
 
-    async def page(self, session: AsyncSession, statement: Select[Any], query: ListQuery,
+    async def page(self, session: AsyncSession, statement: Select[Unpack[tuple[Any, ...]]], query: ListQuery,
                    ) -> tuple[list[Any], str | None, int | None]:
         """The page's rows (entities for an entity select), the next cursor and, if asked,
         the number of records matching."""
@@ -400,6 +401,8 @@ class Listing:
     # -- cursors -----------------------------------------------------------------------------
 
     def _encode(self, row: Any, query: ListQuery) -> str:
+        if isinstance(row, Row) and not hasattr(row, _attribute(self.id_column)):
+            row = row[0]  # an entity with columns beside it: the entity carries the keys
         values = [_jsonable(getattr(row, _attribute(column))) for column, _ in self.order(query)]
         raw = orjson.dumps([_sort_text(query), values])
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
@@ -462,7 +465,7 @@ def _after(order: list[tuple[Any, bool]], values: tuple[Any, ...]) -> ColumnElem
     return or_(*alternatives)
 
 
-def _selects_one_entity(statement: Select[Any]) -> bool:
+def _selects_one_entity(statement: Select[Unpack[tuple[Any, ...]]]) -> bool:
     descriptions = statement.column_descriptions
     return len(descriptions) == 1 and descriptions[0].get("entity") is not None \
         and descriptions[0].get("expr") is descriptions[0].get("entity")

@@ -26,6 +26,7 @@ _DEALS = {
     "ix_deals_external_id": "deals (external_id) WHERE external_id IS NOT NULL",
     "ix_deals_closed_on": "deals (closed_on) WHERE closed_on IS NOT NULL",
     "ix_engagement_rules_updated_at_id": "engagement_rules (updated_at, id)",
+    "ix_deal_collaborators_deal_id_id": "deal_collaborators (deal_id, id)",
     "ix_direct_accounts_name_id": "direct_accounts (name, id)",
     "ix_direct_accounts_updated_at_id": "direct_accounts (updated_at, id)",
     "ix_direct_accounts_created_at": "direct_accounts (created_at)",

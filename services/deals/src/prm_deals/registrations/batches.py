@@ -197,7 +197,8 @@ async def push(begin: Transactions, principal: Principal, batch: DealBatch,
                     continue
                 if (partner_id, data.external_id) in existing:
                     items[index] = BatchItem(index=index, outcome="existing", deal=DealOut.of(
-                        existing[(partner_id, data.external_id)], principal))
+                        existing[(partner_id, data.external_id)], principal,
+                        (partners.get(str(partner_id)) or {}).get("name")))
                     continue
                 pending.append((index, data, partner_id, customer))
             found = await conflicts.find_many(connection, [c for *_, c in pending])
@@ -230,7 +231,8 @@ async def push(begin: Transactions, principal: Principal, batch: DealBatch,
                     earlier[block].append((index, deal, customer))
                 items[index] = BatchItem(
                     index=index, outcome="created" if deal.status == "submitted"
-                    else "conflict", deal=DealOut.of(deal, principal))
+                    else "conflict", deal=DealOut.of(
+                        deal, principal, (partners.get(str(partner_id)) or {}).get("name")))
         done = [item for item in items if item is not None]
         result = BatchResult(
             created=sum(i.outcome == "created" for i in done),

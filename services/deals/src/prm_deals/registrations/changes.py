@@ -57,6 +57,8 @@ EDITABLE = ("amount", "products", "expected_close_date", "notes")
 _JSON_COLUMNS = ("products", "customer_address", "customer_crm_ids")
 
 Answer = Callable[[Deal, int], Response]
+# The same, told the partner's name from the directory.
+NamedAnswer = Callable[[Deal, int, str | None], Response]
 
 _LOCKED = text("SELECT * FROM deals WHERE id = CAST(:id AS uuid) FOR UPDATE")
 _BY_EXTERNAL_ID = text("SELECT * FROM deals WHERE partner_id = CAST(:partner_id AS uuid) "
@@ -200,8 +202,11 @@ async def _apply(connection: AsyncConnection, principal: Principal, deal: Deal,
     return await idempotency.stored_response(connection, request)
 
 
+_PARTNER_NAME = text("SELECT name FROM partner_directory WHERE partner_id = :id")
+
+
 async def change(begin: Transactions, principal: Principal, deal_id: Any, changes: DealChanges,
-                 if_match: str | None, answer: Answer) -> Response:
+                 if_match: str | None, answer: NamedAnswer) -> Response:
     """``PATCH /v1/deals/{id}``: the vendor, or the registering partner, changes what may still
     change of an open registration."""
     principal.require(DEALS_READ)
@@ -216,8 +221,9 @@ async def change(begin: Transactions, principal: Principal, deal_id: Any, change
         if deal.status not in OPEN:
             raise InvalidTransition(f"cannot change a deal that is {deal.status}",
                                     current_status=deal.status, allowed_from=list(OPEN))
+        name = (await connection.execute(_PARTNER_NAME, {"id": deal.partner_id})).scalar()
         return await _apply(connection, principal, deal, merged(deal, changes), "updated",
-                            answer)
+                            lambda made, status: answer(made, status, name))
 
 
 async def by_external_id(connection: AsyncConnection, partner_id: Any, external_id: str

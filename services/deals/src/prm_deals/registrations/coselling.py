@@ -4,6 +4,7 @@ deal is looked up through ``service.get``, which hides another org's as a 404)."
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -12,11 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prm_deals.declaration import DEALS_WRITE
 from prm_deals.registrations import service
 from prm_deals.registrations.lifecycle import record
+from prm_deals.registrations.listing import ACTIVITIES, COLLABORATORS
 from prm_deals.registrations.models import Deal, DealActivity, DealCollaborator
 from prm_deals.registrations.schemas import CollaboratorIn
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
-from prm_platform.pagination import PageRequest
+from prm_platform.listing import ListQuery
 from prm_platform.problems import Conflict, Forbidden, NotFound
 from prm_platform.security import Principal
 
@@ -39,13 +41,10 @@ async def assign(session: AsyncSession, principal, deal_id: uuid.UUID,
 
 
 async def activities(session: AsyncSession, principal, deal_id: uuid.UUID,
-                     page: PageRequest) -> list[DealActivity]:
+                     query: ListQuery) -> tuple[list[Any], str | None, int | None]:
     await service.get(session, principal, deal_id)
-    query = select(DealActivity).where(DealActivity.deal_id == deal_id) \
-        .order_by(DealActivity.id).limit(page.limit + 1)
-    if page.after is not None:
-        query = query.where(DealActivity.id > page.after)
-    return list((await session.execute(query)).scalars())
+    return await ACTIVITIES.page(session, select(DealActivity).where(
+        DealActivity.deal_id == deal_id), query)
 
 
 async def note(session: AsyncSession, principal, deal_id: uuid.UUID,
@@ -59,12 +58,21 @@ async def note(session: AsyncSession, principal, deal_id: uuid.UUID,
     return entry
 
 
-async def collaborators(session: AsyncSession, principal: Principal, deal_id: uuid.UUID
-                        ) -> list[DealCollaborator]:
+async def collaborators(session: AsyncSession, principal: Principal, deal_id: uuid.UUID,
+                        query: ListQuery) -> tuple[list[Any], str | None, int | None]:
     await service.get(session, principal, deal_id)
-    return list((await session.execute(
-        select(DealCollaborator).where(DealCollaborator.deal_id == deal_id)
-        .order_by(DealCollaborator.id).limit(MAX_COLLABORATORS))).scalars())
+    return await COLLABORATORS.page(session, select(DealCollaborator).where(
+        DealCollaborator.deal_id == deal_id), query)
+
+
+async def collaborators_of(session: AsyncSession, deal_ids: list[uuid.UUID]
+                           ) -> dict[uuid.UUID, list[DealCollaborator]]:
+    """The people working each of ``deal_ids`` (already visible to the caller), in one query."""
+    found: dict[uuid.UUID, list[DealCollaborator]] = {deal_id: [] for deal_id in deal_ids}
+    for person in (await session.execute(select(DealCollaborator).where(
+            DealCollaborator.deal_id.in_(deal_ids)).order_by(DealCollaborator.id))).scalars():
+        found[person.deal_id].append(person)
+    return found
 
 
 async def add_collaborator(session: AsyncSession, principal, deal_id: uuid.UUID,

@@ -1,12 +1,20 @@
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Body, Depends, Header, Query, Request, Response
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from prm_deals.config import Settings
-from prm_deals.registrations import batches, changes, coselling, lifecycle, service
+from prm_deals.registrations import (
+    batches,
+    changes,
+    coselling,
+    lifecycle,
+    repository,
+    service,
+)
+from prm_deals.registrations.listing import ACTIVITIES, COLLABORATORS, DEALS
 from prm_deals.registrations.models import AnyDeal, Deal
 from prm_deals.registrations.schemas import (
     ActionRequest,
@@ -20,7 +28,6 @@ from prm_deals.registrations.schemas import (
     DealChanges,
     DealOut,
     DealRegistration,
-    DealStatus,
     NoteIn,
     WinRequest,
     WinReversal,
@@ -38,7 +45,7 @@ from prm_platform.http import (
     single_statement,
     transactions,
 )
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import Unprocessable, problem_responses
 from prm_platform.security import Principal
 
@@ -76,9 +83,24 @@ _REGISTRATION_EXAMPLES = {
 }
 
 
-def _out(deal: Deal, response: Response, caller: Principal) -> DealOut:
+Expand = Annotated[Literal["collaborators"] | None, Query(
+    description="`collaborators`: each deal with the people working it (one more query for "
+    "the whole answer).")]
+
+
+async def _expanded(session: AsyncSession, deals: list[DealOut], expand: str | None
+                    ) -> list[DealOut]:
+    if expand == "collaborators" and deals:
+        people = await coselling.collaborators_of(session, [d.id for d in deals])
+        for deal in deals:
+            deal.collaborators = [CollaboratorOut.model_validate(c) for c in people[deal.id]]
+    return deals
+
+
+async def _out(session: AsyncSession, deal: Deal, response: Response, caller: Principal
+               ) -> DealOut:
     response.headers["ETag"] = etag(deal.version)
-    return DealOut.of(deal, caller)
+    return DealOut.of(deal, caller, await repository.partner_name(session, deal.partner_id))
 
 
 _REGISTER_DESCRIPTION = """A partner claims a customer opportunity. Only partners that are
@@ -128,8 +150,9 @@ async def register_deal(
         description="The ETag of the registration made under this `external_id`: it is "
         "updated only at that version (412 otherwise, or when there is none).")] = None,
 ) -> Response:
-    def answer(deal: AnyDeal, status: int) -> Response:
-        return Response(DealOut.of(deal, caller).model_dump_json(), status_code=status,
+    def answer(deal: AnyDeal, status: int, partner_name: str | None) -> Response:
+        return Response(DealOut.of(deal, caller, partner_name).model_dump_json(),
+                        status_code=status,
                         media_type="application/json",
                         headers={"Location": f"/v1/deals/{deal.id}",
                                  "ETag": etag(deal.version)})
@@ -153,26 +176,28 @@ async def check_conflicts(
 
 
 @router.get("", summary="List deal registrations",
-            description="Newest last, cursor-paginated. A partner key sees only its own org's "
-            "deals.")
-async def list_deals(
-    session: Session,
-    caller: Caller,
-    page: Annotated[PageRequest, Depends(page_request)],
-    partner_id: Annotated[uuid.UUID | None, Query(description="Only this partner org's")] = None,
-    status: Annotated[DealStatus | None, Query(description="Only this status")] = None,
-) -> Page[DealOut]:
-    rows = await service.list_page(session, caller, page, partner_id=partner_id, status=status)
-    items, next_cursor = page.page(rows)
-    return Page[DealOut](items=[DealOut.of(d, caller) for d in items], next_cursor=next_cursor)
+            description="In registration order unless sorted; filter by partner, status, "
+            "customer country, deal type, account executive, `external_id`, and ranges of "
+            "close date, amount, protection end, close day and registration time; search the "
+            "customer's name and domain with `q`; pull changes with `updated_since`. Each deal "
+            "carries its partner's name. A partner key sees only its own org's deals.")
+async def list_deals(session: Session, caller: Caller,
+                     query: Annotated[ListQuery, Depends(DEALS.query)],
+                     expand: Expand = None) -> Page[DealOut]:
+    rows, next_cursor, total = await service.list_page(session, caller, query)
+    items = [DealOut.of(deal, caller, name) for deal, name in rows]
+    return Page[DealOut](items=await _expanded(session, items, expand),
+                         next_cursor=next_cursor, total_count=total)
 
 
 @router.get("/{deal_id:uuid}", summary="Get a deal registration",
-            description="A partner key sees only its own org's deals; another org's is a 404.",
+            description="A partner key sees only its own org's deals; another org's is a 404. "
+            "`expand=collaborators` answers the people working it too.",
             responses={**problem_responses(404), **resource_headers()})
-async def get_deal(deal_id: uuid.UUID, response: Response, session: Session, caller: Caller
-                   ) -> DealOut:
-    return _out(await service.get(session, caller, deal_id), response, caller)
+async def get_deal(deal_id: uuid.UUID, response: Response, session: Session, caller: Caller,
+                   expand: Expand = None) -> DealOut:
+    out = await _out(session, await service.get(session, caller, deal_id), response, caller)
+    return (await _expanded(session, [out], expand))[0]
 
 
 _CHANGE_EXAMPLES = {
@@ -222,8 +247,9 @@ async def change_deal(
     caller: Caller,
     if_match: IfMatchHeader = None,
 ) -> Response:
-    def answer(deal: AnyDeal, status: int) -> Response:
-        return Response(DealOut.of(deal, caller).model_dump_json(), status_code=status,
+    def answer(deal: AnyDeal, status: int, partner_name: str | None) -> Response:
+        return Response(DealOut.of(deal, caller, partner_name).model_dump_json(),
+                        status_code=status,
                         media_type="application/json", headers={"ETag": etag(deal.version)})
 
     return await changes.change(begin, caller, deal_id, body, if_match, answer)
@@ -247,7 +273,7 @@ async def approve_deal(deal_id: uuid.UUID, response: Response, session: Session,
                        idempotency_key: IdempotencyKeyHeader = None) -> DealOut:
     deal = await lifecycle.act(session, caller, deal_id, "approve", if_match,
                                reason=body.reason if body else None)
-    return _out(deal, response, caller)
+    return await _out(session, deal, response, caller)
 
 
 @router.post("/{deal_id:uuid}/reject", summary="Reject a deal registration",
@@ -258,7 +284,7 @@ async def reject_deal(deal_id: uuid.UUID, body: ActionRequest, response: Respons
                       session: Session, caller: Caller, if_match: IfMatchHeader = None,
                       idempotency_key: IdempotencyKeyHeader = None) -> DealOut:
     deal = await lifecycle.act(session, caller, deal_id, "reject", if_match, reason=body.reason)
-    return _out(deal, response, caller)
+    return await _out(session, deal, response, caller)
 
 
 @router.post("/{deal_id:uuid}/win", summary="Record a deal as won",
@@ -280,7 +306,7 @@ async def win_deal(deal_id: uuid.UUID, response: Response, session: Session, cal
         raise Unprocessable("a won amount is more than zero")
     closed_on = won.closed_on or dt.datetime.now(dt.UTC).date()
     deal = await lifecycle.act(session, caller, deal_id, "win", if_match, won=(amount, closed_on))
-    return _out(deal, response, caller)
+    return await _out(session, deal, response, caller)
 
 
 @router.post("/{deal_id:uuid}/lose", summary="Record a deal as lost",
@@ -292,7 +318,7 @@ async def lose_deal(deal_id: uuid.UUID, response: Response, session: Session, ca
                     idempotency_key: IdempotencyKeyHeader = None) -> DealOut:
     deal = await lifecycle.act(session, caller, deal_id, "lose", if_match,
                                reason=body.reason if body else None)
-    return _out(deal, response, caller)
+    return await _out(session, deal, response, caller)
 
 
 _REVERSAL_EXAMPLES = {
@@ -322,7 +348,7 @@ async def reverse_deal_win(
 ) -> DealOut:
     deal = await lifecycle.act(session, caller, deal_id, "reverse-win", if_match,
                                reason=body.reason)
-    return _out(deal, response, caller)
+    return await _out(session, deal, response, caller)
 
 
 @router.post("/{deal_id:uuid}/extend", summary="Extend a registration's protection",
@@ -343,7 +369,7 @@ async def extend_deal(deal_id: uuid.UUID, request: Request, response: Response,
                                reason=body.reason if body else None,
                                extension_days=settings.extension_days,
                                max_extensions=settings.max_extensions)
-    return _out(deal, response, caller)
+    return await _out(session, deal, response, caller)
 
 
 @router.post("/{deal_id:uuid}/resolve-conflict", summary="Resolve a conflict in this deal's "
@@ -369,7 +395,7 @@ async def assign_deal(deal_id: uuid.UUID, body: AssignRequest, response: Respons
                       session: Session, caller: Caller, if_match: IfMatchHeader = None,
                       idempotency_key: IdempotencyKeyHeader = None) -> DealOut:
     deal = await coselling.assign(session, caller, deal_id, body.account_executive, if_match)
-    return _out(deal, response, caller)
+    return await _out(session, deal, response, caller)
 
 
 @router.get("/{deal_id:uuid}/activities", summary="A deal's activity timeline",
@@ -377,12 +403,11 @@ async def assign_deal(deal_id: uuid.UUID, body: AssignRequest, response: Respons
             "The vendor and the registering partner see the same timeline.",
             responses=problem_responses(404))
 async def list_activities(deal_id: uuid.UUID, session: Session, caller: Caller,
-                          page: Annotated[PageRequest, Depends(page_request)]
+                          query: Annotated[ListQuery, Depends(ACTIVITIES.query)]
                           ) -> Page[ActivityOut]:
-    rows = await coselling.activities(session, caller, deal_id, page)
-    items, next_cursor = page.page(rows)
-    return Page[ActivityOut](items=[ActivityOut.model_validate(a) for a in items],
-                             next_cursor=next_cursor)
+    rows, next_cursor, total = await coselling.activities(session, caller, deal_id, query)
+    return Page[ActivityOut](items=[ActivityOut.model_validate(a) for a in rows],
+                             next_cursor=next_cursor, total_count=total)
 
 
 @router.post("/{deal_id:uuid}/notes", status_code=201, summary="Add a note to a deal",
@@ -394,12 +419,16 @@ async def add_note(deal_id: uuid.UUID, body: NoteIn, session: Session, caller: C
 
 
 @router.get("/{deal_id:uuid}/collaborators", summary="People working a deal",
-            description="Both sides'; at most 100 per deal, so not paginated.",
+            description="Both sides', oldest first, in the `{items, next_cursor}` envelope of "
+            "every list (at most 100 per deal). `GET /v1/deals/{id}?expand=collaborators` "
+            "answers them with the deal.",
             responses=problem_responses(404))
-async def list_collaborators(deal_id: uuid.UUID, session: Session, caller: Caller
-                             ) -> list[CollaboratorOut]:
-    return [CollaboratorOut.model_validate(c)
-            for c in await coselling.collaborators(session, caller, deal_id)]
+async def list_collaborators(deal_id: uuid.UUID, session: Session, caller: Caller,
+                             query: Annotated[ListQuery, Depends(COLLABORATORS.query)]
+                             ) -> Page[CollaboratorOut]:
+    rows, next_cursor, total = await coselling.collaborators(session, caller, deal_id, query)
+    return Page[CollaboratorOut](items=[CollaboratorOut.model_validate(c) for c in rows],
+                                 next_cursor=next_cursor, total_count=total)
 
 
 @router.post("/{deal_id:uuid}/collaborators", status_code=201, summary="Add a collaborator",

@@ -161,6 +161,7 @@ class DealCollaborator(Base):
     __table_args__ = (
         UniqueConstraint("deal_id", "email"),
         CheckConstraint("side IN ('partner', 'vendor')", name="side"),
+        Index("ix_deal_collaborators_deal_id_id", "deal_id", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

@@ -363,6 +363,9 @@ class DealOut(BaseModel):
 
     id: uuid.UUID
     partner_id: uuid.UUID
+    partner_name: str | None = Field(
+        default=None, description="The registering partner's name, from the partner directory "
+        "(null in the answer to a registration, and while the directory does not know it).")
     external_id: str | None = None
     customer: Customer
     products: list[Product]
@@ -401,11 +404,17 @@ class DealOut(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
 
+    collaborators: list["CollaboratorOut"] | None = Field(
+        default=None, description="The people working the deal, with `expand=collaborators` "
+        "(null otherwise).")
+
     @classmethod
-    def of(cls, deal: AnyDeal, viewer: Principal) -> "DealOut":
+    def of(cls, deal: AnyDeal, viewer: Principal, partner_name: str | None = None
+           ) -> "DealOut":
         why = reasons.status_reason_of(deal.status, deal.status_reason)
         return cls(
-            id=deal.id, partner_id=deal.partner_id, external_id=deal.external_id,
+            id=deal.id, partner_id=deal.partner_id, partner_name=partner_name,
+            external_id=deal.external_id,
             customer=Customer(name=deal.customer_name, domain=deal.customer_domain,
                               country=deal.customer_country,
                               address=Address.model_validate(deal.customer_address)
@@ -524,3 +533,6 @@ class CollaboratorOut(CollaboratorIn):
 
     id: uuid.UUID
     created_at: dt.datetime
+
+
+DealOut.model_rebuild()  # its collaborators are declared after it

@@ -34,8 +34,8 @@ from prm_platform import idempotency
 from prm_platform.http import Transactions
 from prm_platform.idempotency import IdempotentRequest
 from prm_platform.ids import new_id
+from prm_platform.listing import ListQuery
 from prm_platform.money import format_amount
-from prm_platform.pagination import PageRequest
 from prm_platform.problems import Forbidden, NotFound, PreconditionFailed, Unprocessable
 from prm_platform.security import Principal
 
@@ -193,7 +193,8 @@ def activity_text(deal: AnyDeal) -> str:
 
 
 async def register(begin: Transactions, principal: Principal, data: DealRegistration,
-                   request: IdempotentRequest | None, answer: Callable[[AnyDeal, int], Response],
+                   request: IdempotentRequest | None,
+                   answer: Callable[[AnyDeal, int, str | None], Response],
                    protection_days: int, if_match: str | None = None) -> Response:
     """Register, or replay the stored answer of the same request under the same key, or
     update the registration already made under the same external id (``changes.sync``: with
@@ -209,19 +210,24 @@ async def register(begin: Transactions, principal: Principal, data: DealRegistra
                                   data.customer.country)
     async with begin() as connection:
         await conflicts.lock(connection, customer)
+        rules, partners = await engagement.for_decisions(connection, [partner_id])
+        known = partners.get(str(partner_id))
+
+        def named(deal: AnyDeal, status: int) -> Response:
+            return answer(deal, status, known.get("name") if known else None)
+
         if data.external_id is not None:
             existing = await changes.by_external_id(connection, partner_id, data.external_id)
             if existing is not None:
                 return await changes.sync(connection, principal, existing, data, if_match,
-                                          request, answer)
+                                          request, named)
         if if_match is not None:
             raise PreconditionFailed("If-Match names a version of the registration made under "
                                      "this external_id, and there is none")
         found = await conflicts.find(connection, customer)
-        rules, partners = await engagement.for_decisions(connection, [partner_id])
-        decided = decide(partner_id, found, facts_of(data, partners.get(str(partner_id))), rules)
+        decided = decide(partner_id, found, facts_of(data, known), rules)
         made = new_deal(partner_id, data, customer, found, decided, protection_days)
-        response = answer(made, 201)
+        response = named(made, 201)
         row = (await connection.execute(_REGISTER, {
             **_insert_params(made), **idempotency.store_params(request, response),
             "activity_id": new_id(), "actor": principal.subject,
@@ -265,8 +271,8 @@ async def get(session: AsyncSession, principal: Principal, deal_id: uuid.UUID, *
     return deal
 
 
-async def list_page(session: AsyncSession, principal: Principal, page: PageRequest, **filters
-                    ) -> list[Deal]:
+async def list_page(session: AsyncSession, principal: Principal, query: ListQuery
+                    ) -> tuple[list[Any], str | None, int | None]:
     principal.require(DEALS_READ)
     only_partner_id = principal.partner_id if principal.is_partner else None
-    return await repository.list_page(session, page, only_partner_id=only_partner_id, **filters)
+    return await repository.list_page(session, query, only_partner_id=only_partner_id)

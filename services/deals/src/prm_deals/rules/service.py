@@ -30,7 +30,7 @@ _FOR_DECISIONS = text(f"""
                        ORDER BY position, id
                        LIMIT {MAX_RULES}) r) AS jsonb) AS rules,
            CAST((SELECT coalesce(jsonb_object_agg(partner_id, jsonb_build_object(
-                     'tier', tier, 'type', type, 'status', status)), '{{}}')
+                     'tier', tier, 'type', type, 'status', status, 'name', name)), '{{}}')
                  FROM partner_directory WHERE partner_id = ANY(CAST(:partners AS uuid[])))
                 AS jsonb) AS partners
 """)

@@ -1,0 +1,19 @@
+"""Every list of the service speaks the one grammar, and each of its filters, ranges, sorts,
+searches and change feeds is served by an index."""
+
+from prm_stack.testing import check_lists_use_indexes, list_routes
+
+
+def test_every_list_declares_the_grammar(app):
+    assert set(list_routes(app)) == {
+        "/v1/deals", "/v1/deals/{deal_id}/activities", "/v1/deals/{deal_id}/collaborators",
+        "/v1/engagement-rules", "/v1/engagement-rules/{rule_id}/versions",
+        "/v1/direct-accounts"}
+
+
+async def test_every_filter_sort_and_search_is_served_by_an_index(app, engine):
+    checked = await check_lists_use_indexes(app, engine)
+    assert {"status", "customer_country", "amount[gte]", "protected_until[gte]", "q",
+            "updated_since", "sort=expected_close_date", "sort=customer_name"} <= set(
+        checked["/v1/deals"])
+    assert {"q", "sort=name"} <= set(checked["/v1/direct-accounts"])
