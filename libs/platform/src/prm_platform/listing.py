@@ -45,7 +45,7 @@ import inspect
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar, Unpack
+from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import Query
@@ -72,6 +72,7 @@ from prm_platform.problems import MalformedRequest
 from prm_platform.types import FIRST_DAY, LAST_DAY
 
 T = TypeVar("T")
+Statement = Select[*tuple[Any, ...]]
 
 MAX_VALUES = 100
 MAX_QUERY_LENGTH = 200
@@ -373,7 +374,7 @@ class Listing:
             conditions.append(self.search.like(pattern, escape="\\"))
         return conditions
 
-    def apply(self, statement: Select[Unpack[tuple[Any, ...]]], query: ListQuery) -> Select[Unpack[tuple[Any, ...]]]:
+    def apply(self, statement: Statement, query: ListQuery) -> Statement:
         """``statement`` narrowed to the page: filters, the cursor, the order and the limit."""
         order = self.order(query)
         statement = statement.where(*self.where(query))
@@ -382,7 +383,7 @@ class Listing:
         columns = [column.desc() if descending else column.asc() for column, descending in order]
         return statement.order_by(*columns).limit(query.limit + 1)
 
-    async def page(self, session: AsyncSession, statement: Select[Unpack[tuple[Any, ...]]], query: ListQuery,
+    async def page(self, session: AsyncSession, statement: Statement, query: ListQuery,
                    ) -> tuple[list[Any], str | None, int | None]:
         """The page's rows (entities for an entity select), the next cursor and, if asked,
         the number of records matching."""
@@ -465,7 +466,7 @@ def _after(order: list[tuple[Any, bool]], values: tuple[Any, ...]) -> ColumnElem
     return or_(*alternatives)
 
 
-def _selects_one_entity(statement: Select[Unpack[tuple[Any, ...]]]) -> bool:
+def _selects_one_entity(statement: Statement) -> bool:
     descriptions = statement.column_descriptions
     return len(descriptions) == 1 and descriptions[0].get("entity") is not None \
         and descriptions[0].get("expr") is descriptions[0].get("entity")
