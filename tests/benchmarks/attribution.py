@@ -306,10 +306,10 @@ def bench_models(args: argparse.Namespace, rng: random.Random, programme: Progra
 
 # -- the database ------------------------------------------------------------------------------
 
-def migrate(database_url: str, secret: str) -> None:
+def migrate(database_url: str, secret: str, service_dir: Path = SERVICE_DIR) -> None:
     env = {**os.environ, "PRM_DATABASE_URL": database_url, "PRM_INTERNAL_SECRET": secret}
     result = subprocess.run([sys.executable, "-m", "alembic", "-c",
-                             str(SERVICE_DIR / "alembic.ini"), "upgrade", "head"],
+                             str(service_dir / "alembic.ini"), "upgrade", "head"],
                             env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"migrations failed:\n{result.stderr}")
@@ -326,19 +326,21 @@ async def connect(database_url: str) -> asyncpg.Connection:
 
 
 @contextlib.asynccontextmanager
-async def bulk_load(connection: asyncpg.Connection, tables: Sequence[str]):
+async def bulk_load(connection: asyncpg.Connection, tables: Sequence[str],
+                    schema: str = SCHEMA, keys: bool = True):
     """Indexes and keys of ``tables`` dropped for the COPY and rebuilt afterwards from their
-    own definitions (so the schema stays the migration's), then ANALYZE."""
+    own definitions (so the schema stays the migration's), then ANALYZE. ``keys=False`` keeps
+    primary and unique keys (that other tables' foreign keys need)."""
     names = list(tables)
-    constraints = await connection.fetch(
+    constraints = [] if not keys else await connection.fetch(
         "SELECT conrelid::regclass::text AS tab, conname, pg_get_constraintdef(oid) AS def "
         "FROM pg_constraint WHERE conrelid = ANY(SELECT oid FROM pg_class WHERE relname = "
         "ANY($1::text[]) AND relnamespace = $2::regnamespace) AND contype IN ('p', 'u')",
-        names, SCHEMA)
+        names, schema)
     indexes = await connection.fetch(
         "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $2 AND tablename = "
         "ANY($1::text[]) AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE "
-        "contype IN ('p', 'u'))", names, SCHEMA)
+        "contype IN ('p', 'u'))", names, schema)
     for index in indexes:
         await connection.execute(f'DROP INDEX "{index["indexname"]}"')
     for constraint in constraints:

@@ -116,3 +116,24 @@ def test_generated_client_scenario(client_package, prm_stack_processes):
         if not cursor:
             break
     assert seen == deal_ids
+
+    # A partner's screen: its deals filtered (several statuses, a country), sorted, searched
+    # (case and accents ignored), counted, each with its partner's name; then the same page
+    # again with If-None-Match is a 304.
+    word = registration.customer.name.split()[0]
+    found = deals_list_deals.sync_detailed(
+        client=partner_client, status=[DealStatus.SUBMITTED, DealStatus.IN_REVIEW],
+        customer_country=["US"], sort="-expected_close_date,customer_name",
+        q=word.upper(), include="total_count")
+    assert found.status_code == 200, found.content
+    # Ties are broken by id, in the direction of the first key (here descending).
+    assert [deal.id for deal in found.parsed.items] == deal_ids[::-1]
+    assert found.parsed.total_count == 3
+    assert {deal.partner_name for deal in found.parsed.items} == {"Generated Client GmbH"}
+    assert deals_list_deals.sync_detailed(
+        client=partner_client, status=[DealStatus.WON], q=word).parsed.items == []
+    again = deals_list_deals.sync_detailed(
+        client=partner_client.with_headers({"If-None-Match": found.headers["etag"]}),
+        status=[DealStatus.SUBMITTED, DealStatus.IN_REVIEW], customer_country=["US"],
+        sort="-expected_close_date,customer_name", q=word.upper(), include="total_count")
+    assert again.status_code == 304

@@ -112,6 +112,13 @@ class ServiceRoute(APIRoute):
     never commit.
     """
 
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        # A body over the limit is refused before any route runs (BodySizeLimit): every route
+        # that takes one says so in the contract.
+        if set(kwargs.get("methods") or ()) & {"POST", "PUT", "PATCH"}:
+            kwargs["responses"] = {**problem_responses(413), **(kwargs.get("responses") or {})}
+        super().__init__(path, endpoint, **kwargs)
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         single = getattr(self.endpoint, _SINGLE_STATEMENT, False)
