@@ -91,10 +91,12 @@ async def load_partners(url: str, count: int, words: list[str]) -> float:
                     ARRAY['en', (ARRAY['de', 'fr', 'ja', 'es'])[(1 + g % 4)::int]],
                     ARRAY[(ARRAY['cloud security', 'data', 'networking', 'ai'])[(1 + g % 4)::int]],
                     'p' || g || '.example',
-                    (ARRAY['active', 'active', 'active', 'onboarding', 'suspended'])[(1 + g % 5)::int],
+                    (ARRAY['active', 'active', 'active', 'onboarding', 'suspended'])[
+                        (1 + g % 5)::int],
                     1, now() - make_interval(days => (g % 900)::int), now() - make_interval(
                         mins => (g % 500000)::int),
-                    (ARRAY['Platinum', 'Gold', 'Silver', 'Registered'])[(1 + g % 4)::int], 'EUR', false
+                    (ARRAY['Platinum', 'Gold', 'Silver', 'Registered'])[(1 + g % 4)::int],
+                    'EUR', false
                 FROM generate_series(1::bigint, $1) g, (SELECT $2::text[] AS w, $3::text[] AS s,
                                                        $4::text[] AS c) v
             """, count, words, list(SUFFIXES), list(COUNTRIES))
