@@ -85,6 +85,7 @@ bench: env
 	$(PY) tests/benchmarks/webhooks.py --only gateway,partners,webhooks --also-at 0
 	$(PY) tests/benchmarks/ledger.py
 	$(PY) tests/benchmarks/attribution.py
+	$(PY) tests/benchmarks/lists.py
 
 clean:
 	rm -rf .venv .tools .pytest_cache $(CONTRACT_TOOLS)/node_modules
