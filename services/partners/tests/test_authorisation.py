@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from prm_stack.testing import guarded_routes
+from prm_platform.declaration import PARTNER_ROLES
+from prm_stack.testing import (
+    by_role,
+    check_refused,
+    guarded_routes,
+    role_route_id,
+    signing_in,
+)
 
 
 @pytest.fixture
@@ -159,3 +166,28 @@ def test_every_route_has_a_case(app):
 @pytest.mark.parametrize("route", sorted(CASES), ids=" ".join)
 async def test_another_orgs_records_are_out_of_reach(client, orgs, vendor, route):
     await CASES[route](client, *orgs, vendor)
+
+
+# Partner users signed in by OIDC, one per partner role, on every route: those the role's
+# scopes cover (as the contract lists them) and the others.
+REACHED, REFUSED = by_role(CASES, PARTNER_ROLES)
+
+
+@pytest.mark.parametrize(("role", "route"), REACHED, ids=role_route_id)
+async def test_partner_users_reach_their_roles_routes(app, client, orgs, vendor, prm_issuer,
+                                                      role, route):
+    """As for a partner key: nothing of another org. Every role reads its own org and the
+    programme; its administrator changes the org's details and manages its contacts."""
+    a, b = ((org, prm_issuer.headers(role, partner_id=org["id"])) for org, _ in orgs)
+    with signing_in(app, prm_issuer):
+        await CASES[route](client, a, b, vendor)
+
+
+@pytest.mark.parametrize(("role", "route"), REFUSED, ids=role_route_id)
+async def test_partner_users_are_refused_the_other_routes(app, client, orgs, prm_issuer, role,
+                                                          route):
+    """Even on the org's own record."""
+    _, (b, _) = orgs
+    with signing_in(app, prm_issuer):
+        await check_refused(client, app, *route, prm_issuer.headers(role, partner_id=b["id"]),
+                            partner_id=b["id"])

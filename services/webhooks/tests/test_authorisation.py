@@ -7,7 +7,15 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import text
 
-from prm_stack.testing import guarded_routes
+from prm_platform.declaration import PARTNER_ROLES
+from prm_stack.testing import (
+    as_role_user,
+    by_role,
+    check_refused,
+    guarded_routes,
+    role_route_id,
+    signing_in,
+)
 
 
 @dataclass
@@ -129,3 +137,27 @@ async def test_another_orgs_records_are_out_of_reach(client, orgs, route):
 
 async def test_resend_of_another_orgs_message_to_own_endpoint(client, orgs):
     await resend_to_own_endpoint(client, *orgs)
+
+
+# Partner users signed in by OIDC, one per partner role, on every route: those the role's
+# scopes cover (as the contract lists them) and the others.
+REACHED, REFUSED = by_role(CASES, PARTNER_ROLES)
+
+
+@pytest.mark.parametrize(("role", "route"), REACHED, ids=role_route_id)
+async def test_partner_users_reach_their_roles_routes(app, client, orgs, prm_issuer, role,
+                                                      route):
+    """As for a partner key: nothing of another org's endpoints and messages (its
+    administrator's alone)."""
+    a, b = (as_role_user(org, prm_issuer, role) for org in orgs)
+    with signing_in(app, prm_issuer):
+        await CASES[route](client, a, b)
+
+
+@pytest.mark.parametrize(("role", "route"), REFUSED, ids=role_route_id)
+async def test_partner_users_are_refused_the_other_routes(app, client, prm_issuer,
+                                                          role, route):
+    partner_id = uuid.uuid4()
+    with signing_in(app, prm_issuer):
+        await check_refused(client, app, *route, prm_issuer.headers(role, partner_id=partner_id),
+                            partner_id=str(partner_id))

@@ -242,6 +242,25 @@ def declared_problems() -> dict[str, str]:
     return {slug: text for d in services() for slug, text in d.problems.items()}
 
 
+@cache
+def _routes_by_prefix() -> dict[str, RoutePrefix]:
+    return {route.prefix: route for d in services() for route in d.routes}
+
+
+def route_scope(method: str, path: str) -> str | None:
+    """The scope the edge demands of a request (a concrete path, ``/v1/deals/<id>/win``): its
+    route prefix's read scope for GET and HEAD, its write scope otherwise; None for a path
+    under no declared prefix (an unknown route: the app answers it)."""
+    routes = _routes_by_prefix()
+    candidate = path.rstrip("/")
+    while candidate.count("/") >= 2:  # "/v1/<resource>" at the shortest
+        route = routes.get(candidate)
+        if route is not None:
+            return route.read if method.upper() in ("GET", "HEAD") else route.write
+        candidate = candidate.rpartition("/")[0]
+    return None
+
+
 def scopes_needed(method: str, path: str) -> tuple[str, ...]:
     """The scopes an operation (``path`` as the contract writes it, ``/v1/deals/{deal_id}``)
     needs, from the declaration of the service whose route prefix it falls under."""

@@ -17,7 +17,10 @@ For every request under ``protected_prefix``:
    addresses escape nothing (the key lookup itself is local, its negative answers cached);
 3. the principal's own rate limit is taken, and every answer carries ``RateLimit-Limit``,
    ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds until the bucket is full again);
-4. the principal is put on the request state, where ``prm_platform.security`` finds it.
+4. the scope its route prefix demands is required (``route_scope``: the declared prefix's read
+   scope for GET and HEAD, write otherwise), as the gateway does before it forwards: a caller
+   that reaches a service straight holds the same scopes as one that goes through the gateway;
+5. the principal is put on the request state, where ``prm_platform.security`` finds it.
 
 CORS comes first: a preflight (``OPTIONS`` with ``Access-Control-Request-Method``) is answered
 without credentials, and the headers front ends need are exposed.
@@ -37,10 +40,13 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from prm_platform.declaration import route_scope as declared_route_scope
 from prm_platform.problems import ProblemError, Unauthenticated, current_request_id
 from prm_platform.security import Principal
 
 Authenticate = Callable[[str], Awaitable[Principal]]
+# The scope a request (method, path) demands, or None: by default the declared route prefix's.
+RouteScope = Callable[[str, str], str | None]
 # A principal vouched for by a trusted hop (the gateway's signed header): returned, or None when
 # the request carries none (then the bearer credential is checked). An invalid one raises.
 Vouched = Callable[[Headers], Principal | None]
@@ -151,8 +157,10 @@ class Edge:
     def __init__(self, app: ASGIApp, *, authenticate: Authenticate, limiter: RateLimiter,
                  failures: RateLimiter, all_failures: RateLimiter,
                  trusted_proxies: TrustedProxies = (), protected_prefix: str = "/v1",
-                 vouched: Vouched | None = None) -> None:
+                 vouched: Vouched | None = None, route_scope: RouteScope | None = None
+                 ) -> None:
         self.app = app
+        self.route_scope = route_scope or declared_route_scope
         self.authenticate = authenticate
         self.vouched = vouched
         self.limiter = limiter
@@ -192,6 +200,9 @@ class Edge:
                     self.all_failures.take("*")
                     raise
                 extra.update(self.limiter.take(principal.subject).headers())
+                # A vouched principal was held to it by the hop that vouched for it.
+                if (needed := self.route_scope(scope["method"], scope["path"])) is not None:
+                    principal.require(needed)
         except ProblemError as exc:
             await exc.response(instance=scope.get("path"))(scope, receive, send_with_headers)
             return
@@ -202,7 +213,8 @@ class Edge:
 def install_edge(app: FastAPI, *, authenticate: Authenticate, rate_limit_per_minute: int,
                  failed_auth_per_minute: int, failed_auth_per_minute_total: int,
                  trusted_proxies: Sequence[str], cors_origins: Sequence[str],
-                 protected_prefix: str = "/v1", vouched: Vouched | None = None) -> None:
+                 protected_prefix: str = "/v1", vouched: Vouched | None = None,
+                 route_scope: RouteScope | None = None) -> None:
     """Add the edge to ``app``: CORS outermost (preflights need no credentials), then
     authentication and rate limits. Call it after the app's other middleware."""
     app.add_middleware(Edge, authenticate=authenticate,
@@ -211,7 +223,8 @@ def install_edge(app: FastAPI, *, authenticate: Authenticate, rate_limit_per_min
                        all_failures=RateLimiter(failed_auth_per_minute_total,
                                                 "failed authentications in all"),
                        trusted_proxies=trusted_networks(trusted_proxies),
-                       protected_prefix=protected_prefix, vouched=vouched)
+                       protected_prefix=protected_prefix, vouched=vouched,
+                       route_scope=route_scope)
     app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins),
                        allow_credentials=False, allow_methods=list(ALLOWED_METHODS),
                        allow_headers=list(ALLOWED_HEADERS), expose_headers=list(EXPOSED_HEADERS),

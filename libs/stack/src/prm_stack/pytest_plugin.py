@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from prm_stack.launch import RunningStack, fresh_database, running_stack
-from prm_stack.testing import Infra, new_secret
+from prm_stack.testing import Infra, Issuer, new_secret
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +91,14 @@ def prm_stack_processes(prm_infra: Infra) -> Iterator[RunningStack]:
             yield stack
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def prm_issuer() -> Iterator[Issuer]:
+    """A local OIDC identity provider (``prm_stack.testing.Issuer``) for the session: its JWKS
+    on a local port, tokens for portal users (``issuer.headers(role, partner_id=...)``)."""
+    issuer = Issuer()
+    try:
+        yield issuer
+    finally:
+        issuer.server.shutdown()

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -293,6 +293,90 @@ def missing_scope(response: httpx.Response) -> str | None:
     return response.json().get("missing_scope")
 
 
+def role_scopes(role: str) -> frozenset[str]:
+    """What a user with ``role`` holds by the declarations: a partner role's partner scopes,
+    a vendor role's scopes (every one for admin)."""
+    from prm_platform.declaration import (
+        ADMIN_SCOPE,
+        all_scopes,
+        is_partner_role,
+        partner_grantable,
+    )
+    from prm_platform.declaration import role_scopes as declared
+
+    scopes = declared()[role]
+    if is_partner_role(role):
+        return scopes & partner_grantable()
+    if ADMIN_SCOPE in scopes:
+        return frozenset(scope.name for scope in all_scopes()) | {ADMIN_SCOPE}
+    return scopes
+
+
+def role_reaches(role: str, method: str, path: str) -> bool:
+    """Whether a user with ``role`` holds every scope the operation needs, as the declarations
+    (and so the contract) say."""
+    from prm_platform.declaration import scopes_needed
+
+    return set(scopes_needed(method, path)) <= role_scopes(role)
+
+
+def by_role(routes: Iterable[tuple[str, str]], roles: Iterable[str]
+            ) -> tuple[list[tuple[str, tuple[str, str]]], list[tuple[str, tuple[str, str]]]]:
+    """(role, route) of every role and route: those the role's scopes cover, and the others.
+    For the route-walking tests of portal users, one per role."""
+    pairs = [(role, route) for role in roles for route in sorted(routes)]
+    return ([pair for pair in pairs if role_reaches(pair[0], *pair[1])],
+            [pair for pair in pairs if not role_reaches(pair[0], *pair[1])])
+
+
+def role_route_id(value: Any) -> str:
+    """pytest ids of by_role's pairs: ``partner_finance-GET /v1/...``."""
+    return " ".join(value) if isinstance(value, tuple) else str(value)
+
+
+def as_role_user(org: Any, issuer: Issuer, role: str) -> Any:
+    """A route-walking test's org (a dataclass with ``partner_id`` and ``headers``, and
+    perhaps ``scoped``: its headers with other scopes) as its user with ``role`` sees it,
+    signed in by OIDC: every request the case makes as the org carries that user's token."""
+    import dataclasses
+
+    user = issuer.headers(role, partner_id=org.partner_id)
+    names = {f.name for f in dataclasses.fields(org)}
+    return dataclasses.replace(org, headers=user,
+                               **({"scoped": lambda *_: user} if "scoped" in names else {}))
+
+
+@contextlib.contextmanager
+def signing_in(app: FastAPI, issuer: Issuer) -> Iterator[None]:
+    """Make a service ``app`` (built without ``PRM_OIDC_*``) accept ``issuer``'s tokens for the
+    block, as it would with the OIDC settings pointing at it: the same verifier and role
+    mapping (``ServiceSettings.oidc``)."""
+    from prm_platform.oidc import OidcVerifier
+
+    verifier = issuer.verifiers.get(id(app))
+    if verifier is None:  # one per app: its keys fetched once
+        settings = app.state.settings.model_copy(update={
+            "oidc_issuer": issuer.url, "oidc_jwks_url": issuer.jwks_url,
+            "oidc_audience": ISSUER_AUDIENCE})
+        verifier = issuer.verifiers[id(app)] = OidcVerifier(settings.oidc())
+    previous = app.state.oidc
+    app.state.oidc = verifier
+    try:
+        yield
+    finally:
+        app.state.oidc = previous
+
+
+async def check_refused(client: httpx.AsyncClient, app: FastAPI, method: str, path: str,
+                        headers: dict[str, str], **path_values: str) -> None:
+    """A well-formed request of the operation (``sample_request``) is refused 403 with these
+    credentials: what a role that lacks the operation's scopes gets, on every route."""
+    request = sample_request(app.openapi(), method, path, **path_values)
+    response = await request.send(client, headers)
+    assert response.status_code == 403, (method, path, response.status_code, response.text)
+    assert response.json()["type"] == "/problems/forbidden", response.text
+
+
 def guarded_routes(app: FastAPI, public: set[tuple[str, str]]) -> set[tuple[str, str]]:
     """The (method, path) of every API route but ``public``, after checking that each runs as
     a ServiceRoute (authentication and unit of work). For tests that must cover every route."""
@@ -381,9 +465,13 @@ def jwk_number(number: int) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
+ISSUER_AUDIENCE = "prm-portal"
+
+
 class Issuer:
     """A tiny OIDC identity provider for tests: publishes a JWKS over HTTP on a local port and
-    signs tokens (RS256 and ES256). ``server.shutdown()`` when done."""
+    signs tokens (RS256 and ES256) for the audience ``prm-portal``. ``server.shutdown()`` when
+    done (the ``prm_issuer`` fixture of the pytest plugin does)."""
 
     def __init__(self) -> None:
         from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -402,6 +490,7 @@ class Issuer:
         ]}
         self.fetches = 0
         self.jwks_url = ""
+        self.verifiers: dict[int, Any] = {}  # signing_in's, by app
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -422,9 +511,19 @@ class Issuer:
         self.jwks_url = self.url + "/jwks"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
+    def headers(self, *roles: str, partner_id: Any = None, sub: str | None = None
+                ) -> dict[str, str]:
+        """Authorization headers of a user holding ``roles``: vendor staff, or a user of the
+        partner org ``partner_id`` (the ``prm_partner_id`` claim)."""
+        claims: dict[str, Any] = {"roles": list(roles)}
+        if partner_id is not None:
+            claims["prm_partner_id"] = str(partner_id)
+        subject = sub or "-".join([*roles, str(partner_id or "vendor")])
+        return {"Authorization": f"Bearer {self.token(sub=subject, **claims)}"}
+
     def token(self, *, alg: str = "RS256", kid: str | None = None, **claims: Any) -> str:
         now = int(time.time())
-        body = {"iss": self.url, "aud": "prm-portal", "sub": "user-42", "iat": now,
+        body = {"iss": self.url, "aud": ISSUER_AUDIENCE, "sub": "user-42", "iat": now,
                 "exp": now + 300, **claims}
         import jwt
 
