@@ -194,6 +194,7 @@ class Client:
         self.headers = headers
         self.times: dict[str, list[float]] = {}
         self.statuses: dict[str, dict[int, int]] = {}
+        self.slowest: dict[str, list[tuple[float, str]]] = {}
 
     def get(self, kind: str, path: str, params: dict[str, Any] | None = None,
             headers: dict[str, str] | None = None) -> httpx.Response:
@@ -201,7 +202,13 @@ class Client:
         started = time.perf_counter()
         response = self.http.get(path, params=params, headers=sent)
         response.read()
-        self.times.setdefault(kind, []).append((time.perf_counter() - started) * 1000)
+        ms = (time.perf_counter() - started) * 1000
+        self.times.setdefault(kind, []).append(ms)
+        slowest = self.slowest.setdefault(kind, [])
+        slowest.append((ms, str(response.url.copy_with(scheme=None, netloc=None)).split(
+            "//", 1)[-1]))
+        slowest.sort(reverse=True)
+        del slowest[3:]
         counts = self.statuses.setdefault(kind, {})
         counts[response.status_code] = counts.get(response.status_code, 0) + 1
         return response
@@ -338,7 +345,9 @@ def main() -> None:
                 if kind != "warm-up":
                     p50, p99 = quantiles(times)
                     rows[kind] = {"requests": len(times), "p50_ms": p50, "p99_ms": p99,
-                                  "statuses": client.statuses[kind]}
+                                  "statuses": client.statuses[kind],
+                                  "slowest": [f"{ms:.0f} ms {url}"
+                                              for ms, url in client.slowest[kind]]}
             client.close()
         report["gets"] = rows
     finally:
@@ -365,6 +374,9 @@ def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
         statuses = ",".join(f"{s}x{n}" for s, n in sorted(r["statuses"].items()))
         print(f"| {kind:<42} | {r['requests']:8d} | {r['p50_ms']:6.1f} | {r['p99_ms']:6.1f} "
               f"| {statuses:<8} |")
+    print()
+    for kind, r in report["gets"].items():
+        print(f"slowest {kind}: " + "; ".join(r["slowest"]))
     print(json.dumps({"summary": report}, default=str), file=sys.stderr)
 
 
