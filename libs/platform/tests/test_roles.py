@@ -317,3 +317,28 @@ def test_partner_users_never_hold_more_than_partners_may():
 
 def test_every_declared_service_is_known_here():
     assert {d.name for d in services()} >= {"gateway", "partners", "deals", "incentives"}
+
+
+def roles_matrix() -> str:
+    """The matrix of docs/roles.md: every declared scope, by service, and the roles holding
+    it (admin holds every one)."""
+    roles = role_scopes()
+    columns = VENDOR_ROLES + PARTNER_ROLES
+    lines = ["| service | scope | " + " | ".join(f"`{role}`" for role in columns) + " |",
+             "|---|---|" + "---|" * len(columns)]
+    for declaration in services():
+        for scope in declaration.scopes:
+            cells = ["x" if "admin" in roles[role] or scope.name in roles[role] else ""
+                     for role in columns]
+            kind = "" if scope.partner else " (vendor)"
+            lines.append(f"| {declaration.name} | `{scope.name}`{kind} | "
+                         + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def test_the_documented_matrix_is_the_declared_one():
+    doc = (PLATFORM.parents[3] / "docs" / "roles.md").read_text()
+    documented = doc.split("<!-- roles-matrix", 1)[1].split("-->\n", 1)[1].split(
+        "\n<!-- /roles-matrix -->", 1)[0]
+    assert documented == roles_matrix(), \
+        "docs/roles.md's matrix is not the declared one; replace it with:\n" + roles_matrix()
