@@ -290,7 +290,8 @@ def missing_scope(response: httpx.Response) -> str | None:
     refused; None for any other answer (another 403 among them: a vendor-only action)."""
     if response.status_code != 403:
         return None
-    return response.json().get("missing_scope")
+    scope = response.json().get("missing_scope")
+    return None if scope is None else str(scope)
 
 
 def role_scopes(role: str) -> frozenset[str]:

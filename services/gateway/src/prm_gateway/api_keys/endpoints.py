@@ -45,7 +45,8 @@ class OneTimeSecretResponse(JSONResponse):
              "partner the gateway knows that is not offboarded, else a 422 "
              "`key-partner-not-eligible`. The gateway learns of partners from their events: "
              "one created a moment ago may not be known yet for a fraction of a second (the "
-             "gateway waits up to five seconds for it, `PRM_GATEWAY_KEY_PARTNER_WAIT_SECONDS`); retry then.",
+             "gateway waits up to five seconds for it, "
+             "`PRM_GATEWAY_KEY_PARTNER_WAIT_SECONDS`); retry then.",
              response_model=ApiKeyCreated,
              responses={**problem_responses(409),
                         **resource_headers(201, location=True, etag=False)})
