@@ -62,6 +62,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -387,6 +388,11 @@ class Listing:
                    ) -> tuple[list[Any], str | None, int | None]:
         """The page's rows (entities for an entity select), the next cursor and, if asked,
         the number of records matching."""
+        if query.words:
+            # Planned for the words searched: how many records a word matches decides between
+            # reading the trigram index and walking the order's index (a plan made once for
+            # any word would pick one of them for all, and be slow for the others).
+            await session.execute(_CUSTOM_PLANS)
         result = await session.execute(self.apply(statement, query))
         rows = list(result.scalars() if _selects_one_entity(statement) else result)
         total = None
@@ -426,6 +432,7 @@ class Listing:
             raise _bad_cursor() from None
 
 
+_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 _RANGE_WORDS = {"gte": "at or after / at least", "gt": "after / more than",
                 "lte": "at or before / at most", "lt": "before / less than"}
 _TIME: TypeAdapter[dt.datetime] = TypeAdapter(QueryTime)
