@@ -2,10 +2,14 @@
 BIGINT; the API speaks decimal strings (``prm_platform.money.Money``). Conversions here are
 exact: a ``Money`` has been checked to carry no more decimals than the currency has."""
 
+import math
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+import iso4217
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import ColumnElement, Numeric, and_, any_, bindparam, or_
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from prm_platform.money import Money, minor_units
 from prm_platform.types import Currency
@@ -51,3 +55,64 @@ class SignedAmount(BaseModel):
     @classmethod
     def of(cls, minor: int, currency: str) -> "SignedAmount":
         return cls(amount=text_of(minor, currency), currency=currency)
+
+
+# --- amounts in list queries (prm_platform.listing ranges) ------------------------------------
+
+# ISO 4217 currencies by their minor unit's exponent (those without one hold no money).
+_BY_EXPONENT: dict[int, tuple[str, ...]] = {}
+for _currency in iso4217.Currency:
+    if _currency.exponent is not None:
+        _BY_EXPONENT.setdefault(_currency.exponent, ())
+        _BY_EXPONENT[_currency.exponent] += (_currency.code,)
+_BIGINT = 2**63 - 1
+
+
+def _decimal(text: str) -> Decimal:
+    return Decimal(text)
+
+
+# A query's amount: a decimal string as the API writes money (``2500.00``), never a float nor
+# an exponent.
+QueryAmount = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,15}(\.[0-9]{1,4})?$"),
+                        AfterValidator(_decimal)]
+
+
+class MinorAmounts:
+    """An amount column kept in minor units beside its row's currency, compared in a list's
+    ranges with a decimal amount as the API writes it: ``amount[gte]=2500.00`` is 2500.00 of
+    each record's own currency (250000 cents, 2500 yen, 2500000 fils). The comparison is made
+    per currency exponent with integers of minor units (rounded the way that keeps it exact),
+    so that an index on (currency, amount) serves it. Stands for the column in a ``Range``."""
+
+    type = Numeric()  # what the range's values are: decimals
+
+    def __init__(self, amount: Any, currency: Any) -> None:
+        self.amount = amount
+        self.currency = currency
+        self.name = amount.name
+
+    def _compare(self, value: Decimal, operator: str) -> ColumnElement[bool]:
+        parts = []
+        for exponent, codes in _BY_EXPONENT.items():
+            minor = value.scaleb(exponent)
+            # amount >= 2500.5 cents is amount >= 2501; amount > 2500.5 is amount > 2500
+            bound = math.ceil(minor) if operator in ("__ge__", "__lt__") else math.floor(minor)
+            bound = max(-_BIGINT, min(bound, _BIGINT))
+            # One array parameter per group (= ANY), typed as the currency column.
+            codes_of = bindparam(None, list(codes), type_=ARRAY(self.currency.type))
+            parts.append(and_(self.currency == any_(codes_of),
+                              getattr(self.amount, operator)(bound)))
+        return or_(*parts)
+
+    def __ge__(self, value: Decimal) -> ColumnElement[bool]:
+        return self._compare(value, "__ge__")
+
+    def __gt__(self, value: Decimal) -> ColumnElement[bool]:
+        return self._compare(value, "__gt__")
+
+    def __le__(self, value: Decimal) -> ColumnElement[bool]:
+        return self._compare(value, "__le__")
+
+    def __lt__(self, value: Decimal) -> ColumnElement[bool]:
+        return self._compare(value, "__lt__")

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from prm_incentives.accruals import service
 from prm_incentives.accruals.service import AccrualBook
+from prm_incentives.directory.names import partner_name
 from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
@@ -23,7 +24,7 @@ from prm_platform.problems import problem_responses
 
 class AccrualOut(Protocol):
     @classmethod
-    def of(cls, row: Any) -> BaseModel: ...
+    def of(cls, row: Any, partner_name: str | None = None) -> BaseModel: ...
 
 
 def accrual_routes(router: APIRouter, book: AccrualBook, *, kind: str, out: type[AccrualOut],
@@ -32,19 +33,20 @@ def accrual_routes(router: APIRouter, book: AccrualBook, *, kind: str, out: type
     """``GET /accruals/{id}`` and ``POST /accruals/{id}/reverse`` for ``book``; ``kind`` names
     the operations (``get_<kind>_accrual``), ``title`` the summaries ("a rebate accrual")."""
 
-    def rendered(row: Any, response: Response) -> BaseModel:
+    async def rendered(session: Session, row: Any, response: Response) -> BaseModel:
         response.headers["ETag"] = etag(row.version)
-        return out.of(row)
+        return out.of(row, await partner_name(session, row.partner_id))
 
     async def get(accrual_id: uuid.UUID, response: Response, session: Session,
                   caller: Caller) -> Any:
-        return rendered(await service.get(session, caller, book, accrual_id), response)
+        return await rendered(session, await service.get(session, caller, book, accrual_id),
+                              response)
 
     async def reverse(accrual_id: uuid.UUID, body: Any, response: Response, session: Session,
                       caller: Caller, if_match: IfMatchHeader = None,
                       idempotency_key: IdempotencyKeyHeader = None) -> Any:
         row = await service.reverse(session, caller, book, accrual_id, body.reason, if_match)
-        return rendered(row, response)
+        return await rendered(session, row, response)
 
     # The body is read by the kind's own schema, whose name the contract keeps.
     reverse.__annotations__["body"] = reversal

@@ -18,17 +18,19 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_contracts import DealWinReversedV1, DealWonV1, EventPayload
 from prm_events import outbox
 from prm_incentives.config import EVENT_SOURCE
+from prm_incentives.db import columns
 from prm_incentives.declaration import INCENTIVES_READ, INCENTIVES_WRITE
+from prm_incentives.directory.names import named, visible
 from prm_incentives.ledger.service import TransferSpec, transfer
 from prm_incentives.payouts import service as payouts
 from prm_platform.http import check_if_match
-from prm_platform.pagination import PageRequest
+from prm_platform.listing import Listing, ListQuery
 from prm_platform.problems import Conflict, InvalidTransition, NotFound
 from prm_platform.security import Principal
 
@@ -49,6 +51,8 @@ class AccrualBook:
     reference: str  # the ledger reference of a reversal: "reversal of <reference> <id>"
     # The event announcing a reversal: (the reversed accrual, the amount taken back).
     reversed_event: Callable[[Any, int], EventPayload]
+    model: Any  # the table's model: RebateAccrual, SpiffAccrual
+    listing: Listing  # its list's grammar
 
 
 async def find(session: AsyncSession, principal: Principal, book: AccrualBook,
@@ -69,22 +73,14 @@ async def get(session: AsyncSession, principal: Principal, book: AccrualBook,
 
 
 async def page(session: AsyncSession, principal: Principal, book: AccrualBook,
-               request: PageRequest, *, partner_id: uuid.UUID | None,
-               owner_id: uuid.UUID | None, deal_id: uuid.UUID | None,
-               status: str | None = None) -> list[Any]:
-    """One page, oldest first; a partner key sees only its own org's."""
+               query: ListQuery) -> tuple[list[Any], str | None, int | None]:
+    """One page, each accrual with its partner's name; a partner key sees only its own
+    org's."""
     principal.require(INCENTIVES_READ)
-    partner = principal.partner_id if principal.is_partner else partner_id
-    return list(await session.execute(text(
-        f"SELECT * FROM {book.table} WHERE (CAST(:after AS uuid) IS NULL "
-        "OR id > CAST(:after AS uuid)) "
-        "AND (CAST(:partner AS uuid) IS NULL OR partner_id = CAST(:partner AS uuid)) "
-        f"AND (CAST(:owner AS uuid) IS NULL OR {book.owner} = CAST(:owner AS uuid)) "
-        "AND (CAST(:deal AS uuid) IS NULL OR deal_id = CAST(:deal AS uuid)) "
-        "AND (CAST(:status AS varchar) IS NULL OR status = :status) "
-        "ORDER BY id LIMIT :limit"),
-        {"after": request.after, "partner": partner, "owner": owner_id, "deal": deal_id,
-         "status": status, "limit": request.limit + 1}))
+    model = book.model
+    statement, query = visible(principal, named(select(*columns(model)), model.partner_id),
+                               query, model.partner_id)
+    return await book.listing.page(session, statement, query)
 
 
 async def left_to_reverse(session: AsyncSession, transfer_ids: list[uuid.UUID]
@@ -143,7 +139,8 @@ async def undo(session: AsyncSession, book: AccrualBook, row: Any, reason: str, 
             reverses_id=row.transfer_id))
     reversed_ = (await session.execute(text(
         f"UPDATE {book.table} SET status = :status, reversal_transfer_id = :transfer, "
-        "reason = :reason, version = version + 1, updated_at = now() WHERE id = :id "
+        "reason = :reason, version = version + 1, updated_at = statement_timestamp() "
+        "WHERE id = :id "
         "RETURNING *"),
         {"id": row.id, "transfer": reversal_id, "reason": reason, "status": status})).one()
     await outbox.publish(session, book.reversed_event(reversed_, amount), source=EVENT_SOURCE,
@@ -193,7 +190,8 @@ async def reverse_deal(session: AsyncSession, book: AccrualBook, deal_id: uuid.U
         if row.transfer_id is None:
             done.reversed.append((await session.execute(text(
                 f"UPDATE {book.table} SET status = 'reversed', reason = :reason, "
-                "version = version + 1, updated_at = now() WHERE id = :id RETURNING *"),
+                "version = version + 1, updated_at = statement_timestamp() WHERE id = :id "
+                "RETURNING *"),
                 {"id": row.id, "reason": reason})).one())
             continue
         # Held against a payout batch being made of the same payables meanwhile.
@@ -207,7 +205,7 @@ async def reverse_deal(session: AsyncSession, book: AccrualBook, deal_id: uuid.U
         if row.reason != kept:
             row = (await session.execute(text(
                 f"UPDATE {book.table} SET reason = :reason, version = version + 1, "
-                "updated_at = now() WHERE id = :id RETURNING *"),
+                "updated_at = statement_timestamp() WHERE id = :id RETURNING *"),
                 {"id": row.id, "reason": kept})).one()
             log.warning("%s %s of deal %s not reversed: it is in payout batch %s",
                         book.noun, row.id, deal_id, batch_id)
@@ -282,7 +280,7 @@ async def supersede(session: AsyncSession, book: AccrualBook, row: Any, version:
     if row.transfer_id is None:
         await session.execute(text(
             f"UPDATE {book.table} SET status = 'superseded', reason = :reason, "
-            "version = version + 1, updated_at = now() WHERE id = :id"),
+            "version = version + 1, updated_at = statement_timestamp() WHERE id = :id"),
             {"id": row.id, "reason": reason})
         return True
     await payouts.hold(session, row.partner_id, row.currency)
@@ -295,7 +293,7 @@ async def supersede(session: AsyncSession, book: AccrualBook, row: Any, version:
     if row.reason != kept:
         await session.execute(text(
             f"UPDATE {book.table} SET reason = :reason, version = version + 1, "
-            "updated_at = now() WHERE id = :id"), {"id": row.id, "reason": kept})
+            "updated_at = statement_timestamp() WHERE id = :id"), {"id": row.id, "reason": kept})
         log.warning("%s %s of deal %s kept for the win of version %s: it is in payout batch %s",
                     book.noun, row.id, row.deal_id, version, batch_id)
     return False

@@ -3,12 +3,13 @@ from collections import Counter
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Query, Response
+from fastapi import Depends, Response
 
+from prm_incentives.directory.names import partner_name
 from prm_incentives.ledger import service
+from prm_incentives.ledger.listing import ACCOUNTS, ENTRIES, FX_RATES, TRANSFERS
 from prm_incentives.ledger.schemas import (
     MAX_BATCH,
-    AccountKind,
     AccountOut,
     ConversionIn,
     ConversionOut,
@@ -32,13 +33,10 @@ from prm_platform.http import (
     resource_headers,
     service_router,
 )
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import ProblemError, problem_body, problem_responses
-from prm_platform.types import Currency
 
 router = service_router("/v1/ledger", "ledger")
-
-Pages = Annotated[PageRequest, Depends(page_request)]
 
 
 def _transfer(row: Any, response: Response) -> TransferOut:
@@ -47,20 +45,18 @@ def _transfer(row: Any, response: Response) -> TransferOut:
 
 
 @router.get("/accounts", summary="List ledger accounts",
-            description="Budget pools, partners' allocation, committed and payable accounts, "
-            "and the external and FX accounts, with their balances. Oldest first, "
+            description="Budget pools, partners' allocation, committed, payable and paid "
+            "accounts, and the external and FX accounts, with their balances and their "
+            "partner's name. Filter by kind, currency, partner and budget, range on "
+            "`created_at`; `updated_since` pulls the accounts whose balances changed (every "
+            "transfer changes its two accounts'). In creation order unless sorted, "
             "cursor-paginated. Vendor keys only.")
-async def list_accounts(
-    session: Session, caller: Caller, page: Pages,
-    kind: Annotated[AccountKind | None, Query(description="Only accounts of this kind")] = None,
-    currency: Annotated[Currency | None, Query(description="Only this currency's")] = None,
-    partner_id: Annotated[uuid.UUID | None, Query(description="Only this partner's")] = None,
-    budget_id: Annotated[uuid.UUID | None, Query(description="Only this budget's")] = None,
-) -> Page[AccountOut]:
-    rows = await service.list_accounts(session, caller, page, kind=kind, currency=currency,
-                                       partner_id=partner_id, budget_id=budget_id)
-    items, next_cursor = page.page(rows)
-    return Page[AccountOut](items=[AccountOut.of(r) for r in items], next_cursor=next_cursor)
+async def list_accounts(session: Session, caller: Caller,
+                        query: Annotated[ListQuery, Depends(ACCOUNTS.query)]
+                        ) -> Page[AccountOut]:
+    rows, next_cursor, total = await service.list_accounts(session, caller, query)
+    return Page[AccountOut](items=[AccountOut.of(r) for r in rows], next_cursor=next_cursor,
+                            total_count=total)
 
 
 @router.get("/accounts/{account_id:uuid}", summary="Get a ledger account",
@@ -71,18 +67,22 @@ async def get_account(account_id: uuid.UUID, response: Response, session: Sessio
                       caller: Caller) -> AccountOut:
     row = await service.get_account(session, caller, account_id)
     response.headers["ETag"] = etag(row.version)
-    return AccountOut.of(row)
+    return AccountOut.of(row, await partner_name(session, row.partner_id))
 
 
 @router.get("/accounts/{account_id:uuid}/entries", summary="List an account's entries",
             description="The account's history, oldest first: each reservation (pending), "
-            "movement (posted) and release of a reservation (released), cursor-paginated.",
+            "movement (posted) and release of a reservation (released). Filter by side, "
+            "phase and transfer, range on `created_at` and on the amount (a decimal amount "
+            "in the account's currency). Entries never change: no change feed; pull what is "
+            "new with `created_at[gte]`. Cursor-paginated.",
             responses=problem_responses(404))
 async def list_account_entries(account_id: uuid.UUID, session: Session, caller: Caller,
-                               page: Pages) -> Page[EntryOut]:
-    rows = await service.list_entries(session, caller, account_id, page)
-    items, next_cursor = page.page(rows)
-    return Page[EntryOut](items=[EntryOut.of(r) for r in items], next_cursor=next_cursor)
+                               query: Annotated[ListQuery, Depends(ENTRIES.query)]
+                               ) -> Page[EntryOut]:
+    rows, next_cursor, total = await service.list_entries(session, caller, account_id, query)
+    return Page[EntryOut](items=[EntryOut.of(r) for r in rows], next_cursor=next_cursor,
+                          total_count=total)
 
 
 @router.post("/transfers", status_code=201, summary="Create a transfer",
@@ -158,18 +158,19 @@ def _uuid_text(value: Any) -> str:
 
 
 @router.get("/transfers", summary="List transfers",
-            description="Oldest first, cursor-paginated.")
-async def list_transfers(
-    session: Session, caller: Caller, page: Pages,
-    status: Annotated[str | None, Query(pattern="^(pending|posted|voided|expired)$",
-                                        description="Only transfers in this status")] = None,
-    account_id: Annotated[uuid.UUID | None, Query(description="Only transfers debiting or "
-                                                  "crediting this account")] = None,
-) -> Page[TransferOut]:
-    rows = await service.list_transfers(session, caller, page, status=status,
-                                        account_id=account_id)
-    items, next_cursor = page.page(rows)
-    return Page[TransferOut](items=[TransferOut.of(r) for r in items], next_cursor=next_cursor)
+            description="Filter by status, account (debited or credited), currency, code, "
+            "the transfer a reversal reverses and the conversion of a leg; range on "
+            "`created_at`, `resolved_at` and the amount (a decimal amount in each transfer's "
+            "currency). Transfers never change but for a pending one's resolution: no change "
+            "feed; pull what is new with `created_at[gte]`, resolutions with "
+            "`resolved_at[gte]`. In the order they were made (their time, then id: the ids "
+            "are the clients'), cursor-paginated. Vendor keys only.")
+async def list_transfers(session: Session, caller: Caller,
+                         query: Annotated[ListQuery, Depends(TRANSFERS.query)]
+                         ) -> Page[TransferOut]:
+    rows, next_cursor, total = await service.list_transfers(session, caller, query)
+    return Page[TransferOut](items=[TransferOut.of(r) for r in rows], next_cursor=next_cursor,
+                             total_count=total)
 
 
 @router.get("/transfers/{transfer_id:uuid}", summary="Get a transfer",
@@ -219,16 +220,15 @@ async def record_fx_rate(body: FxRateIn, session: Session, caller: Caller,
 
 
 @router.get("/fx-rates", summary="List exchange rates",
-            description="Oldest first, cursor-paginated.")
-async def list_fx_rates(
-    session: Session, caller: Caller, page: Pages,
-    base: Annotated[Currency | None, Query(description="Only this base currency")] = None,
-    quote: Annotated[Currency | None, Query(description="Only this quote currency")
-                     ] = None,
-) -> Page[FxRateOut]:
-    rows = await service.list_rates(session, caller, page, base=base, quote=quote)
-    items, next_cursor = page.page(rows)
-    return Page[FxRateOut](items=[FxRateOut.of(r) for r in items], next_cursor=next_cursor)
+            description="Filter by base and quote currency, range on `effective_on` and "
+            "`created_at`, sort by `effective_on`. Rates never change: no change feed. In the "
+            "order they were recorded unless sorted, cursor-paginated. Vendor keys only.")
+async def list_fx_rates(session: Session, caller: Caller,
+                        query: Annotated[ListQuery, Depends(FX_RATES.query)]
+                        ) -> Page[FxRateOut]:
+    rows, next_cursor, total = await service.list_rates(session, caller, query)
+    return Page[FxRateOut](items=[FxRateOut.of(r) for r in rows], next_cursor=next_cursor,
+                           total_count=total)
 
 
 @router.post("/conversions", status_code=201, summary="Convert between currencies",

@@ -55,6 +55,10 @@ class Account(Base):
     credits_pending: Mapped[int] = mapped_column(BigInteger)
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    # When its balances (or anything else) last changed: set by the trigger
+    # ``ledger_accounts_touch`` on every update (migration 0011), for the accounts' change feed.
+    updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True),
+                                                    server_default=text("statement_timestamp()"))
 
     __table_args__ = (
         # The target of the transfers' (account, currency) foreign keys: a transfer's two
@@ -70,6 +74,11 @@ class Account(Base):
         CheckConstraint("NOT non_negative OR credits_posted - debits_posted - debits_pending "
                         ">= 0", name="available_non_negative"),
         Index("ix_ledger_accounts_partner_id", "partner_id", "id"),
+        # The list grammar's filters, range and change feed (kind and budget_id: through
+        # uq_ledger_accounts_kind, which starts with the kind).
+        Index("ix_ledger_accounts_currency_id", "currency", "id"),
+        Index("ix_ledger_accounts_created_at", "created_at"),
+        Index("ix_ledger_accounts_updated_at_id", "updated_at", "id"),
     )
 
 
@@ -152,6 +161,18 @@ class Transfer(Base):
               postgresql_where=text("status = 'pending' AND expires_at IS NOT NULL")),
         Index("ix_ledger_transfers_reverses_id", "reverses_id",
               postgresql_where=text("reverses_id IS NOT NULL")),
+        # The list grammar's filters, ranges and order (time, then id: the ids are the
+        # clients'); the payable credits of a partner (payouts, statements) by credit account.
+        Index("ix_ledger_transfers_debit_account_id", "debit_account_id", "id"),
+        Index("ix_ledger_transfers_credit_account_id", "credit_account_id", "id"),
+        Index("ix_ledger_transfers_status_id", "status", "id"),
+        Index("ix_ledger_transfers_currency_amount", "currency", "amount"),
+        Index("ix_ledger_transfers_code_id", "code", "id"),
+        Index("ix_ledger_transfers_created_at_id", "created_at", "id"),
+        Index("ix_ledger_transfers_conversion_id", "conversion_id",
+              postgresql_where=text("conversion_id IS NOT NULL")),
+        Index("ix_ledger_transfers_resolved_at", "resolved_at",
+              postgresql_where=text("resolved_at IS NOT NULL")),
     )
 
 
@@ -194,4 +215,7 @@ class FxRate(Base):
         UniqueConstraint("base", "quote", "effective_on", name="uq_ledger_fx_rates_base"),
         CheckConstraint("rate > 0", name="rate_positive"),
         CheckConstraint("base <> quote", name="pair"),
+        # The list grammar's sort and ranges (base and quote: uq_ledger_fx_rates_base).
+        Index("ix_ledger_fx_rates_effective_on_id", "effective_on", "id"),
+        Index("ix_ledger_fx_rates_created_at", "created_at"),
     )

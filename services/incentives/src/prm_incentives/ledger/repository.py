@@ -6,16 +6,24 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from prm_incentives.db import columns
+from prm_incentives.directory.names import named
+from prm_incentives.ledger.listing import ACCOUNTS, ENTRIES, FX_RATES, TRANSFERS
+from prm_incentives.ledger.models import Account, Entry, FxRate, Transfer
+from prm_platform.listing import ListQuery
 
 # A session, or a connection: a single transfer is one statement, so it may also run on an
 # autocommit connection (one round trip).
 Executor = AsyncSession | AsyncConnection
+# A list's page: its rows, the next cursor, and the number of records matching if asked.
+Page = tuple[list[Any], str | None, int | None]
 
 ACCOUNT_COLUMNS = ("id, kind, name, currency, budget_id, partner_id, non_negative, "
                    "debits_posted, credits_posted, debits_pending, credits_pending, version, "
-                   "created_at")
+                   "created_at, updated_at")
 TRANSFER_COLUMNS = ("id, debit_account_id, credit_account_id, currency, amount, pending, "
                     "status, posted_amount, timeout_seconds, expires_at, reverses_id, "
                     "conversion_id, code, reference, version, created_at, resolved_at")
@@ -128,32 +136,17 @@ async def lock_accounts_for_batch(session: AsyncSession, account_ids: Iterable[u
     return list(rows)
 
 
-async def list_accounts(session: AsyncSession, *, after: uuid.UUID | None, limit: int,
-                        kind: str | None, currency: str | None, partner_id: uuid.UUID | None,
-                        budget_id: uuid.UUID | None) -> list[Any]:
-    rows = await session.execute(text(
-        f"SELECT {ACCOUNT_COLUMNS} FROM ledger_accounts "
-        "WHERE (CAST(:after AS uuid) IS NULL OR id > CAST(:after AS uuid)) "
-        "AND (CAST(:kind AS varchar) IS NULL OR kind = :kind) "
-        "AND (CAST(:currency AS varchar) IS NULL OR currency = :currency) "
-        "AND (CAST(:partner_id AS uuid) IS NULL OR partner_id = CAST(:partner_id AS uuid)) "
-        "AND (CAST(:budget_id AS uuid) IS NULL OR budget_id = CAST(:budget_id AS uuid)) "
-        "ORDER BY id LIMIT :limit"),
-        {"after": after, "kind": kind, "currency": currency, "partner_id": partner_id,
-         "budget_id": budget_id, "limit": limit})
-    return list(rows)
+async def list_accounts(session: AsyncSession, query: ListQuery) -> Page:
+    """A page of accounts, each with its partner's name from the directory (one join)."""
+    return await ACCOUNTS.page(session, named(select(*columns(Account)), Account.partner_id),
+                               query)
 
 
-async def list_entries(session: AsyncSession, account_id: uuid.UUID, *,
-                       after: uuid.UUID | None, limit: int) -> list[Any]:
-    rows = await session.execute(text(
-        "SELECT e.id, e.account_id, e.transfer_id, e.side, e.phase, e.amount, e.created_at, "
-        "a.currency FROM ledger_entries e JOIN ledger_accounts a ON a.id = e.account_id "
-        "WHERE e.account_id = :account_id "
-        "AND (CAST(:after AS uuid) IS NULL OR e.id > CAST(:after AS uuid)) "
-        "ORDER BY e.id LIMIT :limit"), {"account_id": account_id, "after": after,
-                                        "limit": limit})
-    return list(rows)
+async def list_entries(session: AsyncSession, account_id: uuid.UUID, query: ListQuery
+                       ) -> Page:
+    """A page of one account's entries, in its currency."""
+    return await ENTRIES.page(session, select(*columns(Entry), Account.currency).join(
+        Account, Account.id == Entry.account_id).where(Entry.account_id == account_id), query)
 
 
 async def make_transfer(session: Executor, values: dict[str, Any]) -> Any:
@@ -225,17 +218,12 @@ async def reversed_so_far(session: Executor, transfer_id: uuid.UUID) -> int:
         {"id": transfer_id})).scalar_one())
 
 
-async def list_transfers(session: AsyncSession, *, after: uuid.UUID | None, limit: int,
-                         status: str | None, account_id: uuid.UUID | None) -> list[Any]:
-    rows = await session.execute(text(
-        f"SELECT {TRANSFER_COLUMNS} FROM ledger_transfers "
-        "WHERE (CAST(:after AS uuid) IS NULL OR id > CAST(:after AS uuid)) "
-        "AND (CAST(:status AS varchar) IS NULL OR status = :status) "
-        "AND (CAST(:account AS uuid) IS NULL OR CAST(:account AS uuid) IN "
-        "     (debit_account_id, credit_account_id)) "
-        "ORDER BY id LIMIT :limit"),
-        {"after": after, "status": status, "account": account_id, "limit": limit})
-    return list(rows)
+async def list_transfers(session: AsyncSession, query: ListQuery) -> Page:
+    return await TRANSFERS.page(session, select(*columns(Transfer)), query)
+
+
+async def list_rates(session: AsyncSession, query: ListQuery) -> Page:
+    return await FX_RATES.page(session, select(*columns(FxRate)), query)
 
 
 async def due_pending(session: AsyncSession, batch: int) -> list[Any]:

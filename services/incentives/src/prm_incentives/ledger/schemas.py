@@ -32,14 +32,16 @@ class Balances(BaseModel):
 class AccountOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": _ACCOUNT, "kind": "allocation", "name": "MDF 2025-H1 EUR: allocation",
-        "currency": "EUR", "budget_id": _OTHER, "partner_id": _OTHER, "non_negative": True,
+        "currency": "EUR", "budget_id": _OTHER, "partner_id": _OTHER,
+        "partner_name": "Acme Cloud GmbH", "non_negative": True,
         "balances": {"debits_posted": {"amount": "0.00", "currency": "EUR"},
                      "credits_posted": {"amount": "10000.00", "currency": "EUR"},
                      "debits_pending": {"amount": "2500.00", "currency": "EUR"},
                      "credits_pending": {"amount": "0.00", "currency": "EUR"},
                      "posted": {"amount": "10000.00", "currency": "EUR"},
                      "available": {"amount": "7500.00", "currency": "EUR"}},
-        "version": 3, "created_at": "2025-01-06T09:00:00Z"}]})
+        "version": 3, "created_at": "2025-01-06T09:00:00Z",
+        "updated_at": "2025-01-07T09:00:00Z"}]})
 
     id: uuid.UUID
     kind: AccountKind
@@ -47,18 +49,26 @@ class AccountOut(BaseModel):
     currency: str
     budget_id: uuid.UUID | None
     partner_id: uuid.UUID | None
+    partner_name: str | None = Field(default=None, description="The partner's name, from "
+                                     "the partner directory this service keeps (null if "
+                                     "none, or not known yet).")
     non_negative: bool = Field(description="Its available balance may never go below zero.")
     balances: Balances
     version: int
     created_at: dt.datetime
+    updated_at: dt.datetime = Field(description="When its balances last changed (every "
+                                    "transfer on it changes them): the change feed's "
+                                    "`updated_since` goes by it.")
 
     @classmethod
-    def of(cls, row: Any) -> "AccountOut":
+    def of(cls, row: Any, partner_name: str | None = None) -> "AccountOut":
         c = row.currency
         return cls(
             id=row.id, kind=row.kind, name=row.name, currency=c, budget_id=row.budget_id,
-            partner_id=row.partner_id, non_negative=row.non_negative, version=row.version,
-            created_at=row.created_at,
+            partner_id=row.partner_id,
+            partner_name=partner_name or getattr(row, "partner_name", None),
+            non_negative=row.non_negative, version=row.version, created_at=row.created_at,
+            updated_at=row.updated_at,
             balances=Balances(
                 debits_posted=money(row.debits_posted, c),
                 credits_posted=money(row.credits_posted, c),

@@ -22,8 +22,8 @@ from prm_incentives.ledger.schemas import ConversionIn, FxRateIn, TransferIn
 from prm_incentives.money import to_minor
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
+from prm_platform.listing import ListQuery
 from prm_platform.money import minor_units
-from prm_platform.pagination import PageRequest
 from prm_platform.problems import (
     Conflict,
     InvalidTransition,
@@ -308,18 +308,16 @@ async def get_account(session: AsyncSession, principal: Principal, account_id: u
     return row
 
 
-async def list_accounts(session: AsyncSession, principal: Principal, page: PageRequest,
-                        **filters: Any) -> list[Any]:
+async def list_accounts(session: AsyncSession, principal: Principal, query: ListQuery
+                        ) -> repository.Page:
     _reader(principal)
-    return await repository.list_accounts(session, after=page.after, limit=page.limit + 1,
-                                          **filters)
+    return await repository.list_accounts(session, query)
 
 
 async def list_entries(session: AsyncSession, principal: Principal, account_id: uuid.UUID,
-                       page: PageRequest) -> list[Any]:
+                       query: ListQuery) -> repository.Page:
     await get_account(session, principal, account_id)
-    return await repository.list_entries(session, account_id, after=page.after,
-                                         limit=page.limit + 1)
+    return await repository.list_entries(session, account_id, query)
 
 
 def _spec(data: TransferIn) -> TransferSpec:
@@ -366,11 +364,10 @@ async def get_transfer(session: AsyncSession, principal: Principal, transfer_id:
     return row
 
 
-async def list_transfers(session: AsyncSession, principal: Principal, page: PageRequest, *,
-                         status: str | None, account_id: uuid.UUID | None) -> list[Any]:
+async def list_transfers(session: AsyncSession, principal: Principal, query: ListQuery
+                         ) -> repository.Page:
     _reader(principal)
-    return await repository.list_transfers(session, after=page.after, limit=page.limit + 1,
-                                           status=status, account_id=account_id)
+    return await repository.list_transfers(session, query)
 
 
 async def act_on_transfer(session: AsyncSession, principal: Principal, transfer_id: uuid.UUID,
@@ -404,16 +401,10 @@ async def record_rate(session: AsyncSession, principal: Principal, data: FxRateI
     return row
 
 
-async def list_rates(session: AsyncSession, principal: Principal, page: PageRequest, *,
-                     base: str | None, quote: str | None) -> list[Any]:
+async def list_rates(session: AsyncSession, principal: Principal, query: ListQuery
+                     ) -> repository.Page:
     _reader(principal)
-    rows = await session.execute(text(
-        "SELECT id, base, quote, rate, effective_on, created_at FROM ledger_fx_rates "
-        "WHERE (CAST(:after AS uuid) IS NULL OR id > CAST(:after AS uuid)) "
-        "AND (CAST(:base AS varchar) IS NULL OR base = :base) "
-        "AND (CAST(:quote AS varchar) IS NULL OR quote = :quote) ORDER BY id LIMIT :limit"),
-        {"after": page.after, "base": base, "quote": quote, "limit": page.limit + 1})
-    return list(rows)
+    return await repository.list_rates(session, query)
 
 
 async def rate_on(session: AsyncSession, source: str, destination: str, day: dt.date

@@ -1,16 +1,19 @@
 import contextlib
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from prm_incentives.declaration import INCENTIVES_WRITE
+from prm_incentives.directory.names import partner_name
 from prm_incentives.mdf import service
+from prm_incentives.mdf.listing import ALLOCATIONS, BUDGETS, CLAIMS, REQUESTS
 from prm_incentives.mdf.proofs import ProofStores, content_disposition, proof_stores
 from prm_incentives.mdf.schemas import (
     MAX_PROOF_BYTES,
@@ -33,7 +36,6 @@ from prm_incentives.mdf.schemas import (
     PresignIn,
     ProofUploadIn,
     ProofUploadOut,
-    RequestStatus,
 )
 from prm_platform.bodies import UnsupportedMediaType
 from prm_platform.http import (
@@ -45,14 +47,11 @@ from prm_platform.http import (
     resource_headers,
     service_router,
 )
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import Unprocessable, problem_responses
 
 router = service_router("/v1/mdf")
 
-Pages = Annotated[PageRequest, Depends(page_request)]
-PartnerFilter = Annotated[uuid.UUID | None, Query(description="Only this partner's (a partner "
-                                                  "key always sees only its own org's)")]
 # Every route that takes a body may answer 413: the service's body limit (PRM_MAX_BODY_BYTES,
 # 1 MiB by default) refuses a larger one before the route sees it.
 _CREATED = {**problem_responses(404, 409, 413), **resource_headers(201, location=True)}
@@ -106,10 +105,16 @@ async def create_budget(body: BudgetIn, response: Response, session: Session, ca
 
 
 @router.get("/budgets", tags=["mdf budgets"], summary="List budgets",
-            description="Oldest first, cursor-paginated. Vendor keys only.")
-async def list_budgets(session: Session, caller: Caller, page: Pages) -> Page[BudgetOut]:
-    items, next_cursor = page.page(await service.list_budgets(session, caller, page))
-    return Page[BudgetOut](items=[BudgetOut.of(r) for r in items], next_cursor=next_cursor)
+            description="With what each pool holds for allocations. Filter by programme, "
+            "period and currency, range on the amount and `created_at`, sort by programme or "
+            "period, search programmes and periods with `q`, pull changes with "
+            "`updated_since`. In creation order unless sorted, cursor-paginated. Vendor keys "
+            "only.")
+async def list_budgets(session: Session, caller: Caller,
+                       query: Annotated[ListQuery, Depends(BUDGETS.query)]) -> Page[BudgetOut]:
+    rows, next_cursor, total = await service.list_budgets(session, caller, query)
+    return Page[BudgetOut](items=[BudgetOut.of(r) for r in rows], next_cursor=next_cursor,
+                           total_count=total)
 
 
 @router.get("/budgets/{budget_id:uuid}", tags=["mdf budgets"], summary="Get a budget",
@@ -141,17 +146,17 @@ async def create_allocation(body: AllocationIn, response: Response, session: Ses
 
 
 @router.get("/allocations", tags=["mdf allocations"], summary="List allocations",
-            description="With what is available, reserved and payable. A partner key sees "
-            "its own org's. Oldest first, cursor-paginated.")
-async def list_allocations(
-    session: Session, caller: Caller, page: Pages, partner_id: PartnerFilter = None,
-    budget_id: Annotated[uuid.UUID | None, Query(description="Only this budget's")] = None,
-) -> Page[AllocationOut]:
-    rows = await service.list_allocations(session, caller, page, partner_id=partner_id,
-                                          budget_id=budget_id)
-    items, next_cursor = page.page(rows)
-    return Page[AllocationOut](items=[AllocationOut.of(r) for r in items],
-                               next_cursor=next_cursor)
+            description="With what is available, reserved and payable, and the partner's "
+            "name. Filter by partner, budget and currency, range on the amount and "
+            "`created_at`, pull changes with `updated_since`. A partner key sees its own "
+            "org's (whatever `partner_id` says). In creation order unless sorted, "
+            "cursor-paginated.")
+async def list_allocations(session: Session, caller: Caller,
+                           query: Annotated[ListQuery, Depends(ALLOCATIONS.query)]
+                           ) -> Page[AllocationOut]:
+    rows, next_cursor, total = await service.list_allocations(session, caller, query)
+    return Page[AllocationOut](items=[AllocationOut.of(r) for r in rows],
+                               next_cursor=next_cursor, total_count=total)
 
 
 @router.get("/allocations/{allocation_id:uuid}", tags=["mdf allocations"],
@@ -169,9 +174,9 @@ async def get_allocation(allocation_id: uuid.UUID, response: Response, session: 
 # --- fund requests ------------------------------------------------------------------------------
 
 
-def _request(row: Any, response: Response) -> FundRequestOut:
+async def _request(session: Session, row: Any, response: Response) -> FundRequestOut:
     _tagged(row, response)
-    return FundRequestOut.of(row)
+    return FundRequestOut.of(row, await partner_name(session, row.partner_id))
 
 
 @router.post("/requests", status_code=201, tags=["mdf requests"], summary="Request funds",
@@ -186,22 +191,22 @@ async def submit_request(body: FundRequestIn, request: Request, response: Respon
                          idempotency_key: IdempotencyKeyHeader = None) -> FundRequestOut:
     row = await service.submit_request(session, caller, body, request.app.state.settings)
     response.headers["Location"] = f"/v1/mdf/requests/{row.id}"
-    return _request(row, response)
+    return await _request(session, row, response)
 
 
 @router.get("/requests", tags=["mdf requests"], summary="List fund requests",
-            description="A partner key sees its own org's. Oldest first, cursor-paginated.")
-async def list_requests(
-    session: Session, caller: Caller, page: Pages, partner_id: PartnerFilter = None,
-    allocation_id: Annotated[uuid.UUID | None, Query(description="Only this allocation's")
-                             ] = None,
-    status: Annotated[RequestStatus | None, Query(description="Only in this status")] = None,
-) -> Page[FundRequestOut]:
-    rows = await service.list_requests(session, caller, page, partner_id=partner_id,
-                                       allocation_id=allocation_id, status=status)
-    items, next_cursor = page.page(rows)
-    return Page[FundRequestOut](items=[FundRequestOut.of(r) for r in items],
-                                next_cursor=next_cursor)
+            description="With the partner's name. Filter by partner, allocation, budget, "
+            "status, activity type and currency; range on the activity's dates, the claim "
+            "deadline, the planned cost and `created_at`; sort by start or end date or title; "
+            "search titles with `q` (case and accents ignored); pull changes with "
+            "`updated_since`. A partner key sees its own org's (whatever `partner_id` says). "
+            "In submission order unless sorted, cursor-paginated.")
+async def list_requests(session: Session, caller: Caller,
+                        query: Annotated[ListQuery, Depends(REQUESTS.query)]
+                        ) -> Page[FundRequestOut]:
+    rows, next_cursor, total = await service.list_requests(session, caller, query)
+    return Page[FundRequestOut](items=[FundRequestOut.of(r) for r in rows],
+                                next_cursor=next_cursor, total_count=total)
 
 
 @router.get("/requests/{request_id:uuid}", tags=["mdf requests"], summary="Get a fund request",
@@ -210,7 +215,8 @@ async def list_requests(
             responses={**problem_responses(404), **resource_headers()})
 async def get_request(request_id: uuid.UUID, response: Response, session: Session,
                       caller: Caller) -> FundRequestOut:
-    return _request(await service.get_request(session, caller, request_id), response)
+    return await _request(session, await service.get_request(session, caller, request_id),
+                          response)
 
 
 @router.patch("/requests/{request_id:uuid}", tags=["mdf requests"],
@@ -223,7 +229,7 @@ async def update_request(request_id: uuid.UUID, body: FundRequestPatch, request:
                          if_match: IfMatchHeader = None) -> FundRequestOut:
     row = await service.update_request(session, caller, request_id, body,
                                        request.app.state.settings, if_match)
-    return _request(row, response)
+    return await _request(session, row, response)
 
 
 @router.post("/requests/{request_id:uuid}/approve", tags=["mdf requests"],
@@ -236,7 +242,7 @@ async def approve_request(request_id: uuid.UUID, request: Request, response: Res
                           idempotency_key: IdempotencyKeyHeader = None) -> FundRequestOut:
     row = await service.approve_request(session, caller, request_id, body or ApprovalIn(),
                                         request.app.state.settings, if_match)
-    return _request(row, response)
+    return await _request(session, row, response)
 
 
 @router.post("/requests/{request_id:uuid}/reject", tags=["mdf requests"],
@@ -247,7 +253,7 @@ async def reject_request(request_id: uuid.UUID, body: DecisionIn, response: Resp
                          session: Session, caller: Caller, if_match: IfMatchHeader = None,
                          idempotency_key: IdempotencyKeyHeader = None) -> FundRequestOut:
     row = await service.reject_request(session, caller, request_id, body.reason, if_match)
-    return _request(row, response)
+    return await _request(session, row, response)
 
 
 @router.post("/requests/{request_id:uuid}/request-changes", tags=["mdf requests"],
@@ -258,16 +264,57 @@ async def request_changes(request_id: uuid.UUID, body: DecisionIn, response: Res
                           session: Session, caller: Caller, if_match: IfMatchHeader = None,
                           idempotency_key: IdempotencyKeyHeader = None) -> FundRequestOut:
     row = await service.request_changes(session, caller, request_id, body.reason, if_match)
-    return _request(row, response)
+    return await _request(session, row, response)
 
 
 # --- claims -------------------------------------------------------------------------------------
 
 
-async def _claim_out(session: Session, row: Any, response: Response) -> ClaimOut:
+_RELATIONS = ("request", "allocation")
+Expand = Annotated[list[str] | None, Query(description=(
+    "Related records to answer inside each claim, comma-separated or repeated: `request` (the "
+    "fund request it claims), `allocation` (the allocation the request draws on); one more "
+    "query per relation for the whole answer. Null unless expanded."))]
+
+
+def _relations(expand: list[str] | None) -> set[str]:
+    wanted = {v.strip() for item in expand or () for v in item.split(",") if v.strip()}
+    if unknown := sorted(wanted - set(_RELATIONS)):
+        raise RequestValidationError([{
+            "loc": ("query", "expand"), "type": "value_error",
+            "msg": f"{', '.join(unknown)}: not a relation of a claim; "
+                   f"one of {', '.join(_RELATIONS)}"}])
+    return wanted
+
+
+async def _claims_out(session: Session, rows: list[Any], relations: Collection[str],
+                      partner_names: dict[uuid.UUID, str | None] | None = None
+                      ) -> list[ClaimOut]:
+    """Claims with their proof files and the relations asked for: one query for the proofs,
+    one per relation, whatever the number of claims."""
+    if not rows:
+        return []
+    proofs = await service.proofs_of(session, [r.id for r in rows])
+    names = partner_names or {}
+    claims = [ClaimOut.of(r, proofs[r.id], names.get(r.id)) for r in rows]
+    request_ids = [r.request_id for r in rows]
+    if "request" in relations:
+        requests = await service.requests_by_id(session, request_ids)
+        for claim in claims:
+            claim.request = FundRequestOut.of(requests[claim.request_id])
+    if "allocation" in relations:
+        allocations = await service.allocations_of_requests(session, request_ids)
+        for claim in claims:
+            claim.allocation = AllocationOut.of(allocations[claim.request_id])
+    return claims
+
+
+async def _claim_out(session: Session, row: Any, response: Response,
+                     relations: Collection[str] = ()) -> ClaimOut:
     _tagged(row, response)
-    proofs = await service.proofs_of(session, [row.id])
-    return ClaimOut.of(row, proofs[row.id])
+    name = await partner_name(session, row.partner_id)
+    [claim] = await _claims_out(session, [row], relations, {row.id: name})
+    return claim
 
 
 @router.post("/claims", status_code=201, tags=["mdf claims"], summary="Claim funds",
@@ -289,29 +336,31 @@ async def submit_claim(body: ClaimIn, request: Request, response: Response, sess
 
 
 @router.get("/claims", tags=["mdf claims"], summary="List claims",
-            description="A partner key sees its own org's. Oldest first, cursor-paginated.")
-async def list_claims(
-    session: Session, caller: Caller, page: Pages, partner_id: PartnerFilter = None,
-    request_id: Annotated[uuid.UUID | None, Query(description="Only this request's")] = None,
-    status: Annotated[str | None, Query(pattern="^(submitted|approved|rejected)$",
-                                        description="Only in this status")] = None,
-) -> Page[ClaimOut]:
-    rows = await service.list_claims(session, caller, page, partner_id=partner_id,
-                                     request_id=request_id, status=status)
-    items, next_cursor = page.page(rows)
-    proofs = await service.proofs_of(session, [r.id for r in items])
-    return Page[ClaimOut](items=[ClaimOut.of(r, proofs[r.id]) for r in items],
-                          next_cursor=next_cursor)
+            description="With their proof files and the partner's name; `expand=request,"
+            "allocation` answers each claim's fund request and allocation too. Filter by "
+            "partner, fund request, status and currency, range on the amount and "
+            "`created_at`, pull changes with `updated_since`. A partner key sees its own "
+            "org's (whatever `partner_id` says). In submission order unless sorted, "
+            "cursor-paginated.")
+async def list_claims(session: Session, caller: Caller,
+                      query: Annotated[ListQuery, Depends(CLAIMS.query)],
+                      expand: Expand = None) -> Page[ClaimOut]:
+    relations = _relations(expand)
+    rows, next_cursor, total = await service.list_claims(session, caller, query)
+    return Page[ClaimOut](items=await _claims_out(session, rows, relations),
+                          next_cursor=next_cursor, total_count=total)
 
 
 @router.get("/claims/{claim_id:uuid}", tags=["mdf claims"], summary="Get a claim",
-            description="With its proof files' names, types, sizes and hashes; a partner "
-            "key sees its own org's only.",
+            description="With its proof files' names, types, sizes and hashes, and the "
+            "partner's name; `expand=request,allocation` answers its fund request and "
+            "allocation too. A partner key sees its own org's only.",
             responses={**problem_responses(404), **resource_headers()})
 async def get_claim(claim_id: uuid.UUID, response: Response, session: Session,
-                    caller: Caller) -> ClaimOut:
+                    caller: Caller, expand: Expand = None) -> ClaimOut:
+    relations = _relations(expand)
     return await _claim_out(session, await service.get_claim(session, caller, claim_id),
-                            response)
+                            response, relations)
 
 
 _FILE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {

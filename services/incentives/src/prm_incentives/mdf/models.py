@@ -10,12 +10,14 @@ from sqlalchemy import (
     TIMESTAMP,
     BigInteger,
     CheckConstraint,
+    Computed,
     Date,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -42,12 +44,23 @@ class Budget(Base):
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    # What a search looks in (prm_platform.listing): the programme and the period, folded.
+    search_text: Mapped[str] = mapped_column(
+        Text, Computed("prm_fold(programme || ' ' || period)", persisted=True))
 
     __table_args__ = (
         UniqueConstraint("programme", "period", "currency", name="uq_mdf_budgets_programme"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("auto_approve_below IS NULL OR auto_approve_below > 0",
                         name="auto_approve_positive"),
+        # The list grammar's filters, ranges, sorts, search and change feed.
+        Index("ix_mdf_budgets_programme_id", "programme", "id"),
+        Index("ix_mdf_budgets_period_id", "period", "id"),
+        Index("ix_mdf_budgets_currency_amount", "currency", "amount"),
+        Index("ix_mdf_budgets_created_at", "created_at"),
+        Index("ix_mdf_budgets_updated_at_id", "updated_at", "id"),
+        Index("ix_mdf_budgets_search_text", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "public.gin_trgm_ops"}),
     )
 
 
@@ -70,6 +83,10 @@ class Allocation(Base):
         UniqueConstraint("budget_id", "partner_id", name="uq_mdf_allocations_budget_id"),
         CheckConstraint("amount > 0", name="amount_positive"),
         Index("ix_mdf_allocations_partner_id", "partner_id", "id"),
+        # The list grammar's filters, ranges and change feed (budget_id: the unique one).
+        Index("ix_mdf_allocations_currency_amount", "currency", "amount"),
+        Index("ix_mdf_allocations_created_at", "created_at"),
+        Index("ix_mdf_allocations_updated_at_id", "updated_at", "id"),
     )
 
 
@@ -99,6 +116,8 @@ class FundRequest(Base):
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    # What a search looks in (prm_platform.listing): the activity's title, folded.
+    search_text: Mapped[str] = mapped_column(Text, Computed("prm_fold(title)", persisted=True))
 
     __table_args__ = (
         CheckConstraint("planned_cost > 0", name="planned_cost_positive"),
@@ -111,6 +130,20 @@ class FundRequest(Base):
               postgresql_where=text("status IN ('submitted', 'changes_requested')")),
         Index("ix_mdf_requests_claim_due_on", "claim_due_on",
               postgresql_where=text("status = 'approved'")),
+        # The list grammar's filters, ranges, sorts, search and change feed.
+        Index("ix_mdf_requests_budget_id_id", "budget_id", "id"),
+        Index("ix_mdf_requests_status_id", "status", "id"),
+        Index("ix_mdf_requests_activity_type_id", "activity_type", "id"),
+        Index("ix_mdf_requests_currency_planned_cost", "currency", "planned_cost"),
+        Index("ix_mdf_requests_start_date_id", "start_date", "id"),
+        Index("ix_mdf_requests_end_date_id", "end_date", "id"),
+        Index("ix_mdf_requests_title_id", "title", "id"),
+        Index("ix_mdf_requests_claim_due_on_id", "claim_due_on", "id",
+              postgresql_where=text("claim_due_on IS NOT NULL")),
+        Index("ix_mdf_requests_created_at", "created_at"),
+        Index("ix_mdf_requests_updated_at_id", "updated_at", "id"),
+        Index("ix_mdf_requests_search_text", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "public.gin_trgm_ops"}),
     )
 
 
@@ -144,6 +177,12 @@ class Claim(Base):
         Index("ix_mdf_claims_request_id", "request_id", unique=True,
               postgresql_where=text("status IN ('submitted', 'approved')")),
         Index("ix_mdf_claims_partner_id", "partner_id", "id"),
+        # The list grammar's filters, ranges and change feed.
+        Index("ix_mdf_claims_request_id_id", "request_id", "id"),
+        Index("ix_mdf_claims_status_id", "status", "id"),
+        Index("ix_mdf_claims_currency_amount", "currency", "amount"),
+        Index("ix_mdf_claims_created_at", "created_at"),
+        Index("ix_mdf_claims_updated_at_id", "updated_at", "id"),
     )
 
 

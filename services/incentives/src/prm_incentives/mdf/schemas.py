@@ -46,6 +46,15 @@ def _amount(minor: int | None, currency: str) -> Money | None:
     return None if minor is None else money(minor, currency)
 
 
+def _partner_name() -> Any:
+    return Field(default=None, description="The partner's name, from the partner directory "
+                 "this service keeps (null if it does not know the partner yet).")
+
+
+def _name_of(row: Any, partner_name: str | None) -> str | None:
+    return partner_name or getattr(row, "partner_name", None)
+
+
 class BudgetIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "programme": "emea-growth", "period": "2025-H1",
@@ -74,7 +83,8 @@ class BudgetOut(BaseModel):
         "amount": {"amount": "250000.00", "currency": "EUR"},
         "unallocated": {"amount": "240000.00", "currency": "EUR"},
         "auto_approve_below": {"amount": "1000.00", "currency": "EUR"},
-        "pool_account_id": _ID, "version": 1, "created_at": "2025-01-06T09:00:00Z"}]})
+        "pool_account_id": _ID, "version": 1, "created_at": "2025-01-06T09:00:00Z",
+        "updated_at": "2025-01-06T09:00:00Z"}]})
 
     id: uuid.UUID
     programme: str
@@ -85,6 +95,9 @@ class BudgetOut(BaseModel):
     pool_account_id: uuid.UUID
     version: int
     created_at: dt.datetime
+    updated_at: dt.datetime = Field(description="When the budget itself last changed (what "
+                                    "its pool holds changes with every allocation: see its "
+                                    "ledger account)")
 
     @classmethod
     def of(cls, row: Any) -> "BudgetOut":
@@ -93,7 +106,7 @@ class BudgetOut(BaseModel):
                    amount=money(row.amount, c), unallocated=money(row.pool_available, c),
                    auto_approve_below=_amount(row.auto_approve_below, c),
                    pool_account_id=row.pool_account_id, version=row.version,
-                   created_at=row.created_at)
+                   created_at=row.created_at, updated_at=row.updated_at)
 
 
 class AllocationIn(BaseModel):
@@ -108,17 +121,19 @@ class AllocationIn(BaseModel):
 
 class AllocationOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": _ID, "budget_id": _ID, "partner_id": _PARTNER,
+        "id": _ID, "budget_id": _ID, "partner_id": _PARTNER, "partner_name": "Acme Cloud GmbH",
         "amount": {"amount": "10000.00", "currency": "EUR"},
         "available": {"amount": "7500.00", "currency": "EUR"},
         "reserved": {"amount": "2500.00", "currency": "EUR"},
         "payable": {"amount": "0.00", "currency": "EUR"},
         "allocation_account_id": _ID, "committed_account_id": _ID, "payable_account_id": _ID,
-        "version": 1, "created_at": "2025-01-06T09:00:00Z"}]})
+        "version": 1, "created_at": "2025-01-06T09:00:00Z",
+        "updated_at": "2025-01-06T09:00:00Z"}]})
 
     id: uuid.UUID
     budget_id: uuid.UUID
     partner_id: uuid.UUID
+    partner_name: str | None = _partner_name()
     amount: Money = Field(description="What was allocated.")
     available: Money = Field(description="What new fund requests may still reserve.")
     reserved: Money = Field(description="Reserved by requests not claimed yet.")
@@ -128,17 +143,21 @@ class AllocationOut(BaseModel):
     payable_account_id: uuid.UUID
     version: int
     created_at: dt.datetime
+    updated_at: dt.datetime = Field(description="When the allocation itself last changed "
+                                    "(what is available, reserved and payable changes with "
+                                    "the partner's fund requests and claims)")
 
     @classmethod
-    def of(cls, row: Any) -> "AllocationOut":
+    def of(cls, row: Any, partner_name: str | None = None) -> "AllocationOut":
         c = row.currency
         return cls(id=row.id, budget_id=row.budget_id, partner_id=row.partner_id,
+                   partner_name=_name_of(row, partner_name),
                    amount=money(row.amount, c), available=money(row.available, c),
                    reserved=money(row.reserved, c), payable=money(row.payable, c),
                    allocation_account_id=row.allocation_account_id,
                    committed_account_id=row.committed_account_id,
                    payable_account_id=row.payable_account_id, version=row.version,
-                   created_at=row.created_at)
+                   created_at=row.created_at, updated_at=row.updated_at)
 
 
 class FundRequestIn(BaseModel):
@@ -204,7 +223,8 @@ class ApprovalIn(BaseModel):
 class FundRequestOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": _ID, "allocation_id": _ID, "budget_id": _ID, "partner_id": _PARTNER,
-        "activity_type": "webinar", "title": "Zero-trust webinar series", "description": None,
+        "partner_name": "Acme Cloud GmbH", "activity_type": "webinar",
+        "title": "Zero-trust webinar series", "description": None,
         "start_date": "2025-03-03", "end_date": "2025-03-31",
         "planned_cost": {"amount": "2500.00", "currency": "EUR"},
         "expected_outcomes": "300 registrations, 40 qualified leads", "expected_leads": 40,
@@ -217,6 +237,7 @@ class FundRequestOut(BaseModel):
     allocation_id: uuid.UUID
     budget_id: uuid.UUID
     partner_id: uuid.UUID
+    partner_name: str | None = _partner_name()
     activity_type: str
     title: str
     description: str | None = None
@@ -238,10 +259,11 @@ class FundRequestOut(BaseModel):
     updated_at: dt.datetime
 
     @classmethod
-    def of(cls, row: Any) -> "FundRequestOut":
+    def of(cls, row: Any, partner_name: str | None = None) -> "FundRequestOut":
         return cls(
             id=row.id, allocation_id=row.allocation_id, budget_id=row.budget_id,
-            partner_id=row.partner_id, activity_type=row.activity_type, title=row.title,
+            partner_id=row.partner_id, partner_name=_name_of(row, partner_name),
+            activity_type=row.activity_type, title=row.title,
             description=row.description, start_date=row.start_date, end_date=row.end_date,
             planned_cost=money(row.planned_cost, row.currency),
             expected_outcomes=row.expected_outcomes, expected_leads=row.expected_leads,
@@ -438,7 +460,7 @@ class ProofOut(BaseModel):
 class ClaimOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "id": _ID, "request_id": _ID, "partner_id": _PARTNER,
-        "amount": {"amount": "2300.00", "currency": "EUR"},
+        "partner_name": "Acme Cloud GmbH", "amount": {"amount": "2300.00", "currency": "EUR"},
         "approved_amount": {"amount": "2000.00", "currency": "EUR"},
         "description": "Three sessions held.", "status": "approved",
         "reason": "Catering is not eligible.",
@@ -451,6 +473,7 @@ class ClaimOut(BaseModel):
     id: uuid.UUID
     request_id: uuid.UUID
     partner_id: uuid.UUID
+    partner_name: str | None = _partner_name()
     amount: Money
     approved_amount: Money | None
     description: str
@@ -460,10 +483,16 @@ class ClaimOut(BaseModel):
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+    request: FundRequestOut | None = Field(default=None, description="The fund request it "
+                                           "claims, with `expand=request`; null otherwise.")
+    allocation: AllocationOut | None = Field(default=None, description="The allocation the "
+                                             "request draws on, with `expand=allocation`; "
+                                             "null otherwise.")
 
     @classmethod
-    def of(cls, row: Any, proofs: list[Any]) -> "ClaimOut":
+    def of(cls, row: Any, proofs: list[Any], partner_name: str | None = None) -> "ClaimOut":
         return cls(id=row.id, request_id=row.request_id, partner_id=row.partner_id,
+                   partner_name=_name_of(row, partner_name),
                    amount=money(row.amount, row.currency),
                    approved_amount=_amount(row.approved_amount, row.currency),
                    description=row.description, status=row.status, reason=row.reason,

@@ -15,9 +15,10 @@ import hashlib
 import uuid
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Select, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from prm_contracts import (
     Amount,
@@ -32,10 +33,16 @@ from prm_contracts import (
 from prm_contracts import EventPayload as _Payload
 from prm_events import outbox
 from prm_incentives.config import EVENT_SOURCE, Settings
+from prm_incentives.db import columns
 from prm_incentives.declaration import INCENTIVES_READ, INCENTIVES_WRITE
 from prm_incentives.directory import repository as directory
+from prm_incentives.directory.names import named, visible
 from prm_incentives.ledger import repository as ledger
+from prm_incentives.ledger.models import Account
+from prm_incentives.ledger.repository import Page
 from prm_incentives.ledger.service import TransferSpec, resolve, transfer
+from prm_incentives.mdf.listing import ALLOCATIONS, BUDGETS, CLAIMS, REQUESTS
+from prm_incentives.mdf.models import Allocation, Budget, Claim, FundRequest
 from prm_incentives.mdf.proofs import (
     ObjectTooLarge,
     ProofStore,
@@ -57,7 +64,7 @@ from prm_incentives.mdf.schemas import (
 from prm_incentives.money import text_of, to_minor
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
-from prm_platform.pagination import PageRequest
+from prm_platform.listing import ListQuery
 from prm_platform.problems import (
     Conflict,
     InvalidTransition,
@@ -100,10 +107,14 @@ async def _active_partner(session: AsyncSession, partner_id: uuid.UUID) -> None:
 
 # --- budgets --------------------------------------------------------------------------------
 
-_BUDGET = """SELECT b.id, b.programme, b.period, b.currency, b.amount, b.pool_account_id,
-    b.auto_approve_below, b.version, b.created_at,
-    a.credits_posted - a.debits_posted - a.debits_pending AS pool_available
-    FROM mdf_budgets b JOIN ledger_accounts a ON a.id = b.pool_account_id"""
+_pool = aliased(Account, name="pool")
+
+
+def _budgets() -> Select[Any]:
+    """Budgets with what their pool holds for allocations."""
+    return select(*columns(Budget), (_pool.credits_posted - _pool.debits_posted
+                                     - _pool.debits_pending).label("pool_available")).join(
+        _pool, _pool.id == Budget.pool_account_id)
 
 
 async def create_budget(session: AsyncSession, principal: Principal, data: BudgetIn) -> Any:
@@ -120,7 +131,7 @@ async def create_budget(session: AsyncSession, principal: Principal, data: Budge
     inserted = (await session.execute(text(
         "INSERT INTO mdf_budgets (id, programme, period, currency, amount, pool_account_id, "
         "auto_approve_below, version, created_at, updated_at) VALUES (:id, :programme, "
-        ":period, :currency, :amount, :pool, :auto, 1, now(), now()) "
+        ":period, :currency, :amount, :pool, :auto, 1, now(), statement_timestamp()) "
         "ON CONFLICT ON CONSTRAINT uq_mdf_budgets_programme DO NOTHING RETURNING id"),
         {"id": budget_id, "programme": data.programme, "period": data.period,
          "currency": currency, "amount": to_minor(data.amount), "pool": pool.id,
@@ -136,8 +147,7 @@ async def create_budget(session: AsyncSession, principal: Principal, data: Budge
 
 
 async def _budget(session: AsyncSession, budget_id: uuid.UUID) -> Any:
-    row = (await session.execute(text(f"{_BUDGET} WHERE b.id = :id"), {"id": budget_id})
-           ).first()
+    row = (await session.execute(_budgets().where(Budget.id == budget_id))).first()
     if row is None:
         raise NotFound("budget not found")
     return row
@@ -150,27 +160,31 @@ async def get_budget(session: AsyncSession, principal: Principal, budget_id: uui
     return await _budget(session, budget_id)
 
 
-async def list_budgets(session: AsyncSession, principal: Principal, page: PageRequest
-                       ) -> list[Any]:
+async def list_budgets(session: AsyncSession, principal: Principal, query: ListQuery
+                       ) -> Page:
     principal.require(INCENTIVES_READ)
     principal.ensure_vendor()
-    return list(await session.execute(text(
-        f"{_BUDGET} WHERE (CAST(:after AS uuid) IS NULL OR b.id > CAST(:after AS uuid)) "
-        "ORDER BY b.id LIMIT :limit"), {"after": page.after, "limit": page.limit + 1}))
+    return await BUDGETS.page(session, _budgets(), query)
 
 
 # --- allocations ----------------------------------------------------------------------------
 
-_ALLOCATION = """SELECT l.id, l.budget_id, l.partner_id, l.currency, l.amount,
-    l.allocation_account_id, l.committed_account_id, l.payable_account_id, l.version,
-    l.created_at,
-    a.credits_posted - a.debits_posted - a.debits_pending AS available,
-    c.credits_pending + c.credits_posted - c.debits_posted - c.debits_pending AS reserved,
-    p.credits_posted - p.debits_posted AS payable
-    FROM mdf_allocations l
-    JOIN ledger_accounts a ON a.id = l.allocation_account_id
-    JOIN ledger_accounts c ON c.id = l.committed_account_id
-    JOIN ledger_accounts p ON p.id = l.payable_account_id"""
+_held = aliased(Account, name="held")
+_committed = aliased(Account, name="committed")
+_payable = aliased(Account, name="payable_account")
+
+
+def _allocations() -> Select[Any]:
+    """Allocations with what is available, reserved and payable, and the partner's name."""
+    return named(select(
+        *columns(Allocation),
+        (_held.credits_posted - _held.debits_posted - _held.debits_pending).label("available"),
+        (_committed.credits_pending + _committed.credits_posted - _committed.debits_posted
+         - _committed.debits_pending).label("reserved"),
+        (_payable.credits_posted - _payable.debits_posted).label("payable"),
+    ).join(_held, _held.id == Allocation.allocation_account_id)
+     .join(_committed, _committed.id == Allocation.committed_account_id)
+     .join(_payable, _payable.id == Allocation.payable_account_id), Allocation.partner_id)
 
 
 async def create_allocation(session: AsyncSession, principal: Principal, data: AllocationIn
@@ -193,7 +207,7 @@ async def create_allocation(session: AsyncSession, principal: Principal, data: A
         "INSERT INTO mdf_allocations (id, budget_id, partner_id, currency, amount, "
         "allocation_account_id, committed_account_id, payable_account_id, version, "
         "created_at, updated_at) VALUES (:id, :budget, :partner, :currency, :amount, "
-        ":allocation, :committed, :payable, 1, now(), now()) "
+        ":allocation, :committed, :payable, 1, now(), statement_timestamp()) "
         "ON CONFLICT ON CONSTRAINT uq_mdf_allocations_budget_id DO NOTHING RETURNING id"),
         {"id": allocation_id, "budget": budget.id, "partner": data.partner_id,
          "currency": budget.currency, "amount": to_minor(data.amount),
@@ -211,8 +225,8 @@ async def create_allocation(session: AsyncSession, principal: Principal, data: A
 
 async def _allocation(session: AsyncSession, principal: Principal, allocation_id: uuid.UUID
                       ) -> Any:
-    row = (await session.execute(text(f"{_ALLOCATION} WHERE l.id = :id"),
-                                 {"id": allocation_id})).first()
+    row = (await session.execute(_allocations().where(Allocation.id == allocation_id))
+           ).first()
     if row is None or not principal.can_see_partner(row.partner_id):
         raise NotFound("allocation not found")
     return row
@@ -224,22 +238,11 @@ async def get_allocation(session: AsyncSession, principal: Principal,
     return await _allocation(session, principal, allocation_id)
 
 
-def _partner_filter(principal: Principal, partner_id: uuid.UUID | None) -> uuid.UUID | None:
-    # A partner key sees its own org's records whatever it asks for.
-    return principal.partner_id if principal.is_partner else partner_id
-
-
-async def list_allocations(session: AsyncSession, principal: Principal, page: PageRequest, *,
-                           partner_id: uuid.UUID | None, budget_id: uuid.UUID | None
-                           ) -> list[Any]:
+async def list_allocations(session: AsyncSession, principal: Principal, query: ListQuery
+                           ) -> Page:
     principal.require(INCENTIVES_READ)
-    return list(await session.execute(text(
-        f"{_ALLOCATION} WHERE (CAST(:after AS uuid) IS NULL OR l.id > CAST(:after AS uuid)) "
-        "AND (CAST(:partner AS uuid) IS NULL OR l.partner_id = CAST(:partner AS uuid)) "
-        "AND (CAST(:budget AS uuid) IS NULL OR l.budget_id = CAST(:budget AS uuid)) "
-        "ORDER BY l.id LIMIT :limit"),
-        {"after": page.after, "partner": _partner_filter(principal, partner_id),
-         "budget": budget_id, "limit": page.limit + 1}))
+    statement, query = visible(principal, _allocations(), query, Allocation.partner_id)
+    return await ALLOCATIONS.page(session, statement, query)
 
 
 # --- fund requests --------------------------------------------------------------------------
@@ -320,7 +323,7 @@ async def _approve(session: AsyncSession, row: Any, by: str, reason: str | None,
     claim_due = row.end_date + dt.timedelta(days=settings.claim_window_days)
     row = (await session.execute(text(
         "UPDATE mdf_requests SET status = 'approved', approved_by = :by, reason = :reason, "
-        "claim_due_on = :claim_due, version = version + 1, updated_at = now() "
+        "claim_due_on = :claim_due, version = version + 1, updated_at = statement_timestamp() "
         "WHERE id = :id RETURNING *"),
         {"id": row.id, "by": by, "reason": reason, "claim_due": claim_due})).one()
     await _publish(session, MdfRequestApprovedV1(
@@ -362,7 +365,7 @@ async def reject_request(session: AsyncSession, principal: Principal, request_id
     await resolve(session, row.reservation_id, "voided")
     row = (await session.execute(text(
         "UPDATE mdf_requests SET status = 'rejected', reason = :reason, "
-        "version = version + 1, updated_at = now() WHERE id = :id RETURNING *"),
+        "version = version + 1, updated_at = statement_timestamp() WHERE id = :id RETURNING *"),
         {"id": row.id, "reason": reason})).one()
     await _publish(session, MdfRequestRejectedV1(**_request_change(row), reason=reason),
                    row.id, row.partner_id)
@@ -376,7 +379,7 @@ async def request_changes(session: AsyncSession, principal: Principal, request_i
     row = await _for_action(session, principal, request_id, "request_changes", if_match)
     return (await session.execute(text(
         "UPDATE mdf_requests SET status = 'changes_requested', reason = :reason, "
-        "version = version + 1, updated_at = now() WHERE id = :id RETURNING *"),
+        "version = version + 1, updated_at = statement_timestamp() WHERE id = :id RETURNING *"),
         {"id": row.id, "reason": reason})).one()
 
 
@@ -409,7 +412,7 @@ async def update_request(session: AsyncSession, principal: Principal, request_id
     assignments = ", ".join(f"{column} = :{column}" for column in changes)
     row = (await session.execute(text(
         f"UPDATE mdf_requests SET {assignments}, status = 'submitted', reason = NULL, "
-        "version = version + 1, updated_at = now() WHERE id = :id RETURNING *"),
+        "version = version + 1, updated_at = statement_timestamp() WHERE id = :id RETURNING *"),
         {**changes, "id": row.id})).one()
     await _publish(session, MdfRequestSubmittedV1(
         **_request_change(row), activity_type=row.activity_type, start_date=row.start_date,
@@ -426,18 +429,32 @@ async def get_request(session: AsyncSession, principal: Principal, request_id: u
     return await _request(session, principal, request_id)
 
 
-async def list_requests(session: AsyncSession, principal: Principal, page: PageRequest, *,
-                        partner_id: uuid.UUID | None, allocation_id: uuid.UUID | None,
-                        status: str | None) -> list[Any]:
+async def list_requests(session: AsyncSession, principal: Principal, query: ListQuery
+                        ) -> Page:
     principal.require(INCENTIVES_READ)
-    return list(await session.execute(text(
-        f"{_REQUEST} WHERE (CAST(:after AS uuid) IS NULL OR id > CAST(:after AS uuid)) "
-        "AND (CAST(:partner AS uuid) IS NULL OR partner_id = CAST(:partner AS uuid)) "
-        "AND (CAST(:allocation AS uuid) IS NULL OR allocation_id = CAST(:allocation AS uuid)) "
-        "AND (CAST(:status AS varchar) IS NULL OR status = :status) "
-        "ORDER BY id LIMIT :limit"),
-        {"after": page.after, "partner": _partner_filter(principal, partner_id),
-         "allocation": allocation_id, "status": status, "limit": page.limit + 1}))
+    statement, query = visible(principal, named(select(*columns(FundRequest)),
+                                                FundRequest.partner_id),
+                               query, FundRequest.partner_id)
+    return await REQUESTS.page(session, statement, query)
+
+
+async def requests_by_id(session: AsyncSession, request_ids: list[uuid.UUID]
+                         ) -> dict[uuid.UUID, Any]:
+    """These fund requests, with their partner's name, in one query (a page of claims
+    expanded; the caller may see them already)."""
+    rows = await session.execute(named(select(*columns(FundRequest)), FundRequest.partner_id)
+                                 .where(FundRequest.id.in_(request_ids)))
+    return {row.id: row for row in rows}
+
+
+async def allocations_of_requests(session: AsyncSession, request_ids: list[uuid.UUID]
+                                  ) -> dict[uuid.UUID, Any]:
+    """The allocation of each of these fund requests, by request id, in one query."""
+    rows = await session.execute(_allocations().add_columns(
+        FundRequest.id.label("request_id")).join(
+        FundRequest, FundRequest.allocation_id == Allocation.id).where(
+        FundRequest.id.in_(request_ids)))
+    return {row.request_id: row for row in rows}
 
 
 async def expire_requests(session: AsyncSession, batch: int = 200) -> int:
@@ -455,7 +472,8 @@ async def expire_requests(session: AsyncSession, batch: int = 200) -> int:
         await resolve(session, row.reservation_id, "expired")
         updated = (await session.execute(text(
             "UPDATE mdf_requests SET status = 'expired', version = version + 1, "
-            "updated_at = now() WHERE id = :id RETURNING *"), {"id": request_id})).one()
+            "updated_at = statement_timestamp() WHERE id = :id RETURNING *"),
+            {"id": request_id})).one()
         await _publish(session, MdfRequestExpiredV1(
             **_request_change(updated), previous_status=row.status), updated.id,
             updated.partner_id)
@@ -551,7 +569,7 @@ async def submit_claim(session: AsyncSession, principal: Principal, data: ClaimI
                 "INSERT INTO mdf_claims (id, request_id, partner_id, currency, amount, "
                 "description, status, version, created_at, updated_at) VALUES (:id, "
                 ":request, :partner, :currency, :amount, :description, 'submitted', 1, now(), "
-                "now()) RETURNING *"),
+                "statement_timestamp()) RETURNING *"),
                 {"id": claim_id, "request": request.id, "partner": request.partner_id,
                  "currency": request.currency, "amount": amount,
                  "description": data.description})).one()
@@ -585,7 +603,8 @@ async def submit_claim(session: AsyncSession, principal: Principal, data: ClaimI
             "UPDATE mdf_proof_files SET claim_id = :claim WHERE id = ANY(CAST(:ids AS uuid[]))"),
             {"claim": claim_id, "ids": data.proof_ids})
     await session.execute(text(
-        "UPDATE mdf_requests SET status = 'claimed', version = version + 1, updated_at = now() "
+        "UPDATE mdf_requests SET status = 'claimed', version = version + 1, "
+        "updated_at = statement_timestamp() "
         "WHERE id = :id"), {"id": request.id})
     await _publish(session, MdfClaimSubmittedV1(
         **_claim_change(row), proofs=len(data.proofs) + len(data.proof_ids)),
@@ -632,12 +651,12 @@ async def approve_claim(session: AsyncSession, principal: Principal, claim_id: u
     row = (await session.execute(text(
         "UPDATE mdf_claims SET status = 'approved', approved_amount = :approved, "
         "reason = :reason, payable_transfer_id = :payable, version = version + 1, "
-        "updated_at = now() WHERE id = :id RETURNING *"),
+        "updated_at = statement_timestamp() WHERE id = :id RETURNING *"),
         {"id": claim.id, "approved": approved, "reason": data.reason, "payable": payable_id})
         ).one()
     await session.execute(text(
         "UPDATE mdf_requests SET status = 'completed', version = version + 1, "
-        "updated_at = now() WHERE id = :id"), {"id": request.id})
+        "updated_at = statement_timestamp() WHERE id = :id"), {"id": request.id})
     await _publish(session, MdfClaimApprovedV1(
         **_claim_change(row), approved=_amount(approved, row.currency),
         released=_amount(request.planned_cost - approved, row.currency)),
@@ -652,11 +671,12 @@ async def reject_claim(session: AsyncSession, principal: Principal, claim_id: uu
     await resolve(session, request.reservation_id, "voided")
     row = (await session.execute(text(
         "UPDATE mdf_claims SET status = 'rejected', reason = :reason, version = version + 1, "
-        "updated_at = now() WHERE id = :id RETURNING *"), {"id": claim.id, "reason": reason})
+        "updated_at = statement_timestamp() WHERE id = :id RETURNING *"),
+        {"id": claim.id, "reason": reason})
         ).one()
     await session.execute(text(
         "UPDATE mdf_requests SET status = 'closed', version = version + 1, "
-        "updated_at = now() WHERE id = :id"), {"id": request.id})
+        "updated_at = statement_timestamp() WHERE id = :id"), {"id": request.id})
     await _publish(session, MdfClaimRejectedV1(**_claim_change(row), reason=reason),
                    row.request_id, row.partner_id)
     return row
@@ -667,19 +687,12 @@ async def get_claim(session: AsyncSession, principal: Principal, claim_id: uuid.
     return await _claim(session, principal, claim_id)
 
 
-async def list_claims(session: AsyncSession, principal: Principal, page: PageRequest, *,
-                      partner_id: uuid.UUID | None, request_id: uuid.UUID | None,
-                      status: str | None) -> list[Any]:
+async def list_claims(session: AsyncSession, principal: Principal, query: ListQuery
+                      ) -> Page:
     principal.require(INCENTIVES_READ)
-    return list(await session.execute(text(
-        "SELECT * FROM mdf_claims WHERE (CAST(:after AS uuid) IS NULL OR id > "
-        "CAST(:after AS uuid)) "
-        "AND (CAST(:partner AS uuid) IS NULL OR partner_id = CAST(:partner AS uuid)) "
-        "AND (CAST(:request AS uuid) IS NULL OR request_id = CAST(:request AS uuid)) "
-        "AND (CAST(:status AS varchar) IS NULL OR status = :status) "
-        "ORDER BY id LIMIT :limit"),
-        {"after": page.after, "partner": _partner_filter(principal, partner_id),
-         "request": request_id, "status": status, "limit": page.limit + 1}))
+    statement, query = visible(principal, named(select(*columns(Claim)), Claim.partner_id),
+                               query, Claim.partner_id)
+    return await CLAIMS.page(session, statement, query)
 
 
 async def get_proof(session: AsyncSession, principal: Principal, claim_id: uuid.UUID,

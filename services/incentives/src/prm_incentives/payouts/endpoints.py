@@ -3,8 +3,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Response
 
+from prm_incentives.directory.names import partner_name
 from prm_incentives.money import money
 from prm_incentives.payouts import service
+from prm_incentives.payouts.listing import BATCHES, STATEMENT
 from prm_incentives.payouts.schemas import (
     PayoutBatchIn,
     PayoutBatchOut,
@@ -14,7 +16,6 @@ from prm_incentives.payouts.schemas import (
     PayoutStatementItem,
     PayoutStatementOut,
     PayoutStatementTotal,
-    PayoutStatus,
 )
 from prm_platform.http import (
     Caller,
@@ -25,19 +26,17 @@ from prm_platform.http import (
     resource_headers,
     service_router,
 )
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 from prm_platform.types import QueryDate
 
 router = service_router("/v1/payouts", "payouts")
-
-Pages = Annotated[PageRequest, Depends(page_request)]
 _ACTION = {**problem_responses(404, 409, 412), **resource_headers()}
 
 
-def _batch(row: Any, response: Response) -> PayoutBatchOut:
+async def _batch(session: Session, row: Any, response: Response) -> PayoutBatchOut:
     response.headers["ETag"] = etag(row.version)
-    return PayoutBatchOut.of(row)
+    return PayoutBatchOut.of(row, await partner_name(session, row.partner_id))
 
 
 @router.post("/batches", status_code=201, summary="Create a payout batch",
@@ -52,22 +51,21 @@ async def create_payout_batch(body: PayoutBatchIn, response: Response, session: 
                               ) -> PayoutBatchOut:
     row = await service.create_batch(session, caller, body)
     response.headers["Location"] = f"/v1/payouts/batches/{row.id}"
-    return _batch(row, response)
+    return await _batch(session, row, response)
 
 
 @router.get("/batches", summary="List payout batches",
-            description="A partner key sees its own org's. Oldest first, cursor-paginated.")
-async def list_payout_batches(
-    session: Session, caller: Caller, page: Pages,
-    partner_id: Annotated[uuid.UUID | None, Query(description="Only this partner's (a "
-                                                  "partner key: always its own)")] = None,
-    status: Annotated[PayoutStatus | None, Query(description="Only in this status")] = None,
-) -> Page[PayoutBatchOut]:
-    rows = await service.list_batches(session, caller, page, partner_id=partner_id,
-                                      status=status)
-    items, next_cursor = page.page(rows)
-    return Page[PayoutBatchOut](items=[PayoutBatchOut.of(r) for r in items],
-                                next_cursor=next_cursor)
+            description="With the partner's name. Filter by partner, status, currency and "
+            "payment reference; range on the period's days, the day paid, the total and "
+            "`created_at`; sort by the period's days; pull changes (approvals, exports, "
+            "payments) with `updated_since`. A partner key sees its own org's (whatever "
+            "`partner_id` says). In creation order unless sorted, cursor-paginated.")
+async def list_payout_batches(session: Session, caller: Caller,
+                              query: Annotated[ListQuery, Depends(BATCHES.query)]
+                              ) -> Page[PayoutBatchOut]:
+    rows, next_cursor, total = await service.list_batches(session, caller, query)
+    return Page[PayoutBatchOut](items=[PayoutBatchOut.of(r) for r in rows],
+                                next_cursor=next_cursor, total_count=total)
 
 
 @router.get("/batches/{batch_id:uuid}", summary="Get a payout batch",
@@ -75,7 +73,7 @@ async def list_payout_batches(
             "only.", responses={**problem_responses(404), **resource_headers()})
 async def get_payout_batch(batch_id: uuid.UUID, response: Response, session: Session,
                            caller: Caller) -> PayoutBatchOut:
-    return _batch(await service.get_batch(session, caller, batch_id), response)
+    return await _batch(session, await service.get_batch(session, caller, batch_id), response)
 
 
 @router.post("/batches/{batch_id:uuid}/approve", summary="Approve a payout batch",
@@ -85,7 +83,8 @@ async def approve_payout_batch(batch_id: uuid.UUID, response: Response, session:
                                caller: Caller, if_match: IfMatchHeader = None,
                                idempotency_key: IdempotencyKeyHeader = None
                                ) -> PayoutBatchOut:
-    return _batch(await service.approve_batch(session, caller, batch_id, if_match), response)
+    row = await service.approve_batch(session, caller, batch_id, if_match)
+    return await _batch(session, row, response)
 
 
 ExportFormat = Annotated[Literal["json", "csv"], Query(description="json or csv")]
@@ -95,14 +94,15 @@ _EXPORT_FILE = {
                 "text/csv": {"schema": {"type": "string"}}}}
 
 
-def _export(row: Any, lines: list[Any], format: str) -> Response:
+async def _export(session: Session, row: Any, lines: list[Any], format: str) -> Response:
     """The export file of a batch, as JSON (``PayoutExportOut``) or CSV, with its ETag."""
     headers = {"ETag": etag(row.version)}
     if format == "csv":
         headers["Content-Disposition"] = f'attachment; filename="payout-{row.id}.csv"'
         return Response(content=service.to_csv(row, lines), media_type="text/csv; charset=utf-8",
                         headers=headers)
-    document = PayoutExportOut(batch=PayoutBatchOut.of(row), lines=[PayoutLineOut(
+    batch = PayoutBatchOut.of(row, await partner_name(session, row.partner_id))
+    document = PayoutExportOut(batch=batch, lines=[PayoutLineOut(
         transfer_id=line.transfer_id, source=line.source, source_id=line.source_id,
         earned_on=line.earned_on, amount=money(line.amount, row.currency)) for line in lines])
     return Response(content=document.model_dump_json(), media_type="application/json",
@@ -120,7 +120,7 @@ def _export(row: Any, lines: list[Any], format: str) -> Response:
 async def export_payout_batch(batch_id: uuid.UUID, session: Session, caller: Caller,
                               format: ExportFormat = "json") -> Response:
     row, lines = await service.export_batch(session, caller, batch_id)
-    return _export(row, lines, format)
+    return await _export(session, row, lines, format)
 
 
 @router.post("/batches/{batch_id:uuid}/export", summary="Export a payout batch",
@@ -137,7 +137,7 @@ async def mark_payout_batch_exported(batch_id: uuid.UUID, session: Session, call
                                      idempotency_key: IdempotencyKeyHeader = None
                                      ) -> Response:
     row, lines = await service.mark_exported(session, caller, batch_id, if_match)
-    return _export(row, lines, format)
+    return await _export(session, row, lines, format)
 
 
 @router.post("/batches/{batch_id:uuid}/paid", summary="Record a payout batch paid",
@@ -151,26 +151,31 @@ async def record_payout_paid(batch_id: uuid.UUID, body: PayoutPaymentIn, respons
                              session: Session, caller: Caller, if_match: IfMatchHeader = None,
                              idempotency_key: IdempotencyKeyHeader = None) -> PayoutBatchOut:
     row, _ = await service.record_payment(session, caller, batch_id, body, if_match)
-    return _batch(row, response)
+    return await _batch(session, row, response)
 
 
 @router.get("/statement", summary="A partner's statement",
             description="What the partner earned in the period (`from`..`to`, by the date "
             "each amount was earned: a deal's close date, a claim's approval), why (the "
             "rebate or SPIFF accrual, the MDF claim), and whether and when it was paid; "
-            "totals per currency over the whole period. The items are cursor-paginated. A "
-            "partner key sees its own org's only.",
+            "totals per currency over every item the filters keep. The items filter by "
+            "`source` (rebate, spiff, mdf_claim), currency and `transfer_id`, come in the "
+            "order they became payable, and are cursor-paginated; the statement is a report "
+            "of its period, without a change feed (amounts are paid by batches, whose list "
+            "has one). A partner key sees its own org's only.",
             responses=problem_responses(404, 422))
 async def get_payout_statement(
-    session: Session, caller: Caller, page: Pages,
+    session: Session, caller: Caller,
     partner_id: Annotated[uuid.UUID, Query(description="The partner")],
     from_: Annotated[QueryDate, Query(alias="from", description="First day")],
     to: Annotated[QueryDate, Query(description="Last day")],
+    query: Annotated[ListQuery, Depends(STATEMENT.query)],
 ) -> PayoutStatementOut:
-    rows, totals = await service.statement(session, caller, partner_id, from_, to, page)
-    items, next_cursor = page.page(rows)
+    (rows, next_cursor, total), totals = await service.statement(
+        session, caller, partner_id, from_, to, query)
     return PayoutStatementOut.model_validate({
-        "partner_id": partner_id, "from": from_, "to": to, "next_cursor": next_cursor,
+        "partner_id": partner_id, "partner_name": await partner_name(session, partner_id),
+        "from": from_, "to": to, "next_cursor": next_cursor, "total_count": total,
         "totals": [PayoutStatementTotal(
             currency=t.currency, earned=money(int(t.earned), t.currency),
             paid=money(int(t.paid), t.currency),
@@ -179,4 +184,4 @@ async def get_payout_statement(
             transfer_id=r.id, source=r.source, source_id=r.source_id, earned_on=r.earned_on,
             amount=money(r.amount, r.currency), why=service.why(r), batch_id=r.batch_id,
             batch_status=r.batch_status, paid_on=r.paid_on,
-            payment_reference=r.payment_reference) for r in items]})
+            payment_reference=r.payment_reference) for r in rows]})

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -42,6 +43,15 @@ class PayoutBatch(Base):
     __table_args__ = (
         UniqueConstraint("payment_reference", name="uq_payout_batches_payment_reference"),
         Index("ix_payout_batches_partner_id", "partner_id", "id"),
+        # The list grammar's filters, ranges, sorts and change feed (payment_reference: the
+        # unique one).
+        Index("ix_payout_batches_status_id", "status", "id"),
+        Index("ix_payout_batches_currency_total", "currency", "total"),
+        Index("ix_payout_batches_period_from_id", "period_from", "id"),
+        Index("ix_payout_batches_period_to_id", "period_to", "id"),
+        Index("ix_payout_batches_paid_on", "paid_on", postgresql_where=text("paid_on IS NOT NULL")),
+        Index("ix_payout_batches_created_at", "created_at"),
+        Index("ix_payout_batches_updated_at_id", "updated_at", "id"),
     )
 
 

@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from prm_incentives.money import money
+from prm_platform.listing import Page
 from prm_platform.money import Money, minor_units
 from prm_platform.types import Currency, IsoDate
 
@@ -40,16 +41,20 @@ class PayoutBatchIn(BaseModel):
 
 class PayoutBatchOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": _BATCH, "partner_id": _PARTNER, "currency": "EUR",
+        "id": _BATCH, "partner_id": _PARTNER, "partner_name": "Acme Cloud GmbH",
+        "currency": "EUR",
         "period_from": "2025-04-01", "period_to": "2025-06-30",
         "total": {"amount": "1940.00", "currency": "EUR"}, "lines": 3, "status": "paid",
         "approved_at": "2025-07-02T09:00:00Z", "exported_at": "2025-07-02T10:00:00Z",
         "paid_at": "2025-07-05T08:00:00Z", "paid_on": "2025-07-04",
         "payment_reference": "SEPA-2025-07-000123", "version": 4,
-        "created_at": "2025-07-01T09:00:00Z"}]})
+        "created_at": "2025-07-01T09:00:00Z", "updated_at": "2025-07-05T08:00:00Z"}]})
 
     id: uuid.UUID
     partner_id: uuid.UUID
+    partner_name: str | None = Field(default=None, description="The partner's name, from the "
+                                     "partner directory this service keeps (null if it does "
+                                     "not know the partner yet).")
     currency: str
     period_from: dt.date
     period_to: dt.date
@@ -63,16 +68,19 @@ class PayoutBatchOut(BaseModel):
     payment_reference: str | None = None
     version: int
     created_at: dt.datetime
+    updated_at: dt.datetime
 
     @classmethod
-    def of(cls, row: Any) -> "PayoutBatchOut":
-        return cls(id=row.id, partner_id=row.partner_id, currency=row.currency,
+    def of(cls, row: Any, partner_name: str | None = None) -> "PayoutBatchOut":
+        return cls(id=row.id, partner_id=row.partner_id,
+                   partner_name=partner_name or getattr(row, "partner_name", None),
+                   currency=row.currency,
                    period_from=row.period_from, period_to=row.period_to,
                    total=money(row.total, row.currency), lines=row.lines, status=row.status,
                    approved_at=row.approved_at, exported_at=row.exported_at,
                    paid_at=row.paid_at, paid_on=row.paid_on,
                    payment_reference=row.payment_reference, version=row.version,
-                   created_at=row.created_at)
+                   created_at=row.created_at, updated_at=row.updated_at)
 
 
 class PayoutPaymentIn(BaseModel):
@@ -140,19 +148,24 @@ class PayoutStatementTotal(BaseModel):
     unpaid: Money
 
 
-class PayoutStatementOut(BaseModel):
+class PayoutStatementOut(Page[PayoutStatementItem]):
+    """A page of the statement's items, with the partner, the period and its totals."""
+
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "partner_id": _PARTNER, "from": "2025-04-01", "to": "2025-06-30",
-        "totals": [PayoutStatementTotal.model_config["json_schema_extra"]["examples"][0]],  # type: ignore[index]
         "items": [PayoutStatementItem.model_config["json_schema_extra"]["examples"][0]],  # type: ignore[index]
-        "next_cursor": None}]}, populate_by_name=True)
+        "next_cursor": None, "total_count": None, "partner_id": _PARTNER,
+        "partner_name": "Acme Cloud GmbH", "from": "2025-04-01", "to": "2025-06-30",
+        "totals": [PayoutStatementTotal.model_config["json_schema_extra"]["examples"][0]]}]},  # type: ignore[index]
+        populate_by_name=True)
 
     partner_id: uuid.UUID
+    partner_name: str | None = Field(default=None, description="The partner's name, from the "
+                                     "partner directory this service keeps (null if it does "
+                                     "not know the partner yet).")
     from_: dt.date = Field(alias="from")
     to: dt.date
-    totals: list[PayoutStatementTotal] = Field(description="Over the whole period, per currency")
-    items: list[PayoutStatementItem] = Field(description="Oldest first, a page of them")
-    next_cursor: str | None = None
+    totals: list[PayoutStatementTotal] = Field(description="Per currency, over every item of "
+                                               "the period the filters keep (every page)")
 
 
 def line_amount(minor: int, currency: str) -> Money:

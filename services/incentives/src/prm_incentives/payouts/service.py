@@ -18,47 +18,72 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import ColumnElement, Date, Select, case, cast, exists, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from prm_contracts import Amount, PayoutApprovedV1, PayoutPaidV1
 from prm_events import outbox
 from prm_incentives.config import EVENT_SOURCE
+from prm_incentives.db import columns
 from prm_incentives.declaration import INCENTIVES_READ, INCENTIVES_WRITE
+from prm_incentives.directory.names import named, visible
 from prm_incentives.ledger import repository as ledger
+from prm_incentives.ledger.models import Account, Transfer
 from prm_incentives.ledger.service import TransferSpec, transfer
+from prm_incentives.mdf.models import Claim
 from prm_incentives.money import text_of
+from prm_incentives.payouts.listing import BATCHES, STATEMENT
+from prm_incentives.payouts.models import PayoutBatch, PayoutLine
 from prm_incentives.payouts.schemas import PayoutBatchIn, PayoutPaymentIn
+from prm_incentives.rebates.models import RebateAccrual, RebateProgramme
+from prm_incentives.spiffs.models import Spiff, SpiffAccrual
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
-from prm_platform.pagination import PageRequest
+from prm_platform.listing import ListQuery
 from prm_platform.problems import Conflict, InvalidTransition, NotFound, Unprocessable
 from prm_platform.security import Principal
 
 MAX_LINES = 1000
 
-# Every posted transfer that credited one of a partner's payable accounts (reversals aside),
-# with what reversals left of it, where it came from and when it was earned.
-_PAYABLES = """
-SELECT t.id, t.credit_account_id AS payable_account_id, t.currency, t.code, t.reference,
-    t.posted_amount - COALESCE((SELECT SUM(r.posted_amount) FROM ledger_transfers r
-        WHERE r.reverses_id = t.id AND r.status = 'posted'), 0) AS amount,
-    CASE WHEN ra.id IS NOT NULL THEN 'rebate' WHEN sa.id IS NOT NULL THEN 'spiff'
-         WHEN mc.id IS NOT NULL THEN 'mdf_claim' ELSE 'other' END AS source,
-    COALESCE(ra.id, sa.id, mc.id) AS source_id,
-    COALESCE(ra.closed_on, sa.closed_on, CAST(t.created_at AS date)) AS earned_on,
-    rp.name AS programme, ra.kind AS rebate_kind, ra.rate, ra.base_amount AS rebate_base,
-    ra.deal_id AS rebate_deal, ra.period_from, ra.period_to, s.name AS spiff,
-    sa.deal_id AS spiff_deal, mc.request_id
-FROM ledger_transfers t
-JOIN ledger_accounts a ON a.id = t.credit_account_id
-LEFT JOIN rebate_accruals ra ON ra.transfer_id = t.id
-LEFT JOIN rebate_programmes rp ON rp.id = ra.programme_id
-LEFT JOIN spiff_accruals sa ON sa.transfer_id = t.id
-LEFT JOIN spiffs s ON s.id = sa.spiff_id
-LEFT JOIN mdf_claims mc ON mc.payable_transfer_id = t.id
-WHERE a.kind = 'payable' AND a.partner_id = :partner AND t.status = 'posted'
-  AND t.reverses_id IS NULL"""
+_payable_account = aliased(Account, name="payable_account")
+_reversal = aliased(Transfer, name="reversal")
+
+
+def _payables(partner_id: uuid.UUID) -> Select[Any]:
+    """Every posted transfer that credited one of the partner's payable accounts (reversals
+    aside), with what reversals left of it, where it came from and when it was earned."""
+    reversed_ = select(func.sum(_reversal.posted_amount)).where(
+        _reversal.reverses_id == Transfer.id, _reversal.status == "posted").scalar_subquery()
+    source = case((RebateAccrual.id.is_not(None), "rebate"),
+                  (SpiffAccrual.id.is_not(None), "spiff"),
+                  (Claim.id.is_not(None), "mdf_claim"), else_="other")
+    return select(
+        Transfer.id, Transfer.created_at, Transfer.credit_account_id.label("payable_account_id"),
+        Transfer.currency, Transfer.code, Transfer.reference,
+        (Transfer.posted_amount - func.coalesce(reversed_, 0)).label("amount"),
+        source.label("source"),
+        func.coalesce(RebateAccrual.id, SpiffAccrual.id, Claim.id).label("source_id"),
+        _earned_on().label("earned_on"),
+        RebateProgramme.name.label("programme"), RebateAccrual.kind.label("rebate_kind"),
+        RebateAccrual.rate, RebateAccrual.base_amount.label("rebate_base"),
+        RebateAccrual.deal_id.label("rebate_deal"), RebateAccrual.period_from,
+        RebateAccrual.period_to, Spiff.name.label("spiff"),
+        SpiffAccrual.deal_id.label("spiff_deal"), Claim.request_id,
+    ).join(_payable_account, _payable_account.id == Transfer.credit_account_id
+    ).outerjoin(RebateAccrual, RebateAccrual.transfer_id == Transfer.id
+    ).outerjoin(RebateProgramme, RebateProgramme.id == RebateAccrual.programme_id
+    ).outerjoin(SpiffAccrual, SpiffAccrual.transfer_id == Transfer.id
+    ).outerjoin(Spiff, Spiff.id == SpiffAccrual.spiff_id
+    ).outerjoin(Claim, Claim.payable_transfer_id == Transfer.id
+    ).where(_payable_account.kind == "payable", _payable_account.partner_id == partner_id,
+            Transfer.status == "posted", Transfer.reverses_id.is_(None))
+
+
+def _earned_on() -> ColumnElement[dt.date]:
+    """The day an amount was earned: a deal's close date, else the day it became payable."""
+    return func.coalesce(RebateAccrual.closed_on, SpiffAccrual.closed_on,
+                         cast(Transfer.created_at, Date))
 
 
 def why(row: Any) -> str:
@@ -98,12 +123,11 @@ async def create_batch(session: AsyncSession, principal: Principal, data: Payout
                        ) -> Any:
     _vendor(principal, INCENTIVES_WRITE)
     await hold(session, data.partner_id, data.currency)
-    lines = list(await session.execute(text(
-        f"SELECT * FROM ({_PAYABLES}) p WHERE p.currency = :currency AND p.amount > 0 "
-        "AND p.earned_on BETWEEN :from AND :to AND NOT EXISTS (SELECT 1 FROM payout_lines l "
-        "WHERE l.transfer_id = p.id) ORDER BY p.id LIMIT :limit"),
-        {"partner": data.partner_id, "currency": data.currency, "from": data.period_from,
-         "to": data.period_to, "limit": MAX_LINES}))
+    p = _payables(data.partner_id).subquery()
+    lines = list(await session.execute(select(p).where(
+        p.c.currency == data.currency, p.c.amount > 0,
+        p.c.earned_on.between(data.period_from, data.period_to),
+        ~exists().where(PayoutLine.transfer_id == p.c.id)).order_by(p.c.id).limit(MAX_LINES)))
     if not lines:
         raise Unprocessable(f"partner {data.partner_id} has nothing payable in "
                             f"{data.currency} from {data.period_from} to {data.period_to} "
@@ -112,7 +136,7 @@ async def create_batch(session: AsyncSession, principal: Principal, data: Payout
     row = (await session.execute(text(
         "INSERT INTO payout_batches (id, partner_id, currency, period_from, period_to, total, "
         "lines, status, version, created_at, updated_at) VALUES (:id, :partner, :currency, "
-        ":from, :to, :total, :lines, 'draft', 1, now(), now()) RETURNING *"),
+        ":from, :to, :total, :lines, 'draft', 1, now(), statement_timestamp()) RETURNING *"),
         {"id": batch_id, "partner": data.partner_id, "currency": data.currency,
          "from": data.period_from, "to": data.period_to,
          "total": sum(line.amount for line in lines), "lines": len(lines)})).one()
@@ -142,16 +166,13 @@ async def get_batch(session: AsyncSession, principal: Principal, batch_id: uuid.
     return await _batch(session, principal, batch_id)
 
 
-async def list_batches(session: AsyncSession, principal: Principal, page: PageRequest, *,
-                       partner_id: uuid.UUID | None, status: str | None) -> list[Any]:
+async def list_batches(session: AsyncSession, principal: Principal, query: ListQuery
+                       ) -> tuple[list[Any], str | None, int | None]:
     principal.require(INCENTIVES_READ)
-    partner = principal.partner_id if principal.is_partner else partner_id
-    return list(await session.execute(text(
-        "SELECT * FROM payout_batches WHERE (CAST(:after AS uuid) IS NULL "
-        "OR id > CAST(:after AS uuid)) "
-        "AND (CAST(:partner AS uuid) IS NULL OR partner_id = CAST(:partner AS uuid)) "
-        "AND (CAST(:status AS varchar) IS NULL OR status = :status) ORDER BY id LIMIT :limit"),
-        {"after": page.after, "partner": partner, "status": status, "limit": page.limit + 1}))
+    statement, query = visible(principal, named(select(*columns(PayoutBatch)),
+                                                PayoutBatch.partner_id),
+                               query, PayoutBatch.partner_id)
+    return await BATCHES.page(session, statement, query)
 
 
 async def approve_batch(session: AsyncSession, principal: Principal, batch_id: uuid.UUID,
@@ -163,7 +184,7 @@ async def approve_batch(session: AsyncSession, principal: Principal, batch_id: u
         raise InvalidTransition(f"the batch is {row.status}; only a draft is approved")
     row = (await session.execute(text(
         "UPDATE payout_batches SET status = 'approved', approved_at = now(), "
-        "version = version + 1, updated_at = now() WHERE id = :id RETURNING *"),
+        "version = version + 1, updated_at = statement_timestamp() WHERE id = :id RETURNING *"),
         {"id": row.id})).one()
     await outbox.publish(session, PayoutApprovedV1(**_change(row)), source=EVENT_SOURCE,
                          aggregate_id=row.id, partner_id=row.partner_id)
@@ -198,7 +219,7 @@ async def mark_exported(session: AsyncSession, principal: Principal, batch_id: u
                                 "exported")
     row = (await session.execute(text(
         "UPDATE payout_batches SET status = 'exported', exported_at = now(), "
-        "version = version + 1, updated_at = now() WHERE id = :id RETURNING *"),
+        "version = version + 1, updated_at = statement_timestamp() WHERE id = :id RETURNING *"),
         {"id": row.id})).one()
     return row, await lines_of(session, row.id)
 
@@ -261,7 +282,8 @@ async def record_payment(session: AsyncSession, principal: Principal, batch_id: 
             {"t": paid_id, "id": line.id})
     row = (await session.execute(text(
         "UPDATE payout_batches SET status = 'paid', payment_reference = :ref, "
-        "paid_on = :paid_on, paid_at = now(), version = version + 1, updated_at = now() "
+        "paid_on = :paid_on, paid_at = now(), version = version + 1, "
+        "updated_at = statement_timestamp() "
         "WHERE id = :id RETURNING *"),
         {"id": row.id, "ref": data.payment_reference, "paid_on": data.paid_on})).one()
     await outbox.publish(session, PayoutPaidV1(
@@ -293,26 +315,26 @@ async def batched_of(session: AsyncSession, transfer_ids: list[uuid.UUID]) -> se
 
 
 async def statement(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
-                    start: dt.date, end: dt.date, page: PageRequest
-                    ) -> tuple[list[Any], list[Any]]:
-    """(items, totals): every payable amount earned in the period, why, and whether and when
-    it was paid; totals per currency over the whole period."""
+                    start: dt.date, end: dt.date, query: ListQuery
+                    ) -> tuple[tuple[list[Any], str | None, int | None], list[Any]]:
+    """(page of items, totals): every payable amount earned in the period (of the filters'
+    sources and currencies), why, and whether and when it was paid; totals per currency over
+    all of them, every page."""
     principal.require(INCENTIVES_READ)
     principal.ensure_visible(partner_id, "partner")
     if end < start:
         raise Unprocessable("to is before from")
-    params = {"partner": partner_id, "from": start, "to": end}
-    base = (f"SELECT p.*, l.batch_id, b.status AS batch_status, b.paid_on, "
-            f"b.payment_reference FROM ({_PAYABLES}) p "
-            "LEFT JOIN payout_lines l ON l.transfer_id = p.id "
-            "LEFT JOIN payout_batches b ON b.id = l.batch_id "
-            "WHERE p.earned_on BETWEEN :from AND :to")
-    items = list(await session.execute(text(
-        f"SELECT * FROM ({base}) s WHERE (CAST(:after AS uuid) IS NULL "
-        "OR s.id > CAST(:after AS uuid)) ORDER BY s.id LIMIT :limit"),
-        {**params, "after": page.after, "limit": page.limit + 1}))
-    totals = list(await session.execute(text(
-        f"SELECT currency, SUM(amount) AS earned, "
-        f"COALESCE(SUM(amount) FILTER (WHERE batch_status = 'paid'), 0) AS paid "
-        f"FROM ({base}) s GROUP BY currency ORDER BY currency"), params))
-    return items, totals
+    base = _payables(partner_id).add_columns(
+        PayoutLine.batch_id, PayoutBatch.status.label("batch_status"), PayoutBatch.paid_on,
+        PayoutBatch.payment_reference,
+    ).outerjoin(PayoutLine, PayoutLine.transfer_id == Transfer.id
+    ).outerjoin(PayoutBatch, PayoutBatch.id == PayoutLine.batch_id
+    ).where(_earned_on().between(start, end))
+    page = await STATEMENT.page(session, base, query)
+    items = base.where(*STATEMENT.where(query)).subquery()
+    totals = list(await session.execute(select(
+        items.c.currency, func.sum(items.c.amount).label("earned"),
+        func.coalesce(func.sum(items.c.amount).filter(items.c.batch_status == "paid"), 0
+                      ).label("paid"),
+    ).group_by(items.c.currency).order_by(items.c.currency)))
+    return page, totals

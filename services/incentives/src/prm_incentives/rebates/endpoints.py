@@ -1,13 +1,14 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Response
+from fastapi import Depends, Response
 
 from prm_incentives.accruals import service as accruals
 from prm_incentives.accruals.endpoints import accrual_routes
+from prm_incentives.directory.names import partner_name
 from prm_incentives.rebates import service
+from prm_incentives.rebates.listing import ACCRUALS, PROGRAMMES
 from prm_incentives.rebates.schemas import (
-    AccrualStatus,
     RebateAccrualOut,
     RebateProgrammeIn,
     RebateProgrammeOut,
@@ -22,12 +23,10 @@ from prm_platform.http import (
     resource_headers,
     service_router,
 )
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 
 router = service_router("/v1/rebates")
-
-Pages = Annotated[PageRequest, Depends(page_request)]
 _TAG_PROGRAMMES = "rebate programmes"
 _TAG_ACCRUALS = "rebate accruals"
 
@@ -55,12 +54,16 @@ async def create_rebate_programme(body: RebateProgrammeIn, response: Response,
 
 
 @router.get("/programmes", tags=[_TAG_PROGRAMMES], summary="List rebate programmes",
-            description="Oldest first, cursor-paginated. Vendor keys only.")
-async def list_rebate_programmes(session: Session, caller: Caller, page: Pages
+            description="Filter by basis and currency, range on the dates they cover and "
+            "`created_at`, sort by name or start date, search names with `q` (case and "
+            "accents ignored), pull changes with `updated_since`. In creation order unless "
+            "sorted, cursor-paginated. Vendor keys only.")
+async def list_rebate_programmes(session: Session, caller: Caller,
+                                 query: Annotated[ListQuery, Depends(PROGRAMMES.query)]
                                  ) -> Page[RebateProgrammeOut]:
-    items, next_cursor = page.page(await service.list_programmes(session, caller, page))
-    return Page[RebateProgrammeOut](items=[RebateProgrammeOut.of(r) for r in items],
-                                    next_cursor=next_cursor)
+    rows, next_cursor, total = await service.list_programmes(session, caller, query)
+    return Page[RebateProgrammeOut](items=[RebateProgrammeOut.of(r) for r in rows],
+                                    next_cursor=next_cursor, total_count=total)
 
 
 @router.get("/programmes/{programme_id:uuid}", tags=[_TAG_PROGRAMMES],
@@ -97,27 +100,22 @@ async def true_up_rebate_period(programme_id: uuid.UUID, body: RebateTrueUpIn,
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/v1/rebates/accruals/{row.id}"
     _tagged(row, response)
-    return RebateAccrualOut.of(row)
+    return RebateAccrualOut.of(row, await partner_name(session, row.partner_id))
 
 
 @router.get("/accruals", tags=[_TAG_ACCRUALS], summary="List rebate accruals",
             description="What each won deal (and each true-up) earned, with the rate and "
-            "rule that applied. A partner key sees its own org's. Oldest first, "
-            "cursor-paginated.")
-async def list_rebate_accruals(
-    session: Session, caller: Caller, page: Pages,
-    partner_id: Annotated[uuid.UUID | None, Query(description="Only this partner's (a "
-                                                  "partner key: always its own)")] = None,
-    programme_id: Annotated[uuid.UUID | None, Query(description="Only this programme's")
-                            ] = None,
-    deal_id: Annotated[uuid.UUID | None, Query(description="Only this deal's")] = None,
-    status: Annotated[AccrualStatus | None, Query(description="Only in this status")] = None,
-) -> Page[RebateAccrualOut]:
-    rows = await accruals.page(session, caller, service.BOOK, page, partner_id=partner_id,
-                               owner_id=programme_id, deal_id=deal_id, status=status)
-    items, next_cursor = page.page(rows)
-    return Page[RebateAccrualOut](items=[RebateAccrualOut.of(r) for r in items],
-                                  next_cursor=next_cursor)
+            "rule that applied and the partner's name. Filter by partner, programme, deal, "
+            "status, kind and currency; range on the close date, the amount and "
+            "`created_at`; sort by close date; pull changes (reversals, supersessions) with "
+            "`updated_since`. A partner key sees its own org's (whatever `partner_id` says). "
+            "In the order they were accrued unless sorted, cursor-paginated.")
+async def list_rebate_accruals(session: Session, caller: Caller,
+                               query: Annotated[ListQuery, Depends(ACCRUALS.query)]
+                               ) -> Page[RebateAccrualOut]:
+    rows, next_cursor, total = await accruals.page(session, caller, service.BOOK, query)
+    return Page[RebateAccrualOut](items=[RebateAccrualOut.of(r) for r in rows],
+                                  next_cursor=next_cursor, total_count=total)
 
 
 accrual_routes(

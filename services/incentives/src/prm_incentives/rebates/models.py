@@ -11,12 +11,14 @@ from sqlalchemy import (
     TIMESTAMP,
     BigInteger,
     CheckConstraint,
+    Computed,
     Date,
     ForeignKey,
     Index,
     Integer,
     Numeric,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -42,12 +44,25 @@ class RebateProgramme(Base):
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    # What a search looks in (prm_platform.listing): the name, folded.
+    search_text: Mapped[str] = mapped_column(Text, Computed("prm_fold(name)", persisted=True))
 
     __table_args__ = (
         UniqueConstraint("name", name="uq_rebate_programmes_name"),
         CheckConstraint("basis IN ('tier', 'volume')", name="basis"),
         CheckConstraint("trailing_days BETWEEN 1 AND 731", name="trailing_days"),
         CheckConstraint("ends_on IS NULL OR ends_on >= starts_on", name="dates"),
+        # The list grammar's filters, ranges, sorts, search and change feed.
+        Index("ix_rebate_programmes_basis_id", "basis", "id"),
+        Index("ix_rebate_programmes_currency_id", "currency", "id"),
+        Index("ix_rebate_programmes_name_id", "name", "id"),
+        Index("ix_rebate_programmes_starts_on_id", "starts_on", "id"),
+        Index("ix_rebate_programmes_ends_on", "ends_on",
+              postgresql_where=text("ends_on IS NOT NULL")),
+        Index("ix_rebate_programmes_created_at", "created_at"),
+        Index("ix_rebate_programmes_updated_at_id", "updated_at", "id"),
+        Index("ix_rebate_programmes_search_text", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "public.gin_trgm_ops"}),
     )
 
 
@@ -93,4 +108,14 @@ class RebateAccrual(Base):
               "period_to", unique=True, postgresql_where=text("kind = 'true_up'")),
         Index("ix_rebate_accruals_partner", "programme_id", "partner_id", "closed_on"),
         Index("ix_rebate_accruals_partner_id", "partner_id", "id"),
+        # The list grammar's filters, ranges, sort and change feed (programme_id:
+        # ix_rebate_accruals_partner, which starts with it).
+        Index("ix_rebate_accruals_deal_id", "deal_id",
+              postgresql_where=text("deal_id IS NOT NULL")),
+        Index("ix_rebate_accruals_status_id", "status", "id"),
+        Index("ix_rebate_accruals_kind_id", "kind", "id"),
+        Index("ix_rebate_accruals_currency_amount", "currency", "amount"),
+        Index("ix_rebate_accruals_closed_on_id", "closed_on", "id"),
+        Index("ix_rebate_accruals_created_at", "created_at"),
+        Index("ix_rebate_accruals_updated_at_id", "updated_at", "id"),
     )

@@ -103,7 +103,8 @@ class RebateProgrammeOut(BaseModel):
         "trailing_days": 365, "starts_on": "2025-01-01", "ends_on": "2025-12-31",
         "rules": [{"tier": "Gold", "min_volume": None, "sku_prefix": None, "deal_type": None,
                    "rate": "3"}],
-        "expense_account_id": _ID, "version": 1, "created_at": "2025-01-06T09:00:00Z"}]})
+        "expense_account_id": _ID, "version": 1, "created_at": "2025-01-06T09:00:00Z",
+        "updated_at": "2025-01-06T09:00:00Z"}]})
 
     id: uuid.UUID
     name: str
@@ -117,6 +118,7 @@ class RebateProgrammeOut(BaseModel):
                                           "from (to partners' payable accounts)")
     version: int
     created_at: dt.datetime
+    updated_at: dt.datetime
 
     @classmethod
     def of(cls, row: Any) -> "RebateProgrammeOut":
@@ -124,12 +126,13 @@ class RebateProgrammeOut(BaseModel):
                    trailing_days=row.trailing_days, starts_on=row.starts_on,
                    ends_on=row.ends_on, rules=[rule_out(r, row.currency) for r in row.rules],
                    expense_account_id=row.expense_account_id, version=row.version,
-                   created_at=row.created_at)
+                   created_at=row.created_at, updated_at=row.updated_at)
 
 
 class RebateAccrualOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": _ID, "programme_id": _PROGRAMME, "partner_id": _PARTNER, "kind": "deal",
+        "id": _ID, "programme_id": _PROGRAMME, "partner_id": _PARTNER,
+        "partner_name": "Acme Cloud GmbH", "kind": "deal",
         "deal_id": _DEAL, "closed_on": "2025-03-14", "period_from": None, "period_to": None,
         "deal_type": "new", "tier": "Gold",
         "deal_amount": {"amount": "48000.00", "currency": "EUR"},
@@ -139,11 +142,15 @@ class RebateAccrualOut(BaseModel):
                  "rate": "3"}, "rule_index": 0,
         "amount": {"amount": "1440.00", "currency": "EUR"}, "status": "accrued",
         "transfer_id": _TRANSFER, "reversal_transfer_id": None, "reason": None,
-        "deal_version": 3, "version": 1, "created_at": "2025-03-14T10:00:00Z"}]})
+        "deal_version": 3, "version": 1, "created_at": "2025-03-14T10:00:00Z",
+        "updated_at": "2025-03-14T10:00:00Z"}]})
 
     id: uuid.UUID
     programme_id: uuid.UUID
     partner_id: uuid.UUID
+    partner_name: str | None = Field(default=None, description="The partner's name, from the "
+                                     "partner directory this service keeps (null if it does "
+                                     "not know the partner yet).")
     kind: Literal["deal", "true_up"] = Field(description="deal: accrued on a won deal; "
                                              "true_up: a period's retroactive difference")
     deal_id: uuid.UUID | None = None
@@ -181,12 +188,14 @@ class RebateAccrualOut(BaseModel):
                                      "before versions were kept)")
     version: int
     created_at: dt.datetime
+    updated_at: dt.datetime
 
     @classmethod
-    def of(cls, row: Any) -> "RebateAccrualOut":
+    def of(cls, row: Any, partner_name: str | None = None) -> "RebateAccrualOut":
         c = row.currency
         return cls(
             id=row.id, programme_id=row.programme_id, partner_id=row.partner_id,
+            partner_name=partner_name or getattr(row, "partner_name", None),
             kind=row.kind, deal_id=row.deal_id, closed_on=row.closed_on,
             period_from=row.period_from, period_to=row.period_to, deal_type=row.deal_type,
             tier=row.tier, deal_amount=money(row.deal_amount, c),
@@ -196,7 +205,7 @@ class RebateAccrualOut(BaseModel):
             rule_index=row.rule_index, amount=money(row.amount, c), status=row.status,
             transfer_id=row.transfer_id, reversal_transfer_id=row.reversal_transfer_id,
             reason=row.reason, deal_version=row.deal_version, version=row.version,
-            created_at=row.created_at)
+            created_at=row.created_at, updated_at=row.updated_at)
 
 
 class RebateReversalIn(BaseModel):

@@ -15,7 +15,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_contracts import Amount, DealWonV1, RebateAccruedV1, RebateReversedV1
@@ -23,6 +23,7 @@ from prm_events import outbox
 from prm_incentives.accruals import service as accruals
 from prm_incentives.accruals.service import AccrualBook
 from prm_incentives.config import EVENT_SOURCE
+from prm_incentives.db import columns
 from prm_incentives.declaration import INCENTIVES_READ, INCENTIVES_WRITE
 from prm_incentives.directory import repository as directory
 from prm_incentives.ledger import repository as ledger
@@ -34,11 +35,13 @@ from prm_incentives.ledger.service import (
 )
 from prm_incentives.money import text_of
 from prm_incentives.payouts import service as payouts
+from prm_incentives.rebates.listing import ACCRUALS, PROGRAMMES
+from prm_incentives.rebates.models import RebateAccrual, RebateProgramme
 from prm_incentives.rebates.rules import Line, choose
 from prm_incentives.rebates.schemas import RebateProgrammeIn, RebateTrueUpIn
 from prm_platform.ids import new_id
+from prm_platform.listing import ListQuery
 from prm_platform.money import minor_units
-from prm_platform.pagination import PageRequest
 from prm_platform.problems import Conflict, NotFound, Unprocessable
 from prm_platform.security import Principal
 
@@ -76,7 +79,8 @@ async def create_programme(session: AsyncSession, principal: Principal,
         "INSERT INTO rebate_programmes (id, name, currency, basis, trailing_days, starts_on, "
         "ends_on, rules, expense_account_id, version, created_at, updated_at) VALUES (:id, "
         ":name, :currency, :basis, :trailing, :starts_on, :ends_on, CAST(:rules AS jsonb), "
-        ":expense, 1, now(), now()) ON CONFLICT ON CONSTRAINT uq_rebate_programmes_name "
+        ":expense, 1, now(), statement_timestamp()) "
+        "ON CONFLICT ON CONSTRAINT uq_rebate_programmes_name "
         "DO NOTHING RETURNING *"),
         {"id": programme_id, "name": data.name, "currency": data.currency,
          "basis": data.basis, "trailing": data.trailing_days, "starts_on": data.starts_on,
@@ -101,13 +105,10 @@ async def get_programme(session: AsyncSession, principal: Principal, programme_i
     return await _programme(session, programme_id)
 
 
-async def list_programmes(session: AsyncSession, principal: Principal, page: PageRequest
-                          ) -> list[Any]:
+async def list_programmes(session: AsyncSession, principal: Principal, query: ListQuery
+                          ) -> tuple[list[Any], str | None, int | None]:
     _vendor_reader(principal)
-    return list(await session.execute(text(
-        "SELECT * FROM rebate_programmes WHERE (CAST(:after AS uuid) IS NULL "
-        "OR id > CAST(:after AS uuid)) ORDER BY id LIMIT :limit"),
-        {"after": page.after, "limit": page.limit + 1}))
+    return await PROGRAMMES.page(session, select(*columns(RebateProgramme)), query)
 
 
 # --- accruals -------------------------------------------------------------------------------
@@ -155,7 +156,8 @@ _INSERT_ACCRUAL = text(
     "version, created_at, updated_at) VALUES (:id, :programme_id, :partner_id, :kind, "
     ":deal_id, :closed_on, :period_from, :period_to, :deal_type, :tier, :currency, "
     ":deal_amount, CAST(:lines AS jsonb), :base_amount, :volume, :rate, CAST(:rule AS jsonb), "
-    ":rule_index, :amount, :status, :transfer_id, :reason, :deal_version, 1, now(), now()) "
+    ":rule_index, :amount, :status, :transfer_id, :reason, :deal_version, 1, now(), "
+    "statement_timestamp()) "
     "RETURNING *")
 
 
@@ -255,7 +257,8 @@ def _reversed(row: Any, amount: int) -> RebateReversedV1:
 # A won deal undone: the accrued amount goes back from the partner's payable to the expense
 # account, by the vendor (POST .../reverse) or on prm.deal.win_reversed.v1 (rebates.handlers).
 BOOK = AccrualBook(table="rebate_accruals", owner="programme_id", noun="rebate accrual",
-                   code="rebate.reversal", reference="accrual", reversed_event=_reversed)
+                   code="rebate.reversal", reference="accrual", reversed_event=_reversed,
+                   model=RebateAccrual, listing=ACCRUALS)
 
 
 async def true_up(session: AsyncSession, principal: Principal, programme_id: uuid.UUID,

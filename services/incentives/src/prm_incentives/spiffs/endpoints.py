@@ -1,11 +1,12 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Response
+from fastapi import Depends, Response
 
 from prm_incentives.accruals import service as accruals
 from prm_incentives.accruals.endpoints import accrual_routes
 from prm_incentives.spiffs import service
+from prm_incentives.spiffs.listing import ACCRUALS, SPIFFS
 from prm_incentives.spiffs.schemas import SpiffAccrualOut, SpiffIn, SpiffOut, SpiffReversalIn
 from prm_platform.http import (
     Caller,
@@ -15,12 +16,10 @@ from prm_platform.http import (
     resource_headers,
     service_router,
 )
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 
 router = service_router("/v1/spiffs", "spiffs")
-
-Pages = Annotated[PageRequest, Depends(page_request)]
 
 
 def _tagged(row: Any, response: Response) -> None:
@@ -44,28 +43,31 @@ async def create_spiff(body: SpiffIn, response: Response, session: Session, call
 
 
 @router.get("", summary="List SPIFFs",
-            description="With what each has left to pay out. Oldest first, cursor-paginated. "
-            "Vendor keys only.")
-async def list_spiffs(session: Session, caller: Caller, page: Pages) -> Page[SpiffOut]:
-    items, next_cursor = page.page(await service.list_spiffs(session, caller, page))
-    return Page[SpiffOut](items=[SpiffOut.of(r) for r in items], next_cursor=next_cursor)
+            description="With what each has left to pay out. Filter by currency and bonus "
+            "kind, range on the dates they cover, the fund and `created_at`, sort by name or "
+            "dates, search names with `q` (case and accents ignored), pull changes with "
+            "`updated_since`. In creation order unless sorted, cursor-paginated. Vendor keys "
+            "only.")
+async def list_spiffs(session: Session, caller: Caller,
+                      query: Annotated[ListQuery, Depends(SPIFFS.query)]) -> Page[SpiffOut]:
+    rows, next_cursor, total = await service.list_spiffs(session, caller, query)
+    return Page[SpiffOut](items=[SpiffOut.of(r) for r in rows], next_cursor=next_cursor,
+                          total_count=total)
 
 
 @router.get("/accruals", summary="List SPIFF accruals",
-            description="What each won deal earned of each SPIFF, and the cap that cut it. A "
-            "partner key sees its own org's. Oldest first, cursor-paginated.")
-async def list_spiff_accruals(
-    session: Session, caller: Caller, page: Pages,
-    partner_id: Annotated[uuid.UUID | None, Query(description="Only this partner's (a "
-                                                  "partner key: always its own)")] = None,
-    spiff_id: Annotated[uuid.UUID | None, Query(description="Only this SPIFF's")] = None,
-    deal_id: Annotated[uuid.UUID | None, Query(description="Only this deal's")] = None,
-) -> Page[SpiffAccrualOut]:
-    rows = await accruals.page(session, caller, service.BOOK, page, partner_id=partner_id,
-                               owner_id=spiff_id, deal_id=deal_id)
-    items, next_cursor = page.page(rows)
-    return Page[SpiffAccrualOut](items=[SpiffAccrualOut.of(r) for r in items],
-                                 next_cursor=next_cursor)
+            description="What each won deal earned of each SPIFF, the cap that cut it, and "
+            "the partner's name. Filter by partner, SPIFF, deal, status and currency; range "
+            "on the close date, the amount and `created_at`; sort by close date; pull changes "
+            "(reversals, supersessions) with `updated_since`. A partner key sees its own "
+            "org's (whatever `partner_id` says). In the order they were accrued unless "
+            "sorted, cursor-paginated.")
+async def list_spiff_accruals(session: Session, caller: Caller,
+                              query: Annotated[ListQuery, Depends(ACCRUALS.query)]
+                              ) -> Page[SpiffAccrualOut]:
+    rows, next_cursor, total = await accruals.page(session, caller, service.BOOK, query)
+    return Page[SpiffAccrualOut](items=[SpiffAccrualOut.of(r) for r in rows],
+                                 next_cursor=next_cursor, total_count=total)
 
 
 accrual_routes(

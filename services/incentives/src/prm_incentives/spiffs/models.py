@@ -8,12 +8,14 @@ from sqlalchemy import (
     CHAR,
     TIMESTAMP,
     BigInteger,
+    Computed,
     Date,
     ForeignKey,
     Index,
     Integer,
     Numeric,
     String,
+    Text,
     UniqueConstraint,
     text,
 )
@@ -42,8 +44,22 @@ class Spiff(Base):
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    # What a search looks in (prm_platform.listing): the name, folded.
+    search_text: Mapped[str] = mapped_column(Text, Computed("prm_fold(name)", persisted=True))
 
-    __table_args__ = (UniqueConstraint("name", name="uq_spiffs_name"),)
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_spiffs_name"),
+        # The list grammar's filters, ranges, sorts, search and change feed.
+        Index("ix_spiffs_bonus_kind_id", "bonus_kind", "id"),
+        Index("ix_spiffs_currency_fund", "currency", "fund"),
+        Index("ix_spiffs_name_id", "name", "id"),
+        Index("ix_spiffs_starts_on_id", "starts_on", "id"),
+        Index("ix_spiffs_ends_on_id", "ends_on", "id"),
+        Index("ix_spiffs_created_at", "created_at"),
+        Index("ix_spiffs_updated_at_id", "updated_at", "id"),
+        Index("ix_spiffs_search_text", "search_text", postgresql_using="gin",
+              postgresql_ops={"search_text": "public.gin_trgm_ops"}),
+    )
 
 
 class SpiffAccrual(Base):
@@ -79,4 +95,12 @@ class SpiffAccrual(Base):
               postgresql_where=text("status <> 'superseded'")),
         Index("ix_spiff_accruals_partner", "spiff_id", "partner_id"),
         Index("ix_spiff_accruals_partner_id", "partner_id", "id"),
+        # The list grammar's filters, ranges, sort and change feed (spiff_id:
+        # ix_spiff_accruals_partner, which starts with it).
+        Index("ix_spiff_accruals_deal_id", "deal_id"),
+        Index("ix_spiff_accruals_status_id", "status", "id"),
+        Index("ix_spiff_accruals_currency_amount", "currency", "amount"),
+        Index("ix_spiff_accruals_closed_on_id", "closed_on", "id"),
+        Index("ix_spiff_accruals_created_at", "created_at"),
+        Index("ix_spiff_accruals_updated_at_id", "updated_at", "id"),
     )

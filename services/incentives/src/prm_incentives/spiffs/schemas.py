@@ -68,7 +68,8 @@ class SpiffOut(BaseModel):
         "fund": {"amount": "50000.00", "currency": "EUR"},
         "partner_cap": {"amount": "2500.00", "currency": "EUR"},
         "remaining": {"amount": "48750.00", "currency": "EUR"}, "pool_account_id": _ID,
-        "version": 1, "created_at": "2025-03-20T09:00:00Z"}]})
+        "version": 1, "created_at": "2025-03-20T09:00:00Z",
+        "updated_at": "2025-03-20T09:00:00Z"}]})
 
     id: uuid.UUID
     name: str
@@ -85,6 +86,8 @@ class SpiffOut(BaseModel):
     pool_account_id: uuid.UUID
     version: int
     created_at: dt.datetime
+    updated_at: dt.datetime = Field(description="When the SPIFF itself last changed (what "
+                                    "its pool has left changes with every accrual)")
 
     @classmethod
     def of(cls, row: Any) -> "SpiffOut":
@@ -96,23 +99,28 @@ class SpiffOut(BaseModel):
             sku_prefixes=row.sku_prefixes, deal_types=row.deal_types, fund=money(row.fund, c),
             partner_cap=None if row.partner_cap is None else money(row.partner_cap, c),
             remaining=SignedAmount.of(row.remaining, c), pool_account_id=row.pool_account_id,
-            version=row.version, created_at=row.created_at)
+            version=row.version, created_at=row.created_at, updated_at=row.updated_at)
 
 
 class SpiffAccrualOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": _ID, "spiff_id": _SPIFF, "partner_id": _PARTNER, "deal_id": _DEAL,
+        "id": _ID, "spiff_id": _SPIFF, "partner_id": _PARTNER,
+        "partner_name": "Acme Cloud GmbH", "deal_id": _DEAL,
         "closed_on": "2025-05-02", "deal_type": "new",
         "deal_amount": {"amount": "18000.00", "currency": "EUR"},
         "base_amount": {"amount": "12000.00", "currency": "EUR"},
         "bonus": {"amount": "250.00", "currency": "EUR"},
         "amount": {"amount": "250.00", "currency": "EUR"}, "capped_by": None,
         "status": "accrued", "transfer_id": _TRANSFER, "reversal_transfer_id": None,
-        "reason": None, "deal_version": 3, "version": 1, "created_at": "2025-05-02T10:00:00Z"}]})
+        "reason": None, "deal_version": 3, "version": 1, "created_at": "2025-05-02T10:00:00Z",
+        "updated_at": "2025-05-02T10:00:00Z"}]})
 
     id: uuid.UUID
     spiff_id: uuid.UUID
     partner_id: uuid.UUID
+    partner_name: str | None = Field(default=None, description="The partner's name, from the "
+                                     "partner directory this service keeps (null if it does "
+                                     "not know the partner yet).")
     deal_id: uuid.UUID
     closed_on: dt.date
     deal_type: str
@@ -135,18 +143,21 @@ class SpiffAccrualOut(BaseModel):
                                      "were kept)")
     version: int
     created_at: dt.datetime
+    updated_at: dt.datetime
 
     @classmethod
-    def of(cls, row: Any) -> "SpiffAccrualOut":
+    def of(cls, row: Any, partner_name: str | None = None) -> "SpiffAccrualOut":
         c = row.currency
         return cls(
-            id=row.id, spiff_id=row.spiff_id, partner_id=row.partner_id, deal_id=row.deal_id,
+            id=row.id, spiff_id=row.spiff_id, partner_id=row.partner_id,
+            partner_name=partner_name or getattr(row, "partner_name", None), deal_id=row.deal_id,
             closed_on=row.closed_on, deal_type=row.deal_type,
             deal_amount=money(row.deal_amount, c), base_amount=money(row.base_amount, c),
             bonus=money(row.bonus, c), amount=money(row.amount, c), capped_by=row.capped_by,
             status=row.status, transfer_id=row.transfer_id,
             reversal_transfer_id=row.reversal_transfer_id, reason=row.reason,
-            deal_version=row.deal_version, version=row.version, created_at=row.created_at)
+            deal_version=row.deal_version, version=row.version, created_at=row.created_at,
+            updated_at=row.updated_at)
 
 
 class SpiffReversalIn(BaseModel):

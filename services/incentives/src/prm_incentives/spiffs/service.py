@@ -15,23 +15,28 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Select, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from prm_contracts import Amount, DealWonV1, SpiffAccruedV1, SpiffReversedV1
 from prm_events import outbox
 from prm_incentives.accruals import service as accruals
 from prm_incentives.accruals.service import AccrualBook
 from prm_incentives.config import EVENT_SOURCE
+from prm_incentives.db import columns
 from prm_incentives.declaration import INCENTIVES_READ, INCENTIVES_WRITE
 from prm_incentives.ledger import repository as ledger
+from prm_incentives.ledger.models import Account
 from prm_incentives.ledger.service import TransferSpec, transfer
 from prm_incentives.money import text_of, to_minor
 from prm_incentives.rebates.rules import rebate_of
 from prm_incentives.rebates.service import deal_amounts
+from prm_incentives.spiffs.listing import ACCRUALS, SPIFFS
+from prm_incentives.spiffs.models import Spiff, SpiffAccrual
 from prm_incentives.spiffs.schemas import SpiffIn
 from prm_platform.ids import new_id
-from prm_platform.pagination import PageRequest
+from prm_platform.listing import ListQuery
 from prm_platform.problems import Conflict, NotFound
 from prm_platform.security import Principal
 
@@ -71,7 +76,8 @@ async def create_spiff(session: AsyncSession, principal: Principal, data: SpiffI
         "rate, sku_prefixes, deal_types, fund, partner_cap, pool_account_id, version, "
         "created_at, updated_at) VALUES (:id, :name, :currency, :starts_on, :ends_on, :kind, "
         ":fixed, :rate, CAST(:skus AS jsonb), CAST(:types AS jsonb), :fund, :cap, :pool, 1, "
-        "now(), now()) ON CONFLICT ON CONSTRAINT uq_spiffs_name DO NOTHING RETURNING id"),
+        "now(), statement_timestamp()) ON CONFLICT ON CONSTRAINT uq_spiffs_name DO NOTHING "
+        "RETURNING id"),
         {"id": spiff_id, "name": data.name, "currency": currency, "starts_on": data.starts_on,
          "ends_on": data.ends_on, "kind": "fixed" if data.fixed_amount else "percent",
          "fixed": None if data.fixed_amount is None else to_minor(data.fixed_amount),
@@ -88,8 +94,18 @@ async def create_spiff(session: AsyncSession, principal: Principal, data: SpiffI
     return await _spiff(session, spiff_id)
 
 
+_pool = aliased(Account, name="pool")
+
+
+def _spiffs() -> Select[Any]:
+    """SPIFFs with what their pool has left to pay out."""
+    return select(*columns(Spiff), (_pool.credits_posted - _pool.debits_posted
+                                    - _pool.debits_pending).label("remaining")).join(
+        _pool, _pool.id == Spiff.pool_account_id)
+
+
 async def _spiff(session: AsyncSession, spiff_id: uuid.UUID) -> Any:
-    row = (await session.execute(text(f"{_SPIFF} WHERE s.id = :id"), {"id": spiff_id})).first()
+    row = (await session.execute(_spiffs().where(Spiff.id == spiff_id))).first()
     if row is None:
         raise NotFound("SPIFF not found")
     return row
@@ -100,12 +116,10 @@ async def get_spiff(session: AsyncSession, principal: Principal, spiff_id: uuid.
     return await _spiff(session, spiff_id)
 
 
-async def list_spiffs(session: AsyncSession, principal: Principal, page: PageRequest
-                      ) -> list[Any]:
+async def list_spiffs(session: AsyncSession, principal: Principal, query: ListQuery
+                      ) -> tuple[list[Any], str | None, int | None]:
     _vendor(principal, INCENTIVES_READ)
-    return list(await session.execute(text(
-        f"{_SPIFF} WHERE (CAST(:after AS uuid) IS NULL OR s.id > CAST(:after AS uuid)) "
-        "ORDER BY s.id LIMIT :limit"), {"after": page.after, "limit": page.limit + 1}))
+    return await SPIFFS.page(session, _spiffs(), query)
 
 
 async def _payable(session: AsyncSession, spiff: Any, partner_id: uuid.UUID) -> Any:
@@ -181,7 +195,8 @@ async def accrue_won_deal(session: AsyncSession, deal: DealWonV1) -> list[Any]:
             "deal_type, currency, deal_amount, base_amount, bonus, amount, capped_by, status, "
             "transfer_id, deal_version, version, created_at, updated_at) VALUES (:id, :spiff, "
             ":partner, :deal, :closed_on, :deal_type, :currency, :deal_amount, :base, :bonus, "
-            ":amount, :capped_by, :status, :transfer, :deal_version, 1, now(), now()) "
+            ":amount, :capped_by, :status, :transfer, :deal_version, 1, now(), "
+            "statement_timestamp()) "
             "RETURNING *"),
             {"id": new_id(), "spiff": spiff.id, "partner": deal.partner_id,
              "deal": deal.deal_id, "closed_on": deal.closed_on, "deal_type": deal.deal_type,
@@ -212,4 +227,5 @@ def _reversed(row: Any, amount: int) -> SpiffReversedV1:
 # A won deal undone: the accrued amount goes back from the partner's payable account to the
 # SPIFF's pool (and counts against neither cap again).
 BOOK = AccrualBook(table="spiff_accruals", owner="spiff_id", noun="SPIFF accrual",
-                   code="spiff.reversal", reference="SPIFF accrual", reversed_event=_reversed)
+                   code="spiff.reversal", reference="SPIFF accrual", reversed_event=_reversed,
+                   model=SpiffAccrual, listing=ACCRUALS)
