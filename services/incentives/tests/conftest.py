@@ -77,9 +77,10 @@ def partner_principal(partner_id: uuid.UUID) -> Principal:
                      partner_id=partner_id, scopes=frozenset(PARTNER_SCOPES))
 
 
-async def project_partner(session, partner_id: uuid.UUID, status: str = "active") -> None:
+async def project_partner(session, partner_id: uuid.UUID, status: str = "active",
+                          name: str = "Acme Cloud GmbH") -> None:
     """Puts a partner into the directory the way the worker does: through its events."""
-    snapshot = PartnerSnapshot(id=partner_id, name="Acme Cloud GmbH", type="msp",
+    snapshot = PartnerSnapshot(id=partner_id, name=name, type="msp",
                                country="DE", status="onboarding", version=1)
     events = [new_event(PartnerCreatedV1(partner=snapshot), source="/prm/partners",
                         subject=str(partner_id), partner_id=partner_id)]
@@ -95,10 +96,10 @@ async def project_partner(session, partner_id: uuid.UUID, status: str = "active"
 
 @pytest.fixture
 def list_partner(app):
-    async def project(status: str = "active") -> uuid.UUID:
+    async def project(status: str = "active", name: str = "Acme Cloud GmbH") -> uuid.UUID:
         partner_id = uuid.uuid4()
         async with app.state.sessionmaker() as session:
-            await project_partner(session, partner_id, status)
+            await project_partner(session, partner_id, status, name)
             await session.commit()
         return partner_id
     return project

@@ -10,6 +10,7 @@ import uuid
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.orm import aliased
 
 from prm_incentives.ledger.models import Account, Entry, FxRate, Transfer
 from prm_incentives.ledger.schemas import AccountKind, Code
@@ -32,9 +33,10 @@ ACCOUNTS = Listing(
     updated=Account.updated_at,
 )
 
-# The currency of the account whose entries are listed (one account, one currency).
-_ENTRY_CURRENCY = select(Account.currency).where(Account.id == Entry.account_id) \
-    .scalar_subquery()
+# The currency of an entry's account (a list of entries is one account's: one currency).
+_owner = aliased(Account, name="owner")
+ENTRY_CURRENCY = select(_owner.currency).where(_owner.id == Entry.account_id) \
+    .correlate_except(_owner).scalar_subquery()
 
 ENTRIES = Listing(
     Entry.id,
@@ -42,7 +44,7 @@ ENTRIES = Listing(
     Filter("phase", Entry.phase, Literal["pending", "posted", "released"]),
     Filter("transfer_id", Entry.transfer_id, uuid.UUID, "Only these transfers' entries."),
     Range("created_at", Entry.created_at, QueryTime, "When it was written"),
-    Range("amount", MinorAmounts(Entry.amount, _ENTRY_CURRENCY), QueryAmount,
+    Range("amount", MinorAmounts(Entry.amount, ENTRY_CURRENCY), QueryAmount,
           "The amount, a decimal amount in the account's currency"),
     within=(Entry.account_id,),
 )

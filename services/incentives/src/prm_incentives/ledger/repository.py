@@ -11,7 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from prm_incentives.db import columns
 from prm_incentives.directory.names import named
-from prm_incentives.ledger.listing import ACCOUNTS, ENTRIES, FX_RATES, TRANSFERS
+from prm_incentives.ledger.listing import (
+    ACCOUNTS,
+    ENTRIES,
+    ENTRY_CURRENCY,
+    FX_RATES,
+    TRANSFERS,
+)
 from prm_incentives.ledger.models import Account, Entry, FxRate, Transfer
 from prm_platform.listing import ListQuery
 
@@ -145,8 +151,8 @@ async def list_accounts(session: AsyncSession, query: ListQuery) -> Page:
 async def list_entries(session: AsyncSession, account_id: uuid.UUID, query: ListQuery
                        ) -> Page:
     """A page of one account's entries, in its currency."""
-    return await ENTRIES.page(session, select(*columns(Entry), Account.currency).join(
-        Account, Account.id == Entry.account_id).where(Entry.account_id == account_id), query)
+    return await ENTRIES.page(session, select(*columns(Entry), ENTRY_CURRENCY.label(
+        "currency")).where(Entry.account_id == account_id), query)
 
 
 async def make_transfer(session: Executor, values: dict[str, Any]) -> Any:
