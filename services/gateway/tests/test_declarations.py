@@ -26,7 +26,7 @@ async def test_every_declared_route_is_reachable_through_the_gateway(gateway, ad
     for declaration, route in routed:
         response = await gateway.get(route.prefix, headers=admin, params={"limit": 1})
         assert response.status_code == 200, (declaration.name, route.prefix, response.text)
-        assert set(response.json()) == {"items", "next_cursor"}, route.prefix
+        assert set(response.json()) == {"items", "next_cursor", "total_count"}, route.prefix
 
 
 async def test_gateway_demands_each_routes_declared_scopes(gateway):

@@ -1,12 +1,13 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request, Response
+from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.types import Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from prm_gateway.api_keys import service
+from prm_gateway.api_keys.listing import KEYS
 from prm_gateway.api_keys.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from prm_platform.http import (
     Caller,
@@ -15,7 +16,7 @@ from prm_platform.http import (
     resource_headers,
     service_router,
 )
-from prm_platform.pagination import Page, PageRequest, page_request
+from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 
 router = service_router("/v1/api-keys", "api-keys")
@@ -62,18 +63,14 @@ async def create_api_key(body: ApiKeyCreate, request: Request, session: Session,
 
 
 @router.get("", summary="List API keys",
-            description="Oldest first, cursor-paginated. Secrets are never listed. A partner's "
-            "credentials list their own org's keys only.")
-async def list_api_keys(
-    session: Session,
-    caller: Caller,
-    page: Annotated[PageRequest, Depends(page_request)],
-    partner_id: Annotated[uuid.UUID | None, Query(description="Only keys of this partner")] = None,
-) -> Page[ApiKeyOut]:
-    rows = await service.list_page(session, caller, page, partner_id)
-    items, next_cursor = page.page(rows)
-    return Page[ApiKeyOut](items=[ApiKeyOut.model_validate(k) for k in items],
-                           next_cursor=next_cursor)
+            description="In issue order unless sorted; filter by partner and kind, search key "
+            "names, pull issues and revocations with `updated_since`. Secrets are never "
+            "listed. A partner's credentials list their own org's keys only.")
+async def list_api_keys(session: Session, caller: Caller,
+                        query: Annotated[ListQuery, Depends(KEYS.query)]) -> Page[ApiKeyOut]:
+    rows, next_cursor, total = await service.list_page(session, caller, query)
+    return Page[ApiKeyOut](items=[ApiKeyOut.model_validate(k) for k in rows],
+                           next_cursor=next_cursor, total_count=total)
 
 
 @router.get("/{key_id}", summary="Get an API key",

@@ -5,7 +5,6 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_gateway.api_keys.models import ApiKey
-from prm_platform.pagination import PageRequest
 
 
 async def get(session: AsyncSession, key_id: uuid.UUID, *, for_update: bool = False
@@ -19,16 +18,6 @@ async def get(session: AsyncSession, key_id: uuid.UUID, *, for_update: bool = Fa
 async def by_secret_hash(session: AsyncSession, secret_hash: str) -> ApiKey | None:
     query = select(ApiKey).where(ApiKey.secret_hash == secret_hash)
     return (await session.execute(query)).scalar_one_or_none()
-
-
-async def list_page(session: AsyncSession, page: PageRequest, *,
-                    partner_id: uuid.UUID | None = None) -> list[ApiKey]:
-    query = select(ApiKey).order_by(ApiKey.id).limit(page.limit + 1)
-    if partner_id is not None:
-        query = query.where(ApiKey.partner_id == partner_id)
-    if page.after is not None:
-        query = query.where(ApiKey.id > page.after)
-    return list((await session.execute(query)).scalars())
 
 
 async def touch(session: AsyncSession, key_id: uuid.UUID, now: dt.datetime,

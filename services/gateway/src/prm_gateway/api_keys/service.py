@@ -13,11 +13,13 @@ import secrets
 import time
 import uuid
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_contracts import ApiKeyIssuedV1, ApiKeyRevokedV1
 from prm_events.outbox import publish
 from prm_gateway.api_keys import repository
+from prm_gateway.api_keys.listing import KEYS
 from prm_gateway.api_keys.models import ApiKey
 from prm_gateway.api_keys.schemas import ApiKeyCreate
 from prm_gateway.config import EVENT_SOURCE
@@ -25,7 +27,7 @@ from prm_gateway.declaration import API_KEYS_READ, API_KEYS_WRITE
 from prm_gateway.standing import repository as standing
 from prm_platform.credentials import KEY_PREFIX, looks_like_key, secret_hash
 from prm_platform.ids import new_id
-from prm_platform.pagination import PageRequest
+from prm_platform.listing import ListQuery
 from prm_platform.problems import Forbidden, NotFound, Unprocessable
 from prm_platform.security import ADMIN, Principal, PrincipalKind
 
@@ -54,10 +56,11 @@ async def issue(session: AsyncSession, *, name: str, kind: str, scopes: list[str
     """Create a key without authorisation checks (the caller did them); returns it and its
     secret, which exists nowhere else from then on."""
     secret = KEY_PREFIX + secrets.token_urlsafe(_SECRET_BYTES)
+    now = dt.datetime.now(dt.UTC)
     key = ApiKey(id=new_id(), name=name, kind=kind, partner_id=partner_id,
                  scopes=sorted({str(s) for s in scopes}), prefix=secret[:_DISPLAY_CHARS],
                  secret_hash=secret_hash(secret), created_by=created_by,
-                 created_at=dt.datetime.now(dt.UTC), expires_at=expires_at)
+                 created_at=now, updated_at=now, expires_at=expires_at)
     repository.add(session, key)
     await session.flush()
     # Services check keys themselves, against a directory fed by these events.
@@ -141,12 +144,13 @@ async def get(session: AsyncSession, caller: Principal, key_id: uuid.UUID,
     return key
 
 
-async def list_page(session: AsyncSession, caller: Principal, page: PageRequest,
-                    partner_id: uuid.UUID | None) -> list[ApiKey]:
+async def list_page(session: AsyncSession, caller: Principal, query: ListQuery
+                    ) -> tuple[list[ApiKey], str | None, int | None]:
     _require(caller, API_KEYS_READ)
+    visible = select(ApiKey)
     if caller.is_partner:  # its own org's keys, whichever org the query names
-        partner_id = caller.partner_id
-    return await repository.list_page(session, page, partner_id=partner_id)
+        visible = visible.where(ApiKey.partner_id == caller.partner_id)
+    return await KEYS.page(session, visible, query)
 
 
 async def revoke(session: AsyncSession, caller: Principal, key_id: uuid.UUID) -> ApiKey:
@@ -155,7 +159,7 @@ async def revoke(session: AsyncSession, caller: Principal, key_id: uuid.UUID) ->
     key = await get(session, caller, key_id, for_update=True)
     _ensure_no_more_power(caller, key.scopes, "revoke")
     if key.revoked_at is None:
-        key.revoked_at = dt.datetime.now(dt.UTC)
+        key.revoked_at = key.updated_at = dt.datetime.now(dt.UTC)
         await session.flush()
         await publish(session, ApiKeyRevokedV1(key_id=key.id, revoked_at=key.revoked_at),
                       source=EVENT_SOURCE, aggregate_id=key.id, partner_id=key.partner_id)
