@@ -372,7 +372,9 @@ class Listing:
             conditions.append(self.updated >= query.updated_since)
         for word in query.words:
             pattern = func.concat("%", func.prm_fold(literal(_escape_like(word))), "%")
-            conditions.append(self.search.like(pattern, escape="\\"))
+            # Backslash escapes % and _ (LIKE's own default: an ESCAPE clause would hide the
+            # pattern from the planner's estimate of how many records match).
+            conditions.append(self.search.like(pattern))
         return conditions
 
     def apply(self, statement: Statement, query: ListQuery) -> Statement:
