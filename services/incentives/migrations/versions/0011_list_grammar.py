@@ -1,12 +1,14 @@
 """Every list of the service speaks the one list grammar (prm_platform.listing): an index for
 each filter, range, sort, search and change feed it offers.
 
-- Ledger accounts get ``updated_at`` (their balances change with every transfer), kept by the
-  trigger ``ledger_accounts_touch`` on every update, for their change feed; existing accounts
-  start at their creation time.
-- Transfers are listed by account (debit or credit), status, currency and amount, code,
-  conversion, creation and resolution time; the payable credits of a partner (payout batches,
-  statements) are found by their credit account instead of a scan of every transfer.
+- Ledger accounts get ``updated_at`` (their balances change with every transfer): the end of
+  the second they last changed in, kept by the trigger ``ledger_accounts_touch``, for their
+  change feed; existing accounts start at their creation. A second's resolution keeps a busy
+  account's balance updates HOT: its index entry changes at most once a second.
+- Transfers are listed by status (an index of the few that are not posted), currency and
+  amount, code, conversion, creation and resolution time (by account: through the entries);
+  the payable credits of a partner (payout batches, statements) are found by their credit
+  account instead of a scan of every transfer.
 - Budgets (programme and period), fund requests (title), rebate programmes and SPIFFs (name)
   are searched by name: a folded ``search_text`` and its trigram index (the platform's
   ``search`` step first).
@@ -35,10 +37,14 @@ _SEARCHED = {
     "spiffs": "name",
 }
 
-_TOUCH = """
+# The end of the statement's second, and never backwards: while an account's value stays the
+# same, its updates write no index entry (HOT), however busy it is; rounded up, a change is
+# never before a time a sync asks from that preceded it.
+_SECOND = "date_trunc('second', statement_timestamp()) + interval '1 second'"
+_TOUCH = f"""
 CREATE FUNCTION ledger_accounts_touch() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.updated_at := statement_timestamp();
+    NEW.updated_at := greatest(OLD.updated_at, {_SECOND});
     RETURN NEW;
 END $$
 """
@@ -48,9 +54,9 @@ _INDEXES = (
     ("ix_ledger_accounts_currency_id", "ledger_accounts", "(currency, id)"),
     ("ix_ledger_accounts_created_at", "ledger_accounts", "(created_at)"),
     ("ix_ledger_accounts_updated_at_id", "ledger_accounts", "(updated_at, id)"),
-    ("ix_ledger_transfers_debit_account_id", "ledger_transfers", "(debit_account_id, id)"),
     ("ix_ledger_transfers_credit_account_id", "ledger_transfers", "(credit_account_id, id)"),
-    ("ix_ledger_transfers_status_id", "ledger_transfers", "(status, id)"),
+    ("ix_ledger_transfers_status_id", "ledger_transfers",
+     "(status, id) WHERE status <> 'posted'"),
     ("ix_ledger_transfers_currency_amount", "ledger_transfers", "(currency, amount)"),
     ("ix_ledger_transfers_code_id", "ledger_transfers", "(code, id)"),
     ("ix_ledger_transfers_created_at_id", "ledger_transfers", "(created_at, id)"),
@@ -125,9 +131,10 @@ _INDEXES = (
 def upgrade() -> None:
     _search_up()
     op.execute("ALTER TABLE ledger_accounts ADD COLUMN updated_at timestamptz")
-    op.execute("UPDATE ledger_accounts SET updated_at = created_at")
+    op.execute("UPDATE ledger_accounts "
+               "SET updated_at = date_trunc('second', created_at) + interval '1 second'")
     op.execute("ALTER TABLE ledger_accounts ALTER COLUMN updated_at SET NOT NULL, "
-               "ALTER COLUMN updated_at SET DEFAULT statement_timestamp()")
+               f"ALTER COLUMN updated_at SET DEFAULT {_SECOND}")
     op.execute(_TOUCH)
     op.execute("CREATE TRIGGER ledger_accounts_touch BEFORE UPDATE ON ledger_accounts "
                "FOR EACH ROW EXECUTE FUNCTION ledger_accounts_touch()")

@@ -9,7 +9,7 @@ import dataclasses
 import uuid
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import aliased
 
 from prm_incentives.ledger.models import Account, Entry, FxRate, Transfer
@@ -52,21 +52,18 @@ ENTRIES = Listing(
 
 @dataclasses.dataclass(frozen=True)
 class EitherAccount(Filter):
-    """``account_id=a,b``: transfers debiting or crediting any of these accounts (each side
-    by its own index)."""
+    """``account_id=a,b``: transfers debiting or crediting any of these accounts, found
+    through the accounts' entries (by their index on the account), so that the transfers need
+    no index of their own per side."""
 
     def condition(self, values: list[Any]) -> ColumnElement[bool]:
-        if len(values) == 1:
-            return or_(Transfer.debit_account_id == values[0],
-                       Transfer.credit_account_id == values[0])
-        return or_(Transfer.debit_account_id.in_(values),
-                   Transfer.credit_account_id.in_(values))
+        return Transfer.id.in_(select(Entry.transfer_id).where(super().condition(values)))
 
 
 TRANSFERS = Listing(
     Transfer.id,
     Filter("status", Transfer.status, TransferStatus),
-    EitherAccount("account_id", Transfer.debit_account_id, uuid.UUID,
+    EitherAccount("account_id", Entry.account_id, uuid.UUID,
                   "Only transfers debiting or crediting these accounts."),
     Filter("currency", Transfer.currency, Currency),
     Filter("code", Transfer.code, Code, "Only transfers of these codes (mdf.claim, "

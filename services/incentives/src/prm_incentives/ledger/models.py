@@ -55,10 +55,14 @@ class Account(Base):
     credits_pending: Mapped[int] = mapped_column(BigInteger)
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
-    # When its balances (or anything else) last changed: set by the trigger
-    # ``ledger_accounts_touch`` on every update (migration 0011), for the accounts' change feed.
-    updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True),
-                                                    server_default=text("statement_timestamp()"))
+    # By when its balances (or anything else) last changed: the end of the second they did,
+    # set by the trigger ``ledger_accounts_touch`` (migration 0011), for the accounts' change
+    # feed. A second's resolution keeps the balance updates of a busy account HOT (the value,
+    # and so its index entry, changes at most once a second); rounded up, a sync asking from
+    # any time before a change, or from the last value it saw, still gets it.
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        TIMESTAMP(timezone=True),
+        server_default=text("date_trunc('second', statement_timestamp()) + interval '1 second'"))
 
     __table_args__ = (
         # The target of the transfers' (account, currency) foreign keys: a transfer's two
@@ -162,10 +166,13 @@ class Transfer(Base):
         Index("ix_ledger_transfers_reverses_id", "reverses_id",
               postgresql_where=text("reverses_id IS NOT NULL")),
         # The list grammar's filters, ranges and order (time, then id: the ids are the
-        # clients'); the payable credits of a partner (payouts, statements) by credit account.
-        Index("ix_ledger_transfers_debit_account_id", "debit_account_id", "id"),
+        # clients'; an account's transfers are found through its entries); the payable credits
+        # of a partner (payouts, statements) by credit account.
         Index("ix_ledger_transfers_credit_account_id", "credit_account_id", "id"),
-        Index("ix_ledger_transfers_status_id", "status", "id"),
+        # Pending, voided and expired transfers only: a few (most are posted), and none of the
+        # posted ones a busy ledger writes costs an entry here.
+        Index("ix_ledger_transfers_status_id", "status", "id",
+              postgresql_where=text("status <> 'posted'")),
         Index("ix_ledger_transfers_currency_amount", "currency", "amount"),
         Index("ix_ledger_transfers_code_id", "code", "id"),
         Index("ix_ledger_transfers_created_at_id", "created_at", "id"),

@@ -56,9 +56,9 @@ class AccountOut(BaseModel):
     balances: Balances
     version: int
     created_at: dt.datetime
-    updated_at: dt.datetime = Field(description="When its balances last changed (every "
-                                    "transfer on it changes them): the change feed's "
-                                    "`updated_since` goes by it.")
+    updated_at: dt.datetime = Field(description="By when its balances last changed (every "
+                                    "transfer on it changes them): the end of the second they "
+                                    "did. The change feed's `updated_since` goes by it.")
 
     @classmethod
     def of(cls, row: Any, partner_name: str | None = None) -> "AccountOut":
