@@ -59,7 +59,8 @@ class SignedAmount(BaseModel):
 
 # --- amounts in list queries (prm_platform.listing ranges) ------------------------------------
 
-# ISO 4217 currencies by their minor unit's exponent (those without one hold no money).
+# ISO 4217 currencies by their minor unit's exponent (those without one hold no money): the
+# table ``prm_platform.money.minor_units`` reads (iso4217, the platform's).
 _BY_EXPONENT: dict[int, tuple[str, ...]] = {}
 for _currency in iso4217.Currency:
     if _currency.exponent is not None:
