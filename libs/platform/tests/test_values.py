@@ -9,9 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from prm_platform.money import Money
-from prm_platform.pagination import PageRequest, decode_cursor, encode_cursor
 from prm_platform.problems import (
-    MalformedRequest,
     Unauthenticated,
     known_problem_types,
     problem_title,
@@ -48,22 +46,6 @@ def test_money_refuses_what_it_cannot_represent(amount, currency):
 
 def test_money_json_has_no_float():
     assert Money.of(Decimal("10"), "EUR").model_dump_json() == '{"amount":"10.00","currency":"EUR"}'
-
-
-def test_cursor_round_trip_and_garbage():
-    some_id = uuid.uuid4()
-    assert decode_cursor(encode_cursor(some_id)) == some_id
-    for garbage in ("!!", "abc", ""):
-        with pytest.raises(MalformedRequest):
-            decode_cursor(garbage)
-
-
-def test_page_cut():
-    rows = [type("Row", (), {"id": uuid.uuid4()})() for _ in range(3)]
-    items, cursor = PageRequest(limit=2, after=None).page(rows)
-    assert items == rows[:2] and decode_cursor(cursor) == rows[1].id
-    items, cursor = PageRequest(limit=3, after=None).page(rows)
-    assert items == rows and cursor is None
 
 
 def test_principal_token_is_signed_and_short_lived():

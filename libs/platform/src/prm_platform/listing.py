@@ -68,13 +68,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prm_platform.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from prm_platform.problems import MalformedRequest
 from prm_platform.types import FIRST_DAY, LAST_DAY
 
 T = TypeVar("T")
 Statement = Select[*tuple[Any, ...]]
 
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
 MAX_VALUES = 100
 MAX_QUERY_LENGTH = 200
 MAX_WORDS = 8
