@@ -153,7 +153,9 @@ class PayoutStatementOut(Page[PayoutStatementItem]):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "items": [PayoutStatementItem.model_config["json_schema_extra"]["examples"][0]],  # type: ignore[index]
-        "next_cursor": None, "total_count": None, "partner_id": _PARTNER,
+        # Not null here: the contract's examples lose their null members.
+        "next_cursor": "WyIiLFsiMDE5M2MxZDAtMWIyYy03ZTNmLThhOWItMGMxZDJlM2Y0YTViIl1d",
+        "total_count": 12, "partner_id": _PARTNER,
         "partner_name": "Acme Cloud GmbH", "from": "2025-04-01", "to": "2025-06-30",
         "totals": [PayoutStatementTotal.model_config["json_schema_extra"]["examples"][0]]}]},  # type: ignore[index]
         populate_by_name=True)
