@@ -14,6 +14,8 @@ sent one at a time (latency, not throughput), each kind ``--requests`` times:
 * the directory filtered by countries served, sorted by name;
 * a change feed page (``updated_since``);
 * conditional reads: a deal and a list page with ``If-None-Match`` (``304``);
+* MDF claims filtered by status and amount, newest first, and a search of fund request titles
+  (``--claims`` fund requests, each with its claim);
 * the bare endpoint answering a page of 50 deal-shaped items.
 
 Prints a table of p50/p99 per kind. Nothing here asserts timings (the aim: p99 <= 50 ms for
@@ -149,6 +151,65 @@ async def load_deals(url: str, count: int, words: list[str]) -> float:
     return time.perf_counter() - started
 
 
+async def load_claims(url: str, count: int, words: list[str]) -> float:
+    """An MDF budget, an allocation per partner, ``count`` fund requests spread over them and a
+    claim of each (foreign keys to ledger accounts and reservations are not followed: the
+    lists never read them)."""
+    started = time.perf_counter()
+    connection = await connect(url, "incentives")
+    try:
+        await connection.execute("SET session_replication_role = replica")
+        await connection.execute("""
+            INSERT INTO partner_directory (partner_id, name, type, country, status, tier,
+                version, events_applied, last_event_at, projected_at)
+            SELECT id, name, type, country, status, tier, version, 1, updated_at, now()
+            FROM partners.partners""")
+        budget = uuid.uuid4()
+        await connection.execute("""
+            INSERT INTO mdf_budgets (id, programme, period, currency, amount, pool_account_id,
+                version, created_at, updated_at)
+            VALUES ($1, 'Field marketing', '2026', 'EUR', 10000000000000, $1, 1, now(), now())
+        """, budget)
+        await connection.execute("""
+            INSERT INTO mdf_allocations (id, budget_id, partner_id, currency, amount,
+                allocation_account_id, committed_account_id, payable_account_id, version,
+                created_at, updated_at)
+            SELECT uuidv7(), $1, id, 'EUR', 5000000, id, id, id, 1, now(), now()
+            FROM partners.partners""", budget)
+        async with bulk_load(connection, ("mdf_requests", "mdf_claims"), "incentives",
+                             keys=False):
+            await connection.execute("""
+                INSERT INTO mdf_requests (id, allocation_id, budget_id, partner_id, currency,
+                    activity_type, title, start_date, end_date, planned_cost,
+                    expected_outcomes, status, reservation_id, decision_due_at, version,
+                    created_at, updated_at)
+                SELECT uuidv7(), a.ids[(1 + (g * 31) % cardinality(a.ids))::int], $2,
+                    a.partners[(1 + (g * 31) % cardinality(a.ids))::int], 'EUR', 'event',
+                    w[(1 + (g * 7907) % cardinality(w))::int] || ' '
+                        || w[(1 + (g * 104723) % cardinality(w))::int] || ' roadshow',
+                    $3::date - (g % 400)::int, $3::date - (g % 400)::int + 3,
+                    100000 + (g * 7919) % 900000, 'Leads', 'claimed', uuidv7(), now(), 1,
+                    now() - make_interval(mins => ((g * 3) % 1000000)::int),
+                    now() - make_interval(mins => ((g * 3) % 1000000)::int)
+                FROM generate_series(1::bigint, $1) g,
+                     (SELECT array_agg(id ORDER BY id) AS ids,
+                             array_agg(partner_id ORDER BY id) AS partners
+                      FROM mdf_allocations) a, (SELECT $4::text[] AS w) v
+            """, count, budget, TODAY, words)
+            await connection.execute("""
+                INSERT INTO mdf_claims (id, request_id, partner_id, currency, amount,
+                    approved_amount, description, status, version, created_at, updated_at)
+                SELECT uuidv7(), r.id, r.partner_id, 'EUR', r.planned_cost,
+                    CASE WHEN s = 'approved' THEN r.planned_cost END, 'Roadshow costs', s, 1,
+                    r.created_at + interval '20 days', r.updated_at + interval '20 days'
+                FROM (SELECT *, (ARRAY['submitted', 'approved', 'approved', 'rejected'])[
+                          (1 + abs(hashtext(id::text)) % 4)::int] AS s FROM mdf_requests) r
+            """)
+    finally:
+        await connection.close()
+    return time.perf_counter() - started
+
+
 async def samples(url: str, rng: random.Random) -> dict[str, Any]:
     connection = await connect(url, "deals")
     try:
@@ -158,7 +219,8 @@ async def samples(url: str, rng: random.Random) -> dict[str, Any]:
             "SELECT partner_id FROM partner_directory ORDER BY random() LIMIT 200")]
         sizes = {r["t"]: r["n"] for r in await connection.fetch(
             "SELECT 'deals' AS t, count(*) AS n FROM deals UNION ALL "
-            "SELECT 'partners', count(*) FROM partners.partners")}
+            "SELECT 'partners', count(*) FROM partners.partners UNION ALL "
+            "SELECT 'claims', count(*) FROM incentives.mdf_claims")}
     finally:
         await connection.close()
     rng.shuffle(deals)
@@ -282,6 +344,15 @@ def not_modified(deals: Client, ids: list[uuid.UUID], count: int) -> None:
                   headers={"If-None-Match": list_etag})
 
 
+def claims(incentives: Client, words: list[str], rng: random.Random, count: int) -> None:
+    for _ in range(count):
+        incentives.get("MDF claims: 2 filters + sort", "/v1/mdf/claims", {
+            "status": rng.choice(["submitted", "submitted,approved", "rejected"]),
+            "amount[gte]": str(rng.randint(1000, 8000)), "sort": "-created_at"})
+        incentives.get("MDF fund requests: title search (q)", "/v1/mdf/requests", {
+            "q": rng.choice(words).lower()[:5]})
+
+
 # -- the run -----------------------------------------------------------------------------------
 
 def main() -> None:
@@ -289,10 +360,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: small sizes")
     parser.add_argument("--partners", type=int, default=100_000)
     parser.add_argument("--deals", type=int, default=1_000_000)
+    parser.add_argument("--claims", type=int, default=1_000_000, help="MDF fund requests, "
+                        "each with its claim")
     parser.add_argument("--requests", type=int, default=200, help="GETs of each kind")
     args = parser.parse_args()
     if args.quick:
-        args.partners, args.deals, args.requests = 2_000, 20_000, 20
+        args.partners, args.deals, args.claims, args.requests = 2_000, 20_000, 20_000, 20
     rng = random.Random(20261206)
     words = vocabulary()
     work = Path(tempfile.mkdtemp(prefix="prm-bench-lists-"))
@@ -303,29 +376,33 @@ def main() -> None:
         create_database(pg, "lists")
         url = pg.database_url("lists")
         secret = secrets.token_urlsafe(32)
-        for service in ("partners", "deals"):
+        for service in ("partners", "deals", "incentives"):
             migrate(url, secret, ROOT / "services" / service)
         report["load_s"] = {"partners": asyncio.run(load_partners(url, args.partners, words)),
-                            "deals": asyncio.run(load_deals(url, args.deals, words))}
+                            "deals": asyncio.run(load_deals(url, args.deals, words)),
+                            "claims": asyncio.run(load_claims(url, args.claims, words))}
         sample = asyncio.run(samples(url, rng))
         report["sizes"] = sample["sizes"]
         print(f"loaded: {sample['sizes']} in {report['load_s']}", file=sys.stderr)
         env = {**os.environ, "PRM_DATABASE_URL": url, "PRM_INTERNAL_SECRET": secret}
-        ports = {name: free_port() for name in ("partners", "deals", "bare")}
+        ports = {name: free_port() for name in ("partners", "deals", "incentives", "bare")}
         servers.append(serve("prm_partners.main:create_app", ports["partners"], env))
+        servers.append(serve("prm_incentives.main:create_app", ports["incentives"], env))
         servers.append(serve("prm_deals.main:create_app", ports["deals"], env))
         servers.append(serve("lists:create_bare_app", ports["bare"], env))
         vendor = Principal(subject="key-benchmark", kind=PrincipalKind.vendor,
-                           scopes=frozenset({"deals:read", "partners:read"}))
+                           scopes=frozenset({"deals:read", "partners:read",
+                                             "incentives:read"}))
 
         def signed() -> dict[str, str]:  # a signed principal lives a minute: one per request
             return {PRINCIPAL_HEADER: sign_principal(vendor, secret)}
 
         deals = Client(f"http://127.0.0.1:{ports['deals']}", signed)
         partners = Client(f"http://127.0.0.1:{ports['partners']}", signed)
+        incentives = Client(f"http://127.0.0.1:{ports['incentives']}", signed)
         bare = Client(f"http://127.0.0.1:{ports['bare']}", dict)
         for client, path in ((deals, "/v1/deals"), (partners, "/v1/partners"),
-                             (bare, "/v1/deals")):
+                             (incentives, "/v1/mdf/claims"), (bare, "/v1/deals")):
             for _ in range(5):  # warm-up: connections, caches, the first plans
                 client.get("warm-up", path)
         for _ in range(args.requests):
@@ -339,8 +416,9 @@ def main() -> None:
         directory(partners, rng, args.requests)
         change_feed(deals, rng, args.requests)
         not_modified(deals, sample["deals"], args.requests)
+        claims(incentives, words, rng, args.requests)
         rows = {}
-        for client in (bare, deals, own, partners):
+        for client in (bare, deals, own, partners, incentives):
             for kind, times in client.times.items():
                 if kind != "warm-up":
                     p50, p99 = quantiles(times)
@@ -365,7 +443,8 @@ def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
           f"{platform.python_version()}; load average at the end "
           + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
     sizes = report["sizes"]
-    print(f"data: {sizes['partners']:,} partners, {sizes['deals']:,} deals (loaded in "
+    print(f"data: {sizes['partners']:,} partners, {sizes['deals']:,} deals, "
+          f"{sizes['claims']:,} MDF claims (loaded in "
           + ", ".join(f"{k} {v:.0f} s" for k, v in report["load_s"].items()) + ")")
     print()
     print("| GET, one at a time                         | requests | p50 ms | p99 ms | statuses |")
