@@ -10,7 +10,7 @@ import uuid
 
 from sqlalchemy import event
 
-from prm_stack.testing import check_lists_use_indexes, list_routes
+from prm_stack.testing import all_pages, check_lists_use_indexes, list_page, list_routes
 
 from .rebate_helpers import deliver, won
 
@@ -67,23 +67,6 @@ async def test_every_filter_sort_and_search_is_served_by_an_index(app, engine):
 
 
 # Helpers
-
-
-async def get_page(client, path, headers, **params):
-    response = await client.get(path, params=params, headers=headers)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def walk(client, path, headers, **params):
-    """Every item, page by page."""
-    items, cursor = [], None
-    while True:
-        page = await get_page(client, path, headers, **params,
-                              **({"cursor": cursor} if cursor else {}))
-        items += page["items"]
-        if not (cursor := page["next_cursor"]):
-            return items
 
 
 def now_text():
@@ -158,29 +141,29 @@ async def test_fund_requests_filter_sort_search_and_changes(client, vendor, as_p
     of_budget = {"budget_id": funds["id"]}
 
     # sorts across pages, both ways
-    starts = await walk(client, "/v1/mdf/requests", vendor, **of_budget, sort="start_date",
+    starts = await all_pages(client, "/v1/mdf/requests", vendor, **of_budget, sort="start_date",
                         limit=1)
     assert [r["id"] for r in starts] == [elsewhere["id"], asked[1]["id"], asked[2]["id"],
                                          asked[0]["id"]]
-    backwards = await walk(client, "/v1/mdf/requests", vendor, **of_budget,
+    backwards = await all_pages(client, "/v1/mdf/requests", vendor, **of_budget,
                            sort="-start_date", limit=3)
     assert [r["id"] for r in backwards] == [r["id"] for r in starts][::-1]
-    titles = await walk(client, "/v1/mdf/requests", vendor, **of_budget, sort="title", limit=2)
+    titles = await all_pages(client, "/v1/mdf/requests", vendor, **of_budget, sort="title", limit=2)
     assert [r["title"].split()[0] for r in titles] == ["Cloud", "SECURITE", "Sécurité", "Über"]
 
     # several values, ranges on decimal amounts and dates, the count
-    kinds = await get_page(client, "/v1/mdf/requests", vendor, **of_budget,
+    kinds = await list_page(client, "/v1/mdf/requests", vendor, **of_budget,
                            activity_type="event,webinar", include="total_count")
     assert {r["id"] for r in kinds["items"]} == {asked[0]["id"], asked[1]["id"],
                                                  elsewhere["id"]}
     assert kinds["total_count"] == 3
-    costs = await get_page(client, "/v1/mdf/requests", vendor, **of_budget, **{
+    costs = await list_page(client, "/v1/mdf/requests", vendor, **of_budget, **{
         "planned_cost[gte]": "250.50", "planned_cost[lt]": "1000"})
     assert [r["id"] for r in costs["items"]] == [asked[1]["id"], elsewhere["id"]]
-    above = await get_page(client, "/v1/mdf/requests", vendor, **of_budget,
+    above = await list_page(client, "/v1/mdf/requests", vendor, **of_budget,
                            **{"planned_cost[gt]": "250.5"})
     assert {r["id"] for r in above["items"]} == {asked[0]["id"], elsewhere["id"]}
-    dates = await get_page(client, "/v1/mdf/requests", vendor, **of_budget, **{
+    dates = await list_page(client, "/v1/mdf/requests", vendor, **of_budget, **{
         "start_date[gte]": (today + dt.timedelta(days=10)).isoformat(),
         "start_date[lt]": (today + dt.timedelta(days=30)).isoformat()})
     assert [r["id"] for r in dates["items"]] == [asked[1]["id"], asked[2]["id"]]
@@ -192,16 +175,16 @@ async def test_fund_requests_filter_sort_search_and_changes(client, vendor, as_p
     for q, found in ((f"securite zurich {key}", {asked[0]["id"], elsewhere["id"]}),
                      (f"ÜBER {key}", {asked[2]["id"]}), (f"uber summit {key}",
                                                          {asked[2]["id"]})):
-        page = await get_page(client, "/v1/mdf/requests", vendor, q=q)
+        page = await list_page(client, "/v1/mdf/requests", vendor, q=q)
         assert {r["id"] for r in page["items"]} == found, q
-    named = await get_page(client, "/v1/mdf/requests", vendor, q=key, partner_id=str(ours))
+    named = await list_page(client, "/v1/mdf/requests", vendor, q=key, partner_id=str(ours))
     assert {r["partner_name"] for r in named["items"]} == {f"Nordlicht Marketing {key}"}
     one = await client.get(f"/v1/mdf/requests/{elsewhere['id']}", headers=vendor)
     assert one.json()["partner_name"] == f"Southwind Events {key}"
 
     # a partner key: its own org's, whatever partner_id it names
     for params in ({"q": key}, {"q": key, "partner_id": str(theirs)}):
-        own = await get_page(client, "/v1/mdf/requests", as_partner(ours), **params)
+        own = await list_page(client, "/v1/mdf/requests", as_partner(ours), **params)
         assert {r["id"] for r in own["items"]} == {r["id"] for r in asked}, params
 
     # the change feed: decisions, oldest change first
@@ -211,13 +194,13 @@ async def test_fund_requests_filter_sort_search_and_changes(client, vendor, as_p
     assert rejected.status_code == 200, rejected.text
     approved = await client.post(f"/v1/mdf/requests/{asked[0]['id']}/approve", headers=vendor)
     assert approved.status_code == 200, approved.text
-    changed = await get_page(client, "/v1/mdf/requests", vendor, **of_budget,
+    changed = await list_page(client, "/v1/mdf/requests", vendor, **of_budget,
                              updated_since=since)
     assert [r["id"] for r in changed["items"]] == [asked[2]["id"], asked[0]["id"]]
-    decided = await get_page(client, "/v1/mdf/requests", as_partner(ours),
+    decided = await list_page(client, "/v1/mdf/requests", as_partner(ours),
                              status="approved,rejected", updated_since=since)
     assert {r["status"] for r in decided["items"]} == {"approved", "rejected"}
-    due = await get_page(client, "/v1/mdf/requests", vendor, **of_budget,
+    due = await list_page(client, "/v1/mdf/requests", vendor, **of_budget,
                          **{"claim_due_on[gte]": today.isoformat()})
     assert [r["id"] for r in due["items"]] == [asked[0]["id"]]
 
@@ -258,17 +241,17 @@ async def test_claims_expand_their_request_and_allocation_one_query_each(
     assert claims[0]["request"] is None and claims[0]["allocation"] is None
     mine = {"partner_id": str(partner)}
 
-    plain = await get_page(client, "/v1/mdf/claims", vendor, **mine)
+    plain = await list_page(client, "/v1/mdf/claims", vendor, **mine)
     assert [c["id"] for c in plain["items"]] == [c["id"] for c in claims]
     assert all(c["request"] is None and c["allocation"] is None for c in plain["items"])
-    expanded = await get_page(client, "/v1/mdf/claims", vendor, **mine,
+    expanded = await list_page(client, "/v1/mdf/claims", vendor, **mine,
                               expand="request,allocation")
     for claim in expanded["items"]:
         assert claim["request"]["id"] == claim["request_id"]
         assert claim["request"]["partner_name"] == f"Østfold Partners {key}"
         assert claim["allocation"]["id"] == held["id"]
         assert claim["allocation"]["reserved"]["amount"] == "6000.00"
-    [only] = (await get_page(client, "/v1/mdf/claims", headers, request_id=claims[1][
+    [only] = (await list_page(client, "/v1/mdf/claims", headers, request_id=claims[1][
         "request_id"], expand=["request", "allocation"]))["items"]
     assert only["request"]["title"] == f"Activity 1 {key}"
     single = await client.get(f"/v1/mdf/claims/{claims[2]['id']}?expand=request",
@@ -283,21 +266,21 @@ async def test_claims_expand_their_request_and_allocation_one_query_each(
     counts = []
     for limit in (1, 3):
         with statements(engine) as count:
-            await get_page(client, "/v1/mdf/claims", vendor, **mine, limit=limit,
+            await list_page(client, "/v1/mdf/claims", vendor, **mine, limit=limit,
                            expand="request,allocation")
         counts.append(count[0])
     assert counts[0] == counts[1], counts
 
-    amounts = await get_page(client, "/v1/mdf/claims", vendor, **mine, **{
+    amounts = await list_page(client, "/v1/mdf/claims", vendor, **mine, **{
         "amount[gte]": "90", "amount[lt]": "1200.00"})
     assert [c["id"] for c in amounts["items"]] == [c["id"] for c in claims[:2]]
     since = now_text()
     approved = await client.post(f"/v1/mdf/claims/{claims[1]['id']}/approve", headers=vendor)
     assert approved.status_code == 200, approved.text
-    changed = await get_page(client, "/v1/mdf/claims", headers, updated_since=since,
+    changed = await list_page(client, "/v1/mdf/claims", headers, updated_since=since,
                              status="approved,rejected")
     assert [c["id"] for c in changed["items"]] == [claims[1]["id"]]
-    allocations = await get_page(client, "/v1/mdf/allocations", headers,
+    allocations = await list_page(client, "/v1/mdf/allocations", headers,
                                  budget_id=funds["id"], **{"amount[gte]": "5000.00"})
     [listed] = allocations["items"]
     assert listed["partner_name"] == f"Østfold Partners {key}"
@@ -329,39 +312,39 @@ async def test_ledger_lists_by_account_amount_code_and_change(client, vendor):
     some_yen = await move(client, vendor, yen, yen_other, "1250", "JPY", code="lists.test")
     accounts = {"account_id": f"{first},{yen}"}
 
-    made = await get_page(client, "/v1/ledger/transfers", vendor, **accounts)
+    made = await list_page(client, "/v1/ledger/transfers", vendor, **accounts)
     assert {t["code"] for t in made["items"]} == {"mdf.budget", "lists.test", "manual"}
     assert len(made["items"]) == 5
     # a decimal amount in each transfer's own currency: 1250 yen, not 12.50
-    over = await get_page(client, "/v1/ledger/transfers", vendor, **accounts, **{
+    over = await list_page(client, "/v1/ledger/transfers", vendor, **accounts, **{
         "amount[gte]": "1000", "amount[lte]": "1250"})
     assert [t["id"] for t in over["items"]] == [some_yen["id"]]
-    cents = await get_page(client, "/v1/ledger/transfers", vendor, **accounts, **{
+    cents = await list_page(client, "/v1/ledger/transfers", vendor, **accounts, **{
         "amount[gt]": "12.49", "amount[lt]": "300.00"}, currency="EUR")
     assert [t["id"] for t in cents["items"]] == [small["id"]]
-    coded = await get_page(client, "/v1/ledger/transfers", vendor, code="lists.test",
+    coded = await list_page(client, "/v1/ledger/transfers", vendor, code="lists.test",
                            **accounts)
     assert {t["id"] for t in coded["items"]} == {small["id"], some_yen["id"]}
-    pending = await get_page(client, "/v1/ledger/transfers", vendor, **accounts,
+    pending = await list_page(client, "/v1/ledger/transfers", vendor, **accounts,
                              status="pending,voided")
     assert [t["id"] for t in pending["items"]] == [large["id"]]
-    newest = await walk(client, "/v1/ledger/transfers", vendor, **accounts,
+    newest = await all_pages(client, "/v1/ledger/transfers", vendor, **accounts,
                         sort="-created_at", limit=2)
     assert [t["id"] for t in newest] == [t["id"] for t in made["items"]][::-1]
 
     # entries of one account, by amount in its currency
-    entries = await get_page(client, f"/v1/ledger/accounts/{first}/entries", vendor,
+    entries = await list_page(client, f"/v1/ledger/accounts/{first}/entries", vendor,
                              **{"amount[gte]": "300.00"}, side="debit,credit")
     assert [(e["phase"], e["amount"]["amount"]) for e in entries["items"]] == [
         ("posted", "5000.00"), ("pending", "300.00")]
 
     # the accounts' change feed: the four pools moved since
-    changed = await get_page(client, "/v1/ledger/accounts", vendor, updated_since=since,
+    changed = await list_page(client, "/v1/ledger/accounts", vendor, updated_since=since,
                              id=f"{first},{second},{yen},{yen_other}")
     assert {a["id"] for a in changed["items"]} == {first, second, yen, yen_other}
     before = changed["items"][0]["updated_at"]
     await client.post(f"/v1/ledger/transfers/{large['id']}/void", headers=vendor)
-    later = await get_page(client, "/v1/ledger/accounts", vendor, updated_since=before,
+    later = await list_page(client, "/v1/ledger/accounts", vendor, updated_since=before,
                            kind="budget_pool", currency="EUR", id=f"{first},{yen}")
     assert [a["id"] for a in later["items"]] == [first]
     assert moment(later["items"][0]["updated_at"]) >= moment(before)
@@ -372,7 +355,7 @@ async def test_exchange_rates_by_pair_and_day(client, vendor):
     for day in days:
         await created(client, "/v1/ledger/fx-rates", vendor, {
             "base": "NOK", "quote": "ISK", "rate": "12.5", "effective_on": day})
-    latest = await walk(client, "/v1/ledger/fx-rates", vendor, base="NOK", quote="ISK,HUF",
+    latest = await all_pages(client, "/v1/ledger/fx-rates", vendor, base="NOK", quote="ISK,HUF",
                         sort="-effective_on", limit=2, **{"effective_on[gte]": "2031-01-01"})
     assert [r["effective_on"] for r in latest] == sorted(days, reverse=True)
 
@@ -385,11 +368,11 @@ async def test_budgets_programmes_and_spiffs_by_name(client, vendor):
     for programme in (f"zeta-{key}", f"alpha-{key}"):
         await budget(client, vendor, programme, period="2026-Q1")
     await budget(client, vendor, f"alpha-{key}", period="2026-Q2", currency="USD")
-    found = await walk(client, "/v1/mdf/budgets", vendor, q=key, sort="programme,-period",
+    found = await all_pages(client, "/v1/mdf/budgets", vendor, q=key, sort="programme,-period",
                        limit=1)
     assert [(b["programme"], b["period"]) for b in found] == [
         (f"alpha-{key}", "2026-Q2"), (f"alpha-{key}", "2026-Q1"), (f"zeta-{key}", "2026-Q1")]
-    quarter = await get_page(client, "/v1/mdf/budgets", vendor, q=f"ALPHA {key} q2")
+    quarter = await list_page(client, "/v1/mdf/budgets", vendor, q=f"ALPHA {key} q2")
     assert [b["amount"]["currency"] for b in quarter["items"]] == ["USD"]
 
     names = [f"Réseau Öst {key}", f"Alpha Boost {key}", f"Zeta Über {key}"]
@@ -397,14 +380,14 @@ async def test_budgets_programmes_and_spiffs_by_name(client, vendor):
         await created(client, "/v1/rebates/programmes", vendor, {
             "name": name, "currency": "EUR", "basis": "tier" if index else "volume",
             "starts_on": f"2030-0{index + 1}-01", "rules": [{"rate": "2"}]})
-    sorted_names = await walk(client, "/v1/rebates/programmes", vendor, q=key, sort="name",
+    sorted_names = await all_pages(client, "/v1/rebates/programmes", vendor, q=key, sort="name",
                               limit=2)
     assert [p["name"] for p in sorted_names] == sorted(names)
     for q, name in ((f"reseau ost {key}", names[0]), (f"ÜBER {key}", names[2]),
                     (f"uber {key}", names[2])):
-        assert [p["name"] for p in (await get_page(client, "/v1/rebates/programmes", vendor,
+        assert [p["name"] for p in (await list_page(client, "/v1/rebates/programmes", vendor,
                                                    q=q))["items"]] == [name], q
-    tiers = await get_page(client, "/v1/rebates/programmes", vendor, q=key, basis="tier",
+    tiers = await list_page(client, "/v1/rebates/programmes", vendor, q=key, basis="tier",
                            **{"starts_on[gte]": "2030-03-01"})
     assert [p["name"] for p in tiers["items"]] == [names[2]]
 
@@ -414,10 +397,10 @@ async def test_budgets_programmes_and_spiffs_by_name(client, vendor):
             "name": name, "starts_on": "2030-01-01", "ends_on": ends,
             "fixed_amount": {"amount": "10.00", "currency": "EUR"},
             "fund": {"amount": fund, "currency": "EUR"}})
-    ending = await walk(client, "/v1/spiffs", vendor, q=f"push {key}", sort="-ends_on",
+    ending = await all_pages(client, "/v1/spiffs", vendor, q=f"push {key}", sort="-ends_on",
                         limit=1)
     assert [s["name"] for s in ending] == [f"Autumn Push {key}", f"Frühjahr Push {key}"]
-    rich = await get_page(client, "/v1/spiffs", vendor, q=f"FRUHJAHR {key}",
+    rich = await list_page(client, "/v1/spiffs", vendor, q=f"FRUHJAHR {key}",
                           **{"fund[lte]": "500"}, bonus_kind="fixed")
     assert [s["name"] for s in rich["items"]] == [f"Frühjahr Push {key}"]
 
@@ -444,18 +427,18 @@ async def test_accruals_batches_and_statement(app, client, vendor, as_partner, l
         await session.commit()
     of_programme = {"programme_id": programme["id"]}
 
-    accrued = await walk(client, "/v1/rebates/accruals", vendor, **of_programme,
+    accrued = await all_pages(client, "/v1/rebates/accruals", vendor, **of_programme,
                          sort="-closed_on", limit=2)
     assert [a["closed_on"] for a in accrued] == ["2025-05-20", "2025-03-05", "2025-02-10",
                                                  "2025-02-10"]
     names = {a["partner_id"]: a["partner_name"] for a in accrued}
     assert names == {str(partner): f"Globex Reseller {key}",
                      str(other): f"Initech Reseller {key}"}
-    spring = await get_page(client, "/v1/rebates/accruals", vendor, **of_programme, **{
+    spring = await list_page(client, "/v1/rebates/accruals", vendor, **of_programme, **{
         "closed_on[gte]": "2025-03-01", "closed_on[lt]": "2025-06-01",
         "amount[gte]": "250.00"}, kind="deal")
     assert [a["amount"]["amount"] for a in spring["items"]] == ["400.00", "250.00"]
-    own = await get_page(client, "/v1/rebates/accruals", as_partner(other), **of_programme,
+    own = await list_page(client, "/v1/rebates/accruals", as_partner(other), **of_programme,
                          partner_id=str(partner))
     assert [a["partner_id"] for a in own["items"]] == [str(other)]
 
@@ -464,10 +447,10 @@ async def test_accruals_batches_and_statement(app, client, vendor, as_partner, l
                                   headers=vendor, json={"reason": "Cancelled"})
     assert reversed_.status_code == 200, reversed_.text
     assert reversed_.json()["partner_name"] == f"Globex Reseller {key}"
-    changed = await get_page(client, "/v1/rebates/accruals", vendor, updated_since=since,
+    changed = await list_page(client, "/v1/rebates/accruals", vendor, updated_since=since,
                              status="reversed", partner_id=f"{partner},{other}")
     assert [a["id"] for a in changed["items"]] == [spring["items"][0]["id"]]
-    spiffs = await get_page(client, "/v1/spiffs/accruals", as_partner(partner),
+    spiffs = await list_page(client, "/v1/spiffs/accruals", as_partner(partner),
                             spiff_id=spiff["id"], status="accrued,capped",
                             **{"closed_on[lte]": "2025-03-05"})
     assert len(spiffs["items"]) == 2
@@ -483,7 +466,7 @@ async def test_accruals_batches_and_statement(app, client, vendor, as_partner, l
     since = now_text()
     approved = await client.post(f"/v1/payouts/batches/{batch['id']}/approve", headers=vendor)
     assert approved.status_code == 200, approved.text
-    batches = await get_page(client, "/v1/payouts/batches", as_partner(partner),
+    batches = await list_page(client, "/v1/payouts/batches", as_partner(partner),
                              updated_since=since, status="approved,paid",
                              **{"total[gte]": "400", "period_to[lt]": "2025-04-01"})
     assert [(b["id"], b["partner_name"]) for b in batches["items"]] == [
@@ -491,12 +474,12 @@ async def test_accruals_batches_and_statement(app, client, vendor, as_partner, l
 
     statement = "/v1/payouts/statement"
     year = {"partner_id": str(partner), "from": "2025-01-01", "to": "2025-12-31"}
-    everything = await get_page(client, statement, vendor, **year, include="total_count")
+    everything = await list_page(client, statement, vendor, **year, include="total_count")
     assert everything["partner_name"] == f"Globex Reseller {key}"
     assert everything["total_count"] == 6  # three rebates (one reversed to zero), three SPIFFs
-    rebates = await walk(client, statement, vendor, **year, source="rebate", limit=1)
+    rebates = await all_pages(client, statement, vendor, **year, source="rebate", limit=1)
     assert {i["source"] for i in rebates} == {"rebate"} and len(rebates) == 3
-    by_source = await get_page(client, statement, as_partner(partner), **year, source="spiff",
+    by_source = await list_page(client, statement, as_partner(partner), **year, source="spiff",
                                currency="EUR,USD")
     assert [t["earned"]["amount"] for t in by_source["totals"]] == ["75.00"]
     assert {i["batch_status"] for i in by_source["items"]} == {"approved", None}

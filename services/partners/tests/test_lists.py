@@ -15,7 +15,7 @@ from prm_partners.onboarding.listing import TASKS, TEMPLATES
 from prm_partners.onboarding.models import OnboardingTask, OnboardingTemplate
 from prm_partners.onboarding.schemas import OnboardingTaskStatus
 from prm_platform.listing import ListQuery
-from prm_stack.testing import check_lists_use_indexes, list_routes
+from prm_stack.testing import all_pages, check_lists_use_indexes, list_page, list_routes
 
 LISTS = {
     "/v1/partners", "/v1/partner-applications", "/v1/onboarding-templates",
@@ -91,23 +91,6 @@ async def test_templates_for_every_type_are_found_by_the_index(engine):
 # Helpers
 
 
-async def get_page(client, path, headers, **params):
-    response = await client.get(path, params=params, headers=headers)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def walk(client, path, headers, **params):
-    """Every item, page by page."""
-    items, cursor = [], None
-    while True:
-        page = await get_page(client, path, headers, **params,
-                              **({"cursor": cursor} if cursor else {}))
-        items += page["items"]
-        if not (cursor := page["next_cursor"]):
-            return items
-
-
 async def new_partner(client, vendor, name, type="reseller"):
     created = await client.post("/v1/partners", json={
         "name": name, "type": type, "country": "GB"}, headers=vendor)
@@ -148,27 +131,27 @@ async def test_applications_filter_sort_search_and_changes(client, vendor):
         submitted.append(response.json())
     ours = {"q": word}
 
-    scores = [a["fit"]["score"] for a in await walk(
+    scores = [a["fit"]["score"] for a in await all_pages(
         client, "/v1/partner-applications", vendor, **ours, sort="-fit_score", limit=1)]
     assert scores == [75, 50, 25, 0]
-    best = await get_page(client, "/v1/partner-applications", vendor, **ours,
+    best = await list_page(client, "/v1/partner-applications", vendor, **ours,
                           **{"fit_score[gte]": 25, "fit_score[lt]": 75},
                           include="total_count")
     assert [a["fit"]["score"] for a in best["items"]] == [25, 50]
     assert best["total_count"] == 2
-    types = await get_page(client, "/v1/partner-applications", vendor, **ours, type="mssp",
+    types = await list_page(client, "/v1/partner-applications", vendor, **ours, type="mssp",
                            countries_served="AT,NO")
     assert [a["company_name"] for a in types["items"]] == [
         f"Nordlicht Cyber GmbH {word}", f"Atlas Defence Ltd {word}"]
-    by_name = await walk(client, "/v1/partner-applications", vendor, **ours,
+    by_name = await all_pages(client, "/v1/partner-applications", vendor, **ours,
                          sort="company_name", limit=3)
-    one_page = await get_page(client, "/v1/partner-applications", vendor, **ours,
+    one_page = await list_page(client, "/v1/partner-applications", vendor, **ours,
                               sort="company_name")
     assert [a["id"] for a in by_name] == [a["id"] for a in one_page["items"]]
     assert by_name[0]["company_name"] == f"Atlas Defence Ltd {word}" and len(by_name) == 4
     # case and accents ignored, every word needed
     for q in (f"securite ZURICH {word}", f"ØSTFOLD {word}", f"a2-{word}"):
-        found = await get_page(client, "/v1/partner-applications", vendor, q=q)
+        found = await list_page(client, "/v1/partner-applications", vendor, q=q)
         assert len(found["items"]) == 1, (q, found)
 
     since = now_text()
@@ -178,13 +161,13 @@ async def test_applications_filter_sort_search_and_changes(client, vendor):
     assert approved.json()["partner_name"] == f"Atlas Defence Ltd {word}"
     await client.post(f"/v1/partner-applications/{submitted[0]['id']}/decline",
                       json={"reason": "no SOC"}, headers=vendor)
-    changed = await get_page(client, "/v1/partner-applications", vendor, **ours,
+    changed = await list_page(client, "/v1/partner-applications", vendor, **ours,
                              updated_since=since)
     assert [a["id"] for a in changed["items"]] == [submitted[3]["id"], submitted[0]["id"]]
-    decided = await get_page(client, "/v1/partner-applications", vendor, **ours,
+    decided = await list_page(client, "/v1/partner-applications", vendor, **ours,
                              status="approved,declined", **{"decided_at[gte]": since})
     assert {a["status"] for a in decided["items"]} == {"approved", "declined"}
-    created = await get_page(client, "/v1/partner-applications", vendor,
+    created = await list_page(client, "/v1/partner-applications", vendor,
                              partner_id=approved.json()["partner_id"])
     [listed] = created["items"]
     assert listed["partner_name"] == f"Atlas Defence Ltd {word}"
@@ -215,26 +198,26 @@ async def test_contacts_filter_sort_search_and_their_change_feed(client, vendor,
     assert (await client.post(contacts_of(other), headers=vendor, json={
         "name": "José Other", "email": "jose@southwind.example"})).status_code == 201
 
-    names = [c["name"] for c in await walk(client, contacts_of(partner), vendor,
+    names = [c["name"] for c in await all_pages(client, contacts_of(partner), vendor,
                                            sort="name", limit=1)]
     assert names == ["Anna Lund", "José Álvarez", "Mike Oduya", "Zoë Brandt"]
-    backwards = await walk(client, contacts_of(partner), vendor, sort="-name", limit=3)
+    backwards = await all_pages(client, contacts_of(partner), vendor, sort="-name", limit=3)
     assert [c["name"] for c in backwards] == names[::-1]
-    admins = await get_page(client, contacts_of(partner), vendor, role="admin,marketing",
+    admins = await list_page(client, contacts_of(partner), vendor, role="admin,marketing",
                             include="total_count")
     assert {c["name"] for c in admins["items"]} == {"Zoë Brandt", "Anna Lund", "Mike Oduya"}
     assert admins["total_count"] == 3
-    emails = await get_page(client, contacts_of(partner), vendor,
+    emails = await list_page(client, contacts_of(partner), vendor,
                             email=["JOSE@northwind.example", "Zoe@Northwind.Example"])
     assert {c["name"] for c in emails["items"]} == {"José Álvarez", "Zoë Brandt"}
     for q, found in (("jose", ["José Álvarez"]), ("ALVAREZ", ["José Álvarez"]),
                      ("zoe brandt", ["Zoë Brandt"]), ("mike@north", ["Mike Oduya"])):
-        page = await get_page(client, contacts_of(partner), vendor, q=q)
+        page = await list_page(client, contacts_of(partner), vendor, q=q)
         assert [c["name"] for c in page["items"]] == found, q
 
     # a partner key: its own org's contacts, another org's a 404
     own = as_partner(partner, ["contacts:read"])
-    assert {c["name"] for c in (await get_page(client, contacts_of(partner), own, q="jose")
+    assert {c["name"] for c in (await list_page(client, contacts_of(partner), own, q="jose")
                                 )["items"]} == {"José Álvarez"}
     assert (await client.get(contacts_of(other), headers=own)).status_code == 404
 
@@ -248,7 +231,7 @@ async def test_contacts_filter_sort_search_and_their_change_feed(client, vendor,
     assert moment(erased.json()["updated_at"]) > moment(zoe["updated_at"])
     assert (await client.delete(contacts_of(partner) + f"/{anna['id']}",
                                 headers=vendor)).status_code == 204
-    changes = (await get_page(client, contacts_of(partner), vendor, updated_since=since)
+    changes = (await list_page(client, contacts_of(partner), vendor, updated_since=since)
                )["items"]
     assert [c["id"] for c in changes] == [mike["id"], zoe["id"], anna["id"]]
     assert changes[1]["erased"] is True and changes[1]["name"] is None
@@ -256,14 +239,14 @@ async def test_contacts_filter_sort_search_and_their_change_feed(client, vendor,
     assert changes[2]["deleted_at"] is not None and changes[2]["email"] is None
     assert changes[2]["erased"] is True
     # without the feed, the tombstones stay out of lists; a deleted one even with erased ones
-    listed = {c["id"] for c in (await get_page(client, contacts_of(partner), vendor))["items"]}
+    listed = {c["id"] for c in (await list_page(client, contacts_of(partner), vendor))["items"]}
     assert listed == {added["José Álvarez"]["id"], mike["id"]}
-    with_erased = await get_page(client, contacts_of(partner), vendor, include_erased="true")
+    with_erased = await list_page(client, contacts_of(partner), vendor, include_erased="true")
     assert {c["id"] for c in with_erased["items"]} == listed | {zoe["id"]}
     assert (await client.get(contacts_of(partner) + f"/{anna['id']}",
                              headers=vendor)).status_code == 404
     # the partner's own key pulls the same feed
-    assert [c["id"] for c in (await get_page(client, contacts_of(partner), own,
+    assert [c["id"] for c in (await list_page(client, contacts_of(partner), own,
                                              updated_since=since))["items"]] == \
         [mike["id"], zoe["id"], anna["id"]]
     # the deleted contact's address is free again
@@ -284,7 +267,7 @@ async def test_an_erasure_shows_in_the_signatures_change_feed(client, vendor):
                         ("2026-01-10", {"signer_name": "Sam Hill"})):
         assert (await client.post(signatures, headers=vendor, json={
             "agreement": "feed-agreement", "signed_on": day, **signer})).status_code == 201
-    by_day = await get_page(client, signatures, vendor, sort="signed_on",
+    by_day = await list_page(client, signatures, vendor, sort="signed_on",
                             agreement_id=agreement["id"],
                             **{"signed_on[gte]": "2026-01-01", "signed_on[lt]": "2026-04-01"})
     assert [s["signed_on"] for s in by_day["items"]] == ["2026-01-10", "2026-03-01"]
@@ -292,7 +275,7 @@ async def test_an_erasure_shows_in_the_signatures_change_feed(client, vendor):
     since = now_text()
     assert (await client.post(contacts_of(partner) + f"/{contact['id']}/erase",
                               headers=vendor)).status_code == 200
-    [blanked] = (await get_page(client, signatures, vendor, updated_since=since))["items"]
+    [blanked] = (await list_page(client, signatures, vendor, updated_since=since))["items"]
     assert blanked["signer_contact_id"] == contact["id"] and blanked["signer_name"] is None
     assert moment(blanked["updated_at"]) > moment(blanked["created_at"])
 
@@ -321,23 +304,23 @@ async def test_certifications_filter_by_status_code_and_days(client, vendor, as_
         **vendor, "If-Match": '"1"'})
     assert revoked.status_code == 200, revoked.text
 
-    earned = await walk(client, url, vendor, sort="-earned_on", limit=2)
+    earned = await all_pages(client, url, vendor, sort="-earned_on", limit=2)
     assert [c["earned_on"] for c in earned] == ["2026-02-01", "2025-06-01", "2024-01-15"]
-    page = await get_page(client, url, vendor, code="LIST-101", status="active,revoked",
+    page = await list_page(client, url, vendor, code="LIST-101", status="active,revoked",
                           **{"earned_on[gte]": "2025-01-01"})
     assert [c["id"] for c in page["items"]] == [recorded[0]["id"]]
-    by_type = await get_page(client, url, vendor, type_id=type_ids["LIST-201"])
+    by_type = await list_page(client, url, vendor, type_id=type_ids["LIST-201"])
     assert [c["id"] for c in by_type["items"]] == [recorded[1]["id"]]
-    expiring = await get_page(client, url, vendor, **{"expires_on[lt]": "2027-01-01"})
+    expiring = await list_page(client, url, vendor, **{"expires_on[lt]": "2027-01-01"})
     assert [c["id"] for c in expiring["items"]] == [recorded[2]["id"]]
-    assert [c["id"] for c in (await get_page(client, url, vendor, updated_since=since)
+    assert [c["id"] for c in (await list_page(client, url, vendor, updated_since=since)
                               )["items"]] == [recorded[0]["id"]]
-    types = await get_page(client, "/v1/certification-types", vendor, q="listing list-2")
+    types = await list_page(client, "/v1/certification-types", vendor, q="listing list-2")
     assert [t["code"] for t in types["items"]] == ["LIST-201"]
     # another org's key gets a 404, its own key the same list
     other = (await new_partner(client, vendor, "Northwest Ltd"))["id"]
     assert (await client.get(url, headers=as_partner(other))).status_code == 404
-    assert len((await get_page(client, url, as_partner(partner)))["items"]) == 3
+    assert len((await list_page(client, url, as_partner(partner)))["items"]) == 3
 
 
 # Onboarding
@@ -378,11 +361,11 @@ async def test_onboarding_tasks_by_status_due_date_and_partner(client, vendor, a
     resellers = await client.post("/v1/onboarding-templates", headers=vendor, json={
         "name": f"Resellers {word}", "partner_types": ["reseller"], "activates_partner": True,
         "tasks": TEMPLATE_TASKS[:1]})
-    applying = await get_page(client, "/v1/onboarding-templates", vendor, q=word,
+    applying = await list_page(client, "/v1/onboarding-templates", vendor, q=word,
                               partner_type="isv,msp", sort="name")
     assert [t["id"] for t in applying["items"]] == [everyone.json()["id"],
                                                    template.json()["id"]]
-    activating = await get_page(client, "/v1/onboarding-templates", vendor, q=word,
+    activating = await list_page(client, "/v1/onboarding-templates", vendor, q=word,
                                 activates_partner="true")
     assert {t["id"] for t in activating["items"]} == {everyone.json()["id"],
                                                       resellers.json()["id"]}
@@ -391,16 +374,16 @@ async def test_onboarding_tasks_by_status_due_date_and_partner(client, vendor, a
     early = await started(client, vendor, f"Early {word}", days_ago=1)
     ours = {"partner_id": f"{late['id']},{early['id']}"}
 
-    overdue = await get_page(client, "/v1/onboarding-tasks", vendor, **ours, status="overdue")
+    overdue = await list_page(client, "/v1/onboarding-tasks", vendor, **ours, status="overdue")
     assert [(t["partner_name"], t["key"]) for t in overdue["items"]] == [
         (f"Late {word}", "agreement")]
-    due = await walk(client, "/v1/onboarding-tasks", vendor, **ours, sort="due_at", limit=2)
+    due = await all_pages(client, "/v1/onboarding-tasks", vendor, **ours, sort="due_at", limit=2)
     # due 6 days ago, in 10, 13 and 29 days, then without a due date
     assert [(t["partner_name"], t["key"]) for t in due] == [
         (f"Late {word}", "agreement"), (f"Late {word}", "training"),
         (f"Early {word}", "agreement"), (f"Early {word}", "training"),
         (f"Late {word}", "kick-off"), (f"Early {word}", "kick-off")]
-    soon = await get_page(client, "/v1/onboarding-tasks", vendor, **ours,
+    soon = await list_page(client, "/v1/onboarding-tasks", vendor, **ours,
                           **{"due_at[gte]": now_text()}, sort="-due_at")
     assert [(t["partner_name"], t["key"]) for t in soon["items"]] == [
         (f"Early {word}", "training"), (f"Early {word}", "agreement"),
@@ -414,19 +397,19 @@ async def test_onboarding_tasks_by_status_due_date_and_partner(client, vendor, a
         f"/v1/partners/{early['id']}/onboarding/tasks/{kick_off['id']}/complete",
         headers={**vendor, "If-Match": f'"{plan["version"]}"'})
     assert done.status_code == 200, done.text
-    changed = await get_page(client, "/v1/onboarding-tasks", vendor, updated_since=since)
+    changed = await list_page(client, "/v1/onboarding-tasks", vendor, updated_since=since)
     assert [t["id"] for t in changed["items"]] == [kick_off["id"]]
     assert changed["items"][0]["status"] == "done"
-    open_ones = await get_page(client, "/v1/onboarding-tasks", vendor, **ours,
+    open_ones = await list_page(client, "/v1/onboarding-tasks", vendor, **ours,
                                status="open,overdue", kind="manual", key="kick-off",
                                include="total_count")
     assert [t["partner_id"] for t in open_ones["items"]] == [late["id"]]
     assert open_ones["total_count"] == 1
 
     # a partner key sees its own org's tasks only, whatever it asks for
-    mine = await walk(client, "/v1/onboarding-tasks", as_partner(early["id"]), limit=2)
+    mine = await all_pages(client, "/v1/onboarding-tasks", as_partner(early["id"]), limit=2)
     assert {t["partner_id"] for t in mine} == {early["id"]} and len(mine) == 3
-    theirs = await get_page(client, "/v1/onboarding-tasks", as_partner(early["id"]),
+    theirs = await list_page(client, "/v1/onboarding-tasks", as_partner(early["id"]),
                             partner_id=late["id"])
     assert theirs["items"] == []
 

@@ -637,3 +637,25 @@ async def check_lists_use_indexes(app: FastAPI, engine: AsyncEngine) -> dict[str
                 done.append(f"sort={name}")
             await connection.execute(text("SET enable_sort = on"))
     return checked
+
+
+async def list_page(client: httpx.AsyncClient, path: str, headers: dict[str, str],
+                    **params: Any) -> Any:
+    """One page of a list (200 expected)."""
+    response = await client.get(path, params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def all_pages(client: httpx.AsyncClient, path: str, headers: dict[str, str],
+                    **params: Any) -> list[Any]:
+    """Every item of a list, page by page through next_cursor (at most 500 pages)."""
+    items: list[Any] = []
+    cursor = None
+    for _ in range(500):
+        page = await list_page(client, path, headers, **params,
+                               **({"cursor": cursor} if cursor else {}))
+        items += page["items"]
+        if not (cursor := page["next_cursor"]):
+            return items
+    raise AssertionError(f"the pages of {path} never ended")
