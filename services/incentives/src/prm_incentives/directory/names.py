@@ -5,7 +5,6 @@ yet has no name (null)."""
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from typing import Any
 
@@ -32,10 +31,9 @@ async def partner_name(session: AsyncSession, partner_id: uuid.UUID | None) -> s
 
 def visible(principal: Principal, statement: Select[Any], query: ListQuery, partner_id: Any
             ) -> tuple[Select[Any], ListQuery]:
-    """A list as the caller may see it: a partner key sees its own org's records whatever it
-    asks for (its ``partner_id`` filter, if any, is its own org), vendor keys every one."""
+    """A list as the caller may see it: a partner key sees its own org's records, vendor keys
+    every one. Filters narrow what the caller sees, as on every list: a partner key naming
+    another org's ``partner_id`` gets an empty page."""
     if not principal.is_partner:
         return statement, query
-    filters = {name: values for name, values in query.filters.items() if name != "partner_id"}
-    return (statement.where(partner_id == principal.partner_id),
-            dataclasses.replace(query, filters=filters))
+    return statement.where(partner_id == principal.partner_id), query
