@@ -45,13 +45,23 @@ import inspect
 import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, get_origin
 
 import orjson
 from fastapi import Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    GetJsonSchemaHandler,
+    TypeAdapter,
+)
 from pydantic import ValidationError as PydanticValidationError
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 from sqlalchemy import (
     ColumnElement,
     Row,
@@ -112,6 +122,39 @@ class Page(BaseModel, Generic[T]):
         default=None,
         description="How many records match the filters (every page): only with "
         "`include=total_count`, null otherwise.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ShownAs:
+    """Shows a value taken as text (one of several, comma-separated or repeated, checked
+    later) in the contract as ``kind``: a filter of an enum's values is its named schema
+    (``$ref``), so a generated client takes the enum, while the request still reads
+    ``status=submitted,in_review`` as the grammar says.
+
+    ``list[Annotated[str, ShownAs(DealStatus)]]``."""
+
+    kind: Any
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema,
+                                     handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        # The items of a list of the kind: its schema as a reference to the named component
+        # (the kind's own schema alone would be written out in place).
+        listed: TypeAdapter[Any] = TypeAdapter(list[self.kind])  # type: ignore[name-defined]
+        shown: JsonSchemaValue = handler(listed.core_schema)["items"]
+        return shown
+
+
+def is_enumeration(kind: Any) -> bool:
+    """An ``Enum`` or a ``Literal``: a kind whose values the contract lists."""
+    return (isinstance(kind, type) and issubclass(kind, enum.Enum)) or get_origin(kind) is Literal
+
+
+def values_of(kind: Any) -> Any:
+    """The annotation of a parameter that takes several values of ``kind`` as text: shown as
+    ``kind`` in the contract when it lists its values (an enum), as text otherwise."""
+    if is_enumeration(kind):
+        return list[Annotated[str, ShownAs(kind)]]
+    return list[str]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,7 +281,7 @@ class Listing:
         for name, part in self.filters.items():
             parameters.append(inspect.Parameter(
                 f"f_{name}", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[
-                    list[str] | None, Query(alias=name, description=(
+                    values_of(part.kind) | None, Query(alias=name, description=(
                         (part.description or f"Only records with this {name}.")
                         + f" Several values: comma-separated or repeated (at most {MAX_VALUES})."
                     ))], default=None))
