@@ -5,9 +5,12 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PY := .venv/bin/python
 ENV_STAMP := .venv/.synced
 
-.PHONY: help env run test test-fast system-tools lint openapi kafka-access edge-routes contract-lint bench clean
+.PHONY: help env run test test-fast system-tools lint openapi kafka-access edge-routes contract-lint sdk bench clean
 CONTRACT_TOOLS := tools/contract
 CONTRACT_STAMP := $(CONTRACT_TOOLS)/node_modules/.installed
+SDK_TS := clients/typescript
+SDK_TS_DEPS := $(SDK_TS)/node_modules/.installed
+SDK_TS_STAMP := $(SDK_TS)/dist/.tested
 
 help:
 	@echo "make run      start the whole stack (PostgreSQL, broker, services, workers, gateway)"
@@ -18,6 +21,7 @@ help:
 	@echo "make bench    run the benchmarks (prints a table; not part of make test)"
 	@echo "make lint     ruff and the import contracts"
 	@echo "make contract-lint  Redocly, Spectral and AsyncAPI checks of openapi/"
+	@echo "make sdk      generate, build and test the TypeScript SDK (clients/typescript)"
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -47,6 +51,22 @@ contract-lint: $(CONTRACT_STAMP)
 	  --ruleset .spectral.yaml --fail-severity=warn
 	cd $(CONTRACT_TOOLS) && node validate-asyncapi.mjs ../../openapi/asyncapi.yaml
 
+# The TypeScript SDK (clients/typescript): its types generated from openapi/openapi.json as it is
+# now (openapi-typescript), built with tsc (strict) and tested with node's test runner. Rebuilt
+# only when the contract or the SDK changed. The Python SDK (clients/python) is a workspace
+# member: `make env` installs it and pytest tests it (tests/sdk/).
+$(SDK_TS_DEPS): $(SDK_TS)/package.json $(SDK_TS)/package-lock.json
+	cd $(SDK_TS) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(SDK_TS_STAMP): $(SDK_TS_DEPS) openapi/openapi.json $(SDK_TS)/tsconfig.json \
+    $(SDK_TS)/tsconfig.test.json $(wildcard $(SDK_TS)/scripts/* $(SDK_TS)/test/*) \
+    $(filter-out %/schema.ts %/version.ts,$(wildcard $(SDK_TS)/src/*.ts))
+	cd $(SDK_TS) && npm run --silent build && node --test --test-reporter=dot test/
+	@touch $@
+
+sdk: $(SDK_TS_STAMP)
+
 # System programs the tests run for real: nginx, to run the compose edge's configuration
 # (tests/deploy/test_nginx_edge.py). Installed from Debian's packages when missing (as root).
 system-tools:
@@ -55,7 +75,7 @@ system-tools:
 	  (apt-get update -qq && apt-get install -y -qq nginx-light)) >/dev/null 2>&1; } || \
 	  { echo "the tests need nginx: apt-get install nginx-light"; exit 1; }
 
-test: env contract-lint system-tools
+test: env contract-lint sdk system-tools
 	$(PY) scripts/import_contracts.py
 	.venv/bin/mypy
 	$(PY) -m pytest
@@ -88,4 +108,5 @@ bench: env
 	$(PY) tests/benchmarks/lists.py
 
 clean:
-	rm -rf .venv .tools .pytest_cache $(CONTRACT_TOOLS)/node_modules
+	rm -rf .venv .tools .pytest_cache $(CONTRACT_TOOLS)/node_modules $(SDK_TS)/node_modules \
+	  $(SDK_TS)/dist
