@@ -27,7 +27,8 @@ help:
 	python3 -m venv .tools
 	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
-$(ENV_STAMP): uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) | $(UV)
+$(ENV_STAMP): uv.lock pyproject.toml $(wildcard libs/*/pyproject.toml services/*/pyproject.toml) \
+    clients/python/pyproject.toml | $(UV)
 	$(UV) sync --frozen --all-packages --python 3.11
 	@touch $@
 
