@@ -1,13 +1,20 @@
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from prm_platform.money import Money
 from prm_platform.types import IsoDate
 
-VendorFigureKind = Literal["total_pipeline", "acquisition_cost"]
+
+class VendorFigureKind(StrEnum):
+    """A figure of the vendor's own: `total_pipeline`, its whole pipeline of a period;
+    `acquisition_cost`, a cost line of acquiring partners."""
+
+    total_pipeline = "total_pipeline"
+    acquisition_cost = "acquisition_cost"
 
 
 class AttributionVendorFigureIn(BaseModel):

@@ -1,4 +1,4 @@
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -12,8 +12,9 @@ from prm_attribution.kpis.schemas import (
     AttributionKpiRow,
     AttributionMdfActivityRow,
     AttributionMdfActivityTypes,
+    KpiGrouping,
 )
-from prm_attribution.results.schemas import Model
+from prm_attribution.results.schemas import AttributionModel
 from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
@@ -84,7 +85,7 @@ End = Annotated[QueryDate, Query(alias="to", description="The day after the peri
 async def list_attribution_kpis(
     request: Request, session: Session, caller: Caller,
     query: Annotated[ListQuery, Depends(KPI_PARTNERS.query)], start: Start, end: End,
-    model: Annotated[Model, Query()] = "linear",
+    model: Annotated[AttributionModel, Query()] = AttributionModel.linear,
 ) -> Page[AttributionKpiRow]:
     rows, cursor, total = await service.kpis(
         session, caller, query, base=request.app.state.base_currency, start=start, end=end,
@@ -104,9 +105,8 @@ async def list_attribution_kpis(
                 responses=problem_responses(403))
 async def list_attribution_programme_kpis(
     request: Request, session: Session, caller: Caller, start: Start, end: End,
-    model: Annotated[Model, Query()] = "linear",
-    group_by: Annotated[Literal["programme", "partner_type", "tier", "country"],
-                        Query()] = "programme",
+    model: Annotated[AttributionModel, Query()] = AttributionModel.linear,
+    group_by: Annotated[KpiGrouping, Query()] = KpiGrouping.programme,
 ) -> AttributionKpiGroups:
     return AttributionKpiGroups(items=await service.programme(
         session, caller, base=request.app.state.base_currency, start=start, end=end,
@@ -125,7 +125,7 @@ async def list_attribution_programme_kpis(
 async def list_attribution_mdf_activities(
     request: Request, session: Session, caller: Caller,
     query: Annotated[ListQuery, Depends(MDF_ACTIVITIES.query)], start: Start, end: End,
-    model: Annotated[Model, Query()] = "linear",
+    model: Annotated[AttributionModel, Query()] = AttributionModel.linear,
 ) -> Page[AttributionMdfActivityRow]:
     rows, cursor, total = await mdf.mdf_activities(
         session, caller, query, base=request.app.state.base_currency, start=start, end=end,
@@ -138,7 +138,7 @@ async def list_attribution_mdf_activities(
                 "partner key sums its own activities only.")
 async def list_attribution_mdf_activity_types(
     request: Request, session: Session, caller: Caller, start: Start, end: End,
-    model: Annotated[Model, Query()] = "linear",
+    model: Annotated[AttributionModel, Query()] = AttributionModel.linear,
 ) -> AttributionMdfActivityTypes:
     return AttributionMdfActivityTypes(items=await mdf.mdf_activity_types(
         session, caller, base=request.app.state.base_currency, start=start, end=end,

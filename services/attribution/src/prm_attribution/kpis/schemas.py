@@ -1,12 +1,33 @@
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from prm_platform.money import Money, minor_units
 from prm_platform.types import Currency, IsoDate
+
+
+class KpiGrouping(StrEnum):
+    """How programme KPIs are grouped: the `programme` as a whole, or by the partners'
+    `partner_type`, `tier` or `country`."""
+
+    programme = "programme"
+    partner_type = "partner_type"
+    tier = "tier"
+    country = "country"
+
+
+class ProgrammeCostKind(StrEnum):
+    """What the programme spent on partners: approved MDF claims (`mdf`), rebates and
+    SPIFFs."""
+
+    mdf = "mdf"
+    rebate = "rebate"
+    spiff = "spiff"
+
 
 Rate = Annotated[str, Field(pattern=r"^[0-9]{1,13}(\.[0-9]{1,10})?$", examples=["1.0825"],
                             description="Units of the base currency per unit of `currency` "
@@ -116,7 +137,7 @@ class AttributionKpiRow(BaseModel):
     programme_cost: AttributionNetAmount = Field(description=(
         "What the programme spent on the partner in the period: approved MDF claims, rebates "
         "and SPIFFs accrued, net of their reversals"))
-    programme_cost_by_kind: dict[Literal["mdf", "rebate", "spiff"], AttributionNetAmount]
+    programme_cost_by_kind: dict[ProgrammeCostKind, AttributionNetAmount]
     payouts_paid: Money = Field(description="Payout batches paid in the period: the cash side "
                                 "of the costs (it pays them, so it is not added to them)")
     ropi: str | None = Field(default=None, description="Return on partner investment: the "
@@ -172,7 +193,7 @@ class AttributionKpiGroup(BaseModel):
         "customer_deal_ids": [], "vendor_figure_ids": [], "unconverted_ids": [],
         "fx_rates_used": []}]})
 
-    group_by: Literal["programme", "partner_type", "tier", "country"]
+    group_by: KpiGrouping
     group: str = Field(description="The partner type, tier or country (unknown when the "
                        "directory does not say); programme for the whole")
     partners: int
@@ -187,7 +208,7 @@ class AttributionKpiGroup(BaseModel):
     pipeline_contribution: str | None = Field(description="pipeline / vendor_total_pipeline, "
                                               "4 decimals")
     programme_cost: AttributionNetAmount
-    programme_cost_by_kind: dict[Literal["mdf", "rebate", "spiff"], AttributionNetAmount]
+    programme_cost_by_kind: dict[ProgrammeCostKind, AttributionNetAmount]
     payouts_paid: Money
     ropi: str | None = Field(description="revenue / programme_cost, 4 decimals; null unless "
                              "the cost is positive")

@@ -1,14 +1,19 @@
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
 from prm_attribution.results import reading
 from prm_attribution.results.listing import ATTRIBUTED_DEALS, several
-from prm_attribution.results.schemas import AttributedDealOut, AttributionExplanation, Model
+from prm_attribution.results.schemas import (
+    AttributedDealOut,
+    AttributionBasis,
+    AttributionExplanation,
+    AttributionModel,
+)
 from prm_platform.http import Caller, IdempotencyKeyHeader, ServiceRoute, Session
-from prm_platform.listing import ListQuery, Page
+from prm_platform.listing import ListQuery, Page, ShownAs
 from prm_platform.problems import problem_responses
 
 router = APIRouter(prefix="/v1/attributed-deals", tags=["attribution"],
@@ -30,8 +35,9 @@ RulesVersionValue = Annotated[int, Field(ge=1, le=2**31 - 1)]
 async def list_attributed_deals(
     session: Session, caller: Caller,
     query: Annotated[ListQuery, Depends(ATTRIBUTED_DEALS.query)],
-    model: Annotated[Model, Query(description="The attribution model")] = "linear",
-    basis: Annotated[list[str] | None, Query(description=(
+    model: Annotated[AttributionModel, Query(description="The attribution model")
+                     ] = AttributionModel.linear,
+    basis: Annotated[list[Annotated[str, ShownAs(AttributionBasis)]] | None, Query(description=(
         "`won` or `pipeline`: the results computed on that basis only. Several values: "
         "comma-separated or repeated."))] = None,
     rules_version: Annotated[list[str] | None, Query(description=(
@@ -41,7 +47,7 @@ async def list_attributed_deals(
     items, cursor, total = await reading.list_page(
         session, caller, query, model=model,
         rules_versions=several("rules_version", rules_version, RulesVersionValue),
-        bases=several("basis", basis, Literal["won", "pipeline"]))
+        bases=several("basis", basis, AttributionBasis))
     return Page[AttributedDealOut](items=items, next_cursor=cursor, total_count=total)
 
 

@@ -26,6 +26,7 @@ from prm_attribution.results.schemas import (
     AttributionExplainedPartner,
     AttributionExplainedTouch,
     AttributionExplanation,
+    AttributionModel,
     AttributionModelCredit,
 )
 from prm_platform.listing import ListQuery
@@ -78,8 +79,8 @@ async def explain(session: AsyncSession, principal: Principal, deal_id: uuid.UUI
             entry = partners.setdefault(c.partner_id, AttributionExplainedPartner(
                 partner_id=c.partner_id, partner_name=names.get(c.partner_id), role=c.role,
                 credits={}))
-            entry.credits[c.model] = AttributionModelCredit(amount=money(c.credit_minor, currency),
-                                                 share=c.share)
+            entry.credits[AttributionModel(c.model)] = AttributionModelCredit(
+                amount=money(c.credit_minor, currency), share=c.share)
     return AttributionExplanation(
         deal_id=deal_id, status=deal.status, basis=results[0].basis, rules_version=version,
         rules_versions=versions, amount=money(results[0].amount_minor, currency),

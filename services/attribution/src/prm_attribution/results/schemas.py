@@ -1,13 +1,44 @@
 import datetime as dt
 import uuid
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from prm_attribution.touchpoints.schemas import TouchpointSource
 from prm_platform.money import Money
 
-Model = Literal["first_touch", "last_touch", "linear", "time_decay", "position_based",
-                "w_shaped", "custom_weights", "markov", "shapley"]
+
+class AttributionModel(StrEnum):
+    """How a deal's amount is shared among the partners that touched it."""
+
+    first_touch = "first_touch"
+    last_touch = "last_touch"
+    linear = "linear"
+    time_decay = "time_decay"
+    position_based = "position_based"
+    w_shaped = "w_shaped"
+    custom_weights = "custom_weights"
+    markov = "markov"
+    shapley = "shapley"
+
+
+class AttributionBasis(StrEnum):
+    """What a deal's credits are computed on: `won`, its revenue; `pipeline`, an open deal's
+    amount."""
+
+    won = "won"
+    pipeline = "pipeline"
+
+
+class AttributionRole(StrEnum):
+    """A partner's part in a deal, by the rules version: it `sourced` the deal or
+    `influenced` it."""
+
+    sourced = "sourced"
+    influenced = "influenced"
+
+
 _DEAL = "0193c1d0-2b2c-7e3f-8a9b-0c1d2e3f4a5c"
 _SOURCE = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b"
 _SI = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5e"
@@ -27,7 +58,7 @@ def _partner_name_field() -> Any:
 class AttributionCreditedPartner(BaseModel):
     partner_id: uuid.UUID
     partner_name: str | None = _partner_name_field()
-    role: Literal["sourced", "influenced"] = Field(description="By the rules version")
+    role: AttributionRole = Field(description="By the rules version")
     amount: Money
     share: str = Field(description="The exact share before rounding, as a fraction p/q")
 
@@ -50,9 +81,9 @@ class AttributedDealOut(BaseModel):
                                       "told it")
     customer_domain: str | None = None
     status: str = Field(description="The deal's status as its events told it")
-    basis: Literal["won", "pipeline"] = Field(description="won: revenue; pipeline: an open "
-                                              "deal's amount")
-    model: Model
+    basis: AttributionBasis = Field(description="won: revenue; pipeline: an open deal's "
+                                    "amount")
+    model: AttributionModel
     rules_version: int
     amount: Money
     updated_at: dt.datetime = Field(description="When the deal or its credits last changed "
@@ -68,7 +99,7 @@ class AttributionExplainedTouch(BaseModel):
     partner_name: str | None = _partner_name_field()
     kind: str
     occurred_at: dt.datetime
-    source: Literal["api", "event"]
+    source: TouchpointSource
     evidence: dict[str, Any]
     position: int = Field(description="1-based place in the deal's touch order (time, then "
                           "id)")
@@ -77,8 +108,8 @@ class AttributionExplainedTouch(BaseModel):
 class AttributionExplainedPartner(BaseModel):
     partner_id: uuid.UUID
     partner_name: str | None = _partner_name_field()
-    role: Literal["sourced", "influenced"]
-    credits: dict[Model, AttributionModelCredit] = Field(description=(
+    role: AttributionRole
+    credits: dict[AttributionModel, AttributionModelCredit] = Field(description=(
         "Its credit under each model, side by side"))
 
 
@@ -112,7 +143,7 @@ class AttributionExplanation(BaseModel):
 
     deal_id: uuid.UUID
     status: str
-    basis: Literal["won", "pipeline"]
+    basis: AttributionBasis
     rules_version: int = Field(description="The rules version these credits were computed by")
     rules_versions: list[int] = Field(description="Every rules version the deal has results "
                                       "of (ask for one with `?rules_version=`)")
@@ -121,7 +152,7 @@ class AttributionExplanation(BaseModel):
     touches: list[AttributionExplainedTouch] = Field(description="Every touch counted, in order (a "
                                           "partner key: its own org's)")
     partners: list[AttributionExplainedPartner]
-    models: dict[Model, dict[str, Any]] = Field(description="What each model used: the "
+    models: dict[AttributionModel, dict[str, Any]] = Field(description="What each model used: the "
                                                 "half-life, the history size, the Markov "
                                                 "chain and removal effects (with an error bound "
                                                 "when not exact), the Shapley game and values")

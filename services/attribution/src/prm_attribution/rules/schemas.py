@@ -1,32 +1,63 @@
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from prm_platform.types import DecimalText
 
-TOUCH_KINDS = ("registration", "co_sell", "referral", "consulting", "implementation",
-               "integration", "technical_validation", "marketing", "training", "other")
-TouchKind = Literal["registration", "co_sell", "referral", "consulting", "implementation",
-                    "integration", "technical_validation", "marketing", "training", "other"]
+
+class TouchKind(StrEnum):
+    """What a partner did on a deal or its customer: `registration` (from the deal's own
+    events) or an influence recorded through the API."""
+
+    registration = "registration"
+    co_sell = "co_sell"
+    referral = "referral"
+    consulting = "consulting"
+    implementation = "implementation"
+    integration = "integration"
+    technical_validation = "technical_validation"
+    marketing = "marketing"
+    training = "training"
+    other = "other"
+
+
+class MarkovChain(StrEnum):
+    """The Markov model's chain: `full`, every partner of the history its own state;
+    `deal`, partners not on the deal being credited merged into one state."""
+
+    full = "full"
+    deal = "deal"
+
+
+class ShapleyGame(StrEnum):
+    """The Shapley model's game: `history`, over the won deals of the history; `deal`, each
+    deal's partners cut down to those of the deal being credited."""
+
+    history = "history"
+    deal = "deal"
+
+
 Weight = Annotated[DecimalText, Field(ge=0, le=1000, max_digits=10, decimal_places=4)]
 
 
 def _registration_only() -> list[TouchKind]:
-    return ["registration"]
+    return [TouchKind.registration]
 
 
 def _default_kind_weights() -> dict[TouchKind, Decimal]:
-    return {"registration": Decimal(3), "co_sell": Decimal(2), "referral": Decimal(2)}
+    return {TouchKind.registration: Decimal(3), TouchKind.co_sell: Decimal(2),
+            TouchKind.referral: Decimal(2)}
 
 
 class AttributionSourcingRule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     touch_kinds: list[TouchKind] = Field(default_factory=_registration_only, min_length=1,
-                                         max_length=len(TOUCH_KINDS), description=(
+                                         max_length=len(TouchKind), description=(
                                              "A partner with a touch of one of these kinds "
                                              "sourced the deal; every other partner "
                                              "influenced it."))
@@ -57,7 +88,7 @@ class AttributionRulesDocument(BaseModel):
     history_deals: StrictInt = Field(default=2000, ge=10, le=20000, description=(
         "The data-driven models (Markov, Shapley) learn from this many most recently closed "
         "deals."))
-    markov_chain: Literal["full", "deal"] = Field(default="full", description=(
+    markov_chain: MarkovChain = Field(default=MarkovChain.full, description=(
         "`full`: the absorbing chain of the whole history, every partner its own state (a "
         "partner's removal effect is the same whichever deal is credited). `deal`: partners "
         "not on the deal being credited merged into one state, as rules versions before "
@@ -66,7 +97,7 @@ class AttributionRulesDocument(BaseModel):
         "The chain is solved in exact rationals while its largest group of partners that "
         "hand off to each other in a cycle has at most this many; above, by propagation in "
         "34-digit decimals, each removal effect with its error bound."))
-    shapley_game: Literal["history", "deal"] = Field(default="history", description=(
+    shapley_game: ShapleyGame = Field(default=ShapleyGame.history, description=(
         "`history`: v(S) = the won deals of the history whose partners are all in S. `deal`: "
         "the same with each deal's partners cut down to those of the deal being credited, as "
         "rules versions before `history` computed it."))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
 
 from prm_attribution.rules.schemas import TouchKind
 from prm_attribution.touchpoints.models import Touchpoint
+from prm_attribution.touchpoints.schemas import TouchpointSource
 from prm_platform.listing import Filter, Listing, QueryTime, Range
 from prm_platform.types import DomainName
 
@@ -21,7 +21,7 @@ TOUCHPOINTS = Listing(
            "Only the touches on these customers (the touches on a deal carry its customer's "
            "domain too, once the deal is known)."),
     Filter("kind", Touchpoint.kind, TouchKind),
-    Filter("source", Touchpoint.source, Literal["api", "event"],
+    Filter("source", Touchpoint.source, TouchpointSource,
            "Only the touches recorded through the API (`api`) or from the deals' events "
            "(`event`)."),
     Filter("mdf_request_id", Touchpoint.mdf_request_id, uuid.UUID,

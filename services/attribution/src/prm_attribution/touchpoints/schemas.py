@@ -1,16 +1,38 @@
 import datetime as dt
 import uuid
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from prm_attribution.rules.schemas import TouchKind
 from prm_platform.types import DomainName
 
-# A touch recorded through the API is an influence of some kind; a registration comes only
-# from the deals' own events (a partner cannot claim one by hand).
-ApiTouchKind = Literal["co_sell", "referral", "consulting", "implementation", "integration",
-                       "technical_validation", "marketing", "training", "other"]
+
+class RecordedTouchKind(StrEnum):
+    """The kinds of touch recorded through the API: an influence of some kind (a
+    `registration` comes only from the deals' own events; a partner cannot claim one by
+    hand)."""
+
+    co_sell = "co_sell"
+    referral = "referral"
+    consulting = "consulting"
+    implementation = "implementation"
+    integration = "integration"
+    technical_validation = "technical_validation"
+    marketing = "marketing"
+    training = "training"
+    other = "other"
+
+
+class TouchpointSource(StrEnum):
+    """How a touch was recorded: through the API (`api`) or from the deals' events
+    (`event`)."""
+
+    api = "api"
+    event = "event"
+
+
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000,
                                        pattern=r"^https://")]
@@ -44,7 +66,7 @@ class TouchpointIn(BaseModel):
         "The deal touched; or give `customer_domain` for a touch on the customer, which counts "
         "for the customer's deals closed after it."))
     customer_domain: DomainName | None = None
-    kind: ApiTouchKind
+    kind: RecordedTouchKind
     occurred_at: AwareDatetime = Field(description="When it happened (RFC 3339)")
     evidence: TouchpointEvidence
     mdf_request_id: uuid.UUID | None = Field(default=None, description=(
@@ -74,7 +96,7 @@ class TouchpointOut(BaseModel):
     occurred_at: dt.datetime
     evidence: dict[str, Any] = Field(description="As recorded: a description, a URL, a "
                                      "reference; for an event's touch, the event's id and type")
-    source: Literal["api", "event"]
+    source: TouchpointSource
     recorded_by: str
     recorded_at: dt.datetime
     mdf_request_id: uuid.UUID | None = None
