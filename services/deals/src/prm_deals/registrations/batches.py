@@ -16,7 +16,8 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from enum import StrEnum
+from typing import Any
 
 import orjson
 from fastapi import Response
@@ -44,7 +45,16 @@ from prm_platform.problems import Conflict, ProblemError, field_errors, problem_
 from prm_platform.security import Principal
 
 MAX_BATCH = 1000
-Outcome = Literal["created", "conflict", "existing", "duplicate", "error"]
+
+
+class DealBatchOutcome(StrEnum):
+    """What became of one registration of a bulk push."""
+
+    created = "created"
+    conflict = "conflict"
+    existing = "existing"
+    duplicate = "duplicate"
+    error = "error"
 
 
 class DealBatch(BaseModel):
@@ -69,11 +79,11 @@ class DealBatch(BaseModel):
 
 class BatchItem(BaseModel):
     index: int = Field(description="The item's position in `registrations`, from 0.")
-    outcome: Outcome = Field(description="`created`: registered, `submitted`; `conflict`: "
-                             "registered with conflicts (`in_review` or `rejected`); "
-                             "`existing`: registered before under this `external_id`; "
-                             "`duplicate`: the same customer as an earlier item of the same "
-                             "partner in this batch, not registered; `error`: see `problem`.")
+    outcome: DealBatchOutcome = Field(
+        description="`created`: registered, `submitted`; `conflict`: registered with conflicts "
+        "(`in_review` or `rejected`); `existing`: registered before under this `external_id`; "
+        "`duplicate`: the same customer as an earlier item of the same partner in this batch, "
+        "not registered; `error`: see `problem`.")
     deal: DealOut | None = None
     duplicate_of: int | None = Field(default=None, description="The earlier item's index.")
     problem: dict[str, Any] | None = Field(default=None, description="An RFC 9457 problem "

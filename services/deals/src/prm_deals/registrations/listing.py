@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from prm_deals.registrations.models import Deal, DealActivity, DealCollaborator
-from prm_deals.registrations.schemas import DealStatus, DealType, ExternalId
+from prm_deals.registrations.schemas import CollaboratorSide, DealStatus, DealType, ExternalId
 from prm_platform.listing import Filter, Listing, QueryTime, Range
 from prm_platform.types import CountryCode, QueryDate
 
@@ -39,7 +39,6 @@ DEALS = Listing(
     updated=Deal.updated_at,
 )
 
-Side = Annotated[str, StringConstraints(pattern=r"^(partner|vendor)$")]
 Kind = Annotated[str, StringConstraints(min_length=1, max_length=30)]
 
 # A deal's timeline and its people, read under the deal (oldest first).
@@ -51,6 +50,7 @@ ACTIVITIES = Listing(
 )
 COLLABORATORS = Listing(
     DealCollaborator.id,
-    Filter("side", DealCollaborator.side, Side, "Only the partner's or the vendor's people."),
+    Filter("side", DealCollaborator.side, CollaboratorSide,
+           "Only the partner's or the vendor's people."),
     within=(DealCollaborator.deal_id,),
 )

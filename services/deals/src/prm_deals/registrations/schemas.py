@@ -1,7 +1,7 @@
 import datetime as dt
 import uuid
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -227,21 +227,49 @@ class CustomerCheck(BaseModel):
     customer: Customer
 
 
-def _codes(where: str) -> Any:
-    return Literal[tuple(c for c, known in reasons.CODES.items() if known.where == where)]
+def _codes(name: str, where: str, doc: str) -> Any:
+    # Made from the catalogue: a code added there is a value of its enum.
+    codes = StrEnum(name, [(c, c) for c, known in reasons.CODES.items()  # type: ignore[misc]
+                           if known.where == where], module=__name__)
+    codes.__doc__ = doc
+    return codes
 
 
-# The catalogue's codes of each kind, as enums of the contract.
+# The catalogue's codes of each kind, as named enums of the contract.
 if TYPE_CHECKING:
     ConflictCode = str
     DecisionCode = str
     ConditionCode = str
     StatusReasonCode = str
 else:
-    ConflictCode = _codes("conflict")
-    DecisionCode = _codes("decision")
-    ConditionCode = _codes("rule_trace")
-    StatusReasonCode = _codes("status_reason")
+    ConflictCode = _codes("ConflictReasonCode", "conflict",
+                          "Why a registration or account conflicts (docs/deal-registration.md).")
+    DecisionCode = _codes("DecisionCode", "decision",
+                          "Why the conflict check decided as it did "
+                          "(docs/deal-registration.md).")
+    ConditionCode = _codes("ConditionReasonCode", "rule_trace",
+                           "A condition of a rule of engagement that did not hold "
+                           "(docs/deal-registration.md).")
+    StatusReasonCode = _codes("StatusReasonCode", "status_reason",
+                              "Why a registration is in its status "
+                              "(docs/deal-registration.md).")
+
+
+class ConflictKind(StrEnum):
+    """What a customer conflicts with: another partner's `registration` or the vendor's
+    `direct_account`."""
+
+    registration = "registration"
+    direct_account = "direct_account"
+
+
+class CollaboratorSide(StrEnum):
+    """Whose person works a deal: the partner's or the vendor's."""
+
+    partner = "partner"
+    vendor = "vendor"
+
+
 _STABLE = "Stable: never renamed nor given another meaning (docs/deal-registration.md)."
 _PARAMS = "The values the reason names, by name (each code has its own; amounts and dates as " \
     "strings)."
@@ -270,7 +298,7 @@ class ConflictOut(BaseModel):
     partner's registration without its id, partner or customer record, and a direct account
     only as "a named account of the vendor"."""
 
-    kind: Literal["registration", "direct_account"]
+    kind: ConflictKind
     score: float = Field(ge=0, le=1, description="1 is the same customer for certain.")
     reasons: list[str] = Field(examples=[[
         "same registrable domain: acme.example",
@@ -517,7 +545,7 @@ class CollaboratorIn(BaseModel):
         {"side": "vendor", "name": "Sam Lee", "email": "sam.lee@vendor.example",
          "role": "solutions engineer"}]})
 
-    side: Literal["partner", "vendor"]
+    side: CollaboratorSide
     name: ShortText
     email: Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True,
                                             pattern=r"^[^@\s]{1,64}@[^@\s]{1,189}$")]

@@ -1,6 +1,7 @@
 import datetime as dt
 import uuid
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -18,10 +19,36 @@ from prm_platform.money import Money
 from prm_platform.types import CountryCode
 
 MAX_RULES = 200
-Outcome = Literal["approve", "reject", "review"]
-AppliesTo = Literal["registration", "extension"]
 Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class RuleOutcome(StrEnum):
+    """What a rule of engagement decides when it fires: `approve`, `reject` (with its
+    reason) or `review` (the channel team decides)."""
+
+    approve = "approve"
+    reject = "reject"
+    review = "review"
+
+
+class RuleAppliesTo(StrEnum):
+    """What a rule of engagement decides: a new `registration`, or a partner's request to
+    `extension` of a registration's protection."""
+
+    registration = "registration"
+    extension = "extension"
+
+
+class ConflictCondition(StrEnum):
+    """What the conflict check found, as a rule's condition: `registration`, another
+    partner's; `direct_account`, a vendor's named account; `any`, either; `none`, nothing."""
+
+    none = "none"
+    any = "any"
+    registration = "registration"
+    direct_account = "direct_account"
+
 
 
 class Conditions(BaseModel):
@@ -42,7 +69,7 @@ class Conditions(BaseModel):
     amount_below: Money | None = Field(default=None, description=(
         "The deal's amount is below this; a deal in another currency does not match."))
     private_offer: StrictBool | None = None
-    conflict: Literal["none", "any", "registration", "direct_account"] | None = Field(
+    conflict: ConflictCondition | None = Field(
         default=None, description="What the conflict check found (`registration`: another "
         "partner's; `direct_account`: a vendor's named account; `any`: either; `none`: "
         "nothing).")
@@ -59,9 +86,9 @@ class RuleIn(BaseModel):
 
     name: ShortText
     conditions: Conditions = Field(default_factory=Conditions)
-    outcome: Outcome = Field(description="`approve`, `reject` (with `reason`) or `review` (the "
-                             "channel team decides).")
-    applies_to: AppliesTo = Field(default="registration", description=(
+    outcome: RuleOutcome = Field(description="`approve`, `reject` (with `reason`) or `review` "
+                                 "(the channel team decides).")
+    applies_to: RuleAppliesTo = Field(default=RuleAppliesTo.registration, description=(
         "What the rule decides: a new `registration`, or a partner's request to `extension` "
         "of a registration's protection (the conditions then look at the registration)."))
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
@@ -88,8 +115,8 @@ class RulePatch(BaseModel):
 
     name: ShortText | None = None
     conditions: Conditions | None = None
-    outcome: Outcome | None = None
-    applies_to: AppliesTo | None = None
+    outcome: RuleOutcome | None = None
+    applies_to: RuleAppliesTo | None = None
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                              max_length=500)] | None = None
     protection_days: StrictInt | None = Field(default=None, ge=1, le=3650)
@@ -111,8 +138,8 @@ class RuleOut(BaseModel):
     position: int
     name: str
     conditions: Conditions
-    outcome: Outcome
-    applies_to: AppliesTo = "registration"
+    outcome: RuleOutcome
+    applies_to: RuleAppliesTo = RuleAppliesTo.registration
     reason: str | None = None
     protection_days: int | None = None
     enabled: bool
