@@ -312,6 +312,13 @@ def test_pages_and_stopping_early() -> None:
     assert len(api.seen) == 1
 
 
+def test_a_list_not_modified_since_its_etag_yields_nothing() -> None:
+    api = Api(lambda r: httpx.Response(304, headers={"ETag": 'W/"x"'}))
+    prm, _ = api.client()
+    assert list(prm.pages("/v1/partners", if_none_match='W/"x"')) == []
+    assert api.seen[0].headers["if-none-match"] == 'W/"x"'
+
+
 def test_a_list_under_a_record() -> None:
     api = Api(lambda r: httpx.Response(200, json={"items": [{"id": "c1"}], "next_cursor": None}))
     prm, _ = api.client()

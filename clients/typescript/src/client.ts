@@ -83,7 +83,8 @@ export function createPrmClient(options: PrmClientOptions): PrmClient {
       // generic one, hence the untyped call.
       const get = client.GET as unknown as (path: string, init: object) => Promise<{ data?: unknown }>;
       const { data } = await get(path, { ...init, params: { ...init.params, query } });
-      const page = data as ListPage<P> & { next_cursor?: string | null };
+      const page = data as (ListPage<P> & { next_cursor?: string | null }) | undefined;
+      if (page === undefined) return; // a 304 (If-None-Match among the headers): nothing new
       yield page;
       cursor = page.next_cursor;
     } while (cursor);

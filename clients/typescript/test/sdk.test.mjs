@@ -353,6 +353,18 @@ describe("pagination", () => {
     assert.equal(seen.length, 1);
   });
 
+  test("a list not modified since its ETag yields nothing", async () => {
+    handler = (req, body, res) => {
+      res.writeHead(304, { ETag: 'W/"x"' });
+      res.end();
+    };
+    const { prm } = client();
+    const got = [];
+    for await (const page of prm.pages("/v1/partners", ifNoneMatch('W/"x"'))) got.push(page);
+    assert.deepEqual(got, []);
+    assert.equal(seen[0].headers["if-none-match"], 'W/"x"');
+  });
+
   test("a list under a record", async () => {
     handler = (req, body, res) => json(res, 200, { items: [{ id: "c1" }], next_cursor: null });
     const { prm } = client();

@@ -224,8 +224,10 @@ class PrmClient(_Base):
         ``next_cursor`` with the same filters and sort (``limit`` is the page size)."""
         cursor: str | None = None
         while True:
-            page: dict[str, Any] = self.get(path, self._next_query(params, cursor),
-                                            **options).data
+            page: dict[str, Any] | None = self.get(path, self._next_query(params, cursor),
+                                                   **options).data
+            if page is None:  # a 304 (if_none_match given): nothing new
+                return
             yield page
             cursor = page.get("next_cursor")
             if not cursor:
@@ -313,8 +315,10 @@ class AsyncPrmClient(_Base):
                     ) -> AsyncIterator[dict[str, Any]]:
         cursor: str | None = None
         while True:
-            page: dict[str, Any] = (await self.get(path, self._next_query(params, cursor),
-                                                   **options)).data
+            page: dict[str, Any] | None = (await self.get(
+                path, self._next_query(params, cursor), **options)).data
+            if page is None:  # a 304 (if_none_match given): nothing new
+                return
             yield page
             cursor = page.get("next_cursor")
             if not cursor:
