@@ -79,7 +79,8 @@ def test_shortfalls_as_values_and_codes():
     assert {g.code for g in every} == set(evaluate.SHORTFALL_CODES)
     assert all(tuple(g.params) == evaluate.SHORTFALL_CODES[g.code] for g in every)
     from prm_partners.tiers.schemas import TierShortfall
-    codes = TierShortfall.model_json_schema()["properties"]["code"]["enum"]
+    schema = TierShortfall.model_json_schema()
+    codes = schema["$defs"][schema["properties"]["code"]["$ref"].rsplit("/", 1)[-1]]["enum"]
     assert set(codes) == set(evaluate.SHORTFALL_CODES)
 
 

@@ -1,7 +1,7 @@
 import datetime as dt
 import uuid
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Self
 
 from pydantic import (
     BaseModel,
@@ -16,9 +16,18 @@ from pydantic import (
 from prm_partners.partners.schemas import PartnerType, Specialisation
 from prm_platform.types import CountryCode, DomainName, EmailAddress, Name
 
-# The stable codes of a fit criterion's reason (prm_partners.applications.fit.REASON_CODES).
-FitReasonCode = Literal["value_in", "value_not_in", "list_has_none", "list_has", "list_has_some",
-                        "value_missing", "range_inside", "range_outside"]
+
+class FitReasonCode(StrEnum):
+    """The stable code of a fit criterion's reason (docs/partner-programme.md)."""
+
+    value_in = "value_in"
+    value_not_in = "value_not_in"
+    list_has_none = "list_has_none"
+    list_has = "list_has"
+    list_has_some = "list_has_some"
+    value_missing = "value_missing"
+    range_inside = "range_inside"
+    range_outside = "range_outside"
 
 
 class ApplicationStatus(StrEnum):
@@ -143,7 +152,26 @@ class ApplicationOut(BaseModel):
     updated_at: dt.datetime
 
 
-FieldName = Literal["type", "country", "countries_served", "specialisations", "employees"]
+
+
+class ProfileField(StrEnum):
+    """The field of an application a criterion of the Ideal Partner Profile looks at."""
+
+    type = "type"
+    country = "country"
+    countries_served = "countries_served"
+    specialisations = "specialisations"
+    employees = "employees"
+
+
+class CriterionMatch(StrEnum):
+    """How a list criterion scores: `all`, the share of its values the applicant has; `any`,
+    all of its weight once the applicant has one."""
+
+    any = "any"
+    all = "all"
+
+
 _VALUE_FIELDS = ("type", "country", "countries_served", "specialisations")
 
 
@@ -154,11 +182,11 @@ class ProfileCriterion(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    field: FieldName
+    field: ProfileField
     weight: StrictInt = Field(ge=1, le=100, strict=True)
     values: list[Annotated[str, StringConstraints(min_length=1, max_length=60)]] = Field(
         default_factory=list, max_length=250)
-    match: Literal["any", "all"] = "all"
+    match: CriterionMatch = CriterionMatch.all
     minimum: StrictInt | None = Field(default=None, ge=0, strict=True)
     maximum: StrictInt | None = Field(default=None, ge=0, strict=True)
 

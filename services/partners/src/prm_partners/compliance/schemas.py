@@ -1,7 +1,7 @@
 import datetime as dt
 import uuid
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -288,10 +288,26 @@ class SignatureOut(BaseModel):
 # Compliance
 
 
+class ComplianceGapKind(StrEnum):
+    """What compliance lacks: an `agreement` or a `certification`."""
+
+    agreement = "agreement"
+    certification = "certification"
+
+
+class ComplianceIssue(StrEnum):
+    """`missing`: never signed or earned (or revoked); `expired`: it ran out; `outdated`:
+    signed an older version than the current one."""
+
+    missing = "missing"
+    expired = "expired"
+    outdated = "outdated"
+
+
 class ComplianceGap(BaseModel):
-    kind: Literal["agreement", "certification"]
+    kind: ComplianceGapKind
     code: str = Field(description="The agreement's or certification type's code.")
-    issue: Literal["missing", "expired", "outdated"] = Field(description=(
+    issue: ComplianceIssue = Field(description=(
         "`missing`: never signed or earned (or revoked); `expired`: it ran out; `outdated`: "
         "signed an older version than the current one."))
     detail: str

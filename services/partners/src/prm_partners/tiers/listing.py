@@ -3,10 +3,8 @@ partner's tier history."""
 
 from __future__ import annotations
 
-from typing import Literal
-
 from prm_partners.tiers.models import FxRate, Tier, TierChange
-from prm_partners.tiers.schemas import TierName
+from prm_partners.tiers.schemas import TierChangeDirection, TierName
 from prm_platform.listing import Filter, Listing, QueryTime, Range
 from prm_platform.types import Currency, QueryDate
 
@@ -32,7 +30,7 @@ FX_RATES = Listing(
 
 TIER_HISTORY = Listing(
     TierChange.id,
-    Filter("direction", TierChange.direction, Literal["promotion", "demotion"]),
+    Filter("direction", TierChange.direction, TierChangeDirection),
     Filter("to_tier", TierChange.to_tier, TierName, "Only changes to these tiers."),
     Range("as_of", TierChange.as_of, QueryDate, "The day it was evaluated for"),
     Range("changed_at", TierChange.changed_at, QueryTime, "When it changed"),

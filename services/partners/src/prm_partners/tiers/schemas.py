@@ -1,7 +1,8 @@
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -191,6 +192,34 @@ class TierPendingDemotion(BaseModel):
                                   "qualifies again before.")
 
 
+class TierCriterion(StrEnum):
+    """A tier's criterion, named as in `criteria` (`revenue` is `min_revenue`,
+    `active_certifications` `min_active_certifications`, `won_deals` `min_won_deals`,
+    `compliant` `compliance_required`)."""
+
+    revenue = "revenue"
+    active_certifications = "active_certifications"
+    won_deals = "won_deals"
+    compliant = "compliant"
+
+
+class TierShortfallCode(StrEnum):
+    """What falls short of a tier's criterion. Stable: never reworded."""
+
+    revenue_below_minimum = "revenue_below_minimum"
+    revenue_currency_mismatch = "revenue_currency_mismatch"
+    certifications_below_minimum = "certifications_below_minimum"
+    won_deals_below_minimum = "won_deals_below_minimum"
+    not_compliant = "not_compliant"
+
+
+class TierChangeDirection(StrEnum):
+    """A tier change: a `promotion` or a `demotion`."""
+
+    promotion = "promotion"
+    demotion = "demotion"
+
+
 class TierShortfall(BaseModel):
     """One criterion of the next tier that does not hold yet, as values a portal can show in
     its own words: ``code`` is stable, ``params`` are its values, ``message`` the English."""
@@ -205,7 +234,7 @@ class TierShortfall(BaseModel):
          "code": "won_deals_below_minimum", "params": {"actual": 4, "required": 5},
          "message": "4 won deals of 5"}]})
 
-    criterion: Literal["revenue", "active_certifications", "won_deals", "compliant"] = Field(
+    criterion: TierCriterion = Field(
         description="The tier's criterion, named as in `criteria` (`revenue` is "
         "`min_revenue`, `active_certifications` `min_active_certifications`, `won_deals` "
         "`min_won_deals`, `compliant` `compliance_required`).")
@@ -214,10 +243,7 @@ class TierShortfall(BaseModel):
         "it), a count for `active_certifications` and `won_deals`, `true` for `compliant`.")
     actual: Money | StrictInt | StrictBool = Field(
         description="The partner's value, of the same kind (revenue in the base currency).")
-    code: Literal["revenue_below_minimum", "revenue_currency_mismatch",
-                  "certifications_below_minimum", "won_deals_below_minimum",
-                  "not_compliant"] = Field(description="Stable: what falls short; never "
-                                           "reworded.")
+    code: TierShortfallCode = Field(description="Stable: what falls short; never reworded.")
     params: dict[str, str | int] = Field(
         description="The code's values: `actual`, `required` (and `short`, `currency` for "
         "revenue; amounts as decimal strings); `required_currency` and `base_currency` for "
@@ -284,7 +310,7 @@ class TierChangeOut(BaseModel):
     partner_id: uuid.UUID
     from_tier: str | None
     to_tier: str | None
-    direction: str = Field(description="promotion or demotion")
+    direction: TierChangeDirection = Field(description="promotion or demotion")
     reason: str
     criteria: TierCriteriaValues = Field(description="Every value that decided it.")
     as_of: dt.date = Field(description="The day it was evaluated for.")
