@@ -14,6 +14,9 @@ from prm_webhooks.endpoints.models import webhook_endpoints as e
 
 
 class DisabledReason(StrEnum):
+    """Why the service disabled a webhook endpoint: `gone` (it answered 410) or `failing`
+    (for days)."""
+
     gone = "gone"
     failing = "failing"
 

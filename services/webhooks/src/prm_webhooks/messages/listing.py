@@ -17,12 +17,16 @@ from prm_webhooks.messages.models import webhook_messages as m
 
 
 class DeliveryStatus(StrEnum):
+    """Where a message's delivery to one endpoint is."""
+
     pending = "pending"
     succeeded = "succeeded"
     failed = "failed"
 
 
-class Outcome(StrEnum):
+class AttemptOutcome(StrEnum):
+    """How one delivery attempt ended: `succeeded` (a 2xx) or `failed`."""
+
     succeeded = "succeeded"
     failed = "failed"
 
@@ -64,8 +68,8 @@ MESSAGES = Listing(
 DELIVERY_FILTERS = {name: part for name, part in MESSAGES.filters.items()
                     if isinstance(part, DeliveryFilter)}
 
-_OUTCOME = Filter("outcome", a.c.outcome, Outcome, "Only the attempts that `succeeded` (2xx) "
-                  "or `failed`.")
+_OUTCOME = Filter("outcome", a.c.outcome, AttemptOutcome,
+                  "Only the attempts that `succeeded` (2xx) or `failed`.")
 _RESPONSE_STATUS = Filter("response_status", a.c.response_status, HttpStatus,
                           "Only the attempts answered with these HTTP statuses (e.g. "
                           "`429,503`).")
