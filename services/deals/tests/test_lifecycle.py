@@ -206,3 +206,53 @@ async def test_co_selling(client, deal, vendor):
                              headers=partner)).json()
     assert [a["kind"] for a in rest["items"]] == ["collaborator_added",
                                                   "collaborator_removed", "note"]
+
+
+async def test_protection_ending_is_announced_once_per_end(client, deal, app, vendor):
+    registered, partner = deal
+    approved = await act(client, registered["id"], "approve", vendor, version=1)
+    assert approved.status_code == 200, approved.text
+    soon = dt.date.today() + dt.timedelta(days=10)
+    await client.connection.execute(text(
+        "UPDATE deals SET protected_until = :d WHERE id = :id"),
+        {"id": registered["id"], "d": soon})
+
+    async def announce() -> int:
+        async with app.state.sessionmaker() as session:
+            done = await lifecycle.warn_protection_ending(session, notice_days=14)
+            await session.commit()
+        return done
+
+    assert await announce() >= 1
+    [*_, event] = await events(client, registered["id"])
+    assert event["type"] == "prm.deal.protection_ending.v1"
+    assert event["data"]["protected_until"] == soon.isoformat()
+    assert event["data"]["days_left"] == 10
+    await announce()  # once per end: nothing new for this deal
+    assert [e["type"] for e in await events(client, registered["id"])].count(
+        "prm.deal.protection_ending.v1") == 1
+    extended = await act(client, registered["id"], "extend", vendor)
+    assert extended.status_code == 200, extended.text
+    assert extended.json()["protected_until"] > soon.isoformat()
+    await announce()  # the new end is 40 days away: not yet
+    assert [e["type"] for e in await events(client, registered["id"])].count(
+        "prm.deal.protection_ending.v1") == 1
+
+
+async def test_assignments_and_collaborators_are_announced(client, deal, vendor):
+    registered, partner = deal
+    assigned = await client.post(f"/v1/deals/{registered['id']}/assign", headers=vendor,
+                                 json={"account_executive": "sam.lee@vendor.example"})
+    assert assigned.status_code == 200, assigned.text
+    added = await client.post(f"/v1/deals/{registered['id']}/collaborators", headers=partner,
+                              json={"side": "partner", "name": "Kai Berg",
+                                    "email": "kai@partner.example", "role": "engineer"})
+    assert added.status_code == 201, added.text
+    *_, assignment, collaborator = await events(client, registered["id"])
+    assert assignment["type"] == "prm.deal.assigned.v1"
+    assert assignment["data"]["account_executive"] == "sam.lee@vendor.example"
+    assert assignment["data"]["previous_account_executive"] is None
+    assert collaborator["type"] == "prm.deal.collaborator_added.v1"
+    assert collaborator["data"]["name"] == "Kai Berg"
+    assert collaborator["data"]["collaborator_id"] == added.json()["id"]
+    assert "email" not in collaborator["data"]  # personal data stays behind the API

@@ -146,7 +146,8 @@ CASES = {
     ("POST", "/v1/deals/{deal_id}/resolve-conflict"): deal_action(
         "resolve-conflict", event="prm.deal.approved.v1"),
     ("POST", "/v1/deals/{deal_id}/assign"): deal_action(
-        "assign", event=None, body={"account_executive": "jane.doe@vendor.example"}),
+        "assign", event="prm.deal.assigned.v1",
+        body={"account_executive": "jane.doe@vendor.example"}),
     ("PATCH", "/v1/direct-accounts/{account_id}"): account("PATCH", {"owner": "jane"}),
     ("DELETE", "/v1/direct-accounts/{account_id}"): account("DELETE"),
     ("PATCH", "/v1/engagement-rules/{rule_id}"): rule("PATCH", {"name": "renamed"}),

@@ -5,6 +5,7 @@ import datetime as dt
 import uuid
 
 import pytest
+from sqlalchemy import text
 
 from prm_deals.rules.evaluate import Facts, unmet
 
@@ -204,6 +205,10 @@ async def test_extension_requests_follow_their_own_rules(client, rules, vendor, 
     kinds = [a["kind"] for a in (await client.get(f"/v1/deals/{deal['id']}/activities",
                                                   headers=silver)).json()["items"]]
     assert kinds == ["registered", "extension_requested", "extended"]
+    types = [r.event_type for r in await client.connection.execute(text(
+        "SELECT event_type FROM outbox WHERE key = :k ORDER BY seq"), {"k": deal["id"]})]
+    assert types == ["prm.deal.registered.v1", "prm.deal.extension_requested.v1",
+                     "prm.deal.extended.v1"]
 
     bronze = as_partner(await tiered("Bronze"))
     other = (await client.post("/v1/deals", headers=bronze, json=registration())).json()

@@ -169,6 +169,14 @@ async def test_auto_approval_reject_and_changes(client, vendor, as_partner, list
     assert again.status_code == 409 and again.json()["type"] == "/problems/invalid-transition"
     seen = (await client.get(f"/v1/mdf/allocations/{allocation['id']}", headers=headers)).json()
     assert seen["available"]["amount"] == "4500.01"
+    sent = (await client.connection.execute(text(
+        "SELECT event_type, envelope FROM outbox WHERE key = :k ORDER BY seq"),
+        {"k": large["id"]})).all()
+    back = [e.envelope["data"] for e in sent
+            if e.event_type == "prm.mdf.request.changes_requested.v1"]
+    assert len(back) == 1 and back[0]["reason"] == "Lower the cost"
+    assert back[0]["status"] == "changes_requested" and back[0]["version"] == 2
+    assert [e.event_type for e in sent][-1] == "prm.mdf.request.rejected.v1"
 
 
 async def test_rejected_claim_releases_the_funds(client, vendor, as_partner, list_partner):

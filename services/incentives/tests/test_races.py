@@ -199,7 +199,8 @@ CASES = {
     ("POST", "/v1/mdf/requests/{request_id}/reject"): request_action(
         "reject", event="prm.mdf.request.rejected.v1", body={"reason": "out of scope"}),
     ("POST", "/v1/mdf/requests/{request_id}/request-changes"): request_action(
-        "request-changes", event=None, body={"reason": "split the costs"}),
+        "request-changes", event="prm.mdf.request.changes_requested.v1",
+        body={"reason": "split the costs"}),
     ("POST", "/v1/mdf/claims/{claim_id}/approve"): claim_action(
         "approve", "prm.mdf.claim.approved.v1"),
     ("POST", "/v1/mdf/claims/{claim_id}/reject"): claim_action(

@@ -22,14 +22,17 @@ ATTRIBUTION_TOPIC = "prm.attribution"
 TOPICS = {
     PARTNERS_TOPIC: "The partner programme: organisations, their lifecycle, tiers, "
                     "certifications, agreements, onboarding and applications.",
-    DEALS_TOPIC: "Deal registrations and their lifecycle: registered, approved, rejected, "
-                 "won, lost, expired, extended, and a win reversed.",
+    DEALS_TOPIC: "Deal registrations and their lifecycle: registered, updated, approved, "
+                 "rejected, won, lost, expired, extended, a win reversed; and what people "
+                 "working them act on: an extension requested, an account executive assigned, "
+                 "a collaborator added, protection ending.",
     API_KEYS_TOPIC: "API keys issued and revoked, for the services that check keys themselves "
                     "(the SHA-256 digest of a key, never its secret; readable by the "
                     "platform's services alone).",
-    INCENTIVES_TOPIC: "Incentives: MDF fund requests and claims submitted, approved, rejected "
-                      "and expired; rebates and SPIFFs accrued and reversed; payouts approved "
-                      "and paid (money in minor-unit-exact decimal strings).",
+    INCENTIVES_TOPIC: "Incentives: MDF fund requests and claims submitted, sent back for "
+                      "changes, approved, rejected and expired; rebates and SPIFFs accrued "
+                      "and reversed; payouts approved and paid (money in minor-unit-exact "
+                      "decimal strings).",
     WEBHOOKS_TOPIC: "Webhook endpoints the delivery service disabled (gone, or failing for "
                     "days), so that their owners can be told.",
     ATTRIBUTION_TOPIC: "Attribution: a deal's credits per partner and model changed (integer "
@@ -322,6 +325,50 @@ class DealExtendedV1(DealChange):
     extensions: int = Field(description="How many times it has been extended")
 
 
+class DealExtensionRequestedV1(DealChange):
+    event_type = "prm.deal.extension_requested.v1"
+    topic = DEALS_TOPIC
+    summary = "A partner asked for more protection and a rule of engagement sent the request " \
+              "to the channel team, who extend the registration or let it run out."
+
+    protected_until: dt.date | None = Field(description="When its protection ends now")
+    requested_at: dt.datetime
+    reason: str | None = Field(default=None, description="The rule's reason for the review, "
+                               "and what the partner wrote")
+
+
+class DealAssignedV1(DealChange):
+    event_type = "prm.deal.assigned.v1"
+    topic = DEALS_TOPIC
+    summary = "The vendor assigned the account executive who works a deal (or unassigned one)."
+
+    account_executive: str | None = Field(description="Who works it now; null: nobody")
+    previous_account_executive: str | None = None
+
+
+class DealCollaboratorAddedV1(DealChange):
+    event_type = "prm.deal.collaborator_added.v1"
+    topic = DEALS_TOPIC
+    summary = "Someone of the partner's side or the vendor's was added to the people working " \
+              "a deal (their e-mail address is read from the API, not carried here)."
+
+    collaborator_id: uuid.UUID
+    side: str = Field(description="partner or vendor")
+    name: str
+    role: str | None = None
+
+
+class DealProtectionEndingV1(DealChange):
+    event_type = "prm.deal.protection_ending.v1"
+    topic = DEALS_TOPIC
+    summary = "An open registration's protection ends soon (within the notice period, 14 days " \
+              "by default): the partner wins it, asks for an extension, or loses its claim. " \
+              "Sent once per protection end."
+
+    protected_until: dt.date
+    days_left: int = Field(description="Whole days from today (UTC) to its last protected day")
+
+
 class DealWinReversedV1(DealChange):
     event_type = "prm.deal.win_reversed.v1"
     topic = DEALS_TOPIC
@@ -395,6 +442,15 @@ class MdfRequestRejectedV1(MdfRequestChange):
     event_type = "prm.mdf.request.rejected.v1"
     topic = INCENTIVES_TOPIC
     summary = "A fund request was rejected; its reserved funds went back to the allocation."
+
+    reason: str
+
+
+class MdfRequestChangesRequestedV1(MdfRequestChange):
+    event_type = "prm.mdf.request.changes_requested.v1"
+    topic = INCENTIVES_TOPIC
+    summary = "The vendor sent a fund request back to the partner for changes; its funds stay " \
+              "reserved until the partner submits it again."
 
     reason: str
 
@@ -591,5 +647,7 @@ CONTRACTS: dict[str, type[EventPayload]] = {
                   MdfRequestExpiredV1, MdfClaimSubmittedV1, MdfClaimApprovedV1,
                   MdfClaimRejectedV1, RebateAccruedV1, SpiffAccruedV1, RebateReversedV1,
                   SpiffReversedV1, PayoutApprovedV1, PayoutPaidV1, WebhookEndpointDisabledV1,
-                  AttributionComputedV1, DealWinReversedV1)
+                  AttributionComputedV1, DealWinReversedV1, DealExtensionRequestedV1,
+                  DealAssignedV1, DealCollaboratorAddedV1, DealProtectionEndingV1,
+                  MdfRequestChangesRequestedV1)
 }

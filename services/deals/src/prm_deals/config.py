@@ -19,3 +19,5 @@ class Settings(ServiceSettings):
     # ``max_extensions`` times.
     extension_days: int = Field(default=30, ge=1, le=365)
     max_extensions: int = Field(default=2, ge=0, le=20)
+    # How many days before its protection ends an open registration announces it.
+    protection_notice_days: int = Field(default=14, ge=1, le=365)

@@ -1,7 +1,9 @@
 """Deals worker: publishes the outbox, keeps the partner directory from the partners' events,
-and expires registrations whose protection ran out. ``python -m prm_deals.worker``."""
+expires registrations whose protection ran out and announces those whose protection ends
+soon. ``python -m prm_deals.worker``."""
 
 import datetime as dt
+import functools
 
 from prm_contracts import PARTNERS_TOPIC
 from prm_deals.config import SCHEMA, Settings
@@ -17,13 +19,18 @@ EXPIRY = Job("expire-registrations", dt.timedelta(minutes=5), lifecycle.expire, 
 
 
 def spec(settings: Settings | None = None) -> WorkerSpec:
+    settings = settings or Settings()
+    # Checked hourly: the notice is counted in days.
+    notice = Job("announce-protection-ending", dt.timedelta(hours=1), functools.partial(
+        lifecycle.warn_protection_ending, notice_days=settings.protection_notice_days),
+        batch=500)
     return WorkerSpec(
-        service=SERVICE.name, schema=SCHEMA, settings=settings or Settings(),
+        service=SERVICE.name, schema=SCHEMA, settings=settings,
         publishes=SERVICE.publishes,
         subscriptions=[Subscription(name="partner-directory", topics=[PARTNERS_TOPIC],
                                     handlers=HANDLERS),
                        credentials.subscription()],
-        jobs=[EXPIRY],
+        jobs=[EXPIRY, notice],
     )
 
 

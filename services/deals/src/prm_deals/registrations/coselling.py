@@ -10,12 +10,15 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import prm_contracts as contracts
+from prm_deals.config import EVENT_SOURCE
 from prm_deals.declaration import DEALS_WRITE
 from prm_deals.registrations import service
 from prm_deals.registrations.lifecycle import record
 from prm_deals.registrations.listing import ACTIVITIES, COLLABORATORS
 from prm_deals.registrations.models import Deal, DealActivity, DealCollaborator
 from prm_deals.registrations.schemas import CollaboratorIn
+from prm_events.outbox import publish
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
 from prm_platform.listing import ListQuery
@@ -32,11 +35,17 @@ async def assign(session: AsyncSession, principal, deal_id: uuid.UUID,
     deal = await service.get(session, principal, deal_id, for_update=True)
     check_if_match(if_match, deal.version)
     if deal.account_executive != account_executive:
+        previous = deal.account_executive
         deal.account_executive = account_executive
         deal.version += 1
         deal.updated_at = dt.datetime.now(dt.UTC)
         record(session, deal.id, "assigned", principal.subject,
                account_executive or "unassigned")
+        await publish(session, contracts.DealAssignedV1(
+            deal_id=deal.id, partner_id=deal.partner_id, status=deal.status,
+            version=deal.version, account_executive=account_executive,
+            previous_account_executive=previous), source=EVENT_SOURCE, aggregate_id=deal.id,
+            partner_id=deal.partner_id)
     return deal
 
 
@@ -95,6 +104,10 @@ async def add_collaborator(session: AsyncSession, principal, deal_id: uuid.UUID,
         raise Conflict(f"{data.email} already works on this deal") from None
     record(session, deal.id, "collaborator_added", principal.subject,
            f"{data.name} <{data.email}> ({data.side}{', ' + data.role if data.role else ''})")
+    await publish(session, contracts.DealCollaboratorAddedV1(
+        deal_id=deal.id, partner_id=deal.partner_id, status=deal.status, version=deal.version,
+        collaborator_id=person.id, side=person.side, name=person.name, role=person.role),
+        source=EVENT_SOURCE, aggregate_id=deal.id, partner_id=deal.partner_id)
     return person
 
 

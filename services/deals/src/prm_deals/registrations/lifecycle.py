@@ -187,8 +187,12 @@ async def _extension_granted(session: AsyncSession, principal: Principal, deal: 
         if rule["outcome"] == "review":
             deal.extension_requested_at = dt.datetime.now(dt.UTC)
             await session.flush()
-            record(session, deal.id, "extension_requested", principal.subject,
-                   f"{why}" + (f"; the partner wrote: {reason}" if reason else ""))
+            note = f"{why}" + (f"; the partner wrote: {reason}" if reason else "")
+            record(session, deal.id, "extension_requested", principal.subject, note)
+            await _publish(session, deal, contracts.DealExtensionRequestedV1(
+                deal_id=deal.id, partner_id=deal.partner_id, status=deal.status,
+                version=deal.version, protected_until=deal.protected_until,
+                requested_at=deal.extension_requested_at, reason=note[:1000]))
             return False
         return True
     return True
@@ -243,4 +247,27 @@ async def expire(session: AsyncSession, batch: int = 500) -> int:
             deal_id=deal.id, partner_id=deal.partner_id, status="expired",
             version=deal.version, previous_status=previous, protected_until=ended))
         record(session, deal.id, "expired", "scheduler", f"protected until {ended.isoformat()}")
+    return len(deals)
+
+
+async def warn_protection_ending(session: AsyncSession, notice_days: int = 14,
+                                 batch: int = 500) -> int:
+    """The scheduled notice: open registrations whose protection ends within ``notice_days``
+    announce it once per end (``prm.deal.protection_ending.v1``); an extension moves the end,
+    and the new one is announced when it comes near (up to ``batch`` per run)."""
+    today = dt.datetime.now(dt.UTC).date()
+    deals = list((await session.execute(
+        select(Deal).where(Deal.status.in_(sorted(OPEN)),
+                           Deal.protected_until >= today,
+                           Deal.protected_until <= today + dt.timedelta(days=notice_days),
+                           Deal.protection_warned_until.is_distinct_from(Deal.protected_until))
+        .order_by(Deal.protected_until).limit(batch).with_for_update(skip_locked=True)
+    )).scalars())
+    for deal in deals:
+        assert deal.protected_until is not None
+        deal.protection_warned_until = deal.protected_until
+        await _publish(session, deal, contracts.DealProtectionEndingV1(
+            deal_id=deal.id, partner_id=deal.partner_id, status=deal.status,
+            version=deal.version, protected_until=deal.protected_until,
+            days_left=(deal.protected_until - today).days))
     return len(deals)

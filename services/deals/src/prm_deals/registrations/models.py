@@ -99,6 +99,8 @@ class Deal(Base):
     # A partner's extension request that a rule of engagement sent to review.
     extension_requested_at: Mapped[dt.datetime | None] = mapped_column(
         TIMESTAMP(timezone=True))
+    # The protection end last announced as coming (prm.deal.protection_ending.v1): once each.
+    protection_warned_until: Mapped[dt.date | None] = mapped_column(Date)
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))

@@ -26,6 +26,7 @@ from prm_contracts import (
     MdfClaimRejectedV1,
     MdfClaimSubmittedV1,
     MdfRequestApprovedV1,
+    MdfRequestChangesRequestedV1,
     MdfRequestExpiredV1,
     MdfRequestRejectedV1,
     MdfRequestSubmittedV1,
@@ -377,10 +378,13 @@ async def request_changes(session: AsyncSession, principal: Principal, request_i
     """The funds stay reserved while the partner revises the request."""
     _vendor_writer(principal)
     row = await _for_action(session, principal, request_id, "request_changes", if_match)
-    return (await session.execute(text(
+    row = (await session.execute(text(
         "UPDATE mdf_requests SET status = 'changes_requested', reason = :reason, "
         "version = version + 1, updated_at = statement_timestamp() WHERE id = :id RETURNING *"),
         {"id": row.id, "reason": reason})).one()
+    await _publish(session, MdfRequestChangesRequestedV1(**_request_change(row), reason=reason),
+                   row.id, row.partner_id)
+    return row
 
 
 async def update_request(session: AsyncSession, principal: Principal, request_id: uuid.UUID,
