@@ -7,24 +7,29 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import aliased
 
 from prm_incentives.ledger.models import Account, Entry, FxRate, Transfer
-from prm_incentives.ledger.schemas import AccountKind, Code
+from prm_incentives.ledger.schemas import (
+    Code,
+    EntryPhase,
+    EntrySide,
+    LedgerAccountKind,
+    TransferStatus,
+)
 from prm_incentives.money import MinorAmounts, QueryAmount
 from prm_platform.listing import Filter, Listing, QueryTime, Range
 from prm_platform.types import Currency, QueryDate
 
-TransferStatus = Literal["pending", "posted", "voided", "expired"]
 _AMOUNT = ("a decimal amount in each record's own currency, e.g. 2500.00 (filter `currency` to "
            "compare like with like)")
 
 ACCOUNTS = Listing(
     Account.id,
-    Filter("kind", Account.kind, AccountKind),
+    Filter("kind", Account.kind, LedgerAccountKind),
     Filter("currency", Account.currency, Currency),
     Filter("partner_id", Account.partner_id, uuid.UUID, "Only these partners' accounts."),
     Filter("budget_id", Account.budget_id, uuid.UUID, "Only the accounts of these budgets "
@@ -40,8 +45,8 @@ ENTRY_CURRENCY = select(_owner.currency).where(_owner.id == Entry.account_id) \
 
 ENTRIES = Listing(
     Entry.id,
-    Filter("side", Entry.side, Literal["debit", "credit"]),
-    Filter("phase", Entry.phase, Literal["pending", "posted", "released"]),
+    Filter("side", Entry.side, EntrySide),
+    Filter("phase", Entry.phase, EntryPhase),
     Filter("transfer_id", Entry.transfer_id, uuid.UUID, "Only these transfers' entries."),
     Range("created_at", Entry.created_at, QueryTime, "When it was written"),
     Range("amount", MinorAmounts(Entry.amount, ENTRY_CURRENCY), QueryAmount,

@@ -1,7 +1,8 @@
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, model_validator
 
@@ -13,8 +14,52 @@ _ACCOUNT = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b"
 _OTHER = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5c"
 _TRANSFER = "0193c1d0-2222-7e3f-8a9b-0c1d2e3f4a5b"
 
-AccountKind = Literal["external", "fx", "budget_pool", "allocation", "committed", "payable",
-                      "paid"]
+
+
+class LedgerAccountKind(StrEnum):
+    """What a ledger account holds (docs/incentives.md)."""
+
+    external = "external"
+    fx = "fx"
+    budget_pool = "budget_pool"
+    allocation = "allocation"
+    committed = "committed"
+    payable = "payable"
+    paid = "paid"
+
+
+class EntrySide(StrEnum):
+    """The side of an account an entry is written on."""
+
+    debit = "debit"
+    credit = "credit"
+
+
+class EntryPhase(StrEnum):
+    """`pending` reserves, `posted` moves money, `released` gives a reservation back."""
+
+    pending = "pending"
+    posted = "posted"
+    released = "released"
+
+
+class TransferStatus(StrEnum):
+    """Where a transfer is: `pending` (reserved), then `posted`, `voided` or `expired`."""
+
+    pending = "pending"
+    posted = "posted"
+    voided = "voided"
+    expired = "expired"
+
+
+class TransferBatchOutcome(StrEnum):
+    """What became of one transfer of a batch."""
+
+    created = "created"
+    replayed = "replayed"
+    refused = "refused"
+
+
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.-]{0,39}$", examples=["manual"])]
 Reference = Annotated[str, Field(min_length=1, max_length=200, examples=["PO-2025-0042"])]
 
@@ -44,7 +89,7 @@ class AccountOut(BaseModel):
         "updated_at": "2025-01-07T09:00:00Z"}]})
 
     id: uuid.UUID
-    kind: AccountKind
+    kind: LedgerAccountKind
     name: str
     currency: str
     budget_id: uuid.UUID | None
@@ -89,8 +134,8 @@ class EntryOut(BaseModel):
     id: uuid.UUID
     account_id: uuid.UUID
     transfer_id: uuid.UUID
-    side: Literal["debit", "credit"]
-    phase: Literal["pending", "posted", "released"] = Field(
+    side: EntrySide
+    phase: EntryPhase = Field(
         description="pending reserves, posted moves money, released gives a reservation back")
     amount: Money
     created_at: dt.datetime
@@ -159,7 +204,7 @@ class TransferOut(BaseModel):
     credit_account_id: uuid.UUID
     amount: Money
     pending: bool
-    status: Literal["pending", "posted", "voided", "expired"]
+    status: TransferStatus
     # The nullable fields' defaults are only so that examples may leave nulls out (the
     # contract's examples drop them); answers always carry these fields.
     posted_amount: Money | None = Field(default=None, description="What moved: null while "
@@ -326,7 +371,7 @@ class TransferBatchIn(BaseModel):
 
 class TransferBatchItem(BaseModel):
     index: int = Field(description="The item's position in `transfers`, from 0.")
-    outcome: Literal["created", "replayed", "refused"] = Field(
+    outcome: TransferBatchOutcome = Field(
         description="`created`: made now; `replayed`: made before with this id and the same "
         "content (by an earlier request or an earlier item of this batch), nothing moved "
         "again; `refused`: nothing written, see `problem`.")

@@ -4,12 +4,12 @@ allocations, fund requests and claims."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import Field
 
 from prm_incentives.mdf.models import Allocation, Budget, Claim, FundRequest
-from prm_incentives.mdf.schemas import ActivityType, RequestStatus
+from prm_incentives.mdf.schemas import ClaimStatus, FundRequestStatus, MdfActivityType
 from prm_incentives.money import MinorAmounts, QueryAmount
 from prm_platform.listing import Filter, Listing, QueryTime, Range
 from prm_platform.types import Currency, QueryDate
@@ -50,8 +50,8 @@ REQUESTS = Listing(
     Filter("allocation_id", FundRequest.allocation_id, uuid.UUID,
            "Only these allocations' requests."),
     Filter("budget_id", FundRequest.budget_id, uuid.UUID, "Only these budgets' requests."),
-    Filter("status", FundRequest.status, RequestStatus),
-    Filter("activity_type", FundRequest.activity_type, ActivityType),
+    Filter("status", FundRequest.status, FundRequestStatus),
+    Filter("activity_type", FundRequest.activity_type, MdfActivityType),
     Filter("currency", FundRequest.currency, Currency),
     Range("start_date", FundRequest.start_date, QueryDate, "The activity's first day"),
     Range("end_date", FundRequest.end_date, QueryDate, "The activity's last day"),
@@ -70,7 +70,7 @@ CLAIMS = Listing(
     Claim.id,
     Filter("partner_id", Claim.partner_id, uuid.UUID, _PARTNER),
     Filter("request_id", Claim.request_id, uuid.UUID, "Only these fund requests' claims."),
-    Filter("status", Claim.status, Literal["submitted", "approved", "rejected"]),
+    Filter("status", Claim.status, ClaimStatus),
     Filter("currency", Claim.currency, Currency),
     Range("amount", MinorAmounts(Claim.amount, Claim.currency), QueryAmount,
           f"The amount claimed, {_IN_ITS_CURRENCY}"),

@@ -3,6 +3,7 @@ import binascii
 import datetime as dt
 import re
 import uuid
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -22,13 +23,32 @@ from prm_platform.types import IsoDate
 _ID = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b"
 _PARTNER = "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f"
 
-ACTIVITY_TYPES = ("event", "webinar", "digital_campaign", "content", "training", "tradeshow",
-                  "telemarketing", "other")
-ActivityType = Literal["event", "webinar", "digital_campaign", "content", "training",
-                       "tradeshow", "telemarketing", "other"]
-# What proof of performance may be: documents and pictures, nothing executable.
-PROOF_TYPES = ("application/pdf", "image/png", "image/jpeg", "text/csv", "text/plain")
-ProofType = Literal["application/pdf", "image/png", "image/jpeg", "text/csv", "text/plain"]
+
+
+class MdfActivityType(StrEnum):
+    """The kind of marketing activity a fund request pays for."""
+
+    event = "event"
+    webinar = "webinar"
+    digital_campaign = "digital_campaign"
+    content = "content"
+    training = "training"
+    tradeshow = "tradeshow"
+    telemarketing = "telemarketing"
+    other = "other"
+
+
+class ProofContentType(StrEnum):
+    """What proof of performance may be: documents and pictures, nothing executable."""
+
+    pdf = "application/pdf"
+    png = "image/png"
+    jpeg = "image/jpeg"
+    csv = "text/csv"
+    text = "text/plain"
+
+
+PROOF_TYPES = tuple(t.value for t in ProofContentType)
 MAX_PROOF_BYTES = 256 * 1024
 MAX_PROOFS = 5
 # What an upload's multipart body may hold besides the file: the parts' boundaries and
@@ -38,8 +58,35 @@ MAX_UPLOAD_BODY_BYTES = MAX_PROOF_BYTES + MULTIPART_ALLOWANCE_BYTES
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
 Reason = Annotated[str, Field(min_length=1, max_length=1000, examples=["Outside the programme's "
                                                                        "target segments"])]
-RequestStatus = Literal["submitted", "changes_requested", "approved", "rejected", "expired",
-                        "claimed", "completed", "closed"]
+
+
+class FundRequestStatus(StrEnum):
+    """Where an MDF fund request is in its lifecycle."""
+
+    submitted = "submitted"
+    changes_requested = "changes_requested"
+    approved = "approved"
+    rejected = "rejected"
+    expired = "expired"
+    claimed = "claimed"
+    completed = "completed"
+    closed = "closed"
+
+
+class ClaimStatus(StrEnum):
+    """Where an MDF claim is: `submitted`, then `approved` or `rejected`."""
+
+    submitted = "submitted"
+    approved = "approved"
+    rejected = "rejected"
+
+
+class ProofUploadStatus(StrEnum):
+    """`stored` once the service holds an uploaded file; `pending` while a presigned upload
+    is not completed."""
+
+    pending = "pending"
+    stored = "stored"
 
 
 def _amount(minor: int | None, currency: str) -> Money | None:
@@ -171,7 +218,7 @@ class FundRequestIn(BaseModel):
         "expected_leads": 40}]})
 
     allocation_id: uuid.UUID
-    activity_type: ActivityType
+    activity_type: MdfActivityType
     title: Annotated[str, Field(min_length=1, max_length=200)]
     description: Text | None = None
     start_date: IsoDate
@@ -196,7 +243,7 @@ class FundRequestPatch(BaseModel):
         "planned_cost": {"amount": "2000.00", "currency": "EUR"},
         "expected_outcomes": "300 registrations, 50 qualified leads"}]})
 
-    activity_type: ActivityType | None = None
+    activity_type: MdfActivityType | None = None
     title: Annotated[str | None, Field(min_length=1, max_length=200)] = None
     description: Text | None = None
     start_date: IsoDate | None = None
@@ -246,7 +293,7 @@ class FundRequestOut(BaseModel):
     planned_cost: Money
     expected_outcomes: str
     expected_leads: int | None
-    status: RequestStatus
+    status: FundRequestStatus
     approved_by: str | None = Field(description="vendor or rule (auto-approval)")
     reason: str | None = Field(default=None, description="The reason given with the last decision")
     reservation_id: uuid.UUID = Field(description="The pending ledger transfer that reserves "
@@ -307,7 +354,7 @@ class ProofIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     filename: FileName
-    content_type: ProofType
+    content_type: ProofContentType
     # Base64 of at most MAX_PROOF_BYTES (the body limit caps the whole request as well).
     content_base64: Annotated[str, Field(min_length=4, max_length=(MAX_PROOF_BYTES + 2) // 3 * 4,
                                          examples=["JVBERi0xLjQK"])]
@@ -376,7 +423,7 @@ class ProofUploadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     filename: FileName
-    content_type: ProofType
+    content_type: ProofContentType
     partner_id: uuid.UUID | None = None
 
 
@@ -397,7 +444,7 @@ class ProofUploadOut(BaseModel):
     content_type: str
     size: int = Field(description="Bytes")
     sha256: str = Field(description="SHA-256 of the content, hex")
-    status: Literal["pending", "stored"] = Field(description="`stored` once the service holds "
+    status: ProofUploadStatus = Field(description="`stored` once the service holds "
                                                 "the file; `pending` while a presigned "
                                                 "upload is not completed (its size and SHA-256 "
                                                 "are the ones announced).")
@@ -423,7 +470,7 @@ class PresignIn(BaseModel):
         "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}]})
 
     filename: FileName
-    content_type: ProofType
+    content_type: ProofContentType
     size: Annotated[StrictInt, Field(ge=1, le=MAX_PROOF_BYTES, description="Bytes, exactly.")]
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$",
                                  description="SHA-256 of the content, hex (lower case).")]
@@ -477,7 +524,7 @@ class ClaimOut(BaseModel):
     amount: Money
     approved_amount: Money | None
     description: str
-    status: Literal["submitted", "approved", "rejected"]
+    status: ClaimStatus
     reason: str | None
     proofs: list[ProofOut]
     version: int

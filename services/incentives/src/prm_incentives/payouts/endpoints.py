@@ -1,5 +1,5 @@
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Response
 
@@ -10,6 +10,7 @@ from prm_incentives.payouts.listing import BATCHES, STATEMENT
 from prm_incentives.payouts.schemas import (
     PayoutBatchIn,
     PayoutBatchOut,
+    PayoutExportFormat,
     PayoutExportOut,
     PayoutLineOut,
     PayoutPaymentIn,
@@ -87,7 +88,7 @@ async def approve_payout_batch(batch_id: uuid.UUID, response: Response, session:
     return await _batch(session, row, response)
 
 
-ExportFormat = Annotated[Literal["json", "csv"], Query(description="json or csv")]
+ExportFormat = Annotated[PayoutExportFormat, Query(description="json or csv")]
 _EXPORT_FILE = {
     "description": "The batch's amounts",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/PayoutExportOut"}},
@@ -118,7 +119,7 @@ async def _export(session: Session, row: Any, lines: list[Any], format: str) -> 
             responses={**problem_responses(404, 409), **resource_headers(),
                        200: _EXPORT_FILE})
 async def export_payout_batch(batch_id: uuid.UUID, session: Session, caller: Caller,
-                              format: ExportFormat = "json") -> Response:
+                              format: ExportFormat = PayoutExportFormat.json) -> Response:
     row, lines = await service.export_batch(session, caller, batch_id)
     return await _export(session, row, lines, format)
 
@@ -132,7 +133,7 @@ async def export_payout_batch(batch_id: uuid.UUID, session: Session, caller: Cal
              responses={**problem_responses(404, 409, 412), **resource_headers(),
                         200: _EXPORT_FILE})
 async def mark_payout_batch_exported(batch_id: uuid.UUID, session: Session, caller: Caller,
-                                     format: ExportFormat = "json",
+                                     format: ExportFormat = PayoutExportFormat.json,
                                      if_match: IfMatchHeader = None,
                                      idempotency_key: IdempotencyKeyHeader = None
                                      ) -> Response:

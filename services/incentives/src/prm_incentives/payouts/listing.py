@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import ColumnElement
 
 from prm_incentives.ledger.models import Transfer
 from prm_incentives.money import MinorAmounts, QueryAmount
 from prm_incentives.payouts.models import PayoutBatch
-from prm_incentives.payouts.schemas import PaymentReference, PayoutStatus
+from prm_incentives.payouts.schemas import PaymentReference, PayoutBatchStatus, StatementSource
 from prm_platform.listing import Filter, Listing, QueryTime, Range
 from prm_platform.types import Currency, QueryDate
 
@@ -20,7 +20,7 @@ BATCHES = Listing(
     PayoutBatch.id,
     Filter("partner_id", PayoutBatch.partner_id, uuid.UUID,
            "Only these partners' (a partner key always sees only its own org's)."),
-    Filter("status", PayoutBatch.status, PayoutStatus),
+    Filter("status", PayoutBatch.status, PayoutBatchStatus),
     Filter("currency", PayoutBatch.currency, Currency),
     Filter("payment_reference", PayoutBatch.payment_reference, PaymentReference,
            "Only the batches paid with these references (the finance system's)."),
@@ -35,7 +35,6 @@ BATCHES = Listing(
     updated=PayoutBatch.updated_at,
 )
 
-Source = Literal["rebate", "spiff", "mdf_claim"]
 # The ledger codes of the transfers that make each kind of amount payable.
 SOURCE_CODES: dict[str, tuple[str, ...]] = {
     "rebate": ("rebate.deal", "rebate.true_up"),
@@ -59,7 +58,7 @@ STATEMENT = Listing(
     Filter("transfer_id", Transfer.id, uuid.UUID,
            "Only these amounts (by the transfer that made them payable)."),
     Filter("currency", Transfer.currency, Currency),
-    SourceFilter("source", Transfer.code, Source, "Only the amounts of these sources."),
+    SourceFilter("source", Transfer.code, StatementSource, "Only the amounts of these sources."),
     # When each amount became payable, then the transfer's id.
     sorts={"created_at": Transfer.created_at},
     default_sort=(("created_at", False),),

@@ -1,6 +1,7 @@
 import datetime as dt
 import uuid
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -14,8 +15,43 @@ _PARTNER = "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f"
 _TRANSFER = "0193c1d0-2222-7e3f-8a9b-0c1d2e3f4a5b"
 _SOURCE = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b"
 
-PayoutStatus = Literal["draft", "approved", "exported", "paid"]
-PayableSource = Literal["rebate", "spiff", "mdf_claim", "other"]
+
+
+class PayoutBatchStatus(StrEnum):
+    """Where a payout batch is: `draft`, `approved`, `exported` to the finance system,
+    `paid`."""
+
+    draft = "draft"
+    approved = "approved"
+    exported = "exported"
+    paid = "paid"
+
+
+class PayableSource(StrEnum):
+    """What made an amount payable to a partner: a rebate accrual (or true-up), a SPIFF
+    accrual, an approved MDF claim, or another transfer."""
+
+    rebate = "rebate"
+    spiff = "spiff"
+    mdf_claim = "mdf_claim"
+    other = "other"
+
+
+class StatementSource(StrEnum):
+    """The sources a partner's statement is filtered by: rebates, SPIFFs, MDF claims."""
+
+    rebate = "rebate"
+    spiff = "spiff"
+    mdf_claim = "mdf_claim"
+
+
+class PayoutExportFormat(StrEnum):
+    """A payout batch's export file: `json` or `csv`."""
+
+    json = "json"
+    csv = "csv"
+
+
 PaymentReference = Annotated[str, Field(min_length=1, max_length=200,
                                         pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/-]*$",
                                         examples=["SEPA-2025-07-000123"])]
@@ -60,7 +96,7 @@ class PayoutBatchOut(BaseModel):
     period_to: dt.date
     total: Money = Field(description="The sum of its lines: the payable amounts it groups")
     lines: int
-    status: PayoutStatus
+    status: PayoutBatchStatus
     approved_at: dt.datetime | None = None
     exported_at: dt.datetime | None = None
     paid_at: dt.datetime | None = None
@@ -131,7 +167,7 @@ class PayoutStatementItem(BaseModel):
     amount: Money = Field(description="Payable (what a reversal left of it)")
     why: str = Field(description="What earned it")
     batch_id: uuid.UUID | None = None
-    batch_status: PayoutStatus | None = None
+    batch_status: PayoutBatchStatus | None = None
     paid_on: dt.date | None = None
     payment_reference: str | None = None
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
 
 from prm_incentives.money import MinorAmounts, QueryAmount
 from prm_incentives.rebates.models import RebateAccrual, RebateProgramme
-from prm_incentives.rebates.schemas import AccrualStatus, RebateBasis
+from prm_incentives.rebates.schemas import RebateAccrualKind, RebateAccrualStatus, RebateBasis
 from prm_platform.listing import Filter, Listing, QueryTime, Range
 from prm_platform.types import Currency, QueryDate
 
@@ -30,8 +29,8 @@ ACCRUALS = Listing(
     Filter("programme_id", RebateAccrual.programme_id, uuid.UUID,
            "Only these programmes' accruals."),
     Filter("deal_id", RebateAccrual.deal_id, uuid.UUID, "Only these deals' accruals."),
-    Filter("status", RebateAccrual.status, AccrualStatus),
-    Filter("kind", RebateAccrual.kind, Literal["deal", "true_up"]),
+    Filter("status", RebateAccrual.status, RebateAccrualStatus),
+    Filter("kind", RebateAccrual.kind, RebateAccrualKind),
     Filter("currency", RebateAccrual.currency, Currency),
     Range("closed_on", RebateAccrual.closed_on, QueryDate,
           "The deal's close date (a true-up: its period's end)"),

@@ -1,7 +1,8 @@
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
@@ -15,8 +16,33 @@ _PARTNER = "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f"
 _DEAL = "0193c1d0-5555-7e3f-8a9b-0c1d2e3f4a5b"
 _TRANSFER = "0193c1d0-2222-7e3f-8a9b-0c1d2e3f4a5b"
 
-RebateBasis = Literal["tier", "volume"]
-AccrualStatus = Literal["accrued", "no_rebate", "reversed", "clawback", "superseded"]
+
+
+class RebateBasis(StrEnum):
+    """What a rebate programme's rates depend on: the partner's `tier`, or its won
+    `volume`."""
+
+    tier = "tier"
+    volume = "volume"
+
+
+class RebateAccrualStatus(StrEnum):
+    """What became of a rebate accrual."""
+
+    accrued = "accrued"
+    no_rebate = "no_rebate"
+    reversed = "reversed"
+    clawback = "clawback"
+    superseded = "superseded"
+
+
+class RebateAccrualKind(StrEnum):
+    """`deal`: accrued on a won deal; `true_up`: a period's retroactive difference."""
+
+    deal = "deal"
+    true_up = "true_up"
+
+
 Percent = Annotated[DecimalText, Field(le=Decimal(100), description="Percent of the eligible "
                                        "amount, a decimal string (\"2.5\" is 2.5 %).")]
 Reason = Annotated[str, Field(min_length=1, max_length=500,
@@ -151,8 +177,8 @@ class RebateAccrualOut(BaseModel):
     partner_name: str | None = Field(default=None, description="The partner's name, from the "
                                      "partner directory this service keeps (null if it does "
                                      "not know the partner yet).")
-    kind: Literal["deal", "true_up"] = Field(description="deal: accrued on a won deal; "
-                                             "true_up: a period's retroactive difference")
+    kind: RebateAccrualKind = Field(description="deal: accrued on a won deal; true_up: a "
+                                    "period's retroactive difference")
     deal_id: uuid.UUID | None = None
     closed_on: dt.date = Field(description="The deal's close date (a true-up: its period's "
                                "end)")
@@ -172,7 +198,7 @@ class RebateAccrualOut(BaseModel):
     rule_index: int | None = None
     amount: Money = Field(description="What was accrued (payable to the partner); a "
                           "clawback: what the true-up took back")
-    status: AccrualStatus = Field(description="clawback: a true-up whose band paid less than "
+    status: RebateAccrualStatus = Field(description="clawback: a true-up whose band paid less than "
                                   "was accrued, which reversed the difference out of the "
                                   "period's accruals (as far as they were not in a payout "
                                   "batch; the reason says what was left); superseded: made "

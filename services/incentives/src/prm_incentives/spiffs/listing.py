@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
 
 from prm_incentives.money import MinorAmounts, QueryAmount
 from prm_incentives.spiffs.models import Spiff, SpiffAccrual
-from prm_incentives.spiffs.schemas import SpiffAccrualStatus
+from prm_incentives.spiffs.schemas import SpiffAccrualStatus, SpiffBonusKind
 from prm_platform.listing import Filter, Listing, QueryTime, Range
 from prm_platform.types import Currency, QueryDate
 
 SPIFFS = Listing(
     Spiff.id,
     Filter("currency", Spiff.currency, Currency),
-    Filter("bonus_kind", Spiff.bonus_kind, Literal["fixed", "percent"],
+    Filter("bonus_kind", Spiff.bonus_kind, SpiffBonusKind,
            "Only SPIFFs paying a fixed amount per deal, or a percentage."),
     Range("starts_on", Spiff.starts_on, QueryDate, "The first close date it covers"),
     Range("ends_on", Spiff.ends_on, QueryDate, "The last close date it covers"),

@@ -1,7 +1,8 @@
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from enum import StrEnum
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -15,7 +16,31 @@ _PARTNER = "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f"
 _DEAL = "0193c1d0-5555-7e3f-8a9b-0c1d2e3f4a5b"
 _TRANSFER = "0193c1d0-2222-7e3f-8a9b-0c1d2e3f4a5b"
 
-SpiffAccrualStatus = Literal["accrued", "capped", "reversed", "superseded"]
+
+
+class SpiffAccrualStatus(StrEnum):
+    """What became of a SPIFF accrual."""
+
+    accrued = "accrued"
+    capped = "capped"
+    reversed = "reversed"
+    superseded = "superseded"
+
+
+class SpiffCap(StrEnum):
+    """The cap that cut a SPIFF accrual: the partner's, or the SPIFF's fund."""
+
+    partner = "partner"
+    spiff = "spiff"
+
+
+class SpiffBonusKind(StrEnum):
+    """How a SPIFF pays: a `fixed` amount per deal, or a `percent` of it."""
+
+    fixed = "fixed"
+    percent = "percent"
+
+
 Label = Annotated[str, Field(min_length=1, max_length=40)]
 
 
@@ -130,7 +155,7 @@ class SpiffAccrualOut(BaseModel):
     bonus: Money = Field(description="The full bonus the deal earned")
     amount: Money = Field(description="What was accrued: the bonus, or less where a cap was "
                           "reached")
-    capped_by: Literal["partner", "spiff"] | None = Field(
+    capped_by: SpiffCap | None = Field(
         default=None, description="The cap that cut it: the partner's, or the SPIFF's fund")
     status: SpiffAccrualStatus = Field(description="capped: nothing was left to accrue; "
                                        "superseded: made of an earlier win of the deal than "
