@@ -450,7 +450,9 @@ def install_outermost(app: FastAPI) -> None:
     app.add_middleware(UnexpectedErrors)
 
 
-_DESCRIPTIONS = {
+# What each problem status means, as the contract words it: a service's operation and the
+# gateway's shared response (``components/responses``) say the same.
+PROBLEM_DESCRIPTIONS = {
     400: "Malformed request",
     401: "Missing or invalid credentials",
     403: "Not allowed for these credentials",
@@ -459,9 +461,13 @@ _DESCRIPTIONS = {
     412: "If-Match does not match the current ETag",
     413: "Request body too large",
     422: "Validation failed",
-    429: "Rate limited",
+    429: "Rate limited; retry after Retry-After seconds",
     503: "A dependency is unavailable",
 }
+
+
+def problem_description(status: int) -> str:
+    return PROBLEM_DESCRIPTIONS.get(status, HTTPStatus(status).phrase)
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -469,7 +475,7 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {
         status: {
             "model": Problem,
-            "description": _DESCRIPTIONS.get(status, HTTPStatus(status).phrase),
+            "description": problem_description(status),
             "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
         for status in statuses

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +23,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from prm_platform.declaration import scopes_needed
-from prm_platform.problems import PROBLEM_MEDIA_TYPE, ServiceUnavailable
+from prm_platform.problems import PROBLEM_MEDIA_TYPE, ServiceUnavailable, problem_description
 from prm_platform.security import PRINCIPAL_HEADER
 
 log = logging.getLogger("prm.gateway.contract")
@@ -49,12 +50,25 @@ _HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "p
 _INTERNAL_HEADERS = frozenset({PRINCIPAL_HEADER})
 _PROBLEM = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 # What the gateway itself may answer on any operation, besides what the services declare.
-_GATEWAY_RESPONSES = {
-    "401": {"description": "Missing or invalid credentials", "content": _PROBLEM},
-    "429": {"description": "Rate limited; retry after Retry-After seconds", "content": _PROBLEM,
-            "headers": {"Retry-After": {"schema": {"type": "integer"},
-                                        "description": "Seconds to wait."}}},
-    "503": {"description": "A dependency is unavailable", "content": _PROBLEM},
+_GATEWAY_RESPONSES = {status: {"description": problem_description(int(status)),
+                               "content": _PROBLEM}
+                      for status in ("401", "429", "503")}
+# The problem answers every operation shares, each once in ``components/responses`` and
+# referenced by status (a generator then makes one type of each, not one per operation).
+PROBLEM_RESPONSES = {
+    "400": "MalformedRequest",
+    "401": "Unauthenticated",
+    "403": "Forbidden",
+    "404": "NotFound",
+    "405": "MethodNotAllowed",
+    "409": "Conflict",
+    "412": "PreconditionFailed",
+    "413": "PayloadTooLarge",
+    "415": "UnsupportedMediaType",
+    "422": "ValidationFailed",
+    "429": "RateLimited",
+    "500": "InternalError",
+    "503": "ServiceUnavailable",
 }
 
 
@@ -72,11 +86,18 @@ _EDGE_HEADERS = {
     "RateLimit-Reset": _header("Seconds until the full allowance is back.", _SECONDS),
 }
 _RETRY_AFTER = {"Retry-After": _header("Seconds to wait before retrying.", _SECONDS)}
+# One value: a const (an enum of one would be an inline enum, a type of its own in a client).
 _REPLAYED = {"Idempotent-Replayed": _header(
     "`true` when this is the stored response of an earlier request with the same "
-    "Idempotency-Key.", {"type": "string", "enum": ["true"]})}
+    "Idempotency-Key.", {"type": "string", "const": "true"})}
+# The headers above, each once in ``components/headers``, referenced by every answer.
+SHARED_HEADERS = {**_EDGE_HEADERS, **_RETRY_AFTER, **_REPLAYED}
 LICENSE = {"name": "Apache-2.0", "identifier": "Apache-2.0"}
 CONTACT = {"name": "PRM maintainers"}
+
+
+def _header_ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/headers/{name}"}
 
 
 def _declare_headers(operation: dict[str, Any], responses: dict[str, Any]) -> None:
@@ -89,16 +110,41 @@ def _declare_headers(operation: dict[str, Any], responses: dict[str, Any]) -> No
         if "$ref" in response:
             continue
         headers = response.setdefault("headers", {})
-        for name, header in _EDGE_HEADERS.items():
-            headers.setdefault(name, copy.deepcopy(header))
+        for name in _EDGE_HEADERS:
+            headers.setdefault(name, _header_ref(name))
         if status in ("409", "429", "503"):
-            headers.setdefault("Retry-After", copy.deepcopy(_RETRY_AFTER["Retry-After"]))
+            headers.setdefault("Retry-After", _header_ref("Retry-After"))
         if idempotent and status.startswith("2"):
-            headers.setdefault("Idempotent-Replayed",
-                               copy.deepcopy(_REPLAYED["Idempotent-Replayed"]))
+            headers.setdefault("Idempotent-Replayed", _header_ref("Idempotent-Replayed"))
         content = response.get("content", {})
         if status[0] in "45" and PROBLEM_MEDIA_TYPE in content:
             content.pop("application/json", None)
+
+
+def problem_response(status: str) -> dict[str, Any]:
+    """The shared problem answer of ``status`` (``components/responses``)."""
+    response = {"description": problem_description(int(status)),
+                "content": copy.deepcopy(_PROBLEM)}
+    _declare_headers({}, {status: response})
+    return response
+
+
+def _share_problems(responses: dict[str, Any], shared: dict[str, Any]) -> None:
+    """Replace each problem answer that is the shared one of its status by a reference to it
+    (keeping its own description, if it words the status its own way), and note in ``shared``
+    the components referenced."""
+    for status, response in responses.items():
+        name = PROBLEM_RESPONSES.get(status)
+        if name is None or "$ref" in response:
+            continue
+        common = problem_response(status)
+        if {k: v for k, v in response.items() if k != "description"} != \
+                {k: v for k, v in common.items() if k != "description"}:
+            continue
+        responses[status] = {"$ref": f"#/components/responses/{name}"}
+        if response.get("description", common["description"]) != common["description"]:
+            responses[status]["description"] = response["description"]
+        shared[name] = common
 
 
 def _public(parameters: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -147,7 +193,10 @@ def merge_contracts(gateway_spec: dict, service_specs: dict[str, dict], *,
     Only ``/v1`` paths are published; a path or operationId defined twice, or a component
     (schema, ...) defined twice with different content, is a ValueError. Headers only the
     gateway may send (X-PRM-Principal) are removed; every operation gets the gateway's own
-    error responses and its security requirements: an API key or an OIDC token, either
+    error responses, the headers the edge sends (each a ``components/headers`` entry) and its
+    problem answers as references to ``components/responses`` (one per status, e.g.
+    ``NotFound``; an operation that words a status its own way keeps its description beside
+    the reference), and its security requirements: an API key or an OIDC token, either
     holding the scopes ``scopes_of(method, path)`` names (by default what the declarations
     say: the route prefix's read or write scope and the service's ``operation_scopes``).
     ``oidc_issuer`` is the identity provider the OIDC scheme names. Inputs are not modified;
@@ -158,6 +207,7 @@ def merge_contracts(gateway_spec: dict, service_specs: dict[str, dict], *,
     path_owner: dict[str, str] = {}
     operation_owner: dict[str, str] = {}
     components: dict[str, dict[str, Any]] = {}
+    shared_responses: dict[str, Any] = {}
     tags: dict[str, Any] = {}
     for origin, spec in sources:
         for path, item in spec.get("paths", {}).items():
@@ -183,6 +233,7 @@ def merge_contracts(gateway_spec: dict, service_specs: dict[str, dict], *,
                 for status, response in _GATEWAY_RESPONSES.items():
                     responses.setdefault(status, copy.deepcopy(response))
                 _declare_headers(operation, responses)
+                _share_problems(responses, shared_responses)
             paths[path], path_owner[path] = item, origin
         for section, entries in spec.get("components", {}).items():
             merged = components.setdefault(section, {})
@@ -196,6 +247,15 @@ def merge_contracts(gateway_spec: dict, service_specs: dict[str, dict], *,
         for tag in spec.get("tags", []):
             tags.setdefault(tag["name"], copy.deepcopy(tag))
     components.setdefault("securitySchemes", {}).update(_security_schemes(oidc_issuer))
+    for name, response in shared_responses.items():
+        if components.setdefault("responses", {}).setdefault(name, response) != response:
+            raise ValueError(f"components.responses.{name} is defined by a service as well")
+    referenced = json.dumps([paths, shared_responses])
+    for name, header in SHARED_HEADERS.items():
+        if f'"#/components/headers/{name}"' not in referenced:
+            continue
+        if components.setdefault("headers", {}).setdefault(name, copy.deepcopy(header)) != header:
+            raise ValueError(f"components.headers.{name} is defined by a service as well")
     info = copy.deepcopy(gateway_spec.get("info") or {})
     info.setdefault("version", "1.0.0")
     info.update(title=TITLE, description=info.get("description") or DESCRIPTION,
