@@ -5,37 +5,26 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import os
-import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import pytest
-
-CONTRACT = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 
 pytestmark = pytest.mark.stack
 
 
 @pytest.fixture(scope="module")
-def client_package(tmp_path_factory):
-    out = tmp_path_factory.mktemp("generated")
-    bin_dir = Path(sys.executable).parent
-    result = subprocess.run(
-        [str(bin_dir / "openapi-python-client"), "generate", "--path", str(CONTRACT),
-         "--meta", "none", "--output-path", str(out / "prm_client")],
-        capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"})
-    assert result.returncode == 0, result.stdout + result.stderr
-    # A clean contract generates without warnings (nothing skipped, no duplicate types).
-    assert "Warning" not in result.stdout, result.stdout
-    sys.path.insert(0, str(out))
+def client_package(generated_client):
+    # A clean contract generates without warnings (nothing skipped, no duplicate types:
+    # test_named_types.py).
+    assert "Warning" not in generated_client.output, generated_client.output
+    out = str(generated_client.root)
+    sys.path.insert(0, out)
     try:
         yield importlib.import_module("prm_client")
     finally:
-        sys.path.remove(str(out))
+        sys.path.remove(out)
         for name in [n for n in sys.modules if n == "prm_client" or n.startswith("prm_client.")]:
             del sys.modules[name]
 
