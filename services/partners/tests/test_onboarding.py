@@ -201,7 +201,8 @@ async def test_bad_ids_and_cursors_are_problems(client, vendor):
     missing = await client.get(f"/v1/onboarding-templates/{uuid.uuid4()}", headers=vendor)
     assert missing.status_code == 404 and missing.json()["type"] == "/problems/not-found"
     cursor = await client.get("/v1/onboarding-tasks?cursor=nonsense", headers=vendor)
-    assert cursor.status_code == 400 and cursor.json()["type"] == "/problems/malformed-request"
+    assert cursor.status_code == 422 and cursor.json()["type"] == "/problems/validation-error"
+    assert cursor.json()["errors"][0]["field"] == "cursor"
     null = await client.patch(f"/v1/onboarding-templates/{uuid.uuid4()}",
                               json={"name": None}, headers=vendor)
     assert null.status_code == 422

@@ -78,7 +78,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prm_platform.problems import MalformedRequest
 from prm_platform.types import FIRST_DAY, LAST_DAY
 
 T = TypeVar("T")
@@ -471,10 +470,12 @@ class Listing:
         try:
             sort, values = orjson.loads(raw)
             if sort != _sort_text(query) or len(values) != len(order):
-                raise MalformedRequest("cursor belongs to another sort; start again without it")
+                raise _invalid("cursor", "the cursor belongs to another sort; start again "
+                               "without it")
             return tuple(_column_value(column, value)
                          for (column, _), value in zip(order, values, strict=True))
-        except (orjson.JSONDecodeError, TypeError, ValueError, PydanticValidationError):
+        except (orjson.JSONDecodeError, TypeError, ValueError, ArithmeticError,
+                PydanticValidationError):
             raise _bad_cursor() from None
 
 
@@ -484,8 +485,11 @@ _RANGE_WORDS = {"gte": "at or after / at least", "gt": "after / more than",
 _TIME: TypeAdapter[dt.datetime] = TypeAdapter(QueryTime)
 
 
-def _bad_cursor() -> MalformedRequest:
-    return MalformedRequest("cursor is not valid; use the next_cursor of a previous page")
+def _bad_cursor() -> RequestValidationError:
+    # A 422 naming the parameter: any text of the cursor's alphabet fits its schema, and only
+    # the server can tell one of its cursors from another string.
+    return _invalid("cursor", "not a cursor of this list; use the next_cursor of a previous "
+                    "page")
 
 
 def _sort_text(query: ListQuery) -> str:
