@@ -236,6 +236,8 @@ def test_an_enum_filter_shows_its_named_enum_in_the_contract():
     ({"sort": "name,-name"}, "sort"),
     ({"include": "everything"}, "include"),
     ({"q": " "}, "q"),
+    ({"amount[gte]": ["1", "2"]}, "amount[gte]"),  # one value, sent twice
+    ({"sort": ["name", "-name"]}, "sort"),
 ])
 async def test_bad_list_parameters_are_422_naming_the_parameter(world, params, where):
     _, client = world

@@ -48,7 +48,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Generic, Literal, TypeVar, get_origin
 
 import orjson
-from fastapi import Query
+from fastapi import Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import (
     AfterValidator,
@@ -270,6 +270,8 @@ class Listing:
 
     def _dependency(self) -> Any:
         parameters = [
+            inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                              annotation=Request),
             inspect.Parameter("limit", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[
                 int, Query(ge=1, le=MAX_LIMIT, description="Page size.")], default=DEFAULT_LIMIT),
             inspect.Parameter("cursor", inspect.Parameter.KEYWORD_ONLY, annotation=Annotated[
@@ -320,7 +322,15 @@ class Listing:
                     "`total_count` to count every record matching the filters."))],
             default=None))
 
-        async def list_query(**given: Any) -> ListQuery:
+        scalars = {"limit", "cursor", "sort", "include", "q", "updated_since"} | {
+            f"{name}[{operator}]" for name in self.ranges for operator in RANGE_OPERATORS}
+
+        async def list_query(request: Request, **given: Any) -> ListQuery:
+            # A parameter of one value sent several times would be read as its last: refused,
+            # so that what was asked is what is answered.
+            for name in scalars:
+                if len(request.query_params.getlist(name)) > 1:
+                    raise _invalid(name, "is given more than once; it takes one value")
             return self.parse(given)
 
         list_query.__signature__ = inspect.Signature(parameters, return_annotation=ListQuery)  # type: ignore[attr-defined]
