@@ -29,8 +29,9 @@ TOPICS = {
     API_KEYS_TOPIC: "API keys issued and revoked, for the services that check keys themselves "
                     "(the SHA-256 digest of a key, never its secret; readable by the "
                     "platform's services alone).",
-    INCENTIVES_TOPIC: "Incentives: MDF fund requests and claims submitted, sent back for "
-                      "changes, approved, rejected and expired; rebates and SPIFFs accrued "
+    INCENTIVES_TOPIC: "Incentives: MDF funds allocated to partners; fund requests and claims "
+                      "submitted, sent back for changes, approved, rejected and expired; "
+                      "rebates and SPIFFs accrued "
                       "and reversed; payouts approved and paid (money in minor-unit-exact "
                       "decimal strings).",
     WEBHOOKS_TOPIC: "Webhook endpoints the delivery service disabled (gone, or failing for "
@@ -403,6 +404,19 @@ class ApiKeyRevokedV1(EventPayload):
     revoked_at: dt.datetime
 
 
+class MdfAllocationCreatedV1(EventPayload):
+    event_type = "prm.mdf.allocation.created.v1"
+    topic = INCENTIVES_TOPIC
+    summary = "A partner was allocated market development funds from a budget: what its fund " \
+              "requests may reserve (less what requests reserve and claims spend)."
+
+    allocation_id: uuid.UUID
+    partner_id: uuid.UUID
+    budget_id: uuid.UUID
+    amount: Amount
+    version: int
+
+
 class MdfRequestChange(EventPayload):
     """What every event of a fund request carries: which request, whose, against which
     allocation and budget, its status and version (consumers keep the newest)."""
@@ -649,5 +663,5 @@ CONTRACTS: dict[str, type[EventPayload]] = {
                   SpiffReversedV1, PayoutApprovedV1, PayoutPaidV1, WebhookEndpointDisabledV1,
                   AttributionComputedV1, DealWinReversedV1, DealExtensionRequestedV1,
                   DealAssignedV1, DealCollaboratorAddedV1, DealProtectionEndingV1,
-                  MdfRequestChangesRequestedV1)
+                  MdfRequestChangesRequestedV1, MdfAllocationCreatedV1)
 }

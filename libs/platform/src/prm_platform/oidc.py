@@ -31,7 +31,7 @@ import httpx
 import jwt
 
 from prm_platform.problems import ServiceUnavailable, Unauthenticated
-from prm_platform.security import Principal, PrincipalKind
+from prm_platform.security import USER_PREFIX, Principal, PrincipalKind
 
 ALGORITHMS = ("RS256", "ES256")
 LEEWAY_SECONDS = 30
@@ -125,8 +125,10 @@ class OidcVerifier:
         return [role for role in roles if isinstance(role, str)]
 
     def _map(self, claims: Mapping[str, Any]) -> Principal:
-        subject = f"user:{claims['sub']}"
+        subject = f"{USER_PREFIX}{claims['sub']}"
         roles = self._roles(claims)
+        identity = {name: value[:200] for name in ("name", "email", "locale")
+                    if isinstance(value := claims.get(name), str)}
         partner = claims.get(self.settings.partner_claim)
         if partner is not None:
             try:
@@ -139,6 +141,9 @@ class OidcVerifier:
             scopes = {scope for role in known
                       for scope in self.settings.partner_role_scopes.get(role, ())}
             return Principal(subject=subject, kind=PrincipalKind.partner, partner_id=partner_id,
-                             scopes=frozenset(scopes) & frozenset(self.settings.partner_grantable))
-        scopes = {scope for role in roles for scope in self.settings.role_scopes.get(role, ())}
-        return Principal(subject=subject, kind=PrincipalKind.vendor, scopes=frozenset(scopes))
+                             scopes=frozenset(scopes) & frozenset(self.settings.partner_grantable),
+                             roles=frozenset(known), **identity)
+        known = [role for role in roles if role in self.settings.role_scopes]
+        scopes = {scope for role in known for scope in self.settings.role_scopes[role]}
+        return Principal(subject=subject, kind=PrincipalKind.vendor, scopes=frozenset(scopes),
+                         roles=frozenset(known), **identity)

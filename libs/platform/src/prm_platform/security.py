@@ -27,6 +27,8 @@ _ISSUER = "prm-gateway"
 _AUDIENCE = "prm-services"
 _ALGORITHM = "HS256"
 TOKEN_TTL_SECONDS = 60
+# The subject of a portal user (an OIDC token) is its ``sub`` claim under this prefix.
+USER_PREFIX = "user:"
 # Clock skew tolerated between the host that signs and the one that verifies.
 CLOCK_LEEWAY_SECONDS = 5
 
@@ -46,6 +48,16 @@ class Principal(BaseModel):
     kind: PrincipalKind
     partner_id: uuid.UUID | None = None
     scopes: frozenset[str] = frozenset()
+    # A portal user's (OIDC) roles and the identity claims a screen shows; none for API keys.
+    roles: frozenset[str] = frozenset()
+    name: str | None = None
+    email: str | None = None
+    locale: str | None = None
+
+    @property
+    def is_user(self) -> bool:
+        """A person signed in through the identity provider, not an API key."""
+        return self.subject.startswith(USER_PREFIX)
 
     def has_scope(self, scope: str) -> bool:
         return ADMIN in self.scopes or scope in self.scopes
@@ -85,6 +97,9 @@ def sign_principal(principal: Principal, secret: str, *, ttl: int = TOKEN_TTL_SE
         "partner_id": str(principal.partner_id) if principal.partner_id else None,
         "scopes": sorted(principal.scopes),
     }
+    if principal.is_user:
+        claims.update(roles=sorted(principal.roles), name=principal.name,
+                      email=principal.email, locale=principal.locale)
     return jwt.encode(claims, secret, algorithm=_ALGORITHM)
 
 
@@ -106,6 +121,8 @@ def verify_principal(token: str, secret: str, *, max_ttl: int = TOKEN_TTL_SECOND
             kind=PrincipalKind(claims["kind"]),
             partner_id=uuid.UUID(claims["partner_id"]) if claims.get("partner_id") else None,
             scopes=frozenset(claims.get("scopes") or ()),
+            roles=frozenset(claims.get("roles") or ()),
+            name=claims.get("name"), email=claims.get("email"), locale=claims.get("locale"),
         )
     except (jwt.PyJWTError, KeyError, ValueError):
         raise Unauthenticated("the internal principal is missing or invalid") from None

@@ -22,6 +22,7 @@ from sqlalchemy.orm import aliased
 
 from prm_contracts import (
     Amount,
+    MdfAllocationCreatedV1,
     MdfClaimApprovedV1,
     MdfClaimRejectedV1,
     MdfClaimSubmittedV1,
@@ -221,6 +222,10 @@ async def create_allocation(session: AsyncSession, principal: Principal, data: A
         credit_account_id=accounts["allocation"].id, currency=budget.currency,
         amount=to_minor(data.amount), code="mdf.allocation",
         reference=f"allocation {allocation_id}"))
+    await _publish(session, MdfAllocationCreatedV1(
+        allocation_id=allocation_id, partner_id=data.partner_id, budget_id=budget.id,
+        amount=_amount(to_minor(data.amount), budget.currency), version=1),
+        aggregate_id=allocation_id, partner_id=data.partner_id)
     return await _allocation(session, principal, allocation_id)
 
 

@@ -1,0 +1,52 @@
+"""What the portal read model is, for the supervisor, the gateway and the contract generator."""
+
+from pathlib import Path
+
+from prm_contracts import (
+    API_KEYS_TOPIC,
+    DEALS_TOPIC,
+    INCENTIVES_TOPIC,
+    PARTNERS_TOPIC,
+)
+from prm_platform.declaration import PARTNER_ROLES, VENDOR_ROLES, RoutePrefix, Scope, \
+    ServiceDeclaration
+
+PORTAL_READ = "portal:read"
+PORTAL_WRITE = "portal:write"
+
+# The contexts' scopes that decide what of theirs a person sees here (this service declares
+# none of them: it shows each figure to whoever may read it at its source).
+PARTNERS_READ = "partners:read"
+DEALS_READ = "deals:read"
+INCENTIVES_READ = "incentives:read"
+
+# The topics whose events make the screens.
+READ_TOPICS = (PARTNERS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC)
+
+SERVICE = ServiceDeclaration(
+    name="portal",
+    schema="portal",
+    description="The read model of people's screens: who am I, a partner's home, "
+    "notifications (listed and streamed) and search across records, kept from the events "
+    "every context publishes.",
+    app="prm_portal.main:create_app",
+    worker="prm_portal.worker",
+    routes=(RoutePrefix("/v1/me", read=PORTAL_READ, write=PORTAL_WRITE, lists=False),
+            RoutePrefix("/v1/partner-home", read=PORTAL_READ, write=PORTAL_WRITE,
+                        lists=False),
+            RoutePrefix("/v1/notifications", read=PORTAL_READ, write=PORTAL_WRITE),
+            RoutePrefix("/v1/search", read=PORTAL_READ, write=PORTAL_WRITE, lists=False)),
+    scopes=(
+        Scope(PORTAL_READ, "Read one's own screens: who am I, the partner home, one's "
+              "notifications and search (each figure and record only where the caller may "
+              "read it at its source).", partner=True),
+        Scope(PORTAL_WRITE, "Mark one's notifications read or dismissed.", partner=True),
+    ),
+    # Every person has their screens.
+    roles={role: (PORTAL_READ, PORTAL_WRITE)
+           for role in VENDOR_ROLES + PARTNER_ROLES if role not in ("admin", "read_only")},
+    publishes=(),
+    consumes=(API_KEYS_TOPIC, *READ_TOPICS),
+    migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
+    migration_order=70,
+)

@@ -1,0 +1,48 @@
+"""Portal worker: keeps the partner home, the search entries and the notifications from every
+context's events, its key directory, and forgets old notifications.
+``python -m prm_portal.worker``."""
+
+import datetime as dt
+import functools
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prm_events import credentials
+from prm_events.worker import Subscription, WorkerSpec, main
+from prm_platform.scheduler import Job
+from prm_portal.config import SCHEMA, Settings
+from prm_portal.declaration import READ_TOPICS, SERVICE
+from prm_portal.home.projection import HANDLERS as HOME
+from prm_portal.notifications.feed import HANDLERS as FEED
+
+PURGE_BATCH = 1000
+
+
+async def purge_notifications(session: AsyncSession, older_than_days: int,
+                              batch: int = PURGE_BATCH) -> int:
+    result = await session.execute(text("""
+        DELETE FROM notifications WHERE id IN (
+            SELECT id FROM notifications
+            WHERE occurred_at < now() - make_interval(days => :days) LIMIT :batch)"""),
+        {"days": older_than_days, "batch": batch})
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def spec(settings: Settings | None = None) -> WorkerSpec:
+    settings = settings or Settings()
+    return WorkerSpec(
+        service=SERVICE.name, schema=SCHEMA, settings=settings, relay=False,
+        subscriptions=[Subscription(name="home", topics=list(READ_TOPICS), handlers=HOME),
+                       Subscription(name="notifications",
+                                    topics=[t for t in READ_TOPICS], handlers=FEED),
+                       credentials.subscription()],
+        jobs=[Job("purge-notifications", dt.timedelta(hours=1),
+                  functools.partial(purge_notifications,
+                                    older_than_days=settings.notification_retention_days),
+                  batch=PURGE_BATCH)],
+    )
+
+
+if __name__ == "__main__":
+    main(spec())
