@@ -118,4 +118,16 @@ allow prm-webhooks --topic prm.webhooks --operation Read --operation Describe --
 allow prm-webhooks --topic prm.webhooks.dlt --operation Write --operation Describe --operation Create
 allow prm-webhooks --group webhooks. --resource-pattern-type prefixed --operation Read
 
+# portal
+user prm-portal "${PRM_PORTAL_KAFKA_PASSWORD:?set PRM_PORTAL_KAFKA_PASSWORD}"
+allow prm-portal --topic prm.api-keys --operation Read --operation Describe --operation Create
+allow prm-portal --topic prm.api-keys.dlt --operation Write --operation Describe --operation Create
+allow prm-portal --topic prm.partners --operation Read --operation Describe --operation Create
+allow prm-portal --topic prm.partners.dlt --operation Write --operation Describe --operation Create
+allow prm-portal --topic prm.deals --operation Read --operation Describe --operation Create
+allow prm-portal --topic prm.deals.dlt --operation Write --operation Describe --operation Create
+allow prm-portal --topic prm.incentives --operation Read --operation Describe --operation Create
+allow prm-portal --topic prm.incentives.dlt --operation Write --operation Describe --operation Create
+allow prm-portal --group portal. --resource-pattern-type prefixed --operation Read
+
 echo "broker users and ACLs are up to date"
