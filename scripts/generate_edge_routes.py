@@ -2,17 +2,28 @@
 topology (deploy/nginx/edge.conf) and the Kubernetes Ingress (deploy/k8s/ingress.yaml). Each
 declared prefix goes straight to its service; everything else to the gateway.
 
+An operation that answers server-sent events (``text/event-stream`` in the merged contract,
+openapi/openapi.json: run ``make openapi`` first) gets its own nginx location that passes the
+events on as they come (no buffering) and keeps a quiet stream open between the service's
+keep-alive comments.
+
 ``make edge-routes``; tests/deploy checks the committed files are what this writes.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 NGINX = ROOT / "deploy" / "nginx" / "edge.conf"
 INGRESS = ROOT / "deploy" / "k8s" / "ingress.yaml"
+CONTRACT = ROOT / "openapi" / "openapi.json"
+EVENT_STREAM = "text/event-stream"
+# How long nginx waits between two reads of a streamed answer: well above the longest
+# keep-alive interval a service may be set to (a stream of notifications: 300 s at most).
+STREAM_READ_TIMEOUT = "1h"
 
 
 def routes() -> list[tuple[str, str]]:
@@ -21,6 +32,25 @@ def routes() -> list[tuple[str, str]]:
 
     return [(route.prefix, declaration.name) for declaration in services()
             if declaration.app and not declaration.edge for route in declaration.routes]
+
+
+def streams(found: list[tuple[str, str]]) -> dict[str, tuple[str | None, str]]:
+    """Every path of the merged contract with an operation that answers server-sent events:
+    the declared prefix that holds it (the longest) and its service, or (None, "gateway")."""
+    paths = json.loads(CONTRACT.read_text())["paths"]
+    streamed: dict[str, tuple[str | None, str]] = {}
+    for path, operations in paths.items():
+        if not any(EVENT_STREAM in (response.get("content") or {})
+                   for operation in operations.values() if isinstance(operation, dict)
+                   for response in (operation.get("responses") or {}).values()):
+            continue
+        if "{" in path:
+            raise SystemExit(f"{path}: a streamed path with a parameter needs a regex location "
+                             "nested in its prefix's; the generator writes exact ones only")
+        owners = [(prefix, name) for prefix, name in found
+                  if path == prefix or path.startswith(prefix + "/")]
+        streamed[path] = max(owners, key=lambda o: len(o[0])) if owners else (None, "gateway")
+    return streamed
 
 
 def _replace(text: str, block: str, body: str, indent: str = "") -> str:
@@ -32,6 +62,14 @@ def _replace(text: str, block: str, body: str, indent: str = "") -> str:
     return f"{head}{begin}{body}{end}{tail}"
 
 
+def _stream_location(path: str, name: str) -> str:
+    """An exact location (it wins over the prefix's) that passes the events on as they come
+    and keeps a quiet stream open."""
+    return (f"    # {path}: server-sent events, unbuffered, kept open between keep-alives\n"
+            f"    location = {path} {{ proxy_pass http://{name}; proxy_buffering off; "
+            f"proxy_read_timeout {STREAM_READ_TIMEOUT}; }}\n")
+
+
 def nginx(text: str) -> str:
     found = routes()
     names = ["gateway", *dict.fromkeys(name for _, name in found)]
@@ -39,9 +77,16 @@ def nginx(text: str) -> str:
     upstreams = "".join(
         f"upstream {name:<{width}} {{ server {name if name == 'gateway' else name + '-api'}"
         f":8000; keepalive 64; }}\n" for name in names)
-    locations = "".join(f"    location = {prefix} {{ proxy_pass http://{name}; }}\n"
-                        f"    location ^~ {prefix}/ {{ proxy_pass http://{name}; }}\n"
-                        for prefix, name in found)
+    streamed = streams(found)
+    locations = ""
+    for prefix, name in found:
+        locations += "".join(_stream_location(path, owner) for path, (held, owner)
+                             in streamed.items() if held == prefix and path != prefix)
+        locations += (_stream_location(prefix, name) if prefix in streamed else
+                      f"    location = {prefix} {{ proxy_pass http://{name}; }}\n")
+        locations += f"    location ^~ {prefix}/ {{ proxy_pass http://{name}; }}\n"
+    locations += "".join(_stream_location(path, owner) for path, (held, owner)
+                         in streamed.items() if held is None)
     return _replace(_replace(text, "upstreams", upstreams), "routes", locations, "    ")
 
 

@@ -1,7 +1,8 @@
 """The compose edge (deploy/nginx/edge.conf) run by a real nginx: what it answers itself is a
 problem document with a request id, the id reaches the service, the principal header never
-does, and X-Forwarded-For carries the client's address last. Its upstreams are pointed at
-local ports: the gateway's at a small echo server, the others at nothing (unreachable)."""
+does, X-Forwarded-For carries the client's address last, and server-sent events pass through
+as they come. Its upstreams are pointed at local ports: the gateway's at a small echo server,
+the service of a streamed path at a small event stream, the others at nothing (unreachable)."""
 
 from __future__ import annotations
 
@@ -33,15 +34,47 @@ class Echo(BaseHTTPRequestHandler):
         pass
 
 
+# A streamed location of the generated config: its path and its upstream.
+STREAMED = re.compile(r"location = (\S+) \{ proxy_pass http://(\S+); proxy_buffering off; "
+                      r"proxy_read_timeout (\S+); \}")
+FIRST_EVENT = b"id: 1.1\nevent: notification\ndata: {}\n\n"
+
+
+class Stream(BaseHTTPRequestHandler):
+    """One event at once, the next only once the test releases it (no X-Accel-Buffering: the
+    edge's location alone must not hold the first back)."""
+
+    released = threading.Event()
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(FIRST_EVENT)
+        self.wfile.flush()
+        self.released.wait(10)
+        self.wfile.write(b"id: 1.2\nevent: notification\ndata: {}\n\n")
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002
+        pass
+
+
 @pytest.fixture(scope="module")
 def edge(repo: Path, tmp_path_factory):
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     assert Path(nginx).exists(), "nginx is installed by `make test` (make tools)"
     echo = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
     threading.Thread(target=echo.serve_forever, daemon=True).start()
+    stream = ThreadingHTTPServer(("127.0.0.1", 0), Stream)
+    stream.daemon_threads = True
+    threading.Thread(target=stream.serve_forever, daemon=True).start()
     dead, port = free_port(), free_port()
     conf = (repo / "deploy/nginx/edge.conf").read_text()
     conf = re.sub(r"server gateway:8000;", f"server 127.0.0.1:{echo.server_port};", conf)
+    for upstream in {name for _, name, _ in STREAMED.findall(conf)}:
+        conf = re.sub(rf"(upstream {upstream} +\{{ server )[a-z-]+:8000;",
+                      rf"\g<1>127.0.0.1:{stream.server_port};", conf)
     conf = re.sub(r"server [a-z-]+:8000;", f"server 127.0.0.1:{dead};", conf)
     conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{port};")
     conf = conf.replace("access_log /dev/stdout prm_edge;",
@@ -65,7 +98,9 @@ def edge(repo: Path, tmp_path_factory):
     yield port, root
     process.terminate()
     process.wait(10)
+    Stream.released.set()
     echo.shutdown()
+    stream.shutdown()
 
 
 def exchange(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
@@ -118,3 +153,23 @@ def test_what_reaches_the_gateway(edge):
     assert seen["x-forwarded-for"] == "203.0.113.9, 127.0.0.1"
     status, _, body = exchange(port, get("/v1/api-keys"))
     assert re.fullmatch(r"[0-9a-f]{32}", json.loads(body)["x-request-id"])  # the edge's own
+
+
+def test_server_sent_events_pass_through_as_they_come(edge, repo):
+    """Every streamed path has its location (no buffering, a read timeout longer than any
+    keep-alive interval), and an event reaches the client while its stream is still open."""
+    port, _ = edge
+    conf = (repo / "deploy/nginx/edge.conf").read_text()
+    streamed = STREAMED.findall(conf)
+    assert ("/v1/notifications/stream", "portal", "1h") in streamed
+    for path, _, _ in streamed:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as connection:
+            connection.sendall(get(path, "Accept: text/event-stream"))
+            data = b""
+            while FIRST_EVENT not in data:  # a buffering edge would hold it until the end
+                chunk = connection.recv(65536)
+                assert chunk, data
+                data += chunk
+            assert not Stream.released.is_set()
+            assert b" 200 " in data.split(b"\r\n", 1)[0]
+            assert b"content-type: text/event-stream" in data.lower()
