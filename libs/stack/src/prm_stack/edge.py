@@ -6,6 +6,10 @@ merged contract, the docs, problem descriptions, health, unknown paths) goes to 
 No Python process sits between a client and the service that does the work. The edge strips
 ``X-PRM-Principal`` from every request, so only the gateway can vouch for a caller, and answers
 a problem+json document when a service cannot be reached.
+
+With a ``PortalSite`` the edge also serves the reference partner portal
+(``examples/partner-portal``, built by ``make portal``) at ``/portal/`` on the same origin as
+the API, and its ``config.json`` from the supervisor's state directory.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,16 +64,60 @@ def _unavailable() -> dict[str, Any]:
             "body": json.dumps(body)}
 
 
+PORTAL_PREFIX = "/portal"
+
+
+@dataclass(frozen=True)
+class PortalSite:
+    """The built partner portal: ``dist`` (index.html, app.js, ...) and the directory holding
+    the ``config.json`` written from the settings."""
+
+    dist: Path
+    config_dir: Path
+
+
+def _portal_routes(site: PortalSite) -> list[dict[str, Any]]:
+    """``/portal`` -> ``/portal/``; ``/portal/config.json`` from the state directory; the rest
+    of ``/portal/`` from the build. Static files, never cached without asking again."""
+    headers = {"handler": "headers", "response": {"set": {
+        "Cache-Control": ["no-cache"], "X-Content-Type-Options": ["nosniff"],
+        "Referrer-Policy": ["no-referrer"], "X-Frame-Options": ["DENY"]}}}
+    return [
+        {"match": [{"path": [PORTAL_PREFIX]}], "terminal": True,
+         "handle": [{"handler": "static_response", "status_code": 308,
+                     "headers": {"Location": [PORTAL_PREFIX + "/"]}}]},
+        {"match": [{"path": [PORTAL_PREFIX + "/config.json"]}], "terminal": True,
+         "handle": [headers, {"handler": "rewrite", "uri": "/config.json"},
+                    {"handler": "file_server", "root": str(site.config_dir)}]},
+        {"match": [{"path": [PORTAL_PREFIX + "/*"]}], "terminal": True,
+         "handle": [headers, {"handler": "rewrite", "strip_path_prefix": PORTAL_PREFIX},
+                    {"handler": "file_server", "root": str(site.dist)}]},
+    ]
+
+
+def _portal_not_found() -> dict[str, Any]:
+    """A file the portal does not have is a plain 404 (not the 503 of a service down)."""
+    return {"match": [{"path": [PORTAL_PREFIX, PORTAL_PREFIX + "/*"]}], "terminal": True,
+            "handle": [{"handler": "static_response",
+                        "status_code": "{http.error.status_code}",
+                        "body": "{http.error.status_code} {http.error.status_text}\n"}]}
+
+
 def config(port: int, gateway_port: int, services: Mapping[str, int],
-           prefixes: Mapping[str, list[str]]) -> dict[str, Any]:
+           prefixes: Mapping[str, list[str]], portal: PortalSite | None = None
+           ) -> dict[str, Any]:
     """Caddy's JSON configuration: ``services`` maps a service to its port, ``prefixes`` a
-    service to the path prefixes it serves (from its declaration)."""
+    service to the path prefixes it serves (from its declaration); ``portal`` adds the
+    partner portal at ``/portal/``."""
     routes = [_name_the_request()]
     for name, service_port in services.items():
         paths = [path for prefix in prefixes[name] for path in (prefix, prefix + "/*")]
         routes.append({"match": [{"path": paths}], "handle": [_proxy(service_port)],
                        "terminal": True})
+    if portal is not None:
+        routes += _portal_routes(portal)
     routes.append({"handle": [_proxy(gateway_port)]})
+    errors = [_portal_not_found()] if portal is not None else []
     return {
         # No admin endpoint (several stacks may run on one machine) and nothing saved to disk.
         "admin": {"disabled": True, "config": {"persist": False}},
@@ -77,7 +126,7 @@ def config(port: int, gateway_port: int, services: Mapping[str, int],
             "listen": [f"127.0.0.1:{port}"],
             "automatic_https": {"disable": True},
             "routes": routes,
-            "errors": {"routes": [{"handle": [_unavailable()]}]},
+            "errors": {"routes": [*errors, {"handle": [_unavailable()]}]},
             # Access log lines at error level only (the default logger is at WARN): each
             # answer the edge had to make itself, with its uuid.
             "logs": {},
@@ -85,6 +134,6 @@ def config(port: int, gateway_port: int, services: Mapping[str, int],
     }
 
 
-def write_config(path: Path, *args: Any) -> Path:
-    path.write_text(json.dumps(config(*args), indent=2) + "\n")
+def write_config(path: Path, *args: Any, **kwargs: Any) -> Path:
+    path.write_text(json.dumps(config(*args, **kwargs), indent=2) + "\n")
     return path

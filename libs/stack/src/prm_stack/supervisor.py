@@ -31,6 +31,10 @@ Environment (all optional):
 ``PRM_DATABASE_URL``         use this database instead of starting PostgreSQL
 ``PRM_KAFKA_BOOTSTRAP``      use this broker instead of starting tansu
 ``PRM_INTERNAL_SECRET``      use this instead of ``<state>/internal-secret``
+``PRM_PORTAL_OIDC_CLIENT_ID`` serve the partner portal (``make portal``) at ``/portal/`` with
+                             this client id at ``PRM_OIDC_ISSUER``; ``PRM_PORTAL_API_TOKEN``
+                             (``access_token`` or ``id_token``) and ``PRM_PORTAL_OIDC_SCOPE``
+                             go into its ``config.json`` too (examples/partner-portal/README.md)
 
 State directory (kept between runs): ``pgdata/``, ``logs/<process>.log``, ``internal-secret``,
 ``dev-admin-key``, ``run.lock``; while running also ``run.json`` (pid, URL) and, once the stack
@@ -109,6 +113,7 @@ def migration_table() -> dict[str, Path]:
 
 
 EDGE = "edge"
+PORTAL_DIST = Path("examples/partner-portal/dist")
 
 
 class StackError(Exception):
@@ -297,6 +302,7 @@ class Supervisor:
         self._stopping = False
         self.broker_started: dt.datetime | None = None
         self.admin_key: str | None = None
+        self.portal_url: str | None = None
         self.database_url = self.bootstrap = ""
         self._deferring = 0
         self._signalled = False
@@ -439,6 +445,8 @@ class Supervisor:
                 self._wait_healthy(process.name)
         if self.uses_edge:
             self._start_edge(services)
+        elif os.environ.get("PRM_PORTAL_OIDC_CLIENT_ID"):
+            log("the partner portal is served by the Caddy edge only (PRM_STACK_EDGE=caddy)")
 
         self.admin_key = self._bootstrap_admin_key() if self.has_gateway else None
         if self.uses_edge and self.admin_key is not None:
@@ -451,7 +459,8 @@ class Supervisor:
         apis = {p.service: self.ports[p.name] for p in services if p.kind == "api"}
         prefixes = {d.name: [r.prefix for r in d.routes] for d in declaration.services()}
         config = edge.write_config(self.state / "edge.json", self.ports[EDGE],
-                                   self.ports[gateway.name], apis, prefixes)
+                                   self.ports[gateway.name], apis, prefixes,
+                                   portal=self._portal_site())
         log_file = self.logs / f"{EDGE}.log"
         # Caddy keeps nothing of its own outside the state directory.
         env = {**os.environ, "XDG_DATA_HOME": str(self.state / "caddy"),
@@ -469,6 +478,33 @@ class Supervisor:
                                        restart=start, kind="edge"))
         self._wait_healthy(EDGE)
 
+    def _portal_site(self) -> edge.PortalSite | None:
+        """The built partner portal and its config.json (in the state directory), when
+        ``PRM_PORTAL_OIDC_CLIENT_ID`` is set and the portal is built."""
+        client_id = os.environ.get("PRM_PORTAL_OIDC_CLIENT_ID", "").strip()
+        if not client_id:
+            return None
+        issuer = os.environ.get("PRM_OIDC_ISSUER", "").strip()
+        if not issuer:
+            raise StackError("PRM_PORTAL_OIDC_CLIENT_ID is set but PRM_OIDC_ISSUER is not: the "
+                             "portal's users sign in with the identity provider the API trusts")
+        api_token = os.environ.get("PRM_PORTAL_API_TOKEN", "access_token").strip()
+        if api_token not in ("access_token", "id_token"):
+            raise StackError(f"PRM_PORTAL_API_TOKEN={api_token!r}: use access_token or id_token")
+        dist = self.options.root / PORTAL_DIST
+        if not (dist / "index.html").is_file():
+            log(f"PRM_PORTAL_OIDC_CLIENT_ID is set but {dist} holds no built portal; "
+                "`make portal` builds it")
+            return None
+        directory = self.state / "portal"
+        directory.mkdir(exist_ok=True)
+        _write_json(directory / "config.json", {
+            "issuer": issuer, "client_id": client_id, "api_base_url": "",
+            "scope": os.environ.get("PRM_PORTAL_OIDC_SCOPE", "openid profile email"),
+            "api_token": api_token})
+        self.portal_url = f"{self.url}{edge.PORTAL_PREFIX}/"
+        return edge.PortalSite(dist=dist, config_dir=directory)
+
     def _restart_postgres(self, port: int, log_file: Path) -> subprocess.Popen[bytes]:
         return embedded.start_postgres(self.state / "pgdata", port=port,
                                        log_file=log_file).process
@@ -483,6 +519,7 @@ class Supervisor:
             "database_url": without_password(self.database_url),
             "kafka_bootstrap": self.bootstrap,
             "admin_key_file": str(self.state / "dev-admin-key") if self.admin_key else None,
+            "portal_url": self.portal_url,
             "processes": {c.name: {"pid": c.popen.pid, "port": c.port} for c in self.children},
         })
 
@@ -736,6 +773,8 @@ class Supervisor:
                       f"  Admin key     {admin_key}",
                       f"                (in {self.state / 'dev-admin-key'}; send it as "
                       "'Authorization: Bearer <key>')"]
+        if self.portal_url is not None:
+            lines.append(f"  Portal        {self.portal_url}")
         for child in self.children:
             if child.phase == 1 and child.port:
                 lines.append(f"  {child.name:<13} http://127.0.0.1:{child.port}")
