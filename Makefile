@@ -5,12 +5,15 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PY := .venv/bin/python
 ENV_STAMP := .venv/.synced
 
-.PHONY: help env run test test-fast system-tools lint openapi kafka-access edge-routes contract-lint sdk bench clean
+.PHONY: help env run test test-fast system-tools lint openapi kafka-access edge-routes contract-lint sdk portal bench clean
 CONTRACT_TOOLS := tools/contract
 CONTRACT_STAMP := $(CONTRACT_TOOLS)/node_modules/.installed
 SDK_TS := clients/typescript
 SDK_TS_DEPS := $(SDK_TS)/node_modules/.installed
 SDK_TS_STAMP := $(SDK_TS)/dist/.tested
+PORTAL := examples/partner-portal
+PORTAL_DEPS := $(PORTAL)/node_modules/.installed
+PORTAL_STAMP := $(PORTAL)/dist/.built
 
 help:
 	@echo "make run      start the whole stack (PostgreSQL, broker, services, workers, gateway)"
@@ -22,6 +25,7 @@ help:
 	@echo "make lint     ruff and the import contracts"
 	@echo "make contract-lint  Redocly, Spectral and AsyncAPI checks of openapi/"
 	@echo "make sdk      generate, build and test the TypeScript SDK (clients/typescript)"
+	@echo "make portal   build the reference partner portal (examples/partner-portal)"
 
 .tools/bin/uv:
 	python3 -m venv .tools
@@ -67,6 +71,21 @@ $(SDK_TS_STAMP): $(SDK_TS_DEPS) openapi/openapi.json $(SDK_TS)/tsconfig.json \
 	@touch $@
 
 sdk: $(SDK_TS_STAMP)
+
+# The reference partner portal (examples/partner-portal) on the TypeScript SDK: type-checked by
+# tsc and bundled by esbuild (both pinned by its lockfile) into its dist/, which `make run`
+# serves at /portal/ when PRM_PORTAL_OIDC_CLIENT_ID is set. Rebuilt only when it or the SDK
+# changed; tests/portal drives it in a headless Chromium.
+$(PORTAL_DEPS): $(PORTAL)/package.json $(PORTAL)/package-lock.json
+	cd $(PORTAL) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(PORTAL_STAMP): $(PORTAL_DEPS) $(SDK_TS_STAMP) $(PORTAL)/tsconfig.json $(PORTAL)/build.mjs \
+    $(wildcard $(PORTAL)/src/*.ts $(PORTAL)/src/*/*.ts $(PORTAL)/public/*)
+	cd $(PORTAL) && npm run --silent build
+	@touch $@
+
+portal: $(PORTAL_STAMP)
 
 # System programs the tests run for real: nginx, to run the compose edge's configuration
 # (tests/deploy/test_nginx_edge.py). Installed from Debian's packages when missing (as root).
