@@ -88,14 +88,19 @@ $(PORTAL_STAMP): $(PORTAL_DEPS) $(SDK_TS_STAMP) $(PORTAL)/tsconfig.json $(PORTAL
 portal: $(PORTAL_STAMP)
 
 # System programs the tests run for real: nginx, to run the compose edge's configuration
-# (tests/deploy/test_nginx_edge.py). Installed from Debian's packages when missing (as root).
+# (tests/deploy/test_nginx_edge.py), and Chromium, the headless browser of the partner portal's
+# test (tests/portal). Installed from Debian's packages when missing (as root).
 system-tools:
 	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { [ "$$(id -u)" = 0 ] && \
 	  command -v apt-get >/dev/null && (apt-get install -y -qq nginx-light || \
 	  (apt-get update -qq && apt-get install -y -qq nginx-light)) >/dev/null 2>&1; } || \
 	  { echo "the tests need nginx: apt-get install nginx-light"; exit 1; }
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && \
+	  command -v apt-get >/dev/null && (apt-get install -y -qq chromium || \
+	  (apt-get update -qq && apt-get install -y -qq chromium)) >/dev/null 2>&1; } || \
+	  { echo "the tests need chromium: apt-get install chromium"; exit 1; }
 
-test: env contract-lint sdk system-tools
+test: env contract-lint sdk portal system-tools
 	$(PY) scripts/import_contracts.py
 	.venv/bin/mypy
 	$(PY) -m pytest
