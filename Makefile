@@ -74,15 +74,15 @@ sdk: $(SDK_TS_STAMP)
 
 # The reference partner portal (examples/partner-portal) on the TypeScript SDK: type-checked by
 # tsc and bundled by esbuild (both pinned by its lockfile) into its dist/, which `make run`
-# serves at /portal/ when PRM_PORTAL_OIDC_CLIENT_ID is set. Rebuilt only when it or the SDK
-# changed; tests/portal drives it in a headless Chromium.
+# serves at /portal/ when PRM_PORTAL_OIDC_CLIENT_ID is set; its unit tests (node's runner) run
+# after. Rebuilt only when it or the SDK changed; tests/portal drives it in a headless Chromium.
 $(PORTAL_DEPS): $(PORTAL)/package.json $(PORTAL)/package-lock.json
 	cd $(PORTAL) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 $(PORTAL_STAMP): $(PORTAL_DEPS) $(SDK_TS_STAMP) $(PORTAL)/tsconfig.json $(PORTAL)/build.mjs \
-    $(wildcard $(PORTAL)/src/*.ts $(PORTAL)/src/*/*.ts $(PORTAL)/public/*)
-	cd $(PORTAL) && npm run --silent build
+    $(wildcard $(PORTAL)/src/*.ts $(PORTAL)/src/*/*.ts $(PORTAL)/public/* $(PORTAL)/test/*)
+	cd $(PORTAL) && npm run --silent build && node --test --test-reporter=dot test/
 	@touch $@
 
 portal: $(PORTAL_STAMP)
