@@ -39,12 +39,12 @@ def test_generated_client_scenario(client_package, prm_stack_processes):
         Customer,
         DealRegistration,
         DealStatus,
-        KeyKind,
         Money,
         PartnerCreate,
         PartnerOut,
         PartnerStatus,
         PartnerType,
+        PrincipalKind,
         Problem,
         StatusChange,
     )
@@ -70,7 +70,7 @@ def test_generated_client_scenario(client_package, prm_stack_processes):
     assert stale.status_code == 412 and isinstance(stale.parsed, Problem)
 
     key = api_keys_create_api_key.sync_detailed(client=admin, body=ApiKeyCreate(
-        name="generated client", kind=KeyKind.PARTNER, partner_id=partner.id))
+        name="generated client", kind=PrincipalKind.PARTNER, partner_id=partner.id))
     assert key.status_code == 201, key.content
     partner_client = AuthenticatedClient(base_url=url, token=key.parsed.key)
 

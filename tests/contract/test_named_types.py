@@ -22,7 +22,7 @@ DELIBERATE_INLINE_ENUMS: dict[str, str] = {}
 DELIBERATE_TWINS = {
     frozenset({"CertificationStatus", "KeyStatus"}):
         "a partner's certification and an API key: two lifecycles that happen to share words",
-    frozenset({"CollaboratorSide", "KeyKind"}):
+    frozenset({"CollaboratorSide", "PrincipalKind"}):
         "whose person works a deal, and whom a key acts for",
 }
 # Headers the edge sends on every answer (or on some), each once in components/headers.

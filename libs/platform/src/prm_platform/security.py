@@ -34,6 +34,9 @@ CLOCK_LEEWAY_SECONDS = 5
 
 
 class PrincipalKind(StrEnum):
+    """Whom a credential acts for: the vendor (its staff and integrations) or one partner
+    org."""
+
     vendor = "vendor"
     partner = "partner"
 

@@ -14,6 +14,8 @@ from urllib.parse import unquote
 
 import httpx
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
 from prm_gateway.config import upstream_services
 from prm_platform.problems import MalformedRequest, ServiceUnavailable
@@ -83,6 +85,8 @@ async def forward(request: Request, upstream: Upstream) -> Response:
     if query := request.url.query:
         url += "?" + query
     body = await request.body()  # bounded by BodySizeLimit
+    if request.method == "GET" and "text/event-stream" in headers.get("accept", ""):
+        return await _stream(request, upstream, url, headers)
     try:
         # HEAD is answered as GET without the body, so it works wherever GET does.
         method = "GET" if request.method == "HEAD" else request.method
@@ -108,6 +112,34 @@ async def forward(request: Request, upstream: Upstream) -> Response:
     returned.setdefault("x-request-id", headers["x-request-id"])
     content = b"" if request.method == "HEAD" else response.content
     return Response(content, status_code=response.status_code, headers=returned)
+
+
+async def _stream(request: Request, upstream: Upstream, url: str, headers: dict[str, str]
+                  ) -> Response:
+    """A server-sent events stream (notifications): passed on as it comes, without a read
+    timeout (the service sends a comment when it has nothing to say), closed with the
+    client's connection."""
+    if last_event_id := request.headers.get("last-event-id"):
+        if not _HEADER_VALUE.match(last_event_id):
+            raise MalformedRequest("the last-event-id header must be printable ASCII")
+        headers["last-event-id"] = last_event_id
+    http: httpx.AsyncClient = request.app.state.http
+    timeout = httpx.Timeout(http.timeout.connect, read=None, write=http.timeout.write,
+                            pool=http.timeout.pool)
+    try:
+        response = await http.send(http.build_request("GET", url, headers=headers,
+                                                      timeout=timeout), stream=True)
+    except httpx.TransportError as exc:
+        log.warning("GET %s: %s service unreachable: %r (request id %s)", request.url.path,
+                    upstream.service, exc, headers["x-request-id"])
+        raise ServiceUnavailable(f"the {upstream.service} service is unavailable; retry later",
+                                 headers={"Retry-After": "1"}) from None
+    returned = {name: value for name in (*RETURNED_RESPONSE_HEADERS, "cache-control",
+                                         "x-accel-buffering")
+                if (value := response.headers.get(name)) is not None}
+    returned.setdefault("x-request-id", headers["x-request-id"])
+    return StreamingResponse(response.aiter_raw(), status_code=response.status_code,
+                             headers=returned, background=BackgroundTask(response.aclose))
 
 
 def install_routes(app: FastAPI) -> None:

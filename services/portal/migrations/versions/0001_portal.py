@@ -11,8 +11,11 @@ Revises:
 
 from alembic import op
 
-from prm_platform.migrations import create_current_platform_tables, drop_platform_tables, \
-    search_column
+from prm_platform.migrations import (
+    create_current_platform_tables,
+    drop_platform_tables,
+    search_column,
+)
 
 revision = "0001"
 down_revision = None
@@ -73,7 +76,8 @@ _TABLES = {
         partner_id uuid, scope text NOT NULL, kind text NOT NULL, title text NOT NULL,
         body text NOT NULL, data jsonb NOT NULL, subject_type text NOT NULL,
         subject_id uuid NOT NULL, occurred_at timestamptz NOT NULL,
-        xid xid8 NOT NULL DEFAULT pg_current_xact_id(), seq bigserial NOT NULL""",
+        xid bigint NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
+        seq bigserial NOT NULL""",
     "notification_marks": """
         notification_id uuid NOT NULL REFERENCES notifications (id) ON DELETE CASCADE,
         subject text NOT NULL, read_at timestamptz, dismissed_at timestamptz,
@@ -90,6 +94,7 @@ _INDEXES = (
     "CREATE INDEX ix_mdf_allocations_partner_id ON mdf_allocations (partner_id)",
     "CREATE INDEX ix_mdf_requests_partner_id ON mdf_requests (partner_id)",
     "CREATE INDEX ix_mdf_claims_partner_id ON mdf_claims (partner_id)",
+    "CREATE INDEX ix_mdf_claims_request_id ON mdf_claims (request_id)",
     "CREATE INDEX ix_accruals_partner_id ON accruals (partner_id)",
     "CREATE INDEX ix_payouts_partner_id ON payouts (partner_id)",
     "CREATE UNIQUE INDEX uq_notifications_event_id_audience ON notifications "
@@ -117,3 +122,7 @@ def downgrade() -> None:
     for table in reversed(_TABLES):
         op.execute(f"DROP TABLE IF EXISTS {table}")
     drop_platform_tables()
+    for table in ("scheduled_jobs", "worker_liveness", "credential_keys",
+                  "credential_partners"):
+        op.execute(f"DROP TABLE IF EXISTS {table}")
+    op.execute("DROP FUNCTION IF EXISTS prm_fold(text)")

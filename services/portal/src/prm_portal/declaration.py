@@ -8,8 +8,13 @@ from prm_contracts import (
     INCENTIVES_TOPIC,
     PARTNERS_TOPIC,
 )
-from prm_platform.declaration import PARTNER_ROLES, VENDOR_ROLES, RoutePrefix, Scope, \
-    ServiceDeclaration
+from prm_platform.declaration import (
+    PARTNER_ROLES,
+    VENDOR_ROLES,
+    RoutePrefix,
+    Scope,
+    ServiceDeclaration,
+)
 
 PORTAL_READ = "portal:read"
 PORTAL_WRITE = "portal:write"

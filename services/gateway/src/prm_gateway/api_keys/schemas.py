@@ -6,15 +6,8 @@ from typing import Self
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from prm_platform.declaration import all_scopes
-from prm_platform.security import ADMIN
+from prm_platform.security import ADMIN, PrincipalKind
 from prm_platform.types import Name
-
-
-class KeyKind(StrEnum):
-    """Who a key acts for: the vendor (scoped) or one partner org."""
-
-    vendor = "vendor"
-    partner = "partner"
 
 
 class KeyStatus(StrEnum):
@@ -50,7 +43,7 @@ class ApiKeyCreate(BaseModel):
     )
 
     name: Name = Field(description="What the key is for; shown in listings.")
-    kind: KeyKind = KeyKind.vendor
+    kind: PrincipalKind = PrincipalKind.vendor
     partner_id: uuid.UUID | None = Field(
         default=None, description="The partner org a `partner` key acts for (required then).")
     scopes: list[Scope] | None = Field(
@@ -95,7 +88,7 @@ class ApiKeyOut(BaseModel):
 
     id: uuid.UUID
     name: str
-    kind: KeyKind
+    kind: PrincipalKind
     # Nullable fields default to None so that examples (whose nulls the contract generator
     # drops) still validate.
     partner_id: uuid.UUID | None = None

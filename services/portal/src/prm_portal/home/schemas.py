@@ -118,12 +118,16 @@ class PartnerHome(BaseModel):
                   "protection_ending": [], "as_of": "2027-01-31T12:00:00Z"}}]}}
 
     partner_id: uuid.UUID
-    partner: PartnerCard | None = Field(description="Null until the partner's first event "
-                                        "arrived, or without partners:read")
-    tier: TierSection | None
-    onboarding: OnboardingSection | None
-    certifications: CertificationsSection | None
-    deals: DealsSection | None = Field(description="Null without deals:read")
-    mdf: MdfSection | None = Field(description="Null without incentives:read")
-    accruals: AccrualsSection | None
-    payouts: PayoutsSection | None
+    partner: PartnerCard | None = Field(default=None, description="Null until the partner's "
+                                        "first event arrived, or without partners:read")
+    tier: TierSection | None = Field(default=None, description="Null without partners:read")
+    onboarding: OnboardingSection | None = Field(default=None,
+                                                 description="Null without partners:read")
+    certifications: CertificationsSection | None = Field(
+        default=None, description="Null without partners:read")
+    deals: DealsSection | None = Field(default=None, description="Null without deals:read")
+    mdf: MdfSection | None = Field(default=None, description="Null without incentives:read")
+    accruals: AccrualsSection | None = Field(default=None,
+                                             description="Null without incentives:read")
+    payouts: PayoutsSection | None = Field(default=None,
+                                           description="Null without incentives:read")

@@ -38,8 +38,8 @@ SELECT
                    FROM (SELECT certification_id, code, contact_id, expires_on
                          FROM certifications, p WHERE partner_id = p.id
                            AND expired_on IS NULL
-                           AND expires_on BETWEEN current_date
-                                              AND current_date + CAST(:certification_days AS integer)
+                           AND expires_on BETWEEN current_date AND current_date
+                                                  + CAST(:certification_days AS integer)
                          ORDER BY expires_on, certification_id LIMIT 50) e),
       'as_of', max(as_of))
    FROM certifications, p WHERE partner_id = p.id) AS certifications,
@@ -60,8 +60,8 @@ SELECT
                                          protected_until - current_date AS days_left
                                   FROM deals, p WHERE partner_id = p.id
                                     AND status IN {OPEN_DEALS}
-                                    AND protected_until BETWEEN current_date
-                                                        AND current_date + CAST(:protection_days AS integer)
+                                    AND protected_until BETWEEN current_date AND current_date
+                                        + CAST(:protection_days AS integer)
                                   ORDER BY protected_until, deal_id LIMIT 50) e),
       'as_of', max(as_of))
    FROM deals, p WHERE partner_id = p.id) AS deals,

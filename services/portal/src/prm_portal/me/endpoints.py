@@ -16,7 +16,7 @@ from prm_platform.security import PrincipalKind
 from prm_portal.declaration import PORTAL_READ
 
 router = APIRouter(prefix="/v1/me", tags=["me"], route_class=ServiceRoute,
-                   responses=problem_responses(401, 403))
+                   responses=problem_responses(400, 401, 403, 422))
 
 
 class CredentialKind(StrEnum):

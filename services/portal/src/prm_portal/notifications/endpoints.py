@@ -1,17 +1,17 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from prm_platform.http import Caller, ServiceRoute, Session
+from prm_platform.http import Caller, IdempotencyKeyHeader, ServiceRoute, Session
 from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 from prm_portal.declaration import PORTAL_READ
 from prm_portal.notifications import service, stream
 from prm_portal.notifications.listing import NOTIFICATIONS
-from prm_portal.notifications.schemas import MarkedCount, NotificationOut, NotificationState
+from prm_portal.notifications.schemas import MarkedCount, NotificationOut
 
 router = APIRouter(prefix="/v1/notifications", tags=["notifications"], route_class=ServiceRoute,
                    responses=problem_responses(400, 401, 403, 422))
@@ -36,12 +36,8 @@ def notification_out(row: Any) -> NotificationOut:
 async def list_notifications(
         session: Session, caller: Caller,
         query: Annotated[ListQuery, Depends(NOTIFICATIONS.query)],
-        state: Annotated[NotificationState, Query(description="Which of the caller's "
-                                                  "notifications: unread, read, dismissed, "
-                                                  "or active (not dismissed).")
-                         ] = NotificationState.active,
 ) -> Page[NotificationOut]:
-    rows, next_cursor, total = await service.list_page(session, caller, query, state)
+    rows, next_cursor, total = await service.list_page(session, caller, query)
     return Page[NotificationOut](items=[notification_out(r) for r in rows],
                                  next_cursor=next_cursor, total_count=total)
 
@@ -101,6 +97,7 @@ class NotificationIds(BaseModel):
 
 
 @router.get("/{notification_id:uuid}", summary="Get a notification",
+            description="One of the caller's notifications, with the caller's marks.",
             responses=problem_responses(404))
 async def get_notification(notification_id: uuid.UUID, session: Session, caller: Caller
                            ) -> NotificationOut:
@@ -117,34 +114,37 @@ async def _marked(session: Any, caller: Any, notification_id: uuid.UUID, field: 
 @router.post("/{notification_id:uuid}/read", summary="Mark a notification read",
              description="The caller's own mark; marking again keeps the first time.",
              responses=problem_responses(404))
-async def mark_read(notification_id: uuid.UUID, session: Session, caller: Caller
-                    ) -> NotificationOut:
+async def mark_read(notification_id: uuid.UUID, session: Session, caller: Caller,
+                    idempotency_key: IdempotencyKeyHeader = None) -> NotificationOut:
     return await _marked(session, caller, notification_id, "read_at", True)
 
 
 @router.post("/{notification_id:uuid}/unread", summary="Mark a notification unread",
-             responses=problem_responses(404))
-async def mark_unread(notification_id: uuid.UUID, session: Session, caller: Caller
-                      ) -> NotificationOut:
+             description="Clears the caller's read mark.", responses=problem_responses(404))
+async def mark_unread(notification_id: uuid.UUID, session: Session, caller: Caller,
+                      idempotency_key: IdempotencyKeyHeader = None) -> NotificationOut:
     return await _marked(session, caller, notification_id, "read_at", False)
 
 
 @router.post("/{notification_id:uuid}/dismiss", summary="Dismiss a notification",
              description="Hidden from the caller's active notifications (`state=dismissed` "
              "still lists it).", responses=problem_responses(404))
-async def dismiss(notification_id: uuid.UUID, session: Session, caller: Caller
-                  ) -> NotificationOut:
+async def dismiss(notification_id: uuid.UUID, session: Session, caller: Caller,
+                  idempotency_key: IdempotencyKeyHeader = None) -> NotificationOut:
     return await _marked(session, caller, notification_id, "dismissed_at", True)
 
 
 @router.post("/read", summary="Mark notifications read",
              description="Several at once (at most 100); ids the caller cannot see are "
              "ignored.")
-async def mark_many_read(body: NotificationIds, session: Session, caller: Caller
-                         ) -> MarkedCount:
+async def mark_many_read(body: NotificationIds, session: Session, caller: Caller,
+                         idempotency_key: IdempotencyKeyHeader = None) -> MarkedCount:
     return MarkedCount(marked=await service.mark(session, caller, body.ids, "read_at", True))
 
 
-@router.post("/read-all", summary="Mark all my notifications read")
-async def mark_all_read(session: Session, caller: Caller) -> MarkedCount:
+@router.post("/read-all", summary="Mark all my notifications read",
+             description="Every unread notification of the caller (at most 10,000 at once; "
+             "call again for more).")
+async def mark_all_read(session: Session, caller: Caller,
+                        idempotency_key: IdempotencyKeyHeader = None) -> MarkedCount:
     return MarkedCount(marked=await service.mark_all_read(session, caller))

@@ -7,12 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-
-class NotificationAudience(StrEnum):
-    """Who a notification is for: a partner org's people, or the vendor's staff."""
-
-    partner = "partner"
-    vendor = "vendor"
+from prm_platform.security import PrincipalKind
 
 
 class NotificationState(StrEnum):
@@ -35,11 +30,12 @@ class NotificationOut(BaseModel):
         "data": {"deal_id": "0191f3a4-0000-7000-8000-000000000003", "status": "approved",
                  "protected_until": "2027-04-30", "customer_name": "Globex AG"},
         "subject_type": "deal", "subject_id": "0191f3a4-0000-7000-8000-000000000003",
-        "occurred_at": "2027-01-31T12:00:00Z", "read_at": None, "dismissed_at": None}]}}
+        "occurred_at": "2027-01-31T12:00:00Z"}]}}
 
     id: uuid.UUID
     event_id: uuid.UUID = Field(description="The event it tells of")
-    audience: NotificationAudience
+    audience: PrincipalKind = Field(description="Whom it is for: a partner org's people, or "
+                                    "the vendor's staff")
     partner_id: uuid.UUID | None = Field(description="The partner org it concerns")
     kind: str = Field(description="What happened, e.g. deal.approved, "
                       "mdf_request.changes_requested, deal.review_needed")
@@ -51,8 +47,10 @@ class NotificationOut(BaseModel):
                               "mdf_claim, payout, partner, certification")
     subject_id: uuid.UUID
     occurred_at: dt.datetime
-    read_at: dt.datetime | None = Field(description="When the caller marked it read")
-    dismissed_at: dt.datetime | None = Field(description="When the caller dismissed it")
+    read_at: dt.datetime | None = Field(default=None, description="When the caller marked it "
+                                        "read (absent or null: unread)")
+    dismissed_at: dt.datetime | None = Field(default=None, description="When the caller "
+                                             "dismissed it")
 
 
 class MarkedCount(BaseModel):

@@ -18,12 +18,12 @@ from prm_platform.security import ADMIN, Principal
 from prm_portal.declaration import PORTAL_READ, PORTAL_WRITE
 from prm_portal.models import notification_marks as m
 from prm_portal.models import notifications as n
-from prm_portal.notifications.listing import NOTIFICATIONS
+from prm_portal.notifications.listing import NOTIFICATIONS, in_state
 from prm_portal.notifications.schemas import NotificationState
 
 COLUMNS = [n.c.id, n.c.event_id, n.c.audience, n.c.partner_id, n.c.kind, n.c.title, n.c.body,
            n.c.data, n.c.subject_type, n.c.subject_id, n.c.occurred_at,
-           sa.cast(sa.literal_column("notifications.xid"), sa.Text).label("xid"), n.c.seq,
+           n.c.xid, n.c.seq,
            m.c.read_at, m.c.dismissed_at]
 
 
@@ -42,21 +42,13 @@ def with_marks(principal: Principal) -> sa.Select[Any]:
             .where(visible(principal)))
 
 
-def in_state(state: NotificationState) -> ColumnElement[bool]:
-    if state is NotificationState.unread:
-        return and_(m.c.read_at.is_(None), m.c.dismissed_at.is_(None))
-    if state is NotificationState.read:
-        return and_(m.c.read_at.is_not(None), m.c.dismissed_at.is_(None))
-    if state is NotificationState.dismissed:
-        return m.c.dismissed_at.is_not(None)
-    return m.c.dismissed_at.is_(None)
-
-
-async def list_page(session: AsyncSession, principal: Principal, query: ListQuery,
-                    state: NotificationState) -> tuple[list[Any], str | None, int | None]:
+async def list_page(session: AsyncSession, principal: Principal, query: ListQuery
+                    ) -> tuple[list[Any], str | None, int | None]:
     principal.require(PORTAL_READ)
-    return await NOTIFICATIONS.page(session, with_marks(principal).where(in_state(state)),
-                                    query)
+    statement = with_marks(principal)
+    if "state" not in query.filters:
+        statement = statement.where(in_state(NotificationState.active))
+    return await NOTIFICATIONS.page(session, statement, query)
 
 
 async def unread_count(session: AsyncSession, principal: Principal) -> int:

@@ -39,20 +39,20 @@ CHANNEL = "portal_notifications"
 BATCH = 100
 RECHECKS = 5
 RECHECK_SECONDS = 0.05
-_POSITION = re.compile(r"^([0-9]{1,20})\.([0-9]{1,19})$")
-_SETTLED = sa.text("notifications.xid < pg_snapshot_xmin(pg_current_snapshot())")
-_AFTER = sa.text("(notifications.xid, notifications.seq) > "
-                 "(CAST(CAST(:xid AS text) AS xid8), :seq)")
+_POSITION = re.compile(r"^([0-9]{1,18})\.([0-9]{1,18})$")
+_SETTLED = sa.text("notifications.xid < "
+                   "pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+_AFTER = sa.text("(notifications.xid, notifications.seq) > (:xid, :seq)")
 _HORIZON = sa.text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
 
 
-def parse_position(value: str) -> tuple[str, int]:
+def parse_position(value: str) -> tuple[int, int]:
     match = _POSITION.match(value.strip())
     if match is None:
         raise Unprocessable("Last-Event-ID is not an event id of this stream", errors=[
             {"location": "header", "field": "Last-Event-ID",
              "message": "expected the id of an event this stream sent"}])
-    return match.group(1), int(match.group(2))
+    return int(match.group(1)), int(match.group(2))
 
 
 class Waker:
@@ -82,7 +82,7 @@ class Waker:
             try:
                 self._connection = await asyncpg.connect(self.dsn, timeout=5)
                 await self._connection.add_listener(CHANNEL, self._wake)
-            except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
                 log.warning("cannot listen for notifications (streams poll): %r", exc)
                 self._connection = None
 
@@ -92,18 +92,18 @@ class Waker:
                 await self._connection.close()
 
 
-async def start_position(sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[str, int]:
+async def start_position(sessionmaker: async_sessionmaker[AsyncSession]) -> tuple[int, int]:
     """Where a stream without Last-Event-ID begins: after everything settled now."""
     async with sessionmaker() as session:
         horizon = (await session.execute(_HORIZON)).scalar_one()
-    return str(int(horizon) - 1), 2**62
+    return int(horizon) - 1, 2**62
 
 
 async def _batch(sessionmaker: async_sessionmaker[AsyncSession], principal: Principal,
-                 position: tuple[str, int]) -> list[Any]:
+                 position: tuple[int, int]) -> list[Any]:
     statement = (with_marks(principal)
                  .where(_SETTLED, _AFTER.bindparams(xid=position[0], seq=position[1]))
-                 .order_by(sa.literal_column("notifications.xid"), n.c.seq).limit(BATCH))
+                 .order_by(n.c.xid, n.c.seq).limit(BATCH))
     async with sessionmaker() as session:  # a short transaction each time: never hold xmin
         return list(await session.execute(statement))
 
@@ -114,7 +114,7 @@ def event_bytes(row: Any, item: dict[str, Any]) -> bytes:
 
 
 async def events(sessionmaker: async_sessionmaker[AsyncSession], waker: Waker,
-                 principal: Principal, position: tuple[str, int], *, render: Any,
+                 principal: Principal, position: tuple[int, int], *, render: Any,
                  heartbeat: float, poll: float, lasting: float) -> AsyncIterator[bytes]:
     await waker.ensure_listening()
     yield b"retry: 2000\n\n"
@@ -144,6 +144,6 @@ async def events(sessionmaker: async_sessionmaker[AsyncSession], waker: Waker,
         try:
             await asyncio.wait_for(woken.wait(), timeout=min(poll, heartbeat))
             soon = RECHECKS
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         await waker.ensure_listening()

@@ -4,13 +4,11 @@ caller may read at each record's source (a partner's people: their own org's).""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import uuid
 from enum import StrEnum
 from typing import Annotated, Any
 
-import orjson
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
@@ -53,15 +51,15 @@ class SearchResult(BaseModel):
     updated_at: dt.datetime
 
 
-class SearchPage(BaseModel):
+class SearchResults(BaseModel):
     model_config = {"json_schema_extra": {"examples": [{"items": [{
         "kind": "deal", "id": "0191f3a4-0000-7000-8000-000000000003",
         "partner_id": "0191f3a4-0000-7000-8000-000000000001", "title": "Müller Logistik AG",
         "subtitle": "mueller-logistik.example DE", "status": "approved",
-        "updated_at": "2027-01-31T12:00:00Z"}], "next_cursor": None}]}}
+        "updated_at": "2027-01-31T12:00:00Z"}]}]}}
 
-    items: list[SearchResult]
-    next_cursor: str | None = Field(description="The next page's `cursor`, or null")
+    items: list[SearchResult] = Field(description="The best matches, best first (at most "
+                                      "`limit`): a search is refined, not paged")
 
 
 def _invalid(field: str, message: str) -> RequestValidationError:
@@ -89,26 +87,13 @@ def _rank(q: str) -> Any:
                    (e.c.search_text.like("% " + prefix), 2), else_=3)
 
 
-def _cursor(rank: int, row: Any) -> str:
-    raw = orjson.dumps([rank, row.updated_at.isoformat(), row.kind, str(row.id)])
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _after(cursor: str) -> tuple[int, dt.datetime, str, uuid.UUID]:
-    try:
-        rank, updated_at, kind, id_ = orjson.loads(
-            base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return int(rank), dt.datetime.fromisoformat(updated_at), str(kind), uuid.UUID(id_)
-    except (ValueError, TypeError, orjson.JSONDecodeError):
-        raise _invalid("cursor", "is not a cursor of this search") from None
-
-
 @router.get("", summary="Search across records",
             description="Partners (by name), deals (by customer name and domain) and MDF fund "
             "requests (by activity), each word matched anywhere, case, accents and width "
             "ignored. Ranked: the title equal to the query first, then titles starting with "
             "it, then a word starting with it, then the rest; newest change first within a "
-            "rank. Only kinds the caller may read at their source, and a partner's people "
+            "rank; the best `limit` (at most 50): refine the words rather than page. Only "
+            "kinds the caller may read at their source, and a partner's people "
             "see only their own org's records.")
 async def search(
         session: Session, caller: Caller,
@@ -117,11 +102,8 @@ async def search(
         kind: Annotated[str | None, Query(
             pattern=_KINDS, description="Only these kinds, comma-separated: "
             + ", ".join(k.value for k in SearchKind))] = None,
-        limit: Annotated[int, Query(ge=1, le=MAX_RESULTS, description="Page size")] = 20,
-        cursor: Annotated[str | None, Query(max_length=512, pattern=r"^[A-Za-z0-9_-]+$",
-                                            description="`next_cursor` of the previous page "
-                                            "(same q and kind)")] = None,
-) -> SearchPage:
+        limit: Annotated[int, Query(ge=1, le=MAX_RESULTS, description="How many results")] = 20,
+) -> SearchResults:
     caller.require(PORTAL_READ)
     words = q.split()
     if not words:
@@ -130,27 +112,15 @@ async def search(
         raise _invalid("q", f"holds more than {MAX_WORDS} words")
     kinds = _allowed(caller, [SearchKind(k) for k in kind.split(",")] if kind else None)
     if not kinds:
-        return SearchPage(items=[], next_cursor=None)
+        return SearchResults(items=[])
     rank = _rank(" ".join(words)).label("rank")
     statement = sa.select(e, rank).where(e.c.kind.in_(kinds), *[
         e.c.search_text.like("%" + sa.func.prm_fold(_like(w)) + "%") for w in words])
     if caller.is_partner:
         statement = statement.where(e.c.partner_id == caller.partner_id)
-    ranked = statement.subquery()
-    page = sa.select(ranked)
-    if cursor is not None:
-        r, updated_at, k, i = _after(cursor)
-        page = page.where(sa.or_(
-            ranked.c.rank > r,
-            sa.and_(ranked.c.rank == r, sa.or_(
-                ranked.c.updated_at < updated_at,
-                sa.and_(ranked.c.updated_at == updated_at,
-                        sa.tuple_(ranked.c.kind, ranked.c.id) > sa.tuple_(k, i))))))
-    page = page.order_by(ranked.c.rank, ranked.c.updated_at.desc(), ranked.c.kind,
-                         ranked.c.id).limit(limit + 1)
-    rows = list(await session.execute(page))
-    next_cursor = _cursor(rows[limit - 1].rank, rows[limit - 1]) if len(rows) > limit else None
-    return SearchPage(items=[SearchResult(kind=r.kind, id=r.id, partner_id=r.partner_id,
-                                          title=r.title, subtitle=r.subtitle, status=r.status,
-                                          updated_at=r.updated_at) for r in rows[:limit]],
-                      next_cursor=next_cursor)
+    statement = statement.order_by(rank, e.c.updated_at.desc(), e.c.kind, e.c.id).limit(limit)
+    rows = list(await session.execute(statement))
+    return SearchResults(items=[SearchResult(kind=r.kind, id=r.id, partner_id=r.partner_id,
+                                             title=r.title, subtitle=r.subtitle,
+                                             status=r.status, updated_at=r.updated_at)
+                                for r in rows])
