@@ -226,8 +226,9 @@ def within(page: Any, seconds: float, check: Callable[[], Any], what: str) -> An
 
 # -- the scenario ------------------------------------------------------------------------------
 
-def test_the_edge_serves_the_portal_and_its_settings(world: World, identity_provider: Any
-                                                     ) -> None:
+def test_the_edge_serves_the_portal_and_its_settings(world: World, identity_provider: Any,
+                                                     portal_stack: Any) -> None:
+    assert f"Portal        {world.portal_url}\n" in portal_stack.output()  # make run's banner
     with httpx.Client(base_url=world.portal_url.removesuffix("/portal/"), trust_env=False,
                       timeout=10) as edge:
         moved = edge.get("/portal")
