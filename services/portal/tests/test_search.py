@@ -1,0 +1,59 @@
+"""Search across records: ranked, any script and accent, and only what the caller may read."""
+
+import uuid
+
+
+async def found(client, headers, q: str, **params) -> list[tuple[str, str]]:
+    response = await client.get("/v1/search", headers=headers, params={"q": q, **params})
+    assert response.status_code == 200, response.text
+    return [(r["kind"], r["title"]) for r in response.json()["items"]]
+
+
+async def test_search_finds_partners_deals_and_requests(client, consume, story, as_partner,
+                                                        vendor):
+    told, other = story(), story()
+    await consume(*told.events, *other.events)
+    mine = as_partner(told.partner_id)
+    # Accents, case and width ignored both ways.
+    assert await found(client, mine, "AKERBERG") == [("deal", "Globex Åkerberg AB")]
+    assert await found(client, mine, "ｇｌｏｂｅｘ") == [("deal", "Globex Åkerberg AB")]
+    assert await found(client, mine, "webinar") == [("mdf_request", "Webinar")]
+    name = f"Müller Systemhaus {str(told.partner_id)[:8]}"
+    assert await found(client, mine, "muller") == [("partner", name)]
+    # A partner's people find only their own org's records; the vendor finds both.
+    assert ("deal", "Initech") in await found(client, vendor, "initech")
+    assert len(await found(client, vendor, "initech")) == 2
+    assert await found(client, mine, "initech") == [("deal", "Initech")]
+    # Kinds: asked for, and those the caller may read.
+    assert await found(client, mine, "initech", kind="partner") == []
+    sales = as_partner(told.partner_id, ("portal:read", "deals:read"))
+    assert await found(client, sales, "webinar") == []
+
+
+async def test_ranking_puts_the_closest_titles_first(client, consume, story, vendor):
+    from prm_contracts import Amount, Customer, DealRegisteredV1
+    from prm_events.envelope import new_event
+
+    partner = uuid.uuid4()
+    events = []
+    for name in ("Big Acme Holdings", "Acme", "Acme Corporation", "Nacmecorp"):
+        deal = uuid.uuid4()
+        events.append(new_event(DealRegisteredV1(
+            deal_id=deal, partner_id=partner, customer=Customer(
+                name=name, domain=f"{uuid.uuid4().hex[:8]}.example", country="DE"),
+            amount=Amount(amount="10.00", currency="EUR"), expected_close_date="2027-06-30",
+            status="submitted"), source="/prm/deals", subject=str(deal), partner_id=partner))
+    await consume(*events)
+    titles = [t for _, t in await found(client, vendor, "acme", kind="deal")]
+    assert titles == ["Acme", "Acme Corporation", "Big Acme Holdings", "Nacmecorp"]
+    assert len(await found(client, vendor, "acme", kind="deal", limit=2)) == 2
+
+
+async def test_bad_searches_are_problems(client, vendor):
+    for params in ({"q": ""}, {"q": "x", "kind": "contacts"}, {"q": "x", "limit": 51},
+                   {"q": " ".join("w" * 9)}):
+        response = await client.get("/v1/search", headers=vendor, params=params)
+        assert response.status_code == 422, params
+        assert response.headers["content-type"].startswith("application/problem+json")
+    percent = await client.get("/v1/search", headers=vendor, params={"q": "100%_"})
+    assert percent.status_code == 200 and percent.json()["items"] == []
