@@ -472,7 +472,15 @@ def test_the_approval_arrives_live_and_the_stream_resumes(world: World, page_a: 
     page_a.goto(f"{world.portal_url}#/notifications")
     page_a.wait_for_selector("#live-state[data-state=live]")
     connections = len(world.streams["a"])
-    unread = int(page_a.get_attribute("#unread-count", "data-count") or 0)
+    token = {"Authorization": f"Bearer {session_token(page_a)}"}
+
+    def unread_is(count: int) -> None:
+        """The badge shows it, and the API counts it."""
+        page_a.wait_for_selector(f"#unread-count[data-count='{count}']")
+        assert ok(api.get("/v1/notifications/unread-count", headers=token)) == {"unread": count}
+
+    unread = ok(api.get("/v1/notifications/unread-count", headers=token))["unread"]
+    unread_is(unread)
 
     # The vendor approves the registration: the notification reaches the open page.
     current = api.get(f"/v1/deals/{world.registered}", headers=admin)
@@ -481,15 +489,14 @@ def test_the_approval_arrives_live_and_the_stream_resumes(world: World, page_a: 
     item = f"#notification-list li[data-subject-id='{world.registered}']"
     page_a.wait_for_selector(f"{item}[data-kind='deal.approved']")
     page_a.wait_for_selector("#toasts .toast")
-    assert int(page_a.get_attribute("#unread-count", "data-count") or 0) == unread + 1
+    unread_is(unread + 1)
     assert len(world.streams["a"]) == connections  # the same stream, no reload
     world.shot(page_a, "09-notification-live")
 
     # Marked read: the badge goes down; the API says so too.
     page_a.click(f"{item}[data-kind='deal.approved'] .mark-read")
     page_a.wait_for_selector(f"{item}[data-kind='deal.approved'].read")
-    assert int(page_a.get_attribute("#unread-count", "data-count") or 0) == unread
-    token = {"Authorization": f"Bearer {session_token(page_a)}"}
+    unread_is(unread)
     listed = ok(api.get("/v1/notifications", headers=token, params={"limit": 200}))["items"]
     approved = [n for n in listed if n["subject_id"] == world.registered
                 and n["kind"] == "deal.approved"]

@@ -1,59 +1,17 @@
 /**
  * The PRM API as the portal calls it: `@prm/sdk`'s client, typed by the contract, with the
  * signed-in user's token asked for before every attempt (retries reuse the Idempotency-Key,
- * errors are thrown as ProblemError).
- *
- * The read-model endpoints (`/v1/me`, `/v1/partner-home`, `/v1/notifications`) are called
- * through the same client with the types below, written from their contract; once the
- * committed OpenAPI document has them, `prm.GET("/v1/partner-home")` is typed by it too.
+ * errors are thrown as ProblemError). The screens call `api.prm` directly; the read model's
+ * calls used in more than one place are here.
  */
-import { createPrmClient, type PrmClient } from "@prm/sdk";
+import { createPrmClient, type PrmClient, type Schema } from "@prm/sdk";
 
 import type { Auth } from "./auth.js";
 import type { PortalConfig } from "./config.js";
-import type { Money } from "./dom.js";
 
-export interface Me {
-  subject: string;
-  kind: "vendor" | "partner";
-  credential: "key" | "user";
-  partner_id: string | null;
-  partner: { id: string; name: string; status: string; tier: string | null } | null;
-  roles: string[];
-  scopes: string[];
-  name: string | null;
-  email: string | null;
-  locale: string | null;
-}
-
-/** The partner home: sections of figures, each with the `as_of` of the last event it reflects.
- * Rendered generically (a section or figure added later shows without a change here). */
-export interface PartnerHome {
-  partner_id: string;
-  [section: string]: unknown;
-}
-
-export interface Notification {
-  id: string;
-  kind: string;
-  title: string;
-  body: string | null;
-  subject_type: string | null;
-  subject_id: string | null;
-  partner_id: string | null;
-  occurred_at: string;
-  read_at: string | null;
-}
-
-export interface Page<T> {
-  items: T[];
-  next_cursor: string | null;
-  total_count?: number | null;
-}
-
-export type { Money };
-
-type Untyped = (path: string, init?: object) => Promise<{ data?: unknown; response: Response }>;
+export type Me = Schema<"Me">;
+export type PartnerHome = Schema<"PartnerHome">;
+export type Notification = Schema<"NotificationOut">;
 
 export class Api {
   readonly prm: PrmClient;
@@ -73,27 +31,27 @@ export class Api {
     return this.auth.token();
   }
 
-  private async call<T>(method: "GET" | "POST", path: string, init?: object): Promise<T> {
-    const untyped = (method === "GET" ? this.prm.GET : this.prm.POST) as unknown as Untyped;
-    const { data } = await untyped(path, init);
-    return data as T;
+  async me(): Promise<Me> {
+    return (await this.prm.GET("/v1/me")).data!;
   }
 
-  me(): Promise<Me> {
-    return this.call("GET", "/v1/me");
+  async partnerHome(): Promise<PartnerHome> {
+    return (await this.prm.GET("/v1/partner-home")).data!;
   }
 
-  partnerHome(): Promise<PartnerHome> {
-    return this.call("GET", "/v1/partner-home");
+  /** The latest notifications (not dismissed), newest first. */
+  async notifications(limit = 100): Promise<Notification[]> {
+    return (await this.prm.GET("/v1/notifications", { params: { query: { limit } } })).data!.items;
   }
 
-  notifications(query: { limit?: number; cursor?: string } = {}): Promise<Page<Notification>> {
-    return this.call("GET", "/v1/notifications", { params: { query } });
+  async unreadCount(): Promise<number> {
+    return (await this.prm.GET("/v1/notifications/unread-count")).data!.unread;
   }
 
-  markRead(id: string): Promise<Notification> {
-    return this.call("POST", "/v1/notifications/{notification_id}/read", {
+  async markRead(id: string): Promise<Notification> {
+    const { data } = await this.prm.POST("/v1/notifications/{notification_id}/read", {
       params: { path: { notification_id: id } },
     });
+    return data!;
   }
 }

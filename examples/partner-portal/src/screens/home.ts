@@ -11,7 +11,7 @@ import type { Context } from "../main.js";
 export async function homeScreen(main: HTMLElement, context: Context): Promise<void> {
   show(main, h("h1", null, "Home"), h("p", { class: "muted" }, "Loading…"));
   const home = await context.api.partnerHome();
-  const cards = Object.entries(home)
+  const cards = Object.entries(home as unknown as Record<string, unknown>)
     .filter(([key]) => key !== "partner_id")
     .map(([key, section]) => card(key, section));
   show(main,

@@ -2,18 +2,24 @@
  * Notifications: the latest page of `GET /v1/notifications`, then every new one as it happens
  * over `GET /v1/notifications/stream` (Server-Sent Events read by fetch, resumed with
  * `Last-Event-ID` after a drop: see live.ts). The inbox keeps them by id (a notification sent
- * twice, by the list and by the stream, shows once), counts the unread ones for the header's
- * badge, and marks one read with `POST /v1/notifications/{id}/read`.
+ * twice, by the list and by the stream, shows once); the header's badge is
+ * `GET /v1/notifications/unread-count`, counted up at once for each unread arrival and asked
+ * again shortly after (and after every mark or reconnection) so it stays exact;
+ * `POST /v1/notifications/{id}/read` marks one read.
  */
 import type { Api, Notification } from "../api.js";
 import { h, show, when } from "../dom.js";
 import { EventStream, type StreamState } from "../live.js";
 import type { Context } from "../main.js";
 
+const RECOUNT_AFTER_MS = 500;
+
 export class Inbox {
   private readonly items = new Map<string, Notification>();
   private readonly listeners = new Set<() => void>();
   private readonly stream: EventStream;
+  private unreadCount = 0;
+  private recount: ReturnType<typeof setTimeout> | undefined;
   /** Called with each notification the stream brings (not those of the first list). */
   onArrival: (item: Notification) => void = () => {};
 
@@ -25,10 +31,15 @@ export class Inbox {
         if (event.event !== "notification") return;
         const item = JSON.parse(event.data) as Notification;
         const known = this.items.has(item.id);
+        if (!known && !item.read_at) this.unreadCount += 1;
         this.put(item);
         if (!known) this.onArrival(item);
+        this.countSoon();
       },
-      onState: () => this.changed(),
+      onState: (state) => {
+        if (state === "live") this.countSoon(); // what was missed while away counts too
+        this.changed();
+      },
       onUnauthorized,
     });
   }
@@ -36,12 +47,13 @@ export class Inbox {
   /** Listens first, then lists: nothing that happens in between is missed. */
   async start(): Promise<void> {
     this.stream.start();
-    const page = await this.api.notifications({ limit: 100 });
-    for (const item of page.items) this.put(item);
+    for (const item of await this.api.notifications()) this.put(item);
+    await this.count();
   }
 
   stop(): void {
     this.stream.stop();
+    clearTimeout(this.recount);
   }
 
   get state(): StreamState {
@@ -53,17 +65,28 @@ export class Inbox {
   }
 
   unread(): number {
-    return this.list().filter((item) => item.read_at === null).length;
+    return this.unreadCount;
   }
 
   async markRead(id: string): Promise<void> {
     this.put(await this.api.markRead(id));
+    await this.count();
   }
 
   /** `listener` is called after every change; returns how to stop listening. */
   subscribe(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  private async count(): Promise<void> {
+    this.unreadCount = await this.api.unreadCount();
+    this.changed();
+  }
+
+  private countSoon(): void {
+    clearTimeout(this.recount);
+    this.recount = setTimeout(() => void this.count().catch(() => undefined), RECOUNT_AFTER_MS);
   }
 
   private put(item: Notification): void {
