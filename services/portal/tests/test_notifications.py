@@ -44,8 +44,8 @@ async def test_each_audience_sees_its_own(client, consume, story, as_partner, ve
 
 
 async def test_marks_are_each_persons_own(client, consume, as_partner, prm_infra):
-    from prm_stack.testing import principal_headers
     from prm_platform.security import Principal, PrincipalKind
+    from prm_stack.testing import principal_headers
 
     partner = uuid.uuid4()
     await consume(approved(partner, uuid.uuid4()), approved(partner, uuid.uuid4()))
