@@ -441,6 +441,9 @@ def test_mdf_claim_with_a_proof_upload(world: World, page_a: Any) -> None:
                              headers=world.admin)
     assert download.content == PDF
     page_a.wait_for_selector(f"#claim-table tr[data-claim-id='{claim_id}']")
+    # Claimed, the request is offered no more.
+    assert page_a.locator(f"option[value='{world.request_id}']").count() == 0
+    assert page_a.is_disabled("#claim-form button[type=submit]")
     world.shot(page_a, "07-mdf-claim")
 
 

@@ -100,11 +100,15 @@ async function submit(api: Api, form: HTMLFormElement, requests: FundRequest[], 
       h("strong", null, `Claim ${claim.status}: ${money(claim.amount)}`),
       h("ul", null, claim.proofs.map((proof) => h("li", { "data-proof-id": proof.id, "data-sha256": proof.sha256 },
         `${proof.filename} (${proof.size} bytes)`)))));
+    // The request is claimed now: it is offered no more.
+    form.querySelector(`option[value="${request.id}"]`)?.remove();
     form.reset();
+    form.querySelector("select")!.dispatchEvent(new Event("change"));
+    button.toggleAttribute("data-none-left", form.querySelectorAll("option").length === 0);
   } catch (error) {
     show(result, h("div", { class: "panel error", role: "alert" }, error instanceof Error ? error.message : String(error)));
   } finally {
-    button.disabled = false;
+    button.disabled = button.hasAttribute("data-none-left");
   }
 }
 
