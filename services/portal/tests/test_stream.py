@@ -35,6 +35,7 @@ class Listener:
 
         self.received: list[tuple[str, dict]] = []
         self.heartbeats = 0
+        self.chunks = 0
         self.changed = asyncio.Event()
         self.waker = stream.Waker(app.state.waker.dsn)
 
@@ -45,6 +46,7 @@ class Listener:
                     heartbeat=timing.get("heartbeat", 30.0), poll=timing.get("poll", 30.0),
                     lasting=timing.get("lasting", 60.0)):
                 text = chunk.decode()
+                self.chunks += 1
                 if text.startswith(": keep-alive"):
                     self.heartbeats += 1
                 elif text.startswith("id: "):
@@ -53,6 +55,11 @@ class Listener:
                     self.received.append((lines["id"], orjson.loads(lines["data"])))
                 self.changed.set()
         self.task = asyncio.create_task(run())
+
+    async def started(self) -> "Listener":
+        """Once the stream listens (its first chunk, the retry advice, is sent after)."""
+        await self.wait_for(lambda: self.chunks > 0, timeout=10)
+        return self
 
     async def wait_for(self, done, timeout: float) -> None:
         async with asyncio.timeout(timeout):
@@ -75,10 +82,10 @@ async def test_committed_notifications_arrive_at_once_and_resume_after_the_last(
         app, consume, fresh):
     partner = uuid.uuid4()
     start = await stream.start_position(app.state.read_sessionmaker)
-    listener = Listener(app, reader(partner), start)
+    listener = await Listener(app, reader(partner), start).started()
     first = [approved(partner) for _ in range(3)]
     await consume(*first)
-    received = await listener.until(3, timeout=5)  # woken by NOTIFY, not the 30 s poll
+    received = await listener.until(3)  # woken by NOTIFY, not the 30 s poll
     assert [n["event_id"] for _, n in received] == [str(e.id) for e in first]
     await listener.stop()
     # Gone for a while: what happened meanwhile comes on resuming after the last id seen.
@@ -96,8 +103,8 @@ async def test_a_transaction_committing_late_is_not_passed_over(app, sessionmake
     """A notification whose transaction began first but commits last must not be skipped by
     a stream that already sent a later one."""
     partner = uuid.uuid4()
-    listener = Listener(app, reader(partner),
-                        await stream.start_position(app.state.read_sessionmaker))
+    listener = await Listener(app, reader(partner),
+                              await stream.start_position(app.state.read_sessionmaker)).started()
     slow_event, fast_event = approved(partner), approved(partner)
     async with sessionmaker() as slow:
         await notify(slow, slow_event)  # its row is written, its transaction still open
