@@ -305,3 +305,35 @@ async def test_one_typo_still_finds_the_registration(client, list_partner,
     assert check["conflicts"][0]["kind"] == "registration"
     assert 0.85 <= check["conflicts"][0]["score"] < 0.95
     assert first["status"] == "submitted"
+
+
+async def test_every_change_of_a_direct_account_is_announced(client, accounts_admin):
+    """The read models (the portal's search) hear of each account as it is now: created,
+    imported (only what changed), patched and deleted."""
+    from sqlalchemy import text
+
+    async def announced(account_id: str) -> list[tuple]:
+        rows = await client.connection.execute(text(
+            "SELECT envelope FROM outbox WHERE event_type = 'prm.direct_account.changed.v1' "
+            "AND key = :key ORDER BY seq"), {"key": account_id})
+        return [(e["data"]["name"], e["data"]["version"], e["data"]["removed"])
+                for (e,) in rows]
+
+    tag = uuid.uuid4().hex[:8]
+    created = (await client.post("/v1/direct-accounts", headers=accounts_admin, json={
+        "external_id": f"ann-{tag}", "name": f"Announced {tag}", "country": "FR"})).json()
+    imported = [{"external_id": f"ann-{tag}", "name": f"Announced {tag} SA", "country": "FR"},
+                {"external_id": f"ann-{tag}-2", "name": f"Second {tag}"}]
+    await client.post("/v1/direct-accounts/import", headers=accounts_admin,
+                      json={"accounts": imported})
+    await client.post("/v1/direct-accounts/import", headers=accounts_admin,
+                      json={"accounts": imported})  # unchanged: nothing to say
+    patched = await client.patch(f"/v1/direct-accounts/{created['id']}", headers={
+        **accounts_admin, "If-Match": '"2"'}, json={"domain": f"ann{tag}.example"})
+    assert patched.status_code == 200, patched.text
+    gone = await client.delete(f"/v1/direct-accounts/{created['id']}",
+                               headers={**accounts_admin, "If-Match": '"3"'})
+    assert gone.status_code == 204, gone.text
+    assert await announced(created["id"]) == [
+        (f"Announced {tag}", 1, False), (f"Announced {tag} SA", 2, False),
+        (f"Announced {tag} SA", 3, False), (f"Announced {tag} SA", 4, True)]

@@ -57,3 +57,28 @@ async def test_bad_searches_are_problems(client, vendor):
         assert response.headers["content-type"].startswith("application/problem+json")
     percent = await client.get("/v1/search", headers=vendor, params={"q": "100%_"})
     assert percent.status_code == 200 and percent.json()["items"] == []
+
+
+async def test_vendor_staff_find_direct_accounts_and_partners_never(client, consume, vendor,
+                                                                   as_partner, prm_infra):
+    from prm_contracts import DirectAccountChangedV1
+    from prm_events.envelope import new_event
+
+    account = uuid.uuid4()
+
+    def changed(name: str, version: int, removed: bool = False):
+        return new_event(DirectAccountChangedV1(account_id=account, name=name,
+                                                domain="wayne.example", country="US",
+                                                removed=removed, version=version),
+                         source="/prm/deals", subject=str(account))
+
+    await consume(changed("Wayne Enterprises", 1), changed("Wayne Enterprises Inc", 2))
+    assert await found(client, vendor, "wayne") == []  # without direct_accounts:read
+    from prm_stack.testing import vendor_headers
+
+    staff = vendor_headers(prm_infra.internal_secret, ("portal:read", "direct_accounts:read"))
+    assert await found(client, staff, "wayne") == [("direct_account", "Wayne Enterprises Inc")]
+    assert await found(client, as_partner(uuid.uuid4()), "wayne") == []
+    # Removed, then an older change arriving late: it stays removed.
+    await consume(changed("Wayne Enterprises Inc", 3, removed=True), changed("Wayne", 1))
+    assert await found(client, staff, "wayne") == []

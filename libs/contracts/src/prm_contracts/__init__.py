@@ -25,7 +25,8 @@ TOPICS = {
     DEALS_TOPIC: "Deal registrations and their lifecycle: registered, updated, approved, "
                  "rejected, won, lost, expired, extended, a win reversed; and what people "
                  "working them act on: an extension requested, an account executive assigned, "
-                 "a collaborator added, protection ending.",
+                 "a collaborator added, protection ending; the vendor's direct accounts "
+                 "changed.",
     API_KEYS_TOPIC: "API keys issued and revoked, for the services that check keys themselves "
                     "(the SHA-256 digest of a key, never its secret; readable by the "
                     "platform's services alone).",
@@ -370,6 +371,20 @@ class DealProtectionEndingV1(DealChange):
     days_left: int = Field(description="Whole days from today (UTC) to its last protected day")
 
 
+class DirectAccountChangedV1(EventPayload):
+    event_type = "prm.direct_account.changed.v1"
+    topic = DEALS_TOPIC
+    summary = "One of the vendor's direct accounts (which registrations conflict with) was " \
+              "created, changed or removed: its name, domain and country as they are now."
+
+    account_id: uuid.UUID
+    name: str
+    domain: str | None = None
+    country: str | None = None
+    removed: bool = Field(default=False, description="The account was deleted")
+    version: int = Field(description="Increases with every change; consumers keep the newest")
+
+
 class DealWinReversedV1(DealChange):
     event_type = "prm.deal.win_reversed.v1"
     topic = DEALS_TOPIC
@@ -663,5 +678,6 @@ CONTRACTS: dict[str, type[EventPayload]] = {
                   SpiffReversedV1, PayoutApprovedV1, PayoutPaidV1, WebhookEndpointDisabledV1,
                   AttributionComputedV1, DealWinReversedV1, DealExtensionRequestedV1,
                   DealAssignedV1, DealCollaboratorAddedV1, DealProtectionEndingV1,
-                  MdfRequestChangesRequestedV1, MdfAllocationCreatedV1)
+                  MdfRequestChangesRequestedV1, MdfAllocationCreatedV1,
+                  DirectAccountChangedV1)
 }

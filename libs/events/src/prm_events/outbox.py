@@ -53,6 +53,21 @@ async def publish(
     return event
 
 
+async def publish_many(session: AsyncSession, payloads: list[tuple[EventPayload, uuid.UUID]],
+                       *, source: str) -> None:
+    """Record several events (payload, aggregate id) in the outbox with one statement, inside
+    the caller's transaction (a bulk import's changes)."""
+    if not payloads:
+        return
+    rows = []
+    for payload, aggregate_id in payloads:
+        event = new_event(payload, source=source, subject=str(aggregate_id))
+        rows.append({"event_id": event.id, "topic": payload.topic, "key": str(aggregate_id),
+                     "event_type": event.type,
+                     "envelope": event.model_dump(mode="json", exclude_none=True)})
+    await session.execute(insert(outbox).values(rows))
+
+
 def insert_cte(after: str) -> str:
     """``event AS (...)``: the CTE of a single-statement write that records its event in the
     outbox, once per row the CTE ``after`` returned (``event_params`` fills it)."""

@@ -3,6 +3,7 @@
 searches) in the same transaction. Vendor keys only: partners never see these accounts."""
 
 import datetime as dt
+import types
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -11,11 +12,14 @@ import orjson
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prm_contracts import DirectAccountChangedV1
 from prm_deals.accounts.listing import ACCOUNTS
 from prm_deals.accounts.models import DirectAccount
 from prm_deals.accounts.schemas import DirectAccountImport, DirectAccountIn, DirectAccountPatch
+from prm_deals.config import EVENT_SOURCE
 from prm_deals.declaration import DIRECT_ACCOUNTS_READ, DIRECT_ACCOUNTS_WRITE
 from prm_deals.matching.normalise import blocks, core_key, domain_key, name_key
+from prm_events import outbox
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
 from prm_platform.listing import ListQuery
@@ -40,7 +44,8 @@ _UPSERT = text(f"""{_INSERT} ON CONFLICT (external_id) DO UPDATE SET
     WHERE (d.name, d.domain, d.country, d.owner, d.aliases)
           IS DISTINCT FROM (excluded.name, excluded.domain, excluded.country, excluded.owner,
                             excluded.aliases)
-    RETURNING d.id, d.name, d.aliases, d.version = 1 AS created""")
+    RETURNING d.id, d.name, d.domain, d.country, d.aliases, d.version,
+              d.version = 1 AS created""")
 _INDEX_NAMES = text("""
     WITH keys AS (
         SELECT n.account_id, n.name_key, n.core, n.alias,
@@ -87,6 +92,15 @@ async def _index(session: AsyncSession, accounts: list[tuple[uuid.UUID, str, lis
                                          "names": orjson.dumps(names).decode()})
 
 
+async def _announce(session: AsyncSession, rows: Iterable[Any], *, removed: bool = False
+                    ) -> None:
+    """Each account as it is now, for the read models (the portal's search)."""
+    await outbox.publish_many(session, [
+        (DirectAccountChangedV1(account_id=r.id, name=r.name, domain=r.domain,
+                                country=r.country, removed=removed, version=r.version), r.id)
+        for r in rows], source=EVENT_SOURCE)
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -100,6 +114,7 @@ async def create(session: AsyncSession, principal: Principal, data: DirectAccoun
         raise Conflict(f"a direct account with external_id {data.external_id!r} exists; "
                        "PATCH it, or import to upsert")
     await _index(session, [(row.id, row.name, list(row.aliases))])
+    await _announce(session, [row])
     return row
 
 
@@ -112,6 +127,7 @@ async def import_accounts(session: AsyncSession, principal: Principal,
     rows = (await session.execute(_UPSERT, {
         "rows": orjson.dumps([_row(a) for a in data.accounts]).decode(), "now": _now()})).all()
     await _index(session, [(r.id, r.name, list(r.aliases)) for r in rows])
+    await _announce(session, rows)
     created = sum(1 for r in rows if r.created)
     return created, len(rows) - created
 
@@ -148,6 +164,7 @@ async def update(session: AsyncSession, principal: Principal, account_id: uuid.U
         f"WHERE id = :id RETURNING {_COLUMNS}"),
         {**changes, "id": account_id, "now": _now()})).one()
     await _index(session, [(row.id, row.name, list(row.aliases))])
+    await _announce(session, [row])
     return row
 
 
@@ -157,6 +174,8 @@ async def delete(session: AsyncSession, principal: Principal, account_id: uuid.U
     current = await get(session, principal, account_id, for_update=True)
     check_if_match(if_match, current.version)
     await session.execute(text("DELETE FROM direct_accounts WHERE id = :id"), {"id": account_id})
+    gone = current._asdict() | {"version": current.version + 1}
+    await _announce(session, [types.SimpleNamespace(**gone)], removed=True)
 
 
 async def list_page(session: AsyncSession, principal: Principal, query: ListQuery

@@ -33,6 +33,7 @@ from prm_contracts import (
     DealUpdatedV1,
     DealWinReversedV1,
     DealWonV1,
+    DirectAccountChangedV1,
     MdfAllocationCreatedV1,
     MdfClaimApprovedV1,
     MdfClaimRejectedV1,
@@ -212,6 +213,17 @@ _REQUEST_ENTRY = text("""
         status = excluded.status, version = excluded.version, updated_at = excluded.updated_at""")
 
 
+async def direct_account(session: AsyncSession, event: CloudEvent) -> None:
+    """The vendor's direct accounts are searched by vendor staff; a removed one stays as a
+    removed entry (so that a late older event cannot bring it back) and is never found."""
+    d = event.data
+    subtitle = " ".join(str(v) for v in (d.get("domain"), d.get("country")) if v)
+    await _entry(session, kind="direct_account", id=d["account_id"], partner_id=None,
+                 title=str(d["name"]), subtitle=subtitle,
+                 status="removed" if d.get("removed") else "active",
+                 version=int(d["version"]), updated_at=event.time)
+
+
 async def allocation_created(session: AsyncSession, event: CloudEvent) -> None:
     d = event.data
     await session.execute(text("""
@@ -323,6 +335,7 @@ HANDLERS: dict[str, Handler] = {
     **_for(deal, DealRegisteredV1, DealUpdatedV1, DealApprovedV1, DealRejectedV1, DealWonV1,
            DealLostV1, DealExpiredV1, DealExtendedV1, DealExtensionRequestedV1, DealAssignedV1,
            DealCollaboratorAddedV1, DealProtectionEndingV1, DealWinReversedV1),
+    **_for(direct_account, DirectAccountChangedV1),
     **_for(allocation_created, MdfAllocationCreatedV1),
     **_for(fund_request, MdfRequestSubmittedV1, MdfRequestApprovedV1, MdfRequestRejectedV1,
            MdfRequestChangesRequestedV1, MdfRequestExpiredV1),

@@ -1,6 +1,7 @@
-"""Search across records: partners, deals (their customers) and MDF fund requests, ranked, in
-any script (case, accents and width ignored, like every list's ``q``), and only what the
-caller may read at each record's source (a partner's people: their own org's)."""
+"""Search across records: partners, deals (their customers), MDF fund requests and the
+vendor's direct accounts, ranked, in any script (case, accents and width ignored, like every
+list's ``q``), and only what the caller may read at each record's source (a partner's people:
+their own org's)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,13 @@ from prm_platform.http import Caller, ServiceRoute, Session
 from prm_platform.listing import MAX_QUERY_LENGTH, MAX_WORDS
 from prm_platform.problems import problem_responses
 from prm_platform.security import ADMIN, Principal
-from prm_portal.declaration import DEALS_READ, INCENTIVES_READ, PARTNERS_READ, PORTAL_READ
+from prm_portal.declaration import (
+    DEALS_READ,
+    DIRECT_ACCOUNTS_READ,
+    INCENTIVES_READ,
+    PARTNERS_READ,
+    PORTAL_READ,
+)
 from prm_portal.models import search_entries as e
 
 router = APIRouter(prefix="/v1/search", tags=["search"], route_class=ServiceRoute,
@@ -26,16 +33,19 @@ router = APIRouter(prefix="/v1/search", tags=["search"], route_class=ServiceRout
 
 
 class SearchKind(StrEnum):
-    """What a search result is: a `partner`, a `deal` (by its customer), an `mdf_request`."""
+    """What a search result is: a `partner`, a `deal` (by its customer), an `mdf_request`, a
+    `direct_account` of the vendor (vendor staff only)."""
 
     partner = "partner"
     deal = "deal"
     mdf_request = "mdf_request"
+    direct_account = "direct_account"
 
 
 # Who may see each kind: the scope that reads it at its source.
 KIND_SCOPES = {SearchKind.partner: PARTNERS_READ, SearchKind.deal: DEALS_READ,
-               SearchKind.mdf_request: INCENTIVES_READ}
+               SearchKind.mdf_request: INCENTIVES_READ,
+               SearchKind.direct_account: DIRECT_ACCOUNTS_READ}
 MAX_RESULTS = 50
 _ONE_KIND = "|".join(k.value for k in SearchKind)
 _KINDS = rf"^({_ONE_KIND})(,({_ONE_KIND}))*$"
@@ -88,8 +98,9 @@ def _rank(q: str) -> Any:
 
 
 @router.get("", summary="Search across records",
-            description="Partners (by name), deals (by customer name and domain) and MDF fund "
-            "requests (by activity), each word matched anywhere, case, accents and width "
+            description="Partners (by name), deals (by customer name and domain), MDF fund "
+            "requests (by activity) and, for vendor staff, the vendor's direct accounts (by "
+            "name and domain), each word matched anywhere, case, accents and width "
             "ignored. Ranked: the title equal to the query first, then titles starting with "
             "it, then a word starting with it, then the rest; newest change first within a "
             "rank; the best `limit` (at most 50): refine the words rather than page. Only "
@@ -114,7 +125,8 @@ async def search(
     if not kinds:
         return SearchResults(items=[])
     rank = _rank(" ".join(words)).label("rank")
-    statement = sa.select(e, rank).where(e.c.kind.in_(kinds), *[
+    statement = sa.select(e, rank).where(e.c.kind.in_(kinds),
+                                         e.c.status.is_distinct_from("removed"), *[
         e.c.search_text.like("%" + sa.func.prm_fold(_like(w)) + "%") for w in words])
     if caller.is_partner:
         statement = statement.where(e.c.partner_id == caller.partner_id)
