@@ -173,3 +173,35 @@ async def test_a_stale_pooled_connection_is_retried_once_when_safe(start_gateway
     response = await gateway.request(method, "/v1/partners", headers=headers,
                                      json=NEW if method == "POST" else None)
     assert response.status_code == expected, response.text
+
+
+async def test_an_event_stream_is_passed_on_with_its_resume_point(start_gateway, transports,
+                                                                  admin):
+    """A server-sent events stream (the portal's notifications) goes through as a stream: its
+    chunks, its headers, and the client's Last-Event-ID on the way in."""
+    seen: list[httpx.Request] = []
+
+    async def chunks():
+        yield b"retry: 2000\n\n"
+        yield b'id: 7.1\nevent: notification\ndata: {"id": "n"}\n\n'
+
+    def portal(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=chunks(), headers={
+            "content-type": "text/event-stream", "cache-control": "no-store",
+            "x-accel-buffering": "no"})
+
+    gateway = await start_gateway(upstreams={**transports,
+                                             "portal": httpx.MockTransport(portal)})
+    key = await issue_key(gateway, scopes=["portal:read"])
+    response = await gateway.get("/v1/notifications/stream", headers={
+        **key, "Accept": "text/event-stream", "Last-Event-ID": "6.9"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/event-stream"
+    assert response.headers["x-accel-buffering"] == "no"
+    assert response.text == 'retry: 2000\n\nid: 7.1\nevent: notification\ndata: {"id": "n"}\n\n'
+    assert seen[0].headers["last-event-id"] == "6.9"
+    assert "x-prm-principal" in seen[0].headers
+    unreadable = await gateway.get("/v1/notifications/stream", headers={
+        **key, "Accept": "text/event-stream", "Last-Event-ID": b"6.9\xe9"})
+    assert unreadable.status_code == 400
