@@ -114,7 +114,7 @@ def account(method: str, body: dict | None = None) -> Case:
         account = created.json()
         return Target(f"/v1/direct-accounts/{account['id']}", account["version"],
                       account["id"], world.vendor, body)
-    return Case(method, prepare, None)
+    return Case(method, prepare, "prm.direct_account.changed.v1")
 
 
 def rule(method: str, body: dict | None = None) -> Case:
