@@ -20,8 +20,9 @@ INCENTIVES_TOPIC = "prm.incentives"
 WEBHOOKS_TOPIC = "prm.webhooks"
 ATTRIBUTION_TOPIC = "prm.attribution"
 TOPICS = {
-    PARTNERS_TOPIC: "The partner programme: organisations, their lifecycle, tiers, "
-                    "certifications, agreements, onboarding and applications.",
+    PARTNERS_TOPIC: "The partner programme: organisations, their lifecycle, tiers and "
+                    "progress to the next tier, certifications, agreements, onboarding and "
+                    "its progress (tasks done and due), and applications.",
     DEALS_TOPIC: "Deal registrations and their lifecycle: registered, updated, approved, "
                  "rejected, won, lost, expired, extended, a win reversed; and what people "
                  "working them act on: an extension requested, an account executive assigned, "
@@ -122,6 +123,48 @@ class PartnerTierChangedV1(EventPayload):
     reason: str
 
 
+class TierShortfall(BaseModel):
+    """One criterion of the next tier up that the partner does not meet yet."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    criterion: str = Field(description="Known: revenue, active_certifications, won_deals, "
+                           "compliant")
+    code: str = Field(description="Stable, for a reader to word it itself. Known: "
+                      "revenue_below_minimum, revenue_currency_mismatch, "
+                      "certifications_below_minimum, won_deals_below_minimum, not_compliant")
+    required: str = Field(description="What the tier takes: a decimal string for money, an "
+                          "integer or true/false as a string otherwise")
+    actual: str = Field(description="The partner's value, as required is written")
+    currency: str | None = Field(default=None, description="ISO 4217, for money criteria: "
+                                 "the programme's base currency, which actual is in (with "
+                                 "revenue_currency_mismatch the tier's minimum, required, is "
+                                 "in another currency, as the message says)")
+    message: str = Field(description="In English")
+
+
+class PartnerTierProgressV1(EventPayload):
+    event_type = "prm.partner.tier_progress.v1"
+    topic = PARTNERS_TOPIC
+    summary = ("Where a partner stands against the next tier up changed (its tier, that next "
+               "tier, what it still misses or its values): announced by the tier evaluation "
+               "only when one of them changed, and at a partner's first evaluation.")
+
+    partner_id: uuid.UUID
+    tier: str | None = Field(description="The tier the partner holds now")
+    next_tier: str | None = Field(description="The next tier up; none at the top, or in a "
+                                  "programme without tiers")
+    shortfalls: list[TierShortfall] = Field(description="What the next tier takes that the "
+                                            "partner does not meet yet, criterion by "
+                                            "criterion; empty without a next tier")
+    criteria: dict[str, str] = Field(description="The partner's values now (decimal strings "
+                                     "for money), by criterion, as "
+                                     "prm.partner.tier_changed.v1 gives them")
+    evaluated_on: dt.date = Field(description="The day the evaluation was for")
+    version: int = Field(description="Increases with every progress event of the partner; "
+                         "consumers keep the newest")
+
+
 class CertificationEarnedV1(EventPayload):
     event_type = "prm.partner.certification_earned.v1"
     topic = PARTNERS_TOPIC
@@ -167,6 +210,34 @@ class OnboardingCompletedV1(EventPayload):
     partner_id: uuid.UUID
     plan_id: uuid.UUID
     completed_at: dt.datetime
+
+
+class OnboardingTaskDue(BaseModel):
+    """An open task of a partner's onboarding plan."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    task_id: uuid.UUID
+    title: str
+    due_on: dt.date | None = Field(default=None, description="The day it is due (UTC); none "
+                                   "when the plan sets no date")
+
+
+class OnboardingProgressV1(EventPayload):
+    event_type = "prm.partner.onboarding_progress.v1"
+    topic = PARTNERS_TOPIC
+    summary = ("A partner's onboarding plan was started or its tasks changed: how many are "
+               "done, and the open ones soonest due first.")
+
+    partner_id: uuid.UUID
+    plan_id: uuid.UUID
+    tasks_total: int
+    tasks_done: int
+    tasks_due: list[OnboardingTaskDue] = Field(description="The open tasks, soonest due first "
+                                               "(those without a date last), then in the "
+                                               "plan's order; at most 20")
+    version: int = Field(description="Increases with every onboarding progress event of the "
+                         "partner, across its plans; consumers keep the newest")
 
 
 class PartnerInactivityFlaggedV1(EventPayload):
@@ -679,5 +750,5 @@ CONTRACTS: dict[str, type[EventPayload]] = {
                   AttributionComputedV1, DealWinReversedV1, DealExtensionRequestedV1,
                   DealAssignedV1, DealCollaboratorAddedV1, DealProtectionEndingV1,
                   MdfRequestChangesRequestedV1, MdfAllocationCreatedV1,
-                  DirectAccountChangedV1)
+                  DirectAccountChangedV1, PartnerTierProgressV1, OnboardingProgressV1)
 }
