@@ -18,6 +18,7 @@ from prm_contracts import (
     Customer,
     DealWonV1,
     PartnerTierChangedV1,
+    PartnerTierProgressV1,
 )
 from prm_events.envelope import new_event
 from prm_partners.compliance import service as compliance
@@ -82,6 +83,34 @@ def test_shortfalls_as_values_and_codes():
     schema = TierShortfall.model_json_schema()
     codes = schema["$defs"][schema["properties"]["code"]["$ref"].rsplit("/", 1)[-1]]["enum"]
     assert set(codes) == set(evaluate.SHORTFALL_CODES)
+
+
+def test_shortfalls_as_the_progress_event_carries_them():
+    """Strings throughout: money in the base currency's minor unit with its currency,
+    integers and booleans as they read."""
+    found = metrics("12000", 1, certifications=1, compliant=False)
+    certified_gold = Tier("Gold", 20, Requirements(Decimal("50000"), "EUR", 2, 3, True))
+    carried = service.progress_shortfalls(evaluate.gaps(certified_gold, found))
+    assert [(g.criterion, g.code, g.required, g.actual, g.currency) for g in carried] == [
+        ("revenue", "revenue_below_minimum", "50000.00", "12000.00", "EUR"),
+        ("active_certifications", "certifications_below_minimum", "2", "1", None),
+        ("won_deals", "won_deals_below_minimum", "3", "1", None),
+        ("compliant", "not_compliant", "true", "false", None)]
+    assert [g.message for g in carried] == evaluate.shortfalls(certified_gold, found)
+    [mismatch] = service.progress_shortfalls(
+        evaluate.gaps(GOLD, metrics("1e6", 9, currency="JPY"))[:1])
+    assert (mismatch.required, mismatch.actual, mismatch.currency) == (
+        "50000.00", "1000000", "JPY")
+    # the digest ignores the window's bounds (they move every day), not the values
+    criteria = {"revenue": "1.00", "window_from": "2025-01-01", "window_to": "2026-01-01"}
+    moved = {**criteria, "window_from": "2025-01-02", "window_to": "2026-01-02"}
+    digest = service.progress_digest("Silver", "Gold", carried, criteria)
+    assert service.progress_digest("Silver", "Gold", carried, moved) == digest
+    assert service.progress_digest("Silver", "Gold", carried, {**criteria, "revenue": "2.00"}
+                                   ) != digest
+    assert service.progress_digest("Silver", "Gold", carried[1:], criteria) != digest
+    assert service.progress_digest("Silver", None, carried, criteria) != digest
+    assert service.progress_digest(None, "Gold", carried, criteria) != digest
 
 
 def test_promotion_at_once_demotion_after_grace():
@@ -366,6 +395,14 @@ async def tier_events(client, partner_id):
             for r in rows]
 
 
+async def progress_events(client, partner_id):
+    rows = await client.connection.execute(text(
+        "SELECT envelope FROM outbox WHERE key = :k AND event_type = :t ORDER BY seq"),
+        {"k": str(partner_id), "t": PartnerTierProgressV1.event_type})
+    return [json.loads(r.envelope)["data"] if isinstance(r.envelope, str | bytes)
+            else r.envelope["data"] for r in rows]
+
+
 async def history(client, vendor, partner_id):
     response = await client.get(f"/v1/partners/{partner_id}/tier-history", headers=vendor)
     assert response.status_code == 200, response.text
@@ -573,3 +610,86 @@ async def test_certifications_and_compliance_count_towards_a_tier(client, vendor
         source="/prm/partners", subject=str(pid), partner_id=pid))
     assert (await client.get(f"/v1/partners/{pid}", headers=vendor)).json()["tier"] == \
         ("Compliant" if compliant else "Certified")
+
+
+# -- progress to the next tier, announced -------------------------------------------------------
+
+async def test_progress_is_announced_when_it_changes(client, vendor, db):
+    await programme_eur(client, vendor)
+    await standard_tiers(client, vendor)
+    pid = uuid.UUID((await active_partner(client, vendor))["id"])
+    assert await progress_events(client, pid) == []
+
+    # the first evaluation announces where the partner stands
+    await evaluate_on(db, pid, TODAY)
+    [first] = await progress_events(client, pid)
+    assert PartnerTierProgressV1.model_validate(first).partner_id == pid
+    assert (first["tier"], first["next_tier"], first["version"]) == ("Registered", "Silver", 1)
+    assert first["evaluated_on"] == TODAY.isoformat()
+    assert first["shortfalls"] == [
+        {"criterion": "revenue", "code": "revenue_below_minimum", "required": "10000.00",
+         "actual": "0.00", "currency": "EUR",
+         "message": "revenue 0.00 EUR of 10000.00 EUR (10000.00 short)"},
+        {"criterion": "won_deals", "code": "won_deals_below_minimum", "required": "2",
+         "actual": "0", "currency": None, "message": "0 won deals of 2"}]
+    assert first["criteria"]["revenue"] == "0.00" and first["criteria"]["won_deals"] == "0"
+    assert first["criteria"]["revenue_currency"] == "EUR"
+    assert first["criteria"]["window_to"] == TODAY.isoformat()
+    # it says what the tier view says
+    view = (await client.get(f"/v1/partners/{pid}/tier", headers=vendor)).json()
+    assert [g["message"] for g in first["shortfalls"]] == view["next_tier"]["missing"]
+
+    # evaluated again, the same day or the next, with nothing changed: nothing announced
+    await evaluate_on(db, pid, TODAY)
+    await evaluate_on(db, pid, TODAY + dt.timedelta(days=1))
+    assert len(await progress_events(client, pid)) == 1
+
+    # a won deal changes the partner's values: announced, with a higher version
+    await deliver(db, won_event(pid, "6000.00", "EUR", TODAY - dt.timedelta(days=3)))
+    [_, closer] = await progress_events(client, pid)
+    assert (closer["tier"], closer["next_tier"], closer["version"]) == (
+        "Registered", "Silver", 2)
+    assert [(g["criterion"], g["actual"]) for g in closer["shortfalls"]] == [
+        ("revenue", "6000.00"), ("won_deals", "1")]
+    assert closer["criteria"]["revenue"] == "6000.00"
+
+    # a promotion: the tier changed event, then the progress to the tier above
+    second = won_event(pid, "6000.00", "EUR", TODAY - dt.timedelta(days=2))
+    await deliver(db, second)
+    types = (await client.connection.execute(text(
+        "SELECT event_type FROM outbox WHERE key = :k AND event_type LIKE 'prm.partner.tier%' "
+        "ORDER BY seq"), {"k": str(pid)})).scalars().all()
+    assert types[-2:] == [PartnerTierChangedV1.event_type, PartnerTierProgressV1.event_type]
+    promoted = (await progress_events(client, pid))[-1]
+    assert (promoted["tier"], promoted["next_tier"], promoted["version"]) == (
+        "Silver", "Gold", 3)
+    assert [(g["criterion"], g["required"], g["actual"]) for g in promoted["shortfalls"]] == [
+        ("revenue", "50000.00", "12000.00"), ("won_deals", "3", "2")]
+    # a redelivered deal changes nothing, so announces nothing
+    await deliver(db, second)
+    await evaluate_on(db, pid, TODAY)
+    assert [e["version"] for e in await progress_events(client, pid)] == [1, 2, 3]
+
+    # at the top, nothing above: no next tier, no shortfalls
+    await deliver(db, won_event(pid, "40000.00", "EUR", TODAY - dt.timedelta(days=1)))
+    top = (await progress_events(client, pid))[-1]
+    assert (top["tier"], top["next_tier"], top["shortfalls"], top["version"]) == (
+        "Gold", None, [], 4)
+    # a change of the tiers alone (a new one above) is announced at the next evaluation
+    await make_tier(client, vendor, "Platinum", 30, "100000", 5)
+    await evaluate_on(db, pid, TODAY)
+    above = (await progress_events(client, pid))[-1]
+    assert (above["tier"], above["next_tier"], above["version"]) == ("Gold", "Platinum", 5)
+    assert [g["criterion"] for g in above["shortfalls"]] == ["revenue", "won_deals"]
+
+
+async def test_progress_without_tiers(client, vendor, db):
+    """A programme without tiers: the partner holds none and has none to reach."""
+    await programme_eur(client, vendor)
+    await client.connection.execute(text("DELETE FROM tiers"))
+    pid = uuid.UUID((await active_partner(client, vendor))["id"])
+    await evaluate_on(db, pid, TODAY)
+    await evaluate_on(db, pid, TODAY)
+    [progress] = await progress_events(client, pid)
+    assert (progress["tier"], progress["next_tier"], progress["shortfalls"]) == (
+        None, None, [])

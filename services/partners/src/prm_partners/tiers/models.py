@@ -113,8 +113,10 @@ class DealFact(Base):
 
 
 class TierStanding(Base):
-    """Where a partner's evaluation stands: the demotion pending (``pending_since`` set) and
-    the day it was last evaluated for (NULL: due again, e.g. after the tiers changed)."""
+    """Where a partner's evaluation stands: the demotion pending (``pending_since`` set), the
+    day it was last evaluated for (NULL: due again, e.g. after the tiers changed), and the
+    progress last announced (``prm.partner.tier_progress.v1``): a digest of what it said and
+    its version."""
 
     __tablename__ = "partner_tier_standing"
     __table_args__ = (Index("ix_partner_tier_standing_evaluated_on", "evaluated_on"),)
@@ -124,6 +126,9 @@ class TierStanding(Base):
     pending_since: Mapped[dt.date | None] = mapped_column(DATE)
     evaluated_on: Mapped[dt.date | None] = mapped_column(DATE)
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    # SHA-256 (hex) of the last progress announced; NULL before the first.
+    progress_digest: Mapped[str | None] = mapped_column(String(64))
+    progress_version: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
 class TierChange(Base):

@@ -7,10 +7,14 @@ the vendor asks, when an FX rate changes what its deals are worth, and by the sc
 (daily for every active partner, and soon after the tiers or settings changed). The decision
 itself is ``evaluate.decide``; this module reads what it needs and applies what it decides:
 ``partners.tier``, the partner's version, a history entry and ``prm.partner.tier_changed.v1``,
-in the caller's transaction, under the partner's row lock.
+in the caller's transaction, under the partner's row lock. Where the partner stands against
+the next tier up is announced too (``prm.partner.tier_progress.v1``), when it changed since the
+last announcement (a digest of it is kept in the partner's standing).
 """
 
 import datetime as dt
+import hashlib
+import json
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal
@@ -21,7 +25,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prm_contracts import DealWonV1, PartnerTierChangedV1
+from prm_contracts import DealWonV1, PartnerTierChangedV1, PartnerTierProgressV1, TierShortfall
 from prm_partners.compliance import service as compliance
 from prm_partners.declaration import (
     PARTNERS_READ,
@@ -518,39 +522,86 @@ async def _standing(session: AsyncSession, partner_id: uuid.UUID) -> TierStandin
     ).scalar_one_or_none()
 
 
+def _value_text(value: tuple[Decimal, str] | int | bool) -> str:
+    if isinstance(value, tuple):
+        return format_amount(*value)
+    if isinstance(value, bool):  # before int: a bool is one
+        return "true" if value else "false"
+    return str(value)
+
+
+def progress_shortfalls(gaps: list[evaluate.Shortfall]) -> list[TierShortfall]:
+    """The shortfalls as the progress event carries them: values as strings, money in the
+    currency of the partner's value (the base currency)."""
+    return [TierShortfall(
+        criterion=gap.criterion, code=gap.code, required=_value_text(gap.required),
+        actual=_value_text(gap.actual),
+        currency=gap.actual[1] if isinstance(gap.actual, tuple) else None,
+        message=gap.message) for gap in gaps]
+
+
+# The window's bounds move with the day evaluated for: a partner whose values stay the same
+# is not announced again every day for them (the event still carries them).
+_UNDATED = frozenset({"window_from", "window_to"})
+
+
+def progress_digest(tier: str | None, next_tier: str | None, shortfalls: list[TierShortfall],
+                    criteria: dict[str, str]) -> str:
+    """What a progress event says, as a SHA-256 (hex): equal digests, nothing to announce."""
+    said = {"tier": tier, "next_tier": next_tier,
+            "shortfalls": [gap.model_dump(mode="json") for gap in shortfalls],
+            "criteria": {k: v for k, v in criteria.items() if k not in _UNDATED}}
+    return hashlib.sha256(json.dumps(said, sort_keys=True, separators=(",", ":"))
+                          .encode()).hexdigest()
+
+
 async def evaluate_partner(session: AsyncSession, partner_id: uuid.UUID, as_of: dt.date
                            ) -> evaluate.Decision | None:
     """Evaluate one partner on ``as_of`` and apply the decision; None if the partner is
-    unknown or not active (its tier then stays as it is)."""
+    unknown or not active (its tier then stays as it is). Its progress to the next tier is
+    announced when it differs from the last announcement (always at its first evaluation)."""
     partner = await partners.get(session, partner_id, for_update=True)
     if partner is None or partner.status not in EVALUATED_STATUSES:
         return None
     settings = await programme(session)
     tiers = await tier_rules(session)
     found, values = await metrics(session, partner_id, as_of, settings)
-    decision = evaluate.decide(tiers, found, partner.tier, _pending_of(
-        await _standing(session, partner_id)), as_of, settings.demotion_grace_days)
+    standing = await _standing(session, partner_id)
+    decision = evaluate.decide(tiers, found, partner.tier, _pending_of(standing), as_of,
+                               settings.demotion_grace_days)
     now = dt.datetime.now(dt.UTC)
     pending = decision.pending
-    state = {"pending_tier": pending.tier if pending else None,
-             "pending_since": pending.since if pending else None,
-             "evaluated_on": as_of, "updated_at": now}
+    state: dict[str, Any] = {"pending_tier": pending.tier if pending else None,
+                             "pending_since": pending.since if pending else None,
+                             "evaluated_on": as_of, "updated_at": now}
+    criteria = criteria_strings(values)
+    upward = evaluate.next_tier(tiers, found, decision.tier)
+    next_name = upward[0].name if upward else None
+    shortfalls = progress_shortfalls(upward[1]) if upward else []
+    digest = progress_digest(decision.tier, next_name, shortfalls, criteria)
+    progress: PartnerTierProgressV1 | None = None
+    if standing is None or standing.progress_digest != digest:
+        version = (standing.progress_version if standing else 0) + 1
+        state |= {"progress_digest": digest, "progress_version": version}
+        progress = PartnerTierProgressV1(
+            partner_id=partner_id, tier=decision.tier, next_tier=next_name,
+            shortfalls=shortfalls, criteria=criteria, evaluated_on=as_of, version=version)
     await session.execute(insert(TierStanding).values(partner_id=partner_id, **state)
                           .on_conflict_do_update(index_elements=["partner_id"], set_=state))
-    if not decision.changed:
-        return decision
-    assert decision.direction is not None
-    partner.tier = decision.tier
-    touch(partner)
-    await session.flush()
-    session.add(TierChange(id=new_id(), partner_id=partner_id, from_tier=decision.previous,
-                           to_tier=decision.tier, direction=decision.direction,
-                           reason=decision.reason[:2000], criteria=values, as_of=as_of,
-                           partner_version=partner.version, changed_at=now))
-    await publish(session, partner_id, PartnerTierChangedV1(
-        partner=snapshot(partner), previous_tier=decision.previous, tier=decision.tier,
-        direction=decision.direction, criteria=criteria_strings(values),
-        reason=decision.reason))
+    if decision.changed:
+        assert decision.direction is not None
+        partner.tier = decision.tier
+        touch(partner)
+        await session.flush()
+        session.add(TierChange(id=new_id(), partner_id=partner_id, from_tier=decision.previous,
+                               to_tier=decision.tier, direction=decision.direction,
+                               reason=decision.reason[:2000], criteria=values, as_of=as_of,
+                               partner_version=partner.version, changed_at=now))
+        await publish(session, partner_id, PartnerTierChangedV1(
+            partner=snapshot(partner), previous_tier=decision.previous, tier=decision.tier,
+            direction=decision.direction, criteria=criteria, reason=decision.reason))
+    if progress is not None:
+        await publish(session, partner_id, progress)
     return decision
 
 
