@@ -509,3 +509,133 @@ async def test_contacts_added_through_the_contacts_part(client, vendor):
                    ) == (1 if name == "Tom Berg" else 0)
         body = await plan(client, partner["id"], vendor)
         assert body["status"] == ("completed" if name == "Tom Berg" else "open")
+
+
+# Progress, announced
+
+PROGRESS = "prm.partner.onboarding_progress.v1"
+
+
+async def progress(client, partner_id) -> list[dict]:
+    return [e.data for e in await emitted(client, partner_id, PROGRESS)]
+
+
+def due(plan_json) -> list[dict]:
+    """The progress event's tasks due, as the plan read through the API says they are."""
+    return [{"task_id": t["id"], "title": t["title"],
+             "due_on": dt.datetime.fromisoformat(t["due_at"]).astimezone(dt.UTC).date()
+             .isoformat() if t["due_at"] else None}
+            for t in plan_json["tasks"] if t["status"] != "done"]
+
+
+async def test_a_plan_started_and_its_tasks_done_are_announced(client, vendor, as_partner):
+    await create_template(client, vendor)
+    partner, created = await started(client, vendor)
+    pid = uuid.UUID(partner["id"])
+    body = await plan(client, pid, vendor)
+    [first] = await progress(client, pid)
+    assert (first["partner_id"], first["plan_id"]) == (str(pid), body["id"])
+    assert (first["tasks_total"], first["tasks_done"], first["version"]) == (4, 0, 1)
+    # soonest due first, the task without a date last
+    assert first["tasks_due"] == due(body)
+    assert [t["title"] for t in first["tasks_due"]] == [
+        "Sign the reseller agreement", "Earn SALES-101", "Register a first deal",
+        "Kick-off call"]
+    assert first["tasks_due"][0]["due_on"] == (created.time + dt.timedelta(days=14)).date(
+        ).isoformat()
+    assert first["tasks_due"][-1]["due_on"] is None
+
+    # a task completed by an event; a fact no task waits for and a redelivery announce nothing
+    cert = certified(pid)
+    await apply(client, created, cert, cert, certified(pid, code="OTHER-1"))
+    [_, second] = await progress(client, pid)
+    assert (second["tasks_done"], second["version"]) == (1, 2)
+    assert second["tasks_due"] == due(await plan(client, pid, vendor))
+    assert "Earn SALES-101" not in [t["title"] for t in second["tasks_due"]]
+
+    # by hand
+    kick_off = by_key(body)["kick-off"]["id"]
+    done = await client.post(f"/v1/partners/{pid}/onboarding/tasks/{kick_off}/complete",
+                             headers=as_partner(partner["id"]))
+    assert done.status_code == 200, done.text
+    third = (await progress(client, pid))[-1]
+    assert (third["tasks_done"], third["version"]) == (2, 3)
+    assert third["tasks_due"] == due(done.json())
+
+    # the last tasks: the plan completes, announced once, then its progress
+    await apply(client, signed(pid), registered(pid))
+    last = (await progress(client, pid))[-1]
+    assert (last["tasks_total"], last["tasks_done"], last["tasks_due"], last["version"]) == (
+        4, 4, [], 5)
+    types = (await client.connection.execute(text(
+        "SELECT event_type FROM outbox WHERE key = :k ORDER BY seq"),
+        {"k": str(pid)})).scalars().all()
+    assert types.index("prm.partner.onboarding_completed.v1") < len(types) - 1 - \
+        types[::-1].index(PROGRESS)
+    assert len(await progress(client, pid)) == 5
+
+
+async def test_several_tasks_done_at_once_are_one_announcement(client, vendor, monkeypatch):
+    await create_template(client, vendor)
+    partner = await create_partner(client, vendor)
+    pid = uuid.UUID(partner["id"])
+    [created] = await emitted(client, pid, "prm.partner.created.v1")
+    # what the partner did before its plan: nothing to announce without a plan
+    await apply(client, signed(pid), certified(pid), registered(pid))
+    assert await progress(client, pid) == []
+    # the plan starts with three tasks done: one event says so
+    await apply(client, created)
+    [started_with] = await progress(client, pid)
+    assert (started_with["tasks_total"], started_with["tasks_done"]) == (4, 3)
+    assert [t["title"] for t in started_with["tasks_due"]] == ["Kick-off call"]
+
+    # two contacts tasks satisfied by one check: one event
+    await create_template(client, vendor, activates_partner=False, tasks=[
+        {"key": "one", "title": "Add a contact", "kind": "contacts_added",
+         "params": {"contacts": 1}, "due_in_days": 7},
+        {"key": "two", "title": "Add two contacts", "kind": "contacts_added",
+         "params": {"contacts": 2}, "due_in_days": 7},
+        {"key": "kick-off", "title": "Kick-off call", "kind": "manual"}])
+    other, _ = await started(client, vendor)
+    assert len(await progress(client, other["id"])) == 1
+
+    async def contact_count(session, partner_id):
+        return 2
+
+    monkeypatch.setattr(service, "_contact_count", contact_count)
+    async with AsyncSession(bind=client.connection, expire_on_commit=False,
+                            join_transaction_mode="create_savepoint") as session:
+        assert await service.check_contacts(session) >= 1
+        await session.commit()
+    [_, checked] = await progress(client, other["id"])
+    assert (checked["tasks_done"], checked["version"]) == (2, 2)
+    assert [t["title"] for t in checked["tasks_due"]] == ["Kick-off call"]
+
+
+async def test_the_tasks_due_are_the_twenty_soonest(client, vendor):
+    tasks = [{"key": f"t{i:02}", "title": f"Task {i}", "kind": "manual",
+              **({"due_in_days": 40 - (i % 7) * 5} if i % 3 else {})} for i in range(30)]
+    await create_template(client, vendor, tasks=tasks)
+    partner, _ = await started(client, vendor)
+    [first] = await progress(client, partner["id"])
+    assert first["tasks_total"] == 30 and len(first["tasks_due"]) == 20
+    in_order = sorted(tasks, key=lambda t: (t.get("due_in_days") is None,
+                                            t.get("due_in_days", 0), t["key"]))
+    assert [t["title"] for t in first["tasks_due"]] == [t["title"] for t in in_order[:20]]
+
+
+async def test_progress_versions_grow_across_a_partners_plans(client, vendor):
+    await create_template(client, vendor, activates_partner=False, tasks=[
+        {"key": "kick-off", "title": "Kick-off call", "kind": "manual"}])
+    partner, created = await started(client, vendor)
+    first = await plan(client, partner["id"], vendor)
+    await client.post(f"/v1/partners/{partner['id']}/onboarding/tasks/"
+                      f"{first['tasks'][0]['id']}/complete", headers=vendor)
+    url = f"/v1/partners/{partner['id']}"
+    await client.post(f"{url}/offboard", json={"reason": "left"}, headers=vendor)
+    await client.post(f"{url}/reinstate", json={"reason": "back"}, headers=vendor)
+    await apply(client, *await emitted(client, partner["id"], "prm.partner.status_changed.v1"))
+    second = await plan(client, partner["id"], vendor)
+    announced = await progress(client, partner["id"])
+    assert [(e["plan_id"], e["tasks_done"], e["version"]) for e in announced] == [
+        (first["id"], 0, 1), (first["id"], 1, 2), (second["id"], 0, 3)]

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from prm_contracts import (
     CertificationExpiredV1,
     OnboardingCompletedV1,
+    OnboardingProgressV1,
     PartnerApplicationDecidedV1,
     PartnerStatusChangedV1,
     PartnerUpdatedV1,
@@ -63,7 +64,7 @@ class Target:
 class Case:
     method: str
     prepare: Callable[["World"], Awaitable[Target]]
-    event: str | None  # the event type one applied change emits, if any
+    event: str | tuple[str, ...] | None  # the event type(s) one applied change emits
 
 
 @dataclass
@@ -339,7 +340,8 @@ CASES = {
     ("POST", "/v1/partners/{partner_id}/certifications/{certification_id}/revoke"): Case(
         "POST", _revoke, CertificationExpiredV1.event_type),
     ("POST", "/v1/partners/{partner_id}/onboarding/tasks/{task_id}/complete"): Case(
-        "POST", _complete_task, OnboardingCompletedV1.event_type),
+        "POST", _complete_task,
+        (OnboardingCompletedV1.event_type, OnboardingProgressV1.event_type)),
     ("PATCH", "/v1/certification-types/{type_id}"): certification_type_case(
         "PATCH", {"name": "Race course, renamed"}),
     ("DELETE", "/v1/certification-types/{type_id}"): certification_type_case("DELETE"),

@@ -162,13 +162,23 @@ async def outbox_types(engine: AsyncEngine, aggregate_id: Any, after_seq: int = 
         return [row[0] for row in rows]
 
 
+# The event types one applied change emits, in order: one, several or none.
+Announced = str | tuple[str, ...] | None
+
+
+def _announced(event: Announced) -> list[str]:
+    if event is None:
+        return []
+    return [event] if isinstance(event, str) else list(event)
+
+
 async def check_one_success_per_version(
         client: httpx.AsyncClient, engine: AsyncEngine, method: str, url: str, *,
         version: int, aggregate: Any, headers: dict[str, str], body: Any,
-        event: str | None, version_now: Callable[[], Any]) -> None:
+        event: Announced, version_now: Callable[[], Any]) -> None:
     """20 concurrent calls naming one version (If-Match): one success, 412 for the rest (or
-    404 once a DELETE went through), one ``event`` (or none), the version moved by one
-    (``version_now`` reads it back; None once deleted)."""
+    404 once a DELETE went through), the ``event`` (or events, or none) of one change, the
+    version moved by one (``version_now`` reads it back; None once deleted)."""
     before = await outbox_types(engine, aggregate)
     result = await race(client, method, url, json=body,
                         headers={**headers, "If-Match": f'"{version}"'})
@@ -177,17 +187,17 @@ async def check_one_success_per_version(
     allowed = {412, 404} if method == "DELETE" else {412}
     assert {status for status, _ in result.refused()} <= allowed, result.refused()
     emitted = (await outbox_types(engine, aggregate))[len(before):]
-    assert emitted == ([event] if event else []), emitted
+    assert emitted == _announced(event), emitted
     assert await version_now() == (None if method == "DELETE" else version + 1)
 
 
 async def check_only_allowed_changes(
         client: httpx.AsyncClient, engine: AsyncEngine, method: str, url: str, *,
         version: int, aggregate: Any, headers: dict[str, str], body: Any,
-        event: str | None, version_now: Callable[[], Any]) -> None:
+        event: Announced, version_now: Callable[[], Any]) -> None:
     """20 concurrent calls without If-Match: refusals only the state machine's (409) or the
     record gone (404), never a failure; every success that changed something did so at its
-    own version (its ETag), announced by one ``event`` each."""
+    own version (its ETag), announced by its ``event`` (or events) each."""
     before = await outbox_types(engine, aggregate)
     result = await race(client, method, url, json=body, headers=headers)
     assert {status for status, _ in result.refused()} <= {404, 409}, result.refused()
@@ -202,7 +212,7 @@ async def check_only_allowed_changes(
     now = await version_now()
     assert now is not None
     assert now - version == len(applied), (now, version, applied)
-    assert emitted == ([event] * len(applied) if event else []), emitted
+    assert emitted == _announced(event) * len(applied), emitted
 
 
 _SAMPLE_ID = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b"

@@ -87,6 +87,9 @@ class OnboardingPlan(Base):
     # When the periodic job last checked its contact counts (oldest first, so it rotates).
     checked_at: Mapped[dt.datetime | None] = mapped_column(TIMESTAMP(timezone=True))
     version: Mapped[int] = mapped_column(Integer)
+    # The version of its last prm.partner.onboarding_progress.v1; a new plan starts from its
+    # partner's earlier plans' so that it only grows per partner.
+    progress_version: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
 

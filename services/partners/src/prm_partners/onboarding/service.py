@@ -2,7 +2,8 @@
 enters ``onboarding``. Tasks complete by hand or from what the partner did (the facts its
 events recorded, its contacts); the last one completes the plan, emits
 ``prm.partner.onboarding_completed.v1`` once and, if the template says so, activates the
-partner.
+partner. A plan started, and every change of its tasks, is announced as
+``prm.partner.onboarding_progress.v1``: once per change, at its end, however many tasks moved.
 
 Lock order, on every path that changes a plan: the partner's row first (the aggregate its
 events are keyed by, so its outbox rows commit in order), then the plan's.
@@ -18,7 +19,12 @@ from sqlalchemy import any_, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prm_contracts import OnboardingCompletedV1, PartnerSnapshot
+from prm_contracts import (
+    OnboardingCompletedV1,
+    OnboardingProgressV1,
+    OnboardingTaskDue,
+    PartnerSnapshot,
+)
 from prm_partners.contacts import repository as contacts_repository
 from prm_partners.declaration import PARTNERS_READ, PARTNERS_WRITE, PROGRAMME_READ, PROGRAMME_WRITE
 from prm_partners.names import partner_names
@@ -69,6 +75,8 @@ log = logging.getLogger("prm.partners.onboarding")
 
 # Facts by (kind, code): when, and which event said so.
 Facts = dict[tuple[str, str | None], tuple[dt.datetime, str]]
+# The open tasks a progress event lists, soonest due first.
+MAX_TASKS_DUE = 20
 
 
 def _now() -> dt.datetime:
@@ -191,12 +199,16 @@ async def start_plan(session: AsyncSession, snapshot: PartnerSnapshot, started_a
             OnboardingPlan.status == "open")).limit(1))
     if started is not None:
         return None
+    # Its progress events go on from the partner's earlier plans' (consumers keep the newest).
+    announced = await session.scalar(select(func.max(OnboardingPlan.progress_version)).where(
+        OnboardingPlan.partner_id == partner.id))
     now = _now()
     plan = OnboardingPlan(
         id=new_id(), partner_id=partner.id, partner_version=snapshot.version,
         template_id=template.id, template_name=template.name,
         template_version=template.version, activates_partner=template.activates_partner,
-        status="open", started_at=started_at, version=1, created_at=now, updated_at=now)
+        status="open", started_at=started_at, version=1, progress_version=announced or 0,
+        created_at=now, updated_at=now)
     session.add(plan)
     await session.flush()
     for position, task in enumerate(template.tasks, start=1):
@@ -208,7 +220,8 @@ async def start_plan(session: AsyncSession, snapshot: PartnerSnapshot, started_a
             due_at=None if due is None else started_at + dt.timedelta(days=due),
             created_at=now, updated_at=now))
     await session.flush()
-    await reconcile(session, plan, partner)  # facts that came before the plan
+    # Facts that came before the plan; its start is announced with what they completed.
+    await reconcile(session, plan, partner, changed=True)
     return plan
 
 
@@ -264,9 +277,11 @@ def _finish_task(task: OnboardingTask, at: dt.datetime, how: CompletedHow, by: s
 
 
 async def reconcile(session: AsyncSession, plan: OnboardingPlan, partner: Partner,
-                    *, contacts: int | None = None) -> None:
+                    *, contacts: int | None = None, changed: bool = False) -> None:
     """Complete the open tasks the partner's facts and contacts satisfy, then the plan if
-    none is left. The caller holds the partner's and the plan's locks."""
+    none is left, and announce the plan's progress once if anything changed (``changed``:
+    the caller changed it already, e.g. started it or completed a task). Every change of a
+    plan ends here. The caller holds the partner's and the plan's locks."""
     if plan.status != "open":
         return
     tasks = await _tasks(session, plan.id)
@@ -274,7 +289,7 @@ async def reconcile(session: AsyncSession, plan: OnboardingPlan, partner: Partne
     facts = await _facts(session, partner.id, open_tasks)
     if contacts is None and any(t.kind == TaskKind.contacts_added for t in open_tasks):
         contacts = await _contact_count(session, partner.id)
-    changed = False
+    completed = False
     for task in open_tasks:
         fact = None
         if task.kind == TaskKind.agreement_signed:
@@ -286,17 +301,41 @@ async def reconcile(session: AsyncSession, plan: OnboardingPlan, partner: Partne
         elif task.kind == TaskKind.contacts_added and contacts is not None \
                 and contacts >= task.params["contacts"]:
             _finish_task(task, _now(), CompletedHow.check, "contact_count")
-            changed = True
+            completed = True
         if fact is not None:
             # Not before the plan: a fact that came first counts from the plan's start.
             _finish_task(task, max(fact[0], plan.started_at), CompletedHow.event, fact[1])
-            changed = True
-    if changed:
+            completed = True
+    if completed:
         plan.version += 1
         plan.updated_at = _now()
     if all(t.completed_at is not None for t in tasks):
         await _complete_plan(session, plan, partner, tasks)
+    if changed or completed:
+        await _announce_progress(session, plan, tasks)
     await session.flush()
+
+
+def _due_first(task: OnboardingTask) -> tuple[Any, ...]:
+    """Soonest due first, tasks without a date last, then in the order they were created."""
+    return (task.due_at is None, task.due_at or dt.datetime.max.replace(tzinfo=dt.UTC),
+            task.created_at, task.position)
+
+
+async def _announce_progress(session: AsyncSession, plan: OnboardingPlan,
+                             tasks: list[OnboardingTask]) -> None:
+    """``prm.partner.onboarding_progress.v1``: the plan's counts and its open tasks as they
+    are at the end of the change. Under the plan's lock, so versions do not collide."""
+    plan.progress_version += 1
+    due = sorted((t for t in tasks if t.completed_at is None), key=_due_first)
+    await partner_service.publish(session, plan.partner_id, OnboardingProgressV1(
+        partner_id=plan.partner_id, plan_id=plan.id, tasks_total=len(tasks),
+        tasks_done=sum(1 for t in tasks if t.completed_at is not None),
+        tasks_due=[OnboardingTaskDue(
+            task_id=t.id, title=t.title,
+            due_on=t.due_at.astimezone(dt.UTC).date() if t.due_at else None)
+            for t in due[:MAX_TASKS_DUE]],
+        version=plan.progress_version))
 
 
 async def _complete_plan(session: AsyncSession, plan: OnboardingPlan, partner: Partner,
@@ -403,7 +442,7 @@ async def complete_task(session: AsyncSession, principal: Principal, partner_id:
     _finish_task(task, _now(), CompletedHow.by_hand, principal.subject, note)
     plan.version += 1
     plan.updated_at = _now()
-    await reconcile(session, plan, partner)
+    await reconcile(session, plan, partner, changed=True)
     return plan, await _tasks(session, plan.id), partner.name
 
 
