@@ -18,7 +18,8 @@ SERVICE_DIR = Path(__file__).resolve().parents[1]
 READS = ("portal:read", "portal:write", "partners:read", "deals:read", "incentives:read")
 PROJECTION_TABLES = ("partner_cards, tier_changes, onboarding, certifications, deals, "
                      "mdf_allocations, mdf_requests, mdf_claims, accruals, payouts, "
-                     "notifications, notification_marks, search_entries, inbox")
+                     "notifications, notification_marks, search_entries, tier_progress, "
+                     "onboarding_progress, inbox")
 
 
 @pytest.fixture(scope="session")

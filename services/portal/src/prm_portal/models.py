@@ -1,6 +1,8 @@
 """The read model's tables (the migrations make them; ``alembic check`` proves both agree).
 Most are read and written as SQL text; the lists and the search build on these objects."""
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -10,7 +12,7 @@ _TS = sa.TIMESTAMP(timezone=True)
 _M = Base.metadata
 
 
-def _column(name: str, kind: sa.types.TypeEngine | type, **kwargs: object) -> sa.Column:
+def _column(name: str, kind: Any, **kwargs: Any) -> sa.Column[Any]:
     return sa.Column(name, kind, nullable=kwargs.pop("nullable", False), **kwargs)
 
 
@@ -34,6 +36,20 @@ onboarding = sa.Table(
     "onboarding", _M,
     sa.Column("partner_id", sa.Uuid(), primary_key=True),
     _column("plan_id", sa.Uuid()), _column("completed_at", _TS), _column("as_of", _TS),
+)
+
+# The partners service's last word on a partner's progress (its event's payload, newest
+# version kept): towards the next tier, and through the onboarding plan.
+tier_progress = sa.Table(
+    "tier_progress", _M,
+    sa.Column("partner_id", sa.Uuid(), primary_key=True),
+    _column("progress", JSONB()), _column("version", sa.Integer()), _column("as_of", _TS),
+)
+
+onboarding_progress = sa.Table(
+    "onboarding_progress", _M,
+    sa.Column("partner_id", sa.Uuid(), primary_key=True),
+    _column("progress", JSONB()), _column("version", sa.Integer()), _column("as_of", _TS),
 )
 
 certifications = sa.Table(

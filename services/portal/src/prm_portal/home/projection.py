@@ -44,9 +44,11 @@ from prm_contracts import (
     MdfRequestRejectedV1,
     MdfRequestSubmittedV1,
     OnboardingCompletedV1,
+    OnboardingProgressV1,
     PartnerCreatedV1,
     PartnerStatusChangedV1,
     PartnerTierChangedV1,
+    PartnerTierProgressV1,
     PartnerUpdatedV1,
     PayoutApprovedV1,
     PayoutPaidV1,
@@ -126,6 +128,26 @@ async def onboarding_completed(session: AsyncSession, event: CloudEvent) -> None
             as_of = greatest(t.as_of, excluded.as_of)"""),
         {"partner_id": d["partner_id"], "plan_id": d["plan_id"],
          "completed_at": _time(d["completed_at"]), "as_of": event.time})
+
+
+def _progress(table: str) -> Handler:
+    """A handler keeping the partners service's newest progress event of a partner whole."""
+    statement = text(f"""
+        INSERT INTO {table} AS t (partner_id, progress, version, as_of)
+        VALUES (:partner_id, CAST(:progress AS jsonb), :version, :as_of)
+        ON CONFLICT (partner_id) DO UPDATE SET {_newer("progress as_of")},
+            version = greatest(t.version, excluded.version)""")
+
+    async def remember(session: AsyncSession, event: CloudEvent) -> None:
+        d = event.data
+        await session.execute(statement, {
+            "partner_id": d["partner_id"], "progress": orjson.dumps(d).decode(),
+            "version": int(d["version"]), "as_of": event.time})
+    return remember
+
+
+tier_progress = _progress("tier_progress")
+onboarding_progress = _progress("onboarding_progress")
 
 
 _CERTIFICATION = text("""
@@ -331,6 +353,8 @@ HANDLERS: dict[str, Handler] = {
     **_for(partner_snapshot, PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1),
     **_for(tier_changed, PartnerTierChangedV1),
     **_for(onboarding_completed, OnboardingCompletedV1),
+    **_for(tier_progress, PartnerTierProgressV1),
+    **_for(onboarding_progress, OnboardingProgressV1),
     **_for(certification, CertificationEarnedV1, CertificationExpiredV1),
     **_for(deal, DealRegisteredV1, DealUpdatedV1, DealApprovedV1, DealRejectedV1, DealWonV1,
            DealLostV1, DealExpiredV1, DealExtendedV1, DealExtensionRequestedV1, DealAssignedV1,

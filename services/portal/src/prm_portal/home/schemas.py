@@ -25,6 +25,17 @@ class PartnerCard(BaseModel):
     as_of: dt.datetime
 
 
+class ProgressShortfall(BaseModel):
+    """What the partner still lacks for the next tier, on one criterion."""
+
+    criterion: str
+    code: str
+    required: str
+    actual: str
+    currency: str | None = None
+    message: str
+
+
 class TierSection(BaseModel):
     current: str | None = Field(description="The partner's tier now")
     previous: str | None = Field(description="Its tier before the last change")
@@ -33,12 +44,29 @@ class TierSection(BaseModel):
                                      "by criterion (decimal strings for money)")
     reason: str | None
     changed_at: dt.datetime | None
+    next_tier: str | None = Field(default=None, description="The next tier up, at the last "
+                                  "evaluation (none at the top)")
+    shortfalls: list[ProgressShortfall] = Field(default_factory=list, description="What the "
+                                            "next tier still takes, by criterion")
+    evaluated_on: dt.date | None = Field(default=None, description="The day of the "
+                                         "evaluation the progress is from")
     as_of: dt.datetime | None
+
+
+class TaskDue(BaseModel):
+    task_id: uuid.UUID
+    title: str
+    due_on: dt.date | None
 
 
 class OnboardingSection(BaseModel):
     completed: bool
     completed_at: dt.datetime | None
+    tasks_total: int | None = Field(default=None, description="Tasks of the onboarding plan "
+                                    "(null before the partners service announced it)")
+    tasks_done: int | None = None
+    tasks_due: list[TaskDue] = Field(default_factory=list, description="Open tasks, soonest "
+                                     "due first (at most 20)")
     as_of: dt.datetime | None
 
 

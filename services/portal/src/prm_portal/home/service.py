@@ -31,6 +31,10 @@ SELECT
                                FROM tier_changes, p WHERE partner_id = p.id) t) AS tier,
   (SELECT row_to_json(o) FROM (SELECT true AS completed, completed_at, as_of
                                FROM onboarding, p WHERE partner_id = p.id) o) AS onboarding,
+  (SELECT json_build_object('progress', progress, 'as_of', as_of)
+   FROM tier_progress, p WHERE partner_id = p.id) AS tier_progress,
+  (SELECT json_build_object('progress', progress, 'as_of', as_of)
+   FROM onboarding_progress, p WHERE partner_id = p.id) AS onboarding_progress,
   (SELECT json_build_object(
       'active', count(*) FILTER (WHERE expired_on IS NULL
                                  AND (expires_on IS NULL OR expires_on >= current_date)),
@@ -145,6 +149,37 @@ def _available(mdf: dict[str, Any]) -> list[dict[str, str]]:
     return _sums([{"amount": str(v), "currency": c} for c, v in sorted(left.items())])
 
 
+def _latest(*times: Any) -> Any:
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
+def _tier(change: dict[str, Any] | None, card: dict[str, Any] | None,
+          progress: dict[str, Any] | None) -> dict[str, Any]:
+    """The last change, and where the partner stands towards the next tier."""
+    tier = change or {"current": (card or {}).get("tier"), "previous": None, "direction": None,
+                      "criteria": {}, "reason": None, "changed_at": None, "as_of": None}
+    if progress is None:
+        return {**tier, "next_tier": None, "shortfalls": [], "evaluated_on": None}
+    said = progress["progress"]
+    return {**tier, "current": said.get("tier", tier["current"]),
+            "criteria": said.get("criteria") or tier["criteria"],
+            "next_tier": said.get("next_tier"), "shortfalls": said.get("shortfalls") or [],
+            "evaluated_on": said.get("evaluated_on"),
+            "as_of": _latest(tier["as_of"], progress["as_of"])}
+
+
+def _onboarding(done: dict[str, Any] | None, progress: dict[str, Any] | None
+                ) -> dict[str, Any]:
+    section = done or {"completed": False, "completed_at": None, "as_of": None}
+    if progress is None:
+        return {**section, "tasks_total": None, "tasks_done": None, "tasks_due": []}
+    said = progress["progress"]
+    return {**section, "tasks_total": said.get("tasks_total"),
+            "tasks_done": said.get("tasks_done"), "tasks_due": said.get("tasks_due") or [],
+            "as_of": _latest(section["as_of"], progress["as_of"])}
+
+
 def target_partner(principal: Principal, partner_id: uuid.UUID | None) -> uuid.UUID:
     """A partner's own home, or the named partner's for vendor staff."""
     if principal.is_partner:
@@ -171,6 +206,8 @@ async def home(session: AsyncSession, principal: Principal, partner_id: uuid.UUI
     if found["partner"] is None and found["deals"]["as_of"] is None:
         raise NotFound("partner not found")
     partners = principal.has_scope(PARTNERS_READ)
+    tier = _tier(found["tier"], found["partner"], found["tier_progress"])
+    onboarding = _onboarding(found["onboarding"], found["onboarding_progress"])
     deals = found["deals"]
     deals["pipeline"] = _sums(deals["pipeline"])
     mdf = found["mdf"]
@@ -183,12 +220,8 @@ async def home(session: AsyncSession, principal: Principal, partner_id: uuid.UUI
     return PartnerHome(
         partner_id=target,
         partner=found["partner"] if partners else None,
-        tier=(found["tier"] or {"current": (found["partner"] or {}).get("tier"),
-                                "previous": None, "direction": None, "criteria": {},
-                                "reason": None, "changed_at": None, "as_of": None})
-        if partners else None,
-        onboarding=(found["onboarding"] or {"completed": False, "completed_at": None,
-                                            "as_of": None}) if partners else None,
+        tier=tier if partners else None,
+        onboarding=onboarding if partners else None,
         certifications=found["certifications"] if partners else None,
         deals=deals if principal.has_scope(DEALS_READ) else None,
         mdf=mdf if incentives else None,

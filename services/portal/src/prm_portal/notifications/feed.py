@@ -49,14 +49,22 @@ _NAMESPACE = uuid.UUID("6f1d2c3e-8a4b-5c6d-9e0f-a1b2c3d4e5f6")
 
 
 @dataclass(frozen=True)
+class Subject:
+    """The record a notification is about, the event field naming it, and the scope that
+    reads it at its source."""
+
+    type: str
+    key: str
+    scope: str
+
+
+@dataclass(frozen=True)
 class Rule:
     """How one event type becomes a notification."""
 
     kind: str
     audience: str
-    scope: str
-    subject_type: str
-    subject_key: str
+    subject: Subject
     title: Callable[[dict[str, Any]], str]
     body: Callable[[dict[str, Any]], str]
     # Only events for which this holds (e.g. a registration that needs a review).
@@ -71,92 +79,92 @@ def _money(amount: dict[str, Any]) -> str:
     return f"{amount['amount']} {amount['currency']}"
 
 
-_DEAL = {"subject_type": "deal", "subject_key": "deal_id", "scope": DEALS_READ}
-_REQUEST = {"subject_type": "mdf_request", "subject_key": "request_id",
-            "scope": INCENTIVES_READ}
-_CLAIM = {"subject_type": "mdf_claim", "subject_key": "claim_id", "scope": INCENTIVES_READ}
+_DEAL = Subject("deal", "deal_id", DEALS_READ)
+_REQUEST = Subject("mdf_request", "request_id", INCENTIVES_READ)
+_CLAIM = Subject("mdf_claim", "claim_id", INCENTIVES_READ)
 
 RULES: dict[str, Rule] = {
     DealApprovedV1.event_type: Rule(
-        "deal.approved", PARTNER, **_DEAL, title=lambda d: "Deal registration approved",
+        "deal.approved", PARTNER, _DEAL, title=lambda d: "Deal registration approved",
         body=lambda d: f"Your registration for {_customer(d)} is approved and protected "
                        f"until {d['protected_until']}."),
     DealRejectedV1.event_type: Rule(
-        "deal.rejected", PARTNER, **_DEAL, title=lambda d: "Deal registration rejected",
+        "deal.rejected", PARTNER, _DEAL, title=lambda d: "Deal registration rejected",
         body=lambda d: f"Your registration for {_customer(d)} was rejected: {d['reason']}"),
     DealExpiredV1.event_type: Rule(
-        "deal.expired", PARTNER, **_DEAL, title=lambda d: "Deal registration expired",
+        "deal.expired", PARTNER, _DEAL, title=lambda d: "Deal registration expired",
         body=lambda d: f"Your registration for {_customer(d)} expired on "
                        f"{d['protected_until']}."),
     DealExtendedV1.event_type: Rule(
-        "deal.extended", PARTNER, **_DEAL, title=lambda d: "Protection extended",
+        "deal.extended", PARTNER, _DEAL, title=lambda d: "Protection extended",
         body=lambda d: f"Your registration for {_customer(d)} is protected until "
                        f"{d['protected_until']}."),
     DealProtectionEndingV1.event_type: Rule(
-        "deal.protection_ending", PARTNER, **_DEAL, title=lambda d: "Protection ends soon",
+        "deal.protection_ending", PARTNER, _DEAL, title=lambda d: "Protection ends soon",
         body=lambda d: f"Your registration for {_customer(d)} is protected for "
                        f"{d['days_left']} more days (until {d['protected_until']}): win it "
                        "or ask for an extension."),
     DealAssignedV1.event_type: Rule(
-        "deal.assigned", PARTNER, **_DEAL, title=lambda d: "Account executive assigned",
+        "deal.assigned", PARTNER, _DEAL, title=lambda d: "Account executive assigned",
         body=lambda d: f"{d.get('account_executive') or 'Nobody'} now works your "
                        f"registration for {_customer(d)} on the vendor's side."),
     DealCollaboratorAddedV1.event_type: Rule(
-        "deal.collaborator_added", PARTNER, **_DEAL, title=lambda d: "Collaborator added",
+        "deal.collaborator_added", PARTNER, _DEAL, title=lambda d: "Collaborator added",
         body=lambda d: f"{d['name']} ({d['side']}) now works on {_customer(d)}."),
     DealRegisteredV1.event_type: Rule(
-        "deal.review_needed", VENDOR, **_DEAL, title=lambda d: "Registration to review",
+        "deal.review_needed", VENDOR, _DEAL, title=lambda d: "Registration to review",
         body=lambda d: f"{_customer(d)}: a new registration ({_money(d['amount'])}) waits "
                        "for a decision.",
         when=lambda d: d.get("status") in ("submitted", "in_review")),
     DealExtensionRequestedV1.event_type: Rule(
-        "deal.extension_requested", VENDOR, **_DEAL, title=lambda d: "Extension requested",
+        "deal.extension_requested", VENDOR, _DEAL, title=lambda d: "Extension requested",
         body=lambda d: f"A partner asks for more protection on {_customer(d)}"
                        + (f": {d['reason']}" if d.get("reason") else ".")),
     MdfRequestSubmittedV1.event_type: Rule(
-        "mdf_request.review_needed", VENDOR, **_REQUEST,
+        "mdf_request.review_needed", VENDOR, _REQUEST,
         title=lambda d: "Fund request to review",
         body=lambda d: f"{d['activity_type']}: {_money(d['planned_cost'])} requested."),
     MdfRequestApprovedV1.event_type: Rule(
-        "mdf_request.approved", PARTNER, **_REQUEST, title=lambda d: "Fund request approved",
+        "mdf_request.approved", PARTNER, _REQUEST, title=lambda d: "Fund request approved",
         body=lambda d: f"{_money(d['planned_cost'])} approved; claim it by "
                        f"{d['claim_due_on']}."),
     MdfRequestRejectedV1.event_type: Rule(
-        "mdf_request.rejected", PARTNER, **_REQUEST, title=lambda d: "Fund request rejected",
+        "mdf_request.rejected", PARTNER, _REQUEST, title=lambda d: "Fund request rejected",
         body=lambda d: f"Your request for {_money(d['planned_cost'])} was rejected: "
                        f"{d['reason']}"),
     MdfRequestChangesRequestedV1.event_type: Rule(
-        "mdf_request.changes_requested", PARTNER, **_REQUEST,
+        "mdf_request.changes_requested", PARTNER, _REQUEST,
         title=lambda d: "Fund request sent back",
         body=lambda d: f"The vendor asks for changes to your request for "
                        f"{_money(d['planned_cost'])}: {d['reason']}"),
     MdfRequestExpiredV1.event_type: Rule(
-        "mdf_request.expired", PARTNER, **_REQUEST, title=lambda d: "Fund request expired",
+        "mdf_request.expired", PARTNER, _REQUEST, title=lambda d: "Fund request expired",
         body=lambda d: f"Your request for {_money(d['planned_cost'])} passed its deadline; "
                        "its funds went back to your allocation."),
     MdfClaimSubmittedV1.event_type: Rule(
-        "mdf_claim.review_needed", VENDOR, **_CLAIM, title=lambda d: "Claim to review",
+        "mdf_claim.review_needed", VENDOR, _CLAIM, title=lambda d: "Claim to review",
         body=lambda d: f"A claim of {_money(d['claimed'])} with {d['proofs']} proof(s) waits "
                        "for a decision."),
     MdfClaimApprovedV1.event_type: Rule(
-        "mdf_claim.approved", PARTNER, **_CLAIM, title=lambda d: "Claim approved",
+        "mdf_claim.approved", PARTNER, _CLAIM, title=lambda d: "Claim approved",
         body=lambda d: f"{_money(d['approved'])} of your claim is approved and payable."),
     MdfClaimRejectedV1.event_type: Rule(
-        "mdf_claim.rejected", PARTNER, **_CLAIM, title=lambda d: "Claim rejected",
+        "mdf_claim.rejected", PARTNER, _CLAIM, title=lambda d: "Claim rejected",
         body=lambda d: f"Your claim of {_money(d['claimed'])} was rejected: {d['reason']}"),
     PayoutPaidV1.event_type: Rule(
-        "payout.paid", PARTNER, "incentives:read", "payout", "batch_id",
+        "payout.paid", PARTNER, Subject("payout", "batch_id", INCENTIVES_READ),
         title=lambda d: "Payout paid",
         body=lambda d: f"{_money(d['total'])} was paid on {d['paid_on']} (reference "
                        f"{d['payment_reference']})."),
     PartnerTierChangedV1.event_type: Rule(
-        "partner.tier_changed", PARTNER, PARTNERS_READ, "partner", "partner_id",
+        "partner.tier_changed", PARTNER, Subject("partner", "partner_id", PARTNERS_READ),
         title=lambda d: f"Your tier is now {d.get('tier') or 'none'}",
         body=lambda d: f"{str(d.get('direction', '')).capitalize()} from "
                        f"{d.get('previous_tier') or 'no tier'}: {d['reason']}"),
     CertificationExpiredV1.event_type: Rule(
-        "certification.expired", PARTNER, PARTNERS_READ, "certification",
-        "certification_id", title=lambda d: f"Certification {d['code']} expired",
+        "certification.expired", PARTNER,
+        Subject("certification", "certification_id", PARTNERS_READ),
+        title=lambda d: f"Certification {d['code']} expired",
         body=lambda d: f"{d['code']} expired on {d['expired_on']}."),
 }
 
@@ -183,16 +191,16 @@ async def notify(session: AsyncSession, event: CloudEvent) -> None:
     partner_id = data.get("partner_id") or (data.get("partner") or {}).get("id")
     if "customer" in data:
         data["customer_name"] = data["customer"].get("name")
-    elif rule.subject_type == "deal":  # later deal events name the deal only
+    elif rule.subject.type == "deal":  # later deal events name the deal only
         data["customer_name"] = (await session.execute(text(
             "SELECT customer_name FROM deals WHERE deal_id = :id"),
             {"id": data["deal_id"]})).scalar()
-    subject = data[rule.subject_key] if rule.subject_key != "partner_id" else partner_id
+    subject = data[rule.subject.key] if rule.subject.key != "partner_id" else partner_id
     await session.execute(_INSERT, {
         "id": notification_id(event.id, rule.audience), "event_id": event.id,
-        "audience": rule.audience, "partner_id": partner_id, "scope": rule.scope,
+        "audience": rule.audience, "partner_id": partner_id, "scope": rule.subject.scope,
         "kind": rule.kind, "title": rule.title(data)[:200], "body": rule.body(data)[:1000],
-        "data": orjson.dumps(_facts(data)).decode(), "subject_type": rule.subject_type,
+        "data": orjson.dumps(_facts(data)).decode(), "subject_type": rule.subject.type,
         "subject_id": subject, "occurred_at": event.time})
     await session.execute(_WAKE)
 
