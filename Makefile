@@ -131,6 +131,7 @@ bench: env
 	$(PY) tests/benchmarks/ledger.py
 	$(PY) tests/benchmarks/attribution.py
 	$(PY) tests/benchmarks/lists.py
+	$(PY) tests/benchmarks/portal.py
 
 clean:
 	rm -rf .venv .tools .pytest_cache $(CONTRACT_TOOLS)/node_modules $(SDK_TS)/node_modules \
