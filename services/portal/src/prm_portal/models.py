@@ -152,6 +152,8 @@ notifications = sa.Table(
     sa.Index("ix_notifications_audience_partner_id_xid", "audience", "partner_id", "xid",
              "seq"),
     sa.Index("ix_notifications_occurred_at", "occurred_at"),
+    # A vendor stream's poll (its audience, any partner), in stream order.
+    sa.Index("ix_notifications_audience_xid", "audience", "xid", "seq"),
 )
 
 notification_marks = sa.Table(
@@ -172,7 +174,12 @@ search_entries = sa.Table(
     _column("version", sa.Integer()), _column("updated_at", _TS),
     sa.Column("search_text", sa.Text(),
               sa.Computed("prm_fold(title || ' ' || subtitle)", persisted=True)),
+    # The folded title, for the ranks "is the query" and "starts with it".
+    sa.Column("title_key", sa.Text(), sa.Computed("prm_fold(title)", persisted=True)),
     sa.Index("ix_search_entries_partner_id", "partner_id"),
+    sa.Index("ix_search_entries_title_key", "title_key",
+             postgresql_ops={"title_key": "text_pattern_ops"}),
+    sa.Index("ix_search_entries_updated_at", sa.text("updated_at DESC"), "kind", "id"),
     sa.Index("ix_search_entries_search_text", "search_text", postgresql_using="gin",
              postgresql_ops={"search_text": "public.gin_trgm_ops"}),
 )

@@ -137,9 +137,10 @@ async def events(sessionmaker: async_sessionmaker[AsyncSession], waker: Waker,
         if time.monotonic() - quiet_since >= heartbeat:
             yield b": keep-alive\n\n"
             quiet_since = time.monotonic()
-        if soon:
+        if soon:  # soon, or at the next wake if that comes first
             soon -= 1
-            await asyncio.sleep(RECHECK_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken.wait(), timeout=RECHECK_SECONDS)
             continue
         try:
             await asyncio.wait_for(woken.wait(), timeout=min(poll, heartbeat))
