@@ -18,11 +18,30 @@ async def oidc_gateway(start_gateway, prm_issuer):
                                oidc_audience="prm-portal")
 
 
+def streams(operation) -> bool:
+    """An operation whose answer is a server-sent events stream: it stays open for minutes, so
+    a walk that reads every answer whole cannot take it (the in-process upstream answers only
+    when the stream ends). Its refusals are checked on their own below."""
+    return "text/event-stream" in operation["responses"].get("200", {}).get("content", {})
+
+
 def operations(contract):
     for path, item in contract["paths"].items():
         for method, operation in item.items():
-            if method in _METHODS:
+            if method in _METHODS and not streams(operation):
                 yield method, path, operation
+
+
+async def test_a_stream_is_refused_to_credentials_without_its_scope(oidc_gateway, prm_issuer):
+    contract = (await oidc_gateway.get("/openapi.json")).json()
+    streamed = [(method, path) for path, item in contract["paths"].items()
+                for method, operation in item.items()
+                if method in _METHODS and streams(operation)]
+    assert streamed == [("get", "/v1/notifications/stream")]
+    key = await issue_key(oidc_gateway, scopes=["deals:read"])
+    assert_problem(await oidc_gateway.get("/v1/notifications/stream", headers=key),
+                   403, "forbidden")
+    assert_problem(await oidc_gateway.get("/v1/notifications/stream"), 401, "unauthenticated")
 
 
 @pytest.mark.parametrize("role", VENDOR_ROLES + PARTNER_ROLES)
