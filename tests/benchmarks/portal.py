@@ -567,8 +567,9 @@ async def explain(url: str, sample: dict[str, Any], rng: random.Random) -> list[
     for shape, q in query_shapes(sample, rng, sample["names"]).items():
         capture = Capture()
         await portal_search(capture, vendor, q=q, kind=None, limit=20)  # type: ignore
-        statements.append((f"search as vendor: {shape} ({q!r})",
-                           literal_sql(capture.statements[0])))
+        # The search's own query: not the planner setting it sends first.
+        query = next(s for s in capture.statements if "plan_cache_mode" not in str(s))
+        statements.append((f"search as vendor: {shape} ({q!r})", literal_sql(query)))
     capture = Capture()
     connection = await connect(url)
     try:

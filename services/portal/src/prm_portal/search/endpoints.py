@@ -117,30 +117,33 @@ async def search(
         return SearchResults(items=[])
     joined = " ".join(words)
     folded, prefix = sa.func.prm_fold(joined), sa.func.prm_fold(_like(joined)) + "%"
-    matching = [e.c.kind.in_(kinds), e.c.status.is_distinct_from("removed"),
-                *[e.c.search_text.like("%" + sa.func.prm_fold(_like(w)) + "%") for w in words]]
+    scoped = [e.c.kind.in_(kinds), e.c.status.is_distinct_from("removed")]
     if caller.is_partner:
-        matching.append(e.c.partner_id == caller.partner_id)
-    # Ranks: 0 the title is the query, 1 the title starts with it, 2 a word does, 3 the rest.
-    # Each rank is read by its own index walk, newest change first, and only as far as the
-    # page needs: ranking every match of a common word would read them all.
+        scoped.append(e.c.partner_id == caller.partner_id)
+    # Ranks: 0 the title is the query, 1 the title starts with it, 2 a word does, 3 the rest
+    # holding every word. Each rank is read by its own index walk, newest change first, and
+    # only as far as the page needs: ranking every match of a common word would read them all.
+    # (A title or a word starting with the query holds every word of it: the ranks 0 to 2 need
+    # no other condition, which would only blur the planner's estimate of how many match.)
     title_starts = e.c.title_key.like(prefix)
     word_starts = sa.or_(e.c.search_text.like(prefix), e.c.search_text.like("% " + prefix))
     newest = (e.c.updated_at.desc(), e.c.kind, e.c.id)
     exact = sa.case((e.c.title_key == folded, 0), else_=1).label("rank")
-    titles = (sa.select(e, exact).where(title_starts, *matching)
+    titles = (sa.select(e, exact).where(title_starts, *scoped)
               .order_by(exact, *newest).limit(limit))
     starts = (sa.select(e, sa.literal(2).label("rank")).where(~title_starts, word_starts,
-                                                              *matching)
+                                                              *scoped)
               .order_by(*newest).limit(limit))
     both = sa.union_all(titles, starts).subquery()
     await session.execute(_CUSTOM_PLANS)  # planned for these words, not once for any
     rows = list(await session.execute(sa.select(both).order_by(
         both.c.rank, both.c.updated_at.desc(), both.c.kind, both.c.id).limit(limit)))
     if len(rows) < limit:  # only then: the rest may be most of the table
+        every_word = [e.c.search_text.like("%" + sa.func.prm_fold(_like(w)) + "%")
+                      for w in words]
         rows += list(await session.execute(
             sa.select(e, sa.literal(3).label("rank"))
-            .where(~title_starts, ~word_starts, *matching)
+            .where(~title_starts, ~word_starts, *every_word, *scoped)
             .order_by(*newest).limit(limit - len(rows))))
     return SearchResults(items=[SearchResult(kind=r.kind, id=r.id, partner_id=r.partner_id,
                                              title=r.title, subtitle=r.subtitle,
