@@ -307,3 +307,21 @@ async def test_erasure_reaches_the_answers_kept_for_retries(client, vendor):
                               headers={**vendor, "Idempotency-Key": "sign-fjord"})
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json() == {**signed.json(), "signer_name": None}
+
+
+async def test_each_change_announces_the_contact_and_erasure_announces_no_one(client, vendor):
+    """The read models that find people (the portal's search) hear of each change, and of an
+    erasure as a contact naming no one."""
+    partner = await new_partner(client, vendor)
+    contact = await add(client, vendor, partner)
+    patched = await client.patch(url(partner, contact["id"]), json={"job_title": "CTO"},
+                                 headers={**vendor, "If-Match": '"1"'})
+    assert patched.status_code == 200, patched.text
+    erased = await client.post(url(partner, contact["id"], "erase"), headers=vendor)
+    assert erased.status_code == 200, erased.text
+    said = [e["data"] for (e,) in await client.connection.execute(text(
+        "SELECT envelope FROM outbox WHERE event_type = 'prm.partner.contact_changed.v1' "
+        "AND envelope->'data'->>'contact_id' = :id ORDER BY seq"), {"id": contact["id"]})]
+    assert [(d["version"], d["job_title"], d["removed"]) for d in said] == [
+        (1, contact["job_title"], False), (2, "CTO", False), (3, None, True)]
+    assert said[-1]["name"] is None and said[-1]["email"] is None

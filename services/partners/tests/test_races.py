@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from prm_contracts import (
     CertificationExpiredV1,
+    ContactChangedV1,
     OnboardingCompletedV1,
     OnboardingProgressV1,
     PartnerApplicationDecidedV1,
@@ -152,7 +153,7 @@ async def _partner_update(world: World) -> Target:
                   {"name": f"Renamed {word()} ehf"})
 
 
-# Contacts (they emit no events: the outbox of their partner stays as it was)
+# Contacts (each change announces the contact as it is now, on its partner's key)
 
 
 def contact_case(method: str, action: str = "", body: dict | None = None) -> Case:
@@ -161,7 +162,7 @@ def contact_case(method: str, action: str = "", body: dict | None = None) -> Cas
         contact = await world.contact(partner["id"])
         url = f"/v1/partners/{partner['id']}/contacts/{contact['id']}"
         return Target(f"{url}{action}", contact["version"], partner["id"], body, read=url)
-    return Case(method, prepare, None)
+    return Case(method, prepare, ContactChangedV1.event_type)
 
 
 # Compliance

@@ -82,3 +82,39 @@ async def test_vendor_staff_find_direct_accounts_and_partners_never(client, cons
     # Removed, then an older change arriving late: it stays removed.
     await consume(changed("Wayne Enterprises Inc", 3, removed=True), changed("Wayne", 1))
     assert await found(client, staff, "wayne") == []
+
+
+async def test_contacts_are_found_by_those_who_may_read_them_and_forgotten_when_erased(
+        client, consume, as_partner, prm_infra, engine):
+    from prm_contracts import ContactChangedV1
+    from prm_events.envelope import new_event
+    from prm_stack.testing import vendor_headers
+
+    partner, contact = uuid.uuid4(), uuid.uuid4()
+
+    def changed(version: int, removed: bool = False, name: str = "Zoë Nakamura-Öztürk"):
+        return new_event(ContactChangedV1(
+            contact_id=contact, partner_id=partner, name=None if removed else name,
+            email=None if removed else "zoe@acme.example",
+            job_title=None if removed else "Alliance lead", removed=removed, version=version),
+            source="/prm/partners", subject=str(partner), partner_id=partner)
+
+    await consume(changed(1))
+    admin = as_partner(partner, ("portal:read", "contacts:read"))
+    assert await found(client, admin, "ozturk") == [("contact", "Zoë Nakamura-Öztürk")]
+    assert await found(client, admin, "zoe@acme") == [("contact", "Zoë Nakamura-Öztürk")]
+    sales = as_partner(partner, ("portal:read", "deals:read"))
+    assert await found(client, sales, "ozturk") == []  # no contacts:read
+    other = as_partner(uuid.uuid4(), ("portal:read", "contacts:read"))
+    assert await found(client, other, "ozturk") == []
+    staff = vendor_headers(prm_infra.internal_secret, ("portal:read", "contacts:read"))
+    assert await found(client, staff, "nakamura") == [("contact", "Zoë Nakamura-Öztürk")]
+    # Erased: nothing of the person is kept, whatever arrives late.
+    await consume(changed(3, removed=True), changed(2, name="Zoë Nakamura"))
+    assert await found(client, staff, "nakamura") == []
+    from sqlalchemy import text
+
+    async with engine.connect() as connection:
+        kept = (await connection.execute(text(
+            "SELECT title, subtitle FROM search_entries WHERE id = :id"), {"id": contact})).one()
+    assert tuple(kept) == ("", "")

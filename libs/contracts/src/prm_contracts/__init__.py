@@ -252,6 +252,22 @@ class PartnerInactivityFlaggedV1(EventPayload):
     inactive_days: int
 
 
+class ContactChangedV1(EventPayload):
+    event_type = "prm.partner.contact_changed.v1"
+    topic = PARTNERS_TOPIC
+    summary = ("A contact of a partner was added or changed, or deleted or its personal data "
+               "erased (then it names no one): for the read models that find people.")
+
+    contact_id: uuid.UUID
+    partner_id: uuid.UUID
+    name: str | None = None
+    email: str | None = None
+    job_title: str | None = None
+    removed: bool = Field(default=False, description="Deleted, or its personal data erased: "
+                          "consumers forget what they kept of it")
+    version: int = Field(description="Increases with every change; consumers keep the newest")
+
+
 class PartnerApplicationSubmittedV1(EventPayload):
     event_type = "prm.partner_application.submitted.v1"
     topic = PARTNERS_TOPIC

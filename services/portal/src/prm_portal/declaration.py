@@ -25,6 +25,7 @@ PARTNERS_READ = "partners:read"
 DEALS_READ = "deals:read"
 INCENTIVES_READ = "incentives:read"
 DIRECT_ACCOUNTS_READ = "direct_accounts:read"
+CONTACTS_READ = "contacts:read"
 
 # The topics whose events make the screens.
 READ_TOPICS = (PARTNERS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC)

@@ -14,6 +14,7 @@ from sqlalchemy import exists, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prm_contracts import ContactChangedV1
 from prm_partners.compliance.models import AgreementSignature, Certification
 from prm_partners.contacts import repository
 from prm_partners.contacts.listing import CONTACTS
@@ -30,7 +31,7 @@ from prm_partners.contacts.schemas import (
 from prm_partners.declaration import CONTACTS_READ, CONTACTS_WRITE
 from prm_partners.onboarding import service as onboarding
 from prm_partners.partners import repository as partners
-from prm_partners.partners.service import ensure_own, ensure_visible
+from prm_partners.partners.service import ensure_own, ensure_visible, publish
 from prm_platform.http import check_if_match, etag
 from prm_platform.ids import new_id
 from prm_platform.listing import ListQuery
@@ -53,6 +54,16 @@ async def usable_contact(session: AsyncSession, partner_id: uuid.UUID, contact_i
     signatures that name one)."""
     contact = await repository.get(session, partner_id, contact_id)
     return contact if contact is not None and contact.erased_at is None else None
+
+
+async def _announce(session: AsyncSession, contact: Contact) -> None:
+    """The contact as it is now (no one, once deleted or erased), for the read models that
+    find people (the portal's search), which forget it with the erasure."""
+    gone = contact.deleted_at is not None or contact.erased_at is not None
+    await publish(session, contact.partner_id, ContactChangedV1(
+        contact_id=contact.id, partner_id=contact.partner_id,
+        name=None if gone else contact.name, email=None if gone else contact.email,
+        job_title=None if gone else contact.job_title, removed=gone, version=contact.version))
 
 
 def _audit(session: AsyncSession, principal: Principal, contact: Contact, action: str,
@@ -94,6 +105,7 @@ async def create(session: AsyncSession, principal: Principal, partner_id: uuid.U
     await session.flush()
     _audit(session, principal, contact, "created",
            [f for f in PERSONAL_FIELDS if getattr(contact, f)])
+    await _announce(session, contact)
     await onboarding.contact_added(session, partner_id)
     return contact
 
@@ -144,6 +156,7 @@ async def update(session: AsyncSession, principal: Principal, partner_id: uuid.U
     contact.updated_at = dt.datetime.now(dt.UTC)
     _audit(session, principal, contact, "updated", sorted(changes))
     await session.flush()
+    await _announce(session, contact)
     return contact
 
 
@@ -176,6 +189,7 @@ async def delete(session: AsyncSession, principal: Principal, partner_id: uuid.U
     _blank(contact, now)
     contact.deleted_at = now
     await session.flush()
+    await _announce(session, contact)
 
 
 async def _exportable(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
@@ -238,6 +252,7 @@ async def erase(session: AsyncSession, principal: Principal, partner_id: uuid.UU
            f"signer name blanked on {len(signatures)} signature(s)" if signatures else None)
     await session.flush()
     await _erase_stored_answers(session, contact)
+    await _announce(session, contact)
     return contact
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prm_contracts import (
     CertificationEarnedV1,
     CertificationExpiredV1,
+    ContactChangedV1,
     DealApprovedV1,
     DealAssignedV1,
     DealCollaboratorAddedV1,
@@ -246,6 +247,19 @@ async def direct_account(session: AsyncSession, event: CloudEvent) -> None:
                  version=int(d["version"]), updated_at=event.time)
 
 
+async def contact(session: AsyncSession, event: CloudEvent) -> None:
+    """A partner's contact, found by name, e-mail and job title. Deleted or erased, its entry
+    keeps nothing of the person (and a late older event cannot bring it back)."""
+    d = event.data
+    removed = bool(d.get("removed"))
+    subtitle = " ".join(str(v) for v in (d.get("email"), d.get("job_title")) if v)
+    await _entry(session, kind="contact", id=d["contact_id"], partner_id=d["partner_id"],
+                 title="" if removed else str(d.get("name") or ""),
+                 subtitle="" if removed else subtitle,
+                 status="removed" if removed else "active", version=int(d["version"]),
+                 updated_at=event.time)
+
+
 async def allocation_created(session: AsyncSession, event: CloudEvent) -> None:
     d = event.data
     await session.execute(text("""
@@ -360,6 +374,7 @@ HANDLERS: dict[str, Handler] = {
            DealLostV1, DealExpiredV1, DealExtendedV1, DealExtensionRequestedV1, DealAssignedV1,
            DealCollaboratorAddedV1, DealProtectionEndingV1, DealWinReversedV1),
     **_for(direct_account, DirectAccountChangedV1),
+    **_for(contact, ContactChangedV1),
     **_for(allocation_created, MdfAllocationCreatedV1),
     **_for(fund_request, MdfRequestSubmittedV1, MdfRequestApprovedV1, MdfRequestRejectedV1,
            MdfRequestChangesRequestedV1, MdfRequestExpiredV1),

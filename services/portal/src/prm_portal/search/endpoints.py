@@ -1,5 +1,5 @@
-"""Search across records: partners, deals (their customers), MDF fund requests and the
-vendor's direct accounts, ranked, in any script (case, accents and width ignored, like every
+"""Search across records: partners, deals (their customers), MDF fund requests, contacts and
+the vendor's direct accounts, ranked, in any script (case, accents and width ignored, like every
 list's ``q``), and only what the caller may read at each record's source (a partner's people:
 their own org's)."""
 
@@ -20,6 +20,7 @@ from prm_platform.listing import MAX_QUERY_LENGTH, MAX_WORDS
 from prm_platform.problems import problem_responses
 from prm_platform.security import ADMIN, Principal
 from prm_portal.declaration import (
+    CONTACTS_READ,
     DEALS_READ,
     DIRECT_ACCOUNTS_READ,
     INCENTIVES_READ,
@@ -34,18 +35,20 @@ router = APIRouter(prefix="/v1/search", tags=["search"], route_class=ServiceRout
 
 class SearchKind(StrEnum):
     """What a search result is: a `partner`, a `deal` (by its customer), an `mdf_request`, a
-    `direct_account` of the vendor (vendor staff only)."""
+    `direct_account` of the vendor (vendor staff only), a partner's `contact`."""
 
     partner = "partner"
     deal = "deal"
     mdf_request = "mdf_request"
     direct_account = "direct_account"
+    contact = "contact"
 
 
 # Who may see each kind: the scope that reads it at its source.
 KIND_SCOPES = {SearchKind.partner: PARTNERS_READ, SearchKind.deal: DEALS_READ,
                SearchKind.mdf_request: INCENTIVES_READ,
-               SearchKind.direct_account: DIRECT_ACCOUNTS_READ}
+               SearchKind.direct_account: DIRECT_ACCOUNTS_READ,
+               SearchKind.contact: CONTACTS_READ}
 MAX_RESULTS = 50
 _CUSTOM_PLANS = sa.text("SET LOCAL plan_cache_mode = force_custom_plan")
 _ONE_KIND = "|".join(k.value for k in SearchKind)
@@ -90,8 +93,9 @@ def _allowed(principal: Principal, kinds: list[SearchKind] | None) -> list[str]:
 
 @router.get("", summary="Search across records",
             description="Partners (by name), deals (by customer name and domain), MDF fund "
-            "requests (by activity) and, for vendor staff, the vendor's direct accounts (by "
-            "name and domain), each word matched anywhere, case, accents and width "
+            "requests (by activity), partners' contacts (by name, e-mail and job title, with "
+            "contacts:read) and, for vendor staff, the vendor's direct accounts (by name and "
+            "domain), each word matched anywhere, case, accents and width "
             "ignored. Ranked: the title equal to the query first, then titles starting with "
             "it, then a word starting with it, then the rest; newest change first within a "
             "rank; the best `limit` (at most 50): refine the words rather than page. Only "
