@@ -22,7 +22,8 @@ ATTRIBUTION_TOPIC = "prm.attribution"
 TOPICS = {
     PARTNERS_TOPIC: "The partner programme: organisations, their lifecycle, tiers and "
                     "progress to the next tier, certifications, agreements, onboarding and "
-                    "its progress (tasks done and due), and applications.",
+                    "its progress (tasks done and due), contacts (who they are, or no one "
+                    "once erased), and applications.",
     DEALS_TOPIC: "Deal registrations and their lifecycle: registered, updated, approved, "
                  "rejected, won, lost, expired, extended, a win reversed; and what people "
                  "working them act on: an extension requested, an account executive assigned, "
@@ -766,5 +767,6 @@ CONTRACTS: dict[str, type[EventPayload]] = {
                   AttributionComputedV1, DealWinReversedV1, DealExtensionRequestedV1,
                   DealAssignedV1, DealCollaboratorAddedV1, DealProtectionEndingV1,
                   MdfRequestChangesRequestedV1, MdfAllocationCreatedV1,
-                  DirectAccountChangedV1, PartnerTierProgressV1, OnboardingProgressV1)
+                  DirectAccountChangedV1, PartnerTierProgressV1, OnboardingProgressV1,
+                  ContactChangedV1)
 }
