@@ -333,3 +333,14 @@ async def test_the_index_check_finds_what_no_index_serves_and_passes_once_indexe
     assert checked["/items"] == ["id", "status", "tags", "amount[gte]", "day[gte]",
                                  "updated_at[gte]", "updated_since", "q", "sort=created_at",
                                  "sort=name", "sort=amount", "sort=day", "sort=updated_at"]
+
+
+def test_a_search_with_control_characters_is_refused():
+    """NUL (which PostgreSQL refuses in text) and the other control characters are a 422
+    naming q, not a server error."""
+    from fastapi.exceptions import RequestValidationError
+
+    for q in ("ab\x00c", "\x1b[31m"):
+        with pytest.raises(RequestValidationError) as refused:
+            ITEM_LIST.parse({"q": q})
+        assert refused.value.errors()[0]["loc"] == ("query", "q")

@@ -116,3 +116,15 @@ async def test_every_route_refuses_another_orgs_notification(client, consume, as
                                json={"ids": [mine["id"]]})
     assert marked.json() == {"marked": 0}
     assert (await listed(client, as_partner(a), state="unread"))[0]["id"] == mine["id"]
+
+
+async def test_filters_take_only_kinds_that_can_exist(client, as_partner):
+    for params in ({"kind": "deal.approved\x00"}, {"subject_type": "Deal"},
+                   {"kind": "deal..approved"}, {"state": "new"}):
+        response = await client.get("/v1/notifications", headers=as_partner(uuid.uuid4()),
+                                    params=params)
+        assert response.status_code == 422, (params, response.text)
+    fine = await client.get("/v1/notifications", headers=as_partner(uuid.uuid4()),
+                            params={"kind": "deal.approved,mdf_claim.rejected",
+                                    "subject_type": "mdf_request"})
+    assert fine.status_code == 200 and fine.json()["items"] == []

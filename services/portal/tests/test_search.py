@@ -51,7 +51,7 @@ async def test_ranking_puts_the_closest_titles_first(client, consume, story, ven
 
 async def test_bad_searches_are_problems(client, vendor):
     for params in ({"q": ""}, {"q": "x", "kind": "contacts"}, {"q": "x", "limit": 51},
-                   {"q": " ".join("w" * 9)}):
+                   {"q": " ".join("w" * 9)}, {"q": "ab\x00c"}):
         response = await client.get("/v1/search", headers=vendor, params=params)
         assert response.status_code == 422, params
         assert response.headers["content-type"].startswith("application/problem+json")

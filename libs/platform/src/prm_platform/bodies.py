@@ -22,7 +22,7 @@ from prm_platform.problems import MalformedRequest, ProblemError
 MAX_DEPTH = 32
 MAX_REPORTED = 20
 # C0 controls but \t \n \r, DEL, and the C1 controls.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _JSON = re.compile(r"^application/([a-z0-9.+-]*\+)?json$")
 
 
@@ -64,13 +64,13 @@ def _walk(value: Any, path: str, depth: int, errors: list[dict[str, str]]) -> No
     if depth > MAX_DEPTH:
         raise MalformedRequest(f"the request body is nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, str):
-        if _CONTROL.search(value):
+        if CONTROL_CHARACTERS.search(value):
             errors.append({"location": "body", "field": _field(path),
                            "message": "control characters are not allowed"})
     elif isinstance(value, dict):
         for key, item in value.items():
             child = f"{path}.{key}" if path else key
-            if _CONTROL.search(key):
+            if CONTROL_CHARACTERS.search(key):
                 errors.append({"location": "body", "field": _field(path),
                                "message": "control characters are not allowed in keys"})
                 child = f"{path}.?" if path else "?"

@@ -78,6 +78,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prm_platform.bodies import CONTROL_CHARACTERS
 from prm_platform.types import FIRST_DAY, LAST_DAY
 
 T = TypeVar("T")
@@ -392,6 +393,8 @@ class Listing:
             sort = self.default_sort
         words: tuple[str, ...] = ()
         if given.get("q") is not None:
+            if CONTROL_CHARACTERS.search(given["q"]):  # NUL: PostgreSQL refuses it in text
+                raise _invalid("q", "holds control characters")
             words = tuple(dict.fromkeys(given["q"].split()))
             if not words:
                 raise _invalid("q", "at least one word is expected")

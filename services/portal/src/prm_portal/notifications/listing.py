@@ -12,7 +12,9 @@ from prm_portal.models import notification_marks as m
 from prm_portal.models import notifications as n
 from prm_portal.notifications.schemas import NotificationState
 
-Kind = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+# A notification's kind (``deal.approved``) or a record's type (``mdf_request``).
+Kind = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80,
+                                        pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")]
 
 
 

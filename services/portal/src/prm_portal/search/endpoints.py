@@ -15,6 +15,7 @@ from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
+from prm_platform.bodies import CONTROL_CHARACTERS
 from prm_platform.http import Caller, ServiceRoute, Session
 from prm_platform.listing import MAX_QUERY_LENGTH, MAX_WORDS
 from prm_platform.problems import problem_responses
@@ -111,6 +112,8 @@ async def search(
         limit: Annotated[int, Query(ge=1, le=MAX_RESULTS, description="How many results")] = 20,
 ) -> SearchResults:
     caller.require(PORTAL_READ)
+    if CONTROL_CHARACTERS.search(q):  # NUL: PostgreSQL refuses it in text
+        raise _invalid("q", "holds control characters")
     words = q.split()
     if not words:
         raise _invalid("q", "holds no word")
