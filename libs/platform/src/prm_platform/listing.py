@@ -213,12 +213,14 @@ def _attribute(column: Any) -> str:
     return str(getattr(column, "key", None) or column.name)
 
 
-def _invalid(where: str, message: str) -> RequestValidationError:
+def invalid_query(where: str, message: str) -> RequestValidationError:
+    """A 422 naming the query parameter ``where`` (for endpoints that check their own)."""
     return RequestValidationError([{"loc": ("query", where), "msg": message,
                                     "type": "value_error"}])
 
 
-def _escape_like(word: str) -> str:
+def escape_like(word: str) -> str:
+    """``word`` matched literally by LIKE: its backslashes, ``%`` and ``_`` escaped."""
     return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -331,7 +333,7 @@ class Listing:
             # so that what was asked is what is answered.
             for name in scalars:
                 if len(request.query_params.getlist(name)) > 1:
-                    raise _invalid(name, "is given more than once; it takes one value")
+                    raise invalid_query(name, "is given more than once; it takes one value")
             return self.parse(given)
 
         list_query.__signature__ = inspect.Signature(parameters, return_annotation=ListQuery)  # type: ignore[attr-defined]
@@ -351,14 +353,14 @@ class Listing:
                 continue
             values = [v.strip() for item in raw for v in item.split(",") if v.strip()]
             if not values:
-                raise _invalid(name, "at least one value is expected")
+                raise invalid_query(name, "at least one value is expected")
             if len(values) > MAX_VALUES:
-                raise _invalid(name, f"at most {MAX_VALUES} values are allowed")
+                raise invalid_query(name, f"at most {MAX_VALUES} values are allowed")
             try:
                 filters[name] = list(dict.fromkeys(
                     self._kinds[name].validate_python(v) for v in values))
             except PydanticValidationError as exc:
-                raise _invalid(name, exc.errors()[0]["msg"]) from None
+                raise invalid_query(name, exc.errors()[0]["msg"]) from None
         ranges: dict[tuple[str, str], Any] = {}
         for name in self.ranges:
             for operator in RANGE_OPERATORS:
@@ -369,13 +371,13 @@ class Listing:
                     ranges[(name, operator)] = self._range_kinds[name].validate_python(raw)
                 except PydanticValidationError as exc:
                     where = f"{name}[{operator}]"
-                    raise _invalid(where, exc.errors()[0]["msg"]) from None
+                    raise invalid_query(where, exc.errors()[0]["msg"]) from None
         updated_since = None
         if given.get("updated_since") is not None:
             try:
                 updated_since = _TIME.validate_python(given["updated_since"])
             except PydanticValidationError as exc:
-                raise _invalid("updated_since", exc.errors()[0]["msg"]) from None
+                raise invalid_query("updated_since", exc.errors()[0]["msg"]) from None
         sort: tuple[tuple[str, bool], ...] = ()
         if given.get("sort"):
             seen: list[str] = []
@@ -383,7 +385,7 @@ class Listing:
             for item in given["sort"].split(","):
                 name = item.removeprefix("-")
                 if name in seen:
-                    raise _invalid("sort", f"{name} is named twice")
+                    raise invalid_query("sort", f"{name} is named twice")
                 seen.append(name)
                 parts.append((name, item.startswith("-")))
             sort = tuple(parts)
@@ -394,12 +396,12 @@ class Listing:
         words: tuple[str, ...] = ()
         if given.get("q") is not None:
             if CONTROL_CHARACTERS.search(given["q"]):  # NUL: PostgreSQL refuses it in text
-                raise _invalid("q", "holds control characters")
+                raise invalid_query("q", "holds control characters")
             words = tuple(dict.fromkeys(given["q"].split()))
             if not words:
-                raise _invalid("q", "at least one word is expected")
+                raise invalid_query("q", "at least one word is expected")
             if len(words) > MAX_WORDS:
-                raise _invalid("q", f"at most {MAX_WORDS} words are allowed")
+                raise invalid_query("q", f"at most {MAX_WORDS} words are allowed")
         query = ListQuery(limit=given.get("limit", DEFAULT_LIMIT), filters=filters,
                           ranges=ranges, sort=sort, words=words, updated_since=updated_since,
                           total=given.get("include") == "total_count")
@@ -427,7 +429,7 @@ class Listing:
         if query.updated_since is not None:
             conditions.append(self.updated >= query.updated_since)
         for word in query.words:
-            pattern = func.concat("%", func.prm_fold(literal(_escape_like(word))), "%")
+            pattern = func.concat("%", func.prm_fold(literal(escape_like(word))), "%")
             # Backslash escapes % and _ (LIKE's own default: an ESCAPE clause would hide the
             # pattern from the planner's estimate of how many records match).
             conditions.append(self.search.like(pattern))
@@ -483,7 +485,7 @@ class Listing:
         try:
             sort, values = orjson.loads(raw)
             if sort != _sort_text(query) or len(values) != len(order):
-                raise _invalid("cursor", "the cursor belongs to another sort; start again "
+                raise invalid_query("cursor", "the cursor belongs to another sort; start again "
                                "without it")
             return tuple(_column_value(column, value)
                          for (column, _), value in zip(order, values, strict=True))
@@ -501,7 +503,7 @@ _TIME: TypeAdapter[dt.datetime] = TypeAdapter(QueryTime)
 def _bad_cursor() -> RequestValidationError:
     # A 422 naming the parameter: any text of the cursor's alphabet fits its schema, and only
     # the server can tell one of its cursors from another string.
-    return _invalid("cursor", "not a cursor of this list; use the next_cursor of a previous "
+    return invalid_query("cursor", "not a cursor of this list; use the next_cursor of a previous "
                     "page")
 
 

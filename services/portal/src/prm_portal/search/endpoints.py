@@ -12,12 +12,11 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
 from prm_platform.bodies import CONTROL_CHARACTERS
 from prm_platform.http import Caller, ServiceRoute, Session
-from prm_platform.listing import MAX_QUERY_LENGTH, MAX_WORDS
+from prm_platform.listing import MAX_QUERY_LENGTH, MAX_WORDS, escape_like, invalid_query
 from prm_platform.problems import problem_responses
 from prm_platform.security import ADMIN, Principal
 from prm_portal.declaration import (
@@ -77,15 +76,6 @@ class SearchResults(BaseModel):
                                       "`limit`): a search is refined, not paged")
 
 
-def _invalid(field: str, message: str) -> RequestValidationError:
-    return RequestValidationError([{"type": "value_error", "loc": ("query", field),
-                                    "msg": message, "input": None}])
-
-
-def _like(word: str) -> str:
-    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def _allowed(principal: Principal, kinds: list[SearchKind] | None) -> list[str]:
     wanted = kinds or list(SearchKind)
     return [k.value for k in wanted
@@ -113,17 +103,17 @@ async def search(
 ) -> SearchResults:
     caller.require(PORTAL_READ)
     if CONTROL_CHARACTERS.search(q):  # NUL: PostgreSQL refuses it in text
-        raise _invalid("q", "holds control characters")
+        raise invalid_query("q", "holds control characters")
     words = q.split()
     if not words:
-        raise _invalid("q", "holds no word")
+        raise invalid_query("q", "holds no word")
     if len(words) > MAX_WORDS:
-        raise _invalid("q", f"holds more than {MAX_WORDS} words")
+        raise invalid_query("q", f"holds more than {MAX_WORDS} words")
     kinds = _allowed(caller, [SearchKind(k) for k in kind.split(",")] if kind else None)
     if not kinds:
         return SearchResults(items=[])
     joined = " ".join(words)
-    folded, prefix = sa.func.prm_fold(joined), sa.func.prm_fold(_like(joined)) + "%"
+    folded, prefix = sa.func.prm_fold(joined), sa.func.prm_fold(escape_like(joined)) + "%"
     scoped = [e.c.kind.in_(kinds), e.c.status.is_distinct_from("removed")]
     if caller.is_partner:
         scoped.append(e.c.partner_id == caller.partner_id)
@@ -146,7 +136,7 @@ async def search(
     rows = list(await session.execute(sa.select(both).order_by(
         both.c.rank, both.c.updated_at.desc(), both.c.kind, both.c.id).limit(limit)))
     if len(rows) < limit:  # only then: the rest may be most of the table
-        every_word = [e.c.search_text.like("%" + sa.func.prm_fold(_like(w)) + "%")
+        every_word = [e.c.search_text.like("%" + sa.func.prm_fold(escape_like(w)) + "%")
                       for w in words]
         rows += list(await session.execute(
             sa.select(e, sa.literal(3).label("rank"))
