@@ -120,6 +120,11 @@ async def test_sigkill_relay_and_consumer_mid_stream(isolated, tmp_path):
         await wait_for(lambda: _at_least(deals_db, "SELECT sum(events_applied) FROM "
                                          "partner_directory", expected_events),
                        120, "every event applied")
+        # The partners worker also announces each new active partner's tier progress (from
+        # the activation it consumed): its outbox drains last.
+        await wait_for(lambda: _is_zero(partners_db, "SELECT count(*) FROM outbox "
+                                             "WHERE published_at IS NULL"),
+                       120, "the partners outbox drained")
         await asyncio.sleep(2)  # let any redelivery that is still in flight arrive
 
         assert restarted == ["relay", "consumer"]
@@ -132,7 +137,9 @@ async def test_sigkill_relay_and_consumer_mid_stream(isolated, tmp_path):
         assert await scalar(deals_db, "SELECT count(*) FROM partner_directory "
                             "WHERE events_applied <> 2") == 0
         assert await scalar(deals_db, "SELECT count(*) FROM inbox "
-                            "WHERE consumer = 'deals.partner-directory'") == expected_events
+                            "WHERE consumer = 'deals.partner-directory' AND event_type IN "
+                            "('prm.partner.created.v1', 'prm.partner.status_changed.v1')"
+                            ) == expected_events
     finally:
         for process in (relay, consumer):
             if process.poll() is None:
@@ -150,3 +157,7 @@ async def test_sigkill_relay_and_consumer_mid_stream(isolated, tmp_path):
 
 async def _at_least(engine, sql: str, threshold: int) -> bool:
     return await scalar(engine, sql) >= threshold
+
+
+async def _is_zero(engine, sql: str) -> bool:
+    return await scalar(engine, sql) == 0
