@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import text
 
-from prm_platform import liveness
+from prm_platform import liveness, metrics
 from prm_platform.conditional import ConditionalGet
 from prm_platform.credentials import KeyDirectory
 from prm_platform.db import make_engine, make_read_sessionmaker, make_sessionmaker
@@ -114,6 +114,8 @@ def create_service_app(
                  vouched=vouched_principal(app.state.internal_secret))
     app.add_middleware(HeadAsGet)  # the edge and the routes see a GET
     install_outermost(app)  # request ids, and a problem for whatever escapes every layer
+    if settings.telemetry:
+        metrics.install(app, pool=schema, engine=engine)
     for router in routers:
         app.include_router(router)
 

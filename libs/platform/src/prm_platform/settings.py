@@ -101,6 +101,12 @@ class ServiceSettings(BaseSettings):
     worker_heartbeat_file: str | None = None
     worker_stale_seconds: float = Field(default=60.0, gt=0)
     inbox_retention_days: int = Field(default=30, ge=1)
+    # Observability: turns on metrics (Prometheus, /metrics of every API and worker; see
+    # docs/operations.md) and traces (OpenTelemetry). Off, nothing is measured or served.
+    telemetry: bool = False
+    # Where a worker serves /metrics when telemetry is on (an API serves it on its own port).
+    metrics_port: int = Field(default=9100, ge=1, le=65535)
+    metrics_address: str = "0.0.0.0"  # noqa: S104 - scraped from the cluster network
 
     @field_validator("internal_secret")
     @classmethod

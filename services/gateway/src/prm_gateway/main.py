@@ -16,6 +16,7 @@ from prm_gateway.api_keys.lookup import router as key_lookup_router
 from prm_gateway.auth import GatewayAuthentication, KeyCache
 from prm_gateway.config import SCHEMA, Settings
 from prm_gateway.standing.models import PartnerStanding
+from prm_platform import metrics
 from prm_platform.app import operation_id
 from prm_platform.conditional import ConditionalGet
 from prm_platform.credentials import Standings
@@ -93,6 +94,8 @@ def create_app(settings: Settings | None = None,
                  trusted_proxies=settings.trusted_proxies,
                  cors_origins=settings.cors_origins)
     install_outermost(app)  # request ids, and a problem for whatever escapes every layer
+    if settings.telemetry:
+        metrics.install(app, pool=SCHEMA, engine=engine)
     app.include_router(health.router)
     app.include_router(contract.router)
     contract.mount_docs_assets(app)
