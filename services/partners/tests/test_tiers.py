@@ -25,6 +25,7 @@ from prm_partners.compliance import service as compliance
 from prm_partners.tiers import evaluate, service
 from prm_partners.tiers.evaluate import DEMOTION, PROMOTION, Metrics, Pending, Requirements, Tier
 from prm_partners.tiers.handlers import HANDLERS
+from prm_platform.money import convert
 
 TODAY = dt.datetime.now(dt.UTC).date()
 
@@ -139,12 +140,13 @@ def test_a_tier_that_left_the_programme_moves_at_once():
 
 
 def test_conversion_is_exact_and_half_even():
-    assert evaluate.convert(Decimal("1000"), Decimal("0.0061235"), "EUR") == Decimal("6.12")
-    assert evaluate.convert(Decimal("0.125"), Decimal("1"), "EUR") == Decimal("0.12")
-    assert evaluate.convert(Decimal("0.135"), Decimal("1"), "EUR") == Decimal("0.14")
-    assert evaluate.convert(Decimal("100.50"), Decimal("1"), "JPY") == Decimal("100")
-    assert evaluate.convert(Decimal("101.50"), Decimal("1"), "JPY") == Decimal("102")
-    assert evaluate.convert(Decimal("10"), Decimal("0.30285"), "KWD") == Decimal("3.028")
+    # The tiers convert with the platform's one conversion (prm_platform.money.convert).
+    assert convert(Decimal("1000"), "JPY", "EUR", Decimal("0.0061235")) == Decimal("6.12")
+    assert convert(Decimal("0.125"), "EUR", "EUR", Decimal("1")) == Decimal("0.12")
+    assert convert(Decimal("0.135"), "EUR", "EUR", Decimal("1")) == Decimal("0.14")
+    assert convert(Decimal("100.50"), "JPY", "JPY", Decimal("1")) == Decimal("100")
+    assert convert(Decimal("101.50"), "JPY", "JPY", Decimal("1")) == Decimal("102")
+    assert convert(Decimal("10"), "EUR", "KWD", Decimal("0.30285")) == Decimal("3.028")
 
 
 def test_window_start_clamps_to_the_month():

@@ -2,11 +2,15 @@
 
 The amount may not carry more decimals than the currency's minor unit (JPY 0, EUR 2, KWD 3), is
 never negative, and is always written back with exactly the currency's number of decimals.
+
+``convert`` and ``convert_minor`` are the one conversion between currencies of every service:
+the product is computed exactly and rounded once, half to even, to the destination's minor
+unit (the exponents are ISO 4217's, from ``iso4217``).
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
 from typing import Annotated
 
 import iso4217
@@ -29,6 +33,34 @@ def minor_units(currency: str) -> int:
 
 def format_amount(amount: Decimal, currency: str) -> str:
     return f"{amount:.{minor_units(currency)}f}"
+
+
+# Enough digits for any amount NUMERIC(19, 4) holds times any rate NUMERIC(24, 10) holds, so
+# that the product is exact before its one rounding (the default context keeps 28 digits).
+_EXACT_DIGITS = 80
+
+
+def convert(amount: Decimal, source: str, destination: str, rate: Decimal) -> Decimal:
+    """``amount`` of ``source`` in ``destination`` at ``rate`` (destination units per source
+    unit), rounded half to even once to the destination's minor unit. One currency converts to
+    itself at rate 1 only; a rate is positive and finite."""
+    if not rate.is_finite() or rate <= 0:
+        raise ValueError(f"an FX rate is a positive number, not {rate}")
+    if source == destination and rate != 1:
+        raise ValueError(f"{source} converts to itself at rate 1, not {rate}")
+    minor_units(source)
+    step = Decimal(1).scaleb(-minor_units(destination))
+    with localcontext() as exact:
+        exact.prec = _EXACT_DIGITS
+        return (amount * rate).quantize(step, rounding=ROUND_HALF_EVEN)
+
+
+def convert_minor(minor: int, source: str, destination: str, rate: Decimal) -> int:
+    """``convert`` for amounts kept in integer minor units (cents, yen, fils)."""
+    with localcontext() as exact:
+        exact.prec = _EXACT_DIGITS
+        amount = Decimal(minor).scaleb(-minor_units(source))
+        return int(convert(amount, source, destination, rate).scaleb(minor_units(destination)))
 
 
 CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", examples=["EUR"])]

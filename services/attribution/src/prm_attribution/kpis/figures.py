@@ -3,7 +3,8 @@ exact ratios, and each partner's figures of a period gathered with the ids of th
 came from.
 
 A credit, a cost or a payout is converted with the newest rate of its currency valid on its own
-date, rounded half-even to the base currency's minor unit once per item (so a figure is the sum
+date (``prm_platform.money.convert_minor``, the platform's one conversion), rounded half-even
+to the base currency's minor unit once per item (so a figure is the sum
 of the converted items its row lists). Figures derived from several items (an activity's share
 of a credit, an average) are kept exact as fractions and rounded half-even once at the end.
 Ratios are decimal strings with 4 places, rounded half-even; null when the denominator is 0.
@@ -14,11 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from prm_platform.money import minor_units
+from prm_platform.money import convert_minor
 
 # A row lists at most this many ids per kind of source row.
 MAX_IDS = 200
@@ -61,9 +62,7 @@ class Converter:
             return None
         rate = found[-1]
         self.used[(currency, rate.valid_on)] = rate
-        value = Decimal(minor) * rate.rate * Decimal(10) ** (
-            minor_units(self.base) - minor_units(currency))
-        return int(value.quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
+        return convert_minor(minor, currency, self.base, rate.rate)
 
     def child(self) -> Converter:
         """A converter over the same rates with its own record of the rates used."""

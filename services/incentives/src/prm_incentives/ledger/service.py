@@ -9,7 +9,7 @@ authority, also for concurrent writers.
 import datetime as dt
 import uuid
 from dataclasses import dataclass, fields
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,7 +23,7 @@ from prm_incentives.money import to_minor
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
 from prm_platform.listing import ListQuery
-from prm_platform.money import minor_units
+from prm_platform.money import convert_minor
 from prm_platform.problems import (
     Conflict,
     InvalidTransition,
@@ -420,13 +420,6 @@ async def rate_on(session: AsyncSession, source: str, destination: str, day: dt.
     if row is None:
         raise FxRateMissing(f"no {source}/{destination} rate is recorded on or before {day}")
     return Decimal(row.rate), row.effective_on
-
-
-def convert_minor(amount: int, source: str, destination: str, rate: Decimal) -> int:
-    """Minor units of ``source`` to minor units of ``destination``, rounded half to even once,
-    at the end (JPY has no minor unit, KWD three)."""
-    value = Decimal(amount).scaleb(-minor_units(source)) * rate
-    return int(value.scaleb(minor_units(destination)).quantize(Decimal(1), ROUND_HALF_EVEN))
 
 
 def _leg_id(conversion_id: uuid.UUID, leg: str) -> uuid.UUID:

@@ -27,12 +27,7 @@ from prm_incentives.db import columns
 from prm_incentives.declaration import INCENTIVES_READ, INCENTIVES_WRITE
 from prm_incentives.directory import repository as directory
 from prm_incentives.ledger import repository as ledger
-from prm_incentives.ledger.service import (
-    TransferSpec,
-    convert_minor,
-    rate_on,
-    transfer,
-)
+from prm_incentives.ledger.service import TransferSpec, rate_on, transfer
 from prm_incentives.money import text_of
 from prm_incentives.payouts import service as payouts
 from prm_incentives.rebates.listing import ACCRUALS, PROGRAMMES
@@ -41,7 +36,7 @@ from prm_incentives.rebates.rules import Line, choose
 from prm_incentives.rebates.schemas import RebateProgrammeIn, RebateTrueUpIn
 from prm_platform.ids import new_id
 from prm_platform.listing import ListQuery
-from prm_platform.money import minor_units
+from prm_platform.money import convert_minor, minor_units
 from prm_platform.problems import Conflict, NotFound, Unprocessable
 from prm_platform.security import Principal
 

@@ -8,8 +8,8 @@ tier it holds.
   once the grace period has passed since then, to the tier it qualifies for on that day; it
   clears as soon as the partner qualifies for its tier again.
 
-Money is exact: each won deal is converted with ``convert`` (Decimal, rounded half-even to the
-base currency's minor unit) before it is summed.
+Money is exact: each won deal is converted with ``prm_platform.money.convert`` (Decimal,
+rounded half-even to the base currency's minor unit) before it is summed.
 """
 
 from __future__ import annotations
@@ -18,19 +18,12 @@ import calendar
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
-from prm_platform.money import format_amount, minor_units
+from prm_platform.money import format_amount
 
 PROMOTION = "promotion"
 DEMOTION = "demotion"
-
-
-def convert(amount: Decimal, rate: Decimal, currency: str) -> Decimal:
-    """``amount`` times ``rate``, rounded half-even (banker's rounding, so that rounding does
-    not drift one way over many deals) to ``currency``'s minor unit: JPY 0 decimals, KWD 3."""
-    return (amount * rate).quantize(Decimal(1).scaleb(-minor_units(currency)),
-                                    rounding=ROUND_HALF_EVEN)
 
 
 def window_start(as_of: dt.date, months: int) -> dt.date:

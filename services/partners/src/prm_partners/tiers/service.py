@@ -56,7 +56,7 @@ from prm_partners.tiers.schemas import (
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
 from prm_platform.listing import ListQuery
-from prm_platform.money import format_amount, minor_units
+from prm_platform.money import convert, format_amount, minor_units
 from prm_platform.problems import Conflict, NotFound, PreconditionFailed, Unprocessable, field_error
 from prm_platform.security import Principal
 
@@ -375,10 +375,10 @@ def conversion(amount: Decimal, currency: str, base: str, rate: Decimal | None,
     """(base amount, base currency, rate, its date) of a deal: unconverted (all None) while no
     rate exists; a deal in the base currency needs none (rate 1, no date)."""
     if currency == base:
-        return evaluate.convert(amount, Decimal(1), base), base, Decimal(1), None
+        return convert(amount, currency, base, Decimal(1)), base, Decimal(1), None
     if rate is None:
         return None, None, None, None
-    return evaluate.convert(amount, rate, base), base, rate, effective_on
+    return convert(amount, currency, base, rate), base, rate, effective_on
 
 
 async def reconvert(session: AsyncSession, base: str, where: str, params: dict[str, Any]
