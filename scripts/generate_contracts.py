@@ -58,6 +58,11 @@ def _envelope_schema() -> dict:
             "datacontenttype": {"const": "application/json"},
             "partnerid": {"type": "string", "description": "Extension: the partner org the "
                           "event concerns."},
+            "actor": {"type": "string", "description": "Extension: who caused the event: "
+                      "`key:<api key id>`, `user:<subject>`, `job:<scheduled job>`, or "
+                      "`service:<source>` for a change with no caller (a migration)."},
+            "requestid": {"type": "string", "description": "Extension: the id of the API "
+                          "request at the origin of the event (its `X-Request-Id`), if any."},
             "traceparent": {"type": "string", "description": "Extension: W3C trace context."},
             "data": {"type": "object"},
         },

@@ -143,3 +143,15 @@ async def test_requests_without_valid_principal_are_refused(client, vendor):
     forged = await client.get("/v1/partners", headers={"x-prm-principal": "e30.e30.sig"})
     assert forged.status_code == 401
     assert forged.json()["type"] == "/problems/unauthenticated"
+
+
+async def test_the_events_of_a_request_name_its_caller_and_request_id(client, as_vendor):
+    headers = {**as_vendor(["partners:write"], subject="key-4711"), "X-Request-Id": "req-audit-1"}
+    response = await client.post("/v1/partners", json={
+        "name": "Caused GmbH", "type": "msp", "country": "DE"}, headers=headers)
+    assert response.status_code == 201, response.text
+    assert response.headers["x-request-id"] == "req-audit-1"
+    envelope = (await client.connection.execute(text(
+        "SELECT envelope FROM outbox WHERE key = :k ORDER BY seq LIMIT 1"),
+        {"k": response.json()["id"]})).scalar_one()
+    assert (envelope["actor"], envelope["requestid"]) == ("key:key-4711", "req-audit-1")

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_contracts import dead_letter_topic
 from prm_events.envelope import CloudEvent
+from prm_platform import cause
 from prm_platform.db import rows_affected
 from prm_platform.projections import gathering, is_projection, write_gathered
 from prm_platform.tables import inbox
@@ -177,7 +178,8 @@ class EventConsumer:
                 await session.commit()
                 return False
             if handler is not None:
-                await handler(session, event)
+                with cause.acting(event.caused_by()):
+                    await handler(session, event)
             await session.commit()
             return True
 
@@ -217,7 +219,8 @@ class EventConsumer:
                         gathering(session)
                         gathered_from = index if gathered_from is None else gathered_from
                         try:
-                            await handler(session, event)
+                            with cause.acting(event.caused_by()):
+                                await handler(session, event)
                         except Exception as exc:
                             raise EventFailed(index) from exc
                         continue
@@ -225,7 +228,8 @@ class EventConsumer:
                         await self._write_gathered(session, gathered_from)
                         gathered_from = None
                     try:
-                        await handler(session, event)
+                        with cause.acting(event.caused_by()):
+                            await handler(session, event)
                         await session.flush()
                     except Exception as exc:
                         raise EventFailed(index) from exc

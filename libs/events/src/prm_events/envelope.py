@@ -1,6 +1,8 @@
 """CloudEvents 1.0 envelope, structured JSON mode.
 
-Extensions: ``partnerid`` (the partner org the event concerns, for routing and tenancy) and
+Extensions: ``partnerid`` (the partner org the event concerns, for routing and tenancy),
+``actor`` (who caused it: ``key:<id>``, ``user:<sub>``, ``job:<name>`` or ``service:<name>``,
+see ``prm_platform.cause``), ``requestid`` (the API request at its origin, if any) and
 ``traceparent`` (W3C trace context of the request that caused it).
 """
 
@@ -14,6 +16,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from prm_contracts import CONTRACTS, EventPayload
+from prm_platform import cause
 from prm_platform.ids import new_id
 
 
@@ -29,11 +32,18 @@ class CloudEvent(BaseModel):
     datacontenttype: str = "application/json"
     data: dict[str, Any] = Field(default_factory=dict)
     partnerid: str | None = None
+    actor: str | None = None
+    requestid: str | None = None
     traceparent: str | None = None
 
     def payload(self) -> EventPayload:
         """The typed payload for a known type (raises KeyError for an unknown one)."""
         return CONTRACTS[self.type].model_validate(self.data)
+
+    def caused_by(self) -> cause.Cause | None:
+        """What a consumer applying this event acts for (events before actors were recorded:
+        none)."""
+        return cause.Cause(self.actor, self.requestid) if self.actor else None
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.model_dump(mode="json", exclude_none=True))
@@ -51,6 +61,7 @@ def new_event(
     partner_id: uuid.UUID | None = None,
     traceparent: str | None = None,
 ) -> CloudEvent:
+    acting = cause.current() or cause.Cause(cause.SERVICE_PREFIX + source)
     return CloudEvent(
         id=new_id(),
         source=source,
@@ -59,5 +70,7 @@ def new_event(
         time=dt.datetime.now(dt.UTC),
         data=payload.model_dump(mode="json"),
         partnerid=str(partner_id) if partner_id else None,
+        actor=acting.actor,
+        requestid=acting.request_id,
         traceparent=traceparent,
     )

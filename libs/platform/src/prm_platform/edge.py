@@ -40,6 +40,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from prm_platform import cause
 from prm_platform.declaration import route_scope as declared_route_scope
 from prm_platform.problems import ProblemError, Unauthenticated, current_request_id
 from prm_platform.security import Principal
@@ -207,6 +208,8 @@ class Edge:
             await exc.response(instance=scope.get("path"))(scope, receive, send_with_headers)
             return
         scope.setdefault("state", {})["principal"] = principal
+        # The events this request publishes name its caller and its request id.
+        cause.set_current(cause.Cause(principal.actor, current_request_id(scope)))
         await self.app(scope, receive, send_with_headers)
 
 

@@ -31,7 +31,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from prm_platform import i18n
+from prm_platform import cause, i18n
 
 log = logging.getLogger("prm.problems")
 
@@ -277,6 +277,11 @@ def request_id(headers: Headers) -> str:
     return offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
 
 
+def this_request_id() -> str | None:
+    """The id of the request this task is answering, if any."""
+    return _request_id.get()
+
+
 def current_request_id(scope: Scope) -> str:
     """The id ``UnexpectedErrors`` gave this request (a new one if it ran outside it)."""
     state = scope.setdefault("state", {})
@@ -307,6 +312,7 @@ class UnexpectedErrors:
             return
         rid = current_request_id(scope)
         _request_id.set(rid)
+        cause.set_current(None)  # until the request's principal is known
         started = False
         send = localising(scope, send)  # every problem below, this layer's own 500 included
 

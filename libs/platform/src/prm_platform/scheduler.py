@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from prm_platform import cause
+
 log = logging.getLogger("prm.scheduler")
 
 # What a run did, in the job's own unit (rows purged, ...); kept in ``last_result``.
@@ -35,6 +37,11 @@ class Job:
     run: Callable[[AsyncSession], Awaitable[JobResult]]
     # If a run did at least this many things there is probably more: run again at once.
     batch: int | None = None
+
+    async def perform(self, session: AsyncSession) -> JobResult:
+        """One run, whose events name the job as their actor."""
+        with cause.acting(cause.job(self.name)):
+            return await self.run(session)
 
 
 _ENSURE = text(
@@ -62,7 +69,7 @@ async def run_due(sessionmaker: async_sessionmaker[AsyncSession], job: Job) -> J
             await session.rollback()
             return None
         try:
-            result = await job.run(session)
+            result = await job.perform(session)
         except Exception as exc:
             await session.rollback()
             async with sessionmaker() as failure:  # recorded apart from the rolled-back run
@@ -119,6 +126,6 @@ async def run_due_again(sessionmaker: async_sessionmaker[AsyncSession], job: Job
         if locked.first() is None:
             await session.rollback()
             return None
-        result = await job.run(session)
+        result = await job.perform(session)
         await session.commit()
         return result

@@ -19,8 +19,9 @@ from fastapi import Request
 from pydantic import BaseModel, Field
 from starlette.datastructures import Headers
 
+from prm_platform import cause
 from prm_platform.declaration import ADMIN_SCOPE
-from prm_platform.problems import Forbidden, NotFound, Unauthenticated
+from prm_platform.problems import Forbidden, NotFound, Unauthenticated, this_request_id
 
 PRINCIPAL_HEADER = "x-prm-principal"
 _ISSUER = "prm-gateway"
@@ -56,6 +57,11 @@ class Principal(BaseModel):
     name: str | None = None
     email: str | None = None
     locale: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """Who the events of this principal's requests name: ``user:<sub>`` or ``key:<id>``."""
+        return self.subject if self.is_user else cause.KEY_PREFIX + self.subject
 
     @property
     def is_user(self) -> bool:
@@ -148,6 +154,8 @@ def authenticate(request: Request) -> Principal:
             raise Unauthenticated("requests must come through the gateway with credentials")
         principal = verify_principal(token, request.app.state.internal_secret)
         request.state.principal = principal
+    # The events this request publishes name its caller and its request id.
+    cause.set_current(cause.Cause(principal.actor, this_request_id()))
     return principal
 
 
