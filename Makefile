@@ -101,6 +101,7 @@ system-tools:
 	  { echo "the tests need chromium: apt-get install chromium"; exit 1; }
 
 test: env contract-lint sdk portal system-tools
+	.venv/bin/ruff check .
 	$(PY) scripts/import_contracts.py
 	.venv/bin/mypy
 	$(PY) -m pytest
