@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_contracts import dead_letter_topic
 from prm_events.envelope import CloudEvent
-from prm_platform import cause
+from prm_platform import cause, metrics
 from prm_platform.db import rows_affected
 from prm_platform.projections import gathering, is_projection, write_gathered
 from prm_platform.tables import inbox
@@ -352,6 +352,8 @@ class EventConsumer:
                 ("dlt_source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
             ],
         )
+        if metrics.enabled():
+            metrics.DEAD_LETTERED.labels(part.name if part else self.name, record.topic).inc()
         if event is not None and part is not None:  # a replay must not dead-letter it again
             async with self.sessionmaker() as session:
                 await session.execute(
@@ -383,7 +385,10 @@ class EventConsumer:
                     await asyncio.sleep(1.0)
                     continue
                 if batches:  # the whole poll in one transaction
+                    started = time.perf_counter()
                     await self.handle_batch([r for records in batches.values() for r in records])
+                    if metrics.enabled():
+                        self._measure(batches, time.perf_counter() - started)
                     uncommitted |= {partition: records[-1].offset + 1
                                     for partition, records in batches.items()}
                 if uncommitted and (not batches or
@@ -395,6 +400,34 @@ class EventConsumer:
             if uncommitted:
                 with contextlib.suppress(Exception):
                     await self._commit(consumer, uncommitted)
+
+    def _measure(self, batches: Mapping[TopicPartition, list[ConsumerRecord]],
+                 seconds: float) -> None:
+        """A poll applied in ``seconds``: its events, and each one's delay since the relay
+        published it (the broker record's timestamp; the outbox's own wait is its gauge)."""
+        metrics.CONSUMER_APPLY_SECONDS.labels(self.name).observe(seconds)
+        delay = metrics.CONSUMER_EVENT_DELAY.labels(self.name)
+        now_ms = time.time() * 1000
+        count = 0
+        for records in batches.values():
+            count += len(records)
+            for record in records:
+                if record.timestamp > 0:
+                    delay.observe(max(0.0, now_ms - record.timestamp) / 1000)
+        metrics.CONSUMER_EVENTS.labels(self.name).inc(count)
+
+    async def sample_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Set ``prm_consumer_lag_messages`` per topic: the broker's end of each partition this
+        consumer holds (as its last fetch saw it) less its position."""
+        lag = dict.fromkeys(self.topics, 0)
+        for partition in consumer.assignment():
+            end = consumer.highwater(partition)
+            if end is None:  # nothing fetched from it yet
+                continue
+            position = await asyncio.wait_for(consumer.position(partition), 2.0)
+            lag[partition.topic] = lag.get(partition.topic, 0) + max(0, end - position)
+        for topic, behind in lag.items():
+            metrics.CONSUMER_LAG.labels(self.name, topic).set(behind)
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]
                       ) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_contracts import EventPayload
 from prm_events.envelope import CloudEvent, new_event
+from prm_platform import metrics
 from prm_platform.db import rows_affected
 from prm_platform.tables import outbox
 
@@ -214,6 +215,8 @@ class OutboxRelay:
                               "error %r; later events of that aggregate wait behind it",
                               seq, parked[1], self.max_attempts, error)
             await session.commit()
+            if published and metrics.enabled():
+                metrics.OUTBOX_PUBLISHED.inc(len(published))
             if failed and not published:
                 raise failed[0][1]
             return len(published)
@@ -261,6 +264,25 @@ class OutboxRelay:
                 wait, idle = idle, min(idle * 2, self.max_poll_interval)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=wait)
+
+
+# Both on the partial index of unpublished rows: the count reads the backlog only, the age the
+# first row of it.
+_BACKLOG = text(
+    "SELECT count(*), count(*) FILTER (WHERE attempts >= :max_attempts), "
+    "COALESCE((SELECT extract(epoch FROM now() - created_at) FROM outbox "
+    "          WHERE published_at IS NULL ORDER BY seq LIMIT 1), 0) "
+    "FROM outbox WHERE published_at IS NULL")
+
+
+async def sample_backlog(session: AsyncSession, max_attempts: int = 5) -> None:
+    """Set the outbox gauges (``prm_outbox_backlog_events``, ``..._parked_events``,
+    ``..._oldest_age_seconds``); the worker calls it every few seconds when metrics are on."""
+    backlog, parked, age = (await session.execute(
+        _BACKLOG, {"max_attempts": max_attempts})).one()
+    metrics.OUTBOX_BACKLOG.set(backlog)
+    metrics.OUTBOX_PARKED.set(parked)
+    metrics.OUTBOX_OLDEST_AGE.set(float(age))
 
 
 PURGE_BATCH = 1000

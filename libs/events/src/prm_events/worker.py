@@ -9,9 +9,11 @@ import datetime as dt
 import functools
 import logging
 import signal
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from aiokafka import AIOKafkaConsumer
+from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_contracts import dead_letter_topic
@@ -21,7 +23,7 @@ from prm_events.consumer import EventConsumer, Handler, Part, purge_inbox
 from prm_events.heartbeat import Heartbeat
 from prm_events.kafka import ensure_topics, make_consumer, make_producer
 from prm_events.outbox import OutboxRelay, purge_published
-from prm_platform import idempotency, liveness
+from prm_platform import idempotency, liveness, metrics
 from prm_platform.db import make_engine, make_sessionmaker
 from prm_platform.scheduler import Job, Scheduler
 from prm_platform.settings import ServiceSettings
@@ -42,6 +44,9 @@ class Subscription:
 
 ServiceLoop = Callable[[async_sessionmaker[AsyncSession], asyncio.Event, Callable[[], None]],
                       Coroutine[object, object, None]]
+# Sets gauges of the service's own from a query (the webhooks queue), every SAMPLE_SECONDS
+# while telemetry is on.
+Sample = Callable[[AsyncSession], Awaitable[None]]
 
 
 @dataclass
@@ -59,6 +64,8 @@ class WorkerSpec:
     # worker's sessionmaker, the stop event and its liveness signal, so that a stalled loop
     # makes the worker stale like a stalled consumer would.
     loops: Mapping[str, ServiceLoop] = field(default_factory=dict)
+    # The service's own gauges, sampled beside the outbox's and the consumer's (metrics on).
+    samples: Sequence[Sample] = ()
 
     def topics(self) -> list[str]:
         """What this worker uses, hence creates when missing: exactly what the broker's ACLs
@@ -86,16 +93,44 @@ def platform_jobs(settings: ServiceSettings) -> list[Job]:
     ]
 
 
+async def sample(sessionmaker: async_sessionmaker[AsyncSession], spec: WorkerSpec,
+                 runner: EventConsumer | None, kafka_consumer: AIOKafkaConsumer | None,
+                 stop: asyncio.Event) -> None:
+    """Set the gauges that need a query or the broker, every ``metrics.SAMPLE_SECONDS``:
+    a scrape never waits on the database, and no event pays for them."""
+    while not stop.is_set():
+        try:
+            async with sessionmaker() as session:
+                if spec.relay:
+                    await outbox.sample_backlog(session)
+                for gauges in spec.samples:
+                    await gauges(session)
+            if runner is not None and kafka_consumer is not None:
+                await runner.sample_lag(kafka_consumer)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - gauges go stale; the worker goes on
+            log.warning("sampling the worker's gauges failed: %r", exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=metrics.SAMPLE_SECONDS)
+
+
 async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     settings = spec.settings
     engine = make_engine(settings.database_url, spec.schema, pool_size=5 + 5 * len(spec.loops))
     sessionmaker = make_sessionmaker(engine)
+    server = None
+    if settings.telemetry:  # before anything runs, so that nothing goes uncounted
+        metrics.enable()
+        metrics.POOLS.watch(spec.schema, engine)
+        server, _ = start_http_server(settings.metrics_port, settings.metrics_address)
     await ensure_topics(settings, spec.topics())
     producer = make_producer(settings)
     await producer.start()
     tasks: list[asyncio.Task[None]] = []
     consumers = []
+    runner: EventConsumer | None = None
     heartbeat = Heartbeat(settings.worker_heartbeat_file, settings.worker_stale_seconds)
     worker = liveness.worker_id()
     started_at = dt.datetime.now(dt.UTC)
@@ -127,6 +162,10 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
             tasks.append(asyncio.create_task(
                 service_loop(sessionmaker, stop, heartbeat.loop(name)), name=name))
         tasks.append(asyncio.create_task(heartbeat.run(stop, report=report), name="heartbeat"))
+        if settings.telemetry:
+            tasks.append(asyncio.create_task(
+                sample(sessionmaker, spec, runner, consumers[0] if consumers else None, stop),
+                name="metrics"))
         log.info("%s worker running (relay=%s, consumers=%s, loops=%s)", spec.service,
                  spec.relay, [s.name for s in spec.subscriptions], list(spec.loops))
         done, _ = await asyncio.wait(
@@ -147,6 +186,9 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
             async with asyncio.timeout(3), sessionmaker() as session:
                 await liveness.withdraw(session, worker)
         await engine.dispose()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
 
 
 def main(spec: WorkerSpec) -> None:

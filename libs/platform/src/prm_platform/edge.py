@@ -40,7 +40,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from prm_platform import cause
+from prm_platform import cause, metrics
 from prm_platform.declaration import route_scope as declared_route_scope
 from prm_platform.problems import ProblemError, Unauthenticated, current_request_id
 from prm_platform.security import Principal
@@ -205,6 +205,8 @@ class Edge:
                 if (needed := self.route_scope(scope["method"], scope["path"])) is not None:
                     principal.require(needed)
         except ProblemError as exc:
+            if exc.status == 429 and metrics.enabled():
+                metrics.RATE_LIMIT_REFUSALS.inc()
             await exc.response(instance=scope.get("path"))(scope, receive, send_with_headers)
             return
         scope.setdefault("state", {})["principal"] = principal

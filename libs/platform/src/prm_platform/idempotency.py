@@ -32,6 +32,7 @@ from fastapi import Request, Response
 from sqlalchemy import Row, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from prm_platform import metrics
 from prm_platform.db import rows_affected
 from prm_platform.problems import Conflict, MalformedRequest, Unprocessable
 from prm_platform.scheduler import Job
@@ -187,6 +188,8 @@ def _outcome(existing: Row[Any], fingerprint: str) -> Response:
                                   headers={"Retry-After": str(wait)})
     headers = dict(existing.headers or {})
     headers["idempotent-replayed"] = "true"
+    if metrics.enabled():
+        metrics.IDEMPOTENCY_REPLAYS.inc()
     return Response(content=existing.body, status_code=existing.status_code, headers=headers)
 
 

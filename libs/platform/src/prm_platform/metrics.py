@@ -72,8 +72,8 @@ HTTP_DURATION = Histogram("prm_http_request_duration_seconds",
                           ["method", "route"],
                           buckets=(.002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
 RATE_LIMIT_REFUSALS = Counter("prm_rate_limit_refusals",
-                              "Requests refused with 429 by the edge: 'requests' (a principal's "
-                              "budget) or 'failed_authentications'.", ["limit"])
+                              "Requests refused with 429 by the edge middleware: a principal's "
+                              "budget spent, or too many failed authentications.")
 IDEMPOTENCY_REPLAYS = Counter("prm_idempotency_replays",
                               "Requests answered with the stored response of their "
                               "Idempotency-Key.")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from prm_platform import cause
+from prm_platform import cause, metrics
 
 log = logging.getLogger("prm.scheduler")
 
@@ -96,6 +96,8 @@ class Scheduler:
         for job in self.jobs:
             try:
                 result = await run_due(self.sessionmaker, job)
+                if result is not None and metrics.enabled():
+                    metrics.SCHEDULER_RUNS.labels(job.name, "ok").inc()
                 while result is not None and job.batch and result >= job.batch:
                     result = await run_due_again(self.sessionmaker, job)
                 results[job.name] = result
@@ -103,6 +105,8 @@ class Scheduler:
                 raise
             except Exception:  # one failing job never stops the others, nor the process
                 log.exception("scheduled job %s failed", job.name)
+                if metrics.enabled():
+                    metrics.SCHEDULER_RUNS.labels(job.name, "failed").inc()
                 results[job.name] = None
         return results
 

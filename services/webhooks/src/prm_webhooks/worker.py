@@ -17,7 +17,7 @@ from prm_platform.scheduler import Job
 from prm_webhooks import directory
 from prm_webhooks.config import SCHEMA, Settings
 from prm_webhooks.declaration import DELIVERED_TOPICS, SERVICE
-from prm_webhooks.delivery.dispatcher import Dispatcher
+from prm_webhooks.delivery.dispatcher import Dispatcher, sample_queue
 from prm_webhooks.delivery.fanout import HANDLERS
 
 PURGE_BATCH = 1000
@@ -58,6 +58,7 @@ def spec(settings: Settings | None = None) -> WorkerSpec:
                   batch=PURGE_BATCH)],
         # The dispatcher beside the consumers: a stalled one makes the worker stale.
         loops={"dispatcher": dispatch},
+        samples=[sample_queue],
     )
 
 

@@ -27,11 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpcore
+from prometheus_client import Counter, Gauge
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_contracts import WebhookEndpointDisabledV1
 from prm_events import outbox
+from prm_platform import metrics
 from prm_platform.ids import new_id
 from prm_webhooks.config import EVENT_SOURCE, Settings
 from prm_webhooks.delivery.fanout import ADDED, BARRED_STATUSES
@@ -44,6 +46,22 @@ log = logging.getLogger("prm.webhooks")
 USER_AGENT = "PRM-Webhooks/1.0"
 # How many due rows a claim looks at to pick a fair batch from.
 _SCAN = 2000
+
+# Metrics (when PRM_TELEMETRY is on, docs/operations.md).
+ATTEMPTS = Counter("prm_webhook_attempts", "Delivery attempts recorded, by what they left the "
+                   "delivery: 'succeeded', 'retrying' or 'failed' (given up).", ["outcome"])
+QUEUE = Gauge("prm_webhook_queue_deliveries", "Deliveries not settled yet: 'due' now, or "
+              "'waiting' for their next attempt.", ["state"])
+_SETTLED_AS = {"succeeded": "succeeded", "pending": "retrying", "failed": "failed"}
+_QUEUE = text("SELECT count(*) FILTER (WHERE next_attempt_at <= now()), count(*) "
+              "FROM webhook_deliveries WHERE status = 'pending'")
+
+
+async def sample_queue(session: AsyncSession) -> None:
+    """Set ``prm_webhook_queue_deliveries`` (the worker samples it every few seconds)."""
+    due, pending = (await session.execute(_QUEUE)).one()
+    QUEUE.labels("due").set(due)
+    QUEUE.labels("waiting").set(pending - due)
 
 _CLAIM = text("""
 WITH held AS (
@@ -351,6 +369,10 @@ class Dispatcher:
                     if latest[endpoint_id].attempted_at - since >= limit:
                         await self.disable(session, endpoint_id, "failing")
             await session.commit()
+        if metrics.enabled():
+            for outcome, (status, _) in zip(outcomes, settled_as, strict=True):
+                if outcome.claimed.id in settled:
+                    ATTEMPTS.labels(_SETTLED_AS[status]).inc()
 
     async def disable(self, session: AsyncSession, endpoint_id: uuid.UUID, reason: str) -> None:
         row = (await session.execute(_DISABLE, {"id": endpoint_id, "reason": reason})).first()
