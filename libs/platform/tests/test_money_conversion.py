@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prm_platform.money import convert, convert_minor, minor_units
+from prm_platform.money import convert, convert_minor, minor_units, rate_value
 
 # Exponents 0 (JPY, ISK), 2 (EUR, USD, CHF), 3 (KWD, BHD), 4 (CLF): every kind ISO 4217 has.
 CURRENCIES = ("JPY", "ISK", "EUR", "USD", "CHF", "KWD", "BHD", "CLF")
@@ -105,3 +105,13 @@ def test_one_currency_at_another_rate_is_refused() -> None:
 def test_a_currency_without_a_minor_unit_is_refused() -> None:
     with pytest.raises(ValueError, match="minor unit"):
         convert(Decimal(1), "XAU", "EUR", Decimal(1500))
+
+
+@pytest.mark.parametrize("text", ["0", "-0.5", "NaN", "Infinity", "one", ""])
+def test_a_rate_text_that_is_no_positive_number_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="FX rate"):
+        rate_value(text)
+
+
+def test_a_rate_text_is_read_exactly() -> None:
+    assert rate_value("0.0061235") == Decimal("0.0061235")

@@ -8,6 +8,7 @@ from prm_attribution.config import SCHEMA, Settings
 from prm_attribution.costs.handlers import HANDLERS as COST_HANDLERS
 from prm_attribution.deals.handlers import HANDLERS as DEAL_HANDLERS
 from prm_attribution.directory.handlers import HANDLERS as DIRECTORY_HANDLERS
+from prm_attribution.kpis.handlers import HANDLERS as FX_HANDLERS
 from prm_attribution.main import create_app
 from prm_contracts import (
     Amount,
@@ -17,6 +18,7 @@ from prm_contracts import (
     DealLostV1,
     DealRegisteredV1,
     DealWonV1,
+    FxRateSetV1,
     MdfClaimApprovedV1,
     MdfRequestApprovedV1,
     MdfRequestSubmittedV1,
@@ -132,7 +134,8 @@ def apply(app):
     async def run(*events: CloudEvent) -> None:
         async with app.state.sessionmaker() as session:
             for event in events:
-                handlers = {**DEAL_HANDLERS, **DIRECTORY_HANDLERS, **COST_HANDLERS}
+                handlers = {**DEAL_HANDLERS, **DIRECTORY_HANDLERS, **COST_HANDLERS,
+                            **FX_HANDLERS}
                 await handlers[event.type](session, event)
             await session.commit()
     return run
@@ -233,6 +236,14 @@ def payout_paid(partner_id: uuid.UUID, total: str, paid_on: dt.date, currency="E
         at, INCENTIVES)
 
 
+def rate_set(base: str, quote: str, rate: str, effective_on: dt.date,
+             rate_id: uuid.UUID | None = None) -> CloudEvent:
+    """A rate the incentives ledger recorded (it owns the FX rates)."""
+    return envelope(FxRateSetV1(rate_id=rate_id or uuid.uuid4(), base=base, quote=quote,
+                                rate=rate, effective_on=effective_on, recorded_at=T0),
+                    T0, INCENTIVES)
+
+
 @pytest.fixture
 def kit():
     """The event builders (test modules cannot import conftest under importlib mode)."""
@@ -242,4 +253,4 @@ def kit():
                            onboarded=onboarded,
                            MdfStory=MdfStory, rebate=rebate, spiff=spiff,
                            rebate_reversed=rebate_reversed,
-                           payout_paid=payout_paid)
+                           payout_paid=payout_paid, rate_set=rate_set)

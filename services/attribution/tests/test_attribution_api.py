@@ -162,9 +162,7 @@ async def test_kpis_per_partner_in_the_base_currency(client, apply, vendor, kit)
     won, open_deal = DealStory(a, amount="100.00", currency="USD"), DealStory(a)
     await apply(partner_created(a, at=T0 - dt.timedelta(days=10)), won.registered(),
                 won.approved(), won.won(), open_deal.registered(), open_deal.approved())
-    rate = await client.post("/v1/attribution-fx-rates", headers=vendor, json={
-        "currency": "USD", "rate": "0.9", "valid_on": "2026-01-01"})
-    assert rate.status_code == 201, rate.text
+    await apply(kit.rate_set("USD", "EUR", "0.9", dt.date(2026, 1, 1)))
     page = (await client.get(f"/v1/attribution-kpis?from=2026-09-01&to=2026-12-01"
                              f"&partner_id={a}", headers=vendor)).json()
     [row] = page["items"]

@@ -154,10 +154,6 @@ CASES = {
     ("GET", "/v1/attribution-rules"): programme_wide("/v1/attribution-rules"),
     ("GET", "/v1/attribution-rules/current"): programme_wide("/v1/attribution-rules/current"),
     ("GET", "/v1/attribution-rules/{version}"): programme_wide("/v1/attribution-rules/1"),
-    ("POST", "/v1/attribution-fx-rates"): vendor_only(
-        "POST", "/v1/attribution-fx-rates",
-        {"currency": "USD", "rate": "0.9", "valid_on": "2026-01-01"}),
-    ("GET", "/v1/attribution-fx-rates"): programme_wide("/v1/attribution-fx-rates"),
     ("GET", "/v1/attribution-kpis"): another_orgs_kpis,
     ("GET", "/v1/attribution-kpis/programme"): vendor_only(
         "GET", "/v1/attribution-kpis/programme?from=2026-01-01&to=2027-01-01"),

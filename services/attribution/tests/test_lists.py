@@ -13,7 +13,7 @@ from prm_platform.ids import new_id
 from prm_stack.testing import check_lists_use_indexes, list_routes
 
 LISTS = {"/v1/touchpoints", "/v1/attribution-rules", "/v1/attributed-deals",
-         "/v1/attribution-fx-rates", "/v1/attribution-vendor-figures", "/v1/attribution-kpis",
+         "/v1/attribution-vendor-figures", "/v1/attribution-kpis",
          "/v1/attribution-kpis/mdf-activities"}
 
 
@@ -244,15 +244,6 @@ async def test_the_smaller_lists_filter_and_sort(client, apply, vendor, as_partn
     assert rules["items"][0]["version"] == newest["version"] and rules["next_cursor"]
     assert ids((await client.get("/v1/attribution-rules?version=1,2",
                                  headers=vendor)).json()["items"], "version") == [1, 2]
-
-    for currency, day in (("CHF", "2026-01-01"), ("CHF", "2026-06-01"), ("JPY", "2026-03-01")):
-        response = await client.post("/v1/attribution-fx-rates", headers=vendor, json={
-            "currency": currency, "rate": "1.05", "valid_on": day})
-        assert response.status_code == 201, response.text
-    rates = await every_page(client, "/v1/attribution-fx-rates", vendor, currency="CHF,JPY",
-                             sort="-valid_on", limit=1, **{"valid_on[gte]": "2026-01-01"})
-    assert [(r["currency"], r["valid_on"]) for r in rates] == [
-        ("CHF", "2026-06-01"), ("JPY", "2026-03-01"), ("CHF", "2026-01-01")]
 
     for kind, start, end in (("total_pipeline", "2031-01-01", "2031-02-01"),
                              ("acquisition_cost", "2031-01-01", "2031-04-01"),

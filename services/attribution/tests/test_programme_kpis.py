@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 from fractions import Fraction
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -51,9 +52,7 @@ async def test_ropi_costs_payouts_contribution_and_certifications_per_partner(
                 won.won(), won_usd.won())
     await _touch(client, vendor, partner_id=str(b), deal_id=str(won_usd.deal_id),
                  kind="consulting", occurred_at=(T0 + dt.timedelta(days=10)).isoformat())
-    rate = await client.post("/v1/attribution-fx-rates", headers=vendor, json={
-        "currency": "USD", "rate": "0.9", "valid_on": "2026-01-01"})
-    assert rate.status_code == 201, rate.text
+    await apply(kit.rate_set("USD", "EUR", "0.9", dt.date(2026, 1, 1)))
     mdf = kit.MdfStory(a)
     rebate = kit.rebate(a, won.deal_id, "20.00")
     spiff = kit.spiff(a, won_usd.deal_id, "50.00", currency="USD")
@@ -468,3 +467,29 @@ async def test_a_history_read_once_gives_what_each_deal_reads_itself(app, client
         assert await recompute(session, targets[0].deal_id, history=History([])) is True
         assert await recompute(session, targets[0].deal_id) is True
         await session.rollback()
+
+
+async def _rates(client) -> list[tuple]:
+    return [tuple(r) for r in await client.connection.execute(text(
+        "SELECT currency, base_currency, valid_on, rate::text FROM fx_rates "
+        "ORDER BY currency, base_currency, valid_on"))]
+
+
+async def test_the_fx_rates_are_a_projection_of_the_ledgers(client, apply, vendor, kit):
+    """The incentives ledger owns the FX rates: its events fill the projection the KPIs convert
+    with; a redelivery changes nothing, a rate entered here before gives way to the ledger's,
+    a broken event is refused and nothing records a rate here any more."""
+    day = dt.date(2026, 1, 1)
+    first = kit.rate_set("USD", "EUR", "0.9", day)
+    await apply(first, first)
+    assert await _rates(client) == [("USD", "EUR", day, "0.9000000000")]
+    await apply(kit.rate_set("USD", "EUR", "0.91", day))
+    assert await _rates(client) == [("USD", "EUR", day, "0.9100000000")]
+    for base, quote, rate in (("USD", "EUR", "0"), ("USD", "EUR", "-2"), ("USD", "EUR", "NaN"),
+                              ("XXX", "EUR", "1.5"), ("USD", "ZZZ", "1.5")):
+        with pytest.raises(ValueError):
+            await apply(kit.rate_set(base, quote, rate, dt.date(2026, 2, 1)))
+    assert await _rates(client) == [("USD", "EUR", day, "0.9100000000")]
+    gone = await client.post("/v1/attribution-fx-rates", headers=vendor, json={
+        "currency": "USD", "rate": "0.9", "valid_on": "2026-01-01"})
+    assert gone.status_code == 404

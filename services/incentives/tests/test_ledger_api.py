@@ -107,6 +107,42 @@ async def test_cross_currency_is_two_linked_transfers(client, vendor):
     assert unbalanced == []
 
 
+async def test_a_recorded_rate_is_announced_once_to_every_context(client, vendor):
+    """The ledger owns the FX rates: each is published as prm.fx.rate_set.v1 (the partners'
+    tiers and the attribution KPIs keep projections of them) in the transaction that records
+    it; a second rate for the pair and day is refused and announces nothing."""
+    body = {"base": "CHF", "quote": "KWD", "rate": "0.3425000", "effective_on": "1998-03-02"}
+    made = await client.post("/v1/ledger/fx-rates", headers=vendor, json=body)
+    assert made.status_code == 201, made.text
+    again = await client.post("/v1/ledger/fx-rates", headers=vendor,
+                              json={**body, "rate": "0.35"})
+    assert again.status_code == 409
+    events = (await client.connection.execute(text(
+        "SELECT topic, key, envelope FROM outbox WHERE event_type = 'prm.fx.rate_set.v1' "
+        "AND envelope->'data'->>'effective_on' = '1998-03-02'"))).all()
+    assert [(e.topic, e.key) for e in events] == [("prm.incentives", made.json()["id"])]
+    data = events[0].envelope["data"]
+    assert (data["rate_id"], data["base"], data["quote"], data["rate"],
+            data["effective_on"]) == (made.json()["id"], "CHF", "KWD", "0.3425", "1998-03-02")
+
+
+async def test_bad_rates_are_problems_naming_the_field(client, vendor):
+    good = {"base": "USD", "quote": "EUR", "rate": "0.9", "effective_on": "1998-04-01"}
+    for change, field in (({"base": "ZZZ"}, "base"), ({"quote": "eur"}, "quote"),
+                          ({"base": "XXX"}, ""), ({"rate": "0"}, ""), ({"rate": "-1"}, "rate"),
+                          ({"rate": "1e3"}, "rate"), ({"rate": 0.9}, "rate"),
+                          ({"rate": "1.00000000001"}, "rate"), ({"quote": "USD"}, ""),
+                          ({"effective_on": "1998-02-30"}, "effective_on")):
+        response = await client.post("/v1/ledger/fx-rates", headers=vendor,
+                                     json={**good, **change})
+        assert response.status_code == 422, (change, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert any(e["field"].endswith(field) for e in response.json()["errors"]), change
+    assert (await client.connection.execute(text(
+        "SELECT count(*) FROM outbox WHERE event_type = 'prm.fx.rate_set.v1' "
+        "AND envelope->'data'->>'effective_on' = '1998-04-01'"))).scalar_one() == 0
+
+
 # --- batches ------------------------------------------------------------------------------------
 
 

@@ -5,18 +5,10 @@ its history are its own org's, and another org's are a 404."""
 from sqlalchemy import text
 
 TIER = {"name": "Silver", "rank": 10}
-DAY = "2026-01-01"
 
 
 async def _tier(client, vendor):
     created = await client.post("/v1/tiers", json=TIER, headers=vendor)
-    assert created.status_code == 201, created.text
-    return created.json()
-
-
-async def _rate(client, vendor):
-    created = await client.put(f"/v1/fx-rates/USD/EUR/{DAY}", json={"rate": "0.9"},
-                               headers=vendor)
     assert created.status_code == 201, created.text
     return created.json()
 
@@ -68,32 +60,6 @@ async def put_programme(client, a, b, vendor):
     assert (await client.get("/v1/tiers/programme", headers=vendor)).json() == before
 
 
-async def list_rates(client, a, b, vendor):
-    rate = await _rate(client, vendor)
-    seen = (await client.get("/v1/fx-rates", headers=b[1])).json()["items"]
-    assert rate["id"] in {r["id"] for r in seen}
-
-
-async def get_rate(client, a, b, vendor):
-    await _rate(client, vendor)
-    assert (await client.get(f"/v1/fx-rates/USD/EUR/{DAY}", headers=b[1])).status_code == 200
-
-
-async def put_rate(client, a, b, vendor):
-    rate = await _rate(client, vendor)
-    refused = await client.put(f"/v1/fx-rates/USD/EUR/{DAY}", json={"rate": "99"},
-                               headers=b[1])
-    assert refused.status_code == 403
-    assert (await client.get(f"/v1/fx-rates/USD/EUR/{DAY}", headers=vendor)).json() == rate
-
-
-async def delete_rate(client, a, b, vendor):
-    await _rate(client, vendor)
-    assert (await client.delete(f"/v1/fx-rates/USD/EUR/{DAY}", headers=b[1])
-            ).status_code == 403
-    assert (await client.get(f"/v1/fx-rates/USD/EUR/{DAY}", headers=vendor)).status_code == 200
-
-
 async def get_partner_tier(client, a, b, vendor):
     hidden = await client.get(f"/v1/partners/{a[0]['id']}/tier", headers=b[1])
     assert hidden.status_code == 404
@@ -132,10 +98,6 @@ CASES = {
     ("DELETE", "/v1/tiers/{tier_id}"): delete_tier,
     ("GET", "/v1/tiers/programme"): get_programme,
     ("PUT", "/v1/tiers/programme"): put_programme,
-    ("GET", "/v1/fx-rates"): list_rates,
-    ("GET", "/v1/fx-rates/{from_currency}/{to_currency}/{effective_on}"): get_rate,
-    ("PUT", "/v1/fx-rates/{from_currency}/{to_currency}/{effective_on}"): put_rate,
-    ("DELETE", "/v1/fx-rates/{from_currency}/{to_currency}/{effective_on}"): delete_rate,
     ("GET", "/v1/partners/{partner_id}/tier"): get_partner_tier,
     ("GET", "/v1/partners/{partner_id}/tier-history"): partner_tier_history,
     ("POST", "/v1/partners/{partner_id}/tier/evaluate"): evaluate_partner_tier,

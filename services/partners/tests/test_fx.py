@@ -1,6 +1,7 @@
-"""FX rates: create/replace by (pair, day), list and filter, bad input as problems, and the
-conversion of won deals to the base currency with the rate recorded (JPY 0 decimals, KWD 3,
-rounded half-even), a deal without a rate counted once one is added."""
+"""FX rates: the projection of the incentives ledger's rates (``prm.fx.rate_set.v1``; the
+ledger owns them), broken rate events refused, and the conversion of won deals to the base
+currency with the rate recorded (JPY 0 decimals, KWD 3, rounded half-even), a deal without a
+rate counted once one is set."""
 
 import datetime as dt
 import uuid
@@ -8,9 +9,9 @@ import uuid
 import pytest
 from sqlalchemy import text
 
-from prm_contracts import Amount, Customer, DealWonV1
+from prm_contracts import Amount, Customer, DealWonV1, FxRateSetV1
 from prm_events.envelope import new_event
-from prm_partners.tiers.handlers import HANDLERS
+from prm_partners.tiers.handlers import FX_HANDLERS, HANDLERS
 
 TODAY = dt.datetime.now(dt.UTC).date()
 DAY = (TODAY - dt.timedelta(days=60)).isoformat()
@@ -42,72 +43,50 @@ async def fact(client, deal_id):
         "FROM tier_deal_facts WHERE deal_id = :d"), {"d": deal_id})).one()
 
 
-async def put_rate(client, vendor, pair, day, rate, **headers):
-    return await client.put(f"/v1/fx-rates/{pair}/{day}", json={"rate": rate},
-                            headers={**vendor, **headers})
+async def set_rate(db, pair, day, rate, rate_id=None):
+    """The incentives ledger's ``prm.fx.rate_set.v1``, as the worker's subscription applies it."""
+    base, quote = pair.split("/")
+    rate_id = rate_id or uuid.uuid4()
+    payload = FxRateSetV1(rate_id=rate_id, base=base, quote=quote, rate=rate,
+                          effective_on=day, recorded_at=dt.datetime.now(dt.UTC))
+    event = new_event(payload, source="/prm/incentives", subject=str(rate_id))
+    async with db() as session:
+        await FX_HANDLERS[event.type](session, event)
+        await session.commit()
+    return rate_id
 
 
-async def test_create_replace_list(client, vendor, as_partner):
-    created = await put_rate(client, vendor, "USD/EUR", DAY, "0.921350")
-    assert created.status_code == 201, created.text
-    assert created.headers["Location"] == f"/v1/fx-rates/USD/EUR/{DAY}"
-    assert created.json()["rate"] == "0.92135" and created.json()["version"] == 1
-    stale = await put_rate(client, vendor, "USD/EUR", DAY, "0.93", **{"If-Match": '"9"'})
-    assert stale.status_code == 412
-    replaced = await put_rate(client, vendor, "USD/EUR", DAY, "0.93", **{"If-Match": '"1"'})
-    assert replaced.status_code == 200 and replaced.json()["version"] == 2
-    assert replaced.headers["ETag"] == '"2"'
-    same = await put_rate(client, vendor, "USD/EUR", DAY, "0.930000")
-    assert same.status_code == 200 and same.json()["version"] == 2  # nothing changed
-    await put_rate(client, vendor, "JPY/EUR", DAY, "0.0061")
-    await put_rate(client, vendor, "KWD/EUR", DAY, "3.0285")
-    usd = (await client.get("/v1/fx-rates?from_currency=USD", headers=vendor)).json()
-    assert [(r["from_currency"], r["rate"]) for r in usd["items"]] == [("USD", "0.93")]
-    to_eur = (await client.get("/v1/fx-rates?to_currency=EUR&limit=2", headers=vendor)).json()
-    assert len(to_eur["items"]) == 2 and to_eur["next_cursor"]
-    rest = (await client.get(f"/v1/fx-rates?to_currency=EUR&limit=2&cursor="
-                             f"{to_eur['next_cursor']}", headers=vendor)).json()
-    assert len(rest["items"]) == 1 and rest["next_cursor"] is None
-    one = await client.get(f"/v1/fx-rates/KWD/EUR/{DAY}", headers=vendor)
-    assert one.status_code == 200 and one.json()["rate"] == "3.0285"
-    partner = (await client.post("/v1/partners", json={
-        "name": "P", "type": "reseller", "country": "GB"}, headers=vendor)).json()
-    key = as_partner(partner["id"])
-    assert (await client.get("/v1/fx-rates", headers=key)).status_code == 200
-    assert (await put_rate(client, key, "USD/EUR", DAY, "2")).status_code == 403
-    assert (await client.delete(f"/v1/fx-rates/KWD/EUR/{DAY}", headers=vendor)
-            ).status_code == 204
-    assert (await client.get(f"/v1/fx-rates/KWD/EUR/{DAY}", headers=vendor)
-            ).status_code == 404
+async def rates(client, pair):
+    base, quote = pair.split("/")
+    return [tuple(r) for r in await client.connection.execute(text(
+        "SELECT effective_on::text, rate::text, version FROM fx_rates "
+        "WHERE from_currency = :base AND to_currency = :quote ORDER BY effective_on"),
+        {"base": base, "quote": quote})]
 
 
-@pytest.mark.parametrize(("path", "body", "field"), [
-    ("ZZZ/EUR/2026-01-01", {"rate": "1.1"}, "from_currency"),
-    ("USD/eur/2026-01-01", {"rate": "1.1"}, "to_currency"),
-    ("XXX/EUR/2026-01-01", {"rate": "1.1"}, "from_currency"),  # no minor unit
-    ("USD/EUR/2026-02-30", {"rate": "1.1"}, "effective_on"),
-    ("USD/EUR/20260101", {"rate": "1.1"}, "effective_on"),
-    ("USD/EUR/2026-01-01", {"rate": "-1.1"}, "rate"),
-    ("USD/EUR/2026-01-01", {"rate": "0"}, "rate"),
-    ("USD/EUR/2026-01-01", {"rate": "1e3"}, "rate"),
-    ("USD/EUR/2026-01-01", {"rate": 1.1}, "rate"),  # never a float
-    ("USD/EUR/2026-01-01", {"rate": "1.0000000000001"}, "rate"),  # 13 decimals
-    ("USD/EUR/2026-01-01", {"rate": "1234567890123"}, "rate"),  # 13 digits
-    ("USD/USD/2026-01-01", {"rate": "1"}, "to_currency"),
+async def test_the_projection_keeps_the_ledgers_rates(client, vendor, db):
+    first = await set_rate(db, "USD/EUR", DAY, "0.92135")
+    assert await rates(client, "USD/EUR") == [(DAY, "0.921350000000", 1)]
+    await set_rate(db, "USD/EUR", DAY, "0.92135", rate_id=first)  # a redelivery: no change
+    assert await rates(client, "USD/EUR") == [(DAY, "0.921350000000", 1)]
+    # A rate entered here before the ledger owned them gives way to the ledger's.
+    await set_rate(db, "USD/EUR", DAY, "0.93")
+    assert await rates(client, "USD/EUR") == [(DAY, "0.930000000000", 2)]
+    # The write API is the ledger's alone; the tiers list the rates they used.
+    assert (await client.get("/v1/fx-rates", headers=vendor)).status_code == 404
+    assert (await client.put(f"/v1/fx-rates/USD/EUR/{DAY}", json={"rate": "1"},
+                             headers=vendor)).status_code in (404, 405)
+
+
+@pytest.mark.parametrize(("pair", "rate"), [
+    ("USD/EUR", "0"), ("USD/EUR", "-1.5"), ("USD/EUR", "NaN"), ("USD/EUR", "Infinity"),
+    ("USD/EUR", "one"), ("XXX/EUR", "1.5"), ("USD/ZZZ", "1.5"),
 ])
-async def test_bad_rates_are_problems(client, vendor, path, body, field):
-    response = await client.put(f"/v1/fx-rates/{path}", json=body, headers=vendor)
-    assert response.status_code == 422, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    assert any(e["field"].endswith(field) for e in response.json()["errors"]), response.json()
-
-
-async def test_bad_filters_are_problems(client, vendor):
-    response = await client.get("/v1/fx-rates?from_currency=EURO", headers=vendor)
-    assert response.status_code == 422
-    response = await client.get("/v1/fx-rates?cursor=nope", headers=vendor)
-    assert response.status_code == 422
-    assert response.json()["errors"][0]["field"] == "cursor"
+async def test_a_broken_rate_event_is_refused(client, db, pair, rate):
+    """Refused (retried, then dead-lettered), never kept: no deal is converted with it."""
+    with pytest.raises(ValueError):
+        await set_rate(db, pair, DAY, rate)
+    assert await rates(client, pair) == []
 
 
 async def setup_programme(client, vendor, base="EUR"):
@@ -129,12 +108,12 @@ async def test_conversion_records_the_rate_used(client, vendor, db):
     pid = await setup_programme(client, vendor)
     closed = TODAY - dt.timedelta(days=10)
     older = (closed - dt.timedelta(days=30)).isoformat()
-    await put_rate(client, vendor, "JPY/EUR", older, "0.0050")
-    await put_rate(client, vendor, "JPY/EUR", (closed - dt.timedelta(days=1)).isoformat(),
+    await set_rate(db, "JPY/EUR", older, "0.0050")
+    await set_rate(db, "JPY/EUR", (closed - dt.timedelta(days=1)).isoformat(),
                    "0.0061235")
-    await put_rate(client, vendor, "JPY/EUR", (closed + dt.timedelta(days=1)).isoformat(),
+    await set_rate(db, "JPY/EUR", (closed + dt.timedelta(days=1)).isoformat(),
                    "0.0099")  # after the deal closed: not used
-    await put_rate(client, vendor, "KWD/EUR", older, "3.0285")
+    await set_rate(db, "KWD/EUR", older, "3.0285")
     jpy = await deliver(db, pid, "100000", "JPY", closed)
     kwd = await deliver(db, pid, "10.125", "KWD", closed)
     got = await fact(client, jpy)
@@ -157,7 +136,7 @@ async def test_conversion_records_the_rate_used(client, vendor, db):
 async def test_half_even_into_a_base_without_decimals(client, vendor, db):
     pid = await setup_programme(client, vendor, base="JPY")
     closed = TODAY - dt.timedelta(days=3)
-    await put_rate(client, vendor, "KWD/JPY", closed.isoformat(), "500")
+    await set_rate(db, "KWD/JPY", closed.isoformat(), "500")
     # 0.001 KWD * 500 = 0.5 JPY -> 0 (half to even); 0.003 * 500 = 1.5 -> 2
     low = await deliver(db, pid, "0.001", "KWD", closed)
     high = await deliver(db, pid, "0.003", "KWD", closed)
@@ -179,13 +158,10 @@ async def test_a_deal_without_a_rate_counts_once_one_is_added(client, vendor, db
     assert view["criteria"]["unconverted"] == [{"currency": "USD", "deals": 1,
                                                 "amount": "2000.00"}]
     # a rate from after the deal closed does not convert it
-    await put_rate(client, vendor, "USD/EUR", (closed + dt.timedelta(days=1)).isoformat(),
-                   "0.9")
+    await set_rate(db, "USD/EUR", (closed + dt.timedelta(days=1)).isoformat(), "0.9")
     assert (await fact(client, deal)).base_amount is None
     # one effective on or before does; the partner is evaluated at once and promoted
-    added = await put_rate(client, vendor, "USD/EUR", (closed - dt.timedelta(days=2)
-                                                       ).isoformat(), "0.5")
-    assert added.status_code == 201
+    await set_rate(db, "USD/EUR", (closed - dt.timedelta(days=2)).isoformat(), "0.5")
     got = await fact(client, deal)
     assert str(got.base_amount) == "1000.0000" and str(got.fx_rate.normalize()) == "0.5"
     partner = (await client.get(f"/v1/partners/{pid}", headers=vendor)).json()
@@ -194,9 +170,8 @@ async def test_a_deal_without_a_rate_counts_once_one_is_added(client, vendor, db
                 ).json()["items"][-1]
     assert promoted["criteria"]["rates_used"][0]["rate"] == "0.5"
     assert promoted["criteria"]["revenue"] == {"amount": "1000.00", "currency": "EUR"}
-    # a lower replacement converts it again; the demotion waits for the grace period
-    await put_rate(client, vendor, "USD/EUR", (closed - dt.timedelta(days=2)).isoformat(),
-                   "0.4")
+    # a newer, lower rate converts it again; the demotion waits for the grace period
+    await set_rate(db, "USD/EUR", (closed - dt.timedelta(days=1)).isoformat(), "0.4")
     assert str((await fact(client, deal)).base_amount) == "800.0000"
     view = (await client.get(f"/v1/partners/{pid}/tier", headers=vendor)).json()
     assert view["tier"] == "Silver" and view["pending_demotion"]["to_tier"] == "Registered"
@@ -207,7 +182,7 @@ async def test_a_new_base_currency_converts_every_deal_again(client, vendor, db)
     closed = TODAY - dt.timedelta(days=5)
     deal = await deliver(db, pid, "1000.00", "EUR", closed)
     assert str((await fact(client, deal)).base_amount) == "1000.0000"
-    await put_rate(client, vendor, "EUR/USD", closed.isoformat(), "1.1")
+    await set_rate(db, "EUR/USD", closed.isoformat(), "1.1")
     response = await client.put("/v1/tiers/programme", json={
         "base_currency": "USD", "demotion_grace_days": 30}, headers=vendor)
     assert response.status_code == 200

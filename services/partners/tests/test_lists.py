@@ -21,7 +21,7 @@ LISTS = {
     "/v1/partners", "/v1/partner-applications", "/v1/onboarding-templates",
     "/v1/onboarding-tasks", "/v1/certification-types", "/v1/agreements",
     "/v1/partners/{partner_id}/certifications", "/v1/partners/{partner_id}/agreements",
-    "/v1/partners/{partner_id}/contacts", "/v1/tiers", "/v1/fx-rates",
+    "/v1/partners/{partner_id}/contacts", "/v1/tiers",
     "/v1/partners/{partner_id}/tier-history"}
 
 
@@ -55,8 +55,6 @@ async def test_every_filter_sort_and_search_is_served_by_an_index(app, engine):
         "/v1/partners/{partner_id}/contacts": {"role", "email", "q", "sort=name",
                                                "updated_since"},
         "/v1/tiers": {"name", "sort=rank", "updated_since"},
-        "/v1/fx-rates": {"from_currency", "to_currency", "effective_on[gte]", "updated_since",
-                         "sort=effective_on"},
         "/v1/partners/{partner_id}/tier-history": {"direction", "to_tier", "as_of[gte]",
                                                    "changed_at[gte]", "sort=as_of"},
     }
@@ -417,7 +415,7 @@ async def test_onboarding_tasks_by_status_due_date_and_partner(client, vendor, a
 async def test_bad_list_parameters_are_problems(client, vendor):
     for path, params in (("/v1/onboarding-tasks", {"status": "late"}),
                          ("/v1/partner-applications", {"fit_score[gte]": "101"}),
-                         ("/v1/fx-rates", {"effective_on[gte]": "2027-13-01"}),
+                         ("/v1/tiers", {"created_at[gte]": "2027-13-01"}),
                          ("/v1/tiers", {"sort": "name"}),
                          ("/v1/onboarding-tasks", {"updated_since": "yesterday"})):
         response = await client.get(path, params=params, headers=vendor)

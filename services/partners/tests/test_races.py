@@ -299,20 +299,6 @@ async def _tier_programme(world: World) -> Target:
         "window_months": current["window_months"]})
 
 
-def fx_rate_case(method: str, body: dict | None = None) -> Case:
-    async def prepare(world: World) -> Target:
-        # A pair to a currency the base is not (nothing is converted with it) on a day of
-        # its own.
-        day = (dt.date(1950, 1, 1) + dt.timedelta(days=random.randint(0, 18_000))).isoformat()
-        url = f"/v1/fx-rates/CHF/ISK/{day}"
-        world.later("DELETE FROM fx_rates WHERE from_currency = 'CHF' AND to_currency = 'ISK' "
-                    "AND effective_on = :day", day=dt.date.fromisoformat(day))
-        created = await world.client.put(url, json={"rate": "140.25"}, headers=world.vendor)
-        assert created.status_code == 201, created.text
-        return Target(url, created.json()["version"], "fx-rate", body)
-    return Case(method, prepare, None)
-
-
 async def _programme_policy(world: World) -> Target:
     await world.keep("programme_policy")
     current = (await world.get("/v1/programme-policy")).json()
@@ -360,10 +346,6 @@ CASES = {
     ("PATCH", "/v1/tiers/{tier_id}"): tier_case("PATCH", {"min_won_deals": 7}),
     ("DELETE", "/v1/tiers/{tier_id}"): tier_case("DELETE"),
     ("PUT", "/v1/tiers/programme"): Case("PUT", _tier_programme, None),
-    ("PUT", "/v1/fx-rates/{from_currency}/{to_currency}/{effective_on}"): fx_rate_case(
-        "PUT", {"rate": "141.5"}),
-    ("DELETE", "/v1/fx-rates/{from_currency}/{to_currency}/{effective_on}"): fx_rate_case(
-        "DELETE"),
     ("PUT", "/v1/programme-policy"): Case("PUT", _programme_policy, None),
 }
 

@@ -36,7 +36,8 @@ TOPICS = {
                       "submitted, sent back for changes, approved, rejected and expired; "
                       "rebates and SPIFFs accrued "
                       "and reversed; payouts approved and paid (money in minor-unit-exact "
-                      "decimal strings).",
+                      "decimal strings); FX rates recorded (the ledger owns the programme's "
+                      "exchange rates; every other context keeps a projection of them).",
     WEBHOOKS_TOPIC: "Webhook endpoints the delivery service disabled (gone, or failing for "
                     "days), so that their owners can be told.",
     ATTRIBUTION_TOPIC: "Attribution: a deal's credits per partner and model changed (integer "
@@ -712,6 +713,22 @@ class PayoutPaidV1(PayoutBatchChange):
     paid_on: dt.date
 
 
+class FxRateSetV1(EventPayload):
+    event_type = "prm.fx.rate_set.v1"
+    topic = INCENTIVES_TOPIC
+    summary = "An exchange rate was recorded by the incentives ledger, the one owner of the " \
+              "programme's FX rates: from `effective_on` until the pair's next rate, one unit " \
+              "of `base` is worth `rate` units of `quote`. A rate is never changed once set."
+
+    rate_id: uuid.UUID
+    base: str = Field(description="ISO 4217, the currency converted from")
+    quote: str = Field(description="ISO 4217, the currency converted to")
+    rate: str = Field(description="Quote units per base unit, a positive decimal string "
+                      "(at most 10 decimals)")
+    effective_on: dt.date = Field(description="The first day the rate applies")
+    recorded_at: dt.datetime
+
+
 class WebhookEndpointDisabledV1(EventPayload):
     event_type = "prm.webhook.endpoint.disabled.v1"
     topic = WEBHOOKS_TOPIC
@@ -768,5 +785,5 @@ CONTRACTS: dict[str, type[EventPayload]] = {
                   DealAssignedV1, DealCollaboratorAddedV1, DealProtectionEndingV1,
                   MdfRequestChangesRequestedV1, MdfAllocationCreatedV1,
                   DirectAccountChangedV1, PartnerTierProgressV1, OnboardingProgressV1,
-                  ContactChangedV1)
+                  ContactChangedV1, FxRateSetV1)
 }

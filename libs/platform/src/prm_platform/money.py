@@ -40,6 +40,18 @@ def format_amount(amount: Decimal, currency: str) -> str:
 _EXACT_DIGITS = 80
 
 
+def rate_value(text: str) -> Decimal:
+    """An FX rate as an event or a request carries it (a decimal string): positive and finite,
+    or ValueError."""
+    try:
+        rate = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"an FX rate is a decimal number, not {text!r}") from None
+    if not rate.is_finite() or rate <= 0:
+        raise ValueError(f"an FX rate is a positive number, not {text!r}")
+    return rate
+
+
 def convert(amount: Decimal, source: str, destination: str, rate: Decimal) -> Decimal:
     """``amount`` of ``source`` in ``destination`` at ``rate`` (destination units per source
     unit), rounded half to even once to the destination's minor unit. One currency converts to

@@ -29,8 +29,6 @@ SERVICE = ServiceDeclaration(
                         write=ATTRIBUTION_WRITE),
             RoutePrefix("/v1/attributed-deals", read=ATTRIBUTION_READ,
                         write=ATTRIBUTION_WRITE),
-            RoutePrefix("/v1/attribution-fx-rates", read=ATTRIBUTION_READ,
-                        write=ATTRIBUTION_WRITE),
             RoutePrefix("/v1/attribution-vendor-figures", read=ATTRIBUTION_READ,
                         write=ATTRIBUTION_WRITE),
             # A report over a period the caller names, not a list of resources.
@@ -40,7 +38,7 @@ SERVICE = ServiceDeclaration(
         Scope(ATTRIBUTION_READ, "Read touchpoints, attribution rules, credits and KPIs (a "
               "partner key: its own org's).", partner=True, partner_default=True),
         Scope(ATTRIBUTION_WRITE, "Record touchpoints (a partner key: its own org's); publish "
-              "attribution rules, FX rates and the vendor's figures (vendor keys).",
+              "attribution rules and the vendor's figures (vendor keys).",
               partner=True),
     ),
     roles={

@@ -4,7 +4,7 @@ from fastapi import FastAPI
 
 from prm_attribution.config import SCHEMA, Settings
 from prm_attribution.costs.endpoints import router as vendor_figures_router
-from prm_attribution.kpis.endpoints import fx_router, kpi_router
+from prm_attribution.kpis.endpoints import kpi_router
 from prm_attribution.results.endpoints import router as results_router
 from prm_attribution.rules.endpoints import router as rules_router
 from prm_attribution.touchpoints.endpoints import router as touchpoints_router
@@ -19,8 +19,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "programme KPIs.",
         schema=SCHEMA,
         settings=settings,
-        routers=[touchpoints_router, rules_router, results_router, fx_router,
-                 vendor_figures_router, kpi_router],
+        routers=[touchpoints_router, rules_router, results_router, vendor_figures_router,
+                 kpi_router],
         tags=[{"name": "touchpoints", "description": "What a partner did for a deal or a "
                "customer: registrations from the deals' events, co-selling and influence "
                "recorded through the API, each with its evidence."},
@@ -33,8 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
               {"name": "attribution kpis", "description": "Partner-sourced and influenced "
                "revenue and pipeline, win rates, time to first deal, pipeline contribution, "
                "ROPI, MDF ROI, CLTV, partner acquisition cost and certification velocity, in "
-               "the programme's base currency with the FX rates kept here and the vendor's "
-               "own figures; every figure lists the rows it came from."}],
+               "the programme's base currency with the incentives ledger's FX rates and the "
+               "vendor's own figures; every figure lists the rows it came from."}],
     )
     app.state.base_currency = settings.base_currency
     return app

@@ -1,5 +1,5 @@
-"""Attribution worker: publishes the outbox, keeps the deal, partner and programme-cost
-projections, recomputes a deal's credits as its events arrive, and brings the data-driven
+"""Attribution worker: publishes the outbox, keeps the deal, partner, programme-cost and FX
+rate projections, recomputes a deal's credits as its events arrive, and brings the data-driven
 credits up to date as the history grows. ``python -m prm_attribution.worker``."""
 
 from prm_attribution.config import SCHEMA, Settings
@@ -7,6 +7,7 @@ from prm_attribution.costs.handlers import HANDLERS as COST_HANDLERS
 from prm_attribution.deals.handlers import HANDLERS as DEAL_HANDLERS
 from prm_attribution.declaration import SERVICE
 from prm_attribution.directory.handlers import HANDLERS as DIRECTORY_HANDLERS
+from prm_attribution.kpis.handlers import HANDLERS as FX_HANDLERS
 from prm_attribution.results.background import DATADRIVEN_RECOMPUTE
 from prm_contracts import DEALS_TOPIC, INCENTIVES_TOPIC, PARTNERS_TOPIC
 from prm_events import credentials
@@ -22,6 +23,9 @@ def spec(settings: Settings | None = None) -> WorkerSpec:
                                     handlers=DIRECTORY_HANDLERS),
                        Subscription(name="programme-costs", topics=[INCENTIVES_TOPIC],
                                     handlers=COST_HANDLERS),
+                       # The incentives ledger owns the FX rates; the KPIs keep a projection.
+                       Subscription(name="fx-rates", topics=[INCENTIVES_TOPIC],
+                                    handlers=FX_HANDLERS),
                        credentials.subscription()],
         jobs=[DATADRIVEN_RECOMPUTE],
     )

@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
-from prm_contracts import API_KEYS_TOPIC, DEALS_TOPIC, PARTNERS_TOPIC
+from prm_contracts import API_KEYS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC, PARTNERS_TOPIC
 from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
 
 PARTNERS_READ = "partners:read"
 PARTNERS_WRITE = "partners:write"
-# The programme's set-up: tiers, FX rates, agreements, certifications, onboarding templates,
+# The programme's set-up: tiers, agreements, certifications, onboarding templates,
 # the Ideal Partner Profile, policies.
 PROGRAMME_READ = "programme:read"
 PROGRAMME_WRITE = "programme:write"
@@ -36,7 +36,6 @@ SERVICE = ServiceDeclaration(
         RoutePrefix("/v1/onboarding-templates", read=PROGRAMME_READ, write=PROGRAMME_WRITE),
         RoutePrefix("/v1/onboarding-tasks", read=PARTNERS_READ, write=PARTNERS_WRITE),
         RoutePrefix("/v1/tiers", read=PROGRAMME_READ, write=PROGRAMME_WRITE),
-        RoutePrefix("/v1/fx-rates", read=PROGRAMME_READ, write=PROGRAMME_WRITE),
         RoutePrefix("/v1/programme-policy", read=PROGRAMME_READ, write=PROGRAMME_WRITE,
                     lists=False),
     ),
@@ -48,7 +47,7 @@ SERVICE = ServiceDeclaration(
               "lifecycle; record certifications, signatures and onboarding progress (a "
               "partner key only for its own org, and only what a partner may change).",
               partner=True),
-        Scope(PROGRAMME_READ, "Read the programme's set-up: tiers, FX rates, agreements, "
+        Scope(PROGRAMME_READ, "Read the programme's set-up: tiers, agreements, "
               "certification types, onboarding templates, policies.", partner=True,
               partner_default=True),
         Scope(PROGRAMME_WRITE, "Change the programme's set-up (vendor keys only)."),
@@ -98,8 +97,9 @@ SERVICE = ServiceDeclaration(
     },
     publishes=(PARTNERS_TOPIC,),
     # Its key directory (API keys, partners' standing): it checks callers' keys itself. The
-    # deals' events complete onboarding tasks, move tiers and show activity.
-    consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC, DEALS_TOPIC),
+    # deals' events complete onboarding tasks, move tiers and show activity; the incentives
+    # ledger's FX rates (it owns them) convert the tiers' revenue.
+    consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC),
     migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
     migration_order=20,
 )

@@ -54,8 +54,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                "partner's compliance with the programme's requirements."},
               {"name": "contacts", "description": "People at a partner, with their roles; "
                "export and erasure of one contact's personal data."},
-              {"name": "tiers", "description": "Programme tiers that move by themselves, the "
-               "FX rates they convert with, and each partner's tier history."},
+              {"name": "tiers", "description": "Programme tiers that move by themselves "
+               "(revenue converted with the incentives ledger's FX rates) and each partner's "
+               "tier history."},
               {"name": "activity", "description": "Partner activity, inactivity flags and "
                "time to first deal."}],
     )

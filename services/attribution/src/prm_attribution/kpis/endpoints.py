@@ -1,13 +1,10 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request
 
 from prm_attribution.kpis import mdf, service
-from prm_attribution.kpis.listing import FX_RATES, KPI_PARTNERS, MDF_ACTIVITIES
-from prm_attribution.kpis.models import AttributionFxRate
+from prm_attribution.kpis.listing import KPI_PARTNERS, MDF_ACTIVITIES
 from prm_attribution.kpis.schemas import (
-    AttributionFxRateIn,
-    AttributionFxRateOut,
     AttributionKpiGroups,
     AttributionKpiRow,
     AttributionMdfActivityRow,
@@ -17,54 +14,15 @@ from prm_attribution.kpis.schemas import (
 from prm_attribution.results.schemas import AttributionModel
 from prm_platform.http import (
     Caller,
-    IdempotencyKeyHeader,
     ServiceRoute,
     Session,
-    etag,
-    resource_headers,
 )
 from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 from prm_platform.types import QueryDate
 
-fx_router = APIRouter(prefix="/v1/attribution-fx-rates", tags=["attribution kpis"],
-                      route_class=ServiceRoute, responses=problem_responses(400, 401, 403, 422))
 kpi_router = APIRouter(prefix="/v1/attribution-kpis", tags=["attribution kpis"],
                        route_class=ServiceRoute, responses=problem_responses(400, 401, 403, 422))
-
-
-def _rate(row: AttributionFxRate) -> AttributionFxRateOut:
-    return AttributionFxRateOut(id=row.id, currency=row.currency,
-                                base_currency=row.base_currency, rate=f"{row.rate:.10f}",
-                                valid_on=row.valid_on, recorded_by=row.recorded_by,
-                                recorded_at=row.recorded_at)
-
-
-@fx_router.post("", status_code=201, summary="Record an FX rate to the base currency",
-                description="Vendor keys only. One rate per currency and day; KPIs use the "
-                "newest rate valid on a deal's date and list the rates they used.",
-                responses={**problem_responses(409), **resource_headers(201)})
-async def record_attribution_fx_rate(body: AttributionFxRateIn, request: Request,
-                                     response: Response, session: Session, caller: Caller,
-                                     idempotency_key: IdempotencyKeyHeader = None
-                                     ) -> AttributionFxRateOut:
-    row = await service.record_rate(session, caller, body, request.app.state.base_currency)
-    response.headers["Location"] = "/v1/attribution-fx-rates?cursor="  # listed, not addressed
-    response.headers["ETag"] = etag(1)
-    return _rate(row)
-
-
-@fx_router.get("", summary="List the FX rates",
-               description="In the order recorded unless `sort` says otherwise (`valid_on`). "
-               "Filter by currency; ranges on `valid_on` and `recorded_at`. Rates never change "
-               "once recorded, so there is no change feed: `recorded_at[gte]` pulls the new "
-               "ones.")
-async def list_attribution_fx_rates(session: Session, caller: Caller,
-                                    query: Annotated[ListQuery, Depends(FX_RATES.query)]
-                                    ) -> Page[AttributionFxRateOut]:
-    rows, cursor, total = await service.list_rates(session, caller, query)
-    return Page[AttributionFxRateOut](items=[_rate(r) for r in rows], next_cursor=cursor,
-                                      total_count=total)
 
 
 Start = Annotated[QueryDate, Query(alias="from", description="First day of the period")]

@@ -1,4 +1,4 @@
-"""The list grammar (prm_platform.listing) of the FX rates and of the KPI reports.
+"""The list grammar (prm_platform.listing) of the KPI reports.
 
 The KPIs per partner are computed, not rows of one table: their list pages the partners the
 programme knows of (``programme_partners``: every partner of the directory, the deals, the
@@ -17,23 +17,11 @@ from sqlalchemy import select
 from prm_attribution.costs.models import MdfActivity
 from prm_attribution.directory.models import PartnerDirectoryEntry as Directory
 from prm_attribution.directory.models import ProgrammePartner
-from prm_attribution.kpis.models import AttributionFxRate
-from prm_platform.listing import Filter, Listing, QueryTime, Range
+from prm_platform.listing import Filter, Listing, Range
 from prm_platform.types import CountryCode, Currency, QueryDate
 
 Word = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 ActivityType = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-
-# Rates never change once recorded, nor are they deleted: no change feed (`recorded_at[gte]`
-# pulls the new ones).
-FX_RATES = Listing(
-    AttributionFxRate.id,
-    Filter("currency", AttributionFxRate.currency, Currency, "Only the rates of these "
-           "currencies."),
-    Range("valid_on", AttributionFxRate.valid_on, QueryDate, "The day the rate holds from"),
-    Range("recorded_at", AttributionFxRate.recorded_at, QueryTime, "When it was recorded"),
-    sorts={"valid_on": AttributionFxRate.valid_on},
-)
 
 # Every partner the programme knows of, with what the directory says of it (nulls while it has
 # not heard of it).

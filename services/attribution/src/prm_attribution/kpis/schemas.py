@@ -2,12 +2,10 @@ import datetime as dt
 import uuid
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from prm_platform.money import Money, minor_units
-from prm_platform.types import Currency, IsoDate
 
 
 class KpiGrouping(StrEnum):
@@ -27,37 +25,6 @@ class ProgrammeCostKind(StrEnum):
     mdf = "mdf"
     rebate = "rebate"
     spiff = "spiff"
-
-
-Rate = Annotated[str, Field(pattern=r"^[0-9]{1,13}(\.[0-9]{1,10})?$", examples=["1.0825"],
-                            description="Units of the base currency per unit of `currency` "
-                            "(decimal string)")]
-
-
-class AttributionFxRateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "currency": "USD", "rate": "0.9240", "valid_on": "2026-11-01"}]})
-
-    currency: Currency
-    rate: Rate
-    valid_on: IsoDate = Field(description="The rate holds from this day until the next rate "
-                              "of the currency")
-
-
-class AttributionFxRateOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
-        "id": "0193c1d0-4b2c-7e3f-8a9b-0c1d2e3f4a5b", "currency": "USD",
-        "base_currency": "EUR", "rate": "0.9240000000", "valid_on": "2026-11-01",
-        "recorded_by": "key-vendor", "recorded_at": "2026-11-01T06:00:00Z", "version": 1}]})
-
-    id: uuid.UUID
-    currency: str
-    base_currency: str
-    rate: str
-    valid_on: dt.date
-    recorded_by: str
-    recorded_at: dt.datetime
-    version: int = 1
 
 
 class AttributionNetAmount(BaseModel):

@@ -1,5 +1,7 @@
 """FX rates and the programme KPIs, per partner and per group of partners, in the base
-currency (the arithmetic and its rounding: ``prm_attribution.kpis.figures``).
+currency (the arithmetic and its rounding: ``prm_attribution.kpis.figures``). The rates are
+the incentives ledger's, kept here as a projection of ``prm.fx.rate_set.v1`` (``rate_set``):
+a rate from a currency to the base currency converts it.
 
 A credit is converted with the newest rate of its currency valid on the deal's date (its close
 for revenue, its registration for pipeline), a cost on the day it was incurred, a payout on the
@@ -14,15 +16,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prm_attribution.declaration import ATTRIBUTION_READ, ATTRIBUTION_WRITE
+from prm_attribution.declaration import ATTRIBUTION_READ
 from prm_attribution.kpis.figures import (
     COST_KINDS,
     MAX_IDS,
@@ -32,10 +32,8 @@ from prm_attribution.kpis.figures import (
     ratio,
     round_half_even,
 )
-from prm_attribution.kpis.listing import FX_RATES, KPI_PARTNERS, PROGRAMME_PARTNERS
-from prm_attribution.kpis.models import AttributionFxRate
+from prm_attribution.kpis.listing import KPI_PARTNERS, PROGRAMME_PARTNERS
 from prm_attribution.kpis.schemas import (
-    AttributionFxRateIn,
     AttributionFxRateUsed,
     AttributionKpiGroup,
     AttributionKpiRow,
@@ -43,37 +41,31 @@ from prm_attribution.kpis.schemas import (
 )
 from prm_attribution.results.reading import money
 from prm_attribution.results.service import OPEN_STATUSES
-from prm_platform.ids import new_id
+from prm_contracts import FxRateSetV1
 from prm_platform.listing import ListQuery
-from prm_platform.money import minor_units
-from prm_platform.problems import Conflict, Unprocessable
+from prm_platform.money import minor_units, rate_value
+from prm_platform.problems import Unprocessable
 from prm_platform.security import Principal
 
-
-async def record_rate(session: AsyncSession, principal: Principal, data: AttributionFxRateIn,
-                      base: str) -> AttributionFxRate:
-    principal.require(ATTRIBUTION_WRITE)
-    principal.ensure_vendor()
-    if data.currency == base:
-        raise Unprocessable(f"{base} is the base currency; its rate is 1")
-    minor_units(data.currency)
-    row = AttributionFxRate(id=new_id(), currency=data.currency, base_currency=base,
-                            rate=Decimal(data.rate), valid_on=data.valid_on,
-                            recorded_by=principal.subject, recorded_at=dt.datetime.now(dt.UTC))
-    if row.rate <= 0:
-        raise Unprocessable("a rate is positive")
-    try:
-        async with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        raise Conflict("a rate of this currency is recorded for that day already") from None
-    return row
+_PROJECT_RATE = text("""
+    INSERT INTO fx_rates (id, currency, base_currency, rate, valid_on, recorded_at)
+    VALUES (:id, :base, :quote, :rate, :effective_on, :recorded_at)
+    ON CONFLICT (currency, base_currency, valid_on) DO UPDATE SET
+        id = excluded.id, rate = excluded.rate, recorded_at = excluded.recorded_at
+    WHERE (fx_rates.id, fx_rates.rate) IS DISTINCT FROM (excluded.id, excluded.rate)
+""")
 
 
-async def list_rates(session: AsyncSession, principal: Principal, query: ListQuery
-                     ) -> tuple[list[AttributionFxRate], str | None, int | None]:
-    principal.require(ATTRIBUTION_READ)
-    return await FX_RATES.page(session, select(AttributionFxRate), query)
+async def rate_set(session: AsyncSession, rate: FxRateSetV1) -> None:
+    """Keep a rate the incentives ledger (the one owner of FX rates) recorded; a rate entered
+    here before the ledger owned them gives way to the ledger's of the same pair and day. The
+    KPIs are computed when asked, so nothing else moves. A broken event is refused."""
+    value = rate_value(rate.rate)
+    minor_units(rate.base)
+    minor_units(rate.quote)
+    await session.execute(_PROJECT_RATE, {
+        "id": rate.rate_id, "base": rate.base, "quote": rate.quote, "rate": value,
+        "effective_on": rate.effective_on, "recorded_at": rate.recorded_at})
 
 
 async def load_rates(session: AsyncSession, base: str) -> Converter:

@@ -16,6 +16,9 @@ from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prm_contracts import FxRateSetV1
+from prm_events import outbox
+from prm_incentives.config import EVENT_SOURCE
 from prm_incentives.declaration import LEDGER_READ, LEDGER_WRITE
 from prm_incentives.ledger import repository
 from prm_incentives.ledger.schemas import ConversionIn, FxRateIn, TransferIn
@@ -398,7 +401,16 @@ async def record_rate(session: AsyncSession, principal: Principal, data: FxRateI
     if row is None:
         raise Conflict(f"a {data.base}/{data.quote} rate is recorded for {data.effective_on}; "
                        "rates are never changed, so that past conversions stay explainable")
+    await outbox.publish(session, rate_set(row), source=EVENT_SOURCE, aggregate_id=row.id)
     return row
+
+
+def rate_set(row: Any) -> FxRateSetV1:
+    """The event of a recorded rate (a row of ``ledger_fx_rates``): how the partners' tiers and
+    the attribution KPIs learn it."""
+    return FxRateSetV1(rate_id=row.id, base=row.base, quote=row.quote,
+                       rate=f"{Decimal(row.rate).normalize():f}",
+                       effective_on=row.effective_on, recorded_at=row.created_at)
 
 
 async def list_rates(session: AsyncSession, principal: Principal, query: ListQuery

@@ -1,19 +1,18 @@
-"""Routes of the programme's tiers: their set-up (`/v1/tiers`), the FX rates revenue is
-converted with (`/v1/fx-rates`), and each partner's tier and tier history."""
+"""Routes of the programme's tiers: their set-up (`/v1/tiers`) and each partner's tier and
+tier history. The FX rates revenue is converted with are the incentives ledger's
+(`/v1/ledger/fx-rates`), kept here as a projection of its events (``tiers.handlers``)."""
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from prm_partners.tiers import service
-from prm_partners.tiers.listing import FX_RATES, TIER_HISTORY, TIERS
-from prm_partners.tiers.models import FxRate, Tier, TierProgramme
+from prm_partners.tiers.listing import TIER_HISTORY, TIERS
+from prm_partners.tiers.models import Tier, TierProgramme
 from prm_partners.tiers.schemas import (
     MAX_TIERS,
     PartnerTierOut,
-    ProgrammeFxRateIn,
-    ProgrammeFxRateOut,
     TierChangeOut,
     TierIn,
     TierOut,
@@ -33,10 +32,9 @@ from prm_platform.http import (
 from prm_platform.listing import ListQuery, Page
 from prm_platform.money import Money
 from prm_platform.problems import problem_responses
-from prm_platform.types import Currency, IsoDate, QueryDate
+from prm_platform.types import QueryDate
 
 tiers = service_router("/v1/tiers", "tiers")
-fx_rates = service_router("/v1/fx-rates", "tiers")
 partner_tiers = service_router("/v1/partners", "tiers")
 
 CONVERSION = ("Revenue is the sum of the partner's deals won over the trailing window, each "
@@ -44,7 +42,7 @@ CONVERSION = ("Revenue is the sum of the partner's deals won over the trailing w
               "base currency effective on or before the day it closed, and rounded half-even "
               "(banker's rounding) to the base currency's minor unit (JPY 0 decimals, KWD 3) "
               "before summing. A deal in a currency without such a rate is not counted until "
-              "one is added.")
+              "one is recorded (`POST /v1/ledger/fx-rates`, the one owner of FX rates).")
 
 
 def _tier_out(tier: Tier, response: Response | None = None) -> TierOut:
@@ -63,13 +61,6 @@ def _tier_out(tier: Tier, response: Response | None = None) -> TierOut:
 def _programme_out(settings: TierProgramme, response: Response) -> TierProgrammeOut:
     response.headers["ETag"] = etag(settings.version)
     return TierProgrammeOut.model_validate(settings)
-
-
-def _rate_out(rate: FxRate) -> ProgrammeFxRateOut:
-    return ProgrammeFxRateOut(id=rate.id, from_currency=rate.from_currency,
-                     to_currency=rate.to_currency, effective_on=rate.effective_on,
-                     rate=service.rate_text(rate.rate), version=rate.version,
-                     created_at=rate.created_at, updated_at=rate.updated_at)
 
 
 # -- programme settings and tiers --------------------------------------------------------------
@@ -146,74 +137,6 @@ async def delete_tier(tier_id: uuid.UUID, session: Session, caller: Caller,
     return Response(status_code=204)
 
 
-# -- FX rates ---------------------------------------------------------------------------------
-
-FromCurrency = Annotated[Currency, Path(description="The currency converted from (ISO 4217).")]
-ToCurrency = Annotated[Currency, Path(description="The currency converted to (ISO 4217).")]
-EffectiveOn = Annotated[IsoDate, Path(description="The first day the rate applies "
-                                      "(YYYY-MM-DD).")]
-_RATE = "/{from_currency}/{to_currency}/{effective_on}"
-
-
-@fx_rates.get("", summary="List FX rates",
-              description="In creation order unless sorted (by the day each takes effect); "
-              "filter by the currencies converted from and to, ranges of effective days. A "
-              "deleted rate leaves the list (and the change feed): a sync reads a pair's rates "
-              "whole (`from_currency=...&to_currency=...`). " + CONVERSION)
-async def list_fx_rates(session: Session, caller: Caller,
-                        query: Annotated[ListQuery, Depends(FX_RATES.query)]
-                        ) -> Page[ProgrammeFxRateOut]:
-    rows, next_cursor, total = await service.list_rates(session, caller, query)
-    return Page[ProgrammeFxRateOut](items=[_rate_out(r) for r in rows], next_cursor=next_cursor,
-                                    total_count=total)
-
-
-@fx_rates.get(_RATE, summary="Get an FX rate",
-              description="The rate of a pair from a day on.",
-              responses={**problem_responses(404), **resource_headers()})
-async def get_fx_rate(from_currency: FromCurrency, to_currency: ToCurrency,
-                      effective_on: EffectiveOn, response: Response, session: Session,
-                      caller: Caller) -> ProgrammeFxRateOut:
-    rate = await service.get_rate(session, caller, from_currency, to_currency, effective_on)
-    response.headers["ETag"] = etag(rate.version)
-    return _rate_out(rate)
-
-
-@fx_rates.put(_RATE, summary="Create or replace an FX rate",
-              description="Vendor keys only. `1 from_currency = rate to_currency` from "
-              "`effective_on` until the pair's next rate: 201 when created, 200 when "
-              "replaced (If-Match guards a replacement). Won deals it now converts are "
-              "converted again, with the rate recorded on each, and their partners evaluated. "
-              + CONVERSION,
-              responses={201: {"description": "Created", "model": ProgrammeFxRateOut,
-                               **resource_headers(201, location=True)[201]},
-                         **problem_responses(412), **resource_headers()})
-async def put_fx_rate(from_currency: FromCurrency, to_currency: ToCurrency,
-                      effective_on: EffectiveOn, body: ProgrammeFxRateIn, response: Response,
-                      session: Session, caller: Caller, if_match: IfMatchHeader = None
-                      ) -> ProgrammeFxRateOut:
-    rate, created = await service.put_rate(session, caller, from_currency, to_currency,
-                                           effective_on, body, if_match)
-    if created:
-        response.status_code = 201
-        response.headers["Location"] = \
-            f"/v1/fx-rates/{from_currency}/{to_currency}/{effective_on.isoformat()}"
-    response.headers["ETag"] = etag(rate.version)
-    return _rate_out(rate)
-
-
-@fx_rates.delete(_RATE, status_code=204, summary="Delete an FX rate",
-                 description="Vendor keys only. The deals it converted are converted again "
-                 "with the pair's earlier rate (or wait for one).",
-                 responses=problem_responses(404, 412))
-async def delete_fx_rate(from_currency: FromCurrency, to_currency: ToCurrency,
-                         effective_on: EffectiveOn, session: Session, caller: Caller,
-                         if_match: IfMatchHeader = None) -> Response:
-    await service.delete_rate(session, caller, from_currency, to_currency, effective_on,
-                              if_match)
-    return Response(status_code=204)
-
-
 # -- a partner's tier -------------------------------------------------------------------------
 
 AsOf = Annotated[QueryDate | None, Query(description="The day to read the criteria on "
@@ -260,4 +183,4 @@ async def evaluate_partner_tier(partner_id: uuid.UUID, session: Session, caller:
     return PartnerTierOut.model_validate(view)
 
 
-routers: list[APIRouter] = [tiers, fx_rates, partner_tiers]
+routers: list[APIRouter] = [tiers, partner_tiers]

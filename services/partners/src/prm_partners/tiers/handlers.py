@@ -1,6 +1,7 @@
 """What moves tiers from events: won deals (topic ``prm.deals``) become facts, and a partner is
 evaluated again when a deal it won, a certification it earned or lost, an agreement it signed
-or its activation changes what it qualifies for.
+or its activation changes what it qualifies for; and an FX rate recorded by the incentives
+ledger (topic ``prm.incentives``) joins the projection the won deals are converted with.
 
 Run in the inbox's transaction. A won deal is upserted by its id, so a redelivery or a replay
 of the whole topic changes no fact, hence no tier, history entry or event.
@@ -13,6 +14,7 @@ from prm_contracts import (
     CertificationEarnedV1,
     CertificationExpiredV1,
     DealWonV1,
+    FxRateSetV1,
     PartnerStatusChangedV1,
 )
 from prm_events.consumer import Handler
@@ -41,6 +43,13 @@ async def status_changed(session: AsyncSession, event: CloudEvent) -> None:
         await service.evaluate_partner(session, payload.partner.id, service.today())
 
 
+async def rate_set(session: AsyncSession, event: CloudEvent) -> None:
+    """An FX rate the incentives ledger recorded (topic ``prm.incentives``)."""
+    payload = event.payload()
+    assert isinstance(payload, FxRateSetV1)
+    await service.rate_set(session, payload)
+
+
 HANDLERS: dict[str, Handler] = {
     DealWonV1.event_type: deal_won,
     CertificationEarnedV1.event_type: partner_changed,
@@ -48,3 +57,5 @@ HANDLERS: dict[str, Handler] = {
     AgreementSignedV1.event_type: partner_changed,
     PartnerStatusChangedV1.event_type: status_changed,
 }
+
+FX_HANDLERS: dict[str, Handler] = {FxRateSetV1.event_type: rate_set}

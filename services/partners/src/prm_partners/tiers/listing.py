@@ -1,12 +1,12 @@
-"""The tiers part's list grammar (prm_platform.listing): the tiers, the FX rates and a
-partner's tier history."""
+"""The tiers part's list grammar (prm_platform.listing): the tiers and a partner's tier
+history."""
 
 from __future__ import annotations
 
-from prm_partners.tiers.models import FxRate, Tier, TierChange
+from prm_partners.tiers.models import Tier, TierChange
 from prm_partners.tiers.schemas import TierChangeDirection, TierName
 from prm_platform.listing import Filter, Listing, QueryTime, Range
-from prm_platform.types import Currency, QueryDate
+from prm_platform.types import QueryDate
 
 TIERS = Listing(
     Tier.id,
@@ -14,18 +14,6 @@ TIERS = Listing(
     Range("created_at", Tier.created_at, QueryTime, "When it was created"),
     sorts={"rank": Tier.rank},
     updated=Tier.updated_at,
-)
-
-FX_RATES = Listing(
-    FxRate.id,
-    Filter("from_currency", FxRate.from_currency, Currency,
-           "Only rates from these currencies (ISO 4217)."),
-    Filter("to_currency", FxRate.to_currency, Currency,
-           "Only rates to these currencies (ISO 4217)."),
-    Range("effective_on", FxRate.effective_on, QueryDate, "The first day it applies"),
-    Range("created_at", FxRate.created_at, QueryTime, "When it was created"),
-    sorts={"effective_on": FxRate.effective_on},
-    updated=FxRate.updated_at,
 )
 
 TIER_HISTORY = Listing(

@@ -64,18 +64,14 @@ class Tier(Base):
 
 class FxRate(Base):
     """``1 from_currency = rate to_currency`` from ``effective_on`` until the next rate of the
-    pair."""
+    pair: a projection of the incentives ledger's rates (``prm.fx.rate_set.v1``), which own
+    them. ``version`` counts the times a pair's day took another rate (a rate entered here
+    before the ledger owned them, replaced by the ledger's)."""
 
     __tablename__ = "fx_rates"
     __table_args__ = (
         Index("uq_fx_rates_pair_effective_on", "from_currency", "to_currency", "effective_on",
               unique=True),
-        Index("ix_fx_rates_from_currency_id", "from_currency", "id"),
-        Index("ix_fx_rates_to_currency_id", "to_currency", "id"),
-        # The list grammar's ranges, sorts and change feed.
-        Index("ix_fx_rates_effective_on_id", "effective_on", "id"),
-        Index("ix_fx_rates_created_at", "created_at"),
-        Index("ix_fx_rates_updated_at_id", "updated_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

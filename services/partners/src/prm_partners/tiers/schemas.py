@@ -1,6 +1,5 @@
 import datetime as dt
 import uuid
-from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -113,43 +112,6 @@ class TierProgrammeOut(TierProgrammeIn):
          "updated_at": "2026-11-22T09:30:00Z"}]})
 
     version: int
-    updated_at: dt.datetime
-
-
-class ProgrammeFxRateIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"rate": "0.921350"}]})
-
-    rate: str = Field(pattern=RATE_PATTERN, description="How many units of the `to` currency "
-                      "one unit of the `from` currency is worth; a decimal string, at most 12 "
-                      "digits either side of the point, above zero.",
-                      examples=["0.921350"])
-
-    @field_validator("rate")
-    @classmethod
-    def _positive(cls, value: str) -> str:
-        if Decimal(value) <= 0:
-            raise ValueError("a rate is above zero")
-        return value
-
-    @property
-    def value(self) -> Decimal:
-        return Decimal(self.rate)
-
-
-class ProgrammeFxRateOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{
-        "id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f", "from_currency": "USD",
-        "to_currency": "EUR", "effective_on": "2026-01-01", "rate": "0.921350", "version": 1,
-        "created_at": "2026-01-01T08:00:00Z", "updated_at": "2026-01-01T08:00:00Z"}]})
-
-    id: uuid.UUID
-    from_currency: str
-    to_currency: str
-    effective_on: dt.date
-    rate: str = Field(description="Decimal string, trailing zeros removed.")
-    version: int
-    created_at: dt.datetime
     updated_at: dt.datetime
 
 

@@ -2,14 +2,16 @@
 
 Won deals arrive as events and are kept one row per deal, converted to the programme's base
 currency with the latest FX rate effective on or before the day the deal closed (the rate and
-its date are kept with it). A partner is evaluated when an event concerning it arrives, when
-the vendor asks, when an FX rate changes what its deals are worth, and by the scheduled job
-(daily for every active partner, and soon after the tiers or settings changed). The decision
-itself is ``evaluate.decide``; this module reads what it needs and applies what it decides:
-``partners.tier``, the partner's version, a history entry and ``prm.partner.tier_changed.v1``,
-in the caller's transaction, under the partner's row lock. Where the partner stands against
-the next tier up is announced too (``prm.partner.tier_progress.v1``), when it changed since the
-last announcement (a digest of it is kept in the partner's standing).
+its date are kept with it). The rates are the incentives ledger's, kept here as a projection
+of ``prm.fx.rate_set.v1`` (``rate_set``). A partner is evaluated when an event concerning it
+arrives, when the vendor asks, when an FX rate changes what its deals are worth, and by the
+scheduled job (daily for every active partner, and soon after the tiers or settings
+changed). The decision itself is ``evaluate.decide``; this module reads what it needs and
+applies what it decides: ``partners.tier``, the partner's version, a history entry and
+``prm.partner.tier_changed.v1``, in the caller's transaction, under the partner's row lock.
+Where the partner stands against the next tier up is announced too
+(``prm.partner.tier_progress.v1``), when it changed since the last announcement (a digest of
+it is kept in the partner's standing).
 """
 
 import datetime as dt
@@ -25,7 +27,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prm_contracts import DealWonV1, PartnerTierChangedV1, PartnerTierProgressV1, TierShortfall
+from prm_contracts import (
+    DealWonV1,
+    FxRateSetV1,
+    PartnerTierChangedV1,
+    PartnerTierProgressV1,
+    TierShortfall,
+)
 from prm_partners.compliance import service as compliance
 from prm_partners.declaration import (
     PARTNERS_READ,
@@ -37,10 +45,9 @@ from prm_partners.partners import repository as partners
 from prm_partners.partners.models import Partner
 from prm_partners.partners.service import ensure_own, ensure_visible, publish, snapshot, touch
 from prm_partners.tiers import evaluate
-from prm_partners.tiers.listing import FX_RATES, TIER_HISTORY, TIERS
+from prm_partners.tiers.listing import TIER_HISTORY, TIERS
 from prm_partners.tiers.models import (
     DealFact,
-    FxRate,
     Tier,
     TierChange,
     TierProgramme,
@@ -48,7 +55,6 @@ from prm_partners.tiers.models import (
 )
 from prm_partners.tiers.schemas import (
     MAX_TIERS,
-    ProgrammeFxRateIn,
     TierIn,
     TierPatch,
     TierProgrammeIn,
@@ -56,8 +62,8 @@ from prm_partners.tiers.schemas import (
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
 from prm_platform.listing import ListQuery
-from prm_platform.money import convert, format_amount, minor_units
-from prm_platform.problems import Conflict, NotFound, PreconditionFailed, Unprocessable, field_error
+from prm_platform.money import convert, format_amount, minor_units, rate_value
+from prm_platform.problems import Conflict, NotFound, Unprocessable, field_error
 from prm_platform.security import Principal
 
 # Only active partners move; a suspended or offboarded one keeps the tier it had.
@@ -260,79 +266,35 @@ def rate_text(rate: Decimal) -> str:
     return f"{rate.normalize():f}"
 
 
-async def list_rates(session: AsyncSession, principal: Principal, query: ListQuery
-                     ) -> tuple[list[FxRate], str | None, int | None]:
-    principal.require(PROGRAMME_READ)
-    return await FX_RATES.page(session, select(FxRate), query)
+_PROJECT_RATE = text("""
+    INSERT INTO fx_rates (id, from_currency, to_currency, effective_on, rate, version,
+                          created_at, updated_at)
+    VALUES (:id, :base, :quote, :effective_on, :rate, 1, :recorded_at, :now)
+    ON CONFLICT (from_currency, to_currency, effective_on) DO UPDATE SET
+        id = excluded.id, rate = excluded.rate, version = fx_rates.version + 1,
+        updated_at = excluded.updated_at
+    WHERE (fx_rates.id, fx_rates.rate) IS DISTINCT FROM (excluded.id, excluded.rate)
+    RETURNING from_currency, to_currency, effective_on
+""")
 
 
-def _check_pair(from_currency: str, to_currency: str) -> None:
-    if from_currency == to_currency:
-        raise Unprocessable("a rate converts between two different currencies", errors=[
-            field_error("path.to_currency", "must differ from from_currency")])
+async def rate_set(session: AsyncSession, rate: FxRateSetV1) -> None:
+    """Keep a rate the incentives ledger (the one owner of FX rates) recorded: the projection
+    of its pair and day takes it (a rate entered here before the ledger owned them gives way),
+    the won deals it now converts are converted again and their partners evaluated. A
+    redelivery changes nothing."""
+    value = rate_value(rate.rate)  # a broken event is refused: dead-lettered
+    minor_units(rate.base)
+    minor_units(rate.quote)
+    kept = (await session.execute(_PROJECT_RATE, {
+        "id": rate.rate_id, "base": rate.base, "quote": rate.quote,
+        "effective_on": rate.effective_on, "rate": value, "recorded_at": rate.recorded_at,
+        "now": dt.datetime.now(dt.UTC)})).first()
+    if kept is not None:
+        await _rate_changed(session, kept)
 
 
-async def _rate(session: AsyncSession, from_currency: str, to_currency: str,
-                effective_on: dt.date, *, for_update: bool = False) -> FxRate | None:
-    query = select(FxRate).where(FxRate.from_currency == from_currency,
-                                 FxRate.to_currency == to_currency,
-                                 FxRate.effective_on == effective_on)
-    if for_update:
-        query = query.with_for_update()
-    return (await session.execute(query)).scalar_one_or_none()
-
-
-async def get_rate(session: AsyncSession, principal: Principal, from_currency: str,
-                   to_currency: str, effective_on: dt.date) -> FxRate:
-    principal.require(PROGRAMME_READ)
-    rate = await _rate(session, from_currency, to_currency, effective_on)
-    if rate is None:
-        raise NotFound("no such FX rate")
-    return rate
-
-
-async def put_rate(session: AsyncSession, principal: Principal, from_currency: str,
-                   to_currency: str, effective_on: dt.date, data: ProgrammeFxRateIn,
-                   if_match: str | None) -> tuple[FxRate, bool]:
-    """Create or replace the pair's rate from ``effective_on``; True if created. The won deals
-    it now converts are converted again and their partners evaluated."""
-    _vendor(principal, PROGRAMME_WRITE)
-    _check_pair(from_currency, to_currency)
-    now = dt.datetime.now(dt.UTC)
-    # Two writers of one (pair, day) queue here rather than fail on the unique index.
-    await session.execute(insert(FxRate).values(
-        id=new_id(), from_currency=from_currency, to_currency=to_currency,
-        effective_on=effective_on, rate=data.value, version=0, created_at=now,
-        updated_at=now).on_conflict_do_nothing())
-    rate = await _rate(session, from_currency, to_currency, effective_on, for_update=True)
-    assert rate is not None
-    created = rate.version == 0
-    if not created:
-        check_if_match(if_match, rate.version)
-    elif if_match is not None and if_match.strip() != "*":
-        raise PreconditionFailed("there is no such rate yet: send no If-Match to create it")
-    if created or rate.rate != data.value:
-        rate.rate = data.value
-        rate.version += 1
-        rate.updated_at = now
-        await session.flush()
-        await _rate_changed(session, rate)
-    return rate, created
-
-
-async def delete_rate(session: AsyncSession, principal: Principal, from_currency: str,
-                      to_currency: str, effective_on: dt.date, if_match: str | None) -> None:
-    _vendor(principal, PROGRAMME_WRITE)
-    rate = await _rate(session, from_currency, to_currency, effective_on, for_update=True)
-    if rate is None:
-        raise NotFound("no such FX rate")
-    check_if_match(if_match, rate.version)
-    await session.delete(rate)
-    await session.flush()
-    await _rate_changed(session, rate)
-
-
-async def _rate_changed(session: AsyncSession, rate: FxRate) -> None:
+async def _rate_changed(session: AsyncSession, rate: Any) -> None:
     base = (await programme(session)).base_currency
     if rate.to_currency != base:
         return  # only rates to the base currency convert won deals
