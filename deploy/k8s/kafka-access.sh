@@ -66,6 +66,8 @@ allow prm-partners --topic prm.partners --operation Read --operation Describe --
 allow prm-partners --topic prm.partners.dlt --operation Write --operation Describe --operation Create
 allow prm-partners --topic prm.deals --operation Read --operation Describe --operation Create
 allow prm-partners --topic prm.deals.dlt --operation Write --operation Describe --operation Create
+allow prm-partners --topic prm.incentives --operation Read --operation Describe --operation Create
+allow prm-partners --topic prm.incentives.dlt --operation Write --operation Describe --operation Create
 allow prm-partners --group partners. --resource-pattern-type prefixed --operation Read
 
 # deals
