@@ -132,4 +132,20 @@ allow prm-portal --topic prm.incentives --operation Read --operation Describe --
 allow prm-portal --topic prm.incentives.dlt --operation Write --operation Describe --operation Create
 allow prm-portal --group portal. --resource-pattern-type prefixed --operation Read
 
+# audit
+user prm-audit "${PRM_AUDIT_KAFKA_PASSWORD:?set PRM_AUDIT_KAFKA_PASSWORD}"
+allow prm-audit --topic prm.partners --operation Read --operation Describe --operation Create
+allow prm-audit --topic prm.partners.dlt --operation Write --operation Describe --operation Create
+allow prm-audit --topic prm.deals --operation Read --operation Describe --operation Create
+allow prm-audit --topic prm.deals.dlt --operation Write --operation Describe --operation Create
+allow prm-audit --topic prm.incentives --operation Read --operation Describe --operation Create
+allow prm-audit --topic prm.incentives.dlt --operation Write --operation Describe --operation Create
+allow prm-audit --topic prm.attribution --operation Read --operation Describe --operation Create
+allow prm-audit --topic prm.attribution.dlt --operation Write --operation Describe --operation Create
+allow prm-audit --topic prm.webhooks --operation Read --operation Describe --operation Create
+allow prm-audit --topic prm.webhooks.dlt --operation Write --operation Describe --operation Create
+allow prm-audit --topic prm.api-keys --operation Read --operation Describe --operation Create
+allow prm-audit --topic prm.api-keys.dlt --operation Write --operation Describe --operation Create
+allow prm-audit --group audit. --resource-pattern-type prefixed --operation Read
+
 echo "broker users and ACLs are up to date"

@@ -417,11 +417,11 @@ async def load_fx_rates(connection: asyncpg.Connection) -> None:
     month = dt.date(TODAY.year - 3, 1, 1)
     while month <= TODAY:
         for currency, rate in (("USD", Decimal("0.9240")), ("GBP", Decimal("1.1650"))):
-            rows.append((uuid.uuid4(), currency, "EUR", rate, month, "benchmark",
-                         dt.datetime.now(dt.UTC)))
+            rows.append((uuid.uuid4(), currency, "EUR", rate, month, dt.datetime.now(dt.UTC)))
         month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    # The projection of the incentives ledger's rates, loaded as its events would fill it.
     await connection.copy_records_to_table("fx_rates", records=rows, columns=(
-        "id", "currency", "base_currency", "rate", "valid_on", "recorded_by", "recorded_at"))
+        "id", "currency", "base_currency", "rate", "valid_on", "recorded_at"))
 
 
 async def load_deals(database_url: str, rng: random.Random, programme: Programme,
