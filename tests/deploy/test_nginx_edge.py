@@ -135,6 +135,9 @@ def test_what_the_edge_answers_itself_is_a_problem(edge):
     assert_problem(*exchange(port, malformed), 400, "malformed-request")
     huge = get("/v1/partners", "X-Big: " + "a" * 100_000)
     assert_problem(*exchange(port, huge), 400, "malformed-request")
+    # Metrics are for the internal network: the gateway (answering everything else) never
+    # sees a request for them.
+    assert_problem(*exchange(port, get("/metrics")), 404, "not-found")
     status, headers, body = exchange(port, get("/v1/partners", "X-Request-Id: quoted-1"))
     assert status == 503
     assert json.loads(body)["request_id"] in (root / "access.log").read_text()

@@ -106,8 +106,12 @@ def test_head_is_answered_like_get_without_a_body(prm_stack_processes, edge):
 def test_an_unreachable_service_is_a_problem_document():
     routes = config(8000, 8001, {"deals": 8002}, {"deals": ["/v1/deals"]})
     server = routes["apps"]["http"]["servers"]["edge"]
-    [named, deals, fallback] = server["routes"]
+    [named, no_metrics, deals, fallback] = server["routes"]
     assert named["handle"][0]["request"]["set"] == {"X-Request-Id": ["{http.request.uuid}"]}
+    # /metrics is scraped from each process, never read through the edge.
+    assert no_metrics["match"] == [{"path": ["/metrics"]}] and no_metrics["terminal"]
+    assert no_metrics["handle"][0]["status_code"] == 404
+    assert json.loads(no_metrics["handle"][0]["body"])["type"] == "/problems/not-found"
     assert deals["match"] == [{"path": ["/v1/deals", "/v1/deals/*"]}]
     assert deals["handle"][0]["upstreams"] == [{"dial": "127.0.0.1:8002"}]
     assert fallback["handle"][0]["upstreams"] == [{"dial": "127.0.0.1:8001"}]

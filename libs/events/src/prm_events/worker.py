@@ -23,7 +23,7 @@ from prm_events.consumer import EventConsumer, Handler, Part, purge_inbox
 from prm_events.heartbeat import Heartbeat
 from prm_events.kafka import ensure_topics, make_consumer, make_producer
 from prm_events.outbox import OutboxRelay, purge_published
-from prm_platform import idempotency, liveness, metrics
+from prm_platform import idempotency, liveness, metrics, telemetry
 from prm_platform.db import make_engine, make_sessionmaker
 from prm_platform.scheduler import Job, Scheduler
 from prm_platform.settings import ServiceSettings
@@ -118,6 +118,8 @@ async def sample(sessionmaker: async_sessionmaker[AsyncSession], spec: WorkerSpe
 async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> None:
     stop = stop or asyncio.Event()
     settings = spec.settings
+    if settings.telemetry:  # before the engine, whose statements it traces
+        telemetry.start_tracing(worker_name(spec))
     engine = make_engine(settings.database_url, spec.schema, pool_size=5 + 5 * len(spec.loops))
     sessionmaker = make_sessionmaker(engine)
     server = None
@@ -186,14 +188,23 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
             async with asyncio.timeout(3), sessionmaker() as session:
                 await liveness.withdraw(session, worker)
         await engine.dispose()
+        telemetry.flush()
         if server is not None:
             server.shutdown()
             server.server_close()
 
 
+def worker_name(spec: WorkerSpec) -> str:
+    """The worker in logs and traces: ``deals-worker``."""
+    return f"{spec.service}-worker"
+
+
 def main(spec: WorkerSpec) -> None:
-    logging.basicConfig(level=logging.INFO,
-                        format=f"%(asctime)s {spec.service}-worker %(levelname)s %(message)s")
+    if spec.settings.json_logs():
+        telemetry.log_json(worker_name(spec))
+    else:
+        logging.basicConfig(level=logging.INFO,
+                            format=f"%(asctime)s {worker_name(spec)} %(levelname)s %(message)s")
 
     async def runner() -> None:
         stop = asyncio.Event()

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from sqlalchemy import text
 
-from prm_platform import liveness, metrics
+from prm_platform import liveness, metrics, telemetry
 from prm_platform.conditional import ConditionalGet
 from prm_platform.credentials import KeyDirectory
 from prm_platform.db import make_engine, make_read_sessionmaker, make_sessionmaker
@@ -52,6 +52,7 @@ def create_service_app(
     background: Sequence[Callable[[FastAPI], Any]] = (),
     has_worker: bool = True,
 ) -> FastAPI:
+    telemetry.setup(schema, settings)  # before the engine, whose statements it traces
     engine = make_engine(settings.database_url, schema, pool_size=settings.db_pool_size)
 
     @contextlib.asynccontextmanager
@@ -116,6 +117,7 @@ def create_service_app(
     install_outermost(app)  # request ids, and a problem for whatever escapes every layer
     if settings.telemetry:
         metrics.install(app, pool=schema, engine=engine)
+        telemetry.trace_app(app)
     for router in routers:
         app.include_router(router)
 

@@ -19,11 +19,13 @@ read at scrape time from SQLAlchemy's pool counters.
 
 from __future__ import annotations
 
+import re
 import time
 import weakref
 from collections.abc import Iterable, Sequence
 
 from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -38,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
 from starlette.datastructures import Headers
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match
+from starlette.routing import BaseRoute, compile_path, get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prm_platform.problems import problem_response
@@ -153,15 +155,32 @@ def forwarded(headers: Headers) -> bool:
     return any(name in headers for name in FORWARDING_HEADERS)
 
 
-def route_template(scope: Scope, routes: Sequence[BaseRoute]) -> str:
-    """The path of the route that answered (the router put it on the scope), or of the route
-    that would have (a request refused before routing, or one whose scope a layer copied)."""
-    route = scope.get("route")
-    if route is None:
-        probe = {**scope, "method": "GET"} if scope.get("method") == "HEAD" else scope
-        route = next((r for r in routes if r.matches(probe)[0] is not Match.NONE), None)
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) and path else UNMATCHED
+class Templates:
+    """The route templates of an app, to name a request the router never saw (refused by the
+    edge middleware first) or whose scope a layer copied (HEAD, answered as a GET). Built on
+    first use, once every route is registered."""
+
+    def __init__(self, routes: Sequence[BaseRoute]) -> None:
+        self._routes = routes
+        self._compiled: list[tuple[re.Pattern[str], str]] | None = None
+
+    def _table(self) -> list[tuple[re.Pattern[str], str]]:
+        if self._compiled is None:
+            # Included routers are resolved lazily by FastAPI: app.routes alone hides them.
+            self._compiled = [compile_path(context.path)[:2]
+                              for context in iter_route_contexts(self._routes)
+                              if isinstance(context.path, str) and context.path]
+        return self._compiled
+
+    def __call__(self, scope: Scope) -> str:
+        route = scope.get("route")
+        # The template as the contract writes it: {partner_id}, not {partner_id:uuid}.
+        path = getattr(route, "path_format", None)
+        if isinstance(path, str) and path:
+            return path
+        requested = get_route_path(scope)
+        return next((template for pattern, template in self._table()
+                     if pattern.match(requested)), UNMATCHED)
 
 
 class RequestMetrics:
@@ -170,7 +189,7 @@ class RequestMetrics:
 
     def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
         self.app = app
-        self.routes = routes
+        self.template = Templates(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -192,7 +211,7 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, measured_send)
         finally:
-            observe_request(method, route_template(scope, self.routes), status,
+            observe_request(method, self.template(scope), status,
                             time.perf_counter() - started)
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -52,6 +52,18 @@ def _name_the_request() -> dict[str, Any]:
                         "request": {"set": {"X-Request-Id": [REQUEST_ID]}}}]}
 
 
+def _no_metrics() -> dict[str, Any]:
+    """``/metrics`` is scraped from each process (docs/operations.md), never read through the
+    edge: a 404 problem, as the processes answer a forwarded request for it."""
+    body = {"type": "/problems/not-found", "title": problem_title("not-found"), "status": 404,
+            "detail": "no route for /metrics", "request_id": REQUEST_ID}
+    return {"match": [{"path": ["/metrics"]}], "terminal": True,
+            "handle": [{"handler": "static_response", "status_code": 404,
+                        "headers": {"Content-Type": ["application/problem+json"],
+                                    "X-Request-Id": [REQUEST_ID]},
+                        "body": json.dumps(body)}]}
+
+
 def _unavailable() -> dict[str, Any]:
     body = {"type": "/problems/service-unavailable",
             "title": problem_title("service-unavailable"), "status": 503,
@@ -109,7 +121,7 @@ def config(port: int, gateway_port: int, services: Mapping[str, int],
     """Caddy's JSON configuration: ``services`` maps a service to its port, ``prefixes`` a
     service to the path prefixes it serves (from its declaration); ``portal`` adds the
     partner portal at ``/portal/``."""
-    routes = [_name_the_request()]
+    routes = [_name_the_request(), _no_metrics()]
     for name, service_port in services.items():
         paths = [path for prefix in prefixes[name] for path in (prefix, prefix + "/*")]
         routes.append({"match": [{"path": paths}], "handle": [_proxy(service_port)],

@@ -12,16 +12,18 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prm_stack.embedded import die_with_parent
+from prm_stack.embedded import die_with_parent, free_port
 from prm_stack.supervisor import SHUTDOWN_SECONDS
 
 
@@ -108,6 +110,28 @@ def running_stack(state_dir: Path, env: Mapping[str, str | None] = {},  # noqa: 
         yield stack
     finally:
         stack.stop()
+
+
+@contextlib.contextmanager
+def stack_in_fresh_database(database_url: str, kafka_bootstrap: str, internal_secret: str,
+                            env: Mapping[str, str | None] = {},  # noqa: B006 - read only
+                            prefix: str = "prm-stack-") -> Iterator[RunningStack]:
+    """The stack as processes, in a new database on the server of ``database_url`` (dropped
+    afterwards), on ``kafka_bootstrap``, with its own state directory and entry port; ``env``
+    adds to or overrides that (``PRM_STACK_ONLY``, ``PRM_TELEMETRY``, ...)."""
+    state_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        with fresh_database(database_url) as database, running_stack(state_dir, {
+            "PRM_DATABASE_URL": database,
+            "PRM_KAFKA_BOOTSTRAP": kafka_bootstrap,
+            # The caller's secret, so tests can also sign principal headers for a service.
+            "PRM_INTERNAL_SECRET": internal_secret,
+            "PRM_GATEWAY_PORT": str(free_port()),
+            **env,
+        }) as stack:
+            yield stack
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from prm_stack.launch import RunningStack, fresh_database, running_stack
+from prm_stack.launch import RunningStack, stack_in_fresh_database
 from prm_stack.testing import Infra, Issuer, new_secret
 
 
@@ -73,24 +73,14 @@ def prm_stack_processes(prm_infra: Infra) -> Iterator[RunningStack]:
     Yields a ``RunningStack``: ``gateway_url``, ``admin_key``, ``state_dir``, ``pid(name)``,
     ``kill(name)``. Stopped with SIGTERM at the end of the session.
     """
-    from prm_stack.embedded import free_port
-
-    state_dir = Path(tempfile.mkdtemp(prefix="prm-stack-"))
-    try:
-        with fresh_database(prm_infra.database_url) as database_url, running_stack(state_dir, {
-            "PRM_DATABASE_URL": database_url,
-            "PRM_KAFKA_BOOTSTRAP": prm_infra.kafka_bootstrap,
-            # The session's secret, so tests can also sign principal headers for a service.
-            "PRM_INTERNAL_SECRET": prm_infra.internal_secret,
-            "PRM_GATEWAY_PORT": str(free_port()),
-            # Every test of the session calls from 127.0.0.1, the fuzzer among them with bad
-            # credentials on purpose: one address's failed-authentication limit would lock
-            # the tests after it out. The limiter has tests of its own (gateway, test_edge).
-            "PRM_FAILED_AUTH_PER_MINUTE": "1000000",
-        }) as stack:
-            yield stack
-    finally:
-        shutil.rmtree(state_dir, ignore_errors=True)
+    with stack_in_fresh_database(prm_infra.database_url, prm_infra.kafka_bootstrap,
+                                 prm_infra.internal_secret, {
+        # Every test of the session calls from 127.0.0.1, the fuzzer among them with bad
+        # credentials on purpose: one address's failed-authentication limit would lock the
+        # tests after it out. The limiter has tests of its own (gateway, test_edge).
+        "PRM_FAILED_AUTH_PER_MINUTE": "1000000",
+    }) as stack:
+        yield stack
 
 
 @pytest.fixture(scope="session")

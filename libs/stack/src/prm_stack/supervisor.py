@@ -31,6 +31,8 @@ Environment (all optional):
 ``PRM_DATABASE_URL``         use this database instead of starting PostgreSQL
 ``PRM_KAFKA_BOOTSTRAP``      use this broker instead of starting tansu
 ``PRM_INTERNAL_SECRET``      use this instead of ``<state>/internal-secret``
+``PRM_TELEMETRY``            metrics (and traces) on: each API serves ``/metrics`` on its port,
+                             each worker on a free port of its own (``processes.json``)
 ``PRM_PORTAL_OIDC_CLIENT_ID`` serve the partner portal (``make portal``) at ``/portal/`` with
                              this client id at ``PRM_OIDC_ISSUER``; ``PRM_PORTAL_API_TOKEN``
                              (``access_token`` or ``id_token``) and ``PRM_PORTAL_OIDC_SCOPE``
@@ -137,6 +139,17 @@ def find_root() -> Path:
                 return directory
     raise StackError("cannot find the repository root (no uv.lock above the current directory); "
                      "run from the repository or set PRM_HOME")
+
+
+def telemetry_env() -> bool:
+    """``PRM_TELEMETRY`` read as the services' settings read it."""
+    from pydantic import TypeAdapter, ValidationError
+
+    value = os.environ.get("PRM_TELEMETRY", "").strip() or "false"
+    try:
+        return TypeAdapter(bool).validate_python(value)
+    except ValidationError:
+        raise StackError(f"PRM_TELEMETRY must be true or false, not {value!r}") from None
 
 
 def _int_env(name: str, default: int) -> int:
@@ -292,9 +305,11 @@ class Supervisor:
         self.logs = self.state / "logs"
         self.children: list[Child] = []
         self.env: dict[str, str] = {}
+        # With telemetry on, a worker serves its /metrics on a port of its own.
+        served = ("api", "gateway", "worker") if telemetry_env() else ("api", "gateway")
         self.ports: dict[str, int | None] = {
             p.name: (options.gateway_port if p.kind == "gateway" and not self.uses_edge
-                     else embedded.free_port() if p.kind in ("api", "gateway") else None)
+                     else embedded.free_port() if p.kind in served else None)
             for p in options.processes}
         if self.uses_edge:
             self.ports[EDGE] = options.gateway_port
@@ -642,6 +657,8 @@ class Supervisor:
         if process.kind == "worker":  # its liveness signal, watched by _supervise
             env = {**env, "PRM_WORKER_HEARTBEAT_FILE": str(self._heartbeat(process.name)),
                    "PRM_WORKER_STALE_SECONDS": str(self.options.stale_seconds / 2)}
+            if (port := self.ports[process.name]) is not None:  # telemetry on
+                env = {**env, "PRM_METRICS_PORT": str(port), "PRM_METRICS_ADDRESS": "127.0.0.1"}
 
         def start() -> subprocess.Popen[bytes]:
             with _open_log(log_file) as output:

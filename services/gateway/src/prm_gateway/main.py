@@ -16,7 +16,7 @@ from prm_gateway.api_keys.lookup import router as key_lookup_router
 from prm_gateway.auth import GatewayAuthentication, KeyCache
 from prm_gateway.config import SCHEMA, Settings
 from prm_gateway.standing.models import PartnerStanding
-from prm_platform import metrics
+from prm_platform import metrics, telemetry
 from prm_platform.app import operation_id
 from prm_platform.conditional import ConditionalGet
 from prm_platform.credentials import Standings
@@ -35,6 +35,7 @@ def create_app(settings: Settings | None = None,
     settings = settings or Settings()
     connection_options(settings)  # refuse to start with broker settings it cannot use (/readyz)
     mounts = proxy.upstream_mounts(settings.upstreams, transports or {})
+    telemetry.setup(SCHEMA, settings)  # before the engine, whose statements it traces
     engine = make_engine(settings.database_url, SCHEMA, pool_size=settings.db_pool_size)
 
     @contextlib.asynccontextmanager
@@ -43,6 +44,9 @@ def create_app(settings: Settings | None = None,
                               max_keepalive_connections=settings.upstream_max_connections)
         async with httpx.AsyncClient(limits=limits, timeout=settings.upstream_timeout,
                                      mounts=mounts, follow_redirects=False) as client:
+            # A span per call to a service, whose traceparent (the gateway's, replacing the
+            # client's) continues the trace there.
+            telemetry.trace_client(client)
             app.state.http = client
             # Purges run in the gateway's worker (prm_gateway.worker), like every service's.
             oidc = settings.oidc()
@@ -96,6 +100,7 @@ def create_app(settings: Settings | None = None,
     install_outermost(app)  # request ids, and a problem for whatever escapes every layer
     if settings.telemetry:
         metrics.install(app, pool=SCHEMA, engine=engine)
+        telemetry.trace_app(app)
     app.include_router(health.router)
     app.include_router(contract.router)
     contract.mount_docs_assets(app)
