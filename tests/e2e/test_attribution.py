@@ -70,8 +70,10 @@ def test_credits_and_kpis_of_deals_won_through_the_deals_service(api, admin):
     r2, r2_key = partner(api, admin, "reseller")
     si, _ = partner(api, admin, "si")
     # CHF, which no other test uses: the rate below is the only one of its currency.
-    ok(api.post("/v1/attribution-fx-rates", headers=admin, json={
-        "currency": "CHF", "rate": "1.05", "valid_on": "2001-01-01"}))
+    # Recorded at the incentives ledger, the one owner of FX rates; the attribution service
+    # learns it over Kafka.
+    ok(api.post("/v1/ledger/fx-rates", headers=admin, json={
+        "base": "CHF", "quote": "EUR", "rate": "1.05", "effective_on": "2001-01-01"}))
 
     d1 = register(api, r1_key, f"Zeta{tag} Robotics", "10000.00", "EUR")
     d2 = register(api, r2_key, f"Omicron{tag} Foods", "2000.00", "CHF")
@@ -166,7 +168,8 @@ def test_credits_and_kpis_of_deals_won_through_the_deals_service(api, admin):
     assert set(reseller["deal_ids"]) == {d1, d3}
     assert reseller["programme_cost"] == eur("0.00") and reseller["ropi"] is None
     # The SI: half of each won deal; 1000.00 CHF at 1.05 is 1050.00 EUR.
-    integrator = kpis(si, "linear")
+    integrator = eventually(lambda: (row := kpis(si, "linear"))["fx_rates_used"] and row,
+                            "the ledger's CHF rate reaching the attribution service")
     assert integrator["influenced_revenue"] == eur("6050.00")
     assert integrator["sourced_revenue"] == eur("0.00")
     assert integrator["registrations"] == 0 and integrator["win_rate"] is None
