@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_contracts import dead_letter_topic
 from prm_events.envelope import CloudEvent
-from prm_platform import cause, metrics
+from prm_platform import cause, metrics, telemetry
 from prm_platform.db import rows_affected
 from prm_platform.projections import gathering, is_projection, write_gathered
 from prm_platform.tables import inbox
@@ -116,6 +116,50 @@ async def purge_inbox(session: AsyncSession, older_than_days: int, batch: int = 
     return rows_affected(result)
 
 
+_CONSUMER = telemetry.SpanKind.CONSUMER
+
+
+def _applying(event: CloudEvent, part: Part, together: bool = False
+              ) -> contextlib.AbstractContextManager[object]:
+    """The span of ``part`` applying ``event`` (while telemetry is on): a child of the event's
+    context (its send, the record's ``traceparent``), so the trace of the request that caused
+    it goes on through every consumer and what their handlers publish. Applied ``together``
+    with others, it also links to the batch's span (the shared transaction)."""
+    if not telemetry.enabled():
+        return contextlib.nullcontext()
+    return telemetry.span(
+        f"apply {event.type}", parent=event.traceparent, kind=_CONSUMER,
+        attributes={"messaging.system": "kafka", "messaging.operation.type": "process",
+                    "messaging.consumer.group.name": part.name,
+                    "messaging.message.id": str(event.id)},
+        links=telemetry.current_link() if together else ())
+
+
+def _applying_together(consumer: str, events: Sequence[CloudEvent]
+                       ) -> contextlib.AbstractContextManager[object]:
+    """The span of a batch's transaction, linked to the context of each of its events (their
+    traces go on in each event's own ``apply`` span)."""
+    if not telemetry.enabled():
+        return contextlib.nullcontext()
+    return telemetry.span(
+        "apply batch", kind=_CONSUMER,
+        attributes={"messaging.system": "kafka", "messaging.operation.type": "process",
+                    "messaging.consumer.group.name": consumer,
+                    "messaging.batch.message_count": len(events)},
+        links=telemetry.links_to([event.traceparent for event in events]))
+
+
+def received(record: ConsumerRecord) -> CloudEvent:
+    """The record's event; while telemetry is on, as a child of its send (the record's
+    ``traceparent`` header, which the relay set) rather than of its recording."""
+    event = CloudEvent.from_json(record.value)
+    if telemetry.enabled():
+        for name, value in record.headers or ():
+            if name == "traceparent":
+                return event.model_copy(update={"traceparent": value.decode()})
+    return event
+
+
 class EventConsumer:
     """One consumer applying the events of its topics for one or more parts. Built with a name,
     topics and handlers, it is one part of that name; ``shared`` builds one for several."""
@@ -166,22 +210,23 @@ class EventConsumer:
                 raise ValueError(f"{self.name} has {len(self.parts)} parts: name one")
             part = self.parts[0]
         handler = part.handlers.get(event.type)
-        async with self.sessionmaker() as session:
-            recorded = await session.execute(
-                insert(inbox)
-                .values(consumer=part.name, event_id=event.id, event_type=event.type,
-                        outcome=part.outcome(event))
-                .on_conflict_do_nothing()
-                .returning(inbox.c.event_id)
-            )
-            if recorded.first() is None:
+        with _applying(event, part):  # the span of this consumer's work on the event
+            async with self.sessionmaker() as session:
+                recorded = await session.execute(
+                    insert(inbox)
+                    .values(consumer=part.name, event_id=event.id, event_type=event.type,
+                            outcome=part.outcome(event))
+                    .on_conflict_do_nothing()
+                    .returning(inbox.c.event_id)
+                )
+                if recorded.first() is None:
+                    await session.commit()
+                    return False
+                if handler is not None:
+                    with cause.acting(event.caused_by()):
+                        await handler(session, event)
                 await session.commit()
-                return False
-            if handler is not None:
-                with cause.acting(event.caused_by()):
-                    await handler(session, event)
-            await session.commit()
-            return True
+                return True
 
     async def apply_batch(self, events: list[CloudEvent],
                           parts: Sequence[Sequence[Part]] | None = None) -> int:
@@ -195,49 +240,52 @@ class EventConsumer:
         pairs = list({(part.name, event.id): (part, event)
                       for event, its in zip(events, each, strict=True) for part in its
                       }.values())
-        async with self.sessionmaker() as session:
-            recorded = await session.execute(_RECORD_MANY, {
-                "consumers": [part.name for part, _ in pairs],
-                "ids": [event.id for _, event in pairs],
-                "types": [event.type for _, event in pairs],
-                "outcomes": [part.outcome(event) for part, event in pairs]})
-            fresh = {(name, event_id) for name, event_id in recorded.all()}
-            new = len(fresh)
-            # The upserts of projection handlers are gathered and sent together before the
-            # next other handler runs (which may read them) and at the end; if sending fails,
-            # the first event they came from is the one taken out and retried alone.
-            gathered_from: int | None = None
-            for index, (event, its) in enumerate(zip(events, each, strict=True)):
-                for part in its:
-                    if (part.name, event.id) not in fresh:
-                        continue
-                    fresh.discard((part.name, event.id))  # twice in one poll: applied once
-                    handler = part.handlers.get(event.type)
-                    if handler is None:
-                        continue
-                    if is_projection(handler):
-                        gathering(session)
-                        gathered_from = index if gathered_from is None else gathered_from
+        with _applying_together(self.name, events):
+            async with self.sessionmaker() as session:
+                recorded = await session.execute(_RECORD_MANY, {
+                    "consumers": [part.name for part, _ in pairs],
+                    "ids": [event.id for _, event in pairs],
+                    "types": [event.type for _, event in pairs],
+                    "outcomes": [part.outcome(event) for part, event in pairs]})
+                fresh = {(name, event_id) for name, event_id in recorded.all()}
+                new = len(fresh)
+                # The upserts of projection handlers are gathered and sent together before the
+                # next other handler runs (which may read them) and at the end; if sending fails,
+                # the first event they came from is the one taken out and retried alone.
+                gathered_from: int | None = None
+                for index, (event, its) in enumerate(zip(events, each, strict=True)):
+                    for part in its:
+                        if (part.name, event.id) not in fresh:
+                            continue
+                        fresh.discard((part.name, event.id))  # twice in one poll: applied once
+                        handler = part.handlers.get(event.type)
+                        if handler is None:
+                            continue
+                        if is_projection(handler):
+                            gathering(session)
+                            gathered_from = index if gathered_from is None else gathered_from
+                            try:
+                                with cause.acting(event.caused_by()), _applying(event, part,
+                                                                                together=True):
+                                    await handler(session, event)
+                            except Exception as exc:
+                                raise EventFailed(index) from exc
+                            continue
+                        if gathered_from is not None:
+                            await self._write_gathered(session, gathered_from)
+                            gathered_from = None
                         try:
-                            with cause.acting(event.caused_by()):
+                            with cause.acting(event.caused_by()), _applying(event, part,
+                                                                            together=True):
                                 await handler(session, event)
+                                await session.flush()
                         except Exception as exc:
                             raise EventFailed(index) from exc
-                        continue
-                    if gathered_from is not None:
-                        await self._write_gathered(session, gathered_from)
-                        gathered_from = None
-                    try:
-                        with cause.acting(event.caused_by()):
-                            await handler(session, event)
-                        await session.flush()
-                    except Exception as exc:
-                        raise EventFailed(index) from exc
-                    session.expunge_all()
-            if gathered_from is not None:
-                await self._write_gathered(session, gathered_from)
-            await session.commit()
-            return new
+                        session.expunge_all()
+                if gathered_from is not None:
+                    await self._write_gathered(session, gathered_from)
+                await session.commit()
+                return new
 
     @staticmethod
     async def _write_gathered(session: AsyncSession, first: int) -> None:
@@ -255,7 +303,7 @@ class EventConsumer:
             if not parts:
                 continue
             try:
-                pending.append(Pending(record, CloudEvent.from_json(record.value), parts))
+                pending.append(Pending(record, received(record), parts))
             except (ValidationError, ValueError) as exc:
                 await self._apply_together(pending)
                 pending = []
@@ -307,7 +355,7 @@ class EventConsumer:
         that keeps failing is dead-lettered alone."""
         if event is None:
             try:
-                event = CloudEvent.from_json(record.value)
+                event = received(record)
             except (ValidationError, ValueError) as exc:
                 await self.dead_letter(record, f"not a CloudEvent: {exc}", event=None,
                                        part=None)

@@ -3,7 +3,8 @@
 Extensions: ``partnerid`` (the partner org the event concerns, for routing and tenancy),
 ``actor`` (who caused it: ``key:<id>``, ``user:<sub>``, ``job:<name>`` or ``service:<name>``,
 see ``prm_platform.cause``), ``requestid`` (the API request at its origin, if any) and
-``traceparent`` (W3C trace context of the request that caused it).
+``traceparent`` (W3C trace context: the ``outbox`` span of the event's recording, a child of
+the request or the event application that caused it; set while telemetry is on).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from prm_contracts import CONTRACTS, EventPayload
-from prm_platform import cause
+from prm_platform import cause, telemetry
 from prm_platform.ids import new_id
 
 
@@ -62,8 +63,15 @@ def new_event(
     traceparent: str | None = None,
 ) -> CloudEvent:
     acting = cause.current() or cause.Cause(cause.SERVICE_PREFIX + source)
+    event_id = new_id()
+    if traceparent is None and telemetry.enabled():
+        traceparent = telemetry.mark(
+            f"outbox {payload.event_type}", kind=telemetry.SpanKind.PRODUCER,
+            attributes={"messaging.system": "kafka", "messaging.operation.type": "create",
+                        "messaging.destination.name": payload.topic,
+                        "messaging.message.id": str(event_id)})
     return CloudEvent(
-        id=new_id(),
+        id=event_id,
         source=source,
         type=payload.event_type,
         subject=subject,

@@ -14,7 +14,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
@@ -23,9 +23,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_contracts import EventPayload
 from prm_events.envelope import CloudEvent, new_event
-from prm_platform import metrics
+from prm_platform import metrics, telemetry
 from prm_platform.db import rows_affected
 from prm_platform.tables import outbox
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
 
 log = logging.getLogger("prm.outbox")
 
@@ -133,6 +136,16 @@ async def _settled(send: asyncio.Future[Any] | BaseException | None) -> object:
     return await send
 
 
+def _sending(topic: str, envelope: dict[str, Any]) -> Span:
+    """The span of one event's send, a child of the ``outbox`` span that recorded it (the
+    request's trace, not the relay loop's); its context goes in the record's headers."""
+    return telemetry.start_span(
+        f"send {topic}", parent=envelope.get("traceparent"), kind=telemetry.SpanKind.PRODUCER,
+        attributes={"messaging.system": "kafka", "messaging.operation.type": "send",
+                    "messaging.destination.name": topic,
+                    "messaging.message.id": str(envelope["id"])})
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -174,24 +187,34 @@ class OutboxRelay:
                 return 0
             sends: list[asyncio.Future[Any] | BaseException | None] = []
             refused_keys: set[str] = set()
+            spans: list[Span | None] = []
             for row in rows:
                 if row.key in refused_keys:  # an earlier event of it failed: keep the order
                     sends.append(None)
+                    spans.append(None)
                     continue
                 envelope = row.envelope
+                headers = [("ce_type", row.event_type.encode()),
+                           ("ce_id", str(envelope["id"]).encode())]
+                spans.append(sent := _sending(row.topic, envelope)
+                             if telemetry.enabled() else None)
+                if sent is not None:
+                    headers.append(("traceparent", (telemetry.traceparent(sent) or "").encode()))
                 try:  # send() itself refuses some messages at once (size, serialisation)
                     sends.append(await self.producer.send(
                         row.topic,
                         key=row.key.encode(),
                         value=orjson.dumps(envelope),
-                        headers=[("ce_type", row.event_type.encode()),
-                                 ("ce_id", str(envelope["id"]).encode())],
+                        headers=headers,
                     ))
                 except Exception as exc:  # noqa: BLE001 - recorded on the row below
                     sends.append(exc)
                     refused_keys.add(row.key)
             results = await asyncio.gather(
                 *(_settled(s) for s in sends), return_exceptions=True)
+            for sent, result in zip(spans, results, strict=True):  # acknowledged or refused
+                if sent is not None:
+                    telemetry.end(sent, result if isinstance(result, BaseException) else None)
             published = [row.seq for row, r in zip(rows, results, strict=True)
                          if r is not _SKIPPED and not isinstance(r, BaseException)]
             failed = [(row.seq, r) for row, r in zip(rows, results, strict=True)

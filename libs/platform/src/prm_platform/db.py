@@ -19,6 +19,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import ORMExecuteState, Session
 
+from prm_platform import telemetry
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -42,7 +44,7 @@ def check_schema_name(schema: str) -> str:
 
 def make_engine(database_url: str, schema: str, *, pool_size: int = 10) -> AsyncEngine:
     check_schema_name(schema)
-    return create_async_engine(
+    engine = create_async_engine(
         database_url,
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -53,6 +55,8 @@ def make_engine(database_url: str, schema: str, *, pool_size: int = 10) -> Async
         hide_parameters=True,
         connect_args={"server_settings": {"search_path": schema, "timezone": "UTC"}},
     )
+    telemetry.trace_engine(engine)  # a span per statement while telemetry is on
+    return engine
 
 
 def rows_affected(result: Result[Any]) -> int:

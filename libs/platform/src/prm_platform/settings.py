@@ -107,6 +107,12 @@ class ServiceSettings(BaseSettings):
     # Where a worker serves /metrics when telemetry is on (an API serves it on its own port).
     metrics_port: int = Field(default=9100, ge=1, le=65535)
     metrics_address: str = "0.0.0.0"  # noqa: S104 - scraped from the cluster network
+    # Log lines as JSON objects with trace, span and request ids (prm_platform.telemetry):
+    # "auto" when telemetry is on, else uvicorn's and the worker's plain text.
+    log_format: Literal["auto", "text", "json"] = "auto"
+
+    def json_logs(self) -> bool:
+        return self.log_format == "json" or (self.log_format == "auto" and self.telemetry)
 
     @field_validator("internal_secret")
     @classmethod

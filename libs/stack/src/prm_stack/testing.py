@@ -674,3 +674,93 @@ async def all_pages(client: httpx.AsyncClient, path: str, headers: dict[str, str
         if not (cursor := page["next_cursor"]):
             return items
     raise AssertionError(f"the pages of {path} never ended")
+
+
+# -- traces (prm_platform.telemetry) -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReceivedSpan:
+    """A span as an OTLP exporter sent it: ids in hex, its process's ``service.name``."""
+
+    service: str
+    name: str
+    kind: str  # SERVER, CLIENT, PRODUCER, CONSUMER, INTERNAL
+    trace_id: str
+    span_id: str
+    parent_id: str  # "" for a root
+    attributes: dict[str, Any]
+    links: tuple[str, ...]  # the span ids linked to
+    error: bool
+
+
+class OtlpReceiver:
+    """A local OTLP/HTTP trace receiver (``POST /v1/traces``, protobuf) keeping every span it
+    is sent: point ``OTEL_EXPORTER_OTLP_ENDPOINT`` at ``url``. ``stop()`` when done."""
+
+    def __init__(self) -> None:
+        self.spans: list[ReceivedSpan] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    import gzip
+
+                    body = gzip.decompress(body)
+                status = 200
+                if self.path == "/v1/traces":
+                    receiver.take(body)
+                else:
+                    status = 404  # metrics and logs are not ours to receive
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def take(self, body: bytes) -> None:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+            ExportTraceServiceRequest,
+        )
+        from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        received = []
+        for resource_spans in request.resource_spans:
+            resource = {a.key: a.value.string_value
+                        for a in resource_spans.resource.attributes}
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    attributes = {a.key: getattr(a.value, a.value.WhichOneof("value") or "",
+                                                 None) for a in span.attributes}
+                    received.append(ReceivedSpan(
+                        service=resource.get("service.name", ""), name=span.name,
+                        kind=Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
+                        trace_id=span.trace_id.hex(), span_id=span.span_id.hex(),
+                        parent_id=span.parent_span_id.hex(), attributes=attributes,
+                        links=tuple(link.span_id.hex() for link in span.links),
+                        error=span.status.code == span.status.STATUS_CODE_ERROR))
+        with self.lock:
+            self.spans.extend(received)
+
+    def trace(self, trace_id: str) -> list[ReceivedSpan]:
+        with self.lock:
+            return [span for span in self.spans if span.trace_id == trace_id]
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.spans)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
