@@ -5,7 +5,7 @@ UV := $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 PY := .venv/bin/python
 ENV_STAMP := .venv/.synced
 
-.PHONY: help env run test test-fast system-tools lint openapi kafka-access edge-routes contract-lint sdk portal bench clean
+.PHONY: help env run test test-fast system-tools alerts lint openapi kafka-access edge-routes contract-lint sdk portal bench clean
 CONTRACT_TOOLS := tools/contract
 CONTRACT_STAMP := $(CONTRACT_TOOLS)/node_modules/.installed
 SDK_TS := clients/typescript
@@ -24,6 +24,7 @@ help:
 	@echo "make bench    run the benchmarks (prints a table; not part of make test)"
 	@echo "make lint     ruff and the import contracts"
 	@echo "make contract-lint  Redocly, Spectral and AsyncAPI checks of openapi/"
+	@echo "make alerts   promtool checks and unit tests of deploy/prometheus/alerts.yml"
 	@echo "make sdk      generate, build and test the TypeScript SDK (clients/typescript)"
 	@echo "make portal   build the reference partner portal (examples/partner-portal)"
 
@@ -88,8 +89,9 @@ $(PORTAL_STAMP): $(PORTAL_DEPS) $(SDK_TS_STAMP) $(PORTAL)/tsconfig.json $(PORTAL
 portal: $(PORTAL_STAMP)
 
 # System programs the tests run for real: nginx, to run the compose edge's configuration
-# (tests/deploy/test_nginx_edge.py), and Chromium, the headless browser of the partner portal's
-# test (tests/portal). Installed from Debian's packages when missing (as root).
+# (tests/deploy/test_nginx_edge.py), Chromium, the headless browser of the partner portal's
+# test (tests/portal), and promtool (Debian's `prometheus`), which checks and unit-tests the
+# alert rules. Installed from Debian's packages when missing (as root).
 system-tools:
 	@command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || { [ "$$(id -u)" = 0 ] && \
 	  command -v apt-get >/dev/null && (apt-get install -y -qq nginx-light || \
@@ -99,8 +101,18 @@ system-tools:
 	  command -v apt-get >/dev/null && (apt-get install -y -qq chromium || \
 	  (apt-get update -qq && apt-get install -y -qq chromium)) >/dev/null 2>&1; } || \
 	  { echo "the tests need chromium: apt-get install chromium"; exit 1; }
+	@command -v promtool >/dev/null || { [ "$$(id -u)" = 0 ] && \
+	  command -v apt-get >/dev/null && (apt-get install -y -qq prometheus || \
+	  (apt-get update -qq && apt-get install -y -qq prometheus)) >/dev/null 2>&1; } || \
+	  { echo "the tests need promtool: apt-get install prometheus"; exit 1; }
 
-test: env contract-lint sdk portal system-tools
+# The Prometheus alert rules (deploy/prometheus/alerts.yml) are valid, and fire on what they
+# should (deploy/prometheus/alerts.test.yml).
+alerts: system-tools
+	promtool check rules deploy/prometheus/alerts.yml
+	cd deploy/prometheus && promtool test rules alerts.test.yml
+
+test: env contract-lint sdk portal system-tools alerts
 	.venv/bin/ruff check .
 	$(PY) scripts/import_contracts.py
 	.venv/bin/mypy

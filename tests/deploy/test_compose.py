@@ -320,8 +320,12 @@ def test_the_edge_is_published_and_routes_each_prefix_to_its_service(services, d
     edge = services["edge"]
     assert edge["image"].split(":")[0] == "nginx"
     assert any(str(p).startswith("${PRM_GATEWAY_PORT:-8000}:") for p in edge.get("ports", []))
-    published = [name for name, service in services.items() if service.get("ports")]
+    published = [name for name, service in services.items() if service.get("ports")
+                 and "observability" not in service.get("profiles", [])]
     assert published == ["edge"], "only the edge is reachable from outside"
+    for name, service in services.items():  # Prometheus and Grafana: this machine only
+        if "observability" in service.get("profiles", []):
+            assert all(str(p).startswith("127.0.0.1:") for p in service.get("ports", [])), name
     [mount] = [v for v in edge["volumes"] if v.startswith("./deploy/nginx/")]
     conf = (repo / mount.split(":")[0].removeprefix("./")).read_text()
     upstreams = dict(re.findall(r"upstream (\S+)\s*\{\s*server ([^;\s]+);", conf))

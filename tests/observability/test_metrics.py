@@ -151,7 +151,8 @@ def test_workers_count_what_they_publish_and_apply(stack: RunningStack) -> None:
 
     eventually(drained, "the partners outbox gauges say it drained")
     # The platform's purges ran once at start: each scheduler run is counted.
-    assert value(relay, "prm_scheduler_runs_total", job="purge-inbox", outcome="ok") >= 1
+    assert value(relay, "prm_scheduler_runs_total", scheduled_job="purge-inbox",
+                 outcome="ok") >= 1
     assert value(relay, "prm_db_pool_connections", pool="partners", state="size") > 0
 
 

@@ -104,8 +104,9 @@ CONSUMER_LAG = Gauge("prm_consumer_lag_messages",
 DEAD_LETTERED = Counter("prm_consumer_dead_lettered_events",
                         "Records sent to a dead-letter topic, by the subscription that gave up "
                         "on them.", ["consumer", "topic"])
+# "scheduled_job", not "job": Prometheus's own label of every scrape target is "job".
 SCHEDULER_RUNS = Counter("prm_scheduler_runs", "Runs of scheduled jobs, by outcome "
-                         "('ok' or 'failed').", ["job", "outcome"])
+                         "('ok' or 'failed').", ["scheduled_job", "outcome"])
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
