@@ -21,11 +21,11 @@ def spec(settings: Settings | None = None) -> WorkerSpec:
         subscriptions=[Subscription(name="deals", topics=[DEALS_TOPIC], handlers=DEAL_HANDLERS),
                        Subscription(name="partner-directory", topics=[PARTNERS_TOPIC],
                                     handlers=DIRECTORY_HANDLERS),
+                       # The programme's costs and the FX rates (the incentives ledger owns
+                       # them; the KPIs keep a projection): one subscription of the topic, so
+                       # that each incentives event costs one inbox row, not two.
                        Subscription(name="programme-costs", topics=[INCENTIVES_TOPIC],
-                                    handlers=COST_HANDLERS),
-                       # The incentives ledger owns the FX rates; the KPIs keep a projection.
-                       Subscription(name="fx-rates", topics=[INCENTIVES_TOPIC],
-                                    handlers=FX_HANDLERS),
+                                    handlers={**COST_HANDLERS, **FX_HANDLERS}),
                        credentials.subscription()],
         jobs=[DATADRIVEN_RECOMPUTE],
     )
