@@ -36,10 +36,16 @@ async def test_purges_drop_only_what_is_past_retention(prm_infra):
                 "INSERT INTO idempotency_keys (scope, key, fingerprint, state, created_at, "
                 "expires_at) VALUES ('s', 'fresh', 'f', 'completed', now(), "
                 "now() + interval '1 day')"))
+            # A rate-limit bucket full again (a missing row means the same) and one still spent.
+            await connection.execute(text(
+                "INSERT INTO rate_buckets (limiter, subject, tokens, granted, updated_at, "
+                "full_at) VALUES ('requests', 'full', 0, 1, now() - interval '2 minutes', "
+                "now() - interval '1 minute'), ('requests', 'spent', 0, 1, now(), "
+                "now() + interval '1 minute')"))
 
         results = await Scheduler(make_sessionmaker(engine), platform_jobs(settings)).run_once()
         assert set(results) == {"purge-idempotency-keys", "purge-published-outbox",
-                                "purge-inbox"}
+                                "purge-inbox", "purge-full-rate-buckets"}
         async with engine.connect() as connection:
             async def rows(sql: str) -> list:
                 return [tuple(r) for r in await connection.execute(text(sql))]
@@ -49,3 +55,4 @@ async def test_purges_drop_only_what_is_past_retention(prm_infra):
                 (False,), (True,)]
             assert len(await rows("SELECT 1 FROM inbox")) == 1
             assert await rows("SELECT key FROM idempotency_keys") == [("fresh",)]
+            assert await rows("SELECT subject FROM rate_buckets") == [("spent",)]

@@ -23,7 +23,7 @@ from prm_events.consumer import EventConsumer, Handler, Part, purge_inbox
 from prm_events.heartbeat import Heartbeat
 from prm_events.kafka import ensure_topics, make_consumer, make_producer
 from prm_events.outbox import OutboxRelay, purge_published
-from prm_platform import idempotency, liveness, metrics, telemetry
+from prm_platform import idempotency, liveness, metrics, ratelimits, telemetry
 from prm_platform.db import make_engine, make_sessionmaker
 from prm_platform.scheduler import Job, Scheduler
 from prm_platform.settings import ServiceSettings
@@ -81,9 +81,10 @@ CONSUMER = "events"
 
 def platform_jobs(settings: ServiceSettings) -> list[Job]:
     """Purges every service needs: expired Idempotency-Keys, old published outbox rows, old
-    inbox rows."""
+    inbox rows, rate-limit buckets that are full again."""
     return [
         idempotency.purge_job(),
+        ratelimits.purge_job(),
         Job("purge-published-outbox", PURGE_INTERVAL,
             functools.partial(purge_published, older_than_days=settings.outbox_retention_days),
             batch=outbox.PURGE_BATCH),

@@ -107,6 +107,7 @@ def create_service_app(
                                                 owner_url=settings.key_owner_url,
                                                 internal_secret=app.state.internal_secret,
                                                 oidc=lambda: app.state.oidc),
+                 connect=lambda: app.state.autocommit(),
                  rate_limit_per_minute=settings.rate_limit_per_minute,
                  failed_auth_per_minute=settings.failed_auth_per_minute,
                  failed_auth_per_minute_total=settings.failed_auth_per_minute_total,

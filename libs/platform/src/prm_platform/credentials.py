@@ -13,6 +13,10 @@ is asked of the key owner once (``key_owner_url``, the gateway's internal lookup
 cached; a revocation or a partner's suspension takes effect within the event delay plus
 ``key_cache_seconds`` / ``standing_cache_seconds``; an unknown key is remembered as unknown for
 ``NEGATIVE_SECONDS`` only.
+
+``KeyCache`` is the one cache of API keys, the gateway's (over the keys it owns) and every
+service's (over its directory): bounded, with unknown keys apart from known ones, so that a
+flood of made-up keys evicts only other made-up keys and never a key in use.
 """
 
 from __future__ import annotations
@@ -20,12 +24,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
+from cachetools import TTLCache
 from sqlalchemy import TIMESTAMP, Column, ColumnElement, Integer, String, Table, select
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.exc import SQLAlchemyError
@@ -33,9 +37,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import QueryableAttribute
 
 from prm_platform.db import new_metadata
-from prm_platform.edge import RateLimited, RateLimiter
 from prm_platform.oidc import OidcVerifier
 from prm_platform.problems import Forbidden, ServiceUnavailable, Unauthenticated
+from prm_platform.ratelimits import RateLimited, RateLimiter
 from prm_platform.security import PRINCIPAL_HEADER, Principal, PrincipalKind, sign_principal
 
 log = logging.getLogger("prm.credentials")
@@ -47,7 +51,10 @@ MAX_KEY_LENGTH = 100
 NEGATIVE_SECONDS = 0.25
 # Keys asked of the owner per process and minute (each one a key used the instant it was made).
 OWNER_ASKS_PER_MINUTE = 1200
-_MAX_CACHED = 10_000
+# Bounds of the caches, per process: keys in use, unknown (or revoked) keys, partner orgs.
+MAX_KNOWN_KEYS = 20_000
+MAX_UNKNOWN_KEYS = 20_000
+MAX_PARTNERS = 20_000
 # Partner statuses whose keys and users are refused, reads included (an applicant has no
 # keys yet; "terminated" is the name offboarded had before).
 BARRED = frozenset({"applicant", "suspended", "offboarded", "terminated"})
@@ -90,17 +97,67 @@ def looks_like_key(key: str) -> bool:
     return key.startswith(KEY_PREFIX) and len(key) <= MAX_KEY_LENGTH and key.isascii()
 
 
-def _unavailable(what: str) -> ServiceUnavailable:
+def credentials_unavailable(what: str) -> ServiceUnavailable:
+    """The problem for a lookup of ``what`` that failed (logged with its exception)."""
     log.exception("%s failed", what)
     return ServiceUnavailable("credentials cannot be checked right now; retry",
                               headers={"Retry-After": "1"})
 
 
 @dataclass(frozen=True)
-class _Entry:
+class KeyEntry:
     principal: Principal | None  # None: no such key, or revoked
-    expires_at: dt.datetime | None
-    loaded: float
+    expires_at: dt.datetime | None = None
+
+
+UNKNOWN = KeyEntry(None)
+
+# Reads one key by the digest of its secret (from the database that knows it); raises
+# ServiceUnavailable when it cannot.
+KeyLoader = Callable[[str], Awaitable[KeyEntry]]
+
+
+class KeyCache:
+    """API keys by the digest of their secret, each read trusted for ``ttl`` seconds, unknown
+    (and revoked) keys for ``negative_ttl``: a stream of guesses costs no database work, and a
+    key created meanwhile is found after at most that delay.
+
+    Known and unknown keys are two bounded caches, each forgetting its least recently used
+    entry first: made-up keys only ever compete with each other, so however many arrive, a
+    key in use stays cached. Expiry is checked on every request.
+    """
+
+    def __init__(self, load: KeyLoader, *, ttl: float, negative_ttl: float,
+                 size: int = MAX_KNOWN_KEYS, negative_size: int = MAX_UNKNOWN_KEYS) -> None:
+        self.load = load
+        self.known: TTLCache[str, KeyEntry] = TTLCache(size, ttl)
+        self.unknown: TTLCache[str, KeyEntry] = TTLCache(negative_size, negative_ttl)
+
+    def cached(self, digest: str) -> KeyEntry | None:
+        return self.known.get(digest) or self.unknown.get(digest)
+
+    def remember(self, digest: str, entry: KeyEntry) -> None:
+        self.forget(digest)
+        (self.unknown if entry.principal is None else self.known)[digest] = entry
+
+    def forget(self, digest: str) -> None:
+        """Drop a key at once (revoked through this process)."""
+        self.known.pop(digest, None)
+        self.unknown.pop(digest, None)
+
+    async def principal(self, key: str) -> Principal:
+        refused = Unauthenticated("the API key is unknown, revoked or expired")
+        if not looks_like_key(key):
+            raise refused
+        digest = secret_hash(key)
+        entry = self.cached(digest)
+        if entry is None:
+            entry = await self.load(digest)
+            self.remember(digest, entry)
+        if entry.principal is None or (entry.expires_at is not None
+                                       and entry.expires_at <= dt.datetime.now(dt.UTC)):
+            raise refused
+        return entry.principal
 
 
 class Standings:
@@ -113,12 +170,13 @@ class Standings:
         self.ttl = ttl
         self.status_column = status_column
         self.id_column = id_column
-        self._cache: dict[uuid.UUID, tuple[str | None, float]] = {}
+        # Only partner ids of valid principals get here: no flood can fill it.
+        self._cache: TTLCache[uuid.UUID, tuple[str | None]] = TTLCache(MAX_PARTNERS, ttl)
 
     async def status(self, partner_id: uuid.UUID,
                      sessionmaker: async_sessionmaker[AsyncSession]) -> str | None:
         cached = self._cache.get(partner_id)
-        if cached is not None and time.monotonic() - cached[1] < self.ttl:
+        if cached is not None:
             return cached[0]
         try:
             async with sessionmaker() as session:
@@ -126,10 +184,8 @@ class Standings:
                     select(self.status_column).where(self.id_column == partner_id)
                 )).scalar_one_or_none()
         except (OSError, TimeoutError, SQLAlchemyError):
-            raise _unavailable("partner standing lookup") from None
-        if len(self._cache) >= _MAX_CACHED:
-            self._cache.clear()
-        self._cache[partner_id] = (status, time.monotonic())
+            raise credentials_unavailable("partner standing lookup") from None
+        self._cache[partner_id] = (status,)
         return status
 
     async def ensure_active(self, principal: Principal,
@@ -158,10 +214,9 @@ class KeyDirectory:
         self.owner_url = owner_url
         self.internal_secret = internal_secret
         self._http: httpx.AsyncClient | None = None
-        self.key_ttl = key_ttl
+        self.keys = KeyCache(self._load, ttl=key_ttl, negative_ttl=NEGATIVE_SECONDS)
         self.standings = Standings(standing_ttl, credential_partners.c.status,
                                    credential_partners.c.partner_id)
-        self._keys: dict[str, _Entry] = {}
         self._owner_asks = RateLimiter(OWNER_ASKS_PER_MINUTE, "key owner lookups")
 
     async def __call__(self, credential: str) -> Principal:
@@ -170,47 +225,28 @@ class KeyDirectory:
         if verifier is not None:
             principal = await verifier.principal(credential)
         else:
-            principal = await self._principal(credential)
+            principal = await self.keys.principal(credential)
         await self.standings.ensure_active(principal, self.sessions())
         return principal
 
-    async def _principal(self, key: str) -> Principal:
-        refused = Unauthenticated("the API key is unknown, revoked or expired")
-        if not looks_like_key(key):
-            raise refused
-        digest = secret_hash(key)
-        entry = self._keys.get(digest)
-        ttl = self.key_ttl if entry is None or entry.principal else NEGATIVE_SECONDS
-        if entry is None or time.monotonic() - entry.loaded >= ttl:
-            entry = await self._load(digest)
-        if entry.principal is None or (entry.expires_at is not None
-                                       and entry.expires_at <= dt.datetime.now(dt.UTC)):
-            raise refused
-        return entry.principal
-
-    async def _load(self, digest: str) -> _Entry:
+    async def _load(self, digest: str) -> KeyEntry:
         try:
             async with self.sessions()() as session:
                 row = (await session.execute(
                     select(credential_keys).where(credential_keys.c.secret_hash == digest)
                 )).first()
         except (OSError, TimeoutError, SQLAlchemyError):
-            raise _unavailable("API key lookup") from None
+            raise credentials_unavailable("API key lookup") from None
         if row is None:  # not announced here yet, perhaps only just created: ask its owner
-            entry = await self._ask_owner(digest)
-        elif row.revoked_at is not None:
-            entry = _Entry(None, None, time.monotonic())
-        else:
-            entry = _Entry(Principal(subject=str(row.key_id), kind=PrincipalKind(row.kind),
-                                     partner_id=row.partner_id, scopes=frozenset(row.scopes)),
-                           row.expires_at, time.monotonic())
-        if len(self._keys) >= _MAX_CACHED:
-            self._keys.clear()  # simpler than LRU, and only costs a few re-reads
-        self._keys[digest] = entry
-        return entry
+            return await self._ask_owner(digest)
+        if row.revoked_at is not None:
+            return UNKNOWN
+        return KeyEntry(Principal(subject=str(row.key_id), kind=PrincipalKind(row.kind),
+                                  partner_id=row.partner_id, scopes=frozenset(row.scopes)),
+                        row.expires_at)
 
-    async def _ask_owner(self, digest: str) -> _Entry:
-        unknown = _Entry(None, None, time.monotonic())
+    async def _ask_owner(self, digest: str) -> KeyEntry:
+        unknown = UNKNOWN
         if not self.owner_url:
             return unknown
         try:
@@ -237,6 +273,6 @@ class KeyDirectory:
         expires_at = dt.datetime.fromisoformat(found["expires_at"]) if found["expires_at"] \
             else None
         partner_id = uuid.UUID(found["partner_id"]) if found["partner_id"] else None
-        return _Entry(Principal(subject=found["key_id"], kind=PrincipalKind(found["kind"]),
-                                partner_id=partner_id, scopes=frozenset(found["scopes"])),
-                      expires_at, time.monotonic())
+        return KeyEntry(Principal(subject=found["key_id"], kind=PrincipalKind(found["kind"]),
+                                  partner_id=partner_id, scopes=frozenset(found["scopes"])),
+                        expires_at)

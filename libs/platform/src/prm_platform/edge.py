@@ -12,11 +12,15 @@ For every request under ``protected_prefix``:
    failures below, whoever else failed from the same address (behind a proxy every client may
    share one);
 2. a failure counts against the client address (the last hop before the trusted proxies,
-   ``client_address``) and against the whole process; once either is spent, failures are
-   answered 429 instead of 401, so guessing keys costs the guesser time, and forged or rotated
-   addresses escape nothing (the key lookup itself is local, its negative answers cached);
+   ``client_address``) and against every address together; once either is spent, failures
+   are answered 429 instead of 401, so guessing keys costs the guesser time, and forged or
+   rotated addresses escape nothing (the key lookup itself is local, its negative answers
+   cached);
 3. the principal's own rate limit is taken, and every answer carries ``RateLimit-Limit``,
-   ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds until the bucket is full again);
+   ``RateLimit-Remaining`` and ``RateLimit-Reset`` (seconds until the bucket is full again).
+   Every limit is shared by the service's replicas (``prm_platform.ratelimits``, buckets in the
+   service's own database): N replicas allow what one does, and the buckets unreachable, the
+   request is refused with a 503, never let through;
 4. the scope its route prefix demands is required (``route_scope``: the declared prefix's read
    scope for GET and HEAD, write otherwise), as the gateway does before it forwards: a caller
    that reaches a service straight holds the same scopes as one that goes through the gateway;
@@ -29,11 +33,7 @@ without credentials, and the headers front ends need are exposed.
 from __future__ import annotations
 
 import ipaddress
-import math
-import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
@@ -43,6 +43,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from prm_platform import cause, metrics
 from prm_platform.declaration import route_scope as declared_route_scope
 from prm_platform.problems import ProblemError, Unauthenticated, current_request_id
+from prm_platform.ratelimits import Connect, SharedRateLimiter
 from prm_platform.security import Principal
 
 Authenticate = Callable[[str], Awaitable[Principal]]
@@ -57,62 +58,8 @@ EXPOSED_HEADERS = ("ETag", "Location", "Idempotent-Replayed", "Retry-After", "X-
 ALLOWED_HEADERS = ("Authorization", "Content-Type", "Idempotency-Key", "If-Match",
                    "If-None-Match", "X-Request-Id", "traceparent", "tracestate")
 ALLOWED_METHODS = ("GET", "HEAD", "POST", "PATCH", "PUT", "DELETE")
-_MAX_BUCKETS = 100_000
-class RateLimited(ProblemError):
-    status, slug = 429, "rate-limited"
-
-
-@dataclass
-class Quota:
-    limit: int
-    remaining: int
-    reset: int  # seconds until the bucket is full again
-
-    def headers(self) -> dict[str, str]:
-        return {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining),
-                "RateLimit-Reset": str(self.reset)}
-
-
-class RateLimiter:
-    """A token bucket per subject in this process's memory: ``per_minute`` requests in a burst,
-    refilled evenly over a minute. With N replicas the effective limit is N times higher."""
-
-    def __init__(self, per_minute: int, what: str = "requests") -> None:
-        self.capacity = float(per_minute)
-        self.rate = per_minute / 60.0
-        self.what = what
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def _tokens(self, subject: str, now: float) -> float:
-        tokens, last = self._buckets.get(subject, (self.capacity, now))
-        return min(self.capacity, tokens + (now - last) * self.rate)
-
-    def _quota(self, tokens: float) -> Quota:
-        return Quota(int(self.capacity), max(0, math.floor(tokens)),
-                     math.ceil((self.capacity - tokens) / self.rate))
-
-    def take(self, subject: str) -> Quota:
-        """Spend one request of ``subject``'s budget, or raise RateLimited."""
-        now = time.monotonic()
-        tokens = self._tokens(subject, now)
-        if tokens < 1:
-            retry_after = math.ceil((1 - tokens) / self.rate)
-            quota = self._quota(tokens)
-            raise RateLimited(f"rate limit of {int(self.capacity)} {self.what} per minute "
-                              "reached", headers={"Retry-After": str(retry_after),
-                                                  **quota.headers()})
-        self._buckets[subject] = (tokens - 1, now)
-        self._buckets.move_to_end(subject)
-        if len(self._buckets) > _MAX_BUCKETS:
-            # Bounded memory: the least recently seen subject is forgotten (which only
-            # forgives it), never the ones a flood of new subjects is competing with.
-            self._buckets.popitem(last=False)
-        return self._quota(tokens - 1)
-
-    def check(self, subject: str) -> None:
-        """Raise RateLimited if ``subject`` has no budget left, without spending any."""
-        if self._tokens(subject, time.monotonic()) < 1:
-            self.take(subject)
+# The subject of the failed-authentication budget of every address together.
+EVERYONE = "*"
 
 
 TrustedProxies = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
@@ -155,8 +102,8 @@ def bearer_token(headers: Headers) -> str:
 class Edge:
     """Pure ASGI middleware, so it refuses a request before its body is even read."""
 
-    def __init__(self, app: ASGIApp, *, authenticate: Authenticate, limiter: RateLimiter,
-                 failures: RateLimiter, all_failures: RateLimiter,
+    def __init__(self, app: ASGIApp, *, authenticate: Authenticate, limiter: SharedRateLimiter,
+                 failures: SharedRateLimiter, all_failures: SharedRateLimiter,
                  trusted_proxies: TrustedProxies = (), protected_prefix: str = "/v1",
                  vouched: Vouched | None = None, route_scope: RouteScope | None = None
                  ) -> None:
@@ -197,10 +144,13 @@ class Edge:
                 try:
                     principal = await self.authenticate(bearer_token(headers))
                 except Unauthenticated:
-                    self.failures.take(client_address(scope, self.proxies))
-                    self.all_failures.take("*")
+                    # Once every address's budget is known spent, no address is even asked
+                    # for: a flood of new addresses costs no database round trip.
+                    self.all_failures.check(EVERYONE)
+                    await self.failures.take(client_address(scope, self.proxies))
+                    await self.all_failures.take(EVERYONE)
                     raise
-                extra.update(self.limiter.take(principal.subject).headers())
+                extra.update((await self.limiter.take(principal.subject)).headers())
                 # A vouched principal was held to it by the hop that vouched for it.
                 if (needed := self.route_scope(scope["method"], scope["path"])) is not None:
                     principal.require(needed)
@@ -215,18 +165,22 @@ class Edge:
         await self.app(scope, receive, send_with_headers)
 
 
-def install_edge(app: FastAPI, *, authenticate: Authenticate, rate_limit_per_minute: int,
-                 failed_auth_per_minute: int, failed_auth_per_minute_total: int,
-                 trusted_proxies: Sequence[str], cors_origins: Sequence[str],
-                 protected_prefix: str = "/v1", vouched: Vouched | None = None,
-                 route_scope: RouteScope | None = None) -> None:
+def install_edge(app: FastAPI, *, authenticate: Authenticate, connect: Connect,
+                 rate_limit_per_minute: int, failed_auth_per_minute: int,
+                 failed_auth_per_minute_total: int, trusted_proxies: Sequence[str],
+                 cors_origins: Sequence[str], protected_prefix: str = "/v1",
+                 vouched: Vouched | None = None, route_scope: RouteScope | None = None) -> None:
     """Add the edge to ``app``: CORS outermost (preflights need no credentials), then
-    authentication and rate limits. Call it after the app's other middleware."""
+    authentication and rate limits, shared by the app's replicas through ``connect`` (an
+    autocommit connection to the service's database). Call it after the app's other
+    middleware."""
     app.add_middleware(Edge, authenticate=authenticate,
-                       limiter=RateLimiter(rate_limit_per_minute),
-                       failures=RateLimiter(failed_auth_per_minute, "failed authentications"),
-                       all_failures=RateLimiter(failed_auth_per_minute_total,
-                                                "failed authentications in all"),
+                       limiter=SharedRateLimiter("requests", rate_limit_per_minute, connect),
+                       failures=SharedRateLimiter("failed-auth", failed_auth_per_minute,
+                                                  connect, "failed authentications"),
+                       all_failures=SharedRateLimiter("failed-auth-total",
+                                                      failed_auth_per_minute_total, connect,
+                                                      "failed authentications in all"),
                        trusted_proxies=trusted_networks(trusted_proxies),
                        protected_prefix=protected_prefix, vouched=vouched,
                        route_scope=route_scope)

@@ -19,6 +19,7 @@ from prm_platform.tables import (
     idempotency_keys,
     inbox,
     outbox,
+    rate_buckets,
     scheduled_jobs,
     worker_liveness,
 )
@@ -146,6 +147,9 @@ PLATFORM_STEPS = (
     # indexes (pg_trgm, in public: one installation serves every schema of the database).
     PlatformStep("search", lambda _: list(SEARCH_DDL),
                  lambda _: ["DROP FUNCTION IF EXISTS prm_fold(text)"]),
+    # Rate limits shared by the service's replicas (prm_platform.ratelimits).
+    PlatformStep("rate-limits", lambda _: _create(rate_buckets, if_not_exists=True),
+                 lambda _: ["DROP TABLE IF EXISTS rate_buckets"]),
 )
 
 

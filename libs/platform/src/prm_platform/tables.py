@@ -5,6 +5,7 @@ from sqlalchemy import (
     TIMESTAMP,
     BigInteger,
     Column,
+    Double,
     Index,
     Integer,
     LargeBinary,
@@ -91,4 +92,20 @@ inbox = Table(
     Column("event_type", String(200), nullable=False),
     Column("outcome", String(16), nullable=False),  # applied | ignored | dead_lettered
     Column("processed_at", TIMESTAMP(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Rate-limit buckets shared by every replica of the service (``prm_platform.ratelimits``): one
+# row per limiter and subject (an API key, a client address), leased from in small batches.
+# UNLOGGED: no WAL on the hot path; a database crash empties it, which only forgives.
+rate_buckets = Table(
+    "rate_buckets",
+    platform_metadata,
+    Column("limiter", String(40), primary_key=True),
+    Column("subject", String(200), primary_key=True),
+    Column("tokens", Double, nullable=False),  # left when last leased from
+    Column("granted", Integer, nullable=False),  # by the last lease
+    Column("updated_at", TIMESTAMP(timezone=True), nullable=False),
+    # When the bucket is full again: from then on the row means nothing and may be purged.
+    Column("full_at", TIMESTAMP(timezone=True), nullable=False),
+    prefixes=["UNLOGGED"],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -13,16 +14,16 @@ from prm_events.kafka import connection_options
 from prm_gateway import contract, health, proxy
 from prm_gateway.api_keys.endpoints import router as api_keys_router
 from prm_gateway.api_keys.lookup import router as key_lookup_router
-from prm_gateway.auth import GatewayAuthentication, KeyCache
+from prm_gateway.auth import UNKNOWN_KEY_SECONDS, GatewayAuthentication, GatewayKeys
 from prm_gateway.config import SCHEMA, Settings
 from prm_gateway.standing.models import PartnerStanding
 from prm_platform import metrics, telemetry
 from prm_platform.app import operation_id
 from prm_platform.conditional import ConditionalGet
-from prm_platform.credentials import Standings
+from prm_platform.credentials import KeyCache, Standings
 from prm_platform.db import make_engine, make_read_sessionmaker, make_sessionmaker
 from prm_platform.edge import install_edge
-from prm_platform.http import BodySizeLimit
+from prm_platform.http import BodySizeLimit, autocommit_connection
 from prm_platform.oidc import OidcVerifier
 from prm_platform.problems import install_outermost, install_problem_handlers
 
@@ -75,8 +76,12 @@ def create_app(settings: Settings | None = None,
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.read_sessionmaker = make_read_sessionmaker(engine)  # every GET reads only
+    # Rate-limit leases (prm_platform.ratelimits); tests swap in connections that roll back.
+    app.state.autocommit = functools.partial(autocommit_connection, engine)
     app.state.internal_secret = settings.internal_secret.get_secret_value()
-    app.state.keys = KeyCache(settings.key_cache_seconds)
+    app.state.keys = KeyCache(GatewayKeys(lambda: app.state.sessionmaker),
+                              ttl=settings.key_cache_seconds,
+                              negative_ttl=UNKNOWN_KEY_SECONDS)
     app.state.standings = Standings(settings.standing_cache_seconds, PartnerStanding.status,
                                     PartnerStanding.partner_id)
     app.state.oidc = None
@@ -91,7 +96,7 @@ def create_app(settings: Settings | None = None,
         return await GatewayAuthentication(app, app.state.keys, app.state.standings,
                                            app.state.oidc)(credential)
 
-    install_edge(app, authenticate=authenticate,
+    install_edge(app, authenticate=authenticate, connect=lambda: app.state.autocommit(),
                  rate_limit_per_minute=settings.rate_limit_per_minute,
                  failed_auth_per_minute=settings.failed_auth_per_minute,
                  failed_auth_per_minute_total=settings.failed_auth_per_minute_total,

@@ -14,7 +14,6 @@ from prm_partners.applications.schemas import (
     IdealPartnerProfileOut,
 )
 from prm_partners.declaration import APPLICATIONS_READ
-from prm_platform.edge import RateLimiter
 from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
@@ -26,6 +25,7 @@ from prm_platform.http import (
 )
 from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
+from prm_platform.ratelimits import SharedRateLimiter
 from prm_platform.security import Principal
 
 applications = service_router("/v1/partner-applications", "applications")
@@ -52,14 +52,16 @@ def _out(application: PartnerApplication, viewer: Principal,
         created_at=application.created_at, updated_at=application.updated_at)
 
 
-def _intake_limit(request: Request, caller: Principal) -> None:
-    """A key that may only submit (the public intake key) gets a budget of its own."""
+async def _intake_limit(request: Request, caller: Principal) -> None:
+    """A key that may only submit (the public intake key) gets a budget of its own, shared by
+    every replica."""
     if caller.has_scope(APPLICATIONS_READ):
         return
     state = request.app.state
     if getattr(state, "intake_limiter", None) is None:
-        state.intake_limiter = RateLimiter(state.settings.intake_per_minute, "applications")
-    state.intake_limiter.take(caller.subject)
+        state.intake_limiter = SharedRateLimiter("applications", state.settings.intake_per_minute,
+                                                 lambda: state.autocommit(), "applications")
+    await state.intake_limiter.take(caller.subject)
 
 
 @applications.post(
@@ -74,7 +76,7 @@ def _intake_limit(request: Request, caller: Principal) -> None:
 async def submit_application(body: ApplicationSubmit, request: Request, response: Response,
                              session: Session, caller: Caller,
                              idempotency_key: IdempotencyKeyHeader = None) -> ApplicationOut:
-    _intake_limit(request, caller)
+    await _intake_limit(request, caller)
     application = await service.submit(session, caller, body)
     response.headers["Location"] = f"/v1/partner-applications/{application.id}"
     return _out(application, caller, response)
