@@ -51,13 +51,14 @@ class ServiceSettings(BaseSettings):
     # at least MIN_SECRET_LENGTH characters, and never a placeholder left from an example file.
     internal_secret: SecretStr
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    # The edge of every service (prm_platform.edge) and of the gateway:
+    # The edge of every service (prm_platform.edge) and of the gateway, each limit shared by
+    # the service's replicas (prm_platform.ratelimits: N replicas allow what one does):
     # requests per API key per minute, which is also the burst a key may send at once;
     rate_limit_per_minute: int = Field(default=6000, ge=1)
     # failed authentications per client address per minute, after which that address's
     # unknown credentials get 429 (a valid one is never refused: it is checked first);
     failed_auth_per_minute: int = Field(default=30, ge=1)
-    # and per process, whatever the address: forged or rotated addresses cannot escape it;
+    # and of every address together: forged or rotated addresses cannot escape it;
     failed_auth_per_minute_total: int = Field(default=600, ge=1)
     # proxies whose X-Forwarded-For names the client (CIDRs: the edge's addresses). The
     # client address is the last hop not in this list; from any other peer the header is
