@@ -100,6 +100,16 @@ def start_tracing(service: str, exporter: SpanExporter | None = None) -> None:
     _tracer = provider.get_tracer("prm")
 
 
+def stop_tracing() -> None:
+    """Export what is left and trace no more (a test that traced in-process). OpenTelemetry's
+    global provider stays the first one set: instrumentations started later in the process
+    would send to a stopped provider, ours start afresh."""
+    global _tracer, _provider
+    if _provider is not None:
+        _provider.shutdown()
+    _tracer = _provider = None
+
+
 def flush(timeout_millis: int = 5000) -> None:
     """Export what is buffered (a process about to exit; the provider also does at exit)."""
     if _provider is not None:
@@ -198,8 +208,11 @@ def trace_app(app: FastAPI) -> None:
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+    # The request id the answer carries (the client's, the edge's or a new one), to go from a
+    # span to the log lines and the problem a client quotes.
     FastAPIInstrumentor.instrument_app(app, excluded_urls=_UNTRACED_PATHS,
-                                       exclude_spans=["receive", "send"])
+                                       exclude_spans=["receive", "send"],
+                                       http_capture_headers_server_response=["x-request-id"])
 
 
 def trace_engine(engine: AsyncEngine) -> None:

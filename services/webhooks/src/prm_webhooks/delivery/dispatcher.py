@@ -27,13 +27,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpcore
+import httpx
 from prometheus_client import Counter, Gauge
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_contracts import WebhookEndpointDisabledV1
 from prm_events import outbox
-from prm_platform import metrics
+from prm_platform import metrics, telemetry
 from prm_platform.ids import new_id
 from prm_webhooks.config import EVENT_SOURCE, Settings
 from prm_webhooks.delivery.fanout import ADDED, BARRED_STATUSES
@@ -118,7 +119,8 @@ FROM locked WHERE d.id = locked.id
 RETURNING d.id
 """)
 _LOAD = text("""
-SELECT d.id, d.attempts, d.message_id, m.payload, e.id AS endpoint_id, e.url, e.headers,
+SELECT d.id, d.attempts, d.message_id, m.payload, m.traceparent, e.id AS endpoint_id, e.url,
+       e.headers,
        ARRAY(SELECT s.secret FROM webhook_endpoint_secrets s
              WHERE s.endpoint_id = e.id AND (s.expires_at IS NULL OR s.expires_at > now())
              ORDER BY s.created_at DESC) AS secrets
@@ -169,6 +171,7 @@ class Claimed:
     url: str
     headers: dict[str, str]
     secrets: list[str]
+    traceparent: str | None = None  # of the event's trace, for the delivery's span
 
 
 @dataclass(frozen=True)
@@ -240,7 +243,8 @@ class Dispatcher:
             await session.commit()
         return [Claimed(id=r.id, token=token, attempts=r.attempts, message_id=r.message_id,
                         payload=r.payload, endpoint_id=r.endpoint_id, url=r.url,
-                        headers=dict(r.headers or {}), secrets=list(r.secrets)) for r in rows]
+                        headers=dict(r.headers or {}), secrets=list(r.secrets),
+                        traceparent=r.traceparent) for r in rows]
 
     # -- one attempt ------------------------------------------------------------------------
 
@@ -294,6 +298,24 @@ class Dispatcher:
         except (httpcore.NetworkError, httpcore.TimeoutException, httpcore.ProtocolError,
                 httpcore.UnsupportedProtocol, OSError) as exc:
             return Answer(None, None, f"{type(exc).__name__}: {exc}"[:500], elapsed())
+
+    async def traced_send(self, claimed: Claimed) -> Answer:
+        """``send`` in a span of the trace of the event delivered. The receiver gets no trace
+        context: it belongs to our internals, and endpoints cannot ask for it (the endpoint
+        schema refuses a ``traceparent`` header)."""
+        with telemetry.span("webhook delivery", parent=claimed.traceparent,
+                            kind=telemetry.SpanKind.CLIENT,
+                            attributes={"http.request.method": "POST",
+                                        "server.address": httpx.URL(claimed.url).host,
+                                        "prm.webhook.endpoint_id": str(claimed.endpoint_id),
+                                        "prm.webhook.message_id": str(claimed.message_id),
+                                        "prm.webhook.attempt": claimed.attempts}) as span:
+            answer = await self.send(claimed)
+            if answer.status is not None:
+                span.set_attribute("http.response.status_code", answer.status)
+            if not answer.succeeded:
+                telemetry.failed(span, answer.error or f"HTTP {answer.status}")
+            return answer
 
     # -- recording --------------------------------------------------------------------------
 
@@ -385,7 +407,10 @@ class Dispatcher:
             source=EVENT_SOURCE, aggregate_id=row.id, partner_id=row.partner_id)
 
     async def deliver(self, claimed: Claimed) -> None:
-        answer = await self.send(claimed)
+        if telemetry.enabled():
+            answer = await self.traced_send(claimed)
+        else:
+            answer = await self.send(claimed)
         outcome = Outcome(claimed, answer, dt.datetime.fromtimestamp(self.clock(), dt.UTC))
         recorded = asyncio.get_running_loop().create_future()
         self.outcomes.put_nowait((outcome, recorded))

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prm_contracts import CONTRACTS, PartnerStatusChangedV1
 from prm_events.consumer import Handler
 from prm_events.envelope import CloudEvent
+from prm_platform import telemetry
 from prm_platform.credentials import BARRED
 from prm_platform.ids import new_id
 from prm_webhooks.declaration import DELIVERED_TOPICS
@@ -55,8 +56,9 @@ DROPPED = frozenset({"offboarded", "terminated"})
 # event had a message already (a redelivery), and nothing was written.
 _ENQUEUE = text(
     "WITH m AS (INSERT INTO webhook_messages (id, event_id, event_type, partner_id, "
-    "ordering_key, payload, created_at) VALUES (:id, :event_id, :event_type, :partner, :key, "
-    ":payload, now()) ON CONFLICT (event_id) DO NOTHING RETURNING id) "
+    "ordering_key, payload, traceparent, created_at) VALUES (:id, :event_id, :event_type, "
+    ":partner, :key, :payload, :traceparent, now()) ON CONFLICT (event_id) DO NOTHING "
+    "RETURNING id) "
     "INSERT INTO webhook_deliveries (id, message_id, endpoint_id, ordering_key, status, "
     "attempts, next_attempt_at, created_at, updated_at) "
     "SELECT t.d, m.id, t.e, :key, 'pending', 0, now(), now(), now() "
@@ -143,6 +145,8 @@ async def enqueue(session: AsyncSession, *, event_type: str, payload: str,
     created = (await session.execute(_ENQUEUE, {
         "id": message_id, "event_id": event_id, "event_type": event_type,
         "partner": partner_id, "key": ordering_key[:200], "payload": payload,
+        # The span enqueuing it (the worker applying the event, or the request of a ping).
+        "traceparent": telemetry.traceparent() if telemetry.enabled() else None,
         "ids": [new_id() for _ in endpoint_ids], "endpoints": endpoint_ids})).first()
     if created is None:
         return None

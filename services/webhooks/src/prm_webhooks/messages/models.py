@@ -18,6 +18,8 @@ webhook_messages = sa.Table(
     sa.Column("ordering_key", sa.String(200), nullable=False),
     sa.Column("payload", sa.Text(), nullable=False),  # the exact bytes that are signed
     sa.Column("created_at", _TS, nullable=False),
+    # Where the delivery spans join the trace (prm_platform.telemetry); never sent to endpoints.
+    sa.Column("traceparent", sa.String(55)),
     sa.Index("ix_webhook_messages_partner_id_id", "partner_id", "id"),
     # The list's event-type filter and creation range (prm_webhooks.messages.listing).
     sa.Index("ix_webhook_messages_event_type_id", "event_type", "id"),
