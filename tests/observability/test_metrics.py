@@ -2,14 +2,17 @@
 moves when requests and events flow; requests are labelled by route template, never by path;
 the edge never passes /metrics on; with telemetry off nothing is served.
 
-The stack runs as processes (``python -m prm_stack run``, the gateway and the partners service:
-an API key the gateway announces is applied by the partners worker, a partner the partners API
-creates is published by its relay and applied by the gateway worker)."""
+The stack runs as processes (``python -m prm_stack run``: the gateway, the partners and the
+webhooks services). An API key the gateway announces is applied by the partners worker; a
+partner the partners API creates is published by its relay, applied by the gateway worker, and
+delivered by the webhooks worker to a local receiver."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -18,6 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from prm_stack.launch import RunningStack, stack_in_fresh_database
 from prm_stack.testing import Infra, eventually
 
+pytestmark = pytest.mark.stack
+
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
@@ -25,8 +30,12 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 def stack(prm_infra: Infra) -> Iterator[RunningStack]:
     with stack_in_fresh_database(prm_infra.database_url, prm_infra.kafka_bootstrap,
                                  prm_infra.internal_secret, {
-                                     "PRM_STACK_ONLY": "gateway,partners",
-                                     "PRM_TELEMETRY": "true"}, prefix="prm-metrics-") as running:
+                                     "PRM_STACK_ONLY": "gateway,partners,webhooks",
+                                     "PRM_TELEMETRY": "true",
+                                     # The receiver below is on loopback, over plain HTTP.
+                                     "PRM_WEBHOOKS_ALLOW_HTTP": "true",
+                                     "PRM_WEBHOOKS_ALLOW_LOOPBACK": "true"},
+                                 prefix="prm-metrics-") as running:
         yield running
 
 
@@ -65,6 +74,8 @@ def test_apis_count_requests_by_route_template(stack: RunningStack) -> None:
         partner_id = created.json()["id"]
         for _ in range(3):
             assert api.get(f"/v1/partners/{partner_id}", headers=admin).status_code == 200
+        # Answered as a GET by a layer that copies the request: still its route's template.
+        assert api.head(f"/v1/partners/{partner_id}", headers=admin).status_code == 200
         missing = str(uuid.uuid4())
         assert api.get(f"/v1/partners/{missing}", headers=admin).status_code == 404
         assert api.get(f"/v1/partners/{missing}/no-such-thing",
@@ -83,6 +94,8 @@ def test_apis_count_requests_by_route_template(stack: RunningStack) -> None:
         - value(before, requests, method="GET", route="/v1/partners", status="401") == 1
     assert value(after, requests, method="GET", route="unmatched", status="404") \
         - value(before, requests, method="GET", route="unmatched", status="404") == 1
+    assert value(after, requests, method="HEAD", route=route, status="200") \
+        - value(before, requests, method="HEAD", route=route, status="200") == 1
     assert value(after, "prm_http_request_duration_seconds_count", method="GET", route=route) \
         - value(before, "prm_http_request_duration_seconds_count", method="GET",
                 route=route) == 4
@@ -154,6 +167,47 @@ def test_workers_count_what_they_publish_and_apply(stack: RunningStack) -> None:
     assert value(relay, "prm_scheduler_runs_total", scheduled_job="purge-inbox",
                  outcome="ok") >= 1
     assert value(relay, "prm_db_pool_connections", pool="partners", state="size") > 0
+
+
+class Receiver(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+def test_webhook_attempts_and_queue_are_counted(stack: RunningStack) -> None:
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    admin = {"Authorization": f"Bearer {stack.admin_key}"}
+    try:
+        _, before = scrape(stack, "webhooks-worker")
+        with httpx.Client(base_url=stack.gateway_url, timeout=30, trust_env=False) as api:
+            endpoint = api.post("/v1/webhook-endpoints", headers=admin, json={
+                "url": f"http://127.0.0.1:{receiver.server_port}/hooks",
+                "event_types": ["partner.*"]})
+            assert endpoint.status_code == 201, endpoint.text
+            created = api.post("/v1/partners", headers=admin, json={
+                "name": f"Hooked {uuid.uuid4().hex[:6]}", "type": "reseller", "country": "US"})
+            assert created.status_code == 201, created.text
+
+        attempts = "prm_webhook_attempts_total"
+
+        def delivered() -> Samples | None:
+            _, now = scrape(stack, "webhooks-worker")
+            return now if value(now, attempts, outcome="succeeded") \
+                > value(before, attempts, outcome="succeeded") else None
+
+        after = eventually(delivered, "the webhooks worker counts the delivery")
+        assert value(after, attempts, outcome="failed") == value(before, attempts,
+                                                                 outcome="failed")
+        assert has(after, "prm_webhook_queue_deliveries", state="due")
+        assert has(after, "prm_webhook_queue_deliveries", state="waiting")
+    finally:
+        receiver.shutdown()
 
 
 def test_metrics_never_pass_through_the_edge(stack: RunningStack) -> None:

@@ -451,18 +451,19 @@ class EventConsumer:
 
     def _measure(self, batches: Mapping[TopicPartition, list[ConsumerRecord]],
                  seconds: float) -> None:
-        """A poll applied in ``seconds``: its events, and each one's delay since the relay
-        published it (the broker record's timestamp; the outbox's own wait is its gauge)."""
-        metrics.CONSUMER_APPLY_SECONDS.labels(self.name).observe(seconds)
-        delay = metrics.CONSUMER_EVENT_DELAY.labels(self.name)
+        """A poll applied in ``seconds``: its events, and the delay since the relay published
+        the oldest record of each partition (the broker record's timestamp; the outbox's own
+        wait is its gauge): the poll's worst delay, at one observation per partition, not per
+        event."""
+        events, apply_seconds, delay = metrics.consumer_series(self.name)
+        apply_seconds.observe(seconds)
         now_ms = time.time() * 1000
         count = 0
         for records in batches.values():
             count += len(records)
-            for record in records:
-                if record.timestamp > 0:
-                    delay.observe(max(0.0, now_ms - record.timestamp) / 1000)
-        metrics.CONSUMER_EVENTS.labels(self.name).inc(count)
+            if records and records[0].timestamp > 0:
+                delay.observe(max(0.0, now_ms - records[0].timestamp) / 1000)
+        events.inc(count)
 
     async def sample_lag(self, consumer: AIOKafkaConsumer) -> None:
         """Set ``prm_consumer_lag_messages`` per topic: the broker's end of each partition this

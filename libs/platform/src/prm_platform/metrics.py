@@ -19,10 +19,12 @@ read at scrape time from SQLAlchemy's pool counters.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 import weakref
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
@@ -96,7 +98,8 @@ CONSUMER_APPLY_SECONDS = Histogram("prm_consumer_apply_seconds",
                                    ["group"],
                                    buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
 CONSUMER_EVENT_DELAY = Histogram("prm_consumer_event_delay_seconds",
-                                 "Time from an event's creation to its application.", ["group"],
+                                 "Time from the publication of the oldest record of each "
+                                 "partition a poll brought to its application.", ["group"],
                                  buckets=(.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60,
                                           300))
 CONSUMER_LAG = Gauge("prm_consumer_lag_messages",
@@ -109,9 +112,26 @@ SCHEDULER_RUNS = Counter("prm_scheduler_runs", "Runs of scheduled jobs, by outco
                          "('ok' or 'failed').", ["scheduled_job", "outcome"])
 
 
+# The labelled children, looked up once per (method, route, status): labels() takes a lock and
+# builds a key every time. Bounded by the routes the code declares (and "unmatched").
+_REQUEST_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(method, route, str(status)).inc()
-    HTTP_DURATION.labels(method, route).observe(seconds)
+    key = (method, route, status)
+    series = _REQUEST_SERIES.get(key)
+    if series is None:
+        series = _REQUEST_SERIES[key] = (HTTP_REQUESTS.labels(method, route, str(status)),
+                                         HTTP_DURATION.labels(method, route))
+    series[0].inc()
+    series[1].observe(seconds)
+
+
+@functools.cache
+def consumer_series(group: str) -> tuple[Any, Any, Any]:
+    """A consumer group's (events counter, apply histogram, delay histogram)."""
+    return (CONSUMER_EVENTS.labels(group), CONSUMER_APPLY_SECONDS.labels(group),
+            CONSUMER_EVENT_DELAY.labels(group))
 
 
 class PoolUse(Collector):
