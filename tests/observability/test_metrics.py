@@ -236,3 +236,21 @@ async def test_with_telemetry_off_nothing_is_served(prm_infra: Infra) -> None:
     assert answer.status_code == 404
     assert answer.headers["content-type"] == "application/problem+json"
     await app.state.engine.dispose()
+
+
+def test_make_run_gives_workers_a_metrics_port_only_with_telemetry(monkeypatch, tmp_path):
+    from prm_stack.embedded import free_port
+    from prm_stack.supervisor import Options, StackError, Supervisor, process_table
+
+    table = process_table()
+    workers = [p.name for p in table if p.kind == "worker"]
+    options = Options(root=tmp_path, state_dir=tmp_path, gateway_port=free_port(),
+                      api_workers=1, processes=table, migrated={}, start_timeout=60)
+    monkeypatch.delenv("PRM_TELEMETRY", raising=False)
+    assert [Supervisor(options).ports[name] for name in workers] == [None] * len(workers)
+    monkeypatch.setenv("PRM_TELEMETRY", "true")
+    ports = [Supervisor(options).ports[name] for name in workers]
+    assert all(isinstance(port, int) for port in ports) and len(set(ports)) == len(workers)
+    monkeypatch.setenv("PRM_TELEMETRY", "sometimes")
+    with pytest.raises(StackError, match="PRM_TELEMETRY"):
+        Supervisor(options)
