@@ -1,6 +1,5 @@
 import datetime as dt
 import uuid
-from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -266,14 +265,13 @@ class FxRateIn(BaseModel):
 
     @model_validator(mode="after")
     def _valid(self) -> "FxRateIn":
-        from prm_platform.money import minor_units
+        from prm_platform.money import minor_units, rate_value
 
         minor_units(self.base)
         minor_units(self.quote)
         if self.base == self.quote:
             raise ValueError("base and quote must differ")
-        if Decimal(self.rate) <= 0:
-            raise ValueError("rate must be positive")
+        rate_value(self.rate)  # positive: what every projection of it accepts
         return self
 
 
