@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prm_platform.money import convert, convert_minor, minor_units, rate_value
+from prm_platform.money import convert, convert_minor, minor_units, pair_rate, rate_value
 
 # Exponents 0 (JPY, ISK), 2 (EUR, USD, CHF), 3 (KWD, BHD), 4 (CLF): every kind ISO 4217 has.
 CURRENCIES = ("JPY", "ISK", "EUR", "USD", "CHF", "KWD", "BHD", "CLF")
@@ -60,8 +60,9 @@ def test_a_currency_converts_to_itself_unchanged(minor: int, currency: str) -> N
 def test_minor_units_agree_with_decimals(conversion: tuple[int, str, str, Decimal]) -> None:
     minor, source, destination, rate = conversion
     converted = convert(amount_of(minor, source), source, destination, rate)
-    assert convert_minor(minor, source, destination, rate) == int(
-        converted.scaleb(minor_units(destination)))
+    # Compared as fractions: scaling in the default decimal context would round 29 digits.
+    assert Fraction(convert_minor(minor, source, destination, rate)) == (
+        Fraction(converted) * 10 ** minor_units(destination))
 
 
 @settings(max_examples=200, deadline=None)
@@ -115,3 +116,12 @@ def test_a_rate_text_that_is_no_positive_number_is_refused(text: str) -> None:
 
 def test_a_rate_text_is_read_exactly() -> None:
     assert rate_value("0.0061235") == Decimal("0.0061235")
+
+
+@pytest.mark.parametrize(("base", "quote", "text"), [
+    ("EUR", "EUR", "1"), ("XXX", "EUR", "1"), ("EUR", "XAU", "1"), ("EUR", "USD", "0")])
+def test_a_pair_rate_is_two_currencies_with_minor_units_and_a_positive_rate(
+        base: str, quote: str, text: str) -> None:
+    with pytest.raises(ValueError):
+        pair_rate(base, quote, text)
+    assert pair_rate("EUR", "JPY", "162.35") == Decimal("162.35")

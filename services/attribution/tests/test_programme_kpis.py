@@ -486,7 +486,8 @@ async def test_the_fx_rates_are_a_projection_of_the_ledgers(client, apply, vendo
     await apply(kit.rate_set("USD", "EUR", "0.91", day))
     assert await _rates(client) == [("USD", "EUR", day, "0.9100000000")]
     for base, quote, rate in (("USD", "EUR", "0"), ("USD", "EUR", "-2"), ("USD", "EUR", "NaN"),
-                              ("XXX", "EUR", "1.5"), ("USD", "ZZZ", "1.5")):
+                              ("XXX", "EUR", "1.5"), ("USD", "ZZZ", "1.5"),
+                              ("EUR", "EUR", "1")):
         with pytest.raises(ValueError):
             await apply(kit.rate_set(base, quote, rate, dt.date(2026, 2, 1)))
     assert await _rates(client) == [("USD", "EUR", day, "0.9100000000")]

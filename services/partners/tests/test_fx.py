@@ -80,7 +80,7 @@ async def test_the_projection_keeps_the_ledgers_rates(client, vendor, db):
 
 @pytest.mark.parametrize(("pair", "rate"), [
     ("USD/EUR", "0"), ("USD/EUR", "-1.5"), ("USD/EUR", "NaN"), ("USD/EUR", "Infinity"),
-    ("USD/EUR", "one"), ("XXX/EUR", "1.5"), ("USD/ZZZ", "1.5"),
+    ("USD/EUR", "one"), ("XXX/EUR", "1.5"), ("USD/ZZZ", "1.5"), ("EUR/EUR", "1"),
 ])
 async def test_a_broken_rate_event_is_refused(client, db, pair, rate):
     """Refused (retried, then dead-lettered), never kept: no deal is converted with it."""

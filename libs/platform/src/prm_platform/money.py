@@ -52,6 +52,17 @@ def rate_value(text: str) -> Decimal:
     return rate
 
 
+def pair_rate(base: str, quote: str, text: str) -> Decimal:
+    """A rate between two currencies, as the one owner of FX rates records it and every
+    projection keeps it: two ISO 4217 currencies with a minor unit, not the same one, and a
+    positive rate; or ValueError."""
+    minor_units(base)
+    minor_units(quote)
+    if base == quote:
+        raise ValueError(f"a rate converts between two currencies, not {base} to itself")
+    return rate_value(text)
+
+
 def convert(amount: Decimal, source: str, destination: str, rate: Decimal) -> Decimal:
     """``amount`` of ``source`` in ``destination`` at ``rate`` (destination units per source
     unit), rounded half to even once to the destination's minor unit. One currency converts to

@@ -43,7 +43,7 @@ from prm_attribution.results.reading import money
 from prm_attribution.results.service import OPEN_STATUSES
 from prm_contracts import FxRateSetV1
 from prm_platform.listing import ListQuery
-from prm_platform.money import minor_units, rate_value
+from prm_platform.money import minor_units, pair_rate
 from prm_platform.problems import Unprocessable
 from prm_platform.security import Principal
 
@@ -60,9 +60,7 @@ async def rate_set(session: AsyncSession, rate: FxRateSetV1) -> None:
     """Keep a rate the incentives ledger (the one owner of FX rates) recorded; a rate entered
     here before the ledger owned them gives way to the ledger's of the same pair and day. The
     KPIs are computed when asked, so nothing else moves. A broken event is refused."""
-    value = rate_value(rate.rate)
-    minor_units(rate.base)
-    minor_units(rate.quote)
+    value = pair_rate(rate.base, rate.quote, rate.rate)
     await session.execute(_PROJECT_RATE, {
         "id": rate.rate_id, "base": rate.base, "quote": rate.quote, "rate": value,
         "effective_on": rate.effective_on, "recorded_at": rate.recorded_at})

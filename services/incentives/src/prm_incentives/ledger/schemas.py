@@ -265,13 +265,9 @@ class FxRateIn(BaseModel):
 
     @model_validator(mode="after")
     def _valid(self) -> "FxRateIn":
-        from prm_platform.money import minor_units, rate_value
+        from prm_platform.money import pair_rate
 
-        minor_units(self.base)
-        minor_units(self.quote)
-        if self.base == self.quote:
-            raise ValueError("base and quote must differ")
-        rate_value(self.rate)  # positive: what every projection of it accepts
+        pair_rate(self.base, self.quote, self.rate)  # what every projection of it accepts
         return self
 
 

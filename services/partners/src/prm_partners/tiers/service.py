@@ -62,7 +62,7 @@ from prm_partners.tiers.schemas import (
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
 from prm_platform.listing import ListQuery
-from prm_platform.money import convert, format_amount, minor_units, rate_value
+from prm_platform.money import convert, format_amount, minor_units, pair_rate
 from prm_platform.problems import Conflict, NotFound, Unprocessable, field_error
 from prm_platform.security import Principal
 
@@ -283,9 +283,7 @@ async def rate_set(session: AsyncSession, rate: FxRateSetV1) -> None:
     of its pair and day takes it (a rate entered here before the ledger owned them gives way),
     the won deals it now converts are converted again and their partners evaluated. A
     redelivery changes nothing."""
-    value = rate_value(rate.rate)  # a broken event is refused: dead-lettered
-    minor_units(rate.base)
-    minor_units(rate.quote)
+    value = pair_rate(rate.base, rate.quote, rate.rate)  # a broken event is dead-lettered
     kept = (await session.execute(_PROJECT_RATE, {
         "id": rate.rate_id, "base": rate.base, "quote": rate.quote,
         "effective_on": rate.effective_on, "rate": value, "recorded_at": rate.recorded_at,
