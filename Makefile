@@ -145,6 +145,7 @@ bench: env
 	$(PY) tests/benchmarks/attribution.py
 	$(PY) tests/benchmarks/lists.py
 	$(PY) tests/benchmarks/portal.py
+	$(PY) tests/benchmarks/telemetry.py
 
 clean:
 	rm -rf .venv .tools .pytest_cache $(CONTRACT_TOOLS)/node_modules $(SDK_TS)/node_modules \
