@@ -121,8 +121,9 @@ def claim_approved(claim_id: uuid.UUID, partner_id: uuid.UUID, *,
         claimed=Amount(amount="2000.00", currency=eur), version=2,
         approved=Amount(amount="1800.00", currency=eur),
         released=Amount(amount="700.00", currency=eur))
+    # Keyed by its allocation, as the incentives service keys a claim's events.
     return event(payload.event_type, payload.model_dump(mode="json"), source="/prm/incentives",
-                 subject=claim_id, partner_id=partner_id, actor=actor, request_id=request_id,
+                 subject=uuid.uuid4(), partner_id=partner_id, actor=actor, request_id=request_id,
                  at=at)
 
 

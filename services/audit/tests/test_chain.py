@@ -48,6 +48,7 @@ async def test_an_intact_chain_verifies(client, consume, vendor):
     "UPDATE audit_entries SET data = jsonb_set(data, '{approved,amount}', '\"18000.00\"') "
     "WHERE seq = 3",
     "UPDATE audit_entries SET occurred_at = occurred_at + interval '1 day' WHERE seq = 3",
+    "UPDATE audit_entries SET records = records[2:] WHERE seq = 3",
 ])
 async def test_an_altered_entry_is_found(client, consume, engine, vendor, tampering):
     events = await claims(consume, 5)

@@ -47,7 +47,11 @@ async def test_who_approved_a_claim_and_who_changed_a_tier(client, consume, vend
                            type=PartnerTierChangedV1.event_type)
     assert tier["actor"] == "job:evaluate-tiers" and tier["data"]["tier"] == "Gold"
 
-    assert {e["record"] for e in await entries(client, vendor, actor=KEY)} == {str(claim)}
+    assert by_record["record"] == approved.subject  # its allocation
+    assert set(by_record["records"]) == {approved.subject, str(claim), str(partner),
+                                         approved.data["request_id"]}
+    assert [e["event_id"] for e in await entries(client, vendor, actor=KEY)] == [
+        str(approved.id)]
     assert len(await entries(client, vendor, partner_id=str(partner))) == 3
     assert len(await entries(client, vendor, service="incentives")) == 2
     assert [e["actor"] for e in await entries(client, vendor, request_id="req-approve-1")

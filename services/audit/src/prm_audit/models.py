@@ -2,7 +2,7 @@
 as SQL text by the recorder; the lists build on these objects."""
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import BYTEA, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB
 
 from prm_audit.db import Base
 
@@ -22,6 +22,8 @@ audit_entries = sa.Table(
     sa.Column("recorded_at", _TS, nullable=False),
     sa.Column("type", sa.Text(), nullable=False),
     sa.Column("record", sa.Text(), nullable=True),
+    # Every record it names (``trail.chain.records_of``): what the ``record`` filter reads.
+    sa.Column("records", ARRAY(sa.Text()), nullable=False),
     sa.Column("partner_id", sa.Uuid(), nullable=True),
     sa.Column("actor", sa.Text(), nullable=True),
     sa.Column("request_id", sa.Text(), nullable=True),
@@ -33,7 +35,7 @@ audit_entries = sa.Table(
     sa.Column("erased_by", sa.Uuid(), nullable=True),
     sa.UniqueConstraint("service", "seq"),
     sa.Index("ix_audit_entries_actor_id", "actor", "id"),
-    sa.Index("ix_audit_entries_record_id", "record", "id"),
+    sa.Index("ix_audit_entries_records", "records", postgresql_using="gin"),
     sa.Index("ix_audit_entries_type_id", "type", "id"),
     sa.Index("ix_audit_entries_service_id", "service", "id"),
     sa.Index("ix_audit_entries_partner_id_id", "partner_id", "id"),

@@ -83,6 +83,20 @@ def pseudonymised(event_type: str, data: Mapping[str, Any]) -> dict[str, Any] | 
     return {**data, **changed} if changed else None
 
 
+def records_of(subject: str | None, data: Mapping[str, Any]) -> list[str]:
+    """Every record an entry names, sorted: the event's subject (what it is keyed by), each
+    top-level ``*_id`` of its data, and the id of a partner snapshot it carries. A claim's
+    events are keyed by its allocation; the trail still finds them by the claim's id."""
+    found = {value for key, value in data.items() if key.endswith("_id") and
+             isinstance(value, str)}
+    partner = data.get("partner")
+    if isinstance(partner, Mapping) and isinstance(partner.get("id"), str):
+        found.add(partner["id"])
+    if subject is not None:
+        found.add(subject)
+    return sorted(found)
+
+
 def _time(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat()
 
@@ -126,7 +140,7 @@ class Entry:
                    facts_digest=bytes(row.facts_digest))
 
 
-class Finding(enum.StrEnum):
+class ChainFinding(enum.StrEnum):
     """What is wrong with a chain: an entry `altered` (its stored hash is not the recomputed
     one, or its data not its digest), entries `missing` (a gap in the sequence, or fewer than
     the chain's head says), or an `unexplained_erasure` (personal data replaced with no erasure
@@ -139,7 +153,7 @@ class Finding(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Problem:
-    finding: Finding
+    finding: ChainFinding
     seq: int
     entry_id: uuid.UUID | None
     detail: str
@@ -160,12 +174,12 @@ def check(walk: Walk, rows: Iterable[Any], erasures: Mapping[uuid.UUID, Any]) ->
     erasure's own entry (absent: not in the chain)."""
     for row in rows:
         if row.seq != walk.seq + 1:
-            return Problem(Finding.missing, walk.seq + 1, None,
+            return Problem(ChainFinding.missing, walk.seq + 1, None,
                            f"entries {walk.seq + 1} to {row.seq - 1} are missing"
                            if row.seq > walk.seq + 2 else f"entry {walk.seq + 1} is missing")
         entry = Entry.of(row)
         if entry.chained(walk.hash) != bytes(row.hash):
-            return Problem(Finding.altered, row.seq, row.id,
+            return Problem(ChainFinding.altered, row.seq, row.id,
                            "its fields or the entry before it no longer match its hash")
         if problem := _check_data(row, entry, erasures):
             return problem
@@ -175,24 +189,27 @@ def check(walk: Walk, rows: Iterable[Any], erasures: Mapping[uuid.UUID, Any]) ->
 
 
 def _check_data(row: Any, entry: Entry, erasures: Mapping[uuid.UUID, Any]) -> Problem | None:
+    if list(row.records) != records_of(row.record, row.data):
+        return Problem(ChainFinding.altered, row.seq, row.id,
+                       "the records it is filed under are not those its data names")
     if row.erased_by is None:
         if digest(row.data) != entry.data_digest:
-            return Problem(Finding.altered, row.seq, row.id,
+            return Problem(ChainFinding.altered, row.seq, row.id,
                            "its data no longer matches the digest recorded with it")
         return None
     if digest(facts(row.type, row.data)) != entry.facts_digest:
-        return Problem(Finding.altered, row.seq, row.id,
+        return Problem(ChainFinding.altered, row.seq, row.id,
                        "its data beyond the personal fields erasure replaces was changed")
     contact = row.data.get(CONTACT_FIELD)
     erasure = erasures.get(row.erased_by)
     if (erasure is None or erasure.service != row.service or erasure.seq < row.seq
             or not isinstance(contact, str)
             or erasure.data.get(CONTACT_FIELD) != contact or not erasure.data.get("removed")):
-        return Problem(Finding.unexplained_erasure, row.seq, row.id,
+        return Problem(ChainFinding.unexplained_erasure, row.seq, row.id,
                        "its personal data was replaced, but no erasure of its contact in this "
                        "chain accounts for it")
     alias = pseudonym(contact)
     if any(row.data.get(f) not in (None, alias) for f in PERSONAL_FIELDS.get(row.type, ())):
-        return Problem(Finding.unexplained_erasure, row.seq, row.id,
+        return Problem(ChainFinding.unexplained_erasure, row.seq, row.id,
                        "its personal fields hold something other than the contact's pseudonym")
     return None

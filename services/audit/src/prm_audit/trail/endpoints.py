@@ -5,7 +5,7 @@ from fastapi import Depends, Request
 
 from prm_audit.trail import service
 from prm_audit.trail.listing import ENTRIES
-from prm_audit.trail.schemas import AuditEntryOut, AuditVerificationIn, AuditVerificationOut
+from prm_audit.trail.schemas import AuditTrailEntryOut, AuditVerificationIn, AuditVerificationOut
 from prm_platform.http import Caller, IdempotencyKeyHeader, Session, service_router
 from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
@@ -14,11 +14,11 @@ entries = service_router("/v1/audit-entries", "audit")
 verifications = service_router("/v1/audit-verifications", "audit")
 
 
-def entry_out(row: Any) -> AuditEntryOut:
-    return AuditEntryOut(
+def entry_out(row: Any) -> AuditTrailEntryOut:
+    return AuditTrailEntryOut(
         id=row.id, event_id=row.event_id, service=row.service, seq=row.seq,
         occurred_at=row.occurred_at, recorded_at=row.recorded_at, type=row.type,
-        record=row.record, partner_id=row.partner_id, actor=row.actor,
+        record=row.record, records=row.records, partner_id=row.partner_id, actor=row.actor,
         request_id=row.request_id, data=row.data, hash=bytes(row.hash).hex(),
         erased_by=row.erased_by)
 
@@ -31,16 +31,18 @@ def entry_out(row: Any) -> AuditEntryOut:
              "(`audit:read`).")
 async def list_audit_entries(
         session: Session, caller: Caller,
-        query: Annotated[ListQuery, Depends(ENTRIES.query)]) -> Page[AuditEntryOut]:
+        query: Annotated[ListQuery, Depends(ENTRIES.query)]) -> Page[AuditTrailEntryOut]:
     rows, next_cursor, total = await service.list_page(session, caller, query)
-    return Page[AuditEntryOut](items=[entry_out(r) for r in rows], next_cursor=next_cursor,
+    return Page[AuditTrailEntryOut](items=[entry_out(r) for r in rows], next_cursor=next_cursor,
                                total_count=total)
 
 
 @entries.get("/{entry_id:uuid}", summary="Get an audit entry",
-             responses=problem_responses(404))
+             description="One entry of the trail: who did what, to which record, when, from "
+             "which key or user, with the event's data and its place in its service's chain. "
+             "Vendor only (`audit:read`).", responses=problem_responses(404))
 async def get_audit_entry(entry_id: uuid.UUID, session: Session, caller: Caller
-                          ) -> AuditEntryOut:
+                          ) -> AuditTrailEntryOut:
     return entry_out(await service.get(session, caller, entry_id))
 
 

@@ -20,7 +20,9 @@ ENTRIES = Listing(
     e.c.id,
     Filter("actor", e.c.actor, Actor, "Only what these did: `key:<API key id>`, "
            "`user:<subject>`, `job:<name>` or `service:<name>`."),
-    Filter("record", e.c.record, Text, "Only what happened to these records (their ids)."),
+    Filter("record", e.c.records, Text, "Only what happened to these records (their ids): "
+           "entries whose event is keyed by one, or whose data names one (a claim's events "
+           "by the claim's id, a partner's by its id)."),
     Filter("type", e.c.type, EventType, "Only these event types (e.g. "
            "`prm.mdf.claim.approved.v1`)."),
     Filter("service", e.c.service, ChainName, "Only these services' entries."),

@@ -3,9 +3,11 @@
 The handler only notes the event in the consumer's session; the entries of a whole batch are
 written when the batch's transaction commits (a ``before_commit`` hook of that session): the
 chains concerned are created or locked in one statement (``INSERT ... ON CONFLICT DO UPDATE``
-locks the head rows, in service order, so two workers cannot deadlock), the hashes are computed
-here, and the entries go in one INSERT, the heads in one UPDATE. A consumer applying events one
-by one (after a failure in a batch) commits each alone, and the same hook writes it alone.
+locks the head rows, in service order, so two workers cannot deadlock; it sets no key column,
+so a verification holding the chains ``FOR KEY SHARE`` does not hold it up), the hashes are
+computed here, and the entries go in one INSERT, the heads in one UPDATE. A consumer applying
+events one by one (after a failure in a batch) commits each alone, and the same hook writes it
+alone.
 
 An event already in the trail (redelivered after its inbox row was purged) adds nothing, and
 takes no seq. An erasure (a contact's ``removed`` event) pseudonymises that contact's entries
@@ -14,6 +16,7 @@ after the batch's own entries are written, in the same transaction.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import uuid
@@ -89,21 +92,26 @@ _CHAINS = text("""
     SELECT s.service, 0, s.genesis, 0, s.genesis
     FROM unnest(CAST(:services AS text[]), CAST(:genesis AS bytea[])) AS s(service, genesis)
     ORDER BY s.service
-    ON CONFLICT (service) DO UPDATE SET service = excluded.service
+    ON CONFLICT (service) DO UPDATE SET head_seq = c.head_seq
     RETURNING c.service, c.head_seq, c.head_hash""")
 _KNOWN = text("SELECT event_id FROM audit_entries WHERE event_id = ANY(CAST(:ids AS uuid[]))")
-_INSERT = text("""
-    INSERT INTO audit_entries (id, event_id, service, seq, occurred_at, recorded_at, type,
-                               record, partner_id, actor, request_id, data, data_digest,
-                               facts_digest, hash)
-    SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:event_id AS uuid[]),
-                         CAST(:service AS text[]), CAST(:seq AS bigint[]),
-                         CAST(:occurred_at AS timestamptz[]), CAST(:recorded_at AS timestamptz[]),
-                         CAST(:type AS text[]), CAST(:record AS text[]),
-                         CAST(:partner_id AS uuid[]), CAST(:actor AS text[]),
-                         CAST(:request_id AS text[]), CAST(CAST(:data AS text[]) AS jsonb[]),
-                         CAST(:data_digest AS bytea[]), CAST(:facts_digest AS bytea[]),
-                         CAST(:hash AS bytea[]))""")
+# Each entry's records travel as a JSON array (unnest cannot give a row an array of its own).
+_COLUMNS = ("id", "event_id", "service", "seq", "occurred_at", "recorded_at", "type", "record",
+            "records", "partner_id", "actor", "request_id", "data", "data_digest",
+            "facts_digest", "hash")
+_INSERT = text(f"""
+    INSERT INTO audit_entries ({", ".join(_COLUMNS)})
+    SELECT u.id, u.event_id, u.service, u.seq, u.occurred_at, u.recorded_at, u.type, u.record,
+           ARRAY(SELECT jsonb_array_elements_text(u.records)), u.partner_id, u.actor,
+           u.request_id, u.data, u.data_digest, u.facts_digest, u.hash
+    FROM unnest(CAST(:id AS uuid[]), CAST(:event_id AS uuid[]), CAST(:service AS text[]),
+                CAST(:seq AS bigint[]), CAST(:occurred_at AS timestamptz[]),
+                CAST(:recorded_at AS timestamptz[]), CAST(:type AS text[]),
+                CAST(:record AS text[]), CAST(CAST(:records AS text[]) AS jsonb[]),
+                CAST(:partner_id AS uuid[]), CAST(:actor AS text[]), CAST(:request_id AS text[]),
+                CAST(CAST(:data AS text[]) AS jsonb[]), CAST(:data_digest AS bytea[]),
+                CAST(:facts_digest AS bytea[]), CAST(:hash AS bytea[]))
+         AS u({", ".join(_COLUMNS)})""")
 _HEADS = text("""
     UPDATE audit_chains c SET head_seq = h.seq, head_hash = h.hash
     FROM unnest(CAST(:services AS text[]), CAST(:seqs AS bigint[]), CAST(:hashes AS bytea[]))
@@ -156,9 +164,7 @@ def _append(session: Session, events: list[CloudEvent]) -> None:
     heads = {row.service: (row.head_seq, bytes(row.head_hash)) for row in session.execute(
         _CHAINS, {"services": services, "genesis": [chain.genesis(s) for s in services]})}
     now = dt.datetime.now(dt.UTC)
-    columns: dict[str, list[Any]] = {name: [] for name in (
-        "id", "event_id", "service", "seq", "occurred_at", "recorded_at", "type", "record",
-        "partner_id", "actor", "request_id", "data", "data_digest", "facts_digest", "hash")}
+    columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
     for event in events:
         service = service_of(event.source)
         seq, previous = heads[service]
@@ -170,16 +176,11 @@ def _append(session: Session, events: list[CloudEvent]) -> None:
             facts_digest=chain.digest(chain.facts(event.type, data)))
         hashed = entry.chained(previous)
         heads[service] = (entry.seq, hashed)
-        for name, value in (("id", new_id()), ("event_id", entry.event_id),
-                            ("service", service), ("seq", entry.seq),
-                            ("occurred_at", entry.occurred_at), ("recorded_at", now),
-                            ("type", entry.type), ("record", entry.record),
-                            ("partner_id", entry.partner_id), ("actor", entry.actor),
-                            ("request_id", entry.request_id),
-                            ("data", chain.canonical(data).decode()),
-                            ("data_digest", entry.data_digest),
-                            ("facts_digest", entry.facts_digest), ("hash", hashed)):
-            columns[name].append(value)
+        row = {**dataclasses.asdict(entry), "id": new_id(), "hash": hashed,
+               "records": chain.canonical(chain.records_of(entry.record, data)).decode(),
+               "data": chain.canonical(data).decode()}
+        for name in _COLUMNS:
+            columns[name].append(row[name])
     session.execute(_INSERT, columns)
     session.execute(_HEADS, {"services": list(heads), "seqs": [h[0] for h in heads.values()],
                              "hashes": [h[1] for h in heads.values()]})

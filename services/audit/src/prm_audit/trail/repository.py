@@ -14,12 +14,17 @@ from prm_audit.models import audit_entries as e
 
 
 async def chains(session: AsyncSession, service: str | None = None, *,
-                 for_update: bool = False) -> list[Any]:
+                 for_update: bool = False, for_key_share: bool = False) -> list[Any]:
+    """The chains (one service's), in order; locked for retention to move their anchors
+    (``for_update``), or held so that retention waits, but appends do not
+    (``for_key_share``)."""
     statement = select(c).order_by(c.c.service)
     if service is not None:
         statement = statement.where(c.c.service == service)
     if for_update:
         statement = statement.with_for_update()
+    elif for_key_share:
+        statement = statement.with_for_update(read=True, key_share=True)
     return list((await session.execute(statement)).all())
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
-from prm_audit.trail.chain import Finding
+from prm_audit.trail.chain import ChainFinding
 
 # A chain's name: the service that published its events (``partners``, ``gateway``...).
 ChainName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
@@ -18,16 +18,20 @@ _ENTRY_EXAMPLE: dict[str, Any] = {
     "event_id": "0193b7a4-51c0-7f00-8a2b-4c6d8e0f1a2b",
     "service": "incentives", "seq": 1042, "occurred_at": "2027-01-31T12:00:00Z",
     "recorded_at": "2027-01-31T12:00:00.120000Z", "type": "prm.mdf.claim.approved.v1",
-    "record": "0193b7a1-0000-7000-8000-000000000007",
+    "record": "0193b7a1-0000-7000-8000-000000000005",
+    "records": ["0193b7a0-0000-7000-8000-000000000001", "0193b7a1-0000-7000-8000-000000000005",
+                "0193b7a1-0000-7000-8000-000000000006", "0193b7a1-0000-7000-8000-000000000007"],
     "partner_id": "0193b7a0-0000-7000-8000-000000000001",
     "actor": "key:0193b79f-0000-7000-8000-00000000000a",
     "request_id": "5d1c0a8e-7b1f-4d2a-9c3e-1f2a3b4c5d6e",
-    "data": {"claim_id": "0193b7a1-0000-7000-8000-000000000007", "status": "approved",
+    "data": {"claim_id": "0193b7a1-0000-7000-8000-000000000007",
+             "request_id": "0193b7a1-0000-7000-8000-000000000006",
+             "partner_id": "0193b7a0-0000-7000-8000-000000000001", "status": "approved",
              "approved": {"amount": "1800.00", "currency": "EUR"}, "version": 2},
     "hash": "6b1f0c...e93a", "erased_by": None}
 
 
-class AuditEntryOut(BaseModel):
+class AuditTrailEntryOut(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [_ENTRY_EXAMPLE]})
 
     id: uuid.UUID
@@ -38,8 +42,10 @@ class AuditEntryOut(BaseModel):
     recorded_at: dt.datetime = Field(description="When the trail recorded it")
     type: str = Field(description="What happened: the event type, e.g. "
                       "prm.partner.tier_changed.v1")
-    record: str | None = Field(description="The record it happened to: the event's subject "
-                               "(the aggregate's id)")
+    record: str | None = Field(description="The record its event is keyed by (the event's "
+                               "subject: the aggregate's id)")
+    records: list[str] = Field(description="Every record it names: the event's subject and "
+                               "each id of its data (what the `record` filter finds it by)")
     partner_id: uuid.UUID | None = Field(description="The partner org it concerns, if any")
     actor: str | None = Field(description="Who did it: `key:<API key id>`, `user:<subject>` "
                               "(a person signed in), `job:<name>` (a scheduled job) or "
@@ -52,8 +58,9 @@ class AuditEntryOut(BaseModel):
                                  "data replaced by a pseudonym)")
     hash: str = Field(description="SHA-256 over the previous entry's hash and this entry "
                       "(hex)")
-    erased_by: uuid.UUID | None = Field(description="The erasure event that replaced a "
-                                        "contact's personal data here with a pseudonym")
+    erased_by: uuid.UUID | None = Field(default=None, description="The erasure event that "
+                                        "replaced a contact's personal data here with a "
+                                        "pseudonym")
 
 
 class AuditVerificationIn(BaseModel):
@@ -79,7 +86,7 @@ class ChainStatus(enum.StrEnum):
 
 
 class ChainProblem(BaseModel):
-    finding: Finding
+    finding: ChainFinding
     seq: int = Field(description="The first entry found wrong (or missing)")
     entry_id: uuid.UUID | None = Field(description="That entry, when it exists")
     detail: str
@@ -95,7 +102,8 @@ class ChainVerification(BaseModel):
                            "no entry up to it was changed or removed")
     from_seq: int = Field(description="The first entry checked")
     checked: int = Field(description="How many entries were checked")
-    next_from_seq: int | None = Field(description="Where to go on from (`unfinished` only)")
+    next_from_seq: int | None = Field(default=None, description="Where to go on from "
+                                      "(`unfinished` only)")
     problem: ChainProblem | None = None
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_audit.declaration import AUDIT_READ
@@ -60,11 +60,11 @@ async def walk(session: AsyncSession, service: str, start: chain.Walk, head: tup
         if problem is not None:
             return problem
     if start.seq < upto and start.checked < budget:
-        return chain.Problem(chain.Finding.missing, start.seq + 1, None,
+        return chain.Problem(chain.ChainFinding.missing, start.seq + 1, None,
                              f"the chain's head is entry {upto}, but none follows "
                              f"entry {start.seq}")
     if start.seq == upto and start.hash != head_hash:
-        return chain.Problem(chain.Finding.altered, upto, None,
+        return chain.Problem(chain.ChainFinding.altered, upto, None,
                              "the chain's last entry does not hash to the chain's head")
     return None
 
@@ -78,7 +78,7 @@ async def _start(session: AsyncSession, head: Any, from_seq: int | None
     before = await repository.entry_at(session, head.service, from_seq - 1)
     if before is None:
         return chain.Walk(from_seq - 1, b""), chain.Problem(
-            chain.Finding.missing, from_seq - 1, None,
+            chain.ChainFinding.missing, from_seq - 1, None,
             f"entry {from_seq - 1}, which entry {from_seq} follows, is missing")
     return chain.Walk(from_seq - 1, bytes(before.hash)), None
 
@@ -107,14 +107,14 @@ async def _verify_chain(session: AsyncSession, head: Any, from_seq: int | None, 
 async def verify(session: AsyncSession, principal: Principal, asked: AuditVerificationIn,
                  *, max_rows: int, chunk: int) -> AuditVerificationOut:
     """Walk the chains from their anchors (or ``from_seq``), recomputing every hash, under a
-    budget of ``max_rows`` entries in all. Reads one snapshot (REPEATABLE READ), so entries
-    appended, or deleted by retention, meanwhile do not look like gaps."""
+    budget of ``max_rows`` entries in all, each up to its head as it was read. The chains are
+    held (``FOR KEY SHARE``) so that retention cannot move an anchor meanwhile (and make the
+    entries it deletes look missing), while appends, which only update a head, go on."""
     _reader(principal)
     if asked.from_seq is not None and asked.service is None:
         raise Unprocessable("from_seq goes on within one chain: name its service",
                             errors=[field_error("body.from_seq", "needs service")])
-    await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
-    heads = await repository.chains(session, asked.service)
+    heads = await repository.chains(session, asked.service, for_key_share=True)
     if asked.service is not None and not heads:
         raise NotFound(f"the trail holds no chain of the service {asked.service!r}")
     reports: list[ChainVerification] = []
