@@ -693,6 +693,14 @@ class ReceivedSpan:
     error: bool
 
 
+def _value(value: Any) -> Any:
+    """An OTLP ``AnyValue`` as Python: a scalar, or a tuple of an array's scalars."""
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return tuple(_value(item) for item in value.array_value.values)
+    return getattr(value, kind) if kind else None
+
+
 class OtlpReceiver:
     """A local OTLP/HTTP trace receiver (``POST /v1/traces``, protobuf) keeping every span it
     is sent: point ``OTEL_EXPORTER_OTLP_ENDPOINT`` at ``url``. ``stop()`` when done."""
@@ -741,8 +749,7 @@ class OtlpReceiver:
                         for a in resource_spans.resource.attributes}
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
-                    attributes = {a.key: getattr(a.value, a.value.WhichOneof("value") or "",
-                                                 None) for a in span.attributes}
+                    attributes = {a.key: _value(a.value) for a in span.attributes}
                     received.append(ReceivedSpan(
                         service=resource.get("service.name", ""), name=span.name,
                         kind=Span.SpanKind.Name(span.kind).removeprefix("SPAN_KIND_"),
