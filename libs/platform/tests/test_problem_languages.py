@@ -21,7 +21,7 @@ from prm_platform.problems import (
 )
 from prm_platform.security import PRINCIPAL_HEADER, Principal, PrincipalKind
 from prm_platform.settings import ServiceSettings
-from prm_stack.testing import principal_headers
+from prm_stack.testing import principal_headers, scratch_schema
 
 # -- the catalogues ---------------------------------------------------------------------------
 
@@ -139,14 +139,17 @@ async def client(prm_infra):
         raise RuntimeError("a bug")
 
     settings = ServiceSettings(internal_secret=prm_infra.internal_secret)
-    app = create_service_app(title="checks", description="checks", schema="public",
-                             settings=settings, routers=[router], tags=[])
-    headers = principal_headers(Principal(subject="k", kind=PrincipalKind.vendor),
-                                prm_infra.internal_secret)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://checks",
-                                 headers=headers) as http:
-        yield http
+    # The platform's tables (the edge counts failed authentications in rate_buckets).
+    async with scratch_schema(prm_infra) as (_, schema):
+        app = create_service_app(title="checks", description="checks", schema=schema,
+                                 settings=settings, routers=[router], tags=[])
+        headers = principal_headers(Principal(subject="k", kind=PrincipalKind.vendor),
+                                    prm_infra.internal_secret)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://checks",
+                                     headers=headers) as http:
+            yield http
+        await app.state.engine.dispose()
 
 
 def _localised(answer: httpx.Response, language: str) -> dict:
