@@ -8,7 +8,6 @@ import pytest
 from prm_platform.declaration import PARTNER_ROLES
 from prm_stack.testing import check_refused, guarded_routes, signing_in, vendor_headers
 
-
 PUBLIC = {("GET", "/healthz"), ("GET", "/readyz")}
 
 

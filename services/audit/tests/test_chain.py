@@ -146,6 +146,8 @@ async def test_a_verification_goes_on_where_its_budget_ran_out(client, consume, 
 
 async def test_verification_input_is_checked(client, vendor):
     for body, status in (({"from_seq": 3}, 422), ({"service": "incentives", "from_seq": 0}, 422),
+                         ({"service": "incentives", "from_seq": 2**64}, 422),
+                         ({"service": "incentives", "from_seq": "3"}, 422),
                          ({"service": "Nope!"}, 422), ({"service": "nowhere"}, 404),
                          ({"service": "incentives", "extra": 1}, 422)):
         response = await client.post("/v1/audit-verifications", headers=vendor, json=body)

@@ -122,7 +122,8 @@ async def test_vendor_only(client, consume, as_partner, prm_infra):
 
 
 async def test_bad_filters_are_problems(client, vendor):
-    for params in ({"actor": "somebody"}, {"partner_id": "not-a-uuid"},
+    for params in ({"actor": "somebody"}, {"actor": "key:a\x00b"}, {"record": "a\x00"},
+                   {"request_id": "two words"}, {"partner_id": "not-a-uuid"},
                    {"occurred_at[gte]": "yesterday"}, {"limit": "500"}):
         response = await client.get("/v1/audit-entries", headers=vendor, params=params)
         assert response.status_code == 422, params

@@ -9,12 +9,15 @@ from prm_audit.models import audit_entries as e
 from prm_audit.trail.schemas import ChainName
 from prm_platform.listing import Filter, Listing, QueryTime, Range
 
+# No spaces and no control characters (PostgreSQL refuses NUL in text).
+_WORD = r"[^\s\x00-\x1f\x7f]+"
 Actor = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=300,
-                                         pattern=r"^(key|user|job|service):\S+$")]
+                                         pattern=rf"^(key|user|job|service):{_WORD}$")]
 EventType = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                              max_length=200,
                                              pattern=r"^[a-z][a-z0-9_.-]*$")]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300,
+                                        pattern=rf"^{_WORD}$")]
 
 ENTRIES = Listing(
     e.c.id,
