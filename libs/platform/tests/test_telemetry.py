@@ -74,3 +74,18 @@ def test_trace_context_round_trip() -> None:
     assert telemetry.context_of(None) is None
     assert [link.context.span_id for link in telemetry.links_to([parent, None, "junk"])] == [
         context.span_id]
+
+
+def test_spans_without_export_when_the_exporter_is_none(monkeypatch) -> None:
+    """OTEL_TRACES_EXPORTER=none: spans exist (their ids go into the log lines) and no
+    processor sends them anywhere."""
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "none")
+    telemetry.start_tracing("quiet")
+    try:
+        assert telemetry.enabled()
+        assert telemetry.context_of(telemetry.mark("outbox prm.test.v1")) is not None
+        assert telemetry._provider is not None
+        assert not telemetry._provider._active_span_processor._span_processors
+    finally:
+        telemetry.stop_tracing()
+    assert not telemetry.enabled()

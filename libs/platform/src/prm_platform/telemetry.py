@@ -94,7 +94,9 @@ def start_tracing(service: str, exporter: SpanExporter | None = None) -> None:
     attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": service}
     provider = TracerProvider(resource=Resource.create(attributes))
     provider.sampler = NoOrphanClientSpans(provider.sampler)
-    provider.add_span_processor(BatchSpanProcessor(exporter or OTLPSpanExporter()))
+    # OTEL_TRACES_EXPORTER=none: spans for the ids in the log lines, sent nowhere (no collector).
+    if exporter is not None or os.environ.get("OTEL_TRACES_EXPORTER", "").lower() != "none":
+        provider.add_span_processor(BatchSpanProcessor(exporter or OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     _provider = provider
     _tracer = provider.get_tracer("prm")
