@@ -70,7 +70,7 @@ class AuditVerificationIn(BaseModel):
 
     service: ChainName | None = Field(default=None, description="The chain to verify; every "
                                       "chain (one after the other) when absent")
-    from_seq: StrictInt | None = Field(default=None, ge=1, le=2**63 - 1, description="Go on "
+    from_seq: StrictInt | None = Field(default=None, ge=1, le=2**53 - 1, description="Go on "
                                        "from this entry (`next_from_seq` of an unfinished "
                                        "verification; one service only). From the chain's "
                                        "anchor when absent.")
