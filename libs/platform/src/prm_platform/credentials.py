@@ -36,6 +36,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import QueryableAttribute
 
+from prm_platform import telemetry
 from prm_platform.db import new_metadata
 from prm_platform.oidc import OidcVerifier
 from prm_platform.problems import Forbidden, ServiceUnavailable, Unauthenticated
@@ -257,6 +258,7 @@ class KeyDirectory:
             return unknown
         if self._http is None:
             self._http = httpx.AsyncClient(base_url=self.owner_url, timeout=2, trust_env=False)
+            telemetry.trace_client(self._http)  # the ask joins the request's trace
         me = Principal(subject="key-directory", kind=PrincipalKind.vendor)
         try:
             answer = await self._http.get(
