@@ -237,3 +237,18 @@ def test_pseudonyms_are_stable_per_contact():
     a, b = str(uuid.uuid4()), str(uuid.uuid4())
     assert pseudonym(a) == pseudonym(a) != pseudonym(b)
     assert pseudonym(a).startswith("erased-") and a not in pseudonym(a)
+
+
+async def test_concurrent_writers_keep_one_gapless_chain(client, consume, sessionmaker, vendor):
+    """Two workers recording events of one service at once: the chain's head serialises them."""
+    import asyncio
+
+    from .conftest import worker_consumer
+
+    partner = uuid.uuid4()
+    batches = [[claim_approved(uuid.uuid4(), partner) for _ in range(20)] for _ in range(4)]
+    consumers = [worker_consumer(sessionmaker) for _ in batches]
+    await asyncio.gather(*(c.apply_batch(b) for c, b in zip(consumers, batches, strict=True)))
+    incentives = chain_of(await verify(client, vendor), "incentives")
+    assert (incentives["status"], incentives["checked"], incentives["head_seq"]) == (
+        "intact", 80, 80)

@@ -151,18 +151,22 @@ def _write(session: Session) -> None:
 
 
 def write(session: Session, pending: Pending) -> None:
+    """Append the pending events to their chains (those not in the trail yet: checked once
+    their chains are locked, so two writers of one event cannot both find it new), then
+    pseudonymise the contacts erased."""
+    services = sorted({service_of(e.source) for e in pending.events.values()})
+    heads = {row.service: (row.head_seq, bytes(row.head_hash)) for row in session.execute(
+        _CHAINS, {"services": services, "genesis": [chain.genesis(s) for s in services]})}
     known = set(session.execute(_KNOWN, {"ids": list(pending.events)}).scalars())
     events = [e for e in pending.events.values() if e.id not in known]
     if events:
-        _append(session, events)
+        _append(session, events, heads)
     for contact, erasure in pending.erased_contacts.items():
         erase_contact(session, contact, erasure)
 
 
-def _append(session: Session, events: list[CloudEvent]) -> None:
-    services = sorted({service_of(e.source) for e in events})
-    heads = {row.service: (row.head_seq, bytes(row.head_hash)) for row in session.execute(
-        _CHAINS, {"services": services, "genesis": [chain.genesis(s) for s in services]})}
+def _append(session: Session, events: list[CloudEvent],
+            heads: dict[str, tuple[int, bytes]]) -> None:
     now = dt.datetime.now(dt.UTC)
     columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
     for event in events:
