@@ -3,9 +3,9 @@
 ``SharedRateLimiter`` holds across replicas: each subject's bucket is a row of the service's
 ``rate_buckets`` table (UNLOGGED), and a replica leases a few tokens from it at a time with one
 statement (an upsert that refills the bucket for the time elapsed, takes up to ``lease`` tokens
-and hands back the unspent ones of this replica's expired lease). So the database is asked about
-once per ``lease`` requests of a subject at a replica, and the limit is one limit whatever the
-replica count:
+and hands back the unspent ones of this replica's expired lease). So the database is asked once
+per ``lease`` requests of a busy subject at a replica (once per request of a subject slower than
+a lease per ``hold``), and the limit is one limit whatever the replica count:
 
 - leased tokens are gone from the shared bucket; a replica spends them within ``hold`` seconds
   (the time the bucket takes to refill them) or gives them back;
