@@ -145,6 +145,7 @@ bench: env
 	$(PY) tests/benchmarks/attribution.py
 	$(PY) tests/benchmarks/lists.py
 	$(PY) tests/benchmarks/portal.py
+	$(PY) tests/benchmarks/audit.py
 	$(PY) tests/benchmarks/telemetry.py
 
 clean:
