@@ -1,10 +1,13 @@
 """The platform edge in the gateway: CORS for browser front ends, rate-limit headers, the
-failed-authentication limit per client address, and OIDC tokens from a real local issuer."""
+failed-authentication limit per client address, one limit for two replicas, and OIDC tokens
+from a real local issuer."""
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
+import math
 import secrets
 import time
 import uuid
@@ -12,10 +15,14 @@ import uuid
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import text
 
-from prm_stack.testing import Issuer, jwk_number
+from prm_gateway.api_keys import service
+from prm_gateway.config import Settings
+from prm_gateway.main import create_app
+from prm_stack.testing import Issuer, committing_client, jwk_number
 
-from .helpers import assert_problem, issue_key
+from .helpers import MAX_BODY, assert_problem, issue_key
 
 PORTAL = "https://portal.example.com"
 
@@ -236,3 +243,38 @@ async def test_rotated_keys_are_fetched_once(oidc_gateway, issuer):
     verifier._fetched -= 60  # past the refetch interval, as after half a minute
     assert (await oidc_gateway.get("/v1/partners", headers=bearer(rotated))).status_code == 200
     assert issuer.fetches == before + 1
+
+
+async def test_two_gateway_replicas_enforce_one_limit(engines):
+    """Two gateways (two replicas: each its own engine and memory) on one database, serving
+    one key in turn, commit for real: together they let through the key's limit once, not
+    once each."""
+    limit = 10
+    replicas = [create_app(Settings(max_body_bytes=MAX_BODY, rate_limit_per_minute=limit))
+                for _ in range(2)]
+    async with replicas[0].state.sessionmaker() as session:
+        key, secret = await service.issue(session, name=f"replicas {uuid.uuid4().hex[:8]}",
+                                          kind="vendor", scopes=["api_keys:read"])
+        await session.commit()
+    bearer = {"Authorization": f"Bearer {secret}"}
+    try:
+        async with committing_client(replicas[0]) as first, \
+                committing_client(replicas[1]) as second:
+            started = time.monotonic()
+            answers = await asyncio.gather(*(
+                client.get("/v1/api-keys", headers=bearer, params={"limit": 1})
+                for _ in range(limit) for client in (first, second)))
+            refilled = math.ceil(limit / 60 * (time.monotonic() - started))
+            served = [a for a in answers if a.status_code == 200]
+            refused = [a for a in answers if a.status_code == 429]
+            assert len(served) + len(refused) == 2 * limit
+            assert limit <= len(served) <= limit + refilled, len(served)
+            assert_problem(refused[0], 429, "rate-limited")
+            assert {a.headers["ratelimit-limit"] for a in answers} == {str(limit)}
+    finally:
+        async with engines["gateway"].begin() as connection:
+            await connection.execute(text("DELETE FROM outbox WHERE key = :id"),
+                                     {"id": str(key.id)})
+            await connection.execute(text("DELETE FROM api_keys WHERE id = :id"), {"id": key.id})
+            await connection.execute(text("DELETE FROM rate_buckets WHERE subject = :id"),
+                                     {"id": str(key.id)})
