@@ -66,8 +66,8 @@ allow prm-partners --topic prm.partners --operation Read --operation Describe --
 allow prm-partners --topic prm.partners.dlt --operation Write --operation Describe --operation Create
 allow prm-partners --topic prm.deals --operation Read --operation Describe --operation Create
 allow prm-partners --topic prm.deals.dlt --operation Write --operation Describe --operation Create
-allow prm-partners --topic prm.incentives --operation Read --operation Describe --operation Create
-allow prm-partners --topic prm.incentives.dlt --operation Write --operation Describe --operation Create
+allow prm-partners --topic prm.fx-rates --operation Read --operation Describe --operation Create
+allow prm-partners --topic prm.fx-rates.dlt --operation Write --operation Describe --operation Create
 allow prm-partners --group partners. --resource-pattern-type prefixed --operation Read
 
 # deals
@@ -82,6 +82,7 @@ allow prm-deals --group deals. --resource-pattern-type prefixed --operation Read
 # incentives
 user prm-incentives "${PRM_INCENTIVES_KAFKA_PASSWORD:?set PRM_INCENTIVES_KAFKA_PASSWORD}"
 allow prm-incentives --topic prm.incentives --operation Write --operation Describe --operation Create
+allow prm-incentives --topic prm.fx-rates --operation Write --operation Describe --operation Create
 allow prm-incentives --topic prm.api-keys --operation Read --operation Describe --operation Create
 allow prm-incentives --topic prm.api-keys.dlt --operation Write --operation Describe --operation Create
 allow prm-incentives --topic prm.partners --operation Read --operation Describe --operation Create
@@ -99,6 +100,8 @@ allow prm-attribution --topic prm.deals --operation Read --operation Describe --
 allow prm-attribution --topic prm.deals.dlt --operation Write --operation Describe --operation Create
 allow prm-attribution --topic prm.incentives --operation Read --operation Describe --operation Create
 allow prm-attribution --topic prm.incentives.dlt --operation Write --operation Describe --operation Create
+allow prm-attribution --topic prm.fx-rates --operation Read --operation Describe --operation Create
+allow prm-attribution --topic prm.fx-rates.dlt --operation Write --operation Describe --operation Create
 allow prm-attribution --topic prm.partners --operation Read --operation Describe --operation Create
 allow prm-attribution --topic prm.partners.dlt --operation Write --operation Describe --operation Create
 allow prm-attribution --group attribution. --resource-pattern-type prefixed --operation Read
@@ -138,14 +141,16 @@ allow prm-audit --topic prm.partners --operation Read --operation Describe --ope
 allow prm-audit --topic prm.partners.dlt --operation Write --operation Describe --operation Create
 allow prm-audit --topic prm.deals --operation Read --operation Describe --operation Create
 allow prm-audit --topic prm.deals.dlt --operation Write --operation Describe --operation Create
-allow prm-audit --topic prm.incentives --operation Read --operation Describe --operation Create
-allow prm-audit --topic prm.incentives.dlt --operation Write --operation Describe --operation Create
-allow prm-audit --topic prm.attribution --operation Read --operation Describe --operation Create
-allow prm-audit --topic prm.attribution.dlt --operation Write --operation Describe --operation Create
-allow prm-audit --topic prm.webhooks --operation Read --operation Describe --operation Create
-allow prm-audit --topic prm.webhooks.dlt --operation Write --operation Describe --operation Create
 allow prm-audit --topic prm.api-keys --operation Read --operation Describe --operation Create
 allow prm-audit --topic prm.api-keys.dlt --operation Write --operation Describe --operation Create
+allow prm-audit --topic prm.incentives --operation Read --operation Describe --operation Create
+allow prm-audit --topic prm.incentives.dlt --operation Write --operation Describe --operation Create
+allow prm-audit --topic prm.webhooks --operation Read --operation Describe --operation Create
+allow prm-audit --topic prm.webhooks.dlt --operation Write --operation Describe --operation Create
+allow prm-audit --topic prm.fx-rates --operation Read --operation Describe --operation Create
+allow prm-audit --topic prm.fx-rates.dlt --operation Write --operation Describe --operation Create
+allow prm-audit --topic prm.attribution --operation Read --operation Describe --operation Create
+allow prm-audit --topic prm.attribution.dlt --operation Write --operation Describe --operation Create
 allow prm-audit --group audit. --resource-pattern-type prefixed --operation Read
 
 echo "broker users and ACLs are up to date"

@@ -69,7 +69,7 @@ def test_the_rates_held_before_are_announced_once(prm_infra):
         rows = in_thread(announced())
 
     assert [(r["topic"], r["key"], r["event_type"]) for r in rows] == [
-        ("prm.incentives", str(i), "prm.fx.rate_set.v1") for i in ids]
+        ("prm.fx-rates", str(i), "prm.fx.rate_set.v1") for i in ids]
     payloads = []
     for row in rows:
         event = CloudEvent.model_validate_json(row["envelope"])

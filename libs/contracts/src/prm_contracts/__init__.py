@@ -19,6 +19,7 @@ API_KEYS_TOPIC = "prm.api-keys"
 INCENTIVES_TOPIC = "prm.incentives"
 WEBHOOKS_TOPIC = "prm.webhooks"
 ATTRIBUTION_TOPIC = "prm.attribution"
+FX_RATES_TOPIC = "prm.fx-rates"
 TOPICS = {
     PARTNERS_TOPIC: "The partner programme: organisations, their lifecycle, tiers and "
                     "progress to the next tier, certifications, agreements, onboarding and "
@@ -36,10 +37,13 @@ TOPICS = {
                       "submitted, sent back for changes, approved, rejected and expired; "
                       "rebates and SPIFFs accrued "
                       "and reversed; payouts approved and paid (money in minor-unit-exact "
-                      "decimal strings); FX rates recorded (the ledger owns the programme's "
-                      "exchange rates; every other context keeps a projection of them).",
+                      "decimal strings).",
     WEBHOOKS_TOPIC: "Webhook endpoints the delivery service disabled (gone, or failing for "
                     "days), so that their owners can be told.",
+    FX_RATES_TOPIC: "FX rates recorded by the incentives ledger, which owns the programme's "
+                    "exchange rates; every other context that converts money keeps a projection "
+                    "of them. A topic of its own, so that those contexts read rates alone, not "
+                    "every incentives event.",
     ATTRIBUTION_TOPIC: "Attribution: a deal's credits per partner and model changed (integer "
                        "minor units that sum exactly to the deal's amount).",
 }
@@ -715,7 +719,7 @@ class PayoutPaidV1(PayoutBatchChange):
 
 class FxRateSetV1(EventPayload):
     event_type = "prm.fx.rate_set.v1"
-    topic = INCENTIVES_TOPIC
+    topic = FX_RATES_TOPIC
     summary = "An exchange rate was recorded by the incentives ledger, the one owner of the " \
               "programme's FX rates: from `effective_on` until the pair's next rate, one unit " \
               "of `base` is worth `rate` units of `quote`. A rate is never changed once set."

@@ -6,6 +6,7 @@ from prm_contracts import (
     API_KEYS_TOPIC,
     ATTRIBUTION_TOPIC,
     DEALS_TOPIC,
+    FX_RATES_TOPIC,
     INCENTIVES_TOPIC,
     PARTNERS_TOPIC,
 )
@@ -59,7 +60,7 @@ SERVICE = ServiceDeclaration(
     # The deals' lifecycle (touches and amounts), the partner directory (with certifications,
     # activation and onboarding), the programme's costs from the incentives, and the key
     # directory: it checks callers' keys itself.
-    consumes=(API_KEYS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC, PARTNERS_TOPIC),
+    consumes=(API_KEYS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC, FX_RATES_TOPIC, PARTNERS_TOPIC),
     migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
     migration_order=50,
 )

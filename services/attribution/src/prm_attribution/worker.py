@@ -9,7 +9,7 @@ from prm_attribution.declaration import SERVICE
 from prm_attribution.directory.handlers import HANDLERS as DIRECTORY_HANDLERS
 from prm_attribution.kpis.handlers import HANDLERS as FX_HANDLERS
 from prm_attribution.results.background import DATADRIVEN_RECOMPUTE
-from prm_contracts import DEALS_TOPIC, INCENTIVES_TOPIC, PARTNERS_TOPIC
+from prm_contracts import DEALS_TOPIC, FX_RATES_TOPIC, INCENTIVES_TOPIC, PARTNERS_TOPIC
 from prm_events import credentials
 from prm_events.worker import Subscription, WorkerSpec, main
 
@@ -21,11 +21,11 @@ def spec(settings: Settings | None = None) -> WorkerSpec:
         subscriptions=[Subscription(name="deals", topics=[DEALS_TOPIC], handlers=DEAL_HANDLERS),
                        Subscription(name="partner-directory", topics=[PARTNERS_TOPIC],
                                     handlers=DIRECTORY_HANDLERS),
-                       # The programme's costs and the FX rates (the incentives ledger owns
-                       # them; the KPIs keep a projection): one subscription of the topic, so
-                       # that each incentives event costs one inbox row, not two.
                        Subscription(name="programme-costs", topics=[INCENTIVES_TOPIC],
-                                    handlers={**COST_HANDLERS, **FX_HANDLERS}),
+                                    handlers=COST_HANDLERS),
+                       # The incentives ledger owns the FX rates; the KPIs keep a projection.
+                       Subscription(name="fx-rates", topics=[FX_RATES_TOPIC],
+                                    handlers=FX_HANDLERS),
                        credentials.subscription()],
         jobs=[DATADRIVEN_RECOMPUTE],
     )

@@ -2,21 +2,13 @@
 
 from pathlib import Path
 
-from prm_contracts import (
-    API_KEYS_TOPIC,
-    ATTRIBUTION_TOPIC,
-    DEALS_TOPIC,
-    INCENTIVES_TOPIC,
-    PARTNERS_TOPIC,
-    WEBHOOKS_TOPIC,
-)
+from prm_contracts import TOPICS
 from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
 
 AUDIT_READ = "audit:read"
 
 # Every topic a context publishes: each event is an entry of its service's chain.
-AUDITED_TOPICS = (PARTNERS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC, ATTRIBUTION_TOPIC,
-                  WEBHOOKS_TOPIC, API_KEYS_TOPIC)
+AUDITED_TOPICS = tuple(TOPICS)
 
 SERVICE = ServiceDeclaration(
     name="audit",

@@ -1,4 +1,4 @@
-"""Announce the FX rates the ledger holds already as ``prm.fx.rate_set.v1`` on prm.incentives:
+"""Announce the FX rates the ledger holds already as ``prm.fx.rate_set.v1`` on prm.fx-rates:
 the ledger is the one owner of the programme's exchange rates, and the projections of the
 partners' tiers and the attribution KPIs start from what it knew (new rates are announced as
 they are recorded).
@@ -20,7 +20,7 @@ def upgrade() -> None:
 
     op.execute(f"""
         INSERT INTO outbox (event_id, topic, key, event_type, envelope)
-        SELECT r.event_id, 'prm.incentives', r.id::text, 'prm.fx.rate_set.v1',
+        SELECT r.event_id, 'prm.fx-rates', r.id::text, 'prm.fx.rate_set.v1',
                jsonb_build_object(
                    'specversion', '1.0', 'id', r.event_id, 'source', '/prm/incentives',
                    'type', 'prm.fx.rate_set.v1', 'subject', r.id::text,

@@ -2,7 +2,13 @@
 
 from pathlib import Path
 
-from prm_contracts import API_KEYS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC, PARTNERS_TOPIC
+from prm_contracts import (
+    API_KEYS_TOPIC,
+    DEALS_TOPIC,
+    FX_RATES_TOPIC,
+    INCENTIVES_TOPIC,
+    PARTNERS_TOPIC,
+)
 from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
 
 INCENTIVES_READ = "incentives:read"
@@ -66,7 +72,7 @@ SERVICE = ServiceDeclaration(
         "funds-partner-not-eligible": "The partner is unknown to the incentives service or not "
                                       "active, so it cannot be given funds.",
     },
-    publishes=(INCENTIVES_TOPIC,),
+    publishes=(INCENTIVES_TOPIC, FX_RATES_TOPIC),
     # The partner directory, and its key directory: it checks callers' keys itself; won deals
     # accrue rebates and SPIFFs, and reversed wins reverse them.
     consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC, DEALS_TOPIC),

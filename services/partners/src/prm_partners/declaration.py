@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from prm_contracts import API_KEYS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC, PARTNERS_TOPIC
+from prm_contracts import API_KEYS_TOPIC, DEALS_TOPIC, FX_RATES_TOPIC, PARTNERS_TOPIC
 from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
 
 PARTNERS_READ = "partners:read"
@@ -99,7 +99,7 @@ SERVICE = ServiceDeclaration(
     # Its key directory (API keys, partners' standing): it checks callers' keys itself. The
     # deals' events complete onboarding tasks, move tiers and show activity; the incentives
     # ledger's FX rates (it owns them) convert the tiers' revenue.
-    consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC),
+    consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC, DEALS_TOPIC, FX_RATES_TOPIC),
     migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
     migration_order=20,
 )
