@@ -120,7 +120,7 @@ async def test_a_recorded_rate_is_announced_once_to_every_context(client, vendor
     events = (await client.connection.execute(text(
         "SELECT topic, key, envelope FROM outbox WHERE event_type = 'prm.fx.rate_set.v1' "
         "AND envelope->'data'->>'effective_on' = '1998-03-02'"))).all()
-    assert [(e.topic, e.key) for e in events] == [("prm.incentives", made.json()["id"])]
+    assert [(e.topic, e.key) for e in events] == [("prm.fx-rates", made.json()["id"])]
     data = events[0].envelope["data"]
     assert (data["rate_id"], data["base"], data["quote"], data["rate"],
             data["effective_on"]) == (made.json()["id"], "CHF", "KWD", "0.3425", "1998-03-02")
