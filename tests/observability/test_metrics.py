@@ -30,6 +30,9 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 def stack(prm_infra: Infra) -> Iterator[RunningStack]:
     with stack_in_fresh_database(prm_infra.database_url, prm_infra.kafka_bootstrap,
                                  prm_infra.internal_secret, {
+                                     # Its own broker: another stack's workers on the
+                                     # session's broker share the consumer groups' names.
+                                     "PRM_KAFKA_BOOTSTRAP": None,
                                      "PRM_STACK_ONLY": "gateway,partners,webhooks",
                                      "PRM_TELEMETRY": "true",
                                      # The receiver below is on loopback, over plain HTTP.

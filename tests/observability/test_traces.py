@@ -75,7 +75,7 @@ def stack(prm_infra: Infra, collector: OtlpReceiver) -> Iterator[RunningStack]:
     try:
         with fresh_database(prm_infra.database_url) as database_url, running_stack(state_dir, {
             "PRM_DATABASE_URL": database_url,
-            "PRM_KAFKA_BOOTSTRAP": prm_infra.kafka_bootstrap,
+            "PRM_KAFKA_BOOTSTRAP": None,  # its own broker: no other stack's consumers
             "PRM_INTERNAL_SECRET": prm_infra.internal_secret,
             "PRM_GATEWAY_PORT": str(free_port()),
             "PRM_TELEMETRY": "true",
