@@ -200,6 +200,8 @@ def portal_stack(prm_infra: Any, identity_provider: IdentityProvider) -> Iterato
                 running_stack(state_dir, {
                     "PRM_DATABASE_URL": database_url,
                     "PRM_KAFKA_BOOTSTRAP": None,  # its own broker: no other stack's consumers
+                    # What the portal's screens read (a start in about half the time).
+                    "PRM_STACK_ONLY": "gateway,partners,deals,incentives,portal",
                     "PRM_INTERNAL_SECRET": prm_infra.internal_secret,
                     "PRM_GATEWAY_PORT": str(free_port()),
                     "PRM_FAILED_AUTH_PER_MINUTE": "1000000",

@@ -280,7 +280,7 @@ def test_the_gateway_can_be_the_entry_instead_of_the_edge(state_dir, prm_infra):
         stack = start_stack(state_dir, {
             "PRM_DATABASE_URL": database_url, "PRM_KAFKA_BOOTSTRAP": prm_infra.kafka_bootstrap,
             "PRM_INTERNAL_SECRET": prm_infra.internal_secret, "PRM_STACK_EDGE": "gateway",
-            "PRM_GATEWAY_PORT": str(free_port())})
+            "PRM_STACK_ONLY": "gateway,deals", "PRM_GATEWAY_PORT": str(free_port())})
         try:
             assert "edge" not in stack.info["processes"]
             assert stack.gateway_url.endswith(f":{stack.port('gateway')}")
