@@ -154,8 +154,9 @@ def authenticate(request: Request) -> Principal:
             raise Unauthenticated("requests must come through the gateway with credentials")
         principal = verify_principal(token, request.app.state.internal_secret)
         request.state.principal = principal
-    # The events this request publishes name its caller and its request id.
-    cause.set_current(cause.Cause(principal.actor, this_request_id()))
+        # The events this request publishes name its caller and its request id (the edge
+        # did so already when it put the principal on the request).
+        cause.set_current(cause.Cause(principal.actor, this_request_id()))
     return principal
 
 
