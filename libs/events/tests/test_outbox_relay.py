@@ -4,7 +4,9 @@ import asyncio
 import uuid
 
 import orjson
+import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import NotLeaderForPartitionError
 from sqlalchemy import text
 
 from prm_contracts import PARTNERS_TOPIC, PartnerSnapshot, PartnerUpdatedV1
@@ -152,3 +154,54 @@ async def test_a_row_the_broker_refuses_is_parked_and_does_not_wedge_the_relay(p
     assert "outbox row parked" in caplog.text
     records = await read_topic(prm_infra.kafka_bootstrap, {str(good)}, expected=4)
     assert len(records) == 4
+
+
+class LeaderlessFor:
+    """The real producer, except that while ``leaderless``, sends of one key fail as a
+    partition without a leader fails them (during a broker's restart)."""
+
+    def __init__(self, producer, key: bytes) -> None:
+        self.producer, self.key, self.leaderless = producer, key, True
+
+    async def send(self, topic, *, key, **kwargs):
+        if key == self.key and self.leaderless:
+            failed = asyncio.get_running_loop().create_future()
+            failed.set_exception(NotLeaderForPartitionError())
+            return failed
+        return await self.producer.send(topic, key=key, **kwargs)
+
+
+async def test_a_broker_error_on_some_rows_never_parks_them(prm_infra):
+    """While some partitions have no leader, others accept: the failed rows are not at fault,
+    so however often it happens they are sent again, never parked, and keep their order."""
+    settings = ServiceSettings()
+    await ensure_topics(settings, [PARTNERS_TOPIC])
+    unlucky, lucky = uuid.uuid4(), uuid.uuid4()
+    async with scratch_schema(prm_infra) as (engine, schema):
+        sessionmaker = make_sessionmaker(engine)
+        producer = make_producer(settings)
+        await producer.start()
+        leaderless = LeaderlessFor(producer, str(unlucky).encode())
+        relay = OutboxRelay(sessionmaker, leaderless, max_attempts=3)
+        try:
+            for version in range(1, 7):
+                async with sessionmaker() as session:
+                    await publish(session, update_event(unlucky, version), source="/test",
+                                  aggregate_id=unlucky)
+                    await publish(session, update_event(lucky, version), source="/test",
+                                  aggregate_id=lucky)
+                    await session.commit()
+                with pytest.raises(NotLeaderForPartitionError):  # the broker's trouble
+                    await relay.relay_once()
+            leaderless.leaderless = False
+            assert await relay.relay_once() == 6  # the leader is back: all of them go
+        finally:
+            await producer.stop()
+        async with engine.connect() as c:
+            rows = [tuple(r) for r in await c.execute(text(
+                "SELECT key, published_at IS NOT NULL, attempts FROM outbox ORDER BY seq"))]
+    assert all(published for _, published, _ in rows), rows
+    assert {attempts for key, _, attempts in rows if key == str(unlucky)} == {1}, rows
+    records = await read_topic(prm_infra.kafka_bootstrap, {str(unlucky)}, expected=6)
+    assert [orjson.loads(r.value)["data"]["partner"]["version"] for r in records] == \
+        list(range(1, 7))

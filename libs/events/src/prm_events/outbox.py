@@ -18,6 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    BrokerNotAvailableError,
+    KafkaError,
+    KafkaTimeoutError,
+    KafkaUnavailableError,
+    ProducerClosed,
+)
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -136,6 +143,22 @@ async def _settled(send: asyncio.Future[Any] | BaseException | None) -> object:
     return await send
 
 
+# Not retriable by aiokafka's own mark, yet the broker's trouble rather than the row's: a batch
+# that expired while a partition had no leader, a broker gone or a producer stopping.
+_BROKER_TROUBLE = (KafkaTimeoutError, KafkaUnavailableError, BrokerNotAvailableError,
+                   ProducerClosed)
+
+
+def row_fault(error: BaseException) -> bool:
+    """Whether a failed send is the row's own fault (too large, not serialisable, a topic it
+    may not write) rather than the broker's (no leader, a timeout, a lost connection): only
+    the row's own faults count towards parking it. During a broker restart some partitions
+    answer before others, and those failures say nothing about the rows."""
+    if not isinstance(error, KafkaError):
+        return True
+    return not (error.retriable or isinstance(error, _BROKER_TROUBLE))
+
+
 def _sending(topic: str, envelope: dict[str, Any]) -> Span:
     """The span of one event's send, a child of the ``outbox`` span that recorded it (the
     request's trace, not the relay loop's); its context goes in the record's headers."""
@@ -174,9 +197,10 @@ class OutboxRelay:
         A row the broker refuses while others of the batch go through (too large, say) is the
         row's fault: its ``attempts`` grow, and after ``max_attempts`` it is parked (left
         unpublished, skipped, logged as an error with its ``last_error``) so that it cannot
-        hold up the rest; later events of the same aggregate wait behind it, keeping order. If
-        every row fails, the broker is the likely cause: the error is recorded, nothing is
-        counted against the rows, and the batch is retried with backoff.
+        hold up the rest; later events of the same aggregate wait behind it, keeping order. A
+        broker's error (a partition without a leader, a timeout: ``row_fault``) never counts
+        against a row, nor does any error when every row fails: the error is recorded and the
+        batch is retried with backoff.
         """
         async with self.sessionmaker() as session:
             rows = (await session.execute(_CLAIM_BATCH, {"limit": self.batch_size,
@@ -225,8 +249,8 @@ class OutboxRelay:
                          "WHERE seq = ANY(:seqs)"),
                     {"seqs": published},
                 )
-            counted = 1 if published else 0  # only a partial failure is the row's fault
-            for seq, error in failed:
+            for seq, error in failed:  # only a partial failure can be the row's fault
+                counted = 1 if published and row_fault(error) else 0
                 parked = (await session.execute(
                     text("UPDATE outbox SET attempts = attempts + :counted, last_error = :error "
                          "WHERE seq = :seq RETURNING attempts >= :max_attempts, key"),
@@ -240,8 +264,8 @@ class OutboxRelay:
             await session.commit()
             if published and metrics.enabled():
                 metrics.OUTBOX_PUBLISHED.inc(len(published))
-            if failed and not published:
-                raise failed[0][1]
+            if failed and (not published or not any(row_fault(e) for _, e in failed)):
+                raise failed[0][1]  # the broker's trouble: retried after a backoff
             return len(published)
 
     async def pending(self) -> bool:
