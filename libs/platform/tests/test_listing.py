@@ -344,3 +344,30 @@ def test_a_search_with_control_characters_is_refused():
         with pytest.raises(RequestValidationError) as refused:
             ITEM_LIST.parse({"q": q})
         assert refused.value.errors()[0]["loc"] == ("query", "q")
+
+
+async def test_the_index_check_sets_aside_an_index_that_wins_only_on_a_small_table(prm_infra):
+    """On 50 rows that all match the range, the planner rightly reads the currency from a
+    unique constraint's index and filters the amount row by row; the check sets that index
+    aside (and puts it back) to find the one that serves the range, and finds none once it
+    is gone."""
+    from prm_stack.testing import filtering_plan
+
+    read = text("SELECT * FROM t WHERE currency = 'EUR' AND amount >= 1")
+    async with scratch_schema(prm_infra) as (engine, _), engine.connect() as connection:
+        for statement in (
+                "CREATE TABLE t (id int PRIMARY KEY, programme text, period text, currency text, "
+                "amount bigint, CONSTRAINT uq_t UNIQUE (programme, period, currency))",
+                "CREATE INDEX ix_t_currency_amount ON t (currency, amount)",
+                "INSERT INTO t SELECT g, 'p' || g, '2027', 'EUR', 5 FROM generate_series(1, 50) g",
+                "ANALYZE t", "SET enable_seqscan = off", "SET enable_indexscan = off"):
+            await connection.execute(text(statement))
+        assert "Index Scan on uq_t" in "\n".join(
+            row[0] for row in await connection.exec_driver_sql(f"EXPLAIN {read}"))
+        plan = await filtering_plan(connection, read, ["amount"])
+        assert plan.served and "uq_t" in plan.text, plan.text
+        indexes = "SELECT count(*) FROM pg_indexes WHERE tablename = 't'"
+        assert (await connection.execute(text(indexes))).scalar() == 3  # all put back
+        await connection.execute(text("DROP INDEX ix_t_currency_amount"))
+        assert not (await filtering_plan(connection, read, ["amount"])).served
+        assert (await connection.execute(text(indexes))).scalar() == 2

@@ -593,6 +593,51 @@ async def _plan(connection: AsyncConnection, statement: Any) -> str:
     return "\n".join(row[0] for row in result)
 
 
+@dataclass(frozen=True)
+class FilteringPlan:
+    text: str
+    served: bool  # a column of the filter is an index or recheck condition
+
+
+async def filtering_plan(connection: AsyncConnection, statement: Any,
+                          columns: list[str]) -> FilteringPlan:
+    """The plan of a filtered read, and whether an index serves the filter. On tables this
+    small two indexes can tie on cost: one with the filter's column, one that merely shares
+    another of its conditions. On a table of real size the first costs far less, so when the
+    plan's indexes do not serve the filter they are set aside (dropped in a savepoint that is
+    rolled back, which also releases its locks) and the planner is asked again."""
+    from sqlalchemy import text
+
+    def served(plan: str) -> bool:
+        return any(column in line for line in plan.splitlines()
+                   if "Index Cond" in line or "Recheck Cond" in line for column in columns)
+
+    plan = await _plan(connection, statement)
+    if served(plan):
+        return FilteringPlan(plan, True)
+    savepoint = await connection.begin_nested()
+    try:
+        for _ in range(5):
+            unhelpful = set(re.findall(r"Index (?:Only )?Scan (?:on|using) (\w+)", plan))
+            if not unhelpful:
+                break
+            for index in unhelpful:
+                owner = (await connection.execute(text(
+                    "SELECT conname, conrelid::regclass::text FROM pg_constraint "
+                    "WHERE conindid = to_regclass(:index)"), {"index": index})).first()
+                await connection.execute(text(
+                    f'ALTER TABLE {owner[1]} DROP CONSTRAINT "{owner[0]}" CASCADE'
+                    if owner else f'DROP INDEX "{index}" CASCADE'))
+            again = await _plan(connection, statement)
+            if served(again):
+                return FilteringPlan(f"{again}\n(once {', '.join(sorted(unhelpful))}, which "
+                                      f"tied with it on this small table, were set aside)", True)
+            plan = again
+        return FilteringPlan(plan, False)
+    finally:
+        await savepoint.rollback()
+
+
 async def check_lists_use_indexes(app: FastAPI, engine: AsyncEngine) -> dict[str, list[str]]:
     """Every declared filter, range, sort, search and change feed of every list of ``app``
     served by an index: EXPLAIN with sequential scans (and, for sorts, sorting) priced out, as
@@ -633,12 +678,9 @@ async def check_lists_use_indexes(app: FastAPI, engine: AsyncEngine) -> dict[str
             # condition to pass.
             await connection.execute(text("SET enable_indexscan = off"))
             for name, query, column in cases:
-                plan = await _plan(connection, base.where(*listing.where(query)))
-                conditions = [line for line in plan.splitlines()
-                              if "Index Cond" in line or "Recheck Cond" in line]
-                assert any(name in line for name in [column.name, *parents]
-                           for line in conditions), (
-                    f"GET {path}: {name} is not served by an index:\n{plan}")
+                plan = await filtering_plan(connection, base.where(*listing.where(query)),
+                                             [column.name, *parents])
+                assert plan.served, f"GET {path}: {name} is not served by an index:\n{plan.text}"
                 done.append(name)
             await connection.execute(text("SET enable_indexscan = on"))
             await connection.execute(text("SET enable_sort = off"))
