@@ -3,6 +3,7 @@
 import asyncio
 import uuid
 
+import asyncpg
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -11,8 +12,8 @@ from sqlalchemy import text
 
 from prm_contracts import PARTNERS_TOPIC, PartnerSnapshot, PartnerUpdatedV1
 from prm_events.kafka import ensure_topics, make_producer
-from prm_events.outbox import OutboxRelay, publish
-from prm_platform.db import make_sessionmaker
+from prm_events.outbox import OutboxRelay, publish, wake_channel
+from prm_platform.db import asyncpg_dsn, make_sessionmaker
 from prm_platform.settings import ServiceSettings
 from prm_stack.testing import scratch_schema
 
@@ -205,3 +206,39 @@ async def test_a_broker_error_on_some_rows_never_parks_them(prm_infra):
     records = await read_topic(prm_infra.kafka_bootstrap, {str(unlucky)}, expected=6)
     assert [orjson.loads(r.value)["data"]["partner"]["version"] for r in records] == \
         list(range(1, 7))
+
+
+async def test_a_sleeping_relay_is_woken_by_the_first_write_after_a_quiet_spell(prm_infra):
+    """Asleep (nothing for ``stay_awake``), the relay would look again only after a minute:
+    the first event written after a quiet spell wakes it with its commit, and the writes that
+    follow at once send no NOTIFY of their own (the relay is awake)."""
+    settings = ServiceSettings()
+    aggregate = uuid.uuid4()
+    async with scratch_schema(prm_infra) as (engine, schema):
+        sessionmaker = make_sessionmaker(engine)
+        dsn = asyncpg_dsn(prm_infra.database_url)
+        notified: list[str] = []
+        watcher = await asyncpg.connect(dsn)
+        await watcher.add_listener(wake_channel(schema), lambda *args: notified.append(args[2]))
+        producer = make_producer(settings)
+        await producer.start()
+        stop = asyncio.Event()
+        relay = OutboxRelay(sessionmaker, producer, error_backoff=60, idle_poll_interval=60,
+                            stay_awake=0.3, wake=(dsn, wake_channel(schema)))
+        task = asyncio.create_task(relay.run(stop))
+        try:
+            await asyncio.sleep(1.5)  # asleep, and this process quiet for QUIET_SECONDS
+            for version in range(1, 21):
+                async with sessionmaker() as session:
+                    await publish(session, update_event(aggregate, version), source="/test",
+                                  aggregate_id=aggregate)
+                    await session.commit()
+            records = await read_topic(prm_infra.kafka_bootstrap, {str(aggregate)}, 20,
+                                       timeout=20)
+            assert len(records) == 20
+            assert notified == [wake_channel(schema)], "one NOTIFY: the first write after quiet"
+        finally:
+            stop.set()
+            await task
+            await producer.stop()
+            await watcher.close()

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_contracts import dead_letter_topic
 from prm_events.envelope import CloudEvent
+from prm_events.kafka import BUSY_FETCH_WAIT_MS, IDLE_FETCH_WAIT_MS, fetch_wait
 from prm_platform import cause, metrics, telemetry
 from prm_platform.db import rows_affected
 from prm_platform.projections import gathering, is_projection, write_gathered
@@ -177,8 +178,10 @@ class EventConsumer:
         batch_size: int = 200,
         commit_seconds: float = 0.2,
         parts: Sequence[Part] = (),
+        idle_after: float = 3.0,
     ) -> None:
         self.name = name
+        self.idle_after = idle_after
         self.parts = list(parts) or [Part(name, tuple(topics), handlers, max_attempts)]
         self.topics = sorted({topic for part in self.parts for topic in part.topics})
         self.sessionmaker = sessionmaker
@@ -423,7 +426,8 @@ class EventConsumer:
         read again and turned into no-ops by the inbox."""
         self._commit_failures = 0
         uncommitted: dict[TopicPartition, int] = {}
-        committed_at = time.monotonic()
+        committed_at = last_records = time.monotonic()
+        idle = False
         try:
             while not stop.is_set():
                 try:
@@ -432,6 +436,13 @@ class EventConsumer:
                     log.warning("%s: fetch failed: %r", self.name, exc)
                     await asyncio.sleep(1.0)
                     continue
+                # Quiet for a while: fetches held longer (the first event after the quiet
+                # spell waits up to IDLE_FETCH_WAIT_MS more); records: back to the short wait.
+                if batches:
+                    last_records = time.monotonic()
+                if idle != (quiet := time.monotonic() - last_records >= self.idle_after):
+                    idle = quiet
+                    fetch_wait(consumer, IDLE_FETCH_WAIT_MS if idle else BUSY_FETCH_WAIT_MS)
                 if batches:  # the whole poll in one transaction
                     started = time.perf_counter()
                     await self.handle_batch([r for records in batches.values() for r in records])

@@ -60,10 +60,27 @@ def make_consumer(settings: ServiceSettings, group_id: str, *topics: str) -> AIO
         auto_offset_reset="earliest",
         isolation_level="read_committed",
         max_poll_records=200,
-        # The broker may hold a fetch this long when there is nothing new; it bounds the
-        # delivery latency of a quiet topic (the default 500 ms would dominate it).
-        fetch_max_wait_ms=50,
+        # The broker holds a fetch this long when there is nothing new (the embedded broker
+        # answers only then, even when records arrive meanwhile): it bounds the delivery
+        # latency of a topic in use. A consumer quiet for a while waits longer (fetch_wait).
+        fetch_max_wait_ms=BUSY_FETCH_WAIT_MS,
     )
+
+
+BUSY_FETCH_WAIT_MS = 50
+IDLE_FETCH_WAIT_MS = 500
+
+
+def fetch_wait(consumer: AIOKafkaConsumer, ms: int) -> None:
+    """Change how long the broker may hold ``consumer``'s fetches from the next one on: short
+    while records flow, longer while none come, so that an idle stack's consumers ask the
+    broker a few times a second rather than twenty. aiokafka reads the value for every fetch
+    from its fetcher; a version that no longer has it fails here, loudly, at the first call."""
+    fetcher = consumer._fetcher
+    if not hasattr(fetcher, "_fetch_max_wait_ms"):
+        raise RuntimeError("aiokafka's fetcher has no _fetch_max_wait_ms: fetch_wait needs "
+                           "another way to change the fetch wait")
+    fetcher._fetch_max_wait_ms = ms
 
 
 async def ensure_topics(settings: ServiceSettings, topics: list[str]) -> None:

@@ -1,6 +1,14 @@
 """Transactional outbox: ``publish`` writes the event in the caller's transaction; the relay
 sends committed rows to Kafka and marks them published once the broker acknowledged them.
 
+A relay that has found nothing for ``STAY_AWAKE`` seconds sleeps on a PostgreSQL ``LISTEN``
+(looking anyway every ``idle_poll_interval``); a process that writes outbox rows after
+``QUIET_SECONDS`` without any sends one ``NOTIFY`` with them (``wake_relay``). While events
+flow, writers send none: a NOTIFY per commit would serialise the writers' commits on the
+database's notification lock, and the relay is awake anyway (it polls every few tens of
+milliseconds). Since a quiet spell of the writers is shorter than the relay's stay, a relay
+sleeps only when every writer has been quiet long enough to send a NOTIFY with its next row.
+
 Several relays may run at once. Each locks a batch with ``FOR UPDATE SKIP LOCKED`` and keeps
 only rows with no earlier unpublished row of the same key that it did not lock itself, so events
 of one aggregate leave in the order they were written. A relay that dies mid-batch leaves its
@@ -12,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -26,7 +36,7 @@ from aiokafka.errors import (
     ProducerClosed,
 )
 from sqlalchemy import insert, text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from prm_contracts import EventPayload
 from prm_events.envelope import CloudEvent, new_event
@@ -38,6 +48,30 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
 log = logging.getLogger("prm.outbox")
+
+# A writer quiet this long wakes the relay with its next row; a relay that published nothing
+# for STAY_AWAKE seconds sleeps until woken (STAY_AWAKE > QUIET_SECONDS plus a poll or two).
+QUIET_SECONDS = 1.0
+STAY_AWAKE = 3.0
+_WAKE = text("SELECT pg_notify('prm_outbox_' || current_schema(), '')")
+_last_written = -math.inf
+
+
+def wake_channel(schema: str) -> str:
+    """The channel a schema's relay listens on."""
+    return f"prm_outbox_{schema}"
+
+
+async def wake_relay(executor: AsyncSession | AsyncConnection) -> None:
+    """Called with every write of outbox rows, in its transaction (or after it, in
+    autocommit): after a quiet spell of this process, a NOTIFY that the relay gets with the
+    commit. A transaction that rolls back takes its NOTIFY with it; the relay's own idle
+    poll bounds the wait of a write that relied on it."""
+    global _last_written
+    now = time.monotonic()
+    quiet, _last_written = now - _last_written >= QUIET_SECONDS, now
+    if quiet:
+        await executor.execute(_WAKE)
 
 
 async def publish(
@@ -61,6 +95,7 @@ async def publish(
             envelope=event.model_dump(mode="json", exclude_none=True),
         )
     )
+    await wake_relay(session)
     return event
 
 
@@ -77,11 +112,13 @@ async def publish_many(session: AsyncSession, payloads: list[tuple[EventPayload,
                      "event_type": event.type,
                      "envelope": event.model_dump(mode="json", exclude_none=True)})
     await session.execute(insert(outbox).values(rows))
+    await wake_relay(session)
 
 
 def insert_cte(after: str) -> str:
     """``event AS (...)``: the CTE of a single-statement write that records its event in the
-    outbox, once per row the CTE ``after`` returned (``event_params`` fills it)."""
+    outbox, once per row the CTE ``after`` returned (``event_params`` fills it). The caller
+    calls ``wake_relay`` in the same transaction."""
     return f"""event AS (
         INSERT INTO outbox (event_id, topic, key, event_type, envelope)
         SELECT CAST(:event_id AS uuid), CAST(:event_topic AS varchar),
@@ -181,7 +218,15 @@ class OutboxRelay:
         gather_seconds: float = 0.005,
         error_backoff: float = 1.0,
         max_attempts: int = 5,
+        wake: tuple[str, str] | None = None,
+        idle_poll_interval: float = 2.0,
+        stay_awake: float = STAY_AWAKE,
     ) -> None:
+        """``wake``: (an asyncpg DSN, the channel) to sleep on when idle; without it the relay
+        polls every ``max_poll_interval`` however long nothing comes."""
+        self.wake = wake
+        self.stay_awake = stay_awake
+        self.idle_poll_interval = max(idle_poll_interval, max_poll_interval)
         self.sessionmaker = sessionmaker
         self.producer = producer
         self.batch_size = batch_size
@@ -278,39 +323,78 @@ class OutboxRelay:
                      ).scalar()
         return bool(found)
 
+    async def _listening(self, woken: asyncio.Event, current: Any) -> Any:
+        """A connection that LISTENs on the wake channel (``current`` if still open), or None
+        when there is no channel or the database cannot be reached: then the relay polls."""
+        if self.wake is None:
+            return None
+        if current is not None and not current.is_closed():
+            return current
+        import asyncpg
+
+        dsn, channel = self.wake
+        try:
+            connection = await asyncpg.connect(dsn)
+            await connection.add_listener(channel, lambda *_: woken.set())
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("outbox relay cannot listen for wake-ups (%r); polling", exc)
+            return None
+        return connection
+
     async def run(self, stop: asyncio.Event, alive: Callable[[], None] = lambda: None) -> None:
         """Publish until ``stop``. A full batch is followed at once by the next; a partial one
         after ``gather_seconds``, so that under load each round trip carries several events;
         an empty one after an idle wait that starts at ``poll_interval`` and doubles up to
-        ``max_poll_interval`` while nothing comes. Polling replaced a NOTIFY per commit, which
-        serialised the writers' commits on a database-wide lock (docs/benchmarks.md)."""
+        ``max_poll_interval`` while nothing comes, and after ``stay_awake`` seconds of nothing
+        on the wake channel (or ``idle_poll_interval``, whichever comes first)."""
         backoff = self.error_backoff
         idle = self.poll_interval
         count = 0
-        while not stop.is_set():
-            alive()
-            try:
-                # After a round that published, more is likely: claim at once. After an empty
-                # one, the cheap check first.
-                busy = count > 0 or await self.pending()
-                count = await self.relay_once() if busy else 0
-                backoff = self.error_backoff
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # broker or database trouble: retry with backoff
-                log.warning("outbox relay batch failed: %r", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30)
-                continue
-            if count >= self.batch_size:
-                continue
-            if count > 0:
-                idle = self.poll_interval
-                wait = self.gather_seconds
-            else:
-                wait, idle = idle, min(idle * 2, self.max_poll_interval)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=wait)
+        woken = asyncio.Event()
+        listener = None
+        awake_until = time.monotonic() + self.stay_awake
+        try:
+            while not stop.is_set():
+                alive()
+                woken.clear()  # a NOTIFY from now on wakes the next wait
+                try:
+                    # After a round that published, more is likely: claim at once. After an
+                    # empty one, the cheap check first.
+                    busy = count > 0 or await self.pending()
+                    count = await self.relay_once() if busy else 0
+                    backoff = self.error_backoff
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # broker or database trouble: retry with backoff
+                    log.warning("outbox relay batch failed: %r", exc)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30)
+                    continue
+                if count >= self.batch_size:
+                    continue
+                if count > 0:
+                    idle = self.poll_interval
+                    wait = self.gather_seconds
+                    awake_until = time.monotonic() + self.stay_awake
+                elif time.monotonic() >= awake_until and (
+                        listener := await self._listening(woken, listener)) is not None:
+                    wait = self.idle_poll_interval  # asleep: a NOTIFY wakes it
+                else:
+                    wait, idle = idle, min(idle * 2, self.max_poll_interval)
+                if woken.is_set():
+                    continue
+                waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(woken.wait())]
+                try:
+                    await asyncio.wait(waits, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiting in waits:
+                        waiting.cancel()
+                if woken.is_set():
+                    awake_until = time.monotonic() + self.stay_awake
+        finally:
+            if listener is not None:
+                with contextlib.suppress(Exception):
+                    await listener.close(timeout=2)
 
 
 # Both on the partial index of unpublished rows: the count reads the backlog only, the age the

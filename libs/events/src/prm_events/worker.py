@@ -22,9 +22,9 @@ from prm_events.access import consumer_group
 from prm_events.consumer import EventConsumer, Handler, Part, purge_inbox
 from prm_events.heartbeat import Heartbeat
 from prm_events.kafka import ensure_topics, make_consumer, make_producer
-from prm_events.outbox import OutboxRelay, purge_published
+from prm_events.outbox import OutboxRelay, purge_published, wake_channel
 from prm_platform import idempotency, liveness, metrics, ratelimits, telemetry
-from prm_platform.db import make_engine, make_sessionmaker
+from prm_platform.db import asyncpg_dsn, make_engine, make_sessionmaker
 from prm_platform.scheduler import Job, Scheduler
 from prm_platform.settings import ServiceSettings
 
@@ -145,7 +145,10 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
         if spec.relay:
             relay = OutboxRelay(sessionmaker, producer,
                                 poll_interval=settings.outbox_poll_seconds,
-                                max_poll_interval=settings.outbox_max_poll_seconds)
+                                max_poll_interval=settings.outbox_max_poll_seconds,
+                                idle_poll_interval=settings.outbox_idle_poll_seconds,
+                                wake=(asyncpg_dsn(settings.database_url),
+                                      wake_channel(spec.schema)))
             tasks.append(asyncio.create_task(relay.run(stop, heartbeat.loop("relay")),
                                              name="outbox-relay"))
         scheduler = Scheduler(sessionmaker, [*platform_jobs(settings), *spec.jobs])

@@ -59,6 +59,14 @@ def make_engine(database_url: str, schema: str, *, pool_size: int = 10) -> Async
     return engine
 
 
+def asyncpg_dsn(database_url: str) -> str:
+    """The SQLAlchemy URL of ``make_engine`` as a DSN asyncpg connects with on its own."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(database_url).set(drivername="postgresql").render_as_string(
+        hide_password=False)
+
+
 def rows_affected(result: Result[Any]) -> int:
     """How many rows an UPDATE or DELETE touched (``Result`` does not type ``rowcount``)."""
     return int(getattr(result, "rowcount", 0) or 0)

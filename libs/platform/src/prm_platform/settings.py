@@ -94,10 +94,12 @@ class ServiceSettings(BaseSettings):
     # a no-op.
     outbox_retention_days: int = Field(default=7, ge=1)
     # How soon an outbox relay looks again for new rows after finding none: at first after
-    # ``outbox_poll_seconds``, doubling up to ``outbox_max_poll_seconds`` while it stays idle.
-    # The bound it adds to the first event after a quiet spell; busy relays never wait long.
+    # ``outbox_poll_seconds``, doubling up to ``outbox_max_poll_seconds`` while events flow.
+    # After a few seconds of nothing it sleeps until a writer's NOTIFY wakes it, and looks
+    # anyway every ``outbox_idle_poll_seconds`` (prm_events.outbox).
     outbox_poll_seconds: float = Field(default=0.025, gt=0, le=5)
     outbox_max_poll_seconds: float = Field(default=0.05, gt=0, le=30)
+    outbox_idle_poll_seconds: float = Field(default=2.0, gt=0, le=60)
     # A worker's liveness file (prm_events.heartbeat), touched while every loop makes progress.
     worker_heartbeat_file: str | None = None
     worker_stale_seconds: float = Field(default=60.0, gt=0)

@@ -40,8 +40,11 @@ class Settings(ServiceSettings):
     # its claim and for its outcome to be recorded, not only for the receiver.
     concurrency: int = Field(default=256, ge=1, le=1000)
     per_endpoint_concurrency: int = Field(default=16, ge=1, le=100)
-    # How soon the dispatcher looks again for due deliveries when it found none.
+    # How soon the dispatcher looks again for due deliveries when it found none, doubling up
+    # to ``idle_poll_seconds`` while it finds none (deliveries this process's consumer adds
+    # wake it at once).
     poll_seconds: float = Field(default=0.1, gt=0, le=10)
+    idle_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     # An endpoint whose every delivery failed for this long is disabled.
     disable_after_failing_days: float = Field(default=5.0, gt=0)
     # A 429's Retry-After is honoured up to this long.

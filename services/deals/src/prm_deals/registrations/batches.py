@@ -261,6 +261,8 @@ async def push(begin: Transactions, principal: Principal, batch: DealBatch,
             raise Conflict("another push registered one of these external ids at the same "
                            "moment; send the batch again (registrations already made come "
                            "back as `existing`)") from None
+        if outcome.written:
+            await outbox.wake_relay(connection)
         if request is None or outcome.stored:
             return response
         # The key was taken already: the batch was pushed before; answer as then.

@@ -196,6 +196,7 @@ async def _apply(connection: AsyncConnection, principal: Principal, deal: Deal,
         **outbox.event_params(event, source=EVENT_SOURCE, aggregate_id=deal.id,
                               partner_id=deal.partner_id)})).first()
     if row is not None:
+        await outbox.wake_relay(connection)
         return response
     # The row is locked at ``version``: only the key can have been taken meanwhile.
     assert request is not None

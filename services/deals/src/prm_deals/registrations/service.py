@@ -236,6 +236,7 @@ async def register(begin: Transactions, principal: Principal, data: DealRegistra
                                   aggregate_id=made.id, partner_id=partner_id),
         })).one()
         if row.registered:
+            await outbox.wake_relay(connection)
             return response
         refuse_ineligible(partner_id, row.partner_status)
         assert request is not None  # eligible yet not registered: the key was already taken

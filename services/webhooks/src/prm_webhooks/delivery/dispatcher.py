@@ -475,12 +475,17 @@ class Dispatcher:
                     found = 0
                 alive()
                 if found:
+                    idle = self.settings.poll_seconds
                     continue
-                # Nothing claimable: look again after the poll interval, or as soon as an
-                # attempt ends (with every endpoint at its share in flight, waiting a whole
-                # interval would cap each at a few deliveries per interval) or this process
-                # commits new deliveries.
+                # Nothing claimable: look again after the poll interval (doubling while
+                # nothing comes, up to idle_poll_seconds: a retry falls due seconds after its
+                # failure, and an idle worker should not ask ten times a second), or as soon
+                # as an attempt ends (with every endpoint at its share in flight, waiting a
+                # whole interval would cap each at a few deliveries per interval) or this
+                # process commits new deliveries.
                 await self._idle(stop, idle)
+                idle = min(idle * 2, max(self.settings.idle_poll_seconds,
+                                         self.settings.poll_seconds))
         finally:
             ADDED.listeners.discard(self.freed.set)
             await self.drain()
