@@ -359,16 +359,20 @@ async def record_fact(session: AsyncSession, *, kind: str, natural_id: uuid.UUID
                       partner_id: uuid.UUID, code: str | None, occurred_at: dt.datetime,
                       event_type: str) -> None:
     """Keep what an event said (the earliest time wins, so replays and late arrivals change
-    nothing), then let the partner's open plan, if any, take it into account."""
+    nothing), then let the partner's open plan, if any, take it into account. A fact that
+    changed nothing (a partner's every registration after its first) reads no plan: a plan
+    started since took every fact there was into account when it started."""
     statement = insert(OnboardingFact).values(
         kind=kind, natural_id=natural_id, partner_id=partner_id, code=code,
         occurred_at=occurred_at, event_type=event_type)
-    await session.execute(statement.on_conflict_do_update(
+    changed = (await session.execute(statement.on_conflict_do_update(
         index_elements=["kind", "natural_id"],
         set_={"occurred_at": statement.excluded.occurred_at, "code": statement.excluded.code,
               "event_type": statement.excluded.event_type},
-        where=statement.excluded.occurred_at < OnboardingFact.occurred_at))
-    await _reconcile_open_plan(session, partner_id)
+        where=statement.excluded.occurred_at < OnboardingFact.occurred_at,
+    ).returning(OnboardingFact.kind))).first()
+    if changed is not None:
+        await _reconcile_open_plan(session, partner_id)
 
 
 async def _reconcile_open_plan(session: AsyncSession, partner_id: uuid.UUID,
