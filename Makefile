@@ -116,7 +116,7 @@ test: env contract-lint sdk portal system-tools alerts
 	.venv/bin/ruff check .
 	$(PY) scripts/import_contracts.py
 	.venv/bin/mypy
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=10
 
 lint: env
 	.venv/bin/ruff check .
@@ -147,6 +147,7 @@ bench: env
 	$(PY) tests/benchmarks/portal.py
 	$(PY) tests/benchmarks/audit.py
 	$(PY) tests/benchmarks/telemetry.py
+	$(PY) tests/benchmarks/stack_cost.py
 
 clean:
 	rm -rf .venv .tools .pytest_cache $(CONTRACT_TOOLS)/node_modules $(SDK_TS)/node_modules \

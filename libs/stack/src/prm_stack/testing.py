@@ -678,9 +678,10 @@ async def check_lists_use_indexes(app: FastAPI, engine: AsyncEngine) -> dict[str
             # condition to pass.
             await connection.execute(text("SET enable_indexscan = off"))
             for name, query, column in cases:
-                plan = await filtering_plan(connection, base.where(*listing.where(query)),
-                                             [column.name, *parents])
-                assert plan.served, f"GET {path}: {name} is not served by an index:\n{plan.text}"
+                filtered = await filtering_plan(connection, base.where(*listing.where(query)),
+                                                [column.name, *parents])
+                assert filtered.served, (
+                    f"GET {path}: {name} is not served by an index:\n{filtered.text}")
                 done.append(name)
             await connection.execute(text("SET enable_indexscan = on"))
             await connection.execute(text("SET enable_sort = off"))
