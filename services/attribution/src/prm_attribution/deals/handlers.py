@@ -40,51 +40,78 @@ def registration_touch_id(deal_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(TOUCH_NAMESPACE, f"registration:{deal_id}")
 
 
-async def _upsert(session: AsyncSession, change: DealChange | DealRegisteredV1,
-                  approved: bool = False, **fields: Any) -> None:
+_RETURNED = "deal_id, status, amount, currency, approved, closed_on, attribution_revision"
+_UPSERTS: dict[tuple[str, ...], str] = {}
+
+
+def _upsert_sql(carried: tuple[str, ...]) -> str:
     """Insert the deal or, when this event is newer than what is held, take its status and the
-    fields it carries (a field it does not carry keeps its value)."""
-    values = {name: fields.get(name) for name in _FIELDS}
-    carried = [name for name in _FIELDS if name in fields]
-    newer = "EXCLUDED.version > deals.version"
-    updates = ", ".join(f"{name} = CASE WHEN {newer} THEN EXCLUDED.{name} ELSE deals.{name} END"
-                        for name in ["status", "partner_id", *carried])
-    # updated_at: when the row last changed here (the attributed deals' change feed), so an
-    # older event redelivered, which changes nothing, leaves it.
-    await session.execute(text(
-        f"INSERT INTO deals (deal_id, partner_id, status, approved, version, "
-        f"attribution_revision, updated_at, {', '.join(_FIELDS)}) VALUES (:deal, :partner, "
-        f":status, :approved, :version, 0, statement_timestamp(), "
-        f"{', '.join(':' + n for n in _FIELDS)}) "
-        f"ON CONFLICT (deal_id) DO UPDATE SET {updates}, "
-        f"approved = deals.approved OR EXCLUDED.approved, "
-        f"version = greatest(deals.version, EXCLUDED.version), "
-        f"updated_at = CASE WHEN {newer} OR (EXCLUDED.approved AND NOT deals.approved) "
-        f"THEN statement_timestamp() ELSE deals.updated_at END"),
-        {"deal": change.deal_id, "partner": change.partner_id, "status": change.status,
-         "approved": approved, "version": change.version, **values})
+    fields it carries (a field it does not carry keeps its value); the row, locked, returned
+    as ``results.service.LOCK_DEAL`` reads it. Built once per set of fields carried."""
+    found = _UPSERTS.get(carried)
+    if found is None:
+        newer = "EXCLUDED.version > deals.version"
+        updates = ", ".join(
+            f"{name} = CASE WHEN {newer} THEN EXCLUDED.{name} ELSE deals.{name} END"
+            for name in ["status", "partner_id", *carried])
+        # updated_at: when the row last changed here (the attributed deals' change feed), so
+        # an older event redelivered, which changes nothing, leaves it.
+        found = _UPSERTS[carried] = (
+            f"INSERT INTO deals (deal_id, partner_id, status, approved, version, "
+            f"attribution_revision, updated_at, {', '.join(_FIELDS)}) VALUES (:deal, :partner, "
+            f":status, :approved, :version, 0, statement_timestamp(), "
+            f"{', '.join(':' + n for n in _FIELDS)}) "
+            f"ON CONFLICT (deal_id) DO UPDATE SET {updates}, "
+            f"approved = deals.approved OR EXCLUDED.approved, "
+            f"version = greatest(deals.version, EXCLUDED.version), "
+            f"updated_at = CASE WHEN {newer} OR (EXCLUDED.approved AND NOT deals.approved) "
+            f"THEN statement_timestamp() ELSE deals.updated_at END RETURNING {_RETURNED}")
+    return found
+
+
+def _params(change: DealChange | DealRegisteredV1, approved: bool, fields: dict[str, Any]
+            ) -> dict[str, Any]:
+    return {"deal": change.deal_id, "partner": change.partner_id, "status": change.status,
+            "approved": approved, "version": change.version,
+            **{name: fields.get(name) for name in _FIELDS}}
+
+
+async def _upsert(session: AsyncSession, change: DealChange | DealRegisteredV1,
+                  approved: bool = False, **fields: Any) -> Any:
+    """The deal upserted (``_upsert_sql``); its row, locked."""
+    carried = tuple(name for name in _FIELDS if name in fields)
+    return (await session.execute(text(_upsert_sql(carried)),
+                                  _params(change, approved, fields))).one()
+
+
+# The registration's touch, written with the deal in one statement.
+_TOUCH = (
+    "touch AS (INSERT INTO touchpoints (id, partner_id, deal_id, customer_domain, kind, "
+    "occurred_at, evidence, source, recorded_by, recorded_at) VALUES (:touch, :partner, :deal, "
+    ":touch_domain, 'registration', :at, CAST(:evidence AS jsonb), 'event', :source, "
+    "statement_timestamp()) ON CONFLICT (id) DO NOTHING)")
 
 
 async def deal_registered(session: AsyncSession, event: CloudEvent) -> None:
     payload = event.payload()
     assert isinstance(payload, DealRegisteredV1)
-    await _upsert(session, payload, customer_name=payload.customer.name,
+    fields = dict(customer_name=payload.customer.name,
                   customer_domain=payload.customer.domain.lower(),
                   customer_country=payload.customer.country[:2],
                   amount=Decimal(payload.amount.amount), currency=payload.amount.currency,
                   registered_at=event.time, deal_type=payload.deal_type[:20])
-    await session.execute(text(
-        "INSERT INTO touchpoints (id, partner_id, deal_id, customer_domain, kind, occurred_at, "
-        "evidence, source, recorded_by, recorded_at) VALUES (:id, :partner, :deal, :domain, "
-        "'registration', :at, CAST(:evidence AS jsonb), 'event', :source, "
-        "statement_timestamp()) "
-        "ON CONFLICT (id) DO NOTHING"),
-        {"id": registration_touch_id(payload.deal_id), "partner": payload.partner_id,
-         "deal": payload.deal_id, "domain": payload.customer.domain.lower(), "at": event.time,
-         "source": event.source, "evidence": orjson.dumps({
-             "event_id": str(event.id), "event_type": event.type,
-             "description": f"Registered the deal ({payload.status})"}).decode()})
-    await recompute(session, payload.deal_id)
+    carried = tuple(name for name in _FIELDS if name in fields)
+    statement = _UPSERTS.get(("registration", *carried))
+    if statement is None:
+        statement = _UPSERTS["registration", *carried] = (
+            f"WITH {_TOUCH}, deal AS ({_upsert_sql(carried)}) SELECT * FROM deal")
+    deal = (await session.execute(text(statement), {
+        **_params(payload, False, fields), "touch": registration_touch_id(payload.deal_id),
+        "touch_domain": payload.customer.domain.lower(), "at": event.time,
+        "source": event.source, "evidence": orjson.dumps({
+            "event_id": str(event.id), "event_type": event.type,
+            "description": f"Registered the deal ({payload.status})"}).decode()})).one()
+    await recompute(session, payload.deal_id, deal=deal)
 
 
 async def deal_changed(session: AsyncSession, event: CloudEvent) -> None:
@@ -98,9 +125,9 @@ async def deal_changed(session: AsyncSession, event: CloudEvent) -> None:
         fields["closed_on"] = payload.closed_on
     if isinstance(payload, DealLostV1):
         fields["closed_on"] = event.time.astimezone(dt.UTC).date()
-    await _upsert(session, payload,
-                  approved=isinstance(payload, DealApprovedV1 | DealWonV1), **fields)
-    await recompute(session, payload.deal_id)
+    deal = await _upsert(session, payload,
+                         approved=isinstance(payload, DealApprovedV1 | DealWonV1), **fields)
+    await recompute(session, payload.deal_id, deal=deal)
 
 
 # A win the vendor reversed: the deal takes the terminal status `win_reversed`, so it leaves
