@@ -3,12 +3,14 @@
 In one run on one machine it starts the whole stack (as ``make run`` does) and a bare FastAPI
 endpoint served the same way, then measures alternately, in several rounds:
 
-* ``POST /v1/deals`` with a fresh Idempotency-Key per request through the edge (the native
+* ``POST /v1/deals`` with a fresh Idempotency-Key and customer per request (mostly new
+  customers, one request in ten a customer registered before) through the edge (the native
   reverse proxy of ``make run``, which routes it to the deals service; the service checks the
   API key against its own key directory, validates, and writes the deal, its outbox event and
   the key's stored answer in one statement), through the Python gateway (its proxy hop with a
   signed principal, as before the edge), and straight to the service; against the bare
-  endpoint: requests/s, p50 and p99;
+  endpoint and the bare durable write (``bare_durable_app.py``: the deal row and an outbox
+  row in one statement, no key, limit, conflict check or idempotency): requests/s, p50, p99;
 * the same request through the edge at half the measured maximum rate, paced (open loop,
   latency from each request's scheduled start), for the p99 a client sees below saturation;
 * commit-to-consumer latency of events while the edge is under that load: partner changes
@@ -63,15 +65,33 @@ def load(url: str, body: dict, headers: list[str], args, concurrency: int | None
     concurrency = concurrency or args.concurrency
     if shutil.which("wrk") and rate is None:
         return load_with_wrk(url, body, headers, args, concurrency)
-    command = [sys.executable, str(HERE / "load.py"), url, "--body", json.dumps(body),
+    with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as bodies:
+        template, run = json.dumps(body), uuid.uuid4().hex[:12]
+        count = int((rate or 2000) * (args.duration + WARMUP_SECONDS)) + 100
+        bodies.write("".join(template.replace(CUSTOMER, f"{run}-{customer_of(n)}") + "\n"
+                             for n in range(1, count + 1)))
+    command = [sys.executable, str(HERE / "load.py"), url, "--bodies", bodies.name,
                "--duration", str(args.duration), "--concurrency", str(concurrency),
                "--idempotency-keys"]
     if rate is not None:  # open loop, at a fixed rate (wrk2 is not packaged here)
         command += ["--rate", str(rate), "--concurrency", str(max(concurrency, 64))]
     for header in headers:
         command += ["--header", header]
-    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=True)
+    finally:
+        os.unlink(bodies.name)
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+# Where a body's customer number goes: each request registers the customer of its number, a
+# new one for nine requests in ten and, for the tenth, the customer of half its number (a
+# second opportunity with a customer already registered), as partners' registrations come.
+CUSTOMER = "@@CUSTOMER@@"
+
+
+def customer_of(n: int) -> int:
+    return n // 2 if n % 10 == 0 else n
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -85,16 +105,20 @@ def _ms(value: str) -> float:
 
 
 def load_with_wrk(url: str, body: dict, headers: list[str], args, concurrency: int) -> dict:
-    lua = ['wrk.method = "POST"', f"wrk.body = {json.dumps(json.dumps(body))}",
+    lua = ['wrk.method = "POST"', f"local template = {json.dumps(json.dumps(body))}",
            'wrk.headers["Content-Type"] = "application/json"']
     for header in headers:
         name, _, value = header.partition(":")
         lua.append(f"wrk.headers[{json.dumps(name.strip())}] = {json.dumps(value.strip())}")
-    # A fresh Idempotency-Key per request, as a careful client sends (unique per run).
-    lua += [f'local run = "{uuid.uuid4().hex}"', "local n = 0",
+    # A fresh Idempotency-Key per request, as a careful client sends, and the customer of the
+    # request's number (customer_of), both unique per run.
+    lua += [f'local run = "{uuid.uuid4().hex[:12]}"', "local n = 0",
             "request = function()", "  n = n + 1",
+            "  local c = n",
+            "  if n % 10 == 0 then c = math.floor(n / 2) end",
             '  wrk.headers["Idempotency-Key"] = run .. "-" .. n',
-            "  return wrk.format()", "end"]
+            f'  local body = template:gsub("{CUSTOMER}", run .. "-" .. c)',
+            "  return wrk.format(nil, nil, nil, body)", "end"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write("\n".join(lua) + "\n")
     try:
@@ -197,6 +221,24 @@ def bare_endpoint() -> Iterator[int]:
         stop_process(bare)
 
 
+@contextlib.contextmanager
+def durable_endpoint(database_url: str) -> Iterator[int]:
+    """The bare durable write (bare_durable_app.py) on the stack's database, served as the
+    stack's APIs are; its port."""
+    port = free_port()
+    dsn = make_url(database_url).set(drivername="postgresql").render_as_string(
+        hide_password=False)
+    durable = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "bare_durable_app:app",
+         "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level",
+         "warning"], preexec_fn=die_with_parent, env={**os.environ, "PRM_BENCH_DSN": dsn})
+    try:
+        wait_for_port(port, durable, "bare durable write app")
+        yield port
+    finally:
+        stop_process(durable)
+
+
 def cpu_by_process(stack) -> dict[str, int]:
     """CPU ticks used so far by each process of the stack (PostgreSQL: its backends too)."""
     ticks = {}
@@ -260,19 +302,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="prm-bench-") as state, \
             running_stack(Path(state), {"PRM_GATEWAY_PORT": str(free_port()),
                                         "PRM_RATE_LIMIT_PER_MINUTE": "100000000"}) as stack:
-        with bare_endpoint() as bare_port:
+        with bare_endpoint() as bare_port, \
+                durable_endpoint(stack.info["database_url"]) as durable_port:
             key = stack.admin_key
             partner_id = eligible_partner(stack.gateway_url, key)
-            body = {**DEAL, "partner_id": partner_id}
+            # Distinct customers (customer_of): a registration's conflict check and its
+            # consumers' work grow with what is registered for the same customer.
+            body = {**DEAL, "partner_id": partner_id, "customer": {
+                "name": f"Bench {CUSTOMER} Ltd", "domain": f"b{CUSTOMER}.example",
+                "country": "US"}}
             gateway = [f"Authorization: Bearer {key}"]
             deals_url = f"http://127.0.0.1:{stack.port('deals-api')}/v1/deals"
             python_gateway = f"http://127.0.0.1:{stack.port('gateway')}/v1/deals"
-            results: dict[str, list[dict]] = {"bare": [], "edge": [], "gateway": [],
-                                              "direct": []}
+            results: dict[str, list[dict]] = {"bare": [], "durable": [], "edge": [],
+                                              "gateway": [], "direct": []}
             cpu_rounds: list[dict[str, float]] = []
             for round_no in range(1, args.rounds + 1):
                 results["bare"].append(load(f"http://127.0.0.1:{bare_port}/v1/deals", body, [],
                                             args))
+                results["durable"].append(load(f"http://127.0.0.1:{durable_port}/v1/deals",
+                                               body, [], args))
                 measured, cpu = cpu_per_request(stack, lambda: load(
                     f"{stack.gateway_url}/v1/deals", body, gateway, args), args.duration)
                 results["edge"].append(measured)
@@ -313,6 +362,7 @@ def main() -> None:
     print("| target                                   | req/s  | p50 ms | p99 ms | errors |")
     print("|------------------------------------------|--------|--------|--------|--------|")
     for target, label in (("bare", "bare FastAPI endpoint"),
+                          ("durable", "bare durable write (row + outbox)"),
                           ("edge", "POST /v1/deals via the edge"),
                           ("gateway", "POST /v1/deals via the Python gateway"),
                           ("direct", "POST /v1/deals straight to the service"),
@@ -329,6 +379,10 @@ def main() -> None:
     print(f"throughput ratio to bare: edge {median('edge', 'rps') / bare_rps:.3f}, "
           f"Python gateway {median('gateway', 'rps') / bare_rps:.3f}, "
           f"service alone {median('direct', 'rps') / bare_rps:.3f}")
+    durable_rps = median("durable", "rps")
+    print(f"throughput ratio to the bare durable write: edge "
+          f"{median('edge', 'rps') / durable_rps:.3f}, service alone "
+          f"{median('direct', 'rps') / durable_rps:.3f}")
     print(f"p50 latency ratio edge/bare: "
           f"{median('edge', 'p50_ms') / median('bare', 'p50_ms'):.1f}x")
     print()

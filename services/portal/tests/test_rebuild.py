@@ -70,8 +70,10 @@ async def test_replaying_the_topics_from_the_start_gives_the_same_answers(
                                          value=event.to_json())
     finally:
         await producer.stop()
-    # Each event is recorded once by the home and once by the notifications.
-    expected = 2 * len(events)
+    # Each event is recorded once by each part with a handler for it (the home, the
+    # notifications); a part without one records nothing.
+    expected = sum(event.type in sub.handlers for sub in subscriptions for event in events)
+    assert expected >= len(events)
     first = dataclasses.replace(base, service=f"portal-test-{run}-a", subscriptions=subscriptions)
     await consume_all(engine, first, expected)
     before = await answers(client, vendor, as_partner, [told.partner_id, other.partner_id])

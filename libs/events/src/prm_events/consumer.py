@@ -161,6 +161,15 @@ def received(record: ConsumerRecord) -> CloudEvent:
     return event
 
 
+def _announced_type(record: ConsumerRecord) -> str | None:
+    """The event type the relay put in the record's ``ce_type`` header, known before the body
+    is parsed: most consumers handle a few of a topic's types and skip the others unread."""
+    for name, value in record.headers or ():
+        if name == "ce_type":
+            return bytes(value).decode(errors="replace")
+    return None
+
+
 class EventConsumer:
     """One consumer applying the events of its topics for one or more parts. Built with a name,
     topics and handlers, it is one part of that name; ``shared`` builds one for several."""
@@ -190,6 +199,7 @@ class EventConsumer:
         self.batch_size = batch_size
         self.commit_seconds = commit_seconds
         self._by_topic: dict[str, list[Part]] = {}
+        self._by_type: dict[tuple[str, str], list[Part]] = {}
 
     @classmethod
     def shared(cls, name: str, parts: Sequence[Part],
@@ -204,6 +214,16 @@ class EventConsumer:
         if topic not in self._by_topic:
             self._by_topic[topic] = [p for p in self.parts if topic in p.topics]
         return self._by_topic[topic]
+
+    def parts_for(self, topic: str, event_type: str) -> list[Part]:
+        """The parts of ``topic`` that have a handler for ``event_type``: the others would
+        only record that they ignored it."""
+        key = (topic, event_type)
+        if (parts := self._by_type.get(key)) is None:
+            parts = [part for part in self.parts_of(topic) if event_type in part.handlers]
+            if len(self._by_type) < 10_000:  # types a producer made up are not kept
+                self._by_type[key] = parts
+        return parts
 
     async def apply(self, event: CloudEvent, part: Part | None = None) -> bool:
         """Apply one event for one part (the only one if not named) in one transaction.
@@ -302,11 +322,13 @@ class EventConsumer:
         possible, one by one where not."""
         pending: list[Pending] = []
         for record in records:
-            parts = self.parts_of(record.topic)
-            if not parts:
-                continue
+            announced = _announced_type(record)
+            if announced is not None and not self.parts_for(record.topic, announced):
+                continue  # no part has a handler for it: no transaction, no inbox row
             try:
-                pending.append(Pending(record, received(record), parts))
+                event = received(record)
+                if parts := self.parts_for(record.topic, event.type):  # the body decides
+                    pending.append(Pending(record, event, parts))
             except (ValidationError, ValueError) as exc:
                 await self._apply_together(pending)
                 pending = []
@@ -363,7 +385,7 @@ class EventConsumer:
                 await self.dead_letter(record, f"not a CloudEvent: {exc}", event=None,
                                        part=None)
                 return
-        for part in self.parts_of(record.topic):
+        for part in self.parts_for(record.topic, event.type):
             await self._handle_part(part, record, event)
 
     async def _handle_part(self, part: Part, record: ConsumerRecord, event: CloudEvent
