@@ -6,7 +6,6 @@ same options). Its tables live in a ``bench`` schema of the database ``PRM_BENCH
 """
 
 import contextlib
-import datetime as dt
 import json
 import os
 import uuid
@@ -14,8 +13,8 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import asyncpg
+from bare_app import Registration  # the same body, validated the same way
 from fastapi import FastAPI
-from pydantic import BaseModel
 
 _SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS bench;
@@ -47,24 +46,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(lifespan=lifespan)
-
-
-class Customer(BaseModel):
-    name: str
-    domain: str
-    country: str
-
-
-class Money(BaseModel):
-    amount: str
-    currency: str
-
-
-class Registration(BaseModel):
-    partner_id: uuid.UUID | None = None
-    customer: Customer
-    amount: Money
-    expected_close_date: dt.date
 
 
 @app.post("/v1/deals", status_code=201)
