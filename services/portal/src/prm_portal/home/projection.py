@@ -67,11 +67,11 @@ def _newer(columns: str) -> str:
                      f"ELSE t.{c} END" for c in columns.split())
 
 
-_PARTNER = text(f"""
+_PARTNER_SQL = f"""
     INSERT INTO partner_cards AS t (partner_id, name, type, country, status, tier, version, as_of)
     VALUES (:partner_id, :name, :type, :country, :status, :tier, :version, :as_of)
     ON CONFLICT (partner_id) DO UPDATE SET {_newer("name type country status tier as_of")},
-        version = greatest(t.version, excluded.version)""")
+        version = greatest(t.version, excluded.version)"""
 
 _ENTRY = text(f"""
     INSERT INTO search_entries AS t (kind, id, partner_id, title, subtitle, status, version,
@@ -80,27 +80,39 @@ _ENTRY = text(f"""
     ON CONFLICT (kind, id) DO UPDATE SET {_newer("title subtitle status updated_at")},
         version = greatest(t.version, excluded.version)""")
 
+# A partner's card and its search entry: one statement (the card's upsert in a CTE).
+_PARTNER_ENTRY_SQL = f"""
+    INSERT INTO search_entries AS t (kind, id, partner_id, title, subtitle, status, version,
+                                     updated_at)
+    VALUES ('partner', :partner_id, :partner_id, :name, :subtitle, :status, :version, :as_of)
+    ON CONFLICT (kind, id) DO UPDATE SET {_newer("title subtitle status updated_at")},
+        version = greatest(t.version, excluded.version)"""
+_PARTNER = text(f"WITH card AS ({_PARTNER_SQL}) {_PARTNER_ENTRY_SQL}")
+
 
 async def _entry(session: AsyncSession, **values: Any) -> None:
     await session.execute(_ENTRY, values)
 
 
-async def partner_snapshot(session: AsyncSession, event: CloudEvent) -> None:
+def _partner_values(event: CloudEvent) -> dict[str, Any]:
     p = event.data["partner"]
-    values = {"partner_id": p["id"], "name": str(p["name"]), "type": str(p["type"]),
-              "country": str(p["country"]), "status": str(p["status"]), "tier": p.get("tier"),
-              "version": int(p["version"]), "as_of": event.time}
-    await session.execute(_PARTNER, values)
-    subtitle = " ".join(str(v) for v in (p["type"], p["country"], p.get("tier")) if v)
-    await _entry(session, kind="partner", id=p["id"], partner_id=p["id"], title=values["name"],
-                 subtitle=subtitle, status=values["status"], version=values["version"],
-                 updated_at=event.time)
+    return {"partner_id": p["id"], "name": str(p["name"]), "type": str(p["type"]),
+            "country": str(p["country"]), "status": str(p["status"]), "tier": p.get("tier"),
+            "version": int(p["version"]), "as_of": event.time,
+            "subtitle": " ".join(str(v) for v in (p["type"], p["country"], p.get("tier"))
+                                 if v)}
 
 
+async def partner_snapshot(session: AsyncSession, event: CloudEvent) -> None:
+    await session.execute(_PARTNER, _partner_values(event))
+
+
+# A tier change: the partner's card, its search entry and the change, in one statement.
 _TIER = text(f"""
+    WITH card AS ({_PARTNER_SQL}), entry AS ({_PARTNER_ENTRY_SQL})
     INSERT INTO tier_changes AS t (partner_id, tier, previous_tier, direction, criteria, reason,
                                    changed_at, version)
-    VALUES (:partner_id, :tier, :previous_tier, :direction, :criteria, :reason, :changed_at,
+    VALUES (:partner_id, :new_tier, :previous_tier, :direction, :criteria, :reason, :as_of,
             :version)
     ON CONFLICT (partner_id) DO UPDATE SET
         {_newer("tier previous_tier direction criteria reason changed_at")},
@@ -108,13 +120,13 @@ _TIER = text(f"""
 
 
 async def tier_changed(session: AsyncSession, event: CloudEvent) -> None:
-    await partner_snapshot(session, event)
     d = event.data
-    await session.execute(_TIER, {
-        "partner_id": d["partner"]["id"], "tier": d.get("tier"),
-        "previous_tier": d.get("previous_tier"), "direction": str(d["direction"]),
-        "criteria": orjson.dumps(d.get("criteria") or {}).decode(), "reason": str(d["reason"]),
-        "changed_at": event.time, "version": int(d["partner"]["version"])})
+    values = _partner_values(event)
+    values.update({"new_tier": d.get("tier"), "previous_tier": d.get("previous_tier"),
+                   "direction": str(d["direction"]),
+                   "criteria": orjson.dumps(d.get("criteria") or {}).decode(),
+                   "reason": str(d["reason"])})
+    await session.execute(_TIER, values)
 
 
 async def onboarding_completed(session: AsyncSession, event: CloudEvent) -> None:
@@ -173,7 +185,10 @@ async def certification(session: AsyncSession, event: CloudEvent) -> None:
         "expired_on": _date(d.get("expired_on")), "as_of": event.time})
 
 
+# The deal's row, and its search entry following the row as the upsert left it (which any order
+# of events leaves the same) once the registration named the customer: one statement.
 _DEAL = text(f"""
+    WITH deal AS (
     INSERT INTO deals AS t (deal_id, partner_id, customer_name, customer_domain, status, version,
                             amount, currency, amount_version, protected_until,
                             protected_version, as_of)
@@ -192,7 +207,14 @@ _DEAL = text(f"""
         protected_until = CASE WHEN excluded.protected_version > t.protected_version
                           THEN excluded.protected_until ELSE t.protected_until END,
         protected_version = greatest(t.protected_version, excluded.protected_version),
-        as_of = greatest(t.as_of, excluded.as_of)""")
+        as_of = greatest(t.as_of, excluded.as_of)
+    RETURNING deal_id, partner_id, customer_name, customer_domain, status, version, as_of)
+    INSERT INTO search_entries AS t (kind, id, partner_id, title, subtitle, status, version,
+                                     updated_at)
+    SELECT 'deal', deal_id, partner_id, customer_name, coalesce(customer_domain, ''), status,
+           version, as_of FROM deal WHERE customer_name IS NOT NULL
+    ON CONFLICT (kind, id) DO UPDATE SET title = excluded.title, subtitle = excluded.subtitle,
+        status = excluded.status, version = excluded.version, updated_at = excluded.updated_at""")
 
 
 async def deal(session: AsyncSession, event: CloudEvent) -> None:
@@ -213,27 +235,6 @@ async def deal(session: AsyncSession, event: CloudEvent) -> None:
         "amount_version": version if amount else 0,
         "protected_until": _date(d.get("protected_until")) if has_protection else None,
         "protected_version": version if has_protection else 0, "as_of": event.time})
-    await session.execute(_DEAL_ENTRY, {"id": d["deal_id"]})
-
-
-# A deal's and a fund request's search entries follow their rows (which any order of events
-# leaves the same), once the event naming them (the registration, the submission) arrived.
-_DEAL_ENTRY = text("""
-    INSERT INTO search_entries AS t (kind, id, partner_id, title, subtitle, status, version,
-                                     updated_at)
-    SELECT 'deal', deal_id, partner_id, customer_name, coalesce(customer_domain, ''), status,
-           version, as_of FROM deals WHERE deal_id = :id AND customer_name IS NOT NULL
-    ON CONFLICT (kind, id) DO UPDATE SET title = excluded.title, subtitle = excluded.subtitle,
-        status = excluded.status, version = excluded.version, updated_at = excluded.updated_at""")
-
-_REQUEST_ENTRY = text("""
-    INSERT INTO search_entries AS t (kind, id, partner_id, title, subtitle, status, version,
-                                     updated_at)
-    SELECT 'mdf_request', request_id, partner_id, activity_type, planned::text || ' ' || currency,
-           status, version, as_of FROM mdf_requests
-    WHERE request_id = :id AND activity_type IS NOT NULL
-    ON CONFLICT (kind, id) DO UPDATE SET title = excluded.title, subtitle = excluded.subtitle,
-        status = excluded.status, version = excluded.version, updated_at = excluded.updated_at""")
 
 
 async def direct_account(session: AsyncSession, event: CloudEvent) -> None:
@@ -271,7 +272,9 @@ async def allocation_created(session: AsyncSession, event: CloudEvent) -> None:
          "as_of": event.time})
 
 
+# The request and its search entry (once the submission named its activity), in one statement.
 _REQUEST = text(f"""
+    WITH request AS (
     INSERT INTO mdf_requests AS t (request_id, partner_id, allocation_id, status, planned,
                                    currency, activity_type, activity_version, version, as_of)
     VALUES (:request_id, :partner_id, :allocation_id, :status, :planned, :currency,
@@ -281,7 +284,14 @@ _REQUEST = text(f"""
                         THEN excluded.activity_type ELSE t.activity_type END,
         activity_version = greatest(t.activity_version, excluded.activity_version),
         version = greatest(t.version, excluded.version),
-        as_of = greatest(t.as_of, excluded.as_of)""")
+        as_of = greatest(t.as_of, excluded.as_of)
+    RETURNING request_id, partner_id, activity_type, planned, currency, status, version, as_of)
+    INSERT INTO search_entries AS t (kind, id, partner_id, title, subtitle, status, version,
+                                     updated_at)
+    SELECT 'mdf_request', request_id, partner_id, activity_type, planned::text || ' ' || currency,
+           status, version, as_of FROM request WHERE activity_type IS NOT NULL
+    ON CONFLICT (kind, id) DO UPDATE SET title = excluded.title, subtitle = excluded.subtitle,
+        status = excluded.status, version = excluded.version, updated_at = excluded.updated_at""")
 
 
 async def fund_request(session: AsyncSession, event: CloudEvent) -> None:
@@ -293,7 +303,6 @@ async def fund_request(session: AsyncSession, event: CloudEvent) -> None:
               "as_of": event.time}
     values["activity_version"] = values["version"] if values["activity_type"] else 0
     await session.execute(_REQUEST, values)
-    await session.execute(_REQUEST_ENTRY, {"id": d["request_id"]})
 
 
 _CLAIM = text(f"""

@@ -168,14 +168,36 @@ RULES: dict[str, Rule] = {
         body=lambda d: f"{d['code']} expired on {d['expired_on']}."),
 }
 
-_INSERT = text("""
-    INSERT INTO notifications (id, event_id, audience, partner_id, scope, kind, title, body,
-                               data, subject_type, subject_id, occurred_at)
-    VALUES (:id, :event_id, :audience, :partner_id, :scope, :kind, :title, :body,
-            CAST(:data AS jsonb), :subject_type, :subject_id, :occurred_at)
-    ON CONFLICT (event_id, audience) DO NOTHING""")
-# The new rows' streams are woken (stream.py); NOTIFY is sent at commit, once per transaction.
-_WAKE = text("SELECT pg_notify('portal_notifications', '')")
+_COLUMNS = """notifications (id, event_id, audience, partner_id, scope, kind, title, body, data,
+                               subject_type, subject_id, occurred_at)"""
+# A new row's streams are woken (stream.py): the statement NOTIFYs when it inserted the row (a
+# repeat inserts nothing and wakes nobody); NOTIFY is sent at commit, once per transaction.
+_WAKE = "SELECT pg_notify('portal_notifications', '') FROM fresh"
+_INSERT = text(f"""
+    WITH fresh AS (
+        INSERT INTO {_COLUMNS}
+        VALUES (:id, :event_id, :audience, :partner_id, :scope, :kind, :title, :body,
+                CAST(:data AS jsonb), :subject_type, :subject_id, :occurred_at)
+        ON CONFLICT (event_id, audience) DO NOTHING RETURNING 1)
+    {_WAKE}""")
+# Later deal events name the deal only: the same statement reads its customer's name (as the
+# registration gave it, if that arrived) into the title, the body and the facts, where the
+# rendered text holds _CUSTOMER.
+_CUSTOMER = "\ue000customer\ue000"
+_INSERT_NAMING = text(f"""
+    WITH deal AS (SELECT customer_name AS name FROM deals WHERE deal_id = :subject_id),
+    fresh AS (
+        INSERT INTO {_COLUMNS}
+        VALUES (:id, :event_id, :audience, :partner_id, :scope, :kind,
+                left(replace(:title, :marker, coalesce(nullif((SELECT name FROM deal), ''),
+                                                       'a customer')), 200),
+                left(replace(:body, :marker, coalesce(nullif((SELECT name FROM deal), ''),
+                                                      'a customer')), 1000),
+                CAST(:data AS jsonb) || jsonb_build_object('customer_name',
+                                                           (SELECT name FROM deal)),
+                :subject_type, :subject_id, :occurred_at)
+        ON CONFLICT (event_id, audience) DO NOTHING RETURNING 1)
+    {_WAKE}""")
 
 
 def notification_id(event_id: uuid.UUID, audience: str) -> uuid.UUID:
@@ -184,25 +206,31 @@ def notification_id(event_id: uuid.UUID, audience: str) -> uuid.UUID:
 
 
 async def notify(session: AsyncSession, event: CloudEvent) -> None:
+    """One statement: the notification, its facts, and the wake-up of its streams."""
     rule = RULES[event.type]
     data = dict(event.data)
     if not rule.when(data):
         return
     partner_id = data.get("partner_id") or (data.get("partner") or {}).get("id")
-    if "customer" in data:
-        data["customer_name"] = data["customer"].get("name")
-    elif rule.subject.type == "deal":  # later deal events name the deal only
-        data["customer_name"] = (await session.execute(text(
-            "SELECT customer_name FROM deals WHERE deal_id = :id"),
-            {"id": data["deal_id"]})).scalar()
     subject = data[rule.subject.key] if rule.subject.key != "partner_id" else partner_id
-    await session.execute(_INSERT, {
-        "id": notification_id(event.id, rule.audience), "event_id": event.id,
-        "audience": rule.audience, "partner_id": partner_id, "scope": rule.subject.scope,
-        "kind": rule.kind, "title": rule.title(data)[:200], "body": rule.body(data)[:1000],
-        "data": orjson.dumps(_facts(data)).decode(), "subject_type": rule.subject.type,
-        "subject_id": subject, "occurred_at": event.time})
-    await session.execute(_WAKE)
+    values = {"id": notification_id(event.id, rule.audience), "event_id": event.id,
+              "audience": rule.audience, "partner_id": partner_id,
+              "scope": rule.subject.scope, "kind": rule.kind,
+              "subject_type": rule.subject.type, "subject_id": subject,
+              "occurred_at": event.time}
+    if "customer" in data or rule.subject.type != "deal":
+        if "customer" in data:
+            data["customer_name"] = data["customer"].get("name")
+        await session.execute(_INSERT, {
+            **values, "title": rule.title(data)[:200], "body": rule.body(data)[:1000],
+            "data": orjson.dumps(_facts(data)).decode()})
+        return
+    data["customer_name"] = _CUSTOMER
+    title, body = rule.title(data), rule.body(data)
+    data["customer_name"] = None  # the statement sets it
+    await session.execute(_INSERT_NAMING, {
+        **values, "title": title, "body": body, "marker": _CUSTOMER,
+        "data": orjson.dumps(_facts(data)).decode()})
 
 
 def _facts(data: dict[str, Any]) -> dict[str, Any]:
