@@ -130,6 +130,20 @@ class Entry:
     def chained(self, previous: bytes) -> bytes:
         return hashlib.sha256(previous + self.encoded()).digest()
 
+    def around_seq(self) -> tuple[bytes, bytes]:
+        """``encoded()`` in two halves around the seq's digits (whatever ``seq`` says here):
+        ``before + str(seq) + after`` is the encoding at that seq. The recorder hands them to
+        the database, which alone knows the seq once it locked the chain."""
+        before = canonical({
+            "actor": self.actor, "data_digest": self.data_digest.hex(),
+            "event_id": str(self.event_id), "facts_digest": self.facts_digest.hex(),
+            "occurred_at": _time(self.occurred_at), "partner_id":
+            str(self.partner_id) if self.partner_id else None, "record": self.record,
+            "recorded_at": _time(self.recorded_at), "request_id": self.request_id})
+        # The keys sort as written: ``seq`` follows ``request_id``, then ``service``, ``type``.
+        return (before[:-1] + b',"seq":', b',"service":' + canonical(self.service)
+                + b',"type":' + canonical(self.type) + b"}")
+
     @classmethod
     def of(cls, row: Any) -> Entry:
         """From a row of ``audit_entries`` (any object with its columns)."""

@@ -1,13 +1,14 @@
 """Every event of every context becomes an entry of its service's chain.
 
 The handler only notes the event in the consumer's session; the entries of a whole batch are
-written when the batch's transaction commits (a ``before_commit`` hook of that session): the
-chains concerned are created or locked in one statement (``INSERT ... ON CONFLICT DO UPDATE``
-locks the head rows, in service order, so two workers cannot deadlock; it sets no key column,
-so a verification holding the chains ``FOR KEY SHARE`` does not hold it up), the hashes are
-computed here, and the entries go in one INSERT, the heads in one UPDATE. A consumer applying
-events one by one (after a failure in a batch) commits each alone, and the same hook writes it
-alone.
+written when the batch's transaction commits (a ``before_commit`` hook, registered once for
+every session), in one statement: the worker encodes each entry in two halves around its seq
+(``chain.Entry.around_seq``) and ``audit_append`` (migration 0004) creates or locks the chains
+concerned (``INSERT ... ON CONFLICT DO UPDATE`` locks the head rows, in service order, so two
+workers cannot deadlock; it sets no key column, so a verification holding the chains ``FOR KEY
+SHARE`` does not hold it up), numbers the entries after their heads, chains their hashes,
+inserts them and moves the heads. A consumer applying events one by one (a poll of one event,
+or after a failure in a batch) commits each alone, and the same hook writes it alone.
 
 An event already in the trail (redelivered after its inbox row was purged) adds nothing, and
 takes no seq. An erasure (a contact's ``removed`` event) pseudonymises that contact's entries
@@ -16,8 +17,9 @@ after the batch's own entries are written, in the same transaction.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
+import functools
+import hashlib
 import re
 import uuid
 from collections.abc import Iterator, Mapping
@@ -60,7 +62,6 @@ async def record(session: AsyncSession, event: CloudEvent) -> None:
     pending: Pending | None = session.info.get(_PENDING)
     if pending is None:
         pending = session.info[_PENDING] = Pending()
-        orm_event.listen(session.sync_session, "before_commit", _write, once=True)
     pending.events.setdefault(event.id, event)
     if event.type == ContactChangedV1.event_type and event.data.get("removed"):
         contact = event.data.get(chain.CONTACT_FIELD)
@@ -87,36 +88,21 @@ class EveryType(Mapping[str, Handler]):
 
 HANDLERS = EveryType()
 
-_CHAINS = text("""
-    INSERT INTO audit_chains AS c (service, head_seq, head_hash, anchor_seq, anchor_hash)
-    SELECT s.service, 0, s.genesis, 0, s.genesis
-    FROM unnest(CAST(:services AS text[]), CAST(:genesis AS bytea[])) AS s(service, genesis)
-    ORDER BY s.service
-    ON CONFLICT (service) DO UPDATE SET head_seq = c.head_seq
-    RETURNING c.service, c.head_seq, c.head_hash""")
-_KNOWN = text("SELECT event_id FROM audit_entries WHERE event_id = ANY(CAST(:ids AS uuid[]))")
+# One statement per batch: the function (migration 0004) locks or creates the chains, leaves out
+# the events already in the trail, numbers and hashes the others, inserts them, moves the heads.
 # Each entry's records travel as a JSON array (unnest cannot give a row an array of its own).
-_COLUMNS = ("id", "event_id", "service", "seq", "occurred_at", "recorded_at", "type", "record",
-            "records", "partner_id", "actor", "request_id", "data", "data_digest",
-            "facts_digest", "hash")
-_INSERT = text(f"""
-    INSERT INTO audit_entries ({", ".join(_COLUMNS)})
-    SELECT u.id, u.event_id, u.service, u.seq, u.occurred_at, u.recorded_at, u.type, u.record,
-           ARRAY(SELECT jsonb_array_elements_text(u.records)), u.partner_id, u.actor,
-           u.request_id, u.data, u.data_digest, u.facts_digest, u.hash
-    FROM unnest(CAST(:id AS uuid[]), CAST(:event_id AS uuid[]), CAST(:service AS text[]),
-                CAST(:seq AS bigint[]), CAST(:occurred_at AS timestamptz[]),
-                CAST(:recorded_at AS timestamptz[]), CAST(:type AS text[]),
-                CAST(:record AS text[]), CAST(CAST(:records AS text[]) AS jsonb[]),
-                CAST(:partner_id AS uuid[]), CAST(:actor AS text[]), CAST(:request_id AS text[]),
-                CAST(CAST(:data AS text[]) AS jsonb[]), CAST(:data_digest AS bytea[]),
-                CAST(:facts_digest AS bytea[]), CAST(:hash AS bytea[]))
-         AS u({", ".join(_COLUMNS)})""")
-_HEADS = text("""
-    UPDATE audit_chains c SET head_seq = h.seq, head_hash = h.hash
-    FROM unnest(CAST(:services AS text[]), CAST(:seqs AS bigint[]), CAST(:hashes AS bytea[]))
-         AS h(service, seq, hash)
-    WHERE c.service = h.service""")
+_PARAMS = ("chains", "ids", "event_ids", "occurred_at", "types", "record", "records",
+           "partner_ids", "actors", "request_ids", "data", "data_digests", "facts_digests",
+           "before_seq", "after_seq")
+_APPEND = text("""
+    SELECT audit_append(
+        CAST(:services AS text[]), CAST(:genesis AS bytea[]), CAST(:recorded_at AS timestamptz),
+        CAST(:chains AS integer[]), CAST(:ids AS uuid[]), CAST(:event_ids AS uuid[]),
+        CAST(:occurred_at AS timestamptz[]), CAST(:types AS text[]), CAST(:record AS text[]),
+        CAST(:records AS text[]), CAST(:partner_ids AS uuid[]), CAST(:actors AS text[]),
+        CAST(:request_ids AS text[]), CAST(:data AS text[]), CAST(:data_digests AS bytea[]),
+        CAST(:facts_digests AS bytea[]), CAST(:before_seq AS bytea[]),
+        CAST(:after_seq AS bytea[]))""")
 _ERASABLE = text("""
     SELECT id, type, data FROM audit_entries
     WHERE data ? 'contact_id' AND data ->> 'contact_id' = :contact AND erased_by IS NULL
@@ -145,49 +131,73 @@ def _write(session: Session) -> None:
     """The ``before_commit`` hook: runs inside the async session's greenlet, so its
     synchronous ``execute`` awaits the database."""
     pending: Pending | None = session.info.pop(_PENDING, None)
-    if pending is None or not pending.events:
-        return
-    write(session, pending)
+    if pending is not None and pending.events:
+        write(session, pending)
+
+
+def _forget(session: Session, _transaction: Any = None) -> None:
+    """A rolled-back transaction's events are not to be written by a later one."""
+    session.info.pop(_PENDING, None)
+
+
+# On every session, once (a listener per session cost more than the rest of a handler); it
+# finds nothing to do in a session no event was recorded in.
+orm_event.listen(Session, "before_commit", _write)
+orm_event.listen(Session, "after_soft_rollback", _forget)
 
 
 def write(session: Session, pending: Pending) -> None:
-    """Append the pending events to their chains (those not in the trail yet: checked once
-    their chains are locked, so two writers of one event cannot both find it new), then
-    pseudonymise the contacts erased."""
-    services = sorted({service_of(e.source) for e in pending.events.values()})
-    heads = {row.service: (row.head_seq, bytes(row.head_hash)) for row in session.execute(
-        _CHAINS, {"services": services, "genesis": [chain.genesis(s) for s in services]})}
-    known = set(session.execute(_KNOWN, {"ids": list(pending.events)}).scalars())
-    events = [e for e in pending.events.values() if e.id not in known]
-    if events:
-        _append(session, events, heads)
+    """Append the pending events to their chains (those not in the trail yet: the database
+    looks for them once their chains are locked, so two writers of one event cannot both find
+    it new), then pseudonymise the contacts erased."""
+    _append(session, list(pending.events.values()))
     for contact, erasure in pending.erased_contacts.items():
         erase_contact(session, contact, erasure)
 
 
-def _append(session: Session, events: list[CloudEvent],
-            heads: dict[str, tuple[int, bytes]]) -> None:
+@functools.lru_cache(maxsize=256)
+def _genesis(service: str) -> bytes:
+    return chain.genesis(service)
+
+
+def _append(session: Session, events: list[CloudEvent]) -> None:
     now = dt.datetime.now(dt.UTC)
-    columns: dict[str, list[Any]] = {name: [] for name in _COLUMNS}
+    chains: dict[str, int] = {}  # service -> its place (from 1) in the statement's arrays
+    columns: dict[str, list[Any]] = {name: [] for name in _PARAMS}
     for event in events:
         service = service_of(event.source)
-        seq, previous = heads[service]
         data = chain.recorded_data(event.data)
-        entry = chain.Entry(
-            service=service, seq=seq + 1, event_id=event.id, occurred_at=_aware(event.time),
-            recorded_at=now, type=event.type, record=event.subject, partner_id=_partner(event),
-            actor=event.actor, request_id=event.requestid, data_digest=chain.digest(data),
-            facts_digest=chain.digest(chain.facts(event.type, data)))
-        hashed = entry.chained(previous)
-        heads[service] = (entry.seq, hashed)
-        row = {**dataclasses.asdict(entry), "id": new_id(), "hash": hashed,
-               "records": chain.canonical(chain.records_of(entry.record, data)).decode(),
-               "data": chain.canonical(data).decode()}
-        for name in _COLUMNS:
-            columns[name].append(row[name])
-    session.execute(_INSERT, columns)
-    session.execute(_HEADS, {"services": list(heads), "seqs": [h[0] for h in heads.values()],
-                             "hashes": [h[1] for h in heads.values()]})
+        encoded = chain.canonical(data)
+        data_digest = hashlib.sha256(encoded).digest()
+        # Without personal fields in its type, its facts are its data.
+        facts_digest = (chain.digest(chain.facts(event.type, data))
+                        if event.type in chain.PERSONAL_FIELDS else data_digest)
+        partner = _partner(event)
+        occurred = _aware(event.time)
+        before, after = chain.Entry(
+            service=service, seq=0, event_id=event.id, occurred_at=occurred, recorded_at=now,
+            type=event.type, record=event.subject, partner_id=partner, actor=event.actor,
+            request_id=event.requestid, data_digest=data_digest, facts_digest=facts_digest,
+        ).around_seq()
+        columns["chains"].append(chains.setdefault(service, len(chains) + 1))
+        columns["ids"].append(new_id())
+        columns["event_ids"].append(event.id)
+        columns["occurred_at"].append(occurred)
+        columns["types"].append(event.type)
+        columns["record"].append(event.subject)
+        columns["records"].append(
+            chain.canonical(chain.records_of(event.subject, data)).decode())
+        columns["partner_ids"].append(partner)
+        columns["actors"].append(event.actor)
+        columns["request_ids"].append(event.requestid)
+        columns["data"].append(encoded.decode())
+        columns["data_digests"].append(data_digest)
+        columns["facts_digests"].append(facts_digest)
+        columns["before_seq"].append(before)
+        columns["after_seq"].append(after)
+    session.execute(_APPEND, {"services": list(chains),
+                              "genesis": [_genesis(s) for s in chains], "recorded_at": now,
+                              **columns})
 
 
 def erase_contact(session: Session, contact: str, erasure: uuid.UUID) -> int:
