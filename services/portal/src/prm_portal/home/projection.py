@@ -129,17 +129,20 @@ async def tier_changed(session: AsyncSession, event: CloudEvent) -> None:
     await session.execute(_TIER, values)
 
 
+_ONBOARDING = text("""
+    INSERT INTO onboarding AS t (partner_id, plan_id, completed_at, as_of)
+    VALUES (:partner_id, :plan_id, :completed_at, :as_of)
+    ON CONFLICT (partner_id) DO UPDATE SET
+        plan_id = CASE WHEN excluded.completed_at > t.completed_at THEN excluded.plan_id
+                  ELSE t.plan_id END,
+        completed_at = greatest(t.completed_at, excluded.completed_at),
+        as_of = greatest(t.as_of, excluded.as_of)""")
+
+
 async def onboarding_completed(session: AsyncSession, event: CloudEvent) -> None:
     d = event.data
-    await session.execute(text("""
-        INSERT INTO onboarding AS t (partner_id, plan_id, completed_at, as_of)
-        VALUES (:partner_id, :plan_id, :completed_at, :as_of)
-        ON CONFLICT (partner_id) DO UPDATE SET
-            plan_id = CASE WHEN excluded.completed_at > t.completed_at THEN excluded.plan_id
-                      ELSE t.plan_id END,
-            completed_at = greatest(t.completed_at, excluded.completed_at),
-            as_of = greatest(t.as_of, excluded.as_of)"""),
-        {"partner_id": d["partner_id"], "plan_id": d["plan_id"],
+    await session.execute(_ONBOARDING, {
+        "partner_id": d["partner_id"], "plan_id": d["plan_id"],
          "completed_at": _time(d["completed_at"]), "as_of": event.time})
 
 
@@ -261,13 +264,16 @@ async def contact(session: AsyncSession, event: CloudEvent) -> None:
                  updated_at=event.time)
 
 
+_ALLOCATION = text("""
+    INSERT INTO mdf_allocations (allocation_id, partner_id, amount, currency, as_of)
+    VALUES (:allocation_id, :partner_id, :amount, :currency, :as_of)
+    ON CONFLICT (allocation_id) DO NOTHING""")
+
+
 async def allocation_created(session: AsyncSession, event: CloudEvent) -> None:
     d = event.data
-    await session.execute(text("""
-        INSERT INTO mdf_allocations (allocation_id, partner_id, amount, currency, as_of)
-        VALUES (:allocation_id, :partner_id, :amount, :currency, :as_of)
-        ON CONFLICT (allocation_id) DO NOTHING"""),
-        {"allocation_id": d["allocation_id"], "partner_id": d["partner_id"],
+    await session.execute(_ALLOCATION, {
+        "allocation_id": d["allocation_id"], "partner_id": d["partner_id"],
          "amount": d["amount"]["amount"], "currency": d["amount"]["currency"],
          "as_of": event.time})
 
@@ -326,15 +332,18 @@ async def claim(session: AsyncSession, event: CloudEvent) -> None:
         "as_of": event.time})
 
 
+_ACCRUAL = text("""
+    INSERT INTO accruals (accrual_id, movement, partner_id, kind, amount, currency, as_of)
+    VALUES (:accrual_id, :movement, :partner_id, :kind, :amount, :currency, :as_of)
+    ON CONFLICT (accrual_id, movement) DO NOTHING""")
+
+
 async def accrual(session: AsyncSession, event: CloudEvent) -> None:
     d = event.data
     reversed_ = event.type in (RebateReversedV1.event_type, SpiffReversedV1.event_type)
     kind = "rebate" if event.type.startswith("prm.rebate.") else "spiff"
-    await session.execute(text("""
-        INSERT INTO accruals (accrual_id, movement, partner_id, kind, amount, currency, as_of)
-        VALUES (:accrual_id, :movement, :partner_id, :kind, :amount, :currency, :as_of)
-        ON CONFLICT (accrual_id, movement) DO NOTHING"""),
-        {"accrual_id": d["accrual_id"], "movement": "reversed" if reversed_ else "accrued",
+    await session.execute(_ACCRUAL, {
+        "accrual_id": d["accrual_id"], "movement": "reversed" if reversed_ else "accrued",
          "partner_id": d["partner_id"], "kind": kind, "amount": d["amount"]["amount"],
          "currency": d["amount"]["currency"], "as_of": event.time})
 
