@@ -133,8 +133,9 @@ payouts = sa.Table(
     sa.Index("ix_payouts_partner_id", "partner_id"),
 )
 
-# One per event and audience (a partner org's people, or the vendor's staff). ``xid`` (the
-# writing transaction's id) and ``seq`` order the streams (notifications/stream.py).
+# One per event and audience (a partner org's people, or the vendor's staff): its id is derived
+# from both, so the primary key keeps them unique. ``xid`` (the writing transaction's id) and
+# ``seq`` order the streams (notifications/stream.py).
 notifications = sa.Table(
     "notifications", _M,
     sa.Column("id", sa.Uuid(), primary_key=True),
@@ -146,7 +147,6 @@ notifications = sa.Table(
     _column("xid", sa.BigInteger(),
             server_default=sa.text("(pg_current_xact_id()::text::bigint)")),
     _column("seq", sa.BigInteger()),
-    sa.Index("uq_notifications_event_id_audience", "event_id", "audience", unique=True),
     sa.Index("ix_notifications_audience_partner_id_occurred_at", "audience", "partner_id",
              "occurred_at", "id"),
     sa.Index("ix_notifications_audience_partner_id_xid", "audience", "partner_id", "xid",

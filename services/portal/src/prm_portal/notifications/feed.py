@@ -178,7 +178,7 @@ _INSERT = text(f"""
         INSERT INTO {_COLUMNS}
         VALUES (:id, :event_id, :audience, :partner_id, :scope, :kind, :title, :body,
                 CAST(:data AS jsonb), :subject_type, :subject_id, :occurred_at)
-        ON CONFLICT (event_id, audience) DO NOTHING RETURNING 1)
+        ON CONFLICT (id) DO NOTHING RETURNING 1)
     {_WAKE}""")
 # Later deal events name the deal only: the same statement reads its customer's name (as the
 # registration gave it, if that arrived) into the title, the body and the facts, where the
@@ -196,7 +196,7 @@ _INSERT_NAMING = text(f"""
                 CAST(:data AS jsonb) || jsonb_build_object('customer_name',
                                                            (SELECT name FROM deal)),
                 :subject_type, :subject_id, :occurred_at)
-        ON CONFLICT (event_id, audience) DO NOTHING RETURNING 1)
+        ON CONFLICT (id) DO NOTHING RETURNING 1)
     {_WAKE}""")
 
 
