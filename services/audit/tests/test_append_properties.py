@@ -90,3 +90,27 @@ async def test_every_event_once_and_every_chain_gapless_and_verified(engine, ses
         assert (head.head_seq, bytes(head.head_hash)) == (walk.seq, walk.hash)
         assert (head.anchor_seq, bytes(head.anchor_hash)) == (0, chain.genesis(service))
 
+
+
+async def test_a_rollback_forgets_what_it_noted_and_a_savepoints_does_not(engine, sessionmaker,
+                                                                          fresh):
+    from prm_audit.trail.recording import record
+
+    from .conftest import claim_approved
+
+    partner = uuid.uuid4()
+    kept, dropped = claim_approved(uuid.uuid4(), partner), claim_approved(uuid.uuid4(), partner)
+    async with sessionmaker() as session:  # each begun as the consumer's, by a statement
+        await session.execute(text("SELECT 1"))
+        await record(session, kept)
+        savepoint = await session.begin_nested()  # another part's handler, undone
+        await savepoint.rollback()
+        await session.commit()
+    async with sessionmaker() as session:
+        await session.execute(text("SELECT 1"))
+        await record(session, dropped)
+        await session.rollback()
+        await session.commit()  # the same session, used again
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT event_id FROM audit_entries"))
+                ).scalars().all() == [kept.id]

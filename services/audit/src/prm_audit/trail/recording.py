@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import event as orm_event
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from prm_audit.trail import chain
 from prm_contracts import CONTRACTS, ContactChangedV1
@@ -135,9 +135,12 @@ def _write(session: Session) -> None:
         write(session, pending)
 
 
-def _forget(session: Session, _transaction: Any = None) -> None:
-    """A rolled-back transaction's events are not to be written by a later one."""
-    session.info.pop(_PENDING, None)
+def _forget(session: Session, rolled_back: SessionTransaction) -> None:
+    """A rolled-back transaction's events are not to be written by a later one. (Only the
+    whole transaction's: one rolled back to a savepoint, by another part's handler, keeps what
+    this one noted.)"""
+    if not rolled_back.nested:
+        session.info.pop(_PENDING, None)
 
 
 # On every session, once (a listener per session cost more than the rest of a handler); it
