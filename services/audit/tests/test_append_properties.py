@@ -114,3 +114,29 @@ async def test_a_rollback_forgets_what_it_noted_and_a_savepoints_does_not(engine
     async with engine.connect() as connection:
         assert (await connection.execute(text("SELECT event_id FROM audit_entries"))
                 ).scalars().all() == [kept.id]
+
+
+async def test_writers_of_several_chains_at_once_neither_deadlock_nor_break_them(
+        engine, sessionmaker, fresh):
+    """Batches naming the same chains in opposite orders, at once: every chain stays gapless
+    and verified (each writer locks its chains in service order, so none deadlocks)."""
+    import asyncio
+
+    from .conftest import claim_approved, tier_changed
+
+    partner = uuid.uuid4()
+    batches = []
+    for n in range(4):
+        mixed = [claim_approved(uuid.uuid4(), partner) if i % 2 else tier_changed(partner)
+                 for i in range(10)]
+        batches.append(mixed if n % 2 else mixed[::-1])
+    consumers = [worker_consumer(sessionmaker) for _ in batches]
+    await asyncio.gather(*(c.apply_batch(b) for c, b in zip(consumers, batches, strict=True)))
+    async with engine.connect() as connection:
+        rows = (await connection.execute(text(
+            "SELECT * FROM audit_entries ORDER BY service, seq"))).all()
+    assert len(rows) == 40
+    for service in ("incentives", "partners"):
+        entries = [row for row in rows if row.service == service]
+        assert [row.seq for row in entries] == list(range(1, 21))
+        assert chain.check(chain.Walk(0, chain.genesis(service)), entries, {}) is None
