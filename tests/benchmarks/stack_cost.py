@@ -118,7 +118,7 @@ def table(title: str, figures: dict[str, float], unit: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rate", type=float, default=float(os.environ.get("BENCH_RATE", 60)))
+    parser.add_argument("--rate", type=float, default=float(os.environ.get("BENCH_COST_RATE", 20)))
     parser.add_argument("--duration", type=float,
                         default=float(os.environ.get("BENCH_SECONDS", 10)))
     parser.add_argument("--idle", type=float, default=20.0)

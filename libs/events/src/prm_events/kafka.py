@@ -61,13 +61,15 @@ def make_consumer(settings: ServiceSettings, group_id: str, *topics: str) -> AIO
         isolation_level="read_committed",
         max_poll_records=200,
         # The broker holds a fetch this long when there is nothing new (the embedded broker
-        # answers only then, even when records arrive meanwhile): it bounds the delivery
-        # latency of a topic in use. A consumer quiet for a while waits longer (fetch_wait).
+        # answers only then, even when records arrive meanwhile), so it bounds an event's
+        # delivery: 200 ms while records flow (a fetch every 50 ms cost each consumer and the
+        # broker more than applying the events did; docs/benchmarks.md). A consumer quiet for
+        # a while waits longer (fetch_wait).
         fetch_max_wait_ms=BUSY_FETCH_WAIT_MS,
     )
 
 
-BUSY_FETCH_WAIT_MS = 50
+BUSY_FETCH_WAIT_MS = 200
 IDLE_FETCH_WAIT_MS = 500
 
 

@@ -98,7 +98,7 @@ class ServiceSettings(BaseSettings):
     # After a few seconds of nothing it sleeps until a writer's NOTIFY wakes it, and looks
     # anyway every ``outbox_idle_poll_seconds`` (prm_events.outbox).
     outbox_poll_seconds: float = Field(default=0.025, gt=0, le=5)
-    outbox_max_poll_seconds: float = Field(default=0.05, gt=0, le=30)
+    outbox_max_poll_seconds: float = Field(default=0.1, gt=0, le=30)
     outbox_idle_poll_seconds: float = Field(default=2.0, gt=0, le=60)
     # A worker's liveness file (prm_events.heartbeat), touched while every loop makes progress.
     worker_heartbeat_file: str | None = None
