@@ -8,6 +8,7 @@ OTLP/HTTP to a receiver this test runs (``prm_stack.testing.OtlpReceiver``)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import secrets
 import shutil
@@ -91,8 +92,13 @@ def stack(prm_infra: Infra, collector: OtlpReceiver) -> Iterator[RunningStack]:
 
 
 def deal_consumers() -> set[str]:
-    """The workers that read the deals' topic, by the declarations."""
-    return {f"{d.name}-worker" for d in services() if d.worker and DEALS_TOPIC in d.consumes}
+    """The workers that apply a registration: of those that read the deals' topic (by the
+    declarations), those with a handler for it (by their specs; the others skip it unread)."""
+    return {f"{d.name}-worker" for d in services()
+            if d.worker and DEALS_TOPIC in d.consumes
+            and any(REGISTERED in sub.handlers
+                    for sub in importlib.import_module(d.worker).spec().subscriptions
+                    if DEALS_TOPIC in sub.topics)}
 
 
 @pytest.fixture(scope="module")

@@ -342,7 +342,9 @@ class EventConsumer:
 
     async def _apply_together(self, pending: list[Pending]) -> None:
         while pending:
-            if len(pending) == 1:
+            # One event for one part: its own transaction is the same work. For several parts
+            # (a worker's projections of one event) one transaction serves them all.
+            if len(pending) == 1 and len(pending[0].parts) == 1:
                 await self.handle(pending[0].record, pending[0].event)
                 return
             try:
