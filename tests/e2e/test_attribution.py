@@ -80,8 +80,9 @@ def test_credits_and_kpis_of_deals_won_through_the_deals_service(api, admin):
     d3 = register(api, r1_key, f"Kappa{tag} Mining", "3000.00", "EUR")
     for deal in (d1, d2, d3):
         ok(api.post(f"/v1/deals/{deal}/approve", headers=admin, json={}))
-    # The registrations reached the attribution service as sourcing touches.
-    for deal in (d1, d2):
+    # The registrations reached the attribution service as sourcing touches (all three: a
+    # touch for a deal it has not learnt yet is a 404).
+    for deal in (d1, d2, d3):
         explanation(api, admin, deal, 1, "pipeline")
     now = dt.datetime.now(dt.UTC)
     # The SI's workshop on R1's deal and its implementation plan on R2's, after the

@@ -5,12 +5,14 @@ from typing import Any
 from sqlalchemy import (
     TIMESTAMP,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -70,3 +72,15 @@ class DatadrivenRun(Base):
     deals_changed: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     completed_at: Mapped[dt.datetime | None] = mapped_column(TIMESTAMP(timezone=True))
+
+
+class HistoryRevision(Base):
+    """Its one row: the revision of the data-driven models' history, which triggers move at the
+    commit of any change to it (migration 0008; ``service.history_for`` keeps a history read
+    under a revision until it moves). ``epoch`` tells databases apart in one process."""
+
+    __tablename__ = "history_revision"
+
+    one: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=text("true"))
+    epoch: Mapped[uuid.UUID]
+    revision: Mapped[int] = mapped_column(BigInteger)
