@@ -36,6 +36,11 @@ class AttributedDeal(Base):
         Index("ix_deals_closed_on", "closed_on"),
         Index("ix_deals_registered_at", "registered_at"),
         Index("ix_deals_updated_at_id", "updated_at", "deal_id"),
+        # The KPIs' registrations of a page's partners in a period, and their first win.
+        Index("ix_deals_partner_registered", "partner_id", "registered_at",
+              postgresql_include=["status"]),
+        Index("ix_deals_partner_first_win", "partner_id", "closed_on",
+              postgresql_where=text("status = 'won'")),
         Index("ix_deals_search_text", "search_text", postgresql_using="gin",
               postgresql_ops={"search_text": "public.gin_trgm_ops"}),
     )

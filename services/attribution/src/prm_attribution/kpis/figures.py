@@ -2,10 +2,15 @@
 exact ratios, and each partner's figures of a period gathered with the ids of the rows they
 came from.
 
-A credit, a cost or a payout is converted with the newest rate of its currency valid on its own
-date (``prm_platform.money.convert_minor``, the platform's one conversion), rounded half-even
-to the base currency's minor unit once per item (so a figure is the sum
-of the converted items its row lists). Figures derived from several items (an activity's share
+A cost or a payout is converted with the newest rate of its currency valid on its own date
+(``prm_platform.money.convert_minor``, the platform's one conversion), rounded half-even to the
+base currency's minor unit once per item (so a figure is the sum of the converted items its row
+lists). Credits are converted once per rate: a partner's credits of one figure (sourced or
+influenced revenue or pipeline) in one currency whose deals' dates fall where the same rate is
+the newest valid (from its ``valid_on`` to the next rate's) are summed in minor units of their
+currency, then converted and rounded half-even once; base-currency credits are summed as they
+are. (The credit KPIs are read from sums, ``kpis.service``; the rule does not depend on how the
+sums are stored.) Figures derived from several items (an activity's share
 of a credit, an average) are kept exact as fractions and rounded half-even once at the end.
 Ratios are decimal strings with 4 places, rounded half-even; null when the denominator is 0.
 """
@@ -54,15 +59,41 @@ class Converter:
             self.rates.setdefault(rate.currency, []).append(rate)
         self.used: dict[tuple[str, dt.date], Any] = {}
 
+    @property
+    def rates_by_day(self) -> dict[tuple[str, dt.date], Any]:
+        """The rates by (currency, valid_on)."""
+        return {(r.currency, r.valid_on): r for rates in self.rates.values() for r in rates}
+
+    def rate_on(self, currency: str, on: dt.date) -> Any | None:
+        """The newest rate of ``currency`` valid on ``on``; None without one."""
+        found = None
+        for rate in self.rates.get(currency, []):
+            if rate.valid_on > on:
+                break
+            found = rate
+        return found
+
     def convert(self, minor: int, currency: str, on: dt.date) -> int | None:
         if currency == self.base:
             return minor
-        found = [r for r in self.rates.get(currency, []) if r.valid_on <= on]
-        if not found:
-            return None
-        rate = found[-1]
+        rate = self.rate_on(currency, on)
+        return None if rate is None else self.convert_at(minor, currency, rate)
+
+    def convert_at(self, minor: int, currency: str, rate: Any) -> int:
+        """``minor`` units of ``currency`` at ``rate`` (one of its rows), rounded half-even."""
         self.used[(currency, rate.valid_on)] = rate
         return convert_minor(minor, currency, self.base, rate.rate)
+
+    def runs(self, start: dt.date, end: dt.date) -> list[tuple[str, dt.date, dt.date]]:
+        """The days each rate is the one applied, [valid_from, valid_to), of the rates applied
+        somewhere in [start, end): (currency, valid_from, valid_to)."""
+        found = []
+        for currency, rates in self.rates.items():
+            for i, rate in enumerate(rates):
+                until = rates[i + 1].valid_on if i + 1 < len(rates) else dt.date.max
+                if rate.valid_on < end and until > start:
+                    found.append((currency, rate.valid_on, until))
+        return found
 
     def child(self) -> Converter:
         """A converter over the same rates with its own record of the rates used."""
@@ -135,14 +166,24 @@ class PartnerFigures:
             return None
         return max(0, (self.first_win - ready.date()).days)
 
-    def add_credit(self, figure: str, deal_id: uuid.UUID, credit_minor: int, currency: str,
-                   on: dt.date) -> None:
-        converted = self.converter.convert(credit_minor, currency, on)
-        if converted is None:
-            add_id(self.unconverted_deal_ids, deal_id)
+    def add_credits(self, figure: str, minor: int, currency: str, rate: Any | None,
+                    deal_ids: list[uuid.UUID]) -> None:
+        """Credits of one figure in one currency that the same rate converts (``rate``: its
+        row; None for the base currency, or when no rate is valid on their days, and then
+        ``unconverted``), summed: converted once. ``deal_ids``: the first of their deals by
+        id; ``finish_ids`` keeps the first ``MAX_IDS`` of all."""
+        if currency != self.converter.base and rate is None:
+            self.unconverted_deal_ids.extend(deal_ids)
             return
-        self.sums[figure] += converted
-        add_id(self.deal_ids, deal_id)
+        self.sums[figure] += minor if rate is None else self.converter.convert_at(
+            minor, currency, rate)
+        self.deal_ids.extend(deal_ids)
+
+    def finish_ids(self) -> None:
+        """The credits' deal ids: the first ``MAX_IDS`` by id (a deal counts once per partner
+        and model, so once)."""
+        self.deal_ids = sorted(self.deal_ids)[:MAX_IDS]
+        self.unconverted_deal_ids = sorted(self.unconverted_deal_ids)[:MAX_IDS]
 
     def add_cost(self, kind: str, cost_id: uuid.UUID, amount_minor: int, currency: str,
                  on: dt.date) -> None:

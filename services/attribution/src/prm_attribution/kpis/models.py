@@ -4,8 +4,10 @@ from decimal import Decimal
 
 from sqlalchemy import (
     TIMESTAMP,
+    BigInteger,
     CheckConstraint,
     Date,
+    Index,
     Numeric,
     String,
     UniqueConstraint,
@@ -31,3 +33,23 @@ class AttributionFxRate(Base):
     rate: Mapped[Decimal] = mapped_column(Numeric(24, 10))
     valid_on: Mapped[dt.date] = mapped_column(Date)
     recorded_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+
+
+class AttributionKpiCredit(Base):
+    """A credit the credit KPIs count, with the figure (``sourced_revenue``,
+    ``influenced_pipeline``...), currency and day it counts under: kept by triggers from the
+    credits, results and deals (migration 0009; ``kpis.service`` reads it). Only the newest
+    rules version's credits of won and open deals have a row."""
+
+    __tablename__ = "attribution_kpi_credits"
+    __table_args__ = (Index("ix_attribution_kpi_credits_partner", "partner_id", "model", "day",
+                            postgresql_include=["figure", "currency", "credit_minor",
+                                                "deal_id"]),)
+
+    deal_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    model: Mapped[str] = mapped_column(String(40), primary_key=True)
+    partner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    figure: Mapped[str] = mapped_column(String(30))
+    currency: Mapped[str] = mapped_column(String(3))
+    day: Mapped[dt.date] = mapped_column(Date)
+    credit_minor: Mapped[int] = mapped_column(BigInteger)

@@ -6,7 +6,9 @@ a rate from a currency to the base currency converts it.
 A credit is converted with the newest rate of its currency valid on the deal's date (its close
 for revenue, its registration for pipeline), a cost on the day it was incurred, a payout on the
 day it was paid; the rates used are listed with each row, and an item without a rate is listed
-as unconverted rather than guessed.
+as unconverted rather than guessed. Credits are read from ``attribution_kpi_credits`` (the
+credits counted, kept by triggers; migration 0009), summed per partner, figure, currency and
+rate and converted once per sum (the rounding rule: ``kpis.figures``).
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ from prm_attribution.kpis.schemas import (
     AttributionNetAmount,
 )
 from prm_attribution.results.reading import money
-from prm_attribution.results.service import OPEN_STATUSES
 from prm_contracts import FxRateSetV1
 from prm_platform.listing import ListQuery
 from prm_platform.money import minor_units, pair_rate
@@ -64,6 +65,24 @@ async def rate_set(session: AsyncSession, rate: FxRateSetV1) -> None:
     await session.execute(_PROJECT_RATE, {
         "id": rate.rate_id, "base": rate.base, "quote": rate.quote, "rate": value,
         "effective_on": rate.effective_on, "recorded_at": rate.recorded_at})
+
+
+# A page's partners' counted credits of [start, end), summed per partner, figure, currency
+# and the rate applied (the ``valid_on`` of the newest rate of the currency valid on the
+# credit's day; null for the base currency or without a rate), with the first deals by id. One
+# range of ``ix_attribution_kpi_credits_partner`` per partner.
+_CREDIT_SUMS = text("""
+    SELECT c.partner_id, c.figure, c.currency, r.valid_from AS rate_on,
+        sum(c.credit_minor) AS minor,
+        (array_agg(c.deal_id ORDER BY c.deal_id))[1:CAST(:max_ids AS integer)] AS deal_ids
+    FROM attribution_kpi_credits c
+    LEFT JOIN unnest(CAST(:run_currencies AS text[]), CAST(:run_from AS date[]),
+                     CAST(:run_to AS date[])) AS r(currency, valid_from, valid_to)
+        ON r.currency = c.currency AND c.day >= r.valid_from AND c.day < r.valid_to
+    WHERE c.partner_id = ANY(:ids) AND c.model = :model AND c.day >= :start AND c.day < :end
+    GROUP BY c.partner_id, c.figure, c.currency, r.valid_from
+    ORDER BY c.partner_id, c.figure, c.currency, r.valid_from
+""")
 
 
 async def load_rates(session: AsyncSession, base: str) -> Converter:
@@ -98,25 +117,16 @@ async def partner_figures(session: AsyncSession, partners: Sequence[Any], *, bas
     ids = list(found)
     period = {"ids": ids, "start": start, "end": end, "from_ts": _midnight(start),
               "to_ts": _midnight(end)}
-    # Each deal's credits under the newest rules version it has results of: revenue of deals
-    # won in the period, pipeline of open deals registered in it.
-    for c in await session.execute(text(
-            "SELECT c.partner_id, c.deal_id, c.role, c.credit_minor, r.currency, d.status, "
-            "d.closed_on, d.registered_at FROM attribution_credits c "
-            "JOIN attribution_results r USING (deal_id, rules_version, model) "
-            "JOIN deals d USING (deal_id) WHERE c.model = :model AND c.partner_id = ANY(:ids) "
-            "AND c.rules_version = (SELECT max(rules_version) FROM attribution_results x "
-            "                       WHERE x.deal_id = c.deal_id AND x.model = c.model) "
-            "AND ((d.status = 'won' AND d.closed_on >= :start AND d.closed_on < :end) "
-            "  OR (d.status = ANY(:open) AND d.registered_at >= :from_ts "
-            "      AND d.registered_at < :to_ts)) ORDER BY c.deal_id"),
-            {**period, "model": model, "open": list(OPEN_STATUSES)}):
-        if c.status == "won":
-            found[c.partner_id].add_credit(f"{c.role}_revenue", c.deal_id, c.credit_minor,
-                                           c.currency, c.closed_on)
-        else:
-            found[c.partner_id].add_credit(f"{c.role}_pipeline", c.deal_id, c.credit_minor,
-                                           c.currency, c.registered_at.date())
+    # The counted credits (``attribution_kpi_credits``: each deal's credits under the newest
+    # rules version it has results of, revenue of won deals on their close, pipeline of open
+    # deals on their registration) of the period, summed per figure, currency and rate.
+    runs, by_day = converter.runs(start, end), converter.rates_by_day
+    for c in await session.execute(_CREDIT_SUMS, {
+            **period, "model": model, "max_ids": MAX_IDS,
+            "run_currencies": [r[0] for r in runs], "run_from": [r[1] for r in runs],
+            "run_to": [r[2] for r in runs]}):
+        rate = None if c.rate_on is None else by_day[c.currency, c.rate_on]
+        found[c.partner_id].add_credits(c.figure, int(c.minor), c.currency, rate, c.deal_ids)
     for r in await session.execute(text(
             "SELECT partner_id, count(*) AS registered, count(*) FILTER (WHERE status = 'won') "
             "AS won, count(*) FILTER (WHERE status IN ('won', 'lost', 'rejected', 'expired', "
@@ -127,8 +137,9 @@ async def partner_figures(session: AsyncSession, partners: Sequence[Any], *, bas
         figures.registrations, figures.registrations_won = r.registered, r.won
         figures.registrations_decided = r.decided
     for r in await session.execute(text(
-            "SELECT partner_id, min(closed_on) AS first FROM deals WHERE status = 'won' "
-            "AND partner_id = ANY(:ids) GROUP BY partner_id"), period):
+            "SELECT p.id AS partner_id, (SELECT min(closed_on) FROM deals WHERE status = 'won' "
+            "AND partner_id = p.id) AS first FROM unnest(CAST(:ids AS uuid[])) AS p(id)"),
+            period):
         found[r.partner_id].first_win = r.first
     for r in await session.execute(text(
             "SELECT id, partner_id, kind, amount_minor, currency, incurred_on "
@@ -149,6 +160,8 @@ async def partner_figures(session: AsyncSession, partners: Sequence[Any], *, bas
         if start <= r.earned_on < end:
             figures.certifications_earned += 1
             add_id(figures.certification_ids, r.certification_id)
+    for figures in found.values():
+        figures.finish_ids()
     return list(found.values())
 
 

@@ -1,0 +1,157 @@
+"""The KPIs' counted credits: every credit the credit KPIs count, with the figure, currency and
+day it counts under, kept by triggers whatever writes, so that ``GET /v1/attribution-kpis``
+reads a page's partners' credits of a period by one index range each instead of every credit
+of theirs joined to results and deals.
+
+A credit counts when it is of its deal's newest rules version for its model (among the
+deal's results), and its deal is won with a close date (``<role>_revenue`` on ``closed_on``)
+or open (``<role>_pipeline`` on the UTC date of ``registered_at``; the open statuses of
+``prm_attribution.results.service.OPEN_STATUSES``). The row holds the credit in the result's
+currency: FX rates may arrive later, so conversion happens when the KPIs are read.
+
+``attribution_kpi_refresh(deal ids)`` makes the rows of those deals what the credits, results
+and deals say now: it locks the deals' rows in id order (the lock the recompute and the deal
+projection hold already; two transactions never refresh one deal from different views), then
+deletes the rows no longer counted and upserts the others, writing only those that differ.
+Statement-level triggers on ``attribution_credits``, ``attribution_results`` and ``deals``
+(status, close date or registration changed; deleted) call it with the deals the statement
+touched, and a TRUNCATE of any of them rebuilds the whole table. Rows are per deal, so
+concurrent registrations of one partner never wait on one another here.
+
+The upgrade fills the table from the rows already there.
+
+Revision ID: 0009
+Revises: 0008
+"""
+
+from alembic import op
+
+revision, down_revision = "0009", "0008"
+
+# The credits counted now, of the deals ``{deals}`` selects (a condition on ``d``).
+_COUNTED = """
+    SELECT c.deal_id, c.model, c.partner_id,
+        c.role || CASE WHEN d.status = 'won' THEN '_revenue' ELSE '_pipeline' END AS figure,
+        r.currency,
+        CASE WHEN d.status = 'won' THEN d.closed_on
+             ELSE CAST(d.registered_at AT TIME ZONE 'UTC' AS date) END AS day,
+        c.credit_minor
+    FROM deals d
+    JOIN attribution_credits c ON c.deal_id = d.deal_id
+    JOIN attribution_results r ON r.deal_id = c.deal_id AND r.rules_version = c.rules_version
+        AND r.model = c.model
+    WHERE {deals} AND c.role IN ('sourced', 'influenced')
+    AND c.rules_version = (SELECT max(x.rules_version) FROM attribution_results x
+                           WHERE x.deal_id = c.deal_id AND x.model = c.model)
+    AND ((d.status = 'won' AND d.closed_on IS NOT NULL)
+         OR (d.status IN ('submitted', 'in_review', 'approved', 'registered')
+             AND d.registered_at IS NOT NULL))
+"""
+_COLUMNS = "deal_id, model, partner_id, figure, currency, day, credit_minor"
+
+_FUNCTIONS = (
+    f"""
+    CREATE FUNCTION attribution_kpi_refresh(ids uuid[]) RETURNS void LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+    BEGIN
+        IF ids IS NULL OR cardinality(ids) = 0 THEN
+            RETURN;
+        END IF;
+        PERFORM 1 FROM deals WHERE deal_id = ANY(ids) ORDER BY deal_id FOR UPDATE;
+        WITH wanted AS ({_COUNTED.format(deals="d.deal_id = ANY(ids)")}),
+        gone AS (
+            DELETE FROM attribution_kpi_credits k WHERE k.deal_id = ANY(ids)
+            AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.deal_id = k.deal_id
+                            AND w.model = k.model AND w.partner_id = k.partner_id))
+        INSERT INTO attribution_kpi_credits AS k ({_COLUMNS})
+        SELECT {_COLUMNS} FROM wanted ORDER BY deal_id, model, partner_id
+        ON CONFLICT (deal_id, model, partner_id) DO UPDATE SET figure = EXCLUDED.figure,
+            currency = EXCLUDED.currency, day = EXCLUDED.day,
+            credit_minor = EXCLUDED.credit_minor
+        WHERE (k.figure, k.currency, k.day, k.credit_minor) IS DISTINCT FROM
+              (EXCLUDED.figure, EXCLUDED.currency, EXCLUDED.day, EXCLUDED.credit_minor);
+    END $$
+    """,
+    f"""
+    CREATE FUNCTION attribution_kpi_rebuild() RETURNS void LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+    BEGIN
+        DELETE FROM attribution_kpi_credits;
+        INSERT INTO attribution_kpi_credits ({_COLUMNS})
+        {_COUNTED.format(deals="true")};
+    END $$
+    """,
+    # The deals a statement touched: a credit's or a result's (the transition tables of its
+    # event), or a deal's whose status, close date or registration changed.
+    """
+    CREATE FUNCTION attribution_kpi_changed() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+    BEGIN
+        IF TG_OP = 'TRUNCATE' THEN
+            PERFORM attribution_kpi_rebuild();
+        ELSIF TG_OP = 'INSERT' THEN
+            PERFORM attribution_kpi_refresh(ARRAY(
+                SELECT DISTINCT deal_id FROM kpi_new ORDER BY deal_id));
+        ELSIF TG_OP = 'DELETE' THEN
+            PERFORM attribution_kpi_refresh(ARRAY(
+                SELECT DISTINCT deal_id FROM kpi_old ORDER BY deal_id));
+        ELSIF TG_TABLE_NAME = 'deals' THEN
+            PERFORM attribution_kpi_refresh(ARRAY(
+                SELECT n.deal_id FROM kpi_new n JOIN kpi_old o USING (deal_id)
+                WHERE (n.status, n.closed_on, n.registered_at)
+                      IS DISTINCT FROM (o.status, o.closed_on, o.registered_at)
+                ORDER BY n.deal_id));
+        ELSE
+            PERFORM attribution_kpi_refresh(ARRAY(
+                SELECT deal_id FROM kpi_new UNION SELECT deal_id FROM kpi_old
+                ORDER BY deal_id));
+        END IF;
+        RETURN NULL;
+    END $$
+    """,
+)
+_REFERENCING = {"INSERT": "NEW TABLE AS kpi_new",
+                "UPDATE": "OLD TABLE AS kpi_old NEW TABLE AS kpi_new",
+                "DELETE": "OLD TABLE AS kpi_old"}
+_TRIGGERS = {"attribution_credits": ("INSERT", "UPDATE", "DELETE"),
+             "attribution_results": ("INSERT", "UPDATE", "DELETE"),
+             # A new deal has no credits yet.
+             "deals": ("UPDATE", "DELETE")}
+
+
+def upgrade() -> None:
+    op.execute("CREATE TABLE attribution_kpi_credits (deal_id uuid NOT NULL, "
+               "model varchar(40) NOT NULL, partner_id uuid NOT NULL, "
+               "figure varchar(30) NOT NULL, currency varchar(3) NOT NULL, day date NOT NULL, "
+               "credit_minor bigint NOT NULL, "
+               "CONSTRAINT pk_attribution_kpi_credits PRIMARY KEY (deal_id, model, partner_id))")
+    for function in _FUNCTIONS:
+        op.execute(function)
+    # Filled before the partners' index is built (one sort instead of a million inserts).
+    op.execute("SELECT attribution_kpi_rebuild()")
+    op.execute("CREATE INDEX ix_attribution_kpi_credits_partner ON attribution_kpi_credits "
+               "(partner_id, model, day) INCLUDE (figure, currency, credit_minor, deal_id)")
+    # The registrations of a page's partners in a period, and their first win.
+    op.execute("CREATE INDEX ix_deals_partner_registered ON deals (partner_id, registered_at) "
+               "INCLUDE (status)")
+    op.execute("CREATE INDEX ix_deals_partner_first_win ON deals (partner_id, closed_on) "
+               "WHERE status = 'won'")
+    for table, events in _TRIGGERS.items():
+        for event in events:
+            op.execute(f"CREATE TRIGGER attribution_kpi_{event.lower()} AFTER {event} ON {table} "
+                       f"REFERENCING {_REFERENCING[event]} FOR EACH STATEMENT "
+                       "EXECUTE FUNCTION attribution_kpi_changed()")
+        op.execute(f"CREATE TRIGGER attribution_kpi_truncate AFTER TRUNCATE ON {table} "
+                   "FOR EACH STATEMENT EXECUTE FUNCTION attribution_kpi_changed()")
+
+
+def downgrade() -> None:
+    for table, events in _TRIGGERS.items():
+        for event in (*events, "TRUNCATE"):
+            op.execute(f"DROP TRIGGER attribution_kpi_{event.lower()} ON {table}")
+    op.execute("DROP INDEX ix_deals_partner_first_win")
+    op.execute("DROP INDEX ix_deals_partner_registered")
+    op.execute("DROP FUNCTION attribution_kpi_changed()")
+    op.execute("DROP FUNCTION attribution_kpi_rebuild()")
+    op.execute("DROP FUNCTION attribution_kpi_refresh(uuid[])")
+    op.execute("DROP TABLE attribution_kpi_credits")
