@@ -36,6 +36,7 @@ import math
 import os
 import platform
 import random
+import re
 import secrets
 import shutil
 import statistics
@@ -50,6 +51,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
@@ -70,6 +72,8 @@ from prm_attribution.crediting.compute import (
 )
 from prm_attribution.crediting.datadriven import History
 from prm_attribution.deals.handlers import registration_touch_id
+from prm_attribution.kpis.figures import MAX_IDS, Converter
+from prm_attribution.kpis.service import CREDIT_SUMS
 from prm_attribution.rules.schemas import AttributionRulesDocument
 from prm_platform.security import PRINCIPAL_HEADER, Principal, PrincipalKind, sign_principal
 from prm_stack.embedded import (
@@ -306,10 +310,11 @@ def bench_models(args: argparse.Namespace, rng: random.Random, programme: Progra
 
 # -- the database ------------------------------------------------------------------------------
 
-def migrate(database_url: str, secret: str, service_dir: Path = SERVICE_DIR) -> None:
+def migrate(database_url: str, secret: str, service_dir: Path = SERVICE_DIR,
+            target: str = "head") -> None:
     env = {**os.environ, "PRM_DATABASE_URL": database_url, "PRM_INTERNAL_SECRET": secret}
     result = subprocess.run([sys.executable, "-m", "alembic", "-c",
-                             str(service_dir / "alembic.ini"), "upgrade", "head"],
+                             str(service_dir / "alembic.ini"), "upgrade", target],
                             env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"migrations failed:\n{result.stderr}")
@@ -601,6 +606,21 @@ async def load_credited(database_url: str, rng: random.Random, programme: Progra
     return time.perf_counter() - started, sizes
 
 
+async def settle_counted(database_url: str) -> dict[str, int]:
+    """After the upgrade: VACUUM ANALYZE of the counted credits (autovacuum would in time; the
+    index-only scans want the visibility map) and their size and rows."""
+    connection = await connect(database_url)
+    try:
+        await connection.execute("VACUUM ANALYZE attribution_kpi_credits")
+        await connection.execute("VACUUM ANALYZE deals")
+        return {"attribution_kpi_credits": await connection.fetchval(
+                    "SELECT pg_total_relation_size('attribution_kpi_credits')"),
+                "counted rows": await connection.fetchval(
+                    "SELECT count(*) FROM attribution_kpi_credits")}
+    finally:
+        await connection.close()
+
+
 def create_bare_app() -> FastAPI:
     """The baseline: a GET with the KPI route's query parameters and a page of 50 KPI-shaped
     rows, no database, no authentication."""
@@ -670,8 +690,8 @@ def time_gets(url: str, paths: list[str], headers: Callable[[], dict[str, str]]
             "statuses": statuses, "slowest": [f"{ms:.0f} ms {path}" for ms, path in slowest]}
 
 
-# The KPI route's two heavy statements as the service runs them (first page, no filters, one
-# quarter; their text copied here, to be kept in step with prm_attribution.kpis.service).
+# The KPI route's statements over the deals and the counted credits, as the service runs them
+# (first page, no filters, one quarter).
 EXPLAINED = {
     "partners page": (
         "SELECT p.partner_id, pd.name, pd.type, pd.tier, pd.country, pd.joined_at FROM ("
@@ -679,21 +699,32 @@ EXPLAINED = {
         "  UNION SELECT partner_id FROM programme_costs "
         "  UNION SELECT partner_id FROM partner_directory) p "
         "LEFT JOIN partner_directory pd USING (partner_id) ORDER BY p.partner_id LIMIT 51"),
-    "credits of 51 partners, one quarter": (
-        "SELECT c.partner_id, c.deal_id, c.role, c.credit_minor, r.currency, d.status, "
-        "d.closed_on, d.registered_at FROM attribution_credits c "
-        "JOIN attribution_results r USING (deal_id, rules_version, model) "
-        "JOIN deals d USING (deal_id) WHERE c.model = 'linear' AND c.partner_id = ANY($1) "
-        "AND c.rules_version = (SELECT max(rules_version) FROM attribution_results x "
-        "                       WHERE x.deal_id = c.deal_id AND x.model = c.model) "
-        "AND ((d.status = 'won' AND d.closed_on >= $2 AND d.closed_on < $3) "
-        "  OR (d.status = ANY($4) AND d.registered_at >= $5 AND d.registered_at < $6)) "
-        "ORDER BY c.deal_id"),
+    "counted credits of 51 partners, one quarter": CREDIT_SUMS.text,
+    "registrations of 51 partners, one quarter": (
+        "SELECT partner_id, count(*) AS registered, count(*) FILTER (WHERE status = 'won') "
+        "AS won FROM deals WHERE partner_id = ANY(:ids) AND registered_at >= :from_ts "
+        "AND registered_at < :to_ts GROUP BY partner_id"),
+    "first wins of 51 partners": (
+        "SELECT p.id AS partner_id, (SELECT min(closed_on) FROM deals WHERE status = 'won' "
+        "AND partner_id = p.id) AS first FROM unnest(CAST(:ids AS uuid[])) AS p(id)"),
 }
 
 
+def positional(statement: str, arguments: dict[str, Any]) -> tuple[str, list[Any]]:
+    """A statement with ``:name`` parameters as asyncpg takes it: ``$n`` and the values."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    return (re.sub(r"(?<![:\w]):([a-z_]+)", number, statement),
+            [arguments[name] for name in names])
+
+
 async def explain(database_url: str) -> dict[str, str]:
-    """EXPLAIN ANALYZE of the KPI route's two heavy statements, first page, no filters."""
+    """EXPLAIN ANALYZE of the KPI route's statements, first page, no filters."""
     connection = await connect(database_url)
     plans = {}
     try:
@@ -701,10 +732,16 @@ async def explain(database_url: str) -> dict[str, str]:
             "SELECT DISTINCT partner_id FROM deals ORDER BY partner_id LIMIT 51")]
         start = TODAY - dt.timedelta(days=182)
         end = start + dt.timedelta(days=91)
-        period = [ids, start, end, list(OPEN), midnight(start), midnight(end)]
+        runs = Converter([SimpleNamespace(**r) for r in await connection.fetch(
+            "SELECT currency, rate, valid_on FROM fx_rates WHERE base_currency = 'EUR' "
+            "ORDER BY currency, valid_on")], "EUR").runs(start, end)
+        arguments = {"ids": ids, "start": start, "end": end, "from_ts": midnight(start),
+                     "to_ts": midnight(end), "model": "linear", "max_ids": MAX_IDS,
+                     "run_currencies": [r[0] for r in runs],
+                     "run_from": [r[1] for r in runs], "run_to": [r[2] for r in runs]}
         for name, statement in EXPLAINED.items():
-            arguments = period if "$1" in statement else []
-            rows = await connection.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {statement}", *arguments)
+            sql, values = positional(statement, arguments)
+            rows = await connection.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *values)
             plans[name] = "\n".join(r[0] for r in rows)
     finally:
         await connection.close()
@@ -788,9 +825,17 @@ def main() -> None:
         if args.kpi_deals and pg is not None:
             create_database(pg, "attribution_kpis")
             url = pg.database_url("attribution_kpis")
-            migrate(url, secret)
+            # Loaded as a database of the release before the counted credits, then upgraded:
+            # migration 0009 fills them from the credits, results and deals already there.
+            migrate(url, secret, target="0008")
             seconds, sizes = asyncio.run(load_credited(url, rng, programme, args.kpi_deals))
             print(f"{args.kpi_deals:,} credited deals loaded in {seconds:.0f} s: {sizes}",
+                  file=sys.stderr)
+            upgraded = time.perf_counter()
+            migrate(url, secret)
+            sizes.update(asyncio.run(settle_counted(url)))
+            upgrade_s = time.perf_counter() - upgraded
+            print(f"upgraded (counted credits filled, vacuumed) in {upgrade_s:.0f} s: {sizes}",
                   file=sys.stderr)
             if args.explain:
                 for name, plan in asyncio.run(explain(url)).items():
@@ -805,7 +850,8 @@ def main() -> None:
             bare = time_gets(f"http://127.0.0.1:{bare_port}", paths, dict)
             kpis = time_gets(f"http://127.0.0.1:{service_port}", paths, lambda: {
                 PRINCIPAL_HEADER: sign_principal(vendor, secret)})
-            report["kpis"] = {"load_s": seconds, "sizes": sizes, "service": kpis, "bare": bare}
+            report["kpis"] = {"load_s": seconds, "upgrade_s": upgrade_s, "sizes": sizes,
+                              "service": kpis, "bare": bare}
             print(f"kpis: {kpis}\nbare: {bare}", file=sys.stderr)
     finally:
         for server in servers:
@@ -852,11 +898,12 @@ def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
     if "kpis" in report:
         k = report["kpis"]
         sizes = k["sizes"]
-        mib = {t: v / 2**20 for t, v in sizes.items() if t != "credit rows"}
+        mib = {t: v / 2**20 for t, v in sizes.items() if not t.endswith("rows")}
         print()
         print(f"KPI data: {args.kpi_deals:,} credited deals, {sizes['credit rows']:,} credit "
-              f"rows (nine models), loaded by COPY in {k['load_s']:.0f} s; on disk (MiB): "
-              + ", ".join(f"{t} {v:,.0f}" for t, v in mib.items()))
+              f"rows (nine models), loaded by COPY in {k['load_s']:.0f} s; the upgrade to the "
+              f"counted credits ({sizes['counted rows']:,} rows) in {k['upgrade_s']:.0f} s; "
+              "on disk (MiB): " + ", ".join(f"{t} {v:,.0f}" for t, v in mib.items()))
         print()
         print("| GET, one at a time                      | requests | p50 ms | p99 ms |")
         print("|-----------------------------------------|----------|--------|--------|")

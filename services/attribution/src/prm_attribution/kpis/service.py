@@ -71,7 +71,7 @@ async def rate_set(session: AsyncSession, rate: FxRateSetV1) -> None:
 # and the rate applied (the ``valid_on`` of the newest rate of the currency valid on the
 # credit's day; null for the base currency or without a rate), with the first deals by id. One
 # range of ``ix_attribution_kpi_credits_partner`` per partner.
-_CREDIT_SUMS = text("""
+CREDIT_SUMS = text("""
     SELECT c.partner_id, c.figure, c.currency, r.valid_from AS rate_on,
         sum(c.credit_minor) AS minor,
         (array_agg(c.deal_id ORDER BY c.deal_id))[1:CAST(:max_ids AS integer)] AS deal_ids
@@ -121,7 +121,7 @@ async def partner_figures(session: AsyncSession, partners: Sequence[Any], *, bas
     # rules version it has results of, revenue of won deals on their close, pipeline of open
     # deals on their registration) of the period, summed per figure, currency and rate.
     runs, by_day = converter.runs(start, end), converter.rates_by_day
-    for c in await session.execute(_CREDIT_SUMS, {
+    for c in await session.execute(CREDIT_SUMS, {
             **period, "model": model, "max_ids": MAX_IDS,
             "run_currencies": [r[0] for r in runs], "run_from": [r[1] for r in runs],
             "run_to": [r[2] for r in runs]}):
