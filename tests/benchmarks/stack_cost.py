@@ -9,7 +9,9 @@ broker) and measures, in one run:
    customers (mostly new, one in ten a repeat of an earlier one), each with its own
    Idempotency-Key; then the wait until every outbox is published and every process is back to
    its idle rate. The CPU all processes spent above idle over that time, shared among the
-   registrations;
+   registrations. Then the same for a burst: as many as 8 clients send, one request each at a
+   time, for a few seconds (consumers then apply many events per poll, so their fixed cost
+   per poll is shared more widely than at a steady low rate);
 3. **per partner event**: partners created through the API at a fixed rate (one
    ``prm.partner.created.v1`` each, which every service's partner projection applies), the
    same way.
@@ -63,12 +65,14 @@ def spent_per_unit(stack, idle: dict[str, float], units, run) -> tuple[dict[str,
             * 1000 / HZ / made for name in after}, made
 
 
-def registrations(stack, partner_id: str, rate: float, duration: float, state: Path) -> None:
-    """Distinct customers, one in ten a repeat of an earlier one (a second opportunity)."""
-    rng = random.Random(7)
+def registrations(stack, partner_id: str, rate: float | None, duration: float, state: Path,
+                  seed: int = 7) -> None:
+    """Distinct customers, one in ten a repeat of an earlier one (a second opportunity); at
+    ``rate`` a second, or as fast as 8 clients are answered (None)."""
+    rng = random.Random(seed)
     customers: list[dict] = []
     lines = []
-    for _ in range(int(rate * (duration + 3)) + 100):
+    for _ in range(int((rate or 400) * (duration + 3)) + 100):
         if customers and rng.random() < 0.1:
             customer = rng.choice(customers)
         else:
@@ -82,11 +86,12 @@ def registrations(stack, partner_id: str, rate: float, duration: float, state: P
     _load(stack, f"{stack.gateway_url}/v1/deals", bodies, rate, duration)
 
 
-def _load(stack, url: str, bodies: Path, rate: float, duration: float) -> None:
+def _load(stack, url: str, bodies: Path, rate: float | None, duration: float) -> None:
+    pace = ["--rate", str(rate), "--concurrency", "32"] if rate else \
+        ["--concurrency", "8", "--warmup", "0"]
     result = json.loads(subprocess.run(
         [sys.executable, str(HERE / "load.py"), url, "--bodies", str(bodies),
-         "--duration", str(duration), "--rate", str(rate), "--concurrency", "32",
-         "--idempotency-keys",
+         "--duration", str(duration), *pace, "--idempotency-keys",
          "--header", f"Authorization: Bearer {stack.admin_key}"],
         capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
     print(f"POST {url}: {result}", file=sys.stderr)
@@ -121,6 +126,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=float(os.environ.get("BENCH_COST_RATE", 20)))
     parser.add_argument("--duration", type=float,
                         default=float(os.environ.get("BENCH_SECONDS", 10)))
+    parser.add_argument("--burst", type=float, default=5.0,
+                        help="seconds of registrations as fast as 8 clients are answered")
     parser.add_argument("--idle", type=float, default=20.0)
     args = parser.parse_args()
     env = {"PRM_GATEWAY_PORT": str(free_port()), "PRM_RATE_LIMIT_PER_MINUTE": "100000000"}
@@ -134,6 +141,9 @@ def main() -> None:
         per_registration, made = spent_per_unit(
             stack, idle, lambda: asyncio.run(registered(database_url)),
             lambda: registrations(stack, partner_id, args.rate, args.duration, Path(state)))
+        per_burst, burst_made = spent_per_unit(
+            stack, idle, lambda: asyncio.run(registered(database_url)),
+            lambda: registrations(stack, partner_id, None, args.burst, Path(state), seed=8))
         bodies = Path(state) / "partners.jsonl"
         bodies.write_text("".join(json.dumps({
             "name": f"Costed partner {uuid.uuid4().hex[:10]}", "type": "reseller",
@@ -152,6 +162,9 @@ def main() -> None:
     print(f"per registration (POST /v1/deals through the edge at {args.rate:.0f}/s for "
           f"{args.duration:.0f} s, {made} made; until every consumer applied them)")
     table("process", per_registration, "CPU ms")
+    print(f"per registration in a burst (as fast as 8 clients are answered for "
+          f"{args.burst:.0f} s, {burst_made} made; until every consumer applied them)")
+    table("process", per_burst, "CPU ms")
     print(f"per partner event (POST /v1/partners at {args.rate:.0f}/s, {events} events)")
     table("process", per_event, "CPU ms")
 

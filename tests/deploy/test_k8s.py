@@ -51,7 +51,7 @@ def command_of(container: dict) -> list[str]:
 
 
 def is_api(deployment: dict, deploy) -> bool:
-    return any("uvicorn" in argv for c in containers(deployment)
+    return any("prm_platform.serve" in argv for c in containers(deployment)
                for argv in deploy.split_command(command_of(c)))
 
 
@@ -90,7 +90,9 @@ def test_deployment_commands_run_existing_modules(manifests, deploy, repo):
                 for module, attribute in named:
                     path = deploy.module_file(module)
                     assert path is not None, f"{name}: module {module} not found"
-                    assert path.relative_to(repo).parts[0] == "services", f"{name}: {module}"
+                    # A service's own module, or the platform's launcher (prm_platform.serve).
+                    assert path.relative_to(repo).parts[0] == "services" or \
+                        module == "prm_platform.serve", f"{name}: {module}"
                     if attribute:
                         assert f"def {attribute}(" in path.read_text(), f"{name}: {attribute}"
 
@@ -185,7 +187,7 @@ def test_env_sources_exist_and_cover_the_runtime_interface(manifests):
     for workload in app_workloads(manifests):
         for container in containers(workload):
             argv = command_of(container)
-            if "uvicorn" in argv:
+            if "prm_platform.serve" in argv:
                 assert "--no-proxy-headers" in argv, workload["metadata"]["name"]
     # Secret values never sit in a ConfigMap.
     assert not any("PRM_INTERNAL_SECRET" in c or "PRM_DATABASE_URL" in c

@@ -84,7 +84,8 @@ EPOCH_MARGIN = dt.timedelta(seconds=5)
 class Process:
     """One entry of the process table. ``kind`` decides the command line:
 
-    ``api``     ``uvicorn --factory <target>`` on a free port, ready when ``/healthz`` says 200
+    ``api``     ``prm_platform.serve --factory <target>`` (uvicorn) on a free port, ready when
+                ``/healthz`` says 200
     ``worker``  ``python -m <target>``
     ``gateway`` like ``api`` on ``PRM_GATEWAY_PORT``, started after the APIs and told their URLs
     """
@@ -639,7 +640,7 @@ class Supervisor:
     def _command(self, process: Process) -> list[str]:
         if process.kind == "worker":
             return [sys.executable, "-m", process.target]
-        command = [sys.executable, "-m", "uvicorn", "--factory", process.target,
+        command = [sys.executable, "-m", "prm_platform.serve", "--factory", process.target,
                    "--host", "127.0.0.1", "--port", str(self.ports[process.name]),
                    # Below the shutdown budget: open keep-alive connections must not stall it.
                    "--timeout-graceful-shutdown", "3",
