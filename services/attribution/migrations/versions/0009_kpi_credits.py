@@ -14,7 +14,8 @@ and deals say now: it locks the deals' rows in id order (the lock the recompute 
 projection hold already; two transactions never refresh one deal from different views), then
 deletes the rows no longer counted and upserts the others, writing only those that differ.
 Statement-level triggers on ``attribution_credits``, ``attribution_results`` and ``deals``
-(status, close date or registration changed; deleted) call it with the deals the statement
+(status, close date or registration changed; deleted; inserted with credits already there)
+call it with the deals the statement
 touched, and a TRUNCATE of any of them rebuilds the whole table. Rows are per deal, so
 concurrent registrations of one partner never wait on one another here.
 
@@ -89,6 +90,11 @@ _FUNCTIONS = (
     BEGIN
         IF TG_OP = 'TRUNCATE' THEN
             PERFORM attribution_kpi_rebuild();
+        ELSIF TG_OP = 'INSERT' AND TG_TABLE_NAME = 'deals' THEN  -- credited before? rarely
+            PERFORM attribution_kpi_refresh(ARRAY(
+                SELECT n.deal_id FROM kpi_new n WHERE EXISTS (
+                    SELECT 1 FROM attribution_credits c WHERE c.deal_id = n.deal_id)
+                ORDER BY n.deal_id));
         ELSIF TG_OP = 'INSERT' THEN
             PERFORM attribution_kpi_refresh(ARRAY(
                 SELECT DISTINCT deal_id FROM kpi_new ORDER BY deal_id));
@@ -115,8 +121,7 @@ _REFERENCING = {"INSERT": "NEW TABLE AS kpi_new",
                 "DELETE": "OLD TABLE AS kpi_old"}
 _TRIGGERS = {"attribution_credits": ("INSERT", "UPDATE", "DELETE"),
              "attribution_results": ("INSERT", "UPDATE", "DELETE"),
-             # A new deal has no credits yet.
-             "deals": ("UPDATE", "DELETE")}
+             "deals": ("INSERT", "UPDATE", "DELETE")}
 
 
 def upgrade() -> None:
