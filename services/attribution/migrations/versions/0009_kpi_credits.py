@@ -29,7 +29,9 @@ from alembic import op
 
 revision, down_revision = "0009", "0008"
 
-# The credits counted now, of the deals ``{deals}`` selects (a condition on ``d``).
+# The credits counted now, of the deals ``{deals}`` selects (a condition on a deal id
+# column): each deal's newest result per model (its rules version and currency), that
+# version's credits, the deal's status and dates.
 _COUNTED = """
     SELECT c.deal_id, c.model, c.partner_id,
         c.role || CASE WHEN d.status = 'won' THEN '_revenue' ELSE '_pipeline' END AS figure,
@@ -37,40 +39,50 @@ _COUNTED = """
         CASE WHEN d.status = 'won' THEN d.closed_on
              ELSE CAST(d.registered_at AT TIME ZONE 'UTC' AS date) END AS day,
         c.credit_minor
-    FROM deals d
-    JOIN attribution_credits c ON c.deal_id = d.deal_id
-    JOIN attribution_results r ON r.deal_id = c.deal_id AND r.rules_version = c.rules_version
-        AND r.model = c.model
-    WHERE {deals} AND c.role IN ('sourced', 'influenced')
-    AND c.rules_version = (SELECT max(x.rules_version) FROM attribution_results x
-                           WHERE x.deal_id = c.deal_id AND x.model = c.model)
+    FROM (SELECT DISTINCT ON (x.deal_id, x.model) x.deal_id, x.model, x.rules_version,
+              x.currency FROM attribution_results x WHERE {deals_x}
+          ORDER BY x.deal_id, x.model, x.rules_version DESC) r
+    JOIN deals d ON d.deal_id = r.deal_id
+    JOIN attribution_credits c ON c.deal_id = r.deal_id AND c.rules_version = r.rules_version
+        AND c.model = r.model
+    WHERE c.role IN ('sourced', 'influenced')
     AND ((d.status = 'won' AND d.closed_on IS NOT NULL)
          OR (d.status IN ('submitted', 'in_review', 'approved', 'registered')
              AND d.registered_at IS NOT NULL))
 """
 _COLUMNS = "deal_id, model, partner_id, figure, currency, day, credit_minor"
+_KEY = "deal_id, model, partner_id"
 
 _FUNCTIONS = (
+    # Deal by deal, its rows compared first: a refresh that finds them as they should be (a
+    # deal refreshed a second time by the same statement, from another table's trigger) writes
+    # and locks nothing more. Planned once per connection (one deal by key: the generic plan
+    # is the custom one, without planning each call).
     f"""
     CREATE FUNCTION attribution_kpi_refresh(ids uuid[]) RETURNS void LANGUAGE plpgsql
-    SET search_path FROM CURRENT AS $$
+    SET search_path FROM CURRENT SET plan_cache_mode = force_generic_plan AS $$
+    DECLARE
+        one uuid;
     BEGIN
         IF ids IS NULL OR cardinality(ids) = 0 THEN
             RETURN;
         END IF;
         PERFORM 1 FROM deals WHERE deal_id = ANY(ids) ORDER BY deal_id FOR UPDATE;
-        WITH wanted AS ({_COUNTED.format(deals="d.deal_id = ANY(ids)")}),
-        gone AS (
-            DELETE FROM attribution_kpi_credits k WHERE k.deal_id = ANY(ids)
-            AND NOT EXISTS (SELECT 1 FROM wanted w WHERE w.deal_id = k.deal_id
-                            AND w.model = k.model AND w.partner_id = k.partner_id))
-        INSERT INTO attribution_kpi_credits AS k ({_COLUMNS})
-        SELECT {_COLUMNS} FROM wanted ORDER BY deal_id, model, partner_id
-        ON CONFLICT (deal_id, model, partner_id) DO UPDATE SET figure = EXCLUDED.figure,
-            currency = EXCLUDED.currency, day = EXCLUDED.day,
-            credit_minor = EXCLUDED.credit_minor
-        WHERE (k.figure, k.currency, k.day, k.credit_minor) IS DISTINCT FROM
-              (EXCLUDED.figure, EXCLUDED.currency, EXCLUDED.day, EXCLUDED.credit_minor);
+        FOREACH one IN ARRAY ids LOOP
+            WITH wanted AS ({_COUNTED.format(deals_x="x.deal_id = one")}),
+            held AS (SELECT {_COLUMNS} FROM attribution_kpi_credits WHERE deal_id = one),
+            changed AS (SELECT * FROM wanted EXCEPT ALL SELECT * FROM held),
+            gone AS (
+                DELETE FROM attribution_kpi_credits k
+                USING (SELECT {_KEY} FROM held EXCEPT ALL SELECT {_KEY} FROM wanted) g
+                WHERE k.deal_id = g.deal_id AND k.model = g.model
+                AND k.partner_id = g.partner_id)
+            INSERT INTO attribution_kpi_credits AS k ({_COLUMNS})
+            SELECT {_COLUMNS} FROM changed ORDER BY {_KEY}
+            ON CONFLICT ({_KEY}) DO UPDATE SET figure = EXCLUDED.figure,
+                currency = EXCLUDED.currency, day = EXCLUDED.day,
+                credit_minor = EXCLUDED.credit_minor;
+        END LOOP;
     END $$
     """,
     f"""
@@ -79,7 +91,7 @@ _FUNCTIONS = (
     BEGIN
         DELETE FROM attribution_kpi_credits;
         INSERT INTO attribution_kpi_credits ({_COLUMNS})
-        {_COUNTED.format(deals="true")};
+        {_COUNTED.format(deals_x="true")};
     END $$
     """,
     # The deals a statement touched: a credit's or a result's (the transition tables of its
