@@ -82,7 +82,9 @@ class AttributionKpiRow(BaseModel):
     partner_tier: str | None = None
     partner_country: str | None = None
     sourced_revenue: Money = Field(description="Credits on deals won in the period where the "
-                                   "partner is the source, in the base currency")
+                                   "partner is the source, in the base currency (the credits "
+                                   "of one currency converted at one rate are summed, then "
+                                   "converted once, rounded half-even)")
     influenced_revenue: Money
     sourced_pipeline: Money = Field(description="Credits on open deals registered in the "
                                     "period")
@@ -115,7 +117,7 @@ class AttributionKpiRow(BaseModel):
     days_to_first_certification: int | None = Field(default=None, description=(
         "Certification velocity: days from joining the programme to its first certification"))
     deal_ids: list[uuid.UUID] = Field(description="The deals behind the revenue and pipeline "
-                                      "figures (at most 200)")
+                                      "figures (at most 200: the first by id)")
     unconverted_deal_ids: list[uuid.UUID] = Field(description="Deals left out of the figures: "
                                                   "no FX rate to the base currency on or before "
                                                   "their date")
