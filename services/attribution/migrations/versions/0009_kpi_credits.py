@@ -33,7 +33,7 @@ revision, down_revision = "0009", "0008"
 # column): each deal's newest result per model (its rules version and currency), that
 # version's credits, the deal's status and dates.
 _COUNTED = """
-    SELECT c.deal_id, c.model, c.partner_id,
+    SELECT c.deal_id, c.model, c.partner_id, c.rules_version,
         c.role || CASE WHEN d.status = 'won' THEN '_revenue' ELSE '_pipeline' END AS figure,
         r.currency,
         CASE WHEN d.status = 'won' THEN d.closed_on
@@ -50,7 +50,7 @@ _COUNTED = """
          OR (d.status IN ('submitted', 'in_review', 'approved', 'registered')
              AND d.registered_at IS NOT NULL))
 """
-_COLUMNS = "deal_id, model, partner_id, figure, currency, day, credit_minor"
+_COLUMNS = "deal_id, model, partner_id, rules_version, figure, currency, day, credit_minor"
 _KEY = "deal_id, model, partner_id"
 
 _FUNCTIONS = (
@@ -79,7 +79,8 @@ _FUNCTIONS = (
                 AND k.partner_id = g.partner_id)
             INSERT INTO attribution_kpi_credits AS k ({_COLUMNS})
             SELECT {_COLUMNS} FROM changed ORDER BY {_KEY}
-            ON CONFLICT ({_KEY}) DO UPDATE SET figure = EXCLUDED.figure,
+            ON CONFLICT ({_KEY}) DO UPDATE SET rules_version = EXCLUDED.rules_version,
+                figure = EXCLUDED.figure,
                 currency = EXCLUDED.currency, day = EXCLUDED.day,
                 credit_minor = EXCLUDED.credit_minor;
         END LOOP;
@@ -94,35 +95,54 @@ _FUNCTIONS = (
         {_COUNTED.format(deals_x="true")};
     END $$
     """,
-    # The deals a statement touched: a credit's or a result's (the transition tables of its
-    # event), or a deal's whose status, close date or registration changed.
+    # The deals a statement touched: a credit's (the transition tables of its event), a
+    # deal's whose status, close date or registration changed (or inserted over credits), a
+    # result's unless its deal already counts that result's credits in that currency (so a
+    # statement that writes a deal's results and credits together, as the recompute does,
+    # refreshes the deal once, from the credits' trigger, whichever fires first: a result
+    # counted at its own version is the newest, and a newer one written by the same statement
+    # is not counted yet). A refresh is called only with deals.
     """
     CREATE FUNCTION attribution_kpi_changed() RETURNS trigger LANGUAGE plpgsql
     SET search_path FROM CURRENT AS $$
+    DECLARE
+        ids uuid[];
     BEGIN
         IF TG_OP = 'TRUNCATE' THEN
             PERFORM attribution_kpi_rebuild();
-        ELSIF TG_OP = 'INSERT' AND TG_TABLE_NAME = 'deals' THEN  -- credited before? rarely
-            PERFORM attribution_kpi_refresh(ARRAY(
-                SELECT n.deal_id FROM kpi_new n WHERE EXISTS (
-                    SELECT 1 FROM attribution_credits c WHERE c.deal_id = n.deal_id)
-                ORDER BY n.deal_id));
-        ELSIF TG_OP = 'INSERT' THEN
-            PERFORM attribution_kpi_refresh(ARRAY(
-                SELECT DISTINCT deal_id FROM kpi_new ORDER BY deal_id));
-        ELSIF TG_OP = 'DELETE' THEN
-            PERFORM attribution_kpi_refresh(ARRAY(
-                SELECT DISTINCT deal_id FROM kpi_old ORDER BY deal_id));
+            RETURN NULL;
         ELSIF TG_TABLE_NAME = 'deals' THEN
-            PERFORM attribution_kpi_refresh(ARRAY(
-                SELECT n.deal_id FROM kpi_new n JOIN kpi_old o USING (deal_id)
-                WHERE (n.status, n.closed_on, n.registered_at)
-                      IS DISTINCT FROM (o.status, o.closed_on, o.registered_at)
-                ORDER BY n.deal_id));
+            IF TG_OP = 'INSERT' THEN
+                ids := ARRAY(SELECT n.deal_id FROM kpi_new n WHERE EXISTS (
+                    SELECT 1 FROM attribution_credits c WHERE c.deal_id = n.deal_id));
+            ELSIF TG_OP = 'UPDATE' THEN
+                ids := ARRAY(SELECT n.deal_id FROM kpi_new n JOIN kpi_old o USING (deal_id)
+                             WHERE (n.status, n.closed_on, n.registered_at)
+                                   IS DISTINCT FROM (o.status, o.closed_on, o.registered_at));
+            ELSE
+                ids := ARRAY(SELECT deal_id FROM kpi_old);
+            END IF;
+        ELSIF TG_TABLE_NAME = 'attribution_results' AND TG_OP <> 'DELETE' THEN
+            ids := ARRAY(
+                SELECT n.deal_id FROM kpi_new n WHERE NOT EXISTS (
+                    SELECT 1 FROM attribution_kpi_credits k WHERE k.deal_id = n.deal_id
+                    AND k.model = n.model AND k.rules_version = n.rules_version
+                    AND k.currency = n.currency));
+            IF TG_OP = 'UPDATE' THEN  -- a result moved to another key: its old deal too
+                ids := ids || ARRAY(
+                    SELECT o.deal_id FROM kpi_old o WHERE NOT EXISTS (
+                        SELECT 1 FROM kpi_new n WHERE n.deal_id = o.deal_id
+                        AND n.model = o.model AND n.rules_version = o.rules_version));
+            END IF;
+        ELSIF TG_OP = 'INSERT' THEN
+            ids := ARRAY(SELECT deal_id FROM kpi_new);
+        ELSIF TG_OP = 'DELETE' THEN
+            ids := ARRAY(SELECT deal_id FROM kpi_old);
         ELSE
-            PERFORM attribution_kpi_refresh(ARRAY(
-                SELECT deal_id FROM kpi_new UNION SELECT deal_id FROM kpi_old
-                ORDER BY deal_id));
+            ids := ARRAY(SELECT deal_id FROM kpi_new UNION ALL SELECT deal_id FROM kpi_old);
+        END IF;
+        IF cardinality(ids) > 0 THEN
+            PERFORM attribution_kpi_refresh(ARRAY(SELECT DISTINCT unnest(ids) ORDER BY 1));
         END IF;
         RETURN NULL;
     END $$
@@ -139,7 +159,8 @@ _TRIGGERS = {"attribution_credits": ("INSERT", "UPDATE", "DELETE"),
 def upgrade() -> None:
     op.execute("CREATE TABLE attribution_kpi_credits (deal_id uuid NOT NULL, "
                "model varchar(40) NOT NULL, partner_id uuid NOT NULL, "
-               "figure varchar(30) NOT NULL, currency varchar(3) NOT NULL, day date NOT NULL, "
+               "rules_version integer NOT NULL, figure varchar(30) NOT NULL, "
+               "currency varchar(3) NOT NULL, day date NOT NULL, "
                "credit_minor bigint NOT NULL, "
                "CONSTRAINT pk_attribution_kpi_credits PRIMARY KEY (deal_id, model, partner_id))")
     for function in _FUNCTIONS:

@@ -49,6 +49,7 @@ class AttributionKpiCredit(Base):
     deal_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     model: Mapped[str] = mapped_column(String(40), primary_key=True)
     partner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    rules_version: Mapped[int]
     figure: Mapped[str] = mapped_column(String(30))
     currency: Mapped[str] = mapped_column(String(3))
     day: Mapped[dt.date] = mapped_column(Date)
