@@ -327,9 +327,9 @@ async def test_projection_upserts_are_gathered_over_a_batch(prm_infra, monkeypat
 
 async def test_a_quiet_consumer_waits_longer_per_fetch_and_still_gets_the_next_event(prm_infra):
     """Quiet for ``idle_after``, the broker may hold the consumer's fetches the longer idle
-    wait (fewer requests while nothing happens); the next event still arrives, and brings the
-    short wait back."""
-    from prm_events.kafka import BUSY_FETCH_WAIT_MS, IDLE_FETCH_WAIT_MS
+    wait, and longer still after ``deep_idle_after`` (fewer requests while nothing happens);
+    the next event still arrives, and brings the short wait back."""
+    from prm_events.kafka import BUSY_FETCH_WAIT_MS, DEEP_IDLE_FETCH_WAIT_MS, IDLE_FETCH_WAIT_MS
 
     settings = ServiceSettings()
     topic = f"test.quiet.{uuid.uuid4().hex[:8]}"
@@ -338,7 +338,8 @@ async def test_a_quiet_consumer_waits_longer_per_fetch_and_still_gets_the_next_e
     await producer.start()
     async with scratch_schema(prm_infra, EFFECTS) as (engine, _):
         runner = EventConsumer("quiet", [topic], {PartnerUpdatedV1.event_type: effect},
-                               make_sessionmaker(engine), producer, idle_after=0.5)
+                               make_sessionmaker(engine), producer, idle_after=0.5,
+                               deep_idle_after=3.0)
         kafka_consumer = make_consumer(settings, f"group-{uuid.uuid4().hex[:8]}", topic)
         await kafka_consumer.start()
         waits = []
@@ -346,8 +347,10 @@ async def test_a_quiet_consumer_waits_longer_per_fetch_and_still_gets_the_next_e
         task = asyncio.create_task(runner.run(
             kafka_consumer, stop, lambda: waits.append(kafka_consumer._fetcher._fetch_max_wait_ms)))
         try:
-            await asyncio.sleep(2.5)
+            await asyncio.sleep(2.0)
             assert waits[-1] == IDLE_FETCH_WAIT_MS
+            await asyncio.sleep(2.5)
+            assert waits[-1] == DEEP_IDLE_FETCH_WAIT_MS
             await producer.send_and_wait(topic, value=event("woken").to_json())
             for _ in range(50):
                 if await effect_names(engine) == ["woken"]:

@@ -39,7 +39,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from prm_contracts import dead_letter_topic
 from prm_events.envelope import CloudEvent
-from prm_events.kafka import BUSY_FETCH_WAIT_MS, IDLE_FETCH_WAIT_MS, fetch_wait
+from prm_events.kafka import (
+    BUSY_FETCH_WAIT_MS,
+    DEEP_IDLE_FETCH_WAIT_MS,
+    IDLE_FETCH_WAIT_MS,
+    fetch_wait,
+)
 from prm_platform import cause, metrics, telemetry
 from prm_platform.db import rows_affected
 from prm_platform.projections import gathering, is_projection, write_gathered
@@ -188,9 +193,14 @@ class EventConsumer:
         commit_seconds: float = 0.2,
         parts: Sequence[Part] = (),
         idle_after: float = 3.0,
+        deep_idle_after: float = 30.0,
     ) -> None:
         self.name = name
-        self.idle_after = idle_after
+        # Quiet this long: the broker may hold fetches IDLE_FETCH_WAIT_MS, then
+        # DEEP_IDLE_FETCH_WAIT_MS (fewer requests while nothing happens, at the price of the
+        # first event after the quiet spell waiting up to that long).
+        self.idle_waits = ((deep_idle_after, DEEP_IDLE_FETCH_WAIT_MS),
+                           (idle_after, IDLE_FETCH_WAIT_MS))
         self.parts = list(parts) or [Part(name, tuple(topics), handlers, max_attempts)]
         self.topics = sorted({topic for part in self.parts for topic in part.topics})
         self.sessionmaker = sessionmaker
@@ -451,7 +461,7 @@ class EventConsumer:
         self._commit_failures = 0
         uncommitted: dict[TopicPartition, int] = {}
         committed_at = last_records = time.monotonic()
-        idle = False
+        wait = BUSY_FETCH_WAIT_MS
         try:
             while not stop.is_set():
                 try:
@@ -461,12 +471,15 @@ class EventConsumer:
                     await asyncio.sleep(1.0)
                     continue
                 # Quiet for a while: fetches held longer (the first event after the quiet
-                # spell waits up to IDLE_FETCH_WAIT_MS more); records: back to the short wait.
+                # spell waits up to that long); records: back to the short wait.
                 if batches:
                     last_records = time.monotonic()
-                if idle != (quiet := time.monotonic() - last_records >= self.idle_after):
-                    idle = quiet
-                    fetch_wait(consumer, IDLE_FETCH_WAIT_MS if idle else BUSY_FETCH_WAIT_MS)
+                quiet = time.monotonic() - last_records
+                wanted = next((ms for after, ms in self.idle_waits if quiet >= after),
+                              BUSY_FETCH_WAIT_MS)
+                if wanted != wait:
+                    wait = wanted
+                    fetch_wait(consumer, wait)
                 if batches:  # the whole poll in one transaction
                     started = time.perf_counter()
                     await self.handle_batch([r for records in batches.values() for r in records])

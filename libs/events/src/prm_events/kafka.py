@@ -66,11 +66,16 @@ def make_consumer(settings: ServiceSettings, group_id: str, *topics: str) -> AIO
         # broker more than applying the events did; docs/benchmarks.md). A consumer quiet for
         # a while waits longer (fetch_wait).
         fetch_max_wait_ms=BUSY_FETCH_WAIT_MS,
+        # aiokafka's background fetch routine wakes this often even with a fetch outstanding
+        # (5 times a second by default); a fetch's answer, a poll taking records and a
+        # rebalance wake it at once, so the timeout is only its safety net.
+        consumer_timeout_ms=1000,
     )
 
 
 BUSY_FETCH_WAIT_MS = 200
-IDLE_FETCH_WAIT_MS = 500
+IDLE_FETCH_WAIT_MS = 500  # after a few seconds without records
+DEEP_IDLE_FETCH_WAIT_MS = 1000  # after half a minute without records
 
 
 def fetch_wait(consumer: AIOKafkaConsumer, ms: int) -> None:
