@@ -4,7 +4,7 @@ Starts the stack as ``make run`` does (every service, worker, the edge, PostgreS
 broker) and measures, in one run:
 
 1. **idle**: the CPU every process uses while nothing happens (polling, heartbeats), as a share
-   of one core;
+   of one core, once the stack has been quiet for half a minute;
 2. **per registration**: ``POST /v1/deals`` through the edge at a fixed rate, a realistic mix of
    customers (mostly new, one in ten a repeat of an earlier one), each with its own
    Idempotency-Key; then the wait until every outbox is published and every process is back to
@@ -135,7 +135,9 @@ def main() -> None:
             started_stack(Path(state), env) as stack:
         partner_id = eligible_partner(stack)
         settle(stack, quiet=1e9)
-        time.sleep(5)  # the set-up's events applied and the start-up's work done
+        # The set-up's events applied, the start-up's work done, and quiet long enough for the
+        # consumers' deepest rest (prm_events.consumer: half a minute without records).
+        time.sleep(35)
         idle = idle_rates(stack, args.idle)
         database_url = stack.info["database_url"]
         per_registration, made = spent_per_unit(
