@@ -16,10 +16,11 @@ In one run on one machine it measures:
   written), by ``--workers`` processes; and as many other deals in batches as the scheduled
   job recomputes them (one transaction and one read of the history per batch);
 * **the KPI query over 1,000,000 credited deals**: results and credits of nine models per deal
-  loaded by COPY (indexes rebuilt with the migration's own definitions, then ANALYZE), the
-  service served by uvicorn as ``make run`` serves it, and ``GET /v1/attribution-kpis`` sent
-  one at a time (periods, models and filters varied), p50/p99, next to a bare FastAPI GET
-  served the same way.
+  loaded by COPY into a database at migration 0008 (indexes rebuilt with the migration's own
+  definitions, then ANALYZE), upgraded to the head as a deployed database would be (0009 fills
+  the KPIs' counted credits from those rows), the service served by uvicorn as ``make run``
+  serves it, and ``GET /v1/attribution-kpis`` sent one at a time (periods, models and filters
+  varied), p50/p99, next to a bare FastAPI GET served the same way.
 
 Prints a table with medians. Nothing here asserts timings. ``--quick`` is a smoke run.
 """
