@@ -6,8 +6,10 @@ of theirs joined to results and deals.
 A credit counts when it is of its deal's newest rules version for its model (among the
 deal's results), and its deal is won with a close date (``<role>_revenue`` on ``closed_on``)
 or open (``<role>_pipeline`` on the UTC date of ``registered_at``; the open statuses of
-``prm_attribution.results.service.OPEN_STATUSES``). The row holds the credit in the result's
-currency: FX rates may arrive later, so conversion happens when the KPIs are read.
+``prm_attribution.results.service.OPEN_STATUSES``, written out here; the property test
+``test_kpi_aggregates.py`` draws every status and counts with that tuple). The row holds the
+credit in the result's currency: FX rates may arrive later, so conversion happens when the KPIs
+are read.
 
 ``attribution_kpi_refresh(deal ids)`` makes the rows of those deals what the credits, results
 and deals say now: it locks the deals' rows in id order (the lock the recompute and the deal
@@ -15,9 +17,12 @@ projection hold already; two transactions never refresh one deal from different 
 deletes the rows no longer counted and upserts the others, writing only those that differ.
 Statement-level triggers on ``attribution_credits``, ``attribution_results`` and ``deals``
 (status, close date or registration changed; deleted; inserted with credits already there)
-call it with the deals the statement
-touched, and a TRUNCATE of any of them rebuilds the whole table. Rows are per deal, so
-concurrent registrations of one partner never wait on one another here.
+call it with the deals the statement touched (a result's deal only when it does not already
+count that result's credits: the recompute's one statement refreshes its deal once), and a
+TRUNCATE of any of them rebuilds the whole table. Rows are per deal, so
+concurrent registrations of one partner never wait on one another here. Each statement of a
+refresh reads after the lock (READ COMMITTED, the isolation of every transaction here), so it
+sees whatever the deal's previous refresher committed.
 
 The upgrade fills the table from the rows already there.
 
