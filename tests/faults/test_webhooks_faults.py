@@ -313,6 +313,9 @@ async def test_delivery_worker_killed_mid_stream_loses_nothing(webhooks_stack, r
                 stack.kill("webhooks-worker", signal.SIGKILL)
 
             await asyncio.gather(partner_changes(client, admin), kill_worker_midway())
+        # Restarted before anything is judged (the stream may have been delivered already).
+        await wait_for(lambda: _replaced(stack, "webhooks-worker", worker_pid), 60,
+                       "the supervisor restarted the webhooks worker")
         await wait_for(lambda: all_delivered(db, receiver), 90,
                        diagnosis(db, stack, receiver))
         assert stack.pid("webhooks-worker") != worker_pid, \
@@ -345,6 +348,9 @@ async def test_broker_killed_mid_stream_loses_no_webhook(webhooks_stack, receive
                 stack.kill("broker", signal.SIGKILL)
 
             await asyncio.gather(partner_changes(client, admin), kill_broker_midway())
+        # Restarted before anything is judged (the stream may have been delivered already).
+        await wait_for(lambda: _replaced(stack, "broker", broker_pid), 60,
+                       "the supervisor restarted the broker")
         await wait_for(lambda: all_delivered(db, receiver), 120,
                        diagnosis(db, stack, receiver))
         assert stack.pid("broker") != broker_pid, "the supervisor restarted the broker"
@@ -353,6 +359,10 @@ async def test_broker_killed_mid_stream_loses_no_webhook(webhooks_stack, receive
         await check_exactly_once_in_effect(db, receiver)
     finally:
         await db.close()
+
+
+async def _replaced(stack: RunningStack, name: str, pid: int) -> bool:
+    return stack.pid(name) != pid
 
 
 async def _at_least(receiver: Receiver, count: int) -> bool:
