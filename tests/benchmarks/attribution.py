@@ -74,7 +74,7 @@ from prm_attribution.crediting.compute import (
 from prm_attribution.crediting.datadriven import History
 from prm_attribution.deals.handlers import registration_touch_id
 from prm_attribution.kpis.figures import MAX_IDS, Converter
-from prm_attribution.kpis.service import CREDIT_SUMS
+from prm_attribution.kpis.service import CREDIT_SUMS, rate_runs
 from prm_attribution.rules.schemas import AttributionRulesDocument
 from prm_platform.security import PRINCIPAL_HEADER, Principal, PrincipalKind, sign_principal
 from prm_stack.embedded import (
@@ -731,13 +731,11 @@ async def explain(database_url: str) -> dict[str, str]:
             "SELECT DISTINCT partner_id FROM deals ORDER BY partner_id LIMIT 51")]
         start = TODAY - dt.timedelta(days=182)
         end = start + dt.timedelta(days=91)
-        runs = Converter([SimpleNamespace(**r) for r in await connection.fetch(
+        runs, _ = rate_runs(Converter([SimpleNamespace(**r) for r in await connection.fetch(
             "SELECT currency, rate, valid_on FROM fx_rates WHERE base_currency = 'EUR' "
-            "ORDER BY currency, valid_on")], "EUR").runs(start, end)
+            "ORDER BY currency, valid_on")], "EUR"), start, end)
         arguments = {"ids": ids, "start": start, "end": end, "from_ts": midnight(start),
-                     "to_ts": midnight(end), "model": "linear", "max_ids": MAX_IDS,
-                     "run_currencies": [r[0] for r in runs],
-                     "run_from": [r[1] for r in runs], "run_to": [r[2] for r in runs]}
+                     "to_ts": midnight(end), "model": "linear", "max_ids": MAX_IDS, **runs}
         for name, statement in EXPLAINED.items():
             sql, values = positional(statement, arguments)
             rows = await connection.fetch(f"EXPLAIN (ANALYZE, BUFFERS) {sql}", *values)

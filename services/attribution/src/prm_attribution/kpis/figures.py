@@ -59,11 +59,6 @@ class Converter:
             self.rates.setdefault(rate.currency, []).append(rate)
         self.used: dict[tuple[str, dt.date], Any] = {}
 
-    @property
-    def rates_by_day(self) -> dict[tuple[str, dt.date], Any]:
-        """The rates by (currency, valid_on)."""
-        return {(r.currency, r.valid_on): r for rates in self.rates.values() for r in rates}
-
     def rate_on(self, currency: str, on: dt.date) -> Any | None:
         """The newest rate of ``currency`` valid on ``on``; None without one."""
         found = None
@@ -84,15 +79,15 @@ class Converter:
         self.used[(currency, rate.valid_on)] = rate
         return convert_minor(minor, currency, self.base, rate.rate)
 
-    def runs(self, start: dt.date, end: dt.date) -> list[tuple[str, dt.date, dt.date]]:
-        """The days each rate is the one applied, [valid_from, valid_to), of the rates applied
-        somewhere in [start, end): (currency, valid_from, valid_to)."""
+    def runs(self, start: dt.date, end: dt.date) -> list[tuple[Any, dt.date]]:
+        """The rates applied somewhere in [start, end), each with the day the next rate of its
+        currency takes over: the rate row applies to [its ``valid_on``, that day)."""
         found = []
-        for currency, rates in self.rates.items():
+        for rates in self.rates.values():
             for i, rate in enumerate(rates):
                 until = rates[i + 1].valid_on if i + 1 < len(rates) else dt.date.max
                 if rate.valid_on < end and until > start:
-                    found.append((currency, rate.valid_on, until))
+                    found.append((rate, until))
         return found
 
     def child(self) -> Converter:

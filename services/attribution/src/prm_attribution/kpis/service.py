@@ -85,6 +85,17 @@ CREDIT_SUMS = text("""
 """)
 
 
+def rate_runs(converter: Converter, start: dt.date, end: dt.date
+              ) -> tuple[dict[str, list[Any]], dict[tuple[str, dt.date], Any]]:
+    """``CREDIT_SUMS``'s rate parameters for [start, end), and the rate rows its ``rate_on``
+    names, by (currency, valid_on)."""
+    runs = converter.runs(start, end)
+    return ({"run_currencies": [rate.currency for rate, _ in runs],
+             "run_from": [rate.valid_on for rate, _ in runs],
+             "run_to": [until for _, until in runs]},
+            {(rate.currency, rate.valid_on): rate for rate, _ in runs})
+
+
 async def load_rates(session: AsyncSession, base: str) -> Converter:
     return Converter(list(await session.execute(text(
         "SELECT currency, rate, valid_on FROM fx_rates WHERE base_currency = :base "
@@ -120,12 +131,10 @@ async def partner_figures(session: AsyncSession, partners: Sequence[Any], *, bas
     # The counted credits (``attribution_kpi_credits``: each deal's credits under the newest
     # rules version it has results of, revenue of won deals on their close, pipeline of open
     # deals on their registration) of the period, summed per figure, currency and rate.
-    runs, by_day = converter.runs(start, end), converter.rates_by_day
-    for c in await session.execute(CREDIT_SUMS, {
-            **period, "model": model, "max_ids": MAX_IDS,
-            "run_currencies": [r[0] for r in runs], "run_from": [r[1] for r in runs],
-            "run_to": [r[2] for r in runs]}):
-        rate = None if c.rate_on is None else by_day[c.currency, c.rate_on]
+    runs, applied = rate_runs(converter, start, end)
+    for c in await session.execute(CREDIT_SUMS, {**period, "model": model, "max_ids": MAX_IDS,
+                                                 **runs}):
+        rate = None if c.rate_on is None else applied[c.currency, c.rate_on]
         found[c.partner_id].add_credits(c.figure, int(c.minor), c.currency, rate, c.deal_ids)
     for r in await session.execute(text(
             "SELECT partner_id, count(*) AS registered, count(*) FILTER (WHERE status = 'won') "
