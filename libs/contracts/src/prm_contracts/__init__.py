@@ -85,6 +85,13 @@ class PartnerSnapshot(BaseModel):
                              "the programme assigns one")
     parent_id: uuid.UUID | None = Field(default=None, description="The distributor a reseller "
                                         "buys through (two-tier distribution)")
+    # Added later: events published before them still parse, as empty lists.
+    countries_served: list[str] = Field(default_factory=list, description="The countries the "
+                                        "partner sells into (ISO 3166-1 alpha-2)")
+    languages: list[str] = Field(default_factory=list, description="The languages the partner "
+                                 "works in (BCP 47)")
+    specialisations: list[str] = Field(default_factory=list, description="What the partner "
+                                       "specialises in, as it wrote it (e.g. cloud security)")
 
 
 class PartnerCreatedV1(EventPayload):
