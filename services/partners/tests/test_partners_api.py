@@ -111,6 +111,42 @@ async def test_update_with_if_match(client, vendor):
     assert event["data"]["changed"] == ["name"]
 
 
+async def test_snapshots_carry_the_facts_lead_routing_matches(client, vendor, as_partner):
+    """Countries served, languages and specialisations travel in every snapshot, and a change
+    of any of them (a partner key may make it) is an update naming them."""
+    p = await create(client, vendor, countries_served=["DE", "AT"], languages=["de", "en"],
+                     specialisations=["cloud security"])
+    url = f"/v1/partners/{p['id']}"
+    for field, value in (("countries_served", ["DE", "AT", "CH"]), ("languages", ["de"]),
+                         ("specialisations", ["cloud security", "SAP"])):  # kept folded: sap
+        changed = await client.patch(url, json={field: value}, headers=as_partner(p["id"]))
+        assert changed.status_code == 200, changed.text
+    await client.post(f"{url}/activate", headers=vendor)
+    events = (await client.connection.execute(text(
+        "SELECT envelope FROM outbox WHERE key = :k ORDER BY seq"), {"k": p["id"]})).scalars()
+    facts = [(e["type"], e["data"].get("changed"),
+              {k: e["data"]["partner"][k]
+               for k in ("countries_served", "languages", "specialisations")})
+             for e in events]
+    assert facts == [
+        ("prm.partner.created.v1", None, {"countries_served": ["DE", "AT"],
+                                          "languages": ["de", "en"],
+                                          "specialisations": ["cloud security"]}),
+        ("prm.partner.updated.v1", ["countries_served"], {
+            "countries_served": ["DE", "AT", "CH"], "languages": ["de", "en"],
+            "specialisations": ["cloud security"]}),
+        ("prm.partner.updated.v1", ["languages"], {
+            "countries_served": ["DE", "AT", "CH"], "languages": ["de"],
+            "specialisations": ["cloud security"]}),
+        ("prm.partner.updated.v1", ["specialisations"], {
+            "countries_served": ["DE", "AT", "CH"], "languages": ["de"],
+            "specialisations": ["cloud security", "sap"]}),
+        ("prm.partner.status_changed.v1", None, {
+            "countries_served": ["DE", "AT", "CH"], "languages": ["de"],
+            "specialisations": ["cloud security", "sap"]}),
+    ]
+
+
 async def test_bad_input_is_a_problem(client, vendor):
     bad = await client.post("/v1/partners", json={"name": "", "type": "shop", "country": "XX"},
                             headers=vendor)

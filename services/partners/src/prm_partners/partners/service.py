@@ -62,7 +62,10 @@ def snapshot(partner: Partner) -> PartnerSnapshot:
     return PartnerSnapshot(id=partner.id, name=partner.name, type=partner.type,
                            country=partner.country, status=partner.status,
                            version=partner.version, tier=partner.tier,
-                           parent_id=partner.parent_id)
+                           parent_id=partner.parent_id,
+                           countries_served=list(partner.countries_served or ()),
+                           languages=list(partner.languages or ()),
+                           specialisations=list(partner.specialisations or ()))
 
 
 async def publish(session: AsyncSession, partner_id: uuid.UUID, payload: EventPayload) -> None:
