@@ -20,6 +20,7 @@ INCENTIVES_TOPIC = "prm.incentives"
 WEBHOOKS_TOPIC = "prm.webhooks"
 ATTRIBUTION_TOPIC = "prm.attribution"
 FX_RATES_TOPIC = "prm.fx-rates"
+LEADS_TOPIC = "prm.leads"
 TOPICS = {
     PARTNERS_TOPIC: "The partner programme: organisations, their lifecycle, tiers and "
                     "progress to the next tier, certifications, agreements, onboarding and "
@@ -44,6 +45,10 @@ TOPICS = {
                     "exchange rates; every other context that converts money keeps a projection "
                     "of them. A topic of its own, so that those contexts read rates alone, not "
                     "every incentives event.",
+    LEADS_TOPIC: "Leads and their distribution: received (from the vendor's marketing or a "
+                 "partner's system), offered to a partner by a routing rule, accepted, "
+                 "declined, recycled to the next partner when the answer did not come in "
+                 "time, converted to a deal registration, expired.",
     ATTRIBUTION_TOPIC: "Attribution: a deal's credits per partner and model changed (integer "
                        "minor units that sum exactly to the deal's amount).",
 }
@@ -335,6 +340,8 @@ class DealRegisteredV1(EventPayload):
     protected_until: dt.date | None = None
     reason: str | None = Field(default=None, description="Why, when not submitted")
     version: int = 1
+    lead_id: uuid.UUID | None = Field(default=None, description="The lead the registration "
+                                      "was converted from: its source")
 
 
 class Product(BaseModel):
@@ -780,6 +787,86 @@ class AttributionComputedV1(EventPayload):
                          "newest")
 
 
+class LeadChange(EventPayload):
+    """What every event of a lead carries: which lead, where it came from, who holds it now
+    and its version (consumers keep the newest)."""
+
+    lead_id: uuid.UUID
+    partner_id: uuid.UUID | None = Field(default=None, description="The partner the lead is "
+                                         "offered to or was accepted by; none in the vendor's "
+                                         "queue")
+    source: str = Field(description="vendor (marketing, web forms) or partner (sourced by a "
+                        "partner's own system)")
+    company: Customer
+    status: str = Field(description="Known: new, offered, accepted, queued, converted, "
+                        "expired")
+    version: int
+
+
+class LeadReceivedV1(LeadChange):
+    event_type = "prm.lead.received.v1"
+    topic = LEADS_TOPIC
+    summary = "A lead came in, from the vendor's marketing or a partner's system; `flagged` " \
+              "when its company is a customer another partner has protected."
+
+    flagged: bool = False
+
+
+class LeadAssignedV1(LeadChange):
+    event_type = "prm.lead.assigned.v1"
+    topic = LEADS_TOPIC
+    summary = "A lead was offered to a partner (by a routing rule, or by hand) to accept or " \
+              "decline by `respond_by`; or, with no partner, put in the vendor's queue."
+
+    rule_id: uuid.UUID | None = None
+    rule_version: int | None = None
+    respond_by: dt.datetime | None = None
+    reason: str = Field(description="Known: routed, assigned_by_hand, recycled, "
+                        "no_rule_matched, no_candidate, customer_protected")
+
+
+class LeadAcceptedV1(LeadChange):
+    event_type = "prm.lead.accepted.v1"
+    topic = LEADS_TOPIC
+    summary = "The partner the lead was offered to accepted it."
+
+
+class LeadDeclinedV1(LeadChange):
+    event_type = "prm.lead.declined.v1"
+    topic = LEADS_TOPIC
+    summary = "The partner the lead was offered to declined it, with its reason; the lead " \
+              "goes on to the next partner in turn (a prm.lead.assigned.v1 follows)."
+
+    declined_by: uuid.UUID
+    reason: str = Field(description="Known: not_our_region, no_capacity, not_a_fit, "
+                        "existing_customer, other")
+
+
+class LeadRecycledV1(LeadChange):
+    event_type = "prm.lead.recycled.v1"
+    topic = LEADS_TOPIC
+    summary = "The partner the lead was offered to did not answer in time: the offer was " \
+              "withdrawn and the lead goes on to the next partner in turn."
+
+    withdrawn_from: uuid.UUID
+    respond_by: dt.datetime
+
+
+class LeadConvertedV1(LeadChange):
+    event_type = "prm.lead.converted.v1"
+    topic = LEADS_TOPIC
+    summary = "An accepted lead became a deal registration, which keeps the lead as its source."
+
+    deal_id: uuid.UUID
+
+
+class LeadExpiredV1(LeadChange):
+    event_type = "prm.lead.expired.v1"
+    topic = LEADS_TOPIC
+    summary = "An accepted lead was not converted in time, or a queued lead was not taken: " \
+              "it is closed."
+
+
 CONTRACTS: dict[str, type[EventPayload]] = {
     model.event_type: model
     for model in (PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1,
@@ -796,5 +883,7 @@ CONTRACTS: dict[str, type[EventPayload]] = {
                   DealAssignedV1, DealCollaboratorAddedV1, DealProtectionEndingV1,
                   MdfRequestChangesRequestedV1, MdfAllocationCreatedV1,
                   DirectAccountChangedV1, PartnerTierProgressV1, OnboardingProgressV1,
-                  ContactChangedV1, FxRateSetV1)
+                  ContactChangedV1, FxRateSetV1, LeadReceivedV1, LeadAssignedV1,
+                  LeadAcceptedV1, LeadDeclinedV1, LeadRecycledV1, LeadConvertedV1,
+                  LeadExpiredV1)
 }

@@ -2,39 +2,58 @@
 
 from pathlib import Path
 
-from prm_contracts import API_KEYS_TOPIC, DEALS_TOPIC, PARTNERS_TOPIC
+from prm_contracts import API_KEYS_TOPIC, DEALS_TOPIC, LEADS_TOPIC, PARTNERS_TOPIC
 from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
 
 DEALS_READ = "deals:read"
 DEALS_WRITE = "deals:write"
 DIRECT_ACCOUNTS_READ = "direct_accounts:read"
 DIRECT_ACCOUNTS_WRITE = "direct_accounts:write"
+LEADS_READ = "leads:read"
+LEADS_WRITE = "leads:write"
+LEAD_INTAKE = "lead_intake:write"
 
 SERVICE = ServiceDeclaration(
     name="deals",
     schema="deals",
     description="Deal registrations, checked for conflicts against each other and the "
-    "vendor's direct accounts, and against a local directory of partners.",
+    "vendor's direct accounts, and against a local directory of partners; and leads, routed "
+    "to partners in fair turn, offered, accepted and converted to registrations.",
     app="prm_deals.main:create_app",
     worker="prm_deals.worker",
     routes=(RoutePrefix("/v1/deals", read=DEALS_READ, write=DEALS_WRITE),
             RoutePrefix("/v1/deal-batches", read=DEALS_READ, write=DEALS_WRITE, lists=False),
             RoutePrefix("/v1/engagement-rules", read=DEALS_READ, write=DEALS_WRITE),
             RoutePrefix("/v1/direct-accounts", read=DIRECT_ACCOUNTS_READ,
-                        write=DIRECT_ACCOUNTS_WRITE)),
+                        write=DIRECT_ACCOUNTS_WRITE),
+            RoutePrefix("/v1/leads", read=LEADS_READ, write=LEADS_WRITE),
+            RoutePrefix("/v1/lead-batches", read=LEADS_READ, write=LEADS_WRITE, lists=False),
+            RoutePrefix("/v1/lead-intake", read=LEADS_READ, write=LEAD_INTAKE, lists=False),
+            RoutePrefix("/v1/lead-routing-rules", read=LEADS_READ, write=LEADS_WRITE),
+            RoutePrefix("/v1/lead-capacity", read=LEADS_READ, write=LEADS_WRITE,
+                        lists=False)),
     scopes=(
         Scope(DEALS_READ, "Read deal registrations.", partner=True, partner_default=True),
         Scope(DEALS_WRITE, "Register deals.", partner=True, partner_default=True),
         Scope(DIRECT_ACCOUNTS_READ, "Read the vendor's direct accounts (vendor keys only)."),
         Scope(DIRECT_ACCOUNTS_WRITE, "Manage the vendor's direct accounts (vendor keys only)."),
+        Scope(LEADS_READ, "Read leads: a partner the ones offered to it, held by it or passed "
+              "on by it; the vendor all, with routing rules and explanations.", partner=True,
+              partner_default=True),
+        Scope(LEADS_WRITE, "Pass on leads, accept and decline offers, convert accepted leads; "
+              "for vendor keys also route, assign and set the routing rules.", partner=True,
+              partner_default=True),
+        Scope(LEAD_INTAKE, "Submit the vendor's leads and nothing else: the scope of the "
+              "marketing automation's or web forms' intake key (vendor keys only)."),
     ),
     roles={
         # The channel team decides registrations and sees the direct accounts they conflict
         # with; the accounts themselves come from the vendor's CRM (admin, or an integration).
-        "channel_manager": (DEALS_READ, DEALS_WRITE, DIRECT_ACCOUNTS_READ),
+        "channel_manager": (DEALS_READ, DEALS_WRITE, DIRECT_ACCOUNTS_READ, LEADS_READ,
+                            LEADS_WRITE),
         "finance": (DEALS_READ,),
-        "partner_admin": (DEALS_READ, DEALS_WRITE),
-        "partner_sales": (DEALS_READ, DEALS_WRITE),
+        "partner_admin": (DEALS_READ, DEALS_WRITE, LEADS_READ, LEADS_WRITE),
+        "partner_sales": (DEALS_READ, DEALS_WRITE, LEADS_READ, LEADS_WRITE),
         "partner_finance": (DEALS_READ,),
     },
     # Actions on a registration, a rule or an account read it first; a conflict check reads
@@ -50,11 +69,18 @@ SERVICE = ServiceDeclaration(
         "DELETE /v1/engagement-rules/{rule_id}": (DEALS_READ,),
         "PATCH /v1/direct-accounts/{account_id}": (DIRECT_ACCOUNTS_READ,),
         "DELETE /v1/direct-accounts/{account_id}": (DIRECT_ACCOUNTS_READ,),
+        **{f"POST /v1/leads/{{lead_id}}/{action}": (LEADS_READ,)
+           for action in ("accept", "decline", "assign")},
+        "POST /v1/leads/{lead_id}/convert": (LEADS_READ, DEALS_WRITE),
+        "POST /v1/lead-routing-rules/dry-run": (LEADS_READ,),
+        "PATCH /v1/lead-routing-rules/{rule_id}": (LEADS_READ,),
+        "DELETE /v1/lead-routing-rules/{rule_id}": (LEADS_READ,),
+        "PUT /v1/lead-capacity/{partner_id}": (LEADS_READ,),
     },
     problems={
         "partner-not-eligible": "The partner is unknown to this service or not active.",
     },
-    publishes=(DEALS_TOPIC,),
+    publishes=(DEALS_TOPIC, LEADS_TOPIC),
     # The partner directory, and its key directory: it checks callers' keys itself.
     consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC),
     migrations=Path(__file__).resolve().parents[2] / "alembic.ini",

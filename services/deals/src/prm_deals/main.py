@@ -4,6 +4,10 @@ from fastapi import FastAPI
 
 from prm_deals.accounts.endpoints import router as accounts_router
 from prm_deals.config import SCHEMA, Settings
+from prm_deals.leads.endpoints import batches_router as lead_batches_router
+from prm_deals.leads.endpoints import capacity_router, intake_router
+from prm_deals.leads.endpoints import router as leads_router
+from prm_deals.leads.endpoints import rules_router as lead_rules_router
 from prm_deals.registrations.endpoints import batches_router
 from prm_deals.registrations.endpoints import router as registrations_router
 from prm_deals.rules.endpoints import router as rules_router
@@ -16,11 +20,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Deal registrations by partners, checked against the partner directory.",
         schema=SCHEMA,
         settings=settings or Settings(),
-        routers=[registrations_router, batches_router, accounts_router, rules_router],
+        routers=[registrations_router, batches_router, accounts_router, rules_router,
+                 leads_router, lead_batches_router, intake_router, lead_rules_router,
+                 capacity_router],
         tags=[{"name": "deals", "description": "Deal registrations: a partner claims a "
                "customer opportunity so that the vendor can protect it from channel conflict."},
               {"name": "direct accounts", "description": "Named accounts of the vendor's "
                "direct sales, with their aliases: registering one is a channel conflict."},
               {"name": "engagement rules", "description": "The vendor's rules of engagement: "
-               "ordered, versioned rules that decide a new registration at once."}],
+               "ordered, versioned rules that decide a new registration at once."},
+              {"name": "leads", "description": "Leads from the vendor's marketing and from "
+               "partners' systems, routed to partners in fair, weighted turn, offered with an "
+               "answer-by time, accepted or declined, and converted to deal registrations."},
+              {"name": "lead routing", "description": "How leads are routed: ordered, "
+               "versioned routing rules with a dry run, and partners' caps and pauses."}],
     )

@@ -1,6 +1,7 @@
 """Deals worker: publishes the outbox, keeps the partner directory from the partners' events,
 expires registrations whose protection ran out and announces those whose protection ends
-soon. ``python -m prm_deals.worker``."""
+soon, recycles lead offers left unanswered and expires leads nobody converted.
+``python -m prm_deals.worker``."""
 
 import datetime as dt
 import functools
@@ -9,6 +10,7 @@ from prm_contracts import PARTNERS_TOPIC
 from prm_deals.config import SCHEMA, Settings
 from prm_deals.declaration import SERVICE
 from prm_deals.directory.handlers import HANDLERS
+from prm_deals.leads import service as leads
 from prm_deals.registrations import lifecycle
 from prm_events import credentials
 from prm_events.worker import Subscription, WorkerSpec, main
@@ -16,6 +18,9 @@ from prm_platform.scheduler import Job
 
 # Protection is counted in days; a registration expires within minutes of its last one.
 EXPIRY = Job("expire-registrations", dt.timedelta(minutes=5), lifecycle.expire, batch=500)
+# Offers are answered within hours: an unanswered one is recycled within a minute of its time.
+RECYCLE_LEADS = Job("recycle-leads", dt.timedelta(minutes=1), leads.recycle_overdue, batch=200)
+EXPIRE_LEADS = Job("expire-leads", dt.timedelta(hours=1), leads.expire, batch=500)
 
 
 def spec(settings: Settings | None = None) -> WorkerSpec:
@@ -30,7 +35,7 @@ def spec(settings: Settings | None = None) -> WorkerSpec:
         subscriptions=[Subscription(name="partner-directory", topics=[PARTNERS_TOPIC],
                                     handlers=HANDLERS),
                        credentials.subscription()],
-        jobs=[EXPIRY, notice],
+        jobs=[EXPIRY, notice, RECYCLE_LEADS, EXPIRE_LEADS],
     )
 
 

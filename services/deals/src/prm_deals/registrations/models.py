@@ -59,6 +59,8 @@ class Deal(Base):
         Index("ix_deals_external_id", "external_id",
               postgresql_where=text("external_id IS NOT NULL")),
         Index("ix_deals_closed_on", "closed_on", postgresql_where=text("closed_on IS NOT NULL")),
+        Index("ix_deals_source_lead_id", "source_lead_id",
+              postgresql_where=text("source_lead_id IS NOT NULL")),
         Index("ix_deals_search_text", "search_text", postgresql_using="gin",
               postgresql_ops={"search_text": "public.gin_trgm_ops"}),
     )
@@ -104,6 +106,8 @@ class Deal(Base):
     version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(TIMESTAMP(timezone=True))
+    # The lead the registration was converted from (its source), if any.
+    source_lead_id: Mapped[uuid.UUID | None]
     # What a search looks in (prm_platform.listing), kept by PostgreSQL.
     search_text: Mapped[str] = mapped_column(
         Text, Computed("prm_fold(customer_name || ' ' || customer_domain)", persisted=True))
@@ -146,6 +150,7 @@ class NewDeal:
     extensions: int = 0
     account_executive: str | None = None
     extension_requested_at: dt.datetime | None = None
+    source_lead_id: uuid.UUID | None = None
 
     @property
     def updated_at(self) -> dt.datetime:

@@ -424,6 +424,8 @@ class DealOut(BaseModel):
         default=None, description="The partner's extension request waiting for the channel "
         "team (a rule of engagement sent it to review); the vendor's `extend` grants it.")
     account_executive: str | None = None
+    source_lead_id: uuid.UUID | None = Field(default=None, description="The lead the "
+                                             "registration was converted from (its source).")
     conflicts: list[ConflictOut] = Field(description="What the conflict check found when the "
                                          "deal was registered.")
     decision: Decision | None = Field(default=None, description="What the registration was "
@@ -460,6 +462,7 @@ class DealOut(BaseModel):
             closed_on=deal.closed_on, extensions=deal.extensions or 0,
             extension_requested_at=deal.extension_requested_at,
             account_executive=deal.account_executive,
+            source_lead_id=getattr(deal, "source_lead_id", None),
             conflicts=[ConflictOut.seen_by(c, viewer, deal.partner_id) for c in deal.conflicts],
             decision=Decision.model_validate(reasons.decision_of(deal.decision))
             if deal.decision else None,

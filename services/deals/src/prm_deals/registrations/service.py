@@ -81,6 +81,7 @@ def registered_event(deal: AnyDeal) -> contracts.DealRegisteredV1:
         protected_until=deal.protected_until,
         reason=(deal.decision or {}).get("reason"),
         version=deal.version,
+        lead_id=getattr(deal, "source_lead_id", None),
     )
 
 
@@ -97,7 +98,7 @@ _REGISTER = text(f"""
                            customer_domain_key, products, deal_type,
                            private_offer, amount, currency, expected_close_date, notes, status,
                            protected_until, conflicts, decision, version, created_at,
-                           updated_at)
+                           updated_at, source_lead_id)
         SELECT CAST(:id AS uuid), CAST(:partner_id AS uuid), CAST(:external_id AS varchar),
                CAST(:customer_name AS varchar), CAST(:customer_domain AS varchar),
                CAST(:customer_country AS varchar), CAST(:customer_address AS jsonb),
@@ -109,7 +110,8 @@ _REGISTER = text(f"""
                CAST(:expected_close_date AS date), CAST(:notes AS varchar),
                CAST(:status AS varchar), CAST(:protected_until AS date),
                CAST(:conflicts AS jsonb), CAST(:decision AS jsonb), 1,
-               CAST(:now AS timestamptz), CAST(:now AS timestamptz)
+               CAST(:now AS timestamptz), CAST(:now AS timestamptz),
+               CAST(:source_lead_id AS uuid)
         FROM partner
         WHERE {_ELIGIBLE} AND {idempotency.STORED}
         RETURNING id
@@ -181,7 +183,8 @@ def _insert_params(deal: AnyDeal) -> dict[str, object]:
     values: dict[str, object] = {
         **insert_values(deal), "id": deal.id, "partner_id": deal.partner_id,
         "amount": deal.amount, "expected_close_date": deal.expected_close_date,
-        "protected_until": deal.protected_until, "now": deal.created_at}
+        "protected_until": deal.protected_until, "now": deal.created_at,
+        "source_lead_id": deal.source_lead_id}
     for column in _JSON_COLUMNS:
         values[column] = _json(values[column])
     return values
@@ -195,7 +198,8 @@ def activity_text(deal: AnyDeal) -> str:
 async def register(begin: Transactions, principal: Principal, data: DealRegistration,
                    request: IdempotentRequest | None,
                    answer: Callable[[AnyDeal, int, str | None], Response],
-                   protection_days: int, if_match: str | None = None) -> Response:
+                   protection_days: int, if_match: str | None = None, *,
+                   source_lead_id: uuid.UUID | None = None) -> Response:
     """Register, or replay the stored answer of the same request under the same key, or
     update the registration already made under the same external id (``changes.sync``: with
     ``If-Match``, only at that version; a registration to match that does not exist is a 412).
@@ -227,6 +231,7 @@ async def register(begin: Transactions, principal: Principal, data: DealRegistra
         found = await conflicts.find(connection, customer)
         decided = decide(partner_id, found, facts_of(data, known), rules)
         made = new_deal(partner_id, data, customer, found, decided, protection_days)
+        made.source_lead_id = source_lead_id
         response = named(made, 201)
         row = (await connection.execute(_REGISTER, {
             **_insert_params(made), **idempotency.store_params(request, response),
