@@ -73,6 +73,7 @@ allow prm-partners --group partners. --resource-pattern-type prefixed --operatio
 # deals
 user prm-deals "${PRM_DEALS_KAFKA_PASSWORD:?set PRM_DEALS_KAFKA_PASSWORD}"
 allow prm-deals --topic prm.deals --operation Write --operation Describe --operation Create
+allow prm-deals --topic prm.leads --operation Write --operation Describe --operation Create
 allow prm-deals --topic prm.api-keys --operation Read --operation Describe --operation Create
 allow prm-deals --topic prm.api-keys.dlt --operation Write --operation Describe --operation Create
 allow prm-deals --topic prm.partners --operation Read --operation Describe --operation Create
@@ -115,6 +116,8 @@ allow prm-webhooks --topic prm.partners --operation Read --operation Describe --
 allow prm-webhooks --topic prm.partners.dlt --operation Write --operation Describe --operation Create
 allow prm-webhooks --topic prm.deals --operation Read --operation Describe --operation Create
 allow prm-webhooks --topic prm.deals.dlt --operation Write --operation Describe --operation Create
+allow prm-webhooks --topic prm.leads --operation Read --operation Describe --operation Create
+allow prm-webhooks --topic prm.leads.dlt --operation Write --operation Describe --operation Create
 allow prm-webhooks --topic prm.incentives --operation Read --operation Describe --operation Create
 allow prm-webhooks --topic prm.incentives.dlt --operation Write --operation Describe --operation Create
 allow prm-webhooks --topic prm.attribution --operation Read --operation Describe --operation Create
@@ -149,6 +152,8 @@ allow prm-audit --topic prm.webhooks --operation Read --operation Describe --ope
 allow prm-audit --topic prm.webhooks.dlt --operation Write --operation Describe --operation Create
 allow prm-audit --topic prm.fx-rates --operation Read --operation Describe --operation Create
 allow prm-audit --topic prm.fx-rates.dlt --operation Write --operation Describe --operation Create
+allow prm-audit --topic prm.leads --operation Read --operation Describe --operation Create
+allow prm-audit --topic prm.leads.dlt --operation Write --operation Describe --operation Create
 allow prm-audit --topic prm.attribution --operation Read --operation Describe --operation Create
 allow prm-audit --topic prm.attribution.dlt --operation Write --operation Describe --operation Create
 allow prm-audit --group audit. --resource-pattern-type prefixed --operation Read

@@ -7,6 +7,7 @@ from prm_contracts import (
     ATTRIBUTION_TOPIC,
     DEALS_TOPIC,
     INCENTIVES_TOPIC,
+    LEADS_TOPIC,
     PARTNERS_TOPIC,
     WEBHOOKS_TOPIC,
 )
@@ -17,8 +18,8 @@ WEBHOOKS_WRITE = "webhooks:write"
 
 # Every context's topic whose events become webhooks (the service's own included: an endpoint
 # may subscribe to its peers being disabled).
-DELIVERED_TOPICS = (PARTNERS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC, ATTRIBUTION_TOPIC,
-                    WEBHOOKS_TOPIC)
+DELIVERED_TOPICS = (PARTNERS_TOPIC, DEALS_TOPIC, LEADS_TOPIC, INCENTIVES_TOPIC,
+                    ATTRIBUTION_TOPIC, WEBHOOKS_TOPIC)
 
 SERVICE = ServiceDeclaration(
     name="webhooks",

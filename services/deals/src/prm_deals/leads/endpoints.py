@@ -301,6 +301,8 @@ async def dry_run_rules(body: LeadIn, session: Session, caller: Caller) -> DryRu
 
 
 @rules_router.get("/{rule_id:uuid}", summary="Get a lead routing rule",
+                  description="Vendor keys only; the ETag is its version, for If-Match on "
+                  "changes.",
                   responses={**problem_responses(403, 404), **resource_headers()})
 async def get_rule(rule_id: uuid.UUID, response: Response, session: Session, caller: Caller
                    ) -> RoutingRuleOut:

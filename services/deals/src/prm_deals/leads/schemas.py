@@ -398,29 +398,29 @@ class LeadOut(BaseModel):
         "created_at": "2026-12-07T10:00:00Z", "updated_at": "2026-12-07T10:00:00Z"}]})
 
     id: uuid.UUID
-    external_id: str | None
+    external_id: str | None = None
     source: str
-    source_partner_id: uuid.UUID | None
+    source_partner_id: uuid.UUID | None = None
     company: Company
-    industry: str | None
-    product: str | None
-    size: str | None
-    language: str | None
-    contact: Contact | None
-    estimated_amount: Money | None
-    notes: str | None
+    industry: str | None = None
+    product: str | None = None
+    size: str | None = None
+    language: str | None = None
+    contact: Contact | None = None
+    estimated_amount: Money | None = None
+    notes: str | None = None
     status: LeadStatus
-    partner_id: uuid.UUID | None
+    partner_id: uuid.UUID | None = None
     partner_name: str | None = None
     flagged: bool = Field(description="Its company is a customer another partner registered "
                           "(or a vendor's direct account): not routed, queued for the vendor")
     conflicts: list[dict[str, Any]] = Field(description="What the conflict check found "
                                             "(vendor readers only)")
-    queue_reason: str | None
-    respond_by: dt.datetime | None
-    accepted_at: dt.datetime | None
-    expires_at: dt.datetime | None
-    deal_id: uuid.UUID | None
+    queue_reason: str | None = None
+    respond_by: dt.datetime | None = None
+    accepted_at: dt.datetime | None = None
+    expires_at: dt.datetime | None = None
+    deal_id: uuid.UUID | None = None
     offers: int = Field(description="How many times it was offered")
     version: int
     created_at: dt.datetime
