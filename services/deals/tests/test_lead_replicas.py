@@ -1,0 +1,164 @@
+"""Leads under replicas, with real commits: offers left unanswered are recycled by the
+scheduler exactly once, on a clock the test controls, however many replicas run the job; and
+replicas routing at once never give a lead twice nor a partner more than its cap."""
+
+import asyncio
+import datetime as dt
+import functools
+import uuid
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from prm_contracts import PartnerCreatedV1, PartnerSnapshot
+from prm_deals.config import SCHEMA
+from prm_deals.directory.handlers import HANDLERS
+from prm_deals.leads import rules, service
+from prm_deals.leads.schemas import LeadIn, RoutingRuleIn
+from prm_events.envelope import new_event
+from prm_platform.db import make_engine
+from prm_platform.scheduler import Job, run_due
+from prm_platform.security import Principal, PrincipalKind
+
+STAFF = Principal(subject="key-staff", kind=PrincipalKind.vendor,
+                  scopes=frozenset({"leads:read", "leads:write"}))
+T0 = dt.datetime(2031, 3, 2, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+async def replicas(prm_infra, app):
+    """Two replicas' sessionmakers (an engine each), and the product code that keeps this
+    test's rule and leads apart from every other test's; everything committed is removed
+    after."""
+    engines = [make_engine(prm_infra.database_url, SCHEMA, pool_size=12) for _ in range(2)]
+    product = f"P-{uuid.uuid4().hex[:10]}"
+    made: dict[str, list] = {"partners": [], "rules": []}
+    try:
+        yield [async_sessionmaker(e, expire_on_commit=False) for e in engines], product, made
+    finally:
+        async with engines[0].begin() as connection:
+            leads = (await connection.execute(text(
+                "DELETE FROM leads WHERE product = :p RETURNING id"), {"p": product})).scalars()
+            keys = [str(i) for i in leads]
+            await connection.execute(text("DELETE FROM outbox WHERE key = ANY(:k)"),
+                                     {"k": keys + [str(p) for p in made["partners"]]})
+            await connection.execute(text(
+                "DELETE FROM lead_pools WHERE rule_id = ANY(:r)"), {"r": made["rules"]})
+            for table, column in (("lead_routing_rules", "id"),
+                                  ("lead_routing_rule_versions", "rule_id")):
+                await connection.execute(text(f"DELETE FROM {table} WHERE {column} = ANY(:r)"),
+                                         {"r": made["rules"]})
+            for table in ("lead_partner_settings", "partner_directory"):
+                await connection.execute(text(
+                    f"DELETE FROM {table} WHERE partner_id = ANY(:p)"), {"p": made["partners"]})
+            await connection.execute(text(
+                "DELETE FROM scheduled_jobs WHERE name LIKE 'recycle-leads-%'"))
+        for engine in engines:
+            await engine.dispose()
+
+
+async def _setup(sessionmaker, product, made, partners: int, **rule):
+    async with sessionmaker() as session:
+        for i in range(partners):
+            partner_id = uuid.uuid4()
+            snapshot = PartnerSnapshot(id=partner_id, name=f"Replica Partner {i}",
+                                       type="reseller", country="NL", status="active",
+                                       version=1)
+            await HANDLERS[PartnerCreatedV1.event_type](session, new_event(
+                PartnerCreatedV1(partner=snapshot), source="/prm/partners",
+                subject=str(partner_id), partner_id=partner_id))
+            made["partners"].append(partner_id)
+        row = await rules.create(session, STAFF, RoutingRuleIn.model_validate(
+            {"name": f"Only {product}", "position": 0, "conditions": {"products": [product]},
+             **rule}))
+        made["rules"].append(row.id)
+        await session.commit()
+
+
+def _lead(product: str, i: int) -> LeadIn:
+    return LeadIn.model_validate({"company": {
+        "name": f"Replica Customer {i} {product}", "domain": f"c{i}-{product.lower()}.example",
+        "country": "NL"}, "product": product})
+
+
+async def _submit(sessionmaker, product, i, clock=None):
+    async with sessionmaker() as session:
+        row, _ = await service.submit(session, STAFF, _lead(product, i), intake=False,
+                                      clock=clock)
+        await session.commit()
+        return row
+
+
+async def test_unanswered_offers_are_recycled_once_on_the_tests_clock(replicas):
+    (first, second), product, made = replicas
+    await _setup(first, product, made, 2, respond_within_hours=4)
+    leads = [await _submit(first, product, i, clock=T0) for i in range(6)]
+    assert all(lead.respond_by == T0 + dt.timedelta(hours=4) for lead in leads)
+    name = f"recycle-leads-{uuid.uuid4().hex[:8]}"
+
+    def job(clock):
+        return Job(name, dt.timedelta(seconds=0), functools.partial(
+            service.recycle_overdue, clock=clock), batch=200)
+
+    # Before the answer-by time nothing moves.
+    assert await run_due(first, job(T0 + dt.timedelta(hours=3))) == 0
+    # After it, two replicas run the job at once, and the job body itself twice more at once
+    # (as if the scheduler's own lock failed): each lapse is recycled once.
+    late = T0 + dt.timedelta(hours=5)
+
+    async def body(sessionmaker):
+        async with sessionmaker() as session:
+            done = await service.recycle_overdue(session, clock=late)
+            await session.commit()
+            return done
+
+    results = await asyncio.gather(run_due(first, job(late)), run_due(second, job(late)),
+                                   body(first), body(second))
+    assert sum(r or 0 for r in results) == 6, results
+    async with first() as session:
+        events = (await session.execute(text(
+            "SELECT key, count(*) FROM outbox WHERE event_type = 'prm.lead.recycled.v1' "
+            "AND key = ANY(:k) GROUP BY key"), {"k": [str(x.id) for x in leads]})).all()
+        assert sorted(n for _, n in events) == [1] * 6
+        now = (await session.execute(text(
+            "SELECT id, status, partner_id, respond_by FROM leads WHERE product = :p"),
+            {"p": product})).all()
+    before = {x.id: x.partner_id for x in leads}
+    for lead in now:
+        # Offered to the other partner, with a new answer-by time from the job's clock.
+        assert lead.status == "offered" and lead.partner_id != before[lead.id]
+        assert lead.respond_by == late + dt.timedelta(hours=4)
+    # Once more after that: both partners let it lapse, the vendor's queue takes each.
+    assert await body(second) == 0
+    later = late + dt.timedelta(hours=5)
+    async with second() as session:
+        assert await service.recycle_overdue(session, clock=later) == 6
+        await session.commit()
+        statuses = (await session.execute(text(
+            "SELECT status, queue_reason FROM leads WHERE product = :p"), {"p": product})).all()
+    assert set(statuses) == {("queued", "no_candidate")}
+
+
+async def test_replicas_routing_at_once_give_each_lead_once_and_keep_every_cap(replicas):
+    (first, second), product, made = replicas
+    await _setup(first, product, made, 3, capacity={"max_open": 5})
+    rows = await asyncio.gather(*(_submit((first, second)[i % 2], product, i)
+                                  for i in range(24)))
+    offered = [r for r in rows if r.status == "offered"]
+    assert len(offered) == 15 and sum(r.status == "queued" for r in rows) == 9
+    async with first() as session:
+        pending = (await session.execute(text(
+            "SELECT a.lead_id, count(*) FROM lead_assignments a JOIN leads l ON l.id = a.lead_id "
+            "WHERE l.product = :p AND a.outcome = 'pending' GROUP BY a.lead_id"),
+            {"p": product})).all()
+        assert len(pending) == 15 and all(n == 1 for _, n in pending)
+        held = dict((await session.execute(text(
+            "SELECT partner_id, open_offers FROM lead_partner_settings "
+            "WHERE partner_id = ANY(:p)"), {"p": made["partners"]})).all())
+        assert held == {p: 5 for p in made["partners"]}
+        pool = (await session.execute(text(
+            "SELECT p.picks, (SELECT sum(assigned) FROM lead_pool_counts c "
+            "WHERE c.pool_id = p.id) AS assigned FROM lead_pools p WHERE rule_id = :r"),
+            {"r": made["rules"][0]})).one()
+        assert pool.picks == pool.assigned == 15
