@@ -1,0 +1,277 @@
+"""A lead through the whole stack, every service and worker running as processes, through the
+edge with real API keys: a partner serving the lead's country is created and activated in the
+partners service and learnt by the deals service's directory over the broker; a vendor key
+sets a routing rule; a webhook endpoint subscribes to the leads' events; the marketing intake
+key (``lead_intake:write`` and nothing else) submits the lead; the partner's own key sees it
+offered, accepts it and converts it to a deal registration that keeps the lead as its source.
+A real HTTP receiver gets every lead event signed (Standard Webhooks), and the attribution
+service records the registration's sourcing touch on the deal.
+
+The stack is this module's own (with its own broker): the webhooks service must deliver over
+plain HTTP to a loopback receiver, which the session's shared stack refuses, as it should.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from prm_stack.embedded import free_port
+from prm_stack.launch import RunningStack, fresh_database, running_stack
+from prm_stack.testing import Infra, eventually
+
+pytestmark = pytest.mark.stack
+
+LEAD_EVENTS = ("prm.lead.received.v1", "prm.lead.assigned.v1", "prm.lead.accepted.v1",
+               "prm.lead.converted.v1")
+COUNTRY = "PT"  # the lead's: the partner's home is elsewhere, it serves PT
+
+
+class Receiver:
+    """A Standard Webhooks receiver on 127.0.0.1: verifies each request's signature with the
+    endpoint's secret (once known), keeps what it verified and why it refused the rest."""
+
+    def __init__(self) -> None:
+        self.secret: str | None = None
+        self.received: list[dict[str, Any]] = []
+        self.refused: list[str] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status = receiver.accept(body, {k.lower(): v for k, v in self.headers.items()})
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/leads"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                         daemon=True).start()
+
+    def accept(self, body: bytes, headers: dict[str, str]) -> int:
+        with self.lock:
+            if self.secret is None:
+                self.refused.append("a request before the endpoint's secret was known")
+                return 503  # retried later
+            try:
+                payload = Webhook(self.secret).verify(body, headers)
+            except WebhookVerificationError as exc:
+                self.refused.append(f"signature: {exc} ({headers.get('webhook-id')})")
+                return 400
+            self.received.append({**payload, "webhook-id": headers["webhook-id"]})
+        return 204
+
+    def of_lead(self, lead_id: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return [p for p in self.received if p["data"].get("lead_id") == lead_id]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def stack(prm_infra: Infra) -> Iterator[RunningStack]:
+    """The services a lead's path touches, in a fresh database on the session's PostgreSQL,
+    with their own broker; webhooks may go to a plain-HTTP loopback receiver."""
+    state_dir = Path(tempfile.mkdtemp(prefix="prm-leads-"))
+    try:
+        with fresh_database(prm_infra.database_url, prefix="prm_leads") as database_url, \
+                running_stack(state_dir, {
+                    "PRM_DATABASE_URL": database_url,
+                    "PRM_KAFKA_BOOTSTRAP": None,
+                    "PRM_INTERNAL_SECRET": prm_infra.internal_secret,
+                    "PRM_GATEWAY_PORT": str(free_port()),
+                    "PRM_STACK_ONLY": "gateway,partners,deals,webhooks,attribution",
+                    "PRM_WEBHOOKS_ALLOW_HTTP": "true",
+                    "PRM_WEBHOOKS_ALLOW_LOOPBACK": "true",
+                    "PRM_WEBHOOKS_RETRY_SCHEDULE_SECONDS": json.dumps([0.5, 1.0] + [2.0] * 18),
+                    "PRM_FAILED_AUTH_PER_MINUTE": "1000000"}) as running:
+            yield running
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def api(stack: RunningStack) -> Iterator[httpx.Client]:
+    """A client of the stack's public address: the edge."""
+    assert "edge" in stack.info["processes"], "make run puts the edge in front"
+    with httpx.Client(base_url=stack.gateway_url, timeout=30, trust_env=False) as client:
+        yield client
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
+def ok(response: httpx.Response, *statuses: int) -> dict[str, Any]:
+    assert response.status_code in (statuses or (200, 201)), \
+        f"{response.request.method} {response.request.url.path}: {response.status_code} " \
+        f"{response.text}"
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def bearer(key: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key['key']}"}
+
+
+def new_key(api: httpx.Client, admin: dict[str, str], name: str, scopes: list[str],
+            partner_id: str | None = None) -> dict[str, str]:
+    """A key issued through the gateway's API-key endpoint."""
+    kind = {"kind": "partner", "partner_id": partner_id} if partner_id else {"kind": "vendor"}
+    return bearer(ok(api.post("/v1/api-keys", headers=admin, json={
+        "name": name, "scopes": scopes, **kind}), 201))
+
+
+def test_a_lead_from_intake_to_a_registration_with_its_events_and_attribution(
+        stack: RunningStack, api: httpx.Client, receiver: Receiver) -> None:
+    admin = {"Authorization": f"Bearer {stack.admin_key}"}
+    eventually(lambda: api.get("/v1/leads", headers=admin).status_code == 200,
+               "the admin key reaching the deals service", timeout=60)
+    tag = uuid.uuid4().hex[:8]
+
+    # The partner, serving the lead's country, active.
+    partner = ok(api.post("/v1/partners", headers=admin, json={
+        "name": f"Lisbon Cloud {tag}", "type": "reseller", "country": "ES",
+        "countries_served": ["ES", COUNTRY]}), 201)
+    partner_id = partner["id"]
+    assert ok(api.post(f"/v1/partners/{partner_id}/activate", headers=admin))[
+        "status"] == "active"
+
+    # The routing: a vendor key that may read and write leads (and nothing else).
+    routing = new_key(api, admin, "lead routing", ["leads:read", "leads:write"])
+    rule_body = {"name": f"Iberia {tag}", "conditions": {"countries": [COUNTRY]},
+                 "partners": {"serves_lead_country": True}, "respond_within_hours": 24}
+    rule = eventually(lambda: (r := api.post("/v1/lead-routing-rules", headers=routing,
+                                             json=rule_body)).status_code == 201 and r.json(),
+                      "the routing key reaching the deals service")
+    assert rule["enabled"] and rule["version"] == 1
+
+    lead_body = {"external_id": f"form-{tag}",
+                 "company": {"name": f"Tejo Logistics {tag}", "domain": f"tejo-{tag}.example",
+                             "country": COUNTRY},
+                 "industry": "logistics", "size": "medium", "language": "pt",
+                 "contact": {"name": "Ana Costa", "email": f"ana@tejo-{tag}.example"},
+                 "estimated_amount": {"amount": "18000.00", "currency": "EUR"}}
+
+    # The deals service's directory knows the partner, active and serving PT: the dry run
+    # (which writes nothing) offers it the lead.
+    def routed_to_partner() -> dict[str, Any] | None:
+        answer = ok(api.post("/v1/lead-routing-rules/dry-run", headers=routing,
+                             json=lead_body))
+        return answer if answer["partner_id"] == partner_id else None
+
+    dry = eventually(routed_to_partner, "the partner reaching the deals directory", timeout=90)
+    assert dry["status"] == "offered" and dry["explanation"]["rule_id"] == rule["id"]
+
+    # The webhook endpoint, for every lead event.
+    endpoint = ok(api.post("/v1/webhook-endpoints", headers=admin, json={
+        "url": receiver.url, "description": "leads into the CRM",
+        "event_types": ["prm.lead.*"]}), 201)
+    assert endpoint["event_types"] == ["prm.lead.*"]
+    receiver.secret = endpoint["secret"]
+
+    # The marketing intake key: lead_intake:write only.
+    intake = new_key(api, admin, "web forms", ["lead_intake:write"])
+    submitted = eventually(lambda: (r := api.post(
+        "/v1/lead-intake", headers={**intake, "Idempotency-Key": f"intake-{tag}"},
+        json=lead_body)).status_code == 201 and r,
+        "the intake key reaching the deals service")
+    lead = submitted.json()
+    lead_id = lead["id"]
+    assert submitted.headers["location"] == f"/v1/leads/{lead_id}"
+    assert (lead["status"], lead["partner_id"], lead["source"], lead["flagged"]) == (
+        "offered", partner_id, "vendor", False)
+    # ... and nothing else: it may not read what it submitted.
+    assert api.get(f"/v1/leads/{lead_id}", headers=intake).status_code == 403
+
+    # The partner's own key sees it offered, with why (the reason, not the explanation).
+    mine = new_key(api, admin, "partner crm", ["leads:read", "leads:write", "deals:read",
+                                               "deals:write"], partner_id)
+    offered = eventually(lambda: (r := api.get("/v1/leads", headers=mine, params={
+        "status": "offered"})).status_code == 200 and r.json()["items"],
+        "the partner key reaching the deals service")
+    assert [item["id"] for item in offered] == [lead_id]
+    [offer] = ok(api.get(f"/v1/leads/{lead_id}/assignments", headers=mine))["items"]
+    assert (offer["partner_id"], offer["reason"], offer["outcome"], offer["explanation"]) == (
+        partner_id, "routed", "pending", None)
+    [explained] = ok(api.get(f"/v1/leads/{lead_id}/assignments", headers=routing))["items"]
+    assert explained["explanation"]["rule_id"] == rule["id"]
+
+    # It accepts it with the ETag it read, and converts it.
+    read = api.get(f"/v1/leads/{lead_id}", headers=mine)
+    ok(read)
+    accepted = api.post(f"/v1/leads/{lead_id}/accept", headers={
+        **mine, "If-Match": read.headers["etag"]})
+    assert ok(accepted)["status"] == "accepted"
+    stale = api.post(f"/v1/leads/{lead_id}/accept", headers={
+        **mine, "If-Match": read.headers["etag"]})
+    assert stale.status_code == 412, stale.text
+    close = (dt.date.today() + dt.timedelta(days=60)).isoformat()
+    converted = api.post(f"/v1/leads/{lead_id}/convert", headers={
+        **mine, "If-Match": accepted.headers["etag"]}, json={
+        "expected_close_date": close, "amount": {"amount": "21000.00", "currency": "EUR"}})
+    deal = ok(converted, 201)
+    deal_id = deal["id"]
+    assert converted.headers["location"] == f"/v1/deals/{deal_id}"
+    assert (deal["source_lead_id"], deal["partner_id"], deal["amount"],
+            deal["expected_close_date"]) == (
+        lead_id, partner_id, {"amount": "21000.00", "currency": "EUR"}, close)
+    assert deal["customer"]["domain"] == f"tejo-{tag}.example"
+    after = ok(api.get(f"/v1/leads/{lead_id}", headers=mine))
+    assert (after["status"], after["deal_id"]) == ("converted", deal_id)
+    assert ok(api.get(f"/v1/deals/{deal_id}", headers=mine))["source_lead_id"] == lead_id
+
+    # Every lead event reached the receiver, signed (refused otherwise), once each.
+    def delivered() -> list[str] | None:
+        types = [p["type"] for p in receiver.of_lead(lead_id)]
+        return types if set(LEAD_EVENTS) <= set(types) else None
+
+    types = eventually(delivered, f"the lead's events at the receiver ({LEAD_EVENTS})",
+                       timeout=60)
+    assert receiver.refused == [] or all("before the endpoint's secret" in r
+                                         for r in receiver.refused), receiver.refused
+    assert sorted(types) == sorted(LEAD_EVENTS), types
+    by_type = {p["type"]: p for p in receiver.of_lead(lead_id)}
+    assert by_type["prm.lead.assigned.v1"]["data"]["partner_id"] == partner_id
+    assert by_type["prm.lead.converted.v1"]["data"]["deal_id"] == deal_id
+    assert len({p["webhook-id"] for p in receiver.of_lead(lead_id)}) == len(LEAD_EVENTS)
+
+    # Attribution learnt the registration over the broker: the partner's sourcing touch.
+    def touches() -> list[dict[str, Any]] | None:
+        answer = api.get("/v1/touchpoints", headers=admin, params={"deal_id": deal_id})
+        return answer.status_code == 200 and answer.json()["items"] or None
+
+    [touch] = eventually(touches, "the registration's touch in attribution", timeout=60)
+    assert (touch["kind"], touch["partner_id"], touch["deal_id"], touch["source"]) == (
+        "registration", partner_id, deal_id, "event")
+    explained_deal = eventually(lambda: (r := api.get(
+        f"/v1/attributed-deals/{deal_id}/explanation", headers=admin)).status_code == 200
+        and r.json(), "the deal's attribution")
+    assert [t["kind"] for t in explained_deal["touches"]] == ["registration"]
+    assert [p["partner_id"] for p in explained_deal["partners"]] == [partner_id]
