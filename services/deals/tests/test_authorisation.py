@@ -152,6 +152,73 @@ async def push_for_another_org(client, a: Org, b: Org) -> None:
 
 _RULE = {"name": "Partners approve themselves", "outcome": "approve"}
 
+LEAD_SCOPES = ("leads:read", "leads:write", "deals:read", "deals:write")
+_LEAD = {"company": {"name": "Hooli GmbH", "domain": "hooli.example", "country": "DE"},
+         "route": False}
+_SOME_ID = "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b"
+
+
+async def _own_lead(client, org: Org) -> dict:
+    """A lead the org passed on itself (it sees it as its source), not routed."""
+    made = await client.post("/v1/leads", json=_LEAD, headers=org.scoped(LEAD_SCOPES))
+    assert made.status_code == 201, made.text
+    return made.json()
+
+
+def on_another_orgs_lead(method: str, suffix: str, body: dict | None = None, refused=404):
+    """A route under one lead: B reaching A's lead gets the 404 of an unknown lead (or, on a
+    vendor-only route, the 403 every partner gets), and A's lead is unchanged."""
+    async def case(client, a: Org, b: Org) -> None:
+        lead = await _own_lead(client, a)
+        response = await client.request(method, f"/v1/leads/{lead['id']}{suffix}", json=body,
+                                        headers=b.scoped(LEAD_SCOPES))
+        assert response.status_code == refused, response.text
+        seen = await client.get(f"/v1/leads/{lead['id']}", headers=a.scoped(LEAD_SCOPES))
+        assert seen.json()["version"] == lead["version"]
+    return case
+
+
+def vendor_only_leads(method: str, path: str, body: dict | None = None):
+    """Lead routing's set-up, the intake key's routes: refused to any partner, whatever its
+    scopes."""
+    async def case(client, a: Org, b: Org) -> None:
+        response = await client.request(
+            method, path.format(rule_id=_SOME_ID), json=body,
+            headers=b.scoped((*LEAD_SCOPES, "lead_intake:write")))
+        assert response.status_code == 403, response.text
+        assert response.json()["type"] == "/problems/forbidden"
+    return case
+
+
+async def pass_on_a_lead_for_another_org(client, a: Org, b: Org) -> None:
+    posing = await client.post("/v1/leads", json={**_LEAD, "source_partner_id": a.partner_id},
+                               headers=b.scoped(LEAD_SCOPES))
+    assert posing.status_code == 403
+    batch = await client.post("/v1/lead-batches", headers=b.scoped(LEAD_SCOPES), json={
+        "items": [{**_LEAD, "source_partner_id": a.partner_id}]})
+    [refused] = batch.json()["items"]
+    assert refused["outcome"] == "error" and refused["problem"]["status"] == 403
+    seen = (await client.get("/v1/leads", headers=a.scoped(LEAD_SCOPES))).json()["items"]
+    assert seen == []
+
+
+async def list_another_orgs_leads(client, a: Org, b: Org) -> None:
+    lead = await _own_lead(client, a)
+    for query in ("", f"?partner_id={a.partner_id}"):
+        seen = (await client.get(f"/v1/leads{query}", headers=b.scoped(LEAD_SCOPES))).json()
+        assert lead["id"] not in {x["id"] for x in seen["items"]}
+    own = (await client.get("/v1/leads", headers=a.scoped(LEAD_SCOPES))).json()["items"]
+    assert [x["id"] for x in own] == [lead["id"]]
+
+
+async def another_orgs_lead_capacity(client, a: Org, b: Org) -> None:
+    url = f"/v1/lead-capacity/{a.partner_id}"
+    assert (await client.get(url, headers=b.scoped(LEAD_SCOPES))).status_code == 404
+    paused = await client.put(url, json={"paused": True}, headers=b.scoped(LEAD_SCOPES))
+    assert paused.status_code == 404
+    own = (await client.get(url, headers=a.scoped(LEAD_SCOPES))).json()
+    assert own["paused"] is False
+
 CASES = {
     ("POST", "/v1/engagement-rules"): vendor_only("POST", "/v1/engagement-rules", _RULE),
     ("GET", "/v1/engagement-rules"): vendor_only("GET", "/v1/engagement-rules"),
@@ -201,6 +268,38 @@ CASES = {
     ("POST", "/v1/deals"): register_for_another_org,
     ("GET", "/v1/deals"): list_another_orgs_deals,
     ("GET", "/v1/deals/{deal_id}"): read_another_orgs_deal,
+    ("POST", "/v1/leads"): pass_on_a_lead_for_another_org,
+    ("POST", "/v1/lead-batches"): pass_on_a_lead_for_another_org,
+    ("GET", "/v1/leads"): list_another_orgs_leads,
+    ("GET", "/v1/leads/{lead_id}"): on_another_orgs_lead("GET", ""),
+    ("GET", "/v1/leads/{lead_id}/assignments"): on_another_orgs_lead("GET", "/assignments"),
+    ("GET", "/v1/leads/{lead_id}/recommendations"): on_another_orgs_lead(
+        "GET", "/recommendations", refused=403),
+    ("POST", "/v1/leads/{lead_id}/accept"): on_another_orgs_lead("POST", "/accept"),
+    ("POST", "/v1/leads/{lead_id}/decline"): on_another_orgs_lead(
+        "POST", "/decline", {"reason": "other"}),
+    ("POST", "/v1/leads/{lead_id}/assign"): on_another_orgs_lead(
+        "POST", "/assign", {"partner_id": _SOME_ID}, refused=403),
+    ("POST", "/v1/leads/{lead_id}/convert"): on_another_orgs_lead(
+        "POST", "/convert", {"expected_close_date": "2030-01-31"}),
+    ("POST", "/v1/lead-intake"): vendor_only_leads("POST", "/v1/lead-intake", _LEAD),
+    ("POST", "/v1/lead-intake/batch"): vendor_only_leads(
+        "POST", "/v1/lead-intake/batch", {"items": [_LEAD]}),
+    ("POST", "/v1/lead-routing-rules"): vendor_only_leads(
+        "POST", "/v1/lead-routing-rules", {"name": "Mine"}),
+    ("GET", "/v1/lead-routing-rules"): vendor_only_leads("GET", "/v1/lead-routing-rules"),
+    ("POST", "/v1/lead-routing-rules/dry-run"): vendor_only_leads(
+        "POST", "/v1/lead-routing-rules/dry-run", _LEAD),
+    ("GET", "/v1/lead-routing-rules/{rule_id}"): vendor_only_leads(
+        "GET", "/v1/lead-routing-rules/{rule_id}"),
+    ("PATCH", "/v1/lead-routing-rules/{rule_id}"): vendor_only_leads(
+        "PATCH", "/v1/lead-routing-rules/{rule_id}", {"enabled": False}),
+    ("DELETE", "/v1/lead-routing-rules/{rule_id}"): vendor_only_leads(
+        "DELETE", "/v1/lead-routing-rules/{rule_id}"),
+    ("GET", "/v1/lead-routing-rules/{rule_id}/versions"): vendor_only_leads(
+        "GET", "/v1/lead-routing-rules/{rule_id}/versions"),
+    ("GET", "/v1/lead-capacity/{partner_id}"): another_orgs_lead_capacity,
+    ("PUT", "/v1/lead-capacity/{partner_id}"): another_orgs_lead_capacity,
 }
 
 

@@ -15,7 +15,7 @@ from prm_contracts import PartnerCreatedV1, PartnerSnapshot
 from prm_deals.config import SCHEMA
 from prm_deals.directory.handlers import HANDLERS
 from prm_deals.leads import rules, service
-from prm_deals.leads.schemas import LeadIn, RoutingRuleIn
+from prm_deals.leads.schemas import LeadIn, LeadRoutingRuleIn
 from prm_events.envelope import new_event
 from prm_platform.db import make_engine
 from prm_platform.scheduler import Job, run_due
@@ -69,7 +69,7 @@ async def _setup(sessionmaker, product, made, partners: int, **rule):
                 PartnerCreatedV1(partner=snapshot), source="/prm/partners",
                 subject=str(partner_id), partner_id=partner_id))
             made["partners"].append(partner_id)
-        row = await rules.create(session, STAFF, RoutingRuleIn.model_validate(
+        row = await rules.create(session, STAFF, LeadRoutingRuleIn.model_validate(
             {"name": f"Only {product}", "position": 0, "conditions": {"products": [product]},
              **rule}))
         made["rules"].append(row.id)

@@ -30,15 +30,24 @@ def partner_key(prm_infra):
 
 
 @pytest.fixture
-def add_partner(app, client):
-    """An active partner in the directory, as the partners' events put it there."""
-    async def add(name: str, *, tier: str | None = None, country: str = "DE",
+def tier():
+    """This test's tier names: its rules route only to its own partners, whatever active
+    partners other tests committed to the directory."""
+    tag = uuid.uuid4().hex[:8]
+    return lambda name="Member": f"{name}-{tag}"
+
+
+@pytest.fixture
+def add_partner(app, client, tier):
+    """An active partner in the directory, as the partners' events put it there (in one of
+    this test's tiers)."""
+    async def add(name: str, *, level: str = "Member", country: str = "DE",
                   serves: tuple[str, ...] = (), languages: tuple[str, ...] = ("de",),
                   specialisations: tuple[str, ...] = (), certifications: tuple[str, ...] = ()
                   ) -> uuid.UUID:
         partner_id = uuid.uuid4()
         snapshot = PartnerSnapshot(id=partner_id, name=name, type="reseller", country=country,
-                                   status="active", version=1, tier=tier,
+                                   status="active", version=1, tier=tier(level),
                                    countries_served=list(serves), languages=list(languages),
                                    specialisations=list(specialisations))
         events = [new_event(PartnerCreatedV1(partner=snapshot), source="/prm/partners",
@@ -60,20 +69,22 @@ def lead(name: str = "Globex GmbH", country: str = "DE", **extra):
                         f"{uuid.uuid4().hex[:8]}.example", "country": country}, **extra}
 
 
-async def rule(client, staff, **body):
+async def rule(client, staff, tier, levels=("Member",), **body):
+    partners = {"tiers": [tier(level) for level in levels], **body.pop("partners", {})}
     answer = await client.post("/v1/lead-routing-rules", headers=staff,
-                               json={"name": "DACH", **body})
+                               json={"name": "DACH", "partners": partners, **body})
     assert answer.status_code == 201, answer.text
     return answer.json()
 
 
 async def test_leads_go_round_by_weight_and_every_offer_is_explained(client, staff,
-                                                                     add_partner):
-    gold = await add_partner("Gold GmbH", tier="Gold")
-    silver = await add_partner("Silver GmbH", tier="Silver")
-    await add_partner("Elsewhere Ltd", tier="Gold", country="GB")  # does not serve DE
-    made = await rule(client, staff, conditions={"countries": ["DE", "AT"]},
-                      weighting={"tier_weights": {"Gold": 3, "Silver": 1}})
+                                                                     add_partner, tier):
+    gold = await add_partner("Gold GmbH", level="Gold")
+    silver = await add_partner("Silver GmbH", level="Silver")
+    await add_partner("Elsewhere Ltd", level="Gold", country="GB")  # does not serve DE
+    made = await rule(client, staff, tier, ("Gold", "Silver"),
+                      conditions={"countries": ["DE", "AT"]},
+                      weighting={"tier_weights": {tier("Gold"): 3, tier("Silver"): 1}})
     given = []
     for i in range(8):
         answer = await client.post("/v1/leads", headers=staff, json=lead(f"Firm{i} AG"))
@@ -98,10 +109,10 @@ async def test_leads_go_round_by_weight_and_every_offer_is_explained(client, sta
 
 
 async def test_a_decline_goes_on_to_the_next_partner_never_back(client, staff, add_partner,
-                                                                 partner_key):
+                                                                 partner_key, tier):
     first = await add_partner("One GmbH")
     second = await add_partner("Two GmbH")
-    await rule(client, staff)
+    await rule(client, staff, tier)
     offered = (await client.post("/v1/leads", headers=staff, json=lead())).json()
     holder = uuid.UUID(offered["partner_id"])
     other = second if holder == first else first
@@ -130,11 +141,12 @@ async def test_a_decline_goes_on_to_the_next_partner_never_back(client, staff, a
     assert own.status_code == 404  # no longer offered to it: not its lead
 
 
-async def test_caps_and_pauses_are_never_exceeded(client, staff, add_partner, partner_key):
+async def test_caps_and_pauses_are_never_exceeded(client, staff, add_partner, partner_key,
+                                                  tier):
     busy = await add_partner("Busy GmbH")
     calm = await add_partner("Calm GmbH")
     resting = await add_partner("Resting GmbH")
-    await rule(client, staff, capacity={"max_open": 2})
+    await rule(client, staff, tier, capacity={"max_open": 2})
     paused = await client.put(f"/v1/lead-capacity/{resting}", headers=partner_key(resting),
                               json={"paused": True})
     assert paused.status_code == 200 and paused.json()["paused"] is True
@@ -156,12 +168,12 @@ async def test_caps_and_pauses_are_never_exceeded(client, staff, add_partner, pa
 
 
 async def test_rules_match_on_partner_facts_and_the_dry_run_moves_nothing(client, staff,
-                                                                          add_partner):
+                                                                          add_partner, tier):
     certified = await add_partner("Certified GmbH", certifications=("SEC-101",),
                                   specialisations=("manufacturing",), languages=("de-AT",))
     await add_partner("Plain GmbH", specialisations=("manufacturing",))
     await add_partner("Swiss AG", country="CH", serves=("DE",), languages=("fr",))
-    await rule(client, staff, conditions={"products": ["SEC-EDGE"]},
+    await rule(client, staff, tier, conditions={"products": ["SEC-EDGE"]},
                partners={"certifications": ["SEC-101"], "specialised_in_lead_industry": True,
                          "speaks_lead_language": True})
     probe = lead(product="SEC-EDGE", industry="Manufacturing", language="de")
@@ -179,10 +191,10 @@ async def test_rules_match_on_partner_facts_and_the_dry_run_moves_nothing(client
 
 async def test_a_protected_customer_flags_the_lead_instead_of_routing_it(client, staff,
                                                                          add_partner,
-                                                                         partner_key):
+                                                                         partner_key, tier):
     owner = await add_partner("Owner GmbH")
     await add_partner("Rival GmbH")
-    await rule(client, staff)
+    await rule(client, staff, tier)
     registered = await client.post("/v1/deals", headers=partner_key(owner), json={
         "customer": {"name": "Protected Industries AG", "domain": "protected.example",
                      "country": "DE"},
@@ -246,9 +258,9 @@ async def test_the_intake_key_submits_and_does_nothing_else(client, prm_infra, a
 
 
 async def test_an_accepted_lead_converts_to_a_registration_that_keeps_it_as_source(
-        client, staff, add_partner, partner_key):
+        client, staff, add_partner, partner_key, tier):
     partner = await add_partner("Closer GmbH")
-    await rule(client, staff)
+    await rule(client, staff, tier)
     offered = (await client.post("/v1/leads", headers=staff, json=lead(
         "Convertible AG", estimated_amount={"amount": "25000.00", "currency": "EUR"}))).json()
     assert offered["partner_id"] == str(partner)

@@ -8,7 +8,8 @@ def test_every_list_declares_the_grammar(app):
     assert set(list_routes(app)) == {
         "/v1/deals", "/v1/deals/{deal_id}/activities", "/v1/deals/{deal_id}/collaborators",
         "/v1/engagement-rules", "/v1/engagement-rules/{rule_id}/versions",
-        "/v1/direct-accounts"}
+        "/v1/direct-accounts", "/v1/leads", "/v1/leads/{lead_id}/assignments",
+        "/v1/lead-routing-rules", "/v1/lead-routing-rules/{rule_id}/versions"}
 
 
 async def test_every_filter_sort_and_search_is_served_by_an_index(app, engine):
@@ -17,3 +18,5 @@ async def test_every_filter_sort_and_search_is_served_by_an_index(app, engine):
             "updated_since", "sort=expected_close_date", "sort=customer_name"} <= set(
         checked["/v1/deals"])
     assert {"q", "sort=name"} <= set(checked["/v1/direct-accounts"])
+    assert {"status", "partner_id", "country", "q", "updated_since"} <= set(
+        checked["/v1/leads"])

@@ -80,6 +80,7 @@ async def test_active_partner_registers_a_deal_and_its_event(client, list_partne
         "amount": {"amount": "48000.50", "currency": "EUR"},
         "expected_close_date": NEXT_MONTH, "status": "submitted", "deal_type": "renewal",
         "protected_until": deal["protected_until"], "reason": None, "version": 1,
+        "lead_id": None,
     }
 
 

@@ -90,7 +90,9 @@ def upgrade() -> None:
     op.create_index("ix_leads_partner_id_id", "leads", ["partner_id", "id"])
     op.create_index("ix_leads_status_id", "leads", ["status", "id"])
     op.create_index("ix_leads_updated_at_id", "leads", ["updated_at", "id"])
-    op.create_index("ix_leads_created_at", "leads", ["created_at"])
+    op.create_index("ix_leads_created_at_id", "leads", ["created_at", "id"])
+    op.create_index("ix_leads_external_id", "leads", ["external_id"],
+                    postgresql_where=sa.text("external_id IS NOT NULL"))
     op.create_index("ix_leads_company_country_id", "leads", ["company_country", "id"])
     # The scheduler's scans: offers past their answer-by time, accepted leads past expiry.
     op.create_index("ix_leads_offered_respond_by", "leads", ["respond_by"],

@@ -52,6 +52,9 @@ SERVICE = ServiceDeclaration(
         "channel_manager": (DEALS_READ, DEALS_WRITE, DIRECT_ACCOUNTS_READ, LEADS_READ,
                             LEADS_WRITE),
         "finance": (DEALS_READ,),
+        # Marketing follows where the leads it brought in went (they come in through the
+        # intake key, not a person).
+        "marketing": (LEADS_READ,),
         "partner_admin": (DEALS_READ, DEALS_WRITE, LEADS_READ, LEADS_WRITE),
         "partner_sales": (DEALS_READ, DEALS_WRITE, LEADS_READ, LEADS_WRITE),
         "partner_finance": (DEALS_READ,),

@@ -5,27 +5,28 @@ from fastapi import Depends, Query, Request, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prm_deals.declaration import LEAD_INTAKE, LEADS_WRITE
 from prm_deals.leads import rules, service
 from prm_deals.leads.listing import ASSIGNMENTS, LEADS, RULES, VERSIONS
 from prm_deals.leads.schemas import (
-    AssignIn,
-    AssignmentOut,
-    BatchItemOutcome,
-    BatchResult,
-    ConvertIn,
-    DeclineIn,
-    DryRunOut,
+    LeadAssignIn,
+    LeadAssignmentOut,
     LeadBatch,
+    LeadBatchItem,
+    LeadBatchResult,
+    LeadCapacityIn,
+    LeadCapacityOut,
+    LeadConvertIn,
+    LeadDeclineIn,
+    LeadDryRunOut,
     LeadIn,
     LeadOut,
-    PartnerSettingsIn,
-    PartnerSettingsOut,
-    RecommendationOut,
-    Recommendations,
-    RoutingRuleIn,
-    RoutingRuleOut,
-    RoutingRulePatch,
-    RoutingRuleVersionOut,
+    LeadRecommendation,
+    LeadRecommendations,
+    LeadRoutingRuleIn,
+    LeadRoutingRuleOut,
+    LeadRoutingRulePatch,
+    LeadRoutingRuleVersionOut,
 )
 from prm_deals.registrations.schemas import DealOut
 from prm_platform.http import (
@@ -102,13 +103,16 @@ async def submit_lead(body: LeadIn, response: Response, session: Session, caller
 
 
 async def _batch(session: AsyncSession, caller: Principal, batch: LeadBatch, *, intake: bool
-                 ) -> BatchResult:
-    items: list[BatchItemOutcome] = []
+                 ) -> LeadBatchResult:
+    caller.require(LEAD_INTAKE if intake else LEADS_WRITE)
+    if intake:
+        caller.ensure_vendor()
+    items: list[LeadBatchItem] = []
     for index, raw in enumerate(batch.items):
         try:
             data = LeadIn.model_validate(raw)
         except ValidationError as exc:
-            items.append(BatchItemOutcome(index=index, outcome="error", problem=problem_body(
+            items.append(LeadBatchItem(index=index, outcome="error", problem=problem_body(
                 422, "validation-error", "the lead is not valid",
                 errors=field_errors(exc.errors()))))
             continue
@@ -116,16 +120,14 @@ async def _batch(session: AsyncSession, caller: Principal, batch: LeadBatch, *, 
             async with session.begin_nested():
                 row, outcome = await service.submit(session, caller, data, intake=intake)
         except ProblemError as exc:
-            if exc.status == 403 and not items:
-                raise  # the caller may not receive leads at all: refuse the batch
-            items.append(BatchItemOutcome(index=index, outcome="error", problem=problem_body(
+            items.append(LeadBatchItem(index=index, outcome="error", problem=problem_body(
                 exc.status, exc.slug, exc.detail, **exc.extra)))
             continue
-        items.append(BatchItemOutcome(index=index, outcome=outcome, lead_id=row.id,
+        items.append(LeadBatchItem(index=index, outcome=outcome, lead_id=row.id,
                                       status=row.status))
     counts = {o: sum(1 for i in items if i.outcome == o)
               for o in ("created", "updated", "unchanged", "error")}
-    return BatchResult(created=counts["created"], updated=counts["updated"],
+    return LeadBatchResult(created=counts["created"], updated=counts["updated"],
                        unchanged=counts["unchanged"], errors=counts["error"], items=items)
 
 
@@ -138,14 +140,14 @@ _BATCH = ("Up to 1,000 leads in one request, each received (and routed) as the s
 @batches_router.post("", summary="Receive leads in bulk", description=_BATCH,
                      responses=problem_responses(403))
 async def receive_leads(body: LeadBatch, session: Session, caller: Caller,
-                        idempotency_key: IdempotencyKeyHeader = None) -> BatchResult:
+                        idempotency_key: IdempotencyKeyHeader = None) -> LeadBatchResult:
     return await _batch(session, caller, body, intake=False)
 
 
 @intake_router.post("/batch", summary="Submit leads in bulk (intake key)", description=_BATCH,
                     responses=problem_responses(403))
 async def submit_leads(body: LeadBatch, session: Session, caller: Caller,
-                       idempotency_key: IdempotencyKeyHeader = None) -> BatchResult:
+                       idempotency_key: IdempotencyKeyHeader = None) -> LeadBatchResult:
     return await _batch(session, caller, body, intake=True)
 
 
@@ -177,9 +179,9 @@ async def get_lead(lead_id: uuid.UUID, response: Response, session: Session, cal
             responses=problem_responses(404))
 async def list_assignments(lead_id: uuid.UUID, session: Session, caller: Caller,
                            query: Annotated[ListQuery, Depends(ASSIGNMENTS.query)]
-                           ) -> Page[AssignmentOut]:
+                           ) -> Page[LeadAssignmentOut]:
     rows, next_cursor, total = await service.assignments(session, caller, lead_id, query)
-    return Page[AssignmentOut](items=[AssignmentOut.seen_by(r, caller) for r in rows],
+    return Page[LeadAssignmentOut](items=[LeadAssignmentOut.seen_by(r, caller) for r in rows],
                                next_cursor=next_cursor, total_count=total)
 
 
@@ -191,9 +193,9 @@ async def list_assignments(lead_id: uuid.UUID, session: Session, caller: Caller,
             responses=problem_responses(403, 404))
 async def recommend_partners(lead_id: uuid.UUID, session: Session, caller: Caller,
                              limit: Annotated[int, Query(ge=1, le=100)] = 20
-                             ) -> Recommendations:
+                             ) -> LeadRecommendations:
     ranked = await service.recommendations(session, caller, lead_id, limit)
-    return Recommendations(lead_id=lead_id, items=[RecommendationOut(
+    return LeadRecommendations(lead_id=lead_id, items=[LeadRecommendation(
         partner_id=partner, partner_name=name, probability=e.probability,
         sample_size=e.sample_size, segment=e.segment, basis=e.basis)
         for (partner, name), e in ranked])
@@ -215,7 +217,7 @@ async def accept_lead(lead_id: uuid.UUID, response: Response, session: Session, 
              "goes on at once to the next partner in turn (never back to this one), or to the "
              "vendor's queue. Emits `prm.lead.declined.v1`, then `prm.lead.assigned.v1`.",
              responses={**_STATES, **resource_headers()})
-async def decline_lead(lead_id: uuid.UUID, body: DeclineIn, response: Response,
+async def decline_lead(lead_id: uuid.UUID, body: LeadDeclineIn, response: Response,
                        session: Session, caller: Caller, if_match: IfMatchHeader = None,
                        idempotency_key: IdempotencyKeyHeader = None) -> LeadOut:
     row = await service.decline(session, caller, lead_id, body, if_match)
@@ -227,7 +229,7 @@ async def decline_lead(lead_id: uuid.UUID, body: DeclineIn, response: Response,
              "the rules and caps), or with no partner route it again by the rules; an open "
              "offer is withdrawn first. From `new`, `offered` or `queued`.",
              responses={**_STATES, **problem_responses(403, 422), **resource_headers()})
-async def assign_lead(lead_id: uuid.UUID, body: AssignIn, response: Response,
+async def assign_lead(lead_id: uuid.UUID, body: LeadAssignIn, response: Response,
                       session: Session, caller: Caller, if_match: IfMatchHeader = None,
                       idempotency_key: IdempotencyKeyHeader = None) -> LeadOut:
     row = await service.assign(session, caller, lead_id, body, if_match)
@@ -243,7 +245,7 @@ async def assign_lead(lead_id: uuid.UUID, body: AssignIn, response: Response,
              "sourcing touch). Emits `prm.lead.converted.v1`. Answers the registration.",
              responses={**_STATES, **problem_responses(422),
                         **resource_headers(201, location=True)})
-async def convert_lead(lead_id: uuid.UUID, body: ConvertIn, request: Request,
+async def convert_lead(lead_id: uuid.UUID, body: LeadConvertIn, request: Request,
                        response: Response, session: Session, caller: Caller,
                        if_match: IfMatchHeader = None,
                        idempotency_key: IdempotencyKeyHeader = None) -> DealOut:
@@ -256,9 +258,9 @@ async def convert_lead(lead_id: uuid.UUID, body: ConvertIn, request: Request,
 
 # --- routing rules ---------------------------------------------------------------------------
 
-def _rule(row: Any, response: Response) -> RoutingRuleOut:
+def _rule(row: Any, response: Response) -> LeadRoutingRuleOut:
     response.headers["ETag"] = etag(row.version)
-    return RoutingRuleOut.of(row)
+    return LeadRoutingRuleOut.of(row)
 
 
 @rules_router.post("", status_code=201, summary="Create a lead routing rule",
@@ -270,9 +272,9 @@ def _rule(row: Any, response: Response) -> RoutingRuleOut:
                    "pools.",
                    responses={**problem_responses(403, 409),
                               **resource_headers(201, location=True)})
-async def create_rule(body: RoutingRuleIn, response: Response, session: Session,
+async def create_rule(body: LeadRoutingRuleIn, response: Response, session: Session,
                       caller: Caller, idempotency_key: IdempotencyKeyHeader = None
-                      ) -> RoutingRuleOut:
+                      ) -> LeadRoutingRuleOut:
     row = await rules.create(session, caller, body)
     response.headers["Location"] = f"/v1/lead-routing-rules/{row.id}"
     return _rule(row, response)
@@ -282,9 +284,9 @@ async def create_rule(body: RoutingRuleIn, response: Response, session: Session,
                   description="Vendor keys only; in position order unless sorted.")
 async def list_rules(session: Session, caller: Caller,
                      query: Annotated[ListQuery, Depends(RULES.query)]
-                     ) -> Page[RoutingRuleOut]:
+                     ) -> Page[LeadRoutingRuleOut]:
     rows, next_cursor, total = await rules.list_page(session, caller, query)
-    return Page[RoutingRuleOut](items=[RoutingRuleOut.of(r) for r in rows],
+    return Page[LeadRoutingRuleOut](items=[LeadRoutingRuleOut.of(r) for r in rows],
                                 next_cursor=next_cursor, total_count=total)
 
 
@@ -293,9 +295,9 @@ async def list_rules(session: Session, caller: Caller,
                    "the rule, the pool and the partner whose turn it is, with the "
                    "explanation. Nothing is written and no pool moves.",
                    responses=problem_responses(403))
-async def dry_run_rules(body: LeadIn, session: Session, caller: Caller) -> DryRunOut:
+async def dry_run_rules(body: LeadIn, session: Session, caller: Caller) -> LeadDryRunOut:
     routed, flagged = await service.dry_run(session, caller, body)
-    return DryRunOut(status="offered" if routed.partner_id else "queued",
+    return LeadDryRunOut(status="offered" if routed.partner_id else "queued",
                      partner_id=routed.partner_id, reason=routed.reason, flagged=flagged,
                      explanation=routed.explanation)
 
@@ -305,16 +307,16 @@ async def dry_run_rules(body: LeadIn, session: Session, caller: Caller) -> DryRu
                   "changes.",
                   responses={**problem_responses(403, 404), **resource_headers()})
 async def get_rule(rule_id: uuid.UUID, response: Response, session: Session, caller: Caller
-                   ) -> RoutingRuleOut:
+                   ) -> LeadRoutingRuleOut:
     return _rule(await rules.get(session, caller, rule_id), response)
 
 
 @rules_router.patch("/{rule_id:uuid}", summary="Change a lead routing rule",
                     description="Only the fields sent change; a new version is kept.",
                     responses={**problem_responses(403, 404, 412), **resource_headers()})
-async def update_rule(rule_id: uuid.UUID, body: RoutingRulePatch, response: Response,
+async def update_rule(rule_id: uuid.UUID, body: LeadRoutingRulePatch, response: Response,
                       session: Session, caller: Caller, if_match: IfMatchHeader = None
-                      ) -> RoutingRuleOut:
+                      ) -> LeadRoutingRuleOut:
     return _rule(await rules.update(session, caller, rule_id, body, if_match), response)
 
 
@@ -332,17 +334,17 @@ async def delete_rule(rule_id: uuid.UUID, session: Session, caller: Caller,
                   responses=problem_responses(403, 404))
 async def list_rule_versions(rule_id: uuid.UUID, session: Session, caller: Caller,
                              query: Annotated[ListQuery, Depends(VERSIONS.query)]
-                             ) -> Page[RoutingRuleVersionOut]:
+                             ) -> Page[LeadRoutingRuleVersionOut]:
     rows, next_cursor, total = await rules.versions(session, caller, rule_id, query)
-    return Page[RoutingRuleVersionOut](
-        items=[RoutingRuleVersionOut.model_validate(r, from_attributes=True) for r in rows],
+    return Page[LeadRoutingRuleVersionOut](
+        items=[LeadRoutingRuleVersionOut.model_validate(r, from_attributes=True) for r in rows],
         next_cursor=next_cursor, total_count=total)
 
 
 # --- partners' capacity ----------------------------------------------------------------------
 
-def _settings(row: Any, response: Response) -> PartnerSettingsOut:
-    out = PartnerSettingsOut.model_validate(row, from_attributes=not isinstance(row, dict))
+def _settings(row: Any, response: Response) -> LeadCapacityOut:
+    out = LeadCapacityOut.model_validate(row, from_attributes=not isinstance(row, dict))
     response.headers["ETag"] = etag(out.version)
     return out
 
@@ -352,7 +354,7 @@ def _settings(row: Any, response: Response) -> PartnerSettingsOut:
                      "offers awaiting its answer now. Partner keys: their own org.",
                      responses={**problem_responses(404), **resource_headers()})
 async def get_capacity(partner_id: uuid.UUID, response: Response, session: Session,
-                       caller: Caller) -> PartnerSettingsOut:
+                       caller: Caller) -> LeadCapacityOut:
     return _settings(await service.settings(session, caller, partner_id), response)
 
 
@@ -362,8 +364,8 @@ async def get_capacity(partner_id: uuid.UUID, response: Response, session: Sessi
                      "builds no claim on the pool meanwhile; `max_open` caps its open offers "
                      "below the rules' caps.",
                      responses={**problem_responses(404, 412), **resource_headers()})
-async def put_capacity(partner_id: uuid.UUID, body: PartnerSettingsIn, response: Response,
+async def put_capacity(partner_id: uuid.UUID, body: LeadCapacityIn, response: Response,
                        session: Session, caller: Caller, if_match: IfMatchHeader = None
-                       ) -> PartnerSettingsOut:
+                       ) -> LeadCapacityOut:
     row = await service.change_settings(session, caller, partner_id, body, if_match)
     return _settings(row, response)

@@ -8,12 +8,11 @@ from typing import Annotated
 from pydantic import StringConstraints
 
 from prm_deals.leads.models import Lead, LeadAssignment, LeadRoutingRule, LeadRoutingRuleVersion
-from prm_deals.leads.schemas import CompanySize, LeadStatus
+from prm_deals.leads.schemas import LeadStatus
 from prm_platform.listing import Filter, Listing, QueryTime, Range
 from prm_platform.types import CountryCode
 
 Label = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Source = Annotated[str, StringConstraints(pattern=r"^(vendor|partner)$")]
 
 LEADS = Listing(
     Lead.id,
@@ -21,11 +20,7 @@ LEADS = Listing(
            "vendor's queue)."),
     Filter("partner_id", Lead.partner_id, uuid.UUID, "Only leads offered to or held by these "
            "partners."),
-    Filter("source", Lead.source, Source, "vendor or partner"),
     Filter("country", Lead.company_country, CountryCode, "Only leads from these countries."),
-    Filter("industry", Lead.industry, Label, "Only leads of these industries."),
-    Filter("product", Lead.product, Label, "Only leads for these products."),
-    Filter("size", Lead.size, CompanySize, "Only companies of these sizes."),
     Filter("external_id", Lead.external_id, Label, "Only these ids of the sending system."),
     Range("created_at", Lead.created_at, QueryTime, "When it came in"),
     sorts={"created_at": Lead.created_at, "updated_at": Lead.updated_at},

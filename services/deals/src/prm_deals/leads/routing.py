@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from prm_deals.leads import propensity
 from prm_deals.leads.fairness import Member, Turn, order
-from prm_deals.leads.schemas import CandidateOut, Explanation
+from prm_deals.leads.schemas import LeadCandidateOut, LeadRoutingExplanation
 from prm_platform.ids import new_id
 
 # How far down the order a lead is carried before it goes to the vendor's queue.
@@ -47,7 +47,7 @@ class Routed:
 
     partner_id: uuid.UUID | None
     reason: str
-    explanation: Explanation
+    explanation: LeadRoutingExplanation
     rule: dict[str, Any] | None = None
     pool_id: uuid.UUID | None = None
     respond_by: dt.datetime | None = None
@@ -214,7 +214,7 @@ async def route(connection: AsyncConnection | AsyncSession, lead: Any, *, now: d
             continue
         return await _choose(connection, rule, rows, lead, now=now, excluded=excluded,
                              dry_run=dry_run, model=model, tried=tried)
-    return Routed(None, "no_rule_matched", Explanation(
+    return Routed(None, "no_rule_matched", LeadRoutingExplanation(
         rules_tried=tried, summary="No enabled routing rule matched the lead with any active "
         "partner left by its filter: it waits in the vendor's queue."))
 
@@ -230,7 +230,7 @@ async def _choose(connection: AsyncConnection | AsyncSession, rule: dict[str, An
     turns = order([Member(p, w, counts.get(p, 0)) for p, w in weights.items()], picks)
     capacity = rule["capacity"]
     since = now - dt.timedelta(days=int(capacity.get("period_days") or 30))
-    shown: list[CandidateOut] = []
+    shown: list[LeadCandidateOut] = []
     passed: dict[str, int] = {}
     chosen: Turn | None = None
     after = 0
@@ -263,7 +263,7 @@ async def _choose(connection: AsyncConnection | AsyncSession, rule: dict[str, An
             continue
         chosen = turn
         shown.append(_candidate(turn, by_id, "chosen", None, capacity))
-    explanation = Explanation(
+    explanation = LeadRoutingExplanation(
         rule_id=rule["id"], rule_version=rule["version"], rule_name=rule["name"],
         rules_tried=tried, pool_id=pool_id, pool_members=len(rows), pool_leads=picks,
         candidates=shown, passed_over=passed)
@@ -291,9 +291,9 @@ async def _choose(connection: AsyncConnection | AsyncSession, rule: dict[str, An
 
 
 def _candidate(turn: Turn, by_id: dict[uuid.UUID, Any], outcome: str, reason: str | None,
-               capacity: dict[str, Any]) -> CandidateOut:
+               capacity: dict[str, Any]) -> LeadCandidateOut:
     row = by_id[turn.member.partner_id]
-    return CandidateOut(
+    return LeadCandidateOut(
         partner_id=row.partner_id, partner_name=row.name, weight=turn.member.weight,
         assigned=turn.member.assigned,
         entitled=str((Decimal(turn.entitled.numerator) / turn.entitled.denominator)

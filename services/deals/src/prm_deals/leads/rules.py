@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from prm_deals.declaration import LEADS_READ, LEADS_WRITE
 from prm_deals.leads.listing import RULES, VERSIONS
 from prm_deals.leads.models import LeadRoutingRule, LeadRoutingRuleVersion
-from prm_deals.leads.schemas import MAX_RULES, RoutingRuleIn, RoutingRulePatch
+from prm_deals.leads.schemas import MAX_RULES, LeadRoutingRuleIn, LeadRoutingRulePatch
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
 from prm_platform.listing import ListQuery
@@ -43,11 +43,11 @@ async def _keep_version(session: AsyncSession, row: Any, principal: Principal) -
          "by": principal.actor, "at": row.updated_at})
 
 
-def _dumped(data: RoutingRuleIn | RoutingRulePatch, name: str) -> str:
+def _dumped(data: LeadRoutingRuleIn | LeadRoutingRulePatch, name: str) -> str:
     return orjson.dumps(getattr(data, name).model_dump(mode="json", exclude_none=True)).decode()
 
 
-async def create(session: AsyncSession, principal: Principal, data: RoutingRuleIn) -> Any:
+async def create(session: AsyncSession, principal: Principal, data: LeadRoutingRuleIn) -> Any:
     _vendor(principal, LEADS_WRITE)
     count, last = (await session.execute(text(
         "SELECT count(*), coalesce(max(position), 0) FROM lead_routing_rules"))).one()
@@ -85,7 +85,7 @@ async def list_page(session: AsyncSession, principal: Principal, query: ListQuer
 
 
 async def update(session: AsyncSession, principal: Principal, rule_id: uuid.UUID,
-                 data: RoutingRulePatch, if_match: str | None) -> Any:
+                 data: LeadRoutingRulePatch, if_match: str | None) -> Any:
     _vendor(principal, LEADS_WRITE)
     current = await get(session, principal, rule_id, for_update=True)
     check_if_match(if_match, current.version)

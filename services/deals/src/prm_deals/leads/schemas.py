@@ -45,7 +45,7 @@ class LeadStatus(StrEnum):
     expired = "expired"
 
 
-class DeclineReason(StrEnum):
+class LeadDeclineReason(StrEnum):
     """Why a partner declines a lead."""
 
     not_our_region = "not_our_region"
@@ -55,7 +55,7 @@ class DeclineReason(StrEnum):
     other = "other"
 
 
-class Company(BaseModel):
+class LeadCompany(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name = Field(description="The company's name, as the form or CRM gave it.")
@@ -64,7 +64,7 @@ class Company(BaseModel):
     country: CountryCode
 
 
-class Contact(BaseModel):
+class LeadContact(BaseModel):
     """Who asked: personal data, kept minimal and shown only to the vendor and to the partner
     the lead is offered to or was accepted by."""
 
@@ -99,14 +99,14 @@ class LeadIn(BaseModel):
                                                 "recording a lead a partner passed on: that "
                                                 "partner. Partner keys leave it out (their "
                                                 "own org).")
-    company: Company
+    company: LeadCompany
     industry: Label | None = Field(default=None, description="Matched against partners' "
                                    "specialisations by rules that ask for it.")
     product: Sku | None = Field(default=None, description="The product (SKU) of interest.")
     size: CompanySize | None = None
     language: LanguageTag | None = Field(default=None, description="The language the "
                                          "company wants to be served in (BCP 47).")
-    contact: Contact | None = None
+    contact: LeadContact | None = None
     estimated_amount: Money | None = None
     notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
     route: bool = Field(default=True, description="Route it at once by the routing rules "
@@ -124,7 +124,7 @@ class LeadBatch(BaseModel):
         json_schema_extra={"items": {"$ref": "#/components/schemas/LeadIn"}})
 
 
-class BatchItemOutcome(BaseModel):
+class LeadBatchItem(BaseModel):
     index: int
     outcome: str = Field(description="created, updated, unchanged (sent before under its "
                          "`external_id`, nothing changed) or error (see `problem`)")
@@ -134,23 +134,23 @@ class BatchItemOutcome(BaseModel):
                                            "fields: type, title, status, detail, errors)")
 
 
-class BatchResult(BaseModel):
+class LeadBatchResult(BaseModel):
     created: int
     updated: int
     unchanged: int
     errors: int
-    items: list[BatchItemOutcome]
+    items: list[LeadBatchItem]
 
 
-class DeclineIn(BaseModel):
+class LeadDeclineIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"reason": "not_our_region", "note": "We do not serve Bavaria."}]})
 
-    reason: DeclineReason
+    reason: LeadDeclineReason
     note: Note | None = None
 
 
-class AssignIn(BaseModel):
+class LeadAssignIn(BaseModel):
     """The vendor offers the lead to a partner by hand, or (no partner) routes it again by the
     rules; a lead offered to someone else is withdrawn from them first."""
 
@@ -162,7 +162,7 @@ class AssignIn(BaseModel):
     note: Note | None = None
 
 
-class ConvertIn(BaseModel):
+class LeadConvertIn(BaseModel):
     """What the registration needs beyond what the lead knows."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
@@ -176,7 +176,7 @@ class ConvertIn(BaseModel):
     notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
 
 
-class PartnerSettingsIn(BaseModel):
+class LeadCapacityIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"paused": True, "paused_until": "2027-01-04T08:00:00Z", "max_open": 10}]})
 
@@ -188,7 +188,7 @@ class PartnerSettingsIn(BaseModel):
                                  "rules' caps when lower.")
 
 
-class PartnerSettingsOut(BaseModel):
+class LeadCapacityOut(BaseModel):
     partner_id: uuid.UUID
     paused: bool
     paused_until: dt.datetime | None
@@ -212,7 +212,7 @@ class LeadConditions(BaseModel):
     sources: list[str] | None = Field(default=None, max_length=2, description="vendor, partner")
 
 
-class PartnerFilter(BaseModel):
+class LeadPartnerFilter(BaseModel):
     """Which partners may get the leads a rule routes."""
 
     model_config = ConfigDict(extra="forbid")
@@ -231,7 +231,7 @@ class PartnerFilter(BaseModel):
                                        "among its languages (primary subtag compared).")
 
 
-class Weighting(BaseModel):
+class LeadWeighting(BaseModel):
     """Each candidate's weight, a whole number: its tier's (or the default), times its
     win-propensity for this kind of lead when `propensity` is on (in tenths, at least 1)."""
 
@@ -243,13 +243,13 @@ class Weighting(BaseModel):
     propensity: bool = False
 
     @model_validator(mode="after")
-    def _positive(self) -> "Weighting":
+    def _positive(self) -> "LeadWeighting":
         if any(w < 1 or w > 1000 for w in self.tier_weights.values()):
             raise ValueError("tier weights are whole numbers from 1 to 1000")
         return self
 
 
-class Capacity(BaseModel):
+class LeadCapacity(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_open: int | None = Field(default=None, ge=1, le=10_000, description="Open offers a "
@@ -269,42 +269,42 @@ _RULE_EXAMPLE: dict[str, Any] = {
 }
 
 
-class RoutingRuleIn(BaseModel):
+class LeadRoutingRuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_RULE_EXAMPLE]})
 
     name: Name
     position: int | None = Field(default=None, ge=0, le=1_000_000, description="Rules are "
                                  "tried in ascending position; default: after the last.")
     conditions: LeadConditions = Field(default_factory=LeadConditions)
-    partners: PartnerFilter = Field(default_factory=PartnerFilter)
-    weighting: Weighting = Field(default_factory=Weighting)
-    capacity: Capacity = Field(default_factory=Capacity)
+    partners: LeadPartnerFilter = Field(default_factory=LeadPartnerFilter)
+    weighting: LeadWeighting = Field(default_factory=LeadWeighting)
+    capacity: LeadCapacity = Field(default_factory=LeadCapacity)
     respond_within_hours: int = Field(default=48, ge=1, le=24 * 30)
     enabled: bool = True
 
 
-class RoutingRulePatch(BaseModel):
+class LeadRoutingRulePatch(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"enabled": False}]})
 
     name: Name | None = None
     position: int | None = Field(default=None, ge=0, le=1_000_000)
     conditions: LeadConditions | None = None
-    partners: PartnerFilter | None = None
-    weighting: Weighting | None = None
-    capacity: Capacity | None = None
+    partners: LeadPartnerFilter | None = None
+    weighting: LeadWeighting | None = None
+    capacity: LeadCapacity | None = None
     respond_within_hours: int | None = Field(default=None, ge=1, le=24 * 30)
     enabled: bool | None = None
 
 
-class RoutingRuleOut(BaseModel):
+class LeadRoutingRuleOut(BaseModel):
     id: uuid.UUID
     position: int
     name: str
     conditions: LeadConditions
-    partners: PartnerFilter
-    weighting: Weighting
-    capacity: Capacity
+    partners: LeadPartnerFilter
+    weighting: LeadWeighting
+    capacity: LeadCapacity
     respond_within_hours: int
     enabled: bool
     version: int
@@ -312,11 +312,11 @@ class RoutingRuleOut(BaseModel):
     updated_at: dt.datetime
 
     @classmethod
-    def of(cls, row: Any) -> "RoutingRuleOut":
+    def of(cls, row: Any) -> "LeadRoutingRuleOut":
         return cls.model_validate(row, from_attributes=True)
 
 
-class RoutingRuleVersionOut(BaseModel):
+class LeadRoutingRuleVersionOut(BaseModel):
     rule_id: uuid.UUID
     version: int
     rule: dict[str, Any]
@@ -326,7 +326,7 @@ class RoutingRuleVersionOut(BaseModel):
 
 # --- what goes out -------------------------------------------------------------------------
 
-class CandidateOut(BaseModel):
+class LeadCandidateOut(BaseModel):
     partner_id: uuid.UUID
     partner_name: str | None = None
     weight: int
@@ -342,7 +342,7 @@ class CandidateOut(BaseModel):
                                "did_not_answer, source_partner, not_due")
 
 
-class Explanation(BaseModel):
+class LeadRoutingExplanation(BaseModel):
     """Why an offer went where it went: the rule and version that matched, the pool, and the
     candidates in turn order up to the chosen one and a few after it."""
 
@@ -353,13 +353,13 @@ class Explanation(BaseModel):
     pool_id: uuid.UUID | None = None
     pool_members: int = 0
     pool_leads: int = Field(default=0, description="Leads the pool gave out before this one")
-    candidates: list[CandidateOut] = Field(default_factory=list)
+    candidates: list[LeadCandidateOut] = Field(default_factory=list)
     passed_over: dict[str, int] = Field(default_factory=dict, description="How many members "
                                         "were passed over, by reason")
     summary: str = Field(default="", description="One sentence for people")
 
 
-class AssignmentOut(BaseModel):
+class LeadAssignmentOut(BaseModel):
     id: uuid.UUID
     lead_id: uuid.UUID
     partner_id: uuid.UUID | None
@@ -369,19 +369,19 @@ class AssignmentOut(BaseModel):
                          "reassigned), converted, queued")
     outcome_reason: str | None
     outcome_note: str | None
-    explanation: Explanation | None = Field(description="Vendor readers only")
+    explanation: LeadRoutingExplanation | None = Field(description="Vendor readers only")
     actor: str
     offered_at: dt.datetime
     respond_by: dt.datetime | None
     decided_at: dt.datetime | None
 
     @classmethod
-    def seen_by(cls, row: Any, principal: Principal) -> "AssignmentOut":
+    def seen_by(cls, row: Any, principal: Principal) -> "LeadAssignmentOut":
         return cls(id=row.id, lead_id=row.lead_id, partner_id=row.partner_id,
                    reason=row.reason, outcome=row.outcome, outcome_reason=row.outcome_reason,
                    outcome_note=row.outcome_note,
                    explanation=None if principal.is_partner
-                   else Explanation.model_validate(row.explanation),
+                   else LeadRoutingExplanation.model_validate(row.explanation),
                    actor=row.actor if not principal.is_partner else "",
                    offered_at=row.offered_at, respond_by=row.respond_by,
                    decided_at=row.decided_at)
@@ -401,12 +401,12 @@ class LeadOut(BaseModel):
     external_id: str | None = None
     source: str
     source_partner_id: uuid.UUID | None = None
-    company: Company
+    company: LeadCompany
     industry: str | None = None
     product: str | None = None
     size: str | None = None
     language: str | None = None
-    contact: Contact | None = None
+    contact: LeadContact | None = None
     estimated_amount: Money | None = None
     notes: str | None = None
     status: LeadStatus
@@ -434,10 +434,10 @@ class LeadOut(BaseModel):
             id=row.id, external_id=row.external_id if vendor or row.source_partner_id
             == principal.partner_id else None, source=row.source,
             source_partner_id=row.source_partner_id,
-            company=Company(name=row.company_name, domain=row.company_domain,
+            company=LeadCompany(name=row.company_name, domain=row.company_domain,
                             country=row.company_country),
             industry=row.industry, product=row.product, size=row.size, language=row.language,
-            contact=Contact.model_validate(row.contact) if row.contact else None,
+            contact=LeadContact.model_validate(row.contact) if row.contact else None,
             estimated_amount=Money.of(row.estimated_amount, row.currency)
             if row.estimated_amount is not None else None,
             notes=row.notes, status=row.status, partner_id=row.partner_id,
@@ -448,7 +448,7 @@ class LeadOut(BaseModel):
             created_at=row.created_at, updated_at=row.updated_at)
 
 
-class RecommendationOut(BaseModel):
+class LeadRecommendation(BaseModel):
     partner_id: uuid.UUID
     partner_name: str | None
     probability: Decimal | None = Field(description="Estimated chance it wins this kind of "
@@ -458,17 +458,17 @@ class RecommendationOut(BaseModel):
     basis: str = Field(description="estimated or insufficient_history")
 
 
-class Recommendations(BaseModel):
+class LeadRecommendations(BaseModel):
     lead_id: uuid.UUID
-    items: list[RecommendationOut]
+    items: list[LeadRecommendation]
 
 
-class DryRunOut(BaseModel):
+class LeadDryRunOut(BaseModel):
     """What routing would do with the lead now, without writing or moving any pool."""
 
     status: LeadStatus
     partner_id: uuid.UUID | None
     reason: str
     flagged: bool
-    explanation: Explanation
+    explanation: LeadRoutingExplanation
 

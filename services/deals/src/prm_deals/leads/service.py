@@ -25,11 +25,11 @@ from prm_deals.leads import propensity, routing
 from prm_deals.leads.listing import ASSIGNMENTS, LEADS
 from prm_deals.leads.models import Lead, LeadAssignment
 from prm_deals.leads.schemas import (
-    AssignIn,
-    ConvertIn,
-    DeclineIn,
+    LeadAssignIn,
+    LeadCapacityIn,
+    LeadConvertIn,
+    LeadDeclineIn,
     LeadIn,
-    PartnerSettingsIn,
 )
 from prm_deals.matching import conflicts
 from prm_deals.registrations import service as registrations
@@ -212,7 +212,7 @@ async def submit(session: AsyncSession, principal: Principal, data: LeadIn, *, i
     await _publish(session, contracts.LeadReceivedV1, row, flagged=row.flagged)
     if row.flagged:
         row = await _offer(session, row, routing.Routed(None, "customer_protected",
-                                                        routing.Explanation(
+                                                        routing.LeadRoutingExplanation(
             summary="Its company is a customer another partner registered, or a named "
             "account of the vendor: the vendor decides who works it.")), principal.actor, now)
     elif data.route:
@@ -274,24 +274,26 @@ async def _needs_model(session: AsyncSession | AsyncConnection) -> bool:
         "AND (weighting ->> 'propensity') = 'true')"))).scalar_one())
 
 
-async def _route_and_offer(session: AsyncSession, lead: Any, actor: str, now: dt.datetime
-                           ) -> Any:
+async def _route_and_offer(session: AsyncSession, lead: Any, actor: str, now: dt.datetime,
+                           *, bump: bool = True) -> Any:
     model = await propensity_model(session) if await _needs_model(session) else None
     routed = await routing.route(session, lead, now=now,
                                  excluded=await _excluded(session, lead.id), model=model)
-    return await _offer(session, lead, routed, actor, now)
+    return await _offer(session, lead, routed, actor, now, bump=bump)
 
 
 async def _offer(session: AsyncSession, lead: Any, routed: routing.Routed, actor: str,
-                 now: dt.datetime, *, reason: str | None = None) -> Any:
-    """Offer the lead where routing sent it (or queue it), record the offer and announce it."""
+                 now: dt.datetime, *, reason: str | None = None, bump: bool = True) -> Any:
+    """Offer the lead where routing sent it (or queue it), record the offer and announce it.
+    ``bump``: the offer is a change of its own (a new version); not when it ends an action that
+    changed the lead already (a decline, a lapse), whose events then share one version."""
     rule = routed.rule or {}
     queued = routed.partner_id is None
     row = (await session.execute(text(
         "UPDATE leads SET status = :status, partner_id = :partner, respond_by = :respond_by, "
         "queue_reason = :queue_reason, expires_at = :expires_at, "
-        "offers = offers + :offered, version = version + 1, updated_at = :now "
-        f"WHERE id = :id RETURNING {_COLUMNS}"), {
+        "offers = offers + :offered, version = version + :bump, updated_at = :now "
+        f"WHERE id = :id RETURNING {_COLUMNS}"), {"bump": int(bump),
             "status": "queued" if queued else "offered", "partner": routed.partner_id,
             "respond_by": routed.respond_by, "queue_reason": routed.reason if queued else None,
             "expires_at": now + dt.timedelta(days=QUEUED_DAYS) if queued else None,
@@ -358,7 +360,7 @@ async def accept(session: AsyncSession, principal: Principal, lead_id: uuid.UUID
 
 
 async def decline(session: AsyncSession, principal: Principal, lead_id: uuid.UUID,
-                  data: DeclineIn, if_match: str | None, clock: dt.datetime | None = None
+                  data: LeadDeclineIn, if_match: str | None, clock: dt.datetime | None = None
                   ) -> Any:
     """Decline an offer with a reason; the lead goes on to the next partner in turn."""
     lead = await get(session, principal, lead_id, for_update=True)
@@ -374,7 +376,7 @@ async def decline(session: AsyncSession, principal: Principal, lead_id: uuid.UUI
         {"now": now, "id": lead.id})).one()
     await _publish(session, contracts.LeadDeclinedV1, row, declined_by=declined_by,
                    reason=data.reason.value)
-    return await _route_and_offer(session, row, principal.actor, now)
+    return await _route_and_offer(session, row, principal.actor, now, bump=False)
 
 
 async def recycle_overdue(session: AsyncSession, *, clock: dt.datetime | None = None,
@@ -395,7 +397,7 @@ async def recycle_overdue(session: AsyncSession, *, clock: dt.datetime | None = 
             {"now": now, "id": lead.id})).one()
         await _publish(session, contracts.LeadRecycledV1, row, withdrawn_from=lead.partner_id,
                        respond_by=lead.respond_by)
-        await _route_and_offer(session, row, "job:recycle-leads", now)
+        await _route_and_offer(session, row, "job:recycle-leads", now, bump=False)
     return len(due)
 
 
@@ -415,7 +417,7 @@ async def expire(session: AsyncSession, *, clock: dt.datetime | None = None,
 
 
 async def assign(session: AsyncSession, principal: Principal, lead_id: uuid.UUID,
-                 data: AssignIn, if_match: str | None, clock: dt.datetime | None = None) -> Any:
+                 data: LeadAssignIn, if_match: str | None, clock: dt.datetime | None = None) -> Any:
     """The vendor offers the lead to a partner by hand (past the rules and caps), or routes it
     again by the rules; an open offer is withdrawn first."""
     principal.require(LEADS_WRITE)
@@ -440,7 +442,7 @@ async def assign(session: AsyncSession, principal: Principal, lead_id: uuid.UUID
         "SET open_offers = s.open_offers + 1"), {"partner": data.partner_id, "now": now})
     routed = routing.Routed(
         data.partner_id, "assigned_by_hand",
-        routing.Explanation(summary=f"Offered to {known.name} by hand"
+        routing.LeadRoutingExplanation(summary=f"Offered to {known.name} by hand"
                             + (f": {data.note}" if data.note else ".")),
         respond_by=now + dt.timedelta(hours=data.respond_within_hours))
     return await _offer(session, lead, routed, principal.actor, now)
@@ -454,7 +456,7 @@ async def dry_run(session: AsyncSession, principal: Principal, data: LeadIn
     source, source_partner = _source(principal, data, intake=False)
     found = await _found_conflicts(session, data, source_partner)
     if found:
-        return routing.Routed(None, "customer_protected", routing.Explanation(
+        return routing.Routed(None, "customer_protected", routing.LeadRoutingExplanation(
             summary="Its company is a customer another partner registered, or a named account "
             "of the vendor: it would wait in the vendor's queue.")), True
     probe = Lead(id=uuid.UUID(int=0), source=source, source_partner_id=source_partner,
@@ -467,7 +469,7 @@ async def dry_run(session: AsyncSession, principal: Principal, data: LeadIn
 # --- converting ------------------------------------------------------------------------------
 
 async def convert(session: AsyncSession, principal: Principal, lead_id: uuid.UUID,
-                  data: ConvertIn, if_match: str | None, protection_days: int,
+                  data: LeadConvertIn, if_match: str | None, protection_days: int,
                   clock: dt.datetime | None = None) -> tuple[Any, AnyDeal]:
     """Register the accepted lead as the partner's deal, in this transaction: the registration
     goes through the conflict check and the rules of engagement like any other, and keeps the
@@ -537,20 +539,25 @@ async def settings(session: AsyncSession, principal: Principal, partner_id: uuid
 
 
 async def change_settings(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
-                          data: PartnerSettingsIn, if_match: str | None) -> Any:
+                          data: LeadCapacityIn, if_match: str | None) -> Any:
     """Pause a partner's leads (until a time, or until resumed) or cap its open offers: the
     vendor for any partner, a partner for its own org."""
     principal.require(LEADS_WRITE)
-    current = await settings(session, principal, partner_id)
-    version = current["version"] if isinstance(current, dict) else current.version
-    check_if_match(if_match, version)
+    await settings(session, principal, partner_id)  # visible, and known to the directory
+    # The row (version 0 until first changed) is locked before its version is compared, so
+    # that concurrent changes naming one version give one success.
+    await session.execute(text(
+        "INSERT INTO lead_partner_settings (partner_id, paused, open_offers, version, "
+        "updated_at) VALUES (:id, false, 0, 0, :now) ON CONFLICT (partner_id) DO NOTHING"),
+        {"id": partner_id, "now": _now()})
+    current = (await session.execute(text(
+        "SELECT version FROM lead_partner_settings WHERE partner_id = :id FOR UPDATE"),
+        {"id": partner_id})).scalar_one()
+    check_if_match(if_match, current)
     return (await session.execute(text("""
-        INSERT INTO lead_partner_settings AS s (partner_id, paused, paused_until, max_open,
-                                                open_offers, version, updated_at)
-        VALUES (:id, :paused, :until, :max_open, 0, 1, :now)
-        ON CONFLICT (partner_id) DO UPDATE SET paused = excluded.paused,
-            paused_until = excluded.paused_until, max_open = excluded.max_open,
-            version = s.version + 1, updated_at = excluded.updated_at
+        UPDATE lead_partner_settings SET paused = :paused, paused_until = :until,
+            max_open = :max_open, version = version + 1, updated_at = :now
+        WHERE partner_id = :id
         RETURNING partner_id, paused, paused_until, max_open, open_offers, version"""), {
             "id": partner_id, "paused": data.paused, "until": data.paused_until,
             "max_open": data.max_open, "now": _now()})).one()
