@@ -75,11 +75,11 @@ export async function leads(etag: string): Promise<string[]> {
   for await (const version of prm.paginate("/v1/lead-routing-rules/{rule_id}/versions", ruleId)) {
     seen.push(String(version.version));
   }
-  const dry: Schema<"DryRunOut"> = ok(await prm.POST("/v1/lead-routing-rules/dry-run", {
+  const dry: Schema<"LeadDryRunOut"> = ok(await prm.POST("/v1/lead-routing-rules/dry-run", {
     body: { company: lead.company, route: true },
   }));
   await prm.DELETE("/v1/lead-routing-rules/{rule_id}", { ...ruleId, ...ifMatch(etag) });
-  const capacity: Schema<"PartnerSettingsOut"> = ok(await prm.PUT("/v1/lead-capacity/{partner_id}", {
+  const capacity: Schema<"LeadCapacityOut"> = ok(await prm.PUT("/v1/lead-capacity/{partner_id}", {
     params: { path: { partner_id: lead.id } }, ...ifMatch(etag), body: { paused: true, max_open: 3 },
   }));
   const list: ListPath = "/v1/lead-routing-rules";

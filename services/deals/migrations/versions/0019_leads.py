@@ -134,7 +134,7 @@ def upgrade() -> None:
         sa.Column("picks", sa.BigInteger(), nullable=False),
         sa.Column("created_at", _TS, nullable=False),
         sa.UniqueConstraint("rule_id", "rule_version", "digest",
-                            name="uq_lead_pools_rule_id_rule_version_digest"),
+                            name="uq_lead_pools_rule_id"),
     )
     op.create_table(
         "lead_pool_counts",

@@ -295,7 +295,8 @@ async def list_rules(session: Session, caller: Caller,
                    "the rule, the pool and the partner whose turn it is, with the "
                    "explanation. Nothing is written and no pool moves.",
                    responses=problem_responses(403))
-async def dry_run_rules(body: LeadIn, session: Session, caller: Caller) -> LeadDryRunOut:
+async def dry_run_rules(body: LeadIn, session: Session, caller: Caller,
+                        idempotency_key: IdempotencyKeyHeader = None) -> LeadDryRunOut:
     routed, flagged = await service.dry_run(session, caller, body)
     return LeadDryRunOut(status="offered" if routed.partner_id else "queued",
                      partner_id=routed.partner_id, reason=routed.reason, flagged=flagged,

@@ -7,12 +7,28 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
 from prm_deals.registrations.schemas import DealType, Product
 from prm_platform.money import Money
 from prm_platform.security import Principal
-from prm_platform.types import CountryCode, DomainName, EmailAddress, LanguageTag, Name
+from prm_platform.types import (
+    CountryCode,
+    DomainName,
+    EmailAddress,
+    IsoDate,
+    IsoDateTime,
+    LanguageTag,
+    Name,
+)
 
 MAX_BATCH = 1000
 MAX_RULES = 200
@@ -109,7 +125,7 @@ class LeadIn(BaseModel):
     contact: LeadContact | None = None
     estimated_amount: Money | None = None
     notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    route: bool = Field(default=True, description="Route it at once by the routing rules "
+    route: StrictBool = Field(default=True, description="Route it at once by the routing rules "
                         "(otherwise it waits as `new` until the vendor assigns it).")
 
 
@@ -158,7 +174,7 @@ class LeadAssignIn(BaseModel):
         {"partner_id": "0193c1c2-7e1a-7d2b-9a51-6f3f1c2d4e5f", "note": "Their territory."}]})
 
     partner_id: uuid.UUID | None = None
-    respond_within_hours: int = Field(default=48, ge=1, le=24 * 30)
+    respond_within_hours: StrictInt = Field(default=48, ge=1, le=24 * 30)
     note: Note | None = None
 
 
@@ -170,7 +186,7 @@ class LeadConvertIn(BaseModel):
         "expected_close_date": "2027-03-31", "deal_type": "new"}]})
 
     amount: Money | None = Field(default=None, description="Defaults to the lead's estimate.")
-    expected_close_date: dt.date
+    expected_close_date: IsoDate
     deal_type: DealType = DealType.new
     products: list[Product] = Field(default_factory=list, max_length=100)
     notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
@@ -180,10 +196,10 @@ class LeadCapacityIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"paused": True, "paused_until": "2027-01-04T08:00:00Z", "max_open": 10}]})
 
-    paused: bool = False
-    paused_until: dt.datetime | None = Field(default=None, description="Paused until then "
+    paused: StrictBool = False
+    paused_until: IsoDateTime | None = Field(default=None, description="Paused until then "
                                              "(RFC 3339); none: until resumed.")
-    max_open: int | None = Field(default=None, ge=0, le=10_000, description="At most this "
+    max_open: StrictInt | None = Field(default=None, ge=0, le=10_000, description="At most this "
                                  "many open (unanswered) offers at once; overrides the "
                                  "rules' caps when lower.")
 
@@ -223,11 +239,11 @@ class LeadPartnerFilter(BaseModel):
         "Certification codes the partner must all hold, active."))
     specialisations: list[Label] | None = Field(default=None, max_length=50, description=(
         "The partner has at least one of these specialisations."))
-    serves_lead_country: bool = Field(default=True, description="The lead's country is its "
+    serves_lead_country: StrictBool = Field(default=True, description="The lead's country is its "
                                       "home country or among the countries it serves.")
-    specialised_in_lead_industry: bool = Field(default=False, description="The lead's "
+    specialised_in_lead_industry: StrictBool = Field(default=False, description="The lead's "
                                                "industry is among its specialisations.")
-    speaks_lead_language: bool = Field(default=False, description="The lead's language is "
+    speaks_lead_language: StrictBool = Field(default=False, description="The lead's language is "
                                        "among its languages (primary subtag compared).")
 
 
@@ -237,10 +253,10 @@ class LeadWeighting(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tier_weights: dict[Label, int] = Field(default_factory=dict, max_length=50,
+    tier_weights: dict[Label, StrictInt] = Field(default_factory=dict, max_length=50,
                                            examples=[{"Gold": 5, "Silver": 2}])
-    default_weight: int = Field(default=1, ge=1, le=1000)
-    propensity: bool = False
+    default_weight: StrictInt = Field(default=1, ge=1, le=1000)
+    propensity: StrictBool = False
 
     @model_validator(mode="after")
     def _positive(self) -> "LeadWeighting":
@@ -252,11 +268,11 @@ class LeadWeighting(BaseModel):
 class LeadCapacity(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    max_open: int | None = Field(default=None, ge=1, le=10_000, description="Open offers a "
+    max_open: StrictInt | None = Field(default=None, ge=1, le=10_000, description="Open offers a "
                                  "partner may hold at once.")
-    max_per_period: int | None = Field(default=None, ge=1, le=100_000, description="Offers "
+    max_per_period: StrictInt | None = Field(default=None, ge=1, le=100_000, description="Offers "
                                        "a partner may get per period.")
-    period_days: int = Field(default=30, ge=1, le=366)
+    period_days: StrictInt = Field(default=30, ge=1, le=366)
 
 
 _RULE_EXAMPLE: dict[str, Any] = {
@@ -273,14 +289,14 @@ class LeadRoutingRuleIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_RULE_EXAMPLE]})
 
     name: Name
-    position: int | None = Field(default=None, ge=0, le=1_000_000, description="Rules are "
+    position: StrictInt | None = Field(default=None, ge=0, le=1_000_000, description="Rules are "
                                  "tried in ascending position; default: after the last.")
     conditions: LeadConditions = Field(default_factory=LeadConditions)
     partners: LeadPartnerFilter = Field(default_factory=LeadPartnerFilter)
     weighting: LeadWeighting = Field(default_factory=LeadWeighting)
     capacity: LeadCapacity = Field(default_factory=LeadCapacity)
-    respond_within_hours: int = Field(default=48, ge=1, le=24 * 30)
-    enabled: bool = True
+    respond_within_hours: StrictInt = Field(default=48, ge=1, le=24 * 30)
+    enabled: StrictBool = True
 
 
 class LeadRoutingRulePatch(BaseModel):
@@ -288,13 +304,13 @@ class LeadRoutingRulePatch(BaseModel):
         {"enabled": False}]})
 
     name: Name | None = None
-    position: int | None = Field(default=None, ge=0, le=1_000_000)
+    position: StrictInt | None = Field(default=None, ge=0, le=1_000_000)
     conditions: LeadConditions | None = None
     partners: LeadPartnerFilter | None = None
     weighting: LeadWeighting | None = None
     capacity: LeadCapacity | None = None
-    respond_within_hours: int | None = Field(default=None, ge=1, le=24 * 30)
-    enabled: bool | None = None
+    respond_within_hours: StrictInt | None = Field(default=None, ge=1, le=24 * 30)
+    enabled: StrictBool | None = None
 
 
 class LeadRoutingRuleOut(BaseModel):
