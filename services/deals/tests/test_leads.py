@@ -292,3 +292,52 @@ async def test_an_accepted_lead_converts_to_a_registration_that_keeps_it_as_sour
         "prm.lead.received.v1", "prm.lead.assigned.v1", "prm.lead.accepted.v1",
         "prm.deal.registered.v1", "prm.lead.converted.v1"]
     assert events[3].data["lead_id"] == offered["id"]
+
+
+async def _close_deals(client, staff, partner_key, partner, won: int, lost: int) -> None:
+    for i in range(won + lost):
+        word = uuid.uuid4().hex[:10]
+        made = await client.post("/v1/deals", headers=partner_key(partner), json={
+            "customer": {"name": f"History {word} AG", "domain": f"h{word}.example",
+                         "country": "DE"},
+            "amount": {"amount": "1000.00", "currency": "EUR"},
+            "expected_close_date": "2030-06-30"})
+        assert made.status_code == 201, made.text
+        deal = made.json()["id"]
+        if i < won:
+            assert (await client.post(f"/v1/deals/{deal}/approve", headers=staff,
+                                      json={"reason": "ok"})).status_code == 200
+            assert (await client.post(f"/v1/deals/{deal}/win",
+                                      headers=staff)).status_code == 200
+        else:
+            assert (await client.post(f"/v1/deals/{deal}/lose", headers=staff,
+                                      json={"reason": "price"})).status_code == 200
+
+
+async def test_recommendations_and_propensity_weights_come_from_the_closed_deals(
+        client, staff, add_partner, partner_key, tier):
+    from prm_deals.leads import service
+
+    strong = await add_partner("Closes Often GmbH")
+    weak = await add_partner("Closes Rarely GmbH")
+    new = await add_partner("Brand New GmbH")
+    await _close_deals(client, staff, partner_key, strong, won=10, lost=2)
+    await _close_deals(client, staff, partner_key, weak, won=2, lost=10)
+    service._MODEL.clear()  # the model is refitted from this test's history
+    await rule(client, staff, tier, weighting={"propensity": True})
+    offered = (await client.post("/v1/leads", headers=staff, json=lead())).json()
+    ranked = (await client.get(f"/v1/leads/{offered['id']}/recommendations",
+                               headers=staff)).json()["items"]
+    mine = [r for r in ranked if r["partner_id"] in {str(strong), str(weak), str(new)}]
+    assert [r["partner_id"] for r in mine] == [str(strong), str(weak), str(new)]
+    assert mine[0]["sample_size"] == 12 and mine[0]["basis"] == "estimated"
+    assert float(mine[0]["probability"]) > float(mine[1]["probability"])
+    assert mine[2]["probability"] is None and mine[2]["basis"] == "insufficient_history"
+    explanation = (await client.get(f"/v1/leads/{offered['id']}/assignments",
+                                    headers=staff)).json()["items"][0]["explanation"]
+    weights = {c["partner_id"]: c["weight"] for c in explanation["candidates"]}
+    assert weights[str(strong)] > weights[str(weak)]
+    # A partner key may not compare partners.
+    assert (await client.get(f"/v1/leads/{offered['id']}/recommendations",
+                             headers=partner_key(strong))).status_code in (403, 404)
+    service._MODEL.clear()
