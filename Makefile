@@ -149,6 +149,7 @@ bench: env
 	$(PY) tests/benchmarks/ledger.py
 	$(PY) tests/benchmarks/attribution.py
 	$(PY) tests/benchmarks/lists.py
+	$(PY) tests/benchmarks/leads.py
 	$(PY) tests/benchmarks/portal.py
 	$(PY) tests/benchmarks/audit.py
 	$(PY) tests/benchmarks/telemetry.py

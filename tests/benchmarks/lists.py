@@ -29,28 +29,23 @@ import asyncio
 import datetime as dt
 import json
 import os
-import platform
 import random
-import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
-from attribution import bulk_load, dsn_of, migrate, quantiles, serve
+from attribution import bulk_load, dsn_of, quantiles, serve
 from fastapi import FastAPI
+from harness import machine, start, stop_all
 
 from prm_platform.security import PRINCIPAL_HEADER, Principal, PrincipalKind, sign_principal
-from prm_stack.embedded import create_database, free_port, remove_data, start_postgres, stop_process
+from prm_stack.embedded import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 COUNTRIES = ("DE", "FR", "GB", "US", "NL", "ES", "IT", "SE", "PL", "JP", "BR", "IN", "AT", "CH",
              "BE", "DK", "NO", "FI", "IE", "PT")
 SYLLABLES = ("ka", "ro", "mi", "te", "lu", "sa", "no", "vi", "dex", "tor", "lin", "gra", "bel",
@@ -249,7 +244,7 @@ def create_bare_app() -> FastAPI:
 
 
 class Client:
-    """GETs one at a time on one connection, each timed."""
+    """Requests one at a time on one connection, each timed (by kind)."""
 
     def __init__(self, base_url: str, headers: Callable[[], dict[str, str]]) -> None:
         self.http = httpx.Client(base_url=base_url, timeout=600, trust_env=False)
@@ -260,9 +255,13 @@ class Client:
 
     def get(self, kind: str, path: str, params: dict[str, Any] | None = None,
             headers: dict[str, str] | None = None) -> httpx.Response:
+        return self.send("GET", kind, path, params, headers)
+
+    def send(self, method: str, kind: str, path: str, params: dict[str, Any] | None = None,
+             headers: dict[str, str] | None = None, body: Any = None) -> httpx.Response:
         sent = {**self.headers(), **(headers or {})}
         started = time.perf_counter()
-        response = self.http.get(path, params=params, headers=sent)
+        response = self.http.request(method, path, params=params, headers=sent, json=body)
         response.read()
         ms = (time.perf_counter() - started) * 1000
         self.times.setdefault(kind, []).append(ms)
@@ -368,16 +367,10 @@ def main() -> None:
         args.partners, args.deals, args.claims, args.requests = 2_000, 20_000, 20_000, 20
     rng = random.Random(20261206)
     words = vocabulary()
-    work = Path(tempfile.mkdtemp(prefix="prm-bench-lists-"))
-    pg = start_postgres(work / "pgdata")
+    work, pg, url, secret = start("lists", ("partners", "deals", "incentives"))
     servers: list[subprocess.Popen[bytes]] = []
     report: dict[str, Any] = {}
     try:
-        create_database(pg, "lists")
-        url = pg.database_url("lists")
-        secret = secrets.token_urlsafe(32)
-        for service in ("partners", "deals", "incentives"):
-            migrate(url, secret, ROOT / "services" / service)
         report["load_s"] = {"partners": asyncio.run(load_partners(url, args.partners, words)),
                             "deals": asyncio.run(load_deals(url, args.deals, words)),
                             "claims": asyncio.run(load_claims(url, args.claims, words))}
@@ -429,19 +422,13 @@ def main() -> None:
             client.close()
         report["gets"] = rows
     finally:
-        for server in servers:
-            stop_process(server)
-        pg.stop()
-        remove_data(work / "pgdata")
-        shutil.rmtree(work, ignore_errors=True)
+        stop_all(servers, pg, work)
     print_report(args, report)
 
 
 def print_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
     print()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}; load average at the end "
-          + ", ".join(f"{x:.1f}" for x in os.getloadavg()))
+    print(machine())
     sizes = report["sizes"]
     print(f"data: {sizes['partners']:,} partners, {sizes['deals']:,} deals, "
           f"{sizes['claims']:,} MDF claims (loaded in "
