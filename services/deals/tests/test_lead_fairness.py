@@ -69,3 +69,15 @@ def test_a_partner_passed_over_keeps_its_claim():
 def test_weights_must_be_positive():
     with pytest.raises(ValueError):
         order([Member(uuid.UUID(int=1), 0, 0)], 0)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(min_value=1, max_value=5),
+                          st.integers(min_value=0, max_value=4)), min_size=1, max_size=40),
+       st.integers(min_value=1, max_value=45))
+def test_the_first_turns_are_the_first_of_the_whole_order(pool, limit):
+    """A routing reads only the first turns: they are the whole order's first, ties and all."""
+    members = [Member(uuid.UUID(int=i + 1), w, c) for i, (w, c) in enumerate(pool)]
+    picks = sum(c for _, c in pool)
+    whole = [t.member.partner_id for t in order(members, picks)]
+    assert [t.member.partner_id for t in order(members, picks, limit)] == whole[:limit]

@@ -20,6 +20,13 @@ _TS = sa.TIMESTAMP(timezone=True)
 
 def upgrade() -> None:
     op.add_column("deals", sa.Column("source_lead_id", sa.Uuid()))
+    # A partner's markets: the countries it serves and its home country, one GIN-indexed array
+    # that a routing rule's country condition reads.
+    op.add_column("partner_directory", sa.Column(
+        "markets", postgresql.ARRAY(sa.String(2)),
+        sa.Computed("array_append(countries_served, country)", persisted=True)))
+    op.create_index("ix_partner_directory_markets", "partner_directory", ["markets"],
+                    postgresql_using="gin")
     op.create_index("ix_deals_source_lead_id", "deals", ["source_lead_id"],
                     postgresql_where=sa.text("source_lead_id IS NOT NULL"))
     op.create_table(
@@ -160,5 +167,7 @@ def downgrade() -> None:
                   "lead_assignments", "leads", "lead_routing_rule_versions",
                   "lead_routing_rules"):
         op.drop_table(table)
+    op.drop_index("ix_partner_directory_markets", "partner_directory")
+    op.drop_column("partner_directory", "markets")
     op.drop_index("ix_deals_source_lead_id", "deals")
     op.drop_column("deals", "source_lead_id")

@@ -1,7 +1,7 @@
 import datetime as dt
 import uuid
 
-from sqlalchemy import TIMESTAMP, Date, Index, Integer, String
+from sqlalchemy import TIMESTAMP, Computed, Date, Index, Integer, String
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -15,7 +15,8 @@ class PartnerDirectoryEntry(Base):
     # Lead routing filters partners by these with @> and && (prm_deals.leads).
     __table_args__ = tuple(
         Index(f"ix_partner_directory_{column}", column, postgresql_using="gin")
-        for column in ("countries_served", "languages", "specialisations", "certifications"))
+        for column in ("countries_served", "languages", "specialisations", "certifications",
+                       "markets"))
 
     partner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -27,6 +28,10 @@ class PartnerDirectoryEntry(Base):
     # Where the partner sells (ISO 3166-1 alpha-2), the languages it works in (BCP 47) and its
     # specialisations, from the snapshot like the columns above.
     countries_served: Mapped[list[str]] = mapped_column(ARRAY(String(2)), server_default="{}")
+    # Its markets: the countries it serves and its home country (kept by PostgreSQL), which a
+    # routing rule's country condition reads through one index.
+    markets: Mapped[list[str]] = mapped_column(
+        ARRAY(String(2)), Computed("array_append(countries_served, country)", persisted=True))
     languages: Mapped[list[str]] = mapped_column(ARRAY(String(40)), server_default="{}")
     specialisations: Mapped[list[str]] = mapped_column(ARRAY(String(60)), server_default="{}")
     # The codes of its certifications active now, distinct and sorted: recomputed from

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import time
+import types
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -55,8 +56,9 @@ def _now() -> dt.datetime:
 
 # --- events ----------------------------------------------------------------------------------
 
-async def _publish(session: AsyncSession, event: type[contracts.LeadChange],
-                   lead: Any, **extra: Any) -> None:
+def _event(event: type[contracts.LeadChange], lead: Any, **extra: Any) -> dict[str, object]:
+    """The outbox parameters of a lead's event (``outbox.insert_cte``), for ``lead`` as it is
+    (or will be: a row, or anything with its columns)."""
     payload = event(lead_id=lead.id, partner_id=lead.partner_id, source=lead.source,
                     company=contracts.Customer(name=lead.company_name,
                                                domain=lead.company_domain,
@@ -66,8 +68,17 @@ async def _publish(session: AsyncSession, event: type[contracts.LeadChange],
     # a decline or recycling the partner that let it go.
     concerned = extra.get("declined_by") or extra.get("withdrawn_from") or lead.partner_id \
         or lead.source_partner_id
-    await outbox.publish(session, payload, source=EVENT_SOURCE, aggregate_id=lead.id,
-                         partner_id=concerned)
+    return outbox.event_params(payload, source=EVENT_SOURCE, aggregate_id=lead.id,
+                               partner_id=concerned)
+
+
+_PUBLISH = text(f"WITH one AS (SELECT 1), {outbox.insert_cte(after='one')} SELECT 1")
+
+
+async def _publish(session: AsyncSession, event: type[contracts.LeadChange], lead: Any,
+                   **extra: Any) -> None:
+    await session.execute(_PUBLISH, _event(event, lead, **extra))
+    await outbox.wake_relay(session)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -172,6 +183,27 @@ async def _found_conflicts(session: AsyncSession | AsyncConnection, data: LeadIn
             if c.kind == "direct_account" or c.partner_id != source_partner]
 
 
+# A new lead and its event, in one statement (nothing of either when its external id was
+# taken meanwhile).
+_RECEIVE = text(f"""
+    WITH lead AS (
+        INSERT INTO leads (id, owner_key, external_id, source, source_partner_id, submitted_by,
+                           company_name, company_domain, company_country, industry, product,
+                           size, language, contact, notes, estimated_amount, currency, status,
+                           partner_id, flagged, conflicts, offers, version, created_at,
+                           updated_at)
+        VALUES (:id, :owner, :ext, :source, :source_partner, :by, :company_name,
+                :company_domain, :company_country, :industry, :product, :size, :language,
+                CAST(:contact AS jsonb), :notes, :estimated_amount, :currency, 'new', NULL,
+                :flagged, CAST(:conflicts AS jsonb), 0, 1, :now, :now)
+        ON CONFLICT (owner_key, external_id) WHERE external_id IS NOT NULL DO NOTHING
+        RETURNING {_COLUMNS}
+    ),
+    {outbox.insert_cte(after="lead")}
+    SELECT * FROM lead
+""")
+
+
 async def submit(session: AsyncSession, principal: Principal, data: LeadIn, *, intake: bool,
                  clock: dt.datetime | None = None) -> tuple[Any, str]:
     """Receive one lead (or update the one received under its `external_id`): its row and
@@ -189,34 +221,28 @@ async def submit(session: AsyncSession, principal: Principal, data: LeadIn, *, i
             return await _refresh(session, existing, values, now)
     found = await _found_conflicts(session, data, source_partner)
     lead_id = new_id()
-    row = (await session.execute(text(f"""
-        INSERT INTO leads (id, owner_key, external_id, source, source_partner_id, submitted_by,
-                           company_name, company_domain, company_country, industry, product,
-                           size, language, contact, notes, estimated_amount, currency, status,
-                           partner_id, flagged, conflicts, offers, version, created_at,
-                           updated_at)
-        VALUES (:id, :owner, :ext, :source, :source_partner, :by, :company_name,
-                :company_domain, :company_country, :industry, :product, :size, :language,
-                CAST(:contact AS jsonb), :notes, :estimated_amount, :currency, 'new', NULL,
-                :flagged, CAST(:conflicts AS jsonb), 0, 1, :now, :now)
-        ON CONFLICT (owner_key, external_id) WHERE external_id IS NOT NULL DO NOTHING
-        RETURNING {_COLUMNS}"""), {
-            **values, "id": lead_id, "owner": owner, "ext": data.external_id, "source": source,
-            "source_partner": source_partner, "by": principal.actor, "flagged": bool(found),
-            "conflicts": orjson.dumps(found).decode(), "now": now})).first()
+    received = types.SimpleNamespace(
+        id=lead_id, partner_id=None, source=source, source_partner_id=source_partner,
+        company_name=values["company_name"], company_domain=values["company_domain"],
+        company_country=values["company_country"], status="new", version=1)
+    row = (await session.execute(_RECEIVE, {
+        **values, "id": lead_id, "owner": owner, "ext": data.external_id, "source": source,
+        "source_partner": source_partner, "by": principal.actor, "flagged": bool(found),
+        "conflicts": orjson.dumps(found).decode(), "now": now,
+        **_event(contracts.LeadReceivedV1, received, flagged=bool(found))})).first()
     if row is None:  # sent twice at once: the other one made it, this one updates it
         existing = (await session.execute(text(
             f"SELECT {_COLUMNS} FROM leads WHERE owner_key = :owner AND external_id = :ext "
             "FOR UPDATE"), {"owner": owner, "ext": data.external_id})).one()
         return await _refresh(session, existing, values, now)
-    await _publish(session, contracts.LeadReceivedV1, row, flagged=row.flagged)
+    await outbox.wake_relay(session)
     if row.flagged:
         row = await _offer(session, row, routing.Routed(None, "customer_protected",
                                                         routing.LeadRoutingExplanation(
             summary="Its company is a customer another partner registered, or a named "
             "account of the vendor: the vendor decides who works it.")), principal.actor, now)
     elif data.route:
-        row = await _route_and_offer(session, row, principal.actor, now)
+        row = await _route_and_offer(session, row, principal.actor, now, fresh=True)
     return row, "created"
 
 
@@ -268,49 +294,60 @@ async def propensity_model(session: AsyncSession | AsyncConnection
     return model
 
 
-async def _needs_model(session: AsyncSession | AsyncConnection) -> bool:
-    return bool((await session.execute(text(
-        "SELECT EXISTS (SELECT 1 FROM lead_routing_rules WHERE enabled "
-        "AND (weighting ->> 'propensity') = 'true')"))).scalar_one())
-
-
 async def _route_and_offer(session: AsyncSession, lead: Any, actor: str, now: dt.datetime,
-                           *, bump: bool = True) -> Any:
-    model = await propensity_model(session) if await _needs_model(session) else None
-    routed = await routing.route(session, lead, now=now,
-                                 excluded=await _excluded(session, lead.id), model=model)
+                           *, bump: bool = True, fresh: bool = False) -> Any:
+    """Route the lead and offer it (``fresh``: just received, so no partner declined it)."""
+    routed = await routing.route(
+        session, lead, now=now, excluded={} if fresh else await _excluded(session, lead.id),
+        model=lambda: propensity_model(session))
     return await _offer(session, lead, routed, actor, now, bump=bump)
+
+
+_OFFER = text(f"""
+    WITH lead AS (
+        UPDATE leads SET status = :status, partner_id = :partner, respond_by = :respond_by,
+            queue_reason = :queue_reason, expires_at = :expires_at,
+            offers = offers + :offered, version = :version, updated_at = :now
+        WHERE id = :id RETURNING {_COLUMNS}
+    ),
+    offer AS (
+        INSERT INTO lead_assignments (id, lead_id, partner_id, rule_id, rule_version, pool_id,
+                                      reason, outcome, explanation, actor, offered_at,
+                                      respond_by)
+        SELECT :offer_id, id, :partner, :rule, :rule_version, :pool, :reason, :outcome,
+               CAST(:explanation AS jsonb), :actor, :now, :respond_by
+        FROM lead
+    ),
+    {outbox.insert_cte(after="lead")}
+    SELECT * FROM lead
+""")
 
 
 async def _offer(session: AsyncSession, lead: Any, routed: routing.Routed, actor: str,
                  now: dt.datetime, *, reason: str | None = None, bump: bool = True) -> Any:
-    """Offer the lead where routing sent it (or queue it), record the offer and announce it.
-    ``bump``: the offer is a change of its own (a new version); not when it ends an action that
-    changed the lead already (a decline, a lapse), whose events then share one version."""
+    """Offer the lead where routing sent it (or queue it), record the offer and announce it:
+    one statement. ``bump``: the offer is a change of its own (a new version); not when it ends
+    an action that changed the lead already (a decline, a lapse), whose events then share one
+    version."""
     rule = routed.rule or {}
     queued = routed.partner_id is None
-    row = (await session.execute(text(
-        "UPDATE leads SET status = :status, partner_id = :partner, respond_by = :respond_by, "
-        "queue_reason = :queue_reason, expires_at = :expires_at, "
-        "offers = offers + :offered, version = version + :bump, updated_at = :now "
-        f"WHERE id = :id RETURNING {_COLUMNS}"), {"bump": int(bump),
-            "status": "queued" if queued else "offered", "partner": routed.partner_id,
-            "respond_by": routed.respond_by, "queue_reason": routed.reason if queued else None,
-            "expires_at": now + dt.timedelta(days=QUEUED_DAYS) if queued else None,
-            "offered": 0 if queued else 1, "id": lead.id, "now": now})).one()
-    await session.execute(text(
-        "INSERT INTO lead_assignments (id, lead_id, partner_id, rule_id, rule_version, pool_id, "
-        "reason, outcome, explanation, actor, offered_at, respond_by) VALUES (:id, :lead, "
-        ":partner, :rule, :version, :pool, :reason, :outcome, CAST(:explanation AS jsonb), "
-        ":actor, :now, :respond_by)"), {
-            "id": new_id(), "lead": lead.id, "partner": routed.partner_id,
-            "rule": rule.get("id"), "version": rule.get("version"), "pool": routed.pool_id,
-            "reason": reason or routed.reason, "outcome": "queued" if queued else "pending",
-            "explanation": routed.explanation.model_dump_json(), "actor": actor, "now": now,
-            "respond_by": routed.respond_by})
-    await _publish(session, contracts.LeadAssignedV1, row, rule_id=rule.get("id"),
-                   rule_version=rule.get("version"), respond_by=routed.respond_by,
-                   reason=reason or routed.reason)
+    changes = {
+        "status": "queued" if queued else "offered", "partner_id": routed.partner_id,
+        "respond_by": routed.respond_by, "queue_reason": routed.reason if queued else None,
+        "expires_at": now + dt.timedelta(days=QUEUED_DAYS) if queued else None,
+        "version": lead.version + int(bump)}
+    after = types.SimpleNamespace(**{**lead._asdict(), **changes})
+    why = reason or routed.reason
+    row = (await session.execute(_OFFER, {
+        **changes, "partner": routed.partner_id, "offered": 0 if queued else 1, "id": lead.id,
+        "now": now, "offer_id": new_id(), "rule": rule.get("id"),
+        "rule_version": rule.get("version"), "pool": routed.pool_id, "reason": why,
+        "outcome": "queued" if queued else "pending",
+        "explanation": routed.explanation.model_dump_json(), "actor": actor,
+        **_event(contracts.LeadAssignedV1, after, rule_id=rule.get("id"),
+                 rule_version=rule.get("version"), respond_by=routed.respond_by, reason=why),
+    })).one()
+    await outbox.wake_relay(session)
     return row
 
 
@@ -461,9 +498,8 @@ async def dry_run(session: AsyncSession, principal: Principal, data: LeadIn
             "of the vendor: it would wait in the vendor's queue.")), True
     probe = Lead(id=uuid.UUID(int=0), source=source, source_partner_id=source_partner,
                  **{k: v for k, v in _values(data).items() if k != "contact"})
-    model = await propensity_model(session) if await _needs_model(session) else None
     return await routing.route(session, probe, now=_now(), excluded={}, dry_run=True,
-                               model=model), False
+                               model=lambda: propensity_model(session)), False
 
 
 # --- converting ------------------------------------------------------------------------------
