@@ -247,13 +247,14 @@ async def fairness_of(connection: Any, pool_id: uuid.UUID) -> dict[str, Any]:
         "SELECT coalesce(sum(v::int), 0) FROM lead_assignments a, "
         "jsonb_each_text(a.explanation -> 'passed_over') AS e(k, v) WHERE a.pool_id = :id"),
         {"id": pool_id})).scalar_one()
-    sql, params = routing._members_query(pool.partners, sample)
-    params["now"] = dt.datetime.now(dt.UTC)
+    query = routing._members_query(pool.partners, sample, dt.datetime.now(dt.UTC))
+    assert query is not None
+    sql, args = query
+    driver = (await connection.get_raw_connection()).driver_connection
     started = time.perf_counter()
-    rows = (await connection.execute(text(sql), params)).all()
+    rows = await driver.fetch(sql, *args)
     query_ms = (time.perf_counter() - started) * 1000
-    plan = (await connection.execute(text("EXPLAIN (ANALYZE, FORMAT JSON) " + sql), params)
-            ).scalar_one()
+    plan = await driver.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, *args)
     plan = json.loads(plan) if isinstance(plan, str) else plan
     weights = routing._weights({"weighting": pool.weighting}, rows, sample, None)
     counts = dict((await connection.execute(text(
@@ -261,7 +262,7 @@ async def fairness_of(connection: Any, pool_id: uuid.UUID) -> dict[str, Any]:
         {"id": pool_id})).all())
     started = time.perf_counter()
     fairness.order([fairness.Member(p, w, counts.get(p, 0)) for p, w in weights.items()],
-                   pool.picks)
+                   pool.picks, limit=routing.MAX_TURNS + routing.AFTER_CHOSEN + 1)
     order_ms = (time.perf_counter() - started) * 1000
     total = sum(weights.values())
     gap = max((abs(counts.get(p, 0) - Fraction(pool.picks * w, total))

@@ -35,7 +35,7 @@ export async function typed(): Promise<string[]> {
 // (A field with a default is required in a request body's type: openapi-typescript's
 // defaultNonNullable. Hence `route`, `deal_type`, `respond_within_hours`, `enabled` below.)
 export async function leads(etag: string): Promise<string[]> {
-  const lead: Schema<"LeadOut"> = ok(await prm.POST("/v1/lead-intake", {
+  const lead: Schema<"LeadReceipt"> = ok(await prm.POST("/v1/lead-intake", {
     body: { company: { name: "Globex GmbH", domain: "globex.example", country: "DE" }, route: true },
   }));
   const path = { params: { path: { lead_id: lead.id } } };
@@ -76,7 +76,7 @@ export async function leads(etag: string): Promise<string[]> {
     seen.push(String(version.version));
   }
   const dry: Schema<"LeadDryRunOut"> = ok(await prm.POST("/v1/lead-routing-rules/dry-run", {
-    body: { company: lead.company, route: true },
+    body: { company: { name: "Globex GmbH", domain: "globex.example", country: "DE" }, route: true },
   }));
   await prm.DELETE("/v1/lead-routing-rules/{rule_id}", { ...ruleId, ...ifMatch(etag) });
   const capacity: Schema<"LeadCapacityOut"> = ok(await prm.PUT("/v1/lead-capacity/{partner_id}", {

@@ -249,7 +249,11 @@ async def test_the_intake_key_submits_and_does_nothing_else(client, prm_infra, a
     await add_partner("Anyone GmbH")
     made = await client.post("/v1/lead-intake", headers=intake, json=lead(route=False))
     assert made.status_code == 201, made.text
-    assert made.json()["source"] == "vendor"
+    # A receipt: nothing of where the lead went or what the conflict check found.
+    assert set(made.json()) == {"id", "external_id", "received_at"}
+    staff = vendor_headers(prm_infra.internal_secret, LEAD_SCOPES)
+    seen = (await client.get(f"/v1/leads/{made.json()['id']}", headers=staff)).json()
+    assert seen["source"] == "vendor"
     assert (await client.get("/v1/leads", headers=intake)).status_code == 403
     assert (await client.post("/v1/leads", headers=intake, json=lead())).status_code == 403
     bulk = await client.post("/v1/lead-intake/batch", headers=intake,
@@ -341,3 +345,19 @@ async def test_recommendations_and_propensity_weights_come_from_the_closed_deals
     assert (await client.get(f"/v1/leads/{offered['id']}/recommendations",
                              headers=partner_key(strong))).status_code in (403, 404)
     service._MODEL.clear()
+
+
+async def test_a_partner_sourced_lead_is_not_offered_back_to_its_source(client, staff,
+                                                                       add_partner,
+                                                                       partner_key, tier):
+    source = await add_partner("Referrer GmbH")
+    other = await add_partner("Worker GmbH")
+    await rule(client, staff, tier)
+    for i in range(3):
+        passed_on = await client.post("/v1/leads", headers=partner_key(source),
+                                      json=lead(f"Referred{i} AG"))
+        assert passed_on.status_code == 201, passed_on.text
+        assert passed_on.json()["partner_id"] == str(other)
+    # It still sees the lead it passed on.
+    assert (await client.get(f"/v1/leads/{passed_on.json()['id']}",
+                             headers=partner_key(source))).status_code == 200

@@ -21,6 +21,7 @@ from prm_deals.leads.schemas import (
     LeadDryRunOut,
     LeadIn,
     LeadOut,
+    LeadReceipt,
     LeadRecommendation,
     LeadRecommendations,
     LeadRoutingRuleIn,
@@ -91,15 +92,17 @@ async def receive_lead(body: LeadIn, response: Response, session: Session, calle
 
 @intake_router.post("", status_code=201, summary="Submit a lead (intake key)",
                     description="The vendor's own leads, from marketing automation or web "
-                    "forms, with a key that may do nothing else (`lead_intake:write`).\n\n"
-                    + _RECEIVE,
+                    "forms, with a key that may do nothing else (`lead_intake:write`): the "
+                    "answer says the lead arrived, not where it went nor what the conflict "
+                    "check found.\n\n" + _RECEIVE,
                     responses={**problem_responses(403, 409),
-                               **resource_headers(201, location=True),
                                200: {"description": "Updated: a lead with this `external_id` "
-                                     "was received before", "model": LeadOut}})
+                                     "was received before", "model": LeadReceipt}})
 async def submit_lead(body: LeadIn, response: Response, session: Session, caller: Caller,
-                      idempotency_key: IdempotencyKeyHeader = None) -> LeadOut:
-    return await _received(session, caller, body, response, intake=True)
+                      idempotency_key: IdempotencyKeyHeader = None) -> LeadReceipt:
+    row, outcome = await service.submit(session, caller, body, intake=True)
+    response.status_code = 201 if outcome == "created" else 200
+    return LeadReceipt(id=row.id, external_id=row.external_id, received_at=row.created_at)
 
 
 async def _batch(session: AsyncSession, caller: Principal, batch: LeadBatch, *, intake: bool
@@ -124,7 +127,7 @@ async def _batch(session: AsyncSession, caller: Principal, batch: LeadBatch, *, 
                 exc.status, exc.slug, exc.detail, **exc.extra)))
             continue
         items.append(LeadBatchItem(index=index, outcome=outcome, lead_id=row.id,
-                                      status=row.status))
+                                   status=None if intake else row.status))
     counts = {o: sum(1 for i in items if i.outcome == o)
               for o in ("created", "updated", "unchanged", "error")}
     return LeadBatchResult(created=counts["created"], updated=counts["updated"],

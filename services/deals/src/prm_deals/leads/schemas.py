@@ -145,7 +145,8 @@ class LeadBatchItem(BaseModel):
     outcome: str = Field(description="created, updated, unchanged (sent before under its "
                          "`external_id`, nothing changed) or error (see `problem`)")
     lead_id: uuid.UUID | None = None
-    status: LeadStatus | None = None
+    status: LeadStatus | None = Field(default=None, description="Where it stands now (not told "
+                                      "to the intake key)")
     problem: dict[str, Any] | None = Field(default=None, description="Why it failed (RFC 9457 "
                                            "fields: type, title, status, detail, errors)")
 
@@ -462,6 +463,20 @@ class LeadOut(BaseModel):
             respond_by=row.respond_by, accepted_at=row.accepted_at, expires_at=row.expires_at,
             deal_id=row.deal_id, offers=row.offers, version=row.version,
             created_at=row.created_at, updated_at=row.updated_at)
+
+
+class LeadReceipt(BaseModel):
+    """What the intake key learns of a lead it submitted: that it arrived, under which id. Not
+    where it went, nor whether its company is another partner's customer: a key behind a
+    public web form must not be a way to probe the programme."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "0193c1d0-1b2c-7e3f-8a9b-0c1d2e3f4a5b", "external_id": "00Q5e00000ABCDe",
+        "received_at": "2026-12-07T10:00:00Z"}]})
+
+    id: uuid.UUID
+    external_id: str | None = None
+    received_at: dt.datetime
 
 
 class LeadRecommendation(BaseModel):

@@ -297,9 +297,12 @@ async def propensity_model(session: AsyncSession | AsyncConnection
 async def _route_and_offer(session: AsyncSession, lead: Any, actor: str, now: dt.datetime,
                            *, bump: bool = True, fresh: bool = False) -> Any:
     """Route the lead and offer it (``fresh``: just received, so no partner declined it)."""
-    routed = await routing.route(
-        session, lead, now=now, excluded={} if fresh else await _excluded(session, lead.id),
-        model=lambda: propensity_model(session))
+    excluded = {} if fresh else await _excluded(session, lead.id)
+    if lead.source_partner_id is not None:
+        # A partner passes a lead on for others to work: it is not offered back to it.
+        excluded[lead.source_partner_id] = "source_partner"
+    routed = await routing.route(session, lead, now=now, excluded=excluded,
+                                 model=lambda: propensity_model(session))
     return await _offer(session, lead, routed, actor, now, bump=bump)
 
 
@@ -475,7 +478,7 @@ async def assign(session: AsyncSession, principal: Principal, lead_id: uuid.UUID
             f"partner {data.partner_id} is not an active partner known to the deal desk")
     await session.execute(text(
         "INSERT INTO lead_partner_settings AS s (partner_id, paused, open_offers, version, "
-        "updated_at) VALUES (:partner, false, 1, 1, :now) ON CONFLICT (partner_id) DO UPDATE "
+        "updated_at) VALUES (:partner, false, 1, 0, :now) ON CONFLICT (partner_id) DO UPDATE "
         "SET open_offers = s.open_offers + 1"), {"partner": data.partner_id, "now": now})
     routed = routing.Routed(
         data.partner_id, "assigned_by_hand",
@@ -498,7 +501,8 @@ async def dry_run(session: AsyncSession, principal: Principal, data: LeadIn
             "of the vendor: it would wait in the vendor's queue.")), True
     probe = Lead(id=uuid.UUID(int=0), source=source, source_partner_id=source_partner,
                  **{k: v for k, v in _values(data).items() if k != "contact"})
-    return await routing.route(session, probe, now=_now(), excluded={}, dry_run=True,
+    excluded = {} if source_partner is None else {source_partner: "source_partner"}
+    return await routing.route(session, probe, now=_now(), excluded=excluded, dry_run=True,
                                model=lambda: propensity_model(session)), False
 
 
