@@ -357,7 +357,13 @@ async def test_a_partner_sourced_lead_is_not_offered_back_to_its_source(client, 
         passed_on = await client.post("/v1/leads", headers=partner_key(source),
                                       json=lead(f"Referred{i} AG"))
         assert passed_on.status_code == 201, passed_on.text
-        assert passed_on.json()["partner_id"] == str(other)
-    # It still sees the lead it passed on.
-    assert (await client.get(f"/v1/leads/{passed_on.json()['id']}",
-                             headers=partner_key(source))).status_code == 200
+        held = await client.get(f"/v1/leads/{passed_on.json()['id']}", headers=staff)
+        assert held.json()["partner_id"] == str(other)
+    # It still sees the lead it passed on, but not who holds it, nor by filtering.
+    seen = await client.get(f"/v1/leads/{passed_on.json()['id']}", headers=partner_key(source))
+    assert seen.status_code == 200 and seen.json()["partner_id"] is None
+    assert seen.json()["partner_name"] is None and seen.json()["status"] == "offered"
+    found = (await client.get(f"/v1/leads?partner_id={other}",
+                              headers=partner_key(source))).json()["items"]
+    assert found == []
+    assert len((await client.get("/v1/leads", headers=partner_key(source))).json()["items"]) == 3

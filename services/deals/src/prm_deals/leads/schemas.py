@@ -81,8 +81,8 @@ class LeadCompany(BaseModel):
 
 
 class LeadContact(BaseModel):
-    """Who asked: personal data, kept minimal and shown only to the vendor and to the partner
-    the lead is offered to or was accepted by."""
+    """Who asked: personal data, kept minimal and shown only to the vendor, the partner the
+    lead is offered to or held by, and the partner that passed it on."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -447,6 +447,8 @@ class LeadOut(BaseModel):
     def seen_by(cls, row: Any, principal: Principal, partner_name: str | None = None
                 ) -> "LeadOut":
         vendor = not principal.is_partner
+        # A partner that passed the lead on sees it, but not which partner holds it now.
+        holder = vendor or row.partner_id == principal.partner_id
         return cls(
             id=row.id, external_id=row.external_id if vendor or row.source_partner_id
             == principal.partner_id else None, source=row.source,
@@ -457,10 +459,11 @@ class LeadOut(BaseModel):
             contact=LeadContact.model_validate(row.contact) if row.contact else None,
             estimated_amount=Money.of(row.estimated_amount, row.currency)
             if row.estimated_amount is not None else None,
-            notes=row.notes, status=row.status, partner_id=row.partner_id,
-            partner_name=partner_name, flagged=row.flagged,
+            notes=row.notes, status=row.status, partner_id=row.partner_id if holder else None,
+            partner_name=partner_name if holder else None, flagged=row.flagged,
             conflicts=row.conflicts if vendor else [], queue_reason=row.queue_reason,
-            respond_by=row.respond_by, accepted_at=row.accepted_at, expires_at=row.expires_at,
+            respond_by=row.respond_by if holder else None, accepted_at=row.accepted_at,
+            expires_at=row.expires_at,
             deal_id=row.deal_id, offers=row.offers, version=row.version,
             created_at=row.created_at, updated_at=row.updated_at)
 

@@ -122,6 +122,10 @@ async def list_page(session: AsyncSession, principal: Principal, query: ListQuer
     if principal.is_partner:
         statement = statement.where((Lead.partner_id == principal.partner_id)
                                     | (Lead.source_partner_id == principal.partner_id))
+        if "partner_id" in query.filters:
+            # Who holds a lead it passed on is not a partner's to know, nor to find by filter:
+            # for a partner, the filter names only leads its own org holds.
+            statement = statement.where(Lead.partner_id == principal.partner_id)
     return await LEADS.page(session, statement, query)
 
 
