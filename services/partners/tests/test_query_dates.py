@@ -38,6 +38,8 @@ def date_query_parameters(app) -> list[tuple[str, str, str]]:
 def test_the_date_parameters_are_known(app):
     assert date_query_parameters(app) == [
         ("GET", "/v1/partners/{partner_id}/compliance", "on"),
+        ("GET", "/v1/partners/{partner_id}/satisfaction", "from"),
+        ("GET", "/v1/partners/{partner_id}/satisfaction", "to"),
         ("GET", "/v1/partners/{partner_id}/tier", "as_of"),
         ("POST", "/v1/partners/{partner_id}/tier/evaluate", "as_of"),
     ]

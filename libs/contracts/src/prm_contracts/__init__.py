@@ -867,6 +867,19 @@ class LeadExpiredV1(LeadChange):
               "it is closed."
 
 
+class PartnerSurveyAnsweredV1(EventPayload):
+    event_type = "prm.partner.survey_answered.v1"
+    topic = PARTNERS_TOPIC
+    summary = ("A partner answered a satisfaction survey (PSAT or partner NPS), or the score "
+               "of an answer changed. Neither the comment nor who answered: no personal data.")
+
+    partner_id: uuid.UUID
+    response_id: uuid.UUID
+    kind: str = Field(description="`psat` (score 1-5) or `nps` (score 0-10)")
+    score: int = Field(ge=0, le=10)
+    answered_at: dt.datetime
+
+
 CONTRACTS: dict[str, type[EventPayload]] = {
     model.event_type: model
     for model in (PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1,
@@ -885,5 +898,5 @@ CONTRACTS: dict[str, type[EventPayload]] = {
                   DirectAccountChangedV1, PartnerTierProgressV1, OnboardingProgressV1,
                   ContactChangedV1, FxRateSetV1, LeadReceivedV1, LeadAssignedV1,
                   LeadAcceptedV1, LeadDeclinedV1, LeadRecycledV1, LeadConvertedV1,
-                  LeadExpiredV1)
+                  LeadExpiredV1, PartnerSurveyAnsweredV1)
 }

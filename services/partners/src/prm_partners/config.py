@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from prm_platform.settings import ServiceSettings
@@ -15,3 +15,6 @@ class Settings(ServiceSettings):
     # Applications per minute from one key that may only submit them (the public intake key
     # behind a website's form): far below the general per-key limit.
     intake_per_minute: int = Field(default=20, ge=1)
+    # The secret the survey tool signs its deliveries with (``Survey-Signature``); without it
+    # the intake refuses every delivery.
+    survey_secret: SecretStr | None = None

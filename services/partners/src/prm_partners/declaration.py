@@ -15,6 +15,7 @@ APPLICATIONS_READ = "partner_applications:read"
 APPLICATIONS_WRITE = "partner_applications:write"
 CONTACTS_READ = "contacts:read"
 CONTACTS_WRITE = "contacts:write"
+SURVEY_INTAKE = "survey_intake:write"
 
 SERVICE = ServiceDeclaration(
     name="partners",
@@ -38,6 +39,9 @@ SERVICE = ServiceDeclaration(
         RoutePrefix("/v1/tiers", read=PROGRAMME_READ, write=PROGRAMME_WRITE),
         RoutePrefix("/v1/programme-policy", read=PROGRAMME_READ, write=PROGRAMME_WRITE,
                     lists=False),
+        RoutePrefix("/v1/survey-responses", read=PARTNERS_READ, write=PARTNERS_WRITE),
+        RoutePrefix("/v1/survey-intake", read=PARTNERS_READ, write=SURVEY_INTAKE,
+                    lists=False),
     ),
     scopes=(
         Scope(PARTNERS_READ, "Read partner organisations and what the programme keeps of "
@@ -57,6 +61,8 @@ SERVICE = ServiceDeclaration(
         Scope(CONTACTS_READ, "Read a partner's contacts (personal data).", partner=True),
         Scope(CONTACTS_WRITE, "Manage a partner's contacts, export and erase their personal "
               "data (a partner's admin key: its own org only).", partner=True),
+        Scope(SURVEY_INTAKE, "Deliver satisfaction survey answers and nothing else: the "
+              "scope of the survey tool's signed intake key (vendor keys only)."),
     ),
     roles={
         "channel_manager": (PARTNERS_READ, PARTNERS_WRITE, PROGRAMME_READ, PROGRAMME_WRITE,
@@ -94,6 +100,8 @@ SERVICE = ServiceDeclaration(
         "DELETE /v1/partners/{partner_id}/contacts/{contact_id}": (CONTACTS_WRITE,),
         "POST /v1/partners/{partner_id}/contacts/{contact_id}/erase": (CONTACTS_WRITE,),
         "GET /v1/partners/{partner_id}/contacts/{contact_id}/export": (CONTACTS_WRITE,),
+        # Recording an answer reads its partner and contact, and the answer it may update.
+        "POST /v1/survey-responses": (PARTNERS_READ,),
     },
     publishes=(PARTNERS_TOPIC,),
     # Its key directory (API keys, partners' standing): it checks callers' keys itself. The

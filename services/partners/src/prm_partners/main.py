@@ -15,6 +15,7 @@ from prm_partners.onboarding import background as onboarding_background
 from prm_partners.onboarding import endpoints as onboarding_endpoints
 from prm_partners.partners.endpoints import by_external_id
 from prm_partners.partners.endpoints import router as partners_router
+from prm_partners.surveys import endpoints as surveys_endpoints
 from prm_partners.tiers import background as tiers_background
 from prm_partners.tiers import endpoints as tiers_endpoints
 from prm_platform.app import create_service_app
@@ -22,7 +23,7 @@ from prm_platform.app import create_service_app
 # Each part of the programme, in the order the contract lists them: its routers, and its
 # worker's subscriptions and jobs.
 ENDPOINTS = (applications_endpoints, onboarding_endpoints, compliance_endpoints,
-             contacts_endpoints, tiers_endpoints, activity_endpoints)
+             contacts_endpoints, tiers_endpoints, activity_endpoints, surveys_endpoints)
 BACKGROUND = (applications_background, onboarding_background, compliance_background,
               contacts_background, tiers_background, activity_background)
 
@@ -40,7 +41,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
         title="PRM partners service",
         description="The partner programme: organisations and their lifecycle, applications, "
-        "onboarding, certifications, agreements, compliance, tiers and contacts.",
+        "onboarding, certifications, agreements, compliance, tiers, contacts and "
+        "satisfaction surveys.",
         schema=SCHEMA,
         settings=settings or Settings(),
         routers=[routes],
@@ -58,5 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                "(revenue converted with the incentives ledger's FX rates) and each partner's "
                "tier history."},
               {"name": "activity", "description": "Partner activity, inactivity flags and "
-               "time to first deal."}],
+               "time to first deal."},
+              {"name": "surveys", "description": "Partner satisfaction surveys (PSAT, partner "
+               "NPS): answers through the API or the survey tool's signed intake, and each "
+               "partner's results."}],
     )

@@ -144,6 +144,16 @@ class SignatureRecord(BaseModel):
     expires_on: dt.date | None
 
 
+class SurveyAnswerRecord(BaseModel):
+    """A satisfaction survey answer the contact gave, as the export shows it."""
+
+    id: uuid.UUID
+    kind: str = Field(description="`psat` or `nps`.")
+    score: int
+    comment: str | None
+    answered_at: dt.datetime
+
+
 class ContactExport(BaseModel):
     """Everything held about one contact (GDPR Art. 15 and 20)."""
 
@@ -157,6 +167,9 @@ class ContactExport(BaseModel):
                         "agreement": "reseller-agreement", "agreement_version": 2,
                         "signed_on": "2026-11-01", "signer_name": "Priya Raman",
                         "expires_on": "2027-11-01"}],
+        "survey_answers": [{"id": "0193c1e0-0000-7000-8000-000000000001", "kind": "nps",
+                            "score": 9, "comment": "Deal registration is quick.",
+                            "answered_at": "2026-11-23T10:00:00Z"}],
         "audit": [{"id": "0193c1d0-11aa-7bcd-8e0f-000000000003", "action": "created",
                    "actor": "key-0193c1c2", "fields": ["name", "email", "roles"],
                    "detail": None, "at": "2026-11-23T10:00:00Z"}]}]})
@@ -165,5 +178,7 @@ class ContactExport(BaseModel):
     contact: ContactOut
     certifications: list[CertificationRecord] = Field(description="Earned by the contact.")
     signatures: list[SignatureRecord] = Field(description="Agreements the contact signed.")
+    survey_answers: list[SurveyAnswerRecord] = Field(description="Satisfaction survey answers "
+                                                     "the contact gave.")
     audit: list[AuditEntryOut] = Field(description="Every change to, export and erasure of "
                                        "the contact's data, oldest first.")

@@ -27,11 +27,13 @@ from prm_partners.contacts.schemas import (
     ContactOut,
     ContactUpdate,
     SignatureRecord,
+    SurveyAnswerRecord,
 )
 from prm_partners.declaration import CONTACTS_READ, CONTACTS_WRITE
 from prm_partners.onboarding import service as onboarding
 from prm_partners.partners import repository as partners
 from prm_partners.partners.service import ensure_own, ensure_visible, publish
+from prm_partners.surveys.models import SurveyResponse
 from prm_platform.http import check_if_match, etag
 from prm_platform.ids import new_id
 from prm_platform.listing import ListQuery
@@ -221,6 +223,9 @@ async def export(session: AsyncSession, principal: Principal, partner_id: uuid.U
     signatures = (await session.execute(
         select(AgreementSignature).where(AgreementSignature.signer_contact_id == contact.id)
         .order_by(AgreementSignature.id))).scalars()
+    answers = (await session.execute(
+        select(SurveyResponse).where(SurveyResponse.contact_id == contact.id)
+        .order_by(SurveyResponse.id))).scalars()
     return ContactExport(
         exported_at=dt.datetime.now(dt.UTC), contact=ContactOut.of(contact),
         certifications=[CertificationRecord.model_validate(c, from_attributes=True)
@@ -229,6 +234,8 @@ async def export(session: AsyncSession, principal: Principal, partner_id: uuid.U
                                     agreement_version=s.agreement_version,
                                     signed_on=s.signed_on, signer_name=s.signer_name,
                                     expires_on=s.expires_on) for s in signatures],
+        survey_answers=[SurveyAnswerRecord.model_validate(a, from_attributes=True)
+                        for a in answers],
         audit=[AuditEntryOut.model_validate(e)
                for e in await repository.audit_trail(session, contact.id)])
 
@@ -236,7 +243,8 @@ async def export(session: AsyncSession, principal: Principal, partner_id: uuid.U
 async def erase(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
                 contact_id: uuid.UUID, if_match: str | None) -> Contact:
     """Blank the contact's personal data (and the signer's name recorded from it on
-    signatures); the row stays, so certifications and signatures still name a contact."""
+    signatures, the comments of its survey answers); the row stays, so certifications and
+    signatures still name a contact."""
     contact = await _for_change(session, principal, partner_id, contact_id, if_match)
     now = dt.datetime.now(dt.UTC)
     erased = _blank(contact, now)
@@ -248,6 +256,14 @@ async def erase(session: AsyncSession, principal: Principal, partner_id: uuid.UU
         .returning(AgreementSignature.id))).all()
     if signatures:
         erased.append("signer_name")
+    # Survey comments are the contact's words; the answers' scores stay, still naming it.
+    comments = (await session.execute(
+        sql_update(SurveyResponse)
+        .where(SurveyResponse.contact_id == contact.id, SurveyResponse.comment.is_not(None))
+        .values(comment=None, version=SurveyResponse.version + 1, updated_at=now)
+        .returning(SurveyResponse.id))).all()
+    if comments:
+        erased.append("survey_comment")
     _audit(session, principal, contact, "erased", erased,
            f"signer name blanked on {len(signatures)} signature(s)" if signatures else None)
     await session.flush()
@@ -269,6 +285,8 @@ def _as_erased(value: Any, contact_id: str, erased: dict[str, Any]) -> Any:
     found = {k: _as_erased(v, contact_id, erased) for k, v in value.items()}
     if found.get("signer_contact_id") == contact_id and "signer_name" in found:
         found["signer_name"] = None
+    if found.get("contact_id") == contact_id and "comment" in found:
+        found["comment"] = None  # a survey answer it gave
     return found
 
 

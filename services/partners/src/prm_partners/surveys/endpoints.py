@@ -1,0 +1,153 @@
+"""Routes of the surveys part: satisfaction answers (PSAT, partner NPS), the survey tool's
+signed intake, and a partner's results."""
+
+import time
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from prm_partners.config import Settings
+from prm_partners.declaration import SURVEY_INTAKE
+from prm_partners.surveys import service
+from prm_partners.surveys.listing import SURVEY_RESPONSES
+from prm_partners.surveys.models import SurveyResponse
+from prm_partners.surveys.schemas import (
+    SatisfactionOut,
+    SurveyAnswerIn,
+    SurveyIntakeIn,
+    SurveyResponseOut,
+)
+from prm_platform.http import (
+    Caller,
+    IdempotencyKeyHeader,
+    Session,
+    etag,
+    resource_headers,
+    service_router,
+)
+from prm_platform.listing import ListQuery, Page
+from prm_platform.problems import ServiceUnavailable, problem_responses
+from prm_platform.security import Principal
+from prm_platform.types import QueryDate
+
+responses = service_router("/v1/survey-responses", "surveys")
+intake = service_router("/v1/survey-intake", "surveys")
+partners = service_router("/v1/partners", "surveys")
+
+
+def _out(row: SurveyResponse, response: Response) -> SurveyResponseOut:
+    response.headers["ETag"] = etag(row.version)
+    return SurveyResponseOut.model_validate(row)
+
+
+async def _recorded(session: AsyncSession, caller: Principal, body: SurveyAnswerIn,
+                    response: Response, *, intake: bool) -> SurveyResponseOut:
+    """201 and its Location for a new answer, 200 for one updated by its `external_id`."""
+    row, created = await service.record(session, caller, body, intake=intake)
+    response.status_code = 201 if created else 200
+    if created:
+        response.headers["Location"] = f"/v1/survey-responses/{row.id}"
+    return _out(row, response)
+
+
+_ANSWERED: dict[int | str, dict[str, Any]] = {200: {
+    "description": "Updated: an answer with this `external_id` was recorded before (nothing "
+    "changes if the score and comment are the same)", "model": SurveyResponseOut},
+    **resource_headers(201, location=True)}
+
+
+@responses.post("", status_code=201, summary="Record a survey answer",
+                description="A PSAT (1-5) or partner NPS (0-10) answer. Takes "
+                "`partners:write`: a partner key for its own org only, a vendor key for the "
+                "partner it names. `contact_id`, if given, must be a contact of that partner "
+                "that was not erased. With an `external_id` (the survey tool's response id) "
+                "already recorded for the partner, the answer's score and comment are updated "
+                "instead (200). Emits `prm.partner.survey_answered.v1` when an answer is new "
+                "or its score changed, without the comment.",
+                responses={**problem_responses(404, 409, 422), **_ANSWERED})
+async def record_survey_response(body: SurveyAnswerIn, response: Response, session: Session,
+                                 caller: Caller, idempotency_key: IdempotencyKeyHeader = None
+                                 ) -> SurveyResponseOut:
+    return await _recorded(session, caller, body, response, intake=False)
+
+
+@responses.get("", summary="List survey answers",
+               description="Takes `partners:read`. A partner key sees its own org's answers "
+               "only. In the order recorded unless sorted (by `answered_at`); filter by "
+               "partners, kinds and a range of when answered; `updated_since` for a sync.")
+async def list_survey_responses(
+    session: Session, caller: Caller,
+    query: Annotated[ListQuery, Depends(SURVEY_RESPONSES.query)],
+) -> Page[SurveyResponseOut]:
+    rows, next_cursor, total = await service.list_page(session, caller, query)
+    return Page[SurveyResponseOut](items=[SurveyResponseOut.model_validate(r) for r in rows],
+                                   next_cursor=next_cursor, total_count=total)
+
+
+@responses.get("/{response_id:uuid}", summary="Get a survey answer",
+               description="Takes `partners:read`; a partner key only its own org's "
+               "(another org's is a 404).",
+               responses={**problem_responses(404), **resource_headers()})
+async def get_survey_response(response_id: uuid.UUID, response: Response, session: Session,
+                              caller: Caller) -> SurveyResponseOut:
+    return _out(await service.get(session, caller, response_id), response)
+
+
+SignatureHeader = Annotated[str | None, Header(
+    description="`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\" with the "
+    "shared secret>`; the time within five minutes of ours.",
+    examples=["t=1795435200,v1=5f1c0e4b9a8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291817161514131211100f"])]
+
+
+async def signed_delivery(request: Request, caller: Caller,
+                          survey_signature: SignatureHeader = None) -> None:
+    """The intake key's scope, then the delivery's signature over the raw body, before the
+    body is read as an answer. No secret configured: every delivery refused (fail closed)."""
+    caller.require(SURVEY_INTAKE)
+    caller.ensure_vendor()
+    settings: Settings = request.app.state.settings
+    secret = settings.survey_secret.get_secret_value() if settings.survey_secret else ""
+    if not secret:
+        raise ServiceUnavailable("the survey intake has no signing secret configured")
+    service.verify_signature(secret.encode(), survey_signature, await request.body(),
+                             int(time.time()))
+
+
+@intake.post("", status_code=201, summary="Deliver a survey answer (signed intake)",
+             description="For the survey tool: a vendor key that may do nothing else "
+             "(`survey_intake:write`), and every delivery signed with the shared secret "
+             "(`Survey-Signature`, see docs/surveys.md): a missing or forged signature, or one "
+             "whose time is more than five minutes from ours, is a 401; without a secret "
+             "configured every delivery is refused (503). The answer names its partner and "
+             "the tool's response id (`external_id`): a delivery of an id already recorded "
+             "updates the score and comment (200), and a replay of the same delivery changes "
+             "nothing and emits nothing.",
+             dependencies=[Depends(signed_delivery)],
+             responses={**problem_responses(401, 409, 422, 503), **_ANSWERED})
+async def deliver_survey_response(body: SurveyIntakeIn, response: Response, session: Session,
+                                  caller: Caller, idempotency_key: IdempotencyKeyHeader = None
+                                  ) -> SurveyResponseOut:
+    return await _recorded(session, caller, body, response, intake=True)
+
+
+@partners.get("/{partner_id:uuid}/satisfaction", summary="Get a partner's satisfaction",
+              description="Its partner NPS (promoters 9-10, passives 7-8, detractors 0-6; NPS "
+              "= % promoters − % detractors, one decimal) and PSAT (mean, two decimals, and "
+              "the share of 4-5 answers) over the answers given in `[from, to)` (UTC days; "
+              "90 days unless both are given: the last 90, today included, if neither is, "
+              "else the 90 from `from` or up to `to`), each with its sample size and "
+              "`low_sample` under 30 answers. A partner key sees its own org's.",
+              responses=problem_responses(404, 422))
+async def get_partner_satisfaction(
+    partner_id: uuid.UUID, session: Session, caller: Caller,
+    from_date: Annotated[QueryDate | None, Query(
+        alias="from", description="The period's first day (included)")] = None,
+    to_date: Annotated[QueryDate | None, Query(
+        alias="to", description="The day after the period's last (excluded)")] = None,
+) -> SatisfactionOut:
+    return await service.satisfaction(session, caller, partner_id, from_date, to_date)
+
+
+routers: list[APIRouter] = [responses, intake, partners]
