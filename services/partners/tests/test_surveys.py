@@ -208,10 +208,10 @@ async def test_forged_stale_and_unsigned_deliveries_are_refused(
     }
     for name, (content, sent) in attempts.items():
         refused = await deliver(client, intake_key, content, sent)
-        assert refused.status_code == 401, (name, refused.text)
-        assert refused.json()["type"] == "/problems/unauthenticated", name
+        assert refused.status_code == 403, (name, refused.text)
+        assert refused.json()["type"] == "/problems/invalid-signature", name
     # a forged body that is not even an answer is refused for its signature first
-    assert (await deliver(client, intake_key, b'{"nonsense": 1}', headers)).status_code == 401
+    assert (await deliver(client, intake_key, b'{"nonsense": 1}', headers)).status_code == 403
     assert (await client.connection.execute(text(
         "SELECT count(*) FROM survey_responses WHERE partner_id = :p"), {"p": partner})
     ).scalar_one() == 0
@@ -225,7 +225,8 @@ async def test_the_intake_needs_its_scope(client, vendor, as_vendor, survey_secr
     raw, headers = signed({"partner_id": partner, "kind": "nps", "score": 9,
                            "external_id": "tf-3"})
     writer = as_vendor(["partners:write", "partners:read"], "key-writer")
-    assert (await deliver(client, writer, raw, headers)).status_code == 403
+    refused = await deliver(client, writer, raw, headers)
+    assert refused.status_code == 403 and refused.json()["type"] == "/problems/forbidden"
 
 
 async def test_without_a_secret_every_delivery_is_refused(client, vendor, intake_key):
@@ -233,8 +234,8 @@ async def test_without_a_secret_every_delivery_is_refused(client, vendor, intake
     raw, headers = signed({"partner_id": partner, "kind": "nps", "score": 9,
                            "external_id": "tf-4"})
     refused = await deliver(client, intake_key, raw, headers)
-    assert refused.status_code == 503
-    assert refused.json()["type"] == "/problems/service-unavailable"
+    assert refused.status_code == 403
+    assert refused.json()["type"] == "/problems/survey-intake-not-configured"
 
 
 # NPS and PSAT

@@ -103,6 +103,12 @@ SERVICE = ServiceDeclaration(
         # Recording an answer reads its partner and contact, and the answer it may update.
         "POST /v1/survey-responses": (PARTNERS_READ,),
     },
+    problems={
+        "invalid-signature": "A survey tool's delivery whose Survey-Signature is missing, "
+        "does not match its body, or whose time is more than five minutes from ours.",
+        "survey-intake-not-configured": "The survey intake has no signing secret configured "
+        "(PRM_PARTNERS_SURVEY_SECRET): every delivery is refused.",
+    },
     publishes=(PARTNERS_TOPIC,),
     # Its key directory (API keys, partners' standing): it checks callers' keys itself. The
     # deals' events complete onboarding tasks, move tiers and show activity; the incentives

@@ -28,7 +28,7 @@ from prm_platform.http import (
     service_router,
 )
 from prm_platform.listing import ListQuery, Page
-from prm_platform.problems import ServiceUnavailable, problem_responses
+from prm_platform.problems import problem_responses
 from prm_platform.security import Principal
 from prm_platform.types import QueryDate
 
@@ -110,7 +110,8 @@ async def signed_delivery(request: Request, caller: Caller,
     settings: Settings = request.app.state.settings
     secret = settings.survey_secret.get_secret_value() if settings.survey_secret else ""
     if not secret:
-        raise ServiceUnavailable("the survey intake has no signing secret configured")
+        raise service.IntakeNotConfigured("the survey intake has no signing secret configured "
+                                          "(PRM_PARTNERS_SURVEY_SECRET)")
     service.verify_signature(secret.encode(), survey_signature, await request.body(),
                              int(time.time()))
 
@@ -119,13 +120,14 @@ async def signed_delivery(request: Request, caller: Caller,
              description="For the survey tool: a vendor key that may do nothing else "
              "(`survey_intake:write`), and every delivery signed with the shared secret "
              "(`Survey-Signature`, see docs/surveys.md): a missing or forged signature, or one "
-             "whose time is more than five minutes from ours, is a 401; without a secret "
-             "configured every delivery is refused (503). The answer names its partner and "
-             "the tool's response id (`external_id`): a delivery of an id already recorded "
-             "updates the score and comment (200), and a replay of the same delivery changes "
-             "nothing and emits nothing.",
+             "whose time is more than five minutes from ours, is a 403 "
+             "(`/problems/invalid-signature`); without a secret configured every delivery is "
+             "refused (403, `/problems/survey-intake-not-configured`). The answer names its "
+             "partner and the tool's response id (`external_id`): a delivery of an id already "
+             "recorded updates the score and comment (200), and a replay of the same delivery "
+             "changes nothing and emits nothing.",
              dependencies=[Depends(signed_delivery)],
-             responses={**problem_responses(401, 409, 422, 503), **_ANSWERED})
+             responses={**problem_responses(403, 409, 422), **_ANSWERED})
 async def deliver_survey_response(body: SurveyIntakeIn, response: Response, session: Session,
                                   caller: Caller, idempotency_key: IdempotencyKeyHeader = None
                                   ) -> SurveyResponseOut:

@@ -33,8 +33,8 @@ from prm_platform.ids import new_id
 from prm_platform.listing import ListQuery
 from prm_platform.problems import (
     Conflict,
+    Forbidden,
     NotFound,
-    Unauthenticated,
     Unprocessable,
     field_error,
 )
@@ -49,8 +49,17 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 DEFAULT_PERIOD = dt.timedelta(days=90)
 
 
-class SignatureRefused(Unauthenticated):
-    """A delivery whose ``Survey-Signature`` is missing, forged or stale."""
+class SignatureRefused(Forbidden):
+    """A delivery whose ``Survey-Signature`` is missing, forged or stale. (A 403 of its own
+    type, not a 401: the caller's key was good; the delivery is what is refused.)"""
+
+    slug = "invalid-signature"
+
+
+class IntakeNotConfigured(Forbidden):
+    """The survey intake has no signing secret: every delivery is refused (fail closed)."""
+
+    slug = "survey-intake-not-configured"
 
 
 def signature(secret: bytes, timestamp: int, body: bytes) -> str:
