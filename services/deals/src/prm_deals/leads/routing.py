@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from prm_deals.db import driver as raw_driver
 from prm_deals.leads import propensity
 from prm_deals.leads.fairness import Member, Turn, order
 from prm_deals.leads.schemas import LeadCandidateOut, LeadRoutingExplanation
@@ -220,22 +221,13 @@ def _cap(*caps: int | None) -> int | None:
 ModelSource = Callable[[], Awaitable[propensity.PropensityModel]]
 
 
-async def _driver(connection: AsyncConnection | AsyncSession) -> Any:
-    """The asyncpg connection under ``connection``, in its transaction: a pool of ten thousand
-    members is read without SQLAlchemy's per-row cost."""
-    if isinstance(connection, AsyncSession):
-        connection = await connection.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
-
-
 async def route(connection: AsyncConnection | AsyncSession, lead: Any, *, now: dt.datetime,
                 excluded: dict[uuid.UUID, str], dry_run: bool = False,
                 model: ModelSource | None = None) -> Routed:
     """Route ``lead`` (a row of ``leads``, or anything with its columns). ``excluded`` names
     the partners it may not go to, with the reason; ``model`` gives the win-propensity model
     when a rule weighs by it. Nothing is written in a dry run."""
-    driver = await _driver(connection)
+    driver = await raw_driver(connection)
     rules = [dict(r) for r in await driver.fetch(_RULES)]
     tried = 0
     for rule in rules:

@@ -56,29 +56,33 @@ def _now() -> dt.datetime:
 
 # --- events ----------------------------------------------------------------------------------
 
-def _event(event: type[contracts.LeadChange], lead: Any, **extra: Any) -> dict[str, object]:
-    """The outbox parameters of a lead's event (``outbox.insert_cte``), for ``lead`` as it is
-    (or will be: a row, or anything with its columns)."""
+def _payload(event: type[contracts.LeadChange], lead: Any, **extra: Any
+             ) -> tuple[contracts.LeadChange, uuid.UUID | None]:
+    """A lead's event for ``lead`` as it is (or will be: a row, or anything with its columns),
+    and the partner it concerns, who may see it (its webhooks): the holder, or for a decline or
+    a lapse the partner that let it go, or else the partner that passed it on."""
     payload = event(lead_id=lead.id, partner_id=lead.partner_id, source=lead.source,
                     company=contracts.Customer(name=lead.company_name,
                                                domain=lead.company_domain,
                                                country=lead.company_country),
                     status=lead.status, version=lead.version, **extra)
-    # The partner an event concerns can see it (its webhooks, its portal): the holder, or for
-    # a decline or recycling the partner that let it go.
     concerned = extra.get("declined_by") or extra.get("withdrawn_from") or lead.partner_id \
         or lead.source_partner_id
+    return payload, concerned
+
+
+def _event(event: type[contracts.LeadChange], lead: Any, **extra: Any) -> dict[str, object]:
+    """The event's parameters for a statement that writes it (``outbox.insert_cte``)."""
+    payload, concerned = _payload(event, lead, **extra)
     return outbox.event_params(payload, source=EVENT_SOURCE, aggregate_id=lead.id,
                                partner_id=concerned)
 
 
-_PUBLISH = text(f"WITH one AS (SELECT 1), {outbox.insert_cte(after='one')} SELECT 1")
-
-
 async def _publish(session: AsyncSession, event: type[contracts.LeadChange], lead: Any,
                    **extra: Any) -> None:
-    await session.execute(_PUBLISH, _event(event, lead, **extra))
-    await outbox.wake_relay(session)
+    payload, concerned = _payload(event, lead, **extra)
+    await outbox.publish(session, payload, source=EVENT_SOURCE, aggregate_id=lead.id,
+                         partner_id=concerned)
 
 
 # --- reading ---------------------------------------------------------------------------------

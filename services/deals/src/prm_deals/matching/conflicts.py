@@ -20,6 +20,7 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from prm_deals.db import driver as raw_driver
 from prm_deals.matching.normalise import blocks, domain_key, name_key
 from prm_deals.matching.score import Customer, compare
 from prm_deals.reasons import Reason
@@ -129,14 +130,6 @@ _ACCOUNTS = f"""
 CANDIDATES = 50
 
 
-async def _driver(connection: AsyncConnection | AsyncSession) -> Any:
-    """The asyncpg connection under ``connection``, in its transaction."""
-    if isinstance(connection, AsyncSession):
-        connection = await connection.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection
-
-
 async def find(connection: AsyncConnection | AsyncSession, new: Customer, *,
                exclude: uuid.UUID | None = None) -> list[Conflict]:
     """The open registrations (within their protection period) and direct accounts that
@@ -151,7 +144,7 @@ async def find_many(connection: AsyncConnection | AsyncSession, customers: list[
             [c.country for c in customers], exclude or [None] * len(customers),
             [orjson.dumps(blocks(c.name_key, c.country)).decode() for c in customers],
             [orjson.dumps(blocks(c.name_key, "*")).decode() for c in customers], CANDIDATES)
-    driver = await _driver(connection)
+    driver = await raw_driver(connection)
     found: list[list[Conflict]] = [[] for _ in customers]
     for (i, id_, partner_id, name, country, name_key_, domain_key_, status, created_at,
          protected_until) in await driver.fetch(_REGISTRATIONS, *args):
