@@ -183,3 +183,75 @@ search_entries = sa.Table(
     sa.Index("ix_search_entries_search_text", "search_text", postgresql_using="gin",
              postgresql_ops={"search_text": "public.gin_trgm_ops"}),
 )
+
+# --- partner health (health/) ---------------------------------------------------------------
+
+health_facts = sa.Table(
+    "health_facts", _M,
+    sa.Column("kind", sa.Text(), primary_key=True),
+    sa.Column("ref_id", sa.Uuid(), primary_key=True),
+    _column("partner_id", sa.Uuid()), _column("occurred_on", sa.Date()),
+    _column("value", sa.Numeric(), nullable=True), _column("currency", sa.Text(), nullable=True),
+    _column("event_id", sa.Uuid()), _column("recorded_at", _TS),
+    sa.Index("ix_health_facts_partner_id_occurred_on", "partner_id", "occurred_on"),
+)
+
+health_due = sa.Table(
+    "health_due", _M,
+    sa.Column("partner_id", sa.Uuid(), primary_key=True), _column("since", _TS),
+)
+
+health_models = sa.Table(
+    "health_models", _M,
+    sa.Column("version", sa.Integer(), primary_key=True, autoincrement=False),
+    _column("spec", JSONB()), _column("created_at", _TS),
+    _column("created_by", sa.Text(), nullable=True),
+)
+
+partner_health = sa.Table(
+    "partner_health", _M,
+    sa.Column("partner_id", sa.Uuid(), primary_key=True),
+    _column("score", sa.Numeric(5, 2), nullable=True), _column("band", sa.Text(), nullable=True),
+    _column("model_version", sa.Integer()), _column("computed_on", sa.Date()),
+    _column("computed_at", _TS), _column("pillars", JSONB()),
+    _column("previous_score", sa.Numeric(5, 2), nullable=True),
+    _column("previous_band", sa.Text(), nullable=True),
+    _column("trend", sa.Numeric(6, 2), nullable=True),
+    _column("churn_risk", sa.Numeric(5, 4), nullable=True),
+    _column("churn_drivers", JSONB(), nullable=True),
+    _column("growth", sa.Numeric(5, 4), nullable=True),
+    _column("growth_drivers", JSONB(), nullable=True),
+    _column("risk_raised", sa.Boolean(), server_default=sa.false()),
+    _column("partner_type", sa.Text(), nullable=True),
+    _column("partner_tier", sa.Text(), nullable=True),
+    _column("partner_country", sa.Text(), nullable=True),
+    # Sortable (keyset pages need a column that is never null): unscored sorts lowest.
+    sa.Column("score_rank", sa.Numeric(5, 2), sa.Computed("coalesce(score, -1)", persisted=True),
+              nullable=False),
+    sa.Column("churn_rank", sa.Numeric(5, 4),
+              sa.Computed("coalesce(churn_risk, -1)", persisted=True), nullable=False),
+    _column("version", sa.Integer()),
+    sa.Index("ix_partner_health_score_rank", "score_rank", "partner_id"),
+    sa.Index("ix_partner_health_churn_rank", "churn_rank", "partner_id"),
+    sa.Index("ix_partner_health_band", "band"),
+    sa.Index("ix_partner_health_partner_type", "partner_type"),
+    sa.Index("ix_partner_health_partner_tier", "partner_tier"),
+    sa.Index("ix_partner_health_partner_country", "partner_country"),
+    sa.Index("ix_partner_health_computed_on", "computed_on"),
+)
+
+health_history = sa.Table(
+    "health_history", _M,
+    sa.Column("partner_id", sa.Uuid(), primary_key=True),
+    sa.Column("computed_on", sa.Date(), primary_key=True),
+    _column("score", sa.Numeric(5, 2), nullable=True), _column("band", sa.Text(), nullable=True),
+    _column("model_version", sa.Integer()), _column("pillars", JSONB()),
+    _column("churn_risk", sa.Numeric(5, 4), nullable=True),
+    _column("growth", sa.Numeric(5, 4), nullable=True),
+)
+
+health_estimators = sa.Table(
+    "health_estimators", _M,
+    sa.Column("target", sa.Text(), primary_key=True), _column("model", JSONB()),
+    _column("trained_at", _TS),
+)

@@ -1,5 +1,6 @@
-"""Portal worker: keeps the partner home, the search entries and the notifications from every
-context's events, its key directory, and forgets old notifications.
+"""Portal worker: keeps the partner home, the search entries, the notifications and partner
+health's facts from every context's events, its key directory; scores partners' health and
+publishes what crosses (its outbox relay); forgets old notifications.
 ``python -m prm_portal.worker``."""
 
 import datetime as dt
@@ -13,6 +14,8 @@ from prm_events.worker import Subscription, WorkerSpec, main
 from prm_platform.scheduler import Job
 from prm_portal.config import SCHEMA, Settings
 from prm_portal.declaration import READ_TOPICS, SERVICE
+from prm_portal.health.background import JOBS as HEALTH_JOBS
+from prm_portal.health.background import SUBSCRIPTIONS as HEALTH
 from prm_portal.home.projection import HANDLERS as HOME
 from prm_portal.notifications.feed import HANDLERS as FEED
 
@@ -32,15 +35,17 @@ async def purge_notifications(session: AsyncSession, older_than_days: int,
 def spec(settings: Settings | None = None) -> WorkerSpec:
     settings = settings or Settings()
     return WorkerSpec(
-        service=SERVICE.name, schema=SCHEMA, settings=settings, relay=False,
+        service=SERVICE.name, schema=SCHEMA, settings=settings,
+        publishes=SERVICE.publishes,
         subscriptions=[Subscription(name="home", topics=list(READ_TOPICS), handlers=HOME),
+                       *HEALTH,
                        Subscription(name="notifications",
                                     topics=[t for t in READ_TOPICS], handlers=FEED),
                        credentials.subscription()],
         jobs=[Job("purge-notifications", dt.timedelta(hours=1),
                   functools.partial(purge_notifications,
                                     older_than_days=settings.notification_retention_days),
-                  batch=PURGE_BATCH)],
+                  batch=PURGE_BATCH), *HEALTH_JOBS],
     )
 
 

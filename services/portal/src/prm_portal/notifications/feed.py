@@ -36,12 +36,14 @@ from prm_contracts import (
     MdfRequestExpiredV1,
     MdfRequestRejectedV1,
     MdfRequestSubmittedV1,
+    PartnerChurnRiskRaisedV1,
+    PartnerHealthBandChangedV1,
     PartnerTierChangedV1,
     PayoutPaidV1,
 )
 from prm_events.consumer import Handler
 from prm_events.envelope import CloudEvent
-from prm_portal.declaration import DEALS_READ, INCENTIVES_READ, PARTNERS_READ
+from prm_portal.declaration import DEALS_READ, HEALTH_READ, INCENTIVES_READ, PARTNERS_READ
 
 PARTNER = "partner"
 VENDOR = "vendor"
@@ -80,10 +82,23 @@ def _money(amount: dict[str, Any]) -> str:
 
 
 _DEAL = Subject("deal", "deal_id", DEALS_READ)
+_HEALTH = Subject("partner", "partner_id", HEALTH_READ)
 _REQUEST = Subject("mdf_request", "request_id", INCENTIVES_READ)
 _CLAIM = Subject("mdf_claim", "claim_id", INCENTIVES_READ)
 
 RULES: dict[str, Rule] = {
+    # Partner health's early warnings, for the channel managers (a band gained is no alarm).
+    PartnerHealthBandChangedV1.event_type: Rule(
+        "partner.health_declined", VENDOR, _HEALTH,
+        title=lambda d: f"Partner health fell to {d['band']}",
+        body=lambda d: f"Its health score is {d['score']} (was {d.get('previous_score')}, "
+                       f"band {d.get('previous_band')}).",
+        when=lambda d: d.get("direction") == "worse"),
+    PartnerChurnRiskRaisedV1.event_type: Rule(
+        "partner.churn_risk_raised", VENDOR, _HEALTH,
+        title=lambda d: "Partner at risk of churning",
+        body=lambda d: f"Estimated churn risk {d['churn_risk']} (threshold "
+                       f"{d['threshold']}): " + "; ".join(d.get("drivers") or [])[:800]),
     DealApprovedV1.event_type: Rule(
         "deal.approved", PARTNER, _DEAL, title=lambda d: "Deal registration approved",
         body=lambda d: f"Your registration for {_customer(d)} is approved and protected "
