@@ -19,7 +19,8 @@ READS = ("portal:read", "portal:write", "partners:read", "deals:read", "incentiv
 PROJECTION_TABLES = ("partner_cards, tier_changes, onboarding, certifications, deals, "
                      "mdf_allocations, mdf_requests, mdf_claims, accruals, payouts, "
                      "notifications, notification_marks, search_entries, tier_progress, "
-                     "onboarding_progress, inbox")
+                     "onboarding_progress, inbox, health_facts, health_due, partner_health, "
+                     "health_history, health_estimators")
 
 
 @pytest.fixture(scope="session")
@@ -275,3 +276,22 @@ def story(today):
     def tell(partner_id: uuid.UUID | None = None) -> Story:
         return Story(partner_id or uuid.uuid4(), today)
     return tell
+
+
+# Figures a test measured (the early-warning backtest's), printed at the end of the run.
+FIGURES = pytest.StashKey[list[tuple[str, list[str]]]]()
+
+
+@pytest.fixture
+def record_figures(request):
+    """``record(title, lines)``: a section of figures for the run's terminal summary."""
+    def record(title: str, lines: list[str]) -> None:
+        request.config.stash.setdefault(FIGURES, []).append((title, lines))
+    return record
+
+
+def pytest_terminal_summary(terminalreporter):
+    for title, lines in terminalreporter.config.stash.get(FIGURES, []):
+        terminalreporter.section(title)
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -7,6 +7,7 @@ Revises: 0005
 """
 
 import orjson
+import sqlalchemy as sa
 from alembic import op
 
 from prm_portal.health.model import DEFAULT
@@ -59,9 +60,10 @@ def upgrade() -> None:
         op.execute(f"CREATE TABLE {table} ({columns})")
     for index in _INDEXES:
         op.execute(index)
-    spec = orjson.dumps(DEFAULT.model_dump(mode="json")).decode().replace("'", "''")
-    op.execute(f"INSERT INTO health_models (version, spec, created_at, created_by) "
-               f"VALUES (1, '{spec}'::jsonb, now(), 'default')")
+    op.execute(sa.text(
+        "INSERT INTO health_models (version, spec, created_at, created_by) "
+        "VALUES (1, CAST(:spec AS jsonb), now(), 'default')").bindparams(
+        spec=orjson.dumps(DEFAULT.model_dump(mode="json")).decode()))
 
 
 def downgrade() -> None:

@@ -81,7 +81,7 @@ async def _estimators(session: AsyncSession) -> dict[str, risk.Model]:
 
 _RAW_FACTS = text("""
     SELECT partner_id, kind, occurred_on, value FROM health_facts
-    WHERE partner_id = ANY(:ids) AND occurred_on > CAST(:as_of AS date) - :days
+    WHERE partner_id = ANY(:ids) AND occurred_on > CAST(:as_of AS date) - CAST(:days AS integer)
       AND occurred_on <= CAST(:as_of AS date) AND kind <> 'partner_created'""")
 
 
@@ -104,9 +104,12 @@ def pillars_json(result: Score) -> list[dict[str, Any]]:
 
 
 def _text(value: Decimal | None) -> str | None:
+    """A decimal as the API writes it: exact, at most four places (a ratio's long tail cut)."""
     if value is None:
         return None
-    return format(value.normalize() if value == value.to_integral() else value, "f")
+    if value.as_tuple().exponent < -4:  # type: ignore[operator]
+        value = value.quantize(PROBABILITY, ROUND_HALF_EVEN)
+    return format(value, "f")
 
 
 _PREVIOUS = text("""
@@ -114,7 +117,7 @@ _PREVIOUS = text("""
     WHERE partner_id = ANY(:ids)""")
 _TREND_BASE = text("""
     SELECT DISTINCT ON (partner_id) partner_id, score FROM health_history
-    WHERE partner_id = ANY(:ids) AND computed_on <= CAST(:as_of AS date) - :days
+    WHERE partner_id = ANY(:ids) AND computed_on <= CAST(:as_of AS date) - CAST(:days AS integer)
     ORDER BY partner_id, computed_on DESC""")
 _UPSERT = text("""
     WITH now_ AS (
@@ -277,7 +280,3 @@ async def train_estimators(session: AsyncSession, batch: int = 0) -> int:
             {"target": target, "model": orjson.dumps(fitted.to_json()).decode()})
         trained += 1
     return trained
-
-
-def quantise(value: Decimal) -> Decimal:
-    return value.quantize(PROBABILITY, ROUND_HALF_EVEN)
