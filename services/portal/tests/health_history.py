@@ -18,10 +18,11 @@ logistic form:
 
 Partners already there at START start half a year before it (BURN_IN: their pipeline and
 certifications are under way when the history's main three years begin); the others join over
-the three years, with an onboarding_completed fact. A registration closes won or lost (or never, one in ten), an MDF request gets its claim approved
-two to four months later (three in five), a certification lasts two years and is renewed in the
-month before it expires while the partner is healthy (one in twenty lapses anyway), PSAT
-(1 to 5) is asked quarterly and NPS (0 to 10) twice a year.
+the three years, with an onboarding_completed fact. A registration closes won or lost (or
+never, one in ten), an MDF request gets its claim approved two to four months later (three in
+five), a certification lasts two years and is renewed in the month before it expires while the
+partner is healthy (one in twenty lapses anyway), PSAT (1 to 5) is asked quarterly and NPS
+(0 to 10) twice a year.
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ FEATURES: tuple[str, ...] = (
     "psat_known",              # 1 when both windows hold a PSAT answer (else psat_change is 0)
     "nps_change",              # the same for NPS (0-10), over the same windows
     "nps_known",
-    "tenure_years",            # years since the partner's first fact, capped at 5
+    "onboarded_recently",      # 1 when the partner completed onboarding in the last 365 days
 )
 
 TARGETS = ("churn", "growth")
@@ -58,7 +58,6 @@ RECENT_DAYS = 90         # the recent window of the trends
 SLOW_DAYS = 180          # the recent window of wins, closes and surveys
 EARLIER_DAYS = 365       # the window before it that surveys are compared with
 DAYS_CAP = 180
-TENURE_CAP = 5.0
 
 # Below these ``fit`` refuses: a model of a few dozen snapshots or a handful of churners says
 # more about noise than about partners.
@@ -146,7 +145,6 @@ class _Timeline:
         lost = self.count("deal_lost", t - SLOW_DAYS, t)
         last = self.last_on_or_before(t)
         silent = DAYS_CAP if last is None else min(t - last, DAYS_CAP)
-        first = self.every[0] if self.every and self.every[0] <= t else None
         earned_ever = self.count("certification_earned", -1, t)
         expired_ever = self.count("certification_expired", -1, t)
         lapsed = (self.count("certification_expired", recent, t)
@@ -165,7 +163,7 @@ class _Timeline:
                                                          + 1)),
             "certifications_lapsed": float(max(lapsed, 0)),
             "certifications_active": float(max(earned_ever - expired_ever, 0)),
-            "tenure_years": 0.0 if first is None else min((t - first) / 365.25, TENURE_CAP),
+            "onboarded_recently": 1.0 if self.count("onboarding_completed", t - 365, t) else 0.0,
         }
         for kind, name in (("survey_psat", "psat"), ("survey_nps", "nps")):
             now = self.mean_score(kind, t - SLOW_DAYS, t)
@@ -214,9 +212,11 @@ def grew(facts: Sequence[Fact], as_of: dt.date, horizon_days: int = 180) -> bool
 
 
 def training_samples(histories: Mapping[Any, Sequence[Fact]], through: dt.date, target: str,
-                     step_days: int = 30) -> list[tuple[dict[str, float], bool]]:
+                     step_days: int = 30, *, since: dt.date | None = None,
+                     ) -> list[tuple[dict[str, float], bool]]:
     """Snapshots of every partner every ``step_days`` whose label's horizon ends by ``through``:
-    the last on ``through - horizon``, then back to the partner's first fact. Facts after
+    the last on ``through - horizon``, then back to the partner's first fact (or to ``since``:
+    the snapshots of a later period, to test a model trained before it). Facts after
     ``through`` are never read. Only snapshots of active partners are samples."""
     horizon = _horizon(target)
     last = through - dt.timedelta(days=horizon)
@@ -226,6 +226,8 @@ def training_samples(histories: Mapping[Any, Sequence[Fact]], through: dt.date, 
         if not timeline.every:
             continue
         first = dt.date.fromordinal(timeline.every[0])
+        if since is not None:
+            first = max(first, since)
         as_of = last
         while as_of >= first:
             label = (timeline.churned(as_of, horizon) if target == "churn"
@@ -459,8 +461,9 @@ def says(feature: str, value: float) -> str:
         if value:
             return f"{name} answers both recently and in the year before"
         return f"no {name} answers to compare"
-    if feature == "tenure_years":
-        return f"a partner for {value:.1f} years"
+    if feature == "onboarded_recently":
+        return ("onboarded in the last 365 days" if value
+                else "no onboarding completed in the last 365 days")
     return f"{feature} is {value:g}"
 
 
