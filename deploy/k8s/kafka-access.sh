@@ -68,6 +68,8 @@ allow prm-partners --topic prm.deals --operation Read --operation Describe --ope
 allow prm-partners --topic prm.deals.dlt --operation Write --operation Describe --operation Create
 allow prm-partners --topic prm.fx-rates --operation Read --operation Describe --operation Create
 allow prm-partners --topic prm.fx-rates.dlt --operation Write --operation Describe --operation Create
+allow prm-partners --topic prm.incentives --operation Read --operation Describe --operation Create
+allow prm-partners --topic prm.incentives.dlt --operation Write --operation Describe --operation Create
 allow prm-partners --group partners. --resource-pattern-type prefixed --operation Read
 
 # deals

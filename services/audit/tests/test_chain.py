@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from prm_audit.trail.chain import pseudonym
 from prm_audit.trail.retention import TamperedTrail, purge_expired
 
-from .conftest import T0, claim_approved, contact_changed, superuser
+from .conftest import T0, claim_approved, contact_changed, event, superuser
 
 
 async def verify(client, vendor, **body) -> dict:
@@ -219,6 +219,25 @@ async def test_erasure_pseudonymises_the_contact_and_the_chain_still_verifies(
                     "WHERE service = 'partners' AND seq = :seq", seq=first)
     problem = chain_of(await verify(client, vendor), "partners")["problem"]
     assert (problem["finding"], problem["seq"]) == ("altered", first)
+
+
+async def test_erasure_pseudonymises_the_contacts_survey_invitations(client, consume, vendor):
+    from prm_contracts import PartnerSurveyRequestedV1
+
+    partner, contact = uuid.uuid4(), uuid.uuid4()
+    invited = PartnerSurveyRequestedV1(
+        invitation_id=uuid.uuid4(), campaign_id=uuid.uuid4(), partner_id=partner,
+        contact_id=contact, kind="nps", email="jana@example.com", trigger="schedule",
+        requested_at=T0)
+    await consume(event(invited.event_type, invited.model_dump(mode="json"),
+                        subject=partner, partner_id=partner))
+    await consume(contact_changed(partner, contact, 2, removed=True))
+    assert chain_of(await verify(client, vendor), "partners")["status"] == "intact"
+    listed = (await client.get("/v1/audit-entries", headers=vendor,
+                               params={"record": str(partner)})).json()["items"]
+    [entry] = [e for e in listed if e["type"] == invited.event_type]
+    assert entry["data"]["email"] == pseudonym(str(contact)) and entry["erased_by"]
+    assert entry["data"]["kind"] == "nps" and "jana" not in str(listed)
 
 
 async def test_personal_data_replaced_without_an_erasure_is_found(client, consume, engine,

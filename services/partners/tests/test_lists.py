@@ -22,7 +22,8 @@ LISTS = {
     "/v1/onboarding-tasks", "/v1/certification-types", "/v1/agreements",
     "/v1/partners/{partner_id}/certifications", "/v1/partners/{partner_id}/agreements",
     "/v1/partners/{partner_id}/contacts", "/v1/tiers",
-    "/v1/partners/{partner_id}/tier-history", "/v1/survey-responses"}
+    "/v1/partners/{partner_id}/tier-history", "/v1/survey-responses",
+    "/v1/survey-campaigns"}
 
 
 def test_every_list_declares_the_grammar(app):
@@ -59,6 +60,7 @@ async def test_every_filter_sort_and_search_is_served_by_an_index(app, engine):
                                                    "changed_at[gte]", "sort=as_of"},
         "/v1/survey-responses": {"partner_id", "kind", "answered_at[gte]", "updated_since",
                                  "sort=answered_at"},
+        "/v1/survey-campaigns": {"kind", "trigger", "active", "updated_since", "sort=name"},
     }
     for path, names in expected.items():
         assert names <= set(checked[path]), (path, names - set(checked[path]))

@@ -880,6 +880,27 @@ class PartnerSurveyAnsweredV1(EventPayload):
     answered_at: dt.datetime
 
 
+class PartnerSurveyRequestedV1(EventPayload):
+    event_type = "prm.partner.survey_requested.v1"
+    topic = PARTNERS_TOPIC
+    summary = ("A survey campaign invited a partner's contact to a satisfaction survey (PSAT or "
+               "partner NPS): for the survey tool, through a webhook, to send it. Carries the "
+               "contact's id and e-mail address (personal data, what the tool needs to send "
+               "it), never its name; erasing the contact blanks the e-mail in the events still "
+               "kept.")
+
+    invitation_id: uuid.UUID = Field(description="Name it as `invitation_id` when the answer "
+                                     "comes back, so it counts for the campaign")
+    campaign_id: uuid.UUID
+    partner_id: uuid.UUID
+    contact_id: uuid.UUID
+    kind: str = Field(description="`psat` (score 1-5) or `nps` (score 0-10)")
+    email: str | None = Field(description="Where to send it: the contact's address when it was "
+                              "invited (null once the contact was erased)")
+    trigger: str = Field(description="Known: schedule, onboarding_completed, claim_paid")
+    requested_at: dt.datetime
+
+
 CONTRACTS: dict[str, type[EventPayload]] = {
     model.event_type: model
     for model in (PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1,
@@ -898,5 +919,6 @@ CONTRACTS: dict[str, type[EventPayload]] = {
                   DirectAccountChangedV1, PartnerTierProgressV1, OnboardingProgressV1,
                   ContactChangedV1, FxRateSetV1, LeadReceivedV1, LeadAssignedV1,
                   LeadAcceptedV1, LeadDeclinedV1, LeadRecycledV1, LeadConvertedV1,
-                  LeadExpiredV1, PartnerSurveyAnsweredV1)
+                  LeadExpiredV1, PartnerSurveyAnsweredV1,
+                  PartnerSurveyRequestedV1)
 }

@@ -2,7 +2,13 @@
 
 from pathlib import Path
 
-from prm_contracts import API_KEYS_TOPIC, DEALS_TOPIC, FX_RATES_TOPIC, PARTNERS_TOPIC
+from prm_contracts import (
+    API_KEYS_TOPIC,
+    DEALS_TOPIC,
+    FX_RATES_TOPIC,
+    INCENTIVES_TOPIC,
+    PARTNERS_TOPIC,
+)
 from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
 
 PARTNERS_READ = "partners:read"
@@ -16,6 +22,9 @@ APPLICATIONS_WRITE = "partner_applications:write"
 CONTACTS_READ = "contacts:read"
 CONTACTS_WRITE = "contacts:write"
 SURVEY_INTAKE = "survey_intake:write"
+# Survey campaigns: who is sent which survey, when (the vendor's set-up).
+SURVEY_CAMPAIGNS_READ = "survey_campaigns:read"
+SURVEY_CAMPAIGNS_WRITE = "survey_campaigns:write"
 
 SERVICE = ServiceDeclaration(
     name="partners",
@@ -42,6 +51,8 @@ SERVICE = ServiceDeclaration(
         RoutePrefix("/v1/survey-responses", read=PARTNERS_READ, write=PARTNERS_WRITE),
         RoutePrefix("/v1/survey-intake", read=PARTNERS_READ, write=SURVEY_INTAKE,
                     lists=False),
+        RoutePrefix("/v1/survey-campaigns", read=SURVEY_CAMPAIGNS_READ,
+                    write=SURVEY_CAMPAIGNS_WRITE),
     ),
     scopes=(
         Scope(PARTNERS_READ, "Read partner organisations and what the programme keeps of "
@@ -63,13 +74,19 @@ SERVICE = ServiceDeclaration(
               "data (a partner's admin key: its own org only).", partner=True),
         Scope(SURVEY_INTAKE, "Deliver satisfaction survey answers and nothing else: the "
               "scope of the survey tool's signed intake key (vendor keys only)."),
+        Scope(SURVEY_CAMPAIGNS_READ, "Read the satisfaction survey campaigns and their "
+              "response rates (vendor keys only)."),
+        Scope(SURVEY_CAMPAIGNS_WRITE, "Create, change and pause satisfaction survey campaigns: "
+              "which contacts are invited to which survey, on a schedule or after an event "
+              "(vendor keys only)."),
     ),
     roles={
         "channel_manager": (PARTNERS_READ, PARTNERS_WRITE, PROGRAMME_READ, PROGRAMME_WRITE,
                             APPLICATIONS_READ, APPLICATIONS_WRITE, CONTACTS_READ,
-                            CONTACTS_WRITE),
+                            CONTACTS_WRITE, SURVEY_CAMPAIGNS_READ, SURVEY_CAMPAIGNS_WRITE),
         "finance": (PARTNERS_READ, PROGRAMME_READ),
-        "marketing": (PARTNERS_READ, PROGRAMME_READ),
+        "marketing": (PARTNERS_READ, PROGRAMME_READ, SURVEY_CAMPAIGNS_READ,
+                      SURVEY_CAMPAIGNS_WRITE),
         # Its own org, the programme it is in, and (the administrator only) its contacts.
         "partner_admin": (PARTNERS_READ, PARTNERS_WRITE, PROGRAMME_READ, CONTACTS_READ,
                           CONTACTS_WRITE),
@@ -102,6 +119,7 @@ SERVICE = ServiceDeclaration(
         "GET /v1/partners/{partner_id}/contacts/{contact_id}/export": (CONTACTS_WRITE,),
         # Recording an answer reads its partner and contact, and the answer it may update.
         "POST /v1/survey-responses": (PARTNERS_READ,),
+        "PATCH /v1/survey-campaigns/{campaign_id}": (SURVEY_CAMPAIGNS_READ,),
     },
     problems={
         "invalid-signature": "A survey tool's delivery whose Survey-Signature is missing, "
@@ -112,8 +130,9 @@ SERVICE = ServiceDeclaration(
     publishes=(PARTNERS_TOPIC,),
     # Its key directory (API keys, partners' standing): it checks callers' keys itself. The
     # deals' events complete onboarding tasks, move tiers and show activity; the incentives
-    # ledger's FX rates (it owns them) convert the tiers' revenue.
-    consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC, DEALS_TOPIC, FX_RATES_TOPIC),
+    # ledger's FX rates (it owns them) convert the tiers' revenue; its paid payouts start
+    # survey campaigns.
+    consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC, DEALS_TOPIC, FX_RATES_TOPIC, INCENTIVES_TOPIC),
     migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
     migration_order=20,
 )

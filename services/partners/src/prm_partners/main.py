@@ -15,6 +15,7 @@ from prm_partners.onboarding import background as onboarding_background
 from prm_partners.onboarding import endpoints as onboarding_endpoints
 from prm_partners.partners.endpoints import by_external_id
 from prm_partners.partners.endpoints import router as partners_router
+from prm_partners.surveys import background as surveys_background
 from prm_partners.surveys import endpoints as surveys_endpoints
 from prm_partners.tiers import background as tiers_background
 from prm_partners.tiers import endpoints as tiers_endpoints
@@ -25,7 +26,7 @@ from prm_platform.app import create_service_app
 ENDPOINTS = (applications_endpoints, onboarding_endpoints, compliance_endpoints,
              contacts_endpoints, tiers_endpoints, activity_endpoints, surveys_endpoints)
 BACKGROUND = (applications_background, onboarding_background, compliance_background,
-              contacts_background, tiers_background, activity_background)
+              contacts_background, tiers_background, activity_background, surveys_background)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
               {"name": "activity", "description": "Partner activity, inactivity flags and "
                "time to first deal."},
               {"name": "surveys", "description": "Partner satisfaction surveys (PSAT, partner "
-               "NPS): answers through the API or the survey tool's signed intake, and each "
-               "partner's results."}],
+               "NPS): answers through the API or the survey tool's signed intake, each "
+               "partner's results, and the campaigns that invite partners' contacts to them on "
+               "a schedule or after events."}],
     )

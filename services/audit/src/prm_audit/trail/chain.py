@@ -25,13 +25,15 @@ from typing import Any
 
 import orjson
 
-from prm_contracts import ContactChangedV1
+from prm_contracts import ContactChangedV1, PartnerSurveyRequestedV1
 
 HASH_SIZE = 32
 # What the personal data of an event type is (the fields naming a person). A contact's events
 # carry it; erasing the contact pseudonymises them.
 PERSONAL_FIELDS: Mapping[str, tuple[str, ...]] = {
     ContactChangedV1.event_type: ("name", "email", "job_title"),
+    # A survey invitation carries the address the survey tool sends it to.
+    PartnerSurveyRequestedV1.event_type: ("email",),
 }
 # The field naming the contact whose personal data an entry holds.
 CONTACT_FIELD = "contact_id"

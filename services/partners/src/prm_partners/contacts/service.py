@@ -33,6 +33,7 @@ from prm_partners.declaration import CONTACTS_READ, CONTACTS_WRITE
 from prm_partners.onboarding import service as onboarding
 from prm_partners.partners import repository as partners
 from prm_partners.partners.service import ensure_own, ensure_visible, publish
+from prm_partners.surveys import campaigns
 from prm_partners.surveys.models import SurveyResponse
 from prm_platform.http import check_if_match, etag
 from prm_platform.ids import new_id
@@ -243,7 +244,8 @@ async def export(session: AsyncSession, principal: Principal, partner_id: uuid.U
 async def erase(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
                 contact_id: uuid.UUID, if_match: str | None) -> Contact:
     """Blank the contact's personal data (and the signer's name recorded from it on
-    signatures, the comments of its survey answers); the row stays, so certifications and
+    signatures, the comments of its survey answers, the e-mail of its survey invitations'
+    events); the row stays, so certifications and
     signatures still name a contact."""
     contact = await _for_change(session, principal, partner_id, contact_id, if_match)
     now = dt.datetime.now(dt.UTC)
@@ -264,6 +266,8 @@ async def erase(session: AsyncSession, principal: Principal, partner_id: uuid.UU
         .returning(SurveyResponse.id))).all()
     if comments:
         erased.append("survey_comment")
+    # Its pending survey invitations are withdrawn, and the e-mail leaves their events.
+    erased.extend(await campaigns.forget_contact(session, contact.id))
     _audit(session, principal, contact, "erased", erased,
            f"signer name blanked on {len(signatures)} signature(s)" if signatures else None)
     await session.flush()

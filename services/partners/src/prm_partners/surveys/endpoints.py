@@ -10,10 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_partners.config import Settings
 from prm_partners.declaration import SURVEY_INTAKE
-from prm_partners.surveys import service
-from prm_partners.surveys.listing import SURVEY_RESPONSES
-from prm_partners.surveys.models import SurveyResponse
+from prm_partners.surveys import campaigns, service
+from prm_partners.surveys.listing import SURVEY_CAMPAIGNS, SURVEY_RESPONSES
+from prm_partners.surveys.models import SurveyCampaign, SurveyResponse
 from prm_partners.surveys.schemas import (
+    CampaignIn,
+    CampaignOut,
+    CampaignPatch,
     SatisfactionOut,
     SurveyAnswerIn,
     SurveyIntakeIn,
@@ -22,6 +25,7 @@ from prm_partners.surveys.schemas import (
 from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
+    IfMatchHeader,
     Session,
     etag,
     resource_headers,
@@ -35,6 +39,7 @@ from prm_platform.types import QueryDate
 responses = service_router("/v1/survey-responses", "surveys")
 intake = service_router("/v1/survey-intake", "surveys")
 partners = service_router("/v1/partners", "surveys")
+campaign_routes = service_router("/v1/survey-campaigns", "surveys")
 
 
 def _out(row: SurveyResponse, response: Response) -> SurveyResponseOut:
@@ -152,4 +157,70 @@ async def get_partner_satisfaction(
     return await service.satisfaction(session, caller, partner_id, from_date, to_date)
 
 
-routers: list[APIRouter] = [responses, intake, partners]
+async def _campaign_out(session: AsyncSession, campaign: SurveyCampaign, response: Response
+                        ) -> CampaignOut:
+    response.headers["ETag"] = etag(campaign.version)
+    return (await campaigns.outs(session, [campaign]))[0]
+
+
+_CAMPAIGNS = ("Vendor keys only (`survey_campaigns:read`, `survey_campaigns:write`). The "
+              "service sends no e-mail: each invitation is announced by "
+              "`prm.partner.survey_requested.v1` (with the contact's id and e-mail address) "
+              "for the survey tool, subscribed by a webhook, to send (docs/surveys.md).")
+
+
+@campaign_routes.post("", status_code=201, summary="Create a survey campaign",
+                      description="Which contacts (by role) of which partners (by type, tier, "
+                      "status) are invited to which survey (PSAT or NPS): every `every_days` "
+                      "days (7-730), or after an event (`onboarding_completed`, or "
+                      "`claim_paid`: a payout of the partner's incentives paid), `delay_days` "
+                      "after it. A contact invited by any campaign within `min_days_between` "
+                      "days (90 by default) is not invited again. " + _CAMPAIGNS,
+                      responses={**problem_responses(422),
+                                 **resource_headers(201, location=True)})
+async def create_survey_campaign(body: CampaignIn, response: Response, session: Session,
+                                 caller: Caller, idempotency_key: IdempotencyKeyHeader = None
+                                 ) -> CampaignOut:
+    campaign = await campaigns.create(session, caller, body)
+    response.headers["Location"] = f"/v1/survey-campaigns/{campaign.id}"
+    return await _campaign_out(session, campaign, response)
+
+
+@campaign_routes.get("", summary="List the survey campaigns",
+                     description="In creation order unless sorted (`sort=name`); filter by "
+                     "kind, trigger and whether running (`active`); `updated_since` for a "
+                     "sync. Each with its invitations' counts. " + _CAMPAIGNS)
+async def list_survey_campaigns(
+    session: Session, caller: Caller,
+    query: Annotated[ListQuery, Depends(SURVEY_CAMPAIGNS.query)],
+) -> Page[CampaignOut]:
+    rows, next_cursor, total = await campaigns.list_page(session, caller, query)
+    return Page[CampaignOut](items=await campaigns.outs(session, rows),
+                             next_cursor=next_cursor, total_count=total)
+
+
+@campaign_routes.get("/{campaign_id:uuid}", summary="Get a survey campaign",
+                     description="With its response rate: invitations sent (`invited`), "
+                     "waiting for their delay (`pending`) and answered (answers naming their "
+                     "`invitation_id`). The ETag is the campaign's version, for If-Match; the "
+                     "counts are not part of it. " + _CAMPAIGNS,
+                     responses={**problem_responses(404), **resource_headers()})
+async def get_survey_campaign(campaign_id: uuid.UUID, response: Response, session: Session,
+                              caller: Caller) -> CampaignOut:
+    return await _campaign_out(session, await campaigns.get(session, caller, campaign_id),
+                               response)
+
+
+@campaign_routes.patch("/{campaign_id:uuid}", summary="Change or pause a survey campaign",
+                       description="Only the fields sent change (`active: false` pauses it: "
+                       "it invites no one until resumed). The trigger is checked whole after "
+                       "the change (422). Invitations already made stay. " + _CAMPAIGNS,
+                       responses={**problem_responses(404, 412, 422), **resource_headers()})
+async def update_survey_campaign(campaign_id: uuid.UUID, body: CampaignPatch,
+                                 response: Response, session: Session, caller: Caller,
+                                 if_match: IfMatchHeader = None) -> CampaignOut:
+    campaign = await campaigns.update(session, caller, campaign_id, body, if_match)
+    return await _campaign_out(session, campaign, response)
+
+
+routers: list[APIRouter] = [responses, intake, partners, campaign_routes]

@@ -7,12 +7,18 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
-from prm_platform.types import IsoDateTime
+from prm_partners.contacts.schemas import ContactRole
+from prm_partners.contacts.schemas import _distinct as distinct
+from prm_partners.partners.schemas import PartnerStatus, PartnerType
+from prm_partners.tiers.schemas import TierName
+from prm_platform.types import IsoDateTime, Name
 
 
 class SurveyKind(StrEnum):
@@ -57,6 +63,10 @@ class SurveyAnswerIn(BaseModel):
     external_id: ExternalId | None = Field(default=None, description=(
         "The survey tool's id of the response: the same id again (for the same partner) "
         "updates the score and comment of the answer instead of adding one."))
+    invitation_id: uuid.UUID | None = Field(default=None, description=(
+        "The campaign's invitation it answers (`invitation_id` of "
+        "`prm.partner.survey_requested.v1`), so that it counts for the campaign: of the same "
+        "partner and survey; its contact is the answer's unless another is named (422)."))
 
     @model_validator(mode="after")
     def _on_the_scale(self) -> Self:
@@ -93,6 +103,8 @@ class SurveyResponseOut(BaseModel):
     comment: str | None = Field(description="Null if none, or once the contact was erased.")
     answered_at: dt.datetime
     external_id: str | None = None
+    invitation_id: uuid.UUID | None = Field(default=None, description="The campaign's "
+                                            "invitation it answers, if named.")
     version: int = Field(description="Increases with every change.")
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -137,3 +149,164 @@ class SatisfactionOut(BaseModel):
     to_date: dt.date = Field(description="The day after the period's last (half-open).")
     nps: NpsResult
     psat: PsatResult
+
+
+# -- campaigns ---------------------------------------------------------------------------------
+
+class CampaignTrigger(StrEnum):
+    """When a campaign invites: every `every_days` days, or after an `event`."""
+
+    schedule = "schedule"
+    event = "event"
+
+
+class CampaignEvent(StrEnum):
+    """What an event-triggered campaign follows: a partner's onboarding plan completed
+    (`prm.partner.onboarding_completed.v1`), or a payout of its incentives (MDF claims,
+    rebates, SPIFFs) paid (`prm.payout.paid.v1`)."""
+
+    onboarding_completed = "onboarding_completed"
+    claim_paid = "claim_paid"
+
+
+EVERY_DAYS = (7, 730)
+
+
+def check_trigger(trigger: CampaignTrigger | str, every_days: int | None,
+                  event: CampaignEvent | str | None) -> str | None:
+    """What is wrong with a campaign's trigger, if anything: a schedule needs `every_days`
+    (7-730) and no `event`, an event trigger an `event` and no `every_days`."""
+    if trigger == CampaignTrigger.schedule:
+        if every_days is None or not EVERY_DAYS[0] <= every_days <= EVERY_DAYS[1]:
+            return "a scheduled campaign needs every_days, from 7 to 730"
+        if event is not None:
+            return "a scheduled campaign names no event"
+    elif event is None or every_days is not None:
+        return "an event-triggered campaign names its event and no every_days"
+    return None
+
+
+_DISTINCT_LISTS = ("contact_roles", "partner_types", "partner_tiers", "partner_statuses")
+
+_CAMPAIGN_EXAMPLE: dict[str, Any] = {
+    "name": "Partner NPS after onboarding", "kind": "nps", "contact_roles": ["admin", "sales"],
+    "partner_types": ["msp", "reseller"], "partner_tiers": [], "partner_statuses": ["active"],
+    "trigger": "event", "event": "onboarding_completed", "every_days": None, "delay_days": 14,
+    "min_days_between": 90, "active": True}
+
+
+class CampaignFields(BaseModel):
+    """What a campaign's creation and its changes share."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator(*_DISTINCT_LISTS, check_fields=False)
+    @classmethod
+    def _once_each(cls, values: list[Any] | None) -> list[Any] | None:
+        return distinct(values)
+
+
+class CampaignIn(CampaignFields):
+    """A survey campaign: which contacts of which partners are invited to which survey, and
+    when."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        _CAMPAIGN_EXAMPLE,
+        {"name": "Quarterly PSAT", "kind": "psat", "contact_roles": ["admin"],
+         "trigger": "schedule", "every_days": 91}]})
+
+    name: Name
+    kind: SurveyKind
+    contact_roles: list[ContactRole] = Field(min_length=1, max_length=len(ContactRole),
+                                             description="The contacts invited: those holding "
+                                             "any of these roles.")
+    partner_types: list[PartnerType] = Field(default_factory=list, max_length=len(PartnerType),
+                                             description="Only partners of these types "
+                                             "(empty: every type).")
+    partner_tiers: list[TierName] = Field(default_factory=list, max_length=50, description=(
+        "Only partners holding these tiers (empty: any tier, or none)."))
+    partner_statuses: list[PartnerStatus] = Field(
+        default_factory=lambda: [PartnerStatus.active], min_length=1,
+        max_length=len(PartnerStatus), description="Only partners in these statuses "
+        "(active ones by default).")
+    trigger: CampaignTrigger
+    every_days: StrictInt | None = Field(default=None, description=(
+        "A scheduled campaign: each contact is invited once every this many days (7-730)."))
+    event: CampaignEvent | None = Field(default=None, description=(
+        "An event-triggered campaign: what it follows."))
+    delay_days: StrictInt = Field(default=0, ge=0, le=365, description=(
+        "An event-triggered campaign invites this many days after the event (0: at once)."))
+    min_days_between: StrictInt = Field(default=90, ge=1, le=730, description=(
+        "The quiet period: a contact invited by any campaign within this many days is not "
+        "invited again."))
+    active: StrictBool = Field(default=True, description="False pauses it: it invites no one "
+                               "(invitations already due are still sent).")
+
+    @model_validator(mode="after")
+    def _trigger_whole(self) -> Self:
+        if (problem := check_trigger(self.trigger, self.every_days, self.event)) is not None:
+            raise ValueError(problem)
+        return self
+
+
+class CampaignPatch(CampaignFields):
+    """Only the fields sent change; `null` clears `every_days` or `event` (when the trigger
+    changes). The trigger is checked whole after the change (422)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"active": False}, {"every_days": 182, "contact_roles": ["admin", "marketing"]}]})
+
+    name: Name | None = None
+    contact_roles: list[ContactRole] | None = Field(default=None, min_length=1,
+                                                    max_length=len(ContactRole))
+    partner_types: list[PartnerType] | None = Field(default=None,
+                                                    max_length=len(PartnerType))
+    partner_tiers: list[TierName] | None = Field(default=None, max_length=50)
+    partner_statuses: list[PartnerStatus] | None = Field(default=None, min_length=1,
+                                                         max_length=len(PartnerStatus))
+    trigger: CampaignTrigger | None = None
+    every_days: StrictInt | None = None
+    event: CampaignEvent | None = None
+    delay_days: StrictInt | None = Field(default=None, ge=0, le=365)
+    min_days_between: StrictInt | None = Field(default=None, ge=1, le=730)
+    active: StrictBool | None = None
+
+    @field_validator("name", "contact_roles", "partner_types", "partner_tiers",
+                     "partner_statuses", "trigger", "delay_days", "min_days_between", "active",
+                     mode="before")
+    @classmethod
+    def _required_when_sent(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
+
+
+class CampaignOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "id": "0193c1f0-0000-7000-8000-000000000001", **_CAMPAIGN_EXAMPLE,
+        "invited": 120, "pending": 4, "answered": 37, "version": 2,
+        "created_at": "2026-11-23T10:00:00Z", "updated_at": "2026-11-30T08:12:00Z"}]})
+
+    id: uuid.UUID
+    name: str
+    kind: SurveyKind
+    contact_roles: list[ContactRole]
+    partner_types: list[PartnerType]
+    partner_tiers: list[str]
+    partner_statuses: list[PartnerStatus]
+    trigger: CampaignTrigger
+    every_days: int | None = Field(default=None, description="A scheduled campaign's period.")
+    event: CampaignEvent | None = Field(default=None, description="What an event-triggered "
+                                        "campaign follows.")
+    delay_days: int
+    min_days_between: int
+    active: bool
+    invited: int = Field(default=0, description="Invitations sent.")
+    pending: int = Field(default=0, description="Invitations waiting for their delay.")
+    answered: int = Field(default=0, description="Invitations sent whose answer came back "
+                          "naming them (`invitation_id`). Counts are not part of the version "
+                          "(the ETag): read without If-None-Match for the latest.")
+    version: int = Field(description="Increases with every change; the ETag is its quoted "
+                         "value.")
+    created_at: dt.datetime
+    updated_at: dt.datetime

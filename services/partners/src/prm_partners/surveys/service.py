@@ -21,7 +21,7 @@ from prm_partners.declaration import PARTNERS_READ, PARTNERS_WRITE, SURVEY_INTAK
 from prm_partners.partners import repository as partners
 from prm_partners.partners.service import ensure_own, ensure_visible, publish
 from prm_partners.surveys.listing import SURVEY_RESPONSES
-from prm_partners.surveys.models import SurveyResponse
+from prm_partners.surveys.models import SurveyInvitation, SurveyResponse
 from prm_partners.surveys.schemas import (
     NpsResult,
     PsatResult,
@@ -115,6 +115,30 @@ async def _check_answer(session: AsyncSession, partner_id: uuid.UUID, data: Surv
             field_error("body.contact_id", "not a contact of this partner")])
 
 
+async def _invited_contact(session: AsyncSession, partner_id: uuid.UUID,
+                           data: SurveyAnswerIn) -> uuid.UUID | None:
+    """The answer's contact: the one named, else that of the invitation it answers (if not
+    erased). The invitation must be one sent to the partner for this survey (422 otherwise:
+    another org's invitations are not told apart from unknown ones)."""
+    if data.invitation_id is None:
+        return data.contact_id
+    invitation = await session.get(SurveyInvitation, data.invitation_id)
+    if (invitation is None or invitation.partner_id != partner_id
+            or invitation.status == "withdrawn"):
+        raise Unprocessable("no such invitation of the partner", errors=[
+            field_error("body.invitation_id", "not an invitation sent to this partner")])
+    if invitation.kind != data.kind.value:
+        raise Unprocessable(f"the invitation is to the {invitation.kind} survey", errors=[
+            field_error("body.kind", f"the invitation is to the {invitation.kind} survey")])
+    if data.contact_id is not None and data.contact_id != invitation.contact_id:
+        raise Unprocessable("the invitation was sent to another contact", errors=[
+            field_error("body.contact_id", "not the invitation's contact")])
+    if data.contact_id is None and await usable_contact(
+            session, partner_id, invitation.contact_id) is None:
+        return None  # erased since: the answer names no one
+    return invitation.contact_id
+
+
 async def _announce(session: AsyncSession, row: SurveyResponse) -> None:
     await publish(session, row.partner_id, PartnerSurveyAnsweredV1(
         partner_id=row.partner_id, response_id=row.id, kind=row.kind, score=row.score,
@@ -134,14 +158,16 @@ async def record(session: AsyncSession, principal: Principal, data: SurveyAnswer
     partner_id = await _partner_of(session, principal, data)
     now = dt.datetime.now(dt.UTC)
     await _check_answer(session, partner_id, data, now)
+    contact_id = await _invited_contact(session, partner_id, data)
     if data.external_id is not None:
         existing = await _by_external_id(session, partner_id, data.external_id)
         if existing is not None:
             return await _update(session, existing, data, now), False
     row = SurveyResponse(
-        id=new_id(), partner_id=partner_id, contact_id=data.contact_id, kind=data.kind.value,
+        id=new_id(), partner_id=partner_id, contact_id=contact_id, kind=data.kind.value,
         score=data.score, comment=data.comment, answered_at=data.answered_at or now,
-        external_id=data.external_id, version=1, created_at=now, updated_at=now)
+        external_id=data.external_id, invitation_id=data.invitation_id, version=1,
+        created_at=now, updated_at=now)
     session.add(row)
     await session.flush()
     await _announce(session, row)
@@ -165,9 +191,12 @@ async def _update(session: AsyncSession, row: SurveyResponse, data: SurveyAnswer
         raise Conflict(f"the answer {data.external_id!r} is to the {row.kind} survey",
                        response_id=str(row.id))
     rescored = row.score != data.score
-    if not rescored and row.comment == data.comment:
+    linked = data.invitation_id is not None and row.invitation_id != data.invitation_id
+    if not rescored and not linked and row.comment == data.comment:
         return row
     row.score, row.comment = data.score, data.comment
+    if linked:
+        row.invitation_id = data.invitation_id
     row.version += 1
     row.updated_at = now
     await session.flush()
