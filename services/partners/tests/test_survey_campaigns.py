@@ -6,9 +6,12 @@ their invitation counting for the campaign, and a contact's erasure."""
 
 import asyncio
 import datetime as dt
+import json
+import time
 import uuid
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -19,6 +22,7 @@ from prm_partners.declaration import SERVICE
 from prm_partners.main import create_app
 from prm_partners.surveys import campaigns
 from prm_partners.surveys.handlers import HANDLERS
+from prm_partners.surveys.service import signature
 from prm_stack.testing import committing_client, vendor_headers
 
 REQUESTED = "prm.partner.survey_requested.v1"
@@ -313,6 +317,32 @@ async def test_answers_naming_their_invitation_count_for_the_campaign(client, ve
     assert (got["invited"], got["answered"]) == (3, 1)
     listed = (await client.get("/v1/survey-campaigns", headers=vendor)).json()["items"]
     assert [c["answered"] for c in listed if c["id"] == made["id"]] == [1]
+
+
+async def test_the_survey_tool_delivers_an_answer_naming_its_invitation(
+        client, vendor, db, app, as_vendor):
+    a = await partner(client, vendor)
+    admin = await contact(client, vendor, a, "admin")
+    made = await campaign(client, vendor, kind="nps", trigger="event",
+                          event="onboarding_completed", every_days=None)
+    await deliver(db, onboarded(uuid.UUID(a), uuid.uuid4()))
+    [sent] = await requested(client, a)
+    settings = app.state.settings
+    app.state.settings = settings.model_copy(update={"survey_secret": SecretStr("whsec-c")})
+    try:
+        raw = json.dumps({"partner_id": a, "kind": "nps", "score": 10, "external_id": "q-9",
+                          "invitation_id": sent["invitation_id"]}).encode()
+        at = int(time.time())
+        delivered = await client.post("/v1/survey-intake", content=raw, headers={
+            **as_vendor(["survey_intake:write"], "key-survey-tool"),
+            "Content-Type": "application/json",
+            "Survey-Signature": f"t={at},v1={signature(b'whsec-c', at, raw)}"})
+    finally:
+        app.state.settings = settings
+    assert delivered.status_code == 201, delivered.text
+    assert delivered.json()["contact_id"] == admin["id"]
+    got = (await client.get(f"/v1/survey-campaigns/{made['id']}", headers=vendor)).json()
+    assert (got["invited"], got["answered"]) == (1, 1)
 
 
 # Erasure

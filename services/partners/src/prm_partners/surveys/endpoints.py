@@ -1,5 +1,5 @@
 """Routes of the surveys part: satisfaction answers (PSAT, partner NPS), the survey tool's
-signed intake, and a partner's results."""
+signed intake, a partner's results, and the campaigns that invite partners' contacts."""
 
 import time
 import uuid
