@@ -72,6 +72,21 @@ def as_partner(prm_infra):
     return headers
 
 
+@pytest.fixture(scope="session")
+def health_history():
+    """The generated partner history (health_history.py beside this file; tests are imported
+    by path, so it is loaded the same way)."""
+    import importlib.util
+    import sys
+    path = Path(__file__).with_name("health_history.py")
+    spec = importlib.util.spec_from_file_location("portal_health_history", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def worker_consumer(sessionmaker) -> EventConsumer:
     """The worker's one consumer: every subscription of its spec, in one transaction."""
     parts = [Part(sub.name, tuple(sub.topics), sub.handlers) for sub in spec().subscriptions]

@@ -27,3 +27,5 @@ class Settings(ServiceSettings):
     stream_max_seconds: float = Field(default=900.0, gt=0, le=86400)
     # Notifications are kept this long, then forgotten.
     notification_retention_days: int = Field(default=180, ge=1)
+    # Partners whose facts changed are scored again this often (every partner daily anyway).
+    health_scoring_seconds: float = Field(default=60.0, ge=0.5, le=3600)

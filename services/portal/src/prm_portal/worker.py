@@ -14,8 +14,8 @@ from prm_events.worker import Subscription, WorkerSpec, main
 from prm_platform.scheduler import Job
 from prm_portal.config import SCHEMA, Settings
 from prm_portal.declaration import READ_TOPICS, SERVICE
-from prm_portal.health.background import JOBS as HEALTH_JOBS
 from prm_portal.health.background import SUBSCRIPTIONS as HEALTH
+from prm_portal.health.background import jobs as health_jobs
 from prm_portal.home.projection import HANDLERS as HOME
 from prm_portal.notifications.feed import HANDLERS as FEED
 
@@ -45,7 +45,7 @@ def spec(settings: Settings | None = None) -> WorkerSpec:
         jobs=[Job("purge-notifications", dt.timedelta(hours=1),
                   functools.partial(purge_notifications,
                                     older_than_days=settings.notification_retention_days),
-                  batch=PURGE_BATCH), *HEALTH_JOBS],
+                  batch=PURGE_BATCH), *health_jobs(settings.health_scoring_seconds)],
     )
 
 

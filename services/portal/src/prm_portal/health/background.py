@@ -12,11 +12,15 @@ SUBSCRIPTIONS: list[Subscription] = [
     Subscription(name="health", topics=[PARTNERS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC],
                  handlers=dict(HANDLERS)),
 ]
-# Partners whose facts changed are scored within a minute (a full batch runs again at once);
-# every partner is due again each day, since the windows move; the estimators learn weekly.
-JOBS: list[Job] = [
-    Job("score-partner-health", dt.timedelta(minutes=1), service.score_due,
-        batch=service.SCORING_BATCH),
-    Job("refresh-partner-health", dt.timedelta(hours=6), service.mark_stale),
-    Job("train-health-estimators", dt.timedelta(days=7), service.train_estimators),
-]
+
+
+def jobs(scoring_seconds: float) -> list[Job]:
+    """Partners whose facts changed are scored within ``scoring_seconds`` (a full batch runs
+    again at once); every partner is due again each day, since the windows move; the
+    estimators learn weekly."""
+    return [
+        Job("score-partner-health", dt.timedelta(seconds=scoring_seconds), service.score_due,
+            batch=service.SCORING_BATCH),
+        Job("refresh-partner-health", dt.timedelta(hours=6), service.mark_stale),
+        Job("train-health-estimators", dt.timedelta(days=7), service.train_estimators),
+    ]

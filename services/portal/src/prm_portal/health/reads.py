@@ -82,7 +82,8 @@ _EVIDENCE = text("""
            count(*) OVER () AS total
     FROM health_facts
     WHERE partner_id = :partner_id AND kind = ANY(:kinds)
-      AND occurred_on > CAST(:as_of AS date) - CAST(:days AS integer) AND occurred_on <= CAST(:as_of AS date)
+      AND occurred_on > CAST(:as_of AS date) - CAST(:days AS integer)
+      AND occurred_on <= CAST(:as_of AS date)
       AND (CAST(:currency AS text) IS NULL OR currency = :currency)
     ORDER BY occurred_on DESC, ref_id LIMIT :limit""")
 _OPEN_DEALS = text(f"""

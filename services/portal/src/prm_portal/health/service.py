@@ -23,7 +23,7 @@ from prm_portal.health.model import HealthModelSpec, Score, band_rank, score
 EVENT_SOURCE = "/prm/portal"
 SCORING_BATCH = 500
 TREND_DAYS = 30
-RISK_HISTORY_DAYS = 2000  # the early-warning features look back five years at most (tenure)
+RISK_HISTORY_DAYS = 730  # the early-warning features look back 545 days at most
 ESTIMATORS = ("churn", "growth")
 PROBABILITY = Decimal("0.0001")
 
