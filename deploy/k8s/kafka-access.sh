@@ -124,12 +124,15 @@ allow prm-webhooks --topic prm.incentives --operation Read --operation Describe 
 allow prm-webhooks --topic prm.incentives.dlt --operation Write --operation Describe --operation Create
 allow prm-webhooks --topic prm.attribution --operation Read --operation Describe --operation Create
 allow prm-webhooks --topic prm.attribution.dlt --operation Write --operation Describe --operation Create
+allow prm-webhooks --topic prm.partner-health --operation Read --operation Describe --operation Create
+allow prm-webhooks --topic prm.partner-health.dlt --operation Write --operation Describe --operation Create
 allow prm-webhooks --topic prm.webhooks --operation Read --operation Describe --operation Create
 allow prm-webhooks --topic prm.webhooks.dlt --operation Write --operation Describe --operation Create
 allow prm-webhooks --group webhooks. --resource-pattern-type prefixed --operation Read
 
 # portal
 user prm-portal "${PRM_PORTAL_KAFKA_PASSWORD:?set PRM_PORTAL_KAFKA_PASSWORD}"
+allow prm-portal --topic prm.partner-health --operation Write --operation Describe --operation Create
 allow prm-portal --topic prm.api-keys --operation Read --operation Describe --operation Create
 allow prm-portal --topic prm.api-keys.dlt --operation Write --operation Describe --operation Create
 allow prm-portal --topic prm.partners --operation Read --operation Describe --operation Create
@@ -138,6 +141,8 @@ allow prm-portal --topic prm.deals --operation Read --operation Describe --opera
 allow prm-portal --topic prm.deals.dlt --operation Write --operation Describe --operation Create
 allow prm-portal --topic prm.incentives --operation Read --operation Describe --operation Create
 allow prm-portal --topic prm.incentives.dlt --operation Write --operation Describe --operation Create
+allow prm-portal --topic prm.partner-health --operation Read --operation Describe --operation Create
+allow prm-portal --topic prm.partner-health.dlt --operation Write --operation Describe --operation Create
 allow prm-portal --group portal. --resource-pattern-type prefixed --operation Read
 
 # audit
@@ -156,6 +161,8 @@ allow prm-audit --topic prm.fx-rates --operation Read --operation Describe --ope
 allow prm-audit --topic prm.fx-rates.dlt --operation Write --operation Describe --operation Create
 allow prm-audit --topic prm.leads --operation Read --operation Describe --operation Create
 allow prm-audit --topic prm.leads.dlt --operation Write --operation Describe --operation Create
+allow prm-audit --topic prm.partner-health --operation Read --operation Describe --operation Create
+allow prm-audit --topic prm.partner-health.dlt --operation Write --operation Describe --operation Create
 allow prm-audit --topic prm.attribution --operation Read --operation Describe --operation Create
 allow prm-audit --topic prm.attribution.dlt --operation Write --operation Describe --operation Create
 allow prm-audit --group audit. --resource-pattern-type prefixed --operation Read

@@ -21,6 +21,7 @@ WEBHOOKS_TOPIC = "prm.webhooks"
 ATTRIBUTION_TOPIC = "prm.attribution"
 FX_RATES_TOPIC = "prm.fx-rates"
 LEADS_TOPIC = "prm.leads"
+HEALTH_TOPIC = "prm.partner-health"
 TOPICS = {
     PARTNERS_TOPIC: "The partner programme: organisations, their lifecycle, tiers and "
                     "progress to the next tier, certifications, agreements, onboarding and "
@@ -49,6 +50,9 @@ TOPICS = {
                  "partner's system), offered to a partner by a routing rule, accepted, "
                  "declined, recycled to the next partner when the answer did not come in "
                  "time, converted to a deal registration, expired.",
+    HEALTH_TOPIC: "Partner health: a partner's health score crossed into another band, or "
+                  "its churn risk rose above the programme's threshold (the early warning a "
+                  "channel manager acts on).",
     ATTRIBUTION_TOPIC: "Attribution: a deal's credits per partner and model changed (integer "
                        "minor units that sum exactly to the deal's amount).",
 }
@@ -901,6 +905,35 @@ class PartnerSurveyRequestedV1(EventPayload):
     requested_at: dt.datetime
 
 
+class PartnerHealthBandChangedV1(EventPayload):
+    event_type = "prm.partner.health_band_changed.v1"
+    topic = HEALTH_TOPIC
+    summary = ("A partner's health score moved into another band (worse or better) when it "
+               "was scored again: once per crossing, whatever the number of recomputations.")
+
+    partner_id: uuid.UUID
+    score: str = Field(description="The score now, 0-100, a decimal string with two places")
+    band: str = Field(description="The band it is in now")
+    previous_band: str | None = Field(description="The band it was in; none at its first score")
+    previous_score: str | None = Field(description="The score before, a decimal string")
+    direction: str = Field(description="`worse` or `better` (by the bands' order)")
+    model_version: int = Field(description="The version of the health model that scored it")
+    computed_on: dt.date
+
+
+class PartnerChurnRiskRaisedV1(EventPayload):
+    event_type = "prm.partner.churn_risk_raised.v1"
+    topic = HEALTH_TOPIC
+    summary = ("A partner's estimated churn risk rose above the programme's threshold; "
+               "announced again only after it fell back below it.")
+
+    partner_id: uuid.UUID
+    churn_risk: str = Field(description="The estimated probability, 0-1, a decimal string")
+    threshold: str = Field(description="The health model's threshold, a decimal string")
+    drivers: list[str] = Field(description="What drives the estimate most, in English")
+    computed_on: dt.date
+
+
 CONTRACTS: dict[str, type[EventPayload]] = {
     model.event_type: model
     for model in (PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1,
@@ -919,6 +952,6 @@ CONTRACTS: dict[str, type[EventPayload]] = {
                   DirectAccountChangedV1, PartnerTierProgressV1, OnboardingProgressV1,
                   ContactChangedV1, FxRateSetV1, LeadReceivedV1, LeadAssignedV1,
                   LeadAcceptedV1, LeadDeclinedV1, LeadRecycledV1, LeadConvertedV1,
-                  LeadExpiredV1, PartnerSurveyAnsweredV1,
-                  PartnerSurveyRequestedV1)
+                  LeadExpiredV1, PartnerSurveyAnsweredV1, PartnerSurveyRequestedV1,
+                  PartnerHealthBandChangedV1, PartnerChurnRiskRaisedV1)
 }
