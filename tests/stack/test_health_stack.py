@@ -11,23 +11,18 @@ plain HTTP to a loopback receiver, which the session's shared stack refuses, as 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from prm_stack.embedded import free_port
-from prm_stack.launch import RunningStack, fresh_database, running_stack
+from prm_stack.launch import RunningStack
 from prm_stack.testing import Infra, eventually
 
-from .test_leads_stack import Receiver, bearer, ok
+from .delivering import Receiver, bearer, ok, own_stack
 
 pytestmark = pytest.mark.stack
 
@@ -49,32 +44,10 @@ MODEL = {
 
 @pytest.fixture(scope="module")
 def stack(prm_infra: Infra) -> Iterator[RunningStack]:
-    state_dir = Path(tempfile.mkdtemp(prefix="prm-health-"))
-    try:
-        with fresh_database(prm_infra.database_url, prefix="prm_health") as database_url, \
-                running_stack(state_dir, {
-                    "PRM_DATABASE_URL": database_url,
-                    "PRM_KAFKA_BOOTSTRAP": None,
-                    "PRM_INTERNAL_SECRET": prm_infra.internal_secret,
-                    "PRM_GATEWAY_PORT": str(free_port()),
-                    "PRM_STACK_ONLY": "gateway,partners,deals,webhooks,portal",
-                    "PRM_PORTAL_HEALTH_SCORING_SECONDS": "1",
-                    "PRM_WEBHOOKS_ALLOW_HTTP": "true",
-                    "PRM_WEBHOOKS_ALLOW_LOOPBACK": "true",
-                    "PRM_WEBHOOKS_RETRY_SCHEDULE_SECONDS": json.dumps([0.5, 1.0] + [2.0] * 18),
-                    "PRM_FAILED_AUTH_PER_MINUTE": "1000000"}) as running:
-            yield running
-    finally:
-        shutil.rmtree(state_dir, ignore_errors=True)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    try:
-        yield receiver
-    finally:
-        receiver.stop()
+    """The services a partner's facts pass through, scoring every second."""
+    with own_stack(prm_infra, "health", "gateway,partners,deals,webhooks,portal",
+                   PRM_PORTAL_HEALTH_SCORING_SECONDS="1") as running:
+        yield running
 
 
 def test_a_partners_health_from_its_events_and_one_webhook_for_one_decline(

@@ -14,23 +14,17 @@ plain HTTP to a loopback receiver, which the session's shared stack refuses, as 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import shutil
-import tempfile
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from prm_stack.embedded import free_port
-from prm_stack.launch import RunningStack, fresh_database, running_stack
+from prm_stack.launch import RunningStack
 from prm_stack.testing import Infra, eventually
+
+from .delivering import Receiver, bearer, ok, own_stack
 
 pytestmark = pytest.mark.stack
 
@@ -39,76 +33,11 @@ LEAD_EVENTS = ("prm.lead.received.v1", "prm.lead.assigned.v1", "prm.lead.accepte
 COUNTRY = "PT"  # the lead's: the partner's home is elsewhere, it serves PT
 
 
-class Receiver:
-    """A Standard Webhooks receiver on 127.0.0.1: verifies each request's signature with the
-    endpoint's secret (once known), keeps what it verified and why it refused the rest."""
-
-    def __init__(self) -> None:
-        self.secret: str | None = None
-        self.received: list[dict[str, Any]] = []
-        self.refused: list[str] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status = receiver.accept(body, {k.lower(): v for k, v in self.headers.items()})
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/leads"
-        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                         daemon=True).start()
-
-    def accept(self, body: bytes, headers: dict[str, str]) -> int:
-        with self.lock:
-            if self.secret is None:
-                self.refused.append("a request before the endpoint's secret was known")
-                return 503  # retried later
-            try:
-                payload = Webhook(self.secret).verify(body, headers)
-            except WebhookVerificationError as exc:
-                self.refused.append(f"signature: {exc} ({headers.get('webhook-id')})")
-                return 400
-            self.received.append({**payload, "webhook-id": headers["webhook-id"]})
-        return 204
-
-    def of_lead(self, lead_id: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return [p for p in self.received if p["data"].get("lead_id") == lead_id]
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture(scope="module")
 def stack(prm_infra: Infra) -> Iterator[RunningStack]:
-    """The services a lead's path touches, in a fresh database on the session's PostgreSQL,
-    with their own broker; webhooks may go to a plain-HTTP loopback receiver."""
-    state_dir = Path(tempfile.mkdtemp(prefix="prm-leads-"))
-    try:
-        with fresh_database(prm_infra.database_url, prefix="prm_leads") as database_url, \
-                running_stack(state_dir, {
-                    "PRM_DATABASE_URL": database_url,
-                    "PRM_KAFKA_BOOTSTRAP": None,
-                    "PRM_INTERNAL_SECRET": prm_infra.internal_secret,
-                    "PRM_GATEWAY_PORT": str(free_port()),
-                    "PRM_STACK_ONLY": "gateway,partners,deals,webhooks,attribution",
-                    "PRM_WEBHOOKS_ALLOW_HTTP": "true",
-                    "PRM_WEBHOOKS_ALLOW_LOOPBACK": "true",
-                    "PRM_WEBHOOKS_RETRY_SCHEDULE_SECONDS": json.dumps([0.5, 1.0] + [2.0] * 18),
-                    "PRM_FAILED_AUTH_PER_MINUTE": "1000000"}) as running:
-            yield running
-    finally:
-        shutil.rmtree(state_dir, ignore_errors=True)
+    """The services a lead's path touches."""
+    with own_stack(prm_infra, "leads", "gateway,partners,deals,webhooks,attribution") as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -117,27 +46,6 @@ def api(stack: RunningStack) -> Iterator[httpx.Client]:
     assert "edge" in stack.info["processes"], "make run puts the edge in front"
     with httpx.Client(base_url=stack.gateway_url, timeout=30, trust_env=False) as client:
         yield client
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    try:
-        yield receiver
-    finally:
-        receiver.stop()
-
-
-def ok(response: httpx.Response, *statuses: int) -> dict[str, Any]:
-    assert response.status_code in (statuses or (200, 201)), \
-        f"{response.request.method} {response.request.url.path}: {response.status_code} " \
-        f"{response.text}"
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def bearer(key: dict[str, Any]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key['key']}"}
 
 
 def new_key(api: httpx.Client, admin: dict[str, str], name: str, scopes: list[str],
