@@ -34,6 +34,14 @@ def routes() -> list[tuple[str, str]]:
             if declaration.app and not declaration.edge for route in declaration.routes]
 
 
+def body_limits() -> dict[str, int]:
+    """The prefixes allowed larger bodies than the edge's default (a bulk upload's)."""
+    from prm_platform.declaration import services
+
+    return {prefix: limit for declaration in services()
+            for prefix, limit in declaration.body_limits().items()}
+
+
 def streams(found: list[tuple[str, str]]) -> dict[str, tuple[str | None, str]]:
     """Every path of the merged contract with an operation that answers server-sent events:
     the declared prefix that holds it (the longest) and its service, or (None, "gateway")."""
@@ -78,13 +86,17 @@ def nginx(text: str) -> str:
         f"upstream {name:<{width}} {{ server {name if name == 'gateway' else name + '-api'}"
         f":8000; keepalive 64; }}\n" for name in names)
     streamed = streams(found)
+    limits = body_limits()
     locations = ""
     for prefix, name in found:
+        # A bulk upload's prefix takes larger bodies (the services check the same limit).
+        larger = (f" client_max_body_size {-(-limits[prefix] // 1048576)}m;"
+                  if prefix in limits else "")
         locations += "".join(_stream_location(path, owner) for path, (held, owner)
                              in streamed.items() if held == prefix and path != prefix)
         locations += (_stream_location(prefix, name) if prefix in streamed else
-                      f"    location = {prefix} {{ proxy_pass http://{name}; }}\n")
-        locations += f"    location ^~ {prefix}/ {{ proxy_pass http://{name}; }}\n"
+                      f"    location = {prefix} {{ proxy_pass http://{name};{larger} }}\n")
+        locations += f"    location ^~ {prefix}/ {{ proxy_pass http://{name};{larger} }}\n"
     locations += "".join(_stream_location(path, owner) for path, (held, owner)
                          in streamed.items() if held is None)
     return _replace(_replace(text, "upstreams", upstreams), "routes", locations, "    ")

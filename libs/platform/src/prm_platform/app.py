@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -51,6 +51,7 @@ def create_service_app(
     tags: list[dict[str, Any]],
     background: Sequence[Callable[[FastAPI], Any]] = (),
     has_worker: bool = True,
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
     telemetry.setup(schema, settings)  # before the engine, whose statements it traces
     engine = make_engine(settings.database_url, schema, pool_size=settings.db_pool_size)
@@ -98,7 +99,7 @@ def create_service_app(
     install_problem_handlers(app)
     # Innermost: an ETag on every JSON read, 304 for If-None-Match (after authentication).
     app.add_middleware(ConditionalGet)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger=body_limits)
     # Callers reach a service straight (API key checked here, against the service's own key
     # directory) or through the gateway (its signed principal).
     install_edge(app, authenticate=KeyDirectory(lambda: app.state.sessionmaker,

@@ -77,6 +77,9 @@ class RoutePrefix:
     # GET on the prefix itself lists the resource (a page of items). False for a prefix that
     # only takes actions, such as a bulk push.
     lists: bool = True
+    # A bulk upload's body may be larger than the platform's limit (PRM_MAX_BODY_BYTES): the
+    # service, the gateway and the edge all allow this much under the prefix.
+    max_body_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,10 @@ class ServiceDeclaration:
     # read scope too, a contact under /v1/partners needs the contacts scopes. The contract lists
     # both per operation; the route-walking tests check that this is what is enforced.
     operation_scopes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def body_limits(self) -> dict[str, int]:
+        """The prefixes whose bodies may be larger than the platform's limit, and how large."""
+        return {r.prefix: r.max_body_bytes for r in self.routes if r.max_body_bytes}
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):

@@ -4,7 +4,7 @@ limit, the documented headers (Idempotency-Key, If-Match) and ETags."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Request, Response
@@ -218,17 +218,27 @@ class BodySizeLimit:
     """Refuses request bodies over ``max_bytes`` with a 413 problem, whether or not the client
     sent Content-Length (OWASP API4)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int,
+                 larger: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        # Path prefixes (a bulk upload's) allowed more than ``max_bytes``.
+        self.larger = dict(larger or {})
+
+    def limit(self, path: str) -> int:
+        for prefix, allowed in self.larger.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return max(allowed, self.max_bytes)
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = self.limit(scope.get("path", ""))
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > max_bytes):
+            await self._refuse(scope, receive, send, max_bytes)
             return
         if declared is not None:  # within the limit, and the server holds it to that length
             await self.app(scope, receive, send)
@@ -243,8 +253,8 @@ class BodySizeLimit:
                 return
             chunk = message.get("body", b"")
             received += len(chunk)
-            if received > self.max_bytes:
-                await self._refuse(scope, receive, send)
+            if received > max_bytes:
+                await self._refuse(scope, receive, send, max_bytes)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -261,8 +271,8 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
         response = problem_response(413, "payload-too-large",
-                                    f"the body exceeds {self.max_bytes} bytes",
+                                    f"the body exceeds {max_bytes} bytes",
                                     instance=scope.get("path"))
         await response(scope, receive, send)

@@ -1,6 +1,7 @@
 """Deals worker: publishes the outbox, keeps the partner directory from the partners' events,
 expires registrations whose protection ran out and announces those whose protection ends
-soon, recycles lead offers left unanswered and expires leads nobody converted.
+soon, recycles lead offers left unanswered and expires leads nobody converted, keeps the
+vendor's direct accounts in its account-mapping population.
 ``python -m prm_deals.worker``."""
 
 import datetime as dt
@@ -11,6 +12,7 @@ from prm_deals.config import SCHEMA, Settings
 from prm_deals.declaration import SERVICE
 from prm_deals.directory.handlers import HANDLERS
 from prm_deals.leads import service as leads
+from prm_deals.mapping import service as mapping
 from prm_deals.registrations import lifecycle
 from prm_events import credentials
 from prm_events.worker import Subscription, WorkerSpec, main
@@ -21,6 +23,9 @@ EXPIRY = Job("expire-registrations", dt.timedelta(minutes=5), lifecycle.expire, 
 # Offers are answered within hours: an unanswered one is recycled within a minute of its time.
 RECYCLE_LEADS = Job("recycle-leads", dt.timedelta(minutes=1), leads.recycle_overdue, batch=200)
 EXPIRE_LEADS = Job("expire-leads", dt.timedelta(hours=1), leads.expire, batch=500)
+# The vendor's direct accounts reach its mapping population within minutes of a change.
+SYNC_DIRECT_ACCOUNTS = Job("map-direct-accounts", dt.timedelta(minutes=5),
+                           mapping.sync_direct_accounts, batch=1000)
 
 
 def spec(settings: Settings | None = None) -> WorkerSpec:
@@ -35,7 +40,9 @@ def spec(settings: Settings | None = None) -> WorkerSpec:
         subscriptions=[Subscription(name="partner-directory", topics=[PARTNERS_TOPIC],
                                     handlers=HANDLERS),
                        credentials.subscription()],
-        jobs=[EXPIRY, notice, RECYCLE_LEADS, EXPIRE_LEADS],
+        jobs=[EXPIRY, notice, RECYCLE_LEADS, EXPIRE_LEADS, SYNC_DIRECT_ACCOUNTS,
+              Job("purge-mapped-accounts", dt.timedelta(hours=6), functools.partial(
+                  mapping.purge, settle_days=settings.mapping_settle_days), batch=1000)],
     )
 
 

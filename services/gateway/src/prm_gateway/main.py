@@ -15,7 +15,7 @@ from prm_gateway import contract, health, proxy
 from prm_gateway.api_keys.endpoints import router as api_keys_router
 from prm_gateway.api_keys.lookup import router as key_lookup_router
 from prm_gateway.auth import UNKNOWN_KEY_SECONDS, GatewayAuthentication, GatewayKeys
-from prm_gateway.config import SCHEMA, Settings
+from prm_gateway.config import SCHEMA, Settings, upstream_services
 from prm_gateway.standing.models import PartnerStanding
 from prm_platform import metrics, telemetry
 from prm_platform.app import operation_id
@@ -90,7 +90,9 @@ def create_app(settings: Settings | None = None,
     # Added last = runs first: CORS, then authentication and rate limits refuse a /v1 request
     # before its body is read, then the body size limit.
     app.add_middleware(ConditionalGet)  # ETags and 304s for its own reads and those it forwards
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, larger={
+        prefix: limit for declaration in upstream_services()
+        for prefix, limit in declaration.body_limits().items()})
 
     async def authenticate(credential: str):
         return await GatewayAuthentication(app, app.state.keys, app.state.standings,

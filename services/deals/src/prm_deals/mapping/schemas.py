@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    model_validator,
+)
+
+from prm_platform.types import CountryCode, DomainName, Name
+
+POPULATIONS = ("customers", "opportunities", "prospects")
+# From the least shared to the most; each level shows what the ones before it show.
+LEVELS = ("hidden", "counts", "overlaps", "all")
+MAX_BATCH = 10_000
+
+Population = Literal["customers", "opportunities", "prospects"]
+CrmId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class SharingLevel(StrEnum):
+    hidden = "hidden"
+    counts = "counts"
+    overlaps = "overlaps"
+    all = "all"
+
+
+_ACCOUNT_EXAMPLE: dict[str, Any] = {"crm_id": "0015g00000XyZ1AAK", "population": "customers",
+                    "name": "Globex Corporation", "domain": "globex.example", "country": "US"}
+
+
+class MappedAccountIn(BaseModel):
+    """One account of the caller's side: upserted by its population and CRM id."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_ACCOUNT_EXAMPLE]})
+
+    crm_id: CrmId = Field(description="The account's id in the side's CRM")
+    population: Population
+    name: Name | None = Field(default=None, description="Required unless `remove`")
+    domain: DomainName | None = None
+    country: CountryCode | None = None
+    remove: StrictBool = Field(default=False, description=(
+        "Remove the account from the population (name and the rest are then not needed)"))
+
+    @model_validator(mode="after")
+    def _named(self) -> MappedAccountIn:
+        if self.name is None and not self.remove:
+            raise ValueError("name is required unless the account is removed")
+        return self
+
+
+class MappedAccountBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"items": [_ACCOUNT_EXAMPLE,
+                   {"crm_id": "0015g00000Old", "population": "prospects", "remove": True}]}]})
+
+    items: list[dict[str, Any]] = Field(
+        min_length=1, max_length=MAX_BATCH,
+        description=f"Up to {MAX_BATCH:,} accounts; each is validated on its own, so one bad "
+        "item does not refuse the others. A CRM id sent twice in a batch: the last wins.",
+        json_schema_extra={"items": {"$ref": "#/components/schemas/MappedAccountIn"}})
+
+
+class MappedAccountBatchItem(BaseModel):
+    index: int
+    outcome: str = Field(description="created, updated, unchanged, removed or error")
+    account_id: uuid.UUID | None = None
+    problem: dict[str, Any] | None = Field(default=None, description="Why it failed (RFC 9457 "
+                                           "fields)")
+
+
+class MappedAccountBatchResult(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    removed: int
+    errors: int
+    items: list[MappedAccountBatchItem]
+
+
+class MappedAccountOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    population: str
+    crm_id: str
+    name: str
+    domain: str | None
+    country: str | None
+    created_at: dt.datetime
+
+
+class MappingSharingIn(BaseModel):
+    """The caller's side opts in, with what it shares of each of its populations."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"sharing": {"customers": "counts", "opportunities": "overlaps",
+                     "prospects": "hidden"}}]})
+
+    sharing: dict[Population, SharingLevel] = Field(
+        default_factory=dict, description=(
+            "Per population of the caller's own: `hidden` (nothing), `counts` (how many of "
+            "its accounts overlap the other side's, never which), `overlaps` (which accounts "
+            "both sides hold), `all` (every account of it). Populations left out are hidden."))
+
+
+class MappingPartnershipOut(BaseModel):
+    partner_id: uuid.UUID
+    status: str = Field(description="`active` once both sides opted in, else `pending`")
+    vendor_opted_in_at: dt.datetime | None
+    partner_opted_in_at: dt.datetime | None
+    vendor_sharing: dict[str, str]
+    partner_sharing: dict[str, str]
+    mapped_at: dt.datetime | None
+    version: int
+
+    @classmethod
+    def of(cls, row: Any) -> MappingPartnershipOut:
+        active = row.vendor_opted_in_at is not None and row.partner_opted_in_at is not None
+        return cls(partner_id=row.partner_id, status="active" if active else "pending",
+                   vendor_opted_in_at=row.vendor_opted_in_at,
+                   partner_opted_in_at=row.partner_opted_in_at,
+                   vendor_sharing=row.vendor_sharing, partner_sharing=row.partner_sharing,
+                   mapped_at=row.mapped_at, version=row.version)
+
+
+class MatrixCell(BaseModel):
+    population: str = Field(description="The caller's own population")
+    other_population: str = Field(description="The other side's population")
+    level: SharingLevel = Field(description="What the other side shares of its population")
+    overlaps: int | None = Field(description="How many of the caller's accounts in "
+                                 "`population` overlap; none when the other side hides it")
+
+
+class MappingMatrixOut(BaseModel):
+    partner_id: uuid.UUID
+    settle_days: int = Field(description="A count follows the caller's own additions, "
+                             "changes and removals once they are this many days old")
+    cells: list[MatrixCell]
+
+
+class OverlapOut(BaseModel):
+    account: MappedAccountOut = Field(description="The caller's own account")
+    other_population: str
+    other_name: str = Field(description="The other side's name for it")
+    other_domain: str | None
+    other_country: str | None
+    score: float = Field(description="The matcher's score (0-1)")
+    basis: str = Field(description="`domain` or `name`")
+
+
+class OtherAccountOut(BaseModel):
+    """An account of the other side's population (shared with `all`)."""
+
+    population: str
+    name: str
+    domain: str | None
+    country: str | None
+    overlaps: StrictBool = Field(description="The caller holds it too")
