@@ -4,6 +4,7 @@ without one fails this file."""
 
 import datetime as dt
 import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from prm_stack.testing import (
     guarded_routes,
     role_route_id,
     signing_in,
+    vendor_headers,
 )
 
 NEW = {
@@ -219,6 +221,78 @@ async def another_orgs_lead_capacity(client, a: Org, b: Org) -> None:
     own = (await client.get(url, headers=a.scoped(LEAD_SCOPES))).json()
     assert own["paused"] is False
 
+MARKETPLACE_SCOPES = ("marketplace:read", "marketplace:write", "marketplace_events:write",
+                      "deals:read", "deals:write")
+
+
+async def _own_offer(client, org: Org) -> dict:
+    """A private offer the vendor made for the org's deal."""
+    vendor = vendor_headers(os.environ["PRM_INTERNAL_SECRET"],
+                            ("marketplace:read", "marketplace:write"))
+    made = await client.post("/v1/marketplace-offers", headers=vendor, json={
+        "deal_id": org.deal["id"], "marketplace": "aws", "kind": "aws_cppo",
+        "external_offer_id": f"offer-{org.deal['id']}",
+        "wholesale_price": {"amount": "40000.00", "currency": "EUR"},
+        "partner_markup": {"amount": "8000.00", "currency": "EUR"}, "duration_months": 12})
+    assert made.status_code == 201, made.text
+    return made.json()
+
+
+def on_another_orgs_offer(method: str, suffix: str, body: dict | None = None, refused=404):
+    """A route under one offer: B reaching A's offer gets the 404 of an unknown offer (or, on
+    a vendor-only route, the 403 every partner gets), and A's offer is unchanged."""
+    async def case(client, a: Org, b: Org) -> None:
+        offer = await _own_offer(client, a)
+        response = await client.request(method, f"/v1/marketplace-offers/{offer['id']}{suffix}",
+                                        json=body, headers=b.scoped(MARKETPLACE_SCOPES))
+        assert response.status_code == refused, response.text
+        assert response.json()["type"] == {404: "/problems/not-found",
+                                           403: "/problems/forbidden"}[refused]
+        seen = await client.get(f"/v1/marketplace-offers/{offer['id']}",
+                                headers=a.scoped(MARKETPLACE_SCOPES))
+        assert seen.status_code == 200 and seen.json()["version"] == offer["version"]
+    return case
+
+
+async def list_another_orgs_offers(client, a: Org, b: Org) -> None:
+    offer = await _own_offer(client, a)
+    for query in ("", f"?partner_id={a.partner_id}", f"?deal_id={a.deal['id']}"):
+        seen = (await client.get(f"/v1/marketplace-offers{query}",
+                                 headers=b.scoped(MARKETPLACE_SCOPES))).json()
+        assert offer["id"] not in {x["id"] for x in seen["items"]}
+    own = (await client.get("/v1/marketplace-offers", headers=a.scoped(MARKETPLACE_SCOPES))
+           ).json()["items"]
+    assert [x["id"] for x in own] == [offer["id"]]
+
+
+async def make_an_offer_for_another_org(client, a: Org, b: Org) -> None:
+    """Offers are the vendor's to make: refused to any partner, for its deal or another's."""
+    for deal in (a.deal, b.deal):
+        response = await client.post("/v1/marketplace-offers", headers=b.scoped(
+            MARKETPLACE_SCOPES), json={
+            "deal_id": deal["id"], "marketplace": "aws", "kind": "aws_cppo",
+            "wholesale_price": {"amount": "1.00", "currency": "EUR"},
+            "partner_markup": {"amount": "1.00", "currency": "EUR"}})
+        assert response.status_code == 403, response.text
+    count = (await client.connection.execute(text(
+        "SELECT count(*) FROM marketplace_offers WHERE partner_id = :p"), {"p": a.partner_id}
+    )).scalar_one()
+    assert count == 0
+
+
+async def deliver_marketplace_events_as_a_partner(client, a: Org, b: Org) -> None:
+    """The marketplace intake is the vendor integration's: refused to any partner."""
+    offer = await _own_offer(client, a)
+    response = await client.post("/v1/marketplace-events", headers=b.scoped(
+        MARKETPLACE_SCOPES), json={
+        "source": "aws", "id": "evt-bola", "detail-type": "Agreement Status Changed",
+        "detail": {"offerId": offer["external_offer_id"], "status": "ACTIVE"}})
+    assert response.status_code == 403, response.text
+    seen = await client.get(f"/v1/marketplace-offers/{offer['id']}",
+                            headers=a.scoped(MARKETPLACE_SCOPES))
+    assert seen.json()["status"] == "draft"
+
+
 CASES = {
     ("POST", "/v1/engagement-rules"): vendor_only("POST", "/v1/engagement-rules", _RULE),
     ("GET", "/v1/engagement-rules"): vendor_only("GET", "/v1/engagement-rules"),
@@ -300,6 +374,18 @@ CASES = {
         "GET", "/v1/lead-routing-rules/{rule_id}/versions"),
     ("GET", "/v1/lead-capacity/{partner_id}"): another_orgs_lead_capacity,
     ("PUT", "/v1/lead-capacity/{partner_id}"): another_orgs_lead_capacity,
+    ("POST", "/v1/marketplace-offers"): make_an_offer_for_another_org,
+    ("GET", "/v1/marketplace-offers"): list_another_orgs_offers,
+    ("GET", "/v1/marketplace-offers/{offer_id}"): on_another_orgs_offer("GET", ""),
+    ("GET", "/v1/marketplace-offers/{offer_id}/history"): on_another_orgs_offer(
+        "GET", "/history"),
+    ("PATCH", "/v1/marketplace-offers/{offer_id}"): on_another_orgs_offer(
+        "PATCH", "", {"duration_months": 6}, refused=403),
+    ("POST", "/v1/marketplace-offers/{offer_id}/publish"): on_another_orgs_offer(
+        "POST", "/publish", refused=403),
+    ("POST", "/v1/marketplace-offers/{offer_id}/cancel"): on_another_orgs_offer(
+        "POST", "/cancel", refused=403),
+    ("POST", "/v1/marketplace-events"): deliver_marketplace_events_as_a_partner,
 }
 
 

@@ -9,7 +9,10 @@ def test_every_list_declares_the_grammar(app):
         "/v1/deals", "/v1/deals/{deal_id}/activities", "/v1/deals/{deal_id}/collaborators",
         "/v1/engagement-rules", "/v1/engagement-rules/{rule_id}/versions",
         "/v1/direct-accounts", "/v1/leads", "/v1/leads/{lead_id}/assignments",
-        "/v1/lead-routing-rules", "/v1/lead-routing-rules/{rule_id}/versions"}
+        "/v1/lead-routing-rules", "/v1/lead-routing-rules/{rule_id}/versions",
+        "/v1/marketplace-offers", "/v1/marketplace-offers/{offer_id}/history",
+        "/v1/mapped-accounts", "/v1/mapping-partnerships/{partner_id}/overlaps",
+        "/v1/mapping-partnerships/{partner_id}/accounts"}
 
 
 async def test_every_filter_sort_and_search_is_served_by_an_index(app, engine):
@@ -18,5 +21,9 @@ async def test_every_filter_sort_and_search_is_served_by_an_index(app, engine):
             "updated_since", "sort=expected_close_date", "sort=customer_name"} <= set(
         checked["/v1/deals"])
     assert {"q", "sort=name"} <= set(checked["/v1/direct-accounts"])
+    assert {"population", "sort=created_at"} <= set(checked["/v1/mapped-accounts"])
     assert {"status", "partner_id", "country", "q", "updated_since"} <= set(
         checked["/v1/leads"])
+    assert {"status", "marketplace", "kind", "partner_id", "deal_id", "external_offer_id",
+            "created_at[gte]", "sort=updated_at", "updated_since"} <= set(
+        checked["/v1/marketplace-offers"])

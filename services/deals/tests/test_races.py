@@ -181,7 +181,41 @@ def lead_capacity() -> Case:
     return Case("PUT", prepare, None)
 
 
+def marketplace_offer(method: str, suffix: str, body: dict | None = None) -> Case:
+    """A draft private offer for an open deal of the world's partner."""
+    async def prepare(world: World) -> Target:
+        deal = await world.deal()
+        made = await world.client.post("/v1/marketplace-offers", headers=world.vendor, json={
+            "deal_id": deal.aggregate, "marketplace": "gcp", "kind": "gcp_private_offer",
+            "external_offer_id": f"race-{uuid.uuid4().hex}",
+            "wholesale_price": {"amount": "900.00", "currency": "EUR"},
+            "partner_markup": {"amount": "100.00", "currency": "EUR"}})
+        assert made.status_code == 201, made.text
+        offer = made.json()
+        url = f"/v1/marketplace-offers/{offer['id']}"
+        return Target(url + suffix, offer["version"], offer["id"], world.vendor, body,
+                      read=url)
+    return Case(method, prepare, "prm.marketplace_offer.changed.v1")
+
+
+def mapping_partnership(method: str, suffix: str, body: dict | None = None) -> Case:
+    """The world partner's mapping partnership, the vendor's side opted in with levels that
+    the change then alters (the opt-out is prepared by opting in again first)."""
+    async def prepare(world: World) -> Target:
+        url = f"/v1/mapping-partnerships/{world.partner_id}"
+        opted = await world.client.put(url, headers=world.vendor,
+                                       json={"sharing": {"customers": "counts"}})
+        assert opted.status_code == 200, opted.text
+        return Target(url + suffix, opted.json()["version"], str(world.partner_id),
+                      world.vendor, body, read=url)
+    return Case(method, prepare, None)
+
+
 CASES = {
+    ("PUT", "/v1/mapping-partnerships/{partner_id}"): mapping_partnership(
+        "PUT", "", {"sharing": {"customers": "all", "opportunities": "counts"}}),
+    ("POST", "/v1/mapping-partnerships/{partner_id}/opt-out"): mapping_partnership(
+        "POST", "/opt-out"),
     ("POST", "/v1/leads/{lead_id}/accept"): lead_action("accept", "prm.lead.accepted.v1"),
     ("POST", "/v1/leads/{lead_id}/decline"): lead_action(
         "decline", ("prm.lead.declined.v1", "prm.lead.assigned.v1"), {"reason": "not_a_fit"}),
@@ -216,6 +250,10 @@ CASES = {
     ("DELETE", "/v1/direct-accounts/{account_id}"): account("DELETE"),
     ("PATCH", "/v1/engagement-rules/{rule_id}"): rule("PATCH", {"name": "renamed"}),
     ("DELETE", "/v1/engagement-rules/{rule_id}"): rule("DELETE"),
+    ("PATCH", "/v1/marketplace-offers/{offer_id}"): marketplace_offer(
+        "PATCH", "", {"duration_months": 24}),
+    ("POST", "/v1/marketplace-offers/{offer_id}/publish"): marketplace_offer("POST", "/publish"),
+    ("POST", "/v1/marketplace-offers/{offer_id}/cancel"): marketplace_offer("POST", "/cancel"),
 }
 
 
@@ -231,7 +269,8 @@ async def world(prm_infra, app):
             await HANDLERS[event.type](session, event)
         await session.commit()
     scopes = ("deals:read", "deals:write", "direct_accounts:read", "direct_accounts:write",
-              "leads:read", "leads:write")
+              "leads:read", "leads:write", "marketplace:read", "marketplace:write",
+              "account_mapping:read", "account_mapping:write")
     async with committing_client(fresh) as client:
         yield World(client, vendor_headers(prm_infra.internal_secret, scopes),
                     partner_headers(prm_infra.internal_secret, partner_id,

@@ -22,7 +22,7 @@ from prm_partners.declaration import SERVICE
 from prm_partners.main import create_app
 from prm_partners.surveys import campaigns
 from prm_partners.surveys.handlers import HANDLERS
-from prm_partners.surveys.service import signature
+from prm_platform.signatures import signature
 from prm_stack.testing import committing_client, vendor_headers
 
 REQUESTED = "prm.partner.survey_requested.v1"

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from prm_partners.surveys.service import nps_of, psat_of, signature
+from prm_partners.surveys.service import nps_of, psat_of
+from prm_platform.signatures import signature
 
 SECRET = "whsec-test-0193c1"
 ANSWERED = "prm.partner.survey_answered.v1"

@@ -31,7 +31,7 @@ TOPICS = {
                  "rejected, won, lost, expired, extended, a win reversed; and what people "
                  "working them act on: an extension requested, an account executive assigned, "
                  "a collaborator added, protection ending; the vendor's direct accounts "
-                 "changed.",
+                 "changed; cloud marketplace private offers made through partners changed.",
     API_KEYS_TOPIC: "API keys issued and revoked, for the services that check keys themselves "
                     "(the SHA-256 digest of a key, never its secret; readable by the "
                     "platform's services alone).",
@@ -934,6 +934,37 @@ class PartnerChurnRiskRaisedV1(EventPayload):
     computed_on: dt.date
 
 
+class MarketplaceOfferChangedV1(EventPayload):
+    event_type = "prm.marketplace_offer.changed.v1"
+    topic = DEALS_TOPIC
+    summary = ("A cloud marketplace private offer made through a partner was created, changed, "
+               "published or cancelled by the vendor, or its status changed on the marketplace "
+               "(a signed marketplace event): both the marketplace's status and the lifecycle's, "
+               "and the money in the offer's currency.")
+
+    offer_id: uuid.UUID
+    deal_id: uuid.UUID = Field(description="The partner's deal registration it is for")
+    partner_id: uuid.UUID
+    marketplace: str = Field(description="Known: aws, azure, gcp")
+    kind: str = Field(description="Known: aws_cppo, aws_resale_authorization, "
+                      "azure_multiparty_private_offer, gcp_private_offer")
+    external_offer_id: str | None = Field(description="The marketplace's offer id")
+    change: str = Field(description="Known: created, updated, published, cancelled, "
+                        "status_changed (a marketplace event), deal_won (a later acceptance "
+                        "event won the deal)")
+    marketplace_status: str = Field(description="The status in the marketplace's own words")
+    status: str = Field(description="Known: draft, published, accepted, active, expired, "
+                        "cancelled, replaced")
+    previous_status: str | None = None
+    gross: Amount = Field(description="Wholesale price plus the partner's markup: what the "
+                          "customer pays")
+    marketplace_fee: Amount
+    partner_margin: Amount = Field(description="The markup less its share of the fee")
+    vendor_net: Amount = Field(description="The wholesale price less its share of the fee: "
+                               "the vendor's revenue, which a won deal carries")
+    version: int
+
+
 CONTRACTS: dict[str, type[EventPayload]] = {
     model.event_type: model
     for model in (PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1,
@@ -953,5 +984,6 @@ CONTRACTS: dict[str, type[EventPayload]] = {
                   ContactChangedV1, FxRateSetV1, LeadReceivedV1, LeadAssignedV1,
                   LeadAcceptedV1, LeadDeclinedV1, LeadRecycledV1, LeadConvertedV1,
                   LeadExpiredV1, PartnerSurveyAnsweredV1, PartnerSurveyRequestedV1,
-                  PartnerHealthBandChangedV1, PartnerChurnRiskRaisedV1)
+                  PartnerHealthBandChangedV1, PartnerChurnRiskRaisedV1,
+                  MarketplaceOfferChangedV1)
 }

@@ -56,6 +56,8 @@ PROBLEM_TYPES: dict[str, str] = {
     "payload-too-large": "The request body exceeds the size limit.",
     "unsupported-media-type": "The request body must be application/json.",
     "rate-limited": "Too many requests; retry after the number of seconds in Retry-After.",
+    "invalid-signature": "A signed delivery (prm_platform.signatures) whose signature is "
+    "missing, does not match its body, or whose time is more than five minutes from ours.",
     "service-unavailable": "A dependency (service, database or broker) is unavailable.",
     "internal-error": "An unexpected error; it was logged with the request id.",
 }

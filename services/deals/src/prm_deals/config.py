@@ -1,4 +1,4 @@
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from prm_platform.settings import ServiceSettings
@@ -21,3 +21,7 @@ class Settings(ServiceSettings):
     max_extensions: int = Field(default=2, ge=0, le=20)
     # How many days before its protection ends an open registration announces it.
     protection_notice_days: int = Field(default=14, ge=1, le=365)
+    # The secret the marketplace integration signs its deliveries with
+    # (``Marketplace-Signature``, ``PRM_DEALS_MARKETPLACE_SECRET``); without it the intake
+    # refuses every delivery.
+    marketplace_secret: SecretStr | None = None

@@ -12,13 +12,17 @@ DIRECT_ACCOUNTS_WRITE = "direct_accounts:write"
 LEADS_READ = "leads:read"
 LEADS_WRITE = "leads:write"
 LEAD_INTAKE = "lead_intake:write"
+MARKETPLACE_READ = "marketplace:read"
+MARKETPLACE_WRITE = "marketplace:write"
+MARKETPLACE_EVENTS = "marketplace_events:write"
 
 SERVICE = ServiceDeclaration(
     name="deals",
     schema="deals",
     description="Deal registrations, checked for conflicts against each other and the "
     "vendor's direct accounts, and against a local directory of partners; and leads, routed "
-    "to partners in fair turn, offered, accepted and converted to registrations.",
+    "to partners in fair turn, offered, accepted and converted to registrations; and cloud "
+    "marketplace private offers made through partners for their registered deals.",
     app="prm_deals.main:create_app",
     worker="prm_deals.worker",
     routes=(RoutePrefix("/v1/deals", read=DEALS_READ, write=DEALS_WRITE),
@@ -31,7 +35,11 @@ SERVICE = ServiceDeclaration(
             RoutePrefix("/v1/lead-intake", read=LEADS_READ, write=LEAD_INTAKE, lists=False),
             RoutePrefix("/v1/lead-routing-rules", read=LEADS_READ, write=LEADS_WRITE),
             RoutePrefix("/v1/lead-capacity", read=LEADS_READ, write=LEADS_WRITE,
-                        lists=False)),
+                        lists=False),
+            RoutePrefix("/v1/marketplace-offers", read=MARKETPLACE_READ,
+                        write=MARKETPLACE_WRITE),
+            RoutePrefix("/v1/marketplace-events", read=MARKETPLACE_READ,
+                        write=MARKETPLACE_EVENTS, lists=False)),
     scopes=(
         Scope(DEALS_READ, "Read deal registrations.", partner=True, partner_default=True),
         Scope(DEALS_WRITE, "Register deals.", partner=True, partner_default=True),
@@ -45,19 +53,26 @@ SERVICE = ServiceDeclaration(
               partner_default=True),
         Scope(LEAD_INTAKE, "Submit the vendor's leads and nothing else: the scope of the "
               "marketing automation's or web forms' intake key (vendor keys only)."),
+        Scope(MARKETPLACE_READ, "Read cloud marketplace private offers: a partner its own "
+              "org's, the vendor all.", partner=True, partner_default=True),
+        Scope(MARKETPLACE_WRITE, "Make, change, publish and cancel cloud marketplace private "
+              "offers (vendor keys only)."),
+        Scope(MARKETPLACE_EVENTS, "Deliver the cloud marketplaces' signed events and nothing "
+              "else: the scope of the marketplace integration's key (vendor keys only)."),
     ),
     roles={
         # The channel team decides registrations and sees the direct accounts they conflict
         # with; the accounts themselves come from the vendor's CRM (admin, or an integration).
         "channel_manager": (DEALS_READ, DEALS_WRITE, DIRECT_ACCOUNTS_READ, LEADS_READ,
-                            LEADS_WRITE),
-        "finance": (DEALS_READ,),
+                            LEADS_WRITE, MARKETPLACE_READ, MARKETPLACE_WRITE),
+        # Finance reads the offers' fees and margins.
+        "finance": (DEALS_READ, MARKETPLACE_READ),
         # Marketing follows where the leads it brought in went (they come in through the
         # intake key, not a person).
         "marketing": (LEADS_READ,),
-        "partner_admin": (DEALS_READ, DEALS_WRITE, LEADS_READ, LEADS_WRITE),
-        "partner_sales": (DEALS_READ, DEALS_WRITE, LEADS_READ, LEADS_WRITE),
-        "partner_finance": (DEALS_READ,),
+        "partner_admin": (DEALS_READ, DEALS_WRITE, LEADS_READ, LEADS_WRITE, MARKETPLACE_READ),
+        "partner_sales": (DEALS_READ, DEALS_WRITE, LEADS_READ, LEADS_WRITE, MARKETPLACE_READ),
+        "partner_finance": (DEALS_READ, MARKETPLACE_READ),
     },
     # Actions on a registration, a rule or an account read it first; a conflict check reads
     # the registrations it conflicts with.
@@ -79,9 +94,16 @@ SERVICE = ServiceDeclaration(
         "PATCH /v1/lead-routing-rules/{rule_id}": (LEADS_READ,),
         "DELETE /v1/lead-routing-rules/{rule_id}": (LEADS_READ,),
         "PUT /v1/lead-capacity/{partner_id}": (LEADS_READ,),
+        "PATCH /v1/marketplace-offers/{offer_id}": (MARKETPLACE_READ,),
+        **{f"POST /v1/marketplace-offers/{{offer_id}}/{action}": (MARKETPLACE_READ,)
+           for action in ("publish", "cancel")},
     },
     problems={
         "partner-not-eligible": "The partner is unknown to this service or not active.",
+        "marketplace-intake-not-configured": "The marketplace event intake has no signing "
+        "secret configured (PRM_DEALS_MARKETPLACE_SECRET): every delivery is refused.",
+        "unknown-marketplace-offer": "A marketplace event names an offer id no private offer "
+        "of this programme has (on that marketplace).",
     },
     publishes=(DEALS_TOPIC, LEADS_TOPIC),
     # The partner directory, and its key directory: it checks callers' keys itself.

@@ -8,6 +8,8 @@ from prm_deals.leads.endpoints import batches_router as lead_batches_router
 from prm_deals.leads.endpoints import capacity_router, intake_router
 from prm_deals.leads.endpoints import router as leads_router
 from prm_deals.leads.endpoints import rules_router as lead_rules_router
+from prm_deals.marketplace.endpoints import events_router as marketplace_events_router
+from prm_deals.marketplace.endpoints import router as marketplace_router
 from prm_deals.registrations.endpoints import batches_router
 from prm_deals.registrations.endpoints import router as registrations_router
 from prm_deals.rules.endpoints import router as rules_router
@@ -22,7 +24,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings or Settings(),
         routers=[registrations_router, batches_router, accounts_router, rules_router,
                  leads_router, lead_batches_router, intake_router, lead_rules_router,
-                 capacity_router],
+                 capacity_router, marketplace_router, marketplace_events_router],
         tags=[{"name": "deals", "description": "Deal registrations: a partner claims a "
                "customer opportunity so that the vendor can protect it from channel conflict."},
               {"name": "direct accounts", "description": "Named accounts of the vendor's "
@@ -33,5 +35,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                "partners' systems, routed to partners in fair, weighted turn, offered with an "
                "answer-by time, accepted or declined, and converted to deal registrations."},
               {"name": "lead routing", "description": "How leads are routed: ordered, "
-               "versioned routing rules with a dry run, and partners' caps and pauses."}],
+               "versioned routing rules with a dry run, and partners' caps and pauses."},
+              {"name": "marketplace", "description": "Cloud marketplace private offers made "
+               "through partners for their registered deals (AWS, Azure, Google Cloud), their "
+               "status in each marketplace's words and in one lifecycle, fees and margins, "
+               "and the marketplaces' signed events."}],
     )

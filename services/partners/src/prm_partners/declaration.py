@@ -122,8 +122,6 @@ SERVICE = ServiceDeclaration(
         "PATCH /v1/survey-campaigns/{campaign_id}": (SURVEY_CAMPAIGNS_READ,),
     },
     problems={
-        "invalid-signature": "A survey tool's delivery whose Survey-Signature is missing, "
-        "does not match its body, or whose time is more than five minutes from ours.",
         "survey-intake-not-configured": "The survey intake has no signing secret configured "
         "(PRM_PARTNERS_SURVEY_SECRET): every delivery is refused.",
     },

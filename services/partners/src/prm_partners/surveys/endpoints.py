@@ -1,7 +1,6 @@
 """Routes of the surveys part: satisfaction answers (PSAT, partner NPS), the survey tool's
 signed intake, a partner's results, and the campaigns that invite partners' contacts."""
 
-import time
 import uuid
 from typing import Annotated, Any
 
@@ -34,6 +33,7 @@ from prm_platform.http import (
 from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 from prm_platform.security import Principal
+from prm_platform.signatures import verify_delivery
 from prm_platform.types import QueryDate
 
 responses = service_router("/v1/survey-responses", "surveys")
@@ -113,12 +113,10 @@ async def signed_delivery(request: Request, caller: Caller,
     caller.require(SURVEY_INTAKE)
     caller.ensure_vendor()
     settings: Settings = request.app.state.settings
-    secret = settings.survey_secret.get_secret_value() if settings.survey_secret else ""
-    if not secret:
-        raise service.IntakeNotConfigured("the survey intake has no signing secret configured "
-                                          "(PRM_PARTNERS_SURVEY_SECRET)")
-    service.verify_signature(secret.encode(), survey_signature, await request.body(),
-                             int(time.time()))
+    verify_delivery(settings.survey_secret, survey_signature, await request.body(),
+                    name="Survey-Signature", not_configured=service.IntakeNotConfigured(
+                        "the survey intake has no signing secret configured "
+                        "(PRM_PARTNERS_SURVEY_SECRET)"))
 
 
 @intake.post("", status_code=201, summary="Deliver a survey answer (signed intake)",

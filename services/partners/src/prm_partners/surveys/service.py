@@ -6,8 +6,6 @@ blanked when the contact is erased. The event of an answer carries neither.
 """
 
 import datetime as dt
-import hashlib
-import hmac
 import uuid
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
@@ -42,51 +40,15 @@ from prm_platform.security import Principal
 
 # Fewer answers than this and a score says little.
 LOW_SAMPLE = 30
-# How far a signature's time may be from ours, either way.
-SIGNATURE_TOLERANCE = 300
 # An answer's time may run this far ahead of ours (clocks differ), no further.
 CLOCK_SKEW = dt.timedelta(minutes=5)
 DEFAULT_PERIOD = dt.timedelta(days=90)
-
-
-class SignatureRefused(Forbidden):
-    """A delivery whose ``Survey-Signature`` is missing, forged or stale. (A 403 of its own
-    type, not a 401: the caller's key was good; the delivery is what is refused.)"""
-
-    slug = "invalid-signature"
 
 
 class IntakeNotConfigured(Forbidden):
     """The survey intake has no signing secret: every delivery is refused (fail closed)."""
 
     slug = "survey-intake-not-configured"
-
-
-def signature(secret: bytes, timestamp: int, body: bytes) -> str:
-    """The ``v1`` of a delivery: hex HMAC-SHA256 of ``<t>.<raw body>``."""
-    return hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(secret: bytes, header: str | None, body: bytes, now: int) -> None:
-    """``Survey-Signature: t=<unix seconds>,v1=<hex>``: the body signed with the shared secret,
-    at a time within five minutes of ``now`` (a captured delivery cannot be replayed later)."""
-    if not header:
-        raise SignatureRefused("the Survey-Signature header is missing")
-    parts: dict[str, list[str]] = {}
-    for item in header.split(","):
-        name, _, value = item.strip().partition("=")
-        parts.setdefault(name, []).append(value)
-    try:
-        timestamp = int(parts["t"][0])
-    except (KeyError, ValueError):
-        raise SignatureRefused("the Survey-Signature has no time (t=<unix seconds>)") from None
-    if abs(now - timestamp) > SIGNATURE_TOLERANCE:
-        raise SignatureRefused("the Survey-Signature is stale: its time is more than five "
-                               "minutes from ours")
-    expected = signature(secret, timestamp, body)
-    if not any(hmac.compare_digest(expected.encode(), given.encode())
-               for given in parts.get("v1", [])):
-        raise SignatureRefused("the Survey-Signature does not match the body")
 
 
 async def _partner_of(session: AsyncSession, principal: Principal, data: SurveyAnswerIn
