@@ -26,7 +26,8 @@ def upgrade() -> None:
     op.execute("CREATE INDEX ix_mapped_accounts_owner_population_id ON mapped_accounts "
                "(owner, population, id)")
     op.execute("CREATE INDEX ix_mapped_accounts_owner_id ON mapped_accounts (owner, id)")
-    op.execute("CREATE INDEX ix_mapped_accounts_keys ON mapped_accounts USING gin (keys)")
+    op.execute("CREATE INDEX ix_mapped_accounts_keys ON mapped_accounts USING gin (keys) "
+               "WITH (fastupdate = off)")
     op.execute("CREATE INDEX ix_mapped_accounts_removed_at ON mapped_accounts (removed_at) "
                "WHERE removed_at IS NOT NULL")
     op.execute("""

@@ -32,7 +32,9 @@ class MappedAccount(Base):
               postgresql_where=text("removed_at IS NULL")),
         Index("ix_mapped_accounts_owner_population_id", "owner", "population", "id"),
         Index("ix_mapped_accounts_owner_id", "owner", "id"),
-        Index("ix_mapped_accounts_keys", "keys", postgresql_using="gin"),
+        # Looked up right after each upload writes: no pending list to scan (fastupdate off).
+        Index("ix_mapped_accounts_keys", "keys", postgresql_using="gin",
+              postgresql_with={"fastupdate": "off"}),
         Index("ix_mapped_accounts_removed_at", "removed_at",
               postgresql_where=text("removed_at IS NOT NULL")),
         CheckConstraint("population IN ('customers', 'opportunities', 'prospects')",
