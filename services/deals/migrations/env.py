@@ -1,6 +1,7 @@
 import prm_deals.accounts.models  # noqa: F401
 import prm_deals.directory.models  # noqa: F401 - registers the models
 import prm_deals.leads.models  # noqa: F401
+import prm_deals.mapping.models  # noqa: F401
 import prm_deals.marketplace.models  # noqa: F401
 import prm_deals.registrations.models  # noqa: F401
 import prm_deals.rules.models  # noqa: F401

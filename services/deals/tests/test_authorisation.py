@@ -221,6 +221,54 @@ async def another_orgs_lead_capacity(client, a: Org, b: Org) -> None:
     own = (await client.get(url, headers=a.scoped(LEAD_SCOPES))).json()
     assert own["paused"] is False
 
+MAPPING_SCOPES = ("account_mapping:read", "account_mapping:write")
+_MAPPED = {"crm_id": "A-1", "population": "customers", "name": "Globex Corporation",
+           "domain": "globex.example", "country": "FR"}
+
+
+async def _mapping(client, org: Org) -> dict:
+    """The org's account uploaded and its side of the mapping partnership opted in."""
+    headers = org.scoped(MAPPING_SCOPES)
+    uploaded = await client.post("/v1/mapped-accounts", headers=headers,
+                                 json={"items": [_MAPPED]})
+    assert uploaded.status_code == 200, uploaded.text
+    opted = await client.put(f"/v1/mapping-partnerships/{org.partner_id}", headers=headers,
+                             json={"sharing": {"customers": "all"}})
+    assert opted.status_code == 200, opted.text
+    return opted.json()
+
+
+async def upload_accounts_for_oneself_only(client, a: Org, b: Org) -> None:
+    """An upload is always the caller's own populations: B's lands in B's, never A's."""
+    await _mapping(client, a)
+    mine = await client.post("/v1/mapped-accounts", headers=b.scoped(MAPPING_SCOPES),
+                             json={"items": [{**_MAPPED, "name": "Initech"}]})
+    assert mine.status_code == 200, mine.text
+    seen = (await client.get("/v1/mapped-accounts", headers=a.scoped(MAPPING_SCOPES))).json()
+    assert [x["name"] for x in seen["items"]] == ["Globex Corporation"]
+
+
+async def list_another_orgs_accounts(client, a: Org, b: Org) -> None:
+    await _mapping(client, a)
+    seen = (await client.get("/v1/mapped-accounts", headers=b.scoped(MAPPING_SCOPES))).json()
+    assert seen["items"] == []
+
+
+def on_another_orgs_mapping(method: str, suffix: str, body: dict | None = None):
+    """A route under A's mapping partnership: B gets the 404 of an unknown partnership, and
+    A's partnership is unchanged."""
+    async def case(client, a: Org, b: Org) -> None:
+        before = await _mapping(client, a)
+        response = await client.request(
+            method, f"/v1/mapping-partnerships/{a.partner_id}{suffix}", json=body,
+            headers=b.scoped(MAPPING_SCOPES))
+        assert response.status_code == 404, response.text
+        after = await client.get(f"/v1/mapping-partnerships/{a.partner_id}",
+                                 headers=a.scoped(MAPPING_SCOPES))
+        assert after.json() == before
+    return case
+
+
 MARKETPLACE_SCOPES = ("marketplace:read", "marketplace:write", "marketplace_events:write",
                       "deals:read", "deals:write")
 
@@ -374,6 +422,19 @@ CASES = {
         "GET", "/v1/lead-routing-rules/{rule_id}/versions"),
     ("GET", "/v1/lead-capacity/{partner_id}"): another_orgs_lead_capacity,
     ("PUT", "/v1/lead-capacity/{partner_id}"): another_orgs_lead_capacity,
+    ("POST", "/v1/mapped-accounts"): upload_accounts_for_oneself_only,
+    ("GET", "/v1/mapped-accounts"): list_another_orgs_accounts,
+    ("GET", "/v1/mapping-partnerships/{partner_id}"): on_another_orgs_mapping("GET", ""),
+    ("PUT", "/v1/mapping-partnerships/{partner_id}"): on_another_orgs_mapping(
+        "PUT", "", {"sharing": {"customers": "all"}}),
+    ("POST", "/v1/mapping-partnerships/{partner_id}/opt-out"): on_another_orgs_mapping(
+        "POST", "/opt-out"),
+    ("GET", "/v1/mapping-partnerships/{partner_id}/matrix"): on_another_orgs_mapping(
+        "GET", "/matrix"),
+    ("GET", "/v1/mapping-partnerships/{partner_id}/overlaps"): on_another_orgs_mapping(
+        "GET", "/overlaps"),
+    ("GET", "/v1/mapping-partnerships/{partner_id}/accounts"): on_another_orgs_mapping(
+        "GET", "/accounts"),
     ("POST", "/v1/marketplace-offers"): make_an_offer_for_another_org,
     ("GET", "/v1/marketplace-offers"): list_another_orgs_offers,
     ("GET", "/v1/marketplace-offers/{offer_id}"): on_another_orgs_offer("GET", ""),

@@ -15,6 +15,10 @@ class Settings(ServiceSettings):
     # How long a registration protects the partner's claim on its customer
     # (``PRM_DEALS_PROTECTION_DAYS``).
     protection_days: int = Field(default=90, ge=1, le=3650)
+    # Account mapping: a side's own additions, changes and removals show in the overlap counts
+    # it sees once they are this many days old (``PRM_DEALS_MAPPING_SETTLE_DAYS``), so that
+    # uploading guesses tells nothing at once (docs/account-mapping.md).
+    mapping_settle_days: int = Field(default=30, ge=1, le=365)
     # An extension adds this many days; a registration is extended at most
     # ``max_extensions`` times.
     extension_days: int = Field(default=30, ge=1, le=365)

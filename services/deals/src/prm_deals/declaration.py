@@ -12,6 +12,8 @@ DIRECT_ACCOUNTS_WRITE = "direct_accounts:write"
 LEADS_READ = "leads:read"
 LEADS_WRITE = "leads:write"
 LEAD_INTAKE = "lead_intake:write"
+ACCOUNT_MAPPING_READ = "account_mapping:read"
+ACCOUNT_MAPPING_WRITE = "account_mapping:write"
 MARKETPLACE_READ = "marketplace:read"
 MARKETPLACE_WRITE = "marketplace:write"
 MARKETPLACE_EVENTS = "marketplace_events:write"
@@ -34,6 +36,11 @@ SERVICE = ServiceDeclaration(
             RoutePrefix("/v1/lead-batches", read=LEADS_READ, write=LEADS_WRITE, lists=False),
             RoutePrefix("/v1/lead-intake", read=LEADS_READ, write=LEAD_INTAKE, lists=False),
             RoutePrefix("/v1/lead-routing-rules", read=LEADS_READ, write=LEADS_WRITE),
+            # 10,000 accounts in one upload.
+            RoutePrefix("/v1/mapped-accounts", read=ACCOUNT_MAPPING_READ,
+                        write=ACCOUNT_MAPPING_WRITE, max_body_bytes=8 * 1024 * 1024),
+            RoutePrefix("/v1/mapping-partnerships", read=ACCOUNT_MAPPING_READ,
+                        write=ACCOUNT_MAPPING_WRITE),
             RoutePrefix("/v1/lead-capacity", read=LEADS_READ, write=LEADS_WRITE,
                         lists=False),
             RoutePrefix("/v1/marketplace-offers", read=MARKETPLACE_READ,
@@ -53,6 +60,11 @@ SERVICE = ServiceDeclaration(
               partner_default=True),
         Scope(LEAD_INTAKE, "Submit the vendor's leads and nothing else: the scope of the "
               "marketing automation's or web forms' intake key (vendor keys only)."),
+        Scope(ACCOUNT_MAPPING_READ, "Read account mapping: one's own populations, the "
+              "mapping partnership, and the overlaps as far as the other side shares them.",
+              partner=True),
+        Scope(ACCOUNT_MAPPING_WRITE, "Upload one's populations of accounts, opt in to account "
+              "mapping and set what one shares of each population.", partner=True),
         Scope(MARKETPLACE_READ, "Read cloud marketplace private offers: a partner its own "
               "org's, the vendor all.", partner=True, partner_default=True),
         Scope(MARKETPLACE_WRITE, "Make, change, publish and cancel cloud marketplace private "
@@ -93,6 +105,8 @@ SERVICE = ServiceDeclaration(
         "POST /v1/lead-routing-rules/dry-run": (LEADS_READ,),
         "PATCH /v1/lead-routing-rules/{rule_id}": (LEADS_READ,),
         "DELETE /v1/lead-routing-rules/{rule_id}": (LEADS_READ,),
+        "PUT /v1/mapping-partnerships/{partner_id}": (ACCOUNT_MAPPING_READ,),
+        "POST /v1/mapping-partnerships/{partner_id}/opt-out": (ACCOUNT_MAPPING_READ,),
         "PUT /v1/lead-capacity/{partner_id}": (LEADS_READ,),
         "PATCH /v1/marketplace-offers/{offer_id}": (MARKETPLACE_READ,),
         **{f"POST /v1/marketplace-offers/{{offer_id}}/{action}": (MARKETPLACE_READ,)

@@ -4,10 +4,13 @@ from fastapi import FastAPI
 
 from prm_deals.accounts.endpoints import router as accounts_router
 from prm_deals.config import SCHEMA, Settings
+from prm_deals.declaration import SERVICE
 from prm_deals.leads.endpoints import batches_router as lead_batches_router
 from prm_deals.leads.endpoints import capacity_router, intake_router
 from prm_deals.leads.endpoints import router as leads_router
 from prm_deals.leads.endpoints import rules_router as lead_rules_router
+from prm_deals.mapping.endpoints import accounts_router as mapped_accounts_router
+from prm_deals.mapping.endpoints import partnerships_router as mapping_router
 from prm_deals.marketplace.endpoints import events_router as marketplace_events_router
 from prm_deals.marketplace.endpoints import router as marketplace_router
 from prm_deals.registrations.endpoints import batches_router
@@ -22,9 +25,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Deal registrations by partners, checked against the partner directory.",
         schema=SCHEMA,
         settings=settings or Settings(),
+        body_limits=SERVICE.body_limits(),
         routers=[registrations_router, batches_router, accounts_router, rules_router,
                  leads_router, lead_batches_router, intake_router, lead_rules_router,
-                 capacity_router, marketplace_router, marketplace_events_router],
+                 capacity_router, mapped_accounts_router, mapping_router,
+                 marketplace_router, marketplace_events_router],
         tags=[{"name": "deals", "description": "Deal registrations: a partner claims a "
                "customer opportunity so that the vendor can protect it from channel conflict."},
               {"name": "direct accounts", "description": "Named accounts of the vendor's "
@@ -36,6 +41,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                "answer-by time, accepted or declined, and converted to deal registrations."},
               {"name": "lead routing", "description": "How leads are routed: ordered, "
                "versioned routing rules with a dry run, and partners' caps and pauses."},
+              {"name": "account mapping", "description": "The vendor and a partner find the "
+               "accounts they share: each side's populations, double opt-in, sharing levels "
+               "per population, the overlap matrix and lists."},
               {"name": "marketplace", "description": "Cloud marketplace private offers made "
                "through partners for their registered deals (AWS, Azure, Google Cloud), their "
                "status in each marketplace's words and in one lifecycle, fees and margins, "
