@@ -76,14 +76,18 @@ SERVICE = ServiceDeclaration(
         # The channel team decides registrations and sees the direct accounts they conflict
         # with; the accounts themselves come from the vendor's CRM (admin, or an integration).
         "channel_manager": (DEALS_READ, DEALS_WRITE, DIRECT_ACCOUNTS_READ, LEADS_READ,
-                            LEADS_WRITE, MARKETPLACE_READ, MARKETPLACE_WRITE),
+                            LEADS_WRITE, MARKETPLACE_READ, MARKETPLACE_WRITE,
+                            ACCOUNT_MAPPING_READ, ACCOUNT_MAPPING_WRITE),
         # Finance reads the offers' fees and margins.
         "finance": (DEALS_READ, MARKETPLACE_READ),
         # Marketing follows where the leads it brought in went (they come in through the
         # intake key, not a person).
         "marketing": (LEADS_READ,),
-        "partner_admin": (DEALS_READ, DEALS_WRITE, LEADS_READ, LEADS_WRITE, MARKETPLACE_READ),
-        "partner_sales": (DEALS_READ, DEALS_WRITE, LEADS_READ, LEADS_WRITE, MARKETPLACE_READ),
+        # A partner's administrator maps its accounts with the vendor; its sales read them.
+        "partner_admin": (DEALS_READ, DEALS_WRITE, LEADS_READ, LEADS_WRITE, MARKETPLACE_READ,
+                          ACCOUNT_MAPPING_READ, ACCOUNT_MAPPING_WRITE),
+        "partner_sales": (DEALS_READ, DEALS_WRITE, LEADS_READ, LEADS_WRITE, MARKETPLACE_READ,
+                          ACCOUNT_MAPPING_READ),
         "partner_finance": (DEALS_READ, MARKETPLACE_READ),
     },
     # Actions on a registration, a rule or an account read it first; a conflict check reads
