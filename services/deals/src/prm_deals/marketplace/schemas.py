@@ -59,8 +59,8 @@ class MarketplaceFee(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"percent": "3.0"}, {"amount": {"amount": "450.00", "currency": "USD"}}]})
 
-    percent: DecimalText | None = Field(default=None, le=Decimal(100), max_digits=7,
-                                        decimal_places=4)
+    percent: Annotated[DecimalText, Field(le=Decimal(100), max_digits=7,
+                                          decimal_places=4)] | None = None
     amount: Money | None = None
 
     @model_validator(mode="after")
@@ -157,8 +157,8 @@ class OfferMoney(BaseModel):
     partner_markup: Money
     gross: Money
     marketplace_fee: Money
-    marketplace_fee_percent: str | None = Field(description="When the fee was given as a "
-                                                "percentage of the gross")
+    marketplace_fee_percent: str | None = Field(
+        default=None, description="When the fee was given as a percentage of the gross")
     partner_margin: Money = Field(description="The markup less its share of the fee")
     vendor_net: Money = Field(description="The wholesale price less its share of the fee: "
                               "the amount a won deal carries")
@@ -188,20 +188,20 @@ class OfferOut(BaseModel):
     partner_id: uuid.UUID
     marketplace: MarketplaceName
     kind: OfferKind
-    external_offer_id: str | None
-    agreement_id: str | None = Field(description="The marketplace's agreement, once accepted "
-                                     "(AWS)")
+    external_offer_id: str | None = None
+    agreement_id: str | None = Field(
+        default=None, description="The marketplace's agreement, once accepted (AWS)")
     customer: dict[str, str] = Field(description="The deal's customer: name, domain, country")
     money: OfferMoney
-    duration_months: int | None
-    starts_on: dt.date | None
-    ends_on: dt.date | None
+    duration_months: int | None = None
+    starts_on: dt.date | None = None
+    ends_on: dt.date | None = None
     marketplace_status: str = Field(description="The status in the marketplace's own words")
     status: OfferStatus
     win_deal_on_acceptance: bool
-    accepted_at: dt.datetime | None
-    deal_won_at: dt.datetime | None = Field(description="When the offer's acceptance marked "
-                                            "its deal won")
+    accepted_at: dt.datetime | None = None
+    deal_won_at: dt.datetime | None = Field(
+        default=None, description="When the offer's acceptance marked its deal won")
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -218,12 +218,12 @@ class OfferChangeOut(BaseModel):
     version: int = Field(description="The offer's version this change made")
     marketplace_status: str
     status: OfferStatus
-    previous_status: OfferStatus | None
+    previous_status: OfferStatus | None = None
     source: Literal["api", "event"]
-    event_id: str | None = Field(description="The marketplace event's id, for a change an "
-                                 "event made")
+    event_id: str | None = Field(
+        default=None, description="The marketplace event's id, for a change an event made")
     actor: str
-    note: str | None
+    note: str | None = None
     at: dt.datetime
 
 
