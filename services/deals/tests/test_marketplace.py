@@ -3,9 +3,11 @@ input), each marketplace's statuses mapped to the lifecycle, the history of chan
 intake (good, forged, stale, unsigned, unconfigured, replayed, unknown offer), the acceptance
 winning the deal once for the vendor's net, and the fee arithmetic."""
 
+import asyncio
 import datetime as dt
 import json
 import time
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -14,9 +16,12 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 from sqlalchemy import text
 
+from prm_deals.config import Settings
+from prm_deals.directory.handlers import HANDLERS
+from prm_deals.main import create_app
 from prm_deals.marketplace import fees, statuses
 from prm_platform.signatures import signature_header
-from prm_stack.testing import vendor_headers
+from prm_stack.testing import committing_client, outbox_types, partner_headers, vendor_headers
 
 SECRET = "whsec-marketplace-test"
 CLOSE = (dt.date.today() + dt.timedelta(days=120)).isoformat()
@@ -341,6 +346,46 @@ async def test_a_deal_not_in_a_winnable_state_is_said_so(
     later = (await deliver(client, integration, *signed(aws_event(offer, "ACTIVE", "evt-9"))
                            )).json()
     assert later["outcome"] == "unchanged" and later["deal"]["outcome"] == "won"
+
+
+async def test_one_event_delivered_many_times_at_once_wins_once(prm_infra, partner_event):
+    """Ten concurrent deliveries of one event, each on its own connection and transaction,
+    committed for real: one applies it and wins the deal, the others answer it as a duplicate,
+    and one prm.deal.won.v1 goes out."""
+    fresh = create_app(Settings(marketplace_secret=SecretStr(SECRET)))
+    partner_id = uuid.uuid4()
+    async with fresh.state.sessionmaker() as session:
+        for event in (partner_event(partner_id), partner_event(
+                partner_id, version=2, status="active", previous_status="onboarding")):
+            await HANDLERS[event.type](session, event)
+        await session.commit()
+    seller = vendor_headers(prm_infra.internal_secret, SCOPES)
+    integration = vendor_headers(prm_infra.internal_secret, ("marketplace_events:write",),
+                                 "key-marketplace-race")
+    word = uuid.uuid4().hex[:10]
+    async with committing_client(fresh) as client:
+        made = await client.post("/v1/deals", headers=partner_headers(
+            prm_infra.internal_secret, partner_id, ("deals:read", "deals:write")), json={
+            "customer": {"name": f"Mr{word} Holdings", "domain": f"mr{word}.example",
+                         "country": "US"},
+            "amount": {"amount": "5000.00", "currency": "USD"}, "expected_close_date": CLOSE})
+        assert made.status_code == 201, made.text
+        deal = made.json()
+        assert (await client.post(f"/v1/deals/{deal['id']}/approve", headers=seller, json={
+            "reason": "ok"})).status_code == 200
+        offer = await an_offer(client, seller, deal, external_offer_id=f"offer-race-{word}")
+        raw, headers = signed(aws_event(offer, "ACTIVE", f"evt-race-{word}"))
+        answers = await asyncio.gather(*[
+            client.post("/v1/marketplace-events", content=raw, headers={**integration,
+                                                                        **headers})
+            for _ in range(10)])
+        assert {a.status_code for a in answers} == {200}, [a.text for a in answers]
+        first = [a.json() for a in answers if not a.json()["duplicate"]]
+        assert len(first) == 1 and first[0]["deal"]["outcome"] == "won"
+        assert all(a.json() == {**first[0], "duplicate": True}
+                   for a in answers if a.json()["duplicate"])
+        types = await outbox_types(fresh.state.engine, deal["id"])
+        assert types.count("prm.deal.won.v1") == 1, types
 
 
 async def test_forged_stale_unsigned_and_unknown_deliveries_are_refused(
