@@ -3,6 +3,7 @@ aliases, external ids, and the race of two partners registering one customer at 
 
 import asyncio
 import datetime as dt
+import random
 import uuid
 
 import httpx
@@ -204,6 +205,38 @@ async def test_direct_accounts_and_aliases_are_channel_conflicts(
     assert [c["kind"] for c in check["conflicts"]] == ["registration"]
     assert check["conflicts"][0]["same_partner"] is True
     assert check["decision"]["outcome"] == "submitted"
+
+
+async def test_a_well_known_companys_names_in_another_script_meet(
+        client, list_partner, as_partner, vendor):
+    # Hyundai Motor in Korean and in English share no word: the bundled alias table gives both
+    # one blocking key, and the match goes to review (it never rejects alone).
+    first = await register(client, await partner(list_partner, as_partner), registration(
+        customer("Hyundai Motor Company", f"{uuid.uuid4().hex[:10]}.example", "KR")))
+    later = await register(client, await partner(list_partner, as_partner), registration(
+        customer("현대자동차 주식회사", f"{uuid.uuid4().hex[:10]}.example", "KR")))
+    assert later["status"] == "in_review"
+    seen = (await client.get(f"/v1/deals/{later['id']}", headers=vendor)).json()
+    [conflict] = [c for c in seen["conflicts"] if c["id"] == first["id"]]
+    assert conflict["score"] == 0.94
+    assert conflict["reason_codes"][0]["code"] == "alias_match"
+    assert conflict["reason_codes"][0]["params"]["matched"] == "hyundai motor"
+
+
+async def test_an_acronym_meets_the_account_whose_domain_it_is(
+        client, list_partner, as_partner, accounts_admin):
+    letters = "".join(random.choices("bcdfghjklmnpqrstvwxz", k=4))
+    words = " ".join(f"{c.upper()}{uuid.uuid4().hex[:6]}o" for c in letters)
+    created = await client.post("/v1/direct-accounts", headers=accounts_admin, json={
+        "external_id": f"acct-{letters}-{uuid.uuid4().hex[:6]}", "name": f"{words} AG",
+        "domain": f"www.{letters}.example", "country": "NL"})
+    assert created.status_code == 201, created.text
+    check = (await client.post("/v1/deals/conflict-check", headers=accounts_admin, json={
+        "partner_id": str(await list_partner("active")),
+        "customer": customer(letters.upper(), f"{uuid.uuid4().hex[:10]}.example", "NL")})).json()
+    [found] = [c for c in check["conflicts"] if c["id"] == created.json()["id"]]
+    assert found["score"] == 0.87
+    assert found["reason_codes"][0]["params"]["method"] == "initials"
 
 
 async def test_direct_accounts_are_the_vendors_alone(client, list_partner, as_partner,

@@ -2,7 +2,8 @@
 
 The database proposes candidates through indexes (same registrable domain; a shared blocking
 key, ``normalise.blocks``: within the customer's country for registrations, in any country for
-the vendor's account names) and ``score.compare`` decides. A registration
+the vendor's account names; a shared initialism, looked up apart with its own limit) and
+``score.compare`` decides. A registration
 takes ``lock`` first, inside its transaction: two partners registering one customer at the
 same instant wait on the same advisory locks (one per blocking key), so the second sees the
 first's committed row and can never pass unseen.
@@ -21,7 +22,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from prm_deals.db import driver as raw_driver
-from prm_deals.matching.normalise import blocks, domain_key, name_key
+from prm_deals.matching.aliases import known_company
+from prm_deals.matching.normalise import candidate_blocks, domain_key, name_key
 from prm_deals.matching.score import Customer, compare
 from prm_deals.reasons import Reason
 
@@ -73,9 +75,13 @@ def _lock_key(kind: str, key: str) -> int:
 
 async def lock(connection: AsyncConnection | AsyncSession, *customers: Customer) -> None:
     """Hold the customers' blocking keys until the transaction ends, taken in one order (so
-    two writers sharing some keys cannot deadlock)."""
+    two writers sharing some keys cannot deadlock): the name key, the domain key, and the
+    well-known company the name is one of (``현대자동차`` and ``Hyundai Motor`` queue on one
+    lock)."""
+    companies = (known_company(c.name_key) for c in customers)
     keys = sorted({_lock_key("name", c.name_key) for c in customers}
-                  | {_lock_key("domain", c.domain_key) for c in customers if c.domain_key})
+                  | {_lock_key("domain", c.domain_key) for c in customers if c.domain_key}
+                  | {_lock_key("company", k.key) for k in companies if k is not None})
     await connection.execute(text(
         "SELECT count(pg_advisory_xact_lock(:class, k)) "
         "FROM (SELECT k FROM unnest(CAST(:keys AS integer[])) AS k ORDER BY k) AS keys"),
@@ -83,16 +89,18 @@ async def lock(connection: AsyncConnection | AsyncSession, *customers: Customer)
 
 
 _OPEN = "status IN ('submitted', 'in_review', 'approved') AND protected_until >= CURRENT_DATE"
-# The customers checked at once, numbered from 1, with their blocking keys (as JSON arrays:
-# one per customer).
+# The customers checked at once, numbered from 1, with their blocking keys and their initials'
+# keys (``normalise.candidate_blocks``; as JSON arrays: one per customer).
 _QUERIED = """q AS (
     SELECT q.name_key, q.domain_key, q.country, q.excluded, q.i,
            ARRAY(SELECT jsonb_array_elements_text(q.blocks)) AS blocks,
-           ARRAY(SELECT jsonb_array_elements_text(q.account_blocks)) AS account_blocks
+           ARRAY(SELECT jsonb_array_elements_text(q.account_blocks)) AS account_blocks,
+           ARRAY(SELECT jsonb_array_elements_text(q.initials)) AS initials,
+           ARRAY(SELECT jsonb_array_elements_text(q.account_initials)) AS account_initials
     FROM unnest($1::varchar[], $2::varchar[], $3::varchar[], $4::uuid[], $5::jsonb[],
-                $6::jsonb[])
+                $6::jsonb[], $8::jsonb[], $9::jsonb[])
          WITH ORDINALITY AS q(name_key, domain_key, country, excluded, blocks, account_blocks,
-                              i))"""
+                              initials, account_initials, i))"""
 # The candidates' own columns come out of the index lookups themselves: joining back to the
 # table by id made the planner hash the whole table.
 _CANDIDATE = """id, partner_id, customer_name, customer_country, customer_name_key,
@@ -108,6 +116,9 @@ _REGISTRATIONS = f"""
         UNION
         (SELECT {_CANDIDATE} FROM deals
          WHERE {_OPEN} AND customer_blocks && CAST(q.blocks AS varchar[]) LIMIT $7)
+        UNION
+        (SELECT {_CANDIDATE} FROM deals
+         WHERE {_OPEN} AND customer_blocks && CAST(q.initials AS varchar[]) LIMIT $7)
     ) d
     WHERE q.excluded IS NULL OR d.id <> q.excluded
 """
@@ -123,6 +134,9 @@ _ACCOUNTS = f"""
         UNION
         (SELECT account_id FROM direct_account_names
          WHERE blocks && CAST(q.account_blocks AS varchar[]) LIMIT $7)
+        UNION
+        (SELECT account_id FROM direct_account_names
+         WHERE blocks && CAST(q.account_initials AS varchar[]) LIMIT $7)
     ) c JOIN LATERAL (SELECT * FROM direct_accounts WHERE id = c.id) a ON TRUE
 """
 # How many candidates per customer and way (a blocking key shared by more registrations than
@@ -140,10 +154,14 @@ async def find(connection: AsyncConnection | AsyncSession, new: Customer, *,
 async def find_many(connection: AsyncConnection | AsyncSession, customers: list[Customer], *,
                     exclude: list[uuid.UUID | None] | None = None) -> list[list[Conflict]]:
     """``find`` for many customers in two statements (a bulk push's)."""
+    own = [candidate_blocks(c.name_key, c.country) for c in customers]
+    accounts = [candidate_blocks(c.name_key, "*") for c in customers]
     args = ([c.name_key for c in customers], [c.domain_key for c in customers],
             [c.country for c in customers], exclude or [None] * len(customers),
-            [orjson.dumps(blocks(c.name_key, c.country)).decode() for c in customers],
-            [orjson.dumps(blocks(c.name_key, "*")).decode() for c in customers], CANDIDATES)
+            [orjson.dumps(k[0]).decode() for k in own],
+            [orjson.dumps(k[0]).decode() for k in accounts], CANDIDATES,
+            [orjson.dumps(k[1]).decode() for k in own],
+            [orjson.dumps(k[1]).decode() for k in accounts])
     driver = await raw_driver(connection)
     found: list[list[Conflict]] = [[] for _ in customers]
     for (i, id_, partner_id, name, country, name_key_, domain_key_, status, created_at,

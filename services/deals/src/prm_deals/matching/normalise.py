@@ -20,6 +20,8 @@ from anyascii import anyascii
 from cleanco.clean import prepare_default_terms
 from publicsuffixlist import PublicSuffixList
 
+from prm_deals.matching.aliases import known_company
+
 # Legal forms cleanco leaves, as they read once punctuation is gone (``S.A.`` -> ``sa``).
 _SUFFIX_FORMS = tuple(tuple(form.split()) for form in (
     "co", "company", "corp", "inc", "ltd", "llc", "plc", "sa", "sab de cv", "sa de cv", "sab de",
@@ -155,9 +157,12 @@ def compact(key: str) -> str:
 
 
 # Letters that transliterations of one name disagree on (Яндекс -> "yandeks", Лукойл ->
-# "lukoyl", Софарма -> "sofarma").
+# "lukoyl", Софарма -> "sofarma"; Korean's revised romanisation against companies' own
+# spellings, 삼성 -> "samseong" / Samsung, 현대 -> "hyeondae" / Hyundai; Greek's αι,
+# Μυτιληναίος -> "mytilinaios" / Mytilineos). In this order: "ai" before "eo".
 _SOUNDS = (("ph", "f"), ("ks", "x"), ("kh", "h"), ("ck", "k"), ("q", "k"), ("y", "i"),
-           ("w", "v"), ("ou", "u"), ("tz", "z"), ("ae", "e"), ("oe", "o"), ("ue", "u"))
+           ("w", "v"), ("ou", "u"), ("tz", "z"), ("ae", "e"), ("oe", "o"), ("ue", "u"),
+           ("ai", "e"), ("eo", "u"))
 
 
 _DOUBLED = re.compile(r"(.)\1+")
@@ -174,13 +179,50 @@ def sound_key(key: str) -> str:
 # Distinctive words this long or longer are also blocked under each one-letter deletion, so
 # that one typo (a letter wrong, missing, added, or two swapped) still meets the right name.
 TYPO_LENGTH = 7
+# Words an initialism may skip ("NTT" of "Nippon Telegraph and Telephone").
+_SMALL_WORDS = frozenset("and of the for de des du la le les et y e und der die das di del da "
+                         "van von".split())
+# Initialisms this long at least are blocking keys (two letters would block thousands of names
+# together); an acronym is at most this long.
+INITIALS_SHORTEST, INITIALS_LONGEST = 3, 6
 
 
-def blocks(key: str, scope: str) -> list[str]:
-    """The blocking keys a name is found by, within ``scope`` (a country, or ``*``): its
-    distinctive words whole and, when long, with each letter deleted; its distinctive part
-    without spaces and as pronounced. Two names that could score a conflict share one, and the
-    index looks up each in the same time whatever the table's size."""
+def initials(key: str) -> tuple[str, ...]:
+    """The initialisms a name of two words or more may be written as: the first letters of all
+    its words and of its words but the small ones (``international business machines`` ->
+    ``ibm``, ``nippon telegraph and telephone`` -> ``ntt``), longest first."""
+    tokens = key.split()
+    if len(tokens) < 2:
+        return ()
+    found = {"".join(t[0] for t in tokens),
+             "".join(t[0] for t in tokens if t not in _SMALL_WORDS)}
+    return tuple(sorted((i for i in found if len(i) >= 2), key=lambda i: (-len(i), i)))
+
+
+def acronym(key: str) -> str | None:
+    """The name as an initialism, if it can be one: a short name of one or two short words
+    (``ibm``, ``pko bp`` -> ``pkobp``), without spaces."""
+    tokens = key.split()
+    joined = compact(key)
+    if 1 <= len(tokens) <= 2 and INITIALS_SHORTEST <= len(joined) <= INITIALS_LONGEST \
+            and joined.isalnum():
+        return joined
+    return None
+
+
+def _initial_blocks(key: str, scope: str, *, lookup: bool) -> set[str]:
+    """A long name is stored under its initialisms (``i``) and an acronym under itself
+    (``a``); a lookup asks for the other kind, so that long names never meet each other (nor
+    acronyms each other) by initials alone."""
+    kinds = ("a", "i") if lookup else ("i", "a")
+    found = {f"{scope}|{kinds[0]}|{i}" for i in initials(key)
+             if INITIALS_SHORTEST <= len(i) <= INITIALS_LONGEST}
+    if short := acronym(key):
+        found.add(f"{scope}|{kinds[1]}|{short}")
+    return found
+
+
+def _name_blocks(key: str, scope: str) -> set[str]:
     core = core_key(key)
     found = {f"{scope}|c|{compact(core)}", f"{scope}|s|{sound_key(compact(core))}"}
     words = distinctive(key.split())
@@ -189,7 +231,36 @@ def blocks(key: str, scope: str) -> list[str]:
         if len(word) >= TYPO_LENGTH:
             found.add(f"{scope}|d|{word}")
             found.update(f"{scope}|d|{word[:i]}{word[i + 1:]}" for i in range(len(word)))
-    return sorted(found)
+    if company := known_company(key):  # a name the alias table knows: the company's id
+        found.add(f"{scope}|k|{company.key}")
+    return found
+
+
+def blocks(key: str, scope: str) -> list[str]:
+    """The blocking keys a name is stored under, within ``scope`` (a country, or ``*``): its
+    distinctive words whole and, when long, with each letter deleted; its distinctive part
+    without spaces and as pronounced; the well-known company it names (``aliases.csv``); its
+    initialisms, or itself as an acronym. Two names that could score a conflict share one, and
+    the index looks up each in the same time whatever the table's size."""
+    return sorted(_name_blocks(key, scope) | _initial_blocks(key, scope, lookup=False))
+
+
+def candidate_blocks(key: str, scope: str) -> tuple[list[str], list[str]]:
+    """The keys to look a name's candidates up by, in two lists: the name's own keys, and its
+    initials' (which meet the other kind: an acronym finds the long names it may stand for,
+    a long name the acronyms of it). Looked up apart, each with its own limit, so that the many
+    names sharing an initialism never crowd out the few sharing a word."""
+    return (sorted(_name_blocks(key, scope)),
+            sorted(_initial_blocks(key, scope, lookup=True)))
+
+
+def match_blocks(key: str, scope: str) -> list[str]:
+    """The keys for matching two stored sets of names against each other by overlap (account
+    mapping): ``blocks``, but with an initialism and an acronym under one kind, so that
+    ``IBM`` and ``International Business Machines`` share a key both ways."""
+    initial = {*(i for i in initials(key) if INITIALS_SHORTEST <= len(i) <= INITIALS_LONGEST),
+               *filter(None, [acronym(key)])}
+    return sorted(_name_blocks(key, scope) | {f"{scope}|n|{i}" for i in initial})
 
 
 @lru_cache(maxsize=65536)

@@ -16,7 +16,8 @@ from functools import lru_cache
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
-from prm_deals.matching.normalise import compact, sound_key
+from prm_deals.matching.aliases import known_company
+from prm_deals.matching.normalise import acronym, compact, initials, sound_key
 from prm_deals.matching.normalise import distinctive as _distinctive
 from prm_deals.reasons import Reason, reason
 
@@ -26,6 +27,15 @@ CONFLICT_THRESHOLD = 0.85
 CONTAINED_SCORE = 0.88
 # One name abbreviates a run of the other's words ("PKN Orlen").
 ACRONYM_SCORE = 0.87
+# One name is only the initials of the other's words ("ADP" / "Automatic Data Processing"):
+# many companies share initials, so this alone is no conflict; ``compare`` raises it to
+# ``ACRONYM_SCORE`` when a domain agrees (``adp.com``) or, for initials this long, the country.
+INITIALS_ALONE_SCORE = 0.75
+INITIALS_ALONE_LENGTH: int | None = None
+# Two names of one company in the bundled table of well-known aliases (``aliases.csv``: "IBM"
+# / "International Business Machines", "현대자동차" / "Hyundai Motor"): a conflict the channel
+# team reviews, below the score that rejects a registration first come, first served.
+KNOWN_ALIAS_SCORE = 0.94
 # The same name in two countries is often two companies: a name-only match across borders
 # counts this much (a shared domain still decides alone).
 OTHER_COUNTRY_FACTOR = 0.8
@@ -101,11 +111,23 @@ def _acronym_of(short: list[str], long: list[str]) -> bool:
     """One name writes a run of the other's words as their initials, the rest the same."""
     for i, token in enumerate(short):
         rest = short[:i] + short[i + 1:]
+        if not rest:  # the initials alone: ``stands_for``
+            continue
         run = len(long) - len(rest)
         if run >= 3 and long[:i] == short[:i] and long[i + run:] == short[i + 1:] \
                 and _initials(token, long[i:i + run]):
             return True
     return False
+
+
+def stands_for(a: str, b: str) -> str | None:
+    """The acronym, if one name key is nothing but the initials of the other's words
+    (``ibm`` / ``international business machines``, ``ntt`` / ``nippon telegraph and
+    telephone``)."""
+    for short, long in ((a, b), (b, a)):
+        if (letters := acronym(short)) and letters in initials(long):
+            return letters
+    return None
 
 
 def name_similarity(a: str, b: str) -> tuple[float, str]:
@@ -142,6 +164,34 @@ def name_similarity(a: str, b: str) -> tuple[float, str]:
         return CONTAINED_SCORE, "begins_with_other"
     if score < ACRONYM_SCORE and _acronym_of(shorter, longer):
         return ACRONYM_SCORE, "initials"
+    if score < INITIALS_ALONE_SCORE and stands_for(a, b):
+        return INITIALS_ALONE_SCORE, "initials"
+    return score, how
+
+
+def _initials_confirmed(new: Customer, known: Customer, a: str, b: str) -> bool:
+    """Something besides the letters says an acronym is this company's: it is the label of
+    either side's registrable domain (``ADP`` and ``adp.com``), or it is long and both are in
+    one country."""
+    letters = stands_for(a, b)
+    if letters is None:
+        return False
+    labels = {d.split(".", 1)[0] for d in (new.domain_key, known.domain_key) if d}
+    return letters in labels or (INITIALS_ALONE_LENGTH is not None and new.country ==
+                                 known.country and len(letters) >= INITIALS_ALONE_LENGTH)
+
+
+def name_score(new: Customer, known: Customer, name: str) -> tuple[float, str]:
+    """``name_similarity`` of ``new``'s name and ``name`` (one of ``known``'s), with what the
+    names alone cannot tell: an acronym a domain confirms, and two names the bundled alias
+    table gives to one company (method ``known_alias``)."""
+    score, how = name_similarity(new.name_key, name)
+    if how == "initials" and score < ACRONYM_SCORE \
+            and _initials_confirmed(new, known, new.name_key, name):
+        score = ACRONYM_SCORE
+    if score < KNOWN_ALIAS_SCORE and (company := known_company(new.name_key)) is not None \
+            and known_company(name) is company:
+        return KNOWN_ALIAS_SCORE, "known_alias"
     return score, how
 
 
@@ -157,10 +207,12 @@ def compare(new: Customer, known: Customer, *, known_names: tuple[str, ...] = ()
     best, how, matched, via_alias = 0.0, "", known.name_key, False
     for candidate, alias in ([(known.name_key, False)] + [(n, False) for n in known_names]
                              + [(n, True) for n in alias_names]):
-        score, reached = name_similarity(new.name_key, candidate)
+        score, reached = name_score(new, known, candidate)
         if score > best:
             best, how, matched, via_alias = score, reached, candidate, alias
     if best > 0:
+        if how == "known_alias":  # the reasons' catalogue has no code of its own for it yet
+            how, via_alias = "same_name", True
         reasons.append(reason("alias_match" if via_alias else "name_match",
                               score=round(best, 2), method=how, name=new.name_key,
                               matched=matched))
