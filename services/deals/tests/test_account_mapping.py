@@ -269,3 +269,72 @@ async def test_the_vendors_direct_accounts_are_its_customers(app, client, mapper
         await session.commit()
     assert (await client.get(f"/v1/mapping-partnerships/{partner}/overlaps",
                              headers=me)).json()["items"] == []
+
+
+async def test_an_overlap_starts_a_co_sell(client, mapper, list_partner, prm_infra):
+    from prm_stack.testing import partner_headers, vendor_headers
+
+    partner = await list_partner()
+    vendor = vendor_headers(prm_infra.internal_secret, (*SCOPES, "deals:read", "deals:write",
+                                                        "leads:read", "leads:write"))
+    me = partner_headers(prm_infra.internal_secret, partner,
+                         ("account_mapping:read", "account_mapping:write", "deals:read",
+                          "deals:write", "leads:read"))
+    await upload(client, vendor, VENDOR_CUSTOMERS)
+    await upload(client, me, PARTNER_ACCOUNTS)
+    await opt_in(client, vendor, partner, customers="overlaps")
+    await opt_in(client, me, partner, customers="overlaps")
+    mine = (await client.get(f"/v1/mapping-partnerships/{partner}/overlaps",
+                             headers=me)).json()["items"]
+    globex = next(o for o in mine if o["account"]["crm_id"] == "P-1")
+    url = f"/v1/mapping-partnerships/{partner}/overlaps/{globex['id']}/co-sell"
+    close = "2027-06-30"
+    missing = await client.post(url, headers=me, json={"kind": "registration"})
+    assert missing.status_code == 422
+    started = await client.post(url, headers=me, json={
+        "amount": {"amount": "25000.00", "currency": "USD"}, "expected_close_date": close})
+    assert started.status_code == 201, started.text
+    deal = (await client.get(f"/v1/deals/{started.json()['deal_id']}", headers=me)).json()
+    assert (deal["partner_id"], deal["customer"]["name"], deal["customer"]["domain"]) == (
+        str(partner), "GLOBEX Corp.", "www.globex.example")
+    # The vendor's side of the same overlap: the partner's deal with its account executive,
+    # or a lead offered to the partner.
+    theirs = (await client.get(f"/v1/mapping-partnerships/{partner}/overlaps",
+                               headers=vendor)).json()["items"]
+    same = next(o for o in theirs if o["account"]["crm_id"] == "V-1")
+    assert same["id"] == globex["id"]  # one overlap, seen from both sides
+    url = f"/v1/mapping-partnerships/{partner}/overlaps/{same['id']}/co-sell"
+    lead = await client.post(url, headers=vendor, json={"kind": "lead"})
+    assert lead.status_code == 201, lead.text
+    offered = (await client.get(f"/v1/leads/{lead.json()['lead_id']}", headers=me)).json()
+    assert (offered["status"], offered["partner_id"]) == ("offered", str(partner))
+    refused = await client.post(url, headers=me, json={"kind": "lead"})
+    assert refused.status_code == 403  # a partner offers no leads
+    await opt_in(client, me, partner, customers="overlaps", prospects="overlaps")
+    theirs = (await client.get(f"/v1/mapping-partnerships/{partner}/overlaps",
+                               headers=vendor)).json()["items"]
+    initech = next(o for o in theirs if o["account"]["crm_id"] == "V-2")
+    body = {"amount": {"amount": "9000.00", "currency": "EUR"}, "expected_close_date": close,
+            "account_executive": "jane.doe@vendor.example", "notes": "Joint pursuit"}
+    nameless = await client.post(
+        f"/v1/mapping-partnerships/{partner}/overlaps/{initech['id']}/co-sell", headers=vendor,
+        json=body)
+    assert nameless.status_code == 422  # neither side knows its domain: no registration
+    await upload(client, me, [{**PARTNER_ACCOUNTS[1], "domain": "initech.example"}])
+    theirs = (await client.get(f"/v1/mapping-partnerships/{partner}/overlaps",
+                               headers=vendor)).json()["items"]
+    initech = next(o for o in theirs if o["account"]["crm_id"] == "V-2")
+    for_partner = await client.post(
+        f"/v1/mapping-partnerships/{partner}/overlaps/{initech['id']}/co-sell", headers=vendor,
+        json=body)
+    assert for_partner.status_code == 201, for_partner.text
+    made = (await client.get(f"/v1/deals/{for_partner.json()['deal_id']}",
+                             headers=vendor)).json()
+    assert (made["partner_id"], made["customer"]["name"], made["account_executive"]) == (
+        str(partner), "Initech", "jane.doe@vendor.example")
+    # An overlap the other side does not share (any more) starts nothing.
+    await opt_in(client, vendor, partner, customers="counts")
+    hidden = await client.post(
+        f"/v1/mapping-partnerships/{partner}/overlaps/{globex['id']}/co-sell", headers=me,
+        json={"amount": {"amount": "1.00", "currency": "USD"}, "expected_close_date": close})
+    assert hidden.status_code == 404

@@ -5,6 +5,7 @@ without one fails this file."""
 import datetime as dt
 import functools
 import os
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from prm_stack.testing import (
     check_refused,
     guarded_routes,
     role_route_id,
+    partner_headers,
     signing_in,
     vendor_headers,
 )
@@ -226,9 +228,14 @@ _MAPPED = {"crm_id": "A-1", "population": "customers", "name": "Globex Corporati
            "domain": "globex.example", "country": "FR"}
 
 
+def _mapping_key(org: Org) -> dict[str, str]:
+    """The org's integration key for account mapping (whatever user a case plays)."""
+    return partner_headers(os.environ["PRM_INTERNAL_SECRET"], org.partner_id, MAPPING_SCOPES)
+
+
 async def _mapping(client, org: Org) -> dict:
     """The org's account uploaded and its side of the mapping partnership opted in."""
-    headers = org.scoped(MAPPING_SCOPES)
+    headers = _mapping_key(org)
     uploaded = await client.post("/v1/mapped-accounts", headers=headers,
                                  json={"items": [_MAPPED]})
     assert uploaded.status_code == 200, uploaded.text
@@ -244,7 +251,7 @@ async def upload_accounts_for_oneself_only(client, a: Org, b: Org) -> None:
     mine = await client.post("/v1/mapped-accounts", headers=b.scoped(MAPPING_SCOPES),
                              json={"items": [{**_MAPPED, "name": "Initech"}]})
     assert mine.status_code == 200, mine.text
-    seen = (await client.get("/v1/mapped-accounts", headers=a.scoped(MAPPING_SCOPES))).json()
+    seen = (await client.get("/v1/mapped-accounts", headers=_mapping_key(a))).json()
     assert [x["name"] for x in seen["items"]] == ["Globex Corporation"]
 
 
@@ -264,7 +271,7 @@ def on_another_orgs_mapping(method: str, suffix: str, body: dict | None = None):
             headers=b.scoped(MAPPING_SCOPES))
         assert response.status_code == 404, response.text
         after = await client.get(f"/v1/mapping-partnerships/{a.partner_id}",
-                                 headers=a.scoped(MAPPING_SCOPES))
+                                 headers=_mapping_key(a))
         assert after.json() == before
     return case
 
@@ -435,6 +442,9 @@ CASES = {
         "GET", "/overlaps"),
     ("GET", "/v1/mapping-partnerships/{partner_id}/accounts"): on_another_orgs_mapping(
         "GET", "/accounts"),
+    ("POST", "/v1/mapping-partnerships/{partner_id}/overlaps/{overlap_id}/co-sell"):
+        on_another_orgs_mapping("POST", f"/overlaps/{uuid.uuid4()}/co-sell",
+                                {"kind": "registration"}),
     ("POST", "/v1/marketplace-offers"): make_an_offer_for_another_org,
     ("GET", "/v1/marketplace-offers"): list_another_orgs_offers,
     ("GET", "/v1/marketplace-offers/{offer_id}"): on_another_orgs_offer("GET", ""),

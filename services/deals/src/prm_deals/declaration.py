@@ -111,6 +111,9 @@ SERVICE = ServiceDeclaration(
         "DELETE /v1/lead-routing-rules/{rule_id}": (LEADS_READ,),
         "PUT /v1/mapping-partnerships/{partner_id}": (ACCOUNT_MAPPING_READ,),
         "POST /v1/mapping-partnerships/{partner_id}/opt-out": (ACCOUNT_MAPPING_READ,),
+        # A co-sell reads the overlap and registers a deal (or offers a lead).
+        "POST /v1/mapping-partnerships/{partner_id}/overlaps/{overlap_id}/co-sell": (
+            ACCOUNT_MAPPING_READ, DEALS_WRITE),
         "PUT /v1/lead-capacity/{partner_id}": (LEADS_READ,),
         "PATCH /v1/marketplace-offers/{offer_id}": (MARKETPLACE_READ,),
         **{f"POST /v1/marketplace-offers/{{offer_id}}/{action}": (MARKETPLACE_READ,)

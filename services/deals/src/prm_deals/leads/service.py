@@ -6,16 +6,13 @@ lead is one transaction with its event (``prm.leads``) and, for offers, its expl
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import time
 import types
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from fastapi import Response
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -540,22 +537,8 @@ async def convert(session: AsyncSession, principal: Principal, lead_id: uuid.UUI
         "amount": amount, "expected_close_date": data.expected_close_date,
         "deal_type": data.deal_type, "products": data.products,
         "notes": data.notes})
-    connection = await session.connection()
-    made: list[AnyDeal] = []
-
-    @contextlib.asynccontextmanager
-    async def within() -> AsyncIterator[AsyncConnection]:
-        yield connection
-
-    def answer(deal: AnyDeal, status: int, partner_name: str | None) -> Response:
-        made.append(deal)
-        return Response(status_code=status)
-
-    await registrations.register(within, principal, registration, None, answer,
-                                 protection_days, source_lead_id=lead.id)
-    if not made:
-        raise Conflict("the registration was not made")
-    deal = made[0]
+    deal = await registrations.register_here(session, principal, registration,
+                                             protection_days, source_lead_id=lead.id)
     now = clock or _now()
     row = (await session.execute(text(
         "UPDATE leads SET status = 'converted', deal_id = :deal, expires_at = NULL, "

@@ -7,6 +7,8 @@ from pydantic import ValidationError
 from prm_deals.declaration import ACCOUNT_MAPPING_READ, ACCOUNT_MAPPING_WRITE
 from prm_deals.mapping import reads, service
 from prm_deals.mapping.schemas import (
+    CoSellIn,
+    CoSellOut,
     MappedAccountBatch,
     MappedAccountBatchItem,
     MappedAccountBatchResult,
@@ -148,7 +150,7 @@ async def list_overlaps(partner_id: uuid.UUID, session: Session, caller: Caller,
     caller.require(ACCOUNT_MAPPING_READ)
     rows, next_cursor, total = await reads.overlaps(session, caller, partner_id, query)
     return Page[OverlapOut](items=[OverlapOut(
-        account=MappedAccountOut(**{k.removeprefix("me_"): v for k, v in r._mapping.items()
+        id=r.id, account=MappedAccountOut(**{k.removeprefix("me_"): v for k, v in r._mapping.items()
                                     if k.startswith("me_") and k.removeprefix("me_")
                                     in MappedAccountOut.model_fields}),
         other_population=r.other_population, other_name=r.other_name,
@@ -169,3 +171,19 @@ async def list_other_accounts(partner_id: uuid.UUID, session: Session, caller: C
     return Page[OtherAccountOut](items=[OtherAccountOut(
         population=r.population, name=r.name, domain=r.domain, country=r.country,
         overlaps=bool(r.overlaps)) for r in rows], next_cursor=next_cursor, total_count=total)
+
+
+@partnerships_router.post(
+    "/{partner_id:uuid}/overlaps/{overlap_id:uuid}/co-sell", status_code=201,
+    summary="Start a co-sell from an overlap",
+    description="An overlap the caller sees starts a co-sell: `registration` registers the "
+    "partner's deal for the company (a partner key: its own; a vendor key: for the partner, "
+    "with its `account_executive`), through the conflict check and the rules of engagement "
+    "like any registration; `lead` (vendor keys) offers the partner a lead for it.",
+    responses=problem_responses(404, 409))
+async def co_sell(partner_id: uuid.UUID, overlap_id: uuid.UUID, body: CoSellIn,
+                  request: Request, session: Session, caller: Caller,
+                  idempotency_key: IdempotencyKeyHeader = None) -> CoSellOut:
+    caller.require(ACCOUNT_MAPPING_READ)
+    return await service.co_sell(session, caller, partner_id, overlap_id, body,
+                                 request.app.state.settings.protection_days)

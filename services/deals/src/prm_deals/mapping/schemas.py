@@ -14,7 +14,8 @@ from pydantic import (
     model_validator,
 )
 
-from prm_platform.types import CountryCode, DomainName, Name
+from prm_platform.money import Money
+from prm_platform.types import CountryCode, DomainName, IsoDate, Name
 
 POPULATIONS = ("customers", "opportunities", "prospects")
 # From the least shared to the most; each level shows what the ones before it show.
@@ -147,6 +148,7 @@ class MappingMatrixOut(BaseModel):
 
 
 class OverlapOut(BaseModel):
+    id: uuid.UUID = Field(description="The overlap (a co-sell starts from it)")
     account: MappedAccountOut = Field(description="The caller's own account")
     other_population: str
     other_name: str = Field(description="The other side's name for it")
@@ -164,3 +166,29 @@ class OtherAccountOut(BaseModel):
     domain: str | None
     country: str | None
     overlaps: StrictBool = Field(description="The caller holds it too")
+
+
+class CoSellIn(BaseModel):
+    """What an overlap starts: the partner's deal registration for the company, or (vendor
+    keys) a lead offered to the partner."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"kind": "registration", "amount": {"amount": "48000.00", "currency": "EUR"},
+         "expected_close_date": "2027-03-31", "account_executive": "jane.doe@vendor.example"}]})
+
+    kind: Literal["registration", "lead"] = "registration"
+    amount: Money | None = Field(default=None, description="The deal's expected value "
+                                 "(required for a registration; the lead's estimate)")
+    expected_close_date: IsoDate | None = Field(default=None, description="Required for a "
+                                                "registration")
+    account_executive: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None \
+        = Field(default=None, description="The vendor's account executive for the deal "
+                "(vendor keys)")
+    notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+
+class CoSellOut(BaseModel):
+    kind: str
+    deal_id: uuid.UUID | None = None
+    lead_id: uuid.UUID | None = None
+    status: str

@@ -19,18 +19,25 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_deals.db import driver as raw_driver
+from prm_deals.leads import service as leads
+from prm_deals.leads.schemas import LeadAssignIn, LeadCompany, LeadIn
 from prm_deals.mapping.models import MappedAccount, MappingPartnership
 from prm_deals.mapping.schemas import (
     LEVELS,
     POPULATIONS,
+    CoSellIn,
+    CoSellOut,
     MappedAccountIn,
     MappingSharingIn,
 )
 from prm_deals.matching.normalise import blocks, domain_key, name_key
 from prm_deals.matching.score import Customer, compare
+from prm_deals.registrations import coselling
+from prm_deals.registrations import service as registrations
+from prm_deals.registrations.schemas import DealRegistration
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
-from prm_platform.problems import NotFound
+from prm_platform.problems import NotFound, Unprocessable
 from prm_platform.security import Principal
 
 VENDOR = "vendor"
@@ -323,3 +330,71 @@ async def purge(session: AsyncSession, settle_days: int, batch: int = 1000) -> i
             WHERE removed_at < now() - make_interval(days => :days + 1) LIMIT :batch)"""),
         {"days": settle_days, "batch": batch})
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# --- co-selling from an overlap ------------------------------------------------------------------
+
+_OVERLAP = text("""
+    SELECT o.id, o.partner_id, p.population AS p_population, p.name AS p_name,
+           p.domain AS p_domain, p.country AS p_country, v.population AS v_population,
+           v.name AS v_name, v.domain AS v_domain, v.country AS v_country
+    FROM account_overlaps o
+    JOIN mapped_accounts p ON p.id = o.partner_account_id AND p.removed_at IS NULL
+    JOIN mapped_accounts v ON v.id = o.vendor_account_id AND v.removed_at IS NULL
+    WHERE o.id = :id AND o.partner_id = :partner_id""")
+
+
+async def co_sell(session: AsyncSession, caller: Principal, partner_id: uuid.UUID,
+                  overlap_id: uuid.UUID, body: CoSellIn, protection_days: int) -> CoSellOut:
+    """An overlap the caller may see starts a co-sell: the partner's deal registration for the
+    company (by the partner, or by the vendor for it, with the vendor's account executive), or
+    a lead the vendor offers the partner."""
+    row = await partnership(session, caller, partner_id)
+    found = (await session.execute(_OVERLAP, {"id": overlap_id, "partner_id": partner_id})
+             ).one_or_none()
+    if found is None or not _active(row):
+        raise NotFound("overlap not found")
+    levels = row.vendor_sharing if caller.is_partner else row.partner_sharing
+    theirs = found.v_population if caller.is_partner else found.p_population
+    if level_rank(levels.get(theirs, "hidden")) < level_rank("overlaps"):
+        raise NotFound("overlap not found")
+    note = body.notes or "Co-sell started from account mapping."
+    if body.kind == "lead":
+        caller.ensure_vendor()
+        lead, _ = await leads.submit(session, caller, LeadIn(
+            company=LeadCompany(name=found.v_name, domain=_domain(found.v_domain,
+                                                                  found.p_domain),
+                                country=_country(found.v_country, found.p_country)),
+            estimated_amount=body.amount, notes=note, route=False), intake=False)
+        lead = await leads.assign(session, caller, lead.id, LeadAssignIn(
+            partner_id=partner_id, note=note), None)
+        return CoSellOut(kind="lead", lead_id=lead.id, status=lead.status)
+    if body.amount is None or body.expected_close_date is None:
+        raise Unprocessable("a registration needs its amount and expected close date", errors=[
+            {"location": "body", "field": f, "message": "required for a registration"}
+            for f in ("amount", "expected_close_date")
+            if getattr(body, f) is None])
+    deal = await registrations.register_here(session, caller, DealRegistration.model_validate({
+        "partner_id": None if caller.is_partner else partner_id,
+        "customer": {"name": found.p_name, "domain": _domain(found.p_domain, found.v_domain),
+                     "country": _country(found.p_country, found.v_country)},
+        "amount": body.amount.model_dump(mode="json"),
+        "expected_close_date": body.expected_close_date.isoformat(), "notes": note}),
+        protection_days)
+    if body.account_executive and not caller.is_partner:
+        deal = await coselling.assign(session, caller, deal.id, body.account_executive, None)
+    return CoSellOut(kind="registration", deal_id=deal.id, status=deal.status)
+
+
+def _domain(*found: str | None) -> str:
+    for domain in found:
+        if domain:
+            return domain
+    raise Unprocessable("the overlapping accounts name no domain: register the deal itself")
+
+
+def _country(*found: str | None) -> str:
+    for country in found:
+        if country:
+            return country
+    raise Unprocessable("the overlapping accounts name no country: register the deal itself")

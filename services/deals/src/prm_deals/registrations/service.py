@@ -2,9 +2,10 @@
 candidates, and one statement writes the registration, its event and its Idempotency-Key's
 stored response (CONVENTIONS.md)."""
 
+import contextlib
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -36,7 +37,13 @@ from prm_platform.idempotency import IdempotentRequest
 from prm_platform.ids import new_id
 from prm_platform.listing import ListQuery
 from prm_platform.money import format_amount
-from prm_platform.problems import Forbidden, NotFound, PreconditionFailed, Unprocessable
+from prm_platform.problems import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    Unprocessable,
+)
 from prm_platform.security import Principal
 
 
@@ -193,6 +200,30 @@ def _insert_params(deal: AnyDeal) -> dict[str, object]:
 def activity_text(deal: AnyDeal) -> str:
     reason = (deal.decision or {}).get("reason")
     return f"registered: {deal.status}" + (f" ({reason})" if reason else "")
+
+
+async def register_here(session: AsyncSession, principal: Principal, data: DealRegistration,
+                        protection_days: int, *, source_lead_id: uuid.UUID | None = None
+                        ) -> AnyDeal:
+    """``register`` inside the caller's transaction (a lead converted, a co-sell started from
+    account mapping): the conflict check and the rules of engagement as for any registration;
+    the registration made, or a 409 when it was not."""
+    connection = await session.connection()
+    made: list[AnyDeal] = []
+
+    @contextlib.asynccontextmanager
+    async def within() -> AsyncIterator[AsyncConnection]:
+        yield connection
+
+    def answer(deal: AnyDeal, status: int, partner_name: str | None) -> Response:
+        made.append(deal)
+        return Response(status_code=status)
+
+    await register(within, principal, data, None, answer, protection_days,
+                   source_lead_id=source_lead_id)
+    if not made:
+        raise Conflict("the registration was not made")
+    return made[0]
 
 
 async def register(begin: Transactions, principal: Principal, data: DealRegistration,
