@@ -22,10 +22,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from prm_deals.db import driver as raw_driver
-from prm_deals.matching.aliases import known_company
+from prm_deals.matching.aliases import known_company, table
 from prm_deals.matching.normalise import candidate_blocks, domain_key, name_key
 from prm_deals.matching.score import Customer, compare
 from prm_deals.reasons import Reason
+
+# The alias table is read when the service starts, not in its first registration's transaction.
+table()
 
 OPEN_STATUSES = ("submitted", "in_review", "approved")
 # A score from here up is the same customer beyond reasonable doubt: first come, first served.
