@@ -24,6 +24,9 @@ DELIBERATE_TWINS = {
         "a partner's certification and an API key: two lifecycles that happen to share words",
     frozenset({"CollaboratorSide", "PrincipalKind"}):
         "whose person works a deal, and whom a key acts for",
+    frozenset({"ChangeSource", "TouchpointSource"}):
+        "how a marketplace offer's status changed (the vendor's call, or a marketplace's "
+        "event), and where an attribution touchpoint was recorded: two services' records",
 }
 # Headers the edge sends on every answer (or on some), each once in components/headers.
 SHARED_HEADERS = {"X-Request-Id", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",

@@ -151,10 +151,23 @@ def is_enumeration(kind: Any) -> bool:
 
 def values_of(kind: Any) -> Any:
     """The annotation of a parameter that takes several values of ``kind`` as text: shown as
-    ``kind`` in the contract when it lists its values (an enum), as text otherwise."""
-    if is_enumeration(kind):
+    ``kind`` in the contract when it lists its values (an enum, or a boolean), as text
+    otherwise."""
+    if is_enumeration(kind) or kind is bool:
         return list[Annotated[str, ShownAs(kind)]]
     return list[str]
+
+
+def _true_or_false(value: object) -> object:
+    """A boolean filter takes `true` or `false`, nothing looser (not 1, yes or on)."""
+    if value not in ("true", "false"):
+        raise ValueError("`true` or `false` is expected")
+    return value == "true"
+
+
+def parsed_as(kind: Any) -> Any:
+    """How each value of a filter of ``kind`` is read."""
+    return Annotated[bool, BeforeValidator(_true_or_false)] if kind is bool else kind
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,7 +278,8 @@ class Listing:
         self.search_fields = tuple(search_fields)
         self.updated = updated
         self.description = description
-        self._kinds = {name: TypeAdapter(part.kind) for name, part in self.filters.items()}
+        self._kinds = {name: TypeAdapter(parsed_as(part.kind))
+                       for name, part in self.filters.items()}
         self._range_kinds = {name: TypeAdapter(part.kind) for name, part in self.ranges.items()}
         self.query = self._dependency()
 

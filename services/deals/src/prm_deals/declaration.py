@@ -40,7 +40,7 @@ SERVICE = ServiceDeclaration(
             RoutePrefix("/v1/mapped-accounts", read=ACCOUNT_MAPPING_READ,
                         write=ACCOUNT_MAPPING_WRITE, max_body_bytes=8 * 1024 * 1024),
             RoutePrefix("/v1/mapping-partnerships", read=ACCOUNT_MAPPING_READ,
-                        write=ACCOUNT_MAPPING_WRITE),
+                        write=ACCOUNT_MAPPING_WRITE, lists=False),
             RoutePrefix("/v1/lead-capacity", read=LEADS_READ, write=LEADS_WRITE,
                         lists=False),
             RoutePrefix("/v1/marketplace-offers", read=MARKETPLACE_READ,

@@ -51,7 +51,7 @@ SERVICE = ServiceDeclaration(
             RoutePrefix("/v1/notifications", read=PORTAL_READ, write=PORTAL_WRITE),
             RoutePrefix("/v1/search", read=PORTAL_READ, write=PORTAL_WRITE, lists=False),
             RoutePrefix("/v1/partner-health", read=HEALTH_READ, write=HEALTH_WRITE),
-            RoutePrefix("/v1/health-model", read=HEALTH_READ, write=HEALTH_WRITE),
+            RoutePrefix("/v1/health-model", read=HEALTH_READ, write=HEALTH_WRITE, lists=False),
             RoutePrefix("/v1/programme-health", read=HEALTH_READ, write=HEALTH_WRITE,
                         lists=False)),
     scopes=(

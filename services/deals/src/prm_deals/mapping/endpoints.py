@@ -154,7 +154,7 @@ async def list_overlaps(partner_id: uuid.UUID, session: Session, caller: Caller,
                                     if k.startswith("me_") and k.removeprefix("me_")
                                     in MappedAccountOut.model_fields}),
         other_population=r.other_population, other_name=r.other_name,
-        other_domain=r.other_domain, other_country=r.other_country, score=r.score,
+        other_domain=r.other_domain, other_country=r.other_country, score=f"{r.score:.2f}",
         basis=r.basis) for r in rows], next_cursor=next_cursor, total_count=total)
 
 

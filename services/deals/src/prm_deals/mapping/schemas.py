@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -22,7 +22,19 @@ POPULATIONS = ("customers", "opportunities", "prospects")
 LEVELS = ("hidden", "counts", "overlaps", "all")
 MAX_BATCH = 10_000
 
-Population = Literal["customers", "opportunities", "prospects"]
+
+
+class Population(StrEnum):
+    customers = "customers"
+    opportunities = "opportunities"
+    prospects = "prospects"
+
+
+class CoSellKind(StrEnum):
+    registration = "registration"
+    lead = "lead"
+
+
 CrmId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
@@ -57,6 +69,14 @@ class MappedAccountIn(BaseModel):
         return self
 
 
+def _item_schema() -> dict[str, Any]:
+    """An item's schema written out in place (the batch reads each item itself, so that one
+    bad item refuses only itself), its enums referring to the contract's named ones."""
+    schema = MappedAccountIn.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return schema
+
+
 class MappedAccountBatch(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"items": [_ACCOUNT_EXAMPLE,
@@ -66,7 +86,7 @@ class MappedAccountBatch(BaseModel):
         min_length=1, max_length=MAX_BATCH,
         description=f"Up to {MAX_BATCH:,} accounts; each is validated on its own, so one bad "
         "item does not refuse the others. A CRM id sent twice in a batch: the last wins.",
-        json_schema_extra={"items": {"$ref": "#/components/schemas/MappedAccountIn"}})
+        json_schema_extra={"items": _item_schema()})
 
 
 class MappedAccountBatchItem(BaseModel):
@@ -154,7 +174,8 @@ class OverlapOut(BaseModel):
     other_name: str = Field(description="The other side's name for it")
     other_domain: str | None
     other_country: str | None
-    score: float = Field(description="The matcher's score (0-1)")
+    score: str = Field(description="The matcher's score, 0-1, a decimal string",
+                       examples=["0.94"])
     basis: str = Field(description="`domain` or `name`")
 
 
@@ -176,7 +197,7 @@ class CoSellIn(BaseModel):
         {"kind": "registration", "amount": {"amount": "48000.00", "currency": "EUR"},
          "expected_close_date": "2027-03-31", "account_executive": "jane.doe@vendor.example"}]})
 
-    kind: Literal["registration", "lead"] = "registration"
+    kind: CoSellKind = CoSellKind.registration
     amount: Money | None = Field(default=None, description="The deal's expected value "
                                  "(required for a registration; the lead's estimate)")
     expected_close_date: IsoDate | None = Field(default=None, description="Required for a "

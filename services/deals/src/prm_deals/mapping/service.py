@@ -30,7 +30,7 @@ from prm_deals.mapping.schemas import (
     MappedAccountIn,
     MappingSharingIn,
 )
-from prm_deals.matching.normalise import blocks, domain_key, name_key
+from prm_deals.matching.normalise import domain_key, match_blocks, name_key
 from prm_deals.matching.score import Customer, compare
 from prm_deals.registrations import coselling
 from prm_deals.registrations import service as registrations
@@ -55,7 +55,7 @@ def match_keys(name: str, domain: str | None) -> tuple[str, str | None, list[str
     """The name key, the domain key and the blocking keys an account is found by."""
     key = name_key(name)
     domain_k = domain_key(domain)
-    found = blocks(key, "*")
+    found = match_blocks(key, "*")
     if domain_k:
         found.append(f"d:{domain_k}")
     return key, domain_k, found

@@ -20,6 +20,7 @@ from prm_deals.marketplace.models import MarketplaceEvent, MarketplaceOffer
 from prm_deals.marketplace.schemas import (
     AwsEvent,
     AzureEvent,
+    EventOutcome,
     GcpEvent,
     MarketplaceEventOut,
     OfferStatus,
@@ -128,7 +129,7 @@ async def receive(session: AsyncSession, principal: Principal,
                            external_offer_id=said.offer_id)
     answer.offer_id = row.id
     previous = row.status
-    answer.outcome = _apply(row, said, lifecycle_status)
+    answer.outcome = EventOutcome(_apply(row, said, lifecycle_status))
     if answer.outcome == "applied":
         await session.flush()
         service.record_change(session, row, previous, actor=principal.actor, source="event",

@@ -9,10 +9,12 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     StrictBool,
     StrictInt,
     StringConstraints,
+    Tag,
     model_validator,
 )
 
@@ -207,6 +209,11 @@ class OfferOut(BaseModel):
     updated_at: dt.datetime
 
 
+class ChangeSource(StrEnum):
+    api = "api"
+    event = "event"
+
+
 class OfferChangeOut(BaseModel):
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
         "id": "0193c1e1-2b3c-7e3f-8a9b-0c1d2e3f4a5b", "version": 3,
@@ -219,7 +226,7 @@ class OfferChangeOut(BaseModel):
     marketplace_status: str
     status: OfferStatus
     previous_status: OfferStatus | None = None
-    source: Literal["api", "event"]
+    source: ChangeSource
     event_id: str | None = Field(
         default=None, description="The marketplace event's id, for a change an event made")
     actor: str
@@ -238,6 +245,14 @@ class AwsDetail(BaseModel):
     status: Annotated[str, StringConstraints(max_length=60)] | None = None
 
 
+class AwsEventSource(StrEnum):
+    """The EventBridge sources of AWS events: the intake acts on AWS Marketplace's."""
+
+    aws = "aws"
+    marketplace = "aws.marketplace"
+    partner_central = "aws.partnercentral-selling"
+
+
 class AwsEvent(BaseModel):
     """An Amazon EventBridge event of AWS Marketplace (`Agreement Status Changed`,
     `Offer Status Changed`) or AWS Partner Central (opportunities, engagements: recorded and
@@ -245,7 +260,7 @@ class AwsEvent(BaseModel):
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    source: Literal["aws", "aws.marketplace", "aws.partnercentral-selling"]
+    source: AwsEventSource
     id: OfferId
     detail_type: Annotated[str, StringConstraints(max_length=200)] = Field(alias="detail-type")
     time: str | None = None
@@ -293,7 +308,24 @@ class GcpEvent(BaseModel):
     state: Annotated[str, StringConstraints(max_length=60)] | None = None
 
 
-MarketplaceEventIn = Annotated[AwsEvent | AzureEvent | GcpEvent, Field(discriminator="source")]
+def _marketplace_of(value: Any) -> str | None:
+    """Which marketplace an event is from, by its `source` (AWS has several)."""
+    source = value.get("source") if isinstance(value, dict) else getattr(value, "source", None)
+    if not isinstance(source, str):
+        return None
+    return "aws" if source == "aws" or source.startswith("aws.") else source
+
+
+MarketplaceEventIn = Annotated[
+    Annotated[AwsEvent, Tag("aws")] | Annotated[AzureEvent, Tag("azure")]
+    | Annotated[GcpEvent, Tag("gcp")], Discriminator(_marketplace_of)]
+
+
+class EventOutcome(StrEnum):
+    applied = "applied"
+    unchanged = "unchanged"
+    out_of_order = "out_of_order"
+    ignored = "ignored"
 
 
 class MarketplaceEventOut(BaseModel):
@@ -309,7 +341,7 @@ class MarketplaceEventOut(BaseModel):
 
     event_id: str
     marketplace: MarketplaceName
-    outcome: Literal["applied", "unchanged", "out_of_order", "ignored"] = Field(
+    outcome: EventOutcome = Field(
         description="`applied`: the offer's status changed; `unchanged`: it had that status; "
         "`out_of_order`: the offer is further along already (recorded, not applied); "
         "`ignored`: an event this intake does not act on")

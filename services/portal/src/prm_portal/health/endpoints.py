@@ -1,18 +1,18 @@
 import datetime as dt
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import Depends, Query, Response
 
 from prm_platform.http import (
     Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
-    ServiceRoute,
     Session,
     check_if_match,
     etag,
     resource_headers,
+    service_router,
 )
 from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import Unprocessable, problem_responses
@@ -28,17 +28,14 @@ from prm_portal.health.schemas import (
     HealthPreviewIn,
     HealthPreviewOut,
     PartnerHealthOut,
+    ProgrammeGrouping,
     ProgrammeHealthOut,
     ScorecardOut,
 )
 
-health_router = APIRouter(prefix="/v1/partner-health", tags=["partner health"],
-                          route_class=ServiceRoute, responses=problem_responses(401, 403, 422))
-model_router = APIRouter(prefix="/v1/health-model", tags=["partner health"],
-                         route_class=ServiceRoute, responses=problem_responses(401, 403, 422))
-programme_router = APIRouter(prefix="/v1/programme-health", tags=["partner health"],
-                             route_class=ServiceRoute,
-                             responses=problem_responses(401, 403, 422))
+health_router = service_router("/v1/partner-health", "partner health")
+model_router = service_router("/v1/health-model", "partner health")
+programme_router = service_router("/v1/programme-health", "partner health")
 
 MAX_PERIOD_DAYS = 3 * 366
 From = Annotated[QueryDate | None, Query(alias="from", description=(
@@ -176,8 +173,9 @@ async def list_history(partner_id: uuid.UUID, session: Session, caller: Caller,
                       "their mean churn risk and how many are above the threshold now, and "
                       "PSAT and NPS over the period.")
 async def programme_health(session: Session, caller: Caller,
-                           group_by: Annotated[Literal["type", "tier", "country"], Query(
-                               description="What to group partners by")] = "tier",
+                           group_by: Annotated[ProgrammeGrouping, Query(
+                               description="What to group partners by")] = (
+                               ProgrammeGrouping.tier),
                            period_from: From = None, period_to: To = None
                            ) -> ProgrammeHealthOut:
     _reader(caller)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Annotated, Literal
+from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
@@ -22,11 +23,38 @@ CENT = Decimal("0.01")
 
 # The measures a pillar may use. Counts and sums are over the measure's window (and decayed
 # when the model sets a half-life); the others are as of the day scored.
-MeasureName = Literal[
-    "deals_registered", "deals_won", "deals_lost", "revenue_won", "win_rate", "open_pipeline",
-    "active_certifications", "certifications_earned", "certifications_lapsed",
-    "mdf_requests", "claims_approved", "psat", "nps", "survey_answers",
-    "days_since_activity", "onboarding_completed"]
+
+
+class HealthMeasure(StrEnum):
+    deals_registered = "deals_registered"
+    deals_won = "deals_won"
+    deals_lost = "deals_lost"
+    revenue_won = "revenue_won"
+    win_rate = "win_rate"
+    open_pipeline = "open_pipeline"
+    active_certifications = "active_certifications"
+    certifications_earned = "certifications_earned"
+    certifications_lapsed = "certifications_lapsed"
+    mdf_requests = "mdf_requests"
+    claims_approved = "claims_approved"
+    psat = "psat"
+    nps = "nps"
+    survey_answers = "survey_answers"
+    days_since_activity = "days_since_activity"
+    onboarding_completed = "onboarding_completed"
+
+
+class HealthWindow(StrEnum):
+    days_90 = "90d"
+    days_365 = "365d"
+    lifetime = "lifetime"
+
+
+class MeasureDirection(StrEnum):
+    higher_is_better = "higher_is_better"
+    lower_is_better = "lower_is_better"
+
+
 MEASURES: dict[str, str] = {
     "deals_registered": "Deal registrations in the window",
     "deals_won": "Deals won in the window",
@@ -55,7 +83,6 @@ WINDOWED = frozenset({"deals_registered", "deals_won", "deals_lost", "revenue_wo
 # Measures computed over the window without decay (a rate or a mean is not a sum).
 WINDOWED_RATIOS = frozenset({"win_rate", "psat", "nps"})
 
-Window = Literal["90d", "365d", "lifetime"]
 WINDOW_DAYS: dict[str, int | None] = {"90d": 90, "365d": 365, "lifetime": None}
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", examples=["revenue"])]
 
@@ -63,10 +90,11 @@ Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$", examples=["revenu
 class MeasureSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    measure: MeasureName
-    window: Window = Field("90d", description="Rolling 90 or 365 days to the day scored, or "
-                           "the partner's whole history (for the windowed measures)")
-    direction: Literal["higher_is_better", "lower_is_better"] = "higher_is_better"
+    measure: HealthMeasure
+    window: HealthWindow = Field(HealthWindow.days_90, description=(
+        "Rolling 90 or 365 days to the day scored, or the partner's whole history (for the "
+        "windowed measures)"))
+    direction: MeasureDirection = MeasureDirection.higher_is_better
     target: DecimalText = Field(gt=0, max_digits=18, decimal_places=6, description=(
         "Higher is better: the value that earns all 100 points (more earns no more). Lower "
         "is better: the value from which it earns none."), examples=["10"])

@@ -285,7 +285,7 @@ async def programme(session: AsyncSession, group_by: str, period_from: dt.date,
                     period_to: dt.date) -> list[ProgrammeGroup]:
     """Per group: each partner's last score within the period, its band, its churn risk now,
     and the survey answers of the period."""
-    column = _GROUP_COLUMNS[group_by]
+    column = _GROUP_COLUMNS[str(group_by)]
     rows = await session.execute(text(f"""
         WITH last AS (
             SELECT DISTINCT ON (partner_id) partner_id, score, band FROM health_history

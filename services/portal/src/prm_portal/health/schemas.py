@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -166,8 +166,14 @@ class ProgrammeGroup(BaseModel):
     satisfaction: Satisfaction
 
 
+class ProgrammeGrouping(StrEnum):
+    type = "type"
+    tier = "tier"
+    country = "country"
+
+
 class ProgrammeHealthOut(BaseModel):
-    group_by: Literal["type", "tier", "country"]
+    group_by: ProgrammeGrouping
     period_from: dt.date
     period_to: dt.date
     model_version: int
