@@ -18,8 +18,8 @@ from prm_stack.testing import (
     by_role,
     check_refused,
     guarded_routes,
-    role_route_id,
     partner_headers,
+    role_route_id,
     signing_in,
     vendor_headers,
 )
