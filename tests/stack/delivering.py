@@ -104,3 +104,11 @@ def ok(response: httpx.Response, *statuses: int) -> dict[str, Any]:
 
 def bearer(key: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {key['key']}"}
+
+
+def new_key(api: httpx.Client, admin: dict[str, str], name: str, scopes: list[str],
+            partner_id: str | None = None) -> dict[str, str]:
+    """A key issued through the gateway's API-key endpoint, as its Authorization header."""
+    kind = {"kind": "partner", "partner_id": partner_id} if partner_id else {"kind": "vendor"}
+    return bearer(ok(api.post("/v1/api-keys", headers=admin, json={
+        "name": name, "scopes": scopes, **kind}), 201))

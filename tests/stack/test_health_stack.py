@@ -51,8 +51,7 @@ def stack(prm_infra: Infra) -> Iterator[RunningStack]:
 
 
 def test_a_partners_health_from_its_events_and_one_webhook_for_one_decline(
-        stack: RunningStack, receiver: Receiver) -> None:
-    api = httpx.Client(base_url=stack.gateway_url, timeout=30, trust_env=False)
+        stack: RunningStack, api: httpx.Client, receiver: Receiver) -> None:
     admin = {"Authorization": f"Bearer {stack.admin_key}"}
     eventually(lambda: api.get("/v1/health-model", headers=admin).status_code == 200,
                "the admin key reaching the portal", timeout=60)
@@ -140,4 +139,3 @@ def test_a_partners_health_from_its_events_and_one_webhook_for_one_decline(
         "kind": "partner.health_declined", "partner_id": partner_id})).status_code == 200
         and r.json()["items"], "the vendor's notification", timeout=30)
     assert len(told) == 1
-    api.close()

@@ -24,7 +24,7 @@ import pytest
 from prm_stack.launch import RunningStack
 from prm_stack.testing import Infra, eventually
 
-from .delivering import Receiver, bearer, ok, own_stack
+from .delivering import Receiver, new_key, ok, own_stack
 
 pytestmark = pytest.mark.stack
 
@@ -38,22 +38,6 @@ def stack(prm_infra: Infra) -> Iterator[RunningStack]:
     """The services a lead's path touches."""
     with own_stack(prm_infra, "leads", "gateway,partners,deals,webhooks,attribution") as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def api(stack: RunningStack) -> Iterator[httpx.Client]:
-    """A client of the stack's public address: the edge."""
-    assert "edge" in stack.info["processes"], "make run puts the edge in front"
-    with httpx.Client(base_url=stack.gateway_url, timeout=30, trust_env=False) as client:
-        yield client
-
-
-def new_key(api: httpx.Client, admin: dict[str, str], name: str, scopes: list[str],
-            partner_id: str | None = None) -> dict[str, str]:
-    """A key issued through the gateway's API-key endpoint."""
-    kind = {"kind": "partner", "partner_id": partner_id} if partner_id else {"kind": "vendor"}
-    return bearer(ok(api.post("/v1/api-keys", headers=admin, json={
-        "name": name, "scopes": scopes, **kind}), 201))
 
 
 def test_a_lead_from_intake_to_a_registration_with_its_events_and_attribution(

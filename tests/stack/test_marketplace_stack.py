@@ -27,7 +27,7 @@ from prm_platform.signatures import signature_header
 from prm_stack.launch import RunningStack
 from prm_stack.testing import Infra, eventually
 
-from .delivering import bearer, ok, own_stack
+from .delivering import new_key, ok, own_stack
 
 pytestmark = pytest.mark.stack
 
@@ -40,21 +40,6 @@ def stack(prm_infra: Infra) -> Iterator[RunningStack]:
     with own_stack(prm_infra, "marketplace", "gateway,partners,deals,incentives",
                    PRM_DEALS_MARKETPLACE_SECRET=SECRET) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def api(stack: RunningStack) -> Iterator[httpx.Client]:
-    """A client of the stack's public address: the edge."""
-    assert "edge" in stack.info["processes"], "make run puts the edge in front"
-    with httpx.Client(base_url=stack.gateway_url, timeout=30, trust_env=False) as client:
-        yield client
-
-
-def new_key(api: httpx.Client, admin: dict[str, str], name: str, scopes: list[str],
-            partner_id: str | None = None) -> dict[str, str]:
-    kind = {"kind": "partner", "partner_id": partner_id} if partner_id else {"kind": "vendor"}
-    return bearer(ok(api.post("/v1/api-keys", headers=admin, json={
-        "name": name, "scopes": scopes, **kind}), 201))
 
 
 def signed(body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
