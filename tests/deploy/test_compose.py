@@ -330,7 +330,7 @@ def test_the_edge_is_published_and_routes_each_prefix_to_its_service(services, d
     [mount] = [v for v in edge["volumes"] if v.startswith("./deploy/nginx/")]
     conf = (repo / mount.split(":")[0].removeprefix("./")).read_text()
     upstreams = dict(re.findall(r"upstream (\S+)\s*\{\s*server ([^;\s]+);", conf))
-    routes = dict(re.findall(r"location (?:=|\^~) (\S+) \{ proxy_pass http://(\S+); \}", conf))
+    routes = dict(re.findall(r"location (?:=|\^~) (\S+) \{ proxy_pass http://(\S+);[^}]*\}", conf))
     from prm_platform.declaration import services as declarations
 
     for declaration in declarations():
@@ -342,6 +342,9 @@ def test_the_edge_is_published_and_routes_each_prefix_to_its_service(services, d
                 port = listen_port(services[target], deploy)
                 assert upstreams[routes[path]] == f"{target}:{port}", path
     assert re.search(r"location / \{ proxy_pass http://gateway; \}", conf)
+    # A bulk upload's prefix takes the larger body its service allows (8 MiB), no other does.
+    larger = re.findall(r"location (?:=|\^~) (\S+) \{[^}]*client_max_body_size (\S+); \}", conf)
+    assert sorted(larger) == [("/v1/mapped-accounts", "8m"), ("/v1/mapped-accounts/", "8m")]
     assert upstreams["gateway"] == "gateway:8000"
     assert 'proxy_set_header X-PRM-Principal "";' in conf, "the edge strips the principal header"
     assert "application/problem+json" in conf
