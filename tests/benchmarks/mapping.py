@@ -2,8 +2,8 @@
 accounts, beside a plain join of the same lists by domain, and incremental updates.
 
 One PostgreSQL, migrated as ``make run`` does, gets ``--accounts`` vendor accounts and as many
-of one partner's (loaded by COPY, with the keys the upload computes): company names made of
-one to three words from a vocabulary of 4,000 and a legal form, half with a domain; a fifth
+of one partner's (loaded by COPY, with the keys the upload computes): distinct company names
+of one to three made-up words (a vocabulary of 20,000) and a legal form, half with a domain; a fifth
 of the partner's accounts are vendor accounts as the partner writes them (another legal form,
 case, a `www.` host, a word dropped from a three-word name), the rest its own. Then, in process:
 
@@ -43,7 +43,7 @@ FORMS = ("Inc", "LLC", "Ltd", "GmbH", "SA", "BV", "AG", "Corporation", "plc", "O
 COUNTRIES = ("US", "DE", "GB", "FR", "NL", "SE", "ES", "IT", "JP", "BR")
 
 
-def vocabulary(rng: random.Random, size: int = 4000) -> list[str]:
+def vocabulary(rng: random.Random, size: int = 20_000) -> list[str]:
     consonants, vowels = "bcdfghklmnprstvz", "aeiou"
     words: set[str] = set()
     while len(words) < size:
@@ -53,12 +53,18 @@ def vocabulary(rng: random.Random, size: int = 4000) -> list[str]:
     return sorted(words)
 
 
-def companies(rng: random.Random, words: list[str], count: int, tag: str
-              ) -> list[dict[str, Any]]:
+def companies(rng: random.Random, words: list[str], count: int, tag: str,
+              taken: set[str] | None = None) -> list[dict[str, Any]]:
+    """Distinct names (as a CRM's accounts are), one word in ten, two or three otherwise."""
     found = []
+    taken = set() if taken is None else taken
     for i in range(count):
-        parts = rng.sample(words, rng.choice((1, 2, 2, 3)))
-        name = " ".join(parts)
+        while True:
+            parts = rng.sample(words, rng.choice((1, 2, 2, 2, 2, 3, 3, 3, 3, 3)))
+            name = " ".join(parts)
+            if name not in taken:
+                taken.add(name)
+                break
         domain = f"{''.join(parts).lower()}{i % 7 or ''}.example" if rng.random() < 0.5 \
             else None
         found.append({"crm_id": f"{tag}-{i}", "name": f"{name} {rng.choice(FORMS)}",
@@ -126,7 +132,7 @@ async def run(url: str, pg_pid: int, partner_id: uuid.UUID, rng: random.Random,
               ON p.domain_key = v.domain_key
             WHERE v.owner = 'vendor' AND p.owner <> 'vendor'
               AND v.removed_at IS NULL AND p.removed_at IS NULL""")))
-        fresh = companies(rng, words, 800, "N") + [
+        fresh = companies(rng, words, 800, "N", set()) + [
             spelt_by_partner(rng, v, 900_000 + i) for i, v in enumerate(rng.sample(vendor, 200))]
         new_items = [(i, MappedAccountIn(population="customers", **a))
                      for i, a in enumerate(fresh)]
@@ -158,10 +164,11 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(20261207)
     words = vocabulary(rng)
-    vendor = companies(rng, words, args.accounts, "V")
+    taken: set[str] = set()
+    vendor = companies(rng, words, args.accounts, "V", taken)
     shared = rng.sample(range(args.accounts), args.accounts // 5)
     partner = [spelt_by_partner(rng, vendor[i], n) for n, i in enumerate(shared)]
-    partner += companies(rng, words, args.accounts - len(partner), "Q")
+    partner += companies(rng, words, args.accounts - len(partner), "Q", taken)
     partner_id = uuid.uuid4()
     work, pg, url, _ = start("mapping", ("deals",))
     try:

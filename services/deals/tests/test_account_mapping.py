@@ -342,8 +342,8 @@ async def test_an_overlap_starts_a_co_sell(client, mapper, list_partner, prm_inf
 
 def overlap_quality(path) -> tuple[int, int, int, int, dict[str, tuple[int, int]]]:
     """Pairs, positives, overlaps found right and wrong, and per kind (positives, found): a
-    pair overlaps when the two accounts share one of the keys an upload stores and the
-    matcher's score calls them one company, as the mapping's join and scoring do. Accounts
+    pair overlaps when the keys the two accounts share are worth scoring and the matcher's
+    score calls them one company, as the mapping's join and scoring do. Accounts
     are uploaded without aliases (the bundled table of well-known names still applies)."""
     import csv
 
@@ -357,7 +357,7 @@ def overlap_quality(path) -> tuple[int, int, int, int, dict[str, tuple[int, int]
         b_key, b_domain, b_keys = service.match_keys(row["b_name"], row["b_domain"] or None)
         a = Customer(a_key, a_domain, row["a_country"] or row["b_country"])
         b = Customer(b_key, b_domain, row["b_country"] or a.country)
-        found = not set(a_keys).isdisjoint(b_keys) and compare(a, b).conflict
+        found = service.worth_scoring(set(a_keys) & set(b_keys)) and compare(a, b).conflict
         positive = row["same"] == "1"
         same += positive
         right += found and positive

@@ -51,6 +51,16 @@ def owner_of(caller: Principal) -> str:
     return str(caller.partner_id) if caller.is_partner else VENDOR
 
 
+def worth_scoring(shared: set[str]) -> bool:
+    """Whether two accounts sharing these keys are worth the matcher's score: a shared domain,
+    name core, sound or initials key; two whole words; or a word with a letter off (its
+    deletion keys, ``d``, without the word itself). One whole word in common, and nothing
+    else, is how most pairs of unrelated companies meet, and none of them scores as one."""
+    words = sum("|w|" in key for key in shared)
+    typos = sum("|d|" in key for key in shared)
+    return (len(shared) > words + typos or words >= 2 or (words == 0 and typos > 0))
+
+
 def match_keys(name: str, domain: str | None) -> tuple[str, str | None, list[str]]:
     """The name key, the domain key and the blocking keys an account is found by."""
     key = name_key(name)
@@ -126,10 +136,10 @@ _ACTIVE = text("""
 
 _INCREMENTAL = """
     SELECT n.id AS new_id, n.owner AS new_owner, n.name_key AS new_name,
-           n.domain_key AS new_domain, n.country AS new_country,
-           c.id, c.owner, c.name_key, c.domain_key, c.country
+           n.domain_key AS new_domain, n.country AS new_country, n.keys AS new_keys,
+           c.id, c.owner, c.name_key, c.domain_key, c.country, c.keys
     FROM mapped_accounts n CROSS JOIN LATERAL (
-        SELECT id, owner, name_key, domain_key, country FROM mapped_accounts m
+        SELECT id, owner, name_key, domain_key, country, keys FROM mapped_accounts m
         WHERE m.keys && n.keys AND m.removed_at IS NULL AND m.owner = ANY($2::varchar[])
         LIMIT $3) c
     WHERE n.id = ANY($1::uuid[])"""
@@ -141,8 +151,15 @@ _FULL = """
           WHERE owner = 'vendor' AND removed_at IS NULL),
     common AS (SELECT k FROM v GROUP BY k HAVING count(*) > $2
                UNION SELECT k FROM p GROUP BY k HAVING count(*) > $2),
-    pairs AS (SELECT DISTINCT v.id AS vid, p.id AS pid FROM p JOIN v USING (k)
-              WHERE NOT EXISTS (SELECT 1 FROM common WHERE common.k = p.k))
+    pairs AS (SELECT v.id AS vid, p.id AS pid FROM p JOIN v USING (k)
+              WHERE NOT EXISTS (SELECT 1 FROM common WHERE common.k = p.k)
+              GROUP BY v.id, p.id
+              -- worth_scoring(): a key of another kind, two whole words, or a word's
+              -- deletion keys without the word
+              HAVING bool_or(strpos(k, '|w|') = 0 AND strpos(k, '|d|') = 0)
+                  OR count(*) FILTER (WHERE strpos(k, '|w|') > 0) >= 2
+                  OR (count(*) FILTER (WHERE strpos(k, '|w|') > 0) = 0
+                      AND count(*) FILTER (WHERE strpos(k, '|d|') > 0) > 0))
     SELECT a.id AS new_id, a.owner AS new_owner, a.name_key AS new_name,
            a.domain_key AS new_domain, a.country AS new_country,
            b.id, b.owner, b.name_key, b.domain_key, b.country
@@ -162,6 +179,8 @@ async def _store(session: AsyncSession, rows: Iterable[Any]) -> int:
     company."""
     found: dict[tuple[uuid.UUID, uuid.UUID], tuple[uuid.UUID, float, str]] = {}
     for row in rows:
+        if "new_keys" in row and not worth_scoring(set(row["new_keys"]) & set(row["keys"])):
+            continue
         new = Customer(row["new_name"], row["new_domain"], row["new_country"] or row["country"]
                        or "")
         known = Customer(row["name_key"], row["domain_key"], row["country"] or new.country)
