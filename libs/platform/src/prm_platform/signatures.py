@@ -9,9 +9,13 @@ cannot be replayed later. Several ``v1`` values may be given (a secret being rot
 import hashlib
 import hmac
 import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated
 
+from fastapi import Header, Request
 from pydantic import SecretStr
 
+from prm_platform.http import Caller
 from prm_platform.problems import Forbidden, ProblemError
 
 # How far a signature's time may be from ours, either way.
@@ -66,3 +70,24 @@ def verify_delivery(secret: SecretStr | None, header: str | None, body: bytes, *
     if not shared:
         raise not_configured
     verify_signature(shared.encode(), header, body, int(time.time()), name=name)
+
+
+def signed_delivery(header: str, scope: str, secret_setting: str,
+                    not_configured: Callable[[], ProblemError]
+                    ) -> Callable[..., Awaitable[None]]:
+    """An intake route's dependency: the intake key's ``scope`` (vendor keys only), then the
+    ``header`` signature over the raw body against the service's ``secret_setting``, before
+    the body is read (fail closed: ``not_configured()`` without a secret)."""
+
+    async def check(request: Request, caller: Caller, signed: Annotated[str | None, Header(
+            alias=header.lower(), description=(
+                "`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\" with the shared "
+                "secret>`; the time within five minutes of ours."),
+            examples=["t=1795435200,v1=5f1c0e4b9a8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2918171615"
+                      "14131211100f"])] = None) -> None:
+        caller.require(scope)
+        caller.ensure_vendor()
+        secret = getattr(request.app.state.settings, secret_setting)
+        verify_delivery(secret, signed, await request.body(), name=header,
+                        not_configured=not_configured())
+    return check

@@ -4,9 +4,8 @@ the marketplaces' signed events."""
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import Depends, Response
 
-from prm_deals.config import Settings
 from prm_deals.declaration import MARKETPLACE_EVENTS
 from prm_deals.marketplace import intake, service
 from prm_deals.marketplace.listing import HISTORY, OFFERS
@@ -31,7 +30,7 @@ from prm_platform.http import (
 )
 from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
-from prm_platform.signatures import verify_delivery
+from prm_platform.signatures import signed_delivery
 
 router = service_router("/v1/marketplace-offers", "marketplace")
 events_router = service_router("/v1/marketplace-events", "marketplace")
@@ -133,23 +132,10 @@ async def cancel_marketplace_offer(offer_id: uuid.UUID, response: Response, sess
     return _out(row, response)
 
 
-SignatureHeader = Annotated[str | None, Header(
-    description="`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\" with the "
-    "shared secret>`; the time within five minutes of ours.",
-    examples=["t=1795435200,v1=5f1c0e4b9a8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291817161514131211100f"])]
-
-
-async def signed_delivery(request: Request, caller: Caller,
-                          marketplace_signature: SignatureHeader = None) -> None:
-    """The intake key's scope, then the delivery's signature over the raw body, before the
-    body is read as an event. No secret configured: every delivery refused (fail closed)."""
-    caller.require(MARKETPLACE_EVENTS)
-    caller.ensure_vendor()
-    settings: Settings = request.app.state.settings
-    verify_delivery(settings.marketplace_secret, marketplace_signature, await request.body(),
-                    name="Marketplace-Signature", not_configured=intake.IntakeNotConfigured(
-                        "the marketplace intake has no signing secret configured "
-                        "(PRM_DEALS_MARKETPLACE_SECRET)"))
+signed = signed_delivery(
+    "Marketplace-Signature", MARKETPLACE_EVENTS, "marketplace_secret",
+    lambda: intake.IntakeNotConfigured("the marketplace intake has no signing secret "
+                                       "configured (PRM_DEALS_MARKETPLACE_SECRET)"))
 
 
 @events_router.post("", summary="Deliver a marketplace event (signed intake)",
@@ -168,7 +154,7 @@ async def signed_delivery(request: Request, caller: Caller,
                     "The customer's acceptance wins the offer's deal once, for the vendor's "
                     "net, when `win_deal_on_acceptance`. Each event id is applied once: the "
                     "same event again answers the same, `duplicate: true`.",
-                    dependencies=[Depends(signed_delivery)],
+                    dependencies=[Depends(signed)],
                     responses=problem_responses(403, 422))
 async def deliver_marketplace_event(body: MarketplaceEventIn, session: Session, caller: Caller,
                                     idempotency_key: IdempotencyKeyHeader = None

@@ -4,10 +4,9 @@ signed intake, a partner's results, and the campaigns that invite partners' cont
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prm_partners.config import Settings
 from prm_partners.declaration import SURVEY_INTAKE
 from prm_partners.surveys import campaigns, service
 from prm_partners.surveys.listing import SURVEY_CAMPAIGNS, SURVEY_RESPONSES
@@ -33,7 +32,7 @@ from prm_platform.http import (
 from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
 from prm_platform.security import Principal
-from prm_platform.signatures import verify_delivery
+from prm_platform.signatures import signed_delivery
 from prm_platform.types import QueryDate
 
 responses = service_router("/v1/survey-responses", "surveys")
@@ -100,23 +99,10 @@ async def get_survey_response(response_id: uuid.UUID, response: Response, sessio
     return _out(await service.get(session, caller, response_id), response)
 
 
-SignatureHeader = Annotated[str | None, Header(
-    description="`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\" with the "
-    "shared secret>`; the time within five minutes of ours.",
-    examples=["t=1795435200,v1=5f1c0e4b9a8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291817161514131211100f"])]
-
-
-async def signed_delivery(request: Request, caller: Caller,
-                          survey_signature: SignatureHeader = None) -> None:
-    """The intake key's scope, then the delivery's signature over the raw body, before the
-    body is read as an answer. No secret configured: every delivery refused (fail closed)."""
-    caller.require(SURVEY_INTAKE)
-    caller.ensure_vendor()
-    settings: Settings = request.app.state.settings
-    verify_delivery(settings.survey_secret, survey_signature, await request.body(),
-                    name="Survey-Signature", not_configured=service.IntakeNotConfigured(
-                        "the survey intake has no signing secret configured "
-                        "(PRM_PARTNERS_SURVEY_SECRET)"))
+signed = signed_delivery(
+    "Survey-Signature", SURVEY_INTAKE, "survey_secret",
+    lambda: service.IntakeNotConfigured("the survey intake has no signing secret configured "
+                                        "(PRM_PARTNERS_SURVEY_SECRET)"))
 
 
 @intake.post("", status_code=201, summary="Deliver a survey answer (signed intake)",
@@ -129,7 +115,7 @@ async def signed_delivery(request: Request, caller: Caller,
              "partner and the tool's response id (`external_id`): a delivery of an id already "
              "recorded updates the score and comment (200), and a replay of the same delivery "
              "changes nothing and emits nothing.",
-             dependencies=[Depends(signed_delivery)],
+             dependencies=[Depends(signed)],
              responses={**problem_responses(403, 409, 422), **_ANSWERED})
 async def deliver_survey_response(body: SurveyIntakeIn, response: Response, session: Session,
                                   caller: Caller, idempotency_key: IdempotencyKeyHeader = None
