@@ -97,22 +97,3 @@ def as_partner(prm_infra):
     def headers(partner_id, scopes=("deals:read", "deals:write")):
         return partner_headers(prm_infra.internal_secret, partner_id, scopes)
     return headers
-
-
-# Figures a test measured (the propensity backtest's), printed at the end of the run.
-FIGURES = pytest.StashKey[list[tuple[str, list[str]]]]()
-
-
-@pytest.fixture
-def record_figures(request):
-    """``record(title, lines)``: a section of figures for the run's terminal summary."""
-    def record(title: str, lines: list[str]) -> None:
-        request.config.stash.setdefault(FIGURES, []).append((title, lines))
-    return record
-
-
-def pytest_terminal_summary(terminalreporter):
-    for title, lines in terminalreporter.config.stash.get(FIGURES, []):
-        terminalreporter.section(title)
-        for line in lines:
-            terminalreporter.write_line(line)

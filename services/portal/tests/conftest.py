@@ -291,22 +291,3 @@ def story(today):
     def tell(partner_id: uuid.UUID | None = None) -> Story:
         return Story(partner_id or uuid.uuid4(), today)
     return tell
-
-
-# Figures a test measured (the early-warning backtest's), printed at the end of the run.
-FIGURES = pytest.StashKey[list[tuple[str, list[str]]]]()
-
-
-@pytest.fixture
-def record_figures(request):
-    """``record(title, lines)``: a section of figures for the run's terminal summary."""
-    def record(title: str, lines: list[str]) -> None:
-        request.config.stash.setdefault(FIGURES, []).append((title, lines))
-    return record
-
-
-def pytest_terminal_summary(terminalreporter):
-    for title, lines in terminalreporter.config.stash.get(FIGURES, []):
-        terminalreporter.section(title)
-        for line in lines:
-            terminalreporter.write_line(line)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -92,3 +93,22 @@ def prm_issuer() -> Iterator[Issuer]:
         yield issuer
     finally:
         issuer.server.shutdown()
+
+
+# Figures a test measured (a backtest's, a labelled set's), printed at the end of the run.
+FIGURES = pytest.StashKey[list[tuple[str, list[str]]]]()
+
+
+@pytest.fixture
+def record_figures(request: pytest.FixtureRequest) -> Callable[[str, list[str]], None]:
+    """``record(title, lines)``: a section of figures for the run's terminal summary."""
+    def record(title: str, lines: list[str]) -> None:
+        request.config.stash.setdefault(FIGURES, []).append((title, lines))
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for title, lines in terminalreporter.config.stash.get(FIGURES, []):
+        terminalreporter.section(title)
+        for line in lines:
+            terminalreporter.write_line(line)
