@@ -159,7 +159,7 @@ async def list_history(partner_id: uuid.UUID, session: Session, caller: Caller,
                        ) -> Page[HealthHistoryOut]:
     _reader(caller)
     rows, next_cursor, total = await reads.history_page(session, partner_id, query)
-    t = service._text
+    t = service.decimal_text
     return Page[HealthHistoryOut](
         items=[HealthHistoryOut(computed_on=r.computed_on, score=t(r.score), band=r.band,
                                 model_version=r.model_version, pillars=r.pillars,

@@ -159,9 +159,9 @@ def satisfaction_of(row: Any) -> Satisfaction:
            if nps_n else None)
     return Satisfaction(
         answers=psat_n + nps_n, psat_answers=psat_n, nps_answers=nps_n,
-        psat=None if row.psat is None else service._text(
+        psat=None if row.psat is None else service.decimal_text(
             Decimal(row.psat).quantize(Decimal("0.01"))),
-        nps=None if nps is None else service._text(nps.quantize(Decimal("0.01"))),
+        nps=None if nps is None else service.decimal_text(nps.quantize(Decimal("0.01"))),
         low_sample=psat_n + nps_n < LOW_SAMPLE)
 
 
@@ -225,7 +225,7 @@ async def scorecard(session: AsyncSession, partner_id: uuid.UUID, period_from: d
 
 
 def health_out(row: Any) -> dict[str, Any]:
-    t = service._text
+    t = service.decimal_text
     return {
         "partner_id": row.partner_id, "score": t(row.score), "band": row.band,
         "model_version": row.model_version, "computed_on": row.computed_on,
@@ -269,8 +269,8 @@ async def preview(session: AsyncSession, spec: HealthModelSpec,
         result = score(spec, measures.values(spec, facts[partner_id], as_of))
         current = now.get(partner_id)
         items.append(HealthPreviewItem(
-            partner_id=partner_id, score=service._text(result.score), band=result.band,
-            current_score=service._text(current.score) if current else None,
+            partner_id=partner_id, score=service.decimal_text(result.score), band=result.band,
+            current_score=service.decimal_text(current.score) if current else None,
             current_band=current.band if current else None,
             pillars=[PillarOut(**p) for p in service.pillars_json(result)]))
     return items
@@ -318,10 +318,10 @@ async def programme(session: AsyncSession, group_by: str, period_from: dt.date,
         survey = surveys.get(row.key, _NO_ANSWERS)
         groups.append(ProgrammeGroup(
             key=row.key, partners=row.partners,
-            mean_score=None if row.mean_score is None else service._text(
+            mean_score=None if row.mean_score is None else service.decimal_text(
                 Decimal(row.mean_score).quantize(Decimal("0.01"))),
             bands={k: int(v) for k, v in (row.bands or {}).items()},
-            mean_churn_risk=None if row.mean_risk is None else service._text(
+            mean_churn_risk=None if row.mean_risk is None else service.decimal_text(
                 Decimal(row.mean_risk).quantize(Decimal("0.0001"))),
             churn_risk_raised=row.raised, satisfaction=satisfaction_of(survey)))
     return groups

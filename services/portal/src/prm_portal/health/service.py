@@ -96,15 +96,15 @@ async def _histories(session: AsyncSession, ids: Sequence[uuid.UUID], as_of: dt.
 
 
 def pillars_json(result: Score) -> list[dict[str, Any]]:
-    return [{"key": p.key, "name": p.name, "weight": p.weight, "score": _text(p.score),
-             "contribution": _text(p.contribution),
+    return [{"key": p.key, "name": p.name, "weight": p.weight, "score": decimal_text(p.score),
+             "contribution": decimal_text(p.contribution),
              "measures": [{"measure": m.measure, "window": m.window, "direction": m.direction,
-                           "value": _text(m.value), "points": _text(m.points),
-                           "contribution": _text(m.contribution)} for m in p.measures]}
+                           "value": decimal_text(m.value), "points": decimal_text(m.points),
+                           "contribution": decimal_text(m.contribution)} for m in p.measures]}
             for p in result.pillars]
 
 
-def _text(value: Decimal | None) -> str | None:
+def decimal_text(value: Decimal | None) -> str | None:
     """A decimal as the API writes it: exact, at most four places (a ratio's long tail cut)."""
     if value is None:
         return None
@@ -193,7 +193,7 @@ async def score_partners(session: AsyncSession, ids: Sequence[uuid.UUID], as_of:
             "partner_id": partner_id, "score": result.score, "band": result.band,
             "model_version": version, "as_of": as_of, "pillars": orjson.dumps(
                 pillars_json(result)).decode(),
-            "pillar_scores": orjson.dumps({p.key: _text(p.score) for p in result.pillars}
+            "pillar_scores": orjson.dumps({p.key: decimal_text(p.score) for p in result.pillars}
                                           ).decode(),
             "previous_score": before.score if before else None,
             "previous_band": before.band if before else None, "trend": trend,
@@ -203,16 +203,16 @@ async def score_partners(session: AsyncSession, ids: Sequence[uuid.UUID], as_of:
             "risk_raised": raised or (was_raised and churn_risk is None)})
         if before is not None and result.band is not None and before.band != result.band:
             await publish(session, PartnerHealthBandChangedV1(
-                partner_id=partner_id, score=_text(result.score) or "0",
+                partner_id=partner_id, score=decimal_text(result.score) or "0",
                 band=result.band, previous_band=before.band,
-                previous_score=_text(before.score),
+                previous_score=decimal_text(before.score),
                 direction=_direction(model, before.band, before.score, result),
                 model_version=version, computed_on=as_of),
                 source=EVENT_SOURCE, aggregate_id=partner_id, partner_id=partner_id)
         if raised and not was_raised and churn is not None:
             await publish(session, PartnerChurnRiskRaisedV1(
-                partner_id=partner_id, churn_risk=_text(churn.probability) or "0",
-                threshold=_text(model.churn_risk_threshold) or "0",
+                partner_id=partner_id, churn_risk=decimal_text(churn.probability) or "0",
+                threshold=decimal_text(model.churn_risk_threshold) or "0",
                 drivers=[d.says for d in churn.drivers], computed_on=as_of),
                 source=EVENT_SOURCE, aggregate_id=partner_id, partner_id=partner_id)
     return len(ids)
