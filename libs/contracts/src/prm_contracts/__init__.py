@@ -22,6 +22,7 @@ ATTRIBUTION_TOPIC = "prm.attribution"
 FX_RATES_TOPIC = "prm.fx-rates"
 LEADS_TOPIC = "prm.leads"
 HEALTH_TOPIC = "prm.partner-health"
+CAMPAIGNS_TOPIC = "prm.campaigns"
 TOPICS = {
     PARTNERS_TOPIC: "The partner programme: organisations, their lifecycle, tiers and "
                     "progress to the next tier, certifications, agreements, onboarding and "
@@ -53,6 +54,11 @@ TOPICS = {
     HEALTH_TOPIC: "Partner health: a partner's health score crossed into another band, or "
                   "its churn risk rose above the programme's threshold (the early warning a "
                   "channel manager acts on).",
+    CAMPAIGNS_TOPIC: "Through-channel marketing: campaigns published and retired by the "
+                     "vendor, launched by partners under their own brand, and the engagement "
+                     "they bring back (opens, clicks, form fills, conversions), which "
+                     "attribution turns into touchpoints. No personal data: a form fill's "
+                     "contact stays on its lead.",
     ATTRIBUTION_TOPIC: "Attribution: a deal's credits per partner and model changed (integer "
                        "minor units that sum exactly to the deal's amount).",
 }
@@ -965,6 +971,67 @@ class MarketplaceOfferChangedV1(EventPayload):
     version: int
 
 
+class EngagedCompany(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    domain: str = Field(description="The company's web domain, lowercase")
+    name: str | None = None
+    country: str | None = Field(default=None, description="ISO 3166-1 alpha-2")
+
+
+class CampaignChangedV1(EventPayload):
+    event_type = "prm.campaign.changed.v1"
+    topic = CAMPAIGNS_TOPIC
+    summary = ("A through-channel marketing campaign was published (a new version partners may "
+               "launch) or retired (no new launches; running ones keep their assets).")
+
+    campaign_id: uuid.UUID
+    name: str
+    version: int = Field(description="The campaign's version now published (or last published)")
+    status: str = Field(description="Known: published, retired")
+    languages: list[str] = Field(description="The language variants of its assets (BCP 47)")
+
+
+class CampaignLaunchedV1(EventPayload):
+    event_type = "prm.campaign.launched.v1"
+    topic = CAMPAIGNS_TOPIC
+    summary = ("A partner launched a campaign under its own brand: its assets were rendered "
+               "with trackable links carrying the launch's `ref`, optionally funded by an MDF "
+               "fund request of the partner.")
+
+    launch_id: uuid.UUID
+    campaign_id: uuid.UUID
+    campaign_name: str
+    campaign_version: int
+    partner_id: uuid.UUID
+    ref: str = Field(description="The tracking code in every link of the launch (`prm_ref`)")
+    language: str = Field(description="The language variant launched (BCP 47)")
+    mdf_request_id: uuid.UUID | None = Field(default=None, description="The MDF fund request "
+                                             "paying for it: its cost is the campaign's cost")
+    launched_at: dt.datetime
+
+
+class CampaignEngagedV1(EventPayload):
+    event_type = "prm.campaign.engaged.v1"
+    topic = CAMPAIGNS_TOPIC
+    summary = ("Someone engaged with a partner's launch of a campaign: an open, a click, a form "
+               "fill (which became a lead) or a conversion, reported once per engagement id. "
+               "With the company's domain, attribution records it as a `marketing` touchpoint.")
+
+    engagement_id: uuid.UUID
+    launch_id: uuid.UUID
+    campaign_id: uuid.UUID
+    partner_id: uuid.UUID
+    kind: str = Field(description="Known: open, click, form_fill, conversion")
+    occurred_at: dt.datetime
+    asset: str | None = Field(default=None, description="The asset engaged with (its key)")
+    link: str | None = Field(default=None, description="The link clicked (its key)")
+    company: EngagedCompany | None = Field(default=None, description="The company, when known "
+                                     "(always for a form fill)")
+    lead_id: uuid.UUID | None = Field(default=None, description="The lead a form fill became")
+    mdf_request_id: uuid.UUID | None = None
+
+
 CONTRACTS: dict[str, type[EventPayload]] = {
     model.event_type: model
     for model in (PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1,
@@ -985,5 +1052,6 @@ CONTRACTS: dict[str, type[EventPayload]] = {
                   LeadAcceptedV1, LeadDeclinedV1, LeadRecycledV1, LeadConvertedV1,
                   LeadExpiredV1, PartnerSurveyAnsweredV1, PartnerSurveyRequestedV1,
                   PartnerHealthBandChangedV1, PartnerChurnRiskRaisedV1,
-                  MarketplaceOfferChangedV1)
+                  MarketplaceOfferChangedV1, CampaignChangedV1, CampaignLaunchedV1,
+                  CampaignEngagedV1)
 }
