@@ -1,4 +1,5 @@
-import prm_attribution.costs.models  # noqa: F401 - registers the models
+import prm_attribution.campaigns.models  # noqa: F401 - registers the models
+import prm_attribution.costs.models  # noqa: F401
 import prm_attribution.deals.models  # noqa: F401
 import prm_attribution.directory.models  # noqa: F401
 import prm_attribution.kpis.models  # noqa: F401

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from prm_attribution.campaigns.handlers import HANDLERS as CAMPAIGN_HANDLERS
 from prm_attribution.config import SCHEMA, Settings
 from prm_attribution.costs.handlers import HANDLERS as COST_HANDLERS
 from prm_attribution.deals.handlers import HANDLERS as DEAL_HANDLERS
@@ -135,7 +136,7 @@ def apply(app):
         async with app.state.sessionmaker() as session:
             for event in events:
                 handlers = {**DEAL_HANDLERS, **DIRECTORY_HANDLERS, **COST_HANDLERS,
-                            **FX_HANDLERS}
+                            **FX_HANDLERS, **CAMPAIGN_HANDLERS}
                 await handlers[event.type](session, event)
             await session.commit()
     return run

@@ -23,7 +23,7 @@ def test_every_list_declares_the_grammar(app):
 
 async def test_every_filter_sort_and_search_is_served_by_an_index(app, engine):
     checked = await check_lists_use_indexes(app, engine)
-    assert {"partner_id", "kind", "occurred_at[gte]", "sort=occurred_at"} <= set(
+    assert {"partner_id", "kind", "campaign_id", "occurred_at[gte]", "sort=occurred_at"} <= set(
         checked["/v1/touchpoints"])
     assert {"partner_id", "status", "amount[gte]", "q", "updated_since"} <= set(
         checked["/v1/attributed-deals"])

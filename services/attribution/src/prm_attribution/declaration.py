@@ -5,6 +5,7 @@ from pathlib import Path
 from prm_contracts import (
     API_KEYS_TOPIC,
     ATTRIBUTION_TOPIC,
+    CAMPAIGNS_TOPIC,
     DEALS_TOPIC,
     FX_RATES_TOPIC,
     INCENTIVES_TOPIC,
@@ -21,8 +22,8 @@ SERVICE = ServiceDeclaration(
     description="Who earned the revenue: touchpoints from the deals' events and the API, "
     "published versioned rules for sourced and influenced, nine attribution models with "
     "credits in integer minor units that sum exactly to the deal's amount, and programme KPIs "
-    "(revenue, pipeline contribution, ROPI, MDF ROI, CLTV, acquisition cost, certification "
-    "velocity) from the deals', partners' and incentives' events.",
+    "(revenue, pipeline contribution, ROPI, MDF ROI, campaign ROI, CLTV, acquisition cost, "
+    "certification velocity) from the deals', partners', incentives' and campaigns' events.",
     app="prm_attribution.main:create_app",
     worker="prm_attribution.worker",
     routes=(RoutePrefix("/v1/touchpoints", read=ATTRIBUTION_READ, write=ATTRIBUTION_WRITE),
@@ -58,9 +59,11 @@ SERVICE = ServiceDeclaration(
     problems={},
     publishes=(ATTRIBUTION_TOPIC,),
     # The deals' lifecycle (touches and amounts), the partner directory (with certifications,
-    # activation and onboarding), the programme's costs from the incentives, and the key
-    # directory: it checks callers' keys itself.
-    consumes=(API_KEYS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC, FX_RATES_TOPIC, PARTNERS_TOPIC),
+    # activation and onboarding), the programme's costs from the incentives, the campaigns'
+    # launches and engagements (marketing touches), and the key directory: it checks callers'
+    # keys itself.
+    consumes=(API_KEYS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC, FX_RATES_TOPIC, PARTNERS_TOPIC,
+              CAMPAIGNS_TOPIC),
     migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
     migration_order=50,
 )

@@ -40,10 +40,10 @@ async def record_touchpoint(body: TouchpointIn, response: Response, session: Ses
 @router.get("", summary="List touchpoints",
             description="In the order recorded unless `sort` says otherwise (`occurred_at`: "
             "the order they happened). Filters: partner, deal, customer domain, kind, source "
-            "(`api` or `event`), MDF activity; ranges on `occurred_at` and `recorded_at`. Each "
-            "with its partner's name. Touchpoints never change once recorded, so there is no "
-            "change feed: pull new ones with `recorded_at[gte]`. A partner key sees its own "
-            "org's touchpoints only.")
+            "(`api` or `event`), MDF activity, campaign; ranges on `occurred_at` and "
+            "`recorded_at`. Each with its partner's name. Touchpoints never change once "
+            "recorded, so there is no change feed: pull new ones with `recorded_at[gte]`. A "
+            "partner key sees its own org's touchpoints only.")
 async def list_touchpoints(session: Session, caller: Caller,
                            query: Annotated[ListQuery, Depends(TOUCHPOINTS.query)]
                            ) -> Page[TouchpointOut]:

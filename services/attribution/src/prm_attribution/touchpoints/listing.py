@@ -22,10 +22,12 @@ TOUCHPOINTS = Listing(
            "domain too, once the deal is known)."),
     Filter("kind", Touchpoint.kind, TouchKind),
     Filter("source", Touchpoint.source, TouchpointSource,
-           "Only the touches recorded through the API (`api`) or from the deals' events "
-           "(`event`)."),
+           "Only the touches recorded through the API (`api`) or from events (`event`: "
+           "the deals' registrations, the campaigns' engagements)."),
     Filter("mdf_request_id", Touchpoint.mdf_request_id, uuid.UUID,
            "Only the touches linked to these MDF activities."),
+    Filter("campaign_id", Touchpoint.campaign_id, uuid.UUID,
+           "Only the engagements of these campaigns."),
     Range("occurred_at", Touchpoint.occurred_at, QueryTime, "When it happened"),
     Range("recorded_at", Touchpoint.recorded_at, QueryTime, "When it was recorded here"),
     sorts={"occurred_at": Touchpoint.occurred_at, "recorded_at": Touchpoint.recorded_at},

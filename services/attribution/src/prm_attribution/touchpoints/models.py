@@ -22,6 +22,11 @@ class Touchpoint(Base):
         Index("ix_touchpoints_partner_id_id", "partner_id", "id"),
         Index("ix_touchpoints_mdf_request_id", "mdf_request_id",
               postgresql_where=text("mdf_request_id IS NOT NULL")),
+        # The campaign filter of the list, and a campaign's touches per launch (its ROI).
+        Index("ix_touchpoints_campaign_id_id", "campaign_id", "id",
+              postgresql_where=text("campaign_id IS NOT NULL")),
+        Index("ix_touchpoints_launch_id", "launch_id",
+              postgresql_where=text("launch_id IS NOT NULL")),
         # The list's filters, ranges and sort (``touchpoints.listing``).
         Index("ix_touchpoints_kind_id", "kind", "id"),
         Index("ix_touchpoints_source_id", "source", "id"),
@@ -45,3 +50,7 @@ class Touchpoint(Base):
     # The MDF activity (fund request) this touch was part of: its revenue counts for the
     # activity's return.
     mdf_request_id: Mapped[uuid.UUID | None]
+    # The campaign and the partner's launch of it whose engagement this touch is (from the
+    # campaigns' events only): its revenue counts for the campaign's return.
+    campaign_id: Mapped[uuid.UUID | None]
+    launch_id: Mapped[uuid.UUID | None]

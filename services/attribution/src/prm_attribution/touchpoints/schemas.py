@@ -26,8 +26,8 @@ class RecordedTouchKind(StrEnum):
 
 
 class TouchpointSource(StrEnum):
-    """How a touch was recorded: through the API (`api`) or from the deals' events
-    (`event`)."""
+    """How a touch was recorded: through the API (`api`) or from the events of the deals
+    (registrations) and the campaigns (engagements) (`event`)."""
 
     api = "api"
     event = "event"
@@ -100,4 +100,8 @@ class TouchpointOut(BaseModel):
     recorded_by: str
     recorded_at: dt.datetime
     mdf_request_id: uuid.UUID | None = None
+    campaign_id: uuid.UUID | None = Field(default=None, description=(
+        "The campaign whose engagement this touch is (from the campaigns' events)"))
+    launch_id: uuid.UUID | None = Field(default=None, description=(
+        "The partner's launch of the campaign that was engaged with"))
     version: int = Field(default=1, description="Touchpoints never change once recorded")

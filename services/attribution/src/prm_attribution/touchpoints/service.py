@@ -66,24 +66,34 @@ async def record(session: AsyncSession, principal: Principal, data: TouchpointIn
                        mdf_request_id=data.mdf_request_id)
     session.add(touch)
     await session.flush()
-    deals = await _deals_counting(session, touch)
-    # A customer's touch may count for many deals: the history is read once for all of them
-    # (after the flush, so it includes this touch as each deal's own read would).
-    history = await read_history(session) if len(deals) > 1 else None
-    for deal_id in deals:
-        await recompute(session, deal_id, history=history)
+    await recompute_counted(session, deal_id=touch.deal_id, customer_domain=domain,
+                            occurred_at=touch.occurred_at)
     return touch
 
 
-async def _deals_counting(session: AsyncSession, touch: Touchpoint) -> Sequence[uuid.UUID]:
-    if touch.deal_id is not None:
-        return [touch.deal_id]
+async def recompute_counted(session: AsyncSession, *, deal_id: uuid.UUID | None,
+                            customer_domain: str | None, occurred_at: dt.datetime) -> None:
+    """Recompute the deals a touch just written counts for (its deal, or its customer's
+    deals it counts for), whoever wrote it: the API or an event's handler."""
+    deals = await _deals_counting(session, deal_id, customer_domain, occurred_at)
+    # A customer's touch may count for many deals: the history is read once for all of them
+    # (after the touch is written, so it includes it as each deal's own read would).
+    history = await read_history(session) if len(deals) > 1 else None
+    for counted in deals:
+        await recompute(session, counted, history=history)
+
+
+async def _deals_counting(session: AsyncSession, deal_id: uuid.UUID | None,
+                          customer_domain: str | None, occurred_at: dt.datetime
+                          ) -> Sequence[uuid.UUID]:
+    if deal_id is not None:
+        return [deal_id]
     return list((await session.execute(text(
         "SELECT deal_id FROM deals WHERE customer_domain = :domain AND "
         "(status = ANY(:open) OR (status = 'won' AND closed_on >= CAST(:at AS date))) "
         "ORDER BY deal_id DESC LIMIT :limit"), {
-            "domain": touch.customer_domain, "open": list(OPEN_STATUSES),
-            "at": touch.occurred_at, "limit": MAX_DEALS_PER_CUSTOMER_TOUCH})).scalars())
+            "domain": customer_domain, "open": list(OPEN_STATUSES),
+            "at": occurred_at, "limit": MAX_DEALS_PER_CUSTOMER_TOUCH})).scalars())
 
 
 async def get(session: AsyncSession, principal: Principal, touch_id: uuid.UUID) -> Touchpoint:
