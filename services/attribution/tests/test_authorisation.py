@@ -7,7 +7,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from prm_contracts import CampaignLaunchedV1
+from prm_events.envelope import CloudEvent
 from prm_platform.declaration import PARTNER_ROLES
+from prm_platform.ids import new_id
 from prm_stack.testing import (
     as_role_user,
     by_role,
@@ -25,19 +28,29 @@ class Org:
     deal_id: uuid.UUID
     touch_id: str
     request_id: uuid.UUID
+    campaign_id: uuid.UUID
+    launch_id: uuid.UUID
 
 
 @pytest.fixture
 async def orgs(client, apply, as_partner, kit) -> tuple[Org, Org]:
-    """Two orgs, each with a registered, approved deal, a co-selling touch and an MDF
-    activity of its own."""
+    """Two orgs, each with a registered, approved deal, a co-selling touch, an MDF
+    activity of its own and a launch of a campaign of its own funded by it."""
     found = []
     for _ in range(2):
         partner_id = uuid.uuid4()
         deal = kit.DealStory(partner_id)
         activity = kit.MdfStory(partner_id, activity_type=f"event-{partner_id.hex[:6]}")
+        campaign_id, launch_id = uuid.uuid4(), uuid.uuid4()
+        launched = CampaignLaunchedV1(
+            launch_id=launch_id, campaign_id=campaign_id, campaign_name="Security week",
+            campaign_version=1, partner_id=partner_id, ref="ref", language="en",
+            mdf_request_id=activity.request_id, launched_at=kit.T0)
         await apply(kit.partner_created(partner_id), deal.registered(), deal.approved(),
-                    activity.submitted(), activity.approved(), activity.claim_approved("10.00"))
+                    activity.submitted(), activity.approved(), activity.claim_approved("10.00"),
+                    CloudEvent(id=new_id(), source="/prm/deals", type=launched.event_type,
+                               subject=str(campaign_id), time=kit.T0,
+                               data=launched.model_dump(mode="json")))
         headers = as_partner(partner_id)
         touch = await client.post("/v1/touchpoints", headers=headers, json={
             "deal_id": str(deal.deal_id), "kind": "co_sell",
@@ -45,7 +58,7 @@ async def orgs(client, apply, as_partner, kit) -> tuple[Org, Org]:
             "evidence": {"description": "Joint call"}})
         assert touch.status_code == 201, touch.text
         found.append(Org(partner_id, headers, deal.deal_id, touch.json()["id"],
-                         activity.request_id))
+                         activity.request_id, campaign_id, launch_id))
     return found[0], found[1]
 
 
@@ -116,6 +129,16 @@ async def another_orgs_mdf_activities(client, a: Org, b: Org) -> None:
     assert [r["request_id"] for r in own] == [str(a.request_id)]
 
 
+async def another_orgs_campaigns(client, a: Org, b: Org) -> None:
+    query = f"from=2026-09-01&to=2026-10-01&campaign_id={a.campaign_id},{b.campaign_id}"
+    for headers, org in ((b.headers, b), (a.headers, a)):
+        seen = (await client.get(f"/v1/attribution-kpis/campaigns?{query}",
+                                 headers=headers)).json()["items"]
+        assert [r["campaign_id"] for r in seen] == [str(org.campaign_id)]
+        assert seen[0]["launch_ids"] == [str(org.launch_id)]
+        assert seen[0]["cost"]["amount"] == "10.00"  # its own request's claim only
+
+
 async def another_orgs_mdf_activity_types(client, a: Org, b: Org) -> None:
     seen = (await client.get("/v1/attribution-kpis/mdf-activity-types?from=2026-09-01"
                              "&to=2026-10-01", headers=b.headers)).json()["items"]
@@ -159,6 +182,7 @@ CASES = {
         "GET", "/v1/attribution-kpis/programme?from=2026-01-01&to=2027-01-01"),
     ("GET", "/v1/attribution-kpis/mdf-activities"): another_orgs_mdf_activities,
     ("GET", "/v1/attribution-kpis/mdf-activity-types"): another_orgs_mdf_activity_types,
+    ("GET", "/v1/attribution-kpis/campaigns"): another_orgs_campaigns,
     ("POST", "/v1/attribution-vendor-figures"): vendor_only(
         "POST", "/v1/attribution-vendor-figures",
         {"kind": "total_pipeline", "period_from": "2026-01-01", "period_to": "2026-02-01",

@@ -14,7 +14,7 @@ from prm_stack.testing import check_lists_use_indexes, list_routes
 
 LISTS = {"/v1/touchpoints", "/v1/attribution-rules", "/v1/attributed-deals",
          "/v1/attribution-vendor-figures", "/v1/attribution-kpis",
-         "/v1/attribution-kpis/mdf-activities"}
+         "/v1/attribution-kpis/mdf-activities", "/v1/attribution-kpis/campaigns"}
 
 
 def test_every_list_declares_the_grammar(app):

@@ -2,9 +2,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from prm_attribution.kpis import mdf, service
-from prm_attribution.kpis.listing import KPI_PARTNERS, MDF_ACTIVITIES
+from prm_attribution.kpis import campaigns, mdf, service
+from prm_attribution.kpis.listing import CAMPAIGNS, KPI_PARTNERS, MDF_ACTIVITIES
 from prm_attribution.kpis.schemas import (
+    AttributionCampaignRow,
     AttributionKpiGroups,
     AttributionKpiRow,
     AttributionMdfActivityRow,
@@ -101,3 +102,24 @@ async def list_attribution_mdf_activity_types(
     return AttributionMdfActivityTypes(items=await mdf.mdf_activity_types(
         session, caller, base=request.app.state.base_currency, start=start, end=end,
         model=model))
+
+
+@kpi_router.get("/campaigns", summary="Campaign ROI per campaign",
+                description="The through-channel marketing campaigns launched in [`from`, "
+                "`to`): their launches and the partners that launched them, the touches their "
+                "engagements made, the deals won before `to` those touches count for, the "
+                "approved claims on the MDF fund requests funding the launches, the partners' "
+                "credits on those deals in proportion to their campaign touches, and (return - "
+                "cost) / cost, with the rows behind them. Campaigns in id order, filtered by "
+                "id. Its figures move with launches, engagements, claims and credits, so there "
+                "is no change feed. A partner key sees the campaigns it launched, with the "
+                "figures of its own launches only.")
+async def list_attribution_campaigns(
+    request: Request, session: Session, caller: Caller,
+    query: Annotated[ListQuery, Depends(CAMPAIGNS.query)], start: Start, end: End,
+    model: Annotated[AttributionModel, Query()] = AttributionModel.linear,
+) -> Page[AttributionCampaignRow]:
+    rows, cursor, total = await campaigns.campaigns(
+        session, caller, query, base=request.app.state.base_currency, start=start, end=end,
+        model=model)
+    return Page[AttributionCampaignRow](items=rows, next_cursor=cursor, total_count=total)

@@ -4,7 +4,7 @@ The KPIs per partner are computed, not rows of one table: their list pages the p
 programme knows of (``programme_partners``: every partner of the directory, the deals, the
 credits and the costs, so a partner whose partner events have not arrived yet still has its
 figures), by partner id, filtered by what the directory says of them. The MDF ROI per
-activity pages the MDF activities."""
+activity pages the MDF activities, the campaign ROI the campaigns."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Annotated
 from pydantic import StringConstraints
 from sqlalchemy import select
 
+from prm_attribution.campaigns.models import Campaign
 from prm_attribution.costs.models import MdfActivity
 from prm_attribution.directory.models import PartnerDirectoryEntry as Directory
 from prm_attribution.directory.models import ProgrammePartner
@@ -60,5 +61,12 @@ MDF_ACTIVITIES = Listing(
            "currencies."),
     Range("start_date", MdfActivity.start_date, QueryDate, "The activity's first day"),
     Range("end_date", MdfActivity.end_date, QueryDate, "The activity's last day"),
+    id_filter=False,
+)
+
+# A campaign's figures move with launches, engagements, claims and credits: no change feed.
+CAMPAIGNS = Listing(
+    Campaign.campaign_id,
+    Filter("campaign_id", Campaign.campaign_id, uuid.UUID, "Only these campaigns."),
     id_filter=False,
 )

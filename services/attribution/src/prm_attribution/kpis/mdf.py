@@ -54,10 +54,11 @@ def started_in(start: dt.date, end: dt.date) -> ColumnElement[bool]:
     return and_(day >= start, day < end)
 
 
-# Won deals a touch linked to the activity counts for (the deal's own touches, and customer
-# touches before its close, as for crediting), with the partner's credit on each.
+# Won deals a touch linked to one of ``keys`` counts for (the deal's own touches, and customer
+# touches before its close, as for crediting), with the partner's credit on each; ``{key}``: the
+# touches' column linking them (an MDF activity, a campaign's launch).
 _RETURNS = """
-    SELECT t.mdf_request_id, d.deal_id, d.closed_on, c.credit_minor, r.currency,
+    SELECT t.{key} AS key, d.deal_id, d.closed_on, c.credit_minor, r.currency,
            count(*) AS linked, array_agg(t.id ORDER BY t.id) AS touch_ids,
            (SELECT count(*) FROM touchpoints u WHERE u.partner_id = t.partner_id
             AND (u.deal_id = d.deal_id OR (u.deal_id IS NULL
@@ -73,11 +74,32 @@ _RETURNS = """
                                 WHERE x.deal_id = c.deal_id AND x.model = c.model)
     JOIN attribution_results r ON r.deal_id = c.deal_id AND r.rules_version = c.rules_version
          AND r.model = c.model
-    WHERE t.mdf_request_id = ANY(:acts) AND d.status = 'won' AND d.closed_on < :end
-    GROUP BY t.mdf_request_id, t.partner_id, d.deal_id, d.closed_on, d.customer_domain,
+    WHERE t.{key} = ANY(:keys) AND d.status = 'won' AND d.closed_on < :end
+    GROUP BY t.{key}, t.partner_id, d.deal_id, d.closed_on, d.customer_domain,
              c.credit_minor, r.currency
-    ORDER BY t.mdf_request_id, d.deal_id
+    ORDER BY t.{key}, d.deal_id
 """
+_RETURNS_BY = {key: text(_RETURNS.format(key=key)) for key in ("mdf_request_id", "launch_id")}
+
+
+async def linked_returns(session: AsyncSession, key: str, keys: Sequence[uuid.UUID], *,
+                         end: dt.date, model: str) -> Sequence[Any]:
+    """Per touch link (``key``: ``mdf_request_id`` or ``launch_id`` of ``keys``), partner and
+    won deal closed before ``end`` that its linked touches count for: the partner's credit on
+    the deal under ``model`` (``credit_minor``, ``currency``), its ``linked`` touches and all
+    its ``partner_touches`` on the deal, and the linked touches' ids. The link's part of the
+    credit is ``figures.activity_share`` of them."""
+    return list(await session.execute(_RETURNS_BY[key], {"keys": list(keys), "end": end,
+                                                         "model": model}))
+
+
+async def mdf_costs(session: AsyncSession, requests: Sequence[uuid.UUID], *, end: dt.date
+                    ) -> Sequence[Any]:
+    """The approved claims incurred before ``end`` on these MDF fund requests."""
+    return list(await session.execute(text(
+        "SELECT id, partner_id, mdf_request_id, amount_minor, currency, incurred_on "
+        "FROM programme_costs WHERE kind = 'mdf' AND mdf_request_id = ANY(:acts) "
+        "AND incurred_on < :end ORDER BY id"), {"acts": list(requests), "end": end}))
 
 
 @dataclass
@@ -100,10 +122,7 @@ async def activity_figures(session: AsyncSession, activities: Sequence[MdfActivi
     rates = await load_rates(session, base)
     found = {a.request_id: ActivityFigures(a, rates.child()) for a in activities}
     acts = list(found)
-    for c in await session.execute(text(
-            "SELECT id, mdf_request_id, amount_minor, currency, incurred_on "
-            "FROM programme_costs WHERE kind = 'mdf' AND mdf_request_id = ANY(:acts) "
-            "AND incurred_on < :end ORDER BY id"), {"acts": acts, "end": end}):
+    for c in await mdf_costs(session, acts, end=end):
         figures = found[c.mdf_request_id]
         converted = figures.converter.convert(c.amount_minor, c.currency, c.incurred_on)
         if converted is None:
@@ -111,9 +130,8 @@ async def activity_figures(session: AsyncSession, activities: Sequence[MdfActivi
             continue
         figures.cost += converted
         add_id(figures.cost_ids, c.id)
-    for r in await session.execute(text(_RETURNS), {"acts": acts, "end": end,
-                                                    "model": model}):
-        figures = found[r.mdf_request_id]
+    for r in await linked_returns(session, "mdf_request_id", acts, end=end, model=model):
+        figures = found[r.key]
         converted = figures.converter.convert(r.credit_minor, r.currency, r.closed_on)
         if converted is None:
             add_id(figures.unconverted_ids, r.deal_id)
@@ -125,7 +143,7 @@ async def activity_figures(session: AsyncSession, activities: Sequence[MdfActivi
     return list(found.values())
 
 
-def _used(converters: list[Converter]) -> list[AttributionFxRateUsed]:
+def rates_used(converters: list[Converter]) -> list[AttributionFxRateUsed]:
     used: dict[tuple[str, dt.date], Any] = {}
     for converter in converters:
         used.update(converter.used)
@@ -151,7 +169,7 @@ async def mdf_activities(session: AsyncSession, principal: Principal, query: Lis
         cost=money(f.cost, base), revenue=money(round_half_even(f.revenue), base),
         roi=roi(f.revenue, f.cost), cost_ids=f.cost_ids, deal_ids=f.deal_ids,
         touchpoint_ids=f.touchpoint_ids, unconverted_ids=f.unconverted_ids,
-        fx_rates_used=_used([f.converter]))
+        fx_rates_used=rates_used([f.converter]))
         for f in found], cursor, total
 
 
@@ -184,5 +202,5 @@ async def mdf_activity_types(session: AsyncSession, principal: Principal, *, bas
             revenue=money(round_half_even(revenue), base), roi=roi(revenue, cost),
             request_ids=[f.row.request_id for f in members][:MAX_IDS],
             unconverted_ids=unconverted,
-            fx_rates_used=_used([f.converter for f in members])))
+            fx_rates_used=rates_used([f.converter for f in members])))
     return rows

@@ -255,6 +255,40 @@ class AttributionMdfActivityRow(BaseModel):
     fx_rates_used: list[AttributionFxRateUsed]
 
 
+class AttributionCampaignRow(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "campaign_id": "0193c1d0-9b2c-7e3f-8a9b-0c1d2e3f4a70", "name": "Cloud security week",
+        "status": "published", "launches": 3, "partners": 2, "touches": 41, "won_deals": 2,
+        "cost": {"amount": "1000.00", "currency": "EUR"},
+        "revenue": {"amount": "2500.00", "currency": "EUR"}, "roi": "1.5000",
+        "launch_ids": [], "request_ids": [], "cost_ids": [], "deal_ids": [],
+        "touchpoint_ids": [], "unconverted_ids": [], "fx_rates_used": []}]})
+
+    campaign_id: uuid.UUID
+    name: str = Field(description="The campaign's name as last published (until its own "
+                      "event arrives, as its first launch named it)")
+    status: str | None = Field(description="published or retired; null until the campaign's "
+                               "own event arrives")
+    launches: int = Field(description="Its launches in the period (a partner key: its own)")
+    partners: int = Field(description="The partners that launched it in the period")
+    touches: int = Field(description="The touches its launches' engagements made before `to`")
+    won_deals: int = Field(description="The deals won before `to` those touches count for")
+    cost: Money = Field(description="Approved claims before `to` on the MDF fund requests "
+                        "funding its launches (each request once, the launch's partner's only)")
+    revenue: Money = Field(description="The return: for each won deal its touches count for, "
+                           "the partner's credit on it times the partner's touches on the deal "
+                           "from the launches over all its touches on the deal")
+    roi: str | None = Field(description="(revenue - cost) / cost, 4 decimals; null without "
+                            "cost")
+    launch_ids: list[uuid.UUID]
+    request_ids: list[uuid.UUID] = Field(description="The MDF fund requests funding them")
+    cost_ids: list[uuid.UUID]
+    deal_ids: list[uuid.UUID]
+    touchpoint_ids: list[uuid.UUID] = Field(description="The touches of its launches")
+    unconverted_ids: list[uuid.UUID]
+    fx_rates_used: list[AttributionFxRateUsed]
+
+
 class AttributionMdfActivityTypeRow(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "activity_type": "event", "activities": 4,
