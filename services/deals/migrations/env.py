@@ -1,4 +1,5 @@
 import prm_deals.accounts.models  # noqa: F401
+import prm_deals.campaigns.models  # noqa: F401
 import prm_deals.directory.models  # noqa: F401 - registers the models
 import prm_deals.leads.models  # noqa: F401
 import prm_deals.mapping.models  # noqa: F401

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from decimal import Decimal
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import email_validator
 import langcodes
@@ -152,4 +153,26 @@ DecimalText = Annotated[
     Decimal, BeforeValidator(_decimal_text),
     WithJsonSchema({"type": "string", "pattern": r"^[0-9]{1,12}(\.[0-9]{1,6})?$",
                     "examples": ["7.5"]}),
+]
+
+
+_URL_UNSAFE = re.compile(r"[\s\x00-\x1f\x7f<>\"'`\\]")
+
+
+def _https_url(value: str) -> str:
+    if _URL_UNSAFE.search(value):
+        raise ValueError("a URL has no spaces, quotes, angle brackets or control characters")
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.hostname or parts.username or parts.password:
+        raise ValueError("an https URL with a host (and no user or password) is expected")
+    return value
+
+
+# A link shown to people or followed by them: https only (never javascript: or data:), no
+# credentials, nothing that could leave an HTML attribute.
+HttpsUrl = Annotated[
+    str,
+    StringConstraints(min_length=9, max_length=2000),
+    AfterValidator(_https_url),
+    Field(description="An https URL", examples=["https://www.vendor.example/trial"]),
 ]

@@ -29,3 +29,10 @@ class Settings(ServiceSettings):
     # (``Marketplace-Signature``, ``PRM_DEALS_MARKETPLACE_SECRET``); without it the intake
     # refuses every delivery.
     marketplace_secret: SecretStr | None = None
+    # The secret the marketing tools sign their engagement deliveries with
+    # (``Campaign-Signature``, ``PRM_DEALS_CAMPAIGN_SECRET``); without it the intake refuses
+    # every delivery.
+    campaign_secret: SecretStr | None = None
+    # A TrueType font for the campaign assets' PDFs (``PRM_DEALS_PDF_FONT``): any script it
+    # covers prints. Without one, PDFs use the standard PDF fonts, which print Latin-1 only.
+    pdf_font: str | None = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"

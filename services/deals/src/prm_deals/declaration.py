@@ -2,7 +2,14 @@
 
 from pathlib import Path
 
-from prm_contracts import API_KEYS_TOPIC, DEALS_TOPIC, LEADS_TOPIC, PARTNERS_TOPIC
+from prm_contracts import (
+    API_KEYS_TOPIC,
+    CAMPAIGNS_TOPIC,
+    DEALS_TOPIC,
+    INCENTIVES_TOPIC,
+    LEADS_TOPIC,
+    PARTNERS_TOPIC,
+)
 from prm_platform.declaration import RoutePrefix, Scope, ServiceDeclaration
 
 DEALS_READ = "deals:read"
@@ -17,6 +24,11 @@ ACCOUNT_MAPPING_WRITE = "account_mapping:write"
 MARKETPLACE_READ = "marketplace:read"
 MARKETPLACE_WRITE = "marketplace:write"
 MARKETPLACE_EVENTS = "marketplace_events:write"
+CAMPAIGNS_READ = "campaigns:read"
+CAMPAIGNS_WRITE = "campaigns:write"
+CAMPAIGN_LAUNCHES_WRITE = "campaign_launches:write"
+CAMPAIGN_ENGAGEMENT_WRITE = "campaign_engagement:write"
+CAMPAIGN_INTAKE = "campaign_intake:write"
 
 SERVICE = ServiceDeclaration(
     name="deals",
@@ -24,7 +36,9 @@ SERVICE = ServiceDeclaration(
     description="Deal registrations, checked for conflicts against each other and the "
     "vendor's direct accounts, and against a local directory of partners; and leads, routed "
     "to partners in fair turn, offered, accepted and converted to registrations; and cloud "
-    "marketplace private offers made through partners for their registered deals.",
+    "marketplace private offers made through partners for their registered deals; and "
+    "through-channel marketing: campaigns partners launch under their own brand, and the "
+    "engagement and leads they bring back.",
     app="prm_deals.main:create_app",
     worker="prm_deals.worker",
     routes=(RoutePrefix("/v1/deals", read=DEALS_READ, write=DEALS_WRITE),
@@ -46,7 +60,17 @@ SERVICE = ServiceDeclaration(
             RoutePrefix("/v1/marketplace-offers", read=MARKETPLACE_READ,
                         write=MARKETPLACE_WRITE),
             RoutePrefix("/v1/marketplace-events", read=MARKETPLACE_READ,
-                        write=MARKETPLACE_EVENTS, lists=False)),
+                        write=MARKETPLACE_EVENTS, lists=False),
+            RoutePrefix("/v1/campaigns", read=CAMPAIGNS_READ, write=CAMPAIGNS_WRITE),
+            RoutePrefix("/v1/brand-profiles", read=CAMPAIGNS_READ,
+                        write=CAMPAIGN_LAUNCHES_WRITE, lists=False),
+            RoutePrefix("/v1/campaign-launches", read=CAMPAIGNS_READ,
+                        write=CAMPAIGN_LAUNCHES_WRITE),
+            RoutePrefix("/v1/campaign-engagements", read=CAMPAIGNS_READ,
+                        write=CAMPAIGN_ENGAGEMENT_WRITE),
+            # 1,000 engagements in one delivery.
+            RoutePrefix("/v1/campaign-intake", read=CAMPAIGNS_READ, write=CAMPAIGN_INTAKE,
+                        lists=False, max_body_bytes=4 * 1024 * 1024)),
     scopes=(
         Scope(DEALS_READ, "Read deal registrations.", partner=True, partner_default=True),
         Scope(DEALS_WRITE, "Register deals.", partner=True, partner_default=True),
@@ -71,23 +95,41 @@ SERVICE = ServiceDeclaration(
               "offers (vendor keys only)."),
         Scope(MARKETPLACE_EVENTS, "Deliver the cloud marketplaces' signed events and nothing "
               "else: the scope of the marketplace integration's key (vendor keys only)."),
+        Scope(CAMPAIGNS_READ, "Read the campaign library (a partner: what is published, with "
+              "whether it may launch it), brand profiles (a partner its own), launches and "
+              "their engagement (a partner its own).", partner=True, partner_default=True),
+        Scope(CAMPAIGNS_WRITE, "Build, publish and retire campaigns (vendor keys only)."),
+        Scope(CAMPAIGN_LAUNCHES_WRITE, "Set the brand profile and launch campaigns: a "
+              "partner for itself (an agency's key for the partner holds this and "
+              "campaigns:read), the vendor for any partner.", partner=True,
+              partner_default=True),
+        Scope(CAMPAIGN_ENGAGEMENT_WRITE, "Report engagement with launches: a partner with its "
+              "own launches, the vendor with any.", partner=True),
+        Scope(CAMPAIGN_INTAKE, "Deliver the marketing tools' signed engagement and nothing "
+              "else: the scope of the intake key (vendor keys only)."),
     ),
     roles={
         # The channel team decides registrations and sees the direct accounts they conflict
         # with; the accounts themselves come from the vendor's CRM (admin, or an integration).
         "channel_manager": (DEALS_READ, DEALS_WRITE, DIRECT_ACCOUNTS_READ, LEADS_READ,
                             LEADS_WRITE, MARKETPLACE_READ, MARKETPLACE_WRITE,
-                            ACCOUNT_MAPPING_READ, ACCOUNT_MAPPING_WRITE),
+                            ACCOUNT_MAPPING_READ, ACCOUNT_MAPPING_WRITE, CAMPAIGNS_READ,
+                            CAMPAIGN_LAUNCHES_WRITE),
         # Finance reads the offers' fees and margins.
         "finance": (DEALS_READ, MARKETPLACE_READ),
         # Marketing follows where the leads it brought in went (they come in through the
         # intake key, not a person).
-        "marketing": (LEADS_READ,),
+        "marketing": (LEADS_READ, CAMPAIGNS_READ, CAMPAIGNS_WRITE, CAMPAIGN_LAUNCHES_WRITE,
+                      CAMPAIGN_ENGAGEMENT_WRITE),
         # A partner's administrator maps its accounts with the vendor; its sales read them.
         "partner_admin": (DEALS_READ, DEALS_WRITE, LEADS_READ, LEADS_WRITE, MARKETPLACE_READ,
-                          ACCOUNT_MAPPING_READ, ACCOUNT_MAPPING_WRITE),
+                          ACCOUNT_MAPPING_READ, ACCOUNT_MAPPING_WRITE, CAMPAIGNS_READ,
+                          CAMPAIGN_LAUNCHES_WRITE, CAMPAIGN_ENGAGEMENT_WRITE),
         "partner_sales": (DEALS_READ, DEALS_WRITE, LEADS_READ, LEADS_WRITE, MARKETPLACE_READ,
-                          ACCOUNT_MAPPING_READ),
+                          ACCOUNT_MAPPING_READ, CAMPAIGNS_READ),
+        # A partner's marketing runs its campaigns and follows the leads they bring.
+        "partner_marketing": (LEADS_READ, CAMPAIGNS_READ, CAMPAIGN_LAUNCHES_WRITE,
+                              CAMPAIGN_ENGAGEMENT_WRITE),
         "partner_finance": (DEALS_READ, MARKETPLACE_READ),
     },
     # Actions on a registration, a rule or an account read it first; a conflict check reads
@@ -118,6 +160,12 @@ SERVICE = ServiceDeclaration(
         "PATCH /v1/marketplace-offers/{offer_id}": (MARKETPLACE_READ,),
         **{f"POST /v1/marketplace-offers/{{offer_id}}/{action}": (MARKETPLACE_READ,)
            for action in ("publish", "cancel")},
+        "PATCH /v1/campaigns/{campaign_id}": (CAMPAIGNS_READ,),
+        **{f"POST /v1/campaigns/{{campaign_id}}/{action}": (CAMPAIGNS_READ,)
+           for action in ("publish", "retire")},
+        # A launch reads the campaign; a brand profile is read before it is replaced.
+        "POST /v1/campaign-launches": (CAMPAIGNS_READ,),
+        "PUT /v1/brand-profiles/{partner_id}": (CAMPAIGNS_READ,),
     },
     problems={
         "partner-not-eligible": "The partner is unknown to this service or not active.",
@@ -125,10 +173,17 @@ SERVICE = ServiceDeclaration(
         "secret configured (PRM_DEALS_MARKETPLACE_SECRET): every delivery is refused.",
         "unknown-marketplace-offer": "A marketplace event names an offer id no private offer "
         "of this programme has (on that marketplace).",
+        "campaign-not-available": "The campaign's audience (tiers, partner types, countries, "
+        "certifications) leaves the partner out; `unavailable_because` says what it lacks.",
+        "brand-profile-incomplete": "The partner's brand profile lacks fields the campaign's "
+        "templates use; `missing` lists them.",
+        "campaign-intake-not-configured": "The campaign engagement intake has no signing "
+        "secret configured (PRM_DEALS_CAMPAIGN_SECRET): every delivery is refused.",
     },
-    publishes=(DEALS_TOPIC, LEADS_TOPIC),
-    # The partner directory, and its key directory: it checks callers' keys itself.
-    consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC),
+    publishes=(DEALS_TOPIC, LEADS_TOPIC, CAMPAIGNS_TOPIC),
+    # The partner directory, and its key directory: it checks callers' keys itself; the MDF
+    # fund requests a campaign launch may name.
+    consumes=(API_KEYS_TOPIC, PARTNERS_TOPIC, INCENTIVES_TOPIC),
     migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
     migration_order=30,
 )

@@ -3,6 +3,9 @@
 from fastapi import FastAPI
 
 from prm_deals.accounts.endpoints import router as accounts_router
+from prm_deals.campaigns.endpoints import brand_router, engagement_router, launch_router
+from prm_deals.campaigns.endpoints import intake_router as campaign_intake_router
+from prm_deals.campaigns.endpoints import router as campaigns_router
 from prm_deals.config import SCHEMA, Settings
 from prm_deals.declaration import SERVICE
 from prm_deals.leads.endpoints import batches_router as lead_batches_router
@@ -29,7 +32,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routers=[registrations_router, batches_router, accounts_router, rules_router,
                  leads_router, lead_batches_router, intake_router, lead_rules_router,
                  capacity_router, mapped_accounts_router, mapping_router,
-                 marketplace_router, marketplace_events_router],
+                 marketplace_router, marketplace_events_router, campaigns_router,
+                 brand_router, launch_router, engagement_router, campaign_intake_router],
         tags=[{"name": "deals", "description": "Deal registrations: a partner claims a "
                "customer opportunity so that the vendor can protect it from channel conflict."},
               {"name": "direct accounts", "description": "Named accounts of the vendor's "
@@ -47,5 +51,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
               {"name": "marketplace", "description": "Cloud marketplace private offers made "
                "through partners for their registered deals (AWS, Azure, Google Cloud), their "
                "status in each marketplace's words and in one lifecycle, fees and margins, "
-               "and the marketplaces' signed events."}],
+               "and the marketplaces' signed events."},
+              {"name": "campaigns", "description": "Through-channel marketing: the vendor's "
+               "campaign library (versioned, co-branded templates per language and audience), "
+               "partners' brand profiles, launches rendered under the partner's brand (HTML "
+               "and PDF, tracked links), and the engagement they bring back, whose form fills "
+               "become leads."}],
     )

@@ -1,13 +1,15 @@
 """Deals worker: publishes the outbox, keeps the partner directory from the partners' events,
 expires registrations whose protection ran out and announces those whose protection ends
 soon, recycles lead offers left unanswered and expires leads nobody converted, keeps the
-vendor's direct accounts in its account-mapping population.
+vendor's direct accounts in its account-mapping population, keeps the MDF fund requests
+campaign launches may name.
 ``python -m prm_deals.worker``."""
 
 import datetime as dt
 import functools
 
-from prm_contracts import PARTNERS_TOPIC
+from prm_contracts import INCENTIVES_TOPIC, PARTNERS_TOPIC
+from prm_deals.campaigns import funding
 from prm_deals.config import SCHEMA, Settings
 from prm_deals.declaration import SERVICE
 from prm_deals.directory.handlers import HANDLERS
@@ -39,6 +41,8 @@ def spec(settings: Settings | None = None) -> WorkerSpec:
         publishes=SERVICE.publishes,
         subscriptions=[Subscription(name="partner-directory", topics=[PARTNERS_TOPIC],
                                     handlers=HANDLERS),
+                       Subscription(name="mdf-fund-requests", topics=[INCENTIVES_TOPIC],
+                                    handlers=funding.HANDLERS),
                        credentials.subscription()],
         jobs=[EXPIRY, notice, RECYCLE_LEADS, EXPIRE_LEADS, SYNC_DIRECT_ACCOUNTS,
               Job("purge-mapped-accounts", dt.timedelta(hours=6), functools.partial(
