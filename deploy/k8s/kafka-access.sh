@@ -76,10 +76,13 @@ allow prm-partners --group partners. --resource-pattern-type prefixed --operatio
 user prm-deals "${PRM_DEALS_KAFKA_PASSWORD:?set PRM_DEALS_KAFKA_PASSWORD}"
 allow prm-deals --topic prm.deals --operation Write --operation Describe --operation Create
 allow prm-deals --topic prm.leads --operation Write --operation Describe --operation Create
+allow prm-deals --topic prm.campaigns --operation Write --operation Describe --operation Create
 allow prm-deals --topic prm.api-keys --operation Read --operation Describe --operation Create
 allow prm-deals --topic prm.api-keys.dlt --operation Write --operation Describe --operation Create
 allow prm-deals --topic prm.partners --operation Read --operation Describe --operation Create
 allow prm-deals --topic prm.partners.dlt --operation Write --operation Describe --operation Create
+allow prm-deals --topic prm.incentives --operation Read --operation Describe --operation Create
+allow prm-deals --topic prm.incentives.dlt --operation Write --operation Describe --operation Create
 allow prm-deals --group deals. --resource-pattern-type prefixed --operation Read
 
 # incentives
@@ -107,6 +110,8 @@ allow prm-attribution --topic prm.fx-rates --operation Read --operation Describe
 allow prm-attribution --topic prm.fx-rates.dlt --operation Write --operation Describe --operation Create
 allow prm-attribution --topic prm.partners --operation Read --operation Describe --operation Create
 allow prm-attribution --topic prm.partners.dlt --operation Write --operation Describe --operation Create
+allow prm-attribution --topic prm.campaigns --operation Read --operation Describe --operation Create
+allow prm-attribution --topic prm.campaigns.dlt --operation Write --operation Describe --operation Create
 allow prm-attribution --group attribution. --resource-pattern-type prefixed --operation Read
 
 # webhooks
@@ -126,6 +131,8 @@ allow prm-webhooks --topic prm.attribution --operation Read --operation Describe
 allow prm-webhooks --topic prm.attribution.dlt --operation Write --operation Describe --operation Create
 allow prm-webhooks --topic prm.partner-health --operation Read --operation Describe --operation Create
 allow prm-webhooks --topic prm.partner-health.dlt --operation Write --operation Describe --operation Create
+allow prm-webhooks --topic prm.campaigns --operation Read --operation Describe --operation Create
+allow prm-webhooks --topic prm.campaigns.dlt --operation Write --operation Describe --operation Create
 allow prm-webhooks --topic prm.webhooks --operation Read --operation Describe --operation Create
 allow prm-webhooks --topic prm.webhooks.dlt --operation Write --operation Describe --operation Create
 allow prm-webhooks --group webhooks. --resource-pattern-type prefixed --operation Read
@@ -163,6 +170,8 @@ allow prm-audit --topic prm.leads --operation Read --operation Describe --operat
 allow prm-audit --topic prm.leads.dlt --operation Write --operation Describe --operation Create
 allow prm-audit --topic prm.partner-health --operation Read --operation Describe --operation Create
 allow prm-audit --topic prm.partner-health.dlt --operation Write --operation Describe --operation Create
+allow prm-audit --topic prm.campaigns --operation Read --operation Describe --operation Create
+allow prm-audit --topic prm.campaigns.dlt --operation Write --operation Describe --operation Create
 allow prm-audit --topic prm.attribution --operation Read --operation Describe --operation Create
 allow prm-audit --topic prm.attribution.dlt --operation Write --operation Describe --operation Create
 allow prm-audit --group audit. --resource-pattern-type prefixed --operation Read

@@ -5,6 +5,7 @@ from pathlib import Path
 from prm_contracts import (
     API_KEYS_TOPIC,
     ATTRIBUTION_TOPIC,
+    CAMPAIGNS_TOPIC,
     DEALS_TOPIC,
     HEALTH_TOPIC,
     INCENTIVES_TOPIC,
@@ -20,7 +21,7 @@ WEBHOOKS_WRITE = "webhooks:write"
 # Every context's topic whose events become webhooks (the service's own included: an endpoint
 # may subscribe to its peers being disabled).
 DELIVERED_TOPICS = (PARTNERS_TOPIC, DEALS_TOPIC, LEADS_TOPIC, INCENTIVES_TOPIC,
-                    ATTRIBUTION_TOPIC, HEALTH_TOPIC, WEBHOOKS_TOPIC)
+                    ATTRIBUTION_TOPIC, HEALTH_TOPIC, CAMPAIGNS_TOPIC, WEBHOOKS_TOPIC)
 
 SERVICE = ServiceDeclaration(
     name="webhooks",

@@ -11,19 +11,19 @@ from prm_deals.campaigns.engagement import IntakeNotConfigured
 from prm_deals.campaigns.listing import CAMPAIGNS, ENGAGEMENTS, LAUNCHES, VERSIONS
 from prm_deals.campaigns.models import Campaign
 from prm_deals.campaigns.schemas import (
-    BrandIn,
-    BrandOut,
-    CampaignIn,
-    CampaignOut,
-    CampaignPatch,
-    CampaignVersionOut,
-    EngagementIn,
-    EngagementOut,
-    EngagementOutcome,
-    IntakeIn,
-    IntakeOut,
-    LaunchIn,
-    LaunchOut,
+    BrandProfileIn,
+    BrandProfileOut,
+    CampaignEngagementIn,
+    CampaignEngagementOut,
+    CampaignEngagementOutcome,
+    CampaignIntakeIn,
+    CampaignIntakeOut,
+    CampaignLaunchIn,
+    CampaignLaunchOut,
+    MarketingCampaignIn,
+    MarketingCampaignOut,
+    MarketingCampaignPatch,
+    MarketingCampaignVersionOut,
 )
 from prm_deals.declaration import CAMPAIGN_INTAKE
 from prm_platform.http import (
@@ -50,7 +50,7 @@ AssetKey = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 
 
 async def _out(session: Session, caller: Caller, row: Campaign, response: Response
-               ) -> CampaignOut:
+               ) -> MarketingCampaignOut:
     response.headers["ETag"] = etag(row.version)
     return await service.out(session, caller, row)
 
@@ -64,9 +64,9 @@ async def _out(session: Session, caller: Caller, row: Campaign, response: Respon
              "Anything else (loops, calls, item access, includes) is refused with its line "
              "(422). See docs/campaigns.md.",
              responses={**problem_responses(422), **resource_headers(201, location=True)})
-async def create_campaign(body: CampaignIn, response: Response, session: Session,
+async def create_campaign(body: MarketingCampaignIn, response: Response, session: Session,
                           caller: Caller, idempotency_key: IdempotencyKeyHeader = None
-                          ) -> CampaignOut:
+                          ) -> MarketingCampaignOut:
     row = await service.create(session, caller, body)
     response.headers["Location"] = f"/v1/campaigns/{row.id}"
     return await _out(session, caller, row, response)
@@ -78,9 +78,9 @@ async def create_campaign(body: CampaignIn, response: Response, session: Session
             "launch it and why not. Filter by status, find by name (`q`).")
 async def list_campaigns(session: Session, caller: Caller,
                          query: Annotated[ListQuery, Depends(CAMPAIGNS.query)]
-                         ) -> Page[CampaignOut]:
+                         ) -> Page[MarketingCampaignOut]:
     rows, cursor, total = await service.list_page(session, caller, query)
-    return Page[CampaignOut](items=[await service.out(session, caller, r) for r in rows],
+    return Page[MarketingCampaignOut](items=[await service.out(session, caller, r) for r in rows],
                              next_cursor=cursor, total_count=total)
 
 
@@ -89,7 +89,7 @@ async def list_campaigns(session: Session, caller: Caller,
             "(a draft never published is a 404), with their availability.",
             responses={**problem_responses(404), **resource_headers()})
 async def get_campaign(campaign_id: uuid.UUID, response: Response, session: Session,
-                       caller: Caller) -> CampaignOut:
+                       caller: Caller) -> MarketingCampaignOut:
     return await _out(session, caller, await service.get(session, caller, campaign_id),
                       response)
 
@@ -99,9 +99,9 @@ async def get_campaign(campaign_id: uuid.UUID, response: Response, session: Sess
               "(lists replaced whole). Launches go on using the published version until the "
               "draft is published.",
               responses={**_STATES, **resource_headers()})
-async def change_campaign(campaign_id: uuid.UUID, body: CampaignPatch, response: Response,
+async def change_campaign(campaign_id: uuid.UUID, body: MarketingCampaignPatch, response: Response,
                           session: Session, caller: Caller, if_match: IfMatchHeader = None
-                          ) -> CampaignOut:
+                          ) -> MarketingCampaignOut:
     row = await service.change(session, caller, campaign_id, body, if_match)
     return await _out(session, caller, row, response)
 
@@ -113,7 +113,7 @@ async def change_campaign(campaign_id: uuid.UUID, body: CampaignPatch, response:
              responses={**_STATES, **resource_headers()})
 async def publish_campaign(campaign_id: uuid.UUID, response: Response, session: Session,
                            caller: Caller, if_match: IfMatchHeader = None,
-                           idempotency_key: IdempotencyKeyHeader = None) -> CampaignOut:
+                           idempotency_key: IdempotencyKeyHeader = None) -> MarketingCampaignOut:
     row = await service.publish(session, caller, campaign_id, if_match)
     return await _out(session, caller, row, response)
 
@@ -124,7 +124,7 @@ async def publish_campaign(campaign_id: uuid.UUID, response: Response, session: 
              responses={**_STATES, **resource_headers()})
 async def retire_campaign(campaign_id: uuid.UUID, response: Response, session: Session,
                           caller: Caller, if_match: IfMatchHeader = None,
-                          idempotency_key: IdempotencyKeyHeader = None) -> CampaignOut:
+                          idempotency_key: IdempotencyKeyHeader = None) -> MarketingCampaignOut:
     row = await service.retire(session, caller, campaign_id, if_match)
     return await _out(session, caller, row, response)
 
@@ -134,12 +134,12 @@ async def retire_campaign(campaign_id: uuid.UUID, response: Response, session: S
             responses=problem_responses(404))
 async def list_campaign_versions(campaign_id: uuid.UUID, session: Session, caller: Caller,
                                  query: Annotated[ListQuery, Depends(VERSIONS.query)]
-                                 ) -> Page[CampaignVersionOut]:
+                                 ) -> Page[MarketingCampaignVersionOut]:
     items, cursor, total = await service.versions(session, caller, campaign_id, query)
-    return Page[CampaignVersionOut](items=items, next_cursor=cursor, total_count=total)
+    return Page[MarketingCampaignVersionOut](items=items, next_cursor=cursor, total_count=total)
 
 
-def _brand(result: BrandOut, response: Response) -> BrandOut:
+def _brand(result: BrandProfileOut, response: Response) -> BrandProfileOut:
     response.headers["ETag"] = etag(result.version)
     return result
 
@@ -149,7 +149,7 @@ def _brand(result: BrandOut, response: Response) -> BrandOut:
                   "`filled` and which `missing`. A partner key reads its own only.",
                   responses={**problem_responses(404), **resource_headers()})
 async def get_brand_profile(partner_id: uuid.UUID, response: Response, session: Session,
-                            caller: Caller) -> BrandOut:
+                            caller: Caller) -> BrandProfileOut:
     return _brand(await service.brand(session, caller, partner_id), response)
 
 
@@ -158,9 +158,9 @@ async def get_brand_profile(partner_id: uuid.UUID, response: Response, session: 
                   "it) its own, the vendor any partner's. The whole profile, with `If-Match` "
                   "on its ETag (`\"0\"` before the first). URLs are https.",
                   responses={**problem_responses(404, 409, 412, 422), **resource_headers()})
-async def put_brand_profile(partner_id: uuid.UUID, body: BrandIn, response: Response,
+async def put_brand_profile(partner_id: uuid.UUID, body: BrandProfileIn, response: Response,
                             session: Session, caller: Caller, if_match: IfMatchHeader = None
-                            ) -> BrandOut:
+                            ) -> BrandProfileOut:
     return _brand(await service.put_brand(session, caller, partner_id, body, if_match),
                   response)
 
@@ -179,8 +179,9 @@ async def put_brand_profile(partner_id: uuid.UUID, body: BrandIn, response: Resp
                     "launch per request). Emits `prm.campaign.launched.v1`.",
                     responses={**problem_responses(403, 404, 409, 422),
                                **resource_headers(201, location=True)})
-async def launch_campaign(body: LaunchIn, response: Response, session: Session, caller: Caller,
-                          idempotency_key: IdempotencyKeyHeader = None) -> LaunchOut:
+async def launch_campaign(body: CampaignLaunchIn, response: Response, session: Session,
+                          caller: Caller, idempotency_key: IdempotencyKeyHeader = None
+                          ) -> CampaignLaunchOut:
     row = await service.launch(session, caller, body)
     response.headers["Location"] = f"/v1/campaign-launches/{row.id}"
     return service.launch_out(row, (await service.counts(session, [row.id]))[row.id])
@@ -191,9 +192,9 @@ async def launch_campaign(body: LaunchIn, response: Response, session: Session, 
                    "language, launch time. Each with its engagement counts.")
 async def list_campaign_launches(session: Session, caller: Caller,
                                  query: Annotated[ListQuery, Depends(LAUNCHES.query)]
-                                 ) -> Page[LaunchOut]:
+                                 ) -> Page[CampaignLaunchOut]:
     items, cursor, total = await service.launches(session, caller, query)
-    return Page[LaunchOut](items=items, next_cursor=cursor, total_count=total)
+    return Page[CampaignLaunchOut](items=items, next_cursor=cursor, total_count=total)
 
 
 @launch_router.get("/{launch_id:uuid}", summary="Get a campaign launch",
@@ -201,7 +202,7 @@ async def list_campaign_launches(session: Session, caller: Caller,
                    "engagement counts. A partner key its own org's only.",
                    responses=problem_responses(404))
 async def get_campaign_launch(launch_id: uuid.UUID, session: Session, caller: Caller
-                              ) -> LaunchOut:
+                              ) -> CampaignLaunchOut:
     row = await service.launch_row(session, caller, launch_id)
     return service.launch_out(row, (await service.counts(session, [row.id]))[row.id])
 
@@ -235,12 +236,12 @@ async def get_campaign_launch_pdf(launch_id: uuid.UUID, asset_key: AssetKey, req
                         "routed by the lead routing rules; its contact stays on the lead. "
                         "Emits `prm.campaign.engaged.v1`, without personal data.",
                         status_code=201, responses=problem_responses(404, 422))
-async def report_campaign_engagement(body: EngagementIn, response: Response, session: Session,
-                                     caller: Caller,
+async def report_campaign_engagement(body: CampaignEngagementIn, response: Response,
+                                     session: Session, caller: Caller,
                                      idempotency_key: IdempotencyKeyHeader = None
-                                     ) -> EngagementOut:
+                                     ) -> CampaignEngagementOut:
     row, outcome = await engagement.report(session, caller, body)
-    if outcome is EngagementOutcome.duplicate:
+    if outcome is CampaignEngagementOutcome.duplicate:
         response.status_code = 200
     return engagement.out(row)
 
@@ -250,9 +251,9 @@ async def report_campaign_engagement(body: EngagementIn, response: Response, ses
                        "campaign, partner, kind; ranges on when they happened.")
 async def list_campaign_engagements(session: Session, caller: Caller,
                                     query: Annotated[ListQuery, Depends(ENGAGEMENTS.query)]
-                                    ) -> Page[EngagementOut]:
+                                    ) -> Page[CampaignEngagementOut]:
     items, cursor, total = await engagement.list_page(session, caller, query)
-    return Page[EngagementOut](items=items, next_cursor=cursor, total_count=total)
+    return Page[CampaignEngagementOut](items=items, next_cursor=cursor, total_count=total)
 
 
 signed = signed_delivery(
@@ -272,7 +273,7 @@ signed = signed_delivery(
                     "each named by its launch's `ref` and recorded on its own, as `POST "
                     "/v1/campaign-engagements` would: the answer lists each one's outcome.",
                     dependencies=[Depends(signed)], responses=problem_responses(403))
-async def deliver_campaign_engagements(body: IntakeIn, session: Session, caller: Caller,
+async def deliver_campaign_engagements(body: CampaignIntakeIn, session: Session, caller: Caller,
                                        idempotency_key: IdempotencyKeyHeader = None
-                                       ) -> IntakeOut:
+                                       ) -> CampaignIntakeOut:
     return await engagement.intake(session, caller, body)

@@ -21,14 +21,14 @@ import prm_contracts as contracts
 from prm_deals.campaigns.listing import ENGAGEMENTS
 from prm_deals.campaigns.models import CampaignEngagement, CampaignLaunch
 from prm_deals.campaigns.schemas import (
-    EngagementCompany,
-    EngagementIn,
-    EngagementKind,
-    EngagementOut,
-    EngagementOutcome,
-    EngagementReceipt,
-    IntakeIn,
-    IntakeOut,
+    CampaignEngagementCompany,
+    CampaignEngagementIn,
+    CampaignEngagementKind,
+    CampaignEngagementOut,
+    CampaignEngagementOutcome,
+    CampaignEngagementReceipt,
+    CampaignIntakeIn,
+    CampaignIntakeOut,
 )
 from prm_deals.config import EVENT_SOURCE
 from prm_deals.declaration import (
@@ -60,17 +60,17 @@ class IntakeNotConfigured(Forbidden):
     slug = "campaign-intake-not-configured"
 
 
-def out(row: CampaignEngagement) -> EngagementOut:
-    company = None if row.company_domain is None else EngagementCompany(
+def out(row: CampaignEngagement) -> CampaignEngagementOut:
+    company = None if row.company_domain is None else CampaignEngagementCompany(
         domain=row.company_domain, name=row.company_name, country=row.company_country)
-    return EngagementOut(
+    return CampaignEngagementOut(
         id=row.id, launch_id=row.launch_id, campaign_id=row.campaign_id,
         partner_id=row.partner_id, external_id=row.external_id, kind=row.kind,
         occurred_at=row.occurred_at, asset=row.asset, link=row.link, company=company,
         lead_id=row.lead_id, received_at=row.received_at)
 
 
-async def _launch(session: AsyncSession, principal: Principal, data: EngagementIn
+async def _launch(session: AsyncSession, principal: Principal, data: CampaignEngagementIn
                   ) -> CampaignLaunch:
     column = CampaignLaunch.id if data.launch_id is not None else CampaignLaunch.ref
     row = (await session.execute(select(CampaignLaunch).where(
@@ -98,7 +98,7 @@ _RECORD = text("""
 
 
 async def _lead(session: AsyncSession, principal: Principal, launch: CampaignLaunch,
-                engagement_id: uuid.UUID, data: EngagementIn) -> uuid.UUID:
+                engagement_id: uuid.UUID, data: CampaignEngagementIn) -> uuid.UUID:
     """The form fill's lead: the launching partner's, received like any other lead."""
     assert data.company is not None and data.company.name and data.company.country
     # The lead is received on the vendor's behalf for the partner whose launch brought it.
@@ -114,8 +114,8 @@ async def _lead(session: AsyncSession, principal: Principal, launch: CampaignLau
     return uuid.UUID(str(row.id))
 
 
-async def record(session: AsyncSession, principal: Principal, data: EngagementIn, *,
-                 source: str) -> tuple[CampaignEngagement, EngagementOutcome]:
+async def record(session: AsyncSession, principal: Principal, data: CampaignEngagementIn, *,
+                 source: str) -> tuple[CampaignEngagement, CampaignEngagementOutcome]:
     launch = await _launch(session, principal, data)
     engagement_id, now = new_id(), dt.datetime.now(dt.UTC)
     company = data.company
@@ -131,9 +131,9 @@ async def record(session: AsyncSession, principal: Principal, data: EngagementIn
         existing = (await session.execute(select(CampaignEngagement).where(
             CampaignEngagement.launch_id == launch.id,
             CampaignEngagement.external_id == data.external_id))).scalar_one()
-        return existing, EngagementOutcome.duplicate
+        return existing, CampaignEngagementOutcome.duplicate
     lead_id = None
-    if data.kind is EngagementKind.form_fill:
+    if data.kind is CampaignEngagementKind.form_fill:
         lead_id = await _lead(session, principal, launch, engagement_id, data)
         await session.execute(text("UPDATE campaign_engagements SET lead_id = :lead "
                                    "WHERE id = :id"), {"lead": lead_id, "id": engagement_id})
@@ -147,39 +147,42 @@ async def record(session: AsyncSession, principal: Principal, data: EngagementIn
         source=EVENT_SOURCE, aggregate_id=launch.id, partner_id=launch.partner_id)
     row = await session.get(CampaignEngagement, engagement_id, populate_existing=True)
     assert row is not None
-    return row, EngagementOutcome.recorded
+    return row, CampaignEngagementOutcome.recorded
 
 
-async def report(session: AsyncSession, principal: Principal, data: EngagementIn
-                 ) -> tuple[CampaignEngagement, EngagementOutcome]:
+async def report(session: AsyncSession, principal: Principal, data: CampaignEngagementIn
+                 ) -> tuple[CampaignEngagement, CampaignEngagementOutcome]:
     principal.require(CAMPAIGN_ENGAGEMENT_WRITE)
     return await record(session, principal, data, source="api")
 
 
-async def intake(session: AsyncSession, principal: Principal, body: IntakeIn) -> IntakeOut:
+async def intake(session: AsyncSession, principal: Principal, body: CampaignIntakeIn
+                 ) -> CampaignIntakeOut:
     """The marketing tools' signed deliveries: each engagement on its own (a savepoint each),
     so one bad item refuses nothing else."""
     principal.require(CAMPAIGN_INTAKE)
     principal.ensure_vendor()
     items = []
+    failed = CampaignEngagementOutcome.error
     for index, raw in enumerate(body.events):
         try:
-            data = EngagementIn.model_validate(raw)
+            data = CampaignEngagementIn.model_validate(raw)
             async with session.begin_nested():
                 row, outcome = await record(session, principal, data, source="intake")
-            items.append(EngagementReceipt(outcome=outcome, engagement=out(row)))
+            items.append(CampaignEngagementReceipt(outcome=outcome, engagement=out(row)))
         except ValidationError as error:
-            items.append(EngagementReceipt(outcome=EngagementOutcome.error, problem=problem_body(
+            items.append(CampaignEngagementReceipt(outcome=failed, problem=problem_body(
                 422, "validation-error", f"events[{index}] is not valid",
-                errors=field_errors(error.errors(), f"body.events.{index}"))))
+                errors=[{**e, "field": f"events[{index}].{e['field']}"}
+                        for e in field_errors(error.errors())])))
         except ProblemError as error:
-            items.append(EngagementReceipt(outcome=EngagementOutcome.error, problem=problem_body(
+            items.append(CampaignEngagementReceipt(outcome=failed, problem=problem_body(
                 error.status, error.slug, error.detail, **error.extra)))
-    return IntakeOut(items=items)
+    return CampaignIntakeOut(items=items)
 
 
 async def list_page(session: AsyncSession, principal: Principal, query: ListQuery
-                    ) -> tuple[list[EngagementOut], str | None, int | None]:
+                    ) -> tuple[list[CampaignEngagementOut], str | None, int | None]:
     principal.require(CAMPAIGNS_READ)
     statement = select(CampaignEngagement)
     if principal.is_partner:

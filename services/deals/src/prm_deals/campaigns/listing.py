@@ -10,13 +10,13 @@ from prm_deals.campaigns.models import (
     CampaignLaunch,
     CampaignVersion,
 )
-from prm_deals.campaigns.schemas import CampaignStatus, EngagementKind
+from prm_deals.campaigns.schemas import CampaignEngagementKind, MarketingCampaignStatus
 from prm_platform.listing import Filter, Listing, QueryTime, Range
 from prm_platform.types import LanguageTag
 
 CAMPAIGNS = Listing(
     Campaign.id,
-    Filter("status", Campaign.status, CampaignStatus, "Only campaigns in these statuses."),
+    Filter("status", Campaign.status, MarketingCampaignStatus, "Only campaigns in these statuses."),
     sorts={"created_at": Campaign.created_at, "updated_at": Campaign.updated_at},
     search=Campaign.search_text, search_fields=("name",),
     updated=Campaign.updated_at,
@@ -37,7 +37,7 @@ ENGAGEMENTS = Listing(
     Filter("launch_id", CampaignEngagement.launch_id, uuid.UUID, "Only these launches'."),
     Filter("campaign_id", CampaignEngagement.campaign_id, uuid.UUID, "Only these campaigns'."),
     Filter("partner_id", CampaignEngagement.partner_id, uuid.UUID, "Only these partners'."),
-    Filter("kind", CampaignEngagement.kind, EngagementKind, "Only these kinds."),
+    Filter("kind", CampaignEngagement.kind, CampaignEngagementKind, "Only these kinds."),
     Range("occurred_at", CampaignEngagement.occurred_at, QueryTime, "When it happened"),
     sorts={"occurred_at": CampaignEngagement.occurred_at,
            "received_at": CampaignEngagement.received_at},

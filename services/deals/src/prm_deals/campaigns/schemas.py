@@ -31,33 +31,33 @@ MAX_LINKS = 20
 MAX_INTAKE = 1000
 
 
-class CampaignStatus(StrEnum):
+class MarketingCampaignStatus(StrEnum):
     draft = "draft"
     published = "published"
     retired = "retired"
 
 
-class AssetKind(StrEnum):
+class CampaignAssetKind(StrEnum):
     email = "email"
     landing_page = "landing_page"
     social_post = "social_post"
     banner = "banner"
 
 
-class EngagementKind(StrEnum):
+class CampaignEngagementKind(StrEnum):
     open = "open"
     click = "click"
     form_fill = "form_fill"
     conversion = "conversion"
 
 
-class EngagementOutcome(StrEnum):
+class CampaignEngagementOutcome(StrEnum):
     recorded = "recorded"
     duplicate = "duplicate"
     error = "error"
 
 
-class Audience(BaseModel):
+class CampaignAudience(BaseModel):
     """Who may launch it: every list given must hold (an empty or absent one: anyone)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -72,13 +72,13 @@ class Audience(BaseModel):
                                         description="It holds all of these, active")
 
 
-class Asset(BaseModel):
+class CampaignAsset(BaseModel):
     """One asset in one language: templates of merge fields (docs/campaigns.md)."""
 
     model_config = ConfigDict(extra="forbid")
 
     key: Key = Field(description="Names the asset across its languages (e.g. invite_email)")
-    kind: AssetKind
+    kind: CampaignAssetKind
     language: LanguageTag
     subject: Annotated[str, StringConstraints(min_length=1, max_length=2000)] | None = Field(
         default=None, description="An email's subject, a post's or banner's headline (text)")
@@ -87,10 +87,10 @@ class Asset(BaseModel):
                                   "post's text, an email's text part)")
 
     @model_validator(mode="after")
-    def _has_body(self) -> Asset:
+    def _has_body(self) -> CampaignAsset:
         if self.html is None and self.text is None:
             raise ValueError("an asset has an html or a text body, or both")
-        if self.kind is AssetKind.email and self.subject is None:
+        if self.kind is CampaignAssetKind.email and self.subject is None:
             raise ValueError("an email has a subject")
         return self
 
@@ -106,21 +106,21 @@ _EXAMPLE: dict[str, Any] = {
     "default_language": "en", "assets": [_EXAMPLE_ASSET]}
 
 
-class CampaignIn(BaseModel):
+class MarketingCampaignIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
     name: Name
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    audience: Audience = Field(default_factory=Audience)
+    audience: CampaignAudience = Field(default_factory=CampaignAudience)
     links: dict[Key, HttpsUrl] = Field(default_factory=dict, max_length=MAX_LINKS,
                                        description="Named link targets; templates use "
                                        "`{{ links.<key> }}`, rendered tracked per launch")
     default_language: LanguageTag = Field(description="The language an asset falls back to "
                                           "when it has no variant in the launch's language")
-    assets: list[Asset] = Field(default_factory=list, max_length=MAX_ASSETS)
+    assets: list[CampaignAsset] = Field(default_factory=list, max_length=MAX_ASSETS)
 
 
-class CampaignPatch(BaseModel):
+class MarketingCampaignPatch(BaseModel):
     """A JSON merge patch of the draft: what is given replaces what was (lists whole)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
@@ -128,42 +128,42 @@ class CampaignPatch(BaseModel):
 
     name: Name | None = None
     description: Annotated[str, StringConstraints(max_length=2000)] | None = None
-    audience: Audience | None = None
+    audience: CampaignAudience | None = None
     links: dict[Key, HttpsUrl] | None = Field(default=None, max_length=MAX_LINKS)
     default_language: LanguageTag | None = None
-    assets: list[Asset] | None = Field(default=None, max_length=MAX_ASSETS)
+    assets: list[CampaignAsset] | None = Field(default=None, max_length=MAX_ASSETS)
 
 
-class Availability(BaseModel):
+class CampaignAvailability(BaseModel):
     available: bool
     unavailable_because: list[str] = Field(description="What of the audience the partner does "
                                            "not meet")
 
 
-class CampaignOut(BaseModel):
+class MarketingCampaignOut(BaseModel):
     id: uuid.UUID
     name: str
     description: str | None
-    status: CampaignStatus
-    audience: Audience
+    status: MarketingCampaignStatus
+    audience: CampaignAudience
     links: dict[str, str]
     default_language: str
     languages: list[str] = Field(description="The languages of its assets")
-    assets: list[Asset] = Field(description="The draft's assets (the published version's for "
-                                "partner keys)")
+    assets: list[CampaignAsset] = Field(description="The draft's assets (the published "
+                                        "version's for partner keys)")
     brand_fields: list[str] = Field(description="The brand profile fields its templates use: "
                                     "a partner's must all be filled to launch it")
     published_version: int | None
     unpublished_changes: bool = Field(description="The draft differs from the newest "
                                       "published version")
-    availability: Availability | None = Field(description="For a partner key: whether it may "
-                                              "launch it")
+    availability: CampaignAvailability | None = Field(description="For a partner key: "
+                                                      "whether it may launch it")
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
 
 
-class CampaignVersionOut(BaseModel):
+class MarketingCampaignVersionOut(BaseModel):
     campaign_id: uuid.UUID
     number: int
     name: str
@@ -172,7 +172,7 @@ class CampaignVersionOut(BaseModel):
     published_at: dt.datetime
 
 
-class BrandIn(BaseModel):
+class BrandProfileIn(BaseModel):
     """The partner's brand: every field optional until a campaign needs it."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
@@ -196,10 +196,10 @@ class BrandIn(BaseModel):
     booking_url: HttpsUrl | None = None
 
 
-assert tuple(BrandIn.model_fields) == BRAND_FIELDS
+assert tuple(BrandProfileIn.model_fields) == BRAND_FIELDS
 
 
-class BrandOut(BrandIn):
+class BrandProfileOut(BrandProfileIn):
     partner_id: uuid.UUID
     filled: list[str] = Field(description="The fields given")
     missing: list[str] = Field(description="The fields not given")
@@ -207,7 +207,7 @@ class BrandOut(BrandIn):
     updated_at: dt.datetime | None
 
 
-class LaunchIn(BaseModel):
+class CampaignLaunchIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"campaign_id": "0193c1d0-7a11-7b00-8000-00000000c001", "language": "de"}]})
 
@@ -221,9 +221,9 @@ class LaunchIn(BaseModel):
                                              "submitted); one launch per request")
 
 
-class RenderedAsset(BaseModel):
+class RenderedCampaignAsset(BaseModel):
     key: str
-    kind: AssetKind
+    kind: CampaignAssetKind
     language: str = Field(description="The variant rendered (the launch's language or the "
                           "campaign's default)")
     subject: str | None
@@ -232,14 +232,14 @@ class RenderedAsset(BaseModel):
     pdf: str = Field(description="Where its PDF for print is")
 
 
-class EngagementCounts(BaseModel):
+class CampaignEngagementCounts(BaseModel):
     open: int = 0
     click: int = 0
     form_fill: int = 0
     conversion: int = 0
 
 
-class LaunchOut(BaseModel):
+class CampaignLaunchOut(BaseModel):
     id: uuid.UUID
     campaign_id: uuid.UUID
     campaign_version: int
@@ -248,13 +248,13 @@ class LaunchOut(BaseModel):
     ref: str = Field(description="The tracking code every link carries (`prm_ref`)")
     mdf_request_id: uuid.UUID | None
     links: dict[str, str] = Field(description="The tracked links, by key")
-    assets: list[RenderedAsset]
-    engagement: EngagementCounts
+    assets: list[RenderedCampaignAsset]
+    engagement: CampaignEngagementCounts
     launched_by: str
     launched_at: dt.datetime
 
 
-class EngagementCompany(BaseModel):
+class CampaignEngagementCompany(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     domain: DomainName
@@ -262,7 +262,7 @@ class EngagementCompany(BaseModel):
     country: CountryCode | None = None
 
 
-class EngagementIn(BaseModel):
+class CampaignEngagementIn(BaseModel):
     """An engagement with a launch, named by its id or by the `ref` of its links."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
@@ -275,57 +275,57 @@ class EngagementIn(BaseModel):
     ref: Ref | None = None
     external_id: ExternalId = Field(description="The reporting tool's id of the event: the "
                                     "same id for the same launch is recorded once")
-    kind: EngagementKind
+    kind: CampaignEngagementKind
     occurred_at: IsoDateTime
     asset: Key | None = None
     link: Key | None = None
-    company: EngagementCompany | None = Field(default=None, description="Who engaged, when "
+    company: CampaignEngagementCompany | None = Field(default=None, description="Who engaged, when "
                                               "known; a form fill needs its name, domain and "
                                               "country (it becomes a lead)")
     contact: LeadContact | None = Field(default=None, description="A form fill's person: "
                                         "kept on its lead only (personal data)")
 
     @model_validator(mode="after")
-    def _names_launch(self) -> EngagementIn:
+    def _names_launch(self) -> CampaignEngagementIn:
         if (self.launch_id is None) == (self.ref is None):
             raise ValueError("name the launch by launch_id or by ref, not both")
-        if self.kind is EngagementKind.form_fill and (
+        if self.kind is CampaignEngagementKind.form_fill and (
                 self.company is None or self.company.name is None
                 or self.company.country is None):
             raise ValueError("a form fill names its company (name, domain and country)")
         return self
 
 
-class EngagementOut(BaseModel):
+class CampaignEngagementOut(BaseModel):
     id: uuid.UUID
     launch_id: uuid.UUID
     campaign_id: uuid.UUID
     partner_id: uuid.UUID
     external_id: str
-    kind: EngagementKind
+    kind: CampaignEngagementKind
     occurred_at: dt.datetime
     asset: str | None
     link: str | None
-    company: EngagementCompany | None
+    company: CampaignEngagementCompany | None
     lead_id: uuid.UUID | None = Field(description="The lead a form fill became")
     received_at: dt.datetime
 
 
-class EngagementReceipt(BaseModel):
-    outcome: EngagementOutcome
-    engagement: EngagementOut | None = None
+class CampaignEngagementReceipt(BaseModel):
+    outcome: CampaignEngagementOutcome
+    engagement: CampaignEngagementOut | None = None
     problem: dict[str, Any] | None = None
 
 
-class IntakeIn(BaseModel):
+class CampaignIntakeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     events: list[dict[str, Any]] = Field(
         min_length=1, max_length=MAX_INTAKE,
         description=f"Up to {MAX_INTAKE} engagements, each as `POST /v1/campaign-engagements` "
         "takes it (with `ref`); each recorded on its own",
-        json_schema_extra={"items": {"$ref": "#/components/schemas/EngagementIn"}})
+        json_schema_extra={"items": {"$ref": "#/components/schemas/CampaignEngagementIn"}})
 
 
-class IntakeOut(BaseModel):
-    items: list[EngagementReceipt]
+class CampaignIntakeOut(BaseModel):
+    items: list[CampaignEngagementReceipt]

@@ -31,19 +31,19 @@ from prm_deals.campaigns.models import (
     MdfFundRequest,
 )
 from prm_deals.campaigns.schemas import (
-    Asset,
-    Audience,
-    Availability,
-    BrandIn,
-    BrandOut,
-    CampaignIn,
-    CampaignOut,
-    CampaignPatch,
-    CampaignVersionOut,
-    EngagementCounts,
-    LaunchIn,
-    LaunchOut,
-    RenderedAsset,
+    BrandProfileIn,
+    BrandProfileOut,
+    CampaignAsset,
+    CampaignAudience,
+    CampaignAvailability,
+    CampaignEngagementCounts,
+    CampaignLaunchIn,
+    CampaignLaunchOut,
+    MarketingCampaignIn,
+    MarketingCampaignOut,
+    MarketingCampaignPatch,
+    MarketingCampaignVersionOut,
+    RenderedCampaignAsset,
 )
 from prm_deals.config import EVENT_SOURCE
 from prm_deals.declaration import CAMPAIGN_LAUNCHES_WRITE, CAMPAIGNS_READ, CAMPAIGNS_WRITE
@@ -81,8 +81,8 @@ def _now() -> dt.datetime:
 
 # --- the library -----------------------------------------------------------------------------
 
-def _content(data: CampaignIn | dict[str, Any]) -> dict[str, Any]:
-    raw = data.model_dump(mode="json", exclude={"name"}) if isinstance(data, CampaignIn) \
+def _content(data: MarketingCampaignIn | dict[str, Any]) -> dict[str, Any]:
+    raw = data.model_dump(mode="json", exclude={"name"}) if isinstance(data, MarketingCampaignIn) \
         else data
     return {k: raw.get(k) for k in ("description", "audience", "links", "default_language",
                                     "assets")}
@@ -127,7 +127,8 @@ def languages(content: dict[str, Any]) -> list[str]:
     return sorted({a["language"] for a in content.get("assets") or []})
 
 
-async def create(session: AsyncSession, principal: Principal, data: CampaignIn) -> Campaign:
+async def create(session: AsyncSession, principal: Principal, data: MarketingCampaignIn
+                 ) -> Campaign:
     principal.require(CAMPAIGNS_WRITE)
     principal.ensure_vendor()
     content = _content(data)
@@ -161,7 +162,7 @@ async def _published(session: AsyncSession, row: Campaign) -> CampaignVersion:
 
 
 async def change(session: AsyncSession, principal: Principal, campaign_id: uuid.UUID,
-                 data: CampaignPatch, if_match: str | None) -> Campaign:
+                 data: MarketingCampaignPatch, if_match: str | None) -> Campaign:
     principal.require(CAMPAIGNS_WRITE)
     principal.ensure_vendor()
     row = await _row(session, principal, campaign_id, lock=True)
@@ -173,7 +174,7 @@ async def change(session: AsyncSession, principal: Principal, campaign_id: uuid.
     for key, value in given.items():
         if key != "name":
             content[key] = value if key != "audience" or value is not None \
-                else Audience().model_dump(mode="json")
+                else CampaignAudience().model_dump(mode="json")
     check_content(content)
     name = given.get("name") or row.name
     if content == row.content and name == row.name:
@@ -238,10 +239,11 @@ async def _announce(session: AsyncSession, row: Campaign, number: int) -> None:
         languages=languages(content)), source=EVENT_SOURCE, aggregate_id=row.id)
 
 
-def availability(audience: dict[str, Any], partner: Any) -> Availability:
+def availability(audience: dict[str, Any], partner: Any) -> CampaignAvailability:
     """What of the audience a partner (its directory entry, or None) does not meet."""
     if partner is None or partner.status != "active":
-        return Availability(available=False, unavailable_because=["the partner is not active"])
+        return CampaignAvailability(available=False,
+                                    unavailable_because=["the partner is not active"])
     because = []
     tiers = audience.get("tiers") or []
     if tiers and (partner.tier or "").casefold() not in {t.casefold() for t in tiers}:
@@ -256,10 +258,10 @@ def availability(audience: dict[str, Any], partner: Any) -> Availability:
     lacking = [c for c in audience.get("certifications") or [] if c.casefold() not in held]
     if lacking:
         because.append(f"lacks the certifications {', '.join(lacking)}")
-    return Availability(available=not because, unavailable_because=because)
+    return CampaignAvailability(available=not because, unavailable_because=because)
 
 
-async def out(session: AsyncSession, principal: Principal, row: Campaign) -> CampaignOut:
+async def out(session: AsyncSession, principal: Principal, row: Campaign) -> MarketingCampaignOut:
     content, name = row.content, row.name
     unpublished = True
     if row.published_version is not None:
@@ -273,14 +275,14 @@ async def out(session: AsyncSession, principal: Principal, row: Campaign) -> Cam
         partner = await directory.get(session, principal.partner_id)
         available = availability(content.get("audience") or {}, partner)
         if row.status != "published":
-            available = Availability(available=False,
+            available = CampaignAvailability(available=False,
                                      unavailable_because=["the campaign is retired"])
-    return CampaignOut(
+    return MarketingCampaignOut(
         id=row.id, name=name, description=content.get("description"), status=row.status,
-        audience=Audience.model_validate(content.get("audience") or {}),
+        audience=CampaignAudience.model_validate(content.get("audience") or {}),
         links=content.get("links") or {}, default_language=content["default_language"],
         languages=languages(content),
-        assets=[Asset.model_validate(a) for a in content.get("assets") or []],
+        assets=[CampaignAsset.model_validate(a) for a in content.get("assets") or []],
         brand_fields=brand_fields(content), published_version=row.published_version,
         unpublished_changes=unpublished, availability=available, version=row.version,
         created_at=row.created_at, updated_at=row.updated_at)
@@ -300,20 +302,21 @@ async def list_page(session: AsyncSession, principal: Principal, query: ListQuer
 
 
 async def versions(session: AsyncSession, principal: Principal, campaign_id: uuid.UUID,
-                   query: ListQuery) -> tuple[list[CampaignVersionOut], str | None, int | None]:
+                   query: ListQuery
+                   ) -> tuple[list[MarketingCampaignVersionOut], str | None, int | None]:
     await _row(session, principal, campaign_id)
     rows, cursor, total = await VERSIONS.page(session, select(CampaignVersion).where(
         CampaignVersion.campaign_id == campaign_id), query)
-    return [CampaignVersionOut(campaign_id=r.campaign_id, number=r.number, name=r.name,
+    return [MarketingCampaignVersionOut(campaign_id=r.campaign_id, number=r.number, name=r.name,
                                content=r.content, published_by=r.published_by,
                                published_at=r.published_at) for r in rows], cursor, total
 
 
 # --- brand profiles --------------------------------------------------------------------------
 
-def _brand_out(partner_id: uuid.UUID, row: BrandProfile | None) -> BrandOut:
+def _brand_out(partner_id: uuid.UUID, row: BrandProfile | None) -> BrandProfileOut:
     fields = row.fields if row is not None else {}
-    return BrandOut(partner_id=partner_id, **fields,
+    return BrandProfileOut(partner_id=partner_id, **fields,
                     filled=[f for f in rendering.BRAND_FIELDS if fields.get(f)],
                     missing=[f for f in rendering.BRAND_FIELDS if not fields.get(f)],
                     version=row.version if row is not None else 0,
@@ -326,13 +329,13 @@ def _brand_owner(principal: Principal, partner_id: uuid.UUID, scope: str) -> Non
 
 
 async def brand(session: AsyncSession, principal: Principal, partner_id: uuid.UUID
-                ) -> BrandOut:
+                ) -> BrandProfileOut:
     _brand_owner(principal, partner_id, CAMPAIGNS_READ)
     return _brand_out(partner_id, await session.get(BrandProfile, partner_id))
 
 
 async def put_brand(session: AsyncSession, principal: Principal, partner_id: uuid.UUID,
-                    data: BrandIn, if_match: str | None) -> BrandOut:
+                    data: BrandProfileIn, if_match: str | None) -> BrandProfileOut:
     """Replace the profile (``If-Match`` on its version; version 0 before the first)."""
     _brand_owner(principal, partner_id, CAMPAIGN_LAUNCHES_WRITE)
     if not principal.is_partner and await directory.get(session, partner_id) is None:
@@ -415,7 +418,7 @@ async def _fund(session: AsyncSession, principal: Principal, partner_id: uuid.UU
                                 "approved one pays for a launch")
 
 
-async def launch(session: AsyncSession, principal: Principal, data: LaunchIn
+async def launch(session: AsyncSession, principal: Principal, data: CampaignLaunchIn
                  ) -> CampaignLaunch:
     principal.require(CAMPAIGN_LAUNCHES_WRITE)
     if principal.is_partner:
@@ -489,7 +492,7 @@ async def launch_row(session: AsyncSession, principal: Principal, launch_id: uui
 
 
 async def counts(session: AsyncSession, launch_ids: list[uuid.UUID]
-                 ) -> dict[uuid.UUID, EngagementCounts]:
+                 ) -> dict[uuid.UUID, CampaignEngagementCounts]:
     found: dict[uuid.UUID, dict[str, int]] = {}
     if launch_ids:
         rows = await session.execute(
@@ -498,21 +501,21 @@ async def counts(session: AsyncSession, launch_ids: list[uuid.UUID]
             .group_by(CampaignEngagement.launch_id, CampaignEngagement.kind))
         for launch_id, kind, n in rows:
             found.setdefault(launch_id, {})[kind] = n
-    return {i: EngagementCounts(**found.get(i, {})) for i in launch_ids}
+    return {i: CampaignEngagementCounts(**found.get(i, {})) for i in launch_ids}
 
 
-def launch_out(row: CampaignLaunch, engagement: EngagementCounts) -> LaunchOut:
-    return LaunchOut(
+def launch_out(row: CampaignLaunch, engagement: CampaignEngagementCounts) -> CampaignLaunchOut:
+    return CampaignLaunchOut(
         id=row.id, campaign_id=row.campaign_id, campaign_version=row.campaign_version,
         partner_id=row.partner_id, language=row.language, ref=row.ref,
         mdf_request_id=row.mdf_request_id, links=row.links,
-        assets=[RenderedAsset(**a, pdf=f"/v1/campaign-launches/{row.id}/assets/{a['key']}/pdf")
-                for a in row.assets],
+        assets=[RenderedCampaignAsset(
+            **a, pdf=f"/v1/campaign-launches/{row.id}/assets/{a['key']}/pdf") for a in row.assets],
         engagement=engagement, launched_by=row.launched_by, launched_at=row.launched_at)
 
 
 async def launches(session: AsyncSession, principal: Principal, query: ListQuery
-                   ) -> tuple[list[LaunchOut], str | None, int | None]:
+                   ) -> tuple[list[CampaignLaunchOut], str | None, int | None]:
     principal.require(CAMPAIGNS_READ)
     statement = select(CampaignLaunch)
     if principal.is_partner:
