@@ -210,6 +210,8 @@ async def publish(session: AsyncSession, principal: Principal, campaign_id: uuid
     row.published_version, row.status = number, "published"
     row.version += 1
     row.updated_at = now
+    # Sessions do not autoflush: the version must be written before it is read back.
+    await session.flush()
     await _announce(session, row, number)
     return row
 
