@@ -106,6 +106,10 @@ system-tools:
 	  command -v apt-get >/dev/null && (apt-get install -y -qq chromium || \
 	  (apt-get update -qq && apt-get install -y -qq chromium)) >/dev/null 2>&1; } || \
 	  { echo "the tests need chromium: apt-get install chromium"; exit 1; }
+	@[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || { [ "$$(id -u)" = 0 ] && \
+	  command -v apt-get >/dev/null && (apt-get install -y -qq fonts-dejavu-core || \
+	  (apt-get update -qq && apt-get install -y -qq fonts-dejavu-core)) >/dev/null 2>&1; } || \
+	  { echo "the tests need a Unicode font for PDFs: apt-get install fonts-dejavu-core"; exit 1; }
 	@command -v promtool >/dev/null || { [ "$$(id -u)" = 0 ] && \
 	  command -v apt-get >/dev/null && (apt-get install -y -qq prometheus || \
 	  (apt-get update -qq && apt-get install -y -qq prometheus)) >/dev/null 2>&1; } || \

@@ -348,6 +348,160 @@ async def deliver_marketplace_events_as_a_partner(client, a: Org, b: Org) -> Non
     assert seen.json()["status"] == "draft"
 
 
+CAMPAIGN_SCOPES = ("campaigns:read", "campaigns:write", "campaign_launches:read",
+                   "campaign_launches:write", "campaign_engagement:read",
+                   "campaign_engagement:write", "campaign_intake:write")
+_CAMPAIGN = {"name": "BOLA campaign", "default_language": "en", "links": {
+    "trial": "https://vendor.example/trial"}, "assets": [{
+        "key": "invite", "kind": "email", "language": "en", "subject": "{{ partner.name }}",
+        "html": "<a href=\"{{ links.trial }}\">{{ partner.name }}</a>"}]}
+
+
+def _campaign_vendor() -> dict[str, str]:
+    return vendor_headers(os.environ["PRM_INTERNAL_SECRET"], CAMPAIGN_SCOPES)
+
+
+def _campaign_key(org: Org) -> dict[str, str]:
+    """The org's own integration key for campaigns (its role users may lack the scopes)."""
+    return partner_headers(os.environ["PRM_INTERNAL_SECRET"], uuid.UUID(org.partner_id),
+                           CAMPAIGN_SCOPES)
+
+
+async def _campaign(client, *, publish: bool = True) -> dict:
+    made = await client.post("/v1/campaigns", headers=_campaign_vendor(), json=_CAMPAIGN)
+    assert made.status_code == 201, made.text
+    if not publish:
+        return made.json()
+    done = await client.post(f"/v1/campaigns/{made.json()['id']}/publish", headers={
+        **_campaign_vendor(), "If-Match": made.headers["ETag"]})
+    assert done.status_code == 200, done.text
+    return done.json()
+
+
+async def _own_launch(client, org: Org) -> dict:
+    """A launch of the org's, with its brand profile and one engagement."""
+    campaign = await _campaign(client)
+    key = _campaign_key(org)
+    branded = await client.put(f"/v1/brand-profiles/{org.partner_id}", json={
+        "name": f"Org {org.partner_id[:8]}"}, headers={**key, "If-Match": '"0"'})
+    assert branded.status_code == 200, branded.text
+    launched = await client.post("/v1/campaign-launches", headers=key,
+                                 json={"campaign_id": campaign["id"]})
+    assert launched.status_code == 201, launched.text
+    launch = launched.json()
+    engaged = await client.post("/v1/campaign-engagements", headers=key, json={
+        "launch_id": launch["id"], "external_id": "bola-open", "kind": "open",
+        "occurred_at": "2026-12-01T10:00:00Z"})
+    assert engaged.status_code == 201, engaged.text
+    return launch
+
+
+def vendor_only_campaign(method: str, suffix: str, body: dict | None = None):
+    """The library is the vendor's to build: a partner is refused, even with every scope, and
+    the campaign is unchanged."""
+    async def case(client, a: Org, b: Org) -> None:
+        campaign = await _campaign(client, publish=False)
+        url = "/v1/campaigns" + (f"/{campaign['id']}{suffix}" if suffix is not None else "")
+        response = await client.request(method, url, json=body, headers=b.scoped(
+            CAMPAIGN_SCOPES))
+        assert response.status_code == 403, response.text
+        seen = await client.get(f"/v1/campaigns/{campaign['id']}", headers=_campaign_vendor())
+        assert seen.json()["version"] == campaign["version"]
+    return case
+
+
+def on_a_draft_campaign(suffix: str):
+    """A draft was never published: to a partner it does not exist."""
+    async def case(client, a: Org, b: Org) -> None:
+        draft = await _campaign(client, publish=False)
+        response = await client.get(f"/v1/campaigns/{draft['id']}{suffix}",
+                                    headers=b.scoped(CAMPAIGN_SCOPES))
+        assert response.status_code == 404, response.text
+    return case
+
+
+async def list_draft_campaigns(client, a: Org, b: Org) -> None:
+    draft = await _campaign(client, publish=False)
+    seen = (await client.get("/v1/campaigns?status=draft", headers=b.scoped(CAMPAIGN_SCOPES))
+            ).json()["items"]
+    assert draft["id"] not in {c["id"] for c in seen}
+
+
+def on_another_orgs_brand(method: str, body: dict | None = None):
+    async def case(client, a: Org, b: Org) -> None:
+        await _own_launch(client, a)
+        before = (await client.get(f"/v1/brand-profiles/{a.partner_id}",
+                                   headers=_campaign_key(a))).json()
+        response = await client.request(method, f"/v1/brand-profiles/{a.partner_id}",
+                                        json=body, headers={**b.scoped(CAMPAIGN_SCOPES),
+                                                            "If-Match": '"1"'})
+        assert response.status_code == 404, response.text
+        after = await client.get(f"/v1/brand-profiles/{a.partner_id}", headers=_campaign_key(a))
+        assert after.json() == before
+    return case
+
+
+async def launch_for_another_org(client, a: Org, b: Org) -> None:
+    campaign = await _campaign(client)
+    response = await client.post("/v1/campaign-launches", headers=b.scoped(CAMPAIGN_SCOPES),
+                                 json={"campaign_id": campaign["id"],
+                                       "partner_id": a.partner_id})
+    assert response.status_code == 403, response.text
+    count = (await client.connection.execute(text(
+        "SELECT count(*) FROM campaign_launches WHERE partner_id = :p"), {"p": a.partner_id}
+    )).scalar_one()
+    assert count == 0
+
+
+async def list_another_orgs_launches(client, a: Org, b: Org) -> None:
+    launch = await _own_launch(client, a)
+    for query in ("", f"?partner_id={a.partner_id}", f"?campaign_id={launch['campaign_id']}"):
+        seen = (await client.get(f"/v1/campaign-launches{query}",
+                                 headers=b.scoped(CAMPAIGN_SCOPES))).json()["items"]
+        assert launch["id"] not in {x["id"] for x in seen}
+
+
+def on_another_orgs_launch(suffix: str):
+    async def case(client, a: Org, b: Org) -> None:
+        launch = await _own_launch(client, a)
+        url = f"/v1/campaign-launches/{launch['id']}{suffix}"
+        response = await client.get(url, headers=b.scoped(CAMPAIGN_SCOPES))
+        assert response.status_code == 404, response.text
+        assert (await client.get(url, headers=_campaign_key(a))).status_code == 200
+    return case
+
+
+async def report_on_another_orgs_launch(client, a: Org, b: Org) -> None:
+    launch = await _own_launch(client, a)
+    for named in ({"launch_id": launch["id"]}, {"ref": launch["ref"]}):
+        response = await client.post("/v1/campaign-engagements", headers=b.scoped(
+            CAMPAIGN_SCOPES), json={**named, "external_id": "bola-click", "kind": "click",
+                                    "occurred_at": "2026-12-01T10:00:00Z"})
+        assert response.status_code == 404, response.text
+    count = (await client.connection.execute(text(
+        "SELECT count(*) FROM campaign_engagements WHERE launch_id = :l"), {"l": launch["id"]}
+    )).scalar_one()
+    assert count == 1
+
+
+async def list_another_orgs_engagement(client, a: Org, b: Org) -> None:
+    launch = await _own_launch(client, a)
+    for query in ("", f"?launch_id={launch['id']}", f"?partner_id={a.partner_id}"):
+        seen = (await client.get(f"/v1/campaign-engagements{query}",
+                                 headers=b.scoped(CAMPAIGN_SCOPES))).json()["items"]
+        assert {x["partner_id"] for x in seen} <= {b.partner_id}
+
+
+async def deliver_campaign_engagement_as_a_partner(client, a: Org, b: Org) -> None:
+    """The intake is the marketing tools' (a vendor key): refused to any partner."""
+    launch = await _own_launch(client, a)
+    response = await client.post("/v1/campaign-intake", headers=b.scoped(CAMPAIGN_SCOPES),
+                                 json={"events": [{"ref": launch["ref"], "external_id": "x",
+                                                   "kind": "click",
+                                                   "occurred_at": "2026-12-01T10:00:00Z"}]})
+    assert response.status_code == 403, response.text
+
+
 CASES = {
     ("POST", "/v1/engagement-rules"): vendor_only("POST", "/v1/engagement-rules", _RULE),
     ("GET", "/v1/engagement-rules"): vendor_only("GET", "/v1/engagement-rules"),
@@ -457,6 +611,25 @@ CASES = {
     ("POST", "/v1/marketplace-offers/{offer_id}/cancel"): on_another_orgs_offer(
         "POST", "/cancel", refused=403),
     ("POST", "/v1/marketplace-events"): deliver_marketplace_events_as_a_partner,
+    ("POST", "/v1/campaigns"): vendor_only_campaign("POST", None, _CAMPAIGN),
+    ("GET", "/v1/campaigns"): list_draft_campaigns,
+    ("GET", "/v1/campaigns/{campaign_id}"): on_a_draft_campaign(""),
+    ("GET", "/v1/campaigns/{campaign_id}/versions"): on_a_draft_campaign("/versions"),
+    ("PATCH", "/v1/campaigns/{campaign_id}"): vendor_only_campaign(
+        "PATCH", "", {"name": "Taken over"}),
+    ("POST", "/v1/campaigns/{campaign_id}/publish"): vendor_only_campaign("POST", "/publish"),
+    ("POST", "/v1/campaigns/{campaign_id}/retire"): vendor_only_campaign("POST", "/retire"),
+    ("GET", "/v1/brand-profiles/{partner_id}"): on_another_orgs_brand("GET"),
+    ("PUT", "/v1/brand-profiles/{partner_id}"): on_another_orgs_brand(
+        "PUT", {"name": "Hijacked"}),
+    ("POST", "/v1/campaign-launches"): launch_for_another_org,
+    ("GET", "/v1/campaign-launches"): list_another_orgs_launches,
+    ("GET", "/v1/campaign-launches/{launch_id}"): on_another_orgs_launch(""),
+    ("GET", "/v1/campaign-launches/{launch_id}/assets/{asset_key}/pdf"):
+        on_another_orgs_launch("/assets/invite/pdf"),
+    ("POST", "/v1/campaign-engagements"): report_on_another_orgs_launch,
+    ("GET", "/v1/campaign-engagements"): list_another_orgs_engagement,
+    ("POST", "/v1/campaign-intake"): deliver_campaign_engagement_as_a_partner,
 }
 
 

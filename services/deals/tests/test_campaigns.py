@@ -29,9 +29,11 @@ from prm_platform.signatures import signature_header
 from prm_stack.testing import partner_headers, vendor_headers
 
 SECRET = "whsec-campaign-test"
-VENDOR_SCOPES = ("campaigns:read", "campaigns:write", "campaign_launches:write",
+VENDOR_SCOPES = ("campaigns:read", "campaigns:write", "campaign_launches:read",
+                 "campaign_launches:write", "campaign_engagement:read",
                  "campaign_engagement:write", "leads:read")
-PARTNER_SCOPES = ("campaigns:read", "campaign_launches:write", "campaign_engagement:write")
+PARTNER_SCOPES = ("campaigns:read", "campaign_launches:read", "campaign_launches:write",
+                  "campaign_engagement:read", "campaign_engagement:write")
 LINKS = frozenset({"trial"})
 
 INVITE_EN = {"key": "invite", "kind": "email", "language": "en",

@@ -12,7 +12,9 @@ def test_every_list_declares_the_grammar(app):
         "/v1/lead-routing-rules", "/v1/lead-routing-rules/{rule_id}/versions",
         "/v1/marketplace-offers", "/v1/marketplace-offers/{offer_id}/history",
         "/v1/mapped-accounts", "/v1/mapping-partnerships/{partner_id}/overlaps",
-        "/v1/mapping-partnerships/{partner_id}/accounts"}
+        "/v1/mapping-partnerships/{partner_id}/accounts", "/v1/campaigns",
+        "/v1/campaigns/{campaign_id}/versions", "/v1/campaign-launches",
+        "/v1/campaign-engagements"}
 
 
 async def test_every_filter_sort_and_search_is_served_by_an_index(app, engine):
@@ -27,3 +29,8 @@ async def test_every_filter_sort_and_search_is_served_by_an_index(app, engine):
     assert {"status", "marketplace", "kind", "partner_id", "deal_id", "external_offer_id",
             "created_at[gte]", "sort=updated_at", "updated_since"} <= set(
         checked["/v1/marketplace-offers"])
+    assert {"status", "q", "updated_since"} <= set(checked["/v1/campaigns"])
+    assert {"partner_id", "campaign_id", "language", "launched_at[gte]",
+            "sort=launched_at"} <= set(checked["/v1/campaign-launches"])
+    assert {"launch_id", "campaign_id", "partner_id", "kind", "occurred_at[gte]",
+            "sort=received_at"} <= set(checked["/v1/campaign-engagements"])

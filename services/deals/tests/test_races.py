@@ -211,7 +211,48 @@ def mapping_partnership(method: str, suffix: str, body: dict | None = None) -> C
     return Case(method, prepare, None)
 
 
+_CAMPAIGN = {"name": "Race campaign", "default_language": "en", "assets": [{
+    "key": "post", "kind": "social_post", "language": "en", "text": "{{ partner.name }}"}]}
+
+
+def campaign(method: str, suffix: str, event: str | None, body: dict | None = None, *,
+             published: bool = False) -> Case:
+    """A draft campaign of the library (published first for a retirement)."""
+    async def prepare(world: World) -> Target:
+        made = await world.client.post("/v1/campaigns", headers=world.vendor, json=_CAMPAIGN)
+        assert made.status_code == 201, made.text
+        row = made.json()
+        url = f"/v1/campaigns/{row['id']}"
+        if published:
+            done = await world.client.post(url + "/publish", headers={
+                **world.vendor, "If-Match": made.headers["ETag"]})
+            assert done.status_code == 200, done.text
+            row = done.json()
+        return Target(url + suffix, row["version"], row["id"], world.vendor, body, read=url)
+    return Case(method, prepare, event)
+
+
+def brand_profile() -> Case:
+    """The world partner's brand profile, replaced by the vendor."""
+    async def prepare(world: World) -> Target:
+        url = f"/v1/brand-profiles/{world.partner_id}"
+        seen = await world.client.get(url, headers=world.vendor)
+        done = await world.client.put(url, headers={**world.vendor,
+                                                    "If-Match": seen.headers["ETag"]},
+                                      json={"name": f"Race {uuid.uuid4().hex[:8]}"})
+        assert done.status_code == 200, done.text
+        return Target(url, done.json()["version"], str(world.partner_id), world.vendor,
+                      {"name": "Race Partner", "tagline": "Fast"})
+    return Case("PUT", prepare, None)
+
+
 CASES = {
+    ("PATCH", "/v1/campaigns/{campaign_id}"): campaign("PATCH", "", None, {"name": "Renamed"}),
+    ("POST", "/v1/campaigns/{campaign_id}/publish"): campaign(
+        "POST", "/publish", "prm.campaign.changed.v1"),
+    ("POST", "/v1/campaigns/{campaign_id}/retire"): campaign(
+        "POST", "/retire", "prm.campaign.changed.v1", published=True),
+    ("PUT", "/v1/brand-profiles/{partner_id}"): brand_profile(),
     ("PUT", "/v1/mapping-partnerships/{partner_id}"): mapping_partnership(
         "PUT", "", {"sharing": {"customers": "all", "opportunities": "counts"}}),
     ("POST", "/v1/mapping-partnerships/{partner_id}/opt-out"): mapping_partnership(
@@ -270,7 +311,8 @@ async def world(prm_infra, app):
         await session.commit()
     scopes = ("deals:read", "deals:write", "direct_accounts:read", "direct_accounts:write",
               "leads:read", "leads:write", "marketplace:read", "marketplace:write",
-              "account_mapping:read", "account_mapping:write")
+              "account_mapping:read", "account_mapping:write", "campaigns:read",
+              "campaigns:write", "campaign_launches:read", "campaign_launches:write")
     async with committing_client(fresh) as client:
         yield World(client, vendor_headers(prm_infra.internal_secret, scopes),
                     partner_headers(prm_infra.internal_secret, partner_id,

@@ -26,7 +26,9 @@ MARKETPLACE_WRITE = "marketplace:write"
 MARKETPLACE_EVENTS = "marketplace_events:write"
 CAMPAIGNS_READ = "campaigns:read"
 CAMPAIGNS_WRITE = "campaigns:write"
+CAMPAIGN_LAUNCHES_READ = "campaign_launches:read"
 CAMPAIGN_LAUNCHES_WRITE = "campaign_launches:write"
+CAMPAIGN_ENGAGEMENT_READ = "campaign_engagement:read"
 CAMPAIGN_ENGAGEMENT_WRITE = "campaign_engagement:write"
 CAMPAIGN_INTAKE = "campaign_intake:write"
 
@@ -62,14 +64,15 @@ SERVICE = ServiceDeclaration(
             RoutePrefix("/v1/marketplace-events", read=MARKETPLACE_READ,
                         write=MARKETPLACE_EVENTS, lists=False),
             RoutePrefix("/v1/campaigns", read=CAMPAIGNS_READ, write=CAMPAIGNS_WRITE),
-            RoutePrefix("/v1/brand-profiles", read=CAMPAIGNS_READ,
+            RoutePrefix("/v1/brand-profiles", read=CAMPAIGN_LAUNCHES_READ,
                         write=CAMPAIGN_LAUNCHES_WRITE, lists=False),
-            RoutePrefix("/v1/campaign-launches", read=CAMPAIGNS_READ,
+            RoutePrefix("/v1/campaign-launches", read=CAMPAIGN_LAUNCHES_READ,
                         write=CAMPAIGN_LAUNCHES_WRITE),
-            RoutePrefix("/v1/campaign-engagements", read=CAMPAIGNS_READ,
+            RoutePrefix("/v1/campaign-engagements", read=CAMPAIGN_ENGAGEMENT_READ,
                         write=CAMPAIGN_ENGAGEMENT_WRITE),
             # 1,000 engagements in one delivery.
-            RoutePrefix("/v1/campaign-intake", read=CAMPAIGNS_READ, write=CAMPAIGN_INTAKE,
+            RoutePrefix("/v1/campaign-intake", read=CAMPAIGN_ENGAGEMENT_READ,
+                        write=CAMPAIGN_INTAKE,
                         lists=False, max_body_bytes=4 * 1024 * 1024)),
     scopes=(
         Scope(DEALS_READ, "Read deal registrations.", partner=True, partner_default=True),
@@ -96,13 +99,16 @@ SERVICE = ServiceDeclaration(
         Scope(MARKETPLACE_EVENTS, "Deliver the cloud marketplaces' signed events and nothing "
               "else: the scope of the marketplace integration's key (vendor keys only)."),
         Scope(CAMPAIGNS_READ, "Read the campaign library (a partner: what is published, with "
-              "whether it may launch it), brand profiles (a partner its own), launches and "
-              "their engagement (a partner its own).", partner=True, partner_default=True),
+              "whether it may launch it).", partner=True, partner_default=True),
+        Scope(CAMPAIGN_LAUNCHES_READ, "Read brand profiles and campaign launches with their "
+              "rendered assets (a partner its own).", partner=True, partner_default=True),
+        Scope(CAMPAIGN_ENGAGEMENT_READ, "Read the engagement launches brought back (a partner "
+              "its own launches').", partner=True, partner_default=True),
         Scope(CAMPAIGNS_WRITE, "Build, publish and retire campaigns (vendor keys only)."),
         Scope(CAMPAIGN_LAUNCHES_WRITE, "Set the brand profile and launch campaigns: a "
-              "partner for itself (an agency's key for the partner holds this and "
-              "campaigns:read), the vendor for any partner.", partner=True,
-              partner_default=True),
+              "partner for itself (an agency's key for the partner holds this, "
+              "campaign_launches:read and campaigns:read), the vendor for any partner.",
+              partner=True, partner_default=True),
         Scope(CAMPAIGN_ENGAGEMENT_WRITE, "Report engagement with launches: a partner with its "
               "own launches, the vendor with any.", partner=True),
         Scope(CAMPAIGN_INTAKE, "Deliver the marketing tools' signed engagement and nothing "
@@ -114,22 +120,25 @@ SERVICE = ServiceDeclaration(
         "channel_manager": (DEALS_READ, DEALS_WRITE, DIRECT_ACCOUNTS_READ, LEADS_READ,
                             LEADS_WRITE, MARKETPLACE_READ, MARKETPLACE_WRITE,
                             ACCOUNT_MAPPING_READ, ACCOUNT_MAPPING_WRITE, CAMPAIGNS_READ,
-                            CAMPAIGN_LAUNCHES_WRITE),
+                            CAMPAIGN_LAUNCHES_READ, CAMPAIGN_LAUNCHES_WRITE,
+                            CAMPAIGN_ENGAGEMENT_READ),
         # Finance reads the offers' fees and margins.
         "finance": (DEALS_READ, MARKETPLACE_READ),
         # Marketing follows where the leads it brought in went (they come in through the
         # intake key, not a person).
-        "marketing": (LEADS_READ, CAMPAIGNS_READ, CAMPAIGNS_WRITE, CAMPAIGN_LAUNCHES_WRITE,
+        "marketing": (LEADS_READ, CAMPAIGNS_READ, CAMPAIGNS_WRITE, CAMPAIGN_LAUNCHES_READ,
+                      CAMPAIGN_LAUNCHES_WRITE, CAMPAIGN_ENGAGEMENT_READ,
                       CAMPAIGN_ENGAGEMENT_WRITE),
         # A partner's administrator maps its accounts with the vendor; its sales read them.
         "partner_admin": (DEALS_READ, DEALS_WRITE, LEADS_READ, LEADS_WRITE, MARKETPLACE_READ,
                           ACCOUNT_MAPPING_READ, ACCOUNT_MAPPING_WRITE, CAMPAIGNS_READ,
-                          CAMPAIGN_LAUNCHES_WRITE, CAMPAIGN_ENGAGEMENT_WRITE),
+                          CAMPAIGN_LAUNCHES_READ, CAMPAIGN_LAUNCHES_WRITE,
+                          CAMPAIGN_ENGAGEMENT_READ, CAMPAIGN_ENGAGEMENT_WRITE),
         "partner_sales": (DEALS_READ, DEALS_WRITE, LEADS_READ, LEADS_WRITE, MARKETPLACE_READ,
-                          ACCOUNT_MAPPING_READ, CAMPAIGNS_READ),
-        # A partner's marketing runs its campaigns and follows the leads they bring.
-        "partner_marketing": (LEADS_READ, CAMPAIGNS_READ, CAMPAIGN_LAUNCHES_WRITE,
-                              CAMPAIGN_ENGAGEMENT_WRITE),
+                          ACCOUNT_MAPPING_READ, CAMPAIGNS_READ, CAMPAIGN_LAUNCHES_READ),
+        # A partner's marketing runs its campaigns and follows what they bring back.
+        "partner_marketing": (CAMPAIGNS_READ, CAMPAIGN_LAUNCHES_READ, CAMPAIGN_LAUNCHES_WRITE,
+                              CAMPAIGN_ENGAGEMENT_READ, CAMPAIGN_ENGAGEMENT_WRITE),
         "partner_finance": (DEALS_READ, MARKETPLACE_READ),
     },
     # Actions on a registration, a rule or an account read it first; a conflict check reads
@@ -164,8 +173,9 @@ SERVICE = ServiceDeclaration(
         **{f"POST /v1/campaigns/{{campaign_id}}/{action}": (CAMPAIGNS_READ,)
            for action in ("publish", "retire")},
         # A launch reads the campaign; a brand profile is read before it is replaced.
-        "POST /v1/campaign-launches": (CAMPAIGNS_READ,),
-        "PUT /v1/brand-profiles/{partner_id}": (CAMPAIGNS_READ,),
+        "POST /v1/campaign-launches": (CAMPAIGNS_READ, CAMPAIGN_LAUNCHES_READ),
+        "PUT /v1/brand-profiles/{partner_id}": (CAMPAIGN_LAUNCHES_READ,),
+        "POST /v1/campaign-engagements": (CAMPAIGN_ENGAGEMENT_READ,),
     },
     problems={
         "partner-not-eligible": "The partner is unknown to this service or not active.",

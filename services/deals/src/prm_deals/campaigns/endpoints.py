@@ -46,6 +46,7 @@ engagement_router = service_router("/v1/campaign-engagements", "campaigns")
 intake_router = service_router("/v1/campaign-intake", "campaigns")
 
 _STATES = problem_responses(404, 409, 412, 422)
+_PDF_TYPES = ("application/pdf", "application/octet-stream")
 AssetKey = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 
 
@@ -213,9 +214,10 @@ async def get_campaign_launch(launch_id: uuid.UUID, session: Session, caller: Ca
                    "their tracked URL) and the partner's contact details, as `application/"
                    "pdf`. Scripts, styles and remote resources in the HTML are never fetched.",
                    response_class=Response,
-                   responses={200: {"content": {"application/pdf": {"schema": {
-                       "type": "string", "format": "binary"}}},
-                       "description": "The PDF"}, **problem_responses(404, 409)})
+                   responses={200: {"content": {t: {"schema": {
+                       "type": "string", "format": "binary"}} for t in _PDF_TYPES},
+                       "description": "The PDF (as `application/octet-stream` to a client "
+                       "that accepts only that)"}, **problem_responses(404, 409)})
 async def get_campaign_launch_pdf(launch_id: uuid.UUID, asset_key: AssetKey, request: Request,
                                   session: Session, caller: Caller) -> Response:
     row = await service.launch_row(session, caller, launch_id)
@@ -223,7 +225,10 @@ async def get_campaign_launch_pdf(launch_id: uuid.UUID, asset_key: AssetKey, req
     if asset is None:
         raise NotFound("the launch has no such asset")
     body = printing.pdf(asset, row.brand, font=request.app.state.settings.pdf_font)
-    return Response(body, media_type="application/pdf", headers={
+    accepted = request.headers.get("accept", "")
+    media = _PDF_TYPES[1] if _PDF_TYPES[1] in accepted and _PDF_TYPES[0] not in accepted \
+        else _PDF_TYPES[0]
+    return Response(body, media_type=media, headers={
         "Content-Disposition": f'inline; filename="{asset_key}.pdf"'})
 
 

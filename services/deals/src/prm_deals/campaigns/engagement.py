@@ -32,9 +32,9 @@ from prm_deals.campaigns.schemas import (
 )
 from prm_deals.config import EVENT_SOURCE
 from prm_deals.declaration import (
+    CAMPAIGN_ENGAGEMENT_READ,
     CAMPAIGN_ENGAGEMENT_WRITE,
     CAMPAIGN_INTAKE,
-    CAMPAIGNS_READ,
     LEADS_WRITE,
 )
 from prm_deals.leads import service as leads
@@ -183,7 +183,7 @@ async def intake(session: AsyncSession, principal: Principal, body: CampaignInta
 
 async def list_page(session: AsyncSession, principal: Principal, query: ListQuery
                     ) -> tuple[list[CampaignEngagementOut], str | None, int | None]:
-    principal.require(CAMPAIGNS_READ)
+    principal.require(CAMPAIGN_ENGAGEMENT_READ)
     statement = select(CampaignEngagement)
     if principal.is_partner:
         statement = statement.where(CampaignEngagement.partner_id == principal.partner_id)

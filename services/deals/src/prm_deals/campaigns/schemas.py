@@ -172,14 +172,15 @@ class MarketingCampaignVersionOut(BaseModel):
     published_at: dt.datetime
 
 
-class BrandProfileIn(BaseModel):
-    """The partner's brand: every field optional until a campaign needs it."""
+_BRAND_EXAMPLE = {
+    "name": "Northwind Security", "logo_url": "https://northwind.example/logo.png",
+    "website": "https://northwind.example", "email": "hello@northwind.example",
+    "phone": "+44 20 7946 0000", "address": "1 Harbour St, London",
+    "value_proposition": "Managed zero-trust for mid-size firms"}
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "name": "Northwind Security", "logo_url": "https://northwind.example/logo.png",
-        "website": "https://northwind.example", "email": "hello@northwind.example",
-        "phone": "+44 20 7946 0000", "address": "1 Harbour St, London",
-        "value_proposition": "Managed zero-trust for mid-size firms"}]})
+
+class BrandFields(BaseModel):
+    """The partner's brand: every field optional until a campaign needs it."""
 
     name: Name | None = Field(default=None, description="The name shown to customers")
     logo_url: HttpsUrl | None = None
@@ -196,10 +197,20 @@ class BrandProfileIn(BaseModel):
     booking_url: HttpsUrl | None = None
 
 
-assert tuple(BrandProfileIn.model_fields) == BRAND_FIELDS
+assert tuple(BrandFields.model_fields) == BRAND_FIELDS
 
 
-class BrandProfileOut(BrandProfileIn):
+class BrandProfileIn(BrandFields):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_BRAND_EXAMPLE]})
+
+
+class BrandProfileOut(BrandFields):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        **_BRAND_EXAMPLE, "partner_id": "0193c1d0-7a11-7b00-8000-00000000b001",
+        "filled": ["name", "logo_url", "website", "email", "phone", "address",
+                   "value_proposition"], "missing": ["tagline", "booking_url"],
+        "version": 3, "updated_at": "2026-12-07T09:00:00Z"}]})
+
     partner_id: uuid.UUID
     filled: list[str] = Field(description="The fields given")
     missing: list[str] = Field(description="The fields not given")

@@ -46,7 +46,12 @@ from prm_deals.campaigns.schemas import (
     RenderedCampaignAsset,
 )
 from prm_deals.config import EVENT_SOURCE
-from prm_deals.declaration import CAMPAIGN_LAUNCHES_WRITE, CAMPAIGNS_READ, CAMPAIGNS_WRITE
+from prm_deals.declaration import (
+    CAMPAIGN_LAUNCHES_READ,
+    CAMPAIGN_LAUNCHES_WRITE,
+    CAMPAIGNS_READ,
+    CAMPAIGNS_WRITE,
+)
 from prm_deals.directory import repository as directory
 from prm_events import outbox
 from prm_platform.http import check_if_match
@@ -332,7 +337,7 @@ def _brand_owner(principal: Principal, partner_id: uuid.UUID, scope: str) -> Non
 
 async def brand(session: AsyncSession, principal: Principal, partner_id: uuid.UUID
                 ) -> BrandProfileOut:
-    _brand_owner(principal, partner_id, CAMPAIGNS_READ)
+    _brand_owner(principal, partner_id, CAMPAIGN_LAUNCHES_READ)
     return _brand_out(partner_id, await session.get(BrandProfile, partner_id))
 
 
@@ -486,7 +491,7 @@ async def launch(session: AsyncSession, principal: Principal, data: CampaignLaun
 
 async def launch_row(session: AsyncSession, principal: Principal, launch_id: uuid.UUID
                      ) -> CampaignLaunch:
-    principal.require(CAMPAIGNS_READ)
+    principal.require(CAMPAIGN_LAUNCHES_READ)
     row = await session.get(CampaignLaunch, launch_id)
     if row is None or not principal.can_see_partner(row.partner_id):
         raise NotFound("campaign launch not found")
@@ -518,7 +523,7 @@ def launch_out(row: CampaignLaunch, engagement: CampaignEngagementCounts) -> Cam
 
 async def launches(session: AsyncSession, principal: Principal, query: ListQuery
                    ) -> tuple[list[CampaignLaunchOut], str | None, int | None]:
-    principal.require(CAMPAIGNS_READ)
+    principal.require(CAMPAIGN_LAUNCHES_READ)
     statement = select(CampaignLaunch)
     if principal.is_partner:
         statement = statement.where(CampaignLaunch.partner_id == principal.partner_id)
