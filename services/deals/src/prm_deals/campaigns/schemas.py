@@ -172,7 +172,7 @@ class MarketingCampaignVersionOut(BaseModel):
     published_at: dt.datetime
 
 
-_BRAND_EXAMPLE = {
+_BRAND_EXAMPLE: dict[str, Any] = {
     "name": "Northwind Security", "logo_url": "https://northwind.example/logo.png",
     "website": "https://northwind.example", "email": "hello@northwind.example",
     "phone": "+44 20 7946 0000", "address": "1 Harbour St, London",
