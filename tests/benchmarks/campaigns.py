@@ -45,7 +45,7 @@ from attribution import dsn_of, serve
 from fastapi import FastAPI
 from harness import machine, start, stop_all
 from jinja2 import Environment, nodes
-from load import Target, paced
+from load import Connection, Target, paced
 
 from prm_deals.campaigns import printing, service
 from prm_deals.config import Settings
@@ -221,6 +221,26 @@ class Prepared(Target):
         self.sent += 1
         return request
 
+    async def send(self, connection: Connection | None = None) -> int:
+        """On an idle connection of the pool, or a new one; a connection the server closed
+        while it sat idle (uvicorn's keep-alive timeout) is dropped and the request sent
+        again on another (its answer never came, so it was not taken)."""
+        request = self.request()
+        while True:
+            connection = self.idle.pop() if self.idle else await Connection.open(self.host,
+                                                                               self.port)
+            try:
+                status, reusable = await connection.send(request)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                connection.close()
+                continue
+            break
+        if reusable:
+            self.idle.append(connection)
+        else:
+            connection.close()
+        return status
+
 
 def _offer(url: str, requests: list[bytes], rate: float, warm_up: float, seconds: float,
            answer: Any) -> None:
@@ -250,6 +270,9 @@ def offer(url: str, requests: list[bytes], rate: float, warm_up: float, seconds:
     client = multiprocessing.get_context("fork").Process(
         target=_offer, args=(url, requests, rate, warm_up, seconds, sending))
     client.start()
+    if not receiving.poll(warm_up + seconds + 300):
+        client.kill()
+        raise RuntimeError("the load client gave no answer")
     result: dict[str, Any] = receiving.recv()
     client.join()
     return result
