@@ -27,7 +27,12 @@ from typing import Any
 import httpx
 import pytest
 
-from prm_deals.declaration import CAMPAIGN_INTAKE, CAMPAIGN_LAUNCHES_WRITE, CAMPAIGNS_READ
+from prm_deals.declaration import (
+    CAMPAIGN_INTAKE,
+    CAMPAIGN_LAUNCHES_READ,
+    CAMPAIGN_LAUNCHES_WRITE,
+    CAMPAIGNS_READ,
+)
 from prm_platform.signatures import signature_header
 from prm_stack.launch import RunningStack
 from prm_stack.testing import Infra, eventually
@@ -95,7 +100,8 @@ def test_a_campaign_from_publication_to_its_mdf_roi(stack: RunningStack,
             ok(api.post(f"/v1/partners/{made['id']}/certifications", headers=admin, json={
                 "code": f"ZT-{tag}", "earned_on": today.isoformat()}), 201)
         key = new_key(api, admin, "partner marketing", [
-            CAMPAIGNS_READ, CAMPAIGN_LAUNCHES_WRITE, "deals:read", "deals:write",
+            CAMPAIGNS_READ, CAMPAIGN_LAUNCHES_READ, CAMPAIGN_LAUNCHES_WRITE, "deals:read",
+            "deals:write",
             "incentives:read", "incentives:write"], made["id"])
         return made["id"], key
 
