@@ -51,6 +51,7 @@ from prm_deals.campaigns import printing, service
 from prm_deals.config import Settings
 from prm_deals.declaration import (
     CAMPAIGN_INTAKE,
+    CAMPAIGN_LAUNCHES_READ,
     CAMPAIGN_LAUNCHES_WRITE,
     CAMPAIGNS_READ,
     CAMPAIGNS_WRITE,
@@ -302,7 +303,7 @@ def set_up_launch(base: str, url: str, secret: str) -> dict[str, Any]:
             await connection.close()
 
     asyncio.run(directory())
-    scopes = (CAMPAIGNS_READ, CAMPAIGNS_WRITE, CAMPAIGN_LAUNCHES_WRITE)
+    scopes = (CAMPAIGNS_READ, CAMPAIGNS_WRITE, CAMPAIGN_LAUNCHES_READ, CAMPAIGN_LAUNCHES_WRITE)
     with httpx.Client(base_url=base, timeout=30, trust_env=False) as http:
         def vendor() -> dict[str, str]:
             return vendor_headers(secret, scopes, subject="key-benchmark")

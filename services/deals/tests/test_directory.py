@@ -42,7 +42,7 @@ def test_handles_every_partner_event_and_the_worker_subscribes_them(prm_infra):
     worker = spec()
     assert (worker.service, worker.schema, worker.relay) == ("deals", "deals", True)
     subscriptions = {sub.name: sub for sub in worker.subscriptions}
-    assert set(subscriptions) == {"partner-directory", "credentials"}
+    assert set(subscriptions) == {"partner-directory", "mdf-fund-requests", "credentials"}
     assert subscriptions["partner-directory"].topics == [PARTNERS_TOPIC]
     assert subscriptions["partner-directory"].handlers is HANDLERS
 

@@ -411,7 +411,9 @@ async def rolled_back_sessions(engine: AsyncEngine
         outer = await connection.begin()
         try:
             yield connection, async_sessionmaker(
-                bind=connection, class_=AsyncSession, expire_on_commit=False,
+                # As the services' own sessions (prm_platform.db): no autoflush, so that code
+                # reading back what it added without flushing fails here as it would there.
+                bind=connection, class_=AsyncSession, expire_on_commit=False, autoflush=False,
                 join_transaction_mode="create_savepoint",
             )
         finally:

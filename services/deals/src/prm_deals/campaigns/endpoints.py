@@ -245,10 +245,10 @@ async def report_campaign_engagement(body: CampaignEngagementIn, response: Respo
                                      session: Session, caller: Caller,
                                      idempotency_key: IdempotencyKeyHeader = None
                                      ) -> CampaignEngagementOut:
-    row, outcome = await engagement.report(session, caller, body)
+    done, outcome = await engagement.report(session, caller, body)
     if outcome is CampaignEngagementOutcome.duplicate:
         response.status_code = 200
-    return engagement.out(row)
+    return done
 
 
 @engagement_router.get("", summary="List engagements",
