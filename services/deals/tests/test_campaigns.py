@@ -385,3 +385,24 @@ async def test_the_intake_refuses_what_is_not_signed_by_the_shared_secret(
         assert forged.status_code == stale.status_code == 403
     finally:
         app.state.settings = before
+
+
+async def test_an_agencys_key_sets_the_brand_and_launches_for_its_partner_and_no_more(
+        client, marketer, programme_partner, prm_infra):
+    campaign = await published(client, marketer, audience={})
+    partner_id, _ = await programme_partner("Gold")
+    agency = partner_headers(prm_infra.internal_secret, partner_id, (
+        "campaigns:read", "campaign_launches:read", "campaign_launches:write"))
+    await branded(client, partner_id, agency)
+    launched = await client.post("/v1/campaign-launches", headers=agency,
+                                 json={"campaign_id": campaign["id"]})
+    assert launched.status_code == 201, launched.text
+    assert launched.json()["launched_by"] == f"key:key-{partner_id}"
+    for method, url, body in (
+            ("POST", "/v1/campaign-engagements", {
+                "launch_id": launched.json()["id"], "external_id": "e", "kind": "open",
+                "occurred_at": "2026-12-01T10:00:00Z"}),
+            ("GET", "/v1/campaign-engagements", None), ("GET", "/v1/leads", None),
+            ("GET", "/v1/deals", None)):
+        refused = await client.request(method, url, json=body, headers=agency)
+        assert refused.status_code == 403, (url, refused.text)
