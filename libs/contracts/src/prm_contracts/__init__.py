@@ -23,6 +23,7 @@ FX_RATES_TOPIC = "prm.fx-rates"
 LEADS_TOPIC = "prm.leads"
 HEALTH_TOPIC = "prm.partner-health"
 CAMPAIGNS_TOPIC = "prm.campaigns"
+ENABLEMENT_TOPIC = "prm.enablement"
 TOPICS = {
     PARTNERS_TOPIC: "The partner programme: organisations, their lifecycle, tiers and "
                     "progress to the next tier, certifications, agreements, onboarding and "
@@ -59,6 +60,10 @@ TOPICS = {
                      "they bring back (opens, clicks, form fills, conversions), which "
                      "attribution turns into touchpoints. No personal data: a form fill's "
                      "contact stays on its lead.",
+    ENABLEMENT_TOPIC: "Enablement: partner people's use of the resource library (views, "
+                      "downloads), enrolments in learning paths, course and path completions "
+                      "(the certification a path grants travels as the partners' own "
+                      "certification event). Contacts by id only.",
     ATTRIBUTION_TOPIC: "Attribution: a deal's credits per partner and model changed (integer "
                        "minor units that sum exactly to the deal's amount).",
 }
@@ -1032,6 +1037,43 @@ class CampaignEngagedV1(EventPayload):
     mdf_request_id: uuid.UUID | None = None
 
 
+class EnablementResourceUsedV1(EventPayload):
+    event_type = "prm.enablement.resource_used.v1"
+    topic = ENABLEMENT_TOPIC
+    summary = ("Someone of a partner viewed or downloaded a resource of the enablement "
+               "library (one event per use).")
+
+    use_id: uuid.UUID
+    resource_id: uuid.UUID
+    resource_version: int
+    partner_id: uuid.UUID
+    contact_id: uuid.UUID | None = Field(default=None, description="The person, when the "
+                                         "caller is one (a portal user matched to a contact)")
+    kind: str = Field(description="Known: view, download")
+    language: str = Field(description="The language variant used (BCP 47)")
+    used_at: dt.datetime
+
+
+class LearningEnrolmentChangedV1(EventPayload):
+    event_type = "prm.enablement.enrolment_changed.v1"
+    topic = ENABLEMENT_TOPIC
+    summary = ("A partner's contact was enrolled in a learning path (when the partner joined, "
+               "moved tier, or by hand), progressed in it, or completed it.")
+
+    enrolment_id: uuid.UUID
+    path_id: uuid.UUID
+    partner_id: uuid.UUID
+    contact_id: uuid.UUID
+    status: str = Field(description="Known: enrolled, in_progress, completed")
+    reason: str = Field(description="Known: joined, tier_changed, onboarding, by_hand")
+    courses_done: int
+    courses_total: int
+    completed_at: dt.datetime | None = None
+    certification_code: str | None = Field(default=None, description="The certification its "
+                                           "completion granted, if the path grants one")
+    version: int
+
+
 CONTRACTS: dict[str, type[EventPayload]] = {
     model.event_type: model
     for model in (PartnerCreatedV1, PartnerUpdatedV1, PartnerStatusChangedV1,
@@ -1053,5 +1095,5 @@ CONTRACTS: dict[str, type[EventPayload]] = {
                   LeadExpiredV1, PartnerSurveyAnsweredV1, PartnerSurveyRequestedV1,
                   PartnerHealthBandChangedV1, PartnerChurnRiskRaisedV1,
                   MarketplaceOfferChangedV1, CampaignChangedV1, CampaignLaunchedV1,
-                  CampaignEngagedV1)
+                  CampaignEngagedV1, EnablementResourceUsedV1, LearningEnrolmentChangedV1)
 }

@@ -5,6 +5,7 @@ from pathlib import Path
 from prm_contracts import (
     API_KEYS_TOPIC,
     DEALS_TOPIC,
+    ENABLEMENT_TOPIC,
     FX_RATES_TOPIC,
     INCENTIVES_TOPIC,
     PARTNERS_TOPIC,
@@ -25,6 +26,12 @@ SURVEY_INTAKE = "survey_intake:write"
 # Survey campaigns: who is sent which survey, when (the vendor's set-up).
 SURVEY_CAMPAIGNS_READ = "survey_campaigns:read"
 SURVEY_CAMPAIGNS_WRITE = "survey_campaigns:write"
+# Enablement: the resource library and learning paths. Partners read what their audience
+# allows; the vendor builds both (a partner's admin enrols its own people).
+ENABLEMENT_READ = "enablement:read"
+ENABLEMENT_WRITE = "enablement:write"
+# The LMS's signed deliveries of completions (vendor keys only).
+LMS_INTAKE = "lms_intake:write"
 
 SERVICE = ServiceDeclaration(
     name="partners",
@@ -79,20 +86,29 @@ SERVICE = ServiceDeclaration(
         Scope(SURVEY_CAMPAIGNS_WRITE, "Create, change and pause satisfaction survey campaigns: "
               "which contacts are invited to which survey, on a schedule or after an event "
               "(vendor keys only)."),
+        Scope(ENABLEMENT_READ, "Read the enablement library and learning paths: a partner "
+              "what its audience (role, tier, type, country, certifications) allows, in its "
+              "language; its own people's progress.", partner=True, partner_default=True),
+        Scope(ENABLEMENT_WRITE, "Build the resource library and learning paths, and enrol "
+              "people (a partner key: enrol its own contacts only).", partner=True),
+        Scope(LMS_INTAKE, "Deliver the learning management system's signed completions and "
+              "nothing else: the scope of the LMS integration's key (vendor keys only)."),
     ),
     roles={
         "channel_manager": (PARTNERS_READ, PARTNERS_WRITE, PROGRAMME_READ, PROGRAMME_WRITE,
                             APPLICATIONS_READ, APPLICATIONS_WRITE, CONTACTS_READ,
-                            CONTACTS_WRITE, SURVEY_CAMPAIGNS_READ, SURVEY_CAMPAIGNS_WRITE),
+                            CONTACTS_WRITE, SURVEY_CAMPAIGNS_READ, SURVEY_CAMPAIGNS_WRITE,
+                            ENABLEMENT_READ, ENABLEMENT_WRITE),
         "finance": (PARTNERS_READ, PROGRAMME_READ),
         "marketing": (PARTNERS_READ, PROGRAMME_READ, SURVEY_CAMPAIGNS_READ,
-                      SURVEY_CAMPAIGNS_WRITE),
-        # Its own org, the programme it is in, and (the administrator only) its contacts.
+                      SURVEY_CAMPAIGNS_WRITE, ENABLEMENT_READ, ENABLEMENT_WRITE),
+        # Its own org, the programme it is in, and (the administrator only) its contacts; the
+        # enablement its role's audience allows (the administrator enrols its people).
         "partner_admin": (PARTNERS_READ, PARTNERS_WRITE, PROGRAMME_READ, CONTACTS_READ,
-                          CONTACTS_WRITE),
-        "partner_sales": (PARTNERS_READ, PROGRAMME_READ),
-        "partner_finance": (PARTNERS_READ, PROGRAMME_READ),
-        "partner_marketing": (PARTNERS_READ, PROGRAMME_READ),
+                          CONTACTS_WRITE, ENABLEMENT_READ, ENABLEMENT_WRITE),
+        "partner_sales": (PARTNERS_READ, PROGRAMME_READ, ENABLEMENT_READ),
+        "partner_finance": (PARTNERS_READ, PROGRAMME_READ, ENABLEMENT_READ),
+        "partner_marketing": (PARTNERS_READ, PROGRAMME_READ, ENABLEMENT_READ),
     },
     operation_scopes={
         # Changes read the record first.
@@ -125,7 +141,7 @@ SERVICE = ServiceDeclaration(
         "survey-intake-not-configured": "The survey intake has no signing secret configured "
         "(PRM_PARTNERS_SURVEY_SECRET): every delivery is refused.",
     },
-    publishes=(PARTNERS_TOPIC,),
+    publishes=(PARTNERS_TOPIC, ENABLEMENT_TOPIC),
     # Its key directory (API keys, partners' standing): it checks callers' keys itself. The
     # deals' events complete onboarding tasks, move tiers and show activity; the incentives
     # ledger's FX rates (it owns them) convert the tiers' revenue; its paid payouts start
