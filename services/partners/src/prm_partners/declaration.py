@@ -60,6 +60,22 @@ SERVICE = ServiceDeclaration(
                     lists=False),
         RoutePrefix("/v1/survey-campaigns", read=SURVEY_CAMPAIGNS_READ,
                     write=SURVEY_CAMPAIGNS_WRITE),
+        # The resource library: a file upload takes up to 25 MiB (resources.files).
+        RoutePrefix("/v1/enablement-resources", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE,
+                    max_body_bytes=25 * 1024 * 1024 + 64 * 1024),
+        RoutePrefix("/v1/enablement-downloads", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE,
+                    lists=False),
+        RoutePrefix("/v1/enablement-resource-uses", read=ENABLEMENT_READ,
+                    write=ENABLEMENT_WRITE),
+        RoutePrefix("/v1/learning-paths", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE),
+        RoutePrefix("/v1/learning-enrolments", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE),
+        RoutePrefix("/v1/learning-completions", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE,
+                    lists=False),
+        RoutePrefix("/v1/lms-intake", read=ENABLEMENT_READ, write=LMS_INTAKE, lists=False),
+        RoutePrefix("/v1/learning-progress", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE,
+                    lists=False),
+        RoutePrefix("/v1/learning-kpis", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE,
+                    lists=False),
     ),
     scopes=(
         Scope(PARTNERS_READ, "Read partner organisations and what the programme keeps of "
@@ -136,10 +152,16 @@ SERVICE = ServiceDeclaration(
         # Recording an answer reads its partner and contact, and the answer it may update.
         "POST /v1/survey-responses": (PARTNERS_READ,),
         "PATCH /v1/survey-campaigns/{campaign_id}": (SURVEY_CAMPAIGNS_READ,),
+        # The library's changes read the resource first.
+        "PATCH /v1/enablement-resources/{resource_id}": (ENABLEMENT_READ,),
+        **{f"POST /v1/enablement-resources/{{resource_id}}/{action}": (ENABLEMENT_READ,)
+           for action in ("publish", "retire", "files")},
     },
     problems={
         "survey-intake-not-configured": "The survey intake has no signing secret configured "
         "(PRM_PARTNERS_SURVEY_SECRET): every delivery is refused.",
+        "lms-intake-not-configured": "The LMS intake has no signing secret configured "
+        "(PRM_PARTNERS_LMS_SECRET): every delivery of completions is refused.",
     },
     publishes=(PARTNERS_TOPIC, ENABLEMENT_TOPIC),
     # Its key directory (API keys, partners' standing): it checks callers' keys itself. The
