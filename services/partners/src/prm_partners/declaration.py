@@ -60,6 +60,15 @@ SERVICE = ServiceDeclaration(
                     lists=False),
         RoutePrefix("/v1/survey-campaigns", read=SURVEY_CAMPAIGNS_READ,
                     write=SURVEY_CAMPAIGNS_WRITE),
+        RoutePrefix("/v1/learning-paths", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE),
+        RoutePrefix("/v1/learning-enrolments", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE),
+        RoutePrefix("/v1/learning-completions", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE,
+                    lists=False),
+        RoutePrefix("/v1/lms-intake", read=ENABLEMENT_READ, write=LMS_INTAKE, lists=False),
+        RoutePrefix("/v1/learning-progress", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE,
+                    lists=False),
+        RoutePrefix("/v1/learning-kpis", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE,
+                    lists=False),
         # The resource library: a file upload takes up to 25 MiB (resources.files).
         RoutePrefix("/v1/enablement-resources", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE,
                     max_body_bytes=25 * 1024 * 1024 + 64 * 1024),
@@ -160,6 +169,8 @@ SERVICE = ServiceDeclaration(
     problems={
         "survey-intake-not-configured": "The survey intake has no signing secret configured "
         "(PRM_PARTNERS_SURVEY_SECRET): every delivery is refused.",
+        "lms-intake-not-configured": "The LMS intake has no signing secret configured "
+        "(PRM_PARTNERS_LMS_SECRET): every delivery of completions is refused.",
         "lms-intake-not-configured": "The LMS intake has no signing secret configured "
         "(PRM_PARTNERS_LMS_SECRET): every delivery of completions is refused.",
     },

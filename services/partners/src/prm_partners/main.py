@@ -11,6 +11,8 @@ from prm_partners.compliance import endpoints as compliance_endpoints
 from prm_partners.config import SCHEMA, Settings
 from prm_partners.contacts import background as contacts_background
 from prm_partners.contacts import endpoints as contacts_endpoints
+from prm_partners.learning import background as learning_background
+from prm_partners.learning import endpoints as learning_endpoints
 from prm_partners.onboarding import background as onboarding_background
 from prm_partners.onboarding import endpoints as onboarding_endpoints
 from prm_partners.partners.endpoints import by_external_id
@@ -24,9 +26,11 @@ from prm_platform.app import create_service_app
 # Each part of the programme, in the order the contract lists them: its routers, and its
 # worker's subscriptions and jobs.
 ENDPOINTS = (applications_endpoints, onboarding_endpoints, compliance_endpoints,
-             contacts_endpoints, tiers_endpoints, activity_endpoints, surveys_endpoints)
+             contacts_endpoints, tiers_endpoints, activity_endpoints, surveys_endpoints,
+             learning_endpoints)
 BACKGROUND = (applications_background, onboarding_background, compliance_background,
-              contacts_background, tiers_background, activity_background, surveys_background)
+              contacts_background, tiers_background, activity_background, surveys_background,
+              learning_background)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -65,5 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
               {"name": "surveys", "description": "Partner satisfaction surveys (PSAT, partner "
                "NPS): answers through the API or the survey tool's signed intake, each "
                "partner's results, and the campaigns that invite partners' contacts to them on "
-               "a schedule or after events."}],
+               "a schedule or after events."},
+              {"name": "learning", "description": "Learning paths imported from the LMS, "
+               "partners' contacts enrolled in them (on joining, on a tier change, by hand), "
+               "course completions by API or the LMS's signed intake, the certification a "
+               "completed path grants, progress and KPIs."}],
     )

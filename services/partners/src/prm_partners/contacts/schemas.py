@@ -180,5 +180,38 @@ class ContactExport(BaseModel):
     signatures: list[SignatureRecord] = Field(description="Agreements the contact signed.")
     survey_answers: list[SurveyAnswerRecord] = Field(description="Satisfaction survey answers "
                                                      "the contact gave.")
+    learning_enrolments: list["LearningEnrolmentRecord"] = Field(
+        default_factory=list, description="The learning paths the contact is enrolled in, "
+        "with its progress.")
+    learning_completions: list["LearningCompletionRecord"] = Field(
+        default_factory=list, description="The courses the contact completed, as the LMS "
+        "reported them.")
     audit: list[AuditEntryOut] = Field(description="Every change to, export and erasure of "
                                        "the contact's data, oldest first.")
+
+
+class LearningEnrolmentRecord(BaseModel):
+    """One of the contact's learning path enrolments, in its export."""
+
+    id: uuid.UUID
+    path_id: uuid.UUID
+    status: str
+    reason: str
+    courses_done: int
+    courses_total: int
+    enrolled_at: dt.datetime
+    completed_at: dt.datetime | None
+    certification_id: uuid.UUID | None
+
+
+class LearningCompletionRecord(BaseModel):
+    """A course the contact completed, in its export."""
+
+    id: uuid.UUID
+    record_id: str
+    course_id: str
+    completed_at: dt.datetime
+    source: str
+
+
+ContactExport.model_rebuild()

@@ -26,10 +26,13 @@ from prm_partners.contacts.schemas import (
     ContactExport,
     ContactOut,
     ContactUpdate,
+    LearningCompletionRecord,
+    LearningEnrolmentRecord,
     SignatureRecord,
     SurveyAnswerRecord,
 )
 from prm_partners.declaration import CONTACTS_READ, CONTACTS_WRITE
+from prm_partners.learning import service as learning
 from prm_partners.onboarding import service as onboarding
 from prm_partners.partners import repository as partners
 from prm_partners.partners.service import ensure_own, ensure_visible, publish
@@ -110,6 +113,7 @@ async def create(session: AsyncSession, principal: Principal, partner_id: uuid.U
            [f for f in PERSONAL_FIELDS if getattr(contact, f)])
     await _announce(session, contact)
     await onboarding.contact_added(session, partner_id)
+    await learning.contact_changed(session, contact)
     return contact
 
 
@@ -160,6 +164,8 @@ async def update(session: AsyncSession, principal: Principal, partner_id: uuid.U
     _audit(session, principal, contact, "updated", sorted(changes))
     await session.flush()
     await _announce(session, contact)
+    if "roles" in changes:  # the paths of its new roles
+        await learning.contact_changed(session, contact)
     return contact
 
 
@@ -227,6 +233,7 @@ async def export(session: AsyncSession, principal: Principal, partner_id: uuid.U
     answers = (await session.execute(
         select(SurveyResponse).where(SurveyResponse.contact_id == contact.id)
         .order_by(SurveyResponse.id))).scalars()
+    enrolments, completions = await learning.contact_learning(session, contact.id)
     return ContactExport(
         exported_at=dt.datetime.now(dt.UTC), contact=ContactOut.of(contact),
         certifications=[CertificationRecord.model_validate(c, from_attributes=True)
@@ -237,6 +244,10 @@ async def export(session: AsyncSession, principal: Principal, partner_id: uuid.U
                                     expires_on=s.expires_on) for s in signatures],
         survey_answers=[SurveyAnswerRecord.model_validate(a, from_attributes=True)
                         for a in answers],
+        learning_enrolments=[LearningEnrolmentRecord.model_validate(e, from_attributes=True)
+                             for e in enrolments],
+        learning_completions=[LearningCompletionRecord.model_validate(c, from_attributes=True)
+                              for c in completions],
         audit=[AuditEntryOut.model_validate(e)
                for e in await repository.audit_trail(session, contact.id)])
 
@@ -268,6 +279,8 @@ async def erase(session: AsyncSession, principal: Principal, partner_id: uuid.UU
         erased.append("survey_comment")
     # Its pending survey invitations are withdrawn, and the e-mail leaves their events.
     erased.extend(await campaigns.forget_contact(session, contact.id))
+    # Its learning no longer names it: the enrolments and completions stay, unattributed.
+    erased.extend(await learning.forget_contact(session, contact.id))
     _audit(session, principal, contact, "erased", erased,
            f"signer name blanked on {len(signatures)} signature(s)" if signatures else None)
     await session.flush()

@@ -24,7 +24,10 @@ from prm_partners.db import Base
 NO_DUE_DATE = "'9999-12-31 00:00:00+00'::timestamptz"
 
 TASK_KINDS = ("manual", "agreement_signed", "certification_earned", "contacts_added",
-              "first_deal_registered")
+              "first_deal_registered", "learning_path_completed")
+# What the events (and the learning part, in its own transaction) said a partner did.
+FACT_KINDS = ("agreement_signed", "certification_earned", "first_deal_registered",
+              "learning_path_completed")
 
 
 class OnboardingTemplate(Base):
@@ -144,8 +147,7 @@ class OnboardingFact(Base):
     __tablename__ = "onboarding_facts"
     __table_args__ = (
         Index("ix_onboarding_facts_partner_id_kind_code", "partner_id", "kind", "code"),
-        CheckConstraint("kind IN ('agreement_signed', 'certification_earned', "
-                        "'first_deal_registered')", name="kind"),
+        CheckConstraint(f"kind IN {FACT_KINDS}", name="kind"),
     )
 
     kind: Mapped[str] = mapped_column(String(30), primary_key=True)

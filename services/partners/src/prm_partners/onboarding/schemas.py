@@ -33,12 +33,15 @@ class OnboardingTaskKind(StrEnum):
     certification_earned = "certification_earned"
     contacts_added = "contacts_added"
     first_deal_registered = "first_deal_registered"
+    # One of the partner's contacts completed the learning path (its LMS external id).
+    learning_path_completed = "learning_path_completed"
 
 
 # The parameter each kind needs (none for the others).
 KIND_PARAM = {OnboardingTaskKind.agreement_signed: "agreement",
               OnboardingTaskKind.certification_earned: "certification",
-              OnboardingTaskKind.contacts_added: "contacts"}
+              OnboardingTaskKind.contacts_added: "contacts",
+              OnboardingTaskKind.learning_path_completed: "learning_path"}
 
 
 class OnboardingTaskParams(BaseModel):
@@ -51,6 +54,10 @@ class OnboardingTaskParams(BaseModel):
     contacts: StrictInt | None = Field(default=None, ge=1, le=1000, strict=True,
                                  description="`contacts_added`: how many contacts the partner "
                                  "must have.")
+    learning_path: Code | None = Field(default=None, description="`learning_path_completed`: "
+                                       "the learning path's `external_id` (the LMS's id of "
+                                       "it); done when one of the partner's contacts "
+                                       "completes it.")
 
 
 class OnboardingTaskIn(BaseModel):

@@ -249,7 +249,9 @@ async def _facts(session: AsyncSession, partner_id: uuid.UUID, tasks: list[Onboa
     certifications = [t.params["certification"] for t in tasks
                       if t.kind == TaskKind.certification_earned]
     deals = any(t.kind == TaskKind.first_deal_registered for t in tasks)
-    if not (agreements or certifications or deals):
+    paths = [t.params["learning_path"] for t in tasks
+             if t.kind == TaskKind.learning_path_completed]
+    if not (agreements or certifications or deals or paths):
         return {}
     wanted: list[Any] = []
     if agreements:
@@ -260,6 +262,9 @@ async def _facts(session: AsyncSession, partner_id: uuid.UUID, tasks: list[Onboa
                       & OnboardingFact.code.in_(certifications))
     if deals:
         wanted.append(OnboardingFact.kind == "first_deal_registered")
+    if paths:
+        wanted.append((OnboardingFact.kind == "learning_path_completed")
+                      & OnboardingFact.code.in_(paths))
     rows = await session.execute(
         select(OnboardingFact.kind, OnboardingFact.code, OnboardingFact.occurred_at,
                OnboardingFact.event_type)
@@ -298,6 +303,8 @@ async def reconcile(session: AsyncSession, plan: OnboardingPlan, partner: Partne
             fact = facts.get(("certification_earned", task.params["certification"]))
         elif task.kind == TaskKind.first_deal_registered:
             fact = facts.get(("first_deal_registered", None))
+        elif task.kind == TaskKind.learning_path_completed:
+            fact = facts.get(("learning_path_completed", task.params["learning_path"]))
         elif task.kind == TaskKind.contacts_added and contacts is not None \
                 and contacts >= task.params["contacts"]:
             _finish_task(task, _now(), CompletedHow.check, "contact_count")
