@@ -310,3 +310,37 @@ async def test_lists_programme_view_and_who_may_read(client, consume, sessionmak
     assert (await client.get(f"/v1/partner-health/{strong.id}", headers=own)).status_code == 403
     assert (await client.get(f"/v1/partner-health/{uuid.uuid4()}",
                              headers=vendor_health)).status_code == 404
+
+
+async def test_enablement_counts_resources_used_and_paths_completed(consume, sessionmaker,
+                                                                    today):
+    """The enablement pillar may weigh what the partner's people use of the library and the
+    learning paths they complete: progress in a path is no fact, its completion is, once."""
+    from prm_contracts import EnablementResourceUsedV1, LearningEnrolmentChangedV1
+    from prm_portal.health import measures
+    from prm_portal.health.model import HealthModelSpec, MeasureSpec
+
+    p = Partner(today)
+    at = dt.datetime.combine(today, dt.time(10), dt.UTC)
+    for kind in ("view", "download", "view"):
+        p._add(EnablementResourceUsedV1(
+            use_id=uuid.uuid4(), resource_id=uuid.uuid4(), resource_version=1, partner_id=p.id,
+            kind=kind, language="en", used_at=at), "/prm/partners")
+    enrolment = uuid.uuid4()
+    for version, status in enumerate(("enrolled", "in_progress", "completed"), 1):
+        p._add(LearningEnrolmentChangedV1(
+            enrolment_id=enrolment, path_id=uuid.uuid4(), partner_id=p.id,
+            contact_id=uuid.uuid4(), status=status, reason="joined", courses_done=version - 1,
+            courses_total=2, completed_at=at if status == "completed" else None,
+            version=version), "/prm/partners")
+    await consume(*p.events)
+    await consume(*p.events)  # a replay counts nothing twice
+    model = HealthModelSpec.model_validate({**MODEL, "pillars": [
+        {"key": "enablement", "name": "Enablement", "weight": 100, "measures": [
+            {"measure": "resources_used", "target": "10"},
+            {"measure": "learning_paths_completed", "window": "365d", "target": "2"}]}]})
+    async with sessionmaker() as session:
+        facts = (await measures.load(session, [p.id], today, None))[p.id]
+    used, completed = (measures.value(MeasureSpec.model_validate(m), facts, model, today)
+                       for m in model.model_dump(mode="json")["pillars"][0]["measures"])
+    assert (used, completed) == (3, 1)

@@ -5,6 +5,7 @@ from pathlib import Path
 from prm_contracts import (
     API_KEYS_TOPIC,
     DEALS_TOPIC,
+    ENABLEMENT_TOPIC,
     HEALTH_TOPIC,
     INCENTIVES_TOPIC,
     PARTNERS_TOPIC,
@@ -69,7 +70,8 @@ SERVICE = ServiceDeclaration(
     roles={role: (PORTAL_READ, PORTAL_WRITE, *_HEALTH.get(role, ()))
            for role in VENDOR_ROLES + PARTNER_ROLES if role not in ("admin", "read_only")},
     publishes=(HEALTH_TOPIC,),
-    consumes=(API_KEYS_TOPIC, *READ_TOPICS),
+    # Partner health also reads enablement (resources used, learning paths completed).
+    consumes=(API_KEYS_TOPIC, *READ_TOPICS, ENABLEMENT_TOPIC),
     migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
     migration_order=70,
 )

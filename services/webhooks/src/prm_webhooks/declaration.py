@@ -7,6 +7,7 @@ from prm_contracts import (
     ATTRIBUTION_TOPIC,
     CAMPAIGNS_TOPIC,
     DEALS_TOPIC,
+    ENABLEMENT_TOPIC,
     HEALTH_TOPIC,
     INCENTIVES_TOPIC,
     LEADS_TOPIC,
@@ -21,7 +22,8 @@ WEBHOOKS_WRITE = "webhooks:write"
 # Every context's topic whose events become webhooks (the service's own included: an endpoint
 # may subscribe to its peers being disabled).
 DELIVERED_TOPICS = (PARTNERS_TOPIC, DEALS_TOPIC, LEADS_TOPIC, INCENTIVES_TOPIC,
-                    ATTRIBUTION_TOPIC, HEALTH_TOPIC, CAMPAIGNS_TOPIC, WEBHOOKS_TOPIC)
+                    ATTRIBUTION_TOPIC, HEALTH_TOPIC, CAMPAIGNS_TOPIC, ENABLEMENT_TOPIC,
+                    WEBHOOKS_TOPIC)
 
 SERVICE = ServiceDeclaration(
     name="webhooks",

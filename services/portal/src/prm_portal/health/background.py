@@ -2,14 +2,15 @@
 
 import datetime as dt
 
-from prm_contracts import DEALS_TOPIC, INCENTIVES_TOPIC, PARTNERS_TOPIC
+from prm_contracts import DEALS_TOPIC, ENABLEMENT_TOPIC, INCENTIVES_TOPIC, PARTNERS_TOPIC
 from prm_events.worker import Subscription
 from prm_platform.scheduler import Job
 from prm_portal.health import service
 from prm_portal.health.facts import HANDLERS
 
 SUBSCRIPTIONS: list[Subscription] = [
-    Subscription(name="health", topics=[PARTNERS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC],
+    Subscription(name="health", topics=[PARTNERS_TOPIC, DEALS_TOPIC, INCENTIVES_TOPIC,
+                                        ENABLEMENT_TOPIC],
                  handlers=dict(HANDLERS)),
 ]
 

@@ -23,6 +23,8 @@ from prm_contracts import (
     DealRegisteredV1,
     DealWinReversedV1,
     DealWonV1,
+    EnablementResourceUsedV1,
+    LearningEnrolmentChangedV1,
     MdfClaimApprovedV1,
     MdfRequestSubmittedV1,
     OnboardingCompletedV1,
@@ -140,6 +142,20 @@ async def onboarding_completed(session: AsyncSession, event: CloudEvent) -> None
                   _day(d.get("completed_at"), event))
 
 
+async def resource_used(session: AsyncSession, event: CloudEvent) -> None:
+    d = event.data
+    await _record(session, event, "resource_used", d["use_id"], d["partner_id"],
+                  _day(d.get("used_at"), event))
+
+
+async def enrolment_changed(session: AsyncSession, event: CloudEvent) -> None:
+    """Only a completed path is a fact (enrolments and progress are not the partner acting)."""
+    d = event.data
+    if d.get("status") == "completed":
+        await _record(session, event, "path_completed", d["enrolment_id"], d["partner_id"],
+                      _day(d.get("completed_at"), event))
+
+
 HANDLERS: Mapping[str, Handler] = {
     PartnerCreatedV1.event_type: partner_created,
     DealRegisteredV1.event_type: deal_registered,
@@ -152,4 +168,6 @@ HANDLERS: Mapping[str, Handler] = {
     MdfRequestSubmittedV1.event_type: mdf_requested,
     MdfClaimApprovedV1.event_type: claim_approved,
     OnboardingCompletedV1.event_type: onboarding_completed,
+    EnablementResourceUsedV1.event_type: resource_used,
+    LearningEnrolmentChangedV1.event_type: enrolment_changed,
 }

@@ -21,7 +21,7 @@ from prm_portal.health.model import WINDOW_DAYS, HealthModelSpec, MeasureSpec
 OPEN_DEAL_STATUSES = ("submitted", "in_review", "approved")
 ACTIVITY_KINDS = ("deal_registered", "deal_won", "deal_lost", "certification_earned",
                   "mdf_requested", "claim_approved", "survey_psat", "survey_nps",
-                  "onboarding_completed")
+                  "onboarding_completed", "resource_used", "path_completed")
 WINDOWS = tuple(WINDOW_DAYS)
 
 
@@ -112,7 +112,9 @@ _COUNTED = {"deals_registered": ("deal_registered",), "deals_won": ("deal_won",)
             "deals_lost": ("deal_lost",), "certifications_earned": ("certification_earned",),
             "certifications_lapsed": ("certification_expired",),
             "mdf_requests": ("mdf_requested",), "claims_approved": ("claim_approved",),
-            "survey_answers": ("survey_psat", "survey_nps")}
+            "survey_answers": ("survey_psat", "survey_nps"),
+            "resources_used": ("resource_used",),
+            "learning_paths_completed": ("path_completed",)}
 
 
 def value(spec: MeasureSpec, facts: Facts, model: HealthModelSpec, as_of: dt.date

@@ -42,6 +42,8 @@ class HealthMeasure(StrEnum):
     survey_answers = "survey_answers"
     days_since_activity = "days_since_activity"
     onboarding_completed = "onboarding_completed"
+    resources_used = "resources_used"
+    learning_paths_completed = "learning_paths_completed"
 
 
 class HealthWindow(StrEnum):
@@ -75,11 +77,15 @@ MEASURES: dict[str, str] = {
     "days_since_activity": "Days since the partner's last registration, win, certification, "
                            "MDF request or survey answer",
     "onboarding_completed": "1 once onboarding is completed, else 0",
+    "resources_used": "Views and downloads of the enablement library by the partner's people "
+                      "in the window",
+    "learning_paths_completed": "Learning paths its people completed in the window",
 }
 # Measures that count or sum dated facts: the window and the decay apply to them.
 WINDOWED = frozenset({"deals_registered", "deals_won", "deals_lost", "revenue_won",
                       "certifications_earned", "certifications_lapsed", "mdf_requests",
-                      "claims_approved", "survey_answers"})
+                      "claims_approved", "survey_answers", "resources_used",
+                      "learning_paths_completed"})
 # Measures computed over the window without decay (a rate or a mean is not a sum).
 WINDOWED_RATIOS = frozenset({"win_rate", "psat", "nps"})
 
