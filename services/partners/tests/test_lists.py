@@ -23,7 +23,8 @@ LISTS = {
     "/v1/partners/{partner_id}/certifications", "/v1/partners/{partner_id}/agreements",
     "/v1/partners/{partner_id}/contacts", "/v1/tiers",
     "/v1/partners/{partner_id}/tier-history", "/v1/survey-responses",
-    "/v1/survey-campaigns"}
+    "/v1/survey-campaigns", "/v1/enablement-resources", "/v1/enablement-resource-uses",
+    "/v1/learning-paths", "/v1/learning-enrolments"}
 
 
 def test_every_list_declares_the_grammar(app):
@@ -61,6 +62,14 @@ async def test_every_filter_sort_and_search_is_served_by_an_index(app, engine):
         "/v1/survey-responses": {"partner_id", "kind", "answered_at[gte]", "updated_since",
                                  "sort=answered_at"},
         "/v1/survey-campaigns": {"kind", "trigger", "active", "updated_since", "sort=name"},
+        "/v1/learning-paths": {"role", "enrol_on", "language", "q", "sort=name",
+                               "updated_since"},
+        "/v1/learning-enrolments": {"partner_id", "path_id", "contact_id", "status", "reason",
+                                    "enrolled_at[gte]", "completed_at[gte]", "updated_since",
+                                    "sort=enrolled_at"},
+        "/v1/enablement-resources": {"kind", "status", "q", "updated_since"},
+        "/v1/enablement-resource-uses": {"resource_id", "partner_id", "contact_id", "kind",
+                                         "language", "used_at[gte]", "sort=used_at"},
     }
     for path, names in expected.items():
         assert names <= set(checked[path]), (path, names - set(checked[path]))

@@ -309,6 +309,19 @@ async def _survey_campaign(world: World) -> Target:
                   {"name": f"Renamed {word()}", "every_days": 182})
 
 
+async def _learning_path(world: World) -> Target:
+    external_id = f"race-{word()}"
+    url = f"/v1/learning-paths/{external_id}"
+    body = {"name": f"Race {word()}", "language": "en",
+            "courses": [{"course_id": "c-1", "name": "One"}]}
+    created = await world.client.put(url, json=body, headers=world.vendor)
+    assert created.status_code == 201, created.text
+    path = created.json()
+    world.later("DELETE FROM learning_paths WHERE id = :id", id=path["id"])
+    return Target(url, path["version"], path["id"], {**body, "name": f"Renamed {word()}"},
+                  read=f"/v1/learning-paths/{path['id']}")
+
+
 async def _programme_policy(world: World) -> Target:
     await world.keep("programme_policy")
     current = (await world.get("/v1/programme-policy")).json()
@@ -317,7 +330,34 @@ async def _programme_policy(world: World) -> Target:
                   {"inactivity_days": days + 1 if days < 730 else days - 1})
 
 
+def resource_case(action: str | None, *, published: bool = False) -> Case:
+    """A resource of the library: its draft edited, published or retired (then published
+    first). Library changes are not announced."""
+    async def prepare(world: World) -> Target:
+        row = await world.post("/v1/enablement-resources", {
+            "kind": "link", "default_language": "en", "variants": [
+                {"language": "en", "title": f"Race {word()}",
+                 "url": "https://cdn.vendor.example/race"}]})
+        url = f"/v1/enablement-resources/{row['id']}"
+        if published:
+            row = (await world.client.post(f"{url}/publish", headers={
+                **world.vendor, "If-Match": f'"{row["version"]}"'})).json()
+        world.later("DELETE FROM enablement_resources WHERE id = :id", id=row["id"])
+        world.later("DELETE FROM enablement_resource_versions WHERE resource_id = :id",
+                    id=row["id"])
+        if action is None:
+            return Target(url, row["version"], row["id"], {"variants": [
+                {"language": "en", "title": f"Renamed {word()}",
+                 "url": "https://cdn.vendor.example/race"}]})
+        return Target(f"{url}/{action}", row["version"], row["id"], None, read=url)
+    return Case("PATCH" if action is None else "POST", prepare, None)
+
+
 CASES = {
+    ("PATCH", "/v1/enablement-resources/{resource_id}"): resource_case(None),
+    ("POST", "/v1/enablement-resources/{resource_id}/publish"): resource_case("publish"),
+    ("POST", "/v1/enablement-resources/{resource_id}/retire"): resource_case(
+        "retire", published=True),
     ("PATCH", "/v1/partners/{partner_id}"): Case("PATCH", _partner_update,
                                                  PartnerUpdatedV1.event_type),
     ("POST", "/v1/partners/{partner_id}/start-onboarding"): partner_action(
@@ -358,6 +398,7 @@ CASES = {
     ("PUT", "/v1/tiers/programme"): Case("PUT", _tier_programme, None),
     ("PUT", "/v1/programme-policy"): Case("PUT", _programme_policy, None),
     ("PATCH", "/v1/survey-campaigns/{campaign_id}"): Case("PATCH", _survey_campaign, None),
+    ("PUT", "/v1/learning-paths/{external_id}"): Case("PUT", _learning_path, None),
 }
 
 

@@ -7,7 +7,6 @@ import hashlib
 import itertools
 import random
 
-import pytest
 from sqlalchemy import text
 
 from prm_partners.resources import service

@@ -255,10 +255,11 @@ class SampleRequest:
     params: dict[str, Any]
     json: Any = None
     files: dict[str, Any] | None = None  # a multipart/form-data body
+    content: bytes | None = None  # a raw file body (application/octet-stream)
 
     async def send(self, client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
         return await client.request(self.method, self.url, params=self.params, json=self.json,
-                                    files=self.files, headers=headers)
+                                    files=self.files, content=self.content, headers=headers)
 
 
 def sample_request(contract: dict[str, Any], method: str, path: str,
@@ -286,6 +287,8 @@ def sample_request(contract: dict[str, Any], method: str, path: str,
         content = body["content"]
         if "application/json" in content:
             request.json = _contract_sample(content["application/json"]["schema"], schemas)
+        elif "application/octet-stream" in content:  # the file itself: a small PDF
+            request.content = b"%PDF-1.4 sample"
         else:  # multipart/form-data: a small PDF in each file part
             schema = content["multipart/form-data"]["schema"]
             request.files = {
