@@ -17,6 +17,7 @@ from prm_partners.onboarding import background as onboarding_background
 from prm_partners.onboarding import endpoints as onboarding_endpoints
 from prm_partners.partners.endpoints import by_external_id
 from prm_partners.partners.endpoints import router as partners_router
+from prm_partners.resources import endpoints as resources_endpoints
 from prm_partners.surveys import background as surveys_background
 from prm_partners.surveys import endpoints as surveys_endpoints
 from prm_partners.tiers import background as tiers_background
@@ -27,7 +28,7 @@ from prm_platform.app import create_service_app
 # worker's subscriptions and jobs.
 ENDPOINTS = (applications_endpoints, onboarding_endpoints, compliance_endpoints,
              contacts_endpoints, tiers_endpoints, activity_endpoints, surveys_endpoints,
-             learning_endpoints)
+             learning_endpoints, resources_endpoints)
 BACKGROUND = (applications_background, onboarding_background, compliance_background,
               contacts_background, tiers_background, activity_background, surveys_background,
               learning_background)

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from prm_partners.resources.schemas import EnablementResourceUseOut
 from prm_platform.types import EmailAddress, Name
 
 
@@ -186,6 +187,9 @@ class ContactExport(BaseModel):
     learning_completions: list["LearningCompletionRecord"] = Field(
         default_factory=list, description="The courses the contact completed, as the LMS "
         "reported them.")
+    enablement_uses: list[EnablementResourceUseOut] = Field(
+        default_factory=list, description="The contact's views and downloads of the "
+        "enablement resource library.")
     audit: list[AuditEntryOut] = Field(description="Every change to, export and erasure of "
                                        "the contact's data, oldest first.")
 

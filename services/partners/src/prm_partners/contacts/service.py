@@ -36,6 +36,7 @@ from prm_partners.learning import service as learning
 from prm_partners.onboarding import service as onboarding
 from prm_partners.partners import repository as partners
 from prm_partners.partners.service import ensure_own, ensure_visible, publish
+from prm_partners.resources import service as resources
 from prm_partners.surveys import campaigns
 from prm_partners.surveys.models import SurveyResponse
 from prm_platform.http import check_if_match, etag
@@ -248,6 +249,7 @@ async def export(session: AsyncSession, principal: Principal, partner_id: uuid.U
                              for e in enrolments],
         learning_completions=[LearningCompletionRecord.model_validate(c, from_attributes=True)
                               for c in completions],
+        enablement_uses=await resources.contact_uses(session, contact.id),
         audit=[AuditEntryOut.model_validate(e)
                for e in await repository.audit_trail(session, contact.id)])
 
@@ -281,6 +283,8 @@ async def erase(session: AsyncSession, principal: Principal, partner_id: uuid.UU
     erased.extend(await campaigns.forget_contact(session, contact.id))
     # Its learning no longer names it: the enrolments and completions stay, unattributed.
     erased.extend(await learning.forget_contact(session, contact.id))
+    # Its uses of the resource library stay for the org's counts, naming no one.
+    erased.extend(await resources.forget_contact(session, contact.id))
     _audit(session, principal, contact, "erased", erased,
            f"signer name blanked on {len(signatures)} signature(s)" if signatures else None)
     await session.flush()
