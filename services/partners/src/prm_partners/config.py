@@ -23,9 +23,6 @@ class Settings(ServiceSettings):
     # The secret the LMS signs its deliveries of completions with (``LMS-Signature``); without
     # it the LMS intake refuses every delivery.
     lms_secret: SecretStr | None = None
-    # The secret the LMS signs its deliveries of completions with (``LMS-Signature``); without
-    # it the LMS intake refuses every delivery.
-    lms_secret: SecretStr | None = None
 
     # Where the enablement library's files are kept (prm_platform.objects): "postgres" (in the
     # service's schema, the default) or "s3", an S3-compatible store; the names mirror the

@@ -76,15 +76,6 @@ SERVICE = ServiceDeclaration(
                     lists=False),
         RoutePrefix("/v1/enablement-resource-uses", read=ENABLEMENT_READ,
                     write=ENABLEMENT_WRITE),
-        RoutePrefix("/v1/learning-paths", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE),
-        RoutePrefix("/v1/learning-enrolments", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE),
-        RoutePrefix("/v1/learning-completions", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE,
-                    lists=False),
-        RoutePrefix("/v1/lms-intake", read=ENABLEMENT_READ, write=LMS_INTAKE, lists=False),
-        RoutePrefix("/v1/learning-progress", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE,
-                    lists=False),
-        RoutePrefix("/v1/learning-kpis", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE,
-                    lists=False),
     ),
     scopes=(
         Scope(PARTNERS_READ, "Read partner organisations and what the programme keeps of "
@@ -169,8 +160,6 @@ SERVICE = ServiceDeclaration(
     problems={
         "survey-intake-not-configured": "The survey intake has no signing secret configured "
         "(PRM_PARTNERS_SURVEY_SECRET): every delivery is refused.",
-        "lms-intake-not-configured": "The LMS intake has no signing secret configured "
-        "(PRM_PARTNERS_LMS_SECRET): every delivery of completions is refused.",
         "lms-intake-not-configured": "The LMS intake has no signing secret configured "
         "(PRM_PARTNERS_LMS_SECRET): every delivery of completions is refused.",
     },
