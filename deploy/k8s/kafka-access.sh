@@ -60,6 +60,7 @@ allow prm-gateway --group gateway. --resource-pattern-type prefixed --operation 
 # partners
 user prm-partners "${PRM_PARTNERS_KAFKA_PASSWORD:?set PRM_PARTNERS_KAFKA_PASSWORD}"
 allow prm-partners --topic prm.partners --operation Write --operation Describe --operation Create
+allow prm-partners --topic prm.enablement --operation Write --operation Describe --operation Create
 allow prm-partners --topic prm.api-keys --operation Read --operation Describe --operation Create
 allow prm-partners --topic prm.api-keys.dlt --operation Write --operation Describe --operation Create
 allow prm-partners --topic prm.partners --operation Read --operation Describe --operation Create
@@ -133,6 +134,8 @@ allow prm-webhooks --topic prm.partner-health --operation Read --operation Descr
 allow prm-webhooks --topic prm.partner-health.dlt --operation Write --operation Describe --operation Create
 allow prm-webhooks --topic prm.campaigns --operation Read --operation Describe --operation Create
 allow prm-webhooks --topic prm.campaigns.dlt --operation Write --operation Describe --operation Create
+allow prm-webhooks --topic prm.enablement --operation Read --operation Describe --operation Create
+allow prm-webhooks --topic prm.enablement.dlt --operation Write --operation Describe --operation Create
 allow prm-webhooks --topic prm.webhooks --operation Read --operation Describe --operation Create
 allow prm-webhooks --topic prm.webhooks.dlt --operation Write --operation Describe --operation Create
 allow prm-webhooks --group webhooks. --resource-pattern-type prefixed --operation Read
@@ -150,6 +153,8 @@ allow prm-portal --topic prm.incentives --operation Read --operation Describe --
 allow prm-portal --topic prm.incentives.dlt --operation Write --operation Describe --operation Create
 allow prm-portal --topic prm.partner-health --operation Read --operation Describe --operation Create
 allow prm-portal --topic prm.partner-health.dlt --operation Write --operation Describe --operation Create
+allow prm-portal --topic prm.enablement --operation Read --operation Describe --operation Create
+allow prm-portal --topic prm.enablement.dlt --operation Write --operation Describe --operation Create
 allow prm-portal --group portal. --resource-pattern-type prefixed --operation Read
 
 # audit
@@ -172,6 +177,8 @@ allow prm-audit --topic prm.partner-health --operation Read --operation Describe
 allow prm-audit --topic prm.partner-health.dlt --operation Write --operation Describe --operation Create
 allow prm-audit --topic prm.campaigns --operation Read --operation Describe --operation Create
 allow prm-audit --topic prm.campaigns.dlt --operation Write --operation Describe --operation Create
+allow prm-audit --topic prm.enablement --operation Read --operation Describe --operation Create
+allow prm-audit --topic prm.enablement.dlt --operation Write --operation Describe --operation Create
 allow prm-audit --topic prm.attribution --operation Read --operation Describe --operation Create
 allow prm-audit --topic prm.attribution.dlt --operation Write --operation Describe --operation Create
 allow prm-audit --group audit. --resource-pattern-type prefixed --operation Read
