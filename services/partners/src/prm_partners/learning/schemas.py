@@ -95,7 +95,7 @@ class LearningPathIn(BaseModel):
 class LearningPathVersionOut(BaseModel):
     number: int
     courses: list[LearningCourse]
-    certification: str | None
+    certification: str | None = None
     created_at: dt.datetime
 
 
@@ -112,13 +112,13 @@ class LearningPathOut(BaseModel):
     id: uuid.UUID
     external_id: str
     name: str
-    description: str | None
+    description: str | None = None
     language: str
     roles: list[ContactRole]
     courses: list[LearningCourse]
     tiers: list[str]
     partner_types: list[PartnerType]
-    certification: str | None
+    certification: str | None = None
     enrol_on: list[LearningEnrolOn]
     version: int
     created_at: dt.datetime
@@ -140,7 +140,7 @@ class LearningEnrolmentIn(BaseModel):
 class LearningCourseProgress(BaseModel):
     course_id: str
     name: str
-    completed_at: dt.datetime | None
+    completed_at: dt.datetime | None = None
 
 
 class LearningEnrolmentOut(BaseModel):
@@ -158,7 +158,8 @@ class LearningEnrolmentOut(BaseModel):
     id: uuid.UUID
     path_id: uuid.UUID
     partner_id: uuid.UUID
-    contact_id: uuid.UUID | None = Field(description="Null once the contact was erased.")
+    contact_id: uuid.UUID | None = Field(default=None, description="Null once the contact "
+                                         "was erased.")
     status: LearningEnrolmentStatus
     reason: LearningEnrolmentReason
     path_version: int = Field(description="The path's version when enrolled.")
@@ -166,10 +167,10 @@ class LearningEnrolmentOut(BaseModel):
                               "completed.")
     courses_total: int
     enrolled_at: dt.datetime
-    first_completion_at: dt.datetime | None
-    completed_at: dt.datetime | None
-    certification_id: uuid.UUID | None = Field(description="The certification its completion "
-                                               "granted, if the path grants one.")
+    first_completion_at: dt.datetime | None = None
+    completed_at: dt.datetime | None = None
+    certification_id: uuid.UUID | None = Field(default=None, description=(
+        "The certification its completion granted, if the path grants one."))
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
@@ -260,16 +261,17 @@ class LearningProgressOut(BaseModel):
 
 
 class LearningKpi(BaseModel):
-    path_id: uuid.UUID | None = Field(description="Null on the totals over every path.")
-    path_name: str | None
+    path_id: uuid.UUID | None = Field(default=None, description="Null on the totals over "
+                                      "every path.")
+    path_name: str | None = None
     enrolled: int
     completed: int
-    completion_rate: Decimal | None = Field(description="completed / enrolled, 4 decimals "
-                                            "(half even); null without enrolments.")
-    median_seconds_to_completion: Decimal | None = Field(description=(
+    completion_rate: Decimal | None = Field(default=None, description=(
+        "completed / enrolled, 4 decimals (half even); null without enrolments."))
+    median_seconds_to_completion: Decimal | None = Field(default=None, description=(
         "Median of completed_at − enrolled_at over the completed enrolments (whole seconds; "
         "the mean of the two middle ones for an even count)."))
-    seconds_to_first_completion: int | None = Field(description=(
+    seconds_to_first_completion: int | None = Field(default=None, description=(
         "The first completion's completed_at − the first enrolled_at."))
 
 
@@ -284,7 +286,7 @@ class LearningKpisOut(BaseModel):
                   "completion_rate": "0.2500", "median_seconds_to_completion": "86400",
                   "seconds_to_first_completion": 86400}}]})
 
-    partner_id: uuid.UUID | None = Field(description="The partner counted; null: the whole "
-                                         "programme.")
+    partner_id: uuid.UUID | None = Field(default=None, description=(
+        "The partner counted; null: the whole programme."))
     paths: list[LearningKpi]
     total: LearningKpi
