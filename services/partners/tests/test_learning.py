@@ -357,3 +357,46 @@ async def test_kpis_equal_the_hand_computed_values(client, vendor, as_partner):
     hidden = await client.get(f"/v1/learning-kpis?partner_id={b['id']}",
                               headers=as_partner(a["id"]))
     assert hidden.status_code == 404
+
+
+async def test_a_changed_path_keeps_its_enrolments(client, vendor, as_partner):
+    path = await put_path(client, vendor, enrol_on=[])
+    partner = await new_partner(client, vendor, activate=True)
+    person = await add_contact(client, vendor, partner["id"], ["admin"])
+    # a partner key enrols its own contact by hand
+    enrolled = await client.post("/v1/learning-enrolments", json={
+        "path_id": path["id"], "contact_id": person["id"]}, headers=as_partner(partner["id"]))
+    assert enrolled.status_code == 201, enrolled.text
+    assert enrolled.json()["reason"] == "by_hand"
+    await complete(client, vendor, completion("v-1", person["id"], "crs-1"))
+    # a third course: still in progress, now of three
+    await put_path(client, vendor, status=200, enrol_on=[], courses=[
+        {"course_id": "crs-1", "name": "Basics"}, {"course_id": "crs-2", "name": "Discovery"},
+        {"course_id": "crs-3", "name": "Demo"}])
+    [got] = await enrolments(client, vendor, contact_id=person["id"])
+    assert (got["status"], got["courses_done"], got["courses_total"], got["path_version"]) == (
+        "in_progress", 1, 3, 1)
+    # down to the one course done: the enrolment completes with the change
+    await put_path(client, vendor, status=200, enrol_on=[],
+                   courses=[{"course_id": "crs-1", "name": "Basics"}])
+    [got] = await enrolments(client, vendor, contact_id=person["id"])
+    assert (got["status"], got["courses_done"], got["courses_total"]) == ("completed", 1, 1)
+    # and stays completed whatever the path becomes
+    await put_path(client, vendor, status=200, enrol_on=[])
+    [got] = await enrolments(client, vendor, contact_id=person["id"])
+    assert got["status"] == "completed"
+
+
+async def test_a_contact_who_did_the_courses_completes_on_enrolment(client, vendor):
+    await certification_type(client, vendor, "TECH-1")
+    partner = await new_partner(client, vendor, activate=True)
+    person = await add_contact(client, vendor, partner["id"], ["technical"])
+    await complete(client, vendor, completion("p-1", person["id"], "crs-1"),
+                   completion("p-2", person["id"], "crs-2"))
+    path = await put_path(client, vendor, enrol_on=[], certification="TECH-1")
+    enrolled = await client.post("/v1/learning-enrolments", json={
+        "path_id": path["id"], "contact_id": person["id"]}, headers=vendor)
+    assert enrolled.status_code == 201 and enrolled.json()["status"] == "completed"
+    certifications = (await client.get(f"/v1/partners/{partner['id']}/certifications",
+                                       headers=vendor)).json()["items"]
+    assert [c["code"] for c in certifications] == ["TECH-1"]
