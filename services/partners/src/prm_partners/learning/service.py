@@ -157,10 +157,14 @@ async def upsert_path(session: AsyncSession, principal: Principal, external_id: 
                                     content=_content(data), created_at=now))
     await session.flush()
     if "courses" in changes:
-        open_ones = list((await session.execute(select(LearningEnrolment).where(
-            LearningEnrolment.path_id == path.id,
-            LearningEnrolment.status != "completed",
-            LearningEnrolment.contact_id.is_not(None))
+        still_open = (LearningEnrolment.path_id == path.id,
+                      LearningEnrolment.status != "completed",
+                      LearningEnrolment.contact_id.is_not(None))
+        # Their partners' rows first, in one order, as every writer of enrolments takes them.
+        await session.execute(select(Partner.id).where(Partner.id.in_(
+            select(LearningEnrolment.partner_id).where(*still_open)))
+            .order_by(Partner.id).with_for_update())
+        open_ones = list((await session.execute(select(LearningEnrolment).where(*still_open)
             .order_by(LearningEnrolment.partner_id, LearningEnrolment.id)
             .with_for_update())).scalars())
         for enrolment in open_ones:
@@ -442,7 +446,7 @@ async def _contact_of(session: AsyncSession, item: LearningCompletionIn) -> Cont
 
 async def _complete_one(session: AsyncSession, item: LearningCompletionIn, source: str
                         ) -> LearningCompletionResult:
-    await _lock(session, f"learning-record:{item.record_id}")
+    """One completion; its partner's row is locked already (``record_completions``)."""
     known = await session.scalar(select(LearningCompletion.id).where(
         LearningCompletion.record_id == item.record_id))
     if known is not None:
@@ -452,14 +456,17 @@ async def _complete_one(session: AsyncSession, item: LearningCompletionIn, sourc
     if item.completed_at > _now() + _CLOCK_SKEW:
         raise _bad("completed_at", "in the future", "completed_at is in the future")
     contact = await _contact_of(session, item)
-    # The partner's row first, as the compliance part takes it: its events commit in order.
     await partners.get(session, contact.partner_id, for_update=True)
-    completion = LearningCompletion(
+    completion_id = await session.scalar(insert(LearningCompletion).values(
         id=new_id(), record_id=item.record_id, partner_id=contact.partner_id,
         contact_id=contact.id, course_id=item.course_id, completed_at=item.completed_at,
-        source=source, created_at=_now())
-    session.add(completion)
-    await session.flush()
+        source=source, created_at=_now()).on_conflict_do_nothing(
+        index_elements=["record_id"]).returning(LearningCompletion.id))
+    if completion_id is None:  # the same record, in a delivery that committed meanwhile
+        return LearningCompletionResult(
+            index=0, record_id=item.record_id, outcome=LearningCompletionOutcome.duplicate,
+            completion_id=await session.scalar(select(LearningCompletion.id).where(
+                LearningCompletion.record_id == item.record_id)))
     rows = (await session.execute(
         select(LearningEnrolment, LearningPath)
         .join(LearningPath, LearningPath.id == LearningEnrolment.path_id)
@@ -472,8 +479,23 @@ async def _complete_one(session: AsyncSession, item: LearningCompletionIn, sourc
                  if await _refresh(session, enrolment, path)]
     return LearningCompletionResult(index=0, record_id=item.record_id,
                                     outcome=LearningCompletionOutcome.recorded,
-                                    completion_id=completion.id,
+                                    completion_id=completion_id,
                                     enrolments_completed=completed)
+
+
+async def _lock_partners(session: AsyncSession, items: Sequence[LearningCompletionIn]) -> None:
+    """The rows of every partner the delivery names, in one order, before any item: two
+    deliveries (or a delivery and a path's change, a hand enrolment, the worker) then take
+    partners in the same order and cannot deadlock, and one partner's events commit in
+    order."""
+    named = {i.partner_id for i in items if i.partner_id is not None}
+    ids = [i.contact_id for i in items if i.contact_id is not None]
+    if ids:
+        named |= set((await session.execute(select(Contact.partner_id).where(
+            Contact.id.in_(ids)).distinct())).scalars())
+    if named:
+        await session.execute(select(Partner.id).where(Partner.id.in_(named))
+                              .order_by(Partner.id).with_for_update())
 
 
 async def record_completions(session: AsyncSession, principal: Principal,
@@ -486,6 +508,7 @@ async def record_completions(session: AsyncSession, principal: Principal,
     else:
         principal.require(ENABLEMENT_WRITE)
     principal.ensure_vendor()
+    await _lock_partners(session, batch.completions)
     results: list[LearningCompletionResult] = []
     for index, item in enumerate(batch.completions):
         try:
