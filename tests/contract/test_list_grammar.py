@@ -18,8 +18,9 @@ RANGE = re.compile(r"^(?P<field>\w+)\[(?P<op>gte|gt|lte|lt)\]$")
 # Scalar parameters of reports that are lists too: the period and model they are computed
 # for, and a switch that widens a list to its tombstones.
 REPORT_PARAMETERS = {"from", "to", "model", "include_erased"}
-# A statement is one partner's.
-SCALARS = {"/v1/payouts/statement": {"partner_id"}}
+# A statement is one partner's; the enablement library answers in one language (which
+# variant to show, not which resources).
+SCALARS = {"/v1/payouts/statement": {"partner_id"}, "/v1/enablement-resources": {"language"}}
 
 
 def schema(node: dict) -> dict:

@@ -27,6 +27,9 @@ DELIBERATE_TWINS = {
     frozenset({"ChangeSource", "TouchpointSource"}):
         "how a marketplace offer's status changed (the vendor's call, or a marketplace's "
         "event), and where an attribution touchpoint was recorded: two services' records",
+    frozenset({"EnablementResourceStatus", "MarketingCampaignStatus"}):
+        "an enablement resource's and a marketing campaign's lifecycle: the same publishing "
+        "words in two services' libraries, each free to grow its own states",
 }
 # Headers the edge sends on every answer (or on some), each once in components/headers.
 SHARED_HEADERS = {"X-Request-Id", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",

@@ -343,9 +343,12 @@ def test_the_edge_is_published_and_routes_each_prefix_to_its_service(services, d
                 assert upstreams[routes[path]] == f"{target}:{port}", path
     assert re.search(r"location / \{ proxy_pass http://gateway; \}", conf)
     # A bulk upload's prefix takes the larger body its service allows (8 MiB for accounts,
-    # 4 MiB for a delivery of engagements), no other does.
+    # 4 MiB for a delivery of engagements, 25 MiB and some for an enablement file), no other
+    # does.
     larger = re.findall(r"location (?:=|\^~) (\S+) \{[^}]*client_max_body_size (\S+); \}", conf)
     assert sorted(larger) == [("/v1/campaign-intake", "4m"), ("/v1/campaign-intake/", "4m"),
+                              ("/v1/enablement-resources", "26m"),
+                              ("/v1/enablement-resources/", "26m"),
                               ("/v1/mapped-accounts", "8m"), ("/v1/mapped-accounts/", "8m")]
     assert upstreams["gateway"] == "gateway:8000"
     assert 'proxy_set_header X-PRM-Principal "";' in conf, "the edge strips the principal header"

@@ -155,13 +155,13 @@ class EnablementResourceOut(BaseModel):
                            "this is the default language's")
     title: str
     description: str | None
-    file_id: uuid.UUID | None
-    url: str | None
+    file_id: uuid.UUID | None = None
+    url: str | None = None
     default_language: str
     languages: list[str]
     audience: EnablementAudience
     variants: list[EnablementVariantOut] | None = Field(
-        description="Every variant of the draft (vendor keys only)")
+        default=None, description="Every variant of the draft (vendor keys only)")
     published_version: int | None
     unpublished_changes: bool | None = Field(description="Whether the draft differs from "
                                              "the newest published version (vendor keys)")
