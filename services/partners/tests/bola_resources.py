@@ -93,6 +93,19 @@ async def list_uses(client, a, b, vendor):
     assert mine == []
 
 
+async def get_kpis(client, a, b, vendor):
+    row = await _resource(client, vendor)
+    assert (await client.get(f"/v1/enablement-resources/{row['id']}",
+                             headers=a[1])).status_code == 200
+    hidden = await client.get(f"/v1/enablement-kpis?partner_id={a[0]['id']}", headers=b[1])
+    assert hidden.status_code == 404
+    own = (await client.get(f"/v1/enablement-kpis?resource_id={row['id']}",
+                            headers=b[1])).json()
+    assert own["partner_id"] == b[0]["id"]
+    assert own["resources"][0]["uses"] == 0 and own["partners"] == []
+    assert own["total"]["uses"] == 0
+
+
 CASES = {
     ("POST", "/v1/enablement-resources"): create_resource,
     ("GET", "/v1/enablement-resources"): list_resources,
@@ -107,4 +120,5 @@ CASES = {
     ("GET", "/v1/enablement-resources/{resource_id}/links"): get_link,
     ("GET", "/v1/enablement-downloads/{token}"): download,
     ("GET", "/v1/enablement-resource-uses"): list_uses,
+    ("GET", "/v1/enablement-kpis"): get_kpis,
 }

@@ -76,6 +76,8 @@ SERVICE = ServiceDeclaration(
                     lists=False),
         RoutePrefix("/v1/enablement-resource-uses", read=ENABLEMENT_READ,
                     write=ENABLEMENT_WRITE),
+        RoutePrefix("/v1/enablement-kpis", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE,
+                    lists=False),
     ),
     scopes=(
         Scope(PARTNERS_READ, "Read partner organisations and what the programme keeps of "

@@ -16,6 +16,7 @@ from prm_partners.resources.listing import RESOURCES, USES
 from prm_partners.resources.models import EnablementResource
 from prm_partners.resources.schemas import (
     EnablementFileOut,
+    EnablementKpisOut,
     EnablementLinkOut,
     EnablementResourceIn,
     EnablementResourceOut,
@@ -40,7 +41,8 @@ from prm_platform.types import LanguageTag, Name
 router = service_router("/v1/enablement-resources", "enablement")
 downloads_router = service_router("/v1/enablement-downloads", "enablement")
 uses_router = service_router("/v1/enablement-resource-uses", "enablement")
-routers = (router, downloads_router, uses_router)
+kpis_router = service_router("/v1/enablement-kpis", "enablement")
+routers = (router, downloads_router, uses_router, kpis_router)
 
 _STATES = problem_responses(404, 409, 412, 422)
 Autocommit = Annotated[AsyncConnection, Depends(autocommit)]
@@ -256,3 +258,18 @@ async def list_resource_uses(session: Session, caller: Caller,
                              ) -> Page[EnablementResourceUseOut]:
     items, cursor, total = await service.uses_page(session, caller, query)
     return Page[EnablementResourceUseOut](items=items, next_cursor=cursor, total_count=total)
+
+
+@kpis_router.get("", summary="Get the resource library's KPIs",
+                 description="Per resource (uses, views, downloads, people, partners, "
+                 "adoption among the partners its audience admits, time to first use), per "
+                 "partner (resources used, time from activation to first use) and in total, "
+                 "over the whole programme or one partner (`partner_id`); a partner caller "
+                 "over its own org and the resources it sees. Definitions in "
+                 "docs/enablement.md.", responses=problem_responses(404))
+async def get_enablement_kpis(
+    session: Session, caller: Caller,
+    partner_id: Annotated[uuid.UUID | None, Query(description="One partner's.")] = None,
+    resource_id: Annotated[uuid.UUID | None, Query(description="One resource's.")] = None,
+) -> EnablementKpisOut:
+    return await service.kpis(session, caller, partner_id, resource_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
@@ -200,3 +201,72 @@ class EnablementResourceUseOut(BaseModel):
     partner_id: uuid.UUID
     contact_id: uuid.UUID | None
     used_at: dt.datetime
+
+
+class EnablementResourceKpi(BaseModel):
+    resource_id: uuid.UUID
+    title: str = Field(description="The title in the default language of the newest "
+                       "published version.")
+    status: EnablementResourceStatus
+    first_published_at: dt.datetime = Field(description="When version 1 was published.")
+    uses: int = Field(description="Views and downloads.")
+    views: int
+    downloads: int
+    people: int = Field(description="Distinct callers (portal users or partner keys) with a "
+                        "use; an erased contact's uses count for no one.")
+    partners: int = Field(description="Distinct partners with a use.")
+    eligible_partners: int = Field(description=(
+        "Active partners the published audience admits now (tier, type, country, "
+        "certifications held; roles aside, as a partner key sees); 0 once retired."))
+    adopting_partners: int = Field(description="Of the eligible partners, those with a use.")
+    adoption: Decimal | None = Field(default=None, description=(
+        "adopting_partners / eligible_partners, 4 decimals (half even); null without "
+        "eligible partners."))
+    seconds_to_first_use: int | None = Field(default=None, description=(
+        "The first use's used_at − first_published_at (whole seconds); null without uses."))
+
+
+class EnablementPartnerKpi(BaseModel):
+    partner_id: uuid.UUID
+    partner_name: str
+    resources_used: int = Field(description="Distinct resources the partner used.")
+    uses: int
+    first_used_at: dt.datetime
+    seconds_to_first_use: int = Field(description=(
+        "first_used_at − the partner's activated_at (its created_at if never activated), "
+        "whole seconds; negative when it used the library while onboarding."))
+
+
+class EnablementKpiTotal(BaseModel):
+    resources: int = Field(description="Resources in the report.")
+    resources_used: int = Field(description="Of them, those with a use.")
+    uses: int
+    views: int
+    downloads: int
+    people: int
+    partners: int
+
+
+class EnablementKpisOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "partner_id": None,
+        "resources": [{
+            "resource_id": _ID, "title": "Partner playbook", "status": "published",
+            "first_published_at": "2026-12-01T09:00:00Z", "uses": 3, "views": 2,
+            "downloads": 1, "people": 2, "partners": 1, "eligible_partners": 4,
+            "adopting_partners": 1, "adoption": "0.2500", "seconds_to_first_use": 3600}],
+        "partners": [{
+            "partner_id": "0193c1c2-0000-7000-8000-000000000001",
+            "partner_name": "Acme Reseller", "resources_used": 1, "uses": 3,
+            "first_used_at": "2026-12-01T10:00:00Z", "seconds_to_first_use": 86400}],
+        "total": {"resources": 1, "resources_used": 1, "uses": 3, "views": 2,
+                  "downloads": 1, "people": 2, "partners": 1}}]})
+
+    partner_id: uuid.UUID | None = Field(default=None, description=(
+        "The partner counted; null: the whole programme."))
+    resources: list[EnablementResourceKpi] = Field(description=(
+        "Every resource ever published (a partner caller: those its audience admits now), "
+        "in creation order."))
+    partners: list[EnablementPartnerKpi] = Field(description=(
+        "Each partner with a use of those resources, by name."))
+    total: EnablementKpiTotal

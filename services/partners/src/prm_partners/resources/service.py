@@ -15,6 +15,7 @@ import hashlib
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, any_, func, literal, or_, select, text, true
@@ -25,6 +26,7 @@ import prm_contracts as contracts
 from prm_events import outbox
 from prm_partners.config import EVENT_SOURCE, Settings
 from prm_partners.declaration import ENABLEMENT_READ, ENABLEMENT_WRITE
+from prm_partners.partners.service import ensure_visible
 from prm_partners.resources import links
 from prm_partners.resources.files import FILE_TYPES, MAX_FILE_BYTES, sniff
 from prm_partners.resources.listing import RESOURCES, USES
@@ -36,8 +38,12 @@ from prm_partners.resources.models import (
 )
 from prm_partners.resources.schemas import (
     EnablementAudience,
+    EnablementKpisOut,
+    EnablementKpiTotal,
     EnablementLinkOut,
+    EnablementPartnerKpi,
     EnablementResourceIn,
+    EnablementResourceKpi,
     EnablementResourceOut,
     EnablementResourcePatch,
     EnablementResourceUseOut,
@@ -527,3 +533,119 @@ async def forget_contact(session: AsyncSession, contact_id: uuid.UUID) -> list[s
         sql_update(EnablementResourceUse).where(EnablementResourceUse.contact_id == contact_id)
         .values(contact_id=None, subject=None).returning(EnablementResourceUse.id))).all()
     return ["enablement_resource_uses"] if forgotten else []
+
+
+# --- KPIs ------------------------------------------------------------------------------------
+
+# Whole seconds between two times (the KPIs' unit, as the learning KPIs').
+_SECONDS = "extract(epoch FROM date_trunc('second', {a}) - date_trunc('second', {b}))"
+
+_USES_BY_RESOURCE = f"""
+SELECT u.resource_id, count(*) AS uses, count(*) FILTER (WHERE u.kind = 'view') AS views,
+       count(*) FILTER (WHERE u.kind = 'download') AS downloads,
+       count(DISTINCT u.subject) AS people, count(DISTINCT u.partner_id) AS partners,
+       {_SECONDS.format(a="min(u.used_at)", b="(SELECT min(v.published_at) FROM "
+                        "enablement_resource_versions v WHERE v.resource_id = u.resource_id)")}
+           AS first_use
+FROM enablement_resource_uses u
+WHERE u.resource_id = ANY(:ids) {{partner}}
+GROUP BY u.resource_id
+"""
+
+# The active partners each published audience admits now (roles aside: any role of the org,
+# as its key sees the library), and of them those with a use.
+_ELIGIBLE = """
+SELECT r.id, count(p.id) AS eligible, count(p.id) FILTER (WHERE EXISTS (
+           SELECT 1 FROM enablement_resource_uses u
+           WHERE u.resource_id = r.id AND u.partner_id = p.id)) AS adopting
+FROM enablement_resources r
+JOIN partners p ON p.status = 'active' AND r.status = 'published'
+    AND (cardinality(r.audience_tiers) = 0 OR lower(p.tier) = ANY(r.audience_tiers))
+    AND (cardinality(r.audience_partner_types) = 0 OR p.type = ANY(r.audience_partner_types))
+    AND (cardinality(r.audience_countries) = 0 OR p.country = ANY(r.audience_countries))
+    AND r.audience_certifications <@ ARRAY(
+        SELECT DISTINCT lower(c.code) FROM certifications c
+        WHERE c.partner_id = p.id AND c.status = 'active')::varchar[]
+    {partner}
+WHERE r.id = ANY(:ids)
+GROUP BY r.id
+"""
+
+_TOTAL = """
+SELECT count(DISTINCT u.resource_id), count(*), count(*) FILTER (WHERE u.kind = 'view'),
+       count(*) FILTER (WHERE u.kind = 'download'), count(DISTINCT u.subject),
+       count(DISTINCT u.partner_id)
+FROM enablement_resource_uses u
+WHERE u.resource_id = ANY(:ids) {partner}
+"""
+
+_BY_PARTNER = f"""
+SELECT u.partner_id, p.name, count(DISTINCT u.resource_id), count(*), min(u.used_at),
+       {_SECONDS.format(a="min(u.used_at)", b="coalesce(p.activated_at, p.created_at)")}
+FROM enablement_resource_uses u JOIN partners p ON p.id = u.partner_id
+WHERE u.resource_id = ANY(:ids) {{partner}}
+GROUP BY u.partner_id, p.name, p.activated_at, p.created_at
+ORDER BY p.name, u.partner_id
+"""
+
+
+def _rate(part: int, whole: int) -> Decimal | None:
+    if not whole:
+        return None
+    return (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"),
+                                                     rounding=ROUND_HALF_EVEN)
+
+
+async def kpis(session: AsyncSession, principal: Principal, partner_id: uuid.UUID | None,
+               resource_id: uuid.UUID | None) -> EnablementKpisOut:
+    """Per resource, per partner and in total, over the programme or one partner; exact,
+    from the uses, the versions and the partners as they are (docs/enablement.md)."""
+    principal.require(ENABLEMENT_READ)
+    who = await viewer(session, principal)
+    if principal.is_partner:
+        partner_id = partner_id or principal.partner_id
+    if partner_id is not None:
+        await ensure_visible(session, principal, partner_id, "partner")
+        if (await session.execute(text("SELECT 1 FROM partners WHERE id = :id"),
+                                  {"id": partner_id})).first() is None:
+            raise NotFound("partner not found")
+    statement = (select(EnablementResource, func.min(EnablementResourceVersion.published_at))
+                 .join(EnablementResourceVersion,
+                       EnablementResourceVersion.resource_id == EnablementResource.id)
+                 .group_by(EnablementResource.id).order_by(EnablementResource.id))
+    if who is not None:
+        statement = statement.where(_admits(who))
+    if resource_id is not None:
+        statement = statement.where(EnablementResource.id == resource_id)
+    resources = (await session.execute(statement)).all()
+    ids = [r.id for r, _ in resources]
+    params: dict[str, Any] = {"ids": ids, "partner": partner_id}
+    where = "" if partner_id is None else "AND u.partner_id = :partner"
+    used = {r.resource_id: r for r in await session.execute(
+        text(_USES_BY_RESOURCE.format(partner=where)), params)}
+    eligible = {r.id: r for r in await session.execute(text(_ELIGIBLE.format(
+        partner="" if partner_id is None else "AND p.id = :partner")), params)}
+    items = []
+    for row, first_published in resources:
+        u, e = used.get(row.id), eligible.get(row.id)
+        assert row.published is not None
+        title = choose(row.published, [])[0]["title"]
+        eligible_count, adopting = (e.eligible, e.adopting) if e is not None else (0, 0)
+        items.append(EnablementResourceKpi(
+            resource_id=row.id, title=title, status=row.status,
+            first_published_at=first_published,
+            uses=u.uses if u else 0, views=u.views if u else 0,
+            downloads=u.downloads if u else 0, people=u.people if u else 0,
+            partners=u.partners if u else 0, eligible_partners=eligible_count,
+            adopting_partners=adopting, adoption=_rate(adopting, eligible_count),
+            seconds_to_first_use=None if u is None else int(u.first_use)))
+    total = (await session.execute(text(_TOTAL.format(partner=where)), params)).one()
+    by_partner = await session.execute(text(_BY_PARTNER.format(partner=where)), params)
+    return EnablementKpisOut(
+        partner_id=partner_id, resources=items,
+        partners=[EnablementPartnerKpi(partner_id=r[0], partner_name=r[1], resources_used=r[2],
+                                       uses=r[3], first_used_at=r[4],
+                                       seconds_to_first_use=int(r[5])) for r in by_partner],
+        total=EnablementKpiTotal(resources=len(items), resources_used=total[0], uses=total[1],
+                                 views=total[2], downloads=total[3], people=total[4],
+                                 partners=total[5]))
