@@ -156,6 +156,7 @@ bench: env
 	$(PY) tests/benchmarks/leads.py
 	$(PY) tests/benchmarks/health.py
 	$(PY) tests/benchmarks/campaigns.py
+	$(PY) tests/benchmarks/enablement.py
 	$(PY) tests/benchmarks/portal.py
 	$(PY) tests/benchmarks/audit.py
 	$(PY) tests/benchmarks/telemetry.py
