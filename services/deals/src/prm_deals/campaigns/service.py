@@ -54,6 +54,7 @@ from prm_deals.declaration import (
 )
 from prm_deals.directory import repository as directory
 from prm_events import outbox
+from prm_platform import publishing
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
 from prm_platform.listing import ListQuery
@@ -227,12 +228,7 @@ async def retire(session: AsyncSession, principal: Principal, campaign_id: uuid.
     principal.ensure_vendor()
     row = await _row(session, principal, campaign_id, lock=True)
     check_if_match(if_match, row.version)
-    if row.status != "published":
-        raise InvalidTransition(f"a {row.status} campaign is not retired (only a published "
-                                "one)")
-    row.status = "retired"
-    row.version += 1
-    row.updated_at = _now()
+    publishing.retire(row, "campaign")
     assert row.published_version is not None
     await _announce(session, row, row.published_version)
     return row

@@ -58,6 +58,7 @@ from prm_partners.resources.schemas import (
     EnablementResourceUseOut,
     EnablementVariantOut,
 )
+from prm_platform import publishing
 from prm_platform.bodies import UnsupportedMediaType
 from prm_platform.declaration import PARTNER_ROLES
 from prm_platform.http import check_if_match
@@ -349,12 +350,7 @@ async def retire(session: AsyncSession, principal: Principal, resource_id: uuid.
     principal.ensure_vendor()
     row = await get_row(session, principal, resource_id, lock=True)
     check_if_match(if_match, row.version)
-    if row.status != "published":
-        raise InvalidTransition(f"a {row.status} resource is not retired (only a published "
-                                "one)")
-    row.status = "retired"
-    row.version += 1
-    row.updated_at = _now()
+    publishing.retire(row, "resource")
     return row
 
 
