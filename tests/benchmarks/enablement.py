@@ -375,7 +375,7 @@ async def explain(url: str, partner_id: uuid.UUID, cursor: str, word: str) -> di
 
 def set_up_path(base: str, secret: str, courses: int) -> dict[str, Any]:
     with httpx.Client(base_url=base, timeout=60, trust_env=False) as http:
-        answer = http.put("/v1/learning-paths/bench-path", headers=vendor_headers(
+        answer = http.put("/v1/learning-paths-by-external-id/bench-path", headers=vendor_headers(
             secret, (ENABLEMENT_READ, ENABLEMENT_WRITE), subject="key-lms-import"), json={
             "name": "Selling the platform", "language": "en", "roles": ["sales"],
             "courses": [{"course_id": f"crs-{c + 1:03d}", "name": f"Course {c + 1}"}

@@ -83,7 +83,7 @@ def test_onboarding_enrols_the_lms_certifies_the_tier_follows_and_the_kpis_add_u
         "code": code, "name": "Certified sales professional", "validity_months": 24}), 201)
     courses = [{"course_id": f"crs-{tag}-1", "name": "The product in 30 minutes"},
                {"course_id": f"crs-{tag}-2", "name": "Discovery calls"}]
-    path = ok(api.put(f"/v1/learning-paths/lms-path-{tag}", headers=admin, json={
+    path = ok(api.put(f"/v1/learning-paths-by-external-id/lms-path-{tag}", headers=admin, json={
         "name": "Selling the platform", "language": "en", "roles": ["sales"],
         "courses": courses, "certification": code, "enrol_on": ["joined"]}), 201)
 

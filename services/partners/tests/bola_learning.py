@@ -9,7 +9,8 @@ PATH = {"name": "Selling", "language": "en", "roles": [],
 
 
 async def _path(client, vendor, external_id="bola-path"):
-    response = await client.put(f"/v1/learning-paths/{external_id}", json=PATH, headers=vendor)
+    response = await client.put(f"/v1/learning-paths-by-external-id/{external_id}", json=PATH,
+                                headers=vendor)
     assert response.status_code in (200, 201), response.text
     return response.json()
 
@@ -35,7 +36,7 @@ async def _count(client, table, partner_id) -> int:
 
 
 async def import_learning_path(client, a, b, vendor):
-    refused = await client.put("/v1/learning-paths/b-path", json=PATH, headers=b[1])
+    refused = await client.put("/v1/learning-paths-by-external-id/b-path", json=PATH, headers=b[1])
     assert refused.status_code == 403
 
 
@@ -48,7 +49,7 @@ async def list_learning_paths(client, a, b, vendor):
 async def get_learning_path(client, a, b, vendor):
     path = await _path(client, vendor)
     # a path for another partner type is not shown to B (a reseller)
-    other = await client.put("/v1/learning-paths/isv-only", json={
+    other = await client.put("/v1/learning-paths-by-external-id/isv-only", json={
         **PATH, "partner_types": ["isv"]}, headers=vendor)
     assert (await client.get(f"/v1/learning-paths/{other.json()['id']}",
                              headers=b[1])).status_code == 404
@@ -113,7 +114,7 @@ async def get_learning_kpis(client, a, b, vendor):
 
 
 CASES = {
-    ("PUT", "/v1/learning-paths/{external_id}"): import_learning_path,
+    ("PUT", "/v1/learning-paths-by-external-id/{external_id}"): import_learning_path,
     ("GET", "/v1/learning-paths"): list_learning_paths,
     ("GET", "/v1/learning-paths/{path_id}"): get_learning_path,
     ("POST", "/v1/learning-enrolments"): enrol_in_learning_path,

@@ -31,7 +31,7 @@ def path_body(**overrides):
 
 
 async def put_path(client, vendor, external_id="path-sales", status=201, **overrides):
-    response = await client.put(f"/v1/learning-paths/{external_id}",
+    response = await client.put(f"/v1/learning-paths-by-external-id/{external_id}",
                                 json=path_body(**overrides), headers=vendor)
     assert response.status_code == status, response.text
     return response.json()
@@ -110,14 +110,14 @@ async def test_import_upserts_and_keeps_versions(client, vendor, as_partner):
     assert changed["version"] == 2
     got = (await client.get(f"/v1/learning-paths/{created['id']}", headers=vendor)).json()
     assert [(v["number"], len(v["courses"])) for v in got["versions"]] == [(1, 2), (2, 1)]
-    stale = await client.put("/v1/learning-paths/path-sales", json=path_body(),
+    stale = await client.put("/v1/learning-paths-by-external-id/path-sales", json=path_body(),
                              headers={**vendor, "If-Match": '"1"'})
     assert stale.status_code == 412
-    unknown = await client.put("/v1/learning-paths/p2", json=path_body(certification="NOPE"),
-                               headers=vendor)
+    unknown = await client.put("/v1/learning-paths-by-external-id/p2",
+                               json=path_body(certification="NOPE"), headers=vendor)
     assert unknown.status_code == 422
     partner = await new_partner(client, vendor)
-    refused = await client.put("/v1/learning-paths/p3", json=path_body(),
+    refused = await client.put("/v1/learning-paths-by-external-id/p3", json=path_body(),
                                headers=as_partner(partner["id"]))
     assert refused.status_code == 403
     listed = (await client.get("/v1/learning-paths?role=sales&q=selling",

@@ -311,7 +311,7 @@ async def _survey_campaign(world: World) -> Target:
 
 async def _learning_path(world: World) -> Target:
     external_id = f"race-{word()}"
-    url = f"/v1/learning-paths/{external_id}"
+    url = f"/v1/learning-paths-by-external-id/{external_id}"
     body = {"name": f"Race {word()}", "language": "en",
             "courses": [{"course_id": "c-1", "name": "One"}]}
     created = await world.client.put(url, json=body, headers=world.vendor)
@@ -398,7 +398,7 @@ CASES = {
     ("PUT", "/v1/tiers/programme"): Case("PUT", _tier_programme, None),
     ("PUT", "/v1/programme-policy"): Case("PUT", _programme_policy, None),
     ("PATCH", "/v1/survey-campaigns/{campaign_id}"): Case("PATCH", _survey_campaign, None),
-    ("PUT", "/v1/learning-paths/{external_id}"): Case("PUT", _learning_path, None),
+    ("PUT", "/v1/learning-paths-by-external-id/{external_id}"): Case("PUT", _learning_path, None),
 }
 
 

@@ -61,6 +61,8 @@ SERVICE = ServiceDeclaration(
         RoutePrefix("/v1/survey-campaigns", read=SURVEY_CAMPAIGNS_READ,
                     write=SURVEY_CAMPAIGNS_WRITE),
         RoutePrefix("/v1/learning-paths", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE),
+        RoutePrefix("/v1/learning-paths-by-external-id", read=ENABLEMENT_READ,
+                    write=ENABLEMENT_WRITE, lists=False),
         RoutePrefix("/v1/learning-enrolments", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE),
         RoutePrefix("/v1/learning-completions", read=ENABLEMENT_READ, write=ENABLEMENT_WRITE,
                     lists=False),

@@ -74,5 +74,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
               {"name": "learning", "description": "Learning paths imported from the LMS, "
                "partners' contacts enrolled in them (on joining, on a tier change, by hand), "
                "course completions by API or the LMS's signed intake, the certification a "
-               "completed path grants, progress and KPIs."}],
+               "completed path grants, progress and KPIs."},
+              {"name": "enablement", "description": "The enablement library: documents, "
+               "videos, links and sales tools in language variants, each shown only to the "
+               "audience it is for (partner roles, tiers, types, countries, certifications), "
+               "signed download links that expire, the uses recorded per person and org, and "
+               "their KPIs."}],
     )

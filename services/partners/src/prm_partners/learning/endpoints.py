@@ -36,6 +36,9 @@ from prm_platform.problems import problem_responses
 from prm_platform.signatures import signed_delivery
 
 paths = service_router("/v1/learning-paths", "learning")
+# Imported by the LMS's own id: a path of its own, since a path's id and the LMS's could not
+# share one template under /v1/learning-paths.
+by_external_id = service_router("/v1/learning-paths-by-external-id", "learning")
 enrolments = service_router("/v1/learning-enrolments", "learning")
 completions = service_router("/v1/learning-completions", "learning")
 intake = service_router("/v1/lms-intake", "learning")
@@ -66,7 +69,7 @@ _UPSERTED: dict[int | str, dict[str, Any]] = {
     **resource_headers(201, location=True)}
 
 
-@paths.put("/{external_id}", status_code=201, summary="Import a learning path",
+@by_external_id.put("/{external_id}", status_code=201, summary="Import a learning path",
            description="The LMS's path by its id: created (201), or changed (200; a new "
            "`version` when anything differs, every version kept). Vendor keys "
            "(`enablement:write`). A change keeps every enrolment: open ones count against "
@@ -221,4 +224,5 @@ async def get_learning_kpis(
     return await service.kpis(session, caller, partner_id, path_id)
 
 
-routers: list[APIRouter] = [paths, enrolments, completions, intake, progress, kpis]
+routers: list[APIRouter] = [paths, by_external_id, enrolments, completions, intake, progress,
+                            kpis]
