@@ -186,8 +186,7 @@ async def change(session: AsyncSession, principal: Principal, campaign_id: uuid.
     if content == row.content and name == row.name:
         return row
     row.content, row.name = content, name
-    row.version += 1
-    row.updated_at = _now()
+    publishing.changed(row)
     return row
 
 

@@ -305,8 +305,7 @@ async def change(session: AsyncSession, principal: Principal, resource_id: uuid.
     row.content = content
     if row.published is None:
         row.titles = _titles(content)
-    row.version += 1
-    row.updated_at = _now()
+    publishing.changed(row)
     return row
 
 
