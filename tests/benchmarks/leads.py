@@ -14,6 +14,9 @@ of lead routing rules are created through the API, and requests are sent one at 
   candidates each), ``--leads`` after a warm-up;
 * the worst case: leads whose rule has no partner filter and does not ask for the lead's
   country, so that every active partner is a candidate, ``--leads``/4;
+* the worst case again, each lead right after a write to the partner directory (one partner's
+  row touched, as a partner event does): the members a process keeps between leads are then
+  read again, ``--leads``/20;
 * ``POST /v1/lead-routing-rules/dry-run`` with leads of the first mix, ``--leads``/4;
 * the bare endpoint (``bare_app.py``: validates a deal-shaped body, answers 201).
 
@@ -27,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import gc
 import itertools
 import json
@@ -39,6 +41,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
@@ -157,6 +160,9 @@ async def directory_facts(url: str) -> dict[str, Any]:
 
 # -- the requests ------------------------------------------------------------------------------
 
+CHANGED = "POST /v1/leads, every partner, after a directory write"
+
+
 def create_bare_app() -> FastAPI:
     """The baseline of ``make bench``: a deal-shaped body validated, 201 (``bare_app.py``)."""
     from bare_app import app
@@ -185,12 +191,16 @@ def lead(rng: random.Random, n: int, run: str, *, product: str | None = None
     return body
 
 
-def post_leads(client: Client, kind: str, path: str, bodies: list[dict[str, Any]]
-               ) -> tuple[float, dict[str, int]]:
-    """Each body POSTed in turn: the wall time, and how the leads came out."""
+def post_leads(client: Client, kind: str, path: str, bodies: list[dict[str, Any]],
+               before: Callable[[], None] | None = None) -> tuple[float, dict[str, int]]:
+    """Each body POSTed in turn (``before`` done first, untimed): the wall time of the
+    requests, and how the leads came out."""
     outcomes: dict[str, int] = {}
-    started = time.perf_counter()
+    spent = 0.0
     for body in bodies:
+        if before is not None:
+            before()
+        started = time.perf_counter()
         response = client.send("POST", kind, path, body=body)
         if response.status_code < 300:
             answer = response.json()
@@ -198,7 +208,26 @@ def post_leads(client: Client, kind: str, path: str, bodies: list[dict[str, Any]
         else:
             outcome = f"HTTP {response.status_code}: {response.text[:200]}"
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    return time.perf_counter() - started, outcomes
+        spent += time.perf_counter() - started
+    return spent, outcomes
+
+
+class DirectoryWriter:
+    """Touches one partner's row of the directory (its projection time), as the deals worker
+    does for every partner event: the directory's generation moves."""
+
+    def __init__(self, url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.connection = self.loop.run_until_complete(connect(url, "deals"))
+
+    def __call__(self) -> None:
+        self.loop.run_until_complete(self.connection.execute(
+            "UPDATE partner_directory SET projected_at = now() WHERE partner_id = "
+            "(SELECT partner_id FROM partner_directory ORDER BY random() LIMIT 1)"))
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.connection.close())
+        self.loop.close()
 
 
 # -- the pools ---------------------------------------------------------------------------------
@@ -248,7 +277,7 @@ async def fairness_of(connection: Any, pool_id: uuid.UUID) -> dict[str, Any]:
         "SELECT coalesce(sum(v::int), 0) FROM lead_assignments a, "
         "jsonb_each_text(a.explanation -> 'passed_over') AS e(k, v) WHERE a.pool_id = :id"),
         {"id": pool_id})).scalar_one()
-    query = routing._members_query(pool.partners, sample, dt.datetime.now(dt.UTC))
+    query = routing._members_query(pool.partners, sample)
     assert query is not None
     sql, args = query
     driver = (await connection.get_raw_connection()).driver_connection
@@ -316,6 +345,8 @@ def main() -> None:
         typical = [lead(rng, next(numbers), run) for _ in range(args.warm_up + args.leads)]
         worst = [lead(rng, next(numbers), run, product=WORST_PRODUCT)
                  for _ in range(args.warm_up // 5 + args.leads // 4)]
+        changed = [lead(rng, next(numbers), run, product=WORST_PRODUCT)
+                   for _ in range(args.leads // 20)]
         dry = [lead(rng, next(numbers), run) for _ in range(args.warm_up + args.leads // 4)]
         deal = {"customer": {"name": "Globex Corporation", "domain": "globex.example",
                              "country": "FR"},
@@ -333,15 +364,19 @@ def main() -> None:
             ("POST /v1/lead-routing-rules/dry-run", deals, "/v1/lead-routing-rules/dry-run",
              dry[args.warm_up:]),
         )
+        writer = DirectoryWriter(url)
+        befores = {CHANGED: writer}
+        phases += ((CHANGED, deals, "/v1/leads", changed),)
         rows: dict[str, dict[str, Any]] = {}
         for kind, client, path, bodies in phases:
-            seconds, outcomes = post_leads(client, kind, path, bodies)
+            seconds, outcomes = post_leads(client, kind, path, bodies, befores.get(kind))
             p50, p99 = quantiles(client.times[kind])
             rows[kind] = {"requests": len(bodies), "per_s": len(bodies) / seconds,
                           "p50_ms": p50, "p99_ms": p99, "outcomes": outcomes,
                           "slowest": [f"{ms:.0f} ms" for ms, _ in client.slowest[kind]]}
             print(f"{kind}: {rows[kind]}", file=sys.stderr)
         report["requests"] = rows
+        writer.close()
         deals.close()
         bare.close()
         report["pools"] = asyncio.run(pool_report(url))

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prm_deals.leads.fairness import Member, order
+from prm_deals.leads.fairness import Groups, Member, order
 
 
 def _give_out(weights: list[int], leads: int) -> Fraction:
@@ -81,3 +81,48 @@ def test_the_first_turns_are_the_first_of_the_whole_order(pool, limit):
     picks = sum(c for _, c in pool)
     whole = [t.member.partner_id for t in order(members, picks)]
     assert [t.member.partner_id for t in order(members, picks, limit)] == whole[:limit]
+
+
+def _reference(members: list[Member], picks: int) -> list[tuple[uuid.UUID, bool]]:
+    """Tijdeman's rule written out plainly: every member's exact key, one sort."""
+    k, total, step = len(members), sum(m.weight for m in members), picks + 1
+    gaps = 2 * k - 2 if k > 1 else 1
+
+    def key(m: Member) -> tuple[bool, Fraction, int]:
+        behind = Fraction(step * m.weight, total) - m.assigned
+        late = not (k == 1 or behind >= Fraction(1, gaps))
+        deadline = (m.assigned + 1 - Fraction(1, gaps)) * Fraction(total, m.weight)
+        return late, deadline, m.partner_id.int
+    return [(m.partner_id, not key(m)[0]) for m in sorted(members, key=key)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(min_value=1, max_value=12),
+                          st.integers(min_value=0, max_value=6)), min_size=1, max_size=60),
+       st.randoms(use_true_random=False))
+def test_the_grouped_order_is_the_rule_written_out(pool, rng):
+    """Worked out over groups of equal weight and count (exact ties across weights merged by
+    id), the order is the one every member's own exact key gives."""
+    members = [Member(uuid.UUID(int=rng.getrandbits(128)), w, c) for w, c in pool]
+    picks = sum(c for _, c in pool) + rng.randrange(3)
+    assert [(t.member.partner_id, t.due) for t in order(members, picks)] == \
+        _reference(members, picks)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=6), min_size=1, max_size=30),
+       st.integers(min_value=1, max_value=80), st.randoms(use_true_random=False))
+def test_groups_moved_one_lead_at_a_time_are_the_groups_made_afresh(weights, leads, rng):
+    """A routing process keeps a pool's groups between leads and moves the chosen partner
+    (sometimes not the first: the ones before it passed over); the order it reads is always
+    the one the counts give."""
+    ids = [uuid.UUID(int=rng.getrandbits(128)) for _ in weights]
+    counts = dict.fromkeys(ids, 0)
+    kept = Groups([Member(p, w, 0) for p, w in zip(ids, weights, strict=True)])
+    for picks in range(leads):
+        fresh = [Member(p, w, counts[p]) for p, w in zip(ids, weights, strict=True)]
+        turns = order(kept, picks)
+        assert turns == order(fresh, picks)
+        chosen = turns[min(rng.randrange(3), len(turns) - 1)].member
+        kept.move(chosen.partner_id, chosen.weight, chosen.assigned)
+        counts[chosen.partner_id] += 1

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from prm_contracts import PartnerCreatedV1, PartnerSnapshot
 from prm_deals.config import SCHEMA
 from prm_deals.directory.handlers import HANDLERS
-from prm_deals.leads import rules, service
+from prm_deals.leads import routing, rules, service
+from prm_deals.leads.fairness import Member, order
 from prm_deals.leads.schemas import LeadIn, LeadRoutingRuleIn
 from prm_events.envelope import new_event
 from prm_platform.db import make_engine
@@ -162,3 +163,84 @@ async def test_replicas_routing_at_once_give_each_lead_once_and_keep_every_cap(r
             "WHERE c.pool_id = p.id) AS assigned FROM lead_pools p WHERE rule_id = :r"),
             {"r": made["rules"][0]})).one()
         assert pool.picks == pool.assigned == 15
+
+
+async def _offered(sessionmaker, lead_id) -> tuple[uuid.UUID, int]:
+    """The partner a lead was offered to, and the size of the pool it came from."""
+    async with sessionmaker() as session:
+        row = (await session.execute(text(
+            "SELECT partner_id, (explanation ->> 'pool_members')::int AS members "
+            "FROM lead_assignments WHERE lead_id = :l ORDER BY offered_at DESC LIMIT 1"),
+            {"l": lead_id})).one()
+    return row.partner_id, row.members
+
+
+async def _turn(sessionmaker, rule_id, partners) -> uuid.UUID:
+    """Whose turn it is among ``partners`` in the rule's busiest pool, from its committed rows
+    alone."""
+    async with sessionmaker() as session:
+        pool = (await session.execute(text(
+            "SELECT id, picks FROM lead_pools WHERE rule_id = :r ORDER BY picks DESC LIMIT 1"),
+            {"r": rule_id})).one()
+        counts = dict((await session.execute(text(
+            "SELECT partner_id, assigned FROM lead_pool_counts WHERE pool_id = :p"),
+            {"p": pool.id})).all())
+    return order([Member(p, 1, counts.get(p, 0)) for p in sorted(partners)], pool.picks)[0] \
+        .member.partner_id
+
+
+async def test_what_a_process_keeps_between_leads_follows_every_change(replicas, prm_infra):
+    """Members and counts are kept per process between leads: a rolled-back pick, another
+    process's pick, a partner joining (committed or rolled back) and a pause are all seen by
+    the next lead."""
+    (first, second), product, made = replicas
+    await _setup(first, product, made, 3)
+    rule_id = made["rules"][0]
+    for i in range(4):
+        await _submit(first, product, i)
+    # A pick rolled back leaves the pool as it was: the next lead goes where it would have.
+    async with second() as session:
+        undone, _ = await service.submit(session, STAFF, _lead(product, 4), intake=False)
+        await session.rollback()
+    expected = await _turn(first, rule_id, made["partners"])
+    assert expected == undone.partner_id
+    # Another process's pick (its own commit, the same statement as ours) is seen, though the
+    # pool's count of picks is the one the rolled-back pick left in this process.
+    other = next(p for p in made["partners"] if p != expected)
+    async with first() as session:
+        pool_id = (await session.execute(text(
+            "SELECT id FROM lead_pools WHERE rule_id = :r"), {"r": rule_id})).scalar_one()
+        driver = (await (await session.connection()).get_raw_connection()).driver_connection
+        await driver.fetchval(routing._COUNT, pool_id, other)
+        await session.commit()
+    expected = await _turn(first, rule_id, made["partners"])
+    lead = await _submit(first, product, 5)
+    assert (await _offered(first, lead.id)) == (expected, 3)
+    # A partner joining is seen by the next lead; one that joined in a rolled-back
+    # transaction is not, though that transaction routed a lead with it.
+    async with second() as session:
+        ghost = uuid.uuid4()
+        await HANDLERS[PartnerCreatedV1.event_type](session, new_event(
+            PartnerCreatedV1(partner=PartnerSnapshot(
+                id=ghost, name="Ghost", type="reseller", country="NL", status="active",
+                version=1)), source="/prm/partners", subject=str(ghost), partner_id=ghost))
+        seen, _ = await service.submit(session, STAFF, _lead(product, 6), intake=False)
+        assert seen.status == "offered"
+        await session.rollback()
+    lead = await _submit(first, product, 7)
+    assert (await _offered(first, lead.id))[1] == 3
+    await _setup(first, product, made, 1)
+    lead = await _submit(second, product, 8)
+    assert (await _offered(second, lead.id))[1] == 4
+    # A pause is seen at once, and so is its end.
+    resting = made["partners"][-1]
+    async with first() as session:
+        await session.execute(text(
+            "INSERT INTO lead_partner_settings (partner_id, paused, open_offers, version, "
+            "updated_at) VALUES (:p, true, 0, 0, now()) ON CONFLICT (partner_id) DO UPDATE "
+            "SET paused = true"), {"p": resting})
+        await session.commit()
+    for i in (9, 10, 11):
+        lead = await _submit(first, product, i)
+        partner, members = await _offered(first, lead.id)
+        assert members == 3 and partner != resting

@@ -12,14 +12,18 @@ partner id: the same pool in the same state always gives the same order.
 
 ``order`` ranks every member, so that a partner that cannot take the lead (at capacity, paused,
 declined it before) is passed over for the next in line; the pool's counts then move only for
-the partner that took it.
+the partner that took it. Members of the same weight and count share their place (their
+deadlines are equal), so the order is worked out over those groups, each listing its partners
+in id order: a pool of ten thousand that gave out a few hundred leads has a handful of groups,
+which a routing process keeps between leads and moves one partner at a time (``Groups.move``).
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from itertools import groupby
@@ -27,8 +31,7 @@ from typing import NamedTuple
 
 
 class Member(NamedTuple):
-    """A partner of a pool: its weight (a positive integer) and the leads it had from it.
-    (A tuple: a pool of ten thousand is built for every lead.)"""
+    """A partner of a pool: its weight (a positive integer) and the leads it had from it."""
 
     partner_id: uuid.UUID
     weight: int
@@ -46,50 +49,70 @@ class Turn:
     entitled: Fraction
 
 
-def order(members: list[Member], picks: int, limit: int | None = None) -> list[Turn]:
+class Groups:
+    """A pool's members by (weight, leads had), each group's partner ids in id order."""
+
+    def __init__(self, members: list[Member]) -> None:
+        if any(m.weight <= 0 for m in members):
+            raise ValueError("weights are positive integers")
+        self.by: dict[tuple[int, int], list[uuid.UUID]] = {}
+        for m in sorted(members, key=lambda m: m.partner_id.int):
+            self.by.setdefault((m.weight, m.assigned), []).append(m.partner_id)
+        self.size = len(members)
+        self.total = sum(m.weight for m in members)
+
+    def move(self, partner_id: uuid.UUID, weight: int, assigned: int) -> None:
+        """One more lead for the member of this weight that had ``assigned``."""
+        ids = self.by[weight, assigned]
+        ids.pop(bisect.bisect_left(ids, partner_id.int, key=lambda p: p.int))
+        if not ids:
+            del self.by[weight, assigned]
+        bisect.insort(self.by.setdefault((weight, assigned + 1), []), partner_id,
+                      key=lambda p: p.int)
+
+    def copy(self) -> Groups:
+        twin = Groups([])
+        twin.by = {key: list(ids) for key, ids in self.by.items()}
+        twin.size, twin.total = self.size, self.total
+        return twin
+
+
+def order(members: list[Member] | Groups, picks: int, limit: int | None = None
+          ) -> list[Turn]:
     """The members, the one whose turn it is first, for the pool's lead number ``picks + 1``
     (``picks`` leads were given out before, ``sum(m.assigned)`` of them to these members):
     all of them, or the first ``limit``."""
-    if not members:
+    groups = members if isinstance(members, Groups) else Groups(members)
+    k, total, step = groups.size, groups.total, picks + 1
+    if not k:
         return []
-    if any(m.weight <= 0 for m in members):
-        raise ValueError("weights are positive integers")
-    k, total, step = len(members), sum(m.weight for m in members), picks + 1
     gaps = 2 * k - 2 if k > 1 else 1
-    # (not due, deadline as a float, index): behind by at least 1/(2k-2) of a lead is
-    # (step*w/W - c) >= 1/(2k-2) in integers; the deadline (c + 1 - 1/(2k-2)) * W / w is
-    # compared without its common factor W / (2k-2).
-    keys = [(not (k == 1 or (step * m.weight - total * m.assigned) * gaps >= total),
-             ((m.assigned + 1) * gaps - 1) / m.weight, i) for i, m in enumerate(members)]
-    if limit is not None and limit < k:
-        chosen = heapq.nsmallest(limit, keys)
-        # Members tied with the last one taken (equal floats) may come before it exactly:
-        # they are all taken, and the exact order decides below.
-        last, taken = chosen[-1][:2], {key[2] for key in chosen}
-        chosen += [key for key in keys if key[:2] == last and key[2] not in taken]
-        chosen.sort()
-    else:
-        chosen = sorted(keys)
-    wanted = k if limit is None else limit
+
+    def place(key: tuple[int, int]) -> tuple[bool, Fraction]:
+        # Behind by at least 1/(2k-2) of a lead is (step*w/W - c) >= 1/(2k-2) in integers;
+        # the deadline (c + 1 - 1/(2k-2)) * W / w is compared without its factor W / (2k-2).
+        weight, assigned = key
+        late = not (k == 1 or (step * weight - total * assigned) * gaps >= total)
+        return late, Fraction((assigned + 1) * gaps - 1, weight)
+
+    wanted = k if limit is None else min(limit, k)
     ranked: list[Turn] = []
-    for (late, _), group in groupby(chosen, key=lambda t: t[:2]):
-        tied = [members[i] for _, _, i in group]
-        room = wanted - len(ranked)
-        if len(tied) > room:
-            tied = heapq.nsmallest(room, tied, key=_exactly(tied, gaps))
-        elif len(tied) > 1:
-            tied.sort(key=_exactly(tied, gaps))
-        ranked += [Turn(m, not late, Fraction(step * m.weight, total)) for m in tied]
-        if len(ranked) >= wanted:
-            break
+    for (late, _), tied in groupby(sorted(groups.by, key=place), key=place):
+        keys = list(tied)
+        if len(keys) == 1:  # one group: its partners in id order
+            weight, assigned = keys[0]
+            listed = ((p, weight, assigned) for p in groups.by[keys[0]])
+        else:  # groups tied exactly (equal deadlines of other weights): merged by id
+            listed = (item[1:] for item in heapq.merge(
+                *(_keyed(groups.by[key], *key) for key in keys)))
+        for partner_id, weight, assigned in listed:
+            ranked.append(Turn(Member(partner_id, weight, assigned), not late,
+                               Fraction(step * weight, total)))
+            if len(ranked) >= wanted:
+                return ranked
     return ranked
 
 
-def _exactly(tied: list[Member], gaps: int) -> Callable[[Member], tuple[int, int]]:
-    """The sort key of members whose deadlines are equal as floats: the rank of the exact
-    deadline, then the partner id. Float division is correctly rounded and so monotone, so
-    only these need the exact fraction, computed once per distinct (count, weight)."""
-    exact = {(m.assigned, m.weight): Fraction((m.assigned + 1) * gaps - 1, m.weight)
-             for m in tied}
-    place = {value: rank for rank, value in enumerate(sorted(set(exact.values())))}
-    return lambda m: (place[exact[m.assigned, m.weight]], m.partner_id.int)
+def _keyed(ids: list[uuid.UUID], weight: int, assigned: int
+           ) -> Iterator[tuple[int, uuid.UUID, int, int]]:
+    return ((p.int, p, weight, assigned) for p in ids)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     Numeric,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -176,6 +177,9 @@ class LeadPartnerSettings(Base):
     offers, and how many offers it holds open now (kept by every offer and answer)."""
 
     __tablename__ = "lead_partner_settings"
+    # Routing reads the paused ones on every lead.
+    __table_args__ = (Index("ix_lead_partner_settings_paused", "partner_id",
+                            postgresql_where=text("paused")),)
 
     partner_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     paused: Mapped[bool] = mapped_column(Boolean)
@@ -184,3 +188,14 @@ class LeadPartnerSettings(Base):
     open_offers: Mapped[int] = mapped_column(Integer)
     version: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[dt.datetime] = mapped_column(_TS)
+
+
+class LeadDirectoryState(Base):
+    """One row: the partner directory's generation, moved by every statement that writes the
+    directory (a trigger), so that routing knows when the pool members it keeps are stale."""
+
+    __tablename__ = "lead_directory_state"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)

@@ -9,6 +9,15 @@ lead, by digest; its row is locked while a lead is given out, so that two replic
 once wait for each other and the counts stay exact. A partner's open offers are counted on its
 settings row, raised only where still under the cap (one conditional statement), so no race
 can give a partner more than its cap.
+
+A pool of thousands would cost more to build for every lead than to route it, so each process
+keeps what it found between leads (``_Kept``): a rule's members for a kind of lead, for as long
+as the directory's generation (moved by every statement that writes it) stays the same, with
+their weights and digest; and a pool's members grouped by weight and count, for as long as the
+pool row is the version this process last read or wrote (its ``xmin``: another replica's pick,
+or a rolled-back one, is a version never seen). Paused partners are read for every lead and
+left out of the kept members; the partners' open offers and caps are read only for the turns a
+routing looks at. A lead to a pool of ten thousand then costs what one to a pool of ten does.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -26,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from prm_deals.db import driver as raw_driver
 from prm_deals.leads import propensity
-from prm_deals.leads.fairness import Member, Turn, order
+from prm_deals.leads.fairness import Groups, Member, Turn, order
 from prm_deals.leads.schemas import LeadCandidateOut, LeadRoutingExplanation
 from prm_platform.ids import new_id
 
@@ -36,10 +46,19 @@ MAX_TURNS = 200
 SHOWN = 25
 AFTER_CHOSEN = 3
 
+# The rules, with the directory's generation read before any member is (a change committed
+# after it makes the members kept under it merely look stale), and the partners paused now.
 _RULES = """
-    SELECT id, name, version, conditions, partners, weighting, capacity, respond_within_hours
+    SELECT id, name, version, conditions, partners, weighting, capacity, respond_within_hours,
+           (SELECT generation FROM lead_directory_state WHERE id = 1) AS generation,
+           (SELECT coalesce(array_agg(partner_id), '{}') FROM lead_partner_settings
+            WHERE paused AND (paused_until IS NULL OR paused_until > $1)) AS paused
     FROM lead_routing_rules WHERE enabled ORDER BY position, id LIMIT 200
 """
+# Members kept per process, at most this many in all (a pool of every partner of a large
+# programme is about 2 MB).
+KEPT_MEMBERS = 200_000
+KEPT_POOLS = 256
 
 
 @dataclass
@@ -81,14 +100,13 @@ def meets(conditions: dict[str, Any], lead: Any) -> bool:
                                        in {_primary(x) for x in languages})))
 
 
-def _members_query(rule_partners: dict[str, Any], lead: Any, now: dt.datetime
-                   ) -> tuple[str, list[Any]] | None:
-    """The SQL (asyncpg's numbered parameters) that lists the partners a rule's filter leaves
-    for this lead, or None when the filter asks for something the lead does not say (its
-    industry, its language). The lead's country is found through the GIN index on each
+def _members_query(rule_partners: dict[str, Any], lead: Any) -> tuple[str, list[Any]] | None:
+    """The SQL (asyncpg's numbered parameters) that lists the active partners a rule's filter
+    leaves for this lead, or None when the filter asks for something the lead does not say
+    (its industry, its language). The lead's country is found through the GIN index on each
     partner's markets (its countries served and its home country)."""
     where = ["d.status = 'active'"]
-    args: list[Any] = [now]
+    args: list[Any] = []
 
     def arg(value: Any) -> str:
         args.append(value)
@@ -115,15 +133,69 @@ def _members_query(rule_partners: dict[str, Any], lead: Any, now: dt.datetime
         where.append("EXISTS (SELECT 1 FROM unnest(d.languages) l "
                      f"WHERE split_part(lower(l), '-', 1) = {arg(_primary(lead.language))})")
     sql = f"""
-        SELECT d.partner_id, d.name, d.tier, coalesce(s.open_offers, 0) AS open_offers,
-               s.max_open
-        FROM partner_directory d
-        LEFT JOIN lead_partner_settings s ON s.partner_id = d.partner_id
-        WHERE {' AND '.join(where)}
-          AND NOT (coalesce(s.paused, false) AND (s.paused_until IS NULL OR s.paused_until > $1))
-        ORDER BY d.partner_id
+        SELECT d.partner_id, d.name, d.tier FROM partner_directory d
+        WHERE {' AND '.join(where)} ORDER BY d.partner_id
     """
     return sql, args
+
+
+@dataclass
+class _Found:
+    """A rule's members for a kind of lead, as read (in partner id order), and what a lead
+    needs of them: each by id, their ids, and (for weights that depend on the rule alone)
+    their weights and the pool's digest, worked out once."""
+
+    rows: tuple[Any, ...]
+    by_id: dict[uuid.UUID, Any] = field(init=False)
+    ids: frozenset[uuid.UUID] = field(init=False)
+    weighed: tuple[dict[uuid.UUID, int], str] | None = None
+
+    def __post_init__(self) -> None:
+        self.by_id = {r["partner_id"]: r for r in self.rows}
+        self.ids = frozenset(self.by_id)
+
+
+class _Kept:
+    """What a process keeps between leads, least recently used first out: members by
+    (generation, rule version, members query), bounded by the members held; each pool's
+    groups (``fairness.Groups``) with the pool row's version and leads they belong to."""
+
+    def __init__(self) -> None:
+        self.members: OrderedDict[tuple[Any, ...], _Found] = OrderedDict()
+        self.held = 0
+        self.pools: OrderedDict[uuid.UUID, tuple[str, int, Groups]] = OrderedDict()
+
+    def find(self, key: tuple[Any, ...]) -> _Found | None:
+        found = self.members.get(key)
+        if found is not None:
+            self.members.move_to_end(key)
+        return found
+
+    def keep(self, key: tuple[Any, ...], found: _Found) -> None:
+        if len(found.rows) > KEPT_MEMBERS:
+            return
+        self.members[key] = found
+        self.held += len(found.rows)
+        while self.held > KEPT_MEMBERS:
+            _, dropped = self.members.popitem(last=False)
+            self.held -= len(dropped.rows)
+
+    def groups(self, pool_id: uuid.UUID, version: str, picks: int) -> Groups | None:
+        kept = self.pools.get(pool_id)
+        if kept is None or kept[:2] != (version, picks):
+            return None
+        self.pools.move_to_end(pool_id)
+        return kept[2]
+
+    def keep_groups(self, pool_id: uuid.UUID, version: str, picks: int, groups: Groups
+                    ) -> None:
+        self.pools[pool_id] = (version, picks, groups)
+        self.pools.move_to_end(pool_id)
+        while len(self.pools) > KEPT_POOLS:
+            self.pools.popitem(last=False)
+
+
+_kept = _Kept()
 
 
 def _weights(rule: dict[str, Any], rows: Sequence[Any], lead: Any,
@@ -152,48 +224,61 @@ def _digest(weights: dict[uuid.UUID, int]) -> str:
     return digest.hexdigest()
 
 
-# The pool, made if new and locked either way (an upsert that changes nothing locks the row it
-# finds), with its counts: one round trip.
-_POOL = """
-    WITH pool AS (
-        INSERT INTO lead_pools AS p (id, rule_id, rule_version, digest, members, picks,
-                                     created_at)
-        VALUES ($1, $2, $3, $4, $5, 0, $6)
-        ON CONFLICT (rule_id, rule_version, digest) DO UPDATE SET picks = p.picks
-        RETURNING id, picks
-    )
-    SELECT pool.id, pool.picks, c.partner_id, c.assigned
-    FROM pool LEFT JOIN lead_pool_counts c ON c.pool_id = pool.id
+# The pool locked for the routing's transaction (made first if new; a pool made by another
+# transaction meanwhile is found on the second try), with the version of its row.
+_POOL_LOCK = """
+    SELECT id, picks, xmin::text AS version FROM lead_pools
+    WHERE rule_id = $1 AND rule_version = $2 AND digest = $3 FOR UPDATE
+"""
+_POOL_MAKE = """
+    INSERT INTO lead_pools (id, rule_id, rule_version, digest, members, picks, created_at)
+    VALUES ($1, $2, $3, $4, $5, 0, $6) ON CONFLICT (rule_id, rule_version, digest) DO NOTHING
+    RETURNING id, picks, xmin::text AS version
 """
 _POOL_READ = """
-    SELECT p.id, p.picks, c.partner_id, c.assigned
-    FROM lead_pools p LEFT JOIN lead_pool_counts c ON c.pool_id = p.id
-    WHERE p.rule_id = $1 AND p.rule_version = $2 AND p.digest = $3
+    SELECT id, picks, xmin::text AS version FROM lead_pools
+    WHERE rule_id = $1 AND rule_version = $2 AND digest = $3
 """
-# The chosen partner's count and the pool's, in one statement.
+_POOL_COUNTS = "SELECT partner_id, assigned FROM lead_pool_counts WHERE pool_id = $1"
+# The chosen partner's count and the pool's, in one statement: the pool row's new version.
 _COUNT = """
     WITH counted AS (
         INSERT INTO lead_pool_counts AS c (pool_id, partner_id, assigned) VALUES ($1, $2, 1)
         ON CONFLICT (pool_id, partner_id) DO UPDATE SET assigned = c.assigned + 1
     )
-    UPDATE lead_pools SET picks = picks + 1 WHERE id = $1
+    UPDATE lead_pools SET picks = picks + 1 WHERE id = $1 RETURNING xmin::text
 """
 
 
-async def _pool(driver: Any, rule: dict[str, Any], digest: str, members: int,
-                now: dt.datetime, *, lock: bool
-                ) -> tuple[uuid.UUID | None, int, dict[uuid.UUID, int]]:
-    """The pool's id, its leads given out and its counts (locked for the routing
-    transaction; read only in a dry run, where a pool not made yet is empty)."""
-    if lock:
-        rows = await driver.fetch(_POOL, new_id(), rule["id"], rule["version"], digest,
-                                  members, now)
+async def _pool(driver: Any, rule: dict[str, Any], weights: dict[uuid.UUID, int],
+                digest: str, now: dt.datetime, *, lock: bool
+                ) -> tuple[uuid.UUID | None, int, Groups]:
+    """The pool's id, its leads given out and its members grouped by weight and count (locked
+    for the routing transaction; read only in a dry run, where a pool not made yet is
+    empty)."""
+    key = (rule["id"], rule["version"], digest)
+    if not lock:
+        row = await driver.fetchrow(_POOL_READ, *key)
     else:
-        rows = await driver.fetch(_POOL_READ, rule["id"], rule["version"], digest)
-    if not rows:
-        return None, 0, {}
-    counts = {r["partner_id"]: r["assigned"] for r in rows if r["partner_id"] is not None}
-    return rows[0]["id"], int(rows[0]["picks"]), counts
+        row = await driver.fetchrow(_POOL_LOCK, *key)
+        for _ in range(2):
+            if row is not None:
+                break
+            row = await driver.fetchrow(_POOL_MAKE, new_id(), *key, len(weights), now)
+            if row is None:
+                row = await driver.fetchrow(_POOL_LOCK, *key)
+        if row is None:
+            raise RuntimeError("a lead pool could be neither made nor found")
+    if row is None:
+        return None, 0, Groups([Member(p, w, 0) for p, w in weights.items()])
+    pool_id, picks, version = row["id"], int(row["picks"]), row["version"]
+    groups = _kept.groups(pool_id, version, picks)
+    if groups is None:
+        counts = {r["partner_id"]: r["assigned"]
+                  for r in await driver.fetch(_POOL_COUNTS, pool_id)} if picks else {}
+        groups = Groups([Member(p, w, counts.get(p, 0)) for p, w in weights.items()])
+        _kept.keep_groups(pool_id, version, picks, groups)
+    return pool_id, picks, groups
 
 
 _PERIOD_OFFERS = """
@@ -221,6 +306,15 @@ def _cap(*caps: int | None) -> int | None:
 ModelSource = Callable[[], Awaitable[propensity.PropensityModel]]
 
 
+# The open offers and own cap of the partners whose turns a routing looks at.
+_SETTINGS = """
+    SELECT partner_id, open_offers, max_open FROM lead_partner_settings
+    WHERE partner_id = ANY($1::uuid[])
+"""
+# Turns whose settings are read at once: the first few, then more if all are passed over.
+_FIRST_LOOK, _NEXT_LOOK = 8, 64
+
+
 async def route(connection: AsyncConnection | AsyncSession, lead: Any, *, now: dt.datetime,
                 excluded: dict[uuid.UUID, str], dry_run: bool = False,
                 model: ModelSource | None = None) -> Routed:
@@ -228,7 +322,8 @@ async def route(connection: AsyncConnection | AsyncSession, lead: Any, *, now: d
     the partners it may not go to, with the reason; ``model`` gives the win-propensity model
     when a rule weighs by it. Nothing is written in a dry run."""
     driver = await raw_driver(connection)
-    rules = [dict(r) for r in await driver.fetch(_RULES)]
+    rules = [dict(r) for r in await driver.fetch(_RULES, now)]
+    paused = set(rules[0]["paused"]) if rules else set()
     tried = 0
     for rule in rules:
         for key in ("conditions", "partners", "weighting", "capacity"):
@@ -237,33 +332,65 @@ async def route(connection: AsyncConnection | AsyncSession, lead: Any, *, now: d
         if not meets(rule["conditions"], lead):
             continue
         tried += 1
-        query = _members_query(rule["partners"], lead, now)
+        query = _members_query(rule["partners"], lead)
         if query is None:
             continue
         sql, args = query
-        rows = await driver.fetch(sql, *args)
-        if not rows:
+        kept_as = (rule["generation"], rule["id"], rule["version"], sql,
+                   *(tuple(a) if isinstance(a, list) else a for a in args))
+        found = _kept.find(kept_as)
+        if found is None:
+            found = _Found(tuple(await driver.fetch(sql, *args)))
+            _kept.keep(kept_as, found)
+        if paused and not paused.isdisjoint(found.ids):
+            resting = frozenset(paused & found.ids)
+            without = _kept.find((*kept_as, resting))
+            if without is None:
+                without = _Found(tuple(r for r in found.rows if r["partner_id"] not in resting))
+                _kept.keep((*kept_as, resting), without)
+            found = without
+        if not found.rows:
             continue
         fitted = await model() if model is not None and rule["weighting"].get("propensity") \
             else None
-        return await _choose(driver, rule, rows, lead, now=now, excluded=excluded,
+        return await _choose(driver, rule, found, lead, now=now, excluded=excluded,
                              dry_run=dry_run, model=fitted, tried=tried)
     return Routed(None, "no_rule_matched", LeadRoutingExplanation(
         rules_tried=tried, summary="No enabled routing rule matched the lead with any active "
         "partner left by its filter: it waits in the vendor's queue."))
 
 
-async def _choose(driver: Any, rule: dict[str, Any], rows: Sequence[Any], lead: Any, *,
+async def _choose(driver: Any, rule: dict[str, Any], found: _Found, lead: Any, *,
                   now: dt.datetime, excluded: dict[uuid.UUID, str], dry_run: bool,
                   model: propensity.PropensityModel | None, tried: int) -> Routed:
-    weights = _weights(rule, rows, lead, model)
-    by_id = {r["partner_id"]: r for r in rows}
-    pool_id, picks, counts = await _pool(driver, rule, _digest(weights), len(rows), now,
-                                         lock=not dry_run)
-    turns = order([Member(p, w, counts.get(p, 0)) for p, w in weights.items()], picks,
-                  limit=MAX_TURNS + AFTER_CHOSEN + 1)
+    rows, by_id = found.rows, found.by_id
+    if model is not None:  # weights of this lead's own
+        weights = _weights(rule, rows, lead, model)
+        digest = _digest(weights)
+    else:
+        if found.weighed is None:
+            weights = _weights(rule, rows, lead, None)
+            found.weighed = weights, _digest(weights)
+        weights, digest = found.weighed
+    pool_id, picks, groups = await _pool(driver, rule, weights, digest, now, lock=not dry_run)
+    turns = order(groups, picks, limit=MAX_TURNS + AFTER_CHOSEN + 1)
     capacity = rule["capacity"]
     since = now - dt.timedelta(days=int(capacity.get("period_days") or 30))
+    settings: dict[uuid.UUID, tuple[int, int | None]] = {}
+    looked = 0
+
+    async def look(place: int) -> tuple[int, int | None]:
+        """The partner at ``place``'s open offers and own cap, read with the next few."""
+        nonlocal looked
+        if place >= looked:
+            upto = min(len(turns), place + (_FIRST_LOOK if not looked else _NEXT_LOOK)
+                       + AFTER_CHOSEN)
+            ids = [t.member.partner_id for t in turns[looked:upto]]
+            settings.update({r["partner_id"]: (r["open_offers"], r["max_open"])
+                             for r in await driver.fetch(_SETTINGS, ids)})
+            looked = upto
+        return settings.get(turns[place].member.partner_id, (0, None))
+
     shown: list[LeadCandidateOut] = []
     passed: dict[str, int] = {}
     chosen: Turn | None = None
@@ -271,16 +398,17 @@ async def _choose(driver: Any, rule: dict[str, Any], rows: Sequence[Any], lead: 
     for place, turn in enumerate(turns):
         if chosen is not None:
             if after < AFTER_CHOSEN:
-                shown.append(_candidate(turn, by_id, "not_reached", None, capacity))
+                shown.append(_candidate(turn, by_id, await look(place), "not_reached", None,
+                                        capacity))
                 after += 1
             continue
         if place >= MAX_TURNS:
             break
         partner = turn.member.partner_id
-        row = by_id[partner]
-        cap = _cap(capacity.get("max_open"), row["max_open"])
+        open_offers, own_cap = await look(place)
+        cap = _cap(capacity.get("max_open"), own_cap)
         reason = excluded.get(partner)
-        if reason is None and cap is not None and row["open_offers"] >= cap:
+        if reason is None and cap is not None and open_offers >= cap:
             reason = "at_capacity"
         if reason is None and capacity.get("max_per_period") is not None and \
                 await driver.fetchval(_PERIOD_OFFERS, partner, since) \
@@ -292,10 +420,11 @@ async def _choose(driver: Any, rule: dict[str, Any], rows: Sequence[Any], lead: 
         if reason is not None:
             passed[reason] = passed.get(reason, 0) + 1
             if len(shown) < SHOWN - AFTER_CHOSEN - 1:
-                shown.append(_candidate(turn, by_id, "passed_over", reason, capacity))
+                shown.append(_candidate(turn, by_id, (open_offers, own_cap), "passed_over",
+                                        reason, capacity))
             continue
         chosen = turn
-        shown.append(_candidate(turn, by_id, "chosen", None, capacity))
+        shown.append(_candidate(turn, by_id, (open_offers, own_cap), "chosen", None, capacity))
     explanation = LeadRoutingExplanation(
         rule_id=rule["id"], rule_version=rule["version"], rule_name=rule["name"],
         rules_tried=tried, pool_id=pool_id, pool_members=len(rows), pool_leads=picks,
@@ -312,20 +441,27 @@ async def _choose(driver: Any, rule: dict[str, Any], rows: Sequence[Any], lead: 
         f"({chosen.member.assigned} of the pool's {picks} leads so far)"
         + (f", after {sum(passed.values())} passed over" if passed else "") + ".")
     if not dry_run:
-        await driver.execute(_COUNT, pool_id, partner)
+        assert pool_id is not None
+        version = await driver.fetchval(_COUNT, pool_id, partner)
+        # The groups as this transaction leaves them, kept under the row version it wrote:
+        # found again only once that version is committed (a copy: the kept ones stay as the
+        # version they belong to).
+        moved = groups.copy()
+        moved.move(partner, chosen.member.weight, chosen.member.assigned)
+        _kept.keep_groups(pool_id, version, picks + 1, moved)
     return Routed(partner, "routed", explanation, rule, pool_id,
                   now + dt.timedelta(hours=int(rule["respond_within_hours"])), passed)
 
 
-def _candidate(turn: Turn, by_id: dict[uuid.UUID, Any], outcome: str, reason: str | None,
-               capacity: dict[str, Any]) -> LeadCandidateOut:
+def _candidate(turn: Turn, by_id: dict[uuid.UUID, Any], settings: tuple[int, int | None],
+               outcome: str, reason: str | None, capacity: dict[str, Any]) -> LeadCandidateOut:
     row = by_id[turn.member.partner_id]
+    open_offers, own_cap = settings
     return LeadCandidateOut(
         partner_id=row["partner_id"], partner_name=row["name"], weight=turn.member.weight,
         assigned=turn.member.assigned,
         entitled=str((Decimal(turn.entitled.numerator) / turn.entitled.denominator)
                      .quantize(Decimal("0.0001"))),
-        open_offers=row["open_offers"], max_open=_cap(capacity.get("max_open"),
-                                                      row["max_open"]),
+        open_offers=open_offers, max_open=_cap(capacity.get("max_open"), own_cap),
         outcome=outcome, reason=reason if outcome == "passed_over" else
         ("not_due" if outcome == "not_reached" else None))
