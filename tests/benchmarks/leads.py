@@ -14,9 +14,9 @@ of lead routing rules are created through the API, and requests are sent one at 
   candidates each), ``--leads`` after a warm-up;
 * the worst case: leads whose rule has no partner filter and does not ask for the lead's
   country, so that every active partner is a candidate, ``--leads``/4;
-* the worst case again, each lead right after a write to the partner directory (one partner's
-  row touched, as a partner event does): the members a process keeps between leads are then
-  read again, ``--leads``/20;
+* the worst case again, each lead right after a change of what routing reads of a partner
+  (a language, as a partner's update does): the members a process keeps between leads are
+  then read again, ``--leads``/20;
 * ``POST /v1/lead-routing-rules/dry-run`` with leads of the first mix, ``--leads``/4;
 * the bare endpoint (``bare_app.py``: validates a deal-shaped body, answers 201).
 
@@ -213,8 +213,8 @@ def post_leads(client: Client, kind: str, path: str, bodies: list[dict[str, Any]
 
 
 class DirectoryWriter:
-    """Touches one partner's row of the directory (its projection time), as the deals worker
-    does for every partner event: the directory's generation moves."""
+    """Changes what routing reads of one partner (a language more or less, as a partner's
+    update does): the directory's generation moves, the worst case's pool stays the same."""
 
     def __init__(self, url: str) -> None:
         self.loop = asyncio.new_event_loop()
@@ -222,8 +222,10 @@ class DirectoryWriter:
 
     def __call__(self) -> None:
         self.loop.run_until_complete(self.connection.execute(
-            "UPDATE partner_directory SET projected_at = now() WHERE partner_id = "
-            "(SELECT partner_id FROM partner_directory ORDER BY random() LIMIT 1)"))
+            "UPDATE partner_directory SET languages = CASE WHEN 'fi' = ANY(languages) "
+            "THEN array_remove(languages, 'fi') ELSE array_append(languages, 'fi') END "
+            "WHERE partner_id = (SELECT partner_id FROM partner_directory "
+            "ORDER BY random() LIMIT 1)"))
 
     def close(self) -> None:
         self.loop.run_until_complete(self.connection.close())

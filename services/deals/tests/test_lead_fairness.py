@@ -103,7 +103,8 @@ def _reference(members: list[Member], picks: int) -> list[tuple[uuid.UUID, bool]
 def test_the_grouped_order_is_the_rule_written_out(pool, rng):
     """Worked out over groups of equal weight and count (exact ties across weights merged by
     id), the order is the one every member's own exact key gives."""
-    members = [Member(uuid.UUID(int=rng.getrandbits(128)), w, c) for w, c in pool]
+    members = [Member(uuid.UUID(int=rng.getrandbits(120) << 8 | i), w, c)
+               for i, (w, c) in enumerate(pool)]
     picks = sum(c for _, c in pool) + rng.randrange(3)
     assert [(t.member.partner_id, t.due) for t in order(members, picks)] == \
         _reference(members, picks)
@@ -116,7 +117,7 @@ def test_groups_moved_one_lead_at_a_time_are_the_groups_made_afresh(weights, lea
     """A routing process keeps a pool's groups between leads and moves the chosen partner
     (sometimes not the first: the ones before it passed over); the order it reads is always
     the one the counts give."""
-    ids = [uuid.UUID(int=rng.getrandbits(128)) for _ in weights]
+    ids = [uuid.UUID(int=rng.getrandbits(120) << 8 | i) for i in range(len(weights))]
     counts = dict.fromkeys(ids, 0)
     kept = Groups([Member(p, w, 0) for p, w in zip(ids, weights, strict=True)])
     for picks in range(leads):

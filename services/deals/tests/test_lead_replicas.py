@@ -244,3 +244,16 @@ async def test_what_a_process_keeps_between_leads_follows_every_change(replicas,
         lead = await _submit(first, product, i)
         partner, members = await _offered(first, lead.id)
         assert members == 3 and partner != resting
+    # A partner no longer active (its row changed, as its event changes it) is left out; a
+    # change routing does not read (its name) keeps the members as they were.
+    async with first() as session:
+        await session.execute(text(
+            "UPDATE partner_directory SET status = 'suspended' WHERE partner_id = :p"),
+            {"p": made["partners"][0]})
+        await session.execute(text(
+            "UPDATE partner_directory SET name = 'Renamed' WHERE partner_id = :p"),
+            {"p": made["partners"][1]})
+        await session.commit()
+    lead = await _submit(first, product, 12)
+    partner, members = await _offered(first, lead.id)
+    assert members == 2 and partner not in (resting, made["partners"][0])

@@ -23,13 +23,14 @@ routing looks at. A lead to a pool of ten thousand then costs what one to a pool
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -133,7 +134,7 @@ def _members_query(rule_partners: dict[str, Any], lead: Any) -> tuple[str, list[
         where.append("EXISTS (SELECT 1 FROM unnest(d.languages) l "
                      f"WHERE split_part(lower(l), '-', 1) = {arg(_primary(lead.language))})")
     sql = f"""
-        SELECT d.partner_id, d.name, d.tier FROM partner_directory d
+        SELECT d.partner_id, d.tier FROM partner_directory d
         WHERE {' AND '.join(where)} ORDER BY d.partner_id
     """
     return sql, args
@@ -141,18 +142,16 @@ def _members_query(rule_partners: dict[str, Any], lead: Any) -> tuple[str, list[
 
 @dataclass
 class _Found:
-    """A rule's members for a kind of lead, as read (in partner id order), and what a lead
-    needs of them: each by id, their ids, and (for weights that depend on the rule alone)
-    their weights and the pool's digest, worked out once."""
+    """A rule's members for a kind of lead, as read (ids and tiers, in partner id order), and
+    (for weights that depend on the rule alone) their weights and the pool's digest, worked
+    out once."""
 
     rows: tuple[Any, ...]
-    by_id: dict[uuid.UUID, Any] = field(init=False)
-    ids: frozenset[uuid.UUID] = field(init=False)
     weighed: tuple[dict[uuid.UUID, int], str] | None = None
 
-    def __post_init__(self) -> None:
-        self.by_id = {r["partner_id"]: r for r in self.rows}
-        self.ids = frozenset(self.by_id)
+    @functools.cached_property
+    def ids(self) -> frozenset[uuid.UUID]:
+        return frozenset(r["partner_id"] for r in self.rows)
 
 
 class _Kept:
@@ -306,10 +305,11 @@ def _cap(*caps: int | None) -> int | None:
 ModelSource = Callable[[], Awaitable[propensity.PropensityModel]]
 
 
-# The open offers and own cap of the partners whose turns a routing looks at.
-_SETTINGS = """
-    SELECT partner_id, open_offers, max_open FROM lead_partner_settings
-    WHERE partner_id = ANY($1::uuid[])
+# The names, open offers and own caps of the partners whose turns a routing looks at.
+_LOOK = """
+    SELECT d.partner_id, d.name, coalesce(s.open_offers, 0) AS open_offers, s.max_open
+    FROM partner_directory d LEFT JOIN lead_partner_settings s ON s.partner_id = d.partner_id
+    WHERE d.partner_id = ANY($1::uuid[])
 """
 # Turns whose settings are read at once: the first few, then more if all are passed over.
 _FIRST_LOOK, _NEXT_LOOK = 8, 64
@@ -363,7 +363,7 @@ async def route(connection: AsyncConnection | AsyncSession, lead: Any, *, now: d
 async def _choose(driver: Any, rule: dict[str, Any], found: _Found, lead: Any, *,
                   now: dt.datetime, excluded: dict[uuid.UUID, str], dry_run: bool,
                   model: propensity.PropensityModel | None, tried: int) -> Routed:
-    rows, by_id = found.rows, found.by_id
+    rows = found.rows
     if model is not None:  # weights of this lead's own
         weights = _weights(rule, rows, lead, model)
         digest = _digest(weights)
@@ -376,39 +376,42 @@ async def _choose(driver: Any, rule: dict[str, Any], found: _Found, lead: Any, *
     turns = order(groups, picks, limit=MAX_TURNS + AFTER_CHOSEN + 1)
     capacity = rule["capacity"]
     since = now - dt.timedelta(days=int(capacity.get("period_days") or 30))
-    settings: dict[uuid.UUID, tuple[int, int | None]] = {}
+    seen: dict[uuid.UUID, _Look] = {}
     looked = 0
 
-    async def look(place: int) -> tuple[int, int | None]:
-        """The partner at ``place``'s open offers and own cap, read with the next few."""
+    async def look(place: int) -> _Look:
+        """The partner at ``place``: its name, open offers and own cap, read with the next
+        few."""
         nonlocal looked
         if place >= looked:
             upto = min(len(turns), place + (_FIRST_LOOK if not looked else _NEXT_LOOK)
                        + AFTER_CHOSEN)
             ids = [t.member.partner_id for t in turns[looked:upto]]
-            settings.update({r["partner_id"]: (r["open_offers"], r["max_open"])
-                             for r in await driver.fetch(_SETTINGS, ids)})
+            seen.update({r["partner_id"]: _Look(r["name"], r["open_offers"], r["max_open"])
+                         for r in await driver.fetch(_LOOK, ids)})
             looked = upto
-        return settings.get(turns[place].member.partner_id, (0, None))
+        partner_id = turns[place].member.partner_id
+        return seen.get(partner_id, _Look(str(partner_id), 0, None))
 
     shown: list[LeadCandidateOut] = []
     passed: dict[str, int] = {}
     chosen: Turn | None = None
+    chosen_name = ""
     after = 0
     for place, turn in enumerate(turns):
         if chosen is not None:
             if after < AFTER_CHOSEN:
-                shown.append(_candidate(turn, by_id, await look(place), "not_reached", None,
+                shown.append(_candidate(turn, await look(place), "not_reached", None,
                                         capacity))
                 after += 1
             continue
         if place >= MAX_TURNS:
             break
         partner = turn.member.partner_id
-        open_offers, own_cap = await look(place)
-        cap = _cap(capacity.get("max_open"), own_cap)
+        looks = await look(place)
+        cap = _cap(capacity.get("max_open"), looks.max_open)
         reason = excluded.get(partner)
-        if reason is None and cap is not None and open_offers >= cap:
+        if reason is None and cap is not None and looks.open_offers >= cap:
             reason = "at_capacity"
         if reason is None and capacity.get("max_per_period") is not None and \
                 await driver.fetchval(_PERIOD_OFFERS, partner, since) \
@@ -420,11 +423,10 @@ async def _choose(driver: Any, rule: dict[str, Any], found: _Found, lead: Any, *
         if reason is not None:
             passed[reason] = passed.get(reason, 0) + 1
             if len(shown) < SHOWN - AFTER_CHOSEN - 1:
-                shown.append(_candidate(turn, by_id, (open_offers, own_cap), "passed_over",
-                                        reason, capacity))
+                shown.append(_candidate(turn, looks, "passed_over", reason, capacity))
             continue
-        chosen = turn
-        shown.append(_candidate(turn, by_id, (open_offers, own_cap), "chosen", None, capacity))
+        chosen, chosen_name = turn, looks.name
+        shown.append(_candidate(turn, looks, "chosen", None, capacity))
     explanation = LeadRoutingExplanation(
         rule_id=rule["id"], rule_version=rule["version"], rule_name=rule["name"],
         rules_tried=tried, pool_id=pool_id, pool_members=len(rows), pool_leads=picks,
@@ -437,7 +439,7 @@ async def _choose(driver: Any, rule: dict[str, Any], found: _Found, lead: Any, *
     partner = chosen.member.partner_id
     explanation.summary = (
         f"Rule '{rule['name']}' (version {rule['version']}) matched {len(rows)} partner(s); "
-        f"it was {by_id[partner]['name']}'s turn by weight {chosen.member.weight} "
+        f"it was {chosen_name}'s turn by weight {chosen.member.weight} "
         f"({chosen.member.assigned} of the pool's {picks} leads so far)"
         + (f", after {sum(passed.values())} passed over" if passed else "") + ".")
     if not dry_run:
@@ -453,15 +455,19 @@ async def _choose(driver: Any, rule: dict[str, Any], found: _Found, lead: Any, *
                   now + dt.timedelta(hours=int(rule["respond_within_hours"])), passed)
 
 
-def _candidate(turn: Turn, by_id: dict[uuid.UUID, Any], settings: tuple[int, int | None],
-               outcome: str, reason: str | None, capacity: dict[str, Any]) -> LeadCandidateOut:
-    row = by_id[turn.member.partner_id]
-    open_offers, own_cap = settings
+class _Look(NamedTuple):
+    name: str
+    open_offers: int
+    max_open: int | None
+
+
+def _candidate(turn: Turn, looks: _Look, outcome: str, reason: str | None,
+               capacity: dict[str, Any]) -> LeadCandidateOut:
     return LeadCandidateOut(
-        partner_id=row["partner_id"], partner_name=row["name"], weight=turn.member.weight,
+        partner_id=turn.member.partner_id, partner_name=looks.name, weight=turn.member.weight,
         assigned=turn.member.assigned,
         entitled=str((Decimal(turn.entitled.numerator) / turn.entitled.denominator)
                      .quantize(Decimal("0.0001"))),
-        open_offers=open_offers, max_open=_cap(capacity.get("max_open"), own_cap),
+        open_offers=looks.open_offers, max_open=_cap(capacity.get("max_open"), looks.max_open),
         outcome=outcome, reason=reason if outcome == "passed_over" else
         ("not_due" if outcome == "not_reached" else None))
