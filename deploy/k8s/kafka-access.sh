@@ -155,6 +155,8 @@ allow prm-portal --topic prm.partner-health --operation Read --operation Describ
 allow prm-portal --topic prm.partner-health.dlt --operation Write --operation Describe --operation Create
 allow prm-portal --topic prm.enablement --operation Read --operation Describe --operation Create
 allow prm-portal --topic prm.enablement.dlt --operation Write --operation Describe --operation Create
+allow prm-portal --topic prm.leads --operation Read --operation Describe --operation Create
+allow prm-portal --topic prm.leads.dlt --operation Write --operation Describe --operation Create
 allow prm-portal --group portal. --resource-pattern-type prefixed --operation Read
 
 # audit

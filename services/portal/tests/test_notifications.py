@@ -3,9 +3,15 @@ route refusing another org's."""
 
 import uuid
 
-from prm_contracts import DealApprovedV1, DealExtensionRequestedV1
+from prm_contracts import (
+    DealApprovedV1,
+    DealExtensionRequestedV1,
+    LeadAssignedV1,
+    LeadExpiredV1,
+    LeadRecycledV1,
+)
 from prm_events.envelope import new_event
-from prm_stack.testing import guarded_routes
+from prm_stack.testing import guarded_routes, vendor_headers
 
 
 def approved(partner_id: uuid.UUID, deal_id: uuid.UUID, version: int = 2):
@@ -128,3 +134,43 @@ async def test_filters_take_only_kinds_that_can_exist(client, as_partner):
                             params={"kind": "deal.approved,mdf_claim.rejected",
                                     "subject_type": "mdf_request"})
     assert fine.status_code == 200 and fine.json()["items"] == []
+
+
+def lead_event(payload_type, lead_id, partner_id, **fields):
+    told = fields.pop("told", partner_id)
+    payload = payload_type(lead_id=lead_id, partner_id=partner_id, source="vendor",
+                           company={"name": "Initech GmbH", "domain": "initech.example",
+                                    "country": "DE"}, version=fields.pop("version", 2),
+                           **fields)
+    return new_event(payload, source="/prm/deals", subject=str(lead_id), partner_id=told)
+
+
+async def test_leads_tell_the_partner_they_are_offered_to_and_the_vendor_what_waits(
+        client, consume, as_partner, prm_infra):
+    holder, other = uuid.uuid4(), uuid.uuid4()
+    offered, queued = uuid.uuid4(), uuid.uuid4()
+    await consume(
+        lead_event(LeadAssignedV1, offered, holder, status="offered", reason="routed",
+                   respond_by="2031-03-02T13:00:00Z"),
+        lead_event(LeadRecycledV1, offered, other, status="offered", withdrawn_from=holder,
+                   respond_by="2031-03-02T13:00:00Z", told=holder, version=3),
+        lead_event(LeadAssignedV1, offered, other, status="offered", reason="recycled",
+                   respond_by="2031-03-03T13:00:00Z", version=3),
+        lead_event(LeadAssignedV1, queued, None, status="queued", reason="no_candidate"),
+        lead_event(LeadExpiredV1, uuid.uuid4(), other, status="expired"))
+    leads = ("portal:read", "leads:read")
+    mine = await listed(client, as_partner(holder, leads))
+    assert [(n["kind"], n["subject_id"]) for n in mine] == [
+        ("lead.withdrawn", str(offered)), ("lead.offered", str(offered))]
+    assert mine[1]["title"] == "New lead to answer"
+    assert "Initech GmbH (DE) is offered to you" in mine[1]["body"]
+    assert "2031-03-02" in mine[1]["body"] and mine[1]["subject_type"] == "lead"
+    assert {n["kind"] for n in await listed(client, as_partner(other, leads))} == {
+        "lead.offered", "lead.expired"}
+    # Only to those who read leads: a user of the org without leads:read sees none of them.
+    assert await listed(client, as_partner(holder, ("portal:read", "deals:read"))) == []
+    vendor = vendor_headers(prm_infra.internal_secret, leads)
+    staff = [n for n in await listed(client, vendor, limit=200)
+             if n["subject_id"] == str(queued)]
+    assert [(n["kind"], n["partner_id"]) for n in staff] == [("lead.queued", None)]
+    assert "no partner in its pool could take it" in staff[0]["body"]

@@ -8,6 +8,7 @@ from prm_contracts import (
     ENABLEMENT_TOPIC,
     HEALTH_TOPIC,
     INCENTIVES_TOPIC,
+    LEADS_TOPIC,
     PARTNERS_TOPIC,
 )
 from prm_platform.declaration import (
@@ -27,6 +28,7 @@ HEALTH_WRITE = "health:write"
 # none of them: it shows each figure to whoever may read it at its source).
 PARTNERS_READ = "partners:read"
 DEALS_READ = "deals:read"
+LEADS_READ = "leads:read"
 INCENTIVES_READ = "incentives:read"
 DIRECT_ACCOUNTS_READ = "direct_accounts:read"
 CONTACTS_READ = "contacts:read"
@@ -70,8 +72,9 @@ SERVICE = ServiceDeclaration(
     roles={role: (PORTAL_READ, PORTAL_WRITE, *_HEALTH.get(role, ()))
            for role in VENDOR_ROLES + PARTNER_ROLES if role not in ("admin", "read_only")},
     publishes=(HEALTH_TOPIC,),
-    # Partner health also reads enablement (resources used, learning paths completed).
-    consumes=(API_KEYS_TOPIC, *READ_TOPICS, ENABLEMENT_TOPIC),
+    # Partner health also reads enablement (resources used, learning paths completed); the
+    # notifications also tell of leads offered, waiting in the queue, withdrawn or closed.
+    consumes=(API_KEYS_TOPIC, *READ_TOPICS, ENABLEMENT_TOPIC, LEADS_TOPIC),
     migrations=Path(__file__).resolve().parents[2] / "alembic.ini",
     migration_order=70,
 )

@@ -9,6 +9,7 @@ import functools
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prm_contracts import LEADS_TOPIC
 from prm_events import credentials
 from prm_events.worker import Subscription, WorkerSpec, main
 from prm_platform.scheduler import Job
@@ -40,7 +41,7 @@ def spec(settings: Settings | None = None) -> WorkerSpec:
         subscriptions=[Subscription(name="home", topics=list(READ_TOPICS), handlers=HOME),
                        *HEALTH,
                        Subscription(name="notifications",
-                                    topics=[t for t in READ_TOPICS], handlers=FEED),
+                                    topics=[*READ_TOPICS, LEADS_TOPIC], handlers=FEED),
                        credentials.subscription()],
         jobs=[Job("purge-notifications", dt.timedelta(hours=1),
                   functools.partial(purge_notifications,

@@ -28,6 +28,9 @@ from prm_contracts import (
     DealProtectionEndingV1,
     DealRegisteredV1,
     DealRejectedV1,
+    LeadAssignedV1,
+    LeadExpiredV1,
+    LeadRecycledV1,
     MdfClaimApprovedV1,
     MdfClaimRejectedV1,
     MdfClaimSubmittedV1,
@@ -43,7 +46,13 @@ from prm_contracts import (
 )
 from prm_events.consumer import Handler
 from prm_events.envelope import CloudEvent
-from prm_portal.declaration import DEALS_READ, HEALTH_READ, INCENTIVES_READ, PARTNERS_READ
+from prm_portal.declaration import (
+    DEALS_READ,
+    HEALTH_READ,
+    INCENTIVES_READ,
+    LEADS_READ,
+    PARTNERS_READ,
+)
 
 PARTNER = "partner"
 VENDOR = "vendor"
@@ -71,6 +80,8 @@ class Rule:
     body: Callable[[dict[str, Any]], str]
     # Only events for which this holds (e.g. a registration that needs a review).
     when: Callable[[dict[str, Any]], bool] = lambda d: True
+    # The event field naming the partner org told (a partner audience's).
+    partner: str = "partner_id"
 
 
 def _customer(d: dict[str, Any]) -> str:
@@ -81,12 +92,47 @@ def _money(amount: dict[str, Any]) -> str:
     return f"{amount['amount']} {amount['currency']}"
 
 
+def _company(d: dict[str, Any]) -> str:
+    return str((d.get("company") or {}).get("name") or "A company")
+
+
+def _answer_by(d: dict[str, Any]) -> str:
+    return f" by {d['respond_by']}" if d.get("respond_by") else ""
+
+
+# Why a lead waits for the vendor's staff (prm.lead.assigned.v1's reasons without a partner).
+_QUEUED = {"no_rule_matched": "no routing rule matched it",
+           "no_candidate": "no partner in its pool could take it",
+           "customer_protected": "its company is a customer another partner has protected"}
+
 _DEAL = Subject("deal", "deal_id", DEALS_READ)
+_LEAD = Subject("lead", "lead_id", LEADS_READ)
 _HEALTH = Subject("partner", "partner_id", HEALTH_READ)
 _REQUEST = Subject("mdf_request", "request_id", INCENTIVES_READ)
 _CLAIM = Subject("mdf_claim", "claim_id", INCENTIVES_READ)
 
-RULES: dict[str, Rule] = {
+# Most event types make one notification; a lead's assignment tells the partner it is offered
+# to, or the vendor's staff when it waits in their queue.
+RULES: dict[str, Rule | tuple[Rule, ...]] = {
+    LeadAssignedV1.event_type: (
+        Rule("lead.offered", PARTNER, _LEAD, title=lambda d: "New lead to answer",
+             body=lambda d: f"{_company(d)} ({d['company'].get('country')}) is offered to "
+                            f"you: accept or decline it{_answer_by(d)}.",
+             when=lambda d: d.get("partner_id") is not None),
+        Rule("lead.queued", VENDOR, _LEAD, title=lambda d: "Lead waiting in the queue",
+             body=lambda d: f"{_company(d)}: "
+                            f"{_QUEUED.get(d['reason'], 'no partner holds it')}.",
+             when=lambda d: d.get("partner_id") is None)),
+    LeadRecycledV1.event_type: Rule(
+        "lead.withdrawn", PARTNER, _LEAD, partner="withdrawn_from",
+        title=lambda d: "Lead withdrawn",
+        body=lambda d: f"{_company(d)} waited for your answer until {d['respond_by']}; it "
+                       "went on to another partner."),
+    LeadExpiredV1.event_type: Rule(
+        "lead.expired", PARTNER, _LEAD, title=lambda d: "Lead closed",
+        body=lambda d: f"{_company(d)} was accepted but not converted to a registration in "
+                       "time: it is closed.",
+        when=lambda d: d.get("partner_id") is not None),
     # Partner health's early warnings, for the channel managers (a band gained is no alarm).
     PartnerHealthBandChangedV1.event_type: Rule(
         "partner.health_declined", VENDOR, _HEALTH,
@@ -221,12 +267,17 @@ def notification_id(event_id: uuid.UUID, audience: str) -> uuid.UUID:
 
 
 async def notify(session: AsyncSession, event: CloudEvent) -> None:
-    """One statement: the notification, its facts, and the wake-up of its streams."""
-    rule = RULES[event.type]
+    """One statement per notification: the notification, its facts, and the wake-up of its
+    streams."""
+    rules = RULES[event.type]
+    for rule in rules if isinstance(rules, tuple) else (rules,):
+        if rule.when(event.data):
+            await _notify(session, event, rule)
+
+
+async def _notify(session: AsyncSession, event: CloudEvent, rule: Rule) -> None:
     data = dict(event.data)
-    if not rule.when(data):
-        return
-    partner_id = data.get("partner_id") or (data.get("partner") or {}).get("id")
+    partner_id = data.get(rule.partner) or (data.get("partner") or {}).get("id")
     subject = data[rule.subject.key] if rule.subject.key != "partner_id" else partner_id
     values = {"id": notification_id(event.id, rule.audience), "event_id": event.id,
               "audience": rule.audience, "partner_id": partner_id,

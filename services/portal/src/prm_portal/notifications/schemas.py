@@ -44,7 +44,7 @@ class NotificationOut(BaseModel):
     data: dict[str, Any] = Field(description="The event's facts, for a portal that words "
                                  "the notification itself")
     subject_type: str = Field(description="The record it is about: deal, mdf_request, "
-                              "mdf_claim, payout, partner, certification")
+                              "mdf_claim, payout, partner, certification, lead")
     subject_id: uuid.UUID
     occurred_at: dt.datetime
     read_at: dt.datetime | None = Field(default=None, description="When the caller marked it "
