@@ -288,11 +288,13 @@ async def fairness_of(connection: Any, pool_id: uuid.UUID) -> dict[str, Any]:
     query_ms = (time.perf_counter() - started) * 1000
     plan = await driver.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, *args)
     plan = json.loads(plan) if isinstance(plan, str) else plan
-    weights = routing._weights({"weighting": pool.weighting}, rows, sample, None)
-    counts = dict((await connection.execute(text(
+    weights = routing._weights({"weighting": pool.weighting},
+                               {r["partner_id"].int: r["tier"] for r in rows}, sample, None)
+    counts = {p.int: n for p, n in (await connection.execute(text(
         "SELECT partner_id, assigned FROM lead_pool_counts WHERE pool_id = :id"),
-        {"id": pool_id})).all())
-    members = [fairness.Member(p, w, counts.get(p, 0)) for p, w in weights.items()]
+        {"id": pool_id})).all()}
+    members = [fairness.Member(uuid.UUID(int=p), w, counts.get(p, 0))
+               for p, w in weights.items()]
     times = []
     for _ in range(7):  # the median of seven, after a collection: the order's own cost
         gc.collect()

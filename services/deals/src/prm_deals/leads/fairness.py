@@ -50,25 +50,38 @@ class Turn:
 
 
 class Groups:
-    """A pool's members by (weight, leads had), each group's partner ids in id order."""
+    """A pool's members by (weight, leads had), each group's partner ids (as integers: a
+    kept pool of ten thousand is then a handful of lists the garbage collector need not walk)
+    in id order."""
 
     def __init__(self, members: list[Member]) -> None:
         if any(m.weight <= 0 for m in members):
             raise ValueError("weights are positive integers")
-        self.by: dict[tuple[int, int], list[uuid.UUID]] = {}
+        self.by: dict[tuple[int, int], list[int]] = {}
         for m in sorted(members, key=lambda m: m.partner_id.int):
-            self.by.setdefault((m.weight, m.assigned), []).append(m.partner_id)
+            self.by.setdefault((m.weight, m.assigned), []).append(m.partner_id.int)
         self.size = len(members)
         self.total = sum(m.weight for m in members)
+
+    @classmethod
+    def of(cls, weights: dict[int, int], counts: dict[int, int]) -> Groups:
+        """The groups of partners (by ``uuid.UUID.int``) with these weights and counts."""
+        groups = cls([])
+        for partner in sorted(weights):
+            weight = weights[partner]
+            if weight <= 0:
+                raise ValueError("weights are positive integers")
+            groups.by.setdefault((weight, counts.get(partner, 0)), []).append(partner)
+        groups.size, groups.total = len(weights), sum(weights.values())
+        return groups
 
     def move(self, partner_id: uuid.UUID, weight: int, assigned: int) -> None:
         """One more lead for the member of this weight that had ``assigned``."""
         ids = self.by[weight, assigned]
-        ids.pop(bisect.bisect_left(ids, partner_id.int, key=lambda p: p.int))
+        ids.pop(bisect.bisect_left(ids, partner_id.int))
         if not ids:
             del self.by[weight, assigned]
-        bisect.insort(self.by.setdefault((weight, assigned + 1), []), partner_id,
-                      key=lambda p: p.int)
+        bisect.insort(self.by.setdefault((weight, assigned + 1), []), partner_id.int)
 
     def copy(self) -> Groups:
         twin = Groups([])
@@ -103,16 +116,14 @@ def order(members: list[Member] | Groups, picks: int, limit: int | None = None
             weight, assigned = keys[0]
             listed = ((p, weight, assigned) for p in groups.by[keys[0]])
         else:  # groups tied exactly (equal deadlines of other weights): merged by id
-            listed = (item[1:] for item in heapq.merge(
-                *(_keyed(groups.by[key], *key) for key in keys)))
+            listed = heapq.merge(*(_keyed(groups.by[key], *key) for key in keys))
         for partner_id, weight, assigned in listed:
-            ranked.append(Turn(Member(partner_id, weight, assigned), not late,
+            ranked.append(Turn(Member(uuid.UUID(int=partner_id), weight, assigned), not late,
                                Fraction(step * weight, total)))
             if len(ranked) >= wanted:
                 return ranked
     return ranked
 
 
-def _keyed(ids: list[uuid.UUID], weight: int, assigned: int
-           ) -> Iterator[tuple[int, uuid.UUID, int, int]]:
-    return ((p.int, p, weight, assigned) for p in ids)
+def _keyed(ids: list[int], weight: int, assigned: int) -> Iterator[tuple[int, int, int]]:
+    return ((p, weight, assigned) for p in ids)

@@ -23,11 +23,10 @@ routing looks at. A lead to a pool of ten thousand then costs what one to a pool
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -37,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from prm_deals.db import driver as raw_driver
 from prm_deals.leads import propensity
-from prm_deals.leads.fairness import Groups, Member, Turn, order
+from prm_deals.leads.fairness import Groups, Turn, order
 from prm_deals.leads.schemas import LeadCandidateOut, LeadRoutingExplanation
 from prm_platform.ids import new_id
 
@@ -142,16 +141,13 @@ def _members_query(rule_partners: dict[str, Any], lead: Any) -> tuple[str, list[
 
 @dataclass
 class _Found:
-    """A rule's members for a kind of lead, as read (ids and tiers, in partner id order), and
+    """A rule's members for a kind of lead: each one's tier by partner id (as an integer, so
+    that what is kept of a large pool is a dict the garbage collector need not walk), and
     (for weights that depend on the rule alone) their weights and the pool's digest, worked
     out once."""
 
-    rows: tuple[Any, ...]
-    weighed: tuple[dict[uuid.UUID, int], str] | None = None
-
-    @functools.cached_property
-    def ids(self) -> frozenset[uuid.UUID]:
-        return frozenset(r["partner_id"] for r in self.rows)
+    tiers: dict[int, str | None]
+    weighed: tuple[dict[int, int], str] | None = None
 
 
 class _Kept:
@@ -171,13 +167,13 @@ class _Kept:
         return found
 
     def keep(self, key: tuple[Any, ...], found: _Found) -> None:
-        if len(found.rows) > KEPT_MEMBERS:
+        if len(found.tiers) > KEPT_MEMBERS:
             return
         self.members[key] = found
-        self.held += len(found.rows)
+        self.held += len(found.tiers)
         while self.held > KEPT_MEMBERS:
             _, dropped = self.members.popitem(last=False)
-            self.held -= len(dropped.rows)
+            self.held -= len(dropped.tiers)
 
     def groups(self, pool_id: uuid.UUID, version: str, picks: int) -> Groups | None:
         kept = self.pools.get(pool_id)
@@ -197,30 +193,28 @@ class _Kept:
 _kept = _Kept()
 
 
-def _weights(rule: dict[str, Any], rows: Sequence[Any], lead: Any,
-             model: propensity.PropensityModel | None) -> dict[uuid.UUID, int]:
-    """Each member's weight, in the members' order (by partner id)."""
+def _weights(rule: dict[str, Any], tiers: dict[int, str | None], lead: Any,
+             model: propensity.PropensityModel | None) -> dict[int, int]:
+    """Each member's weight, by partner id (``uuid.UUID.int``), in the members' order."""
     weighting = rule["weighting"]
-    tiers = weighting.get("tier_weights") or {}
+    weights_of = weighting.get("tier_weights") or {}
     default = int(weighting.get("default_weight") or 1)
-    weights = {r["partner_id"]: int(tiers.get(r["tier"], default)) if r["tier"] else default
-               for r in rows}
+    weights = {p: int(weights_of.get(tier, default)) if tier else default
+               for p, tier in tiers.items()}
     if weighting.get("propensity") and model is not None:
         for partner in weights:
-            estimate = model.estimate(partner, deal_type="new", country=lead.company_country,
-                                      product=lead.product)
+            estimate = model.estimate(uuid.UUID(int=partner), deal_type="new",
+                                      country=lead.company_country, product=lead.product)
             chance = estimate.probability if estimate.probability is not None \
                 else estimate.prior
             weights[partner] *= max(1, round(chance * 10))
     return weights
 
 
-def _digest(weights: dict[uuid.UUID, int]) -> str:
-    """The pool's identity: its members and their weights (in partner id order)."""
-    digest = hashlib.sha256()
-    for partner, weight in weights.items():
-        digest.update(partner.bytes + weight.to_bytes(4, "big"))
-    return digest.hexdigest()
+def _digest(weights: dict[int, int]) -> str:
+    """The pool's identity: its members' ids (16 bytes each) and weights, in id order."""
+    return hashlib.sha256(b"".join(partner.to_bytes(16, "big") + weight.to_bytes(4, "big")
+                                   for partner, weight in sorted(weights.items()))).hexdigest()
 
 
 # The pool locked for the routing's transaction (made first if new; a pool made by another
@@ -249,7 +243,7 @@ _COUNT = """
 """
 
 
-async def _pool(driver: Any, rule: dict[str, Any], weights: dict[uuid.UUID, int],
+async def _pool(driver: Any, rule: dict[str, Any], weights: dict[int, int],
                 digest: str, now: dt.datetime, *, lock: bool
                 ) -> tuple[uuid.UUID | None, int, Groups]:
     """The pool's id, its leads given out and its members grouped by weight and count (locked
@@ -269,13 +263,13 @@ async def _pool(driver: Any, rule: dict[str, Any], weights: dict[uuid.UUID, int]
         if row is None:
             raise RuntimeError("a lead pool could be neither made nor found")
     if row is None:
-        return None, 0, Groups([Member(p, w, 0) for p, w in weights.items()])
+        return None, 0, Groups.of(weights, {})
     pool_id, picks, version = row["id"], int(row["picks"]), row["version"]
     groups = _kept.groups(pool_id, version, picks)
     if groups is None:
-        counts = {r["partner_id"]: r["assigned"]
+        counts = {r["partner_id"].int: r["assigned"]
                   for r in await driver.fetch(_POOL_COUNTS, pool_id)} if picks else {}
-        groups = Groups([Member(p, w, counts.get(p, 0)) for p, w in weights.items()])
+        groups = Groups.of(weights, counts)
         _kept.keep_groups(pool_id, version, picks, groups)
     return pool_id, picks, groups
 
@@ -323,7 +317,7 @@ async def route(connection: AsyncConnection | AsyncSession, lead: Any, *, now: d
     when a rule weighs by it. Nothing is written in a dry run."""
     driver = await raw_driver(connection)
     rules = [dict(r) for r in await driver.fetch(_RULES, now)]
-    paused = set(rules[0]["paused"]) if rules else set()
+    paused = {p.int for p in rules[0]["paused"]} if rules else set()
     tried = 0
     for rule in rules:
         for key in ("conditions", "partners", "weighting", "capacity"):
@@ -340,16 +334,17 @@ async def route(connection: AsyncConnection | AsyncSession, lead: Any, *, now: d
                    *(tuple(a) if isinstance(a, list) else a for a in args))
         found = _kept.find(kept_as)
         if found is None:
-            found = _Found(tuple(await driver.fetch(sql, *args)))
+            found = _Found({r["partner_id"].int: r["tier"]
+                            for r in await driver.fetch(sql, *args)})
             _kept.keep(kept_as, found)
-        if paused and not paused.isdisjoint(found.ids):
-            resting = frozenset(paused & found.ids)
+        resting = frozenset(p for p in paused if p in found.tiers)
+        if resting:
             without = _kept.find((*kept_as, resting))
             if without is None:
-                without = _Found(tuple(r for r in found.rows if r["partner_id"] not in resting))
+                without = _Found({p: t for p, t in found.tiers.items() if p not in resting})
                 _kept.keep((*kept_as, resting), without)
             found = without
-        if not found.rows:
+        if not found.tiers:
             continue
         fitted = await model() if model is not None and rule["weighting"].get("propensity") \
             else None
@@ -363,13 +358,13 @@ async def route(connection: AsyncConnection | AsyncSession, lead: Any, *, now: d
 async def _choose(driver: Any, rule: dict[str, Any], found: _Found, lead: Any, *,
                   now: dt.datetime, excluded: dict[uuid.UUID, str], dry_run: bool,
                   model: propensity.PropensityModel | None, tried: int) -> Routed:
-    rows = found.rows
+    members = len(found.tiers)
     if model is not None:  # weights of this lead's own
-        weights = _weights(rule, rows, lead, model)
+        weights = _weights(rule, found.tiers, lead, model)
         digest = _digest(weights)
     else:
         if found.weighed is None:
-            weights = _weights(rule, rows, lead, None)
+            weights = _weights(rule, found.tiers, lead, None)
             found.weighed = weights, _digest(weights)
         weights, digest = found.weighed
     pool_id, picks, groups = await _pool(driver, rule, weights, digest, now, lock=not dry_run)
@@ -429,16 +424,16 @@ async def _choose(driver: Any, rule: dict[str, Any], found: _Found, lead: Any, *
         shown.append(_candidate(turn, looks, "chosen", None, capacity))
     explanation = LeadRoutingExplanation(
         rule_id=rule["id"], rule_version=rule["version"], rule_name=rule["name"],
-        rules_tried=tried, pool_id=pool_id, pool_members=len(rows), pool_leads=picks,
+        rules_tried=tried, pool_id=pool_id, pool_members=members, pool_leads=picks,
         candidates=shown, passed_over=passed)
     if chosen is None:
         explanation.summary = (f"Rule '{rule['name']}' (version {rule['version']}) matched "
-                               f"{len(rows)} partner(s), and none could take the lead now: "
+                               f"{members} partner(s), and none could take the lead now: "
                                "it waits in the vendor's queue.")
         return Routed(None, "no_candidate", explanation, rule, pool_id)
     partner = chosen.member.partner_id
     explanation.summary = (
-        f"Rule '{rule['name']}' (version {rule['version']}) matched {len(rows)} partner(s); "
+        f"Rule '{rule['name']}' (version {rule['version']}) matched {members} partner(s); "
         f"it was {chosen_name}'s turn by weight {chosen.member.weight} "
         f"({chosen.member.assigned} of the pool's {picks} leads so far)"
         + (f", after {sum(passed.values())} passed over" if passed else "") + ".")
