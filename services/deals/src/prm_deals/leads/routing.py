@@ -332,11 +332,14 @@ async def route(connection: AsyncConnection | AsyncSession, lead: Any, *, now: d
         sql, args = query
         kept_as = (rule["generation"], rule["id"], rule["version"], sql,
                    *(tuple(a) if isinstance(a, list) else a for a in args))
-        found = _kept.find(kept_as)
+        # No generation (its row gone): nothing would ever say the members changed, so
+        # nothing is kept.
+        found = _kept.find(kept_as) if rule["generation"] is not None else None
         if found is None:
             found = _Found({r["partner_id"].int: r["tier"]
                             for r in await driver.fetch(sql, *args)})
-            _kept.keep(kept_as, found)
+            if rule["generation"] is not None:
+                _kept.keep(kept_as, found)
         resting = frozenset(p for p in paused if p in found.tiers)
         if resting:
             without = _kept.find((*kept_as, resting))
