@@ -11,6 +11,8 @@ from sqlalchemy import text
 
 from prm_contracts import CertificationEarnedV1, PartnerCreatedV1, PartnerSnapshot
 from prm_deals.directory.handlers import HANDLERS
+from prm_deals.leads import routing
+from prm_deals.leads.fairness import Groups, Member
 from prm_events.envelope import new_event
 from prm_stack.testing import partner_headers, vendor_headers
 
@@ -367,3 +369,23 @@ async def test_a_partner_sourced_lead_is_not_offered_back_to_its_source(client, 
                               headers=partner_key(source))).json()["items"]
     assert found == []
     assert len((await client.get("/v1/leads", headers=partner_key(source))).json()["items"]) == 3
+
+
+def test_what_routing_keeps_stays_within_its_bound(monkeypatch):
+    """Members and pools kept between leads never hold more than the bound, however often
+    the same key is kept again (two leads that both missed) or large pools come and go."""
+    monkeypatch.setattr(routing, "KEPT_MEMBERS", 1_000)
+    kept = routing._Kept()
+    for round_ in range(3):
+        for size in (400, 300, 400, 999, 1, 1_001):
+            found = routing._Found(dict.fromkeys(range(size)))
+            kept.keep(("rule", size), found)
+            kept.keep(("rule", size), found)
+            groups = Groups([Member(uuid.UUID(int=i + 1), 1, round_) for i in range(size)])
+            kept.keep_groups(uuid.UUID(int=size), "1", round_, groups)
+            assert kept.held == sum(len(f.tiers) for f in kept.members.values()) <= 1_000
+            assert kept.grouped == sum(g.size for _, _, g in kept.pools.values()) <= 1_000
+    # The newest are kept (least recently used first out); one over the bound never is.
+    assert ("rule", 1) in kept.members and ("rule", 1_001) not in kept.members
+    assert kept.groups(uuid.UUID(int=1), "1", 2) is not None
+    assert kept.groups(uuid.UUID(int=1), "2", 2) is None  # another version of the pool row

@@ -12,7 +12,7 @@ can give a partner more than its cap.
 
 A pool of thousands would cost more to build for every lead than to route it, so each process
 keeps what it found between leads (``_Kept``): a rule's members for a kind of lead, for as long
-as the directory's generation (moved by every statement that writes it) stays the same, with
+as the directory's generation (moved by every change of what routing reads) stays the same, with
 their weights and digest; and a pool's members grouped by weight and count, for as long as the
 pool row is the version this process last read or wrote (its ``xmin``: another replica's pick,
 or a rolled-back one, is a version never seen). Paused partners are read for every lead and
@@ -55,8 +55,8 @@ _RULES = """
             WHERE paused AND (paused_until IS NULL OR paused_until > $1)) AS paused
     FROM lead_routing_rules WHERE enabled ORDER BY position, id LIMIT 200
 """
-# Members kept per process, at most this many in all (a pool of every partner of a large
-# programme is about 2 MB).
+# Members kept per process, at most this many in all, once as rules' members and once in
+# pools' groups (a pool of every partner of a large programme is about 2 MB).
 KEPT_MEMBERS = 200_000
 KEPT_POOLS = 256
 
@@ -159,6 +159,7 @@ class _Kept:
         self.members: OrderedDict[tuple[Any, ...], _Found] = OrderedDict()
         self.held = 0
         self.pools: OrderedDict[uuid.UUID, tuple[str, int, Groups]] = OrderedDict()
+        self.grouped = 0
 
     def find(self, key: tuple[Any, ...]) -> _Found | None:
         found = self.members.get(key)
@@ -169,8 +170,9 @@ class _Kept:
     def keep(self, key: tuple[Any, ...], found: _Found) -> None:
         if len(found.tiers) > KEPT_MEMBERS:
             return
+        replaced = self.members.pop(key, None)  # two leads that both missed keep it twice
+        self.held += len(found.tiers) - (len(replaced.tiers) if replaced else 0)
         self.members[key] = found
-        self.held += len(found.tiers)
         while self.held > KEPT_MEMBERS:
             _, dropped = self.members.popitem(last=False)
             self.held -= len(dropped.tiers)
@@ -184,10 +186,14 @@ class _Kept:
 
     def keep_groups(self, pool_id: uuid.UUID, version: str, picks: int, groups: Groups
                     ) -> None:
+        if groups.size > KEPT_MEMBERS:
+            return
+        replaced = self.pools.pop(pool_id, None)
+        self.grouped += groups.size - (replaced[2].size if replaced else 0)
         self.pools[pool_id] = (version, picks, groups)
-        self.pools.move_to_end(pool_id)
-        while len(self.pools) > KEPT_POOLS:
-            self.pools.popitem(last=False)
+        while len(self.pools) > KEPT_POOLS or self.grouped > KEPT_MEMBERS:
+            _, _, dropped = self.pools.popitem(last=False)[1]
+            self.grouped -= dropped.size
 
 
 _kept = _Kept()
