@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_attribution.results.service import recompute
@@ -42,6 +42,9 @@ def registration_touch_id(deal_id: uuid.UUID) -> uuid.UUID:
 
 _RETURNED = "deal_id, status, amount, currency, approved, closed_on, attribution_revision"
 _UPSERTS: dict[tuple[str, ...], str] = {}
+# The statements as SQLAlchemy takes them, made once: text() parses its SQL for parameters,
+# which cost a tenth of a millisecond per event.
+_STATEMENTS: dict[tuple[str, ...], TextClause] = {}
 
 
 def _upsert_sql(carried: tuple[str, ...]) -> str:
@@ -80,8 +83,10 @@ async def _upsert(session: AsyncSession, change: DealChange | DealRegisteredV1,
                   approved: bool = False, **fields: Any) -> Any:
     """The deal upserted (``_upsert_sql``); its row, locked."""
     carried = tuple(name for name in _FIELDS if name in fields)
-    return (await session.execute(text(_upsert_sql(carried)),
-                                  _params(change, approved, fields))).one()
+    statement = _STATEMENTS.get(carried)
+    if statement is None:
+        statement = _STATEMENTS[carried] = text(_upsert_sql(carried))
+    return (await session.execute(statement, _params(change, approved, fields))).one()
 
 
 # The registration's touch, written with the deal in one statement.
@@ -101,11 +106,11 @@ async def deal_registered(session: AsyncSession, event: CloudEvent) -> None:
                   amount=Decimal(payload.amount.amount), currency=payload.amount.currency,
                   registered_at=event.time, deal_type=payload.deal_type[:20])
     carried = tuple(name for name in _FIELDS if name in fields)
-    statement = _UPSERTS.get(("registration", *carried))
+    statement = _STATEMENTS.get(("registration", *carried))
     if statement is None:
-        statement = _UPSERTS["registration", *carried] = (
+        statement = _STATEMENTS["registration", *carried] = text(
             f"WITH {_TOUCH}, deal AS ({_upsert_sql(carried)}) SELECT * FROM deal")
-    deal = (await session.execute(text(statement), {
+    deal = (await session.execute(statement, {
         **_params(payload, False, fields), "touch": registration_touch_id(payload.deal_id),
         "touch_domain": payload.customer.domain.lower(), "at": event.time,
         "source": event.source, "evidence": orjson.dumps({
