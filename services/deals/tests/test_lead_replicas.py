@@ -5,6 +5,7 @@ replicas routing at once never give a lead twice nor a partner more than its cap
 import asyncio
 import datetime as dt
 import functools
+import random
 import uuid
 
 import pytest
@@ -244,6 +245,16 @@ async def test_what_a_process_keeps_between_leads_follows_every_change(replicas,
         lead = await _submit(first, product, i)
         partner, members = await _offered(first, lead.id)
         assert members == 3 and partner != resting
+    # A change routing reads but that leaves these members and weights as they were (a
+    # language: this rule asks for none) keeps them, once PostgreSQL's digest says so.
+    async with first() as session:
+        await session.execute(text(
+            "UPDATE partner_directory SET languages = '{fi}' WHERE partner_id = :p"),
+            {"p": made["partners"][1]})
+        await session.commit()
+    lead = await _submit(second, product, 13)
+    partner, members = await _offered(second, lead.id)
+    assert members == 3 and partner != resting
     # A partner no longer active (its row changed, as its event changes it) is left out; a
     # change routing does not read (its name) keeps the members as they were.
     async with first() as session:
@@ -257,3 +268,38 @@ async def test_what_a_process_keeps_between_leads_follows_every_change(replicas,
     lead = await _submit(first, product, 12)
     partner, members = await _offered(first, lead.id)
     assert members == 2 and partner not in (resting, made["partners"][0])
+
+
+async def test_postgresql_digests_the_members_as_routing_does(replicas):
+    """The digest PostgreSQL works out to tell that the kept members still hold is the one
+    routing computes in Python, whatever the tiers (none, unknown, weighed or not) and the
+    rule's weights."""
+    (first, _), _, made = replicas
+    rng = random.Random(20261207)
+    tiers = ["Gold", "Silver", "Registered", "", None, "Gold Plus", "Élite"]
+    async with first() as session:
+        for i in range(40):
+            partner_id = uuid.uuid4()
+            await HANDLERS[PartnerCreatedV1.event_type](session, new_event(
+                PartnerCreatedV1(partner=PartnerSnapshot(
+                    id=partner_id, name=f"Digest {i}", type="reseller", country="NL",
+                    status="active", version=1, tier=rng.choice(tiers) or None)),
+                source="/prm/partners", subject=str(partner_id), partner_id=partner_id))
+            made["partners"].append(partner_id)
+        await session.execute(text(
+            "UPDATE partner_directory SET tier = '' WHERE partner_id = :p"),
+            {"p": made["partners"][0]})
+        await session.commit()
+        driver = (await (await session.connection()).get_raw_connection()).driver_connection
+        for case in range(25):
+            chosen = rng.sample(made["partners"], rng.randint(0, 40))
+            rule = {"weighting": {
+                "tier_weights": {t: rng.randint(1, 1000) for t in rng.sample(tiers[:6], 3) if t},
+                **({"default_weight": rng.randint(1, 9)} if case % 2 else {})}}
+            where, args = "d.partner_id = ANY($1::uuid[])", [chosen]
+            rows = await driver.fetch(routing._MEMBERS.format(where=where), *args)
+            weights = routing._weights(rule, {r["partner_id"].int: r["tier"] for r in rows},
+                                       None, None)
+            assert len(weights) == len(chosen)
+            sql, digest_args = routing._digest_query(rule, where, args)
+            assert await driver.fetchval(sql, *digest_args) == routing._digest(weights), case

@@ -378,7 +378,7 @@ def test_what_routing_keeps_stays_within_its_bound(monkeypatch):
     kept = routing._Kept()
     for round_ in range(3):
         for size in (400, 300, 400, 999, 1, 1_001):
-            found = routing._Found(dict.fromkeys(range(size)))
+            found = routing._Found(dict.fromkeys(range(size)), 1)
             kept.keep(("rule", size), found)
             kept.keep(("rule", size), found)
             groups = Groups([Member(uuid.UUID(int=i + 1), 1, round_) for i in range(size)])

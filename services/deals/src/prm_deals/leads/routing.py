@@ -22,6 +22,7 @@ routing looks at. A lead to a pool of ten thousand then costs what one to a pool
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import uuid
@@ -102,9 +103,38 @@ def meets(conditions: dict[str, Any], lead: Any) -> bool:
 
 def _members_query(rule_partners: dict[str, Any], lead: Any) -> tuple[str, list[Any]] | None:
     """The SQL (asyncpg's numbered parameters) that lists the active partners a rule's filter
-    leaves for this lead, or None when the filter asks for something the lead does not say
-    (its industry, its language). The lead's country is found through the GIN index on each
-    partner's markets (its countries served and its home country)."""
+    leaves for this lead, in id order, or None when the filter asks for something the lead
+    does not say (its industry, its language)."""
+    found = _members_where(rule_partners, lead)
+    if found is None:
+        return None
+    where, args = found
+    return _MEMBERS.format(where=where), args
+
+
+_MEMBERS = "SELECT d.partner_id, d.tier FROM partner_directory d WHERE {where} " \
+           "ORDER BY d.partner_id"
+
+
+def _digest_query(rule: dict[str, Any], where: str, args: list[Any]) -> tuple[str, list[Any]]:
+    """The SQL of the digest ``_digest`` gives the members ``where`` leaves, weighed by tier as
+    the rule weighs them (``_weights`` without propensity), worked out by PostgreSQL: the
+    same bytes (each id's 16 and its weight's 4, big-endian, in id order) hashed the same."""
+    weighting = rule["weighting"]
+    default = int(weighting.get("default_weight") or 1)
+    tiers, fallback = f"${len(args) + 1}", f"${len(args) + 2}"
+    weight = (f"CASE WHEN coalesce(d.tier, '') = '' THEN {fallback}::integer ELSE "
+              f"coalesce(({tiers}::jsonb ->> d.tier)::integer, {fallback}::integer) END")
+    return (f"SELECT encode(sha256(coalesce(string_agg(uuid_send(d.partner_id) || "
+            f"int4send({weight}), ''::bytea ORDER BY d.partner_id), ''::bytea)), 'hex') "
+            f"FROM partner_directory d WHERE {where}",
+            [*args, orjson.dumps(weighting.get("tier_weights") or {}).decode(), default])
+
+
+def _members_where(rule_partners: dict[str, Any], lead: Any) -> tuple[str, list[Any]] | None:
+    """The condition on the directory (``d``) of a rule's filter for this lead, with its
+    parameters. The lead's country is found through the GIN index on each partner's markets
+    (its countries served and its home country)."""
     where = ["d.status = 'active'"]
     args: list[Any] = []
 
@@ -132,11 +162,7 @@ def _members_query(rule_partners: dict[str, Any], lead: Any) -> tuple[str, list[
             return None
         where.append("EXISTS (SELECT 1 FROM unnest(d.languages) l "
                      f"WHERE split_part(lower(l), '-', 1) = {arg(_primary(lead.language))})")
-    sql = f"""
-        SELECT d.partner_id, d.tier FROM partner_directory d
-        WHERE {' AND '.join(where)} ORDER BY d.partner_id
-    """
-    return sql, args
+    return " AND ".join(where), args
 
 
 @dataclass
@@ -147,6 +173,8 @@ class _Found:
     out once."""
 
     tiers: dict[int, str | None]
+    # The directory's generation they were read at.
+    generation: int | None
     weighed: tuple[dict[int, int], str] | None = None
 
 
@@ -315,6 +343,37 @@ _LOOK = """
 _FIRST_LOOK, _NEXT_LOOK = 8, 64
 
 
+def _kept_as(rule: dict[str, Any], where: str, args: list[Any]) -> tuple[Any, ...]:
+    return (rule["id"], rule["version"], where,
+            *(tuple(a) if isinstance(a, list) else a for a in args))
+
+
+async def _members(driver: Any, rule: dict[str, Any], where: str, args: list[Any]) -> _Found:
+    """The rule's members for this lead: those kept, when read at the directory's generation
+    now, or (weights by tier alone) when PostgreSQL's digest of the members now is the one
+    kept, which a change of what routing reads of partners outside them, or of nothing it
+    weighs, leaves as it was; else read afresh. No generation (its row gone): nothing would
+    ever say the members changed, so nothing is kept."""
+    generation = rule["generation"]
+    key = _kept_as(rule, where, args)
+    kept = _kept.find(key) if generation is not None else None
+    if kept is not None and kept.generation == generation:
+        return kept
+    if kept is not None and kept.weighed is not None and \
+            not rule["weighting"].get("propensity"):
+        sql, digest_args = _digest_query(rule, where, args)
+        if await driver.fetchval(sql, *digest_args) == kept.weighed[1]:
+            kept = dataclasses.replace(kept, generation=generation)
+            _kept.keep(key, kept)
+            return kept
+    found = _Found({r["partner_id"].int: r["tier"]
+                    for r in await driver.fetch(_MEMBERS.format(where=where), *args)},
+                   generation)
+    if generation is not None:
+        _kept.keep(key, found)
+    return found
+
+
 async def route(connection: AsyncConnection | AsyncSession, lead: Any, *, now: dt.datetime,
                 excluded: dict[uuid.UUID, str], dry_run: bool = False,
                 model: ModelSource | None = None) -> Routed:
@@ -332,26 +391,18 @@ async def route(connection: AsyncConnection | AsyncSession, lead: Any, *, now: d
         if not meets(rule["conditions"], lead):
             continue
         tried += 1
-        query = _members_query(rule["partners"], lead)
-        if query is None:
+        where = _members_where(rule["partners"], lead)
+        if where is None:
             continue
-        sql, args = query
-        kept_as = (rule["generation"], rule["id"], rule["version"], sql,
-                   *(tuple(a) if isinstance(a, list) else a for a in args))
-        # No generation (its row gone): nothing would ever say the members changed, so
-        # nothing is kept.
-        found = _kept.find(kept_as) if rule["generation"] is not None else None
-        if found is None:
-            found = _Found({r["partner_id"].int: r["tier"]
-                            for r in await driver.fetch(sql, *args)})
-            if rule["generation"] is not None:
-                _kept.keep(kept_as, found)
+        found = await _members(driver, rule, *where)
         resting = frozenset(p for p in paused if p in found.tiers)
         if resting:
-            without = _kept.find((*kept_as, resting))
-            if without is None:
-                without = _Found({p: t for p, t in found.tiers.items() if p not in resting})
-                _kept.keep((*kept_as, resting), without)
+            without = _kept.find((*_kept_as(rule, *where), resting))
+            if without is None or without.generation != found.generation:
+                without = _Found({p: t for p, t in found.tiers.items() if p not in resting},
+                                 found.generation)
+                if found.generation is not None:
+                    _kept.keep((*_kept_as(rule, *where), resting), without)
             found = without
         if not found.tiers:
             continue
