@@ -12,10 +12,11 @@ can give a partner more than its cap.
 
 A pool of thousands would cost more to build for every lead than to route it, so each process
 keeps what it found between leads (``_Kept``): a rule's members for a kind of lead, for as long
-as the directory's generation (moved by every change of what routing reads) stays the same, with
-their weights and digest; and a pool's members grouped by weight and count, for as long as the
-pool row is the version this process last read or wrote (its ``xmin``: another replica's pick,
-or a rolled-back one, is a version never seen). Paused partners are read for every lead and
+as the directory's generation (moved by every change of what routing reads) stays the same or
+PostgreSQL's digest of them says they are, with their weights and digest; and a pool's members
+grouped by weight and count, for as long as the pool row is the version this process last read
+or wrote (its ``xmin``: another replica's pick, or a rolled-back one, is a version never
+seen). Paused partners are read for every lead and
 left out of the kept members; the partners' open offers and caps are read only for the turns a
 routing looks at. A lead to a pool of ten thousand then costs what one to a pool of ten does.
 """
