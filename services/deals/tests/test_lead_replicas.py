@@ -247,27 +247,25 @@ async def test_what_a_process_keeps_between_leads_follows_every_change(replicas,
         assert members == 3 and partner != resting
     # A change routing reads but that leaves these members and weights as they were (a
     # language: this rule asks for none) keeps them, once PostgreSQL's digest says so.
-    async with first() as session:
-        await session.execute(text(
-            "UPDATE partner_directory SET languages = '{fi}' WHERE partner_id = :p"),
-            {"p": made["partners"][1]})
-        await session.commit()
-    lead = await _submit(second, product, 13)
-    partner, members = await _offered(second, lead.id)
+    await _change(first, ("languages = '{fi}'", made["partners"][1]))
+    partner, members = await _offered(second, (await _submit(second, product, 13)).id)
     assert members == 3 and partner != resting
     # A partner no longer active (its row changed, as its event changes it) is left out; a
     # change routing does not read (its name) keeps the members as they were.
-    async with first() as session:
-        await session.execute(text(
-            "UPDATE partner_directory SET status = 'suspended' WHERE partner_id = :p"),
-            {"p": made["partners"][0]})
-        await session.execute(text(
-            "UPDATE partner_directory SET name = 'Renamed' WHERE partner_id = :p"),
-            {"p": made["partners"][1]})
-        await session.commit()
-    lead = await _submit(first, product, 12)
-    partner, members = await _offered(first, lead.id)
+    await _change(first, ("status = 'suspended'", made["partners"][0]),
+                  ("name = 'Renamed'", made["partners"][1]))
+    partner, members = await _offered(first, (await _submit(first, product, 12)).id)
     assert members == 2 and partner not in (resting, made["partners"][0])
+
+
+async def _change(sessionmaker, *changes: tuple[str, uuid.UUID]) -> None:
+    """Directory rows changed (``SET`` clause, partner) and committed, as events change them."""
+    async with sessionmaker() as session:
+        for assignment, partner_id in changes:
+            await session.execute(text(
+                f"UPDATE partner_directory SET {assignment} WHERE partner_id = :p"),
+                {"p": partner_id})
+        await session.commit()
 
 
 async def test_postgresql_digests_the_members_as_routing_does(replicas):
