@@ -279,9 +279,9 @@ async def fairness_of(connection: Any, pool_id: uuid.UUID) -> dict[str, Any]:
         "SELECT coalesce(sum(v::int), 0) FROM lead_assignments a, "
         "jsonb_each_text(a.explanation -> 'passed_over') AS e(k, v) WHERE a.pool_id = :id"),
         {"id": pool_id})).scalar_one()
-    query = routing._members_query(pool.partners, sample)
-    assert query is not None
-    sql, args = query
+    where = routing._members_where(pool.partners, sample)
+    assert where is not None
+    sql, args = routing._MEMBERS.format(where=where[0]), where[1]
     driver = (await connection.get_raw_connection()).driver_connection
     started = time.perf_counter()
     rows = await driver.fetch(sql, *args)

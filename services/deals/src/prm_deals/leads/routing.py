@@ -102,17 +102,7 @@ def meets(conditions: dict[str, Any], lead: Any) -> bool:
                                        in {_primary(x) for x in languages})))
 
 
-def _members_query(rule_partners: dict[str, Any], lead: Any) -> tuple[str, list[Any]] | None:
-    """The SQL (asyncpg's numbered parameters) that lists the active partners a rule's filter
-    leaves for this lead, in id order, or None when the filter asks for something the lead
-    does not say (its industry, its language)."""
-    found = _members_where(rule_partners, lead)
-    if found is None:
-        return None
-    where, args = found
-    return _MEMBERS.format(where=where), args
-
-
+# A rule's members for a lead (``_members_where``'s condition), in id order.
 _MEMBERS = "SELECT d.partner_id, d.tier FROM partner_directory d WHERE {where} " \
            "ORDER BY d.partner_id"
 
@@ -349,14 +339,14 @@ def _kept_as(rule: dict[str, Any], where: str, args: list[Any]) -> tuple[Any, ..
             *(tuple(a) if isinstance(a, list) else a for a in args))
 
 
-async def _members(driver: Any, rule: dict[str, Any], where: str, args: list[Any]) -> _Found:
+async def _members(driver: Any, rule: dict[str, Any], key: tuple[Any, ...], where: str,
+                   args: list[Any]) -> _Found:
     """The rule's members for this lead: those kept, when read at the directory's generation
     now, or (weights by tier alone) when PostgreSQL's digest of the members now is the one
     kept, which a change of what routing reads of partners outside them, or of nothing it
     weighs, leaves as it was; else read afresh. No generation (its row gone): nothing would
     ever say the members changed, so nothing is kept."""
     generation = rule["generation"]
-    key = _kept_as(rule, where, args)
     kept = _kept.find(key) if generation is not None else None
     if kept is not None and kept.generation == generation:
         return kept
@@ -395,15 +385,16 @@ async def route(connection: AsyncConnection | AsyncSession, lead: Any, *, now: d
         where = _members_where(rule["partners"], lead)
         if where is None:
             continue
-        found = await _members(driver, rule, *where)
+        kept_as = _kept_as(rule, *where)
+        found = await _members(driver, rule, kept_as, *where)
         resting = frozenset(p for p in paused if p in found.tiers)
         if resting:
-            without = _kept.find((*_kept_as(rule, *where), resting))
+            without = _kept.find((*kept_as, resting))
             if without is None or without.generation != found.generation:
                 without = _Found({p: t for p, t in found.tiers.items() if p not in resting},
                                  found.generation)
                 if found.generation is not None:
-                    _kept.keep((*_kept_as(rule, *where), resting), without)
+                    _kept.keep((*kept_as, resting), without)
             found = without
         if not found.tiers:
             continue
