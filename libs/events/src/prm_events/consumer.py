@@ -194,13 +194,17 @@ class EventConsumer:
         parts: Sequence[Part] = (),
         idle_after: float = 3.0,
         deep_idle_after: float = 30.0,
+        linger_ms: int | None = None,
     ) -> None:
         self.name = name
-        # Quiet this long: the broker may hold fetches IDLE_FETCH_WAIT_MS, then
-        # DEEP_IDLE_FETCH_WAIT_MS (fewer requests while nothing happens, at the price of the
-        # first event after the quiet spell waiting up to that long).
-        self.idle_waits = ((deep_idle_after, DEEP_IDLE_FETCH_WAIT_MS),
-                           (idle_after, IDLE_FETCH_WAIT_MS))
+        # While records flow the broker may hold fetches BUSY_FETCH_WAIT_MS, or ``linger_ms``
+        # for a consumer made with it (prm_events.kafka.make_consumer). Quiet this long: then
+        # IDLE_FETCH_WAIT_MS, then DEEP_IDLE_FETCH_WAIT_MS (fewer requests while nothing
+        # happens, at the price of the first event after the quiet spell waiting up to that
+        # long), never less than while records flow.
+        self.busy_wait_ms = BUSY_FETCH_WAIT_MS if linger_ms is None else linger_ms
+        self.idle_waits = ((deep_idle_after, max(DEEP_IDLE_FETCH_WAIT_MS, self.busy_wait_ms)),
+                           (idle_after, max(IDLE_FETCH_WAIT_MS, self.busy_wait_ms)))
         self.parts = list(parts) or [Part(name, tuple(topics), handlers, max_attempts)]
         self.topics = sorted({topic for part in self.parts for topic in part.topics})
         self.sessionmaker = sessionmaker
@@ -214,10 +218,11 @@ class EventConsumer:
     @classmethod
     def shared(cls, name: str, parts: Sequence[Part],
                sessionmaker: async_sessionmaker[AsyncSession], producer: AIOKafkaProducer,
-               *, retry_delay: float = 0.2, batch_size: int = 200) -> EventConsumer:
+               *, retry_delay: float = 0.2, batch_size: int = 200,
+               linger_ms: int | None = None) -> EventConsumer:
         """One consumer (``name`` in logs) for several parts, each with its own inbox name."""
         return cls(name, (), {}, sessionmaker, producer, parts=parts, retry_delay=retry_delay,
-                   batch_size=batch_size)
+                   batch_size=batch_size, linger_ms=linger_ms)
 
     def parts_of(self, topic: str) -> list[Part]:
         """The parts a record of ``topic`` is for."""
@@ -462,7 +467,7 @@ class EventConsumer:
         self._commit_failures = 0
         uncommitted: dict[TopicPartition, int] = {}
         committed_at = last_records = time.monotonic()
-        wait = BUSY_FETCH_WAIT_MS
+        wait = self.busy_wait_ms
         try:
             while not stop.is_set():
                 try:
@@ -477,7 +482,7 @@ class EventConsumer:
                     last_records = time.monotonic()
                 quiet = time.monotonic() - last_records
                 wanted = next((ms for after, ms in self.idle_waits if quiet >= after),
-                              BUSY_FETCH_WAIT_MS)
+                              self.busy_wait_ms)
                 if wanted != wait:
                     wait = wanted
                     fetch_wait(consumer, wait)

@@ -51,7 +51,13 @@ def make_producer(settings: ServiceSettings) -> AIOKafkaProducer:
     )
 
 
-def make_consumer(settings: ServiceSettings, group_id: str, *topics: str) -> AIOKafkaConsumer:
+def make_consumer(settings: ServiceSettings, group_id: str, *topics: str,
+                  linger_ms: int | None = None) -> AIOKafkaConsumer:
+    """``linger_ms``: let events gather this long while they flow (``BUSY_FETCH_WAIT_MS`` if
+    None), for a consumer whose readers can wait that long: the broker holds each fetch until
+    ``LINGER_FETCH_MIN_BYTES`` have come or the time is up, so that a steady trickle arrives
+    in a few large polls rather than many small ones (each poll costs a transaction, inbox
+    rows, a fetch and a wake-up whatever it carries)."""
     return AIOKafkaConsumer(
         *topics,
         **connection_options(settings),
@@ -65,7 +71,10 @@ def make_consumer(settings: ServiceSettings, group_id: str, *topics: str) -> AIO
         # delivery: 200 ms while records flow (a fetch every 50 ms cost each consumer and the
         # broker more than applying the events did; docs/benchmarks.md). A consumer quiet for
         # a while waits longer (fetch_wait).
-        fetch_max_wait_ms=BUSY_FETCH_WAIT_MS,
+        fetch_max_wait_ms=BUSY_FETCH_WAIT_MS if linger_ms is None else linger_ms,
+        # Kafka answers a fetch as soon as this much has come (the embedded broker holds every
+        # fetch that found nothing new for its whole wait anyway).
+        fetch_min_bytes=1 if linger_ms is None else LINGER_FETCH_MIN_BYTES,
         # aiokafka's background fetch routine wakes this often even with a fetch outstanding
         # (5 times a second by default); a fetch's answer, a poll taking records and a
         # rebalance wake it at once, so the timeout is only its safety net.
@@ -76,6 +85,9 @@ def make_consumer(settings: ServiceSettings, group_id: str, *topics: str) -> AIO
 BUSY_FETCH_WAIT_MS = 200
 IDLE_FETCH_WAIT_MS = 500  # after a few seconds without records
 DEEP_IDLE_FETCH_WAIT_MS = 1000  # after half a minute without records
+# A lingering consumer's fetch returns early once this much has come: a full poll's worth
+# (max_poll_records of about 1-2 KiB each).
+LINGER_FETCH_MIN_BYTES = 256 * 1024
 
 
 def fetch_wait(consumer: AIOKafkaConsumer, ms: int) -> None:

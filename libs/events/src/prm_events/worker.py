@@ -66,6 +66,10 @@ class WorkerSpec:
     loops: Mapping[str, ServiceLoop] = field(default_factory=dict)
     # The service's own gauges, sampled beside the outbox's and the consumer's (metrics on).
     samples: Sequence[Sample] = ()
+    # How long its consumer lets events gather while they flow, when its readers can wait
+    # that long (prm_events.kafka.make_consumer; ARCHITECTURE.md says which and why); None:
+    # the platform's short wait.
+    linger_ms: int | None = None
 
     def topics(self) -> list[str]:
         """What this worker uses, hence creates when missing: exactly what the broker's ACLs
@@ -75,6 +79,10 @@ class WorkerSpec:
 
 
 PURGE_INTERVAL = dt.timedelta(hours=1)
+# The linger of a worker whose readers can wait a second for an event's effect (reports,
+# the trail, tiers and onboarding): no longer than a quiet stack's first event waits anyway
+# (DEEP_IDLE_FETCH_WAIT_MS).
+LINGER_MS = 1000
 # The worker's one consumer: its group is ``<service>.events``, its liveness loop "events".
 CONSUMER = "events"
 
@@ -158,8 +166,10 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
             group = consumer_group(spec.service, CONSUMER)
             runner = EventConsumer.shared(group, [
                 Part(consumer_group(spec.service, sub.name), tuple(sub.topics), sub.handlers,
-                     sub.max_attempts) for sub in spec.subscriptions], sessionmaker, producer)
-            kafka_consumer = make_consumer(settings, group, *runner.topics)
+                     sub.max_attempts) for sub in spec.subscriptions], sessionmaker, producer,
+                linger_ms=spec.linger_ms)
+            kafka_consumer = make_consumer(settings, group, *runner.topics,
+                                           linger_ms=spec.linger_ms)
             await kafka_consumer.start()
             consumers.append(kafka_consumer)
             tasks.append(asyncio.create_task(

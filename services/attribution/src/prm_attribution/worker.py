@@ -19,7 +19,7 @@ from prm_contracts import (
     PARTNERS_TOPIC,
 )
 from prm_events import credentials
-from prm_events.worker import Subscription, WorkerSpec, main
+from prm_events.worker import LINGER_MS, Subscription, WorkerSpec, main
 
 
 def spec(settings: Settings | None = None) -> WorkerSpec:
@@ -39,6 +39,7 @@ def spec(settings: Settings | None = None) -> WorkerSpec:
                                     handlers=CAMPAIGN_HANDLERS),
                        credentials.subscription()],
         jobs=[DATADRIVEN_RECOMPUTE],
+        linger_ms=LINGER_MS,  # credits and KPIs are reports (ARCHITECTURE.md)
     )
 
 

@@ -9,7 +9,7 @@ from prm_audit.declaration import AUDITED_TOPICS, SERVICE
 from prm_audit.trail.recording import HANDLERS
 from prm_audit.trail.retention import RETENTION_BATCH, purge_expired
 from prm_events import credentials
-from prm_events.worker import Subscription, WorkerSpec, main
+from prm_events.worker import LINGER_MS, Subscription, WorkerSpec, main
 from prm_platform.scheduler import Job
 
 
@@ -23,6 +23,7 @@ def spec(settings: Settings | None = None) -> WorkerSpec:
         jobs=[Job("audit-retention", dt.timedelta(hours=1),
                   functools.partial(purge_expired, older_than_days=settings.retention_days),
                   batch=RETENTION_BATCH)],
+        linger_ms=LINGER_MS,  # the trail is read after the fact (ARCHITECTURE.md)
     )
 
 
