@@ -109,6 +109,43 @@ async def test_only_active_partners_are_eligible(client, list_partner, vendor, s
     assert await deal_rows(client, partner_id) == 0
 
 
+async def test_a_partner_arriving_between_the_decision_and_the_write_is_refused(
+        app, client, partner_event, vendor, monkeypatch):
+    """The rules' partner facts and the answer's partner name are read before the write: a
+    partner whose directory row arrives in between (its events applied meanwhile) is refused
+    as that read found it, never registered without its name and facts; the retry registers
+    it, named."""
+    from prm_deals.matching import conflicts
+
+    partner_id = uuid.uuid4()
+    real_find = conflicts.find
+
+    async def arrive() -> None:
+        async with app.state.sessionmaker() as session:
+            for event in (partner_event(partner_id),
+                          partner_event(partner_id, version=2, status="active",
+                                        previous_status="onboarding")):
+                await HANDLERS[event.type](session, event)
+            await session.commit()
+
+    async def find_while_the_partner_arrives(connection, customer):
+        await arrive()
+        return await real_find(connection, customer)
+
+    monkeypatch.setattr(conflicts, "find", find_while_the_partner_arrives)
+    refused = await client.post("/v1/deals", json={**NEW, "partner_id": str(partner_id)},
+                                headers=vendor)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["type"] == "/problems/partner-not-eligible"
+    assert await deal_rows(client, partner_id) == 0
+    monkeypatch.setattr(conflicts, "find", real_find)
+    # This suite's requests share one rolled-back transaction: the refusal took the rows
+    # applied during it along (the worker's own transaction keeps them in a running stack).
+    await arrive()
+    deal = await register(client, vendor, partner_id=str(partner_id))
+    assert deal["partner_name"] == "Acme Cloud GmbH"
+
+
 @pytest.mark.parametrize(("change", "field"), [
     ({"amount": {"amount": "10.00", "currency": "EURO"}}, "amount.currency"),
     ({"amount": {"amount": "10.00", "currency": "ZZZ"}}, "amount.currency"),

@@ -259,6 +259,11 @@ async def register(begin: Transactions, principal: Principal, data: DealRegistra
         if if_match is not None:
             raise PreconditionFailed("If-Match names a version of the registration made under "
                                      "this external_id, and there is none")
+        # The rules' partner facts and the answer's partner name come from the read above: a
+        # partner the directory did not hold as active then is refused now, as the write would
+        # refuse it, never registered with facts (and a name) the decision lacked because its
+        # row arrived between the two statements.
+        refuse_ineligible(partner_id, known.get("status") if known else None)
         found = await conflicts.find(connection, customer)
         decided = decide(partner_id, found, facts_of(data, known), rules)
         made = new_deal(partner_id, data, customer, found, decided, protection_days)
