@@ -30,6 +30,8 @@ Environment (all optional):
 ``PRM_STACK_STALE_SECONDS``  a worker whose heartbeat is this old is restarted (default 60)
 ``PRM_DATABASE_URL``         use this database instead of starting PostgreSQL
 ``PRM_KAFKA_BOOTSTRAP``      use this broker instead of starting tansu
+``PRM_KAFKA_PARTITIONS``     partitions of each topic; on the tansu broker it starts, 1 by
+                             default (``EMBEDDED_PARTITIONS``)
 ``PRM_INTERNAL_SECRET``      use this instead of ``<state>/internal-secret``
 ``PRM_TELEMETRY``            metrics (and traces) on: each API serves ``/metrics`` on its port,
                              each worker on a free port of its own (``processes.json``)
@@ -95,6 +97,13 @@ class Process:
     kind: str
     target: str
 
+
+# The stack this supervisor runs has one worker per service, so a topic's partitions beyond
+# one serve no consumer, while the broker reads every partition a consumer holds in each of
+# its fetches: on the embedded broker, three partitions a topic cost an idle stack about one
+# percent of a core more than one (docs/benchmarks.md). A broker of one's own
+# (``PRM_KAFKA_BOOTSTRAP``) keeps the platform's default, and replicas need more.
+EMBEDDED_PARTITIONS = "1"
 
 def process_table() -> list[Process]:
     """The process table, from the services' declarations (``prm_platform.declaration``)."""
@@ -436,6 +445,8 @@ class Supervisor:
                     "PRM_KAFKA_BOOTSTRAP": bootstrap,
                     "PRM_INTERNAL_SECRET": internal_secret(self.state),
                     "PYTHONUNBUFFERED": "1"}  # so a dead child's log tail is complete
+        if self.broker_started is not None:  # its own broker, for one worker of each service
+            self.env.setdefault("PRM_KAFKA_PARTITIONS", EMBEDDED_PARTITIONS)
 
         for service, ini in options.migrated.items():
             self._migrate(service, ini)
@@ -561,7 +572,7 @@ class Supervisor:
         services = declaration.services()
         topics = sorted({t for d in services for t in (*d.publishes, *d.consumes)}
                         | {dead_letter_topic(t) for d in services for t in d.consumes})
-        partitions = int(os.environ.get("PRM_KAFKA_PARTITIONS", "3"))
+        partitions = int(self.env.get("PRM_KAFKA_PARTITIONS", EMBEDDED_PARTITIONS))
 
         async def create() -> None:
             admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
