@@ -242,3 +242,36 @@ async def test_a_sleeping_relay_is_woken_by_the_first_write_after_a_quiet_spell(
             await task
             await producer.stop()
             await watcher.close()
+
+
+async def test_a_relay_gets_over_its_connection_being_ended(prm_infra):
+    """The relay's statements bypass SQLAlchemy's execution, so a pooled connection the server
+    ended (a restart, a failover) must still leave the pool: the next look opens a new one
+    rather than failing on the dead one for ever."""
+    settings = ServiceSettings()
+    await ensure_topics(settings, [PARTNERS_TOPIC])
+    async with scratch_schema(prm_infra) as (engine, _):
+        sessionmaker = make_sessionmaker(engine)
+        aggregate = uuid.uuid4()
+        async with sessionmaker() as session:
+            await publish(session, update_event(aggregate, 1), source="/test",
+                          aggregate_id=aggregate)
+            await session.commit()
+        producer = make_producer(settings)
+        await producer.start()
+        try:
+            relay = OutboxRelay(sessionmaker, producer)
+            assert await relay.pending()  # the pool holds this one connection now
+            async with relay._driver() as driver:
+                pid = await driver.fetchval("SELECT pg_backend_pid()")
+            admin = await asyncpg.connect(asyncpg_dsn(prm_infra.database_url))
+            try:
+                assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+            finally:
+                await admin.close()
+            with pytest.raises((asyncpg.PostgresError, asyncpg.InterfaceError, OSError)):
+                await relay.pending()
+            assert await relay.pending()  # a new connection
+            assert await relay.relay_once() == 1
+        finally:
+            await producer.stop()

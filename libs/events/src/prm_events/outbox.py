@@ -252,8 +252,15 @@ class OutboxRelay:
         SQLAlchemy's session and execution, which cost more CPU than the statements did
         (about a third of a millisecond each, a relay's whole cost under a steady trickle)."""
         async with self.engine.connect() as connection:
-            raw = await connection.get_raw_connection()
-            yield raw.driver_connection
+            driver: Any = (await connection.get_raw_connection()).driver_connection
+            try:
+                yield driver
+            finally:
+                # Ended by the server or the network (a restart, a failover): SQLAlchemy did
+                # not see the error, so it is told, and the pool opens a new one next time
+                # instead of handing this one out again.
+                if driver.is_closed():
+                    await connection.invalidate()
 
     async def relay_once(self) -> int:
         """Publish one batch; returns how many events were published.
