@@ -468,6 +468,7 @@ class EventConsumer:
         uncommitted: dict[TopicPartition, int] = {}
         committed_at = last_records = time.monotonic()
         wait = self.busy_wait_ms
+        fetch_wait(consumer, wait)  # this consumer's wait, whatever ``consumer`` was made with
         try:
             while not stop.is_set():
                 try:

@@ -105,6 +105,7 @@ class Process:
 # (``PRM_KAFKA_BOOTSTRAP``) keeps the platform's default, and replicas need more.
 EMBEDDED_PARTITIONS = "1"
 
+
 def process_table() -> list[Process]:
     """The process table, from the services' declarations (``prm_platform.declaration``)."""
     table = []
