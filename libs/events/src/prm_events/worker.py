@@ -12,6 +12,7 @@ import signal
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import uvloop
 from aiokafka import AIOKafkaConsumer
 from prometheus_client import start_http_server
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -227,4 +228,6 @@ def main(spec: WorkerSpec) -> None:
             loop.add_signal_handler(sig, stop.set)
         await run_worker(spec, stop)
 
-    asyncio.run(runner())
+    # uvloop, as the APIs' servers have (uvicorn picks it): a worker's loop turns many times
+    # an event (fetches, relay rounds, round trips), each cheaper than the stdlib loop's.
+    uvloop.run(runner())
