@@ -153,6 +153,7 @@ async def run_worker(spec: WorkerSpec, stop: asyncio.Event | None = None) -> Non
     try:
         if spec.relay:
             relay = OutboxRelay(sessionmaker, producer,
+                                gather_seconds=settings.outbox_gather_seconds,
                                 poll_interval=settings.outbox_poll_seconds,
                                 max_poll_interval=settings.outbox_max_poll_seconds,
                                 idle_poll_interval=settings.outbox_idle_poll_seconds,

@@ -93,10 +93,13 @@ class ServiceSettings(BaseSettings):
     # scheduler). The inbox must outlive the broker's retention: it is what makes a redelivery
     # a no-op.
     outbox_retention_days: int = Field(default=7, ge=1)
-    # How soon an outbox relay looks again for new rows after finding none: at first after
-    # ``outbox_poll_seconds``, doubling up to ``outbox_max_poll_seconds`` while events flow.
-    # After a few seconds of nothing it sleeps until a writer's NOTIFY wakes it, and looks
-    # anyway every ``outbox_idle_poll_seconds`` (prm_events.outbox).
+    # How soon an outbox relay claims again after a round that published some (events flow:
+    # each round carries what came meanwhile, the longest an event waits for the relay then).
+    # After a round that found none it looks again, at first after ``outbox_poll_seconds``,
+    # doubling up to ``outbox_max_poll_seconds``. After a few seconds of nothing it sleeps until
+    # a writer's NOTIFY wakes it, and looks anyway every ``outbox_idle_poll_seconds``
+    # (prm_events.outbox).
+    outbox_gather_seconds: float = Field(default=0.1, gt=0, le=5)
     outbox_poll_seconds: float = Field(default=0.025, gt=0, le=5)
     outbox_max_poll_seconds: float = Field(default=0.1, gt=0, le=30)
     outbox_idle_poll_seconds: float = Field(default=2.0, gt=0, le=60)
