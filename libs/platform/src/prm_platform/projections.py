@@ -10,7 +10,11 @@ cost more CPU than the rest of applying the event.
 A consumer applying a batch of events may gather these upserts (``gathering``) and send each
 projection's rows at once (``write_gathered``: one pipelined round trip instead of one per
 event), for handlers marked ``projection``, whose only writes are such upserts. Newest version
-wins needs no order across rows, and the rows of one key keep theirs.
+wins needs no order across rows, and the rows of one key keep theirs. Any other statement
+whose rows end the same in whatever order they meet other statements' rows (an upsert that
+keeps the newest, an insert of a row its event names) may be sent the same way (``write``).
+One statement's rows keep their order, and the statements go in the order each was first
+used: a statement may read what one first used before it writes.
 """
 
 from __future__ import annotations
@@ -56,12 +60,19 @@ class NewestVersion:
         if set(parameters) != set(self.parameters):
             raise TypeError(f"expected the parameters {sorted(self.parameters)}, "
                             f"got {sorted(parameters)}")
-        gathered: dict[NewestVersion, list[dict[str, Any]]] | None = \
-            session.info.get(GATHERED)
-        if gathered is not None:
-            gathered.setdefault(self, []).append(parameters)
-            return
-        await session.execute(self.statement, parameters)
+        await write(session, self.statement, parameters)
+
+
+async def write(session: AsyncSession, statement: TextClause,
+                parameters: dict[str, Any]) -> None:
+    """Run ``statement`` now, or, while ``session`` is ``gathering``, with the batch's other
+    rows of it at the end."""
+    gathered: dict[int, tuple[TextClause, list[dict[str, Any]]]] | None = \
+        session.info.get(GATHERED)
+    if gathered is None:
+        await session.execute(statement, parameters)
+    else:
+        gathered.setdefault(id(statement), (statement, []))[1].append(parameters)
 
 
 # The key in a session's info of the upserts gathered so far, by projection.
@@ -71,8 +82,9 @@ H = TypeVar("H", bound=Callable[..., Awaitable[None]])
 
 
 def projection(handler: H) -> H:
-    """Mark an event handler whose only writes are ``NewestVersion`` upserts: a consumer may
-    gather them over a batch."""
+    """Mark an event handler whose only writes go through ``write`` (``NewestVersion``
+    upserts among them) and which reads nothing in Python that another handler of the batch
+    may have written: a consumer may gather its writes over a batch."""
     setattr(handler, _PROJECTION, True)
     return handler
 
@@ -89,6 +101,7 @@ def gathering(session: AsyncSession) -> None:
 async def write_gathered(session: AsyncSession) -> None:
     """Send the gathered upserts, each projection's rows in the order gathered, and stop
     gathering."""
-    gathered: dict[NewestVersion, list[dict[str, Any]]] = session.info.pop(GATHERED, None) or {}
-    for upsert, rows in gathered.items():
-        await session.execute(upsert.statement, rows)
+    gathered: dict[int, tuple[TextClause, list[dict[str, Any]]]] = \
+        session.info.pop(GATHERED, None) or {}
+    for statement, rows in gathered.values():
+        await session.execute(statement, rows)

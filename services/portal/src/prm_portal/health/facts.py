@@ -33,6 +33,7 @@ from prm_contracts import (
 )
 from prm_events.consumer import Handler
 from prm_events.envelope import CloudEvent
+from prm_platform.projections import projection, write
 
 # The kinds of fact, as the early-warning features read them (risk.FACT_KINDS), and the
 # partner's creation, which only anchors "days since activity" for a partner that did nothing.
@@ -61,7 +62,7 @@ _FORGET = text("""
 async def _record(session: AsyncSession, event: CloudEvent, kind: str, ref_id: Any,
                   partner_id: Any, occurred_on: dt.date, value: Any = None,
                   currency: str | None = None) -> None:
-    await session.execute(_FACT, {
+    await write(session, _FACT, {
         "kind": kind, "ref_id": ref_id, "partner_id": partner_id, "occurred_on": occurred_on,
         "value": None if value is None else Decimal(str(value)), "currency": currency,
         "event_id": event.id})
@@ -156,18 +157,20 @@ async def enrolment_changed(session: AsyncSession, event: CloudEvent) -> None:
                       _day(d.get("completed_at"), event))
 
 
+# A fact's upsert keeps the newest event's (one statement's rows keep their order), so a batch's
+# are gathered and sent together; a reversal's delete is not, and sends those before it first.
 HANDLERS: Mapping[str, Handler] = {
-    PartnerCreatedV1.event_type: partner_created,
-    DealRegisteredV1.event_type: deal_registered,
-    DealWonV1.event_type: deal_won,
-    DealLostV1.event_type: deal_lost,
+    PartnerCreatedV1.event_type: projection(partner_created),
+    DealRegisteredV1.event_type: projection(deal_registered),
+    DealWonV1.event_type: projection(deal_won),
+    DealLostV1.event_type: projection(deal_lost),
     DealWinReversedV1.event_type: win_reversed,
-    CertificationEarnedV1.event_type: certification,
-    CertificationExpiredV1.event_type: certification,
-    PartnerSurveyAnsweredV1.event_type: survey_answered,
-    MdfRequestSubmittedV1.event_type: mdf_requested,
-    MdfClaimApprovedV1.event_type: claim_approved,
-    OnboardingCompletedV1.event_type: onboarding_completed,
-    EnablementResourceUsedV1.event_type: resource_used,
-    LearningEnrolmentChangedV1.event_type: enrolment_changed,
+    CertificationEarnedV1.event_type: projection(certification),
+    CertificationExpiredV1.event_type: projection(certification),
+    PartnerSurveyAnsweredV1.event_type: projection(survey_answered),
+    MdfRequestSubmittedV1.event_type: projection(mdf_requested),
+    MdfClaimApprovedV1.event_type: projection(claim_approved),
+    OnboardingCompletedV1.event_type: projection(onboarding_completed),
+    EnablementResourceUsedV1.event_type: projection(resource_used),
+    LearningEnrolmentChangedV1.event_type: projection(enrolment_changed),
 }

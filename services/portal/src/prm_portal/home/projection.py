@@ -60,6 +60,7 @@ from prm_contracts import (
 )
 from prm_events.consumer import Handler
 from prm_events.envelope import CloudEvent
+from prm_platform.projections import projection, write
 
 
 def _newer(columns: str) -> str:
@@ -91,7 +92,7 @@ _PARTNER = text(f"WITH card AS ({_PARTNER_SQL}) {_PARTNER_ENTRY_SQL}")
 
 
 async def _entry(session: AsyncSession, **values: Any) -> None:
-    await session.execute(_ENTRY, values)
+    await write(session, _ENTRY, values)
 
 
 def _partner_values(event: CloudEvent) -> dict[str, Any]:
@@ -104,7 +105,7 @@ def _partner_values(event: CloudEvent) -> dict[str, Any]:
 
 
 async def partner_snapshot(session: AsyncSession, event: CloudEvent) -> None:
-    await session.execute(_PARTNER, _partner_values(event))
+    await write(session, _PARTNER, _partner_values(event))
 
 
 # A tier change: the partner's card, its search entry and the change, in one statement.
@@ -126,7 +127,7 @@ async def tier_changed(session: AsyncSession, event: CloudEvent) -> None:
                    "direction": str(d["direction"]),
                    "criteria": orjson.dumps(d.get("criteria") or {}).decode(),
                    "reason": str(d["reason"])})
-    await session.execute(_TIER, values)
+    await write(session, _TIER, values)
 
 
 _ONBOARDING = text("""
@@ -141,7 +142,7 @@ _ONBOARDING = text("""
 
 async def onboarding_completed(session: AsyncSession, event: CloudEvent) -> None:
     d = event.data
-    await session.execute(_ONBOARDING, {
+    await write(session, _ONBOARDING, {
         "partner_id": d["partner_id"], "plan_id": d["plan_id"],
          "completed_at": _time(d["completed_at"]), "as_of": event.time})
 
@@ -156,7 +157,7 @@ def _progress(table: str) -> Handler:
 
     async def remember(session: AsyncSession, event: CloudEvent) -> None:
         d = event.data
-        await session.execute(statement, {
+        await write(session, statement, {
             "partner_id": d["partner_id"], "progress": orjson.dumps(d).decode(),
             "version": int(d["version"]), "as_of": event.time})
     return remember
@@ -181,7 +182,7 @@ _CERTIFICATION = text("""
 
 async def certification(session: AsyncSession, event: CloudEvent) -> None:
     d = event.data
-    await session.execute(_CERTIFICATION, {
+    await write(session, _CERTIFICATION, {
         "certification_id": d["certification_id"], "partner_id": d["partner_id"],
         "code": str(d["code"]), "contact_id": d.get("contact_id"),
         "earned_on": _date(d.get("earned_on")), "expires_on": _date(d.get("expires_on")),
@@ -229,7 +230,7 @@ async def deal(session: AsyncSession, event: CloudEvent) -> None:
     customer = d.get("customer") or {}
     amount = d.get("amount") if event.type != DealWinReversedV1.event_type else None
     has_protection = "protected_until" in d
-    await session.execute(_DEAL, {
+    await write(session, _DEAL, {
         "deal_id": d["deal_id"], "partner_id": d["partner_id"],
         "customer_name": customer.get("name"), "customer_domain": customer.get("domain"),
         "status": str(d["status"]), "version": version,
@@ -272,7 +273,7 @@ _ALLOCATION = text("""
 
 async def allocation_created(session: AsyncSession, event: CloudEvent) -> None:
     d = event.data
-    await session.execute(_ALLOCATION, {
+    await write(session, _ALLOCATION, {
         "allocation_id": d["allocation_id"], "partner_id": d["partner_id"],
          "amount": d["amount"]["amount"], "currency": d["amount"]["currency"],
          "as_of": event.time})
@@ -308,7 +309,7 @@ async def fund_request(session: AsyncSession, event: CloudEvent) -> None:
               "activity_type": d.get("activity_type"), "version": int(d["version"]),
               "as_of": event.time}
     values["activity_version"] = values["version"] if values["activity_type"] else 0
-    await session.execute(_REQUEST, values)
+    await write(session, _REQUEST, values)
 
 
 _CLAIM = text(f"""
@@ -324,7 +325,7 @@ _CLAIM = text(f"""
 async def claim(session: AsyncSession, event: CloudEvent) -> None:
     d = event.data
     approved = d.get("approved")
-    await session.execute(_CLAIM, {
+    await write(session, _CLAIM, {
         "claim_id": d["claim_id"], "request_id": d["request_id"], "partner_id": d["partner_id"],
         "status": str(d["status"]), "claimed": d["claimed"]["amount"],
         "approved": approved["amount"] if approved else None,
@@ -342,7 +343,7 @@ async def accrual(session: AsyncSession, event: CloudEvent) -> None:
     d = event.data
     reversed_ = event.type in (RebateReversedV1.event_type, SpiffReversedV1.event_type)
     kind = "rebate" if event.type.startswith("prm.rebate.") else "spiff"
-    await session.execute(_ACCRUAL, {
+    await write(session, _ACCRUAL, {
         "accrual_id": d["accrual_id"], "movement": "reversed" if reversed_ else "accrued",
          "partner_id": d["partner_id"], "kind": kind, "amount": d["amount"]["amount"],
          "currency": d["amount"]["currency"], "as_of": event.time})
@@ -361,7 +362,7 @@ _PAYOUT = text(f"""
 
 async def payout(session: AsyncSession, event: CloudEvent) -> None:
     d = event.data
-    await session.execute(_PAYOUT, {
+    await write(session, _PAYOUT, {
         "batch_id": d["batch_id"], "partner_id": d["partner_id"], "status": str(d["status"]),
         "total": d["total"]["amount"], "currency": d["total"]["currency"],
         "period_from": _date(d["period_from"]), "period_to": _date(d["period_to"]),
@@ -378,7 +379,9 @@ def _time(value: Any) -> Any:
 
 
 def _for(handler: Handler, *models: Any) -> Mapping[str, Handler]:
-    return {model.event_type: handler for model in models}
+    """Each write is one upsert that any order of events leaves the same (above): a batch's
+    are gathered and sent together (``prm_platform.projections``)."""
+    return {model.event_type: projection(handler) for model in models}
 
 
 HANDLERS: dict[str, Handler] = {

@@ -46,6 +46,7 @@ from prm_contracts import (
 )
 from prm_events.consumer import Handler
 from prm_events.envelope import CloudEvent
+from prm_platform.projections import projection, write
 from prm_portal.declaration import (
     DEALS_READ,
     HEALTH_READ,
@@ -266,9 +267,11 @@ def notification_id(event_id: uuid.UUID, audience: str) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, f"{event_id}/{audience}")
 
 
+@projection
 async def notify(session: AsyncSession, event: CloudEvent) -> None:
     """One statement per notification: the notification, its facts, and the wake-up of its
-    streams."""
+    streams. A batch's are sent together, after the home's upserts of the same events (their
+    part comes first), so that a deal's notification finds its customer's name."""
     rules = RULES[event.type]
     for rule in rules if isinstance(rules, tuple) else (rules,):
         if rule.when(event.data):
@@ -287,14 +290,14 @@ async def _notify(session: AsyncSession, event: CloudEvent, rule: Rule) -> None:
     if "customer" in data or rule.subject.type != "deal":
         if "customer" in data:
             data["customer_name"] = data["customer"].get("name")
-        await session.execute(_INSERT, {
+        await write(session, _INSERT, {
             **values, "title": rule.title(data)[:200], "body": rule.body(data)[:1000],
             "data": orjson.dumps(_facts(data)).decode()})
         return
     data["customer_name"] = _CUSTOMER
     title, body = rule.title(data), rule.body(data)
     data["customer_name"] = None  # the statement sets it
-    await session.execute(_INSERT_NAMING, {
+    await write(session, _INSERT_NAMING, {
         **values, "title": title, "body": body, "marker": _CUSTOMER,
         "data": orjson.dumps(_facts(data)).decode()})
 
