@@ -117,6 +117,71 @@ async def test_an_idle_relay_picks_new_events_up_within_its_poll_interval(prm_in
             await producer.stop()
 
 
+class CountingRelay(OutboxRelay):
+    """Records the events of each round that published some, and counts the looks."""
+
+    rounds: list[int]
+    looks = 0
+    published: asyncio.Event
+
+    async def relay_once(self) -> int:
+        published = await super().relay_once()
+        if published:
+            self.rounds.append(published)
+            self.published.set()
+        return published
+
+    async def until_published(self, events: int) -> None:
+        async with asyncio.timeout(20):
+            while sum(self.rounds) < events:
+                self.published.clear()
+                await self.published.wait()
+
+    async def pending(self) -> bool:
+        self.looks += 1
+        return await super().pending()
+
+
+async def test_while_events_flow_a_round_carries_what_came_meanwhile(prm_infra):
+    """After a round that published some, the relay claims again ``gather_seconds`` later
+    without a look first: the events written meanwhile leave in that one round."""
+    settings = ServiceSettings()
+    await ensure_topics(settings, [PARTNERS_TOPIC])
+    aggregates = [uuid.uuid4() for _ in range(5)]
+    async with scratch_schema(prm_infra) as (engine, schema):
+        sessionmaker = make_sessionmaker(engine)
+
+        async def write(aggregate: uuid.UUID) -> None:
+            async with sessionmaker() as session:
+                await publish(session, update_event(aggregate, 1), source="/test",
+                              aggregate_id=aggregate)
+                await session.commit()
+
+        producer = make_producer(settings)
+        await producer.start()
+        stop = asyncio.Event()
+        relay = CountingRelay(sessionmaker, producer, gather_seconds=3.0, poll_interval=0.02,
+                              error_backoff=60)
+        relay.rounds, relay.published = [], asyncio.Event()
+        task = asyncio.create_task(relay.run(stop))
+        try:
+            await write(aggregates[0])
+            await relay.until_published(1)
+            looks = relay.looks
+            for aggregate in aggregates[1:]:  # well within the gather
+                await write(aggregate)
+            await relay.until_published(len(aggregates))
+            assert relay.rounds == [1, 4]
+            assert relay.looks == looks  # claimed at once, no look between the rounds
+        finally:
+            stop.set()
+            await task
+            await producer.stop()
+    records = await read_topic(prm_infra.kafka_bootstrap, {str(a) for a in aggregates},
+                               expected=len(aggregates))
+    assert len(records) == len(aggregates)
+
+
 async def test_a_row_the_broker_refuses_is_parked_and_does_not_wedge_the_relay(prm_infra,
                                                                              caplog):
     settings = ServiceSettings()

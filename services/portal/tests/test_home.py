@@ -81,18 +81,19 @@ async def test_a_partner_sees_only_its_own_home(client, consume, story, as_partn
 
 @settings(max_examples=8, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 2**32 - 1), repeats=st.integers(0, 10))
+@given(seed=st.integers(0, 2**32 - 1), repeats=st.integers(0, 10), batch=st.booleans())
 async def test_any_order_and_repeats_give_the_same_home(client, consume, story, as_partner,
-                                                        fresh, seed, repeats):
+                                                        fresh, seed, repeats, batch):
     """Events of one aggregate may arrive out of order (a retry, a partition moved) and more
-    than once (a replay): the home ends the same."""
+    than once (a replay), one poll at a time or all in one (whose rows the worker sends
+    statement by statement): the home ends the same."""
     await fresh()
     told = story()
     shuffled = list(told.events)
     rng = random.Random(seed)
     rng.shuffle(shuffled)
     shuffled += rng.sample(told.events, repeats)
-    await consume(*shuffled)
+    await consume(*shuffled, batch=batch)
     home = (await client.get("/v1/partner-home", headers=as_partner(told.partner_id))).json()
     assert figures(home) == told.expected_figures()
     assert home["partner"]["status"] == "active"

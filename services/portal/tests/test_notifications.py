@@ -49,6 +49,20 @@ async def test_each_audience_sees_its_own(client, consume, story, as_partner, ve
     assert {n["subject_type"] for n in await listed(client, sales)} == {"deal"}
 
 
+async def test_in_one_batch_a_deals_notification_names_its_customer(client, consume, story,
+                                                                    as_partner):
+    """The worker sends a batch's rows statement by statement (the home's before the
+    notifications'): an approval's notification still reads the name its registration, in
+    the same batch, gave the deal."""
+    told = story()
+    await consume(*told.events, batch=True)
+    mine = await listed(client, as_partner(told.partner_id))
+    globex = next(n for n in mine if n["subject_id"] == str(told.ids["globex"]))
+    assert globex["kind"] == "deal.approved"
+    assert "Globex Åkerberg AB" in globex["body"]
+    assert globex["data"]["customer_name"] == "Globex Åkerberg AB"
+
+
 async def test_marks_are_each_persons_own(client, consume, as_partner, prm_infra):
     from prm_platform.security import Principal, PrincipalKind
     from prm_stack.testing import principal_headers
