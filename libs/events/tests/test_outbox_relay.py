@@ -24,6 +24,14 @@ def update_event(partner_id: uuid.UUID, version: int) -> PartnerUpdatedV1:
     return PartnerUpdatedV1(partner=snapshot, changed=["name"])
 
 
+async def write_event(sessionmaker, aggregate: uuid.UUID, version: int = 1) -> None:
+    """One event of ``aggregate`` written and committed, as a request would."""
+    async with sessionmaker() as session:
+        await publish(session, update_event(aggregate, version), source="/test",
+                      aggregate_id=aggregate)
+        await session.commit()
+
+
 async def read_topic(bootstrap: str, keys: set[str], expected: int, timeout: float = 30):
     consumer = AIOKafkaConsumer(PARTNERS_TOPIC, bootstrap_servers=bootstrap,
                                 auto_offset_reset="earliest", enable_auto_commit=False,
@@ -104,10 +112,7 @@ async def test_an_idle_relay_picks_new_events_up_within_its_poll_interval(prm_in
         task = asyncio.create_task(relay.run(stop))
         try:
             await asyncio.sleep(0.5)  # the relay is idle, probing
-            async with sessionmaker() as session:
-                await publish(session, update_event(aggregate, 1), source="/test",
-                              aggregate_id=aggregate)
-                await session.commit()
+            await write_event(sessionmaker, aggregate)
             records = await read_topic(prm_infra.kafka_bootstrap, {str(aggregate)}, 1,
                                        timeout=20)
             assert len(records) == 1
@@ -150,13 +155,6 @@ async def test_while_events_flow_a_round_carries_what_came_meanwhile(prm_infra):
     aggregates = [uuid.uuid4() for _ in range(5)]
     async with scratch_schema(prm_infra) as (engine, schema):
         sessionmaker = make_sessionmaker(engine)
-
-        async def write(aggregate: uuid.UUID) -> None:
-            async with sessionmaker() as session:
-                await publish(session, update_event(aggregate, 1), source="/test",
-                              aggregate_id=aggregate)
-                await session.commit()
-
         producer = make_producer(settings)
         await producer.start()
         stop = asyncio.Event()
@@ -165,11 +163,11 @@ async def test_while_events_flow_a_round_carries_what_came_meanwhile(prm_infra):
         relay.rounds, relay.published = [], asyncio.Event()
         task = asyncio.create_task(relay.run(stop))
         try:
-            await write(aggregates[0])
+            await write_event(sessionmaker, aggregates[0])
             await relay.until_published(1)
             looks = relay.looks
             for aggregate in aggregates[1:]:  # well within the gather
-                await write(aggregate)
+                await write_event(sessionmaker, aggregate)
             await relay.until_published(len(aggregates))
             assert relay.rounds == [1, 4]
             assert relay.looks == looks  # claimed at once, no look between the rounds
@@ -318,10 +316,7 @@ async def test_a_relay_gets_over_its_connection_being_ended(prm_infra):
     async with scratch_schema(prm_infra) as (engine, _):
         sessionmaker = make_sessionmaker(engine)
         aggregate = uuid.uuid4()
-        async with sessionmaker() as session:
-            await publish(session, update_event(aggregate, 1), source="/test",
-                          aggregate_id=aggregate)
-            await session.commit()
+        await write_event(sessionmaker, aggregate)
         producer = make_producer(settings)
         await producer.start()
         try:
