@@ -20,7 +20,7 @@ from prm_deals.config import Settings
 from prm_deals.directory.handlers import HANDLERS
 from prm_deals.main import create_app
 from prm_deals.marketplace import fees, statuses
-from prm_platform.signatures import signature_header
+from prm_platform.signatures import SIGNATURE_TOLERANCE, signature_header
 from prm_stack.testing import committing_client, outbox_types, partner_headers, vendor_headers
 
 SECRET = "whsec-marketplace-test"
@@ -398,8 +398,10 @@ async def test_forged_stale_unsigned_and_unknown_deliveries_are_refused(
     attempts = {
         "tampered body": (raw.replace(b"ACTIVE", b"EXPIRED"), headers),
         "other secret": signed(body, secret="not-the-secret"),
-        "stale": signed(body, at=now - 301),
-        "future": signed(body, at=now + 301),
+        # A minute past the tolerance either way: the server reads its clock a little
+        # later than here, and a slow run must not bring a future one within it.
+        "stale": signed(body, at=now - SIGNATURE_TOLERANCE - 60),
+        "future": signed(body, at=now + SIGNATURE_TOLERANCE + 60),
         "unsigned": (raw, {"Content-Type": "application/json"}),
         "garbled": (raw, {"Content-Type": "application/json",
                           "Marketplace-Signature": "v1=zz"}),

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy import text
 
 from prm_partners.surveys.service import nps_of, psat_of
-from prm_platform.signatures import signature
+from prm_platform.signatures import SIGNATURE_TOLERANCE, signature
 
 SECRET = "whsec-test-0193c1"
 ANSWERED = "prm.partner.survey_answered.v1"
@@ -202,8 +202,10 @@ async def test_forged_stale_and_unsigned_deliveries_are_refused(
     attempts = {
         "tampered body": (tampered, headers),
         "other secret": signed(body, secret="not-the-secret"),
-        "stale": signed(body, at=now - 301),
-        "future": signed(body, at=now + 301),
+        # A minute past the tolerance either way: the server reads its clock a little
+        # later than here, and a slow run must not bring a future one within it.
+        "stale": signed(body, at=now - SIGNATURE_TOLERANCE - 60),
+        "future": signed(body, at=now + SIGNATURE_TOLERANCE + 60),
         "unsigned": (raw, {"Content-Type": "application/json"}),
         "garbled": (raw, {"Content-Type": "application/json", "Survey-Signature": "v1=zz"}),
     }
