@@ -191,3 +191,56 @@ async def test_the_events_of_a_request_name_its_caller_and_request_id(client, as
         "SELECT envelope FROM outbox WHERE key = :k ORDER BY seq LIMIT 1"),
         {"k": response.json()["id"]})).scalar_one()
     assert (envelope["actor"], envelope["requestid"]) == ("key:key-4711", "req-audit-1")
+
+
+async def test_a_create_names_a_top_level_distributor_as_parent(client, vendor):
+    distributor = await create(client, vendor, name="Dist AG", type="distributor")
+    reseller = await create(client, vendor, name="Resell AG", type="reseller",
+                            parent_id=distributor["id"], parent_access=True)
+    assert (reseller["parent_id"], reseller["parent_access"]) == (distributor["id"], True)
+    nested_distributor = await create(client, vendor, name="Sub AG", type="distributor")
+    await client.connection.execute(text("UPDATE partners SET parent_id = :p WHERE id = :id"),
+                                    {"p": distributor["id"], "id": nested_distributor["id"]})
+    refused = {
+        "unknown partner": str(uuid.uuid4()),
+        "that partner is a reseller": reseller["id"],
+        "not a top-level distributor": nested_distributor["id"],
+    }
+    before = await client.connection.scalar(text("SELECT count(*) FROM outbox"))
+    for reason, parent_id in refused.items():
+        answer = await client.post("/v1/partners", json={**NEW, "parent_id": parent_id},
+                                   headers=vendor)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["errors"] == [
+            {"location": "body", "field": "parent_id", "message": reason}]
+    assert await client.connection.scalar(text("SELECT count(*) FROM outbox")) == before
+
+
+async def test_a_taken_external_id_is_a_conflict_and_writes_nothing(client, vendor):
+    first = await create(client, vendor, external_id="crm-77")
+    before = await client.connection.scalar(text("SELECT count(*) FROM outbox"))
+    again = await client.post("/v1/partners", json={**NEW, "name": "Other GmbH",
+                                                    "external_id": "crm-77"}, headers=vendor)
+    assert again.status_code == 409
+    assert "PUT /v1/partners-by-external-id/" in again.json()["detail"]
+    assert await client.connection.scalar(text("SELECT count(*) FROM outbox")) == before
+    held = (await client.connection.execute(text(
+        "SELECT id FROM partners WHERE external_id = 'crm-77'"))).scalars().all()
+    assert [str(i) for i in held] == [first["id"]]
+
+
+async def test_a_create_under_an_idempotency_key_is_made_once(client, vendor):
+    headers = {**vendor, "Idempotency-Key": "onboard-acme-1"}
+    made = await client.post("/v1/partners", json=NEW, headers=headers)
+    assert made.status_code == 201
+    again = await client.post("/v1/partners", json=NEW, headers=headers)
+    assert (again.status_code, again.content) == (201, made.content)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert (again.headers["location"], again.headers["etag"]) == (
+        made.headers["location"], made.headers["etag"])
+    assert await client.connection.scalar(text(
+        "SELECT count(*) FROM outbox WHERE key = :k"), {"k": made.json()["id"]}) == 1
+    other = await client.post("/v1/partners", json={**NEW, "name": "Else GmbH"},
+                              headers=headers)
+    assert other.status_code == 422
+    assert other.json()["type"] == "/problems/idempotency-key-reused"

@@ -10,6 +10,7 @@ the programme's set-up they create (tiers, FX rates, agreements, certification t
 templates, applications) is deleted after each test, and the programme's settings (tier
 programme, policy, Ideal Partner Profile) are put back as they were."""
 
+import asyncio
 import datetime as dt
 import json
 import random
@@ -451,3 +452,45 @@ async def test_without_if_match_only_allowed_changes(world, route):
     target = await case.prepare(world)
     await check_only_allowed_changes(world.client, world.engine, case.method, target.url,
                                      **checked(world, case, target))
+
+
+async def _created(world: World, external_id: str) -> tuple[list[str], list[str]]:
+    """The partners holding ``external_id`` and the created events of each."""
+    ids = [str(row[0]) for row in await world.sql(
+        "SELECT id FROM partners WHERE external_id = :e", e=external_id)]
+    events = [str(row[0]) for row in await world.sql(
+        "SELECT key FROM outbox WHERE event_type = 'prm.partner.created.v1' "
+        "AND envelope->'data'->'partner'->>'id' = ANY(:ids)", ids=ids)]
+    return ids, events
+
+
+async def test_creates_of_one_external_id_at_once_make_one_partner(world):
+    """One statement writes the partner and its event; the unique index refuses the others
+    their write whole (409, never a 500, never an event without its partner)."""
+    external_id = f"race-{uuid.uuid4().hex[:10]}"
+    answers = await asyncio.gather(*(world.client.post("/v1/partners", json={
+        "name": f"Race {n} ehf", "type": "isv", "country": COUNTRY,
+        "external_id": external_id}, headers=world.vendor) for n in range(12)))
+    codes = sorted(answer.status_code for answer in answers)
+    assert codes == [201] + [409] * 11, [answer.text for answer in answers]
+    refused = next(answer for answer in answers if answer.status_code == 409)
+    assert refused.json()["type"] == "/problems/conflict"
+    assert external_id in refused.json()["detail"]
+    made = next(answer.json() for answer in answers if answer.status_code == 201)
+    assert await _created(world, external_id) == ([made["id"]], [made["id"]])
+
+
+async def test_one_idempotency_key_sent_at_once_makes_one_partner(world):
+    """The same create under one key, sent twelve times at once: one partner, one event, and
+    every answer the first's very bytes (a duplicate waits on the key's row, then replays)."""
+    external_id = f"race-{uuid.uuid4().hex[:10]}"
+    headers = {**world.vendor, "Idempotency-Key": f"create-{external_id}"}
+    body = {"name": "Race once ehf", "type": "isv", "country": COUNTRY,
+            "external_id": external_id}
+    answers = await asyncio.gather(*(world.client.post("/v1/partners", json=body,
+                                                       headers=headers) for _ in range(12)))
+    assert {answer.status_code for answer in answers} == {201}, [a.text for a in answers]
+    assert len({answer.content for answer in answers}) == 1
+    assert sum(answer.headers.get("idempotent-replayed") == "true" for answer in answers) == 11
+    made = answers[0].json()
+    assert await _created(world, external_id) == ([made["id"]], [made["id"]])

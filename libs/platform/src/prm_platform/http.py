@@ -185,6 +185,8 @@ async def request_session(request: Request) -> AsyncSession:
 # The endpoint parameters every router takes: the request's session and the caller.
 Session = Annotated[AsyncSession, Depends(request_session)]
 Caller = Annotated[Principal, Depends(current_principal)]
+# A ``single_statement`` endpoint's connection, in autocommit.
+Autocommit = Annotated[AsyncConnection, Depends(autocommit)]
 
 
 def etag(version: int) -> str:

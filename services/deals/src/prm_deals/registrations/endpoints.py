@@ -3,7 +3,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import Body, Depends, Header, Query, Request, Response
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_deals.config import Settings
 from prm_deals.registrations import (
@@ -33,12 +33,12 @@ from prm_deals.registrations.schemas import (
     WinReversal,
 )
 from prm_platform.http import (
+    Autocommit,
     Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
     Session,
     Transactions,
-    autocommit,
     etag,
     resource_headers,
     service_router,
@@ -51,7 +51,6 @@ from prm_platform.security import Principal
 
 router = service_router("/v1/deals", "deals")
 
-Autocommit = Annotated[AsyncConnection, Depends(autocommit)]
 Begin = Annotated[Transactions, Depends(transactions)]
 
 _REGISTER_PROBLEMS = problem_responses(409, 422)

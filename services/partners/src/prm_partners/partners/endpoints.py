@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Body, Depends, Path, Response
+from fastapi import Body, Depends, Path, Request, Response
 
 from prm_partners.partners import service
 from prm_partners.partners.listing import DIRECTORY
@@ -14,6 +14,7 @@ from prm_partners.partners.schemas import (
     StatusChange,
 )
 from prm_platform.http import (
+    Autocommit,
     Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
@@ -21,6 +22,7 @@ from prm_platform.http import (
     etag,
     resource_headers,
     service_router,
+    single_statement,
 )
 from prm_platform.listing import ListQuery, Page
 from prm_platform.problems import problem_responses
@@ -34,17 +36,23 @@ def _out(partner: Partner, response: Response) -> PartnerOut:
 
 
 @router.post("", status_code=201, summary="Create a partner organisation",
+             response_model=PartnerOut,
              description="Vendor keys only. The partner starts in `onboarding` (an approved "
              "application creates one too); emits `prm.partner.created.v1`. An `external_id` "
              "already in use is a 409: integrations upsert with "
              "`PUT /v1/partners-by-external-id/{external_id}`.",
              responses={**problem_responses(409), **resource_headers(201, location=True)})
-async def create_partner(body: PartnerCreate, response: Response, session: Session,
+@single_statement
+async def create_partner(body: PartnerCreate, request: Request, connection: Autocommit,
                          caller: Caller, idempotency_key: IdempotencyKeyHeader = None
-                         ) -> PartnerOut:
-    partner = await service.create(session, caller, body)
-    response.headers["Location"] = f"/v1/partners/{partner.id}"
-    return _out(partner, response)
+                         ) -> Response:
+    def answer(partner: Partner) -> Response:
+        return Response(PartnerOut.model_validate(partner).model_dump_json(), status_code=201,
+                        media_type="application/json",
+                        headers={"Location": f"/v1/partners/{partner.id}",
+                                 "ETag": etag(partner.version)})
+
+    return await service.register(connection, caller, body, request.state.idempotency, answer)
 
 
 # Its own prefix: under /v1/partners/ the path would read like a partner id's sub-resource.

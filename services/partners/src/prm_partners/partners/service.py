@@ -8,9 +8,12 @@ onboarding plan completed activates the partner) and ``publish`` (an event about
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 
-from sqlalchemy import or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from fastapi import Response
+from sqlalchemy import or_, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from prm_contracts import (
     EventPayload,
@@ -19,6 +22,7 @@ from prm_contracts import (
     PartnerStatusChangedV1,
     PartnerUpdatedV1,
 )
+from prm_events import outbox
 from prm_events.outbox import publish as publish_event
 from prm_partners.config import EVENT_SOURCE
 from prm_partners.declaration import PARTNERS_READ, PARTNERS_WRITE
@@ -26,7 +30,9 @@ from prm_partners.partners import repository
 from prm_partners.partners.listing import DIRECTORY
 from prm_partners.partners.models import Partner
 from prm_partners.partners.schemas import PartnerCreate, PartnerUpdate
+from prm_platform import idempotency
 from prm_platform.http import check_if_match
+from prm_platform.idempotency import IdempotentRequest
 from prm_platform.ids import new_id
 from prm_platform.listing import ListQuery
 from prm_platform.problems import (
@@ -101,37 +107,126 @@ def ensure_own(principal: Principal, partner_id: uuid.UUID, what: str = "partner
     principal.ensure_visible(partner_id, what)
 
 
-async def _check_parent(session: AsyncSession, parent_id: uuid.UUID | None,
-                        child_id: uuid.UUID | None) -> None:
+def _refuse_parent(parent_id: uuid.UUID | None, child_id: uuid.UUID | None,
+                   parent_type: str | None, grandparent_id: uuid.UUID | None) -> None:
+    """A parent must be a top-level distributor (``parent_type`` None: no such partner)."""
     if parent_id is None:
         return
-    parent = await repository.get(session, parent_id)
-    if parent is None:
+    if parent_type is None:
         raise Unprocessable("the parent distributor does not exist",
                             errors=[field_error("body.parent_id", "unknown partner")])
-    if parent.type != "distributor":
+    if parent_type != "distributor":
         raise Unprocessable("a parent must be a distributor", errors=[
-            field_error("body.parent_id", f"that partner is a {parent.type}")])
-    if parent.parent_id is not None or parent_id == child_id:
+            field_error("body.parent_id", f"that partner is a {parent_type}")])
+    if grandparent_id is not None or parent_id == child_id:
         raise Unprocessable("two tiers only: a distributor has no parent of its own", errors=[
             field_error("body.parent_id", "not a top-level distributor")])
 
 
+async def _check_parent(session: AsyncSession, parent_id: uuid.UUID | None,
+                        child_id: uuid.UUID | None) -> None:
+    parent = None if parent_id is None else await repository.get(session, parent_id)
+    _refuse_parent(parent_id, child_id, parent.type if parent else None,
+                   parent.parent_id if parent else None)
+
+
+def _external_id_taken(external_id: str) -> Conflict:
+    return Conflict(f"a partner with external_id {external_id!r} exists; update it "
+                    "with PUT /v1/partners-by-external-id/{external_id}")
+
+
+def new_partner(data: PartnerCreate, status: str) -> Partner:
+    now = dt.datetime.now(dt.UTC)
+    return Partner(id=new_id(), **data.columns(), tier=None, status=status,
+                   status_reason=None, status_changed_at=now, activated_at=None, version=1,
+                   created_at=now, updated_at=now)
+
+
 async def create(session: AsyncSession, principal: Principal, data: PartnerCreate,
                  *, status: str = "onboarding") -> Partner:
+    """Inside the caller's session (a CRM upsert, an approved application)."""
     principal.require(PARTNERS_WRITE)
     principal.ensure_vendor()
     await _check_parent(session, data.parent_id, None)
     if data.external_id and await repository.by_external_id(session, data.external_id):
-        raise Conflict(f"a partner with external_id {data.external_id!r} exists; update it "
-                       "with PUT /v1/partners-by-external-id/{external_id}")
-    now = dt.datetime.now(dt.UTC)
-    partner = Partner(id=new_id(), **data.columns(), status=status, version=1,
-                      status_changed_at=now, created_at=now, updated_at=now)
+        raise _external_id_taken(data.external_id)
+    partner = new_partner(data, status)
     repository.add(session, partner)
     await session.flush()
     await publish(session, partner.id, PartnerCreatedV1(partner=snapshot(partner)))
     return partner
+
+
+# ``register``'s statement: the parent and external-id checks are its conditions.
+_ALLOWED = """(CAST(:parent_id AS uuid) IS NULL
+               OR EXISTS (SELECT 1 FROM parent
+                          WHERE type = 'distributor' AND parent_id IS NULL))
+              AND NOT EXISTS (SELECT 1 FROM taken)"""
+_COLUMNS = ("id", "name", "type", "country", "countries_served", "default_currency",
+            "languages", "specialisations", "website_domain", "external_id", "parent_id",
+            "parent_access", "employees", "status", "status_changed_at", "version",
+            "created_at", "updated_at")
+_CASTS = {"id": "uuid", "parent_id": "uuid", "countries_served": "varchar[]",
+          "languages": "varchar[]", "specialisations": "varchar[]", "parent_access": "boolean",
+          "employees": "integer", "version": "integer", "status_changed_at": "timestamptz",
+          "created_at": "timestamptz", "updated_at": "timestamptz"}
+_REGISTER = text(f"""
+    WITH parent AS (
+        SELECT type, parent_id FROM partners WHERE id = CAST(:parent_id AS uuid)
+    ),
+    taken AS (
+        SELECT 1 FROM partners WHERE external_id = CAST(:external_id AS varchar)
+    ),
+    {idempotency.store_cte(_ALLOWED)},
+    partner AS (
+        INSERT INTO partners ({", ".join(_COLUMNS)})
+        SELECT {", ".join(f"CAST(:{c} AS {_CASTS.get(c, 'varchar')})" for c in _COLUMNS)}
+        WHERE {_ALLOWED} AND {idempotency.STORED}
+        RETURNING id
+    ),
+    {outbox.insert_cte(after="partner")}
+    SELECT (SELECT type FROM parent) AS parent_type,
+           (SELECT parent_id FROM parent) AS grandparent_id,
+           EXISTS (SELECT 1 FROM taken) AS taken,
+           EXISTS (SELECT 1 FROM partner) AS created,
+           {idempotency.HELD} AS key_held
+""")
+
+
+async def register(connection: AsyncConnection, principal: Principal, data: PartnerCreate,
+                   request: IdempotentRequest | None,
+                   answer: Callable[[Partner], Response]) -> Response:
+    """``POST /v1/partners`` in one statement (autocommit): the partner, its event and the
+    Idempotency-Key's stored answer, which ``answer`` renders before the statement runs so
+    that a retry under the key gets the very bytes the first got. Two creates of one
+    external id at once: the unique index refuses the second (409)."""
+    principal.require(PARTNERS_WRITE)
+    principal.ensure_vendor()
+    partner = new_partner(data, "onboarding")
+    response = answer(partner)
+    params = {c: getattr(partner, c) for c in _COLUMNS}
+    try:
+        row = (await connection.execute(_REGISTER, {
+            **params, **idempotency.store_params(request, response),
+            **outbox.event_params(PartnerCreatedV1(partner=snapshot(partner)),
+                                  source=EVENT_SOURCE, aggregate_id=partner.id,
+                                  partner_id=partner.id),
+        })).one()
+    except IntegrityError as error:
+        if data.external_id and "uq_partners_external_id" in str(error.orig):
+            raise _external_id_taken(data.external_id) from None
+        raise
+    if row.created:
+        await outbox.wake_relay(connection)
+        return response
+    if request is not None and row.key_held:
+        return await idempotency.stored_response(connection, request)
+    _refuse_parent(data.parent_id, None, row.parent_type, row.grandparent_id)
+    if row.taken:
+        assert data.external_id is not None  # only a sent external id is taken
+        raise _external_id_taken(data.external_id)
+    assert request is not None  # allowed yet not created: the key was already taken
+    return await idempotency.stored_response(connection, request)
 
 
 async def upsert(session: AsyncSession, principal: Principal, external_id: str,

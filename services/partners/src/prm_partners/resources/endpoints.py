@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from prm_partners.resources import service
 from prm_partners.resources.files import FILE_TYPES, MAX_FILE_BYTES, stores
@@ -24,11 +23,11 @@ from prm_partners.resources.schemas import (
     EnablementResourceUseOut,
 )
 from prm_platform.http import (
+    Autocommit,
     Caller,
     IdempotencyKeyHeader,
     IfMatchHeader,
     Session,
-    autocommit,
     etag,
     resource_headers,
     service_router,
@@ -45,7 +44,6 @@ kpis_router = service_router("/v1/enablement-kpis", "enablement")
 routers = (router, downloads_router, uses_router, kpis_router)
 
 _STATES = problem_responses(404, 409, 412, 422)
-Autocommit = Annotated[AsyncConnection, Depends(autocommit)]
 LanguageQuery = Annotated[LanguageTag | None, Query(
     description="The language wanted (BCP 47); before `Accept-Language`")]
 AcceptLanguage = Annotated[str | None, Header(
