@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import any_, func, literal, or_, select, text, update
+from sqlalchemy import String, any_, bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from prm_contracts import (
@@ -121,11 +121,6 @@ async def get_template(session: AsyncSession, principal: Principal, template_id:
     return template
 
 
-def _applies_to(partner_type: str) -> Any:
-    return or_(literal(partner_type) == any_(OnboardingTemplate.partner_types),
-               func.cardinality(OnboardingTemplate.partner_types) == 0)
-
-
 async def list_templates(session: AsyncSession, principal: Principal, query: ListQuery
                          ) -> tuple[list[OnboardingTemplate], str | None, int | None]:
     principal.require(PROGRAMME_READ)
@@ -166,14 +161,20 @@ async def delete_template(session: AsyncSession, principal: Principal, template_
     await session.flush()
 
 
+# The template for a partner of a type: the most specific (naming the type, fewest types
+# first), then the newest; one for every type only when none names it. Built once: every
+# partner entering onboarding asks it (a programme without templates included).
+_TYPES = func.cardinality(OnboardingTemplate.partner_types)
+_CHOOSE = (select(OnboardingTemplate)
+           .where(or_(bindparam("partner_type", type_=String) == any_(
+               OnboardingTemplate.partner_types), _TYPES == 0))
+           .order_by(_TYPES == 0, _TYPES, OnboardingTemplate.id.desc()).limit(1))
+
+
 async def choose_template(session: AsyncSession, partner_type: str
                           ) -> OnboardingTemplate | None:
-    """The template for a partner of this type: the most specific (naming the type, fewest
-    types first), then the newest; one for every type only when none names it."""
-    count = func.cardinality(OnboardingTemplate.partner_types)
-    return (await session.execute(
-        select(OnboardingTemplate).where(_applies_to(partner_type))
-        .order_by(count == 0, count, OnboardingTemplate.id.desc()).limit(1))).scalar_one_or_none()
+    return (await session.execute(_CHOOSE, {"partner_type": partner_type})
+            ).scalar_one_or_none()
 
 
 # Plans
