@@ -230,6 +230,46 @@ async def test_a_dead_workers_deliveries_are_sent_by_another(live, vendor, consu
             "SELECT attempts FROM webhook_deliveries"))).scalar_one() == 2
 
 
+async def test_an_outcome_after_the_lease_was_lost_is_logged_but_settles_nothing(
+        live, vendor, consume, dispatcher, receiver, create_endpoint, deal_event, sessionmaker):
+    """A worker whose lease ran out while it sent: its attempt is on the log (it happened),
+    the delivery stays with the worker that holds it now, and the endpoint's health is not
+    its to change."""
+    from prm_webhooks.delivery.dispatcher import Answer
+
+    listening = receiver()
+    await create_endpoint(live, vendor, listening.url)
+    await consume(deal_event(uuid.uuid4()), deal_event(uuid.uuid4()))
+    slow, taker = dispatcher(), dispatcher()
+    first, second = await slow.claim(10)
+    async with sessionmaker() as session:  # the first's lease went to another worker
+        await session.execute(text(
+            "UPDATE webhook_deliveries SET lease_token = :other WHERE id = :id"),
+            {"other": uuid.uuid4(), "id": first.id})
+        await session.execute(text("UPDATE webhook_endpoints SET failing_since = now()"))
+        await session.commit()
+    await taker.record(first, Answer(204, "", None, 12))
+    await slow.record(second, Answer(500, "no", None, 7))
+    async with sessionmaker() as session:
+        deliveries = {row.id: row for row in (await session.execute(text(
+            "SELECT id, status, lease_token, last_response_status, next_attempt_at > now() "
+            "AS later FROM webhook_deliveries"))).all()}
+        attempts = (await session.execute(text(
+            "SELECT delivery_id, outcome, response_status, latency_ms, response_body "
+            "FROM webhook_attempts ORDER BY latency_ms"))).all()
+        failing = (await session.execute(text(
+            "SELECT failing_since IS NOT NULL FROM webhook_endpoints"))).scalar_one()
+    assert [tuple(a) for a in attempts] == [(second.id, "failed", 500, 7, "no"),
+                                            (first.id, "succeeded", 204, 12, "")]
+    lost = deliveries[first.id]
+    assert (lost.status, lost.last_response_status) == ("pending", None)
+    assert lost.lease_token is not None  # still the other worker's
+    retried = deliveries[second.id]
+    assert (retried.status, retried.lease_token, retried.last_response_status,
+            retried.later) == ("pending", None, 500, True)
+    assert failing  # the one success was not this worker's to record as health
+
+
 async def test_operations(live, vendor, consume, dispatcher, receiver, create_endpoint,
                           deal_event, settle):
     """Test ping, failure, recover, resend, statistics, attempts log."""

@@ -111,39 +111,50 @@ WITH held AS (
     SELECT d.id FROM webhook_deliveries d JOIN fair ON fair.id = d.id
     WHERE d.status = 'pending' AND (d.lease_until IS NULL OR d.lease_until <= now())
     FOR UPDATE OF d SKIP LOCKED
+), claimed AS (
+    UPDATE webhook_deliveries d
+    SET lease_token = :token, lease_until = now() + make_interval(secs => :lease),
+        leased_at = now(), attempts = d.attempts + 1, updated_at = now()
+    FROM locked WHERE d.id = locked.id
+    RETURNING d.id, d.attempts, d.message_id, d.endpoint_id
 )
-UPDATE webhook_deliveries d
-SET lease_token = :token, lease_until = now() + make_interval(secs => :lease),
-    leased_at = now(), attempts = d.attempts + 1, updated_at = now()
-FROM locked WHERE d.id = locked.id
-RETURNING d.id
-""")
-_LOAD = text("""
-SELECT d.id, d.attempts, d.message_id, m.payload, m.traceparent, e.id AS endpoint_id, e.url,
+-- What sending them needs, in the same statement: a claim is one round trip, committed by
+-- itself (a worker that dies now leaves leases that run out, as after any claim).
+SELECT c.id, c.attempts, c.message_id, m.payload, m.traceparent, e.id AS endpoint_id, e.url,
        e.headers,
        ARRAY(SELECT s.secret FROM webhook_endpoint_secrets s
              WHERE s.endpoint_id = e.id AND (s.expires_at IS NULL OR s.expires_at > now())
              ORDER BY s.created_at DESC) AS secrets
-FROM webhook_deliveries d
-JOIN webhook_messages m ON m.id = d.message_id
-JOIN webhook_endpoints e ON e.id = d.endpoint_id
-WHERE d.id = ANY(CAST(:ids AS uuid[]))
-""")
-_ATTEMPT = text("""
-INSERT INTO webhook_attempts (id, delivery_id, message_id, endpoint_id, attempted_at, outcome,
-                              response_status, latency_ms, response_body, error)
-VALUES (:id, :delivery, :message, :endpoint, :at, :outcome, :status, :latency, :body, :error)
+FROM claimed c
+JOIN webhook_messages m ON m.id = c.message_id
+JOIN webhook_endpoints e ON e.id = c.endpoint_id
 """)
 # Outcomes are recorded in batches: one transaction for every attempt that ended meanwhile,
-# not one per attempt (which cost more than the attempt itself against a fast receiver).
+# not one per attempt (which cost more than the attempt itself against a fast receiver). One
+# statement writes each attempt's row and settles its delivery (only for the holder of the
+# lease): the deliveries it answers settled.
 _SETTLE = text("""
+WITH t AS (
+    SELECT * FROM unnest(
+        CAST(:attempt_ids AS uuid[]), CAST(:ids AS uuid[]), CAST(:tokens AS uuid[]),
+        CAST(:messages AS uuid[]), CAST(:endpoints AS uuid[]), CAST(:ats AS timestamptz[]),
+        CAST(:attempted AS text[]), CAST(:outcomes AS text[]), CAST(:nexts AS timestamptz[]),
+        CAST(:statuses AS int[]), CAST(:latencies AS int[]), CAST(:bodies AS text[]),
+        CAST(:attempt_errors AS text[]), CAST(:errors AS text[]))
+        AS t(attempt_id, id, token, message, endpoint, at, attempted, outcome, next, status,
+             latency, body, attempt_error, error)
+), attempt AS (
+    INSERT INTO webhook_attempts (id, delivery_id, message_id, endpoint_id, attempted_at,
+                                  outcome, response_status, latency_ms, response_body, error)
+    SELECT attempt_id, id, message, endpoint, at, attempted, status, latency, body,
+           attempt_error
+    FROM t
+)
 UPDATE webhook_deliveries d
 SET status = t.outcome, next_attempt_at = COALESCE(t.next, d.next_attempt_at),
     lease_token = NULL, lease_until = NULL, last_response_status = t.status,
     last_error = t.error, updated_at = now()
-FROM unnest(CAST(:ids AS uuid[]), CAST(:tokens AS uuid[]), CAST(:outcomes AS text[]),
-            CAST(:nexts AS timestamptz[]), CAST(:statuses AS int[]), CAST(:errors AS text[]))
-     AS t(id, token, outcome, next, status, error)
+FROM t
 WHERE d.id = t.id AND d.lease_token = t.token
 RETURNING d.id
 """)
@@ -232,15 +243,12 @@ class Dispatcher:
     async def claim(self, limit: int) -> list[Claimed]:
         token = new_id()
         async with self.sessionmaker() as session:
-            ids = (await session.execute(_CLAIM, {
+            connection = await session.connection(
+                execution_options={"isolation_level": "AUTOCOMMIT"})
+            rows = (await connection.execute(_CLAIM, {
                 "scan": _SCAN, "limit": limit, "token": token, "barred": BARRED_STATUSES,
                 "lease": self.settings.lease_seconds,
-                "per_endpoint": self.settings.per_endpoint_concurrency})).scalars().all()
-            if not ids:
-                await session.rollback()
-                return []
-            rows = (await session.execute(_LOAD, {"ids": list(ids)})).all()
-            await session.commit()
+                "per_endpoint": self.settings.per_endpoint_concurrency})).all()
         return [Claimed(id=r.id, token=token, attempts=r.attempts, message_id=r.message_id,
                         payload=r.payload, endpoint_id=r.endpoint_id, url=r.url,
                         headers=dict(r.headers or {}), secrets=list(r.secrets),
@@ -349,21 +357,23 @@ class Dispatcher:
     async def record_many(self, outcomes: list[Outcome]) -> None:
         """Record attempts, in one transaction: each attempt's row, its delivery settled (only
         by the holder of the lease), and its endpoint's health."""
+        settled_as = [self.settlement(o.claimed, o.answer, o.attempted_at) for o in outcomes]
         async with self.sessionmaker() as session:
-            await session.execute(_ATTEMPT, [{
-                "id": new_id(), "delivery": o.claimed.id, "message": o.claimed.message_id,
-                "endpoint": o.claimed.endpoint_id, "at": o.attempted_at,
-                "outcome": "succeeded" if o.answer.succeeded else "failed",
-                "status": o.answer.status, "latency": o.answer.latency_ms,
-                "body": o.answer.body, "error": o.answer.error} for o in outcomes])
-            settled_as = [self.settlement(o.claimed, o.answer, o.attempted_at)
-                          for o in outcomes]
             settled = set((await session.execute(_SETTLE, {
+                "attempt_ids": [new_id() for _ in outcomes],
                 "ids": [o.claimed.id for o in outcomes],
                 "tokens": [o.claimed.token for o in outcomes],
+                "messages": [o.claimed.message_id for o in outcomes],
+                "endpoints": [o.claimed.endpoint_id for o in outcomes],
+                "ats": [o.attempted_at for o in outcomes],
+                "attempted": ["succeeded" if o.answer.succeeded else "failed"
+                              for o in outcomes],
                 "outcomes": [status for status, _ in settled_as],
                 "nexts": [next_at for _, next_at in settled_as],
                 "statuses": [o.answer.status for o in outcomes],
+                "latencies": [o.answer.latency_ms for o in outcomes],
+                "bodies": [o.answer.body for o in outcomes],
+                "attempt_errors": [o.answer.error for o in outcomes],
                 "errors": [None if o.answer.succeeded
                            else (o.answer.error or f"HTTP {o.answer.status}")[:500]
                            for o in outcomes]})).scalars())
