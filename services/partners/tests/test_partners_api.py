@@ -244,3 +244,23 @@ async def test_a_create_under_an_idempotency_key_is_made_once(client, vendor):
                               headers=headers)
     assert other.status_code == 422
     assert other.json()["type"] == "/problems/idempotency-key-reused"
+
+
+async def test_an_expired_idempotency_key_replays_nothing(client, vendor):
+    """Past its 24 hours a key is free again: the same create is judged afresh (its external
+    id is taken now, by the partner the first made), another is made under it."""
+    headers = {**vendor, "Idempotency-Key": "onboard-acme-old"}
+    made = await client.post("/v1/partners", json={**NEW, "external_id": "crm-88"},
+                             headers=headers)
+    assert made.status_code == 201
+    await client.connection.execute(text(
+        "UPDATE idempotency_keys SET expires_at = now() - interval '1 second' "
+        "WHERE key = 'onboard-acme-old'"))
+    again = await client.post("/v1/partners", json={**NEW, "external_id": "crm-88"},
+                              headers=headers)
+    assert again.status_code == 409, again.text
+    assert "idempotent-replayed" not in again.headers
+    other = await client.post("/v1/partners", json={**NEW, "external_id": "crm-89"},
+                              headers=headers)
+    assert other.status_code == 201 and other.json()["id"] != made.json()["id"]
+    assert "idempotent-replayed" not in other.headers

@@ -149,12 +149,13 @@ def store_cte(guard: str) -> str:
 
 # The change goes ahead without a key, or when this statement stored the response under it.
 STORED = "(CAST(:idem_key AS varchar) IS NULL OR EXISTS (SELECT 1 FROM stored))"
-# Whether the key was held when the statement began: a retry of a request that succeeded is
-# answered by its stored response first, whatever the statement's own checks would now say
-# (its external id taken by the very partner it made, say).
+# Whether the key was held (and not expired: ``store_cte`` takes an expired one over) when the
+# statement began: a retry of a request that succeeded is answered by its stored response
+# first, whatever the statement's own checks would now say (its external id taken by the very
+# partner it made, say).
 HELD = """EXISTS (SELECT 1 FROM idempotency_keys
                   WHERE scope = CAST(:idem_scope AS varchar)
-                    AND key = CAST(:idem_key AS varchar))"""
+                    AND key = CAST(:idem_key AS varchar) AND expires_at >= now())"""
 
 
 def store_params(request: IdempotentRequest | None, response: Response) -> dict[str, object]:
