@@ -237,6 +237,28 @@ async def test_idempotency_key_replays_the_registration(client, list_partner, as
     assert await deal_rows(client, partner_id) == 1
 
 
+async def test_a_retry_after_the_partner_was_suspended_replays_the_registration(
+        client, list_partner, partner_event, app, as_partner):
+    """The first try succeeded and its answer was lost; the partner is suspended before the
+    client retries: the retry gets the registration it made, not a refusal."""
+    partner_id = await list_partner("active")
+    headers = {**as_partner(partner_id), "Idempotency-Key": "lost-answer-1"}
+    first = await client.post("/v1/deals", json=NEW, headers=headers)
+    assert first.status_code == 201
+    suspended = partner_event(partner_id, version=3, status="suspended",
+                              previous_status="active")
+    async with app.state.sessionmaker() as session:
+        await HANDLERS[suspended.type](session, suspended)
+        await session.commit()
+    again = await client.post("/v1/deals", json=NEW, headers=headers)
+    assert (again.status_code, again.content) == (201, first.content)
+    assert again.headers["idempotent-replayed"] == "true"
+    fresh = await client.post("/v1/deals", json=NEW, headers={
+        **headers, "Idempotency-Key": "lost-answer-2"})
+    assert fresh.json()["type"] == "/problems/partner-not-eligible"
+    assert await deal_rows(client, partner_id) == 1
+
+
 async def test_a_refused_registration_releases_its_idempotency_key(client, list_partner,
                                                                    partner_event, app,
                                                                    as_partner):

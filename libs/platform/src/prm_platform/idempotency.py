@@ -158,6 +158,16 @@ HELD = """EXISTS (SELECT 1 FROM idempotency_keys
                     AND key = CAST(:idem_key AS varchar) AND expires_at >= now())"""
 
 
+_HELD = text(f"SELECT {HELD}")
+
+
+async def held(connection: AsyncSession | AsyncConnection, request: IdempotentRequest) -> bool:
+    """Whether ``request``'s key holds a stored answer (``HELD``, as a query of its own): a
+    write about to refuse replays that answer instead, as the request succeeded once."""
+    return bool((await connection.execute(_HELD, {
+        "idem_scope": request.scope, "idem_key": request.key})).scalar())
+
+
 def store_params(request: IdempotentRequest | None, response: Response) -> dict[str, object]:
     """Parameters of ``store_cte``: the response that the statement's success will have sent."""
     if request is None:

@@ -63,8 +63,6 @@ NamedAnswer = Callable[[Deal, int, str | None], Response]
 _LOCKED = text("SELECT * FROM deals WHERE id = CAST(:id AS uuid) FOR UPDATE")
 _BY_EXTERNAL_ID = text("SELECT * FROM deals WHERE partner_id = CAST(:partner_id AS uuid) "
                        "AND external_id = CAST(:external_id AS varchar) FOR UPDATE")
-_KEY_TAKEN = text("SELECT 1 FROM idempotency_keys WHERE scope = :scope AND key = :key "
-                  "AND expires_at >= now()")
 _UPDATE = text(f"""
     WITH {idempotency.store_cte(
         "EXISTS (SELECT 1 FROM deals WHERE id = CAST(:id AS uuid) "
@@ -243,8 +241,7 @@ async def sync(connection: AsyncConnection, principal: Principal, deal: Deal,
     412; the changes the partner's system made to an open registration are applied
     (``prm.deal.updated.v1``); the customer itself cannot change (that is another
     registration), and a closed registration is answered as it stands."""
-    if request is not None and (await connection.execute(_KEY_TAKEN, {
-            "scope": request.scope, "key": request.key})).first() is not None:
+    if request is not None and await idempotency.held(connection, request):
         return await idempotency.stored_response(connection, request)
     check_if_match(if_match, deal.version)
     if (data.customer.name, data.customer.domain, data.customer.country) != (

@@ -263,7 +263,12 @@ async def register(begin: Transactions, principal: Principal, data: DealRegistra
         # partner the directory did not hold as active then is refused now, as the write would
         # refuse it, never registered with facts (and a name) the decision lacked because its
         # row arrived between the two statements.
-        refuse_ineligible(partner_id, known.get("status") if known else None)
+        status = known.get("status") if known else None
+        if status != "active" and request is not None and \
+                await idempotency.held(connection, request):
+            # A retry of a registration made before the partner was suspended: its answer.
+            return await idempotency.stored_response(connection, request)
+        refuse_ineligible(partner_id, status)
         found = await conflicts.find(connection, customer)
         decided = decide(partner_id, found, facts_of(data, known), rules)
         made = new_deal(partner_id, data, customer, found, decided, protection_days)
@@ -279,8 +284,12 @@ async def register(begin: Transactions, principal: Principal, data: DealRegistra
         if row.registered:
             await outbox.wake_relay(connection)
             return response
-        refuse_ineligible(partner_id, row.partner_status)
-        assert request is not None  # eligible yet not registered: the key was already taken
+        # Eligible yet not registered: the key was already taken. Refused by a standing that
+        # changed since the read: refused, unless a first try under the key succeeded.
+        if request is None or (row.partner_status != "active"
+                               and not await idempotency.held(connection, request)):
+            refuse_ineligible(partner_id, row.partner_status)
+        assert request is not None  # an eligible registration without a key is always made
         return await idempotency.stored_response(connection, request)
 
 
