@@ -237,6 +237,13 @@ async def test_idempotency_key_replays_the_registration(client, list_partner, as
     assert await deal_rows(client, partner_id) == 1
 
 
+async def directory_applies(app, event) -> None:
+    """The partner directory takes ``event`` as the worker would, committed."""
+    async with app.state.sessionmaker() as session:
+        await HANDLERS[event.type](session, event)
+        await session.commit()
+
+
 async def test_a_retry_after_the_partner_was_suspended_replays_the_registration(
         client, list_partner, partner_event, app, as_partner):
     """The first try succeeded and its answer was lost; the partner is suspended before the
@@ -245,11 +252,8 @@ async def test_a_retry_after_the_partner_was_suspended_replays_the_registration(
     headers = {**as_partner(partner_id), "Idempotency-Key": "lost-answer-1"}
     first = await client.post("/v1/deals", json=NEW, headers=headers)
     assert first.status_code == 201
-    suspended = partner_event(partner_id, version=3, status="suspended",
-                              previous_status="active")
-    async with app.state.sessionmaker() as session:
-        await HANDLERS[suspended.type](session, suspended)
-        await session.commit()
+    await directory_applies(app, partner_event(partner_id, version=3, status="suspended",
+                                              previous_status="active"))
     again = await client.post("/v1/deals", json=NEW, headers=headers)
     assert (again.status_code, again.content) == (201, first.content)
     assert again.headers["idempotent-replayed"] == "true"
@@ -266,11 +270,8 @@ async def test_a_refused_registration_releases_its_idempotency_key(client, list_
     headers = {**as_partner(partner_id), "Idempotency-Key": "retry-after-activation"}
     refused = await client.post("/v1/deals", json=NEW, headers=headers)
     assert refused.json()["type"] == "/problems/partner-not-eligible"
-    activated = partner_event(partner_id, version=2, status="active",
-                              previous_status="onboarding")
-    async with app.state.sessionmaker() as session:
-        await HANDLERS[activated.type](session, activated)
-        await session.commit()
+    await directory_applies(app, partner_event(partner_id, version=2, status="active",
+                                              previous_status="onboarding"))
     retried = await client.post("/v1/deals", json=NEW, headers=headers)
     assert retried.status_code == 201
     assert "idempotent-replayed" not in retried.headers
