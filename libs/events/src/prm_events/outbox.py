@@ -251,15 +251,24 @@ class OutboxRelay:
         and codecs set), outside any SQLAlchemy transaction: the relay's few statements skip
         SQLAlchemy's session and execution, which cost more CPU than the statements did
         (about a third of a millisecond each, a relay's whole cost under a steady trickle)."""
+        import asyncpg
+
         async with self.engine.connect() as connection:
             driver: Any = (await connection.get_raw_connection()).driver_connection
+            ended = False
             try:
                 yield driver
+            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+                    asyncpg.exceptions.OperatorInterventionError):
+                # The server's "terminating connection" error can come before the socket's
+                # close is seen: is_closed() may still say no.
+                ended = True
+                raise
             finally:
                 # Ended by the server or the network (a restart, a failover): SQLAlchemy did
                 # not see the error, so it is told, and the pool opens a new one next time
                 # instead of handing this one out again.
-                if driver.is_closed():
+                if ended or driver.is_closed():
                     await connection.invalidate()
 
     async def relay_once(self) -> int:
