@@ -98,6 +98,20 @@ async def test_committed_notifications_arrive_at_once_and_resume_after_the_last(
     await resumed.stop()
 
 
+async def test_a_stream_woken_as_its_client_leaves_ends_at_once(app, fresh):
+    """The client goes away in the very step a notification wakes the stream: the stream
+    ends then, not a poll (or its whole lifetime) later."""
+    start = await stream.start_position(app.state.read_sessionmaker)
+    listener = await Listener(app, reader(uuid.uuid4()), start).started()
+    await asyncio.sleep(0.5)  # looked, found nothing: waiting for a wake
+    listener.waker._wake()
+    listener.task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(5):
+            await listener.task
+    await listener.waker.close()
+
+
 async def test_a_transaction_committing_late_is_not_passed_over(app, sessionmaker, consume,
                                                                 fresh):
     """A notification whose transaction began first but commits last must not be skipped by

@@ -258,10 +258,12 @@ class OutboxRelay:
             ended = False
             try:
                 yield driver
-            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
+            except (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError,
+                    asyncpg.PostgresConnectionError,
                     asyncpg.exceptions.OperatorInterventionError):
                 # The server's "terminating connection" error can come before the socket's
-                # close is seen: is_closed() may still say no.
+                # close is seen, or leave the protocol in a state the next statement is
+                # refused in: is_closed() may still say no.
                 ended = True
                 raise
             finally:

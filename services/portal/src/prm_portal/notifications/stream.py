@@ -137,13 +137,18 @@ async def events(sessionmaker: async_sessionmaker[AsyncSession], waker: Waker,
         if time.monotonic() - quiet_since >= heartbeat:
             yield b": keep-alive\n\n"
             quiet_since = time.monotonic()
+        # asyncio.timeout, not wait_for: on Python 3.11 a wait_for whose event is set as the
+        # client goes away returns, and the stream's cancellation is lost (it would then run
+        # on until ``lasting``).
         if soon:  # soon, or at the next wake if that comes first
             soon -= 1
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(woken.wait(), timeout=RECHECK_SECONDS)
+                async with asyncio.timeout(RECHECK_SECONDS):
+                    await woken.wait()
             continue
         try:
-            await asyncio.wait_for(woken.wait(), timeout=min(poll, heartbeat))
+            async with asyncio.timeout(min(poll, heartbeat)):
+                await woken.wait()
             soon = RECHECKS
         except TimeoutError:
             pass
