@@ -12,7 +12,7 @@ from sqlalchemy import event, text
 from prm_platform.db import make_engine
 from prm_platform.http import autocommit_connection
 from prm_platform.problems import ServiceUnavailable
-from prm_platform.ratelimits import RateLimited, RateLimiter, SharedRateLimiter
+from prm_platform.ratelimits import MIN_HOLD, RateLimited, RateLimiter, SharedRateLimiter
 from prm_stack.testing import scratch_schema
 
 
@@ -41,7 +41,7 @@ def statements(engine) -> list[str]:
     return sent
 
 
-@pytest.mark.parametrize("per_minute", [120, 6000])
+@pytest.mark.parametrize("per_minute", [120, 6000, 30_000])
 async def test_two_replicas_enforce_one_limit(prm_infra, per_minute):
     """Both replicas serve one key at once, as fast as they can, until neither lets anything
     through: together they let through the limit (plus what the bucket refilled meanwhile),
@@ -85,6 +85,31 @@ async def test_two_replicas_enforce_one_limit(prm_infra, per_minute):
         finally:
             for e in engines:
                 await e.dispose()
+
+
+@pytest.mark.parametrize("per_minute", [1, 120, 6000, 30_000, 600_000, 100_000_000])
+def test_a_lease_is_kept_long_enough_and_the_burst_leaves_room_for_it(per_minute):
+    """Leased tokens are kept until the bucket refilled them, and at least a quarter of a
+    second; the shared bucket's capacity leaves out what it refills meanwhile, so tokens
+    spent late never take a window past the limit."""
+    limiter = SharedRateLimiter("requests", per_minute, connect=None)  # type: ignore[arg-type]
+    assert limiter.hold >= (limiter.lease - 1) / limiter.rate
+    assert limiter.hold >= MIN_HOLD or limiter.lease == 1
+    assert limiter.capacity + limiter.rate * limiter.hold == pytest.approx(per_minute)
+    assert limiter.capacity >= limiter.lease
+
+
+async def test_a_busy_key_under_a_high_limit_asks_once_a_lease(prm_infra):
+    """At 600,000 a minute the bucket refills a lease of 50 in 5 ms: kept only that long, a
+    key sending every 20 ms made every request a database round trip. Kept a quarter of a
+    second, 20 such requests ask two or three times."""
+    async with scratch_schema(prm_infra) as (engine, _):
+        sent = statements(engine)
+        limiter = replica(engine, "requests", 600_000)
+        for _ in range(20):
+            await limiter.take("busy-key")
+            await asyncio.sleep(0.02)
+        assert 1 <= len(sent) <= 3, sent
 
 
 async def test_the_headers_count_down_across_replicas(prm_infra):

@@ -8,10 +8,11 @@ per ``lease`` requests of a busy subject at a replica (once per request of a sub
 a lease per ``hold``), and the limit is one limit whatever the replica count:
 
 - leased tokens are gone from the shared bucket; a replica spends them within ``hold`` seconds
-  (the time the bucket takes to refill them) or gives them back;
-- the shared bucket holds at most ``per_minute - (lease - 1)`` tokens, so that tokens spent up to
-  ``hold`` seconds after they were leased still keep every window to the token bucket's bound:
-  at most ``per_minute + per_minute * T / 60`` requests in any ``T`` seconds, across replicas;
+  or gives them back;
+- the shared bucket holds at most ``per_minute`` less what it refills in ``hold`` (the time it
+  takes to refill a lease, at least a quarter of a second), so that tokens spent up to ``hold``
+  seconds after they were leased still keep every window to the token bucket's bound: at most
+  ``per_minute + per_minute * T / 60`` requests in any ``T`` seconds, across replicas;
 - what a replica knows locally (its lease, and that a bucket is empty until some instant) is in
   a bounded cache: a flood of new subjects evicts it, which costs the evicted subject one more
   round trip, never its punishment (the row keeps it).
@@ -59,6 +60,9 @@ LOCAL_SUBJECTS = 50_000
 # The largest lease, and the share of the limit one lease may be.
 MAX_LEASE = 50
 LEASE_SHARE = 100
+# The least time leased tokens are kept for (the limit's burst is smaller by what a bucket
+# refills in it: a quarter of a second's worth, a 240th of the limit).
+MIN_HOLD = 0.25
 # Longer subjects are stored as their digest (the column's bound).
 _MAX_SUBJECT = 200
 PURGE_BATCH = 10_000
@@ -175,9 +179,12 @@ class SharedRateLimiter:
         self.limit = per_minute
         self.rate = per_minute / 60.0
         self.lease = max(1, min(MAX_LEASE, per_minute // LEASE_SHARE))
-        # The shared bucket's capacity, and how long leased tokens may wait to be spent.
-        self.capacity = float(per_minute - (self.lease - 1))
-        self.hold = (self.lease - 1) / self.rate
+        # How long leased tokens may wait to be spent: the time the bucket takes to refill
+        # them, but at least MIN_HOLD (at thousands a second that time is microseconds, and a
+        # replica would ask the database on every request). The shared bucket's capacity
+        # leaves out what it refills in that time, so that every window keeps the bound.
+        self.hold = max((self.lease - 1) / self.rate, MIN_HOLD) if self.lease > 1 else 0.0
+        self.capacity = float(per_minute) - self.rate * self.hold
         self.connect = connect
         self.what = what
         self._leases: LRUCache[str, _Lease] = LRUCache(size)
