@@ -149,23 +149,19 @@ def store_cte(guard: str) -> str:
 
 # The change goes ahead without a key, or when this statement stored the response under it.
 STORED = "(CAST(:idem_key AS varchar) IS NULL OR EXISTS (SELECT 1 FROM stored))"
-# Whether the key was held (and not expired: ``store_cte`` takes an expired one over) when the
-# statement began: a retry of a request that succeeded is answered by its stored response
-# first, whatever the statement's own checks would now say (its external id taken by the very
-# partner it made, say).
-HELD = """EXISTS (SELECT 1 FROM idempotency_keys
-                  WHERE scope = CAST(:idem_scope AS varchar)
-                    AND key = CAST(:idem_key AS varchar) AND expires_at >= now())"""
-
-
-_HELD = text(f"SELECT {HELD}")
+# Whether the key holds a stored answer (not expired: ``store_cte`` takes an expired one over).
+_HELD = text("""SELECT EXISTS (SELECT 1 FROM idempotency_keys
+                                WHERE scope = :scope AND key = :key AND expires_at >= now())""")
 
 
 async def held(connection: AsyncSession | AsyncConnection, request: IdempotentRequest) -> bool:
-    """Whether ``request``'s key holds a stored answer (``HELD``, as a query of its own): a
-    write about to refuse replays that answer instead, as the request succeeded once."""
+    """Whether ``request``'s key holds a stored answer. A write about to refuse asks, and
+    replays that answer instead: a retry of a request that succeeded is answered by its stored
+    response first, whatever the write's own checks now say (the external id taken by the very
+    partner its first try made, say). Asked after the write's statement, it also sees a
+    concurrent first try that committed meanwhile."""
     return bool((await connection.execute(_HELD, {
-        "idem_scope": request.scope, "idem_key": request.key})).scalar())
+        "scope": request.scope, "key": request.key})).scalar())
 
 
 def store_params(request: IdempotentRequest | None, response: Response) -> dict[str, object]:

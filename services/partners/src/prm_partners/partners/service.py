@@ -188,8 +188,7 @@ _REGISTER = text(f"""
     SELECT (SELECT type FROM parent) AS parent_type,
            (SELECT parent_id FROM parent) AS grandparent_id,
            EXISTS (SELECT 1 FROM taken) AS taken,
-           EXISTS (SELECT 1 FROM partner) AS created,
-           {idempotency.HELD} AS key_held
+           EXISTS (SELECT 1 FROM partner) AS created
 """)
 
 
@@ -219,7 +218,7 @@ async def register(connection: AsyncConnection, principal: Principal, data: Part
     if row.created:
         await outbox.wake_relay(connection)
         return response
-    if request is not None and row.key_held:
+    if request is not None and await idempotency.held(connection, request):
         return await idempotency.stored_response(connection, request)
     _refuse_parent(data.parent_id, None, row.parent_type, row.grandparent_id)
     if row.taken:
