@@ -346,6 +346,18 @@ def test_a_search_with_control_characters_is_refused():
         assert refused.value.errors()[0]["loc"] == ("query", "q")
 
 
+def test_a_filter_with_control_characters_is_refused():
+    """The same for a filter's values, whatever the filter's type: a free-text filter would
+    otherwise reach PostgreSQL with a NUL (a server error)."""
+    from fastapi.exceptions import RequestValidationError
+
+    for values in (["a\x00b"], ["ok", "\x07"], ["x\x1b[0m,y"]):
+        with pytest.raises(RequestValidationError) as refused:
+            ITEM_LIST.parse({"f_tags": values})
+        assert refused.value.errors()[0]["loc"] == ("query", "tags")
+    assert ITEM_LIST.parse({"f_tags": ["ok,fine"]}).filters == {"tags": ["ok", "fine"]}
+
+
 async def test_the_index_check_sets_aside_an_index_that_wins_only_on_a_small_table(prm_infra):
     """On 50 rows that all match the range, the planner rightly reads the currency from a
     unique constraint's index and filters the amount row by row; the check sets that index

@@ -370,6 +370,10 @@ class Listing:
                 raise invalid_query(name, "at least one value is expected")
             if len(values) > MAX_VALUES:
                 raise invalid_query(name, f"at most {MAX_VALUES} values are allowed")
+            # As in q: no stored value holds one (bodies refuse them), and PostgreSQL refuses
+            # NUL in text, so a filter of free text would be a server error, not a 422.
+            if any(CONTROL_CHARACTERS.search(v) for v in values):
+                raise invalid_query(name, "holds control characters")
             try:
                 filters[name] = list(dict.fromkeys(
                     self._kinds[name].validate_python(v) for v in values))
