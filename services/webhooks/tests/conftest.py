@@ -186,6 +186,7 @@ class Received:
     body: bytes
     path: str
     at: float
+    peer: int = 0  # the client's port: one per connection
 
     def json(self) -> dict:
         return json.loads(self.body)
@@ -221,7 +222,8 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 length = int(self.headers.get("Content-Length", 0))
                 request = Received({k.lower(): v for k, v in self.headers.items()},
-                                   self.rfile.read(length), self.path, time.monotonic())
+                                   self.rfile.read(length), self.path, time.monotonic(),
+                                   self.client_address[1])
                 receiver.received.append(request)
                 status, headers, body = receiver.behaviour(receiver, request)
                 self.send_response(status)

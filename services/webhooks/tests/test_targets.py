@@ -1,5 +1,6 @@
 """SSRF: internal addresses are refused when an endpoint is saved (literal addresses) and at
-connection time (names, whatever they resolve to), and redirects are never followed."""
+connection time (names, whatever they resolve to, and literal addresses again), and redirects
+are never followed."""
 
 import ipaddress
 import uuid
@@ -110,3 +111,60 @@ async def test_redirects_are_not_followed(live, vendor, consume, dispatcher, ses
         statuses = (await session.execute(text(
             "SELECT response_status, outcome FROM webhook_attempts"))).all()
     assert {tuple(s) for s in statuses} == {(302, "failed")}
+
+
+async def test_a_literal_address_is_checked_at_connection_too(
+        live, vendor, consume, dispatcher, sessionmaker, receiver, create_endpoint, deal_event,
+        settle):
+    """A URL naming an address is not resolved, so the resolver never sees it: the socket's
+    own check refuses it (here loopback, saved while it was allowed)."""
+    listening = receiver()
+    await create_endpoint(live, vendor, listening.url)  # http://127.0.0.1:port/hooks
+    await consume(deal_event(uuid.uuid4()))
+    await settle(dispatcher(allow_loopback=False, retry_schedule_seconds=[0.01]))
+    async with sessionmaker() as session:
+        errors = (await session.execute(text(
+            "SELECT error FROM webhook_attempts"))).scalars().all()
+    assert errors == ["target refused: 127.0.0.1 is a loopback address"] * 2
+    assert listening.received == []
+
+
+async def test_a_name_with_one_internal_address_among_public_ones_is_refused(
+        live, vendor, consume, dispatcher, sessionmaker, receiver, create_endpoint, deal_event,
+        settle):
+    """Every address of the answer is checked, not only the one that would be used first."""
+    listening = receiver()
+
+    async def resolver(host, port):
+        return [ipaddress.ip_address("93.184.216.34"), ipaddress.ip_address("127.0.0.1")]
+
+    await create_endpoint(live, vendor, f"http://mixed.example:{listening.port}/hooks")
+    await consume(deal_event(uuid.uuid4()))
+    await settle(dispatcher(resolver=resolver, allow_loopback=False,
+                            retry_schedule_seconds=[0.01]))
+    async with sessionmaker() as session:
+        errors = (await session.execute(text(
+            "SELECT error FROM webhook_attempts"))).scalars().all()
+    assert errors == ["target refused: mixed.example resolves to 127.0.0.1, "
+                      "a loopback address"] * 2
+    assert listening.received == []
+
+
+async def test_a_name_is_resolved_for_every_new_connection(
+        live, vendor, consume, dispatcher, receiver, create_endpoint, deal_event, settle):
+    """No DNS cache: once the receiver closes its connection, the next delivery resolves the
+    name again (an answer that changed to an internal address would be refused)."""
+    listening = receiver(lambda r, q: (204, {"Connection": "close"}, b""))
+    asked: list[str] = []
+
+    async def resolver(host, port):
+        asked.append(host)
+        return [ipaddress.ip_address("127.0.0.1")]
+
+    await create_endpoint(live, vendor, f"http://hooks.partner.example:{listening.port}/in")
+    sender = dispatcher(resolver=resolver)
+    for _ in range(3):
+        await consume(deal_event(uuid.uuid4()))
+        await settle(sender)
+    assert len(listening.received) == 3
+    assert asked == ["hooks.partner.example"] * 3

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import httpcore
+import aiohttp
 import httpx
 from prometheus_client import Counter, Gauge
 from sqlalchemy import text
@@ -37,10 +37,10 @@ from prm_events import outbox
 from prm_platform import metrics, telemetry
 from prm_platform.ids import new_id
 from prm_webhooks.config import EVENT_SOURCE, Settings
+from prm_webhooks.delivery.connections import Connections
 from prm_webhooks.delivery.fanout import ADDED, BARRED_STATUSES
-from prm_webhooks.delivery.pools import EndpointPools
 from prm_webhooks.delivery.signing import signature
-from prm_webhooks.delivery.targets import GuardedNetwork, Resolver, TargetRefused, system_resolver
+from prm_webhooks.delivery.targets import Resolver, TargetRefused, system_resolver
 
 log = logging.getLogger("prm.webhooks")
 
@@ -229,8 +229,8 @@ class Dispatcher:
         self.sessionmaker = sessionmaker
         self.settings = settings
         self.clock = clock
-        self.network = GuardedNetwork(allow_loopback=settings.allow_loopback, resolver=resolver)
-        self.pools = EndpointPools(self.network, size=settings.per_endpoint_concurrency)
+        self.connections = Connections(resolver=resolver, allow_loopback=settings.allow_loopback,
+                                       limit=settings.concurrency)
         self.in_flight: set[asyncio.Task[None]] = set()
         # Set when an attempt in flight ends (its endpoint may take the next delivery now) or
         # this process committed new deliveries.
@@ -281,30 +281,27 @@ class Dispatcher:
         timeout = settings.timeout_seconds
         try:
             async with asyncio.timeout(timeout):
-                async with self.pools.pool(claimed.endpoint_id) as pool, pool.stream(
-                        "POST", claimed.url, headers=self.request_headers(claimed, timestamp),
-                        content=claimed.payload.encode(),
-                        extensions={"timeout": {"connect": timeout, "read": timeout,
-                                                "write": timeout, "pool": timeout}},
-                ) as response:
+                async with self.connections.session().post(
+                        claimed.url, data=claimed.payload.encode(),
+                        headers=self.request_headers(claimed, timestamp),
+                        allow_redirects=False) as response:
+                    # Kept to the cap. A body longer than the client buffers (flow control
+                    # stops reading the socket) is never read whole: its connection is dropped.
                     kept = bytearray()
-                    async for chunk in response.aiter_stream():
+                    while len(kept) < settings.response_body_bytes:
+                        chunk = await response.content.read(
+                            settings.response_body_bytes - len(kept))
+                        if not chunk:
+                            break
                         kept += chunk
-                        if len(kept) >= settings.response_body_bytes:
-                            break  # read no more than the cap; the connection is dropped
-                    headers = {k.decode("latin-1").lower(): v.decode("latin-1")
-                               for k, v in response.headers}
-                    return Answer(response.status,
-                                  bytes(kept[:settings.response_body_bytes]).decode(
-                                      "utf-8", "replace"),
-                                  None, elapsed(),
-                                  retry_after(headers.get("retry-after"), self.clock()))
+                    return Answer(response.status, kept.decode("utf-8", "replace"), None,
+                                  elapsed(), retry_after(response.headers.get("Retry-After"),
+                                                         self.clock()))
         except TargetRefused as exc:
             return Answer(None, None, f"target refused: {exc}", elapsed())
         except TimeoutError:
             return Answer(None, None, f"no answer within {timeout:g} s", elapsed())
-        except (httpcore.NetworkError, httpcore.TimeoutException, httpcore.ProtocolError,
-                httpcore.UnsupportedProtocol, OSError) as exc:
+        except (aiohttp.ClientError, OSError) as exc:
             return Answer(None, None, f"{type(exc).__name__}: {exc}"[:500], elapsed())
 
     async def traced_send(self, claimed: Claimed) -> Answer:
@@ -519,4 +516,4 @@ class Dispatcher:
             self.recorder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.recorder
-        await self.pools.aclose()
+        await self.connections.aclose()

@@ -1,8 +1,9 @@
 """Where a webhook may go (SSRF defence).
 
 A URL is checked when an endpoint is saved (scheme, literal addresses), and again where it
-matters, at connection time: ``GuardedNetwork`` resolves the host itself, refuses the attempt if
-any address is internal, and connects to an address it checked. The HTTP layer still sends the
+matters, at connection time: ``GuardedResolver`` resolves the host itself and refuses the attempt
+if any address is internal, and ``guarded_socket`` checks each address the client then connects
+to (the ones the resolver gave, or the URL's own literal one). The HTTP layer still sends the
 original Host header and TLS server name, so certificates are verified against the host name,
 while a DNS answer that changes between a check and a connect (rebinding) cannot reach inside.
 Redirects are never followed (``prm_webhooks.delivery.dispatcher``).
@@ -13,14 +14,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import typing
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
-import httpcore
+import aiohttp.abc
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
+AddrInfo = tuple[int, int, int, str, tuple[str, int] | tuple[str, int, int, int]]
 
 # Shared address space (RFC 6598): carrier NAT, and cloud metadata such as 100.100.100.200.
 _SHARED = ipaddress.ip_network("100.64.0.0/10")
@@ -113,47 +114,41 @@ async def system_resolver(host: str, port: int) -> list[IPAddress]:
     return list(found)
 
 
-class GuardedNetwork(httpcore.AsyncNetworkBackend):
-    """httpcore's network backend, checking every address it connects to."""
+class GuardedResolver(aiohttp.abc.AbstractResolver):
+    """Resolves a receiver's host for a new connection, and refuses the attempt outright if
+    any address is internal (not only the one that would be used): a name that resolves to
+    one public and one internal address is refused. Called for every new connection (the
+    client keeps no DNS cache)."""
 
-    def __init__(self, *, allow_loopback: bool = False,
-                 resolver: Resolver = system_resolver) -> None:
-        self.allow_loopback = allow_loopback
+    def __init__(self, resolver: Resolver, *, allow_loopback: bool) -> None:
         self.resolver = resolver
-        self.backend = httpcore.AnyIOBackend()
+        self.allow_loopback = allow_loopback
 
-    async def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        try:
-            addresses = await self.resolver(host, port)
-        except OSError as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
+    async def resolve(self, host: str, port: int = 0,
+                      family: socket.AddressFamily = socket.AF_UNSPEC
+                      ) -> list[aiohttp.abc.ResolveResult]:
+        addresses = await self.resolver(host, port)
         if not addresses:
-            raise httpcore.ConnectError(f"{host} has no address")
-        # Every address is checked, not only the one used: a name that resolves to one public
-        # and one internal address is refused outright.
+            raise OSError(f"{host} has no address")
         for ip in addresses:
             if (reason := refusal(ip, allow_loopback=self.allow_loopback)) is not None:
                 raise TargetRefused(f"{host} resolves to {ip}, {reason}")
-        error: Exception | None = None
-        for ip in addresses:
-            try:
-                return await self.backend.connect_tcp(str(ip), port, timeout=timeout,
-                                                      local_address=local_address,
-                                                      socket_options=socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                error = exc
-        assert error is not None
-        raise error
+        return [{"hostname": host, "host": str(ip), "port": port,
+                 "family": socket.AF_INET6 if ip.version == 6 else socket.AF_INET,
+                 "proto": 0, "flags": socket.AI_NUMERICHOST} for ip in addresses]
 
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None,
-        socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise TargetRefused("unix sockets are not webhook targets")
+    async def close(self) -> None:
+        return None
 
-    async def sleep(self, seconds: float) -> None:
-        await self.backend.sleep(seconds)
+
+def guarded_socket(*, allow_loopback: bool) -> Callable[[AddrInfo], socket.socket]:
+    """The socket for each address the client connects to, once that address is checked: a
+    URL naming an address (which the client does not resolve) is checked here too, at
+    connection time like every other."""
+    def make(addr_info: AddrInfo) -> socket.socket:
+        family, kind, proto, _, address = addr_info
+        ip = ipaddress.ip_address(address[0])
+        if (reason := refusal(ip, allow_loopback=allow_loopback)) is not None:
+            raise TargetRefused(f"{ip} is {reason}")
+        return socket.socket(family, kind, proto)
+    return make
