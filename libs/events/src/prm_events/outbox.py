@@ -46,7 +46,7 @@ from sqlalchemy.ext.asyncio import (
 from prm_contracts import EventPayload
 from prm_events.envelope import CloudEvent, new_event
 from prm_platform import metrics, telemetry
-from prm_platform.db import rows_affected
+from prm_platform.db import CONNECTION_ERRORS, rows_affected
 from prm_platform.tables import outbox
 
 if TYPE_CHECKING:
@@ -251,16 +251,12 @@ class OutboxRelay:
         and codecs set), outside any SQLAlchemy transaction: the relay's few statements skip
         SQLAlchemy's session and execution, which cost more CPU than the statements did
         (about a third of a millisecond each, a relay's whole cost under a steady trickle)."""
-        import asyncpg
-
         async with self.engine.connect() as connection:
             driver: Any = (await connection.get_raw_connection()).driver_connection
             ended = False
             try:
                 yield driver
-            except (OSError, asyncpg.InterfaceError, asyncpg.InternalClientError,
-                    asyncpg.PostgresConnectionError,
-                    asyncpg.exceptions.OperatorInterventionError):
+            except CONNECTION_ERRORS:
                 # The server's "terminating connection" error can come before the socket's
                 # close is seen, or leave the protocol in a state the next statement is
                 # refused in: is_closed() may still say no.

@@ -36,10 +36,10 @@ from typing import Any, NamedTuple
 import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from prm_deals.db import driver as raw_driver
 from prm_deals.leads import propensity
 from prm_deals.leads.fairness import Groups, Turn, order
 from prm_deals.leads.schemas import LeadCandidateOut, LeadRoutingExplanation
+from prm_platform.db import asyncpg_connection
 from prm_platform.ids import new_id
 
 # How far down the order a lead is carried before it goes to the vendor's queue.
@@ -371,7 +371,7 @@ async def route(connection: AsyncConnection | AsyncSession, lead: Any, *, now: d
     """Route ``lead`` (a row of ``leads``, or anything with its columns). ``excluded`` names
     the partners it may not go to, with the reason; ``model`` gives the win-propensity model
     when a rule weighs by it. Nothing is written in a dry run."""
-    driver = await raw_driver(connection)
+    driver = await asyncpg_connection(connection)
     rules = [dict(r) for r in await driver.fetch(_RULES, now)]
     paused = {p.int for p in rules[0]["paused"]} if rules else set()
     tried = 0

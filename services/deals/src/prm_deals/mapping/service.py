@@ -18,7 +18,6 @@ import orjson
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from prm_deals.db import driver as raw_driver
 from prm_deals.leads import service as leads
 from prm_deals.leads.schemas import LeadAssignIn, LeadCompany, LeadIn
 from prm_deals.mapping.models import MappedAccount, MappingPartnership
@@ -35,6 +34,7 @@ from prm_deals.matching.score import Customer, compare
 from prm_deals.registrations import coselling
 from prm_deals.registrations import service as registrations
 from prm_deals.registrations.schemas import DealRegistration
+from prm_platform.db import asyncpg_connection
 from prm_platform.http import check_if_match
 from prm_platform.ids import new_id
 from prm_platform.problems import NotFound, Unprocessable
@@ -195,7 +195,7 @@ async def _store(session: AsyncSession, rows: Iterable[Any]) -> int:
         found[(vendor_id, partner_id)] = (uuid.UUID(partner), match.score, basis)
     if found:
         keys = list(found)
-        driver = await raw_driver(session)
+        driver = await asyncpg_connection(session)
         await driver.execute(_INSERT_OVERLAPS, [k[0] for k in keys], [k[1] for k in keys],
                              [found[k][0] for k in keys], [found[k][1] for k in keys],
                              [found[k][2] for k in keys], [new_id() for _ in keys])
@@ -209,7 +209,7 @@ async def map_accounts(session: AsyncSession, ids: list[uuid.UUID], owner: str) 
     others = active if owner == VENDOR else ([VENDOR] if owner in active else [])
     if not others or not ids:
         return 0
-    driver = await raw_driver(session)
+    driver = await asyncpg_connection(session)
     return await _store(session, await driver.fetch(_INCREMENTAL, ids, others, CANDIDATES))
 
 
@@ -217,7 +217,7 @@ async def map_partnership(session: AsyncSession, partner_id: uuid.UUID) -> int:
     """Every overlap of a partnership, computed in full (it became active)."""
     await session.execute(text("DELETE FROM account_overlaps WHERE partner_id = :p"),
                           {"p": partner_id})
-    driver = await raw_driver(session)
+    driver = await asyncpg_connection(session)
     return await _store(session, await driver.fetch(_FULL, str(partner_id), COMMON_KEY))
 
 

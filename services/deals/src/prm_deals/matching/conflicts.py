@@ -21,11 +21,11 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from prm_deals.db import driver as raw_driver
 from prm_deals.matching.aliases import known_company, table
 from prm_deals.matching.normalise import candidate_blocks, domain_key, name_key
 from prm_deals.matching.score import Customer, compare
 from prm_deals.reasons import Reason
+from prm_platform.db import asyncpg_connection
 
 # The alias table is read when the service starts, not in its first registration's transaction.
 table()
@@ -165,7 +165,7 @@ async def find_many(connection: AsyncConnection | AsyncSession, customers: list[
             [orjson.dumps(k[0]).decode() for k in accounts], CANDIDATES,
             [orjson.dumps(k[1]).decode() for k in own],
             [orjson.dumps(k[1]).decode() for k in accounts])
-    driver = await raw_driver(connection)
+    driver = await asyncpg_connection(connection)
     found: list[list[Conflict]] = [[] for _ in customers]
     for (i, id_, partner_id, name, country, name_key_, domain_key_, status, created_at,
          protected_until) in await driver.fetch(_REGISTRATIONS, *args):

@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 from fastapi import Response
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 import prm_contracts as contracts
@@ -32,6 +31,7 @@ from prm_deals.rules import service as engagement
 from prm_deals.rules.evaluate import Decided, decide, facts_of
 from prm_events import outbox
 from prm_platform import idempotency
+from prm_platform.db import Statement
 from prm_platform.http import Transactions
 from prm_platform.idempotency import IdempotentRequest
 from prm_platform.ids import new_id
@@ -93,7 +93,7 @@ def registered_event(deal: AnyDeal) -> contracts.DealRegisteredV1:
 
 
 _ELIGIBLE = "partner.status = 'active'"
-_REGISTER = text(f"""
+_REGISTER = Statement(f"""
     WITH partner AS (
         SELECT status FROM partner_directory WHERE partner_id = CAST(:partner_id AS uuid)
     ),
@@ -274,21 +274,21 @@ async def register(begin: Transactions, principal: Principal, data: DealRegistra
         made = new_deal(partner_id, data, customer, found, decided, protection_days)
         made.source_lead_id = source_lead_id
         response = named(made, 201)
-        row = (await connection.execute(_REGISTER, {
+        row = await _REGISTER.fetchrow(connection, {
             **_insert_params(made), **idempotency.store_params(request, response),
             "activity_id": new_id(), "actor": principal.subject,
             "activity_text": activity_text(made),
             **outbox.event_params(registered_event(made), source=EVENT_SOURCE,
                                   aggregate_id=made.id, partner_id=partner_id),
-        })).one()
-        if row.registered:
+        })
+        if row["registered"]:
             await outbox.wake_relay(connection)
             return response
         # Eligible yet not registered: the key was already taken. Refused by a standing that
         # changed since the read: refused, unless a first try under the key succeeded.
-        if request is None or (row.partner_status != "active"
+        if request is None or (row["partner_status"] != "active"
                                and not await idempotency.held(connection, request)):
-            refuse_ineligible(partner_id, row.partner_status)
+            refuse_ineligible(partner_id, row["partner_status"])
         assert request is not None  # an eligible registration without a key is always made
         return await idempotency.stored_response(connection, request)
 

@@ -10,9 +10,9 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 
+import asyncpg
 from fastapi import Response
-from sqlalchemy import or_, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from prm_contracts import (
@@ -31,6 +31,7 @@ from prm_partners.partners.listing import DIRECTORY
 from prm_partners.partners.models import Partner
 from prm_partners.partners.schemas import PartnerCreate, PartnerUpdate
 from prm_platform import idempotency
+from prm_platform.db import Statement
 from prm_platform.http import check_if_match
 from prm_platform.idempotency import IdempotentRequest
 from prm_platform.ids import new_id
@@ -170,7 +171,7 @@ _CASTS = {"id": "uuid", "parent_id": "uuid", "countries_served": "varchar[]",
           "languages": "varchar[]", "specialisations": "varchar[]", "parent_access": "boolean",
           "employees": "integer", "version": "integer", "status_changed_at": "timestamptz",
           "created_at": "timestamptz", "updated_at": "timestamptz"}
-_REGISTER = text(f"""
+_REGISTER = Statement(f"""
     WITH parent AS (
         SELECT type, parent_id FROM partners WHERE id = CAST(:parent_id AS uuid)
     ),
@@ -205,23 +206,23 @@ async def register(connection: AsyncConnection, principal: Principal, data: Part
     response = answer(partner)
     params = {c: getattr(partner, c) for c in _COLUMNS}
     try:
-        row = (await connection.execute(_REGISTER, {
+        row = await _REGISTER.fetchrow(connection, {
             **params, **idempotency.store_params(request, response),
             **outbox.event_params(PartnerCreatedV1(partner=snapshot(partner)),
                                   source=EVENT_SOURCE, aggregate_id=partner.id,
                                   partner_id=partner.id),
-        })).one()
-    except IntegrityError as error:
-        if data.external_id and "uq_partners_external_id" in str(error.orig):
+        })
+    except asyncpg.UniqueViolationError as error:
+        if data.external_id and error.constraint_name == "uq_partners_external_id":
             raise _external_id_taken(data.external_id) from None
         raise
-    if row.created:
+    if row["created"]:
         await outbox.wake_relay(connection)
         return response
     if request is not None and await idempotency.held(connection, request):
         return await idempotency.stored_response(connection, request)
-    _refuse_parent(data.parent_id, None, row.parent_type, row.grandparent_id)
-    if row.taken:
+    _refuse_parent(data.parent_id, None, row["parent_type"], row["grandparent_id"])
+    if row["taken"]:
         assert data.external_id is not None  # only a sent external id is taken
         raise _external_id_taken(data.external_id)
     assert request is not None  # allowed yet not created: the key was already taken

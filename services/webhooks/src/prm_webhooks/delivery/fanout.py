@@ -25,6 +25,7 @@ from prm_events.consumer import Handler
 from prm_events.envelope import CloudEvent
 from prm_platform import telemetry
 from prm_platform.credentials import BARRED
+from prm_platform.db import Statement
 from prm_platform.ids import new_id
 from prm_webhooks.declaration import DELIVERED_TOPICS
 from prm_webhooks.endpoints.filters import wanted
@@ -32,7 +33,7 @@ from prm_webhooks.endpoints.filters import wanted
 # A partner's endpoints only while it is not barred: by the partner's snapshot the event
 # carries when that is the newest known (a partner event: the standing kept beside may not
 # have taken it yet), else by the standing kept. A partner not known here is not barred.
-_CANDIDATES = text(
+_CANDIDATES = Statement(
     "SELECT e.id, e.event_types FROM webhook_endpoints e "
     "LEFT JOIN credential_partners s ON s.partner_id = e.partner_id "
     "WHERE e.enabled AND (e.partner_id IS NULL OR (e.partner_id = CAST(:partner AS uuid) "
@@ -53,8 +54,9 @@ BARRED_STATUSES = sorted(BARRED)
 # Statuses after which nothing queued is kept ("terminated": offboarded's former name).
 DROPPED = frozenset({"offboarded", "terminated"})
 # The message and its deliveries in one statement (one round trip per event). No row back: the
-# event had a message already (a redelivery), and nothing was written.
-_ENQUEUE = text(
+# event had a message already (a redelivery), and nothing was written. This and the candidates
+# run on asyncpg itself: once per event each, SQLAlchemy's execution cost more than they did.
+_ENQUEUE = Statement(
     "WITH m AS (INSERT INTO webhook_messages (id, event_id, event_type, partner_id, "
     "ordering_key, payload, traceparent, created_at) VALUES (:id, :event_id, :event_type, "
     ":partner, :key, :payload, :traceparent, now()) ON CONFLICT (event_id) DO NOTHING "
@@ -142,12 +144,12 @@ async def enqueue(session: AsyncSession, *, event_type: str, payload: str,
     if not endpoint_ids:
         raise ValueError("a message needs at least one endpoint")
     message_id = new_id()
-    created = (await session.execute(_ENQUEUE, {
+    created = await _ENQUEUE.fetchrow(session, {
         "id": message_id, "event_id": event_id, "event_type": event_type,
         "partner": partner_id, "key": ordering_key[:200], "payload": payload,
         # The span enqueuing it (the worker applying the event, or the request of a ping).
         "traceparent": telemetry.traceparent() if telemetry.enabled() else None,
-        "ids": [new_id() for _ in endpoint_ids], "endpoints": endpoint_ids})).first()
+        "ids": [new_id() for _ in endpoint_ids], "endpoints": endpoint_ids})
     if created is None:
         return None
     ADDED.after_commit(session)
@@ -157,10 +159,9 @@ async def enqueue(session: AsyncSession, *, event_type: str, payload: str,
 async def fan_out(session: AsyncSession, event: CloudEvent) -> None:
     partner = tenant(event)
     status, version = snapshot(event, partner)
-    rows = (await session.execute(_CANDIDATES, {
-        "partner": partner, "status": status, "version": version,
-        "barred": BARRED_STATUSES})).all()
-    targets = [row.id for row in rows if wanted(list(row.event_types), event.type)]
+    rows = await _CANDIDATES.fetch(session, {
+        "partner": partner, "status": status, "version": version, "barred": BARRED_STATUSES})
+    targets = [row["id"] for row in rows if wanted(list(row["event_types"]), event.type)]
     if not targets:
         return  # no message: nothing to deliver, nothing to keep
     payload = body(event.type, event.time, event.data, event_id=event.id,
