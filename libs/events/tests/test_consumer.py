@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
 from sqlalchemy import text
 
 from prm_contracts import PartnerSnapshot, PartnerUpdatedV1, dead_letter_topic
@@ -12,7 +13,7 @@ from prm_events import consumer as consumer_module
 from prm_events.consumer import EventConsumer, Part
 from prm_events.envelope import CloudEvent, new_event
 from prm_events.kafka import ensure_topics, make_consumer, make_producer
-from prm_platform.db import make_sessionmaker
+from prm_platform.db import Statement, make_sessionmaker
 from prm_platform.projections import GATHERED, NewestVersion, projection, write_gathered
 from prm_platform.settings import ServiceSettings
 from prm_stack.testing import scratch_schema
@@ -363,3 +364,52 @@ async def test_a_quiet_consumer_waits_longer_per_fetch_and_still_gets_the_next_e
             await task
             await kafka_consumer.stop()
     await producer.stop()
+
+
+async def test_a_connection_lost_under_a_driver_statement_is_an_outage_not_a_poison(prm_infra):
+    """A handler's statement on asyncpg itself fails with asyncpg's error when the server ends
+    the connection: the consumer waits and applies the event again, alone or in a batch, and
+    dead-letters nothing (with one attempt allowed, a poison would be parked at once)."""
+    settings = ServiceSettings()
+    topic = f"test.outage.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(settings, [topic, dead_letter_topic(topic)])
+    producer = make_producer(settings)
+    await producer.start()
+    severed: set[str] = set()
+
+    try:
+        await severed_consumer(prm_infra, topic, producer, severed)
+    finally:
+        await producer.stop()
+
+
+async def severed_consumer(prm_infra, topic, producer, severed: set[str]) -> None:
+    pid = Statement("SELECT pg_backend_pid() AS pid")
+    record_effect = Statement("INSERT INTO effects VALUES (:id, :name)")
+    async with scratch_schema(prm_infra, EFFECTS) as (engine, _):
+        async def cut_once(session, event: CloudEvent) -> None:
+            name = event.data["partner"]["name"]
+            if name not in severed:  # the first try of each event loses its connection
+                severed.add(name)
+                own = (await pid.fetchrow(session))["pid"]
+                async with engine.connect() as other:
+                    await other.execute(text("SELECT pg_terminate_backend(:pid)"),
+                                        {"pid": own})
+                    await other.commit()
+            await record_effect.fetchrow(session, {"id": event.id, "name": name})
+
+        runner = EventConsumer("test-outage", [topic], {PartnerUpdatedV1.event_type: cut_once},
+                               make_sessionmaker(engine), producer, max_attempts=1,
+                               retry_delay=0.01)
+
+        def record(e: CloudEvent, offset: int) -> ConsumerRecord:
+            value = e.to_json()
+            return ConsumerRecord(topic, 0, offset, 0, 0, None, value, None, 0, len(value), ())
+
+        await runner.handle(record(event("alone"), 0))
+        await runner.handle_batch([record(event("first"), 1), record(event("second"), 2)])
+        assert await effect_names(engine) == ["alone", "first", "second"]
+        assert severed == {"alone", "first", "second"}
+        async with engine.connect() as c:
+            outcomes = (await c.execute(text("SELECT DISTINCT outcome FROM inbox"))).all()
+        assert outcomes == [("applied",)]

@@ -46,7 +46,7 @@ from prm_events.kafka import (
     fetch_wait,
 )
 from prm_platform import cause, metrics, telemetry
-from prm_platform.db import rows_affected
+from prm_platform.db import CONNECTION_ERRORS, rows_affected
 from prm_platform.projections import gathering, is_projection, write_gathered
 from prm_platform.tables import inbox
 
@@ -56,7 +56,9 @@ Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
 
 
 def _is_outage(exc: BaseException) -> bool:
-    if isinstance(exc, (OperationalError, InterfaceError, OSError, ConnectionError)):
+    """The database is away (not the event at fault): wait and retry, never dead-letter. A
+    statement on asyncpg itself (``prm_platform.db.Statement``) raises asyncpg's errors."""
+    if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, *CONNECTION_ERRORS)):
         return True
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
