@@ -46,7 +46,7 @@ from prm_events.kafka import (
     fetch_wait,
 )
 from prm_platform import cause, metrics, telemetry
-from prm_platform.db import CONNECTION_ERRORS, rows_affected
+from prm_platform.db import CONNECTION_ERRORS, Statement, rows_affected
 from prm_platform.projections import gathering, is_projection, write_gathered
 from prm_platform.tables import inbox
 
@@ -65,12 +65,18 @@ def _is_outage(exc: BaseException) -> bool:
 
 PURGE_BATCH = 1000
 # The inbox rows of a batch, for every part, in one statement written once (not built per batch).
-_RECORD_MANY = text(
+# On asyncpg itself (``Statement``), as the inbox row of one event: once a poll each, where
+# SQLAlchemy's execution cost more than the statement did.
+_RECORD_MANY = Statement(
     "INSERT INTO inbox (consumer, event_id, event_type, outcome) "
     "SELECT e.consumer, e.id, e.type, e.outcome FROM unnest(CAST(:consumers AS text[]), "
     "CAST(:ids AS uuid[]), CAST(:types AS text[]), CAST(:outcomes AS text[])) "
     "AS e(consumer, id, type, outcome) "
     "ON CONFLICT DO NOTHING RETURNING consumer, event_id")
+_RECORD = Statement(
+    "INSERT INTO inbox (consumer, event_id, event_type, outcome) "
+    "VALUES (:consumer, CAST(:event_id AS uuid), :event_type, :outcome) "
+    "ON CONFLICT DO NOTHING RETURNING event_id")
 COMMIT_TIMEOUT_SECONDS = 10.0
 MAX_COMMIT_FAILURES = 10
 
@@ -252,14 +258,10 @@ class EventConsumer:
         handler = part.handlers.get(event.type)
         with _applying(event, part):  # the span of this consumer's work on the event
             async with self.sessionmaker() as session:
-                recorded = await session.execute(
-                    insert(inbox)
-                    .values(consumer=part.name, event_id=event.id, event_type=event.type,
-                            outcome=part.outcome(event))
-                    .on_conflict_do_nothing()
-                    .returning(inbox.c.event_id)
-                )
-                if recorded.first() is None:
+                recorded = await _RECORD.fetchrow(session, {
+                    "consumer": part.name, "event_id": event.id, "event_type": event.type,
+                    "outcome": part.outcome(event)})
+                if recorded is None:
                     await session.commit()
                     return False
                 if handler is not None:
@@ -282,12 +284,12 @@ class EventConsumer:
                       }.values())
         with _applying_together(self.name, events):
             async with self.sessionmaker() as session:
-                recorded = await session.execute(_RECORD_MANY, {
+                recorded = await _RECORD_MANY.fetch(session, {
                     "consumers": [part.name for part, _ in pairs],
                     "ids": [event.id for _, event in pairs],
                     "types": [event.type for _, event in pairs],
                     "outcomes": [part.outcome(event) for part, event in pairs]})
-                fresh = {(name, event_id) for name, event_id in recorded.all()}
+                fresh = {(name, event_id) for name, event_id in recorded}
                 new = len(fresh)
                 # The upserts of projection handlers are gathered and sent together before the
                 # next other handler runs (which may read them) and at the end; if sending fails,

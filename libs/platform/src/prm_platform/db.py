@@ -8,7 +8,7 @@ that schema. Giving a service its own database later is a change of DSN, nothing
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -135,22 +135,32 @@ class Statement:
 
     async def fetch(self, connection: AsyncConnection | AsyncSession,
                     parameters: Mapping[str, Any] | None = None) -> list[Any]:
-        return list(await self._run(connection, "fetch", parameters))
+        return list(await self._run(connection, "fetch", self.arguments(parameters or {})))
 
     async def fetchrow(self, connection: AsyncConnection | AsyncSession,
                        parameters: Mapping[str, Any] | None = None) -> Any:
-        return await self._run(connection, "fetchrow", parameters)
+        return await self._run(connection, "fetchrow", self.arguments(parameters or {}))
+
+    async def execute(self, connection: AsyncConnection | AsyncSession,
+                      parameters: Mapping[str, Any] | None = None) -> None:
+        await self._run(connection, "execute", self.arguments(parameters or {}))
+
+    async def executemany(self, connection: AsyncConnection | AsyncSession,
+                          rows: Sequence[Mapping[str, Any]]) -> None:
+        """Every row's parameters at once (asyncpg pipelines them in one round trip)."""
+        await self._run(connection, "executemany", [self.arguments(row) for row in rows],
+                        spread=False)
 
     async def _run(self, connection: AsyncConnection | AsyncSession, method: str,
-                   parameters: Mapping[str, Any] | None) -> Any:
-        arguments = self.arguments(parameters or {})
+                   arguments: list[Any], *, spread: bool = True) -> Any:
         if isinstance(connection, AsyncSession):
             connection = await connection.connection()
         driver = await asyncpg_connection(connection)
         try:
             with telemetry.span("statement", kind=telemetry.SpanKind.CLIENT,
                                 attributes=self._span):
-                return await getattr(driver, method)(self.sql, *arguments)
+                call = getattr(driver, method)
+                return await (call(self.sql, *arguments) if spread else call(self.sql, arguments))
         except CONNECTION_ERRORS:
             # The connection ended and SQLAlchemy did not see it: it is told, and its pool
             # opens a new one instead of handing this one out again.

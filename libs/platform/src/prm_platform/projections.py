@@ -26,6 +26,8 @@ from typing import Any, TypeVar
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from prm_platform.db import Statement
+
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -70,9 +72,24 @@ async def write(session: AsyncSession, statement: TextClause,
     gathered: dict[int, tuple[TextClause, list[dict[str, Any]]]] | None = \
         session.info.get(GATHERED)
     if gathered is None:
-        await session.execute(statement, parameters)
+        await on_driver(statement).execute(session, parameters)
     else:
         gathered.setdefault(id(statement), (statement, []))[1].append(parameters)
+
+
+# Projection writes run on asyncpg itself (``Statement``): a consumer sends one or two per
+# poll and per projection, and SQLAlchemy's execution cost more than they did. The statements
+# are module constants, each converted once.
+_ON_DRIVER: dict[int, tuple[TextClause, Statement]] = {}
+
+
+def on_driver(statement: TextClause) -> Statement:
+    known = _ON_DRIVER.get(id(statement))
+    if known is None or known[0] is not statement:
+        if len(_ON_DRIVER) >= 1024:  # statements built per call would otherwise pile up
+            _ON_DRIVER.clear()
+        known = _ON_DRIVER[id(statement)] = (statement, Statement(statement.text))
+    return known[1]
 
 
 # The key in a session's info of the upserts gathered so far, by projection.
@@ -104,4 +121,4 @@ async def write_gathered(session: AsyncSession) -> None:
     gathered: dict[int, tuple[TextClause, list[dict[str, Any]]]] = \
         session.info.pop(GATHERED, None) or {}
     for statement, rows in gathered.values():
-        await session.execute(statement, rows)
+        await on_driver(statement).executemany(session, rows)
