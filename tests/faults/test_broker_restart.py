@@ -82,11 +82,17 @@ async def test_broker_killed_mid_stream_loses_nothing(stack_with_its_own_broker)
             return await db.fetchval("SELECT count(*) FROM partners.outbox "
                                      "WHERE published_at IS NULL") or 0
 
+        async def progress_announced() -> int:
+            return await db.fetchval("SELECT count(*) FROM partners.outbox "
+                                     "WHERE event_type = 'prm.partner.tier_progress.v1'") or 0
+
         async def behind() -> bool:
             # The partners worker also announces each new active partner's tier progress
-            # (from the activation it consumed): its outbox drains last.
+            # (from the activation it consumed): its outbox drains last, and its rows may not
+            # be written yet when every other consumer is done.
             return stack.pid("broker") == broker_pid or await applied() < 2 * PARTNERS \
-                or await standing_known() < PARTNERS or await unpublished() > 0
+                or await standing_known() < PARTNERS or await progress_announced() < PARTNERS \
+                or await unpublished() > 0
 
         # Each consumer group recovers from the restart at its own pace: wait for both.
         deadline = time.monotonic() + 180
@@ -100,6 +106,7 @@ async def test_broker_killed_mid_stream_loses_nothing(stack_with_its_own_broker)
         assert await unpublished() == 0, [dict(row) for row in await db.fetch(
             "SELECT seq, key, event_type, attempts, last_error FROM partners.outbox "
             "WHERE published_at IS NULL ORDER BY seq LIMIT 20")]
+        assert await progress_announced() == PARTNERS  # once each, however often consumed
         # Every partner's two events applied exactly once each by the deals service...
         assert await db.fetchval("SELECT count(*) FROM deals.partner_directory") == PARTNERS, \
             await diagnosis(db, stack)
