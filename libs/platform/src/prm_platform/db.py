@@ -176,6 +176,8 @@ async def asyncpg_connection(connection: AsyncConnection | AsyncSession) -> Any:
     if isinstance(connection, AsyncSession):
         connection = await connection.connection()
     raw = await connection.get_raw_connection()
+    # SQLAlchemy's asyncpg adapter: its transaction and how it begins one are its own (the
+    # lockfile pins the version; libs/platform/tests/test_statements.py fails if either changes).
     adapted: Any = raw.dbapi_connection
     if not adapted.autocommit and adapted._transaction is None:
         if not connection.in_transaction():
