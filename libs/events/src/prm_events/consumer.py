@@ -33,7 +33,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -48,7 +47,6 @@ from prm_events.kafka import (
 from prm_platform import cause, metrics, telemetry
 from prm_platform.db import CONNECTION_ERRORS, Statement, rows_affected
 from prm_platform.projections import gathering, is_projection, write_gathered
-from prm_platform.tables import inbox
 
 log = logging.getLogger("prm.consumer")
 
@@ -64,9 +62,9 @@ def _is_outage(exc: BaseException) -> bool:
 
 
 PURGE_BATCH = 1000
-# The inbox rows of a batch, for every part, in one statement written once (not built per batch).
-# On asyncpg itself (``Statement``), as the inbox row of one event: once a poll each, where
-# SQLAlchemy's execution cost more than the statement did.
+# The inbox rows of a batch, for every part, in one statement written once (not built per
+# batch), and the row of one event (applied alone, or dead-lettered). Both run on asyncpg
+# itself (``Statement``): once a poll each, SQLAlchemy's execution cost more than they did.
 _RECORD_MANY = Statement(
     "INSERT INTO inbox (consumer, event_id, event_type, outcome) "
     "SELECT e.consumer, e.id, e.type, e.outcome FROM unnest(CAST(:consumers AS text[]), "
@@ -450,12 +448,9 @@ class EventConsumer:
             metrics.DEAD_LETTERED.labels(part.name if part else self.name, record.topic).inc()
         if event is not None and part is not None:  # a replay must not dead-letter it again
             async with self.sessionmaker() as session:
-                await session.execute(
-                    insert(inbox)
-                    .values(consumer=part.name, event_id=event.id, event_type=event.type,
-                            outcome="dead_lettered")
-                    .on_conflict_do_nothing()
-                )
+                await _RECORD.fetchrow(session, {
+                    "consumer": part.name, "event_id": event.id, "event_type": event.type,
+                    "outcome": "dead_lettered"})
                 await session.commit()
 
     async def run(self, consumer: AIOKafkaConsumer, stop: asyncio.Event,
