@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from prm_contracts import WebhookEndpointDisabledV1
 from prm_events import outbox
 from prm_platform import metrics, telemetry
+from prm_platform.db import Statement
 from prm_platform.ids import new_id
 from prm_webhooks.config import EVENT_SOURCE, Settings
 from prm_webhooks.delivery.connections import Connections
@@ -64,7 +65,7 @@ async def sample_queue(session: AsyncSession) -> None:
     QUEUE.labels("due").set(due)
     QUEUE.labels("waiting").set(pending - due)
 
-_CLAIM = text("""
+_CLAIM = Statement("""
 WITH held AS (
     -- The endpoints of barred partners, once per claim: their deliveries wait, and must not
     -- take the places of due ones in the scan below.
@@ -133,7 +134,7 @@ JOIN webhook_endpoints e ON e.id = c.endpoint_id
 # not one per attempt (which cost more than the attempt itself against a fast receiver). One
 # statement writes each attempt's row and settles its delivery (only for the holder of the
 # lease): the deliveries it answers settled.
-_SETTLE = text("""
+_SETTLE = Statement("""
 WITH t AS (
     SELECT * FROM unnest(
         CAST(:attempt_ids AS uuid[]), CAST(:ids AS uuid[]), CAST(:tokens AS uuid[]),
@@ -158,7 +159,7 @@ FROM t
 WHERE d.id = t.id AND d.lease_token = t.token
 RETURNING d.id
 """)
-_HEALTHY = text("UPDATE webhook_endpoints SET failing_since = NULL "
+_HEALTHY = Statement("UPDATE webhook_endpoints SET failing_since = NULL "
                 "WHERE id = ANY(CAST(:ids AS uuid[])) AND failing_since IS NOT NULL")
 _FAILING = text("UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, now()) "
                 "WHERE id = ANY(CAST(:ids AS uuid[])) RETURNING id, failing_since")
@@ -245,14 +246,15 @@ class Dispatcher:
         async with self.sessionmaker() as session:
             connection = await session.connection(
                 execution_options={"isolation_level": "AUTOCOMMIT"})
-            rows = (await connection.execute(_CLAIM, {
+            rows = await _CLAIM.fetch(connection, {
                 "scan": _SCAN, "limit": limit, "token": token, "barred": BARRED_STATUSES,
                 "lease": self.settings.lease_seconds,
-                "per_endpoint": self.settings.per_endpoint_concurrency})).all()
-        return [Claimed(id=r.id, token=token, attempts=r.attempts, message_id=r.message_id,
-                        payload=r.payload, endpoint_id=r.endpoint_id, url=r.url,
-                        headers=dict(r.headers or {}), secrets=list(r.secrets),
-                        traceparent=r.traceparent) for r in rows]
+                "per_endpoint": self.settings.per_endpoint_concurrency})
+        return [Claimed(id=r["id"], token=token, attempts=r["attempts"],
+                        message_id=r["message_id"], payload=r["payload"],
+                        endpoint_id=r["endpoint_id"], url=r["url"],
+                        headers=dict(r["headers"] or {}), secrets=list(r["secrets"]),
+                        traceparent=r["traceparent"]) for r in rows]
 
     # -- one attempt ------------------------------------------------------------------------
 
@@ -356,7 +358,7 @@ class Dispatcher:
         by the holder of the lease), and its endpoint's health."""
         settled_as = [self.settlement(o.claimed, o.answer, o.attempted_at) for o in outcomes]
         async with self.sessionmaker() as session:
-            settled = set((await session.execute(_SETTLE, {
+            settled = {r[0] for r in await _SETTLE.fetch(session, {
                 "attempt_ids": [new_id() for _ in outcomes],
                 "ids": [o.claimed.id for o in outcomes],
                 "tokens": [o.claimed.token for o in outcomes],
@@ -373,7 +375,7 @@ class Dispatcher:
                 "attempt_errors": [o.answer.error for o in outcomes],
                 "errors": [None if o.answer.succeeded
                            else (o.answer.error or f"HTTP {o.answer.status}")[:500]
-                           for o in outcomes]})).scalars())
+                           for o in outcomes]})}
             # Each endpoint's health follows its latest attempt here.
             latest: dict[uuid.UUID, Outcome] = {}
             for outcome in outcomes:
@@ -388,7 +390,7 @@ class Dispatcher:
             failing = [e for e, o in latest.items()
                        if not o.answer.succeeded and o.answer.status != 410]
             if healthy:
-                await session.execute(_HEALTHY, {"ids": healthy})
+                await _HEALTHY.execute(session, {"ids": healthy})
             for endpoint_id in gone:
                 await self.disable(session, endpoint_id, "gone")
             if failing:
