@@ -62,7 +62,7 @@ import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -449,8 +449,7 @@ class Supervisor:
         if self.broker_started is not None:  # its own broker, for one worker of each service
             self.env.setdefault("PRM_KAFKA_PARTITIONS", EMBEDDED_PARTITIONS)
 
-        for service, ini in options.migrated.items():
-            self._migrate(service, ini)
+        self._migrate(options.migrated)
         if self.broker_started is not None:  # a new, empty broker: send again what it lost
             self._provision_topics()
             self._replay_outboxes(self._read_epoch())
@@ -635,18 +634,22 @@ class Supervisor:
             raise StackError(f"{what} did not start: {error}{output}{last_lines(log_file)}"
                              ) from None
 
-    def _migrate(self, service: str, ini: Path) -> None:
-        if not ini.is_file():
-            raise StackError(f"cannot migrate {service}: {ini} does not exist")
-        log(f"migrating {service}")
-        log_file = self.logs / f"migrate-{service}.log"
+    def _migrate(self, migrated: Mapping[str, Path]) -> None:
+        missing = [f"{service}: {ini}" for service, ini in migrated.items() if not ini.is_file()]
+        if missing:
+            raise StackError(f"cannot migrate {', '.join(missing)} (no such file)")
+        if not migrated:
+            return
+        log(f"migrating {', '.join(migrated)}")
+        log_file = self.logs / "migrate.log"
         with _open_log(log_file) as output:
             result = subprocess.run(
-                [sys.executable, "-m", "alembic", "-c", str(ini), "upgrade", "head"],
+                [sys.executable, "-m", "prm_stack.migrate",
+                 *(f"{service}={ini}" for service, ini in migrated.items())],
                 env=self.env, cwd=self.options.root, stdout=output, stderr=subprocess.STDOUT,
             )
-        if result.returncode != 0:  # the end of a traceback says what went wrong
-            raise StackError(f"migrations of {service} failed (exit {result.returncode})"
+        if result.returncode != 0:  # its last line names the service, a traceback says why
+            raise StackError(f"migrations failed (exit {result.returncode})"
                              f"{last_lines(log_file)}")
 
     def _command(self, process: Process) -> list[str]:
