@@ -40,8 +40,7 @@ def isolated(prm_infra, tmp_path):
         with fresh_database(prm_infra.database_url, prefix="prm_faults") as database_url:
             infra = Infra(database_url=database_url, kafka_bootstrap=broker.bootstrap,
                           internal_secret=prm_infra.internal_secret)
-            for service in ("partners", "deals"):
-                migrate(ROOT / "services" / service, infra)
+            migrate([ROOT / "services" / service for service in ("partners", "deals")], infra)
             yield infra
     finally:
         broker.stop()

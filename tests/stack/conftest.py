@@ -4,8 +4,9 @@ import httpx
 import pytest
 
 from prm_stack.launch import RunningStack
+from prm_stack.testing import Infra
 
-from .delivering import Receiver
+from .delivering import Receiver, delivering_stack
 
 
 @pytest.fixture
@@ -23,3 +24,11 @@ def api(stack: RunningStack) -> Iterator[httpx.Client]:
     assert "edge" in stack.info["processes"], "make run puts the edge in front"
     with httpx.Client(base_url=stack.gateway_url, timeout=30, trust_env=False) as client:
         yield client
+
+
+@pytest.fixture(scope="package")
+def shared_delivering_stack(prm_infra: Infra) -> Iterator[RunningStack]:
+    """One stack for the modules that deliver across services to a loopback receiver (one
+    start, not one per module: each start costs half a minute of both cores)."""
+    with delivering_stack(prm_infra) as running:
+        yield running

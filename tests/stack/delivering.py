@@ -22,6 +22,22 @@ from prm_stack.embedded import free_port
 from prm_stack.launch import RunningStack, fresh_database, running_stack
 from prm_stack.testing import Infra
 
+# The stack the delivering modules share (campaigns, health, leads, marketplace): the services
+# each passes through, the intakes' signing secrets, health scored every second. Their
+# records are their own (names, domains and ids tagged per run), so they pass on one stack.
+DELIVERING_SERVICES = "gateway,partners,deals,incentives,attribution,webhooks,portal"
+CAMPAIGN_SECRET = "whsec-campaign-stack"
+MARKETPLACE_SECRET = "whsec-marketplace-stack"
+
+
+@contextmanager
+def delivering_stack(prm_infra: Infra) -> Iterator[RunningStack]:
+    with own_stack(prm_infra, "delivering", DELIVERING_SERVICES,
+                   PRM_DEALS_CAMPAIGN_SECRET=CAMPAIGN_SECRET,
+                   PRM_DEALS_MARKETPLACE_SECRET=MARKETPLACE_SECRET,
+                   PRM_PORTAL_HEALTH_SCORING_SECONDS="1") as running:
+        yield running
+
 
 @contextmanager
 def own_stack(prm_infra: Infra, name: str, services: str, **env: str) -> Iterator[RunningStack]:

@@ -10,8 +10,9 @@ and a form fill, signed: the form fill is a lead, and the attribution worker mak
 it, it is won; with the fund request's claim approved, the campaign's ROI equals what a hand
 computes from the figures.
 
-The stack is this module's own: the deals service needs the intake's signing secret
-(``PRM_DEALS_CAMPAIGN_SECRET``), which the session's shared stack does not set.
+The stack is the delivering modules' own (``delivering.delivering_stack``): the deals
+service needs the intake's signing secret (``PRM_DEALS_CAMPAIGN_SECRET``), which the session's
+shared stack does not set.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -35,13 +35,13 @@ from prm_deals.declaration import (
 )
 from prm_platform.signatures import signature_header
 from prm_stack.launch import RunningStack
-from prm_stack.testing import Infra, eventually
+from prm_stack.testing import eventually
 
-from .delivering import new_key, ok, own_stack
+from .delivering import CAMPAIGN_SECRET, new_key, ok
 
 pytestmark = pytest.mark.stack
 
-SECRET = "whsec-campaign-stack"
+SECRET = CAMPAIGN_SECRET
 PDF_PROOF = b"%PDF-1.4\n% the agency's invoice for the German email send\n"
 
 INVITE_EN = {"key": "invite", "kind": "email", "language": "en",
@@ -59,12 +59,10 @@ POST_DE = {**POST_EN, "language": "de",
 
 
 @pytest.fixture(scope="module")
-def stack(prm_infra: Infra) -> Iterator[RunningStack]:
+def stack(shared_delivering_stack: RunningStack) -> RunningStack:
     """The services a campaign passes through: the library and launches (deals), tiers
     (partners), the fund request and claim (incentives), the touches and ROI (attribution)."""
-    with own_stack(prm_infra, "campaigns", "gateway,partners,deals,incentives,attribution",
-                   PRM_DEALS_CAMPAIGN_SECRET=SECRET) as running:
-        yield running
+    return shared_delivering_stack
 
 
 def signed(body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:

@@ -4,8 +4,9 @@ flow in through their services' APIs and over the broker into the portal, whose 
 it; its score, pillars and band equal what a hand computes; a decline (a poor PSAT answer)
 moves it into a worse band, and a real webhook receiver gets exactly one event for it.
 
-The stack is this module's own (with its own broker): the webhooks service must deliver over
-plain HTTP to a loopback receiver, which the session's shared stack refuses, as it should.
+The stack is the delivering modules' own (``delivering.delivering_stack``, with its own
+broker): the webhooks service must deliver over plain HTTP to a loopback receiver, which the
+session's shared stack refuses, as it should.
 """
 
 from __future__ import annotations
@@ -13,16 +14,15 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from prm_stack.launch import RunningStack
-from prm_stack.testing import Infra, eventually
+from prm_stack.testing import eventually
 
-from .delivering import Receiver, bearer, ok, own_stack
+from .delivering import Receiver, bearer, ok
 
 pytestmark = pytest.mark.stack
 
@@ -43,11 +43,9 @@ MODEL = {
 
 
 @pytest.fixture(scope="module")
-def stack(prm_infra: Infra) -> Iterator[RunningStack]:
-    """The services a partner's facts pass through, scoring every second."""
-    with own_stack(prm_infra, "health", "gateway,partners,deals,webhooks,portal",
-                   PRM_PORTAL_HEALTH_SCORING_SECONDS="1") as running:
-        yield running
+def stack(shared_delivering_stack: RunningStack) -> RunningStack:
+    """The services a partner's facts pass through (the shared stack scores every second)."""
+    return shared_delivering_stack
 
 
 def test_a_partners_health_from_its_events_and_one_webhook_for_one_decline(

@@ -7,24 +7,24 @@ offered, accepts it and converts it to a deal registration that keeps the lead a
 A real HTTP receiver gets every lead event signed (Standard Webhooks), and the attribution
 service records the registration's sourcing touch on the deal.
 
-The stack is this module's own (with its own broker): the webhooks service must deliver over
-plain HTTP to a loopback receiver, which the session's shared stack refuses, as it should.
+The stack is the delivering modules' own (``delivering.delivering_stack``, with its own
+broker): the webhooks service must deliver over plain HTTP to a loopback receiver, which the
+session's shared stack refuses, as it should.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from prm_stack.launch import RunningStack
-from prm_stack.testing import Infra, eventually
+from prm_stack.testing import eventually
 
-from .delivering import Receiver, new_key, ok, own_stack
+from .delivering import Receiver, new_key, ok
 
 pytestmark = pytest.mark.stack
 
@@ -34,10 +34,9 @@ COUNTRY = "PT"  # the lead's: the partner's home is elsewhere, it serves PT
 
 
 @pytest.fixture(scope="module")
-def stack(prm_infra: Infra) -> Iterator[RunningStack]:
-    """The services a lead's path touches."""
-    with own_stack(prm_infra, "leads", "gateway,partners,deals,webhooks,attribution") as running:
-        yield running
+def stack(shared_delivering_stack: RunningStack) -> RunningStack:
+    """The services a lead's path touches, among those of the shared stack."""
+    return shared_delivering_stack
 
 
 def test_a_lead_from_intake_to_a_registration_with_its_events_and_attribution(

@@ -7,8 +7,8 @@ delivers AWS's signed `Agreement Status Changed` event: the agreement is active,
 won for the vendor's net, and the incentives service accrues the partner's rebate on that net
 from ``prm.deal.won.v1``. The same event again changes nothing.
 
-The stack is this module's own: the deals service needs the intake's signing secret
-(``PRM_DEALS_MARKETPLACE_SECRET``).
+The stack is the delivering modules' own (``delivering.delivering_stack``): the deals
+service needs the intake's signing secret (``PRM_DEALS_MARKETPLACE_SECRET``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -25,21 +24,19 @@ import pytest
 
 from prm_platform.signatures import signature_header
 from prm_stack.launch import RunningStack
-from prm_stack.testing import Infra, eventually
+from prm_stack.testing import eventually
 
-from .delivering import new_key, ok, own_stack
+from .delivering import MARKETPLACE_SECRET, new_key, ok
 
 pytestmark = pytest.mark.stack
 
-SECRET = "whsec-marketplace-stack"
+SECRET = MARKETPLACE_SECRET
 
 
 @pytest.fixture(scope="module")
-def stack(prm_infra: Infra) -> Iterator[RunningStack]:
-    """The services an offer's acceptance touches."""
-    with own_stack(prm_infra, "marketplace", "gateway,partners,deals,incentives",
-                   PRM_DEALS_MARKETPLACE_SECRET=SECRET) as running:
-        yield running
+def stack(shared_delivering_stack: RunningStack) -> RunningStack:
+    """The services an offer's acceptance touches, among those of the shared stack."""
+    return shared_delivering_stack
 
 
 def signed(body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:

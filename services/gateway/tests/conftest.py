@@ -22,9 +22,8 @@ def upstream_services() -> list[ServiceDeclaration]:
 
 @pytest.fixture(scope="session")
 def migrated(prm_infra):
-    for declaration in sorted(services(), key=lambda d: d.migration_order):
-        if declaration.migrations is not None:
-            migrate(declaration.migrations.parent, prm_infra)
+    migrate([d.migrations.parent for d in sorted(services(), key=lambda d: d.migration_order)
+             if d.migrations is not None], prm_infra)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -54,15 +54,17 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-def migrate(service_dir: Path, infra: Infra) -> None:
-    """Apply a service's Alembic migrations, as ``make run`` does."""
+def migrate(service_dirs: Path | Sequence[Path], infra: Infra) -> None:
+    """Apply services' Alembic migrations, in the order given, as ``make run`` does (one
+    process for all of them: ``prm_stack.migrate``)."""
+    dirs = [service_dirs] if isinstance(service_dirs, Path) else list(service_dirs)
     result = subprocess.run(
-        [sys.executable, "-m", "alembic", "-c", str(service_dir / "alembic.ini"), "upgrade",
-         "head"],
+        [sys.executable, "-m", "prm_stack.migrate",
+         *(f"{d.name}={d / 'alembic.ini'}" for d in dirs)],
         env=infra.env(), capture_output=True, text=True,
     )
     if result.returncode != 0:
-        raise RuntimeError(f"migrations of {service_dir.name} failed:\n{result.stderr}")
+        raise RuntimeError(f"migrations failed:\n{result.stderr}")
 
 
 def principal_headers(principal: Principal, secret: str) -> dict[str, str]:
