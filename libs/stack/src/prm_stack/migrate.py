@@ -3,7 +3,7 @@ its head, in the order given, in one process.
 
 What the supervisor runs before anything starts. One process for every service, not one
 ``alembic upgrade`` each: a Python process importing SQLAlchemy, Alembic and a service's
-models costs about two seconds of CPU before its first statement, more than the migrations
+models costs about 1.5 s of CPU before its first statement, more than the migrations
 of an up-to-date schema, and a stack starts often (every test stack, every ``make run``).
 The services still migrate one after the other: their schemas share the database's
 extensions and functions (``prm_platform.migrations``), created by whichever comes first."""
