@@ -8,8 +8,6 @@ import os
 from html.parser import HTMLParser
 from typing import Any
 
-from fpdf import FPDF
-
 from prm_platform.problems import Conflict
 
 _BLOCKS = frozenset({"p", "div", "section", "article", "header", "footer", "li", "tr", "br",
@@ -78,6 +76,10 @@ def _lines(asset: dict[str, Any], brand: dict[str, Any]) -> list[tuple[int, str]
 
 
 def pdf(asset: dict[str, Any], brand: dict[str, Any], *, font: str | None) -> bytes:
+    # Imported here: fpdf brings numpy, fontTools and Pillow, half a second of every deals
+    # process's start for the few requests that print.
+    from fpdf import FPDF
+
     lines = _lines(asset, brand)
     document = FPDF(format="A4")
     document.set_auto_page_break(auto=True, margin=15)
