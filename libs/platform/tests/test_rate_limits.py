@@ -85,7 +85,8 @@ async def test_two_replicas_enforce_one_limit(prm_infra, per_minute):
             # run, and the refill with it).
             asked = sum(len(s) for s in sent)
             refilled = per_minute / 60 * (time.monotonic() - started)
-            assert asked <= 2 * per_minute / replicas[0].lease + 2 * refilled + 10, (asked, refilled)
+            assert asked <= 2 * per_minute / replicas[0].lease + 2 * refilled + 10, (
+                asked, refilled)
         finally:
             for e in engines:
                 await e.dispose()
