@@ -6,7 +6,13 @@ import pytest
 from prm_stack.launch import RunningStack
 from prm_stack.testing import Infra
 
-from .delivering import Receiver, delivering_stack
+from .delivering import (
+    CAMPAIGN_SECRET,
+    DELIVERING_SERVICES,
+    MARKETPLACE_SECRET,
+    Receiver,
+    own_stack,
+)
 
 
 @pytest.fixture
@@ -30,5 +36,8 @@ def api(stack: RunningStack) -> Iterator[httpx.Client]:
 def shared_delivering_stack(prm_infra: Infra) -> Iterator[RunningStack]:
     """One stack for the modules that deliver across services to a loopback receiver (one
     start, not one per module: each start costs half a minute of both cores)."""
-    with delivering_stack(prm_infra) as running:
+    with own_stack(prm_infra, "delivering", DELIVERING_SERVICES,
+                   PRM_DEALS_CAMPAIGN_SECRET=CAMPAIGN_SECRET,
+                   PRM_DEALS_MARKETPLACE_SECRET=MARKETPLACE_SECRET,
+                   PRM_PORTAL_HEALTH_SCORING_SECONDS="1") as running:
         yield running

@@ -31,15 +31,6 @@ MARKETPLACE_SECRET = "whsec-marketplace-stack"
 
 
 @contextmanager
-def delivering_stack(prm_infra: Infra) -> Iterator[RunningStack]:
-    with own_stack(prm_infra, "delivering", DELIVERING_SERVICES,
-                   PRM_DEALS_CAMPAIGN_SECRET=CAMPAIGN_SECRET,
-                   PRM_DEALS_MARKETPLACE_SECRET=MARKETPLACE_SECRET,
-                   PRM_PORTAL_HEALTH_SCORING_SECONDS="1") as running:
-        yield running
-
-
-@contextmanager
 def own_stack(prm_infra: Infra, name: str, services: str, **env: str) -> Iterator[RunningStack]:
     """``services`` (the supervisor's PRM_STACK_ONLY) with ``env`` on top."""
     state_dir = Path(tempfile.mkdtemp(prefix=f"prm-{name}-"))

@@ -10,7 +10,7 @@ and a form fill, signed: the form fill is a lead, and the attribution worker mak
 it, it is won; with the fund request's claim approved, the campaign's ROI equals what a hand
 computes from the figures.
 
-The stack is the delivering modules' own (``delivering.delivering_stack``): the deals
+The stack is the delivering modules' own (``shared_delivering_stack`` in conftest.py): the deals
 service needs the intake's signing secret (``PRM_DEALS_CAMPAIGN_SECRET``), which the session's
 shared stack does not set.
 """

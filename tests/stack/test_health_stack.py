@@ -4,7 +4,7 @@ flow in through their services' APIs and over the broker into the portal, whose 
 it; its score, pillars and band equal what a hand computes; a decline (a poor PSAT answer)
 moves it into a worse band, and a real webhook receiver gets exactly one event for it.
 
-The stack is the delivering modules' own (``delivering.delivering_stack``, with its own
+The stack is the delivering modules' own (``shared_delivering_stack`` in conftest.py, with its own
 broker): the webhooks service must deliver over plain HTTP to a loopback receiver, which the
 session's shared stack refuses, as it should.
 """

@@ -7,7 +7,7 @@ offered, accepts it and converts it to a deal registration that keeps the lead a
 A real HTTP receiver gets every lead event signed (Standard Webhooks), and the attribution
 service records the registration's sourcing touch on the deal.
 
-The stack is the delivering modules' own (``delivering.delivering_stack``, with its own
+The stack is the delivering modules' own (``shared_delivering_stack`` in conftest.py, with its own
 broker): the webhooks service must deliver over plain HTTP to a loopback receiver, which the
 session's shared stack refuses, as it should.
 """

@@ -7,7 +7,7 @@ delivers AWS's signed `Agreement Status Changed` event: the agreement is active,
 won for the vendor's net, and the incentives service accrues the partner's rebate on that net
 from ``prm.deal.won.v1``. The same event again changes nothing.
 
-The stack is the delivering modules' own (``delivering.delivering_stack``): the deals
+The stack is the delivering modules' own (``shared_delivering_stack`` in conftest.py): the deals
 service needs the intake's signing secret (``PRM_DEALS_MARKETPLACE_SECRET``).
 """
 

@@ -298,8 +298,8 @@ async def test_the_ledger_balances_after_the_races(world):
     per currency (posted and pending), no non-negative account is overdrawn, and every
     account's balances are what its entries add up to."""
     async with world.app.state.engine.connect() as connection:
-        # Statistics first: taken by autovacuum while the tables were nearly empty, they make
-        # the planner nest loops over thousands of rows (minutes in a full suite's run).
+        # Fresh statistics first: in some full-suite runs these reads took minutes where they
+        # take milliseconds alone. Stale statistics are a suspect only; the cause is not known.
         await connection.execute(text("ANALYZE ledger_accounts, ledger_entries, ledger_transfers"))
         unbalanced = (await connection.execute(text(
             "SELECT currency FROM ledger_accounts GROUP BY currency "

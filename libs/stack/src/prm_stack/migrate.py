@@ -12,12 +12,21 @@ from __future__ import annotations
 
 import sys
 import traceback
+from collections.abc import Mapping
+from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
+
+def command_line(migrated: Mapping[str, Path]) -> list[str]:
+    """The command that upgrades ``migrated`` (service name -> its alembic.ini), in order."""
+    return [sys.executable, "-m", "prm_stack.migrate",
+            *(f"{service}={ini}" for service, ini in migrated.items())]
 
 
 def main(arguments: list[str]) -> int:
+    # Here, not at the top: the supervisor imports this module for its command line only.
+    from alembic import command
+    from alembic.config import Config
+
     pairs = [argument.partition("=") for argument in arguments]
     if not pairs or any(not service or not sep or not ini for service, sep, ini in pairs):
         print("usage: python -m prm_stack.migrate SERVICE=ALEMBIC_INI ...", file=sys.stderr)

@@ -71,7 +71,7 @@ import httpx
 
 from prm_events import heartbeat
 from prm_platform import declaration
-from prm_stack import edge, embedded
+from prm_stack import edge, embedded, migrate
 
 SHUTDOWN_SECONDS = 10
 DATABASE = "prm"
@@ -644,9 +644,8 @@ class Supervisor:
         log_file = self.logs / "migrate.log"
         with _open_log(log_file) as output:
             result = subprocess.run(
-                [sys.executable, "-m", "prm_stack.migrate",
-                 *(f"{service}={ini}" for service, ini in migrated.items())],
-                env=self.env, cwd=self.options.root, stdout=output, stderr=subprocess.STDOUT,
+                migrate.command_line(migrated), env=self.env, cwd=self.options.root,
+                stdout=output, stderr=subprocess.STDOUT,
             )
         if result.returncode != 0:  # its last line names the service, a traceback says why
             raise StackError(f"migrations failed (exit {result.returncode})"

@@ -10,7 +10,6 @@ import os
 import re
 import secrets
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -30,6 +29,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from prm_platform.security import PRINCIPAL_HEADER, Principal, PrincipalKind, sign_principal
+from prm_stack.migrate import command_line
 
 
 @dataclass
@@ -58,11 +58,8 @@ def migrate(service_dirs: Path | Sequence[Path], infra: Infra) -> None:
     """Apply services' Alembic migrations, in the order given, as ``make run`` does (one
     process for all of them: ``prm_stack.migrate``)."""
     dirs = [service_dirs] if isinstance(service_dirs, Path) else list(service_dirs)
-    result = subprocess.run(
-        [sys.executable, "-m", "prm_stack.migrate",
-         *(f"{d.name}={d / 'alembic.ini'}" for d in dirs)],
-        env=infra.env(), capture_output=True, text=True,
-    )
+    result = subprocess.run(command_line({d.name: d / "alembic.ini" for d in dirs}),
+                            env=infra.env(), capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"migrations failed:\n{result.stderr}")
 

@@ -160,7 +160,7 @@ WHERE d.id = t.id AND d.lease_token = t.token
 RETURNING d.id
 """)
 _HEALTHY = Statement("UPDATE webhook_endpoints SET failing_since = NULL "
-                "WHERE id = ANY(CAST(:ids AS uuid[])) AND failing_since IS NOT NULL")
+                     "WHERE id = ANY(CAST(:ids AS uuid[])) AND failing_since IS NOT NULL")
 _FAILING = text("UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, now()) "
                 "WHERE id = ANY(CAST(:ids AS uuid[])) RETURNING id, failing_since")
 # How many outcomes one recording transaction takes at most.
